@@ -1,0 +1,100 @@
+# pipemend - build, test and demo front door. Plain make + pkg-config.
+#
+#   make            build build/release/pipemend
+#   make demo       install missing Debian packages, build, run the demo
+#   make check      install what the tests need, run every test under ASan+UBSan
+#   make bench      the benchmarks in bench/ (not part of check)
+#   make format     clang-format the tree
+#
+# BUILD=release|san|debug picks the flavour; CC=clang works as well as gcc.
+
+CC ?= cc
+BUILD ?= release
+PKGS := sqlite3 jansson yaml-0.1
+O := build/$(BUILD)
+
+WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter
+BASE_CFLAGS := -std=c11 -D_GNU_SOURCE -Isrc $(WARN) -pthread \
+  $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -pthread -lm
+
+ifeq ($(BUILD),san)
+  FLAVOUR := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+else ifeq ($(BUILD),debug)
+  FLAVOUR := -O0 -g
+else
+  FLAVOUR := -O2 -g
+endif
+CFLAGS_ALL := $(BASE_CFLAGS) $(FLAVOUR) $(CFLAGS)
+LDFLAGS_ALL := $(FLAVOUR) $(LDFLAGS)
+
+LIB_SRC := $(filter-out src/cli/main.c,$(wildcard src/*/*.c))
+CLI_MAIN := src/cli/main.c
+LIB_OBJ := $(LIB_SRC:%.c=$(O)/%.o)
+UNIT_SRC := $(wildcard tests/unit/test_*.c)
+UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(O)/tests/%)
+
+.PHONY: all deps demo check unit e2e fuzz-replay fuzz bench format clean
+all: $(O)/pipemend
+
+$(O)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -MMD -MP -c $< -o $@
+
+$(O)/libpipemend.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(O)/pipemend: $(O)/src/cli/main.o $(O)/libpipemend.a
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LIBS)
+
+$(O)/tests/%: tests/unit/%.c $(O)/libpipemend.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -o $@ $< $(O)/libpipemend.a $(LIBS) -lcmocka
+
+deps:
+	@sh scripts/install-deps.sh
+
+demo: deps
+	$(MAKE) BUILD=release all
+	sh scripts/demo.sh build/release/pipemend
+
+unit: $(UNIT_BIN)
+	@sh tests/run-unit.sh $(UNIT_BIN)
+
+# Replays the saved fuzz corpus through the same entry points libFuzzer uses.
+fuzz-replay: $(O)/tests/fuzz_replay
+	$(O)/tests/fuzz_replay tests/fuzz/corpus/jscan
+
+$(O)/tests/fuzz_replay: tests/fuzz/fuzz_jscan.c tests/fuzz/replay_main.c $(O)/libpipemend.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -o $@ tests/fuzz/fuzz_jscan.c tests/fuzz/replay_main.c $(O)/libpipemend.a $(LIBS)
+
+e2e: $(O)/pipemend
+	python3 tests/e2e/run.py $(O)/pipemend
+
+check: deps
+	$(MAKE) BUILD=san unit fuzz-replay e2e
+
+# Coverage-guided fuzzing with clang's libFuzzer (not part of check).
+fuzz:
+	$(MAKE) CC=clang BUILD=fuzz-build all-fuzz
+all-fuzz:
+	@mkdir -p build/fuzz
+	clang -std=c11 -D_GNU_SOURCE -Isrc -g -O1 -fsanitize=fuzzer,address,undefined \
+	  $(shell pkg-config --cflags jansson) -o build/fuzz/fuzz_jscan tests/fuzz/fuzz_jscan.c \
+	  $(filter src/core/%.c src/source/%.c,$(LIB_SRC)) $(shell pkg-config --libs jansson)
+	build/fuzz/fuzz_jscan -max_total_time=$${FUZZ_SECONDS:-60} -max_len=4096 \
+	  build/fuzz/corpus tests/fuzz/corpus/jscan || true
+
+bench: deps
+	$(MAKE) BUILD=release all
+	sh bench/ingest_sqlite.sh build/release/pipemend
+
+format:
+	clang-format -i $(wildcard src/*/*.c src/*/*.h tests/unit/*.c tests/fuzz/*.c)
+
+clean:
+	rm -rf build
+
+-include $(LIB_OBJ:.o=.d) $(O)/src/cli/main.d

@@ -1,0 +1,17 @@
+#!/bin/sh
+# Installs the Debian packages pipemend needs to build, test and run its
+# demo, and only those that are missing. Works as root or through sudo.
+set -eu
+PKGS="gcc make pkg-config libsqlite3-dev sqlite3 libjansson-dev libyaml-dev \
+libcmocka-dev python3 clang"
+missing=""
+for p in $PKGS; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+echo "pipemend: installing Debian packages:$missing" >&2
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null

@@ -1,0 +1,46 @@
+/* cli.h - shared state of one command invocation: the parsed options and
+ * the configuration. Commands are listed in commands.def. */
+#ifndef PM_CLI_CLI_H
+#define PM_CLI_CLI_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "pipeline/config.h"
+#include "store/store.h"
+
+/* Exit codes (README): */
+#define EXIT_LOADED 0      /* every row loaded */
+#define EXIT_FAILED 1      /* the run could not proceed */
+#define EXIT_USAGE 2       /* usage or configuration error */
+#define EXIT_QUARANTINED 3 /* finished; some rows are quarantined */
+
+typedef struct cli_ctx {
+    const char *command;
+    const char *db; /* from --db, else PIPEMEND_DB, else the config */
+    const char *config_path;
+    const char *table;
+    const char *format;
+    const char *pipeline;
+    const char *dir;
+    int limit;
+    int64_t run_id;
+    bool json;
+    bool quiet;
+    int argc; /* positional arguments after the command */
+    char **argv;
+    pm_config *cfg;
+} cli_ctx;
+
+#define CMD(name, fn, usage, summary) int fn(cli_ctx *ctx);
+#include "cli/commands.def"
+#undef CMD
+
+/* Prints err (message, detail, hint) to stderr; returns the exit code that
+ * fits its code (2 for usage and configuration, 1 otherwise). */
+int cli_fail(const pm_err *err);
+/* Opens the warehouse named by ctx (error printed on failure). */
+pm_store *cli_open_store(cli_ctx *ctx, int *exit_code);
+void cli_usage_of(const char *command);
+
+#endif

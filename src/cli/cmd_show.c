@@ -1,0 +1,360 @@
+/* cmd_show.c - the read-only commands: runs, status, schema, quarantine.
+ * Each prints a table for people or, with --json, JSON for programs (built
+ * with jansson, so every string is escaped correctly). */
+#include <jansson.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "core/buf.h"
+#include "core/utf8.h"
+#include "schema/type.h"
+
+static void print_json(json_t *v)
+{
+    char *s = json_dumps(v, JSON_INDENT(2) | JSON_ENSURE_ASCII);
+    if (s) {
+        puts(s);
+        free(s);
+    }
+    json_decref(v);
+}
+
+static json_t *str_or_null(const char *s)
+{
+    return s ? json_string(s) : json_null();
+}
+
+static json_t *run_json(const pm_run *r)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "id", json_integer(r->id));
+    json_object_set_new(o, "pipeline", str_or_null(r->pipeline));
+    json_object_set_new(o, "table", str_or_null(r->table));
+    json_object_set_new(o, "status", str_or_null(r->status));
+    json_object_set_new(o, "started_at", str_or_null(r->started_at));
+    json_object_set_new(o, "finished_at", str_or_null(r->finished_at));
+    json_object_set_new(o, "rows_read", json_integer(r->rows_read));
+    json_object_set_new(o, "rows_loaded", json_integer(r->rows_loaded));
+    json_object_set_new(o, "rows_quarantined", json_integer(r->rows_quarantined));
+    json_object_set_new(o, "error", str_or_null(r->error));
+    json_object_set_new(o, "volume_anomaly", json_boolean(r->volume_anomaly));
+    json_object_set_new(o, "volume_note", str_or_null(r->volume_note));
+    return o;
+}
+
+int cmd_runs(cli_ctx *ctx)
+{
+    int code;
+    pm_store *s = cli_open_store(ctx, &code);
+    if (!s)
+        return code;
+    pm_arena *a = pm_arena_new(0);
+    pm_run *runs;
+    size_t n;
+    pm_err err = {0};
+    pm_code rc = store_runs_list(s, ctx->pipeline, ctx->table, ctx->limit ? ctx->limit : 50, a,
+                                 &runs, &n, &err);
+    if (rc) {
+        code = cli_fail(&err);
+    } else if (ctx->json) {
+        json_t *arr = json_array();
+        for (size_t i = 0; i < n; i++)
+            json_array_append_new(arr, run_json(&runs[i]));
+        print_json(arr);
+        code = 0;
+    } else {
+        printf("%-6s %-14s %-16s %-12s %-24s %10s %10s %11s\n", "RUN", "PIPELINE", "TABLE",
+               "STATUS", "STARTED", "READ", "LOADED", "QUARANTINED");
+        for (size_t i = 0; i < n; i++) {
+            const pm_run *r = &runs[i];
+            printf("%-6lld %-14s %-16s %-12s %-24s %10lld %10lld %11lld%s\n", (long long)r->id,
+                   r->pipeline ? r->pipeline : "-", r->table, r->status, r->started_at,
+                   (long long)r->rows_read, (long long)r->rows_loaded,
+                   (long long)r->rows_quarantined, r->volume_anomaly ? "  volume anomaly" : "");
+            if (r->error)
+                printf("       error: %s\n", r->error);
+        }
+        if (!n)
+            printf("no runs yet\n");
+        code = 0;
+    }
+    pm_arena_free(a);
+    store_close(s);
+    return code;
+}
+
+static json_t *table_json(const pm_table *t)
+{
+    json_t *cols = json_array();
+    for (size_t i = 0; i < t->ncols; i++) {
+        char tn[TYPE_NAME_MAX];
+        json_array_append_new(cols, json_pack("{s:s, s:s, s:b}", "name", t->cols[i].name, "type",
+                                              type_name(t->cols[i].type, tn), "nullable",
+                                              t->cols[i].nullable));
+    }
+    return json_pack("{s:s, s:i, s:o}", "table", t->name, "version", t->version, "columns", cols);
+}
+
+int cmd_schema(cli_ctx *ctx)
+{
+    const char *sub = ctx->argc ? ctx->argv[0] : "";
+    bool list = strcmp(sub, "list") == 0;
+    if (!list && strcmp(sub, "show") != 0) {
+        fprintf(stderr, "pipemend: error: schema needs \"show\" or \"list\"\n");
+        cli_usage_of("schema");
+        return EXIT_USAGE;
+    }
+    if (!list && !ctx->table) {
+        fprintf(stderr, "pipemend: error: schema show needs --table NAME\n");
+        return EXIT_USAGE;
+    }
+    int code;
+    pm_store *s = cli_open_store(ctx, &code);
+    if (!s)
+        return code;
+    pm_arena *a = pm_arena_new(0);
+    pm_err err = {0};
+    code = 0;
+    if (list) {
+        pm_table **ts;
+        size_t n;
+        if (store_tables_list(s, a, &ts, &n, &err)) {
+            code = cli_fail(&err);
+        } else if (ctx->json) {
+            json_t *arr = json_array();
+            for (size_t i = 0; i < n; i++)
+                json_array_append_new(arr, table_json(ts[i]));
+            print_json(arr);
+        } else {
+            for (size_t i = 0; i < n; i++)
+                printf("%-24s version %-3d %zu columns\n", ts[i]->name, ts[i]->version,
+                       ts[i]->ncols);
+            if (!n)
+                printf("no tables yet\n");
+        }
+    } else {
+        pm_table *t;
+        if (store_table_load(s, ctx->table, a, &t, &err)) {
+            code = cli_fail(&err);
+        } else if (!t) {
+            fprintf(stderr, "pipemend: error: pipemend does not know a table \"%s\"\n  hint: "
+                            "pipemend schema list shows the tables it loaded\n",
+                    ctx->table);
+            code = EXIT_FAILED;
+        } else if (ctx->json) {
+            print_json(table_json(t));
+        } else {
+            printf("table %s (schema version %d)\n", t->name, t->version);
+            for (size_t i = 0; i < t->ncols; i++) {
+                char tn[TYPE_NAME_MAX];
+                printf("  %-32s %-16s %s\n", t->cols[i].name, type_name(t->cols[i].type, tn),
+                       t->cols[i].nullable ? "null" : "not null");
+            }
+        }
+    }
+    pm_arena_free(a);
+    store_close(s);
+    return code;
+}
+
+/* Raw bytes for JSON: the text if it is valid UTF-8; otherwise text with
+ * U+FFFD for bad bytes plus the exact bytes in hex (raw_hex). */
+static void set_raw(json_t *o, const pm_qrow *q)
+{
+    if (pm_utf8_valid(q->raw, q->raw_len)) {
+        json_object_set_new(o, "raw", json_stringn(q->raw, q->raw_len));
+        return;
+    }
+    pm_buf b;
+    pm_buf_init(&b, (size_t)-1 / 4);
+    pm_buf_json_str(&b, q->raw, q->raw_len, NULL);
+    json_t *s = json_loadb(b.data, b.len, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
+    json_object_set_new(o, "raw", s ? s : json_null());
+    pm_buf_reset(&b);
+    static const char hex[] = "0123456789abcdef";
+    for (size_t i = 0; i < q->raw_len; i++) {
+        unsigned char c = (unsigned char)q->raw[i];
+        char h[2] = {hex[c >> 4], hex[c & 15]};
+        pm_buf_append(&b, h, 2, NULL);
+    }
+    json_object_set_new(o, "raw_hex", json_stringn(b.data ? b.data : "", b.len));
+    pm_buf_free(&b);
+}
+
+static json_t *qrow_json(const pm_qrow *q)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "id", json_integer(q->id));
+    json_object_set_new(o, "run_id", json_integer(q->run_id));
+    json_object_set_new(o, "table", str_or_null(q->table));
+    json_object_set_new(o, "pipeline", str_or_null(q->pipeline));
+    json_object_set_new(o, "source", str_or_null(q->source));
+    json_object_set_new(o, "offset", json_integer(q->offset));
+    json_object_set_new(o, "line", json_integer(q->line));
+    json_t *kinds = json_array();
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", q->kinds ? q->kinds : "");
+    for (char *save, *k = strtok_r(buf, ",", &save); k; k = strtok_r(NULL, ",", &save))
+        json_array_append_new(kinds, json_string(k));
+    json_object_set_new(o, "kinds", kinds);
+    json_object_set_new(o, "message", str_or_null(q->message));
+    json_t *f = q->findings ? json_loads(q->findings, 0, NULL) : NULL;
+    json_object_set_new(o, "findings", f ? f : json_array());
+    set_raw(o, q);
+    json_object_set_new(o, "raw_truncated", json_boolean(q->raw_truncated));
+    json_object_set_new(o, "status", str_or_null(q->status));
+    json_object_set_new(o, "created_at", str_or_null(q->created_at));
+    return o;
+}
+
+static void print_raw_line(const pm_qrow *q, size_t max)
+{
+    size_t n = pm_utf8_truncate(q->raw, q->raw_len, max);
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)q->raw[i];
+        if (c < 0x20 || c == 0x7f)
+            printf("\\x%02x", c);
+        else
+            putchar(c);
+    }
+    if (n < q->raw_len)
+        printf("...");
+}
+
+int cmd_quarantine(cli_ctx *ctx)
+{
+    const char *sub = ctx->argc ? ctx->argv[0] : "";
+    bool show = strcmp(sub, "show") == 0;
+    if (!show && strcmp(sub, "list") != 0) {
+        fprintf(stderr, "pipemend: error: quarantine needs \"list\" or \"show ID\"\n");
+        cli_usage_of("quarantine");
+        return EXIT_USAGE;
+    }
+    long long id = 0;
+    if (show && (ctx->argc != 2 || sscanf(ctx->argv[1], "%lld", &id) != 1 || id < 1)) {
+        fprintf(stderr, "pipemend: error: quarantine show needs one quarantine ID (see "
+                        "pipemend quarantine list)\n");
+        return EXIT_USAGE;
+    }
+    int code;
+    pm_store *s = cli_open_store(ctx, &code);
+    if (!s)
+        return code;
+    pm_arena *a = pm_arena_new(0);
+    pm_err err = {0};
+    code = 0;
+    if (show) {
+        pm_qrow q;
+        bool found;
+        if (store_quarantine_get(s, id, a, &q, &found, &err)) {
+            code = cli_fail(&err);
+        } else if (!found) {
+            fprintf(stderr, "pipemend: error: no quarantined row %lld\n", id);
+            code = EXIT_FAILED;
+        } else if (ctx->json) {
+            print_json(qrow_json(&q));
+        } else {
+            printf("quarantined row %lld (run %lld, table %s)\n", (long long)q.id,
+                   (long long)q.run_id, q.table);
+            printf("  source:   %s, line %lld, byte %lld\n", q.source, (long long)q.line,
+                   (long long)q.offset);
+            printf("  kinds:    %s\n", q.kinds);
+            json_t *f = json_loads(q.findings, 0, NULL);
+            size_t i;
+            json_t *x;
+            json_array_foreach(f, i, x)
+            {
+                printf("  finding:  [%s] %s\n", json_string_value(json_object_get(x, "kind")),
+                       json_string_value(json_object_get(x, "message")));
+            }
+            json_decref(f);
+            printf("  raw%s: ", q.raw_truncated ? " (first bytes only; the line was over the "
+                                                  "limit)"
+                                                : "");
+            print_raw_line(&q, (size_t)-1);
+            printf("\n");
+        }
+    } else {
+        pm_qrow *rows;
+        size_t n;
+        if (store_quarantine_list(s, ctx->table, ctx->run_id, ctx->limit ? ctx->limit : 100, a,
+                                  &rows, &n, &err)) {
+            code = cli_fail(&err);
+        } else if (ctx->json) {
+            json_t *arr = json_array();
+            for (size_t i = 0; i < n; i++)
+                json_array_append_new(arr, qrow_json(&rows[i]));
+            print_json(arr);
+        } else {
+            for (size_t i = 0; i < n; i++) {
+                printf("#%-5lld run %-4lld %-12s line %-6lld %s\n       %s\n       raw: ",
+                       (long long)rows[i].id, (long long)rows[i].run_id, rows[i].table,
+                       (long long)rows[i].line, rows[i].kinds, rows[i].message);
+                print_raw_line(&rows[i], 100);
+                printf("\n");
+            }
+            if (!n)
+                printf("quarantine is empty\n");
+        }
+    }
+    pm_arena_free(a);
+    store_close(s);
+    return code;
+}
+
+int cmd_status(cli_ctx *ctx)
+{
+    int code;
+    pm_store *s = cli_open_store(ctx, &code);
+    if (!s)
+        return code;
+    pm_arena *a = pm_arena_new(0);
+    pm_err err = {0};
+    pm_table **ts;
+    size_t n;
+    code = 0;
+    if (store_tables_list(s, a, &ts, &n, &err)) {
+        code = cli_fail(&err);
+        goto out;
+    }
+    json_t *arr = json_array();
+    if (!ctx->json)
+        printf("%-20s %-8s %10s %12s %-12s %s\n", "TABLE", "VERSION", "ROWS", "QUARANTINED",
+               "LAST RUN", "FINISHED");
+    for (size_t i = 0; i < n; i++) {
+        int64_t rows = 0;
+        pm_qrow *q;
+        size_t nq;
+        pm_run *runs;
+        size_t nr;
+        if (store_table_count(s, ts[i]->name, &rows, &err) ||
+            store_quarantine_list(s, ts[i]->name, 0, 0, a, &q, &nq, &err) ||
+            store_runs_list(s, NULL, ts[i]->name, 1, a, &runs, &nr, &err)) {
+            json_decref(arr);
+            code = cli_fail(&err);
+            goto out;
+        }
+        const pm_run *last = nr ? &runs[0] : NULL;
+        if (ctx->json) {
+            json_t *o = json_pack("{s:s, s:i, s:I, s:I}", "table", ts[i]->name, "version",
+                                  ts[i]->version, "rows", (json_int_t)rows, "quarantined",
+                                  (json_int_t)nq);
+            json_object_set_new(o, "last_run", last ? run_json(last) : json_null());
+            json_array_append_new(arr, o);
+        } else {
+            printf("%-20s %-8d %10lld %12zu %-12s %s%s\n", ts[i]->name, ts[i]->version,
+                   (long long)rows, nq, last ? last->status : "-",
+                   last && last->finished_at ? last->finished_at : "-",
+                   last && last->volume_anomaly ? "  volume anomaly" : "");
+        }
+    }
+    if (ctx->json)
+        print_json(arr);
+    else
+        json_decref(arr);
+out:
+    pm_arena_free(a);
+    store_close(s);
+    return code;
+}

@@ -1,0 +1,213 @@
+/* main.c - `pipemend <command>`: option parsing, dispatch and --help, all
+ * from the one command table in commands.def. Nothing below main() exits:
+ * commands return their exit code here. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+#include "core/log.h"
+
+#define PIPEMEND_VERSION "0.1.0"
+
+typedef struct command {
+    const char *name;
+    int (*fn)(cli_ctx *ctx);
+    const char *usage;
+    const char *summary;
+} command;
+
+static const command commands[] = {
+#define CMD(name, fn, usage, summary) {#name, fn, usage, summary},
+#include "cli/commands.def"
+#undef CMD
+};
+#define NCOMMANDS (sizeof commands / sizeof commands[0])
+
+static const char options_help[] =
+    "Options:\n"
+    "  --db URL          warehouse (sqlite:PATH); default: $PIPEMEND_DB, then db: in "
+    "pipemend.yaml\n"
+    "  --config FILE     configuration file (default: ./pipemend.yaml if present)\n"
+    "  --table NAME      target or filter table\n"
+    "  --format FMT      ndjson or csv (default: from the file extension)\n"
+    "  --pipeline NAME   pipeline name to record the run under, or to filter by\n"
+    "  --run ID          filter by run\n"
+    "  --limit N         at most N entries\n"
+    "  --json            print data as JSON on stdout\n"
+    "  --dir DIR         demo directory\n"
+    "  -q, --quiet       only errors on stderr\n"
+    "  -v, --verbose     debug logging on stderr\n"
+    "  -h, --help        this help\n"
+    "\n"
+    "Exit codes: 0 every row loaded; 3 finished with rows quarantined (nothing lost);\n"
+    "2 usage or configuration error; 1 the run could not proceed.\n";
+
+static void usage_all(FILE *out)
+{
+    fprintf(out, "pipemend %s - self-healing data ingestion\n\nUsage: pipemend COMMAND "
+                 "[OPTIONS]\n\nCommands:\n",
+            PIPEMEND_VERSION);
+    for (size_t i = 0; i < NCOMMANDS; i++)
+        fprintf(out, "  %-11s %s\n", commands[i].name, commands[i].summary);
+    fprintf(out, "\n%s\nRun 'pipemend help COMMAND' for a command's usage.\n", options_help);
+}
+
+void cli_usage_of(const char *name)
+{
+    for (size_t i = 0; i < NCOMMANDS; i++) {
+        if (strcmp(commands[i].name, name) == 0) {
+            printf("Usage: pipemend %s\n\n%s\n\n%s", commands[i].usage, commands[i].summary,
+                   options_help);
+            return;
+        }
+    }
+    usage_all(stdout);
+}
+
+int cmd_help(cli_ctx *ctx)
+{
+    if (ctx->argc > 0) {
+        for (size_t i = 0; i < NCOMMANDS; i++) {
+            if (strcmp(commands[i].name, ctx->argv[0]) == 0) {
+                cli_usage_of(ctx->argv[0]);
+                return 0;
+            }
+        }
+        fprintf(stderr, "pipemend: error: no command \"%s\"\n", ctx->argv[0]);
+        return EXIT_USAGE;
+    }
+    usage_all(stdout);
+    return 0;
+}
+
+int cli_fail(const pm_err *err)
+{
+    fprintf(stderr, "pipemend: error: %s\n", err->msg[0] ? err->msg : pm_code_text(err->code));
+    if (err->detail[0])
+        fprintf(stderr, "  detail: %s\n", err->detail);
+    if (err->hint[0])
+        fprintf(stderr, "  hint: %s\n", err->hint);
+    return err->code == PM_ERR_USAGE || err->code == PM_ERR_CONFIG ? EXIT_USAGE : EXIT_FAILED;
+}
+
+pm_store *cli_open_store(cli_ctx *ctx, int *exit_code)
+{
+    pm_err err = {0};
+    pm_store *s = NULL;
+    if (!ctx->db) {
+        pm_err_set(&err, PM_ERR_USAGE, "no warehouse given");
+        pm_err_hint(&err, "pass --db sqlite:PATH, set PIPEMEND_DB, or put db: in pipemend.yaml");
+        *exit_code = cli_fail(&err);
+        return NULL;
+    }
+    if (store_open(ctx->db, &s, &err) != PM_OK) {
+        *exit_code = cli_fail(&err);
+        return NULL;
+    }
+    return s;
+}
+
+static int parse_int(const char *s, long long min, long long *out)
+{
+    char *end;
+    long long v = strtoll(s, &end, 10);
+    if (!*s || *end || v < min)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage_all(stderr);
+        return EXIT_USAGE;
+    }
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+        usage_all(stdout);
+        return 0;
+    }
+    if (strcmp(argv[1], "--version") == 0) {
+        printf("pipemend %s\n", PIPEMEND_VERSION);
+        return 0;
+    }
+    const command *cmd = NULL;
+    for (size_t i = 0; i < NCOMMANDS; i++)
+        if (strcmp(commands[i].name, argv[1]) == 0)
+            cmd = &commands[i];
+    if (!cmd) {
+        fprintf(stderr, "pipemend: error: unknown command \"%s\"\n  hint: run 'pipemend --help' "
+                        "for the list\n",
+                argv[1]);
+        return EXIT_USAGE;
+    }
+
+    cli_ctx ctx = {.command = cmd->name};
+    static const struct option longopts[] = {
+        {"db", required_argument, NULL, 'd'},     {"config", required_argument, NULL, 'c'},
+        {"table", required_argument, NULL, 't'},  {"format", required_argument, NULL, 'f'},
+        {"pipeline", required_argument, NULL, 'p'}, {"run", required_argument, NULL, 'r'},
+        {"limit", required_argument, NULL, 'l'},  {"dir", required_argument, NULL, 'D'},
+        {"json", no_argument, NULL, 'j'},         {"quiet", no_argument, NULL, 'q'},
+        {"verbose", no_argument, NULL, 'v'},      {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0}};
+    optind = 2;
+    opterr = 0;
+    int c;
+    long long n;
+    /* "-" (stdin) is a positional argument, which getopt leaves alone. */
+    while ((c = getopt_long(argc, argv, "qvh", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'd': ctx.db = optarg; break;
+        case 'c': ctx.config_path = optarg; break;
+        case 't': ctx.table = optarg; break;
+        case 'f': ctx.format = optarg; break;
+        case 'p': ctx.pipeline = optarg; break;
+        case 'D': ctx.dir = optarg; break;
+        case 'j': ctx.json = true; break;
+        case 'q': ctx.quiet = true; break;
+        case 'v': pm_log_set_level(PM_LOG_DEBUG); break;
+        case 'h': cli_usage_of(cmd->name); return 0;
+        case 'r':
+            if (parse_int(optarg, 1, &n)) {
+                fprintf(stderr, "pipemend: error: --run needs a run id, got \"%s\"\n", optarg);
+                return EXIT_USAGE;
+            }
+            ctx.run_id = n;
+            break;
+        case 'l':
+            if (parse_int(optarg, 1, &n) || n > 1000000000) {
+                fprintf(stderr, "pipemend: error: --limit needs a positive number, got \"%s\"\n",
+                        optarg);
+                return EXIT_USAGE;
+            }
+            ctx.limit = (int)n;
+            break;
+        default:
+            fprintf(stderr, "pipemend: error: unknown or incomplete option \"%s\"\n  usage: pipemend %s\n",
+                    argv[optind - 1], cmd->usage);
+            return EXIT_USAGE;
+        }
+    }
+    if (ctx.quiet)
+        pm_log_set_level(PM_LOG_ERROR);
+    ctx.argc = argc - optind;
+    ctx.argv = argv + optind;
+
+    if (strcmp(cmd->name, "help") != 0 && strcmp(cmd->name, "demo") != 0) {
+        pm_err err = {0};
+        if (config_load(ctx.config_path, &ctx.cfg, &err) != PM_OK)
+            return cli_fail(&err);
+        if (!ctx.db)
+            ctx.db = getenv("PIPEMEND_DB");
+        if (!ctx.db || !*ctx.db)
+            ctx.db = ctx.cfg->db;
+    }
+    int rc = cmd->fn(&ctx);
+    config_free(ctx.cfg);
+    fflush(stdout);
+    return rc;
+}

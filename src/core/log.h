@@ -1,0 +1,17 @@
+/* log.h - logging to stderr. Data goes to stdout; everything a person reads
+ * about the progress of a command goes here. */
+#ifndef PM_CORE_LOG_H
+#define PM_CORE_LOG_H
+
+typedef enum pm_log_level { PM_LOG_ERROR, PM_LOG_WARN, PM_LOG_INFO, PM_LOG_DEBUG } pm_log_level;
+
+void pm_log_set_level(pm_log_level level);
+pm_log_level pm_log_get_level(void);
+void pm_log(pm_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#define pm_error(...) pm_log(PM_LOG_ERROR, __VA_ARGS__)
+#define pm_warn(...) pm_log(PM_LOG_WARN, __VA_ARGS__)
+#define pm_info(...) pm_log(PM_LOG_INFO, __VA_ARGS__)
+#define pm_debug(...) pm_log(PM_LOG_DEBUG, __VA_ARGS__)
+
+#endif

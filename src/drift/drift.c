@@ -1,0 +1,459 @@
+/* drift.c - per-record drift detection (see drift.h).
+ *
+ * The hot path is the clean record: for each field, one cache probe maps the
+ * feed's name to a column index, and type_fits() both checks and converts
+ * the value. Only a record that deviates pays for building findings and
+ * messages. */
+#include "drift/drift.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "core/hash.h"
+#include "core/utf8.h"
+#include "schema/colname.h"
+
+#define OBSERVED_MAX 64
+#define NAME_CACHE_MAX 4096 /* feeds whose keys are data must not grow it forever */
+
+static const char *const kind_names[] = {
+#define PM_FINDING(id, name) name,
+#include "drift/finding.def"
+#undef PM_FINDING
+};
+
+const char *drift_kind_name(pm_finding_kind k)
+{
+    return (unsigned)k < FINDING_KIND_COUNT ? kind_names[k] : "unknown";
+}
+
+bool drift_kind_parse(const char *name, pm_finding_kind *out)
+{
+    for (int k = 0; k < FINDING_KIND_COUNT; k++) {
+        if (strcmp(name, kind_names[k]) == 0) {
+            *out = (pm_finding_kind)k;
+            return true;
+        }
+    }
+    return false;
+}
+
+typedef struct name_entry {
+    const char *raw; /* field name as in the feed */
+    size_t raw_len;
+    const char *col; /* normalised column name */
+    int idx;         /* column index, -1 when the table has no such column */
+    uint64_t hash;
+} name_entry;
+
+typedef struct rule_ref {
+    const contract_rule *rule;
+    int idx; /* column index, -1 when the table lacks it (the rule sees NULL) */
+} rule_ref;
+
+struct drift_ctx {
+    pm_arena *arena;
+    const pm_table *table;
+    name_entry *slots;
+    size_t nslots; /* power of two */
+    size_t nused;
+    rule_ref *rules;
+    size_t nrules;
+};
+
+drift_ctx *drift_ctx_new(pm_arena *run_arena, const pm_table *table, const pm_contract *contract)
+{
+    drift_ctx *c = pm_arena_calloc(run_arena, sizeof *c);
+    c->arena = run_arena;
+    c->table = table;
+    c->nslots = 8192;
+    c->slots = pm_arena_calloc(run_arena, c->nslots * sizeof *c->slots);
+    if (contract) {
+        c->rules = pm_arena_calloc(run_arena, (contract->nrules + 1) * sizeof *c->rules);
+        for (size_t i = 0; i < contract->nrules; i++) {
+            const contract_rule *r = &contract->rules[i];
+            if (r->kind == RULE_UNIQUE || !r->column)
+                continue;
+            c->rules[c->nrules].rule = r;
+            c->rules[c->nrules].idx = table_find(table, r->column, strlen(r->column));
+            c->nrules++;
+        }
+    }
+    return c;
+}
+
+/* Maps a feed field name to its column; the result is cached for the run
+ * (or computed into the batch arena once the cache is full). */
+static const name_entry *lookup_name(drift_ctx *c, const char *raw, size_t len, pm_arena *batch,
+                                     name_entry *scratch)
+{
+    uint64_t h = pm_hash(raw, len);
+    size_t mask = c->nslots - 1;
+    size_t i = h & mask;
+    while (c->slots[i].raw) {
+        name_entry *e = &c->slots[i];
+        if (e->hash == h && e->raw_len == len && memcmp(e->raw, raw, len) == 0)
+            return e;
+        i = (i + 1) & mask;
+    }
+    char col[COLNAME_MAX + 1];
+    size_t clen = colname_normalise(raw, len, col);
+    bool cache = c->nused < NAME_CACHE_MAX;
+    pm_arena *a = cache ? c->arena : batch;
+    name_entry *e = cache ? &c->slots[i] : scratch;
+    e->raw = pm_arena_strndup(a, raw, len);
+    e->raw_len = len;
+    e->col = pm_arena_strndup(a, col, clen);
+    e->idx = table_find(c->table, col, clen);
+    e->hash = h;
+    if (cache)
+        c->nused++;
+    return e;
+}
+
+void drift_add(drift_result *res, pm_arena *arena, const pm_finding *f)
+{
+    /* Findings are rare; growing one at a time keeps the common path free. */
+    pm_finding *nf = pm_arena_alloc(arena, (res->nfindings + 1) * sizeof *nf);
+    if (res->nfindings)
+        memcpy(nf, res->findings, res->nfindings * sizeof *nf);
+    nf[res->nfindings++] = *f;
+    res->findings = nf;
+}
+
+static const char *observed_text(const pm_value *v, pm_arena *a)
+{
+    switch (v->kind) {
+    case PM_V_NULL:
+        return "null";
+    case PM_V_BOOL:
+        return v->b ? "true" : "false";
+    default:
+        break;
+    }
+    size_t n = pm_utf8_truncate(v->s, v->len, OBSERVED_MAX);
+    if (n < v->len)
+        return pm_arena_sprintf(a, "%.*s...", (int)n, v->s);
+    return pm_arena_strndup(a, v->s, n);
+}
+
+typedef enum family { FAM_NONE, FAM_NUMBER, FAM_STRING, FAM_TIME, FAM_JSON } family;
+
+static family type_family(pm_type t)
+{
+    switch (t.kind) {
+    case PM_T_BOOL:
+    case PM_T_INT16:
+    case PM_T_INT32:
+    case PM_T_INT64:
+    case PM_T_FLOAT64:
+    case PM_T_NUMERIC:
+        return FAM_NUMBER;
+    case PM_T_VARCHAR:
+    case PM_T_TEXT:
+        return FAM_STRING;
+    case PM_T_DATE:
+    case PM_T_TIMESTAMP:
+    case PM_T_TIMESTAMPTZ:
+        return FAM_TIME;
+    case PM_T_JSON:
+        return FAM_JSON;
+    default:
+        return FAM_NONE;
+    }
+}
+
+/* The type a value would need, read the way the column reads it: a JSON
+ * string that spells a number is a number to a numeric column. */
+static pm_type infer_for(const pm_value *v, pm_type col)
+{
+    if (v->kind == PM_V_STRING && type_family(col) != FAM_STRING) {
+        pm_value raw = *v;
+        raw.kind = PM_V_RAW;
+        pm_type t = type_infer(&raw);
+        if (type_family(t) == type_family(col))
+            return t;
+    }
+    return type_infer(v);
+}
+
+static const char *class_word(pm_widen_class k)
+{
+    switch (k) {
+    case PM_WIDEN_AUTO:
+        return "automatic: lossless";
+    case PM_WIDEN_REVIEW:
+        return "needs review";
+    default:
+        return "not allowed";
+    }
+}
+
+/* A value that does not fit its column: widen, format, nested or conflict. */
+static void mismatch(const pm_column *col, const char *field, const pm_value *v, pm_arena *a,
+                     drift_result *res)
+{
+    char en[TYPE_NAME_MAX], pn[TYPE_NAME_MAX];
+    pm_finding f = {0};
+    f.field = field;
+    f.column = col->name;
+    f.observed = observed_text(v, a);
+    f.expected = col->type;
+    type_name(col->type, en);
+    family cf = type_family(col->type);
+
+    if ((v->kind == PM_V_ARRAY || v->kind == PM_V_OBJECT) && cf != FAM_JSON) {
+        f.kind = FINDING_NESTED;
+        f.proposed = (pm_type){PM_T_JSON, 0};
+        f.message = pm_arena_sprintf(
+            a,
+            "%s now holds %s but column %s is %s; storing it needs a json column (needs review)",
+            field, v->kind == PM_V_ARRAY ? "an array" : "an object", col->name, en);
+        drift_add(res, a, &f);
+        return;
+    }
+    if (cf == FAM_TIME && (v->kind == PM_V_STRING || v->kind == PM_V_RAW)) {
+        const char *fmt = type_detect_datetime_format(v->s, v->len);
+        if (fmt) {
+            f.kind = FINDING_FORMAT;
+            f.format = fmt;
+            f.proposed = col->type;
+            f.message = pm_arena_sprintf(a,
+                                         "value \"%s\" for %s (%s) is a date in format %s, not ISO "
+                                         "8601; a coercion with that format would load it (needs "
+                                         "review), or fix the producer",
+                                         f.observed, col->name, en, fmt);
+            drift_add(res, a, &f);
+            return;
+        }
+    }
+    pm_type want = infer_for(v, col->type);
+    if (type_family(want) == cf && cf != FAM_NONE) {
+        pm_type j = type_join(col->type, want);
+        pm_widen_class k = type_widen_class(col->type, j);
+        if (k == PM_WIDEN_AUTO || k == PM_WIDEN_REVIEW) {
+            f.kind = FINDING_WIDEN;
+            f.proposed = j;
+            type_name(j, pn);
+            f.message = pm_arena_sprintf(
+                a, "value \"%s\" does not fit %s %s; widening the column to %s would hold it (%s)",
+                f.observed, col->name, en, pn, class_word(k));
+            drift_add(res, a, &f);
+            return;
+        }
+    }
+    f.kind = FINDING_TYPE_CONFLICT;
+    type_name(want, pn);
+    f.message = pm_arena_sprintf(a,
+                                 "value \"%s\" (%s) does not fit %s %s and no widening of the "
+                                 "column holds it; fix the producer or discard the row",
+                                 f.observed, pn, col->name, en);
+    drift_add(res, a, &f);
+}
+
+typedef struct new_field {
+    const char *field;
+    const char *col;
+    pm_type type;
+} new_field;
+
+void drift_check(drift_ctx *c, const pm_record *rec, pm_arena *a, drift_result *res)
+{
+    const pm_table *t = c->table;
+    memset(res, 0, sizeof *res);
+    if (rec->malformed) {
+        pm_finding f = {.kind = FINDING_MALFORMED, .message = rec->malformed};
+        drift_add(res, a, &f);
+        return;
+    }
+    res->cells = pm_arena_calloc(a, (t->ncols ? t->ncols : 1) * sizeof *res->cells);
+    /* which field filled each column: 0 = none, else field index + 1 */
+    size_t *owner = pm_arena_calloc(a, (t->ncols ? t->ncols : 1) * sizeof *owner);
+    new_field *news = NULL;
+    size_t nnews = 0;
+
+    for (size_t i = 0; i < rec->nfields; i++) {
+        const pm_field *fd = &rec->fields[i];
+        name_entry scratch;
+        const name_entry *e = lookup_name(c, fd->name, fd->name_len, a, &scratch);
+        if (e->idx < 0) {
+            if (fd->v.kind == PM_V_NULL)
+                continue; /* nothing to lose: see drift.h */
+            for (size_t k = 0; k < nnews; k++) {
+                if (strcmp(news[k].col, e->col) == 0) {
+                    pm_finding f = {.kind = FINDING_MALFORMED, .field = fd->name, .column = e->col};
+                    f.message = pm_arena_sprintf(
+                        a, "fields \"%s\" and \"%s\" both become column %s; rename one in the feed",
+                        news[k].field, fd->name, e->col);
+                    drift_add(res, a, &f);
+                }
+            }
+            pm_finding f = {.field = fd->name, .column = e->col};
+            f.observed = observed_text(&fd->v, a);
+            f.proposed = type_infer(&fd->v);
+            char pn[TYPE_NAME_MAX];
+            type_name(f.proposed, pn);
+            const char *sep = strstr(e->col, "__");
+            int parent = sep ? table_find(t, e->col, (size_t)(sep - e->col)) : -1;
+            if (parent >= 0) {
+                /* A scalar column whose field now arrives as an object. */
+                f.kind = FINDING_NESTED;
+                f.message = pm_arena_sprintf(
+                    a, "field %s is now an object (column %s is %s); its member %s would become "
+                       "column %s %s (needs review)",
+                    t->cols[parent].name, t->cols[parent].name,
+                    type_name(t->cols[parent].type, pn), fd->name, e->col,
+                    type_name(f.proposed, (char[TYPE_NAME_MAX]){0}));
+            } else if (fd->v.kind == PM_V_ARRAY || fd->v.kind == PM_V_OBJECT) {
+                f.kind = FINDING_NESTED;
+                f.message = pm_arena_sprintf(
+                    a, "new field %s holds %s; it would be stored in a json column %s (needs review)",
+                    fd->name, fd->v.kind == PM_V_ARRAY ? "an array" : "a deeply nested object",
+                    e->col);
+            } else {
+                f.kind = FINDING_NEW_FIELD;
+                f.message = pm_arena_sprintf(
+                    a, "new field %s%s is not a column of %s; adding a nullable column %s %s would "
+                       "hold it (automatic)",
+                    fd->name, strstr(e->col, "__") ? " (from a nested object)" : "", t->name, e->col, pn);
+            }
+            drift_add(res, a, &f);
+            new_field *nn = pm_arena_alloc(a, (nnews + 1) * sizeof *nn);
+            if (nnews)
+                memcpy(nn, news, nnews * sizeof *nn);
+            /* only plain new fields can be the new name of a missing column */
+            nn[nnews++] = (new_field){fd->name, f.kind == FINDING_NEW_FIELD ? e->col : NULL,
+                                      f.proposed};
+            news = nn;
+            continue;
+        }
+        const pm_column *col = &t->cols[e->idx];
+        if (owner[e->idx]) {
+            pm_finding f = {.kind = FINDING_MALFORMED, .field = fd->name, .column = col->name};
+            f.message = pm_arena_sprintf(
+                a, "fields \"%s\" and \"%s\" both become column %s; rename one in the feed",
+                rec->fields[owner[e->idx] - 1].name, fd->name, col->name);
+            drift_add(res, a, &f);
+            continue;
+        }
+        owner[e->idx] = i + 1;
+        if (fd->v.kind == PM_V_NULL) {
+            if (!col->nullable) {
+                pm_finding f = {.kind = FINDING_NULL_VIOLATION, .field = fd->name,
+                                .column = col->name, .observed = "null", .expected = col->type};
+                f.message = pm_arena_sprintf(
+                    a, "%s is null but column %s is NOT NULL; dropping NOT NULL would allow it "
+                       "(needs review), or fix the producer",
+                    fd->name, col->name);
+                drift_add(res, a, &f);
+            }
+            continue; /* the cell stays PM_CELL_NULL */
+        }
+        if (!type_fits(&fd->v, col->type, &res->cells[e->idx]))
+            mismatch(col, fd->name, &fd->v, a, res);
+    }
+
+    /* Columns the record does not have: NOT NULL ones are violations, and
+     * any of them may be the old name of a new field. */
+    for (size_t j = 0; j < t->ncols; j++) {
+        if (owner[j])
+            continue;
+        const pm_column *col = &t->cols[j];
+        bool renamed = false;
+        for (size_t k = 0; k < nnews; k++) {
+            if (!news[k].col || type_family(news[k].type) != type_family(col->type))
+                continue;
+            pm_finding f = {.kind = FINDING_RENAME, .field = news[k].field, .column = col->name,
+                            .expected = col->type, .proposed = news[k].type};
+            f.message = pm_arena_sprintf(
+                a, "field %s is missing and new field %s has the same shape; %s may have been "
+                   "renamed to %s (a field mapping would load it; needs review)",
+                col->name, news[k].field, col->name, news[k].field);
+            drift_add(res, a, &f);
+            news[k].col = NULL; /* pair each new field with one missing column */
+            renamed = true;
+            break;
+        }
+        if (!col->nullable && !renamed) {
+            pm_finding f = {.kind = FINDING_NULL_VIOLATION, .column = col->name,
+                            .expected = col->type};
+            f.message = pm_arena_sprintf(a,
+                                         "field %s is missing but column %s is NOT NULL; dropping "
+                                         "NOT NULL would allow it (needs review), or fix the producer",
+                                         col->name, col->name);
+            drift_add(res, a, &f);
+        }
+    }
+
+    /* The contract speaks about values that fit their columns; a row that
+     * already has findings is quarantined regardless. */
+    if (res->nfindings)
+        return;
+    static const pm_cell null_cell = {.kind = PM_CELL_NULL};
+    for (size_t i = 0; i < c->nrules; i++) {
+        const rule_ref *r = &c->rules[i];
+        const pm_cell *cell = r->idx >= 0 ? &res->cells[r->idx] : &null_cell;
+        char msg[512];
+        if (contract_rule_holds(r->rule, cell, msg, sizeof msg))
+            continue;
+        pm_finding f = {.kind = FINDING_CONTRACT, .column = r->rule->column, .rule = r->rule->name};
+        if (r->idx >= 0)
+            f.expected = t->cols[r->idx].type;
+        f.message = pm_arena_strdup(a, msg);
+        drift_add(res, a, &f);
+    }
+}
+
+static pm_code put_str(pm_buf *b, const char *key, const char *val, pm_err *err)
+{
+    if (!val)
+        return PM_OK;
+    pm_code rc = pm_buf_printf(b, err, ",\"%s\":", key);
+    return rc ? rc : pm_buf_json_str(b, val, strlen(val), err);
+}
+
+pm_code drift_findings_json(pm_buf *b, const pm_finding *f, size_t n, pm_err *err)
+{
+    pm_code rc = pm_buf_putc(b, '[', err);
+    for (size_t i = 0; !rc && i < n; i++) {
+        char tn[TYPE_NAME_MAX];
+        rc = pm_buf_printf(b, err, "%s{\"kind\":\"%s\"", i ? "," : "", drift_kind_name(f[i].kind));
+        if (!rc)
+            rc = put_str(b, "field", f[i].field, err);
+        if (!rc)
+            rc = put_str(b, "column", f[i].column, err);
+        if (!rc)
+            rc = put_str(b, "observed", f[i].observed, err);
+        if (!rc && f[i].expected.kind != PM_T_UNKNOWN)
+            rc = put_str(b, "expected", type_name(f[i].expected, tn), err);
+        if (!rc && f[i].proposed.kind != PM_T_UNKNOWN)
+            rc = put_str(b, "proposed", type_name(f[i].proposed, tn), err);
+        if (!rc)
+            rc = put_str(b, "rule", f[i].rule, err);
+        if (!rc)
+            rc = put_str(b, "format", f[i].format, err);
+        if (!rc)
+            rc = put_str(b, "message", f[i].message, err);
+        if (!rc)
+            rc = pm_buf_putc(b, '}', err);
+    }
+    return rc ? rc : pm_buf_putc(b, ']', err);
+}
+
+const char *drift_kinds_list(const pm_finding *f, size_t n, pm_arena *a)
+{
+    bool seen[FINDING_KIND_COUNT] = {0};
+    char out[256];
+    size_t len = 0;
+    out[0] = '\0';
+    for (size_t i = 0; i < n; i++) {
+        if (seen[f[i].kind])
+            continue;
+        seen[f[i].kind] = true;
+        len += (size_t)snprintf(out + len, sizeof out - len, "%s%s", len ? "," : "",
+                                drift_kind_name(f[i].kind));
+        if (len >= sizeof out)
+            break;
+    }
+    return pm_arena_strdup(a, out);
+}

@@ -1,0 +1,74 @@
+/* drift.h - compares a record with its table's schema and contract and
+ * produces typed findings, and the cells to load when there are none.
+ *
+ * A finding says what deviates (kind), where (field and column), what was
+ * seen (the value, truncated), what was expected (the column's type), what
+ * would hold it (the proposed type), and a message a person can act on.
+ * Findings are the input of quarantine now and of the healing planner later;
+ * they are serialised to JSON in the quarantine table.
+ *
+ * Normalisations that are not drift (documented in the README):
+ *   - a field the table does not have whose value is null: nothing would be
+ *     lost by loading the row without it;
+ *   - field names are turned into column names by colname.h's rule; two
+ *     fields of one record that become the same column are `malformed`. */
+#ifndef PM_DRIFT_DRIFT_H
+#define PM_DRIFT_DRIFT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "contract/contract.h"
+#include "core/arena.h"
+#include "core/buf.h"
+#include "schema/table.h"
+#include "schema/type.h"
+#include "source/record.h"
+
+typedef enum pm_finding_kind {
+#define PM_FINDING(id, name) FINDING_##id,
+#include "drift/finding.def"
+#undef PM_FINDING
+    FINDING_KIND_COUNT
+} pm_finding_kind;
+
+typedef struct pm_finding {
+    pm_finding_kind kind;
+    const char *field;    /* field name as in the feed, or NULL */
+    const char *column;   /* column name, or NULL */
+    const char *observed; /* value as text, at most ~64 bytes, or NULL */
+    pm_type expected;     /* column type (PM_T_UNKNOWN when none) */
+    pm_type proposed;     /* type that would hold the value (UNKNOWN: none) */
+    const char *rule;     /* contract rule name, or NULL */
+    const char *format;   /* detected strptime format for `format`, or NULL */
+    const char *message;
+} pm_finding;
+
+const char *drift_kind_name(pm_finding_kind k);
+bool drift_kind_parse(const char *name, pm_finding_kind *out);
+
+typedef struct drift_ctx drift_ctx;
+
+/* The context caches field name -> column lookups for the life of a run;
+ * it borrows table and contract (which must outlive it) and allocates from
+ * run_arena. contract may be NULL. */
+drift_ctx *drift_ctx_new(pm_arena *run_arena, const pm_table *table, const pm_contract *contract);
+
+typedef struct drift_result {
+    pm_cell *cells; /* table->ncols cells, valid when nfindings == 0 */
+    pm_finding *findings;
+    size_t nfindings;
+} drift_result;
+
+/* Checks one record; everything in *out is allocated from batch_arena. */
+void drift_check(drift_ctx *ctx, const pm_record *rec, pm_arena *batch_arena, drift_result *out);
+
+/* Adds a finding to a result (used by the loader for a unique violation). */
+void drift_add(drift_result *res, pm_arena *arena, const pm_finding *f);
+
+/* Appends the findings as a JSON array of objects to b. */
+pm_code drift_findings_json(pm_buf *b, const pm_finding *f, size_t n, pm_err *err);
+/* Distinct kind names joined by ',' (e.g. "new_field,widen"), in arena. */
+const char *drift_kinds_list(const pm_finding *f, size_t n, pm_arena *arena);
+
+#endif

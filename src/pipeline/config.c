@@ -1,0 +1,1022 @@
+/* config.c - loads pipemend.yaml (its shape is in config.h) with libyaml's
+ * document API.
+ *
+ * The whole file is loaded into a node tree first and then walked section by
+ * section, in the order the file is written, so the first error a person
+ * reads is the first one in the file. Every node carries its line and
+ * column, so every error names them, and a pipeline can be named in an
+ * error even when its `name:` comes after the bad key. Nothing is guessed:
+ * an unknown key, a repeated key, a value of the wrong type or a missing
+ * field stops the load, because a typo in a contract must not silently
+ * switch a check off.
+ *
+ * Everything the config holds lives in its own arena; the only resources
+ * that are not memory are the compiled regexes of the contracts, which
+ * config_free releases. */
+#include "pipeline/config.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <yaml.h>
+
+#include "core/log.h"
+#include "core/utf8.h"
+#include "schema/colname.h"
+
+#define CONFIG_DEFAULT_PATH "pipemend.yaml"
+/* A config file is written by a person; anything this big is a mistake
+ * (or an attack on the YAML loader), not a config. */
+#define CONFIG_MAX_BYTES ((off_t)16 << 20)
+/* Longest value quoted back in an error message. */
+#define SHOW_MAX 64
+
+typedef struct loader {
+    yaml_document_t doc;
+    const char *file; /* as the user named it, for messages */
+    pm_config *cfg;
+    pm_err *err;
+} loader;
+
+/* What the walk remembers about each pipeline for the checks that span
+ * pipelines (duplicate names, two contracts for one table). */
+typedef struct pipeline_marks {
+    const yaml_node_t *name;
+    const yaml_node_t *contract;
+} pipeline_marks;
+
+/* ---- messages ---------------------------------------------------------- */
+
+static pm_code fail_at(loader *ld, const yaml_node_t *n, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Every error goes through here so that each one starts with file:line:col
+ * (1-based; libyaml counts from 0). */
+static pm_code fail_at(loader *ld, const yaml_node_t *n, const char *fmt, ...)
+{
+    char msg[448];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    return pm_err_set(ld->err, PM_ERR_CONFIG, "%s:%lu:%lu: %s", ld->file,
+                      (unsigned long)n->start_mark.line + 1,
+                      (unsigned long)n->start_mark.column + 1, msg);
+}
+
+/* Writes s as a double-quoted one-line string, cut at SHOW_MAX bytes, so a
+ * value with quotes or newlines cannot break the message it appears in. */
+static void quote(char *out, size_t outsz, const char *s, size_t n)
+{
+    size_t cut = n > SHOW_MAX ? pm_utf8_truncate(s, n, SHOW_MAX) : n;
+    size_t o = 0;
+    if (outsz < 8)
+        return;
+    out[o++] = '"';
+    for (size_t i = 0; i < cut && o + 8 < outsz; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '"' || c == '\\') {
+            out[o++] = '\\';
+            out[o++] = (char)c;
+        } else if (c == '\n') {
+            out[o++] = '\\';
+            out[o++] = 'n';
+        } else if (c < 0x20 || c == 0x7f) {
+            o += (size_t)snprintf(out + o, outsz - o, "\\x%02x", c);
+        } else {
+            out[o++] = (char)c;
+        }
+    }
+    if (cut < n && o + 5 < outsz) {
+        memcpy(out + o, "...", 3);
+        o += 3;
+    }
+    out[o++] = '"';
+    out[o] = '\0';
+}
+
+static const char *sval(const yaml_node_t *n)
+{
+    return (const char *)n->data.scalar.value;
+}
+
+static size_t slen(const yaml_node_t *n)
+{
+    return n->data.scalar.length;
+}
+
+/* Only a plain (unquoted) scalar can be null: `key:`, `key: ~`, `key: null`. */
+static bool is_null(const yaml_node_t *n)
+{
+    if (n->type != YAML_SCALAR_NODE || n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
+        return false;
+    const char *s = sval(n);
+    return slen(n) == 0 || strcmp(s, "~") == 0 || strcmp(s, "null") == 0 ||
+           strcmp(s, "Null") == 0 || strcmp(s, "NULL") == 0;
+}
+
+/* "a list", "a mapping", "nothing" or the quoted scalar: what a type error
+ * says it got. */
+static const char *describe(const yaml_node_t *n, char *buf, size_t sz)
+{
+    if (n->type == YAML_MAPPING_NODE)
+        return "a mapping";
+    if (n->type == YAML_SEQUENCE_NODE)
+        return "a list";
+    if (is_null(n))
+        return "nothing";
+    quote(buf, sz, sval(n), slen(n));
+    return buf;
+}
+
+/* The type errors all read "<key> <where> must be <what>, got <value>". */
+static pm_code bad_value(loader *ld, const yaml_node_t *n, const char *key, const char *where,
+                         const char *what)
+{
+    char buf[SHOW_MAX * 4 + 16];
+    return fail_at(ld, n, "%s%s%s must be %s, got %s", key, *where ? " " : "", where, what,
+                   describe(n, buf, sizeof buf));
+}
+
+static size_t edit_distance(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    if (la > 32 || lb > 32)
+        return SIZE_MAX;
+    size_t row[33];
+    for (size_t j = 0; j <= lb; j++)
+        row[j] = j;
+    for (size_t i = 1; i <= la; i++) {
+        size_t diag = row[0];
+        row[0] = i;
+        for (size_t j = 1; j <= lb; j++) {
+            size_t up = row[j];
+            size_t best = diag + (a[i - 1] != b[j - 1]);
+            if (up + 1 < best)
+                best = up + 1;
+            if (row[j - 1] + 1 < best)
+                best = row[j - 1] + 1;
+            row[j] = best;
+            diag = up;
+        }
+    }
+    return row[lb];
+}
+
+/* The hint for an unknown key: the closest valid one if it is a likely typo,
+ * and the full list either way. */
+static void hint_keys(loader *ld, const char *key, const char *const *valid, size_t nvalid)
+{
+    char list[256] = "";
+    size_t o = 0;
+    const char *best = NULL;
+    size_t best_d = 3; /* more than two edits away is not a typo */
+    for (size_t i = 0; i < nvalid; i++) {
+        o += (size_t)snprintf(list + o, o < sizeof list ? sizeof list - o : 0, "%s%s",
+                              i ? ", " : "", valid[i]);
+        if (o >= sizeof list)
+            o = sizeof list - 1;
+        size_t d = edit_distance(key, valid[i]);
+        if (d < best_d && d < strlen(valid[i]) / 2 + 1) {
+            best_d = d;
+            best = valid[i];
+        }
+    }
+    if (best)
+        pm_err_hint(ld->err, "did you mean \"%s\"? valid keys: %s", best, list);
+    else
+        pm_err_hint(ld->err, "valid keys: %s", list);
+}
+
+/* ---- mappings and scalars ---------------------------------------------- */
+
+static yaml_node_t *node(loader *ld, int id)
+{
+    return yaml_document_get_node(&ld->doc, id);
+}
+
+/* Checks one key of a mapping: a string, not a repeat of an earlier key of
+ * the same mapping (libyaml keeps both; we would silently use one), and,
+ * when valid is given, one of the valid keys. Returns its index in valid (0
+ * when valid is NULL) or -1 with the error set. where is "in defaults" or
+ * similar, "" at the top level. */
+static int check_key(loader *ld, const yaml_node_t *map, const yaml_node_pair_t *pair,
+                     const char *const *valid, size_t nvalid, const char *where)
+{
+    const yaml_node_t *k = node(ld, pair->key);
+    const char *at = *where ? where : "at the top level";
+    if (k->type != YAML_SCALAR_NODE || is_null(k)) {
+        char buf[SHOW_MAX * 4 + 16];
+        fail_at(ld, k, "keys %s must be strings, got %s", at, describe(k, buf, sizeof buf));
+        return -1;
+    }
+    for (const yaml_node_pair_t *p = map->data.mapping.pairs.start; p < pair; p++) {
+        const yaml_node_t *pk = node(ld, p->key);
+        if (pk->type == YAML_SCALAR_NODE && slen(pk) == slen(k) &&
+            memcmp(sval(pk), sval(k), slen(k)) == 0) {
+            char buf[SHOW_MAX * 4 + 16];
+            quote(buf, sizeof buf, sval(k), slen(k));
+            fail_at(ld, k, "duplicate key %s %s (first at line %lu)", buf, at,
+                    (unsigned long)pk->start_mark.line + 1);
+            return -1;
+        }
+    }
+    if (!valid)
+        return 0;
+    for (size_t i = 0; i < nvalid; i++)
+        if (strlen(valid[i]) == slen(k) && strcmp(valid[i], sval(k)) == 0)
+            return (int)i;
+    char buf[SHOW_MAX * 4 + 16];
+    quote(buf, sizeof buf, sval(k), slen(k));
+    fail_at(ld, k, "unknown key %s %s", buf, at);
+    hint_keys(ld, sval(k), valid, nvalid);
+    return -1;
+}
+
+/* The value of key in map, or NULL; used only to look ahead (the walk
+ * itself reports duplicates and unknown keys). */
+static yaml_node_t *map_get(loader *ld, const yaml_node_t *map, const char *key)
+{
+    for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top;
+         p++) {
+        yaml_node_t *k = node(ld, p->key);
+        if (k->type == YAML_SCALAR_NODE && strlen(key) == slen(k) && strcmp(key, sval(k)) == 0)
+            return node(ld, p->value);
+    }
+    return NULL;
+}
+
+/* A non-empty string without NUL bytes, copied into the config arena. */
+static pm_code get_string(loader *ld, const yaml_node_t *n, const char *key, const char *where,
+                          const char **out)
+{
+    if (n->type != YAML_SCALAR_NODE || is_null(n) || slen(n) == 0)
+        return bad_value(ld, n, key, where, "a non-empty string");
+    if (strlen(sval(n)) != slen(n))
+        return bad_value(ld, n, key, where, "a string without NUL characters");
+    *out = pm_arena_strndup(ld->cfg->arena, sval(n), slen(n));
+    return PM_OK;
+}
+
+/* Digits only: no sign, no spaces, no hex, no exponent. Quoted or not; a
+ * person who writes batch_size: "5000" means 5000. */
+static bool parse_count(const yaml_node_t *n, unsigned long long max, unsigned long long *out)
+{
+    if (n->type != YAML_SCALAR_NODE || slen(n) == 0 || slen(n) > 20)
+        return false;
+    const char *s = sval(n);
+    for (size_t i = 0; i < slen(n); i++)
+        if (s[i] < '0' || s[i] > '9')
+            return false;
+    errno = 0;
+    unsigned long long v = strtoull(s, NULL, 10);
+    if (errno == ERANGE || v == 0 || v > max)
+        return false;
+    *out = v;
+    return true;
+}
+
+static pm_code get_count(loader *ld, const yaml_node_t *n, const char *key, const char *where,
+                         unsigned long long max, unsigned long long *out)
+{
+    if (parse_count(n, max, out))
+        return PM_OK;
+    return bad_value(ld, n, key, where, "a positive integer");
+}
+
+/* YAML 1.2's core schema booleans; YAML 1.1's yes/no/on/off are refused
+ * because `not_null: no` reads as a trap. */
+static pm_code get_bool(loader *ld, const yaml_node_t *n, const char *key, const char *where,
+                        bool *out)
+{
+    static const char *const yes[] = {"true", "True", "TRUE"};
+    static const char *const no[] = {"false", "False", "FALSE"};
+    if (n->type == YAML_SCALAR_NODE) {
+        for (size_t i = 0; i < 3; i++) {
+            if (strcmp(sval(n), yes[i]) == 0) {
+                *out = true;
+                return PM_OK;
+            }
+            if (strcmp(sval(n), no[i]) == 0) {
+                *out = false;
+                return PM_OK;
+            }
+        }
+    }
+    return bad_value(ld, n, key, where, "true or false");
+}
+
+/* A decimal number as JSON writes it (sign, digits, fraction, exponent):
+ * strtod alone would also take hex, "inf", "nan" and leading spaces. */
+static bool parse_number(const char *s, size_t n, double *out)
+{
+    size_t i = 0, digits = 0;
+    if (i < n && (s[i] == '-' || s[i] == '+'))
+        i++;
+    while (i < n && s[i] >= '0' && s[i] <= '9')
+        i++, digits++;
+    if (i < n && s[i] == '.') {
+        i++;
+        while (i < n && s[i] >= '0' && s[i] <= '9')
+            i++, digits++;
+    }
+    if (digits == 0)
+        return false;
+    if (i < n && (s[i] == 'e' || s[i] == 'E')) {
+        i++;
+        if (i < n && (s[i] == '-' || s[i] == '+'))
+            i++;
+        size_t exp_digits = 0;
+        while (i < n && s[i] >= '0' && s[i] <= '9')
+            i++, exp_digits++;
+        if (exp_digits == 0)
+            return false;
+    }
+    if (i != n || n > 64)
+        return false;
+    char buf[72];
+    memcpy(buf, s, n);
+    buf[n] = '\0';
+    double d = strtod(buf, NULL);
+    if (!isfinite(d))
+        return false;
+    *out = d;
+    return true;
+}
+
+/* ---- contracts ---------------------------------------------------------- */
+
+static const char *const contract_keys[] = {"unique", "columns"};
+enum { CK_UNIQUE, CK_COLUMNS };
+
+static const char *const rule_keys[] = {"not_null", "min", "max", "regex", "allowed", "max_length"};
+enum { RK_NOT_NULL, RK_MIN, RK_MAX, RK_REGEX, RK_ALLOWED, RK_MAX_LENGTH };
+
+/* Normalises a column name from the config with the rule data goes through,
+ * so `Order ID:` in a contract finds the column the feed's "Order ID" made. */
+static pm_code column_name(loader *ld, const yaml_node_t *n, const char *what, const char *where,
+                           const char **out)
+{
+    if (n->type != YAML_SCALAR_NODE || is_null(n) || slen(n) == 0 || strlen(sval(n)) != slen(n))
+        return bad_value(ld, n, what, where, "a column name");
+    char norm[COLNAME_MAX + 1];
+    size_t len = colname_normalise(sval(n), slen(n), norm);
+    *out = pm_arena_strndup(ld->cfg->arena, norm, len);
+    return PM_OK;
+}
+
+static pm_code load_unique(loader *ld, const yaml_node_t *n, const char *where, pm_contract *c)
+{
+    contract_rule *r = &c->rules[c->nrules];
+    size_t count = 1;
+    if (n->type == YAML_SEQUENCE_NODE) {
+        count = (size_t)(n->data.sequence.items.top - n->data.sequence.items.start);
+        if (count == 0)
+            return bad_value(ld, n, "unique", where, "a column or a list of columns");
+    } else if (n->type != YAML_SCALAR_NODE || is_null(n)) {
+        return bad_value(ld, n, "unique", where, "a column or a list of columns");
+    }
+    const char **key = pm_arena_calloc(ld->cfg->arena, count * sizeof *key);
+    for (size_t i = 0; i < count; i++) {
+        const yaml_node_t *item =
+            n->type == YAML_SEQUENCE_NODE ? node(ld, n->data.sequence.items.start[i]) : n;
+        if (column_name(ld, item, "unique", where, &key[i]) != PM_OK)
+            return PM_ERR_CONFIG;
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(key[j], key[i]) == 0)
+                return fail_at(ld, item, "column \"%s\" appears twice in unique %s", key[i], where);
+    }
+    r->kind = RULE_UNIQUE;
+    r->name = "unique";
+    r->key = key;
+    r->nkey = count;
+    c->nrules++;
+    return PM_OK;
+}
+
+static pm_code load_allowed(loader *ld, const yaml_node_t *n, const char *where, contract_rule *r)
+{
+    size_t count = n->type == YAML_SEQUENCE_NODE
+                       ? (size_t)(n->data.sequence.items.top - n->data.sequence.items.start)
+                       : 0;
+    /* A bare scalar is refused rather than taken as a list of one:
+     * `allowed: new, paid` would otherwise allow only "new, paid". */
+    if (count == 0) {
+        pm_code rc = bad_value(ld, n, "allowed", where, "a non-empty list of values");
+        pm_err_hint(ld->err, "write allowed: [value, value, ...]");
+        return rc;
+    }
+    r->allowed = pm_arena_calloc(ld->cfg->arena, count * sizeof *r->allowed);
+    for (size_t i = 0; i < count; i++) {
+        const yaml_node_t *item = node(ld, n->data.sequence.items.start[i]);
+        if (item->type != YAML_SCALAR_NODE || is_null(item) || strlen(sval(item)) != slen(item)) {
+            pm_code rc = bad_value(ld, item, "allowed values", where, "strings or numbers");
+            if (is_null(item))
+                pm_err_hint(ld->err, "null always passes allowed; use not_null: true to refuse it");
+            return rc;
+        }
+        r->allowed[i] = pm_arena_strndup(ld->cfg->arena, sval(item), slen(item));
+    }
+    r->nallowed = count;
+    return PM_OK;
+}
+
+/* The rules of one column, added to c in the order they are written. */
+static pm_code load_column(loader *ld, const yaml_node_t *rules, const char *col, const char *where,
+                           pm_contract *c)
+{
+    const contract_rule *min = NULL, *max = NULL;
+    const yaml_node_t *max_node = NULL;
+    for (yaml_node_pair_t *p = rules->data.mapping.pairs.start; p < rules->data.mapping.pairs.top;
+         p++) {
+        int k = check_key(ld, rules, p, rule_keys, sizeof rule_keys / sizeof *rule_keys, where);
+        if (k < 0)
+            return PM_ERR_CONFIG;
+        const yaml_node_t *v = node(ld, p->value);
+        contract_rule *r = &c->rules[c->nrules];
+        memset(r, 0, sizeof *r);
+        r->column = col;
+        r->name = pm_arena_sprintf(ld->cfg->arena, "%s.%s", col, rule_keys[k]);
+        switch (k) {
+        case RK_NOT_NULL: {
+            bool on = false;
+            if (get_bool(ld, v, "not_null", where, &on) != PM_OK)
+                return PM_ERR_CONFIG;
+            if (!on)
+                continue; /* not_null: false is the default, not a rule */
+            r->kind = RULE_NOT_NULL;
+            break;
+        }
+        case RK_MIN:
+        case RK_MAX:
+            /* Either a number or a literal compared as text (an ISO date):
+             * any scalar but null will do. */
+            if (v->type != YAML_SCALAR_NODE || is_null(v) || slen(v) == 0 ||
+                strlen(sval(v)) != slen(v))
+                return bad_value(ld, v, rule_keys[k], where, "a number or a date");
+            r->kind = k == RK_MIN ? RULE_MIN : RULE_MAX;
+            r->text = pm_arena_strndup(ld->cfg->arena, sval(v), slen(v));
+            if (!parse_number(sval(v), slen(v), &r->num))
+                r->num = NAN;
+            if (k == RK_MIN) {
+                min = r;
+            } else {
+                max = r;
+                max_node = v;
+            }
+            break;
+        case RK_REGEX: {
+            const char *src;
+            if (get_string(ld, v, "regex", where, &src) != PM_OK)
+                return PM_ERR_CONFIG;
+            int rc = regcomp(&r->re, src, REG_EXTENDED | REG_NOSUB);
+            if (rc != 0) {
+                char why[256];
+                regerror(rc, &r->re, why, sizeof why);
+                char buf[SHOW_MAX * 4 + 16];
+                quote(buf, sizeof buf, src, strlen(src));
+                return fail_at(ld, v, "regex %s %s does not compile: %s", buf, where, why);
+            }
+            r->kind = RULE_REGEX;
+            r->text = src;
+            break;
+        }
+        case RK_ALLOWED:
+            if (load_allowed(ld, v, where, r) != PM_OK)
+                return PM_ERR_CONFIG;
+            r->kind = RULE_ALLOWED;
+            break;
+        case RK_MAX_LENGTH: {
+            unsigned long long n;
+            if (get_count(ld, v, "max_length", where, SIZE_MAX, &n) != PM_OK)
+                return PM_ERR_CONFIG;
+            r->kind = RULE_MAX_LENGTH;
+            r->max_length = (size_t)n;
+            break;
+        }
+        }
+        /* Counted only once complete, so that contract_release never frees
+         * a regex that did not compile. */
+        c->nrules++;
+    }
+    /* Pointers into c->rules stay valid: the array was sized up front. A
+     * range no value can satisfy would quarantine every row. */
+    if (min && max) {
+        bool numeric = !isnan(min->num) && !isnan(max->num);
+        bool textual = isnan(min->num) && isnan(max->num);
+        if ((numeric && min->num > max->num) || (textual && strcmp(min->text, max->text) > 0))
+            return fail_at(ld, max_node, "max %s is below min %s %s: no value could pass",
+                           max->text, min->text, where);
+    }
+    return PM_OK;
+}
+
+/* Fills c (zeroed, already reachable from the config so that a failure
+ * half-way still has its regexes released) from a `contract:` mapping.
+ * owner is "pipeline \"orders\"" or "table \"events\"", for messages. */
+static pm_code load_contract(loader *ld, const yaml_node_t *n, const char *owner, const char *table,
+                             pm_contract *c)
+{
+    char where[320];
+    snprintf(where, sizeof where, "in contract of %s", owner);
+    c->table = table;
+    if (n->type != YAML_MAPPING_NODE) {
+        char what[300];
+        snprintf(what, sizeof what, "of %s", owner);
+        return bad_value(ld, n, "contract", what, "a mapping with unique and/or columns");
+    }
+
+    /* Size the rule array once: at most one rule per key written, plus the
+     * unique key. */
+    size_t max_rules = 1;
+    const yaml_node_t *cols = map_get(ld, n, "columns");
+    if (cols && cols->type == YAML_MAPPING_NODE) {
+        for (yaml_node_pair_t *p = cols->data.mapping.pairs.start; p < cols->data.mapping.pairs.top;
+             p++) {
+            const yaml_node_t *v = node(ld, p->value);
+            if (v->type == YAML_MAPPING_NODE)
+                max_rules += (size_t)(v->data.mapping.pairs.top - v->data.mapping.pairs.start);
+        }
+    }
+    c->rules = pm_arena_calloc(ld->cfg->arena, max_rules * sizeof *c->rules);
+
+    for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
+        int k = check_key(ld, n, p, contract_keys, 2, where);
+        if (k < 0)
+            return PM_ERR_CONFIG;
+        const yaml_node_t *v = node(ld, p->value);
+        if (k == CK_UNIQUE) {
+            if (load_unique(ld, v, where, c) != PM_OK)
+                return PM_ERR_CONFIG;
+            continue;
+        }
+        if (is_null(v))
+            continue;
+        if (v->type != YAML_MAPPING_NODE)
+            return bad_value(ld, v, "columns", where, "a mapping of column names to rules");
+        size_t ncols = (size_t)(v->data.mapping.pairs.top - v->data.mapping.pairs.start);
+        const char **names = pm_arena_calloc(ld->cfg->arena, (ncols ? ncols : 1) * sizeof *names);
+        for (size_t i = 0; i < ncols; i++) {
+            yaml_node_pair_t *cp = &v->data.mapping.pairs.start[i];
+            if (check_key(ld, v, cp, NULL, 0, where) < 0)
+                return PM_ERR_CONFIG;
+            const yaml_node_t *kn = node(ld, cp->key);
+            if (column_name(ld, kn, "column names", where, &names[i]) != PM_OK)
+                return PM_ERR_CONFIG;
+            for (size_t j = 0; j < i; j++) {
+                if (strcmp(names[j], names[i]) == 0) {
+                    const yaml_node_t *first = node(ld, v->data.mapping.pairs.start[j].key);
+                    char a[SHOW_MAX * 4 + 16], b[SHOW_MAX * 4 + 16];
+                    quote(a, sizeof a, sval(first), slen(first));
+                    quote(b, sizeof b, sval(kn), slen(kn));
+                    return fail_at(ld, kn,
+                                   "columns %s and %s %s are the same column \"%s\" once "
+                                   "normalised",
+                                   a, b, where, names[i]);
+                }
+            }
+            char col_where[640];
+            char shown[SHOW_MAX * 4 + 16];
+            quote(shown, sizeof shown, sval(kn), slen(kn));
+            snprintf(col_where, sizeof col_where, "in column %s of contract of %s", shown, owner);
+            const yaml_node_t *rules = node(ld, cp->value);
+            if (is_null(rules))
+                continue;
+            if (rules->type != YAML_MAPPING_NODE) {
+                pm_code rc = bad_value(ld, rules, "rules", col_where, "a mapping");
+                pm_err_hint(ld->err, "for example: %s: {not_null: true, min: 0}", names[i]);
+                return rc;
+            }
+            if (load_column(ld, rules, names[i], col_where, c) != PM_OK)
+                return PM_ERR_CONFIG;
+        }
+    }
+    return PM_OK;
+}
+
+/* ---- sections ----------------------------------------------------------- */
+
+static const char *const default_keys[] = {"batch_size", "sample_size",   "max_line_bytes",
+                                           "max_depth",  "volume_window", "volume_ratio"};
+enum { DK_BATCH, DK_SAMPLE, DK_LINE, DK_DEPTH, DK_WINDOW, DK_RATIO };
+
+static pm_code load_defaults(loader *ld, const yaml_node_t *n)
+{
+    pm_config *cfg = ld->cfg;
+    if (is_null(n))
+        return PM_OK;
+    if (n->type != YAML_MAPPING_NODE)
+        return bad_value(ld, n, "defaults", "", "a mapping");
+    for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
+        int k = check_key(ld, n, p, default_keys, sizeof default_keys / sizeof *default_keys,
+                          "in defaults");
+        if (k < 0)
+            return PM_ERR_CONFIG;
+        const yaml_node_t *v = node(ld, p->value);
+        unsigned long long u = 0;
+        if (k == DK_RATIO) {
+            double d;
+            if (v->type != YAML_SCALAR_NODE || !parse_number(sval(v), slen(v), &d) || d < 0 ||
+                d > 1)
+                return bad_value(ld, v, "volume_ratio", "in defaults", "a number between 0 and 1");
+            cfg->volume_ratio = d;
+            continue;
+        }
+        unsigned long long max = k == DK_DEPTH || k == DK_WINDOW ? INT_MAX : SIZE_MAX;
+        if (get_count(ld, v, default_keys[k], "in defaults", max, &u) != PM_OK)
+            return PM_ERR_CONFIG;
+        switch (k) {
+        case DK_BATCH:
+            cfg->batch_size = (size_t)u;
+            break;
+        case DK_SAMPLE:
+            cfg->sample_size = (size_t)u;
+            break;
+        case DK_LINE:
+            cfg->max_line_bytes = (size_t)u;
+            break;
+        case DK_DEPTH:
+            cfg->max_depth = (int)u;
+            break;
+        case DK_WINDOW:
+            cfg->volume_window = (int)u;
+            break;
+        }
+    }
+    return PM_OK;
+}
+
+static const char *const pipeline_keys[] = {"name",  "source", "format",  "table",
+                                            "owner", "policy", "contract"};
+enum { PK_NAME, PK_SOURCE, PK_FORMAT, PK_TABLE, PK_OWNER, PK_POLICY, PK_CONTRACT };
+
+static pm_code load_pipeline(loader *ld, const yaml_node_t *n, size_t index, pipeline_marks *marks,
+                             pm_pipeline_cfg *pc)
+{
+    /* Name the pipeline in every message, even for keys above `name:`. */
+    char owner[300];
+    const yaml_node_t *name_node = n->type == YAML_MAPPING_NODE ? map_get(ld, n, "name") : NULL;
+    if (name_node && name_node->type == YAML_SCALAR_NODE && !is_null(name_node)) {
+        char shown[SHOW_MAX * 4 + 16];
+        quote(shown, sizeof shown, sval(name_node), slen(name_node));
+        snprintf(owner, sizeof owner, "pipeline %s", shown);
+    } else {
+        snprintf(owner, sizeof owner, "pipeline #%zu", index + 1);
+    }
+    char where[320];
+    snprintf(where, sizeof where, "in %s", owner);
+    if (n->type != YAML_MAPPING_NODE) {
+        pm_code rc = bad_value(ld, n, owner, "", "a mapping");
+        pm_err_hint(ld->err, "each pipeline needs name, source and table");
+        return rc;
+    }
+
+    pc->policy = "auto";
+    const yaml_node_t *contract = NULL;
+    for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
+        int k =
+            check_key(ld, n, p, pipeline_keys, sizeof pipeline_keys / sizeof *pipeline_keys, where);
+        if (k < 0)
+            return PM_ERR_CONFIG;
+        const yaml_node_t *v = node(ld, p->value);
+        pm_code rc = PM_OK;
+        switch (k) {
+        case PK_NAME:
+            rc = get_string(ld, v, "name", where, &pc->name);
+            break;
+        case PK_SOURCE:
+            rc = get_string(ld, v, "source", where, &pc->source);
+            break;
+        case PK_TABLE:
+            rc = get_string(ld, v, "table", where, &pc->table);
+            break;
+        case PK_OWNER:
+            if (!is_null(v))
+                rc = get_string(ld, v, "owner", where, &pc->owner);
+            break;
+        case PK_POLICY:
+            if (v->type != YAML_SCALAR_NODE ||
+                (strcmp(sval(v), "auto") != 0 && strcmp(sval(v), "review") != 0 &&
+                 strcmp(sval(v), "frozen") != 0)) {
+                rc = bad_value(ld, v, "policy", where, "auto, review or frozen");
+                pm_err_hint(ld->err, "auto applies safe changes, review waits for a person for "
+                                     "all of them, frozen changes nothing");
+                break;
+            }
+            pc->policy = pm_arena_strdup(ld->cfg->arena, sval(v));
+            break;
+        case PK_FORMAT:
+            if (is_null(v))
+                break;
+            if (v->type != YAML_SCALAR_NODE || !source_format_parse(sval(v), &pc->format)) {
+                rc = bad_value(ld, v, "format", where, "ndjson, jsonl or csv");
+                pm_err_hint(ld->err, "leave format out to decide from each file's extension");
+                break;
+            }
+            pc->has_format = true;
+            break;
+        case PK_CONTRACT:
+            /* Loaded once the table is known (it may be written below). */
+            contract = v;
+            break;
+        }
+        if (rc != PM_OK)
+            return rc;
+    }
+
+    static const char *const required[] = {"name", "source", "table"};
+    const char *have[] = {pc->name, pc->source, pc->table};
+    for (size_t i = 0; i < 3; i++) {
+        if (!have[i]) {
+            pm_code rc = fail_at(ld, n, "missing key \"%s\" %s", required[i], where);
+            pm_err_hint(ld->err, "every pipeline needs name, source and table");
+            return rc;
+        }
+    }
+    marks[index].name = name_node;
+    for (size_t i = 0; i < index; i++) {
+        if (strcmp(ld->cfg->pipelines[i].name, pc->name) == 0)
+            return fail_at(ld, name_node, "duplicate pipeline name \"%s\" (first at line %lu)",
+                           pc->name, (unsigned long)marks[i].name->start_mark.line + 1);
+    }
+
+    if (contract && !is_null(contract)) {
+        pc->contract = pm_arena_calloc(ld->cfg->arena, sizeof *pc->contract);
+        if (load_contract(ld, contract, owner, pc->table, pc->contract) != PM_OK)
+            return PM_ERR_CONFIG;
+        marks[index].contract = contract;
+        /* Two pipelines may feed one table, but only one may say what its
+         * contract is; otherwise which one holds would depend on order. */
+        for (size_t i = 0; i < index; i++) {
+            const pm_pipeline_cfg *o = &ld->cfg->pipelines[i];
+            if (o->contract && strcmp(o->table, pc->table) == 0)
+                return fail_at(ld, contract,
+                               "table \"%s\" already has a contract in pipeline \"%s\" (line "
+                               "%lu)",
+                               pc->table, o->name,
+                               (unsigned long)marks[i].contract->start_mark.line + 1);
+        }
+    }
+    return PM_OK;
+}
+
+static pm_code load_pipelines(loader *ld, const yaml_node_t *n)
+{
+    pm_config *cfg = ld->cfg;
+    if (is_null(n))
+        return PM_OK;
+    if (n->type != YAML_SEQUENCE_NODE) {
+        pm_code rc = bad_value(ld, n, "pipelines", "", "a list");
+        pm_err_hint(ld->err, "start each pipeline with \"- name: ...\"");
+        return rc;
+    }
+    size_t count = (size_t)(n->data.sequence.items.top - n->data.sequence.items.start);
+    cfg->pipelines = pm_arena_calloc(cfg->arena, (count ? count : 1) * sizeof *cfg->pipelines);
+    pipeline_marks *marks = pm_arena_calloc(cfg->arena, (count ? count : 1) * sizeof *marks);
+    for (size_t i = 0; i < count; i++) {
+        /* Counted before it is filled, so config_free sees its contract. */
+        pm_pipeline_cfg *pc = &cfg->pipelines[cfg->npipelines++];
+        if (load_pipeline(ld, node(ld, n->data.sequence.items.start[i]), i, marks, pc) != PM_OK)
+            return PM_ERR_CONFIG;
+    }
+    return PM_OK;
+}
+
+static pm_code load_tables(loader *ld, const yaml_node_t *n)
+{
+    pm_config *cfg = ld->cfg;
+    static const char *const table_keys[] = {"contract"};
+    if (is_null(n))
+        return PM_OK;
+    if (n->type != YAML_MAPPING_NODE) {
+        pm_code rc = bad_value(ld, n, "tables", "", "a mapping of table names");
+        pm_err_hint(ld->err, "for example: tables: {events: {contract: {unique: [id]}}}");
+        return rc;
+    }
+    size_t count = (size_t)(n->data.mapping.pairs.top - n->data.mapping.pairs.start);
+    cfg->contracts = pm_arena_calloc(cfg->arena, (count ? count : 1) * sizeof *cfg->contracts);
+    for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
+        if (check_key(ld, n, p, NULL, 0, "in tables") < 0)
+            return PM_ERR_CONFIG;
+        const yaml_node_t *kn = node(ld, p->key);
+        const yaml_node_t *v = node(ld, p->value);
+        const char *table;
+        if (get_string(ld, kn, "table names", "in tables", &table) != PM_OK)
+            return PM_ERR_CONFIG;
+        char owner[300], where[320];
+        snprintf(owner, sizeof owner, "table \"%s\"", table);
+        snprintf(where, sizeof where, "in %s", owner);
+        if (is_null(v))
+            continue;
+        if (v->type != YAML_MAPPING_NODE)
+            return bad_value(ld, v, owner, "in tables", "a mapping with a contract");
+        for (yaml_node_pair_t *tp = v->data.mapping.pairs.start; tp < v->data.mapping.pairs.top;
+             tp++) {
+            if (check_key(ld, v, tp, table_keys, 1, where) < 0)
+                return PM_ERR_CONFIG;
+            const yaml_node_t *cn = node(ld, tp->value);
+            if (is_null(cn))
+                continue;
+            pm_contract *c = &cfg->contracts[cfg->ncontracts++];
+            if (load_contract(ld, cn, owner, table, c) != PM_OK)
+                return PM_ERR_CONFIG;
+        }
+    }
+    return PM_OK;
+}
+
+static const char *const top_keys[] = {"db", "defaults", "pipelines", "tables"};
+enum { TK_DB, TK_DEFAULTS, TK_PIPELINES, TK_TABLES };
+
+static pm_code load_root(loader *ld, const yaml_node_t *root)
+{
+    if (root->type != YAML_MAPPING_NODE) {
+        pm_code rc = bad_value(ld, root, "the file", "", "a mapping");
+        pm_err_hint(ld->err, "valid top-level keys: db, defaults, pipelines, tables");
+        return rc;
+    }
+    const yaml_node_t *tables = NULL;
+    for (yaml_node_pair_t *p = root->data.mapping.pairs.start; p < root->data.mapping.pairs.top;
+         p++) {
+        int k = check_key(ld, root, p, top_keys, 4, "");
+        if (k < 0)
+            return PM_ERR_CONFIG;
+        const yaml_node_t *v = node(ld, p->value);
+        pm_code rc = PM_OK;
+        switch (k) {
+        case TK_DB:
+            if (!is_null(v))
+                rc = get_string(ld, v, "db", "", &ld->cfg->db);
+            break;
+        case TK_DEFAULTS:
+            rc = load_defaults(ld, v);
+            break;
+        case TK_PIPELINES:
+            rc = load_pipelines(ld, v);
+            break;
+        case TK_TABLES:
+            rc = load_tables(ld, v);
+            tables = v;
+            break;
+        }
+        if (rc != PM_OK)
+            return rc;
+    }
+
+    /* config_contract prefers a pipeline's contract; say so when that hides
+     * one written under tables:, since it will never be checked. */
+    for (size_t i = 0; i < ld->cfg->ncontracts; i++) {
+        const pm_contract *c = &ld->cfg->contracts[i];
+        for (size_t j = 0; j < ld->cfg->npipelines; j++) {
+            const pm_pipeline_cfg *pc = &ld->cfg->pipelines[j];
+            if (pc->contract && strcmp(pc->table, c->table) == 0) {
+                pm_warn("%s:%lu: the contract for table \"%s\" under tables: is ignored: "
+                        "pipeline \"%s\" declares its own",
+                        ld->file, (unsigned long)tables->start_mark.line + 1, c->table, pc->name);
+                break;
+            }
+        }
+    }
+    return PM_OK;
+}
+
+/* ---- public API --------------------------------------------------------- */
+
+static pm_config *config_new(void)
+{
+    pm_arena *a = pm_arena_new(0);
+    pm_config *cfg = pm_arena_calloc(a, sizeof *cfg);
+    cfg->arena = a;
+    cfg->batch_size = 10000;
+    cfg->sample_size = 1000;
+    cfg->max_line_bytes = (size_t)16 << 20;
+    cfg->max_depth = 64;
+    cfg->volume_window = 10;
+    cfg->volume_ratio = 0.2;
+    return cfg;
+}
+
+/* Parses the open file into cfg. libyaml's own errors (bad indentation, a
+ * tab, an unclosed quote) come back with its problem text and position. */
+static pm_code load_file(loader *ld, FILE *fp)
+{
+    yaml_parser_t parser;
+    if (!yaml_parser_initialize(&parser))
+        pm_oom(sizeof parser);
+    yaml_parser_set_input_file(&parser, fp);
+    pm_code rc = PM_OK;
+    if (!yaml_parser_load(&parser, &ld->doc)) {
+        const char *problem = parser.problem ? parser.problem : "cannot read YAML";
+        if (parser.error == YAML_MEMORY_ERROR)
+            problem = "out of memory";
+        rc = pm_err_set(ld->err, PM_ERR_CONFIG, "%s:%lu:%lu: %s", ld->file,
+                        (unsigned long)parser.problem_mark.line + 1,
+                        (unsigned long)parser.problem_mark.column + 1, problem);
+        if (parser.context)
+            pm_err_detail(ld->err, "%s (line %lu, column %lu)", parser.context,
+                          (unsigned long)parser.context_mark.line + 1,
+                          (unsigned long)parser.context_mark.column + 1);
+        yaml_parser_delete(&parser);
+        return rc;
+    }
+    yaml_node_t *root = yaml_document_get_root_node(&ld->doc);
+    if (root) {
+        rc = load_root(ld, root);
+        if (rc == PM_OK) {
+            /* A second document would be ignored; refuse it instead. */
+            yaml_document_t next;
+            if (!yaml_parser_load(&parser, &next)) {
+                rc = pm_err_set(ld->err, PM_ERR_CONFIG, "%s:%lu:%lu: %s", ld->file,
+                                (unsigned long)parser.problem_mark.line + 1,
+                                (unsigned long)parser.problem_mark.column + 1,
+                                parser.problem ? parser.problem : "cannot read YAML");
+            } else {
+                yaml_node_t *second = yaml_document_get_root_node(&next);
+                if (second)
+                    rc = fail_at(ld, second, "only one YAML document is allowed");
+                yaml_document_delete(&next);
+            }
+        }
+    }
+    yaml_document_delete(&ld->doc);
+    yaml_parser_delete(&parser);
+    return rc;
+}
+
+pm_code config_load(const char *path, pm_config **out, pm_err *err)
+{
+    *out = NULL;
+    bool named = path != NULL;
+    if (!named)
+        path = CONFIG_DEFAULT_PATH;
+    FILE *fp = fopen(path, "rb");
+    if (!fp) {
+        if (!named && errno == ENOENT) {
+            *out = config_new();
+            return PM_OK;
+        }
+        return pm_err_set(err, PM_ERR_CONFIG, "%s: cannot open: %s", path, strerror(errno));
+    }
+    struct stat st;
+    if (fstat(fileno(fp), &st) == 0) {
+        if (S_ISDIR(st.st_mode)) {
+            fclose(fp);
+            return pm_err_set(err, PM_ERR_CONFIG, "%s: is a directory, not a config file", path);
+        }
+        if (S_ISREG(st.st_mode) && st.st_size > CONFIG_MAX_BYTES) {
+            fclose(fp);
+            return pm_err_set(err, PM_ERR_CONFIG,
+                              "%s: is %lld bytes; a config file is at most %lld", path,
+                              (long long)st.st_size, (long long)CONFIG_MAX_BYTES);
+        }
+    }
+
+    pm_config *cfg = config_new();
+    cfg->path = pm_arena_strdup(cfg->arena, path);
+    loader ld = {.file = cfg->path, .cfg = cfg, .err = err};
+    pm_code rc = load_file(&ld, fp);
+    fclose(fp);
+    if (rc != PM_OK) {
+        config_free(cfg);
+        return rc;
+    }
+    *out = cfg;
+    return PM_OK;
+}
+
+void config_free(pm_config *cfg)
+{
+    if (!cfg)
+        return;
+    for (size_t i = 0; i < cfg->npipelines; i++)
+        if (cfg->pipelines[i].contract)
+            contract_release(cfg->pipelines[i].contract);
+    for (size_t i = 0; i < cfg->ncontracts; i++)
+        contract_release(&cfg->contracts[i]);
+    pm_arena_free(cfg->arena);
+}
+
+const pm_pipeline_cfg *config_pipeline(const pm_config *cfg, const char *name)
+{
+    for (size_t i = 0; i < cfg->npipelines; i++)
+        if (strcmp(cfg->pipelines[i].name, name) == 0)
+            return &cfg->pipelines[i];
+    return NULL;
+}
+
+const pm_contract *config_contract(const pm_config *cfg, const char *table)
+{
+    for (size_t i = 0; i < cfg->npipelines; i++)
+        if (cfg->pipelines[i].contract && strcmp(cfg->pipelines[i].table, table) == 0)
+            return cfg->pipelines[i].contract;
+    for (size_t i = 0; i < cfg->ncontracts; i++)
+        if (strcmp(cfg->contracts[i].table, table) == 0)
+            return &cfg->contracts[i];
+    return NULL;
+}

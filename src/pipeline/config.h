@@ -1,0 +1,84 @@
+/* config.h - pipemend.yaml: the warehouse URL, defaults, pipelines and
+ * per-table contracts. Parsed with libyaml. Unknown keys are errors (a typo
+ * in a contract must not silently disable it), and every error is
+ * PM_ERR_CONFIG with a message that starts "file:line:col: " (1-based).
+ * Column names in contracts are normalised as data's are (colname.h).
+ *
+ *   db: sqlite:warehouse.db
+ *   defaults:
+ *     batch_size: 10000        # rows per transaction
+ *     sample_size: 1000        # rows used to infer a new table's types
+ *     max_line_bytes: 16777216
+ *     max_depth: 64            # JSON nesting
+ *     volume_window: 10        # runs of history for the volume check
+ *     volume_ratio: 0.2        # below this fraction of the median: anomaly
+ *   pipelines:
+ *     - name: orders
+ *       source: data/orders-*.ndjson   # a path, a glob, or "-"
+ *       format: ndjson                 # ndjson | jsonl | csv (default: from extension)
+ *       table: orders
+ *       owner: data-platform@example.com
+ *       policy: auto                   # auto | review | frozen
+ *       contract:
+ *         unique: [order_id]
+ *         columns:
+ *           amount: {min: 0, max: 100000}
+ *           status: {allowed: [new, paid, shipped], not_null: true}
+ *           email: {regex: '^[^@]+@[^@]+$', max_length: 254}
+ *   tables:
+ *     events:
+ *       contract: { ...same shape... }
+ */
+#ifndef PM_PIPELINE_CONFIG_H
+#define PM_PIPELINE_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "contract/contract.h"
+#include "core/arena.h"
+#include "core/err.h"
+#include "source/source.h"
+
+typedef struct pm_pipeline_cfg {
+    const char *name;
+    const char *source; /* path, glob or "-" */
+    const char *table;
+    const char *owner;  /* may be NULL */
+    const char *policy; /* "auto" (default), "review", "frozen" */
+    pm_format format;
+    bool has_format;       /* false: decide from each file's extension */
+    pm_contract *contract; /* may be NULL */
+} pm_pipeline_cfg;
+
+typedef struct pm_config {
+    pm_arena *arena;  /* owns everything below */
+    const char *path; /* file it came from, or NULL for built-in defaults */
+    const char *db;   /* may be NULL */
+    size_t batch_size;
+    size_t sample_size;
+    size_t max_line_bytes;
+    int max_depth;
+    int volume_window;
+    double volume_ratio;
+    pm_pipeline_cfg *pipelines;
+    size_t npipelines;
+    pm_contract *contracts; /* from the tables: section */
+    size_t ncontracts;
+} pm_config;
+
+/* Loads path; with path NULL, loads ./pipemend.yaml if it exists, otherwise
+ * returns the defaults (not an error). A named file that does not exist is
+ * PM_ERR_CONFIG. Caller frees with config_free. */
+pm_code config_load(const char *path, pm_config **out, pm_err *err);
+void config_free(pm_config *cfg);
+
+const pm_pipeline_cfg *config_pipeline(const pm_config *cfg, const char *name);
+/* The contract for a table: a pipeline's contract for that table, else the
+ * tables: section's; NULL if none. When both exist the pipeline's wins and
+ * config_load logs a warning that the tables: one is ignored. Two pipelines
+ * may load one table, but only one of them may declare its contract (a
+ * second is a config error). */
+const pm_contract *config_contract(const pm_config *cfg, const char *table);
+
+#endif

@@ -1,0 +1,606 @@
+/* ingest.c - one run of the data plane (see ingest.h).
+ *
+ * Two threads share the work, so parsing never waits for the database and
+ * the database never waits for parsing:
+ *
+ *   reader thread (the caller)          writer thread
+ *   source_next -> drift_check          BEGIN
+ *   fills batch slot A                  insert clean rows, quarantine the rest
+ *   hands A over, fills slot B    --->  run counters + checkpoint
+ *   waits until A is free again         COMMIT, frees the slot
+ *
+ * Each slot has its own arena, reset by the writer once the batch is
+ * committed; memory is therefore bounded by two batches whatever the input
+ * size. The store connection is used by the writer thread alone once it
+ * starts: checkpoints are read before it does. */
+#include "pipeline/ingest.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/arena.h"
+#include "core/buf.h"
+#include "core/log.h"
+#include "drift/drift.h"
+#include "pipeline/volume.h"
+#include "schema/colname.h"
+
+typedef struct brow {
+    pm_record rec;
+    pm_cell *cells; /* NULL: the row goes to quarantine */
+    const char *kinds;
+    const char *message;
+    const char *findings; /* JSON */
+} brow;
+
+typedef struct batch {
+    pm_arena *arena;
+    brow *rows;
+    size_t n, cap;
+    const char *source; /* checkpoint identity */
+    uint64_t fingerprint;
+    uint64_t end;       /* checkpoint after this batch */
+    bool checkpoint;    /* false for stdin */
+    pm_table *create;   /* create this table before loading */
+    bool last;          /* no batches after this one */
+    enum { SLOT_FREE, SLOT_FULL } state;
+} batch;
+
+typedef struct src_plan {
+    const char *path;
+    pm_format fmt;
+    uint64_t start;
+    uint64_t fingerprint_seen; /* from the checkpoint */
+    bool have_checkpoint;
+} src_plan;
+
+typedef struct run {
+    pm_store *store;
+    const ingest_opts *o;
+    int64_t run_id;
+    pm_arena *arena; /* lives for the run */
+    pm_table *table;
+    bool table_known; /* in the catalog or created by a committed batch */
+    bool insert_ready;
+    drift_ctx *drift;
+    const contract_rule *unique;
+
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    batch slots[2];
+    bool writer_failed;
+    pm_err werr;
+    int64_t read, loaded, quarantined; /* committed, under mu */
+
+    /* progress */
+    uint64_t total_bytes, done_bytes;
+    struct timespec t0;
+    double last_draw;
+} run;
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void progress_draw(run *r, int64_t rows, bool final)
+{
+    if (!r->o->progress)
+        return;
+    double t = now_s();
+    if (!final && t - r->last_draw < 0.2)
+        return;
+    r->last_draw = t;
+    double el = t - ((double)r->t0.tv_sec + (double)r->t0.tv_nsec / 1e9);
+    double frac = r->total_bytes ? (double)r->done_bytes / (double)r->total_bytes : 0;
+    if (frac > 1)
+        frac = 1;
+    char bar[31];
+    int fill = (int)(frac * 30);
+    for (int i = 0; i < 30; i++)
+        bar[i] = i < fill ? '#' : '.';
+    bar[30] = '\0';
+    fprintf(stderr, "\r[%s] %3.0f%% %lld rows %.0f rows/s ", bar, frac * 100, (long long)rows,
+            el > 0 ? (double)rows / el : 0.0);
+    if (final)
+        fputs("\n", stderr);
+    fflush(stderr);
+}
+
+/* ---- the first batch of a new table: infer its columns ---------------- */
+
+typedef struct infer_col {
+    const char *name;
+    pm_type type;
+    size_t present; /* non-null occurrences */
+} infer_col;
+
+/* Columns from the first sample_size parsable records: types are joined
+ * along the lattice, and a column is NOT NULL only when every sampled record
+ * had a non-null value for it. */
+static pm_table *infer_table(run *r, const batch *b)
+{
+    pm_table *idx = table_new(r->arena, r->o->table); /* name -> slot in cols */
+    infer_col *cols = NULL;
+    size_t ncols = 0, cap = 0, sampled = 0;
+    for (size_t i = 0; i < b->n && sampled < r->o->sample_size; i++) {
+        const pm_record *rec = &b->rows[i].rec;
+        if (rec->malformed)
+            continue;
+        sampled++;
+        for (size_t k = 0; k < rec->nfields; k++) {
+            const pm_field *f = &rec->fields[k];
+            char name[COLNAME_MAX + 1];
+            size_t len = colname_normalise(f->name, f->name_len, name);
+            int j = table_find(idx, name, len);
+            if (j < 0) {
+                j = table_add(idx, r->arena, name, (pm_type){PM_T_UNKNOWN, 0}, true);
+                if ((size_t)j >= cap) {
+                    cap = cap ? cap * 2 : 32;
+                    infer_col *nc = pm_arena_alloc(r->arena, cap * sizeof *nc);
+                    if (ncols)
+                        memcpy(nc, cols, ncols * sizeof *nc);
+                    cols = nc;
+                }
+                cols[j] = (infer_col){idx->cols[j].name, {PM_T_UNKNOWN, 0}, 0};
+                ncols++;
+            }
+            if (f->v.kind == PM_V_NULL)
+                continue;
+            cols[j].type = type_join(cols[j].type, type_infer(&f->v));
+            cols[j].present++;
+        }
+    }
+    if (!sampled)
+        return NULL;
+    pm_table *t = table_new(r->arena, r->o->table);
+    for (size_t j = 0; j < ncols; j++) {
+        pm_type ty = cols[j].type.kind == PM_T_UNKNOWN ? (pm_type){PM_T_TEXT, 0} : cols[j].type;
+        table_add(t, r->arena, cols[j].name, ty, cols[j].present < sampled);
+    }
+    t->version = 1;
+    return t;
+}
+
+/* ---- validation ------------------------------------------------------- */
+
+static void quarantine_info(brow *row, const pm_finding *f, size_t n, pm_arena *a)
+{
+    pm_buf b;
+    pm_buf_init(&b, 1 << 20);
+    if (drift_findings_json(&b, f, n, NULL) != PM_OK) {
+        pm_buf_reset(&b);
+        pm_buf_puts(&b, "[{\"kind\":\"malformed\",\"message\":\"findings too large\"}]", NULL);
+    }
+    row->findings = pm_arena_strndup(a, b.data, b.len);
+    pm_buf_free(&b);
+    row->kinds = drift_kinds_list(f, n, a);
+    row->message = f[0].message;
+    row->cells = NULL;
+}
+
+static void validate_row(run *r, batch *b, brow *row)
+{
+    if (!r->drift) {
+        /* No table could be inferred yet: only malformed records exist. */
+        pm_finding f = {.kind = FINDING_MALFORMED, .message = row->rec.malformed};
+        quarantine_info(row, &f, 1, b->arena);
+        return;
+    }
+    drift_result res;
+    drift_check(r->drift, &row->rec, b->arena, &res);
+    if (res.nfindings)
+        quarantine_info(row, res.findings, res.nfindings, b->arena);
+    else
+        row->cells = res.cells;
+}
+
+static void prepare_batch(run *r, batch *b)
+{
+    if (!r->table) {
+        r->table = infer_table(r, b);
+        if (r->table) {
+            b->create = r->table;
+            r->drift = drift_ctx_new(r->arena, r->table, r->o->contract);
+        }
+    }
+}
+
+/* ---- the writer thread ------------------------------------------------ */
+
+static const char *cell_text(const pm_cell *c, pm_arena *a)
+{
+    switch (c->kind) {
+    case PM_CELL_INT:
+        return pm_arena_sprintf(a, "%lld", (long long)c->i);
+    case PM_CELL_REAL:
+        return pm_arena_sprintf(a, "%.17g", c->d);
+    case PM_CELL_TEXT:
+        return pm_arena_sprintf(a, "%.*s", (int)(c->len > 64 ? 64 : c->len), c->s);
+    default:
+        return "null";
+    }
+}
+
+static void unique_violation(run *r, batch *b, brow *row)
+{
+    pm_buf key;
+    pm_buf_init(&key, 4096);
+    const contract_rule *u = r->unique;
+    for (size_t i = 0; u && i < u->nkey; i++) {
+        int j = table_find(r->table, u->key[i], strlen(u->key[i]));
+        pm_buf_printf(&key, NULL, "%s%s=%s", i ? ", " : "", u->key[i],
+                      j >= 0 ? cell_text(&row->cells[j], b->arena) : "?");
+    }
+    pm_finding f = {.kind = FINDING_CONTRACT, .rule = "unique"};
+    f.message = pm_arena_sprintf(b->arena,
+                                 "a row with the same unique key (%s) is already loaded (rule "
+                                 "unique)",
+                                 key.data ? key.data : "");
+    pm_buf_free(&key);
+    quarantine_info(row, &f, 1, b->arena);
+}
+
+static pm_code write_batch(run *r, batch *b, pm_err *err)
+{
+    pm_store *s = r->store;
+    int64_t loaded = 0, quarantined = 0;
+    pm_code rc = store_begin(s, err);
+    if (rc)
+        return rc;
+    if (b->create) {
+        rc = store_table_create(s, b->create, r->unique, err);
+        if (!rc)
+            pm_info("created table %s with %zu columns from the first %zu rows", b->create->name,
+                    b->create->ncols, b->n < r->o->sample_size ? b->n : r->o->sample_size);
+    }
+    if (!rc && !r->insert_ready && r->table) {
+        rc = store_insert_prepare(s, r->table, err);
+        r->insert_ready = !rc;
+    }
+    for (size_t i = 0; !rc && i < b->n; i++) {
+        brow *row = &b->rows[i];
+        if (row->cells) {
+            pm_err ie;
+            pm_code irc = store_insert(s, row->cells, &ie);
+            if (irc == PM_OK) {
+                loaded++;
+                continue;
+            }
+            if (irc != PM_ERR_CONSTRAINT) {
+                *err = ie;
+                rc = irc;
+                break;
+            }
+            unique_violation(r, b, row);
+        }
+        pm_qrow q = {.run_id = r->run_id,
+                     .table = r->o->table,
+                     .pipeline = r->o->pipeline,
+                     .source = b->source,
+                     .offset = (int64_t)row->rec.offset,
+                     .line = (int64_t)row->rec.line,
+                     .raw = row->rec.raw,
+                     .raw_len = row->rec.raw_len,
+                     .raw_truncated = row->rec.raw_truncated,
+                     .kinds = row->kinds,
+                     .message = row->message,
+                     .findings = row->findings};
+        rc = store_quarantine_add(s, &q, err);
+        quarantined++;
+    }
+    if (!rc)
+        rc = store_run_add(s, r->run_id, (int64_t)b->n, loaded, quarantined, err);
+    if (!rc && b->checkpoint)
+        rc = store_checkpoint_set(s, r->o->table, b->source, b->end, b->fingerprint, err);
+    if (!rc)
+        rc = store_commit(s, err);
+    if (rc) {
+        store_rollback(s, NULL);
+        if (b->create) /* the table was not created after all */
+            r->insert_ready = false;
+        return rc;
+    }
+    pthread_mutex_lock(&r->mu);
+    r->read += (int64_t)b->n;
+    r->loaded += loaded;
+    r->quarantined += quarantined;
+    pthread_mutex_unlock(&r->mu);
+    return PM_OK;
+}
+
+static void *writer_main(void *arg)
+{
+    run *r = arg;
+    for (int w = 0;; w ^= 1) {
+        batch *b = &r->slots[w];
+        pthread_mutex_lock(&r->mu);
+        while (b->state != SLOT_FULL)
+            pthread_cond_wait(&r->cv, &r->mu);
+        pthread_mutex_unlock(&r->mu);
+        bool last = b->last;
+        pm_code rc = b->n ? write_batch(r, b, &r->werr) : PM_OK;
+        pm_arena_reset(b->arena);
+        pthread_mutex_lock(&r->mu);
+        b->n = b->cap = 0;
+        b->rows = NULL;
+        b->create = NULL;
+        b->last = false;
+        b->state = SLOT_FREE;
+        if (rc)
+            r->writer_failed = true;
+        pthread_cond_broadcast(&r->cv);
+        pthread_mutex_unlock(&r->mu);
+        if (rc || last)
+            return NULL;
+    }
+}
+
+/* Waits for slot i to be free; false when the writer has failed. */
+static bool slot_wait_free(run *r, int i)
+{
+    pthread_mutex_lock(&r->mu);
+    while (r->slots[i].state != SLOT_FREE && !r->writer_failed)
+        pthread_cond_wait(&r->cv, &r->mu);
+    bool ok = !r->writer_failed;
+    pthread_mutex_unlock(&r->mu);
+    return ok;
+}
+
+static void slot_hand_over(run *r, int i)
+{
+    pthread_mutex_lock(&r->mu);
+    r->slots[i].state = SLOT_FULL;
+    pthread_cond_broadcast(&r->cv);
+    pthread_mutex_unlock(&r->mu);
+}
+
+/* ---- the reader side -------------------------------------------------- */
+
+static brow *batch_push(batch *b)
+{
+    if (b->n == b->cap) {
+        size_t cap = b->cap ? b->cap * 2 : 1024;
+        brow *nr = pm_arena_alloc(b->arena, cap * sizeof *nr);
+        if (b->n)
+            memcpy(nr, b->rows, b->n * sizeof *nr);
+        b->rows = nr;
+        b->cap = cap;
+    }
+    brow *row = &b->rows[b->n++];
+    memset(row, 0, sizeof *row);
+    return row;
+}
+
+static pm_code plan_sources(run *r, src_plan *plan, pm_err *err)
+{
+    const ingest_opts *o = r->o;
+    for (size_t i = 0; i < o->npaths; i++) {
+        src_plan *p = &plan[i];
+        p->path = o->paths[i];
+        if (o->has_format)
+            p->fmt = o->format;
+        else if (!source_format_from_path(p->path, &p->fmt))
+            return pm_err_set(err, PM_ERR_USAGE, "cannot tell the format of %s from its name",
+                              p->path),
+                   pm_err_hint(err, "pass --format ndjson or --format csv"), PM_ERR_USAGE;
+    }
+    return PM_OK;
+}
+
+/* Reads one source to its end into batches. */
+static pm_code read_source(run *r, src_plan *p, int *slot, pm_err *err)
+{
+    const ingest_opts *o = r->o;
+    pm_source *src;
+    /* The checkpoint decides where to start; it is read on this thread while
+     * the writer is idle between batches of different files (see below). */
+    uint64_t start = 0;
+    pm_code rc = source_open(p->path, p->fmt, &o->source, 0, &src, err);
+    if (rc)
+        return rc;
+    const char *id = pm_arena_strdup(r->arena, source_id(src));
+    uint64_t fp = source_fingerprint(src);
+    bool stdin_src = source_is_stdin(src);
+    source_close(src);
+    if (!stdin_src) {
+        uint64_t off = 0, seen_fp = 0;
+        bool found = false;
+        /* Wait for the writer to go idle so the connection is ours. */
+        if (!slot_wait_free(r, 0) || !slot_wait_free(r, 1))
+            return PM_ERR_DB;
+        rc = store_checkpoint_get(r->store, o->table, id, &off, &seen_fp, &found, err);
+        if (rc)
+            return rc;
+        if (found && seen_fp == fp) {
+            start = off;
+        } else if (found) {
+            pm_warn("%s changed since it was last loaded (its first bytes differ); reading it from "
+                    "the start",
+                    p->path);
+        }
+    }
+    rc = source_open(p->path, p->fmt, &o->source, start, &src, err);
+    if (rc)
+        return rc;
+    uint64_t size = source_size(src);
+    if (start && size && start >= size) {
+        pm_info("%s: nothing new since the last run (checkpoint at byte %llu)", p->path,
+                (unsigned long long)start);
+        r->done_bytes += size;
+        source_close(src);
+        return PM_OK;
+    }
+    if (start)
+        pm_info("%s: resuming after byte %llu", p->path, (unsigned long long)start);
+    r->done_bytes += start;
+
+    batch *b = &r->slots[*slot];
+    uint64_t base = r->done_bytes;
+    /* A new table is inferred from its first batch: make that batch hold
+     * the whole sample. */
+    size_t first_cap = o->batch_size > o->sample_size ? o->batch_size : o->sample_size;
+    for (;;) {
+        if (b->n == 0) {
+            b->source = id;
+            b->fingerprint = fp;
+            b->checkpoint = !stdin_src;
+        }
+        brow *row = batch_push(b);
+        rc = source_next(src, b->arena, &row->rec, err);
+        bool ended = rc != PM_OK;
+        if (ended) {
+            b->n--;
+            if (rc == PM_DONE)
+                rc = PM_OK;
+        } else {
+            b->end = row->rec.end;
+            r->done_bytes = base + (row->rec.end - start);
+            if (r->drift)
+                validate_row(r, b, row);
+            if (b->n < (r->drift ? o->batch_size : first_cap))
+                continue;
+        }
+        /* Hand over a full batch, or what there is at the end (also after a
+         * read error: the records before it are good and get committed). */
+        if (b->n) {
+            if (!r->drift) {
+                prepare_batch(r, b);
+                for (size_t i = 0; i < b->n; i++)
+                    validate_row(r, b, &b->rows[i]);
+            }
+            slot_hand_over(r, *slot);
+            *slot ^= 1;
+            if (!slot_wait_free(r, *slot))
+                break; /* the writer failed; ingest_run reports its error */
+            b = &r->slots[*slot];
+            pthread_mutex_lock(&r->mu);
+            int64_t committed = r->read;
+            pthread_mutex_unlock(&r->mu);
+            progress_draw(r, committed, false);
+        }
+        if (ended)
+            break;
+    }
+    source_close(src);
+    return rc;
+}
+
+static void history_check(run *r, ingest_result *res, char *note, size_t notesz)
+{
+    pm_arena *a = pm_arena_new(0);
+    pm_run *runs;
+    size_t n;
+    const ingest_opts *o = r->o;
+    if (store_runs_list(r->store, o->pipeline, o->pipeline ? NULL : o->table,
+                        o->volume_window + 1, a, &runs, &n, NULL) == PM_OK) {
+        int64_t *hist = pm_arena_alloc(a, (n + 1) * sizeof *hist);
+        size_t h = 0;
+        for (size_t i = 0; i < n && h < (size_t)o->volume_window; i++) {
+            if (runs[i].id == r->run_id || (strcmp(runs[i].status, "succeeded") != 0 &&
+                                            strcmp(runs[i].status, "quarantined") != 0))
+                continue;
+            hist[h++] = runs[i].rows_read;
+        }
+        res->anomaly = volume_is_anomaly(hist, h, res->read, o->volume_ratio, note, notesz);
+    }
+    pm_arena_free(a);
+}
+
+pm_code ingest_run(pm_store *store, const ingest_opts *o, ingest_result *res, pm_err *err)
+{
+    memset(res, 0, sizeof *res);
+    res->status = "failed";
+    if (!store_table_name_ok(o->table, err))
+        return PM_ERR_USAGE;
+    run r = {.store = store, .o = o};
+    r.arena = pm_arena_new(0);
+    src_plan *plan = pm_arena_calloc(r.arena, (o->npaths + 1) * sizeof *plan);
+    pm_code rc = plan_sources(&r, plan, err);
+    if (!rc)
+        rc = store_runs_reap(store, err);
+    if (!rc)
+        rc = store_table_load(store, o->table, r.arena, &r.table, err);
+    if (!rc)
+        rc = store_run_start(store, o->pipeline, o->table, &r.run_id, err);
+    if (rc) {
+        pm_arena_free(r.arena);
+        return rc;
+    }
+    res->run_id = r.run_id;
+    r.unique = o->contract ? contract_unique(o->contract) : NULL;
+    if (r.table)
+        r.drift = drift_ctx_new(r.arena, r.table, o->contract);
+
+    for (size_t i = 0; i < o->npaths; i++) {
+        if (strcmp(plan[i].path, "-") == 0)
+            continue;
+        FILE *f = fopen(plan[i].path, "rb");
+        if (f) {
+            fseek(f, 0, SEEK_END);
+            long sz = ftell(f);
+            r.total_bytes += sz > 0 ? (uint64_t)sz : 0;
+            fclose(f);
+        }
+    }
+    clock_gettime(CLOCK_MONOTONIC, &r.t0);
+    pthread_mutex_init(&r.mu, NULL);
+    pthread_cond_init(&r.cv, NULL);
+    for (int i = 0; i < 2; i++) {
+        r.slots[i].arena = pm_arena_new(1 << 20);
+        r.slots[i].state = SLOT_FREE;
+    }
+    pthread_t writer;
+    pthread_create(&writer, NULL, writer_main, &r);
+
+    int slot = 0;
+    pm_err rerr = {0};
+    pm_code read_rc = PM_OK;
+    for (size_t i = 0; i < o->npaths && !read_rc; i++)
+        read_rc = read_source(&r, &plan[i], &slot, &rerr);
+    /* Tell the writer there is nothing more (an empty last batch). */
+    if (slot_wait_free(&r, slot)) {
+        r.slots[slot].last = true;
+        slot_hand_over(&r, slot);
+    }
+    pthread_join(writer, NULL);
+    progress_draw(&r, r.read, true);
+
+    res->read = r.read;
+    res->loaded = r.loaded;
+    res->quarantined = r.quarantined;
+    res->created_table = r.table && r.table->version == 1;
+    const char *error = NULL;
+    if (r.writer_failed) {
+        rc = r.werr.code ? r.werr.code : PM_ERR_DB;
+        *err = r.werr;
+        error = r.werr.msg;
+    } else if (read_rc) {
+        rc = read_rc;
+        *err = rerr;
+        error = rerr.msg;
+    }
+    char note[256] = "";
+    if (!rc)
+        history_check(&r, res, note, sizeof note);
+    res->status = rc ? "failed" : res->quarantined ? "quarantined" : "succeeded";
+    if (res->anomaly)
+        pm_warn("volume anomaly: %s", note);
+    pm_err ferr;
+    if (store_run_finish(store, r.run_id, res->status, error, res->anomaly,
+                         res->anomaly ? note : NULL, &ferr) != PM_OK && !rc) {
+        rc = ferr.code;
+        *err = ferr;
+    }
+    for (int i = 0; i < 2; i++)
+        pm_arena_free(r.slots[i].arena);
+    pthread_mutex_destroy(&r.mu);
+    pthread_cond_destroy(&r.cv);
+    pm_arena_free(r.arena);
+    return rc;
+}

@@ -1,0 +1,53 @@
+/* ingest.h - one run: read sources, validate, load clean rows, quarantine
+ * the rest, checkpoint, and record the run.
+ *
+ * Invariants kept here (DESIGN.md):
+ *   1. rows read = rows loaded + rows quarantined, for every batch and so
+ *      for every run: each record ends in exactly one of the two.
+ *   2. a batch's rows, quarantined rows, run counters and the checkpoint of
+ *      its last record commit in one transaction, so a crash at any point
+ *      followed by a re-run loads every row exactly once.
+ * Standard input has no identity to checkpoint: a re-run reads it again. */
+#ifndef PM_PIPELINE_INGEST_H
+#define PM_PIPELINE_INGEST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "contract/contract.h"
+#include "core/err.h"
+#include "source/source.h"
+#include "store/store.h"
+
+typedef struct ingest_opts {
+    const char *pipeline; /* may be NULL */
+    const char *table;
+    const char *const *paths; /* files, or "-" */
+    size_t npaths;
+    pm_format format;
+    bool has_format; /* false: from each file's extension */
+    const pm_contract *contract; /* may be NULL */
+    size_t batch_size;
+    size_t sample_size;
+    pm_source_opts source;
+    int volume_window;
+    double volume_ratio;
+    bool progress; /* draw a progress bar on stderr */
+} ingest_opts;
+
+typedef struct ingest_result {
+    int64_t run_id;
+    int64_t read;
+    int64_t loaded;
+    int64_t quarantined;
+    bool anomaly;
+    bool created_table;
+    const char *status; /* static string */
+} ingest_result;
+
+/* Returns PM_OK when the run finished (rows may be quarantined: see
+ * result->quarantined), an error when it could not proceed. */
+pm_code ingest_run(pm_store *store, const ingest_opts *opts, ingest_result *result, pm_err *err);
+
+#endif

@@ -1,0 +1,964 @@
+/* type.c - logical column types: names, the widening lattice, inference and
+ * the "does this value fit" check that every field of every record goes
+ * through.
+ *
+ * Literals are classified by scanning them once, by hand: a number is read
+ * into its sign, integer magnitude, significant digits and decimal exponent
+ * in one pass, and dates are checked digit by digit. The C library is only
+ * asked (strtod) when a double has to be produced or a float literal sits on
+ * the edge of the double range. Nothing here allocates except strtod's copy
+ * of a number literal longer than a stack buffer.
+ *
+ * Numbers follow the JSON grammar exactly, for CSV fields too: no '+', no
+ * leading zeros, no bare '.', no NaN/Infinity. That is what keeps a zip code
+ * "02134" or a phone number "+4915112345678" from being inferred as an
+ * integer and silently losing its leading characters. */
+#include "schema/type.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/arena.h"
+
+/* ---- number literals ---------------------------------------------------- */
+
+typedef struct numlit {
+    bool integral; /* no fraction and no exponent */
+    bool neg;
+    bool big;     /* integer magnitude above UINT64_MAX */
+    bool zero;    /* every digit is 0 */
+    uint64_t mag; /* integer magnitude when integral and not big */
+    int64_t sig;  /* significant digits, leading and trailing zeros excluded */
+    int64_t e10;  /* value = 0.d1d2...dsig * 10^e10 when not zero */
+} numlit;
+
+/* Exponents are saturated here: beyond it every decision is already made. */
+#define EXP_SATURATE 1000000000
+
+static inline bool is_digit(char c)
+{
+    return c >= '0' && c <= '9';
+}
+
+/* Scans a JSON number literal occupying all of s[0..n). */
+static bool num_scan(const char *s, size_t n, numlit *nl)
+{
+    size_t i = 0;
+    nl->neg = false;
+    nl->big = false;
+    nl->mag = 0;
+    if (i < n && s[i] == '-') {
+        nl->neg = true;
+        i++;
+    }
+    if (i >= n || !is_digit(s[i]))
+        return false;
+
+    /* Digit positions count across the integer and fraction parts, so that
+     * the first and last non-zero digit give sig and e10 directly. */
+    int64_t pos = 0, first = -1, last = -1;
+    if (s[i] == '0') {
+        i++;
+        pos = 1;
+        if (i < n && is_digit(s[i]))
+            return false; /* leading zero: an identifier, not a number */
+    } else {
+        while (i < n && is_digit(s[i])) {
+            unsigned d = (unsigned)(s[i] - '0');
+            if (nl->mag > (UINT64_MAX - d) / 10)
+                nl->big = true;
+            else
+                nl->mag = nl->mag * 10 + d;
+            if (d != 0) {
+                if (first < 0)
+                    first = pos;
+                last = pos;
+            }
+            pos++;
+            i++;
+        }
+    }
+    int64_t nint = pos;
+
+    bool frac = false;
+    if (i < n && s[i] == '.') {
+        i++;
+        if (i >= n || !is_digit(s[i]))
+            return false;
+        frac = true;
+        while (i < n && is_digit(s[i])) {
+            if (s[i] != '0') {
+                if (first < 0)
+                    first = pos;
+                last = pos;
+            }
+            pos++;
+            i++;
+        }
+    }
+
+    int64_t exp = 0;
+    bool has_exp = false;
+    if (i < n && (s[i] == 'e' || s[i] == 'E')) {
+        has_exp = true;
+        i++;
+        bool eneg = false;
+        if (i < n && (s[i] == '+' || s[i] == '-')) {
+            eneg = s[i] == '-';
+            i++;
+        }
+        if (i >= n || !is_digit(s[i]))
+            return false;
+        while (i < n && is_digit(s[i])) {
+            if (exp < EXP_SATURATE)
+                exp = exp * 10 + (s[i] - '0');
+            i++;
+        }
+        if (eneg)
+            exp = -exp;
+    }
+    if (i != n)
+        return false;
+
+    nl->integral = !frac && !has_exp;
+    nl->zero = first < 0;
+    nl->sig = nl->zero ? 0 : last - first + 1;
+    nl->e10 = nl->zero ? 0 : nint - first + exp;
+    return true;
+}
+
+/* The integer of an integral literal, if it lies in [-lim-1, lim]. */
+static bool num_int_in(const numlit *nl, uint64_t lim, int64_t *out)
+{
+    if (!nl->integral || nl->big)
+        return false;
+    if (nl->neg) {
+        if (nl->mag > lim + 1)
+            return false;
+        *out = nl->mag == (uint64_t)INT64_MAX + 1 ? INT64_MIN : -(int64_t)nl->mag;
+    } else {
+        if (nl->mag > lim)
+            return false;
+        *out = (int64_t)nl->mag;
+    }
+    return true;
+}
+
+/* DBL_DIG: any decimal of at most 15 significant digits survives a round
+ * trip through a double; 16 or 17 may not. */
+#define DOUBLE_EXACT_DIGITS 15
+
+/* Would the value survive decimal -> double -> decimal? Decided from the
+ * shape alone: at most 15 significant digits, and a magnitude well inside
+ * the normal range of a double (1e308 is below DBL_MAX, 1e-307 above
+ * DBL_MIN), so no strtod is needed. */
+static bool num_round_trips(const numlit *nl)
+{
+    if (nl->zero)
+        return true;
+    return nl->sig <= DOUBLE_EXACT_DIGITS && nl->e10 <= 308 && nl->e10 >= -306;
+}
+
+/* PostgreSQL's numeric holds up to 131072 digits before the decimal point
+ * and 16383 after; a literal beyond that would fail the whole batch at
+ * load time, so it does not fit. */
+static bool num_fits_numeric(const numlit *nl)
+{
+    if (nl->zero)
+        return true;
+    return nl->e10 <= 131072 && nl->e10 - nl->sig >= -16383;
+}
+
+/* The double of a valid literal; false if it overflows, or underflows to
+ * zero from a non-zero literal. strtod reads the C locale's '.', and
+ * pipemend never calls setlocale for LC_NUMERIC. */
+static bool num_double(const char *s, size_t n, const numlit *nl, double *out)
+{
+    if (nl->integral && !nl->big && nl->mag <= (1ULL << 53)) {
+        double d = (double)nl->mag; /* exact */
+        *out = nl->neg ? -d : d;
+        return true;
+    }
+    if (!nl->zero && (nl->e10 > 310 || nl->e10 < -330))
+        return false; /* far outside the double range: no need to ask */
+    char stack[256];
+    char *buf = n < sizeof stack ? stack : pm_xmalloc(n + 1);
+    memcpy(buf, s, n);
+    buf[n] = '\0';
+    char *end;
+    double d = strtod(buf, &end);
+    bool whole = end == buf + n;
+    if (buf != stack)
+        free(buf);
+    if (!whole || !isfinite(d) || (d == 0 && !nl->zero))
+        return false;
+    *out = d;
+    return true;
+}
+
+/* ---- bool literals ------------------------------------------------------ */
+
+/* 1 for true, 0 for false, -1 for neither; any case, as CSV writers vary. */
+static int bool_scan(const char *s, size_t n)
+{
+    static const char t[] = "true", f[] = "false";
+    const char *w = n == 4 ? t : n == 5 ? f : NULL;
+    if (w == NULL)
+        return -1;
+    for (size_t i = 0; i < n; i++)
+        if ((s[i] | 0x20) != w[i])
+            return -1;
+    return w == t;
+}
+
+/* ---- dates and times ---------------------------------------------------- */
+
+typedef enum dt_kind { DT_NONE, DT_DATE, DT_TIMESTAMP, DT_TIMESTAMPTZ } dt_kind;
+
+static int dig2(const char *s)
+{
+    if (!is_digit(s[0]) || !is_digit(s[1]))
+        return -1;
+    return (s[0] - '0') * 10 + (s[1] - '0');
+}
+
+static bool leap_year(int y)
+{
+    return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+}
+
+static int days_in_month(int y, int m)
+{
+    static const int dim[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    return m == 2 && leap_year(y) ? 29 : dim[m - 1];
+}
+
+static bool valid_date(int y, int m, int d)
+{
+    return y >= 1 && y <= 9999 && m >= 1 && m <= 12 && d >= 1 && d <= days_in_month(y, m);
+}
+
+/* ISO 8601 / RFC 3339 shapes:
+ *   YYYY-MM-DD                                     date
+ *   YYYY-MM-DD[Tt ]HH:MM[:SS[.f{1,9}]]             timestamp
+ *   ...followed by Z, z, +HH, +HH:MM or +HHMM      timestamptz
+ * Year 0 is refused (PostgreSQL refuses it); second 60 is a leap second;
+ * offsets stop at 15 hours, PostgreSQL's limit. */
+static dt_kind dt_scan(const char *s, size_t n)
+{
+    if (n < 10 || s[4] != '-' || s[7] != '-')
+        return DT_NONE;
+    int yh = dig2(s), yl = dig2(s + 2), m = dig2(s + 5), d = dig2(s + 8);
+    if (yh < 0 || yl < 0 || m < 0 || d < 0 || !valid_date(yh * 100 + yl, m, d))
+        return DT_NONE;
+    if (n == 10)
+        return DT_DATE;
+    if (n < 16 || (s[10] != 'T' && s[10] != 't' && s[10] != ' ') || s[13] != ':')
+        return DT_NONE;
+    int hh = dig2(s + 11), mi = dig2(s + 14);
+    if (hh < 0 || hh > 23 || mi < 0 || mi > 59)
+        return DT_NONE;
+    size_t i = 16;
+    if (i < n && s[i] == ':') {
+        if (n - i < 3)
+            return DT_NONE;
+        int ss = dig2(s + i + 1);
+        if (ss < 0 || ss > 60)
+            return DT_NONE;
+        i += 3;
+        if (i < n && s[i] == '.') {
+            size_t f = ++i;
+            while (i < n && is_digit(s[i]))
+                i++;
+            if (i == f || i - f > 9)
+                return DT_NONE;
+        }
+    }
+    if (i == n)
+        return DT_TIMESTAMP;
+    if ((s[i] == 'Z' || s[i] == 'z') && i + 1 == n)
+        return DT_TIMESTAMPTZ;
+    if (s[i] != '+' && s[i] != '-')
+        return DT_NONE;
+    i++;
+    if (n - i < 2)
+        return DT_NONE;
+    int oh = dig2(s + i);
+    if (oh < 0 || oh > 15)
+        return DT_NONE;
+    i += 2;
+    if (i == n)
+        return DT_TIMESTAMPTZ;
+    if (s[i] == ':')
+        i++;
+    if (n - i != 2)
+        return DT_NONE;
+    int om = dig2(s + i);
+    if (om < 0 || om > 59)
+        return DT_NONE;
+    return DT_TIMESTAMPTZ;
+}
+
+/* ---- names -------------------------------------------------------------- */
+
+static const char *const kind_names[] = {
+    [PM_T_UNKNOWN] = "unknown", [PM_T_BOOL] = "bool",           [PM_T_INT16] = "int16",
+    [PM_T_INT32] = "int32",     [PM_T_INT64] = "int64",         [PM_T_FLOAT64] = "float64",
+    [PM_T_NUMERIC] = "numeric", [PM_T_VARCHAR] = "varchar",     [PM_T_TEXT] = "text",
+    [PM_T_DATE] = "date",       [PM_T_TIMESTAMP] = "timestamp", [PM_T_TIMESTAMPTZ] = "timestamptz",
+    [PM_T_JSON] = "json",
+};
+#define NKINDS (sizeof kind_names / sizeof kind_names[0])
+
+/* PostgreSQL's own ceiling for varchar(n). */
+#define VARCHAR_MAX_LEN 10485760u
+
+const char *type_name(pm_type t, char *buf)
+{
+    if (t.kind == PM_T_VARCHAR)
+        snprintf(buf, TYPE_NAME_MAX, "varchar(%u)", (unsigned)t.len);
+    else if ((size_t)t.kind < NKINDS)
+        snprintf(buf, TYPE_NAME_MAX, "%s", kind_names[t.kind]);
+    else
+        snprintf(buf, TYPE_NAME_MAX, "?%d", (int)t.kind);
+    return buf;
+}
+
+bool type_parse(const char *s, pm_type *out)
+{
+    static const char vc[] = "varchar(";
+    if (strncmp(s, vc, sizeof vc - 1) == 0) {
+        const char *p = s + sizeof vc - 1;
+        if (*p < '1' || *p > '9')
+            return false; /* no zero, no leading zero, no sign */
+        uint64_t n = 0;
+        while (is_digit(*p) && n <= VARCHAR_MAX_LEN)
+            n = n * 10 + (uint64_t)(*p++ - '0');
+        if (n > VARCHAR_MAX_LEN || p[0] != ')' || p[1] != '\0')
+            return false;
+        out->kind = PM_T_VARCHAR;
+        out->len = (uint32_t)n;
+        return true;
+    }
+    for (size_t k = 0; k < NKINDS; k++) {
+        if (k != PM_T_VARCHAR && strcmp(s, kind_names[k]) == 0) {
+            out->kind = (pm_tkind)k;
+            out->len = 0;
+            return true;
+        }
+    }
+    return false;
+}
+
+const char *type_sqlite_decl(pm_type t)
+{
+    switch (t.kind) {
+    case PM_T_BOOL:
+    case PM_T_INT16:
+    case PM_T_INT32:
+    case PM_T_INT64:
+        return "INTEGER";
+    case PM_T_FLOAT64:
+        return "REAL";
+    default:
+        /* numeric included: REAL would round it, and SQLite's NUMERIC
+         * affinity is not allowed in STRICT tables. */
+        return "TEXT";
+    }
+}
+
+size_t type_char_len(const char *s, size_t n)
+{
+    size_t cont = 0;
+    for (size_t i = 0; i < n; i++)
+        cont += ((unsigned char)s[i] & 0xC0) == 0x80;
+    return n - cont;
+}
+
+/* ---- inference ---------------------------------------------------------- */
+
+static const pm_type T_UNKNOWN = {PM_T_UNKNOWN, 0};
+
+static pm_type mk(pm_tkind k)
+{
+    return (pm_type){k, 0};
+}
+
+#define VARCHAR_MIN_BUCKET 16u
+#define VARCHAR_MAX_BUCKET 1024u
+
+/* Twice the length, rounded up to a power of two from 16 to 1024: a column
+ * first seen with "Berlin" should not need a widen for "Düsseldorf". */
+static pm_type string_type(const char *s, size_t n)
+{
+    size_t want = 2 * type_char_len(s, n);
+    if (want > VARCHAR_MAX_BUCKET)
+        return mk(PM_T_TEXT);
+    uint32_t b = VARCHAR_MIN_BUCKET;
+    while (b < want)
+        b *= 2;
+    return (pm_type){PM_T_VARCHAR, b};
+}
+
+static pm_type number_type(const numlit *nl, const char *s, size_t n)
+{
+    int64_t i;
+    if (!num_fits_numeric(nl))
+        return string_type(s, n); /* only its text can hold it */
+    if (nl->integral) {
+        if (num_int_in(nl, INT16_MAX, &i))
+            return mk(PM_T_INT16);
+        if (num_int_in(nl, INT32_MAX, &i))
+            return mk(PM_T_INT32);
+        if (num_int_in(nl, INT64_MAX, &i))
+            return mk(PM_T_INT64);
+        return mk(PM_T_NUMERIC);
+    }
+    return mk(num_round_trips(nl) ? PM_T_FLOAT64 : PM_T_NUMERIC);
+}
+
+/* Text that is not a number: a date or time, or a string. */
+static pm_type text_type(const char *s, size_t n)
+{
+    switch (dt_scan(s, n)) {
+    case DT_DATE:
+        return mk(PM_T_DATE);
+    case DT_TIMESTAMP:
+        return mk(PM_T_TIMESTAMP);
+    case DT_TIMESTAMPTZ:
+        return mk(PM_T_TIMESTAMPTZ);
+    default:
+        return string_type(s, n);
+    }
+}
+
+pm_type type_infer(const pm_value *v)
+{
+    numlit nl;
+    switch (v->kind) {
+    case PM_V_NULL:
+        return T_UNKNOWN;
+    case PM_V_BOOL:
+        return mk(PM_T_BOOL);
+    case PM_V_NUMBER:
+        if (num_scan(v->s, v->len, &nl))
+            return number_type(&nl, v->s, v->len);
+        return string_type(v->s, v->len); /* the reader let a bad literal by */
+    case PM_V_RAW:
+        if (bool_scan(v->s, v->len) >= 0)
+            return mk(PM_T_BOOL);
+        if (num_scan(v->s, v->len, &nl))
+            return number_type(&nl, v->s, v->len);
+        return text_type(v->s, v->len);
+    case PM_V_STRING:
+        return text_type(v->s, v->len);
+    case PM_V_ARRAY:
+    case PM_V_OBJECT:
+        return mk(PM_T_JSON);
+    }
+    return T_UNKNOWN;
+}
+
+/* ---- the lattice -------------------------------------------------------- */
+
+/* Families: values move freely inside one along the lattice; between two
+ * families the only ways are up to text or json. */
+enum family { F_NONE, F_NUM, F_STR, F_TIME, F_JSON };
+
+static enum family family(pm_tkind k)
+{
+    switch (k) {
+    case PM_T_BOOL:
+    case PM_T_INT16:
+    case PM_T_INT32:
+    case PM_T_INT64:
+    case PM_T_FLOAT64:
+    case PM_T_NUMERIC:
+        return F_NUM;
+    case PM_T_VARCHAR:
+    case PM_T_TEXT:
+        return F_STR;
+    case PM_T_DATE:
+    case PM_T_TIMESTAMP:
+    case PM_T_TIMESTAMPTZ:
+        return F_TIME;
+    case PM_T_JSON:
+        return F_JSON;
+    default:
+        return F_NONE;
+    }
+}
+
+static bool same_type(pm_type a, pm_type b)
+{
+    return a.kind == b.kind && (a.kind != PM_T_VARCHAR || a.len == b.len);
+}
+
+/* The number family, review edges included, is the chain
+ *   bool < int16 < int32 < int64 < numeric
+ * with float64 above int64 (review edge) and below numeric (review edge).
+ * So the join of two members is the larger in this order, which happens
+ * to be the enum order. */
+pm_type type_join(pm_type a, pm_type b)
+{
+    if (a.kind == PM_T_UNKNOWN)
+        return b;
+    if (b.kind == PM_T_UNKNOWN)
+        return a;
+    if (a.kind == b.kind) {
+        if (a.kind == PM_T_VARCHAR && b.len > a.len)
+            return b;
+        return a;
+    }
+    enum family fa = family(a.kind), fb = family(b.kind);
+    if (fa == fb && fa != F_NONE) {
+        /* F_NUM and F_TIME are chains in enum order; in F_STR the larger
+         * kind is text. */
+        return a.kind > b.kind ? a : b;
+    }
+    /* Different families: text and json are both upper bounds; text is
+     * chosen because every scalar reads back from it as written, whereas
+     * a JSON column would need every string re-encoded. */
+    return mk(PM_T_TEXT);
+}
+
+pm_widen_class type_widen_class(pm_type from, pm_type to)
+{
+    if (same_type(from, to))
+        return PM_WIDEN_SAME;
+    if (from.kind == PM_T_UNKNOWN)
+        return PM_WIDEN_AUTO; /* a column that has only seen nulls loses nothing */
+    if (to.kind == PM_T_UNKNOWN)
+        return PM_WIDEN_FORBIDDEN;
+
+    pm_tkind f = from.kind, t = to.kind;
+    switch (f) {
+    case PM_T_BOOL:
+    case PM_T_INT16:
+    case PM_T_INT32:
+    case PM_T_INT64:
+        if (t >= PM_T_BOOL && t <= PM_T_INT64)
+            return t > f ? PM_WIDEN_AUTO : PM_WIDEN_FORBIDDEN;
+        if (t == PM_T_NUMERIC)
+            return PM_WIDEN_AUTO;
+        if (t == PM_T_FLOAT64)
+            /* 53 bits of mantissa hold every int32; an int64 may round. */
+            return f == PM_T_INT64 ? PM_WIDEN_REVIEW : PM_WIDEN_AUTO;
+        break;
+    case PM_T_FLOAT64:
+        if (t == PM_T_NUMERIC)
+            /* Not a lattice edge: PostgreSQL's float8 -> numeric keeps only
+             * 15 digits, and NaN/Infinity have no numeric form everywhere. */
+            return PM_WIDEN_REVIEW;
+        break;
+    case PM_T_VARCHAR:
+        if (t == PM_T_VARCHAR)
+            return to.len > from.len ? PM_WIDEN_AUTO : PM_WIDEN_FORBIDDEN;
+        if (t == PM_T_TEXT)
+            return PM_WIDEN_AUTO;
+        break;
+    case PM_T_DATE:
+        if (t == PM_T_TIMESTAMP)
+            return PM_WIDEN_AUTO;
+        if (t == PM_T_TIMESTAMPTZ)
+            return PM_WIDEN_REVIEW; /* midnight in which zone? */
+        break;
+    case PM_T_TIMESTAMP:
+        if (t == PM_T_TIMESTAMPTZ)
+            return PM_WIDEN_REVIEW; /* the zone of the old rows is a guess */
+        break;
+    default:
+        break;
+    }
+    if (t == PM_T_TEXT || t == PM_T_JSON)
+        return PM_WIDEN_REVIEW;
+    return PM_WIDEN_FORBIDDEN;
+}
+
+/* ---- fit ---------------------------------------------------------------- */
+
+static bool cell_null(pm_cell *out)
+{
+    if (out)
+        *out = (pm_cell){.kind = PM_CELL_NULL};
+    return true;
+}
+
+static bool cell_int(pm_cell *out, int64_t i)
+{
+    if (out)
+        *out = (pm_cell){.kind = PM_CELL_INT, .i = i};
+    return true;
+}
+
+static bool cell_real(pm_cell *out, double d)
+{
+    if (out)
+        *out = (pm_cell){.kind = PM_CELL_REAL, .d = d};
+    return true;
+}
+
+static bool cell_text(pm_cell *out, const char *s, size_t n)
+{
+    if (out)
+        *out = (pm_cell){.kind = PM_CELL_TEXT, .s = s, .len = n};
+    return true;
+}
+
+static bool cell_bool_text(pm_cell *out, bool b)
+{
+    return b ? cell_text(out, "true", 4) : cell_text(out, "false", 5);
+}
+
+static uint64_t int_limit(pm_tkind k)
+{
+    return k == PM_T_INT16 ? INT16_MAX : k == PM_T_INT32 ? INT32_MAX : INT64_MAX;
+}
+
+/* A boolean (JSON true/false or a true/false literal) into a column of the
+ * number family: bool -> int16 -> ... is the lattice, so it lands as 1/0. */
+static bool fit_bool_num(bool b, pm_tkind k, pm_cell *out)
+{
+    switch (k) {
+    case PM_T_BOOL:
+    case PM_T_INT16:
+    case PM_T_INT32:
+    case PM_T_INT64:
+        return cell_int(out, b);
+    case PM_T_FLOAT64:
+        return cell_real(out, b ? 1.0 : 0.0);
+    case PM_T_NUMERIC:
+        return b ? cell_text(out, "1", 1) : cell_text(out, "0", 1);
+    default:
+        return false;
+    }
+}
+
+/* A number literal (JSON number or the content of a string) into a column
+ * of the number family. */
+static bool fit_number_num(const char *s, size_t n, pm_tkind k, pm_cell *out)
+{
+    numlit nl;
+    if (!num_scan(s, n, &nl))
+        return false;
+    int64_t i;
+    double d;
+    switch (k) {
+    case PM_T_INT16:
+    case PM_T_INT32:
+    case PM_T_INT64:
+        return num_int_in(&nl, int_limit(k), &i) && cell_int(out, i);
+    case PM_T_FLOAT64:
+        if (out == NULL && num_round_trips(&nl))
+            return true;
+        return num_double(s, n, &nl, &d) && cell_real(out, d);
+    case PM_T_NUMERIC:
+        return num_fits_numeric(&nl) && cell_text(out, s, n);
+    default:
+        return false; /* bool: 0/1 are numbers, not booleans */
+    }
+}
+
+static bool fit_varchar(const char *s, size_t n, pm_type t, pm_cell *out)
+{
+    if (n > t.len && type_char_len(s, n) > t.len)
+        return false;
+    return cell_text(out, s, n);
+}
+
+static bool fit_string(const pm_value *v, pm_type t, pm_cell *out)
+{
+    int b;
+    dt_kind dk;
+    switch (t.kind) {
+    case PM_T_BOOL:
+    case PM_T_INT16:
+    case PM_T_INT32:
+    case PM_T_INT64:
+    case PM_T_FLOAT64:
+    case PM_T_NUMERIC:
+        b = bool_scan(v->s, v->len);
+        if (b >= 0)
+            return fit_bool_num(b, t.kind, out);
+        return fit_number_num(v->s, v->len, t.kind, out);
+    case PM_T_VARCHAR:
+        return fit_varchar(v->s, v->len, t, out);
+    case PM_T_TEXT:
+        return cell_text(out, v->s, v->len);
+    case PM_T_DATE:
+        return dt_scan(v->s, v->len) == DT_DATE && cell_text(out, v->s, v->len);
+    case PM_T_TIMESTAMP:
+        dk = dt_scan(v->s, v->len);
+        return (dk == DT_DATE || dk == DT_TIMESTAMP) && cell_text(out, v->s, v->len);
+    case PM_T_TIMESTAMPTZ:
+        return dt_scan(v->s, v->len) == DT_TIMESTAMPTZ && cell_text(out, v->s, v->len);
+    default:
+        /* json: the bytes are not JSON text, and encoding them would need
+         * memory this function does not own. */
+        return false;
+    }
+}
+
+bool type_fits(const pm_value *v, pm_type t, pm_cell *out)
+{
+    switch (v->kind) {
+    case PM_V_NULL:
+        return cell_null(out);
+    case PM_V_BOOL:
+        if (family(t.kind) == F_NUM)
+            return fit_bool_num(v->b, t.kind, out);
+        if (t.kind == PM_T_TEXT || t.kind == PM_T_JSON)
+            return cell_bool_text(out, v->b);
+        if (t.kind == PM_T_VARCHAR)
+            return t.len >= (v->b ? 4u : 5u) && cell_bool_text(out, v->b);
+        return false;
+    case PM_V_NUMBER:
+        if (family(t.kind) == F_NUM)
+            return fit_number_num(v->s, v->len, t.kind, out);
+        if (t.kind == PM_T_TEXT || t.kind == PM_T_JSON)
+            return cell_text(out, v->s, v->len);
+        if (t.kind == PM_T_VARCHAR)
+            return fit_varchar(v->s, v->len, t, out);
+        return false;
+    case PM_V_STRING:
+    case PM_V_RAW:
+        return fit_string(v, t, out);
+    case PM_V_ARRAY:
+    case PM_V_OBJECT:
+        if (t.kind == PM_T_JSON || t.kind == PM_T_TEXT)
+            return cell_text(out, v->s, v->len);
+        return false;
+    }
+    return false;
+}
+
+/* ---- non-ISO date layouts ----------------------------------------------- */
+
+typedef struct cursor {
+    const char *s;
+    size_t n, i;
+} cursor;
+
+/* Reads between minw and maxw digits, not followed by another digit;
+ * returns the number or -1. */
+static int cur_num(cursor *c, size_t minw, size_t maxw)
+{
+    size_t start = c->i;
+    int v = 0;
+    while (c->i < c->n && is_digit(c->s[c->i]) && c->i - start < maxw)
+        v = v * 10 + (c->s[c->i++] - '0');
+    size_t w = c->i - start;
+    if (w < minw || (c->i < c->n && is_digit(c->s[c->i])))
+        return -1;
+    return v;
+}
+
+static bool cur_lit(cursor *c, const char *lit)
+{
+    size_t k = strlen(lit);
+    if (c->n - c->i < k || memcmp(c->s + c->i, lit, k) != 0)
+        return false;
+    c->i += k;
+    return true;
+}
+
+static bool cur_end(const cursor *c)
+{
+    return c->i == c->n;
+}
+
+/* Matches one of words[] (case-insensitive, whole word: no letter after)
+ * and returns its index, or -1. */
+static int cur_word(cursor *c, const char *const *words, size_t nwords)
+{
+    for (size_t w = 0; w < nwords; w++) {
+        size_t k = strlen(words[w]);
+        if (c->n - c->i < k)
+            continue;
+        size_t j = 0;
+        while (j < k && (c->s[c->i + j] | 0x20) == words[w][j])
+            j++;
+        if (j < k)
+            continue;
+        char next = c->i + k < c->n ? (char)(c->s[c->i + k] | 0x20) : 0;
+        if (next >= 'a' && next <= 'z')
+            continue;
+        c->i += k;
+        return (int)w;
+    }
+    return -1;
+}
+
+/* strptime's %b takes the full name or the abbreviation. */
+static int cur_month(cursor *c)
+{
+    static const char *const names[] = {
+        "january",   "february", "march",    "april",    "may", "june", "july", "august",
+        "september", "october",  "november", "december", "jan", "feb",  "mar",  "apr",
+        "may",       "jun",      "jul",      "aug",      "sep", "oct",  "nov",  "dec",
+    };
+    int w = cur_word(c, names, sizeof names / sizeof names[0]);
+    return w < 0 ? -1 : w % 12 + 1;
+}
+
+static bool cur_weekday(cursor *c)
+{
+    static const char *const names[] = {"monday",   "tuesday", "wednesday", "thursday", "friday",
+                                        "saturday", "sunday",  "mon",       "tue",      "wed",
+                                        "thu",      "fri",     "sat",       "sun"};
+    return cur_word(c, names, sizeof names / sizeof names[0]) >= 0;
+}
+
+/* Time suffixes after a numeric date, as an index into the format tables. */
+enum { TM_NONE, TM_HM, TM_HMS, TM_HM_P, TM_HMS_P, TM_COUNT };
+
+/* " H:MM[:SS][ AM|PM]" or nothing, to the end of the string. */
+static int cur_time_suffix(cursor *c)
+{
+    if (cur_end(c))
+        return TM_NONE;
+    if (!cur_lit(c, " "))
+        return -1;
+    int h = cur_num(c, 1, 2);
+    if (h < 0 || !cur_lit(c, ":"))
+        return -1;
+    int m = cur_num(c, 2, 2);
+    if (m < 0 || m > 59)
+        return -1;
+    bool secs = false;
+    if (cur_lit(c, ":")) {
+        int s = cur_num(c, 2, 2);
+        if (s < 0 || s > 60)
+            return -1;
+        secs = true;
+    }
+    if (cur_end(c))
+        return h <= 23 ? (secs ? TM_HMS : TM_HM) : -1;
+    static const char *const ampm[] = {"am", "pm"};
+    if (!cur_lit(c, " ") || cur_word(c, ampm, 2) < 0 || !cur_end(c))
+        return -1;
+    return h >= 1 && h <= 12 ? (secs ? TM_HMS_P : TM_HM_P) : -1;
+}
+
+#define TIME_VARIANTS(d)                                                                           \
+    {                                                                                              \
+        d, d " %H:%M", d " %H:%M:%S", d " %I:%M %p", d " %I:%M:%S %p"                              \
+    }
+
+enum { DL_MDY_SLASH, DL_DMY_SLASH, DL_MDY_DASH, DL_DMY_DASH, DL_DMY_DOT, DL_YMD_SLASH, DL_COUNT };
+
+static const char *const numeric_formats[DL_COUNT][TM_COUNT] = {
+    [DL_MDY_SLASH] = TIME_VARIANTS("%m/%d/%Y"), [DL_DMY_SLASH] = TIME_VARIANTS("%d/%m/%Y"),
+    [DL_MDY_DASH] = TIME_VARIANTS("%m-%d-%Y"),  [DL_DMY_DASH] = TIME_VARIANTS("%d-%m-%Y"),
+    [DL_DMY_DOT] = TIME_VARIANTS("%d.%m.%Y"),   [DL_YMD_SLASH] = TIME_VARIANTS("%Y/%m/%d"),
+};
+
+/* "11/01/2026", "1.11.2026 10:00", "2026/11/01 10:00:00", ... US order
+ * wins a tie on '/' and '-' (the feeds that use slashes are mostly US
+ * exports); a first part above 12 can only be a day. Dots are European
+ * day-first. */
+static const char *detect_numeric(const char *s, size_t n)
+{
+    cursor c = {s, n, 0};
+    int a = cur_num(&c, 1, 4);
+    if (a < 0 || c.i == n)
+        return NULL;
+    char sep = s[c.i];
+    if (sep != '/' && sep != '.' && sep != '-')
+        return NULL;
+    size_t alen = c.i;
+    c.i++;
+    int b = cur_num(&c, 1, 2);
+    if (b < 0 || c.i == n || s[c.i] != sep)
+        return NULL;
+    c.i++;
+    int layout, y, m, d;
+    if (alen == 4) {
+        if (sep != '/')
+            return NULL; /* YYYY-MM-DD is ISO; YYYY.MM.DD is rare */
+        y = a;
+        m = b;
+        d = cur_num(&c, 1, 2);
+        layout = DL_YMD_SLASH;
+    } else {
+        if (alen > 2)
+            return NULL;
+        y = cur_num(&c, 4, 4);
+        bool month_first = sep != '.' && a <= 12;
+        m = month_first ? a : b;
+        d = month_first ? b : a;
+        if (sep == '.')
+            layout = DL_DMY_DOT;
+        else if (sep == '/')
+            layout = month_first ? DL_MDY_SLASH : DL_DMY_SLASH;
+        else
+            layout = month_first ? DL_MDY_DASH : DL_DMY_DASH;
+    }
+    if (y < 0 || d < 0 || !valid_date(y, m, d))
+        return NULL;
+    int tm = cur_time_suffix(&c);
+    return tm < 0 ? NULL : numeric_formats[layout][tm];
+}
+
+/* "01-Nov-2026", "1 Nov 2026", and RFC 2822 with or without its weekday:
+ * "Sun, 01 Nov 2026 10:00:00 +0000". */
+static const char *detect_named_month(const char *s, size_t n)
+{
+    cursor c = {s, n, 0};
+    bool wday = false;
+    if (cur_weekday(&c)) {
+        if (!cur_lit(&c, ", "))
+            return NULL;
+        wday = true;
+    }
+    int d = cur_num(&c, 1, 2);
+    if (d < 0 || c.i == n)
+        return NULL;
+    char sep = s[c.i];
+    if ((sep != '-' && sep != ' ') || (wday && sep != ' '))
+        return NULL;
+    c.i++;
+    int m = cur_month(&c);
+    if (m < 0 || c.i == n || s[c.i] != sep)
+        return NULL;
+    c.i++;
+    int y = cur_num(&c, 4, 4);
+    if (y < 0 || !valid_date(y, m, d))
+        return NULL;
+    if (cur_end(&c) && !wday)
+        return sep == '-' ? "%d-%b-%Y" : "%d %b %Y";
+    if (sep != ' ' || !cur_lit(&c, " "))
+        return NULL;
+    int hh = cur_num(&c, 2, 2), mi = -1, ss = 0;
+    if (hh >= 0 && cur_lit(&c, ":"))
+        mi = cur_num(&c, 2, 2);
+    bool secs = cur_lit(&c, ":");
+    if (secs)
+        ss = cur_num(&c, 2, 2);
+    if (hh < 0 || hh > 23 || mi < 0 || mi > 59 || ss < 0 || ss > 60 || !cur_lit(&c, " "))
+        return NULL;
+    if (c.i == n || (s[c.i] != '+' && s[c.i] != '-'))
+        return NULL;
+    c.i++;
+    int off = cur_num(&c, 4, 4);
+    if (off < 0 || off / 100 > 15 || off % 100 > 59 || !cur_end(&c))
+        return NULL;
+    if (wday)
+        return secs ? "%a, %d %b %Y %H:%M:%S %z" : "%a, %d %b %Y %H:%M %z";
+    return secs ? "%d %b %Y %H:%M:%S %z" : "%d %b %Y %H:%M %z";
+}
+
+const char *type_detect_datetime_format(const char *s, size_t len)
+{
+    if (len == 0)
+        return NULL;
+    if (is_digit(s[0])) {
+        const char *f = detect_numeric(s, len);
+        if (f)
+            return f;
+    }
+    return detect_named_month(s, len);
+}

@@ -1,0 +1,138 @@
+/* type.h - logical column types, the widening lattice, and the one place
+ * that decides "does value V fit type T" and "what is the smallest type that
+ * holds V".
+ *
+ * Lattice (DESIGN.md), automatic where lossless:
+ *   bool -> int16 -> int32 -> int64 -> numeric
+ *   float32 -> float64 (pipemend infers float64 only), int16/int32 -> float64
+ *   varchar(n) -> varchar(m > n) -> text
+ *   date -> timestamp
+ * Reviewable, never automatic: anything -> text, int64 -> float64,
+ * timestamp -> timestamptz, anything -> json.
+ * Forbidden: every narrowing.
+ *
+ * Inference rules (the smallest type holding a value):
+ *   JSON true/false, CSV true/false (any case) -> bool
+ *   integer literal -> int16 / int32 / int64 by range, numeric beyond int64
+ *   literal with fraction or exponent -> float64 (numeric if it would not
+ *     survive a round trip through a double, e.g. 30 significant digits)
+ *   string: ISO date YYYY-MM-DD -> date; ISO date-time with 'T' or ' '
+ *     -> timestamp, with 'Z' or an offset -> timestamptz; otherwise
+ *     varchar(n) with n the smallest of 16, 32, 64, ... 1024 that is at least
+ *     twice the length in characters (room for ordinary variation), text
+ *     beyond 1024
+ *   array / kept object -> json; null -> unknown (no information).
+ * JSON strings never infer as numbers, but a JSON string that spells a
+ * number fits a numeric column (feeds often quote their numbers).
+ *
+ * Details the rules above leave open, decided in type.c:
+ *   - A number literal, in a JSON number or in text, follows the JSON
+ *     grammar exactly: no '+', no leading zeros, no bare '.', no NaN. So a
+ *     zip code "02134" or a phone number "+49151..." in a CSV stays text.
+ *     "1.0" and "1e2" are float literals and never fit integer columns.
+ *   - A CSV field (PM_V_RAW) is classified by content for every type: bool,
+ *     then number, then date/time, then string; "" is varchar(16).
+ *   - A literal beyond what PostgreSQL's numeric holds (more than 131072
+ *     digits before the point or 16383 after) infers as varchar/text.
+ *   - A boolean (JSON true/false, or a true/false string or CSV field) fits
+ *     every column of the number family as 1/0, since bool -> int16 is a
+ *     lattice edge; a number never fits a bool column.
+ *   - Strings and CSV fields fit number, bool and date/time columns only
+ *     when their content is a literal of that type; a date fits timestamp
+ *     (date -> timestamp is a lattice edge), but a zoneless value never fits
+ *     timestamptz and a zoned one never fits timestamp or date.
+ *   - Numbers and booleans fit varchar(n) and text as their text ("true",
+ *     "false", the literal as written); arrays and objects fit text and
+ *     json only. A json column takes arrays, objects, numbers and booleans;
+ *     a string would need re-encoding as JSON, so it does not fit.
+ *   - Nothing but null fits unknown.
+ *   - Timestamps accept 'T', 't' or ' ' between date and time, seconds up
+ *     to 60 (leap second), and zones Z, z, +HH, +HH:MM, +HHMM (to 15 h). */
+#ifndef PM_SCHEMA_TYPE_H
+#define PM_SCHEMA_TYPE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/value.h"
+
+typedef enum pm_tkind {
+    PM_T_UNKNOWN, /* only nulls seen so far */
+    PM_T_BOOL,
+    PM_T_INT16,
+    PM_T_INT32,
+    PM_T_INT64,
+    PM_T_FLOAT64,
+    PM_T_NUMERIC,
+    PM_T_VARCHAR,
+    PM_T_TEXT,
+    PM_T_DATE,
+    PM_T_TIMESTAMP,
+    PM_T_TIMESTAMPTZ,
+    PM_T_JSON,
+} pm_tkind;
+
+typedef struct pm_type {
+    pm_tkind kind;
+    uint32_t len; /* varchar(n): n, in characters; 0 otherwise */
+} pm_type;
+
+typedef enum pm_widen_class {
+    PM_WIDEN_SAME,      /* from == to */
+    PM_WIDEN_AUTO,      /* lossless step along the lattice */
+    PM_WIDEN_REVIEW,    /* possible, but a human must agree */
+    PM_WIDEN_FORBIDDEN, /* narrowing or no path */
+} pm_widen_class;
+
+#define TYPE_NAME_MAX 32
+
+/* "int32", "varchar(64)", ... into buf (TYPE_NAME_MAX bytes); returns buf. */
+const char *type_name(pm_type t, char *buf);
+/* Parses the names type_name produces; false for anything else. */
+bool type_parse(const char *s, pm_type *out);
+
+/* Smallest type holding v (see the rules above). */
+pm_type type_infer(const pm_value *v);
+/* Least upper bound of a and b: the smallest type both widen to (through
+ * review edges too; text and json are the tops). UNKNOWN is the bottom.
+ * Inside the number family float64 sits above int64 and below numeric
+ * (both review edges), so join(int64, float64) = float64 and
+ * join(float64, numeric) = numeric. Types of different families, json
+ * with anything else included, join to text. */
+pm_type type_join(pm_type a, pm_type b);
+/* Beyond the lattice above: unknown -> anything is AUTO (nothing to lose);
+ * bool -> float64 is AUTO (through int16); float64 -> numeric and
+ * date -> timestamptz are REVIEW; json -> text is REVIEW; a number, bool or
+ * date type -> varchar(n) is FORBIDDEN (no path: only text is reachable). */
+pm_widen_class type_widen_class(pm_type from, pm_type to);
+
+/* Does v fit t? If so and out is not NULL, fills out with the value as the
+ * store binds it (int64 for bool/ints, double for float64, text otherwise;
+ * text pointers borrow from v). Null fits every type (nullability is the
+ * caller's check) and yields PM_CELL_NULL. varchar(n) counts characters. */
+bool type_fits(const pm_value *v, pm_type t, pm_cell *out);
+
+/* For a string that is a date or time in a non-ISO layout (e.g.
+ * "11/01/2026 10:00"), the strptime format that parses it
+ * ("%m/%d/%Y %H:%M"); NULL if it is not recognisably a date, or if it is
+ * ISO (that is a type question, not a format one). The result is a static
+ * string. Recognised, with 1- or 2-digit day, month and hour:
+ *   %m/%d/%Y, %d/%m/%Y (only when the first part is above 12), %m-%d-%Y,
+ *   %d-%m-%Y (likewise), %d.%m.%Y, %Y/%m/%d, each optionally followed by
+ *   " %H:%M", " %H:%M:%S", " %I:%M %p" or " %I:%M:%S %p";
+ *   %d-%b-%Y, %d %b %Y (month abbreviated or in full, any case);
+ *   RFC 2822 "%a, %d %b %Y %H:%M:%S %z", with or without the weekday and
+ *   the seconds (numeric zone only).
+ * The calendar date must exist (02/30/2026 is NULL). */
+const char *type_detect_datetime_format(const char *s, size_t len);
+
+/* SQLite STRICT column type for t: INTEGER, REAL or TEXT. numeric is TEXT
+ * (exact; REAL would round and STRICT tables refuse NUMERIC), as are
+ * unknown, json and the date/time types. */
+const char *type_sqlite_decl(pm_type t);
+
+/* Number of UTF-8 characters in s (s is valid UTF-8). */
+size_t type_char_len(const char *s, size_t n);
+
+#endif

@@ -1,0 +1,732 @@
+/* sqlite.c - the embedded SQLite backend of store.h.
+ *
+ * The database runs in WAL mode with synchronous=NORMAL: a committed batch
+ * survives the process being killed at any moment (the case the crash test
+ * exercises); only an OS crash or power loss can take back the last
+ * commits, and those commits carry their checkpoint with them, so a re-run
+ * reloads exactly what was lost. Data tables are STRICT, so SQLite itself
+ * refuses a value of the wrong storage class; varchar lengths, which SQLite
+ * does not enforce, are checked by the validator before a row gets here.
+ *
+ * Every statement is prepared once and reused; every identifier is quoted
+ * with quote_ident(); every value is bound. */
+#include "store/store_int.h"
+
+#include <jansson.h>
+#include <signal.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/buf.h"
+#include "schema/colname.h"
+
+typedef enum stmt_id {
+    ST_CHECKPOINT_GET,
+    ST_CHECKPOINT_SET,
+    ST_RUN_ADD,
+    ST_QUARANTINE_ADD,
+    ST_SCHEMA_GET,
+    ST_COUNT
+} stmt_id;
+
+static const char *const stmt_sql[ST_COUNT] = {
+    [ST_CHECKPOINT_GET] = "SELECT byte_offset, fingerprint FROM _pipemend_checkpoints "
+                          "WHERE table_name = ?1 AND source = ?2",
+    [ST_CHECKPOINT_SET] =
+        "INSERT INTO _pipemend_checkpoints (table_name, source, byte_offset, fingerprint, "
+        "updated_at) VALUES (?1, ?2, ?3, ?4, strftime('%Y-%m-%dT%H:%M:%fZ','now')) "
+        "ON CONFLICT (table_name, source) DO UPDATE SET byte_offset = excluded.byte_offset, "
+        "fingerprint = excluded.fingerprint, updated_at = excluded.updated_at",
+    [ST_RUN_ADD] = "UPDATE _pipemend_runs SET rows_read = rows_read + ?2, rows_loaded = "
+                   "rows_loaded + ?3, rows_quarantined = rows_quarantined + ?4 WHERE id = ?1",
+    [ST_QUARANTINE_ADD] =
+        "INSERT INTO _pipemend_quarantine (run_id, table_name, pipeline, source, byte_offset, "
+        "line, raw, raw_truncated, kinds, message, findings, status, created_at) VALUES (?1, ?2, "
+        "?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, 'quarantined', "
+        "strftime('%Y-%m-%dT%H:%M:%fZ','now'))",
+    [ST_SCHEMA_GET] = "SELECT version, columns FROM _pipemend_schema_versions WHERE table_name = "
+                      "?1 ORDER BY version DESC LIMIT 1",
+};
+
+static const char catalog_sql[] =
+    "CREATE TABLE IF NOT EXISTS _pipemend_schema_versions ("
+    " table_name TEXT NOT NULL, version INTEGER NOT NULL, columns TEXT NOT NULL,"
+    " reason TEXT NOT NULL, created_at TEXT NOT NULL, PRIMARY KEY (table_name, version)) STRICT;"
+    "CREATE TABLE IF NOT EXISTS _pipemend_checkpoints ("
+    " table_name TEXT NOT NULL, source TEXT NOT NULL, byte_offset INTEGER NOT NULL,"
+    " fingerprint INTEGER NOT NULL, updated_at TEXT NOT NULL,"
+    " PRIMARY KEY (table_name, source)) STRICT;"
+    "CREATE TABLE IF NOT EXISTS _pipemend_runs ("
+    " id INTEGER PRIMARY KEY, pipeline TEXT, table_name TEXT NOT NULL, status TEXT NOT NULL,"
+    " started_at TEXT NOT NULL, finished_at TEXT, rows_read INTEGER NOT NULL DEFAULT 0,"
+    " rows_loaded INTEGER NOT NULL DEFAULT 0, rows_quarantined INTEGER NOT NULL DEFAULT 0,"
+    " error TEXT, volume_anomaly INTEGER NOT NULL DEFAULT 0, volume_note TEXT,"
+    " pid INTEGER NOT NULL, host TEXT NOT NULL) STRICT;"
+    "CREATE INDEX IF NOT EXISTS _pipemend_runs_pipeline ON _pipemend_runs (pipeline, id);"
+    "CREATE TABLE IF NOT EXISTS _pipemend_quarantine ("
+    " id INTEGER PRIMARY KEY, run_id INTEGER NOT NULL, table_name TEXT NOT NULL, pipeline TEXT,"
+    " source TEXT NOT NULL, byte_offset INTEGER NOT NULL, line INTEGER NOT NULL,"
+    " raw BLOB NOT NULL, raw_truncated INTEGER NOT NULL, kinds TEXT NOT NULL,"
+    " message TEXT NOT NULL, findings TEXT NOT NULL, status TEXT NOT NULL,"
+    " created_at TEXT NOT NULL) STRICT;"
+    "CREATE INDEX IF NOT EXISTS _pipemend_quarantine_table ON _pipemend_quarantine (table_name, "
+    "id);"
+    "CREATE INDEX IF NOT EXISTS _pipemend_quarantine_run ON _pipemend_quarantine (run_id);";
+
+typedef struct sq {
+    sqlite3 *db;
+    char *path;
+    sqlite3_stmt *st[ST_COUNT];
+    sqlite3_stmt *insert; /* the data table's insert, from insert_prepare */
+    size_t insert_ncols;
+    char unique_rule[128];
+} sq;
+
+static sq *impl(pm_store *s)
+{
+    return s->impl;
+}
+
+static pm_code db_error(sq *q, pm_err *err, const char *what)
+{
+    int code = sqlite3_extended_errcode(q->db);
+    pm_code rc = (code & 0xff) == SQLITE_BUSY || (code & 0xff) == SQLITE_LOCKED ? PM_ERR_BUSY
+                                                                                : PM_ERR_DB;
+    pm_err_set(err, rc, "%s: %s", what, sqlite3_errmsg(q->db));
+    if (rc == PM_ERR_BUSY)
+        pm_err_hint(err, "another pipemend process is writing to %s; wait for it or use a "
+                         "different warehouse",
+                    q->path);
+    return rc;
+}
+
+/* "name" with embedded quotes doubled: the only way an identifier reaches SQL. */
+static pm_code quote_ident(pm_buf *b, const char *name, pm_err *err)
+{
+    pm_code rc = pm_buf_putc(b, '"', err);
+    for (const char *p = name; !rc && *p; p++)
+        rc = *p == '"' ? pm_buf_append(b, "\"\"", 2, err) : pm_buf_putc(b, *p, err);
+    return rc ? rc : pm_buf_putc(b, '"', err);
+}
+
+static pm_code exec(sq *q, const char *sql, pm_err *err)
+{
+    char *msg = NULL;
+    if (sqlite3_exec(q->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+        pm_code rc = db_error(q, err, "cannot run catalog statement");
+        sqlite3_free(msg);
+        return rc;
+    }
+    return PM_OK;
+}
+
+static pm_code prep(sq *q, stmt_id id, sqlite3_stmt **out, pm_err *err)
+{
+    if (!q->st[id] && sqlite3_prepare_v3(q->db, stmt_sql[id], -1, SQLITE_PREPARE_PERSISTENT,
+                                         &q->st[id], NULL) != SQLITE_OK)
+        return db_error(q, err, "cannot prepare statement");
+    sqlite3_reset(q->st[id]);
+    sqlite3_clear_bindings(q->st[id]);
+    *out = q->st[id];
+    return PM_OK;
+}
+
+static void bind_text(sqlite3_stmt *st, int i, const char *s)
+{
+    if (s)
+        sqlite3_bind_text(st, i, s, -1, SQLITE_TRANSIENT);
+    else
+        sqlite3_bind_null(st, i);
+}
+
+static const char *col_text(sqlite3_stmt *st, int i, pm_arena *a)
+{
+    const unsigned char *t = sqlite3_column_text(st, i);
+    return t ? pm_arena_strndup(a, (const char *)t, (size_t)sqlite3_column_bytes(st, i)) : NULL;
+}
+
+static void sq_close(pm_store *s)
+{
+    sq *q = impl(s);
+    for (int i = 0; i < ST_COUNT; i++)
+        sqlite3_finalize(q->st[i]);
+    sqlite3_finalize(q->insert);
+    sqlite3_close(q->db);
+    free(q->path);
+    free(q);
+}
+
+static pm_code sq_exec_tx(pm_store *s, const char *verb, pm_err *err)
+{
+    sq *q = impl(s);
+    if (sqlite3_exec(q->db, verb, NULL, NULL, NULL) != SQLITE_OK)
+        return db_error(q, err, verb);
+    return PM_OK;
+}
+
+static json_t *columns_json(const pm_table *t)
+{
+    json_t *arr = json_array();
+    for (size_t i = 0; i < t->ncols; i++) {
+        char tn[TYPE_NAME_MAX];
+        json_array_append_new(arr, json_pack("{s:s, s:s, s:b}", "name", t->cols[i].name, "type",
+                                             type_name(t->cols[i].type, tn), "nullable",
+                                             t->cols[i].nullable));
+    }
+    return arr;
+}
+
+static pm_code parse_columns(const char *text, pm_table *t, pm_arena *a, pm_err *err)
+{
+    json_error_t je;
+    json_t *arr = json_loads(text, 0, &je);
+    if (!json_is_array(arr)) {
+        json_decref(arr);
+        return pm_err_set(err, PM_ERR_DB, "catalog schema of %s is unreadable: %s", t->name,
+                          je.text);
+    }
+    size_t i;
+    json_t *c;
+    json_array_foreach(arr, i, c)
+    {
+        const char *name = json_string_value(json_object_get(c, "name"));
+        const char *type = json_string_value(json_object_get(c, "type"));
+        pm_type ty;
+        if (!name || !type || !type_parse(type, &ty)) {
+            json_decref(arr);
+            return pm_err_set(err, PM_ERR_DB, "catalog schema of %s has a bad column entry %zu",
+                              t->name, i);
+        }
+        table_add(t, a, name, ty, json_is_true(json_object_get(c, "nullable")));
+    }
+    json_decref(arr);
+    return PM_OK;
+}
+
+static pm_code sq_table_load(pm_store *s, const char *name, pm_arena *a, pm_table **out,
+                             pm_err *err)
+{
+    sq *q = impl(s);
+    sqlite3_stmt *st;
+    *out = NULL;
+    pm_code rc = prep(q, ST_SCHEMA_GET, &st, err);
+    if (rc)
+        return rc;
+    bind_text(st, 1, name);
+    int r = sqlite3_step(st);
+    if (r == SQLITE_DONE)
+        return PM_OK;
+    if (r != SQLITE_ROW)
+        return db_error(q, err, "cannot read the catalog");
+    pm_table *t = table_new(a, name);
+    t->version = sqlite3_column_int(st, 0);
+    rc = parse_columns((const char *)sqlite3_column_text(st, 1), t, a, err);
+    sqlite3_reset(st);
+    if (!rc)
+        *out = t;
+    return rc;
+}
+
+static pm_code sq_table_create(pm_store *s, const pm_table *t, const contract_rule *u,
+                               pm_err *err)
+{
+    sq *q = impl(s);
+    pm_buf b;
+    pm_buf_init(&b, 1 << 20);
+    pm_code rc = pm_buf_puts(&b, "CREATE TABLE ", err);
+    if (!rc)
+        rc = quote_ident(&b, t->name, err);
+    if (!rc)
+        rc = pm_buf_puts(&b, " (", err);
+    for (size_t i = 0; !rc && i < t->ncols; i++) {
+        if (i)
+            rc = pm_buf_puts(&b, ", ", err);
+        if (!rc)
+            rc = quote_ident(&b, t->cols[i].name, err);
+        if (!rc)
+            rc = pm_buf_printf(&b, err, " %s%s", type_sqlite_decl(t->cols[i].type),
+                               t->cols[i].nullable ? "" : " NOT NULL");
+    }
+    if (!rc)
+        rc = pm_buf_puts(&b, ") STRICT", err);
+    if (!rc && sqlite3_exec(q->db, b.data, NULL, NULL, NULL) != SQLITE_OK)
+        rc = db_error(q, err, "cannot create table");
+    if (!rc && u && u->nkey) {
+        pm_buf_reset(&b);
+        rc = pm_buf_printf(&b, err, "CREATE UNIQUE INDEX \"_pipemend_unique_%s\" ON ", t->name);
+        if (!rc)
+            rc = quote_ident(&b, t->name, err);
+        if (!rc)
+            rc = pm_buf_puts(&b, " (", err);
+        for (size_t i = 0; !rc && i < u->nkey; i++) {
+            if (i)
+                rc = pm_buf_puts(&b, ", ", err);
+            if (!rc)
+                rc = quote_ident(&b, u->key[i], err);
+        }
+        if (!rc)
+            rc = pm_buf_puts(&b, ")", err);
+        if (!rc && sqlite3_exec(q->db, b.data, NULL, NULL, NULL) != SQLITE_OK)
+            rc = db_error(q, err, "cannot create the unique key index");
+    }
+    pm_buf_free(&b);
+    if (rc)
+        return rc;
+    json_t *cols = columns_json(t);
+    char *text = json_dumps(cols, JSON_COMPACT);
+    json_decref(cols);
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(q->db,
+                           "INSERT INTO _pipemend_schema_versions (table_name, version, columns, "
+                           "reason, created_at) VALUES (?1, 1, ?2, 'created from the first batch', "
+                           "strftime('%Y-%m-%dT%H:%M:%fZ','now'))",
+                           -1, &st, NULL) != SQLITE_OK) {
+        free(text);
+        return db_error(q, err, "cannot record the schema version");
+    }
+    bind_text(st, 1, t->name);
+    bind_text(st, 2, text);
+    if (sqlite3_step(st) != SQLITE_DONE)
+        rc = db_error(q, err, "cannot record the schema version");
+    sqlite3_finalize(st);
+    free(text);
+    return rc;
+}
+
+static pm_code sq_tables_list(pm_store *s, pm_arena *a, pm_table ***out, size_t *n, pm_err *err)
+{
+    sq *q = impl(s);
+    sqlite3_stmt *st;
+    *n = 0;
+    *out = NULL;
+    if (sqlite3_prepare_v2(q->db,
+                           "SELECT v.table_name, v.version, v.columns FROM "
+                           "_pipemend_schema_versions v WHERE v.version = (SELECT max(version) "
+                           "FROM _pipemend_schema_versions w WHERE w.table_name = v.table_name) "
+                           "ORDER BY v.table_name",
+                           -1, &st, NULL) != SQLITE_OK)
+        return db_error(q, err, "cannot list tables");
+    size_t cap = 0;
+    pm_code rc = PM_OK;
+    int r;
+    while (!rc && (r = sqlite3_step(st)) == SQLITE_ROW) {
+        if (*n == cap) {
+            cap = cap ? cap * 2 : 16;
+            pm_table **nt = pm_arena_alloc(a, cap * sizeof *nt);
+            if (*n)
+                memcpy(nt, *out, *n * sizeof *nt);
+            *out = nt;
+        }
+        pm_table *t = table_new(a, col_text(st, 0, a));
+        t->version = sqlite3_column_int(st, 1);
+        rc = parse_columns((const char *)sqlite3_column_text(st, 2), t, a, err);
+        (*out)[(*n)++] = t;
+    }
+    if (!rc && r != SQLITE_DONE)
+        rc = db_error(q, err, "cannot list tables");
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static pm_code sq_table_count(pm_store *s, const char *name, int64_t *rows, pm_err *err)
+{
+    sq *q = impl(s);
+    pm_buf b;
+    pm_buf_init(&b, 4096);
+    pm_code rc = pm_buf_puts(&b, "SELECT count(*) FROM ", err);
+    if (!rc)
+        rc = quote_ident(&b, name, err);
+    sqlite3_stmt *st = NULL;
+    if (!rc && sqlite3_prepare_v2(q->db, b.data, -1, &st, NULL) != SQLITE_OK)
+        rc = db_error(q, err, "cannot count rows");
+    if (!rc && sqlite3_step(st) != SQLITE_ROW)
+        rc = db_error(q, err, "cannot count rows");
+    if (!rc)
+        *rows = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    pm_buf_free(&b);
+    return rc;
+}
+
+static pm_code sq_insert_prepare(pm_store *s, const pm_table *t, pm_err *err)
+{
+    sq *q = impl(s);
+    sqlite3_finalize(q->insert);
+    q->insert = NULL;
+    pm_buf b;
+    pm_buf_init(&b, 1 << 20);
+    pm_code rc = pm_buf_puts(&b, "INSERT INTO ", err);
+    if (!rc)
+        rc = quote_ident(&b, t->name, err);
+    if (!rc)
+        rc = pm_buf_puts(&b, " (", err);
+    for (size_t i = 0; !rc && i < t->ncols; i++) {
+        if (i)
+            rc = pm_buf_puts(&b, ", ", err);
+        if (!rc)
+            rc = quote_ident(&b, t->cols[i].name, err);
+    }
+    if (!rc)
+        rc = pm_buf_puts(&b, ") VALUES (", err);
+    for (size_t i = 0; !rc && i < t->ncols; i++)
+        rc = pm_buf_printf(&b, err, "%s?%zu", i ? ", " : "", i + 1);
+    if (!rc)
+        rc = pm_buf_puts(&b, ")", err);
+    if (!rc && sqlite3_prepare_v3(q->db, b.data, -1, SQLITE_PREPARE_PERSISTENT, &q->insert,
+                                  NULL) != SQLITE_OK)
+        rc = db_error(q, err, "cannot prepare the insert");
+    pm_buf_free(&b);
+    q->insert_ncols = t->ncols;
+    return rc;
+}
+
+static pm_code sq_insert(pm_store *s, const pm_cell *cells, pm_err *err)
+{
+    sq *q = impl(s);
+    sqlite3_stmt *st = q->insert;
+    for (size_t i = 0; i < q->insert_ncols; i++) {
+        const pm_cell *c = &cells[i];
+        int col = (int)i + 1;
+        switch (c->kind) {
+        case PM_CELL_NULL:
+            sqlite3_bind_null(st, col);
+            break;
+        case PM_CELL_INT:
+            sqlite3_bind_int64(st, col, c->i);
+            break;
+        case PM_CELL_REAL:
+            sqlite3_bind_double(st, col, c->d);
+            break;
+        case PM_CELL_TEXT:
+            /* The cell's bytes live until the batch arena resets, after the
+             * step below: no copy needed. */
+            sqlite3_bind_text64(st, col, c->s, c->len, SQLITE_STATIC, SQLITE_UTF8);
+            break;
+        }
+    }
+    int r = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (r == SQLITE_DONE)
+        return PM_OK;
+    if (sqlite3_extended_errcode(q->db) == SQLITE_CONSTRAINT_UNIQUE ||
+        sqlite3_extended_errcode(q->db) == SQLITE_CONSTRAINT_PRIMARYKEY)
+        return pm_err_set(err, PM_ERR_CONSTRAINT, "%s", sqlite3_errmsg(q->db));
+    return db_error(q, err, "cannot insert a row");
+}
+
+static pm_code sq_quarantine_add(pm_store *s, const pm_qrow *r, pm_err *err)
+{
+    sq *q = impl(s);
+    sqlite3_stmt *st;
+    pm_code rc = prep(q, ST_QUARANTINE_ADD, &st, err);
+    if (rc)
+        return rc;
+    sqlite3_bind_int64(st, 1, r->run_id);
+    bind_text(st, 2, r->table);
+    bind_text(st, 3, r->pipeline);
+    bind_text(st, 4, r->source);
+    sqlite3_bind_int64(st, 5, r->offset);
+    sqlite3_bind_int64(st, 6, r->line);
+    sqlite3_bind_blob64(st, 7, r->raw_len ? r->raw : "", r->raw_len, SQLITE_STATIC);
+    sqlite3_bind_int(st, 8, r->raw_truncated);
+    bind_text(st, 9, r->kinds);
+    bind_text(st, 10, r->message);
+    bind_text(st, 11, r->findings);
+    if (sqlite3_step(st) != SQLITE_DONE)
+        rc = db_error(q, err, "cannot quarantine a row");
+    sqlite3_reset(st);
+    return rc;
+}
+
+static pm_code sq_quarantine_list(pm_store *s, const char *table, int64_t run_id, int limit,
+                                  int64_t id, pm_arena *a, pm_qrow **out, size_t *n, pm_err *err)
+{
+    sq *q = impl(s);
+    sqlite3_stmt *st;
+    *n = 0;
+    *out = NULL;
+    if (sqlite3_prepare_v2(
+            q->db,
+            "SELECT id, run_id, table_name, pipeline, source, byte_offset, line, raw, "
+            "raw_truncated, kinds, message, findings, status, created_at FROM "
+            "_pipemend_quarantine WHERE (?1 IS NULL OR table_name = ?1) AND (?2 = 0 OR run_id = "
+            "?2) AND (?3 = 0 OR id = ?3) ORDER BY id DESC LIMIT ?4",
+            -1, &st, NULL) != SQLITE_OK)
+        return db_error(q, err, "cannot list quarantine");
+    bind_text(st, 1, table);
+    sqlite3_bind_int64(st, 2, run_id);
+    sqlite3_bind_int64(st, 3, id);
+    sqlite3_bind_int64(st, 4, limit > 0 ? limit : -1);
+    size_t cap = 0;
+    int r;
+    while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+        if (*n == cap) {
+            cap = cap ? cap * 2 : 64;
+            pm_qrow *nr = pm_arena_alloc(a, cap * sizeof *nr);
+            if (*n)
+                memcpy(nr, *out, *n * sizeof *nr);
+            *out = nr;
+        }
+        pm_qrow *x = &(*out)[(*n)++];
+        x->id = sqlite3_column_int64(st, 0);
+        x->run_id = sqlite3_column_int64(st, 1);
+        x->table = col_text(st, 2, a);
+        x->pipeline = col_text(st, 3, a);
+        x->source = col_text(st, 4, a);
+        x->offset = sqlite3_column_int64(st, 5);
+        x->line = sqlite3_column_int64(st, 6);
+        x->raw_len = (size_t)sqlite3_column_bytes(st, 7);
+        x->raw = pm_arena_strndup(a, sqlite3_column_blob(st, 7), x->raw_len);
+        x->raw_truncated = sqlite3_column_int(st, 8);
+        x->kinds = col_text(st, 9, a);
+        x->message = col_text(st, 10, a);
+        x->findings = col_text(st, 11, a);
+        x->status = col_text(st, 12, a);
+        x->created_at = col_text(st, 13, a);
+    }
+    pm_code rc = r == SQLITE_DONE ? PM_OK : db_error(q, err, "cannot list quarantine");
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static pm_code sq_checkpoint_get(pm_store *s, const char *table, const char *source,
+                                 uint64_t *off, uint64_t *fp, bool *found, pm_err *err)
+{
+    sq *q = impl(s);
+    sqlite3_stmt *st;
+    pm_code rc = prep(q, ST_CHECKPOINT_GET, &st, err);
+    if (rc)
+        return rc;
+    bind_text(st, 1, table);
+    bind_text(st, 2, source);
+    int r = sqlite3_step(st);
+    *found = r == SQLITE_ROW;
+    if (*found) {
+        *off = (uint64_t)sqlite3_column_int64(st, 0);
+        *fp = (uint64_t)sqlite3_column_int64(st, 1);
+    } else if (r != SQLITE_DONE) {
+        rc = db_error(q, err, "cannot read the checkpoint");
+    }
+    sqlite3_reset(st);
+    return rc;
+}
+
+static pm_code sq_checkpoint_set(pm_store *s, const char *table, const char *source,
+                                 uint64_t off, uint64_t fp, pm_err *err)
+{
+    sq *q = impl(s);
+    sqlite3_stmt *st;
+    pm_code rc = prep(q, ST_CHECKPOINT_SET, &st, err);
+    if (rc)
+        return rc;
+    bind_text(st, 1, table);
+    bind_text(st, 2, source);
+    sqlite3_bind_int64(st, 3, (sqlite3_int64)off);
+    sqlite3_bind_int64(st, 4, (sqlite3_int64)fp);
+    if (sqlite3_step(st) != SQLITE_DONE)
+        rc = db_error(q, err, "cannot write the checkpoint");
+    sqlite3_reset(st);
+    return rc;
+}
+
+static pm_code sq_run_start(pm_store *s, const char *pipeline, const char *table, int64_t *id,
+                            pm_err *err)
+{
+    sq *q = impl(s);
+    sqlite3_stmt *st;
+    char host[256] = "localhost";
+    gethostname(host, sizeof host - 1);
+    if (sqlite3_prepare_v2(q->db,
+                           "INSERT INTO _pipemend_runs (pipeline, table_name, status, started_at, "
+                           "pid, host) VALUES (?1, ?2, 'running', "
+                           "strftime('%Y-%m-%dT%H:%M:%fZ','now'), ?3, ?4)",
+                           -1, &st, NULL) != SQLITE_OK)
+        return db_error(q, err, "cannot record the run");
+    bind_text(st, 1, pipeline);
+    bind_text(st, 2, table);
+    sqlite3_bind_int64(st, 3, getpid());
+    bind_text(st, 4, host);
+    pm_code rc = PM_OK;
+    if (sqlite3_step(st) != SQLITE_DONE)
+        rc = db_error(q, err, "cannot record the run");
+    else
+        *id = sqlite3_last_insert_rowid(q->db);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static pm_code sq_run_add(pm_store *s, int64_t id, int64_t r, int64_t l, int64_t qn, pm_err *err)
+{
+    sq *q = impl(s);
+    sqlite3_stmt *st;
+    pm_code rc = prep(q, ST_RUN_ADD, &st, err);
+    if (rc)
+        return rc;
+    sqlite3_bind_int64(st, 1, id);
+    sqlite3_bind_int64(st, 2, r);
+    sqlite3_bind_int64(st, 3, l);
+    sqlite3_bind_int64(st, 4, qn);
+    if (sqlite3_step(st) != SQLITE_DONE)
+        rc = db_error(q, err, "cannot update the run");
+    sqlite3_reset(st);
+    return rc;
+}
+
+static pm_code sq_run_finish(pm_store *s, int64_t id, const char *status, const char *error,
+                             bool anomaly, const char *note, pm_err *err)
+{
+    sq *q = impl(s);
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(q->db,
+                           "UPDATE _pipemend_runs SET status = ?2, error = ?3, volume_anomaly = "
+                           "?4, volume_note = ?5, finished_at = "
+                           "strftime('%Y-%m-%dT%H:%M:%fZ','now') WHERE id = ?1",
+                           -1, &st, NULL) != SQLITE_OK)
+        return db_error(q, err, "cannot finish the run");
+    sqlite3_bind_int64(st, 1, id);
+    bind_text(st, 2, status);
+    bind_text(st, 3, error);
+    sqlite3_bind_int(st, 4, anomaly);
+    bind_text(st, 5, note);
+    pm_code rc = sqlite3_step(st) == SQLITE_DONE ? PM_OK : db_error(q, err, "cannot finish the run");
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static pm_code sq_runs_list(pm_store *s, const char *pipeline, const char *table, int limit,
+                            int64_t id, pm_arena *a, pm_run **out, size_t *n, pm_err *err)
+{
+    sq *q = impl(s);
+    sqlite3_stmt *st;
+    *n = 0;
+    *out = NULL;
+    if (sqlite3_prepare_v2(q->db,
+                           "SELECT id, pipeline, table_name, status, started_at, finished_at, "
+                           "rows_read, rows_loaded, rows_quarantined, error, volume_anomaly, "
+                           "volume_note FROM _pipemend_runs WHERE (?1 IS NULL OR pipeline = ?1) "
+                           "AND (?2 IS NULL OR table_name = ?2) AND (?3 = 0 OR id = ?3) "
+                           "ORDER BY id DESC LIMIT ?4",
+                           -1, &st, NULL) != SQLITE_OK)
+        return db_error(q, err, "cannot list runs");
+    bind_text(st, 1, pipeline);
+    bind_text(st, 2, table);
+    sqlite3_bind_int64(st, 3, id);
+    sqlite3_bind_int64(st, 4, limit > 0 ? limit : -1);
+    size_t cap = 0;
+    int r;
+    while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+        if (*n == cap) {
+            cap = cap ? cap * 2 : 64;
+            pm_run *nr = pm_arena_alloc(a, cap * sizeof *nr);
+            if (*n)
+                memcpy(nr, *out, *n * sizeof *nr);
+            *out = nr;
+        }
+        pm_run *x = &(*out)[(*n)++];
+        x->id = sqlite3_column_int64(st, 0);
+        x->pipeline = col_text(st, 1, a);
+        x->table = col_text(st, 2, a);
+        x->status = col_text(st, 3, a);
+        x->started_at = col_text(st, 4, a);
+        x->finished_at = col_text(st, 5, a);
+        x->rows_read = sqlite3_column_int64(st, 6);
+        x->rows_loaded = sqlite3_column_int64(st, 7);
+        x->rows_quarantined = sqlite3_column_int64(st, 8);
+        x->error = col_text(st, 9, a);
+        x->volume_anomaly = sqlite3_column_int(st, 10);
+        x->volume_note = col_text(st, 11, a);
+    }
+    pm_code rc = r == SQLITE_DONE ? PM_OK : db_error(q, err, "cannot list runs");
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static pm_code sq_runs_reap(pm_store *s, pm_err *err)
+{
+    sq *q = impl(s);
+    sqlite3_stmt *st, *up;
+    char host[256] = "localhost";
+    gethostname(host, sizeof host - 1);
+    if (sqlite3_prepare_v2(q->db,
+                           "SELECT id, pid FROM _pipemend_runs WHERE status = 'running' AND host = ?1",
+                           -1, &st, NULL) != SQLITE_OK)
+        return db_error(q, err, "cannot read runs");
+    if (sqlite3_prepare_v2(q->db,
+                           "UPDATE _pipemend_runs SET status = 'aborted', error = 'the process "
+                           "running it ended before it finished (killed or crashed); committed "
+                           "batches were kept and a re-run resumes from the checkpoint', "
+                           "finished_at = strftime('%Y-%m-%dT%H:%M:%fZ','now') WHERE id = ?1",
+                           -1, &up, NULL) != SQLITE_OK) {
+        sqlite3_finalize(st);
+        return db_error(q, err, "cannot update runs");
+    }
+    bind_text(st, 1, host);
+    pm_code rc = PM_OK;
+    while (!rc && sqlite3_step(st) == SQLITE_ROW) {
+        pid_t pid = (pid_t)sqlite3_column_int64(st, 1);
+        if (pid == getpid() || kill(pid, 0) == 0)
+            continue; /* alive (or not ours to judge) */
+        sqlite3_bind_int64(up, 1, sqlite3_column_int64(st, 0));
+        if (sqlite3_step(up) != SQLITE_DONE)
+            rc = db_error(q, err, "cannot update runs");
+        sqlite3_reset(up);
+    }
+    sqlite3_finalize(st);
+    sqlite3_finalize(up);
+    return rc;
+}
+
+static const store_ops sqlite_ops = {
+    .name = "sqlite",
+    .close = sq_close,
+    .exec_tx = sq_exec_tx,
+    .table_load = sq_table_load,
+    .table_create = sq_table_create,
+    .tables_list = sq_tables_list,
+    .table_count = sq_table_count,
+    .insert_prepare = sq_insert_prepare,
+    .insert = sq_insert,
+    .quarantine_add = sq_quarantine_add,
+    .quarantine_list = sq_quarantine_list,
+    .checkpoint_get = sq_checkpoint_get,
+    .checkpoint_set = sq_checkpoint_set,
+    .run_start = sq_run_start,
+    .run_add = sq_run_add,
+    .run_finish = sq_run_finish,
+    .runs_list = sq_runs_list,
+    .runs_reap = sq_runs_reap,
+};
+
+pm_code sqlite_store_open(const char *path, pm_store *s, pm_err *err)
+{
+    if (!*path)
+        return pm_err_set(err, PM_ERR_USAGE, "sqlite: URL without a path"),
+               pm_err_hint(err, "use sqlite:PATH, e.g. sqlite:warehouse.db"), PM_ERR_USAGE;
+    sq *q = pm_xcalloc(1, sizeof *q);
+    q->path = pm_xstrdup(path);
+    s->impl = q;
+    s->ops = &sqlite_ops;
+    if (sqlite3_open_v2(path, &q->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
+        SQLITE_OK) {
+        pm_err_set(err, PM_ERR_IO, "cannot open warehouse %s: %s", path,
+                   q->db ? sqlite3_errmsg(q->db) : "out of memory");
+        pm_err_hint(err, "check that the directory exists and is writable");
+        sq_close(s);
+        return PM_ERR_IO;
+    }
+    sqlite3_busy_timeout(q->db, 10000);
+    pm_code rc = exec(q,
+                      "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; "
+                      "PRAGMA cache_size=-65536; PRAGMA temp_store=MEMORY;",
+                      err);
+    if (!rc)
+        rc = exec(q, catalog_sql, err);
+    if (rc) {
+        pm_err_hint(err, "is %s a SQLite database pipemend can write?", path);
+        sq_close(s);
+        return rc;
+    }
+    return PM_OK;
+}

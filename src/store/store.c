@@ -1,0 +1,179 @@
+/* store.c - picks the backend from the URL and dispatches to it. */
+#include "store/store_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/arena.h"
+#include "schema/colname.h"
+
+pm_code store_open(const char *url, pm_store **out, pm_err *err)
+{
+    *out = NULL;
+    if (!url || !*url)
+        return pm_err_set(err, PM_ERR_USAGE, "no warehouse given"),
+               pm_err_hint(err, "pass --db sqlite:PATH, set PIPEMEND_DB, or put db: in "
+                                "pipemend.yaml"),
+               PM_ERR_USAGE;
+    pm_store *s = pm_xcalloc(1, sizeof *s);
+    pm_code rc;
+    if (strncmp(url, "sqlite:", 7) == 0) {
+        rc = sqlite_store_open(url + 7, s, err);
+    } else if (strncmp(url, "postgres://", 11) == 0 || strncmp(url, "postgresql://", 13) == 0) {
+        rc = pm_err_set(err, PM_ERR_USAGE, "the PostgreSQL backend is not built yet");
+        pm_err_hint(err, "use --db sqlite:PATH for now");
+    } else {
+        rc = pm_err_set(err, PM_ERR_USAGE, "unrecognised warehouse URL \"%s\"", url);
+        pm_err_hint(err, "use sqlite:PATH, e.g. --db sqlite:warehouse.db");
+    }
+    if (rc) {
+        free(s);
+        return rc;
+    }
+    *out = s;
+    return PM_OK;
+}
+
+void store_close(pm_store *s)
+{
+    if (!s)
+        return;
+    s->ops->close(s);
+    free(s);
+}
+
+pm_code store_begin(pm_store *s, pm_err *err)
+{
+    return s->ops->exec_tx(s, "BEGIN IMMEDIATE", err);
+}
+
+pm_code store_commit(pm_store *s, pm_err *err)
+{
+    return s->ops->exec_tx(s, "COMMIT", err);
+}
+
+pm_code store_rollback(pm_store *s, pm_err *err)
+{
+    return s->ops->exec_tx(s, "ROLLBACK", err);
+}
+
+bool store_table_name_ok(const char *name, pm_err *err)
+{
+    char norm[COLNAME_MAX + 1];
+    size_t n = strlen(name);
+    size_t len = colname_normalise(name, n, norm);
+    if (len != n || memcmp(norm, name, n) != 0) {
+        pm_err_set(err, PM_ERR_USAGE, "table name \"%s\" is not a plain identifier", name);
+        pm_err_hint(err, "use \"%s\" (lowercase letters, digits and _)", norm);
+        return false;
+    }
+    if (strncmp(name, "pipemend_", 9) == 0 || strncmp(name, "_pipemend", 9) == 0) {
+        pm_err_set(err, PM_ERR_USAGE, "table name \"%s\" is reserved for pipemend's catalog", name);
+        return false;
+    }
+    return true;
+}
+
+pm_code store_table_load(pm_store *s, const char *name, pm_arena *a, pm_table **out, pm_err *err)
+{
+    return s->ops->table_load(s, name, a, out, err);
+}
+
+pm_code store_table_create(pm_store *s, const pm_table *t, const contract_rule *u, pm_err *err)
+{
+    return s->ops->table_create(s, t, u, err);
+}
+
+pm_code store_tables_list(pm_store *s, pm_arena *a, pm_table ***out, size_t *n, pm_err *err)
+{
+    return s->ops->tables_list(s, a, out, n, err);
+}
+
+pm_code store_table_count(pm_store *s, const char *name, int64_t *rows, pm_err *err)
+{
+    return s->ops->table_count(s, name, rows, err);
+}
+
+pm_code store_insert_prepare(pm_store *s, const pm_table *t, pm_err *err)
+{
+    return s->ops->insert_prepare(s, t, err);
+}
+
+pm_code store_insert(pm_store *s, const pm_cell *cells, pm_err *err)
+{
+    return s->ops->insert(s, cells, err);
+}
+
+pm_code store_quarantine_add(pm_store *s, const pm_qrow *q, pm_err *err)
+{
+    return s->ops->quarantine_add(s, q, err);
+}
+
+pm_code store_quarantine_list(pm_store *s, const char *table, int64_t run_id, int limit,
+                              pm_arena *a, pm_qrow **out, size_t *n, pm_err *err)
+{
+    return s->ops->quarantine_list(s, table, run_id, limit, 0, a, out, n, err);
+}
+
+pm_code store_quarantine_get(pm_store *s, int64_t id, pm_arena *a, pm_qrow *out, bool *found,
+                             pm_err *err)
+{
+    pm_qrow *rows;
+    size_t n;
+    pm_code rc = s->ops->quarantine_list(s, NULL, 0, 1, id, a, &rows, &n, err);
+    *found = !rc && n == 1;
+    if (*found)
+        *out = rows[0];
+    return rc;
+}
+
+pm_code store_checkpoint_get(pm_store *s, const char *table, const char *source, uint64_t *off,
+                             uint64_t *fp, bool *found, pm_err *err)
+{
+    return s->ops->checkpoint_get(s, table, source, off, fp, found, err);
+}
+
+pm_code store_checkpoint_set(pm_store *s, const char *table, const char *source, uint64_t off,
+                             uint64_t fp, pm_err *err)
+{
+    return s->ops->checkpoint_set(s, table, source, off, fp, err);
+}
+
+pm_code store_run_start(pm_store *s, const char *pipeline, const char *table, int64_t *id,
+                        pm_err *err)
+{
+    return s->ops->run_start(s, pipeline, table, id, err);
+}
+
+pm_code store_run_add(pm_store *s, int64_t id, int64_t r, int64_t l, int64_t q, pm_err *err)
+{
+    return s->ops->run_add(s, id, r, l, q, err);
+}
+
+pm_code store_run_finish(pm_store *s, int64_t id, const char *status, const char *error,
+                         bool anomaly, const char *note, pm_err *err)
+{
+    return s->ops->run_finish(s, id, status, error, anomaly, note, err);
+}
+
+pm_code store_run_get(pm_store *s, int64_t id, pm_arena *a, pm_run *out, bool *found, pm_err *err)
+{
+    pm_run *rows;
+    size_t n;
+    pm_code rc = s->ops->runs_list(s, NULL, NULL, 1, id, a, &rows, &n, err);
+    *found = !rc && n == 1;
+    if (*found)
+        *out = rows[0];
+    return rc;
+}
+
+pm_code store_runs_list(pm_store *s, const char *pipeline, const char *table, int limit,
+                        pm_arena *a, pm_run **out, size_t *n, pm_err *err)
+{
+    return s->ops->runs_list(s, pipeline, table, limit, 0, a, out, n, err);
+}
+
+pm_code store_runs_reap(pm_store *s, pm_err *err)
+{
+    return s->ops->runs_reap(s, err);
+}

@@ -1,0 +1,121 @@
+/* store.h - the warehouse: one interface, one backend per database.
+ *
+ * Everything pipemend keeps lives in the warehouse beside the data, in
+ * tables prefixed `_pipemend_` (schema versions, checkpoints, runs,
+ * quarantine), so one transaction commits rows, quarantined rows, the run's
+ * counters and the checkpoint together: that is how a crash at any point
+ * loses nothing and loads nothing twice.
+ *
+ * URLs: `sqlite:PATH` (the embedded default). PostgreSQL arrives with its
+ * backend; until then a postgres URL is a clear usage error. Nothing outside
+ * src/store includes a database client header. */
+#ifndef PM_STORE_STORE_H
+#define PM_STORE_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "contract/contract.h"
+#include "core/arena.h"
+#include "core/err.h"
+#include "core/value.h"
+#include "schema/table.h"
+
+typedef struct pm_store pm_store;
+
+/* Opens the warehouse and creates the catalog tables if missing. */
+pm_code store_open(const char *url, pm_store **out, pm_err *err);
+void store_close(pm_store *s);
+
+pm_code store_begin(pm_store *s, pm_err *err);
+pm_code store_commit(pm_store *s, pm_err *err);
+pm_code store_rollback(pm_store *s, pm_err *err);
+
+/* Valid table name for pipemend: already in normalised form (colname.h)
+ * and not in the catalog's `_pipemend_` namespace. */
+bool store_table_name_ok(const char *name, pm_err *err);
+
+/* Logical schema of a table from the catalog (latest version), allocated in
+ * arena; *out is NULL when pipemend does not know the table. */
+pm_code store_table_load(pm_store *s, const char *name, pm_arena *arena, pm_table **out,
+                         pm_err *err);
+/* Creates the table and records schema version 1. unique may be NULL. Runs
+ * inside the caller's transaction. */
+pm_code store_table_create(pm_store *s, const pm_table *t, const contract_rule *unique,
+                           pm_err *err);
+pm_code store_tables_list(pm_store *s, pm_arena *arena, pm_table ***out, size_t *n, pm_err *err);
+pm_code store_table_count(pm_store *s, const char *name, int64_t *rows, pm_err *err);
+
+/* Prepares the insert for t's columns; store_insert binds one row of
+ * t->ncols cells. A unique-key violation returns PM_ERR_CONSTRAINT and
+ * leaves the transaction usable. */
+pm_code store_insert_prepare(pm_store *s, const pm_table *t, pm_err *err);
+pm_code store_insert(pm_store *s, const pm_cell *cells, pm_err *err);
+
+typedef struct pm_qrow {
+    int64_t id;
+    int64_t run_id;
+    const char *table;
+    const char *pipeline; /* may be NULL */
+    const char *source;
+    int64_t offset;
+    int64_t line;
+    const char *raw; /* original bytes (not NUL-safe: use raw_len) */
+    size_t raw_len;
+    bool raw_truncated;
+    const char *kinds;    /* "new_field,widen" */
+    const char *message;  /* the first finding's message */
+    const char *findings; /* JSON array */
+    const char *status;   /* "quarantined" */
+    const char *created_at;
+} pm_qrow;
+
+pm_code store_quarantine_add(pm_store *s, const pm_qrow *q, pm_err *err);
+/* Newest first; table NULL for all, run_id 0 for all, limit <= 0 for all. */
+pm_code store_quarantine_list(pm_store *s, const char *table, int64_t run_id, int limit,
+                              pm_arena *arena, pm_qrow **out, size_t *n, pm_err *err);
+pm_code store_quarantine_get(pm_store *s, int64_t id, pm_arena *arena, pm_qrow *out, bool *found,
+                             pm_err *err);
+
+/* Checkpoint of one source for one table: the end offset of the last
+ * committed record and the fingerprint of the file it was read from. */
+pm_code store_checkpoint_get(pm_store *s, const char *table, const char *source,
+                             uint64_t *offset, uint64_t *fingerprint, bool *found, pm_err *err);
+pm_code store_checkpoint_set(pm_store *s, const char *table, const char *source, uint64_t offset,
+                             uint64_t fingerprint, pm_err *err);
+
+typedef struct pm_run {
+    int64_t id;
+    const char *pipeline; /* may be NULL for a plain ingest */
+    const char *table;
+    const char *status; /* running, succeeded, quarantined, failed, aborted */
+    const char *started_at;
+    const char *finished_at; /* NULL while running */
+    int64_t rows_read;
+    int64_t rows_loaded;
+    int64_t rows_quarantined;
+    const char *error;  /* NULL, or what stopped the run */
+    bool volume_anomaly;
+    const char *volume_note; /* why it was flagged, or NULL */
+} pm_run;
+
+/* Inserts a run in state `running` and commits it on its own, so that a
+ * run that dies still shows up. */
+pm_code store_run_start(pm_store *s, const char *pipeline, const char *table, int64_t *id,
+                        pm_err *err);
+/* Adds to the run's counters; called inside each batch's transaction. */
+pm_code store_run_add(pm_store *s, int64_t id, int64_t read, int64_t loaded, int64_t quarantined,
+                      pm_err *err);
+pm_code store_run_finish(pm_store *s, int64_t id, const char *status, const char *error,
+                         bool anomaly, const char *volume_note, pm_err *err);
+pm_code store_run_get(pm_store *s, int64_t id, pm_arena *arena, pm_run *out, bool *found,
+                      pm_err *err);
+/* Newest first; pipeline/table NULL for all; limit <= 0 for all. */
+pm_code store_runs_list(pm_store *s, const char *pipeline, const char *table, int limit,
+                        pm_arena *arena, pm_run **out, size_t *n, pm_err *err);
+/* Marks runs left `running` by a process that no longer exists as
+ * `aborted` (their committed batches stay; their counters are true). */
+pm_code store_runs_reap(pm_store *s, pm_err *err);
+
+#endif

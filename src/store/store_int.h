@@ -1,0 +1,42 @@
+/* store_int.h - private to src/store: the table of operations each backend
+ * fills in. store.c dispatches to it; nothing outside src/store sees it. */
+#ifndef PM_STORE_STORE_INT_H
+#define PM_STORE_STORE_INT_H
+
+#include "store/store.h"
+
+typedef struct store_ops {
+    const char *name;
+    void (*close)(pm_store *s);
+    pm_code (*exec_tx)(pm_store *s, const char *verb, pm_err *err); /* BEGIN/COMMIT/ROLLBACK */
+    pm_code (*table_load)(pm_store *s, const char *name, pm_arena *a, pm_table **out, pm_err *err);
+    pm_code (*table_create)(pm_store *s, const pm_table *t, const contract_rule *u, pm_err *err);
+    pm_code (*tables_list)(pm_store *s, pm_arena *a, pm_table ***out, size_t *n, pm_err *err);
+    pm_code (*table_count)(pm_store *s, const char *name, int64_t *rows, pm_err *err);
+    pm_code (*insert_prepare)(pm_store *s, const pm_table *t, pm_err *err);
+    pm_code (*insert)(pm_store *s, const pm_cell *cells, pm_err *err);
+    pm_code (*quarantine_add)(pm_store *s, const pm_qrow *q, pm_err *err);
+    pm_code (*quarantine_list)(pm_store *s, const char *table, int64_t run_id, int limit,
+                               int64_t id, pm_arena *a, pm_qrow **out, size_t *n, pm_err *err);
+    pm_code (*checkpoint_get)(pm_store *s, const char *table, const char *source, uint64_t *off,
+                              uint64_t *fp, bool *found, pm_err *err);
+    pm_code (*checkpoint_set)(pm_store *s, const char *table, const char *source, uint64_t off,
+                              uint64_t fp, pm_err *err);
+    pm_code (*run_start)(pm_store *s, const char *pipeline, const char *table, int64_t *id,
+                         pm_err *err);
+    pm_code (*run_add)(pm_store *s, int64_t id, int64_t r, int64_t l, int64_t q, pm_err *err);
+    pm_code (*run_finish)(pm_store *s, int64_t id, const char *status, const char *error,
+                          bool anomaly, const char *note, pm_err *err);
+    pm_code (*runs_list)(pm_store *s, const char *pipeline, const char *table, int limit,
+                         int64_t id, pm_arena *a, pm_run **out, size_t *n, pm_err *err);
+    pm_code (*runs_reap)(pm_store *s, pm_err *err);
+} store_ops;
+
+struct pm_store {
+    const store_ops *ops;
+    void *impl;
+};
+
+pm_code sqlite_store_open(const char *path, pm_store *s, pm_err *err);
+
+#endif

@@ -1,0 +1,542 @@
+/* test_config.c - pipemend.yaml as a user writes it: a full file parses into
+ * the right structs, and each mistake a person can make is refused with the
+ * exact message (file:line:col) and hint they will read.
+ *
+ * Every test runs in a fresh temporary directory, so "pipemend.yaml" in the
+ * messages is the file the test just wrote there. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <math.h>
+#include <regex.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "pipeline/config.h"
+
+static char tmpdir[64];
+static char olddir[4096];
+
+static int enter_tmpdir(void **state)
+{
+    snprintf(tmpdir, sizeof tmpdir, "/tmp/pm_config_XXXXXX");
+    if (!mkdtemp(tmpdir) || !getcwd(olddir, sizeof olddir) || chdir(tmpdir) != 0)
+        return -1;
+    return 0;
+}
+
+static int leave_tmpdir(void **state)
+{
+    unlink("pipemend.yaml");
+    unlink("other.yaml");
+    if (chdir(olddir) != 0)
+        return -1;
+    rmdir(tmpdir);
+    return 0;
+}
+
+static void write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+static pm_config *load_ok(const char *yaml)
+{
+    write_file("pipemend.yaml", yaml);
+    pm_config *cfg = NULL;
+    pm_err err = {0};
+    pm_code rc = config_load("pipemend.yaml", &cfg, &err);
+    if (rc != PM_OK)
+        fail_msg("config_load failed: %s (hint: %s)", err.msg, err.hint);
+    assert_non_null(cfg);
+    return cfg;
+}
+
+/* Loads yaml, expects PM_ERR_CONFIG with exactly msg (and hint, when not
+ * NULL). */
+static void expect_error(const char *yaml, const char *msg, const char *hint)
+{
+    write_file("pipemend.yaml", yaml);
+    pm_config *cfg = (pm_config *)1;
+    pm_err err = {0};
+    assert_int_equal(config_load("pipemend.yaml", &cfg, &err), PM_ERR_CONFIG);
+    assert_null(cfg);
+    assert_int_equal(err.code, PM_ERR_CONFIG);
+    assert_string_equal(err.msg, msg);
+    if (hint)
+        assert_string_equal(err.hint, hint);
+}
+
+static const contract_rule *rule(const pm_contract *c, const char *name)
+{
+    for (size_t i = 0; i < c->nrules; i++)
+        if (strcmp(c->rules[i].name, name) == 0)
+            return &c->rules[i];
+    fail_msg("no rule %s", name);
+    return NULL;
+}
+
+static const char sample[] = "db: sqlite:warehouse.db\n"
+                             "defaults:\n"
+                             "  batch_size: 500\n"
+                             "  sample_size: 50\n"
+                             "  max_line_bytes: 1048576\n"
+                             "  max_depth: 32\n"
+                             "  volume_window: 5\n"
+                             "  volume_ratio: 0.5\n"
+                             "pipelines:\n"
+                             "  - name: orders\n"
+                             "    source: data/orders/*.ndjson\n"
+                             "    format: ndjson\n"
+                             "    table: orders\n"
+                             "    owner: data-platform@example.com\n"
+                             "    policy: review\n"
+                             "    contract:\n"
+                             "      unique: [order_id]\n"
+                             "      columns:\n"
+                             "        amount: {min: 0, max: 100000.5}\n"
+                             "        status: {allowed: [new, paid, shipped], not_null: true}\n"
+                             "        Customer Email: {regex: '^[^@]+@[^@]+$', max_length: 254}\n"
+                             "        created: {min: 2020-01-01, not_null: false}\n"
+                             "  - name: users\n"
+                             "    source: \"-\"\n"
+                             "    table: users\n"
+                             "    format: csv\n"
+                             "tables:\n"
+                             "  events:\n"
+                             "    contract:\n"
+                             "      unique: Event ID\n"
+                             "      columns:\n"
+                             "        kind: {allowed: [1, 2.5, click]}\n"
+                             "  orders:\n"
+                             "    contract: {columns: {x: {not_null: true}}}\n"
+                             "  audit_copy:\n";
+
+static void test_full_sample(void **state)
+{
+    pm_config *cfg = load_ok(sample);
+    assert_string_equal(cfg->path, "pipemend.yaml");
+    assert_string_equal(cfg->db, "sqlite:warehouse.db");
+    assert_int_equal(cfg->batch_size, 500);
+    assert_int_equal(cfg->sample_size, 50);
+    assert_int_equal(cfg->max_line_bytes, 1048576);
+    assert_int_equal(cfg->max_depth, 32);
+    assert_int_equal(cfg->volume_window, 5);
+    assert_true(cfg->volume_ratio == 0.5);
+
+    assert_int_equal(cfg->npipelines, 2);
+    const pm_pipeline_cfg *o = &cfg->pipelines[0];
+    assert_string_equal(o->name, "orders");
+    assert_string_equal(o->source, "data/orders/*.ndjson");
+    assert_string_equal(o->table, "orders");
+    assert_string_equal(o->owner, "data-platform@example.com");
+    assert_string_equal(o->policy, "review");
+    assert_true(o->has_format);
+    assert_int_equal(o->format, PM_FMT_NDJSON);
+
+    const pm_contract *c = o->contract;
+    assert_non_null(c);
+    assert_string_equal(c->table, "orders");
+    /* In the order written; not_null: false adds no rule. */
+    static const char *const names[] = {"unique",
+                                        "amount.min",
+                                        "amount.max",
+                                        "status.allowed",
+                                        "status.not_null",
+                                        "customer_email.regex",
+                                        "customer_email.max_length",
+                                        "created.min"};
+    assert_int_equal(c->nrules, 8);
+    for (size_t i = 0; i < 8; i++)
+        assert_string_equal(c->rules[i].name, names[i]);
+
+    const contract_rule *u = contract_unique(c);
+    assert_ptr_equal(u, &c->rules[0]);
+    assert_int_equal(u->kind, RULE_UNIQUE);
+    assert_null(u->column);
+    assert_int_equal(u->nkey, 1);
+    assert_string_equal(u->key[0], "order_id");
+
+    const contract_rule *r = rule(c, "amount.min");
+    assert_int_equal(r->kind, RULE_MIN);
+    assert_string_equal(r->column, "amount");
+    assert_string_equal(r->text, "0");
+    assert_true(r->num == 0);
+    r = rule(c, "amount.max");
+    assert_int_equal(r->kind, RULE_MAX);
+    assert_string_equal(r->text, "100000.5");
+    assert_true(r->num == 100000.5);
+    r = rule(c, "created.min");
+    assert_string_equal(r->text, "2020-01-01");
+    assert_true(isnan(r->num));
+
+    r = rule(c, "status.allowed");
+    assert_int_equal(r->kind, RULE_ALLOWED);
+    assert_int_equal(r->nallowed, 3);
+    assert_string_equal(r->allowed[0], "new");
+    assert_string_equal(r->allowed[2], "shipped");
+    assert_int_equal(rule(c, "status.not_null")->kind, RULE_NOT_NULL);
+
+    r = rule(c, "customer_email.regex");
+    assert_int_equal(r->kind, RULE_REGEX);
+    assert_string_equal(r->column, "customer_email");
+    assert_string_equal(r->text, "^[^@]+@[^@]+$");
+    assert_int_equal(regexec(&r->re, "a@b", 0, NULL, 0), 0);
+    assert_int_equal(regexec(&r->re, "ab", 0, NULL, 0), REG_NOMATCH);
+    r = rule(c, "customer_email.max_length");
+    assert_int_equal(r->kind, RULE_MAX_LENGTH);
+    assert_int_equal(r->max_length, 254);
+
+    const pm_pipeline_cfg *us = config_pipeline(cfg, "users");
+    assert_ptr_equal(us, &cfg->pipelines[1]);
+    assert_string_equal(us->source, "-");
+    assert_string_equal(us->policy, "auto");
+    assert_null(us->owner);
+    assert_null(us->contract);
+    assert_true(us->has_format);
+    assert_int_equal(us->format, PM_FMT_CSV);
+    assert_null(config_pipeline(cfg, "nope"));
+
+    /* tables: section; an entry with nothing under it has no contract, and
+     * the pipeline's contract for orders wins over the tables: one. */
+    assert_int_equal(cfg->ncontracts, 2);
+    assert_string_equal(cfg->contracts[1].table, "orders");
+    assert_string_equal(cfg->contracts[1].rules[0].name, "x.not_null");
+    const pm_contract *ev = config_contract(cfg, "events");
+    assert_ptr_equal(ev, &cfg->contracts[0]);
+    assert_string_equal(ev->table, "events");
+    assert_int_equal(ev->nrules, 2);
+    assert_string_equal(contract_unique(ev)->key[0], "event_id");
+    r = rule(ev, "kind.allowed");
+    assert_int_equal(r->nallowed, 3);
+    assert_string_equal(r->allowed[1], "2.5");
+    assert_ptr_equal(config_contract(cfg, "orders"), o->contract);
+    assert_null(config_contract(cfg, "users"));
+    assert_null(config_contract(cfg, "audit_copy"));
+    config_free(cfg);
+}
+
+static void test_defaults(void **state)
+{
+    pm_config *cfg = load_ok("pipelines:\n  - {name: a, source: a.csv, table: a}\n");
+    assert_null(cfg->db);
+    assert_int_equal(cfg->batch_size, 10000);
+    assert_int_equal(cfg->sample_size, 1000);
+    assert_int_equal(cfg->max_line_bytes, 16 * 1024 * 1024);
+    assert_int_equal(cfg->max_depth, 64);
+    assert_int_equal(cfg->volume_window, 10);
+    assert_true(cfg->volume_ratio == 0.2);
+    assert_false(cfg->pipelines[0].has_format);
+    assert_null(cfg->pipelines[0].contract);
+    config_free(cfg);
+
+    /* An empty file (or one of comments) is all defaults, from that file. */
+    cfg = load_ok("# nothing yet\n");
+    assert_string_equal(cfg->path, "pipemend.yaml");
+    assert_int_equal(cfg->npipelines, 0);
+    assert_int_equal(cfg->batch_size, 10000);
+    config_free(cfg);
+}
+
+static void test_jsonl_and_quoted_numbers(void **state)
+{
+    pm_config *cfg = load_ok("defaults: {batch_size: \"2000\"}\n"
+                             "pipelines:\n"
+                             "  - {name: a, source: a.log, table: a, format: jsonl}\n");
+    assert_int_equal(cfg->batch_size, 2000);
+    assert_true(cfg->pipelines[0].has_format);
+    assert_int_equal(cfg->pipelines[0].format, PM_FMT_NDJSON);
+    config_free(cfg);
+}
+
+static void test_default_path(void **state)
+{
+    pm_config *cfg = NULL;
+    pm_err err = {0};
+    unlink("pipemend.yaml");
+    assert_int_equal(config_load(NULL, &cfg, &err), PM_OK);
+    assert_null(cfg->path);
+    assert_int_equal(cfg->batch_size, 10000);
+    assert_int_equal(cfg->npipelines, 0);
+    assert_null(config_contract(cfg, "orders"));
+    config_free(cfg);
+
+    write_file("pipemend.yaml", "db: sqlite:here.db\n");
+    assert_int_equal(config_load(NULL, &cfg, &err), PM_OK);
+    assert_string_equal(cfg->path, "pipemend.yaml");
+    assert_string_equal(cfg->db, "sqlite:here.db");
+    config_free(cfg);
+
+    /* A file the user named must exist. */
+    cfg = (pm_config *)1;
+    assert_int_equal(config_load("other.yaml", &cfg, &err), PM_ERR_CONFIG);
+    assert_null(cfg);
+    assert_string_equal(err.msg, "other.yaml: cannot open: No such file or directory");
+    config_free(NULL);
+}
+
+static void test_unknown_keys(void **state)
+{
+    expect_error("pipelines:\n"
+                 "  - name: orders\n"
+                 "    source: o.ndjson\n"
+                 "    table: orders\n"
+                 "    contract:\n"
+                 "      colums:\n"
+                 "        amount: {min: 0}\n",
+                 "pipemend.yaml:6:7: unknown key \"colums\" in contract of pipeline \"orders\"",
+                 "did you mean \"columns\"? valid keys: unique, columns");
+    /* The pipeline is named even when name: comes after the bad key. */
+    expect_error("pipelines:\n"
+                 "  - tabel: orders\n"
+                 "    name: orders\n",
+                 "pipemend.yaml:2:5: unknown key \"tabel\" in pipeline \"orders\"",
+                 "did you mean \"table\"? valid keys: name, source, format, table, owner, "
+                 "policy, contract");
+    expect_error("pipelines:\n"
+                 "  - source: x\n"
+                 "  - bogus: 1\n",
+                 "pipemend.yaml:2:5: missing key \"name\" in pipeline #1",
+                 "every pipeline needs name, source and table");
+    expect_error("pipeline:\n  - name: x\n",
+                 "pipemend.yaml:1:1: unknown key \"pipeline\" at the top level",
+                 "did you mean \"pipelines\"? valid keys: db, defaults, pipelines, tables");
+    expect_error("defaults:\n  batchsize: 5\n",
+                 "pipemend.yaml:2:3: unknown key \"batchsize\" in defaults",
+                 "did you mean \"batch_size\"? valid keys: batch_size, sample_size, "
+                 "max_line_bytes, max_depth, volume_window, volume_ratio");
+    expect_error("tables:\n"
+                 "  events:\n"
+                 "    contract:\n"
+                 "      columns:\n"
+                 "        amount: {mn: 0}\n",
+                 "pipemend.yaml:5:18: unknown key \"mn\" in column \"amount\" of contract of "
+                 "table \"events\"",
+                 "did you mean \"min\"? valid keys: not_null, min, max, regex, allowed, "
+                 "max_length");
+    expect_error("tables:\n  events:\n    contracts: {}\n",
+                 "pipemend.yaml:3:5: unknown key \"contracts\" in table \"events\"",
+                 "did you mean \"contract\"? valid keys: contract");
+    expect_error("db: a\nxyz: 1\n", "pipemend.yaml:2:1: unknown key \"xyz\" at the top level",
+                 "valid keys: db, defaults, pipelines, tables");
+}
+
+static void test_wrong_types(void **state)
+{
+    expect_error("defaults:\n  batch_size: abc\n",
+                 "pipemend.yaml:2:15: batch_size in defaults must be a positive integer, got "
+                 "\"abc\"",
+                 NULL);
+    expect_error("defaults:\n  batch_size: -5\n",
+                 "pipemend.yaml:2:15: batch_size in defaults must be a positive integer, got "
+                 "\"-5\"",
+                 NULL);
+    expect_error("defaults:\n  batch_size: 0\n",
+                 "pipemend.yaml:2:15: batch_size in defaults must be a positive integer, got "
+                 "\"0\"",
+                 NULL);
+    expect_error("defaults:\n  max_depth: [1]\n",
+                 "pipemend.yaml:2:14: max_depth in defaults must be a positive integer, got a "
+                 "list",
+                 NULL);
+    expect_error("defaults:\n  volume_ratio: 2\n",
+                 "pipemend.yaml:2:17: volume_ratio in defaults must be a number between 0 and "
+                 "1, got \"2\"",
+                 NULL);
+    expect_error("defaults: 5\n", "pipemend.yaml:1:11: defaults must be a mapping, got \"5\"",
+                 NULL);
+    expect_error("db: [a]\n", "pipemend.yaml:1:5: db must be a non-empty string, got a list", NULL);
+    expect_error("- a\n- b\n", "pipemend.yaml:1:1: the file must be a mapping, got a list",
+                 "valid top-level keys: db, defaults, pipelines, tables");
+    expect_error("pipelines: {name: a}\n",
+                 "pipemend.yaml:1:12: pipelines must be a list, got a mapping",
+                 "start each pipeline with \"- name: ...\"");
+    expect_error("pipelines:\n  - orders\n",
+                 "pipemend.yaml:2:5: pipeline #1 must be a mapping, got \"orders\"", NULL);
+    expect_error("pipelines:\n  - {name: a, source: a, table: a, policy: yolo}\n",
+                 "pipemend.yaml:2:44: policy in pipeline \"a\" must be auto, review or frozen, "
+                 "got \"yolo\"",
+                 NULL);
+    expect_error("pipelines:\n  - {name: a, source: a, table: a, format: xml}\n",
+                 "pipemend.yaml:2:44: format in pipeline \"a\" must be ndjson, jsonl or csv, "
+                 "got \"xml\"",
+                 "leave format out to decide from each file's extension");
+    expect_error("pipelines:\n  - {name: a, source: '', table: a}\n",
+                 "pipemend.yaml:2:23: source in pipeline \"a\" must be a non-empty string, got "
+                 "\"\"",
+                 NULL);
+}
+
+static void test_pipeline_errors(void **state)
+{
+    expect_error("pipelines:\n"
+                 "  - name: orders\n"
+                 "    source: o.ndjson\n",
+                 "pipemend.yaml:2:5: missing key \"table\" in pipeline \"orders\"",
+                 "every pipeline needs name, source and table");
+    expect_error("pipelines:\n"
+                 "  - {name: orders, source: a, table: orders}\n"
+                 "  - {name: orders, source: b, table: orders2}\n",
+                 "pipemend.yaml:3:12: duplicate pipeline name \"orders\" (first at line 2)", NULL);
+    expect_error("pipelines:\n"
+                 "  - {name: a, source: a, table: t, contract: {unique: id}}\n"
+                 "  - {name: b, source: b, table: t, contract: {unique: id}}\n",
+                 "pipemend.yaml:3:46: table \"t\" already has a contract in pipeline \"a\" (line "
+                 "2)",
+                 NULL);
+    expect_error("pipelines:\n"
+                 "  - name: a\n"
+                 "    name: b\n",
+                 "pipemend.yaml:3:5: duplicate key \"name\" in pipeline \"a\" (first at line 2)",
+                 NULL);
+}
+
+static void test_contract_errors(void **state)
+{
+    const char *head = "tables:\n"
+                       "  t:\n"
+                       "    contract:\n"
+                       "      columns:\n";
+    char yaml[1024];
+
+    snprintf(yaml, sizeof yaml, "%s        email: {regex: 'a(b'}\n", head);
+    regex_t re;
+    int rc = regcomp(&re, "a(b", REG_EXTENDED | REG_NOSUB);
+    assert_int_not_equal(rc, 0);
+    char why[256], want[512];
+    regerror(rc, &re, why, sizeof why);
+    snprintf(want, sizeof want,
+             "pipemend.yaml:5:24: regex \"a(b\" in column \"email\" of contract of table \"t\" "
+             "does not compile: %s",
+             why);
+    expect_error(yaml, want, NULL);
+
+    snprintf(yaml, sizeof yaml, "%s        status: {not_null: yes}\n", head);
+    expect_error(yaml,
+                 "pipemend.yaml:5:28: not_null in column \"status\" of contract of table \"t\" "
+                 "must be true or false, got \"yes\"",
+                 NULL);
+
+    snprintf(yaml, sizeof yaml, "%s        status: {allowed: new, paid}\n", head);
+    /* A flow mapping cannot hold "new, paid" unbracketed: libyaml reads
+     * `paid` as a second key, so the error is the missing list. */
+    expect_error(yaml,
+                 "pipemend.yaml:5:27: allowed in column \"status\" of contract of table \"t\" "
+                 "must be a non-empty list of values, got \"new\"",
+                 "write allowed: [value, value, ...]");
+
+    snprintf(yaml, sizeof yaml, "%s        status: {allowed: [a, ~]}\n", head);
+    expect_error(yaml,
+                 "pipemend.yaml:5:31: allowed values in column \"status\" of contract of table "
+                 "\"t\" must be strings or numbers, got nothing",
+                 "null always passes allowed; use not_null: true to refuse it");
+
+    snprintf(yaml, sizeof yaml, "%s        amount: {min: 10, max: 5}\n", head);
+    expect_error(yaml,
+                 "pipemend.yaml:5:32: max 5 is below min 10 in column \"amount\" of contract of "
+                 "table \"t\": no value could pass",
+                 NULL);
+
+    snprintf(yaml, sizeof yaml, "%s        amount: {min: [1]}\n", head);
+    expect_error(yaml,
+                 "pipemend.yaml:5:23: min in column \"amount\" of contract of table \"t\" must "
+                 "be a number or a date, got a list",
+                 NULL);
+
+    snprintf(yaml, sizeof yaml, "%s        note: {max_length: -1}\n", head);
+    expect_error(yaml,
+                 "pipemend.yaml:5:28: max_length in column \"note\" of contract of table \"t\" "
+                 "must be a positive integer, got \"-1\"",
+                 NULL);
+
+    snprintf(yaml, sizeof yaml, "%s        Amount: {min: 0}\n        amount: {max: 1}\n", head);
+    expect_error(yaml,
+                 "pipemend.yaml:6:9: columns \"Amount\" and \"amount\" in contract of table "
+                 "\"t\" are the same column \"amount\" once normalised",
+                 NULL);
+
+    snprintf(yaml, sizeof yaml, "%s        amount: 5\n", head);
+    expect_error(yaml,
+                 "pipemend.yaml:5:17: rules in column \"amount\" of contract of table \"t\" must "
+                 "be a mapping, got \"5\"",
+                 "for example: amount: {not_null: true, min: 0}");
+
+    expect_error("tables:\n  t:\n    contract:\n      unique: []\n",
+                 "pipemend.yaml:4:15: unique in contract of table \"t\" must be a column or a "
+                 "list of columns, got a list",
+                 NULL);
+    expect_error("tables:\n  t:\n    contract:\n      unique: [id, ID]\n",
+                 "pipemend.yaml:4:20: column \"id\" appears twice in unique in contract of table "
+                 "\"t\"",
+                 NULL);
+    expect_error("tables:\n  t:\n    contract: [unique]\n",
+                 "pipemend.yaml:3:15: contract of table \"t\" must be a mapping with unique "
+                 "and/or columns, got a list",
+                 NULL);
+}
+
+static void test_yaml_errors(void **state)
+{
+    pm_err err = {0};
+    pm_config *cfg = NULL;
+    write_file("pipemend.yaml", "db: 'unterminated\n");
+    assert_int_equal(config_load("pipemend.yaml", &cfg, &err), PM_ERR_CONFIG);
+    assert_null(cfg);
+    assert_string_equal(err.msg, "pipemend.yaml:2:1: found unexpected end of stream");
+    assert_string_equal(err.detail, "while scanning a quoted scalar (line 1, column 5)");
+
+    expect_error("db: a\n---\ndb: b\n", "pipemend.yaml:3:1: only one YAML document is allowed",
+                 NULL);
+    expect_error("db: a\ndb: b\n",
+                 "pipemend.yaml:2:1: duplicate key \"db\" at the top level (first at line 1)",
+                 NULL);
+}
+
+/* A failure after some regexes compiled must still release them (the
+ * sanitizer build checks for the leak), and regexes of a good config are
+ * released by config_free. */
+static void test_partial_failure_releases(void **state)
+{
+    expect_error("tables:\n"
+                 "  a:\n"
+                 "    contract:\n"
+                 "      columns:\n"
+                 "        x: {regex: '^a$'}\n"
+                 "        y: {regex: '^b$', min: [oops]}\n",
+                 "pipemend.yaml:6:32: min in column \"y\" of contract of table \"a\" must be a "
+                 "number or a date, got a list",
+                 NULL);
+    pm_config *cfg = load_ok("tables:\n  a:\n    contract:\n      columns:\n"
+                             "        x: {regex: '^a$'}\n");
+    config_free(cfg);
+}
+
+int main(void)
+{
+    /* The precedence warning of the full sample is expected; keep the
+     * test output to cmocka's lines. */
+    pm_log_set_level(PM_LOG_ERROR);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_full_sample, enter_tmpdir, leave_tmpdir),
+        cmocka_unit_test_setup_teardown(test_defaults, enter_tmpdir, leave_tmpdir),
+        cmocka_unit_test_setup_teardown(test_jsonl_and_quoted_numbers, enter_tmpdir, leave_tmpdir),
+        cmocka_unit_test_setup_teardown(test_default_path, enter_tmpdir, leave_tmpdir),
+        cmocka_unit_test_setup_teardown(test_unknown_keys, enter_tmpdir, leave_tmpdir),
+        cmocka_unit_test_setup_teardown(test_wrong_types, enter_tmpdir, leave_tmpdir),
+        cmocka_unit_test_setup_teardown(test_pipeline_errors, enter_tmpdir, leave_tmpdir),
+        cmocka_unit_test_setup_teardown(test_contract_errors, enter_tmpdir, leave_tmpdir),
+        cmocka_unit_test_setup_teardown(test_yaml_errors, enter_tmpdir, leave_tmpdir),
+        cmocka_unit_test_setup_teardown(test_partial_failure_releases, enter_tmpdir, leave_tmpdir),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

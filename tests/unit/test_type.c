@@ -1,0 +1,864 @@
+/* test_type.c - logical types: fit, inference, the lattice, names and the
+ * non-ISO date detector. The boundaries are the point: every integer type's
+ * edges, the double round-trip edge, calendar validity, every lattice edge
+ * class, and the properties that tie inference, join and widening together
+ * (a value always fits what it infers to and whatever that widens to
+ * automatically). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <string.h>
+#include <time.h>
+
+#include "schema/type.h"
+
+static pm_value val(pm_vkind k, const char *s)
+{
+    return (pm_value){.kind = k, .s = s, .len = s ? strlen(s) : 0};
+}
+static pm_value num(const char *s)
+{
+    return val(PM_V_NUMBER, s);
+}
+static pm_value str(const char *s)
+{
+    return val(PM_V_STRING, s);
+}
+static pm_value raw(const char *s)
+{
+    return val(PM_V_RAW, s);
+}
+static pm_value boolean(bool b)
+{
+    return (pm_value){.kind = PM_V_BOOL, .b = b};
+}
+static pm_type T(pm_tkind k)
+{
+    return (pm_type){k, 0};
+}
+static pm_type VC(uint32_t n)
+{
+    return (pm_type){PM_T_VARCHAR, n};
+}
+
+static const pm_tkind INT_KINDS[] = {PM_T_INT16, PM_T_INT32, PM_T_INT64};
+
+/* type name of what v infers to, for readable assertion failures */
+static const char *inferred(pm_value v, char *buf)
+{
+    return type_name(type_infer(&v), buf);
+}
+#define assert_infers(v, name)                                                                     \
+    do {                                                                                           \
+        char b_[TYPE_NAME_MAX];                                                                    \
+        pm_value v_ = (v);                                                                         \
+        assert_string_equal(inferred(v_, b_), name);                                               \
+    } while (0)
+
+static bool fits(pm_value v, pm_type t)
+{
+    return type_fits(&v, t, NULL);
+}
+
+static int64_t fit_int(pm_value v, pm_type t)
+{
+    pm_cell c;
+    assert_true(type_fits(&v, t, &c));
+    assert_int_equal(c.kind, PM_CELL_INT);
+    return c.i;
+}
+
+/* ---- integers ----------------------------------------------------------- */
+
+static void test_int_bounds(void **state)
+{
+    static const struct {
+        pm_tkind k;
+        const char *min, *max, *below, *above;
+        int64_t vmin, vmax;
+    } cases[] = {
+        {PM_T_INT16, "-32768", "32767", "-32769", "32768", INT16_MIN, INT16_MAX},
+        {PM_T_INT32, "-2147483648", "2147483647", "-2147483649", "2147483648", INT32_MIN,
+         INT32_MAX},
+        {PM_T_INT64, "-9223372036854775808", "9223372036854775807", "-9223372036854775809",
+         "9223372036854775808", INT64_MIN, INT64_MAX},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        pm_type t = T(cases[i].k);
+        /* the same literal as a JSON number, a quoted JSON number and a CSV field */
+        pm_value (*mkv[])(const char *) = {num, str, raw};
+        for (size_t m = 0; m < 3; m++) {
+            assert_int_equal(fit_int(mkv[m](cases[i].min), t), cases[i].vmin);
+            assert_int_equal(fit_int(mkv[m](cases[i].max), t), cases[i].vmax);
+            assert_false(fits(mkv[m](cases[i].below), t));
+            assert_false(fits(mkv[m](cases[i].above), t));
+        }
+    }
+    /* far beyond 64 bits: the magnitude must not wrap around into range */
+    assert_false(fits(num("18446744073709551616"), T(PM_T_INT64)));
+    assert_false(fits(num("18446744073709551615"), T(PM_T_INT64)));
+    assert_false(fits(num("36893488147419103232"), T(PM_T_INT16)));
+    assert_int_equal(fit_int(num("0"), T(PM_T_INT16)), 0);
+    assert_int_equal(fit_int(num("-0"), T(PM_T_INT16)), 0);
+    assert_int_equal(fit_int(num("-1"), T(PM_T_INT64)), -1);
+}
+
+static void test_int_rejects_non_integers(void **state)
+{
+    static const char *const no[] = {"1e2", "1.0", "1.5",  "-0.0",  "1E0", "+1", "01", "00",
+                                     ".5",  "1.",  "1e",   "1e+",   "-",   "",   " 1", "1 ",
+                                     "NaN", "inf", "0x10", "1_000", "1,5", "--1"};
+    for (size_t i = 0; i < sizeof no / sizeof no[0]; i++) {
+        for (size_t k = 0; k < 3; k++) {
+            if (fits(raw(no[i]), T(INT_KINDS[k])) || fits(str(no[i]), T(INT_KINDS[k])))
+                fail_msg("\"%s\" fits an integer column", no[i]);
+        }
+    }
+}
+
+static void test_infer_numbers(void **state)
+{
+    assert_infers(num("0"), "int16");
+    assert_infers(num("-0"), "int16");
+    assert_infers(num("32767"), "int16");
+    assert_infers(num("-32768"), "int16");
+    assert_infers(num("32768"), "int32");
+    assert_infers(num("-32769"), "int32");
+    assert_infers(num("2147483647"), "int32");
+    assert_infers(num("2147483648"), "int64");
+    assert_infers(num("-2147483649"), "int64");
+    assert_infers(num("9223372036854775807"), "int64");
+    assert_infers(num("-9223372036854775808"), "int64");
+    assert_infers(num("9223372036854775808"), "numeric");
+    assert_infers(num("-9223372036854775809"), "numeric");
+    assert_infers(num("123456789012345678901234567890"), "numeric");
+
+    assert_infers(num("1.5"), "float64");
+    assert_infers(num("1e2"), "float64");
+    assert_infers(num("1.0"), "float64");
+    assert_infers(num("-0.0"), "float64");
+    assert_infers(num("0.000001"), "float64");
+    /* 15 significant digits survive a double, 16 might not */
+    assert_infers(num("1.23456789012345"), "float64");
+    assert_infers(num("1.234567890123456"), "numeric");
+    assert_infers(num("123456789.012345"), "float64");
+    assert_infers(num("1234567890.123456"), "numeric");
+    /* zeros that are not significant do not count */
+    assert_infers(num("0.00000000000000000000001"), "float64");
+    assert_infers(num("1.50000000000000000000000"), "float64");
+    assert_infers(num("0.1234567890123456789012345678"), "numeric");
+    /* the double's range */
+    assert_infers(num("1e308"), "float64");
+    assert_infers(num("1e309"), "numeric");
+    assert_infers(num("1e-300"), "float64");
+    assert_infers(num("1e-400"), "numeric");
+    assert_infers(num("-1E+5"), "float64");
+    /* beyond PostgreSQL's numeric only text holds it */
+    assert_infers(num("1e-20000"), "varchar(16)");
+    assert_infers(num("1e999999"), "varchar(16)");
+
+    /* CSV fields classify by content; JSON strings never infer as numbers */
+    assert_infers(raw("42"), "int16");
+    assert_infers(raw("-3000000000"), "int64");
+    assert_infers(raw("2.5"), "float64");
+    assert_infers(str("42"), "varchar(16)");
+    /* not numbers: zip codes and phone numbers keep their characters */
+    assert_infers(raw("02134"), "varchar(16)");
+    assert_infers(raw("+4915112345678"), "varchar(32)");
+    assert_infers(raw("1,5"), "varchar(16)");
+}
+
+static void test_float64_fit(void **state)
+{
+    pm_cell c;
+    pm_value v = num("2.5");
+    assert_true(type_fits(&v, T(PM_T_FLOAT64), &c));
+    assert_int_equal(c.kind, PM_CELL_REAL);
+    assert_true(c.d == 2.5);
+    v = num("-12");
+    assert_true(type_fits(&v, T(PM_T_FLOAT64), &c));
+    assert_true(c.d == -12.0);
+    v = raw("1e-3");
+    assert_true(type_fits(&v, T(PM_T_FLOAT64), &c));
+    assert_true(c.d == 1e-3);
+    v = str("6.02214076e23");
+    assert_true(type_fits(&v, T(PM_T_FLOAT64), &c));
+    assert_true(c.d == 6.02214076e23);
+
+    /* the edges of the double range, with and without a cell asked for */
+    const char *yes[] = {
+        "1.7976931348623157e308",         "1e308",           "5e-324", "0e-400", "0.0",
+        "123456789012345678901234567890", "9007199254740993"};
+    const char *no[] = {"1.7976931348623159e308", "1e309", "2e308", "1e-400", "-1e99999999999"};
+    for (size_t i = 0; i < sizeof yes / sizeof yes[0]; i++) {
+        v = num(yes[i]);
+        assert_true(type_fits(&v, T(PM_T_FLOAT64), NULL));
+        if (!type_fits(&v, T(PM_T_FLOAT64), &c))
+            fail_msg("%s should fit float64", yes[i]);
+    }
+    for (size_t i = 0; i < sizeof no / sizeof no[0]; i++) {
+        v = num(no[i]);
+        if (type_fits(&v, T(PM_T_FLOAT64), NULL) || type_fits(&v, T(PM_T_FLOAT64), &c))
+            fail_msg("%s should not fit float64", no[i]);
+    }
+    v = num("9007199254740993"); /* 2^53 + 1 rounds, but fits (review edge) */
+    assert_true(type_fits(&v, T(PM_T_FLOAT64), &c));
+    assert_true(c.d == 9007199254740992.0);
+
+    assert_false(fits(raw("abc"), T(PM_T_FLOAT64)));
+    assert_false(fits(raw("NaN"), T(PM_T_FLOAT64)));
+    assert_false(fits(raw("Infinity"), T(PM_T_FLOAT64)));
+    assert_false(fits(raw(".5"), T(PM_T_FLOAT64)));
+}
+
+static void test_numeric_fit(void **state)
+{
+    pm_cell c;
+    /* the cell is the literal exactly as written: numeric is exact */
+    const char *lit[] = {"1.50", "-0", "123456789012345678901234567890.000000001", "1E+400", "42"};
+    for (size_t i = 0; i < sizeof lit / sizeof lit[0]; i++) {
+        pm_value v = num(lit[i]);
+        assert_true(type_fits(&v, T(PM_T_NUMERIC), &c));
+        assert_int_equal(c.kind, PM_CELL_TEXT);
+        assert_ptr_equal(c.s, v.s);
+        assert_int_equal(c.len, v.len);
+    }
+    assert_true(fits(str("3.14"), T(PM_T_NUMERIC)));
+    assert_true(fits(raw("-7e-3"), T(PM_T_NUMERIC)));
+    assert_false(fits(raw("7."), T(PM_T_NUMERIC)));
+    assert_false(fits(raw("+7"), T(PM_T_NUMERIC)));
+    assert_false(fits(raw("1e-20000"), T(PM_T_NUMERIC)));
+    assert_false(fits(str("twelve"), T(PM_T_NUMERIC)));
+    assert_false(fits(val(PM_V_ARRAY, "[1]"), T(PM_T_NUMERIC)));
+}
+
+/* ---- booleans ----------------------------------------------------------- */
+
+static void test_bool(void **state)
+{
+    pm_cell c;
+    pm_value t = boolean(true), f = boolean(false);
+    assert_infers(t, "bool");
+    assert_int_equal(fit_int(t, T(PM_T_BOOL)), 1);
+    assert_int_equal(fit_int(f, T(PM_T_BOOL)), 0);
+    /* bool -> int16 is a lattice edge, so a boolean lands in ints as 1/0 */
+    for (size_t k = 0; k < 3; k++) {
+        assert_int_equal(fit_int(t, T(INT_KINDS[k])), 1);
+        assert_int_equal(fit_int(f, T(INT_KINDS[k])), 0);
+    }
+    assert_true(type_fits(&t, T(PM_T_FLOAT64), &c));
+    assert_true(c.kind == PM_CELL_REAL && c.d == 1.0);
+    assert_true(type_fits(&f, T(PM_T_NUMERIC), &c));
+    assert_true(c.kind == PM_CELL_TEXT && c.len == 1 && c.s[0] == '0');
+    assert_true(type_fits(&t, T(PM_T_TEXT), &c));
+    assert_true(c.kind == PM_CELL_TEXT && c.len == 4 && memcmp(c.s, "true", 4) == 0);
+    assert_true(type_fits(&f, T(PM_T_JSON), &c));
+    assert_true(c.kind == PM_CELL_TEXT && c.len == 5 && memcmp(c.s, "false", 5) == 0);
+    assert_true(fits(t, VC(4)));
+    assert_false(fits(f, VC(4)));
+    assert_false(fits(t, T(PM_T_DATE)));
+    assert_false(fits(t, T(PM_T_UNKNOWN)));
+
+    /* CSV writers spell booleans in any case */
+    const char *yes[] = {"true", "TRUE", "True", "false", "FALSE", "fAlSe"};
+    for (size_t i = 0; i < sizeof yes / sizeof yes[0]; i++) {
+        assert_infers(raw(yes[i]), "bool");
+        assert_true(fits(raw(yes[i]), T(PM_T_BOOL)));
+        assert_true(fits(str(yes[i]), T(PM_T_BOOL)));
+    }
+    assert_int_equal(fit_int(raw("TRUE"), T(PM_T_BOOL)), 1);
+    assert_int_equal(fit_int(raw("False"), T(PM_T_INT32)), 0);
+    const char *no[] = {"t", "f", "yes", "no", "1", "0", "truee", "tru", " true", ""};
+    for (size_t i = 0; i < sizeof no / sizeof no[0]; i++)
+        if (fits(raw(no[i]), T(PM_T_BOOL)))
+            fail_msg("\"%s\" fits bool", no[i]);
+    assert_false(fits(num("1"), T(PM_T_BOOL)));
+    assert_false(fits(num("0"), T(PM_T_BOOL)));
+    assert_infers(str("true"), "varchar(16)");
+}
+
+/* ---- strings ------------------------------------------------------------ */
+
+static void test_varchar_counts_characters(void **state)
+{
+    assert_int_equal(type_char_len("", 0), 0);
+    assert_int_equal(type_char_len("abc", 3), 3);
+    assert_int_equal(type_char_len("Düsseldorf", strlen("Düsseldorf")), 10);
+    assert_int_equal(type_char_len("€😀", strlen("€😀")), 2);
+
+    assert_true(fits(str("Düsseldorf"), VC(10))); /* 11 bytes, 10 characters */
+    assert_false(fits(str("Düsseldorf"), VC(9)));
+    assert_true(fits(str("ÄÖÜ"), VC(3)));
+    assert_false(fits(str("ÄÖÜ"), VC(2)));
+    assert_true(fits(str("😀😀"), VC(2)));
+    assert_false(fits(str("😀😀😀"), VC(2)));
+    assert_true(fits(str(""), VC(16)));
+    assert_true(fits(raw(""), VC(16)));
+
+    pm_cell c;
+    pm_value v = str("hello");
+    assert_true(type_fits(&v, VC(16), &c));
+    assert_true(c.kind == PM_CELL_TEXT && c.s == v.s && c.len == 5);
+    /* a JSON string may hold NUL: lengths, not terminators */
+    v = (pm_value){.kind = PM_V_STRING, .s = "a\0b", .len = 3};
+    assert_true(type_fits(&v, VC(3), &c));
+    assert_int_equal(c.len, 3);
+    assert_false(type_fits(&v, VC(2), &c));
+
+    /* numbers fit as their literal text */
+    v = num("1.50");
+    assert_true(type_fits(&v, VC(4), &c));
+    assert_true(c.kind == PM_CELL_TEXT && c.len == 4 && memcmp(c.s, "1.50", 4) == 0);
+    assert_false(fits(num("1.500"), VC(4)));
+    assert_false(fits(val(PM_V_OBJECT, "{}"), VC(16)));
+}
+
+static void test_infer_varchar_buckets(void **state)
+{
+    char buf[1200];
+    static const struct {
+        size_t chars;
+        const char *type;
+    } cases[] = {{0, "varchar(16)"},    {1, "varchar(16)"},     {8, "varchar(16)"},
+                 {9, "varchar(32)"},    {16, "varchar(32)"},    {17, "varchar(64)"},
+                 {32, "varchar(64)"},   {33, "varchar(128)"},   {64, "varchar(128)"},
+                 {65, "varchar(256)"},  {128, "varchar(256)"},  {129, "varchar(512)"},
+                 {256, "varchar(512)"}, {257, "varchar(1024)"}, {512, "varchar(1024)"},
+                 {513, "text"},         {1100, "text"}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        memset(buf, 'x', cases[i].chars);
+        buf[cases[i].chars] = '\0';
+        assert_infers(str(buf), cases[i].type);
+        assert_infers(raw(buf), cases[i].type);
+    }
+    /* characters, not bytes: 8 three-byte euros are 8 characters */
+    assert_infers(str("€€€€€€€€"), "varchar(16)");
+    assert_infers(str("üüüüüüüüü"), "varchar(32)");
+    assert_infers(raw(""), "varchar(16)");
+}
+
+static void test_text_takes_scalars(void **state)
+{
+    pm_cell c;
+    pm_value vs[] = {str("x"),
+                     raw("x"),
+                     num("12.5"),
+                     boolean(true),
+                     val(PM_V_ARRAY, "[1,2]"),
+                     val(PM_V_OBJECT, "{\"a\":1}"),
+                     str("2026-11-01")};
+    for (size_t i = 0; i < sizeof vs / sizeof vs[0]; i++) {
+        assert_true(type_fits(&vs[i], T(PM_T_TEXT), &c));
+        assert_int_equal(c.kind, PM_CELL_TEXT);
+    }
+    pm_value a = val(PM_V_ARRAY, "[1,2]");
+    assert_true(type_fits(&a, T(PM_T_TEXT), &c));
+    assert_true(c.s == a.s && c.len == 5);
+}
+
+static void test_json(void **state)
+{
+    pm_cell c;
+    pm_value a = val(PM_V_ARRAY, "[1, 2]"), o = val(PM_V_OBJECT, "{\"k\": \"v\"}");
+    assert_infers(a, "json");
+    assert_infers(o, "json");
+    assert_true(type_fits(&a, T(PM_T_JSON), &c));
+    assert_true(c.kind == PM_CELL_TEXT && c.s == a.s && c.len == a.len);
+    assert_true(fits(o, T(PM_T_JSON)));
+    assert_true(fits(num("3"), T(PM_T_JSON)));
+    assert_true(fits(boolean(false), T(PM_T_JSON)));
+    assert_false(fits(str("plain"), T(PM_T_JSON))); /* would need JSON encoding */
+    assert_false(fits(raw("[1]"), T(PM_T_JSON)));
+    assert_false(fits(a, T(PM_T_INT64)));
+    assert_false(fits(o, T(PM_T_DATE)));
+    assert_infers(raw("[1,2]"), "varchar(16)");
+}
+
+static void test_null(void **state)
+{
+    pm_value n = {.kind = PM_V_NULL};
+    assert_infers(n, "unknown");
+    for (int k = PM_T_UNKNOWN; k <= PM_T_JSON; k++) {
+        pm_cell c = {.kind = PM_CELL_INT};
+        assert_true(type_fits(&n, (pm_type){(pm_tkind)k, k == PM_T_VARCHAR ? 1 : 0}, &c));
+        assert_int_equal(c.kind, PM_CELL_NULL);
+    }
+    /* only null fits a column that has seen nothing else */
+    pm_value vs[] = {num("1"), str(""), raw("x"), boolean(true), val(PM_V_ARRAY, "[]")};
+    for (size_t i = 0; i < sizeof vs / sizeof vs[0]; i++)
+        assert_false(fits(vs[i], T(PM_T_UNKNOWN)));
+}
+
+/* ---- dates and times ---------------------------------------------------- */
+
+static void test_dates(void **state)
+{
+    const char *valid[] = {"2028-02-29", "2000-02-29", "2026-12-31",
+                           "0001-01-01", "9999-12-31", "2026-04-30"};
+    const char *invalid[] = {"2026-02-29", "1900-02-29", "2026-13-01",  "2026-00-10",
+                             "2026-04-31", "2026-01-00", "0000-01-01",  "2026-1-01",
+                             "2026/01/01", "26-01-01",   "2026-01-01x", "2026-01-0a"};
+    for (size_t i = 0; i < sizeof valid / sizeof valid[0]; i++) {
+        assert_infers(str(valid[i]), "date");
+        assert_infers(raw(valid[i]), "date");
+        assert_true(fits(str(valid[i]), T(PM_T_DATE)));
+    }
+    for (size_t i = 0; i < sizeof invalid / sizeof invalid[0]; i++) {
+        char b[TYPE_NAME_MAX];
+        if (fits(str(invalid[i]), T(PM_T_DATE)) || fits(raw(invalid[i]), T(PM_T_TIMESTAMP)))
+            fail_msg("\"%s\" fits a date column", invalid[i]);
+        assert_string_not_equal(inferred(str(invalid[i]), b), "date");
+    }
+    assert_infers(str("2026-02-29"), "varchar(32)");
+
+    pm_cell c;
+    pm_value d = str("2026-11-01");
+    assert_true(type_fits(&d, T(PM_T_DATE), &c));
+    assert_true(c.kind == PM_CELL_TEXT && c.s == d.s && c.len == 10);
+    /* date -> timestamp is a lattice edge; date -> timestamptz is not */
+    assert_true(fits(d, T(PM_T_TIMESTAMP)));
+    assert_false(fits(d, T(PM_T_TIMESTAMPTZ)));
+    assert_false(fits(num("20261101"), T(PM_T_DATE)));
+}
+
+static void test_timestamps(void **state)
+{
+    const char *ts[] = {"2026-11-01T10:00",      "2026-11-01 10:00",
+                        "2026-11-01t10:00:59",   "2026-11-01T23:59:60",
+                        "2026-11-01 00:00:00.5", "2026-11-01T10:00:00.123456789",
+                        "2028-02-29T12:00:00"};
+    const char *tz[] = {"2026-11-01T10:00:00Z",     "2026-11-01T10:00Z",
+                        "2026-11-01 10:00:00z",     "2026-11-01T10:00:00+02:00",
+                        "2026-11-01T10:00:00-0530", "2026-11-01T10:00:00.25+05",
+                        "2026-11-01T10:00+15:59",   "2026-11-01 10:00:00.000001-00:00"};
+    const char *no[] = {"2026-11-01T",
+                        "2026-11-01T10",
+                        "2026-11-01T10:0",
+                        "2026-11-01T24:00",
+                        "2026-11-01T10:60",
+                        "2026-11-01T10:00:61",
+                        "2026-11-01T10:00:00.",
+                        "2026-11-01T10:00:00.1234567890",
+                        "2026-11-01T10:00.5",
+                        "2026-11-01X10:00",
+                        "2026-02-29T10:00",
+                        "2026-11-01T10:00:00+16:00",
+                        "2026-11-01T10:00:00+02:60",
+                        "2026-11-01T10:00:00+2",
+                        "2026-11-01T10:00:00+02:0",
+                        "2026-11-01T10:00:00 +02:00",
+                        "2026-11-01T10:00:00ZZ",
+                        "2026-11-01T10:00:00+02:00x"};
+    for (size_t i = 0; i < sizeof ts / sizeof ts[0]; i++) {
+        assert_infers(str(ts[i]), "timestamp");
+        assert_infers(raw(ts[i]), "timestamp");
+        assert_true(fits(str(ts[i]), T(PM_T_TIMESTAMP)));
+        /* a zoneless time must not be given a zone by accident */
+        assert_false(fits(str(ts[i]), T(PM_T_TIMESTAMPTZ)));
+        assert_false(fits(str(ts[i]), T(PM_T_DATE)));
+    }
+    for (size_t i = 0; i < sizeof tz / sizeof tz[0]; i++) {
+        assert_infers(str(tz[i]), "timestamptz");
+        assert_true(fits(str(tz[i]), T(PM_T_TIMESTAMPTZ)));
+        /* ...nor a zoned one lose it */
+        assert_false(fits(str(tz[i]), T(PM_T_TIMESTAMP)));
+        assert_false(fits(str(tz[i]), T(PM_T_DATE)));
+    }
+    for (size_t i = 0; i < sizeof no / sizeof no[0]; i++) {
+        if (fits(str(no[i]), T(PM_T_TIMESTAMP)) || fits(str(no[i]), T(PM_T_TIMESTAMPTZ)))
+            fail_msg("\"%s\" fits a timestamp column", no[i]);
+    }
+    pm_cell c;
+    pm_value v = str(tz[3]);
+    assert_true(type_fits(&v, T(PM_T_TIMESTAMPTZ), &c));
+    assert_true(c.kind == PM_CELL_TEXT && c.s == v.s && c.len == v.len);
+}
+
+/* ---- names -------------------------------------------------------------- */
+
+static void test_names(void **state)
+{
+    char buf[TYPE_NAME_MAX];
+    const char *names[] = {
+        "unknown",     "bool",    "int16",      "int32",       "int64",
+        "float64",     "numeric", "text",       "date",        "timestamp",
+        "timestamptz", "json",    "varchar(1)", "varchar(64)", "varchar(10485760)"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        pm_type t = {PM_T_JSON, 99};
+        if (!type_parse(names[i], &t))
+            fail_msg("\"%s\" does not parse", names[i]);
+        assert_string_equal(type_name(t, buf), names[i]);
+        if (t.kind != PM_T_VARCHAR)
+            assert_int_equal(t.len, 0);
+    }
+    pm_type t;
+    assert_true(type_parse("varchar(64)", &t));
+    assert_true(t.kind == PM_T_VARCHAR && t.len == 64);
+    const char *bad[] = {"",
+                         "int",
+                         "INT32",
+                         "varchar",
+                         "varchar()",
+                         "varchar(0)",
+                         "varchar(01)",
+                         "varchar(-1)",
+                         "varchar(+5)",
+                         "varchar(5",
+                         "varchar(5))",
+                         "varchar( 5)",
+                         "varchar(10485761)",
+                         "varchar(99999999999999999999)",
+                         "text ",
+                         "float32"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        if (type_parse(bad[i], &t))
+            fail_msg("\"%s\" parses", bad[i]);
+}
+
+static void test_sqlite_decl(void **state)
+{
+    assert_string_equal(type_sqlite_decl(T(PM_T_BOOL)), "INTEGER");
+    assert_string_equal(type_sqlite_decl(T(PM_T_INT16)), "INTEGER");
+    assert_string_equal(type_sqlite_decl(T(PM_T_INT32)), "INTEGER");
+    assert_string_equal(type_sqlite_decl(T(PM_T_INT64)), "INTEGER");
+    assert_string_equal(type_sqlite_decl(T(PM_T_FLOAT64)), "REAL");
+    assert_string_equal(type_sqlite_decl(T(PM_T_NUMERIC)), "TEXT");
+    assert_string_equal(type_sqlite_decl(VC(16)), "TEXT");
+    assert_string_equal(type_sqlite_decl(T(PM_T_TEXT)), "TEXT");
+    assert_string_equal(type_sqlite_decl(T(PM_T_DATE)), "TEXT");
+    assert_string_equal(type_sqlite_decl(T(PM_T_TIMESTAMP)), "TEXT");
+    assert_string_equal(type_sqlite_decl(T(PM_T_TIMESTAMPTZ)), "TEXT");
+    assert_string_equal(type_sqlite_decl(T(PM_T_JSON)), "TEXT");
+    assert_string_equal(type_sqlite_decl(T(PM_T_UNKNOWN)), "TEXT");
+}
+
+/* ---- the lattice -------------------------------------------------------- */
+
+static pm_type P(const char *name)
+{
+    pm_type t;
+    if (!type_parse(name, &t))
+        fail_msg("bad type name %s", name);
+    return t;
+}
+
+static const char *const class_names[] = {"SAME", "AUTO", "REVIEW", "FORBIDDEN"};
+
+static void test_widen_classes(void **state)
+{
+    static const struct {
+        const char *from, *to;
+        pm_widen_class c;
+    } edges[] = {
+        {"int32", "int32", PM_WIDEN_SAME},
+        {"varchar(16)", "varchar(16)", PM_WIDEN_SAME},
+        {"json", "json", PM_WIDEN_SAME},
+        /* automatic: the lossless lattice */
+        {"bool", "int16", PM_WIDEN_AUTO},
+        {"bool", "int32", PM_WIDEN_AUTO},
+        {"bool", "int64", PM_WIDEN_AUTO},
+        {"bool", "numeric", PM_WIDEN_AUTO},
+        {"bool", "float64", PM_WIDEN_AUTO},
+        {"int16", "int32", PM_WIDEN_AUTO},
+        {"int16", "int64", PM_WIDEN_AUTO},
+        {"int16", "numeric", PM_WIDEN_AUTO},
+        {"int16", "float64", PM_WIDEN_AUTO},
+        {"int32", "int64", PM_WIDEN_AUTO},
+        {"int32", "numeric", PM_WIDEN_AUTO},
+        {"int32", "float64", PM_WIDEN_AUTO},
+        {"int64", "numeric", PM_WIDEN_AUTO},
+        {"varchar(16)", "varchar(32)", PM_WIDEN_AUTO},
+        {"varchar(16)", "varchar(1024)", PM_WIDEN_AUTO},
+        {"varchar(16)", "text", PM_WIDEN_AUTO},
+        {"date", "timestamp", PM_WIDEN_AUTO},
+        {"unknown", "int16", PM_WIDEN_AUTO},
+        {"unknown", "json", PM_WIDEN_AUTO},
+        /* reviewable */
+        {"int64", "float64", PM_WIDEN_REVIEW},
+        {"float64", "numeric", PM_WIDEN_REVIEW},
+        {"timestamp", "timestamptz", PM_WIDEN_REVIEW},
+        {"date", "timestamptz", PM_WIDEN_REVIEW},
+        {"int32", "text", PM_WIDEN_REVIEW},
+        {"bool", "text", PM_WIDEN_REVIEW},
+        {"float64", "text", PM_WIDEN_REVIEW},
+        {"numeric", "text", PM_WIDEN_REVIEW},
+        {"date", "text", PM_WIDEN_REVIEW},
+        {"timestamptz", "text", PM_WIDEN_REVIEW},
+        {"json", "text", PM_WIDEN_REVIEW},
+        {"int32", "json", PM_WIDEN_REVIEW},
+        {"varchar(16)", "json", PM_WIDEN_REVIEW},
+        {"text", "json", PM_WIDEN_REVIEW},
+        {"timestamp", "json", PM_WIDEN_REVIEW},
+        /* forbidden: narrowing or no path */
+        {"int64", "int32", PM_WIDEN_FORBIDDEN},
+        {"int32", "int16", PM_WIDEN_FORBIDDEN},
+        {"int16", "bool", PM_WIDEN_FORBIDDEN},
+        {"numeric", "int64", PM_WIDEN_FORBIDDEN},
+        {"numeric", "float64", PM_WIDEN_FORBIDDEN},
+        {"float64", "int64", PM_WIDEN_FORBIDDEN},
+        {"float64", "int32", PM_WIDEN_FORBIDDEN},
+        {"float64", "bool", PM_WIDEN_FORBIDDEN},
+        {"text", "varchar(1024)", PM_WIDEN_FORBIDDEN},
+        {"varchar(64)", "varchar(32)", PM_WIDEN_FORBIDDEN},
+        {"timestamptz", "timestamp", PM_WIDEN_FORBIDDEN},
+        {"timestamp", "date", PM_WIDEN_FORBIDDEN},
+        {"timestamptz", "date", PM_WIDEN_FORBIDDEN},
+        {"json", "varchar(64)", PM_WIDEN_FORBIDDEN},
+        {"json", "int64", PM_WIDEN_FORBIDDEN},
+        {"text", "int64", PM_WIDEN_FORBIDDEN},
+        {"varchar(16)", "int16", PM_WIDEN_FORBIDDEN},
+        {"int32", "varchar(64)", PM_WIDEN_FORBIDDEN},
+        {"date", "varchar(64)", PM_WIDEN_FORBIDDEN},
+        {"bool", "date", PM_WIDEN_FORBIDDEN},
+        {"date", "int32", PM_WIDEN_FORBIDDEN},
+        {"int32", "unknown", PM_WIDEN_FORBIDDEN},
+    };
+    for (size_t i = 0; i < sizeof edges / sizeof edges[0]; i++) {
+        pm_widen_class c = type_widen_class(P(edges[i].from), P(edges[i].to));
+        if (c != edges[i].c)
+            fail_msg("%s -> %s is %s, expected %s", edges[i].from, edges[i].to, class_names[c],
+                     class_names[edges[i].c]);
+    }
+}
+
+static void test_join_table(void **state)
+{
+    static const struct {
+        const char *a, *b, *j;
+    } cases[] = {
+        {"int32", "float64", "float64"},
+        {"int64", "float64", "float64"},
+        {"int16", "int64", "int64"},
+        {"int64", "numeric", "numeric"},
+        {"float64", "numeric", "numeric"},
+        {"bool", "int32", "int32"},
+        {"bool", "float64", "float64"},
+        {"bool", "bool", "bool"},
+        {"date", "timestamp", "timestamp"},
+        {"date", "timestamptz", "timestamptz"},
+        {"timestamp", "timestamptz", "timestamptz"},
+        {"varchar(16)", "varchar(64)", "varchar(64)"},
+        {"varchar(64)", "text", "text"},
+        {"int32", "varchar(16)", "text"},
+        {"bool", "date", "text"},
+        {"numeric", "timestamp", "text"},
+        {"json", "json", "json"},
+        {"json", "int32", "text"},
+        {"json", "varchar(16)", "text"},
+        {"json", "text", "text"},
+        {"unknown", "int32", "int32"},
+        {"unknown", "json", "json"},
+        {"unknown", "unknown", "unknown"},
+    };
+    char b1[TYPE_NAME_MAX], b2[TYPE_NAME_MAX];
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        pm_type a = P(cases[i].a), b = P(cases[i].b);
+        const char *ab = type_name(type_join(a, b), b1), *ba = type_name(type_join(b, a), b2);
+        if (strcmp(ab, cases[i].j) != 0 || strcmp(ba, cases[i].j) != 0)
+            fail_msg("join(%s, %s) = %s / %s, expected %s", cases[i].a, cases[i].b, ab, ba,
+                     cases[i].j);
+    }
+}
+
+static const char *const ALL_TYPES[] = {
+    "unknown", "bool",        "int16",       "int32",        "int64",         "float64",
+    "numeric", "varchar(16)", "varchar(32)", "varchar(256)", "varchar(1024)", "text",
+    "date",    "timestamp",   "timestamptz", "json"};
+#define NTYPES (sizeof ALL_TYPES / sizeof ALL_TYPES[0])
+
+/* join is a least upper bound: commutative, idempotent, an upper bound of
+ * both (never across a forbidden edge), and below every other upper bound. */
+static void test_join_is_lub(void **state)
+{
+    char b1[TYPE_NAME_MAX];
+    for (size_t i = 0; i < NTYPES; i++) {
+        pm_type a = P(ALL_TYPES[i]);
+        pm_type aa = type_join(a, a);
+        assert_int_equal(type_widen_class(a, aa), PM_WIDEN_SAME);
+        for (size_t k = 0; k < NTYPES; k++) {
+            pm_type b = P(ALL_TYPES[k]);
+            pm_type j = type_join(a, b), j2 = type_join(b, a);
+            assert_int_equal(type_widen_class(j, j2), PM_WIDEN_SAME);
+            if (type_widen_class(a, j) == PM_WIDEN_FORBIDDEN ||
+                type_widen_class(b, j) == PM_WIDEN_FORBIDDEN)
+                fail_msg("join(%s, %s) = %s is not above both", ALL_TYPES[i], ALL_TYPES[k],
+                         type_name(j, b1));
+            for (size_t u = 0; u < NTYPES; u++) {
+                pm_type ub = P(ALL_TYPES[u]);
+                if (type_widen_class(a, ub) != PM_WIDEN_FORBIDDEN &&
+                    type_widen_class(b, ub) != PM_WIDEN_FORBIDDEN &&
+                    type_widen_class(j, ub) == PM_WIDEN_FORBIDDEN)
+                    fail_msg("join(%s, %s) = %s is above upper bound %s", ALL_TYPES[i],
+                             ALL_TYPES[k], type_name(j, b1), ALL_TYPES[u]);
+            }
+        }
+    }
+}
+
+/* The promise drift relies on: a value fits the type it infers to, and
+ * every type that type widens to automatically, so an automatic widen
+ * always lets the record that caused it in. */
+static void test_infer_fits_property(void **state)
+{
+    pm_value vs[] = {num("0"),
+                     num("40000"),
+                     num("-3000000000"),
+                     num("9223372036854775808"),
+                     num("1.5"),
+                     num("1e300"),
+                     num("1e400"),
+                     num("0.1234567890123456789"),
+                     num("1e-20000"),
+                     boolean(true),
+                     boolean(false),
+                     str(""),
+                     str("hello"),
+                     str("Düsseldorf"),
+                     str("2026-11-01"),
+                     str("2026-11-01T10:00"),
+                     str("2026-11-01T10:00:00+01:00"),
+                     raw(""),
+                     raw("TRUE"),
+                     raw("12"),
+                     raw("-7.25"),
+                     raw("02134"),
+                     raw("2028-02-29"),
+                     raw("abc"),
+                     val(PM_V_ARRAY, "[1]"),
+                     val(PM_V_OBJECT, "{}")};
+    char b1[TYPE_NAME_MAX];
+    for (size_t i = 0; i < sizeof vs / sizeof vs[0]; i++) {
+        pm_type t = type_infer(&vs[i]);
+        pm_cell c;
+        if (!type_fits(&vs[i], t, &c))
+            fail_msg("value %zu does not fit its own type %s", i, type_name(t, b1));
+        for (size_t k = 0; k < NTYPES; k++) {
+            pm_type to = P(ALL_TYPES[k]);
+            pm_widen_class wc = type_widen_class(t, to);
+            if ((wc == PM_WIDEN_SAME || wc == PM_WIDEN_AUTO) && !type_fits(&vs[i], to, &c))
+                fail_msg("value %zu infers %s but does not fit %s", i, type_name(t, b1),
+                         ALL_TYPES[k]);
+        }
+        /* ...and text takes every one of them */
+        assert_true(type_fits(&vs[i], T(PM_T_TEXT), &c));
+    }
+}
+
+/* ---- non-ISO layouts ---------------------------------------------------- */
+
+static void test_detect_formats(void **state)
+{
+    static const struct {
+        const char *s, *fmt;
+    } cases[] = {
+        {"11/01/2026", "%m/%d/%Y"},
+        {"1/5/2026", "%m/%d/%Y"},
+        {"12/31/2026", "%m/%d/%Y"},
+        {"11/01/2026 10:00", "%m/%d/%Y %H:%M"},
+        {"11/01/2026 9:05", "%m/%d/%Y %H:%M"},
+        {"11/01/2026 10:00:59", "%m/%d/%Y %H:%M:%S"},
+        {"11/01/2026 10:00 AM", "%m/%d/%Y %I:%M %p"},
+        {"11/01/2026 12:30:00 pm", "%m/%d/%Y %I:%M:%S %p"},
+        {"31/01/2026", "%d/%m/%Y"},
+        {"13/12/2026 23:15", "%d/%m/%Y %H:%M"},
+        {"11-01-2026", "%m-%d-%Y"},
+        {"25-12-2026", "%d-%m-%Y"},
+        {"01.11.2026", "%d.%m.%Y"},
+        {"1.11.2026 10:00", "%d.%m.%Y %H:%M"},
+        {"31.12.2026 23:59:59", "%d.%m.%Y %H:%M:%S"},
+        {"2026/11/01", "%Y/%m/%d"},
+        {"2026/11/01 10:00:00", "%Y/%m/%d %H:%M:%S"},
+        {"2026/11/01 10:00", "%Y/%m/%d %H:%M"},
+        {"01-Nov-2026", "%d-%b-%Y"},
+        {"1-nov-2026", "%d-%b-%Y"},
+        {"01-NOV-2026", "%d-%b-%Y"},
+        {"01 November 2026", "%d %b %Y"},
+        {"Sun, 01 Nov 2026 10:00:00 +0000", "%a, %d %b %Y %H:%M:%S %z"},
+        {"Sun, 1 Nov 2026 10:00:00 -0500", "%a, %d %b %Y %H:%M:%S %z"},
+        {"Sun, 01 Nov 2026 10:00 +0100", "%a, %d %b %Y %H:%M %z"},
+        {"01 Nov 2026 10:00:00 +0000", "%d %b %Y %H:%M:%S %z"},
+        {"29.02.2028", "%d.%m.%Y"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const char *f = type_detect_datetime_format(cases[i].s, strlen(cases[i].s));
+        if (f == NULL || strcmp(f, cases[i].fmt) != 0)
+            fail_msg("\"%s\" detected as %s, expected %s", cases[i].s, f ? f : "NULL",
+                     cases[i].fmt);
+        /* the format must really parse the whole string */
+        struct tm tm;
+        memset(&tm, 0, sizeof tm);
+        const char *end = strptime(cases[i].s, f, &tm);
+        if (end == NULL || *end != '\0')
+            fail_msg("strptime(\"%s\", \"%s\") stops at %s", cases[i].s, f, end ? end : "NULL");
+    }
+    const char *none[] = {"",
+                          "hello",
+                          "2026-11-01",
+                          "2026-11-01T10:00:00Z",
+                          "13/13/2026",
+                          "02/30/2026",
+                          "31.02.2026",
+                          "29.02.2026",
+                          "11/01/26",
+                          "11/01-2026",
+                          "111/01/2026",
+                          "11/01/20266",
+                          "11/01/2026 25:00",
+                          "11/01/2026 10:60",
+                          "11/01/2026 13:00 PM",
+                          "11/01/2026 0:00 AM",
+                          "11/01/2026 10:00 XM",
+                          "11/01/2026 ",
+                          "11/01/2026T10:00",
+                          "2026.11.01",
+                          "32-Nov-2026",
+                          "01-Foo-2026",
+                          "01-Novx-2026",
+                          "01-Nov 2026",
+                          "Sun, 01 Nov 2026",
+                          "Sun, 01 Nov 2026 10:00:00",
+                          "Sun, 01 Nov 2026 10:00:00 GMT",
+                          "Sun 01 Nov 2026 10:00:00 +0000",
+                          "Sun, 01 Nov 2026 10:00:00 +2400",
+                          "1762000000",
+                          "12.5"};
+    for (size_t i = 0; i < sizeof none / sizeof none[0]; i++) {
+        const char *f = type_detect_datetime_format(none[i], strlen(none[i]));
+        if (f != NULL)
+            fail_msg("\"%s\" detected as %s", none[i], f);
+    }
+    /* the input is a slice, not a C string */
+    const char *buf = "11/01/2026 10:00trailing";
+    assert_string_equal(type_detect_datetime_format(buf, 16), "%m/%d/%Y %H:%M");
+    assert_string_equal(type_detect_datetime_format(buf, 10), "%m/%d/%Y");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_int_bounds),
+        cmocka_unit_test(test_int_rejects_non_integers),
+        cmocka_unit_test(test_infer_numbers),
+        cmocka_unit_test(test_float64_fit),
+        cmocka_unit_test(test_numeric_fit),
+        cmocka_unit_test(test_bool),
+        cmocka_unit_test(test_varchar_counts_characters),
+        cmocka_unit_test(test_infer_varchar_buckets),
+        cmocka_unit_test(test_text_takes_scalars),
+        cmocka_unit_test(test_json),
+        cmocka_unit_test(test_null),
+        cmocka_unit_test(test_dates),
+        cmocka_unit_test(test_timestamps),
+        cmocka_unit_test(test_names),
+        cmocka_unit_test(test_sqlite_decl),
+        cmocka_unit_test(test_widen_classes),
+        cmocka_unit_test(test_join_table),
+        cmocka_unit_test(test_join_is_lub),
+        cmocka_unit_test(test_infer_fits_property),
+        cmocka_unit_test(test_detect_formats),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
