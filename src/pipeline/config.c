@@ -42,6 +42,7 @@ typedef struct loader {
     const char *file; /* as the user named it, for messages */
     pm_config *cfg;
     pm_err *err;
+    const yaml_node_t **table_contracts; /* node of cfg->contracts[i], for messages */
 } loader;
 
 /* What the walk remembers about each pipeline for the checks that span
@@ -801,6 +802,7 @@ static pm_code load_tables(loader *ld, const yaml_node_t *n)
     }
     size_t count = (size_t)(n->data.mapping.pairs.top - n->data.mapping.pairs.start);
     cfg->contracts = pm_arena_calloc(cfg->arena, (count ? count : 1) * sizeof *cfg->contracts);
+    ld->table_contracts = pm_arena_calloc(cfg->arena, (count ? count : 1) * sizeof(yaml_node_t *));
     for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
         if (check_key(ld, n, p, NULL, 0, "in tables") < 0)
             return PM_ERR_CONFIG;
@@ -823,6 +825,7 @@ static pm_code load_tables(loader *ld, const yaml_node_t *n)
             const yaml_node_t *cn = node(ld, tp->value);
             if (is_null(cn))
                 continue;
+            ld->table_contracts[cfg->ncontracts] = cn;
             pm_contract *c = &cfg->contracts[cfg->ncontracts++];
             if (load_contract(ld, cn, owner, table, c) != PM_OK)
                 return PM_ERR_CONFIG;
@@ -841,7 +844,6 @@ static pm_code load_root(loader *ld, const yaml_node_t *root)
         pm_err_hint(ld->err, "valid top-level keys: db, defaults, pipelines, tables");
         return rc;
     }
-    const yaml_node_t *tables = NULL;
     for (yaml_node_pair_t *p = root->data.mapping.pairs.start; p < root->data.mapping.pairs.top;
          p++) {
         int k = check_key(ld, root, p, top_keys, 4, "");
@@ -862,7 +864,6 @@ static pm_code load_root(loader *ld, const yaml_node_t *root)
             break;
         case TK_TABLES:
             rc = load_tables(ld, v);
-            tables = v;
             break;
         }
         if (rc != PM_OK)
@@ -876,9 +877,11 @@ static pm_code load_root(loader *ld, const yaml_node_t *root)
         for (size_t j = 0; j < ld->cfg->npipelines; j++) {
             const pm_pipeline_cfg *pc = &ld->cfg->pipelines[j];
             if (pc->contract && strcmp(pc->table, c->table) == 0) {
-                pm_warn("%s:%lu: the contract for table \"%s\" under tables: is ignored: "
+                const yaml_mark_t *m = &ld->table_contracts[i]->start_mark;
+                pm_warn("%s:%lu:%lu: the contract for table \"%s\" under tables: is ignored: "
                         "pipeline \"%s\" declares its own",
-                        ld->file, (unsigned long)tables->start_mark.line + 1, c->table, pc->name);
+                        ld->file, (unsigned long)m->line + 1, (unsigned long)m->column + 1,
+                        c->table, pc->name);
                 break;
             }
         }
@@ -902,6 +905,50 @@ static pm_config *config_new(void)
     return cfg;
 }
 
+/* libyaml's reader (bad UTF-8, control characters) reports a byte offset
+ * rather than a mark; count lines up to it so that every error still reads
+ * file:line:col. */
+static void offset_to_mark(FILE *fp, size_t offset, yaml_mark_t *mark)
+{
+    mark->line = 0;
+    mark->column = 0;
+    if (fseek(fp, 0, SEEK_SET) != 0)
+        return;
+    for (size_t i = 0; i < offset; i++) {
+        int c = getc(fp);
+        if (c == EOF)
+            break;
+        if (c == '\n') {
+            mark->line++;
+            mark->column = 0;
+        } else if ((c & 0xC0) != 0x80) {
+            mark->column++;
+        }
+    }
+}
+
+static pm_code parser_error(loader *ld, yaml_parser_t *parser, FILE *fp)
+{
+    const char *problem = parser->problem ? parser->problem : "cannot read YAML";
+    yaml_mark_t mark = parser->problem_mark;
+    char value[16] = "";
+    if (parser->error == YAML_MEMORY_ERROR)
+        problem = "out of memory";
+    if (parser->error == YAML_READER_ERROR) {
+        offset_to_mark(fp, parser->problem_offset, &mark);
+        if (parser->problem_value >= 0)
+            snprintf(value, sizeof value, " (0x%02x)", (unsigned)parser->problem_value);
+    }
+    pm_code rc =
+        pm_err_set(ld->err, PM_ERR_CONFIG, "%s:%lu:%lu: %s%s", ld->file,
+                   (unsigned long)mark.line + 1, (unsigned long)mark.column + 1, problem, value);
+    if (parser->context)
+        pm_err_detail(ld->err, "%s (line %lu, column %lu)", parser->context,
+                      (unsigned long)parser->context_mark.line + 1,
+                      (unsigned long)parser->context_mark.column + 1);
+    return rc;
+}
+
 /* Parses the open file into cfg. libyaml's own errors (bad indentation, a
  * tab, an unclosed quote) come back with its problem text and position. */
 static pm_code load_file(loader *ld, FILE *fp)
@@ -912,16 +959,7 @@ static pm_code load_file(loader *ld, FILE *fp)
     yaml_parser_set_input_file(&parser, fp);
     pm_code rc = PM_OK;
     if (!yaml_parser_load(&parser, &ld->doc)) {
-        const char *problem = parser.problem ? parser.problem : "cannot read YAML";
-        if (parser.error == YAML_MEMORY_ERROR)
-            problem = "out of memory";
-        rc = pm_err_set(ld->err, PM_ERR_CONFIG, "%s:%lu:%lu: %s", ld->file,
-                        (unsigned long)parser.problem_mark.line + 1,
-                        (unsigned long)parser.problem_mark.column + 1, problem);
-        if (parser.context)
-            pm_err_detail(ld->err, "%s (line %lu, column %lu)", parser.context,
-                          (unsigned long)parser.context_mark.line + 1,
-                          (unsigned long)parser.context_mark.column + 1);
+        rc = parser_error(ld, &parser, fp);
         yaml_parser_delete(&parser);
         return rc;
     }
@@ -932,10 +970,7 @@ static pm_code load_file(loader *ld, FILE *fp)
             /* A second document would be ignored; refuse it instead. */
             yaml_document_t next;
             if (!yaml_parser_load(&parser, &next)) {
-                rc = pm_err_set(ld->err, PM_ERR_CONFIG, "%s:%lu:%lu: %s", ld->file,
-                                (unsigned long)parser.problem_mark.line + 1,
-                                (unsigned long)parser.problem_mark.column + 1,
-                                parser.problem ? parser.problem : "cannot read YAML");
+                rc = parser_error(ld, &parser, fp);
             } else {
                 yaml_node_t *second = yaml_document_get_root_node(&next);
                 if (second)

@@ -15,7 +15,7 @@
  * integer and silently losing its leading characters. */
 #include "schema/type.h"
 
-#include <errno.h>
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,8 +31,12 @@ typedef struct numlit {
     bool big;     /* integer magnitude above UINT64_MAX */
     bool zero;    /* every digit is 0 */
     uint64_t mag; /* integer magnitude when integral and not big */
-    int64_t sig;  /* significant digits, leading and trailing zeros excluded */
-    int64_t e10;  /* value = 0.d1d2...dsig * 10^e10 when not zero */
+    /* every digit, the point ignored, when mant_ok: value = mant * 10^q */
+    uint64_t mant;
+    bool mant_ok;
+    int64_t q;
+    int64_t sig; /* significant digits, leading and trailing zeros excluded */
+    int64_t e10; /* value = 0.d1d2...dsig * 10^e10 when not zero */
 } numlit;
 
 /* Exponents are saturated here: beyond it every decision is already made. */
@@ -84,13 +88,20 @@ static bool num_scan(const char *s, size_t n, numlit *nl)
     int64_t nint = pos;
 
     bool frac = false;
+    nl->mant = nl->mag;
+    nl->mant_ok = !nl->big;
     if (i < n && s[i] == '.') {
         i++;
         if (i >= n || !is_digit(s[i]))
             return false;
         frac = true;
         while (i < n && is_digit(s[i])) {
-            if (s[i] != '0') {
+            unsigned d = (unsigned)(s[i] - '0');
+            if (nl->mant > (UINT64_MAX - 9) / 10)
+                nl->mant_ok = false;
+            else
+                nl->mant = nl->mant * 10 + d;
+            if (d != 0) {
                 if (first < 0)
                     first = pos;
                 last = pos;
@@ -127,6 +138,7 @@ static bool num_scan(const char *s, size_t n, numlit *nl)
     nl->zero = first < 0;
     nl->sig = nl->zero ? 0 : last - first + 1;
     nl->e10 = nl->zero ? 0 : nint - first + exp;
+    nl->q = exp - (pos - nint);
     return true;
 }
 
@@ -152,10 +164,11 @@ static bool num_int_in(const numlit *nl, uint64_t lim, int64_t *out)
 #define DOUBLE_EXACT_DIGITS 15
 
 /* Would the value survive decimal -> double -> decimal? Decided from the
- * shape alone: at most 15 significant digits, and a magnitude well inside
- * the normal range of a double (1e308 is below DBL_MAX, 1e-307 above
- * DBL_MIN), so no strtod is needed. */
-static bool num_round_trips(const numlit *nl)
+ * shape: at most 15 significant digits, and a magnitude inside the normal
+ * range of a double. value < 10^e10, so e10 <= 308 is below DBL_MAX
+ * (1.797e308), and value >= 10^(e10-1), so e10 >= -306 is above DBL_MIN
+ * (2.2e-308). Below that a double is subnormal and loses digits. */
+static bool num_round_trips_shape(const numlit *nl)
 {
     if (nl->zero)
         return true;
@@ -177,11 +190,20 @@ static bool num_fits_numeric(const numlit *nl)
  * pipemend never calls setlocale for LC_NUMERIC. */
 static bool num_double(const char *s, size_t n, const numlit *nl, double *out)
 {
-    if (nl->integral && !nl->big && nl->mag <= (1ULL << 53)) {
-        double d = (double)nl->mag; /* exact */
+#if FLT_EVAL_METHOD == 0
+    /* Clinger's fast path: mant and 10^|q| are both exact doubles, so one
+     * IEEE multiply or divide rounds correctly, as strtod would, at a
+     * tenth of its cost. Most float fields ("3.14", "1e10") end here. */
+    static const double pow10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                                   1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+                                   1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+    if (nl->mant_ok && nl->mant <= (1ULL << 53) && nl->q >= -22 && nl->q <= 22) {
+        double d = (double)nl->mant;
+        d = nl->q < 0 ? d / pow10[-nl->q] : d * pow10[nl->q];
         *out = nl->neg ? -d : d;
         return true;
     }
+#endif
     if (!nl->zero && (nl->e10 > 310 || nl->e10 < -330))
         return false; /* far outside the double range: no need to ask */
     char stack[256];
@@ -197,6 +219,16 @@ static bool num_double(const char *s, size_t n, const numlit *nl, double *out)
         return false;
     *out = d;
     return true;
+}
+
+/* The same, exact at the top edge: in [1e308, 1e309) only strtod knows
+ * whether the value is above DBL_MAX. */
+static bool num_round_trips(const char *s, size_t n, const numlit *nl)
+{
+    if (num_round_trips_shape(nl))
+        return true;
+    double d;
+    return nl->sig <= DOUBLE_EXACT_DIGITS && nl->e10 == 309 && num_double(s, n, nl, &d);
 }
 
 /* ---- bool literals ------------------------------------------------------ */
@@ -417,7 +449,7 @@ static pm_type number_type(const numlit *nl, const char *s, size_t n)
             return mk(PM_T_INT64);
         return mk(PM_T_NUMERIC);
     }
-    return mk(num_round_trips(nl) ? PM_T_FLOAT64 : PM_T_NUMERIC);
+    return mk(num_round_trips(s, n, nl) ? PM_T_FLOAT64 : PM_T_NUMERIC);
 }
 
 /* Text that is not a number: a date or time, or a string. */
@@ -652,7 +684,7 @@ static bool fit_number_num(const char *s, size_t n, pm_tkind k, pm_cell *out)
     case PM_T_INT64:
         return num_int_in(&nl, int_limit(k), &i) && cell_int(out, i);
     case PM_T_FLOAT64:
-        if (out == NULL && num_round_trips(&nl))
+        if (out == NULL && num_round_trips_shape(&nl))
             return true;
         return num_double(s, n, &nl, &d) && cell_real(out, d);
     case PM_T_NUMERIC:

@@ -128,8 +128,12 @@ static bool expected(scan *st, const char *p, const char *what)
         size_t k = pm_utf8_seq_len(p, st->n - at);
         if (k == 0)
             return fail(st, at, "invalid UTF-8 at byte %zu", at);
-        return fail(st, at, "invalid JSON at byte %zu: expected %s, got '%.*s'", at, what, (int)k,
-                    p);
+        /* A code point, not the character: it may be invisible (a BOM). */
+        uint32_t cp = c & (0x7F >> k);
+        for (size_t i = 1; i < k; i++)
+            cp = cp << 6 | ((unsigned char)p[i] & 0x3F);
+        return fail(st, at, "invalid JSON at byte %zu: expected %s, got U+%04X", at, what,
+                    (unsigned)cp);
     }
     if (c > 0x20 && c < 0x7f)
         return fail(st, at, "invalid JSON at byte %zu: expected %s, got '%c'", at, what, c);

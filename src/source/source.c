@@ -39,8 +39,8 @@
 #include "core/utf8.h"
 
 #define SOURCE_READ_SIZE ((size_t)1 << 20)
-#define SOURCE_RAW_PREFIX 4096   /* bytes kept of an over-long record */
-#define SOURCE_FINGERPRINT 4096  /* bytes hashed by source_fingerprint */
+#define SOURCE_RAW_PREFIX 4096  /* bytes kept of an over-long record */
+#define SOURCE_FINGERPRINT 4096 /* bytes hashed by source_fingerprint */
 #define SOURCE_MAX_LINE_DEFAULT ((size_t)16 << 20)
 #define CSV_MAX_COLUMNS 65536 /* far above any database's limit (PostgreSQL: 1600) */
 
@@ -70,10 +70,10 @@ typedef enum csv_problem { CSV_OK, CSV_BARE_QUOTE, CSV_AFTER_QUOTE, CSV_UNTERMIN
  * several reads is scanned once. */
 typedef struct csv_scan {
     csv_state state;
-    size_t pos;        /* next byte to scan, from the record's start */
-    uint64_t newlines; /* '\n' inside quoted fields: the record spans lines */
-    size_t nfields;    /* fields completed so far */
-    csv_span cur;      /* the field being scanned */
+    size_t pos;          /* next byte to scan, from the record's start */
+    uint64_t newlines;   /* '\n' inside quoted fields: the record spans lines */
+    size_t nfields;      /* fields completed so far */
+    csv_span cur;        /* the field being scanned */
     csv_problem problem; /* the first one only */
     size_t problem_at;
     size_t problem_field; /* 1-based */
@@ -498,9 +498,9 @@ static void csv_finish(pm_source *src, csv_scan *sc, const char *p, size_t n)
 
 /* Where the next CSV record lies, once csv_find has found it. */
 typedef struct csv_found {
-    size_t len;   /* bytes from buf[beg], line end excluded (CR too) */
-    size_t term;  /* bytes of the line end (CR and LF) to consume after it */
-    bool newline; /* ended by '\n' rather than by the end of input */
+    size_t len;    /* bytes from buf[beg], line end excluded (CR too) */
+    size_t term;   /* bytes of the line end (CR and LF) to consume after it */
+    bool newline;  /* ended by '\n' rather than by the end of input */
     bool overlong; /* no end within max_line + 2 bytes: buf[beg, lim) is its prefix */
 } csv_found;
 
@@ -694,14 +694,15 @@ static void csv_build(pm_source *src, const csv_scan *sc, const char *p, size_t 
     rec->raw = raw;
     rec->raw_len = len;
     if (sc->problem != CSV_OK) {
-        rec->malformed = pm_arena_sprintf(arena, "%s %zu at byte %zu", csv_problem_text(sc->problem),
-                                          sc->problem_field, sc->problem_at);
+        rec->malformed =
+            pm_arena_sprintf(arena, "%s %zu at byte %zu", csv_problem_text(sc->problem),
+                             sc->problem_field, sc->problem_at);
         rec->malformed_at = sc->problem_at;
         return;
     }
     if (sc->nfields != src->ncols) {
-        rec->malformed = pm_arena_sprintf(arena, "row has %zu fields, header has %zu", sc->nfields,
-                                          src->ncols);
+        rec->malformed =
+            pm_arena_sprintf(arena, "row has %zu fields, header has %zu", sc->nfields, src->ncols);
         if (sc->nfields > src->ncols) {
             const csv_span *extra = &src->spans[src->ncols];
             rec->malformed_at = extra->start - extra->quoted;

@@ -495,6 +495,10 @@ static void test_yaml_errors(void **state)
     assert_string_equal(err.msg, "pipemend.yaml:2:1: found unexpected end of stream");
     assert_string_equal(err.detail, "while scanning a quoted scalar (line 1, column 5)");
 
+    /* libyaml's reader gives a byte offset; the message still has a line. */
+    expect_error("db: a\nowner: caf\xc3\xa9 \xff\n",
+                 "pipemend.yaml:2:13: invalid leading UTF-8 octet (0xff)", NULL);
+
     expect_error("db: a\n---\ndb: b\n", "pipemend.yaml:3:1: only one YAML document is allowed",
                  NULL);
     expect_error("db: a\ndb: b\n",

@@ -152,7 +152,10 @@ static void test_infer_numbers(void **state)
     assert_infers(num("0.1234567890123456789012345678"), "numeric");
     /* the double's range */
     assert_infers(num("1e308"), "float64");
+    assert_infers(num("1.7976931348623e308"), "float64");
+    assert_infers(num("9.99e308"), "numeric");
     assert_infers(num("1e309"), "numeric");
+    assert_infers(num("1e-306"), "float64");
     assert_infers(num("1e-300"), "float64");
     assert_infers(num("1e-400"), "numeric");
     assert_infers(num("-1E+5"), "float64");

@@ -1,0 +1,103 @@
+/* test_core.c - arena, bounded buffer, UTF-8 and error convention. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "core/arena.h"
+#include "core/buf.h"
+#include "core/err.h"
+#include "core/utf8.h"
+
+static int cleanups_ran;
+static void count_cleanup(void *arg)
+{
+    cleanups_ran += *(int *)arg;
+}
+
+static void test_arena_alloc_reset(void **state)
+{
+    pm_arena *a = pm_arena_new(1024);
+    char *p = pm_arena_alloc(a, 10);
+    assert_true(((uintptr_t)p & 15) == 0);
+    char *big = pm_arena_alloc(a, 100000); /* its own block */
+    memset(big, 'x', 100000);
+    char *s = pm_arena_sprintf(a, "%s-%d", "run", 42);
+    assert_string_equal(s, "run-42");
+    assert_string_equal(pm_arena_strndup(a, "abcdef", 3), "abc");
+    static int one = 1;
+    pm_arena_on_reset(a, count_cleanup, &one);
+    pm_arena_on_reset(a, count_cleanup, &one);
+    assert_true(pm_arena_used(a) >= 100000);
+    pm_arena_reset(a);
+    assert_int_equal(cleanups_ran, 2);
+    assert_int_equal(pm_arena_used(a), 0);
+    /* memory is reusable after reset, many times over */
+    for (int i = 0; i < 1000; i++) {
+        pm_arena_alloc(a, 900);
+        pm_arena_reset(a);
+    }
+    pm_arena_free(a);
+    assert_int_equal(cleanups_ran, 2);
+}
+
+static void test_buf_limit(void **state)
+{
+    pm_buf b;
+    pm_buf_init(&b, 8);
+    pm_err err;
+    assert_int_equal(pm_buf_puts(&b, "12345678", &err), PM_OK);
+    assert_int_equal(pm_buf_putc(&b, '9', &err), PM_ERR_LIMIT);
+    assert_string_equal(err.msg, "buffer would exceed its limit of 8 bytes");
+    assert_int_equal(b.len, 8); /* unchanged by the failed append */
+    assert_string_equal(b.data, "12345678");
+    pm_buf_free(&b);
+}
+
+static void test_buf_json_str(void **state)
+{
+    pm_buf b;
+    pm_buf_init(&b, 1024);
+    assert_int_equal(pm_buf_json_str(&b, "a\"b\\c\n\x01\xc3\xa9\xff", 10, NULL), PM_OK);
+    assert_string_equal(b.data, "\"a\\\"b\\\\c\\n\\u0001\xc3\xa9\xef\xbf\xbd\"");
+    pm_buf_free(&b);
+}
+
+static void test_utf8(void **state)
+{
+    assert_true(pm_utf8_valid("plain ascii text long enough", 28));
+    assert_true(pm_utf8_valid("caf\xc3\xa9 \xf0\x9f\x98\x80", 10));
+    assert_int_equal(pm_utf8_check("ab\xc0\xaf", 4), 2);         /* overlong */
+    assert_int_equal(pm_utf8_check("ab\xed\xa0\x80", 5), 2);     /* surrogate */
+    assert_int_equal(pm_utf8_check("\xf4\x90\x80\x80", 4), 0);   /* > U+10FFFF */
+    assert_int_equal(pm_utf8_check("abcdefgh\xe2\x82", 10), 8);  /* truncated */
+    char out[4];
+    assert_int_equal(pm_utf8_encode(0x20AC, out), 3);
+    assert_memory_equal(out, "\xe2\x82\xac", 3);
+    assert_int_equal(pm_utf8_truncate("a\xc3\xa9", 3, 2), 1);
+}
+
+static void test_err(void **state)
+{
+    pm_err err;
+    assert_int_equal(pm_err_set(&err, PM_ERR_CONFIG, "bad %s", "key"), PM_ERR_CONFIG);
+    pm_err_hint(&err, "try %d", 1);
+    assert_string_equal(err.msg, "bad key");
+    assert_string_equal(err.hint, "try 1");
+    assert_string_equal(pm_code_name(PM_ERR_CONFIG), "PM_ERR_CONFIG");
+    assert_string_equal(pm_code_text(PM_ERR_PARSE), "malformed input");
+    assert_int_equal(pm_err_set(NULL, PM_ERR_IO, "ignored"), PM_ERR_IO);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_arena_alloc_reset), cmocka_unit_test(test_buf_limit),
+        cmocka_unit_test(test_buf_json_str),      cmocka_unit_test(test_utf8),
+        cmocka_unit_test(test_err),
+    };
+    return cmocka_run_group_tests_name("core", tests, NULL, NULL);
+}

@@ -1,0 +1,890 @@
+/* test_source.c - the source module cuts files into records at the right
+ * bytes: NDJSON lines and RFC 4180 CSV rows, with exact offsets that a
+ * checkpoint can resume from, and malformed input reported per record. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/arena.h"
+#include "core/hash.h"
+#include "source/source.h"
+
+/* ---- helpers ----------------------------------------------------------- */
+
+/* Writes data to a new file under /tmp; caller unlinks and frees the path. */
+static char *tmp_file(const void *data, size_t n)
+{
+    char *path = strdup("/tmp/pm_test_source_XXXXXX");
+    assert_non_null(path);
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    const char *p = data;
+    while (n > 0) {
+        ssize_t w = write(fd, p, n);
+        assert_true(w > 0);
+        p += w;
+        n -= (size_t)w;
+    }
+    close(fd);
+    return path;
+}
+
+static char *tmp_str(const char *s)
+{
+    return tmp_file(s, strlen(s));
+}
+
+static void tmp_done(char *path)
+{
+    unlink(path);
+    free(path);
+}
+
+static pm_source *open_at(const char *path, pm_format fmt, size_t max_line, uint64_t start)
+{
+    pm_source_opts o;
+    source_opts_default(&o);
+    if (max_line)
+        o.max_line = max_line;
+    pm_source *src = NULL;
+    pm_err err;
+    pm_err_clear(&err);
+    pm_code rc = source_open(path, fmt, &o, start, &src, &err);
+    if (rc != PM_OK)
+        fail_msg("source_open(%s): %s", path, err.msg);
+    return src;
+}
+
+static void next_ok(pm_source *src, pm_arena *a, pm_record *rec)
+{
+    pm_err err;
+    pm_err_clear(&err);
+    pm_code rc = source_next(src, a, rec, &err);
+    if (rc != PM_OK)
+        fail_msg("source_next: %s (%s)", pm_code_name(rc), err.msg);
+}
+
+static void next_done(pm_source *src, pm_arena *a)
+{
+    pm_record rec;
+    pm_err err;
+    pm_err_clear(&err);
+    assert_int_equal(source_next(src, a, &rec, &err), PM_DONE);
+}
+
+static void assert_raw(const pm_record *rec, const char *want)
+{
+    assert_int_equal(rec->raw_len, strlen(want));
+    assert_memory_equal(rec->raw, want, rec->raw_len);
+    assert_int_equal(rec->raw[rec->raw_len], '\0');
+}
+
+static const pm_field *field(const pm_record *rec, const char *name)
+{
+    for (size_t i = 0; i < rec->nfields; i++)
+        if (strcmp(rec->fields[i].name, name) == 0)
+            return &rec->fields[i];
+    fail_msg("no field %s", name);
+    return NULL;
+}
+
+static void assert_raw_field(const pm_record *rec, size_t i, const char *name, const char *val)
+{
+    assert_true(i < rec->nfields);
+    assert_string_equal(rec->fields[i].name, name);
+    assert_int_equal(rec->fields[i].name_len, strlen(name));
+    assert_int_equal(rec->fields[i].v.kind, PM_V_RAW);
+    assert_int_equal(rec->fields[i].v.len, strlen(val));
+    assert_memory_equal(rec->fields[i].v.s, val, strlen(val));
+    assert_int_equal(rec->fields[i].v.s[rec->fields[i].v.len], '\0');
+}
+
+/* Reads every record of path; for each, re-opens at its end and checks that
+ * the next record read is the one that followed it. This is the exactly-once
+ * resume contract of a checkpoint. */
+static void check_resume(const char *path, pm_format fmt, size_t max_line)
+{
+    enum { MAXREC = 64 };
+    pm_arena *a = pm_arena_new(0);
+    pm_record recs[MAXREC];
+    size_t n = 0;
+    pm_source *src = open_at(path, fmt, max_line, 0);
+    pm_err err;
+    pm_err_clear(&err);
+    while (n < MAXREC && source_next(src, a, &recs[n], &err) == PM_OK)
+        n++;
+    source_close(src);
+    assert_true(n > 1);
+    for (size_t i = 0; i < n; i++) {
+        pm_arena *b = pm_arena_new(0);
+        pm_source *s2 = open_at(path, fmt, max_line, recs[i].end);
+        pm_record r;
+        if (i + 1 == n) {
+            next_done(s2, b);
+        } else {
+            next_ok(s2, b, &r);
+            assert_int_equal(r.offset, recs[i + 1].offset);
+            assert_int_equal(r.end, recs[i + 1].end);
+            assert_int_equal(r.raw_len, recs[i + 1].raw_len);
+            assert_memory_equal(r.raw, recs[i + 1].raw, r.raw_len);
+            assert_int_equal(r.nfields, recs[i + 1].nfields);
+        }
+        source_close(s2);
+        pm_arena_free(b);
+    }
+    pm_arena_free(a);
+}
+
+/* ---- NDJSON ------------------------------------------------------------ */
+
+static void test_ndjson_basic(void **state)
+{
+    const char *text = "{\"id\":1,\"name\":\"a\"}\n{\"id\":2}\n{\"id\":3,\"x\":{\"y\":true}}\n";
+    char *path = tmp_str(text);
+    pm_arena *a = pm_arena_new(0);
+    pm_source *src = open_at(path, PM_FMT_NDJSON, 0, 0);
+    pm_record rec;
+
+    next_ok(src, a, &rec);
+    assert_null(rec.malformed);
+    assert_raw(&rec, "{\"id\":1,\"name\":\"a\"}");
+    assert_int_equal(rec.offset, 0);
+    assert_int_equal(rec.end, 20);
+    assert_int_equal(rec.line, 1);
+    assert_int_equal(rec.nfields, 2);
+    assert_int_equal(field(&rec, "id")->v.kind, PM_V_NUMBER);
+    assert_memory_equal(field(&rec, "id")->v.s, "1", 1);
+    assert_int_equal(field(&rec, "name")->v.kind, PM_V_STRING);
+
+    next_ok(src, a, &rec);
+    assert_raw(&rec, "{\"id\":2}");
+    assert_int_equal(rec.offset, 20);
+    assert_int_equal(rec.end, 29);
+    assert_int_equal(rec.line, 2);
+
+    next_ok(src, a, &rec);
+    assert_int_equal(rec.offset, 29);
+    assert_int_equal(rec.end, strlen(text));
+    assert_int_equal(rec.line, 3);
+    assert_int_equal(field(&rec, "x__y")->v.kind, PM_V_BOOL);
+    assert_true(field(&rec, "x__y")->v.b);
+
+    next_done(src, a);
+    next_done(src, a); /* DONE stays DONE */
+    source_close(src);
+    pm_arena_free(a);
+    tmp_done(path);
+}
+
+static void test_ndjson_bom_crlf_blank_lines(void **state)
+{
+    /* BOM, CRLF ends, an empty line, a whitespace-only line, a CRLF blank
+     * line, and a last line without a line end. */
+    const char *text = "\xEF\xBB\xBF{\"a\":1}\r\n\n  \t \n\r\n{\"a\":2}\r\n{\"a\":3}";
+    char *path = tmp_str(text);
+    pm_arena *a = pm_arena_new(0);
+    pm_source *src = open_at(path, PM_FMT_NDJSON, 0, 0);
+    pm_record rec;
+
+    next_ok(src, a, &rec);
+    assert_raw(&rec, "{\"a\":1}");
+    assert_int_equal(rec.offset, 3); /* the BOM is skipped but counted */
+    assert_int_equal(rec.end, 12);
+    assert_int_equal(rec.line, 1);
+
+    next_ok(src, a, &rec);
+    assert_raw(&rec, "{\"a\":2}");
+    assert_int_equal(rec.offset, 20);
+    assert_int_equal(rec.end, 29);
+    assert_int_equal(rec.line, 5);
+
+    next_ok(src, a, &rec);
+    assert_raw(&rec, "{\"a\":3}");
+    assert_null(rec.malformed);
+    assert_int_equal(rec.offset, 29);
+    assert_int_equal(rec.end, strlen(text));
+    assert_int_equal(rec.line, 6);
+
+    next_done(src, a);
+    source_close(src);
+    pm_arena_free(a);
+    tmp_done(path);
+}
+
+static void test_ndjson_empty_and_blank_files(void **state)
+{
+    const char *texts[] = {"", "\xEF\xBB\xBF", "\n\n  \n", "\r\n"};
+    for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) {
+        char *path = tmp_str(texts[i]);
+        pm_arena *a = pm_arena_new(0);
+        pm_source *src = open_at(path, PM_FMT_NDJSON, 0, 0);
+        next_done(src, a);
+        source_close(src);
+        pm_arena_free(a);
+        tmp_done(path);
+    }
+}
+
+static void test_ndjson_resume(void **state)
+{
+    const char *text = "\xEF\xBB\xBF{\"a\":1}\n\n{\"a\":2}\r\n{\"a\":\"x\"}\n  \n{\"b\":[1,2]}\n"
+                       "{\"bad\":}\n{\"a\":5}";
+    char *path = tmp_str(text);
+    check_resume(path, PM_FMT_NDJSON, 0);
+
+    /* A resume at the very end of the file finds nothing new. */
+    pm_arena *a = pm_arena_new(0);
+    pm_source *src = open_at(path, PM_FMT_NDJSON, 0, strlen(text));
+    next_done(src, a);
+    source_close(src);
+    pm_arena_free(a);
+    tmp_done(path);
+}
+
+static void test_ndjson_malformed_keeps_raw(void **state)
+{
+    const char *text = "{\"a\":}\n[1,2]\n{\"s\":\"\xC3\x28\"}\n{\"a\":1}\n";
+    char *path = tmp_str(text);
+    pm_arena *a = pm_arena_new(0);
+    pm_source *src = open_at(path, PM_FMT_NDJSON, 0, 0);
+    pm_record rec;
+
+    next_ok(src, a, &rec);
+    assert_non_null(rec.malformed);
+    assert_true(strlen(rec.malformed) > 0);
+    assert_raw(&rec, "{\"a\":}");
+    assert_int_equal(rec.nfields, 0);
+    assert_int_equal(rec.line, 1);
+    assert_int_equal(rec.end, 7);
+
+    next_ok(src, a, &rec); /* a top-level array is not a record */
+    assert_non_null(rec.malformed);
+    assert_raw(&rec, "[1,2]");
+
+    next_ok(src, a, &rec); /* invalid UTF-8 is jscan's to find */
+    assert_non_null(rec.malformed);
+    assert_raw(&rec, "{\"s\":\"\xC3\x28\"}");
+    assert_int_equal(rec.nfields, 0);
+
+    next_ok(src, a, &rec);
+    assert_null(rec.malformed);
+    assert_int_equal(rec.line, 4);
+    assert_int_equal(rec.nfields, 1);
+
+    next_done(src, a);
+    source_close(src);
+    pm_arena_free(a);
+    tmp_done(path);
+}
+
+/* Builds "{\"k\":\"xxxx...\"}" of exactly n bytes. */
+static char *long_line(size_t n)
+{
+    char *s = malloc(n + 1);
+    assert_non_null(s);
+    memcpy(s, "{\"k\":\"", 6);
+    memset(s + 6, 'x', n - 8);
+    memcpy(s + n - 2, "\"}", 2);
+    s[n] = '\0';
+    return s;
+}
+
+static void test_ndjson_overlong_line(void **state)
+{
+    /* 3 MiB: longer than one read, so the skipping path runs; then a line
+     * that fits in the buffer but is over the limit; then an exact fit. */
+    size_t big = 3u << 20;
+    char *l1 = long_line(big);
+    char *l2 = long_line(100);
+    char *l3 = long_line(64);
+    size_t len = 8 + big + 1 + 100 + 2 + 64 + 1 + 7;
+    char *text = malloc(len + 1);
+    snprintf(text, len + 1, "{\"a\":1}\n%s\n%s\r\n%s\n{\"a\":2}", l1, l2, l3);
+    assert_int_equal(strlen(text), len);
+    char *path = tmp_file(text, len);
+
+    pm_arena *a = pm_arena_new(0);
+    pm_source *src = open_at(path, PM_FMT_NDJSON, 64, 0);
+    pm_record rec;
+
+    next_ok(src, a, &rec);
+    assert_raw(&rec, "{\"a\":1}");
+
+    size_t used = pm_arena_used(a);
+    next_ok(src, a, &rec);
+    assert_string_equal(rec.malformed, "line exceeds max_line_bytes (64 bytes); raise "
+                                       "defaults.max_line_bytes in pipemend.yaml to load it");
+    assert_int_equal(rec.raw_truncated, 1);
+    assert_int_equal(rec.raw_len, 4096);
+    assert_memory_equal(rec.raw, l1, 4096);
+    assert_int_equal(rec.nfields, 0);
+    assert_int_equal(rec.offset, 8);
+    assert_int_equal(rec.end, 8 + big + 1);
+    assert_int_equal(rec.line, 2);
+    assert_true(rec.malformed_at <= rec.raw_len);
+    /* Only the prefix reached the arena, not 3 MiB. */
+    assert_true(pm_arena_used(a) - used < 8192);
+
+    next_ok(src, a, &rec);
+    assert_non_null(rec.malformed);
+    assert_int_equal(rec.raw_truncated, 1);
+    assert_int_equal(rec.raw_len, 100);
+    assert_int_equal(rec.offset, 8 + big + 1);
+    assert_int_equal(rec.end, 8 + big + 1 + 102);
+    assert_int_equal(rec.line, 3);
+
+    next_ok(src, a, &rec);
+    assert_null(rec.malformed);
+    assert_int_equal(rec.raw_truncated, 0);
+    assert_int_equal(rec.raw_len, 64);
+    assert_int_equal(rec.line, 4);
+
+    next_ok(src, a, &rec);
+    assert_raw(&rec, "{\"a\":2}");
+    assert_int_equal(rec.line, 5);
+    assert_int_equal(rec.end, len);
+    next_done(src, a);
+    source_close(src);
+
+    /* Resuming right after the over-long line lands on the next one. */
+    check_resume(path, PM_FMT_NDJSON, 64);
+
+    pm_arena_free(a);
+    tmp_done(path);
+    free(text);
+    free(l1);
+    free(l2);
+    free(l3);
+}
+
+static void test_ndjson_overlong_last_line(void **state)
+{
+    size_t big = (1u << 20) + 5000; /* no line end, longer than one read */
+    char *text = long_line(big);
+    char *path = tmp_file(text, big);
+    pm_arena *a = pm_arena_new(0);
+    pm_source *src = open_at(path, PM_FMT_NDJSON, 100, 0);
+    pm_record rec;
+    next_ok(src, a, &rec);
+    assert_non_null(rec.malformed);
+    assert_int_equal(rec.raw_truncated, 1);
+    assert_int_equal(rec.offset, 0);
+    assert_int_equal(rec.end, big);
+    next_done(src, a);
+    source_close(src);
+    pm_arena_free(a);
+    tmp_done(path);
+    free(text);
+}
+
+/* ---- CSV --------------------------------------------------------------- */
+
+static void test_csv_quoting(void **state)
+{
+    const char *text = "id,name,note\n"
+                       "1,plain,simple\n"
+                       "2,\"Doe, Jane\",\"she said \"\"hi\"\"\"\n"
+                       "3,\"two\nlines\",x\n"
+                       "4,\"\"\"\",\"a,\"\"b\"\"\nc\"\n"
+                       "5,last,end";
+    char *path = tmp_str(text);
+    pm_arena *a = pm_arena_new(0);
+    pm_source *src = open_at(path, PM_FMT_CSV, 0, 0);
+    pm_record rec;
+
+    next_ok(src, a, &rec);
+    assert_null(rec.malformed);
+    assert_int_equal(rec.nfields, 3);
+    assert_raw_field(&rec, 0, "id", "1");
+    assert_raw_field(&rec, 1, "name", "plain");
+    assert_raw_field(&rec, 2, "note", "simple");
+    assert_raw(&rec, "1,plain,simple");
+    assert_int_equal(rec.offset, 13);
+    assert_int_equal(rec.end, 28);
+    assert_int_equal(rec.line, 2);
+
+    next_ok(src, a, &rec);
+    assert_null(rec.malformed);
+    assert_raw_field(&rec, 1, "name", "Doe, Jane");
+    assert_raw_field(&rec, 2, "note", "she said \"hi\"");
+    assert_raw(&rec, "2,\"Doe, Jane\",\"she said \"\"hi\"\"\"");
+    assert_int_equal(rec.line, 3);
+
+    next_ok(src, a, &rec);
+    assert_null(rec.malformed);
+    assert_raw_field(&rec, 1, "name", "two\nlines");
+    assert_raw(&rec, "3,\"two\nlines\",x"); /* all the record's bytes */
+    assert_int_equal(rec.line, 4);
+
+    next_ok(src, a, &rec);
+    assert_null(rec.malformed);
+    assert_raw_field(&rec, 1, "name", "\"");
+    assert_raw_field(&rec, 2, "note", "a,\"b\"\nc");
+    assert_int_equal(rec.line, 6); /* the previous record took two lines */
+
+    next_ok(src, a, &rec);
+    assert_raw_field(&rec, 0, "id", "5");
+    assert_raw_field(&rec, 2, "note", "end");
+    assert_int_equal(rec.line, 8);
+    assert_int_equal(rec.end, strlen(text));
+
+    next_done(src, a);
+    source_close(src);
+    pm_arena_free(a);
+    tmp_done(path);
+}
+
+static void test_csv_null_vs_empty(void **state)
+{
+    const char *text = "a,b,c\n,\"\",x\n1,2,\n\"\",,\"\"\n";
+    char *path = tmp_str(text);
+    pm_arena *a = pm_arena_new(0);
+    pm_source *src = open_at(path, PM_FMT_CSV, 0, 0);
+    pm_record rec;
+
+    next_ok(src, a, &rec);
+    assert_int_equal(rec.nfields, 3);
+    assert_int_equal(rec.fields[0].v.kind, PM_V_NULL);
+    assert_string_equal(rec.fields[0].name, "a");
+    assert_raw_field(&rec, 1, "b", "");
+    assert_raw_field(&rec, 2, "c", "x");
+
+    next_ok(src, a, &rec);
+    assert_raw_field(&rec, 0, "a", "1");
+    assert_int_equal(rec.fields[2].v.kind, PM_V_NULL); /* trailing empty field */
+
+    next_ok(src, a, &rec);
+    assert_raw_field(&rec, 0, "a", "");
+    assert_int_equal(rec.fields[1].v.kind, PM_V_NULL);
+    assert_raw_field(&rec, 2, "c", "");
+
+    next_done(src, a);
+    source_close(src);
+    pm_arena_free(a);
+    tmp_done(path);
+}
+
+static void test_csv_crlf_bom_blank_lines(void **state)
+{
+    const char *text = "\xEF\xBB\xBF"
+                       "k,v\r\n"
+                       "1,\"x\"\r\n"
+                       "\r\n"
+                       "\n"
+                       "2,\"a\r\nb\"\r\n"
+                       "3,z\r\n";
+    char *path = tmp_str(text);
+    pm_arena *a = pm_arena_new(0);
+    pm_source *src = open_at(path, PM_FMT_CSV, 0, 0);
+    pm_record rec;
+
+    next_ok(src, a, &rec);
+    assert_null(rec.malformed);
+    assert_string_equal(rec.fields[0].name, "k"); /* no BOM in the first name */
+    assert_raw_field(&rec, 1, "v", "x");
+    assert_raw(&rec, "1,\"x\"");
+    assert_int_equal(rec.offset, 8);
+    assert_int_equal(rec.end, 15);
+    assert_int_equal(rec.line, 2);
+
+    next_ok(src, a, &rec);
+    assert_null(rec.malformed);
+    assert_raw_field(&rec, 1, "v", "a\r\nb"); /* quoted line ends are data */
+    assert_int_equal(rec.line, 5);
+    assert_int_equal(rec.offset, 18);
+
+    next_ok(src, a, &rec);
+    assert_raw_field(&rec, 1, "v", "z");
+    assert_raw(&rec, "3,z");
+    assert_int_equal(rec.line, 7);
+    assert_int_equal(rec.end, strlen(text));
+
+    next_done(src, a);
+    source_close(src);
+    pm_arena_free(a);
+    tmp_done(path);
+}
+
+static void test_csv_field_count(void **state)
+{
+    const char *text = "a,b,c,d\n1,2,3,4,5\n1,2\n1,2,3,4\n";
+    char *path = tmp_str(text);
+    pm_arena *a = pm_arena_new(0);
+    pm_source *src = open_at(path, PM_FMT_CSV, 0, 0);
+    pm_record rec;
+
+    next_ok(src, a, &rec);
+    assert_string_equal(rec.malformed, "row has 5 fields, header has 4");
+    assert_int_equal(rec.malformed_at, 8);
+    assert_int_equal(rec.nfields, 0);
+    assert_raw(&rec, "1,2,3,4,5");
+
+    next_ok(src, a, &rec);
+    assert_string_equal(rec.malformed, "row has 2 fields, header has 4");
+    assert_raw(&rec, "1,2");
+    assert_int_equal(rec.line, 3);
+
+    next_ok(src, a, &rec);
+    assert_null(rec.malformed);
+    assert_int_equal(rec.nfields, 4);
+
+    next_done(src, a);
+    source_close(src);
+    pm_arena_free(a);
+    tmp_done(path);
+}
+
+static void test_csv_bad_quotes(void **state)
+{
+    const char *text = "a,b\n"
+                       "1,5'10\" tall\n"
+                       "2,\"x\"y\n"
+                       "3,\"ok\"\n"
+                       "4,\"x\"\r5\n"
+                       "6,\"never closed\n7,8\n";
+    char *path = tmp_str(text);
+    pm_arena *a = pm_arena_new(0);
+    pm_source *src = open_at(path, PM_FMT_CSV, 0, 0);
+    pm_record rec;
+
+    /* A bare quote stays literal: only this row is malformed. */
+    next_ok(src, a, &rec);
+    assert_string_equal(rec.malformed, "unexpected quote in unquoted field 2 at byte 6");
+    assert_int_equal(rec.malformed_at, 6);
+    assert_raw(&rec, "1,5'10\" tall");
+    assert_int_equal(rec.line, 2);
+
+    next_ok(src, a, &rec);
+    assert_string_equal(rec.malformed,
+                        "unexpected character after closing quote in field 2 at byte 5");
+    assert_raw(&rec, "2,\"x\"y");
+
+    next_ok(src, a, &rec);
+    assert_null(rec.malformed);
+    assert_raw_field(&rec, 1, "b", "ok");
+    assert_int_equal(rec.line, 4);
+
+    next_ok(src, a, &rec);
+    assert_string_equal(rec.malformed,
+                        "unexpected character after closing quote in field 2 at byte 5");
+
+    /* An open quote runs to the end of input: one malformed record holds
+     * the rest, so no byte is lost. */
+    next_ok(src, a, &rec);
+    assert_string_equal(rec.malformed, "unterminated quoted field 2 at byte 2");
+    assert_raw(&rec, "6,\"never closed\n7,8\n");
+    assert_int_equal(rec.end, strlen(text));
+    assert_int_equal(rec.line, 6);
+
+    next_done(src, a);
+    source_close(src);
+    pm_arena_free(a);
+    tmp_done(path);
+}
+
+static void test_csv_invalid_utf8(void **state)
+{
+    const char *text = "a,b,c\nok,fine,caf\xC3\xA9\n1,2,x\xFFy\n";
+    char *path = tmp_str(text);
+    pm_arena *a = pm_arena_new(0);
+    pm_source *src = open_at(path, PM_FMT_CSV, 0, 0);
+    pm_record rec;
+
+    next_ok(src, a, &rec);
+    assert_null(rec.malformed);
+    assert_raw_field(&rec, 2, "c", "caf\xC3\xA9");
+
+    next_ok(src, a, &rec);
+    assert_string_equal(rec.malformed, "invalid UTF-8 in field 3 at byte 5");
+    assert_int_equal(rec.malformed_at, 5);
+    assert_raw(&rec, "1,2,x\xFFy");
+    assert_int_equal(rec.nfields, 0);
+
+    next_done(src, a);
+    source_close(src);
+    pm_arena_free(a);
+    tmp_done(path);
+}
+
+static void test_csv_header_only_and_duplicates(void **state)
+{
+    const char *texts[] = {"a,b\n", "a,b", "a,b\r\n\r\n"};
+    for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) {
+        char *path = tmp_str(texts[i]);
+        pm_arena *a = pm_arena_new(0);
+        pm_source *src = open_at(path, PM_FMT_CSV, 0, 0);
+        next_done(src, a);
+        source_close(src);
+        pm_arena_free(a);
+        tmp_done(path);
+    }
+
+    /* Duplicate names are the schema layer's finding, not a parse error. */
+    char *path = tmp_str("x,\"x\",\"a \"\"q\"\"\",\n1,2,3,4\n");
+    pm_arena *a = pm_arena_new(0);
+    pm_source *src = open_at(path, PM_FMT_CSV, 0, 0);
+    pm_record rec;
+    next_ok(src, a, &rec);
+    assert_int_equal(rec.nfields, 4);
+    assert_raw_field(&rec, 0, "x", "1");
+    assert_raw_field(&rec, 1, "x", "2");
+    assert_raw_field(&rec, 2, "a \"q\"", "3");
+    assert_raw_field(&rec, 3, "", "4");
+    source_close(src);
+    pm_arena_free(a);
+    tmp_done(path);
+}
+
+static void expect_open_error(const char *text, pm_format fmt, pm_code code, const char *needle)
+{
+    char *path = tmp_str(text);
+    pm_source *src = (pm_source *)&src; /* must be reset to NULL */
+    pm_err err;
+    pm_err_clear(&err);
+    assert_int_equal(source_open(path, fmt, NULL, 0, &src, &err), code);
+    assert_null(src);
+    assert_int_equal(err.code, code);
+    if (!strstr(err.msg, needle))
+        fail_msg("message \"%s\" lacks \"%s\"", err.msg, needle);
+    tmp_done(path);
+}
+
+static void test_csv_missing_header(void **state)
+{
+    expect_open_error("", PM_FMT_CSV, PM_ERR_PARSE, "no CSV header row");
+    expect_open_error("\xEF\xBB\xBF", PM_FMT_CSV, PM_ERR_PARSE, "no CSV header row");
+    expect_open_error("\n\r\n", PM_FMT_CSV, PM_ERR_PARSE, "no CSV header row");
+    expect_open_error("a,b\"c\n1,2\n", PM_FMT_CSV, PM_ERR_PARSE, "malformed CSV header");
+    expect_open_error("\"a,b\n", PM_FMT_CSV, PM_ERR_PARSE, "unterminated quoted field 1");
+    expect_open_error("a,\xC3\x28\n1,2\n", PM_FMT_CSV, PM_ERR_PARSE, "invalid UTF-8 in CSV header");
+}
+
+static void test_csv_resume(void **state)
+{
+    const char *text = "\xEF\xBB\xBF"
+                       "id,v\n"
+                       "1,a\n"
+                       "2,\"multi\nline\"\n"
+                       "\n"
+                       "3,\"x\"\"y\"\r\n"
+                       "4,bad\"quote\n"
+                       "5,e";
+    char *path = tmp_str(text);
+    check_resume(path, PM_FMT_CSV, 0);
+
+    /* Resuming from the top or from inside the header reads the first row;
+     * the header is read either way and names the fields. */
+    for (uint64_t off = 0; off <= 8; off++) {
+        pm_arena *a = pm_arena_new(0);
+        pm_source *src = open_at(path, PM_FMT_CSV, 0, off);
+        pm_record rec;
+        next_ok(src, a, &rec);
+        assert_raw_field(&rec, 0, "id", "1");
+        assert_int_equal(rec.offset, 8);
+        source_close(src);
+        pm_arena_free(a);
+    }
+
+    /* After the multi-line row the names still come from the header. */
+    const char *row3 = strstr(text, "3,");
+    pm_arena *a = pm_arena_new(0);
+    pm_source *src = open_at(path, PM_FMT_CSV, 0, (uint64_t)(row3 - text));
+    pm_record rec;
+    next_ok(src, a, &rec);
+    assert_raw_field(&rec, 0, "id", "3");
+    assert_raw_field(&rec, 1, "v", "x\"y");
+    assert_int_equal(rec.line, 1);
+    source_close(src);
+    pm_arena_free(a);
+    tmp_done(path);
+}
+
+static void test_csv_overlong_record(void **state)
+{
+    /* A quoted field of 3 MiB with newlines inside: skipping it must follow
+     * the quotes, or the rows after it would be cut in the wrong places. */
+    size_t big = 3u << 20;
+    size_t total = 4 + 3 + big + 7;
+    char *text = malloc(total + 1);
+    char *p = text;
+    memcpy(p, "a,b\n", 4);
+    p += 4;
+    memcpy(p, "1,\"", 3);
+    p += 3;
+    for (size_t i = 0; i < big; i++)
+        *p++ = (i % 1000 == 999) ? '\n' : (i % 1000 == 500 ? ',' : 'y');
+    memcpy(p, "\"\n2,ok\n", 7);
+    p += 7;
+    assert_int_equal((size_t)(p - text), total);
+    char *path = tmp_file(text, total);
+
+    pm_arena *a = pm_arena_new(0);
+    pm_source *src = open_at(path, PM_FMT_CSV, 64, 0);
+    pm_record rec;
+    next_ok(src, a, &rec);
+    assert_string_equal(rec.malformed, "record exceeds max_line_bytes (64 bytes); raise "
+                                       "defaults.max_line_bytes in pipemend.yaml to load it");
+    assert_int_equal(rec.raw_truncated, 1);
+    assert_int_equal(rec.raw_len, 4096);
+    assert_memory_equal(rec.raw, text + 4, 4096);
+    assert_int_equal(rec.offset, 4);
+    assert_int_equal(rec.end, total - 5);
+    assert_int_equal(rec.line, 2);
+
+    next_ok(src, a, &rec);
+    assert_null(rec.malformed);
+    assert_raw_field(&rec, 1, "b", "ok");
+    assert_int_equal(rec.line, 3 + big / 1000);
+    next_done(src, a);
+    source_close(src);
+
+    /* Small enough to sit in the buffer, still over the limit. */
+    char *path2 = tmp_str("a,b\n1,\"0123456789012345678901234567890123456789\"\n2,ok\n");
+    src = open_at(path2, PM_FMT_CSV, 16, 0);
+    next_ok(src, a, &rec);
+    assert_non_null(rec.malformed);
+    assert_int_equal(rec.raw_truncated, 1);
+    assert_int_equal(rec.raw_len, 44);
+    next_ok(src, a, &rec);
+    assert_raw_field(&rec, 1, "b", "ok");
+    source_close(src);
+
+    pm_arena_free(a);
+    tmp_done(path);
+    tmp_done(path2);
+    free(text);
+}
+
+/* Rows longer than one read, but within the limit: the buffer grows. */
+static void test_csv_long_rows_within_limit(void **state)
+{
+    size_t big = (1u << 20) * 2 + 17;
+    size_t total = 4 + 2 + big + 1 + 4;
+    char *text = malloc(total + 1);
+    memcpy(text, "a,b\n1,", 6);
+    memset(text + 6, 'q', big);
+    memcpy(text + 6 + big, "\n2,z\n", 5);
+    char *path = tmp_file(text, total);
+    pm_arena *a = pm_arena_new(0);
+    pm_source *src = open_at(path, PM_FMT_CSV, 0, 0);
+    pm_record rec;
+    next_ok(src, a, &rec);
+    assert_null(rec.malformed);
+    assert_int_equal(rec.fields[1].v.len, big);
+    assert_int_equal(rec.raw_truncated, 0);
+    next_ok(src, a, &rec);
+    assert_raw_field(&rec, 1, "b", "z");
+    next_done(src, a);
+    source_close(src);
+    pm_arena_free(a);
+    tmp_done(path);
+    free(text);
+}
+
+/* ---- open, identity, formats ------------------------------------------- */
+
+static void test_open_errors(void **state)
+{
+    pm_source *src = NULL;
+    pm_err err;
+    pm_err_clear(&err);
+    assert_int_equal(source_open("/nonexistent/pm/x.ndjson", PM_FMT_NDJSON, NULL, 0, &src, &err),
+                     PM_ERR_IO);
+    assert_null(src);
+    assert_string_equal(err.msg, "cannot open /nonexistent/pm/x.ndjson: No such file or directory");
+    assert_true(err.hint[0] != '\0');
+
+    pm_err_clear(&err);
+    assert_int_equal(source_open("/tmp", PM_FMT_CSV, NULL, 0, &src, &err), PM_ERR_IO);
+    assert_non_null(strstr(err.msg, "cannot open /tmp: Is a directory"));
+}
+
+static void test_identity(void **state)
+{
+    char head[5000];
+    for (size_t i = 0; i < sizeof head; i++)
+        head[i] = (char)('a' + i % 26);
+    head[sizeof head - 1] = '\n';
+    char *path = tmp_file(head, sizeof head);
+    pm_source *src = open_at(path, PM_FMT_NDJSON, 0, 0);
+    char *abs = realpath(path, NULL);
+    assert_string_equal(source_id(src), abs);
+    assert_int_equal(source_size(src), sizeof head);
+    assert_int_equal(source_fingerprint(src), pm_hash(head, 4096));
+    assert_false(source_is_stdin(src));
+    source_close(src);
+    free(abs);
+    tmp_done(path);
+
+    path = tmp_str("{}\n");
+    src = open_at(path, PM_FMT_NDJSON, 0, 0);
+    assert_int_equal(source_fingerprint(src), pm_hash("{}\n", 3));
+    assert_int_equal(source_size(src), 3);
+    source_close(src);
+    tmp_done(path);
+}
+
+static void test_formats(void **state)
+{
+    pm_format f = PM_FMT_CSV;
+    assert_true(source_format_parse("ndjson", &f));
+    assert_int_equal(f, PM_FMT_NDJSON);
+    assert_true(source_format_parse("csv", &f));
+    assert_int_equal(f, PM_FMT_CSV);
+    assert_true(source_format_parse("jsonl", &f));
+    assert_int_equal(f, PM_FMT_NDJSON);
+    assert_true(source_format_parse("json", &f));
+    assert_false(source_format_parse("parquet", &f));
+    assert_false(source_format_parse("", &f));
+
+    assert_true(source_format_from_path("data/orders.CSV", &f));
+    assert_int_equal(f, PM_FMT_CSV);
+    assert_true(source_format_from_path("/x/y.z/events.jsonl", &f));
+    assert_int_equal(f, PM_FMT_NDJSON);
+    assert_true(source_format_from_path("a.ndjson", &f));
+    assert_true(source_format_from_path("a.Json", &f));
+    assert_false(source_format_from_path("a.csv.gz", &f));
+    assert_false(source_format_from_path("/x/y.csv/events", &f));
+    assert_false(source_format_from_path("noext", &f));
+    assert_false(source_format_from_path(".csv", &f));
+    assert_false(source_format_from_path("-", &f));
+
+    assert_string_equal(source_format_name(PM_FMT_NDJSON), "ndjson");
+    assert_string_equal(source_format_name(PM_FMT_CSV), "csv");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_ndjson_basic),
+        cmocka_unit_test(test_ndjson_bom_crlf_blank_lines),
+        cmocka_unit_test(test_ndjson_empty_and_blank_files),
+        cmocka_unit_test(test_ndjson_resume),
+        cmocka_unit_test(test_ndjson_malformed_keeps_raw),
+        cmocka_unit_test(test_ndjson_overlong_line),
+        cmocka_unit_test(test_ndjson_overlong_last_line),
+        cmocka_unit_test(test_csv_quoting),
+        cmocka_unit_test(test_csv_null_vs_empty),
+        cmocka_unit_test(test_csv_crlf_bom_blank_lines),
+        cmocka_unit_test(test_csv_field_count),
+        cmocka_unit_test(test_csv_bad_quotes),
+        cmocka_unit_test(test_csv_invalid_utf8),
+        cmocka_unit_test(test_csv_header_only_and_duplicates),
+        cmocka_unit_test(test_csv_missing_header),
+        cmocka_unit_test(test_csv_resume),
+        cmocka_unit_test(test_csv_overlong_record),
+        cmocka_unit_test(test_csv_long_rows_within_limit),
+        cmocka_unit_test(test_open_errors),
+        cmocka_unit_test(test_identity),
+        cmocka_unit_test(test_formats),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
