@@ -4,10 +4,11 @@
  *
  * Literals are classified by scanning them once, by hand: a number is read
  * into its sign, integer magnitude, significant digits and decimal exponent
- * in one pass, and dates are checked digit by digit. The C library is only
- * asked (strtod) when a double has to be produced or a float literal sits on
- * the edge of the double range. Nothing here allocates except strtod's copy
- * of a number literal longer than a stack buffer.
+ * in one pass, and dates are checked digit by digit. A double is built
+ * exactly from the scanned digits when that is provably correctly rounded;
+ * only long mantissas and large exponents go to strtod. Nothing here
+ * allocates except strtod's copy of a number literal longer than a stack
+ * buffer.
  *
  * Numbers follow the JSON grammar exactly, for CSV fields too: no '+', no
  * leading zeros, no bare '.', no NaN/Infinity. That is what keeps a zip code

@@ -10,6 +10,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -215,6 +217,46 @@ static void test_float64_fit(void **state)
     assert_false(fits(raw("NaN"), T(PM_T_FLOAT64)));
     assert_false(fits(raw("Infinity"), T(PM_T_FLOAT64)));
     assert_false(fits(raw(".5"), T(PM_T_FLOAT64)));
+}
+
+/* The float64 cell must be the double strtod gives, bit for bit, whichever
+ * path type_fits takes to get it. */
+static void test_float64_matches_strtod(void **state)
+{
+    uint64_t seed = 88172645463325252ULL; /* xorshift: the same literals every run */
+    char lit[64];
+    for (int iter = 0; iter < 200000; iter++) {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        uint64_t r = seed;
+        int ndig = 1 + (int)(r % 19);
+        r /= 19;
+        size_t n = 0;
+        if (r & 1)
+            lit[n++] = '-';
+        r >>= 1;
+        int point = (int)(r % (unsigned)(ndig + 1));
+        r /= (unsigned)(ndig + 1);
+        for (int d = 0; d < ndig; d++) {
+            if (d == point && d > 0)
+                lit[n++] = '.';
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            lit[n++] = (char)('0' + (d == 0 && ndig > 1 && point != 1 ? 1 + seed % 9 : seed % 10));
+        }
+        if (r & 1)
+            n += (size_t)sprintf(lit + n, "e%d", (int)((r >> 1) % 61) - 30);
+        lit[n] = '\0';
+        pm_value v = num(lit);
+        pm_cell c;
+        if (!type_fits(&v, T(PM_T_FLOAT64), &c))
+            fail_msg("%s does not fit float64", lit);
+        double want = strtod(lit, NULL);
+        if (memcmp(&c.d, &want, sizeof want) != 0)
+            fail_msg("%s gives %.17g, strtod %.17g", lit, c.d, want);
+    }
 }
 
 static void test_numeric_fit(void **state)
@@ -846,6 +888,7 @@ int main(void)
         cmocka_unit_test(test_int_rejects_non_integers),
         cmocka_unit_test(test_infer_numbers),
         cmocka_unit_test(test_float64_fit),
+        cmocka_unit_test(test_float64_matches_strtod),
         cmocka_unit_test(test_numeric_fit),
         cmocka_unit_test(test_bool),
         cmocka_unit_test(test_varchar_counts_characters),
