@@ -290,7 +290,7 @@ void drift_check(drift_ctx *c, const pm_record *rec, pm_arena *a, drift_result *
             }
             pm_finding f = {.field = fd->name, .column = e->col};
             f.observed = observed_text(&fd->v, a);
-            f.proposed = type_infer(&fd->v);
+            f.proposed = type_for_new_column(type_infer(&fd->v));
             char pn[TYPE_NAME_MAX];
             type_name(f.proposed, pn);
             const char *sep = strstr(e->col, "__");

@@ -52,9 +52,6 @@ typedef struct batch {
 typedef struct src_plan {
     const char *path;
     pm_format fmt;
-    uint64_t start;
-    uint64_t fingerprint_seen; /* from the checkpoint */
-    bool have_checkpoint;
 } src_plan;
 
 typedef struct run {
@@ -160,8 +157,8 @@ static pm_table *infer_table(run *r, const batch *b)
         return NULL;
     pm_table *t = table_new(r->arena, r->o->table);
     for (size_t j = 0; j < ncols; j++) {
-        pm_type ty = cols[j].type.kind == PM_T_UNKNOWN ? (pm_type){PM_T_TEXT, 0} : cols[j].type;
-        table_add(t, r->arena, cols[j].name, ty, cols[j].present < sampled);
+        table_add(t, r->arena, cols[j].name, type_for_new_column(cols[j].type),
+                  cols[j].present < sampled);
     }
     t->version = 1;
     return t;
@@ -398,22 +395,25 @@ static pm_code read_source(run *r, src_plan *p, int *slot, pm_err *err)
 {
     const ingest_opts *o = r->o;
     pm_source *src;
-    /* The checkpoint decides where to start; it is read on this thread while
-     * the writer is idle between batches of different files (see below). */
     uint64_t start = 0;
-    pm_code rc = source_open(p->path, p->fmt, &o->source, 0, &src, err);
-    if (rc)
-        return rc;
-    const char *id = pm_arena_strdup(r->arena, source_id(src));
-    uint64_t fp = source_fingerprint(src);
-    bool stdin_src = source_is_stdin(src);
-    source_close(src);
+    const char *id = "stdin";
+    uint64_t fp = 0;
+    bool stdin_src = strcmp(p->path, "-") == 0;
+    pm_code rc;
     if (!stdin_src) {
+        /* Open once to learn the file's identity and fingerprint (standard
+         * input has neither, and cannot be read twice). */
+        rc = source_open(p->path, p->fmt, &o->source, 0, &src, err);
+        if (rc)
+            return rc;
+        id = pm_arena_strdup(r->arena, source_id(src));
+        fp = source_fingerprint(src);
+        source_close(src);
         uint64_t off = 0, seen_fp = 0;
         bool found = false;
         /* Wait for the writer to go idle so the connection is ours. */
         if (!slot_wait_free(r, 0) || !slot_wait_free(r, 1))
-            return PM_ERR_DB;
+            return PM_OK; /* the writer failed; ingest_run reports its error */
         rc = store_checkpoint_get(r->store, o->table, id, &off, &seen_fp, &found, err);
         if (rc)
             return rc;

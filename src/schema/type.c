@@ -495,6 +495,15 @@ pm_type type_infer(const pm_value *v)
     return T_UNKNOWN;
 }
 
+pm_type type_for_new_column(pm_type t)
+{
+    if (t.kind == PM_T_INT16)
+        return mk(PM_T_INT32);
+    if (t.kind == PM_T_UNKNOWN)
+        return mk(PM_T_TEXT);
+    return t;
+}
+
 /* ---- the lattice -------------------------------------------------------- */
 
 /* Families: values move freely inside one along the lattice; between two

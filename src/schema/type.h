@@ -94,6 +94,11 @@ bool type_parse(const char *s, pm_type *out);
 
 /* Smallest type holding v (see the rules above). */
 pm_type type_infer(const pm_value *v);
+/* The type a new column gets when its sampled values infer as t. Integers
+ * start at int32: a column sized for the sample's small ids (int16) would
+ * drift at the first id above 32767, which is noise, not news. */
+pm_type type_for_new_column(pm_type t);
+
 /* Least upper bound of a and b: the smallest type both widen to (through
  * review edges too; text and json are the tops). UNKNOWN is the bottom.
  * Inside the number family float64 sits above int64 and below numeric

@@ -297,8 +297,8 @@ static bool key_risky(const char *k, size_t n)
 {
     if (n == 0 || k[0] == '_' || k[n - 1] == '_')
         return true;
-    for (const char *u = memchr(k, '_', n); u; u = memchr(u + 1, '_', (size_t)(k + n - u - 1)))
-        if (u[1] == '_')
+    for (size_t i = 1; i + 1 < n; i++) /* keys are short: no memchr call */
+        if (k[i] == '_' && k[i + 1] == '_')
             return true;
     return false;
 }
