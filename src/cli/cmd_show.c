@@ -53,7 +53,10 @@ int cmd_runs(cli_ctx *ctx)
     pm_run *runs;
     size_t n;
     pm_err err = {0};
-    pm_code rc = store_runs_list(s, ctx->pipeline, ctx->table, ctx->limit ? ctx->limit : 50, a,
+    /* A run whose process died shows as aborted, not running forever. */
+    pm_code rc = store_runs_reap(s, &err);
+    if (!rc)
+        rc = store_runs_list(s, ctx->pipeline, ctx->table, ctx->limit ? ctx->limit : 50, a,
                                  &runs, &n, &err);
     if (rc) {
         code = cli_fail(&err);
@@ -314,7 +317,7 @@ int cmd_status(cli_ctx *ctx)
     pm_table **ts;
     size_t n;
     code = 0;
-    if (store_tables_list(s, a, &ts, &n, &err)) {
+    if (store_runs_reap(s, &err) || store_tables_list(s, a, &ts, &n, &err)) {
         code = cli_fail(&err);
         goto out;
     }

@@ -280,7 +280,7 @@ void drift_check(drift_ctx *c, const pm_record *rec, pm_arena *a, drift_result *
             if (fd->v.kind == PM_V_NULL)
                 continue; /* nothing to lose: see drift.h */
             for (size_t k = 0; k < nnews; k++) {
-                if (strcmp(news[k].col, e->col) == 0) {
+                if (news[k].col && strcmp(news[k].col, e->col) == 0) {
                     pm_finding f = {.kind = FINDING_MALFORMED, .field = fd->name, .column = e->col};
                     f.message = pm_arena_sprintf(
                         a, "fields \"%s\" and \"%s\" both become column %s; rename one in the feed",

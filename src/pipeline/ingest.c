@@ -41,7 +41,10 @@ typedef struct batch {
     brow *rows;
     size_t n, cap;
     const char *source; /* checkpoint identity */
-    uint64_t fingerprint;
+    const char *path;
+    uint64_t fingerprint; /* of the bytes up to end (fingerprint.c) */
+    bool expect_found;    /* the checkpoint this batch continues from */
+    uint64_t expect;
     uint64_t end;       /* checkpoint after this batch */
     bool checkpoint;    /* false for stdin */
     pm_table *create;   /* create this table before loading */
@@ -243,6 +246,21 @@ static void unique_violation(run *r, batch *b, brow *row)
     quarantine_info(row, &f, 1, b->arena);
 }
 
+/* The contract's unique key, on the key columns the table has. */
+static pm_code unique_ensure(run *r, const pm_table *t, pm_err *err)
+{
+    const contract_rule *u = r->unique;
+    for (size_t i = 0; i < u->nkey; i++) {
+        if (table_find(t, u->key[i], strlen(u->key[i])) < 0) {
+            pm_warn("the unique key names column %s, which %s does not have; the key is not "
+                    "enforced",
+                    u->key[i], t->name);
+            return PM_OK;
+        }
+    }
+    return store_unique_ensure(r->store, t, u, err);
+}
+
 static pm_code write_batch(run *r, batch *b, pm_err *err)
 {
     pm_store *s = r->store;
@@ -251,7 +269,9 @@ static pm_code write_batch(run *r, batch *b, pm_err *err)
     if (rc)
         return rc;
     if (b->create) {
-        rc = store_table_create(s, b->create, r->unique, err);
+        rc = store_table_create(s, b->create, err);
+        if (!rc && r->unique)
+            rc = unique_ensure(r, b->create, err);
         if (!rc)
             pm_info("created table %s with %zu columns from the first %zu rows", b->create->name,
                     b->create->ncols, b->n < r->o->sample_size ? b->n : r->o->sample_size);
@@ -293,8 +313,23 @@ static pm_code write_batch(run *r, batch *b, pm_err *err)
     }
     if (!rc)
         rc = store_run_add(s, r->run_id, (int64_t)b->n, loaded, quarantined, err);
-    if (!rc && b->checkpoint)
-        rc = store_checkpoint_set(s, r->o->table, b->source, b->end, b->fingerprint, err);
+    if (!rc && b->checkpoint) {
+        /* Two runs loading the same file into the same table would both
+         * start from the same checkpoint; only the first to commit may move
+         * it. The check and the move are in this batch's transaction. */
+        uint64_t now = 0, fp = 0;
+        bool found = false;
+        rc = store_checkpoint_get(s, r->o->table, b->source, &now, &fp, &found, err);
+        if (!rc && (found != b->expect_found || (found && now != b->expect))) {
+            rc = pm_err_set(err, PM_ERR_BUSY,
+                            "another run is loading %s into %s (its checkpoint moved to byte %llu)",
+                            b->path, r->o->table, (unsigned long long)now);
+            pm_err_hint(err, "this run stopped without loading the rows the other run loads; "
+                             "run one ingest per file and table at a time");
+        }
+        if (!rc)
+            rc = store_checkpoint_set(s, r->o->table, b->source, b->end, b->fingerprint, err);
+    }
     if (!rc)
         rc = store_commit(s, err);
     if (rc) {
@@ -397,33 +432,38 @@ static pm_code read_source(run *r, src_plan *p, int *slot, pm_err *err)
     pm_source *src;
     uint64_t start = 0;
     const char *id = "stdin";
-    uint64_t fp = 0;
     bool stdin_src = strcmp(p->path, "-") == 0;
+    bool had_checkpoint = false;
+    uint64_t checkpoint = 0;
     pm_code rc;
     if (!stdin_src) {
-        /* Open once to learn the file's identity and fingerprint (standard
-         * input has neither, and cannot be read twice). */
+        /* Open once to learn the file's identity (standard input has none,
+         * and cannot be read twice). */
         rc = source_open(p->path, p->fmt, &o->source, 0, &src, err);
         if (rc)
             return rc;
         id = pm_arena_strdup(r->arena, source_id(src));
-        fp = source_fingerprint(src);
+        uint64_t size = source_size(src);
         source_close(src);
-        uint64_t off = 0, seen_fp = 0;
-        bool found = false;
+        uint64_t seen_fp = 0, fp_now = 0;
         /* Wait for the writer to go idle so the connection is ours. */
         if (!slot_wait_free(r, 0) || !slot_wait_free(r, 1))
             return PM_OK; /* the writer failed; ingest_run reports its error */
-        rc = store_checkpoint_get(r->store, o->table, id, &off, &seen_fp, &found, err);
+        rc = store_checkpoint_get(r->store, o->table, id, &checkpoint, &seen_fp, &had_checkpoint,
+                                  err);
+        if (!rc && had_checkpoint)
+            rc = source_fingerprint_file(p->path, checkpoint, &fp_now, err);
         if (rc)
             return rc;
-        if (found && seen_fp == fp) {
-            start = off;
-        } else if (found) {
+        if (had_checkpoint && size < checkpoint)
+            pm_warn("%s is shorter than when it was last loaded; reading it from the start",
+                    p->path);
+        else if (had_checkpoint && fp_now != seen_fp)
             pm_warn("%s changed since it was last loaded (its first bytes differ); reading it from "
                     "the start",
                     p->path);
-        }
+        else
+            start = checkpoint;
     }
     rc = source_open(p->path, p->fmt, &o->source, start, &src, err);
     if (rc)
@@ -448,8 +488,10 @@ static pm_code read_source(run *r, src_plan *p, int *slot, pm_err *err)
     for (;;) {
         if (b->n == 0) {
             b->source = id;
-            b->fingerprint = fp;
+            b->path = p->path;
             b->checkpoint = !stdin_src;
+            b->expect_found = had_checkpoint;
+            b->expect = checkpoint;
         }
         brow *row = batch_push(b);
         rc = source_next(src, b->arena, &row->rec, err);
@@ -474,6 +516,13 @@ static pm_code read_source(run *r, src_plan *p, int *slot, pm_err *err)
                 for (size_t i = 0; i < b->n; i++)
                     validate_row(r, b, &b->rows[i]);
             }
+            if (b->checkpoint) {
+                rc = source_fingerprint_file(p->path, b->end, &b->fingerprint, err);
+                had_checkpoint = true;
+                checkpoint = b->end; /* what the next batch expects to find */
+            }
+            if (rc)
+                break;
             slot_hand_over(r, *slot);
             *slot ^= 1;
             if (!slot_wait_free(r, *slot))
@@ -536,6 +585,20 @@ pm_code ingest_run(pm_store *store, const ingest_opts *o, ingest_result *res, pm
     r.unique = o->contract ? contract_unique(o->contract) : NULL;
     if (r.table)
         r.drift = drift_ctx_new(r.arena, r.table, o->contract);
+    if (r.table && r.unique) {
+        /* A unique rule added after the table was created applies from now. */
+        rc = store_begin(store, err);
+        if (!rc)
+            rc = unique_ensure(&r, r.table, err);
+        if (!rc)
+            rc = store_commit(store, err);
+        if (rc) {
+            store_rollback(store, NULL);
+            store_run_finish(store, r.run_id, "failed", err->msg, false, NULL, NULL);
+            pm_arena_free(r.arena);
+            return rc;
+        }
+    }
 
     for (size_t i = 0; i < o->npaths; i++) {
         if (strcmp(plan[i].path, "-") == 0)

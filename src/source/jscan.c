@@ -41,7 +41,7 @@ enum { STR_ESCAPED = 1, STR_NUL = 2 };
 typedef struct keyent {
     const char *s; /* unescaped key: into the record, or into the arena */
     size_t len;
-    uint64_t h; /* set once the owning set is hashed */
+    uint64_t h; /* key_tag while its set is a list, key_hash once hashed */
 } keyent;
 
 /* Open-addressing index over a run of keyent: slot holds index + 1, 0 is
@@ -66,7 +66,7 @@ typedef struct scan {
     pm_arena *arena;
     size_t max_depth;
     size_t flatten_depth;
-    uint64_t seed; /* for key hashes, so colliding keys cannot be prepared offline */
+    uint64_t seed; /* for key hashes (see hash_seed); 0 until first needed */
 
     pm_field *fields; /* the result, grown geometrically in the arena */
     size_t nfields, fcap;
@@ -86,15 +86,17 @@ typedef struct scan {
      * it starts, and the depth of its frame (0 when none). */
     size_t text_field, text_start, text_depth;
 
-    bool risky;  /* some key could make two paths join into one name */
-    bool nested; /* some field came from a nested object */
+    bool risky;    /* some key could make two paths join into one name */
+    bool nested;   /* some field came from a nested object */
     keyent *names; /* every field name, once risky && nested */
     size_t nnames, names_cap;
     keyidx names_ix;
 
     size_t err_at;
-    char msg[sizeof(((pm_err *)0)->msg)];
+    char *msg; /* MSG_CAP bytes, on the caller's stack */
 } scan;
+
+#define MSG_CAP sizeof(((pm_err *)0)->msg)
 
 static const char LIT_TRUE[] = "true", LIT_FALSE[] = "false", LIT_NULL[] = "null";
 
@@ -104,7 +106,7 @@ __attribute__((format(printf, 3, 4))) static bool fail(scan *st, size_t at, cons
 {
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(st->msg, sizeof st->msg, fmt, ap);
+    vsnprintf(st->msg, MSG_CAP, fmt, ap);
     va_end(ap);
     st->err_at = at;
     return false;
@@ -166,28 +168,45 @@ static void quote_key(char *out, size_t cap, const char *k, size_t len)
 /* ---- arena helpers ---------------------------------------------------- */
 
 /* Makes room for need bytes at st->tp; the caller writes them and moves
- * st->tp past what it used (it may use less). The first area is sized so
- * that a record without flattened names never needs a second: every string,
- * number and text value copied out, with its NUL, is no longer than the
- * input bytes it came from. */
-static char *text_reserve(scan *st, size_t need)
+ * st->tp past what it used (it may use less). The first area is n + 64
+ * bytes, which is all a record needs unless nested names repeat their
+ * prefixes: each string, number or text value copied out, with its NUL, is
+ * no longer than the input bytes it came from. */
+static char *text_refill(scan *st, size_t need)
 {
-    if (!st->tp || (size_t)(st->tend - st->tp) < need) {
-        size_t size = st->n + 64;
-        if (st->tp)
-            size = size / 2 > need ? size / 2 : need;
-        if (size < need)
-            size = need;
-        st->tp = pm_arena_alloc(st->arena, size);
-        st->tend = st->tp + size;
-    }
+    size_t size = st->n + 64;
+    if (st->tp)
+        size /= 2;
+    if (size < need)
+        size = need;
+    st->tp = pm_arena_alloc(st->arena, size);
+    st->tend = st->tp + size;
     return st->tp;
+}
+
+static inline char *text_reserve(scan *st, size_t need)
+{
+    if (!st->tp || (size_t)(st->tend - st->tp) < need)
+        return text_refill(st, need);
+    return st->tp;
+}
+
+/* memcpy for the short strings of a record: one 16-byte move when both
+ * sides have room to spare (the bytes past len are overwritten later, or
+ * unused), rather than a libc call per key and value. */
+static inline void copy_short(char *d, const char *p, size_t len, const char *dlimit,
+                              const char *plimit)
+{
+    if (len <= 16 && dlimit - d >= 16 && plimit - p >= 16)
+        memcpy(d, p, 16);
+    else
+        memcpy(d, p, len);
 }
 
 static char *text_copy(scan *st, const char *p, size_t len)
 {
     char *d = text_reserve(st, len + 1);
-    memcpy(d, p, len);
+    copy_short(d, p, len, st->tend, st->s + st->n);
     d[len] = '\0';
     st->tp = d + len + 1;
     return d;
@@ -224,6 +243,28 @@ static uint64_t key_hash(uint64_t seed, const char *s, size_t n)
     return h ^ (h >> 29);
 }
 
+/* A few bytes of the key: enough to tell apart most keys of one length
+ * without a memcmp call while an object's keys are a plain list. */
+static inline uint64_t key_tag(const char *k, size_t len)
+{
+    if (len == 0)
+        return 0;
+    return (unsigned char)k[0] | (uint64_t)(unsigned char)k[len - 1] << 8 |
+           (uint64_t)(unsigned char)k[len / 2] << 16;
+}
+
+/* Keys are hashed with a per-call seed so that a feed cannot be prepared
+ * offline to make every key collide. Addresses vary per run under ASLR,
+ * which is enough for that without global state; computed only for the
+ * rare record with an object of many keys. */
+static uint64_t hash_seed(scan *st)
+{
+    if (!st->seed)
+        st->seed =
+            key_hash((uintptr_t)st ^ ((uint64_t)(uintptr_t)st->arena << 17), "pipemend", 8) | 1;
+    return st->seed;
+}
+
 static bool idx_has(const keyidx *ix, const keyent *ents, const char *k, size_t len, uint64_t h)
 {
     for (size_t i = h & ix->mask;; i = (i + 1) & ix->mask) {
@@ -256,7 +297,7 @@ static void idx_build(scan *st, keyidx *ix, const keyent *ents, size_t count)
         idx_put(ix, ents, i);
 }
 
-static void key_push(scan *st, const char *k, size_t len, uint64_t h)
+static inline void key_push(scan *st, const char *k, size_t len, uint64_t h)
 {
     if (st->nkeys == st->kcap)
         st->keys = grow(st, st->keys, &st->kcap, st->nkeys, sizeof *st->keys, 0);
@@ -269,19 +310,20 @@ static bool key_add(scan *st, frame *f, const char *k, size_t len)
     size_t count = st->nkeys - f->key_base;
     if (count < LINEAR_KEYS) {
         const keyent *e = st->keys + f->key_base;
+        uint64_t tag = key_tag(k, len);
         for (size_t i = 0; i < count; i++)
-            if (e[i].len == len && memcmp(e[i].s, k, len) == 0)
+            if (e[i].len == len && e[i].h == tag && memcmp(e[i].s, k, len) == 0)
                 return false;
-        key_push(st, k, len, 0);
+        key_push(st, k, len, tag);
         return true;
     }
     if (!f->ix.slot) {
         keyent *e = st->keys + f->key_base;
         for (size_t i = 0; i < count; i++)
-            e[i].h = key_hash(st->seed, e[i].s, e[i].len);
+            e[i].h = key_hash(hash_seed(st), e[i].s, e[i].len);
         idx_build(st, &f->ix, e, count);
     }
-    uint64_t h = key_hash(st->seed, k, len);
+    uint64_t h = key_hash(hash_seed(st), k, len);
     if (idx_has(&f->ix, st->keys + f->key_base, k, len, h))
         return false;
     key_push(st, k, len, h);
@@ -315,11 +357,11 @@ static bool name_add(scan *st, const char *name, size_t len)
             if (st->nnames == st->names_cap)
                 st->names = grow(st, st->names, &st->names_cap, st->nnames, sizeof *st->names, 32);
             st->names[st->nnames++] =
-                (keyent){f->name, f->name_len, key_hash(st->seed, f->name, f->name_len)};
+                (keyent){f->name, f->name_len, key_hash(hash_seed(st), f->name, f->name_len)};
         }
         idx_build(st, &st->names_ix, st->names, st->nnames);
     }
-    uint64_t h = key_hash(st->seed, name, len);
+    uint64_t h = key_hash(hash_seed(st), name, len);
     if (idx_has(&st->names_ix, st->names, name, len, h))
         return false;
     if (st->nnames == st->names_cap)
@@ -333,9 +375,18 @@ static bool name_add(scan *st, const char *name, size_t len)
     return true;
 }
 
+static bool name_collision(scan *st)
+{
+    char q[128];
+    quote_key(q, sizeof q, st->name, st->name_len);
+    return fail(st, st->key_at,
+                "duplicate field \"%s\" at byte %zu after flattening nested objects", q,
+                st->key_at);
+}
+
 /* Appends a field named by the current member; NULL if flattening made
  * its name collide with another field's. */
-static pm_field *add_field(scan *st, pm_vkind kind, const char *s, size_t len)
+static inline pm_field *add_field(scan *st, pm_vkind kind, const char *s, size_t len)
 {
     if (st->nfields == st->fcap)
         st->fields = grow(st, st->fields, &st->fcap, st->nfields, sizeof *st->fields,
@@ -346,13 +397,8 @@ static pm_field *add_field(scan *st, pm_vkind kind, const char *s, size_t len)
     f->v = (pm_value){.kind = kind, .b = false, .s = s, .len = len};
     if (st->depth > 1)
         st->nested = true;
-    if (st->risky && st->nested && !name_add(st, st->name, st->name_len)) {
-        char q[128];
-        quote_key(q, sizeof q, st->name, st->name_len);
-        fail(st, st->key_at, "duplicate field \"%s\" at byte %zu after flattening nested objects",
-             q, st->key_at);
-        return NULL;
-    }
+    if (st->risky && st->nested && !name_add(st, st->name, st->name_len))
+        return name_collision(st), NULL;
     return f;
 }
 
@@ -610,23 +656,27 @@ static const char *read_key(scan *st, const char *p)
     if (f->flat) {
         size_t pl = f->prefix_len, sep = pl ? 2 : 0;
         char *name = text_reserve(st, pl + sep + raw + 1);
-        memcpy(name, f->prefix, pl);
-        memcpy(name + pl, "__", sep);
+        if (pl) {
+            memcpy(name, f->prefix, pl);
+            memcpy(name + pl, "__", 2);
+        }
         char *kd = name + pl + sep;
         if (fl & STR_ESCAPED) {
             klen = unescape(kd, p + 1, q - 1);
+            st->risky = st->risky || key_risky(kd, klen);
         } else {
-            memcpy(kd, p + 1, raw);
             klen = raw;
+            copy_short(kd, p + 1, raw, st->tend, st->s + st->n);
+            /* Checked on the input: the copy was just written, and reading
+             * it back stalls on store forwarding. */
+            st->risky = st->risky || key_risky(p + 1, raw);
         }
         kd[klen] = '\0';
         st->tp = kd + klen + 1;
         st->name = name;
         st->name_len = pl + sep + klen;
         st->key_at = (size_t)(p - st->s);
-        if (!st->risky && key_risky(kd, klen))
-            st->risky = true;
-        k = kd;
+        k = fl & STR_ESCAPED ? kd : p + 1; /* same bytes; the input is not a fresh store */
     } else if (fl & STR_ESCAPED) {
         char *kd = text_reserve(st, raw);
         klen = unescape(kd, p + 1, q - 1);
@@ -715,7 +765,7 @@ value:
             if (fl & STR_ESCAPED)
                 len = unescape(d, p + 1, q - 1);
             else
-                memcpy(d, p + 1, raw);
+                copy_short(d, p + 1, raw, st->tend, end);
             d[len] = '\0';
             st->tp = d + len + 1;
             if (!add_field(st, PM_V_STRING, d, len))
@@ -748,29 +798,38 @@ value:
         }
         goto value;
     case 't':
-    case 'f':
-    case 'n': {
-        const char *lit = *p == 't' ? LIT_TRUE : *p == 'f' ? LIT_FALSE : LIT_NULL;
-        size_t len = *p == 'f' ? 5 : 4;
-        if ((size_t)(end - p) < len || memcmp(p, lit, len) != 0)
+        if (end - p < 4 || memcmp(p, "true", 4) != 0)
             return syntax(st, p, "invalid literal (expected true, false or null)");
         if (top->flat) {
-            pm_field *f = add_field(st, *p == 'n' ? PM_V_NULL : PM_V_BOOL, lit, len);
+            pm_field *f = add_field(st, PM_V_BOOL, LIT_TRUE, 4);
             if (!f)
                 return false;
-            f->v.b = *p == 't';
+            f->v.b = true;
         }
-        p += len;
+        p += 4;
         goto after_value;
-    }
+    case 'f':
+        if (end - p < 5 || memcmp(p, "false", 5) != 0)
+            return syntax(st, p, "invalid literal (expected true, false or null)");
+        if (top->flat && !add_field(st, PM_V_BOOL, LIT_FALSE, 5))
+            return false;
+        p += 5;
+        goto after_value;
+    case 'n':
+        if (end - p < 4 || memcmp(p, "null", 4) != 0)
+            return syntax(st, p, "invalid literal (expected true, false or null)");
+        if (top->flat && !add_field(st, PM_V_NULL, LIT_NULL, 4))
+            return false;
+        p += 4;
+        goto after_value;
     default: {
         if (*p != '-' && (*p < '0' || *p > '9'))
             return expected(st, p, "a value");
         const char *q = scan_number(st, p);
         if (!q)
             return false;
-        if (top->flat && !add_field(st, PM_V_NUMBER, text_copy(st, p, (size_t)(q - p)),
-                                    (size_t)(q - p)))
+        if (top->flat &&
+            !add_field(st, PM_V_NUMBER, text_copy(st, p, (size_t)(q - p)), (size_t)(q - p)))
             return false;
         p = q;
         goto after_value;
@@ -822,21 +881,15 @@ pm_code jscan_record(const char *s, size_t n, const jscan_opts *opts, pm_arena *
 {
     frame local_frames[LOCAL_FRAMES];
     keyent local_keys[LOCAL_KEYS];
-    scan st;
-    memset(&st, 0, offsetof(scan, msg));
-    st.msg[0] = '\0';
-    st.s = s;
-    st.n = n;
-    st.arena = arena;
+    char msg[MSG_CAP];
+    msg[0] = '\0';
+    scan st = {.s = s, .n = n, .arena = arena, .msg = msg};
     st.max_depth = opts && opts->max_depth > 0 ? (size_t)opts->max_depth : DEFAULT_MAX_DEPTH;
     st.flatten_depth = DEFAULT_FLATTEN_DEPTH;
     if (opts && opts->flatten_depth > 0)
         st.flatten_depth = (size_t)opts->flatten_depth;
     else if (opts && opts->flatten_depth < 0)
         st.flatten_depth = 0; /* negative: keep every nested object whole */
-    /* Addresses vary per run under ASLR; enough to keep key hashes from
-     * being predictable offline without any global state. */
-    st.seed = key_hash((uintptr_t)&st ^ ((uint64_t)(uintptr_t)arena << 17), "pipemend", 8);
     st.frames = local_frames;
     st.frame_cap = LOCAL_FRAMES;
     st.keys = local_keys;
@@ -851,7 +904,7 @@ pm_code jscan_record(const char *s, size_t n, const jscan_opts *opts, pm_arena *
     }
     rec->fields = NULL;
     rec->nfields = 0;
-    rec->malformed = pm_arena_strdup(arena, st.msg);
+    rec->malformed = pm_arena_strdup(arena, msg);
     rec->malformed_at = st.err_at;
-    return pm_err_set(err, PM_ERR_PARSE, "%s", st.msg);
+    return pm_err_set(err, PM_ERR_PARSE, "%s", msg);
 }

@@ -300,7 +300,7 @@ static pm_code ndjson_next(pm_source *src, pm_arena *arena, pm_record *rec, pm_e
         size_t raw_len = len;
         if (raw_len && start[raw_len - 1] == '\r')
             raw_len--;
-        if (raw_len == 0 || (start[0] <= ' ' && is_blank(start, raw_len))) {
+        if (raw_len == 0 || ((unsigned char)start[0] <= ' ' && is_blank(start, raw_len))) {
             scanned = 0;
             continue;
         }
@@ -864,7 +864,7 @@ pm_code source_open(const char *path, pm_format fmt, const pm_source_opts *opts,
             goto fail;
     }
     if (fmt == PM_FMT_CSV) {
-        rc = csv_read_header(src, path, err);
+        rc = csv_read_header(src, src->is_stdin ? "stdin" : path, err);
         if (rc != PM_OK)
             goto fail;
     }

@@ -56,6 +56,11 @@ const char *source_id(const pm_source *src);
 /* Fingerprint of the file's first bytes (up to 4 KiB), to notice a file that
  * was replaced rather than appended to; 0 for stdin. Computed at open. */
 uint64_t source_fingerprint(const pm_source *src);
+/* Hash of the first min(SOURCE_FINGERPRINT_MAX, offset) bytes of the file
+ * at path: the fingerprint a checkpoint at offset is stored with (see
+ * fingerprint.c). */
+#define SOURCE_FINGERPRINT_MAX 4096
+pm_code source_fingerprint_file(const char *path, uint64_t offset, uint64_t *out, pm_err *err);
 /* Total size in bytes if known (regular file), else 0: for progress. */
 uint64_t source_size(const pm_source *src);
 bool source_is_stdin(const pm_source *src);

@@ -81,7 +81,6 @@ typedef struct sq {
     sqlite3_stmt *st[ST_COUNT];
     sqlite3_stmt *insert; /* the data table's insert, from insert_prepare */
     size_t insert_ncols;
-    char unique_rule[128];
 } sq;
 
 static sq *impl(pm_store *s)
@@ -229,8 +228,54 @@ static pm_code sq_table_load(pm_store *s, const char *name, pm_arena *a, pm_tabl
     return rc;
 }
 
-static pm_code sq_table_create(pm_store *s, const pm_table *t, const contract_rule *u,
-                               pm_err *err)
+static pm_code sq_unique_ensure(pm_store *s, const pm_table *t, const contract_rule *u,
+                                pm_err *err)
+{
+    sq *q = impl(s);
+    pm_buf name, b;
+    pm_buf_init(&name, 4096);
+    pm_buf_init(&b, 1 << 20);
+    /* The index is named after its key, so a contract that changes its key
+     * gets a new index rather than silently keeping the old one. */
+    pm_code rc = pm_buf_printf(&name, err, "_pipemend_unique_%s", t->name);
+    for (size_t i = 0; !rc && i < u->nkey; i++)
+        rc = pm_buf_printf(&name, err, "__%s", u->key[i]);
+    if (!rc)
+        rc = pm_buf_puts(&b, "CREATE UNIQUE INDEX IF NOT EXISTS ", err);
+    if (!rc)
+        rc = quote_ident(&b, name.data, err);
+    if (!rc)
+        rc = pm_buf_puts(&b, " ON ", err);
+    if (!rc)
+        rc = quote_ident(&b, t->name, err);
+    if (!rc)
+        rc = pm_buf_puts(&b, " (", err);
+    for (size_t i = 0; !rc && i < u->nkey; i++) {
+        if (i)
+            rc = pm_buf_puts(&b, ", ", err);
+        if (!rc)
+            rc = quote_ident(&b, u->key[i], err);
+    }
+    if (!rc)
+        rc = pm_buf_puts(&b, ")", err);
+    if (!rc && sqlite3_exec(q->db, b.data, NULL, NULL, NULL) != SQLITE_OK) {
+        if ((sqlite3_extended_errcode(q->db) & 0xff) == SQLITE_CONSTRAINT) {
+            rc = pm_err_set(err, PM_ERR_CONFIG,
+                            "cannot enforce the unique key of %s: rows already loaded repeat it",
+                            t->name);
+            pm_err_hint(err, "remove the duplicates from %s, or drop the unique rule from the "
+                             "contract",
+                        t->name);
+        } else {
+            rc = db_error(q, err, "cannot create the unique key index");
+        }
+    }
+    pm_buf_free(&name);
+    pm_buf_free(&b);
+    return rc;
+}
+
+static pm_code sq_table_create(pm_store *s, const pm_table *t, pm_err *err)
 {
     sq *q = impl(s);
     pm_buf b;
@@ -253,24 +298,6 @@ static pm_code sq_table_create(pm_store *s, const pm_table *t, const contract_ru
         rc = pm_buf_puts(&b, ") STRICT", err);
     if (!rc && sqlite3_exec(q->db, b.data, NULL, NULL, NULL) != SQLITE_OK)
         rc = db_error(q, err, "cannot create table");
-    if (!rc && u && u->nkey) {
-        pm_buf_reset(&b);
-        rc = pm_buf_printf(&b, err, "CREATE UNIQUE INDEX \"_pipemend_unique_%s\" ON ", t->name);
-        if (!rc)
-            rc = quote_ident(&b, t->name, err);
-        if (!rc)
-            rc = pm_buf_puts(&b, " (", err);
-        for (size_t i = 0; !rc && i < u->nkey; i++) {
-            if (i)
-                rc = pm_buf_puts(&b, ", ", err);
-            if (!rc)
-                rc = quote_ident(&b, u->key[i], err);
-        }
-        if (!rc)
-            rc = pm_buf_puts(&b, ")", err);
-        if (!rc && sqlite3_exec(q->db, b.data, NULL, NULL, NULL) != SQLITE_OK)
-            rc = db_error(q, err, "cannot create the unique key index");
-    }
     pm_buf_free(&b);
     if (rc)
         return rc;
@@ -684,6 +711,7 @@ static const store_ops sqlite_ops = {
     .exec_tx = sq_exec_tx,
     .table_load = sq_table_load,
     .table_create = sq_table_create,
+    .unique_ensure = sq_unique_ensure,
     .tables_list = sq_tables_list,
     .table_count = sq_table_count,
     .insert_prepare = sq_insert_prepare,

@@ -21,9 +21,16 @@
  *   - flattening can make two different key paths produce the same field
  *     name ({"a__b":1,"a":{"b":2}}); jansson sees no duplicate, jscan rejects
  *     the record as ambiguous. Checked by flattening jansson's object.
+ *   - jansson drops a raw NUL byte that directly follows a number or a
+ *     literal ({"a":null<NUL>} is accepted): its lexer keeps the byte it
+ *     un-reads in a NUL-terminated one-byte buffer, so an un-read NUL looks
+ *     like an empty buffer and the next byte is read instead. jscan rejects
+ *     the NUL (RFC 8259 allows no such byte). Checked by deleting that byte
+ *     and comparing again on what remains.
  *
  * On any other difference the target prints both verdicts and aborts. The
  * same entry point is replayed over the saved corpus by replay_main.c. */
+#include <ctype.h>
 #include <errno.h>
 #include <jansson.h>
 #include <math.h>
@@ -340,6 +347,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             err.msg[ml - 1] == '.' || rec.malformed_at > size || !rec.malformed ||
             strcmp(rec.malformed, err.msg) != 0)
             mismatch("ill-formed rejection: code %d, msg \"%s\"", (int)rc, err.msg);
+        size_t at = (size_t)rec.malformed_at;
+        if (theirs && at > 0 && at < size && data[at] == 0 && isalnum(data[at - 1])) {
+            /* jansson's dropped NUL (see top): compare without it */
+            uint8_t *c = malloc(size - 1);
+            memcpy(c, data, at);
+            memcpy(c + at, data + at + 1, size - at - 1);
+            json_decref(doc);
+            pm_arena_free(arena);
+            LLVMFuzzerTestOneInput(c, size - 1);
+            free(c);
+            return 0;
+        }
         if (theirs) {
             flatlist l = {0};
             flatten(doc, NULL, 0, 0, &l);

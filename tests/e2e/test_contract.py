@@ -1,0 +1,116 @@
+"""Contracts from pipemend.yaml: a row that breaks a declared rule is
+quarantined as `contract` with the rule's name in its message."""
+from e2e_util import E2E, EXIT_FAILED, EXIT_LOADED, EXIT_QUARANTINED, EXIT_USAGE
+
+CONTRACT = """\
+tables:
+  orders:
+    contract:
+      unique: [order_id]
+      columns:
+        amount: {min: 0, max: 1000}
+        status: {allowed: [new, paid, shipped], not_null: true}
+        customer_email: {regex: '^[^@ ]+@[^@ ]+$', max_length: 20}
+        coupon: {not_null: true}
+"""
+
+
+def rec(i, **over):
+    r = {"order_id": 1000 + i, "customer_email": "u%d@example.com" % i, "status": "paid",
+         "amount": 10.5, "coupon": "C%d" % i}
+    r.update(over)
+    return r
+
+
+class TestContract(E2E):
+    def run_contract(self, first_load):
+        n0 = 0
+        if not first_load:
+            # loaded before the contract exists; coupon is nullable in the table
+            base = [rec(i) for i in range(4)] + [rec(4, coupon=None)]
+            self.ingest("orders", self.write("base.ndjson", base), expect=EXIT_LOADED)
+            self.assertTrue(self.schema("orders")["coupon"][1])
+            n0 = 5
+        self.write_config(CONTRACT)
+        cases = [
+            (rec(10, amount=-5), "amount.min"),
+            (rec(11, amount=5000), "amount.max"),
+            (rec(12, customer_email="not an email"), "customer_email.regex"),
+            (rec(13, status="lost"), "status.allowed"),
+            (rec(14, customer_email="a" * 14 + "@example.com"), "customer_email.max_length"),
+            (rec(15, coupon=None), "coupon.not_null"),
+        ]
+        clean = [rec(20), rec(21), rec(22)]
+        dup = rec(20, status="new")  # same order_id as a clean row before it
+        # (unique on a table created before the contract: see the test below)
+        dups = [dup] if first_load else []
+        lines = [clean[0]] + [c[0] for c in cases] + [clean[1]] + dups + [clean[2]]
+        import json
+        f = self.write("day.ndjson", lines)
+        r = self.ingest("orders", f, expect=EXIT_QUARANTINED)
+        q = self.quarantine()
+        self.assertEqual(len(q), len(cases) + len(dups), q)
+        for record, rule in cases:
+            e = self.assert_quarantined(q, "contract", json.dumps(record), exact_kinds=["contract"])
+            self.assertIn(rule, e["message"])
+            self.assertIn(rule, [f.get("rule") for f in e["findings"]])
+        for d in dups:
+            e = self.assert_quarantined(q, "contract", json.dumps(d), exact_kinds=["contract"])
+            self.assertIn("unique", e["message"])
+        ids = sorted(x[0] for x in self.sql("SELECT order_id FROM orders"))
+        self.assertEqual(ids, sorted([r["order_id"] for r in clean] + [1000 + i for i in range(n0)]))
+        self.assert_invariants("orders", n0 + len(lines))
+
+    def test_contract_on_first_load(self):
+        self.run_contract(first_load=True)
+
+    def test_contract_on_existing_table(self):
+        self.run_contract(first_load=False)
+
+    def test_unique_rule_added_after_the_table_exists(self):
+        # The table is created before the contract declares unique: [order_id];
+        # once declared, the rule must hold for later runs (or the run must
+        # refuse to go on), never be silently ignored.
+        self.ingest("orders", self.write("a.ndjson", [rec(1), rec(2)]), expect=EXIT_LOADED)
+        self.write_config("tables:\n  orders:\n    contract:\n      unique: [order_id]\n")
+        r = self.ingest("orders", self.write("b.ndjson", [rec(2), rec(3)]))
+        self.assertIn(r.rc, (EXIT_QUARANTINED, EXIT_USAGE, EXIT_FAILED), r)
+        ids = [x[0] for x in self.sql("SELECT order_id FROM orders")]
+        self.assertEqual(len(ids), len(set(ids)),
+                         "unique: [order_id] is declared but order_id %r was loaded twice" % ids)
+
+    def test_unique_across_runs(self):
+        self.write_config(CONTRACT)
+        self.ingest("orders", self.write("a.ndjson", [rec(1), rec(2)]), expect=EXIT_LOADED)
+        self.ingest("orders", self.write("b.ndjson", [rec(2), rec(3)]), expect=EXIT_QUARANTINED)
+        q = self.quarantine()
+        self.assertEqual(len(q), 1)
+        self.assertIn("unique", q[0]["message"])
+        self.assert_invariants("orders", 4)
+
+    def test_pipeline_contract(self):
+        self.write_config("""\
+pipelines:
+  - name: feed
+    source: in/*.ndjson
+    table: events
+    contract:
+      columns:
+        amount: {min: 0}
+""")
+        self.write("in/a.ndjson", [{"id": 1, "amount": 5}, {"id": 2, "amount": -1}])
+        r = self.pm("run", "feed", "--db", self.db)
+        self.assertEqual(r.rc, EXIT_QUARANTINED, r)
+        q = self.quarantine()
+        self.assertEqual(len(q), 1)
+        self.assertIn("amount.min", q[0]["message"])
+        self.assertEqual(q[0]["kinds"], ["contract"])
+        self.assert_invariants("events", 2)
+
+    def test_typo_in_contract_is_config_error(self):
+        self.write_config("tables:\n  orders:\n    contract:\n      columns:\n"
+                          "        amount: {minimum: 0}\n")
+        r = self.ingest("orders", self.write("a.ndjson", [rec(1)]))
+        self.assertEqual(r.rc, EXIT_USAGE, r)
+        self.assertRegex(r.stderr, r"^pipemend: error: .*pipemend\.yaml:5:\d+: ")
+        self.assertIn("minimum", r.stderr)

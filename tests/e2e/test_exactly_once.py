@@ -1,0 +1,166 @@
+"""Exactly once: checkpoints make re-runs load nothing twice, appended
+lines load alone, and a replaced file is read again from the start."""
+import os
+import subprocess
+
+from e2e_util import BIN, clean_env
+
+from e2e_util import E2E, EXIT_LOADED, EXIT_QUARANTINED
+
+
+def recs(a, b, pad=0):
+    return [{"id": i, "name": "row %d" % i, "pad": "p" * pad} for i in range(a, b)]
+
+
+class TestExactlyOnce(E2E):
+    def ids(self, table="t"):
+        return [r[0] for r in self.sql("SELECT id FROM %s ORDER BY id" % table)]
+
+    def test_same_file_twice_loads_nothing_the_second_time(self):
+        f = self.write("a.ndjson", recs(0, 50) + ['{"broken": '])
+        self.ingest("t", f, expect=EXIT_QUARANTINED)
+        r = self.ingest("t", f, expect=EXIT_LOADED)
+        run = self.last_run()
+        self.assertEqual(run["rows_read"], 0)
+        self.assertEqual(run["rows_loaded"], 0)
+        self.assertEqual(run["status"], "succeeded")
+        self.assertEqual(self.ids(), list(range(50)))
+        self.assertEqual(len(self.quarantine()), 1, "the quarantined row is not quarantined twice")
+        self.assert_invariants("t", 51)
+
+    def check_append(self, pad):
+        f = self.write("a.ndjson", recs(0, 5, pad))
+        self.ingest("t", f, expect=EXIT_LOADED)
+        self.write("a.ndjson", recs(5, 8, pad), append=True)
+        self.ingest("t", f, expect=EXIT_LOADED)
+        run = self.last_run()
+        self.assertEqual(run["rows_read"], 3, "only the appended lines are read: %r" % run)
+        self.assertEqual(self.ids(), list(range(8)))
+        self.write("a.ndjson", recs(8, 9, pad), append=True)
+        self.ingest("t", f, expect=EXIT_LOADED)
+        self.assertEqual(self.last_run()["rows_read"], 1)
+        self.assertEqual(self.ids(), list(range(9)))
+        self.assert_invariants("t", 9)
+
+    def test_append_to_small_file_loads_only_new_lines(self):
+        # the whole file is smaller than pipemend's 4 KiB fingerprint
+        self.check_append(pad=0)
+
+    def test_append_to_large_file_loads_only_new_lines(self):
+        self.check_append(pad=2000)
+
+    def test_append_after_last_line_without_newline(self):
+        f = self.write("a.ndjson", b'{"id": 0}\n{"id": 1}')
+        self.ingest("t", f, expect=EXIT_LOADED)
+        self.write("a.ndjson", b'\n{"id": 2}\n', append=True)
+        self.ingest("t", f, expect=EXIT_LOADED)
+        self.assertEqual(self.ids(), [0, 1, 2])
+
+    def test_append_to_csv(self):
+        f = self.write("a.csv", "id,name\n0,a\n1,b\n")
+        self.ingest("t", f, expect=EXIT_LOADED)
+        self.write("a.csv", "2,c\n3,d\n", append=True)
+        self.ingest("t", f, expect=EXIT_LOADED)
+        self.assertEqual(self.last_run()["rows_read"], 2)
+        self.assertEqual(self.sql("SELECT id, name FROM t ORDER BY id"),
+                         [(0, "a"), (1, "b"), (2, "c"), (3, "d")])
+        self.assert_invariants("t", 4)
+
+    def test_replaced_file_is_read_from_the_start(self):
+        f = self.write("a.ndjson", recs(0, 20, pad=300))
+        self.ingest("t", f, expect=EXIT_LOADED)
+        os.unlink(f)
+        # different content, shorter and longer variants alike
+        self.write("a.ndjson", recs(100, 103))
+        r = self.ingest("t", f, expect=EXIT_LOADED)
+        self.assertEqual(self.last_run()["rows_read"], 3)
+        self.assertEqual(self.ids(), list(range(20)) + [100, 101, 102])
+        self.write("a.ndjson", recs(200, 240, pad=300))
+        self.ingest("t", f, expect=EXIT_LOADED)
+        self.assertEqual(self.last_run()["rows_read"], 40)
+        self.assertEqual(self.ids(), list(range(20)) + [100, 101, 102] + list(range(200, 240)))
+        self.assert_invariants("t", 63)
+
+    def test_rewritten_shorter_file_with_same_beginning_is_not_skipped(self):
+        # A snapshot export rewritten in place: same first rows (more than
+        # the 4 KiB fingerprint), then new rows, and shorter than before.
+        # Its new rows must not be skipped as "nothing new".
+        f = self.write("export.ndjson", recs(0, 100, pad=100))
+        self.ingest("t", f, expect=EXIT_LOADED)
+        self.write("export.ndjson", recs(0, 50, pad=100) + recs(500, 510, pad=100))
+        self.ingest("t", f)
+        ids = set(self.ids())
+        self.assertTrue(set(range(500, 510)) <= ids,
+                        "new rows of the rewritten file were skipped: %r" % self.last_run())
+
+    def test_checkpoints_are_per_table(self):
+        f = self.write("a.ndjson", recs(0, 10))
+        self.ingest("t", f, expect=EXIT_LOADED)
+        self.ingest("u", f, expect=EXIT_LOADED)
+        self.assertEqual(self.ids("u"), list(range(10)))
+        self.ingest("u", f, expect=EXIT_LOADED)
+        self.assertEqual(self.ids("u"), list(range(10)))
+
+    def test_several_files_in_one_run(self):
+        a = self.write("a.ndjson", recs(0, 10))
+        b = self.write("b.ndjson", recs(10, 20))
+        self.ingest("t", a, b, expect=EXIT_LOADED)
+        self.write("b.ndjson", recs(20, 25), append=True)
+        self.ingest("t", a, b, expect=EXIT_LOADED)
+        self.assertEqual(self.last_run()["rows_read"], 5)
+        self.assertEqual(self.ids(), list(range(25)))
+        self.assert_invariants("t", 25)
+
+    def test_same_file_by_relative_and_absolute_path(self):
+        f = self.write("a.ndjson", recs(0, 10))
+        self.ingest("t", f, expect=EXIT_LOADED)
+        self.ingest("t", "a.ndjson", expect=EXIT_LOADED)  # cwd is the temp dir
+        self.assertEqual(self.last_run()["rows_read"], 0)
+        self.assertEqual(self.ids(), list(range(10)))
+
+    def test_many_batches_then_append(self):
+        self.write_config("defaults:\n  batch_size: 100\n  sample_size: 100\n")
+        f = self.write("a.ndjson", recs(0, 1050))
+        self.ingest("t", f, expect=EXIT_LOADED)
+        self.write("a.ndjson", recs(1050, 1234), append=True)
+        self.ingest("t", f, expect=EXIT_LOADED)
+        self.assertEqual(self.last_run()["rows_read"], 184)
+        self.assertEqual(self.ids(), list(range(1234)))
+        self.assert_invariants("t", 1234)
+
+    def test_same_file_twice_in_one_command(self):
+        f = self.write("a.ndjson", recs(0, 10))
+        self.ingest("t", f, f, expect=EXIT_LOADED)
+        self.assertEqual(self.ids(), list(range(10)))
+        self.assertEqual(self.last_run()["rows_read"], 10)
+
+    def test_symlink_and_target_are_one_source(self):
+        f = self.write("day1.ndjson", recs(0, 10))
+        os.symlink(f, self.path("current.ndjson"))
+        self.ingest("t", self.path("current.ndjson"), expect=EXIT_LOADED)
+        self.ingest("t", f, expect=EXIT_LOADED)
+        self.assertEqual(self.last_run()["rows_read"], 0)
+        self.assertEqual(self.ids(), list(range(10)))
+
+    def test_concurrent_runs_of_the_same_file_load_it_once(self):
+        # Two overlapping runs (a cron job fired twice): the second may wait,
+        # resume after the first, or refuse to run, but no row may land twice.
+        self.write_config("defaults:\n  batch_size: 500\n")
+        n = 40000
+        # the table exists already (the usual case for a scheduled job)
+        self.ingest("t", self.write("seed.ndjson", [{"id": 999999, "v": "x" * 20}]),
+                    expect=EXIT_LOADED)
+        f = self.write("a.ndjson", [{"id": 1000000 + i, "v": "x" * 20} for i in range(n)])
+        args = [BIN, "ingest", "--db", self.db, "--table", "t", f]
+        procs = [subprocess.Popen(args, cwd=self.tmp, env=clean_env(), stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.PIPE) for _ in range(2)]
+        errs = []
+        for p in procs:
+            errs.append(p.communicate(timeout=300)[1].decode("utf-8", "replace"))
+            self.assertIn(p.returncode, (EXIT_LOADED, 1), errs[-1])
+        for e in errs:
+            self.assertNotRegex(e, "runtime error:|ERROR: AddressSanitizer")
+        total, distinct = self.sql("SELECT count(*), count(DISTINCT id) FROM t WHERE id > 999999")[0]
+        self.assertEqual(distinct, n, errs)
+        self.assertEqual(total, n, "%d rows loaded twice by two concurrent runs; stderr: %r"
+                         % (total - n, errs))

@@ -1,0 +1,530 @@
+/* test_jscan.c - the data plane's JSON record scanner: what a record turns
+ * into (field names, kinds, exact text) and how each kind of malformed line
+ * is rejected (message and byte offset), as a loader and a person reading
+ * the quarantine would see them. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "core/arena.h"
+#include "source/jscan.h"
+
+typedef struct fx {
+    pm_arena *arena;
+    pm_record rec;
+    pm_err err;
+    pm_code rc;
+} fx;
+
+static int setup(void **state)
+{
+    fx *f = calloc(1, sizeof *f);
+    f->arena = pm_arena_new(0);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fx *f = *state;
+    pm_arena_free(f->arena);
+    free(f);
+    return 0;
+}
+
+static pm_code scan_opts(fx *f, const char *s, size_t n, int max_depth, int flatten_depth)
+{
+    jscan_opts o = {.max_depth = max_depth, .flatten_depth = flatten_depth};
+    memset(&f->rec, 0, sizeof f->rec);
+    memset(&f->err, 0, sizeof f->err);
+    f->rc = jscan_record(s, n, &o, f->arena, &f->rec, &f->err);
+    if (f->rc != PM_OK) {
+        /* Every rejection: no fields, one line, no trailing period, the
+         * record marked with the same message. */
+        size_t ml = strlen(f->err.msg);
+        assert_int_equal(f->rc, PM_ERR_PARSE);
+        assert_int_equal(f->rec.nfields, 0);
+        assert_true(ml > 0);
+        assert_null(strchr(f->err.msg, '\n'));
+        assert_true(f->err.msg[ml - 1] != '.');
+        assert_non_null(f->rec.malformed);
+        assert_string_equal(f->rec.malformed, f->err.msg);
+        assert_true(f->rec.malformed_at <= n);
+    } else {
+        assert_null(f->rec.malformed);
+    }
+    return f->rc;
+}
+
+static pm_code scan(fx *f, const char *s)
+{
+    return scan_opts(f, s, strlen(s), 0, 0);
+}
+
+/* The field named name, which must exist exactly once. */
+static const pm_value *field(fx *f, const char *name)
+{
+    const pm_value *found = NULL;
+    for (size_t i = 0; i < f->rec.nfields; i++) {
+        const pm_field *x = &f->rec.fields[i];
+        assert_int_equal(x->name[x->name_len], '\0');
+        if (x->name_len == strlen(name) && memcmp(x->name, name, x->name_len) == 0) {
+            assert_null(found);
+            found = &x->v;
+        }
+    }
+    if (!found)
+        fail_msg("no field \"%s\"", name);
+    return found;
+}
+
+static void assert_text(const pm_value *v, pm_vkind kind, const char *text)
+{
+    assert_int_equal(v->kind, kind);
+    assert_int_equal(v->len, strlen(text));
+    assert_memory_equal(v->s, text, v->len);
+    assert_int_equal(v->s[v->len], '\0');
+}
+
+static void assert_rejected(fx *f, const char *s, size_t n, const char *msg, uint64_t at)
+{
+    assert_int_equal(scan_opts(f, s, n, 0, 0), PM_ERR_PARSE);
+    assert_string_equal(f->err.msg, msg);
+    assert_int_equal(f->rec.malformed_at, at);
+}
+
+#define REJECT(f, lit, msg, at) assert_rejected(f, lit, sizeof(lit) - 1, msg, at)
+
+static void values_of_each_kind(void **state)
+{
+    fx *f = *state;
+    assert_int_equal(scan(f, " {\"s\":\"text\", \"i\":42, \"r\":-1.5e-3, \"t\":true, \"f\":false,"
+                             " \"z\":null, \"a\":[1, {\"x\":2}], \"e\":\"\"}\n"),
+                     PM_OK);
+    assert_int_equal(f->rec.nfields, 8);
+    assert_text(field(f, "s"), PM_V_STRING, "text");
+    assert_text(field(f, "i"), PM_V_NUMBER, "42");
+    assert_text(field(f, "r"), PM_V_NUMBER, "-1.5e-3");
+    assert_int_equal(field(f, "t")->kind, PM_V_BOOL);
+    assert_true(field(f, "t")->b);
+    assert_int_equal(field(f, "f")->kind, PM_V_BOOL);
+    assert_false(field(f, "f")->b);
+    assert_int_equal(field(f, "z")->kind, PM_V_NULL);
+    assert_text(field(f, "a"), PM_V_ARRAY, "[1, {\"x\":2}]");
+    assert_text(field(f, "e"), PM_V_STRING, "");
+    /* fields come in the order of the record */
+    assert_string_equal(f->rec.fields[0].name, "s");
+    assert_string_equal(f->rec.fields[7].name, "e");
+}
+
+static void numbers_are_exact_text(void **state)
+{
+    fx *f = *state;
+    assert_int_equal(scan(f, "{\"big\":12345678901234567890123,\"neg\":-99999999999999999999999,"
+                             "\"huge\":1e400,\"tiny\":4.9e-400,\"prec\":0.10000000000000000000001,"
+                             "\"z\":-0,\"E\":1E+2,\"zero\":0.0}"),
+                     PM_OK);
+    assert_text(field(f, "big"), PM_V_NUMBER, "12345678901234567890123");
+    assert_text(field(f, "neg"), PM_V_NUMBER, "-99999999999999999999999");
+    assert_text(field(f, "huge"), PM_V_NUMBER, "1e400");
+    assert_text(field(f, "tiny"), PM_V_NUMBER, "4.9e-400");
+    assert_text(field(f, "prec"), PM_V_NUMBER, "0.10000000000000000000001");
+    assert_text(field(f, "z"), PM_V_NUMBER, "-0");
+    assert_text(field(f, "E"), PM_V_NUMBER, "1E+2");
+    assert_text(field(f, "zero"), PM_V_NUMBER, "0.0");
+}
+
+static void bad_numbers(void **state)
+{
+    fx *f = *state;
+    REJECT(f, "{\"a\":01}", "invalid JSON at byte 5: leading zero in number", 5);
+    REJECT(f, "{\"a\":-012}", "invalid JSON at byte 6: leading zero in number", 6);
+    REJECT(f, "{\"a\":1.}", "invalid JSON at byte 7: expected a digit after '.' in number, got '}'",
+           7);
+    REJECT(f, "{\"a\":.5}", "invalid JSON at byte 5: expected a value, got '.'", 5);
+    REJECT(f, "{\"a\":1e}",
+           "invalid JSON at byte 7: expected a digit in the exponent of number, got '}'", 7);
+    REJECT(f, "{\"a\":+1}", "invalid JSON at byte 5: expected a value, got '+'", 5);
+    REJECT(f, "{\"a\":-}", "invalid JSON at byte 6: expected a digit in number, got '}'", 6);
+    REJECT(f, "{\"a\":NaN}", "invalid JSON at byte 5: expected a value, got 'N'", 5);
+    REJECT(f, "{\"a\":-Infinity}", "invalid JSON at byte 6: expected a digit in number, got 'I'",
+           6);
+    REJECT(f, "{\"a\":0x10}",
+           "invalid JSON at byte 6: expected ',' or '}' after object member, got 'x'", 6);
+    REJECT(f, "{\"a\":tru}",
+           "invalid JSON at byte 5: invalid literal (expected true, false or null)", 5);
+    REJECT(f, "{\"a\":True}", "invalid JSON at byte 5: expected a value, got 'T'", 5);
+    REJECT(f, "{\"a\":nulll}",
+           "invalid JSON at byte 9: expected ',' or '}' after object member, got 'l'", 9);
+}
+
+static void escapes_and_surrogates(void **state)
+{
+    fx *f = *state;
+    assert_int_equal(scan(f, "{\"e\":\"q\\\" b\\\\ s\\/ \\b\\f\\n\\r\\t\","
+                             "\"u\":\"\\u0041\\u00e9\\u20AC\\ud83d\\ude00\","
+                             "\"raw\":\"caf\xc3\xa9 \xf0\x9f\x98\x80\","
+                             "\"k\\u00e9y\\n\":1}"),
+                     PM_OK);
+    assert_text(field(f, "e"), PM_V_STRING, "q\" b\\ s/ \b\f\n\r\t");
+    assert_text(field(f, "u"), PM_V_STRING, "A\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80");
+    assert_text(field(f, "raw"), PM_V_STRING, "caf\xc3\xa9 \xf0\x9f\x98\x80");
+    assert_text(field(f, "k\xc3\xa9y\n"), PM_V_NUMBER, "1");
+
+    REJECT(f, "{\"a\":\"\\x\"}", "invalid JSON at byte 6: invalid escape sequence in string", 6);
+    REJECT(f, "{\"a\":\"\\u12\"}",
+           "invalid JSON at byte 6: invalid \\u escape in string (needs four hex digits)", 6);
+    REJECT(f, "{\"a\":\"\\ud800\"}", "invalid JSON at byte 6: unpaired surrogate \\uD800 in string",
+           6);
+    REJECT(f, "{\"a\":\"x\\udc00\"}",
+           "invalid JSON at byte 7: unpaired surrogate \\uDC00 in string", 7);
+    REJECT(f, "{\"a\":\"\\ud83d\\u0041\"}",
+           "invalid JSON at byte 6: unpaired surrogate \\uD83D in string", 6);
+    REJECT(f, "{\"a\":\"\\ud83d\\ud83d\"}",
+           "invalid JSON at byte 6: unpaired surrogate \\uD83D in string", 6);
+    REJECT(f, "{\"a\":\"\\", "invalid JSON at byte 7: unterminated string", 7);
+    REJECT(f, "{\"a\":\"abc", "invalid JSON at byte 9: unterminated string", 9);
+}
+
+static void nul_in_values_not_keys(void **state)
+{
+    fx *f = *state;
+    static const char rec[] = "{\"n\":\"a\\u0000b\"}";
+    assert_int_equal(scan_opts(f, rec, sizeof rec - 1, 0, 0), PM_OK);
+    const pm_value *v = field(f, "n");
+    assert_int_equal(v->kind, PM_V_STRING);
+    assert_int_equal(v->len, 3);
+    assert_memory_equal(v->s, "a\0b", 4);
+    /* a field name is a C string; NUL would silently cut it */
+    REJECT(f, "{\"a\\u0000\":1}", "invalid JSON at byte 1: \\u0000 in object key", 1);
+    /* a raw NUL byte is a control character, in or out of a string */
+    REJECT(f, "{\"a\":\"x\0y\"}",
+           "invalid JSON at byte 7: control character 0x00 in string (must be escaped)", 7);
+    REJECT(f, "{\"a\":null\0}",
+           "invalid JSON at byte 9: expected ',' or '}' after object member, got byte 0x00", 9);
+}
+
+static void nested_objects_are_flattened(void **state)
+{
+    fx *f = *state;
+    assert_int_equal(
+        scan(f, "{\"id\":1,\"a\":{\"b\":1,\"c\":{\"d\":2},\"e\":{}},\"f\":{},\"g\":3}"), PM_OK);
+    assert_int_equal(f->rec.nfields, 4);
+    assert_string_equal(f->rec.fields[0].name, "id");
+    assert_string_equal(f->rec.fields[1].name, "a__b");
+    assert_int_equal(f->rec.fields[1].name_len, 4);
+    assert_string_equal(f->rec.fields[2].name, "a__c__d");
+    assert_string_equal(f->rec.fields[3].name, "g");
+    assert_text(field(f, "a__c__d"), PM_V_NUMBER, "2");
+
+    /* escaped keys are unescaped in the path */
+    assert_int_equal(scan(f, "{\"\\u00e9\":{\"x\\\"y\":true}}"), PM_OK);
+    assert_int_equal(field(f, "\xc3\xa9__x\"y")->kind, PM_V_BOOL);
+}
+
+static void flattening_stops_at_flatten_depth(void **state)
+{
+    fx *f = *state;
+    /* default 8: nine names in the path, the tenth object kept whole */
+    assert_int_equal(scan(f, "{\"l1\":{\"l2\":{\"l3\":{\"l4\":{\"l5\":{\"l6\":{\"l7\":{\"l8\":"
+                             "{\"l9\":{\"x\": 1}, \"y\":2}}}}}}}}}"),
+                     PM_OK);
+    assert_int_equal(f->rec.nfields, 2);
+    assert_text(field(f, "l1__l2__l3__l4__l5__l6__l7__l8__l9"), PM_V_OBJECT, "{\"x\": 1}");
+    assert_text(field(f, "l1__l2__l3__l4__l5__l6__l7__l8__y"), PM_V_NUMBER, "2");
+
+    static const char rec[] = "{\"a\":{\"b\":{\"c\":1}},\"d\":{\"e\":[]}}";
+    assert_int_equal(scan_opts(f, rec, sizeof rec - 1, 0, 1), PM_OK);
+    assert_int_equal(f->rec.nfields, 2);
+    assert_text(field(f, "a__b"), PM_V_OBJECT, "{\"c\":1}");
+    assert_text(field(f, "d__e"), PM_V_ARRAY, "[]");
+    /* negative: nothing is flattened */
+    assert_int_equal(scan_opts(f, rec, sizeof rec - 1, 0, -1), PM_OK);
+    assert_text(field(f, "a"), PM_V_OBJECT, "{\"b\":{\"c\":1}}");
+}
+
+static void arrays_are_kept_as_text(void **state)
+{
+    fx *f = *state;
+    assert_int_equal(scan(f, "{\"a\":[ 1 , \"x\\n\" ,{\"k\":[true,null]},[] ],\"b\":[],\"c\":1}"),
+                     PM_OK);
+    assert_int_equal(f->rec.nfields, 3);
+    assert_text(field(f, "a"), PM_V_ARRAY, "[ 1 , \"x\\n\" ,{\"k\":[true,null]},[] ]");
+    assert_text(field(f, "b"), PM_V_ARRAY, "[]");
+    assert_text(field(f, "c"), PM_V_NUMBER, "1");
+    /* and validated in full */
+    REJECT(f, "{\"a\":[1,01]}", "invalid JSON at byte 8: leading zero in number", 8);
+    REJECT(f, "{\"a\":[{\"k\":1,\"k\":2}]}", "duplicate key \"k\" at byte 13", 13);
+    REJECT(f, "{\"a\":[1 2]}",
+           "invalid JSON at byte 8: expected ',' or ']' after array element, got '2'", 8);
+    REJECT(f, "{\"a\":[\"\xff\"]}", "invalid UTF-8 at byte 7", 7);
+    REJECT(f, "{\"a\":[1,2}",
+           "invalid JSON at byte 9: expected ',' or ']' after array element, "
+           "got '}'",
+           9);
+}
+
+static char *repeat(const char *head, const char *unit, size_t times, const char *tail)
+{
+    size_t hl = strlen(head), ul = strlen(unit), tl = strlen(tail);
+    char *s = malloc(hl + ul * times + tl + 1);
+    memcpy(s, head, hl);
+    for (size_t i = 0; i < times; i++)
+        memcpy(s + hl + i * ul, unit, ul);
+    memcpy(s + hl + ul * times, tail, tl + 1);
+    return s;
+}
+
+static void deep_nesting_is_rejected(void **state)
+{
+    fx *f = *state;
+    char *s = repeat("{\"a\":", "[", 100000, "");
+    assert_int_equal(scan(f, s), PM_ERR_PARSE);
+    assert_string_equal(f->err.msg, "nesting deeper than 64 levels at byte 68");
+    free(s);
+
+    s = repeat("", "{\"a\":", 100000, "1");
+    assert_int_equal(scan(f, s), PM_ERR_PARSE);
+    assert_string_equal(f->err.msg, "nesting deeper than 64 levels at byte 320");
+    assert_int_equal(f->rec.malformed_at, 320);
+    free(s);
+
+    /* 64 levels (the record's object is the first) are fine, 65 are not */
+    s = repeat("{\"a\":", "[", 63, "");
+    char *t = repeat(s, "]", 63, "}");
+    assert_int_equal(scan(f, t), PM_OK);
+    free(s);
+    free(t);
+    s = repeat("{\"a\":", "[", 64, "");
+    t = repeat(s, "]", 64, "}");
+    assert_int_equal(scan(f, t), PM_ERR_PARSE);
+    free(s);
+    free(t);
+
+    /* max_depth is an option; deeper than the frames kept on the C stack */
+    s = repeat("{\"a\":", "[", 199, "");
+    t = repeat(s, "]", 199, "}");
+    assert_int_equal(scan_opts(f, t, strlen(t), 200, 0), PM_OK);
+    assert_int_equal(scan_opts(f, t, strlen(t), 199, 0), PM_ERR_PARSE);
+    assert_string_equal(f->err.msg, "nesting deeper than 199 levels at byte 203");
+    free(s);
+    free(t);
+}
+
+static void invalid_utf8(void **state)
+{
+    fx *f = *state;
+    REJECT(f, "{\"a\":\"\xc0\xaf\"}", "invalid UTF-8 at byte 6", 6);         /* overlong '/' */
+    REJECT(f, "{\"a\":\"x\xe0\x80\xaf\"}", "invalid UTF-8 at byte 7", 7);    /* overlong 3 */
+    REJECT(f, "{\"a\":\"\xf0\x80\x80\xaf\"}", "invalid UTF-8 at byte 6", 6); /* overlong 4 */
+    REJECT(f, "{\"a\":\"\xed\xa0\x80\"}", "invalid UTF-8 at byte 6", 6);     /* surrogate */
+    REJECT(f, "{\"a\":\"\xe2\x82\"}", "invalid UTF-8 at byte 6", 6);         /* truncated */
+    REJECT(f, "{\"a\":\"\xe2\x82", "invalid UTF-8 at byte 6", 6);            /* at the end */
+    REJECT(f, "{\"a\":\"\xf4\x90\x80\x80\"}", "invalid UTF-8 at byte 6", 6); /* > U+10FFFF */
+    REJECT(f, "{\"a\":\"\x80\"}", "invalid UTF-8 at byte 6", 6);             /* continuation */
+    REJECT(f, "{\"a\":\"\xfe\"}", "invalid UTF-8 at byte 6", 6);             /* never valid */
+    REJECT(f, "{\"k\xff\":1}", "invalid UTF-8 at byte 3", 3);                /* in a key */
+    REJECT(f, "{\"a\":1\xff}", "invalid UTF-8 at byte 6", 6);                /* outside */
+    /* the ASCII fast path must not skip a bad byte in a long string */
+    REJECT(f, "{\"a\":\"0123456789abcdef0123456789\xc3(\"}", "invalid UTF-8 at byte 32", 32);
+    REJECT(f, "{\"a\":1\xc3\xa9}",
+           "invalid JSON at byte 6: expected ',' or '}' after object member, got U+00E9", 6);
+}
+
+static void control_characters(void **state)
+{
+    fx *f = *state;
+    REJECT(f, "{\"a\":\"x\ny\"}",
+           "invalid JSON at byte 7: control character 0x0A in string (must be escaped)", 7);
+    REJECT(f, "{\"a\":\"0123456789abcdef\t\"}",
+           "invalid JSON at byte 22: control character 0x09 in string (must be escaped)", 22);
+    REJECT(f, "{\"a\x1f\":1}",
+           "invalid JSON at byte 3: control character 0x1F in string (must be escaped)", 3);
+    /* DEL is not a control character for JSON */
+    assert_int_equal(scan(f, "{\"a\":\"\x7f\"}"), PM_OK);
+}
+
+static void trailing_commas(void **state)
+{
+    fx *f = *state;
+    REJECT(f, "{\"a\":1,}", "invalid JSON at byte 7: trailing comma before '}'", 7);
+    REJECT(f, "{\"a\":1 , \n}", "invalid JSON at byte 10: trailing comma before '}'", 10);
+    REJECT(f, "{\"a\":[1,]}", "invalid JSON at byte 8: trailing comma before ']'", 8);
+    REJECT(f, "{\"a\":[,1]}", "invalid JSON at byte 6: expected a value, got ','", 6);
+    REJECT(f, "{,\"a\":1}", "invalid JSON at byte 1: expected a string key or '}', got ','", 1);
+}
+
+static void duplicate_keys(void **state)
+{
+    fx *f = *state;
+    REJECT(f, "{\"id\":1,\"x\":2,\"id\":3}", "duplicate key \"id\" at byte 14", 14);
+    REJECT(f, "{\"a\":1,\"\\u0061\":2}", "duplicate key \"a\" at byte 7", 7);
+    REJECT(f, "{\"o\":{\"b\":1,\"b\":2}}", "duplicate key \"b\" at byte 12", 12);
+    /* even when the values would give no field */
+    REJECT(f, "{\"o\":{},\"o\":{}}", "duplicate key \"o\" at byte 8", 8);
+    /* a key that cannot be printed as is is escaped in the message */
+    REJECT(f, "{\"q\\\"\\n\":1,\"q\\\"\\n\":2}", "duplicate key \"q\\\"\\u000A\" at byte 11", 11);
+    /* the same key in sibling objects is fine */
+    assert_int_equal(scan(f, "{\"a\":{\"id\":1},\"b\":{\"id\":2},\"c\":[{\"id\":1},{\"id\":1}]}"),
+                     PM_OK);
+    assert_int_equal(f->rec.nfields, 3);
+}
+
+static void many_keys(void **state)
+{
+    fx *f = *state;
+    /* past the linear list into the hash index, and enough fields to grow
+     * the field array several times */
+    char *s = malloc(64 * 2000 + 16), *p = s;
+    p += sprintf(p, "{");
+    for (int i = 0; i < 2000; i++)
+        p += sprintf(p, "%s\"key%d\":%d", i ? "," : "", i, i);
+    sprintf(p, "}");
+    assert_int_equal(scan(f, s), PM_OK);
+    assert_int_equal(f->rec.nfields, 2000);
+    assert_string_equal(f->rec.fields[1999].name, "key1999");
+    assert_text(&f->rec.fields[1234].v, PM_V_NUMBER, "1234");
+
+    sprintf(p, ",\"key1500\":0}");
+    assert_int_equal(scan(f, s), PM_ERR_PARSE);
+    char want[64];
+    snprintf(want, sizeof want, "duplicate key \"key1500\" at byte %td", p + 1 - s);
+    assert_string_equal(f->err.msg, want);
+    assert_int_equal(f->rec.malformed_at, (uint64_t)(p + 1 - s));
+    free(s);
+}
+
+static void flattened_names_must_not_collide(void **state)
+{
+    fx *f = *state;
+    REJECT(f, "{\"a__b\":1,\"a\":{\"b\":2}}",
+           "duplicate field \"a__b\" at byte 15 after flattening nested objects", 15);
+    REJECT(f, "{\"a\":{\"b\":2},\"a__b\":1}",
+           "duplicate field \"a__b\" at byte 13 after flattening nested objects", 13);
+    REJECT(f, "{\"a_\":{\"_b\":1},\"a\":{\"__b\":2}}",
+           "duplicate field \"a____b\" at byte 20 after flattening nested objects", 20);
+    /* names that only look alike are fine */
+    assert_int_equal(scan(f, "{\"a__b\":{\"c\":1},\"a\":{\"b\":{\"d\":2}},\"_\":{\"_\":3}}"),
+                     PM_OK);
+    assert_int_equal(f->rec.nfields, 3);
+    assert_text(field(f, "a__b__c"), PM_V_NUMBER, "1");
+    assert_text(field(f, "a__b__d"), PM_V_NUMBER, "2");
+    assert_text(field(f, "____"), PM_V_NUMBER, "3");
+}
+
+static void trailing_garbage(void **state)
+{
+    fx *f = *state;
+    REJECT(f, "{\"a\":1} x",
+           "invalid JSON at byte 8: expected end of record after the closing '}', got 'x'", 8);
+    REJECT(f, "{\"a\":1}{\"b\":2}",
+           "invalid JSON at byte 7: expected end of record after the closing '}', got '{'", 7);
+    REJECT(f, "{\"a\":1}}",
+           "invalid JSON at byte 7: expected end of record after the closing '}', got '}'", 7);
+    REJECT(f, "{\"a\":1}\0",
+           "invalid JSON at byte 7: expected end of record after the closing '}', got byte 0x00",
+           7);
+    REJECT(f, "{\"a\":1",
+           "invalid JSON at byte 6: expected ',' or '}' after object member, got "
+           "end of input",
+           6);
+    REJECT(f, "{\"a\" 1}", "invalid JSON at byte 5: expected ':' after object key, got '1'", 5);
+    REJECT(f, "{\"a\":1 /* c */}",
+           "invalid JSON at byte 7: expected ',' or '}' after object member, got '/'", 7);
+    /* JSON whitespace around the record is allowed, other spaces are not */
+    assert_int_equal(scan(f, " \t\r\n{ \"a\" :\t1 } \r\n"), PM_OK);
+    REJECT(f, "{\"a\":1}\f",
+           "invalid JSON at byte 7: expected end of record after the closing "
+           "'}', got byte 0x0C",
+           7);
+}
+
+static void bom_is_not_json(void **state)
+{
+    fx *f = *state;
+    /* the NDJSON reader strips a BOM at the start of a file; jscan sees
+     * records, and a BOM inside one is an error */
+    REJECT(f, "\xef\xbb\xbf{\"a\":1}",
+           "invalid JSON at byte 0: expected '{' (a record must be a JSON object), got U+FEFF", 0);
+}
+
+static void records_must_be_objects(void **state)
+{
+    fx *f = *state;
+    REJECT(f, "[1,2]",
+           "invalid JSON at byte 0: expected '{' (a record must be a JSON object), got '['", 0);
+    REJECT(f, " \"x\"",
+           "invalid JSON at byte 1: expected '{' (a record must be a JSON object), got '\"'", 1);
+    REJECT(f, "42",
+           "invalid JSON at byte 0: expected '{' (a record must be a JSON object), got '4'", 0);
+    REJECT(f, "",
+           "invalid JSON at byte 0: expected '{' (a record must be a JSON object), got end "
+           "of input",
+           0);
+    REJECT(f, "{'a':1}", "invalid JSON at byte 1: expected a string key or '}', got '''", 1);
+    REJECT(f, "{a:1}", "invalid JSON at byte 1: expected a string key or '}', got 'a'", 1);
+}
+
+static void empty_object_has_no_fields(void **state)
+{
+    fx *f = *state;
+    assert_int_equal(scan(f, "{}"), PM_OK);
+    assert_int_equal(f->rec.nfields, 0);
+    assert_int_equal(scan(f, "  { \n }  "), PM_OK);
+    assert_int_equal(f->rec.nfields, 0);
+    assert_int_equal(scan(f, "{\"a\":{\"b\":{}}}"), PM_OK);
+    assert_int_equal(f->rec.nfields, 0);
+}
+
+static void leaves_raw_and_position_alone(void **state)
+{
+    fx *f = *state;
+    pm_record rec = {.raw = "x", .raw_len = 1, .offset = 7, .end = 9, .line = 3};
+    pm_err err;
+    jscan_opts o = {0};
+    assert_int_equal(jscan_record("{\"a\":1}", 7, &o, f->arena, &rec, &err), PM_OK);
+    assert_int_equal(rec.nfields, 1);
+    assert_string_equal(rec.raw, "x");
+    assert_int_equal(rec.offset, 7);
+    assert_int_equal(rec.end, 9);
+    assert_int_equal(rec.line, 3);
+    /* NULL options and NULL err are allowed */
+    assert_int_equal(jscan_record("{\"a\":1,}", 8, NULL, f->arena, &rec, NULL), PM_ERR_PARSE);
+    assert_int_equal(rec.nfields, 0);
+    assert_int_equal(rec.malformed_at, 7);
+    assert_string_equal(rec.malformed, "invalid JSON at byte 7: trailing comma before '}'");
+    assert_int_equal(rec.line, 3);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(values_of_each_kind, setup, teardown),
+        cmocka_unit_test_setup_teardown(numbers_are_exact_text, setup, teardown),
+        cmocka_unit_test_setup_teardown(bad_numbers, setup, teardown),
+        cmocka_unit_test_setup_teardown(escapes_and_surrogates, setup, teardown),
+        cmocka_unit_test_setup_teardown(nul_in_values_not_keys, setup, teardown),
+        cmocka_unit_test_setup_teardown(nested_objects_are_flattened, setup, teardown),
+        cmocka_unit_test_setup_teardown(flattening_stops_at_flatten_depth, setup, teardown),
+        cmocka_unit_test_setup_teardown(arrays_are_kept_as_text, setup, teardown),
+        cmocka_unit_test_setup_teardown(deep_nesting_is_rejected, setup, teardown),
+        cmocka_unit_test_setup_teardown(invalid_utf8, setup, teardown),
+        cmocka_unit_test_setup_teardown(control_characters, setup, teardown),
+        cmocka_unit_test_setup_teardown(trailing_commas, setup, teardown),
+        cmocka_unit_test_setup_teardown(duplicate_keys, setup, teardown),
+        cmocka_unit_test_setup_teardown(many_keys, setup, teardown),
+        cmocka_unit_test_setup_teardown(flattened_names_must_not_collide, setup, teardown),
+        cmocka_unit_test_setup_teardown(trailing_garbage, setup, teardown),
+        cmocka_unit_test_setup_teardown(bom_is_not_json, setup, teardown),
+        cmocka_unit_test_setup_teardown(records_must_be_objects, setup, teardown),
+        cmocka_unit_test_setup_teardown(empty_object_has_no_fields, setup, teardown),
+        cmocka_unit_test_setup_teardown(leaves_raw_and_position_alone, setup, teardown),
+    };
+    return cmocka_run_group_tests_name("jscan", tests, NULL, NULL);
+}
