@@ -8,7 +8,8 @@
  * arena. Memory is bounded by the read buffer, which grows only while one
  * record is longer than a read and never past max_line + 2 bytes (room for a
  * CRLF). A longer record is reported as malformed with its first 4 KiB and
- * the rest is skipped in read-sized pieces, so a 100 MB line costs 1 MiB.
+ * the rest is skipped in read-sized pieces, so a 100 MB line never costs
+ * more than that buffer.
  *
  * Positions: every record carries `offset` (its first byte) and `end` (just
  * past its line end), in bytes of the file as stored, counting a BOM. `line`
@@ -40,7 +41,6 @@
 
 #define SOURCE_READ_SIZE ((size_t)1 << 20)
 #define SOURCE_RAW_PREFIX 4096  /* bytes kept of an over-long record */
-#define SOURCE_FINGERPRINT 4096 /* bytes hashed by source_fingerprint */
 #define SOURCE_MAX_LINE_DEFAULT ((size_t)16 << 20)
 #define CSV_MAX_COLUMNS 65536 /* far above any database's limit (PostgreSQL: 1600) */
 
@@ -88,7 +88,6 @@ struct pm_source {
     size_t max_line;
     jscan_opts json;
     char *id; /* owned */
-    uint64_t fingerprint;
     uint64_t size;
 
     /* The read buffer: buf[beg, lim) is read but not yet consumed, and buf[0]
@@ -834,18 +833,6 @@ pm_code source_open(const char *path, pm_format fmt, const pm_source_opts *opts,
         if (S_ISREG(st.st_mode)) {
             src->seekable = true;
             src->size = (uint64_t)st.st_size;
-            char head[SOURCE_FINGERPRINT];
-            size_t want = src->size < sizeof head ? (size_t)src->size : sizeof head;
-            size_t got = 0;
-            while (got < want) {
-                ssize_t n = pread(src->fd, head + got, want - got, (off_t)got);
-                if (n < 0 && errno == EINTR)
-                    continue;
-                if (n <= 0)
-                    break;
-                got += (size_t)n;
-            }
-            src->fingerprint = pm_hash(head, got);
             (void)posix_fadvise(src->fd, 0, 0, POSIX_FADV_SEQUENTIAL);
         }
         char *abs = realpath(path, NULL);
@@ -905,11 +892,6 @@ void source_close(pm_source *src)
 const char *source_id(const pm_source *src)
 {
     return src->id;
-}
-
-uint64_t source_fingerprint(const pm_source *src)
-{
-    return src->fingerprint;
 }
 
 uint64_t source_size(const pm_source *src)

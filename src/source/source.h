@@ -10,6 +10,10 @@
  *   - a UTF-8 byte order mark at the start of a file is skipped;
  *   - CRLF line ends are treated as LF;
  *   - empty (or all-whitespace) NDJSON lines are skipped: they are not rows;
+ *   - empty lines are skipped in CSV too (outside quoted fields);
+ *   - after a resume (start_offset > 0) line numbers count from 1 at that
+ *     offset: counting from the top would re-read all loaded bytes on every
+ *     run of a growing file; the byte offset is always exact;
  *   - CSV: an empty unquoted field is NULL, a quoted empty field ("") is the
  *     empty string; a row with more or fewer fields than the header is
  *     malformed; a header is required. */
@@ -53,9 +57,6 @@ void source_close(pm_source *src);
 /* Identity of the input for checkpoints: the absolute path for a file,
  * "stdin" for standard input. */
 const char *source_id(const pm_source *src);
-/* Fingerprint of the file's first bytes (up to 4 KiB), to notice a file that
- * was replaced rather than appended to; 0 for stdin. Computed at open. */
-uint64_t source_fingerprint(const pm_source *src);
 /* Hash of the first min(SOURCE_FINGERPRINT_MAX, offset) bytes of the file
  * at path: the fingerprint a checkpoint at offset is stored with (see
  * fingerprint.c). */

@@ -789,6 +789,33 @@ static void test_csv_long_rows_within_limit(void **state)
     free(text);
 }
 
+/* A row with a huge number of fields is one malformed record; only the
+ * count is kept beyond the header's width. */
+static void test_csv_many_fields(void **state)
+{
+    size_t n = 200000;
+    char *text = malloc(4 + n + 5);
+    memcpy(text, "a,b\n", 4);
+    memset(text + 4, ',', n);
+    memcpy(text + 4 + n, "\n1,2\n", 5);
+    char *path = tmp_file(text, 4 + n + 5);
+    pm_arena *a = pm_arena_new(0);
+    pm_source *src = open_at(path, PM_FMT_CSV, 0, 0);
+    pm_record rec;
+    next_ok(src, a, &rec);
+    assert_string_equal(rec.malformed, "row has 200001 fields, header has 2");
+    assert_int_equal(rec.malformed_at, 2);
+    assert_int_equal(rec.raw_len, n);
+    next_ok(src, a, &rec);
+    assert_raw_field(&rec, 1, "b", "2");
+    assert_int_equal(rec.line, 3);
+    next_done(src, a);
+    source_close(src);
+    pm_arena_free(a);
+    tmp_done(path);
+    free(text);
+}
+
 /* ---- open, identity, formats ------------------------------------------- */
 
 static void test_open_errors(void **state)
@@ -818,7 +845,11 @@ static void test_identity(void **state)
     char *abs = realpath(path, NULL);
     assert_string_equal(source_id(src), abs);
     assert_int_equal(source_size(src), sizeof head);
-    assert_int_equal(source_fingerprint(src), pm_hash(head, 4096));
+    uint64_t fp;
+    assert_int_equal(source_fingerprint_file(path, 100000, &fp, NULL), PM_OK);
+    assert_true(fp == pm_hash(head, 4096)); /* at most the first 4 KiB */
+    assert_int_equal(source_fingerprint_file(path, 10, &fp, NULL), PM_OK);
+    assert_true(fp == pm_hash(head, 10)); /* only the bytes already loaded */
     assert_false(source_is_stdin(src));
     source_close(src);
     free(abs);
@@ -826,7 +857,12 @@ static void test_identity(void **state)
 
     path = tmp_str("{}\n");
     src = open_at(path, PM_FMT_NDJSON, 0, 0);
-    assert_int_equal(source_fingerprint(src), pm_hash("{}\n", 3));
+    uint64_t small;
+    assert_int_equal(source_fingerprint_file(path, 3, &small, NULL), PM_OK);
+    assert_true(small == pm_hash("{}\n", 3));
+    /* a checkpoint beyond the end of a shorter file never matches */
+    assert_int_equal(source_fingerprint_file(path, 10, &fp, NULL), PM_OK);
+    assert_true(fp != pm_hash("{}\n", 3));
     assert_int_equal(source_size(src), 3);
     source_close(src);
     tmp_done(path);
@@ -882,6 +918,7 @@ int main(void)
         cmocka_unit_test(test_csv_resume),
         cmocka_unit_test(test_csv_overlong_record),
         cmocka_unit_test(test_csv_long_rows_within_limit),
+        cmocka_unit_test(test_csv_many_fields),
         cmocka_unit_test(test_open_errors),
         cmocka_unit_test(test_identity),
         cmocka_unit_test(test_formats),
