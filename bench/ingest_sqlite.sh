@@ -46,7 +46,7 @@ if [ $# -lt 1 ] || [ $# -gt 2 ]; then usage; fi
 ROWS=${2:-1000000}
 RUNS=${RUNS:-3}
 RSS_ROWS=${RSS_ROWS:-}
-case $ROWS in '' | *[!0-9]*) usage ;; esac
+case $ROWS in "" | *[!0-9]* | 0) usage ;; esac
 case $RUNS in '' | *[!0-9]* | 0) echo "RUNS must be a positive integer" >&2 && exit 2 ;; esac
 case $RSS_ROWS in *[!0-9]*) echo "RSS_ROWS must be a number of rows" >&2 && exit 2 ;; esac
 

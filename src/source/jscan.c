@@ -902,6 +902,8 @@ pm_code jscan_record(const char *s, size_t n, const jscan_opts *opts, pm_arena *
         rec->malformed_at = 0;
         return PM_OK;
     }
+    /* The record carries its own diagnosis, so that it can be quarantined
+     * as it is even by a caller that passed no err. */
     rec->fields = NULL;
     rec->nfields = 0;
     rec->malformed = pm_arena_strdup(arena, msg);

@@ -10,6 +10,12 @@
  * (a record with two values for one field is ambiguous; it is quarantined
  * rather than resolved by a guess).
  *
+ * Also malformed: two fields whose flattened names collide
+ * ({"a__b":1,"a":{"b":2}}), and keys containing \u0000 (a field name is a C
+ * string). Depth counts the record's own object as level 1; objects at
+ * levels up to flatten_depth are flattened (a negative flatten_depth
+ * flattens nothing; a negative max_depth means the default).
+ *
  * Generic JSON parsing for the control plane uses jansson; this scanner
  * exists because it must be several times faster (see bench/). */
 #ifndef PM_SOURCE_JSCAN_H
@@ -29,7 +35,8 @@ typedef struct jscan_opts {
 /* Parses s[0..n) as one JSON object into rec->fields / rec->nfields,
  * allocating from arena. On malformed input returns PM_ERR_PARSE with
  * err->msg saying what is wrong and rec->malformed_at the byte offset
- * (rec->fields is then empty). Does not touch rec->raw/offset/line.
+ * (rec->fields is then empty) and rec->malformed an arena copy of the
+ * message (NULL on success). Does not touch rec->raw/offset/line.
  * A top-level value that is not an object is malformed. */
 pm_code jscan_record(const char *s, size_t n, const jscan_opts *opts, pm_arena *arena,
                      pm_record *rec, pm_err *err);
