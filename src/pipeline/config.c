@@ -896,7 +896,7 @@ static pm_config *config_new(void)
     pm_arena *a = pm_arena_new(0);
     pm_config *cfg = pm_arena_calloc(a, sizeof *cfg);
     cfg->arena = a;
-    cfg->batch_size = 10000;
+    cfg->batch_size = 5000;
     cfg->sample_size = 1000;
     cfg->max_line_bytes = (size_t)16 << 20;
     cfg->max_depth = 64;

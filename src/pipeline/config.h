@@ -6,7 +6,7 @@
  *
  *   db: sqlite:warehouse.db
  *   defaults:
- *     batch_size: 10000        # rows per transaction
+ *     batch_size: 5000         # rows per transaction
  *     sample_size: 1000        # rows used to infer a new table's types
  *     max_line_bytes: 16777216
  *     max_depth: 64            # JSON nesting

@@ -230,7 +230,7 @@ static void test_defaults(void **state)
 {
     pm_config *cfg = load_ok("pipelines:\n  - {name: a, source: a.csv, table: a}\n");
     assert_null(cfg->db);
-    assert_int_equal(cfg->batch_size, 10000);
+    assert_int_equal(cfg->batch_size, 5000);
     assert_int_equal(cfg->sample_size, 1000);
     assert_int_equal(cfg->max_line_bytes, 16 * 1024 * 1024);
     assert_int_equal(cfg->max_depth, 64);
@@ -244,7 +244,7 @@ static void test_defaults(void **state)
     cfg = load_ok("# nothing yet\n");
     assert_string_equal(cfg->path, "pipemend.yaml");
     assert_int_equal(cfg->npipelines, 0);
-    assert_int_equal(cfg->batch_size, 10000);
+    assert_int_equal(cfg->batch_size, 5000);
     config_free(cfg);
 }
 
@@ -266,7 +266,7 @@ static void test_default_path(void **state)
     unlink("pipemend.yaml");
     assert_int_equal(config_load(NULL, &cfg, &err), PM_OK);
     assert_null(cfg->path);
-    assert_int_equal(cfg->batch_size, 10000);
+    assert_int_equal(cfg->batch_size, 5000);
     assert_int_equal(cfg->npipelines, 0);
     assert_null(config_contract(cfg, "orders"));
     config_free(cfg);
