@@ -10,24 +10,23 @@
 #include "cli/cli.h"
 #include "core/log.h"
 
-static const char demo_yaml[] =
-    "# pipemend demo configuration: one pipeline with a contract\n"
-    "db: sqlite:warehouse.db\n"
-    "defaults:\n"
-    "  batch_size: 500\n"
-    "  sample_size: 100\n"
-    "pipelines:\n"
-    "  - name: orders\n"
-    "    source: feed/*.ndjson\n"
-    "    format: ndjson\n"
-    "    table: orders\n"
-    "    owner: data-platform@example.com\n"
-    "    contract:\n"
-    "      unique: [order_id]\n"
-    "      columns:\n"
-    "        amount: {min: 0}\n"
-    "        status: {allowed: [new, paid, shipped, refunded]}\n"
-    "        customer_email: {regex: '^[^@ ]+@[^@ ]+$'}\n";
+static const char demo_yaml[] = "# pipemend demo configuration: one pipeline with a contract\n"
+                                "db: sqlite:warehouse.db\n"
+                                "defaults:\n"
+                                "  batch_size: 500\n"
+                                "  sample_size: 100\n"
+                                "pipelines:\n"
+                                "  - name: orders\n"
+                                "    source: feed/*.ndjson\n"
+                                "    format: ndjson\n"
+                                "    table: orders\n"
+                                "    owner: data-platform@example.com\n"
+                                "    contract:\n"
+                                "      unique: [order_id]\n"
+                                "      columns:\n"
+                                "        amount: {min: 0}\n"
+                                "        status: {allowed: [new, paid, shipped, refunded]}\n"
+                                "        customer_email: {regex: '^[^@ ]+@[^@ ]+$'}\n";
 
 static const char *const statuses[] = {"new", "paid", "shipped", "refunded"};
 
@@ -69,43 +68,62 @@ static int write_feed(const char *dir)
         return -1;
     for (int id = 401; id <= 800; id++) {
         switch (id % 50) {
-        case 1: order(f, id, ",\"coupon\":\"WINTER26\""); break; /* new field */
-        case 2: /* a quantity too large for its column */
-            fprintf(f, "{\"order_id\":%d,\"customer_email\":\"big@example.com\",\"status\":"
-                       "\"paid\",\"amount\":12.5,\"quantity\":3000000000,\"created_at\":"
-                       "\"2026-11-21T10:00:00Z\",\"shipping\":{\"country\":\"DE\",\"city\":"
-                       "\"Bonn\"}}\n", id);
+        case 1:
+            order(f, id, ",\"coupon\":\"WINTER26\"");
+            break; /* new field */
+        case 2:    /* a quantity too large for its column */
+            fprintf(f,
+                    "{\"order_id\":%d,\"customer_email\":\"big@example.com\",\"status\":"
+                    "\"paid\",\"amount\":12.5,\"quantity\":3000000000,\"created_at\":"
+                    "\"2026-11-21T10:00:00Z\",\"shipping\":{\"country\":\"DE\",\"city\":"
+                    "\"Bonn\"}}\n",
+                    id);
             break;
         case 3: /* not a number at all */
-            fprintf(f, "{\"order_id\":%d,\"customer_email\":\"x@example.com\",\"status\":"
-                       "\"paid\",\"amount\":9.99,\"quantity\":\"two\",\"created_at\":"
-                       "\"2026-11-21T10:00:00Z\",\"shipping\":{\"country\":\"DE\",\"city\":"
-                       "\"Kiel\"}}\n", id);
+            fprintf(f,
+                    "{\"order_id\":%d,\"customer_email\":\"x@example.com\",\"status\":"
+                    "\"paid\",\"amount\":9.99,\"quantity\":\"two\",\"created_at\":"
+                    "\"2026-11-21T10:00:00Z\",\"shipping\":{\"country\":\"DE\",\"city\":"
+                    "\"Kiel\"}}\n",
+                    id);
             break;
         case 4: /* a null where there never was one */
-            fprintf(f, "{\"order_id\":%d,\"customer_email\":null,\"status\":\"new\",\"amount\":"
-                       "5.00,\"quantity\":1,\"created_at\":\"2026-11-21T10:00:00Z\","
-                       "\"shipping\":{\"country\":\"FR\",\"city\":\"Lyon\"}}\n", id);
+            fprintf(f,
+                    "{\"order_id\":%d,\"customer_email\":null,\"status\":\"new\",\"amount\":"
+                    "5.00,\"quantity\":1,\"created_at\":\"2026-11-21T10:00:00Z\","
+                    "\"shipping\":{\"country\":\"FR\",\"city\":\"Lyon\"}}\n",
+                    id);
             break;
         case 5: /* the field was renamed */
-            fprintf(f, "{\"order_id\":%d,\"email\":\"renamed@example.com\",\"status\":\"new\","
-                       "\"amount\":5.00,\"quantity\":1,\"created_at\":\"2026-11-21T10:00:00Z\","
-                       "\"shipping\":{\"country\":\"FR\",\"city\":\"Nice\"}}\n", id);
+            fprintf(f,
+                    "{\"order_id\":%d,\"email\":\"renamed@example.com\",\"status\":\"new\","
+                    "\"amount\":5.00,\"quantity\":1,\"created_at\":\"2026-11-21T10:00:00Z\","
+                    "\"shipping\":{\"country\":\"FR\",\"city\":\"Nice\"}}\n",
+                    id);
             break;
         case 6: /* a new date format */
-            fprintf(f, "{\"order_id\":%d,\"customer_email\":\"fmt@example.com\",\"status\":"
-                       "\"new\",\"amount\":5.00,\"quantity\":1,\"created_at\":\"11/21/2026 "
-                       "10:00\",\"shipping\":{\"country\":\"FR\",\"city\":\"Nantes\"}}\n", id);
+            fprintf(f,
+                    "{\"order_id\":%d,\"customer_email\":\"fmt@example.com\",\"status\":"
+                    "\"new\",\"amount\":5.00,\"quantity\":1,\"created_at\":\"11/21/2026 "
+                    "10:00\",\"shipping\":{\"country\":\"FR\",\"city\":\"Nantes\"}}\n",
+                    id);
             break;
         case 7: /* breaks the contract */
-            fprintf(f, "{\"order_id\":%d,\"customer_email\":\"neg@example.com\",\"status\":"
-                       "\"lost\",\"amount\":-3.50,\"quantity\":1,\"created_at\":"
-                       "\"2026-11-21T10:00:00Z\",\"shipping\":{\"country\":\"DE\",\"city\":"
-                       "\"Ulm\"}}\n", id);
+            fprintf(f,
+                    "{\"order_id\":%d,\"customer_email\":\"neg@example.com\",\"status\":"
+                    "\"lost\",\"amount\":-3.50,\"quantity\":1,\"created_at\":"
+                    "\"2026-11-21T10:00:00Z\",\"shipping\":{\"country\":\"DE\",\"city\":"
+                    "\"Ulm\"}}\n",
+                    id);
             break;
-        case 8: fputs("{\"order_id\": 9999, \"status\": \"paid\", \"amount\": 1.0,\n", f); break;
-        case 9: order(f, id - 400, ""); break; /* a duplicate of a day-1 order */
-        default: order(f, id, "");
+        case 8:
+            fputs("{\"order_id\": 9999, \"status\": \"paid\", \"amount\": 1.0,\n", f);
+            break;
+        case 9:
+            order(f, id - 400, "");
+            break; /* a duplicate of a day-1 order */
+        default:
+            order(f, id, "");
         }
     }
     fclose(f);

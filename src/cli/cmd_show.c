@@ -56,8 +56,8 @@ int cmd_runs(cli_ctx *ctx)
     /* A run whose process died shows as aborted, not running forever. */
     pm_code rc = store_runs_reap(s, &err);
     if (!rc)
-        rc = store_runs_list(s, ctx->pipeline, ctx->table, ctx->limit ? ctx->limit : 50, a,
-                                 &runs, &n, &err);
+        rc = store_runs_list(s, ctx->pipeline, ctx->table, ctx->limit ? ctx->limit : 50, a, &runs,
+                             &n, &err);
     if (rc) {
         code = cli_fail(&err);
     } else if (ctx->json) {
@@ -141,8 +141,9 @@ int cmd_schema(cli_ctx *ctx)
         if (store_table_load(s, ctx->table, a, &t, &err)) {
             code = cli_fail(&err);
         } else if (!t) {
-            fprintf(stderr, "pipemend: error: pipemend does not know a table \"%s\"\n  hint: "
-                            "pipemend schema list shows the tables it loaded\n",
+            fprintf(stderr,
+                    "pipemend: error: pipemend does not know a table \"%s\"\n  hint: "
+                    "pipemend schema list shows the tables it loaded\n",
                     ctx->table);
             code = EXIT_FAILED;
         } else if (ctx->json) {
@@ -340,9 +341,9 @@ int cmd_status(cli_ctx *ctx)
         }
         const pm_run *last = nr ? &runs[0] : NULL;
         if (ctx->json) {
-            json_t *o = json_pack("{s:s, s:i, s:I, s:I}", "table", ts[i]->name, "version",
-                                  ts[i]->version, "rows", (json_int_t)rows, "quarantined",
-                                  (json_int_t)nq);
+            json_t *o =
+                json_pack("{s:s, s:i, s:I, s:I}", "table", ts[i]->name, "version", ts[i]->version,
+                          "rows", (json_int_t)rows, "quarantined", (json_int_t)nq);
             json_object_set_new(o, "last_run", last ? run_json(last) : json_null());
             json_array_append_new(arr, o);
         } else {

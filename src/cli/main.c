@@ -47,8 +47,9 @@ static const char options_help[] =
 
 static void usage_all(FILE *out)
 {
-    fprintf(out, "pipemend %s - self-healing data ingestion\n\nUsage: pipemend COMMAND "
-                 "[OPTIONS]\n\nCommands:\n",
+    fprintf(out,
+            "pipemend %s - self-healing data ingestion\n\nUsage: pipemend COMMAND "
+            "[OPTIONS]\n\nCommands:\n",
             PIPEMEND_VERSION);
     for (size_t i = 0; i < NCOMMANDS; i++)
         fprintf(out, "  %-11s %s\n", commands[i].name, commands[i].summary);
@@ -139,21 +140,27 @@ int main(int argc, char **argv)
         if (strcmp(commands[i].name, argv[1]) == 0)
             cmd = &commands[i];
     if (!cmd) {
-        fprintf(stderr, "pipemend: error: unknown command \"%s\"\n  hint: run 'pipemend --help' "
-                        "for the list\n",
+        fprintf(stderr,
+                "pipemend: error: unknown command \"%s\"\n  hint: run 'pipemend --help' "
+                "for the list\n",
                 argv[1]);
         return EXIT_USAGE;
     }
 
     cli_ctx ctx = {.command = cmd->name};
-    static const struct option longopts[] = {
-        {"db", required_argument, NULL, 'd'},     {"config", required_argument, NULL, 'c'},
-        {"table", required_argument, NULL, 't'},  {"format", required_argument, NULL, 'f'},
-        {"pipeline", required_argument, NULL, 'p'}, {"run", required_argument, NULL, 'r'},
-        {"limit", required_argument, NULL, 'l'},  {"dir", required_argument, NULL, 'D'},
-        {"json", no_argument, NULL, 'j'},         {"quiet", no_argument, NULL, 'q'},
-        {"verbose", no_argument, NULL, 'v'},      {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0}};
+    static const struct option longopts[] = {{"db", required_argument, NULL, 'd'},
+                                             {"config", required_argument, NULL, 'c'},
+                                             {"table", required_argument, NULL, 't'},
+                                             {"format", required_argument, NULL, 'f'},
+                                             {"pipeline", required_argument, NULL, 'p'},
+                                             {"run", required_argument, NULL, 'r'},
+                                             {"limit", required_argument, NULL, 'l'},
+                                             {"dir", required_argument, NULL, 'D'},
+                                             {"json", no_argument, NULL, 'j'},
+                                             {"quiet", no_argument, NULL, 'q'},
+                                             {"verbose", no_argument, NULL, 'v'},
+                                             {"help", no_argument, NULL, 'h'},
+                                             {NULL, 0, NULL, 0}};
     optind = 2;
     opterr = 0;
     int c;
@@ -161,16 +168,36 @@ int main(int argc, char **argv)
     /* "-" (stdin) is a positional argument, which getopt leaves alone. */
     while ((c = getopt_long(argc, argv, "qvh", longopts, NULL)) != -1) {
         switch (c) {
-        case 'd': ctx.db = optarg; break;
-        case 'c': ctx.config_path = optarg; break;
-        case 't': ctx.table = optarg; break;
-        case 'f': ctx.format = optarg; break;
-        case 'p': ctx.pipeline = optarg; break;
-        case 'D': ctx.dir = optarg; break;
-        case 'j': ctx.json = true; break;
-        case 'q': ctx.quiet = true; break;
-        case 'v': pm_log_set_level(PM_LOG_DEBUG); break;
-        case 'h': cli_usage_of(cmd->name); return 0;
+        case 'd':
+            ctx.db = optarg;
+            break;
+        case 'c':
+            ctx.config_path = optarg;
+            break;
+        case 't':
+            ctx.table = optarg;
+            break;
+        case 'f':
+            ctx.format = optarg;
+            break;
+        case 'p':
+            ctx.pipeline = optarg;
+            break;
+        case 'D':
+            ctx.dir = optarg;
+            break;
+        case 'j':
+            ctx.json = true;
+            break;
+        case 'q':
+            ctx.quiet = true;
+            break;
+        case 'v':
+            pm_log_set_level(PM_LOG_DEBUG);
+            break;
+        case 'h':
+            cli_usage_of(cmd->name);
+            return 0;
         case 'r':
             if (parse_int(optarg, 1, &n)) {
                 fprintf(stderr, "pipemend: error: --run needs a run id, got \"%s\"\n", optarg);
@@ -187,7 +214,8 @@ int main(int argc, char **argv)
             ctx.limit = (int)n;
             break;
         default:
-            fprintf(stderr, "pipemend: error: unknown or incomplete option \"%s\"\n  usage: pipemend %s\n",
+            fprintf(stderr,
+                    "pipemend: error: unknown or incomplete option \"%s\"\n  usage: pipemend %s\n",
                     argv[optind - 1], cmd->usage);
             return EXIT_USAGE;
         }

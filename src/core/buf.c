@@ -103,11 +103,21 @@ pm_code pm_buf_json_str(pm_buf *b, const char *s, size_t n, pm_err *err)
             continue;
         }
         switch (c) {
-        case '"': rc = pm_buf_append(b, "\\\"", 2, err); break;
-        case '\\': rc = pm_buf_append(b, "\\\\", 2, err); break;
-        case '\n': rc = pm_buf_append(b, "\\n", 2, err); break;
-        case '\r': rc = pm_buf_append(b, "\\r", 2, err); break;
-        case '\t': rc = pm_buf_append(b, "\\t", 2, err); break;
+        case '"':
+            rc = pm_buf_append(b, "\\\"", 2, err);
+            break;
+        case '\\':
+            rc = pm_buf_append(b, "\\\\", 2, err);
+            break;
+        case '\n':
+            rc = pm_buf_append(b, "\\n", 2, err);
+            break;
+        case '\r':
+            rc = pm_buf_append(b, "\\r", 2, err);
+            break;
+        case '\t':
+            rc = pm_buf_append(b, "\\t", 2, err);
+            break;
         default:
             if (c < 0x20) {
                 char esc[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};

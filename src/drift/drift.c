@@ -206,8 +206,7 @@ static void mismatch(const pm_column *col, const char *field, const pm_value *v,
         f.kind = FINDING_NESTED;
         f.proposed = (pm_type){PM_T_JSON, 0};
         f.message = pm_arena_sprintf(
-            a,
-            "%s now holds %s but column %s is %s; storing it needs a json column (needs review)",
+            a, "%s now holds %s but column %s is %s; storing it needs a json column (needs review)",
             field, v->kind == PM_V_ARRAY ? "an array" : "an object", col->name, en);
         drift_add(res, a, &f);
         return;
@@ -299,31 +298,34 @@ void drift_check(drift_ctx *c, const pm_record *rec, pm_arena *a, drift_result *
                 /* A scalar column whose field now arrives as an object. */
                 f.kind = FINDING_NESTED;
                 f.message = pm_arena_sprintf(
-                    a, "field %s is now an object (column %s is %s); its member %s would become "
-                       "column %s %s (needs review)",
-                    t->cols[parent].name, t->cols[parent].name,
-                    type_name(t->cols[parent].type, pn), fd->name, e->col,
-                    type_name(f.proposed, (char[TYPE_NAME_MAX]){0}));
+                    a,
+                    "field %s is now an object (column %s is %s); its member %s would become "
+                    "column %s %s (needs review)",
+                    t->cols[parent].name, t->cols[parent].name, type_name(t->cols[parent].type, pn),
+                    fd->name, e->col, type_name(f.proposed, (char[TYPE_NAME_MAX]){0}));
             } else if (fd->v.kind == PM_V_ARRAY || fd->v.kind == PM_V_OBJECT) {
                 f.kind = FINDING_NESTED;
                 f.message = pm_arena_sprintf(
-                    a, "new field %s holds %s; it would be stored in a json column %s (needs review)",
+                    a,
+                    "new field %s holds %s; it would be stored in a json column %s (needs review)",
                     fd->name, fd->v.kind == PM_V_ARRAY ? "an array" : "a deeply nested object",
                     e->col);
             } else {
                 f.kind = FINDING_NEW_FIELD;
                 f.message = pm_arena_sprintf(
-                    a, "new field %s%s is not a column of %s; adding a nullable column %s %s would "
-                       "hold it (automatic)",
-                    fd->name, strstr(e->col, "__") ? " (from a nested object)" : "", t->name, e->col, pn);
+                    a,
+                    "new field %s%s is not a column of %s; adding a nullable column %s %s would "
+                    "hold it (automatic)",
+                    fd->name, strstr(e->col, "__") ? " (from a nested object)" : "", t->name,
+                    e->col, pn);
             }
             drift_add(res, a, &f);
             new_field *nn = pm_arena_alloc(a, (nnews + 1) * sizeof *nn);
             if (nnews)
                 memcpy(nn, news, nnews * sizeof *nn);
             /* only plain new fields can be the new name of a missing column */
-            nn[nnews++] = (new_field){fd->name, f.kind == FINDING_NEW_FIELD ? e->col : NULL,
-                                      f.proposed};
+            nn[nnews++] =
+                (new_field){fd->name, f.kind == FINDING_NEW_FIELD ? e->col : NULL, f.proposed};
             news = nn;
             continue;
         }
@@ -339,11 +341,15 @@ void drift_check(drift_ctx *c, const pm_record *rec, pm_arena *a, drift_result *
         owner[e->idx] = i + 1;
         if (fd->v.kind == PM_V_NULL) {
             if (!col->nullable) {
-                pm_finding f = {.kind = FINDING_NULL_VIOLATION, .field = fd->name,
-                                .column = col->name, .observed = "null", .expected = col->type};
+                pm_finding f = {.kind = FINDING_NULL_VIOLATION,
+                                .field = fd->name,
+                                .column = col->name,
+                                .observed = "null",
+                                .expected = col->type};
                 f.message = pm_arena_sprintf(
-                    a, "%s is null but column %s is NOT NULL; dropping NOT NULL would allow it "
-                       "(needs review), or fix the producer",
+                    a,
+                    "%s is null but column %s is NOT NULL; dropping NOT NULL would allow it "
+                    "(needs review), or fix the producer",
                     fd->name, col->name);
                 drift_add(res, a, &f);
             }
@@ -363,11 +369,15 @@ void drift_check(drift_ctx *c, const pm_record *rec, pm_arena *a, drift_result *
         for (size_t k = 0; k < nnews; k++) {
             if (!news[k].col || type_family(news[k].type) != type_family(col->type))
                 continue;
-            pm_finding f = {.kind = FINDING_RENAME, .field = news[k].field, .column = col->name,
-                            .expected = col->type, .proposed = news[k].type};
+            pm_finding f = {.kind = FINDING_RENAME,
+                            .field = news[k].field,
+                            .column = col->name,
+                            .expected = col->type,
+                            .proposed = news[k].type};
             f.message = pm_arena_sprintf(
-                a, "field %s is missing and new field %s has the same shape; %s may have been "
-                   "renamed to %s (a field mapping would load it; needs review)",
+                a,
+                "field %s is missing and new field %s has the same shape; %s may have been "
+                "renamed to %s (a field mapping would load it; needs review)",
                 col->name, news[k].field, col->name, news[k].field);
             drift_add(res, a, &f);
             news[k].col = NULL; /* pair each new field with one missing column */
@@ -375,12 +385,13 @@ void drift_check(drift_ctx *c, const pm_record *rec, pm_arena *a, drift_result *
             break;
         }
         if (!col->nullable && !renamed) {
-            pm_finding f = {.kind = FINDING_NULL_VIOLATION, .column = col->name,
-                            .expected = col->type};
-            f.message = pm_arena_sprintf(a,
-                                         "field %s is missing but column %s is NOT NULL; dropping "
-                                         "NOT NULL would allow it (needs review), or fix the producer",
-                                         col->name, col->name);
+            pm_finding f = {
+                .kind = FINDING_NULL_VIOLATION, .column = col->name, .expected = col->type};
+            f.message =
+                pm_arena_sprintf(a,
+                                 "field %s is missing but column %s is NOT NULL; dropping "
+                                 "NOT NULL would allow it (needs review), or fix the producer",
+                                 col->name, col->name);
             drift_add(res, a, &f);
         }
     }

@@ -45,10 +45,10 @@ typedef struct batch {
     uint64_t fingerprint; /* of the bytes up to end (fingerprint.c) */
     bool expect_found;    /* the checkpoint this batch continues from */
     uint64_t expect;
-    uint64_t end;       /* checkpoint after this batch */
-    bool checkpoint;    /* false for stdin */
-    pm_table *create;   /* create this table before loading */
-    bool last;          /* no batches after this one */
+    uint64_t end;     /* checkpoint after this batch */
+    bool checkpoint;  /* false for stdin */
+    pm_table *create; /* create this table before loading */
+    bool last;        /* no batches after this one */
     enum { SLOT_FREE, SLOT_FULL } state;
 } batch;
 
@@ -517,12 +517,17 @@ static pm_code read_source(run *r, src_plan *p, int *slot, pm_err *err)
                     validate_row(r, b, &b->rows[i]);
             }
             if (b->checkpoint) {
-                rc = source_fingerprint_file(p->path, b->end, &b->fingerprint, err);
+                pm_err ferr;
+                if (source_fingerprint_file(p->path, b->end, &b->fingerprint, &ferr) != PM_OK) {
+                    if (!rc)
+                        *err = ferr;
+                    rc = ferr.code;
+                    b->n = 0; /* not committed: the checkpoint stays before them */
+                    break;
+                }
                 had_checkpoint = true;
                 checkpoint = b->end; /* what the next batch expects to find */
             }
-            if (rc)
-                break;
             slot_hand_over(r, *slot);
             *slot ^= 1;
             if (!slot_wait_free(r, *slot))
@@ -546,8 +551,8 @@ static void history_check(run *r, ingest_result *res, char *note, size_t notesz)
     pm_run *runs;
     size_t n;
     const ingest_opts *o = r->o;
-    if (store_runs_list(r->store, o->pipeline, o->pipeline ? NULL : o->table,
-                        o->volume_window + 1, a, &runs, &n, NULL) == PM_OK) {
+    if (store_runs_list(r->store, o->pipeline, o->pipeline ? NULL : o->table, o->volume_window + 1,
+                        a, &runs, &n, NULL) == PM_OK) {
         int64_t *hist = pm_arena_alloc(a, (n + 1) * sizeof *hist);
         size_t h = 0;
         for (size_t i = 0; i < n && h < (size_t)o->volume_window; i++) {
@@ -656,7 +661,8 @@ pm_code ingest_run(pm_store *store, const ingest_opts *o, ingest_result *res, pm
         pm_warn("volume anomaly: %s", note);
     pm_err ferr;
     if (store_run_finish(store, r.run_id, res->status, error, res->anomaly,
-                         res->anomaly ? note : NULL, &ferr) != PM_OK && !rc) {
+                         res->anomaly ? note : NULL, &ferr) != PM_OK &&
+        !rc) {
         rc = ferr.code;
         *err = ferr;
     }

@@ -26,7 +26,7 @@ typedef struct ingest_opts {
     const char *const *paths; /* files, or "-" */
     size_t npaths;
     pm_format format;
-    bool has_format; /* false: from each file's extension */
+    bool has_format;             /* false: from each file's extension */
     const pm_contract *contract; /* may be NULL */
     size_t batch_size;
     size_t sample_size;

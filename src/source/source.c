@@ -40,7 +40,7 @@
 #include "core/utf8.h"
 
 #define SOURCE_READ_SIZE ((size_t)1 << 20)
-#define SOURCE_RAW_PREFIX 4096  /* bytes kept of an over-long record */
+#define SOURCE_RAW_PREFIX 4096 /* bytes kept of an over-long record */
 #define SOURCE_MAX_LINE_DEFAULT ((size_t)16 << 20)
 #define CSV_MAX_COLUMNS 65536 /* far above any database's limit (PostgreSQL: 1600) */
 

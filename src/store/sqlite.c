@@ -95,12 +95,13 @@ static sq *impl(pm_store *s)
 static pm_code db_error(sq *q, pm_err *err, const char *what)
 {
     int code = sqlite3_extended_errcode(q->db);
-    pm_code rc = (code & 0xff) == SQLITE_BUSY || (code & 0xff) == SQLITE_LOCKED ? PM_ERR_BUSY
-                                                                                : PM_ERR_DB;
+    pm_code rc =
+        (code & 0xff) == SQLITE_BUSY || (code & 0xff) == SQLITE_LOCKED ? PM_ERR_BUSY : PM_ERR_DB;
     pm_err_set(err, rc, "%s: %s", what, sqlite3_errmsg(q->db));
     if (rc == PM_ERR_BUSY)
-        pm_err_hint(err, "another pipemend process is writing to %s; wait for it or use a "
-                         "different warehouse",
+        pm_err_hint(err,
+                    "another pipemend process is writing to %s; wait for it or use a "
+                    "different warehouse",
                     q->path);
     return rc;
 }
@@ -232,8 +233,7 @@ static pm_code sq_table_load(pm_store *s, const char *name, pm_arena *a, pm_tabl
     return rc;
 }
 
-static pm_code sq_unique_ensure(pm_store *s, const pm_table *t, const contract_rule *u,
-                                pm_err *err)
+static pm_code sq_unique_ensure(pm_store *s, const pm_table *t, const contract_rule *u, pm_err *err)
 {
     sq *q = impl(s);
     pm_buf name, b;
@@ -267,8 +267,9 @@ static pm_code sq_unique_ensure(pm_store *s, const pm_table *t, const contract_r
             rc = pm_err_set(err, PM_ERR_CONFIG,
                             "cannot enforce the unique key of %s: rows already loaded repeat it",
                             t->name);
-            pm_err_hint(err, "remove the duplicates from %s, or drop the unique rule from the "
-                             "contract",
+            pm_err_hint(err,
+                        "remove the duplicates from %s, or drop the unique rule from the "
+                        "contract",
                         t->name);
         } else {
             rc = db_error(q, err, "cannot create the unique key index");
@@ -405,8 +406,8 @@ static pm_code sq_insert_prepare(pm_store *s, const pm_table *t, pm_err *err)
         rc = pm_buf_printf(&b, err, "%s?%zu", i ? ", " : "", i + 1);
     if (!rc)
         rc = pm_buf_puts(&b, ")", err);
-    if (!rc && sqlite3_prepare_v3(q->db, b.data, -1, SQLITE_PREPARE_PERSISTENT, &q->insert,
-                                  NULL) != SQLITE_OK)
+    if (!rc && sqlite3_prepare_v3(q->db, b.data, -1, SQLITE_PREPARE_PERSISTENT, &q->insert, NULL) !=
+                   SQLITE_OK)
         rc = db_error(q, err, "cannot prepare the insert");
     pm_buf_free(&b);
     q->insert_ncols = t->ncols;
@@ -522,8 +523,8 @@ static pm_code sq_quarantine_list(pm_store *s, const char *table, int64_t run_id
     return rc;
 }
 
-static pm_code sq_checkpoint_get(pm_store *s, const char *table, const char *source,
-                                 uint64_t *off, uint64_t *fp, bool *found, pm_err *err)
+static pm_code sq_checkpoint_get(pm_store *s, const char *table, const char *source, uint64_t *off,
+                                 uint64_t *fp, bool *found, pm_err *err)
 {
     sq *q = impl(s);
     sqlite3_stmt *st;
@@ -544,8 +545,8 @@ static pm_code sq_checkpoint_get(pm_store *s, const char *table, const char *sou
     return rc;
 }
 
-static pm_code sq_checkpoint_set(pm_store *s, const char *table, const char *source,
-                                 uint64_t off, uint64_t fp, pm_err *err)
+static pm_code sq_checkpoint_set(pm_store *s, const char *table, const char *source, uint64_t off,
+                                 uint64_t fp, pm_err *err)
 {
     sq *q = impl(s);
     sqlite3_stmt *st;
@@ -621,7 +622,8 @@ static pm_code sq_run_finish(pm_store *s, int64_t id, const char *status, const 
     bind_text(st, 3, error);
     sqlite3_bind_int(st, 4, anomaly);
     bind_text(st, 5, note);
-    pm_code rc = sqlite3_step(st) == SQLITE_DONE ? PM_OK : db_error(q, err, "cannot finish the run");
+    pm_code rc =
+        sqlite3_step(st) == SQLITE_DONE ? PM_OK : db_error(q, err, "cannot finish the run");
     sqlite3_finalize(st);
     return rc;
 }
@@ -680,9 +682,9 @@ static pm_code sq_runs_reap(pm_store *s, pm_err *err)
     sqlite3_stmt *st, *up;
     char host[256] = "localhost";
     gethostname(host, sizeof host - 1);
-    if (sqlite3_prepare_v2(q->db,
-                           "SELECT id, pid FROM _pipemend_runs WHERE status = 'running' AND host = ?1",
-                           -1, &st, NULL) != SQLITE_OK)
+    if (sqlite3_prepare_v2(
+            q->db, "SELECT id, pid FROM _pipemend_runs WHERE status = 'running' AND host = ?1", -1,
+            &st, NULL) != SQLITE_OK)
         return db_error(q, err, "cannot read runs");
     if (sqlite3_prepare_v2(q->db,
                            "UPDATE _pipemend_runs SET status = 'aborted', error = 'the process "
@@ -740,9 +742,9 @@ pm_code sqlite_store_open(const char *path, pm_store *s, pm_err *err)
     q->path = pm_xstrdup(path);
     s->impl = q;
     s->ops = &sqlite_ops;
-    if (sqlite3_open_v2(path, &q->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                        NULL) !=
-        SQLITE_OK) {
+    if (sqlite3_open_v2(path, &q->db,
+                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                        NULL) != SQLITE_OK) {
         pm_err_set(err, PM_ERR_IO, "cannot open warehouse %s: %s", path,
                    q->db ? sqlite3_errmsg(q->db) : "out of memory");
         pm_err_hint(err, "check that the directory exists and is writable");

@@ -84,8 +84,8 @@ pm_code store_quarantine_get(pm_store *s, int64_t id, pm_arena *arena, pm_qrow *
 
 /* Checkpoint of one source for one table: the end offset of the last
  * committed record and the fingerprint of the file it was read from. */
-pm_code store_checkpoint_get(pm_store *s, const char *table, const char *source,
-                             uint64_t *offset, uint64_t *fingerprint, bool *found, pm_err *err);
+pm_code store_checkpoint_get(pm_store *s, const char *table, const char *source, uint64_t *offset,
+                             uint64_t *fingerprint, bool *found, pm_err *err);
 pm_code store_checkpoint_set(pm_store *s, const char *table, const char *source, uint64_t offset,
                              uint64_t fingerprint, pm_err *err);
 
@@ -99,7 +99,7 @@ typedef struct pm_run {
     int64_t rows_read;
     int64_t rows_loaded;
     int64_t rows_quarantined;
-    const char *error;  /* NULL, or what stopped the run */
+    const char *error; /* NULL, or what stopped the run */
     bool volume_anomaly;
     const char *volume_note; /* why it was flagged, or NULL */
 } pm_run;

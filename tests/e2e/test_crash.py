@@ -76,11 +76,14 @@ class TestCrash(E2E):
             self.assertIn(x["status"], ("succeeded", "aborted"), (ctx, x))
         # counters commit with their batches, so they add up across kills
         self.assertEqual(sum(x["rows_loaded"] for x in runs), ROWS, "%s: %r" % (ctx, runs))
-        # each killed process that had started its run shows it as aborted
+        # each killed process that had started its run shows it as aborted,
+        # unless the kill landed after the run had recorded its own end
+        # (between run_finish and the process exiting)
         by_id = {x["id"]: x for x in runs}
         for pid in killed_pids:
             for (run_id,) in self.sql("SELECT id FROM _pipemend_runs WHERE pid = ?", (pid,)):
-                self.assertEqual(by_id[run_id]["status"], "aborted", (ctx, by_id[run_id]))
+                self.assertIn(by_id[run_id]["status"], ("aborted", "succeeded"),
+                              (ctx, by_id[run_id]))
                 self.assertIsNotNone(by_id[run_id]["finished_at"], (ctx, by_id[run_id]))
         # and nothing more on a re-run
         r = self.ingest("orders", src, expect=EXIT_LOADED)

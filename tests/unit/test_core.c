@@ -70,10 +70,10 @@ static void test_utf8(void **state)
 {
     assert_true(pm_utf8_valid("plain ascii text long enough", 28));
     assert_true(pm_utf8_valid("caf\xc3\xa9 \xf0\x9f\x98\x80", 10));
-    assert_int_equal(pm_utf8_check("ab\xc0\xaf", 4), 2);         /* overlong */
-    assert_int_equal(pm_utf8_check("ab\xed\xa0\x80", 5), 2);     /* surrogate */
-    assert_int_equal(pm_utf8_check("\xf4\x90\x80\x80", 4), 0);   /* > U+10FFFF */
-    assert_int_equal(pm_utf8_check("abcdefgh\xe2\x82", 10), 8);  /* truncated */
+    assert_int_equal(pm_utf8_check("ab\xc0\xaf", 4), 2);        /* overlong */
+    assert_int_equal(pm_utf8_check("ab\xed\xa0\x80", 5), 2);    /* surrogate */
+    assert_int_equal(pm_utf8_check("\xf4\x90\x80\x80", 4), 0);  /* > U+10FFFF */
+    assert_int_equal(pm_utf8_check("abcdefgh\xe2\x82", 10), 8); /* truncated */
     char out[4];
     assert_int_equal(pm_utf8_encode(0x20AC, out), 3);
     assert_memory_equal(out, "\xe2\x82\xac", 3);
@@ -95,8 +95,10 @@ static void test_err(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_arena_alloc_reset), cmocka_unit_test(test_buf_limit),
-        cmocka_unit_test(test_buf_json_str),      cmocka_unit_test(test_utf8),
+        cmocka_unit_test(test_arena_alloc_reset),
+        cmocka_unit_test(test_buf_limit),
+        cmocka_unit_test(test_buf_json_str),
+        cmocka_unit_test(test_utf8),
         cmocka_unit_test(test_err),
     };
     return cmocka_run_group_tests_name("core", tests, NULL, NULL);

@@ -31,8 +31,8 @@ static int setup(void **state)
     table_add(f->t, f->a, "amount", (pm_type){PM_T_FLOAT64, 0}, true);
     table_add(f->t, f->a, "created_at", (pm_type){PM_T_TIMESTAMP, 0}, true);
     table_add(f->t, f->a, "note", (pm_type){PM_T_TEXT, 0}, true);
-    f->rules[0] = (contract_rule){.kind = RULE_MIN, .name = "amount.min", .column = "amount",
-                                  .text = "0", .num = 0};
+    f->rules[0] = (contract_rule){
+        .kind = RULE_MIN, .name = "amount.min", .column = "amount", .text = "0", .num = 0};
     f->contract = (pm_contract){.table = "orders", .rules = f->rules, .nrules = 1};
     f->ctx = drift_ctx_new(f->a, f->t, &f->contract);
     *state = f;

@@ -72,9 +72,16 @@ static void test_table_insert_quarantine(void **state)
                       {.kind = PM_CELL_REAL, .d = 2.5}};
     assert_int_equal(store_insert(s, row, &err), PM_OK);
     assert_int_equal(store_insert(s, row, &err), PM_ERR_CONSTRAINT); /* duplicate id */
-    pm_qrow q = {.run_id = 1, .table = "orders", .source = "/data/x.ndjson", .offset = 10,
-                 .line = 2, .raw = "{\"id\":\x01\xff}", .raw_len = 9, .kinds = "malformed",
-                 .message = "bad", .findings = "[]"};
+    pm_qrow q = {.run_id = 1,
+                 .table = "orders",
+                 .source = "/data/x.ndjson",
+                 .offset = 10,
+                 .line = 2,
+                 .raw = "{\"id\":\x01\xff}",
+                 .raw_len = 9,
+                 .kinds = "malformed",
+                 .message = "bad",
+                 .findings = "[]"};
     assert_int_equal(store_quarantine_add(s, &q, &err), PM_OK);
     assert_int_equal(store_commit(s, &err), PM_OK);
 
