@@ -188,6 +188,11 @@ int cmd_demo(cli_ctx *ctx)
     c.table = NULL;
     cmd_runs(&c);
 
+    say("Every decision is in the hash-chained audit log (pipemend audit verify):");
+    char *verify[] = {"verify"};
+    c.argc = 1, c.argv = verify;
+    cmd_audit(&c);
+
     printf("\nLook around: cd %s && pipemend status, pipemend quarantine show ID, "
            "pipemend schema show --table orders\n",
            dir);

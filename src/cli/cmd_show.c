@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "pipeline/ingest.h"
 #include "core/buf.h"
 #include "core/utf8.h"
 #include "schema/type.h"
@@ -54,7 +55,7 @@ int cmd_runs(cli_ctx *ctx)
     size_t n;
     pm_err err = {0};
     /* A run whose process died shows as aborted, not running forever. */
-    pm_code rc = store_runs_reap(s, &err);
+    pm_code rc = ingest_reap_aborted(s, &err);
     if (!rc)
         rc = store_runs_list(s, ctx->pipeline, ctx->table, ctx->limit ? ctx->limit : 50, a, &runs,
                              &n, &err);
@@ -318,7 +319,7 @@ int cmd_status(cli_ctx *ctx)
     pm_table **ts;
     size_t n;
     code = 0;
-    if (store_runs_reap(s, &err) || store_tables_list(s, a, &ts, &n, &err)) {
+    if (ingest_reap_aborted(s, &err) || store_tables_list(s, a, &ts, &n, &err)) {
         code = cli_fail(&err);
         goto out;
     }

@@ -21,6 +21,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
+#include "audit/audit.h"
 #include "core/arena.h"
 #include "core/buf.h"
 #include "core/log.h"
@@ -246,6 +249,90 @@ static void unique_violation(run *r, batch *b, brow *row)
     quarantine_info(row, &f, 1, b->arena);
 }
 
+/* ---- audit events (actor "engine") -------------------------------------- */
+
+static pm_code audit_json(pm_store *s, const char *action, const char *subject, json_t *payload,
+                          pm_err *err)
+{
+    char *text = json_dumps(payload, JSON_COMPACT | JSON_SORT_KEYS);
+    json_decref(payload);
+    pm_code rc = audit_append(s, "engine", action, subject, text, err);
+    free(text);
+    return rc;
+}
+
+static pm_code audit_table_created(run *r, const pm_table *t, pm_err *err)
+{
+    json_t *cols = json_array();
+    for (size_t i = 0; i < t->ncols; i++) {
+        char tn[TYPE_NAME_MAX];
+        json_array_append_new(cols, json_pack("{s:s, s:s, s:b}", "name", t->cols[i].name, "type",
+                                              type_name(t->cols[i].type, tn), "nullable",
+                                              t->cols[i].nullable));
+    }
+    char subject[160];
+    snprintf(subject, sizeof subject, "table/%s", t->name);
+    return audit_json(r->store, "table.created", subject,
+                      json_pack("{s:I, s:i, s:o}", "run", (json_int_t)r->run_id, "version",
+                                t->version, "columns", cols),
+                      err);
+}
+
+/* One event per batch that quarantined rows: how many, of which kinds,
+ * from where. The rows themselves are in _pipemend_quarantine. */
+static pm_code audit_quarantined(run *r, const batch *b, int64_t n, pm_err *err)
+{
+    json_t *kinds = json_object();
+    uint64_t first = 0, last = 0;
+    for (size_t i = 0; i < b->n; i++) {
+        const brow *row = &b->rows[i];
+        if (!row->kinds)
+            continue;
+        if (!first)
+            first = row->rec.offset + 1; /* +1: 0 means unset */
+        last = row->rec.offset;
+        char buf[256];
+        snprintf(buf, sizeof buf, "%s", row->kinds);
+        for (char *save, *k = strtok_r(buf, ",", &save); k; k = strtok_r(NULL, ",", &save)) {
+            json_t *c = json_object_get(kinds, k);
+            json_object_set_new(kinds, k, json_integer(c ? json_integer_value(c) + 1 : 1));
+        }
+    }
+    char subject[64];
+    snprintf(subject, sizeof subject, "run/%lld", (long long)r->run_id);
+    return audit_json(r->store, "rows.quarantined", subject,
+                      json_pack("{s:I, s:s, s:s, s:I, s:I, s:o}", "rows", (json_int_t)n, "table",
+                                r->o->table, "source", b->source, "first_offset",
+                                (json_int_t)(first ? first - 1 : 0), "last_offset",
+                                (json_int_t)last, "kinds", kinds),
+                      err);
+}
+
+pm_code ingest_reap_aborted(pm_store *s, pm_err *err)
+{
+    pm_arena *a = pm_arena_new(0);
+    int64_t *ids;
+    size_t n;
+    pm_code rc = store_begin(s, err);
+    if (!rc)
+        rc = store_runs_reap(s, a, &ids, &n, err);
+    for (size_t i = 0; !rc && i < n; i++) {
+        char subject[64];
+        snprintf(subject, sizeof subject, "run/%lld", (long long)ids[i]);
+        rc = audit_json(s, "run.aborted", subject,
+                        json_pack("{s:s}", "reason",
+                                  "its process ended before the run finished; committed batches "
+                                  "were kept"),
+                        err);
+    }
+    if (!rc)
+        rc = store_commit(s, err);
+    else
+        store_rollback(s, NULL);
+    pm_arena_free(a);
+    return rc;
+}
+
 /* The contract's unique key, on the key columns the table has. */
 static pm_code unique_ensure(run *r, const pm_table *t, pm_err *err)
 {
@@ -272,6 +359,8 @@ static pm_code write_batch(run *r, batch *b, pm_err *err)
         rc = store_table_create(s, b->create, err);
         if (!rc && r->unique)
             rc = unique_ensure(r, b->create, err);
+        if (!rc)
+            rc = audit_table_created(r, b->create, err);
         if (!rc)
             pm_info("created table %s with %zu columns from the first %zu rows", b->create->name,
                     b->create->ncols, b->n < r->o->sample_size ? b->n : r->o->sample_size);
@@ -313,6 +402,8 @@ static pm_code write_batch(run *r, batch *b, pm_err *err)
     }
     if (!rc)
         rc = store_run_add(s, r->run_id, (int64_t)b->n, loaded, quarantined, err);
+    if (!rc && quarantined)
+        rc = audit_quarantined(r, b, quarantined, err);
     if (!rc && b->checkpoint) {
         /* Two runs loading the same file into the same table would both
          * start from the same checkpoint; only the first to commit may move
@@ -577,7 +668,7 @@ pm_code ingest_run(pm_store *store, const ingest_opts *o, ingest_result *res, pm
     src_plan *plan = pm_arena_calloc(r.arena, (o->npaths + 1) * sizeof *plan);
     pm_code rc = plan_sources(&r, plan, err);
     if (!rc)
-        rc = store_runs_reap(store, err);
+        rc = ingest_reap_aborted(store, err);
     if (!rc)
         rc = store_table_load(store, o->table, r.arena, &r.table, err);
     if (!rc)
@@ -587,6 +678,22 @@ pm_code ingest_run(pm_store *store, const ingest_opts *o, ingest_result *res, pm
         return rc;
     }
     res->run_id = r.run_id;
+    {
+        char subject[64];
+        snprintf(subject, sizeof subject, "run/%lld", (long long)r.run_id);
+        json_t *paths = json_array();
+        for (size_t i = 0; i < o->npaths; i++)
+            json_array_append_new(paths, json_string(o->paths[i]));
+        rc = audit_json(store, "run.started", subject,
+                        json_pack("{s:s?, s:s, s:o}", "pipeline", o->pipeline, "table", o->table,
+                                  "sources", paths),
+                        err);
+        if (rc) {
+            store_run_finish(store, r.run_id, "failed", err->msg, false, NULL, NULL);
+            pm_arena_free(r.arena);
+            return rc;
+        }
+    }
     r.unique = o->contract ? contract_unique(o->contract) : NULL;
     if (r.table)
         r.drift = drift_ctx_new(r.arena, r.table, o->contract);
@@ -660,9 +767,19 @@ pm_code ingest_run(pm_store *store, const ingest_opts *o, ingest_result *res, pm
     if (res->anomaly)
         pm_warn("volume anomaly: %s", note);
     pm_err ferr;
-    if (store_run_finish(store, r.run_id, res->status, error, res->anomaly,
-                         res->anomaly ? note : NULL, &ferr) != PM_OK &&
-        !rc) {
+    char subject[64];
+    snprintf(subject, sizeof subject, "run/%lld", (long long)r.run_id);
+    pm_code frc = store_run_finish(store, r.run_id, res->status, error, res->anomaly,
+                                   res->anomaly ? note : NULL, &ferr);
+    if (!frc)
+        frc = audit_json(store, "run.finished", subject,
+                         json_pack("{s:s, s:I, s:I, s:I, s:b, s:s?, s:s?}", "status", res->status,
+                                   "rows_read", (json_int_t)res->read, "rows_loaded",
+                                   (json_int_t)res->loaded, "rows_quarantined",
+                                   (json_int_t)res->quarantined, "volume_anomaly", res->anomaly,
+                                   "volume_note", res->anomaly ? note : NULL, "error", error),
+                         &ferr);
+    if (frc != PM_OK && !rc) {
         rc = ferr.code;
         *err = ferr;
     }

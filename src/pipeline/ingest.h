@@ -50,4 +50,7 @@ typedef struct ingest_result {
  * result->quarantined), an error when it could not proceed. */
 pm_code ingest_run(pm_store *store, const ingest_opts *opts, ingest_result *result, pm_err *err);
 
+/* Marks runs whose process died as aborted, with an audit event each. */
+pm_code ingest_reap_aborted(pm_store *store, pm_err *err);
+
 #endif

@@ -77,7 +77,11 @@ static const char catalog_sql[] =
     " created_at TEXT NOT NULL) STRICT;"
     "CREATE INDEX IF NOT EXISTS _pipemend_quarantine_table ON _pipemend_quarantine (table_name, "
     "id);"
-    "CREATE INDEX IF NOT EXISTS _pipemend_quarantine_run ON _pipemend_quarantine (run_id);";
+    "CREATE INDEX IF NOT EXISTS _pipemend_quarantine_run ON _pipemend_quarantine (run_id);"
+    "CREATE TABLE IF NOT EXISTS _pipemend_audit ("
+    " seq INTEGER PRIMARY KEY, at TEXT NOT NULL, actor TEXT NOT NULL, action TEXT NOT NULL,"
+    " subject TEXT NOT NULL, payload TEXT NOT NULL, prev_hash TEXT NOT NULL,"
+    " hash TEXT NOT NULL) STRICT;";
 
 typedef struct sq {
     sqlite3 *db;
@@ -676,8 +680,11 @@ static pm_code sq_runs_list(pm_store *s, const char *pipeline, const char *table
     return rc;
 }
 
-static pm_code sq_runs_reap(pm_store *s, pm_err *err)
+static pm_code sq_runs_reap(pm_store *s, pm_arena *a, int64_t **ids, size_t *n, pm_err *err)
 {
+    size_t cap = 0;
+    *ids = NULL;
+    *n = 0;
     sq *q = impl(s);
     sqlite3_stmt *st, *up;
     char host[256] = "localhost";
@@ -701,13 +708,118 @@ static pm_code sq_runs_reap(pm_store *s, pm_err *err)
         pid_t pid = (pid_t)sqlite3_column_int64(st, 1);
         if (pid == getpid() || kill(pid, 0) == 0)
             continue; /* alive (or not ours to judge) */
-        sqlite3_bind_int64(up, 1, sqlite3_column_int64(st, 0));
+        int64_t id = sqlite3_column_int64(st, 0);
+        sqlite3_bind_int64(up, 1, id);
         if (sqlite3_step(up) != SQLITE_DONE)
             rc = db_error(q, err, "cannot update runs");
         sqlite3_reset(up);
+        if (*n == cap) {
+            cap = cap ? cap * 2 : 8;
+            int64_t *ni = pm_arena_alloc(a, cap * sizeof *ni);
+            if (*n)
+                memcpy(ni, *ids, *n * sizeof *ni);
+            *ids = ni;
+        }
+        (*ids)[(*n)++] = id;
     }
     sqlite3_finalize(st);
     sqlite3_finalize(up);
+    return rc;
+}
+
+static pm_code sq_audit_append(pm_store *s, pm_audit_event *e,
+                               void (*hash)(const pm_audit_event *e, char out[65]), pm_err *err)
+{
+    sq *q = impl(s);
+    /* Reading the last event and appending after it must be one write
+     * transaction, or two processes could chain onto the same event. */
+    bool own = sqlite3_get_autocommit(q->db) != 0;
+    if (own && sqlite3_exec(q->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+        return db_error(q, err, "cannot write the audit log");
+    sqlite3_stmt *st = NULL;
+    char prev[65] = "0000000000000000000000000000000000000000000000000000000000000000";
+    char hex[65];
+    pm_code rc = PM_OK;
+    if (sqlite3_prepare_v2(q->db, "SELECT seq, hash FROM _pipemend_audit ORDER BY seq DESC LIMIT 1",
+                           -1, &st, NULL) != SQLITE_OK) {
+        rc = db_error(q, err, "cannot read the audit log");
+    } else {
+        int r = sqlite3_step(st);
+        e->seq = 1;
+        if (r == SQLITE_ROW) {
+            e->seq = sqlite3_column_int64(st, 0) + 1;
+            snprintf(prev, sizeof prev, "%s", (const char *)sqlite3_column_text(st, 1));
+        } else if (r != SQLITE_DONE) {
+            rc = db_error(q, err, "cannot read the audit log");
+        }
+    }
+    sqlite3_finalize(st);
+    st = NULL;
+    if (!rc) {
+        e->prev_hash = prev;
+        hash(e, hex);
+        e->hash = hex;
+        if (sqlite3_prepare_v2(q->db,
+                               "INSERT INTO _pipemend_audit (seq, at, actor, action, subject, "
+                               "payload, prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                               -1, &st, NULL) != SQLITE_OK) {
+            rc = db_error(q, err, "cannot write the audit log");
+        } else {
+            sqlite3_bind_int64(st, 1, e->seq);
+            bind_text(st, 2, e->at);
+            bind_text(st, 3, e->actor);
+            bind_text(st, 4, e->action);
+            bind_text(st, 5, e->subject);
+            bind_text(st, 6, e->payload);
+            bind_text(st, 7, e->prev_hash);
+            bind_text(st, 8, e->hash);
+            if (sqlite3_step(st) != SQLITE_DONE)
+                rc = db_error(q, err, "cannot write the audit log");
+        }
+        sqlite3_finalize(st);
+    }
+    e->prev_hash = e->hash = NULL; /* they pointed at this frame */
+    if (own)
+        sqlite3_exec(q->db, rc ? "ROLLBACK" : "COMMIT", NULL, NULL, NULL);
+    return rc;
+}
+
+static pm_code sq_audit_list(pm_store *s, int64_t after, int limit, pm_arena *a,
+                             pm_audit_event **out, size_t *n, pm_err *err)
+{
+    sq *q = impl(s);
+    sqlite3_stmt *st;
+    *n = 0;
+    *out = NULL;
+    if (sqlite3_prepare_v2(q->db,
+                           "SELECT seq, at, actor, action, subject, payload, prev_hash, hash FROM "
+                           "_pipemend_audit WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+                           -1, &st, NULL) != SQLITE_OK)
+        return db_error(q, err, "cannot read the audit log");
+    sqlite3_bind_int64(st, 1, after);
+    sqlite3_bind_int64(st, 2, limit > 0 ? limit : -1);
+    size_t cap = 0;
+    int r;
+    while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+        if (*n == cap) {
+            cap = cap ? cap * 2 : 64;
+            pm_audit_event *ne = pm_arena_alloc(a, cap * sizeof *ne);
+            if (*n)
+                memcpy(ne, *out, *n * sizeof *ne);
+            *out = ne;
+        }
+        pm_audit_event *e = &(*out)[(*n)++];
+        e->seq = sqlite3_column_int64(st, 0);
+        e->at = col_text(st, 1, a);
+        e->actor = col_text(st, 2, a);
+        e->action = col_text(st, 3, a);
+        e->subject = col_text(st, 4, a);
+        e->payload = col_text(st, 5, a);
+        e->prev_hash = col_text(st, 6, a);
+        e->hash = col_text(st, 7, a);
+    }
+    pm_code rc = r == SQLITE_DONE ? PM_OK : db_error(q, err, "cannot read the audit log");
+    sqlite3_finalize(st);
     return rc;
 }
 
@@ -731,6 +843,8 @@ static const store_ops sqlite_ops = {
     .run_finish = sq_run_finish,
     .runs_list = sq_runs_list,
     .runs_reap = sq_runs_reap,
+    .audit_append = sq_audit_append,
+    .audit_list = sq_audit_list,
 };
 
 pm_code sqlite_store_open(const char *path, pm_store *s, pm_err *err)

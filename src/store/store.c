@@ -178,7 +178,19 @@ pm_code store_runs_list(pm_store *s, const char *pipeline, const char *table, in
     return s->ops->runs_list(s, pipeline, table, limit, 0, a, out, n, err);
 }
 
-pm_code store_runs_reap(pm_store *s, pm_err *err)
+pm_code store_runs_reap(pm_store *s, pm_arena *a, int64_t **ids, size_t *n, pm_err *err)
 {
-    return s->ops->runs_reap(s, err);
+    return s->ops->runs_reap(s, a, ids, n, err);
+}
+
+pm_code store_audit_append(pm_store *s, pm_audit_event *e,
+                           void (*hash)(const pm_audit_event *e, char out[65]), pm_err *err)
+{
+    return s->ops->audit_append(s, e, hash, err);
+}
+
+pm_code store_audit_list(pm_store *s, int64_t after, int limit, pm_arena *a, pm_audit_event **out,
+                         size_t *n, pm_err *err)
+{
+    return s->ops->audit_list(s, after, limit, a, out, n, err);
 }

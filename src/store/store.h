@@ -119,7 +119,29 @@ pm_code store_run_get(pm_store *s, int64_t id, pm_arena *arena, pm_run *out, boo
 pm_code store_runs_list(pm_store *s, const char *pipeline, const char *table, int limit,
                         pm_arena *arena, pm_run **out, size_t *n, pm_err *err);
 /* Marks runs left `running` by a process that no longer exists as
- * `aborted` (their committed batches stay; their counters are true). */
-pm_code store_runs_reap(pm_store *s, pm_err *err);
+ * `aborted` (their committed batches stay; their counters are true), and
+ * returns their ids (in arena) so the caller can audit the decision. */
+pm_code store_runs_reap(pm_store *s, pm_arena *arena, int64_t **ids, size_t *n, pm_err *err);
+
+/* One event of the audit log (src/audit/audit.h says what it means). */
+typedef struct pm_audit_event {
+    int64_t seq;
+    const char *at; /* ISO 8601 UTC */
+    const char *actor;
+    const char *action;
+    const char *subject;
+    const char *payload;   /* JSON object */
+    const char *prev_hash; /* 64 hex digits */
+    const char *hash;
+} pm_audit_event;
+
+/* Appends e: the store takes the append lock (joining the caller's
+ * transaction or opening its own), sets e->seq and e->prev_hash from the
+ * last event, calls hash(e, buf) to fill e->hash, and inserts it. */
+pm_code store_audit_append(pm_store *s, pm_audit_event *e,
+                           void (*hash)(const pm_audit_event *e, char out[65]), pm_err *err);
+/* Events with seq > after, in seq order; limit <= 0 for all. */
+pm_code store_audit_list(pm_store *s, int64_t after, int limit, pm_arena *arena,
+                         pm_audit_event **out, size_t *n, pm_err *err);
 
 #endif

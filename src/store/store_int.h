@@ -30,7 +30,11 @@ typedef struct store_ops {
                           bool anomaly, const char *note, pm_err *err);
     pm_code (*runs_list)(pm_store *s, const char *pipeline, const char *table, int limit,
                          int64_t id, pm_arena *a, pm_run **out, size_t *n, pm_err *err);
-    pm_code (*runs_reap)(pm_store *s, pm_err *err);
+    pm_code (*runs_reap)(pm_store *s, pm_arena *a, int64_t **ids, size_t *n, pm_err *err);
+    pm_code (*audit_append)(pm_store *s, pm_audit_event *e,
+                            void (*hash)(const pm_audit_event *e, char out[65]), pm_err *err);
+    pm_code (*audit_list)(pm_store *s, int64_t after, int limit, pm_arena *a, pm_audit_event **out,
+                          size_t *n, pm_err *err);
 } store_ops;
 
 struct pm_store {
