@@ -16,7 +16,7 @@ O := build/$(BUILD)
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter
 BASE_CFLAGS := -std=c11 -D_GNU_SOURCE -Isrc $(WARN) -pthread \
   $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -pthread -lm
+LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpg_query -pthread -lm
 
 ifeq ($(BUILD),san)
   FLAVOUR := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer

@@ -2,7 +2,7 @@
 # Installs the Debian packages pipemend needs to build, test and run its
 # demo, and only those that are missing. Works as root or through sudo.
 set -eu
-PKGS="gcc make pkg-config libsqlite3-dev sqlite3 libjansson-dev libyaml-dev libssl-dev \
+PKGS="gcc make pkg-config libsqlite3-dev sqlite3 libjansson-dev libyaml-dev libssl-dev libpg-query-dev \
 libcmocka-dev python3 clang"
 missing=""
 for p in $PKGS; do

@@ -328,13 +328,11 @@ int cmd_status(cli_ctx *ctx)
         printf("%-20s %-8s %10s %12s %-12s %s\n", "TABLE", "VERSION", "ROWS", "QUARANTINED",
                "LAST RUN", "FINISHED");
     for (size_t i = 0; i < n; i++) {
-        int64_t rows = 0;
-        pm_qrow *q;
-        size_t nq;
+        int64_t rows = 0, nq = 0;
         pm_run *runs;
         size_t nr;
         if (store_table_count(s, ts[i]->name, &rows, &err) ||
-            store_quarantine_list(s, ts[i]->name, 0, 0, a, &q, &nq, &err) ||
+            store_quarantine_count(s, ts[i]->name, &nq, &err) ||
             store_runs_list(s, NULL, ts[i]->name, 1, a, &runs, &nr, &err)) {
             json_decref(arr);
             code = cli_fail(&err);
@@ -348,8 +346,8 @@ int cmd_status(cli_ctx *ctx)
             json_object_set_new(o, "last_run", last ? run_json(last) : json_null());
             json_array_append_new(arr, o);
         } else {
-            printf("%-20s %-8d %10lld %12zu %-12s %s%s\n", ts[i]->name, ts[i]->version,
-                   (long long)rows, nq, last ? last->status : "-",
+            printf("%-20s %-8d %10lld %12lld %-12s %s%s\n", ts[i]->name, ts[i]->version,
+                   (long long)rows, (long long)nq, last ? last->status : "-",
                    last && last->finished_at ? last->finished_at : "-",
                    last && last->volume_anomaly ? "  volume anomaly" : "");
         }

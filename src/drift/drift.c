@@ -113,12 +113,18 @@ static const name_entry *lookup_name(drift_ctx *c, const char *raw, size_t len, 
 
 void drift_add(drift_result *res, pm_arena *arena, const pm_finding *f)
 {
-    /* Findings are rare; growing one at a time keeps the common path free. */
-    pm_finding *nf = pm_arena_alloc(arena, (res->nfindings + 1) * sizeof *nf);
-    if (res->nfindings)
-        memcpy(nf, res->findings, res->nfindings * sizeof *nf);
-    nf[res->nfindings++] = *f;
-    res->findings = nf;
+    if (res->nfindings >= DRIFT_MAX_FINDINGS) {
+        res->truncated++;
+        return;
+    }
+    if (res->nfindings == res->cap) {
+        res->cap = res->cap ? res->cap * 2 : 4;
+        pm_finding *nf = pm_arena_alloc(arena, res->cap * sizeof *nf);
+        if (res->nfindings)
+            memcpy(nf, res->findings, res->nfindings * sizeof *nf);
+        res->findings = nf;
+    }
+    res->findings[res->nfindings++] = *f;
 }
 
 static const char *observed_text(const pm_value *v, pm_arena *a)
@@ -131,10 +137,22 @@ static const char *observed_text(const pm_value *v, pm_arena *a)
     default:
         break;
     }
+    /* Control characters are escaped: the text ends up in messages that a
+     * terminal prints, and feed data must not drive the terminal. */
     size_t n = pm_utf8_truncate(v->s, v->len, OBSERVED_MAX);
+    char *out = pm_arena_alloc(a, n * 6 + 4);
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)v->s[i];
+        if (c < 0x20 || c == 0x7f)
+            k += (size_t)sprintf(out + k, "\\u%04x", c);
+        else
+            out[k++] = (char)c;
+    }
     if (n < v->len)
-        return pm_arena_sprintf(a, "%.*s...", (int)n, v->s);
-    return pm_arena_strndup(a, v->s, n);
+        k += (size_t)sprintf(out + k, "...");
+    out[k] = '\0';
+    return out;
 }
 
 typedef enum family { FAM_NONE, FAM_NUMBER, FAM_STRING, FAM_TIME, FAM_JSON } family;
@@ -230,6 +248,12 @@ static void mismatch(const pm_column *col, const char *field, const pm_value *v,
     if (type_family(want) == cf && cf != FAM_NONE) {
         pm_type j = type_join(col->type, want);
         pm_widen_class k = type_widen_class(col->type, j);
+        if (k == PM_WIDEN_SAME && cf == FAM_NUMBER) {
+            /* The join is the column's own type yet the value does not fit:
+             * a number a double would round. Only numeric holds it. */
+            j = (pm_type){PM_T_NUMERIC, 0};
+            k = type_widen_class(col->type, j);
+        }
         if (k == PM_WIDEN_AUTO || k == PM_WIDEN_REVIEW) {
             f.kind = FINDING_WIDEN;
             f.proposed = j;
@@ -271,7 +295,12 @@ void drift_check(drift_ctx *c, const pm_record *rec, pm_arena *a, drift_result *
     new_field *news = NULL;
     size_t nnews = 0;
 
+    size_t news_cap = 0;
     for (size_t i = 0; i < rec->nfields; i++) {
+        if (res->nfindings >= DRIFT_MAX_FINDINGS) {
+            res->truncated += rec->nfields - i; /* at least one finding each, probably */
+            break;
+        }
         const pm_field *fd = &rec->fields[i];
         name_entry scratch;
         const name_entry *e = lookup_name(c, fd->name, fd->name_len, a, &scratch);
@@ -320,9 +349,14 @@ void drift_check(drift_ctx *c, const pm_record *rec, pm_arena *a, drift_result *
                     e->col, pn);
             }
             drift_add(res, a, &f);
-            new_field *nn = pm_arena_alloc(a, (nnews + 1) * sizeof *nn);
-            if (nnews)
-                memcpy(nn, news, nnews * sizeof *nn);
+            if (nnews == news_cap) {
+                news_cap = news_cap ? news_cap * 2 : 8;
+                new_field *grown = pm_arena_alloc(a, news_cap * sizeof *grown);
+                if (nnews)
+                    memcpy(grown, news, nnews * sizeof *grown);
+                news = grown;
+            }
+            new_field *nn = news;
             /* only plain new fields can be the new name of a missing column */
             nn[nnews++] =
                 (new_field){fd->name, f.kind == FINDING_NEW_FIELD ? e->col : NULL, f.proposed};
@@ -396,6 +430,21 @@ void drift_check(drift_ctx *c, const pm_record *rec, pm_arena *a, drift_result *
         }
     }
 
+    if (res->truncated) {
+        pm_finding f = res->findings[res->nfindings - 1];
+        f.message = pm_arena_sprintf(a,
+                                     "... and about %zu more findings in this record, not "
+                                     "listed",
+                                     res->truncated);
+        res->truncated = 0;
+        res->cap = res->nfindings; /* the next append copies the array */
+        size_t n = res->nfindings;
+        pm_finding *nf = pm_arena_alloc(a, (n + 1) * sizeof *nf);
+        memcpy(nf, res->findings, n * sizeof *nf);
+        nf[n] = f;
+        res->findings = nf;
+        res->nfindings = n + 1;
+    }
     /* The contract speaks about values that fit their columns; a row that
      * already has findings is quarantined regardless. */
     if (res->nfindings)

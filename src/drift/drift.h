@@ -58,7 +58,14 @@ typedef struct drift_result {
     pm_cell *cells; /* table->ncols cells, valid when nfindings == 0 */
     pm_finding *findings;
     size_t nfindings;
+    size_t cap;       /* room in findings */
+    size_t truncated; /* findings not listed past DRIFT_MAX_FINDINGS */
 } drift_result;
+
+/* A record with more findings than this is quarantined with the first ones
+ * and a note of how many more: one hostile record must not cost memory
+ * that grows with the square of its fields. */
+#define DRIFT_MAX_FINDINGS 64
 
 /* Checks one record; everything in *out is allocated from batch_arena. */
 void drift_check(drift_ctx *ctx, const pm_record *rec, pm_arena *batch_arena, drift_result *out);

@@ -288,7 +288,12 @@ static pm_code get_count(loader *ld, const yaml_node_t *n, const char *key, cons
 {
     if (parse_count(n, max, out))
         return PM_OK;
-    return bad_value(ld, n, key, where, "a positive integer");
+    char what[64];
+    if (max < 0xffffffffULL)
+        snprintf(what, sizeof what, "a positive integer up to %llu", max);
+    else
+        snprintf(what, sizeof what, "a positive integer");
+    return bad_value(ld, n, key, where, what);
 }
 
 /* YAML 1.2's core schema booleans; YAML 1.1's yes/no/on/off are refused
@@ -629,7 +634,13 @@ static pm_code load_defaults(loader *ld, const yaml_node_t *n)
             cfg->volume_ratio = d;
             continue;
         }
-        unsigned long long max = k == DK_DEPTH || k == DK_WINDOW ? INT_MAX : SIZE_MAX;
+        /* Maxima keep one setting from costing unbounded memory: a batch
+         * (and the first one holds the whole sample) lives in memory. */
+        static const unsigned long long maxima[] = {
+            [DK_BATCH] = 1000000, [DK_SAMPLE] = 1000000, [DK_LINE] = 1ULL << 30,
+            [DK_DEPTH] = 10000,   [DK_WINDOW] = 1000,
+        };
+        unsigned long long max = maxima[k];
         if (get_count(ld, v, default_keys[k], "in defaults", max, &u) != PM_OK)
             return PM_ERR_CONFIG;
         switch (k) {

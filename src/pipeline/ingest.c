@@ -51,6 +51,9 @@ typedef struct batch {
     uint64_t end;     /* checkpoint after this batch */
     bool checkpoint;  /* false for stdin */
     pm_table *create; /* create this table before loading */
+    pm_table *table;  /* the table the rows were validated against (NULL: none
+                       * yet, every row is quarantined); the writer reads this,
+                       * never the reader's run->table */
     bool last;        /* no batches after this one */
     enum { SLOT_FREE, SLOT_FULL } state;
 } batch;
@@ -66,8 +69,8 @@ typedef struct run {
     int64_t run_id;
     pm_arena *arena; /* lives for the run */
     pm_table *table;
-    bool table_known; /* in the catalog or created by a committed batch */
-    bool insert_ready;
+    bool insert_ready; /* writer-owned: the insert is prepared */
+    bool any_new;      /* some source had bytes past its checkpoint */
     drift_ctx *drift;
     const contract_rule *unique;
 
@@ -123,6 +126,10 @@ typedef struct infer_col {
     size_t present; /* non-null occurrences */
 } infer_col;
 
+/* A table wider than this is almost always a map keyed by data (user ids,
+ * dates) flattened into columns; SQLite stops at 2000 columns anyway. */
+#define INFER_MAX_COLUMNS 1000
+
 /* Columns from the first sample_size parsable records: types are joined
  * along the lattice, and a column is NOT NULL only when every sampled record
  * had a non-null value for it. */
@@ -141,6 +148,8 @@ static pm_table *infer_table(run *r, const batch *b)
             char name[COLNAME_MAX + 1];
             size_t len = colname_normalise(f->name, f->name_len, name);
             int j = table_find(idx, name, len);
+            if (j < 0 && ncols >= INFER_MAX_COLUMNS)
+                continue; /* the rows that need it are quarantined as new_field */
             if (j < 0) {
                 j = table_add(idx, r->arena, name, (pm_type){PM_T_UNKNOWN, 0}, true);
                 if ((size_t)j >= cap) {
@@ -159,7 +168,7 @@ static pm_table *infer_table(run *r, const batch *b)
             cols[j].present++;
         }
     }
-    if (!sampled)
+    if (!sampled || !ncols)
         return NULL;
     pm_table *t = table_new(r->arena, r->o->table);
     for (size_t j = 0; j < ncols; j++) {
@@ -190,8 +199,14 @@ static void quarantine_info(brow *row, const pm_finding *f, size_t n, pm_arena *
 static void validate_row(run *r, batch *b, brow *row)
 {
     if (!r->drift) {
-        /* No table could be inferred yet: only malformed records exist. */
-        pm_finding f = {.kind = FINDING_MALFORMED, .message = row->rec.malformed};
+        /* No table could be inferred yet: the records so far are malformed
+         * or have no fields at all. */
+        pm_finding f = {.kind = FINDING_MALFORMED,
+                        .message = row->rec.malformed
+                                       ? row->rec.malformed
+                                       : "no columns can be inferred: the records so far have no "
+                                         "fields; the table is created from the first record "
+                                         "that has some"};
         quarantine_info(row, &f, 1, b->arena);
         return;
     }
@@ -236,7 +251,7 @@ static void unique_violation(run *r, batch *b, brow *row)
     pm_buf_init(&key, 4096);
     const contract_rule *u = r->unique;
     for (size_t i = 0; u && i < u->nkey; i++) {
-        int j = table_find(r->table, u->key[i], strlen(u->key[i]));
+        int j = table_find(b->table, u->key[i], strlen(u->key[i]));
         pm_buf_printf(&key, NULL, "%s%s=%s", i ? ", " : "", u->key[i],
                       j >= 0 ? cell_text(&row->cells[j], b->arena) : "?");
     }
@@ -365,8 +380,8 @@ static pm_code write_batch(run *r, batch *b, pm_err *err)
             pm_info("created table %s with %zu columns from the first %zu rows", b->create->name,
                     b->create->ncols, b->n < r->o->sample_size ? b->n : r->o->sample_size);
     }
-    if (!rc && !r->insert_ready && r->table) {
-        rc = store_insert_prepare(s, r->table, err);
+    if (!rc && !r->insert_ready && b->table) {
+        rc = store_insert_prepare(s, b->table, err);
         r->insert_ready = !rc;
     }
     for (size_t i = 0; !rc && i < b->n; i++) {
@@ -453,6 +468,7 @@ static void *writer_main(void *arg)
         b->n = b->cap = 0;
         b->rows = NULL;
         b->create = NULL;
+        b->table = NULL;
         b->last = false;
         b->state = SLOT_FREE;
         if (rc)
@@ -567,6 +583,7 @@ static pm_code read_source(run *r, src_plan *p, int *slot, pm_err *err)
         source_close(src);
         return PM_OK;
     }
+    r->any_new = true;
     if (start)
         pm_info("%s: resuming after byte %llu", p->path, (unsigned long long)start);
     r->done_bytes += start;
@@ -607,6 +624,7 @@ static pm_code read_source(run *r, src_plan *p, int *slot, pm_err *err)
                 for (size_t i = 0; i < b->n; i++)
                     validate_row(r, b, &b->rows[i]);
             }
+            b->table = r->table;
             if (b->checkpoint) {
                 pm_err ferr;
                 if (source_fingerprint_file(p->path, b->end, &b->fingerprint, &ferr) != PM_OK) {
@@ -647,8 +665,11 @@ static void history_check(run *r, ingest_result *res, char *note, size_t notesz)
         int64_t *hist = pm_arena_alloc(a, (n + 1) * sizeof *hist);
         size_t h = 0;
         for (size_t i = 0; i < n && h < (size_t)o->volume_window; i++) {
-            if (runs[i].id == r->run_id || (strcmp(runs[i].status, "succeeded") != 0 &&
-                                            strcmp(runs[i].status, "quarantined") != 0))
+            /* Runs that found nothing new (re-runs over loaded files) say
+             * nothing about the feed's usual volume. */
+            if (runs[i].id == r->run_id || runs[i].rows_read == 0 ||
+                (strcmp(runs[i].status, "succeeded") != 0 &&
+                 strcmp(runs[i].status, "quarantined") != 0))
                 continue;
             hist[h++] = runs[i].rows_read;
         }
@@ -731,7 +752,14 @@ pm_code ingest_run(pm_store *store, const ingest_opts *o, ingest_result *res, pm
         r.slots[i].state = SLOT_FREE;
     }
     pthread_t writer;
-    pthread_create(&writer, NULL, writer_main, &r);
+    if (pthread_create(&writer, NULL, writer_main, &r) != 0) {
+        pm_err_set(err, PM_ERR_INTERNAL, "cannot start the writer thread");
+        store_run_finish(store, r.run_id, "failed", err->msg, false, NULL, NULL);
+        for (int i = 0; i < 2; i++)
+            pm_arena_free(r.slots[i].arena);
+        pm_arena_free(r.arena);
+        return PM_ERR_INTERNAL;
+    }
 
     int slot = 0;
     pm_err rerr = {0};
@@ -761,7 +789,7 @@ pm_code ingest_run(pm_store *store, const ingest_opts *o, ingest_result *res, pm
         error = rerr.msg;
     }
     char note[256] = "";
-    if (!rc)
+    if (!rc && r.any_new) /* a re-run over loaded files is not a volume drop */
         history_check(&r, res, note, sizeof note);
     res->status = rc ? "failed" : res->quarantined ? "quarantined" : "succeeded";
     if (res->anomaly)

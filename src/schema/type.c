@@ -232,6 +232,39 @@ static bool num_round_trips(const char *s, size_t n, const numlit *nl)
     return nl->sig <= DOUBLE_EXACT_DIGITS && nl->e10 == 309 && num_double(s, n, nl, &d);
 }
 
+/* Does d print back as the literal's significant digits? True for up to 15
+ * digits by shape; for 16 and 17 (what shortest-repr printers such as
+ * Python's emit for doubles, e.g. 0.30000000000000004) it is checked. */
+static bool double_is_exact(const char *s, size_t n, const numlit *nl, double d)
+{
+    if (num_round_trips_shape(nl))
+        return true;
+    if (nl->sig > 17)
+        return false;
+    char want[24], got[40];
+    size_t w = 0;
+    bool lead = true;
+    for (size_t i = 0; i < n && s[i] != 'e' && s[i] != 'E'; i++) {
+        if (s[i] < '0' || s[i] > '9' || (lead && s[i] == '0'))
+            continue;
+        lead = false;
+        if (w < sizeof want - 1)
+            want[w++] = s[i];
+    }
+    while (w > 0 && want[w - 1] == '0')
+        w--;
+    want[w] = '\0';
+    snprintf(got, sizeof got, "%.*e", (int)nl->sig - 1, d < 0 ? -d : d);
+    size_t g = 0;
+    for (size_t i = 0; got[i] && got[i] != 'e'; i++)
+        if (got[i] >= '0' && got[i] <= '9')
+            got[g++] = got[i];
+    while (g > 0 && got[g - 1] == '0')
+        g--;
+    got[g] = '\0';
+    return strcmp(want, got) == 0;
+}
+
 /* ---- bool literals ------------------------------------------------------ */
 
 /* 1 for true, 0 for false, -1 for neither; any case, as CSV writers vary. */
@@ -696,7 +729,10 @@ static bool fit_number_num(const char *s, size_t n, pm_tkind k, pm_cell *out)
     case PM_T_FLOAT64:
         if (out == NULL && num_round_trips_shape(&nl))
             return true;
-        return num_double(s, n, &nl, &d) && cell_real(out, d);
+        /* A float64 column holds the value only if the double is the
+         * value: 9007199254740993 or a 30-digit decimal would be silently
+         * rounded (a widen to numeric, for review, instead). */
+        return num_double(s, n, &nl, &d) && double_is_exact(s, n, &nl, d) && cell_real(out, d);
     case PM_T_NUMERIC:
         return num_fits_numeric(&nl) && cell_text(out, s, n);
     default:

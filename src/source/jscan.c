@@ -60,6 +60,9 @@ typedef struct frame {
     bool flat; /* members become fields; otherwise inside a value kept as text */
 } frame;
 
+#define NAME_MAX_BYTES 4096
+#define NAME_BUDGET(n) (4 * (n) + 65536)
+
 typedef struct scan {
     const char *s; /* the record, s[0..n) */
     size_t n;
@@ -80,7 +83,8 @@ typedef struct scan {
 
     const char *name; /* flat member being read: its full path */
     size_t name_len;
-    size_t key_at; /* offset of its key */
+    size_t name_bytes; /* all flattened names so far (see NAME_BUDGET) */
+    size_t key_at;     /* offset of its key */
 
     /* The value kept as text that is being read, if any: its field, where
      * it starts, and the depth of its frame (0 when none). */
@@ -655,6 +659,17 @@ static const char *read_key(scan *st, const char *p)
     const char *k;
     if (f->flat) {
         size_t pl = f->prefix_len, sep = pl ? 2 : 0;
+        /* Every member of a flattened object repeats its parent's path, so
+         * a long key over many members could make a small line cost a lot
+         * of memory: bound each name and all of them together. */
+        if (pl + sep + raw > NAME_MAX_BYTES)
+            return syntax(st, p, "field name (with its nested path) longer than 4096 bytes"), NULL;
+        st->name_bytes += pl + sep + raw;
+        if (st->name_bytes > NAME_BUDGET(st->n))
+            return syntax(st, p,
+                          "nested field names of this record are far longer than the "
+                          "record itself"),
+                   NULL;
         char *name = text_reserve(st, pl + sep + raw + 1);
         if (pl) {
             memcpy(name, f->prefix, pl);

@@ -16,6 +16,7 @@
  * pipeline guarantees that one thread at a time uses a store (ingest.c). */
 #include "store/store_int.h"
 
+#include <errno.h>
 #include <jansson.h>
 #include <signal.h>
 #include <sqlite3.h>
@@ -527,6 +528,25 @@ static pm_code sq_quarantine_list(pm_store *s, const char *table, int64_t run_id
     return rc;
 }
 
+static pm_code sq_quarantine_count(pm_store *s, const char *table, int64_t *n, pm_err *err)
+{
+    sq *q = impl(s);
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(q->db,
+                           "SELECT count(*) FROM _pipemend_quarantine WHERE ?1 IS NULL OR "
+                           "table_name = ?1",
+                           -1, &st, NULL) != SQLITE_OK)
+        return db_error(q, err, "cannot count quarantine");
+    bind_text(st, 1, table);
+    pm_code rc = PM_OK;
+    if (sqlite3_step(st) == SQLITE_ROW)
+        *n = sqlite3_column_int64(st, 0);
+    else
+        rc = db_error(q, err, "cannot count quarantine");
+    sqlite3_finalize(st);
+    return rc;
+}
+
 static pm_code sq_checkpoint_get(pm_store *s, const char *table, const char *source, uint64_t *off,
                                  uint64_t *fp, bool *found, pm_err *err)
 {
@@ -706,8 +726,8 @@ static pm_code sq_runs_reap(pm_store *s, pm_arena *a, int64_t **ids, size_t *n, 
     pm_code rc = PM_OK;
     while (!rc && sqlite3_step(st) == SQLITE_ROW) {
         pid_t pid = (pid_t)sqlite3_column_int64(st, 1);
-        if (pid == getpid() || kill(pid, 0) == 0)
-            continue; /* alive (or not ours to judge) */
+        if (pid == getpid() || kill(pid, 0) == 0 || errno == EPERM)
+            continue; /* alive (EPERM: alive, owned by another user) */
         int64_t id = sqlite3_column_int64(st, 0);
         sqlite3_bind_int64(up, 1, id);
         if (sqlite3_step(up) != SQLITE_DONE)
@@ -836,6 +856,7 @@ static const store_ops sqlite_ops = {
     .insert = sq_insert,
     .quarantine_add = sq_quarantine_add,
     .quarantine_list = sq_quarantine_list,
+    .quarantine_count = sq_quarantine_count,
     .checkpoint_get = sq_checkpoint_get,
     .checkpoint_set = sq_checkpoint_set,
     .run_start = sq_run_start,

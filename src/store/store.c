@@ -120,6 +120,11 @@ pm_code store_quarantine_list(pm_store *s, const char *table, int64_t run_id, in
     return s->ops->quarantine_list(s, table, run_id, limit, 0, a, out, n, err);
 }
 
+pm_code store_quarantine_count(pm_store *s, const char *table, int64_t *n, pm_err *err)
+{
+    return s->ops->quarantine_count(s, table, n, err);
+}
+
 pm_code store_quarantine_get(pm_store *s, int64_t id, pm_arena *a, pm_qrow *out, bool *found,
                              pm_err *err)
 {

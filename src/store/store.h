@@ -79,6 +79,8 @@ pm_code store_quarantine_add(pm_store *s, const pm_qrow *q, pm_err *err);
 /* Newest first; table NULL for all, run_id 0 for all, limit <= 0 for all. */
 pm_code store_quarantine_list(pm_store *s, const char *table, int64_t run_id, int limit,
                               pm_arena *arena, pm_qrow **out, size_t *n, pm_err *err);
+/* Rows in quarantine for table (NULL: all tables). */
+pm_code store_quarantine_count(pm_store *s, const char *table, int64_t *n, pm_err *err);
 pm_code store_quarantine_get(pm_store *s, int64_t id, pm_arena *arena, pm_qrow *out, bool *found,
                              pm_err *err);
 

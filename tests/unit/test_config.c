@@ -333,22 +333,26 @@ static void test_unknown_keys(void **state)
 
 static void test_wrong_types(void **state)
 {
-    expect_error("defaults:\n  batch_size: abc\n",
-                 "pipemend.yaml:2:15: batch_size in defaults must be a positive integer, got "
-                 "\"abc\"",
-                 NULL);
-    expect_error("defaults:\n  batch_size: -5\n",
-                 "pipemend.yaml:2:15: batch_size in defaults must be a positive integer, got "
-                 "\"-5\"",
-                 NULL);
-    expect_error("defaults:\n  batch_size: 0\n",
-                 "pipemend.yaml:2:15: batch_size in defaults must be a positive integer, got "
-                 "\"0\"",
-                 NULL);
-    expect_error("defaults:\n  max_depth: [1]\n",
-                 "pipemend.yaml:2:14: max_depth in defaults must be a positive integer, got a "
-                 "list",
-                 NULL);
+    expect_error(
+        "defaults:\n  batch_size: abc\n",
+        "pipemend.yaml:2:15: batch_size in defaults must be a positive integer up to 1000000, got "
+        "\"abc\"",
+        NULL);
+    expect_error(
+        "defaults:\n  batch_size: -5\n",
+        "pipemend.yaml:2:15: batch_size in defaults must be a positive integer up to 1000000, got "
+        "\"-5\"",
+        NULL);
+    expect_error(
+        "defaults:\n  batch_size: 0\n",
+        "pipemend.yaml:2:15: batch_size in defaults must be a positive integer up to 1000000, got "
+        "\"0\"",
+        NULL);
+    expect_error(
+        "defaults:\n  max_depth: [1]\n",
+        "pipemend.yaml:2:14: max_depth in defaults must be a positive integer up to 10000, got a "
+        "list",
+        NULL);
     expect_error("defaults:\n  volume_ratio: 2\n",
                  "pipemend.yaml:2:17: volume_ratio in defaults must be a number between 0 and "
                  "1, got \"2\"",

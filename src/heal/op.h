@@ -1,0 +1,52 @@
+/* op.h - typed operations: the only way a schema changes.
+ *
+ * No DDL reaches a database except as one of these ops, after the guard
+ * (guard.h) and the policy (policy.h) have passed it. An op names its table
+ * and column by name; the DDL is rendered from the op per backend, never
+ * taken from a proposal's text (DESIGN.md, invariant 3).
+ *
+ *   create_table       table + columns
+ *   add_column         column + type, always nullable
+ *   widen_column       column + new type (along the lattice of type.h)
+ *   drop_not_null      column
+ *   add_field_mapping  incoming field name -> existing column
+ *   add_coercion       column + strptime format that parses its values */
+#ifndef PM_HEAL_OP_H
+#define PM_HEAL_OP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "core/arena.h"
+#include "core/err.h"
+#include "schema/table.h"
+#include "schema/type.h"
+
+typedef enum pm_op_kind {
+    OP_CREATE_TABLE,
+    OP_ADD_COLUMN,
+    OP_WIDEN_COLUMN,
+    OP_DROP_NOT_NULL,
+    OP_ADD_FIELD_MAPPING,
+    OP_ADD_COERCION,
+    OP_KIND_COUNT
+} pm_op_kind;
+
+typedef struct pm_op {
+    pm_op_kind kind;
+    const char *table;
+    const char *column; /* all but create_table */
+    pm_type type;       /* add_column, widen_column: the column's new type */
+    const char *field;  /* add_field_mapping: the incoming field name */
+    const char *format; /* add_coercion: strptime format */
+    pm_column *cols;    /* create_table */
+    size_t ncols;
+} pm_op;
+
+const char *op_kind_name(pm_op_kind k);
+bool op_kind_parse(const char *name, pm_op_kind *out);
+
+/* One line a person reads: "add column coupon varchar(16) to orders". */
+const char *op_describe(const pm_op *op, pm_arena *arena);
+
+#endif
