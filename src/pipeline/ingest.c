@@ -348,19 +348,31 @@ pm_code ingest_reap_aborted(pm_store *s, pm_err *err)
     return rc;
 }
 
-/* The contract's unique key, on the key columns the table has. */
+/* Makes the table enforce the contract's unique key (on the key columns
+ * the table has), and only that key; a change is an audit event. */
 static pm_code unique_ensure(run *r, const pm_table *t, pm_err *err)
 {
     const contract_rule *u = r->unique;
-    for (size_t i = 0; i < u->nkey; i++) {
+    for (size_t i = 0; u && i < u->nkey; i++) {
         if (table_find(t, u->key[i], strlen(u->key[i])) < 0) {
             pm_warn("the unique key names column %s, which %s does not have; the key is not "
                     "enforced",
                     u->key[i], t->name);
-            return PM_OK;
+            u = NULL;
         }
     }
-    return store_unique_ensure(r->store, t, u, err);
+    int changed = 0;
+    pm_code rc = store_unique_ensure(r->store, t, u, &changed, err);
+    if (!rc && changed) {
+        json_t *key = json_array();
+        for (size_t i = 0; u && i < u->nkey; i++)
+            json_array_append_new(key, json_string(u->key[i]));
+        char subject[160];
+        snprintf(subject, sizeof subject, "table/%s", t->name);
+        rc = audit_json(r->store, "unique_key.enforced", subject, json_pack("{s:o}", "key", key),
+                        err);
+    }
+    return rc;
 }
 
 static pm_code write_batch(run *r, batch *b, pm_err *err)
@@ -604,7 +616,16 @@ static pm_code read_source(run *r, src_plan *p, int *slot, pm_err *err)
         brow *row = batch_push(b);
         rc = source_next(src, b->arena, &row->rec, err);
         bool ended = rc != PM_OK;
-        if (ended) {
+        if (!ended && row->rec.unterminated && row->rec.malformed && !stdin_src) {
+            /* The file ends inside a record that does not parse: most likely
+             * its producer is still writing it. Leave it, uncommitted and
+             * before the checkpoint, for the next run to read whole. */
+            pm_info("%s: the last line has no line end yet and does not parse; it is left for "
+                    "the next run",
+                    p->path);
+            b->n--;
+            ended = true;
+        } else if (ended) {
             b->n--;
             if (rc == PM_DONE)
                 rc = PM_OK;
@@ -718,8 +739,9 @@ pm_code ingest_run(pm_store *store, const ingest_opts *o, ingest_result *res, pm
     r.unique = o->contract ? contract_unique(o->contract) : NULL;
     if (r.table)
         r.drift = drift_ctx_new(r.arena, r.table, o->contract);
-    if (r.table && r.unique) {
-        /* A unique rule added after the table was created applies from now. */
+    if (r.table) {
+        /* A unique rule added (or changed, or removed) after the table was
+         * created applies from this run on. */
         rc = store_begin(store, err);
         if (!rc)
             rc = unique_ensure(&r, r.table, err);

@@ -31,6 +31,8 @@ typedef struct pm_record {
     const char *malformed; /* NULL, or why the record could not be read */
     uint64_t malformed_at; /* byte offset of the problem within raw */
     int raw_truncated;     /* raw holds only a prefix (line over the limit) */
+    int unterminated;      /* the input ended inside this record (no line end):
+                            * a producer may still be writing it */
 } pm_record;
 
 #endif

@@ -307,6 +307,7 @@ static pm_code ndjson_next(pm_source *src, pm_arena *arena, pm_record *rec, pm_e
         rec->offset = offset;
         rec->end = src->base + src->beg;
         rec->line = line;
+        rec->unterminated = !term;
         if (raw_len > src->max_line) {
             record_overlong(src, arena, rec, start, raw_len, "line");
             return PM_OK;
@@ -771,6 +772,7 @@ static pm_code csv_next(pm_source *src, pm_arena *arena, pm_record *rec, pm_err 
         if (f.len == 0)
             continue; /* an empty line is not a row */
         rec->end = src->base + src->beg;
+        rec->unterminated = !f.newline;
         csv_build(src, &sc, p, f.len, arena, rec);
         return PM_OK;
     }

@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "core/buf.h"
+#include "core/hash.h"
 #include "schema/colname.h"
 
 typedef enum stmt_id {
@@ -238,49 +239,101 @@ static pm_code sq_table_load(pm_store *s, const char *name, pm_arena *a, pm_tabl
     return rc;
 }
 
-static pm_code sq_unique_ensure(pm_store *s, const pm_table *t, const contract_rule *u, pm_err *err)
+/* The name of the index that enforces key u on t: a hash of the table and
+ * the key, so that no two keys or tables share one (names with "__" in
+ * them could otherwise collide) and a changed key gets a new index. */
+static void unique_index_name(const pm_table *t, const contract_rule *u, char out[64])
+{
+    uint64_t h = pm_hash(t->name, strlen(t->name) + 1);
+    for (size_t i = 0; i < u->nkey; i++)
+        h = (h * 1099511628211ULL) ^ pm_hash(u->key[i], strlen(u->key[i]) + 1);
+    snprintf(out, 64, "_pipemend_unique_%016llx", (unsigned long long)h);
+}
+
+static pm_code sq_unique_ensure(pm_store *s, const pm_table *t, const contract_rule *u,
+                                int *changed, pm_err *err)
 {
     sq *q = impl(s);
-    pm_buf name, b;
-    pm_buf_init(&name, 4096);
+    char want[64] = "";
+    *changed = 0;
+    if (u)
+        unique_index_name(t, u, want);
+    /* Indexes of keys the contract no longer declares go: pipemend made
+     * them, and a stale key would quarantine rows for the wrong reason. */
+    sqlite3_stmt *st = NULL;
+    pm_buf b;
     pm_buf_init(&b, 1 << 20);
-    /* The index is named after its key, so a contract that changes its key
-     * gets a new index rather than silently keeping the old one. */
-    pm_code rc = pm_buf_printf(&name, err, "_pipemend_unique_%s", t->name);
-    for (size_t i = 0; !rc && i < u->nkey; i++)
-        rc = pm_buf_printf(&name, err, "__%s", u->key[i]);
-    if (!rc)
-        rc = pm_buf_puts(&b, "CREATE UNIQUE INDEX IF NOT EXISTS ", err);
-    if (!rc)
-        rc = quote_ident(&b, name.data, err);
-    if (!rc)
-        rc = pm_buf_puts(&b, " ON ", err);
-    if (!rc)
-        rc = quote_ident(&b, t->name, err);
-    if (!rc)
-        rc = pm_buf_puts(&b, " (", err);
-    for (size_t i = 0; !rc && i < u->nkey; i++) {
-        if (i)
-            rc = pm_buf_puts(&b, ", ", err);
-        if (!rc)
-            rc = quote_ident(&b, u->key[i], err);
+    pm_code rc = PM_OK;
+    if (sqlite3_prepare_v2(q->db,
+                           "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = ?1 "
+                           "AND substr(name, 1, 17) = '_pipemend_unique_' AND name <> ?2",
+                           -1, &st, NULL) != SQLITE_OK)
+        rc = db_error(q, err, "cannot read the table's indexes");
+    else {
+        bind_text(st, 1, t->name);
+        bind_text(st, 2, want);
     }
-    if (!rc)
-        rc = pm_buf_puts(&b, ")", err);
-    if (!rc && sqlite3_exec(q->db, b.data, NULL, NULL, NULL) != SQLITE_OK) {
-        if ((sqlite3_extended_errcode(q->db) & 0xff) == SQLITE_CONSTRAINT) {
-            rc = pm_err_set(err, PM_ERR_CONFIG,
-                            "cannot enforce the unique key of %s: rows already loaded repeat it",
-                            t->name);
-            pm_err_hint(err,
-                        "remove the duplicates from %s, or drop the unique rule from the "
-                        "contract",
-                        t->name);
-        } else {
-            rc = db_error(q, err, "cannot create the unique key index");
+    char stale[16][64];
+    int nstale = 0;
+    while (!rc && nstale < 16 && sqlite3_step(st) == SQLITE_ROW)
+        snprintf(stale[nstale++], 64, "%s", (const char *)sqlite3_column_text(st, 0));
+    sqlite3_finalize(st);
+    for (int i = 0; !rc && i < nstale; i++) {
+        pm_buf_reset(&b);
+        rc = pm_buf_puts(&b, "DROP INDEX ", err);
+        if (!rc)
+            rc = quote_ident(&b, stale[i], err);
+        if (!rc && sqlite3_exec(q->db, b.data, NULL, NULL, NULL) != SQLITE_OK)
+            rc = db_error(q, err, "cannot drop an old unique key index");
+        (*changed)++;
+    }
+    if (!rc && u) {
+        int exists = 0;
+        if (sqlite3_prepare_v2(q->db,
+                               "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name "
+                               "= ?1",
+                               -1, &st, NULL) == SQLITE_OK) {
+            bind_text(st, 1, want);
+            if (sqlite3_step(st) == SQLITE_ROW)
+                exists = sqlite3_column_int(st, 0);
+        }
+        sqlite3_finalize(st);
+        pm_buf_reset(&b);
+        if (!exists) {
+            rc = pm_buf_puts(&b, "CREATE UNIQUE INDEX ", err);
+            if (!rc)
+                rc = quote_ident(&b, want, err);
+            if (!rc)
+                rc = pm_buf_puts(&b, " ON ", err);
+            if (!rc)
+                rc = quote_ident(&b, t->name, err);
+            if (!rc)
+                rc = pm_buf_puts(&b, " (", err);
+            for (size_t i = 0; !rc && i < u->nkey; i++) {
+                if (i)
+                    rc = pm_buf_puts(&b, ", ", err);
+                if (!rc)
+                    rc = quote_ident(&b, u->key[i], err);
+            }
+            if (!rc)
+                rc = pm_buf_puts(&b, ")", err);
+            if (!rc && sqlite3_exec(q->db, b.data, NULL, NULL, NULL) != SQLITE_OK) {
+                if ((sqlite3_extended_errcode(q->db) & 0xff) == SQLITE_CONSTRAINT) {
+                    rc = pm_err_set(err, PM_ERR_CONFIG,
+                                    "cannot enforce the unique key of %s: rows already loaded "
+                                    "repeat it",
+                                    t->name);
+                    pm_err_hint(err,
+                                "remove the duplicates from %s, or drop the unique rule from "
+                                "the contract",
+                                t->name);
+                } else {
+                    rc = db_error(q, err, "cannot create the unique key index");
+                }
+            }
+            (*changed)++;
         }
     }
-    pm_buf_free(&name);
     pm_buf_free(&b);
     return rc;
 }

@@ -84,9 +84,10 @@ pm_code store_table_create(pm_store *s, const pm_table *t, pm_err *err)
     return s->ops->table_create(s, t, err);
 }
 
-pm_code store_unique_ensure(pm_store *s, const pm_table *t, const contract_rule *u, pm_err *err)
+pm_code store_unique_ensure(pm_store *s, const pm_table *t, const contract_rule *u, int *changed,
+                            pm_err *err)
 {
-    return s->ops->unique_ensure(s, t, u, err);
+    return s->ops->unique_ensure(s, t, u, changed, err);
 }
 
 pm_code store_tables_list(pm_store *s, pm_arena *a, pm_table ***out, size_t *n, pm_err *err)

@@ -43,11 +43,12 @@ pm_code store_table_load(pm_store *s, const char *name, pm_arena *arena, pm_tabl
 /* Creates the table and records schema version 1. Runs inside the caller's
  * transaction. */
 pm_code store_table_create(pm_store *s, const pm_table *t, pm_err *err);
-/* Makes the table enforce the contract's unique key (an index named after
- * the key, created if missing). Rows already breaking it make this a
- * PM_ERR_CONFIG naming the key. Key columns must exist in t. */
+/* Makes the table enforce exactly the contract's unique key (unique may
+ * be NULL: no key): its index is created if missing, indexes pipemend made
+ * for other keys are dropped; *changed counts both. Rows already breaking
+ * the key make this a PM_ERR_CONFIG. Key columns must exist in t. */
 pm_code store_unique_ensure(pm_store *s, const pm_table *t, const contract_rule *unique,
-                            pm_err *err);
+                            int *changed, pm_err *err);
 pm_code store_tables_list(pm_store *s, pm_arena *arena, pm_table ***out, size_t *n, pm_err *err);
 pm_code store_table_count(pm_store *s, const char *name, int64_t *rows, pm_err *err);
 

@@ -114,3 +114,31 @@ pipelines:
         self.assertEqual(r.rc, EXIT_USAGE, r)
         self.assertRegex(r.stderr, r"^pipemend: error: .*pipemend\.yaml:5:\d+: ")
         self.assertIn("minimum", r.stderr)
+
+
+class TestUniqueKeyFollowsTheContract(E2E):
+    def test_changed_and_removed_unique_key(self):
+        self.write_config("tables:\n  t:\n    contract:\n      unique: [id]\n")
+        self.ingest("t", self.write("a.ndjson", [{"id": 1, "region": "us"}]), expect=EXIT_LOADED)
+        # the key becomes (id, region): (1, eu) is new, (1, us) is not
+        self.write_config("tables:\n  t:\n    contract:\n      unique: [id, region]\n")
+        self.ingest("t", self.write("b.ndjson", [{"id": 1, "region": "eu"}]), expect=EXIT_LOADED)
+        r = self.ingest("t", self.write("c.ndjson", [{"id": 1, "region": "us"}]))
+        self.assertEqual(r.rc, EXIT_QUARANTINED, r)
+        self.assertIn("(id=1, region=us)", self.quarantine()[0]["message"])
+        # no key at all: duplicates load
+        self.write_config("tables:\n  t:\n    contract: {}\n")
+        self.ingest("t", self.write("d.ndjson", [{"id": 1, "region": "us"}]), expect=EXIT_LOADED)
+        self.assertEqual(self.count("t"), 3)
+        actions = [e["action"] for e in self.pm("audit", "log", "--db", self.db, "--json").json()]
+        self.assertEqual(actions.count("unique_key.enforced"), 3)
+        self.assertEqual(self.pm("audit", "verify", "--db", self.db).rc, 0)
+
+    def test_similar_names_do_not_share_an_index(self):
+        # table a__b keyed on c, and table a keyed on b__c: distinct indexes
+        self.write_config("tables:\n  a__b:\n    contract:\n      unique: [c]\n"
+                          "  a:\n    contract:\n      unique: [b__c]\n")
+        self.ingest("a__b", self.write("x.ndjson", [{"c": 1}]), expect=EXIT_LOADED)
+        r = self.ingest("a", self.write("y.ndjson", [{"b__c": 1}, {"b__c": 1}]))
+        self.assertEqual(r.rc, EXIT_QUARANTINED, r)
+        self.assertEqual(self.count("a"), 1)

@@ -846,8 +846,11 @@ static void test_identity(void **state)
     assert_string_equal(source_id(src), abs);
     assert_int_equal(source_size(src), sizeof head);
     uint64_t fp;
-    assert_int_equal(source_fingerprint_file(path, 100000, &fp, NULL), PM_OK);
-    assert_true(fp == pm_hash(head, 4096)); /* at most the first 4 KiB */
+    assert_int_equal(source_fingerprint_file(path, 4096, &fp, NULL), PM_OK);
+    assert_true(fp == pm_hash(head, 4096)); /* the first 4 KiB */
+    uint64_t later;
+    assert_int_equal(source_fingerprint_file(path, 4500, &later, NULL), PM_OK);
+    assert_true(later != fp); /* plus the 4 KiB before the checkpoint */
     assert_int_equal(source_fingerprint_file(path, 10, &fp, NULL), PM_OK);
     assert_true(fp == pm_hash(head, 10)); /* only the bytes already loaded */
     assert_false(source_is_stdin(src));

@@ -65,7 +65,9 @@ static void test_table_insert_quarantine(void **state)
     contract_rule unique = {.kind = RULE_UNIQUE, .name = "unique", .key = key, .nkey = 1};
     assert_int_equal(store_begin(s, &err), PM_OK);
     assert_int_equal(store_table_create(s, t, &err), PM_OK);
-    assert_int_equal(store_unique_ensure(s, t, &unique, &err), PM_OK);
+    int changed;
+    assert_int_equal(store_unique_ensure(s, t, &unique, &changed, &err), PM_OK);
+    assert_int_equal(changed, 1);
     assert_int_equal(store_insert_prepare(s, t, &err), PM_OK);
     pm_cell row[3] = {{.kind = PM_CELL_INT, .i = 1},
                       {.kind = PM_CELL_TEXT, .s = "x'); DROP TABLE orders;--", .len = 25},
