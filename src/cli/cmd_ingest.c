@@ -1,5 +1,6 @@
 /* cmd_ingest.c - `pipemend ingest` and `pipemend run`: both build the
  * options of one run and hand them to the pipeline part. */
+#include <errno.h>
 #include <glob.h>
 #include <stdio.h>
 #include <string.h>
@@ -113,14 +114,18 @@ int cmd_run(cli_ctx *ctx)
     } else {
         int gr = glob(p->source, GLOB_ERR, NULL, &g);
         if (gr == GLOB_NOMATCH) {
-            fprintf(stderr, "pipemend: error: source %s of pipeline %s matches no file\n",
+            fprintf(stderr,
+                    "pipemend: error: source %s of pipeline %s matches no file\n  hint: check "
+                    "the path (relative paths start from the current directory)\n",
                     p->source, p->name);
             globfree(&g);
             return EXIT_FAILED;
         }
         if (gr != 0) {
-            fprintf(stderr, "pipemend: error: cannot read source %s of pipeline %s\n", p->source,
-                    p->name);
+            fprintf(stderr,
+                    "pipemend: error: cannot read source %s of pipeline %s: %s\n  hint: check "
+                    "that its directory exists and is readable\n",
+                    p->source, p->name, strerror(errno));
             globfree(&g);
             return EXIT_FAILED;
         }

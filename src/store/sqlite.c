@@ -109,6 +109,10 @@ static pm_code db_error(sq *q, pm_err *err, const char *what)
                     "another pipemend process is writing to %s; wait for it or use a "
                     "different warehouse",
                     q->path);
+    else
+        pm_err_hint(err, "check that %s is a SQLite file pipemend created and that its disk has "
+                         "room; a run stopped here resumes from its last checkpoint",
+                    q->path);
     return rc;
 }
 
