@@ -174,7 +174,7 @@ int cmd_demo(cli_ctx *ctx)
 
     say("Why each row was held back (pipemend quarantine list):");
     c.argv = list;
-    c.limit = 20;
+    c.limit = 9; /* the last nine rows: one of each kind of drift */
     c.table = "orders";
     cmd_quarantine(&c);
 
