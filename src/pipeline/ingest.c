@@ -11,8 +11,15 @@
  *
  * Each slot has its own arena, reset by the writer once the batch is
  * committed; memory is therefore bounded by two batches whatever the input
- * size. The store connection is used by the writer thread alone once it
- * starts: checkpoints are read before it does. */
+ * size. The store connection (opened without SQLite's mutex) is used by one
+ * thread at a time: the writer while it holds a full slot, the reader only
+ * when both slots are free (to read a file's checkpoint before reading it)
+ * and after the writer has ended. The writer never reads the reader's
+ * run->table: each batch carries the table its rows were validated against.
+ *
+ * Exactly once: the writer re-reads the checkpoint inside the batch's
+ * transaction and moves it only from where this run expects it to be, so
+ * two runs on the same file cannot both load it. */
 #include "pipeline/ingest.h"
 
 #include <pthread.h>
@@ -578,7 +585,8 @@ static pm_code read_source(run *r, src_plan *p, int *slot, pm_err *err)
             pm_warn("%s is shorter than when it was last loaded; reading it from the start",
                     p->path);
         else if (had_checkpoint && fp_now != seen_fp)
-            pm_warn("%s changed since it was last loaded (its first bytes differ); reading it from "
+            pm_warn("%s changed since it was last loaded (bytes already loaded differ); reading it "
+                    "from "
                     "the start",
                     p->path);
         else
