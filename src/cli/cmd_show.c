@@ -90,13 +90,7 @@ int cmd_runs(cli_ctx *ctx)
 
 static json_t *table_json(const pm_table *t)
 {
-    json_t *cols = json_array();
-    for (size_t i = 0; i < t->ncols; i++) {
-        char tn[TYPE_NAME_MAX];
-        json_array_append_new(cols, json_pack("{s:s, s:s, s:b}", "name", t->cols[i].name, "type",
-                                              type_name(t->cols[i].type, tn), "nullable",
-                                              t->cols[i].nullable));
-    }
+    json_t *cols = table_columns_json(t);
     return json_pack("{s:s, s:i, s:o}", "table", t->name, "version", t->version, "columns", cols);
 }
 

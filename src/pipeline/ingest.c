@@ -285,13 +285,7 @@ static pm_code audit_json(pm_store *s, const char *action, const char *subject, 
 
 static pm_code audit_table_created(run *r, const pm_table *t, pm_err *err)
 {
-    json_t *cols = json_array();
-    for (size_t i = 0; i < t->ncols; i++) {
-        char tn[TYPE_NAME_MAX];
-        json_array_append_new(cols, json_pack("{s:s, s:s, s:b}", "name", t->cols[i].name, "type",
-                                              type_name(t->cols[i].type, tn), "nullable",
-                                              t->cols[i].nullable));
-    }
+    json_t *cols = table_columns_json(t);
     char subject[160];
     snprintf(subject, sizeof subject, "table/%s", t->name);
     return audit_json(r->store, "table.created", subject,

@@ -8,6 +8,8 @@
  * which doubling keeps to less than the live size. */
 #include "schema/table.h"
 
+#include <jansson.h>
+
 #include <string.h>
 
 #include "core/hash.h"
@@ -90,4 +92,43 @@ int table_add(pm_table *t, pm_arena *arena, const char *name, pm_type type, bool
         index_put(t, c);
     }
     return c;
+}
+
+json_t *table_columns_json(const pm_table *t)
+{
+    json_t *arr = json_array();
+    for (size_t i = 0; i < t->ncols; i++) {
+        char tn[TYPE_NAME_MAX];
+        json_array_append_new(arr, json_pack("{s:s, s:s, s:b}", "name", t->cols[i].name, "type",
+                                             type_name(t->cols[i].type, tn), "nullable",
+                                             t->cols[i].nullable));
+    }
+    return arr;
+}
+
+pm_code table_columns_parse(pm_table *t, pm_arena *a, const char *text, pm_err *err)
+{
+    json_error_t je;
+    json_t *arr = json_loads(text, 0, &je);
+    if (!json_is_array(arr)) {
+        json_decref(arr);
+        return pm_err_set(err, PM_ERR_DB, "catalog schema of %s is unreadable: %s", t->name,
+                          je.text);
+    }
+    size_t i;
+    json_t *c;
+    json_array_foreach(arr, i, c)
+    {
+        const char *name = json_string_value(json_object_get(c, "name"));
+        const char *type = json_string_value(json_object_get(c, "type"));
+        pm_type ty;
+        if (!name || !type || !type_parse(type, &ty)) {
+            json_decref(arr);
+            return pm_err_set(err, PM_ERR_DB, "catalog schema of %s has a bad column entry %zu",
+                              t->name, i);
+        }
+        table_add(t, a, name, ty, json_is_true(json_object_get(c, "nullable")));
+    }
+    json_decref(arr);
+    return PM_OK;
 }

@@ -8,6 +8,7 @@
 #include <stddef.h>
 
 #include "core/arena.h"
+#include "core/err.h"
 #include "schema/type.h"
 
 typedef struct pm_column {
@@ -34,5 +35,13 @@ int table_find(const pm_table *t, const char *name, size_t len);
 /* Appends a column (name copied); returns its index, or -1 if the table
  * already has a column of that name (the index must stay unambiguous). */
 int table_add(pm_table *t, pm_arena *arena, const char *name, pm_type type, bool nullable);
+
+/* The columns as the catalog and the CLI show them, a JSON array of
+ * {"name", "type", "nullable"} (caller owns the reference). */
+struct json_t;
+struct json_t *table_columns_json(const pm_table *t);
+/* Adds the columns of such an array (text) to t; PM_ERR_DB when the text
+ * is not one (the catalog is the only writer). */
+pm_code table_columns_parse(pm_table *t, pm_arena *arena, const char *text, pm_err *err);
 
 #endif

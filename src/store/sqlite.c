@@ -110,8 +110,9 @@ static pm_code db_error(sq *q, pm_err *err, const char *what)
                     "different warehouse",
                     q->path);
     else
-        pm_err_hint(err, "check that %s is a SQLite file pipemend created and that its disk has "
-                         "room; a run stopped here resumes from its last checkpoint",
+        pm_err_hint(err,
+                    "check that %s is a SQLite file pipemend created and that its disk has "
+                    "room; a run stopped here resumes from its last checkpoint",
                     q->path);
     return rc;
 }
@@ -180,45 +181,6 @@ static pm_code sq_exec_tx(pm_store *s, const char *verb, pm_err *err)
     return PM_OK;
 }
 
-static json_t *columns_json(const pm_table *t)
-{
-    json_t *arr = json_array();
-    for (size_t i = 0; i < t->ncols; i++) {
-        char tn[TYPE_NAME_MAX];
-        json_array_append_new(arr, json_pack("{s:s, s:s, s:b}", "name", t->cols[i].name, "type",
-                                             type_name(t->cols[i].type, tn), "nullable",
-                                             t->cols[i].nullable));
-    }
-    return arr;
-}
-
-static pm_code parse_columns(const char *text, pm_table *t, pm_arena *a, pm_err *err)
-{
-    json_error_t je;
-    json_t *arr = json_loads(text, 0, &je);
-    if (!json_is_array(arr)) {
-        json_decref(arr);
-        return pm_err_set(err, PM_ERR_DB, "catalog schema of %s is unreadable: %s", t->name,
-                          je.text);
-    }
-    size_t i;
-    json_t *c;
-    json_array_foreach(arr, i, c)
-    {
-        const char *name = json_string_value(json_object_get(c, "name"));
-        const char *type = json_string_value(json_object_get(c, "type"));
-        pm_type ty;
-        if (!name || !type || !type_parse(type, &ty)) {
-            json_decref(arr);
-            return pm_err_set(err, PM_ERR_DB, "catalog schema of %s has a bad column entry %zu",
-                              t->name, i);
-        }
-        table_add(t, a, name, ty, json_is_true(json_object_get(c, "nullable")));
-    }
-    json_decref(arr);
-    return PM_OK;
-}
-
 static pm_code sq_table_load(pm_store *s, const char *name, pm_arena *a, pm_table **out,
                              pm_err *err)
 {
@@ -236,7 +198,7 @@ static pm_code sq_table_load(pm_store *s, const char *name, pm_arena *a, pm_tabl
         return db_error(q, err, "cannot read the catalog");
     pm_table *t = table_new(a, name);
     t->version = sqlite3_column_int(st, 0);
-    rc = parse_columns((const char *)sqlite3_column_text(st, 1), t, a, err);
+    rc = table_columns_parse(t, a, (const char *)sqlite3_column_text(st, 1), err);
     sqlite3_reset(st);
     if (!rc)
         *out = t;
@@ -368,7 +330,7 @@ static pm_code sq_table_create(pm_store *s, const pm_table *t, pm_err *err)
     pm_buf_free(&b);
     if (rc)
         return rc;
-    json_t *cols = columns_json(t);
+    json_t *cols = table_columns_json(t);
     char *text = json_dumps(cols, JSON_COMPACT);
     json_decref(cols);
     sqlite3_stmt *st = NULL;
@@ -415,7 +377,7 @@ static pm_code sq_tables_list(pm_store *s, pm_arena *a, pm_table ***out, size_t 
         }
         pm_table *t = table_new(a, col_text(st, 0, a));
         t->version = sqlite3_column_int(st, 1);
-        rc = parse_columns((const char *)sqlite3_column_text(st, 2), t, a, err);
+        rc = table_columns_parse(t, a, (const char *)sqlite3_column_text(st, 2), err);
         (*out)[(*n)++] = t;
     }
     if (!rc && r != SQLITE_DONE)
