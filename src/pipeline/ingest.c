@@ -55,13 +55,14 @@ typedef struct batch {
     uint64_t fingerprint; /* of the bytes up to end (fingerprint.c) */
     bool expect_found;    /* the checkpoint this batch continues from */
     uint64_t expect;
-    uint64_t end;     /* checkpoint after this batch */
-    bool checkpoint;  /* false for stdin */
-    pm_table *create; /* create this table before loading */
-    pm_table *table;  /* the table the rows were validated against (NULL: none
-                       * yet, every row is quarantined); the writer reads this,
-                       * never the reader's run->table */
-    bool last;        /* no batches after this one */
+    uint64_t end;      /* checkpoint after this batch */
+    uint64_t end_line; /* line number at end */
+    bool checkpoint;   /* false for stdin */
+    pm_table *create;  /* create this table before loading */
+    pm_table *table;   /* the table the rows were validated against (NULL: none
+                        * yet, every row is quarantined); the writer reads this,
+                        * never the reader's run->table */
+    bool last;         /* no batches after this one */
     enum { SLOT_FREE, SLOT_FULL } state;
 } batch;
 
@@ -436,18 +437,19 @@ static pm_code write_batch(run *r, batch *b, pm_err *err)
         /* Two runs loading the same file into the same table would both
          * start from the same checkpoint; only the first to commit may move
          * it. The check and the move are in this batch's transaction. */
-        uint64_t now = 0, fp = 0;
+        pm_checkpoint now = {0};
         bool found = false;
-        rc = store_checkpoint_get(s, r->o->table, b->source, &now, &fp, &found, err);
-        if (!rc && (found != b->expect_found || (found && now != b->expect))) {
+        rc = store_checkpoint_get(s, r->o->table, b->source, &now, &found, err);
+        if (!rc && (found != b->expect_found || (found && now.offset != b->expect))) {
             rc = pm_err_set(err, PM_ERR_BUSY,
                             "another run is loading %s into %s (its checkpoint moved to byte %llu)",
-                            b->path, r->o->table, (unsigned long long)now);
+                            b->path, r->o->table, (unsigned long long)now.offset);
             pm_err_hint(err, "this run stopped without loading the rows the other run loads; "
                              "run one ingest per file and table at a time");
         }
+        pm_checkpoint cp = {.offset = b->end, .line = b->end_line, .fingerprint = b->fingerprint};
         if (!rc)
-            rc = store_checkpoint_set(s, r->o->table, b->source, b->end, b->fingerprint, err);
+            rc = store_checkpoint_set(s, r->o->table, b->source, &cp, err);
     }
     if (!rc)
         rc = store_commit(s, err);
@@ -554,7 +556,7 @@ static pm_code read_source(run *r, src_plan *p, int *slot, pm_err *err)
     const char *id = "stdin";
     bool stdin_src = strcmp(p->path, "-") == 0;
     bool had_checkpoint = false;
-    uint64_t checkpoint = 0;
+    uint64_t checkpoint = 0, start_line = 0;
     pm_code rc;
     if (!stdin_src) {
         /* Open once to learn the file's identity (standard input has none,
@@ -565,12 +567,14 @@ static pm_code read_source(run *r, src_plan *p, int *slot, pm_err *err)
         id = pm_arena_strdup(r->arena, source_id(src));
         uint64_t size = source_size(src);
         source_close(src);
-        uint64_t seen_fp = 0, fp_now = 0;
+        uint64_t fp_now = 0;
+        pm_checkpoint cp = {0};
         /* Wait for the writer to go idle so the connection is ours. */
         if (!slot_wait_free(r, 0) || !slot_wait_free(r, 1))
             return PM_OK; /* the writer failed; ingest_run reports its error */
-        rc = store_checkpoint_get(r->store, o->table, id, &checkpoint, &seen_fp, &had_checkpoint,
-                                  err);
+        rc = store_checkpoint_get(r->store, o->table, id, &cp, &had_checkpoint, err);
+        checkpoint = cp.offset;
+        uint64_t seen_fp = cp.fingerprint;
         if (!rc && had_checkpoint)
             rc = source_fingerprint_file(p->path, checkpoint, &fp_now, err);
         if (rc)
@@ -583,10 +587,14 @@ static pm_code read_source(run *r, src_plan *p, int *slot, pm_err *err)
                     "from "
                     "the start",
                     p->path);
-        else
+        else {
             start = checkpoint;
+            start_line = cp.line;
+        }
     }
-    rc = source_open(p->path, p->fmt, &o->source, start, &src, err);
+    pm_source_opts so = o->source;
+    so.start_line = start_line;
+    rc = source_open(p->path, p->fmt, &so, start, &src, err);
     if (rc)
         return rc;
     uint64_t size = source_size(src);
@@ -633,6 +641,7 @@ static pm_code read_source(run *r, src_plan *p, int *slot, pm_err *err)
                 rc = PM_OK;
         } else {
             b->end = row->rec.end;
+            b->end_line = row->rec.next_line;
             r->done_bytes = base + (row->rec.end - start);
             if (r->drift)
                 validate_row(r, b, row);

@@ -28,6 +28,7 @@ typedef struct pm_record {
     uint64_t offset;       /* byte offset of the first byte of the record */
     uint64_t end;          /* byte offset just past the record and its line end */
     uint64_t line;         /* 1-based line number where the record starts */
+    uint64_t next_line;    /* line number just after the record */
     const char *malformed; /* NULL, or why the record could not be read */
     uint64_t malformed_at; /* byte offset of the problem within raw */
     int raw_truncated;     /* raw holds only a prefix (line over the limit) */

@@ -98,7 +98,8 @@ struct pm_source {
     size_t beg;
     size_t lim;
     uint64_t base;
-    uint64_t line; /* line number of buf[beg] */
+    uint64_t line;       /* line number of buf[beg] */
+    uint64_t start_line; /* opts->start_line */
 
     /* CSV: the header, packed as NUL-terminated names, and the field spans of
      * the record being scanned (at most ncols + 1 are kept: one more is
@@ -175,7 +176,7 @@ static pm_code source_skip_to(pm_source *src, uint64_t off, pm_err *err)
 {
     if (off <= src->base + src->beg)
         return PM_OK;
-    src->line = 1;
+    src->line = src->start_line ? src->start_line : 1;
     if (off <= src->base + src->lim) {
         src->beg = (size_t)(off - src->base);
         return PM_OK;
@@ -283,6 +284,7 @@ static pm_code ndjson_next(pm_source *src, pm_arena *arena, pm_record *rec, pm_e
             if (rc != PM_OK)
                 return rc;
             rec->end = src->base + src->beg;
+            rec->next_line = src->line;
             return PM_OK;
         } else {
             scanned = avail;
@@ -306,6 +308,7 @@ static pm_code ndjson_next(pm_source *src, pm_arena *arena, pm_record *rec, pm_e
 
         rec->offset = offset;
         rec->end = src->base + src->beg;
+        rec->next_line = src->line;
         rec->line = line;
         rec->unterminated = !term;
         if (raw_len > src->max_line) {
@@ -765,6 +768,7 @@ static pm_code csv_next(pm_source *src, pm_arena *arena, pm_record *rec, pm_err 
             if (rc != PM_OK)
                 return rc;
             rec->end = src->base + src->beg;
+            rec->next_line = src->line;
             return PM_OK;
         }
         src->beg += f.len + f.term;
@@ -772,6 +776,7 @@ static pm_code csv_next(pm_source *src, pm_arena *arena, pm_record *rec, pm_err 
         if (f.len == 0)
             continue; /* an empty line is not a row */
         rec->end = src->base + src->beg;
+        rec->next_line = src->line;
         rec->unterminated = !f.newline;
         csv_build(src, &sc, p, f.len, arena, rec);
         return PM_OK;
@@ -808,6 +813,7 @@ pm_code source_open(const char *path, pm_format fmt, const pm_source_opts *opts,
     src->fmt = fmt;
     src->json = opts->json;
     src->max_line = opts->max_line ? opts->max_line : SOURCE_MAX_LINE_DEFAULT;
+    src->start_line = opts->start_line;
     if (src->max_line > SIZE_MAX / 4)
         src->max_line = SIZE_MAX / 4;
     src->line = 1;

@@ -11,9 +11,9 @@
  *   - CRLF line ends are treated as LF;
  *   - empty (or all-whitespace) NDJSON lines are skipped: they are not rows;
  *   - empty lines are skipped in CSV too (outside quoted fields);
- *   - after a resume (start_offset > 0) line numbers count from 1 at that
- *     offset: counting from the top would re-read all loaded bytes on every
- *     run of a growing file; the byte offset is always exact;
+ *   - after a resume (start_offset > 0) line numbers continue from
+ *     opts->start_line (kept in the checkpoint), without re-reading the
+ *     loaded bytes; the byte offset is always exact;
  *   - CSV: an empty unquoted field is NULL, a quoted empty field ("") is the
  *     empty string; a row with more or fewer fields than the header is
  *     malformed; a header is required. */
@@ -32,7 +32,9 @@
 typedef enum pm_format { PM_FMT_NDJSON, PM_FMT_CSV } pm_format;
 
 typedef struct pm_source_opts {
-    size_t max_line; /* bytes; default 16 MiB */
+    size_t max_line;     /* bytes; default 16 MiB */
+    uint64_t start_line; /* line number at start_offset, from a checkpoint
+                          * (0: unknown, count from 1 there) */
     jscan_opts json;
 } pm_source_opts;
 

@@ -38,13 +38,14 @@ typedef enum stmt_id {
 } stmt_id;
 
 static const char *const stmt_sql[ST_COUNT] = {
-    [ST_CHECKPOINT_GET] = "SELECT byte_offset, fingerprint FROM _pipemend_checkpoints "
+    [ST_CHECKPOINT_GET] = "SELECT byte_offset, fingerprint, line FROM _pipemend_checkpoints "
                           "WHERE table_name = ?1 AND source = ?2",
     [ST_CHECKPOINT_SET] =
-        "INSERT INTO _pipemend_checkpoints (table_name, source, byte_offset, fingerprint, "
-        "updated_at) VALUES (?1, ?2, ?3, ?4, strftime('%Y-%m-%dT%H:%M:%fZ','now')) "
+        "INSERT INTO _pipemend_checkpoints (table_name, source, byte_offset, fingerprint, line, "
+        "updated_at) VALUES (?1, ?2, ?3, ?4, ?5, strftime('%Y-%m-%dT%H:%M:%fZ','now')) "
         "ON CONFLICT (table_name, source) DO UPDATE SET byte_offset = excluded.byte_offset, "
-        "fingerprint = excluded.fingerprint, updated_at = excluded.updated_at",
+        "fingerprint = excluded.fingerprint, line = excluded.line, "
+        "updated_at = excluded.updated_at",
     [ST_RUN_ADD] = "UPDATE _pipemend_runs SET rows_read = rows_read + ?2, rows_loaded = "
                    "rows_loaded + ?3, rows_quarantined = rows_quarantined + ?4 WHERE id = ?1",
     [ST_QUARANTINE_ADD] =
@@ -62,7 +63,7 @@ static const char catalog_sql[] =
     " reason TEXT NOT NULL, created_at TEXT NOT NULL, PRIMARY KEY (table_name, version)) STRICT;"
     "CREATE TABLE IF NOT EXISTS _pipemend_checkpoints ("
     " table_name TEXT NOT NULL, source TEXT NOT NULL, byte_offset INTEGER NOT NULL,"
-    " fingerprint INTEGER NOT NULL, updated_at TEXT NOT NULL,"
+    " fingerprint INTEGER NOT NULL, line INTEGER NOT NULL, updated_at TEXT NOT NULL,"
     " PRIMARY KEY (table_name, source)) STRICT;"
     "CREATE TABLE IF NOT EXISTS _pipemend_runs ("
     " id INTEGER PRIMARY KEY, pipeline TEXT, table_name TEXT NOT NULL, status TEXT NOT NULL,"
@@ -566,8 +567,8 @@ static pm_code sq_quarantine_count(pm_store *s, const char *table, int64_t *n, p
     return rc;
 }
 
-static pm_code sq_checkpoint_get(pm_store *s, const char *table, const char *source, uint64_t *off,
-                                 uint64_t *fp, bool *found, pm_err *err)
+static pm_code sq_checkpoint_get(pm_store *s, const char *table, const char *source,
+                                 pm_checkpoint *out, bool *found, pm_err *err)
 {
     sq *q = impl(s);
     sqlite3_stmt *st;
@@ -579,8 +580,9 @@ static pm_code sq_checkpoint_get(pm_store *s, const char *table, const char *sou
     int r = sqlite3_step(st);
     *found = r == SQLITE_ROW;
     if (*found) {
-        *off = (uint64_t)sqlite3_column_int64(st, 0);
-        *fp = (uint64_t)sqlite3_column_int64(st, 1);
+        out->offset = (uint64_t)sqlite3_column_int64(st, 0);
+        out->fingerprint = (uint64_t)sqlite3_column_int64(st, 1);
+        out->line = (uint64_t)sqlite3_column_int64(st, 2);
     } else if (r != SQLITE_DONE) {
         rc = db_error(q, err, "cannot read the checkpoint");
     }
@@ -588,8 +590,8 @@ static pm_code sq_checkpoint_get(pm_store *s, const char *table, const char *sou
     return rc;
 }
 
-static pm_code sq_checkpoint_set(pm_store *s, const char *table, const char *source, uint64_t off,
-                                 uint64_t fp, pm_err *err)
+static pm_code sq_checkpoint_set(pm_store *s, const char *table, const char *source,
+                                 const pm_checkpoint *cp, pm_err *err)
 {
     sq *q = impl(s);
     sqlite3_stmt *st;
@@ -598,8 +600,9 @@ static pm_code sq_checkpoint_set(pm_store *s, const char *table, const char *sou
         return rc;
     bind_text(st, 1, table);
     bind_text(st, 2, source);
-    sqlite3_bind_int64(st, 3, (sqlite3_int64)off);
-    sqlite3_bind_int64(st, 4, (sqlite3_int64)fp);
+    sqlite3_bind_int64(st, 3, (sqlite3_int64)cp->offset);
+    sqlite3_bind_int64(st, 4, (sqlite3_int64)cp->fingerprint);
+    sqlite3_bind_int64(st, 5, (sqlite3_int64)cp->line);
     if (sqlite3_step(st) != SQLITE_DONE)
         rc = db_error(q, err, "cannot write the checkpoint");
     sqlite3_reset(st);

@@ -138,16 +138,16 @@ pm_code store_quarantine_get(pm_store *s, int64_t id, pm_arena *a, pm_qrow *out,
     return rc;
 }
 
-pm_code store_checkpoint_get(pm_store *s, const char *table, const char *source, uint64_t *off,
-                             uint64_t *fp, bool *found, pm_err *err)
+pm_code store_checkpoint_get(pm_store *s, const char *table, const char *source, pm_checkpoint *out,
+                             bool *found, pm_err *err)
 {
-    return s->ops->checkpoint_get(s, table, source, off, fp, found, err);
+    return s->ops->checkpoint_get(s, table, source, out, found, err);
 }
 
-pm_code store_checkpoint_set(pm_store *s, const char *table, const char *source, uint64_t off,
-                             uint64_t fp, pm_err *err)
+pm_code store_checkpoint_set(pm_store *s, const char *table, const char *source,
+                             const pm_checkpoint *cp, pm_err *err)
 {
-    return s->ops->checkpoint_set(s, table, source, off, fp, err);
+    return s->ops->checkpoint_set(s, table, source, cp, err);
 }
 
 pm_code store_run_start(pm_store *s, const char *pipeline, const char *table, int64_t *id,

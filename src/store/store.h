@@ -85,12 +85,18 @@ pm_code store_quarantine_count(pm_store *s, const char *table, int64_t *n, pm_er
 pm_code store_quarantine_get(pm_store *s, int64_t id, pm_arena *arena, pm_qrow *out, bool *found,
                              pm_err *err);
 
-/* Checkpoint of one source for one table: the end offset of the last
- * committed record and the fingerprint of the file it was read from. */
-pm_code store_checkpoint_get(pm_store *s, const char *table, const char *source, uint64_t *offset,
-                             uint64_t *fingerprint, bool *found, pm_err *err);
-pm_code store_checkpoint_set(pm_store *s, const char *table, const char *source, uint64_t offset,
-                             uint64_t fingerprint, pm_err *err);
+/* Checkpoint of one source for one table: where the last committed record
+ * ends, the line number there, and the fingerprint of the loaded bytes. */
+typedef struct pm_checkpoint {
+    uint64_t offset;
+    uint64_t line;
+    uint64_t fingerprint;
+} pm_checkpoint;
+
+pm_code store_checkpoint_get(pm_store *s, const char *table, const char *source, pm_checkpoint *out,
+                             bool *found, pm_err *err);
+pm_code store_checkpoint_set(pm_store *s, const char *table, const char *source,
+                             const pm_checkpoint *cp, pm_err *err);
 
 typedef struct pm_run {
     int64_t id;

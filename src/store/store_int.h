@@ -21,10 +21,10 @@ typedef struct store_ops {
     pm_code (*quarantine_list)(pm_store *s, const char *table, int64_t run_id, int limit,
                                int64_t id, pm_arena *a, pm_qrow **out, size_t *n, pm_err *err);
     pm_code (*quarantine_count)(pm_store *s, const char *table, int64_t *n, pm_err *err);
-    pm_code (*checkpoint_get)(pm_store *s, const char *table, const char *source, uint64_t *off,
-                              uint64_t *fp, bool *found, pm_err *err);
-    pm_code (*checkpoint_set)(pm_store *s, const char *table, const char *source, uint64_t off,
-                              uint64_t fp, pm_err *err);
+    pm_code (*checkpoint_get)(pm_store *s, const char *table, const char *source,
+                              pm_checkpoint *out, bool *found, pm_err *err);
+    pm_code (*checkpoint_set)(pm_store *s, const char *table, const char *source,
+                              const pm_checkpoint *cp, pm_err *err);
     pm_code (*run_start)(pm_store *s, const char *pipeline, const char *table, int64_t *id,
                          pm_err *err);
     pm_code (*run_add)(pm_store *s, int64_t id, int64_t r, int64_t l, int64_t q, pm_err *err);

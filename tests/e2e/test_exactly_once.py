@@ -214,3 +214,13 @@ class TestResumeSafety(E2E):
             fh.write(b'\n{"id":3}\n')
         self.ingest("t", f, expect=EXIT_LOADED)
         self.assertEqual(self.ids(), [1, 2, 3])
+
+    def test_line_numbers_continue_after_a_resume(self):
+        f = self.write("a.ndjson", [{"id": i} for i in range(5)] + [""])
+        self.ingest("t", f, expect=EXIT_LOADED)  # lines 1-5, and a blank line 6
+        with open(f, "ab") as fh:
+            fh.write(b'{"id": 5}\n{"id": "bad"}\n')
+        self.ingest("t", f, expect=EXIT_QUARANTINED)
+        q = self.quarantine()
+        self.assertEqual(len(q), 1)
+        self.assertEqual(q[0]["line"], 8)

@@ -118,16 +118,20 @@ static void test_checkpoints_and_runs(void **state)
     pm_store *s;
     pm_err err;
     assert_int_equal(store_open(url, &s, &err), PM_OK);
-    uint64_t off = 0, fp = 0;
+    pm_checkpoint cp = {0};
     bool found = true;
-    assert_int_equal(store_checkpoint_get(s, "t", "/a", &off, &fp, &found, &err), PM_OK);
+    assert_int_equal(store_checkpoint_get(s, "t", "/a", &cp, &found, &err), PM_OK);
     assert_false(found);
-    assert_int_equal(store_checkpoint_set(s, "t", "/a", 123, 0xfeedfacecafebeefULL, &err), PM_OK);
-    assert_int_equal(store_checkpoint_set(s, "t", "/a", 456, 0xfeedfacecafebeefULL, &err), PM_OK);
-    assert_int_equal(store_checkpoint_get(s, "t", "/a", &off, &fp, &found, &err), PM_OK);
+    pm_checkpoint next = {.offset = 123, .line = 4, .fingerprint = 0xfeedfacecafebeefULL};
+    assert_int_equal(store_checkpoint_set(s, "t", "/a", &next, &err), PM_OK);
+    next.offset = 456;
+    next.line = 9;
+    assert_int_equal(store_checkpoint_set(s, "t", "/a", &next, &err), PM_OK);
+    assert_int_equal(store_checkpoint_get(s, "t", "/a", &cp, &found, &err), PM_OK);
     assert_true(found);
-    assert_int_equal(off, 456);
-    assert_true(fp == 0xfeedfacecafebeefULL);
+    assert_int_equal(cp.offset, 456);
+    assert_int_equal(cp.line, 9);
+    assert_true(cp.fingerprint == 0xfeedfacecafebeefULL);
 
     int64_t id;
     assert_int_equal(store_run_start(s, "p", "t", &id, &err), PM_OK);
