@@ -32,14 +32,24 @@ typedef struct guard_ctx {
 } guard_ctx;
 
 /* Parses one SQL statement into typed ops (allocated in arena). Returns
- * PM_ERR_PARSE / PM_ERR_USAGE with err->msg the reason a model or a person
- * can act on ("only ALTER TABLE and CREATE TABLE are accepted, got DROP
- * TABLE"); on success the ops still need guard_check_ops. */
+ * PM_ERR_PARSE (syntax error, NUL byte, invalid UTF-8, no statement),
+ * PM_ERR_LIMIT (over 64 KiB) or PM_ERR_USAGE (anything the guard refuses)
+ * with err->msg one line a model or a person can act on ("rejected: DROP
+ * TABLE is not accepted; only ALTER TABLE ... ADD COLUMN / ..."); on
+ * success the ops still need guard_check_ops. The table is checked against
+ * g->allowed_tables here already; g->lookup is not called. */
 pm_code guard_parse_sql(const guard_ctx *g, const char *sql, pm_arena *arena, pm_op **ops,
                         size_t *nops, pm_err *err);
+/* The same for sql[0..len), for text that arrives with a length (a JSON
+ * string from an MCP client may hold "\u0000"): a NUL byte inside is
+ * rejected instead of silently ending the statement early. */
+pm_code guard_parse_sql_n(const guard_ctx *g, const char *sql, size_t len, pm_arena *arena,
+                          pm_op **ops, size_t *nops, pm_err *err);
 
 /* Checks typed ops against the live schemas. On the first op that fails,
- * returns PM_ERR_SCHEMA with the reason and *bad set to its index. */
+ * returns PM_ERR_SCHEMA with the reason and *bad set to its index. Each op
+ * is checked against the live schema alone, so within one proposal no op
+ * may name a table or column an earlier op creates, nor repeat one. */
 pm_code guard_check_ops(const guard_ctx *g, const pm_op *ops, size_t nops, size_t *bad,
                         pm_err *err);
 

@@ -46,7 +46,13 @@ typedef struct pm_op {
 const char *op_kind_name(pm_op_kind k);
 bool op_kind_parse(const char *name, pm_op_kind *out);
 
-/* One line a person reads: "add column coupon varchar(16) to orders". */
+/* One line a person reads, allocated in arena: "add column coupon
+ * varchar(16) to orders", "widen orders.qty to int64" (an op holds only the
+ * new type), "drop not null on orders.email", "map field \"e-mail\" to
+ * orders.email", "parse orders.created_at with format \"%d/%m/%Y\"",
+ * "create table events (id int64 not null, ...)". Safe on ops the guard
+ * has not seen: names that are not plain are quoted with control
+ * characters and invalid bytes escaped, a missing name prints as "?". */
 const char *op_describe(const pm_op *op, pm_arena *arena);
 
 #endif

@@ -1,0 +1,167 @@
+/* op.c - names of the typed operations and the one-line description a
+ * person reads in a proposal, an audit event or an approval prompt.
+ *
+ * op_describe is called on ops that have not been through the guard yet
+ * (to say what was rejected), so it trusts nothing in them: a missing name
+ * prints as "?", and a field name or format from a feed, which may hold
+ * quotes, newlines or invalid UTF-8, is quoted and escaped so that the
+ * description stays one line. */
+#include "heal/op.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "core/buf.h"
+#include "core/utf8.h"
+
+/* Longest description; a create_table of many columns is cut with "...". */
+#define DESCRIBE_MAX 4096
+
+static const char *const kind_names[OP_KIND_COUNT] = {
+    [OP_CREATE_TABLE] = "create_table",           [OP_ADD_COLUMN] = "add_column",
+    [OP_WIDEN_COLUMN] = "widen_column",           [OP_DROP_NOT_NULL] = "drop_not_null",
+    [OP_ADD_FIELD_MAPPING] = "add_field_mapping", [OP_ADD_COERCION] = "add_coercion",
+};
+
+const char *op_kind_name(pm_op_kind k)
+{
+    return (unsigned)k < OP_KIND_COUNT ? kind_names[k] : "unknown";
+}
+
+bool op_kind_parse(const char *name, pm_op_kind *out)
+{
+    if (!name)
+        return false;
+    for (int k = 0; k < OP_KIND_COUNT; k++) {
+        if (strcmp(name, kind_names[k]) == 0) {
+            if (out)
+                *out = (pm_op_kind)k;
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Appends s as it reads when it is plain (printable ASCII or valid UTF-8
+ * letters, no quote or backslash), otherwise between double quotes with
+ * control characters, quotes and invalid bytes escaped. quote forces the
+ * quotes, for field names and formats whose spaces matter. */
+static void put_name(pm_buf *b, const char *s, bool quote)
+{
+    if (!s) {
+        pm_buf_putc(b, '?', NULL);
+        return;
+    }
+    size_t n = strlen(s);
+    bool plain = !quote && n > 0 && pm_utf8_valid(s, n);
+    for (size_t i = 0; plain && i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c < 0x80 && !((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                          (c >= '0' && c <= '9') || c == '_'))
+            plain = false;
+    }
+    if (plain) {
+        pm_buf_append(b, s, n, NULL);
+        return;
+    }
+    pm_buf_putc(b, '"', NULL);
+    size_t i = 0;
+    while (i < n) {
+        unsigned char c = (unsigned char)s[i];
+        size_t k = c < 0x80 ? 1 : pm_utf8_seq_len(s + i, n - i);
+        if (c == '"' || c == '\\') {
+            pm_buf_putc(b, '\\', NULL);
+            pm_buf_putc(b, (char)c, NULL);
+        } else if (c == '\n') {
+            pm_buf_puts(b, "\\n", NULL);
+        } else if (c == '\t') {
+            pm_buf_puts(b, "\\t", NULL);
+        } else if (c < 0x20 || c == 0x7F || k == 0) {
+            pm_buf_printf(b, NULL, "\\x%02x", c);
+        } else {
+            pm_buf_append(b, s + i, k, NULL);
+            i += k;
+            continue;
+        }
+        i++;
+    }
+    pm_buf_putc(b, '"', NULL);
+}
+
+static void put_type(pm_buf *b, pm_type t)
+{
+    char name[TYPE_NAME_MAX];
+    pm_buf_puts(b, type_name(t, name), NULL);
+}
+
+static void put_column_ref(pm_buf *b, const pm_op *op)
+{
+    put_name(b, op->table, false);
+    pm_buf_putc(b, '.', NULL);
+    put_name(b, op->column, false);
+}
+
+const char *op_describe(const pm_op *op, pm_arena *arena)
+{
+    pm_buf b;
+    /* Appends past the maximum fail and leave the buffer as it was, which
+     * cuts a long description; the "..." below says so. */
+    pm_buf_init(&b, DESCRIBE_MAX);
+    switch (op->kind) {
+    case OP_CREATE_TABLE:
+        pm_buf_puts(&b, "create table ", NULL);
+        put_name(&b, op->table, false);
+        pm_buf_puts(&b, " (", NULL);
+        for (size_t i = 0; i < op->ncols && op->cols; i++) {
+            if (b.len + 64 > DESCRIBE_MAX) {
+                pm_buf_puts(&b, ", ...", NULL);
+                break;
+            }
+            if (i > 0)
+                pm_buf_puts(&b, ", ", NULL);
+            put_name(&b, op->cols[i].name, false);
+            pm_buf_putc(&b, ' ', NULL);
+            put_type(&b, op->cols[i].type);
+            if (!op->cols[i].nullable)
+                pm_buf_puts(&b, " not null", NULL);
+        }
+        pm_buf_putc(&b, ')', NULL);
+        break;
+    case OP_ADD_COLUMN:
+        pm_buf_puts(&b, "add column ", NULL);
+        put_name(&b, op->column, false);
+        pm_buf_putc(&b, ' ', NULL);
+        put_type(&b, op->type);
+        pm_buf_puts(&b, " to ", NULL);
+        put_name(&b, op->table, false);
+        break;
+    case OP_WIDEN_COLUMN:
+        pm_buf_puts(&b, "widen ", NULL);
+        put_column_ref(&b, op);
+        pm_buf_puts(&b, " to ", NULL);
+        put_type(&b, op->type);
+        break;
+    case OP_DROP_NOT_NULL:
+        pm_buf_puts(&b, "drop not null on ", NULL);
+        put_column_ref(&b, op);
+        break;
+    case OP_ADD_FIELD_MAPPING:
+        pm_buf_puts(&b, "map field ", NULL);
+        put_name(&b, op->field, true);
+        pm_buf_puts(&b, " to ", NULL);
+        put_column_ref(&b, op);
+        break;
+    case OP_ADD_COERCION:
+        pm_buf_puts(&b, "parse ", NULL);
+        put_column_ref(&b, op);
+        pm_buf_puts(&b, " with format ", NULL);
+        put_name(&b, op->format, true);
+        break;
+    default:
+        pm_buf_printf(&b, NULL, "unknown op %d", (int)op->kind);
+        break;
+    }
+    const char *out = pm_arena_strndup(arena, b.data ? b.data : "", b.len);
+    pm_buf_free(&b);
+    return out;
+}
