@@ -63,12 +63,13 @@ unit: $(UNIT_BIN)
 	@sh tests/run-unit.sh $(UNIT_BIN)
 
 # Replays the saved fuzz corpus through the same entry points libFuzzer uses.
-fuzz-replay: $(O)/tests/fuzz_replay
-	$(O)/tests/fuzz_replay tests/fuzz/corpus/jscan
+FUZZ_TARGETS := jscan guard
+fuzz-replay: $(FUZZ_TARGETS:%=$(O)/tests/fuzz_%_replay)
+	@for t in $(FUZZ_TARGETS); do $(O)/tests/fuzz_$${t}_replay tests/fuzz/corpus/$$t || exit 1; done
 
-$(O)/tests/fuzz_replay: tests/fuzz/fuzz_jscan.c tests/fuzz/replay_main.c $(O)/libpipemend.a
+$(O)/tests/fuzz_%_replay: tests/fuzz/fuzz_%.c tests/fuzz/replay_main.c $(O)/libpipemend.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) -o $@ tests/fuzz/fuzz_jscan.c tests/fuzz/replay_main.c $(O)/libpipemend.a $(LIBS)
+	$(CC) $(CFLAGS_ALL) -o $@ tests/fuzz/fuzz_$*.c tests/fuzz/replay_main.c $(O)/libpipemend.a $(LIBS)
 
 e2e: $(O)/pipemend
 	python3 tests/e2e/run.py $(O)/pipemend
@@ -76,16 +77,20 @@ e2e: $(O)/pipemend
 check: deps
 	$(MAKE) BUILD=san unit fuzz-replay e2e
 
-# Coverage-guided fuzzing with clang's libFuzzer (not part of check):
-# differential against jansson; new interesting inputs land in build/fuzz/corpus
-# (copy the worthwhile ones into tests/fuzz/corpus/jscan).
+# Coverage-guided fuzzing with clang's libFuzzer (not part of check): the
+# JSON scanner differentially against jansson, the guard's SQL path against
+# its promises. New inputs land in build/fuzz/corpus-TARGET (copy the
+# worthwhile ones into tests/fuzz/corpus/TARGET).
 fuzz: deps
-	@mkdir -p build/fuzz/corpus
-	clang -std=c11 -D_GNU_SOURCE -Isrc -g -O1 -fsanitize=fuzzer,address,undefined \
-	  $$(pkg-config --cflags jansson) -o build/fuzz/fuzz_jscan tests/fuzz/fuzz_jscan.c \
-	  $(filter src/core/%.c src/source/%.c src/schema/%.c,$(LIB_SRC)) $$(pkg-config --libs jansson)
-	build/fuzz/fuzz_jscan -max_total_time=$${FUZZ_SECONDS:-60} -max_len=4096 \
-	  build/fuzz/corpus tests/fuzz/corpus/jscan
+	@mkdir -p build/fuzz
+	for t in $(FUZZ_TARGETS); do \
+	  mkdir -p build/fuzz/corpus-$$t && \
+	  clang -std=c11 -D_GNU_SOURCE -Isrc -g -O1 -fsanitize=fuzzer,address,undefined \
+	    $$(pkg-config --cflags $(PKGS)) -o build/fuzz/fuzz_$$t tests/fuzz/fuzz_$$t.c \
+	    $(filter-out src/cli/%,$(LIB_SRC)) $(LIBS) && \
+	  build/fuzz/fuzz_$$t -max_total_time=$${FUZZ_SECONDS:-60} -max_len=4096 \
+	    build/fuzz/corpus-$$t tests/fuzz/corpus/$$t || exit 1; \
+	done
 
 bench: deps
 	$(MAKE) BUILD=release all
