@@ -165,3 +165,42 @@ const char *op_describe(const pm_op *op, pm_arena *arena)
     pm_buf_free(&b);
     return out;
 }
+
+pm_code op_result(const pm_table *t, const pm_op *ops, size_t n, pm_arena *a, pm_table **out,
+                  pm_err *err)
+{
+    pm_table *r = table_new(a, t->name);
+    r->version = t->version + 1;
+    for (size_t i = 0; i < t->ncols; i++)
+        table_add(r, a, t->cols[i].name, t->cols[i].type, t->cols[i].nullable);
+    for (size_t i = 0; i < n; i++) {
+        const pm_op *op = &ops[i];
+        int j = op->column ? table_find(r, op->column, strlen(op->column)) : -1;
+        switch (op->kind) {
+        case OP_ADD_COLUMN:
+            if (j >= 0)
+                return pm_err_set(err, PM_ERR_SCHEMA, "%s already has a column %s", t->name,
+                                  op->column);
+            table_add(r, a, op->column, op->type, true);
+            break;
+        case OP_WIDEN_COLUMN:
+        case OP_DROP_NOT_NULL:
+        case OP_ADD_FIELD_MAPPING:
+        case OP_ADD_COERCION:
+            if (j < 0)
+                return pm_err_set(err, PM_ERR_SCHEMA, "%s has no column %s", t->name,
+                                  op->column ? op->column : "?");
+            if (op->kind == OP_WIDEN_COLUMN)
+                r->cols[j].type = op->type;
+            else if (op->kind == OP_DROP_NOT_NULL)
+                r->cols[j].nullable = true;
+            break;
+        case OP_CREATE_TABLE:
+        default:
+            return pm_err_set(err, PM_ERR_SCHEMA, "%s cannot be applied to the existing table %s",
+                              op_kind_name(op->kind), t->name);
+        }
+    }
+    *out = r;
+    return PM_OK;
+}

@@ -55,4 +55,10 @@ bool op_kind_parse(const char *name, pm_op_kind *out);
  * characters and invalid bytes escaped, a missing name prints as "?". */
 const char *op_describe(const pm_op *op, pm_arena *arena);
 
+/* The logical schema after ops (already through the guard) are applied to
+ * t: a new table in arena, version t->version + 1. Mappings and coercions
+ * leave the columns as they are. PM_ERR_SCHEMA if an op does not fit t. */
+pm_code op_result(const pm_table *t, const pm_op *ops, size_t n, pm_arena *arena, pm_table **out,
+                  pm_err *err);
+
 #endif

@@ -305,51 +305,229 @@ static pm_code sq_unique_ensure(pm_store *s, const pm_table *t, const contract_r
     return rc;
 }
 
+/* CREATE TABLE name (columns of t) STRICT, into b. */
+static pm_code render_create(pm_buf *b, const char *name, const pm_table *t, pm_err *err)
+{
+    pm_code rc = pm_buf_puts(b, "CREATE TABLE ", err);
+    if (!rc)
+        rc = quote_ident(b, name, err);
+    if (!rc)
+        rc = pm_buf_puts(b, " (", err);
+    for (size_t i = 0; !rc && i < t->ncols; i++) {
+        if (i)
+            rc = pm_buf_puts(b, ", ", err);
+        if (!rc)
+            rc = quote_ident(b, t->cols[i].name, err);
+        if (!rc)
+            rc = pm_buf_printf(b, err, " %s%s", type_sqlite_decl(t->cols[i].type),
+                               t->cols[i].nullable ? "" : " NOT NULL");
+    }
+    return rc ? rc : pm_buf_puts(b, ") STRICT", err);
+}
+
+static pm_code run_sql(sq *q, const char *sql, const char *what, pm_err *err)
+{
+    if (sqlite3_exec(q->db, sql, NULL, NULL, NULL) != SQLITE_OK)
+        return db_error(q, err, what);
+    return PM_OK;
+}
+
+static pm_code record_version(sq *q, const pm_table *t, const char *reason, pm_err *err)
+{
+    json_t *cols = table_columns_json(t);
+    char *text = json_dumps(cols, JSON_COMPACT);
+    json_decref(cols);
+    sqlite3_stmt *st = NULL;
+    pm_code rc = PM_OK;
+    if (sqlite3_prepare_v2(q->db,
+                           "INSERT INTO _pipemend_schema_versions (table_name, version, columns, "
+                           "reason, created_at) VALUES (?1, ?2, ?3, ?4, "
+                           "strftime('%Y-%m-%dT%H:%M:%fZ','now'))",
+                           -1, &st, NULL) != SQLITE_OK) {
+        rc = db_error(q, err, "cannot record the schema version");
+    } else {
+        bind_text(st, 1, t->name);
+        sqlite3_bind_int(st, 2, t->version);
+        bind_text(st, 3, text);
+        bind_text(st, 4, reason);
+        if (sqlite3_step(st) != SQLITE_DONE)
+            rc = db_error(q, err, "cannot record the schema version");
+    }
+    sqlite3_finalize(st);
+    free(text);
+    return rc;
+}
+
+/* SQLite's documented procedure for changes ALTER TABLE cannot make
+ * (https://sqlite.org/lang_altertable.html, "Making Other Kinds Of Table
+ * Schema Changes"): create the new table, copy the rows converting each
+ * column to its new storage class, drop the old table, rename the new one,
+ * and recreate the old table's indexes. Runs inside the caller's
+ * transaction, so a failure leaves the old table as it was. */
+static pm_code rebuild(sq *q, const pm_table *from, const pm_table *to, pm_err *err)
+{
+    char tmp[COLNAME_MAX + 32];
+    snprintf(tmp, sizeof tmp, "_pipemend_rebuild_%s", to->name);
+    pm_buf b;
+    pm_buf_init(&b, 1 << 22);
+    /* the index definitions, to replay after the rename */
+    char **idx = NULL;
+    size_t nidx = 0;
+    sqlite3_stmt *st = NULL;
+    pm_code rc = PM_OK;
+    if (sqlite3_prepare_v2(q->db,
+                           "SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ?1 "
+                           "AND sql IS NOT NULL",
+                           -1, &st, NULL) != SQLITE_OK)
+        rc = db_error(q, err, "cannot read the table's indexes");
+    else
+        bind_text(st, 1, from->name);
+    while (!rc && sqlite3_step(st) == SQLITE_ROW) {
+        idx = pm_xrealloc(idx, (nidx + 1) * sizeof *idx);
+        idx[nidx++] = pm_xstrdup((const char *)sqlite3_column_text(st, 0));
+    }
+    sqlite3_finalize(st);
+    if (!rc)
+        rc = render_create(&b, tmp, to, err);
+    if (!rc)
+        rc = run_sql(q, b.data, "cannot create the rebuilt table", err);
+    pm_buf_reset(&b);
+    if (!rc)
+        rc = pm_buf_puts(&b, "INSERT INTO ", err);
+    if (!rc)
+        rc = quote_ident(&b, tmp, err);
+    if (!rc)
+        rc = pm_buf_puts(&b, " (", err);
+    for (size_t i = 0; !rc && i < from->ncols; i++) {
+        if (i)
+            rc = pm_buf_puts(&b, ", ", err);
+        if (!rc)
+            rc = quote_ident(&b, from->cols[i].name, err);
+    }
+    if (!rc)
+        rc = pm_buf_puts(&b, ") SELECT ", err);
+    for (size_t i = 0; !rc && i < from->ncols; i++) {
+        int j = table_find(to, from->cols[i].name, strlen(from->cols[i].name));
+        const char *decl = j >= 0 ? type_sqlite_decl(to->cols[j].type) : "TEXT";
+        if (i)
+            rc = pm_buf_puts(&b, ", ", err);
+        if (!rc)
+            rc = pm_buf_puts(&b, "CAST(", err);
+        if (!rc)
+            rc = quote_ident(&b, from->cols[i].name, err);
+        if (!rc)
+            rc = pm_buf_printf(&b, err, " AS %s)", decl);
+    }
+    if (!rc)
+        rc = pm_buf_puts(&b, " FROM ", err);
+    if (!rc)
+        rc = quote_ident(&b, from->name, err);
+    if (!rc)
+        rc = run_sql(q, b.data, "cannot copy rows into the rebuilt table", err);
+    pm_buf_reset(&b);
+    if (!rc)
+        rc = pm_buf_puts(&b, "DROP TABLE ", err);
+    if (!rc)
+        rc = quote_ident(&b, from->name, err);
+    if (!rc)
+        rc = run_sql(q, b.data, "cannot drop the old table", err);
+    pm_buf_reset(&b);
+    if (!rc)
+        rc = pm_buf_puts(&b, "ALTER TABLE ", err);
+    if (!rc)
+        rc = quote_ident(&b, tmp, err);
+    if (!rc)
+        rc = pm_buf_puts(&b, " RENAME TO ", err);
+    if (!rc)
+        rc = quote_ident(&b, to->name, err);
+    if (!rc)
+        rc = run_sql(q, b.data, "cannot rename the rebuilt table", err);
+    /* The index SQL is SQLite's own stored text for indexes pipemend made
+     * (or a user made on the table): it is replayed, not composed. */
+    for (size_t i = 0; !rc && i < nidx; i++)
+        rc = run_sql(q, idx[i], "cannot recreate an index after the rebuild", err);
+    for (size_t i = 0; i < nidx; i++)
+        free(idx[i]);
+    free(idx);
+    pm_buf_free(&b);
+    return rc;
+}
+
+static pm_code sq_apply_ops(pm_store *s, const pm_table *from, const pm_op *ops, size_t n,
+                            const pm_table *to, const char *reason, pm_err *err)
+{
+    sq *q = impl(s);
+    bool own = sqlite3_get_autocommit(q->db) != 0;
+    if (own && sqlite3_exec(q->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+        return db_error(q, err, "cannot take the migration lock");
+    pm_table *now = NULL;
+    pm_arena *a = pm_arena_new(0);
+    pm_code rc = sq_table_load(s, from->name, a, &now, err);
+    if (!rc && (!now || now->version != from->version)) {
+        rc = pm_err_set(err, PM_ERR_BUSY,
+                        "%s changed since the plan was made (schema version %d, planned against "
+                        "%d)",
+                        from->name, now ? now->version : 0, from->version);
+        pm_err_hint(err, "plan again against the current schema");
+    }
+    /* ADD COLUMN is done in place; a change of a column's storage class or
+     * of its NOT NULL needs the rebuild. */
+    bool need_rebuild = false;
+    for (size_t i = 0; !rc && i < n; i++) {
+        const pm_op *op = &ops[i];
+        int j = op->column ? table_find(from, op->column, strlen(op->column)) : -1;
+        if (op->kind == OP_DROP_NOT_NULL)
+            need_rebuild = true;
+        else if (op->kind == OP_WIDEN_COLUMN && j >= 0 &&
+                 strcmp(type_sqlite_decl(from->cols[j].type), type_sqlite_decl(op->type)) != 0)
+            need_rebuild = true;
+    }
+    pm_buf b;
+    pm_buf_init(&b, 1 << 20);
+    if (!rc && need_rebuild) {
+        rc = rebuild(q, from, to, err);
+    } else {
+        for (size_t i = 0; !rc && i < n; i++) {
+            if (ops[i].kind != OP_ADD_COLUMN)
+                continue; /* widening within a storage class: catalog only */
+            pm_buf_reset(&b);
+            rc = pm_buf_puts(&b, "ALTER TABLE ", err);
+            if (!rc)
+                rc = quote_ident(&b, from->name, err);
+            if (!rc)
+                rc = pm_buf_puts(&b, " ADD COLUMN ", err);
+            if (!rc)
+                rc = quote_ident(&b, ops[i].column, err);
+            if (!rc)
+                rc = pm_buf_printf(&b, err, " %s", type_sqlite_decl(ops[i].type));
+            if (!rc)
+                rc = run_sql(q, b.data, "cannot add the column", err);
+        }
+    }
+    if (!rc)
+        rc = record_version(q, to, reason, err);
+    pm_buf_free(&b);
+    pm_arena_free(a);
+    /* The data table's insert was prepared for the old columns. */
+    sqlite3_finalize(q->insert);
+    q->insert = NULL;
+    if (own)
+        sqlite3_exec(q->db, rc ? "ROLLBACK" : "COMMIT", NULL, NULL, NULL);
+    return rc;
+}
+
 static pm_code sq_table_create(pm_store *s, const pm_table *t, pm_err *err)
 {
     sq *q = impl(s);
     pm_buf b;
     pm_buf_init(&b, 1 << 20);
-    pm_code rc = pm_buf_puts(&b, "CREATE TABLE ", err);
+    pm_code rc = render_create(&b, t->name, t, err);
     if (!rc)
-        rc = quote_ident(&b, t->name, err);
-    if (!rc)
-        rc = pm_buf_puts(&b, " (", err);
-    for (size_t i = 0; !rc && i < t->ncols; i++) {
-        if (i)
-            rc = pm_buf_puts(&b, ", ", err);
-        if (!rc)
-            rc = quote_ident(&b, t->cols[i].name, err);
-        if (!rc)
-            rc = pm_buf_printf(&b, err, " %s%s", type_sqlite_decl(t->cols[i].type),
-                               t->cols[i].nullable ? "" : " NOT NULL");
-    }
-    if (!rc)
-        rc = pm_buf_puts(&b, ") STRICT", err);
-    if (!rc && sqlite3_exec(q->db, b.data, NULL, NULL, NULL) != SQLITE_OK)
-        rc = db_error(q, err, "cannot create table");
+        rc = run_sql(q, b.data, "cannot create table", err);
     pm_buf_free(&b);
-    if (rc)
-        return rc;
-    json_t *cols = table_columns_json(t);
-    char *text = json_dumps(cols, JSON_COMPACT);
-    json_decref(cols);
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(q->db,
-                           "INSERT INTO _pipemend_schema_versions (table_name, version, columns, "
-                           "reason, created_at) VALUES (?1, 1, ?2, 'created from the first batch', "
-                           "strftime('%Y-%m-%dT%H:%M:%fZ','now'))",
-                           -1, &st, NULL) != SQLITE_OK) {
-        free(text);
-        return db_error(q, err, "cannot record the schema version");
-    }
-    bind_text(st, 1, t->name);
-    bind_text(st, 2, text);
-    if (sqlite3_step(st) != SQLITE_DONE)
-        rc = db_error(q, err, "cannot record the schema version");
-    sqlite3_finalize(st);
-    free(text);
-    return rc;
+    pm_table first = *t;
+    first.version = 1;
+    return rc ? rc : record_version(q, &first, "created from the first batch", err);
 }
 
 static pm_code sq_tables_list(pm_store *s, pm_arena *a, pm_table ***out, size_t *n, pm_err *err)
@@ -871,6 +1049,7 @@ static const store_ops sqlite_ops = {
     .exec_tx = sq_exec_tx,
     .table_load = sq_table_load,
     .table_create = sq_table_create,
+    .apply_ops = sq_apply_ops,
     .unique_ensure = sq_unique_ensure,
     .tables_list = sq_tables_list,
     .table_count = sq_table_count,

@@ -79,6 +79,12 @@ pm_code store_table_load(pm_store *s, const char *name, pm_arena *a, pm_table **
     return s->ops->table_load(s, name, a, out, err);
 }
 
+pm_code store_apply_ops(pm_store *s, const pm_table *from, const pm_op *ops, size_t n,
+                        const pm_table *to, const char *reason, pm_err *err)
+{
+    return s->ops->apply_ops(s, from, ops, n, to, reason, err);
+}
+
 pm_code store_table_create(pm_store *s, const pm_table *t, pm_err *err)
 {
     return s->ops->table_create(s, t, err);

@@ -20,6 +20,7 @@
 #include "core/arena.h"
 #include "core/err.h"
 #include "core/value.h"
+#include "heal/op.h"
 #include "schema/table.h"
 
 typedef struct pm_store pm_store;
@@ -31,6 +32,15 @@ void store_close(pm_store *s);
 pm_code store_begin(pm_store *s, pm_err *err);
 pm_code store_commit(pm_store *s, pm_err *err);
 pm_code store_rollback(pm_store *s, pm_err *err);
+
+/* Applies typed ops (already through the guard and the policy) to table
+ * from, whose result is to (op_result): checks that the catalog still has
+ * from->version (PM_ERR_BUSY otherwise: someone changed the table since the
+ * plan), runs the DDL rendered from the ops for this backend, and records
+ * to as the next schema version with reason. All in one transaction: the
+ * caller's if one is open (it holds the migration lock), else its own. */
+pm_code store_apply_ops(pm_store *s, const pm_table *from, const pm_op *ops, size_t n,
+                        const pm_table *to, const char *reason, pm_err *err);
 
 /* Valid table name for pipemend: already in normalised form (colname.h)
  * and not in the catalog's `_pipemend_` namespace. */
