@@ -57,7 +57,7 @@ deps:
 
 demo: deps
 	$(MAKE) BUILD=release all
-	sh scripts/demo.sh build/release/pipemend
+	build/release/pipemend demo --dir pipemend-demo
 
 unit: $(UNIT_BIN)
 	@sh tests/run-unit.sh $(UNIT_BIN)

@@ -262,3 +262,23 @@ class TestDemo(E2E):
         r = self.pm("demo", "--dir", d)
         self.assertEqual(r.rc, 0, r)
         self.assert_invariants("orders", 800)
+
+
+class TestSetupCommands(E2E):
+    def test_make_demo_and_check_name_only_files_that_exist(self):
+        # The README's two commands: every script they run must be in the
+        # tree (a missing one only shows on a fresh machine).
+        import subprocess
+        for target in ("demo", "check"):
+            out = subprocess.run(["make", "-n", "-C", REPO, target], capture_output=True,
+                                 text=True).stdout
+            for m in re.finditer(r"\b(?:sh|bash|python3)\s+(\S+)", out):
+                script = m.group(1)
+                if script.startswith("-"):
+                    continue
+                self.assertTrue(os.path.exists(os.path.join(REPO, script)),
+                                "make %s runs %s, which does not exist" % (target, script))
+            if target == "demo":
+                self.assertIn("pipemend demo", out)
+            else:
+                self.assertIn("tests/e2e/run.py", out)
