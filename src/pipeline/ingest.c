@@ -385,7 +385,21 @@ static pm_code write_batch(run *r, batch *b, pm_err *err)
     if (rc)
         return rc;
     if (b->create) {
-        rc = store_table_create(s, b->create, err);
+        /* Another run may have created the table since this one started;
+         * its schema wins, and this run's rows were checked against a
+         * different one. */
+        pm_table *exists = NULL;
+        rc = store_table_load(s, b->create->name, b->arena, &exists, err);
+        if (!rc && exists) {
+            rc = pm_err_set(err, PM_ERR_BUSY,
+                            "table %s was created by another run while this one "
+                            "inferred it",
+                            b->create->name);
+            pm_err_hint(err, "run again: nothing of this run was loaded, and the next run loads "
+                             "into the table as it now is");
+        }
+        if (!rc)
+            rc = store_table_create(s, b->create, err);
         if (!rc && r->unique)
             rc = unique_ensure(r, b->create, err);
         if (!rc)
