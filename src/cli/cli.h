@@ -23,6 +23,7 @@ typedef struct cli_ctx {
     const char *format;
     const char *pipeline;
     const char *dir;
+    const char *policy; /* --policy: auto, review or frozen */
     int limit;
     int64_t run_id;
     bool json;

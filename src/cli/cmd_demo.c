@@ -166,15 +166,20 @@ int cmd_demo(cli_ctx *ctx)
     cmd_schema(&c);
 
     say("Day 2: the producer changed. New field, bigger numbers, a null, a renamed field, a new "
-        "date format, a broken line, contract breaks, a duplicate order.");
+        "date format, a broken line, contract breaks, a duplicate order. Under the default "
+        "policy (auto) pipemend heals what is safe - a new nullable column, a lossless "
+        "widening - and quarantines the rest.");
     c.argv = files2;
     rc = cmd_ingest(&c);
-    printf("exit code %d: the run finished, clean rows are in, drifted rows wait in quarantine\n",
+    printf("exit code %d: the run finished, clean and healed rows are in, the rest waits in "
+           "quarantine\n",
            rc);
+    c.argc = 1, c.argv = show;
+    cmd_schema(&c);
 
     say("Why each row was held back (pipemend quarantine list):");
     c.argv = list;
-    c.limit = 9; /* the last nine rows: one of each kind of drift */
+    c.limit = 7; /* the last seven: one of each kind that waits for a person */
     c.table = "orders";
     cmd_quarantine(&c);
 

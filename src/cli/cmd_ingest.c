@@ -22,6 +22,17 @@ static void defaults_from_config(ingest_opts *o, const pm_config *cfg)
     o->progress = isatty(2) != 0;
 }
 
+/* The policy mode of a run: --policy, else the pipeline's, else auto. */
+static bool pick_mode(const cli_ctx *ctx, const pm_pipeline_cfg *p, pm_policy_mode *out)
+{
+    const char *name = ctx->policy ? ctx->policy : p && p->policy ? p->policy : "auto";
+    if (policy_mode_parse(name, out))
+        return true;
+    fprintf(stderr, "pipemend: error: unknown policy \"%s\"\n  hint: use auto, review or frozen\n",
+            name);
+    return false;
+}
+
 static void print_result(const cli_ctx *ctx, const ingest_result *r)
 {
     if (ctx->json) {
@@ -69,6 +80,8 @@ int cmd_ingest(cli_ctx *ctx)
         o.has_format = true;
     }
     const pm_pipeline_cfg *p = ctx->pipeline ? config_pipeline(ctx->cfg, ctx->pipeline) : NULL;
+    if (!pick_mode(ctx, p && strcmp(p->table, ctx->table) == 0 ? p : NULL, &o.mode))
+        return EXIT_USAGE;
     o.contract = p && p->contract && strcmp(p->table, ctx->table) == 0
                      ? p->contract
                      : config_contract(ctx->cfg, ctx->table);
@@ -105,6 +118,8 @@ int cmd_run(cli_ctx *ctx)
     o.format = p->format;
     o.has_format = p->has_format;
     o.contract = p->contract ? p->contract : config_contract(ctx->cfg, p->table);
+    if (!pick_mode(ctx, p, &o.mode))
+        return EXIT_USAGE;
 
     glob_t g = {0};
     const char *stdin_path[] = {"-"};

@@ -35,6 +35,8 @@ static const char options_help[] =
     "  --format FMT      ndjson or csv (default: from the file extension)\n"
     "  --pipeline NAME   pipeline name to record the run under, or to filter by\n"
     "  --run ID          filter by run\n"
+    "  --policy MODE     auto (default: heal new columns and lossless widenings\n"
+    "                    inline), review or frozen (quarantine drift, change nothing)\n"
     "  --limit N         at most N entries\n"
     "  --json            print data as JSON on stdout\n"
     "  --dir DIR         demo directory\n"
@@ -148,19 +150,14 @@ int main(int argc, char **argv)
     }
 
     cli_ctx ctx = {.command = cmd->name};
-    static const struct option longopts[] = {{"db", required_argument, NULL, 'd'},
-                                             {"config", required_argument, NULL, 'c'},
-                                             {"table", required_argument, NULL, 't'},
-                                             {"format", required_argument, NULL, 'f'},
-                                             {"pipeline", required_argument, NULL, 'p'},
-                                             {"run", required_argument, NULL, 'r'},
-                                             {"limit", required_argument, NULL, 'l'},
-                                             {"dir", required_argument, NULL, 'D'},
-                                             {"json", no_argument, NULL, 'j'},
-                                             {"quiet", no_argument, NULL, 'q'},
-                                             {"verbose", no_argument, NULL, 'v'},
-                                             {"help", no_argument, NULL, 'h'},
-                                             {NULL, 0, NULL, 0}};
+    static const struct option longopts[] = {
+        {"db", required_argument, NULL, 'd'},       {"config", required_argument, NULL, 'c'},
+        {"table", required_argument, NULL, 't'},    {"format", required_argument, NULL, 'f'},
+        {"pipeline", required_argument, NULL, 'p'}, {"run", required_argument, NULL, 'r'},
+        {"limit", required_argument, NULL, 'l'},    {"policy", required_argument, NULL, 'P'},
+        {"dir", required_argument, NULL, 'D'},      {"json", no_argument, NULL, 'j'},
+        {"quiet", no_argument, NULL, 'q'},          {"verbose", no_argument, NULL, 'v'},
+        {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0}};
     optind = 2;
     opterr = 0;
     int c;
@@ -185,6 +182,9 @@ int main(int argc, char **argv)
             break;
         case 'D':
             ctx.dir = optarg;
+            break;
+        case 'P':
+            ctx.policy = optarg;
             break;
         case 'j':
             ctx.json = true;

@@ -35,6 +35,9 @@
 #include "core/buf.h"
 #include "core/log.h"
 #include "drift/drift.h"
+#include "heal/guard.h"
+#include "heal/planner.h"
+#include "heal/policy.h"
 #include "pipeline/volume.h"
 #include "schema/colname.h"
 
@@ -43,7 +46,9 @@ typedef struct brow {
     pm_cell *cells; /* NULL: the row goes to quarantine */
     const char *kinds;
     const char *message;
-    const char *findings; /* JSON */
+    const char *findings;    /* JSON */
+    const pm_finding *found; /* the findings themselves, for the planner */
+    size_t nfound;
 } brow;
 
 typedef struct batch {
@@ -200,12 +205,26 @@ static void quarantine_info(brow *row, const pm_finding *f, size_t n, pm_arena *
     row->findings = pm_arena_strndup(a, b.data, b.len);
     pm_buf_free(&b);
     row->kinds = drift_kinds_list(f, n, a);
+    /* The headline is what keeps the row out: a new field heals by itself,
+     * so another finding (a rename, a conflict) says more. */
     row->message = f[0].message;
+    for (size_t i = 0; i < n; i++) {
+        if (f[i].kind != FINDING_NEW_FIELD) {
+            row->message = f[i].message;
+            break;
+        }
+    }
     row->cells = NULL;
+    row->found = f;
+    row->nfound = n;
 }
 
 static void validate_row(run *r, batch *b, brow *row)
 {
+    row->cells = NULL;
+    row->kinds = row->message = row->findings = NULL;
+    row->found = NULL;
+    row->nfound = 0;
     if (!r->drift) {
         /* No table could be inferred yet: the records so far are malformed
          * or have no fields at all. */
@@ -528,6 +547,97 @@ static void slot_hand_over(run *r, int i)
     pthread_mutex_unlock(&r->mu);
 }
 
+/* ---- inline healing ------------------------------------------------------ */
+
+static const pm_table *lookup_run_table(void *arg, const char *name)
+{
+    const run *r = arg;
+    return r->table && strcmp(r->table->name, name) == 0 ? r->table : NULL;
+}
+
+/* Under the auto policy, drift that the policy classes as automatic (a new
+ * nullable column, a lossless widening) is healed before the batch is
+ * loaded: the rule planner proposes ops for the batch's findings, the guard
+ * checks them, the store applies them with the migration lock and the
+ * version check, and the batch is validated again against the new schema.
+ * Everything else stays in quarantine. Called with the writer idle (both
+ * slots free), since it uses the connection and changes the schema the
+ * writer's insert was prepared for. Returns false on a store error, which
+ * leaves the rows quarantined rather than failing the run. */
+static bool heal_inline(run *r, batch *b)
+{
+    if (r->o->mode != MODE_AUTO || !r->drift || b->create)
+        return false;
+    pm_plan plan = {0};
+    for (size_t i = 0; i < b->n; i++)
+        if (!b->rows[i].cells && b->rows[i].nfound)
+            planner_consider(&plan, r->table, b->rows[i].found, b->rows[i].nfound, b->arena);
+    pm_op *ops = pm_arena_alloc(b->arena, (plan.n + 1) * sizeof *ops);
+    size_t n = 0;
+    for (size_t i = 0; i < plan.n; i++)
+        if (policy_class(&plan.ops[i], r->table) == CLASS_AUTO)
+            ops[n++] = plan.ops[i];
+    if (!n)
+        return false;
+    const char *allowed[] = {r->table->name};
+    guard_ctx g = {
+        .allowed_tables = allowed, .nallowed = 1, .lookup = lookup_run_table, .lookup_arg = r};
+    size_t bad;
+    pm_err err;
+    if (guard_check_ops(&g, ops, n, &bad, &err) != PM_OK) {
+        pm_warn("not healing %s: %s", r->table->name, err.msg);
+        return false;
+    }
+    if (!slot_wait_free(r, 0) || !slot_wait_free(r, 1))
+        return false;
+    pm_table *healed;
+    if (op_result(r->table, ops, n, r->arena, &healed, &err) != PM_OK) {
+        pm_warn("not healing %s: %s", r->table->name, err.msg);
+        return false;
+    }
+    pm_buf what;
+    pm_buf_init(&what, 1 << 20);
+    json_t *jops = json_array();
+    for (size_t i = 0; i < n; i++) {
+        const char *d = op_describe(&ops[i], b->arena);
+        pm_buf_printf(&what, NULL, "%s%s", i ? "; " : "", d);
+        json_array_append_new(jops, json_string(d));
+    }
+    char *reason = pm_arena_sprintf(b->arena, "healed automatically (policy auto): %s",
+                                    what.data ? what.data : "");
+    pm_code rc = store_begin(r->store, &err);
+    if (!rc)
+        rc = store_apply_ops(r->store, r->table, ops, n, healed, reason, &err);
+    if (!rc) {
+        char subject[160];
+        snprintf(subject, sizeof subject, "table/%s", r->table->name);
+        json_t *payload =
+            json_pack("{s:I, s:i, s:i, s:o}", "run", (json_int_t)r->run_id, "from_version",
+                      r->table->version, "to_version", healed->version, "ops", jops);
+        jops = NULL;
+        char *text = json_dumps(payload, JSON_COMPACT | JSON_SORT_KEYS);
+        json_decref(payload);
+        rc = audit_append(r->store, "rules", "schema.healed", subject, text, &err);
+        free(text);
+    }
+    rc = rc ? rc : store_commit(r->store, &err);
+    json_decref(jops);
+    if (rc) {
+        store_rollback(r->store, NULL);
+        pm_warn("could not heal %s (%s); its rows stay in quarantine", r->table->name, err.msg);
+        pm_buf_free(&what);
+        return false;
+    }
+    pm_info("healed %s, schema version %d: %s", r->table->name, healed->version, what.data);
+    pm_buf_free(&what);
+    r->table = healed;
+    r->drift = drift_ctx_new(r->arena, healed, r->o->contract);
+    r->insert_ready = false; /* the writer is idle; it prepares anew */
+    for (size_t i = 0; i < b->n; i++)
+        validate_row(r, b, &b->rows[i]);
+    return true;
+}
+
 /* ---- the reader side -------------------------------------------------- */
 
 static brow *batch_push(batch *b)
@@ -670,6 +780,7 @@ static pm_code read_source(run *r, src_plan *p, int *slot, pm_err *err)
                 for (size_t i = 0; i < b->n; i++)
                     validate_row(r, b, &b->rows[i]);
             }
+            heal_inline(r, b);
             b->table = r->table;
             if (b->checkpoint) {
                 pm_err ferr;

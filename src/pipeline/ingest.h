@@ -17,6 +17,7 @@
 
 #include "contract/contract.h"
 #include "core/err.h"
+#include "heal/policy.h"
 #include "source/source.h"
 #include "store/store.h"
 
@@ -33,7 +34,8 @@ typedef struct ingest_opts {
     pm_source_opts source;
     int volume_window;
     double volume_ratio;
-    bool progress; /* draw a progress bar on stderr */
+    bool progress;       /* draw a progress bar on stderr */
+    pm_policy_mode mode; /* auto (default): heal automatic drift inline */
 } ingest_opts;
 
 typedef struct ingest_result {

@@ -1,5 +1,7 @@
 """Each drift kind lands in quarantine with its finding kind and the row's
-original bytes, while the clean rows of the same batch still load."""
+original bytes, while the clean rows of the same batch still load (with
+`--policy frozen`, which heals nothing); and under the default `auto`
+policy, new fields and lossless widenings are healed inline."""
 import json
 
 from e2e_util import E2E, EXIT_LOADED, EXIT_QUARANTINED
@@ -41,7 +43,7 @@ class DriftBase(E2E):
             lines.append(b)
         lines.append(order(101))
         f = self.write("day2.ndjson", lines)
-        r = self.ingest("orders", f, expect=EXIT_QUARANTINED)
+        r = self.ingest("orders", f, expect=EXIT_QUARANTINED, extra=("--policy", "frozen"))
         ids = {row[0] for row in self.sql("SELECT order_id FROM orders")}
         self.assertIn(100100, ids, "clean row before the drift must load")
         self.assertIn(100101, ids, "clean row after the drift must load")
@@ -248,3 +250,79 @@ class TestCsvDrift(E2E):
         q = self.quarantine()
         self.assert_quarantined(q, "type_conflict", "3,abc", exact_kinds=["type_conflict"])
         self.assert_invariants("c", 4)
+
+
+class TestInlineHeal(DriftBase):
+    """Under policy auto, what the policy classes as automatic is applied
+    before the batch loads, audited, and the rows load; the rest waits."""
+
+    def test_new_field_and_widenings_heal_and_load(self):
+        self.load_base()
+        big = order(52)
+        big["order_id"] = 3000000000
+        frac = order(53, quantity=1.5)
+        longer = order(54, note="x" * 200)
+        lines = [order(50, coupon="WINTER26"), big, frac, longer, order(55)]
+        r = self.ingest("orders", self.write("day2.ndjson", lines), expect=EXIT_LOADED)
+        self.assertIn("healed orders", r.stderr)
+        s = self.schema("orders")
+        self.assertEqual(s["coupon"], ("varchar(16)", True))
+        self.assertEqual(s["order_id"][0], "int64")
+        self.assertEqual(s["quantity"][0], "float64")
+        self.assertEqual(self.quarantine(), [])
+        self.assertEqual(self.sql("SELECT coupon FROM orders WHERE order_id = 100050"),
+                         [("WINTER26",)])
+        self.assertEqual(self.sql("SELECT quantity FROM orders WHERE order_id = 100053"), [(1.5,)])
+        self.assert_invariants("orders", BASE + len(lines))
+        ev = self.pm("audit", "log", "--db", self.db, "--json").json()
+        healed = [e for e in ev if e["action"] == "schema.healed"]
+        self.assertEqual(len(healed), 1)
+        self.assertEqual(healed[0]["actor"], "rules")
+        self.assertEqual(healed[0]["payload"]["from_version"], 1)
+        self.assertEqual(healed[0]["payload"]["to_version"], 2)
+        self.assertEqual(self.pm("audit", "verify", "--db", self.db).rc, 0)
+
+    def test_only_automatic_drift_heals(self):
+        self.load_base()
+        lines = [order(60, coupon="X"),                      # heals
+                 order(61, quantity="abc"),                  # type conflict: waits
+                 order(62, customer_email=None),             # null: review, waits
+                 order(63, created_at="11/01/2026 10:00"),   # format: review, waits
+                 order(64)]
+        r = self.ingest("orders", self.write("day2.ndjson", lines))
+        self.assertEqual(r.rc, EXIT_QUARANTINED, r)
+        kinds = sorted(k for e in self.quarantine() for k in e["kinds"])
+        self.assertEqual(kinds, ["format", "null_violation", "type_conflict"])
+        self.assertIn("coupon", self.schema("orders"))
+        self.assert_invariants("orders", BASE + len(lines))
+
+    def test_renamed_field_gets_no_column_of_its_own(self):
+        self.load_base()
+        ren = order(70, customer_email=DROP, email="renamed@example.com")
+        r = self.ingest("orders", self.write("day2.ndjson", [ren, order(71)]))
+        self.assertEqual(r.rc, EXIT_QUARANTINED, r)
+        self.assertNotIn("email", self.schema("orders"))
+        self.assertIn("rename", self.quarantine()[0]["kinds"])
+
+    def test_frozen_and_review_change_nothing(self):
+        for mode in ("frozen", "review"):
+            with self.subTest(mode=mode):
+                self.setUp()
+                self.load_base()
+                r = self.ingest("orders", self.write("d.ndjson", [order(80, coupon="X")]),
+                                extra=("--policy", mode))
+                self.assertEqual(r.rc, EXIT_QUARANTINED, r)
+                self.assertNotIn("coupon", self.schema("orders"))
+
+    def test_pipeline_policy_applies_and_bad_policy_is_a_usage_error(self):
+        self.write_config("pipelines:\n  - name: p\n    source: feed/*.ndjson\n    table: orders\n"
+                          "    policy: frozen\n")
+        self.write("feed/a.ndjson", [order(i) for i in range(BASE)])
+        self.pm("run", "p", "--db", self.db)
+        self.write("feed/b.ndjson", [order(90, coupon="X")])
+        r = self.pm("run", "p", "--db", self.db)
+        self.assertEqual(r.rc, EXIT_QUARANTINED, r)
+        self.assertNotIn("coupon", self.schema("orders"))
+        r = self.ingest("orders", self.write("x.ndjson", [order(91)]), extra=("--policy", "yolo"))
+        self.assertEqual(r.rc, 2, r)
+        self.assertIn('unknown policy "yolo"', r.stderr)

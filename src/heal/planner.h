@@ -1,0 +1,33 @@
+/* planner.h - the rule planner: from findings to typed ops, each with the
+ * reason in words.
+ *
+ *   new_field       add a nullable column of the inferred type
+ *   widen           widen the column along the lattice
+ *   null_violation  drop NOT NULL (review)
+ *   rename          map the new field to the existing column (review)
+ *   format          coerce the column's values with the detected format
+ *                   (review)
+ *   type_conflict, contract, malformed, nested: no op; the rows stay in
+ *   quarantine for a person.
+ * Findings about one column merge into one op (two widenings of qty become
+ * one to the type that holds both). The policy, not the planner, decides
+ * what is applied. */
+#ifndef PM_HEAL_PLANNER_H
+#define PM_HEAL_PLANNER_H
+
+#include "drift/drift.h"
+#include "heal/op.h"
+
+typedef struct pm_plan {
+    pm_op *ops; /* in the arena given to planner_consider */
+    const char **why;
+    size_t n, cap;
+} pm_plan;
+
+/* Adds what would resolve the findings of one record (about table t) to
+ * plan. A new field that may be a renamed column gets the mapping only,
+ * not a column of its own: adding one would split the data in two. */
+void planner_consider(pm_plan *plan, const pm_table *t, const pm_finding *f, size_t n,
+                      pm_arena *arena);
+
+#endif
