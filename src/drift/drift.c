@@ -61,6 +61,17 @@ struct drift_ctx {
     size_t nrules;
 };
 
+void drift_ctx_retarget(drift_ctx *c, const pm_table *table)
+{
+    c->table = table;
+    memset(c->slots, 0, c->nslots * sizeof *c->slots);
+    c->nused = 0;
+    for (size_t i = 0; i < c->nrules; i++) {
+        const char *col = c->rules[i].rule->column;
+        c->rules[i].idx = table_find(table, col, strlen(col));
+    }
+}
+
 drift_ctx *drift_ctx_new(pm_arena *run_arena, const pm_table *table, const pm_contract *contract)
 {
     drift_ctx *c = pm_arena_calloc(run_arena, sizeof *c);
@@ -393,14 +404,17 @@ void drift_check(drift_ctx *c, const pm_record *rec, pm_arena *a, drift_result *
             mismatch(col, fd->name, &fd->v, a, res);
     }
 
-    /* Columns the record does not have: NOT NULL ones are violations, and
-     * any of them may be the old name of a new field. */
+    /* Columns the record does not have: a NOT NULL one is a violation, or
+     * the old name of a new field of the same shape. */
     for (size_t j = 0; j < t->ncols; j++) {
         if (owner[j])
             continue;
         const pm_column *col = &t->cols[j];
         bool renamed = false;
-        for (size_t k = 0; k < nnews; k++) {
+        /* Only a NOT NULL column can vanish: a nullable one is simply
+         * absent from many records, and calling each absence a rename
+         * would block every new field that arrives beside it. */
+        for (size_t k = 0; !col->nullable && k < nnews; k++) {
             if (!news[k].col || type_family(news[k].type) != type_family(col->type))
                 continue;
             pm_finding f = {.kind = FINDING_RENAME,

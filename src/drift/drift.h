@@ -54,6 +54,10 @@ typedef struct drift_ctx drift_ctx;
  * run_arena. contract may be NULL. */
 drift_ctx *drift_ctx_new(pm_arena *run_arena, const pm_table *table, const pm_contract *contract);
 
+/* Points ctx at a new version of its table (after a heal), keeping its
+ * memory: the name cache is emptied, rule columns are found again. */
+void drift_ctx_retarget(drift_ctx *ctx, const pm_table *table);
+
 typedef struct drift_result {
     pm_cell *cells; /* table->ncols cells, valid when nfindings == 0 */
     pm_finding *findings;

@@ -573,10 +573,16 @@ static bool heal_inline(run *r, batch *b)
         if (!b->rows[i].cells && b->rows[i].nfound)
             planner_consider(&plan, r->table, b->rows[i].found, b->rows[i].nfound, b->arena);
     pm_op *ops = pm_arena_alloc(b->arena, (plan.n + 1) * sizeof *ops);
-    size_t n = 0;
-    for (size_t i = 0; i < plan.n; i++)
-        if (policy_class(&plan.ops[i], r->table) == CLASS_AUTO)
-            ops[n++] = plan.ops[i];
+    size_t n = 0, width = r->table->ncols;
+    for (size_t i = 0; i < plan.n; i++) {
+        if (policy_class(&plan.ops[i], r->table) != CLASS_AUTO)
+            continue;
+        /* Columns that keep coming are a map keyed by data, not a schema:
+         * past the inference cap they wait for a person. */
+        if (plan.ops[i].kind == OP_ADD_COLUMN && ++width > INFER_MAX_COLUMNS)
+            continue;
+        ops[n++] = plan.ops[i];
+    }
     if (!n)
         return false;
     const char *allowed[] = {r->table->name};
@@ -631,7 +637,7 @@ static bool heal_inline(run *r, batch *b)
     pm_info("healed %s, schema version %d: %s", r->table->name, healed->version, what.data);
     pm_buf_free(&what);
     r->table = healed;
-    r->drift = drift_ctx_new(r->arena, healed, r->o->contract);
+    drift_ctx_retarget(r->drift, healed);
     r->insert_ready = false; /* the writer is idle; it prepares anew */
     for (size_t i = 0; i < b->n; i++)
         validate_row(r, b, &b->rows[i]);

@@ -326,3 +326,26 @@ class TestInlineHeal(DriftBase):
         r = self.ingest("orders", self.write("x.ndjson", [order(91)]), extra=("--policy", "yolo"))
         self.assertEqual(r.rc, 2, r)
         self.assertIn('unknown policy "yolo"', r.stderr)
+
+    def test_many_heals_in_one_run_keep_the_contract(self):
+        self.write_config("defaults:\n  batch_size: 10\n  sample_size: 10\n"
+                          "tables:\n  orders:\n    contract:\n      columns:\n"
+                          "        amount: {min: 0}\n")
+        self.load_base()
+        lines = []
+        for k in range(5):
+            for i in range(10):
+                rec = order(200 + 10 * k + i)
+                rec["f%d" % k] = i
+                lines.append(rec)
+        lines.append(order(300, amount=-1))  # after every heal, the rule still holds
+        r = self.ingest("orders", self.write("day2.ndjson", lines))
+        self.assertEqual(r.rc, EXIT_QUARANTINED, r)
+        s = self.schema("orders")
+        for k in range(5):
+            self.assertIn("f%d" % k, s)
+        q = self.quarantine()
+        self.assertEqual([e["kinds"] for e in q], [["contract"]])
+        ev = self.pm("audit", "log", "--db", self.db, "--json").json()
+        self.assertEqual(len([e for e in ev if e["action"] == "schema.healed"]), 5)
+        self.assert_invariants("orders", BASE + len(lines))
