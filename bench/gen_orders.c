@@ -63,10 +63,9 @@ static const char *const statuses[] = {"new", "paid", "shipped", "delivered", "r
 /* Weights per mille: most orders are delivered. */
 static const int status_weight[] = {80, 150, 200, 520, 50};
 
-static const char *const domains[] = {"example.com",  "mail.example.org", "gmail.com",
-                                      "yahoo.co.uk",  "posteo.de",        "outlook.fr",
-                                      "proton.me",    "web.de",           "icloud.com",
-                                      "fastmail.net", "libero.it",        "seznam.cz"};
+static const char *const domains[] = {"example.com", "mail.example.org", "gmail.com", "yahoo.co.uk",
+                                      "posteo.de",   "outlook.fr",       "proton.me", "web.de",
+                                      "icloud.com",  "fastmail.net",     "libero.it", "seznam.cz"};
 #define LONGEST_DOMAIN 1 /* "mail.example.org" */
 
 static const char *const countries[] = {"DE", "FR", "GB", "US", "NL", "IT", "ES", "SE", "PL",
@@ -79,21 +78,21 @@ static const struct {
                 {"pickup", 0},     {"economy", 299},  {"locker", 199}};
 
 static const char *const note_words[] = {
-    "please",  "leave",    "at",       "the",         "door",      "ring",     "bell",
-    "twice,",  "gift",     "wrap",     "\"fragile\"", "handle",    "with",     "care,",
-    "call",    "before",   "delivery", "neighbour",   "café",      "Zürich",   "naïve",
-    "crème",   "brûlée",   "for",      "mum",         "birthday",  "🎁",       "thanks!",
-    "no",      "invoice",  "in",       "box,",        "side",      "entrance", "floor",
-    "3",       "apt.",     "12B",      "\"urgent\"",  "back\\yard", "São",     "Paulo",
-    "après",   "midi",     "only",     "weekdays,",   "Łódź",      "straße",   "garage"};
+    "please", "leave",   "at",       "the",         "door",       "ring",     "bell",
+    "twice,", "gift",    "wrap",     "\"fragile\"", "handle",     "with",     "care,",
+    "call",   "before",  "delivery", "neighbour",   "café",       "Zürich",   "naïve",
+    "crème",  "brûlée",  "for",      "mum",         "birthday",   "🎁",        "thanks!",
+    "no",     "invoice", "in",       "box,",        "side",       "entrance", "floor",
+    "3",      "apt.",    "12B",      "\"urgent\"",  "back\\yard", "São",      "Paulo",
+    "après",  "midi",    "only",     "weekdays,",   "Łódź",       "straße",   "garage"};
 
 static const char *const comment_words[] = {
-    "great",    "service", "arrived", "late,",    "box",       "was",     "damaged",
-    "item",     "as",      "described", "would",  "buy",       "again",   "5/5",
-    "\"meh\"",  "colour",  "differs", "from",     "photo,",    "fast",    "shipping",
-    "très",     "bien",    "merci",   "size",     "runs",      "small",   "refund",
-    "requested", "😀",     "ok",      "packaging", "could",    "be",      "better,",
-    "déjà",     "vu",      "sehr",    "gut",      "👍",        "slow",    "courier"};
+    "great",     "service", "arrived",   "late,",     "box",    "was",   "damaged",
+    "item",      "as",      "described", "would",     "buy",    "again", "5/5",
+    "\"meh\"",   "colour",  "differs",   "from",      "photo,", "fast",  "shipping",
+    "très",      "bien",    "merci",     "size",      "runs",   "small", "refund",
+    "requested", "😀",       "ok",        "packaging", "could",  "be",    "better,",
+    "déjà",      "vu",      "sehr",      "gut",       "👍",      "slow",  "courier"};
 
 /* ---- text ----------------------------------------------------------------- */
 
@@ -266,9 +265,8 @@ static void emit_json(const order *o)
 
 static void emit_csv(const order *o)
 {
-    printf("%lld,%ld,%s,user%ld@%s,%d.%02d,%d,%s,", o->order_id, o->user_id, o->status,
-           o->user_id, o->domain, o->amount_cents / 100, o->amount_cents % 100, o->is_gift,
-           o->created_at);
+    printf("%lld,%ld,%s,user%ld@%s,%d.%02d,%d,%s,", o->order_id, o->user_id, o->status, o->user_id,
+           o->domain, o->amount_cents / 100, o->amount_cents % 100, o->is_gift, o->created_at);
     if (o->has_note)
         csv_str(o->note); /* a null note stays an empty unquoted field */
     printf(",%d,%s,", o->quantity, o->country);

@@ -63,7 +63,6 @@
 
 #define GUARD_SQL_MAX 65536
 #define GUARD_OPS_MAX 256
-#define VARCHAR_MAX_LEN 10485760u
 #define TABLE_COLS_MAX 1600 /* PostgreSQL's MaxHeapAttributeNumber */
 #define FIELD_MAX 1024
 #define FORMAT_MAX 64
@@ -808,11 +807,11 @@ static pm_code parse_type(walk *w, json_t *tn, const char *col, pm_type *out)
         if (nm != 1 || !typmod_int(json_array_get(typmods, 0), &n))
             return reject(w->err, PM_ERR_USAGE,
                           "varchar length for column \"%s\" must be one integer", show(&a, col));
-        if (n < 1 || n > (long long)VARCHAR_MAX_LEN)
+        if (n < 1 || n > (long long)TYPE_VARCHAR_MAX)
             return reject(w->err, PM_ERR_USAGE,
                           "varchar(%lld) for column \"%s\" is out of range; the length is 1 to "
                           "%u",
-                          n, show(&a, col), VARCHAR_MAX_LEN);
+                          n, show(&a, col), TYPE_VARCHAR_MAX);
         out->len = (uint32_t)n;
         return PM_OK;
     }
@@ -1238,24 +1237,15 @@ static const pm_table *lookup(const guard_ctx *g, const char *table)
     return g->lookup ? g->lookup(g->lookup_arg, table) : NULL;
 }
 
-static bool valid_type(pm_type t)
-{
-    if (t.kind <= PM_T_UNKNOWN || t.kind > PM_T_JSON)
-        return false;
-    if (t.kind == PM_T_VARCHAR)
-        return t.len >= 1 && t.len <= VARCHAR_MAX_LEN;
-    return t.len == 0;
-}
-
 static pm_code check_type(pm_type t, const char *table, const char *col, pm_err *err)
 {
     shown a, b;
     char tn[TYPE_NAME_MAX];
-    if (valid_type(t))
+    if (type_valid(t))
         return PM_OK;
     if (t.kind == PM_T_VARCHAR)
         return reject(err, PM_ERR_SCHEMA, "varchar(%u) for %s.%s is out of range (1 to %u)",
-                      (unsigned)t.len, show(&a, table), show(&b, col), VARCHAR_MAX_LEN);
+                      (unsigned)t.len, show(&a, table), show(&b, col), TYPE_VARCHAR_MAX);
     return reject(err, PM_ERR_SCHEMA, "%s is not a column type (%s.%s)", type_name(t, tn),
                   show(&a, table), show(&b, col));
 }

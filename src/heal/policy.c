@@ -16,7 +16,6 @@
 #include <string.h>
 
 /* PostgreSQL's limit for varchar(n); type.h's parser has the same one. */
-#define VARCHAR_MAX_LEN 10485760u
 
 static const char *const class_names[] = {
     [CLASS_AUTO] = "auto",
@@ -49,18 +48,6 @@ bool policy_mode_parse(const char *name, pm_policy_mode *out)
     return false;
 }
 
-/* A type a column can be given: known kind, and a varchar length in
- * PostgreSQL's range. unknown is what inference says before any value;
- * no column is ever declared with it. */
-static bool valid_type(pm_type t)
-{
-    if (t.kind <= PM_T_UNKNOWN || t.kind > PM_T_JSON)
-        return false;
-    if (t.kind == PM_T_VARCHAR)
-        return t.len >= 1 && t.len <= VARCHAR_MAX_LEN;
-    return t.len == 0;
-}
-
 /* The live column op names, or NULL. */
 static const pm_column *live_column(const pm_op *op, const pm_table *t)
 {
@@ -84,13 +71,13 @@ pm_op_class policy_class(const pm_op *op, const pm_table *t)
     case OP_CREATE_TABLE:
         return t ? CLASS_FORBIDDEN : CLASS_REVIEW;
     case OP_ADD_COLUMN:
-        if (!t || !op->column || col || !valid_type(op->type))
+        if (!t || !op->column || col || !type_valid(op->type))
             return CLASS_FORBIDDEN;
         /* A json column holds whatever arrives; someone should agree to
          * giving up a shape (DESIGN.md: json columns are reviewable). */
         return op->type.kind == PM_T_JSON ? CLASS_REVIEW : CLASS_AUTO;
     case OP_WIDEN_COLUMN:
-        if (!col || !valid_type(op->type))
+        if (!col || !type_valid(op->type))
             return CLASS_FORBIDDEN;
         switch (type_widen_class(col->type, op->type)) {
         case PM_WIDEN_AUTO:

@@ -380,7 +380,6 @@ static const char *const kind_names[] = {
 #define NKINDS (sizeof kind_names / sizeof kind_names[0])
 
 /* PostgreSQL's own ceiling for varchar(n). */
-#define VARCHAR_MAX_LEN 10485760u
 
 const char *type_name(pm_type t, char *buf)
 {
@@ -401,9 +400,9 @@ bool type_parse(const char *s, pm_type *out)
         if (*p < '1' || *p > '9')
             return false; /* no zero, no leading zero, no sign */
         uint64_t n = 0;
-        while (is_digit(*p) && n <= VARCHAR_MAX_LEN)
+        while (is_digit(*p) && n <= TYPE_VARCHAR_MAX)
             n = n * 10 + (uint64_t)(*p++ - '0');
-        if (n > VARCHAR_MAX_LEN || p[0] != ')' || p[1] != '\0')
+        if (n > TYPE_VARCHAR_MAX || p[0] != ')' || p[1] != '\0')
             return false;
         out->kind = PM_T_VARCHAR;
         out->len = (uint32_t)n;
@@ -1039,4 +1038,13 @@ const char *type_detect_datetime_format(const char *s, size_t len)
             return f;
     }
     return detect_named_month(s, len);
+}
+
+bool type_valid(pm_type t)
+{
+    if (t.kind <= PM_T_UNKNOWN || t.kind > PM_T_JSON)
+        return false;
+    if (t.kind == PM_T_VARCHAR)
+        return t.len >= 1 && t.len <= TYPE_VARCHAR_MAX;
+    return t.len == 0;
 }

@@ -86,6 +86,13 @@ typedef enum pm_widen_class {
 } pm_widen_class;
 
 #define TYPE_NAME_MAX 32
+/* The longest varchar PostgreSQL allows, and so pipemend. */
+#define TYPE_VARCHAR_MAX 10485760u
+
+/* A type a column can be given: a known kind, and a varchar length in
+ * 1..TYPE_VARCHAR_MAX. unknown is what inference says before any value; no
+ * column is ever declared with it. */
+bool type_valid(pm_type t);
 
 /* "int32", "varchar(64)", ... into buf (TYPE_NAME_MAX bytes); returns buf. */
 const char *type_name(pm_type t, char *buf);
