@@ -24,6 +24,7 @@ typedef struct cli_ctx {
     const char *pipeline;
     const char *dir;
     const char *policy; /* --policy: auto, review or frozen */
+    const char *actor;  /* --actor: who approves or rejects */
     int limit;
     int64_t run_id;
     bool json;
@@ -43,5 +44,7 @@ int cli_fail(const pm_err *err);
 /* Opens the warehouse named by ctx (error printed on failure). */
 pm_store *cli_open_store(cli_ctx *ctx, int *exit_code);
 void cli_usage_of(const char *command);
+/* "human:NAME" from --actor, else the OS user, into buf. */
+const char *cli_human_actor(const cli_ctx *ctx, char *buf, size_t n);
 
 #endif

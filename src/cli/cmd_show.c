@@ -7,6 +7,7 @@
 
 #include "cli/cli.h"
 #include "pipeline/ingest.h"
+#include "pipeline/replay.h"
 #include "core/buf.h"
 #include "core/utf8.h"
 #include "schema/type.h"
@@ -221,12 +222,43 @@ static void print_raw_line(const pm_qrow *q, size_t max)
         printf("...");
 }
 
+static int quarantine_replay(cli_ctx *ctx)
+{
+    if (!ctx->table) {
+        fprintf(stderr, "pipemend: error: quarantine replay needs --table NAME\n");
+        return EXIT_USAGE;
+    }
+    int code;
+    pm_store *s = cli_open_store(ctx, &code);
+    if (!s)
+        return code;
+    pm_err err = {0};
+    replay_result r;
+    char actor[160];
+    cli_human_actor(ctx, actor, sizeof actor);
+    pm_code rc =
+        replay_quarantine(s, ctx->table, config_contract(ctx->cfg, ctx->table), actor, &r, &err);
+    store_close(s);
+    if (rc)
+        return cli_fail(&err);
+    if (ctx->json)
+        printf("{\"loaded\":%lld,\"waiting\":%lld,\"skipped\":%lld}\n", (long long)r.loaded,
+               (long long)r.waiting, (long long)r.skipped);
+    else
+        printf("replayed %s: %lld rows loaded and left quarantine, %lld still do not fit, %lld "
+               "CSV rows cannot be replayed yet\n",
+               ctx->table, (long long)r.loaded, (long long)r.waiting, (long long)r.skipped);
+    return r.waiting || r.skipped ? EXIT_QUARANTINED : 0;
+}
+
 int cmd_quarantine(cli_ctx *ctx)
 {
     const char *sub = ctx->argc ? ctx->argv[0] : "";
     bool show = strcmp(sub, "show") == 0;
+    if (strcmp(sub, "replay") == 0)
+        return quarantine_replay(ctx);
     if (!show && strcmp(sub, "list") != 0) {
-        fprintf(stderr, "pipemend: error: quarantine needs \"list\" or \"show ID\"\n");
+        fprintf(stderr, "pipemend: error: quarantine needs \"list\", \"show ID\" or \"replay\"\n");
         cli_usage_of("quarantine");
         return EXIT_USAGE;
     }

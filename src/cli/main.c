@@ -38,6 +38,7 @@ static const char options_help[] =
     "  --policy MODE     auto (default: heal new columns and lossless widenings\n"
     "                    inline), review or frozen (quarantine drift, change nothing)\n"
     "  --limit N         at most N entries\n"
+    "  --actor NAME      who approves or rejects a proposal (default: the OS user)\n"
     "  --json            print data as JSON on stdout\n"
     "  --dir DIR         demo directory\n"
     "  -q, --quiet       only errors on stderr\n"
@@ -150,14 +151,21 @@ int main(int argc, char **argv)
     }
 
     cli_ctx ctx = {.command = cmd->name};
-    static const struct option longopts[] = {
-        {"db", required_argument, NULL, 'd'},       {"config", required_argument, NULL, 'c'},
-        {"table", required_argument, NULL, 't'},    {"format", required_argument, NULL, 'f'},
-        {"pipeline", required_argument, NULL, 'p'}, {"run", required_argument, NULL, 'r'},
-        {"limit", required_argument, NULL, 'l'},    {"policy", required_argument, NULL, 'P'},
-        {"dir", required_argument, NULL, 'D'},      {"json", no_argument, NULL, 'j'},
-        {"quiet", no_argument, NULL, 'q'},          {"verbose", no_argument, NULL, 'v'},
-        {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0}};
+    static const struct option longopts[] = {{"db", required_argument, NULL, 'd'},
+                                             {"config", required_argument, NULL, 'c'},
+                                             {"table", required_argument, NULL, 't'},
+                                             {"format", required_argument, NULL, 'f'},
+                                             {"pipeline", required_argument, NULL, 'p'},
+                                             {"run", required_argument, NULL, 'r'},
+                                             {"limit", required_argument, NULL, 'l'},
+                                             {"policy", required_argument, NULL, 'P'},
+                                             {"actor", required_argument, NULL, 'A'},
+                                             {"dir", required_argument, NULL, 'D'},
+                                             {"json", no_argument, NULL, 'j'},
+                                             {"quiet", no_argument, NULL, 'q'},
+                                             {"verbose", no_argument, NULL, 'v'},
+                                             {"help", no_argument, NULL, 'h'},
+                                             {NULL, 0, NULL, 0}};
     optind = 2;
     opterr = 0;
     int c;
@@ -185,6 +193,9 @@ int main(int argc, char **argv)
             break;
         case 'P':
             ctx.policy = optarg;
+            break;
+        case 'A':
+            ctx.actor = optarg;
             break;
         case 'j':
             ctx.json = true;

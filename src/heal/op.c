@@ -8,6 +8,7 @@
  * description stays one line. */
 #include "heal/op.h"
 
+#include <jansson.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -202,5 +203,63 @@ pm_code op_result(const pm_table *t, const pm_op *ops, size_t n, pm_arena *a, pm
         }
     }
     *out = r;
+    return PM_OK;
+}
+
+char *ops_to_json(const pm_op *ops, size_t n)
+{
+    json_t *arr = json_array();
+    for (size_t i = 0; i < n; i++) {
+        char tn[TYPE_NAME_MAX];
+        json_t *o = json_pack("{s:s, s:s}", "op", op_kind_name(ops[i].kind), "table",
+                              ops[i].table ? ops[i].table : "");
+        if (ops[i].column)
+            json_object_set_new(o, "column", json_string(ops[i].column));
+        if (ops[i].kind == OP_ADD_COLUMN || ops[i].kind == OP_WIDEN_COLUMN)
+            json_object_set_new(o, "type", json_string(type_name(ops[i].type, tn)));
+        if (ops[i].field)
+            json_object_set_new(o, "field", json_string(ops[i].field));
+        if (ops[i].format)
+            json_object_set_new(o, "format", json_string(ops[i].format));
+        json_array_append_new(arr, o);
+    }
+    char *text = json_dumps(arr, JSON_COMPACT);
+    json_decref(arr);
+    return text;
+}
+
+static const char *opt_str(json_t *o, const char *key, pm_arena *a)
+{
+    const char *s = json_string_value(json_object_get(o, key));
+    return s ? pm_arena_strdup(a, s) : NULL;
+}
+
+pm_code ops_from_json(const char *text, pm_arena *a, pm_op **out, size_t *n, pm_err *err)
+{
+    json_t *arr = json_loads(text, 0, NULL);
+    if (!json_is_array(arr) || json_array_size(arr) == 0) {
+        json_decref(arr);
+        return pm_err_set(err, PM_ERR_PARSE, "the proposal's operations are unreadable");
+    }
+    size_t count = json_array_size(arr);
+    pm_op *ops = pm_arena_calloc(a, count * sizeof *ops);
+    for (size_t i = 0; i < count; i++) {
+        json_t *o = json_array_get(arr, i);
+        const char *kind = json_string_value(json_object_get(o, "op"));
+        const char *type = json_string_value(json_object_get(o, "type"));
+        if (!kind || !op_kind_parse(kind, &ops[i].kind) ||
+            (type && !type_parse(type, &ops[i].type))) {
+            json_decref(arr);
+            return pm_err_set(err, PM_ERR_PARSE, "operation %zu of the proposal is unreadable",
+                              i + 1);
+        }
+        ops[i].table = opt_str(o, "table", a);
+        ops[i].column = opt_str(o, "column", a);
+        ops[i].field = opt_str(o, "field", a);
+        ops[i].format = opt_str(o, "format", a);
+    }
+    json_decref(arr);
+    *out = ops;
+    *n = count;
     return PM_OK;
 }

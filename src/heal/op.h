@@ -55,6 +55,13 @@ bool op_kind_parse(const char *name, pm_op_kind *out);
  * characters and invalid bytes escaped, a missing name prints as "?". */
 const char *op_describe(const pm_op *op, pm_arena *arena);
 
+/* Ops as JSON, for the proposals catalog: [{"op","table","column",
+ * "type","field","format"}...]. ops_to_json returns malloc'd text (caller
+ * frees); ops_from_json allocates the ops in arena and fails with
+ * PM_ERR_PARSE on text it did not write. */
+char *ops_to_json(const pm_op *ops, size_t n);
+pm_code ops_from_json(const char *text, pm_arena *arena, pm_op **ops, size_t *n, pm_err *err);
+
 /* The logical schema after ops (already through the guard) are applied to
  * t: a new table in arena, version t->version + 1. Mappings and coercions
  * leave the columns as they are. PM_ERR_SCHEMA if an op does not fit t. */

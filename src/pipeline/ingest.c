@@ -38,6 +38,7 @@
 #include "heal/guard.h"
 #include "heal/planner.h"
 #include "heal/policy.h"
+#include "pipeline/replay.h"
 #include "pipeline/volume.h"
 #include "schema/colname.h"
 
@@ -82,8 +83,11 @@ typedef struct run {
     int64_t run_id;
     pm_arena *arena; /* lives for the run */
     pm_table *table;
-    bool insert_ready; /* writer-owned: the insert is prepared */
-    bool any_new;      /* some source had bytes past its checkpoint */
+    bool insert_ready;        /* writer-owned: the insert is prepared */
+    bool any_new;             /* some source had bytes past its checkpoint */
+    bool healed;              /* apply_auto changed the schema in this run */
+    const char *proposed[32]; /* ops JSON already proposed in this run */
+    size_t nproposed;
     drift_ctx *drift;
     const contract_rule *unique;
 
@@ -564,27 +568,8 @@ static const pm_table *lookup_run_table(void *arg, const char *name)
  * slots free), since it uses the connection and changes the schema the
  * writer's insert was prepared for. Returns false on a store error, which
  * leaves the rows quarantined rather than failing the run. */
-static bool heal_inline(run *r, batch *b)
+static bool apply_auto(run *r, batch *b, pm_op *ops, size_t n)
 {
-    if (r->o->mode != MODE_AUTO || !r->drift || b->create)
-        return false;
-    pm_plan plan = {0};
-    for (size_t i = 0; i < b->n; i++)
-        if (!b->rows[i].cells && b->rows[i].nfound)
-            planner_consider(&plan, r->table, b->rows[i].found, b->rows[i].nfound, b->arena);
-    pm_op *ops = pm_arena_alloc(b->arena, (plan.n + 1) * sizeof *ops);
-    size_t n = 0, width = r->table->ncols;
-    for (size_t i = 0; i < plan.n; i++) {
-        if (policy_class(&plan.ops[i], r->table) != CLASS_AUTO)
-            continue;
-        /* Columns that keep coming are a map keyed by data, not a schema:
-         * past the inference cap they wait for a person. */
-        if (plan.ops[i].kind == OP_ADD_COLUMN && ++width > INFER_MAX_COLUMNS)
-            continue;
-        ops[n++] = plan.ops[i];
-    }
-    if (!n)
-        return false;
     const char *allowed[] = {r->table->name};
     guard_ctx g = {
         .allowed_tables = allowed, .nallowed = 1, .lookup = lookup_run_table, .lookup_arg = r};
@@ -637,11 +622,106 @@ static bool heal_inline(run *r, batch *b)
     pm_info("healed %s, schema version %d: %s", r->table->name, healed->version, what.data);
     pm_buf_free(&what);
     r->table = healed;
+    r->healed = true;
     drift_ctx_retarget(r->drift, healed);
     r->insert_ready = false; /* the writer is idle; it prepares anew */
     for (size_t i = 0; i < b->n; i++)
         validate_row(r, b, &b->rows[i]);
     return true;
+}
+
+/* Records ops a person must decide on as a pending proposal (once: the
+ * same drift batch after batch proposes nothing new).
+ * Needs the writer idle, like apply_auto. */
+static void propose(run *r, const pm_op *ops, size_t n, const char *const *why)
+{
+    char *text = ops_to_json(ops, n);
+    for (size_t i = 0; i < r->nproposed; i++) {
+        if (strcmp(r->proposed[i], text) == 0) {
+            free(text);
+            return;
+        }
+    }
+    if (!slot_wait_free(r, 0) || !slot_wait_free(r, 1)) {
+        free(text);
+        return;
+    }
+    json_t *jwhy = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(jwhy, json_string(why[i] ? why[i] : ""));
+    char *why_text = json_dumps(jwhy, JSON_COMPACT);
+    json_decref(jwhy);
+    pm_proposal p = {.table = r->table->name,
+                     .run_id = r->run_id,
+                     .version = r->table->version,
+                     .ops = text,
+                     .why = why_text};
+    int64_t id = 0;
+    bool created = false;
+    pm_err err;
+    pm_code rc = store_begin(r->store, &err);
+    if (!rc)
+        rc = store_proposal_add(r->store, &p, &id, &created, &err);
+    if (!rc && created) {
+        char subject[64];
+        snprintf(subject, sizeof subject, "proposal/%lld", (long long)id);
+        json_t *payload =
+            json_pack("{s:s, s:I, s:i, s:s}", "table", r->table->name, "run", (json_int_t)r->run_id,
+                      "version", r->table->version, "ops", text);
+        char *ptext = json_dumps(payload, JSON_COMPACT | JSON_SORT_KEYS);
+        json_decref(payload);
+        rc = audit_append(r->store, "rules", "proposal.created", subject, ptext, &err);
+        free(ptext);
+    }
+    rc = rc ? rc : store_commit(r->store, &err);
+    if (rc) {
+        store_rollback(r->store, NULL);
+        pm_warn("could not record a proposal for %s: %s", r->table->name, err.msg);
+    } else if (created) {
+        pm_info("proposal %lld for %s waits for a person: pipemend proposals show %lld",
+                (long long)id, r->table->name, (long long)id);
+    }
+    free(why_text);
+    if (r->nproposed < sizeof r->proposed / sizeof r->proposed[0])
+        r->proposed[r->nproposed++] = pm_arena_strdup(r->arena, text);
+    free(text);
+}
+
+/* Plans repairs for the batch's findings: under policy auto, what the
+ * policy classes as automatic is applied now (apply_auto); what needs a
+ * person (or everything, under review and frozen) becomes a proposal. */
+static void heal_inline(run *r, batch *b)
+{
+    if (!r->drift || b->create)
+        return;
+    pm_plan plan = {0};
+    for (size_t i = 0; i < b->n; i++)
+        if (!b->rows[i].cells && b->rows[i].nfound)
+            planner_consider(&plan, r->table, b->rows[i].found, b->rows[i].nfound, b->arena);
+    if (!plan.n)
+        return;
+    pm_op *now = pm_arena_alloc(b->arena, plan.n * sizeof *now);
+    pm_op *later = pm_arena_alloc(b->arena, plan.n * sizeof *later);
+    const char **why = pm_arena_alloc(b->arena, plan.n * sizeof *why);
+    size_t nnow = 0, nlater = 0, width = r->table->ncols;
+    for (size_t i = 0; i < plan.n; i++) {
+        pm_op_class c = policy_class(&plan.ops[i], r->table);
+        /* Columns that keep coming are a map keyed by data, not a schema:
+         * past the inference cap they wait for a person. */
+        bool capped = plan.ops[i].kind == OP_ADD_COLUMN && ++width > INFER_MAX_COLUMNS;
+        if (policy_decide(r->o->mode, c) == DECIDE_APPLY && !capped) {
+            now[nnow++] = plan.ops[i];
+        } else if (c != CLASS_FORBIDDEN) {
+            why[nlater] = plan.why[i];
+            later[nlater++] = plan.ops[i];
+        }
+    }
+    if (nnow)
+        apply_auto(r, b, now, nnow);
+    /* One proposal per op, so that a person can take one and leave another
+     * (drop a NOT NULL, but not map a field). */
+    for (size_t i = 0; i < nlater; i++)
+        propose(r, &later[i], 1, &why[i]);
 }
 
 /* ---- the reader side -------------------------------------------------- */
@@ -951,6 +1031,18 @@ pm_code ingest_run(pm_store *store, const ingest_opts *o, ingest_result *res, pm
         rc = read_rc;
         *err = rerr;
         error = rerr.msg;
+    }
+    if (!rc && r.healed) {
+        /* Rows of earlier runs that waited for this heal load now. */
+        replay_result rr;
+        pm_err rerr2;
+        if (replay_quarantine(store, o->table, o->contract, "engine", &rr, &rerr2) == PM_OK) {
+            if (rr.loaded)
+                pm_info("replayed %lld quarantined rows of earlier runs into %s",
+                        (long long)rr.loaded, o->table);
+        } else {
+            pm_warn("replay after the heal failed: %s", rerr2.msg);
+        }
     }
     char note[256] = "";
     if (!rc && r.any_new) /* a re-run over loaded files is not a volume drop */

@@ -81,6 +81,10 @@ static const char catalog_sql[] =
     "CREATE INDEX IF NOT EXISTS _pipemend_quarantine_table ON _pipemend_quarantine (table_name, "
     "id);"
     "CREATE INDEX IF NOT EXISTS _pipemend_quarantine_run ON _pipemend_quarantine (run_id);"
+    "CREATE TABLE IF NOT EXISTS _pipemend_proposals ("
+    " id INTEGER PRIMARY KEY, table_name TEXT NOT NULL, run_id INTEGER NOT NULL,"
+    " version INTEGER NOT NULL, state TEXT NOT NULL, ops TEXT NOT NULL, why TEXT NOT NULL,"
+    " created_at TEXT NOT NULL, decided_by TEXT, decided_at TEXT) STRICT;"
     "CREATE TABLE IF NOT EXISTS _pipemend_audit ("
     " seq INTEGER PRIMARY KEY, at TEXT NOT NULL, actor TEXT NOT NULL, action TEXT NOT NULL,"
     " subject TEXT NOT NULL, payload TEXT NOT NULL, prev_hash TEXT NOT NULL,"
@@ -726,6 +730,21 @@ static pm_code sq_quarantine_list(pm_store *s, const char *table, int64_t run_id
     return rc;
 }
 
+static pm_code sq_quarantine_remove(pm_store *s, int64_t id, pm_err *err)
+{
+    sq *q = impl(s);
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(q->db, "DELETE FROM _pipemend_quarantine WHERE id = ?1", -1, &st,
+                           NULL) != SQLITE_OK)
+        return db_error(q, err, "cannot take a row out of quarantine");
+    sqlite3_bind_int64(st, 1, id);
+    pm_code rc = sqlite3_step(st) == SQLITE_DONE
+                     ? PM_OK
+                     : db_error(q, err, "cannot take a row out of quarantine");
+    sqlite3_finalize(st);
+    return rc;
+}
+
 static pm_code sq_quarantine_count(pm_store *s, const char *table, int64_t *n, pm_err *err)
 {
     sq *q = impl(s);
@@ -1043,6 +1062,114 @@ static pm_code sq_audit_list(pm_store *s, int64_t after, int limit, pm_arena *a,
     return rc;
 }
 
+static pm_code sq_proposal_add(pm_store *s, const pm_proposal *p, int64_t *id, bool *created,
+                               pm_err *err)
+{
+    sq *q = impl(s);
+    sqlite3_stmt *st = NULL;
+    pm_code rc = PM_OK;
+    *created = false;
+    if (sqlite3_prepare_v2(q->db,
+                           "SELECT id FROM _pipemend_proposals WHERE table_name = ?1 AND ops = ?2 "
+                           "AND state = 'pending'",
+                           -1, &st, NULL) != SQLITE_OK)
+        return db_error(q, err, "cannot read proposals");
+    bind_text(st, 1, p->table);
+    bind_text(st, 2, p->ops);
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        *id = sqlite3_column_int64(st, 0);
+        sqlite3_finalize(st);
+        return PM_OK;
+    }
+    sqlite3_finalize(st);
+    if (sqlite3_prepare_v2(q->db,
+                           "INSERT INTO _pipemend_proposals (table_name, run_id, version, state, "
+                           "ops, why, created_at) VALUES (?1, ?2, ?3, 'pending', ?4, ?5, "
+                           "strftime('%Y-%m-%dT%H:%M:%fZ','now'))",
+                           -1, &st, NULL) != SQLITE_OK)
+        return db_error(q, err, "cannot record the proposal");
+    bind_text(st, 1, p->table);
+    sqlite3_bind_int64(st, 2, p->run_id);
+    sqlite3_bind_int(st, 3, p->version);
+    bind_text(st, 4, p->ops);
+    bind_text(st, 5, p->why);
+    if (sqlite3_step(st) != SQLITE_DONE) {
+        rc = db_error(q, err, "cannot record the proposal");
+    } else {
+        *id = sqlite3_last_insert_rowid(q->db);
+        *created = true;
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static pm_code sq_proposals_list(pm_store *s, const char *table, const char *state, int64_t id,
+                                 pm_arena *a, pm_proposal **out, size_t *n, pm_err *err)
+{
+    sq *q = impl(s);
+    sqlite3_stmt *st;
+    *n = 0;
+    *out = NULL;
+    if (sqlite3_prepare_v2(q->db,
+                           "SELECT id, table_name, run_id, version, state, ops, why, created_at, "
+                           "decided_by, decided_at FROM _pipemend_proposals WHERE (?1 IS NULL OR "
+                           "table_name = ?1) AND (?2 IS NULL OR state = ?2) AND (?3 = 0 OR id = "
+                           "?3) ORDER BY id DESC",
+                           -1, &st, NULL) != SQLITE_OK)
+        return db_error(q, err, "cannot read proposals");
+    bind_text(st, 1, table);
+    bind_text(st, 2, state);
+    sqlite3_bind_int64(st, 3, id);
+    size_t cap = 0;
+    int r;
+    while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+        if (*n == cap) {
+            cap = cap ? cap * 2 : 16;
+            pm_proposal *np = pm_arena_alloc(a, cap * sizeof *np);
+            if (*n)
+                memcpy(np, *out, *n * sizeof *np);
+            *out = np;
+        }
+        pm_proposal *x = &(*out)[(*n)++];
+        x->id = sqlite3_column_int64(st, 0);
+        x->table = col_text(st, 1, a);
+        x->run_id = sqlite3_column_int64(st, 2);
+        x->version = sqlite3_column_int(st, 3);
+        x->state = col_text(st, 4, a);
+        x->ops = col_text(st, 5, a);
+        x->why = col_text(st, 6, a);
+        x->created_at = col_text(st, 7, a);
+        x->decided_by = col_text(st, 8, a);
+        x->decided_at = col_text(st, 9, a);
+    }
+    pm_code rc = r == SQLITE_DONE ? PM_OK : db_error(q, err, "cannot read proposals");
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static pm_code sq_proposal_decide(pm_store *s, int64_t id, const char *state, const char *actor,
+                                  pm_err *err)
+{
+    sq *q = impl(s);
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(q->db,
+                           "UPDATE _pipemend_proposals SET state = ?2, decided_by = ?3, "
+                           "decided_at = strftime('%Y-%m-%dT%H:%M:%fZ','now') WHERE id = ?1 AND "
+                           "state = 'pending'",
+                           -1, &st, NULL) != SQLITE_OK)
+        return db_error(q, err, "cannot update the proposal");
+    sqlite3_bind_int64(st, 1, id);
+    bind_text(st, 2, state);
+    bind_text(st, 3, actor);
+    pm_code rc = PM_OK;
+    if (sqlite3_step(st) != SQLITE_DONE)
+        rc = db_error(q, err, "cannot update the proposal");
+    else if (sqlite3_changes(q->db) != 1)
+        rc = pm_err_set(err, PM_ERR_BUSY, "proposal %lld is not pending", (long long)id);
+    sqlite3_finalize(st);
+    return rc;
+}
+
 static const store_ops sqlite_ops = {
     .name = "sqlite",
     .close = sq_close,
@@ -1058,6 +1185,7 @@ static const store_ops sqlite_ops = {
     .quarantine_add = sq_quarantine_add,
     .quarantine_list = sq_quarantine_list,
     .quarantine_count = sq_quarantine_count,
+    .quarantine_remove = sq_quarantine_remove,
     .checkpoint_get = sq_checkpoint_get,
     .checkpoint_set = sq_checkpoint_set,
     .run_start = sq_run_start,
@@ -1065,6 +1193,9 @@ static const store_ops sqlite_ops = {
     .run_finish = sq_run_finish,
     .runs_list = sq_runs_list,
     .runs_reap = sq_runs_reap,
+    .proposal_add = sq_proposal_add,
+    .proposals_list = sq_proposals_list,
+    .proposal_decide = sq_proposal_decide,
     .audit_append = sq_audit_append,
     .audit_list = sq_audit_list,
 };

@@ -206,3 +206,26 @@ pm_code store_audit_list(pm_store *s, int64_t after, int limit, pm_arena *a, pm_
 {
     return s->ops->audit_list(s, after, limit, a, out, n, err);
 }
+
+pm_code store_proposal_add(pm_store *s, const pm_proposal *p, int64_t *id, bool *created,
+                           pm_err *err)
+{
+    return s->ops->proposal_add(s, p, id, created, err);
+}
+
+pm_code store_proposals_list(pm_store *s, const char *table, const char *state, int64_t id,
+                             pm_arena *a, pm_proposal **out, size_t *n, pm_err *err)
+{
+    return s->ops->proposals_list(s, table, state, id, a, out, n, err);
+}
+
+pm_code store_proposal_decide(pm_store *s, int64_t id, const char *state, const char *actor,
+                              pm_err *err)
+{
+    return s->ops->proposal_decide(s, id, state, actor, err);
+}
+
+pm_code store_quarantine_remove(pm_store *s, int64_t id, pm_err *err)
+{
+    return s->ops->quarantine_remove(s, id, err);
+}

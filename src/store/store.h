@@ -90,6 +90,8 @@ pm_code store_quarantine_add(pm_store *s, const pm_qrow *q, pm_err *err);
 /* Newest first; table NULL for all, run_id 0 for all, limit <= 0 for all. */
 pm_code store_quarantine_list(pm_store *s, const char *table, int64_t run_id, int limit,
                               pm_arena *arena, pm_qrow **out, size_t *n, pm_err *err);
+/* Takes a row out of quarantine once it is loaded (replay). */
+pm_code store_quarantine_remove(pm_store *s, int64_t id, pm_err *err);
 /* Rows in quarantine for table (NULL: all tables). */
 pm_code store_quarantine_count(pm_store *s, const char *table, int64_t *n, pm_err *err);
 pm_code store_quarantine_get(pm_store *s, int64_t id, pm_arena *arena, pm_qrow *out, bool *found,
@@ -141,6 +143,34 @@ pm_code store_runs_list(pm_store *s, const char *pipeline, const char *table, in
  * `aborted` (their committed batches stay; their counters are true), and
  * returns their ids (in arena) so the caller can audit the decision. */
 pm_code store_runs_reap(pm_store *s, pm_arena *arena, int64_t **ids, size_t *n, pm_err *err);
+
+/* A proposal: typed ops planned for a table, waiting for a person (or
+ * decided). ops and why are JSON (ops_to_json; an array of strings). */
+typedef struct pm_proposal {
+    int64_t id;
+    const char *table;
+    int64_t run_id;
+    int version;       /* the schema version it was planned against */
+    const char *state; /* pending, applied, rejected */
+    const char *ops;
+    const char *why;
+    const char *created_at;
+    const char *decided_by; /* NULL while pending */
+    const char *decided_at;
+} pm_proposal;
+
+/* Adds a pending proposal unless an identical one (same table and ops) is
+ * pending already; *id is the new or the existing one, *created says
+ * which. */
+pm_code store_proposal_add(pm_store *s, const pm_proposal *p, int64_t *id, bool *created,
+                           pm_err *err);
+/* Newest first; table/state NULL for all; id 0 for all. */
+pm_code store_proposals_list(pm_store *s, const char *table, const char *state, int64_t id,
+                             pm_arena *arena, pm_proposal **out, size_t *n, pm_err *err);
+/* Moves a pending proposal to state, recording who decided. PM_ERR_BUSY
+ * if it is no longer pending. */
+pm_code store_proposal_decide(pm_store *s, int64_t id, const char *state, const char *actor,
+                              pm_err *err);
 
 /* One event of the audit log (src/audit/audit.h says what it means). */
 typedef struct pm_audit_event {

@@ -22,6 +22,7 @@ typedef struct store_ops {
     pm_code (*quarantine_add)(pm_store *s, const pm_qrow *q, pm_err *err);
     pm_code (*quarantine_list)(pm_store *s, const char *table, int64_t run_id, int limit,
                                int64_t id, pm_arena *a, pm_qrow **out, size_t *n, pm_err *err);
+    pm_code (*quarantine_remove)(pm_store *s, int64_t id, pm_err *err);
     pm_code (*quarantine_count)(pm_store *s, const char *table, int64_t *n, pm_err *err);
     pm_code (*checkpoint_get)(pm_store *s, const char *table, const char *source,
                               pm_checkpoint *out, bool *found, pm_err *err);
@@ -35,6 +36,12 @@ typedef struct store_ops {
     pm_code (*runs_list)(pm_store *s, const char *pipeline, const char *table, int limit,
                          int64_t id, pm_arena *a, pm_run **out, size_t *n, pm_err *err);
     pm_code (*runs_reap)(pm_store *s, pm_arena *a, int64_t **ids, size_t *n, pm_err *err);
+    pm_code (*proposal_add)(pm_store *s, const pm_proposal *p, int64_t *id, bool *created,
+                            pm_err *err);
+    pm_code (*proposals_list)(pm_store *s, const char *table, const char *state, int64_t id,
+                              pm_arena *a, pm_proposal **out, size_t *n, pm_err *err);
+    pm_code (*proposal_decide)(pm_store *s, int64_t id, const char *state, const char *actor,
+                               pm_err *err);
     pm_code (*audit_append)(pm_store *s, pm_audit_event *e,
                             void (*hash)(const pm_audit_event *e, char out[65]), pm_err *err);
     pm_code (*audit_list)(pm_store *s, int64_t after, int limit, pm_arena *a, pm_audit_event **out,

@@ -124,7 +124,7 @@ class TestUsageErrors(E2E):
         self.assert_usage(["schema", "show", "--db", self.db],
                           "pipemend: error: schema show needs --table NAME\n")
         self.assert_usage(["quarantine", "--db", self.db],
-                          'pipemend: error: quarantine needs "list" or "show ID"\n')
+                          'pipemend: error: quarantine needs "list", "show ID" or "replay"\n')
         self.assert_usage(["quarantine", "show", "abc", "--db", self.db],
                           "pipemend: error: quarantine show needs one quarantine ID")
 
