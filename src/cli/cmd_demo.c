@@ -169,7 +169,7 @@ int cmd_demo(cli_ctx *ctx)
         "date format, a broken line, contract breaks, a duplicate order. Under the default "
         "policy (auto) pipemend heals what is safe - a new nullable column, a lossless "
         "widening - and quarantines the rest.");
-    c.argv = files2;
+    c.argc = 1, c.argv = files2;
     rc = cmd_ingest(&c);
     printf("exit code %d: the run finished, clean and healed rows are in, the rest waits in "
            "quarantine\n",
@@ -183,8 +183,38 @@ int cmd_demo(cli_ctx *ctx)
     c.table = "orders";
     cmd_quarantine(&c);
 
+    say("What waits for a person (pipemend proposals list):");
+    char *plist[] = {"list"};
+    c.argc = 1, c.argv = plist;
+    c.limit = 0;
+    cmd_proposals(&c);
+
+    /* The null email is a NOT NULL the producer stopped honouring: a person
+     * decides to allow it. */
+    pm_store *s;
+    char idbuf[32] = "";
+    if (store_open(db, &s, &err) == PM_OK) {
+        pm_arena *a = pm_arena_new(0);
+        pm_proposal *ps;
+        size_t n;
+        if (store_proposals_list(s, "orders", "pending", 0, a, &ps, &n, NULL) == PM_OK)
+            for (size_t i = 0; i < n; i++)
+                if (strstr(ps[i].ops, "drop_not_null"))
+                    snprintf(idbuf, sizeof idbuf, "%lld", (long long)ps[i].id);
+        pm_arena_free(a);
+        store_close(s);
+    }
+    if (idbuf[0]) {
+        say("A person approves dropping NOT NULL on customer_email (pipemend proposals approve "
+            "ID --actor demo-operator); the waiting rows are replayed:");
+        char *approve[] = {"approve", idbuf};
+        c.argc = 2, c.argv = approve;
+        c.actor = "demo-operator";
+        cmd_proposals(&c);
+    }
+
     say("Day 2 again: checkpoints make a re-run load nothing twice.");
-    c.argv = files2;
+    c.argc = 1, c.argv = files2;
     c.limit = 0;
     cmd_ingest(&c);
 

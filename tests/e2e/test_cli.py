@@ -250,8 +250,15 @@ class TestDemo(E2E):
         self.assertIn("shipping__country", s)
         q = self.quarantine()
         kinds = {k for e in q for k in e["kinds"]}
-        for k in ("type_conflict", "null_violation", "rename", "format", "contract", "malformed"):
+        for k in ("type_conflict", "rename", "format", "contract", "malformed"):
             self.assertIn(k, kinds)
+        # the demo's operator approved dropping NOT NULL: those rows were replayed
+        self.assertNotIn("null_violation", kinds)
+        self.assertTrue(s["customer_email"][1])
+        ps = self.pm("proposals", "list", "--db", self.db, "--json").json()
+        self.assertEqual([(p["state"], p["decided_by"]) for p in ps if p["state"] != "pending"],
+                         [("applied", "human:demo-operator")])
+        self.assertEqual(self.pm("audit", "verify", "--db", self.db).rc, 0)
         # the safe drift was healed inline (policy auto), not quarantined
         self.assertNotIn("widen", kinds)
         self.assertEqual(s["quantity"][0], "int64")
