@@ -44,6 +44,9 @@ int cli_fail(const pm_err *err);
 /* Opens the warehouse named by ctx (error printed on failure). */
 pm_store *cli_open_store(cli_ctx *ctx, int *exit_code);
 void cli_usage_of(const char *command);
+/* Prints v as indented JSON on stdout and drops the reference. */
+struct json_t;
+void cli_print_json(struct json_t *v);
 /* "human:NAME" from --actor, else the OS user, into buf. */
 const char *cli_human_actor(const cli_ctx *ctx, char *buf, size_t n);
 

@@ -39,10 +39,7 @@ static int audit_log(cli_ctx *ctx, pm_store *s, pm_arena *a)
         json_t *arr = json_array();
         for (size_t i = 0; i < n; i++)
             json_array_append_new(arr, event_json(&ev[i]));
-        char *text = json_dumps(arr, JSON_INDENT(2) | JSON_ENSURE_ASCII);
-        puts(text ? text : "[]");
-        free(text);
-        json_decref(arr);
+        cli_print_json(arr);
         return 0;
     }
     for (size_t i = 0; i < n; i++)
@@ -65,10 +62,7 @@ static int audit_check(cli_ctx *ctx, pm_store *s, pm_arena *a)
             json_object_set_new(o, "broken_seq", json_integer(v.broken_seq));
             json_object_set_new(o, "problem", json_string(v.problem));
         }
-        char *text = json_dumps(o, JSON_INDENT(2));
-        puts(text);
-        free(text);
-        json_decref(o);
+        cli_print_json(o);
     } else if (v.intact) {
         printf("audit log intact: %lld events, every hash matches its event and its "
                "predecessor\n",

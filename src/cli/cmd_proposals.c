@@ -27,14 +27,6 @@ static json_t *proposal_json(const pm_proposal *p)
     return o;
 }
 
-static void print_json(json_t *v)
-{
-    char *s = json_dumps(v, JSON_INDENT(2) | JSON_ENSURE_ASCII);
-    puts(s ? s : "null");
-    free(s);
-    json_decref(v);
-}
-
 const char *cli_human_actor(const cli_ctx *ctx, char *buf, size_t n)
 {
     const char *name = ctx->actor;
@@ -181,12 +173,12 @@ int cmd_proposals(cli_ctx *ctx)
         code = decide(ctx, s, a, &ps[0], approve);
     } else if (ctx->json) {
         if (show) {
-            print_json(proposal_json(&ps[0]));
+            cli_print_json(proposal_json(&ps[0]));
         } else {
             json_t *arr = json_array();
             for (size_t i = 0; i < n; i++)
                 json_array_append_new(arr, proposal_json(&ps[i]));
-            print_json(arr);
+            cli_print_json(arr);
         }
     } else {
         for (size_t i = 0; i < n; i++) {

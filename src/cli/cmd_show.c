@@ -12,13 +12,11 @@
 #include "core/utf8.h"
 #include "schema/type.h"
 
-static void print_json(json_t *v)
+void cli_print_json(json_t *v)
 {
     char *s = json_dumps(v, JSON_INDENT(2) | JSON_ENSURE_ASCII);
-    if (s) {
-        puts(s);
-        free(s);
-    }
+    puts(s ? s : "null");
+    free(s);
     json_decref(v);
 }
 
@@ -66,7 +64,7 @@ int cmd_runs(cli_ctx *ctx)
         json_t *arr = json_array();
         for (size_t i = 0; i < n; i++)
             json_array_append_new(arr, run_json(&runs[i]));
-        print_json(arr);
+        cli_print_json(arr);
         code = 0;
     } else {
         printf("%-6s %-14s %-16s %-12s %-24s %10s %10s %11s\n", "RUN", "PIPELINE", "TABLE",
@@ -124,7 +122,7 @@ int cmd_schema(cli_ctx *ctx)
             json_t *arr = json_array();
             for (size_t i = 0; i < n; i++)
                 json_array_append_new(arr, table_json(ts[i]));
-            print_json(arr);
+            cli_print_json(arr);
         } else {
             for (size_t i = 0; i < n; i++)
                 printf("%-24s version %-3d %zu columns\n", ts[i]->name, ts[i]->version,
@@ -143,7 +141,7 @@ int cmd_schema(cli_ctx *ctx)
                     ctx->table);
             code = EXIT_FAILED;
         } else if (ctx->json) {
-            print_json(table_json(t));
+            cli_print_json(table_json(t));
         } else {
             printf("table %s (schema version %d)\n", t->name, t->version);
             for (size_t i = 0; i < t->ncols; i++) {
@@ -284,7 +282,7 @@ int cmd_quarantine(cli_ctx *ctx)
             fprintf(stderr, "pipemend: error: no quarantined row %lld\n", id);
             code = EXIT_FAILED;
         } else if (ctx->json) {
-            print_json(qrow_json(&q));
+            cli_print_json(qrow_json(&q));
         } else {
             printf("quarantined row %lld (run %lld, table %s)\n", (long long)q.id,
                    (long long)q.run_id, q.table);
@@ -316,7 +314,7 @@ int cmd_quarantine(cli_ctx *ctx)
             json_t *arr = json_array();
             for (size_t i = 0; i < n; i++)
                 json_array_append_new(arr, qrow_json(&rows[i]));
-            print_json(arr);
+            cli_print_json(arr);
         } else {
             for (size_t i = 0; i < n; i++) {
                 printf("#%-5lld run %-4lld %-12s line %-6lld %s\n       %s\n       raw: ",
@@ -379,7 +377,7 @@ int cmd_status(cli_ctx *ctx)
         }
     }
     if (ctx->json)
-        print_json(arr);
+        cli_print_json(arr);
     else
         json_decref(arr);
 out:
