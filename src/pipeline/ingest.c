@@ -559,15 +559,13 @@ static const pm_table *lookup_run_table(void *arg, const char *name)
     return r->table && strcmp(r->table->name, name) == 0 ? r->table : NULL;
 }
 
-/* Under the auto policy, drift that the policy classes as automatic (a new
- * nullable column, a lossless widening) is healed before the batch is
- * loaded: the rule planner proposes ops for the batch's findings, the guard
- * checks them, the store applies them with the migration lock and the
- * version check, and the batch is validated again against the new schema.
- * Everything else stays in quarantine. Called with the writer idle (both
- * slots free), since it uses the connection and changes the schema the
- * writer's insert was prepared for. Returns false on a store error, which
- * leaves the rows quarantined rather than failing the run. */
+/* Applies ops heal_inline found automatic: the guard checks them, the
+ * store applies them with the migration lock and the version check (with
+ * a schema.healed audit event in the same transaction), and the batch is
+ * validated again against the new schema. It first waits for the writer to
+ * go idle (both slots free): it uses the connection and changes the schema
+ * the writer's insert was prepared for. Returns false when nothing was
+ * applied, which leaves the rows quarantined rather than failing the run. */
 static bool apply_auto(run *r, batch *b, pm_op *ops, size_t n)
 {
     const char *allowed[] = {r->table->name};
