@@ -22,11 +22,13 @@ static void defaults_from_config(ingest_opts *o, const pm_config *cfg)
     o->progress = isatty(2) != 0;
 }
 
-/* The policy mode of a run: --policy, else the pipeline's, else auto. */
-static bool pick_mode(const cli_ctx *ctx, const pm_pipeline_cfg *p, pm_policy_mode *out)
+/* The policy of a run: the config's (config_policy), with its mode
+ * replaced by --policy when given. */
+static bool pick_policy(const cli_ctx *ctx, const pm_pipeline_cfg *p, pm_policy *out)
 {
-    const char *name = ctx->policy ? ctx->policy : p && p->policy ? p->policy : "auto";
-    if (policy_mode_parse(name, out))
+    config_policy(ctx->cfg, p ? p->name : NULL, p ? p->table : ctx->table, out);
+    const char *name = ctx->policy ? ctx->policy : policy_mode_name(out->mode);
+    if (policy_mode_parse(name, &out->mode))
         return true;
     fprintf(stderr, "pipemend: error: unknown policy \"%s\"\n  hint: use auto, review or frozen\n",
             name);
@@ -80,7 +82,7 @@ int cmd_ingest(cli_ctx *ctx)
         o.has_format = true;
     }
     const pm_pipeline_cfg *p = ctx->pipeline ? config_pipeline(ctx->cfg, ctx->pipeline) : NULL;
-    if (!pick_mode(ctx, p && strcmp(p->table, ctx->table) == 0 ? p : NULL, &o.mode))
+    if (!pick_policy(ctx, p && strcmp(p->table, ctx->table) == 0 ? p : NULL, &o.policy))
         return EXIT_USAGE;
     o.contract = p && p->contract && strcmp(p->table, ctx->table) == 0
                      ? p->contract
@@ -118,7 +120,7 @@ int cmd_run(cli_ctx *ctx)
     o.format = p->format;
     o.has_format = p->has_format;
     o.contract = p->contract ? p->contract : config_contract(ctx->cfg, p->table);
-    if (!pick_mode(ctx, p, &o.mode))
+    if (!pick_policy(ctx, p, &o.policy))
         return EXIT_USAGE;
 
     glob_t g = {0};

@@ -9,11 +9,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "audit/audit.h"
 #include "cli/cli.h"
-#include "heal/guard.h"
-#include "heal/policy.h"
-#include "pipeline/replay.h"
+#include "heal/heal.h"
 
 static json_t *proposal_json(const pm_proposal *p)
 {
@@ -24,6 +21,9 @@ static json_t *proposal_json(const pm_proposal *p)
                           why ? why : json_array(), "created_at", p->created_at);
     json_object_set_new(o, "decided_by", p->decided_by ? json_string(p->decided_by) : json_null());
     json_object_set_new(o, "decided_at", p->decided_at ? json_string(p->decided_at) : json_null());
+    json_object_set_new(o, "incident", p->incident ? json_integer(p->incident) : json_null());
+    json_t *dry = p->dry_run ? json_loads(p->dry_run, 0, NULL) : NULL;
+    json_object_set_new(o, "dry_run", dry ? dry : json_null());
     return o;
 }
 
@@ -38,103 +38,39 @@ const char *cli_human_actor(const cli_ctx *ctx, char *buf, size_t n)
     return buf;
 }
 
-static const pm_table *lookup_one(void *arg, const char *name)
-{
-    const pm_table *t = arg;
-    return t && strcmp(t->name, name) == 0 ? t : NULL;
-}
-
-static int decide(cli_ctx *ctx, pm_store *s, pm_arena *a, const pm_proposal *p, bool approve)
+static int decide(cli_ctx *ctx, pm_store *s, const pm_proposal *p, bool approve)
 {
     pm_err err = {0};
-    char actor[160], subject[64];
+    char actor[160];
     cli_human_actor(ctx, actor, sizeof actor);
-    snprintf(subject, sizeof subject, "proposal/%lld", (long long)p->id);
-    if (strcmp(p->state, "pending") != 0) {
-        fprintf(stderr, "pipemend: error: proposal %lld is %s, not pending\n", (long long)p->id,
-                p->state);
-        return EXIT_USAGE;
+    pm_policy policy;
+    config_policy(ctx->cfg, NULL, p->table, &policy);
+    heal_ctx c = {.store = s,
+                  .contract = config_contract(ctx->cfg, p->table),
+                  .policy = &policy,
+                  .actor = actor,
+                  .human = true};
+    if (!approve) {
+        if (heal_reject(&c, p->id, &err) != PM_OK)
+            return cli_fail(&err);
+        printf("proposal %lld rejected by %s\n", (long long)p->id, actor);
+        return 0;
     }
-    pm_code rc = PM_OK;
-    if (approve) {
-        pm_op *ops;
-        size_t n;
-        pm_table *t, *to;
-        rc = ops_from_json(p->ops, a, &ops, &n, &err);
-        if (!rc)
-            rc = store_table_load(s, p->table, a, &t, &err);
-        if (!rc && !t)
-            rc = pm_err_set(&err, PM_ERR_NOTFOUND, "table %s no longer exists", p->table);
-        /* The schema may have moved on since the plan (another proposal, a
-         * heal): the ops are checked again below against the schema as it
-         * is now, and the store applies them only if it is still that one
-         * when it holds the migration lock. */
-        if (!rc && t->version != p->version)
-            printf("proposal %lld was planned against version %d; checking it against version "
-                   "%d\n",
-                   (long long)p->id, p->version, t->version);
-        for (size_t i = 0; !rc && i < n; i++) {
-            if (ops[i].kind == OP_ADD_FIELD_MAPPING || ops[i].kind == OP_ADD_COERCION) {
-                rc = pm_err_set(&err, PM_ERR_USAGE,
-                                "applying %s is not built yet; proposal %lld stays pending",
-                                op_kind_name(ops[i].kind), (long long)p->id);
-                pm_err_hint(&err, "fix the producer, or reject the proposal");
-            } else if (policy_class(&ops[i], t) == CLASS_FORBIDDEN) {
-                rc = pm_err_set(&err, PM_ERR_SCHEMA, "%s is forbidden by the policy",
-                                op_describe(&ops[i], a));
-            }
-        }
-        const char *allowed[] = {p->table};
-        guard_ctx g = {
-            .allowed_tables = allowed, .nallowed = 1, .lookup = lookup_one, .lookup_arg = t};
-        size_t bad;
-        if (!rc)
-            rc = guard_check_ops(&g, ops, n, &bad, &err);
-        if (!rc)
-            rc = op_result(t, ops, n, a, &to, &err);
-        if (!rc)
-            rc = store_begin(s, &err);
-        if (!rc) {
-            char *reason =
-                pm_arena_sprintf(a, "proposal %lld approved by %s", (long long)p->id, actor);
-            rc = store_apply_ops(s, t, ops, n, to, reason, &err);
-            if (!rc)
-                rc = store_proposal_decide(s, p->id, "applied", actor, &err);
-            if (!rc)
-                rc = audit_append(s, actor, "proposal.approved", subject,
-                                  pm_arena_sprintf(a, "{\"table\":\"%s\",\"to_version\":%d}",
-                                                   p->table, to->version),
-                                  &err);
-            if (!rc)
-                rc = store_commit(s, &err);
-            if (rc)
-                store_rollback(s, NULL);
-            if (!rc) {
-                printf("proposal %lld applied by %s: %s is at schema version %d\n",
-                       (long long)p->id, actor, p->table, to->version);
-                replay_result rr;
-                if (replay_quarantine(s, p->table, config_contract(ctx->cfg, p->table), actor, &rr,
-                                      &err) == PM_OK)
-                    printf("replayed its quarantine: %lld rows loaded, %lld still wait\n",
-                           (long long)rr.loaded, (long long)rr.waiting + (long long)rr.skipped);
-                else
-                    fprintf(stderr, "pipemend: warning: replay failed: %s\n", err.msg);
-            }
-        }
-    } else {
-        rc = store_begin(s, &err);
-        if (!rc)
-            rc = store_proposal_decide(s, p->id, "rejected", actor, &err);
-        if (!rc)
-            rc = audit_append(s, actor, "proposal.rejected", subject, NULL, &err);
-        if (!rc)
-            rc = store_commit(s, &err);
-        if (rc)
-            store_rollback(s, NULL);
-        else
-            printf("proposal %lld rejected by %s\n", (long long)p->id, actor);
-    }
-    return rc ? cli_fail(&err) : 0;
+    heal_outcome out;
+    pm_code rc = heal_apply(&c, p->id, true, &out, &err);
+    if (rc)
+        return cli_fail(&err);
+    if (out.from_version != p->version)
+        printf("proposal %lld was planned against version %d and checked against version %d\n",
+               (long long)p->id, p->version, out.from_version);
+    printf("proposal %lld applied by %s: %s is at schema version %d\n", (long long)p->id, actor,
+           p->table, out.to_version);
+    printf("dry run: %lld of %lld rows would load, %lld existing rows carried\n",
+           (long long)out.dry.would_load, (long long)out.dry.rows,
+           (long long)out.dry.sample_rows);
+    printf("replayed its quarantine: %lld rows loaded, %lld still wait\n",
+           (long long)out.replayed, (long long)out.waiting);
+    return 0;
 }
 
 int cmd_proposals(cli_ctx *ctx)
@@ -170,7 +106,7 @@ int cmd_proposals(cli_ctx *ctx)
         fprintf(stderr, "pipemend: error: no proposal %lld\n", id);
         code = EXIT_FAILED;
     } else if (approve || reject) {
-        code = decide(ctx, s, a, &ps[0], approve);
+        code = decide(ctx, s, &ps[0], approve);
     } else if (ctx->json) {
         if (show) {
             cli_print_json(proposal_json(&ps[0]));

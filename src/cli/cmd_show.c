@@ -7,7 +7,7 @@
 
 #include "cli/cli.h"
 #include "pipeline/ingest.h"
-#include "pipeline/replay.h"
+#include "heal/replay.h"
 #include "core/buf.h"
 #include "core/utf8.h"
 #include "schema/type.h"
@@ -235,17 +235,20 @@ static int quarantine_replay(cli_ctx *ctx)
     char actor[160];
     cli_human_actor(ctx, actor, sizeof actor);
     pm_code rc =
-        replay_quarantine(s, ctx->table, config_contract(ctx->cfg, ctx->table), actor, &r, &err);
+        replay_quarantine(s, ctx->table, config_contract(ctx->cfg, ctx->table), actor, 0, &r, &err);
     store_close(s);
     if (rc)
         return cli_fail(&err);
     if (ctx->json)
-        printf("{\"loaded\":%lld,\"waiting\":%lld,\"skipped\":%lld}\n", (long long)r.loaded,
-               (long long)r.waiting, (long long)r.skipped);
+        printf("{\"loaded\":%lld,\"waiting\":%lld,\"skipped\":%lld,\"incidents_resolved\":%lld}\n",
+               (long long)r.loaded, (long long)r.waiting, (long long)r.skipped,
+               (long long)r.resolved);
     else
         printf("replayed %s: %lld rows loaded and left quarantine, %lld still do not fit, %lld "
-               "CSV rows cannot be replayed yet\n",
-               ctx->table, (long long)r.loaded, (long long)r.waiting, (long long)r.skipped);
+               "cannot be replayed from their bytes (cut at the line limit); %lld incidents "
+               "resolved\n",
+               ctx->table, (long long)r.loaded, (long long)r.waiting, (long long)r.skipped,
+               (long long)r.resolved);
     return r.waiting || r.skipped ? EXIT_QUARANTINED : 0;
 }
 

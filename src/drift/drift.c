@@ -2,8 +2,10 @@
  *
  * The hot path is the clean record: for each field, one cache probe maps the
  * feed's name to a column index, and type_fits() both checks and converts
- * the value. Only a record that deviates pays for building findings and
- * messages. */
+ * the value. Field mappings and dropped columns are resolved once per name,
+ * when the name enters the cache; a coercion is tried only for a value
+ * type_fits refused. Only a record that deviates pays for building findings
+ * and messages. */
 #include "drift/drift.h"
 
 #include <stdio.h>
@@ -41,8 +43,9 @@ bool drift_kind_parse(const char *name, pm_finding_kind *out)
 typedef struct name_entry {
     const char *raw; /* field name as in the feed */
     size_t raw_len;
-    const char *col; /* normalised column name */
-    int idx;         /* column index, -1 when the table has no such column */
+    const char *col; /* normalised field name (the column's, or an alias) */
+    int idx;         /* column it loads into (by name or alias), or -1 */
+    bool dropped;    /* idx < 0 and col is a column dropped outside pipemend */
     uint64_t hash;
 } name_entry;
 
@@ -93,8 +96,9 @@ drift_ctx *drift_ctx_new(pm_arena *run_arena, const pm_table *table, const pm_co
     return c;
 }
 
-/* Maps a feed field name to its column; the result is cached for the run
- * (or computed into the batch arena once the cache is full). */
+/* Maps a feed field name to its column, by the column's name or one of its
+ * aliases; the result is cached for the run (or computed into the batch
+ * arena once the cache is full). */
 static const name_entry *lookup_name(drift_ctx *c, const char *raw, size_t len, pm_arena *batch,
                                      name_entry *scratch)
 {
@@ -115,7 +119,8 @@ static const name_entry *lookup_name(drift_ctx *c, const char *raw, size_t len, 
     e->raw = pm_arena_strndup(a, raw, len);
     e->raw_len = len;
     e->col = pm_arena_strndup(a, col, clen);
-    e->idx = table_find(c->table, col, clen);
+    e->idx = table_find_field(c->table, col, clen);
+    e->dropped = e->idx < 0 && table_is_dropped(c->table, col, clen);
     e->hash = h;
     if (cache)
         c->nused++;
@@ -242,7 +247,10 @@ static void mismatch(const pm_column *col, const char *field, const pm_value *v,
     }
     if (cf == FAM_TIME && (v->kind == PM_V_STRING || v->kind == PM_V_RAW)) {
         const char *fmt = type_detect_datetime_format(v->s, v->len);
-        if (fmt) {
+        /* The column's own coercion failed on it (a time for a date
+         * column, no zone for a timestamptz): proposing the same format
+         * again would change nothing. */
+        if (fmt && !(col->format && strcmp(col->format, fmt) == 0)) {
             f.kind = FINDING_FORMAT;
             f.format = fmt;
             f.proposed = col->type;
@@ -285,6 +293,34 @@ static void mismatch(const pm_column *col, const char *field, const pm_value *v,
     drift_add(res, a, &f);
 }
 
+/* The value through the column's coercion, when it has one: the canonical
+ * text in the batch arena. */
+static bool coerce(const pm_column *col, const pm_value *v, pm_arena *a, pm_cell *out)
+{
+    if (!col->format || (v->kind != PM_V_STRING && v->kind != PM_V_RAW))
+        return false;
+    char text[TYPE_DATETIME_MAX];
+    if (!type_coerce_datetime(v->s, v->len, col->format, col->type, text, sizeof text))
+        return false;
+    size_t n = strlen(text);
+    *out = (pm_cell){.kind = PM_CELL_TEXT, .s = pm_arena_strndup(a, text, n), .len = n};
+    return true;
+}
+
+/* A value for a column dropped from the live table outside pipemend. */
+static void out_of_band(const pm_table *t, const pm_field *fd, const name_entry *e, pm_arena *a,
+                        drift_result *res)
+{
+    pm_finding f = {.kind = FINDING_OUT_OF_BAND, .field = fd->name, .column = e->col};
+    f.observed = observed_text(&fd->v, a);
+    f.message = pm_arena_sprintf(a,
+                                 "column %s was dropped from %s outside pipemend; rows with a "
+                                 "value for it are quarantined so nothing is lost (add the column "
+                                 "back, or ask pipemend to forget it)",
+                                 e->col, t->name);
+    drift_add(res, a, &f);
+}
+
 typedef struct new_field {
     const char *field;
     const char *col;
@@ -318,6 +354,10 @@ void drift_check(drift_ctx *c, const pm_record *rec, pm_arena *a, drift_result *
         if (e->idx < 0) {
             if (fd->v.kind == PM_V_NULL)
                 continue; /* nothing to lose: see drift.h */
+            if (e->dropped) {
+                out_of_band(t, fd, e, a, res);
+                continue;
+            }
             for (size_t k = 0; k < nnews; k++) {
                 if (news[k].col && strcmp(news[k].col, e->col) == 0) {
                     pm_finding f = {.kind = FINDING_MALFORMED, .field = fd->name, .column = e->col};
@@ -400,7 +440,8 @@ void drift_check(drift_ctx *c, const pm_record *rec, pm_arena *a, drift_result *
             }
             continue; /* the cell stays PM_CELL_NULL */
         }
-        if (!type_fits(&fd->v, col->type, &res->cells[e->idx]))
+        if (!type_fits(&fd->v, col->type, &res->cells[e->idx]) &&
+            !coerce(col, &fd->v, a, &res->cells[e->idx]))
             mismatch(col, fd->name, &fd->v, a, res);
     }
 
@@ -530,4 +571,12 @@ const char *drift_kinds_list(const pm_finding *f, size_t n, pm_arena *a)
             break;
     }
     return pm_arena_strdup(a, out);
+}
+
+const char *drift_headline(const pm_finding *f, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (f[i].kind != FINDING_NEW_FIELD)
+            return f[i].message;
+    return f[0].message;
 }

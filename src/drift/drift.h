@@ -9,9 +9,17 @@
  *
  * Normalisations that are not drift (documented in the README):
  *   - a field the table does not have whose value is null: nothing would be
- *     lost by loading the row without it;
- *   - field names are turned into column names by colname.h's rule; two
- *     fields of one record that become the same column are `malformed`. */
+ *     lost by loading the row without it (a dropped column's field too);
+ *   - field names are turned into column names by colname.h's rule, and a
+ *     name that is an alias of a column (a field mapping) loads into that
+ *     column; two fields of one record that become the same column, by
+ *     name or alias, are `malformed`;
+ *   - a value that does not fit its date/time column but parses with the
+ *     column's coercion format loads as the ISO text type_coerce_datetime
+ *     makes of it.
+ * A value for a column that was dropped from the live table outside
+ * pipemend (pm_table.dropped) is `out_of_band`: the row is quarantined and
+ * nothing proposes the column again. */
 #ifndef PM_DRIFT_DRIFT_H
 #define PM_DRIFT_DRIFT_H
 
@@ -55,7 +63,9 @@ typedef struct drift_ctx drift_ctx;
 drift_ctx *drift_ctx_new(pm_arena *run_arena, const pm_table *table, const pm_contract *contract);
 
 /* Points ctx at a new version of its table (after a heal), keeping its
- * memory: the name cache is emptied, rule columns are found again. */
+ * memory: the name cache is emptied (so the new version's aliases and
+ * dropped columns apply; formats are read from the columns), rule columns
+ * are found again. */
 void drift_ctx_retarget(drift_ctx *ctx, const pm_table *table);
 
 typedef struct drift_result {
@@ -81,5 +91,9 @@ void drift_add(drift_result *res, pm_arena *arena, const pm_finding *f);
 pm_code drift_findings_json(pm_buf *b, const pm_finding *f, size_t n, pm_err *err);
 /* Distinct kind names joined by ',' (e.g. "new_field,widen"), in arena. */
 const char *drift_kinds_list(const pm_finding *f, size_t n, pm_arena *arena);
+/* The message that says why a row with these findings is kept out (n > 0):
+ * the first finding that is not a new field, since a new field heals by
+ * itself and another finding (a rename, a conflict) says more. */
+const char *drift_headline(const pm_finding *f, size_t n);
 
 #endif

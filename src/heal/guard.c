@@ -44,10 +44,16 @@
  *     refused too ("nothing to widen"), as is dropping a NOT NULL that is
  *     not there: a no-op is not a change.
  *   - A field mapping names any valid UTF-8 field up to FIELD_MAX bytes,
- *     but not one whose normal form is already a column: mapping it would
- *     divert values from the column they land in today (or change nothing).
+ *     but not one whose normal form is already a column or a mapped field
+ *     (an alias): mapping it would divert values from the column they land
+ *     in today (or change nothing). Two mappings of one proposal may not
+ *     map the same field. A new column may not take a mapped field's name.
  *   - A coercion is for date, timestamp and timestamptz columns, with a
- *     format of printable ASCII whose conversions are in SAFE_CONVERSIONS. */
+ *     format of printable ASCII whose conversions are in SAFE_CONVERSIONS,
+ *     other than the one the column has. Whether the format can make a
+ *     value of the column's type (a zone for timestamptz, none for
+ *     timestamp) is not checked here: one that cannot parses nothing, and
+ *     the rows stay in quarantine (type_coerce_datetime). */
 #include "heal/guard.h"
 
 #include <jansson.h>
@@ -1361,6 +1367,15 @@ static pm_code check_field(const pm_table *t, const pm_op *op, pm_err *err)
                       "field \"%s\" already lands in column %s.%s; mapping it to %s would divert "
                       "that column's values",
                       show(&a, f), show(&b, op->table), norm, show(&c, op->column));
+    int k = table_find_alias(t, norm, strlen(norm));
+    if (k >= 0 && strcmp(t->cols[k].name, op->column) == 0)
+        return reject(err, PM_ERR_SCHEMA, "field \"%s\" is already mapped to %s.%s; nothing to map",
+                      show(&a, f), show(&b, op->table), show(&c, op->column));
+    if (k >= 0)
+        return reject(err, PM_ERR_SCHEMA,
+                      "field \"%s\" is already mapped to %s.%s; mapping it to %s would divert "
+                      "that column's values",
+                      show(&a, f), show(&b, op->table), t->cols[k].name, show(&c, op->column));
     return PM_OK;
 }
 
@@ -1452,6 +1467,12 @@ static pm_code check_op(const guard_ctx *g, const pm_op *op, pm_err *err)
             return reject(err, PM_ERR_SCHEMA, "column %s.%s already exists as %s",
                           show(&a, op->table), show(&b, op->column),
                           type_name(t->cols[i].type, tn));
+        i = table_find_alias(t, op->column, strlen(op->column));
+        if (i >= 0)
+            return reject(err, PM_ERR_SCHEMA,
+                          "\"%s\" is a field mapped to %s.%s; a column of that name would take "
+                          "its values",
+                          show(&a, op->column), show(&b, op->table), t->cols[i].name);
         rc = check_new_column(t, op->table, op->column, err);
         return rc != PM_OK ? rc : check_type(op->type, op->table, op->column, err);
     }
@@ -1479,7 +1500,13 @@ static pm_code check_op(const guard_ctx *g, const pm_op *op, pm_err *err)
                           "%s.%s is %s; a coercion parses dates and times for a date, timestamp "
                           "or timestamptz column",
                           show(&a, op->table), show(&b, op->column), type_name(col->type, tn));
-        return check_format(op, err);
+        rc = check_format(op, err);
+        if (rc == PM_OK && col->format && strcmp(col->format, op->format) == 0)
+            rc = reject(err, PM_ERR_SCHEMA,
+                        "%s.%s already parses with format \"%s\"; nothing to "
+                        "change",
+                        show(&a, op->table), show(&b, op->column), op->format);
+        return rc;
     default:
         return reject(err, PM_ERR_SCHEMA, "unknown op kind %d", (int)op->kind);
     }
@@ -1519,6 +1546,30 @@ static pm_code check_against_earlier(const pm_op *ops, size_t i, pm_err *err)
     return PM_OK;
 }
 
+/* Mapping op i (through check_op, so its field is valid) against the
+ * mappings before it: one field cannot load into two columns. */
+static pm_code check_mapping_twice(const pm_op *ops, size_t i, pm_err *err)
+{
+    shown a, b;
+    const pm_op *op = &ops[i];
+    if (op->kind != OP_ADD_FIELD_MAPPING)
+        return PM_OK;
+    char norm[COLNAME_MAX + 1], other[COLNAME_MAX + 1];
+    colname_normalise(op->field, strlen(op->field), norm);
+    for (size_t j = 0; j < i; j++) {
+        const pm_op *p = &ops[j];
+        if (p->kind != OP_ADD_FIELD_MAPPING || !same_str(p->table, op->table))
+            continue;
+        colname_normalise(p->field, strlen(p->field), other);
+        if (strcmp(norm, other) == 0)
+            return reject(err, PM_ERR_SCHEMA,
+                          "field \"%s\" is mapped to %s.%s by op %zu of this proposal; a field "
+                          "loads into one column",
+                          show(&a, op->field), show(&b, op->table), p->column, j + 1);
+    }
+    return PM_OK;
+}
+
 /* "rejected: <reason>" -> "rejected: op 2 of 3: <reason>", so that the
  * proposer of several ops reads which one failed. */
 static void name_op(pm_err *err, size_t i, size_t nops)
@@ -1551,6 +1602,8 @@ pm_code guard_check_ops(const guard_ctx *g, const pm_op *ops, size_t nops, size_
         pm_code rc = check_against_earlier(ops, i, err);
         if (rc == PM_OK)
             rc = check_op(g, &ops[i], err);
+        if (rc == PM_OK)
+            rc = check_mapping_twice(ops, i, err);
         if (rc != PM_OK) {
             if (bad)
                 *bad = i;

@@ -14,6 +14,7 @@
 
 #include "core/buf.h"
 #include "core/utf8.h"
+#include "schema/colname.h"
 
 /* Longest description; a create_table of many columns is cut with "...". */
 #define DESCRIBE_MAX 4096
@@ -167,21 +168,63 @@ const char *op_describe(const pm_op *op, pm_arena *arena)
     return out;
 }
 
+static bool is_datetime(pm_type t)
+{
+    return t.kind == PM_T_DATE || t.kind == PM_T_TIMESTAMP || t.kind == PM_T_TIMESTAMPTZ;
+}
+
+/* add_field_mapping: the field's normal form (colname.h) becomes an alias
+ * of column j. The planner hands over the field as the feed spells it, an
+ * agent may hand over the normal form; both normalise to the same name. */
+static pm_code apply_mapping(pm_table *r, int j, const pm_op *op, pm_arena *a, pm_err *err)
+{
+    size_t n = op->field ? strlen(op->field) : 0;
+    if (n == 0 || !pm_utf8_valid(op->field, n))
+        return pm_err_set(err, PM_ERR_SCHEMA, "the field mapping to %s.%s has no valid field name",
+                          r->name, op->column);
+    char norm[COLNAME_MAX + 1];
+    size_t len = colname_normalise(op->field, n, norm);
+    int k = table_find(r, norm, len);
+    if (k >= 0)
+        return pm_err_set(err, PM_ERR_SCHEMA, "field %s already lands in column %s.%s", norm,
+                          r->name, r->cols[k].name);
+    k = table_find_alias(r, norm, len);
+    if (k >= 0)
+        return pm_err_set(err, PM_ERR_SCHEMA, "field %s is already mapped to %s.%s", norm, r->name,
+                          r->cols[k].name);
+    /* a dropped column's name mapped elsewhere: its values load there now */
+    table_forget_dropped(r, norm);
+    if (!table_add_alias(r, a, j, norm))
+        return pm_err_set(err, PM_ERR_SCHEMA, "field %s cannot be mapped to %s.%s", norm, r->name,
+                          op->column);
+    return PM_OK;
+}
+
 pm_code op_result(const pm_table *t, const pm_op *ops, size_t n, pm_arena *a, pm_table **out,
                   pm_err *err)
 {
-    pm_table *r = table_new(a, t->name);
+    char tn[TYPE_NAME_MAX];
+    pm_table *r = table_copy(t, a);
     r->version = t->version + 1;
-    for (size_t i = 0; i < t->ncols; i++)
-        table_add(r, a, t->cols[i].name, t->cols[i].type, t->cols[i].nullable);
     for (size_t i = 0; i < n; i++) {
         const pm_op *op = &ops[i];
         int j = op->column ? table_find(r, op->column, strlen(op->column)) : -1;
+        pm_code rc = PM_OK;
         switch (op->kind) {
         case OP_ADD_COLUMN:
             if (j >= 0)
                 return pm_err_set(err, PM_ERR_SCHEMA, "%s already has a column %s", t->name,
                                   op->column);
+            if (!op->column || !*op->column)
+                return pm_err_set(err, PM_ERR_SCHEMA, "add_column on %s names no column", t->name);
+            j = table_find_alias(r, op->column, strlen(op->column));
+            if (j >= 0)
+                return pm_err_set(err, PM_ERR_SCHEMA,
+                                  "%s is a field mapped to %s.%s; a column of that name would "
+                                  "take its values",
+                                  op->column, t->name, r->cols[j].name);
+            /* a column dropped outside pipemend, added back */
+            table_forget_dropped(r, op->column);
             table_add(r, a, op->column, op->type, true);
             break;
         case OP_WIDEN_COLUMN:
@@ -191,10 +234,28 @@ pm_code op_result(const pm_table *t, const pm_op *ops, size_t n, pm_arena *a, pm
             if (j < 0)
                 return pm_err_set(err, PM_ERR_SCHEMA, "%s has no column %s", t->name,
                                   op->column ? op->column : "?");
-            if (op->kind == OP_WIDEN_COLUMN)
+            if (op->kind == OP_WIDEN_COLUMN) {
                 r->cols[j].type = op->type;
-            else if (op->kind == OP_DROP_NOT_NULL)
+                /* a column widened to text takes any text: nothing to parse */
+                if (!is_datetime(op->type))
+                    table_set_format(r, a, j, NULL);
+            } else if (op->kind == OP_DROP_NOT_NULL) {
                 r->cols[j].nullable = true;
+            } else if (op->kind == OP_ADD_FIELD_MAPPING) {
+                rc = apply_mapping(r, j, op, a, err);
+            } else if (!is_datetime(r->cols[j].type)) {
+                return pm_err_set(err, PM_ERR_SCHEMA,
+                                  "%s.%s is %s; a coercion is for a date, timestamp or "
+                                  "timestamptz column",
+                                  t->name, op->column, type_name(r->cols[j].type, tn));
+            } else if (!op->format || !*op->format) {
+                return pm_err_set(err, PM_ERR_SCHEMA, "the coercion of %s.%s has no format",
+                                  t->name, op->column);
+            } else {
+                table_set_format(r, a, j, op->format);
+            }
+            if (rc != PM_OK)
+                return rc;
             break;
         case OP_CREATE_TABLE:
         default:

@@ -63,8 +63,14 @@ char *ops_to_json(const pm_op *ops, size_t n);
 pm_code ops_from_json(const char *text, pm_arena *arena, pm_op **ops, size_t *n, pm_err *err);
 
 /* The logical schema after ops (already through the guard) are applied to
- * t: a new table in arena, version t->version + 1. Mappings and coercions
- * leave the columns as they are. PM_ERR_SCHEMA if an op does not fit t. */
+ * t: a new table in arena (t is left as it is), version t->version + 1.
+ * A mapping adds the normal form of its field (colname.h) as an alias of
+ * its column, a coercion sets the column's format; adding a column or
+ * mapping a field that was a dropped column forgets the drop, and widening
+ * a column past date/time clears its format. PM_ERR_SCHEMA if an op does
+ * not fit t: a missing column, a column that exists already or is a mapped
+ * field's name, a field that is a column or mapped already, a coercion on a
+ * column that is not date, timestamp or timestamptz. */
 pm_code op_result(const pm_table *t, const pm_op *ops, size_t n, pm_arena *arena, pm_table **out,
                   pm_err *err);
 

@@ -82,7 +82,8 @@ static void consider(pm_plan *p, const pm_table *t, const pm_finding *f, pm_aren
         p->why[p->n - 1] = pm_arena_sprintf(a, "%s arrives as %s", f->column, f->format);
         return;
     default:
-        return; /* type conflicts, contract breaks, malformed rows: for a person */
+        return; /* type conflicts, contract breaks, malformed rows, values of
+                 * dropped columns: for a person */
     }
 }
 

@@ -7,8 +7,9 @@
  *   rename          map the new field to the existing column (review)
  *   format          coerce the column's values with the detected format
  *                   (review)
- *   type_conflict, contract, malformed, nested: no op; the rows stay in
- *   quarantine for a person.
+ *   type_conflict, contract, malformed, nested, out_of_band: no op; the
+ *   rows stay in quarantine for a person (a column dropped outside
+ *   pipemend is its owner's decision, never re-added by a heal).
  * Findings about one column merge into one op (two widenings of qty become
  * one to the type that holds both). The policy, not the planner, decides
  * what is applied. */

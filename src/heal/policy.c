@@ -10,7 +10,9 @@
  *
  * policy_decide is the only place a class turns into an action, and its
  * first line is the rule DESIGN.md states: forbidden is rejected whatever
- * the mode. */
+ * the mode. The configured overrides (policy_class_with) sit between the
+ * two and keep the same rule: they are consulted only for an op that is
+ * not inherently forbidden. */
 #include "heal/policy.h"
 
 #include <string.h>
@@ -32,6 +34,52 @@ static const char *const mode_names[] = {
 const char *policy_class_name(pm_op_class c)
 {
     return (unsigned)c <= CLASS_FORBIDDEN ? class_names[c] : "unknown";
+}
+
+static const char *const on_incident_names[] = {
+    [ON_INCIDENT_CONTINUE] = "continue",
+    [ON_INCIDENT_HALT] = "halt",
+};
+
+/* The index of name in names, or -1. */
+static int lookup(const char *name, const char *const *names, unsigned n)
+{
+    if (!name)
+        return -1;
+    for (unsigned i = 0; i < n; i++)
+        if (strcmp(name, names[i]) == 0)
+            return (int)i;
+    return -1;
+}
+
+bool policy_class_parse(const char *name, pm_op_class *out)
+{
+    int i = lookup(name, class_names, sizeof class_names / sizeof class_names[0]);
+    if (i < 0)
+        return false;
+    if (out)
+        *out = (pm_op_class)i;
+    return true;
+}
+
+const char *policy_mode_name(pm_policy_mode m)
+{
+    return (unsigned)m <= MODE_FROZEN ? mode_names[m] : "unknown";
+}
+
+bool on_incident_parse(const char *name, pm_on_incident *out)
+{
+    int i = lookup(name, on_incident_names, sizeof on_incident_names / sizeof on_incident_names[0]);
+    if (i < 0)
+        return false;
+    if (out)
+        *out = (pm_on_incident)i;
+    return true;
+}
+
+const char *on_incident_name(pm_on_incident v)
+{
+    return (unsigned)v <= ON_INCIDENT_HALT ? on_incident_names[v] : "unknown";
 }
 
 bool policy_mode_parse(const char *name, pm_policy_mode *out)
@@ -115,4 +163,31 @@ pm_decision policy_decide(pm_policy_mode mode, pm_op_class c)
         /* An unknown mode must not be read as permission. */
         return DECIDE_HOLD;
     }
+}
+
+void policy_default(pm_policy *p)
+{
+    p->mode = MODE_AUTO;
+    p->on_incident = ON_INCIDENT_CONTINUE;
+    for (int k = 0; k < OP_KIND_COUNT; k++)
+        p->override[k] = -1;
+}
+
+pm_op_class policy_class_with(const pm_policy *p, const pm_op *op, const pm_table *t)
+{
+    pm_op_class c = policy_class(op, t);
+    /* The inherent forbidden is checked first, so that no override is even
+     * read for an op that must not happen (an unknown kind included). */
+    if (c == CLASS_FORBIDDEN || !p)
+        return c;
+    int o = p->override[op->kind];
+    if (o == -1)
+        return c;
+    /* A value the config cannot write is corruption, not permission. */
+    return o >= CLASS_AUTO && o <= CLASS_FORBIDDEN ? (pm_op_class)o : CLASS_FORBIDDEN;
+}
+
+pm_decision policy_decide_op(const pm_policy *p, const pm_op *op, const pm_table *t)
+{
+    return policy_decide(p ? p->mode : MODE_AUTO, policy_class_with(p, op, t));
 }

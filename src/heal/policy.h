@@ -10,7 +10,23 @@
  *              the pipeline does not own
  * A pipeline's mode then decides what happens to each class: `auto` applies
  * auto ops; `review` holds every op for a human; `frozen` proposes only.
- * No mode and no override can make a forbidden op anything else. */
+ *
+ * The configuration (pipemend.yaml, per pipeline or per table) may
+ * override the class of a whole op kind: `add_column: review` holds every
+ * new column for a person, `widen_column: auto` lets reviewable widenings
+ * (-> text, int64 -> float64, ...) apply by themselves, `drop_not_null:
+ * forbidden` refuses them outright. An override replaces the class of
+ * every op of its kind that is not inherently forbidden; it cannot choose
+ * per edge or per column. It can make an op stricter or looser, but never
+ * lift a forbidden one: narrowing, a widening with no path in the lattice,
+ * a no-op, a column that does not exist and a table the pipeline does not
+ * own stay forbidden whatever the config says, and no mode changes that
+ * either.
+ *
+ * on_incident says what happens to the rest of a source once one of its
+ * rows opens an incident: `continue` (the default) keeps clean rows
+ * flowing; `halt` holds back every later row of that source until the
+ * incident is resolved, for feeds whose order matters. */
 #ifndef PM_HEAL_POLICY_H
 #define PM_HEAL_POLICY_H
 
@@ -20,8 +36,16 @@ typedef enum pm_op_class { CLASS_AUTO, CLASS_REVIEW, CLASS_FORBIDDEN } pm_op_cla
 
 typedef enum pm_policy_mode { MODE_AUTO, MODE_REVIEW, MODE_FROZEN } pm_policy_mode;
 
+typedef enum pm_on_incident { ON_INCIDENT_CONTINUE, ON_INCIDENT_HALT } pm_on_incident;
+
 const char *policy_class_name(pm_op_class c);
+/* "auto", "review" or "forbidden"; out untouched on false. */
+bool policy_class_parse(const char *name, pm_op_class *out);
+const char *policy_mode_name(pm_policy_mode m);
 bool policy_mode_parse(const char *name, pm_policy_mode *out);
+/* "continue" or "halt"; out untouched on false. */
+bool on_incident_parse(const char *name, pm_on_incident *out);
+const char *on_incident_name(pm_on_incident v);
 
 /* The inherent class of op against the live table t (NULL for
  * create_table, or when the table does not exist yet). */
@@ -32,5 +56,26 @@ typedef enum pm_decision { DECIDE_APPLY, DECIDE_HOLD, DECIDE_REJECT } pm_decisio
 /* What the mode does with an op of class c: apply now, hold for a human,
  * or reject. */
 pm_decision policy_decide(pm_policy_mode mode, pm_op_class c);
+
+/* The policy of one run, as the configuration resolves it (config.h's
+ * config_policy). A plain value: copy it freely. */
+typedef struct pm_policy {
+    pm_policy_mode mode;
+    pm_on_incident on_incident;
+    /* Per op kind: -1 = the inherent class; else a pm_op_class set by the
+     * config. A value that is neither counts as forbidden. */
+    signed char override[OP_KIND_COUNT];
+} pm_policy;
+
+/* auto, continue, no overrides. */
+void policy_default(pm_policy *p);
+
+/* The class of op under p: the inherent class (policy_class), replaced by
+ * p's override for its kind, except that an inherently forbidden op stays
+ * forbidden whatever the override says. p NULL is the default policy. */
+pm_op_class policy_class_with(const pm_policy *p, const pm_op *op, const pm_table *t);
+
+/* What p does with op: policy_decide(p->mode, policy_class_with(...)). */
+pm_decision policy_decide_op(const pm_policy *p, const pm_op *op, const pm_table *t);
 
 #endif

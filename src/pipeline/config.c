@@ -170,9 +170,10 @@ static size_t edit_distance(const char *a, const char *b)
     return row[lb];
 }
 
-/* The hint for an unknown key: the closest valid one if it is a likely typo,
- * and the full list either way. */
-static void hint_keys(loader *ld, const char *key, const char *const *valid, size_t nvalid)
+/* The hint for an unknown name: the closest valid one if it is a likely
+ * typo, and the full list either way, after label ("valid keys"). */
+static void hint_names(loader *ld, const char *key, const char *const *valid, size_t nvalid,
+                       const char *label)
 {
     char list[256] = "";
     size_t o = 0;
@@ -190,9 +191,9 @@ static void hint_keys(loader *ld, const char *key, const char *const *valid, siz
         }
     }
     if (best)
-        pm_err_hint(ld->err, "did you mean \"%s\"? valid keys: %s", best, list);
+        pm_err_hint(ld->err, "did you mean \"%s\"? %s: %s", best, label, list);
     else
-        pm_err_hint(ld->err, "valid keys: %s", list);
+        pm_err_hint(ld->err, "%s: %s", label, list);
 }
 
 /* ---- mappings and scalars ---------------------------------------------- */
@@ -236,7 +237,7 @@ static int check_key(loader *ld, const yaml_node_t *map, const yaml_node_pair_t 
     char buf[SHOW_MAX * 4 + 16];
     quote(buf, sizeof buf, sval(k), slen(k));
     fail_at(ld, k, "unknown key %s %s", buf, at);
-    hint_keys(ld, sval(k), valid, nvalid);
+    hint_names(ld, sval(k), valid, nvalid, "valid keys");
     return -1;
 }
 
@@ -606,6 +607,115 @@ static pm_code load_contract(loader *ld, const yaml_node_t *n, const char *owner
     return PM_OK;
 }
 
+/* ---- policies ----------------------------------------------------------- */
+
+static const char *const policy_keys[] = {"mode", "on_incident", "overrides"};
+enum { POK_MODE, POK_ON_INCIDENT, POK_OVERRIDES };
+
+/* The scalar as a C string, or NULL for anything else (null, a list, a
+ * value with a NUL inside, which would otherwise match by its prefix). */
+static const char *scalar_string(const yaml_node_t *n)
+{
+    if (n->type != YAML_SCALAR_NODE || is_null(n) || strlen(sval(n)) != slen(n))
+        return NULL;
+    return sval(n);
+}
+
+static pm_code load_mode(loader *ld, const yaml_node_t *n, const char *key, const char *where,
+                         pm_policy_mode *out)
+{
+    if (policy_mode_parse(scalar_string(n), out))
+        return PM_OK;
+    pm_code rc = bad_value(ld, n, key, where, "auto, review or frozen");
+    pm_err_hint(ld->err, "auto applies safe changes, review waits for a person for all of them, "
+                         "frozen changes nothing");
+    return rc;
+}
+
+/* `overrides:` maps op kinds (op.h's names) to classes. Whether an
+ * override may apply to a given op is policy_class_with's business, not
+ * the loader's: forbidden is accepted for every kind, and auto for every
+ * kind too, since it never lifts an inherently forbidden op. */
+static pm_code load_overrides(loader *ld, const yaml_node_t *n, const char *owner, pm_policy *p)
+{
+    char where[400], ov_where[400];
+    snprintf(where, sizeof where, "in policy of %s", owner);
+    snprintf(ov_where, sizeof ov_where, "in overrides of policy of %s", owner);
+    if (is_null(n))
+        return PM_OK;
+    if (n->type != YAML_MAPPING_NODE) {
+        pm_code rc = bad_value(ld, n, "overrides", where, "a mapping of op kinds to classes");
+        pm_err_hint(ld->err, "for example: overrides: {add_column: review, drop_not_null: auto}");
+        return rc;
+    }
+    const char *kinds[OP_KIND_COUNT];
+    for (int k = 0; k < OP_KIND_COUNT; k++)
+        kinds[k] = op_kind_name((pm_op_kind)k);
+    for (yaml_node_pair_t *op = n->data.mapping.pairs.start; op < n->data.mapping.pairs.top; op++) {
+        if (check_key(ld, n, op, NULL, 0, ov_where) < 0)
+            return PM_ERR_CONFIG;
+        const yaml_node_t *kn = node(ld, op->key);
+        pm_op_kind kind;
+        if (!op_kind_parse(scalar_string(kn), &kind)) {
+            char buf[SHOW_MAX * 4 + 16];
+            quote(buf, sizeof buf, sval(kn), slen(kn));
+            pm_code rc = fail_at(ld, kn, "unknown op kind %s %s", buf, ov_where);
+            hint_names(ld, sval(kn), kinds, OP_KIND_COUNT, "op kinds");
+            return rc;
+        }
+        const yaml_node_t *v = node(ld, op->value);
+        pm_op_class c;
+        if (!policy_class_parse(scalar_string(v), &c))
+            return bad_value(ld, v, kinds[kind], ov_where, "auto, review or forbidden");
+        p->override[kind] = (signed char)c;
+    }
+    return PM_OK;
+}
+
+/* Fills p (set to the default first) from a `policy:` value: a mode alone,
+ * as policy: was before it had settings, or a mapping. owner is
+ * "pipeline \"orders\"" or "table \"events\"", for messages. */
+static pm_code load_policy(loader *ld, const yaml_node_t *n, const char *owner, pm_policy *p)
+{
+    char where[320], pol_where[400];
+    snprintf(where, sizeof where, "in %s", owner);
+    snprintf(pol_where, sizeof pol_where, "in policy of %s", owner);
+    policy_default(p);
+    if (n->type != YAML_MAPPING_NODE) {
+        if (n->type == YAML_SCALAR_NODE)
+            return load_mode(ld, n, "policy", where, &p->mode);
+        pm_code rc = bad_value(ld, n, "policy", where, "auto, review, frozen or a mapping");
+        pm_err_hint(ld->err, "for example: policy: {mode: review, on_incident: halt}");
+        return rc;
+    }
+    for (yaml_node_pair_t *pp = n->data.mapping.pairs.start; pp < n->data.mapping.pairs.top; pp++) {
+        int k =
+            check_key(ld, n, pp, policy_keys, sizeof policy_keys / sizeof *policy_keys, pol_where);
+        if (k < 0)
+            return PM_ERR_CONFIG;
+        const yaml_node_t *v = node(ld, pp->value);
+        pm_code rc = PM_OK;
+        switch (k) {
+        case POK_MODE:
+            rc = load_mode(ld, v, "mode", pol_where, &p->mode);
+            break;
+        case POK_ON_INCIDENT:
+            if (!on_incident_parse(scalar_string(v), &p->on_incident)) {
+                rc = bad_value(ld, v, "on_incident", pol_where, "continue or halt");
+                pm_err_hint(ld->err, "continue keeps clean rows flowing; halt holds back every "
+                                     "later row of the source until the incident is resolved");
+            }
+            break;
+        case POK_OVERRIDES:
+            rc = load_overrides(ld, v, owner, p);
+            break;
+        }
+        if (rc != PM_OK)
+            return rc;
+    }
+    return PM_OK;
+}
+
 /* ---- sections ----------------------------------------------------------- */
 
 static const char *const default_keys[] = {"batch_size", "sample_size",   "max_line_bytes",
@@ -689,7 +799,7 @@ static pm_code load_pipeline(loader *ld, const yaml_node_t *n, size_t index, pip
         return rc;
     }
 
-    pc->policy = "auto";
+    policy_default(&pc->policy);
     const yaml_node_t *contract = NULL;
     for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
         int k =
@@ -713,15 +823,8 @@ static pm_code load_pipeline(loader *ld, const yaml_node_t *n, size_t index, pip
                 rc = get_string(ld, v, "owner", where, &pc->owner);
             break;
         case PK_POLICY:
-            if (v->type != YAML_SCALAR_NODE ||
-                (strcmp(sval(v), "auto") != 0 && strcmp(sval(v), "review") != 0 &&
-                 strcmp(sval(v), "frozen") != 0)) {
-                rc = bad_value(ld, v, "policy", where, "auto, review or frozen");
-                pm_err_hint(ld->err, "auto applies safe changes, review waits for a person for "
-                                     "all of them, frozen changes nothing");
-                break;
-            }
-            pc->policy = pm_arena_strdup(ld->cfg->arena, sval(v));
+            rc = load_policy(ld, v, owner, &pc->policy);
+            pc->has_policy = rc == PM_OK;
             break;
         case PK_FORMAT:
             if (is_null(v))
@@ -803,7 +906,8 @@ static pm_code load_pipelines(loader *ld, const yaml_node_t *n)
 static pm_code load_tables(loader *ld, const yaml_node_t *n)
 {
     pm_config *cfg = ld->cfg;
-    static const char *const table_keys[] = {"contract"};
+    static const char *const table_keys[] = {"contract", "policy"};
+    enum { TBK_CONTRACT, TBK_POLICY };
     if (is_null(n))
         return PM_OK;
     if (n->type != YAML_MAPPING_NODE) {
@@ -814,6 +918,8 @@ static pm_code load_tables(loader *ld, const yaml_node_t *n)
     size_t count = (size_t)(n->data.mapping.pairs.top - n->data.mapping.pairs.start);
     cfg->contracts = pm_arena_calloc(cfg->arena, (count ? count : 1) * sizeof *cfg->contracts);
     ld->table_contracts = pm_arena_calloc(cfg->arena, (count ? count : 1) * sizeof(yaml_node_t *));
+    cfg->table_policies =
+        pm_arena_calloc(cfg->arena, (count ? count : 1) * sizeof *cfg->table_policies);
     for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
         if (check_key(ld, n, p, NULL, 0, "in tables") < 0)
             return PM_ERR_CONFIG;
@@ -828,12 +934,22 @@ static pm_code load_tables(loader *ld, const yaml_node_t *n)
         if (is_null(v))
             continue;
         if (v->type != YAML_MAPPING_NODE)
-            return bad_value(ld, v, owner, "in tables", "a mapping with a contract");
+            return bad_value(ld, v, owner, "in tables",
+                             "a mapping with a contract and/or a policy");
         for (yaml_node_pair_t *tp = v->data.mapping.pairs.start; tp < v->data.mapping.pairs.top;
              tp++) {
-            if (check_key(ld, v, tp, table_keys, 1, where) < 0)
+            int k = check_key(ld, v, tp, table_keys, 2, where);
+            if (k < 0)
                 return PM_ERR_CONFIG;
             const yaml_node_t *cn = node(ld, tp->value);
+            if (k == TBK_POLICY) {
+                pm_table_policy *tpol = &cfg->table_policies[cfg->ntable_policies];
+                tpol->table = table;
+                if (load_policy(ld, cn, owner, &tpol->policy) != PM_OK)
+                    return PM_ERR_CONFIG;
+                cfg->ntable_policies++;
+                continue;
+            }
             if (is_null(cn))
                 continue;
             ld->table_contracts[cfg->ncontracts] = cn;
@@ -1034,6 +1150,26 @@ pm_code config_load(const char *path, pm_config **out, pm_err *err)
     }
     *out = cfg;
     return PM_OK;
+}
+
+void config_policy(const pm_config *cfg, const char *pipeline, const char *table, pm_policy *out)
+{
+    policy_default(out);
+    if (!cfg)
+        return;
+    const pm_pipeline_cfg *p = pipeline ? config_pipeline(cfg, pipeline) : NULL;
+    if (p && !table)
+        table = p->table;
+    if (p && p->has_policy && table && strcmp(p->table, table) == 0) {
+        *out = p->policy;
+        return;
+    }
+    for (size_t i = 0; table && i < cfg->ntable_policies; i++) {
+        if (strcmp(cfg->table_policies[i].table, table) == 0) {
+            *out = cfg->table_policies[i].policy;
+            return;
+        }
+    }
 }
 
 void config_free(pm_config *cfg)

@@ -1,7 +1,7 @@
-/* config.h - pipemend.yaml: the warehouse URL, defaults, pipelines and
- * per-table contracts. Parsed with libyaml. Unknown keys are errors (a typo
- * in a contract must not silently disable it), and every error is
- * PM_ERR_CONFIG with a message that starts "file:line:col: " (1-based).
+/* config.h - pipemend.yaml: the warehouse URL, defaults, pipelines, and
+ * per-table contracts and policies. Parsed with libyaml. Unknown keys are
+ * errors (a typo in a contract must not silently disable it), and every
+ * error is PM_ERR_CONFIG with a message that starts "file:line:col: " (1-based).
  * Column names in contracts are normalised as data's are (colname.h).
  *
  *   db: sqlite:warehouse.db
@@ -18,7 +18,13 @@
  *       format: ndjson                 # ndjson | jsonl | csv (default: from extension)
  *       table: orders
  *       owner: data-platform@example.com
- *       policy: auto                   # auto | review | frozen
+ *       policy: auto                   # auto | review | frozen, or a mapping:
+ *       # policy:
+ *       #   mode: review                 # auto | review | frozen (default auto)
+ *       #   on_incident: halt            # continue | halt (default continue)
+ *       #   overrides:                   # op kind -> auto | review | forbidden
+ *       #     add_column: review
+ *       #     drop_not_null: auto
  *       contract:
  *         unique: [order_id]
  *         columns:
@@ -28,6 +34,11 @@
  *   tables:
  *     events:
  *       contract: { ...same shape... }
+ *       policy: { ...same shape... }   # for runs whose pipeline sets none
+ *
+ * An override can make an op kind stricter or looser but never lifts an
+ * inherently forbidden op (policy.h). Unknown op kinds and classes are
+ * errors like unknown keys.
  */
 #ifndef PM_PIPELINE_CONFIG_H
 #define PM_PIPELINE_CONFIG_H
@@ -38,18 +49,26 @@
 #include "contract/contract.h"
 #include "core/arena.h"
 #include "core/err.h"
+#include "heal/policy.h"
 #include "source/source.h"
 
 typedef struct pm_pipeline_cfg {
     const char *name;
     const char *source; /* path, glob or "-" */
     const char *table;
-    const char *owner;  /* may be NULL */
-    const char *policy; /* "auto" (default), "review", "frozen" */
+    const char *owner; /* may be NULL */
+    pm_policy policy;  /* the default unless has_policy */
+    bool has_policy;   /* false: the tables: section's policy, else the default */
     pm_format format;
     bool has_format;       /* false: decide from each file's extension */
     pm_contract *contract; /* may be NULL */
 } pm_pipeline_cfg;
+
+/* A `policy:` under an entry of the tables: section. */
+typedef struct pm_table_policy {
+    const char *table;
+    pm_policy policy;
+} pm_table_policy;
 
 typedef struct pm_config {
     pm_arena *arena;  /* owns everything below */
@@ -65,6 +84,8 @@ typedef struct pm_config {
     size_t npipelines;
     pm_contract *contracts; /* from the tables: section */
     size_t ncontracts;
+    pm_table_policy *table_policies; /* from the tables: section */
+    size_t ntable_policies;
 } pm_config;
 
 /* Loads path; with path NULL, loads ./pipemend.yaml if it exists, otherwise
@@ -80,5 +101,12 @@ const pm_pipeline_cfg *config_pipeline(const pm_config *cfg, const char *name);
  * may load one table, but only one of them may declare its contract (a
  * second is a config error). */
 const pm_contract *config_contract(const pm_config *cfg, const char *table);
+
+/* The policy for a run of pipeline (may be NULL) into table: the pipeline's
+ * if it sets one, else the tables: section's for table, else the default.
+ * A pipeline's policy governs only its own runs into its own table: when
+ * table names another one (ingest --pipeline P --table X), the pipeline's
+ * is skipped. table NULL means the pipeline's table. */
+void config_policy(const pm_config *cfg, const char *pipeline, const char *table, pm_policy *out);
 
 #endif

@@ -35,10 +35,11 @@
 #include "core/buf.h"
 #include "core/log.h"
 #include "drift/drift.h"
-#include "heal/guard.h"
+#include "heal/heal.h"
+#include "heal/incident.h"
 #include "heal/planner.h"
 #include "heal/policy.h"
-#include "pipeline/replay.h"
+#include "heal/replay.h"
 #include "pipeline/volume.h"
 #include "schema/colname.h"
 
@@ -58,6 +59,8 @@ typedef struct batch {
     size_t n, cap;
     const char *source; /* checkpoint identity */
     const char *path;
+    const char *header; /* CSV: the source's header bytes, kept with quarantined rows */
+    size_t header_len;
     uint64_t fingerprint; /* of the bytes up to end (fingerprint.c) */
     bool expect_found;    /* the checkpoint this batch continues from */
     uint64_t expect;
@@ -90,6 +93,7 @@ typedef struct run {
     size_t nproposed;
     drift_ctx *drift;
     const contract_rule *unique;
+    incident_cache *incidents; /* writer-owned, but for apply_auto with the writer idle */
 
     pthread_mutex_t mu;
     pthread_cond_t cv;
@@ -209,17 +213,12 @@ static void quarantine_info(brow *row, const pm_finding *f, size_t n, pm_arena *
     row->findings = pm_arena_strndup(a, b.data, b.len);
     pm_buf_free(&b);
     row->kinds = drift_kinds_list(f, n, a);
-    /* The headline is what keeps the row out: a new field heals by itself,
-     * so another finding (a rename, a conflict) says more. */
-    row->message = f[0].message;
-    for (size_t i = 0; i < n; i++) {
-        if (f[i].kind != FINDING_NEW_FIELD) {
-            row->message = f[i].message;
-            break;
-        }
-    }
+    row->message = drift_headline(f, n);
     row->cells = NULL;
-    row->found = f;
+    /* f may be the caller's (a unique violation's, say): keep a copy */
+    pm_finding *copy = pm_arena_alloc(a, n * sizeof *copy);
+    memcpy(copy, f, n * sizeof *copy);
+    row->found = copy;
     row->nfound = n;
 }
 
@@ -462,8 +461,13 @@ static pm_code write_batch(run *r, batch *b, pm_err *err)
                      .raw_truncated = row->rec.raw_truncated,
                      .kinds = row->kinds,
                      .message = row->message,
-                     .findings = row->findings};
-        rc = store_quarantine_add(s, &q, err);
+                     .findings = row->findings,
+                     .header = b->header,
+                     .header_len = b->header_len};
+        int64_t qid = 0;
+        rc = store_quarantine_add(s, &q, &qid, err);
+        if (!rc)
+            rc = incident_cache_link(r->incidents, s, qid, row->found, row->nfound, err);
         quarantined++;
     }
     if (!rc)
@@ -553,85 +557,72 @@ static void slot_hand_over(run *r, int i)
 
 /* ---- inline healing ------------------------------------------------------ */
 
-static const pm_table *lookup_run_table(void *arg, const char *name)
+static heal_ctx heal_ctx_of(run *r)
 {
-    const run *r = arg;
-    return r->table && strcmp(r->table->name, name) == 0 ? r->table : NULL;
+    return (heal_ctx){.store = r->store,
+                      .contract = r->o->contract,
+                      .policy = &r->o->policy,
+                      .actor = "rules",
+                      .run_id = r->run_id};
 }
 
-/* Applies ops heal_inline found automatic: the guard checks them, the
- * store applies them with the migration lock and the version check (with
- * a schema.healed audit event in the same transaction), and the batch is
+/* The batch's records that have findings (for a dry run), in b's arena. */
+static pm_record *tainted_records(batch *b, size_t *n)
+{
+    pm_record *recs = pm_arena_alloc(b->arena, (b->n ? b->n : 1) * sizeof *recs);
+    *n = 0;
+    for (size_t i = 0; i < b->n && *n < HEAL_DRY_RUN_ROWS; i++)
+        if (!b->rows[i].cells)
+            recs[(*n)++] = b->rows[i].rec;
+    return recs;
+}
+
+/* Applies ops the policy lets the rules apply by themselves: they become
+ * a proposal, which heal_apply checks again (guard, policy, sandbox) and
+ * applies with the migration lock and the version check; then the batch is
  * validated again against the new schema. It first waits for the writer to
  * go idle (both slots free): it uses the connection and changes the schema
  * the writer's insert was prepared for. Returns false when nothing was
  * applied, which leaves the rows quarantined rather than failing the run. */
-static bool apply_auto(run *r, batch *b, pm_op *ops, size_t n)
+static bool apply_auto(run *r, batch *b, pm_op *ops, size_t n, const char *const *why)
 {
-    const char *allowed[] = {r->table->name};
-    guard_ctx g = {
-        .allowed_tables = allowed, .nallowed = 1, .lookup = lookup_run_table, .lookup_arg = r};
-    size_t bad;
-    pm_err err;
-    if (guard_check_ops(&g, ops, n, &bad, &err) != PM_OK) {
-        pm_warn("not healing %s: %s", r->table->name, err.msg);
-        return false;
-    }
     if (!slot_wait_free(r, 0) || !slot_wait_free(r, 1))
         return false;
-    pm_table *healed;
-    if (op_result(r->table, ops, n, r->arena, &healed, &err) != PM_OK) {
-        pm_warn("not healing %s: %s", r->table->name, err.msg);
-        return false;
-    }
-    pm_buf what;
-    pm_buf_init(&what, 1 << 20);
-    json_t *jops = json_array();
-    for (size_t i = 0; i < n; i++) {
-        const char *d = op_describe(&ops[i], b->arena);
-        pm_buf_printf(&what, NULL, "%s%s", i ? "; " : "", d);
-        json_array_append_new(jops, json_string(d));
-    }
-    char *reason = pm_arena_sprintf(b->arena, "healed automatically (policy auto): %s",
-                                    what.data ? what.data : "");
-    pm_code rc = store_begin(r->store, &err);
+    heal_ctx c = heal_ctx_of(r);
+    int64_t id;
+    bool created;
+    pm_err err;
+    heal_outcome out;
+    pm_code rc = heal_propose(&c, r->table, ops, n, why, NULL, 0, &id, &created, &err);
     if (!rc)
-        rc = store_apply_ops(r->store, r->table, ops, n, healed, reason, &err);
-    if (!rc) {
-        char subject[160];
-        snprintf(subject, sizeof subject, "table/%s", r->table->name);
-        json_t *payload =
-            json_pack("{s:I, s:i, s:i, s:o}", "run", (json_int_t)r->run_id, "from_version",
-                      r->table->version, "to_version", healed->version, "ops", jops);
-        jops = NULL;
-        char *text = json_dumps(payload, JSON_COMPACT | JSON_SORT_KEYS);
-        json_decref(payload);
-        rc = audit_append(r->store, "rules", "schema.healed", subject, text, &err);
-        free(text);
-    }
-    rc = rc ? rc : store_commit(r->store, &err);
-    json_decref(jops);
-    if (rc) {
-        store_rollback(r->store, NULL);
-        pm_warn("could not heal %s (%s); its rows stay in quarantine", r->table->name, err.msg);
-        pm_buf_free(&what);
+        rc = heal_apply(&c, id, false, &out, &err);
+    if (!rc && !out.applied)
+        rc = pm_err_set(&err, PM_ERR_USAGE, "the policy holds proposal %lld for a person",
+                        (long long)id);
+    pm_table *healed = NULL;
+    if (!rc)
+        rc = store_table_load(r->store, r->table->name, r->arena, &healed, &err);
+    if (rc || !healed) {
+        pm_warn("not healing %s: %s; its rows stay in quarantine", r->table->name,
+                rc ? err.msg : "the table is gone");
         return false;
     }
-    pm_info("healed %s, schema version %d: %s", r->table->name, healed->version, what.data);
-    pm_buf_free(&what);
+    pm_info("healed %s, schema version %d (proposal %lld)", r->table->name, healed->version,
+            (long long)id);
     r->table = healed;
     r->healed = true;
     drift_ctx_retarget(r->drift, healed);
     r->insert_ready = false; /* the writer is idle; it prepares anew */
+    incident_cache_clear(r->incidents);
     for (size_t i = 0; i < b->n; i++)
         validate_row(r, b, &b->rows[i]);
     return true;
 }
 
 /* Records ops a person must decide on as a pending proposal (once: the
- * same drift batch after batch proposes nothing new).
- * Needs the writer idle, like apply_auto. */
-static void propose(run *r, const pm_op *ops, size_t n, const char *const *why)
+ * same drift batch after batch proposes nothing new), tried in the sandbox
+ * with the batch's tainted rows. Needs the writer idle, like apply_auto. */
+static void propose(run *r, batch *b, const pm_op *ops, size_t n, const char *const *why)
 {
     char *text = ops_to_json(ops, n);
     for (size_t i = 0; i < r->nproposed; i++) {
@@ -644,50 +635,26 @@ static void propose(run *r, const pm_op *ops, size_t n, const char *const *why)
         free(text);
         return;
     }
-    json_t *jwhy = json_array();
-    for (size_t i = 0; i < n; i++)
-        json_array_append_new(jwhy, json_string(why[i] ? why[i] : ""));
-    char *why_text = json_dumps(jwhy, JSON_COMPACT);
-    json_decref(jwhy);
-    pm_proposal p = {.table = r->table->name,
-                     .run_id = r->run_id,
-                     .version = r->table->version,
-                     .ops = text,
-                     .why = why_text};
+    heal_ctx c = heal_ctx_of(r);
+    size_t nrecs;
+    pm_record *recs = tainted_records(b, &nrecs);
     int64_t id = 0;
     bool created = false;
     pm_err err;
-    pm_code rc = store_begin(r->store, &err);
-    if (!rc)
-        rc = store_proposal_add(r->store, &p, &id, &created, &err);
-    if (!rc && created) {
-        char subject[64];
-        snprintf(subject, sizeof subject, "proposal/%lld", (long long)id);
-        json_t *payload =
-            json_pack("{s:s, s:I, s:i, s:s}", "table", r->table->name, "run", (json_int_t)r->run_id,
-                      "version", r->table->version, "ops", text);
-        char *ptext = json_dumps(payload, JSON_COMPACT | JSON_SORT_KEYS);
-        json_decref(payload);
-        rc = audit_append(r->store, "rules", "proposal.created", subject, ptext, &err);
-        free(ptext);
-    }
-    rc = rc ? rc : store_commit(r->store, &err);
-    if (rc) {
-        store_rollback(r->store, NULL);
+    if (heal_propose(&c, r->table, ops, n, why, recs, nrecs, &id, &created, &err) != PM_OK)
         pm_warn("could not record a proposal for %s: %s", r->table->name, err.msg);
-    } else if (created) {
+    else if (created)
         pm_info("proposal %lld for %s waits for a person: pipemend proposals show %lld",
                 (long long)id, r->table->name, (long long)id);
-    }
-    free(why_text);
+    incident_cache_clear(r->incidents);
     if (r->nproposed < sizeof r->proposed / sizeof r->proposed[0])
         r->proposed[r->nproposed++] = pm_arena_strdup(r->arena, text);
     free(text);
 }
 
-/* Plans repairs for the batch's findings: under policy auto, what the
- * policy classes as automatic is applied now (apply_auto); what needs a
- * person (or everything, under review and frozen) becomes a proposal. */
+/* Plans repairs for the batch's findings: what the policy lets the rules
+ * apply is applied now (apply_auto); what needs a person (or everything,
+ * under review and frozen) becomes a proposal. */
 static void heal_inline(run *r, batch *b)
 {
     if (!r->drift || b->create)
@@ -700,26 +667,28 @@ static void heal_inline(run *r, batch *b)
         return;
     pm_op *now = pm_arena_alloc(b->arena, plan.n * sizeof *now);
     pm_op *later = pm_arena_alloc(b->arena, plan.n * sizeof *later);
+    const char **why_now = pm_arena_alloc(b->arena, plan.n * sizeof *why_now);
     const char **why = pm_arena_alloc(b->arena, plan.n * sizeof *why);
     size_t nnow = 0, nlater = 0, width = r->table->ncols;
     for (size_t i = 0; i < plan.n; i++) {
-        pm_op_class c = policy_class(&plan.ops[i], r->table);
+        pm_decision d = policy_decide_op(&r->o->policy, &plan.ops[i], r->table);
         /* Columns that keep coming are a map keyed by data, not a schema:
          * past the inference cap they wait for a person. */
         bool capped = plan.ops[i].kind == OP_ADD_COLUMN && ++width > INFER_MAX_COLUMNS;
-        if (policy_decide(r->o->mode, c) == DECIDE_APPLY && !capped) {
+        if (d == DECIDE_APPLY && !capped) {
+            why_now[nnow] = plan.why[i];
             now[nnow++] = plan.ops[i];
-        } else if (c != CLASS_FORBIDDEN) {
+        } else if (d != DECIDE_REJECT) {
             why[nlater] = plan.why[i];
             later[nlater++] = plan.ops[i];
         }
     }
     if (nnow)
-        apply_auto(r, b, now, nnow);
+        apply_auto(r, b, now, nnow, why_now);
     /* One proposal per op, so that a person can take one and leave another
      * (drop a NOT NULL, but not map a field). */
     for (size_t i = 0; i < nlater; i++)
-        propose(r, &later[i], 1, &why[i]);
+        propose(r, b, &later[i], 1, &why[i]);
 }
 
 /* ---- the reader side -------------------------------------------------- */
@@ -818,6 +787,9 @@ static pm_code read_source(run *r, src_plan *p, int *slot, pm_err *err)
         pm_info("%s: resuming after byte %llu", p->path, (unsigned long long)start);
     r->done_bytes += start;
 
+    size_t header_len = 0;
+    const char *header_src = source_header_raw(src, &header_len);
+    const char *header = header_src ? pm_arena_strndup(r->arena, header_src, header_len) : NULL;
     batch *b = &r->slots[*slot];
     uint64_t base = r->done_bytes;
     /* A new table is inferred from its first batch: make that batch hold
@@ -827,6 +799,8 @@ static pm_code read_source(run *r, src_plan *p, int *slot, pm_err *err)
         if (b->n == 0) {
             b->source = id;
             b->path = p->path;
+            b->header = header;
+            b->header_len = header_len;
             b->checkpoint = !stdin_src;
             b->expect_found = had_checkpoint;
             b->expect = checkpoint;
@@ -933,8 +907,15 @@ pm_code ingest_run(pm_store *store, const ingest_opts *o, ingest_result *res, pm
         rc = ingest_reap_aborted(store, err);
     if (!rc)
         rc = store_table_load(store, o->table, r.arena, &r.table, err);
+    /* The run and its run.started event commit together: a run killed at
+     * once still has both. */
     if (!rc)
+        rc = store_begin(store, err);
+    if (!rc) {
         rc = store_run_start(store, o->pipeline, o->table, &r.run_id, err);
+        if (rc)
+            store_rollback(store, NULL);
+    }
     if (rc) {
         pm_arena_free(r.arena);
         return rc;
@@ -950,13 +931,16 @@ pm_code ingest_run(pm_store *store, const ingest_opts *o, ingest_result *res, pm
                         json_pack("{s:s?, s:s, s:o}", "pipeline", o->pipeline, "table", o->table,
                                   "sources", paths),
                         err);
+        if (!rc)
+            rc = store_commit(store, err);
         if (rc) {
-            store_run_finish(store, r.run_id, "failed", err->msg, false, NULL, NULL);
+            store_rollback(store, NULL);
             pm_arena_free(r.arena);
             return rc;
         }
     }
     r.unique = o->contract ? contract_unique(o->contract) : NULL;
+    r.incidents = incident_cache_new(r.arena, o->table, r.run_id);
     if (r.table)
         r.drift = drift_ctx_new(r.arena, r.table, o->contract);
     if (r.table) {
@@ -1034,7 +1018,8 @@ pm_code ingest_run(pm_store *store, const ingest_opts *o, ingest_result *res, pm
         /* Rows of earlier runs that waited for this heal load now. */
         replay_result rr;
         pm_err rerr2;
-        if (replay_quarantine(store, o->table, o->contract, "engine", &rr, &rerr2) == PM_OK) {
+        if (replay_quarantine(store, o->table, o->contract, "engine", r.run_id, &rr, &rerr2) ==
+            PM_OK) {
             if (rr.loaded)
                 pm_info("replayed %lld quarantined rows of earlier runs into %s",
                         (long long)rr.loaded, o->table);

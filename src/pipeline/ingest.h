@@ -35,7 +35,7 @@ typedef struct ingest_opts {
     int volume_window;
     double volume_ratio;
     bool progress;       /* draw a progress bar on stderr */
-    pm_policy_mode mode; /* auto (default): heal automatic drift inline */
+    pm_policy policy; /* mode auto (default): heal automatic drift inline */
 } ingest_opts;
 
 typedef struct ingest_result {

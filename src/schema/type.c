@@ -1040,6 +1040,218 @@ const char *type_detect_datetime_format(const char *s, size_t len)
     return detect_named_month(s, len);
 }
 
+/* ---- coercions ---------------------------------------------------------- */
+
+/* What a coercion format has read; -1 where it gave nothing. */
+typedef struct dt_parts {
+    int year, month, day, yday;
+    int hour24, hour12, pm, min, sec;
+    int zone; /* 0 none, 1 'Z', 2 numeric */
+    char zsign;
+    int zh, zm;
+} dt_parts;
+
+/* Stores v (already range-checked by the caller when v >= 0) in *slot;
+ * false when v is -1 (nothing read) or the format gave the field another
+ * value earlier ("%d ... %d" disagreeing). */
+static bool put(int *slot, int v, int lo, int hi)
+{
+    if (v < lo || v > hi || (*slot >= 0 && *slot != v))
+        return false;
+    *slot = v;
+    return true;
+}
+
+/* Reads minw to maxw digits, as many as there are up to maxw (as strptime
+ * does, so "%Y%m%d" reads "20261101"); returns the number or -1. */
+static int cur_digits(cursor *c, size_t minw, size_t maxw)
+{
+    size_t start = c->i;
+    int v = 0;
+    while (c->i < c->n && c->i - start < maxw && is_digit(c->s[c->i]))
+        v = v * 10 + (c->s[c->i++] - '0');
+    return c->i - start < minw ? -1 : v;
+}
+
+/* %z: Z, z, +HH, +HHMM or +HH:MM (the sign may be '-'), to 15 hours as
+ * dt_scan accepts. */
+static bool cur_zone(cursor *c, dt_parts *p)
+{
+    if (p->zone || c->i == c->n)
+        return false;
+    char ch = c->s[c->i];
+    if (ch == 'Z' || ch == 'z') {
+        c->i++;
+        p->zone = 1;
+        return true;
+    }
+    if (ch != '+' && ch != '-')
+        return false;
+    c->i++;
+    int h = cur_digits(c, 2, 2), m = 0;
+    if (h < 0 || h > 15)
+        return false;
+    if (cur_lit(c, ":") || (c->i < c->n && is_digit(c->s[c->i])))
+        m = cur_digits(c, 2, 2);
+    if (m < 0 || m > 59)
+        return false;
+    p->zone = 2;
+    p->zsign = ch;
+    p->zh = h;
+    p->zm = m;
+    return true;
+}
+
+static bool conv(cursor *c, char k, dt_parts *p)
+{
+    static const char *const ampm[] = {"am", "pm"};
+    int v;
+    switch (k) {
+    case 'Y':
+        return put(&p->year, cur_digits(c, 4, 4), 1, 9999);
+    case 'y':
+        /* POSIX: 69-99 are 1969-1999, 00-68 are 2000-2068 */
+        v = cur_digits(c, 2, 2);
+        return v >= 0 && put(&p->year, v < 69 ? 2000 + v : 1900 + v, 1, 9999);
+    case 'm':
+        return put(&p->month, cur_digits(c, 1, 2), 1, 12);
+    case 'e':
+        cur_lit(c, " "); /* the space strftime pads a one-digit day with */
+        /* fall through */
+    case 'd':
+        return put(&p->day, cur_digits(c, 1, 2), 1, 31);
+    case 'j':
+        return put(&p->yday, cur_digits(c, 1, 3), 1, 366);
+    case 'b':
+    case 'B':
+        return put(&p->month, cur_month(c), 1, 12);
+    case 'a':
+    case 'A':
+        return cur_weekday(c); /* redundant with the date: read, not checked */
+    case 'H':
+        return put(&p->hour24, cur_digits(c, 1, 2), 0, 23);
+    case 'I':
+        return put(&p->hour12, cur_digits(c, 1, 2), 1, 12);
+    case 'p':
+        return put(&p->pm, cur_word(c, ampm, 2), 0, 1);
+    case 'M':
+        return put(&p->min, cur_digits(c, 1, 2), 0, 59);
+    case 'S':
+        return put(&p->sec, cur_digits(c, 1, 2), 0, 60);
+    case 'z':
+        return cur_zone(c, p);
+    case 'T':
+        return conv(c, 'H', p) && cur_lit(c, ":") && conv(c, 'M', p) && cur_lit(c, ":") &&
+               conv(c, 'S', p);
+    case 'R':
+        return conv(c, 'H', p) && cur_lit(c, ":") && conv(c, 'M', p);
+    case 'D':
+        return conv(c, 'm', p) && cur_lit(c, "/") && conv(c, 'd', p) && cur_lit(c, "/") &&
+               conv(c, 'y', p);
+    case 'F':
+        return conv(c, 'Y', p) && cur_lit(c, "-") && conv(c, 'm', p) && cur_lit(c, "-") &&
+               conv(c, 'd', p);
+    case '%':
+        return cur_lit(c, "%");
+    default:
+        return false; /* not one of the guard's conversions */
+    }
+}
+
+/* The calendar date of p: from month and day, or from the day of the year
+ * (which must agree with them when both are given). */
+static bool resolve_date(dt_parts *p)
+{
+    if (p->year < 0)
+        return false;
+    if (p->yday >= 0) {
+        int m = 1, d = p->yday;
+        while (m <= 12 && d > days_in_month(p->year, m))
+            d -= days_in_month(p->year, m++);
+        if (m > 12 || !put(&p->month, m, 1, 12) || !put(&p->day, d, 1, 31))
+            return false;
+    }
+    return p->month >= 0 && p->day >= 0 && valid_date(p->year, p->month, p->day);
+}
+
+bool type_coerce_datetime(const char *s, size_t len, const char *fmt, pm_type t, char *out,
+                          size_t outsz)
+{
+    if (!s || !fmt || !out ||
+        (t.kind != PM_T_DATE && t.kind != PM_T_TIMESTAMP && t.kind != PM_T_TIMESTAMPTZ))
+        return false;
+    dt_parts p = {.year = -1,
+                  .month = -1,
+                  .day = -1,
+                  .yday = -1,
+                  .hour24 = -1,
+                  .hour12 = -1,
+                  .pm = -1,
+                  .min = -1,
+                  .sec = -1};
+    cursor c = {s, len, 0};
+    for (const char *f = fmt; *f; f++) {
+        if (*f == ' ') {
+            size_t from = c.i;
+            while (c.i < c.n && (s[c.i] == ' ' || s[c.i] == '\t'))
+                c.i++;
+            if (c.i == from)
+                return false;
+        } else if (*f != '%') {
+            if (c.i == c.n || s[c.i] != *f)
+                return false;
+            c.i++;
+        } else if (!*++f || !conv(&c, *f, &p)) {
+            return false;
+        }
+    }
+    if (!cur_end(&c) || !resolve_date(&p))
+        return false;
+
+    /* A 12-hour clock needs its AM/PM and nothing else: without it the
+     * hour is a guess, beside %H one of them is wrong. */
+    int hour = p.hour24;
+    if (p.hour12 >= 0) {
+        if (p.hour24 >= 0 || p.pm < 0)
+            return false;
+        hour = p.hour12 % 12 + 12 * p.pm;
+    } else if (p.pm >= 0) {
+        return false;
+    }
+    if ((p.min >= 0 && hour < 0) || (p.sec >= 0 && p.min < 0))
+        return false;
+    bool timed = hour >= 0;
+
+    /* Exactly what type_fits takes for the column: a date column holds no
+     * time of day, a timestamp no zone, and a timestamptz needs one. */
+    char buf[TYPE_DATETIME_MAX];
+    int n;
+    switch (t.kind) {
+    case PM_T_DATE:
+        if (timed || p.zone)
+            return false;
+        n = snprintf(buf, sizeof buf, "%04d-%02d-%02d", p.year, p.month, p.day);
+        break;
+    case PM_T_TIMESTAMP:
+    case PM_T_TIMESTAMPTZ:
+        if ((t.kind == PM_T_TIMESTAMP) != (p.zone == 0))
+            return false;
+        n = snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d", p.year, p.month, p.day,
+                     timed ? hour : 0, p.min > 0 ? p.min : 0, p.sec > 0 ? p.sec : 0);
+        if (p.zone == 1)
+            n += snprintf(buf + n, sizeof buf - (size_t)n, "Z");
+        else if (p.zone == 2)
+            n += snprintf(buf + n, sizeof buf - (size_t)n, "%c%02d:%02d", p.zsign, p.zh, p.zm);
+        break;
+    default:
+        return false;
+    }
+    if (n < 0 || (size_t)n >= outsz)
+        return false;
+    memcpy(out, buf, (size_t)n + 1);
+    return true;
+}
+
 bool type_valid(pm_type t)
 {
     if (t.kind <= PM_T_UNKNOWN || t.kind > PM_T_JSON)

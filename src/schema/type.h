@@ -139,6 +139,33 @@ bool type_fits(const pm_value *v, pm_type t, pm_cell *out);
  * The calendar date must exist (02/30/2026 is NULL). */
 const char *type_detect_datetime_format(const char *s, size_t len);
 
+/* Room for the text type_coerce_datetime writes, NUL included. */
+#define TYPE_DATETIME_MAX 32
+
+/* A coercion: parses s[0..len) with the strptime format fmt and writes to
+ * out (outsz bytes, TYPE_DATETIME_MAX is enough) the ISO 8601 text that
+ * type_fits takes for a column of type t: YYYY-MM-DD for date,
+ * YYYY-MM-DDTHH:MM:SS for timestamp, the same followed by Z or +HH:MM for
+ * timestamptz. False (out untouched) when it does not parse or does not
+ * fit t. Parsed by hand, the same whatever the locale and TZ:
+ *   - the conversions are the guard's: %Y (4 digits), %y (2 digits,
+ *     69-99 -> 19xx, 00-68 -> 20xx), %m %d %e %H %M %S %I (1 or 2 digits),
+ *     %j, %b %B (English month, full or abbreviated, any case), %a %A
+ *     (English weekday, read and not checked against the date), %p (AM or
+ *     PM, any case), %z (Z, +HH, +HHMM, +HH:MM, to 15 hours), %T %R %D %F
+ *     and %%; anything else fails;
+ *   - a space in fmt takes one or more spaces or tabs, any other character
+ *     itself; the whole of s must be consumed;
+ *   - the date must be complete (a year, and a month and day or %j) and
+ *     exist (02/30/2026 fails); %I needs %p (12 AM is 00, 12 PM is 12) and
+ *     %p needs %I; minutes need an hour, seconds minutes; a field given
+ *     twice must agree;
+ *   - a date column takes no time of day nor zone, a timestamp no zone,
+ *     and a timestamptz needs one (type_fits' rules: nothing is guessed or
+ *     dropped); missing minutes and seconds are 00. */
+bool type_coerce_datetime(const char *s, size_t len, const char *fmt, pm_type t, char *out,
+                          size_t outsz);
+
 /* SQLite STRICT column type for t: INTEGER, REAL or TEXT. numeric is TEXT
  * (exact; REAL would round and STRICT tables refuse NUMERIC), as are
  * unknown, json and the date/time types. */

@@ -25,7 +25,14 @@
  * between rows are skipped like empty NDJSON lines, since pandas, DuckDB and
  * spreadsheets all drop them and a trailing blank line is common; field values
  * are copied into the arena NUL-terminated, so consumers may use either len or
- * C string functions. */
+ * C string functions.
+ *
+ * Replay: source_parse_raw runs one record's bytes (and, for CSV, the header
+ * row's bytes kept with it) through the same scanner and the same record
+ * builders as the file path, so a replayed row gets the fields, NULLs and
+ * malformed messages it got when it was read. The only difference is at the
+ * record's end: its line end is already cut off, so a '\r' left there is
+ * data (see csv_finish). */
 #include "source/source.h"
 
 #include <errno.h>
@@ -79,6 +86,26 @@ typedef struct csv_scan {
     size_t problem_field; /* 1-based */
 } csv_scan;
 
+/* Field spans of the record being scanned. At most `limit` are kept
+ * (CSV_MAX_COLUMNS + 1 while the header is read, the header's width + 1
+ * after it: one more is enough to know a row is too long); the rest are
+ * only counted. */
+typedef struct csv_spans {
+    csv_span *v; /* owned */
+    size_t cap;
+    size_t limit;
+} csv_spans;
+
+/* The header's names, unescaped and packed NUL-terminated: the one copy that
+ * every record's field names are copied from. */
+typedef struct csv_header {
+    size_t ncols;
+    char *names; /* owned */
+    size_t names_len;
+    size_t *name_off; /* owned */
+    size_t *name_len; /* owned */
+} csv_header;
+
 struct pm_source {
     int fd;
     bool is_stdin;
@@ -101,17 +128,13 @@ struct pm_source {
     uint64_t line;       /* line number of buf[beg] */
     uint64_t start_line; /* opts->start_line */
 
-    /* CSV: the header, packed as NUL-terminated names, and the field spans of
-     * the record being scanned (at most ncols + 1 are kept: one more is
-     * enough to know the row is too long). */
-    size_t ncols;
-    char *names; /* owned */
-    size_t names_len;
-    size_t *name_off; /* owned */
-    size_t *name_len; /* owned */
-    csv_span *spans;  /* owned */
-    size_t spans_cap;
-    size_t spans_limit;
+    /* CSV: the header row's bytes as read (BOM and line end excluded; kept
+     * with quarantined rows, see source_header_raw), its names, and the
+     * spans of the record being scanned. */
+    char *header_raw; /* owned */
+    size_t header_raw_len;
+    csv_header hdr;
+    csv_spans spans;
 };
 
 void source_opts_default(pm_source_opts *o)
@@ -120,6 +143,14 @@ void source_opts_default(pm_source_opts *o)
     o->max_line = SOURCE_MAX_LINE_DEFAULT;
     o->json.max_depth = 64;
     o->json.flatten_depth = 8;
+}
+
+/* opts->max_line, with 0 meaning the default, and capped so that the buffer
+ * arithmetic (max_line + 2, len + ncols) cannot overflow. */
+static size_t source_max_line(const pm_source_opts *opts)
+{
+    size_t m = opts->max_line ? opts->max_line : SOURCE_MAX_LINE_DEFAULT;
+    return m > SIZE_MAX / 4 ? SIZE_MAX / 4 : m;
 }
 
 /* ---- buffered input ---------------------------------------------------- */
@@ -215,7 +246,7 @@ static pm_code source_skip_bom(pm_source *src, pm_err *err)
 
 /* Fills in an over-long record: the first bytes (not splitting a UTF-8
  * sequence), and the message that tells the operator what to change. */
-static void record_overlong(pm_source *src, pm_arena *arena, pm_record *rec, const char *p,
+static void record_overlong(size_t max_line, pm_arena *arena, pm_record *rec, const char *p,
                             size_t avail, const char *what)
 {
     size_t keep = pm_utf8_truncate(p, avail, SOURCE_RAW_PREFIX);
@@ -225,8 +256,8 @@ static void record_overlong(pm_source *src, pm_arena *arena, pm_record *rec, con
     rec->malformed = pm_arena_sprintf(arena,
                                       "%s exceeds max_line_bytes (%zu bytes); raise "
                                       "defaults.max_line_bytes in pipemend.yaml to load it",
-                                      what, src->max_line);
-    rec->malformed_at = src->max_line < keep ? src->max_line : keep;
+                                      what, max_line);
+    rec->malformed_at = max_line < keep ? max_line : keep;
 }
 
 /* ---- NDJSON ------------------------------------------------------------ */
@@ -259,6 +290,30 @@ static pm_code ndjson_skip_line(pm_source *src, pm_err *err)
     }
 }
 
+/* Turns one line (p[0, len), line end excluded) into rec: its bytes copied
+ * into arena and its fields, or why it is malformed. Shared by source_next
+ * and source_parse_raw so that a replayed line parses exactly as it did. */
+static void ndjson_build(const jscan_opts *json, size_t max_line, const char *p, size_t len,
+                         pm_arena *arena, pm_record *rec)
+{
+    if (len > max_line) {
+        record_overlong(max_line, arena, rec, p, len, "line");
+        return;
+    }
+    char *raw = pm_arena_strndup(arena, p, len);
+    rec->raw = raw;
+    rec->raw_len = len;
+    pm_err e;
+    pm_err_clear(&e);
+    if (jscan_record(raw, len, json, arena, rec, &e) != PM_OK) {
+        /* Whatever the scanner's reason, it is this record's problem, not
+         * the run's: quarantine it with the message. */
+        rec->malformed = pm_arena_strdup(arena, e.msg[0] ? e.msg : "malformed JSON");
+        rec->fields = NULL;
+        rec->nfields = 0;
+    }
+}
+
 static pm_code ndjson_next(pm_source *src, pm_arena *arena, pm_record *rec, pm_err *err)
 {
     size_t scanned = 0; /* bytes after beg already known to hold no '\n' */
@@ -279,7 +334,7 @@ static pm_code ndjson_next(pm_source *src, pm_arena *arena, pm_record *rec, pm_e
             /* No line end within max_line + CRLF: too long whatever follows. */
             rec->offset = src->base + src->beg;
             rec->line = src->line;
-            record_overlong(src, arena, rec, start, avail, "line");
+            record_overlong(src->max_line, arena, rec, start, avail, "line");
             pm_code rc = ndjson_skip_line(src, err);
             if (rc != PM_OK)
                 return rc;
@@ -311,22 +366,7 @@ static pm_code ndjson_next(pm_source *src, pm_arena *arena, pm_record *rec, pm_e
         rec->next_line = src->line;
         rec->line = line;
         rec->unterminated = !term;
-        if (raw_len > src->max_line) {
-            record_overlong(src, arena, rec, start, raw_len, "line");
-            return PM_OK;
-        }
-        char *raw = pm_arena_strndup(arena, start, raw_len);
-        rec->raw = raw;
-        rec->raw_len = raw_len;
-        pm_err e;
-        pm_err_clear(&e);
-        if (jscan_record(raw, raw_len, &src->json, arena, rec, &e) != PM_OK) {
-            /* Whatever the scanner's reason, it is this record's problem, not
-             * the run's: quarantine it with the message. */
-            rec->malformed = pm_arena_strdup(arena, e.msg[0] ? e.msg : "malformed JSON");
-            rec->fields = NULL;
-            rec->nfields = 0;
-        }
+        ndjson_build(&src->json, src->max_line, start, raw_len, arena, rec);
         return PM_OK;
     }
 }
@@ -351,17 +391,17 @@ static void csv_problem_at(csv_scan *sc, csv_problem what, size_t at)
     sc->problem_field = sc->nfields + 1;
 }
 
-static void csv_push(pm_source *src, csv_scan *sc, bool keep)
+static void csv_push(csv_spans *sp, csv_scan *sc, bool keep)
 {
-    if (keep && sc->nfields < src->spans_limit) {
-        if (sc->nfields == src->spans_cap) {
-            size_t ncap = src->spans_cap ? src->spans_cap * 2 : 16;
-            if (ncap > src->spans_limit)
-                ncap = src->spans_limit;
-            src->spans = pm_xrealloc(src->spans, ncap * sizeof *src->spans);
-            src->spans_cap = ncap;
+    if (keep && sc->nfields < sp->limit) {
+        if (sc->nfields == sp->cap) {
+            size_t ncap = sp->cap ? sp->cap * 2 : 16;
+            if (ncap > sp->limit)
+                ncap = sp->limit;
+            sp->v = pm_xrealloc(sp->v, ncap * sizeof *sp->v);
+            sp->cap = ncap;
         }
-        src->spans[sc->nfields] = sc->cur;
+        sp->v[sc->nfields] = sc->cur;
     }
     sc->nfields++;
 }
@@ -370,7 +410,7 @@ static void csv_push(pm_source *src, csv_scan *sc, bool keep)
  * the record's terminating '\n' is found (at p[sc->pos]). With keep false
  * (skipping an over-long record) p is just the current piece of input and
  * spans are not recorded; only the quote state matters then. */
-static bool csv_step(pm_source *src, csv_scan *sc, const char *p, size_t n, bool keep)
+static bool csv_step(csv_spans *sp, csv_scan *sc, const char *p, size_t n, bool keep)
 {
     size_t i = sc->pos;
     csv_state st = sc->state;
@@ -405,7 +445,7 @@ static bool csv_step(pm_source *src, csv_scan *sc, const char *p, size_t n, bool
             sc->cur.end = i;
             if (p[i] == '\n' && keep && i > sc->cur.start && p[i - 1] == '\r')
                 sc->cur.end = i - 1;
-            csv_push(src, sc, keep);
+            csv_push(sp, sc, keep);
             if (p[i] == '\n')
                 goto record_end;
             st = CSV_FIELD_START;
@@ -429,11 +469,11 @@ static bool csv_step(pm_source *src, csv_scan *sc, const char *p, size_t n, bool
                 st = CSV_QUOTED;
                 i++;
             } else if (p[i] == ',') {
-                csv_push(src, sc, keep);
+                csv_push(sp, sc, keep);
                 st = CSV_FIELD_START;
                 i++;
             } else if (p[i] == '\n') {
-                csv_push(src, sc, keep);
+                csv_push(sp, sc, keep);
                 goto record_end;
             } else if (p[i] == '\r') {
                 st = CSV_QUOTE_CR;
@@ -446,7 +486,7 @@ static bool csv_step(pm_source *src, csv_scan *sc, const char *p, size_t n, bool
             break;
         case CSV_QUOTE_CR:
             if (p[i] == '\n') {
-                csv_push(src, sc, keep);
+                csv_push(sp, sc, keep);
                 goto record_end;
             }
             csv_problem_at(sc, CSV_AFTER_QUOTE, i - 1);
@@ -457,7 +497,7 @@ static bool csv_step(pm_source *src, csv_scan *sc, const char *p, size_t n, bool
                 i++;
             if (i == n)
                 break;
-            csv_push(src, sc, keep);
+            csv_push(sp, sc, keep);
             if (p[i] == '\n')
                 goto record_end;
             st = CSV_FIELD_START;
@@ -474,8 +514,13 @@ record_end:
     return true;
 }
 
-/* Closes the last field of a record that ends at the end of input. */
-static void csv_finish(pm_source *src, csv_scan *sc, const char *p, size_t n)
+/* Closes the last field of a record that ends at p[n]. At the end of input
+ * a final '\r' is the line end (a CR-terminated last line), not data. A
+ * record whose line end was already cut off (source_parse_raw: rec->raw)
+ * passes line_end_cut: a '\r' left at its end was before the line end in
+ * the input, so it is data there too (the file path keeps it in the field
+ * as well: "x\r\r\n" holds "x\r"), or after a closing quote, garbage. */
+static void csv_finish(csv_spans *sp, csv_scan *sc, const char *p, size_t n, bool line_end_cut)
 {
     switch (sc->state) {
     case CSV_FIELD_START:
@@ -484,19 +529,22 @@ static void csv_finish(pm_source *src, csv_scan *sc, const char *p, size_t n)
         break;
     case CSV_UNQUOTED:
         sc->cur.end = n;
-        if (n > sc->cur.start && p[n - 1] == '\r')
+        if (!line_end_cut && n > sc->cur.start && p[n - 1] == '\r')
             sc->cur.end = n - 1;
         break;
     case CSV_QUOTED:
         csv_problem_at(sc, CSV_UNTERMINATED, sc->cur.start - 1);
         sc->cur.end = n;
         break;
-    case CSV_QUOTE:
     case CSV_QUOTE_CR:
+        if (line_end_cut)
+            csv_problem_at(sc, CSV_AFTER_QUOTE, n - 1);
+        break;
+    case CSV_QUOTE:
     case CSV_GARBAGE:
         break;
     }
-    csv_push(src, sc, true);
+    csv_push(sp, sc, true);
 }
 
 /* Where the next CSV record lies, once csv_find has found it. */
@@ -517,7 +565,7 @@ static pm_code csv_find(pm_source *src, csv_scan *sc, csv_found *f, pm_err *err)
         const char *p = src->buf + src->beg;
         size_t avail = src->lim - src->beg;
         size_t n;
-        if (csv_step(src, sc, p, avail, true)) {
+        if (csv_step(&src->spans, sc, p, avail, true)) {
             n = sc->pos;
             f->term = 1;
             f->newline = true;
@@ -525,7 +573,7 @@ static pm_code csv_find(pm_source *src, csv_scan *sc, csv_found *f, pm_err *err)
             if (avail == 0)
                 return PM_DONE;
             n = avail;
-            csv_finish(src, sc, p, n);
+            csv_finish(&src->spans, sc, p, n, false);
         } else if (avail >= src->max_line + 2) {
             f->overlong = true;
             return PM_OK;
@@ -558,7 +606,7 @@ static pm_code csv_skip_record(pm_source *src, csv_scan *sc, pm_err *err)
         if (rc != PM_OK)
             return rc;
         sc->pos = 0;
-        if (csv_step(src, sc, src->buf + src->beg, src->lim - src->beg, false)) {
+        if (csv_step(&src->spans, sc, src->buf + src->beg, src->lim - src->beg, false)) {
             src->beg += sc->pos + 1;
             src->line += sc->newlines + 1;
             return PM_OK;
@@ -603,17 +651,78 @@ static size_t csv_unquote(const char *p, const csv_span *s, char *out)
 
 /* The field (1-based) holding byte at of the record. Only ASCII separates
  * fields, so an invalid UTF-8 byte always lies inside one. */
-static size_t csv_field_of(const pm_source *src, size_t nspans, size_t at)
+static size_t csv_field_of(const csv_spans *sp, size_t nspans, size_t at)
 {
     for (size_t i = 0; i < nspans; i++)
-        if (at <= src->spans[i].end)
+        if (at <= sp->v[i].end)
             return i + 1;
     return nspans;
 }
 
+static void csv_header_free(csv_header *h)
+{
+    free(h->names);
+    free(h->name_off);
+    free(h->name_len);
+    memset(h, 0, sizeof *h);
+}
+
+/* Checks the header row p[0, len), already scanned into sc and sp, and
+ * unpacks its names into h; the caller frees h with csv_header_free, after
+ * a failure too. path names the input in messages: NULL for a header given
+ * as bytes (source_parse_raw). */
+static pm_code csv_header_parse(csv_header *h, const csv_spans *sp, const csv_scan *sc,
+                                const char *p, size_t len, size_t max_line, const char *path,
+                                pm_err *err)
+{
+    const char *of = path ? " of " : "", *in = path ? " in " : "", *name = path ? path : "";
+    if (len > max_line) {
+        pm_err_set(err, PM_ERR_PARSE, "CSV header%s%s exceeds max_line_bytes (%zu bytes)", of, name,
+                   max_line);
+        pm_err_hint(err, "raise defaults.max_line_bytes in pipemend.yaml");
+        return PM_ERR_PARSE;
+    }
+    if (sc->problem != CSV_OK) {
+        pm_err_set(err, PM_ERR_PARSE, "malformed CSV header%s%s: %s %zu at byte %zu", in, name,
+                   csv_problem_text(sc->problem), sc->problem_field, sc->problem_at);
+        return PM_ERR_PARSE;
+    }
+    if (sc->nfields > CSV_MAX_COLUMNS) {
+        pm_err_set(err, PM_ERR_PARSE, "CSV header%s%s has %zu columns, more than %d", in, name,
+                   sc->nfields, CSV_MAX_COLUMNS);
+        return PM_ERR_PARSE;
+    }
+    size_t bad = pm_utf8_check(p, len);
+    if (bad < len) {
+        pm_err_set(err, PM_ERR_PARSE, "invalid UTF-8 in CSV header%s%s, column %zu at byte %zu", of,
+                   name, csv_field_of(sp, sc->nfields, bad), bad);
+        pm_err_hint(err, "convert the file to UTF-8 (for example with iconv)");
+        return PM_ERR_PARSE;
+    }
+
+    h->ncols = sc->nfields;
+    h->names = pm_xmalloc(len + h->ncols);
+    h->name_off = pm_xmalloc(h->ncols * sizeof *h->name_off);
+    h->name_len = pm_xmalloc(h->ncols * sizeof *h->name_len);
+    size_t o = 0;
+    for (size_t i = 0; i < h->ncols; i++) {
+        size_t n = csv_unquote(p, &sp->v[i], h->names + o);
+        if (memchr(h->names + o, '\0', n)) {
+            pm_err_set(err, PM_ERR_PARSE, "CSV header%s%s: column %zu has a NUL byte in its name",
+                       of, name, i + 1);
+            return PM_ERR_PARSE;
+        }
+        h->name_off[i] = o;
+        h->name_len[i] = n;
+        o += n + 1;
+    }
+    h->names_len = o;
+    return PM_OK;
+}
+
 static pm_code csv_read_header(pm_source *src, const char *path, pm_err *err)
 {
-    src->spans_limit = CSV_MAX_COLUMNS + 1;
+    src->spans.limit = CSV_MAX_COLUMNS + 1;
     csv_scan sc;
     csv_found f;
     const char *p;
@@ -638,59 +747,25 @@ static pm_code csv_read_header(pm_source *src, const char *path, pm_err *err)
         src->beg += f.term; /* blank lines before the header */
         src->line += f.newline;
     }
-    if (f.len > src->max_line) {
-        pm_err_set(err, PM_ERR_PARSE, "CSV header of %s exceeds max_line_bytes (%zu bytes)", path,
-                   src->max_line);
-        pm_err_hint(err, "raise defaults.max_line_bytes in pipemend.yaml");
-        return PM_ERR_PARSE;
-    }
-    if (sc.problem != CSV_OK) {
-        pm_err_set(err, PM_ERR_PARSE, "malformed CSV header in %s: %s %zu at byte %zu", path,
-                   csv_problem_text(sc.problem), sc.problem_field, sc.problem_at);
-        return PM_ERR_PARSE;
-    }
-    if (sc.nfields > CSV_MAX_COLUMNS) {
-        pm_err_set(err, PM_ERR_PARSE, "CSV header in %s has %zu columns, more than %d", path,
-                   sc.nfields, CSV_MAX_COLUMNS);
-        return PM_ERR_PARSE;
-    }
-    size_t bad = pm_utf8_check(p, f.len);
-    if (bad < f.len) {
-        pm_err_set(err, PM_ERR_PARSE, "invalid UTF-8 in CSV header of %s, column %zu at byte %zu",
-                   path, csv_field_of(src, sc.nfields, bad), bad);
-        pm_err_hint(err, "convert the file to UTF-8 (for example with iconv)");
-        return PM_ERR_PARSE;
-    }
-
-    src->ncols = sc.nfields;
-    src->names = pm_xmalloc(f.len + src->ncols);
-    src->name_off = pm_xmalloc(src->ncols * sizeof *src->name_off);
-    src->name_len = pm_xmalloc(src->ncols * sizeof *src->name_len);
-    size_t o = 0;
-    for (size_t i = 0; i < src->ncols; i++) {
-        size_t n = csv_unquote(p, &src->spans[i], src->names + o);
-        if (memchr(src->names + o, '\0', n)) {
-            pm_err_set(err, PM_ERR_PARSE, "CSV header of %s: column %zu has a NUL byte in its name",
-                       path, i + 1);
-            return PM_ERR_PARSE;
-        }
-        src->name_off[i] = o;
-        src->name_len[i] = n;
-        o += n + 1;
-    }
-    src->names_len = o;
+    pm_code rc = csv_header_parse(&src->hdr, &src->spans, &sc, p, f.len, src->max_line, path, err);
+    if (rc != PM_OK)
+        return rc;
+    src->header_raw = pm_xmalloc(f.len + 1);
+    memcpy(src->header_raw, p, f.len);
+    src->header_raw[f.len] = '\0';
+    src->header_raw_len = f.len;
     src->beg += f.len + f.term;
     src->line += sc.newlines + f.newline;
-    src->spans_limit = src->ncols + 1;
+    src->spans.limit = src->hdr.ncols + 1;
     return PM_OK;
 }
 
 /* Turns the scanned record at p into rec's fields, or marks it malformed. */
-static void csv_build(pm_source *src, const csv_scan *sc, const char *p, size_t len,
-                      pm_arena *arena, pm_record *rec)
+static void csv_build(const csv_header *h, const csv_spans *sp, size_t max_line, const csv_scan *sc,
+                      const char *p, size_t len, pm_arena *arena, pm_record *rec)
 {
-    if (len > src->max_line) {
-        record_overlong(src, arena, rec, p, len, "record");
+    if (len > max_line) {
+        record_overlong(max_line, arena, rec, p, len, "record");
         return;
     }
     char *raw = pm_arena_strndup(arena, p, len);
@@ -703,11 +778,11 @@ static void csv_build(pm_source *src, const csv_scan *sc, const char *p, size_t 
         rec->malformed_at = sc->problem_at;
         return;
     }
-    if (sc->nfields != src->ncols) {
+    if (sc->nfields != h->ncols) {
         rec->malformed =
-            pm_arena_sprintf(arena, "row has %zu fields, header has %zu", sc->nfields, src->ncols);
-        if (sc->nfields > src->ncols) {
-            const csv_span *extra = &src->spans[src->ncols];
+            pm_arena_sprintf(arena, "row has %zu fields, header has %zu", sc->nfields, h->ncols);
+        if (sc->nfields > h->ncols) {
+            const csv_span *extra = &sp->v[h->ncols];
             rec->malformed_at = extra->start - extra->quoted;
         } else {
             rec->malformed_at = len;
@@ -717,23 +792,23 @@ static void csv_build(pm_source *src, const csv_scan *sc, const char *p, size_t 
     size_t bad = pm_utf8_check(raw, len);
     if (bad < len) {
         rec->malformed = pm_arena_sprintf(arena, "invalid UTF-8 in field %zu at byte %zu",
-                                          csv_field_of(src, sc->nfields, bad), bad);
+                                          csv_field_of(sp, sc->nfields, bad), bad);
         rec->malformed_at = bad;
         return;
     }
 
     /* Names are copied per record (one memcpy) so that a record outlives its
      * source, as record.h promises: only the batch arena owns it. */
-    char *names = pm_arena_alloc(arena, src->names_len);
-    memcpy(names, src->names, src->names_len);
-    char *vals = pm_arena_alloc(arena, len + src->ncols);
-    pm_field *fields = pm_arena_alloc(arena, src->ncols * sizeof *fields);
+    char *names = pm_arena_alloc(arena, h->names_len);
+    memcpy(names, h->names, h->names_len);
+    char *vals = pm_arena_alloc(arena, len + h->ncols);
+    pm_field *fields = pm_arena_alloc(arena, h->ncols * sizeof *fields);
     size_t o = 0;
-    for (size_t i = 0; i < src->ncols; i++) {
-        const csv_span *s = &src->spans[i];
+    for (size_t i = 0; i < h->ncols; i++) {
+        const csv_span *s = &sp->v[i];
         pm_field *fl = &fields[i];
-        fl->name = names + src->name_off[i];
-        fl->name_len = src->name_len[i];
+        fl->name = names + h->name_off[i];
+        fl->name_len = h->name_len[i];
         fl->v.b = false;
         if (!s->quoted && s->end == s->start) {
             fl->v.kind = PM_V_NULL;
@@ -748,7 +823,7 @@ static void csv_build(pm_source *src, const csv_scan *sc, const char *p, size_t 
         o += n + 1;
     }
     rec->fields = fields;
-    rec->nfields = src->ncols;
+    rec->nfields = h->ncols;
 }
 
 static pm_code csv_next(pm_source *src, pm_arena *arena, pm_record *rec, pm_err *err)
@@ -763,7 +838,7 @@ static pm_code csv_next(pm_source *src, pm_arena *arena, pm_record *rec, pm_err 
         rec->offset = src->base + src->beg;
         rec->line = src->line;
         if (f.overlong) {
-            record_overlong(src, arena, rec, p, src->lim - src->beg, "record");
+            record_overlong(src->max_line, arena, rec, p, src->lim - src->beg, "record");
             rc = csv_skip_record(src, &sc, err);
             if (rc != PM_OK)
                 return rc;
@@ -778,9 +853,78 @@ static pm_code csv_next(pm_source *src, pm_arena *arena, pm_record *rec, pm_err 
         rec->end = src->base + src->beg;
         rec->next_line = src->line;
         rec->unterminated = !f.newline;
-        csv_build(src, &sc, p, f.len, arena, rec);
+        csv_build(&src->hdr, &src->spans, src->max_line, &sc, p, f.len, arena, rec);
         return PM_OK;
     }
+}
+
+/* ---- one record from its bytes (replay) --------------------------------- */
+
+/* Scans p[0, n), one record (or header) whose line end is already cut off,
+ * with the same state machine as a file. false when the bytes hold a line
+ * end outside quotes, that is more than one row: *at is its offset. */
+static bool csv_scan_bytes(csv_spans *sp, csv_scan *sc, const char *p, size_t n, size_t *at)
+{
+    csv_scan_init(sc);
+    if (csv_step(sp, sc, p, n, true)) {
+        *at = sc->pos;
+        return false;
+    }
+    csv_finish(sp, sc, p, n, true);
+    return true;
+}
+
+/* The header is parsed again for every record: replay is not the hot path,
+ * and a header is short next to the database round trip of the row. */
+static pm_code csv_parse_raw(const char *header, size_t header_len, const char *raw, size_t raw_len,
+                             size_t max_line, pm_arena *arena, pm_record *rec, pm_err *err)
+{
+    /* A file's BOM is not part of its header (source_header_raw leaves it
+     * out); one kept by an older writer is dropped as the file path would. */
+    if (header && header_len >= 3 && memcmp(header, "\xEF\xBB\xBF", 3) == 0) {
+        header += 3;
+        header_len -= 3;
+    }
+    if (!header || header_len == 0) {
+        pm_err_set(err, PM_ERR_PARSE, "a CSV record cannot be parsed without its header row");
+        pm_err_hint(err, "pass the header bytes kept with the record (source_header_raw)");
+        return PM_ERR_PARSE;
+    }
+    csv_spans sp = {.limit = CSV_MAX_COLUMNS + 1};
+    csv_header h = {0};
+    csv_scan sc;
+    size_t at;
+    pm_code rc = PM_OK;
+    if (!csv_scan_bytes(&sp, &sc, header, header_len, &at)) {
+        rc = pm_err_set(err, PM_ERR_PARSE,
+                        "malformed CSV header: a line end outside quotes at byte %zu", at);
+        pm_err_hint(err, "the header is one row: its bytes without the line end");
+        goto done;
+    }
+    rc = csv_header_parse(&h, &sp, &sc, header, header_len, max_line, NULL, err);
+    if (rc != PM_OK)
+        goto done;
+    sp.limit = h.ncols + 1;
+
+    if (raw_len > max_line) {
+        record_overlong(max_line, arena, rec, raw, raw_len, "record");
+    } else if (raw_len == 0) {
+        /* source_next skips empty lines; bytes that are one are no row. */
+        rec->raw = pm_arena_strndup(arena, "", 0);
+        rec->malformed = "empty line: not a CSV row";
+    } else if (!csv_scan_bytes(&sp, &sc, raw, raw_len, &at)) {
+        rec->raw = pm_arena_strndup(arena, raw, raw_len);
+        rec->raw_len = raw_len;
+        rec->malformed = pm_arena_sprintf(
+            arena, "line end outside quotes at byte %zu: the bytes hold more than one row", at);
+        rec->malformed_at = at;
+    } else {
+        csv_build(&h, &sp, max_line, &sc, raw, raw_len, arena, rec);
+    }
+done:
+    csv_header_free(&h);
+    free(sp.v);
+    return rc;
 }
 
 /* ---- open, next, close ------------------------------------------------- */
@@ -812,10 +956,8 @@ pm_code source_open(const char *path, pm_format fmt, const pm_source_opts *opts,
     src->fd = -1;
     src->fmt = fmt;
     src->json = opts->json;
-    src->max_line = opts->max_line ? opts->max_line : SOURCE_MAX_LINE_DEFAULT;
+    src->max_line = source_max_line(opts);
     src->start_line = opts->start_line;
-    if (src->max_line > SIZE_MAX / 4)
-        src->max_line = SIZE_MAX / 4;
     src->line = 1;
 
     pm_code rc;
@@ -882,6 +1024,34 @@ pm_code source_next(pm_source *src, pm_arena *arena, pm_record *rec, pm_err *err
     return ndjson_next(src, arena, rec, err);
 }
 
+pm_code source_parse_raw(pm_format fmt, const char *header, size_t header_len, const char *raw,
+                         size_t raw_len, const pm_source_opts *opts, pm_arena *arena,
+                         pm_record *rec, pm_err *err)
+{
+    memset(rec, 0, sizeof *rec);
+    pm_source_opts defaults;
+    if (!opts) {
+        source_opts_default(&defaults);
+        opts = &defaults;
+    }
+    if (!raw) {
+        raw = "";
+        raw_len = 0;
+    }
+    size_t max_line = source_max_line(opts);
+    if (fmt == PM_FMT_CSV)
+        return csv_parse_raw(header, header_len, raw, raw_len, max_line, arena, rec, err);
+    ndjson_build(&opts->json, max_line, raw, raw_len, arena, rec);
+    return PM_OK;
+}
+
+const char *source_header_raw(const pm_source *src, size_t *len)
+{
+    if (len)
+        *len = src->header_raw_len;
+    return src->header_raw;
+}
+
 void source_close(pm_source *src)
 {
     if (!src)
@@ -890,10 +1060,9 @@ void source_close(pm_source *src)
         close(src->fd);
     free(src->id);
     free(src->buf);
-    free(src->names);
-    free(src->name_off);
-    free(src->name_len);
-    free(src->spans);
+    free(src->header_raw);
+    csv_header_free(&src->hdr);
+    free(src->spans.v);
     free(src);
 }
 

@@ -56,6 +56,30 @@ pm_code source_next(pm_source *src, pm_arena *arena, pm_record *rec, pm_err *err
 
 void source_close(pm_source *src);
 
+/* The CSV header as read from the file: its raw bytes without the line end
+ * (borrowed until source_close), and their length; NULL for NDJSON. Kept
+ * with each quarantined CSV row so that replay can name its fields. The
+ * BOM and blank lines before the header are not part of it. */
+const char *source_header_raw(const pm_source *src, size_t *len);
+
+/* Parses one record's original bytes as source_next would have: NDJSON
+ * with the JSON scanner; CSV against header (the raw header bytes from
+ * source_header_raw; required for CSV). rec gets the fields (allocated in
+ * arena) and raw; a record that does not parse comes back PM_OK with
+ * rec->malformed set, exactly as from source_next (same messages); a
+ * header that does not parse is PM_ERR_PARSE, and so is a missing (NULL or
+ * empty) one. opts may be NULL (defaults); its max_line applies as in
+ * source_next (a longer record is malformed, over-long).
+ *
+ * rec's positions (offset, line, ...) are 0: the bytes alone do not know
+ * them. Bytes that source_next could not have returned as one record are
+ * malformed with their own message: an empty CSV row, or a line end
+ * outside quotes. A raw that was cut (rec->raw_truncated from source_next)
+ * parses as the prefix it is: re-read such a record from its source. */
+pm_code source_parse_raw(pm_format fmt, const char *header, size_t header_len, const char *raw,
+                         size_t raw_len, const pm_source_opts *opts, pm_arena *arena,
+                         pm_record *rec, pm_err *err);
+
 /* Identity of the input for checkpoints: the absolute path for a file,
  * "stdin" for standard input. */
 const char *source_id(const pm_source *src);

@@ -34,6 +34,9 @@ typedef enum stmt_id {
     ST_RUN_ADD,
     ST_QUARANTINE_ADD,
     ST_SCHEMA_GET,
+    ST_QUARANTINE_UNLINK,
+    ST_QUARANTINE_REMOVE,
+    ST_INCIDENT_LINK,
     ST_COUNT
 } stmt_id;
 
@@ -50,11 +53,15 @@ static const char *const stmt_sql[ST_COUNT] = {
                    "rows_loaded + ?3, rows_quarantined = rows_quarantined + ?4 WHERE id = ?1",
     [ST_QUARANTINE_ADD] =
         "INSERT INTO _pipemend_quarantine (run_id, table_name, pipeline, source, byte_offset, "
-        "line, raw, raw_truncated, kinds, message, findings, status, created_at) VALUES (?1, ?2, "
-        "?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, 'quarantined', "
-        "strftime('%Y-%m-%dT%H:%M:%fZ','now'))",
+        "line, raw, raw_truncated, kinds, message, findings, status, created_at, header) VALUES "
+        "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, 'quarantined', "
+        "strftime('%Y-%m-%dT%H:%M:%fZ','now'), ?12)",
     [ST_SCHEMA_GET] = "SELECT version, columns FROM _pipemend_schema_versions WHERE table_name = "
                       "?1 ORDER BY version DESC LIMIT 1",
+    [ST_QUARANTINE_UNLINK] = "DELETE FROM _pipemend_incident_rows WHERE qrow = ?1",
+    [ST_QUARANTINE_REMOVE] = "DELETE FROM _pipemend_quarantine WHERE id = ?1",
+    [ST_INCIDENT_LINK] = "INSERT OR IGNORE INTO _pipemend_incident_rows (incident, qrow) VALUES "
+                         "(?1, ?2)",
 };
 
 static const char catalog_sql[] =
@@ -77,14 +84,25 @@ static const char catalog_sql[] =
     " source TEXT NOT NULL, byte_offset INTEGER NOT NULL, line INTEGER NOT NULL,"
     " raw BLOB NOT NULL, raw_truncated INTEGER NOT NULL, kinds TEXT NOT NULL,"
     " message TEXT NOT NULL, findings TEXT NOT NULL, status TEXT NOT NULL,"
-    " created_at TEXT NOT NULL) STRICT;"
+    " created_at TEXT NOT NULL, header BLOB) STRICT;"
     "CREATE INDEX IF NOT EXISTS _pipemend_quarantine_table ON _pipemend_quarantine (table_name, "
     "id);"
     "CREATE INDEX IF NOT EXISTS _pipemend_quarantine_run ON _pipemend_quarantine (run_id);"
     "CREATE TABLE IF NOT EXISTS _pipemend_proposals ("
     " id INTEGER PRIMARY KEY, table_name TEXT NOT NULL, run_id INTEGER NOT NULL,"
     " version INTEGER NOT NULL, state TEXT NOT NULL, ops TEXT NOT NULL, why TEXT NOT NULL,"
-    " created_at TEXT NOT NULL, decided_by TEXT, decided_at TEXT) STRICT;"
+    " created_at TEXT NOT NULL, decided_by TEXT, decided_at TEXT, incident INTEGER,"
+    " dry_run TEXT) STRICT;"
+    "CREATE TABLE IF NOT EXISTS _pipemend_incidents ("
+    " id INTEGER PRIMARY KEY, table_name TEXT NOT NULL, column_name TEXT NOT NULL,"
+    " kind TEXT NOT NULL, state TEXT NOT NULL, run_id INTEGER NOT NULL, proposal INTEGER,"
+    " message TEXT NOT NULL, detected_at TEXT NOT NULL, planned_at TEXT, applied_at TEXT,"
+    " replayed_at TEXT, resolved_at TEXT, decided_by TEXT, note TEXT) STRICT;"
+    "CREATE INDEX IF NOT EXISTS _pipemend_incidents_key ON _pipemend_incidents (table_name,"
+    " column_name, kind, state);"
+    "CREATE TABLE IF NOT EXISTS _pipemend_incident_rows ("
+    " incident INTEGER NOT NULL, qrow INTEGER NOT NULL, PRIMARY KEY (incident, qrow)) STRICT;"
+    "CREATE INDEX IF NOT EXISTS _pipemend_incident_rows_qrow ON _pipemend_incident_rows (qrow);"
     "CREATE TABLE IF NOT EXISTS _pipemend_audit ("
     " seq INTEGER PRIMARY KEY, at TEXT NOT NULL, actor TEXT NOT NULL, action TEXT NOT NULL,"
     " subject TEXT NOT NULL, payload TEXT NOT NULL, prev_hash TEXT NOT NULL,"
@@ -96,6 +114,9 @@ typedef struct sq {
     sqlite3_stmt *st[ST_COUNT];
     sqlite3_stmt *insert; /* the data table's insert, from insert_prepare */
     size_t insert_ncols;
+    sqlite3_stmt *sandbox_insert; /* the sandbox clone's insert */
+    size_t sandbox_ncols;
+    char *sandbox_table; /* the clone's name while one exists */
 } sq;
 
 static sq *impl(pm_store *s)
@@ -167,12 +188,15 @@ static const char *col_text(sqlite3_stmt *st, int i, pm_arena *a)
     return t ? pm_arena_strndup(a, (const char *)t, (size_t)sqlite3_column_bytes(st, i)) : NULL;
 }
 
+static void sq_sandbox_end(pm_store *s);
+
 static void sq_close(pm_store *s)
 {
     sq *q = impl(s);
     for (int i = 0; i < ST_COUNT; i++)
         sqlite3_finalize(q->st[i]);
     sqlite3_finalize(q->insert);
+    sq_sandbox_end(s);
     sqlite3_close(q->db);
     free(q->path);
     free(q);
@@ -309,12 +333,15 @@ static pm_code sq_unique_ensure(pm_store *s, const pm_table *t, const contract_r
     return rc;
 }
 
-/* CREATE TABLE name (columns of t) STRICT, into b. */
-static pm_code render_create(pm_buf *b, const char *name, const pm_table *t, pm_err *err)
+static pm_code qualify(pm_buf *b, const char *schema, const char *name, pm_err *err);
+
+/* CREATE TABLE schema.name (columns of t) STRICT, into b. */
+static pm_code render_create(pm_buf *b, const char *schema, const char *name, const pm_table *t,
+                             pm_err *err)
 {
     pm_code rc = pm_buf_puts(b, "CREATE TABLE ", err);
     if (!rc)
-        rc = quote_ident(b, name, err);
+        rc = qualify(b, schema, name, err);
     if (!rc)
         rc = pm_buf_puts(b, " (", err);
     for (size_t i = 0; !rc && i < t->ncols; i++) {
@@ -368,7 +395,17 @@ static pm_code record_version(sq *q, const pm_table *t, const char *reason, pm_e
  * column to its new storage class, drop the old table, rename the new one,
  * and recreate the old table's indexes. Runs inside the caller's
  * transaction, so a failure leaves the old table as it was. */
-static pm_code rebuild(sq *q, const pm_table *from, const pm_table *to, pm_err *err)
+/* schema.name, both quoted. */
+static pm_code qualify(pm_buf *b, const char *schema, const char *name, pm_err *err)
+{
+    pm_code rc = quote_ident(b, schema, err);
+    if (!rc)
+        rc = pm_buf_putc(b, '.', err);
+    return rc ? rc : quote_ident(b, name, err);
+}
+
+static pm_code rebuild(sq *q, const char *schema, const pm_table *from, const pm_table *to,
+                       pm_err *err)
 {
     char tmp[COLNAME_MAX + 32];
     snprintf(tmp, sizeof tmp, "_pipemend_rebuild_%s", to->name);
@@ -379,27 +416,30 @@ static pm_code rebuild(sq *q, const pm_table *from, const pm_table *to, pm_err *
     size_t nidx = 0;
     sqlite3_stmt *st = NULL;
     pm_code rc = PM_OK;
-    if (sqlite3_prepare_v2(q->db,
-                           "SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ?1 "
-                           "AND sql IS NOT NULL",
-                           -1, &st, NULL) != SQLITE_OK)
+    /* (a sandbox clone has no indexes) */
+    if (strcmp(schema, "main") != 0)
+        ;
+    else if (sqlite3_prepare_v2(q->db,
+                                "SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name "
+                                "= ?1 AND sql IS NOT NULL",
+                                -1, &st, NULL) != SQLITE_OK)
         rc = db_error(q, err, "cannot read the table's indexes");
     else
         bind_text(st, 1, from->name);
-    while (!rc && sqlite3_step(st) == SQLITE_ROW) {
+    while (!rc && st && sqlite3_step(st) == SQLITE_ROW) {
         idx = pm_xrealloc(idx, (nidx + 1) * sizeof *idx);
         idx[nidx++] = pm_xstrdup((const char *)sqlite3_column_text(st, 0));
     }
     sqlite3_finalize(st);
     if (!rc)
-        rc = render_create(&b, tmp, to, err);
+        rc = render_create(&b, schema, tmp, to, err);
     if (!rc)
         rc = run_sql(q, b.data, "cannot create the rebuilt table", err);
     pm_buf_reset(&b);
     if (!rc)
         rc = pm_buf_puts(&b, "INSERT INTO ", err);
     if (!rc)
-        rc = quote_ident(&b, tmp, err);
+        rc = qualify(&b, schema, tmp, err);
     if (!rc)
         rc = pm_buf_puts(&b, " (", err);
     for (size_t i = 0; !rc && i < from->ncols; i++) {
@@ -425,21 +465,21 @@ static pm_code rebuild(sq *q, const pm_table *from, const pm_table *to, pm_err *
     if (!rc)
         rc = pm_buf_puts(&b, " FROM ", err);
     if (!rc)
-        rc = quote_ident(&b, from->name, err);
+        rc = qualify(&b, schema, from->name, err);
     if (!rc)
         rc = run_sql(q, b.data, "cannot copy rows into the rebuilt table", err);
     pm_buf_reset(&b);
     if (!rc)
         rc = pm_buf_puts(&b, "DROP TABLE ", err);
     if (!rc)
-        rc = quote_ident(&b, from->name, err);
+        rc = qualify(&b, schema, from->name, err);
     if (!rc)
         rc = run_sql(q, b.data, "cannot drop the old table", err);
     pm_buf_reset(&b);
     if (!rc)
         rc = pm_buf_puts(&b, "ALTER TABLE ", err);
     if (!rc)
-        rc = quote_ident(&b, tmp, err);
+        rc = qualify(&b, schema, tmp, err);
     if (!rc)
         rc = pm_buf_puts(&b, " RENAME TO ", err);
     if (!rc)
@@ -453,6 +493,48 @@ static pm_code rebuild(sq *q, const pm_table *from, const pm_table *to, pm_err *
     for (size_t i = 0; i < nidx; i++)
         free(idx[i]);
     free(idx);
+    pm_buf_free(&b);
+    return rc;
+}
+
+/* The DDL of ops on schema.from (main, or the sandbox): ADD COLUMN is done
+ * in place; a change of a column's storage class or of its NOT NULL needs
+ * the rebuild; mappings, coercions and widenings within a storage class
+ * change the catalog only. */
+static pm_code apply_ddl(sq *q, const char *schema, const pm_table *from, const pm_op *ops,
+                         size_t n, const pm_table *to, pm_err *err)
+{
+    pm_code rc = PM_OK;
+    bool need_rebuild = false;
+    for (size_t i = 0; i < n; i++) {
+        const pm_op *op = &ops[i];
+        int j = op->column ? table_find(from, op->column, strlen(op->column)) : -1;
+        if (op->kind == OP_DROP_NOT_NULL)
+            need_rebuild = true;
+        else if (op->kind == OP_WIDEN_COLUMN && j >= 0 &&
+                 strcmp(type_sqlite_decl(from->cols[j].type), type_sqlite_decl(op->type)) != 0)
+            need_rebuild = true;
+    }
+    if (need_rebuild)
+        return rebuild(q, schema, from, to, err);
+    pm_buf b;
+    pm_buf_init(&b, 1 << 20);
+    for (size_t i = 0; !rc && i < n; i++) {
+        if (ops[i].kind != OP_ADD_COLUMN)
+            continue;
+        pm_buf_reset(&b);
+        rc = pm_buf_puts(&b, "ALTER TABLE ", err);
+        if (!rc)
+            rc = qualify(&b, schema, from->name, err);
+        if (!rc)
+            rc = pm_buf_puts(&b, " ADD COLUMN ", err);
+        if (!rc)
+            rc = quote_ident(&b, ops[i].column, err);
+        if (!rc)
+            rc = pm_buf_printf(&b, err, " %s", type_sqlite_decl(ops[i].type));
+        if (!rc)
+            rc = run_sql(q, b.data, "cannot add the column", err);
+    }
     pm_buf_free(&b);
     return rc;
 }
@@ -474,43 +556,10 @@ static pm_code sq_apply_ops(pm_store *s, const pm_table *from, const pm_op *ops,
                         from->name, now ? now->version : 0, from->version);
         pm_err_hint(err, "plan again against the current schema");
     }
-    /* ADD COLUMN is done in place; a change of a column's storage class or
-     * of its NOT NULL needs the rebuild. */
-    bool need_rebuild = false;
-    for (size_t i = 0; !rc && i < n; i++) {
-        const pm_op *op = &ops[i];
-        int j = op->column ? table_find(from, op->column, strlen(op->column)) : -1;
-        if (op->kind == OP_DROP_NOT_NULL)
-            need_rebuild = true;
-        else if (op->kind == OP_WIDEN_COLUMN && j >= 0 &&
-                 strcmp(type_sqlite_decl(from->cols[j].type), type_sqlite_decl(op->type)) != 0)
-            need_rebuild = true;
-    }
-    pm_buf b;
-    pm_buf_init(&b, 1 << 20);
-    if (!rc && need_rebuild) {
-        rc = rebuild(q, from, to, err);
-    } else {
-        for (size_t i = 0; !rc && i < n; i++) {
-            if (ops[i].kind != OP_ADD_COLUMN)
-                continue; /* widening within a storage class: catalog only */
-            pm_buf_reset(&b);
-            rc = pm_buf_puts(&b, "ALTER TABLE ", err);
-            if (!rc)
-                rc = quote_ident(&b, from->name, err);
-            if (!rc)
-                rc = pm_buf_puts(&b, " ADD COLUMN ", err);
-            if (!rc)
-                rc = quote_ident(&b, ops[i].column, err);
-            if (!rc)
-                rc = pm_buf_printf(&b, err, " %s", type_sqlite_decl(ops[i].type));
-            if (!rc)
-                rc = run_sql(q, b.data, "cannot add the column", err);
-        }
-    }
+    if (!rc)
+        rc = apply_ddl(q, "main", from, ops, n, to, err);
     if (!rc)
         rc = record_version(q, to, reason, err);
-    pm_buf_free(&b);
     pm_arena_free(a);
     /* The data table's insert was prepared for the old columns. */
     sqlite3_finalize(q->insert);
@@ -525,7 +574,7 @@ static pm_code sq_table_create(pm_store *s, const pm_table *t, pm_err *err)
     sq *q = impl(s);
     pm_buf b;
     pm_buf_init(&b, 1 << 20);
-    pm_code rc = render_create(&b, t->name, t, err);
+    pm_code rc = render_create(&b, "main", t->name, t, err);
     if (!rc)
         rc = run_sql(q, b.data, "cannot create table", err);
     pm_buf_free(&b);
@@ -621,41 +670,16 @@ static pm_code sq_insert_prepare(pm_store *s, const pm_table *t, pm_err *err)
     return rc;
 }
 
+static pm_code bind_step(sq *q, sqlite3_stmt *st, size_t ncols, const pm_cell *cells,
+                         bool any_constraint, pm_err *err);
+
 static pm_code sq_insert(pm_store *s, const pm_cell *cells, pm_err *err)
 {
     sq *q = impl(s);
-    sqlite3_stmt *st = q->insert;
-    for (size_t i = 0; i < q->insert_ncols; i++) {
-        const pm_cell *c = &cells[i];
-        int col = (int)i + 1;
-        switch (c->kind) {
-        case PM_CELL_NULL:
-            sqlite3_bind_null(st, col);
-            break;
-        case PM_CELL_INT:
-            sqlite3_bind_int64(st, col, c->i);
-            break;
-        case PM_CELL_REAL:
-            sqlite3_bind_double(st, col, c->d);
-            break;
-        case PM_CELL_TEXT:
-            /* The cell's bytes live until the batch arena resets, after the
-             * step below: no copy needed. */
-            sqlite3_bind_text64(st, col, c->s, c->len, SQLITE_STATIC, SQLITE_UTF8);
-            break;
-        }
-    }
-    int r = sqlite3_step(st);
-    sqlite3_reset(st);
-    if (r == SQLITE_DONE)
-        return PM_OK;
-    if (sqlite3_extended_errcode(q->db) == SQLITE_CONSTRAINT_UNIQUE ||
-        sqlite3_extended_errcode(q->db) == SQLITE_CONSTRAINT_PRIMARYKEY)
-        return pm_err_set(err, PM_ERR_CONSTRAINT, "%s", sqlite3_errmsg(q->db));
-    return db_error(q, err, "cannot insert a row");
+    return bind_step(q, q->insert, q->insert_ncols, cells, false, err);
 }
 
-static pm_code sq_quarantine_add(pm_store *s, const pm_qrow *r, pm_err *err)
+static pm_code sq_quarantine_add(pm_store *s, const pm_qrow *r, int64_t *id, pm_err *err)
 {
     sq *q = impl(s);
     sqlite3_stmt *st;
@@ -673,33 +697,49 @@ static pm_code sq_quarantine_add(pm_store *s, const pm_qrow *r, pm_err *err)
     bind_text(st, 9, r->kinds);
     bind_text(st, 10, r->message);
     bind_text(st, 11, r->findings);
+    if (r->header)
+        sqlite3_bind_blob64(st, 12, r->header, r->header_len, SQLITE_STATIC);
     if (sqlite3_step(st) != SQLITE_DONE)
         rc = db_error(q, err, "cannot quarantine a row");
+    else
+        *id = sqlite3_last_insert_rowid(q->db);
     sqlite3_reset(st);
     return rc;
 }
 
-static pm_code sq_quarantine_list(pm_store *s, const char *table, int64_t run_id, int limit,
-                                  int64_t id, pm_arena *a, pm_qrow **out, size_t *n, pm_err *err)
+static pm_code sq_quarantine_update(pm_store *s, int64_t id, const char *kinds,
+                                    const char *message, const char *findings, pm_err *err)
 {
     sq *q = impl(s);
     sqlite3_stmt *st;
-    *n = 0;
-    *out = NULL;
-    if (sqlite3_prepare_v2(
-            q->db,
-            "SELECT id, run_id, table_name, pipeline, source, byte_offset, line, raw, "
-            "raw_truncated, kinds, message, findings, status, created_at FROM "
-            "_pipemend_quarantine WHERE (?1 IS NULL OR table_name = ?1) AND (?2 = 0 OR run_id = "
-            "?2) AND (?3 = 0 OR id = ?3) ORDER BY id DESC LIMIT ?4",
-            -1, &st, NULL) != SQLITE_OK)
-        return db_error(q, err, "cannot list quarantine");
-    bind_text(st, 1, table);
-    sqlite3_bind_int64(st, 2, run_id);
-    sqlite3_bind_int64(st, 3, id);
-    sqlite3_bind_int64(st, 4, limit > 0 ? limit : -1);
+    if (sqlite3_prepare_v2(q->db,
+                           "UPDATE _pipemend_quarantine SET kinds = ?2, message = ?3, findings = "
+                           "?4 WHERE id = ?1",
+                           -1, &st, NULL) != SQLITE_OK)
+        return db_error(q, err, "cannot update a quarantined row");
+    sqlite3_bind_int64(st, 1, id);
+    bind_text(st, 2, kinds);
+    bind_text(st, 3, message);
+    bind_text(st, 4, findings);
+    pm_code rc = sqlite3_step(st) == SQLITE_DONE
+                     ? PM_OK
+                     : db_error(q, err, "cannot update a quarantined row");
+    sqlite3_finalize(st);
+    return rc;
+}
+
+#define QROW_COLUMNS                                                                         \
+    "q.id, q.run_id, q.table_name, q.pipeline, q.source, q.byte_offset, q.line, q.raw, "         \
+    "q.raw_truncated, q.kinds, q.message, q.findings, q.status, q.created_at, q.header"
+
+/* Steps st (selecting QROW_COLUMNS) to its end into rows in a. */
+static pm_code read_qrows(sq *q, sqlite3_stmt *st, pm_arena *a, pm_qrow **out, size_t *n,
+                          pm_err *err)
+{
     size_t cap = 0;
     int r;
+    *n = 0;
+    *out = NULL;
     while ((r = sqlite3_step(st)) == SQLITE_ROW) {
         if (*n == cap) {
             cap = cap ? cap * 2 : 64;
@@ -709,6 +749,7 @@ static pm_code sq_quarantine_list(pm_store *s, const char *table, int64_t run_id
             *out = nr;
         }
         pm_qrow *x = &(*out)[(*n)++];
+        memset(x, 0, sizeof *x);
         x->id = sqlite3_column_int64(st, 0);
         x->run_id = sqlite3_column_int64(st, 1);
         x->table = col_text(st, 2, a);
@@ -724,9 +765,48 @@ static pm_code sq_quarantine_list(pm_store *s, const char *table, int64_t run_id
         x->findings = col_text(st, 11, a);
         x->status = col_text(st, 12, a);
         x->created_at = col_text(st, 13, a);
+        if (sqlite3_column_type(st, 14) != SQLITE_NULL) {
+            x->header_len = (size_t)sqlite3_column_bytes(st, 14);
+            x->header = pm_arena_strndup(a, sqlite3_column_blob(st, 14), x->header_len);
+        }
     }
     pm_code rc = r == SQLITE_DONE ? PM_OK : db_error(q, err, "cannot list quarantine");
     sqlite3_finalize(st);
+    return rc;
+}
+
+static pm_code sq_quarantine_list(pm_store *s, const char *table, int64_t run_id, int limit,
+                                  int64_t id, pm_arena *a, pm_qrow **out, size_t *n, pm_err *err)
+{
+    sq *q = impl(s);
+    sqlite3_stmt *st;
+    *n = 0;
+    *out = NULL;
+    if (sqlite3_prepare_v2(
+            q->db,
+            "SELECT " QROW_COLUMNS " FROM _pipemend_quarantine q WHERE (?1 IS NULL OR "
+            "q.table_name = ?1) AND (?2 = 0 OR q.run_id = ?2) AND (?3 = 0 OR q.id = ?3) ORDER BY "
+            "q.id DESC LIMIT ?4",
+            -1, &st, NULL) != SQLITE_OK)
+        return db_error(q, err, "cannot list quarantine");
+    bind_text(st, 1, table);
+    sqlite3_bind_int64(st, 2, run_id);
+    sqlite3_bind_int64(st, 3, id);
+    sqlite3_bind_int64(st, 4, limit > 0 ? limit : -1);
+    return read_qrows(q, st, a, out, n, err);
+}
+
+static pm_code sq_incident_unlink_row(pm_store *s, int64_t qrow, pm_err *err)
+{
+    sq *q = impl(s);
+    sqlite3_stmt *st;
+    pm_code rc = prep(q, ST_QUARANTINE_UNLINK, &st, err);
+    if (rc)
+        return rc;
+    sqlite3_bind_int64(st, 1, qrow);
+    if (sqlite3_step(st) != SQLITE_DONE)
+        rc = db_error(q, err, "cannot unlink a quarantined row from its incidents");
+    sqlite3_reset(st);
     return rc;
 }
 
@@ -734,14 +814,15 @@ static pm_code sq_quarantine_remove(pm_store *s, int64_t id, pm_err *err)
 {
     sq *q = impl(s);
     sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(q->db, "DELETE FROM _pipemend_quarantine WHERE id = ?1", -1, &st,
-                           NULL) != SQLITE_OK)
-        return db_error(q, err, "cannot take a row out of quarantine");
+    pm_code rc = sq_incident_unlink_row(s, id, err);
+    if (!rc)
+        rc = prep(q, ST_QUARANTINE_REMOVE, &st, err);
+    if (rc)
+        return rc;
     sqlite3_bind_int64(st, 1, id);
-    pm_code rc = sqlite3_step(st) == SQLITE_DONE
-                     ? PM_OK
-                     : db_error(q, err, "cannot take a row out of quarantine");
-    sqlite3_finalize(st);
+    if (sqlite3_step(st) != SQLITE_DONE)
+        rc = db_error(q, err, "cannot take a row out of quarantine");
+    sqlite3_reset(st);
     return rc;
 }
 
@@ -1071,7 +1152,7 @@ static pm_code sq_proposal_add(pm_store *s, const pm_proposal *p, int64_t *id, b
     *created = false;
     if (sqlite3_prepare_v2(q->db,
                            "SELECT id FROM _pipemend_proposals WHERE table_name = ?1 AND ops = ?2 "
-                           "AND state = 'pending'",
+                           "AND state IN ('pending', 'rejected') ORDER BY id DESC LIMIT 1",
                            -1, &st, NULL) != SQLITE_OK)
         return db_error(q, err, "cannot read proposals");
     bind_text(st, 1, p->table);
@@ -1084,8 +1165,8 @@ static pm_code sq_proposal_add(pm_store *s, const pm_proposal *p, int64_t *id, b
     sqlite3_finalize(st);
     if (sqlite3_prepare_v2(q->db,
                            "INSERT INTO _pipemend_proposals (table_name, run_id, version, state, "
-                           "ops, why, created_at) VALUES (?1, ?2, ?3, 'pending', ?4, ?5, "
-                           "strftime('%Y-%m-%dT%H:%M:%fZ','now'))",
+                           "ops, why, created_at, incident) VALUES (?1, ?2, ?3, 'pending', ?4, "
+                           "?5, strftime('%Y-%m-%dT%H:%M:%fZ','now'), ?6)",
                            -1, &st, NULL) != SQLITE_OK)
         return db_error(q, err, "cannot record the proposal");
     bind_text(st, 1, p->table);
@@ -1093,6 +1174,8 @@ static pm_code sq_proposal_add(pm_store *s, const pm_proposal *p, int64_t *id, b
     sqlite3_bind_int(st, 3, p->version);
     bind_text(st, 4, p->ops);
     bind_text(st, 5, p->why);
+    if (p->incident)
+        sqlite3_bind_int64(st, 6, p->incident);
     if (sqlite3_step(st) != SQLITE_DONE) {
         rc = db_error(q, err, "cannot record the proposal");
     } else {
@@ -1112,7 +1195,8 @@ static pm_code sq_proposals_list(pm_store *s, const char *table, const char *sta
     *out = NULL;
     if (sqlite3_prepare_v2(q->db,
                            "SELECT id, table_name, run_id, version, state, ops, why, created_at, "
-                           "decided_by, decided_at FROM _pipemend_proposals WHERE (?1 IS NULL OR "
+                           "decided_by, decided_at, incident, dry_run FROM _pipemend_proposals "
+                           "WHERE (?1 IS NULL OR "
                            "table_name = ?1) AND (?2 IS NULL OR state = ?2) AND (?3 = 0 OR id = "
                            "?3) ORDER BY id DESC",
                            -1, &st, NULL) != SQLITE_OK)
@@ -1141,6 +1225,8 @@ static pm_code sq_proposals_list(pm_store *s, const char *table, const char *sta
         x->created_at = col_text(st, 7, a);
         x->decided_by = col_text(st, 8, a);
         x->decided_at = col_text(st, 9, a);
+        x->incident = sqlite3_column_int64(st, 10);
+        x->dry_run = col_text(st, 11, a);
     }
     pm_code rc = r == SQLITE_DONE ? PM_OK : db_error(q, err, "cannot read proposals");
     sqlite3_finalize(st);
@@ -1170,6 +1256,359 @@ static pm_code sq_proposal_decide(pm_store *s, int64_t id, const char *state, co
     return rc;
 }
 
+static pm_code sq_proposal_set_dry_run(pm_store *s, int64_t id, const char *outcome, pm_err *err)
+{
+    sq *q = impl(s);
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(q->db, "UPDATE _pipemend_proposals SET dry_run = ?2 WHERE id = ?1", -1,
+                           &st, NULL) != SQLITE_OK)
+        return db_error(q, err, "cannot record the dry run");
+    sqlite3_bind_int64(st, 1, id);
+    bind_text(st, 2, outcome);
+    pm_code rc = sqlite3_step(st) == SQLITE_DONE ? PM_OK
+                                                 : db_error(q, err, "cannot record the dry run");
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* ---- incidents ----------------------------------------------------------- */
+
+#define NOW_SQL "strftime('%Y-%m-%dT%H:%M:%fZ','now')"
+
+static pm_code sq_incident_open(pm_store *s, const pm_incident *in, int64_t *id, bool *created,
+                                pm_err *err)
+{
+    sq *q = impl(s);
+    sqlite3_stmt *st;
+    *created = false;
+    if (sqlite3_prepare_v2(q->db,
+                           "SELECT id FROM _pipemend_incidents WHERE table_name = ?1 AND "
+                           "column_name = ?2 AND kind = ?3 AND state NOT IN ('resolved', "
+                           "'dismissed') ORDER BY id DESC LIMIT 1",
+                           -1, &st, NULL) != SQLITE_OK)
+        return db_error(q, err, "cannot read incidents");
+    bind_text(st, 1, in->table);
+    bind_text(st, 2, in->column ? in->column : "");
+    bind_text(st, 3, in->kind);
+    int r = sqlite3_step(st);
+    if (r == SQLITE_ROW)
+        *id = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    if (r == SQLITE_ROW)
+        return PM_OK;
+    if (r != SQLITE_DONE)
+        return db_error(q, err, "cannot read incidents");
+    if (sqlite3_prepare_v2(q->db,
+                           "INSERT INTO _pipemend_incidents (table_name, column_name, kind, state, "
+                           "run_id, message, detected_at) VALUES (?1, ?2, ?3, 'open', ?4, ?5, " NOW_SQL
+                           ")",
+                           -1, &st, NULL) != SQLITE_OK)
+        return db_error(q, err, "cannot open an incident");
+    bind_text(st, 1, in->table);
+    bind_text(st, 2, in->column ? in->column : "");
+    bind_text(st, 3, in->kind);
+    sqlite3_bind_int64(st, 4, in->run_id);
+    bind_text(st, 5, in->message ? in->message : "");
+    pm_code rc = PM_OK;
+    if (sqlite3_step(st) != SQLITE_DONE) {
+        rc = db_error(q, err, "cannot open an incident");
+    } else {
+        *id = sqlite3_last_insert_rowid(q->db);
+        *created = true;
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static pm_code sq_incident_link(pm_store *s, int64_t incident, int64_t qrow, pm_err *err)
+{
+    sq *q = impl(s);
+    sqlite3_stmt *st;
+    pm_code rc = prep(q, ST_INCIDENT_LINK, &st, err);
+    if (rc)
+        return rc;
+    sqlite3_bind_int64(st, 1, incident);
+    sqlite3_bind_int64(st, 2, qrow);
+    if (sqlite3_step(st) != SQLITE_DONE)
+        rc = db_error(q, err, "cannot link a quarantined row to its incident");
+    sqlite3_reset(st);
+    return rc;
+}
+
+static pm_code sq_incident_set(pm_store *s, int64_t id, const char *state, int64_t proposal,
+                               const char *note, const char *actor, pm_err *err)
+{
+    sq *q = impl(s);
+    sqlite3_stmt *st;
+    /* Each state stamps its own time once: a second plan keeps the first
+     * planned_at, so time to recovery counts from the first response. */
+    if (sqlite3_prepare_v2(
+            q->db,
+            "UPDATE _pipemend_incidents SET state = ?2, "
+            "proposal = CASE WHEN ?3 = 0 THEN proposal ELSE ?3 END, "
+            "note = COALESCE(?4, note), decided_by = COALESCE(?5, decided_by), "
+            "planned_at = CASE WHEN ?2 IN ('planned', 'awaiting_approval', 'dry_run_failed') "
+            "THEN COALESCE(planned_at, " NOW_SQL ") ELSE planned_at END, "
+            "applied_at = CASE WHEN ?2 = 'applied' THEN " NOW_SQL " ELSE applied_at END, "
+            "replayed_at = CASE WHEN ?2 = 'replayed' THEN " NOW_SQL " ELSE replayed_at END, "
+            "resolved_at = CASE WHEN ?2 IN ('resolved', 'dismissed') THEN " NOW_SQL
+            " ELSE resolved_at END WHERE id = ?1",
+            -1, &st, NULL) != SQLITE_OK)
+        return db_error(q, err, "cannot update the incident");
+    sqlite3_bind_int64(st, 1, id);
+    bind_text(st, 2, state);
+    sqlite3_bind_int64(st, 3, proposal);
+    bind_text(st, 4, note);
+    bind_text(st, 5, actor);
+    pm_code rc = PM_OK;
+    if (sqlite3_step(st) != SQLITE_DONE)
+        rc = db_error(q, err, "cannot update the incident");
+    else if (sqlite3_changes(q->db) != 1)
+        rc = pm_err_set(err, PM_ERR_NOTFOUND, "no incident %lld", (long long)id);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static pm_code sq_incidents_list(pm_store *s, const pm_incident_filter *f, pm_arena *a,
+                                 pm_incident **out, size_t *n, pm_err *err)
+{
+    sq *q = impl(s);
+    sqlite3_stmt *st;
+    *n = 0;
+    *out = NULL;
+    if (sqlite3_prepare_v2(
+            q->db,
+            "SELECT i.id, i.table_name, i.column_name, i.kind, i.state, i.run_id, "
+            "COALESCE(i.proposal, 0), (SELECT count(*) FROM _pipemend_incident_rows r WHERE "
+            "r.incident = i.id), i.message, i.detected_at, i.planned_at, i.applied_at, "
+            "i.replayed_at, i.resolved_at, i.decided_by, i.note FROM _pipemend_incidents i "
+            "WHERE (?1 IS NULL OR i.table_name = ?1) AND (?2 = 0 OR i.state NOT IN ('resolved', "
+            "'dismissed')) AND (?3 = 0 OR i.id = ?3) AND (?4 = 0 OR i.proposal = ?4) ORDER BY "
+            "i.id DESC",
+            -1, &st, NULL) != SQLITE_OK)
+        return db_error(q, err, "cannot read incidents");
+    bind_text(st, 1, f->table);
+    sqlite3_bind_int(st, 2, f->active_only);
+    sqlite3_bind_int64(st, 3, f->id);
+    sqlite3_bind_int64(st, 4, f->proposal);
+    size_t cap = 0;
+    int r;
+    while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+        if (*n == cap) {
+            cap = cap ? cap * 2 : 16;
+            pm_incident *ni = pm_arena_alloc(a, cap * sizeof *ni);
+            if (*n)
+                memcpy(ni, *out, *n * sizeof *ni);
+            *out = ni;
+        }
+        pm_incident *x = &(*out)[(*n)++];
+        x->id = sqlite3_column_int64(st, 0);
+        x->table = col_text(st, 1, a);
+        x->column = col_text(st, 2, a);
+        x->kind = col_text(st, 3, a);
+        x->state = col_text(st, 4, a);
+        x->run_id = sqlite3_column_int64(st, 5);
+        x->proposal = sqlite3_column_int64(st, 6);
+        x->rows = sqlite3_column_int64(st, 7);
+        x->message = col_text(st, 8, a);
+        x->detected_at = col_text(st, 9, a);
+        x->planned_at = col_text(st, 10, a);
+        x->applied_at = col_text(st, 11, a);
+        x->replayed_at = col_text(st, 12, a);
+        x->resolved_at = col_text(st, 13, a);
+        x->decided_by = col_text(st, 14, a);
+        x->note = col_text(st, 15, a);
+    }
+    pm_code rc = r == SQLITE_DONE ? PM_OK : db_error(q, err, "cannot read incidents");
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static pm_code sq_incident_rows(pm_store *s, int64_t incident, int limit, pm_arena *a,
+                                pm_qrow **out, size_t *n, pm_err *err)
+{
+    sq *q = impl(s);
+    sqlite3_stmt *st;
+    *n = 0;
+    *out = NULL;
+    if (sqlite3_prepare_v2(q->db,
+                           "SELECT " QROW_COLUMNS " FROM _pipemend_incident_rows r JOIN "
+                           "_pipemend_quarantine q ON q.id = r.qrow WHERE r.incident = ?1 ORDER "
+                           "BY q.id LIMIT ?2",
+                           -1, &st, NULL) != SQLITE_OK)
+        return db_error(q, err, "cannot list the incident's rows");
+    sqlite3_bind_int64(st, 1, incident);
+    sqlite3_bind_int64(st, 2, limit > 0 ? limit : -1);
+    return read_qrows(q, st, a, out, n, err);
+}
+
+/* ---- the sandbox ------------------------------------------------------- */
+
+/* The clone lives in an in-memory database attached as pm_sandbox at open:
+ * nothing of a dry run touches the warehouse file, and dropping it is
+ * free. */
+static void sq_sandbox_end(pm_store *s)
+{
+    sq *q = impl(s);
+    sqlite3_finalize(q->sandbox_insert);
+    q->sandbox_insert = NULL;
+    if (q->sandbox_table) {
+        pm_buf b;
+        pm_buf_init(&b, 4096);
+        if (pm_buf_puts(&b, "DROP TABLE IF EXISTS ", NULL) == PM_OK &&
+            qualify(&b, "pm_sandbox", q->sandbox_table, NULL) == PM_OK)
+            sqlite3_exec(q->db, b.data, NULL, NULL, NULL);
+        pm_buf_free(&b);
+        free(q->sandbox_table);
+        q->sandbox_table = NULL;
+    }
+}
+
+static pm_code sq_sandbox_begin(pm_store *s, const pm_table *from, const pm_op *ops, size_t n,
+                                const pm_table *to, int sample, int64_t *copied, pm_err *err)
+{
+    sq *q = impl(s);
+    *copied = 0;
+    sq_sandbox_end(s);
+    q->sandbox_table = pm_xstrdup(from->name);
+    pm_buf b;
+    pm_buf_init(&b, 1 << 22);
+    pm_code rc = pm_buf_puts(&b, "DROP TABLE IF EXISTS ", err);
+    if (!rc)
+        rc = qualify(&b, "pm_sandbox", from->name, err);
+    if (!rc)
+        rc = run_sql(q, b.data, "cannot clear the sandbox", err);
+    pm_buf_reset(&b);
+    if (!rc)
+        rc = render_create(&b, "pm_sandbox", from->name, from, err);
+    if (!rc)
+        rc = run_sql(q, b.data, "cannot create the sandbox clone", err);
+    /* a sample of the rows the table holds now: the ops must carry them */
+    pm_buf_reset(&b);
+    if (!rc)
+        rc = pm_buf_puts(&b, "INSERT INTO ", err);
+    if (!rc)
+        rc = qualify(&b, "pm_sandbox", from->name, err);
+    if (!rc)
+        rc = pm_buf_puts(&b, " SELECT * FROM ", err);
+    if (!rc)
+        rc = qualify(&b, "main", from->name, err);
+    if (!rc)
+        rc = pm_buf_printf(&b, err, " LIMIT %d", sample > 0 ? sample : 0);
+    if (!rc)
+        rc = run_sql(q, b.data, "cannot copy sample rows into the sandbox", err);
+    if (!rc)
+        *copied = sqlite3_changes64(q->db);
+    if (!rc)
+        rc = apply_ddl(q, "pm_sandbox", from, ops, n, to, err);
+    pm_buf_reset(&b);
+    if (!rc)
+        rc = pm_buf_puts(&b, "INSERT INTO ", err);
+    if (!rc)
+        rc = qualify(&b, "pm_sandbox", to->name, err);
+    if (!rc)
+        rc = pm_buf_puts(&b, " (", err);
+    for (size_t i = 0; !rc && i < to->ncols; i++) {
+        if (i)
+            rc = pm_buf_puts(&b, ", ", err);
+        if (!rc)
+            rc = quote_ident(&b, to->cols[i].name, err);
+    }
+    if (!rc)
+        rc = pm_buf_puts(&b, ") VALUES (", err);
+    for (size_t i = 0; !rc && i < to->ncols; i++)
+        rc = pm_buf_printf(&b, err, "%s?%zu", i ? ", " : "", i + 1);
+    if (!rc)
+        rc = pm_buf_puts(&b, ")", err);
+    if (!rc && sqlite3_prepare_v2(q->db, b.data, -1, &q->sandbox_insert, NULL) != SQLITE_OK)
+        rc = db_error(q, err, "cannot prepare the sandbox insert");
+    q->sandbox_ncols = to->ncols;
+    pm_buf_free(&b);
+    if (rc)
+        sq_sandbox_end(s);
+    return rc;
+}
+
+/* Binds one row of cells to st and steps it. A row the table refuses is
+ * PM_ERR_CONSTRAINT and leaves the transaction usable: for the data table
+ * only a unique key can refuse one (pipemend checked everything else); in
+ * the sandbox (any_constraint) every constraint counts, since refusing
+ * rows is what a dry run is there to find. */
+static pm_code bind_step(sq *q, sqlite3_stmt *st, size_t ncols, const pm_cell *cells,
+                         bool any_constraint, pm_err *err)
+{
+    for (size_t i = 0; i < ncols; i++) {
+        const pm_cell *c = &cells[i];
+        int col = (int)i + 1;
+        switch (c->kind) {
+        case PM_CELL_NULL:
+            sqlite3_bind_null(st, col);
+            break;
+        case PM_CELL_INT:
+            sqlite3_bind_int64(st, col, c->i);
+            break;
+        case PM_CELL_REAL:
+            sqlite3_bind_double(st, col, c->d);
+            break;
+        case PM_CELL_TEXT:
+            /* The cell's bytes live until the caller's arena resets, after
+             * the step below: no copy needed. */
+            sqlite3_bind_text64(st, col, c->s, c->len, SQLITE_STATIC, SQLITE_UTF8);
+            break;
+        }
+    }
+    int r = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (r == SQLITE_DONE)
+        return PM_OK;
+    int ext = sqlite3_extended_errcode(q->db);
+    if (ext == SQLITE_CONSTRAINT_UNIQUE || ext == SQLITE_CONSTRAINT_PRIMARYKEY ||
+        (any_constraint && (ext & 0xff) == SQLITE_CONSTRAINT))
+        return pm_err_set(err, PM_ERR_CONSTRAINT, "%s", sqlite3_errmsg(q->db));
+    return db_error(q, err, "cannot insert a row");
+}
+
+static pm_code sq_sandbox_insert(pm_store *s, const pm_cell *cells, pm_err *err)
+{
+    sq *q = impl(s);
+    if (!q->sandbox_insert)
+        return pm_err_set(err, PM_ERR_INTERNAL, "no sandbox is open");
+    return bind_step(q, q->sandbox_insert, q->sandbox_ncols, cells, true, err);
+}
+
+/* Catalogs written by an earlier pipemend lack columns added since:
+ * CREATE TABLE IF NOT EXISTS leaves an existing table as it is, so they
+ * are added here (nullable, so old rows stay valid). */
+static pm_code catalog_upgrade(sq *q, pm_err *err)
+{
+    static const struct {
+        const char *table, *column, *decl;
+    } added[] = {
+        {"_pipemend_quarantine", "header", "BLOB"},
+        {"_pipemend_proposals", "incident", "INTEGER"},
+        {"_pipemend_proposals", "dry_run", "TEXT"},
+    };
+    for (size_t i = 0; i < sizeof added / sizeof added[0]; i++) {
+        sqlite3_stmt *st;
+        char sql[256];
+        snprintf(sql, sizeof sql, "SELECT 1 FROM pragma_table_info('%s') WHERE name = '%s'",
+                 added[i].table, added[i].column);
+        if (sqlite3_prepare_v2(q->db, sql, -1, &st, NULL) != SQLITE_OK)
+            return db_error(q, err, "cannot read the catalog's shape");
+        int r = sqlite3_step(st);
+        sqlite3_finalize(st);
+        if (r == SQLITE_ROW)
+            continue;
+        snprintf(sql, sizeof sql, "ALTER TABLE %s ADD COLUMN %s %s", added[i].table,
+                 added[i].column, added[i].decl);
+        pm_code rc = run_sql(q, sql, "cannot upgrade the catalog", err);
+        if (rc)
+            return rc;
+    }
+    return PM_OK;
+}
+
+
 static const store_ops sqlite_ops = {
     .name = "sqlite",
     .close = sq_close,
@@ -1196,6 +1635,17 @@ static const store_ops sqlite_ops = {
     .proposal_add = sq_proposal_add,
     .proposals_list = sq_proposals_list,
     .proposal_decide = sq_proposal_decide,
+    .proposal_set_dry_run = sq_proposal_set_dry_run,
+    .quarantine_update = sq_quarantine_update,
+    .incident_open = sq_incident_open,
+    .incident_link = sq_incident_link,
+    .incident_unlink_row = sq_incident_unlink_row,
+    .incident_set = sq_incident_set,
+    .incidents_list = sq_incidents_list,
+    .incident_rows = sq_incident_rows,
+    .sandbox_begin = sq_sandbox_begin,
+    .sandbox_insert = sq_sandbox_insert,
+    .sandbox_end = sq_sandbox_end,
     .audit_append = sq_audit_append,
     .audit_list = sq_audit_list,
 };
@@ -1225,6 +1675,10 @@ pm_code sqlite_store_open(const char *path, pm_store *s, pm_err *err)
                       err);
     if (!rc)
         rc = exec(q, catalog_sql, err);
+    if (!rc)
+        rc = catalog_upgrade(q, err);
+    if (!rc)
+        rc = exec(q, "ATTACH DATABASE ':memory:' AS pm_sandbox", err);
     if (rc) {
         pm_err_hint(err, "is %s a SQLite database pipemend can write?", path);
         sq_close(s);

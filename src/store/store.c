@@ -116,9 +116,71 @@ pm_code store_insert(pm_store *s, const pm_cell *cells, pm_err *err)
     return s->ops->insert(s, cells, err);
 }
 
-pm_code store_quarantine_add(pm_store *s, const pm_qrow *q, pm_err *err)
+pm_code store_quarantine_add(pm_store *s, const pm_qrow *q, int64_t *id, pm_err *err)
 {
-    return s->ops->quarantine_add(s, q, err);
+    int64_t ignored;
+    return s->ops->quarantine_add(s, q, id ? id : &ignored, err);
+}
+
+pm_code store_quarantine_update(pm_store *s, int64_t id, const char *kinds, const char *message,
+                                const char *findings, pm_err *err)
+{
+    return s->ops->quarantine_update(s, id, kinds, message, findings, err);
+}
+
+pm_code store_proposal_set_dry_run(pm_store *s, int64_t id, const char *outcome, pm_err *err)
+{
+    return s->ops->proposal_set_dry_run(s, id, outcome, err);
+}
+
+pm_code store_incident_open(pm_store *s, const pm_incident *in, int64_t *id, bool *created,
+                            pm_err *err)
+{
+    return s->ops->incident_open(s, in, id, created, err);
+}
+
+pm_code store_incident_link(pm_store *s, int64_t incident, int64_t qrow, pm_err *err)
+{
+    return s->ops->incident_link(s, incident, qrow, err);
+}
+
+pm_code store_incident_unlink_row(pm_store *s, int64_t qrow, pm_err *err)
+{
+    return s->ops->incident_unlink_row(s, qrow, err);
+}
+
+pm_code store_incident_set(pm_store *s, int64_t id, const char *state, int64_t proposal,
+                           const char *note, const char *actor, pm_err *err)
+{
+    return s->ops->incident_set(s, id, state, proposal, note, actor, err);
+}
+
+pm_code store_incidents_list(pm_store *s, const pm_incident_filter *f, pm_arena *a,
+                             pm_incident **out, size_t *n, pm_err *err)
+{
+    return s->ops->incidents_list(s, f, a, out, n, err);
+}
+
+pm_code store_incident_rows(pm_store *s, int64_t incident, int limit, pm_arena *a, pm_qrow **out,
+                            size_t *n, pm_err *err)
+{
+    return s->ops->incident_rows(s, incident, limit, a, out, n, err);
+}
+
+pm_code store_sandbox_begin(pm_store *s, const pm_table *from, const pm_op *ops, size_t n,
+                            const pm_table *to, int sample, int64_t *copied, pm_err *err)
+{
+    return s->ops->sandbox_begin(s, from, ops, n, to, sample, copied, err);
+}
+
+pm_code store_sandbox_insert(pm_store *s, const pm_cell *cells, pm_err *err)
+{
+    return s->ops->sandbox_insert(s, cells, err);
+}
+
+void store_sandbox_end(pm_store *s)
+{
+    s->ops->sandbox_end(s);
 }
 
 pm_code store_quarantine_list(pm_store *s, const char *table, int64_t run_id, int limit,

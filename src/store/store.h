@@ -84,13 +84,21 @@ typedef struct pm_qrow {
     const char *findings; /* JSON array */
     const char *status;   /* "quarantined" */
     const char *created_at;
+    const char *header; /* CSV: the header's raw bytes, so replay can name the
+                         * fields (use header_len); NULL for NDJSON */
+    size_t header_len;
 } pm_qrow;
 
-pm_code store_quarantine_add(pm_store *s, const pm_qrow *q, pm_err *err);
+/* Quarantines a row; *id (may be NULL) gets its id. */
+pm_code store_quarantine_add(pm_store *s, const pm_qrow *q, int64_t *id, pm_err *err);
+/* Replaces the findings of a row that replay found still does not fit. */
+pm_code store_quarantine_update(pm_store *s, int64_t id, const char *kinds, const char *message,
+                                const char *findings, pm_err *err);
 /* Newest first; table NULL for all, run_id 0 for all, limit <= 0 for all. */
 pm_code store_quarantine_list(pm_store *s, const char *table, int64_t run_id, int limit,
                               pm_arena *arena, pm_qrow **out, size_t *n, pm_err *err);
-/* Takes a row out of quarantine once it is loaded (replay). */
+/* Takes a row out of quarantine once it is loaded (replay), with its links
+ * to incidents. */
 pm_code store_quarantine_remove(pm_store *s, int64_t id, pm_err *err);
 /* Rows in quarantine for table (NULL: all tables). */
 pm_code store_quarantine_count(pm_store *s, const char *table, int64_t *n, pm_err *err);
@@ -125,8 +133,9 @@ typedef struct pm_run {
     const char *volume_note; /* why it was flagged, or NULL */
 } pm_run;
 
-/* Inserts a run in state `running` and commits it on its own, so that a
- * run that dies still shows up. */
+/* Inserts a run in state `running`, in the caller's transaction if one is
+ * open (ingest commits it with its run.started event at once, so that a
+ * run that dies still shows up), else on its own. */
 pm_code store_run_start(pm_store *s, const char *pipeline, const char *table, int64_t *id,
                         pm_err *err);
 /* Adds to the run's counters; called inside each batch's transaction. */
@@ -150,6 +159,7 @@ typedef struct pm_proposal {
     int64_t id;
     const char *table;
     int64_t run_id;
+    int64_t incident;  /* the incident it would resolve (0: none) */
     int version;       /* the schema version it was planned against */
     const char *state; /* pending, applied, rejected */
     const char *ops;
@@ -157,11 +167,12 @@ typedef struct pm_proposal {
     const char *created_at;
     const char *decided_by; /* NULL while pending */
     const char *decided_at;
+    const char *dry_run; /* JSON outcome of the last sandbox run, or NULL */
 } pm_proposal;
 
 /* Adds a pending proposal unless an identical one (same table and ops) is
- * pending already; *id is the new or the existing one, *created says
- * which. */
+ * pending already, or was rejected (a person said no: it is not asked
+ * again); *id is the new or the existing one, *created says which. */
 pm_code store_proposal_add(pm_store *s, const pm_proposal *p, int64_t *id, bool *created,
                            pm_err *err);
 /* Newest first; table/state NULL for all; id 0 for all. */
@@ -171,6 +182,70 @@ pm_code store_proposals_list(pm_store *s, const char *table, const char *state, 
  * if it is no longer pending. */
 pm_code store_proposal_decide(pm_store *s, int64_t id, const char *state, const char *actor,
                               pm_err *err);
+
+/* Records the outcome of a dry run (JSON) on the proposal. */
+pm_code store_proposal_set_dry_run(pm_store *s, int64_t id, const char *outcome, pm_err *err);
+
+/* An incident: the findings of one kind about one column of one table,
+ * from their first detection to their resolution (heal/incident.h has the
+ * state machine; the store records, the heal part decides). */
+typedef struct pm_incident {
+    int64_t id;
+    const char *table;
+    const char *column; /* "" when the findings name no column (malformed) */
+    const char *kind;   /* finding kind, drift_kind_name */
+    const char *state;
+    int64_t run_id;   /* the run that detected it */
+    int64_t proposal; /* the proposal of its latest plan (0: none) */
+    int64_t rows;     /* quarantined rows linked to it now */
+    const char *message; /* the first finding's message */
+    const char *detected_at, *planned_at, *applied_at, *replayed_at, *resolved_at;
+    const char *decided_by; /* who dismissed it, or NULL */
+    const char *note;       /* the latest word on it (dry run, dismissal), or NULL */
+} pm_incident;
+
+/* The active (neither resolved nor dismissed) incident for in's table,
+ * column and kind; one is opened (state open, detected now, by in->run_id,
+ * with in->message) when there is none. *created says which. */
+pm_code store_incident_open(pm_store *s, const pm_incident *in, int64_t *id, bool *created,
+                            pm_err *err);
+/* Links a quarantined row to an incident (idempotent). */
+pm_code store_incident_link(pm_store *s, int64_t incident, int64_t qrow, pm_err *err);
+/* Forgets every link of a quarantined row (its findings were replaced). */
+pm_code store_incident_unlink_row(pm_store *s, int64_t qrow, pm_err *err);
+/* Records a move to state: stamps the state's time (planned, applied,
+ * replayed, resolved/dismissed), sets the proposal when not 0, the note
+ * when not NULL and decided_by when actor is not NULL. */
+pm_code store_incident_set(pm_store *s, int64_t id, const char *state, int64_t proposal,
+                           const char *note, const char *actor, pm_err *err);
+/* Which incidents store_incidents_list returns: zero fields match all. */
+typedef struct pm_incident_filter {
+    const char *table;
+    bool active_only; /* skip resolved and dismissed ones */
+    int64_t id;
+    int64_t proposal; /* those whose latest plan is this proposal */
+} pm_incident_filter;
+
+/* Newest first. */
+pm_code store_incidents_list(pm_store *s, const pm_incident_filter *f, pm_arena *arena,
+                             pm_incident **out, size_t *n, pm_err *err);
+/* Quarantined rows linked to an incident, oldest first; limit <= 0: all. */
+pm_code store_incident_rows(pm_store *s, int64_t incident, int limit, pm_arena *arena,
+                            pm_qrow **out, size_t *n, pm_err *err);
+
+/* The sandbox: a scratch copy of a table, for a dry run of ops before they
+ * touch the real one. store_sandbox_begin creates a clone of from (outside
+ * the warehouse's data: SQLite uses an attached in-memory database), copies
+ * up to sample of its existing rows into it, applies the DDL rendered from
+ * ops so that the clone has to's columns, and prepares an insert for them
+ * (*copied: rows copied). store_sandbox_insert binds to->ncols cells
+ * (PM_ERR_CONSTRAINT on a row the clone refuses). store_sandbox_end throws
+ * the clone away; it is safe after a failed begin. Not inside a
+ * transaction. */
+pm_code store_sandbox_begin(pm_store *s, const pm_table *from, const pm_op *ops, size_t n,
+                            const pm_table *to, int sample, int64_t *copied, pm_err *err);
+pm_code store_sandbox_insert(pm_store *s, const pm_cell *cells, pm_err *err);
+void store_sandbox_end(pm_store *s);
 
 /* One event of the audit log (src/audit/audit.h says what it means). */
 typedef struct pm_audit_event {

@@ -19,7 +19,24 @@ typedef struct store_ops {
     pm_code (*table_count)(pm_store *s, const char *name, int64_t *rows, pm_err *err);
     pm_code (*insert_prepare)(pm_store *s, const pm_table *t, pm_err *err);
     pm_code (*insert)(pm_store *s, const pm_cell *cells, pm_err *err);
-    pm_code (*quarantine_add)(pm_store *s, const pm_qrow *q, pm_err *err);
+    pm_code (*quarantine_add)(pm_store *s, const pm_qrow *q, int64_t *id, pm_err *err);
+    pm_code (*quarantine_update)(pm_store *s, int64_t id, const char *kinds, const char *message,
+                                 const char *findings, pm_err *err);
+    pm_code (*proposal_set_dry_run)(pm_store *s, int64_t id, const char *outcome, pm_err *err);
+    pm_code (*incident_open)(pm_store *s, const pm_incident *in, int64_t *id, bool *created,
+                             pm_err *err);
+    pm_code (*incident_link)(pm_store *s, int64_t incident, int64_t qrow, pm_err *err);
+    pm_code (*incident_unlink_row)(pm_store *s, int64_t qrow, pm_err *err);
+    pm_code (*incident_set)(pm_store *s, int64_t id, const char *state, int64_t proposal,
+                            const char *note, const char *actor, pm_err *err);
+    pm_code (*incidents_list)(pm_store *s, const pm_incident_filter *f, pm_arena *a,
+                              pm_incident **out, size_t *n, pm_err *err);
+    pm_code (*incident_rows)(pm_store *s, int64_t incident, int limit, pm_arena *a, pm_qrow **out,
+                             size_t *n, pm_err *err);
+    pm_code (*sandbox_begin)(pm_store *s, const pm_table *from, const pm_op *ops, size_t n,
+                             const pm_table *to, int sample, int64_t *copied, pm_err *err);
+    pm_code (*sandbox_insert)(pm_store *s, const pm_cell *cells, pm_err *err);
+    void (*sandbox_end)(pm_store *s);
     pm_code (*quarantine_list)(pm_store *s, const char *table, int64_t run_id, int limit,
                                int64_t id, pm_arena *a, pm_qrow **out, size_t *n, pm_err *err);
     pm_code (*quarantine_remove)(pm_store *s, int64_t id, pm_err *err);

@@ -24,17 +24,22 @@ class TestAudit(E2E):
         self.load_some()
         ev = self.events()
         actions = [e["action"] for e in ev]
+        # the second run's quarantined rows open two incidents (a type
+        # conflict on id, a malformed line) in the batch's transaction
         self.assertEqual(actions, ["run.started", "table.created", "run.finished",
-                                   "run.started", "rows.quarantined", "run.finished"])
-        self.assertEqual([e["seq"] for e in ev], list(range(1, 7)))
+                                   "run.started", "incident.open", "incident.open",
+                                   "rows.quarantined", "run.finished"])
+        self.assertEqual([e["seq"] for e in ev], list(range(1, 9)))
         self.assertEqual(ev[0]["prev_hash"], "0" * 64)
         for prev, e in zip(ev, ev[1:]):
             self.assertEqual(e["prev_hash"], prev["hash"])
         self.assertTrue(all(e["actor"] == "engine" for e in ev))
-        q = ev[4]["payload"]
+        self.assertEqual({(e["payload"]["kind"], e["payload"]["column"]) for e in ev[4:6]},
+                         {("type_conflict", "id"), ("malformed", "")})
+        q = ev[6]["payload"]
         self.assertEqual(q["rows"], 2)
         self.assertEqual(q["kinds"], {"type_conflict": 1, "malformed": 1})
-        fin = ev[5]["payload"]
+        fin = ev[7]["payload"]
         self.assertEqual((fin["rows_read"], fin["rows_loaded"], fin["rows_quarantined"]), (3, 1, 2))
         r = self.verify()
         self.assertEqual(r.rc, EXIT_LOADED, r)
@@ -45,12 +50,12 @@ class TestAudit(E2E):
     def test_edited_event_is_named(self):
         self.load_some()
         self.sql_exec("UPDATE _pipemend_audit SET payload = replace(payload, '\"rows\":2', "
-                      "'\"rows\":0') WHERE seq = 5")
+                      "'\"rows\":0') WHERE seq = 7")
         r = self.verify()
         self.assertEqual(r.rc, EXIT_FAILED, r)
-        self.assertEqual(r.json()["broken_seq"], 5)
-        self.assertIn("event 5 was changed after it was written", r.json()["problem"])
-        self.assertIn("audit log broken at event 5", r.stderr)
+        self.assertEqual(r.json()["broken_seq"], 7)
+        self.assertIn("event 7 was changed after it was written", r.json()["problem"])
+        self.assertIn("audit log broken at event 7", r.stderr)
 
     def test_edit_that_also_rehashes_is_caught_by_the_next_event(self):
         self.load_some()

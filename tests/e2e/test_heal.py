@@ -87,27 +87,36 @@ class TestProposals(E2E):
                     extra=("--policy", "review"))
         ps = {p["ops"][0]["op"]: p["id"] for p in self.proposals()}
         # the schema moves on (an automatic heal widens n) before anyone
-        # approves: the drop of NOT NULL still holds; the widening no longer
-        # has anything to do and is refused by the guard
+        # approves: the drop of NOT NULL is checked against version 2
         self.ingest("t", self.write("c.ndjson", [rec(12, n=3.5)]), expect=EXIT_LOADED)
         r = self.pm("proposals", "approve", str(ps["drop_not_null"]), "--db", self.db)
         self.assertEqual(r.rc, 0, r)
-        self.assertIn("checking it against version 2", r.stdout)
+        self.assertIn("planned against version 1 and checked against version 2", r.stdout)
+        # the widening was the same op the automatic heal needed: the rules
+        # applied that pending proposal rather than a second one
         r = self.pm("proposals", "approve", str(ps["widen_column"]), "--db", self.db)
         self.assertNotEqual(r.rc, 0, r)
-        self.assertIn("widen t.n to float64 is forbidden by the policy", r.stderr)
-        self.assertEqual([p["state"] for p in self.proposals() if p["id"] == ps["widen_column"]],
-                         ["pending"])
+        self.assertIn("is applied, not pending", r.stderr)
+        self.assertEqual([(p["state"], p["decided_by"]) for p in self.proposals()
+                          if p["id"] == ps["widen_column"]], [("applied", "rules")])
 
-    def test_mapping_cannot_be_applied_yet(self):
+    def test_approved_mapping_loads_the_renamed_field(self):
         self.base()
         self.ingest("t", self.write("b.ndjson", [{"id": 9, "mail": "x@y.z", "n": 1}]),
                     extra=("--policy", "review"))
         ps = self.proposals()
         self.assertEqual([o["op"] for o in ps[0]["ops"]], ["add_field_mapping"])
+        self.assertTrue(ps[0]["dry_run"]["ok"], ps[0])
+        self.assertEqual(ps[0]["dry_run"]["would_load"], 1)
         r = self.pm("proposals", "approve", str(ps[0]["id"]), "--db", self.db)
-        self.assertEqual(r.rc, EXIT_USAGE, r)
-        self.assertIn("not built yet", r.stderr)
+        self.assertEqual(r.rc, 0, r)
+        self.assertEqual(self.quarantine(), [])
+        self.assertEqual(self.sql("SELECT email FROM t WHERE id = 9"), [("x@y.z",)])
+        # the feed keeps the new name: later rows load through the mapping
+        self.ingest("t", self.write("c.ndjson", [{"id": 10, "mail": "a@b.c", "n": 2}]),
+                    expect=EXIT_LOADED)
+        self.assertEqual(self.sql("SELECT email FROM t WHERE id = 10"), [("a@b.c",)])
+        self.assertNotIn("mail", self.schema("t"))
 
     def test_unknown_proposal_and_usage(self):
         self.base()
@@ -133,5 +142,5 @@ class TestReplay(E2E):
         self.ingest("t", self.write("b.ndjson", [rec(5, n="x")]), expect=EXIT_QUARANTINED)
         r = self.pm("quarantine", "replay", "--table", "t", "--db", self.db, "--json")
         self.assertEqual(r.rc, EXIT_QUARANTINED, r)
-        self.assertEqual(r.json(), {"loaded": 0, "waiting": 1, "skipped": 0})
+        self.assertEqual(r.json(), {"loaded": 0, "waiting": 1, "skipped": 0, "incidents_resolved": 0})
         self.assertEqual(self.pm("quarantine", "replay", "--db", self.db).rc, EXIT_USAGE)

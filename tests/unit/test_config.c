@@ -140,7 +140,11 @@ static void test_full_sample(void **state)
     assert_string_equal(o->source, "data/orders/*.ndjson");
     assert_string_equal(o->table, "orders");
     assert_string_equal(o->owner, "data-platform@example.com");
-    assert_string_equal(o->policy, "review");
+    assert_true(o->has_policy);
+    assert_int_equal(o->policy.mode, MODE_REVIEW);
+    assert_int_equal(o->policy.on_incident, ON_INCIDENT_CONTINUE);
+    for (int k = 0; k < OP_KIND_COUNT; k++)
+        assert_int_equal(o->policy.override[k], -1);
     assert_true(o->has_format);
     assert_int_equal(o->format, PM_FMT_NDJSON);
 
@@ -200,7 +204,9 @@ static void test_full_sample(void **state)
     const pm_pipeline_cfg *us = config_pipeline(cfg, "users");
     assert_ptr_equal(us, &cfg->pipelines[1]);
     assert_string_equal(us->source, "-");
-    assert_string_equal(us->policy, "auto");
+    assert_false(us->has_policy);
+    assert_int_equal(us->policy.mode, MODE_AUTO);
+    assert_int_equal(us->policy.override[OP_ADD_COLUMN], -1);
     assert_null(us->owner);
     assert_null(us->contract);
     assert_true(us->has_format);
@@ -326,7 +332,7 @@ static void test_unknown_keys(void **state)
                  "max_length");
     expect_error("tables:\n  events:\n    contracts: {}\n",
                  "pipemend.yaml:3:5: unknown key \"contracts\" in table \"events\"",
-                 "did you mean \"contract\"? valid keys: contract");
+                 "did you mean \"contract\"? valid keys: contract, policy");
     expect_error("db: a\nxyz: 1\n", "pipemend.yaml:2:1: unknown key \"xyz\" at the top level",
                  "valid keys: db, defaults, pipelines, tables");
 }
@@ -529,6 +535,271 @@ static void test_partial_failure_releases(void **state)
     config_free(cfg);
 }
 
+/* ---- policy ------------------------------------------------------------- */
+
+static void assert_no_overrides(const pm_policy *p, int except)
+{
+    for (int k = 0; k < OP_KIND_COUNT; k++)
+        if (k != except && p->override[k] != -1)
+            fail_msg("override of %s is %d, expected none", op_kind_name((pm_op_kind)k),
+                     p->override[k]);
+}
+
+static void test_policy_forms(void **state)
+{
+    pm_config *cfg = load_ok("pipelines:\n"
+                             "  - name: plain\n"
+                             "    source: a.ndjson\n"
+                             "    table: a\n"
+                             "    policy: frozen\n"
+                             "  - name: full\n"
+                             "    source: b.ndjson\n"
+                             "    table: b\n"
+                             "    policy:\n"
+                             "      mode: review\n"
+                             "      on_incident: halt\n"
+                             "      overrides:\n"
+                             "        add_column: review\n"
+                             "        widen_column: auto\n"
+                             "        drop_not_null: auto\n"
+                             "        create_table: forbidden\n"
+                             "  - name: flow\n"
+                             "    source: c.ndjson\n"
+                             "    table: c\n"
+                             "    policy: {on_incident: continue, overrides: {add_coercion: "
+                             "forbidden}}\n"
+                             "  - {name: empty, source: d.ndjson, table: d, policy: {}}\n"
+                             "  - name: nulls\n"
+                             "    source: e.ndjson\n"
+                             "    table: e\n"
+                             "    policy:\n"
+                             "      overrides:\n"
+                             "tables:\n"
+                             "  events:\n"
+                             "    policy:\n"
+                             "      mode: frozen\n"
+                             "      on_incident: halt\n"
+                             "      overrides: {add_field_mapping: auto}\n"
+                             "  clicks:\n"
+                             "    contract: {unique: id}\n"
+                             "    policy: review\n");
+    const pm_pipeline_cfg *p = config_pipeline(cfg, "plain");
+    assert_true(p->has_policy);
+    assert_int_equal(p->policy.mode, MODE_FROZEN);
+    assert_int_equal(p->policy.on_incident, ON_INCIDENT_CONTINUE);
+    assert_no_overrides(&p->policy, -1);
+
+    p = config_pipeline(cfg, "full");
+    assert_true(p->has_policy);
+    assert_int_equal(p->policy.mode, MODE_REVIEW);
+    assert_int_equal(p->policy.on_incident, ON_INCIDENT_HALT);
+    assert_int_equal(p->policy.override[OP_ADD_COLUMN], CLASS_REVIEW);
+    assert_int_equal(p->policy.override[OP_WIDEN_COLUMN], CLASS_AUTO);
+    assert_int_equal(p->policy.override[OP_DROP_NOT_NULL], CLASS_AUTO);
+    assert_int_equal(p->policy.override[OP_CREATE_TABLE], CLASS_FORBIDDEN);
+    assert_int_equal(p->policy.override[OP_ADD_FIELD_MAPPING], -1);
+    assert_int_equal(p->policy.override[OP_ADD_COERCION], -1);
+
+    /* Settings left out keep their defaults. */
+    p = config_pipeline(cfg, "flow");
+    assert_true(p->has_policy);
+    assert_int_equal(p->policy.mode, MODE_AUTO);
+    assert_int_equal(p->policy.on_incident, ON_INCIDENT_CONTINUE);
+    assert_int_equal(p->policy.override[OP_ADD_COERCION], CLASS_FORBIDDEN);
+    assert_no_overrides(&p->policy, OP_ADD_COERCION);
+
+    /* An empty policy is a policy: the default, set on purpose. */
+    for (int i = 0; i < 2; i++) {
+        p = config_pipeline(cfg, i ? "nulls" : "empty");
+        assert_true(p->has_policy);
+        assert_int_equal(p->policy.mode, MODE_AUTO);
+        assert_int_equal(p->policy.on_incident, ON_INCIDENT_CONTINUE);
+        assert_no_overrides(&p->policy, -1);
+    }
+
+    /* tables:, alone or next to a contract. */
+    assert_int_equal(cfg->ntable_policies, 2);
+    const pm_table_policy *t = &cfg->table_policies[0];
+    assert_string_equal(t->table, "events");
+    assert_int_equal(t->policy.mode, MODE_FROZEN);
+    assert_int_equal(t->policy.on_incident, ON_INCIDENT_HALT);
+    assert_int_equal(t->policy.override[OP_ADD_FIELD_MAPPING], CLASS_AUTO);
+    assert_no_overrides(&t->policy, OP_ADD_FIELD_MAPPING);
+    t = &cfg->table_policies[1];
+    assert_string_equal(t->table, "clicks");
+    assert_int_equal(t->policy.mode, MODE_REVIEW);
+    assert_no_overrides(&t->policy, -1);
+    assert_int_equal(cfg->ncontracts, 1);
+    assert_string_equal(config_contract(cfg, "clicks")->table, "clicks");
+    config_free(cfg);
+}
+
+static void test_policy_resolution(void **state)
+{
+    pm_config *cfg = load_ok("pipelines:\n"
+                             "  - {name: own, source: a, table: orders, policy: {mode: frozen}}\n"
+                             "  - {name: none, source: b, table: orders}\n"
+                             "  - {name: lone, source: c, table: lonely}\n"
+                             "tables:\n"
+                             "  orders:\n"
+                             "    policy: {mode: review, on_incident: halt}\n");
+    pm_policy p;
+    /* The pipeline's own policy wins for its runs into its table. */
+    config_policy(cfg, "own", "orders", &p);
+    assert_int_equal(p.mode, MODE_FROZEN);
+    assert_int_equal(p.on_incident, ON_INCIDENT_CONTINUE);
+    config_policy(cfg, "own", NULL, &p);
+    assert_int_equal(p.mode, MODE_FROZEN);
+    /* A pipeline without one, or no pipeline: the tables: section's. */
+    config_policy(cfg, "none", "orders", &p);
+    assert_int_equal(p.mode, MODE_REVIEW);
+    assert_int_equal(p.on_incident, ON_INCIDENT_HALT);
+    config_policy(cfg, "none", NULL, &p);
+    assert_int_equal(p.mode, MODE_REVIEW);
+    config_policy(cfg, NULL, "orders", &p);
+    assert_int_equal(p.mode, MODE_REVIEW);
+    config_policy(cfg, "no-such-pipeline", "orders", &p);
+    assert_int_equal(p.mode, MODE_REVIEW);
+    /* A pipeline's policy is for its own table only. */
+    config_policy(cfg, "own", "elsewhere", &p);
+    assert_int_equal(p.mode, MODE_AUTO);
+    /* Neither: the default. */
+    p.mode = MODE_FROZEN;
+    config_policy(cfg, "lone", NULL, &p);
+    assert_int_equal(p.mode, MODE_AUTO);
+    assert_int_equal(p.on_incident, ON_INCIDENT_CONTINUE);
+    assert_no_overrides(&p, -1);
+    config_policy(cfg, NULL, NULL, &p);
+    assert_int_equal(p.mode, MODE_AUTO);
+    config_free(cfg);
+
+    /* With no file at all. */
+    unlink("pipemend.yaml");
+    pm_err err = {0};
+    assert_int_equal(config_load(NULL, &cfg, &err), PM_OK);
+    p.mode = MODE_REVIEW;
+    config_policy(cfg, "x", "orders", &p);
+    assert_int_equal(p.mode, MODE_AUTO);
+    assert_no_overrides(&p, -1);
+    config_free(cfg);
+}
+
+static void test_policy_errors(void **state)
+{
+    const char *head = "pipelines:\n"
+                       "  - name: a\n"
+                       "    source: a\n"
+                       "    table: a\n"
+                       "    policy:\n";
+    char yaml[1024];
+
+    snprintf(yaml, sizeof yaml, "%s      mod: review\n", head);
+    expect_error(yaml, "pipemend.yaml:6:7: unknown key \"mod\" in policy of pipeline \"a\"",
+                 "did you mean \"mode\"? valid keys: mode, on_incident, overrides");
+    snprintf(yaml, sizeof yaml, "%s      mode: manual\n", head);
+    expect_error(yaml,
+                 "pipemend.yaml:6:13: mode in policy of pipeline \"a\" must be auto, review or "
+                 "frozen, got \"manual\"",
+                 "auto applies safe changes, review waits for a person for all of them, frozen "
+                 "changes nothing");
+    snprintf(yaml, sizeof yaml, "%s      mode:\n", head);
+    expect_error(yaml,
+                 "pipemend.yaml:6:12: mode in policy of pipeline \"a\" must be auto, review or "
+                 "frozen, got nothing",
+                 NULL);
+    snprintf(yaml, sizeof yaml, "%s      on_incident: stop\n", head);
+    expect_error(yaml,
+                 "pipemend.yaml:6:20: on_incident in policy of pipeline \"a\" must be continue "
+                 "or halt, got \"stop\"",
+                 "continue keeps clean rows flowing; halt holds back every later row of the "
+                 "source until the incident is resolved");
+    snprintf(yaml, sizeof yaml, "%s      on_incident: [halt]\n", head);
+    expect_error(yaml,
+                 "pipemend.yaml:6:20: on_incident in policy of pipeline \"a\" must be continue "
+                 "or halt, got a list",
+                 NULL);
+    snprintf(yaml, sizeof yaml, "%s      overrides: [add_column]\n", head);
+    expect_error(yaml,
+                 "pipemend.yaml:6:18: overrides in policy of pipeline \"a\" must be a mapping of "
+                 "op kinds to classes, got a list",
+                 "for example: overrides: {add_column: review, drop_not_null: auto}");
+    snprintf(yaml, sizeof yaml, "%s      overrides:\n        add_colum: review\n", head);
+    expect_error(yaml,
+                 "pipemend.yaml:7:9: unknown op kind \"add_colum\" in overrides of policy of "
+                 "pipeline \"a\"",
+                 "did you mean \"add_column\"? op kinds: create_table, add_column, "
+                 "widen_column, drop_not_null, add_field_mapping, add_coercion");
+    snprintf(yaml, sizeof yaml, "%s      overrides:\n        drop_table: forbidden\n", head);
+    expect_error(yaml,
+                 "pipemend.yaml:7:9: unknown op kind \"drop_table\" in overrides of policy of "
+                 "pipeline \"a\"",
+                 "op kinds: create_table, add_column, widen_column, drop_not_null, "
+                 "add_field_mapping, add_coercion");
+    snprintf(yaml, sizeof yaml, "%s      overrides:\n        widen_column: yes\n", head);
+    expect_error(yaml,
+                 "pipemend.yaml:7:23: widen_column in overrides of policy of pipeline \"a\" must "
+                 "be auto, review or forbidden, got \"yes\"",
+                 NULL);
+    /* frozen is a mode, not a class */
+    snprintf(yaml, sizeof yaml, "%s      overrides:\n        add_column: frozen\n", head);
+    expect_error(yaml,
+                 "pipemend.yaml:7:21: add_column in overrides of policy of pipeline \"a\" must "
+                 "be auto, review or forbidden, got \"frozen\"",
+                 NULL);
+    snprintf(yaml, sizeof yaml, "%s      overrides:\n        add_column:\n", head);
+    expect_error(yaml,
+                 "pipemend.yaml:7:20: add_column in overrides of policy of pipeline \"a\" must "
+                 "be auto, review or forbidden, got nothing",
+                 NULL);
+    snprintf(yaml, sizeof yaml,
+             "%s      overrides:\n        add_column: auto\n        add_column: review\n", head);
+    expect_error(yaml,
+                 "pipemend.yaml:8:9: duplicate key \"add_column\" in overrides of policy of "
+                 "pipeline \"a\" (first at line 7)",
+                 NULL);
+    snprintf(yaml, sizeof yaml, "%s      mode: auto\n      mode: review\n", head);
+    expect_error(yaml,
+                 "pipemend.yaml:7:7: duplicate key \"mode\" in policy of pipeline \"a\" (first "
+                 "at line 6)",
+                 NULL);
+    snprintf(yaml, sizeof yaml, "%s      - review\n", head);
+    expect_error(yaml,
+                 "pipemend.yaml:6:7: policy in pipeline \"a\" must be auto, review, frozen or a "
+                 "mapping, got a list",
+                 "for example: policy: {mode: review, on_incident: halt}");
+    /* The plain form keeps its message; null is not a policy. */
+    expect_error("pipelines:\n  - {name: a, source: a, table: a, policy: ~}\n",
+                 "pipemend.yaml:2:44: policy in pipeline \"a\" must be auto, review or frozen, "
+                 "got nothing",
+                 NULL);
+    /* A NUL inside a value is not a prefix match. */
+    expect_error("pipelines:\n  - {name: a, source: a, table: a, policy: \"auto\\0x\"}\n",
+                 "pipemend.yaml:2:44: policy in pipeline \"a\" must be auto, review or frozen, "
+                 "got \"auto\\x00x\"",
+                 NULL);
+
+    /* The same checks under tables:, named by the table. */
+    expect_error("tables:\n  events:\n    policy: {mode: auto, halt: true}\n",
+                 "pipemend.yaml:3:26: unknown key \"halt\" in policy of table \"events\"",
+                 "valid keys: mode, on_incident, overrides");
+    expect_error("tables:\n  events:\n    policy: yolo\n",
+                 "pipemend.yaml:3:13: policy in table \"events\" must be auto, review or frozen, "
+                 "got \"yolo\"",
+                 NULL);
+    expect_error("tables:\n  events:\n    policy:\n      overrides: {add_column: never}\n",
+                 "pipemend.yaml:4:31: add_column in overrides of policy of table \"events\" must "
+                 "be auto, review or forbidden, got \"never\"",
+                 NULL);
+    expect_error("tables:\n  events:\n    policy: review\n    policy: auto\n",
+                 "pipemend.yaml:4:5: duplicate key \"policy\" in table \"events\" (first at line "
+                 "3)",
+                 NULL);
+    expect_error("tables:\n  events: frozen\n",
+                 "pipemend.yaml:2:11: table \"events\" in tables must be a mapping with a "
+                 "contract and/or a policy, got \"frozen\"",
+                 NULL);
+}
+
 int main(void)
 {
     /* The precedence warning of the full sample is expected; keep the
@@ -545,6 +816,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_contract_errors, enter_tmpdir, leave_tmpdir),
         cmocka_unit_test_setup_teardown(test_yaml_errors, enter_tmpdir, leave_tmpdir),
         cmocka_unit_test_setup_teardown(test_partial_failure_releases, enter_tmpdir, leave_tmpdir),
+        cmocka_unit_test_setup_teardown(test_policy_forms, enter_tmpdir, leave_tmpdir),
+        cmocka_unit_test_setup_teardown(test_policy_resolution, enter_tmpdir, leave_tmpdir),
+        cmocka_unit_test_setup_teardown(test_policy_errors, enter_tmpdir, leave_tmpdir),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

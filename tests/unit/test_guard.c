@@ -806,15 +806,68 @@ static void test_typed_misc(void **state)
     want_check(mixed, 3, 2, "op 3 of 3: orders.note is already nullable; nothing to drop");
 }
 
+/* Against a schema that has a mapping, a coercion and a dropped column:
+ * one name means one thing, and a no-op is refused. */
+static void test_typed_against_mappings(void **state)
+{
+    pm_table *live = orders;
+    orders = table_copy(live, arena);
+    assert_true(table_add_alias(orders, arena, 1, "mail")); /* email */
+    assert_true(table_set_format(orders, arena, 4, "%m/%d/%Y"));
+    assert_true(table_add_dropped(orders, arena, "coupon"));
+
+    pm_op again[] = {mapping("Mail", "email")};
+    want_check(again, 1, 0, "field \"Mail\" is already mapped to orders.email; nothing to map");
+    pm_op divert[] = {mapping("mail", "note")};
+    want_check(divert, 1, 0,
+               "field \"mail\" is already mapped to orders.email; mapping it to note would divert "
+               "that column's values");
+    pm_op column[] = {mapping("E-Mail", "note")};
+    want_check(column, 1, 0, "field \"E-Mail\" already lands in column orders.e_mail");
+    pm_op another[] = {mapping("e_mail", "email")};
+    want_check(another, 1, 0, NULL);
+    pm_op was_dropped[] = {mapping("coupon", "note")};
+    want_check(was_dropped, 1, 0, NULL);
+
+    pm_op add_alias[] = {
+        {.kind = OP_ADD_COLUMN, .table = "orders", .column = "mail", .type = T(PM_T_TEXT)}};
+    want_check(add_alias, 1, 0,
+               "\"mail\" is a field mapped to orders.email; a column of that name would take its "
+               "values");
+    pm_op add_back[] = {
+        {.kind = OP_ADD_COLUMN, .table = "orders", .column = "coupon", .type = T(PM_T_TEXT)}};
+    want_check(add_back, 1, 0, NULL);
+
+    pm_op same_format[] = {coercion("created_at", "%m/%d/%Y")};
+    want_check(same_format, 1, 0,
+               "orders.created_at already parses with format \"%m/%d/%Y\"; nothing to change");
+    pm_op new_format[] = {coercion("created_at", "%d.%m.%Y")};
+    want_check(new_format, 1, 0, NULL);
+
+    /* one field cannot load into two columns, whatever its spelling */
+    pm_op twice[] = {mapping("Cust Mail", "email"), mapping("cust_mail", "note")};
+    want_check(twice, 2, 1,
+               "op 2 of 2: field \"cust_mail\" is mapped to orders.email by op 1 of this "
+               "proposal");
+    orders = live;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_reject_corpus),   cmocka_unit_test(test_accept_corpus),
-        cmocka_unit_test(test_exact_messages),  cmocka_unit_test(test_exact_ops),
-        cmocka_unit_test(test_nul_bytes),       cmocka_unit_test(test_invalid_utf8),
-        cmocka_unit_test(test_big_and_garbage), cmocka_unit_test(test_carriage_return),
-        cmocka_unit_test(test_mutations),       cmocka_unit_test(test_typed_mapping),
-        cmocka_unit_test(test_typed_coercion),  cmocka_unit_test(test_typed_misc),
+        cmocka_unit_test(test_reject_corpus),
+        cmocka_unit_test(test_accept_corpus),
+        cmocka_unit_test(test_exact_messages),
+        cmocka_unit_test(test_exact_ops),
+        cmocka_unit_test(test_nul_bytes),
+        cmocka_unit_test(test_invalid_utf8),
+        cmocka_unit_test(test_big_and_garbage),
+        cmocka_unit_test(test_carriage_return),
+        cmocka_unit_test(test_mutations),
+        cmocka_unit_test(test_typed_mapping),
+        cmocka_unit_test(test_typed_coercion),
+        cmocka_unit_test(test_typed_misc),
+        cmocka_unit_test(test_typed_against_mappings),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -115,6 +115,42 @@ static void test_names(void **state)
     assert_string_equal(policy_class_name(CLASS_REVIEW), "review");
     assert_string_equal(policy_class_name(CLASS_FORBIDDEN), "forbidden");
     assert_string_equal(policy_class_name((pm_op_class)42), "unknown");
+
+    static const char *const classes[] = {"auto", "review", "forbidden"};
+    for (int c = CLASS_AUTO; c <= CLASS_FORBIDDEN; c++) {
+        pm_op_class back = (pm_op_class)9;
+        assert_true(policy_class_parse(classes[c], &back));
+        assert_int_equal(back, c);
+    }
+    pm_op_class cl = CLASS_REVIEW;
+    static const char *const bad_classes[] = {"frozen", "Auto", "", "forbid", "forbidden "};
+    for (size_t i = 0; i < sizeof bad_classes / sizeof bad_classes[0]; i++)
+        assert_false(policy_class_parse(bad_classes[i], &cl));
+    assert_false(policy_class_parse(NULL, &cl));
+    assert_int_equal(cl, CLASS_REVIEW);
+
+    static const char *const modes[] = {"auto", "review", "frozen"};
+    for (int i = MODE_AUTO; i <= MODE_FROZEN; i++) {
+        assert_string_equal(policy_mode_name((pm_policy_mode)i), modes[i]);
+        assert_true(policy_mode_parse(policy_mode_name((pm_policy_mode)i), &m));
+        assert_int_equal(m, i);
+    }
+    assert_string_equal(policy_mode_name((pm_policy_mode)3), "unknown");
+    assert_string_equal(policy_mode_name((pm_policy_mode)-1), "unknown");
+
+    pm_on_incident oi = ON_INCIDENT_HALT;
+    assert_true(on_incident_parse("continue", &oi));
+    assert_int_equal(oi, ON_INCIDENT_CONTINUE);
+    assert_true(on_incident_parse("halt", &oi));
+    assert_int_equal(oi, ON_INCIDENT_HALT);
+    static const char *const bad_oi[] = {"stop", "Halt", "", "continue ", "auto"};
+    for (size_t i = 0; i < sizeof bad_oi / sizeof bad_oi[0]; i++)
+        assert_false(on_incident_parse(bad_oi[i], &oi));
+    assert_false(on_incident_parse(NULL, &oi));
+    assert_int_equal(oi, ON_INCIDENT_HALT);
+    assert_string_equal(on_incident_name(ON_INCIDENT_CONTINUE), "continue");
+    assert_string_equal(on_incident_name(ON_INCIDENT_HALT), "halt");
+    assert_string_equal(on_incident_name((pm_on_incident)2), "unknown");
 }
 
 /* ---- classes ------------------------------------------------------------ */
@@ -287,6 +323,212 @@ static void test_widen_follows_lattice(void **state)
     }
 }
 
+/* ---- configured policies (overrides) ------------------------------------ */
+
+static void test_policy_default(void **state)
+{
+    pm_policy p;
+    memset(&p, 0x5a, sizeof p);
+    policy_default(&p);
+    assert_int_equal(p.mode, MODE_AUTO);
+    assert_int_equal(p.on_incident, ON_INCIDENT_CONTINUE);
+    for (int k = 0; k < OP_KIND_COUNT; k++)
+        assert_int_equal(p.override[k], -1);
+
+    /* The default policy classes and decides exactly as the inherent
+     * class under auto does, and so does no policy at all. */
+    pm_op ops[] = {add("coupon", VC(16)), add("tags", T(PM_T_JSON)), widen("qty", T(PM_T_TEXT)),
+                   widen("qty", T(PM_T_INT16)), dnn("email")};
+    for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++) {
+        pm_op_class c = policy_class(&ops[i], orders);
+        assert_int_equal(policy_class_with(&p, &ops[i], orders), c);
+        assert_int_equal(policy_class_with(NULL, &ops[i], orders), c);
+        assert_int_equal(policy_decide_op(&p, &ops[i], orders), policy_decide(MODE_AUTO, c));
+        assert_int_equal(policy_decide_op(NULL, &ops[i], orders), policy_decide(MODE_AUTO, c));
+    }
+}
+
+static void test_overrides_change_the_class(void **state)
+{
+    pm_policy p;
+    policy_default(&p);
+    p.override[OP_ADD_COLUMN] = CLASS_REVIEW;
+    p.override[OP_WIDEN_COLUMN] = CLASS_AUTO;
+    p.override[OP_DROP_NOT_NULL] = CLASS_AUTO;
+    p.override[OP_ADD_FIELD_MAPPING] = CLASS_AUTO;
+
+    const struct {
+        const char *what;
+        pm_op op;
+        pm_op_class inherent, with;
+    } table[] = {
+        {"add column: auto -> review", add("coupon", VC(16)), CLASS_AUTO, CLASS_REVIEW},
+        {"add json: review stays review", add("tags", T(PM_T_JSON)), CLASS_REVIEW, CLASS_REVIEW},
+        {"widen lossless: auto stays auto", widen("qty", T(PM_T_INT64)), CLASS_AUTO, CLASS_AUTO},
+        {"widen to text: review -> auto", widen("qty", T(PM_T_TEXT)), CLASS_REVIEW, CLASS_AUTO},
+        {"int64 -> float64: review -> auto", widen("id", T(PM_T_FLOAT64)), CLASS_REVIEW,
+         CLASS_AUTO},
+        {"drop not null: review -> auto", dnn("email"), CLASS_REVIEW, CLASS_AUTO},
+        {"map a field: review -> auto",
+         {.kind = OP_ADD_FIELD_MAPPING, .table = "orders", .column = "email", .field = "mail"},
+         CLASS_REVIEW,
+         CLASS_AUTO},
+        {"coercion: no override, inherent",
+         {.kind = OP_ADD_COERCION, .table = "orders", .column = "created_at", .format = "%Y"},
+         CLASS_REVIEW,
+         CLASS_REVIEW},
+    };
+    for (size_t i = 0; i < sizeof table / sizeof table[0]; i++) {
+        assert_int_equal(policy_class(&table[i].op, orders), table[i].inherent);
+        pm_op_class c = policy_class_with(&p, &table[i].op, orders);
+        if (c != table[i].with)
+            fail_msg("%s: class %s, expected %s", table[i].what, policy_class_name(c),
+                     policy_class_name(table[i].with));
+    }
+
+    /* create_table is classed against no table. */
+    pm_column cols[] = {{.name = "id", .type = {PM_T_INT64, 0}, .nullable = false}};
+    pm_op create = {.kind = OP_CREATE_TABLE, .table = "events", .cols = cols, .ncols = 1};
+    p.override[OP_CREATE_TABLE] = CLASS_AUTO;
+    assert_int_equal(policy_class_with(&p, &create, NULL), CLASS_AUTO);
+}
+
+/* DESIGN.md: narrowing, dropping, truncating and renaming are forbidden,
+ * and no configuration may say otherwise. */
+static void test_forbidden_stays_forbidden(void **state)
+{
+    pm_op forbidden[] = {
+        add("email", T(PM_T_TEXT)),  /* exists */
+        add("x", T(PM_T_UNKNOWN)),   /* no type */
+        widen("qty", T(PM_T_INT16)), /* narrowing */
+        widen("email", VC(32)),      /* truncating */
+        widen("created_at", T(PM_T_DATE)),
+        widen("email", VC(64)),      /* a no-op */
+        widen("nope", T(PM_T_TEXT)), /* no such column */
+        dnn("note"),                 /* already nullable */
+        {.kind = OP_ADD_FIELD_MAPPING, .table = "orders", .column = "mail", .field = "m"},
+        {.kind = OP_ADD_COERCION, .table = "orders", .column = "shipped", .format = "%Y"},
+        {.kind = OP_CREATE_TABLE, .table = "orders"}, /* exists */
+        {.kind = OP_KIND_COUNT, .table = "orders", .column = "id"},
+        {.kind = (pm_op_kind)-1, .table = "orders", .column = "id"},
+        {.kind = OP_ADD_COLUMN, .table = "events", .column = "x", .type = {PM_T_TEXT, 0}},
+    };
+    for (int to = CLASS_AUTO; to <= CLASS_REVIEW; to++) {
+        pm_policy p;
+        policy_default(&p);
+        for (int k = 0; k < OP_KIND_COUNT; k++)
+            p.override[k] = (signed char)to;
+        for (size_t i = 0; i < sizeof forbidden / sizeof forbidden[0]; i++) {
+            assert_int_equal(policy_class(&forbidden[i], orders), CLASS_FORBIDDEN);
+            for (int m = MODE_AUTO; m <= MODE_FROZEN; m++) {
+                p.mode = (pm_policy_mode)m;
+                pm_op_class c = policy_class_with(&p, &forbidden[i], orders);
+                if (c != CLASS_FORBIDDEN)
+                    fail_msg("op %zu: override %s made it %s", i,
+                             policy_class_name((pm_op_class)to), policy_class_name(c));
+                assert_int_equal(policy_decide_op(&p, &forbidden[i], orders), DECIDE_REJECT);
+            }
+        }
+        assert_int_equal(policy_class_with(&p, NULL, orders), CLASS_FORBIDDEN);
+        assert_int_equal(policy_decide_op(&p, NULL, orders), DECIDE_REJECT);
+    }
+}
+
+static void test_override_to_forbidden(void **state)
+{
+    pm_column cols[] = {{.name = "id", .type = {PM_T_INT64, 0}, .nullable = false}};
+    const struct {
+        pm_op op;
+        const pm_table *t;
+    } ok[OP_KIND_COUNT] = {
+        [OP_CREATE_TABLE] = {{.kind = OP_CREATE_TABLE, .table = "events", .cols = cols, .ncols = 1},
+                             NULL},
+        [OP_ADD_COLUMN] = {add("coupon", VC(16)), orders},
+        [OP_WIDEN_COLUMN] = {widen("qty", T(PM_T_INT64)), orders},
+        [OP_DROP_NOT_NULL] = {dnn("email"), orders},
+        [OP_ADD_FIELD_MAPPING] =
+            {{.kind = OP_ADD_FIELD_MAPPING, .table = "orders", .column = "email", .field = "mail"},
+             orders},
+        [OP_ADD_COERCION] =
+            {{.kind = OP_ADD_COERCION, .table = "orders", .column = "created_at", .format = "%Y"},
+             orders},
+    };
+    for (int k = 0; k < OP_KIND_COUNT; k++) {
+        pm_policy p;
+        policy_default(&p);
+        assert_int_not_equal(policy_class_with(&p, &ok[k].op, ok[k].t), CLASS_FORBIDDEN);
+        p.override[k] = CLASS_FORBIDDEN;
+        for (int m = MODE_AUTO; m <= MODE_FROZEN; m++) {
+            p.mode = (pm_policy_mode)m;
+            assert_int_equal(policy_class_with(&p, &ok[k].op, ok[k].t), CLASS_FORBIDDEN);
+            assert_int_equal(policy_decide_op(&p, &ok[k].op, ok[k].t), DECIDE_REJECT);
+        }
+        /* only that kind */
+        for (int j = 0; j < OP_KIND_COUNT; j++)
+            if (j != k)
+                assert_int_not_equal(policy_class_with(&p, &ok[j].op, ok[j].t), CLASS_FORBIDDEN);
+    }
+
+    /* A value the config cannot write is read as forbidden, not as
+     * "no override" and not as permission. */
+    pm_policy p;
+    policy_default(&p);
+    pm_op a = add("coupon", VC(16));
+    static const signed char junk[] = {-2, 3, 7, 127, -128};
+    for (size_t i = 0; i < sizeof junk; i++) {
+        p.override[OP_ADD_COLUMN] = junk[i];
+        assert_int_equal(policy_class_with(&p, &a, orders), CLASS_FORBIDDEN);
+        assert_int_equal(policy_decide_op(&p, &a, orders), DECIDE_REJECT);
+    }
+}
+
+static void test_decide_op_per_mode(void **state)
+{
+    pm_op auto_op = add("coupon", VC(16));      /* inherently auto */
+    pm_op review_op = dnn("email");             /* inherently review */
+    pm_op bad_op = widen("qty", T(PM_T_INT16)); /* inherently forbidden */
+    const struct {
+        pm_policy_mode mode;
+        int override_add, override_dnn; /* -1: none */
+        pm_decision add, dnn, bad;
+    } table[] = {
+        {MODE_AUTO, -1, -1, DECIDE_APPLY, DECIDE_HOLD, DECIDE_REJECT},
+        {MODE_REVIEW, -1, -1, DECIDE_HOLD, DECIDE_HOLD, DECIDE_REJECT},
+        {MODE_FROZEN, -1, -1, DECIDE_HOLD, DECIDE_HOLD, DECIDE_REJECT},
+        /* overrides change what auto does */
+        {MODE_AUTO, CLASS_REVIEW, CLASS_AUTO, DECIDE_HOLD, DECIDE_APPLY, DECIDE_REJECT},
+        {MODE_AUTO, CLASS_FORBIDDEN, CLASS_FORBIDDEN, DECIDE_REJECT, DECIDE_REJECT, DECIDE_REJECT},
+        /* but review and frozen still hold every op that is not forbidden */
+        {MODE_REVIEW, CLASS_REVIEW, CLASS_AUTO, DECIDE_HOLD, DECIDE_HOLD, DECIDE_REJECT},
+        {MODE_FROZEN, CLASS_REVIEW, CLASS_AUTO, DECIDE_HOLD, DECIDE_HOLD, DECIDE_REJECT},
+        {MODE_FROZEN, CLASS_FORBIDDEN, -1, DECIDE_REJECT, DECIDE_HOLD, DECIDE_REJECT},
+    };
+    for (size_t i = 0; i < sizeof table / sizeof table[0]; i++) {
+        pm_policy p;
+        policy_default(&p);
+        p.mode = table[i].mode;
+        /* on_incident is about the source's rows, never about ops */
+        p.on_incident = i % 2 ? ON_INCIDENT_HALT : ON_INCIDENT_CONTINUE;
+        p.override[OP_ADD_COLUMN] = (signed char)table[i].override_add;
+        p.override[OP_DROP_NOT_NULL] = (signed char)table[i].override_dnn;
+        /* every kind overridden to auto: still no lift for the forbidden op */
+        p.override[OP_WIDEN_COLUMN] = CLASS_AUTO;
+        pm_decision d[3] = {policy_decide_op(&p, &auto_op, orders),
+                            policy_decide_op(&p, &review_op, orders),
+                            policy_decide_op(&p, &bad_op, orders)};
+        pm_decision want[3] = {table[i].add, table[i].dnn, table[i].bad};
+        for (int j = 0; j < 3; j++)
+            if (d[j] != want[j])
+                fail_msg("row %zu (mode %s), op %d: decision %d, expected %d", i,
+                         policy_mode_name(table[i].mode), j, (int)d[j], (int)want[j]);
+    }
+    /* An unknown mode holds, as policy_decide does. */
+    pm_policy p;
+    policy_default(&p);
+    p.mode = (pm_policy_mode)9;
+    assert_int_equal(policy_decide_op(&p, &auto_op, orders), DECIDE_HOLD);
+}
+
 /* ---- op names and descriptions ------------------------------------------ */
 
 static void test_op_kind_names(void **state)
@@ -392,6 +634,11 @@ int main(void)
         cmocka_unit_test(test_class_table),
         cmocka_unit_test(test_class_without_table),
         cmocka_unit_test(test_widen_follows_lattice),
+        cmocka_unit_test(test_policy_default),
+        cmocka_unit_test(test_overrides_change_the_class),
+        cmocka_unit_test(test_forbidden_stays_forbidden),
+        cmocka_unit_test(test_override_to_forbidden),
+        cmocka_unit_test(test_decide_op_per_mode),
         cmocka_unit_test(test_op_kind_names),
         cmocka_unit_test(test_op_describe),
         cmocka_unit_test(test_op_describe_long),

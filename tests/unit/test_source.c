@@ -4,6 +4,7 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include <cmocka.h>
@@ -816,6 +817,331 @@ static void test_csv_many_fields(void **state)
     free(text);
 }
 
+/* ---- re-parsing a record from its bytes (replay) ------------------------ */
+
+static void assert_same_record(const pm_record *want, const pm_record *got)
+{
+    if ((want->malformed == NULL) != (got->malformed == NULL))
+        fail_msg("malformed: \"%s\" vs \"%s\"", want->malformed ? want->malformed : "(none)",
+                 got->malformed ? got->malformed : "(none)");
+    if (want->malformed) {
+        assert_string_equal(got->malformed, want->malformed);
+        assert_int_equal(got->malformed_at, want->malformed_at);
+    }
+    assert_int_equal(got->raw_len, want->raw_len);
+    assert_memory_equal(got->raw, want->raw, want->raw_len);
+    assert_int_equal(got->raw[got->raw_len], '\0');
+    assert_int_equal(got->raw_truncated, want->raw_truncated);
+    assert_int_equal(got->nfields, want->nfields);
+    for (size_t i = 0; i < want->nfields; i++) {
+        const pm_field *w = &want->fields[i], *g = &got->fields[i];
+        assert_int_equal(g->name_len, w->name_len);
+        assert_memory_equal(g->name, w->name, w->name_len + 1);
+        assert_int_equal(g->v.kind, w->v.kind);
+        assert_int_equal(g->v.b, w->v.b);
+        assert_int_equal(g->v.len, w->v.len);
+        assert_true((g->v.s == NULL) == (w->v.s == NULL));
+        if (w->v.s)
+            assert_memory_equal(g->v.s, w->v.s, w->v.len);
+    }
+}
+
+/* Reads every record of text with source_next and parses its raw bytes again
+ * with source_parse_raw (CSV: against the header's raw bytes): the two must
+ * agree on everything but the position. Returns the number of records, or
+ * SIZE_MAX when the file does not open (allowed only if may_fail). */
+static size_t check_reparse_n(const void *text, size_t n, pm_format fmt, size_t max_line,
+                              bool may_fail)
+{
+    char *path = tmp_file(text, n);
+    pm_source_opts o;
+    source_opts_default(&o);
+    if (max_line)
+        o.max_line = max_line;
+    pm_source *src = NULL;
+    pm_err err;
+    pm_err_clear(&err);
+    if (source_open(path, fmt, &o, 0, &src, &err) != PM_OK) {
+        if (!may_fail)
+            fail_msg("source_open: %s", err.msg);
+        tmp_done(path);
+        return SIZE_MAX;
+    }
+    size_t hlen = 0;
+    const char *hdr = source_header_raw(src, &hlen);
+    if (fmt == PM_FMT_CSV) {
+        assert_non_null(hdr);
+        assert_true(hlen > 0);
+        assert_int_equal(hdr[hlen], '\0');
+    } else {
+        assert_null(hdr);
+        assert_int_equal(hlen, 0);
+    }
+    pm_arena *a = pm_arena_new(0), *b = pm_arena_new(0);
+    pm_record rec, again;
+    size_t count = 0;
+    pm_code rc;
+    while ((rc = source_next(src, a, &rec, &err)) == PM_OK) {
+        pm_err_clear(&err);
+        rc = source_parse_raw(fmt, hdr, hlen, rec.raw, rec.raw_len, &o, b, &again, &err);
+        if (rc != PM_OK)
+            fail_msg("source_parse_raw: %s (%s)", pm_code_name(rc), err.msg);
+        assert_same_record(&rec, &again);
+        assert_int_equal(again.offset, 0);
+        assert_int_equal(again.line, 0);
+        pm_arena_reset(a);
+        pm_arena_reset(b);
+        count++;
+    }
+    assert_int_equal(rc, PM_DONE);
+    source_close(src);
+    pm_arena_free(a);
+    pm_arena_free(b);
+    tmp_done(path);
+    return count;
+}
+
+static size_t check_reparse(const char *text, pm_format fmt, size_t max_line)
+{
+    return check_reparse_n(text, strlen(text), fmt, max_line, false);
+}
+
+static void test_csv_header_raw(void **state)
+{
+    const struct {
+        const char *text, *header;
+    } cases[] = {
+        {"k,v\n1,2\n", "k,v"},
+        {"\xEF\xBB\xBF"
+         "k,v\r\n1,2\r\n",
+         "k,v"},
+        {"\n\r\n\"a\"\"b\",\"c\nd\"\r\n1,2\n", "\"a\"\"b\",\"c\nd\""},
+        {"only,header", "only,header"},
+        {"a,b\r\r\n1,2\n", "a,b\r"}, /* one CR is the line end's, one is data */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *path = tmp_str(cases[i].text);
+        pm_source *src = open_at(path, PM_FMT_CSV, 0, 0);
+        size_t len = 99;
+        const char *h = source_header_raw(src, &len);
+        assert_int_equal(len, strlen(cases[i].header));
+        assert_memory_equal(h, cases[i].header, len);
+        assert_ptr_equal(source_header_raw(src, NULL), h);
+        source_close(src);
+        tmp_done(path);
+    }
+    /* Resumed past the header, the header is still the one from the top. */
+    char *path = tmp_str("\xEF\xBB\xBF"
+                         "id,v\n1,a\n2,b\n");
+    pm_source *src = open_at(path, PM_FMT_CSV, 0, 13);
+    size_t len;
+    const char *h = source_header_raw(src, &len);
+    assert_int_equal(len, 4);
+    assert_memory_equal(h, "id,v", 4);
+    source_close(src);
+    tmp_done(path);
+}
+
+static void test_csv_reparse_files(void **state)
+{
+    const char *texts[] = {
+        /* quoted fields with commas, quotes and line ends */
+        "id,name,note\n1,plain,simple\n2,\"Doe, Jane\",\"she said \"\"hi\"\"\"\n"
+        "3,\"two\nlines\",x\n4,\"\"\"\",\"a,\"\"b\"\"\nc\"\n5,last,end",
+        /* empty (NULL) vs quoted empty ("") */
+        "a,b,c\n,\"\",x\n1,2,\n\"\",,\"\"\n,,\n",
+        /* BOM, CRLF, blank lines, a quoted CRLF */
+        "\xEF\xBB\xBF"
+        "k,v\r\n1,\"x\"\r\n\r\n\n2,\"a\r\nb\"\r\n3,z\r\n",
+        /* column count */
+        "a,b,c,d\n1,2,3,4,5\n1,2\n1,2,3,4\n,,,,,,,,\n\"x\",\"y\",\"z\",\"w\",\"v\"\n",
+        /* bad quotes, including an unterminated one to the end */
+        "a,b\n1,5'10\" tall\n2,\"x\"y\n3,\"ok\"\n4,\"x\"\r5\n6,\"never closed\n7,8\n",
+        "a,b\n1,\"open at the end\r\n",
+        "a,b\n1,\"open at the end\r",
+        /* UTF-8 */
+        "a,b,c\nok,fine,caf\xC3\xA9\n1,2,x\xFFy\n\"\xC3\",2,3\n",
+        /* duplicate and odd names in the header */
+        "x,\"x\",\"a \"\"q\"\"\",\n1,2,3,4\n",
+        "\"multi\nline\",\"comma,name\",\xC3\xA9t\xC3\xA9\n1,2,3\n",
+        /* CRs that are data: before a CRLF, alone, after a quote */
+        "a,b\r\n1,x\r\r\n2,\"y\"\r\r\n3,\"q\"\r\n4,\r\r\n5,\"z\r\"\r\n6,\r\n7,\"w\"\r",
+        "a,b\n1,x\r\r",
+        "a,b\n1,\"x\"\r\r",
+        "a,b\n1,\"x\"\r\n2,y\r",
+        "a\n\r\r\n\"\"\n",
+        "a,b\r\r\n1,2\r\r\n",
+        /* the last record without a line end, and one with only a CR */
+        "a,b\n1,2",
+        "a,b\n1,\"2\"",
+        "a,b\n1,",
+    };
+    for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++)
+        assert_true(check_reparse(texts[i], PM_FMT_CSV, 0) > 0);
+
+    /* Over-long records come back over-long, with the same prefix. */
+    assert_int_equal(check_reparse("a,b\n1,\"0123456789012345678901234567890123456789\"\n2,ok\n"
+                                   "3,\"x\ny\"\n",
+                                   PM_FMT_CSV, 16),
+                     3);
+}
+
+/* The same property over many small random files: bytes from an alphabet
+ * made of everything the scanner treats specially. */
+static void test_csv_reparse_random(void **state)
+{
+    static const char alphabet[] = {'a',  'b', ',',    ',',    '"',    '"', '\r',
+                                    '\n', ' ', '\xC3', '\xA9', '\xFF', '\0'};
+    uint64_t x = 0x9E3779B97F4A7C15u;
+    size_t opened = 0, records = 0;
+    for (int round = 0; round < 3000; round++) {
+        char text[96];
+        size_t n = 0;
+        if (round % 2 == 0) {
+            memcpy(text, "a,b,c\n", 6); /* a valid header: more rows get read */
+            n = 6;
+        }
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        size_t len = x % 48;
+        for (size_t i = 0; i < len; i++) {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            text[n++] = alphabet[x % sizeof alphabet];
+        }
+        size_t got = check_reparse_n(text, n, PM_FMT_CSV, round % 5 == 0 ? 8 : 0, true);
+        if (got != SIZE_MAX) {
+            opened++;
+            records += got;
+        }
+    }
+    assert_true(opened > 1500);
+    assert_true(records > 3000);
+}
+
+static void test_ndjson_reparse(void **state)
+{
+    const char *texts[] = {
+        "{\"id\":1,\"name\":\"a\"}\n{\"id\":2}\n{\"id\":3,\"x\":{\"y\":true,\"z\":[1,{}]}}\n",
+        "\xEF\xBB\xBF{\"a\":1}\r\n\n  \t \n\r\n{\"a\":2}\r\n{\"a\":3}",
+        "{\"a\":}\n[1,2]\n{\"s\":\"\xC3\x28\"}\n{\"a\":1}\n{\"a\":1,\"a\":2}\n{\"a\":null}\r\r\n",
+        "{\"s\":\"line\\nend \\u00e9\",\"n\":-1.5e300,\"big\":123456789012345678901234567890}",
+    };
+    for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++)
+        assert_true(check_reparse(texts[i], PM_FMT_NDJSON, 0) > 0);
+    assert_int_equal(check_reparse("{\"a\":1}\n{\"k\":\"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\"}\n",
+                                   PM_FMT_NDJSON, 16),
+                     2);
+
+    /* No header needed (none is looked at), and opts may be NULL. */
+    pm_arena *a = pm_arena_new(0);
+    pm_record rec;
+    pm_err err;
+    pm_err_clear(&err);
+    assert_int_equal(
+        source_parse_raw(PM_FMT_NDJSON, NULL, 0, "{\"a\":{\"b\":2}}", 13, NULL, a, &rec, &err),
+        PM_OK);
+    assert_null(rec.malformed);
+    assert_int_equal(rec.nfields, 1);
+    assert_string_equal(rec.fields[0].name, "a__b");
+    assert_raw(&rec, "{\"a\":{\"b\":2}}");
+    pm_arena_free(a);
+}
+
+static void expect_parse_raw_error(const char *header, size_t header_len, const char *needle)
+{
+    pm_arena *a = pm_arena_new(0);
+    pm_record rec;
+    pm_err err;
+    pm_err_clear(&err);
+    assert_int_equal(
+        source_parse_raw(PM_FMT_CSV, header, header_len, "1,2", 3, NULL, a, &rec, &err),
+        PM_ERR_PARSE);
+    assert_int_equal(err.code, PM_ERR_PARSE);
+    if (!strstr(err.msg, needle))
+        fail_msg("message \"%s\" lacks \"%s\"", err.msg, needle);
+    assert_int_equal(rec.nfields, 0);
+    pm_arena_free(a);
+}
+
+static void test_csv_parse_raw_header_errors(void **state)
+{
+    expect_parse_raw_error(NULL, 0, "cannot be parsed without its header row");
+    expect_parse_raw_error("", 0, "cannot be parsed without its header row");
+    expect_parse_raw_error("\xEF\xBB\xBF", 3, "cannot be parsed without its header row");
+    expect_parse_raw_error("a,b\"c", 5,
+                           "malformed CSV header: unexpected quote in unquoted field 2");
+    expect_parse_raw_error("\"a,b", 4, "malformed CSV header: unterminated quoted field 1");
+    expect_parse_raw_error("a,b\nc", 5,
+                           "malformed CSV header: a line end outside quotes at byte 3");
+    expect_parse_raw_error("a,\xC3\x28", 4, "invalid UTF-8 in CSV header, column 2 at byte 2");
+    expect_parse_raw_error("a,\"b\0\"", 6, "CSV header: column 2 has a NUL byte in its name");
+
+    pm_source_opts o;
+    source_opts_default(&o);
+    o.max_line = 4;
+    pm_arena *a = pm_arena_new(0);
+    pm_record rec;
+    pm_err err;
+    pm_err_clear(&err);
+    assert_int_equal(source_parse_raw(PM_FMT_CSV, "abc,def", 7, "1,2", 3, &o, a, &rec, &err),
+                     PM_ERR_PARSE);
+    assert_string_equal(err.msg, "CSV header exceeds max_line_bytes (4 bytes)");
+    pm_arena_free(a);
+}
+
+static void test_csv_parse_raw_records(void **state)
+{
+    pm_arena *a = pm_arena_new(0);
+    pm_record rec;
+    pm_err err;
+    pm_err_clear(&err);
+
+    /* A header kept with its BOM by some older writer still names "k". */
+    assert_int_equal(
+        source_parse_raw(PM_FMT_CSV, "\xEF\xBB\xBFk,v", 6, "1,\"a\nb\"", 7, NULL, a, &rec, &err),
+        PM_OK);
+    assert_null(rec.malformed);
+    assert_raw_field(&rec, 0, "k", "1");
+    assert_raw_field(&rec, 1, "v", "a\nb");
+    assert_raw(&rec, "1,\"a\nb\"");
+
+    /* Quoted header names are unescaped as on read; NULL vs "" survive. */
+    const char *hdr = "\"a \"\"q\"\"\",b,c";
+    assert_int_equal(
+        source_parse_raw(PM_FMT_CSV, hdr, strlen(hdr), ",\"\",x", 5, NULL, a, &rec, &err), PM_OK);
+    assert_int_equal(rec.nfields, 3);
+    assert_string_equal(rec.fields[0].name, "a \"q\"");
+    assert_int_equal(rec.fields[0].v.kind, PM_V_NULL);
+    assert_raw_field(&rec, 1, "b", "");
+    assert_raw_field(&rec, 2, "c", "x");
+
+    /* The record's own problems are malformed records, not errors. */
+    assert_int_equal(source_parse_raw(PM_FMT_CSV, "a,b", 3, "1,2,3", 5, NULL, a, &rec, &err),
+                     PM_OK);
+    assert_string_equal(rec.malformed, "row has 3 fields, header has 2");
+    assert_int_equal(rec.malformed_at, 4);
+    assert_int_equal(rec.nfields, 0);
+    assert_raw(&rec, "1,2,3");
+
+    /* Bytes that source_next could not have returned as one record. */
+    assert_int_equal(source_parse_raw(PM_FMT_CSV, "a,b", 3, "", 0, NULL, a, &rec, &err), PM_OK);
+    assert_string_equal(rec.malformed, "empty line: not a CSV row");
+    assert_raw(&rec, "");
+    assert_int_equal(source_parse_raw(PM_FMT_CSV, "a,b", 3, NULL, 0, NULL, a, &rec, &err), PM_OK);
+    assert_non_null(rec.malformed);
+    assert_int_equal(source_parse_raw(PM_FMT_CSV, "a,b", 3, "1,2\n3,4", 7, NULL, a, &rec, &err),
+                     PM_OK);
+    assert_string_equal(rec.malformed,
+                        "line end outside quotes at byte 3: the bytes hold more than one row");
+    assert_int_equal(rec.malformed_at, 3);
+    assert_raw(&rec, "1,2\n3,4");
+    assert_int_equal(rec.nfields, 0);
+    pm_arena_free(a);
+}
+
 /* ---- open, identity, formats ------------------------------------------- */
 
 static void test_open_errors(void **state)
@@ -922,6 +1248,12 @@ int main(void)
         cmocka_unit_test(test_csv_overlong_record),
         cmocka_unit_test(test_csv_long_rows_within_limit),
         cmocka_unit_test(test_csv_many_fields),
+        cmocka_unit_test(test_csv_header_raw),
+        cmocka_unit_test(test_csv_reparse_files),
+        cmocka_unit_test(test_csv_reparse_random),
+        cmocka_unit_test(test_ndjson_reparse),
+        cmocka_unit_test(test_csv_parse_raw_header_errors),
+        cmocka_unit_test(test_csv_parse_raw_records),
         cmocka_unit_test(test_open_errors),
         cmocka_unit_test(test_identity),
         cmocka_unit_test(test_formats),

@@ -86,7 +86,7 @@ static void test_table_insert_quarantine(void **state)
                  .kinds = "malformed",
                  .message = "bad",
                  .findings = "[]"};
-    assert_int_equal(store_quarantine_add(s, &q, &err), PM_OK);
+    assert_int_equal(store_quarantine_add(s, &q, NULL, &err), PM_OK);
     assert_int_equal(store_commit(s, &err), PM_OK);
 
     int64_t n;

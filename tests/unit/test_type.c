@@ -896,6 +896,229 @@ static void test_detect_formats(void **state)
     assert_string_equal(type_detect_datetime_format(buf, 10), "%m/%d/%Y");
 }
 
+/* ---- coercions ---------------------------------------------------------- */
+
+/* type_coerce_datetime into a fresh buffer; NULL when it fails (and then
+ * the buffer must be untouched). */
+static const char *coerce(const char *s, const char *fmt, pm_tkind k, char *out)
+{
+    memset(out, 'X', TYPE_DATETIME_MAX);
+    if (type_coerce_datetime(s, strlen(s), fmt, T(k), out, TYPE_DATETIME_MAX))
+        return out;
+    for (size_t i = 0; i < TYPE_DATETIME_MAX; i++)
+        if (out[i] != 'X')
+            fail_msg("coerce(\"%s\", \"%s\") failed but wrote to out", s, fmt);
+    return NULL;
+}
+
+#define assert_coerces(s, fmt, k, want)                                                            \
+    do {                                                                                           \
+        char b_[TYPE_DATETIME_MAX];                                                                \
+        const char *w_ = (want), *got_ = coerce((s), (fmt), (k), b_);                              \
+        if ((w_ == NULL) != (got_ == NULL) || (w_ && strcmp(w_, got_) != 0))                       \
+            fail_msg("coerce(\"%s\", \"%s\", %d) = %s, expected %s", (s), (fmt), (int)(k),         \
+                     got_ ? got_ : "NULL", w_ ? w_ : "NULL");                                      \
+        if (got_) {                                                                                \
+            pm_value v_ = str(got_);                                                               \
+            pm_cell c_;                                                                            \
+            assert_true(type_fits(&v_, T(k), &c_));                                                \
+        }                                                                                          \
+    } while (0)
+
+/* Every format the detector names, on the values it names it for, into
+ * each date/time column type: what loads, and where it does not. */
+static void test_coerce_detected_formats(void **state)
+{
+    static const struct {
+        const char *s, *fmt, *date, *ts, *tstz;
+    } cases[] = {
+        {"11/01/2026", "%m/%d/%Y", "2026-11-01", "2026-11-01T00:00:00", NULL},
+        {"1/5/2026", "%m/%d/%Y", "2026-01-05", "2026-01-05T00:00:00", NULL},
+        {"12/31/2026", "%m/%d/%Y", "2026-12-31", "2026-12-31T00:00:00", NULL},
+        {"11/01/2026 10:00", "%m/%d/%Y %H:%M", NULL, "2026-11-01T10:00:00", NULL},
+        {"11/01/2026 9:05", "%m/%d/%Y %H:%M", NULL, "2026-11-01T09:05:00", NULL},
+        {"11/01/2026 10:00:59", "%m/%d/%Y %H:%M:%S", NULL, "2026-11-01T10:00:59", NULL},
+        {"11/01/2026 10:00 AM", "%m/%d/%Y %I:%M %p", NULL, "2026-11-01T10:00:00", NULL},
+        {"11/01/2026 12:30:00 pm", "%m/%d/%Y %I:%M:%S %p", NULL, "2026-11-01T12:30:00", NULL},
+        {"31/01/2026", "%d/%m/%Y", "2026-01-31", "2026-01-31T00:00:00", NULL},
+        {"13/12/2026 23:15", "%d/%m/%Y %H:%M", NULL, "2026-12-13T23:15:00", NULL},
+        {"11-01-2026", "%m-%d-%Y", "2026-11-01", "2026-11-01T00:00:00", NULL},
+        {"25-12-2026", "%d-%m-%Y", "2026-12-25", "2026-12-25T00:00:00", NULL},
+        {"25-12-2026 8:00 PM", "%d-%m-%Y %I:%M %p", NULL, "2026-12-25T20:00:00", NULL},
+        {"01.11.2026", "%d.%m.%Y", "2026-11-01", "2026-11-01T00:00:00", NULL},
+        {"1.11.2026 10:00", "%d.%m.%Y %H:%M", NULL, "2026-11-01T10:00:00", NULL},
+        {"31.12.2026 23:59:59", "%d.%m.%Y %H:%M:%S", NULL, "2026-12-31T23:59:59", NULL},
+        {"31.12.2026 11:59:59 PM", "%d.%m.%Y %I:%M:%S %p", NULL, "2026-12-31T23:59:59", NULL},
+        {"2026/11/01", "%Y/%m/%d", "2026-11-01", "2026-11-01T00:00:00", NULL},
+        {"2026/11/01 10:00:00", "%Y/%m/%d %H:%M:%S", NULL, "2026-11-01T10:00:00", NULL},
+        {"2026/11/01 10:00", "%Y/%m/%d %H:%M", NULL, "2026-11-01T10:00:00", NULL},
+        {"01-Nov-2026", "%d-%b-%Y", "2026-11-01", "2026-11-01T00:00:00", NULL},
+        {"1-nov-2026", "%d-%b-%Y", "2026-11-01", "2026-11-01T00:00:00", NULL},
+        {"01-NOV-2026", "%d-%b-%Y", "2026-11-01", "2026-11-01T00:00:00", NULL},
+        {"01 November 2026", "%d %b %Y", "2026-11-01", "2026-11-01T00:00:00", NULL},
+        {"3 may 2026", "%d %b %Y", "2026-05-03", "2026-05-03T00:00:00", NULL},
+        {"Sun, 01 Nov 2026 10:00:00 +0000", "%a, %d %b %Y %H:%M:%S %z", NULL, NULL,
+         "2026-11-01T10:00:00+00:00"},
+        {"Sun, 1 Nov 2026 10:00:00 -0500", "%a, %d %b %Y %H:%M:%S %z", NULL, NULL,
+         "2026-11-01T10:00:00-05:00"},
+        {"Sun, 01 Nov 2026 10:00 +0100", "%a, %d %b %Y %H:%M %z", NULL, NULL,
+         "2026-11-01T10:00:00+01:00"},
+        {"01 Nov 2026 10:00:00 +0530", "%d %b %Y %H:%M:%S %z", NULL, NULL,
+         "2026-11-01T10:00:00+05:30"},
+        {"01 Nov 2026 23:59 -1500", "%d %b %Y %H:%M %z", NULL, NULL, "2026-11-01T23:59:00-15:00"},
+        {"29.02.2028", "%d.%m.%Y", "2028-02-29", "2028-02-29T00:00:00", NULL},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const char *s = cases[i].s, *f = type_detect_datetime_format(s, strlen(s));
+        if (f == NULL || strcmp(f, cases[i].fmt) != 0)
+            fail_msg("\"%s\" detected as %s, expected %s", s, f ? f : "NULL", cases[i].fmt);
+        assert_coerces(s, f, PM_T_DATE, cases[i].date);
+        assert_coerces(s, f, PM_T_TIMESTAMP, cases[i].ts);
+        assert_coerces(s, f, PM_T_TIMESTAMPTZ, cases[i].tstz);
+        /* the same reading as the C library's strptime (C locale here) */
+        char out[TYPE_DATETIME_MAX];
+        pm_tkind k = cases[i].tstz ? PM_T_TIMESTAMPTZ : PM_T_TIMESTAMP;
+        assert_non_null(coerce(s, f, k, out));
+        struct tm tm;
+        memset(&tm, 0, sizeof tm);
+        assert_non_null(strptime(s, f, &tm));
+        char want[64];
+        snprintf(want, sizeof want, "%04d-%02d-%02dT%02d:%02d:%02d", tm.tm_year + 1900,
+                 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+        assert_memory_equal(out, want, 19);
+    }
+}
+
+static void test_coerce_twelve_hour_clock(void **state)
+{
+    static const struct {
+        const char *s, *want;
+    } cases[] = {
+        {"11/01/2026 12:00 AM", "2026-11-01T00:00:00"},
+        {"11/01/2026 12:59 am", "2026-11-01T00:59:00"},
+        {"11/01/2026 1:00 AM", "2026-11-01T01:00:00"},
+        {"11/01/2026 11:59 AM", "2026-11-01T11:59:00"},
+        {"11/01/2026 12:00 PM", "2026-11-01T12:00:00"},
+        {"11/01/2026 12:01 pM", "2026-11-01T12:01:00"},
+        {"11/01/2026 1:00 PM", "2026-11-01T13:00:00"},
+        {"11/01/2026 11:59 PM", "2026-11-01T23:59:00"},
+        {"11/01/2026 0:00 AM", NULL},
+        {"11/01/2026 13:00 PM", NULL},
+        {"11/01/2026 10:00 XM", NULL},
+        {"11/01/2026 10:00 AMX", NULL},
+        {"11/01/2026 10:00", NULL},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        assert_coerces(cases[i].s, "%m/%d/%Y %I:%M %p", PM_T_TIMESTAMP, cases[i].want);
+    assert_coerces("11/01/2026 12:30:00 am", "%m/%d/%Y %I:%M:%S %p", PM_T_TIMESTAMP,
+                   "2026-11-01T00:30:00");
+    /* a 12-hour clock without AM/PM is a guess; AM/PM beside %H a contradiction */
+    assert_coerces("11/01/2026 10:00", "%m/%d/%Y %I:%M", PM_T_TIMESTAMP, NULL);
+    assert_coerces("11/01/2026 10:00 PM", "%m/%d/%Y %H:%M %p", PM_T_TIMESTAMP, NULL);
+}
+
+static void test_coerce_refuses(void **state)
+{
+    static const struct {
+        const char *s, *fmt;
+    } bad[] = {
+        {"02/30/2026", "%m/%d/%Y"}, /* no such day */
+        {"02/29/2026", "%m/%d/%Y"}, /* not a leap year */
+        {"13/01/2026", "%m/%d/%Y"}, /* no month 13 */
+        {"00/10/2026", "%m/%d/%Y"},
+        {"11/00/2026", "%m/%d/%Y"},
+        {"11/01/0000", "%m/%d/%Y"},  /* no year 0 */
+        {"11/01/2026x", "%m/%d/%Y"}, /* trailing garbage */
+        {"11/01/2026 ", "%m/%d/%Y"},
+        {"11/01/20266", "%m/%d/%Y"},
+        {" 11/01/2026", "%m/%d/%Y"},
+        {"11/01/26", "%m/%d/%Y"},
+        {"11-01-2026", "%m/%d/%Y"},
+        {"", "%m/%d/%Y"},
+        {"11/01/2026 10:00 extra", "%m/%d/%Y %H:%M"},
+        {"11/01/2026 24:00", "%m/%d/%Y %H:%M"},
+        {"11/01/2026 10:60", "%m/%d/%Y %H:%M"},
+        {"11/01/2026 10:00:61", "%m/%d/%Y %H:%M:%S"},
+        {"11/01/202610:00", "%m/%d/%Y %H:%M"}, /* a space in the format needs one */
+        {"31-Nov-2026", "%d-%b-%Y"},
+        {"01-Novx-2026", "%d-%b-%Y"},
+        {"01-Sept-2026", "%d-%b-%Y"},
+        {"Sun, 01 Nov 2026 10:00:00 GMT", "%a, %d %b %Y %H:%M:%S %z"},
+        {"Sun, 01 Nov 2026 10:00:00 +1600", "%a, %d %b %Y %H:%M:%S %z"},
+        {"Sun, 01 Nov 2026 10:00:00 +0160", "%a, %d %b %Y %H:%M:%S %z"},
+        {"Sun, 01 Nov 2026 10:00:00 +0", "%a, %d %b %Y %H:%M:%S %z"},
+        {"Sun, 01 Nov 2026 10:00:00 +00000", "%a, %d %b %Y %H:%M:%S %z"},
+        {"Xyz, 01 Nov 2026 10:00:00 +0000", "%a, %d %b %Y %H:%M:%S %z"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        assert_coerces(bad[i].s, bad[i].fmt, PM_T_DATE, NULL);
+        assert_coerces(bad[i].s, bad[i].fmt, PM_T_TIMESTAMP, NULL);
+        assert_coerces(bad[i].s, bad[i].fmt, PM_T_TIMESTAMPTZ, NULL);
+    }
+    /* incomplete dates, time without an hour, unknown conversions, other types */
+    assert_coerces("2026", "%Y", PM_T_DATE, NULL);
+    assert_coerces("11/2026", "%m/%Y", PM_T_DATE, NULL);
+    assert_coerces("100% 2026", "100%% %Y", PM_T_DATE, NULL);
+    assert_coerces("11/01/2026 30", "%m/%d/%Y %M", PM_T_TIMESTAMP, NULL);
+    assert_coerces("11/01/2026 10 30", "%m/%d/%Y %H %S", PM_T_TIMESTAMP, NULL);
+    assert_coerces("1762000000", "%s", PM_T_TIMESTAMP, NULL);
+    assert_coerces("11/01/2026", "%m/%d/%Y%", PM_T_DATE, NULL);
+    assert_coerces("11/01/2026", "%Ed/%m/%Y", PM_T_DATE, NULL);
+    char out[TYPE_DATETIME_MAX];
+    assert_false(type_coerce_datetime("11/01/2026", 10, "%m/%d/%Y", T(PM_T_TEXT), out, sizeof out));
+    assert_false(
+        type_coerce_datetime("11/01/2026", 10, "%m/%d/%Y", T(PM_T_INT64), out, sizeof out));
+    /* out too small for the text and its NUL */
+    assert_false(type_coerce_datetime("11/01/2026", 10, "%m/%d/%Y", T(PM_T_DATE), out, 10));
+    assert_true(type_coerce_datetime("11/01/2026", 10, "%m/%d/%Y", T(PM_T_DATE), out, 11));
+    assert_string_equal(out, "2026-11-01");
+    /* the input is a slice */
+    assert_true(type_coerce_datetime("11/01/2026 10:00trailing", 16, "%m/%d/%Y %H:%M",
+                                     T(PM_T_TIMESTAMP), out, sizeof out));
+    assert_string_equal(out, "2026-11-01T10:00:00");
+    assert_false(
+        type_coerce_datetime("11/01/2026\0", 11, "%m/%d/%Y", T(PM_T_DATE), out, sizeof out));
+}
+
+/* The rest of the guard's conversions, and fields that must agree. */
+static void test_coerce_other_conversions(void **state)
+{
+    assert_coerces("2026-11-01 10:00:00", "%F %T", PM_T_TIMESTAMP, "2026-11-01T10:00:00");
+    assert_coerces("2026-11-01T10:00", "%Y-%m-%dT%R", PM_T_TIMESTAMP, "2026-11-01T10:00:00");
+    assert_coerces("11/01/26", "%D", PM_T_DATE, "2026-11-01");
+    assert_coerces("11/01/69", "%D", PM_T_DATE, "1969-11-01");
+    assert_coerces("11/01/68", "%D", PM_T_DATE, "2068-11-01");
+    assert_coerces("20261101", "%Y%m%d", PM_T_DATE, "2026-11-01");
+    assert_coerces("20261101103000", "%Y%m%d%H%M%S", PM_T_TIMESTAMP, "2026-11-01T10:30:00");
+    assert_coerces("26305", "%y%j", PM_T_DATE, "2026-11-01");
+    assert_coerces("2026 1", "%Y %j", PM_T_DATE, "2026-01-01");
+    assert_coerces("2026 365", "%Y %j", PM_T_DATE, "2026-12-31");
+    assert_coerces("2026 366", "%Y %j", PM_T_DATE, NULL);
+    assert_coerces("2028 366", "%Y %j", PM_T_DATE, "2028-12-31");
+    assert_coerces("2028 060", "%Y %j", PM_T_DATE, "2028-02-29");
+    assert_coerces("305 11/01/2026", "%j %m/%d/%Y", PM_T_DATE, "2026-11-01");
+    assert_coerces("306 11/01/2026", "%j %m/%d/%Y", PM_T_DATE, NULL);
+    assert_coerces("01 11/01/2026", "%d %m/%d/%Y", PM_T_DATE, "2026-11-01");
+    assert_coerces("02 11/01/2026", "%d %m/%d/%Y", PM_T_DATE, NULL);
+    assert_coerces(" 1 November 2026", "%e %B %Y", PM_T_DATE, "2026-11-01");
+    assert_coerces("November  1 2026", "%B %e %Y", PM_T_DATE, "2026-11-01");
+    assert_coerces("Sunday, 1 Nov 2026", "%A, %e %b %Y", PM_T_DATE, "2026-11-01");
+    assert_coerces("1 Nov 2026\t10:00", "%d %b %Y %H:%M", PM_T_TIMESTAMP, "2026-11-01T10:00:00");
+    assert_coerces("100% 11/01/2026", "100%% %m/%d/%Y", PM_T_DATE, "2026-11-01");
+    /* zones: Z, hours, hours and minutes with or without the colon */
+    assert_coerces("2026-11-01 10:00 Z", "%F %R %z", PM_T_TIMESTAMPTZ, "2026-11-01T10:00:00Z");
+    assert_coerces("2026-11-01 10:00 z", "%F %R %z", PM_T_TIMESTAMPTZ, "2026-11-01T10:00:00Z");
+    assert_coerces("2026-11-01 10:00 +05", "%F %R %z", PM_T_TIMESTAMPTZ,
+                   "2026-11-01T10:00:00+05:00");
+    assert_coerces("2026-11-01 10:00 -03:30", "%F %R %z", PM_T_TIMESTAMPTZ,
+                   "2026-11-01T10:00:00-03:30");
+    assert_coerces("2026-11-01 10:00 +0000", "%F %R %z", PM_T_TIMESTAMP, NULL);
+    assert_coerces("2026-11-01 10:00 +0000", "%F %R %z", PM_T_DATE, NULL);
+    assert_coerces("2026-11-01 10:00", "%F %R", PM_T_TIMESTAMPTZ, NULL);
+    assert_coerces("2026-11-01 10:00 +01 +02", "%F %R %z %z", PM_T_TIMESTAMPTZ, NULL);
+    assert_coerces("2026-11-01 10:00:60", "%F %T", PM_T_TIMESTAMP, "2026-11-01T10:00:60");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -920,6 +1143,10 @@ int main(void)
         cmocka_unit_test(test_join_is_lub),
         cmocka_unit_test(test_infer_fits_property),
         cmocka_unit_test(test_detect_formats),
+        cmocka_unit_test(test_coerce_detected_formats),
+        cmocka_unit_test(test_coerce_twelve_hour_clock),
+        cmocka_unit_test(test_coerce_refuses),
+        cmocka_unit_test(test_coerce_other_conversions),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,495 @@
+/* heal.c - propose, dry-run, apply, reject, dismiss (see heal.h). */
+#include "heal/heal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "audit/audit.h"
+#include "core/buf.h"
+#include "drift/drift.h"
+#include "heal/guard.h"
+#include "heal/incident.h"
+#include "heal/replay.h"
+
+/* ---- the sandbox --------------------------------------------------------- */
+
+#define DRY_RUN_REASONS 5
+
+pm_code heal_dry_run(heal_ctx *c, const pm_table *from, const pm_op *ops, size_t n,
+                     const pm_record *recs, size_t nrecs, pm_arena *arena,
+                     heal_dry_run_result *out, pm_err *err)
+{
+    memset(out, 0, sizeof *out);
+    json_t *reasons = json_array();
+    pm_table *to = NULL;
+    pm_err oe;
+    bool applied = false;
+    if (op_result(from, ops, n, arena, &to, &oe) != PM_OK) {
+        out->error = pm_arena_strdup(arena, oe.msg);
+    } else if (store_sandbox_begin(c->store, from, ops, n, to, HEAL_DRY_RUN_ROWS, &out->sample_rows,
+                                   &oe) != PM_OK) {
+        out->error = pm_arena_sprintf(arena, "the ops do not apply to a copy of %s: %s",
+                                      from->name, oe.msg);
+    } else {
+        applied = true;
+        drift_ctx *dc = drift_ctx_new(arena, to, c->contract);
+        pm_arena *ra = pm_arena_new(0);
+        for (size_t i = 0; i < nrecs && i < HEAL_DRY_RUN_ROWS; i++) {
+            pm_arena_reset(ra);
+            drift_result dr;
+            drift_check(dc, &recs[i], ra, &dr);
+            const char *why = NULL;
+            pm_err ie;
+            if (dr.nfindings)
+                why = drift_headline(dr.findings, dr.nfindings);
+            else if (store_sandbox_insert(c->store, dr.cells, &ie) != PM_OK)
+                why = ie.msg;
+            out->rows++;
+            if (!why) {
+                out->would_load++;
+                continue;
+            }
+            out->would_fail++;
+            size_t k;
+            json_t *r;
+            bool seen = false;
+            json_array_foreach(reasons, k, r)
+            {
+                if (strcmp(json_string_value(json_object_get(r, "message")), why) == 0) {
+                    json_t *cnt = json_object_get(r, "count");
+                    json_integer_set(cnt, json_integer_value(cnt) + 1);
+                    seen = true;
+                    break;
+                }
+            }
+            if (!seen && json_array_size(reasons) < DRY_RUN_REASONS)
+                json_array_append_new(reasons,
+                                      json_pack("{s:s, s:I}", "message", why, "count", 1));
+        }
+        pm_arena_free(ra);
+    }
+    store_sandbox_end(c->store);
+    /* A dry run fails when the ops cannot be applied, or when there were
+     * rows to fix and not one of them would load. */
+    out->ok = applied && (out->rows == 0 || out->would_load > 0);
+    if (applied && !out->ok)
+        out->error = "none of the incident's rows would load after these ops";
+    json_t *j = json_pack("{s:b, s:I, s:I, s:I, s:I, s:o}", "ok", out->ok, "sample_rows",
+                          (json_int_t)out->sample_rows, "rows", (json_int_t)out->rows,
+                          "would_load", (json_int_t)out->would_load, "would_fail",
+                          (json_int_t)out->would_fail, "failures", reasons);
+    json_object_set_new(j, "error", out->error ? json_string(out->error) : json_null());
+    out->json = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
+    json_decref(j);
+    (void)err;
+    return PM_OK;
+}
+
+/* ---- helpers -------------------------------------------------------------- */
+
+static pm_code load_proposal(pm_store *s, int64_t id, pm_arena *a, pm_proposal *out, pm_err *err)
+{
+    pm_proposal *ps;
+    size_t n;
+    pm_code rc = store_proposals_list(s, NULL, NULL, id, a, &ps, &n, err);
+    if (rc)
+        return rc;
+    if (n != 1)
+        return pm_err_set(err, PM_ERR_NOTFOUND, "no proposal %lld", (long long)id),
+               pm_err_hint(err, "see pipemend proposals list"), PM_ERR_NOTFOUND;
+    *out = ps[0];
+    if (strcmp(out->state, "pending") != 0)
+        return pm_err_set(err, PM_ERR_USAGE, "proposal %lld is %s, not pending", (long long)id,
+                          out->state),
+               PM_ERR_USAGE;
+    return PM_OK;
+}
+
+static pm_code proposal_incidents(pm_store *s, int64_t proposal, pm_arena *a, pm_incident **out,
+                                  size_t *n, pm_err *err)
+{
+    pm_incident_filter f = {.active_only = true, .proposal = proposal};
+    return store_incidents_list(s, &f, a, out, n, err);
+}
+
+/* Moves every incident in[0..n) that can make the move; the others (one
+ * already applied by another proposal, say) keep their state. */
+static pm_code move_all(pm_store *s, pm_incident *in, size_t n, pm_incident_state to,
+                        int64_t proposal, const char *note, const char *actor, pm_err *err)
+{
+    pm_code rc = PM_OK;
+    for (size_t i = 0; !rc && i < n; i++) {
+        pm_incident_state from;
+        if (incident_state_parse(in[i].state, &from) && (from == to || incident_can_move(from, to)))
+            rc = incident_move(s, &in[i], to, proposal, note, actor, err);
+    }
+    return rc;
+}
+
+/* The quarantined rows of the proposal's incidents, parsed, after the
+ * records given (up to HEAL_DRY_RUN_ROWS in all). */
+static pm_code dry_run_records(pm_store *s, const pm_incident *in, size_t nin,
+                               const pm_record *recs, size_t nrecs, pm_arena *a, pm_record **out,
+                               size_t *n, pm_err *err)
+{
+    size_t cap = HEAL_DRY_RUN_ROWS;
+    *out = pm_arena_alloc(a, cap * sizeof **out);
+    *n = 0;
+    for (size_t i = 0; i < nrecs && *n < cap; i++)
+        (*out)[(*n)++] = recs[i];
+    for (size_t k = 0; k < nin && *n < cap; k++) {
+        pm_qrow *rows;
+        size_t nr;
+        pm_code rc = store_incident_rows(s, in[k].id, (int)(cap - *n), a, &rows, &nr, err);
+        if (rc)
+            return rc;
+        for (size_t i = 0; i < nr && *n < cap; i++) {
+            pm_record rec = {0};
+            if (replay_parse(&rows[i], a, &rec))
+                (*out)[(*n)++] = rec;
+        }
+    }
+    return PM_OK;
+}
+
+static const pm_table *lookup_one(void *arg, const char *name)
+{
+    const pm_table *t = arg;
+    return t && strcmp(t->name, name) == 0 ? t : NULL;
+}
+
+static char *ops_described(const pm_op *ops, size_t n, pm_arena *a)
+{
+    pm_buf b;
+    pm_buf_init(&b, 1 << 20);
+    for (size_t i = 0; i < n; i++)
+        pm_buf_printf(&b, NULL, "%s%s", i ? "; " : "", op_describe(&ops[i], a));
+    char *s = pm_arena_strdup(a, b.data ? b.data : "");
+    pm_buf_free(&b);
+    return s;
+}
+
+static bool all_apply(const heal_ctx *c, const pm_op *ops, size_t n, const pm_table *t)
+{
+    for (size_t i = 0; i < n; i++) {
+        pm_decision d = policy_decide_op(c->policy, &ops[i], t);
+        if (d == DECIDE_REJECT || (d == DECIDE_HOLD && !c->human))
+            return false;
+    }
+    return true;
+}
+
+/* ---- propose ---------------------------------------------------------- */
+
+pm_code heal_propose(heal_ctx *c, const pm_table *t, const pm_op *ops, size_t n,
+                     const char *const *why, const pm_record *recs, size_t nrecs,
+                     int64_t *proposal, bool *created, pm_err *err)
+{
+    pm_store *s = c->store;
+    *created = false;
+    *proposal = 0;
+    pm_arena *a = pm_arena_new(0);
+    char *text = ops_to_json(ops, n);
+    json_t *jwhy = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(jwhy, json_string(why && why[i] ? why[i] : ""));
+    char *why_text = json_dumps(jwhy, JSON_COMPACT);
+    json_decref(jwhy);
+    int64_t *inc = pm_arena_alloc(a, n * sizeof *inc);
+    pm_code rc = store_begin(s, err);
+    for (size_t i = 0; !rc && i < n; i++) {
+        pm_incident in = {.table = t->name,
+                          .column = ops[i].column ? ops[i].column : "",
+                          .kind = drift_kind_name(incident_kind_for_op(&ops[i])),
+                          .run_id = c->run_id,
+                          .message = why && why[i] ? why[i] : op_describe(&ops[i], a)};
+        bool opened;
+        rc = store_incident_open(s, &in, &inc[i], &opened, err);
+        if (!rc && opened) {
+            char subject[64];
+            snprintf(subject, sizeof subject, "incident/%lld", (long long)inc[i]);
+            json_t *p = json_pack("{s:s, s:s, s:s, s:I, s:s}", "table", in.table, "column",
+                                  in.column, "kind", in.kind, "run", (json_int_t)c->run_id,
+                                  "message", in.message);
+            char *ptext = json_dumps(p, JSON_COMPACT | JSON_SORT_KEYS);
+            json_decref(p);
+            rc = audit_append(s, c->actor, "incident.open", subject, ptext, err);
+            free(ptext);
+        }
+    }
+    pm_proposal p = {.table = t->name,
+                     .run_id = c->run_id,
+                     .incident = n ? inc[0] : 0,
+                     .version = t->version,
+                     .ops = text,
+                     .why = why_text};
+    if (!rc)
+        rc = store_proposal_add(s, &p, proposal, created, err);
+    pm_incident *ins = NULL;
+    size_t nins = 0;
+    if (!rc && *created) {
+        char subject[64];
+        snprintf(subject, sizeof subject, "proposal/%lld", (long long)*proposal);
+        json_t *pj = json_pack("{s:s, s:I, s:i, s:s, s:I}", "table", t->name, "run",
+                               (json_int_t)c->run_id, "version", t->version, "ops", text,
+                               "incident", (json_int_t)p.incident);
+        char *ptext = json_dumps(pj, JSON_COMPACT | JSON_SORT_KEYS);
+        json_decref(pj);
+        rc = audit_append(s, c->actor, "proposal.created", subject, ptext, err);
+        free(ptext);
+        /* the incidents' latest plan is this proposal */
+        for (size_t i = 0; !rc && i < n; i++) {
+            pm_incident *one;
+            size_t k;
+            pm_incident_filter f = {.id = inc[i]};
+            rc = store_incidents_list(s, &f, a, &one, &k, err);
+            if (!rc && k == 1)
+                rc = move_all(s, one, 1, INC_PLANNED, *proposal, NULL, c->actor, err);
+        }
+        if (!rc)
+            rc = proposal_incidents(s, *proposal, a, &ins, &nins, err);
+    }
+    rc = rc ? rc : store_commit(s, err);
+    if (rc)
+        store_rollback(s, NULL);
+    /* What the policy holds for a person is tried in the sandbox now, so
+     * that whoever decides sees what it would do. */
+    if (!rc && *created && !all_apply(c, ops, n, t)) {
+        pm_record *dr;
+        size_t ndr;
+        heal_dry_run_result res = {0};
+        rc = dry_run_records(s, ins, nins, recs, nrecs, a, &dr, &ndr, err);
+        if (!rc)
+            rc = heal_dry_run(c, t, ops, n, dr, ndr, a, &res, err);
+        if (!rc)
+            rc = store_begin(s, err);
+        if (!rc)
+            rc = store_proposal_set_dry_run(s, *proposal, res.json, err);
+        if (!rc)
+            rc = move_all(s, ins, nins, res.ok ? INC_AWAITING_APPROVAL : INC_DRY_RUN_FAILED, 0,
+                          res.ok ? NULL : res.error, c->actor, err);
+        rc = rc ? rc : store_commit(s, err);
+        if (rc)
+            store_rollback(s, NULL);
+        free(res.json);
+    }
+    free(text);
+    free(why_text);
+    pm_arena_free(a);
+    return rc;
+}
+
+/* ---- apply ------------------------------------------------------------ */
+
+pm_code heal_apply(heal_ctx *c, int64_t id, bool replay, heal_outcome *out, pm_err *err)
+{
+    pm_store *s = c->store;
+    memset(out, 0, sizeof *out);
+    pm_arena *a = pm_arena_new(0);
+    pm_proposal p;
+    pm_table *t = NULL, *to = NULL;
+    pm_op *ops = NULL;
+    size_t n = 0;
+    pm_incident *ins = NULL;
+    size_t nins = 0;
+    pm_code rc = load_proposal(s, id, a, &p, err);
+    if (!rc)
+        rc = ops_from_json(p.ops, a, &ops, &n, err);
+    if (!rc)
+        rc = store_table_load(s, p.table, a, &t, err);
+    if (!rc && !t)
+        rc = pm_err_set(err, PM_ERR_NOTFOUND, "table %s no longer exists", p.table);
+    if (!rc)
+        rc = proposal_incidents(s, id, a, &ins, &nins, err);
+    /* Forbidden stays forbidden, whoever asks and whatever the config. */
+    for (size_t i = 0; !rc && i < n; i++) {
+        if (policy_class_with(c->policy, &ops[i], t) == CLASS_FORBIDDEN) {
+            rc = pm_err_set(err, PM_ERR_SCHEMA, "%s is forbidden by the policy",
+                            op_describe(&ops[i], a));
+            pm_err_hint(err, "reject proposal %lld; the producer has to change", (long long)id);
+        }
+    }
+    if (!rc && !all_apply(c, ops, n, t)) {
+        /* Only a person may apply what the policy holds (invariant 4). */
+        out->awaiting = true;
+        rc = store_begin(s, err);
+        if (!rc)
+            rc = move_all(s, ins, nins, INC_AWAITING_APPROVAL, 0, NULL, c->actor, err);
+        rc = rc ? rc : store_commit(s, err);
+        if (rc)
+            store_rollback(s, NULL);
+        pm_arena_free(a);
+        return rc;
+    }
+    const char *allowed[] = {p.table};
+    guard_ctx g = {.allowed_tables = allowed, .nallowed = 1, .lookup = lookup_one, .lookup_arg = t};
+    size_t bad;
+    if (!rc)
+        rc = guard_check_ops(&g, ops, n, &bad, err);
+    if (!rc)
+        rc = op_result(t, ops, n, a, &to, err);
+    pm_record *dr = NULL;
+    size_t ndr = 0;
+    if (!rc)
+        rc = dry_run_records(s, ins, nins, NULL, 0, a, &dr, &ndr, err);
+    if (!rc)
+        rc = heal_dry_run(c, t, ops, n, dr, ndr, a, &out->dry, err);
+    if (!rc && !out->dry.ok) {
+        pm_code frc = store_begin(s, err);
+        if (!frc)
+            frc = store_proposal_set_dry_run(s, id, out->dry.json, err);
+        if (!frc)
+            frc = move_all(s, ins, nins, INC_DRY_RUN_FAILED, 0, out->dry.error, c->actor, err);
+        frc = frc ? frc : store_commit(s, err);
+        if (frc)
+            store_rollback(s, NULL);
+        rc = frc ? frc
+                 : (pm_err_set(err, PM_ERR_SCHEMA, "the dry run of proposal %lld failed: %s",
+                               (long long)id, out->dry.error),
+                    pm_err_hint(err, "see pipemend proposals show %lld; the table is unchanged",
+                                (long long)id),
+                    PM_ERR_SCHEMA);
+    }
+    const char *what = rc ? NULL : ops_described(ops, n, a);
+    if (!rc)
+        rc = store_begin(s, err);
+    if (!rc) {
+        const char *reason =
+            c->human ? pm_arena_sprintf(a, "proposal %lld approved by %s: %s", (long long)id,
+                                        c->actor, what)
+                     : pm_arena_sprintf(a, "healed automatically (proposal %lld, policy %s): %s",
+                                        (long long)id, policy_mode_name(c->policy->mode), what);
+        rc = store_apply_ops(s, t, ops, n, to, reason, err);
+    }
+    if (!rc)
+        rc = store_proposal_decide(s, id, "applied", c->actor, err);
+    if (!rc)
+        rc = store_proposal_set_dry_run(s, id, out->dry.json, err);
+    if (!rc) {
+        json_t *jops = json_array();
+        for (size_t i = 0; i < n; i++)
+            json_array_append_new(jops, json_string(op_describe(&ops[i], a)));
+        json_t *pj = json_pack("{s:s, s:I, s:I, s:i, s:i, s:o, s:I, s:I}", "table", p.table,
+                               "proposal", (json_int_t)id, "run", (json_int_t)c->run_id,
+                               "from_version", t->version, "to_version", to->version, "ops",
+                               jops, "dry_run_rows", (json_int_t)out->dry.rows,
+                               "dry_run_would_load", (json_int_t)out->dry.would_load);
+        char *text = json_dumps(pj, JSON_COMPACT | JSON_SORT_KEYS);
+        json_decref(pj);
+        char subject[160];
+        if (c->human)
+            snprintf(subject, sizeof subject, "proposal/%lld", (long long)id);
+        else
+            snprintf(subject, sizeof subject, "table/%s", p.table);
+        rc = audit_append(s, c->actor, c->human ? "proposal.approved" : "schema.healed", subject,
+                          text, err);
+        free(text);
+    }
+    if (!rc)
+        rc = move_all(s, ins, nins, INC_APPLIED, 0, NULL, c->actor, err);
+    if (!rc)
+        rc = store_commit(s, err);
+    else
+        store_rollback(s, NULL);
+    if (!rc) {
+        out->applied = true;
+        out->from_version = t->version;
+        out->to_version = to->version;
+    }
+    if (!rc && replay) {
+        replay_result rr;
+        rc = replay_quarantine(s, p.table, c->contract, c->actor, c->run_id, &rr, err);
+        out->replayed = rr.loaded;
+        out->waiting = rr.waiting + rr.skipped;
+    }
+    free(out->dry.json);
+    out->dry.json = NULL;
+    pm_arena_free(a);
+    return rc;
+}
+
+/* ---- a person's no ---------------------------------------------------------- */
+
+pm_code heal_reject(heal_ctx *c, int64_t id, pm_err *err)
+{
+    pm_store *s = c->store;
+    pm_arena *a = pm_arena_new(0);
+    pm_proposal p;
+    pm_incident *ins = NULL;
+    size_t nins = 0;
+    pm_code rc = load_proposal(s, id, a, &p, err);
+    if (!rc)
+        rc = proposal_incidents(s, id, a, &ins, &nins, err);
+    if (!rc)
+        rc = store_begin(s, err);
+    if (!rc) {
+        char subject[64];
+        snprintf(subject, sizeof subject, "proposal/%lld", (long long)id);
+        rc = store_proposal_decide(s, id, "rejected", c->actor, err);
+        if (!rc)
+            rc = audit_append(s, c->actor, "proposal.rejected", subject, NULL, err);
+        const char *note = pm_arena_sprintf(a, "proposal %lld rejected by %s", (long long)id,
+                                            c->actor);
+        if (!rc)
+            rc = move_all(s, ins, nins, INC_OPEN, 0, note, c->actor, err);
+        rc = rc ? rc : store_commit(s, err);
+        if (rc)
+            store_rollback(s, NULL);
+    }
+    pm_arena_free(a);
+    return rc;
+}
+
+pm_code heal_dismiss(heal_ctx *c, int64_t incident, const char *reason, pm_err *err)
+{
+    pm_store *s = c->store;
+    pm_arena *a = pm_arena_new(0);
+    pm_incident *in;
+    size_t n;
+    pm_incident_filter f = {.id = incident};
+    pm_code rc = store_incidents_list(s, &f, a, &in, &n, err);
+    if (!rc && n != 1) {
+        rc = pm_err_set(err, PM_ERR_NOTFOUND, "no incident %lld", (long long)incident);
+        pm_err_hint(err, "see pipemend incidents list");
+    }
+    pm_incident_state st = INC_OPEN;
+    if (!rc && (!incident_state_parse(in->state, &st) || !incident_is_active(st)))
+        rc = pm_err_set(err, PM_ERR_USAGE, "incident %lld is %s already", (long long)incident,
+                        in->state);
+    /* Its pending proposal goes with it when it answers nothing else. */
+    pm_incident *others = NULL;
+    size_t nothers = 0;
+    pm_proposal p = {0};
+    bool reject = false;
+    if (!rc && in->proposal) {
+        pm_err ignore;
+        if (load_proposal(s, in->proposal, a, &p, &ignore) == PM_OK) {
+            rc = proposal_incidents(s, in->proposal, a, &others, &nothers, err);
+            reject = !rc && nothers == 1;
+        }
+    }
+    if (!rc)
+        rc = store_begin(s, err);
+    if (!rc && reject) {
+        char subject[64];
+        snprintf(subject, sizeof subject, "proposal/%lld", (long long)p.id);
+        rc = store_proposal_decide(s, p.id, "rejected", c->actor, err);
+        if (!rc)
+            rc = audit_append(s, c->actor, "proposal.rejected", subject,
+                              "{\"reason\":\"its incident was dismissed\"}", err);
+    }
+    if (!rc) {
+        const char *note =
+            reason ? reason : pm_arena_sprintf(a, "dismissed by %s; its rows stay in quarantine",
+                                               c->actor);
+        rc = incident_move(s, in, INC_DISMISSED, 0, note, c->actor, err);
+        rc = rc ? rc : store_commit(s, err);
+        if (rc)
+            store_rollback(s, NULL);
+    }
+    pm_arena_free(a);
+    return rc;
+}

@@ -1,0 +1,94 @@
+/* heal.h - carrying a repair out: the one path every schema change takes,
+ * whoever asked for it (the rules during a run, a person approving, later
+ * an agent over MCP).
+ *
+ *   heal_propose   typed ops for a table become a pending proposal, tied
+ *                  to the incidents they answer, and are tried at once in
+ *                  the sandbox so whoever decides sees the outcome
+ *   heal_dry_run   the sandbox: a scratch clone of the table with a sample
+ *                  of its rows, the ops applied, rows loaded through the
+ *                  validator and the contract; the clone is thrown away
+ *   heal_apply     guard and policy again against the schema as it is now,
+ *                  the sandbox, then in one transaction the migration lock,
+ *                  the version check, the DDL rendered from the ops, the new
+ *                  version, the proposal's decision, the incidents' moves and
+ *                  the audit events; then the replay of the quarantine
+ *   heal_reject, heal_dismiss   a person's no
+ *
+ * Nothing here trusts where ops came from: every apply re-checks them. */
+#ifndef PM_HEAL_HEAL_H
+#define PM_HEAL_HEAL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "contract/contract.h"
+#include "heal/policy.h"
+#include "source/record.h"
+#include "store/store.h"
+
+typedef struct heal_ctx {
+    pm_store *store;
+    const pm_contract *contract; /* the table's contract, may be NULL */
+    const pm_policy *policy;
+    const char *actor; /* rules, human:NAME, agent:NAME */
+    bool human;        /* the actor is a person: review-class ops may apply */
+    int64_t run_id;    /* the run this happens in; 0 outside one */
+} heal_ctx;
+
+/* At most this many of an incident's quarantined rows go through a dry
+ * run (with up to as many existing rows): enough to see whether the ops
+ * fix them, bounded whatever the quarantine holds. */
+#define HEAL_DRY_RUN_ROWS 1000
+
+typedef struct heal_dry_run_result {
+    bool ok;             /* the ops applied to the clone and carried its rows */
+    int64_t sample_rows; /* existing rows copied into the clone */
+    int64_t rows;        /* rows tried */
+    int64_t would_load;
+    int64_t would_fail;
+    const char *error; /* why the ops did not apply (ok false); in the arena */
+    char *json;        /* the outcome as recorded on the proposal (caller frees) */
+} heal_dry_run_result;
+
+/* Tries ops on a clone of from with the records recs (parsed, e.g. from
+ * quarantine). A failure to run the sandbox at all is an error; ops the
+ * clone refuses are ok = false with the reason. */
+pm_code heal_dry_run(heal_ctx *c, const pm_table *from, const pm_op *ops, size_t n,
+                     const pm_record *recs, size_t nrecs, pm_arena *arena,
+                     heal_dry_run_result *out, pm_err *err);
+
+/* Records ops for table t as one pending proposal (unless the same ops are
+ * pending or were rejected: then *created is false and nothing moves),
+ * opens or joins the incident each op answers and moves it to planned;
+ * then the dry run (with recs, if any, and the incidents' quarantined rows)
+ * is recorded on the proposal, and the incidents move to awaiting_approval
+ * or dry_run_failed. Runs its own transactions. */
+pm_code heal_propose(heal_ctx *c, const pm_table *t, const pm_op *ops, size_t n,
+                     const char *const *why, const pm_record *recs, size_t nrecs,
+                     int64_t *proposal, bool *created, pm_err *err);
+
+typedef struct heal_outcome {
+    bool applied;
+    bool awaiting; /* not applied: the policy holds it for a person */
+    int from_version, to_version;
+    int64_t replayed; /* rows that left quarantine */
+    int64_t waiting;  /* rows still in quarantine for the table */
+    heal_dry_run_result dry; /* json freed by heal_apply */
+} heal_outcome;
+
+/* Applies pending proposal id (see the top of this file). replay: replay
+ * the table's quarantine afterwards. A proposal the policy does not let
+ * this actor apply (review class and not a person) is not applied:
+ * out->awaiting, PM_OK. Forbidden ops, guard rejections and failed dry
+ * runs are errors and leave the proposal pending. */
+pm_code heal_apply(heal_ctx *c, int64_t id, bool replay, heal_outcome *out, pm_err *err);
+
+/* A person rejects pending proposal id: its incidents go back to open. */
+pm_code heal_reject(heal_ctx *c, int64_t id, pm_err *err);
+
+/* A person dismisses an active incident: its pending proposal is rejected
+ * when it answers only this incident; its rows stay in quarantine. */
+pm_code heal_dismiss(heal_ctx *c, int64_t incident, const char *reason, pm_err *err);
+
+#endif

@@ -1,0 +1,163 @@
+/* replay.c - replays a table's quarantine (see replay.h).
+ *
+ * The original bytes are parsed again with the source's own parser (CSV
+ * rows with the header that was kept beside them) and go through the same
+ * drift check and insert as a fresh row, in one transaction with the
+ * quarantine removals, the findings of rows that still wait, the incidents'
+ * moves and an audit event. */
+#include "heal/replay.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "audit/audit.h"
+#include "drift/drift.h"
+#include "heal/incident.h"
+#include "source/source.h"
+
+bool replay_parse(const pm_qrow *q, pm_arena *arena, pm_record *rec)
+{
+    if (q->raw_truncated)
+        return false;
+    pm_format fmt = q->header ? PM_FMT_CSV : PM_FMT_NDJSON;
+    pm_format by_name;
+    if (!q->header && source_format_from_path(q->source, &by_name) && by_name == PM_FMT_CSV)
+        return false; /* quarantined before headers were kept */
+    return source_parse_raw(fmt, q->header, q->header_len, q->raw, q->raw_len, NULL, arena, rec,
+                            NULL) == PM_OK;
+}
+
+/* The incidents of the table and how many rows each had before the
+ * replay: only those this replay emptied are resolved by it (an incident
+ * another process is still filling keeps its state). */
+typedef struct before {
+    pm_incident *in;
+    size_t n;
+} before;
+
+static pm_code settle(pm_store *s, const char *table, const before *b, const char *actor,
+                      replay_result *res, pm_arena *a, pm_err *err)
+{
+    pm_incident_filter f = {.table = table, .active_only = true};
+    pm_incident *now;
+    size_t n;
+    pm_code rc = store_incidents_list(s, &f, a, &now, &n, err);
+    for (size_t i = 0; !rc && i < n; i++) {
+        pm_incident *in = &now[i];
+        int64_t rows_before = 0;
+        for (size_t k = 0; k < b->n; k++)
+            if (b->in[k].id == in->id)
+                rows_before = b->in[k].rows;
+        bool repaired = strcmp(in->state, "applied") == 0 || strcmp(in->state, "replayed") == 0;
+        if (strcmp(in->state, "applied") == 0)
+            rc = incident_move(s, in, INC_REPLAYED, 0, NULL, actor, err);
+        if (!rc && in->rows == 0 && (repaired || rows_before > 0)) {
+            rc = incident_move(s, in, INC_RESOLVED, 0,
+                               repaired ? NULL : "its rows loaded after another repair", actor,
+                               err);
+            if (!rc)
+                res->resolved++;
+        }
+    }
+    return rc;
+}
+
+pm_code replay_quarantine(pm_store *s, const char *table, const pm_contract *contract,
+                          const char *actor, int64_t run_id, replay_result *res, pm_err *err)
+{
+    memset(res, 0, sizeof *res);
+    pm_arena *a = pm_arena_new(0);
+    pm_table *t;
+    pm_qrow *rows;
+    size_t n;
+    pm_code rc = store_table_load(s, table, a, &t, err);
+    if (!rc && !t)
+        rc = pm_err_set(err, PM_ERR_NOTFOUND, "pipemend does not know a table \"%s\"", table);
+    if (!rc)
+        rc = store_begin(s, err);
+    if (rc) {
+        pm_arena_free(a);
+        return rc;
+    }
+    before b = {0};
+    pm_incident_filter f = {.table = table, .active_only = true};
+    rc = store_incidents_list(s, &f, a, &b.in, &b.n, err);
+    if (!rc)
+        rc = store_quarantine_list(s, table, 0, 0, a, &rows, &n, err);
+    if (!rc)
+        rc = store_insert_prepare(s, t, err);
+    drift_ctx *dc = drift_ctx_new(a, t, contract);
+    incident_cache *cache = incident_cache_new(a, table, run_id);
+    pm_arena *row_arena = pm_arena_new(0);
+    pm_buf fj;
+    pm_buf_init(&fj, 1 << 20);
+    /* oldest first: the order the rows arrived in */
+    for (size_t i = n; !rc && i-- > 0;) {
+        const pm_qrow *q = &rows[i];
+        pm_arena_reset(row_arena);
+        pm_record rec = {0};
+        if (!replay_parse(q, row_arena, &rec)) {
+            res->skipped++;
+            continue;
+        }
+        drift_result dr;
+        drift_check(dc, &rec, row_arena, &dr);
+        if (!dr.nfindings) {
+            pm_err ie;
+            pm_code irc = store_insert(s, dr.cells, &ie);
+            if (irc == PM_OK) {
+                rc = store_quarantine_remove(s, q->id, err);
+                if (!rc)
+                    res->loaded++;
+                continue;
+            }
+            if (irc != PM_ERR_CONSTRAINT) {
+                *err = ie;
+                rc = irc;
+                break;
+            }
+            pm_finding uf = {.kind = FINDING_CONTRACT,
+                             .rule = "unique",
+                             .message = "a row with the same unique key is already loaded (rule "
+                                        "unique)"};
+            drift_add(&dr, row_arena, &uf);
+        }
+        res->waiting++;
+        pm_buf_reset(&fj);
+        if (drift_findings_json(&fj, dr.findings, dr.nfindings, NULL) != PM_OK)
+            continue; /* too large to restate: the old findings stay */
+        if (q->findings && strlen(q->findings) == fj.len && memcmp(q->findings, fj.data, fj.len) == 0)
+            continue; /* nothing new to say about it */
+        const char *msg = drift_headline(dr.findings, dr.nfindings);
+        rc = store_quarantine_update(s, q->id, drift_kinds_list(dr.findings, dr.nfindings, row_arena),
+                                     msg, fj.data, err);
+        if (!rc)
+            rc = store_incident_unlink_row(s, q->id, err);
+        if (!rc) {
+            incident_cache_set_run(cache, run_id ? run_id : q->run_id);
+            rc = incident_cache_link(cache, s, q->id, dr.findings, dr.nfindings, err);
+        }
+    }
+    pm_buf_free(&fj);
+    pm_arena_free(row_arena);
+    if (!rc)
+        rc = settle(s, table, &b, actor, res, a, err);
+    if (!rc && (res->loaded || res->resolved)) {
+        char subject[160], payload[256];
+        snprintf(subject, sizeof subject, "table/%s", table);
+        snprintf(payload, sizeof payload,
+                 "{\"loaded\":%lld,\"resolved\":%lld,\"skipped\":%lld,\"version\":%d,"
+                 "\"waiting\":%lld}",
+                 (long long)res->loaded, (long long)res->resolved, (long long)res->skipped,
+                 t->version, (long long)res->waiting);
+        rc = audit_append(s, actor, "quarantine.replayed", subject, payload, err);
+    }
+    if (!rc)
+        rc = store_commit(s, err);
+    else
+        store_rollback(s, NULL);
+    pm_arena_free(a);
+    return rc;
+}

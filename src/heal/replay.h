@@ -1,0 +1,35 @@
+/* replay.h - puts quarantined rows through the validator and the loader
+ * again, after the schema changed (a heal or an approved proposal): rows
+ * that now fit load and leave quarantine; the rest stay, with their
+ * findings brought up to date and linked to the incidents those findings
+ * belong to. Incidents whose rows have all left quarantine are resolved. */
+#ifndef PM_HEAL_REPLAY_H
+#define PM_HEAL_REPLAY_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "contract/contract.h"
+#include "source/record.h"
+#include "store/store.h"
+
+typedef struct replay_result {
+    int64_t loaded;   /* left quarantine, now in the table */
+    int64_t waiting;  /* still do not fit */
+    int64_t skipped;  /* cannot be replayed from their bytes (cut over-long lines) */
+    int64_t resolved; /* incidents resolved */
+} replay_result;
+
+/* Replays table's quarantine in one transaction (with the audit event
+ * quarantine.replayed when rows loaded). run_id: the run it happens in,
+ * for incidents that rows' new findings open (0: each row's own run). */
+pm_code replay_quarantine(pm_store *s, const char *table, const pm_contract *contract,
+                          const char *actor, int64_t run_id, replay_result *res, pm_err *err);
+
+/* Parses a quarantined row's original bytes again (CSV rows with the
+ * header kept beside them). false when they cannot be: a line cut at the
+ * length limit, or a CSV row without its header. A row that still does not
+ * parse is true with rec->malformed set. */
+bool replay_parse(const pm_qrow *q, pm_arena *arena, pm_record *rec);
+
+#endif
