@@ -65,11 +65,12 @@ static int decide(cli_ctx *ctx, pm_store *s, const pm_proposal *p, bool approve)
                (long long)p->id, p->version, out.from_version);
     printf("proposal %lld applied by %s: %s is at schema version %d\n", (long long)p->id, actor,
            p->table, out.to_version);
-    printf("dry run: %lld of %lld rows would load, %lld existing rows carried\n",
-           (long long)out.dry.would_load, (long long)out.dry.rows,
+    printf("dry run: the ops fix %lld of %lld quarantined rows (%lld would load now), %lld "
+           "existing rows carried\n",
+           (long long)out.dry.fixed, (long long)out.dry.rows, (long long)out.dry.would_load,
            (long long)out.dry.sample_rows);
-    printf("replayed its quarantine: %lld rows loaded, %lld still wait\n",
-           (long long)out.replayed, (long long)out.waiting);
+    printf("replayed its quarantine: %lld rows loaded, %lld still wait\n", (long long)out.replayed,
+           (long long)out.waiting);
     return 0;
 }
 

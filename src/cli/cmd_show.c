@@ -335,6 +335,15 @@ int cmd_quarantine(cli_ctx *ctx)
     return code;
 }
 
+static json_t *stats_json(const pm_incident_stats *is)
+{
+    json_t *o = json_pack("{s:I, s:I, s:I}", "open", (json_int_t)is->active, "resolved",
+                          (json_int_t)is->resolved, "dismissed", (json_int_t)is->dismissed);
+    json_object_set_new(o, "mttr_seconds",
+                        is->resolved ? json_real(is->mttr_seconds) : json_null());
+    return o;
+}
+
 int cmd_status(cli_ctx *ctx)
 {
     int code;
@@ -352,14 +361,16 @@ int cmd_status(cli_ctx *ctx)
     }
     json_t *arr = json_array();
     if (!ctx->json)
-        printf("%-20s %-8s %10s %12s %-12s %s\n", "TABLE", "VERSION", "ROWS", "QUARANTINED",
-               "LAST RUN", "FINISHED");
+        printf("%-20s %-8s %10s %12s %9s %-12s %s\n", "TABLE", "VERSION", "ROWS", "QUARANTINED",
+               "INCIDENTS", "LAST RUN", "FINISHED");
     for (size_t i = 0; i < n; i++) {
         int64_t rows = 0, nq = 0;
         pm_run *runs;
         size_t nr;
+        pm_incident_stats is;
         if (store_table_count(s, ts[i]->name, &rows, &err) ||
             store_quarantine_count(s, ts[i]->name, &nq, &err) ||
+            store_incident_stats(s, ts[i]->name, &is, &err) ||
             store_runs_list(s, NULL, ts[i]->name, 1, a, &runs, &nr, &err)) {
             json_decref(arr);
             code = cli_fail(&err);
@@ -371,18 +382,34 @@ int cmd_status(cli_ctx *ctx)
                 json_pack("{s:s, s:i, s:I, s:I}", "table", ts[i]->name, "version", ts[i]->version,
                           "rows", (json_int_t)rows, "quarantined", (json_int_t)nq);
             json_object_set_new(o, "last_run", last ? run_json(last) : json_null());
+            json_object_set_new(o, "incidents", stats_json(&is));
             json_array_append_new(arr, o);
         } else {
-            printf("%-20s %-8d %10lld %12lld %-12s %s%s\n", ts[i]->name, ts[i]->version,
-                   (long long)rows, (long long)nq, last ? last->status : "-",
+            printf("%-20s %-8d %10lld %12lld %9lld %-12s %s%s\n", ts[i]->name, ts[i]->version,
+                   (long long)rows, (long long)nq, (long long)is.active, last ? last->status : "-",
                    last && last->finished_at ? last->finished_at : "-",
                    last && last->volume_anomaly ? "  volume anomaly" : "");
         }
     }
-    if (ctx->json)
-        cli_print_json(arr);
-    else
+    pm_incident_stats all;
+    if (store_incident_stats(s, NULL, &all, &err)) {
         json_decref(arr);
+        code = cli_fail(&err);
+        goto out;
+    }
+    if (ctx->json) {
+        cli_print_json(arr);
+    } else {
+        json_decref(arr);
+        printf("incidents: %lld open, %lld resolved, %lld dismissed", (long long)all.active,
+               (long long)all.resolved, (long long)all.dismissed);
+        if (all.resolved)
+            printf("; mean time to recovery %.1f s (to plan %.1f s, to apply %.1f s)",
+                   all.mttr_seconds, all.mean_to_plan_seconds, all.mean_to_apply_seconds);
+        printf("\n");
+        if (all.active)
+            printf("see them: pipemend incidents list\n");
+    }
 out:
     pm_arena_free(a);
     store_close(s);

@@ -19,8 +19,8 @@
 #define DRY_RUN_REASONS 5
 
 pm_code heal_dry_run(heal_ctx *c, const pm_table *from, const pm_op *ops, size_t n,
-                     const pm_record *recs, size_t nrecs, pm_arena *arena,
-                     heal_dry_run_result *out, pm_err *err)
+                     const pm_record *recs, size_t nrecs, pm_arena *arena, heal_dry_run_result *out,
+                     pm_err *err)
 {
     memset(out, 0, sizeof *out);
     json_t *reasons = json_array();
@@ -31,11 +31,15 @@ pm_code heal_dry_run(heal_ctx *c, const pm_table *from, const pm_op *ops, size_t
         out->error = pm_arena_strdup(arena, oe.msg);
     } else if (store_sandbox_begin(c->store, from, ops, n, to, HEAL_DRY_RUN_ROWS, &out->sample_rows,
                                    &oe) != PM_OK) {
-        out->error = pm_arena_sprintf(arena, "the ops do not apply to a copy of %s: %s",
-                                      from->name, oe.msg);
+        out->error =
+            pm_arena_sprintf(arena, "the ops do not apply to a copy of %s: %s", from->name, oe.msg);
     } else {
         applied = true;
         drift_ctx *dc = drift_ctx_new(arena, to, c->contract);
+        /* the findings these ops answer (incident_kind_for_op) */
+        pm_finding_kind *kinds = pm_arena_alloc(arena, (n ? n : 1) * sizeof *kinds);
+        for (size_t k = 0; k < n; k++)
+            kinds[k] = incident_kind_for_op(&ops[k]);
         pm_arena *ra = pm_arena_new(0);
         for (size_t i = 0; i < nrecs && i < HEAL_DRY_RUN_ROWS; i++) {
             pm_arena_reset(ra);
@@ -43,6 +47,14 @@ pm_code heal_dry_run(heal_ctx *c, const pm_table *from, const pm_op *ops, size_t
             drift_check(dc, &recs[i], ra, &dr);
             const char *why = NULL;
             pm_err ie;
+            bool answered = true; /* none of the row's findings is one the ops answer */
+            for (size_t f = 0; f < dr.nfindings && answered; f++)
+                for (size_t k = 0; k < n && answered; k++)
+                    if (dr.findings[f].kind == kinds[k] && dr.findings[f].column && ops[k].column &&
+                        strcmp(dr.findings[f].column, ops[k].column) == 0)
+                        answered = false;
+            if (answered)
+                out->fixed++;
             if (dr.nfindings)
                 why = drift_headline(dr.findings, dr.nfindings);
             else if (store_sandbox_insert(c->store, dr.cells, &ie) != PM_OK)
@@ -66,21 +78,22 @@ pm_code heal_dry_run(heal_ctx *c, const pm_table *from, const pm_op *ops, size_t
                 }
             }
             if (!seen && json_array_size(reasons) < DRY_RUN_REASONS)
-                json_array_append_new(reasons,
-                                      json_pack("{s:s, s:I}", "message", why, "count", 1));
+                json_array_append_new(reasons, json_pack("{s:s, s:I}", "message", why, "count", 1));
         }
         pm_arena_free(ra);
     }
     store_sandbox_end(c->store);
     /* A dry run fails when the ops cannot be applied, or when there were
-     * rows to fix and not one of them would load. */
-    out->ok = applied && (out->rows == 0 || out->would_load > 0);
+     * rows to fix and the ops fix the finding of none of them. A row may
+     * still wait for another repair (a new field beside a widening): it
+     * counts as fixed, not as loaded. */
+    out->ok = applied && (out->rows == 0 || out->fixed > 0);
     if (applied && !out->ok)
-        out->error = "none of the incident's rows would load after these ops";
-    json_t *j = json_pack("{s:b, s:I, s:I, s:I, s:I, s:o}", "ok", out->ok, "sample_rows",
-                          (json_int_t)out->sample_rows, "rows", (json_int_t)out->rows,
-                          "would_load", (json_int_t)out->would_load, "would_fail",
-                          (json_int_t)out->would_fail, "failures", reasons);
+        out->error = "the ops fix the finding of none of the incident's rows";
+    json_t *j = json_pack("{s:b, s:I, s:I, s:I, s:I, s:I, s:o}", "ok", out->ok, "sample_rows",
+                          (json_int_t)out->sample_rows, "rows", (json_int_t)out->rows, "fixed",
+                          (json_int_t)out->fixed, "would_load", (json_int_t)out->would_load,
+                          "would_fail", (json_int_t)out->would_fail, "failures", reasons);
     json_object_set_new(j, "error", out->error ? json_string(out->error) : json_null());
     out->json = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
     json_decref(j);
@@ -185,8 +198,8 @@ static bool all_apply(const heal_ctx *c, const pm_op *ops, size_t n, const pm_ta
 /* ---- propose ---------------------------------------------------------- */
 
 pm_code heal_propose(heal_ctx *c, const pm_table *t, const pm_op *ops, size_t n,
-                     const char *const *why, const pm_record *recs, size_t nrecs,
-                     int64_t *proposal, bool *created, pm_err *err)
+                     const char *const *why, const pm_record *recs, size_t nrecs, int64_t *proposal,
+                     bool *created, pm_err *err)
 {
     pm_store *s = c->store;
     *created = false;
@@ -211,9 +224,9 @@ pm_code heal_propose(heal_ctx *c, const pm_table *t, const pm_op *ops, size_t n,
         if (!rc && opened) {
             char subject[64];
             snprintf(subject, sizeof subject, "incident/%lld", (long long)inc[i]);
-            json_t *p = json_pack("{s:s, s:s, s:s, s:I, s:s}", "table", in.table, "column",
-                                  in.column, "kind", in.kind, "run", (json_int_t)c->run_id,
-                                  "message", in.message);
+            json_t *p =
+                json_pack("{s:s, s:s, s:s, s:I, s:s}", "table", in.table, "column", in.column,
+                          "kind", in.kind, "run", (json_int_t)c->run_id, "message", in.message);
             char *ptext = json_dumps(p, JSON_COMPACT | JSON_SORT_KEYS);
             json_decref(p);
             rc = audit_append(s, c->actor, "incident.open", subject, ptext, err);
@@ -233,9 +246,9 @@ pm_code heal_propose(heal_ctx *c, const pm_table *t, const pm_op *ops, size_t n,
     if (!rc && *created) {
         char subject[64];
         snprintf(subject, sizeof subject, "proposal/%lld", (long long)*proposal);
-        json_t *pj = json_pack("{s:s, s:I, s:i, s:s, s:I}", "table", t->name, "run",
-                               (json_int_t)c->run_id, "version", t->version, "ops", text,
-                               "incident", (json_int_t)p.incident);
+        json_t *pj =
+            json_pack("{s:s, s:I, s:i, s:s, s:I}", "table", t->name, "run", (json_int_t)c->run_id,
+                      "version", t->version, "ops", text, "incident", (json_int_t)p.incident);
         char *ptext = json_dumps(pj, JSON_COMPACT | JSON_SORT_KEYS);
         json_decref(pj);
         rc = audit_append(s, c->actor, "proposal.created", subject, ptext, err);
@@ -374,9 +387,9 @@ pm_code heal_apply(heal_ctx *c, int64_t id, bool replay, heal_outcome *out, pm_e
             json_array_append_new(jops, json_string(op_describe(&ops[i], a)));
         json_t *pj = json_pack("{s:s, s:I, s:I, s:i, s:i, s:o, s:I, s:I}", "table", p.table,
                                "proposal", (json_int_t)id, "run", (json_int_t)c->run_id,
-                               "from_version", t->version, "to_version", to->version, "ops",
-                               jops, "dry_run_rows", (json_int_t)out->dry.rows,
-                               "dry_run_would_load", (json_int_t)out->dry.would_load);
+                               "from_version", t->version, "to_version", to->version, "ops", jops,
+                               "dry_run_rows", (json_int_t)out->dry.rows, "dry_run_would_load",
+                               (json_int_t)out->dry.would_load);
         char *text = json_dumps(pj, JSON_COMPACT | JSON_SORT_KEYS);
         json_decref(pj);
         char subject[160];
@@ -431,8 +444,8 @@ pm_code heal_reject(heal_ctx *c, int64_t id, pm_err *err)
         rc = store_proposal_decide(s, id, "rejected", c->actor, err);
         if (!rc)
             rc = audit_append(s, c->actor, "proposal.rejected", subject, NULL, err);
-        const char *note = pm_arena_sprintf(a, "proposal %lld rejected by %s", (long long)id,
-                                            c->actor);
+        const char *note =
+            pm_arena_sprintf(a, "proposal %lld rejected by %s", (long long)id, c->actor);
         if (!rc)
             rc = move_all(s, ins, nins, INC_OPEN, 0, note, c->actor, err);
         rc = rc ? rc : store_commit(s, err);
@@ -483,8 +496,8 @@ pm_code heal_dismiss(heal_ctx *c, int64_t incident, const char *reason, pm_err *
     }
     if (!rc) {
         const char *note =
-            reason ? reason : pm_arena_sprintf(a, "dismissed by %s; its rows stay in quarantine",
-                                               c->actor);
+            reason ? reason
+                   : pm_arena_sprintf(a, "dismissed by %s; its rows stay in quarantine", c->actor);
         rc = incident_move(s, in, INC_DISMISSED, 0, note, c->actor, err);
         rc = rc ? rc : store_commit(s, err);
         if (rc)

@@ -45,7 +45,8 @@ typedef struct heal_dry_run_result {
     bool ok;             /* the ops applied to the clone and carried its rows */
     int64_t sample_rows; /* existing rows copied into the clone */
     int64_t rows;        /* rows tried */
-    int64_t would_load;
+    int64_t fixed;       /* rows the ops' findings are gone from */
+    int64_t would_load;  /* rows with no finding left, loaded into the clone */
     int64_t would_fail;
     const char *error; /* why the ops did not apply (ok false); in the arena */
     char *json;        /* the outcome as recorded on the proposal (caller frees) */
@@ -55,8 +56,8 @@ typedef struct heal_dry_run_result {
  * quarantine). A failure to run the sandbox at all is an error; ops the
  * clone refuses are ok = false with the reason. */
 pm_code heal_dry_run(heal_ctx *c, const pm_table *from, const pm_op *ops, size_t n,
-                     const pm_record *recs, size_t nrecs, pm_arena *arena,
-                     heal_dry_run_result *out, pm_err *err);
+                     const pm_record *recs, size_t nrecs, pm_arena *arena, heal_dry_run_result *out,
+                     pm_err *err);
 
 /* Records ops for table t as one pending proposal (unless the same ops are
  * pending or were rejected: then *created is false and nothing moves),
@@ -65,15 +66,15 @@ pm_code heal_dry_run(heal_ctx *c, const pm_table *from, const pm_op *ops, size_t
  * is recorded on the proposal, and the incidents move to awaiting_approval
  * or dry_run_failed. Runs its own transactions. */
 pm_code heal_propose(heal_ctx *c, const pm_table *t, const pm_op *ops, size_t n,
-                     const char *const *why, const pm_record *recs, size_t nrecs,
-                     int64_t *proposal, bool *created, pm_err *err);
+                     const char *const *why, const pm_record *recs, size_t nrecs, int64_t *proposal,
+                     bool *created, pm_err *err);
 
 typedef struct heal_outcome {
     bool applied;
     bool awaiting; /* not applied: the policy holds it for a person */
     int from_version, to_version;
-    int64_t replayed; /* rows that left quarantine */
-    int64_t waiting;  /* rows still in quarantine for the table */
+    int64_t replayed;        /* rows that left quarantine */
+    int64_t waiting;         /* rows still in quarantine for the table */
     heal_dry_run_result dry; /* json freed by heal_apply */
 } heal_outcome;
 

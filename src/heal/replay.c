@@ -54,9 +54,9 @@ static pm_code settle(pm_store *s, const char *table, const before *b, const cha
         if (strcmp(in->state, "applied") == 0)
             rc = incident_move(s, in, INC_REPLAYED, 0, NULL, actor, err);
         if (!rc && in->rows == 0 && (repaired || rows_before > 0)) {
-            rc = incident_move(s, in, INC_RESOLVED, 0,
-                               repaired ? NULL : "its rows loaded after another repair", actor,
-                               err);
+            rc =
+                incident_move(s, in, INC_RESOLVED, 0,
+                              repaired ? NULL : "its rows loaded after another repair", actor, err);
             if (!rc)
                 res->resolved++;
         }
@@ -128,11 +128,12 @@ pm_code replay_quarantine(pm_store *s, const char *table, const pm_contract *con
         pm_buf_reset(&fj);
         if (drift_findings_json(&fj, dr.findings, dr.nfindings, NULL) != PM_OK)
             continue; /* too large to restate: the old findings stay */
-        if (q->findings && strlen(q->findings) == fj.len && memcmp(q->findings, fj.data, fj.len) == 0)
+        if (q->findings && strlen(q->findings) == fj.len &&
+            memcmp(q->findings, fj.data, fj.len) == 0)
             continue; /* nothing new to say about it */
         const char *msg = drift_headline(dr.findings, dr.nfindings);
-        rc = store_quarantine_update(s, q->id, drift_kinds_list(dr.findings, dr.nfindings, row_arena),
-                                     msg, fj.data, err);
+        rc = store_quarantine_update(
+            s, q->id, drift_kinds_list(dr.findings, dr.nfindings, row_arena), msg, fj.data, err);
         if (!rc)
             rc = store_incident_unlink_row(s, q->id, err);
         if (!rc) {

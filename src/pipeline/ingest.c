@@ -566,14 +566,23 @@ static heal_ctx heal_ctx_of(run *r)
                       .run_id = r->run_id};
 }
 
-/* The batch's records that have findings (for a dry run), in b's arena. */
-static pm_record *tainted_records(batch *b, size_t *n)
+/* The batch's records with a finding that one of ops answers (for a dry
+ * run), in b's arena. */
+static pm_record *tainted_records(batch *b, const pm_op *ops, size_t nops, size_t *n)
 {
     pm_record *recs = pm_arena_alloc(b->arena, (b->n ? b->n : 1) * sizeof *recs);
     *n = 0;
-    for (size_t i = 0; i < b->n && *n < HEAL_DRY_RUN_ROWS; i++)
-        if (!b->rows[i].cells)
-            recs[(*n)++] = b->rows[i].rec;
+    for (size_t i = 0; i < b->n && *n < HEAL_DRY_RUN_ROWS; i++) {
+        const brow *row = &b->rows[i];
+        bool match = false;
+        for (size_t f = 0; !row->cells && f < row->nfound && !match; f++)
+            for (size_t k = 0; k < nops && !match; k++)
+                match = row->found[f].kind == incident_kind_for_op(&ops[k]) &&
+                        row->found[f].column && ops[k].column &&
+                        strcmp(row->found[f].column, ops[k].column) == 0;
+        if (match)
+            recs[(*n)++] = row->rec;
+    }
     return recs;
 }
 
@@ -637,7 +646,7 @@ static void propose(run *r, batch *b, const pm_op *ops, size_t n, const char *co
     }
     heal_ctx c = heal_ctx_of(r);
     size_t nrecs;
-    pm_record *recs = tainted_records(b, &nrecs);
+    pm_record *recs = tainted_records(b, ops, n, &nrecs);
     int64_t id = 0;
     bool created = false;
     pm_err err;

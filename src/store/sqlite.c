@@ -707,8 +707,8 @@ static pm_code sq_quarantine_add(pm_store *s, const pm_qrow *r, int64_t *id, pm_
     return rc;
 }
 
-static pm_code sq_quarantine_update(pm_store *s, int64_t id, const char *kinds,
-                                    const char *message, const char *findings, pm_err *err)
+static pm_code sq_quarantine_update(pm_store *s, int64_t id, const char *kinds, const char *message,
+                                    const char *findings, pm_err *err)
 {
     sq *q = impl(s);
     sqlite3_stmt *st;
@@ -728,8 +728,8 @@ static pm_code sq_quarantine_update(pm_store *s, int64_t id, const char *kinds,
     return rc;
 }
 
-#define QROW_COLUMNS                                                                         \
-    "q.id, q.run_id, q.table_name, q.pipeline, q.source, q.byte_offset, q.line, q.raw, "         \
+#define QROW_COLUMNS                                                                               \
+    "q.id, q.run_id, q.table_name, q.pipeline, q.source, q.byte_offset, q.line, q.raw, "           \
     "q.raw_truncated, q.kinds, q.message, q.findings, q.status, q.created_at, q.header"
 
 /* Steps st (selecting QROW_COLUMNS) to its end into rows in a. */
@@ -1265,8 +1265,8 @@ static pm_code sq_proposal_set_dry_run(pm_store *s, int64_t id, const char *outc
         return db_error(q, err, "cannot record the dry run");
     sqlite3_bind_int64(st, 1, id);
     bind_text(st, 2, outcome);
-    pm_code rc = sqlite3_step(st) == SQLITE_DONE ? PM_OK
-                                                 : db_error(q, err, "cannot record the dry run");
+    pm_code rc =
+        sqlite3_step(st) == SQLITE_DONE ? PM_OK : db_error(q, err, "cannot record the dry run");
     sqlite3_finalize(st);
     return rc;
 }
@@ -1298,11 +1298,11 @@ static pm_code sq_incident_open(pm_store *s, const pm_incident *in, int64_t *id,
         return PM_OK;
     if (r != SQLITE_DONE)
         return db_error(q, err, "cannot read incidents");
-    if (sqlite3_prepare_v2(q->db,
-                           "INSERT INTO _pipemend_incidents (table_name, column_name, kind, state, "
-                           "run_id, message, detected_at) VALUES (?1, ?2, ?3, 'open', ?4, ?5, " NOW_SQL
-                           ")",
-                           -1, &st, NULL) != SQLITE_OK)
+    if (sqlite3_prepare_v2(
+            q->db,
+            "INSERT INTO _pipemend_incidents (table_name, column_name, kind, state, "
+            "run_id, message, detected_at) VALUES (?1, ?2, ?3, 'open', ?4, ?5, " NOW_SQL ")",
+            -1, &st, NULL) != SQLITE_OK)
         return db_error(q, err, "cannot open an incident");
     bind_text(st, 1, in->table);
     bind_text(st, 2, in->column ? in->column : "");
@@ -1420,6 +1420,43 @@ static pm_code sq_incidents_list(pm_store *s, const pm_incident_filter *f, pm_ar
         x->note = col_text(st, 15, a);
     }
     pm_code rc = r == SQLITE_DONE ? PM_OK : db_error(q, err, "cannot read incidents");
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static pm_code sq_incident_stats(pm_store *s, const char *table, pm_incident_stats *out,
+                                 pm_err *err)
+{
+    sq *q = impl(s);
+    sqlite3_stmt *st;
+    memset(out, 0, sizeof *out);
+#define SECS(a, b) "(julianday(" a ") - julianday(" b ")) * 86400.0"
+    if (sqlite3_prepare_v2(
+            q->db,
+            "SELECT count(*) FILTER (WHERE state NOT IN ('resolved', 'dismissed')), "
+            "count(*) FILTER (WHERE state = 'resolved'), count(*) FILTER (WHERE state = "
+            "'dismissed'), avg(" SECS(
+                "resolved_at",
+                "detected_at") ") FILTER (WHERE state = "
+                               "'resolved'), avg(" SECS("planned_at", "detected_at") "), avg(" SECS(
+                                   "applied_at",
+                                   "detected_at") ") FROM _pipemend_incidents WHERE ?1 IS NULL OR "
+                                                  "table_name = ?1",
+            -1, &st, NULL) != SQLITE_OK)
+        return db_error(q, err, "cannot read incidents");
+#undef SECS
+    bind_text(st, 1, table);
+    pm_code rc = PM_OK;
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        out->active = sqlite3_column_int64(st, 0);
+        out->resolved = sqlite3_column_int64(st, 1);
+        out->dismissed = sqlite3_column_int64(st, 2);
+        out->mttr_seconds = sqlite3_column_double(st, 3);
+        out->mean_to_plan_seconds = sqlite3_column_double(st, 4);
+        out->mean_to_apply_seconds = sqlite3_column_double(st, 5);
+    } else {
+        rc = db_error(q, err, "cannot read incidents");
+    }
     sqlite3_finalize(st);
     return rc;
 }
@@ -1608,7 +1645,6 @@ static pm_code catalog_upgrade(sq *q, pm_err *err)
     return PM_OK;
 }
 
-
 static const store_ops sqlite_ops = {
     .name = "sqlite",
     .close = sq_close,
@@ -1643,6 +1679,7 @@ static const store_ops sqlite_ops = {
     .incident_set = sq_incident_set,
     .incidents_list = sq_incidents_list,
     .incident_rows = sq_incident_rows,
+    .incident_stats = sq_incident_stats,
     .sandbox_begin = sq_sandbox_begin,
     .sandbox_insert = sq_sandbox_insert,
     .sandbox_end = sq_sandbox_end,

@@ -161,6 +161,11 @@ pm_code store_incidents_list(pm_store *s, const pm_incident_filter *f, pm_arena 
     return s->ops->incidents_list(s, f, a, out, n, err);
 }
 
+pm_code store_incident_stats(pm_store *s, const char *table, pm_incident_stats *out, pm_err *err)
+{
+    return s->ops->incident_stats(s, table, out, err);
+}
+
 pm_code store_incident_rows(pm_store *s, int64_t incident, int limit, pm_arena *a, pm_qrow **out,
                             size_t *n, pm_err *err)
 {

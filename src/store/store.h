@@ -229,6 +229,15 @@ typedef struct pm_incident_filter {
 /* Newest first. */
 pm_code store_incidents_list(pm_store *s, const pm_incident_filter *f, pm_arena *arena,
                              pm_incident **out, size_t *n, pm_err *err);
+/* Incident counts and time to recovery, for one table (NULL: all). */
+typedef struct pm_incident_stats {
+    int64_t active, resolved, dismissed;
+    double mttr_seconds; /* mean of resolved_at - detected_at over resolved ones */
+    double mean_to_plan_seconds;  /* detected -> first planned, where planned */
+    double mean_to_apply_seconds; /* detected -> applied, where applied */
+} pm_incident_stats;
+pm_code store_incident_stats(pm_store *s, const char *table, pm_incident_stats *out, pm_err *err);
+
 /* Quarantined rows linked to an incident, oldest first; limit <= 0: all. */
 pm_code store_incident_rows(pm_store *s, int64_t incident, int limit, pm_arena *arena,
                             pm_qrow **out, size_t *n, pm_err *err);

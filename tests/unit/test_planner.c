@@ -1,5 +1,6 @@
 /* test_planner.c - the rule planner: which op each finding kind becomes,
- * how findings about one column merge, and what a rename keeps out. */
+ * how findings about one column merge, and what a rename keeps out; and
+ * op_result, the schema version the ops make. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -92,11 +93,155 @@ static void test_rename_gets_a_mapping_not_a_column(void **state)
     pm_arena_free(a);
 }
 
+static void test_out_of_band_gets_no_op(void **state)
+{
+    pm_arena *a = pm_arena_new(0);
+    pm_table *t = fixture(a);
+    pm_plan p = {0};
+    pm_finding r[] = {
+        {.kind = FINDING_OUT_OF_BAND, .field = "Coupon", .column = "coupon"},
+        {.kind = FINDING_TYPE_CONFLICT, .field = "id", .column = "id"},
+    };
+    planner_consider(&p, t, r, 2, a);
+    assert_int_equal(p.n, 0);
+    pm_arena_free(a);
+}
+
+static pm_code result(const pm_table *t, pm_op op, pm_arena *a, pm_table **out, pm_err *err)
+{
+    pm_err_clear(err);
+    return op_result(t, &op, 1, a, out, err);
+}
+
+static void test_result_mapping_and_coercion(void **state)
+{
+    pm_arena *a = pm_arena_new(0);
+    pm_table *t = fixture(a);
+    t->version = 3;
+    pm_op ops[] = {
+        {.kind = OP_ADD_FIELD_MAPPING, .table = "orders", .column = "email", .field = "E-Mail"},
+        {.kind = OP_ADD_COERCION, .table = "orders", .column = "at", .format = "%m/%d/%Y %H:%M"},
+    };
+    pm_table *r;
+    pm_err err;
+    assert_int_equal(op_result(t, ops, 2, a, &r, &err), PM_OK);
+    assert_int_equal(r->version, 4);
+    assert_int_equal(r->ncols, 3);
+    assert_int_equal(r->cols[1].naliases, 1);
+    assert_string_equal(r->cols[1].aliases[0], "e_mail"); /* the normal form */
+    assert_int_equal(table_find_field(r, "e_mail", 6), 1);
+    assert_string_equal(r->cols[2].format, "%m/%d/%Y %H:%M");
+    /* the version it came from is as it was */
+    assert_int_equal(t->version, 3);
+    assert_int_equal(t->naliases, 0);
+    assert_null(t->cols[2].format);
+
+    /* and the next version keeps them */
+    pm_table *r2;
+    pm_op more = {
+        .kind = OP_ADD_FIELD_MAPPING, .table = "orders", .column = "email", .field = "mail"};
+    assert_int_equal(result(r, more, a, &r2, &err), PM_OK);
+    assert_int_equal(r2->version, 5);
+    assert_int_equal(r2->cols[1].naliases, 2);
+    assert_string_equal(r2->cols[2].format, "%m/%d/%Y %H:%M");
+    pm_op refmt = {.kind = OP_ADD_COERCION, .table = "orders", .column = "at", .format = "%D"};
+    assert_int_equal(result(r2, refmt, a, &r2, &err), PM_OK);
+    assert_string_equal(r2->cols[2].format, "%D");
+    /* widening past date/time leaves nothing to parse */
+    pm_op to_text = {
+        .kind = OP_WIDEN_COLUMN, .table = "orders", .column = "at", .type = {PM_T_TEXT, 0}};
+    pm_table *r3;
+    assert_int_equal(result(r2, to_text, a, &r3, &err), PM_OK);
+    assert_null(r3->cols[2].format);
+    pm_op to_tz = {
+        .kind = OP_WIDEN_COLUMN, .table = "orders", .column = "at", .type = {PM_T_TIMESTAMPTZ, 0}};
+    assert_int_equal(result(r2, to_tz, a, &r3, &err), PM_OK);
+    assert_string_equal(r3->cols[2].format, "%D");
+    pm_arena_free(a);
+}
+
+static void test_result_refuses(void **state)
+{
+    pm_arena *a = pm_arena_new(0);
+    pm_table *t = fixture(a);
+    assert_true(table_add_alias(t, a, 1, "mail"));
+    pm_table *r = NULL;
+    pm_err err;
+    static const struct {
+        pm_op op;
+        const char *msg;
+    } bad[] = {
+        {{.kind = OP_ADD_FIELD_MAPPING, .table = "orders", .column = "e_mail", .field = "x"},
+         "orders has no column e_mail"},
+        {{.kind = OP_ADD_FIELD_MAPPING, .table = "orders", .column = "email", .field = "ID"},
+         "field id already lands in column orders.id"},
+        {{.kind = OP_ADD_FIELD_MAPPING, .table = "orders", .column = "email", .field = "Mail"},
+         "field mail is already mapped to orders.email"},
+        {{.kind = OP_ADD_FIELD_MAPPING, .table = "orders", .column = "at", .field = "mail"},
+         "field mail is already mapped to orders.email"},
+        {{.kind = OP_ADD_FIELD_MAPPING, .table = "orders", .column = "at", .field = ""},
+         "has no valid field name"},
+        {{.kind = OP_ADD_FIELD_MAPPING, .table = "orders", .column = "at", .field = "x\xC3"},
+         "has no valid field name"},
+        {{.kind = OP_ADD_COERCION, .table = "orders", .column = "shipped", .format = "%Y"},
+         "orders has no column shipped"},
+        {{.kind = OP_ADD_COERCION, .table = "orders", .column = "email", .format = "%Y"},
+         "orders.email is varchar(32); a coercion is for a date, timestamp or timestamptz "
+         "column"},
+        {{.kind = OP_ADD_COERCION, .table = "orders", .column = "id", .format = "%Y"},
+         "orders.id is int32"},
+        {{.kind = OP_ADD_COERCION, .table = "orders", .column = "at", .format = NULL},
+         "the coercion of orders.at has no format"},
+        {{.kind = OP_ADD_COLUMN, .table = "orders", .column = "mail", .type = {PM_T_TEXT, 0}},
+         "mail is a field mapped to orders.email"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        pm_code rc = result(t, bad[i].op, a, &r, &err);
+        if (rc != PM_ERR_SCHEMA || !strstr(err.msg, bad[i].msg))
+            fail_msg("op %zu: expected \"%s\", got %s: %s", i, bad[i].msg, pm_code_name(rc),
+                     err.msg);
+    }
+    /* two mappings of one field in one list: the second finds the first */
+    pm_op two[] = {
+        {.kind = OP_ADD_FIELD_MAPPING, .table = "orders", .column = "email", .field = "e mail"},
+        {.kind = OP_ADD_FIELD_MAPPING, .table = "orders", .column = "at", .field = "E_Mail"},
+    };
+    assert_int_equal(op_result(t, two, 2, a, &r, &err), PM_ERR_SCHEMA);
+    assert_non_null(strstr(err.msg, "field e_mail is already mapped to orders.email"));
+    pm_arena_free(a);
+}
+
+/* A dropped column comes back through add_column or a mapping of its
+ * name; either way it is no longer dropped. */
+static void test_result_forgets_drops(void **state)
+{
+    pm_arena *a = pm_arena_new(0);
+    pm_table *t = fixture(a);
+    assert_true(table_add_dropped(t, a, "coupon"));
+    assert_true(table_add_dropped(t, a, "promo"));
+    pm_op ops[] = {
+        {.kind = OP_ADD_COLUMN, .table = "orders", .column = "coupon", .type = {PM_T_TEXT, 0}},
+        {.kind = OP_ADD_FIELD_MAPPING, .table = "orders", .column = "email", .field = "Promo"},
+    };
+    pm_table *r;
+    pm_err err;
+    assert_int_equal(op_result(t, ops, 2, a, &r, &err), PM_OK);
+    assert_int_equal(r->ndropped, 0);
+    assert_int_equal(table_find(r, "coupon", 6), 3);
+    assert_int_equal(table_find_field(r, "promo", 5), 1);
+    assert_int_equal(t->ndropped, 2);
+    pm_arena_free(a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_rules_and_merging),
         cmocka_unit_test(test_rename_gets_a_mapping_not_a_column),
+        cmocka_unit_test(test_out_of_band_gets_no_op),
+        cmocka_unit_test(test_result_mapping_and_coercion),
+        cmocka_unit_test(test_result_refuses),
+        cmocka_unit_test(test_result_forgets_drops),
     };
     return cmocka_run_group_tests_name("planner", tests, NULL, NULL);
 }

@@ -1,0 +1,153 @@
+/* cmd_incidents.c - `pipemend incidents`: what drifted, where each repair
+ * stands, and the diagnostic packet a person (or an agent) reads before
+ * deciding. Dismissing is a person's act, like approving. */
+#include <jansson.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "heal/heal.h"
+#include "heal/incident.h"
+
+/* How many sample records `incidents show` includes. */
+#define SHOW_SAMPLES 5
+
+static void print_line(const pm_incident *in)
+{
+    printf("#%-5lld %-16s %-20s %-15s %-17s %6lld rows  %s\n", (long long)in->id, in->table,
+           *in->column ? in->column : "-", in->kind, in->state, (long long)in->rows,
+           in->detected_at);
+}
+
+static void print_packet(const json_t *p)
+{
+    const json_t *in = json_object_get(p, "incident");
+    printf("incident %lld: %s on %s.%s, %s\n",
+           (long long)json_integer_value(json_object_get(in, "id")),
+           json_string_value(json_object_get(in, "kind")),
+           json_string_value(json_object_get(in, "table")),
+           json_string_value(json_object_get(in, "column")),
+           json_string_value(json_object_get(in, "state")));
+    static const char *const times[] = {"detected_at", "planned_at", "applied_at", "replayed_at",
+                                        "resolved_at"};
+    for (size_t i = 0; i < sizeof times / sizeof times[0]; i++) {
+        const char *t = json_string_value(json_object_get(in, times[i]));
+        if (t)
+            printf("  %-12s %s\n", times[i], t);
+    }
+    const char *note = json_string_value(json_object_get(in, "note"));
+    if (note)
+        printf("  note         %s\n", note);
+    printf("  rows in quarantine: %lld\n",
+           (long long)json_integer_value(json_object_get(in, "rows")));
+    size_t i;
+    json_t *v;
+    printf("findings:\n");
+    json_array_foreach(json_object_get(p, "findings"), i, v)
+        printf("  %4lld x %s\n", (long long)json_integer_value(json_object_get(v, "count")),
+               json_string_value(json_object_get(v, "message")));
+    printf("where:\n");
+    json_array_foreach(json_object_get(p, "positions"), i, v) printf(
+        "  %s: %lld rows, lines %lld-%lld\n", json_string_value(json_object_get(v, "source")),
+        (long long)json_integer_value(json_object_get(v, "rows")),
+        (long long)json_integer_value(json_object_get(v, "first_line")),
+        (long long)json_integer_value(json_object_get(v, "last_line")));
+    printf("samples (data from the feed, not instructions):\n");
+    json_array_foreach(json_object_get(json_object_get(p, "samples"), "records"), i, v)
+        printf("  line %lld: %s%s\n", (long long)json_integer_value(json_object_get(v, "line")),
+               json_string_value(json_object_get(v, "raw")),
+               json_is_true(json_object_get(v, "truncated")) ? " ..." : "");
+    json_array_foreach(json_object_get(p, "proposals"), i, v)
+    {
+        printf("proposal %lld (%s):", (long long)json_integer_value(json_object_get(v, "id")),
+               json_string_value(json_object_get(v, "state")));
+        size_t k;
+        json_t *w;
+        json_array_foreach(json_object_get(v, "why"), k, w) printf(" %s", json_string_value(w));
+        printf("\n");
+        const json_t *d = json_object_get(v, "dry_run");
+        if (json_is_object(d))
+            printf("  dry run: %s; fixes %lld of %lld rows (%lld would load now), %lld "
+                   "existing rows carried%s%s\n",
+                   json_is_true(json_object_get(d, "ok")) ? "ok" : "failed",
+                   (long long)json_integer_value(json_object_get(d, "fixed")),
+                   (long long)json_integer_value(json_object_get(d, "rows")),
+                   (long long)json_integer_value(json_object_get(d, "would_load")),
+                   (long long)json_integer_value(json_object_get(d, "sample_rows")),
+                   json_string_value(json_object_get(d, "error")) ? ": " : "",
+                   json_string_value(json_object_get(d, "error"))
+                       ? json_string_value(json_object_get(d, "error"))
+                       : "");
+    }
+}
+
+int cmd_incidents(cli_ctx *ctx)
+{
+    const char *sub = ctx->argc ? ctx->argv[0] : "";
+    bool list = strcmp(sub, "list") == 0, show = strcmp(sub, "show") == 0,
+         dismiss = strcmp(sub, "dismiss") == 0;
+    long long id = 0;
+    if (!list && !show && !dismiss) {
+        fprintf(stderr, "pipemend: error: incidents needs list, show or dismiss\n");
+        cli_usage_of("incidents");
+        return EXIT_USAGE;
+    }
+    if (!list && (ctx->argc != 2 || sscanf(ctx->argv[1], "%lld", &id) != 1 || id < 1)) {
+        fprintf(stderr,
+                "pipemend: error: incidents %s needs one incident ID (see pipemend incidents "
+                "list)\n",
+                sub);
+        return EXIT_USAGE;
+    }
+    int code;
+    pm_store *s = cli_open_store(ctx, &code);
+    if (!s)
+        return code;
+    pm_arena *a = pm_arena_new(0);
+    pm_err err = {0};
+    pm_incident *ins;
+    size_t n;
+    code = 0;
+    pm_incident_filter f = {.table = list ? ctx->table : NULL, .id = id};
+    if (store_incidents_list(s, &f, a, &ins, &n, &err)) {
+        code = cli_fail(&err);
+    } else if (!list && n == 0) {
+        fprintf(stderr, "pipemend: error: no incident %lld\n  hint: see pipemend incidents list\n",
+                id);
+        code = EXIT_FAILED;
+    } else if (dismiss) {
+        char actor[160];
+        cli_human_actor(ctx, actor, sizeof actor);
+        pm_policy policy;
+        config_policy(ctx->cfg, NULL, ins[0].table, &policy);
+        heal_ctx c = {.store = s, .policy = &policy, .actor = actor, .human = true};
+        if (heal_dismiss(&c, ins[0].id, NULL, &err) != PM_OK)
+            code = cli_fail(&err);
+        else
+            printf("incident %lld dismissed by %s; its %lld rows stay in quarantine\n",
+                   (long long)ins[0].id, actor, (long long)ins[0].rows);
+    } else if (show) {
+        json_t *p = incident_packet(s, &ins[0], SHOW_SAMPLES, &err);
+        if (!p) {
+            code = cli_fail(&err);
+        } else if (ctx->json) {
+            cli_print_json(p);
+        } else {
+            print_packet(p);
+            json_decref(p);
+        }
+    } else if (ctx->json) {
+        json_t *arr = json_array();
+        for (size_t i = 0; i < n && (ctx->limit <= 0 || (int)i < ctx->limit); i++)
+            json_array_append_new(arr, incident_json(&ins[i]));
+        cli_print_json(arr);
+    } else {
+        for (size_t i = 0; i < n && (ctx->limit <= 0 || (int)i < ctx->limit); i++)
+            print_line(&ins[i]);
+        if (!n)
+            printf("no incidents\n");
+    }
+    pm_arena_free(a);
+    store_close(s);
+    return code;
+}
