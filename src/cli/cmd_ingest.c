@@ -55,7 +55,7 @@ static int finish(const cli_ctx *ctx, pm_code rc, const ingest_result *r, const 
     if (rc)
         return cli_fail(err);
     print_result(ctx, r);
-    return r->quarantined ? EXIT_QUARANTINED : EXIT_LOADED;
+    return r->quarantined || r->held ? EXIT_QUARANTINED : EXIT_LOADED;
 }
 
 int cmd_ingest(cli_ctx *ctx)

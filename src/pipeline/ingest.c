@@ -72,6 +72,7 @@ typedef struct batch {
                         * yet, every row is quarantined); the writer reads this,
                         * never the reader's run->table */
     bool last;         /* no batches after this one */
+    long halt_at;      /* on_incident: halt: the row the source stops after (-1: none) */
     enum { SLOT_FREE, SLOT_FULL } state;
 } batch;
 
@@ -88,6 +89,7 @@ typedef struct run {
     pm_table *table;
     bool insert_ready;        /* writer-owned: the insert is prepared */
     bool any_new;             /* some source had bytes past its checkpoint */
+    int held;                 /* sources halted (on_incident: halt), now or before */
     bool healed;              /* apply_auto changed the schema in this run */
     const char *proposed[32]; /* ops JSON already proposed in this run */
     size_t nproposed;
@@ -399,6 +401,22 @@ static pm_code unique_ensure(run *r, const pm_table *t, pm_err *err)
     return rc;
 }
 
+/* on_incident: halt: the source stops after this quarantined row until
+ * its incidents are closed (read_source checks at the next run). */
+static pm_code halt_record(run *r, const batch *b, const brow *row, int64_t qrow, pm_err *err)
+{
+    pm_code rc = store_halt_set(r->store, r->o->table, b->source, qrow, err);
+    if (rc)
+        return rc;
+    char subject[64];
+    snprintf(subject, sizeof subject, "run/%lld", (long long)r->run_id);
+    return audit_json(r->store, "source.halted", subject,
+                      json_pack("{s:s, s:s, s:I, s:I, s:I}", "table", r->o->table, "source",
+                                b->source, "line", (json_int_t)row->rec.line, "offset",
+                                (json_int_t)row->rec.offset, "quarantine_id", (json_int_t)qrow),
+                      err);
+}
+
 static pm_code write_batch(run *r, batch *b, pm_err *err)
 {
     pm_store *s = r->store;
@@ -468,6 +486,8 @@ static pm_code write_batch(run *r, batch *b, pm_err *err)
         rc = store_quarantine_add(s, &q, &qid, err);
         if (!rc)
             rc = incident_cache_link(r->incidents, s, qid, row->found, row->nfound, err);
+        if (!rc && (long)i == b->halt_at)
+            rc = halt_record(r, b, row, qid, err);
         quarantined++;
     }
     if (!rc)
@@ -526,6 +546,7 @@ static void *writer_main(void *arg)
         b->create = NULL;
         b->table = NULL;
         b->last = false;
+        b->halt_at = -1;
         b->state = SLOT_FREE;
         if (rc)
             r->writer_failed = true;
@@ -733,6 +754,68 @@ static pm_code plan_sources(run *r, src_plan *plan, pm_err *err)
     return PM_OK;
 }
 
+/* Is the source held back by an earlier halt (on_incident: halt)? A halt
+ * whose row's incidents are all closed is lifted here, with an audit event,
+ * and the source resumes from its checkpoint, just after that row. The
+ * writer must be idle. */
+static pm_code halt_check(run *r, const char *path, const char *id, bool *held, pm_err *err)
+{
+    int64_t qrow, incident;
+    bool found;
+    *held = false;
+    pm_code rc = store_halt_get(r->store, r->o->table, id, &qrow, &incident, &found, err);
+    if (rc || !found)
+        return rc;
+    if (incident) {
+        pm_warn("%s is held back (on_incident: halt) after quarantined row %lld: resolve or "
+                "dismiss incident %lld first (pipemend incidents show %lld), then run again",
+                path, (long long)qrow, (long long)incident, (long long)incident);
+        *held = true;
+        r->held++;
+        return PM_OK;
+    }
+    rc = store_begin(r->store, err);
+    if (!rc)
+        rc = store_halt_clear(r->store, r->o->table, id, err);
+    if (!rc) {
+        char subject[64];
+        snprintf(subject, sizeof subject, "run/%lld", (long long)r->run_id);
+        rc = audit_json(r->store, "source.resumed", subject,
+                        json_pack("{s:s, s:s, s:I}", "table", r->o->table, "source", id,
+                                  "quarantine_id", (json_int_t)qrow),
+                        err);
+    }
+    rc = rc ? rc : store_commit(r->store, err);
+    if (rc)
+        store_rollback(r->store, NULL);
+    else
+        pm_info("%s: its incidents are closed; resuming where it halted", path);
+    return rc;
+}
+
+/* Under on_incident: halt, cuts the batch after its first quarantined row:
+ * that row is committed (with its checkpoint) and nothing after it. Returns
+ * true when the source must stop. */
+static bool halt_cut(run *r, batch *b)
+{
+    if (r->o->policy.on_incident != ON_INCIDENT_HALT || !b->checkpoint)
+        return false;
+    for (size_t i = 0; i < b->n; i++) {
+        if (b->rows[i].cells)
+            continue;
+        b->n = i + 1;
+        b->end = b->rows[i].rec.end;
+        b->end_line = b->rows[i].rec.next_line;
+        b->halt_at = (long)i;
+        r->held++;
+        pm_warn("%s: halted at line %llu (on_incident: halt): %s; later rows wait until its "
+                "incident is resolved",
+                b->path, (unsigned long long)b->rows[i].rec.line, b->rows[i].message);
+        return true;
+    }
+    return false;
+}
+
 /* Reads one source to its end into batches. */
 static pm_code read_source(run *r, src_plan *p, int *slot, pm_err *err)
 {
@@ -758,7 +841,12 @@ static pm_code read_source(run *r, src_plan *p, int *slot, pm_err *err)
         /* Wait for the writer to go idle so the connection is ours. */
         if (!slot_wait_free(r, 0) || !slot_wait_free(r, 1))
             return PM_OK; /* the writer failed; ingest_run reports its error */
-        rc = store_checkpoint_get(r->store, o->table, id, &cp, &had_checkpoint, err);
+        bool held = false;
+        rc = halt_check(r, p->path, id, &held, err);
+        if (!rc && held)
+            return PM_OK;
+        if (!rc)
+            rc = store_checkpoint_get(r->store, o->table, id, &cp, &had_checkpoint, err);
         checkpoint = cp.offset;
         uint64_t seen_fp = cp.fingerprint;
         if (!rc && had_checkpoint)
@@ -849,6 +937,8 @@ static pm_code read_source(run *r, src_plan *p, int *slot, pm_err *err)
             }
             heal_inline(r, b);
             b->table = r->table;
+            if (halt_cut(r, b))
+                ended = true;
             if (b->checkpoint) {
                 pm_err ferr;
                 if (source_fingerprint_file(p->path, b->end, &b->fingerprint, &ferr) != PM_OK) {
@@ -969,8 +1059,12 @@ pm_code ingest_run(pm_store *store, const ingest_opts *o, ingest_result *res, pm
     }
 
     for (size_t i = 0; i < o->npaths; i++) {
-        if (strcmp(plan[i].path, "-") == 0)
+        if (strcmp(plan[i].path, "-") == 0) {
+            if (o->policy.on_incident == ON_INCIDENT_HALT)
+                pm_warn("on_incident: halt does not hold back standard input (there is no "
+                        "checkpoint to resume it from): its clean rows keep flowing");
             continue;
+        }
         FILE *f = fopen(plan[i].path, "rb");
         if (f) {
             fseek(f, 0, SEEK_END);
@@ -985,6 +1079,7 @@ pm_code ingest_run(pm_store *store, const ingest_opts *o, ingest_result *res, pm
     for (int i = 0; i < 2; i++) {
         r.slots[i].arena = pm_arena_new(1 << 20);
         r.slots[i].state = SLOT_FREE;
+        r.slots[i].halt_at = -1;
     }
     pthread_t writer;
     if (pthread_create(&writer, NULL, writer_main, &r) != 0) {
@@ -1013,6 +1108,7 @@ pm_code ingest_run(pm_store *store, const ingest_opts *o, ingest_result *res, pm
     res->loaded = r.loaded;
     res->quarantined = r.quarantined;
     res->created_table = r.table && r.table->version == 1;
+    res->held = r.held;
     const char *error = NULL;
     if (r.writer_failed) {
         rc = r.werr.code ? r.werr.code : PM_ERR_DB;
@@ -1039,7 +1135,10 @@ pm_code ingest_run(pm_store *store, const ingest_opts *o, ingest_result *res, pm
     char note[256] = "";
     if (!rc && r.any_new) /* a re-run over loaded files is not a volume drop */
         history_check(&r, res, note, sizeof note);
-    res->status = rc ? "failed" : res->quarantined ? "quarantined" : "succeeded";
+    res->status = rc                ? "failed"
+                  : res->quarantined ? "quarantined"
+                  : r.held           ? "held"
+                                     : "succeeded";
     if (res->anomaly)
         pm_warn("volume anomaly: %s", note);
     pm_err ferr;

@@ -45,6 +45,7 @@ typedef struct ingest_result {
     int64_t quarantined;
     bool anomaly;
     bool created_table;
+    int held; /* sources held back under on_incident: halt */
     const char *status; /* static string */
 } ingest_result;
 

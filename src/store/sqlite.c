@@ -103,6 +103,9 @@ static const char catalog_sql[] =
     "CREATE TABLE IF NOT EXISTS _pipemend_incident_rows ("
     " incident INTEGER NOT NULL, qrow INTEGER NOT NULL, PRIMARY KEY (incident, qrow)) STRICT;"
     "CREATE INDEX IF NOT EXISTS _pipemend_incident_rows_qrow ON _pipemend_incident_rows (qrow);"
+    "CREATE TABLE IF NOT EXISTS _pipemend_halts ("
+    " table_name TEXT NOT NULL, source TEXT NOT NULL, qrow INTEGER NOT NULL,"
+    " halted_at TEXT NOT NULL, PRIMARY KEY (table_name, source)) STRICT;"
     "CREATE TABLE IF NOT EXISTS _pipemend_audit ("
     " seq INTEGER PRIMARY KEY, at TEXT NOT NULL, actor TEXT NOT NULL, action TEXT NOT NULL,"
     " subject TEXT NOT NULL, payload TEXT NOT NULL, prev_hash TEXT NOT NULL,"
@@ -1424,6 +1427,68 @@ static pm_code sq_incidents_list(pm_store *s, const pm_incident_filter *f, pm_ar
     return rc;
 }
 
+static pm_code sq_halt_set(pm_store *s, const char *table, const char *source, int64_t qrow,
+                           pm_err *err)
+{
+    sq *q = impl(s);
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(q->db,
+                           "INSERT OR REPLACE INTO _pipemend_halts (table_name, source, qrow, "
+                           "halted_at) VALUES (?1, ?2, ?3, " NOW_SQL ")",
+                           -1, &st, NULL) != SQLITE_OK)
+        return db_error(q, err, "cannot record the halt");
+    bind_text(st, 1, table);
+    bind_text(st, 2, source);
+    sqlite3_bind_int64(st, 3, qrow);
+    pm_code rc =
+        sqlite3_step(st) == SQLITE_DONE ? PM_OK : db_error(q, err, "cannot record the halt");
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static pm_code sq_halt_get(pm_store *s, const char *table, const char *source, int64_t *qrow,
+                           int64_t *incident, bool *found, pm_err *err)
+{
+    sq *q = impl(s);
+    sqlite3_stmt *st;
+    *found = false;
+    *qrow = *incident = 0;
+    if (sqlite3_prepare_v2(
+            q->db,
+            "SELECT h.qrow, (SELECT i.id FROM _pipemend_incident_rows r JOIN _pipemend_incidents "
+            "i ON i.id = r.incident WHERE r.qrow = h.qrow AND i.state NOT IN ('resolved', "
+            "'dismissed') ORDER BY i.id LIMIT 1) FROM _pipemend_halts h WHERE h.table_name = ?1 "
+            "AND h.source = ?2",
+            -1, &st, NULL) != SQLITE_OK)
+        return db_error(q, err, "cannot read the halt");
+    bind_text(st, 1, table);
+    bind_text(st, 2, source);
+    int r = sqlite3_step(st);
+    if (r == SQLITE_ROW) {
+        *found = true;
+        *qrow = sqlite3_column_int64(st, 0);
+        *incident = sqlite3_column_int64(st, 1);
+    }
+    sqlite3_finalize(st);
+    return r == SQLITE_ROW || r == SQLITE_DONE ? PM_OK : db_error(q, err, "cannot read the halt");
+}
+
+static pm_code sq_halt_clear(pm_store *s, const char *table, const char *source, pm_err *err)
+{
+    sq *q = impl(s);
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(q->db,
+                           "DELETE FROM _pipemend_halts WHERE table_name = ?1 AND source = ?2",
+                           -1, &st, NULL) != SQLITE_OK)
+        return db_error(q, err, "cannot clear the halt");
+    bind_text(st, 1, table);
+    bind_text(st, 2, source);
+    pm_code rc =
+        sqlite3_step(st) == SQLITE_DONE ? PM_OK : db_error(q, err, "cannot clear the halt");
+    sqlite3_finalize(st);
+    return rc;
+}
+
 static pm_code sq_incident_stats(pm_store *s, const char *table, pm_incident_stats *out,
                                  pm_err *err)
 {
@@ -1680,6 +1745,9 @@ static const store_ops sqlite_ops = {
     .incidents_list = sq_incidents_list,
     .incident_rows = sq_incident_rows,
     .incident_stats = sq_incident_stats,
+    .halt_set = sq_halt_set,
+    .halt_get = sq_halt_get,
+    .halt_clear = sq_halt_clear,
     .sandbox_begin = sq_sandbox_begin,
     .sandbox_insert = sq_sandbox_insert,
     .sandbox_end = sq_sandbox_end,

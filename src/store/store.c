@@ -161,6 +161,23 @@ pm_code store_incidents_list(pm_store *s, const pm_incident_filter *f, pm_arena 
     return s->ops->incidents_list(s, f, a, out, n, err);
 }
 
+pm_code store_halt_set(pm_store *s, const char *table, const char *source, int64_t qrow,
+                       pm_err *err)
+{
+    return s->ops->halt_set(s, table, source, qrow, err);
+}
+
+pm_code store_halt_get(pm_store *s, const char *table, const char *source, int64_t *qrow,
+                       int64_t *incident, bool *found, pm_err *err)
+{
+    return s->ops->halt_get(s, table, source, qrow, incident, found, err);
+}
+
+pm_code store_halt_clear(pm_store *s, const char *table, const char *source, pm_err *err)
+{
+    return s->ops->halt_clear(s, table, source, err);
+}
+
 pm_code store_incident_stats(pm_store *s, const char *table, pm_incident_stats *out, pm_err *err)
 {
     return s->ops->incident_stats(s, table, out, err);

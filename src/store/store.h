@@ -118,11 +118,24 @@ pm_code store_checkpoint_get(pm_store *s, const char *table, const char *source,
 pm_code store_checkpoint_set(pm_store *s, const char *table, const char *source,
                              const pm_checkpoint *cp, pm_err *err);
 
+/* A source held back under on_incident: halt: the quarantined row it
+ * stopped at. It resumes (after that row, from its checkpoint) once every
+ * incident of that row is closed. */
+pm_code store_halt_set(pm_store *s, const char *table, const char *source, int64_t qrow,
+                       pm_err *err);
+/* *found: a halt is recorded; *qrow: the row; *incident: an active
+ * incident of that row that still holds the source (0: none, it may
+ * resume). */
+pm_code store_halt_get(pm_store *s, const char *table, const char *source, int64_t *qrow,
+                       int64_t *incident, bool *found, pm_err *err);
+pm_code store_halt_clear(pm_store *s, const char *table, const char *source, pm_err *err);
+
 typedef struct pm_run {
     int64_t id;
     const char *pipeline; /* may be NULL for a plain ingest */
     const char *table;
-    const char *status; /* running, succeeded, quarantined, failed, aborted */
+    const char *status; /* running, succeeded, quarantined, held (a source held
+                         * back by on_incident: halt), failed, aborted */
     const char *started_at;
     const char *finished_at; /* NULL while running */
     int64_t rows_read;

@@ -31,6 +31,11 @@ typedef struct store_ops {
                             const char *note, const char *actor, pm_err *err);
     pm_code (*incidents_list)(pm_store *s, const pm_incident_filter *f, pm_arena *a,
                               pm_incident **out, size_t *n, pm_err *err);
+    pm_code (*halt_set)(pm_store *s, const char *table, const char *source, int64_t qrow,
+                        pm_err *err);
+    pm_code (*halt_get)(pm_store *s, const char *table, const char *source, int64_t *qrow,
+                        int64_t *incident, bool *found, pm_err *err);
+    pm_code (*halt_clear)(pm_store *s, const char *table, const char *source, pm_err *err);
     pm_code (*incident_stats)(pm_store *s, const char *table, pm_incident_stats *out, pm_err *err);
     pm_code (*incident_rows)(pm_store *s, int64_t incident, int limit, pm_arena *a, pm_qrow **out,
                              size_t *n, pm_err *err);
