@@ -118,10 +118,15 @@ pm_code replay_quarantine(pm_store *s, const char *table, const pm_contract *con
                 rc = irc;
                 break;
             }
+            bool unique = strcmp(ie.detail, "unique") == 0;
             pm_finding uf = {.kind = FINDING_CONTRACT,
-                             .rule = "unique",
-                             .message = "a row with the same unique key is already loaded (rule "
-                                        "unique)"};
+                             .rule = unique ? "unique" : "database",
+                             .message = unique ? "a row with the same unique key is already "
+                                                 "loaded (rule unique)"
+                                               : pm_arena_sprintf(row_arena,
+                                                                  "the warehouse refused the row: "
+                                                                  "%s",
+                                                                  ie.msg)};
             drift_add(&dr, row_arena, &uf);
         }
         res->waiting++;

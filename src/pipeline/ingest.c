@@ -37,6 +37,7 @@
 #include "drift/drift.h"
 #include "heal/heal.h"
 #include "heal/incident.h"
+#include "heal/outofband.h"
 #include "heal/planner.h"
 #include "heal/policy.h"
 #include "heal/replay.h"
@@ -296,6 +297,18 @@ static void unique_violation(run *r, batch *b, brow *row)
     quarantine_info(row, &f, 1, b->arena);
 }
 
+/* The warehouse refused a row pipemend found valid: a constraint someone
+ * added to the table by hand (a CHECK, a trigger). */
+static void refused(batch *b, brow *row, const char *why)
+{
+    pm_finding f = {.kind = FINDING_CONTRACT, .rule = "database"};
+    f.message = pm_arena_sprintf(b->arena,
+                                 "the warehouse refused the row: %s (a constraint on the table "
+                                 "that pipemend's contract does not declare)",
+                                 why);
+    quarantine_info(row, &f, 1, b->arena);
+}
+
 /* ---- audit events (actor "engine") -------------------------------------- */
 
 static pm_code audit_json(pm_store *s, const char *action, const char *subject, json_t *payload,
@@ -466,7 +479,10 @@ static pm_code write_batch(run *r, batch *b, pm_err *err)
                 rc = irc;
                 break;
             }
-            unique_violation(r, b, row);
+            if (strcmp(ie.detail, "unique") == 0)
+                unique_violation(r, b, row);
+            else
+                refused(b, row, ie.msg);
         }
         pm_qrow q = {.run_id = r->run_id,
                      .table = r->o->table,

@@ -572,6 +572,51 @@ static pm_code sq_apply_ops(pm_store *s, const pm_table *from, const pm_op *ops,
     return rc;
 }
 
+static pm_code sq_table_live(pm_store *s, const char *name, pm_arena *a, pm_live_column **cols,
+                             size_t *n, bool *exists, pm_err *err)
+{
+    sq *q = impl(s);
+    sqlite3_stmt *st;
+    *cols = NULL;
+    *n = 0;
+    *exists = false;
+    if (sqlite3_prepare_v2(q->db,
+                           "SELECT name, type, \"notnull\" FROM pragma_table_info(?1, 'main') "
+                           "ORDER BY cid",
+                           -1, &st, NULL) != SQLITE_OK)
+        return db_error(q, err, "cannot read the table's columns");
+    bind_text(st, 1, name);
+    size_t cap = 0;
+    int r;
+    while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+        if (*n == cap) {
+            cap = cap ? cap * 2 : 16;
+            pm_live_column *nc = pm_arena_alloc(a, cap * sizeof *nc);
+            if (*n)
+                memcpy(nc, *cols, *n * sizeof *nc);
+            *cols = nc;
+        }
+        pm_live_column *c = &(*cols)[(*n)++];
+        c->name = col_text(st, 0, a);
+        c->decl = col_text(st, 1, a);
+        c->not_null = sqlite3_column_int(st, 2) != 0;
+    }
+    pm_code rc = r == SQLITE_DONE ? PM_OK : db_error(q, err, "cannot read the table's columns");
+    sqlite3_finalize(st);
+    *exists = *n > 0;
+    return rc;
+}
+
+static pm_code sq_table_adopt(pm_store *s, const pm_table *t, const char *reason, pm_err *err)
+{
+    sq *q = impl(s);
+    pm_code rc = record_version(q, t, reason, err);
+    /* an insert prepared for the old columns would not fit */
+    sqlite3_finalize(q->insert);
+    q->insert = NULL;
+    return rc;
+}
+
 static pm_code sq_table_create(pm_store *s, const pm_table *t, pm_err *err)
 {
     sq *q = impl(s);
@@ -679,7 +724,7 @@ static pm_code bind_step(sq *q, sqlite3_stmt *st, size_t ncols, const pm_cell *c
 static pm_code sq_insert(pm_store *s, const pm_cell *cells, pm_err *err)
 {
     sq *q = impl(s);
-    return bind_step(q, q->insert, q->insert_ncols, cells, false, err);
+    return bind_step(q, q->insert, q->insert_ncols, cells, true, err);
 }
 
 static pm_code sq_quarantine_add(pm_store *s, const pm_qrow *r, int64_t *id, pm_err *err)
@@ -1632,10 +1677,11 @@ static pm_code sq_sandbox_begin(pm_store *s, const pm_table *from, const pm_op *
 }
 
 /* Binds one row of cells to st and steps it. A row the table refuses is
- * PM_ERR_CONSTRAINT and leaves the transaction usable: for the data table
- * only a unique key can refuse one (pipemend checked everything else); in
- * the sandbox (any_constraint) every constraint counts, since refusing
- * rows is what a dry run is there to find. */
+ * PM_ERR_CONSTRAINT (detail "unique" for a unique key) and leaves the
+ * transaction usable. pipemend checked types and NOT NULL itself, but a
+ * table may carry constraints someone added by hand (a CHECK, a trigger):
+ * they refuse rows too, which are quarantined with the database's word;
+ * only other failures (disk, corruption) fail the batch. */
 static pm_code bind_step(sq *q, sqlite3_stmt *st, size_t ncols, const pm_cell *cells,
                          bool any_constraint, pm_err *err)
 {
@@ -1664,9 +1710,13 @@ static pm_code bind_step(sq *q, sqlite3_stmt *st, size_t ncols, const pm_cell *c
     if (r == SQLITE_DONE)
         return PM_OK;
     int ext = sqlite3_extended_errcode(q->db);
-    if (ext == SQLITE_CONSTRAINT_UNIQUE || ext == SQLITE_CONSTRAINT_PRIMARYKEY ||
-        (any_constraint && (ext & 0xff) == SQLITE_CONSTRAINT))
-        return pm_err_set(err, PM_ERR_CONSTRAINT, "%s", sqlite3_errmsg(q->db));
+    bool unique = ext == SQLITE_CONSTRAINT_UNIQUE || ext == SQLITE_CONSTRAINT_PRIMARYKEY;
+    if (unique || (any_constraint && (ext & 0xff) == SQLITE_CONSTRAINT)) {
+        pm_err_set(err, PM_ERR_CONSTRAINT, "%s", sqlite3_errmsg(q->db));
+        if (unique)
+            pm_err_detail(err, "unique");
+        return PM_ERR_CONSTRAINT;
+    }
     return db_error(q, err, "cannot insert a row");
 }
 
@@ -1716,6 +1766,8 @@ static const store_ops sqlite_ops = {
     .exec_tx = sq_exec_tx,
     .table_load = sq_table_load,
     .table_create = sq_table_create,
+    .table_live = sq_table_live,
+    .table_adopt = sq_table_adopt,
     .apply_ops = sq_apply_ops,
     .unique_ensure = sq_unique_ensure,
     .tables_list = sq_tables_list,
