@@ -87,25 +87,19 @@ static int write_feed(const char *dir)
                     "\"Kiel\"}}\n",
                     id);
             break;
-        case 4: /* a null where there never was one */
-            fprintf(f,
-                    "{\"order_id\":%d,\"customer_email\":null,\"status\":\"new\",\"amount\":"
-                    "5.00,\"quantity\":1,\"created_at\":\"2026-11-21T10:00:00Z\","
-                    "\"shipping\":{\"country\":\"FR\",\"city\":\"Lyon\"}}\n",
-                    id);
-            break;
+        case 4:
         case 5: /* the field was renamed */
             fprintf(f,
-                    "{\"order_id\":%d,\"email\":\"renamed@example.com\",\"status\":\"new\","
+                    "{\"order_id\":%d,\"email\":\"renamed%d@example.com\",\"status\":\"new\","
                     "\"amount\":5.00,\"quantity\":1,\"created_at\":\"2026-11-21T10:00:00Z\","
                     "\"shipping\":{\"country\":\"FR\",\"city\":\"Nice\"}}\n",
-                    id);
+                    id, id);
             break;
         case 6: /* a new date format */
             fprintf(f,
                     "{\"order_id\":%d,\"customer_email\":\"fmt@example.com\",\"status\":"
-                    "\"new\",\"amount\":5.00,\"quantity\":1,\"created_at\":\"11/21/2026 "
-                    "10:00\",\"shipping\":{\"country\":\"FR\",\"city\":\"Nantes\"}}\n",
+                    "\"new\",\"amount\":5.00,\"quantity\":1,\"created_at\":\"Sat, 21 Nov 2026 "
+                    "10:00:00 +0100\",\"shipping\":{\"country\":\"FR\",\"city\":\"Nantes\"}}\n",
                     id);
             break;
         case 7: /* breaks the contract */
@@ -134,6 +128,45 @@ static void say(const char *s)
 {
     printf("\n== %s\n", s);
     fflush(stdout);
+}
+
+/* The ids of the pending proposals for orders, in id order, as text. */
+static size_t pending_ids(const char *db, char ids[][32], size_t max)
+{
+    pm_store *s;
+    pm_err err;
+    size_t k = 0;
+    if (store_open(db, &s, &err) != PM_OK)
+        return 0;
+    pm_arena *a = pm_arena_new(0);
+    pm_proposal *ps;
+    size_t n;
+    if (store_proposals_list(s, "orders", "pending", 0, a, &ps, &n, NULL) == PM_OK)
+        for (size_t i = n; i-- > 0 && k < max;)
+            snprintf(ids[k++], 32, "%lld", (long long)ps[i].id);
+    pm_arena_free(a);
+    store_close(s);
+    return k;
+}
+
+/* The id of the active incident of kind on orders, as text ("" if none). */
+static void incident_id(const char *db, const char *kind, char out[32])
+{
+    pm_store *s;
+    pm_err err;
+    out[0] = '\0';
+    if (store_open(db, &s, &err) != PM_OK)
+        return;
+    pm_arena *a = pm_arena_new(0);
+    pm_incident *in;
+    size_t n;
+    pm_incident_filter f = {.table = "orders", .active_only = true};
+    if (store_incidents_list(s, &f, a, &in, &n, NULL) == PM_OK)
+        for (size_t i = 0; i < n; i++)
+            if (strcmp(in[i].kind, kind) == 0)
+                snprintf(out, 32, "%lld", (long long)in[i].id);
+    pm_arena_free(a);
+    store_close(s);
 }
 
 int cmd_demo(cli_ctx *ctx)
@@ -165,71 +198,75 @@ int cmd_demo(cli_ctx *ctx)
     c.argv = show;
     cmd_schema(&c);
 
-    say("Day 2: the producer changed. New field, bigger numbers, a null, a renamed field, a new "
-        "date format, a broken line, contract breaks, a duplicate order. Under the default "
-        "policy (auto) pipemend heals what is safe - a new nullable column, a lossless "
-        "widening - and quarantines the rest.");
+    say("Day 2: the producer shipped a new version: a new field (coupon), bigger numbers "
+        "(quantity), a renamed field (customer_email is now email), a new date format "
+        "(created_at), and some plainly bad rows. Under the default policy (auto) pipemend "
+        "heals what is safe - a new nullable column, a lossless widening - tried in a sandbox "
+        "first, and quarantines the rest with a diagnosis.");
     c.argc = 1, c.argv = files2;
     rc = cmd_ingest(&c);
-    printf("exit code %d: the run finished, clean and healed rows are in, the rest waits in "
+    printf("exit code %d: the run finished; clean and healed rows are in, the rest waits in "
            "quarantine\n",
            rc);
     c.argc = 1, c.argv = show;
     cmd_schema(&c);
 
-    say("Why each row was held back (pipemend quarantine list):");
-    c.argv = list;
-    c.limit = 7; /* the last seven: one of each kind that waits for a person */
-    c.table = "orders";
-    cmd_quarantine(&c);
+    say("The drift, grouped into incidents (pipemend incidents list):");
+    c.argc = 1, c.argv = list;
+    cmd_incidents(&c);
 
-    say("What waits for a person (pipemend proposals list):");
-    char *plist[] = {"list"};
-    c.argc = 1, c.argv = plist;
-    c.limit = 0;
+    char rename[32];
+    incident_id(db, "rename", rename);
+    if (rename[0]) {
+        say("The diagnostic packet of the rename (pipemend incidents show ID):");
+        char *ishow[] = {"show", rename};
+        c.argc = 2, c.argv = ishow;
+        cmd_incidents(&c);
+    }
+
+    say("What waits for a person, each already tried in the sandbox (pipemend proposals "
+        "list):");
+    c.argc = 1, c.argv = list;
     cmd_proposals(&c);
 
-    /* The null email is a NOT NULL the producer stopped honouring: a person
-     * decides to allow it. */
-    pm_store *s;
-    char idbuf[32] = "";
-    if (store_open(db, &s, &err) == PM_OK) {
-        pm_arena *a = pm_arena_new(0);
-        pm_proposal *ps;
-        size_t n;
-        if (store_proposals_list(s, "orders", "pending", 0, a, &ps, &n, NULL) == PM_OK)
-            for (size_t i = 0; i < n; i++)
-                if (strstr(ps[i].ops, "drop_not_null"))
-                    snprintf(idbuf, sizeof idbuf, "%lld", (long long)ps[i].id);
-        pm_arena_free(a);
-        store_close(s);
-    }
-    if (idbuf[0]) {
-        say("A person approves dropping NOT NULL on customer_email (pipemend proposals approve "
-            "ID --actor demo-operator); the waiting rows are replayed:");
-        char *approve[] = {"approve", idbuf};
+    char ids[8][32];
+    size_t nids = pending_ids(db, ids, 8);
+    for (size_t i = 0; i < nids; i++) {
+        char title[256];
+        snprintf(title, sizeof title,
+                 "A person approves proposal %s (pipemend proposals approve %s --actor "
+                 "demo-operator): guard, policy and sandbox again, then apply and replay:",
+                 ids[i], ids[i]);
+        say(title);
+        char *approve[] = {"approve", ids[i]};
         c.argc = 2, c.argv = approve;
         c.actor = "demo-operator";
         cmd_proposals(&c);
     }
 
+    say("What is still in quarantine cannot be fixed by a schema change: a word where a number "
+        "belongs, a broken line, contract breaks, a duplicate order (pipemend quarantine list):");
+    c.argc = 1, c.argv = list;
+    c.limit = 6;
+    cmd_quarantine(&c);
+    c.limit = 0;
+
     say("Day 2 again: checkpoints make a re-run load nothing twice.");
     c.argc = 1, c.argv = files2;
-    c.limit = 0;
     cmd_ingest(&c);
 
-    say("Runs so far (pipemend runs):");
+    say("Where things stand (pipemend status):");
     c.argc = 0;
     c.table = NULL;
-    cmd_runs(&c);
+    cmd_status(&c);
 
     say("Every decision is in the hash-chained audit log (pipemend audit verify):");
     char *verify[] = {"verify"};
     c.argc = 1, c.argv = verify;
     cmd_audit(&c);
 
-    printf("\nLook around: cd %s && pipemend status, pipemend quarantine show ID, "
-           "pipemend schema show --table orders\n",
+    printf("\nLook around: cd %s && pipemend incidents list, pipemend audit log, "
+           "pipemend quarantine show ID, pipemend schema show --table orders\n",
            dir);
     config_free(cfg);
     return 0;

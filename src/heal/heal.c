@@ -36,10 +36,7 @@ pm_code heal_dry_run(heal_ctx *c, const pm_table *from, const pm_op *ops, size_t
     } else {
         applied = true;
         drift_ctx *dc = drift_ctx_new(arena, to, c->contract);
-        /* the findings these ops answer (incident_kind_for_op) */
-        pm_finding_kind *kinds = pm_arena_alloc(arena, (n ? n : 1) * sizeof *kinds);
-        for (size_t k = 0; k < n; k++)
-            kinds[k] = incident_kind_for_op(&ops[k]);
+
         pm_arena *ra = pm_arena_new(0);
         for (size_t i = 0; i < nrecs && i < HEAL_DRY_RUN_ROWS; i++) {
             pm_arena_reset(ra);
@@ -47,10 +44,13 @@ pm_code heal_dry_run(heal_ctx *c, const pm_table *from, const pm_op *ops, size_t
             drift_check(dc, &recs[i], ra, &dr);
             const char *why = NULL;
             pm_err ie;
-            bool answered = true; /* none of the row's findings is one the ops answer */
+            /* Fixed: no finding left about a column the ops touch (a
+             * coercion that turns a format finding into a type conflict
+             * fixes nothing). */
+            bool answered = true;
             for (size_t f = 0; f < dr.nfindings && answered; f++)
                 for (size_t k = 0; k < n && answered; k++)
-                    if (dr.findings[f].kind == kinds[k] && dr.findings[f].column && ops[k].column &&
+                    if (dr.findings[f].column && ops[k].column &&
                         strcmp(dr.findings[f].column, ops[k].column) == 0)
                         answered = false;
             if (answered)

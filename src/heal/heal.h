@@ -45,7 +45,7 @@ typedef struct heal_dry_run_result {
     bool ok;             /* the ops applied to the clone and carried its rows */
     int64_t sample_rows; /* existing rows copied into the clone */
     int64_t rows;        /* rows tried */
-    int64_t fixed;       /* rows the ops' findings are gone from */
+    int64_t fixed;       /* rows with no finding left about a column the ops touch */
     int64_t would_load;  /* rows with no finding left, loaded into the clone */
     int64_t would_fail;
     const char *error; /* why the ops did not apply (ok false); in the arena */

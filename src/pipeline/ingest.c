@@ -1054,6 +1054,17 @@ pm_code ingest_run(pm_store *store, const ingest_opts *o, ingest_result *res, pm
             return rc;
         }
     }
+    if (r.table) {
+        /* Someone may have altered the table by hand since the last run. */
+        pm_table *before = r.table;
+        rc = outofband_check(store, r.table, r.run_id, r.arena, &r.table, err);
+        r.healed = !rc && r.table != before; /* quarantined rows may fit now */
+        if (rc) {
+            store_run_finish(store, r.run_id, "failed", err->msg, false, NULL, NULL);
+            pm_arena_free(r.arena);
+            return rc;
+        }
+    }
     r.unique = o->contract ? contract_unique(o->contract) : NULL;
     r.incidents = incident_cache_new(r.arena, o->table, r.run_id);
     if (r.table)

@@ -43,7 +43,7 @@ class TestAudit(E2E):
         self.assertEqual((fin["rows_read"], fin["rows_loaded"], fin["rows_quarantined"]), (3, 1, 2))
         r = self.verify()
         self.assertEqual(r.rc, EXIT_LOADED, r)
-        self.assertEqual(r.json(), {"intact": True, "events": 6})
+        self.assertEqual(r.json(), {"intact": True, "events": 8})
         self.assertEqual(self.pm("audit", "log", "--db", self.db, "--json", "--limit", "2").json(),
                          ev[4:])
 

@@ -250,15 +250,29 @@ class TestDemo(E2E):
         self.assertIn("shipping__country", s)
         q = self.quarantine()
         kinds = {k for e in q for k in e["kinds"]}
-        for k in ("type_conflict", "rename", "format", "contract", "malformed"):
+        # what no schema change can fix stays in quarantine
+        for k in ("type_conflict", "contract", "malformed"):
             self.assertIn(k, kinds)
-        # the demo's operator approved dropping NOT NULL: those rows were replayed
-        self.assertNotIn("null_violation", kinds)
-        self.assertTrue(s["customer_email"][1])
+        # the demo's operator approved the field mapping (rename) and the
+        # coercion (new date format): those rows were replayed and loaded
+        for k in ("rename", "format", "null_violation"):
+            self.assertNotIn(k, kinds)
+        self.assertEqual(self.sql("SELECT customer_email FROM orders WHERE order_id = 405"),
+                         [("renamed405@example.com",)])
+        self.assertEqual(self.sql("SELECT created_at FROM orders WHERE order_id = 406"),
+                         [("2026-11-21T10:00:00+01:00",)])
+        self.assertFalse(s["customer_email"][1])
         ps = self.pm("proposals", "list", "--db", self.db, "--json").json()
-        self.assertEqual([(p["state"], p["decided_by"]) for p in ps if p["state"] != "pending"],
-                         [("applied", "human:demo-operator")])
+        self.assertEqual(sorted((p["state"], p["decided_by"]) for p in ps),
+                         [("applied", "human:demo-operator"), ("applied", "human:demo-operator"),
+                          ("applied", "rules")])
         self.assertEqual(self.pm("audit", "verify", "--db", self.db).rc, 0)
+        incidents = self.pm("incidents", "list", "--db", self.db, "--json").json()
+        states = {(i["kind"], i["column"]): i["state"] for i in incidents}
+        for key in (("new_field", "coupon"), ("widen", "quantity"),
+                    ("rename", "customer_email"), ("format", "created_at")):
+            self.assertEqual(states[key], "resolved", key)
+        self.assertEqual(states[("type_conflict", "quantity")], "open")
         # the safe drift was healed inline (policy auto), not quarantined
         self.assertNotIn("widen", kinds)
         self.assertEqual(s["quantity"][0], "int64")

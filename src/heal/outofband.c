@@ -1,0 +1,151 @@
+/* outofband.c - adopting changes made outside pipemend (see outofband.h). */
+#include "heal/outofband.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "audit/audit.h"
+#include "core/buf.h"
+#include "core/log.h"
+#include "drift/drift.h"
+#include "heal/incident.h"
+#include "schema/schemadiff.h"
+
+/* The live table as a logical one: each column keeps the catalog's type
+ * where the database's declaration still stands for it, and its aliases
+ * and coercion format; columns the catalog had dropped stay dropped. */
+static pm_table *live_table(const pm_table *t, const pm_live_column *cols, size_t n,
+                            pm_arena *a)
+{
+    pm_table *live = table_new(a, t->name);
+    for (size_t i = 0; i < n; i++) {
+        int j = table_find(t, cols[i].name, strlen(cols[i].name));
+        pm_type cat = j >= 0 ? t->cols[j].type : (pm_type){PM_T_UNKNOWN, 0};
+        int k = table_add(live, a, cols[i].name, schemadiff_type_from_sqlite(cols[i].decl, cat),
+                          !cols[i].not_null);
+        if (k < 0 || j < 0)
+            continue;
+        for (size_t m = 0; m < t->cols[j].naliases; m++)
+            table_add_alias(live, a, k, t->cols[j].aliases[m]);
+        if (t->cols[j].format)
+            table_set_format(live, a, k, t->cols[j].format);
+    }
+    for (size_t i = 0; i < t->ndropped; i++)
+        table_add_dropped(live, a, t->dropped[i]);
+    live->version = t->version + 1;
+    return live;
+}
+
+static pm_code record_change(pm_store *s, const pm_table *t, const pm_change *c, int64_t run_id,
+                             int version, pm_arena *a, pm_err *err)
+{
+    char from[TYPE_NAME_MAX], to[TYPE_NAME_MAX], subject[160];
+    snprintf(subject, sizeof subject, "table/%s", t->name);
+    json_t *p = json_pack("{s:s, s:s, s:s, s:b, s:s, s:I, s:i}", "table", t->name, "change",
+                          schemadiff_kind_name(c->kind), "column", c->column, "compatible",
+                          c->compatible, "message", c->message, "run", (json_int_t)run_id,
+                          "adopted_version", version);
+    if (c->kind == CHANGE_TYPE_CHANGED) {
+        json_object_set_new(p, "from", json_string(type_name(c->from, from)));
+        json_object_set_new(p, "to", json_string(type_name(c->to, to)));
+    }
+    char *text = json_dumps(p, JSON_COMPACT | JSON_SORT_KEYS);
+    json_decref(p);
+    pm_code rc = audit_append(s, "engine", "schema.out_of_band", subject, text, err);
+    free(text);
+    if (rc)
+        return rc;
+    pm_incident in = {.table = t->name,
+                      .column = c->column,
+                      .kind = drift_kind_name(FINDING_OUT_OF_BAND),
+                      .run_id = run_id,
+                      .message = c->message};
+    int64_t id;
+    bool created;
+    rc = store_incident_open(s, &in, &id, &created, err);
+    if (rc)
+        return rc;
+    pm_incident_filter f = {.id = id};
+    pm_incident *cur;
+    size_t n;
+    rc = store_incidents_list(s, &f, a, &cur, &n, err);
+    if (!rc && n != 1)
+        rc = pm_err_set(err, PM_ERR_DB, "incident %lld vanished", (long long)id);
+    if (!rc && created) {
+        snprintf(subject, sizeof subject, "incident/%lld", (long long)id);
+        json_t *ip = json_pack("{s:s, s:s, s:s, s:I, s:s}", "table", t->name, "column", c->column,
+                               "kind", in.kind, "run", (json_int_t)run_id, "message", c->message);
+        char *itext = json_dumps(ip, JSON_COMPACT | JSON_SORT_KEYS);
+        json_decref(ip);
+        rc = audit_append(s, "engine", "incident.open", subject, itext, err);
+        free(itext);
+    }
+    const char *note =
+        c->compatible
+            ? pm_arena_sprintf(a, "adopted as schema version %d", version)
+            : pm_arena_sprintf(a,
+                               "adopted as schema version %d because the database enforces it; "
+                               "rows it affects are quarantined: change the table back, or "
+                               "dismiss this incident",
+                               version);
+    if (!rc && c->compatible)
+        rc = incident_move(s, cur, INC_RESOLVED, 0, note, "engine", err);
+    else if (!rc)
+        rc = store_incident_set(s, id, cur->state, 0, note, NULL, err);
+    return rc;
+}
+
+pm_code outofband_check(pm_store *s, const pm_table *t, int64_t run_id, pm_arena *a,
+                        pm_table **now, pm_err *err)
+{
+    *now = (pm_table *)t;
+    pm_live_column *cols;
+    size_t n;
+    bool exists;
+    pm_code rc = store_table_live(s, t->name, a, &cols, &n, &exists, err);
+    if (rc)
+        return rc;
+    if (!exists) {
+        pm_err_set(err, PM_ERR_SCHEMA,
+                   "table %s is in pipemend's catalog (schema version %d) but not in the "
+                   "warehouse: it was dropped or renamed outside pipemend",
+                   t->name, t->version);
+        pm_err_hint(err, "restore the table (pipemend schema show --table %s lists its columns); "
+                         "pipemend never drops or renames tables",
+                    t->name);
+        return PM_ERR_SCHEMA;
+    }
+    pm_table *live = live_table(t, cols, n, a);
+    pm_change *ch;
+    size_t nch = schemadiff(t, live, a, &ch);
+    if (!nch)
+        return PM_OK;
+    pm_buf why;
+    pm_buf_init(&why, 1 << 16);
+    pm_buf_puts(&why, "adopted changes made outside pipemend: ", NULL);
+    for (size_t i = 0; i < nch; i++) {
+        if (ch[i].kind == CHANGE_COLUMN_DROPPED)
+            table_add_dropped(live, a, ch[i].column);
+        pm_buf_printf(&why, NULL, "%s%s", i ? "; " : "", ch[i].message);
+    }
+    rc = store_begin(s, err);
+    if (!rc)
+        rc = store_table_adopt(s, live, why.data, err);
+    for (size_t i = 0; !rc && i < nch; i++) {
+        rc = record_change(s, t, &ch[i], run_id, live->version, a, err);
+    }
+    rc = rc ? rc : store_commit(s, err);
+    if (rc)
+        store_rollback(s, NULL);
+    pm_buf_free(&why);
+    if (rc)
+        return rc;
+    for (size_t i = 0; i < nch; i++)
+        pm_warn("%s changed outside pipemend: %s (%s; adopted as schema version %d)", t->name,
+                ch[i].message, ch[i].compatible ? "compatible" : "incompatible: incident open",
+                live->version);
+    *now = live;
+    return PM_OK;
+}
