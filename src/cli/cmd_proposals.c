@@ -132,6 +132,22 @@ int cmd_proposals(cli_ctx *ctx)
                                : "");
                 json_decref(why);
             }
+            json_t *dry = ps[i].dry_run ? json_loads(ps[i].dry_run, 0, NULL) : NULL;
+            if (dry)
+                printf("       dry run %s: fixes %lld of %lld quarantined rows, %lld existing rows "
+                       "carried%s%s\n",
+                       json_is_true(json_object_get(dry, "ok")) ? "ok" : "failed",
+                       (long long)json_integer_value(json_object_get(dry, "fixed")),
+                       (long long)json_integer_value(json_object_get(dry, "rows")),
+                       (long long)json_integer_value(json_object_get(dry, "sample_rows")),
+                       json_string_value(json_object_get(dry, "error")) ? ": " : "",
+                       json_string_value(json_object_get(dry, "error"))
+                           ? json_string_value(json_object_get(dry, "error"))
+                           : "");
+            json_decref(dry);
+            if (ps[i].incident)
+                printf("       incident %lld: pipemend incidents show %lld\n",
+                       (long long)ps[i].incident, (long long)ps[i].incident);
             if (ps[i].decided_by)
                 printf("       decided by %s at %s\n", ps[i].decided_by, ps[i].decided_at);
         }
