@@ -632,7 +632,14 @@ static pm_record *tainted_records(batch *b, const pm_op *ops, size_t nops, size_
  * applied, which leaves the rows quarantined rather than failing the run. */
 static bool apply_auto(run *r, batch *b, pm_op *ops, size_t n, const char *const *why)
 {
-    if (!slot_wait_free(r, 0) || !slot_wait_free(r, 1))
+    char *text = ops_to_json(ops, n);
+    bool tried = false; /* and failed, earlier in this run: say it once */
+    for (size_t i = 0; i < r->nproposed && !tried; i++)
+        tried = strcmp(r->proposed[i], text) == 0;
+    if (!tried && r->nproposed < sizeof r->proposed / sizeof r->proposed[0])
+        r->proposed[r->nproposed++] = pm_arena_strdup(r->arena, text);
+    free(text);
+    if (tried || !slot_wait_free(r, 0) || !slot_wait_free(r, 1))
         return false;
     heal_ctx c = heal_ctx_of(r);
     int64_t id;

@@ -1637,7 +1637,15 @@ static pm_code sq_sandbox_begin(pm_store *s, const pm_table *from, const pm_op *
     if (!rc)
         rc = qualify(&b, "pm_sandbox", from->name, err);
     if (!rc)
-        rc = pm_buf_puts(&b, " SELECT * FROM ", err);
+        rc = pm_buf_puts(&b, " SELECT ", err);
+    for (size_t i = 0; !rc && i < from->ncols; i++) {
+        if (i)
+            rc = pm_buf_puts(&b, ", ", err);
+        if (!rc)
+            rc = quote_ident(&b, from->cols[i].name, err);
+    }
+    if (!rc)
+        rc = pm_buf_puts(&b, " FROM ", err);
     if (!rc)
         rc = qualify(&b, "main", from->name, err);
     if (!rc)
