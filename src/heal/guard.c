@@ -1500,13 +1500,12 @@ static pm_code check_op(const guard_ctx *g, const pm_op *op, pm_err *err)
                           "%s.%s is %s; a coercion parses dates and times for a date, timestamp "
                           "or timestamptz column",
                           show(&a, op->table), show(&b, op->column), type_name(col->type, tn));
-        rc = check_format(op, err);
-        if (rc == PM_OK && col->format && strcmp(col->format, op->format) == 0)
-            rc = reject(err, PM_ERR_SCHEMA,
-                        "%s.%s already parses with format \"%s\"; nothing to "
-                        "change",
-                        show(&a, op->table), show(&b, op->column), op->format);
-        return rc;
+        rc = check_format(op, err); /* printable ASCII from here on */
+        if (rc != PM_OK || !col->format || strcmp(col->format, op->format) != 0)
+            return rc;
+        return reject(err, PM_ERR_SCHEMA,
+                      "%s.%s already parses with format \"%s\"; nothing to change",
+                      show(&a, op->table), show(&b, op->column), op->format);
     default:
         return reject(err, PM_ERR_SCHEMA, "unknown op kind %d", (int)op->kind);
     }

@@ -1571,8 +1571,8 @@ static pm_code sq_incident_stats(pm_store *s, const char *table, pm_incident_sta
     return rc;
 }
 
-static pm_code sq_incident_rows(pm_store *s, int64_t incident, int limit, pm_arena *a,
-                                pm_qrow **out, size_t *n, pm_err *err)
+static pm_code sq_incident_rows(pm_store *s, int64_t incident, bool newest, int limit,
+                                pm_arena *a, pm_qrow **out, size_t *n, pm_err *err)
 {
     sq *q = impl(s);
     sqlite3_stmt *st;
@@ -1581,11 +1581,12 @@ static pm_code sq_incident_rows(pm_store *s, int64_t incident, int limit, pm_are
     if (sqlite3_prepare_v2(q->db,
                            "SELECT " QROW_COLUMNS " FROM _pipemend_incident_rows r JOIN "
                            "_pipemend_quarantine q ON q.id = r.qrow WHERE r.incident = ?1 ORDER "
-                           "BY q.id LIMIT ?2",
+                           "BY CASE WHEN ?3 THEN -q.id ELSE q.id END LIMIT ?2",
                            -1, &st, NULL) != SQLITE_OK)
         return db_error(q, err, "cannot list the incident's rows");
     sqlite3_bind_int64(st, 1, incident);
     sqlite3_bind_int64(st, 2, limit > 0 ? limit : -1);
+    sqlite3_bind_int(st, 3, newest);
     return read_qrows(q, st, a, out, n, err);
 }
 

@@ -194,10 +194,10 @@ pm_code store_incident_stats(pm_store *s, const char *table, pm_incident_stats *
     return s->ops->incident_stats(s, table, out, err);
 }
 
-pm_code store_incident_rows(pm_store *s, int64_t incident, int limit, pm_arena *a, pm_qrow **out,
-                            size_t *n, pm_err *err)
+pm_code store_incident_rows(pm_store *s, int64_t incident, bool newest, int limit, pm_arena *a,
+                            pm_qrow **out, size_t *n, pm_err *err)
 {
-    return s->ops->incident_rows(s, incident, limit, a, out, n, err);
+    return s->ops->incident_rows(s, incident, newest, limit, a, out, n, err);
 }
 
 pm_code store_sandbox_begin(pm_store *s, const pm_table *from, const pm_op *ops, size_t n,

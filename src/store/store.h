@@ -228,6 +228,8 @@ typedef struct pm_incident {
     int64_t proposal; /* the proposal of its latest plan (0: none) */
     int64_t rows;     /* quarantined rows linked to it now */
     const char *message; /* the first finding's message */
+    /* when it reached each state (NULL: not yet); resolved_at is when it
+     * closed, resolved or dismissed */
     const char *detected_at, *planned_at, *applied_at, *replayed_at, *resolved_at;
     const char *decided_by; /* who dismissed it, or NULL */
     const char *note;       /* the latest word on it (dry run, dismissal), or NULL */
@@ -267,9 +269,10 @@ typedef struct pm_incident_stats {
 } pm_incident_stats;
 pm_code store_incident_stats(pm_store *s, const char *table, pm_incident_stats *out, pm_err *err);
 
-/* Quarantined rows linked to an incident, oldest first; limit <= 0: all. */
-pm_code store_incident_rows(pm_store *s, int64_t incident, int limit, pm_arena *arena,
-                            pm_qrow **out, size_t *n, pm_err *err);
+/* Quarantined rows linked to an incident, oldest first (newest first when
+ * newest); limit <= 0: all. */
+pm_code store_incident_rows(pm_store *s, int64_t incident, bool newest, int limit,
+                            pm_arena *arena, pm_qrow **out, size_t *n, pm_err *err);
 
 /* The sandbox: a scratch copy of a table, for a dry run of ops before they
  * touch the real one. store_sandbox_begin creates a clone of from (outside

@@ -40,8 +40,8 @@ typedef struct store_ops {
                         int64_t *incident, bool *found, pm_err *err);
     pm_code (*halt_clear)(pm_store *s, const char *table, const char *source, pm_err *err);
     pm_code (*incident_stats)(pm_store *s, const char *table, pm_incident_stats *out, pm_err *err);
-    pm_code (*incident_rows)(pm_store *s, int64_t incident, int limit, pm_arena *a, pm_qrow **out,
-                             size_t *n, pm_err *err);
+    pm_code (*incident_rows)(pm_store *s, int64_t incident, bool newest, int limit, pm_arena *a,
+                             pm_qrow **out, size_t *n, pm_err *err);
     pm_code (*sandbox_begin)(pm_store *s, const pm_table *from, const pm_op *ops, size_t n,
                              const pm_table *to, int sample, int64_t *copied, pm_err *err);
     pm_code (*sandbox_insert)(pm_store *s, const pm_cell *cells, pm_err *err);
