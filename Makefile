@@ -95,6 +95,7 @@ fuzz: deps
 bench: deps
 	$(MAKE) BUILD=release all
 	sh bench/ingest_sqlite.sh build/release/pipemend
+	sh bench/heal_sqlite.sh build/release/pipemend
 
 format:
 	clang-format -i $(wildcard src/*/*.c src/*/*.h tests/unit/*.c tests/fuzz/*.c)

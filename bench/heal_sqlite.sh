@@ -39,11 +39,12 @@
 #      table is the approve command. applied_at - planned_at in the catalog
 #      is mostly the person's wait, so it is not reported. From the catalog
 #      of the best run the approve is split into: process start -> the
-#      incident's applied_at (start, plan again, guard, dry run, DDL),
-#      applied_at -> replayed_at (the replay of ROWS rows) and replayed_at
-#      -> process exit (commit, close). The clocks compared there are the
-#      same (the system's wall clock), the stamps have millisecond
-#      resolution.
+#      incident's applied_at (start, guard and policy, dry run, DDL),
+#      applied_at -> replayed_at (the replay of ROWS rows, up to its last
+#      statements) and replayed_at -> process exit (the replay's commit,
+#      which writes its pages to the WAL, the checkpoint on close, exit).
+#      The clocks compared there are the same (the system's wall clock);
+#      the stamps have millisecond resolution.
 #   2. baseline for 1: `sqlite3 DB ".mode csv" ".import --skip 1 CSV orders"`
 #      of the same ROWS rows (with their coupon) into a copy of the healed
 #      table holding the same 1000 day-1 rows: the floor of just loading the
@@ -63,8 +64,9 @@
 # incident is resolved, the proposal applied and `audit verify` exits 0;
 # after each auto heal, the same plus the column; the approved table, the
 # .import table and the auto-healed table hold the same values (a null note
-# compares equal to '': .import has no way to write NULL), and the column
-# pipemend added has the type the no-drift table was created with.
+# compares equal to '': .import has no way to write NULL), so do the day-2
+# rows of the auto-healed and the no-drift table, and the column pipemend
+# added has the logical type and nullability the no-drift table has.
 #
 # It is a benchmark, not a test: it exits 0 whether or not the target is
 # met, 1 when a check fails, 2 on a usage error.
@@ -181,8 +183,9 @@ print("%.3f %d %.6f" % ((t1 - t0) * 1e3, rc, start))'
 measure() {
     m_log=$1
     shift
-    # shellcheck disable=SC2046 # three words
-    set -- $(python3 -c "$TIMER" "$m_log" "$@")
+    m_out=$(python3 -c "$TIMER" "$m_log" "$@") || die "could not time $1"
+    # shellcheck disable=SC2086 # three words
+    set -- $m_out
     M_MS=$1 M_RC=$2 M_START=$3
 }
 
@@ -461,21 +464,27 @@ awk -v rows="$ROWS" -v day1="$DAY1" -v runs="$RUNS" -v target="$TARGET_MS" \
     -v ap="$APPROVE_BEST" -v pre="$APPROVE_PRE" -v rp="$APPROVE_REPLAY" -v post="$APPROVE_POST" \
     -v imp="$IMPORT_BEST" -v mode="$IMPORT_MODE" -v impd="$IMPORT_DEFAULT_BEST" -v impw="$IMPORT_WAL_BEST" \
     -v auto="$AUTO_BEST" -v heal="$AUTO_HEAL" -v nd="$NODRIFT_BEST" -v rev="$REVIEW_MS" \
-    -v tr="$TRUE_BEST" 'BEGIN {
+    -v tr="$TRUE_BEST" '
+function line(label, ms, rest) { printf "%-58s %7.1f ms%s\n", label ":", ms, rest }
+BEGIN {
     printf "heal: add column coupon, %d quarantined rows, %d rows in the table before; best of %d runs each\n", rows, day1, runs
-    printf "approve (drift detected -> rows replayed, engine time): %7.1f ms   target under %d ms: %s\n", ap, target, ap < target ? "PASS" : "MISS"
-    printf "  start -> applied_at (plan again, guard, dry run, DDL): %7.1f ms\n", pre
-    printf "  applied_at -> replayed_at (replay of %d rows):      %7.1f ms   %5.0fk rows/s\n", rows, rp, (rp > 0 ? rows / rp : 0)
-    printf "  replayed_at -> exit (commit, close):                  %7.1f ms\n", post
-    printf "sqlite3 .import, default:                               %7.1f ms\n", impd
-    printf "sqlite3 .import, wal:                                   %7.1f ms\n", impw
-    printf "baseline sqlite3 .import of the %d rows (CSV, %s): %7.1f ms\n", rows, mode, imp
+    line("approve (drift detected -> rows replayed, engine time)", ap,
+         rows == 10000 ? sprintf("   target under %d ms: %s", target, (ap < target ? "PASS" : "MISS")) \
+                       : sprintf("   (the target, %d ms, is for 10000 rows)", target))
+    line("  process start -> applied_at (checks, dry run, DDL)", pre, "")
+    line(sprintf("  applied_at -> replayed_at (replay of %d rows)", rows), rp,
+         sprintf("   %.0fk rows/s", (rp > 0 ? rows / rp : 0)))
+    line("  replayed_at -> exit (commit, checkpoint on close)", post, "")
+    line("sqlite3 .import, default", impd, "")
+    line("sqlite3 .import, wal", impw, "")
+    line(sprintf("baseline sqlite3 .import of the %d rows (CSV, %s)", rows, mode), imp, "")
     printf "ratio approve / sqlite3 .import: %.2fx\n", ap / imp
-    printf "auto heal, day-2 ingest under policy auto:              %7.1f ms   (drift detected -> column added: %.1f ms)\n", auto, heal
-    printf "baseline: the same ingest into a table with the column: %7.1f ms\n", nd
+    line("auto heal: day-2 ingest under policy auto", auto,
+         sprintf("   (drift detected -> column added: %.1f ms)", heal))
+    line("baseline: the same ingest, table already has the column", nd, "")
     printf "ratio auto heal / no drift: %.2fx\n", auto / nd
-    printf "setup, day-2 ingest under review (quarantine, incident, proposal, dry run; once): %.1f ms\n", rev
-    printf "starting a process that does nothing (in every figure above): %.1f ms\n", tr
+    line("setup, day-2 ingest under review (once)", rev, "")
+    line("starting a process that does nothing (in every figure)", tr, "")
 }'
 printf 'machine: %s, %s CPUs, load average %s at start, %s at end; %s; sqlite3 %s\n' "$(uname -m)" \
     "$(nproc)" "$LOAD0" "$(cut -d' ' -f1 /proc/loadavg 2>/dev/null || echo '?')" \

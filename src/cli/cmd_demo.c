@@ -232,12 +232,10 @@ int cmd_demo(cli_ctx *ctx)
     char ids[8][32];
     size_t nids = pending_ids(db, ids, 8);
     for (size_t i = 0; i < nids; i++) {
-        char title[256];
-        snprintf(title, sizeof title,
-                 "A person approves proposal %s (pipemend proposals approve %s --actor "
-                 "demo-operator): guard, policy and sandbox again, then apply and replay:",
-                 ids[i], ids[i]);
-        say(title);
+        printf("\n== A person approves proposal %s (pipemend proposals approve %s --actor "
+               "demo-operator): guard, policy and sandbox again, then apply and replay:\n",
+               ids[i], ids[i]);
+        fflush(stdout);
         char *approve[] = {"approve", ids[i]};
         c.argc = 2, c.argv = approve;
         c.actor = "demo-operator";

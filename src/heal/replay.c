@@ -70,8 +70,8 @@ pm_code replay_quarantine(pm_store *s, const char *table, const pm_contract *con
     memset(res, 0, sizeof *res);
     pm_arena *a = pm_arena_new(0);
     pm_table *t;
-    pm_qrow *rows;
-    size_t n;
+    pm_qrow *rows = NULL;
+    size_t n = 0;
     pm_code rc = store_table_load(s, table, a, &t, err);
     if (!rc && !t)
         rc = pm_err_set(err, PM_ERR_NOTFOUND, "pipemend does not know a table \"%s\"", table);

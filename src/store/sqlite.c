@@ -1578,15 +1578,19 @@ static pm_code sq_incident_rows(pm_store *s, int64_t incident, bool newest, int 
     sqlite3_stmt *st;
     *n = 0;
     *out = NULL;
+    /* Two texts rather than ORDER BY CASE: each follows the primary key
+     * (incident, qrow) instead of sorting every row of the incident. */
     if (sqlite3_prepare_v2(q->db,
-                           "SELECT " QROW_COLUMNS " FROM _pipemend_incident_rows r JOIN "
-                           "_pipemend_quarantine q ON q.id = r.qrow WHERE r.incident = ?1 ORDER "
-                           "BY CASE WHEN ?3 THEN -q.id ELSE q.id END LIMIT ?2",
+                           newest ? "SELECT " QROW_COLUMNS " FROM _pipemend_incident_rows r JOIN "
+                                    "_pipemend_quarantine q ON q.id = r.qrow WHERE r.incident = "
+                                    "?1 ORDER BY r.qrow DESC LIMIT ?2"
+                                  : "SELECT " QROW_COLUMNS " FROM _pipemend_incident_rows r JOIN "
+                                    "_pipemend_quarantine q ON q.id = r.qrow WHERE r.incident = "
+                                    "?1 ORDER BY r.qrow LIMIT ?2",
                            -1, &st, NULL) != SQLITE_OK)
         return db_error(q, err, "cannot list the incident's rows");
     sqlite3_bind_int64(st, 1, incident);
     sqlite3_bind_int64(st, 2, limit > 0 ? limit : -1);
-    sqlite3_bind_int(st, 3, newest);
     return read_qrows(q, st, a, out, n, err);
 }
 

@@ -45,7 +45,7 @@ class TestAudit(E2E):
         self.assertEqual(r.rc, EXIT_LOADED, r)
         self.assertEqual(r.json(), {"intact": True, "events": 8})
         self.assertEqual(self.pm("audit", "log", "--db", self.db, "--json", "--limit", "2").json(),
-                         ev[4:])
+                         ev[6:])
 
     def test_edited_event_is_named(self):
         self.load_some()
