@@ -91,6 +91,7 @@ pm_code replay_quarantine(pm_store *s, const char *table, const pm_contract *con
     drift_ctx *dc = drift_ctx_new(a, t, contract);
     incident_cache *cache = incident_cache_new(a, table, run_id);
     pm_arena *row_arena = pm_arena_new(0);
+    int64_t *loaded = pm_arena_alloc(a, (n ? n : 1) * sizeof *loaded);
     pm_buf fj;
     pm_buf_init(&fj, 1 << 20);
     /* oldest first: the order the rows arrived in */
@@ -108,9 +109,7 @@ pm_code replay_quarantine(pm_store *s, const char *table, const pm_contract *con
             pm_err ie;
             pm_code irc = store_insert(s, dr.cells, &ie);
             if (irc == PM_OK) {
-                rc = store_quarantine_remove(s, q->id, err);
-                if (!rc)
-                    res->loaded++;
+                loaded[res->loaded++] = q->id;
                 continue;
             }
             if (irc != PM_ERR_CONSTRAINT) {
@@ -148,6 +147,8 @@ pm_code replay_quarantine(pm_store *s, const char *table, const pm_contract *con
     }
     pm_buf_free(&fj);
     pm_arena_free(row_arena);
+    if (!rc && res->loaded)
+        rc = store_quarantine_remove_many(s, loaded, (size_t)res->loaded, err);
     if (!rc)
         rc = settle(s, table, &b, actor, res, a, err);
     if (!rc && (res->loaded || res->resolved)) {

@@ -874,6 +874,39 @@ static pm_code sq_quarantine_remove(pm_store *s, int64_t id, pm_err *err)
     return rc;
 }
 
+/* Ids go in as one JSON array per statement, read back by json_each. */
+static pm_code sq_quarantine_remove_many(pm_store *s, const int64_t *ids, size_t n, pm_err *err)
+{
+    sq *q = impl(s);
+    static const char *const sql[] = {
+        "DELETE FROM _pipemend_incident_rows WHERE qrow IN (SELECT value FROM json_each(?1))",
+        "DELETE FROM _pipemend_quarantine WHERE id IN (SELECT value FROM json_each(?1))",
+    };
+    pm_buf b;
+    pm_buf_init(&b, 64u * 1024 * 1024);
+    pm_code rc = PM_OK;
+    for (size_t at = 0; !rc && at < n; at += 4096) {
+        size_t end = n - at > 4096 ? at + 4096 : n;
+        pm_buf_reset(&b);
+        rc = pm_buf_putc(&b, '[', err);
+        for (size_t i = at; !rc && i < end; i++)
+            rc = pm_buf_printf(&b, err, "%s%lld", i > at ? "," : "", (long long)ids[i]);
+        if (!rc)
+            rc = pm_buf_putc(&b, ']', err);
+        for (size_t k = 0; !rc && k < 2; k++) {
+            sqlite3_stmt *st;
+            if (sqlite3_prepare_v2(q->db, sql[k], -1, &st, NULL) != SQLITE_OK)
+                return pm_buf_free(&b), db_error(q, err, "cannot take rows out of quarantine");
+            sqlite3_bind_text(st, 1, b.data, (int)b.len, SQLITE_STATIC);
+            if (sqlite3_step(st) != SQLITE_DONE)
+                rc = db_error(q, err, "cannot take rows out of quarantine");
+            sqlite3_finalize(st);
+        }
+    }
+    pm_buf_free(&b);
+    return rc;
+}
+
 static pm_code sq_quarantine_count(pm_store *s, const char *table, int64_t *n, pm_err *err)
 {
     sq *q = impl(s);
@@ -1791,6 +1824,7 @@ static const store_ops sqlite_ops = {
     .quarantine_list = sq_quarantine_list,
     .quarantine_count = sq_quarantine_count,
     .quarantine_remove = sq_quarantine_remove,
+    .quarantine_remove_many = sq_quarantine_remove_many,
     .checkpoint_get = sq_checkpoint_get,
     .checkpoint_set = sq_checkpoint_set,
     .run_start = sq_run_start,

@@ -133,6 +133,11 @@ pm_code store_quarantine_add(pm_store *s, const pm_qrow *q, int64_t *id, pm_err 
     return s->ops->quarantine_add(s, q, id ? id : &ignored, err);
 }
 
+pm_code store_quarantine_remove_many(pm_store *s, const int64_t *ids, size_t n, pm_err *err)
+{
+    return s->ops->quarantine_remove_many(s, ids, n, err);
+}
+
 pm_code store_quarantine_update(pm_store *s, int64_t id, const char *kinds, const char *message,
                                 const char *findings, pm_err *err)
 {

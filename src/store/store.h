@@ -107,6 +107,9 @@ typedef struct pm_qrow {
 
 /* Quarantines a row; *id (may be NULL) gets its id. */
 pm_code store_quarantine_add(pm_store *s, const pm_qrow *q, int64_t *id, pm_err *err);
+/* Takes rows ids[0..n) out of quarantine at once (replay): cheaper than
+ * one statement per row. */
+pm_code store_quarantine_remove_many(pm_store *s, const int64_t *ids, size_t n, pm_err *err);
 /* Replaces the findings of a row that replay found still does not fit. */
 pm_code store_quarantine_update(pm_store *s, int64_t id, const char *kinds, const char *message,
                                 const char *findings, pm_err *err);
