@@ -45,6 +45,12 @@
 #      which writes its pages to the WAL, the checkpoint on close, exit).
 #      The clocks compared there are the same (the system's wall clock);
 #      the stamps have millisecond resolution.
+#      The approve also prints how long its own work took, on a monotonic
+#      clock, from the start of the approval (guard, policy, dry run, DDL,
+#      replay) to the replay's commit: the rows are back in the table and
+#      durable then. That is the figure the target is about; the process
+#      figure adds start-up, reading the config and the WAL checkpoint
+#      SQLite runs when the last connection closes.
 #   2. baseline for 1: `sqlite3 DB ".mode csv" ".import --skip 1 CSV orders"`
 #      of the same ROWS rows (with their coupon) into a copy of the healed
 #      table holding the same 1000 day-1 rows: the floor of just loading the
@@ -301,6 +307,8 @@ run_approve() {
     st=$(q "$WORK" "SELECT state FROM _pipemend_proposals WHERE id = $PROPOSAL;")
     [ "$st" = applied ] || die "after the approve proposal $PROPOSAL is '$st', not applied"
     audit_ok "$WORK"
+    A_ENGINE=$(sed -n 's/^checks, dry run, apply and replay took \([0-9.]*\) ms$/\1/p' "$OUT/heal-approve.log")
+    [ -n "$A_ENGINE" ] || die "the approve did not say how long it took (see $OUT/heal-approve.log)"
     A_APPLIED=$(epoch_of "$WORK" applied_at)
     A_REPLAYED=$(epoch_of "$WORK" replayed_at)
     if [ -z "$A_APPLIED" ] || [ -z "$A_REPLAYED" ]; then
@@ -316,7 +324,11 @@ make_import_templates() {
     for mode in default wal; do
         t=$OUT/heal-import-template-$mode.db
         fresh_db "$t"
-        if [ "$mode" = wal ]; then set -- "PRAGMA journal_mode=WAL;"; else set --; fi
+        if [ "$mode" = wal ]; then
+            set -- "PRAGMA page_size=16384;" "PRAGMA journal_mode=WAL;"
+        else
+            set --
+        fi
         sqlite3 "$t" "$@" "$ddl;" "ATTACH '$PRISTINE_DAY1' AS d;" \
             "INSERT INTO main.orders ($cols) SELECT $cols FROM d.orders;" >/dev/null
         [ "$(count_rows "$t")" = "$DAY1" ] || die "could not copy the day-1 rows into $t"
@@ -421,7 +433,7 @@ fi
 
 # ---- timed rounds --------------------------------------------------------------
 
-APPROVE_BEST='' IMPORT_BEST='' IMPORT_MODE='' AUTO_BEST='' NODRIFT_BEST='' TRUE_BEST=''
+APPROVE_BEST='' IMPORT_BEST='' IMPORT_MODE='' AUTO_BEST='' NODRIFT_BEST='' TRUE_BEST='' ENGINE_BEST=''
 IMPORT_DEFAULT_BEST='' IMPORT_WAL_BEST=''
 for i in $(seq "$RUNS"); do
     measure /dev/null "$TRUE_BIN"
@@ -431,10 +443,11 @@ for i in $(seq "$RUNS"); do
     pre=$(ms_between "$M_START" "$A_APPLIED")
     replay=$(ms_between "$A_APPLIED" "$A_REPLAYED")
     post=$(awk -v s="$M_START" -v ms="$M_MS" -v r="$A_REPLAYED" 'BEGIN { printf "%.1f", (s + ms / 1e3 - r) * 1e3 }')
-    log "run $i: approve $M_MS ms (start -> applied $pre ms, replay $replay ms, -> exit $post ms)"
+    log "run $i: approve $M_MS ms (engine $A_ENGINE ms; start -> applied $pre ms, replay $replay ms, -> exit $post ms)"
     if lower "$M_MS" "$APPROVE_BEST"; then
         APPROVE_BEST=$M_MS APPROVE_PRE=$pre APPROVE_REPLAY=$replay APPROVE_POST=$post
     fi
+    if lower "$A_ENGINE" "$ENGINE_BEST"; then ENGINE_BEST=$A_ENGINE; fi
 
     for mode in default wal; do
         run_import "$mode"
@@ -461,16 +474,17 @@ done
 
 echo
 awk -v rows="$ROWS" -v day1="$DAY1" -v runs="$RUNS" -v target="$TARGET_MS" \
-    -v ap="$APPROVE_BEST" -v pre="$APPROVE_PRE" -v rp="$APPROVE_REPLAY" -v post="$APPROVE_POST" \
+    -v ap="$APPROVE_BEST" -v eng="$ENGINE_BEST" -v pre="$APPROVE_PRE" -v rp="$APPROVE_REPLAY" -v post="$APPROVE_POST" \
     -v imp="$IMPORT_BEST" -v mode="$IMPORT_MODE" -v impd="$IMPORT_DEFAULT_BEST" -v impw="$IMPORT_WAL_BEST" \
     -v auto="$AUTO_BEST" -v heal="$AUTO_HEAL" -v nd="$NODRIFT_BEST" -v rev="$REVIEW_MS" \
     -v tr="$TRUE_BEST" '
 function line(label, ms, rest) { printf "%-58s %7.1f ms%s\n", label ":", ms, rest }
 BEGIN {
     printf "heal: add column coupon, %d quarantined rows, %d rows in the table before; best of %d runs each\n", rows, day1, runs
-    line("approve (drift detected -> rows replayed, engine time)", ap,
-         rows == 10000 ? sprintf("   target under %d ms: %s", target, (ap < target ? "PASS" : "MISS")) \
+    line("drift detected -> rows replayed and committed (engine)", eng,
+         rows == 10000 ? sprintf("   target under %d ms: %s", target, (eng < target ? "PASS" : "MISS")) \
                        : sprintf("   (the target, %d ms, is for 10000 rows)", target))
+    line("approve command, process start to exit", ap, "")
     line("  process start -> applied_at (checks, dry run, DDL)", pre, "")
     line(sprintf("  applied_at -> replayed_at (replay of %d rows)", rows), rp,
          sprintf("   %.0fk rows/s", (rp > 0 ? rows / rp : 0)))

@@ -192,7 +192,7 @@ for mode in default wal; do
     TEMPLATE=$OUT/sqlite3-template-$mode.db
     fresh_db "$TEMPLATE"
     if [ "$mode" = wal ]; then
-        sqlite3 "$TEMPLATE" "PRAGMA journal_mode=WAL;" "$DDL;" >/dev/null
+        sqlite3 "$TEMPLATE" "PRAGMA page_size=16384;" "PRAGMA journal_mode=WAL;" "$DDL;" >/dev/null
         set -- "PRAGMA journal_mode=WAL;" "PRAGMA synchronous=NORMAL;" \
             "PRAGMA cache_size=-16384;" "PRAGMA temp_store=MEMORY;"
     else

@@ -71,6 +71,7 @@ static int decide(cli_ctx *ctx, pm_store *s, const pm_proposal *p, bool approve)
            (long long)out.dry.sample_rows);
     printf("replayed its quarantine: %lld rows loaded, %lld still wait\n", (long long)out.replayed,
            (long long)out.waiting);
+    printf("checks, dry run, apply and replay took %.1f ms\n", out.ms);
     return 0;
 }
 

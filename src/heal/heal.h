@@ -76,6 +76,7 @@ typedef struct heal_outcome {
     int64_t replayed;        /* rows that left quarantine */
     int64_t waiting;         /* rows still in quarantine for the table */
     heal_dry_run_result dry; /* json freed by heal_apply */
+    double ms; /* from the call to the replay's commit: checks, dry run, apply, replay */
 } heal_outcome;
 
 /* Applies pending proposal id (see the top of this file). replay: replay

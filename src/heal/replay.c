@@ -64,6 +64,65 @@ static pm_code settle(pm_store *s, const char *table, const before *b, const cha
     return rc;
 }
 
+/* Rows read from quarantine at a time. */
+#define REPLAY_PAGE 1000
+
+/* One quarantined row through the validator and the loader again: loaded
+ * (its id appended to loaded), or still waiting with its findings brought
+ * up to date and linked to their incidents. */
+static pm_code replay_row(pm_store *s, const pm_qrow *q, drift_ctx *dc, incident_cache *cache,
+                          int64_t run_id, pm_arena *row_arena, pm_buf *fj, int64_t *loaded,
+                          size_t *nloaded, replay_result *res, pm_err *err)
+{
+    pm_arena_reset(row_arena);
+    pm_record rec = {0};
+    if (!replay_parse(q, row_arena, &rec)) {
+        res->skipped++;
+        return PM_OK;
+    }
+    drift_result dr;
+    drift_check(dc, &rec, row_arena, &dr);
+    if (!dr.nfindings) {
+        pm_err ie;
+        pm_code irc = store_insert(s, dr.cells, &ie);
+        if (irc == PM_OK) {
+            loaded[(*nloaded)++] = q->id;
+            res->loaded++;
+            return PM_OK;
+        }
+        if (irc != PM_ERR_CONSTRAINT) {
+            *err = ie;
+            return irc;
+        }
+        bool unique = strcmp(ie.detail, "unique") == 0;
+        pm_finding uf = {
+            .kind = FINDING_CONTRACT,
+            .rule = unique ? "unique" : "database",
+            .message =
+                unique ? "a row with the same unique key is already loaded "
+                         "(rule unique)"
+                       : pm_arena_sprintf(row_arena, "the warehouse refused the row: %s", ie.msg)};
+        drift_add(&dr, row_arena, &uf);
+    }
+    res->waiting++;
+    pm_buf_reset(fj);
+    if (drift_findings_json(fj, dr.findings, dr.nfindings, NULL) != PM_OK)
+        return PM_OK; /* too large to restate: the old findings stay */
+    if (q->findings && strlen(q->findings) == fj->len &&
+        memcmp(q->findings, fj->data, fj->len) == 0)
+        return PM_OK; /* nothing new to say about it */
+    const char *msg = drift_headline(dr.findings, dr.nfindings);
+    pm_code rc = store_quarantine_update(
+        s, q->id, drift_kinds_list(dr.findings, dr.nfindings, row_arena), msg, fj->data, err);
+    if (!rc)
+        rc = store_incident_unlink_row(s, q->id, err);
+    if (!rc) {
+        incident_cache_set_run(cache, run_id ? run_id : q->run_id);
+        rc = incident_cache_link(cache, s, q->id, dr.findings, dr.nfindings, err);
+    }
+    return rc;
+}
+
 pm_code replay_quarantine(pm_store *s, const char *table, const pm_contract *contract,
                           const char *actor, int64_t run_id, replay_result *res, pm_err *err)
 {
@@ -85,70 +144,34 @@ pm_code replay_quarantine(pm_store *s, const char *table, const pm_contract *con
     pm_incident_filter f = {.table = table, .active_only = true};
     rc = store_incidents_list(s, &f, a, &b.in, &b.n, err);
     if (!rc)
-        rc = store_quarantine_list(s, table, 0, 0, a, &rows, &n, err);
-    if (!rc)
         rc = store_insert_prepare(s, t, err);
     drift_ctx *dc = drift_ctx_new(a, t, contract);
     incident_cache *cache = incident_cache_new(a, table, run_id);
-    pm_arena *row_arena = pm_arena_new(0);
-    int64_t *loaded = pm_arena_alloc(a, (n ? n : 1) * sizeof *loaded);
+    pm_arena *page_arena = pm_arena_new(0), *row_arena = pm_arena_new(0);
+    int64_t loaded[REPLAY_PAGE];
+    size_t nloaded = 0;
     pm_buf fj;
     pm_buf_init(&fj, 1 << 20);
-    /* oldest first: the order the rows arrived in */
-    for (size_t i = n; !rc && i-- > 0;) {
-        const pm_qrow *q = &rows[i];
-        pm_arena_reset(row_arena);
-        pm_record rec = {0};
-        if (!replay_parse(q, row_arena, &rec)) {
-            res->skipped++;
-            continue;
+    /* Oldest first, the order the rows arrived in, a page at a time: memory
+     * stays bounded whatever the quarantine holds. */
+    int64_t after = 0;
+    for (bool more = !rc; more && !rc;) {
+        pm_arena_reset(page_arena);
+        rc = store_quarantine_page(s, table, after, REPLAY_PAGE, page_arena, &rows, &n, err);
+        more = !rc && n == REPLAY_PAGE;
+        for (size_t i = 0; !rc && i < n; i++) {
+            const pm_qrow *q = &rows[i];
+            after = q->id;
+            rc = replay_row(s, q, dc, cache, run_id, row_arena, &fj, loaded, &nloaded, res, err);
         }
-        drift_result dr;
-        drift_check(dc, &rec, row_arena, &dr);
-        if (!dr.nfindings) {
-            pm_err ie;
-            pm_code irc = store_insert(s, dr.cells, &ie);
-            if (irc == PM_OK) {
-                loaded[res->loaded++] = q->id;
-                continue;
-            }
-            if (irc != PM_ERR_CONSTRAINT) {
-                *err = ie;
-                rc = irc;
-                break;
-            }
-            bool unique = strcmp(ie.detail, "unique") == 0;
-            pm_finding uf = {.kind = FINDING_CONTRACT,
-                             .rule = unique ? "unique" : "database",
-                             .message = unique ? "a row with the same unique key is already "
-                                                 "loaded (rule unique)"
-                                               : pm_arena_sprintf(row_arena,
-                                                                  "the warehouse refused the row: "
-                                                                  "%s",
-                                                                  ie.msg)};
-            drift_add(&dr, row_arena, &uf);
-        }
-        res->waiting++;
-        pm_buf_reset(&fj);
-        if (drift_findings_json(&fj, dr.findings, dr.nfindings, NULL) != PM_OK)
-            continue; /* too large to restate: the old findings stay */
-        if (q->findings && strlen(q->findings) == fj.len &&
-            memcmp(q->findings, fj.data, fj.len) == 0)
-            continue; /* nothing new to say about it */
-        const char *msg = drift_headline(dr.findings, dr.nfindings);
-        rc = store_quarantine_update(
-            s, q->id, drift_kinds_list(dr.findings, dr.nfindings, row_arena), msg, fj.data, err);
-        if (!rc)
-            rc = store_incident_unlink_row(s, q->id, err);
-        if (!rc) {
-            incident_cache_set_run(cache, run_id ? run_id : q->run_id);
-            rc = incident_cache_link(cache, s, q->id, dr.findings, dr.nfindings, err);
-        }
+        /* the rows that loaded leave quarantine together */
+        if (!rc && nloaded)
+            rc = store_quarantine_remove_many(s, loaded, nloaded, err);
+        nloaded = 0;
     }
     pm_buf_free(&fj);
     pm_arena_free(row_arena);
-    if (!rc && res->loaded)
-        rc = store_quarantine_remove_many(s, loaded, (size_t)res->loaded, err);
+    pm_arena_free(page_arena);
     if (!rc)
         rc = settle(s, table, &b, actor, res, a, err);
     if (!rc && (res->loaded || res->resolved)) {

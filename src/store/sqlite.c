@@ -874,6 +874,26 @@ static pm_code sq_quarantine_remove(pm_store *s, int64_t id, pm_err *err)
     return rc;
 }
 
+static pm_code sq_quarantine_page(pm_store *s, const char *table, int64_t after, int limit,
+                                  pm_arena *a, pm_qrow **out, size_t *n, pm_err *err)
+{
+    sq *q = impl(s);
+    sqlite3_stmt *st;
+    *n = 0;
+    *out = NULL;
+    if (sqlite3_prepare_v2(q->db,
+                           "SELECT q.id, q.run_id, NULL, NULL, q.source, q.byte_offset, q.line, "
+                           "q.raw, q.raw_truncated, NULL, NULL, q.findings, NULL, NULL, q.header "
+                           "FROM _pipemend_quarantine q WHERE q.table_name = ?1 AND q.id > ?2 "
+                           "ORDER BY q.id LIMIT ?3",
+                           -1, &st, NULL) != SQLITE_OK)
+        return db_error(q, err, "cannot list quarantine");
+    bind_text(st, 1, table);
+    sqlite3_bind_int64(st, 2, after);
+    sqlite3_bind_int64(st, 3, limit > 0 ? limit : -1);
+    return read_qrows(q, st, a, out, n, err);
+}
+
 /* Ids go in as one JSON array per statement, read back by json_each. */
 static pm_code sq_quarantine_remove_many(pm_store *s, const int64_t *ids, size_t n, pm_err *err)
 {
@@ -1556,8 +1576,8 @@ static pm_code sq_halt_clear(pm_store *s, const char *table, const char *source,
     sq *q = impl(s);
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(q->db,
-                           "DELETE FROM _pipemend_halts WHERE table_name = ?1 AND source = ?2",
-                           -1, &st, NULL) != SQLITE_OK)
+                           "DELETE FROM _pipemend_halts WHERE table_name = ?1 AND source = ?2", -1,
+                           &st, NULL) != SQLITE_OK)
         return db_error(q, err, "cannot clear the halt");
     bind_text(st, 1, table);
     bind_text(st, 2, source);
@@ -1604,8 +1624,8 @@ static pm_code sq_incident_stats(pm_store *s, const char *table, pm_incident_sta
     return rc;
 }
 
-static pm_code sq_incident_rows(pm_store *s, int64_t incident, bool newest, int limit,
-                                pm_arena *a, pm_qrow **out, size_t *n, pm_err *err)
+static pm_code sq_incident_rows(pm_store *s, int64_t incident, bool newest, int limit, pm_arena *a,
+                                pm_qrow **out, size_t *n, pm_err *err)
 {
     sq *q = impl(s);
     sqlite3_stmt *st;
@@ -1825,6 +1845,7 @@ static const store_ops sqlite_ops = {
     .quarantine_count = sq_quarantine_count,
     .quarantine_remove = sq_quarantine_remove,
     .quarantine_remove_many = sq_quarantine_remove_many,
+    .quarantine_page = sq_quarantine_page,
     .checkpoint_get = sq_checkpoint_get,
     .checkpoint_set = sq_checkpoint_set,
     .run_start = sq_run_start,
@@ -1874,7 +1895,7 @@ pm_code sqlite_store_open(const char *path, pm_store *s, pm_err *err)
     }
     sqlite3_busy_timeout(q->db, 10000);
     pm_code rc = exec(q,
-                      "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; "
+                      "PRAGMA page_size=16384; PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; "
                       "PRAGMA cache_size=-16384; PRAGMA temp_store=MEMORY;",
                       err);
     if (!rc)

@@ -133,6 +133,12 @@ pm_code store_quarantine_add(pm_store *s, const pm_qrow *q, int64_t *id, pm_err 
     return s->ops->quarantine_add(s, q, id ? id : &ignored, err);
 }
 
+pm_code store_quarantine_page(pm_store *s, const char *table, int64_t after, int limit,
+                              pm_arena *a, pm_qrow **out, size_t *n, pm_err *err)
+{
+    return s->ops->quarantine_page(s, table, after, limit, a, out, n, err);
+}
+
 pm_code store_quarantine_remove_many(pm_store *s, const int64_t *ids, size_t n, pm_err *err)
 {
     return s->ops->quarantine_remove_many(s, ids, n, err);

@@ -116,6 +116,12 @@ pm_code store_quarantine_update(pm_store *s, int64_t id, const char *kinds, cons
 /* Newest first; table NULL for all, run_id 0 for all, limit <= 0 for all. */
 pm_code store_quarantine_list(pm_store *s, const char *table, int64_t run_id, int limit,
                               pm_arena *arena, pm_qrow **out, size_t *n, pm_err *err);
+/* Oldest first: up to limit rows of table with id > after (paging through
+ * a quarantine of any size with bounded memory), with only what replay
+ * reads: id, run, source and position, raw bytes, header and findings (the
+ * other text fields are NULL). */
+pm_code store_quarantine_page(pm_store *s, const char *table, int64_t after, int limit,
+                              pm_arena *arena, pm_qrow **out, size_t *n, pm_err *err);
 /* Takes a row out of quarantine once it is loaded (replay), with its links
  * to incidents. */
 pm_code store_quarantine_remove(pm_store *s, int64_t id, pm_err *err);

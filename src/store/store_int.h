@@ -23,6 +23,8 @@ typedef struct store_ops {
     pm_code (*insert_prepare)(pm_store *s, const pm_table *t, pm_err *err);
     pm_code (*insert)(pm_store *s, const pm_cell *cells, pm_err *err);
     pm_code (*quarantine_add)(pm_store *s, const pm_qrow *q, int64_t *id, pm_err *err);
+    pm_code (*quarantine_page)(pm_store *s, const char *table, int64_t after, int limit,
+                               pm_arena *a, pm_qrow **out, size_t *n, pm_err *err);
     pm_code (*quarantine_remove_many)(pm_store *s, const int64_t *ids, size_t n, pm_err *err);
     pm_code (*quarantine_update)(pm_store *s, int64_t id, const char *kinds, const char *message,
                                  const char *findings, pm_err *err);
