@@ -144,3 +144,32 @@ class TestReplay(E2E):
         self.assertEqual(r.rc, EXIT_QUARANTINED, r)
         self.assertEqual(r.json(), {"loaded": 0, "waiting": 1, "skipped": 0, "incidents_resolved": 0})
         self.assertEqual(self.pm("quarantine", "replay", "--db", self.db).rc, EXIT_USAGE)
+
+
+class TestLargeReplay(E2E):
+    def test_replay_pages_through_a_large_quarantine(self):
+        # More rows than one page of the replay (1000), with rows that still
+        # do not fit spread among them: every row that fits loads once, the
+        # others stay with findings that say why now.
+        self.ingest("t", self.write("a.ndjson", [rec(i) for i in range(5)]), expect=EXIT_LOADED)
+        rows = [rec(100 + i, coupon="C%d" % i, **({"n": "x"} if i % 97 == 0 else {}))
+                for i in range(2500)]
+        self.ingest("t", self.write("b.ndjson", rows), extra=("--policy", "review"),
+                    expect=EXIT_QUARANTINED)
+        self.assertEqual(len(self.quarantine()), 2500)
+        ps = self.pm("proposals", "list", "--db", self.db, "--json").json()
+        add = [p["id"] for p in ps if p["ops"][0]["op"] == "add_column"]
+        self.assertEqual(len(add), 1, ps)
+        r = self.pm("proposals", "approve", str(add[0]), "--db", self.db)
+        self.assertEqual(r.rc, 0, r)
+        stuck = len([i for i in range(2500) if i % 97 == 0])
+        self.assertIn("replayed its quarantine: %d rows loaded, %d still wait"
+                      % (2500 - stuck, stuck), r.stdout)
+        self.assertEqual(self.sql("SELECT count(*), count(DISTINCT id) FROM t"),
+                         [(5 + 2500 - stuck, 5 + 2500 - stuck)])
+        left = self.quarantine()
+        self.assertEqual(len(left), stuck)
+        # their findings were restated against the new schema: only the
+        # conflict on n is left, not the new field
+        self.assertTrue(all(e["kinds"] == ["type_conflict"] for e in left), left[:2])
+        self.assert_invariants("t", 5 + 2500)
