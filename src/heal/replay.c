@@ -67,58 +67,71 @@ static pm_code settle(pm_store *s, const char *table, const before *b, const cha
 /* Rows read from quarantine at a time. */
 #define REPLAY_PAGE 1000
 
-/* One quarantined row through the validator and the loader again: loaded
- * (its id appended to loaded), or still waiting with its findings brought
- * up to date and linked to their incidents. */
-static pm_code replay_row(pm_store *s, const pm_qrow *q, drift_ctx *dc, incident_cache *cache,
-                          int64_t run_id, pm_arena *row_arena, pm_buf *fj, int64_t *loaded,
-                          size_t *nloaded, replay_result *res, pm_err *err)
+/* A row that still does not fit: its findings are restated against the
+ * schema of now (when they changed) and linked to their incidents. */
+static pm_code restate(pm_store *s, const pm_qrow *q, const pm_finding *f, size_t n,
+                       incident_cache *cache, int64_t run_id, pm_buf *fj, pm_arena *arena,
+                       replay_result *res, pm_err *err)
 {
-    pm_arena_reset(row_arena);
-    pm_record rec = {0};
-    if (!replay_parse(q, row_arena, &rec)) {
-        res->skipped++;
-        return PM_OK;
-    }
-    drift_result dr;
-    drift_check(dc, &rec, row_arena, &dr);
-    if (!dr.nfindings) {
-        pm_err ie;
-        pm_code irc = store_insert(s, dr.cells, &ie);
-        if (irc == PM_OK) {
-            loaded[(*nloaded)++] = q->id;
-            res->loaded++;
-            return PM_OK;
-        }
-        if (irc != PM_ERR_CONSTRAINT) {
-            *err = ie;
-            return irc;
-        }
-        bool unique = strcmp(ie.detail, "unique") == 0;
-        pm_finding uf = {
-            .kind = FINDING_CONTRACT,
-            .rule = unique ? "unique" : "database",
-            .message =
-                unique ? "a row with the same unique key is already loaded "
-                         "(rule unique)"
-                       : pm_arena_sprintf(row_arena, "the warehouse refused the row: %s", ie.msg)};
-        drift_add(&dr, row_arena, &uf);
-    }
     res->waiting++;
     pm_buf_reset(fj);
-    if (drift_findings_json(fj, dr.findings, dr.nfindings, NULL) != PM_OK)
+    if (drift_findings_json(fj, f, n, NULL) != PM_OK)
         return PM_OK; /* too large to restate: the old findings stay */
     if (q->findings && strlen(q->findings) == fj->len &&
         memcmp(q->findings, fj->data, fj->len) == 0)
         return PM_OK; /* nothing new to say about it */
-    const char *msg = drift_headline(dr.findings, dr.nfindings);
-    pm_code rc = store_quarantine_update(
-        s, q->id, drift_kinds_list(dr.findings, dr.nfindings, row_arena), msg, fj->data, err);
+    pm_code rc = store_quarantine_update(s, q->id, drift_kinds_list(f, n, arena),
+                                         drift_headline(f, n), fj->data, err);
     if (!rc)
         rc = store_incident_unlink_row(s, q->id, err);
     if (!rc) {
         incident_cache_set_run(cache, run_id ? run_id : q->run_id);
-        rc = incident_cache_link(cache, s, q->id, dr.findings, dr.nfindings, err);
+        rc = incident_cache_link(cache, s, q->id, f, n, err);
+    }
+    return rc;
+}
+
+/* One page of quarantined rows through the validator, then the rows that
+ * fit through the loader together; *loaded gets the ids that loaded. */
+static pm_code replay_page(pm_store *s, const pm_qrow *rows, size_t n, drift_ctx *dc,
+                           incident_cache *cache, int64_t run_id, pm_arena *a, pm_buf *fj,
+                           int64_t *loaded, size_t *nloaded, replay_result *res, pm_err *err)
+{
+    pm_load_row *load = pm_arena_alloc(a, (n ? n : 1) * sizeof *load);
+    const pm_qrow **from = pm_arena_alloc(a, (n ? n : 1) * sizeof *from);
+    size_t nload = 0;
+    pm_code rc = PM_OK;
+    for (size_t i = 0; !rc && i < n; i++) {
+        pm_record rec = {0};
+        if (!replay_parse(&rows[i], a, &rec)) {
+            res->skipped++;
+            continue;
+        }
+        drift_result dr;
+        drift_check(dc, &rec, a, &dr);
+        if (dr.nfindings) {
+            rc = restate(s, &rows[i], dr.findings, dr.nfindings, cache, run_id, fj, a, res, err);
+            continue;
+        }
+        from[nload] = &rows[i];
+        load[nload++] = (pm_load_row){.cells = dr.cells};
+    }
+    if (!rc && nload)
+        rc = store_load(s, load, nload, a, err);
+    for (size_t i = 0; !rc && i < nload; i++) {
+        if (!load[i].refused) {
+            loaded[(*nloaded)++] = from[i]->id;
+            res->loaded++;
+            continue;
+        }
+        pm_finding f = {.kind = FINDING_CONTRACT,
+                        .rule = load[i].unique ? "unique" : "database",
+                        .message = load[i].unique
+                                       ? "a row with the same unique key is already loaded (rule "
+                                         "unique)"
+                                       : pm_arena_sprintf(a, "the warehouse refused the row: %s",
+                                                          load[i].why ? load[i].why : "?")};
+        rc = restate(s, from[i], &f, 1, cache, run_id, fj, a, res, err);
     }
     return rc;
 }
@@ -147,7 +160,7 @@ pm_code replay_quarantine(pm_store *s, const char *table, const pm_contract *con
         rc = store_insert_prepare(s, t, err);
     drift_ctx *dc = drift_ctx_new(a, t, contract);
     incident_cache *cache = incident_cache_new(a, table, run_id);
-    pm_arena *page_arena = pm_arena_new(0), *row_arena = pm_arena_new(0);
+    pm_arena *page_arena = pm_arena_new(0);
     int64_t loaded[REPLAY_PAGE];
     size_t nloaded = 0;
     pm_buf fj;
@@ -159,10 +172,10 @@ pm_code replay_quarantine(pm_store *s, const char *table, const pm_contract *con
         pm_arena_reset(page_arena);
         rc = store_quarantine_page(s, table, after, REPLAY_PAGE, page_arena, &rows, &n, err);
         more = !rc && n == REPLAY_PAGE;
-        for (size_t i = 0; !rc && i < n; i++) {
-            const pm_qrow *q = &rows[i];
-            after = q->id;
-            rc = replay_row(s, q, dc, cache, run_id, row_arena, &fj, loaded, &nloaded, res, err);
+        if (!rc && n) {
+            after = rows[n - 1].id;
+            rc = replay_page(s, rows, n, dc, cache, run_id, page_arena, &fj, loaded, &nloaded, res,
+                             err);
         }
         /* the rows that loaded leave quarantine together */
         if (!rc && nloaded)
@@ -170,7 +183,6 @@ pm_code replay_quarantine(pm_store *s, const char *table, const pm_contract *con
         nloaded = 0;
     }
     pm_buf_free(&fj);
-    pm_arena_free(row_arena);
     pm_arena_free(page_arena);
     if (!rc)
         rc = settle(s, table, &b, actor, res, a, err);

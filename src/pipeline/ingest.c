@@ -465,24 +465,28 @@ static pm_code write_batch(run *r, batch *b, pm_err *err)
         rc = store_insert_prepare(s, b->table, err);
         r->insert_ready = !rc;
     }
+    /* the clean rows load together; those the table refuses join the
+     * quarantine below, in order */
+    pm_load_row *load = pm_arena_alloc(b->arena, (b->n ? b->n : 1) * sizeof *load);
+    size_t nload = 0;
+    for (size_t i = 0; i < b->n; i++)
+        if (b->rows[i].cells)
+            load[nload++] = (pm_load_row){.cells = b->rows[i].cells};
+    if (!rc && nload)
+        rc = store_load(s, load, nload, b->arena, err);
+    size_t li = 0;
     for (size_t i = 0; !rc && i < b->n; i++) {
         brow *row = &b->rows[i];
         if (row->cells) {
-            pm_err ie;
-            pm_code irc = store_insert(s, row->cells, &ie);
-            if (irc == PM_OK) {
+            const pm_load_row *lr = &load[li++];
+            if (!lr->refused) {
                 loaded++;
                 continue;
             }
-            if (irc != PM_ERR_CONSTRAINT) {
-                *err = ie;
-                rc = irc;
-                break;
-            }
-            if (strcmp(ie.detail, "unique") == 0)
+            if (lr->unique)
                 unique_violation(r, b, row);
             else
-                refused(b, row, ie.msg);
+                refused(b, row, lr->why ? lr->why : "refused");
         }
         pm_qrow q = {.run_id = r->run_id,
                      .table = r->o->table,
@@ -1169,10 +1173,7 @@ pm_code ingest_run(pm_store *store, const ingest_opts *o, ingest_result *res, pm
     char note[256] = "";
     if (!rc && r.any_new) /* a re-run over loaded files is not a volume drop */
         history_check(&r, res, note, sizeof note);
-    res->status = rc                ? "failed"
-                  : res->quarantined ? "quarantined"
-                  : r.held           ? "held"
-                                     : "succeeded";
+    res->status = rc ? "failed" : res->quarantined ? "quarantined" : r.held ? "held" : "succeeded";
     if (res->anomaly)
         pm_warn("volume anomaly: %s", note);
     pm_err ferr;

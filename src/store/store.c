@@ -127,6 +127,11 @@ pm_code store_insert(pm_store *s, const pm_cell *cells, pm_err *err)
     return s->ops->insert(s, cells, err);
 }
 
+pm_code store_load(pm_store *s, pm_load_row *rows, size_t n, pm_arena *a, pm_err *err)
+{
+    return s->ops->load(s, rows, n, a, err);
+}
+
 pm_code store_quarantine_add(pm_store *s, const pm_qrow *q, int64_t *id, pm_err *err)
 {
     int64_t ignored;

@@ -79,10 +79,25 @@ pm_code store_tables_list(pm_store *s, pm_arena *arena, pm_table ***out, size_t 
 pm_code store_table_count(pm_store *s, const char *name, int64_t *rows, pm_err *err);
 
 /* Prepares the insert for t's columns; store_insert binds one row of
- * t->ncols cells. A unique-key violation returns PM_ERR_CONSTRAINT and
- * leaves the transaction usable. */
+ * t->ncols cells. A row the table refuses (a unique key, a constraint
+ * added by hand) returns PM_ERR_CONSTRAINT, with detail "unique" for a
+ * unique key, and leaves the transaction usable. */
 pm_code store_insert_prepare(pm_store *s, const pm_table *t, pm_err *err);
 pm_code store_insert(pm_store *s, const pm_cell *cells, pm_err *err);
+
+/* One row for store_load: its cells in, its outcome out. */
+typedef struct pm_load_row {
+    const pm_cell *cells; /* t->ncols cells of the prepared table */
+    bool refused;         /* the table refused the row */
+    bool unique;          /* ... because of a unique key */
+    const char *why;      /* the database's words (in the arena given), or NULL */
+} pm_load_row;
+
+/* Loads rows into the table store_insert_prepare named, in the caller's
+ * transaction: the backend's fastest way (PostgreSQL: COPY). A row the
+ * table refuses is marked and the others load: one bad row never costs the
+ * batch. Any other failure is an error and the caller rolls back. */
+pm_code store_load(pm_store *s, pm_load_row *rows, size_t n, pm_arena *arena, pm_err *err);
 
 typedef struct pm_qrow {
     int64_t id;
@@ -233,9 +248,9 @@ typedef struct pm_incident {
     const char *column; /* "" when the findings name no column (malformed) */
     const char *kind;   /* finding kind, drift_kind_name */
     const char *state;
-    int64_t run_id;   /* the run that detected it */
-    int64_t proposal; /* the proposal of its latest plan (0: none) */
-    int64_t rows;     /* quarantined rows linked to it now */
+    int64_t run_id;      /* the run that detected it */
+    int64_t proposal;    /* the proposal of its latest plan (0: none) */
+    int64_t rows;        /* quarantined rows linked to it now */
     const char *message; /* the first finding's message */
     /* when it reached each state (NULL: not yet); resolved_at is when it
      * closed, resolved or dismissed */
@@ -272,7 +287,7 @@ pm_code store_incidents_list(pm_store *s, const pm_incident_filter *f, pm_arena 
 /* Incident counts and time to recovery, for one table (NULL: all). */
 typedef struct pm_incident_stats {
     int64_t active, resolved, dismissed;
-    double mttr_seconds; /* mean of resolved_at - detected_at over resolved ones */
+    double mttr_seconds;          /* mean of resolved_at - detected_at over resolved ones */
     double mean_to_plan_seconds;  /* detected -> first planned, where planned */
     double mean_to_apply_seconds; /* detected -> applied, where applied */
 } pm_incident_stats;
@@ -280,8 +295,8 @@ pm_code store_incident_stats(pm_store *s, const char *table, pm_incident_stats *
 
 /* Quarantined rows linked to an incident, oldest first (newest first when
  * newest); limit <= 0: all. */
-pm_code store_incident_rows(pm_store *s, int64_t incident, bool newest, int limit,
-                            pm_arena *arena, pm_qrow **out, size_t *n, pm_err *err);
+pm_code store_incident_rows(pm_store *s, int64_t incident, bool newest, int limit, pm_arena *arena,
+                            pm_qrow **out, size_t *n, pm_err *err);
 
 /* The sandbox: a scratch copy of a table, for a dry run of ops before they
  * touch the real one. store_sandbox_begin creates a clone of from (outside

@@ -22,6 +22,7 @@ typedef struct store_ops {
     pm_code (*table_count)(pm_store *s, const char *name, int64_t *rows, pm_err *err);
     pm_code (*insert_prepare)(pm_store *s, const pm_table *t, pm_err *err);
     pm_code (*insert)(pm_store *s, const pm_cell *cells, pm_err *err);
+    pm_code (*load)(pm_store *s, pm_load_row *rows, size_t n, pm_arena *a, pm_err *err);
     pm_code (*quarantine_add)(pm_store *s, const pm_qrow *q, int64_t *id, pm_err *err);
     pm_code (*quarantine_page)(pm_store *s, const char *table, int64_t after, int limit,
                                pm_arena *a, pm_qrow **out, size_t *n, pm_err *err);
