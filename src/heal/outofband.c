@@ -13,40 +13,15 @@
 #include "heal/incident.h"
 #include "schema/schemadiff.h"
 
-/* The live table as a logical one: each column keeps the catalog's type
- * where the database's declaration still stands for it, and its aliases
- * and coercion format; columns the catalog had dropped stay dropped. */
-static pm_table *live_table(const pm_table *t, const pm_live_column *cols, size_t n,
-                            pm_arena *a)
-{
-    pm_table *live = table_new(a, t->name);
-    for (size_t i = 0; i < n; i++) {
-        int j = table_find(t, cols[i].name, strlen(cols[i].name));
-        pm_type cat = j >= 0 ? t->cols[j].type : (pm_type){PM_T_UNKNOWN, 0};
-        int k = table_add(live, a, cols[i].name, schemadiff_type_from_sqlite(cols[i].decl, cat),
-                          !cols[i].not_null);
-        if (k < 0 || j < 0)
-            continue;
-        for (size_t m = 0; m < t->cols[j].naliases; m++)
-            table_add_alias(live, a, k, t->cols[j].aliases[m]);
-        if (t->cols[j].format)
-            table_set_format(live, a, k, t->cols[j].format);
-    }
-    for (size_t i = 0; i < t->ndropped; i++)
-        table_add_dropped(live, a, t->dropped[i]);
-    live->version = t->version + 1;
-    return live;
-}
-
 static pm_code record_change(pm_store *s, const pm_table *t, const pm_change *c, int64_t run_id,
                              int version, pm_arena *a, pm_err *err)
 {
     char from[TYPE_NAME_MAX], to[TYPE_NAME_MAX], subject[160];
     snprintf(subject, sizeof subject, "table/%s", t->name);
-    json_t *p = json_pack("{s:s, s:s, s:s, s:b, s:s, s:I, s:i}", "table", t->name, "change",
-                          schemadiff_kind_name(c->kind), "column", c->column, "compatible",
-                          c->compatible, "message", c->message, "run", (json_int_t)run_id,
-                          "adopted_version", version);
+    json_t *p =
+        json_pack("{s:s, s:s, s:s, s:b, s:s, s:I, s:i}", "table", t->name, "change",
+                  schemadiff_kind_name(c->kind), "column", c->column, "compatible", c->compatible,
+                  "message", c->message, "run", (json_int_t)run_id, "adopted_version", version);
     if (c->kind == CHANGE_TYPE_CHANGED) {
         json_object_set_new(p, "from", json_string(type_name(c->from, from)));
         json_object_set_new(p, "to", json_string(type_name(c->to, to)));
@@ -97,14 +72,13 @@ static pm_code record_change(pm_store *s, const pm_table *t, const pm_change *c,
     return rc;
 }
 
-pm_code outofband_check(pm_store *s, const pm_table *t, int64_t run_id, pm_arena *a,
-                        pm_table **now, pm_err *err)
+pm_code outofband_check(pm_store *s, const pm_table *t, int64_t run_id, pm_arena *a, pm_table **now,
+                        pm_err *err)
 {
     *now = (pm_table *)t;
-    pm_live_column *cols;
-    size_t n;
+    pm_table *live;
     bool exists;
-    pm_code rc = store_table_live(s, t->name, a, &cols, &n, &exists, err);
+    pm_code rc = store_table_live(s, t, a, &live, &exists, err);
     if (rc)
         return rc;
     if (!exists) {
@@ -112,12 +86,12 @@ pm_code outofband_check(pm_store *s, const pm_table *t, int64_t run_id, pm_arena
                    "table %s is in pipemend's catalog (schema version %d) but not in the "
                    "warehouse: it was dropped or renamed outside pipemend",
                    t->name, t->version);
-        pm_err_hint(err, "restore the table (pipemend schema show --table %s lists its columns); "
-                         "pipemend never drops or renames tables",
+        pm_err_hint(err,
+                    "restore the table (pipemend schema show --table %s lists its columns); "
+                    "pipemend never drops or renames tables",
                     t->name);
         return PM_ERR_SCHEMA;
     }
-    pm_table *live = live_table(t, cols, n, a);
     pm_change *ch;
     size_t nch = schemadiff(t, live, a, &ch);
     if (!nch)

@@ -16,6 +16,8 @@
  * pipeline guarantees that one thread at a time uses a store (ingest.c). */
 #include "store/store_int.h"
 
+#include "schema/schemadiff.h"
+
 #include <errno.h>
 #include <jansson.h>
 #include <signal.h>
@@ -572,38 +574,44 @@ static pm_code sq_apply_ops(pm_store *s, const pm_table *from, const pm_op *ops,
     return rc;
 }
 
-static pm_code sq_table_live(pm_store *s, const char *name, pm_arena *a, pm_live_column **cols,
-                             size_t *n, bool *exists, pm_err *err)
+static pm_code sq_table_live(pm_store *s, const pm_table *t, pm_arena *a, pm_table **live,
+                             bool *exists, pm_err *err)
 {
     sq *q = impl(s);
     sqlite3_stmt *st;
-    *cols = NULL;
-    *n = 0;
+    *live = NULL;
     *exists = false;
     if (sqlite3_prepare_v2(q->db,
                            "SELECT name, type, \"notnull\" FROM pragma_table_info(?1, 'main') "
                            "ORDER BY cid",
                            -1, &st, NULL) != SQLITE_OK)
         return db_error(q, err, "cannot read the table's columns");
-    bind_text(st, 1, name);
-    size_t cap = 0;
+    bind_text(st, 1, t->name);
+    pm_table *l = table_new(a, t->name);
     int r;
     while ((r = sqlite3_step(st)) == SQLITE_ROW) {
-        if (*n == cap) {
-            cap = cap ? cap * 2 : 16;
-            pm_live_column *nc = pm_arena_alloc(a, cap * sizeof *nc);
-            if (*n)
-                memcpy(nc, *cols, *n * sizeof *nc);
-            *cols = nc;
-        }
-        pm_live_column *c = &(*cols)[(*n)++];
-        c->name = col_text(st, 0, a);
-        c->decl = col_text(st, 1, a);
-        c->not_null = sqlite3_column_int(st, 2) != 0;
+        const char *name = (const char *)sqlite3_column_text(st, 0);
+        const char *decl = (const char *)sqlite3_column_text(st, 1);
+        int j = name ? table_find(t, name, strlen(name)) : -1;
+        pm_type cat = j >= 0 ? t->cols[j].type : (pm_type){PM_T_UNKNOWN, 0};
+        int k = name ? table_add(l, a, name, schemadiff_type_from_sqlite(decl, cat),
+                                 sqlite3_column_int(st, 2) == 0)
+                     : -1;
+        *exists = true;
+        if (k < 0 || j < 0)
+            continue;
+        for (size_t m = 0; m < t->cols[j].naliases; m++)
+            table_add_alias(l, a, k, t->cols[j].aliases[m]);
+        if (t->cols[j].format)
+            table_set_format(l, a, k, t->cols[j].format);
     }
     pm_code rc = r == SQLITE_DONE ? PM_OK : db_error(q, err, "cannot read the table's columns");
     sqlite3_finalize(st);
-    *exists = *n > 0;
+    for (size_t i = 0; i < t->ndropped; i++)
+        table_add_dropped(l, a, t->dropped[i]);
+    l->version = t->version + 1;
+    if (!rc && *exists)
+        *live = l;
     return rc;
 }
 

@@ -85,10 +85,10 @@ pm_code store_apply_ops(pm_store *s, const pm_table *from, const pm_op *ops, siz
     return s->ops->apply_ops(s, from, ops, n, to, reason, err);
 }
 
-pm_code store_table_live(pm_store *s, const char *name, pm_arena *a, pm_live_column **cols,
-                         size_t *n, bool *exists, pm_err *err)
+pm_code store_table_live(pm_store *s, const pm_table *t, pm_arena *a, pm_table **live,
+                         bool *exists, pm_err *err)
 {
-    return s->ops->table_live(s, name, a, cols, n, exists, err);
+    return s->ops->table_live(s, t, a, live, exists, err);
 }
 
 pm_code store_table_adopt(pm_store *s, const pm_table *t, const char *reason, pm_err *err)

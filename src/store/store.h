@@ -50,17 +50,14 @@ bool store_table_name_ok(const char *name, pm_err *err);
  * arena; *out is NULL when pipemend does not know the table. */
 pm_code store_table_load(pm_store *s, const char *name, pm_arena *arena, pm_table **out,
                          pm_err *err);
-/* One column of the live table as the database reports it. */
-typedef struct pm_live_column {
-    const char *name;
-    const char *decl; /* the declared type, as the backend spells it */
-    bool not_null;
-} pm_live_column;
-
-/* The columns of the live table (introspected from the database, not the
- * catalog), in arena; *exists false when there is no such table. */
-pm_code store_table_live(pm_store *s, const char *name, pm_arena *arena, pm_live_column **cols,
-                         size_t *n, bool *exists, pm_err *err);
+/* The live table as the database describes it (introspected, not the
+ * catalog's), as a logical table in arena: each column keeps the type of
+ * the catalog's t where the database's declaration still stands for it,
+ * else the logical type the declaration holds; t's aliases, formats and
+ * dropped names carry over; version is t's + 1. *exists is false when the
+ * database has no such table. */
+pm_code store_table_live(pm_store *s, const pm_table *t, pm_arena *arena, pm_table **live,
+                         bool *exists, pm_err *err);
 /* Records t (already as the database has it) as the next schema version
  * with reason, in the caller's transaction: a change made outside
  * pipemend, adopted. */

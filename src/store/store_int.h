@@ -11,8 +11,8 @@ typedef struct store_ops {
     pm_code (*exec_tx)(pm_store *s, const char *verb, pm_err *err); /* BEGIN/COMMIT/ROLLBACK */
     pm_code (*table_load)(pm_store *s, const char *name, pm_arena *a, pm_table **out, pm_err *err);
     pm_code (*table_create)(pm_store *s, const pm_table *t, pm_err *err);
-    pm_code (*table_live)(pm_store *s, const char *name, pm_arena *a, pm_live_column **cols,
-                          size_t *n, bool *exists, pm_err *err);
+    pm_code (*table_live)(pm_store *s, const pm_table *t, pm_arena *a, pm_table **live,
+                          bool *exists, pm_err *err);
     pm_code (*table_adopt)(pm_store *s, const pm_table *t, const char *reason, pm_err *err);
     pm_code (*apply_ops)(pm_store *s, const pm_table *from, const pm_op *ops, size_t n,
                          const pm_table *to, const char *reason, pm_err *err);
