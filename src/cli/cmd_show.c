@@ -87,10 +87,24 @@ int cmd_runs(cli_ctx *ctx)
     return code;
 }
 
+/* The table as `schema show --json` prints it: its columns (with their
+ * aliases and coercion formats), and apart from them the names of columns
+ * dropped outside pipemend, which the catalog keeps in the same array. */
 static json_t *table_json(const pm_table *t)
 {
-    json_t *cols = table_columns_json(t);
-    return json_pack("{s:s, s:i, s:o}", "table", t->name, "version", t->version, "columns", cols);
+    json_t *all = table_columns_json(t), *cols = json_array(), *dropped = json_array();
+    size_t i;
+    json_t *c;
+    json_array_foreach(all, i, c)
+    {
+        if (json_is_true(json_object_get(c, "dropped")))
+            json_array_append(dropped, json_object_get(c, "name"));
+        else
+            json_array_append(cols, c);
+    }
+    json_decref(all);
+    return json_pack("{s:s, s:i, s:o, s:o}", "table", t->name, "version", t->version, "columns",
+                     cols, "dropped_outside_pipemend", dropped);
 }
 
 int cmd_schema(cli_ctx *ctx)

@@ -35,6 +35,7 @@
 #include "core/buf.h"
 #include "core/log.h"
 #include "drift/drift.h"
+#include "heal/guard.h"
 #include "heal/heal.h"
 #include "heal/incident.h"
 #include "heal/outofband.h"
@@ -627,6 +628,12 @@ static pm_record *tainted_records(batch *b, const pm_op *ops, size_t nops, size_
     return recs;
 }
 
+static const pm_table *lookup_healed(void *arg, const char *name)
+{
+    const pm_table *t = arg;
+    return strcmp(t->name, name) == 0 ? t : NULL;
+}
+
 /* Applies ops the policy lets the rules apply by themselves: they become
  * a proposal, which heal_apply checks again (guard, policy, sandbox) and
  * applies with the migration lock and the version check; then the batch is
@@ -657,8 +664,28 @@ static bool apply_auto(run *r, batch *b, pm_op *ops, size_t n, const char *const
         rc = pm_err_set(&err, PM_ERR_USAGE, "the policy holds proposal %lld for a person",
                         (long long)id);
     pm_table *healed = NULL;
-    if (!rc)
-        rc = store_table_load(r->store, r->table->name, r->arena, &healed, &err);
+    pm_err lerr;
+    pm_code lrc = store_table_load(r->store, r->table->name, r->arena, &healed, &lerr);
+    if (rc == PM_ERR_BUSY && !lrc && healed && healed->version != r->table->version) {
+        /* Another worker changed the table first (usually: made this very
+         * change). Continue on its version; our proposal, if its ops have
+         * nothing left to do there, is superseded rather than left pending. */
+        const char *allowed[] = {healed->name};
+        guard_ctx g = {.allowed_tables = allowed,
+                       .nallowed = 1,
+                       .lookup = lookup_healed,
+                       .lookup_arg = healed};
+        size_t bad;
+        pm_err gerr;
+        if (guard_check_ops(&g, ops, n, &bad, &gerr) != PM_OK)
+            store_proposal_decide(r->store, id, "superseded", "rules", NULL);
+        pm_info("%s was changed by another run (schema version %d); continuing on it",
+                r->table->name, healed->version);
+        rc = PM_OK;
+    } else if (!rc && lrc) {
+        rc = lrc;
+        err = lerr;
+    }
     if (rc || !healed) {
         pm_warn("not healing %s: %s; its rows stay in quarantine", r->table->name,
                 rc ? err.msg : "the table is gone");

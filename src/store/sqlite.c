@@ -239,17 +239,6 @@ static pm_code sq_table_load(pm_store *s, const char *name, pm_arena *a, pm_tabl
     return rc;
 }
 
-/* The name of the index that enforces key u on t: a hash of the table and
- * the key, so that no two keys or tables share one (names with "__" in
- * them could otherwise collide) and a changed key gets a new index. */
-static void unique_index_name(const pm_table *t, const contract_rule *u, char out[64])
-{
-    uint64_t h = pm_hash(t->name, strlen(t->name) + 1);
-    for (size_t i = 0; i < u->nkey; i++)
-        h = (h * 1099511628211ULL) ^ pm_hash(u->key[i], strlen(u->key[i]) + 1);
-    snprintf(out, 64, "_pipemend_unique_%016llx", (unsigned long long)h);
-}
-
 static pm_code sq_unique_ensure(pm_store *s, const pm_table *t, const contract_rule *u,
                                 int *changed, pm_err *err)
 {
@@ -257,7 +246,7 @@ static pm_code sq_unique_ensure(pm_store *s, const pm_table *t, const contract_r
     char want[64] = "";
     *changed = 0;
     if (u)
-        unique_index_name(t, u, want);
+        store_unique_index_name(t, u, want);
     /* Indexes of keys the contract no longer declares go: pipemend made
      * them, and a stale key would quarantine rows for the wrong reason. */
     sqlite3_stmt *st = NULL;

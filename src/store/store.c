@@ -1,10 +1,12 @@
 /* store.c - picks the backend from the URL and dispatches to it. */
 #include "store/store_int.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/arena.h"
+#include "core/hash.h"
 #include "schema/colname.h"
 
 pm_code store_open(const char *url, pm_store **out, pm_err *err)
@@ -339,4 +341,12 @@ pm_code store_proposal_decide(pm_store *s, int64_t id, const char *state, const 
 pm_code store_quarantine_remove(pm_store *s, int64_t id, pm_err *err)
 {
     return s->ops->quarantine_remove(s, id, err);
+}
+
+void store_unique_index_name(const pm_table *t, const contract_rule *u, char out[64])
+{
+    uint64_t h = pm_hash(t->name, strlen(t->name) + 1);
+    for (size_t i = 0; i < u->nkey; i++)
+        h = (h * 1099511628211ULL) ^ pm_hash(u->key[i], strlen(u->key[i]) + 1);
+    snprintf(out, 64, "_pipemend_unique_%016llx", (unsigned long long)h);
 }

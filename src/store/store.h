@@ -211,7 +211,8 @@ typedef struct pm_proposal {
     int64_t run_id;
     int64_t incident;  /* the incident it would resolve (0: none) */
     int version;       /* the schema version it was planned against */
-    const char *state; /* pending, applied, rejected */
+    const char *state; /* pending, applied, rejected, superseded (another run applied the
+                        * same change first) */
     const char *ops;
     const char *why;
     const char *created_at;

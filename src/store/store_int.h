@@ -85,4 +85,10 @@ struct pm_store {
 
 pm_code sqlite_store_open(const char *path, pm_store *s, pm_err *err);
 
+/* The name of the index that enforces key u on t: a hash of the table and
+ * the key, so that no two keys or tables share one (names with "__" in
+ * them could otherwise collide) and a changed key gets a new index. Every
+ * backend names them so: "_pipemend_unique_" + 16 hex digits. */
+void store_unique_index_name(const pm_table *t, const contract_rule *u, char out[64]);
+
 #endif

@@ -1,0 +1,117 @@
+"""Changes made to a table by hand, outside pipemend: found at the start of
+the next run, audited, opened as out_of_band incidents, and adopted as a new
+schema version; compatible ones resolve at once, incompatible ones stay open
+and quarantine the rows they affect. The DDL here is SQLite's (the hand of
+an operator in a console)."""
+import sqlite3
+
+from e2e_util import E2E, EXIT_FAILED, EXIT_LOADED, EXIT_QUARANTINED
+
+
+def rec(i, **over):
+    r = {"id": i, "email": "u%d@example.com" % i, "n": i}
+    r.update(over)
+    return r
+
+
+class TestOutOfBand(E2E):
+    def base(self):
+        self.ingest("t", self.write("a.ndjson", [rec(i) for i in range(5)]), expect=EXIT_LOADED)
+
+    def hand(self, *stmts):
+        con = sqlite3.connect(self.dbpath)
+        try:
+            con.executescript(";\n".join(stmts) + ";")
+            con.commit()
+        finally:
+            con.close()
+
+    def incidents(self):
+        r = self.pm("incidents", "list", "--db", self.db, "--json")
+        self.assertEqual(r.rc, 0, r)
+        return r.json()
+
+    def events(self, action):
+        ev = self.pm("audit", "log", "--db", self.db, "--json").json()
+        return [e["payload"] for e in ev if e["action"] == action]
+
+    def version(self):
+        r = self.pm("schema", "show", "--table", "t", "--db", self.db, "--json")
+        return r.json()["version"]
+
+    def test_column_added_by_hand_is_adopted(self):
+        self.base()
+        self.hand('ALTER TABLE t ADD COLUMN note TEXT')
+        r = self.ingest("t", self.write("b.ndjson", [rec(10, note="hello")]), expect=EXIT_LOADED)
+        self.assertIn('column "note" (text, nullable) was added outside pipemend', r.stderr)
+        self.assertEqual(self.schema("t")["note"], ("text", True))
+        self.assertEqual(self.version(), 2)
+        self.assertEqual(self.sql("SELECT note FROM t WHERE id = 10"), [("hello",)])
+        ev = self.events("schema.out_of_band")
+        self.assertEqual([(e["change"], e["column"], e["compatible"]) for e in ev],
+                         [("column_added", "note", True)])
+        inc = [i for i in self.incidents() if i["kind"] == "out_of_band"]
+        self.assertEqual([(i["column"], i["state"]) for i in inc], [("note", "resolved")])
+        # nothing changed since: the next run adopts nothing
+        self.ingest("t", self.write("c.ndjson", [rec(11)]), expect=EXIT_LOADED)
+        self.assertEqual(len(self.events("schema.out_of_band")), 1)
+        self.assertEqual(self.pm("audit", "verify", "--db", self.db).rc, 0)
+
+    def test_not_null_dropped_by_hand_loads_the_waiting_rows(self):
+        self.base()
+        self.ingest("t", self.write("b.ndjson", [rec(10, email=None)]),
+                    extra=("--policy", "review"), expect=EXIT_QUARANTINED)
+        # an operator rebuilds the table without NOT NULL on email
+        self.hand("CREATE TABLE t2 (id INTEGER NOT NULL, email TEXT, n INTEGER NOT NULL) STRICT",
+                  "INSERT INTO t2 SELECT id, email, n FROM t", "DROP TABLE t",
+                  "ALTER TABLE t2 RENAME TO t")
+        r = self.ingest("t", self.write("c.ndjson", [rec(11, email=None)]), expect=EXIT_LOADED)
+        self.assertIn('was made nullable outside pipemend', r.stderr)
+        self.assertTrue(self.schema("t")["email"][1])
+        # the row quarantined before the change fits now and was replayed
+        self.assertEqual(self.quarantine(), [])
+        self.assertEqual(self.count("t"), 7)
+        self.assert_invariants("t", 7)
+
+    def test_column_dropped_by_hand_quarantines_its_values(self):
+        self.ingest("t", self.write("a.ndjson", [rec(i, note="x") for i in range(5)]),
+                    expect=EXIT_LOADED)
+        self.hand("ALTER TABLE t DROP COLUMN note")
+        r = self.ingest("t", self.write("b.ndjson", [rec(10, note="y"), rec(11)]),
+                        expect=EXIT_QUARANTINED)
+        self.assertIn('incompatible: incident open', r.stderr)
+        self.assertNotIn("note", self.schema("t"))
+        q = self.quarantine()
+        self.assertEqual([e["kinds"] for e in q], [["out_of_band"]])
+        self.assertIn("was dropped from t outside pipemend", q[0]["message"])
+        # under auto the dropped column is not added back
+        self.assertNotIn("note", [c[1] for c in self.sql("PRAGMA table_info(t)")])
+        inc = [(i["column"], i["state"]) for i in self.incidents() if i["kind"] == "out_of_band"]
+        self.assertEqual(inc, [("note", "open")])
+        self.assertEqual(self.sql("SELECT id FROM t WHERE id >= 10"), [(11,)])
+        self.assert_invariants("t", 7)
+
+    def test_table_dropped_by_hand_stops_the_run(self):
+        self.base()
+        self.hand("DROP TABLE t")
+        r = self.ingest("t", self.write("b.ndjson", [rec(10)]), expect=EXIT_FAILED)
+        self.assertIn("is in pipemend's catalog (schema version 1) but not in the warehouse",
+                      r.stderr)
+        self.assertIn("pipemend never drops or renames tables", r.stderr)
+
+    def test_check_constraint_added_by_hand_quarantines_refused_rows(self):
+        self.base()
+        self.hand("CREATE TABLE t2 (id INTEGER NOT NULL, email TEXT NOT NULL, "
+                  "n INTEGER NOT NULL CHECK (n < 100)) STRICT",
+                  "INSERT INTO t2 SELECT id, email, n FROM t", "DROP TABLE t",
+                  "ALTER TABLE t2 RENAME TO t")
+        r = self.ingest("t", self.write("b.ndjson", [rec(10), rec(11, n=500), rec(12)]),
+                        expect=EXIT_QUARANTINED)
+        q = self.quarantine()
+        self.assertEqual(len(q), 1, q)
+        self.assertEqual(q[0]["kinds"], ["contract"])
+        self.assertIn("the warehouse refused the row", q[0]["message"])
+        self.assertIn("CHECK constraint failed", q[0]["message"])
+        self.assertEqual(self.sql("SELECT id FROM t WHERE id >= 10 ORDER BY id"), [(10,), (12,)])
+        self.assert_invariants("t", 8)
+        del r
