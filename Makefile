@@ -3,6 +3,9 @@
 #   make            build build/release/pipemend
 #   make demo       install missing Debian packages, build, run the demo
 #   make check      install what the tests need, run every test under ASan+UBSan
+#   make e2e-pg     the end-to-end tests against a PostgreSQL server they start
+#                   themselves (part of check; also unit-pg for the unit tests
+#                   that need a server)
 #   make bench      the benchmarks in bench/ (not part of check)
 #   make format     clang-format the tree
 #
@@ -10,7 +13,7 @@
 
 CC ?= cc
 BUILD ?= release
-PKGS := sqlite3 jansson yaml-0.1 libcrypto
+PKGS := sqlite3 jansson yaml-0.1 libcrypto libpq
 O := build/$(BUILD)
 
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter
@@ -34,7 +37,7 @@ LIB_OBJ := $(LIB_SRC:%.c=$(O)/%.o)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(O)/tests/%)
 
-.PHONY: all deps demo check unit e2e fuzz-replay fuzz bench format clean
+.PHONY: all deps demo check unit unit-pg e2e e2e-pg fuzz-replay fuzz bench format clean
 all: $(O)/pipemend
 
 $(O)/%.o: %.c
@@ -75,7 +78,22 @@ e2e: $(O)/pipemend
 	python3 tests/e2e/run.py $(O)/pipemend
 
 check: deps
-	$(MAKE) BUILD=san unit fuzz-replay e2e
+	$(MAKE) BUILD=san unit unit-pg fuzz-replay e2e e2e-pg
+
+# The same end-to-end suite with a fresh PostgreSQL database per test, on a
+# throwaway server the run starts and stops (tests/pg/pgserver.py). Installs
+# the server and psycopg2 itself when they are missing.
+# The unit tests that need a server (the PostgreSQL catalog, COPY against
+# a real server), on a throwaway one; without PM_TEST_PG_URL they skip.
+unit-pg: deps $(UNIT_BIN)
+	@sh scripts/install-test-deps-pg.sh
+	@sh tests/pg/with-server.sh $(O)/tests/test_pg_catalog $(O)/tests/test_pg_copy >$(O)/unit-pg.log 2>&1 \
+	  && echo "unit-pg: passed" || { cat $(O)/unit-pg.log; echo "unit-pg: FAILED"; exit 1; }
+
+e2e-pg: deps
+	@sh scripts/install-test-deps-pg.sh
+	$(MAKE) BUILD=san all
+	python3 tests/e2e/run.py build/san/pipemend --backend pg
 
 # Coverage-guided fuzzing with clang's libFuzzer (not part of check): the
 # JSON scanner differentially against jansson, the guard's SQL path against

@@ -1,9 +1,11 @@
 #!/bin/sh
 # Installs the Debian packages pipemend needs to build, test and run its
-# demo, and only those that are missing. Works as root or through sudo.
+# demo (libpq-dev to build the PostgreSQL backend, postgresql for the server
+# the tests start themselves), and only those that are missing. Works as
+# root or through sudo.
 set -eu
 PKGS="gcc make pkg-config libsqlite3-dev sqlite3 libjansson-dev libyaml-dev libssl-dev libpg-query-dev \
-libcmocka-dev python3 clang"
+libpq-dev postgresql libcmocka-dev python3 clang"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -1,5 +1,6 @@
 /* store.c - picks the backend from the URL and dispatches to it. */
 #include "store/store_int.h"
+#include "store/pg_int.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,11 +23,12 @@ pm_code store_open(const char *url, pm_store **out, pm_err *err)
     if (strncmp(url, "sqlite:", 7) == 0) {
         rc = sqlite_store_open(url + 7, s, err);
     } else if (strncmp(url, "postgres://", 11) == 0 || strncmp(url, "postgresql://", 13) == 0) {
-        rc = pm_err_set(err, PM_ERR_USAGE, "the PostgreSQL backend is not built yet");
-        pm_err_hint(err, "use --db sqlite:PATH for now");
+        rc = pg_store_open(url, s, err);
     } else {
         rc = pm_err_set(err, PM_ERR_USAGE, "unrecognised warehouse URL \"%s\"", url);
-        pm_err_hint(err, "use sqlite:PATH, e.g. --db sqlite:warehouse.db");
+        pm_err_hint(err, "use sqlite:PATH (e.g. --db sqlite:warehouse.db) or a PostgreSQL URL, "
+                         "postgresql://user@host:port/dbname or postgres://... (postgresql:/// "
+                         "takes everything from PGHOST, PGPORT, PGUSER, PGDATABASE)");
     }
     if (rc) {
         free(s);

@@ -4,20 +4,40 @@ The binary under test comes from the PIPEMEND_BIN environment variable (set
 by tests/e2e/run.py). Every test gets its own temporary directory, which is
 also the working directory of every pipemend it starts (so no stray
 pipemend.yaml or PIPEMEND_DB from the caller's environment leaks in), and its
-own warehouse `sqlite:TMP/w.db`.
+own warehouse: `sqlite:TMP/w.db` on the SQLite backend (the default), or a
+fresh database e2e_N on the PostgreSQL server that run.py started for the
+run (`--backend pg`), dropped when the test ends.
 
-Set PIPEMEND_E2E_KEEP=1 to keep the temporary directories for inspection.
+Tests look at the warehouse through helpers that work on both backends:
+self.sql(query, params) and self.sql_exec(stmt, params) take `?`
+placeholders and return what Python's sqlite3 returns for the same query on
+SQLite (see PG_TYPES below for how PostgreSQL's values are mapped);
+self.count, self.sql_columns, self.column_types, self.table_names,
+self.table_exists and self.warehouse_exists replace sqlite_master and
+PRAGMA. On PostgreSQL the connection's search_path is `pipemend, public`, so
+_pipemend_* (schema pipemend) and data tables (schema public) are named as
+on SQLite. A test that cannot be portable says so with @sqlite_only(why) or
+@pg_only(why).
+
+Set PIPEMEND_E2E_KEEP=1 to keep the temporary directories (and, on
+PostgreSQL, the databases and the server's directory) for inspection.
 """
+import itertools
 import json
 import os
 import re
 import shutil
 import sqlite3
 import subprocess
+import sys
 import tempfile
 import unittest
 
 BIN = os.environ.get("PIPEMEND_BIN", "")
+# "sqlite" or "pg"; run.py sets PM_E2E_BACKEND before it imports this module.
+BACKEND = os.environ.get("PM_E2E_BACKEND", "sqlite") or "sqlite"
+# On pg: the server (a PgTarget) that run.py set up for the whole run.
+PG = None
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 
@@ -64,12 +84,171 @@ class Result:
 def clean_env(extra=None):
     env = dict(os.environ)
     env.pop("PIPEMEND_DB", None)
+    # nor libpq's defaults (PGHOST, PGOPTIONS, PGPASSWORD...): the warehouse
+    # is the --db URL a test gives, nothing else
+    for k in [k for k in env if k.startswith("PG")]:
+        del env[k]
     # ASan: keep reports readable; leaks are reported (and fail the test).
     env.setdefault("ASAN_OPTIONS", "abort_on_error=0:detect_leaks=1")
     env.setdefault("UBSAN_OPTIONS", "print_stacktrace=1")
     if extra:
         env.update(extra)
     return env
+
+
+# ---- backends ------------------------------------------------------------------
+
+
+def sqlite_only(why):
+    """Skips the test (or class) on any backend but SQLite, saying why: for
+    what is about SQLite itself (its files, its demo warehouse)."""
+    if not why:
+        raise ValueError("sqlite_only needs the reason")
+    return unittest.skipUnless(BACKEND == "sqlite", "SQLite only: %s" % why)
+
+
+def pg_only(why):
+    """Skips the test (or class) unless the backend is PostgreSQL."""
+    if not why:
+        raise ValueError("pg_only needs the reason")
+    return unittest.skipUnless(BACKEND == "pg", "PostgreSQL only: %s" % why)
+
+
+def import_psycopg2():
+    try:
+        import psycopg2
+        import psycopg2.extensions
+    except ImportError:
+        raise RuntimeError("the pg backend needs psycopg2 (Debian: apt-get install "
+                           "python3-psycopg2, or sh scripts/install-test-deps-pg.sh); it is "
+                           "not importable from %s" % sys.executable)
+    return psycopg2
+
+
+class PgTarget:
+    """A PostgreSQL server the run creates its test databases on: the one
+    run.py started (tests/pg/pgserver.py), or PM_E2E_PG_ADMIN_URL's. Its
+    admin connection (autocommit) creates e2e_<pid>_<n> and drops it WITH
+    (FORCE), so a pipemend a test killed cannot keep it alive."""
+
+    def __init__(self, admin_url, describe):
+        self.admin_url = admin_url
+        self.describe = describe
+        self._admin = None
+        self._n = itertools.count(1)
+
+    def url(self, dbname):
+        base, _, _ = self.admin_url.rpartition("/")
+        return "%s/%s" % (base, dbname)
+
+    def admin(self):
+        if self._admin is None or self._admin.closed:
+            self._admin = import_psycopg2().connect(self.admin_url)
+            self._admin.autocommit = True
+        return self._admin
+
+    def create_database(self):
+        name = "e2e_%d_%d" % (os.getpid(), next(self._n))
+        with self.admin().cursor() as c:
+            c.execute('CREATE DATABASE "%s"' % name)
+        return name
+
+    def drop_database(self, name):
+        with self.admin().cursor() as c:
+            c.execute('DROP DATABASE IF EXISTS "%s" WITH (FORCE)' % name)
+
+    def close(self):
+        if self._admin is not None and not self._admin.closed:
+            self._admin.close()
+        self._admin = None
+
+
+# How PostgreSQL's values come back from self.sql: as Python's sqlite3 gives
+# what pipemend's SQLite backend stores for the same logical type, so that
+# one assertion holds on both.
+#   bool                  -> 1 / 0         (SQLite: INTEGER)
+#   numeric               -> str, as PostgreSQL prints it (SQLite: TEXT, so no
+#                            digit is lost); cast an aggregate that PostgreSQL
+#                            types numeric (sum of bigint, avg) with ::bigint
+#   date                  -> "2026-11-01"  (SQLite: the text)
+#   timestamp             -> "2026-11-01T10:00:00[.ffffff]"
+#   timestamptz           -> "2026-11-01T10:00:00[.ffffff]Z" (the session is UTC)
+#                            SQLite keeps the feed's text as it came; the two
+#                            agree when the feed wrote ISO 8601 in UTC with Z
+#   json, jsonb           -> str, the text (SQLite: TEXT); compare json.loads()
+#   bytea                 -> bytes         (SQLite: BLOB)
+#   int2/4/8, float8, text, varchar: as psycopg2 gives them (int, float, str)
+def _pg_bool(v, cur):
+    return None if v is None else int(v == "t")
+
+
+def _pg_text(v, cur):
+    return v
+
+
+def _pg_timestamp(v, cur):
+    if v is None:
+        return None
+    return v.replace(" ", "T", 1)
+
+
+def _pg_timestamptz(v, cur):
+    if v is None:
+        return None
+    v = v.replace(" ", "T", 1)
+    m = re.search(r"([+-])(\d\d)(?::?(\d\d))?(?::?(\d\d))?$", v)
+    if m and m.group(0) in ("+00", "-00", "+00:00"):
+        return v[:m.start()] + "Z"
+    if m and not m.group(3):
+        return v[:m.start()] + "%s%s:00" % (m.group(1), m.group(2))
+    return v
+
+
+PG_TYPES = (
+    ((16,), "PM_BOOL", _pg_bool),
+    ((1700,), "PM_NUMERIC", _pg_text),
+    ((1082,), "PM_DATE", _pg_text),
+    ((1114,), "PM_TIMESTAMP", _pg_timestamp),
+    ((1184,), "PM_TIMESTAMPTZ", _pg_timestamptz),
+    ((114, 3802), "PM_JSON", _pg_text),
+)
+
+
+def pg_connect(url):
+    psycopg2 = import_psycopg2()
+    con = psycopg2.connect(url, options="-c search_path=pipemend,public -c TimeZone=UTC "
+                                        "-c DateStyle=ISO,YMD -c client_encoding=UTF8")
+    con.autocommit = True
+    for oids, name, fn in PG_TYPES:
+        psycopg2.extensions.register_type(psycopg2.extensions.new_type(oids, name, fn), con)
+    return con
+
+
+def pg_placeholders(query, params):
+    """query with sqlite3's `?` placeholders for psycopg2: `?` outside
+    string literals and quoted names becomes %s and every % doubles (psycopg2
+    formats the whole string). Without params the query goes as written."""
+    if not params:
+        return query
+    out = []
+    quote = None
+    for i, ch in enumerate(query):
+        if quote:
+            if ch == quote:
+                quote = None
+        elif ch in ("'", '"'):
+            quote = ch
+        elif ch == "?":
+            if i + 1 < len(query) and query[i + 1].isdigit():
+                raise ValueError("numbered placeholders (?1) are SQLite's only: %r" % query)
+            out.append("%s")
+            continue
+        out.append("%%" if ch == "%" else ch)
+    return "".join(out)
+
+
+def _pg_value(v):
+    return bytes(v) if isinstance(v, memoryview) else v
 
 
 class E2E(unittest.TestCase):
@@ -80,11 +259,30 @@ class E2E(unittest.TestCase):
     def setUp(self):
         if not BIN:
             self.fail("PIPEMEND_BIN is not set; run through tests/e2e/run.py BINARY")
+        keep = bool(os.environ.get("PIPEMEND_E2E_KEEP"))
         self.tmp = tempfile.mkdtemp(prefix="pm-e2e-")
-        if not os.environ.get("PIPEMEND_E2E_KEEP"):
+        if not keep:
             self.addCleanup(shutil.rmtree, self.tmp, True)
-        self.dbpath = os.path.join(self.tmp, "w.db")
-        self.db = "sqlite:" + self.dbpath
+        self.backend = BACKEND
+        self._close_con()
+        if BACKEND == "sqlite":
+            self.dbpath = os.path.join(self.tmp, "w.db")
+            self.db = "sqlite:" + self.dbpath
+            self.DBError = sqlite3.Error
+        elif BACKEND == "pg":
+            if PG is None:
+                self.fail("the pg backend needs its server; run through "
+                          "tests/e2e/run.py BINARY --backend pg")
+            self.dbpath = None  # a test that reaches for the SQLite file is not portable
+            self.dbname = PG.create_database()
+            self.db = PG.url(self.dbname)
+            self.DBError = import_psycopg2().Error
+            # cleanups run last-in first-out: the connection closes first
+            if not keep:
+                self.addCleanup(PG.drop_database, self.dbname)
+            self.addCleanup(self._close_con)
+        else:
+            self.fail("unknown backend %r (sqlite or pg)" % BACKEND)
 
     # ---- files --------------------------------------------------------
 
@@ -175,18 +373,123 @@ class E2E(unittest.TestCase):
         self.assertEqual(s["table"], table)
         return {c["name"]: (c["type"], c["nullable"]) for c in s["columns"]}
 
+    # ---- the warehouse, on either backend ---------------------------------------
+
+    def _close_con(self):
+        con = getattr(self, "_con", None)
+        self._con = None
+        if con is not None and not con.closed:
+            con.close()
+
+    def _pg(self):
+        """The test's own connection to its database (autocommit: it holds
+        no lock between statements that could block pipemend)."""
+        if self._con is None or self._con.closed:
+            self._con = pg_connect(self.db)
+        return self._con
+
     def sql(self, query, params=()):
+        """Rows of query (a list of tuples), `?` placeholders for params."""
+        if self.backend == "pg":
+            with self._pg().cursor() as c:
+                c.execute(pg_placeholders(query, params), tuple(params) or None)
+                if c.description is None:
+                    return []
+                return [tuple(_pg_value(v) for v in row) for row in c.fetchall()]
         con = sqlite3.connect(self.dbpath)
         try:
             return con.execute(query, params).fetchall()
         finally:
             con.close()
 
+    def sql_exec(self, stmt, params=()):
+        """Runs one statement that changes the warehouse and commits it (the
+        way a person at a SQL prompt would); returns the rows it touched."""
+        if self.backend == "pg":
+            with self._pg().cursor() as c:
+                c.execute(pg_placeholders(stmt, params), tuple(params) or None)
+                return c.rowcount
+        con = sqlite3.connect(self.dbpath)
+        try:
+            n = con.execute(stmt, params).rowcount
+            con.commit()
+            return n
+        finally:
+            con.close()
+
+    def sql_script(self, *stmts):
+        """Runs statements in one transaction and commits them: a person's
+        change at the backend's console (DDL included)."""
+        if self.backend == "pg":
+            con = pg_connect(self.db)
+            try:
+                con.autocommit = False
+                with con.cursor() as c:
+                    for st in stmts:
+                        c.execute(st)
+                con.commit()
+            finally:
+                con.close()
+            return
+        con = sqlite3.connect(self.dbpath)
+        try:
+            con.executescript("BEGIN;\n" + ";\n".join(stmts) + ";\nCOMMIT;")
+        finally:
+            con.close()
+
+    def sql_ok(self, query, params=()):
+        """The first value of query's first row, or 0 when the query fails
+        (say, the table does not exist yet) or returns nothing."""
+        try:
+            rows = self.sql(query, params)
+        except self.DBError:
+            return 0
+        return rows[0][0] if rows else 0
+
     def count(self, table):
         return self.sql('SELECT count(*) FROM "%s"' % table.replace('"', '""'))[0][0]
 
+    def warehouse_exists(self):
+        """Whether the warehouse is there to be queried: the SQLite file was
+        made; a PostgreSQL test database always is."""
+        if self.backend == "pg":
+            return True
+        return os.path.exists(self.dbpath)
+
+    def table_names(self):
+        """Every table, data and _pipemend_* alike, sorted (SQLite: from
+        sqlite_master, less its own sqlite_*; PostgreSQL: schemas public and
+        pipemend)."""
+        if self.backend == "pg":
+            q = ("SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                 "WHERE n.nspname IN ('public', 'pipemend') AND c.relkind IN ('r', 'p') "
+                 "ORDER BY c.relname")
+        else:
+            q = ("SELECT name FROM sqlite_master WHERE type = 'table' "
+                 "AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name")
+        if not self.warehouse_exists():
+            return []
+        return [r[0] for r in self.sql(q)]
+
+    def table_exists(self, table):
+        return table in self.table_names()
+
+    def column_types(self, table):
+        """{column: declared type} in table order, as the backend declares
+        it (SQLite: INTEGER, REAL, TEXT...; PostgreSQL: format_type(), e.g.
+        integer, character varying(32), timestamp with time zone)."""
+        quoted = '"%s"' % table.replace('"', '""')
+        if self.backend == "pg":
+            rows = self.sql("SELECT a.attname, format_type(a.atttypid, a.atttypmod) "
+                            "FROM pg_attribute a WHERE a.attrelid = ?::regclass AND a.attnum > 0 "
+                            "AND NOT a.attisdropped ORDER BY a.attnum", (quoted,))
+        else:
+            rows = [(r[1], r[2]) for r in self.sql("PRAGMA table_info(%s)" % quoted)]
+        return dict(rows)
+
     def sql_columns(self, table):
-        return [r[1] for r in self.sql('PRAGMA table_info("%s")' % table.replace('"', '""'))]
+        """The table's column names, in table order."""
+        return list(self.column_types(table))
 
     # ---- assertions ----------------------------------------------------------
 

@@ -135,19 +135,3 @@ class TestAudit(E2E):
         actions = [e["action"] for e in self.events()]
         self.assertEqual(actions, ["run.started", "run.aborted"])
         self.assertEqual(self.verify().rc, EXIT_LOADED)
-
-    def sql_exec(self, stmt):
-        import sqlite3
-        con = sqlite3.connect(self.dbpath)
-        try:
-            con.execute(stmt)
-            con.commit()
-        finally:
-            con.close()
-
-    def sql_ok(self, query):
-        import sqlite3
-        try:
-            return self.sql(query)[0][0]
-        except sqlite3.Error:
-            return 0

@@ -53,8 +53,7 @@ class TestCrash(E2E):
             if p.returncode != -signal.SIGKILL:
                 self.assertEqual(p.returncode, EXIT_LOADED, "%s: %s" % (ctx, err))
             # at every point: no duplicates, and the counters match the table
-            if os.path.exists(self.dbpath) and self.sql(
-                    "SELECT count(*) FROM sqlite_master WHERE name = 'orders'")[0][0]:
+            if self.table_exists("orders"):
                 n, d = self.sql("SELECT count(*), count(DISTINCT order_id) FROM orders")[0]
                 self.assertEqual(n, d, "%s: duplicates after kill %d" % (ctx, k + 1))
 
@@ -144,7 +143,7 @@ class TestCrash(E2E):
         try:
             deadline = time.time() + 20
             while time.time() < deadline:
-                if os.path.exists(self.dbpath):
+                if self.warehouse_exists():
                     r = self.pm("runs", "--db", self.db, "--json")
                     if r.rc == 0 and r.json() and r.json()[0]["status"] == "running":
                         break

@@ -438,7 +438,7 @@ class TestHostileValue(IncidentBase):
 
     def test_hostile_value_changes_nothing(self):
         self.base()
-        tables_before = self.sql("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+        tables_before = self.table_names()
         self.ingest("t", self.write("b.ndjson", [rec(10), rec(11, n=HOSTILE), rec(12)]),
                     expect=EXIT_QUARANTINED)
         inc = self.incident_for("n", "type_conflict")
@@ -447,8 +447,7 @@ class TestHostileValue(IncidentBase):
         self.assertEqual(len(raws), 1)
         self.assertIn(HOSTILE, raws[0])
         self.assertEqual(self.proposals(), [])
-        self.assertEqual(self.sql("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name"),
-                         tables_before)
+        self.assertEqual(self.table_names(), tables_before)
         self.assertEqual(self.ids(), list(range(BASE)) + [10, 12])
         self.assertEqual(self.pm("schema", "show", "--table", "t", "--db", self.db,
                                  "--json").json()["version"], 1)

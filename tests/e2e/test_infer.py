@@ -123,11 +123,20 @@ class TestInferEdges(E2E):
         self.ingest("t", self.write("a.ndjson", lines), expect=EXIT_QUARANTINED)
         s = self.schema("t")
         self.assertEqual(s["n"][0], "numeric")
-        rows = self.sql("SELECT s, n, u, esc FROM t ORDER BY rowid")
-        self.assertEqual(rows[0], ("a\x00b", "123456789012345678901234567890", "\U0001F600",
-                                   'tab\there "q" \\ /'))
-        self.assertEqual(rows[1][2], "\u00e9")
-        self.assert_quarantined(self.quarantine(), "malformed", lines[2])
+        rows = self.sql("SELECT s, n, u, esc FROM t ORDER BY s")
+        q = self.quarantine()
+        if self.backend == "pg":
+            # PostgreSQL text cannot hold U+0000: that row is refused, not
+            # altered, and waits in quarantine with the reason
+            self.assertEqual(rows, [("x", "1", "\u00e9", "plain")])
+            nul = [e for e in q if "a\\u0000b" in e["raw"]]
+            self.assertEqual(len(nul), 1, q)
+            self.assertIn("NUL", nul[0]["message"])
+        else:
+            self.assertEqual(rows[0], ("a\x00b", "123456789012345678901234567890",
+                                       "\U0001F600", 'tab\there "q" \\ /'))
+            self.assertEqual(rows[1][2], "\u00e9")
+        self.assert_quarantined(q, "malformed", lines[2])
         self.assert_invariants("t", 3)
 
     def test_rows_after_the_sample_are_checked_against_it(self):

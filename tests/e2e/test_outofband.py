@@ -1,10 +1,9 @@
 """Changes made to a table by hand, outside pipemend: found at the start of
 the next run, audited, opened as out_of_band incidents, and adopted as a new
 schema version; compatible ones resolve at once, incompatible ones stay open
-and quarantine the rows they affect. The DDL here is SQLite's (the hand of
-an operator in a console)."""
-import sqlite3
-
+and quarantine the rows they affect. The DDL is what an operator would type
+in the backend's console: SQLite rebuilds a table where PostgreSQL alters
+it."""
 from e2e_util import E2E, EXIT_FAILED, EXIT_LOADED, EXIT_QUARANTINED
 
 
@@ -19,12 +18,7 @@ class TestOutOfBand(E2E):
         self.ingest("t", self.write("a.ndjson", [rec(i) for i in range(5)]), expect=EXIT_LOADED)
 
     def hand(self, *stmts):
-        con = sqlite3.connect(self.dbpath)
-        try:
-            con.executescript(";\n".join(stmts) + ";")
-            con.commit()
-        finally:
-            con.close()
+        self.sql_script(*stmts)
 
     def incidents(self):
         r = self.pm("incidents", "list", "--db", self.db, "--json")
@@ -61,10 +55,13 @@ class TestOutOfBand(E2E):
         self.base()
         self.ingest("t", self.write("b.ndjson", [rec(10, email=None)]),
                     extra=("--policy", "review"), expect=EXIT_QUARANTINED)
-        # an operator rebuilds the table without NOT NULL on email
-        self.hand("CREATE TABLE t2 (id INTEGER NOT NULL, email TEXT, n INTEGER NOT NULL) STRICT",
-                  "INSERT INTO t2 SELECT id, email, n FROM t", "DROP TABLE t",
-                  "ALTER TABLE t2 RENAME TO t")
+        # an operator drops NOT NULL on email (SQLite: rebuilds the table without it)
+        if self.backend == "pg":
+            self.hand("ALTER TABLE t ALTER COLUMN email DROP NOT NULL")
+        else:
+            self.hand("CREATE TABLE t2 (id INTEGER NOT NULL, email TEXT, n INTEGER NOT NULL) STRICT",
+                      "INSERT INTO t2 SELECT id, email, n FROM t", "DROP TABLE t",
+                      "ALTER TABLE t2 RENAME TO t")
         r = self.ingest("t", self.write("c.ndjson", [rec(11, email=None)]), expect=EXIT_LOADED)
         self.assertIn('was made nullable outside pipemend', r.stderr)
         self.assertTrue(self.schema("t")["email"][1])
@@ -85,7 +82,7 @@ class TestOutOfBand(E2E):
         self.assertEqual([e["kinds"] for e in q], [["out_of_band"]])
         self.assertIn("was dropped from t outside pipemend", q[0]["message"])
         # under auto the dropped column is not added back
-        self.assertNotIn("note", [c[1] for c in self.sql("PRAGMA table_info(t)")])
+        self.assertNotIn("note", self.sql_columns("t"))
         inc = [(i["column"], i["state"]) for i in self.incidents() if i["kind"] == "out_of_band"]
         self.assertEqual(inc, [("note", "open")])
         self.assertEqual(self.sql("SELECT id FROM t WHERE id >= 10"), [(11,)])
@@ -101,17 +98,23 @@ class TestOutOfBand(E2E):
 
     def test_check_constraint_added_by_hand_quarantines_refused_rows(self):
         self.base()
-        self.hand("CREATE TABLE t2 (id INTEGER NOT NULL, email TEXT NOT NULL, "
-                  "n INTEGER NOT NULL CHECK (n < 100)) STRICT",
-                  "INSERT INTO t2 SELECT id, email, n FROM t", "DROP TABLE t",
-                  "ALTER TABLE t2 RENAME TO t")
+        if self.backend == "pg":
+            self.hand("ALTER TABLE t ADD CONSTRAINT n_below_100 CHECK (n < 100)")
+        else:
+            self.hand("CREATE TABLE t2 (id INTEGER NOT NULL, email TEXT NOT NULL, "
+                      "n INTEGER NOT NULL CHECK (n < 100)) STRICT",
+                      "INSERT INTO t2 SELECT id, email, n FROM t", "DROP TABLE t",
+                      "ALTER TABLE t2 RENAME TO t")
         r = self.ingest("t", self.write("b.ndjson", [rec(10), rec(11, n=500), rec(12)]),
                         expect=EXIT_QUARANTINED)
         q = self.quarantine()
         self.assertEqual(len(q), 1, q)
         self.assertEqual(q[0]["kinds"], ["contract"])
         self.assertIn("the warehouse refused the row", q[0]["message"])
-        self.assertIn("CHECK constraint failed", q[0]["message"])
+        # the server's own words
+        self.assertIn({"sqlite": "CHECK constraint failed",
+                       "pg": 'violates check constraint "n_below_100"'}[self.backend],
+                      q[0]["message"])
         self.assertEqual(self.sql("SELECT id FROM t WHERE id >= 10 ORDER BY id"), [(10,), (12,)])
         self.assert_invariants("t", 8)
         del r

@@ -57,7 +57,7 @@ class TestRunPipeline(E2E):
         self.assertEqual(self.sql("SELECT id, name FROM people ORDER BY id"), [(1, "ann"), (2, "ben")])
 
     def test_run_with_config_flag_and_db_from_config(self):
-        self.write("conf/p.yaml", "db: sqlite:%s\n%s" % (self.dbpath, CONFIG))
+        self.write("conf/p.yaml", "db: %s\n%s" % (self.db, CONFIG))
         self.write("feed/a.ndjson", rows(0, 5))
         r = self.pm("run", "orders", "--config", self.path("conf/p.yaml"))
         self.assertEqual(r.rc, EXIT_LOADED, r)

@@ -1,0 +1,109 @@
+/* pg_int.h - private to the PostgreSQL backend (pg.c, pg_table.c,
+ * pg_copy.c): the connection state and the helpers the files share.
+ *
+ * Layout in the database:
+ *   - pipemend's catalog lives in the schema `pipemend` (tables named as in
+ *     SQLite: pipemend._pipemend_runs, ...), created at open if missing;
+ *   - data tables live in the schema `public` (PG_DATA_SCHEMA), quoted;
+ *   - migrations of a table are serialised by a transaction-level advisory
+ *     lock on pg_lock_key("table:" + name); appends to the audit chain by
+ *     one on pg_lock_key("audit").
+ * Errors carry the server's SQLSTATE in pm_err.sqlstate. */
+#ifndef PM_STORE_PG_INT_H
+#define PM_STORE_PG_INT_H
+
+#include <libpq-fe.h>
+
+#include "core/buf.h"
+#include "store/store_int.h"
+
+#define PG_CATALOG_SCHEMA "pipemend"
+#define PG_DATA_SCHEMA "public"
+
+typedef struct pg {
+    PGconn *conn;
+    char *url;      /* as given (for reconnecting and messages; may hold a password) */
+    char *where;    /* host:port/dbname, for messages */
+    bool in_tx;     /* a transaction is open (store_begin .. commit/rollback) */
+    /* the prepared data-table load (pg_table.c) */
+    pm_table *load_table; /* a copy of the table insert_prepare was given */
+    pm_arena *load_arena; /* owns load_table */
+    pm_buf copy;          /* COPY BINARY buffer, reused */
+    int savepoints;       /* nesting counter for load's savepoint names */
+    /* the sandbox (pg_table.c) */
+    bool sandbox_open;
+    pm_table *sandbox_table; /* the clone's logical table (to), in load_arena */
+} pg;
+
+static inline pg *pg_of(pm_store *s)
+{
+    return s->impl;
+}
+
+/* Sets err from a failed result or connection: the server's message, its
+ * SQLSTATE, and the code that fits the class: 08 (connection) -> PM_ERR_IO,
+ * 40001/40P01 (serialization, deadlock) -> PM_ERR_BUSY, 23 (integrity) ->
+ * PM_ERR_CONSTRAINT, 22 (data) -> PM_ERR_PARSE, else PM_ERR_DB. what says
+ * what pipemend was doing. res may be NULL. Returns the code. */
+pm_code pg_error(pg *p, const PGresult *res, const char *what, pm_err *err);
+
+/* Runs sql (no parameters, no rows expected). */
+pm_code pg_exec(pg *p, const char *sql, const char *what, pm_err *err);
+
+/* Runs sql with text parameters (NULL entries are SQL NULL); *out gets the
+ * result on success (caller PQclear()s it), PGRES_COMMAND_OK or
+ * PGRES_TUPLES_OK. */
+pm_code pg_query(pg *p, const char *sql, int nparams, const char *const *params, PGresult **out,
+                 const char *what, pm_err *err);
+
+/* "name" quoted as PostgreSQL identifiers are, into b. */
+pm_code pg_quote_ident(pm_buf *b, const char *name, pm_err *err);
+
+/* A stable 64-bit key for pg_advisory_xact_lock. */
+int64_t pg_lock_key(const char *what);
+
+/* The PostgreSQL type for a logical type: smallint, integer, bigint,
+ * numeric, double precision, varchar(n), text, boolean, date, timestamp,
+ * timestamptz, jsonb (text for unknown). */
+const char *pg_type_decl(pm_type t, char buf[32]);
+/* The logical type a declaration as format_type() prints it stands for
+ * (character varying(32) -> varchar(32), ...); the catalog's type when it
+ * renders to the same declaration; json for anything else. */
+pm_type pg_type_from_decl(const char *decl, pm_type catalog);
+
+/* Data-table operations (pg_table.c). */
+pm_code pg_table_create(pm_store *s, const pm_table *t, pm_err *err);
+pm_code pg_table_live(pm_store *s, const pm_table *t, pm_arena *a, pm_table **live, bool *exists,
+                      pm_err *err);
+pm_code pg_apply_ops(pm_store *s, const pm_table *from, const pm_op *ops, size_t n,
+                     const pm_table *to, const char *reason, pm_err *err);
+pm_code pg_unique_ensure(pm_store *s, const pm_table *t, const contract_rule *u, int *changed,
+                         pm_err *err);
+pm_code pg_table_count(pm_store *s, const char *name, int64_t *rows, pm_err *err);
+pm_code pg_insert_prepare(pm_store *s, const pm_table *t, pm_err *err);
+pm_code pg_insert(pm_store *s, const pm_cell *cells, pm_err *err);
+pm_code pg_load(pm_store *s, pm_load_row *rows, size_t n, pm_arena *a, pm_err *err);
+pm_code pg_sandbox_begin(pm_store *s, const pm_table *from, const pm_op *ops, size_t n,
+                         const pm_table *to, int sample, int64_t *copied, pm_err *err);
+pm_code pg_sandbox_insert(pm_store *s, const pm_cell *cells, pm_err *err);
+void pg_sandbox_end(pm_store *s);
+void pg_table_close(pg *p); /* frees what pg_table.c keeps in p */
+
+/* Records t as a new schema version with reason (pg.c; the catalog). */
+pm_code pg_record_version(pg *p, const pm_table *t, const char *reason, pm_err *err);
+
+/* COPY ... FROM STDIN (FORMAT binary) encoding (pg_copy.c). */
+/* Starts a COPY stream in b (the 19-byte header). */
+void pg_copy_begin(pm_buf *b);
+/* Appends one tuple of t->ncols cells, each encoded in the binary format
+ * of its column's PostgreSQL type (pg_type_decl). Text cells of date,
+ * timestamp, timestamptz and numeric columns hold the canonical text
+ * type_fits produced and are converted here. PM_ERR_PARSE if a cell cannot
+ * be (a bug upstream: type_fits accepted it). */
+pm_code pg_copy_row(pm_buf *b, const pm_table *t, const pm_cell *cells, pm_err *err);
+/* Ends the stream (the -1 trailer). */
+void pg_copy_end(pm_buf *b);
+
+pm_code pg_store_open(const char *url, pm_store *s, pm_err *err);
+
+#endif

@@ -1,0 +1,544 @@
+/* pg_table.c - the PostgreSQL backend's data tables: creation, typed ops
+ * rendered as ALTER TABLE under the table's migration lock, unique keys,
+ * introspection of the live table, the fast load and the sandbox.
+ *
+ * Loading: a batch goes to the server as one COPY ... FROM STDIN in binary
+ * format (the client converts every value on its own core; the server only
+ * copies), inside a savepoint of the caller's transaction. When the server
+ * refuses the batch (a constraint pipemend does not know, a trigger, a
+ * duplicate key), the savepoint is rolled back and the rows are loaded again
+ * by bisection: each half in its own savepoint, down to the rows that fail
+ * alone, which are marked refused with the server's message and SQLSTATE.
+ * k bad rows in n cost about 2k log2(n) COPYs; a clean batch costs one.
+ *
+ * The sandbox is PostgreSQL's transactional DDL: a temporary clone (CREATE
+ * TEMP TABLE ... (LIKE ... INCLUDING ALL)) in a transaction that is always
+ * rolled back. */
+#include "store/pg_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/arena.h"
+
+#define SANDBOX_NAME "pm_sandbox"
+
+/* schema."name" into b. */
+static pm_code qualified(pm_buf *b, const char *schema, const char *name, pm_err *err)
+{
+    pm_code rc = pg_quote_ident(b, schema, err);
+    if (!rc)
+        rc = pm_buf_putc(b, '.', err);
+    return rc ? rc : pg_quote_ident(b, name, err);
+}
+
+pm_code pg_table_create(pm_store *s, const pm_table *t, pm_err *err)
+{
+    pg *p = pg_of(s);
+    pm_buf b;
+    pm_buf_init(&b, 1 << 22);
+    pm_code rc = pm_buf_puts(&b, "CREATE TABLE ", err);
+    if (!rc)
+        rc = qualified(&b, PG_DATA_SCHEMA, t->name, err);
+    if (!rc)
+        rc = pm_buf_puts(&b, " (", err);
+    for (size_t i = 0; !rc && i < t->ncols; i++) {
+        char decl[32];
+        if (i)
+            rc = pm_buf_puts(&b, ", ", err);
+        if (!rc)
+            rc = pg_quote_ident(&b, t->cols[i].name, err);
+        if (!rc)
+            rc = pm_buf_printf(&b, err, " %s%s", pg_type_decl(t->cols[i].type, decl),
+                               t->cols[i].nullable ? "" : " NOT NULL");
+    }
+    if (!rc)
+        rc = pm_buf_putc(&b, ')', err);
+    if (!rc)
+        rc = pg_exec(p, b.data, "cannot create the table", err);
+    pm_buf_free(&b);
+    pm_table first = *t;
+    first.version = 1;
+    return rc ? rc : pg_record_version(p, &first, "created from the first rows", err);
+}
+
+pm_code pg_table_live(pm_store *s, const pm_table *t, pm_arena *a, pm_table **live, bool *exists,
+                      pm_err *err)
+{
+    pg *p = pg_of(s);
+    *live = NULL;
+    *exists = false;
+    const char *params[] = {PG_DATA_SCHEMA, t->name};
+    PGresult *res;
+    pm_code rc = pg_query(p,
+                          "SELECT a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull "
+                          "FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN "
+                          "pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND "
+                          "c.relname = $2 AND c.relkind IN ('r', 'p') AND a.attnum > 0 AND NOT "
+                          "a.attisdropped ORDER BY a.attnum",
+                          2, params, &res, "cannot read the table's columns", err);
+    if (rc)
+        return rc;
+    pm_table *l = table_new(a, t->name);
+    for (int i = 0; i < PQntuples(res); i++) {
+        const char *name = PQgetvalue(res, i, 0);
+        int j = table_find(t, name, strlen(name));
+        pm_type cat = j >= 0 ? t->cols[j].type : (pm_type){PM_T_UNKNOWN, 0};
+        int k = table_add(l, a, name, pg_type_from_decl(PQgetvalue(res, i, 1), cat),
+                          strcmp(PQgetvalue(res, i, 2), "t") != 0);
+        *exists = true;
+        if (k < 0 || j < 0)
+            continue;
+        for (size_t m = 0; m < t->cols[j].naliases; m++)
+            table_add_alias(l, a, k, t->cols[j].aliases[m]);
+        if (t->cols[j].format)
+            table_set_format(l, a, k, t->cols[j].format);
+    }
+    PQclear(res);
+    for (size_t i = 0; i < t->ndropped; i++)
+        table_add_dropped(l, a, t->dropped[i]);
+    l->version = t->version + 1;
+    if (*exists)
+        *live = l;
+    return PM_OK;
+}
+
+/* ALTER TABLE target <the ops> into b, one sub-command per op (mappings
+ * and coercions change the catalog only); *any says whether there was one. */
+static pm_code render_alter(pm_buf *b, const char *schema, const char *name, const pm_table *from,
+                            const pm_op *ops, size_t n, bool *any, pm_err *err)
+{
+    pm_code rc = pm_buf_puts(b, "ALTER TABLE ", err);
+    if (!rc)
+        rc = qualified(b, schema, name, err);
+    *any = false;
+    for (size_t i = 0; !rc && i < n; i++) {
+        const pm_op *op = &ops[i];
+        char decl[32];
+        if (op->kind != OP_ADD_COLUMN && op->kind != OP_WIDEN_COLUMN &&
+            op->kind != OP_DROP_NOT_NULL)
+            continue;
+        rc = pm_buf_puts(b, *any ? ", " : " ", err);
+        *any = true;
+        if (!rc && op->kind == OP_ADD_COLUMN) {
+            rc = pm_buf_puts(b, "ADD COLUMN ", err);
+            if (!rc)
+                rc = pg_quote_ident(b, op->column, err);
+            if (!rc)
+                rc = pm_buf_printf(b, err, " %s", pg_type_decl(op->type, decl));
+        } else if (!rc && op->kind == OP_WIDEN_COLUMN) {
+            /* The lattice widens only where every old value converts: the
+             * cast is the one PostgreSQL itself would apply. */
+            rc = pm_buf_puts(b, "ALTER COLUMN ", err);
+            if (!rc)
+                rc = pg_quote_ident(b, op->column, err);
+            if (!rc)
+                rc = pm_buf_printf(b, err, " TYPE %s USING ", pg_type_decl(op->type, decl));
+            if (!rc)
+                rc = pg_quote_ident(b, op->column, err);
+            if (!rc)
+                rc = pm_buf_printf(b, err, "::%s", decl);
+        } else if (!rc) {
+            rc = pm_buf_puts(b, "ALTER COLUMN ", err);
+            if (!rc)
+                rc = pg_quote_ident(b, op->column, err);
+            if (!rc)
+                rc = pm_buf_puts(b, " DROP NOT NULL", err);
+        }
+    }
+    (void)from;
+    return rc;
+}
+
+/* Takes the table's migration lock for the rest of the transaction. */
+static pm_code migration_lock(pg *p, const char *table, pm_err *err)
+{
+    char key[32], what[256];
+    snprintf(what, sizeof what, "table:%s", table);
+    snprintf(key, sizeof key, "%lld", (long long)pg_lock_key(what));
+    const char *params[] = {key};
+    PGresult *res;
+    pm_code rc = pg_query(p, "SELECT pg_advisory_xact_lock($1::bigint)", 1, params, &res,
+                          "cannot take the migration lock", err);
+    if (!rc)
+        PQclear(res);
+    return rc;
+}
+
+pm_code pg_apply_ops(pm_store *s, const pm_table *from, const pm_op *ops, size_t n,
+                     const pm_table *to, const char *reason, pm_err *err)
+{
+    pg *p = pg_of(s);
+    bool own = !p->in_tx;
+    pm_code rc = own ? pg_exec(p, "BEGIN", "cannot begin the migration", err) : PM_OK;
+    if (rc)
+        return rc;
+    /* Workers loading the same table queue here; the loser of a race finds
+     * the version moved and plans again (PM_ERR_BUSY). */
+    rc = migration_lock(p, from->name, err);
+    pm_arena *a = pm_arena_new(0);
+    pm_table *now = NULL;
+    if (!rc)
+        rc = s->ops->table_load(s, from->name, a, &now, err);
+    if (!rc && (!now || now->version != from->version)) {
+        rc = pm_err_set(err, PM_ERR_BUSY,
+                        "%s changed since the plan was made (schema version %d, planned against "
+                        "%d)",
+                        from->name, now ? now->version : 0, from->version);
+        pm_err_hint(err, "plan again against the current schema");
+    }
+    pm_buf b;
+    pm_buf_init(&b, 1 << 20);
+    bool any = false;
+    if (!rc)
+        rc = render_alter(&b, PG_DATA_SCHEMA, from->name, from, ops, n, &any, err);
+    if (!rc && any)
+        rc = pg_exec(p, b.data, "cannot change the table", err);
+    if (!rc)
+        rc = pg_record_version(p, to, reason, err);
+    pm_buf_free(&b);
+    pm_arena_free(a);
+    if (own && rc)
+        pg_exec(p, "ROLLBACK", "cannot end the migration", NULL);
+    else if (own)
+        rc = pg_exec(p, "COMMIT", "cannot commit the migration", err);
+    /* a load prepared for the old columns would not fit */
+    p->load_table = NULL;
+    return rc;
+}
+
+pm_code pg_unique_ensure(pm_store *s, const pm_table *t, const contract_rule *u, int *changed,
+                         pm_err *err)
+{
+    pg *p = pg_of(s);
+    char want[64] = "";
+    *changed = 0;
+    if (u)
+        store_unique_index_name(t, u, want);
+    /* Indexes of keys the contract no longer declares go: pipemend made
+     * them, and a stale key would quarantine rows for the wrong reason. */
+    const char *params[] = {PG_DATA_SCHEMA, t->name, want};
+    PGresult *res;
+    pm_code rc = pg_query(p,
+                          "SELECT i.relname, i.relname = $3 FROM pg_index x JOIN pg_class i ON "
+                          "i.oid = x.indexrelid JOIN pg_class c ON c.oid = x.indrelid JOIN "
+                          "pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND "
+                          "c.relname = $2 AND left(i.relname, 17) = '_pipemend_unique_'",
+                          3, params, &res, "cannot read the table's indexes", err);
+    if (rc)
+        return rc;
+    pm_buf b;
+    pm_buf_init(&b, 1 << 20);
+    bool have = false;
+    for (int i = 0; !rc && i < PQntuples(res); i++) {
+        if (strcmp(PQgetvalue(res, i, 1), "t") == 0) {
+            have = true;
+            continue;
+        }
+        pm_buf_reset(&b);
+        rc = pm_buf_puts(&b, "DROP INDEX ", err);
+        if (!rc)
+            rc = qualified(&b, PG_DATA_SCHEMA, PQgetvalue(res, i, 0), err);
+        if (!rc)
+            rc = pg_exec(p, b.data, "cannot drop an old unique key index", err);
+        (*changed)++;
+    }
+    PQclear(res);
+    if (!rc && u && !have) {
+        pm_buf_reset(&b);
+        rc = pm_buf_puts(&b, "CREATE UNIQUE INDEX ", err);
+        if (!rc)
+            rc = pg_quote_ident(&b, want, err);
+        if (!rc)
+            rc = pm_buf_puts(&b, " ON ", err);
+        if (!rc)
+            rc = qualified(&b, PG_DATA_SCHEMA, t->name, err);
+        if (!rc)
+            rc = pm_buf_puts(&b, " (", err);
+        for (size_t i = 0; !rc && i < u->nkey; i++) {
+            if (i)
+                rc = pm_buf_puts(&b, ", ", err);
+            if (!rc)
+                rc = pg_quote_ident(&b, u->key[i], err);
+        }
+        if (!rc)
+            rc = pm_buf_putc(&b, ')', err);
+        if (!rc) {
+            rc = pg_exec(p, b.data, "cannot create the unique key index", err);
+            if (rc == PM_ERR_CONSTRAINT) {
+                rc = pm_err_set(err, PM_ERR_CONFIG,
+                                "cannot enforce the unique key of %s: rows already loaded "
+                                "repeat it",
+                                t->name);
+                pm_err_hint(err,
+                            "remove the duplicates from %s, or drop the unique rule from the "
+                            "contract",
+                            t->name);
+            }
+        }
+        (*changed)++;
+    }
+    pm_buf_free(&b);
+    return rc;
+}
+
+pm_code pg_table_count(pm_store *s, const char *name, int64_t *rows, pm_err *err)
+{
+    pg *p = pg_of(s);
+    pm_buf b;
+    pm_buf_init(&b, 4096);
+    PGresult *res = NULL;
+    pm_code rc = pm_buf_puts(&b, "SELECT count(*) FROM ", err);
+    if (!rc)
+        rc = qualified(&b, PG_DATA_SCHEMA, name, err);
+    if (!rc)
+        rc = pg_query(p, b.data, 0, NULL, &res, "cannot count the table's rows", err);
+    if (!rc) {
+        *rows = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+        PQclear(res);
+    }
+    pm_buf_free(&b);
+    return rc;
+}
+
+/* ---- loading -------------------------------------------------------------- */
+
+pm_code pg_insert_prepare(pm_store *s, const pm_table *t, pm_err *err)
+{
+    pg *p = pg_of(s);
+    if (!p->load_arena)
+        p->load_arena = pm_arena_new(0);
+    else if (!p->sandbox_open)
+        pm_arena_reset(p->load_arena);
+    p->load_table = table_copy(t, p->load_arena);
+    if (!p->copy.max) /* a batch of rows, each at most a line's limit */
+        pm_buf_init(&p->copy, (size_t)1 << 31);
+    (void)err;
+    return PM_OK;
+}
+
+/* The SQLSTATE classes that mean "this row", not "this batch": integrity
+ * (23: unique, not null, check, foreign key), data (22: a value too long,
+ * a byte sequence the server's encoding refuses), raised by a trigger
+ * (P0001). Anything else (a lost connection, a full disk) fails the batch. */
+static bool row_refusal(const char *sqlstate)
+{
+    return strncmp(sqlstate, "23", 2) == 0 || strncmp(sqlstate, "22", 2) == 0 ||
+           strcmp(sqlstate, "P0001") == 0 || strcmp(sqlstate, "54000") == 0;
+}
+
+/* One COPY of rows[0..n) into target (schema.name of t). */
+static pm_code copy_rows(pg *p, const char *schema, const char *name, const pm_table *t,
+                         const pm_load_row *rows, size_t n, pm_err *err)
+{
+    pm_buf sql;
+    pm_buf_init(&sql, 1 << 22);
+    pm_code rc = pm_buf_puts(&sql, "COPY ", err);
+    if (!rc)
+        rc = qualified(&sql, schema, name, err);
+    if (!rc)
+        rc = pm_buf_puts(&sql, " (", err);
+    for (size_t i = 0; !rc && i < t->ncols; i++) {
+        if (i)
+            rc = pm_buf_puts(&sql, ", ", err);
+        if (!rc)
+            rc = pg_quote_ident(&sql, t->cols[i].name, err);
+    }
+    if (!rc)
+        rc = pm_buf_puts(&sql, ") FROM STDIN (FORMAT binary)", err);
+    if (rc) {
+        pm_buf_free(&sql);
+        return rc;
+    }
+    pm_buf_reset(&p->copy);
+    pg_copy_begin(&p->copy);
+    for (size_t i = 0; !rc && i < n; i++)
+        rc = pg_copy_row(&p->copy, t, rows[i].cells, err);
+    pg_copy_end(&p->copy);
+    if (rc) {
+        /* A value PostgreSQL cannot store (a NUL byte in text) or a batch
+         * too large for one stream: found before anything was sent, and
+         * bisection narrows it down like a refusal from the server. */
+        snprintf(err->sqlstate, sizeof err->sqlstate, "%s", rc == PM_ERR_LIMIT ? "54000" : "22000");
+        pm_buf_free(&sql);
+        return rc;
+    }
+    PGresult *res = PQexec(p->conn, sql.data);
+    pm_buf_free(&sql);
+    if (PQresultStatus(res) != PGRES_COPY_IN) {
+        rc = pg_error(p, res, "cannot start the load", err);
+        PQclear(res);
+        return rc;
+    }
+    PQclear(res);
+    if (PQputCopyData(p->conn, p->copy.data, (int)p->copy.len) != 1 ||
+        PQputCopyEnd(p->conn, NULL) != 1)
+        return pg_error(p, NULL, "cannot send rows to the server", err);
+    rc = PM_OK;
+    while ((res = PQgetResult(p->conn)) != NULL) {
+        if (!rc && PQresultStatus(res) != PGRES_COMMAND_OK)
+            rc = pg_error(p, res, "the server refused the rows", err);
+        PQclear(res);
+    }
+    return rc;
+}
+
+static pm_code savepoint(pg *p, const char *verb, int level, pm_err *err)
+{
+    char sql[64];
+    snprintf(sql, sizeof sql, "%s pm_load_%d", verb, level);
+    return pg_exec(p, sql, "cannot manage the load's savepoint", err);
+}
+
+/* Loads rows[0..n) in a savepoint; when the server refuses them, halves
+ * them until the refused rows stand alone (see the top of this file). */
+static pm_code load_bisect(pg *p, const char *schema, const char *name, const pm_table *t,
+                           pm_load_row *rows, size_t n, pm_arena *a, int level, pm_err *err)
+{
+    pm_code rc = savepoint(p, "SAVEPOINT", level, err);
+    if (rc)
+        return rc;
+    pm_err ce;
+    rc = copy_rows(p, schema, name, t, rows, n, &ce);
+    if (!rc)
+        return savepoint(p, "RELEASE SAVEPOINT", level, err);
+    pm_code back = savepoint(p, "ROLLBACK TO SAVEPOINT", level, err);
+    if (back)
+        return back;
+    savepoint(p, "RELEASE SAVEPOINT", level, NULL);
+    if (!row_refusal(ce.sqlstate)) {
+        *err = ce;
+        return rc;
+    }
+    if (n == 1) {
+        rows[0].refused = true;
+        rows[0].unique = strcmp(ce.sqlstate, "23505") == 0;
+        rows[0].why = pm_arena_sprintf(a, "%s (SQLSTATE %s)", ce.msg, ce.sqlstate);
+        return PM_OK;
+    }
+    size_t half = n / 2;
+    rc = load_bisect(p, schema, name, t, rows, half, a, level + 1, err);
+    if (!rc)
+        rc = load_bisect(p, schema, name, t, rows + half, n - half, a, level + 1, err);
+    return rc;
+}
+
+pm_code pg_load(pm_store *s, pm_load_row *rows, size_t n, pm_arena *a, pm_err *err)
+{
+    pg *p = pg_of(s);
+    if (!p->load_table)
+        return pm_err_set(err, PM_ERR_INTERNAL, "no load was prepared");
+    for (size_t i = 0; i < n; i++) {
+        rows[i].refused = rows[i].unique = false;
+        rows[i].why = NULL;
+    }
+    if (!n)
+        return PM_OK;
+    return load_bisect(p, PG_DATA_SCHEMA, p->load_table->name, p->load_table, rows, n, a, 0, err);
+}
+
+pm_code pg_insert(pm_store *s, const pm_cell *cells, pm_err *err)
+{
+    pm_arena *a = pm_arena_new(0);
+    pm_load_row row = {.cells = cells};
+    pm_code rc = pg_load(s, &row, 1, a, err);
+    if (!rc && row.refused) {
+        rc = pm_err_set(err, PM_ERR_CONSTRAINT, "%s", row.why);
+        if (row.unique)
+            pm_err_detail(err, "unique");
+    }
+    pm_arena_free(a);
+    return rc;
+}
+
+/* ---- the sandbox ------------------------------------------------------------ */
+
+pm_code pg_sandbox_begin(pm_store *s, const pm_table *from, const pm_op *ops, size_t n,
+                         const pm_table *to, int sample, int64_t *copied, pm_err *err)
+{
+    pg *p = pg_of(s);
+    *copied = 0;
+    pg_sandbox_end(s);
+    pm_code rc = pg_exec(p, "BEGIN", "cannot begin the dry run", err);
+    if (rc)
+        return rc;
+    p->sandbox_open = true;
+    pm_buf b;
+    pm_buf_init(&b, 1 << 22);
+    rc = pm_buf_puts(&b, "CREATE TEMP TABLE " SANDBOX_NAME " (LIKE ", err);
+    if (!rc)
+        rc = qualified(&b, PG_DATA_SCHEMA, from->name, err);
+    if (!rc)
+        rc = pm_buf_puts(&b, " INCLUDING ALL) ON COMMIT DROP", err);
+    if (!rc)
+        rc = pg_exec(p, b.data, "cannot create the sandbox clone", err);
+    /* a sample of the rows the table holds now: the ops must carry them */
+    pm_buf_reset(&b);
+    if (!rc)
+        rc = pm_buf_puts(&b, "INSERT INTO pg_temp." SANDBOX_NAME " SELECT * FROM ", err);
+    if (!rc)
+        rc = qualified(&b, PG_DATA_SCHEMA, from->name, err);
+    if (!rc)
+        rc = pm_buf_printf(&b, err, " LIMIT %d", sample > 0 ? sample : 0);
+    PGresult *res = NULL;
+    if (!rc)
+        rc = pg_query(p, b.data, 0, NULL, &res, "cannot copy sample rows into the sandbox", err);
+    if (!rc) {
+        *copied = strtoll(PQcmdTuples(res), NULL, 10);
+        PQclear(res);
+    }
+    pm_buf_reset(&b);
+    bool any = false;
+    if (!rc)
+        rc = render_alter(&b, "pg_temp", SANDBOX_NAME, from, ops, n, &any, err);
+    if (!rc && any)
+        rc = pg_exec(p, b.data, "the ops do not apply to the clone", err);
+    pm_buf_free(&b);
+    if (!rc) {
+        if (!p->load_arena)
+            p->load_arena = pm_arena_new(0);
+        p->sandbox_table = table_copy(to, p->load_arena);
+        if (!p->copy.max)
+            pm_buf_init(&p->copy, (size_t)1 << 31);
+    }
+    if (rc)
+        pg_sandbox_end(s);
+    return rc;
+}
+
+pm_code pg_sandbox_insert(pm_store *s, const pm_cell *cells, pm_err *err)
+{
+    pg *p = pg_of(s);
+    if (!p->sandbox_open || !p->sandbox_table)
+        return pm_err_set(err, PM_ERR_INTERNAL, "no sandbox is open");
+    pm_arena *a = pm_arena_new(0);
+    pm_load_row row = {.cells = cells};
+    pm_code rc = load_bisect(p, "pg_temp", SANDBOX_NAME, p->sandbox_table, &row, 1, a, 0, err);
+    if (!rc && row.refused) {
+        rc = pm_err_set(err, PM_ERR_CONSTRAINT, "%s", row.why);
+        if (row.unique)
+            pm_err_detail(err, "unique");
+    }
+    pm_arena_free(a);
+    return rc;
+}
+
+void pg_sandbox_end(pm_store *s)
+{
+    pg *p = pg_of(s);
+    if (!p->sandbox_open)
+        return;
+    pg_exec(p, "ROLLBACK", "cannot end the dry run", NULL);
+    p->sandbox_open = false;
+    p->sandbox_table = NULL;
+}
+
+void pg_table_close(pg *p)
+{
+    if (p->load_arena)
+        pm_arena_free(p->load_arena);
+    p->load_arena = NULL;
+    p->load_table = p->sandbox_table = NULL;
+    pm_buf_free(&p->copy);
+}
