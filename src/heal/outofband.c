@@ -123,3 +123,36 @@ pm_code outofband_check(pm_store *s, const pm_table *t, int64_t run_id, pm_arena
     *now = live;
     return PM_OK;
 }
+
+pm_code outofband_adopt(pm_store *s, const char *name, int64_t run_id, pm_arena *a, pm_table **t,
+                        pm_err *err)
+{
+    *t = NULL;
+    pm_table *none = table_new(a, name), *live;
+    bool exists;
+    pm_code rc = store_table_live(s, none, a, &live, &exists, err);
+    if (rc || !exists)
+        return rc;
+    rc = store_begin(s, err);
+    if (!rc)
+        rc = store_table_adopt(s, live, "adopted: the table existed before pipemend loaded it", err);
+    if (!rc) {
+        char subject[160];
+        snprintf(subject, sizeof subject, "table/%s", name);
+        json_t *p = json_pack("{s:I, s:i, s:o}", "run", (json_int_t)run_id, "version",
+                              live->version, "columns", table_columns_json(live));
+        char *text = json_dumps(p, JSON_COMPACT | JSON_SORT_KEYS);
+        json_decref(p);
+        rc = audit_append(s, "engine", "table.adopted", subject, text, err);
+        free(text);
+    }
+    rc = rc ? rc : store_commit(s, err);
+    if (rc) {
+        store_rollback(s, NULL);
+        return rc;
+    }
+    pm_info("%s existed before pipemend: adopted as schema version 1 with %zu columns", name,
+            live->ncols);
+    *t = live;
+    return PM_OK;
+}

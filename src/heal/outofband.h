@@ -22,4 +22,11 @@
 pm_code outofband_check(pm_store *s, const pm_table *t, int64_t run_id, pm_arena *arena,
                         pm_table **now, pm_err *err);
 
+/* A table pipemend's catalog does not know but the warehouse has (made by
+ * hand before pipemend arrived): adopted as schema version 1 as the
+ * database describes it (its lengths and NOT NULLs included), with an
+ * audit event (table.adopted). *t is NULL when there is no such table. */
+pm_code outofband_adopt(pm_store *s, const char *name, int64_t run_id, pm_arena *arena,
+                        pm_table **t, pm_err *err);
+
 #endif

@@ -299,14 +299,12 @@ static void unique_violation(run *r, batch *b, brow *row)
 }
 
 /* The warehouse refused a row pipemend found valid: a constraint someone
- * added to the table by hand (a CHECK, a trigger). */
+ * added to the table by hand (a CHECK, a trigger), or a value its column's
+ * type does not take (a hand-made uuid column). */
 static void refused(batch *b, brow *row, const char *why)
 {
     pm_finding f = {.kind = FINDING_CONTRACT, .rule = "database"};
-    f.message = pm_arena_sprintf(b->arena,
-                                 "the warehouse refused the row: %s (a constraint on the table "
-                                 "that pipemend's contract does not declare)",
-                                 why);
+    f.message = pm_arena_sprintf(b->arena, "the warehouse refused the row: %s", why);
     quarantine_info(row, &f, 1, b->arena);
 }
 
@@ -549,6 +547,22 @@ static pm_code write_batch(run *r, batch *b, pm_err *err)
     return PM_OK;
 }
 
+/* How often a batch is written again after a transient failure. */
+#define WRITE_RETRIES 3
+
+/* Transient failures, by SQLSTATE: the connection (class 08, or an
+ * administrator's pg_terminate_backend: 57P01..57P03, or no SQLSTATE at
+ * all on a dropped socket), a serialization failure (40001), a deadlock
+ * (40P01). */
+static bool retryable(const pm_err *e)
+{
+    if (e->code == PM_ERR_IO &&
+        (e->sqlstate[0] == '\0' || strncmp(e->sqlstate, "08", 2) == 0 ||
+         strncmp(e->sqlstate, "57P0", 4) == 0))
+        return true;
+    return strcmp(e->sqlstate, "40001") == 0 || strcmp(e->sqlstate, "40P01") == 0;
+}
+
 static void *writer_main(void *arg)
 {
     run *r = arg;
@@ -560,6 +574,20 @@ static void *writer_main(void *arg)
         pthread_mutex_unlock(&r->mu);
         bool last = b->last;
         pm_code rc = b->n ? write_batch(r, b, &r->werr) : PM_OK;
+        /* A lost connection, a deadlock or a serialization failure rolled
+         * the batch back whole: it is written again (the backend reconnects
+         * at BEGIN), from the same checkpoint, so nothing is lost or loaded
+         * twice. Anything else fails the run. */
+        for (int attempt = 1; rc && retryable(&r->werr) && attempt <= WRITE_RETRIES; attempt++) {
+            pm_warn("the batch ending at byte %llu of %s was rolled back (%s); writing it again "
+                    "(attempt %d of %d)",
+                    (unsigned long long)b->end, b->path, r->werr.msg, attempt, WRITE_RETRIES);
+            incident_cache_clear(r->incidents); /* ids opened in the rolled-back batch */
+            r->insert_ready = false;
+            struct timespec pause = {0, 250000000L * attempt};
+            nanosleep(&pause, NULL);
+            rc = write_batch(r, b, &r->werr);
+        }
         pm_arena_reset(b->arena);
         pthread_mutex_lock(&r->mu);
         b->n = b->cap = 0;
@@ -666,10 +694,11 @@ static bool apply_auto(run *r, batch *b, pm_op *ops, size_t n, const char *const
     pm_table *healed = NULL;
     pm_err lerr;
     pm_code lrc = store_table_load(r->store, r->table->name, r->arena, &healed, &lerr);
-    if (rc == PM_ERR_BUSY && !lrc && healed && healed->version != r->table->version) {
+    if (rc && !lrc && healed && healed->version != r->table->version) {
         /* Another worker changed the table first (usually: made this very
-         * change). Continue on its version; our proposal, if its ops have
-         * nothing left to do there, is superseded rather than left pending. */
+         * change, perhaps through this very proposal, which is then no
+         * longer pending). Continue on its version; our proposal, if still
+         * pending with nothing left to do there, is superseded. */
         const char *allowed[] = {healed->name};
         guard_ctx g = {.allowed_tables = allowed,
                        .nallowed = 1,
@@ -739,16 +768,47 @@ static void propose(run *r, batch *b, const pm_op *ops, size_t n, const char *co
 /* Plans repairs for the batch's findings: what the policy lets the rules
  * apply is applied now (apply_auto); what needs a person (or everything,
  * under review and frozen) becomes a proposal. */
+/* Another run (a worker on another file) may have changed the table since
+ * this one loaded its schema: then the batch is checked against the
+ * schema of now before anything is planned, so that a drift another worker
+ * already healed is not proposed (and opened as an incident) again. Needs
+ * the writer idle. */
+static void catch_up(run *r, batch *b)
+{
+    pm_table *now = NULL;
+    if (!slot_wait_free(r, 0) || !slot_wait_free(r, 1) ||
+        store_table_load(r->store, r->table->name, r->arena, &now, NULL) != PM_OK || !now ||
+        now->version == r->table->version)
+        return;
+    pm_info("%s is at schema version %d (changed by another run); checking against it",
+            r->table->name, now->version);
+    r->table = now;
+    drift_ctx_retarget(r->drift, now);
+    r->insert_ready = false;
+    incident_cache_clear(r->incidents);
+    for (size_t i = 0; i < b->n; i++)
+        validate_row(r, b, &b->rows[i]);
+}
+
 static void heal_inline(run *r, batch *b)
 {
     if (!r->drift || b->create)
         return;
     pm_plan plan = {0};
-    for (size_t i = 0; i < b->n; i++)
-        if (!b->rows[i].cells && b->rows[i].nfound)
-            planner_consider(&plan, r->table, b->rows[i].found, b->rows[i].nfound, b->arena);
-    if (!plan.n)
-        return;
+    for (int pass = 0; pass < 2; pass++) {
+        plan = (pm_plan){0};
+        for (size_t i = 0; i < b->n; i++)
+            if (!b->rows[i].cells && b->rows[i].nfound)
+                planner_consider(&plan, r->table, b->rows[i].found, b->rows[i].nfound, b->arena);
+        if (!plan.n)
+            return;
+        if (pass == 0) {
+            int before = r->table->version;
+            catch_up(r, b);
+            if (r->table->version == before)
+                break;
+        }
+    }
     pm_op *now = pm_arena_alloc(b->arena, plan.n * sizeof *now);
     pm_op *later = pm_arena_alloc(b->arena, plan.n * sizeof *later);
     const char **why_now = pm_arena_alloc(b->arena, plan.n * sizeof *why_now);
@@ -1092,7 +1152,15 @@ pm_code ingest_run(pm_store *store, const ingest_opts *o, ingest_result *res, pm
             return rc;
         }
     }
-    if (r.table) {
+    if (!r.table) {
+        /* A table made by hand before pipemend arrived is adopted as it is. */
+        rc = outofband_adopt(store, o->table, r.run_id, r.arena, &r.table, err);
+        if (rc) {
+            store_run_finish(store, r.run_id, "failed", err->msg, false, NULL, NULL);
+            pm_arena_free(r.arena);
+            return rc;
+        }
+    } else {
         /* Someone may have altered the table by hand since the last run. */
         pm_table *before = r.table;
         rc = outofband_check(store, r.table, r.run_id, r.arena, &r.table, err);

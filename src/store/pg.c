@@ -431,7 +431,13 @@ static pm_type type_of_decl(const char *decl)
         return (pm_type){tz ? PM_T_TIMESTAMPTZ : PM_T_TIMESTAMP, 0};
     if (strcasecmp(decl, "timestamptz") == 0)
         return (pm_type){PM_T_TIMESTAMPTZ, 0};
-    return (pm_type){PM_T_JSON, 0};
+    if (strcasecmp(decl, "jsonb") == 0 || strcasecmp(decl, "json") == 0)
+        return (pm_type){PM_T_JSON, 0};
+    /* Other scalar types (uuid, inet, time, interval, bytea, ...) arrive
+     * as strings: pipemend checks them as text, the table is loaded in
+     * COPY's text format, and the server refuses what its type does not
+     * take (those rows are quarantined with its message). */
+    return (pm_type){PM_T_TEXT, 0};
 }
 
 pm_type pg_type_from_decl(const char *decl, pm_type catalog)

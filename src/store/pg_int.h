@@ -27,6 +27,8 @@ typedef struct pg {
     bool in_tx;     /* a transaction is open (store_begin .. commit/rollback) */
     /* the prepared data-table load (pg_table.c) */
     pm_table *load_table; /* a copy of the table insert_prepare was given */
+    bool load_text;       /* COPY in text format: a hand-made column's type is not
+                           * the one binary COPY would encode for (real, json, uuid...) */
     pm_arena *load_arena; /* owns load_table */
     pm_buf copy;          /* COPY BINARY buffer, reused */
     int savepoints;       /* nesting counter for load's savepoint names */
@@ -68,7 +70,8 @@ int64_t pg_lock_key(const char *what);
 const char *pg_type_decl(pm_type t, char buf[32]);
 /* The logical type a declaration as format_type() prints it stands for
  * (character varying(32) -> varchar(32), ...); the catalog's type when it
- * renders to the same declaration; json for anything else. */
+ * renders to the same declaration; json for arrays, text for other scalar
+ * types (uuid, inet, ...: the server checks them when they load). */
 pm_type pg_type_from_decl(const char *decl, pm_type catalog);
 
 /* Data-table operations (pg_table.c). */

@@ -304,9 +304,94 @@ pm_code pg_table_count(pm_store *s, const char *name, int64_t *rows, pm_err *err
 
 /* ---- loading -------------------------------------------------------------- */
 
+/* Does binary COPY's encoding for logical type t (pg_copy.c) fit a live
+ * column declared decl (format_type)? Lengths and precisions do not matter
+ * (the server applies them); other types do (a hand-made `real` takes 4
+ * bytes, `json` no version byte, a `uuid` 16 bytes). */
+static bool binary_fits(pm_type t, const char *decl)
+{
+    size_t n = strcspn(decl, "(");
+    const char *const *ok;
+    static const char *const b[] = {"boolean", NULL}, *const i16[] = {"smallint", NULL},
+                             *const i32[] = {"integer", NULL}, *const i64[] = {"bigint", NULL},
+                             *const f64[] = {"double precision", NULL},
+                             *const num[] = {"numeric", NULL},
+                             *const txt[] = {"text", "character varying", "character", NULL},
+                             *const dt[] = {"date", NULL},
+                             *const ts[] = {"timestamp without time zone", "timestamp", NULL},
+                             *const tz[] = {"timestamp with time zone", NULL},
+                             *const js[] = {"jsonb", NULL};
+    switch (t.kind) {
+    case PM_T_BOOL:
+        ok = b;
+        break;
+    case PM_T_INT16:
+        ok = i16;
+        break;
+    case PM_T_INT32:
+        ok = i32;
+        break;
+    case PM_T_INT64:
+        ok = i64;
+        break;
+    case PM_T_FLOAT64:
+        ok = f64;
+        break;
+    case PM_T_NUMERIC:
+        ok = num;
+        break;
+    case PM_T_DATE:
+        ok = dt;
+        break;
+    case PM_T_TIMESTAMP:
+        ok = ts;
+        break;
+    case PM_T_TIMESTAMPTZ:
+        ok = tz;
+        break;
+    case PM_T_JSON:
+        ok = js;
+        break;
+    default:
+        ok = txt;
+    }
+    /* "timestamp(3) without time zone": the precision sits inside */
+    char base[64];
+    const char *paren = strchr(decl, '(');
+    if (paren) {
+        const char *close = strchr(paren, ')');
+        snprintf(base, sizeof base, "%.*s%s", (int)n, decl, close ? close + 1 : "");
+    } else {
+        snprintf(base, sizeof base, "%s", decl);
+    }
+    for (size_t i = 0; ok[i]; i++)
+        if (strcmp(base, ok[i]) == 0)
+            return true;
+    return false;
+}
+
 pm_code pg_insert_prepare(pm_store *s, const pm_table *t, pm_err *err)
 {
     pg *p = pg_of(s);
+    /* the live types decide the COPY format */
+    const char *params[] = {PG_DATA_SCHEMA, t->name};
+    PGresult *res;
+    pm_code rc = pg_query(p,
+                          "SELECT a.attname, format_type(a.atttypid, a.atttypmod) FROM "
+                          "pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace "
+                          "n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = $2 "
+                          "AND a.attnum > 0 AND NOT a.attisdropped",
+                          2, params, &res, "cannot read the table's columns", err);
+    if (rc)
+        return rc;
+    p->load_text = false;
+    for (int i = 0; i < PQntuples(res); i++) {
+        const char *name = PQgetvalue(res, i, 0);
+        int j = table_find(t, name, strlen(name));
+        if (j >= 0 && !binary_fits(t->cols[j].type, PQgetvalue(res, i, 1)))
+            p->load_text = true;
+    }
+    PQclear(res);
     if (!p->load_arena)
         p->load_arena = pm_arena_new(0);
     else if (!p->sandbox_open)
@@ -328,6 +413,59 @@ static bool row_refusal(const char *sqlstate)
            strcmp(sqlstate, "P0001") == 0 || strcmp(sqlstate, "54000") == 0;
 }
 
+/* One row in COPY's text format, for tables whose hand-made column types
+ * binary COPY cannot encode for: the server converts each value from its
+ * text as it would from an INSERT. A NUL byte cannot be sent (PostgreSQL
+ * text cannot hold it): PM_ERR_PARSE. */
+static pm_code copy_text_row(pm_buf *b, const pm_table *t, const pm_cell *cells, pm_err *err)
+{
+    size_t start = b->len;
+    pm_code rc = PM_OK;
+    for (size_t i = 0; !rc && i < t->ncols; i++) {
+        const pm_cell *c = &cells[i];
+        if (i)
+            rc = pm_buf_putc(b, '\t', err);
+        if (rc)
+            break;
+        switch (c->kind) {
+        case PM_CELL_NULL:
+            rc = pm_buf_puts(b, "\\N", err);
+            break;
+        case PM_CELL_INT:
+            rc = pm_buf_printf(b, err, "%lld", (long long)c->i);
+            break;
+        case PM_CELL_REAL:
+            rc = pm_buf_printf(b, err, "%.17g", c->d);
+            break;
+        case PM_CELL_TEXT:
+            for (size_t k = 0; !rc && k < c->len; k++) {
+                char ch = c->s[k];
+                if (ch == '\0')
+                    rc = pm_err_set(err, PM_ERR_PARSE,
+                                    "column %s holds a NUL byte, which PostgreSQL text cannot "
+                                    "store",
+                                    t->cols[i].name);
+                else if (ch == '\\')
+                    rc = pm_buf_append(b, "\\\\", 2, err);
+                else if (ch == '\t')
+                    rc = pm_buf_append(b, "\\t", 2, err);
+                else if (ch == '\n')
+                    rc = pm_buf_append(b, "\\n", 2, err);
+                else if (ch == '\r')
+                    rc = pm_buf_append(b, "\\r", 2, err);
+                else
+                    rc = pm_buf_putc(b, ch, err);
+            }
+            break;
+        }
+    }
+    if (!rc)
+        rc = pm_buf_putc(b, '\n', err);
+    if (rc)
+        b->len = start;
+    return rc;
+}
+
 /* One COPY of rows[0..n) into target (schema.name of t). */
 static pm_code copy_rows(pg *p, const char *schema, const char *name, const pm_table *t,
                          const pm_load_row *rows, size_t n, pm_err *err)
@@ -345,17 +483,23 @@ static pm_code copy_rows(pg *p, const char *schema, const char *name, const pm_t
         if (!rc)
             rc = pg_quote_ident(&sql, t->cols[i].name, err);
     }
+    bool text = p->load_text && strcmp(schema, PG_DATA_SCHEMA) == 0;
     if (!rc)
-        rc = pm_buf_puts(&sql, ") FROM STDIN (FORMAT binary)", err);
+        rc = pm_buf_puts(&sql, text ? ") FROM STDIN" : ") FROM STDIN (FORMAT binary)", err);
     if (rc) {
         pm_buf_free(&sql);
         return rc;
     }
     pm_buf_reset(&p->copy);
-    pg_copy_begin(&p->copy);
-    for (size_t i = 0; !rc && i < n; i++)
-        rc = pg_copy_row(&p->copy, t, rows[i].cells, err);
-    pg_copy_end(&p->copy);
+    if (text) {
+        for (size_t i = 0; !rc && i < n; i++)
+            rc = copy_text_row(&p->copy, t, rows[i].cells, err);
+    } else {
+        pg_copy_begin(&p->copy);
+        for (size_t i = 0; !rc && i < n; i++)
+            rc = pg_copy_row(&p->copy, t, rows[i].cells, err);
+        pg_copy_end(&p->copy);
+    }
     if (rc) {
         /* A value PostgreSQL cannot store (a NUL byte in text) or a batch
          * too large for one stream: found before anything was sent, and
@@ -414,7 +558,10 @@ static pm_code load_bisect(pg *p, const char *schema, const char *name, const pm
     if (n == 1) {
         rows[0].refused = true;
         rows[0].unique = strcmp(ce.sqlstate, "23505") == 0;
-        rows[0].why = pm_arena_sprintf(a, "%s (SQLSTATE %s)", ce.msg, ce.sqlstate);
+        /* the server's own words, without what pipemend was doing */
+        const char *words = strstr(ce.msg, "refused the rows: ");
+        words = words ? words + strlen("refused the rows: ") : ce.msg;
+        rows[0].why = pm_arena_sprintf(a, "%s (SQLSTATE %s)", words, ce.sqlstate);
         return PM_OK;
     }
     size_t half = n / 2;
