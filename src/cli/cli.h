@@ -25,6 +25,8 @@ typedef struct cli_ctx {
     const char *dir;
     const char *policy; /* --policy: auto, review or frozen */
     const char *actor;  /* --actor: who approves or rejects */
+    const char *role;   /* --role: the login init --print-grants sets up */
+    bool print_grants;  /* --print-grants (init) */
     int limit;
     int64_t run_id;
     bool json;

@@ -39,6 +39,8 @@ static const char options_help[] =
     "                    inline), review or frozen (quarantine drift, change nothing)\n"
     "  --limit N         at most N entries\n"
     "  --actor NAME      who approves or rejects a proposal (default: the OS user)\n"
+    "  --print-grants    init: print the PostgreSQL roles and grants (SQL) to apply\n"
+    "  --role NAME       init: the login pipemend connects as (default pipemend_app)\n"
     "  --json            print data as JSON on stdout\n"
     "  --dir DIR         demo directory\n"
     "  -q, --quiet       only errors on stderr\n"
@@ -161,6 +163,8 @@ int main(int argc, char **argv)
                                              {"policy", required_argument, NULL, 'P'},
                                              {"actor", required_argument, NULL, 'A'},
                                              {"dir", required_argument, NULL, 'D'},
+                                             {"print-grants", no_argument, NULL, 'G'},
+                                             {"role", required_argument, NULL, 'R'},
                                              {"json", no_argument, NULL, 'j'},
                                              {"quiet", no_argument, NULL, 'q'},
                                              {"verbose", no_argument, NULL, 'v'},
@@ -196,6 +200,12 @@ int main(int argc, char **argv)
             break;
         case 'A':
             ctx.actor = optarg;
+            break;
+        case 'G':
+            ctx.print_grants = true;
+            break;
+        case 'R':
+            ctx.role = optarg;
             break;
         case 'j':
             ctx.json = true;
@@ -236,7 +246,9 @@ int main(int argc, char **argv)
     ctx.argc = argc - optind;
     ctx.argv = argv + optind;
 
-    if (strcmp(cmd->name, "help") != 0 && strcmp(cmd->name, "demo") != 0) {
+    /* help, demo and init read no configuration and open no warehouse */
+    if (strcmp(cmd->name, "help") != 0 && strcmp(cmd->name, "demo") != 0 &&
+        strcmp(cmd->name, "init") != 0) {
         pm_err err = {0};
         if (config_load(ctx.config_path, &ctx.cfg, &err) != PM_OK)
             return cli_fail(&err);

@@ -103,7 +103,7 @@ static void test_hand_made(void **state)
         {"timestamp without time zone garbage", {PM_T_TEXT, 0}},
         {"character varying(0)", {PM_T_JSON, 0}},
         {"character varying(99999999)", {PM_T_JSON, 0}},
-        {"", {PM_T_JSON, 0}},
+        {"", {PM_T_TEXT, 0}},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         assert_type(pg_type_from_decl(cases[i].format, T(PM_T_UNKNOWN, 0)), cases[i].want);
