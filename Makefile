@@ -111,9 +111,11 @@ fuzz: deps
 	done
 
 bench: deps
+	@sh scripts/install-test-deps-pg.sh
 	$(MAKE) BUILD=release all
 	sh bench/ingest_sqlite.sh build/release/pipemend
 	sh bench/heal_sqlite.sh build/release/pipemend
+	sh bench/ingest_pg.sh build/release/pipemend
 
 format:
 	clang-format -i $(wildcard src/*/*.c src/*/*.h tests/unit/*.c tests/fuzz/*.c)
