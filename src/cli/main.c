@@ -28,8 +28,9 @@ static const command commands[] = {
 
 static const char options_help[] =
     "Options:\n"
-    "  --db URL          warehouse (sqlite:PATH); default: $PIPEMEND_DB, then db: in "
-    "pipemend.yaml\n"
+    "  --db URL          warehouse: sqlite:PATH or postgresql://USER@HOST:PORT/DB (libpq's\n"
+    "                    PG* variables fill the rest); default: $PIPEMEND_DB, then db: in\n"
+    "                    pipemend.yaml\n"
     "  --config FILE     configuration file (default: ./pipemend.yaml if present)\n"
     "  --table NAME      target or filter table\n"
     "  --format FMT      ndjson or csv (default: from the file extension)\n"
