@@ -91,6 +91,8 @@ int cmd_ingest(cli_ctx *ctx)
     pm_store *s = cli_open_store(ctx, &code);
     if (!s)
         return code;
+    if (!ctx->cfg->batch_size_set)
+        o.batch_size = store_default_batch(s);
     ingest_result r;
     pm_code rc = ingest_run(s, &o, &r, &err);
     store_close(s);

@@ -756,6 +756,7 @@ static pm_code load_defaults(loader *ld, const yaml_node_t *n)
         switch (k) {
         case DK_BATCH:
             cfg->batch_size = (size_t)u;
+            cfg->batch_size_set = true;
             break;
         case DK_SAMPLE:
             cfg->sample_size = (size_t)u;

@@ -6,7 +6,8 @@
  *
  *   db: sqlite:warehouse.db
  *   defaults:
- *     batch_size: 5000         # rows per transaction
+ *     batch_size: 5000         # rows per transaction (default: 5000 on SQLite,
+ *                              # 20000 on PostgreSQL)
  *     sample_size: 1000        # rows used to infer a new table's types
  *     max_line_bytes: 16777216
  *     max_depth: 64            # JSON nesting
@@ -75,6 +76,7 @@ typedef struct pm_config {
     const char *path; /* file it came from, or NULL for built-in defaults */
     const char *db;   /* may be NULL */
     size_t batch_size;
+    bool batch_size_set; /* given in the file: else the warehouse's default */
     size_t sample_size;
     size_t max_line_bytes;
     int max_depth;

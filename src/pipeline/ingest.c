@@ -433,7 +433,7 @@ static pm_code write_batch(run *r, batch *b, pm_err *err)
 {
     pm_store *s = r->store;
     int64_t loaded = 0, quarantined = 0;
-    pm_code rc = store_begin(s, err);
+    pm_code rc = store_begin_batch(s, err);
     if (rc)
         return rc;
     if (b->create) {

@@ -604,8 +604,15 @@ static pm_code pg_exec_tx(pm_store *s, const char *verb, pm_err *err)
         if (st == PQTRANS_INTRANS || st == PQTRANS_INERROR)
             return pm_err_set(err, PM_ERR_INTERNAL, "a transaction is already open");
         pm_code rc = reconnect(p, err);
+        /* A batch's commit need not wait for the WAL flush: its rows and
+         * its checkpoint are kept or lost together, and the run's last
+         * commit (synchronous) flushes every batch before it. */
         if (!rc)
-            rc = pg_exec(p, "BEGIN", "cannot begin a transaction", err);
+            rc = pg_exec(p,
+                         strcmp(verb, "BEGIN BATCH") == 0
+                             ? "BEGIN; SET LOCAL synchronous_commit = off"
+                             : "BEGIN",
+                         "cannot begin a transaction", err);
         p->in_tx = rc == PM_OK;
         return rc;
     }

@@ -467,6 +467,19 @@ static pm_code copy_text_row(pm_buf *b, const pm_table *t, const pm_cell *cells,
 }
 
 /* One COPY of rows[0..n) into target (schema.name of t). */
+/* Rows are sent in chunks of this many bytes while the next ones are
+ * encoded, so the server stores while the client converts. */
+#define COPY_CHUNK (256u * 1024)
+
+static pm_code send_chunk(pg *p, pm_err *err)
+{
+    if (p->copy.len && PQputCopyData(p->conn, p->copy.data, (int)p->copy.len) != 1)
+        return pg_error(p, NULL, "cannot send rows to the server", err);
+    pm_buf_reset(&p->copy);
+    return PM_OK;
+}
+
+/* One COPY of rows[0..n) into target (schema.name of t). */
 static pm_code copy_rows(pg *p, const char *schema, const char *name, const pm_table *t,
                          const pm_load_row *rows, size_t n, pm_err *err)
 {
@@ -490,24 +503,6 @@ static pm_code copy_rows(pg *p, const char *schema, const char *name, const pm_t
         pm_buf_free(&sql);
         return rc;
     }
-    pm_buf_reset(&p->copy);
-    if (text) {
-        for (size_t i = 0; !rc && i < n; i++)
-            rc = copy_text_row(&p->copy, t, rows[i].cells, err);
-    } else {
-        pg_copy_begin(&p->copy);
-        for (size_t i = 0; !rc && i < n; i++)
-            rc = pg_copy_row(&p->copy, t, rows[i].cells, err);
-        pg_copy_end(&p->copy);
-    }
-    if (rc) {
-        /* A value PostgreSQL cannot store (a NUL byte in text) or a batch
-         * too large for one stream: found before anything was sent, and
-         * bisection narrows it down like a refusal from the server. */
-        snprintf(err->sqlstate, sizeof err->sqlstate, "%s", rc == PM_ERR_LIMIT ? "54000" : "22000");
-        pm_buf_free(&sql);
-        return rc;
-    }
     PGresult *res = PQexec(p->conn, sql.data);
     pm_buf_free(&sql);
     if (PQresultStatus(res) != PGRES_COPY_IN) {
@@ -516,14 +511,36 @@ static pm_code copy_rows(pg *p, const char *schema, const char *name, const pm_t
         return rc;
     }
     PQclear(res);
-    if (PQputCopyData(p->conn, p->copy.data, (int)p->copy.len) != 1 ||
-        PQputCopyEnd(p->conn, NULL) != 1)
-        return pg_error(p, NULL, "cannot send rows to the server", err);
-    rc = PM_OK;
+    pm_buf_reset(&p->copy);
+    if (!text)
+        pg_copy_begin(&p->copy);
+    pm_err ee = {0};
+    pm_code erc = PM_OK;
+    for (size_t i = 0; !rc && !erc && i < n; i++) {
+        erc = text ? copy_text_row(&p->copy, t, rows[i].cells, &ee)
+                   : pg_copy_row(&p->copy, t, rows[i].cells, &ee);
+        if (!erc && p->copy.len >= COPY_CHUNK)
+            rc = send_chunk(p, err);
+    }
+    if (!rc && !erc && !text)
+        pg_copy_end(&p->copy);
+    if (!rc && !erc)
+        rc = send_chunk(p, err);
+    /* A value PostgreSQL cannot store (a NUL byte in text) or a row too
+     * large for one stream ends the COPY; bisection narrows it down like a
+     * refusal from the server. */
+    if (!rc && PQputCopyEnd(p->conn, erc ? "pipemend: a row cannot be encoded" : NULL) != 1)
+        rc = pg_error(p, NULL, "cannot send rows to the server", err);
     while ((res = PQgetResult(p->conn)) != NULL) {
-        if (!rc && PQresultStatus(res) != PGRES_COMMAND_OK)
+        if (!rc && !erc && PQresultStatus(res) != PGRES_COMMAND_OK)
             rc = pg_error(p, res, "the server refused the rows", err);
         PQclear(res);
+    }
+    if (!rc && erc) {
+        *err = ee;
+        snprintf(err->sqlstate, sizeof err->sqlstate, "%s",
+                 erc == PM_ERR_LIMIT ? "54000" : "22000");
+        rc = erc;
     }
     return rc;
 }

@@ -210,6 +210,8 @@ static void sq_close(pm_store *s)
 static pm_code sq_exec_tx(pm_store *s, const char *verb, pm_err *err)
 {
     sq *q = impl(s);
+    if (strcmp(verb, "BEGIN BATCH") == 0) /* synchronous=NORMAL already */
+        verb = "BEGIN IMMEDIATE";
     if (sqlite3_exec(q->db, verb, NULL, NULL, NULL) != SQLITE_OK)
         return db_error(q, err, verb);
     return PM_OK;

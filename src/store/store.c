@@ -46,9 +46,19 @@ void store_close(pm_store *s)
     free(s);
 }
 
+size_t store_default_batch(const pm_store *s)
+{
+    return strcmp(s->ops->name, "sqlite") == 0 ? 5000 : 20000;
+}
+
 pm_code store_begin(pm_store *s, pm_err *err)
 {
     return s->ops->exec_tx(s, "BEGIN IMMEDIATE", err);
+}
+
+pm_code store_begin_batch(pm_store *s, pm_err *err)
+{
+    return s->ops->exec_tx(s, "BEGIN BATCH", err);
 }
 
 pm_code store_commit(pm_store *s, pm_err *err)

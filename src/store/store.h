@@ -29,7 +29,19 @@ typedef struct pm_store pm_store;
 pm_code store_open(const char *url, pm_store **out, pm_err *err);
 void store_close(pm_store *s);
 
+/* Rows per batch when the configuration sets none: 5000 on SQLite, where
+ * a batch is a cheap local transaction; 20000 on PostgreSQL, where each
+ * batch costs its round trips and its COPY's start. Memory stays bounded by
+ * two batches either way. */
+size_t store_default_batch(const pm_store *s);
+
 pm_code store_begin(pm_store *s, pm_err *err);
+/* Begins a batch's transaction: like store_begin, but its commit need not
+ * wait until it is durable (PostgreSQL: synchronous_commit off for it;
+ * SQLite's WAL with synchronous=NORMAL never waits). A crash may lose the
+ * last batches, each with its checkpoint, so the next run loads them again;
+ * any later ordinary commit (the run's end) makes them durable. */
+pm_code store_begin_batch(pm_store *s, pm_err *err);
 pm_code store_commit(pm_store *s, pm_err *err);
 pm_code store_rollback(pm_store *s, pm_err *err);
 
