@@ -1,0 +1,172 @@
+/* cmd_mcp.c - `pipemend mcp`: pipemend as an MCP server over stdio, and
+ * the product's tool table it registers into the generic src/mcp part.
+ *
+ * The warehouse is opened at the first tool call that needs it, not at
+ * start: an MCP client that launches pipemend with a wrong --db still gets
+ * a working server whose tools explain what to fix, instead of a process
+ * that died before the handshake. Standard output carries the protocol
+ * only; logs go to stderr. */
+#include <jansson.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "audit/audit.h"
+#include "cli/cli.h"
+#include "core/log.h"
+#include "mcp/mcp.h"
+
+typedef struct tools_ctx {
+    const char *db;
+    pm_store *store; /* opened on first use, closed at the end */
+} tools_ctx;
+
+static pm_store *open_store(tools_ctx *t, mcp_call *call)
+{
+    if (t->store)
+        return t->store;
+    pm_err err = {0};
+    if (!t->db || !*t->db) {
+        mcp_call_fail(call, "no warehouse configured for this MCP server; hint: start it as "
+                            "`pipemend mcp --db sqlite:PATH`, set PIPEMEND_DB, or put db: in "
+                            "pipemend.yaml");
+        return NULL;
+    }
+    if (store_open(t->db, &t->store, &err) != PM_OK) {
+        t->store = NULL;
+        mcp_call_fail_err(call, &err);
+        return NULL;
+    }
+    return t->store;
+}
+
+/* ---- list_tables ------------------------------------------------------- */
+
+static json_t *tool_list_tables(void *ctx, json_t *args, mcp_call *call)
+{
+    pm_store *s = open_store(ctx, call);
+    if (!s)
+        return NULL;
+    pm_arena *a = pm_arena_new(0);
+    pm_err err = {0};
+    pm_table **ts;
+    size_t n;
+    json_t *arr = json_array();
+    if (store_tables_list(s, a, &ts, &n, &err) != PM_OK)
+        goto fail;
+    for (size_t i = 0; i < n; i++) {
+        int64_t rows = 0, nq = 0;
+        if (store_table_count(s, ts[i]->name, &rows, &err) != PM_OK ||
+            store_quarantine_count(s, ts[i]->name, &nq, &err) != PM_OK)
+            goto fail;
+        json_array_append_new(arr, json_pack("{s:s, s:i, s:I, s:I}", "name", ts[i]->name, "version",
+                                             ts[i]->version, "rows", (json_int_t)rows,
+                                             "quarantined", (json_int_t)nq));
+    }
+    pm_arena_free(a);
+    return json_pack("{s:o}", "tables", arr);
+fail:
+    json_decref(arr);
+    pm_arena_free(a);
+    mcp_call_fail_err(call, &err);
+    return NULL;
+}
+
+/* ---- verify_audit_log ------------------------------------------------------ */
+
+static json_t *tool_verify_audit_log(void *ctx, json_t *args, mcp_call *call)
+{
+    pm_store *s = open_store(ctx, call);
+    if (!s)
+        return NULL;
+    pm_arena *a = pm_arena_new(0);
+    pm_err err = {0};
+    audit_verdict v;
+    if (audit_verify(s, a, &v, &err) != PM_OK) {
+        pm_arena_free(a);
+        mcp_call_fail_err(call, &err);
+        return NULL;
+    }
+    /* A broken chain is the tool's finding, not its failure. */
+    json_t *o = json_pack("{s:b, s:I}", "intact", v.intact, "events", (json_int_t)v.events);
+    if (!v.intact) {
+        json_object_set_new(o, "broken_seq", json_integer(v.broken_seq));
+        json_object_set_new(o, "problem", json_string(v.problem ? v.problem : ""));
+    }
+    pm_arena_free(a);
+    return o;
+}
+
+/* ---- the table ------------------------------------------------------------ */
+
+#define NO_ARGS "{\"type\":\"object\",\"properties\":{},\"additionalProperties\":false}"
+#define READ_ONLY                                                                                  \
+    {                                                                                              \
+        .read_only = true, .destructive = false, .idempotent = true, .open_world = false           \
+    }
+
+static const mcp_tool pipemend_tools[] = {
+    {
+        .name = "list_tables",
+        .title = "List tables",
+        .description = "Every table pipemend loads into, with its schema version, its row count "
+                       "and how many of its rows wait in quarantine.",
+        .input_schema = NO_ARGS,
+        .output_schema =
+            "{\"type\":\"object\",\"required\":[\"tables\"],\"properties\":{\"tables\":{"
+            "\"type\":\"array\",\"items\":{\"type\":\"object\","
+            "\"required\":[\"name\",\"version\",\"rows\",\"quarantined\"],\"properties\":{"
+            "\"name\":{\"type\":\"string\"},"
+            "\"version\":{\"type\":\"integer\",\"description\":\"schema version\"},"
+            "\"rows\":{\"type\":\"integer\"},"
+            "\"quarantined\":{\"type\":\"integer\",\"description\":\"rows in quarantine\"}}}}}}",
+        .hints = READ_ONLY,
+        .call = tool_list_tables,
+    },
+    {
+        .name = "verify_audit_log",
+        .title = "Verify the audit log",
+        .description = "Check the SHA-256 hash chain of pipemend's audit log: intact, or the "
+                       "first event that was edited, removed or reordered and why.",
+        .input_schema = NO_ARGS,
+        .output_schema =
+            "{\"type\":\"object\",\"required\":[\"intact\",\"events\"],\"properties\":{"
+            "\"intact\":{\"type\":\"boolean\"},"
+            "\"events\":{\"type\":\"integer\",\"description\":\"events checked\"},"
+            "\"broken_seq\":{\"type\":\"integer\",\"description\":\"first event that does not "
+            "fit (only when not intact)\"},"
+            "\"problem\":{\"type\":\"string\"}}}",
+        .hints = READ_ONLY,
+        .call = tool_verify_audit_log,
+    },
+};
+
+int cmd_mcp(cli_ctx *ctx)
+{
+    if (ctx->argc) {
+        fprintf(stderr, "pipemend: error: mcp takes no arguments\n");
+        cli_usage_of("mcp");
+        return EXIT_USAGE;
+    }
+    /* A client that goes away mid-response is an I/O error, not a signal. */
+    signal(SIGPIPE, SIG_IGN);
+    tools_ctx t = {.db = ctx->db};
+    mcp_server_info info = {.name = "pipemend", .title = "pipemend", .version = "0.1.0"};
+    mcp_server *s = mcp_server_new(&info);
+    pm_err err = {0};
+    int code = 0;
+    if (!s) {
+        pm_err_set(&err, PM_ERR_NOMEM, "out of memory");
+        code = cli_fail(&err);
+    } else if (mcp_server_add_tools(s, pipemend_tools,
+                                    sizeof pipemend_tools / sizeof pipemend_tools[0], &t,
+                                    &err) != PM_OK ||
+               mcp_stdio_serve(s, STDIN_FILENO, STDOUT_FILENO, &err) != PM_OK) {
+        code = cli_fail(&err);
+    }
+    mcp_server_free(s);
+    if (t.store)
+        store_close(t.store);
+    return code;
+}
