@@ -15,14 +15,10 @@
 #include "audit/audit.h"
 #include "cli/cli.h"
 #include "core/log.h"
+#include "cli/mcp_tools.h"
 #include "mcp/mcp.h"
 
-typedef struct tools_ctx {
-    const char *db;
-    pm_store *store; /* opened on first use, closed at the end */
-} tools_ctx;
-
-static pm_store *open_store(tools_ctx *t, mcp_call *call)
+pm_store *mcp_tools_store(tools_ctx *t, mcp_call *call)
 {
     if (t->store)
         return t->store;
@@ -41,11 +37,18 @@ static pm_store *open_store(tools_ctx *t, mcp_call *call)
     return t->store;
 }
 
+const char *mcp_tools_actor(mcp_call *call, char *buf, size_t n)
+{
+    const char *name = mcp_call_client_name(call);
+    snprintf(buf, n, "agent:%s", name && *name ? name : "unknown");
+    return buf;
+}
+
 /* ---- list_tables ------------------------------------------------------- */
 
 static json_t *tool_list_tables(void *ctx, json_t *args, mcp_call *call)
 {
-    pm_store *s = open_store(ctx, call);
+    pm_store *s = mcp_tools_store(ctx, call);
     if (!s)
         return NULL;
     pm_arena *a = pm_arena_new(0);
@@ -77,7 +80,7 @@ fail:
 
 static json_t *tool_verify_audit_log(void *ctx, json_t *args, mcp_call *call)
 {
-    pm_store *s = open_store(ctx, call);
+    pm_store *s = mcp_tools_store(ctx, call);
     if (!s)
         return NULL;
     pm_arena *a = pm_arena_new(0);
@@ -100,11 +103,8 @@ static json_t *tool_verify_audit_log(void *ctx, json_t *args, mcp_call *call)
 
 /* ---- the table ------------------------------------------------------------ */
 
-#define NO_ARGS "{\"type\":\"object\",\"properties\":{},\"additionalProperties\":false}"
-#define READ_ONLY                                                                                  \
-    {                                                                                              \
-        .read_only = true, .destructive = false, .idempotent = true, .open_world = false           \
-    }
+#define NO_ARGS MCP_NO_ARGS
+#define READ_ONLY MCP_READ_ONLY
 
 static const mcp_tool pipemend_tools[] = {
     {
@@ -151,7 +151,7 @@ int cmd_mcp(cli_ctx *ctx)
     }
     /* A client that goes away mid-response is an I/O error, not a signal. */
     signal(SIGPIPE, SIG_IGN);
-    tools_ctx t = {.db = ctx->db};
+    tools_ctx t = {.db = ctx->db, .cfg = ctx->cfg};
     mcp_server_info info = {.name = "pipemend", .title = "pipemend", .version = "0.1.0"};
     mcp_server *s = mcp_server_new(&info);
     pm_err err = {0};
@@ -162,6 +162,10 @@ int cmd_mcp(cli_ctx *ctx)
     } else if (mcp_server_add_tools(s, pipemend_tools,
                                     sizeof pipemend_tools / sizeof pipemend_tools[0], &t,
                                     &err) != PM_OK ||
+               (mcp_read_ntools &&
+                mcp_server_add_tools(s, mcp_read_tools, mcp_read_ntools, &t, &err) != PM_OK) ||
+               (mcp_act_ntools &&
+                mcp_server_add_tools(s, mcp_act_tools, mcp_act_ntools, &t, &err) != PM_OK) ||
                mcp_stdio_serve(s, STDIN_FILENO, STDOUT_FILENO, &err) != PM_OK) {
         code = cli_fail(&err);
     }

@@ -1,0 +1,552 @@
+/* mcp_act.c - pipemend's acting MCP tools (see mcp_tools.h): propose a
+ * fix, dry-run it, apply what the policy lets the rules apply by
+ * themselves, replay a table's quarantine.
+ *
+ * Everything an agent sends goes the way a person's proposal does, and no
+ * further: SQL through the guard's parser (libpg_query) into typed ops or
+ * a rejection with its reason, typed ops through guard_check_ops against
+ * the live table, then heal_propose; apply_fix is heal_apply with human
+ * false, so whatever the policy holds for a person comes back as awaiting
+ * approval (DESIGN.md: only a person approves; there is no approve tool
+ * and nothing here sets heal_ctx.human). The DDL that runs is rendered
+ * from the ops; the proposed text itself is never executed. Every call
+ * that acts is an audit event by agent:<client name>. */
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "audit/audit.h"
+#include "cli/mcp_tools.h"
+#include "heal/guard.h"
+#include "heal/heal.h"
+#include "heal/op.h"
+#include "heal/replay.h"
+#include "store/store.h"
+
+/* ---- helpers ------------------------------------------------------------- */
+
+static const pm_table *lookup_one(void *arg, const char *name)
+{
+    const pm_table *t = arg;
+    return t && strcmp(t->name, name) == 0 ? t : NULL;
+}
+
+/* An audit event by the agent, payload built by the caller (stolen). */
+static pm_code act_audit(pm_store *s, const char *actor, const char *action, const char *subject,
+                         json_t *payload, pm_err *err)
+{
+    char *text = json_dumps(payload, JSON_COMPACT | JSON_SORT_KEYS);
+    json_decref(payload);
+    pm_code rc = audit_append(s, actor, action, subject, text, err);
+    free(text);
+    return rc;
+}
+
+/* The table as the catalog knows it; NULL after failing the call. */
+static pm_table *load_table(pm_store *s, const char *name, pm_arena *a, mcp_call *call)
+{
+    pm_err err = {0};
+    pm_table *t = NULL;
+    if (store_table_load(s, name, a, &t, &err) != PM_OK) {
+        mcp_call_fail_err(call, &err);
+        return NULL;
+    }
+    if (!t)
+        mcp_call_fail(call, "no table \"%s\" in the warehouse; hint: call list_tables for the "
+                            "tables pipemend loads into", name);
+    return t;
+}
+
+/* Proposal id, any state; NULL after failing the call. */
+static pm_proposal *load_proposal(pm_store *s, int64_t id, pm_arena *a, mcp_call *call)
+{
+    pm_err err = {0};
+    pm_proposal *ps;
+    size_t n;
+    if (store_proposals_list(s, NULL, NULL, id, a, &ps, &n, &err) != PM_OK) {
+        mcp_call_fail_err(call, &err);
+        return NULL;
+    }
+    if (n != 1) {
+        mcp_call_fail(call, "no proposal %lld; hint: call list_proposals, or propose_fix to make "
+                            "one", (long long)id);
+        return NULL;
+    }
+    return &ps[0];
+}
+
+static json_t *ops_described(const pm_op *ops, size_t n, pm_arena *a)
+{
+    json_t *arr = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(arr, json_string(op_describe(&ops[i], a)));
+    return arr;
+}
+
+/* A proposal's recorded dry run as JSON, or null. */
+static json_t *dry_run_json(const char *text)
+{
+    json_t *j = text ? json_loads(text, 0, NULL) : NULL;
+    return json_is_object(j) ? j : (json_decref(j), json_null());
+}
+
+/* Tries proposal p's ops in the sandbox against the table as it is now
+ * with its incidents' newest quarantined rows (what heal.c's dry run of a
+ * proposal gathers), and records the outcome on the proposal with the
+ * audit event proposal.dry_run. *outcome: the recorded JSON (caller
+ * frees). */
+static pm_code dry_run_proposal(tools_ctx *tc, pm_store *s, const pm_proposal *p,
+                                const char *actor, pm_arena *a, char **outcome, pm_err *err)
+{
+    *outcome = NULL;
+    pm_op *ops;
+    size_t n;
+    pm_table *t = NULL;
+    pm_code rc = ops_from_json(p->ops, a, &ops, &n, err);
+    if (!rc)
+        rc = store_table_load(s, p->table, a, &t, err);
+    if (!rc && !t)
+        rc = pm_err_set(err, PM_ERR_NOTFOUND, "table %s no longer exists", p->table);
+    pm_incident *ins = NULL;
+    size_t nins = 0;
+    if (!rc) {
+        pm_incident_filter f = {.active_only = true, .proposal = p->id};
+        rc = store_incidents_list(s, &f, a, &ins, &nins, err);
+    }
+    pm_record *recs = pm_arena_alloc(a, HEAL_DRY_RUN_ROWS * sizeof *recs);
+    size_t nrecs = 0;
+    for (size_t k = 0; !rc && k < nins && nrecs < HEAL_DRY_RUN_ROWS; k++) {
+        pm_qrow *rows;
+        size_t nr;
+        rc = store_incident_rows(s, ins[k].id, true, (int)(HEAL_DRY_RUN_ROWS - nrecs), a, &rows,
+                                 &nr, err);
+        for (size_t i = 0; !rc && i < nr && nrecs < HEAL_DRY_RUN_ROWS; i++) {
+            pm_record rec = {0};
+            if (replay_parse(&rows[i], a, &rec))
+                recs[nrecs++] = rec;
+        }
+    }
+    pm_policy policy;
+    config_policy(tc->cfg, NULL, p->table, &policy);
+    heal_ctx c = {.store = s,
+                  .contract = config_contract(tc->cfg, p->table),
+                  .policy = &policy,
+                  .actor = actor};
+    heal_dry_run_result dr = {0};
+    if (!rc)
+        rc = heal_dry_run(&c, t, ops, n, recs, nrecs, a, &dr, err);
+    if (!rc)
+        rc = store_begin(s, err);
+    if (!rc)
+        rc = store_proposal_set_dry_run(s, p->id, dr.json, err);
+    if (!rc) {
+        char subject[64];
+        snprintf(subject, sizeof subject, "proposal/%lld", (long long)p->id);
+        rc = act_audit(s, actor, "proposal.dry_run", subject,
+                       json_pack("{s:s, s:b, s:I, s:I, s:I}", "table", p->table, "ok", dr.ok,
+                                 "rows", (json_int_t)dr.rows, "would_load",
+                                 (json_int_t)dr.would_load, "would_fail",
+                                 (json_int_t)dr.would_fail),
+                       err);
+    }
+    rc = rc ? rc : store_commit(s, err);
+    if (rc) {
+        store_rollback(s, NULL);
+        free(dr.json);
+        return rc;
+    }
+    *outcome = dr.json;
+    return PM_OK;
+}
+
+/* ---- propose_fix ----------------------------------------------------------- */
+
+static json_t *tool_propose_fix(void *ctx, json_t *args, mcp_call *call)
+{
+    tools_ctx *tc = ctx;
+    pm_store *s = mcp_tools_store(tc, call);
+    if (!s)
+        return NULL;
+    const char *table = json_string_value(json_object_get(args, "table"));
+    json_t *jops = json_object_get(args, "ops");
+    json_t *jsql = json_object_get(args, "sql");
+    if (!jops == !jsql) {
+        mcp_call_fail(call, "give exactly one of \"ops\" (typed operations) or \"sql\" (one "
+                            "ALTER TABLE statement)");
+        return NULL;
+    }
+    char actor[200];
+    mcp_tools_actor(call, actor, sizeof actor);
+    pm_arena *a = pm_arena_new(0);
+    pm_err err = {0};
+    json_t *result = NULL;
+    /* the arguments are borrowed: ops are completed on a copy */
+    jops = jops ? json_deep_copy(jops) : NULL;
+    pm_table *t = load_table(s, table, a, call);
+    if (!t)
+        goto out;
+    const char *allowed[] = {t->name};
+    guard_ctx g = {.allowed_tables = allowed, .nallowed = 1, .lookup = lookup_one, .lookup_arg = t};
+    pm_op *ops = NULL;
+    size_t n = 0;
+    pm_code rc = PM_OK;
+    if (jsql) {
+        rc = guard_parse_sql_n(&g, json_string_value(jsql), json_string_length(jsql), a, &ops, &n,
+                               &err);
+    } else {
+        /* Each op names the table given; one left out is that table. */
+        size_t i;
+        json_t *o;
+        json_array_foreach(jops, i, o)
+        {
+            const char *kind = json_string_value(json_object_get(o, "op"));
+            pm_op_kind k;
+            if (!json_object_get(o, "table"))
+                json_object_set_new(o, "table", json_string(table));
+            if (kind && op_kind_parse(kind, &k) &&
+                (k == OP_ADD_COLUMN || k == OP_WIDEN_COLUMN) && !json_object_get(o, "type")) {
+                mcp_call_fail(call, "argument \"ops[%zu]\": %s needs \"type\" (e.g. "
+                                    "\"varchar(16)\", \"int64\", \"text\")",
+                              i, kind);
+                goto out;
+            }
+            if (kind && op_kind_parse(kind, &k) && k == OP_CREATE_TABLE) {
+                mcp_call_fail(call, "argument \"ops[%zu]\": create_table is not proposed through "
+                                    "propose_fix; table %s exists already",
+                              i, table);
+                goto out;
+            }
+        }
+        char *text = json_dumps(jops, JSON_COMPACT);
+        rc = ops_from_json(text, a, &ops, &n, &err);
+        free(text);
+        if (rc)
+            pm_err_hint(&err, "each op is {\"op\": \"add_column\", \"column\": \"c\", \"type\": "
+                              "\"varchar(16)\"} and the like; see inspect_table_schema for types");
+    }
+    size_t bad = 0;
+    if (!rc)
+        rc = guard_check_ops(&g, ops, n, &bad, &err);
+    if (rc) {
+        /* A refusal is a decision too: the log keeps who asked for what. */
+        pm_err ae = {0};
+        json_t *pj = json_pack("{s:s, s:s}", "table", table, "reason", err.msg);
+        json_object_set(pj, jsql ? "sql" : "ops", jsql ? jsql : jops);
+        char subject[160];
+        snprintf(subject, sizeof subject, "table/%s", table);
+        if (act_audit(s, actor, "proposal.refused", subject, pj, &ae) != PM_OK)
+            pm_err_detail(&err, "the refusal could not be audited: %s", ae.msg);
+        mcp_call_fail_err(call, &err);
+        goto out;
+    }
+    pm_policy policy;
+    config_policy(tc->cfg, NULL, t->name, &policy);
+    heal_ctx c = {.store = s,
+                  .contract = config_contract(tc->cfg, t->name),
+                  .policy = &policy,
+                  .actor = actor};
+    int64_t id;
+    bool created;
+    if (heal_propose(&c, t, ops, n, NULL, NULL, 0, &id, &created, &err) != PM_OK) {
+        mcp_call_fail_err(call, &err);
+        goto out;
+    }
+    pm_proposal *p = load_proposal(s, id, a, call);
+    if (!p)
+        goto out;
+    char *outcome = NULL;
+    /* heal_propose tries in the sandbox only what waits for a person; an
+     * agent decides too, so it sees every new proposal's dry run. */
+    if (created && !p->dry_run && strcmp(p->state, "pending") == 0) {
+        if (dry_run_proposal(tc, s, p, actor, a, &outcome, &err) != PM_OK) {
+            mcp_call_fail_err(call, &err);
+            goto out;
+        }
+    }
+    const char *msg;
+    if (strcmp(p->state, "rejected") == 0)
+        msg = "a person rejected these same ops before; they are not proposed again";
+    else if (strcmp(p->state, "pending") != 0)
+        msg = "these ops were proposed before and are no longer pending";
+    else
+        msg = created ? "proposed; next: apply_fix (the policy decides whether it applies now or "
+                        "waits for a person)"
+                      : "the same ops are pending already as this proposal";
+    result = json_pack("{s:I, s:b, s:s, s:s, s:o, s:o, s:s}", "proposal", (json_int_t)id,
+                       "created", created, "state", p->state, "table", t->name, "ops",
+                       ops_described(ops, n, a), "dry_run",
+                       dry_run_json(outcome ? outcome : p->dry_run), "message", msg);
+    free(outcome);
+out:
+    json_decref(jops);
+    pm_arena_free(a);
+    return result;
+}
+
+/* ---- dry_run_fix ------------------------------------------------------------ */
+
+static json_t *tool_dry_run_fix(void *ctx, json_t *args, mcp_call *call)
+{
+    tools_ctx *tc = ctx;
+    pm_store *s = mcp_tools_store(tc, call);
+    if (!s)
+        return NULL;
+    int64_t id = json_integer_value(json_object_get(args, "proposal"));
+    char actor[200];
+    mcp_tools_actor(call, actor, sizeof actor);
+    pm_arena *a = pm_arena_new(0);
+    pm_err err = {0};
+    json_t *result = NULL;
+    pm_proposal *p = load_proposal(s, id, a, call);
+    if (!p)
+        goto out;
+    if (strcmp(p->state, "pending") != 0) {
+        mcp_call_fail(call, "proposal %lld is %s, not pending; only a pending proposal is tried",
+                      (long long)id, p->state);
+        goto out;
+    }
+    char *outcome;
+    if (dry_run_proposal(tc, s, p, actor, a, &outcome, &err) != PM_OK) {
+        mcp_call_fail_err(call, &err);
+        goto out;
+    }
+    result = json_pack("{s:I, s:s, s:o}", "proposal", (json_int_t)id, "table", p->table,
+                       "dry_run", dry_run_json(outcome));
+    free(outcome);
+out:
+    pm_arena_free(a);
+    return result;
+}
+
+/* ---- apply_fix ---------------------------------------------------------------- */
+
+static json_t *tool_apply_fix(void *ctx, json_t *args, mcp_call *call)
+{
+    tools_ctx *tc = ctx;
+    pm_store *s = mcp_tools_store(tc, call);
+    if (!s)
+        return NULL;
+    int64_t id = json_integer_value(json_object_get(args, "proposal"));
+    char actor[200];
+    mcp_tools_actor(call, actor, sizeof actor);
+    pm_arena *a = pm_arena_new(0);
+    pm_err err = {0};
+    json_t *result = NULL;
+    pm_proposal *p = load_proposal(s, id, a, call);
+    if (!p)
+        goto out;
+    pm_policy policy;
+    config_policy(tc->cfg, NULL, p->table, &policy);
+    /* human stays false: what the policy holds for a person comes back as
+     * awaiting, never applied (invariant: only a person approves). */
+    heal_ctx c = {.store = s,
+                  .contract = config_contract(tc->cfg, p->table),
+                  .policy = &policy,
+                  .actor = actor,
+                  .human = false};
+    heal_outcome o;
+    if (heal_apply(&c, id, true, &o, &err) != PM_OK) {
+        mcp_call_fail_err(call, &err);
+        goto out;
+    }
+    if (o.awaiting) {
+        char subject[64];
+        snprintf(subject, sizeof subject, "proposal/%lld", (long long)id);
+        if (act_audit(s, actor, "proposal.held", subject,
+                      json_pack("{s:s, s:s}", "table", p->table, "policy",
+                                policy_mode_name(policy.mode)),
+                      &err) != PM_OK) {
+            mcp_call_fail_err(call, &err);
+            goto out;
+        }
+        char *msg = pm_arena_sprintf(a,
+                                     "proposal %lld is not applied: the policy of table %s "
+                                     "(mode %s) holds it for a person; a person approves it "
+                                     "with `pipemend proposals approve %lld`",
+                                     (long long)id, p->table, policy_mode_name(policy.mode),
+                                     (long long)id);
+        result = json_pack("{s:b, s:b, s:I, s:s, s:s}", "applied", 0, "awaiting_human_approval", 1,
+                           "proposal", (json_int_t)id, "table", p->table, "message", msg);
+        goto out;
+    }
+    result = json_pack("{s:b, s:b, s:I, s:s, s:i, s:i, s:I, s:I}", "applied", 1,
+                       "awaiting_human_approval", 0, "proposal", (json_int_t)id, "table", p->table,
+                       "from_version", o.from_version, "to_version", o.to_version, "replayed",
+                       (json_int_t)o.replayed, "waiting", (json_int_t)o.waiting);
+out:
+    pm_arena_free(a);
+    return result;
+}
+
+/* ---- replay_quarantine ------------------------------------------------------- */
+
+static json_t *tool_replay_quarantine(void *ctx, json_t *args, mcp_call *call)
+{
+    tools_ctx *tc = ctx;
+    pm_store *s = mcp_tools_store(tc, call);
+    if (!s)
+        return NULL;
+    const char *table = json_string_value(json_object_get(args, "table"));
+    char actor[200];
+    mcp_tools_actor(call, actor, sizeof actor);
+    pm_arena *a = pm_arena_new(0);
+    pm_err err = {0};
+    json_t *result = NULL;
+    if (!load_table(s, table, a, call))
+        goto out;
+    replay_result rr;
+    if (replay_quarantine(s, table, config_contract(tc->cfg, table), actor, 0, &rr, &err) !=
+        PM_OK) {
+        mcp_call_fail_err(call, &err);
+        goto out;
+    }
+    /* replay_quarantine audits the rows it loads; a replay that loaded
+     * none is still an agent's act, so the log keeps it too. */
+    if (rr.loaded == 0) {
+        char subject[160];
+        snprintf(subject, sizeof subject, "table/%s", table);
+        if (act_audit(s, actor, "quarantine.replay_tried", subject,
+                      json_pack("{s:I, s:I}", "waiting", (json_int_t)rr.waiting, "skipped",
+                                (json_int_t)rr.skipped),
+                      &err) != PM_OK) {
+            mcp_call_fail_err(call, &err);
+            goto out;
+        }
+    }
+    result = json_pack("{s:s, s:I, s:I, s:I, s:I}", "table", table, "loaded",
+                       (json_int_t)rr.loaded, "waiting", (json_int_t)rr.waiting, "skipped",
+                       (json_int_t)rr.skipped, "incidents_resolved", (json_int_t)rr.resolved);
+out:
+    pm_arena_free(a);
+    return result;
+}
+
+/* ---- the table ---------------------------------------------------------------- */
+
+#define OP_ITEM                                                                                    \
+    "{\"type\":\"object\",\"required\":[\"op\"],\"additionalProperties\":false,"                   \
+    "\"properties\":{"                                                                             \
+    "\"op\":{\"type\":\"string\",\"enum\":[\"add_column\",\"widen_column\",\"drop_not_null\","     \
+    "\"add_field_mapping\",\"add_coercion\"]},"                                                    \
+    "\"table\":{\"type\":\"string\",\"description\":\"the table; defaults to the table "           \
+    "argument and must be it\"},"                                                                  \
+    "\"column\":{\"type\":\"string\"},"                                                            \
+    "\"type\":{\"type\":\"string\",\"description\":\"add_column, widen_column: the new type, "     \
+    "e.g. varchar(16), int64, float64, text\"},"                                                   \
+    "\"field\":{\"type\":\"string\",\"description\":\"add_field_mapping: the incoming field "       \
+    "name\"},"                                                                                     \
+    "\"format\":{\"type\":\"string\",\"description\":\"add_coercion: a strptime format\"}}}"
+
+#define PROPOSAL_ARG                                                                               \
+    "{\"type\":\"object\",\"required\":[\"proposal\"],\"additionalProperties\":false,"             \
+    "\"properties\":{\"proposal\":{\"type\":\"integer\",\"minimum\":1,\"description\":"            \
+    "\"the proposal's id (list_proposals, propose_fix)\"}}}"
+
+#define DRY_RUN_SCHEMA                                                                             \
+    "{\"type\":[\"object\",\"null\"],\"description\":\"the sandbox's outcome: ok, rows tried, "    \
+    "fixed, would_load, would_fail, failures, error\"}"
+
+#define ACTING(idem)                                                                               \
+    {                                                                                              \
+        .read_only = false, .destructive = false, .idempotent = (idem), .open_world = false        \
+    }
+
+const mcp_tool mcp_act_tools[] = {
+    {
+        .name = "propose_fix",
+        .title = "Propose a schema fix",
+        .description =
+            "Propose a repair for a table as typed ops or as exactly one SQL statement "
+            "(ALTER TABLE ... ADD COLUMN name type | ALTER COLUMN name TYPE type | ALTER COLUMN "
+            "name DROP NOT NULL). The guard checks it against the live table: anything else "
+            "(DROP, RENAME, several statements, defaults, constraints) is refused with the "
+            "reason. An accepted proposal is recorded as pending and tried in a sandbox; the "
+            "SQL text itself never runs. Next: apply_fix, or a person approves it.",
+        .input_schema =
+            "{\"type\":\"object\",\"required\":[\"table\"],\"additionalProperties\":false,"
+            "\"properties\":{"
+            "\"table\":{\"type\":\"string\",\"minLength\":1,\"description\":\"the table to "
+            "repair\"},"
+            "\"ops\":{\"type\":\"array\",\"minItems\":1,\"description\":\"typed ops (give this "
+            "or sql)\",\"items\":" OP_ITEM "},"
+            "\"sql\":{\"type\":\"string\",\"minLength\":1,\"maxLength\":65536,\"description\":"
+            "\"exactly one ALTER TABLE statement (give this or ops)\"}}}",
+        .output_schema =
+            "{\"type\":\"object\",\"required\":[\"proposal\",\"created\",\"state\",\"table\","
+            "\"ops\",\"dry_run\",\"message\"],\"properties\":{"
+            "\"proposal\":{\"type\":\"integer\"},"
+            "\"created\":{\"type\":\"boolean\",\"description\":\"false: the same ops were "
+            "proposed before\"},"
+            "\"state\":{\"type\":\"string\",\"description\":\"pending, applied, rejected, "
+            "superseded\"},"
+            "\"table\":{\"type\":\"string\"},"
+            "\"ops\":{\"type\":\"array\",\"items\":{\"type\":\"string\"}},"
+            "\"dry_run\":" DRY_RUN_SCHEMA ","
+            "\"message\":{\"type\":\"string\"}}}",
+        .hints = ACTING(true),
+        .call = tool_propose_fix,
+    },
+    {
+        .name = "dry_run_fix",
+        .title = "Dry-run a proposal",
+        .description = "Try a pending proposal's ops on a scratch copy of its table as it is now, "
+                       "with the quarantined rows of its incidents: whether the ops apply, how "
+                       "many rows they fix and would load. Records the outcome on the proposal; "
+                       "the real table is not touched.",
+        .input_schema = PROPOSAL_ARG,
+        .output_schema = "{\"type\":\"object\",\"required\":[\"proposal\",\"table\",\"dry_run\"],"
+                         "\"properties\":{\"proposal\":{\"type\":\"integer\"},"
+                         "\"table\":{\"type\":\"string\"},\"dry_run\":" DRY_RUN_SCHEMA "}}",
+        .hints = ACTING(true),
+        .call = tool_dry_run_fix,
+    },
+    {
+        .name = "apply_fix",
+        .title = "Apply a proposal the policy allows",
+        .description =
+            "Apply a pending proposal if the table's policy lets the rules apply it by "
+            "themselves (class auto under mode auto, e.g. a new nullable column), then replay "
+            "the table's quarantine. Anything else is not applied: the answer says it awaits "
+            "human approval and the command a person runs; that is not an error, and no tool "
+            "can approve.",
+        .input_schema = PROPOSAL_ARG,
+        .output_schema =
+            "{\"type\":\"object\",\"required\":[\"applied\",\"awaiting_human_approval\","
+            "\"proposal\",\"table\"],\"properties\":{"
+            "\"applied\":{\"type\":\"boolean\"},"
+            "\"awaiting_human_approval\":{\"type\":\"boolean\"},"
+            "\"proposal\":{\"type\":\"integer\"},"
+            "\"table\":{\"type\":\"string\"},"
+            "\"message\":{\"type\":\"string\",\"description\":\"when awaiting: why, and how a "
+            "person approves\"},"
+            "\"from_version\":{\"type\":\"integer\"},"
+            "\"to_version\":{\"type\":\"integer\"},"
+            "\"replayed\":{\"type\":\"integer\",\"description\":\"rows that left quarantine\"},"
+            "\"waiting\":{\"type\":\"integer\",\"description\":\"rows still in quarantine\"}}}",
+        .hints = ACTING(true),
+        .call = tool_apply_fix,
+    },
+    {
+        .name = "replay_quarantine",
+        .title = "Replay a table's quarantine",
+        .description = "Put a table's quarantined rows through the validator and the loader "
+                       "again (after its schema changed): rows that now fit load and leave "
+                       "quarantine, the others stay with up-to-date findings.",
+        .input_schema = "{\"type\":\"object\",\"required\":[\"table\"],"
+                        "\"additionalProperties\":false,\"properties\":{\"table\":{\"type\":"
+                        "\"string\",\"minLength\":1}}}",
+        .output_schema =
+            "{\"type\":\"object\",\"required\":[\"table\",\"loaded\",\"waiting\",\"skipped\","
+            "\"incidents_resolved\"],\"properties\":{"
+            "\"table\":{\"type\":\"string\"},"
+            "\"loaded\":{\"type\":\"integer\",\"description\":\"rows now in the table\"},"
+            "\"waiting\":{\"type\":\"integer\",\"description\":\"rows that still do not fit\"},"
+            "\"skipped\":{\"type\":\"integer\",\"description\":\"rows that cannot be replayed "
+            "from their bytes\"},"
+            "\"incidents_resolved\":{\"type\":\"integer\"}}}",
+        .hints = ACTING(true),
+        .call = tool_replay_quarantine,
+    },
+};
+const size_t mcp_act_ntools = sizeof mcp_act_tools / sizeof mcp_act_tools[0];
