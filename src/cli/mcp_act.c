@@ -53,8 +53,10 @@ static pm_table *load_table(pm_store *s, const char *name, pm_arena *a, mcp_call
         return NULL;
     }
     if (!t)
-        mcp_call_fail(call, "no table \"%s\" in the warehouse; hint: call list_tables for the "
-                            "tables pipemend loads into", name);
+        mcp_call_fail(call,
+                      "no table \"%s\" in the warehouse; hint: call list_tables for the "
+                      "tables pipemend loads into",
+                      name);
     return t;
 }
 
@@ -69,8 +71,10 @@ static pm_proposal *load_proposal(pm_store *s, int64_t id, pm_arena *a, mcp_call
         return NULL;
     }
     if (n != 1) {
-        mcp_call_fail(call, "no proposal %lld; hint: call list_proposals, or propose_fix to make "
-                            "one", (long long)id);
+        mcp_call_fail(call,
+                      "no proposal %lld; hint: call list_proposals, or propose_fix to make "
+                      "one",
+                      (long long)id);
         return NULL;
     }
     return &ps[0];
@@ -96,8 +100,8 @@ static json_t *dry_run_json(const char *text)
  * proposal gathers), and records the outcome on the proposal with the
  * audit event proposal.dry_run. *outcome: the recorded JSON (caller
  * frees). */
-static pm_code dry_run_proposal(tools_ctx *tc, pm_store *s, const pm_proposal *p,
-                                const char *actor, pm_arena *a, char **outcome, pm_err *err)
+static pm_code dry_run_proposal(tools_ctx *tc, pm_store *s, const pm_proposal *p, const char *actor,
+                                pm_arena *a, char **outcome, pm_err *err)
 {
     *outcome = NULL;
     pm_op *ops;
@@ -143,12 +147,12 @@ static pm_code dry_run_proposal(tools_ctx *tc, pm_store *s, const pm_proposal *p
     if (!rc) {
         char subject[64];
         snprintf(subject, sizeof subject, "proposal/%lld", (long long)p->id);
-        rc = act_audit(s, actor, "proposal.dry_run", subject,
-                       json_pack("{s:s, s:b, s:I, s:I, s:I}", "table", p->table, "ok", dr.ok,
-                                 "rows", (json_int_t)dr.rows, "would_load",
-                                 (json_int_t)dr.would_load, "would_fail",
-                                 (json_int_t)dr.would_fail),
-                       err);
+        rc =
+            act_audit(s, actor, "proposal.dry_run", subject,
+                      json_pack("{s:s, s:b, s:I, s:I, s:I}", "table", p->table, "ok", dr.ok, "rows",
+                                (json_int_t)dr.rows, "would_load", (json_int_t)dr.would_load,
+                                "would_fail", (json_int_t)dr.would_fail),
+                      err);
     }
     rc = rc ? rc : store_commit(s, err);
     if (rc) {
@@ -204,16 +208,18 @@ static json_t *tool_propose_fix(void *ctx, json_t *args, mcp_call *call)
             pm_op_kind k;
             if (!json_object_get(o, "table"))
                 json_object_set_new(o, "table", json_string(table));
-            if (kind && op_kind_parse(kind, &k) &&
-                (k == OP_ADD_COLUMN || k == OP_WIDEN_COLUMN) && !json_object_get(o, "type")) {
-                mcp_call_fail(call, "argument \"ops[%zu]\": %s needs \"type\" (e.g. "
-                                    "\"varchar(16)\", \"int64\", \"text\")",
+            if (kind && op_kind_parse(kind, &k) && (k == OP_ADD_COLUMN || k == OP_WIDEN_COLUMN) &&
+                !json_object_get(o, "type")) {
+                mcp_call_fail(call,
+                              "argument \"ops[%zu]\": %s needs \"type\" (e.g. "
+                              "\"varchar(16)\", \"int64\", \"text\")",
                               i, kind);
                 goto out;
             }
             if (kind && op_kind_parse(kind, &k) && k == OP_CREATE_TABLE) {
-                mcp_call_fail(call, "argument \"ops[%zu]\": create_table is not proposed through "
-                                    "propose_fix; table %s exists already",
+                mcp_call_fail(call,
+                              "argument \"ops[%zu]\": create_table is not proposed through "
+                              "propose_fix; table %s exists already",
                               i, table);
                 goto out;
             }
@@ -273,10 +279,10 @@ static json_t *tool_propose_fix(void *ctx, json_t *args, mcp_call *call)
         msg = created ? "proposed; next: apply_fix (the policy decides whether it applies now or "
                         "waits for a person)"
                       : "the same ops are pending already as this proposal";
-    result = json_pack("{s:I, s:b, s:s, s:s, s:o, s:o, s:s}", "proposal", (json_int_t)id,
-                       "created", created, "state", p->state, "table", t->name, "ops",
-                       ops_described(ops, n, a), "dry_run",
-                       dry_run_json(outcome ? outcome : p->dry_run), "message", msg);
+    result =
+        json_pack("{s:I, s:b, s:s, s:s, s:o, s:o, s:s}", "proposal", (json_int_t)id, "created",
+                  created, "state", p->state, "table", t->name, "ops", ops_described(ops, n, a),
+                  "dry_run", dry_run_json(outcome ? outcome : p->dry_run), "message", msg);
     free(outcome);
 out:
     json_decref(jops);
@@ -311,8 +317,8 @@ static json_t *tool_dry_run_fix(void *ctx, json_t *args, mcp_call *call)
         mcp_call_fail_err(call, &err);
         goto out;
     }
-    result = json_pack("{s:I, s:s, s:o}", "proposal", (json_int_t)id, "table", p->table,
-                       "dry_run", dry_run_json(outcome));
+    result = json_pack("{s:I, s:s, s:o}", "proposal", (json_int_t)id, "table", p->table, "dry_run",
+                       dry_run_json(outcome));
     free(outcome);
 out:
     pm_arena_free(a);
@@ -353,19 +359,19 @@ static json_t *tool_apply_fix(void *ctx, json_t *args, mcp_call *call)
     if (o.awaiting) {
         char subject[64];
         snprintf(subject, sizeof subject, "proposal/%lld", (long long)id);
-        if (act_audit(s, actor, "proposal.held", subject,
-                      json_pack("{s:s, s:s}", "table", p->table, "policy",
-                                policy_mode_name(policy.mode)),
-                      &err) != PM_OK) {
+        if (act_audit(
+                s, actor, "proposal.held", subject,
+                json_pack("{s:s, s:s}", "table", p->table, "policy", policy_mode_name(policy.mode)),
+                &err) != PM_OK) {
             mcp_call_fail_err(call, &err);
             goto out;
         }
-        char *msg = pm_arena_sprintf(a,
-                                     "proposal %lld is not applied: the policy of table %s "
-                                     "(mode %s) holds it for a person; a person approves it "
-                                     "with `pipemend proposals approve %lld`",
-                                     (long long)id, p->table, policy_mode_name(policy.mode),
-                                     (long long)id);
+        char *msg =
+            pm_arena_sprintf(a,
+                             "proposal %lld is not applied: the policy of table %s "
+                             "(mode %s) holds it for a person; a person approves it "
+                             "with `pipemend proposals approve %lld`",
+                             (long long)id, p->table, policy_mode_name(policy.mode), (long long)id);
         result = json_pack("{s:b, s:b, s:I, s:s, s:s}", "applied", 0, "awaiting_human_approval", 1,
                            "proposal", (json_int_t)id, "table", p->table, "message", msg);
         goto out;
@@ -414,9 +420,9 @@ static json_t *tool_replay_quarantine(void *ctx, json_t *args, mcp_call *call)
             goto out;
         }
     }
-    result = json_pack("{s:s, s:I, s:I, s:I, s:I}", "table", table, "loaded",
-                       (json_int_t)rr.loaded, "waiting", (json_int_t)rr.waiting, "skipped",
-                       (json_int_t)rr.skipped, "incidents_resolved", (json_int_t)rr.resolved);
+    result = json_pack("{s:s, s:I, s:I, s:I, s:I}", "table", table, "loaded", (json_int_t)rr.loaded,
+                       "waiting", (json_int_t)rr.waiting, "skipped", (json_int_t)rr.skipped,
+                       "incidents_resolved", (json_int_t)rr.resolved);
 out:
     pm_arena_free(a);
     return result;
@@ -434,7 +440,7 @@ out:
     "\"column\":{\"type\":\"string\"},"                                                            \
     "\"type\":{\"type\":\"string\",\"description\":\"add_column, widen_column: the new type, "     \
     "e.g. varchar(16), int64, float64, text\"},"                                                   \
-    "\"field\":{\"type\":\"string\",\"description\":\"add_field_mapping: the incoming field "       \
+    "\"field\":{\"type\":\"string\",\"description\":\"add_field_mapping: the incoming field "      \
     "name\"},"                                                                                     \
     "\"format\":{\"type\":\"string\",\"description\":\"add_coercion: a strptime format\"}}}"
 
