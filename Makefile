@@ -37,7 +37,7 @@ LIB_OBJ := $(LIB_SRC:%.c=$(O)/%.o)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(O)/tests/%)
 
-.PHONY: all deps demo check unit unit-pg e2e e2e-pg fuzz-replay fuzz bench format clean
+.PHONY: all deps demo check unit unit-pg e2e e2e-pg mcp-test fuzz-replay fuzz bench format clean
 all: $(O)/pipemend
 
 $(O)/%.o: %.c
@@ -94,6 +94,14 @@ e2e-pg: deps
 	@sh scripts/install-test-deps-pg.sh
 	$(MAKE) BUILD=san all
 	python3 tests/e2e/run.py build/san/pipemend --backend pg
+
+# The MCP client tests: the official TypeScript SDK's client and the MCP
+# Inspector CLI driving `pipemend mcp` over stdio (tests/mcp/, npm packages
+# pinned in its package-lock.json; installs Node.js and npm when missing).
+mcp-test: deps
+	@sh scripts/install-test-deps-mcp.sh
+	$(MAKE) BUILD=san all
+	cd tests/mcp && PIPEMEND_BIN=$(CURDIR)/build/san/pipemend node run.mjs
 
 # Coverage-guided fuzzing with clang's libFuzzer (not part of check): the
 # JSON scanner differentially against jansson, the guard's SQL path against
