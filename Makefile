@@ -5,7 +5,8 @@
 #   make check      install what the tests need, run every test under ASan+UBSan
 #   make e2e-pg     the end-to-end tests against a PostgreSQL server they start
 #                   themselves (part of check; also unit-pg for the unit tests
-#                   that need a server)
+#                   that need a server, and mcp-test for the official MCP
+#                   clients from npm)
 #   make bench      the benchmarks in bench/ (not part of check)
 #   make format     clang-format the tree
 #
@@ -78,7 +79,7 @@ e2e: $(O)/pipemend
 	python3 tests/e2e/run.py $(O)/pipemend
 
 check: deps
-	$(MAKE) BUILD=san unit unit-pg fuzz-replay e2e e2e-pg
+	$(MAKE) BUILD=san unit unit-pg fuzz-replay e2e e2e-pg mcp-test
 
 # The same end-to-end suite with a fresh PostgreSQL database per test, on a
 # throwaway server the run starts and stops (tests/pg/pgserver.py). Installs
