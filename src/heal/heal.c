@@ -159,8 +159,7 @@ static pm_code dry_run_records(pm_store *s, const pm_incident *in, size_t nin,
         size_t nr;
         /* the newest rows: the drift the plan was made for, not rows older
          * repairs left behind */
-        pm_code rc =
-            store_incident_rows(s, in[k].id, true, (int)(cap - *n), a, &rows, &nr, err);
+        pm_code rc = store_incident_rows(s, in[k].id, true, (int)(cap - *n), a, &rows, &nr, err);
         if (rc)
             return rc;
         for (size_t i = 0; i < nr && *n < cap; i++) {

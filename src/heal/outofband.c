@@ -135,7 +135,8 @@ pm_code outofband_adopt(pm_store *s, const char *name, int64_t run_id, pm_arena 
         return rc;
     rc = store_begin(s, err);
     if (!rc)
-        rc = store_table_adopt(s, live, "adopted: the table existed before pipemend loaded it", err);
+        rc =
+            store_table_adopt(s, live, "adopted: the table existed before pipemend loaded it", err);
     if (!rc) {
         char subject[160];
         snprintf(subject, sizeof subject, "table/%s", name);

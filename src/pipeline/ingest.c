@@ -556,9 +556,8 @@ static pm_code write_batch(run *r, batch *b, pm_err *err)
  * (40P01). */
 static bool retryable(const pm_err *e)
 {
-    if (e->code == PM_ERR_IO &&
-        (e->sqlstate[0] == '\0' || strncmp(e->sqlstate, "08", 2) == 0 ||
-         strncmp(e->sqlstate, "57P0", 4) == 0))
+    if (e->code == PM_ERR_IO && (e->sqlstate[0] == '\0' || strncmp(e->sqlstate, "08", 2) == 0 ||
+                                 strncmp(e->sqlstate, "57P0", 4) == 0))
         return true;
     return strcmp(e->sqlstate, "40001") == 0 || strcmp(e->sqlstate, "40P01") == 0;
 }

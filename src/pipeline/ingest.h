@@ -34,7 +34,7 @@ typedef struct ingest_opts {
     pm_source_opts source;
     int volume_window;
     double volume_ratio;
-    bool progress;       /* draw a progress bar on stderr */
+    bool progress;    /* draw a progress bar on stderr */
     pm_policy policy; /* mode auto (default): heal automatic drift inline */
 } ingest_opts;
 
@@ -45,7 +45,7 @@ typedef struct ingest_result {
     int64_t quarantined;
     bool anomaly;
     bool created_table;
-    int held; /* sources held back under on_incident: halt */
+    int held;           /* sources held back under on_incident: halt */
     const char *status; /* static string */
 } ingest_result;
 

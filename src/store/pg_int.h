@@ -22,9 +22,9 @@
 
 typedef struct pg {
     PGconn *conn;
-    char *url;      /* as given (for reconnecting and messages; may hold a password) */
-    char *where;    /* host:port/dbname, for messages */
-    bool in_tx;     /* a transaction is open (store_begin .. commit/rollback) */
+    char *url;   /* as given (for reconnecting and messages; may hold a password) */
+    char *where; /* host:port/dbname, for messages */
+    bool in_tx;  /* a transaction is open (store_begin .. commit/rollback) */
     /* the prepared data-table load (pg_table.c) */
     pm_table *load_table; /* a copy of the table insert_prepare was given */
     bool load_text;       /* COPY in text format: a hand-made column's type is not

@@ -99,8 +99,8 @@ pm_code store_apply_ops(pm_store *s, const pm_table *from, const pm_op *ops, siz
     return s->ops->apply_ops(s, from, ops, n, to, reason, err);
 }
 
-pm_code store_table_live(pm_store *s, const pm_table *t, pm_arena *a, pm_table **live,
-                         bool *exists, pm_err *err)
+pm_code store_table_live(pm_store *s, const pm_table *t, pm_arena *a, pm_table **live, bool *exists,
+                         pm_err *err)
 {
     return s->ops->table_live(s, t, a, live, exists, err);
 }
@@ -152,8 +152,8 @@ pm_code store_quarantine_add(pm_store *s, const pm_qrow *q, int64_t *id, pm_err 
     return s->ops->quarantine_add(s, q, id ? id : &ignored, err);
 }
 
-pm_code store_quarantine_page(pm_store *s, const char *table, int64_t after, int limit,
-                              pm_arena *a, pm_qrow **out, size_t *n, pm_err *err)
+pm_code store_quarantine_page(pm_store *s, const char *table, int64_t after, int limit, pm_arena *a,
+                              pm_qrow **out, size_t *n, pm_err *err)
 {
     return s->ops->quarantine_page(s, table, after, limit, a, out, n, err);
 }
