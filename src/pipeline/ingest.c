@@ -705,8 +705,22 @@ static bool apply_auto(run *r, batch *b, pm_op *ops, size_t n, const char *const
                        .lookup_arg = healed};
         size_t bad;
         pm_err gerr;
-        if (guard_check_ops(&g, ops, n, &bad, &gerr) != PM_OK)
-            store_proposal_decide(r->store, id, "superseded", "rules", NULL);
+        if (guard_check_ops(&g, ops, n, &bad, &gerr) != PM_OK &&
+            store_begin(r->store, NULL) == PM_OK) {
+            char subject[64];
+            snprintf(subject, sizeof subject, "proposal/%lld", (long long)id);
+            pm_err serr;
+            pm_code src = store_proposal_decide(r->store, id, "superseded", "rules", &serr);
+            if (!src)
+                src = audit_json(r->store, "proposal.superseded", subject,
+                                 json_pack("{s:s, s:i, s:s}", "table", healed->name, "version",
+                                           healed->version, "reason", gerr.msg),
+                                 &serr);
+            if (src)
+                store_rollback(r->store, NULL); /* no longer pending: nothing to record */
+            else if (store_commit(r->store, &serr) != PM_OK)
+                store_rollback(r->store, NULL);
+        }
         pm_info("%s was changed by another run (schema version %d); continuing on it",
                 r->table->name, healed->version);
         rc = PM_OK;
