@@ -166,6 +166,10 @@ int cmd_mcp(cli_ctx *ctx)
                 mcp_server_add_tools(s, mcp_read_tools, mcp_read_ntools, &t, &err) != PM_OK) ||
                (mcp_act_ntools &&
                 mcp_server_add_tools(s, mcp_act_tools, mcp_act_ntools, &t, &err) != PM_OK) ||
+               mcp_server_add_resources(s, mcp_resources_table, mcp_resources_n, &t, &err) !=
+                   PM_OK ||
+               mcp_server_add_prompts(s, mcp_resources_prompts, mcp_resources_nprompts, &t, &err) !=
+                   PM_OK ||
                mcp_stdio_serve(s, STDIN_FILENO, STDOUT_FILENO, &err) != PM_OK) {
         code = cli_fail(&err);
     }

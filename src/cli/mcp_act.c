@@ -1,6 +1,6 @@
 /* mcp_act.c - pipemend's acting MCP tools (see mcp_tools.h): propose a
  * fix, dry-run it, apply what the policy lets the rules apply by
- * themselves, replay a table's quarantine.
+ * themselves, replay a table's quarantine, run a pipeline.
  *
  * Everything an agent sends goes the way a person's proposal does, and no
  * further: SQL through the guard's parser (libpg_query) into typed ops or
@@ -11,10 +11,13 @@
  * and nothing here sets heal_ctx.human). The DDL that runs is rendered
  * from the ops; the proposed text itself is never executed. Every call
  * that acts is an audit event by agent:<client name>. */
+#include <errno.h>
+#include <glob.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "audit/audit.h"
 #include "cli/mcp_tools.h"
@@ -22,7 +25,11 @@
 #include "heal/heal.h"
 #include "heal/op.h"
 #include "heal/replay.h"
+#include "pipeline/ingest.h"
 #include "store/store.h"
+
+/* trigger_pipeline: a pipeline's runs start at most this often. */
+#define TRIGGER_INTERVAL 60
 
 /* ---- helpers ------------------------------------------------------------- */
 
@@ -428,6 +435,134 @@ out:
     return result;
 }
 
+/* ---- trigger_pipeline --------------------------------------------------------- */
+
+/* Seconds since an ISO 8601 UTC timestamp of the store ("2026-01-02T03:04:05..."),
+ * or -1 when it does not parse. */
+static long seconds_since(const char *at)
+{
+    struct tm tm = {0};
+    if (!at || sscanf(at, "%d-%d-%dT%d:%d:%d", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
+                      &tm.tm_min, &tm.tm_sec) != 6)
+        return -1;
+    tm.tm_year -= 1900;
+    tm.tm_mon -= 1;
+    return (long)difftime(time(NULL), timegm(&tm));
+}
+
+static json_t *tool_trigger_pipeline(void *ctx, json_t *args, mcp_call *call)
+{
+    tools_ctx *tc = ctx;
+    pm_store *s = mcp_tools_store(tc, call);
+    if (!s)
+        return NULL;
+    const char *name = json_string_value(json_object_get(args, "pipeline"));
+    const pm_pipeline_cfg *p = tc->cfg ? config_pipeline(tc->cfg, name) : NULL;
+    if (!p) {
+        mcp_call_fail(call,
+                      "no pipeline \"%s\" in the configuration; call list_pipelines for the "
+                      "pipelines pipemend.yaml defines",
+                      name);
+        return NULL;
+    }
+    char actor[200];
+    mcp_tools_actor(call, actor, sizeof actor);
+    pm_arena *a = pm_arena_new(0);
+    pm_err err = {0};
+    json_t *result = NULL;
+    glob_t g = {0};
+    /* A run left `running` by a process that died would refuse every
+     * trigger: mark those aborted first, as `pipemend run` does. */
+    pm_run *runs;
+    size_t n;
+    if (ingest_reap_aborted(s, &err) != PM_OK ||
+        store_runs_list(s, p->name, NULL, 1, a, &runs, &n, &err) != PM_OK) {
+        mcp_call_fail_err(call, &err);
+        goto out;
+    }
+    if (n && strcmp(runs[0].status, "running") == 0) {
+        mcp_call_fail(call,
+                      "pipeline %s is running now (run %lld); wait for it to finish "
+                      "(get_pipeline_status) before triggering it again",
+                      p->name, (long long)runs[0].id);
+        goto out;
+    }
+    long age = n ? seconds_since(runs[0].started_at) : -1;
+    if (age >= 0 && age < TRIGGER_INTERVAL) {
+        mcp_call_fail(call,
+                      "pipeline %s last started %ld s ago (run %lld); it runs at most once "
+                      "every %d s: retry in %ld s",
+                      p->name, age, (long long)runs[0].id, TRIGGER_INTERVAL,
+                      TRIGGER_INTERVAL - age);
+        goto out;
+    }
+
+    /* As cmd_run (cmd_ingest.c) builds a pipeline's run. */
+    ingest_opts o = {0};
+    source_opts_default(&o.source);
+    o.batch_size = tc->cfg->batch_size;
+    o.sample_size = tc->cfg->sample_size;
+    o.source.max_line = tc->cfg->max_line_bytes;
+    o.source.json.max_depth = tc->cfg->max_depth;
+    o.volume_window = tc->cfg->volume_window;
+    o.volume_ratio = tc->cfg->volume_ratio;
+    o.progress = false; /* stderr is the client's log, not a terminal */
+    o.table = p->table;
+    o.pipeline = p->name;
+    o.format = p->format;
+    o.has_format = p->has_format;
+    o.contract = p->contract ? p->contract : config_contract(tc->cfg, p->table);
+    config_policy(tc->cfg, p->name, p->table, &o.policy);
+    if (strcmp(p->source, "-") == 0) {
+        /* stdin is the protocol's channel, never a feed */
+        mcp_call_fail(call,
+                      "pipeline %s reads standard input, which is this server's protocol "
+                      "channel; run it with `pipemend run %s`",
+                      p->name, p->name);
+        goto out;
+    }
+    int gr = glob(p->source, GLOB_ERR, NULL, &g);
+    if (gr == GLOB_NOMATCH) {
+        mcp_call_fail(call,
+                      "source %s of pipeline %s matches no file: nothing to run; check the "
+                      "path in pipemend.yaml (relative paths start from the server's "
+                      "directory)",
+                      p->source, p->name);
+        goto out;
+    }
+    if (gr != 0) {
+        mcp_call_fail(call,
+                      "cannot read source %s of pipeline %s: %s; check that its directory "
+                      "exists and is readable",
+                      p->source, p->name, strerror(errno));
+        goto out;
+    }
+    o.paths = (const char *const *)g.gl_pathv; /* glob sorts them */
+    o.npaths = g.gl_pathc;
+
+    char subject[160];
+    snprintf(subject, sizeof subject, "pipeline/%s", p->name);
+    if (act_audit(s, actor, "pipeline.triggered", subject,
+                  json_pack("{s:s, s:s, s:I}", "table", p->table, "source", p->source, "files",
+                            (json_int_t)g.gl_pathc),
+                  &err) != PM_OK) {
+        mcp_call_fail_err(call, &err);
+        goto out;
+    }
+    ingest_result r;
+    if (ingest_run(s, &o, &r, &err) != PM_OK) {
+        mcp_call_fail_err(call, &err);
+        goto out;
+    }
+    result = json_pack("{s:I, s:s, s:I, s:I, s:I}", "run_id", (json_int_t)r.run_id, "status",
+                       r.status, "rows_read", (json_int_t)r.read, "rows_loaded",
+                       (json_int_t)r.loaded, "rows_quarantined", (json_int_t)r.quarantined);
+out:
+    globfree(&g);
+    pm_arena_free(a);
+    return result;
+}
+
 /* ---- the table ---------------------------------------------------------------- */
 
 #define OP_ITEM                                                                                    \
@@ -553,6 +688,32 @@ const mcp_tool mcp_act_tools[] = {
             "\"incidents_resolved\":{\"type\":\"integer\"}}}",
         .hints = ACTING(true),
         .call = tool_replay_quarantine,
+    },
+    {
+        .name = "trigger_pipeline",
+        .title = "Run a pipeline now",
+        .description =
+            "Run a pipeline of pipemend.yaml once, as `pipemend run NAME` does: its source "
+            "files load into its table under its contract and policy, from where their "
+            "checkpoints left off. Refused while a run of it is running, and within 60 s of "
+            "its last start (the answer says when to retry). Returns the run's counts; "
+            "get_run_log tells the rest.",
+        .input_schema =
+            "{\"type\":\"object\",\"required\":[\"pipeline\"],\"additionalProperties\":"
+            "false,\"properties\":{\"pipeline\":{\"type\":\"string\",\"minLength\":1,"
+            "\"maxLength\":200,\"description\":\"a pipeline name, as list_pipelines gives "
+            "it\"}}}",
+        .output_schema =
+            "{\"type\":\"object\",\"required\":[\"run_id\",\"status\",\"rows_read\","
+            "\"rows_loaded\",\"rows_quarantined\"],\"additionalProperties\":false,"
+            "\"properties\":{\"run_id\":{\"type\":\"integer\"},"
+            "\"status\":{\"type\":\"string\",\"enum\":[\"succeeded\",\"quarantined\","
+            "\"held\",\"failed\"]},"
+            "\"rows_read\":{\"type\":\"integer\"},\"rows_loaded\":{\"type\":\"integer\"},"
+            "\"rows_quarantined\":{\"type\":\"integer\",\"description\":\"see them with "
+            "list_quarantine run_id\"}}}",
+        .hints = ACTING(false),
+        .call = tool_trigger_pipeline,
     },
 };
 const size_t mcp_act_ntools = sizeof mcp_act_tools / sizeof mcp_act_tools[0];

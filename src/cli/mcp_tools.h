@@ -1,7 +1,8 @@
 /* mcp_tools.h - pipemend's MCP tools (the product side; src/mcp is the
  * generic server they register into). Each file keeps one family:
  * cmd_mcp.c the first two and the command, mcp_read.c the other read-only
- * tools, mcp_act.c the acting ones. Every acting call is an audit event
+ * tools, mcp_act.c the acting ones, mcp_resources.c the resources and
+ * prompts. Every acting call is an audit event
  * with actor agent:<client name>; no tool approves (DESIGN.md, invariant:
  * only a person approves). Values that come from the feed (sample records,
  * raw quarantined bytes) are returned inside an object that labels them as
@@ -35,5 +36,9 @@ extern const mcp_tool mcp_read_tools[];
 extern const size_t mcp_read_ntools;
 extern const mcp_tool mcp_act_tools[];
 extern const size_t mcp_act_ntools;
+extern const mcp_resource mcp_resources_table[];
+extern const size_t mcp_resources_n;
+extern const mcp_prompt mcp_resources_prompts[];
+extern const size_t mcp_resources_nprompts;
 
 #endif

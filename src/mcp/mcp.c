@@ -1,5 +1,6 @@
 /* mcp.c - the MCP server: lifecycle, the method table, tools/list and
- * tools/call over the product's tool tables, and batches per revision
+ * tools/call over the product's tool tables, resources and prompts over
+ * its resource and prompt tables, and batches per revision
  * (mcp.h says what is served and how each failure is answered).
  *
  * Failures at the protocol level (a malformed request, an unknown tool or
@@ -21,6 +22,7 @@
 #define DEFAULT_PAGE 50
 #define DEFAULT_MAX_MESSAGE (4u << 20)
 #define CURSOR_PREFIX "pmc1."
+#define MCP_RESOURCE_NOT_FOUND (-32002)
 
 static const char *const protocol_versions[] = MCP_PROTOCOL_VERSIONS;
 #define NVERSIONS (sizeof protocol_versions / sizeof protocol_versions[0])
@@ -32,10 +34,24 @@ typedef struct reg_tool {
     json_t *output; /* parsed outputSchema, owned (NULL: none) */
 } reg_tool;
 
+typedef struct reg_resource {
+    const mcp_resource *r; /* borrowed from the product's table */
+    void *ctx;
+} reg_resource;
+
+typedef struct reg_prompt {
+    const mcp_prompt *p; /* borrowed from the product's table */
+    void *ctx;
+} reg_prompt;
+
 struct mcp_server {
     mcp_server_info info;
     reg_tool *tools;
     size_t ntools, cap;
+    reg_resource *resources;
+    size_t nresources, rcap;
+    reg_prompt *prompts;
+    size_t nprompts, pcap;
     bool initialized;     /* initialize answered */
     bool client_ready;    /* notifications/initialized received */
     const char *protocol; /* one of protocol_versions, NULL before initialize */
@@ -44,7 +60,8 @@ struct mcp_server {
 
 struct mcp_call {
     mcp_server *s;
-    char *msg; /* owned; set by mcp_call_fail */
+    char *msg;      /* owned; set by mcp_call_fail */
+    bool not_found; /* set by mcp_call_not_found */
 };
 
 /* What a method handler answers: a result (owned), or an error code with
@@ -53,6 +70,7 @@ typedef struct reply {
     json_t *result;
     int code;
     char msg[512];
+    json_t *data; /* the error's data, owned; may be NULL */
 } reply;
 
 static void reply_error(reply *r, int code, const char *fmt, ...)
@@ -88,6 +106,8 @@ void mcp_server_free(mcp_server *s)
         json_decref(s->tools[i].output);
     }
     free(s->tools);
+    free(s->resources);
+    free(s->prompts);
     free(s->client_name);
     free(s);
 }
@@ -162,6 +182,72 @@ pm_code mcp_server_add_tools(mcp_server *s, const mcp_tool *tools, size_t n, voi
     return PM_OK;
 }
 
+/* Grows *p (of *cap elements of size) to hold one more than n. */
+static bool grow(void **p, size_t *cap, size_t n, size_t size)
+{
+    if (n < *cap)
+        return true;
+    size_t c = *cap ? *cap * 2 : 16;
+    void *q = realloc(*p, c * size);
+    if (!q)
+        return false;
+    *p = q;
+    *cap = c;
+    return true;
+}
+
+static const reg_resource *find_static_resource(const mcp_server *s, const char *uri)
+{
+    for (size_t i = 0; i < s->nresources; i++)
+        if (s->resources[i].r->uri && strcmp(s->resources[i].r->uri, uri) == 0)
+            return &s->resources[i];
+    return NULL;
+}
+
+pm_code mcp_server_add_resources(mcp_server *s, const mcp_resource *res, size_t n, void *ctx,
+                                 pm_err *err)
+{
+    for (size_t i = 0; i < n; i++) {
+        const mcp_resource *r = &res[i];
+        if (!r->name || !*r->name || !r->read || !r->uri == !r->uri_template)
+            return pm_err_set(err, PM_ERR_CONFIG,
+                              "resource %zu: a name, a reader and exactly one of a uri and a "
+                              "uri template are required",
+                              i);
+        if (r->uri && find_static_resource(s, r->uri))
+            return pm_err_set(err, PM_ERR_CONFIG, "resource \"%s\" is registered twice", r->uri);
+        if (!grow((void **)&s->resources, &s->rcap, s->nresources, sizeof *s->resources))
+            return pm_err_set(err, PM_ERR_NOMEM, "out of memory");
+        s->resources[s->nresources++] = (reg_resource){r, ctx};
+    }
+    return PM_OK;
+}
+
+static const reg_prompt *find_prompt(const mcp_server *s, const char *name)
+{
+    for (size_t i = 0; i < s->nprompts; i++)
+        if (strcmp(s->prompts[i].p->name, name) == 0)
+            return &s->prompts[i];
+    return NULL;
+}
+
+pm_code mcp_server_add_prompts(mcp_server *s, const mcp_prompt *prompts, size_t n, void *ctx,
+                               pm_err *err)
+{
+    for (size_t i = 0; i < n; i++) {
+        const mcp_prompt *p = &prompts[i];
+        if (!p->name || !*p->name || !p->get)
+            return pm_err_set(err, PM_ERR_CONFIG, "prompt %zu: a name and a handler are required",
+                              i);
+        if (find_prompt(s, p->name))
+            return pm_err_set(err, PM_ERR_CONFIG, "prompt \"%s\" is registered twice", p->name);
+        if (!grow((void **)&s->prompts, &s->pcap, s->nprompts, sizeof *s->prompts))
+            return pm_err_set(err, PM_ERR_NOMEM, "out of memory");
+        s->prompts[s->nprompts++] = (reg_prompt){p, ctx};
+    }
+    return PM_OK;
+}
+
 /* ---- calls ------------------------------------------------------------ */
 
 void mcp_call_fail(mcp_call *c, const char *fmt, ...)
@@ -174,6 +260,19 @@ void mcp_call_fail(mcp_call *c, const char *fmt, ...)
     va_end(ap);
     free(c->msg);
     c->msg = m ? m : strdup("the tool failed");
+}
+
+void mcp_call_not_found(mcp_call *c, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *m = NULL;
+    if (vasprintf(&m, fmt, ap) < 0)
+        m = NULL;
+    va_end(ap);
+    free(c->msg);
+    c->msg = m ? m : strdup("resource not found");
+    c->not_found = true;
 }
 
 void mcp_call_fail_err(mcp_call *c, const pm_err *err)
@@ -223,8 +322,13 @@ static void m_initialize(mcp_server *s, json_t *params, reply *r)
     json_t *info = json_pack("{s:s, s:s}", "name", s->info.name, "version", s->info.version);
     if (s->info.title)
         json_object_set_new(info, "title", json_string(s->info.title));
-    r->result = json_pack("{s:s, s:{s:{s:b}}, s:o}", "protocolVersion", s->protocol, "capabilities",
-                          "tools", "listChanged", 0, "serverInfo", info);
+    json_t *caps_out = json_pack("{s:{s:b}}", "tools", "listChanged", 0);
+    if (s->nresources)
+        json_object_set_new(caps_out, "resources", json_object());
+    if (s->nprompts)
+        json_object_set_new(caps_out, "prompts", json_object());
+    r->result = json_pack("{s:s, s:o, s:o}", "protocolVersion", s->protocol, "capabilities",
+                          caps_out, "serverInfo", info);
     if (s->info.instructions)
         json_object_set_new(r->result, "instructions", json_string(s->info.instructions));
 }
@@ -320,7 +424,7 @@ static void m_tools_call(mcp_server *s, json_t *params, reply *r)
         json_decref(own);
         return;
     }
-    mcp_call c = {s, NULL};
+    mcp_call c = {s, NULL, false};
     json_t *out = rt->t->call(rt->ctx, args, &c);
     json_decref(own);
     if (!out) {
@@ -355,6 +459,245 @@ static void m_tools_call(mcp_server *s, json_t *params, reply *r)
     free(text);
 }
 
+/* ---- resources ------------------------------------------------------------ */
+
+/* The lists come whole: a cursor can only be one this server never gave. */
+static bool no_cursor(json_t *params, reply *r)
+{
+    json_t *cur = json_object_get(params, "cursor");
+    if (!cur || json_is_null(cur))
+        return true;
+    reply_error(r, JSONRPC_INVALID_PARAMS,
+                "Invalid params: unknown cursor (this list comes in one page; send none)");
+    return false;
+}
+
+static void set_opt(json_t *o, const char *key, const char *v)
+{
+    if (v)
+        json_object_set_new(o, key, json_string(v));
+}
+
+static json_t *resource_json(const mcp_resource *r)
+{
+    json_t *o = r->uri ? json_pack("{s:s}", "uri", r->uri)
+                       : json_pack("{s:s}", "uriTemplate", r->uri_template);
+    json_object_set_new(o, "name", json_string(r->name));
+    set_opt(o, "title", r->title);
+    set_opt(o, "description", r->description);
+    set_opt(o, "mimeType", r->mime_type);
+    return o;
+}
+
+static void list_resources(mcp_server *s, json_t *params, reply *r, bool templates)
+{
+    if (!no_cursor(params, r))
+        return;
+    json_t *arr = json_array();
+    for (size_t i = 0; i < s->nresources; i++)
+        if (!s->resources[i].r->uri == templates)
+            json_array_append_new(arr, resource_json(s->resources[i].r));
+    r->result = json_pack("{s:o}", templates ? "resourceTemplates" : "resources", arr);
+}
+
+static void m_resources_list(mcp_server *s, json_t *params, reply *r)
+{
+    list_resources(s, params, r, false);
+}
+
+static void m_resources_templates_list(mcp_server *s, json_t *params, reply *r)
+{
+    list_resources(s, params, r, true);
+}
+
+/* Matches uri against a template of literal text and {var} parts; each
+ * var takes one or more characters up to the template's next literal
+ * character and never a '/'. On a match, vars holds each var's value. */
+static bool template_match(const char *tpl, const char *uri, json_t *vars)
+{
+    while (*tpl) {
+        if (*tpl != '{') {
+            if (*tpl++ != *uri++)
+                return false;
+            continue;
+        }
+        const char *close = strchr(tpl, '}');
+        if (!close || close == tpl + 1)
+            return false;
+        char stop = close[1]; /* 0: the var runs to the end */
+        size_t n = 0;
+        while (uri[n] && uri[n] != '/' && uri[n] != stop)
+            n++;
+        if (!n || (!stop && uri[n]))
+            return false;
+        char name[64], *val = strndup(uri, n);
+        snprintf(name, sizeof name, "%.*s", (int)(close - tpl - 1), tpl + 1);
+        json_object_set_new(vars, name, json_string(val ? val : ""));
+        free(val);
+        tpl = close + 1;
+        uri += n;
+    }
+    return *uri == 0;
+}
+
+static void not_found(reply *r, const char *uri, const char *why)
+{
+    reply_error(r, MCP_RESOURCE_NOT_FOUND, "Resource not found: %s", why);
+    r->data = json_pack("{s:s}", "uri", uri);
+}
+
+static void m_resources_read(mcp_server *s, json_t *params, reply *r)
+{
+    const char *uri = json_string_value(json_object_get(params, "uri"));
+    if (!uri) {
+        reply_error(r, JSONRPC_INVALID_PARAMS,
+                    "Invalid params: resources/read needs \"uri\" (a string)");
+        return;
+    }
+    const reg_resource *rr = find_static_resource(s, uri);
+    json_t *vars = json_object();
+    for (size_t i = 0; !rr && i < s->nresources; i++) {
+        const mcp_resource *t = s->resources[i].r;
+        json_object_clear(vars);
+        if (t->uri_template && template_match(t->uri_template, uri, vars))
+            rr = &s->resources[i];
+    }
+    if (!rr) {
+        json_decref(vars);
+        char why[400];
+        snprintf(why, sizeof why,
+                 "no resource has the uri \"%.300s\" (resources/list and "
+                 "resources/templates/list name them)",
+                 uri);
+        not_found(r, uri, why);
+        return;
+    }
+    mcp_call c = {s, NULL, false};
+    char *text = rr->r->read(rr->ctx, uri, vars, &c);
+    json_decref(vars);
+    if (!text) {
+        if (c.not_found)
+            not_found(r, uri, c.msg);
+        else
+            reply_error(r, JSONRPC_INTERNAL_ERROR, "Internal error: reading %.200s failed: %s", uri,
+                        c.msg ? c.msg : "the reader gave no reason");
+        free(c.msg);
+        return;
+    }
+    free(c.msg);
+    json_t *content = json_pack("{s:s, s:s}", "uri", uri, "text", text);
+    set_opt(content, "mimeType", rr->r->mime_type);
+    free(text);
+    if (!content) {
+        reply_error(r, JSONRPC_INTERNAL_ERROR,
+                    "Internal error: the contents of %.200s are not UTF-8 text", uri);
+        return;
+    }
+    r->result = json_pack("{s:[o]}", "contents", content);
+}
+
+/* ---- prompts ------------------------------------------------------------- */
+
+static void m_prompts_list(mcp_server *s, json_t *params, reply *r)
+{
+    if (!no_cursor(params, r))
+        return;
+    json_t *arr = json_array();
+    for (size_t i = 0; i < s->nprompts; i++) {
+        const mcp_prompt *p = s->prompts[i].p;
+        json_t *o = json_pack("{s:s}", "name", p->name);
+        set_opt(o, "title", p->title);
+        set_opt(o, "description", p->description);
+        json_t *args = json_array();
+        for (size_t j = 0; j < MCP_PROMPT_MAX_ARGS && p->args[j].name; j++) {
+            json_t *a =
+                json_pack("{s:s, s:b}", "name", p->args[j].name, "required", p->args[j].required);
+            set_opt(a, "description", p->args[j].description);
+            json_array_append_new(args, a);
+        }
+        json_object_set_new(o, "arguments", args);
+        json_array_append_new(arr, o);
+    }
+    r->result = json_pack("{s:o}", "prompts", arr);
+}
+
+static const mcp_prompt_arg *prompt_arg(const mcp_prompt *p, const char *name)
+{
+    for (size_t j = 0; j < MCP_PROMPT_MAX_ARGS && p->args[j].name; j++)
+        if (strcmp(p->args[j].name, name) == 0)
+            return &p->args[j];
+    return NULL;
+}
+
+static void m_prompts_get(mcp_server *s, json_t *params, reply *r)
+{
+    const char *name = json_string_value(json_object_get(params, "name"));
+    if (!name) {
+        reply_error(r, JSONRPC_INVALID_PARAMS,
+                    "Invalid params: prompts/get needs \"name\", the prompt's name (a string)");
+        return;
+    }
+    const reg_prompt *rp = find_prompt(s, name);
+    if (!rp) {
+        reply_error(r, JSONRPC_INVALID_PARAMS,
+                    "Unknown prompt: \"%.200s\" (prompts/list names them)", name);
+        return;
+    }
+    const mcp_prompt *p = rp->p;
+    json_t *args = json_object_get(params, "arguments");
+    if (args && !json_is_object(args) && !json_is_null(args)) {
+        reply_error(r, JSONRPC_INVALID_PARAMS, "Invalid params: \"arguments\" must be an object");
+        return;
+    }
+    json_t *given = json_is_object(args) ? args : NULL;
+    const char *key;
+    json_t *v;
+    json_object_foreach(given, key, v)
+    {
+        if (!prompt_arg(p, key)) {
+            reply_error(r, JSONRPC_INVALID_PARAMS,
+                        "Invalid params: prompt \"%s\" has no argument \"%.100s\"", name, key);
+            return;
+        }
+        if (!json_is_string(v)) {
+            reply_error(r, JSONRPC_INVALID_PARAMS,
+                        "Invalid params: argument \"%.100s\" of prompt \"%s\" must be a string",
+                        key, name);
+            return;
+        }
+    }
+    for (size_t j = 0; j < MCP_PROMPT_MAX_ARGS && p->args[j].name; j++)
+        if (p->args[j].required && !json_object_get(args, p->args[j].name)) {
+            reply_error(r, JSONRPC_INVALID_PARAMS,
+                        "Invalid params: prompt \"%s\" needs the argument \"%s\"", name,
+                        p->args[j].name);
+            return;
+        }
+    json_t *own = NULL;
+    if (!json_is_object(args))
+        args = own = json_object();
+    mcp_call c = {s, NULL, false};
+    char *text = p->get(rp->ctx, args, &c);
+    json_decref(own);
+    if (!text) {
+        reply_error(r, c.msg ? JSONRPC_INVALID_PARAMS : JSONRPC_INTERNAL_ERROR, "%s%s",
+                    c.msg ? "Invalid params: " : "Internal error: prompt failed",
+                    c.msg ? c.msg : "");
+        free(c.msg);
+        return;
+    }
+    free(c.msg);
+    json_t *msg =
+        json_pack("{s:s, s:{s:s, s:s}}", "role", "user", "content", "type", "text", "text", text);
+    free(text);
+    if (!msg) {
+        reply_error(r, JSONRPC_INTERNAL_ERROR, "Internal error: the prompt is not UTF-8 text");
+        return;
+    }
+    r->result = json_pack("{s:[o]}", "messages", msg);
+    set_opt(r->result, "description", p->description);
+}
+
 typedef struct method {
     const char *name;
     bool before_init; /* served before initialize */
@@ -366,6 +709,11 @@ static const method methods[] = {
     {"ping", true, m_ping},
     {"tools/list", false, m_tools_list},
     {"tools/call", false, m_tools_call},
+    {"resources/list", false, m_resources_list},
+    {"resources/templates/list", false, m_resources_templates_list},
+    {"resources/read", false, m_resources_read},
+    {"prompts/list", false, m_prompts_list},
+    {"prompts/get", false, m_prompts_get},
 };
 #define NMETHODS (sizeof methods / sizeof methods[0])
 
@@ -433,9 +781,10 @@ static pm_code handle_one(mcp_server *s, jsonrpc_msg *m, bool in_batch, pm_buf *
             rc = send_error(out, m->id, JSONRPC_INTERNAL_ERROR,
                             "Internal error: the response is larger than this transport allows");
     } else {
-        rc = send_error(out, m->id, r.code ? r.code : JSONRPC_INTERNAL_ERROR,
-                        r.msg[0] ? r.msg : "Internal error");
+        rc = jsonrpc_write_error(out, m->id, r.code ? r.code : JSONRPC_INTERNAL_ERROR,
+                                 r.msg[0] ? r.msg : "Internal error", r.data, NULL);
     }
+    json_decref(r.data);
     return rc;
 }
 

@@ -17,7 +17,24 @@
  *                       and returned as structuredContent plus its JSON as
  *                       a text block; a handler's failure an isError result;
  *                       an unknown tool -32602
+ *   resources/list      the static resources (mcp_resource with a uri)
+ *   resources/templates/list  the URI templates (mcp_resource with a
+ *                       uri_template: literal text and {var} parts, each var
+ *                       matching one or more characters other than '/')
+ *   resources/read      the first static uri equal to params.uri, else the
+ *                       first template that matches it; the reader's text
+ *                       as contents [{uri, mimeType, text}]; an unknown uri,
+ *                       or a reader that says not found, -32002 with
+ *                       data {uri}; any other reader failure -32603
+ *   prompts/list        the prompts with their arguments
+ *   prompts/get         arguments (an object of strings) checked against
+ *                       the prompt's: a missing required one, an unknown one
+ *                       or an unknown prompt -32602; the text as one user
+ *                       message [{role: "user", content: {type: "text"}}]
  *   anything else       -32601 (requests); notifications are never answered
+ *
+ * Capabilities: tools always; resources {} and prompts {} only when some
+ * are registered. The lists are not paginated (a cursor is -32602).
  *
  * Lifecycle: before initialize only ping is served (other requests get
  * -32600 "server not initialized"); a second initialize is -32600.
@@ -71,6 +88,41 @@ typedef struct mcp_tool {
     json_t *(*call)(void *ctx, json_t *args, mcp_call *call);
 } mcp_tool;
 
+/* One row of a product's resource table: exactly one of uri (a static
+ * resource) and uri_template (RFC 6570 level 1: {var} only). The reader
+ * gets the requested uri and, for a template, its variables as an object of
+ * strings (borrowed); it returns the contents' text (caller frees, with
+ * free()) or NULL after mcp_call_fail() or mcp_call_not_found(). */
+typedef struct mcp_resource {
+    const char *uri;
+    const char *uri_template;
+    const char *name;
+    const char *title;
+    const char *description;
+    const char *mime_type;
+    char *(*read)(void *ctx, const char *uri, json_t *vars, mcp_call *call);
+} mcp_resource;
+
+#define MCP_PROMPT_MAX_ARGS 8
+
+typedef struct mcp_prompt_arg {
+    const char *name; /* NULL ends the list */
+    const char *description;
+    bool required;
+} mcp_prompt_arg;
+
+/* One row of a product's prompt table. The handler gets the checked
+ * arguments (an object of strings, borrowed) and returns the text of the
+ * user message (caller frees, with free()), or NULL after mcp_call_fail(),
+ * which becomes a -32602 error with that message. */
+typedef struct mcp_prompt {
+    const char *name;
+    const char *title;
+    const char *description;
+    mcp_prompt_arg args[MCP_PROMPT_MAX_ARGS];
+    char *(*get)(void *ctx, json_t *args, mcp_call *call);
+} mcp_prompt;
+
 typedef struct mcp_server_info {
     const char *name;         /* serverInfo.name */
     const char *title;        /* serverInfo.title (may be NULL) */
@@ -89,6 +141,14 @@ void mcp_server_free(mcp_server *s);
  * a JSON object, a duplicate or empty name, or a missing handler. */
 pm_code mcp_server_add_tools(mcp_server *s, const mcp_tool *tools, size_t n, void *ctx,
                              pm_err *err);
+
+/* The same for resources: a row needs a name, a reader and exactly one of
+ * uri and uri_template; a static uri registered twice is PM_ERR_CONFIG. */
+pm_code mcp_server_add_resources(mcp_server *s, const mcp_resource *res, size_t n, void *ctx,
+                                 pm_err *err);
+/* The same for prompts: a name (not registered before) and a handler. */
+pm_code mcp_server_add_prompts(mcp_server *s, const mcp_prompt *prompts, size_t n, void *ctx,
+                               pm_err *err);
 
 /* Handles one message of len bytes (need not be NUL-terminated) and
  * appends the response to out (nothing for notifications and responses).
@@ -109,6 +169,9 @@ const char *mcp_server_client_name(const mcp_server *s);
 /* From a handler: the call fails as a tool error (isError: true) with this
  * message, which the model reads: say what was wrong and what to do. */
 void mcp_call_fail(mcp_call *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* From a resource reader: the resource does not exist (-32002, with this
+ * message). */
+void mcp_call_not_found(mcp_call *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* The same from a pm_err: its message, then detail and hint. */
 void mcp_call_fail_err(mcp_call *c, const pm_err *err);
 /* The client's name, for audit actors ("agent:NAME"). */

@@ -45,7 +45,8 @@ class TestMcpStdio(E2E):
         init = resp[0]["result"]
         self.assertEqual(init["protocolVersion"], "2025-11-25")
         self.assertEqual(init["serverInfo"]["name"], "pipemend")
-        self.assertEqual(init["capabilities"], {"tools": {"listChanged": False}})
+        self.assertEqual(init["capabilities"], {"tools": {"listChanged": False},
+                                               "resources": {}, "prompts": {}})
 
         tools = {t["name"]: t for t in resp[1]["result"]["tools"]}
         self.assertLessEqual({"list_tables", "verify_audit_log"}, set(tools))

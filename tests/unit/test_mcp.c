@@ -2,8 +2,9 @@
  * mcp_handle(): JSON-RPC framing and errors, ids echoed byte for byte,
  * notifications never answered, oversized and truncated messages, the
  * lifecycle and protocol negotiation, tools/list pages, tools/call
- * failures of every kind, batches per revision, and the stdio transport
- * over a real pipe. The tools here are fixtures, not pipemend's. */
+ * failures of every kind, batches per revision, resources (static, templates,
+ * -32002) and prompts (argument checks), and the stdio transport over a
+ * real pipe. The tools here are fixtures, not pipemend's. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -703,6 +704,243 @@ static void test_jsonrpc_classify(void **state)
     jsonrpc_msg_free(&m);
 }
 
+/* ---- resources and prompts ------------------------------------------------ */
+
+static char *static_read(void *ctx, const char *uri, json_t *vars, mcp_call *call)
+{
+    return strdup("{\"events\":[]}");
+}
+
+/* Echoes the template's variables; "missing" does not exist, "broken"
+ * fails otherwise. */
+static char *vars_read(void *ctx, const char *uri, json_t *vars, mcp_call *call)
+{
+    const char *name = json_string_value(json_object_get(vars, "name"));
+    if (name && strcmp(name, "missing") == 0) {
+        mcp_call_not_found(call, "no table \"%s\"", name);
+        return NULL;
+    }
+    if (name && strcmp(name, "broken") == 0) {
+        mcp_call_fail(call, "the warehouse is down");
+        return NULL;
+    }
+    return json_dumps(vars, JSON_COMPACT | JSON_SORT_KEYS);
+}
+
+static const mcp_resource fixture_resources[] = {
+    {.uri = "test://audit/recent",
+     .name = "recent",
+     .title = "Recent",
+     .mime_type = "application/json",
+     .read = static_read},
+    {.uri_template = "test://tables/{name}/schema",
+     .name = "schema",
+     .description = "a table's schema",
+     .mime_type = "application/json",
+     .read = vars_read},
+    {.uri_template = "test://runs/{run}/log/{part}", .name = "log", .read = vars_read},
+};
+
+static char *greet_get(void *ctx, json_t *args, mcp_call *call)
+{
+    const char *who = json_string_value(json_object_get(args, "who"));
+    if (strcmp(who, "nobody") == 0) {
+        mcp_call_fail(call, "\"who\" must name somebody");
+        return NULL;
+    }
+    const char *how = json_string_value(json_object_get(args, "how"));
+    char *t = NULL;
+    if (asprintf(&t, "greet %s %s", who, how ? how : "warmly") < 0)
+        return NULL;
+    return t;
+}
+
+static const mcp_prompt fixture_prompts[] = {
+    {.name = "greet",
+     .title = "Greet",
+     .description = "greets somebody",
+     .args = {{"who", "whom to greet", true}, {"how", NULL, false}},
+     .get = greet_get},
+};
+
+static mcp_server *server_with_resources(void)
+{
+    mcp_server *s = server(0, 0);
+    pm_err err = {0};
+    assert_int_equal(mcp_server_add_resources(s, fixture_resources, 3, NULL, &err), PM_OK);
+    assert_int_equal(mcp_server_add_prompts(s, fixture_prompts, 1, NULL, &err), PM_OK);
+    return s;
+}
+
+/* The result of a request that must succeed (caller frees the response). */
+static json_t *result_of(json_t *r)
+{
+    json_t *res = json_object_get(r, "result");
+    if (!res)
+        fail_msg("expected a result: %s", json_dumps(r, 0));
+    return res;
+}
+
+static void test_resources(void **state)
+{
+    mcp_server *s = server_with_resources();
+    expect_error(s,
+                 "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"resources/read\",\"params\":{"
+                 "\"uri\":\"test://audit/recent\"}}",
+                 JSONRPC_INVALID_REQUEST, false);
+    json_t *r = ask(s, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"initialize\",\"params\":{"
+                       "\"protocolVersion\":\"2025-11-25\"}}");
+    json_t *want = json_loads("{\"tools\":{\"listChanged\":false},\"resources\":{},"
+                              "\"prompts\":{}}",
+                              0, NULL);
+    assert_true(json_equal(json_object_get(result_of(r), "capabilities"), want));
+    json_decref(want);
+    json_decref(r);
+
+    r = ask(s, "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"resources/list\"}");
+    want = json_loads("{\"resources\":[{\"uri\":\"test://audit/recent\",\"name\":\"recent\","
+                      "\"title\":\"Recent\",\"mimeType\":\"application/json\"}]}",
+                      0, NULL);
+    assert_true(json_equal(result_of(r), want));
+    json_decref(want);
+    json_decref(r);
+
+    r = ask(s, "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"resources/templates/list\"}");
+    want = json_loads("{\"resourceTemplates\":[{\"uriTemplate\":\"test://tables/{name}/schema\","
+                      "\"name\":\"schema\",\"description\":\"a table's schema\","
+                      "\"mimeType\":\"application/json\"},{\"uriTemplate\":"
+                      "\"test://runs/{run}/log/{part}\",\"name\":\"log\"}]}",
+                      0, NULL);
+    assert_true(json_equal(result_of(r), want));
+    json_decref(want);
+    json_decref(r);
+    expect_error(s,
+                 "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"resources/list\",\"params\":{"
+                 "\"cursor\":\"x\"}}",
+                 JSONRPC_INVALID_PARAMS, false);
+
+    r = ask(s, "{\"jsonrpc\":\"2.0\",\"id\":4,\"method\":\"resources/read\",\"params\":{"
+               "\"uri\":\"test://audit/recent\"}}");
+    want = json_loads("{\"contents\":[{\"uri\":\"test://audit/recent\",\"mimeType\":"
+                      "\"application/json\",\"text\":\"{\\\"events\\\":[]}\"}]}",
+                      0, NULL);
+    assert_true(json_equal(result_of(r), want));
+    json_decref(want);
+    json_decref(r);
+
+    r = ask(s, "{\"jsonrpc\":\"2.0\",\"id\":5,\"method\":\"resources/read\",\"params\":{"
+               "\"uri\":\"test://tables/orders/schema\"}}");
+    json_t *c = json_array_get(json_object_get(result_of(r), "contents"), 0);
+    assert_string_equal(json_string_value(json_object_get(c, "uri")),
+                        "test://tables/orders/schema");
+    assert_string_equal(json_string_value(json_object_get(c, "text")), "{\"name\":\"orders\"}");
+    json_decref(r);
+
+    r = ask(s, "{\"jsonrpc\":\"2.0\",\"id\":6,\"method\":\"resources/read\",\"params\":{"
+               "\"uri\":\"test://runs/7/log/tail\"}}");
+    c = json_array_get(json_object_get(result_of(r), "contents"), 0);
+    assert_string_equal(json_string_value(json_object_get(c, "text")),
+                        "{\"part\":\"tail\",\"run\":\"7\"}");
+    assert_null(json_object_get(c, "mimeType"));
+    json_decref(r);
+
+    /* unknown: no match, an empty or slashed variable, a trailing part, a
+     * reader's not found; each -32002 with the uri as data */
+    const char *unknown[] = {"test://nothing",           "test://tables//schema",
+                             "test://tables/a/b/schema", "test://tables/orders/schema/x",
+                             "test://audit/recent2",     "test://tables/missing/schema"};
+    for (size_t i = 0; i < sizeof unknown / sizeof unknown[0]; i++) {
+        char msg[300];
+        snprintf(msg, sizeof msg,
+                 "{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"resources/read\",\"params\":{"
+                 "\"uri\":\"%s\"}}",
+                 unknown[i]);
+        r = ask(s, msg);
+        assert_int_equal(error_code(r), -32002);
+        json_t *data = json_object_get(json_object_get(r, "error"), "data");
+        assert_string_equal(json_string_value(json_object_get(data, "uri")), unknown[i]);
+        json_decref(r);
+    }
+    r = ask(s, "{\"jsonrpc\":\"2.0\",\"id\":8,\"method\":\"resources/read\",\"params\":{"
+               "\"uri\":\"test://tables/broken/schema\"}}");
+    assert_int_equal(error_code(r), JSONRPC_INTERNAL_ERROR);
+    assert_non_null(
+        strstr(json_string_value(json_object_get(json_object_get(r, "error"), "message")),
+               "the warehouse is down"));
+    json_decref(r);
+    expect_error(s, "{\"jsonrpc\":\"2.0\",\"id\":9,\"method\":\"resources/read\",\"params\":{}}",
+                 JSONRPC_INVALID_PARAMS, false);
+    mcp_server_free(s);
+}
+
+static void test_prompts(void **state)
+{
+    mcp_server *s = server_with_resources();
+    init(s, "2025-11-25");
+    json_t *r = ask(s, "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"prompts/list\"}");
+    json_t *want =
+        json_loads("{\"prompts\":[{\"name\":\"greet\",\"title\":\"Greet\",\"description\":"
+                   "\"greets somebody\",\"arguments\":[{\"name\":\"who\",\"description\":"
+                   "\"whom to greet\",\"required\":true},{\"name\":\"how\",\"required\":false}]}]}",
+                   0, NULL);
+    assert_true(json_equal(result_of(r), want));
+    json_decref(want);
+    json_decref(r);
+
+    r = ask(s, "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"prompts/get\",\"params\":{\"name\":"
+               "\"greet\",\"arguments\":{\"who\":\"ops\"}}}");
+    want = json_loads("{\"description\":\"greets somebody\",\"messages\":[{\"role\":\"user\","
+                      "\"content\":{\"type\":\"text\",\"text\":\"greet ops warmly\"}}]}",
+                      0, NULL);
+    assert_true(json_equal(result_of(r), want));
+    json_decref(want);
+    json_decref(r);
+
+    /* missing required, unknown, not a string, unknown prompt, refused */
+    const char *bad[] = {
+        "{\"name\":\"greet\"}",
+        "{\"name\":\"greet\",\"arguments\":{\"how\":\"x\"}}",
+        "{\"name\":\"greet\",\"arguments\":{\"who\":\"a\",\"why\":\"x\"}}",
+        "{\"name\":\"greet\",\"arguments\":{\"who\":3}}",
+        "{\"name\":\"greet\",\"arguments\":[]}",
+        "{\"name\":\"nope\",\"arguments\":{\"who\":\"a\"}}",
+        "{\"arguments\":{\"who\":\"a\"}}",
+        "{\"name\":\"greet\",\"arguments\":{\"who\":\"nobody\"}}",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char msg[300];
+        snprintf(msg, sizeof msg,
+                 "{\"jsonrpc\":\"2.0\",\"id\":4,\"method\":\"prompts/get\",\"params\":%s}", bad[i]);
+        expect_error(s, msg, JSONRPC_INVALID_PARAMS, false);
+    }
+    r = ask(s, "{\"jsonrpc\":\"2.0\",\"id\":5,\"method\":\"prompts/get\",\"params\":{\"name\":"
+               "\"greet\"}}");
+    assert_non_null(strstr(
+        json_string_value(json_object_get(json_object_get(r, "error"), "message")), "\"who\""));
+    json_decref(r);
+    mcp_server_free(s);
+}
+
+static void test_resource_registration_errors(void **state)
+{
+    mcp_server *s = server(0, 0);
+    pm_err err = {0};
+    const mcp_resource both[] = {
+        {.uri = "a://x", .uri_template = "a://{x}", .name = "x", .read = static_read}};
+    const mcp_resource neither[] = {{.name = "x", .read = static_read}};
+    const mcp_resource noreader[] = {{.uri = "a://x", .name = "x"}};
+    assert_int_equal(mcp_server_add_resources(s, both, 1, NULL, &err), PM_ERR_CONFIG);
+    assert_int_equal(mcp_server_add_resources(s, neither, 1, NULL, &err), PM_ERR_CONFIG);
+    assert_int_equal(mcp_server_add_resources(s, noreader, 1, NULL, &err), PM_ERR_CONFIG);
+    assert_int_equal(mcp_server_add_resources(s, fixture_resources, 1, NULL, &err), PM_OK);
+    assert_int_equal(mcp_server_add_resources(s, fixture_resources, 1, NULL, &err), PM_ERR_CONFIG);
+    assert_int_equal(mcp_server_add_prompts(s, fixture_prompts, 1, NULL, &err), PM_OK);
+    assert_int_equal(mcp_server_add_prompts(s, fixture_prompts, 1, NULL, &err), PM_ERR_CONFIG);
+    const mcp_prompt noget[] = {{.name = "p"}};
+    assert_int_equal(mcp_server_add_prompts(s, noget, 1, NULL, &err), PM_ERR_CONFIG);
+    mcp_server_free(s);
+}
+
 int main(void)
 {
     pm_log_set_level(PM_LOG_ERROR);
@@ -722,6 +960,9 @@ int main(void)
         cmocka_unit_test(test_registration_errors),
         cmocka_unit_test(test_stdio_transport),
         cmocka_unit_test(test_jsonrpc_classify),
+        cmocka_unit_test(test_resources),
+        cmocka_unit_test(test_prompts),
+        cmocka_unit_test(test_resource_registration_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
