@@ -37,6 +37,22 @@ pm_store *mcp_tools_store(tools_ctx *t, mcp_call *call)
     return t->store;
 }
 
+pm_table *mcp_tools_table(pm_store *s, const char *name, pm_arena *a, mcp_call *call)
+{
+    pm_err err = {0};
+    pm_table *t = NULL;
+    if (store_table_load(s, name, a, &t, &err) != PM_OK) {
+        mcp_call_fail_err(call, &err);
+        return NULL;
+    }
+    if (!t)
+        mcp_call_fail(call,
+                      "no table \"%s\" in the warehouse; hint: call list_tables for the tables "
+                      "pipemend loads into",
+                      name);
+    return t;
+}
+
 const char *mcp_tools_actor(mcp_call *call, char *buf, size_t n)
 {
     const char *name = mcp_call_client_name(call);

@@ -50,23 +50,6 @@ static pm_code act_audit(pm_store *s, const char *actor, const char *action, con
     return rc;
 }
 
-/* The table as the catalog knows it; NULL after failing the call. */
-static pm_table *load_table(pm_store *s, const char *name, pm_arena *a, mcp_call *call)
-{
-    pm_err err = {0};
-    pm_table *t = NULL;
-    if (store_table_load(s, name, a, &t, &err) != PM_OK) {
-        mcp_call_fail_err(call, &err);
-        return NULL;
-    }
-    if (!t)
-        mcp_call_fail(call,
-                      "no table \"%s\" in the warehouse; hint: call list_tables for the "
-                      "tables pipemend loads into",
-                      name);
-    return t;
-}
-
 /* Proposal id, any state; NULL after failing the call. */
 static pm_proposal *load_proposal(pm_store *s, int64_t id, pm_arena *a, mcp_call *call)
 {
@@ -102,73 +85,21 @@ static json_t *dry_run_json(const char *text)
     return json_is_object(j) ? j : (json_decref(j), json_null());
 }
 
-/* Tries proposal p's ops in the sandbox against the table as it is now
- * with its incidents' newest quarantined rows (what heal.c's dry run of a
- * proposal gathers), and records the outcome on the proposal with the
- * audit event proposal.dry_run. *outcome: the recorded JSON (caller
- * frees). */
+/* heal_dry_run_proposal for pending proposal p, under the table's policy
+ * and contract, by actor; *outcome: the recorded JSON (caller frees). */
 static pm_code dry_run_proposal(tools_ctx *tc, pm_store *s, const pm_proposal *p, const char *actor,
                                 pm_arena *a, char **outcome, pm_err *err)
 {
-    *outcome = NULL;
-    pm_op *ops;
-    size_t n;
-    pm_table *t = NULL;
-    pm_code rc = ops_from_json(p->ops, a, &ops, &n, err);
-    if (!rc)
-        rc = store_table_load(s, p->table, a, &t, err);
-    if (!rc && !t)
-        rc = pm_err_set(err, PM_ERR_NOTFOUND, "table %s no longer exists", p->table);
-    pm_incident *ins = NULL;
-    size_t nins = 0;
-    if (!rc) {
-        pm_incident_filter f = {.active_only = true, .proposal = p->id};
-        rc = store_incidents_list(s, &f, a, &ins, &nins, err);
-    }
-    pm_record *recs = pm_arena_alloc(a, HEAL_DRY_RUN_ROWS * sizeof *recs);
-    size_t nrecs = 0;
-    for (size_t k = 0; !rc && k < nins && nrecs < HEAL_DRY_RUN_ROWS; k++) {
-        pm_qrow *rows;
-        size_t nr;
-        rc = store_incident_rows(s, ins[k].id, true, (int)(HEAL_DRY_RUN_ROWS - nrecs), a, &rows,
-                                 &nr, err);
-        for (size_t i = 0; !rc && i < nr && nrecs < HEAL_DRY_RUN_ROWS; i++) {
-            pm_record rec = {0};
-            if (replay_parse(&rows[i], a, &rec))
-                recs[nrecs++] = rec;
-        }
-    }
     pm_policy policy;
     config_policy(tc->cfg, NULL, p->table, &policy);
     heal_ctx c = {.store = s,
                   .contract = config_contract(tc->cfg, p->table),
                   .policy = &policy,
                   .actor = actor};
-    heal_dry_run_result dr = {0};
-    if (!rc)
-        rc = heal_dry_run(&c, t, ops, n, recs, nrecs, a, &dr, err);
-    if (!rc)
-        rc = store_begin(s, err);
-    if (!rc)
-        rc = store_proposal_set_dry_run(s, p->id, dr.json, err);
-    if (!rc) {
-        char subject[64];
-        snprintf(subject, sizeof subject, "proposal/%lld", (long long)p->id);
-        rc =
-            act_audit(s, actor, "proposal.dry_run", subject,
-                      json_pack("{s:s, s:b, s:I, s:I, s:I}", "table", p->table, "ok", dr.ok, "rows",
-                                (json_int_t)dr.rows, "would_load", (json_int_t)dr.would_load,
-                                "would_fail", (json_int_t)dr.would_fail),
-                      err);
-    }
-    rc = rc ? rc : store_commit(s, err);
-    if (rc) {
-        store_rollback(s, NULL);
-        free(dr.json);
-        return rc;
-    }
-    *outcome = dr.json;
-    return PM_OK;
+    heal_dry_run_result dr;
+    pm_code rc = heal_dry_run_proposal(&c, p->id, a, &dr, err);
+    *outcome = rc ? NULL : dr.json;
+    return rc;
 }
 
 /* ---- propose_fix ----------------------------------------------------------- */
@@ -194,7 +125,7 @@ static json_t *tool_propose_fix(void *ctx, json_t *args, mcp_call *call)
     json_t *result = NULL;
     /* the arguments are borrowed: ops are completed on a copy */
     jops = jops ? json_deep_copy(jops) : NULL;
-    pm_table *t = load_table(s, table, a, call);
+    pm_table *t = mcp_tools_table(s, table, a, call);
     if (!t)
         goto out;
     const char *allowed[] = {t->name};
@@ -406,7 +337,7 @@ static json_t *tool_replay_quarantine(void *ctx, json_t *args, mcp_call *call)
     pm_arena *a = pm_arena_new(0);
     pm_err err = {0};
     json_t *result = NULL;
-    if (!load_table(s, table, a, call))
+    if (!mcp_tools_table(s, table, a, call))
         goto out;
     replay_result rr;
     if (replay_quarantine(s, table, config_contract(tc->cfg, table), actor, 0, &rr, &err) !=

@@ -218,16 +218,9 @@ static json_t *tool_inspect_table_schema(void *ctx, json_t *args, mcp_call *call
         return NULL;
     const char *name = arg_str(args, "table");
     pm_arena *a = pm_arena_new(0);
-    pm_err err = {0};
-    pm_table *t;
-    if (store_table_load(s, name, a, &t, &err) != PM_OK)
-        return fail_err(call, &err, a, NULL);
+    pm_table *t = mcp_tools_table(s, name, a, call);
     if (!t) {
         pm_arena_free(a);
-        mcp_call_fail(call,
-                      "pipemend does not know a table \"%s\"; call list_tables for the tables "
-                      "it loads",
-                      name);
         return NULL;
     }
     json_t *o = table_json(t);
@@ -671,15 +664,9 @@ static json_t *tool_diff_payload_schema(void *ctx, json_t *args, mcp_call *call)
     json_t *jp = json_object_get(args, "payload");
     pm_arena *a = pm_arena_new(0);
     pm_err err = {0};
-    pm_table *table;
-    if (store_table_load(s, name, a, &table, &err) != PM_OK)
-        return fail_err(call, &err, a, NULL);
+    pm_table *table = mcp_tools_table(s, name, a, call);
     if (!table) {
         pm_arena_free(a);
-        mcp_call_fail(call,
-                      "pipemend does not know a table \"%s\"; call list_tables for the tables "
-                      "it loads",
-                      name);
         return NULL;
     }
     /* An object is checked as the NDJSON line it would arrive as; a string

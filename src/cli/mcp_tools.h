@@ -23,6 +23,10 @@ typedef struct tools_ctx {
  * message that says what to fix. */
 pm_store *mcp_tools_store(tools_ctx *t, mcp_call *call);
 
+/* The table as the catalog knows it (in arena); NULL after failing the
+ * call (an unknown table names list_tables). */
+pm_table *mcp_tools_table(pm_store *s, const char *name, pm_arena *arena, mcp_call *call);
+
 /* "agent:NAME" for the audit log, from the client's initialize. */
 const char *mcp_tools_actor(mcp_call *call, char *buf, size_t n);
 

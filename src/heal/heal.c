@@ -198,6 +198,54 @@ static bool all_apply(const heal_ctx *c, const pm_op *ops, size_t n, const pm_ta
     return true;
 }
 
+pm_code heal_dry_run_proposal(heal_ctx *c, int64_t id, pm_arena *a, heal_dry_run_result *out,
+                              pm_err *err)
+{
+    pm_store *s = c->store;
+    memset(out, 0, sizeof *out);
+    pm_proposal p;
+    pm_op *ops = NULL;
+    size_t n = 0, nins = 0, ndr = 0;
+    pm_table *t = NULL;
+    pm_incident *ins = NULL;
+    pm_record *dr = NULL;
+    pm_code rc = load_proposal(s, id, a, &p, err);
+    if (!rc)
+        rc = ops_from_json(p.ops, a, &ops, &n, err);
+    if (!rc)
+        rc = store_table_load(s, p.table, a, &t, err);
+    if (!rc && !t)
+        rc = pm_err_set(err, PM_ERR_NOTFOUND, "table %s no longer exists", p.table);
+    if (!rc)
+        rc = proposal_incidents(s, id, a, &ins, &nins, err);
+    if (!rc)
+        rc = dry_run_records(s, ins, nins, NULL, 0, a, &dr, &ndr, err);
+    if (!rc)
+        rc = heal_dry_run(c, t, ops, n, dr, ndr, a, out, err);
+    if (!rc)
+        rc = store_begin(s, err);
+    if (!rc)
+        rc = store_proposal_set_dry_run(s, id, out->json, err);
+    if (!rc) {
+        char subject[64];
+        snprintf(subject, sizeof subject, "proposal/%lld", (long long)id);
+        json_t *pj = json_pack("{s:s, s:b, s:I, s:I, s:I}", "table", p.table, "ok", out->ok, "rows",
+                               (json_int_t)out->rows, "would_load", (json_int_t)out->would_load,
+                               "would_fail", (json_int_t)out->would_fail);
+        char *text = json_dumps(pj, JSON_COMPACT | JSON_SORT_KEYS);
+        json_decref(pj);
+        rc = audit_append(s, c->actor, "proposal.dry_run", subject, text, err);
+        free(text);
+    }
+    rc = rc ? rc : store_commit(s, err);
+    if (rc) {
+        store_rollback(s, NULL);
+        free(out->json);
+        out->json = NULL;
+    }
+    return rc;
+}
+
 /* ---- propose ---------------------------------------------------------- */
 
 pm_code heal_propose(heal_ctx *c, const pm_table *t, const pm_op *ops, size_t n,

@@ -59,6 +59,14 @@ pm_code heal_dry_run(heal_ctx *c, const pm_table *from, const pm_op *ops, size_t
                      const pm_record *recs, size_t nrecs, pm_arena *arena, heal_dry_run_result *out,
                      pm_err *err);
 
+/* Tries pending proposal id again in the sandbox, against the table as it
+ * is now with its incidents' newest quarantined rows, and records the
+ * outcome on the proposal with the audit event proposal.dry_run (actor
+ * c->actor), in one transaction. out->json is the recorded outcome (caller
+ * frees). */
+pm_code heal_dry_run_proposal(heal_ctx *c, int64_t id, pm_arena *arena, heal_dry_run_result *out,
+                              pm_err *err);
+
 /* Records ops for table t as one pending proposal (unless the same ops are
  * pending or were rejected: then *created is false and nothing moves),
  * opens or joins the incident each op answers and moves it to planned;
