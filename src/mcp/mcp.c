@@ -1,7 +1,9 @@
-/* mcp.c - the MCP server: lifecycle, the method table, tools/list and
- * tools/call over the product's tool tables, resources and prompts over
- * its resource and prompt tables, and batches per revision
- * (mcp.h says what is served and how each failure is answered).
+/* mcp.c - the MCP server's registry and methods: lifecycle, tools/list and
+ * tools/call over the product's tool tables, resources (with
+ * subscriptions) and prompts over its resource and prompt tables,
+ * completion/complete and logging/setLevel (mcp.h says what is served and
+ * how each failure is answered; session.c carries messages to and from a
+ * client).
  *
  * Failures at the protocol level (a malformed request, an unknown tool or
  * cursor) are JSON-RPC errors with the spec's codes; failures a model can
@@ -14,74 +16,46 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/log.h"
 #include "mcp/jsonrpc.h"
 #include "mcp/jsonschema.h"
+#include "mcp/mcp_int.h"
 
 #define DEFAULT_PAGE 50
 #define DEFAULT_MAX_MESSAGE (4u << 20)
 #define CURSOR_PREFIX "pmc1."
-#define MCP_RESOURCE_NOT_FOUND (-32002)
+#define MAX_COMPLETIONS 100
 
 static const char *const protocol_versions[] = MCP_PROTOCOL_VERSIONS;
 #define NVERSIONS (sizeof protocol_versions / sizeof protocol_versions[0])
 
-typedef struct reg_tool {
-    const mcp_tool *t; /* borrowed from the product's table */
-    void *ctx;
-    json_t *input;  /* parsed inputSchema, owned */
-    json_t *output; /* parsed outputSchema, owned (NULL: none) */
-} reg_tool;
+static const char *const log_levels[] = {"debug",    "info",  "notice", "warning",
+                                         "error", "critical", "alert", "emergency"};
+#define NLEVELS (sizeof log_levels / sizeof log_levels[0])
 
-typedef struct reg_resource {
-    const mcp_resource *r; /* borrowed from the product's table */
-    void *ctx;
-} reg_resource;
-
-typedef struct reg_prompt {
-    const mcp_prompt *p; /* borrowed from the product's table */
-    void *ctx;
-} reg_prompt;
-
-struct mcp_server {
-    mcp_server_info info;
-    reg_tool *tools;
-    size_t ntools, cap;
-    reg_resource *resources;
-    size_t nresources, rcap;
-    reg_prompt *prompts;
-    size_t nprompts, pcap;
-    bool initialized;     /* initialize answered */
-    bool client_ready;    /* notifications/initialized received */
-    const char *protocol; /* one of protocol_versions, NULL before initialize */
-    char *client_name;
-};
-
-struct mcp_call {
-    mcp_server *s;
-    char *msg;      /* owned; set by mcp_call_fail */
-    bool not_found; /* set by mcp_call_not_found */
-};
-
-/* What a method handler answers: a result (owned), or an error code with
- * its message. */
-typedef struct reply {
-    json_t *result;
-    int code;
-    char msg[512];
-    json_t *data; /* the error's data, owned; may be NULL */
-} reply;
-
-static void reply_error(reply *r, int code, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void reply_error(reply *r, int code, const char *fmt, ...)
+void mcp_reply_error(reply *r, int code, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(r->msg, sizeof r->msg, fmt, ap);
     va_end(ap);
     r->code = code;
+}
+#define reply_error mcp_reply_error
+
+const char *mcp_negotiate(const char *asked)
+{
+    for (size_t i = 0; i < NVERSIONS; i++)
+        if (strcmp(asked, protocol_versions[i]) == 0)
+            return protocol_versions[i];
+    return protocol_versions[0];
+}
+
+const char *mcp_log_level_name(int level)
+{
+    return level >= 0 && (size_t)level < NLEVELS ? log_levels[level] : "info";
 }
 
 mcp_server *mcp_server_new(const mcp_server_info *info)
@@ -94,6 +68,13 @@ mcp_server *mcp_server_new(const mcp_server_info *info)
         s->info.page_size = DEFAULT_PAGE;
     if (!s->info.max_message)
         s->info.max_message = DEFAULT_MAX_MESSAGE;
+    pthread_mutex_init(&s->mu, NULL);
+    pthread_mutex_init(&s->handler_mu, NULL);
+    s->own = mcp_session_new(s);
+    if (!s->own) {
+        mcp_server_free(s);
+        return NULL;
+    }
     return s;
 }
 
@@ -101,6 +82,7 @@ void mcp_server_free(mcp_server *s)
 {
     if (!s)
         return;
+    mcp_session_free(s->own);
     for (size_t i = 0; i < s->ntools; i++) {
         json_decref(s->tools[i].input);
         json_decref(s->tools[i].output);
@@ -108,7 +90,8 @@ void mcp_server_free(mcp_server *s)
     free(s->tools);
     free(s->resources);
     free(s->prompts);
-    free(s->client_name);
+    pthread_mutex_destroy(&s->mu);
+    pthread_mutex_destroy(&s->handler_mu);
     free(s);
 }
 
@@ -118,11 +101,11 @@ size_t mcp_server_max_message(const mcp_server *s)
 }
 const char *mcp_server_protocol(const mcp_server *s)
 {
-    return s->protocol;
+    return mcp_session_protocol(s->own);
 }
 const char *mcp_server_client_name(const mcp_server *s)
 {
-    return s->client_name ? s->client_name : "unknown";
+    return mcp_session_client_name(s->own);
 }
 
 static const reg_tool *find_tool(const mcp_server *s, const char *name)
@@ -158,7 +141,7 @@ pm_code mcp_server_add_tools(mcp_server *s, const mcp_tool *tools, size_t n, voi
                               i);
         if (find_tool(s, t->name))
             return pm_err_set(err, PM_ERR_CONFIG, "tool \"%s\" is registered twice", t->name);
-        reg_tool r = {t, ctx, parse_schema(t, "inputSchema", t->input_schema, err), NULL};
+        reg_tool r = {t, ctx, parse_schema(t, "inputSchema", t->input_schema, err), NULL, {0}};
         if (!r.input)
             return err ? err->code : PM_ERR_CONFIG;
         if (t->output_schema &&
@@ -219,6 +202,7 @@ pm_code mcp_server_add_resources(mcp_server *s, const mcp_resource *res, size_t 
         if (!grow((void **)&s->resources, &s->rcap, s->nresources, sizeof *s->resources))
             return pm_err_set(err, PM_ERR_NOMEM, "out of memory");
         s->resources[s->nresources++] = (reg_resource){r, ctx};
+        s->completions |= r->complete != NULL;
     }
     return PM_OK;
 }
@@ -244,57 +228,16 @@ pm_code mcp_server_add_prompts(mcp_server *s, const mcp_prompt *prompts, size_t 
         if (!grow((void **)&s->prompts, &s->pcap, s->nprompts, sizeof *s->prompts))
             return pm_err_set(err, PM_ERR_NOMEM, "out of memory");
         s->prompts[s->nprompts++] = (reg_prompt){p, ctx};
+        s->completions |= p->complete != NULL;
     }
     return PM_OK;
 }
 
-/* ---- calls ------------------------------------------------------------ */
-
-void mcp_call_fail(mcp_call *c, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    char *m = NULL;
-    if (vasprintf(&m, fmt, ap) < 0)
-        m = NULL;
-    va_end(ap);
-    free(c->msg);
-    c->msg = m ? m : strdup("the tool failed");
-}
-
-void mcp_call_not_found(mcp_call *c, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    char *m = NULL;
-    if (vasprintf(&m, fmt, ap) < 0)
-        m = NULL;
-    va_end(ap);
-    free(c->msg);
-    c->msg = m ? m : strdup("resource not found");
-    c->not_found = true;
-}
-
-void mcp_call_fail_err(mcp_call *c, const pm_err *err)
-{
-    mcp_call_fail(c, "%s%s%s%s%s", err->msg[0] ? err->msg : pm_code_text(err->code),
-                  err->detail[0] ? "; detail: " : "", err->detail, err->hint[0] ? "; hint: " : "",
-                  err->hint);
-}
-
-const char *mcp_call_client_name(const mcp_call *c)
-{
-    return mcp_server_client_name(c->s);
-}
-
 /* ---- methods ------------------------------------------------------------ */
 
-static void m_initialize(mcp_server *s, json_t *params, reply *r)
+static void m_initialize(mcp_session *ss, mcp_job *j, json_t *params, reply *r)
 {
-    if (s->initialized) {
-        reply_error(r, JSONRPC_INVALID_REQUEST, "Invalid Request: already initialized");
-        return;
-    }
+    mcp_server *s = ss->s;
     json_t *pv = json_object_get(params, "protocolVersion");
     if (!json_is_string(pv)) {
         reply_error(r, JSONRPC_INVALID_PARAMS,
@@ -308,32 +251,40 @@ static void m_initialize(mcp_server *s, json_t *params, reply *r)
                     "Invalid params: \"clientInfo\" and \"capabilities\" must be objects");
         return;
     }
-    s->protocol = protocol_versions[0];
-    for (size_t i = 0; i < NVERSIONS; i++)
-        if (strcmp(json_string_value(pv), protocol_versions[i]) == 0)
-            s->protocol = protocol_versions[i];
     const char *name = json_string_value(json_object_get(ci, "name"));
+    pthread_mutex_lock(&ss->mu);
+    if (ss->initialized) {
+        pthread_mutex_unlock(&ss->mu);
+        reply_error(r, JSONRPC_INVALID_REQUEST, "Invalid Request: already initialized");
+        return;
+    }
+    ss->protocol = mcp_negotiate(json_string_value(pv));
     if (name)
-        s->client_name = strdup(name);
-    s->initialized = true;
-    pm_info("mcp: client \"%s\" initialized, protocol %s (asked %s)", mcp_server_client_name(s),
-            s->protocol, json_string_value(pv));
+        ss->client_name = strdup(name);
+    ss->client_caps = caps ? json_incref(caps) : json_object();
+    ss->initialized = true;
+    pthread_mutex_unlock(&ss->mu);
+    pm_info("mcp: client \"%s\" initialized, protocol %s (asked %s)", mcp_session_client_name(ss),
+            ss->protocol, json_string_value(pv));
 
     json_t *info = json_pack("{s:s, s:s}", "name", s->info.name, "version", s->info.version);
     if (s->info.title)
         json_object_set_new(info, "title", json_string(s->info.title));
-    json_t *caps_out = json_pack("{s:{s:b}}", "tools", "listChanged", 0);
+    json_t *caps_out = json_pack("{s:{s:b}, s:{}}", "tools", "listChanged", 0, "logging");
     if (s->nresources)
-        json_object_set_new(caps_out, "resources", json_object());
+        json_object_set_new(caps_out, "resources",
+                            json_pack("{s:b, s:b}", "subscribe", 1, "listChanged", 0));
     if (s->nprompts)
-        json_object_set_new(caps_out, "prompts", json_object());
-    r->result = json_pack("{s:s, s:o, s:o}", "protocolVersion", s->protocol, "capabilities",
+        json_object_set_new(caps_out, "prompts", json_pack("{s:b}", "listChanged", 0));
+    if (s->completions)
+        json_object_set_new(caps_out, "completions", json_object());
+    r->result = json_pack("{s:s, s:o, s:o}", "protocolVersion", ss->protocol, "capabilities",
                           caps_out, "serverInfo", info);
     if (s->info.instructions)
         json_object_set_new(r->result, "instructions", json_string(s->info.instructions));
 }
 
-static void m_ping(mcp_server *s, json_t *params, reply *r)
+static void m_ping(mcp_session *ss, mcp_job *j, json_t *params, reply *r)
 {
     r->result = json_object();
 }
@@ -358,8 +309,33 @@ static json_t *tool_json(const reg_tool *rt)
     return o;
 }
 
-static void m_tools_list(mcp_server *s, json_t *params, reply *r)
+json_t *mcp_server_tools_json(const mcp_server *s)
 {
+    json_t *arr = json_array();
+    for (size_t i = 0; i < s->ntools; i++)
+        json_array_append_new(arr, tool_json(&s->tools[i]));
+    return arr;
+}
+
+json_t *mcp_server_tool_stats(mcp_server *s)
+{
+    json_t *arr = json_array();
+    pthread_mutex_lock(&s->mu);
+    for (size_t i = 0; i < s->ntools; i++) {
+        tool_stat st = s->tools[i].stat;
+        json_array_append_new(
+            arr, json_pack("{s:s, s:I, s:I, s:f, s:f}", "tool", s->tools[i].t->name, "calls",
+                           (json_int_t)st.calls, "failures", (json_int_t)st.failures,
+                           "failure_rate", st.calls ? (double)st.failures / (double)st.calls : 0.0,
+                           "mean_ms", st.calls ? st.ms / (double)st.calls : 0.0));
+    }
+    pthread_mutex_unlock(&s->mu);
+    return arr;
+}
+
+static void m_tools_list(mcp_session *ss, mcp_job *j, json_t *params, reply *r)
+{
+    mcp_server *s = ss->s;
     size_t off = 0;
     json_t *cur = json_object_get(params, "cursor");
     if (cur && !json_is_null(cur)) {
@@ -394,15 +370,83 @@ static json_t *tool_error(const char *msg)
     return json_pack("{s:[{s:s, s:s}], s:b}", "content", "type", "text", "text", msg, "isError", 1);
 }
 
-static void m_tools_call(mcp_server *s, json_t *params, reply *r)
+static double now_ms(void)
 {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+/* Runs a product handler, one at a time when the product asked for it. */
+static void handler_lock(mcp_server *s)
+{
+    if (s->info.serialize)
+        pthread_mutex_lock(&s->handler_mu);
+}
+static void handler_unlock(mcp_server *s)
+{
+    if (s->info.serialize)
+        pthread_mutex_unlock(&s->handler_mu);
+}
+
+static json_t *call_tool(mcp_session *ss, mcp_job *j, reg_tool *rt, json_t *params, json_t *args,
+                         reply *r)
+{
+    const char *name = rt->t->name;
+    char why[600];
+    if (!jsonschema_check(rt->input, args, "argument", why, sizeof why)) {
+        char msg[800];
+        snprintf(msg, sizeof msg, "Invalid arguments for tool \"%s\": %s", name, why);
+        return tool_error(msg);
+    }
+    mcp_call c;
+    mcp_call_init(&c, ss, j, params);
+    handler_lock(ss->s);
+    json_t *out = rt->t->call(rt->ctx, args, &c);
+    handler_unlock(ss->s);
+    json_t *res = NULL;
+    if (!out) {
+        if (c.msg)
+            res = tool_error(c.msg);
+        else
+            reply_error(r, JSONRPC_INTERNAL_ERROR, "Internal error: tool \"%s\" failed", name);
+    } else if (!json_is_object(out)) {
+        reply_error(r, JSONRPC_INTERNAL_ERROR,
+                    "Internal error: tool \"%s\" returned no JSON object", name);
+    } else if (rt->output && !jsonschema_check(rt->output, out, "result", why, sizeof why)) {
+        /* A result that breaks the tool's own outputSchema is the server's
+         * bug: say so rather than hand the client content it was promised
+         * otherwise. */
+        pm_error("mcp: tool \"%s\" broke its outputSchema: %s", name, why);
+        reply_error(r, JSONRPC_INTERNAL_ERROR,
+                    "Internal error: tool \"%s\" returned content that does not fit its "
+                    "outputSchema (%s)",
+                    name, why);
+    } else if (json_array_size(c.content)) {
+        res = json_pack("{s:O, s:b}", "content", c.content, "isError", 0);
+        if (rt->output)
+            json_object_set(res, "structuredContent", out);
+    } else {
+        char *text = json_dumps(out, JSON_COMPACT);
+        res = json_pack("{s:[{s:s, s:s}], s:O, s:b}", "content", "type", "text", "text",
+                        text ? text : "{}", "structuredContent", out, "isError", 0);
+        free(text);
+    }
+    json_decref(out);
+    mcp_call_done(&c);
+    return res;
+}
+
+static void m_tools_call(mcp_session *ss, mcp_job *j, json_t *params, reply *r)
+{
+    mcp_server *s = ss->s;
     const char *name = json_string_value(json_object_get(params, "name"));
     if (!name) {
         reply_error(r, JSONRPC_INVALID_PARAMS,
                     "Invalid params: tools/call needs \"name\", the tool's name (a string)");
         return;
     }
-    const reg_tool *rt = find_tool(s, name);
+    reg_tool *rt = (reg_tool *)find_tool(s, name);
     if (!rt) {
         reply_error(r, JSONRPC_INVALID_PARAMS, "Unknown tool: \"%s\" (tools/list names them)",
                     name);
@@ -416,47 +460,16 @@ static void m_tools_call(mcp_server *s, json_t *params, reply *r)
     json_t *own = NULL;
     if (!json_is_object(args))
         args = own = json_object();
-    char why[600];
-    if (!jsonschema_check(rt->input, args, "argument", why, sizeof why)) {
-        char msg[800];
-        snprintf(msg, sizeof msg, "Invalid arguments for tool \"%s\": %s", name, why);
-        r->result = tool_error(msg);
-        json_decref(own);
-        return;
-    }
-    mcp_call c = {s, NULL, false};
-    json_t *out = rt->t->call(rt->ctx, args, &c);
+    double t0 = now_ms();
+    r->result = call_tool(ss, j, rt, params, args, r);
     json_decref(own);
-    if (!out) {
-        if (c.msg)
-            r->result = tool_error(c.msg);
-        else
-            reply_error(r, JSONRPC_INTERNAL_ERROR, "Internal error: tool \"%s\" failed", name);
-        free(c.msg);
-        return;
-    }
-    free(c.msg);
-    if (!json_is_object(out)) {
-        json_decref(out);
-        reply_error(r, JSONRPC_INTERNAL_ERROR,
-                    "Internal error: tool \"%s\" returned no JSON object", name);
-        return;
-    }
-    /* A result that breaks the tool's own outputSchema is the server's bug:
-     * say so rather than hand the client content it was promised otherwise. */
-    if (rt->output && !jsonschema_check(rt->output, out, "result", why, sizeof why)) {
-        pm_error("mcp: tool \"%s\" broke its outputSchema: %s", name, why);
-        json_decref(out);
-        reply_error(r, JSONRPC_INTERNAL_ERROR,
-                    "Internal error: tool \"%s\" returned content that does not fit its "
-                    "outputSchema (%s)",
-                    name, why);
-        return;
-    }
-    char *text = json_dumps(out, JSON_COMPACT);
-    r->result = json_pack("{s:[{s:s, s:s}], s:o, s:b}", "content", "type", "text", "text",
-                          text ? text : "{}", "structuredContent", out, "isError", 0);
-    free(text);
+    double ms = now_ms() - t0;
+    pthread_mutex_lock(&s->mu);
+    rt->stat.calls++;
+    rt->stat.ms += ms;
+    if (!r->result || json_is_true(json_object_get(r->result, "isError")))
+        rt->stat.failures++;
+    pthread_mutex_unlock(&s->mu);
 }
 
 /* ---- resources ------------------------------------------------------------ */
@@ -500,14 +513,14 @@ static void list_resources(mcp_server *s, json_t *params, reply *r, bool templat
     r->result = json_pack("{s:o}", templates ? "resourceTemplates" : "resources", arr);
 }
 
-static void m_resources_list(mcp_server *s, json_t *params, reply *r)
+static void m_resources_list(mcp_session *ss, mcp_job *j, json_t *params, reply *r)
 {
-    list_resources(s, params, r, false);
+    list_resources(ss->s, params, r, false);
 }
 
-static void m_resources_templates_list(mcp_server *s, json_t *params, reply *r)
+static void m_resources_templates_list(mcp_session *ss, mcp_job *j, json_t *params, reply *r)
 {
-    list_resources(s, params, r, true);
+    list_resources(ss->s, params, r, true);
 }
 
 /* Matches uri against a template of literal text and {var} parts; each
@@ -546,14 +559,21 @@ static void not_found(reply *r, const char *uri, const char *why)
     r->data = json_pack("{s:s}", "uri", uri);
 }
 
-static void m_resources_read(mcp_server *s, json_t *params, reply *r)
+static const char *need_uri(json_t *params, const char *method, reply *r)
 {
     const char *uri = json_string_value(json_object_get(params, "uri"));
-    if (!uri) {
-        reply_error(r, JSONRPC_INVALID_PARAMS,
-                    "Invalid params: resources/read needs \"uri\" (a string)");
+    if (!uri)
+        reply_error(r, JSONRPC_INVALID_PARAMS, "Invalid params: %s needs \"uri\" (a string)",
+                    method);
+    return uri;
+}
+
+static void m_resources_read(mcp_session *ss, mcp_job *j, json_t *params, reply *r)
+{
+    mcp_server *s = ss->s;
+    const char *uri = need_uri(params, "resources/read", r);
+    if (!uri)
         return;
-    }
     const reg_resource *rr = find_static_resource(s, uri);
     json_t *vars = json_object();
     for (size_t i = 0; !rr && i < s->nresources; i++) {
@@ -572,8 +592,11 @@ static void m_resources_read(mcp_server *s, json_t *params, reply *r)
         not_found(r, uri, why);
         return;
     }
-    mcp_call c = {s, NULL, false};
+    mcp_call c;
+    mcp_call_init(&c, ss, j, params);
+    handler_lock(s);
     char *text = rr->r->read(rr->ctx, uri, vars, &c);
+    handler_unlock(s);
     json_decref(vars);
     if (!text) {
         if (c.not_found)
@@ -581,11 +604,11 @@ static void m_resources_read(mcp_server *s, json_t *params, reply *r)
         else
             reply_error(r, JSONRPC_INTERNAL_ERROR, "Internal error: reading %.200s failed: %s", uri,
                         c.msg ? c.msg : "the reader gave no reason");
-        free(c.msg);
+        mcp_call_done(&c);
         return;
     }
-    free(c.msg);
-    json_t *content = json_pack("{s:s, s:s}", "uri", uri, "text", text);
+    mcp_call_done(&c);
+    json_t *content = json_pack("{s:s, s:s}", "uri", uri, rr->r->blob ? "blob" : "text", text);
     set_opt(content, "mimeType", rr->r->mime_type);
     free(text);
     if (!content) {
@@ -596,10 +619,52 @@ static void m_resources_read(mcp_server *s, json_t *params, reply *r)
     r->result = json_pack("{s:[o]}", "contents", content);
 }
 
+static void subscribe(mcp_session *ss, json_t *params, reply *r, bool on)
+{
+    const char *uri = need_uri(params, on ? "resources/subscribe" : "resources/unsubscribe", r);
+    if (!uri)
+        return;
+    pthread_mutex_lock(&ss->mu);
+    if (on)
+        json_object_set_new(ss->subs, uri, json_true());
+    else
+        json_object_del(ss->subs, uri);
+    pthread_mutex_unlock(&ss->mu);
+    r->result = json_object();
+}
+
+static void m_resources_subscribe(mcp_session *ss, mcp_job *j, json_t *params, reply *r)
+{
+    subscribe(ss, params, r, true);
+}
+
+static void m_resources_unsubscribe(mcp_session *ss, mcp_job *j, json_t *params, reply *r)
+{
+    subscribe(ss, params, r, false);
+}
+
+void mcp_server_resource_updated(mcp_server *s, const char *uri)
+{
+    json_t *msg = json_pack("{s:s, s:s, s:{s:s}}", "jsonrpc", "2.0", "method",
+                            "notifications/resources/updated", "params", "uri", uri);
+    pthread_mutex_lock(&s->mu);
+    for (mcp_session *ss = s->sessions; ss; ss = ss->next) {
+        pthread_mutex_lock(&ss->mu);
+        bool want = ss->has_stream && json_object_get(ss->subs, uri);
+        mcp_out o = ss->stream;
+        pthread_mutex_unlock(&ss->mu);
+        if (want)
+            mcp_send(ss, &o, msg);
+    }
+    pthread_mutex_unlock(&s->mu);
+    json_decref(msg);
+}
+
 /* ---- prompts ------------------------------------------------------------- */
 
-static void m_prompts_list(mcp_server *s, json_t *params, reply *r)
+static void m_prompts_list(mcp_session *ss, mcp_job *j, json_t *params, reply *r)
 {
+    mcp_server *s = ss->s;
     if (!no_cursor(params, r))
         return;
     json_t *arr = json_array();
@@ -609,10 +674,10 @@ static void m_prompts_list(mcp_server *s, json_t *params, reply *r)
         set_opt(o, "title", p->title);
         set_opt(o, "description", p->description);
         json_t *args = json_array();
-        for (size_t j = 0; j < MCP_PROMPT_MAX_ARGS && p->args[j].name; j++) {
+        for (size_t k = 0; k < MCP_PROMPT_MAX_ARGS && p->args[k].name; k++) {
             json_t *a =
-                json_pack("{s:s, s:b}", "name", p->args[j].name, "required", p->args[j].required);
-            set_opt(a, "description", p->args[j].description);
+                json_pack("{s:s, s:b}", "name", p->args[k].name, "required", p->args[k].required);
+            set_opt(a, "description", p->args[k].description);
             json_array_append_new(args, a);
         }
         json_object_set_new(o, "arguments", args);
@@ -623,14 +688,15 @@ static void m_prompts_list(mcp_server *s, json_t *params, reply *r)
 
 static const mcp_prompt_arg *prompt_arg(const mcp_prompt *p, const char *name)
 {
-    for (size_t j = 0; j < MCP_PROMPT_MAX_ARGS && p->args[j].name; j++)
-        if (strcmp(p->args[j].name, name) == 0)
-            return &p->args[j];
+    for (size_t k = 0; k < MCP_PROMPT_MAX_ARGS && p->args[k].name; k++)
+        if (strcmp(p->args[k].name, name) == 0)
+            return &p->args[k];
     return NULL;
 }
 
-static void m_prompts_get(mcp_server *s, json_t *params, reply *r)
+static void m_prompts_get(mcp_session *ss, mcp_job *j, json_t *params, reply *r)
 {
+    mcp_server *s = ss->s;
     const char *name = json_string_value(json_object_get(params, "name"));
     if (!name) {
         reply_error(r, JSONRPC_INVALID_PARAMS,
@@ -666,45 +732,146 @@ static void m_prompts_get(mcp_server *s, json_t *params, reply *r)
             return;
         }
     }
-    for (size_t j = 0; j < MCP_PROMPT_MAX_ARGS && p->args[j].name; j++)
-        if (p->args[j].required && !json_object_get(args, p->args[j].name)) {
+    for (size_t k = 0; k < MCP_PROMPT_MAX_ARGS && p->args[k].name; k++)
+        if (p->args[k].required && !json_object_get(args, p->args[k].name)) {
             reply_error(r, JSONRPC_INVALID_PARAMS,
                         "Invalid params: prompt \"%s\" needs the argument \"%s\"", name,
-                        p->args[j].name);
+                        p->args[k].name);
             return;
         }
     json_t *own = NULL;
     if (!json_is_object(args))
         args = own = json_object();
-    mcp_call c = {s, NULL, false};
+    mcp_call c;
+    mcp_call_init(&c, ss, j, params);
+    handler_lock(s);
     char *text = p->get(rp->ctx, args, &c);
+    handler_unlock(s);
     json_decref(own);
     if (!text) {
         reply_error(r, c.msg ? JSONRPC_INVALID_PARAMS : JSONRPC_INTERNAL_ERROR, "%s%s",
                     c.msg ? "Invalid params: " : "Internal error: prompt failed",
                     c.msg ? c.msg : "");
-        free(c.msg);
+        mcp_call_done(&c);
         return;
     }
-    free(c.msg);
-    json_t *msg =
-        json_pack("{s:s, s:{s:s, s:s}}", "role", "user", "content", "type", "text", "text", text);
+    json_t *msgs = json_array();
+    if (*text) {
+        json_t *m = json_pack("{s:s, s:{s:s, s:s}}", "role", "user", "content", "type", "text",
+                              "text", text);
+        if (!m) {
+            free(text);
+            json_decref(msgs);
+            mcp_call_done(&c);
+            reply_error(r, JSONRPC_INTERNAL_ERROR, "Internal error: the prompt is not UTF-8 text");
+            return;
+        }
+        json_array_append_new(msgs, m);
+    }
     free(text);
-    if (!msg) {
-        reply_error(r, JSONRPC_INTERNAL_ERROR, "Internal error: the prompt is not UTF-8 text");
-        return;
-    }
-    r->result = json_pack("{s:[o]}", "messages", msg);
+    if (c.messages)
+        json_array_extend(msgs, c.messages);
+    mcp_call_done(&c);
+    r->result = json_pack("{s:o}", "messages", msgs);
     set_opt(r->result, "description", p->description);
 }
 
-typedef struct method {
-    const char *name;
-    bool before_init; /* served before initialize */
-    void (*fn)(mcp_server *s, json_t *params, reply *r);
-} method;
+/* ---- completion, logging ------------------------------------------------- */
 
-static const method methods[] = {
+static void m_completion_complete(mcp_session *ss, mcp_job *j, json_t *params, reply *r)
+{
+    mcp_server *s = ss->s;
+    json_t *ref = json_object_get(params, "ref");
+    json_t *arg = json_object_get(params, "argument");
+    const char *type = json_string_value(json_object_get(ref, "type"));
+    const char *aname = json_string_value(json_object_get(arg, "name"));
+    const char *value = json_string_value(json_object_get(arg, "value"));
+    if (!type || !aname || !value) {
+        reply_error(r, JSONRPC_INVALID_PARAMS,
+                    "Invalid params: completion/complete needs \"ref\" {type, name|uri} and "
+                    "\"argument\" {name, value} (strings)");
+        return;
+    }
+    mcp_complete_fn fn = NULL;
+    void *ctx = NULL;
+    if (strcmp(type, "ref/prompt") == 0) {
+        const char *name = json_string_value(json_object_get(ref, "name"));
+        const reg_prompt *rp = name ? find_prompt(s, name) : NULL;
+        if (!rp) {
+            reply_error(r, JSONRPC_INVALID_PARAMS,
+                        "Invalid params: no prompt \"%.200s\" (prompts/list names them)",
+                        name ? name : "");
+            return;
+        }
+        fn = rp->p->complete;
+        ctx = rp->ctx;
+    } else if (strcmp(type, "ref/resource") == 0) {
+        const char *uri = json_string_value(json_object_get(ref, "uri"));
+        const reg_resource *rr = NULL;
+        for (size_t i = 0; uri && !rr && i < s->nresources; i++) {
+            const mcp_resource *t = s->resources[i].r;
+            if (strcmp(t->uri ? t->uri : t->uri_template, uri) == 0)
+                rr = &s->resources[i];
+        }
+        if (!rr) {
+            reply_error(r, JSONRPC_INVALID_PARAMS,
+                        "Invalid params: no resource or template \"%.200s\" "
+                        "(resources/templates/list names them)",
+                        uri ? uri : "");
+            return;
+        }
+        fn = rr->r->complete;
+        ctx = rr->ctx;
+    } else {
+        reply_error(r, JSONRPC_INVALID_PARAMS,
+                    "Invalid params: ref.type must be \"ref/prompt\" or \"ref/resource\"");
+        return;
+    }
+    json_t *values = NULL;
+    if (fn) {
+        json_t *context = json_object_get(json_object_get(params, "context"), "arguments");
+        json_t *own = json_is_object(context) ? NULL : json_object();
+        mcp_call c;
+        mcp_call_init(&c, ss, j, params);
+        handler_lock(s);
+        values = fn(ctx, aname, value, own ? own : context, &c);
+        handler_unlock(s);
+        json_decref(own);
+        if (!values && c.msg) {
+            reply_error(r, JSONRPC_INVALID_PARAMS, "Invalid params: %s", c.msg);
+            mcp_call_done(&c);
+            return;
+        }
+        mcp_call_done(&c);
+    }
+    if (!json_is_array(values)) {
+        json_decref(values);
+        values = json_array();
+    }
+    size_t total = json_array_size(values);
+    while (json_array_size(values) > MAX_COMPLETIONS)
+        json_array_remove(values, json_array_size(values) - 1);
+    r->result = json_pack("{s:{s:o, s:I, s:b}}", "completion", "values", values, "total",
+                          (json_int_t)total, "hasMore", total > MAX_COMPLETIONS);
+}
+
+static void m_logging_set_level(mcp_session *ss, mcp_job *j, json_t *params, reply *r)
+{
+    const char *level = json_string_value(json_object_get(params, "level"));
+    for (size_t i = 0; level && i < NLEVELS; i++)
+        if (strcmp(level, log_levels[i]) == 0) {
+            pthread_mutex_lock(&ss->mu);
+            ss->log_level = (int)i;
+            pthread_mutex_unlock(&ss->mu);
+            r->result = json_object();
+            return;
+        }
+    reply_error(r, JSONRPC_INVALID_PARAMS,
+                "Invalid params: \"level\" must be one of debug, info, notice, warning, error, "
+                "critical, alert, emergency");
+}
+
+static const mcp_method methods[] = {
     {"initialize", true, m_initialize},
     {"ping", true, m_ping},
     {"tools/list", false, m_tools_list},
@@ -712,170 +879,19 @@ static const method methods[] = {
     {"resources/list", false, m_resources_list},
     {"resources/templates/list", false, m_resources_templates_list},
     {"resources/read", false, m_resources_read},
+    {"resources/subscribe", false, m_resources_subscribe},
+    {"resources/unsubscribe", false, m_resources_unsubscribe},
     {"prompts/list", false, m_prompts_list},
     {"prompts/get", false, m_prompts_get},
+    {"completion/complete", false, m_completion_complete},
+    {"logging/setLevel", false, m_logging_set_level},
 };
 #define NMETHODS (sizeof methods / sizeof methods[0])
 
-/* ---- dispatch ------------------------------------------------------------ */
-
-/* Writes the error, or when even an error does not fit... nothing. */
-static pm_code send_error(pm_buf *out, jsonrpc_id id, int code, const char *msg)
+const mcp_method *mcp_find_method(const char *name)
 {
-    return jsonrpc_write_error(out, id, code, msg, NULL, NULL);
-}
-
-static void notification(mcp_server *s, const jsonrpc_msg *m)
-{
-    if (strcmp(m->method, "notifications/initialized") == 0)
-        s->client_ready = true;
-    else
-        pm_debug("mcp: notification %s ignored", m->method);
-}
-
-static pm_code handle_one(mcp_server *s, jsonrpc_msg *m, bool in_batch, pm_buf *out)
-{
-    switch (m->kind) {
-    case JSONRPC_RESPONSE:
-        return PM_OK; /* this server sends no requests yet: nothing awaits it */
-    case JSONRPC_NOTIFICATION:
-        notification(s, m);
-        return PM_OK;
-    case JSONRPC_INVALID:
-        return send_error(out, m->id, m->error_code, m->error_msg);
-    case JSONRPC_BATCH:
-        return send_error(out, m->id, JSONRPC_INVALID_REQUEST,
-                          "Invalid Request: batches do not nest");
-    case JSONRPC_REQUEST:
-        break;
-    }
-    const method *md = NULL;
     for (size_t i = 0; i < NMETHODS; i++)
-        if (strcmp(methods[i].name, m->method) == 0)
-            md = &methods[i];
-    if (!md) {
-        char msg[300];
-        snprintf(msg, sizeof msg, "Method not found: %.200s", m->method);
-        return send_error(out, m->id, JSONRPC_METHOD_NOT_FOUND, msg);
-    }
-    if (!md->before_init && !s->initialized)
-        return send_error(out, m->id, JSONRPC_INVALID_REQUEST,
-                          "Invalid Request: server not initialized (send initialize first)");
-    if (in_batch && strcmp(md->name, "initialize") == 0)
-        return send_error(out, m->id, JSONRPC_INVALID_REQUEST,
-                          "Invalid Request: initialize must not be part of a batch");
-    if (m->params && !json_is_object(m->params))
-        return send_error(out, m->id, JSONRPC_INVALID_PARAMS,
-                          "Invalid params: MCP methods take params as an object");
-    json_t *empty = NULL;
-    json_t *params = m->params ? m->params : (empty = json_object());
-    reply r = {0};
-    md->fn(s, params, &r);
-    json_decref(empty);
-    pm_code rc;
-    if (r.result) {
-        pm_err err;
-        rc = jsonrpc_write_result(out, m->id, r.result, &err);
-        json_decref(r.result);
-        if (rc == PM_ERR_LIMIT)
-            rc = send_error(out, m->id, JSONRPC_INTERNAL_ERROR,
-                            "Internal error: the response is larger than this transport allows");
-    } else {
-        rc = jsonrpc_write_error(out, m->id, r.code ? r.code : JSONRPC_INTERNAL_ERROR,
-                                 r.msg[0] ? r.msg : "Internal error", r.data, NULL);
-    }
-    json_decref(r.data);
-    return rc;
-}
-
-typedef struct spans {
-    const char **p;
-    size_t *n;
-    size_t count;
-} spans;
-
-static void span_cb(void *arg, size_t i, const char *p, size_t n)
-{
-    spans *sp = arg;
-    if (i < sp->count) {
-        sp->p[i] = p;
-        sp->n[i] = n;
-    }
-}
-
-static pm_code handle_batch(mcp_server *s, const char *msg, size_t len, json_t *root, pm_buf *out)
-{
-    jsonrpc_id null_id = {0};
-    if (!s->protocol || strcmp(s->protocol, "2025-03-26") != 0) {
-        char m[200];
-        snprintf(m, sizeof m,
-                 "Invalid Request: JSON-RPC batches are not part of MCP %s; send one message "
-                 "at a time",
-                 s->protocol ? s->protocol : MCP_PROTOCOL_LATEST);
-        return send_error(out, null_id, JSONRPC_INVALID_REQUEST, m);
-    }
-    size_t n = json_array_size(root);
-    if (!n)
-        return send_error(out, null_id, JSONRPC_INVALID_REQUEST, "Invalid Request: empty batch");
-    spans sp = {calloc(n, sizeof *sp.p), calloc(n, sizeof *sp.n), n};
-    if (!sp.p || !sp.n) {
-        free(sp.p);
-        free(sp.n);
-        return send_error(out, null_id, JSONRPC_INTERNAL_ERROR, "Internal error: out of memory");
-    }
-    jsonrpc_array_elements(msg, len, span_cb, &sp);
-    size_t mark = out->len;
-    bool any = false;
-    pm_code rc = pm_buf_putc(out, '[', NULL);
-    for (size_t i = 0; i < n && rc == PM_OK; i++) {
-        jsonrpc_msg m;
-        jsonrpc_classify(json_array_get(root, i), sp.p[i], sp.n[i], &m);
-        size_t before = out->len;
-        if (any)
-            rc = pm_buf_putc(out, ',', NULL);
-        size_t after_comma = out->len;
-        if (rc == PM_OK)
-            rc = handle_one(s, &m, true, out);
-        if (out->len == after_comma) { /* nothing answered: drop the comma */
-            out->len = before;
-            if (out->data)
-                out->data[before] = 0;
-        } else {
-            any = true;
-        }
-        jsonrpc_msg_free(&m);
-    }
-    if (rc == PM_OK && any)
-        rc = pm_buf_putc(out, ']', NULL);
-    free(sp.p);
-    free(sp.n);
-    if (rc != PM_OK || !any) {
-        out->len = mark;
-        if (out->data)
-            out->data[mark] = 0;
-    }
-    if (rc != PM_OK)
-        return send_error(out, null_id, JSONRPC_INTERNAL_ERROR,
-                          "Internal error: the batch's responses are larger than this transport "
-                          "allows");
-    return PM_OK;
-}
-
-pm_code mcp_handle(mcp_server *s, const char *msg, size_t len, pm_buf *out)
-{
-    jsonrpc_msg m;
-    jsonrpc_read(msg, len, s->info.max_message, &m);
-    pm_code rc = m.kind == JSONRPC_BATCH ? handle_batch(s, msg, len, m.root, out)
-                                         : handle_one(s, &m, false, out);
-    jsonrpc_msg_free(&m);
-    return rc;
-}
-
-pm_code mcp_handle_oversized(mcp_server *s, const char *prefix, size_t n, size_t total, pm_buf *out)
-{
-    jsonrpc_msg m;
-    jsonrpc_read_prefix(prefix, n, total, &m);
-    pm_code rc = handle_one(s, &m, false, out);
-    jsonrpc_msg_free(&m);
-    return rc;
+        if (strcmp(methods[i].name, name) == 0)
+            return &methods[i];
+    return NULL;
 }

@@ -7,13 +7,22 @@
  * max_message bytes stay (enough to read the id at its head), the rest is
  * counted and dropped until its newline, and the server answers it with
  * -32600 or -32700. The process's memory is bounded by the cap whatever the
- * client sends. */
+ * client sends.
+ *
+ * The reader accepts each message at once (an answer to the server's own
+ * request, a cancellation), and queues the jobs it makes for one worker
+ * thread, which runs them in order; writes to out_fd are whole messages
+ * under a mutex, so notifications from a running tool and responses never
+ * interleave. At end of input the worker finishes the queue, the session
+ * closes (a tool waiting on the client gives up) and the call returns. */
 #include <errno.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "core/log.h"
 #include "mcp/mcp.h"
 
 #define READ_BLOCK 65536
@@ -34,9 +43,90 @@ static pm_code write_all(int fd, const char *p, size_t n, pm_err *err)
     return PM_OK;
 }
 
-/* Handles the line in line (or its kept prefix) and writes the answer. */
-static pm_code dispatch(mcp_server *s, pm_buf *line, size_t total, pm_buf *out, int out_fd,
-                        pm_err *err)
+typedef struct qitem {
+    struct qitem *next;
+    mcp_job *job;
+} qitem;
+
+typedef struct stdio_ctx {
+    mcp_session *ss;
+    int out_fd;
+    pthread_mutex_t wmu; /* whole messages to out_fd */
+    pthread_mutex_t qmu;
+    pthread_cond_t qcv;
+    qitem *head, *tail;
+    bool eof;
+    bool failed; /* a write failed: stop */
+    pm_err werr;
+} stdio_ctx;
+
+/* Writes one message and its newline. */
+static pm_code send_line(void *arg, const char *msg, size_t len)
+{
+    stdio_ctx *x = arg;
+    pthread_mutex_lock(&x->wmu);
+    pm_code rc = x->failed ? PM_ERR_IO : write_all(x->out_fd, msg, len, &x->werr);
+    if (rc == PM_OK)
+        rc = write_all(x->out_fd, "\n", 1, &x->werr);
+    if (rc != PM_OK)
+        x->failed = true;
+    pthread_mutex_unlock(&x->wmu);
+    return rc;
+}
+
+static void *worker(void *arg)
+{
+    stdio_ctx *x = arg;
+    mcp_out o = {send_line, x};
+    pm_buf out;
+    pm_buf_init(&out, MAX_RESPONSE);
+    for (;;) {
+        pthread_mutex_lock(&x->qmu);
+        while (!x->head && !x->eof)
+            pthread_cond_wait(&x->qcv, &x->qmu);
+        qitem *it = x->head;
+        if (it) {
+            x->head = it->next;
+            if (!x->head)
+                x->tail = NULL;
+        }
+        pthread_mutex_unlock(&x->qmu);
+        if (!it)
+            break;
+        pm_buf_reset(&out);
+        if (mcp_job_run(it->job, &o, &out) != PM_OK)
+            pm_error("mcp: cannot build a response");
+        if (out.len)
+            send_line(x, out.data, out.len);
+        mcp_job_free(it->job);
+        free(it);
+    }
+    pm_buf_free(&out);
+    return NULL;
+}
+
+static pm_code enqueue(stdio_ctx *x, mcp_job *j, pm_err *err)
+{
+    qitem *it = malloc(sizeof *it);
+    if (!it) {
+        mcp_job_free(j);
+        return pm_err_set(err, PM_ERR_NOMEM, "out of memory");
+    }
+    it->job = j;
+    it->next = NULL;
+    pthread_mutex_lock(&x->qmu);
+    if (x->tail)
+        x->tail->next = it;
+    else
+        x->head = it;
+    x->tail = it;
+    pthread_cond_signal(&x->qcv);
+    pthread_mutex_unlock(&x->qmu);
+    return PM_OK;
+}
+
+/* Accepts the line in line (or its kept prefix) and queues its job. */
+static pm_code dispatch(stdio_ctx *x, pm_buf *line, size_t total, pm_err *err)
 {
     size_t n = line->len;
     bool oversized = total > n;
@@ -47,32 +137,35 @@ static pm_code dispatch(mcp_server *s, pm_buf *line, size_t total, pm_buf *out, 
         i++;
     if (i == n)
         return PM_OK; /* a blank line is no message */
-    pm_buf_reset(out);
-    pm_code rc = oversized ? mcp_handle_oversized(s, line->data, n, total, out)
-                           : mcp_handle(s, line->data, n, out);
-    if (rc != PM_OK)
-        return pm_err_set(err, rc, "cannot build the response");
-    if (!out->len)
-        return PM_OK;
-    if (pm_buf_putc(out, '\n', NULL) != PM_OK) {
-        /* the cap left no room for the newline: the response goes anyway */
-        rc = write_all(out_fd, out->data, out->len, err);
-        return rc ? rc : write_all(out_fd, "\n", 1, err);
-    }
-    return write_all(out_fd, out->data, out->len, err);
+    mcp_job *j = oversized ? mcp_session_accept_oversized(x->ss, line->data, n, total)
+                           : mcp_session_accept(x->ss, line->data, n);
+    return j ? enqueue(x, j, err) : PM_OK;
 }
 
 pm_code mcp_stdio_serve(mcp_server *s, int in_fd, int out_fd, pm_err *err)
 {
     size_t cap = mcp_server_max_message(s);
     char *block = malloc(READ_BLOCK);
-    if (!block)
+    stdio_ctx x = {.ss = mcp_session_new(s), .out_fd = out_fd};
+    if (!block || !x.ss) {
+        free(block);
+        mcp_session_free(x.ss);
         return pm_err_set(err, PM_ERR_NOMEM, "out of memory");
-    pm_buf line, out;
-    pm_buf_init(&line, cap);
-    pm_buf_init(&out, MAX_RESPONSE);
-    size_t total = 0; /* bytes of the current line, kept or not */
+    }
+    pthread_mutex_init(&x.wmu, NULL);
+    pthread_mutex_init(&x.qmu, NULL);
+    pthread_cond_init(&x.qcv, NULL);
+    mcp_out stream = {send_line, &x};
+    mcp_session_set_stream(x.ss, &stream);
+    pthread_t th;
     pm_code rc = PM_OK;
+    if (pthread_create(&th, NULL, worker, &x) != 0) {
+        rc = pm_err_set(err, PM_ERR_INTERNAL, "cannot start the worker thread");
+        goto out;
+    }
+    pm_buf line;
+    pm_buf_init(&line, cap);
+    size_t total = 0; /* bytes of the current line, kept or not */
     for (;;) {
         ssize_t r = read(in_fd, block, READ_BLOCK);
         if (r < 0 && errno == EINTR)
@@ -83,7 +176,7 @@ pm_code mcp_stdio_serve(mcp_server *s, int in_fd, int out_fd, pm_err *err)
         }
         if (r == 0) { /* end of input: a last line without its newline still counts */
             if (total)
-                rc = dispatch(s, &line, total, &out, out_fd, err);
+                rc = dispatch(&x, &line, total, err);
             break;
         }
         const char *p = block, *e = block + r;
@@ -97,17 +190,32 @@ pm_code mcp_stdio_serve(mcp_server *s, int in_fd, int out_fd, pm_err *err)
             total += n;
             p = stop;
             if (nl) {
-                rc = rc ? rc : dispatch(s, &line, total, &out, out_fd, err);
+                rc = rc ? rc : dispatch(&x, &line, total, err);
                 pm_buf_reset(&line);
                 total = 0;
                 p++;
             }
         }
-        if (rc != PM_OK)
+        if (rc != PM_OK || x.failed)
             break;
     }
     pm_buf_free(&line);
-    pm_buf_free(&out);
+    /* the queue is finished; a job still waiting on the client cannot be
+     * answered any more */
+    pthread_mutex_lock(&x.qmu);
+    x.eof = true;
+    pthread_cond_signal(&x.qcv);
+    pthread_mutex_unlock(&x.qmu);
+    mcp_session_close(x.ss);
+    pthread_join(th, NULL);
+    if (rc == PM_OK && x.failed)
+        rc = pm_err_set(err, PM_ERR_IO, "%s", x.werr.msg);
+out:
+    mcp_session_set_stream(x.ss, NULL);
+    mcp_session_free(x.ss);
+    pthread_mutex_destroy(&x.wmu);
+    pthread_mutex_destroy(&x.qmu);
+    pthread_cond_destroy(&x.qcv);
     free(block);
     return rc;
 }

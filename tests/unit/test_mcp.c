@@ -343,7 +343,7 @@ static void test_lifecycle(void **state)
                        "\"clientInfo\":{\"name\":\"inspector\",\"version\":\"1\"}}}");
     json_t *res = json_object_get(r, "result");
     assert_string_equal(json_string_value(json_object_get(res, "protocolVersion")), "2025-11-25");
-    json_t *want = json_loads("{\"tools\":{\"listChanged\":false}}", 0, NULL);
+    json_t *want = json_loads("{\"tools\":{\"listChanged\":false},\"logging\":{}}", 0, NULL);
     assert_true(json_equal(json_object_get(res, "capabilities"), want));
     json_decref(want);
     json_t *info = json_object_get(res, "serverInfo");
@@ -790,8 +790,9 @@ static void test_resources(void **state)
                  JSONRPC_INVALID_REQUEST, false);
     json_t *r = ask(s, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"initialize\",\"params\":{"
                        "\"protocolVersion\":\"2025-11-25\"}}");
-    json_t *want = json_loads("{\"tools\":{\"listChanged\":false},\"resources\":{},"
-                              "\"prompts\":{}}",
+    json_t *want = json_loads("{\"tools\":{\"listChanged\":false},\"logging\":{},"
+                              "\"resources\":{\"subscribe\":true,\"listChanged\":false},"
+                              "\"prompts\":{\"listChanged\":false}}",
                               0, NULL);
     assert_true(json_equal(json_object_get(result_of(r), "capabilities"), want));
     json_decref(want);
