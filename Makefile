@@ -14,7 +14,7 @@
 
 CC ?= cc
 BUILD ?= release
-PKGS := sqlite3 jansson yaml-0.1 libcrypto libpq
+PKGS := sqlite3 jansson yaml-0.1 libcrypto libpq libmicrohttpd
 O := build/$(BUILD)
 
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter
@@ -67,7 +67,7 @@ unit: $(UNIT_BIN)
 	@sh tests/run-unit.sh $(UNIT_BIN)
 
 # Replays the saved fuzz corpus through the same entry points libFuzzer uses.
-FUZZ_TARGETS := jscan guard
+FUZZ_TARGETS := jscan guard jsonrpc
 fuzz-replay: $(FUZZ_TARGETS:%=$(O)/tests/fuzz_%_replay)
 	@for t in $(FUZZ_TARGETS); do $(O)/tests/fuzz_$${t}_replay tests/fuzz/corpus/$$t || exit 1; done
 

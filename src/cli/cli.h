@@ -10,6 +10,8 @@
 #include "store/store.h"
 
 /* Exit codes (README): */
+#define PIPEMEND_VERSION "0.1.0"
+
 #define EXIT_LOADED 0      /* every row loaded */
 #define EXIT_FAILED 1      /* the run could not proceed */
 #define EXIT_USAGE 2       /* usage or configuration error */
@@ -27,6 +29,9 @@ typedef struct cli_ctx {
     const char *actor;  /* --actor: who approves or rejects */
     const char *role;   /* --role: the login init --print-grants sets up */
     bool print_grants;  /* --print-grants (init) */
+    const char *listen;     /* --listen HOST:PORT (serve) */
+    const char *token_file; /* --token-file FILE (serve) */
+    const char *origins;    /* --allow-origin A[,B...] (serve) */
     int limit;
     int64_t run_id;
     bool json;

@@ -6,9 +6,11 @@
  * a working server whose tools explain what to fix, instead of a process
  * that died before the handshake. Standard output carries the protocol
  * only; logs go to stderr. */
+#include <errno.h>
 #include <jansson.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -16,6 +18,7 @@
 #include "cli/cli.h"
 #include "core/log.h"
 #include "cli/mcp_tools.h"
+#include "mcp/http.h"
 #include "mcp/mcp.h"
 
 pm_store *mcp_tools_store(tools_ctx *t, mcp_call *call)
@@ -158,6 +161,35 @@ static const mcp_tool pipemend_tools[] = {
     },
 };
 
+/* The product's server: every table registered. serialize: handlers run
+ * one at a time (HTTP serves sessions on many threads; the warehouse
+ * connection is one). */
+static mcp_server *product_server(tools_ctx *t, bool serialize, pm_err *err)
+{
+    mcp_server_info info = {.name = "pipemend",
+                            .title = "pipemend",
+                            .version = PIPEMEND_VERSION,
+                            .instructions = MCP_INSTRUCTIONS,
+                            .serialize = serialize};
+    mcp_server *s = mcp_server_new(&info);
+    if (!s) {
+        pm_err_set(err, PM_ERR_NOMEM, "out of memory");
+        return NULL;
+    }
+    if (mcp_server_add_tools(s, pipemend_tools, sizeof pipemend_tools / sizeof pipemend_tools[0],
+                             t, err) != PM_OK ||
+        mcp_server_add_tools(s, mcp_read_tools, mcp_read_ntools, t, err) != PM_OK ||
+        mcp_server_add_tools(s, mcp_act_tools, mcp_act_ntools, t, err) != PM_OK ||
+        mcp_server_add_resources(s, mcp_resources_table, mcp_resources_n, t, err) != PM_OK ||
+        mcp_server_add_prompts(s, mcp_resources_prompts, mcp_resources_nprompts, t, err) !=
+            PM_OK) {
+        mcp_server_free(s);
+        return NULL;
+    }
+    t->server = s;
+    return s;
+}
+
 int cmd_mcp(cli_ctx *ctx)
 {
     if (ctx->argc) {
@@ -168,29 +200,128 @@ int cmd_mcp(cli_ctx *ctx)
     /* A client that goes away mid-response is an I/O error, not a signal. */
     signal(SIGPIPE, SIG_IGN);
     tools_ctx t = {.db = ctx->db, .cfg = ctx->cfg};
-    mcp_server_info info = {.name = "pipemend", .title = "pipemend", .version = "0.1.0"};
-    mcp_server *s = mcp_server_new(&info);
     pm_err err = {0};
     int code = 0;
-    if (!s) {
-        pm_err_set(&err, PM_ERR_NOMEM, "out of memory");
+    mcp_server *s = product_server(&t, false, &err);
+    if (!s || mcp_stdio_serve(s, STDIN_FILENO, STDOUT_FILENO, &err) != PM_OK)
         code = cli_fail(&err);
-    } else if (mcp_server_add_tools(s, pipemend_tools,
-                                    sizeof pipemend_tools / sizeof pipemend_tools[0], &t,
-                                    &err) != PM_OK ||
-               (mcp_read_ntools &&
-                mcp_server_add_tools(s, mcp_read_tools, mcp_read_ntools, &t, &err) != PM_OK) ||
-               (mcp_act_ntools &&
-                mcp_server_add_tools(s, mcp_act_tools, mcp_act_ntools, &t, &err) != PM_OK) ||
-               mcp_server_add_resources(s, mcp_resources_table, mcp_resources_n, &t, &err) !=
-                   PM_OK ||
-               mcp_server_add_prompts(s, mcp_resources_prompts, mcp_resources_nprompts, &t, &err) !=
-                   PM_OK ||
-               mcp_stdio_serve(s, STDIN_FILENO, STDOUT_FILENO, &err) != PM_OK) {
-        code = cli_fail(&err);
-    }
     mcp_server_free(s);
     if (t.store)
         store_close(t.store);
+    return code;
+}
+
+/* ---- serve: Streamable HTTP ----------------------------------------------- */
+
+static volatile sig_atomic_t stop_serving;
+
+static void on_signal(int sig)
+{
+    stop_serving = 1;
+}
+
+static void on_ready(void *arg, const char *host, int port)
+{
+    bool v6 = strchr(host, ':') != NULL;
+    printf("pipemend: MCP over Streamable HTTP at http://%s%s%s:%d/mcp\n", v6 ? "[" : "", host,
+           v6 ? "]" : "", port);
+    fflush(stdout);
+}
+
+/* The token: --token-file's first line, else $PIPEMEND_MCP_TOKEN; NULL
+ * for none. Fails on an unreadable or empty file. */
+static pm_code read_token(const char *path, char *buf, size_t n, const char **out, pm_err *err)
+{
+    *out = NULL;
+    if (!path) {
+        const char *env = getenv("PIPEMEND_MCP_TOKEN");
+        *out = env && *env ? env : NULL;
+        return PM_OK;
+    }
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return pm_err_set(err, PM_ERR_CONFIG, "cannot read the token file %s: %s", path,
+                          strerror(errno));
+    if (!fgets(buf, (int)n, f))
+        buf[0] = 0;
+    fclose(f);
+    buf[strcspn(buf, "\r\n")] = 0;
+    if (strlen(buf) < 16) {
+        pm_err_set(err, PM_ERR_CONFIG, "the token in %s is empty or shorter than 16 characters",
+                   path);
+        pm_err_hint(err, "write a long random secret there, e.g. `openssl rand -hex 32 > %s`",
+                    path);
+        return PM_ERR_CONFIG;
+    }
+    *out = buf;
+    return PM_OK;
+}
+
+/* HOST:PORT, [V6]:PORT, or :PORT / PORT (loopback). */
+static pm_code parse_listen(const char *v, char *host, size_t hn, int *port, pm_err *err)
+{
+    const char *colon = v[0] == '[' ? strstr(v, "]:") : strrchr(v, ':');
+    const char *p = colon ? colon + (v[0] == '[' ? 2 : 1) : v;
+    char *end;
+    long n = strtol(p, &end, 10);
+    if (!*p || *end || n < 0 || n > 65535) {
+        pm_err_set(err, PM_ERR_USAGE, "--listen needs HOST:PORT (port 0-65535), got \"%s\"", v);
+        return PM_ERR_USAGE;
+    }
+    *port = (int)n;
+    if (!colon || colon == v)
+        snprintf(host, hn, "127.0.0.1");
+    else if (v[0] == '[')
+        snprintf(host, hn, "%.*s", (int)(colon - v - 1), v + 1);
+    else
+        snprintf(host, hn, "%.*s", (int)(colon - v), v);
+    return PM_OK;
+}
+
+int cmd_serve(cli_ctx *ctx)
+{
+    if (ctx->argc) {
+        fprintf(stderr, "pipemend: error: serve takes no arguments\n");
+        cli_usage_of("serve");
+        return EXIT_USAGE;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    pm_err err = {0};
+    char host[256], tokbuf[1024];
+    int port = 8765;
+    const char *token = NULL;
+    snprintf(host, sizeof host, "127.0.0.1");
+    if ((ctx->listen && parse_listen(ctx->listen, host, sizeof host, &port, &err) != PM_OK) ||
+        read_token(ctx->token_file, tokbuf, sizeof tokbuf, &token, &err) != PM_OK)
+        return cli_fail(&err);
+    /* --allow-origin A,B: split into a NULL-ended list */
+    char *origins_buf = ctx->origins ? strdup(ctx->origins) : NULL;
+    const char *origins[33] = {0};
+    size_t no = 0;
+    for (char *sp = NULL, *tok = origins_buf ? strtok_r(origins_buf, ",", &sp) : NULL;
+         tok && no < 32; tok = strtok_r(NULL, ",", &sp))
+        origins[no++] = tok;
+
+    struct sigaction sa = {.sa_handler = on_signal};
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    tools_ctx t = {.db = ctx->db, .cfg = ctx->cfg};
+    int code = 0;
+    mcp_server *s = product_server(&t, true, &err);
+    mcp_http_opts o = {.host = host,
+                       .port = port,
+                       .token = token,
+                       .origins = origins,
+                       .ready = on_ready,
+                       .stop = &stop_serving};
+    if (!s || mcp_http_serve(s, &o, &err) != PM_OK)
+        code = cli_fail(&err);
+    else
+        pm_info("serve: stopped");
+    mcp_server_free(s);
+    if (t.store)
+        store_close(t.store);
+    free(origins_buf);
     return code;
 }

@@ -10,7 +10,7 @@
 #include "cli/cli.h"
 #include "core/log.h"
 
-#define PIPEMEND_VERSION "0.1.0"
+
 
 typedef struct command {
     const char *name;
@@ -42,6 +42,11 @@ static const char options_help[] =
     "  --actor NAME      who approves or rejects a proposal (default: the OS user)\n"
     "  --print-grants    init: print the PostgreSQL roles and grants (SQL) to apply\n"
     "  --role NAME       init: the login pipemend connects as (default pipemend_app)\n"
+    "  --listen HOST:PORT  serve: where to listen (default 127.0.0.1:8765; port 0: any\n"
+    "                    free port); beyond loopback a token is required\n"
+    "  --token-file FILE serve: the bearer token clients must send (default:\n"
+    "                    $PIPEMEND_MCP_TOKEN; none on loopback)\n"
+    "  --allow-origin O[,O...]  serve: browser Origins to admit beyond localhost\n"
     "  --json            print data as JSON on stdout\n"
     "  --dir DIR         demo directory\n"
     "  -q, --quiet       only errors on stderr\n"
@@ -166,6 +171,9 @@ int main(int argc, char **argv)
                                              {"dir", required_argument, NULL, 'D'},
                                              {"print-grants", no_argument, NULL, 'G'},
                                              {"role", required_argument, NULL, 'R'},
+                                             {"listen", required_argument, NULL, 'L'},
+                                             {"token-file", required_argument, NULL, 'T'},
+                                             {"allow-origin", required_argument, NULL, 'O'},
                                              {"json", no_argument, NULL, 'j'},
                                              {"quiet", no_argument, NULL, 'q'},
                                              {"verbose", no_argument, NULL, 'v'},
@@ -207,6 +215,15 @@ int main(int argc, char **argv)
             break;
         case 'R':
             ctx.role = optarg;
+            break;
+        case 'L':
+            ctx.listen = optarg;
+            break;
+        case 'T':
+            ctx.token_file = optarg;
+            break;
+        case 'O':
+            ctx.origins = optarg;
             break;
         case 'j':
             ctx.json = true;

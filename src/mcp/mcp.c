@@ -649,12 +649,12 @@ void mcp_server_resource_updated(mcp_server *s, const char *uri)
                             "notifications/resources/updated", "params", "uri", uri);
     pthread_mutex_lock(&s->mu);
     for (mcp_session *ss = s->sessions; ss; ss = ss->next) {
+        /* sent under the session's lock: its stream cannot be taken away and
+         * freed meanwhile */
         pthread_mutex_lock(&ss->mu);
-        bool want = ss->has_stream && json_object_get(ss->subs, uri);
-        mcp_out o = ss->stream;
+        if (ss->has_stream && json_object_get(ss->subs, uri))
+            mcp_send(ss, &ss->stream, msg);
         pthread_mutex_unlock(&ss->mu);
-        if (want)
-            mcp_send(ss, &o, msg);
     }
     pthread_mutex_unlock(&s->mu);
     json_decref(msg);

@@ -1,0 +1,923 @@
+/* http.c - Streamable HTTP for MCP on libmicrohttpd (http.h says what is
+ * answered and how).
+ *
+ * libmicrohttpd runs one thread per connection, so a response may block:
+ * an SSE stream is a queue of events that the connection's thread drains,
+ * sleeping on a condition variable until the next event (or 15 s, for a
+ * keep-alive comment that also notices a client gone away). A tools/call
+ * runs on a thread of its own that fills its stream, so that the call's
+ * progress, log messages and the server's own requests (sampling,
+ * elicitation) reach the client while it runs, and the client's answers to
+ * them arrive as POSTs on other connections.
+ *
+ * Lifetimes: a session (hsess) is counted (refs) by every request using
+ * it, its GET stream and its running calls; DELETE or idleness takes it out
+ * of the table, and the last reference frees it. A stream (sse) is counted
+ * by its reader and its writer. */
+#include "mcp/http.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <microhttpd.h>
+#include <netdb.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "mcp/jsonrpc.h"
+
+#define PATH "/mcp"
+#define DEFAULT_SESSIONS 64
+#define DEFAULT_IDLE 1800
+#define KEEPALIVE_SECONDS 15
+#define MAX_CONNECTIONS 512
+#define MAX_RESPONSE (64u << 20)
+#define SESSION_HEADER "Mcp-Session-Id"
+#define VERSION_HEADER "MCP-Protocol-Version"
+
+/* ---- SSE streams ------------------------------------------------------------ */
+
+typedef struct ev {
+    struct ev *next;
+    size_t len;
+    char text[]; /* "id: ...\ndata: ...\n\n" */
+} ev;
+
+typedef struct sse {
+    struct sse *next, *prev; /* the server's list (for shutdown) */
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    ev *head, *tail;
+    size_t off;    /* bytes of head already read */
+    bool done;     /* the writer is finished: end once drained */
+    bool gone;     /* the reader is finished: drop what comes */
+    int refs;      /* under the server's mu */
+    char id[24];   /* stream id, the prefix of its event ids */
+    uint64_t seq;  /* events so far */
+} sse;
+
+typedef struct hsess {
+    struct hsess *next;
+    char id[65];
+    mcp_session *ss;
+    int refs; /* under the server's mu */
+    time_t last;
+    bool ended;
+    sse *get; /* the standalone stream, or NULL */
+} hsess;
+
+typedef struct hsrv {
+    mcp_server *s;
+    const mcp_http_opts *o;
+    size_t max_body;
+    size_t max_sessions;
+    int idle;
+    int port;
+    bool loopback;
+    pthread_mutex_t mu; /* sessions, streams, refs, workers */
+    pthread_cond_t cv;  /* workers finishing */
+    hsess *sessions;
+    size_t nsessions;
+    sse *streams;
+    int workers;
+    uint64_t next_stream;
+    bool stopping;
+} hsrv;
+
+static sse *sse_new(hsrv *h, int refs)
+{
+    sse *st = calloc(1, sizeof *st);
+    if (!st)
+        return NULL;
+    pthread_mutex_init(&st->mu, NULL);
+    pthread_cond_init(&st->cv, NULL);
+    pthread_mutex_lock(&h->mu);
+    st->refs = refs;
+    snprintf(st->id, sizeof st->id, "s%llu", (unsigned long long)++h->next_stream);
+    st->next = h->streams;
+    if (h->streams)
+        h->streams->prev = st;
+    h->streams = st;
+    if (h->stopping)
+        st->done = true;
+    pthread_mutex_unlock(&h->mu);
+    return st;
+}
+
+static void sse_unref(hsrv *h, sse *st)
+{
+    pthread_mutex_lock(&h->mu);
+    bool last = --st->refs == 0;
+    if (last) {
+        if (st->prev)
+            st->prev->next = st->next;
+        else
+            h->streams = st->next;
+        if (st->next)
+            st->next->prev = st->prev;
+    }
+    pthread_mutex_unlock(&h->mu);
+    if (!last)
+        return;
+    for (ev *e = st->head, *n; e; e = n) {
+        n = e->next;
+        free(e);
+    }
+    pthread_mutex_destroy(&st->mu);
+    pthread_cond_destroy(&st->cv);
+    free(st);
+}
+
+/* Appends raw SSE bytes (an event or a comment). */
+static pm_code sse_put(sse *st, const char *text, size_t len)
+{
+    ev *e = malloc(sizeof *e + len);
+    if (!e)
+        return PM_ERR_NOMEM;
+    e->next = NULL;
+    e->len = len;
+    memcpy(e->text, text, len);
+    pthread_mutex_lock(&st->mu);
+    if (st->gone || st->done) {
+        pthread_mutex_unlock(&st->mu);
+        free(e);
+        return PM_ERR_IO;
+    }
+    if (st->tail)
+        st->tail->next = e;
+    else
+        st->head = e;
+    st->tail = e;
+    pthread_cond_signal(&st->cv);
+    pthread_mutex_unlock(&st->mu);
+    return PM_OK;
+}
+
+/* One JSON-RPC message as an SSE event with an id (JSON from jansson holds
+ * no raw newline, so one data line carries it). */
+static pm_code sse_send(void *arg, const char *msg, size_t len)
+{
+    sse *st = arg;
+    pm_buf b;
+    pm_buf_init(&b, MAX_RESPONSE + 128);
+    pthread_mutex_lock(&st->mu);
+    uint64_t seq = ++st->seq;
+    pthread_mutex_unlock(&st->mu);
+    pm_code rc = pm_buf_printf(&b, NULL, "id: %s-%llu\nevent: message\ndata: ", st->id,
+                               (unsigned long long)seq);
+    if (rc == PM_OK)
+        rc = pm_buf_append(&b, msg, len, NULL);
+    if (rc == PM_OK)
+        rc = pm_buf_puts(&b, "\n\n", NULL);
+    if (rc == PM_OK)
+        rc = sse_put(st, b.data, b.len);
+    pm_buf_free(&b);
+    return rc;
+}
+
+static void sse_finish(sse *st)
+{
+    pthread_mutex_lock(&st->mu);
+    st->done = true;
+    pthread_cond_broadcast(&st->cv);
+    pthread_mutex_unlock(&st->mu);
+}
+
+typedef struct reader {
+    hsrv *h;
+    sse *st;
+    hsess *hs; /* set for a GET stream: its session lets go of it at the end */
+} reader;
+
+static ssize_t sse_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    reader *rd = cls;
+    sse *st = rd->st;
+    pthread_mutex_lock(&st->mu);
+    while (!st->head && !st->done) {
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += KEEPALIVE_SECONDS;
+        if (pthread_cond_timedwait(&st->cv, &st->mu, &until) == ETIMEDOUT && !st->head &&
+            !st->done) {
+            pthread_mutex_unlock(&st->mu);
+            static const char ka[] = ": keep-alive\n\n";
+            size_t n = sizeof ka - 1 < max ? sizeof ka - 1 : max;
+            memcpy(buf, ka, n);
+            return (ssize_t)n;
+        }
+    }
+    if (!st->head) {
+        pthread_mutex_unlock(&st->mu);
+        return MHD_CONTENT_READER_END_OF_STREAM;
+    }
+    size_t n = 0;
+    while (st->head && n < max) {
+        ev *e = st->head;
+        size_t take = e->len - st->off;
+        if (take > max - n)
+            take = max - n;
+        memcpy(buf + n, e->text + st->off, take);
+        n += take;
+        st->off += take;
+        if (st->off == e->len) {
+            st->head = e->next;
+            if (!st->head)
+                st->tail = NULL;
+            st->off = 0;
+            free(e);
+        }
+    }
+    pthread_mutex_unlock(&st->mu);
+    return (ssize_t)n;
+}
+
+static void hsess_unref(hsrv *h, hsess *hs);
+
+static void sse_reader_free(void *cls)
+{
+    reader *rd = cls;
+    sse *st = rd->st;
+    pthread_mutex_lock(&st->mu);
+    st->gone = true;
+    pthread_mutex_unlock(&st->mu);
+    if (rd->hs) {
+        hsess *hs = rd->hs;
+        bool mine = false;
+        pthread_mutex_lock(&rd->h->mu);
+        if (hs->get == st) {
+            hs->get = NULL;
+            mine = true;
+        }
+        hs->last = time(NULL);
+        pthread_mutex_unlock(&rd->h->mu);
+        if (mine) {
+            mcp_session_set_stream(hs->ss, NULL);
+            sse_unref(rd->h, st); /* the session's reference */
+        }
+        hsess_unref(rd->h, hs);
+    }
+    sse_unref(rd->h, st);
+    free(rd);
+}
+
+/* ---- sessions ---------------------------------------------------------------- */
+
+static void hsess_free(hsess *hs)
+{
+    mcp_session_free(hs->ss);
+    free(hs);
+}
+
+static void hsess_unref(hsrv *h, hsess *hs)
+{
+    pthread_mutex_lock(&h->mu);
+    hs->last = time(NULL);
+    bool last = --hs->refs == 0 && hs->ended;
+    pthread_mutex_unlock(&h->mu);
+    if (last)
+        hsess_free(hs);
+}
+
+/* Takes hs out of the table (h->mu held); frees it when nothing uses it. */
+static bool hsess_end_locked(hsrv *h, hsess *hs)
+{
+    for (hsess **pp = &h->sessions; *pp; pp = &(*pp)->next)
+        if (*pp == hs) {
+            *pp = hs->next;
+            h->nsessions--;
+            break;
+        }
+    hs->ended = true;
+    mcp_session_close(hs->ss);
+    if (hs->get)
+        sse_finish(hs->get);
+    return hs->refs == 0;
+}
+
+static void reap_idle_locked(hsrv *h, time_t now)
+{
+    for (hsess *hs = h->sessions, *n; hs; hs = n) {
+        n = hs->next;
+        if (hs->refs == 0 && now - hs->last > h->idle) {
+            pm_info("mcp: session of \"%s\" ended after %d s idle",
+                    mcp_session_client_name(hs->ss), h->idle);
+            if (hsess_end_locked(h, hs))
+                hsess_free(hs);
+        }
+    }
+}
+
+static hsess *hsess_find(hsrv *h, const char *id)
+{
+    pthread_mutex_lock(&h->mu);
+    hsess *hs = h->sessions;
+    while (hs && strcmp(hs->id, id) != 0)
+        hs = hs->next;
+    if (hs) {
+        hs->refs++;
+        hs->last = time(NULL);
+    }
+    pthread_mutex_unlock(&h->mu);
+    return hs;
+}
+
+static bool random_id(char *out, size_t n)
+{
+    unsigned char b[32];
+    size_t got = 0;
+    while (got < sizeof b) {
+        ssize_t r = getrandom(b + got, sizeof b - got, 0);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            return false;
+        got += (size_t)r;
+    }
+    for (size_t i = 0; i < sizeof b && 2 * i + 2 < n; i++)
+        snprintf(out + 2 * i, 3, "%02x", b[i]);
+    return true;
+}
+
+/* ---- responses ------------------------------------------------------------------ */
+
+static enum MHD_Result queue(struct MHD_Connection *c, unsigned status, const char *type,
+                             const char *body, size_t len, const char *sid)
+{
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
+    if (!r)
+        return MHD_NO;
+    if (type)
+        MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+    if (sid)
+        MHD_add_response_header(r, SESSION_HEADER, sid);
+    if (status == MHD_HTTP_METHOD_NOT_ALLOWED)
+        MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, "GET, POST, DELETE");
+    if (status == MHD_HTTP_UNAUTHORIZED)
+        MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer realm=\"mcp\"");
+    enum MHD_Result ret = MHD_queue_response(c, status, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+/* An HTTP error with a JSON-RPC error body (id null). */
+static enum MHD_Result fail(struct MHD_Connection *c, unsigned status, int code, const char *fmt,
+                            ...) __attribute__((format(printf, 4, 5)));
+static enum MHD_Result fail(struct MHD_Connection *c, unsigned status, int code, const char *fmt,
+                            ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    pm_buf b;
+    pm_buf_init(&b, 4096);
+    jsonrpc_id null_id = {0};
+    jsonrpc_write_error(&b, null_id, code, msg, NULL, NULL);
+    pm_debug("mcp: http %u: %s", status, msg);
+    enum MHD_Result r = queue(c, status, "application/json", b.data ? b.data : "", b.len, NULL);
+    pm_buf_free(&b);
+    return r;
+}
+
+/* ---- checks ------------------------------------------------------------------- */
+
+static const char *header(struct MHD_Connection *c, const char *name)
+{
+    return MHD_lookup_connection_value(c, MHD_HEADER_KIND, name);
+}
+
+static bool is_loopback_name(const char *h, size_t n)
+{
+    return (n == 9 && strncasecmp(h, "localhost", 9) == 0) || (n == 9 && strncmp(h, "127.0.0.1", 9) == 0) ||
+           (n == 5 && strncmp(h, "[::1]", 5) == 0);
+}
+
+/* Splits "host[:port]" (host may be [v6]); port -1 when absent. */
+static bool split_host(const char *v, size_t *hn, long *port)
+{
+    const char *colon = NULL;
+    if (v[0] == '[') {
+        const char *close = strchr(v, ']');
+        if (!close)
+            return false;
+        colon = close[1] == ':' ? close + 1 : NULL;
+        if (close[1] && !colon)
+            return false;
+        *hn = (size_t)(close - v + 1);
+    } else {
+        colon = strrchr(v, ':');
+        *hn = colon ? (size_t)(colon - v) : strlen(v);
+    }
+    *port = -1;
+    if (colon) {
+        char *end;
+        *port = strtol(colon + 1, &end, 10);
+        if (*end || colon[1] == 0)
+            return false;
+    }
+    return *hn > 0;
+}
+
+static bool host_ok(const hsrv *h, const char *v)
+{
+    size_t hn;
+    long port;
+    if (!v || !split_host(v, &hn, &port))
+        return false;
+    if (port != -1 && port != h->port)
+        return false;
+    if (is_loopback_name(v, hn))
+        return true;
+    const char *bound = h->o->host;
+    return !h->loopback && bound && strlen(bound) == hn && strncasecmp(v, bound, hn) == 0;
+}
+
+static bool origin_ok(const hsrv *h, const char *v)
+{
+    for (const char **o = h->o->origins; o && *o; o++)
+        if (strcmp(*o, v) == 0)
+            return true;
+    const char *rest = NULL;
+    if (strncmp(v, "http://", 7) == 0)
+        rest = v + 7;
+    else if (strncmp(v, "https://", 8) == 0)
+        rest = v + 8;
+    size_t hn;
+    long port;
+    return rest && !strchr(rest, '/') && split_host(rest, &hn, &port) &&
+           is_loopback_name(rest, hn);
+}
+
+static bool token_ok(const hsrv *h, const char *auth)
+{
+    const char *tok = h->o->token;
+    if (!tok || !*tok)
+        return true;
+    if (!auth || strncasecmp(auth, "Bearer ", 7) != 0)
+        return false;
+    const char *given = auth + 7;
+    size_t a = strlen(given), b = strlen(tok);
+    unsigned diff = (unsigned)(a ^ b);
+    for (size_t i = 0; i < b; i++)
+        diff |= (unsigned char)tok[i] ^ (unsigned char)(i < a ? given[i] : 0);
+    return diff == 0;
+}
+
+/* Whether the Accept header admits type (a wildcard such as text/any counts). */
+static bool accepts(const char *accept, const char *type)
+{
+    if (!accept)
+        return false;
+    if (strstr(accept, type) || strstr(accept, "*/*"))
+        return true;
+    char family[32];
+    const char *slash = strchr(type, '/');
+    snprintf(family, sizeof family, "%.*s/*", (int)(slash - type), type);
+    return strstr(accept, family) != NULL;
+}
+
+static bool known_version(const char *v)
+{
+    static const char *const versions[] = MCP_PROTOCOL_VERSIONS;
+    for (size_t i = 0; i < sizeof versions / sizeof versions[0]; i++)
+        if (strcmp(v, versions[i]) == 0)
+            return true;
+    return false;
+}
+
+/* ---- requests ------------------------------------------------------------------ */
+
+typedef struct req {
+    pm_buf body;
+    size_t total; /* bytes received, kept or not */
+} req;
+
+typedef struct call_job {
+    hsrv *h;
+    hsess *hs;
+    mcp_job *job;
+    sse *st;
+} call_job;
+
+static void *run_call(void *arg)
+{
+    call_job *cj = arg;
+    hsrv *h = cj->h;
+    mcp_out o = {sse_send, cj->st};
+    pm_buf out;
+    pm_buf_init(&out, MAX_RESPONSE);
+    if (mcp_job_run(cj->job, &o, &out) != PM_OK)
+        pm_error("mcp: cannot build a response");
+    if (out.len)
+        sse_send(cj->st, out.data, out.len);
+    pm_buf_free(&out);
+    sse_finish(cj->st);
+    mcp_job_free(cj->job);
+    sse_unref(h, cj->st);
+    hsess_unref(h, cj->hs);
+    free(cj);
+    pthread_mutex_lock(&h->mu);
+    h->workers--;
+    pthread_cond_broadcast(&h->cv);
+    pthread_mutex_unlock(&h->mu);
+    return NULL;
+}
+
+static enum MHD_Result sse_response(hsrv *h, struct MHD_Connection *c, sse *st, hsess *hs)
+{
+    reader *rd = calloc(1, sizeof *rd);
+    if (!rd)
+        return MHD_NO;
+    *rd = (reader){h, st, hs};
+    struct MHD_Response *r =
+        MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384, sse_read, rd, sse_reader_free);
+    if (!r) {
+        sse_reader_free(rd);
+        return MHD_NO;
+    }
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "text/event-stream");
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
+    enum MHD_Result ret = MHD_queue_response(c, MHD_HTTP_OK, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+/* Runs the job here and answers with its JSON (400 for an invalid message,
+ * 202 when a cancelled request leaves nothing to say). */
+static enum MHD_Result run_json(struct MHD_Connection *c, mcp_job *j, const char *sid)
+{
+    pm_buf out;
+    pm_buf_init(&out, MAX_RESPONSE);
+    bool invalid = mcp_job_invalid(j);
+    pm_code rc = mcp_job_run(j, NULL, &out);
+    enum MHD_Result r;
+    if (rc != PM_OK)
+        r = fail(c, MHD_HTTP_INTERNAL_SERVER_ERROR, JSONRPC_INTERNAL_ERROR,
+                 "Internal error: cannot build the response");
+    else if (!out.len)
+        r = queue(c, MHD_HTTP_ACCEPTED, NULL, "", 0, NULL);
+    else
+        r = queue(c, invalid ? MHD_HTTP_BAD_REQUEST : MHD_HTTP_OK, "application/json", out.data,
+                  out.len, sid);
+    pm_buf_free(&out);
+    return r;
+}
+
+static enum MHD_Result post_new_session(hsrv *h, struct MHD_Connection *c, req *rq)
+{
+    mcp_session *ss = mcp_session_new(h->s);
+    if (!ss)
+        return fail(c, MHD_HTTP_SERVICE_UNAVAILABLE, JSONRPC_INTERNAL_ERROR, "out of memory");
+    mcp_job *j = mcp_session_accept(ss, rq->body.data ? rq->body.data : "", rq->body.len);
+    const char *m = j ? mcp_job_method(j) : NULL;
+    if (!m || strcmp(m, "initialize") != 0) {
+        enum MHD_Result r;
+        if (j && mcp_job_invalid(j))
+            r = run_json(c, j, NULL);
+        else
+            r = fail(c, MHD_HTTP_BAD_REQUEST, JSONRPC_INVALID_REQUEST,
+                     "Bad Request: no " SESSION_HEADER " header; start a session with an "
+                     "initialize request, then send its " SESSION_HEADER " with every request");
+        mcp_job_free(j);
+        mcp_session_free(ss);
+        return r;
+    }
+    pthread_mutex_lock(&h->mu);
+    reap_idle_locked(h, time(NULL));
+    bool full = h->nsessions >= h->max_sessions;
+    pthread_mutex_unlock(&h->mu);
+    if (full) {
+        mcp_job_free(j);
+        mcp_session_free(ss);
+        return fail(c, MHD_HTTP_SERVICE_UNAVAILABLE, JSONRPC_INTERNAL_ERROR,
+                    "Service Unavailable: %zu sessions are open, the most this server keeps; "
+                    "end one (DELETE) or wait for idle ones to expire",
+                    h->max_sessions);
+    }
+    hsess *hs = calloc(1, sizeof *hs);
+    if (!hs || !random_id(hs->id, sizeof hs->id)) {
+        free(hs);
+        mcp_job_free(j);
+        mcp_session_free(ss);
+        return fail(c, MHD_HTTP_SERVICE_UNAVAILABLE, JSONRPC_INTERNAL_ERROR,
+                    "cannot make a session id");
+    }
+    hs->ss = ss;
+    hs->last = time(NULL);
+    pm_buf out;
+    pm_buf_init(&out, MAX_RESPONSE);
+    pm_code rc = mcp_job_run(j, NULL, &out);
+    mcp_job_free(j);
+    if (rc != PM_OK || !mcp_session_protocol(ss)) { /* initialize failed: no session */
+        enum MHD_Result r = queue(c, MHD_HTTP_BAD_REQUEST, "application/json",
+                                  out.data ? out.data : "", out.len, NULL);
+        pm_buf_free(&out);
+        hsess_free(hs);
+        return r;
+    }
+    pthread_mutex_lock(&h->mu);
+    hs->next = h->sessions;
+    h->sessions = hs;
+    h->nsessions++;
+    pthread_mutex_unlock(&h->mu);
+    enum MHD_Result r = queue(c, MHD_HTTP_OK, "application/json", out.data, out.len, hs->id);
+    pm_buf_free(&out);
+    return r;
+}
+
+static enum MHD_Result post(hsrv *h, struct MHD_Connection *c, req *rq, hsess *hs)
+{
+    mcp_job *j = mcp_session_accept(hs->ss, rq->body.data ? rq->body.data : "", rq->body.len);
+    if (!j)
+        return queue(c, MHD_HTTP_ACCEPTED, NULL, "", 0, NULL);
+    const char *m = mcp_job_method(j);
+    if (!m || strcmp(m, "tools/call") != 0) {
+        enum MHD_Result r = run_json(c, j, NULL);
+        mcp_job_free(j);
+        return r;
+    }
+    sse *st = sse_new(h, 2); /* the reader's and the call's */
+    call_job *cj = calloc(1, sizeof *cj);
+    if (!st || !cj) {
+        free(cj);
+        if (st) {
+            sse_unref(h, st);
+            sse_unref(h, st);
+        }
+        mcp_job_free(j);
+        return fail(c, MHD_HTTP_SERVICE_UNAVAILABLE, JSONRPC_INTERNAL_ERROR, "out of memory");
+    }
+    pthread_mutex_lock(&h->mu);
+    hs->refs++; /* the call's */
+    h->workers++;
+    pthread_mutex_unlock(&h->mu);
+    *cj = (call_job){h, hs, j, st};
+    pthread_t th;
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    if (pthread_create(&th, &attr, run_call, cj) != 0) {
+        pthread_attr_destroy(&attr);
+        pthread_mutex_lock(&h->mu);
+        hs->refs--;
+        h->workers--;
+        pthread_mutex_unlock(&h->mu);
+        free(cj);
+        sse_unref(h, st);
+        sse_unref(h, st);
+        mcp_job_free(j);
+        return fail(c, MHD_HTTP_SERVICE_UNAVAILABLE, JSONRPC_INTERNAL_ERROR,
+                    "cannot start a thread for the call");
+    }
+    pthread_attr_destroy(&attr);
+    return sse_response(h, c, st, NULL);
+}
+
+static enum MHD_Result get_stream(hsrv *h, struct MHD_Connection *c, hsess *hs)
+{
+    pthread_mutex_lock(&h->mu);
+    bool busy = hs->get != NULL;
+    pthread_mutex_unlock(&h->mu);
+    if (busy)
+        return fail(c, MHD_HTTP_CONFLICT, JSONRPC_INVALID_REQUEST,
+                    "Conflict: this session already has its SSE stream open (one GET stream per "
+                    "session)");
+    sse *st = sse_new(h, 2); /* the reader's and the session's */
+    if (!st)
+        return fail(c, MHD_HTTP_SERVICE_UNAVAILABLE, JSONRPC_INTERNAL_ERROR, "out of memory");
+    pthread_mutex_lock(&h->mu);
+    hs->get = st;
+    hs->refs++; /* the reader's, given back by sse_reader_free */
+    pthread_mutex_unlock(&h->mu);
+    mcp_out o = {sse_send, st};
+    mcp_session_set_stream(hs->ss, &o);
+    /* a comment first, so the client sees the stream open at once */
+    sse_put(st, ": stream open\n\n", 15);
+    return sse_response(h, c, st, hs);
+}
+
+static enum MHD_Result delete_session(hsrv *h, struct MHD_Connection *c, hsess *hs)
+{
+    pm_info("mcp: session of \"%s\" ended by the client", mcp_session_client_name(hs->ss));
+    pthread_mutex_lock(&h->mu);
+    hsess_end_locked(h, hs);
+    pthread_mutex_unlock(&h->mu);
+    return queue(c, MHD_HTTP_OK, NULL, "", 0, NULL);
+}
+
+static enum MHD_Result handle(hsrv *h, struct MHD_Connection *c, const char *url,
+                              const char *method, req *rq)
+{
+    const char *host = header(c, MHD_HTTP_HEADER_HOST);
+    if (!host_ok(h, host))
+        return fail(c, MHD_HTTP_FORBIDDEN, JSONRPC_INVALID_REQUEST,
+                    "Forbidden: Host \"%.100s\" is not this server's (DNS rebinding protection)",
+                    host ? host : "");
+    const char *origin = header(c, MHD_HTTP_HEADER_ORIGIN);
+    if (origin && !origin_ok(h, origin))
+        return fail(c, MHD_HTTP_FORBIDDEN, JSONRPC_INVALID_REQUEST,
+                    "Forbidden: Origin \"%.100s\" is not allowed (start the server with "
+                    "--allow-origin to admit it)",
+                    origin);
+    if (!token_ok(h, header(c, MHD_HTTP_HEADER_AUTHORIZATION)))
+        return fail(c, MHD_HTTP_UNAUTHORIZED, JSONRPC_INVALID_REQUEST,
+                    "Unauthorized: send \"Authorization: Bearer TOKEN\" with the token this "
+                    "server was started with");
+    if (strcmp(url, PATH) != 0)
+        return fail(c, MHD_HTTP_NOT_FOUND, JSONRPC_INVALID_REQUEST,
+                    "Not Found: the MCP endpoint is " PATH);
+    bool is_post = strcmp(method, "POST") == 0, is_get = strcmp(method, "GET") == 0;
+    if (!is_post && !is_get && strcmp(method, "DELETE") != 0)
+        return fail(c, MHD_HTTP_METHOD_NOT_ALLOWED, JSONRPC_INVALID_REQUEST,
+                    "Method Not Allowed: " PATH " takes POST, GET and DELETE");
+    const char *accept = header(c, MHD_HTTP_HEADER_ACCEPT);
+    if (is_post) {
+        const char *type = header(c, MHD_HTTP_HEADER_CONTENT_TYPE);
+        if (!type || strncasecmp(type, "application/json", 16) != 0)
+            return fail(c, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE, JSONRPC_INVALID_REQUEST,
+                        "Unsupported Media Type: POST a JSON-RPC message as application/json");
+        if (!accepts(accept, "application/json") || !accepts(accept, "text/event-stream"))
+            return fail(c, MHD_HTTP_NOT_ACCEPTABLE, JSONRPC_INVALID_REQUEST,
+                        "Not Acceptable: send \"Accept: application/json, text/event-stream\"");
+        if (rq->total > h->max_body)
+            return fail(c, MHD_HTTP_CONTENT_TOO_LARGE, JSONRPC_INVALID_REQUEST,
+                        "Payload Too Large: the message is %zu bytes, over the limit of %zu",
+                        rq->total, h->max_body);
+    } else if (is_get && !accepts(accept, "text/event-stream")) {
+        return fail(c, MHD_HTTP_NOT_ACCEPTABLE, JSONRPC_INVALID_REQUEST,
+                    "Not Acceptable: a GET opens an SSE stream; send \"Accept: "
+                    "text/event-stream\"");
+    }
+    const char *version = header(c, VERSION_HEADER);
+    if (version && !known_version(version))
+        return fail(c, MHD_HTTP_BAD_REQUEST, JSONRPC_INVALID_REQUEST,
+                    "Bad Request: unsupported " VERSION_HEADER " \"%.40s\" (this server speaks "
+                    "2025-11-25, 2025-06-18 and 2025-03-26)",
+                    version);
+    const char *sid = header(c, SESSION_HEADER);
+    if (!sid) {
+        if (is_post)
+            return post_new_session(h, c, rq);
+        return fail(c, MHD_HTTP_BAD_REQUEST, JSONRPC_INVALID_REQUEST,
+                    "Bad Request: no " SESSION_HEADER " header (initialize first)");
+    }
+    hsess *hs = hsess_find(h, sid);
+    if (!hs)
+        return fail(c, MHD_HTTP_NOT_FOUND, JSONRPC_INVALID_REQUEST,
+                    "Not Found: no session \"%.80s\" (it ended or never was); initialize a new "
+                    "one",
+                    sid);
+    const char *proto = mcp_session_protocol(hs->ss);
+    enum MHD_Result r;
+    if (version && proto && strcmp(version, proto) != 0)
+        r = fail(c, MHD_HTTP_BAD_REQUEST, JSONRPC_INVALID_REQUEST,
+                 "Bad Request: " VERSION_HEADER " \"%s\" is not this session's (%s)", version,
+                 proto);
+    else if (is_post)
+        r = post(h, c, rq, hs);
+    else if (is_get)
+        r = get_stream(h, c, hs);
+    else
+        r = delete_session(h, c, hs);
+    hsess_unref(h, hs);
+    return r;
+}
+
+static enum MHD_Result access_cb(void *cls, struct MHD_Connection *c, const char *url,
+                                 const char *method, const char *version, const char *upload,
+                                 size_t *upload_size, void **req_cls)
+{
+    hsrv *h = cls;
+    req *rq = *req_cls;
+    if (!rq) {
+        rq = calloc(1, sizeof *rq);
+        if (!rq)
+            return MHD_NO;
+        pm_buf_init(&rq->body, h->max_body);
+        *req_cls = rq;
+        return MHD_YES;
+    }
+    if (*upload_size) {
+        size_t n = *upload_size;
+        if (rq->total + n <= h->max_body)
+            pm_buf_append(&rq->body, upload, n, NULL);
+        rq->total += n;
+        *upload_size = 0;
+        return MHD_YES;
+    }
+    return handle(h, c, url, method, rq);
+}
+
+static void completed_cb(void *cls, struct MHD_Connection *c, void **req_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    req *rq = *req_cls;
+    if (!rq)
+        return;
+    pm_buf_free(&rq->body);
+    free(rq);
+    *req_cls = NULL;
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    char msg[512];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    size_t n = strlen(msg);
+    while (n && msg[n - 1] == '\n')
+        msg[--n] = 0;
+    pm_debug("mcp: http: %s", msg);
+}
+
+/* ---- serving -------------------------------------------------------------------- */
+
+static bool is_loopback_addr(const struct sockaddr *sa)
+{
+    if (sa->sa_family == AF_INET)
+        return (ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr) >> 24) == 127;
+    if (sa->sa_family == AF_INET6)
+        return IN6_IS_ADDR_LOOPBACK(&((const struct sockaddr_in6 *)sa)->sin6_addr);
+    return false;
+}
+
+pm_code mcp_http_serve(mcp_server *s, const mcp_http_opts *o, pm_err *err)
+{
+    const char *host = o->host && *o->host ? o->host : "127.0.0.1";
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_NUMERICSERV}, *ai = NULL;
+    char port[16];
+    snprintf(port, sizeof port, "%d", o->port);
+    int gai = getaddrinfo(host, port, &hints, &ai);
+    if (gai != 0)
+        return pm_err_set(err, PM_ERR_CONFIG, "cannot listen on %s: %s", host, gai_strerror(gai));
+    hsrv h = {.s = s, .o = o, .loopback = is_loopback_addr(ai->ai_addr)};
+    if (!h.loopback && (!o->token || !*o->token)) {
+        freeaddrinfo(ai);
+        pm_err_set(err, PM_ERR_CONFIG, "listening on %s, beyond loopback, needs a token", host);
+        pm_err_hint(err, "set PIPEMEND_MCP_TOKEN (or --token-file FILE) to a long random secret; "
+                         "clients send it as \"Authorization: Bearer TOKEN\"");
+        return PM_ERR_CONFIG;
+    }
+    h.max_body = o->max_body ? o->max_body : mcp_server_max_message(s);
+    h.max_sessions = o->max_sessions ? o->max_sessions : DEFAULT_SESSIONS;
+    h.idle = o->idle_seconds > 0 ? o->idle_seconds : DEFAULT_IDLE;
+    pthread_mutex_init(&h.mu, NULL);
+    pthread_cond_init(&h.cv, NULL);
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
+                     MHD_USE_ERROR_LOG | (ai->ai_family == AF_INET6 ? MHD_USE_IPv6 : 0);
+    struct MHD_Daemon *d = MHD_start_daemon(
+        flags, (uint16_t)o->port, NULL, NULL, access_cb, &h, MHD_OPTION_SOCK_ADDR, ai->ai_addr,
+        MHD_OPTION_NOTIFY_COMPLETED, completed_cb, &h, MHD_OPTION_CONNECTION_LIMIT,
+        (unsigned)MAX_CONNECTIONS, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, &h, MHD_OPTION_END);
+    freeaddrinfo(ai);
+    pm_code rc = PM_OK;
+    if (!d) {
+        rc = pm_err_set(err, PM_ERR_IO, "cannot listen on %s port %d", host, o->port);
+        pm_err_hint(err, "is the port in use? pick another with --listen HOST:PORT (port 0 "
+                         "takes any free one)");
+        goto out;
+    }
+    const union MHD_DaemonInfo *di = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
+    h.port = di ? di->port : o->port;
+    if (o->ready)
+        o->ready(o->ready_arg, host, h.port);
+    while (!(o->stop && *o->stop)) {
+        usleep(100 * 1000);
+        pthread_mutex_lock(&h.mu);
+        reap_idle_locked(&h, time(NULL));
+        pthread_mutex_unlock(&h.mu);
+    }
+    /* Shutting down: sessions close (calls waiting on a client give up),
+     * streams end, running calls finish, then the daemon stops. */
+    pthread_mutex_lock(&h.mu);
+    h.stopping = true;
+    for (hsess *hs = h.sessions; hs; hs = hs->next)
+        mcp_session_close(hs->ss);
+    for (sse *st = h.streams; st; st = st->next)
+        sse_finish(st);
+    while (h.workers)
+        pthread_cond_wait(&h.cv, &h.mu);
+    pthread_mutex_unlock(&h.mu);
+    MHD_stop_daemon(d);
+    pthread_mutex_lock(&h.mu);
+    while (h.sessions) {
+        hsess *hs = h.sessions;
+        if (hsess_end_locked(&h, hs))
+            hsess_free(hs);
+    }
+    pthread_mutex_unlock(&h.mu);
+out:
+    pthread_mutex_destroy(&h.mu);
+    pthread_cond_destroy(&h.cv);
+    return rc;
+}
