@@ -190,10 +190,35 @@ static mcp_server *product_server(tools_ctx *t, bool serialize, pm_err *err)
     return s;
 }
 
+/* `pipemend mcp docs`: the tool reference, from the tables served. */
+static int print_docs(tools_ctx *t)
+{
+    pm_err err = {0};
+    mcp_server *s = product_server(t, false, &err);
+    if (!s)
+        return cli_fail(&err);
+    pm_buf out;
+    pm_buf_init(&out, 16u << 20);
+    int code = 0;
+    if (mcp_server_docs(s, &out) != PM_OK) {
+        pm_err_set(&err, PM_ERR_NOMEM, "cannot render the documentation");
+        code = cli_fail(&err);
+    } else {
+        fwrite(out.data, 1, out.len, stdout);
+    }
+    pm_buf_free(&out);
+    mcp_server_free(s);
+    return code;
+}
+
 int cmd_mcp(cli_ctx *ctx)
 {
+    if (ctx->argc == 1 && strcmp(ctx->argv[0], "docs") == 0) {
+        tools_ctx t = {.db = ctx->db, .cfg = ctx->cfg};
+        return print_docs(&t);
+    }
     if (ctx->argc) {
-        fprintf(stderr, "pipemend: error: mcp takes no arguments\n");
+        fprintf(stderr, "pipemend: error: mcp takes no arguments but \"docs\"\n");
         cli_usage_of("mcp");
         return EXIT_USAGE;
     }

@@ -175,6 +175,11 @@ pm_code mcp_server_add_prompts(mcp_server *s, const mcp_prompt *prompts, size_t 
 /* The tools as tools/list gives them, every page in one array (caller
  * owns): what generated documentation is made from. */
 json_t *mcp_server_tools_json(const mcp_server *s);
+/* Markdown reference of every registered tool (name, title, description,
+ * hints, arguments and result from its schemas), resource and prompt,
+ * appended to out: generated from the same tables tools/list answers from
+ * (docs.c). */
+pm_code mcp_server_docs(const mcp_server *s, pm_buf *out);
 /* Calls per tool since the server started, as an array of {tool, calls,
  * failures, failure_rate, mean_ms} in table order (caller owns). A failure
  * is an isError result or a JSON-RPC error answering a call. */
