@@ -50,6 +50,25 @@ static pm_code act_audit(pm_store *s, const char *actor, const char *action, con
     return rc;
 }
 
+/* Tells subscribed clients what an act changed: the table's schema
+ * resource, an incident's, and the recent audit events (every act is
+ * one). */
+static void resources_changed(tools_ctx *tc, const char *table, int64_t incident)
+{
+    if (!tc->server)
+        return;
+    char uri[300];
+    if (table) {
+        snprintf(uri, sizeof uri, "pipemend://tables/%s/schema", table);
+        mcp_server_resource_updated(tc->server, uri);
+    }
+    if (incident) {
+        snprintf(uri, sizeof uri, "pipemend://incidents/%lld", (long long)incident);
+        mcp_server_resource_updated(tc->server, uri);
+    }
+    mcp_server_resource_updated(tc->server, "pipemend://audit/recent");
+}
+
 /* Proposal id, any state; NULL after failing the call. */
 static pm_proposal *load_proposal(pm_store *s, int64_t id, pm_arena *a, mcp_call *call)
 {
@@ -222,6 +241,7 @@ static json_t *tool_propose_fix(void *ctx, json_t *args, mcp_call *call)
                   created, "state", p->state, "table", t->name, "ops", ops_described(ops, n, a),
                   "dry_run", dry_run_json(outcome ? outcome : p->dry_run), "message", msg);
     free(outcome);
+    resources_changed(tc, NULL, 0);
 out:
     json_decref(jops);
     pm_arena_free(a);
@@ -258,6 +278,7 @@ static json_t *tool_dry_run_fix(void *ctx, json_t *args, mcp_call *call)
     result = json_pack("{s:I, s:s, s:o}", "proposal", (json_int_t)id, "table", p->table, "dry_run",
                        dry_run_json(outcome));
     free(outcome);
+    resources_changed(tc, NULL, 0);
 out:
     pm_arena_free(a);
     return result;
@@ -312,18 +333,34 @@ static json_t *tool_apply_fix(void *ctx, json_t *args, mcp_call *call)
                              (long long)id, p->table, policy_mode_name(policy.mode), (long long)id);
         result = json_pack("{s:b, s:b, s:I, s:s, s:s}", "applied", 0, "awaiting_human_approval", 1,
                            "proposal", (json_int_t)id, "table", p->table, "message", msg);
+        resources_changed(tc, NULL, 0);
         goto out;
     }
     result = json_pack("{s:b, s:b, s:I, s:s, s:i, s:i, s:I, s:I}", "applied", 1,
                        "awaiting_human_approval", 0, "proposal", (json_int_t)id, "table", p->table,
                        "from_version", o.from_version, "to_version", o.to_version, "replayed",
                        (json_int_t)o.replayed, "waiting", (json_int_t)o.waiting);
+    mcp_call_logf(call, MCP_LOG_NOTICE, "pipemend",
+                  "proposal %lld applied to %s: version %d -> %d, %lld rows replayed",
+                  (long long)id, p->table, o.from_version, o.to_version, (long long)o.replayed);
+    resources_changed(tc, p->table, p->incident);
 out:
     pm_arena_free(a);
     return result;
 }
 
 /* ---- replay_quarantine ------------------------------------------------------- */
+
+/* Each page: progress to the client, and a stop when it cancelled. */
+static bool replay_page_seen(void *arg, int64_t done, int64_t total)
+{
+    mcp_call *call = arg;
+    char msg[96];
+    snprintf(msg, sizeof msg, "%lld of %lld quarantined rows tried", (long long)done,
+             (long long)total);
+    mcp_call_progress(call, (double)done, (double)total, msg);
+    return !mcp_call_cancelled(call);
+}
 
 static json_t *tool_replay_quarantine(void *ctx, json_t *args, mcp_call *call)
 {
@@ -340,11 +377,17 @@ static json_t *tool_replay_quarantine(void *ctx, json_t *args, mcp_call *call)
     if (!mcp_tools_table(s, table, a, call))
         goto out;
     replay_result rr;
-    if (replay_quarantine(s, table, config_contract(tc->cfg, table), actor, 0, &rr, &err) !=
-        PM_OK) {
+    replay_watch w = {replay_page_seen, call};
+    mcp_call_logf(call, MCP_LOG_INFO, "pipemend", "replaying the quarantine of %s", table);
+    if (replay_quarantine_watched(s, table, config_contract(tc->cfg, table), actor, 0, &w, &rr,
+                                  &err) != PM_OK) {
         mcp_call_fail_err(call, &err);
         goto out;
     }
+    mcp_call_logf(call, MCP_LOG_INFO, "pipemend",
+                  "replay of %s: %lld loaded, %lld still waiting, %lld incidents resolved", table,
+                  (long long)rr.loaded, (long long)rr.waiting, (long long)rr.resolved);
+    resources_changed(tc, table, 0);
     /* replay_quarantine audits the rows it loads; a replay that loaded
      * none is still an agent's act, so the log keeps it too. */
     if (rr.loaded == 0) {
@@ -481,10 +524,13 @@ static json_t *tool_trigger_pipeline(void *ctx, json_t *args, mcp_call *call)
         goto out;
     }
     ingest_result r;
+    mcp_call_logf(call, MCP_LOG_INFO, "pipemend", "running pipeline %s: %zu file(s) into %s",
+                  p->name, g.gl_pathc, p->table);
     if (ingest_run(s, &o, &r, &err) != PM_OK) {
         mcp_call_fail_err(call, &err);
         goto out;
     }
+    resources_changed(tc, p->table, 0);
     result = json_pack("{s:I, s:s, s:I, s:I, s:I}", "run_id", (json_int_t)r.run_id, "status",
                        r.status, "rows_read", (json_int_t)r.read, "rows_loaded",
                        (json_int_t)r.loaded, "rows_quarantined", (json_int_t)r.quarantined);

@@ -2,8 +2,8 @@
  * verify_audit_log (see mcp_tools.h): what an agent on call reads before
  * it acts. Schemas, incidents and their diagnostic packets, quarantine,
  * proposals, the audit log, pipelines and their runs (and one run's log),
- * metrics, and whether a payload fits a table (diff_payload_schema, which
- * checks a record the way ingest would and loads nothing).
+ * metrics (the warehouse's, and this MCP server's own tool calls), and whether a payload fits a
+ * table (diff_payload_schema, which checks a record the way ingest would and loads nothing).
  *
  * Each tool returns the JSON the CLI's --json prints for the same data
  * (cmd_show.c, cmd_incidents.c, cmd_proposals.c, cmd_audit.c; their
@@ -527,6 +527,27 @@ static void count_in(json_t *o, const char *key)
     json_object_set_new(o, key ? key : "", json_integer(v ? json_integer_value(v) + 1 : 1));
 }
 
+/* The MCP server's own counts: every tool in table order, and the totals.
+ * They live in the server, not the warehouse, so they cover this process
+ * only (every session of it) and start at zero with it; a call is counted
+ * when it ends, so the get_metrics call asking is not in them yet. */
+static json_t *tool_calls_json(tools_ctx *t, mcp_call *call)
+{
+    mcp_server *srv = t->server ? t->server : mcp_call_server(call);
+    json_t *tools = srv ? mcp_server_tool_stats(srv) : json_array();
+    json_int_t calls = 0, failures = 0;
+    size_t i;
+    json_t *st;
+    json_array_foreach(tools, i, st)
+    {
+        calls += json_integer_value(json_object_get(st, "calls"));
+        failures += json_integer_value(json_object_get(st, "failures"));
+    }
+    return json_pack("{s:s, s:o, s:{s:I, s:I, s:f}}", "scope", "this server process", "tools",
+                     tools, "totals", "calls", calls, "failures", failures, "failure_rate",
+                     calls ? (double)failures / (double)calls : 0.0);
+}
+
 static json_t *tool_get_metrics(void *ctx, json_t *args, mcp_call *call)
 {
     pm_store *s = mcp_tools_store(ctx, call);
@@ -557,6 +578,7 @@ static json_t *tool_get_metrics(void *ctx, json_t *args, mcp_call *call)
                         is.resolved ? json_real(is.mttr_seconds) : json_null());
     json_t *o = json_pack("{s:o, s:{s:I, s:o, s:b}}", "incidents", inc, "runs", "total",
                           (json_int_t)nr, "by_status", by_status, "truncated", nr >= RUNS_SCAN);
+    json_object_set_new(o, "tool_calls", tool_calls_json(ctx, call));
     pm_arena_free(a);
     return o;
 }
@@ -719,6 +741,9 @@ static json_t *tool_diff_payload_schema(void *ctx, json_t *args, mcp_call *call)
 #define T_STR_NULL "{\"type\":[\"string\",\"null\"]}"
 #define T_INT_NULL "{\"type\":[\"integer\",\"null\"]}"
 #define T_ARR "{\"type\":\"array\"}"
+#define T_RATE                                                                                     \
+    "{\"type\":\"number\",\"minimum\":0,\"maximum\":1,\"description\":\"failures / calls "         \
+    "(0 without calls)\"}"
 
 #define TABLE_NAME                                                                                 \
     "{\"type\":\"string\",\"minLength\":1,\"maxLength\":63,\"description\":\"a table name, as "    \
@@ -970,8 +995,11 @@ const mcp_tool mcp_read_tools[] = {
         .name = "get_metrics",
         .title = "Get healing metrics",
         .description = "Incidents by kind and state, active/resolved/dismissed counts, mean "
-                       "time to recovery (MTTR, seconds, null before any resolution) and runs "
-                       "by status.",
+                       "time to recovery (MTTR, seconds, null before any resolution), runs "
+                       "by status, and tool_calls: counts and failure rates of MCP tool calls "
+                       "since this server started (per tool and in total; a failure is an "
+                       "isError result or an error answering the call; this call is not "
+                       "counted yet).",
         .input_schema = NO_ARGS,
         .output_schema =
             "{\"type\":\"object\",\"required\":[\"incidents\",\"runs\"],\"properties\":{"
@@ -983,7 +1011,18 @@ const mcp_tool mcp_read_tools[] = {
             "\"mttr_seconds\":{\"type\":[\"number\",\"null\"]}}},"
             "\"runs\":{\"type\":\"object\",\"required\":[\"total\",\"by_status\",\"truncated\"],"
             "\"properties\":{\"total\":" T_INT ",\"by_status\":{\"type\":\"object\","
-            "\"additionalProperties\":" T_INT "},\"truncated\":" T_BOOL "}}}}",
+            "\"additionalProperties\":" T_INT "},\"truncated\":" T_BOOL "}},"
+            "\"tool_calls\":{\"type\":\"object\",\"required\":[\"scope\",\"tools\","
+            "\"totals\"],\"properties\":{\"scope\":{\"type\":\"string\",\"description\":"
+            "\"what the counts cover: this server process, since it started\"},"
+            "\"tools\":{\"type\":\"array\",\"items\":{\"type\":\"object\",\"required\":["
+            "\"tool\",\"calls\",\"failures\",\"failure_rate\",\"mean_ms\"],\"properties\":{"
+            "\"tool\":" T_STR ",\"calls\":" T_INT ",\"failures\":" T_INT ",\"failure_rate\":" T_RATE
+            ",\"mean_ms\":{\"type\":\"number\",\"minimum\":0,"
+            "\"description\":\"mean duration of a call, milliseconds\"}}}},"
+            "\"totals\":{\"type\":\"object\",\"required\":[\"calls\",\"failures\","
+            "\"failure_rate\"],\"properties\":{\"calls\":" T_INT ",\"failures\":" T_INT
+            ",\"failure_rate\":" T_RATE "}}}}}}",
         .hints = READ_ONLY,
         .call = tool_get_metrics,
     },

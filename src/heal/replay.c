@@ -139,7 +139,15 @@ static pm_code replay_page(pm_store *s, const pm_qrow *rows, size_t n, drift_ctx
 pm_code replay_quarantine(pm_store *s, const char *table, const pm_contract *contract,
                           const char *actor, int64_t run_id, replay_result *res, pm_err *err)
 {
+    return replay_quarantine_watched(s, table, contract, actor, run_id, NULL, res, err);
+}
+
+pm_code replay_quarantine_watched(pm_store *s, const char *table, const pm_contract *contract,
+                                  const char *actor, int64_t run_id, const replay_watch *w,
+                                  replay_result *res, pm_err *err)
+{
     memset(res, 0, sizeof *res);
+    int64_t total = 0, done = 0;
     pm_arena *a = pm_arena_new(0);
     pm_table *t;
     pm_qrow *rows = NULL;
@@ -147,6 +155,8 @@ pm_code replay_quarantine(pm_store *s, const char *table, const pm_contract *con
     pm_code rc = store_table_load(s, table, a, &t, err);
     if (!rc && !t)
         rc = pm_err_set(err, PM_ERR_NOTFOUND, "pipemend does not know a table \"%s\"", table);
+    if (!rc && w)
+        rc = store_quarantine_count(s, table, &total, err);
     if (!rc)
         rc = store_begin(s, err);
     if (rc) {
@@ -181,6 +191,13 @@ pm_code replay_quarantine(pm_store *s, const char *table, const pm_contract *con
         if (!rc && nloaded)
             rc = store_quarantine_remove_many(s, loaded, nloaded, err);
         nloaded = 0;
+        done += (int64_t)n;
+        if (!rc && w && !w->page(w->arg, done, total > done ? total : done)) {
+            rc = pm_err_set(err, PM_ERR_BUSY,
+                            "the replay of \"%s\" was stopped before the end; nothing changed",
+                            table);
+            pm_err_hint(err, "the quarantine is as it was: replay again when ready");
+        }
     }
     pm_buf_free(&fj);
     pm_arena_free(page_arena);

@@ -20,11 +20,23 @@ typedef struct replay_result {
     int64_t resolved; /* incidents resolved */
 } replay_result;
 
+/* Told after each page of rows (done of total so far); returning false
+ * stops the replay, which then rolls back whole: nothing changed. */
+typedef struct replay_watch {
+    bool (*page)(void *arg, int64_t done, int64_t total);
+    void *arg;
+} replay_watch;
+
 /* Replays table's quarantine in one transaction (with the audit event
  * quarantine.replayed when rows loaded). run_id: the run it happens in,
  * for incidents that rows' new findings open (0: each row's own run). */
 pm_code replay_quarantine(pm_store *s, const char *table, const pm_contract *contract,
                           const char *actor, int64_t run_id, replay_result *res, pm_err *err);
+/* The same, watched (w may be NULL). A replay the watcher stopped fails
+ * with PM_ERR_BUSY ("stopped before the end; nothing changed"). */
+pm_code replay_quarantine_watched(pm_store *s, const char *table, const pm_contract *contract,
+                                  const char *actor, int64_t run_id, const replay_watch *w,
+                                  replay_result *res, pm_err *err);
 
 /* Parses a quarantined row's original bytes again (CSV rows with the
  * header kept beside them). false when they cannot be: a line cut at the

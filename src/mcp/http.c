@@ -42,28 +42,45 @@
 #define SESSION_HEADER "Mcp-Session-Id"
 #define VERSION_HEADER "MCP-Protocol-Version"
 
-/* ---- SSE streams ------------------------------------------------------------ */
+/* ---- SSE streams ------------------------------------------------------------ *
+ *
+ * A stream keeps its events (with their sequence numbers) so that a client
+ * whose connection ended can reconnect with Last-Event-ID and get the rest:
+ * a call's stream keeps them all (a call's output is bounded by the call), a
+ * session's own stream the last HISTORY. A reader is one connection
+ * draining a stream from a position; the stream's writer may end the
+ * reader's connection (poll) and go on writing for the next. */
+
+#define HISTORY 256
+#define RETRY_MS 1000
 
 typedef struct ev {
     struct ev *next;
+    uint64_t seq;
     size_t len;
-    char text[]; /* "id: ...\ndata: ...\n\n" */
+    char text[]; /* "id: ...\nevent: message\ndata: ...\n\n" */
 } ev;
 
+typedef struct hsess hsess;
+
 typedef struct sse {
-    struct sse *next, *prev; /* the server's list (for shutdown) */
+    struct sse *next, *prev; /* the server's list (for shutdown, resumption) */
     pthread_mutex_t mu;
     pthread_cond_t cv;
     ev *head, *tail;
-    size_t off;    /* bytes of head already read */
-    bool done;     /* the writer is finished: end once drained */
-    bool gone;     /* the reader is finished: drop what comes */
+    size_t nev;
+    bool keep_all; /* a call's stream: every event stays for a reconnect */
+    bool done;     /* the writer is finished: a reader ends once it has all */
+    uint64_t cut;  /* events up to this one end the current connection (poll) */
+    int cut_retry; /* the retry field sent with the cut, in ms */
+    uint64_t gen;  /* bumped by each cut: older readers end */
     int refs;      /* under the server's mu */
+    hsess *hs;     /* whose stream it is (borrowed; for resumption) */
     char id[24];   /* stream id, the prefix of its event ids */
     uint64_t seq;  /* events so far */
 } sse;
 
-typedef struct hsess {
+struct hsess {
     struct hsess *next;
     char id[65];
     mcp_session *ss;
@@ -71,7 +88,7 @@ typedef struct hsess {
     time_t last;
     bool ended;
     sse *get; /* the standalone stream, or NULL */
-} hsess;
+};
 
 typedef struct hsrv {
     mcp_server *s;
@@ -91,13 +108,15 @@ typedef struct hsrv {
     bool stopping;
 } hsrv;
 
-static sse *sse_new(hsrv *h, int refs)
+static sse *sse_new(hsrv *h, hsess *hs, int refs, bool keep_all)
 {
     sse *st = calloc(1, sizeof *st);
     if (!st)
         return NULL;
     pthread_mutex_init(&st->mu, NULL);
     pthread_cond_init(&st->cv, NULL);
+    st->keep_all = keep_all;
+    st->hs = hs;
     pthread_mutex_lock(&h->mu);
     st->refs = refs;
     snprintf(st->id, sizeof st->id, "s%llu", (unsigned long long)++h->next_stream);
@@ -135,51 +154,77 @@ static void sse_unref(hsrv *h, sse *st)
     free(st);
 }
 
-/* Appends raw SSE bytes (an event or a comment). */
-static pm_code sse_put(sse *st, const char *text, size_t len)
+/* Appends an event: "id: ID-SEQ\n" then body (SEQ is the event's). */
+static pm_code sse_event(sse *st, const char *body, size_t len)
 {
-    ev *e = malloc(sizeof *e + len);
+    ev *e = malloc(sizeof *e + len + 64);
     if (!e)
         return PM_ERR_NOMEM;
     e->next = NULL;
-    e->len = len;
-    memcpy(e->text, text, len);
     pthread_mutex_lock(&st->mu);
-    if (st->gone || st->done) {
+    if (st->done) {
         pthread_mutex_unlock(&st->mu);
         free(e);
         return PM_ERR_IO;
     }
+    e->seq = ++st->seq;
+    int n = snprintf(e->text, 64, "id: %s-%llu\n", st->id, (unsigned long long)e->seq);
+    memcpy(e->text + n, body, len);
+    e->len = (size_t)n + len;
     if (st->tail)
         st->tail->next = e;
     else
         st->head = e;
     st->tail = e;
-    pthread_cond_signal(&st->cv);
+    st->nev++;
+    /* a session's stream keeps a bounded history */
+    while (!st->keep_all && st->nev > HISTORY) {
+        ev *old = st->head;
+        st->head = old->next;
+        st->nev--;
+        free(old);
+    }
+    pthread_cond_broadcast(&st->cv);
     pthread_mutex_unlock(&st->mu);
     return PM_OK;
 }
 
-/* One JSON-RPC message as an SSE event with an id (JSON from jansson holds
- * no raw newline, so one data line carries it). */
+/* One JSON-RPC message as an SSE event (JSON from jansson holds no raw
+ * newline, so one data line carries it). */
 static pm_code sse_send(void *arg, const char *msg, size_t len)
 {
-    sse *st = arg;
     pm_buf b;
     pm_buf_init(&b, MAX_RESPONSE + 128);
-    pthread_mutex_lock(&st->mu);
-    uint64_t seq = ++st->seq;
-    pthread_mutex_unlock(&st->mu);
-    pm_code rc = pm_buf_printf(&b, NULL, "id: %s-%llu\nevent: message\ndata: ", st->id,
-                               (unsigned long long)seq);
+    pm_code rc = pm_buf_puts(&b, "event: message\ndata: ", NULL);
     if (rc == PM_OK)
         rc = pm_buf_append(&b, msg, len, NULL);
     if (rc == PM_OK)
         rc = pm_buf_puts(&b, "\n\n", NULL);
     if (rc == PM_OK)
-        rc = sse_put(st, b.data, b.len);
+        rc = sse_event(arg, b.data, b.len);
     pm_buf_free(&b);
     return rc;
+}
+
+/* The priming event of 2025-11-25: an id and empty data, so that a client
+ * can reconnect from the very start. */
+static void sse_prime(sse *st)
+{
+    char body[64];
+    int n = snprintf(body, sizeof body, "retry: %d\ndata: \n\n", RETRY_MS);
+    sse_event(st, body, (size_t)n);
+}
+
+/* The writer ends the current connection after what it sent so far. */
+static void sse_cut(void *arg, int retry_ms)
+{
+    sse *st = arg;
+    pthread_mutex_lock(&st->mu);
+    st->cut = st->seq;
+    st->cut_retry = retry_ms > 0 ? retry_ms : RETRY_MS;
+    st->gen++;
+    pthread_cond_broadcast(&st->cv);
+    pthread_mutex_unlock(&st->mu);
 }
 
 static void sse_finish(sse *st)
@@ -193,20 +238,59 @@ static void sse_finish(sse *st)
 typedef struct reader {
     hsrv *h;
     sse *st;
-    hsess *hs; /* set for a GET stream: its session lets go of it at the end */
+    hsess *hs;     /* a GET stream's session (its reference, given back at the end) */
+    bool own;      /* the session's standalone stream: let go of it at the end */
+    uint64_t next; /* the next event to send */
+    size_t off;    /* bytes of it already sent */
+    uint64_t gen;  /* the stream's cut generation this connection belongs to */
+    bool ending;   /* the retry field went out: end */
 } reader;
+
+static ssize_t copy_out(char *buf, size_t max, const char *text, size_t len, size_t *off)
+{
+    size_t take = len - *off < max ? len - *off : max;
+    memcpy(buf, text + *off, take);
+    *off += take;
+    return (ssize_t)take;
+}
 
 static ssize_t sse_read(void *cls, uint64_t pos, char *buf, size_t max)
 {
     reader *rd = cls;
     sse *st = rd->st;
     pthread_mutex_lock(&st->mu);
-    while (!st->head && !st->done) {
+    for (;;) {
+        if (rd->ending) {
+            pthread_mutex_unlock(&st->mu);
+            return MHD_CONTENT_READER_END_OF_STREAM;
+        }
+        ev *e = st->head;
+        while (e && e->seq < rd->next)
+            e = e->next;
+        bool cut = rd->gen != st->gen && rd->next > st->cut;
+        if (e && !(rd->gen != st->gen && e->seq > st->cut)) {
+            ssize_t n = copy_out(buf, max, e->text, e->len, &rd->off);
+            if (rd->off == e->len) {
+                rd->next = e->seq + 1;
+                rd->off = 0;
+            }
+            pthread_mutex_unlock(&st->mu);
+            return n;
+        }
+        if (cut) { /* polled: tell the client when to come back, then end */
+            int n = snprintf(buf, max, "retry: %d\n\n", st->cut_retry);
+            rd->ending = true;
+            pthread_mutex_unlock(&st->mu);
+            return n > 0 && (size_t)n < max ? n : 0;
+        }
+        if (st->done) {
+            pthread_mutex_unlock(&st->mu);
+            return MHD_CONTENT_READER_END_OF_STREAM;
+        }
         struct timespec until;
         clock_gettime(CLOCK_REALTIME, &until);
         until.tv_sec += KEEPALIVE_SECONDS;
-        if (pthread_cond_timedwait(&st->cv, &st->mu, &until) == ETIMEDOUT && !st->head &&
-            !st->done) {
+        if (pthread_cond_timedwait(&st->cv, &st->mu, &until) == ETIMEDOUT) {
             pthread_mutex_unlock(&st->mu);
             static const char ka[] = ": keep-alive\n\n";
             size_t n = sizeof ka - 1 < max ? sizeof ka - 1 : max;
@@ -214,29 +298,6 @@ static ssize_t sse_read(void *cls, uint64_t pos, char *buf, size_t max)
             return (ssize_t)n;
         }
     }
-    if (!st->head) {
-        pthread_mutex_unlock(&st->mu);
-        return MHD_CONTENT_READER_END_OF_STREAM;
-    }
-    size_t n = 0;
-    while (st->head && n < max) {
-        ev *e = st->head;
-        size_t take = e->len - st->off;
-        if (take > max - n)
-            take = max - n;
-        memcpy(buf + n, e->text + st->off, take);
-        n += take;
-        st->off += take;
-        if (st->off == e->len) {
-            st->head = e->next;
-            if (!st->head)
-                st->tail = NULL;
-            st->off = 0;
-            free(e);
-        }
-    }
-    pthread_mutex_unlock(&st->mu);
-    return (ssize_t)n;
 }
 
 static void hsess_unref(hsrv *h, hsess *hs);
@@ -245,10 +306,7 @@ static void sse_reader_free(void *cls)
 {
     reader *rd = cls;
     sse *st = rd->st;
-    pthread_mutex_lock(&st->mu);
-    st->gone = true;
-    pthread_mutex_unlock(&st->mu);
-    if (rd->hs) {
+    if (rd->own) {
         hsess *hs = rd->hs;
         bool mine = false;
         pthread_mutex_lock(&rd->h->mu);
@@ -256,14 +314,14 @@ static void sse_reader_free(void *cls)
             hs->get = NULL;
             mine = true;
         }
-        hs->last = time(NULL);
         pthread_mutex_unlock(&rd->h->mu);
         if (mine) {
             mcp_session_set_stream(hs->ss, NULL);
             sse_unref(rd->h, st); /* the session's reference */
         }
-        hsess_unref(rd->h, hs);
     }
+    if (rd->hs)
+        hsess_unref(rd->h, rd->hs);
     sse_unref(rd->h, st);
     free(rd);
 }
@@ -513,7 +571,7 @@ static void *run_call(void *arg)
 {
     call_job *cj = arg;
     hsrv *h = cj->h;
-    mcp_out o = {sse_send, cj->st};
+    mcp_out o = {sse_send, cj->st, sse_cut};
     pm_buf out;
     pm_buf_init(&out, MAX_RESPONSE);
     if (mcp_job_run(cj->job, &o, &out) != PM_OK)
@@ -533,12 +591,18 @@ static void *run_call(void *arg)
     return NULL;
 }
 
-static enum MHD_Result sse_response(hsrv *h, struct MHD_Connection *c, sse *st, hsess *hs)
+/* Answers with the stream from event next on; hs (may be NULL) is the
+ * reference the reader holds, own whether it is the session's stream. */
+static enum MHD_Result sse_response(hsrv *h, struct MHD_Connection *c, sse *st, hsess *hs,
+                                    bool own, uint64_t next)
 {
     reader *rd = calloc(1, sizeof *rd);
     if (!rd)
         return MHD_NO;
-    *rd = (reader){h, st, hs};
+    pthread_mutex_lock(&st->mu);
+    uint64_t gen = st->gen;
+    pthread_mutex_unlock(&st->mu);
+    *rd = (reader){.h = h, .st = st, .hs = hs, .own = own, .next = next, .gen = gen};
     struct MHD_Response *r =
         MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384, sse_read, rd, sse_reader_free);
     if (!r) {
@@ -550,6 +614,13 @@ static enum MHD_Result sse_response(hsrv *h, struct MHD_Connection *c, sse *st, 
     enum MHD_Result ret = MHD_queue_response(c, MHD_HTTP_OK, r);
     MHD_destroy_response(r);
     return ret;
+}
+
+/* Clients of 2025-11-25 know the priming event; older ones may not. */
+static bool primes(const hsess *hs)
+{
+    const char *p = mcp_session_protocol(hs->ss);
+    return p && strcmp(p, "2025-11-25") >= 0;
 }
 
 /* Runs the job here and answers with its JSON (400 for an invalid message,
@@ -646,7 +717,7 @@ static enum MHD_Result post(hsrv *h, struct MHD_Connection *c, req *rq, hsess *h
         mcp_job_free(j);
         return r;
     }
-    sse *st = sse_new(h, 2); /* the reader's and the call's */
+    sse *st = sse_new(h, hs, 2, true); /* the reader's and the call's */
     call_job *cj = calloc(1, sizeof *cj);
     if (!st || !cj) {
         free(cj);
@@ -680,11 +751,45 @@ static enum MHD_Result post(hsrv *h, struct MHD_Connection *c, req *rq, hsess *h
                     "cannot start a thread for the call");
     }
     pthread_attr_destroy(&attr);
-    return sse_response(h, c, st, NULL);
+    if (primes(hs))
+        sse_prime(st);
+    return sse_response(h, c, st, NULL, false, 1);
+}
+
+/* "sN-M" of a stream of this session: the stream (a reference taken) and
+ * M; NULL when there is none such. */
+static sse *find_stream(hsrv *h, hsess *hs, const char *last, uint64_t *seq)
+{
+    const char *dash = last ? strrchr(last, '-') : NULL;
+    if (!dash)
+        return NULL;
+    char *end;
+    unsigned long long m = strtoull(dash + 1, &end, 10);
+    if (*end || dash[1] == 0)
+        return NULL;
+    pthread_mutex_lock(&h->mu);
+    sse *st = h->streams;
+    while (st && !(st->hs == hs && strlen(st->id) == (size_t)(dash - last) &&
+                   strncmp(st->id, last, (size_t)(dash - last)) == 0))
+        st = st->next;
+    if (st)
+        st->refs++;
+    pthread_mutex_unlock(&h->mu);
+    *seq = m;
+    return st;
 }
 
 static enum MHD_Result get_stream(hsrv *h, struct MHD_Connection *c, hsess *hs)
 {
+    /* a client reconnecting: the rest of the stream it was reading */
+    uint64_t seq = 0;
+    sse *old = find_stream(h, hs, header(c, "Last-Event-ID"), &seq);
+    if (old) {
+        pthread_mutex_lock(&h->mu);
+        hs->refs++; /* the reader's */
+        pthread_mutex_unlock(&h->mu);
+        return sse_response(h, c, old, hs, false, seq + 1);
+    }
     pthread_mutex_lock(&h->mu);
     bool busy = hs->get != NULL;
     pthread_mutex_unlock(&h->mu);
@@ -692,18 +797,18 @@ static enum MHD_Result get_stream(hsrv *h, struct MHD_Connection *c, hsess *hs)
         return fail(c, MHD_HTTP_CONFLICT, JSONRPC_INVALID_REQUEST,
                     "Conflict: this session already has its SSE stream open (one GET stream per "
                     "session)");
-    sse *st = sse_new(h, 2); /* the reader's and the session's */
+    sse *st = sse_new(h, hs, 2, false); /* the reader's and the session's */
     if (!st)
         return fail(c, MHD_HTTP_SERVICE_UNAVAILABLE, JSONRPC_INTERNAL_ERROR, "out of memory");
     pthread_mutex_lock(&h->mu);
     hs->get = st;
     hs->refs++; /* the reader's, given back by sse_reader_free */
     pthread_mutex_unlock(&h->mu);
-    mcp_out o = {sse_send, st};
+    mcp_out o = {sse_send, st, NULL};
     mcp_session_set_stream(hs->ss, &o);
-    /* a comment first, so the client sees the stream open at once */
-    sse_put(st, ": stream open\n\n", 15);
-    return sse_response(h, c, st, hs);
+    if (primes(hs))
+        sse_prime(st);
+    return sse_response(h, c, st, hs, true, 1);
 }
 
 static enum MHD_Result delete_session(hsrv *h, struct MHD_Connection *c, hsess *hs)
@@ -777,13 +882,8 @@ static enum MHD_Result handle(hsrv *h, struct MHD_Connection *c, const char *url
                     "Not Found: no session \"%.80s\" (it ended or never was); initialize a new "
                     "one",
                     sid);
-    const char *proto = mcp_session_protocol(hs->ss);
     enum MHD_Result r;
-    if (version && proto && strcmp(version, proto) != 0)
-        r = fail(c, MHD_HTTP_BAD_REQUEST, JSONRPC_INVALID_REQUEST,
-                 "Bad Request: " VERSION_HEADER " \"%s\" is not this session's (%s)", version,
-                 proto);
-    else if (is_post)
+    if (is_post)
         r = post(h, c, rq, hs);
     else if (is_get)
         r = get_stream(h, c, hs);

@@ -208,6 +208,10 @@ void mcp_server_resource_updated(mcp_server *s, const char *uri);
 typedef struct mcp_out {
     pm_code (*send)(void *arg, const char *msg, size_t len);
     void *arg;
+    /* May be NULL. Ends the connection that carries the stream while the
+     * stream goes on: the client reconnects (HTTP: GET with Last-Event-ID)
+     * after retry_ms and receives the rest (SSE polling). */
+    void (*close)(void *arg, int retry_ms);
 } mcp_out;
 
 mcp_session *mcp_session_new(mcp_server *s);
@@ -305,6 +309,10 @@ bool mcp_call_client_has(const mcp_call *c, const char *capability);
  * why (the client's error, a timeout, a cancelled call). params is stolen. */
 json_t *mcp_call_request(mcp_call *c, const char *method, json_t *params, int timeout_ms);
 
+/* Ends the connection carrying this call's stream, the call going on: the
+ * client reconnects after retry_ms and gets the rest of the stream (HTTP's
+ * SSE polling; nothing on stdio). */
+void mcp_call_close_stream(mcp_call *c, int retry_ms);
 /* A tool's content block (stolen): {type: text|image|audio|resource|
  * resource_link, ...} as MCP defines them. */
 void mcp_call_content(mcp_call *c, json_t *block);

@@ -633,6 +633,13 @@ json_t *mcp_call_request(mcp_call *c, const char *method, json_t *params, int ti
     return res;
 }
 
+void mcp_call_close_stream(mcp_call *c, int retry_ms)
+{
+    const mcp_out *o = call_out(c);
+    if (o && o->close)
+        o->close(o->arg, retry_ms);
+}
+
 void mcp_call_content(mcp_call *c, json_t *block)
 {
     if (!block)

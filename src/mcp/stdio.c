@@ -77,7 +77,7 @@ static pm_code send_line(void *arg, const char *msg, size_t len)
 static void *worker(void *arg)
 {
     stdio_ctx *x = arg;
-    mcp_out o = {send_line, x};
+    mcp_out o = {send_line, x, NULL};
     pm_buf out;
     pm_buf_init(&out, MAX_RESPONSE);
     for (;;) {
@@ -155,7 +155,7 @@ pm_code mcp_stdio_serve(mcp_server *s, int in_fd, int out_fd, pm_err *err)
     pthread_mutex_init(&x.wmu, NULL);
     pthread_mutex_init(&x.qmu, NULL);
     pthread_cond_init(&x.qcv, NULL);
-    mcp_out stream = {send_line, &x};
+    mcp_out stream = {send_line, &x, NULL};
     mcp_session_set_stream(x.ss, &stream);
     pthread_t th;
     pm_code rc = PM_OK;
