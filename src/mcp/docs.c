@@ -87,7 +87,10 @@ static void type_of(md *m, json_t *schema)
     } else if (json_is_array(t)) {
         size_t i;
         json_t *v;
-        json_array_foreach(t, i, v) emit(m, "%s%s", i ? " or " : "", json_string_value(v));
+        json_array_foreach(t, i, v)
+        {
+            emit(m, "%s%s", i ? " or " : "", json_is_string(v) ? json_string_value(v) : "?");
+        }
     } else {
         emit(m, "any");
     }
@@ -275,7 +278,10 @@ pm_code mcp_server_docs(const mcp_server *s, pm_buf *out)
     emit(&m, "## Tools\n\n");
     size_t i;
     json_t *t;
-    json_array_foreach(tools, i, t) tool_section(&m, t);
+    json_array_foreach(tools, i, t)
+    {
+        tool_section(&m, t);
+    }
     json_decref(tools);
 
     emit(&m, "## Resources\n\n");
