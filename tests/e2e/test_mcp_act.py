@@ -43,7 +43,8 @@ class TestMcpAct(E2E):
         lines = [json.dumps(m) for m in (INIT, INITIALIZED) + messages]
         r = self.pm("mcp", "--db", self.db, input="\n".join(lines) + "\n", timeout=120)
         self.assertEqual(r.rc, 0, r)
-        resp = {m["id"]: m for m in map(json.loads, r.stdout.splitlines())}
+        # notifications (log messages, progress) have no id: not responses
+        resp = {m["id"]: m for m in map(json.loads, r.stdout.splitlines()) if "id" in m}
         self.assertEqual(resp[0]["result"]["serverInfo"]["name"], "pipemend")
         return resp
 

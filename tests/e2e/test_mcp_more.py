@@ -52,10 +52,17 @@ class TestMcpMore(E2E):
         self.write_config(CONFIG)
 
     def session(self, *messages):
+        """The responses of one session by id; the notifications the server
+        sent on the way (a tool's log messages) are kept in
+        self.notifications."""
         lines = [json.dumps(m) for m in (INIT, INITIALIZED) + messages]
         r = self.pm("mcp", "--db", self.db, input="\n".join(lines) + "\n", timeout=120)
         self.assertEqual(r.rc, 0, r)
-        resp = {m["id"]: m for m in map(json.loads, r.stdout.splitlines())}
+        out = list(map(json.loads, r.stdout.splitlines()))
+        self.notifications = [m for m in out if "id" not in m]
+        for n in self.notifications:
+            self.assertTrue(n["method"].startswith("notifications/"), n)
+        resp = {m["id"]: m for m in out if "id" in m}
         self.assertEqual(resp[0]["result"]["serverInfo"]["name"], "pipemend")
         return resp
 

@@ -85,7 +85,7 @@ class TestMcpRead(E2E):
         r = self.pm("mcp", "--db", self.db, input="\n".join(json.dumps(m) for m in msgs) + "\n",
                     timeout=120)
         self.assertEqual(r.rc, 0, r)
-        resp = {m["id"]: m for m in map(json.loads, r.stdout.splitlines())}
+        resp = {m["id"]: m for m in map(json.loads, r.stdout.splitlines()) if "id" in m}
         self.assertEqual(len(resp), 2 + len(calls), r)
         tools = {t["name"]: t for t in resp[2]["result"]["tools"]}
         out = []
@@ -285,3 +285,50 @@ class TestMcpRead(E2E):
         self.err(res[10], '"pipeline"')
         self.err(res[11], '"hours"')
         self.err(res[12], '"tabel"')
+
+    def test_metrics_count_tool_calls(self):
+        tools, res = self.calls(
+            ("get_metrics", {}),
+            ("inspect_table_schema", {"table": "orders"}),
+            ("inspect_table_schema", {"table": "nope"}),  # fails: no such table
+            ("list_incidents", {}),
+            ("list_incidents", {"limit": 501}),  # fails: its arguments
+            ("list_incidents", {"active_only": False}),
+            ("get_metrics", {}),
+            ("get_metrics", {}),
+        )
+        self.assertTrue(res[2]["isError"] and res[4]["isError"])
+        first, second, third = self.ok(res[0]), self.ok(res[6]), self.ok(res[7])
+        schema = tools["get_metrics"]["outputSchema"]
+        self.assertIn("tool_calls", schema["properties"])
+        self.assertIn("since this server started", tools["get_metrics"]["description"])
+
+        def by_tool(m):
+            tc = m["tool_calls"]
+            self.assertEqual(tc["scope"], "this server process")
+            # every tool, in the order tools/list gives them
+            self.assertEqual([t["tool"] for t in tc["tools"]], list(tools))
+            for t in tc["tools"]:
+                self.assertGreaterEqual(t["mean_ms"], 0)
+                self.assertEqual(t["failure_rate"],
+                                 t["failures"] / t["calls"] if t["calls"] else 0)
+            return {t["tool"]: (t["calls"], t["failures"]) for t in tc["tools"]}, tc["totals"]
+
+        # the call asking is counted when it ends: the first sees nothing
+        counts, totals = by_tool(first)
+        self.assertEqual(set(counts.values()), {(0, 0)})
+        self.assertEqual(totals, {"calls": 0, "failures": 0, "failure_rate": 0})
+
+        counts, totals = by_tool(second)
+        self.assertEqual({k: v for k, v in counts.items() if v != (0, 0)},
+                         {"get_metrics": (1, 0), "inspect_table_schema": (2, 1),
+                          "list_incidents": (3, 1)})
+        self.assertEqual(totals["calls"], 6)
+        self.assertEqual(totals["failures"], 2)
+        self.assertAlmostEqual(totals["failure_rate"], 2 / 6)
+        counts, totals = by_tool(third)
+        self.assertEqual(counts["get_metrics"], (2, 0))
+        self.assertEqual(totals["calls"], 7)
+        # the warehouse's own metrics are still there
+        self.assertEqual(third["runs"], second["runs"])
+        self.assertEqual(third["incidents"], first["incidents"])

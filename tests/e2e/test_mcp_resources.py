@@ -1,9 +1,10 @@
 """pipemend's MCP resources and prompts (src/cli/mcp_resources.c) over
 `pipemend mcp`, against a warehouse with a drifted feed under policy
 review. Each resource must hold what the read-only tool gives for the same
-thing, an unknown one must be -32002 with its uri, and the prompts must
-name the tools to call, label feed values as untrusted data and leave
-approval to a person."""
+thing, an unknown one must be -32002 with its uri, the prompts must name
+the tools to call, label feed values as untrusted data and leave approval
+to a person, and completion/complete must offer what the warehouse holds
+(table names, incident, run and pending proposal ids) for what was typed."""
 import json
 
 from e2e_util import E2E, EXIT_LOADED, EXIT_QUARANTINED
@@ -28,6 +29,22 @@ def rpc(id_, method, params=None):
 INIT = rpc(1, "initialize", {"protocolVersion": "2025-11-25", "capabilities": {},
                              "clientInfo": {"name": "e2e-resources", "version": "1"}})
 INITIALIZED = {"jsonrpc": "2.0", "method": "notifications/initialized"}
+CAPABILITIES = {"tools": {"listChanged": False}, "logging": {},
+                "resources": {"subscribe": True, "listChanged": False},
+                "prompts": {"listChanged": False}, "completions": {}}
+ACTIVE = {"open", "planned", "awaiting_approval", "dry_run_failed", "applied", "replayed"}
+
+
+def complete(ref, name, value):
+    return ("completion/complete", {"ref": ref, "argument": {"name": name, "value": value}})
+
+
+def template(uri):
+    return {"type": "ref/resource", "uri": uri}
+
+
+def prompt(name):
+    return {"type": "ref/prompt", "name": name}
 
 
 class TestMcpResources(E2E):
@@ -42,15 +59,15 @@ class TestMcpResources(E2E):
         r = self.pm("run", "orders", "--db", self.db)
         self.assertEqual(r.rc, EXIT_QUARANTINED, r)
 
-    def session(self, *msgs):
+    def session(self, *msgs, db=True):
         """One `pipemend mcp` session: initialize, then msgs (each
         (method, params)) with ids 10, 11, ...; returns the initialize
-        result and the responses in order."""
+        result and the responses in order. db=False: no warehouse."""
         lines = [INIT, INITIALIZED] + [rpc(10 + i, m, p) for i, (m, p) in enumerate(msgs)]
-        r = self.pm("mcp", "--db", self.db, input="\n".join(map(json.dumps, lines)) + "\n",
-                    timeout=120)
+        args = ["mcp", "--db", self.db] if db else ["mcp"]
+        r = self.pm(*args, input="\n".join(map(json.dumps, lines)) + "\n", timeout=120)
         self.assertEqual(r.rc, 0, r)
-        resp = {m["id"]: m for m in map(json.loads, r.stdout.splitlines())}
+        resp = {m["id"]: m for m in map(json.loads, r.stdout.splitlines()) if "id" in m}
         self.assertEqual(len(resp), 1 + len(msgs), r)
         return resp[1]["result"], [resp[10 + i] for i in range(len(msgs))]
 
@@ -66,6 +83,19 @@ class TestMcpResources(E2E):
         self.assertFalse(resp["result"]["isError"], resp)
         return resp["result"]["structuredContent"]
 
+    def values(self, resp):
+        """A completion's values, checked against its total and hasMore."""
+        self.assertIn("result", resp, resp)
+        c = resp["result"]["completion"]
+        self.assertEqual(c["total"], len(c["values"]), c)
+        self.assertFalse(c["hasMore"], c)
+        return c["values"]
+
+    def cli(self, *args):
+        r = self.pm(*args, "--db", self.db, "--json")
+        self.assertEqual(r.rc, 0, r)
+        return r.json()
+
     def test_resources_hold_what_the_tools_give(self):
         init, res = self.session(
             ("resources/list", None),
@@ -77,13 +107,13 @@ class TestMcpResources(E2E):
             ("resources/read", {"uri": "pipemend://audit/recent"}),
             ("tools/call", {"name": "read_audit_log", "arguments": {"limit": 500}}),
         )
-        self.assertEqual(init["capabilities"].get("resources"), {})
-        self.assertEqual(init["capabilities"].get("prompts"), {})
+        self.assertEqual(init["capabilities"], CAPABILITIES)
         listed = res[0]["result"]["resources"]
         self.assertEqual([r["uri"] for r in listed], ["pipemend://audit/recent"])
         templates = {t["uriTemplate"]: t for t in res[1]["result"]["resourceTemplates"]}
         self.assertEqual(set(templates),
-                         {"pipemend://tables/{name}/schema", "pipemend://incidents/{id}"})
+                         {"pipemend://tables/{name}/schema", "pipemend://incidents/{id}",
+                          "pipemend://runs/{id}/log"})
         for t in list(templates.values()) + listed:
             self.assertEqual(t["mimeType"], "application/json")
             self.assertTrue(t["name"] and t["description"], t)
@@ -116,12 +146,118 @@ class TestMcpResources(E2E):
     def test_unknown_resources_are_32002(self):
         uris = ["pipemend://tables/nosuch/schema", "pipemend://incidents/999",
                 "pipemend://incidents/abc", "pipemend://incidents/", "pipemend://nothing",
-                "pipemend://tables/orders/schema/extra", "pipemend://audit/recent/x"]
+                "pipemend://tables/orders/schema/extra", "pipemend://audit/recent/x",
+                "pipemend://runs/999/log", "pipemend://runs/abc/log", "pipemend://runs/0/log",
+                "pipemend://runs/-1/log", "pipemend://runs/1/log/x"]
         _, res = self.session(*[("resources/read", {"uri": u}) for u in uris])
         for uri, r in zip(uris, res):
             self.assertIn("error", r, r)
             self.assertEqual(r["error"]["code"], -32002, r)
             self.assertEqual(r["error"]["data"], {"uri": uri})
+        # a run that is not there says where run ids come from
+        for r in res[7:11]:
+            self.assertIn("get_pipeline_history", r["error"]["message"], r)
+            self.assertIn("list_pipelines", r["error"]["message"], r)
+        self.assertIn("no run 999", res[7]["error"]["message"])
+
+    def test_run_log_resource_is_get_run_log(self):
+        runs = self.cli("runs")
+        self.assertEqual(len(runs), 2)
+        msgs = []
+        for run in runs:
+            msgs.append(("resources/read", {"uri": "pipemend://runs/%d/log" % run["id"]}))
+            msgs.append(("tools/call", {"name": "get_run_log",
+                                        "arguments": {"run_id": run["id"]}}))
+        _, res = self.session(*msgs)
+        for i, run in enumerate(runs):
+            uri = "pipemend://runs/%d/log" % run["id"]
+            log = self.read_json(res[2 * i], uri)
+            self.assertEqual(log, self.tool(res[2 * i + 1]))
+            self.assertEqual(log["run"], run)
+        quarantined = [r for r in runs if r["status"] == "quarantined"][0]
+        log = self.read_json(res[2 * runs.index(quarantined)],
+                             "pipemend://runs/%d/log" % quarantined["id"])
+        self.assertGreater(log["quarantine"]["rows"], 0)
+        self.assertIn("run.started", [e["action"] for e in log["events"]])
+
+    def test_completions(self):
+        # more tables, two of them starting like orders
+        for table in ("order_lines", "ordinals", "customers"):
+            self.ingest(table, self.write("%s.ndjson" % table, [{"id": 1}]), expect=EXIT_LOADED)
+        incidents = self.cli("incidents", "list")
+        self.assertGreaterEqual(len(incidents), 2)
+        # active ones first, newest first within each (the CLI lists newest first)
+        incident_ids = ([str(i["id"]) for i in incidents if i["state"] in ACTIVE] +
+                        [str(i["id"]) for i in incidents if i["state"] not in ACTIVE])
+        pending = [str(p["id"]) for p in self.cli("proposals", "list") if p["state"] == "pending"]
+        self.assertTrue(pending)
+        run_ids = [str(r["id"]) for r in self.cli("runs")]
+        self.assertEqual(len(run_ids), 5)
+
+        schema = template("pipemend://tables/{name}/schema")
+        _, res = self.session(
+            complete(schema, "name", "ord"),
+            complete(schema, "name", "order"),
+            complete(schema, "name", ""),
+            complete(schema, "name", "zz"),
+            complete(schema, "nope", "o"),
+            complete(template("pipemend://incidents/{id}"), "id", ""),
+            complete(template("pipemend://incidents/{id}"), "id", incident_ids[0]),
+            complete(template("pipemend://runs/{id}/log"), "id", ""),
+            complete(prompt("diagnose_incident"), "incident_id", ""),
+            complete(prompt("review_proposal"), "proposal_id", ""),
+            complete(prompt("triage_failures"), "hours", "2"),
+            complete(prompt("triage_failures"), "hours", ""),
+            complete(prompt("diagnose_incident"), "incident_id", "x"),
+        )
+        self.assertEqual(sorted(self.values(res[0])), ["order_lines", "orders", "ordinals"])
+        self.assertEqual(sorted(self.values(res[1])), ["order_lines", "orders"])
+        self.assertEqual(sorted(self.values(res[2])),
+                         ["customers", "order_lines", "orders", "ordinals"])
+        self.assertEqual(self.values(res[3]), [])
+        self.assertEqual(self.values(res[4]), [])
+        self.assertEqual(self.values(res[5]), incident_ids)
+        self.assertEqual(self.values(res[6]),
+                         [i for i in incident_ids if i.startswith(incident_ids[0])])
+        self.assertEqual(self.values(res[7]), run_ids)
+        self.assertEqual(self.values(res[8]), incident_ids)
+        self.assertEqual(self.values(res[9]), pending)
+        self.assertEqual(self.values(res[10]), ["24"])
+        self.assertIn("24", self.values(res[11]))
+        self.assertEqual(self.values(res[12]), [])
+
+    def test_completion_errors(self):
+        _, res = self.session(
+            complete(prompt("no_such_prompt"), "x", ""),
+            complete(template("pipemend://nothing/{id}"), "id", ""),
+            complete({"type": "ref/tool", "name": "list_tables"}, "x", ""),
+            ("completion/complete", {"ref": prompt("diagnose_incident")}),
+        )
+        for r in res:
+            self.assertEqual(r.get("error", {}).get("code"), -32602, r)
+        self.assertIn("no_such_prompt", res[0]["error"]["message"])
+
+    def test_completion_without_a_warehouse_is_empty(self):
+        init, res = self.session(
+            complete(template("pipemend://tables/{name}/schema"), "name", ""),
+            complete(prompt("diagnose_incident"), "incident_id", "1"),
+            db=False)
+        self.assertEqual(init["capabilities"], CAPABILITIES)
+        self.assertEqual(self.values(res[0]), [])
+        self.assertEqual(self.values(res[1]), [])
+
+    def test_subscribe_and_log_level(self):
+        _, res = self.session(
+            ("resources/subscribe", {"uri": "pipemend://incidents/1"}),
+            ("resources/unsubscribe", {"uri": "pipemend://incidents/1"}),
+            ("logging/setLevel", {"level": "warning"}),
+            ("logging/setLevel", {"level": "loud"}),
+            ("logging/setLevel", {}),
+        )
+        for r in res[:3]:
+            self.assertEqual(r.get("result"), {}, r)
+        for r in res[3:]:
+            self.assertEqual(r.get("error", {}).get("code"), -32602, r)
 
     def test_prompts(self):
         proposals = self.pm("proposals", "list", "--db", self.db, "--json")

@@ -16,6 +16,11 @@ def rpc(id_, method, params=None):
 INIT = rpc(1, "initialize", {"protocolVersion": "2025-11-25", "capabilities": {},
                              "clientInfo": {"name": "e2e", "version": "1"}})
 INITIALIZED = {"jsonrpc": "2.0", "method": "notifications/initialized"}
+# What pipemend's server offers: completions because its resource templates
+# and prompts complete their arguments (mcp_resources.c).
+CAPABILITIES = {"tools": {"listChanged": False}, "logging": {},
+                "resources": {"subscribe": True, "listChanged": False},
+                "prompts": {"listChanged": False}, "completions": {}}
 
 
 class TestMcpStdio(E2E):
@@ -45,8 +50,7 @@ class TestMcpStdio(E2E):
         init = resp[0]["result"]
         self.assertEqual(init["protocolVersion"], "2025-11-25")
         self.assertEqual(init["serverInfo"]["name"], "pipemend")
-        self.assertEqual(init["capabilities"], {"tools": {"listChanged": False},
-                                               "resources": {}, "prompts": {}})
+        self.assertEqual(init["capabilities"], CAPABILITIES)
 
         tools = {t["name"]: t for t in resp[1]["result"]["tools"]}
         self.assertLessEqual({"list_tables", "verify_audit_log"}, set(tools))
