@@ -166,18 +166,33 @@ bool jsonrpc_array_elements(const char *msg, size_t len,
 }
 
 /* A string with its quotes, or an integer's digits (no fraction, no
- * exponent): the two kinds of id MCP allows. */
+ * exponent): the two kinds of id MCP allows. The text must be valid JSON
+ * too (escapes, UTF-8, no leading zeros), since it is echoed verbatim. */
 static bool raw_id_ok(const char *t, size_t n)
 {
-    if (n >= 2 && t[0] == '"' && t[n - 1] == '"')
-        return true;
+    bool str = n >= 2 && t[0] == '"' && t[n - 1] == '"';
     size_t i = n && t[0] == '-';
-    if (i >= n)
+    if (!str && i >= n)
         return false;
-    for (; i < n; i++)
+    for (; !str && i < n; i++)
         if (t[i] < '0' || t[i] > '9')
             return false;
-    return true;
+    json_t *v = json_loadb(t, n, JSON_DECODE_ANY | JSON_DECODE_INT_AS_REAL, NULL);
+    bool ok = v != NULL;
+    json_decref(v);
+    return ok;
+}
+
+/* Whether the raw id text is the id jansson read (a duplicate key, or an
+ * "id" key spelt with escapes, makes them differ). */
+static bool raw_id_is(const jsonrpc_id *rid, const json_t *id)
+{
+    json_t *v = json_loadb(rid->text, rid->len, JSON_DECODE_ANY | JSON_DECODE_INT_AS_REAL, NULL);
+    bool same = v && (json_equal(v, (json_t *)id) ||
+                      (json_is_real(v) && json_is_real(id) &&
+                       json_real_value(v) == json_real_value(id)));
+    json_decref(v);
+    return same;
 }
 
 static void set_id(jsonrpc_msg *m, const char *t, size_t n)
@@ -272,7 +287,7 @@ void jsonrpc_classify(json_t *v, const char *raw, size_t raw_len, jsonrpc_msg *o
             id_ok = true;
         else if (json_is_real(id)) /* only an integer beyond 64 bits reads as real */
             id_ok = rid.len && raw_id_ok(rid.text, rid.len) && rid.text[0] != '"';
-        if (id_ok && rid.len && raw_id_ok(rid.text, rid.len)) {
+        if (id_ok && rid.len && raw_id_ok(rid.text, rid.len) && raw_id_is(&rid, id)) {
             set_id(out, rid.text, rid.len);
         } else if (id_ok) { /* the key was written with escapes: say it as jansson read it */
             char *s = json_dumps(id, JSON_ENCODE_ANY | JSON_COMPACT);

@@ -147,8 +147,8 @@ static json_t *id_value(jsonrpc_id id, const char *where)
 
 /* Property 3 for a parsed message: jv is the "id" jansson reads from the
  * object (NULL: none), raw/raw_len the object's bytes (NULL: not known). */
-static void check_parsed_id(const jsonrpc_msg *m, const json_t *jv, const char *raw,
-                            size_t raw_len, const char *where)
+static void check_parsed_id(const jsonrpc_msg *m, const json_t *jv, const char *raw, size_t raw_len,
+                            const char *where)
 {
     if (!m->id.len) {
         if (json_is_string(jv) || json_is_integer(jv))
@@ -191,8 +191,7 @@ static void check_shape(const json_t *r, const char *where)
     json_t *id = json_object_get(r, "id");
     json_t *res = json_object_get(r, "result");
     json_t *err = json_object_get(r, "error");
-    if (!json_is_object(r) ||
-        strcmp(str_of(json_object_get(r, "jsonrpc")), "2.0") != 0)
+    if (!json_is_object(r) || strcmp(str_of(json_object_get(r, "jsonrpc")), "2.0") != 0)
         fail("%s: a response that is no JSON-RPC 2.0 object", where);
     if (!id || !(json_is_string(id) || json_is_number(id) || json_is_null(id)))
         fail("%s: a response without a string, integer or null id", where);
@@ -229,8 +228,8 @@ static json_t *check_response(const pm_buf *b, size_t mark, jsonrpc_id id, const
     if (!memmem(p, n, id.text, id.len))
         fail("%s: the response does not hold the id's bytes", where);
     json_t *v = id_value(id, where);
-    bool same = json_is_real(rid) ? strtod(id.text, NULL) == json_real_value(rid)
-                                  : json_equal(v, rid);
+    bool same =
+        json_is_real(rid) ? strtod(id.text, NULL) == json_real_value(rid) : json_equal(v, rid);
     json_decref(v);
     if (!same) {
         dump("response", p, n);
@@ -345,8 +344,7 @@ static void check_classified(const jsonrpc_msg *m, json_t *v, const char *raw, s
         break;
     }
     case JSONRPC_RESPONSE:
-        if (m->method || !jid ||
-            !(json_object_get(v, "result") || json_object_get(v, "error")))
+        if (m->method || !jid || !(json_object_get(v, "result") || json_object_get(v, "error")))
             fail("%s: a response without an id and a result or error", where);
         break;
     case JSONRPC_INVALID:
@@ -457,12 +455,13 @@ static mcp_server *fresh_server(const char *protocol)
                          "\"protocolVersion\":\"%s\",\"capabilities\":{},"
                          "\"clientInfo\":{\"name\":\"fuzz\",\"version\":\"0\"}}}",
                          protocol);
-        static const char ready[] = "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/initialized\"}";
+        static const char ready[] =
+            "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/initialized\"}";
         pm_buf out;
         pm_buf_init(&out, OUT_MAX);
         if (mcp_handle(s, init, (size_t)n, &out) != PM_OK || !out.len ||
-            mcp_handle(s, ready, sizeof ready - 1, &out) != PM_OK ||
-            !mcp_server_protocol(s) || strcmp(mcp_server_protocol(s), protocol) != 0)
+            mcp_handle(s, ready, sizeof ready - 1, &out) != PM_OK || !mcp_server_protocol(s) ||
+            strcmp(mcp_server_protocol(s), protocol) != 0)
             fail("the server would not initialize");
         pm_buf_free(&out);
     }
