@@ -38,6 +38,7 @@
 #define DEFAULT_IDLE 1800
 #define KEEPALIVE_SECONDS 15
 #define MAX_CONNECTIONS 512
+#define CONNECTION_TIMEOUT 120 /* s without a byte either way; SSE sends keep-alives */
 #define MAX_RESPONSE (64u << 20)
 #define SESSION_HEADER "Mcp-Session-Id"
 #define VERSION_HEADER "MCP-Protocol-Version"
@@ -486,18 +487,22 @@ static bool split_host(const char *v, size_t *hn, long *port)
     return *hn > 0;
 }
 
+/* On loopback, only loopback names with this port: a page whose name
+ * rebinds to 127.0.0.1 sends its own name and is refused. Beyond loopback
+ * every request carries the bearer token, which such a page cannot know, and
+ * clients name the host as they reach it (an address, a DNS name, a proxy's
+ * name): any Host goes. */
 static bool host_ok(const hsrv *h, const char *v)
 {
+    if (!h->loopback)
+        return true;
     size_t hn;
     long port;
     if (!v || !split_host(v, &hn, &port))
         return false;
     if (port != -1 && port != h->port)
         return false;
-    if (is_loopback_name(v, hn))
-        return true;
-    const char *bound = h->o->host;
-    return !h->loopback && bound && strlen(bound) == hn && strncasecmp(v, bound, hn) == 0;
+    return is_loopback_name(v, hn);
 }
 
 static bool origin_ok(const hsrv *h, const char *v)
@@ -978,7 +983,7 @@ pm_code mcp_http_serve(mcp_server *s, const mcp_http_opts *o, pm_err *err)
     struct MHD_Daemon *d = MHD_start_daemon(
         flags, (uint16_t)o->port, NULL, NULL, access_cb, &h, MHD_OPTION_SOCK_ADDR, ai->ai_addr,
         MHD_OPTION_NOTIFY_COMPLETED, completed_cb, &h, MHD_OPTION_CONNECTION_LIMIT,
-        (unsigned)MAX_CONNECTIONS, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, &h, MHD_OPTION_END);
+        (unsigned)MAX_CONNECTIONS, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONNECTION_TIMEOUT, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, &h, MHD_OPTION_END);
     freeaddrinfo(ai);
     pm_code rc = PM_OK;
     if (!d) {

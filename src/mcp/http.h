@@ -17,8 +17,9 @@
  *   DELETE  ends the session: 200; later requests with its id get 404.
  *
  * Checks, in order, each answered with a JSON-RPC error body:
- *   Host not one this server answers to (a loopback name when bound to
- *   loopback, else the configured host)   403 (DNS rebinding)
+ *   bound to loopback, a Host other than localhost, 127.0.0.1 or [::1]
+ *   (with this port)                       403 (DNS rebinding; beyond
+ *                                          loopback the token stands guard)
  *   Origin present and not allowed         403
  *   a token configured and no "Authorization: Bearer TOKEN"   401
  *   a path other than /mcp                 404
@@ -33,7 +34,8 @@
  *   max_sessions sessions live             503
  *
  * Session ids are 32 random bytes in hex (visible ASCII). A session idle
- * (no request, no open stream, no running call) for idle_seconds ends.
+ * (no request, no open stream, no running call) for idle_seconds ends; so
+ * does a connection silent for 120 s (SSE streams send keep-alives).
  * Listening beyond loopback needs a token: mcp_http_serve refuses to start
  * without one. */
 #ifndef PM_MCP_HTTP_H
