@@ -627,6 +627,13 @@ json_t *mcp_call_request(mcp_call *c, const char *method, json_t *params, int ti
         mcp_call_fail(c, "%s was abandoned: the %s", method,
                       closed ? "session ended" : "call was cancelled");
     }
+    if (!p->done && !closed) { /* the client may stop working on it */
+        json_t *n = json_pack("{s:s, s:s, s:{s:I, s:s}}", "jsonrpc", "2.0", "method",
+                              "notifications/cancelled", "params", "requestId", (json_int_t)p->id,
+                              "reason", timed_out ? "timed out" : "the call was cancelled");
+        mcp_send(ss, o, n);
+        json_decref(n);
+    }
     json_decref(p->result);
     json_decref(p->error);
     free(p);
