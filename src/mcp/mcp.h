@@ -1,40 +1,56 @@
 /* mcp.h - a Model Context Protocol server, generic like a library.
  *
  * This part knows JSON-RPC 2.0 and MCP, nothing of pipelines: the product
- * registers its tools from a const table (mcp_tool) and every transport
- * hands each message to mcp_handle(), which writes the one response (or
- * none) to send back. What it speaks:
+ * registers its tools, resources and prompts from const tables, and every
+ * transport (stdio.c, http.c) hands each message of a client's session to
+ * mcp_session_accept() and runs the job it gets back (see "sessions"
+ * below). What it speaks:
  *
  *   initialize          protocol revision negotiation: the client's when it
  *                       is one of MCP_PROTOCOL_VERSIONS, else the latest;
- *                       capabilities {tools: {listChanged: false}}
+ *                       capabilities tools {listChanged: false}, logging {},
+ *                       and, when some are registered, resources
+ *                       {subscribe: true, listChanged: false}, prompts
+ *                       {listChanged: false}, completions {}
  *   notifications/initialized, ping
+ *   notifications/cancelled  the request named stops at its handler's next
+ *                       check (mcp_call_cancelled) and is not answered
  *   tools/list          in pages of page_size, with an opaque nextCursor
  *                       (-32602 for a cursor this server did not give)
  *   tools/call          arguments checked against the tool's inputSchema
  *                       (isError result naming the argument); the handler's
  *                       structured content checked against its outputSchema
  *                       and returned as structuredContent plus its JSON as
- *                       a text block; a handler's failure an isError result;
- *                       an unknown tool -32602
+ *                       a text block (or the content blocks it made); a
+ *                       handler's failure an isError result; an unknown
+ *                       tool -32602; progress and log messages on the way
  *   resources/list      the static resources (mcp_resource with a uri)
  *   resources/templates/list  the URI templates (mcp_resource with a
  *                       uri_template: literal text and {var} parts, each var
  *                       matching one or more characters other than '/')
  *   resources/read      the first static uri equal to params.uri, else the
  *                       first template that matches it; the reader's text
- *                       as contents [{uri, mimeType, text}]; an unknown uri,
- *                       or a reader that says not found, -32002 with
- *                       data {uri}; any other reader failure -32603
+ *                       (or base64 blob) as contents [{uri, mimeType,
+ *                       text|blob}]; an unknown uri, or a reader that says
+ *                       not found, -32002 with data {uri}; any other reader
+ *                       failure -32603
+ *   resources/subscribe, resources/unsubscribe  {uri}: the session is sent
+ *                       notifications/resources/updated for it (see
+ *                       mcp_server_resource_updated)
  *   prompts/list        the prompts with their arguments
  *   prompts/get         arguments (an object of strings) checked against
  *                       the prompt's: a missing required one, an unknown one
- *                       or an unknown prompt -32602; the text as one user
- *                       message [{role: "user", content: {type: "text"}}]
+ *                       or an unknown prompt -32602; the text as a user
+ *                       message, then the messages the handler added
+ *   completion/complete ref/prompt or ref/resource (a template) and an
+ *                       argument: the row's completion callback's values
+ *                       (at most 100, with total and hasMore); none without
+ *                       a callback; an unknown ref -32602
+ *   logging/setLevel    the least severity sent as notifications/message
+ *                       (everything until set); an unknown level -32602
  *   anything else       -32601 (requests); notifications are never answered
  *
- * Capabilities: tools always; resources {} and prompts {} only when some
- * are registered. The lists are not paginated (a cursor is -32602).
+ * The resource and prompt lists are not paginated (a cursor is -32602).
  *
  * Lifecycle: before initialize only ping is served (other requests get
  * -32600 "server not initialized"); a second initialize is -32600.
