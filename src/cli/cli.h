@@ -25,10 +25,10 @@ typedef struct cli_ctx {
     const char *format;
     const char *pipeline;
     const char *dir;
-    const char *policy; /* --policy: auto, review or frozen */
-    const char *actor;  /* --actor: who approves or rejects */
-    const char *role;   /* --role: the login init --print-grants sets up */
-    bool print_grants;  /* --print-grants (init) */
+    const char *policy;     /* --policy: auto, review or frozen */
+    const char *actor;      /* --actor: who approves or rejects */
+    const char *role;       /* --role: the login init --print-grants sets up */
+    bool print_grants;      /* --print-grants (init) */
     const char *listen;     /* --listen HOST:PORT (serve) */
     const char *token_file; /* --token-file FILE (serve) */
     const char *origins;    /* --allow-origin A[,B...] (serve) */

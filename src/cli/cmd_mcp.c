@@ -176,13 +176,12 @@ static mcp_server *product_server(tools_ctx *t, bool serialize, pm_err *err)
         pm_err_set(err, PM_ERR_NOMEM, "out of memory");
         return NULL;
     }
-    if (mcp_server_add_tools(s, pipemend_tools, sizeof pipemend_tools / sizeof pipemend_tools[0],
-                             t, err) != PM_OK ||
+    if (mcp_server_add_tools(s, pipemend_tools, sizeof pipemend_tools / sizeof pipemend_tools[0], t,
+                             err) != PM_OK ||
         mcp_server_add_tools(s, mcp_read_tools, mcp_read_ntools, t, err) != PM_OK ||
         mcp_server_add_tools(s, mcp_act_tools, mcp_act_ntools, t, err) != PM_OK ||
         mcp_server_add_resources(s, mcp_resources_table, mcp_resources_n, t, err) != PM_OK ||
-        mcp_server_add_prompts(s, mcp_resources_prompts, mcp_resources_nprompts, t, err) !=
-            PM_OK) {
+        mcp_server_add_prompts(s, mcp_resources_prompts, mcp_resources_nprompts, t, err) != PM_OK) {
         mcp_server_free(s);
         return NULL;
     }

@@ -10,8 +10,6 @@
 #include "cli/cli.h"
 #include "core/log.h"
 
-
-
 typedef struct command {
     const char *name;
     int (*fn)(cli_ctx *ctx);

@@ -366,8 +366,8 @@ static void reap_idle_locked(hsrv *h, time_t now)
     for (hsess *hs = h->sessions, *n; hs; hs = n) {
         n = hs->next;
         if (hs->refs == 0 && now - hs->last > h->idle) {
-            pm_info("mcp: session of \"%s\" ended after %d s idle",
-                    mcp_session_client_name(hs->ss), h->idle);
+            pm_info("mcp: session of \"%s\" ended after %d s idle", mcp_session_client_name(hs->ss),
+                    h->idle);
             if (hsess_end_locked(h, hs))
                 hsess_free(hs);
         }
@@ -457,8 +457,8 @@ static const char *header(struct MHD_Connection *c, const char *name)
 
 static bool is_loopback_name(const char *h, size_t n)
 {
-    return (n == 9 && strncasecmp(h, "localhost", 9) == 0) || (n == 9 && strncmp(h, "127.0.0.1", 9) == 0) ||
-           (n == 5 && strncmp(h, "[::1]", 5) == 0);
+    return (n == 9 && strncasecmp(h, "localhost", 9) == 0) ||
+           (n == 9 && strncmp(h, "127.0.0.1", 9) == 0) || (n == 5 && strncmp(h, "[::1]", 5) == 0);
 }
 
 /* Splits "host[:port]" (host may be [v6]); port -1 when absent. */
@@ -517,8 +517,7 @@ static bool origin_ok(const hsrv *h, const char *v)
         rest = v + 8;
     size_t hn;
     long port;
-    return rest && !strchr(rest, '/') && split_host(rest, &hn, &port) &&
-           is_loopback_name(rest, hn);
+    return rest && !strchr(rest, '/') && split_host(rest, &hn, &port) && is_loopback_name(rest, hn);
 }
 
 static bool token_ok(const hsrv *h, const char *auth)
@@ -598,8 +597,8 @@ static void *run_call(void *arg)
 
 /* Answers with the stream from event next on; hs (may be NULL) is the
  * reference the reader holds, own whether it is the session's stream. */
-static enum MHD_Result sse_response(hsrv *h, struct MHD_Connection *c, sse *st, hsess *hs,
-                                    bool own, uint64_t next)
+static enum MHD_Result sse_response(hsrv *h, struct MHD_Connection *c, sse *st, hsess *hs, bool own,
+                                    uint64_t next)
 {
     reader *rd = calloc(1, sizeof *rd);
     if (!rd)
@@ -958,8 +957,10 @@ static bool is_loopback_addr(const struct sockaddr *sa)
 pm_code mcp_http_serve(mcp_server *s, const mcp_http_opts *o, pm_err *err)
 {
     const char *host = o->host && *o->host ? o->host : "127.0.0.1";
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
-                             .ai_flags = AI_NUMERICSERV}, *ai = NULL;
+    struct addrinfo hints = {.ai_family = AF_UNSPEC,
+                             .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_NUMERICSERV},
+                    *ai = NULL;
     char port[16];
     snprintf(port, sizeof port, "%d", o->port);
     int gai = getaddrinfo(host, port, &hints, &ai);
@@ -983,7 +984,8 @@ pm_code mcp_http_serve(mcp_server *s, const mcp_http_opts *o, pm_err *err)
     struct MHD_Daemon *d = MHD_start_daemon(
         flags, (uint16_t)o->port, NULL, NULL, access_cb, &h, MHD_OPTION_SOCK_ADDR, ai->ai_addr,
         MHD_OPTION_NOTIFY_COMPLETED, completed_cb, &h, MHD_OPTION_CONNECTION_LIMIT,
-        (unsigned)MAX_CONNECTIONS, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONNECTION_TIMEOUT, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, &h, MHD_OPTION_END);
+        (unsigned)MAX_CONNECTIONS, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONNECTION_TIMEOUT,
+        MHD_OPTION_EXTERNAL_LOGGER, mhd_log, &h, MHD_OPTION_END);
     freeaddrinfo(ai);
     pm_code rc = PM_OK;
     if (!d) {

@@ -188,9 +188,8 @@ static bool raw_id_ok(const char *t, size_t n)
 static bool raw_id_is(const jsonrpc_id *rid, const json_t *id)
 {
     json_t *v = json_loadb(rid->text, rid->len, JSON_DECODE_ANY | JSON_DECODE_INT_AS_REAL, NULL);
-    bool same = v && (json_equal(v, (json_t *)id) ||
-                      (json_is_real(v) && json_is_real(id) &&
-                       json_real_value(v) == json_real_value(id)));
+    bool same = v && (json_equal(v, (json_t *)id) || (json_is_real(v) && json_is_real(id) &&
+                                                      json_real_value(v) == json_real_value(id)));
     json_decref(v);
     return same;
 }

@@ -31,8 +31,8 @@
 static const char *const protocol_versions[] = MCP_PROTOCOL_VERSIONS;
 #define NVERSIONS (sizeof protocol_versions / sizeof protocol_versions[0])
 
-static const char *const log_levels[] = {"debug",    "info",  "notice", "warning",
-                                         "error", "critical", "alert", "emergency"};
+static const char *const log_levels[] = {"debug", "info",     "notice", "warning",
+                                         "error", "critical", "alert",  "emergency"};
 #define NLEVELS (sizeof log_levels / sizeof log_levels[0])
 
 void mcp_reply_error(reply *r, int code, const char *fmt, ...)

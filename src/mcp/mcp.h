@@ -112,8 +112,8 @@ typedef struct mcp_tool {
  * with value, as a JSON array of strings (caller owns; the server sends at
  * most 100 and says hasMore). context holds the other arguments already
  * given (an object of strings, borrowed; may be empty). */
-typedef json_t *(*mcp_complete_fn)(void *ctx, const char *arg, const char *value,
-                                   json_t *context, mcp_call *call);
+typedef json_t *(*mcp_complete_fn)(void *ctx, const char *arg, const char *value, json_t *context,
+                                   mcp_call *call);
 
 /* One row of a product's resource table: exactly one of uri (a static
  * resource) and uri_template (RFC 6570 level 1: {var} only). The reader
@@ -235,7 +235,9 @@ mcp_session *mcp_session_new(mcp_server *s);
  * and frees it; no job of it may still run. */
 void mcp_session_free(mcp_session *ss);
 /* No more messages will come from the client (end of input, a deleted
- * session): handlers waiting for its answers give up; jobs still run. */
+ * session): handlers waiting for its answers give up and
+ * mcp_call_cancelled() turns true, so long ones stop at their next check;
+ * queued jobs still run (and answer, where the transport still can). */
 void mcp_session_close(mcp_session *ss);
 /* The stream for messages not tied to a request (resource updates); NULL
  * drops them. out is copied; its arg must live while it is set. */
@@ -250,8 +252,7 @@ const char *mcp_session_client_name(const mcp_session *ss);
 mcp_job *mcp_session_accept(mcp_session *ss, const char *msg, size_t len);
 /* The same for a message of total bytes of which a transport kept only the
  * first n (over max_message): a job answering -32600 or -32700. */
-mcp_job *mcp_session_accept_oversized(mcp_session *ss, const char *prefix, size_t n,
-                                      size_t total);
+mcp_job *mcp_session_accept_oversized(mcp_session *ss, const char *prefix, size_t n, size_t total);
 /* What the job answers: "initialize", another method, or NULL (a batch, an
  * invalid message). */
 const char *mcp_job_method(const mcp_job *j);

@@ -94,9 +94,9 @@ struct mcp_job {
 struct mcp_call {
     mcp_session *ss;
     mcp_job *j;
-    json_t *params; /* the request's (borrowed) */
-    char *msg;      /* owned; set by mcp_call_fail */
-    bool not_found; /* set by mcp_call_not_found */
+    json_t *params;   /* the request's (borrowed) */
+    char *msg;        /* owned; set by mcp_call_fail */
+    bool not_found;   /* set by mcp_call_not_found */
     json_t *content;  /* blocks from mcp_call_content (owned) */
     json_t *messages; /* from mcp_call_message (owned) */
 };
@@ -110,7 +110,8 @@ typedef struct reply {
     json_t *data; /* the error's data, owned; may be NULL */
 } reply;
 
-void mcp_reply_error(reply *r, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void mcp_reply_error(reply *r, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 typedef struct mcp_method {
     const char *name;

@@ -100,8 +100,7 @@ void mcp_send(mcp_session *ss, const mcp_out *o, json_t *msg)
     if (!text)
         return;
     if (o->send(o->arg, text, strlen(text)) != PM_OK)
-        pm_debug("mcp: a message to client \"%s\" could not be sent",
-                 mcp_session_client_name(ss));
+        pm_debug("mcp: a message to client \"%s\" could not be sent", mcp_session_client_name(ss));
     free(text);
 }
 
@@ -118,8 +117,10 @@ static void answer(mcp_session *ss, const jsonrpc_msg *m)
         if (p->id == json_integer_value(id) && !p->done) {
             json_t *res = json_object_get(m->root, "result");
             json_t *err = json_object_get(m->root, "error");
-            p->result = res ? json_incref(res) : NULL;
-            p->error = err ? json_incref(err) : (res ? NULL : json_object());
+            /* copies: the message is freed on this thread, the answer on
+             * the handler's (jansson's counts are not for sharing) */
+            p->result = res ? json_deep_copy(res) : NULL;
+            p->error = err ? json_deep_copy(err) : (res ? NULL : json_object());
             p->done = true;
             pthread_cond_broadcast(&ss->cv);
             break;
@@ -127,13 +128,20 @@ static void answer(mcp_session *ss, const jsonrpc_msg *m)
     pthread_mutex_unlock(&ss->mu);
 }
 
-/* True when the job's id is the JSON value v (ids compared as values). */
+/* True when the job's id is the JSON value v (ids compared as values; an
+ * integer beyond 64 bits reads as a real on both sides). */
 static bool id_is(const mcp_job *j, const json_t *v)
 {
     if (!j->m.id.len)
         return false;
     json_t *mine = json_loadb(j->m.id.text, j->m.id.len, JSON_DECODE_ANY, NULL);
-    bool eq = mine && json_equal(mine, (json_t *)v);
+    if (!mine)
+        mine =
+            json_loadb(j->m.id.text, j->m.id.len, JSON_DECODE_ANY | JSON_DECODE_INT_AS_REAL, NULL);
+    bool eq = mine &&
+              (json_equal(mine, (json_t *)v) || (json_is_number(mine) && json_is_number(v) &&
+                                                 (json_is_real(mine) || json_is_real(v)) &&
+                                                 json_number_value(mine) == json_number_value(v)));
     json_decref(mine);
     return eq;
 }
@@ -147,8 +155,8 @@ static void cancel(mcp_session *ss, json_t *params)
     for (mcp_job *j = ss->jobs; j; j = j->next)
         if (id_is(j, rid) && !(j->m.method && strcmp(j->m.method, "initialize") == 0)) {
             j->cancelled = true;
-            pm_info("mcp: client \"%s\" cancelled request %.*s%s%s",
-                    mcp_session_client_name(ss), (int)j->m.id.len, j->m.id.text,
+            pm_info("mcp: client \"%s\" cancelled request %.*s%s%s", mcp_session_client_name(ss),
+                    (int)j->m.id.len, j->m.id.text,
                     json_string_value(json_object_get(params, "reason")) ? ": " : "",
                     json_string_value(json_object_get(params, "reason"))
                         ? json_string_value(json_object_get(params, "reason"))
@@ -416,8 +424,8 @@ pm_code mcp_job_run(mcp_job *j, const mcp_out *notify, pm_buf *out)
         return PM_OK;
     j->notify = notify;
     size_t mark = out->len;
-    pm_code rc = j->m.kind == JSONRPC_BATCH ? handle_batch(j->ss, j, out)
-                                            : handle_one(j->ss, j, false, out);
+    pm_code rc =
+        j->m.kind == JSONRPC_BATCH ? handle_batch(j->ss, j, out) : handle_one(j->ss, j, false, out);
     j->notify = NULL;
     if (job_cancelled(j)) /* the client said it no longer wants the answer */
         truncate_to(out, mark);
@@ -505,7 +513,10 @@ mcp_server *mcp_call_server(const mcp_call *c)
 
 bool mcp_call_cancelled(const mcp_call *c)
 {
-    return c->j && job_cancelled(c->j);
+    pthread_mutex_lock(&c->ss->mu);
+    bool gone = c->ss->closed || (c->j && c->j->listed && c->j->cancelled);
+    pthread_mutex_unlock(&c->ss->mu);
+    return gone;
 }
 
 static const mcp_out *call_out(const mcp_call *c)
@@ -523,8 +534,8 @@ void mcp_call_progress(mcp_call *c, double progress, double total, const char *m
         json_object_set_new(p, "total", json_real(total));
     if (message)
         json_object_set_new(p, "message", json_string(message));
-    json_t *msg =
-        json_pack("{s:s, s:s, s:o}", "jsonrpc", "2.0", "method", "notifications/progress", "params", p);
+    json_t *msg = json_pack("{s:s, s:s, s:o}", "jsonrpc", "2.0", "method", "notifications/progress",
+                            "params", p);
     mcp_send(c->ss, call_out(c), msg);
     json_decref(msg);
 }
@@ -542,8 +553,8 @@ void mcp_call_log(mcp_call *c, mcp_log_level level, const char *logger, json_t *
                           data ? data : json_null());
     if (logger)
         json_object_set_new(p, "logger", json_string(logger));
-    json_t *msg =
-        json_pack("{s:s, s:s, s:o}", "jsonrpc", "2.0", "method", "notifications/message", "params", p);
+    json_t *msg = json_pack("{s:s, s:s, s:o}", "jsonrpc", "2.0", "method", "notifications/message",
+                            "params", p);
     mcp_send(c->ss, call_out(c), msg);
     json_decref(msg);
 }
@@ -594,6 +605,8 @@ json_t *mcp_call_request(mcp_call *c, const char *method, json_t *params, int ti
     mcp_send(ss, o, msg);
     json_decref(msg);
 
+    if (timeout_ms < 0)
+        timeout_ms = 0;
     struct timespec until;
     clock_gettime(CLOCK_REALTIME, &until);
     until.tv_sec += timeout_ms / 1000;
@@ -605,7 +618,7 @@ json_t *mcp_call_request(mcp_call *c, const char *method, json_t *params, int ti
     bool timed_out = false;
     pthread_mutex_lock(&ss->mu);
     while (!p->done && !ss->closed && !(c->j && c->j->cancelled) && !timed_out)
-        timed_out = pthread_cond_timedwait(&ss->cv, &ss->mu, &until) == ETIMEDOUT;
+        timed_out = pthread_cond_timedwait(&ss->cv, &ss->mu, &until) != 0;
     for (pending **pp = &ss->pend; *pp; pp = &(*pp)->next)
         if (*pp == p) {
             *pp = p->next;

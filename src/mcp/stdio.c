@@ -17,6 +17,7 @@
  * closes (a tool waiting on the client gives up) and the call returns. */
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,7 +57,7 @@ typedef struct stdio_ctx {
     pthread_cond_t qcv;
     qitem *head, *tail;
     bool eof;
-    bool failed; /* a write failed: stop */
+    atomic_bool failed; /* a write failed: stop (read without wmu) */
     pm_err werr;
 } stdio_ctx;
 
