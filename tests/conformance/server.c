@@ -228,7 +228,10 @@ static json_t *t_schema_2020_12(void *ctx, json_t *args, mcp_call *c)
     return res;
 }
 
-static const mcp_hints hints = {.read_only = true, .idempotent = true};
+#define hints                                                                                      \
+    {                                                                                              \
+        .read_only = true, .idempotent = true                                                      \
+    }
 
 static const mcp_tool tools[] = {
     {"test_simple_text", NULL, "Tests simple text content response", NO_ARGS, NULL, hints,
