@@ -192,7 +192,7 @@ pm_code replay_quarantine_watched(pm_store *s, const char *table, const pm_contr
             rc = store_quarantine_remove_many(s, loaded, nloaded, err);
         nloaded = 0;
         done += (int64_t)n;
-        if (!rc && w && !w->page(w->arg, done, total > done ? total : done)) {
+        if (!rc && w && n && !w->page(w->arg, done, total > done ? total : done)) {
             rc = pm_err_set(err, PM_ERR_BUSY,
                             "the replay of \"%s\" was stopped before the end; nothing changed",
                             table);

@@ -54,6 +54,8 @@
 
 #define HISTORY 256
 #define RETRY_MS 1000
+#define SHUTDOWN_GRACE 5 /* s for answers to reach their clients at exit */
+#define LINGER_SECONDS 60 /* a finished call's stream waits this long for a reconnect */
 
 typedef struct ev {
     struct ev *next;
@@ -75,8 +77,11 @@ typedef struct sse {
     uint64_t cut;  /* events up to this one end the current connection (poll) */
     int cut_retry; /* the retry field sent with the cut, in ms */
     uint64_t gen;  /* bumped by each cut: older readers end */
-    int refs;      /* under the server's mu */
-    hsess *hs;     /* whose stream it is (borrowed; for resumption) */
+    uint64_t sent;      /* the last event a reader sent whole */
+    int refs;           /* under the server's mu */
+    bool lingering;     /* under the server's mu: kept for a reconnect */
+    time_t linger_until;
+    char sid[65];  /* whose stream it is (its session's id, for resumption) */
     char id[24];   /* stream id, the prefix of its event ids */
     uint64_t seq;  /* events so far */
 } sse;
@@ -117,7 +122,7 @@ static sse *sse_new(hsrv *h, hsess *hs, int refs, bool keep_all)
     pthread_mutex_init(&st->mu, NULL);
     pthread_cond_init(&st->cv, NULL);
     st->keep_all = keep_all;
-    st->hs = hs;
+    snprintf(st->sid, sizeof st->sid, "%s", hs->id);
     pthread_mutex_lock(&h->mu);
     st->refs = refs;
     snprintf(st->id, sizeof st->id, "s%llu", (unsigned long long)++h->next_stream);
@@ -274,6 +279,8 @@ static ssize_t sse_read(void *cls, uint64_t pos, char *buf, size_t max)
             if (rd->off == e->len) {
                 rd->next = e->seq + 1;
                 rd->off = 0;
+                if (e->seq > st->sent)
+                    st->sent = e->seq;
             }
             pthread_mutex_unlock(&st->mu);
             return n;
@@ -372,6 +379,43 @@ static void reap_idle_locked(hsrv *h, time_t now)
                 hsess_free(hs);
         }
     }
+}
+
+/* Lets go of finished calls' streams that were delivered since, or waited
+ * long enough (all of them when force). */
+static void reap_streams(hsrv *h, time_t now, bool force)
+{
+    sse *done[64];
+    size_t n = 0;
+    pthread_mutex_lock(&h->mu);
+    for (sse *st = h->streams; st && n < sizeof done / sizeof done[0]; st = st->next) {
+        if (!st->lingering)
+            continue;
+        pthread_mutex_lock(&st->mu);
+        bool delivered = st->sent >= st->seq;
+        pthread_mutex_unlock(&st->mu);
+        if (force || delivered || now > st->linger_until) {
+            st->lingering = false;
+            done[n++] = st;
+        }
+    }
+    pthread_mutex_unlock(&h->mu);
+    for (size_t i = 0; i < n; i++)
+        sse_unref(h, done[i]);
+}
+
+/* Whether every call's stream has reached its readers (shutting down). */
+static bool calls_delivered(hsrv *h)
+{
+    bool all = true;
+    pthread_mutex_lock(&h->mu);
+    for (sse *st = h->streams; st && all; st = st->next) {
+        pthread_mutex_lock(&st->mu);
+        all = !st->keep_all || st->sent >= st->seq;
+        pthread_mutex_unlock(&st->mu);
+    }
+    pthread_mutex_unlock(&h->mu);
+    return all;
 }
 
 static hsess *hsess_find(hsrv *h, const char *id)
@@ -585,7 +629,18 @@ static void *run_call(void *arg)
     pm_buf_free(&out);
     sse_finish(cj->st);
     mcp_job_free(cj->job);
-    sse_unref(h, cj->st);
+    /* a client whose connection dropped may come back for the answer */
+    pthread_mutex_lock(&cj->st->mu);
+    bool delivered = cj->st->sent >= cj->st->seq;
+    pthread_mutex_unlock(&cj->st->mu);
+    if (delivered) {
+        sse_unref(h, cj->st);
+    } else {
+        pthread_mutex_lock(&h->mu);
+        cj->st->lingering = true;
+        cj->st->linger_until = time(NULL) + LINGER_SECONDS;
+        pthread_mutex_unlock(&h->mu);
+    }
     hsess_unref(h, cj->hs);
     free(cj);
     pthread_mutex_lock(&h->mu);
@@ -635,6 +690,11 @@ static enum MHD_Result run_json(struct MHD_Connection *c, mcp_job *j, const char
     pm_buf_init(&out, MAX_RESPONSE);
     bool invalid = mcp_job_invalid(j);
     pm_code rc = mcp_job_run(j, NULL, &out);
+    /* an error that could name no request (a batch this revision refuses)
+     * is a message the server cannot accept */
+    static const char unread[] = "{\"jsonrpc\":\"2.0\",\"id\":null,\"error\"";
+    if (out.len >= sizeof unread - 1 && memcmp(out.data, unread, sizeof unread - 1) == 0)
+        invalid = true;
     enum MHD_Result r;
     if (rc != PM_OK)
         r = fail(c, MHD_HTTP_INTERNAL_SERVER_ERROR, JSONRPC_INTERNAL_ERROR,
@@ -773,7 +833,7 @@ static sse *find_stream(hsrv *h, hsess *hs, const char *last, uint64_t *seq)
         return NULL;
     pthread_mutex_lock(&h->mu);
     sse *st = h->streams;
-    while (st && !(st->hs == hs && strlen(st->id) == (size_t)(dash - last) &&
+    while (st && !(strcmp(st->sid, hs->id) == 0 && strlen(st->id) == (size_t)(dash - last) &&
                    strncmp(st->id, last, (size_t)(dash - last)) == 0))
         st = st->next;
     if (st)
@@ -852,7 +912,8 @@ static enum MHD_Result handle(hsrv *h, struct MHD_Connection *c, const char *url
     const char *accept = header(c, MHD_HTTP_HEADER_ACCEPT);
     if (is_post) {
         const char *type = header(c, MHD_HTTP_HEADER_CONTENT_TYPE);
-        if (!type || strncasecmp(type, "application/json", 16) != 0)
+        if (!type || strncasecmp(type, "application/json", 16) != 0 ||
+            (type[16] && type[16] != ';' && type[16] != ' '))
             return fail(c, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE, JSONRPC_INVALID_REQUEST,
                         "Unsupported Media Type: POST a JSON-RPC message as application/json");
         if (!accepts(accept, "application/json") || !accepts(accept, "text/event-stream"))
@@ -1003,19 +1064,27 @@ pm_code mcp_http_serve(mcp_server *s, const mcp_http_opts *o, pm_err *err)
         pthread_mutex_lock(&h.mu);
         reap_idle_locked(&h, time(NULL));
         pthread_mutex_unlock(&h.mu);
+        reap_streams(&h, time(NULL), false);
     }
-    /* Shutting down: sessions close (calls waiting on a client give up),
-     * streams end, running calls finish, then the daemon stops. */
+    /* Shutting down: sessions close (calls waiting on a client give up, long
+     * ones stop at their next check), running calls finish and their answers
+     * go out (for up to SHUTDOWN_GRACE s), then every stream ends and the
+     * daemon stops. */
     pthread_mutex_lock(&h.mu);
     h.stopping = true;
     for (hsess *hs = h.sessions; hs; hs = hs->next)
         mcp_session_close(hs->ss);
-    for (sse *st = h.streams; st; st = st->next)
-        sse_finish(st);
     while (h.workers)
         pthread_cond_wait(&h.cv, &h.mu);
     pthread_mutex_unlock(&h.mu);
+    for (int i = 0; i < SHUTDOWN_GRACE * 20 && !calls_delivered(&h); i++)
+        usleep(50 * 1000);
+    pthread_mutex_lock(&h.mu);
+    for (sse *st = h.streams; st; st = st->next)
+        sse_finish(st);
+    pthread_mutex_unlock(&h.mu);
     MHD_stop_daemon(d);
+    reap_streams(&h, time(NULL), true);
     pthread_mutex_lock(&h.mu);
     while (h.sessions) {
         hsess *hs = h.sessions;

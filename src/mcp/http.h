@@ -13,7 +13,8 @@
  *           application/json response. A message that is not a valid
  *           request: 400 with the JSON-RPC error as body.
  *   GET     the session's own SSE stream (resource updates), one per
- *           session (409 for a second); Last-Event-ID resumes a stream.
+ *           session (409 for a second); Last-Event-ID resumes a stream, a
+ *           finished call's too for 60 s when its answer was not read.
  *   DELETE  ends the session: 200; later requests with its id get 404.
  *
  * Checks, in order, each answered with a JSON-RPC error body:
@@ -29,8 +30,7 @@
  *   without text/event-stream (GET)        406
  *   a body over max_body                   413
  *   no Mcp-Session-Id (but for initialize) 400; an unknown or ended one 404
- *   MCP-Protocol-Version not one this server speaks, or not the
- *   session's                              400
+ *   MCP-Protocol-Version not one this server speaks   400
  *   max_sessions sessions live             503
  *
  * Session ids are 32 random bytes in hex (visible ASCII). A session idle
@@ -64,6 +64,9 @@ typedef struct mcp_http_opts {
     volatile sig_atomic_t *stop;
 } mcp_http_opts;
 
+/* Serves until *o->stop. Stopping, sessions close (so long calls stop at
+ * their next check), running calls finish and their answers are sent (for
+ * up to 5 s), then the streams end. */
 pm_code mcp_http_serve(mcp_server *s, const mcp_http_opts *o, pm_err *err);
 
 #endif

@@ -1,33 +1,38 @@
-// The official MCP TypeScript SDK's Client driving `pipemend mcp` over stdio
-// against a real SQLite warehouse with a drifted feed.
+// The official MCP TypeScript SDK's Client driving pipemend against a real
+// SQLite warehouse with a drifted feed, over both transports: `pipemend mcp`
+// (stdio) and `pipemend serve` (Streamable HTTP).
 import assert from "node:assert/strict";
-import { after, before, describe, test } from "node:test";
+import { after, before, describe, test as nodeTest } from "node:test";
 
 import { ErrorCode, LATEST_PROTOCOL_VERSION, McpError } from "@modelcontextprotocol/sdk/types.js";
 
-import { buildWarehouse, connect, disconnect, pm } from "./lib.mjs";
+import { buildWarehouse, pm, transports } from "./lib.mjs";
 
 const PROTOCOL = "2025-11-25";
 
-describe("pipemend mcp with the SDK client", () => {
+for (const tr of transports) describe(`pipemend with the SDK client (${tr.name})`, () => {
   let wh, conn, client;
+  const test = (name, fn) => nodeTest(`${name} (${tr.name})`, fn);
 
   before(async () => {
     wh = buildWarehouse();
-    conn = await connect(wh);
+    conn = await tr.connect(wh);
     client = conn.client;
   });
   after(async () => {
-    if (conn) await disconnect(conn);
+    if (conn) await tr.disconnect(conn);
   });
 
-  test("initialize negotiates 2025-11-25", () => {
+  test("initialize negotiates 2025-11-25", async () => {
     assert.equal(LATEST_PROTOCOL_VERSION, PROTOCOL, "the pinned SDK asks for 2025-11-25");
     const init = conn.transport.received.find((m) => m.result && m.result.protocolVersion);
     assert.ok(init, "an initialize result");
     assert.equal(init.result.protocolVersion, PROTOCOL);
     assert.equal(client.getServerVersion().name, "pipemend");
     assert.ok(client.getServerCapabilities().tools, "tools capability");
+    // stderr is a pipe of its own: its line may come after the result
+    for (let i = 0; i < 100 && !/initialized, protocol/.test(conn.transport.stderrText ?? ""); i++)
+      await new Promise((r) => setTimeout(r, 20));
     assert.match(conn.transport.stderrText, /initialized, protocol 2025-11-25/);
   });
 
@@ -97,4 +102,10 @@ describe("pipemend mcp with the SDK client", () => {
   test("ping", async () => {
     assert.deepEqual(await client.ping(), {});
   });
+
+  if (tr.name === "http")
+    test("the session: a 32-byte hex Mcp-Session-Id, the negotiated MCP-Protocol-Version sent back", () => {
+      assert.match(conn.transport.sessionId ?? "", /^[0-9a-f]{64}$/);
+      assert.equal(conn.transport.protocolVersion, PROTOCOL);
+    });
 });

@@ -1,6 +1,8 @@
 // The on-call walk-through through the SDK client: list_incidents ->
 // get_incident -> propose_fix / apply_fix (an added column) ->
-// replay_quarantine -> the table as the CLI sees it -> verify_audit_log.
+// replay_quarantine -> the table as the CLI sees it -> verify_audit_log,
+// once over each transport (stdio, Streamable HTTP), each on its own
+// warehouse.
 //
 // The tools are discovered with tools/list. A step whose tool the server does
 // not offer yet (or whose input schema asks for something this test cannot
@@ -8,9 +10,9 @@
 // are filled by name from each tool's inputSchema, so the test does not fix
 // the argument names before the tools are written.
 import assert from "node:assert/strict";
-import { after, before, describe, test } from "node:test";
+import { after, before, describe, test as nodeTest } from "node:test";
 
-import { buildWarehouse, connect, disconnect, pm } from "./lib.mjs";
+import { buildWarehouse, pm, transports } from "./lib.mjs";
 
 /** Arguments for tool from the candidate values in known, by property name;
  * null when a required property has no candidate. */
@@ -55,18 +57,19 @@ function text(r) {
   return (r.content ?? []).filter((c) => c.type === "text").map((c) => c.text).join("\n");
 }
 
-describe("on-call walk-through over MCP", () => {
+for (const tr of transports) describe(`on-call walk-through over MCP (${tr.name})`, () => {
   let wh, conn, client, tools;
   const st = { stop: null };
+  const test = (name, fn) => nodeTest(`${name} (${tr.name})`, fn);
 
   before(async () => {
     wh = buildWarehouse();
-    conn = await connect(wh, "walkthrough");
+    conn = await tr.connect(wh, "walkthrough");
     client = conn.client;
     tools = new Map((await client.listTools()).tools.map((t) => [t.name, t]));
   });
   after(async () => {
-    if (conn) await disconnect(conn);
+    if (conn) await tr.disconnect(conn);
   });
 
   /** The tool, or null after skipping this step (and marking the rest). */
