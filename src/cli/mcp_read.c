@@ -543,9 +543,14 @@ static json_t *tool_calls_json(tools_ctx *t, mcp_call *call)
         calls += json_integer_value(json_object_get(st, "calls"));
         failures += json_integer_value(json_object_get(st, "failures"));
     }
-    return json_pack("{s:s, s:o, s:{s:I, s:I, s:f}}", "scope", "this server process", "tools",
-                     tools, "totals", "calls", calls, "failures", failures, "failure_rate",
-                     calls ? (double)failures / (double)calls : 0.0);
+    char since[32] = "";
+    time_t t0 = srv ? mcp_server_started(srv) : time(NULL);
+    struct tm tm;
+    gmtime_r(&t0, &tm);
+    strftime(since, sizeof since, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    return json_pack("{s:s, s:s, s:o, s:{s:I, s:I, s:f}}", "scope", "this server process",
+                     "since", since, "tools", tools, "totals", "calls", calls, "failures",
+                     failures, "failure_rate", calls ? (double)failures / (double)calls : 0.0);
 }
 
 static json_t *tool_get_metrics(void *ctx, json_t *args, mcp_call *call)
@@ -1012,9 +1017,11 @@ const mcp_tool mcp_read_tools[] = {
             "\"runs\":{\"type\":\"object\",\"required\":[\"total\",\"by_status\",\"truncated\"],"
             "\"properties\":{\"total\":" T_INT ",\"by_status\":{\"type\":\"object\","
             "\"additionalProperties\":" T_INT "},\"truncated\":" T_BOOL "}},"
-            "\"tool_calls\":{\"type\":\"object\",\"required\":[\"scope\",\"tools\","
+            "\"tool_calls\":{\"type\":\"object\",\"required\":[\"scope\",\"since\",\"tools\","
             "\"totals\"],\"properties\":{\"scope\":{\"type\":\"string\",\"description\":"
             "\"what the counts cover: this server process, since it started\"},"
+            "\"since\":{\"type\":\"string\",\"description\":\"when this server started "
+            "(UTC, ISO 8601)\"},"
             "\"tools\":{\"type\":\"array\",\"items\":{\"type\":\"object\",\"required\":["
             "\"tool\",\"calls\",\"failures\",\"failure_rate\",\"mean_ms\"],\"properties\":{"
             "\"tool\":" T_STR ",\"calls\":" T_INT ",\"failures\":" T_INT ",\"failure_rate\":" T_RATE

@@ -68,6 +68,7 @@ mcp_server *mcp_server_new(const mcp_server_info *info)
         s->info.page_size = DEFAULT_PAGE;
     if (!s->info.max_message)
         s->info.max_message = DEFAULT_MAX_MESSAGE;
+    s->started = time(NULL);
     pthread_mutex_init(&s->mu, NULL);
     pthread_mutex_init(&s->handler_mu, NULL);
     s->own = mcp_session_new(s);
@@ -98,6 +99,10 @@ void mcp_server_free(mcp_server *s)
 size_t mcp_server_max_message(const mcp_server *s)
 {
     return s->info.max_message;
+}
+time_t mcp_server_started(const mcp_server *s)
+{
+    return s->started;
 }
 const char *mcp_server_protocol(const mcp_server *s)
 {

@@ -66,6 +66,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <time.h>
 
 #include "core/buf.h"
 #include "core/err.h"
@@ -201,6 +202,8 @@ pm_code mcp_server_docs(const mcp_server *s, pm_buf *out);
  * is an isError result or a JSON-RPC error answering a call. */
 json_t *mcp_server_tool_stats(mcp_server *s);
 size_t mcp_server_max_message(const mcp_server *s);
+/* When the server was made (what mcp_server_tool_stats counts since). */
+time_t mcp_server_started(const mcp_server *s);
 
 /* A resource changed: every session subscribed to uri is sent
  * notifications/resources/updated on its own stream. Any thread. */

@@ -45,6 +45,7 @@ struct mcp_server {
     reg_prompt *prompts;
     size_t nprompts, pcap;
     bool completions;           /* some row completes its arguments */
+    time_t started;
     pthread_mutex_t mu;         /* sessions, tool stats */
     pthread_mutex_t handler_mu; /* held around handlers when info.serialize */
     mcp_session *sessions;      /* every live session */
