@@ -54,7 +54,7 @@
 
 #define HISTORY 256
 #define RETRY_MS 1000
-#define SHUTDOWN_GRACE 5 /* s for answers to reach their clients at exit */
+#define SHUTDOWN_GRACE 5  /* s for answers to reach their clients at exit */
 #define LINGER_SECONDS 60 /* a finished call's stream waits this long for a reconnect */
 
 typedef struct ev {
@@ -72,18 +72,18 @@ typedef struct sse {
     pthread_cond_t cv;
     ev *head, *tail;
     size_t nev;
-    bool keep_all; /* a call's stream: every event stays for a reconnect */
-    bool done;     /* the writer is finished: a reader ends once it has all */
-    uint64_t cut;  /* events up to this one end the current connection (poll) */
-    int cut_retry; /* the retry field sent with the cut, in ms */
-    uint64_t gen;  /* bumped by each cut: older readers end */
-    uint64_t sent;      /* the last event a reader sent whole */
-    int refs;           /* under the server's mu */
-    bool lingering;     /* under the server's mu: kept for a reconnect */
+    bool keep_all;  /* a call's stream: every event stays for a reconnect */
+    bool done;      /* the writer is finished: a reader ends once it has all */
+    uint64_t cut;   /* events up to this one end the current connection (poll) */
+    int cut_retry;  /* the retry field sent with the cut, in ms */
+    uint64_t gen;   /* bumped by each cut: older readers end */
+    uint64_t sent;  /* the last event a reader sent whole */
+    int refs;       /* under the server's mu */
+    bool lingering; /* under the server's mu: kept for a reconnect */
     time_t linger_until;
-    char sid[65];  /* whose stream it is (its session's id, for resumption) */
-    char id[24];   /* stream id, the prefix of its event ids */
-    uint64_t seq;  /* events so far */
+    char sid[65]; /* whose stream it is (its session's id, for resumption) */
+    char id[24];  /* stream id, the prefix of its event ids */
+    uint64_t seq; /* events so far */
 } sse;
 
 struct hsess {
@@ -314,6 +314,17 @@ static void sse_reader_free(void *cls)
 {
     reader *rd = cls;
     sse *st = rd->st;
+    /* a finished call kept for a reconnect: this reader delivered it */
+    pthread_mutex_lock(&st->mu);
+    bool delivered = st->done && st->sent >= st->seq;
+    pthread_mutex_unlock(&st->mu);
+    pthread_mutex_lock(&rd->h->mu);
+    bool release = delivered && st->lingering;
+    if (release) {
+        st->lingering = false;
+        st->refs--; /* the call's reference; this reader still holds one */
+    }
+    pthread_mutex_unlock(&rd->h->mu);
     if (rd->own) {
         hsess *hs = rd->hs;
         bool mine = false;
@@ -362,7 +373,7 @@ static bool hsess_end_locked(hsrv *h, hsess *hs)
             break;
         }
     hs->ended = true;
-    mcp_session_close(hs->ss);
+    mcp_session_cancel_all(hs->ss);
     if (hs->get)
         sse_finish(hs->get);
     return hs->refs == 0;
@@ -385,8 +396,10 @@ static void reap_idle_locked(hsrv *h, time_t now)
  * long enough (all of them when force). */
 static void reap_streams(hsrv *h, time_t now, bool force)
 {
-    sse *done[64];
+    sse *done[256];
     size_t n = 0;
+again:
+    n = 0;
     pthread_mutex_lock(&h->mu);
     for (sse *st = h->streams; st && n < sizeof done / sizeof done[0]; st = st->next) {
         if (!st->lingering)
@@ -402,6 +415,8 @@ static void reap_streams(hsrv *h, time_t now, bool force)
     pthread_mutex_unlock(&h->mu);
     for (size_t i = 0; i < n; i++)
         sse_unref(h, done[i]);
+    if (n == sizeof done / sizeof done[0])
+        goto again;
 }
 
 /* Whether every call's stream has reached its readers (shutting down). */
@@ -1073,7 +1088,7 @@ pm_code mcp_http_serve(mcp_server *s, const mcp_http_opts *o, pm_err *err)
     pthread_mutex_lock(&h.mu);
     h.stopping = true;
     for (hsess *hs = h.sessions; hs; hs = hs->next)
-        mcp_session_close(hs->ss);
+        mcp_session_cancel_all(hs->ss);
     while (h.workers)
         pthread_cond_wait(&h.cv, &h.mu);
     pthread_mutex_unlock(&h.mu);

@@ -877,19 +877,19 @@ static void m_logging_set_level(mcp_session *ss, mcp_job *j, json_t *params, rep
 }
 
 static const mcp_method methods[] = {
-    {"initialize", true, m_initialize},
-    {"ping", true, m_ping},
-    {"tools/list", false, m_tools_list},
-    {"tools/call", false, m_tools_call},
-    {"resources/list", false, m_resources_list},
-    {"resources/templates/list", false, m_resources_templates_list},
-    {"resources/read", false, m_resources_read},
-    {"resources/subscribe", false, m_resources_subscribe},
-    {"resources/unsubscribe", false, m_resources_unsubscribe},
-    {"prompts/list", false, m_prompts_list},
-    {"prompts/get", false, m_prompts_get},
-    {"completion/complete", false, m_completion_complete},
-    {"logging/setLevel", false, m_logging_set_level},
+    {"initialize", true, true, m_initialize},
+    {"ping", true, true, m_ping},
+    {"tools/list", false, true, m_tools_list},
+    {"tools/call", false, false, m_tools_call},
+    {"resources/list", false, true, m_resources_list},
+    {"resources/templates/list", false, true, m_resources_templates_list},
+    {"resources/read", false, false, m_resources_read},
+    {"resources/subscribe", false, true, m_resources_subscribe},
+    {"resources/unsubscribe", false, true, m_resources_unsubscribe},
+    {"prompts/list", false, true, m_prompts_list},
+    {"prompts/get", false, false, m_prompts_get},
+    {"completion/complete", false, false, m_completion_complete},
+    {"logging/setLevel", false, true, m_logging_set_level},
 };
 #define NMETHODS (sizeof methods / sizeof methods[0])
 

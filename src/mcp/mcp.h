@@ -237,11 +237,14 @@ mcp_session *mcp_session_new(mcp_server *s);
 /* Closes the session (the server's own requests waiting on the client fail)
  * and frees it; no job of it may still run. */
 void mcp_session_free(mcp_session *ss);
-/* No more messages will come from the client (end of input, a deleted
- * session): handlers waiting for its answers give up and
- * mcp_call_cancelled() turns true, so long ones stop at their next check;
- * queued jobs still run (and answer, where the transport still can). */
+/* No more messages will come from the client (end of input): handlers
+ * waiting for its answers give up; jobs still run to their end and answer
+ * (a script that pipes its requests and closes stdin gets every answer). */
 void mcp_session_close(mcp_session *ss);
+/* The session ends for good (HTTP DELETE, the server stopping): every job
+ * accepted so far reads as cancelled (long handlers stop at their next
+ * check) and handlers waiting for the client give up. */
+void mcp_session_cancel_all(mcp_session *ss);
 /* The stream for messages not tied to a request (resource updates); NULL
  * drops them. out is copied; its arg must live while it is set. */
 void mcp_session_set_stream(mcp_session *ss, const mcp_out *out);
@@ -259,6 +262,10 @@ mcp_job *mcp_session_accept_oversized(mcp_session *ss, const char *prefix, size_
 /* What the job answers: "initialize", another method, or NULL (a batch, an
  * invalid message). */
 const char *mcp_job_method(const mcp_job *j);
+/* True when running the job calls no product handler (ping, the lists,
+ * setLevel, an error): it cannot block, so a transport may run it at once
+ * on its reading thread. */
+bool mcp_job_quick(const mcp_job *j);
 /* True when the job answers a message that was not a valid request (the
  * HTTP transport's 400). */
 bool mcp_job_invalid(const mcp_job *j);
@@ -295,7 +302,8 @@ const char *mcp_call_client_name(const mcp_call *c);
 mcp_server *mcp_call_server(const mcp_call *c);
 
 /* True once the client cancelled this request (notifications/cancelled) or
- * went away: stop at the next safe point; the response is not sent. */
+ * the session was ended (mcp_session_cancel_all): stop at the next safe
+ * point; the response is not sent. */
 bool mcp_call_cancelled(const mcp_call *c);
 /* notifications/progress, when the request carried a progress token
  * (otherwise nothing): progress must grow from call to call; total <= 0

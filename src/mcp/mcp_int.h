@@ -44,7 +44,7 @@ struct mcp_server {
     size_t nresources, rcap;
     reg_prompt *prompts;
     size_t nprompts, pcap;
-    bool completions;           /* some row completes its arguments */
+    bool completions; /* some row completes its arguments */
     time_t started;
     pthread_mutex_t mu;         /* sessions, tool stats */
     pthread_mutex_t handler_mu; /* held around handlers when info.serialize */
@@ -117,6 +117,7 @@ void mcp_reply_error(reply *r, int code, const char *fmt, ...)
 typedef struct mcp_method {
     const char *name;
     bool before_init; /* served before initialize */
+    bool quick;       /* calls no product handler: never blocks or waits */
     void (*fn)(mcp_session *ss, mcp_job *j, json_t *params, reply *r);
 } mcp_method;
 

@@ -47,6 +47,16 @@ void mcp_session_close(mcp_session *ss)
     pthread_mutex_unlock(&ss->mu);
 }
 
+void mcp_session_cancel_all(mcp_session *ss)
+{
+    pthread_mutex_lock(&ss->mu);
+    ss->closed = true;
+    for (mcp_job *j = ss->jobs; j; j = j->next)
+        j->cancelled = true;
+    pthread_cond_broadcast(&ss->cv);
+    pthread_mutex_unlock(&ss->mu);
+}
+
 void mcp_session_free(mcp_session *ss)
 {
     if (!ss)
@@ -242,6 +252,14 @@ mcp_job *mcp_session_accept_oversized(mcp_session *ss, const char *prefix, size_
 const char *mcp_job_method(const mcp_job *j)
 {
     return j->m.kind == JSONRPC_REQUEST ? j->m.method : NULL;
+}
+
+bool mcp_job_quick(const mcp_job *j)
+{
+    if (j->m.kind != JSONRPC_REQUEST)
+        return j->m.kind == JSONRPC_INVALID;
+    const mcp_method *md = mcp_find_method(j->m.method);
+    return !md || md->quick;
 }
 
 bool mcp_job_invalid(const mcp_job *j)
@@ -513,10 +531,7 @@ mcp_server *mcp_call_server(const mcp_call *c)
 
 bool mcp_call_cancelled(const mcp_call *c)
 {
-    pthread_mutex_lock(&c->ss->mu);
-    bool gone = c->ss->closed || (c->j && c->j->listed && c->j->cancelled);
-    pthread_mutex_unlock(&c->ss->mu);
-    return gone;
+    return c->j && job_cancelled(c->j);
 }
 
 static const mcp_out *call_out(const mcp_call *c)

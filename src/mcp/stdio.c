@@ -56,8 +56,10 @@ typedef struct stdio_ctx {
     pthread_mutex_t qmu;
     pthread_cond_t qcv;
     qitem *head, *tail;
+    bool busy; /* the worker runs a job */
     bool eof;
     atomic_bool failed; /* a write failed: stop (read without wmu) */
+    pm_buf out;         /* the reader's responses to quick jobs */
     pm_err werr;
 } stdio_ctx;
 
@@ -91,6 +93,7 @@ static void *worker(void *arg)
             if (!x->head)
                 x->tail = NULL;
         }
+        x->busy = it != NULL;
         pthread_mutex_unlock(&x->qmu);
         if (!it)
             break;
@@ -140,7 +143,23 @@ static pm_code dispatch(stdio_ctx *x, pm_buf *line, size_t total, pm_err *err)
         return PM_OK; /* a blank line is no message */
     mcp_job *j = oversized ? mcp_session_accept_oversized(x->ss, line->data, n, total)
                            : mcp_session_accept(x->ss, line->data, n);
-    return j ? enqueue(x, j, err) : PM_OK;
+    if (!j)
+        return PM_OK;
+    /* A quick job with nothing before it runs here: no hand-over to the
+     * worker (it costs more than a ping), and the order stays. */
+    pthread_mutex_lock(&x->qmu);
+    bool idle = !x->head && !x->busy;
+    pthread_mutex_unlock(&x->qmu);
+    if (!idle || !mcp_job_quick(j))
+        return enqueue(x, j, err);
+    pm_buf_reset(&x->out);
+    mcp_out o = {send_line, x, NULL};
+    if (mcp_job_run(j, &o, &x->out) != PM_OK)
+        pm_error("mcp: cannot build a response");
+    if (x->out.len)
+        send_line(x, x->out.data, x->out.len);
+    mcp_job_free(j);
+    return PM_OK;
 }
 
 pm_code mcp_stdio_serve(mcp_server *s, int in_fd, int out_fd, pm_err *err)
@@ -153,6 +172,7 @@ pm_code mcp_stdio_serve(mcp_server *s, int in_fd, int out_fd, pm_err *err)
         mcp_session_free(x.ss);
         return pm_err_set(err, PM_ERR_NOMEM, "out of memory");
     }
+    pm_buf_init(&x.out, MAX_RESPONSE);
     pthread_mutex_init(&x.wmu, NULL);
     pthread_mutex_init(&x.qmu, NULL);
     pthread_cond_init(&x.qcv, NULL);
@@ -217,6 +237,7 @@ out:
     pthread_mutex_destroy(&x.wmu);
     pthread_mutex_destroy(&x.qmu);
     pthread_cond_destroy(&x.qcv);
+    pm_buf_free(&x.out);
     free(block);
     return rc;
 }

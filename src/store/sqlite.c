@@ -39,10 +39,20 @@ typedef enum stmt_id {
     ST_QUARANTINE_UNLINK,
     ST_QUARANTINE_REMOVE,
     ST_INCIDENT_LINK,
+    ST_TABLES_LIST,
+    ST_QUARANTINE_COUNT,
+    ST_QUARANTINE_COUNT_ALL,
     ST_COUNT
 } stmt_id;
 
 static const char *const stmt_sql[ST_COUNT] = {
+    [ST_TABLES_LIST] = "SELECT v.table_name, v.version, v.columns FROM "
+                       "_pipemend_schema_versions v WHERE v.version = (SELECT max(version) "
+                       "FROM _pipemend_schema_versions w WHERE w.table_name = v.table_name) "
+                       "ORDER BY v.table_name",
+    /* two statements, so that one table's count is an index lookup */
+    [ST_QUARANTINE_COUNT] = "SELECT count(*) FROM _pipemend_quarantine WHERE table_name = ?1",
+    [ST_QUARANTINE_COUNT_ALL] = "SELECT count(*) FROM _pipemend_quarantine",
     [ST_CHECKPOINT_GET] = "SELECT byte_offset, fingerprint, line FROM _pipemend_checkpoints "
                           "WHERE table_name = ?1 AND source = ?2",
     [ST_CHECKPOINT_SET] =
@@ -636,12 +646,7 @@ static pm_code sq_tables_list(pm_store *s, pm_arena *a, pm_table ***out, size_t 
     sqlite3_stmt *st;
     *n = 0;
     *out = NULL;
-    if (sqlite3_prepare_v2(q->db,
-                           "SELECT v.table_name, v.version, v.columns FROM "
-                           "_pipemend_schema_versions v WHERE v.version = (SELECT max(version) "
-                           "FROM _pipemend_schema_versions w WHERE w.table_name = v.table_name) "
-                           "ORDER BY v.table_name",
-                           -1, &st, NULL) != SQLITE_OK)
+    if (prep(q, ST_TABLES_LIST, &st, err) != PM_OK)
         return db_error(q, err, "cannot list tables");
     size_t cap = 0;
     pm_code rc = PM_OK;
@@ -661,7 +666,7 @@ static pm_code sq_tables_list(pm_store *s, pm_arena *a, pm_table ***out, size_t 
     }
     if (!rc && r != SQLITE_DONE)
         rc = db_error(q, err, "cannot list tables");
-    sqlite3_finalize(st);
+    sqlite3_reset(st); /* kept prepared; reset lets go of the read lock */
     return rc;
 }
 
@@ -948,18 +953,16 @@ static pm_code sq_quarantine_count(pm_store *s, const char *table, int64_t *n, p
 {
     sq *q = impl(s);
     sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(q->db,
-                           "SELECT count(*) FROM _pipemend_quarantine WHERE ?1 IS NULL OR "
-                           "table_name = ?1",
-                           -1, &st, NULL) != SQLITE_OK)
+    if (prep(q, table ? ST_QUARANTINE_COUNT : ST_QUARANTINE_COUNT_ALL, &st, err) != PM_OK)
         return db_error(q, err, "cannot count quarantine");
-    bind_text(st, 1, table);
+    if (table)
+        bind_text(st, 1, table);
     pm_code rc = PM_OK;
     if (sqlite3_step(st) == SQLITE_ROW)
         *n = sqlite3_column_int64(st, 0);
     else
         rc = db_error(q, err, "cannot count quarantine");
-    sqlite3_finalize(st);
+    sqlite3_reset(st);
     return rc;
 }
 
