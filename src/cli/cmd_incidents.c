@@ -119,7 +119,7 @@ int cmd_incidents(cli_ctx *ctx)
         char actor[160];
         cli_human_actor(ctx, actor, sizeof actor);
         pm_policy policy;
-        config_policy(ctx->cfg, NULL, ins[0].table, &policy);
+        config_table_policy(ctx->cfg, ins[0].table, &policy);
         heal_ctx c = {.store = s, .policy = &policy, .actor = actor, .human = true};
         if (heal_dismiss(&c, ins[0].id, NULL, &err) != PM_OK)
             code = cli_fail(&err);

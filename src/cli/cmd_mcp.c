@@ -75,7 +75,7 @@ static json_t *tool_list_tables(void *ctx, json_t *args, mcp_call *call)
     pm_table **ts;
     size_t n;
     json_t *arr = json_array();
-    if (store_tables_list(s, a, &ts, &n, &err) != PM_OK)
+    if (store_tables_brief(s, a, &ts, &n, &err) != PM_OK)
         goto fail;
     for (size_t i = 0; i < n; i++) {
         int64_t rows = 0, nq = 0;

@@ -44,7 +44,7 @@ static int decide(cli_ctx *ctx, pm_store *s, const pm_proposal *p, bool approve)
     char actor[160];
     cli_human_actor(ctx, actor, sizeof actor);
     pm_policy policy;
-    config_policy(ctx->cfg, NULL, p->table, &policy);
+    config_table_policy(ctx->cfg, p->table, &policy);
     heal_ctx c = {.store = s,
                   .contract = config_contract(ctx->cfg, p->table),
                   .policy = &policy,

@@ -110,7 +110,7 @@ static pm_code dry_run_proposal(tools_ctx *tc, pm_store *s, const pm_proposal *p
                                 pm_arena *a, char **outcome, pm_err *err)
 {
     pm_policy policy;
-    config_policy(tc->cfg, NULL, p->table, &policy);
+    config_table_policy(tc->cfg, p->table, &policy);
     heal_ctx c = {.store = s,
                   .contract = config_contract(tc->cfg, p->table),
                   .policy = &policy,
@@ -204,7 +204,7 @@ static json_t *tool_propose_fix(void *ctx, json_t *args, mcp_call *call)
         goto out;
     }
     pm_policy policy;
-    config_policy(tc->cfg, NULL, t->name, &policy);
+    config_table_policy(tc->cfg, t->name, &policy);
     heal_ctx c = {.store = s,
                   .contract = config_contract(tc->cfg, t->name),
                   .policy = &policy,
@@ -218,6 +218,17 @@ static json_t *tool_propose_fix(void *ctx, json_t *args, mcp_call *call)
     pm_proposal *p = load_proposal(s, id, a, call);
     if (!p)
         goto out;
+    if (!created) {
+        /* nothing new was recorded, but the agent asked: the log keeps it */
+        char subject[64];
+        snprintf(subject, sizeof subject, "proposal/%lld", (long long)id);
+        if (act_audit(s, actor, "proposal.proposed_again", subject,
+                      json_pack("{s:s, s:s}", "table", t->name, "state", p->state),
+                      &err) != PM_OK) {
+            mcp_call_fail_err(call, &err);
+            goto out;
+        }
+    }
     char *outcome = NULL;
     /* heal_propose tries in the sandbox only what waits for a person; an
      * agent decides too, so it sees every new proposal's dry run. */
@@ -302,7 +313,7 @@ static json_t *tool_apply_fix(void *ctx, json_t *args, mcp_call *call)
     if (!p)
         goto out;
     pm_policy policy;
-    config_policy(tc->cfg, NULL, p->table, &policy);
+    config_table_policy(tc->cfg, p->table, &policy);
     /* human stays false: what the policy holds for a person comes back as
      * awaiting, never applied (invariant: only a person approves). */
     heal_ctx c = {.store = s,

@@ -387,6 +387,20 @@ pm_code jsonrpc_write_result(pm_buf *out, jsonrpc_id id, const json_t *result, p
     return rc == PM_OK ? PM_OK : rollback(out, mark, rc);
 }
 
+pm_code jsonrpc_write_raw_result(pm_buf *out, jsonrpc_id id, const char *result, size_t len,
+                                 pm_err *err)
+{
+    size_t mark = out->len;
+    pm_code rc = put_head(out, id, err);
+    if (rc == PM_OK)
+        rc = pm_buf_puts(out, ",\"result\":", err);
+    if (rc == PM_OK)
+        rc = pm_buf_append(out, result, len, err);
+    if (rc == PM_OK)
+        rc = pm_buf_putc(out, '}', err);
+    return rc == PM_OK ? PM_OK : rollback(out, mark, rc);
+}
+
 pm_code jsonrpc_write_error(pm_buf *out, jsonrpc_id id, int code, const char *message,
                             const json_t *data, pm_err *err)
 {

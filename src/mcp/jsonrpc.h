@@ -82,6 +82,9 @@ void jsonrpc_msg_free(jsonrpc_msg *m);
 /* Appends {"jsonrpc":"2.0","id":ID,"result":RESULT} to out. PM_ERR_LIMIT
  * when out's cap is reached (out is left as it was). */
 pm_code jsonrpc_write_result(pm_buf *out, jsonrpc_id id, const json_t *result, pm_err *err);
+/* The same with the result already encoded (len bytes of JSON). */
+pm_code jsonrpc_write_raw_result(pm_buf *out, jsonrpc_id id, const char *result, size_t len,
+                                 pm_err *err);
 /* Appends an error response; data may be NULL. */
 pm_code jsonrpc_write_error(pm_buf *out, jsonrpc_id id, int code, const char *message,
                             const json_t *data, pm_err *err);

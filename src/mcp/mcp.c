@@ -394,6 +394,33 @@ static void handler_unlock(mcp_server *s)
         pthread_mutex_unlock(&s->handler_mu);
 }
 
+/* {content: [the text], structuredContent, isError: false}, encoded once:
+ * the structured content's JSON is both the text and the object. */
+static char *encode_structured(const json_t *out)
+{
+    char *text = json_dumps(out, JSON_COMPACT);
+    if (!text)
+        return NULL;
+    size_t n = strlen(text);
+    pm_buf b;
+    pm_buf_init(&b, 4 * n + 4096); /* the text escaped (at most 2n), then n */
+    pm_code rc = pm_buf_puts(&b, "{\"content\":[{\"type\":\"text\",\"text\":", NULL);
+    if (!rc)
+        rc = pm_buf_json_str(&b, text, n, NULL);
+    if (!rc)
+        rc = pm_buf_puts(&b, "}],\"structuredContent\":", NULL);
+    if (!rc)
+        rc = pm_buf_append(&b, text, n, NULL);
+    if (!rc)
+        rc = pm_buf_puts(&b, ",\"isError\":false}", NULL);
+    free(text);
+    if (rc) {
+        pm_buf_free(&b);
+        return NULL;
+    }
+    return b.data; /* the buffer's memory, NUL-ended */
+}
+
 static json_t *call_tool(mcp_session *ss, mcp_job *j, reg_tool *rt, json_t *params, json_t *args,
                          reply *r)
 {
@@ -431,11 +458,9 @@ static json_t *call_tool(mcp_session *ss, mcp_job *j, reg_tool *rt, json_t *para
         res = json_pack("{s:O, s:b}", "content", c.content, "isError", 0);
         if (rt->output)
             json_object_set(res, "structuredContent", out);
-    } else {
-        char *text = json_dumps(out, JSON_COMPACT);
-        res = json_pack("{s:[{s:s, s:s}], s:O, s:b}", "content", "type", "text", "text",
-                        text ? text : "{}", "structuredContent", out, "isError", 0);
-        free(text);
+    } else if (!(r->raw = encode_structured(out))) {
+        reply_error(r, JSONRPC_INTERNAL_ERROR,
+                    "Internal error: tool \"%s\" returned content that cannot be encoded", name);
     }
     json_decref(out);
     mcp_call_done(&c);
@@ -472,7 +497,7 @@ static void m_tools_call(mcp_session *ss, mcp_job *j, json_t *params, reply *r)
     pthread_mutex_lock(&s->mu);
     rt->stat.calls++;
     rt->stat.ms += ms;
-    if (!r->result || json_is_true(json_object_get(r->result, "isError")))
+    if ((!r->result && !r->raw) || json_is_true(json_object_get(r->result, "isError")))
         rt->stat.failures++;
     pthread_mutex_unlock(&s->mu);
 }

@@ -106,6 +106,7 @@ struct mcp_call {
  * its message. */
 typedef struct reply {
     json_t *result;
+    char *raw; /* or the result already encoded (malloc'd, NUL-ended) */
     int code;
     char msg[512];
     json_t *data; /* the error's data, owned; may be NULL */

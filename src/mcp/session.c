@@ -335,10 +335,12 @@ static pm_code handle_one(mcp_session *ss, mcp_job *j, bool in_batch, pm_buf *ou
     md->fn(ss, j, params, &r);
     json_decref(empty);
     pm_code rc;
-    if (r.result) {
+    if (r.result || r.raw) {
         pm_err err;
-        rc = jsonrpc_write_result(out, m->id, r.result, &err);
+        rc = r.raw ? jsonrpc_write_raw_result(out, m->id, r.raw, strlen(r.raw), &err)
+                   : jsonrpc_write_result(out, m->id, r.result, &err);
         json_decref(r.result);
+        free(r.raw);
         if (rc == PM_ERR_LIMIT)
             rc = send_error(out, m->id, JSONRPC_INTERNAL_ERROR,
                             "Internal error: the response is larger than this transport allows");

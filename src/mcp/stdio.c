@@ -21,6 +21,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "core/log.h"
@@ -29,17 +30,30 @@
 #define READ_BLOCK 65536
 #define MAX_RESPONSE (64u << 20)
 
-static pm_code write_all(int fd, const char *p, size_t n, pm_err *err)
+/* Writes the message and its newline, in one system call when the pipe
+ * takes it whole: a reader woken for half a line would only sleep again. */
+static pm_code write_line(int fd, const char *p, size_t n, pm_err *err)
 {
-    while (n) {
-        ssize_t w = write(fd, p, n);
+    struct iovec iov[2] = {{(void *)p, n}, {"\n", 1}};
+    int iovcnt = 2;
+    struct iovec *v = iov;
+    while (iovcnt) {
+        ssize_t w = writev(fd, v, iovcnt);
         if (w < 0 && errno == EINTR)
             continue;
         if (w <= 0)
             return pm_err_set(err, PM_ERR_IO, "cannot write the response: %s",
                               w < 0 ? strerror(errno) : "nothing written");
-        p += w;
-        n -= (size_t)w;
+        size_t left = (size_t)w;
+        while (iovcnt && left >= v->iov_len) {
+            left -= v->iov_len;
+            v++;
+            iovcnt--;
+        }
+        if (iovcnt) {
+            v->iov_base = (char *)v->iov_base + left;
+            v->iov_len -= left;
+        }
     }
     return PM_OK;
 }
@@ -68,9 +82,7 @@ static pm_code send_line(void *arg, const char *msg, size_t len)
 {
     stdio_ctx *x = arg;
     pthread_mutex_lock(&x->wmu);
-    pm_code rc = x->failed ? PM_ERR_IO : write_all(x->out_fd, msg, len, &x->werr);
-    if (rc == PM_OK)
-        rc = write_all(x->out_fd, "\n", 1, &x->werr);
+    pm_code rc = x->failed ? PM_ERR_IO : write_line(x->out_fd, msg, len, &x->werr);
     if (rc != PM_OK)
         x->failed = true;
     pthread_mutex_unlock(&x->wmu);

@@ -1173,6 +1173,49 @@ void config_policy(const pm_config *cfg, const char *pipeline, const char *table
     }
 }
 
+/* a's overrides and mode made at least as strict as b's */
+static void policy_merge(pm_policy *a, const pm_policy *b)
+{
+    if (b->mode > a->mode)
+        a->mode = b->mode;
+    if (b->on_incident == ON_INCIDENT_HALT)
+        a->on_incident = ON_INCIDENT_HALT;
+    for (int k = 0; k < OP_KIND_COUNT; k++) {
+        signed char x = a->override[k], y = b->override[k];
+        /* -1 (the inherent class) is at least auto: max(-1, auto) = -1 */
+        if (x == CLASS_AUTO && y == -1)
+            a->override[k] = -1;
+        else if (y > x && !(y == CLASS_AUTO && x == -1))
+            a->override[k] = y;
+    }
+}
+
+void config_table_policy(const pm_config *cfg, const char *table, pm_policy *out)
+{
+    config_policy(cfg, NULL, table, out);
+    if (!cfg || !table)
+        return;
+    bool first = true, unowned = true;
+    for (size_t i = 0; i < cfg->npipelines; i++) {
+        const pm_pipeline_cfg *p = &cfg->pipelines[i];
+        if (strcmp(p->table, table) != 0)
+            continue;
+        unowned = false;
+        pm_policy pp;
+        config_policy(cfg, p->name, table, &pp);
+        if (first)
+            *out = pp;
+        else
+            policy_merge(out, &pp);
+        first = false;
+    }
+    if (!unowned) { /* a run without a pipeline may load the table too */
+        pm_policy plain;
+        config_policy(cfg, NULL, table, &plain);
+        policy_merge(out, &plain);
+    }
+}
+
 void config_free(pm_config *cfg)
 {
     if (!cfg)

@@ -111,4 +111,13 @@ const pm_contract *config_contract(const pm_config *cfg, const char *table);
  * is skipped. table NULL means the pipeline's table. */
 void config_policy(const pm_config *cfg, const char *pipeline, const char *table, pm_policy *out);
 
+/* The policy for a decision about table outside a run (an approval, an
+ * agent's proposal or apply_fix): the strictest of every pipeline that loads
+ * table and of what config_policy gives a run without a pipeline (the
+ * tables: section, else the default) - the strictest mode, halt if any
+ * halts, and per op kind the strictest override, where an explicit auto
+ * adds nothing to the op's inherent class. An op that one pipeline holds for
+ * a person is never applied by the rules because another would apply it. */
+void config_table_policy(const pm_config *cfg, const char *table, pm_policy *out);
+
 #endif

@@ -735,16 +735,19 @@ static pm_code pg_table_adopt(pm_store *s, const pm_table *t, const char *reason
     return rc;
 }
 
-static pm_code pg_tables_list(pm_store *s, pm_arena *a, pm_table ***out, size_t *n, pm_err *err)
+static pm_code tables(pm_store *s, bool brief, pm_arena *a, pm_table ***out, size_t *n, pm_err *err)
 {
     pg *p = pg_of(s);
     PGresult *res;
     *n = 0;
     *out = NULL;
-    pm_code rc = run(p,
-                     "SELECT DISTINCT ON (table_name) table_name, version, columns FROM " CAT
-                     "_pipemend_schema_versions ORDER BY table_name, version DESC",
-                     NULL, &res, "cannot list tables", err);
+    pm_code rc =
+        run(p,
+            brief ? "SELECT table_name, max(version) FROM " CAT
+                    "_pipemend_schema_versions GROUP BY table_name ORDER BY table_name"
+                  : "SELECT DISTINCT ON (table_name) table_name, version, columns FROM " CAT
+                    "_pipemend_schema_versions ORDER BY table_name, version DESC",
+            NULL, &res, "cannot list tables", err);
     if (rc)
         return rc;
     int rows = PQntuples(res);
@@ -753,11 +756,22 @@ static pm_code pg_tables_list(pm_store *s, pm_arena *a, pm_table ***out, size_t 
     for (int i = 0; !rc && i < rows; i++) {
         pm_table *t = table_new(a, col_text(res, i, 0, a));
         t->version = (int)col_int(res, i, 1);
-        rc = table_columns_parse(t, a, PQgetvalue(res, i, 2), err);
+        if (!brief)
+            rc = table_columns_parse(t, a, PQgetvalue(res, i, 2), err);
         (*out)[(*n)++] = t;
     }
     PQclear(res);
     return rc;
+}
+
+static pm_code pg_tables_list(pm_store *s, pm_arena *a, pm_table ***out, size_t *n, pm_err *err)
+{
+    return tables(s, false, a, out, n, err);
+}
+
+static pm_code pg_tables_brief(pm_store *s, pm_arena *a, pm_table ***out, size_t *n, pm_err *err)
+{
+    return tables(s, true, a, out, n, err);
 }
 
 /* ---- quarantine ----------------------------------------------------------- */
@@ -1633,6 +1647,7 @@ static const store_ops pg_ops = {
     .apply_ops = pg_apply_ops,
     .unique_ensure = pg_unique_ensure,
     .tables_list = pg_tables_list,
+    .tables_brief = pg_tables_brief,
     .table_count = pg_table_count,
     .insert_prepare = pg_insert_prepare,
     .insert = pg_insert,

@@ -40,6 +40,7 @@ typedef enum stmt_id {
     ST_QUARANTINE_REMOVE,
     ST_INCIDENT_LINK,
     ST_TABLES_LIST,
+    ST_TABLES_BRIEF,
     ST_QUARANTINE_COUNT,
     ST_QUARANTINE_COUNT_ALL,
     ST_COUNT
@@ -50,6 +51,8 @@ static const char *const stmt_sql[ST_COUNT] = {
                        "_pipemend_schema_versions v WHERE v.version = (SELECT max(version) "
                        "FROM _pipemend_schema_versions w WHERE w.table_name = v.table_name) "
                        "ORDER BY v.table_name",
+    [ST_TABLES_BRIEF] = "SELECT table_name, max(version) FROM _pipemend_schema_versions "
+                        "GROUP BY table_name ORDER BY table_name",
     /* two statements, so that one table's count is an index lookup */
     [ST_QUARANTINE_COUNT] = "SELECT count(*) FROM _pipemend_quarantine WHERE table_name = ?1",
     [ST_QUARANTINE_COUNT_ALL] = "SELECT count(*) FROM _pipemend_quarantine",
@@ -123,6 +126,8 @@ static const char catalog_sql[] =
     " subject TEXT NOT NULL, payload TEXT NOT NULL, prev_hash TEXT NOT NULL,"
     " hash TEXT NOT NULL) STRICT;";
 
+#define COUNT_CACHE 16
+
 typedef struct sq {
     sqlite3 *db;
     char *path;
@@ -132,6 +137,13 @@ typedef struct sq {
     sqlite3_stmt *sandbox_insert; /* the sandbox clone's insert */
     size_t sandbox_ncols;
     char *sandbox_table; /* the clone's name while one exists */
+    /* count(*) of the tables counted lately, kept prepared (listings ask
+     * again and again); the oldest makes room */
+    struct {
+        char *table;
+        sqlite3_stmt *st;
+    } counts[COUNT_CACHE];
+    size_t next_count;
 } sq;
 
 static sq *impl(pm_store *s)
@@ -210,6 +222,10 @@ static void sq_close(pm_store *s)
     sq *q = impl(s);
     for (int i = 0; i < ST_COUNT; i++)
         sqlite3_finalize(q->st[i]);
+    for (size_t i = 0; i < COUNT_CACHE; i++) {
+        sqlite3_finalize(q->counts[i].st);
+        free(q->counts[i].table);
+    }
     sqlite3_finalize(q->insert);
     sq_sandbox_end(s);
     sqlite3_close(q->db);
@@ -640,13 +656,13 @@ static pm_code sq_table_create(pm_store *s, const pm_table *t, pm_err *err)
     return rc ? rc : record_version(q, &first, "created from the first batch", err);
 }
 
-static pm_code sq_tables_list(pm_store *s, pm_arena *a, pm_table ***out, size_t *n, pm_err *err)
+static pm_code tables(pm_store *s, bool brief, pm_arena *a, pm_table ***out, size_t *n, pm_err *err)
 {
     sq *q = impl(s);
     sqlite3_stmt *st;
     *n = 0;
     *out = NULL;
-    if (prep(q, ST_TABLES_LIST, &st, err) != PM_OK)
+    if (prep(q, brief ? ST_TABLES_BRIEF : ST_TABLES_LIST, &st, err) != PM_OK)
         return db_error(q, err, "cannot list tables");
     size_t cap = 0;
     pm_code rc = PM_OK;
@@ -661,7 +677,8 @@ static pm_code sq_tables_list(pm_store *s, pm_arena *a, pm_table ***out, size_t 
         }
         pm_table *t = table_new(a, col_text(st, 0, a));
         t->version = sqlite3_column_int(st, 1);
-        rc = table_columns_parse(t, a, (const char *)sqlite3_column_text(st, 2), err);
+        if (!brief)
+            rc = table_columns_parse(t, a, (const char *)sqlite3_column_text(st, 2), err);
         (*out)[(*n)++] = t;
     }
     if (!rc && r != SQLITE_DONE)
@@ -670,23 +687,62 @@ static pm_code sq_tables_list(pm_store *s, pm_arena *a, pm_table ***out, size_t 
     return rc;
 }
 
-static pm_code sq_table_count(pm_store *s, const char *name, int64_t *rows, pm_err *err)
+static pm_code sq_tables_list(pm_store *s, pm_arena *a, pm_table ***out, size_t *n, pm_err *err)
 {
-    sq *q = impl(s);
+    return tables(s, false, a, out, n, err);
+}
+
+static pm_code sq_tables_brief(pm_store *s, pm_arena *a, pm_table ***out, size_t *n, pm_err *err)
+{
+    return tables(s, true, a, out, n, err);
+}
+
+/* The prepared count(*) of table name (cached); NULL after setting err. */
+static sqlite3_stmt *count_stmt(sq *q, const char *name, pm_err *err)
+{
+    for (size_t i = 0; i < COUNT_CACHE; i++)
+        if (q->counts[i].table && strcmp(q->counts[i].table, name) == 0) {
+            sqlite3_reset(q->counts[i].st);
+            return q->counts[i].st;
+        }
     pm_buf b;
     pm_buf_init(&b, 4096);
     pm_code rc = pm_buf_puts(&b, "SELECT count(*) FROM ", err);
     if (!rc)
         rc = quote_ident(&b, name, err);
     sqlite3_stmt *st = NULL;
-    if (!rc && sqlite3_prepare_v2(q->db, b.data, -1, &st, NULL) != SQLITE_OK)
-        rc = db_error(q, err, "cannot count rows");
-    if (!rc && sqlite3_step(st) != SQLITE_ROW)
-        rc = db_error(q, err, "cannot count rows");
-    if (!rc)
-        *rows = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
+    char *copy = rc ? NULL : strdup(name);
+    if (!rc && (!copy || sqlite3_prepare_v3(q->db, b.data, -1, SQLITE_PREPARE_PERSISTENT, &st,
+                                            NULL) != SQLITE_OK)) {
+        db_error(q, err, "cannot count rows");
+        sqlite3_finalize(st);
+        st = NULL;
+    }
     pm_buf_free(&b);
+    if (!st) {
+        free(copy);
+        return NULL;
+    }
+    size_t k = q->next_count++ % COUNT_CACHE;
+    sqlite3_finalize(q->counts[k].st);
+    free(q->counts[k].table);
+    q->counts[k].table = copy;
+    q->counts[k].st = st;
+    return st;
+}
+
+static pm_code sq_table_count(pm_store *s, const char *name, int64_t *rows, pm_err *err)
+{
+    sq *q = impl(s);
+    sqlite3_stmt *st = count_stmt(q, name, err);
+    if (!st)
+        return err ? err->code : PM_ERR_DB;
+    pm_code rc = PM_OK;
+    if (sqlite3_step(st) == SQLITE_ROW)
+        *rows = sqlite3_column_int64(st, 0);
+    else
+        rc = db_error(q, err, "cannot count rows");
+    sqlite3_reset(st);
     return rc;
 }
 
@@ -1857,6 +1913,7 @@ static const store_ops sqlite_ops = {
     .apply_ops = sq_apply_ops,
     .unique_ensure = sq_unique_ensure,
     .tables_list = sq_tables_list,
+    .tables_brief = sq_tables_brief,
     .table_count = sq_table_count,
     .insert_prepare = sq_insert_prepare,
     .insert = sq_insert,

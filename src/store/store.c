@@ -126,6 +126,11 @@ pm_code store_tables_list(pm_store *s, pm_arena *a, pm_table ***out, size_t *n, 
     return s->ops->tables_list(s, a, out, n, err);
 }
 
+pm_code store_tables_brief(pm_store *s, pm_arena *a, pm_table ***out, size_t *n, pm_err *err)
+{
+    return s->ops->tables_brief(s, a, out, n, err);
+}
+
 pm_code store_table_count(pm_store *s, const char *name, int64_t *rows, pm_err *err)
 {
     return s->ops->table_count(s, name, rows, err);

@@ -85,6 +85,9 @@ pm_code store_table_create(pm_store *s, const pm_table *t, pm_err *err);
 pm_code store_unique_ensure(pm_store *s, const pm_table *t, const contract_rule *unique,
                             int *changed, pm_err *err);
 pm_code store_tables_list(pm_store *s, pm_arena *arena, pm_table ***out, size_t *n, pm_err *err);
+/* The same with each table's name and version only (no columns: cheap, for
+ * listings). */
+pm_code store_tables_brief(pm_store *s, pm_arena *arena, pm_table ***out, size_t *n, pm_err *err);
 pm_code store_table_count(pm_store *s, const char *name, int64_t *rows, pm_err *err);
 
 /* Prepares the insert for t's columns; store_insert binds one row of

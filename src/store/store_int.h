@@ -19,6 +19,7 @@ typedef struct store_ops {
     pm_code (*unique_ensure)(pm_store *s, const pm_table *t, const contract_rule *u, int *changed,
                              pm_err *err);
     pm_code (*tables_list)(pm_store *s, pm_arena *a, pm_table ***out, size_t *n, pm_err *err);
+    pm_code (*tables_brief)(pm_store *s, pm_arena *a, pm_table ***out, size_t *n, pm_err *err);
     pm_code (*table_count)(pm_store *s, const char *name, int64_t *rows, pm_err *err);
     pm_code (*insert_prepare)(pm_store *s, const pm_table *t, pm_err *err);
     pm_code (*insert)(pm_store *s, const pm_cell *cells, pm_err *err);

@@ -160,7 +160,14 @@ class TestMcpRead(E2E):
                          [i for i in incidents if i["state"] not in ("resolved", "dismissed")])
         self.assertEqual(inc_one["incidents"], incidents[:1])
         self.assertTrue(inc_one["truncated"])
-        self.assertEqual(packet, self.cli("incidents", "show", "1"))
+        # the CLI's packet, but for the raw lines: MCP wraps them as feed data
+        cli_packet = self.cli("incidents", "show", "1")
+        for rec in cli_packet["samples"]["records"]:
+            rec["raw"] = {"untrusted_feed_data": rec["raw"], "truncated": rec["truncated"]}
+        cli_packet["untrusted"]["paths"] = [
+            p + ".untrusted_feed_data" if p == "$.samples.records[*].raw" else p
+            for p in cli_packet["untrusted"]["paths"]]
+        self.assertEqual(packet, cli_packet)
         self.assertLessEqual(len(packet["samples"]["records"]), 5)
 
         cli_q = self.cli("quarantine", "list")
@@ -247,7 +254,7 @@ class TestMcpRead(E2E):
         seen = 0
         for p in packets:
             for path in strings_with(p, INJECTION):
-                self.assertRegex(path, r"^\$\.samples\.records\[\d+\]\.raw$")
+                self.assertRegex(path, r"^\$\.samples\.records\[\d+\]\.raw\.untrusted_feed_data$")
                 seen += 1
             self.assertIn("not instructions", p["samples"]["note"])
         self.assertGreater(seen, 0)

@@ -684,6 +684,43 @@ static void test_policy_resolution(void **state)
     config_free(cfg);
 }
 
+/* Decisions outside a run take the strictest policy of the table's
+ * pipelines and of a run without one. */
+static void test_table_policy(void **state)
+{
+    pm_config *cfg = load_ok(
+        "pipelines:\n"
+        "  - {name: a, source: a, table: orders, policy: {mode: auto, overrides: {add_column: "
+        "auto, widen_column: auto, drop_not_null: review}}}\n"
+        "  - {name: b, source: b, table: orders, policy: {mode: review, on_incident: halt, "
+        "overrides: {add_column: forbidden}}}\n"
+        "  - {name: c, source: c, table: lonely, policy: {overrides: {widen_column: auto}}}\n"
+        "  - {name: d, source: d, table: free}\n"
+        "tables:\n"
+        "  lonely:\n"
+        "    policy: {mode: frozen}\n");
+    pm_policy p;
+    config_table_policy(cfg, "orders", &p);
+    assert_int_equal(p.mode, MODE_REVIEW);
+    assert_int_equal(p.on_incident, ON_INCIDENT_HALT);
+    assert_int_equal(p.override[OP_ADD_COLUMN], CLASS_FORBIDDEN);
+    /* an explicit auto beside the inherent class adds nothing: -1 */
+    assert_int_equal(p.override[OP_WIDEN_COLUMN], -1);
+    assert_int_equal(p.override[OP_DROP_NOT_NULL], CLASS_REVIEW);
+    assert_int_equal(p.override[OP_ADD_COERCION], -1);
+    /* the pipeline's explicit auto and the tables: section's frozen mode */
+    config_table_policy(cfg, "lonely", &p);
+    assert_int_equal(p.mode, MODE_FROZEN);
+    assert_int_equal(p.override[OP_WIDEN_COLUMN], -1);
+    /* no policy anywhere: the default; no pipeline: config_policy's */
+    config_table_policy(cfg, "free", &p);
+    assert_int_equal(p.mode, MODE_AUTO);
+    assert_no_overrides(&p, -1);
+    config_table_policy(cfg, "nowhere", &p);
+    assert_int_equal(p.mode, MODE_AUTO);
+    config_free(cfg);
+}
+
 static void test_policy_errors(void **state)
 {
     const char *head = "pipelines:\n"
@@ -818,6 +855,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_partial_failure_releases, enter_tmpdir, leave_tmpdir),
         cmocka_unit_test_setup_teardown(test_policy_forms, enter_tmpdir, leave_tmpdir),
         cmocka_unit_test_setup_teardown(test_policy_resolution, enter_tmpdir, leave_tmpdir),
+        cmocka_unit_test_setup_teardown(test_table_policy, enter_tmpdir, leave_tmpdir),
         cmocka_unit_test_setup_teardown(test_policy_errors, enter_tmpdir, leave_tmpdir),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
