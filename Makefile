@@ -5,8 +5,9 @@
 #   make check      install what the tests need, run every test under ASan+UBSan
 #   make e2e-pg     the end-to-end tests against a PostgreSQL server they start
 #                   themselves (part of check; also unit-pg for the unit tests
-#                   that need a server, and mcp-test for the official MCP
-#                   clients from npm)
+#                   that need a server, mcp-test for the official MCP
+#                   clients from npm, conformance for the MCP conformance
+#                   suite)
 #   make bench      the benchmarks in bench/ (not part of check)
 #   make format     clang-format the tree
 #
@@ -137,6 +138,8 @@ bench: deps
 	sh bench/ingest_sqlite.sh build/release/pipemend
 	sh bench/heal_sqlite.sh build/release/pipemend
 	sh bench/ingest_pg.sh build/release/pipemend
+	@sh scripts/install-test-deps-mcp.sh
+	sh bench/mcp_rpc.sh build/release/pipemend
 
 format:
 	clang-format -i $(wildcard src/*/*.c src/*/*.h tests/unit/*.c tests/fuzz/*.c tests/conformance/*.c)
