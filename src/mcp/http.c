@@ -776,10 +776,21 @@ static enum MHD_Result post_new_session(hsrv *h, struct MHD_Connection *c, req *
         return r;
     }
     pthread_mutex_lock(&h->mu);
-    hs->next = h->sessions;
-    h->sessions = hs;
-    h->nsessions++;
+    full = h->nsessions >= h->max_sessions; /* another initialize came first */
+    if (!full) {
+        hs->next = h->sessions;
+        h->sessions = hs;
+        h->nsessions++;
+    }
     pthread_mutex_unlock(&h->mu);
+    if (full) {
+        pm_buf_free(&out);
+        hsess_free(hs);
+        return fail(c, MHD_HTTP_SERVICE_UNAVAILABLE, JSONRPC_INTERNAL_ERROR,
+                    "Service Unavailable: %zu sessions are open, the most this server keeps; "
+                    "end one (DELETE) or wait for idle ones to expire",
+                    h->max_sessions);
+    }
     enum MHD_Result r = queue(c, MHD_HTTP_OK, "application/json", out.data, out.len, hs->id);
     pm_buf_free(&out);
     return r;
