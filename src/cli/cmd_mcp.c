@@ -259,6 +259,12 @@ static pm_code read_token(const char *path, char *buf, size_t n, const char **ou
     *out = NULL;
     if (!path) {
         const char *env = getenv("PIPEMEND_MCP_TOKEN");
+        if (env && *env && strlen(env) < 16) {
+            pm_err_set(err, PM_ERR_CONFIG, "PIPEMEND_MCP_TOKEN is shorter than 16 characters");
+            pm_err_hint(err, "use a long random secret, e.g. `export PIPEMEND_MCP_TOKEN=$(openssl "
+                             "rand -hex 32)`");
+            return PM_ERR_CONFIG;
+        }
         *out = env && *env ? env : NULL;
         return PM_OK;
     }
