@@ -422,6 +422,23 @@ out:
 
 /* ---- trigger_pipeline --------------------------------------------------------- */
 
+typedef struct run_watch {
+    mcp_call *call;
+    double last; /* progress must grow from one notification to the next */
+} run_watch;
+
+/* The run's progress to the client, in bytes of its files read. */
+static void ingest_seen(void *arg, int64_t rows, uint64_t done, uint64_t total)
+{
+    run_watch *w = arg;
+    if ((double)done <= w->last)
+        return;
+    w->last = (double)done;
+    char msg[96];
+    snprintf(msg, sizeof msg, "%lld rows committed", (long long)rows);
+    mcp_call_progress(w->call, (double)done, (double)total, msg);
+}
+
 /* Seconds since an ISO 8601 UTC timestamp of the store ("2026-01-02T03:04:05..."),
  * or -1 when it does not parse. */
 static long seconds_since(const char *at)
@@ -492,6 +509,9 @@ static json_t *tool_trigger_pipeline(void *ctx, json_t *args, mcp_call *call)
     o.volume_window = tc->cfg->volume_window;
     o.volume_ratio = tc->cfg->volume_ratio;
     o.progress = false; /* stderr is the client's log, not a terminal */
+    run_watch watch = {call, 0};
+    o.on_progress = ingest_seen;
+    o.progress_arg = &watch;
     o.table = p->table;
     o.pipeline = p->name;
     o.format = p->format;

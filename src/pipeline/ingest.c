@@ -121,12 +121,16 @@ static double now_s(void)
 
 static void progress_draw(run *r, int64_t rows, bool final)
 {
-    if (!r->o->progress)
+    if (!r->o->progress && !r->o->on_progress)
         return;
     double t = now_s();
     if (!final && t - r->last_draw < 0.2)
         return;
     r->last_draw = t;
+    if (r->o->on_progress)
+        r->o->on_progress(r->o->progress_arg, rows, r->done_bytes, r->total_bytes);
+    if (!r->o->progress)
+        return;
     double el = t - ((double)r->t0.tv_sec + (double)r->t0.tv_nsec / 1e9);
     double frac = r->total_bytes ? (double)r->done_bytes / (double)r->total_bytes : 0;
     if (frac > 1)

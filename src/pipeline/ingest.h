@@ -34,7 +34,11 @@ typedef struct ingest_opts {
     pm_source_opts source;
     int volume_window;
     double volume_ratio;
-    bool progress;    /* draw a progress bar on stderr */
+    bool progress; /* draw a progress bar on stderr */
+    /* told of the rows committed and the bytes read so far (of total), at
+     * most five times a second and once at the end; may be NULL */
+    void (*on_progress)(void *arg, int64_t rows, uint64_t done_bytes, uint64_t total_bytes);
+    void *progress_arg;
     pm_policy policy; /* mode auto (default): heal automatic drift inline */
 } ingest_opts;
 

@@ -165,6 +165,31 @@ class TestMcpMore(E2E):
         msg = self.one("diff_payload_schema", error=True, table="nope", payload={})
         self.assertIn("list_tables", msg)
 
+    def test_trigger_pipeline_progress(self):
+        # enough rows for the run to report more than once (every 0.2 s)
+        rows = [order(i, amount=i % 1000) for i in range(1, 300001)]
+        size = os.path.getsize(self.write("feed/day1.ndjson", rows))
+        m = call(1, "trigger_pipeline", pipeline="orders")
+        m["params"]["_meta"] = {"progressToken": "run-1"}
+        res = self.result(self.session(m), 1)
+        self.assertEqual((res["status"], res["rows_loaded"]), ("succeeded", 300000), res)
+        prog = [n["params"] for n in self.notifications
+                if n["method"] == "notifications/progress"]
+        self.assertGreaterEqual(len(prog), 1, self.notifications)
+        for p in prog:
+            self.assertEqual(p["progressToken"], "run-1")
+            self.assertEqual(p["total"], size)
+            self.assertRegex(p["message"], r"^\d+ rows committed$")
+        done = [p["progress"] for p in prog]
+        self.assertEqual(done, sorted(set(done)), "progress grows from one to the next")
+        self.assertEqual(done[-1], size, "the last one: every byte read")
+        # without a token: none
+        self.sql_exec("UPDATE _pipemend_runs SET started_at = ?", ("2000-01-01T00:00:00.000Z",))
+        self.write("feed/day2.ndjson", [order(300001)])
+        self.result(self.session(call(1, "trigger_pipeline", pipeline="orders")), 1)
+        self.assertEqual([n for n in self.notifications
+                          if n["method"] == "notifications/progress"], [])
+
     def test_trigger_pipeline(self):
         self.write("feed/day1.ndjson", [order(i) for i in range(1, 4)] + [order(4, amount="x")])
         r = self.one("trigger_pipeline", pipeline="orders")
