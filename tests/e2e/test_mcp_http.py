@@ -1,0 +1,119 @@
+"""`pipemend serve` over Streamable HTTP, on both backends: a session from
+initialize, a tool call answered as an SSE stream, an acting call audited
+as the client, the session ended with DELETE, and a clean exit on SIGTERM.
+(The SDK client and the Inspector CLI drive it in tests/mcp; this runs the
+same transport against PostgreSQL too.)"""
+import json
+import signal
+import subprocess
+import time
+import urllib.error
+import urllib.request
+
+from e2e_util import BIN, E2E, EXIT_LOADED, EXIT_QUARANTINED, SANITIZER_RE, clean_env
+
+ACCEPT = "application/json, text/event-stream"
+
+
+class TestMcpHttp(E2E):
+    def start(self):
+        self.proc = subprocess.Popen(
+            [BIN, "serve", "--db", self.db, "--listen", "127.0.0.1:0"], cwd=self.tmp,
+            env=clean_env(None), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        line = self.proc.stdout.readline()
+        self.assertIn("MCP over Streamable HTTP at http://127.0.0.1:", line)
+        self.url = line.strip().rsplit(" ", 1)[1]
+        self.sid = None
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            _, err = self.proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.fail("pipemend serve did not stop on SIGTERM")
+        self.assertIsNone(SANITIZER_RE.search(err), err[-4000:])
+        self.assertEqual(self.proc.returncode, 0, err[-2000:])
+        return err
+
+    def post(self, msg, sid=True):
+        """POSTs one message; returns (status, headers, JSON messages: the
+        body's, or each SSE event's)."""
+        headers = {"Content-Type": "application/json", "Accept": ACCEPT}
+        if sid and self.sid:
+            headers["Mcp-Session-Id"] = self.sid
+        req = urllib.request.Request(self.url, json.dumps(msg).encode(), headers, method="POST")
+        try:
+            with urllib.request.urlopen(req, timeout=60) as r:
+                status, hdrs, body = r.status, r.headers, r.read().decode()
+        except urllib.error.HTTPError as e:
+            status, hdrs, body = e.code, e.headers, e.read().decode()
+        if (hdrs.get("Content-Type") or "").startswith("text/event-stream"):
+            msgs = [json.loads(line[6:]) for line in body.splitlines()
+                    if line.startswith("data: ") and line[6:].strip()]
+        else:
+            msgs = [json.loads(body)] if body else []
+        return status, hdrs, msgs
+
+    def call(self, id_, name, **args):
+        status, hdrs, msgs = self.post({"jsonrpc": "2.0", "id": id_, "method": "tools/call",
+                                        "params": {"name": name, "arguments": args}})
+        self.assertEqual(status, 200, msgs)
+        self.assertTrue(hdrs["Content-Type"].startswith("text/event-stream"))
+        resp = [m for m in msgs if m.get("id") == id_]
+        self.assertEqual(len(resp), 1, msgs)
+        return resp[0]["result"]
+
+    def test_session_over_http(self):
+        self.ingest("orders", self.write("a.ndjson", [{"id": i, "sku": "s%d" % i} for i in range(5)]),
+                    expect=EXIT_LOADED)
+        self.ingest("orders", self.write("b.ndjson", [{"id": 9, "sku": "y", "coupon": "C"}]),
+                    extra=("--policy", "review"), expect=EXIT_QUARANTINED)
+        self.start()
+        try:
+            # no session yet: only initialize opens one
+            status, _, msgs = self.post({"jsonrpc": "2.0", "id": 1, "method": "ping"})
+            self.assertEqual(status, 400)
+            self.assertEqual(msgs[0]["error"]["code"], -32600)
+            status, hdrs, msgs = self.post({
+                "jsonrpc": "2.0", "id": 1, "method": "initialize",
+                "params": {"protocolVersion": "2025-11-25", "capabilities": {},
+                           "clientInfo": {"name": "e2e-http", "version": "1"}}})
+            self.assertEqual(status, 200, msgs)
+            self.sid = hdrs["Mcp-Session-Id"]
+            self.assertRegex(self.sid, r"^[0-9a-f]{64}$")
+            self.assertEqual(msgs[0]["result"]["protocolVersion"], "2025-11-25")
+            status, _, msgs = self.post({"jsonrpc": "2.0", "method": "notifications/initialized"})
+            self.assertEqual((status, msgs), (202, []))
+
+            tables = self.call(2, "list_tables")["structuredContent"]["tables"]
+            self.assertEqual([(t["name"], t["rows"], t["quarantined"]) for t in tables],
+                             [("orders", 5, 1)])
+            props = self.call(3, "list_proposals", table="orders")["structuredContent"]
+            pid = props["proposals"][0]["id"]
+            res = self.call(4, "apply_fix", proposal=pid)["structuredContent"]
+            # a new nullable column is what the default policy applies itself
+            self.assertEqual((res["applied"], res["replayed"]), (True, 1), res)
+            self.assertEqual(self.count("orders"), 6)
+
+            status, _, _ = self.post({"jsonrpc": "2.0", "id": 5, "method": "ping"}, sid=False)
+            self.assertEqual(status, 400)
+            req = urllib.request.Request(self.url, method="DELETE",
+                                         headers={"Mcp-Session-Id": self.sid})
+            with urllib.request.urlopen(req, timeout=30) as r:
+                self.assertEqual(r.status, 200)
+            status, _, msgs = self.post({"jsonrpc": "2.0", "id": 6, "method": "ping"})
+            self.assertEqual(status, 404, msgs)
+        finally:
+            err = self.stop()
+        self.assertIn('client "e2e-http" initialized', err)
+        events = self.pm("audit", "log", "--db", self.db, "--json").json()
+        acts = [e for e in events if e["actor"] == "agent:e2e-http"]
+        self.assertTrue(acts, events)
+        verdict = self.pm("audit", "verify", "--db", self.db, "--json").json()
+        self.assertTrue(verdict["intact"], verdict)
+
+    def test_stops_on_sigterm_while_idle(self):
+        self.start()
+        time.sleep(0.2)
+        self.stop()
