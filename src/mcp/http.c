@@ -27,6 +27,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/random.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -1041,6 +1042,29 @@ static bool is_loopback_addr(const struct sockaddr *sa)
     return false;
 }
 
+/* A listening socket on ai's address; *port is its port. -1 (errno set) on
+ * failure. */
+static int listen_on(const struct addrinfo *ai, int *port)
+{
+    int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -1;
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    struct sockaddr_storage sa;
+    socklen_t len = sizeof sa;
+    if (bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(fd, 128) != 0 ||
+        getsockname(fd, (struct sockaddr *)&sa, &len) != 0) {
+        int e = errno;
+        close(fd);
+        errno = e;
+        return -1;
+    }
+    *port = ntohs(sa.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&sa)->sin6_port
+                                           : ((struct sockaddr_in *)&sa)->sin_port);
+    return fd;
+}
+
 pm_code mcp_http_serve(mcp_server *s, const mcp_http_opts *o, pm_err *err)
 {
     const char *host = o->host && *o->host ? o->host : "127.0.0.1";
@@ -1066,23 +1090,29 @@ pm_code mcp_http_serve(mcp_server *s, const mcp_http_opts *o, pm_err *err)
     h.idle = o->idle_seconds > 0 ? o->idle_seconds : DEFAULT_IDLE;
     pthread_mutex_init(&h.mu, NULL);
     pthread_cond_init(&h.cv, NULL);
+    /* The socket is bound here, so that the port (0: any free one) is known
+     * before the first request asks what it is (the Host check). */
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
                      MHD_USE_ERROR_LOG | (ai->ai_family == AF_INET6 ? MHD_USE_IPv6 : 0);
-    struct MHD_Daemon *d = MHD_start_daemon(
-        flags, (uint16_t)o->port, NULL, NULL, access_cb, &h, MHD_OPTION_SOCK_ADDR, ai->ai_addr,
-        MHD_OPTION_NOTIFY_COMPLETED, completed_cb, &h, MHD_OPTION_CONNECTION_LIMIT,
-        (unsigned)MAX_CONNECTIONS, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONNECTION_TIMEOUT,
-        MHD_OPTION_EXTERNAL_LOGGER, mhd_log, &h, MHD_OPTION_END);
-    freeaddrinfo(ai);
     pm_code rc = PM_OK;
+    int fd = listen_on(ai, &h.port);
+    freeaddrinfo(ai);
+    struct MHD_Daemon *d =
+        fd < 0 ? NULL
+               : MHD_start_daemon(flags, 0, NULL, NULL, access_cb, &h, MHD_OPTION_LISTEN_SOCKET,
+                                  fd, MHD_OPTION_NOTIFY_COMPLETED, completed_cb, &h,
+                                  MHD_OPTION_CONNECTION_LIMIT, (unsigned)MAX_CONNECTIONS,
+                                  MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONNECTION_TIMEOUT,
+                                  MHD_OPTION_EXTERNAL_LOGGER, mhd_log, &h, MHD_OPTION_END);
     if (!d) {
-        rc = pm_err_set(err, PM_ERR_IO, "cannot listen on %s port %d", host, o->port);
+        rc = pm_err_set(err, PM_ERR_IO, "cannot listen on %s port %d%s%s", host, o->port,
+                        fd < 0 ? ": " : "", fd < 0 ? strerror(errno) : "");
         pm_err_hint(err, "is the port in use? pick another with --listen HOST:PORT (port 0 "
                          "takes any free one)");
+        if (fd >= 0)
+            close(fd);
         goto out;
     }
-    const union MHD_DaemonInfo *di = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
-    h.port = di ? di->port : o->port;
     if (o->ready)
         o->ready(o->ready_arg, host, h.port);
     while (!(o->stop && *o->stop)) {
