@@ -398,7 +398,6 @@ static json_t *tool_replay_quarantine(void *ctx, json_t *args, mcp_call *call)
     mcp_call_logf(call, MCP_LOG_INFO, "pipemend",
                   "replay of %s: %lld loaded, %lld still waiting, %lld incidents resolved", table,
                   (long long)rr.loaded, (long long)rr.waiting, (long long)rr.resolved);
-    resources_changed(tc, table, 0);
     /* replay_quarantine audits the rows it loads; a replay that loaded
      * none is still an agent's act, so the log keeps it too. */
     if (rr.loaded == 0) {
@@ -412,6 +411,7 @@ static json_t *tool_replay_quarantine(void *ctx, json_t *args, mcp_call *call)
             goto out;
         }
     }
+    resources_changed(tc, table, 0); /* after every event of the act */
     result = json_pack("{s:s, s:I, s:I, s:I, s:I}", "table", table, "loaded", (json_int_t)rr.loaded,
                        "waiting", (json_int_t)rr.waiting, "skipped", (json_int_t)rr.skipped,
                        "incidents_resolved", (json_int_t)rr.resolved);
