@@ -1099,8 +1099,8 @@ pm_code mcp_http_serve(mcp_server *s, const mcp_http_opts *o, pm_err *err)
     freeaddrinfo(ai);
     struct MHD_Daemon *d =
         fd < 0 ? NULL
-               : MHD_start_daemon(flags, 0, NULL, NULL, access_cb, &h, MHD_OPTION_LISTEN_SOCKET,
-                                  fd, MHD_OPTION_NOTIFY_COMPLETED, completed_cb, &h,
+               : MHD_start_daemon(flags, 0, NULL, NULL, access_cb, &h, MHD_OPTION_LISTEN_SOCKET, fd,
+                                  MHD_OPTION_NOTIFY_COMPLETED, completed_cb, &h,
                                   MHD_OPTION_CONNECTION_LIMIT, (unsigned)MAX_CONNECTIONS,
                                   MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONNECTION_TIMEOUT,
                                   MHD_OPTION_EXTERNAL_LOGGER, mhd_log, &h, MHD_OPTION_END);
