@@ -9,6 +9,7 @@
 #include <jansson.h>
 
 #include "audit/audit.h"
+#include "core/clock.h"
 #include "core/buf.h"
 #include "drift/drift.h"
 #include "heal/guard.h"
@@ -348,18 +349,11 @@ pm_code heal_propose(heal_ctx *c, const pm_table *t, const pm_op *ops, size_t n,
 
 /* ---- apply ------------------------------------------------------------ */
 
-static double now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
 pm_code heal_apply(heal_ctx *c, int64_t id, bool replay, heal_outcome *out, pm_err *err)
 {
     pm_store *s = c->store;
     memset(out, 0, sizeof *out);
-    double t0 = now_ms();
+    double t0 = pm_clock_ms();
     pm_arena *a = pm_arena_new(0);
     pm_proposal p;
     pm_table *t = NULL, *to = NULL;
@@ -477,7 +471,7 @@ pm_code heal_apply(heal_ctx *c, int64_t id, bool replay, heal_outcome *out, pm_e
         out->replayed = rr.loaded;
         out->waiting = rr.waiting + rr.skipped;
     }
-    out->ms = now_ms() - t0;
+    out->ms = pm_clock_ms() - t0;
     free(out->dry.json);
     out->dry.json = NULL;
     pm_arena_free(a);

@@ -724,6 +724,14 @@ static enum MHD_Result run_json(struct MHD_Connection *c, mcp_job *j, const char
     return r;
 }
 
+static enum MHD_Result sessions_full(const hsrv *h, struct MHD_Connection *c)
+{
+    return fail(c, MHD_HTTP_SERVICE_UNAVAILABLE, JSONRPC_INTERNAL_ERROR,
+                "Service Unavailable: %zu sessions are open, the most this server keeps; end one "
+                "(DELETE) or wait for idle ones to expire",
+                h->max_sessions);
+}
+
 static enum MHD_Result post_new_session(hsrv *h, struct MHD_Connection *c, req *rq)
 {
     mcp_session *ss = mcp_session_new(h->s);
@@ -750,10 +758,7 @@ static enum MHD_Result post_new_session(hsrv *h, struct MHD_Connection *c, req *
     if (full) {
         mcp_job_free(j);
         mcp_session_free(ss);
-        return fail(c, MHD_HTTP_SERVICE_UNAVAILABLE, JSONRPC_INTERNAL_ERROR,
-                    "Service Unavailable: %zu sessions are open, the most this server keeps; "
-                    "end one (DELETE) or wait for idle ones to expire",
-                    h->max_sessions);
+        return sessions_full(h, c);
     }
     hsess *hs = calloc(1, sizeof *hs);
     if (!hs || !random_id(hs->id, sizeof hs->id)) {
@@ -787,10 +792,7 @@ static enum MHD_Result post_new_session(hsrv *h, struct MHD_Connection *c, req *
     if (full) {
         pm_buf_free(&out);
         hsess_free(hs);
-        return fail(c, MHD_HTTP_SERVICE_UNAVAILABLE, JSONRPC_INTERNAL_ERROR,
-                    "Service Unavailable: %zu sessions are open, the most this server keeps; "
-                    "end one (DELETE) or wait for idle ones to expire",
-                    h->max_sessions);
+        return sessions_full(h, c);
     }
     enum MHD_Result r = queue(c, MHD_HTTP_OK, "application/json", out.data, out.len, hs->id);
     pm_buf_free(&out);

@@ -18,6 +18,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/clock.h"
 #include "core/log.h"
 #include "mcp/jsonrpc.h"
 #include "mcp/jsonschema.h"
@@ -375,13 +376,6 @@ static json_t *tool_error(const char *msg)
     return json_pack("{s:[{s:s, s:s}], s:b}", "content", "type", "text", "text", msg, "isError", 1);
 }
 
-static double now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
 /* Runs a product handler, one at a time when the product asked for it. */
 static void handler_lock(mcp_server *s)
 {
@@ -490,10 +484,10 @@ static void m_tools_call(mcp_session *ss, mcp_job *j, json_t *params, reply *r)
     json_t *own = NULL;
     if (!json_is_object(args))
         args = own = json_object();
-    double t0 = now_ms();
+    double t0 = pm_clock_ms();
     r->result = call_tool(ss, j, rt, params, args, r);
     json_decref(own);
-    double ms = now_ms() - t0;
+    double ms = pm_clock_ms() - t0;
     pthread_mutex_lock(&s->mu);
     rt->stat.calls++;
     rt->stat.ms += ms;

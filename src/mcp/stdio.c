@@ -89,10 +89,21 @@ static pm_code send_line(void *arg, const char *msg, size_t len)
     return rc;
 }
 
+/* Runs j, writes its response and frees it (out is the caller's buffer). */
+static void run_job(stdio_ctx *x, mcp_job *j, pm_buf *out)
+{
+    mcp_out o = {send_line, x, NULL};
+    pm_buf_reset(out);
+    if (mcp_job_run(j, &o, out) != PM_OK)
+        pm_error("mcp: cannot build a response");
+    if (out->len)
+        send_line(x, out->data, out->len);
+    mcp_job_free(j);
+}
+
 static void *worker(void *arg)
 {
     stdio_ctx *x = arg;
-    mcp_out o = {send_line, x, NULL};
     pm_buf out;
     pm_buf_init(&out, MAX_RESPONSE);
     for (;;) {
@@ -109,12 +120,7 @@ static void *worker(void *arg)
         pthread_mutex_unlock(&x->qmu);
         if (!it)
             break;
-        pm_buf_reset(&out);
-        if (mcp_job_run(it->job, &o, &out) != PM_OK)
-            pm_error("mcp: cannot build a response");
-        if (out.len)
-            send_line(x, out.data, out.len);
-        mcp_job_free(it->job);
+        run_job(x, it->job, &out);
         free(it);
     }
     pm_buf_free(&out);
@@ -164,13 +170,7 @@ static pm_code dispatch(stdio_ctx *x, pm_buf *line, size_t total, pm_err *err)
     pthread_mutex_unlock(&x->qmu);
     if (!idle || !mcp_job_quick(j))
         return enqueue(x, j, err);
-    pm_buf_reset(&x->out);
-    mcp_out o = {send_line, x, NULL};
-    if (mcp_job_run(j, &o, &x->out) != PM_OK)
-        pm_error("mcp: cannot build a response");
-    if (x->out.len)
-        send_line(x, x->out.data, x->out.len);
-    mcp_job_free(j);
+    run_job(x, j, &x->out);
     return PM_OK;
 }
 
