@@ -29,6 +29,7 @@ typedef struct cli_ctx {
     const char *actor;      /* --actor: who approves or rejects */
     const char *role;       /* --role: the login init --print-grants sets up */
     bool print_grants;      /* --print-grants (init) */
+    const char *adopt;      /* --adopt T[,T...]: tables init hands to pipemend */
     const char *listen;     /* --listen HOST:PORT (serve) */
     const char *token_file; /* --token-file FILE (serve) */
     const char *origins;    /* --allow-origin A[,B...] (serve) */

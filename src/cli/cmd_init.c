@@ -3,37 +3,48 @@
  * prints and connects to nothing: a person reads the SQL and applies it as
  * a superuser (README, "PostgreSQL: roles and least privilege").
  *
- * The SQL follows what the PostgreSQL backend does in the database
- * (src/store/pg.c, pg_table.c): its catalog in the schema `pipemend`
- * (read, insert, update, delete; bigserial ids), data tables in `public`
- * (CREATE TABLE on a first load, ALTER TABLE for a heal, CREATE and DROP
- * UNIQUE INDEX for a contract's key, COPY and count(*)), temporary tables
- * for the dry run, advisory locks (which need no privilege). The two schema
- * names are restated here from pg_int.h, which is the store's own; the
- * PostgreSQL end-to-end test (tests/e2e/test_grants.py) applies this SQL
- * and runs pipemend under it, so a move of either would fail there.
+ * Three roles, and the login:
+ *   - pipemend_owner owns the schema `pipemend`, pipemend's catalog in it and
+ *     the audit log's append-only trigger. Nobody logs in as it or is a
+ *     member of it: the roles pipemend runs as read and write the catalog
+ *     but cannot replace, alter or drop any of it, nor create objects beside
+ *     it, nor change or remove an audit event;
+ *   - pipemend_migrator owns the data tables pipemend creates in `public`
+ *     (only a table's owner may ALTER or index it: a heal, a contract's key);
+ *   - pipemend_loader reads and writes the catalog (the audit log: read and
+ *     append only) and loads into the data tables;
+ *   - the login has no privileges of its own (NOINHERIT), and each of its
+ *     sessions starts as pipemend_migrator (ALTER ROLE ... SET role), so what
+ *     pipemend creates belongs to that group role, not to one login.
  *
- * Only a table's owner may ALTER it in PostgreSQL, and a table belongs to
- * the role that was current when it was created. So the login pipemend
- * connects as has no privileges of its own (NOINHERIT) and each of its
- * sessions starts as pipemend_migrator (ALTER ROLE ... SET role): what
- * pipemend creates belongs to that group role, not to one login, and any
- * login of the deployment can heal it. pipemend itself never runs SET ROLE. */
+ * The superuser who applies this must never be led to run code or touch
+ * tables chosen by those roles (an attack that did both, through a view
+ * the app role put in place of a catalog table, is replayed by the
+ * test_attack_* tests of tests/e2e/test_grants.py). So the SQL runs with search_path pg_catalog,
+ * reads only pg_catalog, checks each catalog object's kind, refuses one with rules, and changes the
+ * owner only of pipemend's known catalog tables and of the data tables the operator names (--adopt)
+ * -- never of tables named by data the app can write. The catalog's statements come from the store
+ * (store_pg_catalog_object), so what this creates is what pipemend uses. */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli/cli.h"
+#include "core/arena.h"
 
 #define LOGIN_DEFAULT "pipemend_app"
 #define LOGIN_MAX 63 /* PostgreSQL's NAMEDATALEN - 1 */
 #define LOGIN_MARK "@LOGIN@"
+#define ADOPT_MAX 256 /* tables one --adopt may name */
+#define CAT STORE_PG_CATALOG_SCHEMA
 
 /* The grants, with LOGIN_MARK where the login's name goes (a plain
  * lowercase identifier, checked by login_ok: it needs no escaping in a
  * string literal, and is double-quoted where it is an identifier so that
- * a keyword such as "user" works too). */
-static const char grants_sql[] =
+ * a keyword such as "user" works too). The catalog's objects and the
+ * adopted tables are printed between grants_head and grants_tail. */
+static const char grants_head[] =
     "-- pipemend: roles and grants for a least-privilege PostgreSQL deployment.\n"
     "-- Printed by `pipemend init --print-grants`; nothing has been run. Read it,\n"
     "-- then apply it as a superuser, connected to the database pipemend loads into:\n"
@@ -41,20 +52,25 @@ static const char grants_sql[] =
     "--   pipemend init --print-grants | psql -v ON_ERROR_STOP=1 -d DBNAME\n"
     "--\n"
     "-- It names no database: what it grants applies to the one it runs in (roles\n"
-    "-- are the server's, shared by all its databases). Running it again is\n"
-    "-- harmless: for a second database, for another login (--role NAME), or after\n"
-    "-- pipemend has created tables.\n"
+    "-- are the server's, shared by all its databases). Apply it again after an\n"
+    "-- upgrade of pipemend (it creates pipemend's catalog), for a second database,\n"
+    "-- or for another login (--role NAME). It reads nothing the roles below can\n"
+    "-- write, and takes over only the tables you name with --adopt.\n"
+    "--\n"
+    "-- pipemend_owner owns pipemend's catalog (schema " CAT "). No one logs in\n"
+    "-- as it or is a member of it: pipemend reads and writes the catalog, but\n"
+    "-- cannot replace or alter it, and may only append to its audit log.\n"
     "--\n"
     "-- pipemend_loader loads rows and keeps the catalog: SELECT and INSERT on\n"
     "-- pipemend's data tables in schema public (nothing on other tables), read and\n"
-    "-- write on its catalog (schema pipemend), temporary tables for the dry runs.\n"
-    "-- It cannot change a table's structure.\n"
+    "-- write on the catalog (read and append on the audit log), temporary tables\n"
+    "-- for the dry runs. It cannot change a table's structure.\n"
     "--\n"
-    "-- pipemend_migrator owns the catalog and the data tables pipemend creates.\n"
-    "-- PostgreSQL has no ALTER privilege: only a table's owner may ALTER it (a\n"
-    "-- heal) or index it (a contract's unique key). The migrator may do that to\n"
-    "-- these tables and to no other, and create tables in public (a new feed). It\n"
-    "-- is a member of pipemend_loader.\n"
+    "-- pipemend_migrator owns the data tables pipemend creates. PostgreSQL has no\n"
+    "-- ALTER privilege: only a table's owner may ALTER it (a heal) or index it (a\n"
+    "-- contract's unique key). The migrator may do that to these tables and to no\n"
+    "-- other, and create tables in public (a new feed). It is a member of\n"
+    "-- pipemend_loader.\n"
     "--\n"
     "-- " LOGIN_MARK " is the login pipemend connects as. It has no privileges of its\n"
     "-- own (NOINHERIT): each session it opens in this database starts as\n"
@@ -67,6 +83,9 @@ static const char grants_sql[] =
     "-- (psql: \\password " LOGIN_MARK ") or use your server's other authentication.\n"
     "\n"
     "BEGIN;\n"
+    "-- Names resolve in pg_catalog only: nothing below can reach a function or\n"
+    "-- an operator that a role of pipemend's made.\n"
+    "SET LOCAL search_path = pg_catalog, pg_temp;\n"
     "\n"
     "-- 1. The roles. One that exists already with more power than pipemend needs\n"
     "--    is refused rather than stripped of it: it may be someone else's.\n"
@@ -74,7 +93,8 @@ static const char grants_sql[] =
     "DECLARE\n"
     "    r text;\n"
     "BEGIN\n"
-    "    FOREACH r IN ARRAY ARRAY['pipemend_loader', 'pipemend_migrator', '" LOGIN_MARK "'] LOOP\n"
+    "    FOREACH r IN ARRAY ARRAY['pipemend_owner', 'pipemend_loader', 'pipemend_migrator',\n"
+    "                             '" LOGIN_MARK "'] LOOP\n"
     "        IF EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = r AND (rolsuper\n"
     "                   OR rolcreaterole OR rolcreatedb OR rolreplication OR rolbypassrls)) THEN\n"
     "            RAISE EXCEPTION 'role % exists with more power than pipemend needs (superuser, '\n"
@@ -82,6 +102,9 @@ static const char grants_sql[] =
     "                'another login with --role NAME', r;\n"
     "        END IF;\n"
     "    END LOOP;\n"
+    "    IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'pipemend_owner') THEN\n"
+    "        CREATE ROLE pipemend_owner NOLOGIN;\n"
+    "    END IF;\n"
     "    IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'pipemend_loader') THEN\n"
     "        CREATE ROLE pipemend_loader NOLOGIN;\n"
     "    END IF;\n"
@@ -91,8 +114,16 @@ static const char grants_sql[] =
     "    IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = '" LOGIN_MARK "') THEN\n"
     "        CREATE ROLE \"" LOGIN_MARK "\" LOGIN NOINHERIT;\n"
     "    END IF;\n"
+    "    -- no one is a member of the owner: whoever could become it could\n"
+    "    -- rewrite the catalog and the audit log\n"
+    "    FOR r IN SELECT m.member::regrole::text FROM pg_catalog.pg_auth_members m\n"
+    "             WHERE m.roleid = 'pipemend_owner'::regrole LOOP\n"
+    "        EXECUTE format('REVOKE pipemend_owner FROM %s', r);\n"
+    "        RAISE NOTICE 'pipemend: % is no longer a member of pipemend_owner', r;\n"
+    "    END LOOP;\n"
     "END\n"
     "$$;\n"
+    "ALTER ROLE pipemend_owner NOLOGIN;\n"
     "ALTER ROLE pipemend_loader NOLOGIN;\n"
     "ALTER ROLE pipemend_migrator NOLOGIN INHERIT;\n"
     "ALTER ROLE \"" LOGIN_MARK "\" LOGIN NOINHERIT;\n"
@@ -101,95 +132,125 @@ static const char grants_sql[] =
     "\n"
     "-- 2. This database. CONNECT and TEMPORARY (the dry run clones a table into a\n"
     "--    temporary one) are PUBLIC's by default; granted in case they were revoked.\n"
-    "--    CREATE on the database: pipemend creates its catalog tables on first use\n"
-    "--    with CREATE SCHEMA IF NOT EXISTS pipemend, and PostgreSQL checks that\n"
-    "--    against CREATE on the database even though the schema exists (step 3).\n"
-    "--    It lets the migrator create schemas (and trusted extensions) in this\n"
-    "--    database; not roles, not databases. Once pipemend has run, you may\n"
-    "--    revoke it:\n"
-    "--      REVOKE CREATE ON DATABASE DBNAME FROM pipemend_migrator;\n"
-    "--    a later pipemend that adds a catalog table then needs it for one run.\n"
-    "--    Last, the login's sessions here start as pipemend_migrator.\n"
+    "--    CREATE on the database is taken back from the migrator (earlier versions\n"
+    "--    of this SQL granted it). Last, the login's sessions here start as\n"
+    "--    pipemend_migrator.\n"
     "DO $$\n"
     "BEGIN\n"
     "    EXECUTE format('GRANT CONNECT, TEMPORARY ON DATABASE %I TO pipemend_loader',\n"
     "                   current_database());\n"
-    "    EXECUTE format('GRANT CREATE ON DATABASE %I TO pipemend_migrator', current_database());\n"
+    "    EXECUTE format('REVOKE CREATE ON DATABASE %I FROM pipemend_migrator', "
+    "current_database());\n"
     "    EXECUTE format('ALTER ROLE %I IN DATABASE %I SET role = %L', '" LOGIN_MARK "',\n"
     "                   current_database(), 'pipemend_migrator');\n"
     "END\n"
     "$$;\n"
     "\n"
-    "-- 3. The catalog (schema pipemend): the migrator owns it and the tables\n"
-    "--    pipemend creates in it; the loader reads and writes them and draws ids\n"
-    "--    from their sequences.\n"
-    "CREATE SCHEMA IF NOT EXISTS pipemend AUTHORIZATION pipemend_migrator;\n"
-    "ALTER SCHEMA pipemend OWNER TO pipemend_migrator;\n"
-    "GRANT USAGE ON SCHEMA pipemend TO pipemend_loader;\n"
-    "ALTER DEFAULT PRIVILEGES FOR ROLE pipemend_migrator IN SCHEMA pipemend\n"
-    "    GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO pipemend_loader;\n"
-    "ALTER DEFAULT PRIVILEGES FOR ROLE pipemend_migrator IN SCHEMA pipemend\n"
-    "    GRANT USAGE, SELECT, UPDATE ON SEQUENCES TO pipemend_loader;\n"
-    "\n"
+    "-- 3. The catalog (schema " CAT "): pipemend_owner owns the schema and what is\n"
+    "--    in it; no one else may create objects there. A catalog object that is\n"
+    "--    not of its kind (a view where a table belongs), or a table with rules,\n"
+    "--    stops this SQL: someone replaced it, and it is for a person to look.\n"
+    "--    A catalog table that belonged to another role (pipemend ran before\n"
+    "--    these roles, or under earlier versions of this SQL) moves to the owner\n"
+    "--    (a NOTICE each). Other objects in the schema are listed, never touched.\n"
+    "CREATE SCHEMA IF NOT EXISTS " CAT " AUTHORIZATION pipemend_owner;\n"
+    "ALTER SCHEMA " CAT " OWNER TO pipemend_owner;\n"
+    "REVOKE ALL ON SCHEMA " CAT " FROM PUBLIC, pipemend_loader, pipemend_migrator,\n"
+    "    \"" LOGIN_MARK "\";\n"
+    "GRANT USAGE ON SCHEMA " CAT " TO pipemend_loader;\n"
+    "DO $$\n"
+    "DECLARE\n"
+    "    o record;\n"
+    "    tables text[] := ARRAY[@TABLES@];\n"
+    "    indexes text[] := ARRAY[@INDEXES@];\n"
+    "BEGIN\n"
+    "    FOR o IN SELECT c.oid::regclass AS rel, c.relname, c.relkind,\n"
+    "                    c.relowner::regrole AS owner,\n"
+    "                    c.relrowsecurity\n"
+    "                    OR EXISTS (SELECT FROM pg_catalog.pg_rewrite w WHERE w.ev_class = c.oid)\n"
+    "                    OR EXISTS (\n"
+    "                        SELECT FROM pg_catalog.pg_trigger g WHERE g.tgrelid = c.oid\n"
+    "                        AND NOT g.tgisinternal AND g.tgname NOT IN\n"
+    "                        ('_pipemend_audit_append_only', '_pipemend_audit_no_truncate'))\n"
+    "                    AS extras\n"
+    "             FROM pg_catalog.pg_class c\n"
+    "             JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace\n"
+    "             WHERE n.nspname = '" CAT "' AND c.relkind NOT IN ('S', 't')\n"
+    "             ORDER BY c.relname\n"
+    "    LOOP\n"
+    "        IF o.relname = ANY (tables) THEN\n"
+    "            IF o.relkind <> 'r' OR o.extras THEN\n"
+    "                RAISE EXCEPTION 'pipemend''s catalog table % is not a plain table any more '\n"
+    "                    '(relkind %, with rules, row security or triggers: %): someone '\n"
+    "                    'replaced or changed it; look at it, and drop it or put the table '\n"
+    "                    'back before applying this again', o.rel, o.relkind, o.extras;\n"
+    "            END IF;\n"
+    "            IF o.owner <> 'pipemend_owner'::regrole THEN\n"
+    "                EXECUTE format('ALTER TABLE %s OWNER TO pipemend_owner', o.rel);\n"
+    "                RAISE NOTICE 'pipemend: % now belongs to pipemend_owner (was %)', o.rel,\n"
+    "                    o.owner;\n"
+    "            END IF;\n"
+    "        ELSIF o.relname = ANY (indexes) THEN\n"
+    "            IF o.relkind <> 'i' THEN\n"
+    "                RAISE EXCEPTION 'pipemend''s catalog index % is not an index (relkind %)',\n"
+    "                    o.rel, o.relkind;\n"
+    "            END IF;\n"
+    "        ELSIF o.relkind <> 'i' THEN -- an index follows its table\n"
+    "            RAISE NOTICE 'pipemend: % (relkind %, owner %) is not pipemend''s; left alone',\n"
+    "                o.rel, o.relkind, o.owner;\n"
+    "        END IF;\n"
+    "    END LOOP;\n"
+    "END\n"
+    "$$;\n"
+    "SET LOCAL ROLE pipemend_owner;\n";
+
+/* After the catalog's CREATE statements, still as pipemend_owner. */
+static const char grants_audit[] =
+    "-- The audit log is append-only for everyone but its owner: privileges\n"
+    "-- give the loader SELECT and INSERT only, and this trigger refuses an\n"
+    "-- UPDATE, DELETE or TRUNCATE by anyone who got more.\n"
+    "CREATE OR REPLACE FUNCTION " CAT "._pipemend_audit_append_only() RETURNS trigger\n"
+    "    LANGUAGE plpgsql SET search_path = pg_catalog AS $$\n"
+    "BEGIN\n"
+    "    RAISE EXCEPTION 'pipemend''s audit log is append-only: % refused', TG_OP\n"
+    "        USING ERRCODE = 'insufficient_privilege';\n"
+    "END\n"
+    "$$;\n"
+    "DROP TRIGGER IF EXISTS _pipemend_audit_append_only ON " CAT "._pipemend_audit;\n"
+    "CREATE TRIGGER _pipemend_audit_append_only BEFORE UPDATE OR DELETE ON " CAT
+    "._pipemend_audit\n"
+    "    FOR EACH ROW EXECUTE FUNCTION " CAT "._pipemend_audit_append_only();\n"
+    "DROP TRIGGER IF EXISTS _pipemend_audit_no_truncate ON " CAT "._pipemend_audit;\n"
+    "CREATE TRIGGER _pipemend_audit_no_truncate BEFORE TRUNCATE ON " CAT "._pipemend_audit\n"
+    "    FOR EACH STATEMENT EXECUTE FUNCTION " CAT "._pipemend_audit_append_only();\n"
+    "REVOKE ALL ON FUNCTION " CAT "._pipemend_audit_append_only() FROM PUBLIC;\n"
+    "RESET ROLE;\n"
+    "\n";
+
+/* The data tables, then the adopted ones. */
+static const char grants_data[] =
     "-- 4. The data (schema public): the migrator creates a new feed's table; the\n"
     "--    loader may load into it (COPY needs INSERT) and read it (status counts\n"
     "--    its rows, the dry run samples them). Tables of other applications in\n"
-    "--    public get nothing.\n"
+    "--    public get nothing; the migrator's tables get SELECT and INSERT again.\n"
     "GRANT USAGE ON SCHEMA public TO pipemend_loader;\n"
     "GRANT CREATE ON SCHEMA public TO pipemend_migrator;\n"
     "ALTER DEFAULT PRIVILEGES FOR ROLE pipemend_migrator IN SCHEMA public\n"
     "    GRANT SELECT, INSERT ON TABLES TO pipemend_loader;\n"
-    "\n"
-    "-- 5. What exists already (a warehouse pipemend used before these roles, or a\n"
-    "--    table made by hand that pipemend loads): the migrator takes over the\n"
-    "--    catalog's tables and the data tables the catalog names, since pipemend\n"
-    "--    can heal only what the migrator owns (indexes and id sequences follow\n"
-    "--    their table). A previous owner that is not a superuser keeps every\n"
-    "--    privilege but ownership. Each change is a NOTICE.\n"
     "DO $$\n"
     "DECLARE\n"
     "    t record;\n"
-    "    have_catalog boolean := to_regclass('pipemend._pipemend_schema_versions') IS NOT NULL;\n"
     "BEGIN\n"
-    "    FOR t IN SELECT c.oid::regclass AS rel, n.nspname, c.relname, r.rolname, r.rolsuper\n"
-    "             FROM pg_catalog.pg_class c\n"
+    "    FOR t IN SELECT c.oid::regclass AS rel FROM pg_catalog.pg_class c\n"
     "             JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace\n"
-    "             JOIN pg_catalog.pg_roles r ON r.oid = c.relowner\n"
-    "             WHERE n.nspname IN ('pipemend', 'public') AND c.relkind IN ('r', 'p')\n"
-    "               AND r.rolname <> 'pipemend_migrator'\n"
-    "             ORDER BY n.nspname, c.relname\n"
+    "             WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p')\n"
+    "               AND c.relowner = 'pipemend_migrator'::regrole\n"
     "    LOOP\n"
-    "        -- in public, only the tables pipemend loads (asked only when its\n"
-    "        -- catalog exists: PL/pgSQL plans a statement when it first runs it)\n"
-    "        IF t.nspname = 'public' THEN\n"
-    "            CONTINUE WHEN NOT have_catalog;\n"
-    "            CONTINUE WHEN NOT EXISTS (SELECT FROM pipemend._pipemend_schema_versions\n"
-    "                                      WHERE table_name = t.relname);\n"
-    "        END IF;\n"
-    "        EXECUTE format('ALTER TABLE %s OWNER TO pipemend_migrator', t.rel);\n"
-    "        IF NOT t.rolsuper THEN\n"
-    "            EXECUTE format('GRANT ALL ON TABLE %s TO %I', t.rel, t.rolname);\n"
-    "        END IF;\n"
-    "        RAISE NOTICE 'pipemend: %.% now belongs to pipemend_migrator (was %)',\n"
-    "            t.nspname, t.relname, t.rolname;\n"
+    "        EXECUTE format('GRANT SELECT, INSERT ON TABLE %s TO pipemend_loader', t.rel);\n"
     "    END LOOP;\n"
-    "    IF have_catalog THEN\n"
-    "        FOR t IN SELECT c.oid::regclass AS rel\n"
-    "                 FROM pg_catalog.pg_class c\n"
-    "                 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace\n"
-    "                 WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p')\n"
-    "                   AND c.relname IN (SELECT table_name\n"
-    "                                     FROM pipemend._pipemend_schema_versions)\n"
-    "        LOOP\n"
-    "            EXECUTE format('GRANT SELECT, INSERT ON TABLE %s TO pipemend_loader', t.rel);\n"
-    "        END LOOP;\n"
-    "    END IF;\n"
     "END\n"
     "$$;\n"
-    "GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA pipemend TO pipemend_loader;\n"
-    "GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA pipemend TO pipemend_loader;\n"
-    "\n"
-    "COMMIT;\n";
+    "\n";
 
 /* A login name pipemend can print without quoting trouble: lowercase ASCII
  * letters, digits and _, not starting with a digit, at most LOGIN_MAX
@@ -210,25 +271,152 @@ static bool login_ok(const char *name, pm_err *err)
         return false;
     }
     if (strncmp(name, "pg_", 3) == 0 || strcmp(name, "pipemend_loader") == 0 ||
-        strcmp(name, "pipemend_migrator") == 0) {
+        strcmp(name, "pipemend_migrator") == 0 || strcmp(name, "pipemend_owner") == 0) {
         pm_err_set(err, PM_ERR_USAGE, "--role cannot be \"%s\"", name);
         pm_err_hint(err, "it names the login pipemend connects as; pg_* roles are PostgreSQL's, "
-                         "pipemend_loader and pipemend_migrator are the group roles it joins");
+                         "pipemend_loader and pipemend_migrator are the group roles it joins, "
+                         "pipemend_owner owns the catalog");
         return false;
     }
     return true;
 }
 
-/* grants_sql with every LOGIN_MARK replaced by login, to out. */
-static void print_grants(FILE *out, const char *login)
+/* s with every LOGIN_MARK replaced by login, to out. */
+static void put_with_login(FILE *out, const char *s, const char *login)
 {
-    const char *at = grants_sql, *mark;
-    while ((mark = strstr(at, LOGIN_MARK)) != NULL) {
-        fwrite(at, 1, (size_t)(mark - at), out);
+    const char *mark;
+    while ((mark = strstr(s, LOGIN_MARK)) != NULL) {
+        fwrite(s, 1, (size_t)(mark - s), out);
         fputs(login, out);
-        at = mark + strlen(LOGIN_MARK);
+        s = mark + strlen(LOGIN_MARK);
     }
-    fputs(at, out);
+    fputs(s, out);
+}
+
+/* The catalog's table (tables true) or index names as SQL string literals,
+ * comma-separated (they are pipemend's own: plain identifiers). */
+static void put_catalog_names(FILE *out, bool tables)
+{
+    const char *name, *sql;
+    bool table;
+    int n = 0;
+    for (size_t i = 0; store_pg_catalog_object(i, &name, &table, &sql); i++)
+        if (table == tables)
+            fprintf(out, "%s'%s'", n++ ? ", " : "", name);
+}
+
+/* grants_head with its name lists filled in. */
+static void put_head(FILE *out, const char *login)
+{
+    static const char *const marks[] = {"@TABLES@", "@INDEXES@"};
+    const char *at = grants_head;
+    for (int m = 0; m < 2; m++) {
+        const char *mark = strstr(at, marks[m]);
+        size_t n = (size_t)(mark - at);
+        char *part = pm_xmalloc(n + 1);
+        memcpy(part, at, n);
+        part[n] = '\0';
+        put_with_login(out, part, login);
+        free(part);
+        put_catalog_names(out, m == 0);
+        at = mark + strlen(marks[m]);
+    }
+    put_with_login(out, at, login);
+}
+
+/* The SQL that hands table (a plain identifier, store_table_name_ok) to
+ * the migrator: named by the operator, so a superuser may act on it. */
+static void put_adopt(FILE *out, const char *table)
+{
+    fprintf(
+        out,
+        "DO $$\n"
+        "DECLARE\n"
+        "    t record;\n"
+        "BEGIN\n"
+        "    SELECT c.oid::regclass AS rel, c.relkind, r.rolname, r.rolsuper INTO t\n"
+        "    FROM pg_catalog.pg_class c\n"
+        "    JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace\n"
+        "    JOIN pg_catalog.pg_roles r ON r.oid = c.relowner\n"
+        "    WHERE n.nspname = 'public' AND c.relname = '%s';\n"
+        "    IF NOT FOUND THEN\n"
+        "        RAISE EXCEPTION '--adopt %s: there is no table public.%s';\n"
+        "    ELSIF t.relkind NOT IN ('r', 'p') THEN\n"
+        "        RAISE EXCEPTION '--adopt %s: public.%s is not a table (relkind %%)', "
+        "t.relkind;\n"
+        "    ELSIF t.rolname <> 'pipemend_migrator' THEN\n"
+        "        EXECUTE format('ALTER TABLE %%s OWNER TO pipemend_migrator', t.rel);\n"
+        "        IF NOT t.rolsuper THEN\n"
+        "            EXECUTE format('GRANT ALL ON TABLE %%s TO %%I', t.rel, t.rolname);\n"
+        "        END IF;\n"
+        "        RAISE NOTICE 'pipemend: %% now belongs to pipemend_migrator (was %%)', t.rel,\n"
+        "            t.rolname;\n"
+        "    END IF;\n"
+        "    EXECUTE format('GRANT SELECT, INSERT ON TABLE %%s TO pipemend_loader', t.rel);\n"
+        "END\n"
+        "$$;\n",
+        table, table, table, table, table);
+}
+
+/* The whole SQL, to out. */
+static void print_grants(FILE *out, const char *login, char **adopt, size_t nadopt)
+{
+    put_head(out, login);
+    const char *name, *sql;
+    bool table;
+    for (size_t i = 0; store_pg_catalog_object(i, &name, &table, &sql); i++)
+        fprintf(out, "%s;\n", sql);
+    fputs(grants_audit, out);
+    fputs("-- The loader reads and writes the catalog, and only reads and appends to\n"
+          "-- the audit log.\n",
+          out);
+    for (size_t i = 0; store_pg_catalog_object(i, &name, &table, &sql); i++) {
+        if (!table)
+            continue;
+        fprintf(out,
+                "REVOKE ALL ON TABLE " CAT ".%s FROM PUBLIC, pipemend_loader, "
+                "pipemend_migrator, \"%s\";\n",
+                name, login);
+        fprintf(out, "GRANT SELECT, INSERT%s ON TABLE " CAT ".%s TO pipemend_loader;\n",
+                strcmp(name, "_pipemend_audit") == 0 ? "" : ", UPDATE, DELETE", name);
+    }
+    fputs("GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA " CAT " TO pipemend_loader;\n"
+          "\n",
+          out);
+    fputs(grants_data, out);
+    if (nadopt > 0)
+        fputs("-- 5. The tables you named (--adopt): the migrator takes them over, so that\n"
+              "--    pipemend can heal them (indexes and id sequences follow their table). A\n"
+              "--    previous owner that is not a superuser keeps every privilege but\n"
+              "--    ownership. Each change is a NOTICE.\n",
+              out);
+    for (size_t i = 0; i < nadopt; i++)
+        put_adopt(out, adopt[i]);
+    fputs(nadopt > 0 ? "\nCOMMIT;\n" : "COMMIT;\n", out);
+}
+
+/* Splits --adopt's comma-separated table names into names (in place in
+ * list); each must be a name pipemend may load. */
+static bool adopt_parse(char *list, char **names, size_t *n, pm_err *err)
+{
+    *n = 0;
+    for (char *save = NULL, *t = strtok_r(list, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        if (!store_table_name_ok(t, err)) {
+            pm_err_hint(err, "--adopt names tables in schema public by their plain names, "
+                             "separated by commas");
+            return false;
+        }
+        if (*n == ADOPT_MAX) {
+            pm_err_set(err, PM_ERR_USAGE, "--adopt names more than %d tables", ADOPT_MAX);
+            return false;
+        }
+        names[(*n)++] = t;
+    }
+    if (*n == 0) {
+        pm_err_set(err, PM_ERR_USAGE, "--adopt needs table names, separated by commas");
+        return false;
+    }
+    return true;
 }
 
 int cmd_init(cli_ctx *ctx)
@@ -239,17 +427,27 @@ int cmd_init(cli_ctx *ctx)
     else if (!ctx->print_grants)
         pm_err_set(&err, PM_ERR_USAGE, "init needs --print-grants");
     if (err.code) {
-        pm_err_hint(&err, "pipemend init --print-grants [--role NAME] prints the SQL that sets up "
-                          "pipemend's PostgreSQL roles and grants, to read and then apply as a "
-                          "superuser; init itself changes nothing");
+        pm_err_hint(&err, "pipemend init --print-grants [--role NAME] [--adopt TABLE,...] prints "
+                          "the SQL that sets up pipemend's PostgreSQL roles and grants, to read "
+                          "and then apply as a superuser; init itself changes nothing");
         return cli_fail(&err);
     }
     const char *login = ctx->role ? ctx->role : LOGIN_DEFAULT;
     if (!login_ok(login, &err))
         return cli_fail(&err);
+    char *adopt[ADOPT_MAX], *list = NULL;
+    size_t nadopt = 0;
+    if (ctx->adopt) {
+        list = pm_xstrdup(ctx->adopt);
+        if (!adopt_parse(list, adopt, &nadopt, &err)) {
+            free(list);
+            return cli_fail(&err);
+        }
+    }
     /* --db and PIPEMEND_DB are not read: the SQL names no database, and is
      * applied in the one it is meant for (it uses current_database()). */
-    print_grants(stdout, login);
+    print_grants(stdout, login, adopt, nadopt);
+    free(list);
     if (fflush(stdout) != 0 || ferror(stdout)) {
         pm_err_set(&err, PM_ERR_IO, "cannot write the grants to standard output: %s",
                    strerror(errno));

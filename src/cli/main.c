@@ -40,6 +40,8 @@ static const char options_help[] =
     "  --actor NAME      who approves or rejects a proposal (default: the OS user)\n"
     "  --print-grants    init: print the PostgreSQL roles and grants (SQL) to apply\n"
     "  --role NAME       init: the login pipemend connects as (default pipemend_app)\n"
+    "  --adopt T[,T...]  init: existing tables in public that pipemend should own\n"
+    "                    (and so heal)\n"
     "  --listen HOST:PORT  serve: where to listen (default 127.0.0.1:8765; port 0: any\n"
     "                    free port); beyond loopback a token is required\n"
     "  --token-file FILE serve: the bearer token clients must send (default:\n"
@@ -169,6 +171,7 @@ int main(int argc, char **argv)
                                              {"dir", required_argument, NULL, 'D'},
                                              {"print-grants", no_argument, NULL, 'G'},
                                              {"role", required_argument, NULL, 'R'},
+                                             {"adopt", required_argument, NULL, 'a'},
                                              {"listen", required_argument, NULL, 'L'},
                                              {"token-file", required_argument, NULL, 'T'},
                                              {"allow-origin", required_argument, NULL, 'O'},
@@ -213,6 +216,14 @@ int main(int argc, char **argv)
             break;
         case 'R':
             ctx.role = optarg;
+            break;
+        case 'a':
+            if (ctx.adopt) {
+                fprintf(stderr, "pipemend: error: --adopt given twice\n  hint: name the tables "
+                                "once, separated by commas (--adopt orders,customers)\n");
+                return EXIT_USAGE;
+            }
+            ctx.adopt = optarg;
             break;
         case 'L':
             ctx.listen = optarg;

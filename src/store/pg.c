@@ -111,6 +111,16 @@ static const struct {
 };
 #define NCATALOG (sizeof catalog_objects / sizeof catalog_objects[0])
 
+bool store_pg_catalog_object(size_t i, const char **name, bool *table, const char **sql)
+{
+    if (i >= NCATALOG)
+        return false;
+    *name = catalog_objects[i].name;
+    *sql = catalog_objects[i].sql;
+    *table = strncmp(*sql, "CREATE TABLE", 12) == 0;
+    return true;
+}
+
 /* ---- shared helpers (pg_int.h) -------------------------------------------- */
 
 /* The first line of a libpq message, without its "ERROR:  " prefix. */
@@ -185,6 +195,14 @@ pm_code pg_error(pg *p, const PGresult *res, const char *what, pm_err *err)
         pm_err_hint(err,
                     "another transaction on %s got in the way (serialization failure or "
                     "deadlock); running again resumes from the last checkpoint",
+                    where);
+    else if (state && strcmp(state, "42501") == 0 &&
+             (strstr(primary, "must be owner of table") ||
+              strstr(primary, "permission denied for table")))
+        pm_err_hint(err,
+                    "the table is not pipemend's: if pipemend should load and heal it, have a "
+                    "superuser apply `pipemend init --print-grants --adopt TABLE` to %s (only "
+                    "a table's owner may change it)",
                     where);
     else if (state && strcmp(state, "42501") == 0)
         pm_err_hint(err, "the role pipemend connects as lacks a privilege on %s", where);
@@ -1728,8 +1746,9 @@ static pm_code catalog_ensure(pg *p, pm_err *err)
         if (err && strcmp(err->sqlstate, "42501") == 0)
             pm_err_hint(err,
                         "pipemend creates its catalog (schema " PG_CATALOG_SCHEMA ") on first "
-                        "use: open %s once as a role that may create it, then grant this role "
-                        "its use",
+                        "use, and this role may not: apply `pipemend init --print-grants` to "
+                        "%s as a superuser (it creates the catalog), or open it once as a role "
+                        "that may create it",
                         p->where);
         pg_exec(p, "ROLLBACK", "cannot roll back", NULL);
         return rc;

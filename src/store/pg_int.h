@@ -17,7 +17,7 @@
 #include "core/buf.h"
 #include "store/store_int.h"
 
-#define PG_CATALOG_SCHEMA "pipemend"
+#define PG_CATALOG_SCHEMA STORE_PG_CATALOG_SCHEMA
 #define PG_DATA_SCHEMA "public"
 
 typedef struct pg {

@@ -54,6 +54,14 @@ pm_code store_rollback(pm_store *s, pm_err *err);
 pm_code store_apply_ops(pm_store *s, const pm_table *from, const pm_op *ops, size_t n,
                         const pm_table *to, const char *reason, pm_err *err);
 
+/* PostgreSQL's catalog, for `init --print-grants`, which creates it as the
+ * role that owns it (the roles pipemend runs as may not): the i-th object's
+ * name, whether it is a table (else an index), and the statement that makes
+ * it (schema-qualified, IF NOT EXISTS). False past the last object. The
+ * catalog lives in the schema STORE_PG_CATALOG_SCHEMA. */
+#define STORE_PG_CATALOG_SCHEMA "pipemend"
+bool store_pg_catalog_object(size_t i, const char **name, bool *table, const char **sql);
+
 /* Valid table name for pipemend: already in normalised form (colname.h)
  * and not in the catalog's `_pipemend_` namespace. */
 bool store_table_name_ok(const char *name, pm_err *err);

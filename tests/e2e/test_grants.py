@@ -46,15 +46,20 @@ class TestInitPrintsGrants(E2E):
         statements = [l for l in sql.splitlines() if l and not l.startswith("--")]
         self.assertEqual(statements[0], "BEGIN;")
         self.assertEqual(statements[-1], "COMMIT;")
-        for want in ("CREATE ROLE pipemend_loader NOLOGIN;",
+        for want in ("SET LOCAL search_path = pg_catalog, pg_temp;",
+                     "CREATE ROLE pipemend_owner NOLOGIN;",
+                     "CREATE ROLE pipemend_loader NOLOGIN;",
                      "CREATE ROLE pipemend_migrator NOLOGIN;",
                      'CREATE ROLE "pipemend_app" LOGIN NOINHERIT;',
                      'GRANT pipemend_loader, pipemend_migrator TO "pipemend_app";',
-                     "CREATE SCHEMA IF NOT EXISTS pipemend AUTHORIZATION pipemend_migrator;",
+                     "CREATE SCHEMA IF NOT EXISTS pipemend AUTHORIZATION pipemend_owner;",
                      "GRANT CREATE ON SCHEMA public TO pipemend_migrator;",
                      "GRANT SELECT, INSERT ON TABLES TO pipemend_loader;",
-                     "GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO pipemend_loader;",
-                     "GRANT USAGE, SELECT, UPDATE ON SEQUENCES TO pipemend_loader;",
+                     "GRANT SELECT, INSERT, UPDATE, DELETE ON TABLE pipemend._pipemend_runs TO "
+                     "pipemend_loader;",
+                     "GRANT SELECT, INSERT ON TABLE pipemend._pipemend_audit TO pipemend_loader;",
+                     "GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA pipemend TO "
+                     "pipemend_loader;",
                      "SET role = %L"):
             self.assertIn(want, sql)
         # no power beyond pipemend's needs, to anyone
@@ -64,6 +69,28 @@ class TestInitPrintsGrants(E2E):
                                           r"BYPASSRLS)", line)
         self.assertNotIn("GRANT ALL ON SCHEMA", sql)
         self.assertNotIn("@LOGIN@", sql)
+        self.assertNotIn("@TABLES@", sql)
+        # what a superuser runs never reads pipemend's catalog (app-writable
+        # data) and hands no table over unless told to (--adopt)
+        self.assertNotRegex(sql, r"(FROM|JOIN|IN \(SELECT[^)]*FROM)\s+pipemend\.")
+        self.assertNotIn("OWNER TO pipemend_migrator", sql)
+
+    def test_adopt_names_the_tables_to_take_over(self):
+        sql = self.grants("--adopt", "orders,hand_made")
+        self.assertEqual(sql.count("OWNER TO pipemend_migrator"), 2)
+        self.assertIn("c.relname = 'orders'", sql)
+        self.assertIn("c.relname = 'hand_made'", sql)
+        for bad, msg in (("Orders", 'table name "Orders" is not a plain identifier'),
+                         ("a'b", 'table name "a\'b" is not a plain identifier'),
+                         ("pipemend_runs", 'table name "pipemend_runs" is reserved'),
+                         (",", "--adopt needs table names")):
+            r = self.pm("init", "--print-grants", "--adopt", bad)
+            self.assertEqual(r.rc, EXIT_USAGE, r)
+            self.assertIn(msg, r.stderr)
+            self.assertEqual(r.stdout, "")
+        r = self.pm("init", "--print-grants", "--adopt", "a", "--adopt", "b")
+        self.assertEqual(r.rc, EXIT_USAGE, r)
+        self.assertIn("--adopt given twice", r.stderr)
 
     def test_role_names_the_login(self):
         sql = self.grants("--role", "etl_worker_2")
@@ -78,7 +105,7 @@ class TestInitPrintsGrants(E2E):
             self.assertTrue(r.stderr.startswith(
                 'pipemend: error: --role needs a plain role name, got "%s"\n' % bad), r)
             self.assertEqual(r.stdout, "")
-        for taken in ("pg_monitor", "pipemend_loader", "pipemend_migrator"):
+        for taken in ("pg_monitor", "pipemend_loader", "pipemend_migrator", "pipemend_owner"):
             r = self.pm("init", "--print-grants", "--role", taken)
             self.assertEqual(r.rc, EXIT_USAGE, r)
             self.assertTrue(r.stderr.startswith('pipemend: error: --role cannot be "%s"\n' % taken), r)
@@ -91,7 +118,8 @@ class TestInitPrintsGrants(E2E):
         self.assertEqual(
             r.stderr,
             "pipemend: error: init needs --print-grants\n"
-            "  hint: pipemend init --print-grants [--role NAME] prints the SQL that sets up "
+            "  hint: pipemend init --print-grants [--role NAME] [--adopt TABLE,...] prints the "
+            "SQL that sets up "
             "pipemend's PostgreSQL roles and grants, to read and then apply as a superuser; "
             "init itself changes nothing\n")
         r = self.pm("init", "--print-grants", "now")
@@ -217,14 +245,14 @@ class TestGrantsOnPostgres(E2E):
     # ---- the deployment works ----------------------------------------------------------
 
     def test_pipemend_creates_heals_and_indexes_as_the_login(self):
-        self.pm_as(self.app, "status", expect=EXIT_LOADED)  # creates the catalog
+        self.pm_as(self.app, "status", expect=EXIT_LOADED)  # the SQL made the catalog
         self.assertEqual(self.sql("SELECT nspowner::regrole::text FROM pg_namespace "
-                                  "WHERE nspname = 'pipemend'"), [("pipemend_migrator",)])
+                                  "WHERE nspname = 'pipemend'"), [("pipemend_owner",)])
         catalog = self.sql("SELECT c.relname, c.relowner::regrole::text FROM pg_class c JOIN "
                            "pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'pipemend' "
                            "AND c.relkind = 'r'")
         self.assertGreaterEqual(len(catalog), 9, catalog)
-        self.assertEqual({o for _, o in catalog}, {"pipemend_migrator"}, catalog)
+        self.assertEqual({o for _, o in catalog}, {"pipemend_owner"}, catalog)
 
         # first load: CREATE TABLE, and the contract's unique index
         self.write_config("tables:\n  orders:\n    contract:\n      unique: [id]\n")
@@ -269,7 +297,7 @@ class TestGrantsOnPostgres(E2E):
         r = self.pm_as(self.app, "status", "--json", expect=EXIT_LOADED)
         self.assertIn("orders", json.dumps(r.json()))
         self.pm_as(self.app, "audit", "verify", expect=EXIT_LOADED)
-        # everything pipemend made belongs to the migrator, nothing to the login
+        # every table pipemend made belongs to the migrator, nothing to the login
         self.assertEqual(self.owner("public", "orders"), "pipemend_migrator")
         self.assertEqual(self.sql("SELECT count(*) FROM pg_class WHERE relowner = ?::regrole",
                                   ('"%s"' % self.login,))[0][0], 0)
@@ -302,14 +330,29 @@ class TestGrantsOnPostgres(E2E):
         self.extra_logins.append(self.login + "_alice")
         self.sql_exec("CREATE TABLE public.hand (id integer NOT NULL, email varchar(32))")
         self.sql_exec("ALTER TABLE public.hand OWNER TO \"%s_alice\"" % self.login)
+        self.sql_exec("DROP SCHEMA pipemend CASCADE")  # as before the roles: no catalog yet
         self.ingest("orders", self.write("d1.ndjson", [rec(1)]), expect=EXIT_LOADED)
         self.ingest("hand", self.write("h1.ndjson", [rec(1)]), expect=EXIT_LOADED)
         self.assertNotEqual(self.owner("public", "orders"), "pipemend_migrator")
         self.sql_exec("CREATE TABLE public.other_app (id integer)")
+        # the catalog moves to its owner by itself; the data tables only when named
         err = self.apply_grants()
-        for t in ("pipemend._pipemend_runs", "public.orders", "public.hand"):
+        self.assertIn("NOTICE:  pipemend: pipemend._pipemend_runs now belongs to pipemend_owner",
+                      err)
+        self.assertNotIn("pipemend_migrator (was", err)
+        self.assertNotEqual(self.owner("public", "hand"), "pipemend_migrator")
+        r = self.pm_as(self.app, "ingest", "--table", "hand",
+                       self.write("h0.ndjson", [{"id": 3, "email": "c@x", "note": "n"}]),
+                       expect=EXIT_QUARANTINED)
+        self.assertIn("permission denied for table hand", r.stderr)
+        err = self.apply_grants(self.pm("init", "--print-grants", "--role", self.login,
+                                        "--adopt", "orders,hand").stdout)
+        for t in ("public.orders", "public.hand"):
             self.assertIn("NOTICE:  pipemend: %s now belongs to pipemend_migrator" % t, err)
-        self.assertNotIn("other_app", err)  # not pipemend's: left alone
+        self.assertNotIn("other_app", err)  # not named: left alone
+        err = self.apply_grants(self.pm("init", "--print-grants", "--role", self.login,
+                                        "--adopt", "no_such").stdout, ok=False)
+        self.assertIn("--adopt no_such: there is no table public.no_such", err)
         self.assertEqual(self.owner("public", "hand"), "pipemend_migrator")
         self.assertEqual(self.owner("public", "other_app"), self.sql("SELECT current_user")[0][0])
         # the previous owner keeps its rows
@@ -372,9 +415,8 @@ class TestGrantsOnPostgres(E2E):
             self.assertEqual(self.as_role(self.app, stmt), "42501",
                              "the login could run: %s" % stmt)
         self.assertEqual(self.sql("SELECT count(*) FROM public.other_app")[0][0], 1)
-        # The cost of CREATE on the database (step 2 of the SQL: pipemend's
-        # CREATE SCHEMA IF NOT EXISTS needs it): the login may add a schema.
-        self.assertIsNone(self.as_role(self.app, "CREATE SCHEMA pm_e2e_own"))
+        # no CREATE on the database any more: the SQL makes the catalog itself
+        self.assertEqual(self.as_role(self.app, "CREATE SCHEMA pm_e2e_own"), "42501")
         # the loader, on its own, cannot change pipemend's own tables either
         self.assertEqual(self.as_role(self.app, "SET ROLE pipemend_loader; "
                                       "ALTER TABLE public.orders ADD COLUMN x integer"), "42501")
@@ -383,6 +425,8 @@ class TestGrantsOnPostgres(E2E):
         r = self.pm_as(self.app, "ingest", "--table", "other_app",
                        self.write("o.ndjson", [{"id": 7}]), expect=EXIT_FAILED)
         self.assertIn("permission denied for table other_app", r.stderr)
+        self.assertIn("have a superuser apply `pipemend init --print-grants --adopt TABLE`",
+                      r.stderr)
         self.assertEqual(self.sql("SELECT count(*) FROM public.other_app")[0][0], 1)
         # and one it may load but not alter (someone else's, INSERT granted):
         # the new field's heal is refused by the server, the row waits
@@ -396,6 +440,109 @@ class TestGrantsOnPostgres(E2E):
         self.assertEqual(list(self.column_types("partner")), ["id", "email"])
         self.assertEqual(self.sql("SELECT count(*) FROM public.partner")[0][0], 1)
         self.assertEqual(len(self.quarantine("--table", "partner")), 1)
+
+    # ---- the attacks of a compromised app login on the superuser who re-applies the SQL ----
+
+    def attack_setup(self):
+        """Another application's table, pipemend's own, and a function of the
+        app's that, run by a superuser, makes the app able to run programs on
+        the server (pg_execute_server_program) and hands it that table."""
+        crm = self.login + "_crm"
+        self.extra_logins.append(crm)
+        self.sql_script('CREATE ROLE "%s" LOGIN' % crm,
+                        "CREATE TABLE public.customers (id integer, card text)",
+                        "INSERT INTO public.customers VALUES (1, '4111-1111')",
+                        'ALTER TABLE public.customers OWNER TO "%s"' % crm)
+        self.pm_as(self.app, "ingest", "--table", "orders",
+                   self.write("d1.ndjson", [rec(1), rec(2)]), expect=EXIT_LOADED)
+        self.assertIsNone(self.as_role(self.app, """
+            CREATE FUNCTION public.pm_evil() RETURNS boolean LANGUAGE plpgsql AS $f$
+            BEGIN
+                EXECUTE format('GRANT pg_execute_server_program TO %I', session_user);
+                EXECUTE 'ALTER TABLE public.customers OWNER TO pipemend_migrator';
+                RETURN true;
+            END $f$"""))
+        return crm
+
+    def assert_no_harm(self, crm):
+        for role in (self.login, "pipemend_migrator", "pipemend_loader"):
+            self.assertEqual(self.sql("SELECT pg_has_role(?, 'pg_execute_server_program', "
+                                      "'MEMBER')", (role,))[0][0], False, role)
+        self.assertEqual(self.owner("public", "customers"), crm)
+        self.assertEqual(self.as_role(self.app, "SELECT * FROM public.customers"), "42501")
+        self.assertEqual(self.as_role(self.app, "COPY (SELECT 1) TO PROGRAM 'true'"), "42501")
+        self.assertEqual(self.sql("SELECT card FROM public.customers"), [("4111-1111",)])
+
+    def test_attack_the_app_cannot_replace_the_catalog(self):
+        crm = self.attack_setup()
+        # the published attack: rename the catalog table, put a view in its
+        # place that calls the app's function, name another application's table
+        refused = [
+            "ALTER TABLE pipemend._pipemend_schema_versions RENAME TO sv_old",
+            "DROP TABLE pipemend._pipemend_schema_versions",
+            "CREATE VIEW pipemend.sv AS SELECT public.pm_evil()",
+            "CREATE TABLE pipemend._pipemend_new (a integer)",
+            "CREATE RULE r AS ON INSERT TO pipemend._pipemend_runs DO ALSO SELECT 1",
+            "CREATE TRIGGER t BEFORE INSERT ON pipemend._pipemend_audit FOR EACH ROW "
+            "EXECUTE FUNCTION public.pm_evil()",
+            "ALTER TABLE pipemend._pipemend_audit ENABLE ROW LEVEL SECURITY",
+            "ALTER TABLE pipemend._pipemend_audit DISABLE TRIGGER ALL",
+            "ALTER SCHEMA pipemend RENAME TO pm_old",
+            "GRANT pipemend_owner TO \"%s\"" % self.login,
+            "SET ROLE pipemend_owner",
+            # the audit log: appended to only
+            "UPDATE pipemend._pipemend_audit SET actor = 'human:nobody'",
+            "DELETE FROM pipemend._pipemend_audit",
+            "TRUNCATE pipemend._pipemend_audit",
+        ]
+        for stmt in refused:
+            self.assertEqual(self.as_role(self.app, stmt), "42501", "the login could run: %s" % stmt)
+        # what the app may still do to its catalog (read and write rows) names
+        # another application's table, as in the attack
+        self.assertIsNone(self.as_role(self.app,
+            "INSERT INTO pipemend._pipemend_schema_versions VALUES "
+            "('customers', 1, '[]', 'x', '2026-01-01T00:00:00.000Z')"))
+        # even the owner of the catalog cannot rewrite history: the trigger
+        self.assertEqual(self.as_role(self.db, "SET ROLE pipemend_owner; "
+                                      "DELETE FROM pipemend._pipemend_audit"), "42501")
+        # the DBA re-applies the SQL, as the README says is safe
+        self.apply_grants()
+        self.assert_no_harm(crm)
+        # and pipemend works on, with its audit chain intact
+        self.pm_as(self.app, "ingest", "--table", "orders",
+                   self.write("d2.ndjson", [rec(3, coupon="C")]), expect=EXIT_LOADED)
+        self.assertIn("coupon", self.column_types("orders"))
+        self.pm_as(self.app, "audit", "verify", expect=EXIT_LOADED)
+
+    def test_attack_a_catalog_replaced_before_the_upgrade_stops_the_sql(self):
+        # A warehouse set up by the earlier SQL, where the app's role owned the
+        # catalog and did replace it: the view calls the app's function. The
+        # new SQL must refuse to go on, and never run that function.
+        crm = self.attack_setup()
+        self.sql_script(
+            "ALTER TABLE pipemend._pipemend_schema_versions RENAME TO sv_old",
+            "CREATE VIEW pipemend._pipemend_schema_versions AS SELECT * FROM pipemend.sv_old "
+            "WHERE public.pm_evil()",
+            "ALTER VIEW pipemend._pipemend_schema_versions OWNER TO pipemend_migrator",
+            "ALTER TABLE pipemend.sv_old OWNER TO pipemend_migrator")
+        err = self.apply_grants(ok=False)
+        self.assertIn("pipemend's catalog table pipemend._pipemend_schema_versions is not a "
+                      "plain table any more (relkind v", err)
+        self.assert_no_harm(crm)
+        # a table with a rule is refused the same way
+        self.sql_script("DROP VIEW pipemend._pipemend_schema_versions",
+                        "ALTER TABLE pipemend.sv_old RENAME TO _pipemend_schema_versions",
+                        "CREATE RULE pm_evil_rule AS ON INSERT TO pipemend._pipemend_runs "
+                        "DO ALSO SELECT public.pm_evil()")
+        err = self.apply_grants(ok=False)
+        self.assertIn("pipemend._pipemend_runs is not a plain table any more (relkind r, with "
+                      "rules, row security or triggers: t)", err)
+        self.assert_no_harm(crm)
+        self.sql_exec("DROP RULE pm_evil_rule ON pipemend._pipemend_runs")
+        err = self.apply_grants()
+        self.assertIn("pipemend._pipemend_schema_versions now belongs to pipemend_owner", err)
+        self.assert_no_harm(crm)
+        self.pm_as(self.app, "audit", "verify", expect=EXIT_LOADED)
 
     def test_a_loader_only_login_loads_and_the_migrator_heals(self):
         # the stricter split: workers log in as members of pipemend_loader
