@@ -23,7 +23,7 @@
 #include "cli/mcp_tools.h"
 #include "heal/guard.h"
 #include "heal/heal.h"
-#include "heal/op.h"
+#include "schema/op.h"
 #include "heal/replay.h"
 #include "pipeline/ingest.h"
 #include "store/store.h"

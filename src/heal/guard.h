@@ -20,7 +20,7 @@
 
 #include "core/arena.h"
 #include "core/err.h"
-#include "heal/op.h"
+#include "schema/op.h"
 #include "schema/table.h"
 
 typedef struct guard_ctx {

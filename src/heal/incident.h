@@ -40,7 +40,7 @@
 #include <jansson.h>
 
 #include "drift/drift.h"
-#include "heal/op.h"
+#include "schema/op.h"
 #include "store/store.h"
 
 typedef enum pm_incident_state {

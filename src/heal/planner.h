@@ -17,7 +17,7 @@
 #define PM_HEAL_PLANNER_H
 
 #include "drift/drift.h"
-#include "heal/op.h"
+#include "schema/op.h"
 
 typedef struct pm_plan {
     pm_op *ops; /* in the arena given to planner_consider */

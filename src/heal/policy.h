@@ -30,7 +30,7 @@
 #ifndef PM_HEAL_POLICY_H
 #define PM_HEAL_POLICY_H
 
-#include "heal/op.h"
+#include "schema/op.h"
 
 typedef enum pm_op_class { CLASS_AUTO, CLASS_REVIEW, CLASS_FORBIDDEN } pm_op_class;
 

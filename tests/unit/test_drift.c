@@ -12,7 +12,7 @@
 #include <cmocka.h>
 
 #include "drift/drift.h"
-#include "heal/op.h"
+#include "schema/op.h"
 #include "heal/planner.h"
 #include "source/jscan.h"
 

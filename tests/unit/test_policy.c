@@ -11,7 +11,7 @@
 
 #include <string.h>
 
-#include "heal/op.h"
+#include "schema/op.h"
 #include "heal/policy.h"
 
 static pm_arena *arena;

@@ -13,7 +13,7 @@
 #include <cmocka.h>
 #include <sqlite3.h>
 
-#include "heal/op.h"
+#include "schema/op.h"
 #include "store/store.h"
 
 static char path[64];

@@ -6,7 +6,7 @@
  * prints as "?", and a field name or format from a feed, which may hold
  * quotes, newlines or invalid UTF-8, is quoted and escaped so that the
  * description stays one line. */
-#include "heal/op.h"
+#include "schema/op.h"
 
 #include <jansson.h>
 #include <stdio.h>

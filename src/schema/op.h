@@ -1,7 +1,7 @@
 /* op.h - typed operations: the only way a schema changes.
  *
  * No DDL reaches a database except as one of these ops, after the guard
- * (guard.h) and the policy (policy.h) have passed it. An op names its table
+ * (heal/guard.h) and the policy (heal/policy.h) have passed it. An op names its table
  * and column by name; the DDL is rendered from the op per backend, never
  * taken from a proposal's text (DESIGN.md, invariant 3).
  *
@@ -11,8 +11,8 @@
  *   drop_not_null      column
  *   add_field_mapping  incoming field name -> existing column
  *   add_coercion       column + strptime format that parses its values */
-#ifndef PM_HEAL_OP_H
-#define PM_HEAL_OP_H
+#ifndef PM_SCHEMA_OP_H
+#define PM_SCHEMA_OP_H
 
 #include <stdbool.h>
 #include <stddef.h>
