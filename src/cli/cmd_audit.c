@@ -7,16 +7,7 @@
 
 #include "audit/audit.h"
 #include "cli/cli.h"
-
-static json_t *event_json(const pm_audit_event *e)
-{
-    json_error_t je;
-    json_t *payload = json_loads(e->payload, 0, &je);
-    return json_pack("{s:I, s:s, s:s, s:s, s:s, s:o, s:s, s:s}", "seq", (json_int_t)e->seq, "at",
-                     e->at, "actor", e->actor, "action", e->action, "subject", e->subject,
-                     "payload", payload ? payload : json_string(e->payload), "prev_hash",
-                     e->prev_hash, "hash", e->hash);
-}
+#include "view/view.h"
 
 static int audit_log(cli_ctx *ctx, pm_store *s, pm_arena *a)
 {
@@ -38,7 +29,7 @@ static int audit_log(cli_ctx *ctx, pm_store *s, pm_arena *a)
     if (ctx->json) {
         json_t *arr = json_array();
         for (size_t i = 0; i < n; i++)
-            json_array_append_new(arr, event_json(&ev[i]));
+            json_array_append_new(arr, view_audit_event(&ev[i]));
         cli_print_json(arr);
         return 0;
     }

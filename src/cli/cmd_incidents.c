@@ -8,6 +8,7 @@
 #include "cli/cli.h"
 #include "heal/heal.h"
 #include "heal/incident.h"
+#include "view/view.h"
 
 /* How many sample records `incidents show` includes. */
 #define SHOW_SAMPLES 5
@@ -127,7 +128,7 @@ int cmd_incidents(cli_ctx *ctx)
             printf("incident %lld dismissed by %s; its %lld rows stay in quarantine\n",
                    (long long)ins[0].id, actor, (long long)ins[0].rows);
     } else if (show) {
-        json_t *p = incident_packet(s, &ins[0], SHOW_SAMPLES, &err);
+        json_t *p = view_incident_packet(s, &ins[0], SHOW_SAMPLES, VIEW_RAW_EXACT, &err);
         if (!p) {
             code = cli_fail(&err);
         } else if (ctx->json) {
@@ -139,7 +140,7 @@ int cmd_incidents(cli_ctx *ctx)
     } else if (ctx->json) {
         json_t *arr = json_array();
         for (size_t i = 0; i < n && (ctx->limit <= 0 || (int)i < ctx->limit); i++)
-            json_array_append_new(arr, incident_json(&ins[i]));
+            json_array_append_new(arr, view_incident(&ins[i]));
         cli_print_json(arr);
     } else {
         for (size_t i = 0; i < n && (ctx->limit <= 0 || (int)i < ctx->limit); i++)

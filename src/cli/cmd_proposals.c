@@ -11,21 +11,7 @@
 
 #include "cli/cli.h"
 #include "heal/heal.h"
-
-static json_t *proposal_json(const pm_proposal *p)
-{
-    json_t *ops = json_loads(p->ops, 0, NULL), *why = json_loads(p->why, 0, NULL);
-    json_t *o = json_pack("{s:I, s:s, s:I, s:i, s:s, s:o, s:o, s:s}", "id", (json_int_t)p->id,
-                          "table", p->table, "run_id", (json_int_t)p->run_id, "version", p->version,
-                          "state", p->state, "ops", ops ? ops : json_array(), "why",
-                          why ? why : json_array(), "created_at", p->created_at);
-    json_object_set_new(o, "decided_by", p->decided_by ? json_string(p->decided_by) : json_null());
-    json_object_set_new(o, "decided_at", p->decided_at ? json_string(p->decided_at) : json_null());
-    json_object_set_new(o, "incident", p->incident ? json_integer(p->incident) : json_null());
-    json_t *dry = p->dry_run ? json_loads(p->dry_run, 0, NULL) : NULL;
-    json_object_set_new(o, "dry_run", dry ? dry : json_null());
-    return o;
-}
+#include "view/view.h"
 
 const char *cli_human_actor(const cli_ctx *ctx, char *buf, size_t n)
 {
@@ -111,11 +97,11 @@ int cmd_proposals(cli_ctx *ctx)
         code = decide(ctx, s, &ps[0], approve);
     } else if (ctx->json) {
         if (show) {
-            cli_print_json(proposal_json(&ps[0]));
+            cli_print_json(view_proposal(&ps[0]));
         } else {
             json_t *arr = json_array();
             for (size_t i = 0; i < n; i++)
-                json_array_append_new(arr, proposal_json(&ps[i]));
+                json_array_append_new(arr, view_proposal(&ps[i]));
             cli_print_json(arr);
         }
     } else {

@@ -11,6 +11,7 @@
 #include "core/buf.h"
 #include "core/utf8.h"
 #include "schema/type.h"
+#include "view/view.h"
 
 void cli_print_json(json_t *v)
 {
@@ -18,29 +19,6 @@ void cli_print_json(json_t *v)
     puts(s ? s : "null");
     free(s);
     json_decref(v);
-}
-
-static json_t *str_or_null(const char *s)
-{
-    return s ? json_string(s) : json_null();
-}
-
-static json_t *run_json(const pm_run *r)
-{
-    json_t *o = json_object();
-    json_object_set_new(o, "id", json_integer(r->id));
-    json_object_set_new(o, "pipeline", str_or_null(r->pipeline));
-    json_object_set_new(o, "table", str_or_null(r->table));
-    json_object_set_new(o, "status", str_or_null(r->status));
-    json_object_set_new(o, "started_at", str_or_null(r->started_at));
-    json_object_set_new(o, "finished_at", str_or_null(r->finished_at));
-    json_object_set_new(o, "rows_read", json_integer(r->rows_read));
-    json_object_set_new(o, "rows_loaded", json_integer(r->rows_loaded));
-    json_object_set_new(o, "rows_quarantined", json_integer(r->rows_quarantined));
-    json_object_set_new(o, "error", str_or_null(r->error));
-    json_object_set_new(o, "volume_anomaly", json_boolean(r->volume_anomaly));
-    json_object_set_new(o, "volume_note", str_or_null(r->volume_note));
-    return o;
 }
 
 int cmd_runs(cli_ctx *ctx)
@@ -63,7 +41,7 @@ int cmd_runs(cli_ctx *ctx)
     } else if (ctx->json) {
         json_t *arr = json_array();
         for (size_t i = 0; i < n; i++)
-            json_array_append_new(arr, run_json(&runs[i]));
+            json_array_append_new(arr, view_run(&runs[i]));
         cli_print_json(arr);
         code = 0;
     } else {
@@ -85,26 +63,6 @@ int cmd_runs(cli_ctx *ctx)
     pm_arena_free(a);
     store_close(s);
     return code;
-}
-
-/* The table as `schema show --json` prints it: its columns (with their
- * aliases and coercion formats), and apart from them the names of columns
- * dropped outside pipemend, which the catalog keeps in the same array. */
-static json_t *table_json(const pm_table *t)
-{
-    json_t *all = table_columns_json(t), *cols = json_array(), *dropped = json_array();
-    size_t i;
-    json_t *c;
-    json_array_foreach(all, i, c)
-    {
-        if (json_is_true(json_object_get(c, "dropped")))
-            json_array_append(dropped, json_object_get(c, "name"));
-        else
-            json_array_append(cols, c);
-    }
-    json_decref(all);
-    return json_pack("{s:s, s:i, s:o, s:o}", "table", t->name, "version", t->version, "columns",
-                     cols, "dropped_outside_pipemend", dropped);
 }
 
 int cmd_schema(cli_ctx *ctx)
@@ -135,7 +93,7 @@ int cmd_schema(cli_ctx *ctx)
         } else if (ctx->json) {
             json_t *arr = json_array();
             for (size_t i = 0; i < n; i++)
-                json_array_append_new(arr, table_json(ts[i]));
+                json_array_append_new(arr, view_table(ts[i]));
             cli_print_json(arr);
         } else {
             for (size_t i = 0; i < n; i++)
@@ -155,7 +113,7 @@ int cmd_schema(cli_ctx *ctx)
                     ctx->table);
             code = EXIT_FAILED;
         } else if (ctx->json) {
-            cli_print_json(table_json(t));
+            cli_print_json(view_table(t));
         } else {
             printf("table %s (schema version %d)\n", t->name, t->version);
             for (size_t i = 0; i < t->ncols; i++) {
@@ -168,56 +126,6 @@ int cmd_schema(cli_ctx *ctx)
     pm_arena_free(a);
     store_close(s);
     return code;
-}
-
-/* Raw bytes for JSON: the text if it is valid UTF-8; otherwise text with
- * U+FFFD for bad bytes plus the exact bytes in hex (raw_hex). */
-static void set_raw(json_t *o, const pm_qrow *q)
-{
-    if (pm_utf8_valid(q->raw, q->raw_len)) {
-        json_object_set_new(o, "raw", json_stringn(q->raw, q->raw_len));
-        return;
-    }
-    pm_buf b;
-    pm_buf_init(&b, (size_t)-1 / 4);
-    pm_buf_json_str(&b, q->raw, q->raw_len, NULL);
-    json_t *s = json_loadb(b.data, b.len, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
-    json_object_set_new(o, "raw", s ? s : json_null());
-    pm_buf_reset(&b);
-    static const char hex[] = "0123456789abcdef";
-    for (size_t i = 0; i < q->raw_len; i++) {
-        unsigned char c = (unsigned char)q->raw[i];
-        char h[2] = {hex[c >> 4], hex[c & 15]};
-        pm_buf_append(&b, h, 2, NULL);
-    }
-    json_object_set_new(o, "raw_hex", json_stringn(b.data ? b.data : "", b.len));
-    pm_buf_free(&b);
-}
-
-static json_t *qrow_json(const pm_qrow *q)
-{
-    json_t *o = json_object();
-    json_object_set_new(o, "id", json_integer(q->id));
-    json_object_set_new(o, "run_id", json_integer(q->run_id));
-    json_object_set_new(o, "table", str_or_null(q->table));
-    json_object_set_new(o, "pipeline", str_or_null(q->pipeline));
-    json_object_set_new(o, "source", str_or_null(q->source));
-    json_object_set_new(o, "offset", json_integer(q->offset));
-    json_object_set_new(o, "line", json_integer(q->line));
-    json_t *kinds = json_array();
-    char buf[256];
-    snprintf(buf, sizeof buf, "%s", q->kinds ? q->kinds : "");
-    for (char *save, *k = strtok_r(buf, ",", &save); k; k = strtok_r(NULL, ",", &save))
-        json_array_append_new(kinds, json_string(k));
-    json_object_set_new(o, "kinds", kinds);
-    json_object_set_new(o, "message", str_or_null(q->message));
-    json_t *f = q->findings ? json_loads(q->findings, 0, NULL) : NULL;
-    json_object_set_new(o, "findings", f ? f : json_array());
-    set_raw(o, q);
-    json_object_set_new(o, "raw_truncated", json_boolean(q->raw_truncated));
-    json_object_set_new(o, "status", str_or_null(q->status));
-    json_object_set_new(o, "created_at", str_or_null(q->created_at));
-    return o;
 }
 
 static void print_raw_line(const pm_qrow *q, size_t max)
@@ -299,7 +207,7 @@ int cmd_quarantine(cli_ctx *ctx)
             fprintf(stderr, "pipemend: error: no quarantined row %lld\n", id);
             code = EXIT_FAILED;
         } else if (ctx->json) {
-            cli_print_json(qrow_json(&q));
+            cli_print_json(view_qrow(&q, VIEW_RAW_EXACT, 0));
         } else {
             printf("quarantined row %lld (run %lld, table %s)\n", (long long)q.id,
                    (long long)q.run_id, q.table);
@@ -330,7 +238,7 @@ int cmd_quarantine(cli_ctx *ctx)
         } else if (ctx->json) {
             json_t *arr = json_array();
             for (size_t i = 0; i < n; i++)
-                json_array_append_new(arr, qrow_json(&rows[i]));
+                json_array_append_new(arr, view_qrow(&rows[i], VIEW_RAW_EXACT, 0));
             cli_print_json(arr);
         } else {
             for (size_t i = 0; i < n; i++) {
@@ -347,15 +255,6 @@ int cmd_quarantine(cli_ctx *ctx)
     pm_arena_free(a);
     store_close(s);
     return code;
-}
-
-static json_t *stats_json(const pm_incident_stats *is)
-{
-    json_t *o = json_pack("{s:I, s:I, s:I}", "open", (json_int_t)is->active, "resolved",
-                          (json_int_t)is->resolved, "dismissed", (json_int_t)is->dismissed);
-    json_object_set_new(o, "mttr_seconds",
-                        is->resolved ? json_real(is->mttr_seconds) : json_null());
-    return o;
 }
 
 int cmd_status(cli_ctx *ctx)
@@ -395,8 +294,8 @@ int cmd_status(cli_ctx *ctx)
             json_t *o =
                 json_pack("{s:s, s:i, s:I, s:I}", "table", ts[i]->name, "version", ts[i]->version,
                           "rows", (json_int_t)rows, "quarantined", (json_int_t)nq);
-            json_object_set_new(o, "last_run", last ? run_json(last) : json_null());
-            json_object_set_new(o, "incidents", stats_json(&is));
+            json_object_set_new(o, "last_run", last ? view_run(last) : json_null());
+            json_object_set_new(o, "incidents", view_incident_stats(&is));
             json_array_append_new(arr, o);
         } else {
             printf("%-20s %-8d %10lld %12lld %9lld %-12s %s%s\n", ts[i]->name, ts[i]->version,

@@ -6,10 +6,8 @@
  * table (diff_payload_schema, which checks a record the way ingest would and loads nothing).
  *
  * Each tool returns the JSON the CLI's --json prints for the same data
- * (cmd_show.c, cmd_incidents.c, cmd_proposals.c, cmd_audit.c; their
- * builders are static there, so the few that are needed are repeated here
- * and must keep the same shape), wrapped in an object because MCP's
- * structured content is one. Two differences, both on purpose:
+ * (the shapes of src/view), wrapped in an object because MCP's structured
+ * content is one. Two differences, both on purpose:
  *
  *  - Raw quarantined bytes are not a bare "raw" string but an object
  *    {"untrusted_feed_data": ..., "truncated": ...} cut at 1 KiB: a model
@@ -30,6 +28,7 @@
 #include "source/source.h"
 #include "heal/incident.h"
 #include "schema/table.h"
+#include "view/view.h"
 
 /* Samples in get_incident's packet, as `incidents show`. */
 #define PACKET_SAMPLES 5
@@ -85,130 +84,6 @@ static json_t *fail_err(mcp_call *call, const pm_err *err, pm_arena *a, json_t *
     return NULL;
 }
 
-/* ---- the CLI's JSON shapes ----------------------------------------------- */
-
-/* `schema show --json` (cmd_show.c). */
-static json_t *table_json(const pm_table *t)
-{
-    json_t *all = table_columns_json(t), *cols = json_array(), *dropped = json_array();
-    size_t i;
-    json_t *c;
-    json_array_foreach(all, i, c)
-    {
-        if (json_is_true(json_object_get(c, "dropped")))
-            json_array_append(dropped, json_object_get(c, "name"));
-        else
-            json_array_append(cols, c);
-    }
-    json_decref(all);
-    return json_pack("{s:s, s:i, s:o, s:o}", "table", t->name, "version", t->version, "columns",
-                     cols, "dropped_outside_pipemend", dropped);
-}
-
-/* A row of `runs --json` (cmd_show.c). */
-static json_t *run_json(const pm_run *r)
-{
-    json_t *o = json_object();
-    json_object_set_new(o, "id", json_integer(r->id));
-    json_object_set_new(o, "pipeline", str_or_null(r->pipeline));
-    json_object_set_new(o, "table", str_or_null(r->table));
-    json_object_set_new(o, "status", str_or_null(r->status));
-    json_object_set_new(o, "started_at", str_or_null(r->started_at));
-    json_object_set_new(o, "finished_at", str_or_null(r->finished_at));
-    json_object_set_new(o, "rows_read", json_integer(r->rows_read));
-    json_object_set_new(o, "rows_loaded", json_integer(r->rows_loaded));
-    json_object_set_new(o, "rows_quarantined", json_integer(r->rows_quarantined));
-    json_object_set_new(o, "error", str_or_null(r->error));
-    json_object_set_new(o, "volume_anomaly", json_boolean(r->volume_anomaly));
-    json_object_set_new(o, "volume_note", str_or_null(r->volume_note));
-    return o;
-}
-
-/* A row of `proposals list --json` (cmd_proposals.c). */
-static json_t *proposal_json(const pm_proposal *p)
-{
-    json_t *ops = json_loads(p->ops, 0, NULL), *why = json_loads(p->why, 0, NULL);
-    json_t *o = json_pack("{s:I, s:s, s:I, s:i, s:s, s:o, s:o, s:s}", "id", (json_int_t)p->id,
-                          "table", p->table, "run_id", (json_int_t)p->run_id, "version", p->version,
-                          "state", p->state, "ops", ops ? ops : json_array(), "why",
-                          why ? why : json_array(), "created_at", p->created_at);
-    json_object_set_new(o, "decided_by", str_or_null(p->decided_by));
-    json_object_set_new(o, "decided_at", str_or_null(p->decided_at));
-    json_object_set_new(o, "incident", p->incident ? json_integer(p->incident) : json_null());
-    json_t *dry = p->dry_run ? json_loads(p->dry_run, 0, NULL) : NULL;
-    json_object_set_new(o, "dry_run", dry ? dry : json_null());
-    return o;
-}
-
-/* An event of `audit log --json` (cmd_audit.c). */
-static json_t *event_json(const pm_audit_event *e)
-{
-    json_t *payload = json_loads(e->payload, 0, NULL);
-    return json_pack("{s:I, s:s, s:s, s:s, s:s, s:o, s:s, s:s}", "seq", (json_int_t)e->seq, "at",
-                     e->at, "actor", e->actor, "action", e->action, "subject", e->subject,
-                     "payload", payload ? payload : json_string(e->payload), "prev_hash",
-                     e->prev_hash, "hash", e->hash);
-}
-
-/* Raw bytes as the feed's data: at most max bytes, cut on a character
- * boundary, invalid UTF-8 replaced by U+FFFD. */
-static json_t *feed_data(const char *raw, size_t len, bool truncated, size_t max)
-{
-    bool cut = len > max;
-    if (cut)
-        len = max;
-    char *buf = malloc(len * 3 + 1);
-    size_t o = 0;
-    for (size_t i = 0; buf && i < len;) {
-        size_t n = pm_utf8_seq_len(raw + i, len - i);
-        if (n) {
-            memcpy(buf + o, raw + i, n);
-            o += n;
-            i += n;
-            continue;
-        }
-        if (cut && len - i < 4)
-            break; /* a character the cut split in two */
-        memcpy(buf + o, "\xEF\xBF\xBD", 3);
-        o += 3;
-        i++;
-    }
-    json_t *s = buf ? json_stringn(buf, o) : NULL;
-    free(buf);
-    return json_pack("{s:o, s:b}", "untrusted_feed_data", s ? s : json_string(""), "truncated",
-                     cut || truncated);
-}
-
-/* A row of `quarantine list --json`, with raw and raw_truncated replaced
- * by the labelled object. */
-static json_t *qrow_json(const pm_qrow *q)
-{
-    json_t *o = json_object();
-    json_object_set_new(o, "id", json_integer(q->id));
-    json_object_set_new(o, "run_id", json_integer(q->run_id));
-    json_object_set_new(o, "table", str_or_null(q->table));
-    json_object_set_new(o, "pipeline", str_or_null(q->pipeline));
-    json_object_set_new(o, "source", str_or_null(q->source));
-    json_object_set_new(o, "offset", json_integer(q->offset));
-    json_object_set_new(o, "line", json_integer(q->line));
-    json_t *kinds = json_array();
-    const char *k = q->kinds ? q->kinds : "";
-    while (*k) {
-        size_t n = strcspn(k, ",");
-        if (n)
-            json_array_append_new(kinds, json_stringn(k, n));
-        k += n + (k[n] == ',');
-    }
-    json_object_set_new(o, "kinds", kinds);
-    json_object_set_new(o, "message", str_or_null(q->message));
-    json_t *f = q->findings ? json_loads(q->findings, 0, NULL) : NULL;
-    json_object_set_new(o, "findings", f ? f : json_array());
-    json_object_set_new(o, "raw", feed_data(q->raw, q->raw_len, q->raw_truncated, RAW_MAX));
-    json_object_set_new(o, "status", str_or_null(q->status));
-    json_object_set_new(o, "created_at", str_or_null(q->created_at));
-    return o;
-}
-
 /* ---- inspect_table_schema ------------------------------------------------ */
 
 static json_t *tool_inspect_table_schema(void *ctx, json_t *args, mcp_call *call)
@@ -223,7 +98,7 @@ static json_t *tool_inspect_table_schema(void *ctx, json_t *args, mcp_call *call
         pm_arena_free(a);
         return NULL;
     }
-    json_t *o = table_json(t);
+    json_t *o = view_table(t);
     pm_arena_free(a);
     return o;
 }
@@ -246,7 +121,7 @@ static json_t *tool_list_incidents(void *ctx, json_t *args, mcp_call *call)
         return fail_err(call, &err, a, NULL);
     json_t *arr = json_array();
     for (size_t i = 0; i < n && (json_int_t)i < limit; i++)
-        json_array_append_new(arr, incident_json(&ins[i]));
+        json_array_append_new(arr, view_incident(&ins[i]));
     json_t *o = json_pack("{s:o, s:I, s:b}", "incidents", arr, "total", (json_int_t)n, "truncated",
                           (json_int_t)n > limit);
     pm_arena_free(a);
@@ -273,30 +148,10 @@ static json_t *tool_get_incident(void *ctx, json_t *args, mcp_call *call)
                       (long long)f.id);
         return NULL;
     }
-    json_t *p = incident_packet(s, &ins[0], PACKET_SAMPLES, &err);
+    json_t *p = view_incident_packet(s, &ins[0], PACKET_SAMPLES, VIEW_RAW_UNTRUSTED, &err);
     if (!p)
         return fail_err(call, &err, a, NULL);
     pm_arena_free(a);
-    /* the samples' raw lines, as everywhere feed bytes reach a model:
-     * inside untrusted_feed_data */
-    size_t i;
-    json_t *rec;
-    json_array_foreach(json_object_get(json_object_get(p, "samples"), "records"), i, rec)
-    {
-        json_t *raw = json_object_get(rec, "raw");
-        if (json_is_string(raw))
-            json_object_set_new(rec, "raw",
-                                feed_data(json_string_value(raw), json_string_length(raw),
-                                          json_is_true(json_object_get(rec, "truncated")),
-                                          RAW_MAX));
-    }
-    json_t *paths = json_object_get(json_object_get(p, "untrusted"), "paths");
-    json_array_foreach(paths, i, rec)
-    {
-        if (json_is_string(rec) && strcmp(json_string_value(rec), "$.samples.records[*].raw") == 0)
-            json_array_set_new(paths, i,
-                               json_string("$.samples.records[*].raw.untrusted_feed_data"));
-    }
     return p;
 }
 
@@ -318,7 +173,7 @@ static json_t *tool_list_quarantine(void *ctx, json_t *args, mcp_call *call)
         return fail_err(call, &err, a, NULL);
     json_t *arr = json_array();
     for (size_t i = 0; i < n && (int)i < limit; i++)
-        json_array_append_new(arr, qrow_json(&rows[i]));
+        json_array_append_new(arr, view_qrow(&rows[i], VIEW_RAW_UNTRUSTED, RAW_MAX));
     json_t *o =
         json_pack("{s:s, s:o, s:b}", "note", FEED_NOTE, "rows", arr, "more", n > (size_t)limit);
     pm_arena_free(a);
@@ -341,7 +196,7 @@ static json_t *tool_list_proposals(void *ctx, json_t *args, mcp_call *call)
         return fail_err(call, &err, a, NULL);
     json_t *arr = json_array();
     for (size_t i = 0; i < n; i++)
-        json_array_append_new(arr, proposal_json(&ps[i]));
+        json_array_append_new(arr, view_proposal(&ps[i]));
     pm_arena_free(a);
     return json_pack("{s:o}", "proposals", arr);
 }
@@ -362,7 +217,7 @@ static json_t *tool_read_audit_log(void *ctx, json_t *args, mcp_call *call)
         return fail_err(call, &err, a, NULL);
     json_t *arr = json_array();
     for (size_t i = 0; i < n && (int)i < limit; i++)
-        json_array_append_new(arr, event_json(&ev[i]));
+        json_array_append_new(arr, view_audit_event(&ev[i]));
     bool more = n > (size_t)limit;
     json_t *o = json_pack("{s:o, s:b}", "events", arr, "more", more);
     /* where the next page starts */
@@ -403,7 +258,7 @@ static pm_code add_last_run(pm_store *s, const pm_pipeline_cfg *p, json_t *o, pm
     size_t n;
     pm_code rc = store_runs_list(s, p->name, NULL, 1, a, &runs, &n, err);
     if (rc == PM_OK)
-        json_object_set_new(o, "last_run", n ? run_json(&runs[0]) : json_null());
+        json_object_set_new(o, "last_run", n ? view_run(&runs[0]) : json_null());
     return rc;
 }
 
@@ -472,7 +327,7 @@ static json_t *tool_get_pipeline_history(void *ctx, json_t *args, mcp_call *call
         return fail_err(call, &err, a, NULL);
     json_t *arr = json_array();
     for (size_t i = 0; i < n; i++)
-        json_array_append_new(arr, run_json(&runs[i]));
+        json_array_append_new(arr, view_run(&runs[i]));
     pm_arena_free(a);
     return json_pack("{s:s, s:o}", "pipeline", p->name, "runs", arr);
 }
@@ -530,7 +385,7 @@ static json_t *tool_list_failed_pipelines(void *ctx, json_t *args, mcp_call *cal
             continue;
         const pm_pipeline_cfg *p =
             r->pipeline && t->cfg ? config_pipeline(t->cfg, r->pipeline) : NULL;
-        json_t *o = run_json(r);
+        json_t *o = view_run(r);
         json_object_set_new(o, "owner", str_or_null(p ? p->owner : NULL));
         json_object_set_new(o, "next_step", json_string(next_step(r)));
         json_array_append_new(arr, o);
@@ -644,7 +499,7 @@ static json_t *tool_get_run_log(void *ctx, json_t *args, mcp_call *call)
                       (long long)id);
         return NULL;
     }
-    json_t *o = json_pack("{s:o}", "run", run_json(&run));
+    json_t *o = json_pack("{s:o}", "run", view_run(&run));
 
     /* The log is scanned in pages, each in its own arena, so memory stays
      * bounded by a page and the events kept. */
@@ -669,7 +524,7 @@ static json_t *tool_get_run_log(void *ctx, json_t *args, mcp_call *call)
                 more = true;
                 break;
             }
-            json_array_append_new(events, event_json(&ev[i]));
+            json_array_append_new(events, view_audit_event(&ev[i]));
         }
         after = n ? ev[n - 1].seq : after;
         pm_arena_free(page);

@@ -87,14 +87,4 @@ void incident_cache_set_run(incident_cache *c, int64_t run_id);
  * add_coercion a format. */
 pm_finding_kind incident_kind_for_op(const pm_op *op);
 
-/* The diagnostic packet of an incident (caller owns the reference): the
- * incident with its times, the distinct findings of its kind with counts,
- * the table's current definition, up to `samples` sample records (raw bytes
- * truncated to 1 KiB and marked as data from the feed), where its rows are
- * in their sources, the run that detected it and its proposals. */
-json_t *incident_packet(pm_store *s, const pm_incident *in, int samples, pm_err *err);
-
-/* The incident as JSON (its row of `incidents list --json`). */
-json_t *incident_json(const pm_incident *in);
-
 #endif
