@@ -1,5 +1,6 @@
 /* cli.h - shared state of one command invocation: the parsed options and
- * the configuration. Commands are listed in commands.def. */
+ * the configuration, and the helpers several commands share (cli.c).
+ * Commands are listed in commands.def. */
 #ifndef PM_CLI_CLI_H
 #define PM_CLI_CLI_H
 
@@ -7,6 +8,7 @@
 #include <stdint.h>
 
 #include "pipeline/config.h"
+#include "pipeline/ingest.h"
 #include "store/store.h"
 
 /* Exit codes (README): */
@@ -57,5 +59,7 @@ struct json_t;
 void cli_print_json(struct json_t *v);
 /* "human:NAME" from --actor, else the OS user, into buf. */
 const char *cli_human_actor(const cli_ctx *ctx, char *buf, size_t n);
+/* Draws a run's progress bar on stderr (an ingest_opts.on_progress). */
+void cli_progress_bar(void *arg, const ingest_progress *p);
 
 #endif

@@ -13,17 +13,6 @@
 #include "heal/heal.h"
 #include "view/view.h"
 
-const char *cli_human_actor(const cli_ctx *ctx, char *buf, size_t n)
-{
-    const char *name = ctx->actor;
-    if (!name) {
-        struct passwd *pw = getpwuid(getuid());
-        name = pw ? pw->pw_name : getenv("USER");
-    }
-    snprintf(buf, n, "human:%s", name && *name ? name : "unknown");
-    return buf;
-}
-
 static int decide(cli_ctx *ctx, pm_store *s, const pm_proposal *p, bool approve)
 {
     pm_err err = {0};

@@ -13,14 +13,6 @@
 #include "schema/type.h"
 #include "view/view.h"
 
-void cli_print_json(json_t *v)
-{
-    char *s = json_dumps(v, JSON_INDENT(2) | JSON_ENSURE_ASCII);
-    puts(s ? s : "null");
-    free(s);
-    json_decref(v);
-}
-
 int cmd_runs(cli_ctx *ctx)
 {
     int code;

@@ -95,33 +95,6 @@ int cmd_help(cli_ctx *ctx)
     return 0;
 }
 
-int cli_fail(const pm_err *err)
-{
-    fprintf(stderr, "pipemend: error: %s\n", err->msg[0] ? err->msg : pm_code_text(err->code));
-    if (err->detail[0])
-        fprintf(stderr, "  detail: %s\n", err->detail);
-    if (err->hint[0])
-        fprintf(stderr, "  hint: %s\n", err->hint);
-    return err->code == PM_ERR_USAGE || err->code == PM_ERR_CONFIG ? EXIT_USAGE : EXIT_FAILED;
-}
-
-pm_store *cli_open_store(cli_ctx *ctx, int *exit_code)
-{
-    pm_err err = {0};
-    pm_store *s = NULL;
-    if (!ctx->db) {
-        pm_err_set(&err, PM_ERR_USAGE, "no warehouse given");
-        pm_err_hint(&err, "pass --db sqlite:PATH, set PIPEMEND_DB, or put db: in pipemend.yaml");
-        *exit_code = cli_fail(&err);
-        return NULL;
-    }
-    if (store_open(ctx->db, &s, &err) != PM_OK) {
-        *exit_code = cli_fail(&err);
-        return NULL;
-    }
-    return s;
-}
-
 static int parse_int(const char *s, long long min, long long *out)
 {
     char *end;

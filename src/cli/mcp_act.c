@@ -11,13 +11,10 @@
  * and nothing here sets heal_ctx.human). The DDL that runs is rendered
  * from the ops; the proposed text itself is never executed. Every call
  * that acts is an audit event by agent:<client name>. */
-#include <errno.h>
-#include <glob.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "audit/audit.h"
 #include "cli/mcp_tools.h"
@@ -25,7 +22,7 @@
 #include "heal/heal.h"
 #include "schema/op.h"
 #include "heal/replay.h"
-#include "pipeline/ingest.h"
+#include "pipeline/pipeline.h"
 #include "store/store.h"
 
 /* trigger_pipeline: a pipeline's runs start at most this often. */
@@ -428,28 +425,37 @@ typedef struct run_watch {
 } run_watch;
 
 /* The run's progress to the client, in bytes of its files read. */
-static void ingest_seen(void *arg, int64_t rows, uint64_t done, uint64_t total)
+static void ingest_seen(void *arg, const ingest_progress *p)
 {
     run_watch *w = arg;
-    if ((double)done <= w->last)
+    if ((double)p->done_bytes <= w->last)
         return;
-    w->last = (double)done;
+    w->last = (double)p->done_bytes;
     char msg[96];
-    snprintf(msg, sizeof msg, "%lld rows committed", (long long)rows);
-    mcp_call_progress(w->call, (double)done, (double)total, msg);
+    snprintf(msg, sizeof msg, "%lld rows committed", (long long)p->rows);
+    mcp_call_progress(w->call, (double)p->done_bytes, (double)p->total_bytes, msg);
 }
 
-/* Seconds since an ISO 8601 UTC timestamp of the store ("2026-01-02T03:04:05..."),
- * or -1 when it does not parse. */
-static long seconds_since(const char *at)
+typedef struct trigger {
+    const char *actor;
+    mcp_call *call;
+} trigger;
+
+/* The run is about to start: who started it goes on the record first. */
+static pm_code trigger_started(void *arg, pm_store *s, const pm_pipeline_cfg *p, size_t nfiles,
+                               pm_err *err)
 {
-    struct tm tm = {0};
-    if (!at || sscanf(at, "%d-%d-%dT%d:%d:%d", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
-                      &tm.tm_min, &tm.tm_sec) != 6)
-        return -1;
-    tm.tm_year -= 1900;
-    tm.tm_mon -= 1;
-    return (long)difftime(time(NULL), timegm(&tm));
+    trigger *t = arg;
+    char subject[160];
+    snprintf(subject, sizeof subject, "pipeline/%s", p->name);
+    pm_code rc = act_audit(s, t->actor, "pipeline.triggered", subject,
+                           json_pack("{s:s, s:s, s:I}", "table", p->table, "source", p->source,
+                                     "files", (json_int_t)nfiles),
+                           err);
+    if (!rc)
+        mcp_call_logf(t->call, MCP_LOG_INFO, "pipemend", "running pipeline %s: %zu file(s) into %s",
+                      p->name, nfiles, p->table);
+    return rc;
 }
 
 static json_t *tool_trigger_pipeline(void *ctx, json_t *args, mcp_call *call)
@@ -469,106 +475,26 @@ static json_t *tool_trigger_pipeline(void *ctx, json_t *args, mcp_call *call)
     }
     char actor[200];
     mcp_tools_actor(call, actor, sizeof actor);
-    pm_arena *a = pm_arena_new(0);
-    pm_err err = {0};
-    json_t *result = NULL;
-    glob_t g = {0};
-    /* A run left `running` by a process that died would refuse every
-     * trigger: mark those aborted first, as `pipemend run` does. */
-    pm_run *runs;
-    size_t n;
-    if (ingest_reap_aborted(s, &err) != PM_OK ||
-        store_runs_list(s, p->name, NULL, 1, a, &runs, &n, &err) != PM_OK) {
-        mcp_call_fail_err(call, &err);
-        goto out;
-    }
-    if (n && strcmp(runs[0].status, "running") == 0) {
-        mcp_call_fail(call,
-                      "pipeline %s is running now (run %lld); wait for it to finish "
-                      "(get_pipeline_status) before triggering it again",
-                      p->name, (long long)runs[0].id);
-        goto out;
-    }
-    long age = n ? seconds_since(runs[0].started_at) : -1;
-    if (age >= 0 && age < TRIGGER_INTERVAL) {
-        mcp_call_fail(call,
-                      "pipeline %s last started %ld s ago (run %lld); it runs at most once "
-                      "every %d s: retry in %ld s",
-                      p->name, age, (long long)runs[0].id, TRIGGER_INTERVAL,
-                      TRIGGER_INTERVAL - age);
-        goto out;
-    }
-
-    /* As cmd_run (cmd_ingest.c) builds a pipeline's run. */
-    ingest_opts o = {0};
-    source_opts_default(&o.source);
-    o.batch_size = tc->cfg->batch_size;
-    o.sample_size = tc->cfg->sample_size;
-    o.source.max_line = tc->cfg->max_line_bytes;
-    o.source.json.max_depth = tc->cfg->max_depth;
-    o.volume_window = tc->cfg->volume_window;
-    o.volume_ratio = tc->cfg->volume_ratio;
-    o.progress = false; /* stderr is the client's log, not a terminal */
     run_watch watch = {call, 0};
-    o.on_progress = ingest_seen;
-    o.progress_arg = &watch;
-    o.table = p->table;
-    o.pipeline = p->name;
-    o.format = p->format;
-    o.has_format = p->has_format;
-    o.contract = p->contract ? p->contract : config_contract(tc->cfg, p->table);
-    config_policy(tc->cfg, p->name, p->table, &o.policy);
-    if (strcmp(p->source, "-") == 0) {
-        /* stdin is the protocol's channel, never a feed */
-        mcp_call_fail(call,
-                      "pipeline %s reads standard input, which is this server's protocol "
-                      "channel; run it with `pipemend run %s`",
-                      p->name, p->name);
-        goto out;
-    }
-    int gr = glob(p->source, GLOB_ERR, NULL, &g);
-    if (gr == GLOB_NOMATCH) {
-        mcp_call_fail(call,
-                      "source %s of pipeline %s matches no file: nothing to run; check the "
-                      "path in pipemend.yaml (relative paths start from the server's "
-                      "directory)",
-                      p->source, p->name);
-        goto out;
-    }
-    if (gr != 0) {
-        mcp_call_fail(call,
-                      "cannot read source %s of pipeline %s: %s; check that its directory "
-                      "exists and is readable",
-                      p->source, p->name, strerror(errno));
-        goto out;
-    }
-    o.paths = (const char *const *)g.gl_pathv; /* glob sorts them */
-    o.npaths = g.gl_pathc;
-
-    char subject[160];
-    snprintf(subject, sizeof subject, "pipeline/%s", p->name);
-    if (act_audit(s, actor, "pipeline.triggered", subject,
-                  json_pack("{s:s, s:s, s:I}", "table", p->table, "source", p->source, "files",
-                            (json_int_t)g.gl_pathc),
-                  &err) != PM_OK) {
-        mcp_call_fail_err(call, &err);
-        goto out;
-    }
+    trigger t = {actor, call};
+    pipeline_request req = {.pipeline = p,
+                            .stdin_taken = true, /* stdio: the protocol's channel, never a feed */
+                            .exclusive = true,
+                            .min_interval = TRIGGER_INTERVAL,
+                            .on_start = trigger_started,
+                            .start_arg = &t,
+                            .on_progress = ingest_seen,
+                            .progress_arg = &watch};
+    pm_err err = {0};
     ingest_result r;
-    mcp_call_logf(call, MCP_LOG_INFO, "pipemend", "running pipeline %s: %zu file(s) into %s",
-                  p->name, g.gl_pathc, p->table);
-    if (ingest_run(s, &o, &r, &err) != PM_OK) {
+    if (pipeline_run(s, tc->cfg, &req, &r, &err) != PM_OK) {
         mcp_call_fail_err(call, &err);
-        goto out;
+        return NULL;
     }
     resources_changed(tc, p->table, 0);
-    result = json_pack("{s:I, s:s, s:I, s:I, s:I}", "run_id", (json_int_t)r.run_id, "status",
-                       r.status, "rows_read", (json_int_t)r.read, "rows_loaded",
-                       (json_int_t)r.loaded, "rows_quarantined", (json_int_t)r.quarantined);
-out:
-    globfree(&g);
-    pm_arena_free(a);
-    return result;
+    return json_pack("{s:I, s:s, s:I, s:I, s:I}", "run_id", (json_int_t)r.run_id, "status",
+                     r.status, "rows_read", (json_int_t)r.read, "rows_loaded", (json_int_t)r.loaded,
+                     "rows_quarantined", (json_int_t)r.quarantined);
 }
 
 /* ---- the table ---------------------------------------------------------------- */

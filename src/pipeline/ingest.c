@@ -121,30 +121,18 @@ static double now_s(void)
 
 static void progress_draw(run *r, int64_t rows, bool final)
 {
-    if (!r->o->progress && !r->o->on_progress)
+    if (!r->o->on_progress)
         return;
     double t = now_s();
     if (!final && t - r->last_draw < 0.2)
         return;
     r->last_draw = t;
-    if (r->o->on_progress)
-        r->o->on_progress(r->o->progress_arg, rows, r->done_bytes, r->total_bytes);
-    if (!r->o->progress)
-        return;
-    double el = t - ((double)r->t0.tv_sec + (double)r->t0.tv_nsec / 1e9);
-    double frac = r->total_bytes ? (double)r->done_bytes / (double)r->total_bytes : 0;
-    if (frac > 1)
-        frac = 1;
-    char bar[31];
-    int fill = (int)(frac * 30);
-    for (int i = 0; i < 30; i++)
-        bar[i] = i < fill ? '#' : '.';
-    bar[30] = '\0';
-    fprintf(stderr, "\r[%s] %3.0f%% %lld rows %.0f rows/s ", bar, frac * 100, (long long)rows,
-            el > 0 ? (double)rows / el : 0.0);
-    if (final)
-        fputs("\n", stderr);
-    fflush(stderr);
+    ingest_progress p = {.rows = rows,
+                         .done_bytes = r->done_bytes,
+                         .total_bytes = r->total_bytes,
+                         .elapsed = t - ((double)r->t0.tv_sec + (double)r->t0.tv_nsec / 1e9),
+                         .final = final};
+    r->o->on_progress(r->o->progress_arg, &p);
 }
 
 /* ---- the first batch of a new table: infer its columns ---------------- */

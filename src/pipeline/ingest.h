@@ -21,6 +21,15 @@
 #include "source/source.h"
 #include "store/store.h"
 
+/* How far a run is. */
+typedef struct ingest_progress {
+    int64_t rows;         /* rows committed */
+    uint64_t done_bytes;  /* bytes of its files read */
+    uint64_t total_bytes; /* their size (0: unknown, standard input) */
+    double elapsed;       /* seconds since the run started */
+    bool final;           /* the last report: the run is over */
+} ingest_progress;
+
 typedef struct ingest_opts {
     const char *pipeline; /* may be NULL */
     const char *table;
@@ -34,10 +43,9 @@ typedef struct ingest_opts {
     pm_source_opts source;
     int volume_window;
     double volume_ratio;
-    bool progress; /* draw a progress bar on stderr */
-    /* told of the rows committed and the bytes read so far (of total), at
-     * most five times a second and once at the end; may be NULL */
-    void (*on_progress)(void *arg, int64_t rows, uint64_t done_bytes, uint64_t total_bytes);
+    /* told how far the run is, at most five times a second and once at
+     * the end (final); may be NULL */
+    void (*on_progress)(void *arg, const ingest_progress *p);
     void *progress_arg;
     pm_policy policy; /* mode auto (default): heal automatic drift inline */
 } ingest_opts;

@@ -1,0 +1,74 @@
+/* cli.c - what several commands share: printing errors and JSON, opening
+ * the warehouse, who a person is, the progress bar (cli.h). */
+#include <jansson.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+
+int cli_fail(const pm_err *err)
+{
+    fprintf(stderr, "pipemend: error: %s\n", err->msg[0] ? err->msg : pm_code_text(err->code));
+    if (err->detail[0])
+        fprintf(stderr, "  detail: %s\n", err->detail);
+    if (err->hint[0])
+        fprintf(stderr, "  hint: %s\n", err->hint);
+    return err->code == PM_ERR_USAGE || err->code == PM_ERR_CONFIG ? EXIT_USAGE : EXIT_FAILED;
+}
+
+pm_store *cli_open_store(cli_ctx *ctx, int *exit_code)
+{
+    pm_err err = {0};
+    pm_store *s = NULL;
+    if (!ctx->db) {
+        pm_err_set(&err, PM_ERR_USAGE, "no warehouse given");
+        pm_err_hint(&err, "pass --db sqlite:PATH, set PIPEMEND_DB, or put db: in pipemend.yaml");
+        *exit_code = cli_fail(&err);
+        return NULL;
+    }
+    if (store_open(ctx->db, &s, &err) != PM_OK) {
+        *exit_code = cli_fail(&err);
+        return NULL;
+    }
+    return s;
+}
+
+void cli_print_json(json_t *v)
+{
+    char *s = json_dumps(v, JSON_INDENT(2) | JSON_ENSURE_ASCII);
+    puts(s ? s : "null");
+    free(s);
+    json_decref(v);
+}
+
+const char *cli_human_actor(const cli_ctx *ctx, char *buf, size_t n)
+{
+    const char *name = ctx->actor;
+    if (!name) {
+        struct passwd *pw = getpwuid(getuid());
+        name = pw ? pw->pw_name : getenv("USER");
+    }
+    snprintf(buf, n, "human:%s", name && *name ? name : "unknown");
+    return buf;
+}
+
+void cli_progress_bar(void *arg, const ingest_progress *p)
+{
+    (void)arg;
+    double frac = p->total_bytes ? (double)p->done_bytes / (double)p->total_bytes : 0;
+    if (frac > 1)
+        frac = 1;
+    char bar[31];
+    int fill = (int)(frac * 30);
+    for (int i = 0; i < 30; i++)
+        bar[i] = i < fill ? '#' : '.';
+    bar[30] = '\0';
+    fprintf(stderr, "\r[%s] %3.0f%% %lld rows %.0f rows/s ", bar, frac * 100, (long long)p->rows,
+            p->elapsed > 0 ? (double)p->rows / p->elapsed : 0.0);
+    if (p->final)
+        fputs("\n", stderr);
+    fflush(stderr);
+}
