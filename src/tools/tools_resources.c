@@ -1,10 +1,10 @@
-/* mcp_resources.c - pipemend's MCP resources and prompts (the product side
- * of src/mcp's resource and prompt tables).
+/* tools_resources.c - pipemend's resources and prompts (see tools.h),
+ * served over MCP as its resources and prompts.
  *
  * A resource is the same JSON a read-only tool returns, so that a client
  * that attaches pipemend://incidents/7 to a conversation sees exactly what
  * get_incident would have shown the model: each reader calls the tool's
- * handler from mcp_read_tools. What does not exist (a table pipemend does
+ * handler (tools_find). What does not exist (a table pipemend does
  * not know, an incident id never given) is MCP's "resource not found".
  *
  * The prompts are the on-call flows written down: which tools to call in
@@ -20,7 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli/mcp_tools.h"
+#include "tools/tools.h"
 #include "core/log.h"
 #include "heal/incident.h"
 
@@ -37,23 +37,14 @@
     "Apply only what the policy allows automatically; for anything else, say what a person "       \
     "should review and why."
 
-/* The handler of a read-only tool, by name (mcp_read.c keeps them). */
-static const mcp_tool *read_tool(const char *name)
-{
-    for (size_t i = 0; i < mcp_read_ntools; i++)
-        if (strcmp(mcp_read_tools[i].name, name) == 0)
-            return &mcp_read_tools[i];
-    return NULL;
-}
-
 /* Calls read tool name with args (stolen) and returns its result as JSON
  * text (caller frees), or NULL with the call failed. */
-static char *call_read_tool(void *ctx, const char *name, json_t *args, mcp_call *call)
+static char *call_read_tool(tools_ctx *ctx, const char *name, json_t *args, tool_call *call)
 {
-    const mcp_tool *t = read_tool(name);
+    const tool_def *t = tools_find(name);
     if (!t) {
         json_decref(args);
-        mcp_call_fail(call, "pipemend has no tool \"%s\" to read this resource with", name);
+        tools_fail(call, "pipemend has no tool \"%s\" to read this resource with", name);
         return NULL;
     }
     json_t *o = t->call(ctx, args, call);
@@ -63,7 +54,7 @@ static char *call_read_tool(void *ctx, const char *name, json_t *args, mcp_call 
     char *text = json_dumps(o, JSON_COMPACT);
     json_decref(o);
     if (!text)
-        mcp_call_fail(call, "out of memory");
+        tools_fail(call, "out of memory");
     return text;
 }
 
@@ -82,10 +73,10 @@ static bool parse_id(const char *text, long long *out)
 
 /* ---- resources ------------------------------------------------------------ */
 
-static char *read_table_schema(void *ctx, const char *uri, json_t *vars, mcp_call *call)
+static char *read_table_schema(tools_ctx *ctx, const char *uri, json_t *vars, tool_call *call)
 {
     const char *name = json_string_value(json_object_get(vars, "name"));
-    pm_store *s = mcp_tools_store(ctx, call);
+    pm_store *s = tools_store(ctx, call);
     if (!s || !name)
         return NULL;
     pm_arena *a = pm_arena_new(0);
@@ -94,25 +85,25 @@ static char *read_table_schema(void *ctx, const char *uri, json_t *vars, mcp_cal
     pm_code rc = store_table_load(s, name, a, &t, &err);
     pm_arena_free(a);
     if (rc != PM_OK) {
-        mcp_call_fail_err(call, &err);
+        tools_fail_err(call, &err);
         return NULL;
     }
     if (!t) {
-        mcp_call_not_found(call, "pipemend does not know a table \"%s\"", name);
+        tools_not_found(call, "pipemend does not know a table \"%s\"", name);
         return NULL;
     }
     return call_read_tool(ctx, "inspect_table_schema", json_pack("{s:s}", "table", name), call);
 }
 
-static char *read_incident(void *ctx, const char *uri, json_t *vars, mcp_call *call)
+static char *read_incident(tools_ctx *ctx, const char *uri, json_t *vars, tool_call *call)
 {
     const char *id = json_string_value(json_object_get(vars, "id"));
     long long v;
     if (!parse_id(id, &v)) {
-        mcp_call_not_found(call, "an incident id is a positive integer, not \"%s\"", id ? id : "");
+        tools_not_found(call, "an incident id is a positive integer, not \"%s\"", id ? id : "");
         return NULL;
     }
-    pm_store *s = mcp_tools_store(ctx, call);
+    pm_store *s = tools_store(ctx, call);
     if (!s)
         return NULL;
     pm_incident_filter f = {.id = v};
@@ -123,29 +114,29 @@ static char *read_incident(void *ctx, const char *uri, json_t *vars, mcp_call *c
     pm_code rc = store_incidents_list(s, &f, a, &ins, &n, &err);
     pm_arena_free(a);
     if (rc != PM_OK) {
-        mcp_call_fail_err(call, &err);
+        tools_fail_err(call, &err);
         return NULL;
     }
     if (!n) {
-        mcp_call_not_found(call, "no incident %lld", v);
+        tools_not_found(call, "no incident %lld", v);
         return NULL;
     }
     return call_read_tool(ctx, "get_incident", json_pack("{s:I}", "id", (json_int_t)v), call);
 }
 
-static char *read_run_log(void *ctx, const char *uri, json_t *vars, mcp_call *call)
+static char *read_run_log(tools_ctx *ctx, const char *uri, json_t *vars, tool_call *call)
 {
     const char *id = json_string_value(json_object_get(vars, "id"));
     long long v;
     if (!parse_id(id, &v)) {
-        mcp_call_not_found(call,
-                           "a run id is a positive integer, not \"%s\"; get_pipeline_history "
-                           "gives a pipeline's runs and their ids (list_pipelines names the "
-                           "pipelines)",
-                           id ? id : "");
+        tools_not_found(call,
+                        "a run id is a positive integer, not \"%s\"; get_pipeline_history "
+                        "gives a pipeline's runs and their ids (list_pipelines names the "
+                        "pipelines)",
+                        id ? id : "");
         return NULL;
     }
-    pm_store *s = mcp_tools_store(ctx, call);
+    pm_store *s = tools_store(ctx, call);
     if (!s)
         return NULL;
     pm_arena *a = pm_arena_new(0);
@@ -155,14 +146,14 @@ static char *read_run_log(void *ctx, const char *uri, json_t *vars, mcp_call *ca
     pm_code rc = store_run_get(s, v, a, &run, &found, &err);
     pm_arena_free(a);
     if (rc != PM_OK) {
-        mcp_call_fail_err(call, &err);
+        tools_fail_err(call, &err);
         return NULL;
     }
     if (!found) {
-        mcp_call_not_found(call,
-                           "no run %lld; get_pipeline_history gives a pipeline's runs and their "
-                           "ids (list_pipelines names the pipelines)",
-                           v);
+        tools_not_found(call,
+                        "no run %lld; get_pipeline_history gives a pipeline's runs and their "
+                        "ids (list_pipelines names the pipelines)",
+                        v);
         return NULL;
     }
     return call_read_tool(ctx, "get_run_log", json_pack("{s:I}", "run_id", (json_int_t)v), call);
@@ -170,11 +161,11 @@ static char *read_run_log(void *ctx, const char *uri, json_t *vars, mcp_call *ca
 
 /* The last RECENT_EVENTS events: the log is read forward in pages, as
  * read_audit_log gives it, keeping the tail. */
-static char *read_audit_recent(void *ctx, const char *uri, json_t *vars, mcp_call *call)
+static char *read_audit_recent(tools_ctx *ctx, const char *uri, json_t *vars, tool_call *call)
 {
-    const mcp_tool *t = read_tool("read_audit_log");
+    const tool_def *t = tools_find("read_audit_log");
     if (!t) {
-        mcp_call_fail(call, "pipemend has no tool \"read_audit_log\"");
+        tools_fail(call, "pipemend has no tool \"read_audit_log\"");
         return NULL;
     }
     json_t *tail = json_array();
@@ -205,14 +196,14 @@ static char *read_audit_recent(void *ctx, const char *uri, json_t *vars, mcp_cal
     char *text = json_dumps(o, JSON_COMPACT);
     json_decref(o);
     if (!text)
-        mcp_call_fail(call, "out of memory");
+        tools_fail(call, "out of memory");
     return text;
 }
 
 /* ---- completions ------------------------------------------------------------ */
 
 /* Completing is a hint: a warehouse that cannot be opened offers nothing
- * (the reason mcp_tools_store gives the call is not an error the server
+ * (the reason tools_store gives the call is not an error the server
  * answers with, since a list of values comes back). */
 
 /* Completion values read from the warehouse when it failed: none, with the
@@ -232,10 +223,10 @@ static void add_id_if(json_t *values, long long id, const char *prefix)
         json_array_append_new(values, json_string(text));
 }
 
-static json_t *complete_table_names(void *ctx, const char *prefix, mcp_call *call)
+static json_t *complete_table_names(tools_ctx *ctx, const char *prefix, tool_call *call)
 {
     json_t *values = json_array();
-    pm_store *s = mcp_tools_store(ctx, call);
+    pm_store *s = tools_store(ctx, call);
     if (!s)
         return values;
     pm_arena *a = pm_arena_new(0);
@@ -254,10 +245,10 @@ static json_t *complete_table_names(void *ctx, const char *prefix, mcp_call *cal
 }
 
 /* Incident ids, active ones first, each group newest first. */
-static json_t *complete_incident_ids(void *ctx, const char *prefix, mcp_call *call)
+static json_t *complete_incident_ids(tools_ctx *ctx, const char *prefix, tool_call *call)
 {
     json_t *values = json_array();
-    pm_store *s = mcp_tools_store(ctx, call);
+    pm_store *s = tools_store(ctx, call);
     if (!s)
         return values;
     pm_incident_filter all = {0};
@@ -281,10 +272,10 @@ static json_t *complete_incident_ids(void *ctx, const char *prefix, mcp_call *ca
 }
 
 /* The most recent COMPLETE_RUNS runs' ids, newest first. */
-static json_t *complete_run_ids(void *ctx, const char *prefix, mcp_call *call)
+static json_t *complete_run_ids(tools_ctx *ctx, const char *prefix, tool_call *call)
 {
     json_t *values = json_array();
-    pm_store *s = mcp_tools_store(ctx, call);
+    pm_store *s = tools_store(ctx, call);
     if (!s)
         return values;
     pm_arena *a = pm_arena_new(0);
@@ -302,10 +293,10 @@ static json_t *complete_run_ids(void *ctx, const char *prefix, mcp_call *call)
 }
 
 /* Pending proposals' ids (those a review is for), newest first. */
-static json_t *complete_pending_proposal_ids(void *ctx, const char *prefix, mcp_call *call)
+static json_t *complete_pending_proposal_ids(tools_ctx *ctx, const char *prefix, tool_call *call)
 {
     json_t *values = json_array();
-    pm_store *s = mcp_tools_store(ctx, call);
+    pm_store *s = tools_store(ctx, call);
     if (!s)
         return values;
     pm_arena *a = pm_arena_new(0);
@@ -322,25 +313,25 @@ static json_t *complete_pending_proposal_ids(void *ctx, const char *prefix, mcp_
     return values;
 }
 
-static json_t *complete_table_schema(void *ctx, const char *arg, const char *value, json_t *context,
-                                     mcp_call *call)
+static json_t *complete_table_schema(tools_ctx *ctx, const char *arg, const char *value,
+                                     json_t *context, tool_call *call)
 {
     return strcmp(arg, "name") == 0 ? complete_table_names(ctx, value, call) : json_array();
 }
 
-static json_t *complete_incident(void *ctx, const char *arg, const char *value, json_t *context,
-                                 mcp_call *call)
+static json_t *complete_incident(tools_ctx *ctx, const char *arg, const char *value,
+                                 json_t *context, tool_call *call)
 {
     return strcmp(arg, "id") == 0 ? complete_incident_ids(ctx, value, call) : json_array();
 }
 
-static json_t *complete_run_log(void *ctx, const char *arg, const char *value, json_t *context,
-                                mcp_call *call)
+static json_t *complete_run_log(tools_ctx *ctx, const char *arg, const char *value, json_t *context,
+                                tool_call *call)
 {
     return strcmp(arg, "id") == 0 ? complete_run_ids(ctx, value, call) : json_array();
 }
 
-const mcp_resource mcp_resources_table[] = {
+const tool_resource tools_resources_table[] = {
     {
         .uri = "pipemend://audit/recent",
         .name = "audit-recent",
@@ -382,34 +373,34 @@ const mcp_resource mcp_resources_table[] = {
     },
 };
 
-const size_t mcp_resources_n = sizeof mcp_resources_table / sizeof mcp_resources_table[0];
+const size_t tools_resources_n = sizeof tools_resources_table / sizeof tools_resources_table[0];
 
 /* ---- prompts ---------------------------------------------------------------- */
 
 /* The argument as a positive integer, or 0 after failing the call. */
-static long long positive_arg(json_t *args, const char *name, mcp_call *call)
+static long long positive_arg(json_t *args, const char *name, tool_call *call)
 {
     const char *v = json_string_value(json_object_get(args, name));
     char *end = NULL;
     long long n = v ? strtoll(v, &end, 10) : 0;
     if (!v || !*v || *end || n < 1) {
-        mcp_call_fail(call, "the argument \"%s\" must be a positive integer, not \"%s\"", name,
-                      v ? v : "");
+        tools_fail(call, "the argument \"%s\" must be a positive integer, not \"%s\"", name,
+                   v ? v : "");
         return 0;
     }
     return n;
 }
 
-static char *text_or_fail(char *text, int rc, mcp_call *call)
+static char *text_or_fail(char *text, int rc, tool_call *call)
 {
     if (rc < 0) {
-        mcp_call_fail(call, "out of memory");
+        tools_fail(call, "out of memory");
         return NULL;
     }
     return text;
 }
 
-static char *prompt_diagnose_incident(void *ctx, json_t *args, mcp_call *call)
+static char *prompt_diagnose_incident(tools_ctx *ctx, json_t *args, tool_call *call)
 {
     long long id = positive_arg(args, "incident_id", call);
     if (!id)
@@ -429,7 +420,7 @@ static char *prompt_diagnose_incident(void *ctx, json_t *args, mcp_call *call)
     return text_or_fail(t, rc, call);
 }
 
-static char *prompt_triage_failures(void *ctx, json_t *args, mcp_call *call)
+static char *prompt_triage_failures(tools_ctx *ctx, json_t *args, tool_call *call)
 {
     long long hours = 24;
     if (json_object_get(args, "hours") && !(hours = positive_arg(args, "hours", call)))
@@ -449,7 +440,7 @@ static char *prompt_triage_failures(void *ctx, json_t *args, mcp_call *call)
     return text_or_fail(t, rc, call);
 }
 
-static char *prompt_review_proposal(void *ctx, json_t *args, mcp_call *call)
+static char *prompt_review_proposal(tools_ctx *ctx, json_t *args, tool_call *call)
 {
     long long id = positive_arg(args, "proposal_id", call);
     if (!id)
@@ -469,15 +460,15 @@ static char *prompt_review_proposal(void *ctx, json_t *args, mcp_call *call)
     return text_or_fail(t, rc, call);
 }
 
-static json_t *complete_diagnose_incident(void *ctx, const char *arg, const char *value,
-                                          json_t *context, mcp_call *call)
+static json_t *complete_diagnose_incident(tools_ctx *ctx, const char *arg, const char *value,
+                                          json_t *context, tool_call *call)
 {
     return strcmp(arg, "incident_id") == 0 ? complete_incident_ids(ctx, value, call) : json_array();
 }
 
 /* Look-back windows an on-call person asks for: an hour to a week. */
-static json_t *complete_triage_failures(void *ctx, const char *arg, const char *value,
-                                        json_t *context, mcp_call *call)
+static json_t *complete_triage_failures(tools_ctx *ctx, const char *arg, const char *value,
+                                        json_t *context, tool_call *call)
 {
     static const char *const hours[] = {"1", "6", "12", "24", "48", "72", "168"};
     json_t *values = json_array();
@@ -489,14 +480,14 @@ static json_t *complete_triage_failures(void *ctx, const char *arg, const char *
     return values;
 }
 
-static json_t *complete_review_proposal(void *ctx, const char *arg, const char *value,
-                                        json_t *context, mcp_call *call)
+static json_t *complete_review_proposal(tools_ctx *ctx, const char *arg, const char *value,
+                                        json_t *context, tool_call *call)
 {
     return strcmp(arg, "proposal_id") == 0 ? complete_pending_proposal_ids(ctx, value, call)
                                            : json_array();
 }
 
-const mcp_prompt mcp_resources_prompts[] = {
+const tool_prompt tools_prompts_table[] = {
     {
         .name = "diagnose_incident",
         .title = "Diagnose an incident",
@@ -523,5 +514,4 @@ const mcp_prompt mcp_resources_prompts[] = {
     },
 };
 
-const size_t mcp_resources_nprompts =
-    sizeof mcp_resources_prompts / sizeof mcp_resources_prompts[0];
+const size_t tools_prompts_n = sizeof tools_prompts_table / sizeof tools_prompts_table[0];

@@ -1,13 +1,12 @@
-/* mcp_read.c - pipemend's read-only MCP tools beyond list_tables and
- * verify_audit_log (see mcp_tools.h): what an agent on call reads before
- * it acts. Schemas, incidents and their diagnostic packets, quarantine,
- * proposals, the audit log, pipelines and their runs (and one run's log),
- * metrics (the warehouse's, and this MCP server's own tool calls), and whether a payload fits a
- * table (diff_payload_schema, which checks a record the way ingest would and loads nothing).
+/* tools_read.c - pipemend's read-only tools (see tools.h): what an agent
+ * on call reads before it acts. Tables and the audit chain's verdict. Schemas, incidents and their
+ * diagnostic packets, quarantine, proposals, the audit log, pipelines and their runs (and one run's
+ * log), metrics (the warehouse's, and this MCP server's own tool calls), and whether a payload fits
+ * a table (diff_payload_schema, which checks a record the way ingest would and loads nothing).
  *
  * Each tool returns the JSON the CLI's --json prints for the same data
- * (the shapes of src/view), wrapped in an object because MCP's structured
- * content is one. Two differences, both on purpose:
+ * (the shapes of src/view), wrapped in an object because a tool's result
+ * (MCP's structured content) is one. Two differences, both on purpose:
  *
  *  - Raw quarantined bytes are not a bare "raw" string but an object
  *    {"untrusted_feed_data": ..., "truncated": ...} cut at 1 KiB: a model
@@ -22,7 +21,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "cli/mcp_tools.h"
+#include "tools/tools.h"
+#include "audit/audit.h"
 #include "core/utf8.h"
 #include "drift/drift.h"
 #include "source/source.h"
@@ -76,24 +76,81 @@ static json_t *str_or_null(const char *s)
 }
 
 /* Fails the call with err's words and frees what the handler holds. */
-static json_t *fail_err(mcp_call *call, const pm_err *err, pm_arena *a, json_t *partial)
+static json_t *fail_err(tool_call *call, const pm_err *err, pm_arena *a, json_t *partial)
 {
     json_decref(partial);
     pm_arena_free(a);
-    mcp_call_fail_err(call, err);
+    tools_fail_err(call, err);
     return NULL;
+}
+
+/* ---- list_tables ------------------------------------------------------- */
+
+static json_t *tool_list_tables(tools_ctx *ctx, json_t *args, tool_call *call)
+{
+    pm_store *s = tools_store(ctx, call);
+    if (!s)
+        return NULL;
+    pm_arena *a = pm_arena_new(0);
+    pm_err err = {0};
+    pm_table **ts;
+    size_t n;
+    json_t *arr = json_array();
+    if (store_tables_brief(s, a, &ts, &n, &err) != PM_OK)
+        goto fail;
+    for (size_t i = 0; i < n; i++) {
+        int64_t rows = 0, nq = 0;
+        if (store_table_count(s, ts[i]->name, &rows, &err) != PM_OK ||
+            store_quarantine_count(s, ts[i]->name, &nq, &err) != PM_OK)
+            goto fail;
+        json_array_append_new(arr, json_pack("{s:s, s:i, s:I, s:I}", "name", ts[i]->name, "version",
+                                             ts[i]->version, "rows", (json_int_t)rows,
+                                             "quarantined", (json_int_t)nq));
+    }
+    pm_arena_free(a);
+    return json_pack("{s:o}", "tables", arr);
+fail:
+    json_decref(arr);
+    pm_arena_free(a);
+    tools_fail_err(call, &err);
+    return NULL;
+}
+
+/* ---- verify_audit_log ------------------------------------------------------ */
+
+static json_t *tool_verify_audit_log(tools_ctx *ctx, json_t *args, tool_call *call)
+{
+    pm_store *s = tools_store(ctx, call);
+    if (!s)
+        return NULL;
+    pm_arena *a = pm_arena_new(0);
+    pm_err err = {0};
+    audit_verdict v;
+    if (audit_verify(s, a, &v, &err) != PM_OK) {
+        pm_arena_free(a);
+        tools_fail_err(call, &err);
+        return NULL;
+    }
+    /* A broken chain is the tool's finding, not its failure. */
+    json_t *o = json_pack("{s:b, s:I}", "intact", v.intact, "events", (json_int_t)v.events);
+    if (!v.intact) {
+        json_object_set_new(o, "broken_seq", json_integer(v.broken_seq));
+        json_object_set_new(o, "problem", json_string(v.problem ? v.problem : ""));
+    }
+    pm_arena_free(a);
+    return o;
 }
 
 /* ---- inspect_table_schema ------------------------------------------------ */
 
-static json_t *tool_inspect_table_schema(void *ctx, json_t *args, mcp_call *call)
+static json_t *tool_inspect_table_schema(tools_ctx *ctx, json_t *args, tool_call *call)
 {
-    pm_store *s = mcp_tools_store(ctx, call);
+    pm_store *s = tools_store(ctx, call);
     if (!s)
         return NULL;
     const char *name = arg_str(args, "table");
     pm_arena *a = pm_arena_new(0);
-    pm_table *t = mcp_tools_table(s, name, a, call);
+    pm_table *t = tools_table(s, name, a, call);
     if (!t) {
         pm_arena_free(a);
         return NULL;
@@ -105,9 +162,9 @@ static json_t *tool_inspect_table_schema(void *ctx, json_t *args, mcp_call *call
 
 /* ---- list_incidents / get_incident -------------------------------------- */
 
-static json_t *tool_list_incidents(void *ctx, json_t *args, mcp_call *call)
+static json_t *tool_list_incidents(tools_ctx *ctx, json_t *args, tool_call *call)
 {
-    pm_store *s = mcp_tools_store(ctx, call);
+    pm_store *s = tools_store(ctx, call);
     if (!s)
         return NULL;
     pm_incident_filter f = {.table = arg_str(args, "table"),
@@ -128,9 +185,9 @@ static json_t *tool_list_incidents(void *ctx, json_t *args, mcp_call *call)
     return o;
 }
 
-static json_t *tool_get_incident(void *ctx, json_t *args, mcp_call *call)
+static json_t *tool_get_incident(tools_ctx *ctx, json_t *args, tool_call *call)
 {
-    pm_store *s = mcp_tools_store(ctx, call);
+    pm_store *s = tools_store(ctx, call);
     if (!s)
         return NULL;
     pm_incident_filter f = {.id = arg_int(args, "id", 0)};
@@ -142,10 +199,10 @@ static json_t *tool_get_incident(void *ctx, json_t *args, mcp_call *call)
         return fail_err(call, &err, a, NULL);
     if (!n) {
         pm_arena_free(a);
-        mcp_call_fail(call,
-                      "no incident %lld; call list_incidents (with active_only false for closed "
-                      "ones) to see the incidents and their ids",
-                      (long long)f.id);
+        tools_fail(call,
+                   "no incident %lld; call list_incidents (with active_only false for closed "
+                   "ones) to see the incidents and their ids",
+                   (long long)f.id);
         return NULL;
     }
     json_t *p = view_incident_packet(s, &ins[0], PACKET_SAMPLES, VIEW_RAW_UNTRUSTED, &err);
@@ -157,9 +214,9 @@ static json_t *tool_get_incident(void *ctx, json_t *args, mcp_call *call)
 
 /* ---- list_quarantine ----------------------------------------------------- */
 
-static json_t *tool_list_quarantine(void *ctx, json_t *args, mcp_call *call)
+static json_t *tool_list_quarantine(tools_ctx *ctx, json_t *args, tool_call *call)
 {
-    pm_store *s = mcp_tools_store(ctx, call);
+    pm_store *s = tools_store(ctx, call);
     if (!s)
         return NULL;
     int limit = (int)arg_int(args, "limit", 20);
@@ -182,9 +239,9 @@ static json_t *tool_list_quarantine(void *ctx, json_t *args, mcp_call *call)
 
 /* ---- list_proposals ------------------------------------------------------ */
 
-static json_t *tool_list_proposals(void *ctx, json_t *args, mcp_call *call)
+static json_t *tool_list_proposals(tools_ctx *ctx, json_t *args, tool_call *call)
 {
-    pm_store *s = mcp_tools_store(ctx, call);
+    pm_store *s = tools_store(ctx, call);
     if (!s)
         return NULL;
     pm_arena *a = pm_arena_new(0);
@@ -203,9 +260,9 @@ static json_t *tool_list_proposals(void *ctx, json_t *args, mcp_call *call)
 
 /* ---- read_audit_log ------------------------------------------------------ */
 
-static json_t *tool_read_audit_log(void *ctx, json_t *args, mcp_call *call)
+static json_t *tool_read_audit_log(tools_ctx *ctx, json_t *args, tool_call *call)
 {
-    pm_store *s = mcp_tools_store(ctx, call);
+    pm_store *s = tools_store(ctx, call);
     if (!s)
         return NULL;
     int limit = (int)arg_int(args, "limit", 50);
@@ -229,15 +286,15 @@ static json_t *tool_read_audit_log(void *ctx, json_t *args, mcp_call *call)
 
 /* ---- pipelines ----------------------------------------------------------- */
 
-static const pm_pipeline_cfg *pipeline_arg(tools_ctx *t, json_t *args, mcp_call *call)
+static const pm_pipeline_cfg *pipeline_arg(tools_ctx *t, json_t *args, tool_call *call)
 {
     const char *name = arg_str(args, "pipeline");
     const pm_pipeline_cfg *p = t->cfg ? config_pipeline(t->cfg, name) : NULL;
     if (!p)
-        mcp_call_fail(call,
-                      "no pipeline \"%s\" in the configuration; call list_pipelines for the "
-                      "pipelines pipemend.yaml defines",
-                      name);
+        tools_fail(call,
+                   "no pipeline \"%s\" in the configuration; call list_pipelines for the "
+                   "pipelines pipemend.yaml defines",
+                   name);
     return p;
 }
 
@@ -262,10 +319,10 @@ static pm_code add_last_run(pm_store *s, const pm_pipeline_cfg *p, json_t *o, pm
     return rc;
 }
 
-static json_t *tool_list_pipelines(void *ctx, json_t *args, mcp_call *call)
+static json_t *tool_list_pipelines(tools_ctx *ctx, json_t *args, tool_call *call)
 {
     tools_ctx *t = ctx;
-    pm_store *s = mcp_tools_store(t, call);
+    pm_store *s = tools_store(t, call);
     if (!s)
         return NULL;
     pm_arena *a = pm_arena_new(0);
@@ -281,10 +338,10 @@ static json_t *tool_list_pipelines(void *ctx, json_t *args, mcp_call *call)
     return json_pack("{s:o}", "pipelines", arr);
 }
 
-static json_t *tool_get_pipeline_status(void *ctx, json_t *args, mcp_call *call)
+static json_t *tool_get_pipeline_status(tools_ctx *ctx, json_t *args, tool_call *call)
 {
     tools_ctx *t = ctx;
-    pm_store *s = mcp_tools_store(t, call);
+    pm_store *s = tools_store(t, call);
     if (!s)
         return NULL;
     const pm_pipeline_cfg *p = pipeline_arg(t, args, call);
@@ -309,10 +366,10 @@ static json_t *tool_get_pipeline_status(void *ctx, json_t *args, mcp_call *call)
     return o;
 }
 
-static json_t *tool_get_pipeline_history(void *ctx, json_t *args, mcp_call *call)
+static json_t *tool_get_pipeline_history(tools_ctx *ctx, json_t *args, tool_call *call)
 {
     tools_ctx *t = ctx;
-    pm_store *s = mcp_tools_store(t, call);
+    pm_store *s = tools_store(t, call);
     if (!s)
         return NULL;
     const pm_pipeline_cfg *p = pipeline_arg(t, args, call);
@@ -356,10 +413,10 @@ static const char *next_step(const pm_run *r)
            "again";
 }
 
-static json_t *tool_list_failed_pipelines(void *ctx, json_t *args, mcp_call *call)
+static json_t *tool_list_failed_pipelines(tools_ctx *ctx, json_t *args, tool_call *call)
 {
     tools_ctx *t = ctx;
-    pm_store *s = mcp_tools_store(t, call);
+    pm_store *s = tools_store(t, call);
     if (!s)
         return NULL;
     json_int_t hours = arg_int(args, "hours", 24);
@@ -402,14 +459,14 @@ static void count_in(json_t *o, const char *key)
     json_object_set_new(o, key ? key : "", json_integer(v ? json_integer_value(v) + 1 : 1));
 }
 
-/* The MCP server's own counts: every tool in table order, and the totals.
+/* The face's own counts (the MCP server's): every tool in table order, and the totals.
  * They live in the server, not the warehouse, so they cover this process
  * only (every session of it) and start at zero with it; a call is counted
  * when it ends, so the get_metrics call asking is not in them yet. */
-static json_t *tool_calls_json(tools_ctx *t, mcp_call *call)
+static json_t *tool_calls_json(tools_ctx *t, tool_call *call)
 {
-    mcp_server *srv = t->server ? t->server : mcp_call_server(call);
-    json_t *tools = srv ? mcp_server_tool_stats(srv) : json_array();
+    time_t t0 = time(NULL);
+    json_t *tools = t->call_stats ? t->call_stats(t->face, &t0) : json_array();
     json_int_t calls = 0, failures = 0;
     size_t i;
     json_t *st;
@@ -419,7 +476,6 @@ static json_t *tool_calls_json(tools_ctx *t, mcp_call *call)
         failures += json_integer_value(json_object_get(st, "failures"));
     }
     char since[32] = "";
-    time_t t0 = srv ? mcp_server_started(srv) : time(NULL);
     struct tm tm;
     gmtime_r(&t0, &tm);
     strftime(since, sizeof since, "%Y-%m-%dT%H:%M:%SZ", &tm);
@@ -428,9 +484,9 @@ static json_t *tool_calls_json(tools_ctx *t, mcp_call *call)
                      "failure_rate", calls ? (double)failures / (double)calls : 0.0);
 }
 
-static json_t *tool_get_metrics(void *ctx, json_t *args, mcp_call *call)
+static json_t *tool_get_metrics(tools_ctx *ctx, json_t *args, tool_call *call)
 {
-    pm_store *s = mcp_tools_store(ctx, call);
+    pm_store *s = tools_store(ctx, call);
     if (!s)
         return NULL;
     pm_arena *a = pm_arena_new(0);
@@ -479,9 +535,9 @@ static bool event_of_run(const pm_audit_event *e, const char *subject, int64_t i
     return match;
 }
 
-static json_t *tool_get_run_log(void *ctx, json_t *args, mcp_call *call)
+static json_t *tool_get_run_log(tools_ctx *ctx, json_t *args, tool_call *call)
 {
-    pm_store *s = mcp_tools_store(ctx, call);
+    pm_store *s = tools_store(ctx, call);
     if (!s)
         return NULL;
     int64_t id = arg_int(args, "run_id", 0);
@@ -493,10 +549,10 @@ static json_t *tool_get_run_log(void *ctx, json_t *args, mcp_call *call)
         return fail_err(call, &err, a, NULL);
     if (!found) {
         pm_arena_free(a);
-        mcp_call_fail(call,
-                      "no run %lld; call get_pipeline_history or list_failed_pipelines for "
-                      "runs and their ids",
-                      (long long)id);
+        tools_fail(call,
+                   "no run %lld; call get_pipeline_history or list_failed_pipelines for "
+                   "runs and their ids",
+                   (long long)id);
         return NULL;
     }
     json_t *o = json_pack("{s:o}", "run", view_run(&run));
@@ -556,17 +612,17 @@ static json_t *tool_get_run_log(void *ctx, json_t *args, mcp_call *call)
 
 /* ---- diff_payload_schema ------------------------------------------------- */
 
-static json_t *tool_diff_payload_schema(void *ctx, json_t *args, mcp_call *call)
+static json_t *tool_diff_payload_schema(tools_ctx *ctx, json_t *args, tool_call *call)
 {
     tools_ctx *t = ctx;
-    pm_store *s = mcp_tools_store(t, call);
+    pm_store *s = tools_store(t, call);
     if (!s)
         return NULL;
     const char *name = arg_str(args, "table");
     json_t *jp = json_object_get(args, "payload");
     pm_arena *a = pm_arena_new(0);
     pm_err err = {0};
-    pm_table *table = mcp_tools_table(s, name, a, call);
+    pm_table *table = tools_table(s, name, a, call);
     if (!table) {
         pm_arena_free(a);
         return NULL;
@@ -589,10 +645,10 @@ static json_t *tool_diff_payload_schema(void *ctx, json_t *args, mcp_call *call)
     if (rc != PM_OK)
         return fail_err(call, &err, a, NULL);
     if (rec.malformed) {
-        mcp_call_fail(call,
-                      "the payload is not one JSON object (%s); send one record, as an object "
-                      "or as a string holding one JSON object",
-                      rec.malformed);
+        tools_fail(call,
+                   "the payload is not one JSON object (%s); send one record, as an object "
+                   "or as a string holding one JSON object",
+                   rec.malformed);
         pm_arena_free(a);
         return NULL;
     }
@@ -677,10 +733,43 @@ static json_t *tool_diff_payload_schema(void *ctx, json_t *args, mcp_call *call)
     "\"properties\":{\"pipeline\":{\"type\":\"string\",\"minLength\":1,\"maxLength\":200,"         \
     "\"description\":\"a pipeline name, as list_pipelines gives it\"}"
 
-#define NO_ARGS MCP_NO_ARGS
-#define READ_ONLY MCP_READ_ONLY
+#define NO_ARGS TOOLS_NO_ARGS
+#define READ_ONLY TOOLS_READ_ONLY
 
-const mcp_tool mcp_read_tools[] = {
+const tool_def tools_read_table[] = {
+    {
+        .name = "list_tables",
+        .title = "List tables",
+        .description = "Every table pipemend loads into, with its schema version, its row count "
+                       "and how many of its rows wait in quarantine.",
+        .input_schema = NO_ARGS,
+        .output_schema =
+            "{\"type\":\"object\",\"required\":[\"tables\"],\"properties\":{\"tables\":{"
+            "\"type\":\"array\",\"items\":{\"type\":\"object\","
+            "\"required\":[\"name\",\"version\",\"rows\",\"quarantined\"],\"properties\":{"
+            "\"name\":{\"type\":\"string\"},"
+            "\"version\":{\"type\":\"integer\",\"description\":\"schema version\"},"
+            "\"rows\":{\"type\":\"integer\"},"
+            "\"quarantined\":{\"type\":\"integer\",\"description\":\"rows in quarantine\"}}}}}}",
+        .hints = READ_ONLY,
+        .call = tool_list_tables,
+    },
+    {
+        .name = "verify_audit_log",
+        .title = "Verify the audit log",
+        .description = "Check the SHA-256 hash chain of pipemend's audit log: intact, or the "
+                       "first event that was edited, removed or reordered and why.",
+        .input_schema = NO_ARGS,
+        .output_schema =
+            "{\"type\":\"object\",\"required\":[\"intact\",\"events\"],\"properties\":{"
+            "\"intact\":{\"type\":\"boolean\"},"
+            "\"events\":{\"type\":\"integer\",\"description\":\"events checked\"},"
+            "\"broken_seq\":{\"type\":\"integer\",\"description\":\"first event that does not "
+            "fit (only when not intact)\"},"
+            "\"problem\":{\"type\":\"string\"}}}",
+        .hints = READ_ONLY,
+        .call = tool_verify_audit_log,
+    },
     {
         .name = "inspect_table_schema",
         .title = "Inspect a table's schema",
@@ -960,4 +1049,12 @@ const mcp_tool mcp_read_tools[] = {
         .call = tool_diff_payload_schema,
     },
 };
-const size_t mcp_read_ntools = sizeof mcp_read_tools / sizeof mcp_read_tools[0];
+const size_t tools_read_n = sizeof tools_read_table / sizeof tools_read_table[0];
+
+const tool_def *tools_find(const char *name)
+{
+    for (size_t i = 0; i < tools_read_n; i++)
+        if (strcmp(tools_read_table[i].name, name) == 0)
+            return &tools_read_table[i];
+    return NULL;
+}

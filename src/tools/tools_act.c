@@ -1,4 +1,4 @@
-/* mcp_act.c - pipemend's acting MCP tools (see mcp_tools.h): propose a
+/* tools_act.c - pipemend's acting tools (see tools.h): propose a
  * fix, dry-run it, apply what the policy lets the rules apply by
  * themselves, replay a table's quarantine, run a pipeline.
  *
@@ -10,14 +10,14 @@
  * approval (DESIGN.md: only a person approves; there is no approve tool
  * and nothing here sets heal_ctx.human). The DDL that runs is rendered
  * from the ops; the proposed text itself is never executed. Every call
- * that acts is an audit event by agent:<client name>. */
+ * that acts is an audit event by the call's actor (agent:<client name>). */
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "audit/audit.h"
-#include "cli/mcp_tools.h"
+#include "tools/tools.h"
 #include "heal/guard.h"
 #include "heal/heal.h"
 #include "schema/op.h"
@@ -52,35 +52,33 @@ static pm_code act_audit(pm_store *s, const char *actor, const char *action, con
  * one). */
 static void resources_changed(tools_ctx *tc, const char *table, int64_t incident)
 {
-    if (!tc->server)
-        return;
     char uri[300];
     if (table) {
         snprintf(uri, sizeof uri, "pipemend://tables/%s/schema", table);
-        mcp_server_resource_updated(tc->server, uri);
+        tools_changed(tc, uri);
     }
     if (incident) {
         snprintf(uri, sizeof uri, "pipemend://incidents/%lld", (long long)incident);
-        mcp_server_resource_updated(tc->server, uri);
+        tools_changed(tc, uri);
     }
-    mcp_server_resource_updated(tc->server, "pipemend://audit/recent");
+    tools_changed(tc, "pipemend://audit/recent");
 }
 
 /* Proposal id, any state; NULL after failing the call. */
-static pm_proposal *load_proposal(pm_store *s, int64_t id, pm_arena *a, mcp_call *call)
+static pm_proposal *load_proposal(pm_store *s, int64_t id, pm_arena *a, tool_call *call)
 {
     pm_err err = {0};
     pm_proposal *ps;
     size_t n;
     if (store_proposals_list(s, NULL, NULL, id, a, &ps, &n, &err) != PM_OK) {
-        mcp_call_fail_err(call, &err);
+        tools_fail_err(call, &err);
         return NULL;
     }
     if (n != 1) {
-        mcp_call_fail(call,
-                      "no proposal %lld; hint: call list_proposals, or propose_fix to make "
-                      "one",
-                      (long long)id);
+        tools_fail(call,
+                   "no proposal %lld; hint: call list_proposals, or propose_fix to make "
+                   "one",
+                   (long long)id);
         return NULL;
     }
     return &ps[0];
@@ -120,28 +118,27 @@ static pm_code dry_run_proposal(tools_ctx *tc, pm_store *s, const pm_proposal *p
 
 /* ---- propose_fix ----------------------------------------------------------- */
 
-static json_t *tool_propose_fix(void *ctx, json_t *args, mcp_call *call)
+static json_t *tool_propose_fix(tools_ctx *ctx, json_t *args, tool_call *call)
 {
     tools_ctx *tc = ctx;
-    pm_store *s = mcp_tools_store(tc, call);
+    pm_store *s = tools_store(tc, call);
     if (!s)
         return NULL;
     const char *table = json_string_value(json_object_get(args, "table"));
     json_t *jops = json_object_get(args, "ops");
     json_t *jsql = json_object_get(args, "sql");
     if (!jops == !jsql) {
-        mcp_call_fail(call, "give exactly one of \"ops\" (typed operations) or \"sql\" (one "
-                            "ALTER TABLE statement)");
+        tools_fail(call, "give exactly one of \"ops\" (typed operations) or \"sql\" (one "
+                         "ALTER TABLE statement)");
         return NULL;
     }
-    char actor[200];
-    mcp_tools_actor(call, actor, sizeof actor);
+    const char *actor = call->actor;
     pm_arena *a = pm_arena_new(0);
     pm_err err = {0};
     json_t *result = NULL;
     /* the arguments are borrowed: ops are completed on a copy */
     jops = jops ? json_deep_copy(jops) : NULL;
-    pm_table *t = mcp_tools_table(s, table, a, call);
+    pm_table *t = tools_table(s, table, a, call);
     if (!t)
         goto out;
     const char *allowed[] = {t->name};
@@ -164,17 +161,17 @@ static json_t *tool_propose_fix(void *ctx, json_t *args, mcp_call *call)
                 json_object_set_new(o, "table", json_string(table));
             if (kind && op_kind_parse(kind, &k) && (k == OP_ADD_COLUMN || k == OP_WIDEN_COLUMN) &&
                 !json_object_get(o, "type")) {
-                mcp_call_fail(call,
-                              "argument \"ops[%zu]\": %s needs \"type\" (e.g. "
-                              "\"varchar(16)\", \"int64\", \"text\")",
-                              i, kind);
+                tools_fail(call,
+                           "argument \"ops[%zu]\": %s needs \"type\" (e.g. "
+                           "\"varchar(16)\", \"int64\", \"text\")",
+                           i, kind);
                 goto out;
             }
             if (kind && op_kind_parse(kind, &k) && k == OP_CREATE_TABLE) {
-                mcp_call_fail(call,
-                              "argument \"ops[%zu]\": create_table is not proposed through "
-                              "propose_fix; table %s exists already",
-                              i, table);
+                tools_fail(call,
+                           "argument \"ops[%zu]\": create_table is not proposed through "
+                           "propose_fix; table %s exists already",
+                           i, table);
                 goto out;
             }
         }
@@ -197,7 +194,7 @@ static json_t *tool_propose_fix(void *ctx, json_t *args, mcp_call *call)
         snprintf(subject, sizeof subject, "table/%s", table);
         if (act_audit(s, actor, "proposal.refused", subject, pj, &ae) != PM_OK)
             pm_err_detail(&err, "the refusal could not be audited: %s", ae.msg);
-        mcp_call_fail_err(call, &err);
+        tools_fail_err(call, &err);
         goto out;
     }
     pm_policy policy;
@@ -209,7 +206,7 @@ static json_t *tool_propose_fix(void *ctx, json_t *args, mcp_call *call)
     int64_t id;
     bool created;
     if (heal_propose(&c, t, ops, n, NULL, NULL, 0, &id, &created, &err) != PM_OK) {
-        mcp_call_fail_err(call, &err);
+        tools_fail_err(call, &err);
         goto out;
     }
     pm_proposal *p = load_proposal(s, id, a, call);
@@ -222,7 +219,7 @@ static json_t *tool_propose_fix(void *ctx, json_t *args, mcp_call *call)
         if (act_audit(s, actor, "proposal.proposed_again", subject,
                       json_pack("{s:s, s:s}", "table", t->name, "state", p->state),
                       &err) != PM_OK) {
-            mcp_call_fail_err(call, &err);
+            tools_fail_err(call, &err);
             goto out;
         }
     }
@@ -231,7 +228,7 @@ static json_t *tool_propose_fix(void *ctx, json_t *args, mcp_call *call)
      * agent decides too, so it sees every new proposal's dry run. */
     if (created && !p->dry_run && strcmp(p->state, "pending") == 0) {
         if (dry_run_proposal(tc, s, p, actor, a, &outcome, &err) != PM_OK) {
-            mcp_call_fail_err(call, &err);
+            tools_fail_err(call, &err);
             goto out;
         }
     }
@@ -258,15 +255,14 @@ out:
 
 /* ---- dry_run_fix ------------------------------------------------------------ */
 
-static json_t *tool_dry_run_fix(void *ctx, json_t *args, mcp_call *call)
+static json_t *tool_dry_run_fix(tools_ctx *ctx, json_t *args, tool_call *call)
 {
     tools_ctx *tc = ctx;
-    pm_store *s = mcp_tools_store(tc, call);
+    pm_store *s = tools_store(tc, call);
     if (!s)
         return NULL;
     int64_t id = json_integer_value(json_object_get(args, "proposal"));
-    char actor[200];
-    mcp_tools_actor(call, actor, sizeof actor);
+    const char *actor = call->actor;
     pm_arena *a = pm_arena_new(0);
     pm_err err = {0};
     json_t *result = NULL;
@@ -274,13 +270,13 @@ static json_t *tool_dry_run_fix(void *ctx, json_t *args, mcp_call *call)
     if (!p)
         goto out;
     if (strcmp(p->state, "pending") != 0) {
-        mcp_call_fail(call, "proposal %lld is %s, not pending; only a pending proposal is tried",
-                      (long long)id, p->state);
+        tools_fail(call, "proposal %lld is %s, not pending; only a pending proposal is tried",
+                   (long long)id, p->state);
         goto out;
     }
     char *outcome;
     if (dry_run_proposal(tc, s, p, actor, a, &outcome, &err) != PM_OK) {
-        mcp_call_fail_err(call, &err);
+        tools_fail_err(call, &err);
         goto out;
     }
     result = json_pack("{s:I, s:s, s:o}", "proposal", (json_int_t)id, "table", p->table, "dry_run",
@@ -294,15 +290,14 @@ out:
 
 /* ---- apply_fix ---------------------------------------------------------------- */
 
-static json_t *tool_apply_fix(void *ctx, json_t *args, mcp_call *call)
+static json_t *tool_apply_fix(tools_ctx *ctx, json_t *args, tool_call *call)
 {
     tools_ctx *tc = ctx;
-    pm_store *s = mcp_tools_store(tc, call);
+    pm_store *s = tools_store(tc, call);
     if (!s)
         return NULL;
     int64_t id = json_integer_value(json_object_get(args, "proposal"));
-    char actor[200];
-    mcp_tools_actor(call, actor, sizeof actor);
+    const char *actor = call->actor;
     pm_arena *a = pm_arena_new(0);
     pm_err err = {0};
     json_t *result = NULL;
@@ -320,7 +315,7 @@ static json_t *tool_apply_fix(void *ctx, json_t *args, mcp_call *call)
                   .human = false};
     heal_outcome o;
     if (heal_apply(&c, id, true, &o, &err) != PM_OK) {
-        mcp_call_fail_err(call, &err);
+        tools_fail_err(call, &err);
         goto out;
     }
     if (o.awaiting) {
@@ -330,7 +325,7 @@ static json_t *tool_apply_fix(void *ctx, json_t *args, mcp_call *call)
                 s, actor, "proposal.held", subject,
                 json_pack("{s:s, s:s}", "table", p->table, "policy", policy_mode_name(policy.mode)),
                 &err) != PM_OK) {
-            mcp_call_fail_err(call, &err);
+            tools_fail_err(call, &err);
             goto out;
         }
         char *msg =
@@ -348,9 +343,9 @@ static json_t *tool_apply_fix(void *ctx, json_t *args, mcp_call *call)
                        "awaiting_human_approval", 0, "proposal", (json_int_t)id, "table", p->table,
                        "from_version", o.from_version, "to_version", o.to_version, "replayed",
                        (json_int_t)o.replayed, "waiting", (json_int_t)o.waiting);
-    mcp_call_logf(call, MCP_LOG_NOTICE, "pipemend",
-                  "proposal %lld applied to %s: version %d -> %d, %lld rows replayed",
-                  (long long)id, p->table, o.from_version, o.to_version, (long long)o.replayed);
+    tools_logf(call, TOOLS_LOG_NOTICE,
+               "proposal %lld applied to %s: version %d -> %d, %lld rows replayed", (long long)id,
+               p->table, o.from_version, o.to_version, (long long)o.replayed);
     resources_changed(tc, p->table, p->incident);
 out:
     pm_arena_free(a);
@@ -362,39 +357,38 @@ out:
 /* Each page: progress to the client, and a stop when it cancelled. */
 static bool replay_page_seen(void *arg, int64_t done, int64_t total)
 {
-    mcp_call *call = arg;
+    tool_call *call = arg;
     char msg[96];
     snprintf(msg, sizeof msg, "%lld of %lld quarantined rows tried", (long long)done,
              (long long)total);
-    mcp_call_progress(call, (double)done, (double)total, msg);
-    return !mcp_call_cancelled(call);
+    tools_progress(call, (double)done, (double)total, msg);
+    return !tools_cancelled(call);
 }
 
-static json_t *tool_replay_quarantine(void *ctx, json_t *args, mcp_call *call)
+static json_t *tool_replay_quarantine(tools_ctx *ctx, json_t *args, tool_call *call)
 {
     tools_ctx *tc = ctx;
-    pm_store *s = mcp_tools_store(tc, call);
+    pm_store *s = tools_store(tc, call);
     if (!s)
         return NULL;
     const char *table = json_string_value(json_object_get(args, "table"));
-    char actor[200];
-    mcp_tools_actor(call, actor, sizeof actor);
+    const char *actor = call->actor;
     pm_arena *a = pm_arena_new(0);
     pm_err err = {0};
     json_t *result = NULL;
-    if (!mcp_tools_table(s, table, a, call))
+    if (!tools_table(s, table, a, call))
         goto out;
     replay_result rr;
     replay_watch w = {replay_page_seen, call};
-    mcp_call_logf(call, MCP_LOG_INFO, "pipemend", "replaying the quarantine of %s", table);
+    tools_logf(call, TOOLS_LOG_INFO, "replaying the quarantine of %s", table);
     if (replay_quarantine_watched(s, table, config_contract(tc->cfg, table), actor, 0, &w, &rr,
                                   &err) != PM_OK) {
-        mcp_call_fail_err(call, &err);
+        tools_fail_err(call, &err);
         goto out;
     }
-    mcp_call_logf(call, MCP_LOG_INFO, "pipemend",
-                  "replay of %s: %lld loaded, %lld still waiting, %lld incidents resolved", table,
-                  (long long)rr.loaded, (long long)rr.waiting, (long long)rr.resolved);
+    tools_logf(call, TOOLS_LOG_INFO,
+               "replay of %s: %lld loaded, %lld still waiting, %lld incidents resolved", table,
+               (long long)rr.loaded, (long long)rr.waiting, (long long)rr.resolved);
     /* replay_quarantine audits the rows it loads; a replay that loaded
      * none is still an agent's act, so the log keeps it too. */
     if (rr.loaded == 0) {
@@ -404,7 +398,7 @@ static json_t *tool_replay_quarantine(void *ctx, json_t *args, mcp_call *call)
                       json_pack("{s:I, s:I}", "waiting", (json_int_t)rr.waiting, "skipped",
                                 (json_int_t)rr.skipped),
                       &err) != PM_OK) {
-            mcp_call_fail_err(call, &err);
+            tools_fail_err(call, &err);
             goto out;
         }
     }
@@ -420,7 +414,7 @@ out:
 /* ---- trigger_pipeline --------------------------------------------------------- */
 
 typedef struct run_watch {
-    mcp_call *call;
+    tool_call *call;
     double last; /* progress must grow from one notification to the next */
 } run_watch;
 
@@ -433,12 +427,12 @@ static void ingest_seen(void *arg, const ingest_progress *p)
     w->last = (double)p->done_bytes;
     char msg[96];
     snprintf(msg, sizeof msg, "%lld rows committed", (long long)p->rows);
-    mcp_call_progress(w->call, (double)p->done_bytes, (double)p->total_bytes, msg);
+    tools_progress(w->call, (double)p->done_bytes, (double)p->total_bytes, msg);
 }
 
 typedef struct trigger {
     const char *actor;
-    mcp_call *call;
+    tool_call *call;
 } trigger;
 
 /* The run is about to start: who started it goes on the record first. */
@@ -453,28 +447,27 @@ static pm_code trigger_started(void *arg, pm_store *s, const pm_pipeline_cfg *p,
                                      "files", (json_int_t)nfiles),
                            err);
     if (!rc)
-        mcp_call_logf(t->call, MCP_LOG_INFO, "pipemend", "running pipeline %s: %zu file(s) into %s",
-                      p->name, nfiles, p->table);
+        tools_logf(t->call, TOOLS_LOG_INFO, "running pipeline %s: %zu file(s) into %s", p->name,
+                   nfiles, p->table);
     return rc;
 }
 
-static json_t *tool_trigger_pipeline(void *ctx, json_t *args, mcp_call *call)
+static json_t *tool_trigger_pipeline(tools_ctx *ctx, json_t *args, tool_call *call)
 {
     tools_ctx *tc = ctx;
-    pm_store *s = mcp_tools_store(tc, call);
+    pm_store *s = tools_store(tc, call);
     if (!s)
         return NULL;
     const char *name = json_string_value(json_object_get(args, "pipeline"));
     const pm_pipeline_cfg *p = tc->cfg ? config_pipeline(tc->cfg, name) : NULL;
     if (!p) {
-        mcp_call_fail(call,
-                      "no pipeline \"%s\" in the configuration; call list_pipelines for the "
-                      "pipelines pipemend.yaml defines",
-                      name);
+        tools_fail(call,
+                   "no pipeline \"%s\" in the configuration; call list_pipelines for the "
+                   "pipelines pipemend.yaml defines",
+                   name);
         return NULL;
     }
-    char actor[200];
-    mcp_tools_actor(call, actor, sizeof actor);
+    const char *actor = call->actor;
     run_watch watch = {call, 0};
     trigger t = {actor, call};
     pipeline_request req = {.pipeline = p,
@@ -488,7 +481,7 @@ static json_t *tool_trigger_pipeline(void *ctx, json_t *args, mcp_call *call)
     pm_err err = {0};
     ingest_result r;
     if (pipeline_run(s, tc->cfg, &req, &r, &err) != PM_OK) {
-        mcp_call_fail_err(call, &err);
+        tools_fail_err(call, &err);
         return NULL;
     }
     resources_changed(tc, p->table, 0);
@@ -527,7 +520,7 @@ static json_t *tool_trigger_pipeline(void *ctx, json_t *args, mcp_call *call)
         .read_only = false, .destructive = false, .idempotent = (idem), .open_world = false        \
     }
 
-const mcp_tool mcp_act_tools[] = {
+const tool_def tools_act_table[] = {
     {
         .name = "propose_fix",
         .title = "Propose a schema fix",
@@ -650,4 +643,4 @@ const mcp_tool mcp_act_tools[] = {
         .call = tool_trigger_pipeline,
     },
 };
-const size_t mcp_act_ntools = sizeof mcp_act_tools / sizeof mcp_act_tools[0];
+const size_t tools_act_n = sizeof tools_act_table / sizeof tools_act_table[0];
