@@ -7,6 +7,7 @@
 
 #include "cli/cli.h"
 #include "pipeline/ingest.h"
+#include "pipeline/metrics.h"
 #include "heal/replay.h"
 #include "core/buf.h"
 #include "core/utf8.h"
@@ -269,30 +270,24 @@ int cmd_status(cli_ctx *ctx)
         printf("%-20s %-8s %10s %12s %9s %-12s %s\n", "TABLE", "VERSION", "ROWS", "QUARANTINED",
                "INCIDENTS", "LAST RUN", "FINISHED");
     for (size_t i = 0; i < n; i++) {
-        int64_t rows = 0, nq = 0;
-        pm_run *runs;
-        size_t nr;
-        pm_incident_stats is;
-        if (store_table_count(s, ts[i]->name, &rows, &err) ||
-            store_quarantine_count(s, ts[i]->name, &nq, &err) ||
-            store_incident_stats(s, ts[i]->name, &is, &err) ||
-            store_runs_list(s, NULL, ts[i]->name, 1, a, &runs, &nr, &err)) {
+        metrics_table m;
+        if (metrics_table_read(s, ts[i]->name, a, &m, &err)) {
             json_decref(arr);
             code = cli_fail(&err);
             goto out;
         }
-        const pm_run *last = nr ? &runs[0] : NULL;
+        const pm_run *last = m.has_last_run ? &m.last_run : NULL;
         if (ctx->json) {
             json_t *o =
                 json_pack("{s:s, s:i, s:I, s:I}", "table", ts[i]->name, "version", ts[i]->version,
-                          "rows", (json_int_t)rows, "quarantined", (json_int_t)nq);
+                          "rows", (json_int_t)m.rows, "quarantined", (json_int_t)m.quarantined);
             json_object_set_new(o, "last_run", last ? view_run(last) : json_null());
-            json_object_set_new(o, "incidents", view_incident_stats(&is));
+            json_object_set_new(o, "incidents", view_incident_stats(&m.incidents));
             json_array_append_new(arr, o);
         } else {
             printf("%-20s %-8d %10lld %12lld %9lld %-12s %s%s\n", ts[i]->name, ts[i]->version,
-                   (long long)rows, (long long)nq, (long long)is.active, last ? last->status : "-",
-                   last && last->finished_at ? last->finished_at : "-",
+                   (long long)m.rows, (long long)m.quarantined, (long long)m.incidents.active,
+                   last ? last->status : "-", last && last->finished_at ? last->finished_at : "-",
                    last && last->volume_anomaly ? "  volume anomaly" : "");
         }
     }

@@ -32,6 +32,7 @@
 
 #include "audit/audit.h"
 #include "core/arena.h"
+#include "core/clock.h"
 #include "core/buf.h"
 #include "core/log.h"
 #include "drift/drift.h"
@@ -108,29 +109,22 @@ typedef struct run {
 
     /* progress */
     uint64_t total_bytes, done_bytes;
-    struct timespec t0;
+    double t0_ms; /* pm_clock_ms() at the start */
     double last_draw;
 } run;
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static void progress_draw(run *r, int64_t rows, bool final)
 {
     if (!r->o->on_progress)
         return;
-    double t = now_s();
+    double t = pm_clock_ms() / 1e3;
     if (!final && t - r->last_draw < 0.2)
         return;
     r->last_draw = t;
     ingest_progress p = {.rows = rows,
                          .done_bytes = r->done_bytes,
                          .total_bytes = r->total_bytes,
-                         .elapsed = t - ((double)r->t0.tv_sec + (double)r->t0.tv_nsec / 1e9),
+                         .elapsed = t - r->t0_ms / 1e3,
                          .final = final};
     r->o->on_progress(r->o->progress_arg, &p);
 }
@@ -1211,7 +1205,7 @@ pm_code ingest_run(pm_store *store, const ingest_opts *o, ingest_result *res, pm
             fclose(f);
         }
     }
-    clock_gettime(CLOCK_MONOTONIC, &r.t0);
+    r.t0_ms = pm_clock_ms();
     pthread_mutex_init(&r.mu, NULL);
     pthread_cond_init(&r.cv, NULL);
     for (int i = 0; i < 2; i++) {

@@ -28,15 +28,16 @@
 #include "source/source.h"
 #include "heal/incident.h"
 #include "schema/table.h"
+#include "pipeline/metrics.h"
 #include "view/view.h"
 
 /* Samples in get_incident's packet, as `incidents show`. */
 #define PACKET_SAMPLES 5
 /* Bytes of a quarantined row's raw line returned by list_quarantine. */
 #define RAW_MAX 1024
-/* Runs read to count or filter (get_metrics, list_failed_pipelines): a
- * bound, not a page; older runs are left out and the result says so. */
-#define RUNS_SCAN 10000
+/* Quarantined rows get_run_log reads to count a run's: a bound, not a
+ * page; the result says when it was reached. */
+#define QROWS_SCAN 10000
 /* Audit events read per page when get_run_log scans the log, and the most
  * it returns. */
 #define AUDIT_PAGE 1000
@@ -350,18 +351,13 @@ static json_t *tool_get_pipeline_status(tools_ctx *ctx, json_t *args, tool_call 
     pm_arena *a = pm_arena_new(0);
     pm_err err = {0};
     json_t *o = pipeline_json(t->cfg, p);
-    int64_t rows = 0, nq = 0;
-    pm_incident *ins;
-    size_t nin;
-    pm_incident_filter f = {.table = p->table, .active_only = true};
-    if (add_last_run(s, p, o, a, &err) != PM_OK ||
-        store_table_count(s, p->table, &rows, &err) != PM_OK ||
-        store_quarantine_count(s, p->table, &nq, &err) != PM_OK ||
-        store_incidents_list(s, &f, a, &ins, &nin, &err) != PM_OK)
+    metrics_table m;
+    if (metrics_table_read(s, p->table, a, &m, &err) != PM_OK)
         return fail_err(call, &err, a, o);
-    json_object_set_new(o, "rows", json_integer(rows));
-    json_object_set_new(o, "quarantined", json_integer(nq));
-    json_object_set_new(o, "active_incidents", json_integer((json_int_t)nin));
+    json_object_set_new(o, "last_run", m.has_last_run ? view_run(&m.last_run) : json_null());
+    json_object_set_new(o, "rows", json_integer(m.rows));
+    json_object_set_new(o, "quarantined", json_integer(m.quarantined));
+    json_object_set_new(o, "active_incidents", json_integer(m.incidents.active));
     pm_arena_free(a);
     return o;
 }
@@ -389,30 +385,6 @@ static json_t *tool_get_pipeline_history(tools_ctx *ctx, json_t *args, tool_call
     return json_pack("{s:s, s:o}", "pipeline", p->name, "runs", arr);
 }
 
-static bool status_failed(const char *st)
-{
-    static const char *const bad[] = {"failed", "quarantined", "held", "aborted"};
-    for (size_t i = 0; st && i < sizeof bad / sizeof bad[0]; i++)
-        if (strcmp(st, bad[i]) == 0)
-            return true;
-    return false;
-}
-
-/* What to do about a run, in a sentence. */
-static const char *next_step(const pm_run *r)
-{
-    if (strcmp(r->status, "quarantined") == 0)
-        return "rows wait in quarantine: list_incidents, then get_incident for the diagnosis";
-    if (strcmp(r->status, "held") == 0)
-        return "the source is held back until its incident closes: list_incidents, then "
-               "get_incident";
-    if (strcmp(r->status, "aborted") == 0)
-        return "the process died mid-run; its committed batches stand, and the next run "
-               "resumes from the checkpoint";
-    return "the run could not proceed: read the error, fix its cause, then run the pipeline "
-           "again";
-}
-
 static json_t *tool_list_failed_pipelines(tools_ctx *ctx, json_t *args, tool_call *call)
 {
     tools_ctx *t = ctx;
@@ -420,31 +392,21 @@ static json_t *tool_list_failed_pipelines(tools_ctx *ctx, json_t *args, tool_cal
     if (!s)
         return NULL;
     json_int_t hours = arg_int(args, "hours", 24);
-    /* Timestamps are ISO 8601 UTC text in both backends, so the cut-off
-     * compares as text. */
-    time_t since = time(NULL) - (time_t)hours * 3600;
-    struct tm tm;
     char cutoff[32];
-    gmtime_r(&since, &tm);
-    strftime(cutoff, sizeof cutoff, "%Y-%m-%dT%H:%M:%S", &tm);
     pm_arena *a = pm_arena_new(0);
     pm_err err = {0};
     pm_run *runs;
     size_t n;
-    if (store_runs_list(s, NULL, NULL, RUNS_SCAN, a, &runs, &n, &err) != PM_OK)
+    if (metrics_failed_runs(s, hours, a, &runs, &n, cutoff, &err) != PM_OK)
         return fail_err(call, &err, a, NULL);
     json_t *arr = json_array();
     for (size_t i = 0; i < n; i++) {
         const pm_run *r = &runs[i];
-        if (!r->started_at || strcmp(r->started_at, cutoff) < 0)
-            break; /* newest first: the rest are older */
-        if (!status_failed(r->status))
-            continue;
         const pm_pipeline_cfg *p =
             r->pipeline && t->cfg ? config_pipeline(t->cfg, r->pipeline) : NULL;
         json_t *o = view_run(r);
         json_object_set_new(o, "owner", str_or_null(p ? p->owner : NULL));
-        json_object_set_new(o, "next_step", json_string(next_step(r)));
+        json_object_set_new(o, "next_step", json_string(metrics_next_step(r)));
         json_array_append_new(arr, o);
     }
     pm_arena_free(a);
@@ -452,12 +414,6 @@ static json_t *tool_list_failed_pipelines(tools_ctx *ctx, json_t *args, tool_cal
 }
 
 /* ---- get_metrics --------------------------------------------------------- */
-
-static void count_in(json_t *o, const char *key)
-{
-    json_t *v = json_object_get(o, key ? key : "");
-    json_object_set_new(o, key ? key : "", json_integer(v ? json_integer_value(v) + 1 : 1));
-}
 
 /* The face's own counts (the MCP server's): every tool in table order, and the totals.
  * They live in the server, not the warehouse, so they cover this process
@@ -491,32 +447,20 @@ static json_t *tool_get_metrics(tools_ctx *ctx, json_t *args, tool_call *call)
         return NULL;
     pm_arena *a = pm_arena_new(0);
     pm_err err = {0};
-    pm_incident_stats is;
-    pm_incident *ins;
-    size_t nin, nr;
-    pm_run *runs;
-    pm_incident_filter all = {0};
-    if (store_incident_stats(s, NULL, &is, &err) != PM_OK ||
-        store_incidents_list(s, &all, a, &ins, &nin, &err) != PM_OK ||
-        store_runs_list(s, NULL, NULL, RUNS_SCAN, a, &runs, &nr, &err) != PM_OK)
+    metrics_summary m;
+    if (metrics_summary_read(s, a, &m, &err) != PM_OK)
         return fail_err(call, &err, a, NULL);
-    json_t *by_kind = json_object(), *by_state = json_object(), *by_status = json_object();
-    for (size_t i = 0; i < nin; i++) {
-        count_in(by_kind, ins[i].kind);
-        count_in(by_state, ins[i].state);
-    }
-    for (size_t i = 0; i < nr; i++)
-        count_in(by_status, runs[i].status);
-    json_t *inc = json_pack("{s:I, s:I, s:I, s:o, s:o}", "active", (json_int_t)is.active,
-                            "resolved", (json_int_t)is.resolved, "dismissed",
-                            (json_int_t)is.dismissed, "by_kind", by_kind, "by_state", by_state);
-    json_object_set_new(inc, "mttr_seconds",
-                        is.resolved ? json_real(is.mttr_seconds) : json_null());
-    json_t *o = json_pack("{s:o, s:{s:I, s:o, s:b}}", "incidents", inc, "runs", "total",
-                          (json_int_t)nr, "by_status", by_status, "truncated", nr >= RUNS_SCAN);
+    json_t *o = view_metrics_summary(&m);
     json_object_set_new(o, "tool_calls", tool_calls_json(ctx, call));
     pm_arena_free(a);
     return o;
+}
+
+/* One more of key in o's counts. */
+static void count_in(json_t *o, const char *key)
+{
+    json_t *v = json_object_get(o, key ? key : "");
+    json_object_set_new(o, key ? key : "", json_integer(v ? json_integer_value(v) + 1 : 1));
 }
 
 /* ---- get_run_log --------------------------------------------------------- */
@@ -591,7 +535,7 @@ static json_t *tool_get_run_log(tools_ctx *ctx, json_t *args, tool_call *call)
 
     pm_qrow *rows;
     size_t nq;
-    if (store_quarantine_list(s, NULL, id, RUNS_SCAN, a, &rows, &nq, &err) != PM_OK)
+    if (store_quarantine_list(s, NULL, id, QROWS_SCAN, a, &rows, &nq, &err) != PM_OK)
         return fail_err(call, &err, a, o);
     json_t *by_kind = json_object();
     for (size_t i = 0; i < nq; i++) {
@@ -605,7 +549,7 @@ static json_t *tool_get_run_log(tools_ctx *ctx, json_t *args, tool_call *call)
     }
     json_object_set_new(o, "quarantine",
                         json_pack("{s:I, s:o, s:b}", "rows", (json_int_t)nq, "by_kind", by_kind,
-                                  "truncated", nq >= RUNS_SCAN));
+                                  "truncated", nq >= QROWS_SCAN));
     pm_arena_free(a);
     return o;
 }

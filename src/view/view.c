@@ -165,6 +165,28 @@ json_t *view_qrow(const pm_qrow *q, view_raw how, size_t raw_max)
     return o;
 }
 
+static json_t *counts_json(const metrics_counts *c)
+{
+    json_t *o = json_object();
+    for (size_t i = 0; i < c->n; i++)
+        json_object_set_new(o, c->item[i].key, json_integer(c->item[i].count));
+    return o;
+}
+
+json_t *view_metrics_summary(const metrics_summary *m)
+{
+    const pm_incident_stats *is = &m->incidents;
+    json_t *inc = json_pack(
+        "{s:I, s:I, s:I, s:o, s:o}", "active", (json_int_t)is->active, "resolved",
+        (json_int_t)is->resolved, "dismissed", (json_int_t)is->dismissed, "by_kind",
+        counts_json(&m->incidents_by_kind), "by_state", counts_json(&m->incidents_by_state));
+    json_object_set_new(inc, "mttr_seconds",
+                        is->resolved ? json_real(is->mttr_seconds) : json_null());
+    return json_pack("{s:o, s:{s:I, s:o, s:b}}", "incidents", inc, "runs", "total",
+                     (json_int_t)m->runs, "by_status", counts_json(&m->runs_by_status), "truncated",
+                     m->runs_truncated);
+}
+
 json_t *view_incident_stats(const pm_incident_stats *is)
 {
     json_t *o = json_pack("{s:I, s:I, s:I}", "open", (json_int_t)is->active, "resolved",

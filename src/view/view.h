@@ -20,6 +20,7 @@
 
 #include "audit/audit.h"
 #include "heal/incident.h"
+#include "pipeline/metrics.h"
 #include "store/store.h"
 
 /* Feed bytes as a JSON string: valid UTF-8 as is, each invalid byte
@@ -62,6 +63,11 @@ json_t *view_incident(const pm_incident *in);
 
 /* A table's (or every table's) incident counts and mean time to recovery. */
 json_t *view_incident_stats(const pm_incident_stats *is);
+
+/* The warehouse's summary (get_metrics): {"incidents": {active, resolved,
+ * dismissed, by_kind, by_state, mttr_seconds}, "runs": {total, by_status,
+ * truncated}}. */
+json_t *view_metrics_summary(const metrics_summary *m);
 
 /* The diagnostic packet of an incident: the incident with its times, the
  * distinct findings of its kind with counts, the table's current

@@ -1,0 +1,113 @@
+/* metrics.c - status, summary and failed runs (metrics.h). */
+#include "pipeline/metrics.h"
+
+#include <string.h>
+#include <time.h>
+
+pm_code metrics_table_read(pm_store *s, const char *table, pm_arena *a, metrics_table *out,
+                           pm_err *err)
+{
+    *out = (metrics_table){0};
+    pm_run *runs;
+    size_t n = 0;
+    pm_code rc = store_table_count(s, table, &out->rows, err);
+    if (!rc)
+        rc = store_quarantine_count(s, table, &out->quarantined, err);
+    if (!rc)
+        rc = store_incident_stats(s, table, &out->incidents, err);
+    if (!rc)
+        rc = store_runs_list(s, NULL, table, 1, a, &runs, &n, err);
+    if (!rc && n) {
+        out->last_run = runs[0];
+        out->has_last_run = true;
+    }
+    return rc;
+}
+
+static void count_in(metrics_counts *c, const char *key)
+{
+    key = key ? key : "";
+    for (size_t i = 0; i < c->n; i++) {
+        if (strcmp(c->item[i].key, key) == 0) {
+            c->item[i].count++;
+            return;
+        }
+    }
+    if (c->n < METRICS_KEYS_MAX) {
+        c->item[c->n].key = key;
+        c->item[c->n++].count = 1;
+    }
+}
+
+pm_code metrics_summary_read(pm_store *s, pm_arena *a, metrics_summary *out, pm_err *err)
+{
+    *out = (metrics_summary){0};
+    pm_incident *ins;
+    size_t nin, nr;
+    pm_run *runs;
+    pm_incident_filter all = {0};
+    pm_code rc = store_incident_stats(s, NULL, &out->incidents, err);
+    if (!rc)
+        rc = store_incidents_list(s, &all, a, &ins, &nin, err);
+    if (!rc)
+        rc = store_runs_list(s, NULL, NULL, METRICS_RUNS_SCAN, a, &runs, &nr, err);
+    if (rc)
+        return rc;
+    for (size_t i = 0; i < nin; i++) {
+        count_in(&out->incidents_by_kind, ins[i].kind);
+        count_in(&out->incidents_by_state, ins[i].state);
+    }
+    for (size_t i = 0; i < nr; i++)
+        count_in(&out->runs_by_status, runs[i].status);
+    out->runs = (int64_t)nr;
+    out->runs_truncated = nr >= METRICS_RUNS_SCAN;
+    return PM_OK;
+}
+
+bool metrics_run_failed(const char *status)
+{
+    static const char *const bad[] = {"failed", "quarantined", "held", "aborted"};
+    for (size_t i = 0; status && i < sizeof bad / sizeof bad[0]; i++)
+        if (strcmp(status, bad[i]) == 0)
+            return true;
+    return false;
+}
+
+const char *metrics_next_step(const pm_run *r)
+{
+    if (strcmp(r->status, "quarantined") == 0)
+        return "rows wait in quarantine: list_incidents, then get_incident for the diagnosis";
+    if (strcmp(r->status, "held") == 0)
+        return "the source is held back until its incident closes: list_incidents, then "
+               "get_incident";
+    if (strcmp(r->status, "aborted") == 0)
+        return "the process died mid-run; its committed batches stand, and the next run "
+               "resumes from the checkpoint";
+    return "the run could not proceed: read the error, fix its cause, then run the pipeline "
+           "again";
+}
+
+pm_code metrics_failed_runs(pm_store *s, int64_t hours, pm_arena *a, pm_run **runs, size_t *n,
+                            char cutoff[32], pm_err *err)
+{
+    /* Timestamps are ISO 8601 UTC text in both backends, so the cut-off
+     * compares as text. */
+    time_t since = time(NULL) - (time_t)hours * 3600;
+    struct tm tm;
+    gmtime_r(&since, &tm);
+    strftime(cutoff, 32, "%Y-%m-%dT%H:%M:%S", &tm);
+    pm_run *all;
+    size_t nall;
+    pm_code rc = store_runs_list(s, NULL, NULL, METRICS_RUNS_SCAN, a, &all, &nall, err);
+    if (rc)
+        return rc;
+    *runs = pm_arena_alloc(a, (nall ? nall : 1) * sizeof **runs);
+    *n = 0;
+    for (size_t i = 0; i < nall; i++) {
+        if (!all[i].started_at || strcmp(all[i].started_at, cutoff) < 0)
+            break; /* newest first: the rest are older */
+        if (metrics_run_failed(all[i].status))
+            (*runs)[(*n)++] = all[i];
+    }
+    return PM_OK;
+}

@@ -1,0 +1,65 @@
+/* metrics.h - what monitoring reads, measured once for every face: a
+ * table's status (rows, quarantine, incidents, last run), the warehouse's
+ * summary (incidents by kind and state, runs by status, mean time to
+ * recovery), and the runs that failed recently with what to do about each.
+ * `pipemend status`, the tools get_pipeline_status, get_metrics and
+ * list_failed_pipelines, and later /metrics read from here; src/view makes
+ * the JSON. */
+#ifndef PM_PIPELINE_METRICS_H
+#define PM_PIPELINE_METRICS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/arena.h"
+#include "core/err.h"
+#include "store/store.h"
+
+/* Runs read to count or filter: a bound, not a page; older runs are left
+ * out and the result says so (truncated). */
+#define METRICS_RUNS_SCAN 10000
+/* Distinct keys counted per breakdown (kinds, states, statuses are few). */
+#define METRICS_KEYS_MAX 32
+
+typedef struct metrics_table {
+    int64_t rows;
+    int64_t quarantined;
+    pm_incident_stats incidents;
+    pm_run last_run; /* valid when has_last_run; strings in the arena */
+    bool has_last_run;
+} metrics_table;
+
+/* The status of table (a name pipemend loads into), strings in a. */
+pm_code metrics_table_read(pm_store *s, const char *table, pm_arena *a, metrics_table *out,
+                           pm_err *err);
+
+typedef struct metrics_counts {
+    size_t n;
+    struct {
+        const char *key; /* borrowed from what was counted */
+        int64_t count;
+    } item[METRICS_KEYS_MAX];
+} metrics_counts;
+
+typedef struct metrics_summary {
+    pm_incident_stats incidents; /* every table */
+    metrics_counts incidents_by_kind, incidents_by_state;
+    int64_t runs; /* runs read (at most METRICS_RUNS_SCAN) */
+    bool runs_truncated;
+    metrics_counts runs_by_status;
+} metrics_summary;
+
+pm_code metrics_summary_read(pm_store *s, pm_arena *a, metrics_summary *out, pm_err *err);
+
+/* A run's status that needs someone: failed, quarantined, held, aborted. */
+bool metrics_run_failed(const char *status);
+/* What to do about a run that failed, in a sentence. */
+const char *metrics_next_step(const pm_run *r);
+
+/* The failed runs that started in the last `hours` hours, newest first
+ * (*runs in a); cutoff gets the ISO 8601 UTC time they start from. */
+pm_code metrics_failed_runs(pm_store *s, int64_t hours, pm_arena *a, pm_run **runs, size_t *n,
+                            char cutoff[32], pm_err *err);
+
+#endif
