@@ -18,7 +18,7 @@
 #include "cli/cli.h"
 #include "core/log.h"
 #include "cli/mcp_tools.h"
-#include "mcp/http.h"
+#include "http/mcp_route.h"
 #include "mcp/mcp.h"
 
 pm_store *mcp_tools_store(tools_ctx *t, mcp_call *call)
@@ -339,16 +339,18 @@ int cmd_serve(cli_ctx *ctx)
     tools_ctx t = {.db = ctx->db, .cfg = ctx->cfg};
     int code = 0;
     mcp_server *s = product_server(&t, true, &err);
-    mcp_http_opts o = {.host = host,
-                       .port = port,
-                       .token = token,
-                       .origins = origins,
-                       .ready = on_ready,
-                       .stop = &stop_serving};
-    if (!s || mcp_http_serve(s, &o, &err) != PM_OK)
+    http_opts o = {.host = host,
+                   .port = port,
+                   .token = token,
+                   .origins = origins,
+                   .ready = on_ready,
+                   .stop = &stop_serving};
+    http_server *srv = s ? http_server_new(&o) : NULL;
+    if (!srv || http_mcp_mount(srv, s, NULL, &err) != PM_OK || http_server_run(srv, &err) != PM_OK)
         code = cli_fail(&err);
     else
         pm_info("serve: stopped");
+    http_server_free(srv);
     mcp_server_free(s);
     if (t.store)
         store_close(t.store);
