@@ -18,6 +18,7 @@
 #include "cli/cli.h"
 #include "core/log.h"
 #include "cli/mcp_tools.h"
+#include "http/health.h"
 #include "http/mcp_route.h"
 #include "mcp/mcp.h"
 
@@ -346,7 +347,8 @@ int cmd_serve(cli_ctx *ctx)
                    .ready = on_ready,
                    .stop = &stop_serving};
     http_server *srv = s ? http_server_new(&o) : NULL;
-    if (!srv || http_mcp_mount(srv, s, NULL, &err) != PM_OK || http_server_run(srv, &err) != PM_OK)
+    if (!srv || http_mcp_mount(srv, s, NULL, &err) != PM_OK ||
+        http_health_mount(srv, &err) != PM_OK || http_server_run(srv, &err) != PM_OK)
         code = cli_fail(&err);
     else
         pm_info("serve: stopped");

@@ -1,6 +1,6 @@
 /* server.h - pipemend's HTTP server: one port (loopback by default) on
  * libmicrohttpd, where the faces that speak HTTP are mounted side by side
- * (MCP at /mcp; REST, /metrics, health checks and the dashboard to come).
+ * (MCP at /mcp, /healthz, and REST, /metrics and the dashboard to come).
  * The server owns what every route shares: listening, the guards, limits,
  * routing, and the mechanics of answering; a route owns its protocol.
  *
@@ -38,8 +38,8 @@
  * Use:
  *
  *   http_server *srv = http_server_new(&opts);
- *   http_mcp_mount(srv, mcp, NULL, &err);     (a mount helper, or
- *                                              http_server_mount)
+ *   http_mcp_mount(srv, mcp, NULL, &err);     (mount helpers, or
+ *   http_health_mount(srv, &err);              http_server_mount)
  *   http_server_run(srv, &err);               (until *opts.stop)
  *   http_server_free(srv);                    (routes' free callbacks) */
 #ifndef PM_HTTP_SERVER_H

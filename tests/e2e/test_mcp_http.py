@@ -3,7 +3,8 @@ initialize, a tool call answered as an SSE stream, an acting call audited
 as the client, the session ended with DELETE, and a clean exit on SIGTERM.
 (The SDK client and the Inspector CLI drive it in tests/mcp; this runs the
 same transport against PostgreSQL too.) Also the HTTP server under it
-(src/http): a refused request answered before its body is read."""
+(src/http): /healthz beside /mcp, the guards on every path, and a refused
+request answered before its body is read."""
 import json
 import signal
 import socket
@@ -146,6 +147,49 @@ class TestMcpHttp(E2E):
         time.sleep(0.2)
         self.stop()
 
+    def test_healthz_beside_mcp(self):
+        self.start()
+        try:
+            status, hdrs, body = self.request("GET", "/healthz")
+            self.assertEqual((status, json.loads(body)), (200, {"status": "ok"}))
+            self.assertTrue(hdrs["Content-Type"].startswith("application/json"), hdrs)
+            # the same guards as /mcp: a foreign Host (DNS rebinding), a
+            # foreign Origin
+            self.assertError(self.request("GET", "/healthz", {"Host": "evil.example.com"}),
+                             403, "Host")
+            self.assertError(self.request("GET", "/healthz",
+                                          {"Origin": "http://evil.example.com"}), 403, "Origin")
+            status, hdrs, _ = self.request("POST", "/healthz", {"Content-Type": "text/plain"}, b"x")
+            self.assertEqual((status, hdrs["Allow"]), (405, "GET, HEAD"))
+            # a path nothing is mounted at: 404 with a JSON error naming what is
+            self.assertError(self.request("GET", "/nothing/here"), 404, "/mcp.*/healthz")
+            self.assertError(self.request("POST", "/", {"Content-Type": "application/json"},
+                                          b"{}"), 404, "/mcp")
+            # and MCP still answers beside it
+            status, _, msgs = self.post({"jsonrpc": "2.0", "id": 1, "method": "ping"})
+            self.assertEqual(status, 400, msgs)
+        finally:
+            self.stop()
+
+    def test_token_guards_every_path(self):
+        self.start(token=TOKEN)
+        try:
+            auth = {"Authorization": "Bearer " + TOKEN}
+            for path in ("/healthz", "/mcp", "/nothing"):
+                got = self.request("GET", path)
+                self.assertError(got, 401, "Authorization")
+                self.assertRegex(got[1]["WWW-Authenticate"], "^Bearer")
+                self.assertError(self.request("GET", path, {"Authorization": "Bearer wrong"}),
+                                 401, "Authorization")
+            status, _, body = self.request("GET", "/healthz", auth)
+            self.assertEqual((status, json.loads(body)), (200, {"status": "ok"}))
+            # past the token, an unknown path is 404; a foreign Host is still 403
+            self.assertError(self.request("GET", "/nothing", auth), 404, "/healthz")
+            self.assertError(self.request("GET", "/healthz", dict(auth, Host="evil.example.com")),
+                             403, "Host")
+        finally:
+            self.stop()
+
     def raw(self, head, wait=5):
         """Sends the request head only (no body byte) and returns what the
         server answers within wait seconds, and how long it took."""
@@ -169,7 +213,7 @@ class TestMcpHttp(E2E):
             # a wrong token and a 100 MB body that never comes: the 401 is
             # sent on the headers alone (a server that read the body first
             # would wait for it until the client gave up)
-            for path in ("/mcp", "/nothing"):
+            for path in ("/mcp", "/healthz", "/nothing"):
                 answer, took = self.raw(
                     "POST %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
                     "Authorization: Bearer wrong\r\nContent-Type: application/json\r\n"
@@ -196,7 +240,7 @@ class TestMcpHttp(E2E):
             self.assertIn("100000000 bytes", answer)
             self.assertLess(took, 3, answer)
             # and the server still serves
-            self.assertError(self.request("GET", "/nothing", {"Authorization": "Bearer " + TOKEN}),
-                             404, "/mcp")
+            status, _, body = self.request("GET", "/healthz", {"Authorization": "Bearer " + TOKEN})
+            self.assertEqual((status, json.loads(body)), (200, {"status": "ok"}))
         finally:
             self.stop()
