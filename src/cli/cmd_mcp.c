@@ -18,7 +18,8 @@
 #include "cli/cli.h"
 #include "core/log.h"
 #include "daemon/serve_mcp.h"
-#include "mcp/http.h"
+#include "http/health.h"
+#include "http/mcp_route.h"
 #include "mcp/mcp.h"
 
 /* `pipemend mcp docs`: the tool reference, from the tables served. */
@@ -172,16 +173,19 @@ int cmd_serve(cli_ctx *ctx)
     tools_ctx t = {.db = ctx->db, .cfg = ctx->cfg};
     int code = 0;
     serve_mcp *m = serve_mcp_new(&t, PIPEMEND_VERSION, true, &err);
-    mcp_http_opts o = {.host = host,
-                       .port = port,
-                       .token = token,
-                       .origins = origins,
-                       .ready = on_ready,
-                       .stop = &stop_serving};
-    if (!m || mcp_http_serve(serve_mcp_server(m), &o, &err) != PM_OK)
+    http_opts o = {.host = host,
+                   .port = port,
+                   .token = token,
+                   .origins = origins,
+                   .ready = on_ready,
+                   .stop = &stop_serving};
+    http_server *srv = m ? http_server_new(&o) : NULL;
+    if (!srv || http_mcp_mount(srv, serve_mcp_server(m), NULL, &err) != PM_OK ||
+        http_health_mount(srv, &err) != PM_OK || http_server_run(srv, &err) != PM_OK)
         code = cli_fail(&err);
     else
         pm_info("serve: stopped");
+    http_server_free(srv);
     serve_mcp_free(m);
     if (t.store)
         store_close(t.store);

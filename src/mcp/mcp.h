@@ -2,7 +2,8 @@
  *
  * This part knows JSON-RPC 2.0 and MCP, nothing of pipelines: the product
  * registers its tools, resources and prompts from const tables, and every
- * transport (stdio.c, http.c) hands each message of a client's session to
+ * transport (stdio.c here; Streamable HTTP is the /mcp route of src/http,
+ * which uses only this header) hands each message of a client's session to
  * mcp_session_accept() and runs the job it gets back (see "sessions"
  * below). What it speaks:
  *

@@ -1,7 +1,8 @@
 /* server.c - the fixture server for the official MCP conformance suite
  * (@modelcontextprotocol/conformance): the tools, resources and prompts its
  * server scenarios call by name, registered into the same src/mcp part
- * pipemend serves with, over the same Streamable HTTP transport.
+ * pipemend serves with, over the same Streamable HTTP transport (the /mcp
+ * route of src/http).
  *
  * Usage: mcp_conformance_server [PORT]   (0 or none: any free port; the
  * URL goes to stdout as "listening on URL"). SIGINT/SIGTERM stop it. */
@@ -13,7 +14,7 @@
 #include <unistd.h>
 
 #include "core/log.h"
-#include "mcp/http.h"
+#include "http/mcp_route.h"
 #include "mcp/mcp.h"
 
 /* a 1x1 PNG and a tiny WAV, base64 */
@@ -450,10 +451,14 @@ int main(int argc, char **argv)
         fprintf(stderr, "mcp_conformance_server: %s\n", err.msg);
         return 1;
     }
-    mcp_http_opts o = {.port = argc > 1 ? atoi(argv[1]) : 0, .ready = ready, .stop = &stop};
-    int rc = mcp_http_serve(s, &o, &err) == PM_OK ? 0 : 1;
+    http_opts o = {.port = argc > 1 ? atoi(argv[1]) : 0, .ready = ready, .stop = &stop};
+    http_server *srv = http_server_new(&o);
+    int rc = 1;
+    if (srv && http_mcp_mount(srv, s, NULL, &err) == PM_OK && http_server_run(srv, &err) == PM_OK)
+        rc = 0;
     if (rc)
         fprintf(stderr, "mcp_conformance_server: %s\n", err.msg);
+    http_server_free(srv);
     mcp_server_free(s);
     return rc;
 }

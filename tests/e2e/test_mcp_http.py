@@ -2,9 +2,12 @@
 initialize, a tool call answered as an SSE stream, an acting call audited
 as the client, the session ended with DELETE, and a clean exit on SIGTERM.
 (The SDK client and the Inspector CLI drive it in tests/mcp; this runs the
-same transport against PostgreSQL too.)"""
+same transport against PostgreSQL too.) Also the HTTP server under it
+(src/http): /healthz beside /mcp, the guards on every path, and a refused
+request answered before its body is read."""
 import json
 import signal
+import socket
 import subprocess
 import time
 import urllib.error
@@ -15,15 +18,41 @@ from e2e_util import BIN, E2E, EXIT_LOADED, EXIT_QUARANTINED, SANITIZER_RE, clea
 ACCEPT = "application/json, text/event-stream"
 
 
+TOKEN = "e2e-token-0123456789abcdef"
+
+
 class TestMcpHttp(E2E):
-    def start(self):
+    def start(self, token=None):
+        env = clean_env({"PIPEMEND_MCP_TOKEN": token} if token else None)
+        if not token:
+            env.pop("PIPEMEND_MCP_TOKEN", None)
         self.proc = subprocess.Popen(
             [BIN, "serve", "--db", self.db, "--listen", "127.0.0.1:0"], cwd=self.tmp,
-            env=clean_env(None), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         line = self.proc.stdout.readline()
         self.assertIn("MCP over Streamable HTTP at http://127.0.0.1:", line)
         self.url = line.strip().rsplit(" ", 1)[1]
+        self.base = self.url[:-len("/mcp")]
+        self.port = int(self.base.rsplit(":", 1)[1])
         self.sid = None
+
+    def request(self, method, path, headers=None, body=None):
+        """(status, headers, body text) of one request to this server."""
+        req = urllib.request.Request(self.base + path, body, headers or {}, method=method)
+        try:
+            with urllib.request.urlopen(req, timeout=30) as r:
+                return r.status, r.headers, r.read().decode()
+        except urllib.error.HTTPError as e:
+            return e.code, e.headers, e.read().decode()
+
+    def assertError(self, got, status, pattern):
+        """A refusal by the server: status and its JSON error body."""
+        code, hdrs, body = got
+        self.assertEqual(code, status, body)
+        self.assertTrue(hdrs["Content-Type"].startswith("application/json"), hdrs)
+        err = json.loads(body)
+        self.assertEqual((err["jsonrpc"], err["id"], err["error"]["code"]), ("2.0", None, -32600))
+        self.assertRegex(err["error"]["message"], pattern)
 
     def stop(self):
         self.proc.send_signal(signal.SIGTERM)
@@ -117,3 +146,101 @@ class TestMcpHttp(E2E):
         self.start()
         time.sleep(0.2)
         self.stop()
+
+    def test_healthz_beside_mcp(self):
+        self.start()
+        try:
+            status, hdrs, body = self.request("GET", "/healthz")
+            self.assertEqual((status, json.loads(body)), (200, {"status": "ok"}))
+            self.assertTrue(hdrs["Content-Type"].startswith("application/json"), hdrs)
+            # the same guards as /mcp: a foreign Host (DNS rebinding), a
+            # foreign Origin
+            self.assertError(self.request("GET", "/healthz", {"Host": "evil.example.com"}),
+                             403, "Host")
+            self.assertError(self.request("GET", "/healthz",
+                                          {"Origin": "http://evil.example.com"}), 403, "Origin")
+            status, hdrs, _ = self.request("POST", "/healthz", {"Content-Type": "text/plain"}, b"x")
+            self.assertEqual((status, hdrs["Allow"]), (405, "GET, HEAD"))
+            # a path nothing is mounted at: 404 with a JSON error naming what is
+            self.assertError(self.request("GET", "/nothing/here"), 404, "/mcp.*/healthz")
+            self.assertError(self.request("POST", "/", {"Content-Type": "application/json"},
+                                          b"{}"), 404, "/mcp")
+            # and MCP still answers beside it
+            status, _, msgs = self.post({"jsonrpc": "2.0", "id": 1, "method": "ping"})
+            self.assertEqual(status, 400, msgs)
+        finally:
+            self.stop()
+
+    def test_token_guards_every_path(self):
+        self.start(token=TOKEN)
+        try:
+            auth = {"Authorization": "Bearer " + TOKEN}
+            for path in ("/healthz", "/mcp", "/nothing"):
+                got = self.request("GET", path)
+                self.assertError(got, 401, "Authorization")
+                self.assertRegex(got[1]["WWW-Authenticate"], "^Bearer")
+                self.assertError(self.request("GET", path, {"Authorization": "Bearer wrong"}),
+                                 401, "Authorization")
+            status, _, body = self.request("GET", "/healthz", auth)
+            self.assertEqual((status, json.loads(body)), (200, {"status": "ok"}))
+            # past the token, an unknown path is 404; a foreign Host is still 403
+            self.assertError(self.request("GET", "/nothing", auth), 404, "/healthz")
+            self.assertError(self.request("GET", "/healthz", dict(auth, Host="evil.example.com")),
+                             403, "Host")
+        finally:
+            self.stop()
+
+    def raw(self, head, wait=5):
+        """Sends the request head only (no body byte) and returns what the
+        server answers within wait seconds, and how long it took."""
+        t0 = time.monotonic()
+        with socket.create_connection(("127.0.0.1", self.port), timeout=wait) as s:
+            s.sendall(head.encode())
+            data = b""
+            try:
+                while b"\r\n\r\n" not in data or not data.rstrip().endswith(b"}"):
+                    chunk = s.recv(65536)
+                    if not chunk:
+                        break
+                    data += chunk
+            except socket.timeout:
+                pass
+        return data.decode(errors="replace"), time.monotonic() - t0
+
+    def test_refused_before_the_body_is_read(self):
+        self.start(token=TOKEN)
+        try:
+            # a wrong token and a 100 MB body that never comes: the 401 is
+            # sent on the headers alone (a server that read the body first
+            # would wait for it until the client gave up)
+            for path in ("/mcp", "/healthz", "/nothing"):
+                answer, took = self.raw(
+                    "POST %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
+                    "Authorization: Bearer wrong\r\nContent-Type: application/json\r\n"
+                    "Accept: application/json, text/event-stream\r\n"
+                    "Content-Length: 100000000\r\n\r\n" % (path, self.port))
+                self.assertTrue(answer.startswith("HTTP/1.1 401 "), (path, answer))
+                self.assertIn('"Unauthorized: ', answer)
+                self.assertLess(took, 3, answer)
+            # the same with Expect: 100-continue: no 100, the 401 at once
+            answer, took = self.raw(
+                "POST /mcp HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nExpect: 100-continue\r\n"
+                "Content-Type: application/json\r\nContent-Length: 100000000\r\n\r\n"
+                % self.port)
+            self.assertTrue(answer.startswith("HTTP/1.1 401 "), answer)
+            self.assertLess(took, 3, answer)
+            # with the token, a body over /mcp's limit is 413 on its
+            # Content-Length, also before a byte of it
+            answer, took = self.raw(
+                "POST /mcp HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nAuthorization: Bearer %s\r\n"
+                "Content-Type: application/json\r\n"
+                "Accept: application/json, text/event-stream\r\n"
+                "Content-Length: 100000000\r\n\r\n" % (self.port, TOKEN))
+            self.assertTrue(answer.startswith("HTTP/1.1 413 "), answer)
+            self.assertIn("100000000 bytes", answer)
+            self.assertLess(took, 3, answer)
+            # and the server still serves
+            status, _, body = self.request("GET", "/healthz", {"Authorization": "Bearer " + TOKEN})
+            self.assertEqual((status, json.loads(body)), (200, {"status": "ok"}))
+        finally:
+            self.stop()

@@ -301,7 +301,7 @@ describe("Streamable HTTP edges (raw requests to pipemend serve)", () => {
       r.status,
       400,
       `SERVER BUG: a batch the session's revision (2025-11-25) does not accept is answered HTTP ${r.status} with the ` +
-        `JSON-RPC error ${r.text}; http.h says "a message that is not a valid request: 400 with the JSON-RPC error as ` +
+        `JSON-RPC error ${r.text}; src/http/mcp_route.h says "a message that is not a valid request: 400 with the JSON-RPC error as ` +
         `body" (as a request without "method" gets), and MCP 2025-11-25 says a server that cannot accept the input ` +
         `MUST return an HTTP error status such as 400.`,
     );

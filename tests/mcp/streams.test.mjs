@@ -1,5 +1,5 @@
 // The SSE stream of a tools/call over Streamable HTTP when its connection
-// drops (resumption with Last-Event-ID, as http.h promises: "Last-Event-ID
+// drops (resumption with Last-Event-ID, as src/http/mcp_route.h promises: "Last-Event-ID
 // resumes a stream"; the server's priming event tells the client to come
 // back after `retry: 1000` ms), and when the server is stopped (SIGTERM)
 // while a call runs.
@@ -148,7 +148,7 @@ describe("a tools/call stream resumed with Last-Event-ID", () => {
         resp,
         `SERVER BUG: the response to tools/call 8 is lost. Its SSE connection dropped mid-call; reconnecting with ` +
           `Last-Event-ID: ${lastId} once the call had ended got ${r.open ? "a stream that stayed open" : `HTTP ${r.status}`} ` +
-          `without it: ${JSON.stringify(r.text.slice(0, 300))}. http.c frees a call's stream as soon as its call and ` +
+          `without it: ${JSON.stringify(r.text.slice(0, 300))}. mcp_route.c frees a call's stream as soon as its call and ` +
           `its reader are done, so a client that comes back after the retry the server itself sent gets ` +
           `the session's own GET stream (or 409) instead of the rest of the call's stream.`,
       );
@@ -236,7 +236,7 @@ describe("pipemend serve stopped (SIGTERM) while a call runs", () => {
         after,
         before,
         `SERVER BUG: on SIGTERM the running replay_quarantine went on to the end and committed (table ${JSON.stringify(before)} -> ` +
-          `${JSON.stringify(after)}), but its response never reached the client: mcp_http_serve finishes every SSE stream ` +
+          `${JSON.stringify(after)}), but its response never reached the client: the HTTP server finishes every SSE stream ` +
           `before it waits for the running calls, so the call's response is dropped. The client cannot tell that the act ` +
           `happened. Either the response should be delivered before the stream ends, or the call should be cancelled ` +
           `(rolled back) and answer nothing.`,

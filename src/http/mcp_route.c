@@ -1,5 +1,6 @@
-/* http.c - Streamable HTTP for MCP on libmicrohttpd (http.h says what is
- * answered and how).
+/* mcp_route.c - MCP's Streamable HTTP transport, mounted on the HTTP
+ * server at /mcp (mcp_route.h says what is answered and how; server.c has
+ * already checked Host, Origin and the token, and collected the body).
  *
  * libmicrohttpd runs one thread per connection, so a response may block:
  * an SSE stream is a queue of events that the connection's thread drains,
@@ -13,33 +14,26 @@
  * Lifetimes: a session (hsess) is counted (refs) by every request using
  * it, its GET stream and its running calls; DELETE or idleness takes it out
  * of the table, and the last reference frees it. A stream (sse) is counted
- * by its reader and its writer. */
-#include "mcp/http.h"
+ * by its reader and its writer. The route's state (hsrv) lives from
+ * http_mcp_mount to the server's free. */
+#include "http/mcp_route.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
-#include <stdarg.h>
-#include <microhttpd.h>
-#include <netdb.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/random.h>
-#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "core/log.h"
-#include "mcp/jsonrpc.h"
 
-#define PATH "/mcp"
 #define DEFAULT_SESSIONS 64
 #define DEFAULT_IDLE 1800
 #define KEEPALIVE_SECONDS 15
-#define MAX_CONNECTIONS 512
-#define CONNECTION_TIMEOUT 120 /* s without a byte either way; SSE sends keep-alives */
 #define MAX_RESPONSE (64u << 20)
 #define SESSION_HEADER "Mcp-Session-Id"
 #define VERSION_HEADER "MCP-Protocol-Version"
@@ -99,12 +93,8 @@ struct hsess {
 
 typedef struct hsrv {
     mcp_server *s;
-    const mcp_http_opts *o;
-    size_t max_body;
     size_t max_sessions;
     int idle;
-    int port;
-    bool loopback;
     pthread_mutex_t mu; /* sessions, streams, refs, workers */
     pthread_cond_t cv;  /* workers finishing */
     hsess *sessions;
@@ -261,7 +251,7 @@ static ssize_t copy_out(char *buf, size_t max, const char *text, size_t len, siz
     return (ssize_t)take;
 }
 
-static ssize_t sse_read(void *cls, uint64_t pos, char *buf, size_t max)
+static ssize_t sse_read(void *cls, char *buf, size_t max)
 {
     reader *rd = cls;
     sse *st = rd->st;
@@ -269,7 +259,7 @@ static ssize_t sse_read(void *cls, uint64_t pos, char *buf, size_t max)
     for (;;) {
         if (rd->ending) {
             pthread_mutex_unlock(&st->mu);
-            return MHD_CONTENT_READER_END_OF_STREAM;
+            return HTTP_STREAM_END;
         }
         ev *e = st->head;
         while (e && e->seq < rd->next)
@@ -294,7 +284,7 @@ static ssize_t sse_read(void *cls, uint64_t pos, char *buf, size_t max)
         }
         if (st->done) {
             pthread_mutex_unlock(&st->mu);
-            return MHD_CONTENT_READER_END_OF_STREAM;
+            return HTTP_STREAM_END;
         }
         struct timespec until;
         clock_gettime(CLOCK_REALTIME, &until);
@@ -465,135 +455,7 @@ static bool random_id(char *out, size_t n)
     return true;
 }
 
-/* ---- responses ------------------------------------------------------------------ */
-
-static enum MHD_Result queue(struct MHD_Connection *c, unsigned status, const char *type,
-                             const char *body, size_t len, const char *sid)
-{
-    struct MHD_Response *r =
-        MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
-    if (!r)
-        return MHD_NO;
-    if (type)
-        MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
-    if (sid)
-        MHD_add_response_header(r, SESSION_HEADER, sid);
-    if (status == MHD_HTTP_METHOD_NOT_ALLOWED)
-        MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, "GET, POST, DELETE");
-    if (status == MHD_HTTP_UNAUTHORIZED)
-        MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer realm=\"mcp\"");
-    enum MHD_Result ret = MHD_queue_response(c, status, r);
-    MHD_destroy_response(r);
-    return ret;
-}
-
-/* An HTTP error with a JSON-RPC error body (id null). */
-static enum MHD_Result fail(struct MHD_Connection *c, unsigned status, int code, const char *fmt,
-                            ...) __attribute__((format(printf, 4, 5)));
-static enum MHD_Result fail(struct MHD_Connection *c, unsigned status, int code, const char *fmt,
-                            ...)
-{
-    char msg[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    pm_buf b;
-    pm_buf_init(&b, 4096);
-    jsonrpc_id null_id = {0};
-    jsonrpc_write_error(&b, null_id, code, msg, NULL, NULL);
-    pm_debug("mcp: http %u: %s", status, msg);
-    enum MHD_Result r = queue(c, status, "application/json", b.data ? b.data : "", b.len, NULL);
-    pm_buf_free(&b);
-    return r;
-}
-
 /* ---- checks ------------------------------------------------------------------- */
-
-static const char *header(struct MHD_Connection *c, const char *name)
-{
-    return MHD_lookup_connection_value(c, MHD_HEADER_KIND, name);
-}
-
-static bool is_loopback_name(const char *h, size_t n)
-{
-    return (n == 9 && strncasecmp(h, "localhost", 9) == 0) ||
-           (n == 9 && strncmp(h, "127.0.0.1", 9) == 0) || (n == 5 && strncmp(h, "[::1]", 5) == 0);
-}
-
-/* Splits "host[:port]" (host may be [v6]); port -1 when absent. */
-static bool split_host(const char *v, size_t *hn, long *port)
-{
-    const char *colon = NULL;
-    if (v[0] == '[') {
-        const char *close = strchr(v, ']');
-        if (!close)
-            return false;
-        colon = close[1] == ':' ? close + 1 : NULL;
-        if (close[1] && !colon)
-            return false;
-        *hn = (size_t)(close - v + 1);
-    } else {
-        colon = strrchr(v, ':');
-        *hn = colon ? (size_t)(colon - v) : strlen(v);
-    }
-    *port = -1;
-    if (colon) {
-        char *end;
-        *port = strtol(colon + 1, &end, 10);
-        if (*end || colon[1] == 0)
-            return false;
-    }
-    return *hn > 0;
-}
-
-/* On loopback, only loopback names with this port: a page whose name
- * rebinds to 127.0.0.1 sends its own name and is refused. Beyond loopback
- * every request carries the bearer token, which such a page cannot know, and
- * clients name the host as they reach it (an address, a DNS name, a proxy's
- * name): any Host goes. */
-static bool host_ok(const hsrv *h, const char *v)
-{
-    if (!h->loopback)
-        return true;
-    size_t hn;
-    long port;
-    if (!v || !split_host(v, &hn, &port))
-        return false;
-    if (port != -1 && port != h->port)
-        return false;
-    return is_loopback_name(v, hn);
-}
-
-static bool origin_ok(const hsrv *h, const char *v)
-{
-    for (const char **o = h->o->origins; o && *o; o++)
-        if (strcmp(*o, v) == 0)
-            return true;
-    const char *rest = NULL;
-    if (strncmp(v, "http://", 7) == 0)
-        rest = v + 7;
-    else if (strncmp(v, "https://", 8) == 0)
-        rest = v + 8;
-    size_t hn;
-    long port;
-    return rest && !strchr(rest, '/') && split_host(rest, &hn, &port) && is_loopback_name(rest, hn);
-}
-
-static bool token_ok(const hsrv *h, const char *auth)
-{
-    const char *tok = h->o->token;
-    if (!tok || !*tok)
-        return true;
-    if (!auth || strncasecmp(auth, "Bearer ", 7) != 0)
-        return false;
-    const char *given = auth + 7;
-    size_t a = strlen(given), b = strlen(tok);
-    unsigned diff = (unsigned)(a ^ b);
-    for (size_t i = 0; i < b; i++)
-        diff |= (unsigned char)tok[i] ^ (unsigned char)(i < a ? given[i] : 0);
-    return diff == 0;
-}
 
 /* Whether the Accept header admits type (a wildcard such as text/any counts). */
 static bool accepts(const char *accept, const char *type)
@@ -618,11 +480,6 @@ static bool known_version(const char *v)
 }
 
 /* ---- requests ------------------------------------------------------------------ */
-
-typedef struct req {
-    pm_buf body;
-    size_t total; /* bytes received, kept or not */
-} req;
 
 typedef struct call_job {
     hsrv *h;
@@ -668,27 +525,19 @@ static void *run_call(void *arg)
 
 /* Answers with the stream from event next on; hs (may be NULL) is the
  * reference the reader holds, own whether it is the session's stream. */
-static enum MHD_Result sse_response(hsrv *h, struct MHD_Connection *c, sse *st, hsess *hs, bool own,
-                                    uint64_t next)
+static void sse_response(hsrv *h, http_req *rq, sse *st, hsess *hs, bool own, uint64_t next)
 {
     reader *rd = calloc(1, sizeof *rd);
-    if (!rd)
-        return MHD_NO;
+    if (!rd) {
+        http_answer_error(rq, 503, "out of memory");
+        return;
+    }
     pthread_mutex_lock(&st->mu);
     uint64_t gen = st->gen;
     pthread_mutex_unlock(&st->mu);
     *rd = (reader){.h = h, .st = st, .hs = hs, .own = own, .next = next, .gen = gen};
-    struct MHD_Response *r =
-        MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384, sse_read, rd, sse_reader_free);
-    if (!r) {
-        sse_reader_free(rd);
-        return MHD_NO;
-    }
-    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "text/event-stream");
-    MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
-    enum MHD_Result ret = MHD_queue_response(c, MHD_HTTP_OK, r);
-    MHD_destroy_response(r);
-    return ret;
+    http_add_header(rq, "Cache-Control", "no-cache");
+    http_answer_stream(rq, 200, "text/event-stream", sse_read, sse_reader_free, rd);
 }
 
 /* Clients of 2025-11-25 know the priming event; older ones may not. */
@@ -700,7 +549,7 @@ static bool primes(const hsess *hs)
 
 /* Runs the job here and answers with its JSON (400 for an invalid message,
  * 202 when a cancelled request leaves nothing to say). */
-static enum MHD_Result run_json(struct MHD_Connection *c, mcp_job *j, const char *sid)
+static void run_json(http_req *rq, mcp_job *j)
 {
     pm_buf out;
     pm_buf_init(&out, MAX_RESPONSE);
@@ -711,45 +560,45 @@ static enum MHD_Result run_json(struct MHD_Connection *c, mcp_job *j, const char
     static const char unread[] = "{\"jsonrpc\":\"2.0\",\"id\":null,\"error\"";
     if (out.len >= sizeof unread - 1 && memcmp(out.data, unread, sizeof unread - 1) == 0)
         invalid = true;
-    enum MHD_Result r;
     if (rc != PM_OK)
-        r = fail(c, MHD_HTTP_INTERNAL_SERVER_ERROR, JSONRPC_INTERNAL_ERROR,
-                 "Internal error: cannot build the response");
+        http_answer_error(rq, 500, "Internal error: cannot build the response");
     else if (!out.len)
-        r = queue(c, MHD_HTTP_ACCEPTED, NULL, "", 0, NULL);
+        http_answer(rq, 202, NULL, "", 0);
     else
-        r = queue(c, invalid ? MHD_HTTP_BAD_REQUEST : MHD_HTTP_OK, "application/json", out.data,
-                  out.len, sid);
+        http_answer(rq, invalid ? 400 : 200, "application/json", out.data, out.len);
     pm_buf_free(&out);
-    return r;
 }
 
-static enum MHD_Result sessions_full(const hsrv *h, struct MHD_Connection *c)
+static void sessions_full(const hsrv *h, http_req *rq)
 {
-    return fail(c, MHD_HTTP_SERVICE_UNAVAILABLE, JSONRPC_INTERNAL_ERROR,
-                "Service Unavailable: %zu sessions are open, the most this server keeps; end one "
-                "(DELETE) or wait for idle ones to expire",
-                h->max_sessions);
+    http_answer_error(rq, 503,
+                      "Service Unavailable: %zu sessions are open, the most this server keeps; "
+                      "end one (DELETE) or wait for idle ones to expire",
+                      h->max_sessions);
 }
 
-static enum MHD_Result post_new_session(hsrv *h, struct MHD_Connection *c, req *rq)
+static void post_new_session(hsrv *h, http_req *rq)
 {
     mcp_session *ss = mcp_session_new(h->s);
-    if (!ss)
-        return fail(c, MHD_HTTP_SERVICE_UNAVAILABLE, JSONRPC_INTERNAL_ERROR, "out of memory");
-    mcp_job *j = mcp_session_accept(ss, rq->body.data ? rq->body.data : "", rq->body.len);
+    if (!ss) {
+        http_answer_error(rq, 503, "out of memory");
+        return;
+    }
+    size_t len;
+    const char *body = http_req_body(rq, &len);
+    mcp_job *j = mcp_session_accept(ss, body, len);
     const char *m = j ? mcp_job_method(j) : NULL;
     if (!m || strcmp(m, "initialize") != 0) {
-        enum MHD_Result r;
         if (j && mcp_job_invalid(j))
-            r = run_json(c, j, NULL);
+            run_json(rq, j);
         else
-            r = fail(c, MHD_HTTP_BAD_REQUEST, JSONRPC_INVALID_REQUEST,
-                     "Bad Request: no " SESSION_HEADER " header; start a session with an "
-                     "initialize request, then send its " SESSION_HEADER " with every request");
+            http_answer_error(rq, 400,
+                              "Bad Request: no " SESSION_HEADER " header; start a session with an "
+                              "initialize request, then send its " SESSION_HEADER
+                              " with every request");
         mcp_job_free(j);
         mcp_session_free(ss);
-        return r;
+        return;
     }
     pthread_mutex_lock(&h->mu);
     reap_idle_locked(h, time(NULL));
@@ -758,15 +607,16 @@ static enum MHD_Result post_new_session(hsrv *h, struct MHD_Connection *c, req *
     if (full) {
         mcp_job_free(j);
         mcp_session_free(ss);
-        return sessions_full(h, c);
+        sessions_full(h, rq);
+        return;
     }
     hsess *hs = calloc(1, sizeof *hs);
     if (!hs || !random_id(hs->id, sizeof hs->id)) {
         free(hs);
         mcp_job_free(j);
         mcp_session_free(ss);
-        return fail(c, MHD_HTTP_SERVICE_UNAVAILABLE, JSONRPC_INTERNAL_ERROR,
-                    "cannot make a session id");
+        http_answer_error(rq, 503, "cannot make a session id");
+        return;
     }
     hs->ss = ss;
     hs->last = time(NULL);
@@ -775,11 +625,10 @@ static enum MHD_Result post_new_session(hsrv *h, struct MHD_Connection *c, req *
     pm_code rc = mcp_job_run(j, NULL, &out);
     mcp_job_free(j);
     if (rc != PM_OK || !mcp_session_protocol(ss)) { /* initialize failed: no session */
-        enum MHD_Result r = queue(c, MHD_HTTP_BAD_REQUEST, "application/json",
-                                  out.data ? out.data : "", out.len, NULL);
+        http_answer(rq, 400, "application/json", out.data ? out.data : "", out.len);
         pm_buf_free(&out);
         hsess_free(hs);
-        return r;
+        return;
     }
     pthread_mutex_lock(&h->mu);
     full = h->nsessions >= h->max_sessions; /* another initialize came first */
@@ -792,23 +641,28 @@ static enum MHD_Result post_new_session(hsrv *h, struct MHD_Connection *c, req *
     if (full) {
         pm_buf_free(&out);
         hsess_free(hs);
-        return sessions_full(h, c);
+        sessions_full(h, rq);
+        return;
     }
-    enum MHD_Result r = queue(c, MHD_HTTP_OK, "application/json", out.data, out.len, hs->id);
+    http_add_header(rq, SESSION_HEADER, hs->id);
+    http_answer(rq, 200, "application/json", out.data, out.len);
     pm_buf_free(&out);
-    return r;
 }
 
-static enum MHD_Result post(hsrv *h, struct MHD_Connection *c, req *rq, hsess *hs)
+static void post(hsrv *h, http_req *rq, hsess *hs)
 {
-    mcp_job *j = mcp_session_accept(hs->ss, rq->body.data ? rq->body.data : "", rq->body.len);
-    if (!j)
-        return queue(c, MHD_HTTP_ACCEPTED, NULL, "", 0, NULL);
+    size_t len;
+    const char *body = http_req_body(rq, &len);
+    mcp_job *j = mcp_session_accept(hs->ss, body, len);
+    if (!j) {
+        http_answer(rq, 202, NULL, "", 0);
+        return;
+    }
     const char *m = mcp_job_method(j);
     if (!m || strcmp(m, "tools/call") != 0) {
-        enum MHD_Result r = run_json(c, j, NULL);
+        run_json(rq, j);
         mcp_job_free(j);
-        return r;
+        return;
     }
     sse *st = sse_new(h, hs, 2, true); /* the reader's and the call's */
     call_job *cj = calloc(1, sizeof *cj);
@@ -819,7 +673,8 @@ static enum MHD_Result post(hsrv *h, struct MHD_Connection *c, req *rq, hsess *h
             sse_unref(h, st);
         }
         mcp_job_free(j);
-        return fail(c, MHD_HTTP_SERVICE_UNAVAILABLE, JSONRPC_INTERNAL_ERROR, "out of memory");
+        http_answer_error(rq, 503, "out of memory");
+        return;
     }
     pthread_mutex_lock(&h->mu);
     hs->refs++; /* the call's */
@@ -840,13 +695,13 @@ static enum MHD_Result post(hsrv *h, struct MHD_Connection *c, req *rq, hsess *h
         sse_unref(h, st);
         sse_unref(h, st);
         mcp_job_free(j);
-        return fail(c, MHD_HTTP_SERVICE_UNAVAILABLE, JSONRPC_INTERNAL_ERROR,
-                    "cannot start a thread for the call");
+        http_answer_error(rq, 503, "cannot start a thread for the call");
+        return;
     }
     pthread_attr_destroy(&attr);
     if (primes(hs))
         sse_prime(st);
-    return sse_response(h, c, st, NULL, false, 1);
+    sse_response(h, rq, st, NULL, false, 1);
 }
 
 /* "sN-M" of a stream of this session: the stream (a reference taken) and
@@ -872,27 +727,32 @@ static sse *find_stream(hsrv *h, hsess *hs, const char *last, uint64_t *seq)
     return st;
 }
 
-static enum MHD_Result get_stream(hsrv *h, struct MHD_Connection *c, hsess *hs)
+static void get_stream(hsrv *h, http_req *rq, hsess *hs)
 {
     /* a client reconnecting: the rest of the stream it was reading */
     uint64_t seq = 0;
-    sse *old = find_stream(h, hs, header(c, "Last-Event-ID"), &seq);
+    sse *old = find_stream(h, hs, http_req_header(rq, "Last-Event-ID"), &seq);
     if (old) {
         pthread_mutex_lock(&h->mu);
         hs->refs++; /* the reader's */
         pthread_mutex_unlock(&h->mu);
-        return sse_response(h, c, old, hs, false, seq + 1);
+        sse_response(h, rq, old, hs, false, seq + 1);
+        return;
     }
     pthread_mutex_lock(&h->mu);
     bool busy = hs->get != NULL;
     pthread_mutex_unlock(&h->mu);
-    if (busy)
-        return fail(c, MHD_HTTP_CONFLICT, JSONRPC_INVALID_REQUEST,
-                    "Conflict: this session already has its SSE stream open (one GET stream per "
-                    "session)");
+    if (busy) {
+        http_answer_error(rq, 409,
+                          "Conflict: this session already has its SSE stream open (one GET "
+                          "stream per session)");
+        return;
+    }
     sse *st = sse_new(h, hs, 2, false); /* the reader's and the session's */
-    if (!st)
-        return fail(c, MHD_HTTP_SERVICE_UNAVAILABLE, JSONRPC_INTERNAL_ERROR, "out of memory");
+    if (!st) {
+        http_answer_error(rq, 503, "out of memory");
+        return;
+    }
     pthread_mutex_lock(&h->mu);
     hs->get = st;
     hs->refs++; /* the reader's, given back by sse_reader_free */
@@ -901,257 +761,161 @@ static enum MHD_Result get_stream(hsrv *h, struct MHD_Connection *c, hsess *hs)
     mcp_session_set_stream(hs->ss, &o);
     if (primes(hs))
         sse_prime(st);
-    return sse_response(h, c, st, hs, true, 1);
+    sse_response(h, rq, st, hs, true, 1);
 }
 
-static enum MHD_Result delete_session(hsrv *h, struct MHD_Connection *c, hsess *hs)
+static void delete_session(hsrv *h, http_req *rq, hsess *hs)
 {
     pm_info("mcp: session of \"%s\" ended by the client", mcp_session_client_name(hs->ss));
     pthread_mutex_lock(&h->mu);
     hsess_end_locked(h, hs);
     pthread_mutex_unlock(&h->mu);
-    return queue(c, MHD_HTTP_OK, NULL, "", 0, NULL);
+    http_answer(rq, 200, NULL, "", 0);
 }
 
-static enum MHD_Result handle(hsrv *h, struct MHD_Connection *c, const char *url,
-                              const char *method, req *rq)
+/* ---- the route -------------------------------------------------------------------- */
+
+/* The checks that need only the headers (mcp_route.h's list, before the
+ * body's size). */
+static void route_headers(void *arg, http_req *rq)
 {
-    const char *host = header(c, MHD_HTTP_HEADER_HOST);
-    if (!host_ok(h, host))
-        return fail(c, MHD_HTTP_FORBIDDEN, JSONRPC_INVALID_REQUEST,
-                    "Forbidden: Host \"%.100s\" is not this server's (DNS rebinding protection)",
-                    host ? host : "");
-    const char *origin = header(c, MHD_HTTP_HEADER_ORIGIN);
-    if (origin && !origin_ok(h, origin))
-        return fail(c, MHD_HTTP_FORBIDDEN, JSONRPC_INVALID_REQUEST,
-                    "Forbidden: Origin \"%.100s\" is not allowed (start the server with "
-                    "--allow-origin to admit it)",
-                    origin);
-    if (!token_ok(h, header(c, MHD_HTTP_HEADER_AUTHORIZATION)))
-        return fail(c, MHD_HTTP_UNAUTHORIZED, JSONRPC_INVALID_REQUEST,
-                    "Unauthorized: send \"Authorization: Bearer TOKEN\" with the token this "
-                    "server was started with");
-    if (strcmp(url, PATH) != 0)
-        return fail(c, MHD_HTTP_NOT_FOUND, JSONRPC_INVALID_REQUEST,
-                    "Not Found: the MCP endpoint is " PATH);
+    const char *method = http_req_method(rq);
     bool is_post = strcmp(method, "POST") == 0, is_get = strcmp(method, "GET") == 0;
-    if (!is_post && !is_get && strcmp(method, "DELETE") != 0)
-        return fail(c, MHD_HTTP_METHOD_NOT_ALLOWED, JSONRPC_INVALID_REQUEST,
-                    "Method Not Allowed: " PATH " takes POST, GET and DELETE");
-    const char *accept = header(c, MHD_HTTP_HEADER_ACCEPT);
+    if (!is_post && !is_get && strcmp(method, "DELETE") != 0) {
+        http_add_header(rq, "Allow", "GET, POST, DELETE");
+        http_answer_error(rq, 405,
+                          "Method Not Allowed: " HTTP_MCP_PATH " takes POST, GET and DELETE");
+        return;
+    }
+    const char *accept = http_req_header(rq, "Accept");
     if (is_post) {
-        const char *type = header(c, MHD_HTTP_HEADER_CONTENT_TYPE);
+        const char *type = http_req_header(rq, "Content-Type");
         if (!type || strncasecmp(type, "application/json", 16) != 0 ||
             (type[16] && type[16] != ';' && type[16] != ' '))
-            return fail(c, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE, JSONRPC_INVALID_REQUEST,
-                        "Unsupported Media Type: POST a JSON-RPC message as application/json");
-        if (!accepts(accept, "application/json") || !accepts(accept, "text/event-stream"))
-            return fail(c, MHD_HTTP_NOT_ACCEPTABLE, JSONRPC_INVALID_REQUEST,
-                        "Not Acceptable: send \"Accept: application/json, text/event-stream\"");
-        if (rq->total > h->max_body)
-            return fail(c, MHD_HTTP_CONTENT_TOO_LARGE, JSONRPC_INVALID_REQUEST,
-                        "Payload Too Large: the message is %zu bytes, over the limit of %zu",
-                        rq->total, h->max_body);
+            http_answer_error(rq, 415,
+                              "Unsupported Media Type: POST a JSON-RPC message as "
+                              "application/json");
+        else if (!accepts(accept, "application/json") || !accepts(accept, "text/event-stream"))
+            http_answer_error(rq, 406,
+                              "Not Acceptable: send \"Accept: application/json, "
+                              "text/event-stream\"");
     } else if (is_get && !accepts(accept, "text/event-stream")) {
-        return fail(c, MHD_HTTP_NOT_ACCEPTABLE, JSONRPC_INVALID_REQUEST,
-                    "Not Acceptable: a GET opens an SSE stream; send \"Accept: "
-                    "text/event-stream\"");
+        http_answer_error(rq, 406,
+                          "Not Acceptable: a GET opens an SSE stream; send \"Accept: "
+                          "text/event-stream\"");
     }
-    const char *version = header(c, VERSION_HEADER);
-    if (version && !known_version(version))
-        return fail(c, MHD_HTTP_BAD_REQUEST, JSONRPC_INVALID_REQUEST,
-                    "Bad Request: unsupported " VERSION_HEADER " \"%.40s\" (this server speaks "
-                    "2025-11-25, 2025-06-18 and 2025-03-26)",
-                    version);
-    const char *sid = header(c, SESSION_HEADER);
+}
+
+static void route_handle(void *arg, http_req *rq)
+{
+    hsrv *h = arg;
+    const char *method = http_req_method(rq);
+    bool is_post = strcmp(method, "POST") == 0, is_get = strcmp(method, "GET") == 0;
+    const char *version = http_req_header(rq, VERSION_HEADER);
+    if (version && !known_version(version)) {
+        http_answer_error(rq, 400,
+                          "Bad Request: unsupported " VERSION_HEADER " \"%.40s\" (this server "
+                          "speaks 2025-11-25, 2025-06-18 and 2025-03-26)",
+                          version);
+        return;
+    }
+    const char *sid = http_req_header(rq, SESSION_HEADER);
     if (!sid) {
         if (is_post)
-            return post_new_session(h, c, rq);
-        return fail(c, MHD_HTTP_BAD_REQUEST, JSONRPC_INVALID_REQUEST,
-                    "Bad Request: no " SESSION_HEADER " header (initialize first)");
+            post_new_session(h, rq);
+        else
+            http_answer_error(rq, 400,
+                              "Bad Request: no " SESSION_HEADER " header (initialize first)");
+        return;
     }
     hsess *hs = hsess_find(h, sid);
-    if (!hs)
-        return fail(c, MHD_HTTP_NOT_FOUND, JSONRPC_INVALID_REQUEST,
-                    "Not Found: no session \"%.80s\" (it ended or never was); initialize a new "
-                    "one",
-                    sid);
-    enum MHD_Result r;
-    if (is_post)
-        r = post(h, c, rq, hs);
-    else if (is_get)
-        r = get_stream(h, c, hs);
-    else
-        r = delete_session(h, c, hs);
-    hsess_unref(h, hs);
-    return r;
-}
-
-static enum MHD_Result access_cb(void *cls, struct MHD_Connection *c, const char *url,
-                                 const char *method, const char *version, const char *upload,
-                                 size_t *upload_size, void **req_cls)
-{
-    hsrv *h = cls;
-    req *rq = *req_cls;
-    if (!rq) {
-        rq = calloc(1, sizeof *rq);
-        if (!rq)
-            return MHD_NO;
-        pm_buf_init(&rq->body, h->max_body);
-        *req_cls = rq;
-        return MHD_YES;
-    }
-    if (*upload_size) {
-        size_t n = *upload_size;
-        if (rq->total + n <= h->max_body)
-            pm_buf_append(&rq->body, upload, n, NULL);
-        rq->total += n;
-        *upload_size = 0;
-        return MHD_YES;
-    }
-    return handle(h, c, url, method, rq);
-}
-
-static void completed_cb(void *cls, struct MHD_Connection *c, void **req_cls,
-                         enum MHD_RequestTerminationCode toe)
-{
-    req *rq = *req_cls;
-    if (!rq)
+    if (!hs) {
+        http_answer_error(rq, 404,
+                          "Not Found: no session \"%.80s\" (it ended or never was); initialize a "
+                          "new one",
+                          sid);
         return;
-    pm_buf_free(&rq->body);
-    free(rq);
-    *req_cls = NULL;
+    }
+    if (is_post)
+        post(h, rq, hs);
+    else if (is_get)
+        get_stream(h, rq, hs);
+    else
+        delete_session(h, rq, hs);
+    hsess_unref(h, hs);
 }
 
-static void mhd_log(void *cls, const char *fmt, va_list ap)
+static void route_tick(void *arg)
 {
-    char msg[512];
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    size_t n = strlen(msg);
-    while (n && msg[n - 1] == '\n')
-        msg[--n] = 0;
-    pm_debug("mcp: http: %s", msg);
+    hsrv *h = arg;
+    pthread_mutex_lock(&h->mu);
+    reap_idle_locked(h, time(NULL));
+    pthread_mutex_unlock(&h->mu);
+    reap_streams(h, time(NULL), false);
 }
 
-/* ---- serving -------------------------------------------------------------------- */
-
-static bool is_loopback_addr(const struct sockaddr *sa)
+/* Serving stops: sessions close (calls waiting on a client give up, long
+ * ones stop at their next check), running calls finish and their answers
+ * go out (for up to SHUTDOWN_GRACE s), then every stream ends, so that
+ * the connections reading them can close. */
+static void route_drain(void *arg)
 {
-    if (sa->sa_family == AF_INET)
-        return (ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr) >> 24) == 127;
-    if (sa->sa_family == AF_INET6)
-        return IN6_IS_ADDR_LOOPBACK(&((const struct sockaddr_in6 *)sa)->sin6_addr);
-    return false;
-}
-
-/* A listening socket on ai's address; *port is its port. -1 (errno set) on
- * failure. */
-static int listen_on(const struct addrinfo *ai, int *port)
-{
-    int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return -1;
-    int one = 1;
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    struct sockaddr_storage sa;
-    socklen_t len = sizeof sa;
-    if (bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(fd, 128) != 0 ||
-        getsockname(fd, (struct sockaddr *)&sa, &len) != 0) {
-        int e = errno;
-        close(fd);
-        errno = e;
-        return -1;
-    }
-    *port = ntohs(sa.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&sa)->sin6_port
-                                           : ((struct sockaddr_in *)&sa)->sin_port);
-    return fd;
-}
-
-pm_code mcp_http_serve(mcp_server *s, const mcp_http_opts *o, pm_err *err)
-{
-    const char *host = o->host && *o->host ? o->host : "127.0.0.1";
-    struct addrinfo hints = {.ai_family = AF_UNSPEC,
-                             .ai_socktype = SOCK_STREAM,
-                             .ai_flags = AI_NUMERICSERV},
-                    *ai = NULL;
-    char port[16];
-    snprintf(port, sizeof port, "%d", o->port);
-    int gai = getaddrinfo(host, port, &hints, &ai);
-    if (gai != 0)
-        return pm_err_set(err, PM_ERR_CONFIG, "cannot listen on %s: %s", host, gai_strerror(gai));
-    hsrv h = {.s = s, .o = o, .loopback = is_loopback_addr(ai->ai_addr)};
-    if (!h.loopback && (!o->token || !*o->token)) {
-        freeaddrinfo(ai);
-        pm_err_set(err, PM_ERR_CONFIG, "listening on %s, beyond loopback, needs a token", host);
-        pm_err_hint(err, "set PIPEMEND_MCP_TOKEN (or --token-file FILE) to a long random secret; "
-                         "clients send it as \"Authorization: Bearer TOKEN\"");
-        return PM_ERR_CONFIG;
-    }
-    h.max_body = o->max_body ? o->max_body : mcp_server_max_message(s);
-    h.max_sessions = o->max_sessions ? o->max_sessions : DEFAULT_SESSIONS;
-    h.idle = o->idle_seconds > 0 ? o->idle_seconds : DEFAULT_IDLE;
-    pthread_mutex_init(&h.mu, NULL);
-    pthread_cond_init(&h.cv, NULL);
-    /* The socket is bound here, so that the port (0: any free one) is known
-     * before the first request asks what it is (the Host check). */
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
-                     MHD_USE_ERROR_LOG | (ai->ai_family == AF_INET6 ? MHD_USE_IPv6 : 0);
-    pm_code rc = PM_OK;
-    int fd = listen_on(ai, &h.port);
-    freeaddrinfo(ai);
-    struct MHD_Daemon *d =
-        fd < 0 ? NULL
-               : MHD_start_daemon(flags, 0, NULL, NULL, access_cb, &h, MHD_OPTION_LISTEN_SOCKET, fd,
-                                  MHD_OPTION_NOTIFY_COMPLETED, completed_cb, &h,
-                                  MHD_OPTION_CONNECTION_LIMIT, (unsigned)MAX_CONNECTIONS,
-                                  MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONNECTION_TIMEOUT,
-                                  MHD_OPTION_EXTERNAL_LOGGER, mhd_log, &h, MHD_OPTION_END);
-    if (!d) {
-        rc = pm_err_set(err, PM_ERR_IO, "cannot listen on %s port %d%s%s", host, o->port,
-                        fd < 0 ? ": " : "", fd < 0 ? strerror(errno) : "");
-        pm_err_hint(err, "is the port in use? pick another with --listen HOST:PORT (port 0 "
-                         "takes any free one)");
-        if (fd >= 0)
-            close(fd);
-        goto out;
-    }
-    if (o->ready)
-        o->ready(o->ready_arg, host, h.port);
-    while (!(o->stop && *o->stop)) {
-        usleep(100 * 1000);
-        pthread_mutex_lock(&h.mu);
-        reap_idle_locked(&h, time(NULL));
-        pthread_mutex_unlock(&h.mu);
-        reap_streams(&h, time(NULL), false);
-    }
-    /* Shutting down: sessions close (calls waiting on a client give up, long
-     * ones stop at their next check), running calls finish and their answers
-     * go out (for up to SHUTDOWN_GRACE s), then every stream ends and the
-     * daemon stops. */
-    pthread_mutex_lock(&h.mu);
-    h.stopping = true;
-    for (hsess *hs = h.sessions; hs; hs = hs->next)
+    hsrv *h = arg;
+    pthread_mutex_lock(&h->mu);
+    h->stopping = true;
+    for (hsess *hs = h->sessions; hs; hs = hs->next)
         mcp_session_cancel_all(hs->ss);
-    while (h.workers)
-        pthread_cond_wait(&h.cv, &h.mu);
-    pthread_mutex_unlock(&h.mu);
-    for (int i = 0; i < SHUTDOWN_GRACE * 20 && !calls_delivered(&h); i++)
+    while (h->workers)
+        pthread_cond_wait(&h->cv, &h->mu);
+    pthread_mutex_unlock(&h->mu);
+    for (int i = 0; i < SHUTDOWN_GRACE * 20 && !calls_delivered(h); i++)
         usleep(50 * 1000);
-    pthread_mutex_lock(&h.mu);
-    for (sse *st = h.streams; st; st = st->next)
+    pthread_mutex_lock(&h->mu);
+    for (sse *st = h->streams; st; st = st->next)
         sse_finish(st);
-    pthread_mutex_unlock(&h.mu);
-    MHD_stop_daemon(d);
-    reap_streams(&h, time(NULL), true);
-    pthread_mutex_lock(&h.mu);
-    while (h.sessions) {
-        hsess *hs = h.sessions;
-        if (hsess_end_locked(&h, hs))
+    pthread_mutex_unlock(&h->mu);
+}
+
+/* The connections are closed: what is left goes. */
+static void route_free(void *arg)
+{
+    hsrv *h = arg;
+    reap_streams(h, time(NULL), true);
+    pthread_mutex_lock(&h->mu);
+    while (h->sessions) {
+        hsess *hs = h->sessions;
+        if (hsess_end_locked(h, hs))
             hsess_free(hs);
     }
-    pthread_mutex_unlock(&h.mu);
-out:
-    pthread_mutex_destroy(&h.mu);
-    pthread_cond_destroy(&h.cv);
+    pthread_mutex_unlock(&h->mu);
+    pthread_mutex_destroy(&h->mu);
+    pthread_cond_destroy(&h->cv);
+    free(h);
+}
+
+pm_code http_mcp_mount(http_server *srv, mcp_server *s, const http_mcp_opts *o, pm_err *err)
+{
+    static const http_mcp_opts defaults = {0};
+    if (!o)
+        o = &defaults;
+    hsrv *h = calloc(1, sizeof *h);
+    if (!h)
+        return pm_err_set(err, PM_ERR_NOMEM, "out of memory");
+    h->s = s;
+    h->max_sessions = o->max_sessions ? o->max_sessions : DEFAULT_SESSIONS;
+    h->idle = o->idle_seconds > 0 ? o->idle_seconds : DEFAULT_IDLE;
+    pthread_mutex_init(&h->mu, NULL);
+    pthread_cond_init(&h->cv, NULL);
+    http_route r = {.path = HTTP_MCP_PATH,
+                    .max_body = o->max_body ? o->max_body : mcp_server_max_message(s),
+                    .headers = route_headers,
+                    .handle = route_handle,
+                    .tick = route_tick,
+                    .drain = route_drain,
+                    .free = route_free,
+                    .arg = h};
+    pm_code rc = http_server_mount(srv, &r, err);
+    if (rc != PM_OK)
+        route_free(h);
     return rc;
 }
