@@ -2,12 +2,26 @@
  * the warehouse, who a person is, the progress bar (cli.h). */
 #include <jansson.h>
 #include <pwd.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
+
+int cli_error(int exit_code, const char *hint, const char *fmt, ...)
+{
+    pm_err err = {.code = PM_ERR_USAGE};
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err.msg, sizeof err.msg, fmt, ap);
+    va_end(ap);
+    if (hint)
+        snprintf(err.hint, sizeof err.hint, "%s", hint);
+    cli_fail(&err);
+    return exit_code;
+}
 
 int cli_fail(const pm_err *err)
 {

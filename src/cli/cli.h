@@ -49,8 +49,13 @@ typedef struct cli_ctx {
 #undef CMD
 
 /* Prints err (message, detail, hint) to stderr; returns the exit code that
- * fits its code (2 for usage and configuration, 1 otherwise). */
+ * fits its code (2 for usage and configuration, 1 otherwise). Every error
+ * a command reports goes through here. */
 int cli_fail(const pm_err *err);
+/* An error the CLI finds itself (a usage mistake, a thing not found):
+ * printed as cli_fail prints, with hint when not NULL; returns exit_code. */
+int cli_error(int exit_code, const char *hint, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 /* Opens the warehouse named by ctx (error printed on failure). */
 pm_store *cli_open_store(cli_ctx *ctx, int *exit_code);
 void cli_usage_of(const char *command);

@@ -60,8 +60,8 @@ static int audit_check(cli_ctx *ctx, pm_store *s, pm_arena *a)
                (long long)v.events);
     }
     if (!v.intact)
-        fprintf(stderr, "pipemend: error: audit log broken at event %lld: %s\n",
-                (long long)v.broken_seq, v.problem);
+        cli_error(EXIT_FAILED, NULL, "audit log broken at event %lld: %s", (long long)v.broken_seq,
+                  v.problem);
     return v.intact ? 0 : EXIT_FAILED;
 }
 
@@ -70,7 +70,7 @@ int cmd_audit(cli_ctx *ctx)
     const char *sub = ctx->argc ? ctx->argv[0] : "";
     bool log = strcmp(sub, "log") == 0, verify = strcmp(sub, "verify") == 0;
     if (!log && !verify) {
-        fprintf(stderr, "pipemend: error: audit needs \"log\" or \"verify\"\n");
+        cli_error(EXIT_USAGE, NULL, "audit needs \"log\" or \"verify\"");
         cli_usage_of("audit");
         return EXIT_USAGE;
     }

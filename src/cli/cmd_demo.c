@@ -173,9 +173,8 @@ int cmd_demo(cli_ctx *ctx)
 {
     const char *dir = ctx->dir ? ctx->dir : "pipemend-demo";
     if (write_feed(dir) != 0) {
-        fprintf(stderr, "pipemend: error: cannot write the demo into %s: %s\n", dir,
-                strerror(errno));
-        return EXIT_FAILED;
+        return cli_error(EXIT_FAILED, NULL, "cannot write the demo into %s: %s", dir,
+                         strerror(errno));
     }
     char cfgpath[4096], db[4096], day1[4096], day2[4096];
     snprintf(cfgpath, sizeof cfgpath, "%s/pipemend.yaml", dir);

@@ -89,16 +89,13 @@ int cmd_incidents(cli_ctx *ctx)
          dismiss = strcmp(sub, "dismiss") == 0;
     long long id = 0;
     if (!list && !show && !dismiss) {
-        fprintf(stderr, "pipemend: error: incidents needs list, show or dismiss\n");
+        cli_error(EXIT_USAGE, NULL, "incidents needs list, show or dismiss");
         cli_usage_of("incidents");
         return EXIT_USAGE;
     }
     if (!list && (ctx->argc != 2 || sscanf(ctx->argv[1], "%lld", &id) != 1 || id < 1)) {
-        fprintf(stderr,
-                "pipemend: error: incidents %s needs one incident ID (see pipemend incidents "
-                "list)\n",
-                sub);
-        return EXIT_USAGE;
+        return cli_error(EXIT_USAGE, NULL,
+                         "incidents %s needs one incident ID (see pipemend incidents list)", sub);
     }
     int code;
     pm_store *s = cli_open_store(ctx, &code);
@@ -113,9 +110,7 @@ int cmd_incidents(cli_ctx *ctx)
     if (store_incidents_list(s, &f, a, &ins, &n, &err)) {
         code = cli_fail(&err);
     } else if (!list && n == 0) {
-        fprintf(stderr, "pipemend: error: no incident %lld\n  hint: see pipemend incidents list\n",
-                id);
-        code = EXIT_FAILED;
+        code = cli_error(EXIT_FAILED, "see pipemend incidents list", "no incident %lld", id);
     } else if (dismiss) {
         char actor[160];
         cli_human_actor(ctx, actor, sizeof actor);

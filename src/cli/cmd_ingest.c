@@ -52,8 +52,8 @@ static int run(cli_ctx *ctx, pipeline_request *req)
 int cmd_ingest(cli_ctx *ctx)
 {
     if (!ctx->table || ctx->argc < 1) {
-        fprintf(stderr, "pipemend: error: ingest needs --table NAME and at least one FILE (- for "
-                        "stdin)\n");
+        cli_error(EXIT_USAGE, NULL,
+                  "ingest needs --table NAME and at least one FILE (- for stdin)");
         cli_usage_of("ingest");
         return EXIT_USAGE;
     }
@@ -68,14 +68,14 @@ int cmd_ingest(cli_ctx *ctx)
 int cmd_run(cli_ctx *ctx)
 {
     if (ctx->argc != 1) {
-        fprintf(stderr, "pipemend: error: run needs exactly one pipeline NAME\n");
+        cli_error(EXIT_USAGE, NULL, "run needs exactly one pipeline NAME");
         cli_usage_of("run");
         return EXIT_USAGE;
     }
     const pm_pipeline_cfg *p = config_pipeline(ctx->cfg, ctx->argv[0]);
     if (!p) {
-        fprintf(stderr, "pipemend: error: no pipeline \"%s\" in %s\n", ctx->argv[0],
-                ctx->cfg->path ? ctx->cfg->path : "the configuration (no pipemend.yaml found)");
+        cli_error(EXIT_USAGE, NULL, "no pipeline \"%s\" in %s", ctx->argv[0],
+                  ctx->cfg->path ? ctx->cfg->path : "the configuration (no pipemend.yaml found)");
         for (size_t i = 0; i < ctx->cfg->npipelines; i++)
             fprintf(stderr, "  known: %s\n", ctx->cfg->pipelines[i].name);
         return EXIT_USAGE;

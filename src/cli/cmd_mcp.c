@@ -51,7 +51,7 @@ int cmd_mcp(cli_ctx *ctx)
         return print_docs(&t);
     }
     if (ctx->argc) {
-        fprintf(stderr, "pipemend: error: mcp takes no arguments but \"docs\"\n");
+        cli_error(EXIT_USAGE, NULL, "mcp takes no arguments but \"docs\"");
         cli_usage_of("mcp");
         return EXIT_USAGE;
     }
@@ -145,7 +145,7 @@ static pm_code parse_listen(const char *v, char *host, size_t hn, int *port, pm_
 int cmd_serve(cli_ctx *ctx)
 {
     if (ctx->argc) {
-        fprintf(stderr, "pipemend: error: serve takes no arguments\n");
+        cli_error(EXIT_USAGE, NULL, "serve takes no arguments");
         cli_usage_of("serve");
         return EXIT_USAGE;
     }

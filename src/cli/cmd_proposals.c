@@ -57,16 +57,13 @@ int cmd_proposals(cli_ctx *ctx)
          approve = strcmp(sub, "approve") == 0, reject = strcmp(sub, "reject") == 0;
     long long id = 0;
     if (!list && !show && !approve && !reject) {
-        fprintf(stderr, "pipemend: error: proposals needs list, show, approve or reject\n");
+        cli_error(EXIT_USAGE, NULL, "proposals needs list, show, approve or reject");
         cli_usage_of("proposals");
         return EXIT_USAGE;
     }
     if (!list && (ctx->argc != 2 || sscanf(ctx->argv[1], "%lld", &id) != 1 || id < 1)) {
-        fprintf(stderr,
-                "pipemend: error: proposals %s needs one proposal ID (see pipemend "
-                "proposals list)\n",
-                sub);
-        return EXIT_USAGE;
+        return cli_error(EXIT_USAGE, NULL,
+                         "proposals %s needs one proposal ID (see pipemend proposals list)", sub);
     }
     int code;
     pm_store *s = cli_open_store(ctx, &code);
@@ -80,8 +77,7 @@ int cmd_proposals(cli_ctx *ctx)
     if (store_proposals_list(s, list ? ctx->table : NULL, NULL, id, a, &ps, &n, &err)) {
         code = cli_fail(&err);
     } else if (!list && n == 0) {
-        fprintf(stderr, "pipemend: error: no proposal %lld\n", id);
-        code = EXIT_FAILED;
+        code = cli_error(EXIT_FAILED, NULL, "no proposal %lld", id);
     } else if (approve || reject) {
         code = decide(ctx, s, &ps[0], approve);
     } else if (ctx->json) {

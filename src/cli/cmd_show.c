@@ -63,13 +63,12 @@ int cmd_schema(cli_ctx *ctx)
     const char *sub = ctx->argc ? ctx->argv[0] : "";
     bool list = strcmp(sub, "list") == 0;
     if (!list && strcmp(sub, "show") != 0) {
-        fprintf(stderr, "pipemend: error: schema needs \"show\" or \"list\"\n");
+        cli_error(EXIT_USAGE, NULL, "schema needs \"show\" or \"list\"");
         cli_usage_of("schema");
         return EXIT_USAGE;
     }
     if (!list && !ctx->table) {
-        fprintf(stderr, "pipemend: error: schema show needs --table NAME\n");
-        return EXIT_USAGE;
+        return cli_error(EXIT_USAGE, NULL, "schema show needs --table NAME");
     }
     int code;
     pm_store *s = cli_open_store(ctx, &code);
@@ -100,11 +99,8 @@ int cmd_schema(cli_ctx *ctx)
         if (store_table_load(s, ctx->table, a, &t, &err)) {
             code = cli_fail(&err);
         } else if (!t) {
-            fprintf(stderr,
-                    "pipemend: error: pipemend does not know a table \"%s\"\n  hint: "
-                    "pipemend schema list shows the tables it loaded\n",
-                    ctx->table);
-            code = EXIT_FAILED;
+            code = cli_error(EXIT_FAILED, "pipemend schema list shows the tables it loaded",
+                             "pipemend does not know a table \"%s\"", ctx->table);
         } else if (ctx->json) {
             cli_print_json(view_table(t));
         } else {
@@ -138,8 +134,7 @@ static void print_raw_line(const pm_qrow *q, size_t max)
 static int quarantine_replay(cli_ctx *ctx)
 {
     if (!ctx->table) {
-        fprintf(stderr, "pipemend: error: quarantine replay needs --table NAME\n");
-        return EXIT_USAGE;
+        return cli_error(EXIT_USAGE, NULL, "quarantine replay needs --table NAME");
     }
     int code;
     pm_store *s = cli_open_store(ctx, &code);
@@ -174,15 +169,14 @@ int cmd_quarantine(cli_ctx *ctx)
     if (strcmp(sub, "replay") == 0)
         return quarantine_replay(ctx);
     if (!show && strcmp(sub, "list") != 0) {
-        fprintf(stderr, "pipemend: error: quarantine needs \"list\", \"show ID\" or \"replay\"\n");
+        cli_error(EXIT_USAGE, NULL, "quarantine needs \"list\", \"show ID\" or \"replay\"");
         cli_usage_of("quarantine");
         return EXIT_USAGE;
     }
     long long id = 0;
     if (show && (ctx->argc != 2 || sscanf(ctx->argv[1], "%lld", &id) != 1 || id < 1)) {
-        fprintf(stderr, "pipemend: error: quarantine show needs one quarantine ID (see "
-                        "pipemend quarantine list)\n");
-        return EXIT_USAGE;
+        return cli_error(EXIT_USAGE, NULL,
+                         "quarantine show needs one quarantine ID (see pipemend quarantine list)");
     }
     int code;
     pm_store *s = cli_open_store(ctx, &code);
@@ -197,8 +191,7 @@ int cmd_quarantine(cli_ctx *ctx)
         if (store_quarantine_get(s, id, a, &q, &found, &err)) {
             code = cli_fail(&err);
         } else if (!found) {
-            fprintf(stderr, "pipemend: error: no quarantined row %lld\n", id);
-            code = EXIT_FAILED;
+            code = cli_error(EXIT_FAILED, NULL, "no quarantined row %lld", id);
         } else if (ctx->json) {
             cli_print_json(view_qrow(&q, VIEW_RAW_EXACT, 0));
         } else {

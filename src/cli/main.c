@@ -88,8 +88,7 @@ int cmd_help(cli_ctx *ctx)
                 return 0;
             }
         }
-        fprintf(stderr, "pipemend: error: no command \"%s\"\n", ctx->argv[0]);
-        return EXIT_USAGE;
+        return cli_error(EXIT_USAGE, NULL, "no command \"%s\"", ctx->argv[0]);
     }
     usage_all(stdout);
     return 0;
@@ -124,11 +123,8 @@ int main(int argc, char **argv)
         if (strcmp(commands[i].name, argv[1]) == 0)
             cmd = &commands[i];
     if (!cmd) {
-        fprintf(stderr,
-                "pipemend: error: unknown command \"%s\"\n  hint: run 'pipemend --help' "
-                "for the list\n",
-                argv[1]);
-        return EXIT_USAGE;
+        return cli_error(EXIT_USAGE, "run 'pipemend --help' for the list", "unknown command \"%s\"",
+                         argv[1]);
     }
 
     cli_ctx ctx = {.command = cmd->name};
@@ -192,9 +188,10 @@ int main(int argc, char **argv)
             break;
         case 'a':
             if (ctx.adopt) {
-                fprintf(stderr, "pipemend: error: --adopt given twice\n  hint: name the tables "
-                                "once, separated by commas (--adopt orders,customers)\n");
-                return EXIT_USAGE;
+                return cli_error(EXIT_USAGE,
+                                 "name the tables once, separated by commas (--adopt "
+                                 "orders,customers)",
+                                 "--adopt given twice");
             }
             ctx.adopt = optarg;
             break;
@@ -221,23 +218,20 @@ int main(int argc, char **argv)
             return 0;
         case 'r':
             if (parse_int(optarg, 1, &n)) {
-                fprintf(stderr, "pipemend: error: --run needs a run id, got \"%s\"\n", optarg);
-                return EXIT_USAGE;
+                return cli_error(EXIT_USAGE, NULL, "--run needs a run id, got \"%s\"", optarg);
             }
             ctx.run_id = n;
             break;
         case 'l':
             if (parse_int(optarg, 1, &n) || n > 1000000000) {
-                fprintf(stderr, "pipemend: error: --limit needs a positive number, got \"%s\"\n",
-                        optarg);
-                return EXIT_USAGE;
+                return cli_error(EXIT_USAGE, NULL, "--limit needs a positive number, got \"%s\"",
+                                 optarg);
             }
             ctx.limit = (int)n;
             break;
         default:
-            fprintf(stderr,
-                    "pipemend: error: unknown or incomplete option \"%s\"\n  usage: pipemend %s\n",
-                    argv[optind - 1], cmd->usage);
+            cli_error(EXIT_USAGE, NULL, "unknown or incomplete option \"%s\"", argv[optind - 1]);
+            fprintf(stderr, "  usage: pipemend %s\n", cmd->usage);
             return EXIT_USAGE;
         }
     }
