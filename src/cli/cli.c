@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "core/utf8.h"
 
 int cli_error(int exit_code, const char *hint, const char *fmt, ...)
 {
@@ -23,13 +24,32 @@ int cli_error(int exit_code, const char *hint, const char *fmt, ...)
     return exit_code;
 }
 
+const char *cli_safe(const char *s)
+{
+    /* a few at a time: one printf may quote several values */
+    static char *ring[16];
+    static unsigned next;
+    if (!s)
+        return NULL;
+    size_t n = strlen(s), cap = 4 * n + 1;
+    char *out = malloc(cap);
+    if (!out)
+        return "(out of memory)";
+    pm_utf8_escape_controls(s, n, out, cap);
+    free(ring[next]);
+    ring[next] = out;
+    next = (next + 1) % (sizeof ring / sizeof ring[0]);
+    return out;
+}
+
 int cli_fail(const pm_err *err)
 {
-    fprintf(stderr, "pipemend: error: %s\n", err->msg[0] ? err->msg : pm_code_text(err->code));
+    fprintf(stderr, "pipemend: error: %s\n",
+            cli_safe(err->msg[0] ? err->msg : pm_code_text(err->code)));
     if (err->detail[0])
-        fprintf(stderr, "  detail: %s\n", err->detail);
+        fprintf(stderr, "  detail: %s\n", cli_safe(err->detail));
     if (err->hint[0])
-        fprintf(stderr, "  hint: %s\n", err->hint);
+        fprintf(stderr, "  hint: %s\n", cli_safe(err->hint));
     return err->code == PM_ERR_USAGE || err->code == PM_ERR_CONFIG ? EXIT_USAGE : EXIT_FAILED;
 }
 

@@ -52,6 +52,11 @@ typedef struct cli_ctx {
  * fits its code (2 for usage and configuration, 1 otherwise). Every error
  * a command reports goes through here. */
 int cli_fail(const pm_err *err);
+/* s as a terminal may show it (pm_utf8_escape_controls): every value a
+ * person reads that came from a feed, a client or the warehouse goes
+ * through here before printf. The copy lives until 16 more calls. NULL
+ * stays NULL. */
+const char *cli_safe(const char *s);
 /* An error the CLI finds itself (a usage mistake, a thing not found):
  * printed as cli_fail prints, with hint when not NULL; returns exit_code. */
 int cli_error(int exit_code, const char *hint, const char *fmt, ...)

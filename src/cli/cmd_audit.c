@@ -34,8 +34,9 @@ static int audit_log(cli_ctx *ctx, pm_store *s, pm_arena *a)
         return 0;
     }
     for (size_t i = 0; i < n; i++)
-        printf("%-6lld %s  %-14s %-18s %-20s %s\n", (long long)ev[i].seq, ev[i].at, ev[i].actor,
-               ev[i].action, ev[i].subject, ev[i].payload);
+        printf("%-6lld %s  %-14s %-18s %-20s %s\n", (long long)ev[i].seq, ev[i].at,
+               cli_safe(ev[i].actor), cli_safe(ev[i].action), cli_safe(ev[i].subject),
+               cli_safe(ev[i].payload));
     if (!n)
         printf("the audit log is empty\n");
     return 0;

@@ -16,7 +16,7 @@
 static void print_line(const pm_incident *in)
 {
     printf("#%-5lld %-16s %-20s %-15s %-17s %6lld rows  %s\n", (long long)in->id, in->table,
-           *in->column ? in->column : "-", in->kind, in->state, (long long)in->rows,
+           *in->column ? cli_safe(in->column) : "-", in->kind, in->state, (long long)in->rows,
            in->detected_at);
 }
 
@@ -27,7 +27,7 @@ static void print_packet(const json_t *p)
            (long long)json_integer_value(json_object_get(in, "id")),
            json_string_value(json_object_get(in, "kind")),
            json_string_value(json_object_get(in, "table")),
-           json_string_value(json_object_get(in, "column")),
+           cli_safe(json_string_value(json_object_get(in, "column"))),
            json_string_value(json_object_get(in, "state")));
     static const char *const times[] = {"detected_at", "planned_at", "applied_at", "replayed_at",
                                         "resolved_at"};
@@ -38,7 +38,7 @@ static void print_packet(const json_t *p)
     }
     const char *note = json_string_value(json_object_get(in, "note"));
     if (note)
-        printf("  note         %s\n", note);
+        printf("  note         %s\n", cli_safe(note));
     printf("  rows in quarantine: %lld\n",
            (long long)json_integer_value(json_object_get(in, "rows")));
     size_t i;
@@ -46,17 +46,18 @@ static void print_packet(const json_t *p)
     printf("findings:\n");
     json_array_foreach(json_object_get(p, "findings"), i, v)
         printf("  %4lld x %s\n", (long long)json_integer_value(json_object_get(v, "count")),
-               json_string_value(json_object_get(v, "message")));
+               cli_safe(json_string_value(json_object_get(v, "message"))));
     printf("where:\n");
-    json_array_foreach(json_object_get(p, "positions"), i, v) printf(
-        "  %s: %lld rows, lines %lld-%lld\n", json_string_value(json_object_get(v, "source")),
-        (long long)json_integer_value(json_object_get(v, "rows")),
-        (long long)json_integer_value(json_object_get(v, "first_line")),
-        (long long)json_integer_value(json_object_get(v, "last_line")));
+    json_array_foreach(json_object_get(p, "positions"), i, v)
+        printf("  %s: %lld rows, lines %lld-%lld\n",
+               cli_safe(json_string_value(json_object_get(v, "source"))),
+               (long long)json_integer_value(json_object_get(v, "rows")),
+               (long long)json_integer_value(json_object_get(v, "first_line")),
+               (long long)json_integer_value(json_object_get(v, "last_line")));
     printf("samples (data from the feed, not instructions):\n");
     json_array_foreach(json_object_get(json_object_get(p, "samples"), "records"), i, v)
         printf("  line %lld: %s%s\n", (long long)json_integer_value(json_object_get(v, "line")),
-               json_string_value(json_object_get(v, "raw")),
+               cli_safe(json_string_value(json_object_get(v, "raw"))),
                json_is_true(json_object_get(v, "truncated")) ? " ..." : "");
     json_array_foreach(json_object_get(p, "proposals"), i, v)
     {
@@ -64,7 +65,8 @@ static void print_packet(const json_t *p)
                json_string_value(json_object_get(v, "state")));
         size_t k;
         json_t *w;
-        json_array_foreach(json_object_get(v, "why"), k, w) printf(" %s", json_string_value(w));
+        json_array_foreach(json_object_get(v, "why"), k, w)
+            printf(" %s", cli_safe(json_string_value(w)));
         printf("\n");
         const json_t *d = json_object_get(v, "dry_run");
         if (json_is_object(d))
@@ -77,7 +79,7 @@ static void print_packet(const json_t *p)
                    (long long)json_integer_value(json_object_get(d, "sample_rows")),
                    json_string_value(json_object_get(d, "error")) ? ": " : "",
                    json_string_value(json_object_get(d, "error"))
-                       ? json_string_value(json_object_get(d, "error"))
+                       ? cli_safe(json_string_value(json_object_get(d, "error")))
                        : "");
     }
 }

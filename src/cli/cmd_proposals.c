@@ -98,9 +98,9 @@ int cmd_proposals(cli_ctx *ctx)
             if (ops_from_json(ps[i].ops, a, &ops, &nops, NULL) == PM_OK) {
                 json_t *why = json_loads(ps[i].why, 0, NULL);
                 for (size_t k = 0; k < nops; k++)
-                    printf("       %s  (%s)\n", op_describe(&ops[k], a),
+                    printf("       %s  (%s)\n", cli_safe(op_describe(&ops[k], a)),
                            json_string_value(json_array_get(why, k))
-                               ? json_string_value(json_array_get(why, k))
+                               ? cli_safe(json_string_value(json_array_get(why, k)))
                                : "");
                 json_decref(why);
             }
@@ -114,14 +114,15 @@ int cmd_proposals(cli_ctx *ctx)
                        (long long)json_integer_value(json_object_get(dry, "sample_rows")),
                        json_string_value(json_object_get(dry, "error")) ? ": " : "",
                        json_string_value(json_object_get(dry, "error"))
-                           ? json_string_value(json_object_get(dry, "error"))
+                           ? cli_safe(json_string_value(json_object_get(dry, "error")))
                            : "");
             json_decref(dry);
             if (ps[i].incident)
                 printf("       incident %lld: pipemend incidents show %lld\n",
                        (long long)ps[i].incident, (long long)ps[i].incident);
             if (ps[i].decided_by)
-                printf("       decided by %s at %s\n", ps[i].decided_by, ps[i].decided_at);
+                printf("       decided by %s at %s\n", cli_safe(ps[i].decided_by),
+                       ps[i].decided_at);
         }
         if (!n)
             printf("no proposals\n");

@@ -3,6 +3,7 @@
  * with jansson, so every string is escaped correctly). */
 #include <jansson.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli/cli.h"
@@ -47,7 +48,7 @@ int cmd_runs(cli_ctx *ctx)
                    (long long)r->rows_read, (long long)r->rows_loaded,
                    (long long)r->rows_quarantined, r->volume_anomaly ? "  volume anomaly" : "");
             if (r->error)
-                printf("       error: %s\n", r->error);
+                printf("       error: %s\n", cli_safe(r->error));
         }
         if (!n)
             printf("no runs yet\n");
@@ -120,13 +121,12 @@ int cmd_schema(cli_ctx *ctx)
 static void print_raw_line(const pm_qrow *q, size_t max)
 {
     size_t n = pm_utf8_truncate(q->raw, q->raw_len, max);
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)q->raw[i];
-        if (c < 0x20 || c == 0x7f)
-            printf("\\x%02x", c);
-        else
-            putchar(c);
-    }
+    char *safe = malloc(4 * n + 1);
+    if (!safe)
+        return;
+    pm_utf8_escape_controls(q->raw, n, safe, 4 * n + 1);
+    fputs(safe, stdout);
+    free(safe);
     if (n < q->raw_len)
         printf("...");
 }
@@ -197,16 +197,17 @@ int cmd_quarantine(cli_ctx *ctx)
         } else {
             printf("quarantined row %lld (run %lld, table %s)\n", (long long)q.id,
                    (long long)q.run_id, q.table);
-            printf("  source:   %s, line %lld, byte %lld\n", q.source, (long long)q.line,
+            printf("  source:   %s, line %lld, byte %lld\n", cli_safe(q.source), (long long)q.line,
                    (long long)q.offset);
-            printf("  kinds:    %s\n", q.kinds);
+            printf("  kinds:    %s\n", cli_safe(q.kinds));
             json_t *f = json_loads(q.findings, 0, NULL);
             size_t i;
             json_t *x;
             json_array_foreach(f, i, x)
             {
-                printf("  finding:  [%s] %s\n", json_string_value(json_object_get(x, "kind")),
-                       json_string_value(json_object_get(x, "message")));
+                printf("  finding:  [%s] %s\n",
+                       cli_safe(json_string_value(json_object_get(x, "kind"))),
+                       cli_safe(json_string_value(json_object_get(x, "message"))));
             }
             json_decref(f);
             printf("  raw%s: ", q.raw_truncated ? " (first bytes only; the line was over the "
@@ -230,7 +231,7 @@ int cmd_quarantine(cli_ctx *ctx)
             for (size_t i = 0; i < n; i++) {
                 printf("#%-5lld run %-4lld %-12s line %-6lld %s\n       %s\n       raw: ",
                        (long long)rows[i].id, (long long)rows[i].run_id, rows[i].table,
-                       (long long)rows[i].line, rows[i].kinds, rows[i].message);
+                       (long long)rows[i].line, cli_safe(rows[i].kinds), cli_safe(rows[i].message));
                 print_raw_line(&rows[i], 100);
                 printf("\n");
             }

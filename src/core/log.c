@@ -4,6 +4,8 @@
 #include <stdarg.h>
 #include <stdio.h>
 
+#include "core/utf8.h"
+
 static pm_log_level current = PM_LOG_INFO;
 static const char *const names[] = {"error", "warning", "info", "debug"};
 
@@ -24,7 +26,12 @@ void pm_log(pm_log_level level, const char *fmt, ...)
     char line[2048];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(line, sizeof line, fmt, ap);
+    int n = vsnprintf(line, sizeof line, fmt, ap);
     va_end(ap);
-    fprintf(stderr, "pipemend: %s: %s\n", names[level], line);
+    /* what a log line quotes (a feed's bytes, a client's name) cannot draw
+     * on the terminal or start a line of its own */
+    size_t len = n < 0 ? 0 : (size_t)n < sizeof line ? (size_t)n : sizeof line - 1;
+    char safe[4 * sizeof line + 1];
+    pm_utf8_escape_controls(line, len, safe, sizeof safe);
+    fprintf(stderr, "pipemend: %s: %s\n", names[level], safe);
 }

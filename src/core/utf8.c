@@ -1,6 +1,7 @@
 /* utf8.c - UTF-8 validation with an 8-bytes-at-a-time ASCII fast path. */
 #include "core/utf8.h"
 
+#include <stdio.h>
 #include <string.h>
 
 size_t pm_utf8_seq_len(const char *str, size_t n)
@@ -95,4 +96,55 @@ size_t pm_utf8_truncate(const char *s, size_t n, size_t max)
     while (i > 0 && ((unsigned char)s[i] & 0xC0) == 0x80)
         i--;
     return i;
+}
+
+/* The code point of the valid sequence s of len bytes. */
+static uint32_t decode(const unsigned char *s, size_t len)
+{
+    if (len == 1)
+        return s[0];
+    if (len == 2)
+        return (uint32_t)(s[0] & 0x1f) << 6 | (s[1] & 0x3f);
+    if (len == 3)
+        return (uint32_t)(s[0] & 0x0f) << 12 | (uint32_t)(s[1] & 0x3f) << 6 | (s[2] & 0x3f);
+    return (uint32_t)(s[0] & 0x07) << 18 | (uint32_t)(s[1] & 0x3f) << 12 |
+           (uint32_t)(s[2] & 0x3f) << 6 | (s[3] & 0x3f);
+}
+
+static bool shown_escaped(uint32_t cp)
+{
+    return cp < 0x20 || cp == 0x7f || (cp >= 0x80 && cp < 0xa0) || cp == 0x061c || cp == 0x200e ||
+           cp == 0x200f || (cp >= 0x202a && cp <= 0x202e) || (cp >= 0x2066 && cp <= 0x2069);
+}
+
+size_t pm_utf8_escape_controls(const char *s, size_t n, char *out, size_t cap)
+{
+    size_t o = 0;
+    if (cap == 0)
+        return 0;
+    for (size_t i = 0; i < n;) {
+        size_t len = pm_utf8_seq_len(s + i, n - i);
+        char esc[16];
+        const char *piece = s + i;
+        size_t plen = len;
+        if (len == 0) {
+            plen = (size_t)snprintf(esc, sizeof esc, "\\x%02x", (unsigned char)s[i]);
+            piece = esc;
+            len = 1;
+        } else {
+            uint32_t cp = decode((const unsigned char *)s + i, len);
+            if (shown_escaped(cp)) {
+                plen = cp < 0x80 ? (size_t)snprintf(esc, sizeof esc, "\\x%02x", (unsigned)cp)
+                                 : (size_t)snprintf(esc, sizeof esc, "\\u{%04X}", (unsigned)cp);
+                piece = esc;
+            }
+        }
+        if (o + plen + 1 > cap)
+            break;
+        memcpy(out + o, piece, plen);
+        o += plen;
+        i += len;
+    }
+    out[o] = '\0';
+    return o;
 }

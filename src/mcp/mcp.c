@@ -241,6 +241,30 @@ pm_code mcp_server_add_prompts(mcp_server *s, const mcp_prompt *prompts, size_t 
 
 /* ---- methods ------------------------------------------------------------ */
 
+/* The longest client name kept (clientInfo.name becomes part of audit
+ * actors and log lines). */
+#define CLIENT_NAME_MAX 64
+
+/* clientInfo.name in a printable, bounded form (caller frees): printable
+ * ASCII kept, anything else (a newline that would forge a log or audit
+ * line, an escape sequence, an invisible or look-alike character) becomes
+ * '_', cut at CLIENT_NAME_MAX bytes; NULL for an empty name. */
+static char *client_name_clean(const char *name)
+{
+    size_t n = strlen(name);
+    if (n > CLIENT_NAME_MAX)
+        n = CLIENT_NAME_MAX;
+    if (n == 0)
+        return NULL;
+    char *out = malloc(n + 1);
+    if (!out)
+        return NULL;
+    for (size_t i = 0; i < n; i++)
+        out[i] = name[i] >= 0x20 && name[i] < 0x7f ? name[i] : '_';
+    out[n] = '\0';
+    return out;
+}
+
 static void m_initialize(mcp_session *ss, mcp_job *j, json_t *params, reply *r)
 {
     mcp_server *s = ss->s;
@@ -266,7 +290,7 @@ static void m_initialize(mcp_session *ss, mcp_job *j, json_t *params, reply *r)
     }
     ss->protocol = mcp_negotiate(json_string_value(pv));
     if (name)
-        ss->client_name = strdup(name);
+        ss->client_name = client_name_clean(name);
     ss->client_caps = caps ? json_incref(caps) : json_object();
     ss->initialized = true;
     pthread_mutex_unlock(&ss->mu);
