@@ -89,7 +89,7 @@ check: deps
 # a real server), on a throwaway one; without PM_TEST_PG_URL they skip.
 unit-pg: deps $(UNIT_BIN)
 	@sh scripts/install-test-deps-pg.sh
-	@sh tests/pg/with-server.sh $(O)/tests/test_pg_catalog $(O)/tests/test_pg_copy >$(O)/unit-pg.log 2>&1 \
+	@sh tests/pg/with-server.sh $(O)/tests/test_pg_catalog $(O)/tests/test_pg_copy $(O)/tests/test_store_contract >$(O)/unit-pg.log 2>&1 \
 	  && echo "unit-pg: passed" || { cat $(O)/unit-pg.log; echo "unit-pg: FAILED"; exit 1; }
 
 e2e-pg: deps

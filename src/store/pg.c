@@ -1,6 +1,7 @@
-/* pg.c - the PostgreSQL backend of store.h: the connection, the helpers
- * pg_table.c and pg_copy.c share (pg_int.h), and everything of the store
- * that is pipemend's own state (the catalog) rather than a data table.
+/* pg.c - the PostgreSQL driver (driver.h): the connection and its
+ * transactions, advisory locks, statements for the catalog (catalog.c),
+ * the catalog's DDL, and the helpers pg_table.c and pg_copy.c share
+ * (pg_int.h).
  *
  * The catalog is SQLite's, table for table and column for column, in the
  * schema `pipemend`. Timestamps are text in the ISO form SQLite writes
@@ -11,27 +12,18 @@
  *
  * Several pipemend processes may share one warehouse, and PostgreSQL's READ
  * COMMITTED does not serialise writers as SQLite's BEGIN IMMEDIATE does. So
- * every read-then-write of the catalog that must not interleave takes a
- * transaction-level advisory lock (pg_lock_key) first: the catalog's
- * creation; each append to the audit chain (so the chain stays linear),
- * and with the same lock the dedup of incidents and proposals (so two
- * workers hitting the same drift open one incident and one proposal); and
- * a checkpoint read inside a batch's transaction (so two runs on one
- * source cannot both move it).
+ * the driver's lock (catalog.c says which keys it takes: "audit",
+ * "table:NAME", a checkpoint's) is a transaction-level advisory lock on
+ * pg_lock_key(key); the catalog's creation takes one too.
  *
  * Every value is a bound parameter (PQexecParams, text format; bytea in
  * binary); identifiers reach SQL only through pg_quote_ident. */
 #include "store/pg_int.h"
 
-#include <errno.h>
-#include <jansson.h>
-#include <limits.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <unistd.h>
 
 #include "core/arena.h"
 #include "core/hash.h"
@@ -299,14 +291,6 @@ pm_code pg_query(pg *p, const char *sql, int nparams, const char *const *params,
     return PM_OK;
 }
 
-pm_code pg_quote_ident(pm_buf *b, const char *name, pm_err *err)
-{
-    pm_code rc = pm_buf_putc(b, '"', err);
-    for (const char *c = name; !rc && *c; c++)
-        rc = *c == '"' ? pm_buf_append(b, "\"\"", 2, err) : pm_buf_putc(b, *c, err);
-    return rc ? rc : pm_buf_putc(b, '"', err);
-}
-
 /* FNV-1a (core/hash.h) over "pipemend:" what: the same key in every
  * process and release, and out of the way of other applications' keys. */
 int64_t pg_lock_key(const char *what)
@@ -470,33 +454,6 @@ pm_type pg_type_from_decl(const char *decl, pm_type catalog)
     return t;
 }
 
-pm_code pg_record_version(pg *p, const pm_table *t, const char *reason, pm_err *err)
-{
-    json_t *cols = table_columns_json(t);
-    char *text = json_dumps(cols, JSON_COMPACT);
-    json_decref(cols);
-    if (!text)
-        return pm_err_set(err, PM_ERR_NOMEM, "cannot encode the schema of %s", t->name);
-    par a = {0};
-    par_text(&a, t->name);
-    par_int(&a, t->version);
-    par_text(&a, text);
-    par_text(&a, reason);
-    pm_code rc =
-        run(p,
-            "INSERT INTO " CAT "_pipemend_schema_versions (table_name, version, columns, "
-            "reason, created_at) VALUES ($1::text, $2::integer, $3::text, $4::text, " NOW_SQL ")",
-            &a, NULL, "cannot record the schema version", err);
-    free(text);
-    /* Two workers recording the same version of one table: the loser's
-     * plan is stale, as when apply_ops finds the version moved. */
-    if (rc == PM_ERR_CONSTRAINT && err && strcmp(err->sqlstate, "23505") == 0) {
-        err->code = rc = PM_ERR_BUSY;
-        pm_err_hint(err, "another worker changed %s at the same time; plan again", t->name);
-    }
-    return rc;
-}
-
 /* ---- connection and transactions ------------------------------------------ */
 
 static void notice(void *arg, const char *msg)
@@ -561,62 +518,11 @@ static pm_code xact_lock(pg *p, const char *what, pm_err *err)
     return run(p, "SELECT pg_advisory_xact_lock($1::bigint)", &a, NULL, "cannot take a lock", err);
 }
 
-/* The lock that orders the catalog's writers: the audit chain's. Opening
- * an incident or recording a proposal takes it too, rather than a lock of
- * its own: those transactions go on to append to the audit log, and a
- * transaction that takes one lock cannot deadlock with another that takes
- * the same one, whatever order they open incidents in. */
-static pm_code writer_lock(pg *p, pm_err *err)
-{
-    return xact_lock(p, "audit", err);
-}
-
-/* The same for a key made of parts (separated by a unit separator). */
-static pm_code xact_lock_parts(pg *p, const char *const *parts, size_t n, pm_err *err)
-{
-    pm_buf b;
-    pm_buf_init(&b, (size_t)1 << 26);
-    pm_code rc = PM_OK;
-    for (size_t i = 0; !rc && i < n; i++) {
-        if (i)
-            rc = pm_buf_putc(&b, '\x1f', err);
-        if (!rc)
-            rc = pm_buf_puts(&b, parts[i] ? parts[i] : "", err);
-    }
-    if (!rc)
-        rc = xact_lock(p, b.data, err);
-    pm_buf_free(&b);
-    return rc;
-}
-
-/* Opens a transaction unless the caller has one (*own says which). */
-static pm_code tx_own(pg *p, bool *own, pm_err *err)
-{
-    *own = !joined(p);
-    if (!*own)
-        return PM_OK;
-    pm_code rc = reconnect(p, err);
-    return rc ? rc : pg_exec(p, "BEGIN", "cannot begin a transaction", err);
-}
-
-/* Ends the transaction tx_own opened: commits on success, rolls back on
- * failure (rc is returned). */
-static pm_code tx_end(pg *p, bool own, pm_code rc, pm_err *err)
-{
-    if (!own)
-        return rc;
-    if (rc) {
-        pg_exec(p, "ROLLBACK", "cannot roll back", NULL);
-        return rc;
-    }
-    return commit(p, err);
-}
-
-static pm_code pg_exec_tx(pm_store *s, const char *verb, pm_err *err)
+static pm_code pg_tx(pm_store *s, drv_tx kind, pm_err *err)
 {
     pg *p = pg_of(s);
-    if (strncmp(verb, "BEGIN", 5) == 0) {
-        /* store_begin says BEGIN IMMEDIATE (SQLite's writer lock); in
+    if (kind == DRV_BEGIN || kind == DRV_BEGIN_BATCH) {
+        /* SQLite's BEGIN IMMEDIATE takes its writer lock here; in
          * PostgreSQL the locks that matter are taken where they are needed */
         PGTransactionStatusType st = PQtransactionStatus(p->conn);
         if (st == PQTRANS_INTRANS || st == PQTRANS_INERROR)
@@ -626,17 +532,15 @@ static pm_code pg_exec_tx(pm_store *s, const char *verb, pm_err *err)
          * its checkpoint are kept or lost together, and the run's last
          * commit (synchronous) flushes every batch before it. */
         if (!rc)
-            rc = pg_exec(p,
-                         strcmp(verb, "BEGIN BATCH") == 0
-                             ? "BEGIN; SET LOCAL synchronous_commit = off"
-                             : "BEGIN",
-                         "cannot begin a transaction", err);
+            rc = pg_exec(
+                p, kind == DRV_BEGIN_BATCH ? "BEGIN; SET LOCAL synchronous_commit = off" : "BEGIN",
+                "cannot begin a transaction", err);
         p->in_tx = rc == PM_OK;
         return rc;
     }
     bool was = joined(p);
     p->in_tx = false;
-    if (strcmp(verb, "COMMIT") == 0)
+    if (kind == DRV_COMMIT)
         return was ? commit(p, err)
                    : pm_err_set(err, PM_ERR_INTERNAL, "cannot commit: no transaction is open");
     /* nothing open (or the connection is gone with it): nothing to undo */
@@ -644,6 +548,16 @@ static pm_code pg_exec_tx(pm_store *s, const char *verb, pm_err *err)
     if (st != PQTRANS_INTRANS && st != PQTRANS_INERROR)
         return PM_OK;
     return pg_exec(p, "ROLLBACK", "cannot roll back", err);
+}
+
+static bool pg_in_tx(pm_store *s)
+{
+    return joined(pg_of(s));
+}
+
+static pm_code pg_lock(pm_store *s, const char *key, pm_err *err)
+{
+    return xact_lock(pg_of(s), key, err);
 }
 
 static void pg_close(pm_store *s)
@@ -718,991 +632,225 @@ static const char *col_bytea(const PGresult *r, int row, int col, pm_arena *a, s
     return out;
 }
 
-/* ---- tables in the catalog ------------------------------------------------ */
+/* ---- the driver: statements ------------------------------------------- */
 
-static pm_code pg_table_load_op(pm_store *s, const char *name, pm_arena *a, pm_table **out,
-                                pm_err *err)
-{
-    pg *p = pg_of(s);
+/* A catalog statement: its text, sent with its parameters each time
+ * (PQexecParams, an unnamed statement: planned for the values at hand,
+ * as the catalog's "$1 IS NULL OR ..." filters need), and its result. */
+typedef struct pg_stmt {
+    drv_stmt base;
+    pg *p;
+    char *sql;
+    const char *what;
+    par a;
     PGresult *res;
-    par q = {0};
-    *out = NULL;
-    par_text(&q, name);
-    pm_code rc = run(p,
-                     "SELECT version, columns FROM " CAT "_pipemend_schema_versions WHERE "
-                     "table_name = $1::text ORDER BY version DESC LIMIT 1",
-                     &q, &res, "cannot read the catalog", err);
-    if (rc)
-        return rc;
-    if (PQntuples(res) == 1) {
-        pm_table *t = table_new(a, name);
-        t->version = (int)col_int(res, 0, 0);
-        rc = table_columns_parse(t, a, PQgetvalue(res, 0, 1), err);
-        if (!rc)
-            *out = t;
-    }
-    PQclear(res);
-    return rc;
+    int row; /* the current row of res; -1 before the first step */
+} pg_stmt;
+
+static pg_stmt *pg_st(drv_stmt *st)
+{
+    return (pg_stmt *)st;
 }
 
-static pm_code pg_table_adopt(pm_store *s, const pm_table *t, const char *reason, pm_err *err)
+/* Parameter i (from 1) of st, ready for one par_* call; the ones before
+ * it that were not bound are SQL NULL. Call par_end(st, n) after. */
+static par *par_for(drv_stmt *st, int i, int *n)
 {
-    pg *p = pg_of(s);
-    pm_code rc = pg_record_version(p, t, reason, err);
-    p->load_table = NULL; /* a load prepared for the old columns would not fit */
-    return rc;
+    par *a = &pg_st(st)->a;
+    while (a->n < i - 1)
+        par_text(a, NULL);
+    *n = a->n > i ? a->n : i;
+    a->n = i - 1;
+    return a;
 }
 
-static pm_code tables(pm_store *s, bool brief, pm_arena *a, pm_table ***out, size_t *n, pm_err *err)
+static void st_bind_null(drv_stmt *st, int i)
 {
-    pg *p = pg_of(s);
-    PGresult *res;
-    *n = 0;
-    *out = NULL;
-    pm_code rc =
-        run(p,
-            brief ? "SELECT table_name, max(version) FROM " CAT
-                    "_pipemend_schema_versions GROUP BY table_name ORDER BY table_name"
-                  : "SELECT DISTINCT ON (table_name) table_name, version, columns FROM " CAT
-                    "_pipemend_schema_versions ORDER BY table_name, version DESC",
-            NULL, &res, "cannot list tables", err);
-    if (rc)
-        return rc;
-    int rows = PQntuples(res);
-    if (rows)
-        *out = pm_arena_alloc(a, (size_t)rows * sizeof **out);
-    for (int i = 0; !rc && i < rows; i++) {
-        pm_table *t = table_new(a, col_text(res, i, 0, a));
-        t->version = (int)col_int(res, i, 1);
-        if (!brief)
-            rc = table_columns_parse(t, a, PQgetvalue(res, i, 2), err);
-        (*out)[(*n)++] = t;
-    }
-    PQclear(res);
-    return rc;
+    int n;
+    par *a = par_for(st, i, &n);
+    par_text(a, NULL);
+    a->n = n;
 }
 
-static pm_code pg_tables_list(pm_store *s, pm_arena *a, pm_table ***out, size_t *n, pm_err *err)
+static void st_bind_int(drv_stmt *st, int i, int64_t v)
 {
-    return tables(s, false, a, out, n, err);
+    int n;
+    par *a = par_for(st, i, &n);
+    par_int(a, v);
+    a->n = n;
 }
 
-static pm_code pg_tables_brief(pm_store *s, pm_arena *a, pm_table ***out, size_t *n, pm_err *err)
+static void st_bind_double(drv_stmt *st, int i, double v)
 {
-    return tables(s, true, a, out, n, err);
+    int n;
+    par *a = par_for(st, i, &n);
+    snprintf(a->num[a->n], sizeof a->num[a->n], "%.17g", v);
+    par_text(a, a->num[i - 1]);
+    a->n = n;
 }
 
-/* ---- quarantine ----------------------------------------------------------- */
-
-#define QROW_COLUMNS                                                                               \
-    "q.id, q.run_id, q.table_name, q.pipeline, q.source, q.byte_offset, q.line, q.raw, "           \
-    "q.raw_truncated, q.kinds, q.message, q.findings, q.status, q.created_at, q.header"
-
-/* The rows of res (selecting QROW_COLUMNS) into a; clears res. */
-static void read_qrows(PGresult *res, pm_arena *a, pm_qrow **out, size_t *n)
+static void st_bind_bool(drv_stmt *st, int i, bool v)
 {
-    int rows = PQntuples(res);
-    *n = 0;
-    *out = rows ? pm_arena_calloc(a, (size_t)rows * sizeof **out) : NULL;
-    for (int i = 0; i < rows; i++) {
-        pm_qrow *x = &(*out)[(*n)++];
-        x->id = col_int(res, i, 0);
-        x->run_id = col_int(res, i, 1);
-        x->table = col_text(res, i, 2, a);
-        x->pipeline = col_text(res, i, 3, a);
-        x->source = col_text(res, i, 4, a);
-        x->offset = col_int(res, i, 5);
-        x->line = col_int(res, i, 6);
-        x->raw = col_bytea(res, i, 7, a, &x->raw_len);
-        if (!x->raw)
-            x->raw = "";
-        x->raw_truncated = col_bool(res, i, 8);
-        x->kinds = col_text(res, i, 9, a);
-        x->message = col_text(res, i, 10, a);
-        x->findings = col_text(res, i, 11, a);
-        x->status = col_text(res, i, 12, a);
-        x->created_at = col_text(res, i, 13, a);
-        x->header = col_bytea(res, i, 14, a, &x->header_len);
-    }
-    PQclear(res);
+    int n;
+    par *a = par_for(st, i, &n);
+    par_bool(a, v);
+    a->n = n;
 }
 
-static pm_code pg_quarantine_add(pm_store *s, const pm_qrow *r, int64_t *id, pm_err *err)
+static void st_bind_text(drv_stmt *st, int i, const char *v)
 {
-    pg *p = pg_of(s);
-    if (r->raw_len > INT_MAX || (r->header && r->header_len > INT_MAX))
-        return pm_err_set(err, PM_ERR_LIMIT, "a quarantined row is too large for PostgreSQL");
-    par a = {0};
-    par_int(&a, r->run_id);
-    par_text(&a, r->table);
-    par_text(&a, r->pipeline);
-    par_text(&a, r->source);
-    par_int(&a, r->offset);
-    par_int(&a, r->line);
-    par_bytes(&a, r->raw ? r->raw : "", r->raw_len);
-    par_bool(&a, r->raw_truncated);
-    par_text(&a, r->kinds);
-    par_text(&a, r->message);
-    par_text(&a, r->findings);
-    par_bytes(&a, r->header, r->header_len);
-    PGresult *res;
-    pm_code rc = run(p,
-                     "INSERT INTO " CAT "_pipemend_quarantine (run_id, table_name, pipeline, "
-                     "source, byte_offset, line, raw, raw_truncated, kinds, message, findings, "
-                     "status, created_at, header) VALUES ($1::bigint, $2::text, $3::text, "
-                     "$4::text, $5::bigint, $6::bigint, $7, $8::boolean, $9::text, $10::text, "
-                     "$11::text, 'quarantined', " NOW_SQL ", $12) RETURNING id",
-                     &a, &res, "cannot quarantine a row", err);
-    if (rc)
-        return rc;
-    *id = col_int(res, 0, 0);
-    PQclear(res);
-    return PM_OK;
+    int n;
+    par *a = par_for(st, i, &n);
+    par_text(a, v);
+    a->n = n;
 }
 
-static pm_code pg_quarantine_update(pm_store *s, int64_t id, const char *kinds, const char *message,
-                                    const char *findings, pm_err *err)
+/* n fits an int: the catalog checks the sizes it sends */
+static void st_bind_blob(drv_stmt *st, int i, const void *v, size_t len)
 {
-    par a = {0};
-    par_int(&a, id);
-    par_text(&a, kinds);
-    par_text(&a, message);
-    par_text(&a, findings);
-    return run(pg_of(s),
-               "UPDATE " CAT "_pipemend_quarantine SET kinds = $2::text, message = $3::text, "
-               "findings = $4::text WHERE id = $1::bigint",
-               &a, NULL, "cannot update a quarantined row", err);
+    int n;
+    par *a = par_for(st, i, &n);
+    par_bytes(a, v, len);
+    a->n = n;
 }
 
-static pm_code pg_quarantine_list(pm_store *s, const char *table, int64_t run_id, int limit,
-                                  int64_t id, pm_arena *a, pm_qrow **out, size_t *n, pm_err *err)
+static pm_code st_step(drv_stmt *st, bool *row, pm_err *err)
 {
-    par q = {0};
-    PGresult *res;
-    *n = 0;
-    *out = NULL;
-    par_text(&q, table);
-    par_int(&q, run_id);
-    par_int(&q, id);
-    if (limit > 0)
-        par_int(&q, limit);
-    else
-        par_text(&q, NULL); /* LIMIT NULL: all */
-    pm_code rc = run(pg_of(s),
-                     "SELECT " QROW_COLUMNS " FROM " CAT "_pipemend_quarantine q WHERE ($1::text "
-                     "IS NULL OR q.table_name = $1::text) AND ($2::bigint = 0 OR q.run_id = "
-                     "$2::bigint) AND ($3::bigint = 0 OR q.id = $3::bigint) ORDER BY q.id DESC "
-                     "LIMIT $4::bigint",
-                     &q, &res, "cannot list quarantine", err);
-    if (!rc)
-        read_qrows(res, a, out, n);
-    return rc;
-}
-
-static pm_code pg_quarantine_page(pm_store *s, const char *table, int64_t after, int limit,
-                                  pm_arena *a, pm_qrow **out, size_t *n, pm_err *err)
-{
-    par q = {0};
-    PGresult *res;
-    *n = 0;
-    *out = NULL;
-    par_text(&q, table);
-    par_int(&q, after);
-    if (limit > 0)
-        par_int(&q, limit);
-    else
-        par_text(&q, NULL);
-    pm_code rc =
-        run(pg_of(s),
-            "SELECT q.id, q.run_id, NULL, NULL, q.source, q.byte_offset, q.line, q.raw, "
-            "q.raw_truncated, NULL, NULL, q.findings, NULL, NULL, q.header FROM " CAT
-            "_pipemend_quarantine q WHERE q.table_name = $1::text AND q.id > $2::bigint ORDER BY "
-            "q.id LIMIT $3::bigint",
-            &q, &res, "cannot list quarantine", err);
-    if (!rc)
-        read_qrows(res, a, out, n);
-    return rc;
-}
-
-/* Both deletes in one statement: the links go with their rows. */
-#define QUARANTINE_REMOVE_SQL                                                                      \
-    "WITH l AS (DELETE FROM " CAT "_pipemend_incident_rows WHERE qrow = ANY($1::bigint[])) "       \
-    "DELETE FROM " CAT "_pipemend_quarantine WHERE id = ANY($1::bigint[])"
-
-static pm_code pg_quarantine_remove_many(pm_store *s, const int64_t *ids, size_t n, pm_err *err)
-{
-    pg *p = pg_of(s);
-    pm_buf b;
-    pm_buf_init(&b, (size_t)64 << 20);
-    pm_code rc = PM_OK;
-    for (size_t at = 0; !rc && at < n; at += 10000) {
-        size_t end = n - at > 10000 ? at + 10000 : n;
-        pm_buf_reset(&b);
-        rc = pm_buf_putc(&b, '{', err);
-        for (size_t i = at; !rc && i < end; i++)
-            rc = pm_buf_printf(&b, err, "%s%lld", i > at ? "," : "", (long long)ids[i]);
-        if (!rc)
-            rc = pm_buf_putc(&b, '}', err);
-        par a = {0};
-        par_text(&a, b.data);
-        if (!rc)
-            rc = run(p, QUARANTINE_REMOVE_SQL, &a, NULL, "cannot take rows out of quarantine", err);
-    }
-    pm_buf_free(&b);
-    return rc;
-}
-
-static pm_code pg_quarantine_remove(pm_store *s, int64_t id, pm_err *err)
-{
-    return pg_quarantine_remove_many(s, &id, 1, err);
-}
-
-static pm_code pg_quarantine_count(pm_store *s, const char *table, int64_t *n, pm_err *err)
-{
-    par a = {0};
-    PGresult *res;
-    par_text(&a, table);
-    pm_code rc = run(pg_of(s),
-                     "SELECT count(*) FROM " CAT "_pipemend_quarantine WHERE $1::text IS NULL OR "
-                     "table_name = $1::text",
-                     &a, &res, "cannot count quarantine", err);
-    if (rc)
-        return rc;
-    *n = col_int(res, 0, 0);
-    PQclear(res);
-    return PM_OK;
-}
-
-/* ---- checkpoints ---------------------------------------------------------- */
-
-static pm_code pg_checkpoint_get(pm_store *s, const char *table, const char *source,
-                                 pm_checkpoint *out, bool *found, pm_err *err)
-{
-    pg *p = pg_of(s);
-    bool tx = joined(p);
-    *found = false;
-    /* Inside a batch's transaction the read decides whether the batch may
-     * move the checkpoint: it must see the last committed move and keep
-     * others from moving it until this transaction ends. FOR UPDATE locks
-     * the row; the advisory lock covers the first batch, when there is no
-     * row to lock yet. */
-    if (tx) {
-        const char *parts[] = {"checkpoint", table, source};
-        pm_code rc = xact_lock_parts(p, parts, 3, err);
+    pg_stmt *x = pg_st(st);
+    *row = false;
+    if (!x->res) {
+        pm_code rc = run(x->p, x->sql, &x->a, &x->res, x->what, err);
         if (rc)
             return rc;
+        x->row = -1;
     }
-    par a = {0};
-    PGresult *res;
-    par_text(&a, table);
-    par_text(&a, source);
-    pm_code rc = run(p,
-                     tx ? "SELECT byte_offset, fingerprint, line FROM " CAT "_pipemend_checkpoints "
-                          "WHERE table_name = $1::text AND source = $2::text FOR UPDATE"
-                        : "SELECT byte_offset, fingerprint, line FROM " CAT "_pipemend_checkpoints "
-                          "WHERE table_name = $1::text AND source = $2::text",
-                     &a, &res, "cannot read the checkpoint", err);
-    if (rc)
-        return rc;
-    if (PQntuples(res) == 1) {
-        *found = true;
-        out->offset = (uint64_t)col_int(res, 0, 0);
-        out->fingerprint = (uint64_t)col_int(res, 0, 1);
-        out->line = (uint64_t)col_int(res, 0, 2);
-    }
-    PQclear(res);
+    *row = ++x->row < PQntuples(x->res);
     return PM_OK;
 }
 
-static pm_code pg_checkpoint_set(pm_store *s, const char *table, const char *source,
-                                 const pm_checkpoint *cp, pm_err *err)
+static bool st_col_null(drv_stmt *st, int c)
 {
-    par a = {0};
-    par_text(&a, table);
-    par_text(&a, source);
-    /* bigint holds the unsigned 64-bit values bit for bit */
-    par_int(&a, (int64_t)cp->offset);
-    par_int(&a, (int64_t)cp->fingerprint);
-    par_int(&a, (int64_t)cp->line);
-    return run(pg_of(s),
-               "INSERT INTO " CAT "_pipemend_checkpoints (table_name, source, byte_offset, "
-               "fingerprint, line, updated_at) VALUES ($1::text, $2::text, $3::bigint, "
-               "$4::bigint, $5::bigint, " NOW_SQL ") ON CONFLICT (table_name, source) DO UPDATE "
-               "SET byte_offset = excluded.byte_offset, fingerprint = excluded.fingerprint, "
-               "line = excluded.line, updated_at = excluded.updated_at",
-               &a, NULL, "cannot write the checkpoint", err);
+    return PQgetisnull(pg_st(st)->res, pg_st(st)->row, c);
 }
 
-/* ---- halts ---------------------------------------------------------------- */
-
-static pm_code pg_halt_set(pm_store *s, const char *table, const char *source, int64_t qrow,
-                           pm_err *err)
+static int64_t st_col_int(drv_stmt *st, int c)
 {
-    par a = {0};
-    par_text(&a, table);
-    par_text(&a, source);
-    par_int(&a, qrow);
-    return run(pg_of(s),
-               "INSERT INTO " CAT "_pipemend_halts (table_name, source, qrow, halted_at) VALUES "
-               "($1::text, $2::text, $3::bigint, " NOW_SQL ") ON CONFLICT (table_name, source) DO "
-               "UPDATE SET qrow = excluded.qrow, halted_at = excluded.halted_at",
-               &a, NULL, "cannot record the halt", err);
+    return col_int(pg_st(st)->res, pg_st(st)->row, c);
 }
 
-static pm_code pg_halt_get(pm_store *s, const char *table, const char *source, int64_t *qrow,
-                           int64_t *incident, bool *found, pm_err *err)
+static double st_col_double(drv_stmt *st, int c)
 {
-    par a = {0};
-    PGresult *res;
-    *found = false;
-    *qrow = *incident = 0;
-    par_text(&a, table);
-    par_text(&a, source);
-    pm_code rc = run(pg_of(s),
-                     "SELECT h.qrow, (SELECT i.id FROM " CAT "_pipemend_incident_rows r JOIN " CAT
-                     "_pipemend_incidents i ON i.id = r.incident WHERE r.qrow = h.qrow AND "
-                     "i.state NOT IN ('resolved', 'dismissed') ORDER BY i.id LIMIT 1) FROM " CAT
-                     "_pipemend_halts h WHERE h.table_name = $1::text AND h.source = $2::text",
-                     &a, &res, "cannot read the halt", err);
-    if (rc)
-        return rc;
-    if (PQntuples(res) == 1) {
-        *found = true;
-        *qrow = col_int(res, 0, 0);
-        *incident = col_int(res, 0, 1);
+    pg_stmt *x = pg_st(st);
+    return PQgetisnull(x->res, x->row, c) ? 0 : strtod(PQgetvalue(x->res, x->row, c), NULL);
+}
+
+static bool st_col_bool(drv_stmt *st, int c)
+{
+    return col_bool(pg_st(st)->res, pg_st(st)->row, c);
+}
+
+static const char *st_col_text(drv_stmt *st, int c, pm_arena *a)
+{
+    return col_text(pg_st(st)->res, pg_st(st)->row, c, a);
+}
+
+static const char *st_col_blob(drv_stmt *st, int c, pm_arena *a, size_t *len)
+{
+    return col_bytea(pg_st(st)->res, pg_st(st)->row, c, a, len);
+}
+
+static int64_t st_changes(drv_stmt *st)
+{
+    pg_stmt *x = pg_st(st);
+    return x->res ? strtoll(PQcmdTuples(x->res), NULL, 10) : 0;
+}
+
+static void st_done(drv_stmt *st)
+{
+    pg_stmt *x = pg_st(st);
+    PQclear(x->res);
+    x->res = NULL;
+    x->a.n = 0;
+}
+
+static const drv_stmt_ops pg_stmt_ops = {
+    .bind_null = st_bind_null,
+    .bind_int = st_bind_int,
+    .bind_double = st_bind_double,
+    .bind_bool = st_bind_bool,
+    .bind_text = st_bind_text,
+    .bind_blob = st_bind_blob,
+    .step = st_step,
+    .col_null = st_col_null,
+    .col_int = st_col_int,
+    .col_double = st_col_double,
+    .col_bool = st_col_bool,
+    .col_text = st_col_text,
+    .col_blob = st_col_blob,
+    .changes = st_changes,
+    .done = st_done,
+};
+
+static pm_code pg_prepare(pm_store *s, const char *sql, const char *what, drv_stmt **slot,
+                          pm_err *err)
+{
+    (void)err;
+    if (*slot) {
+        st_done(*slot);
+        return PM_OK;
     }
-    PQclear(res);
+    pg_stmt *x = pm_xcalloc(1, sizeof *x);
+    x->base.ops = &pg_stmt_ops;
+    x->p = pg_of(s);
+    x->sql = pm_xstrdup(sql);
+    x->what = what;
+    *slot = &x->base;
     return PM_OK;
 }
 
-static pm_code pg_halt_clear(pm_store *s, const char *table, const char *source, pm_err *err)
+static void pg_drop(drv_stmt *st)
 {
-    par a = {0};
-    par_text(&a, table);
-    par_text(&a, source);
-    return run(pg_of(s),
-               "DELETE FROM " CAT "_pipemend_halts WHERE table_name = $1::text AND source = "
-               "$2::text",
-               &a, NULL, "cannot clear the halt", err);
-}
-
-/* ---- runs ----------------------------------------------------------------- */
-
-static pm_code pg_run_start(pm_store *s, const char *pipeline, const char *table, int64_t *id,
-                            pm_err *err)
-{
-    char host[256] = "localhost";
-    gethostname(host, sizeof host - 1);
-    par a = {0};
-    PGresult *res;
-    par_text(&a, pipeline);
-    par_text(&a, table);
-    par_int(&a, getpid());
-    par_text(&a, host);
-    pm_code rc = run(pg_of(s),
-                     "INSERT INTO " CAT "_pipemend_runs (pipeline, table_name, status, started_at, "
-                     "pid, host) VALUES ($1::text, $2::text, 'running', " NOW_SQL ", $3::bigint, "
-                     "$4::text) RETURNING id",
-                     &a, &res, "cannot record the run", err);
-    if (rc)
-        return rc;
-    *id = col_int(res, 0, 0);
-    PQclear(res);
-    return PM_OK;
-}
-
-static pm_code pg_run_add(pm_store *s, int64_t id, int64_t r, int64_t l, int64_t qn, pm_err *err)
-{
-    par a = {0};
-    par_int(&a, id);
-    par_int(&a, r);
-    par_int(&a, l);
-    par_int(&a, qn);
-    return run(pg_of(s),
-               "UPDATE " CAT "_pipemend_runs SET rows_read = rows_read + $2::bigint, rows_loaded "
-               "= rows_loaded + $3::bigint, rows_quarantined = rows_quarantined + $4::bigint "
-               "WHERE id = $1::bigint",
-               &a, NULL, "cannot update the run", err);
-}
-
-static pm_code pg_run_finish(pm_store *s, int64_t id, const char *status, const char *error,
-                             bool anomaly, const char *note, pm_err *err)
-{
-    par a = {0};
-    par_int(&a, id);
-    par_text(&a, status);
-    par_text(&a, error);
-    par_bool(&a, anomaly);
-    par_text(&a, note);
-    return run(pg_of(s),
-               "UPDATE " CAT "_pipemend_runs SET status = $2::text, error = $3::text, "
-               "volume_anomaly = $4::boolean, volume_note = $5::text, finished_at = " NOW_SQL
-               " WHERE id = $1::bigint",
-               &a, NULL, "cannot finish the run", err);
-}
-
-static pm_code pg_runs_list(pm_store *s, const char *pipeline, const char *table, int limit,
-                            int64_t id, pm_arena *a, pm_run **out, size_t *n, pm_err *err)
-{
-    par q = {0};
-    PGresult *res;
-    *n = 0;
-    *out = NULL;
-    par_text(&q, pipeline);
-    par_text(&q, table);
-    par_int(&q, id);
-    if (limit > 0)
-        par_int(&q, limit);
-    else
-        par_text(&q, NULL);
-    pm_code rc = run(pg_of(s),
-                     "SELECT id, pipeline, table_name, status, started_at, finished_at, "
-                     "rows_read, rows_loaded, rows_quarantined, error, volume_anomaly, "
-                     "volume_note FROM " CAT "_pipemend_runs WHERE ($1::text IS NULL OR pipeline "
-                     "= $1::text) AND ($2::text IS NULL OR table_name = $2::text) AND ($3::bigint "
-                     "= 0 OR id = $3::bigint) ORDER BY id DESC LIMIT $4::bigint",
-                     &q, &res, "cannot list runs", err);
-    if (rc)
-        return rc;
-    int rows = PQntuples(res);
-    *out = rows ? pm_arena_calloc(a, (size_t)rows * sizeof **out) : NULL;
-    for (int i = 0; i < rows; i++) {
-        pm_run *x = &(*out)[(*n)++];
-        x->id = col_int(res, i, 0);
-        x->pipeline = col_text(res, i, 1, a);
-        x->table = col_text(res, i, 2, a);
-        x->status = col_text(res, i, 3, a);
-        x->started_at = col_text(res, i, 4, a);
-        x->finished_at = col_text(res, i, 5, a);
-        x->rows_read = col_int(res, i, 6);
-        x->rows_loaded = col_int(res, i, 7);
-        x->rows_quarantined = col_int(res, i, 8);
-        x->error = col_text(res, i, 9, a);
-        x->volume_anomaly = col_bool(res, i, 10);
-        x->volume_note = col_text(res, i, 11, a);
-    }
-    PQclear(res);
-    return PM_OK;
-}
-
-static pm_code pg_runs_reap(pm_store *s, pm_arena *a, int64_t **ids, size_t *n, pm_err *err)
-{
-    pg *p = pg_of(s);
-    *ids = NULL;
-    *n = 0;
-    char host[256] = "localhost";
-    gethostname(host, sizeof host - 1);
-    par q = {0};
-    PGresult *res;
-    par_text(&q, host);
-    pm_code rc = run(p,
-                     "SELECT id, pid FROM " CAT "_pipemend_runs WHERE status = 'running' AND "
-                     "host = $1::text",
-                     &q, &res, "cannot read runs", err);
-    if (rc)
-        return rc;
-    int rows = PQntuples(res);
-    if (rows)
-        *ids = pm_arena_alloc(a, (size_t)rows * sizeof **ids);
-    for (int i = 0; !rc && i < rows; i++) {
-        pid_t pid = (pid_t)col_int(res, i, 1);
-        if (pid == getpid() || kill(pid, 0) == 0 || errno == EPERM)
-            continue; /* alive (EPERM: alive, owned by another user) */
-        int64_t id = col_int(res, i, 0);
-        par u = {0};
-        PGresult *ur;
-        par_int(&u, id);
-        /* still running: another process reaping at the same time takes
-         * each run once, so each gets one audit event */
-        rc = run(p,
-                 "UPDATE " CAT "_pipemend_runs SET status = 'aborted', error = 'the process "
-                 "running it ended before it finished (killed or crashed); committed batches "
-                 "were kept and a re-run resumes from the checkpoint', finished_at = " NOW_SQL
-                 " WHERE id = $1::bigint AND status = 'running'",
-                 &u, &ur, "cannot update runs", err);
-        if (rc)
-            break;
-        if (strcmp(PQcmdTuples(ur), "1") == 0)
-            (*ids)[(*n)++] = id;
-        PQclear(ur);
-    }
-    PQclear(res);
-    return rc;
-}
-
-/* ---- proposals ------------------------------------------------------------ */
-
-static pm_code pg_proposal_add(pm_store *s, const pm_proposal *pr, int64_t *id, bool *created,
-                               pm_err *err)
-{
-    pg *p = pg_of(s);
-    *created = false;
-    bool own;
-    pm_code rc = tx_own(p, &own, err);
-    if (rc)
-        return rc;
-    /* the check and the insert under one lock: two workers planning the
-     * same ops for the same table record one proposal (the audit lock, see
-     * writer_lock) */
-    rc = writer_lock(p, err);
-    par a = {0};
-    PGresult *res = NULL;
-    par_text(&a, pr->table);
-    par_text(&a, pr->ops);
-    if (!rc)
-        rc = run(p,
-                 "SELECT id FROM " CAT "_pipemend_proposals WHERE table_name = $1::text AND ops = "
-                 "$2::text AND state IN ('pending', 'rejected') ORDER BY id DESC LIMIT 1",
-                 &a, &res, "cannot read proposals", err);
-    if (!rc && PQntuples(res) == 1) {
-        *id = col_int(res, 0, 0);
-        PQclear(res);
-        return tx_end(p, own, PM_OK, err);
-    }
-    PQclear(res);
-    res = NULL;
-    a = (par){0};
-    par_text(&a, pr->table);
-    par_int(&a, pr->run_id);
-    par_int(&a, pr->version);
-    par_text(&a, pr->ops);
-    par_text(&a, pr->why);
-    if (pr->incident)
-        par_int(&a, pr->incident);
-    else
-        par_text(&a, NULL);
-    if (!rc)
-        rc = run(p,
-                 "INSERT INTO " CAT "_pipemend_proposals (table_name, run_id, version, state, "
-                 "ops, why, created_at, incident) VALUES ($1::text, $2::bigint, $3::integer, "
-                 "'pending', $4::text, $5::text, " NOW_SQL ", $6::bigint) RETURNING id",
-                 &a, &res, "cannot record the proposal", err);
-    if (!rc)
-        *id = col_int(res, 0, 0);
-    PQclear(res);
-    rc = tx_end(p, own, rc, err);
-    *created = rc == PM_OK;
-    return rc;
-}
-
-static pm_code pg_proposals_list(pm_store *s, const char *table, const char *state, int64_t id,
-                                 pm_arena *a, pm_proposal **out, size_t *n, pm_err *err)
-{
-    par q = {0};
-    PGresult *res;
-    *n = 0;
-    *out = NULL;
-    par_text(&q, table);
-    par_text(&q, state);
-    par_int(&q, id);
-    pm_code rc = run(pg_of(s),
-                     "SELECT id, table_name, run_id, version, state, ops, why, created_at, "
-                     "decided_by, decided_at, incident, dry_run FROM " CAT "_pipemend_proposals "
-                     "WHERE ($1::text IS NULL OR table_name = $1::text) AND ($2::text IS NULL OR "
-                     "state = $2::text) AND ($3::bigint = 0 OR id = $3::bigint) ORDER BY id DESC",
-                     &q, &res, "cannot read proposals", err);
-    if (rc)
-        return rc;
-    int rows = PQntuples(res);
-    *out = rows ? pm_arena_calloc(a, (size_t)rows * sizeof **out) : NULL;
-    for (int i = 0; i < rows; i++) {
-        pm_proposal *x = &(*out)[(*n)++];
-        x->id = col_int(res, i, 0);
-        x->table = col_text(res, i, 1, a);
-        x->run_id = col_int(res, i, 2);
-        x->version = (int)col_int(res, i, 3);
-        x->state = col_text(res, i, 4, a);
-        x->ops = col_text(res, i, 5, a);
-        x->why = col_text(res, i, 6, a);
-        x->created_at = col_text(res, i, 7, a);
-        x->decided_by = col_text(res, i, 8, a);
-        x->decided_at = col_text(res, i, 9, a);
-        x->incident = col_int(res, i, 10);
-        x->dry_run = col_text(res, i, 11, a);
-    }
-    PQclear(res);
-    return PM_OK;
-}
-
-static pm_code pg_proposal_decide(pm_store *s, int64_t id, const char *state, const char *actor,
-                                  pm_err *err)
-{
-    par a = {0};
-    PGresult *res;
-    par_int(&a, id);
-    par_text(&a, state);
-    par_text(&a, actor);
-    pm_code rc = run(pg_of(s),
-                     "UPDATE " CAT "_pipemend_proposals SET state = $2::text, decided_by = "
-                     "$3::text, decided_at = " NOW_SQL " WHERE id = $1::bigint AND state = "
-                     "'pending'",
-                     &a, &res, "cannot update the proposal", err);
-    if (rc)
-        return rc;
-    if (strcmp(PQcmdTuples(res), "1") != 0)
-        rc = pm_err_set(err, PM_ERR_BUSY, "proposal %lld is not pending", (long long)id);
-    PQclear(res);
-    return rc;
-}
-
-static pm_code pg_proposal_set_dry_run(pm_store *s, int64_t id, const char *outcome, pm_err *err)
-{
-    par a = {0};
-    par_int(&a, id);
-    par_text(&a, outcome);
-    return run(pg_of(s),
-               "UPDATE " CAT "_pipemend_proposals SET dry_run = $2::text WHERE id = $1::bigint", &a,
-               NULL, "cannot record the dry run", err);
-}
-
-/* ---- incidents ------------------------------------------------------------ */
-
-static pm_code pg_incident_open(pm_store *s, const pm_incident *in, int64_t *id, bool *created,
-                                pm_err *err)
-{
-    pg *p = pg_of(s);
-    *created = false;
-    const char *column = in->column ? in->column : "";
-    bool own;
-    pm_code rc = tx_own(p, &own, err);
-    if (rc)
-        return rc;
-    /* one active incident per table, column and kind, whoever sees the
-     * drift first */
-    rc = writer_lock(p, err);
-    par a = {0};
-    PGresult *res = NULL;
-    par_text(&a, in->table);
-    par_text(&a, column);
-    par_text(&a, in->kind);
-    if (!rc)
-        rc = run(p,
-                 "SELECT id FROM " CAT "_pipemend_incidents WHERE table_name = $1::text AND "
-                 "column_name = $2::text AND kind = $3::text AND state NOT IN ('resolved', "
-                 "'dismissed') ORDER BY id DESC LIMIT 1",
-                 &a, &res, "cannot read incidents", err);
-    if (!rc && PQntuples(res) == 1) {
-        *id = col_int(res, 0, 0);
-        PQclear(res);
-        return tx_end(p, own, PM_OK, err);
-    }
-    PQclear(res);
-    res = NULL;
-    par_int(&a, in->run_id);
-    par_text(&a, in->message ? in->message : "");
-    if (!rc)
-        rc = run(p,
-                 "INSERT INTO " CAT "_pipemend_incidents (table_name, column_name, kind, state, "
-                 "run_id, message, detected_at) VALUES ($1::text, $2::text, $3::text, 'open', "
-                 "$4::bigint, $5::text, " NOW_SQL ") RETURNING id",
-                 &a, &res, "cannot open an incident", err);
-    if (!rc)
-        *id = col_int(res, 0, 0);
-    PQclear(res);
-    rc = tx_end(p, own, rc, err);
-    *created = rc == PM_OK;
-    return rc;
-}
-
-static pm_code pg_incident_link(pm_store *s, int64_t incident, int64_t qrow, pm_err *err)
-{
-    par a = {0};
-    par_int(&a, incident);
-    par_int(&a, qrow);
-    return run(pg_of(s),
-               "INSERT INTO " CAT "_pipemend_incident_rows (incident, qrow) VALUES ($1::bigint, "
-               "$2::bigint) ON CONFLICT DO NOTHING",
-               &a, NULL, "cannot link a quarantined row to its incident", err);
-}
-
-static pm_code pg_incident_unlink_row(pm_store *s, int64_t qrow, pm_err *err)
-{
-    par a = {0};
-    par_int(&a, qrow);
-    return run(pg_of(s), "DELETE FROM " CAT "_pipemend_incident_rows WHERE qrow = $1::bigint", &a,
-               NULL, "cannot unlink a quarantined row from its incidents", err);
-}
-
-static pm_code pg_incident_set(pm_store *s, int64_t id, const char *state, int64_t proposal,
-                               const char *note, const char *actor, pm_err *err)
-{
-    par a = {0};
-    PGresult *res;
-    par_int(&a, id);
-    par_text(&a, state);
-    par_int(&a, proposal);
-    par_text(&a, note);
-    par_text(&a, actor);
-    /* Each state stamps its own time once: a second plan keeps the first
-     * planned_at, so time to recovery counts from the first response. */
-    pm_code rc =
-        run(pg_of(s),
-            "UPDATE " CAT "_pipemend_incidents SET state = $2::text, "
-            "proposal = CASE WHEN $3::bigint = 0 THEN proposal ELSE $3::bigint END, "
-            "note = COALESCE($4::text, note), decided_by = COALESCE($5::text, decided_by), "
-            "planned_at = CASE WHEN $2::text IN ('planned', 'awaiting_approval', 'dry_run_failed') "
-            "THEN COALESCE(planned_at, " NOW_SQL ") ELSE planned_at END, "
-            "applied_at = CASE WHEN $2::text = 'applied' THEN " NOW_SQL " ELSE applied_at END, "
-            "replayed_at = CASE WHEN $2::text = 'replayed' THEN " NOW_SQL " ELSE replayed_at END, "
-            "resolved_at = CASE WHEN $2::text IN ('resolved', 'dismissed') THEN " NOW_SQL
-            " ELSE resolved_at END WHERE id = $1::bigint",
-            &a, &res, "cannot update the incident", err);
-    if (rc)
-        return rc;
-    if (strcmp(PQcmdTuples(res), "1") != 0)
-        rc = pm_err_set(err, PM_ERR_NOTFOUND, "no incident %lld", (long long)id);
-    PQclear(res);
-    return rc;
-}
-
-static pm_code pg_incidents_list(pm_store *s, const pm_incident_filter *f, pm_arena *a,
-                                 pm_incident **out, size_t *n, pm_err *err)
-{
-    par q = {0};
-    PGresult *res;
-    *n = 0;
-    *out = NULL;
-    par_text(&q, f->table);
-    par_bool(&q, f->active_only);
-    par_int(&q, f->id);
-    par_int(&q, f->proposal);
-    pm_code rc = run(
-        pg_of(s),
-        "SELECT i.id, i.table_name, i.column_name, i.kind, i.state, i.run_id, "
-        "COALESCE(i.proposal, 0), (SELECT count(*) FROM " CAT "_pipemend_incident_rows r WHERE "
-        "r.incident = i.id), i.message, i.detected_at, i.planned_at, i.applied_at, "
-        "i.replayed_at, i.resolved_at, i.decided_by, i.note FROM " CAT "_pipemend_incidents i "
-        "WHERE ($1::text IS NULL OR i.table_name = $1::text) AND (NOT $2::boolean OR i.state NOT "
-        "IN ('resolved', 'dismissed')) AND ($3::bigint = 0 OR i.id = $3::bigint) AND ($4::bigint "
-        "= 0 OR i.proposal = $4::bigint) ORDER BY i.id DESC",
-        &q, &res, "cannot read incidents", err);
-    if (rc)
-        return rc;
-    int rows = PQntuples(res);
-    *out = rows ? pm_arena_calloc(a, (size_t)rows * sizeof **out) : NULL;
-    for (int i = 0; i < rows; i++) {
-        pm_incident *x = &(*out)[(*n)++];
-        x->id = col_int(res, i, 0);
-        x->table = col_text(res, i, 1, a);
-        x->column = col_text(res, i, 2, a);
-        x->kind = col_text(res, i, 3, a);
-        x->state = col_text(res, i, 4, a);
-        x->run_id = col_int(res, i, 5);
-        x->proposal = col_int(res, i, 6);
-        x->rows = col_int(res, i, 7);
-        x->message = col_text(res, i, 8, a);
-        x->detected_at = col_text(res, i, 9, a);
-        x->planned_at = col_text(res, i, 10, a);
-        x->applied_at = col_text(res, i, 11, a);
-        x->replayed_at = col_text(res, i, 12, a);
-        x->resolved_at = col_text(res, i, 13, a);
-        x->decided_by = col_text(res, i, 14, a);
-        x->note = col_text(res, i, 15, a);
-    }
-    PQclear(res);
-    return PM_OK;
-}
-
-static pm_code pg_incident_stats(pm_store *s, const char *table, pm_incident_stats *out,
-                                 pm_err *err)
-{
-    par a = {0};
-    PGresult *res;
-    memset(out, 0, sizeof *out);
-    par_text(&a, table);
-#define SECS(x, y) "EXTRACT(EPOCH FROM " x "::timestamptz - " y "::timestamptz)"
-    pm_code rc = run(
-        pg_of(s),
-        "SELECT count(*) FILTER (WHERE state NOT IN ('resolved', 'dismissed')), "
-        "count(*) FILTER (WHERE state = 'resolved'), count(*) FILTER (WHERE state = "
-        "'dismissed'), avg(" SECS(
-            "resolved_at",
-            "detected_at") ") FILTER (WHERE "
-                           "state = 'resolved'), avg(" SECS(
-                               "planned_at",
-                               "detected_at") "), avg(" SECS("applied_at",
-                                                             "detected_at") ") FROM " CAT
-                                                                            "_pipemend_incidents "
-                                                                            "WHERE "
-                                                                            "$1::text IS NULL OR "
-                                                                            "table_name = $1::text",
-        &a, &res, "cannot read incidents", err);
-#undef SECS
-    if (rc)
-        return rc;
-    out->active = col_int(res, 0, 0);
-    out->resolved = col_int(res, 0, 1);
-    out->dismissed = col_int(res, 0, 2);
-    out->mttr_seconds = PQgetisnull(res, 0, 3) ? 0 : strtod(PQgetvalue(res, 0, 3), NULL);
-    out->mean_to_plan_seconds = PQgetisnull(res, 0, 4) ? 0 : strtod(PQgetvalue(res, 0, 4), NULL);
-    out->mean_to_apply_seconds = PQgetisnull(res, 0, 5) ? 0 : strtod(PQgetvalue(res, 0, 5), NULL);
-    PQclear(res);
-    return PM_OK;
-}
-
-static pm_code pg_incident_rows(pm_store *s, int64_t incident, bool newest, int limit, pm_arena *a,
-                                pm_qrow **out, size_t *n, pm_err *err)
-{
-    par q = {0};
-    PGresult *res;
-    *n = 0;
-    *out = NULL;
-    par_int(&q, incident);
-    if (limit > 0)
-        par_int(&q, limit);
-    else
-        par_text(&q, NULL);
-    /* Two texts rather than ORDER BY CASE: each follows the primary key
-     * (incident, qrow) instead of sorting every row of the incident. */
-    pm_code rc =
-        run(pg_of(s),
-            newest ? "SELECT " QROW_COLUMNS " FROM " CAT "_pipemend_incident_rows r JOIN " CAT
-                     "_pipemend_quarantine q ON q.id = r.qrow WHERE r.incident = "
-                     "$1::bigint ORDER BY r.qrow DESC LIMIT $2::bigint"
-                   : "SELECT " QROW_COLUMNS " FROM " CAT "_pipemend_incident_rows r JOIN " CAT
-                     "_pipemend_quarantine q ON q.id = r.qrow WHERE r.incident = "
-                     "$1::bigint ORDER BY r.qrow LIMIT $2::bigint",
-            &q, &res, "cannot list the incident's rows", err);
-    if (!rc)
-        read_qrows(res, a, out, n);
-    return rc;
-}
-
-/* ---- audit ---------------------------------------------------------------- */
-
-static pm_code pg_audit_append(pm_store *s, pm_audit_event *e,
-                               void (*hash)(const pm_audit_event *e, char out[65]), pm_err *err)
-{
-    pg *p = pg_of(s);
-    char prev[65] = "0000000000000000000000000000000000000000000000000000000000000000";
-    char hex[65];
-    bool own;
-    pm_code rc = tx_own(p, &own, err);
-    if (rc)
-        return rc;
-    /* Reading the last event and appending after it happen under one lock,
-     * held to the end of the transaction, or two workers could chain onto
-     * the same event. */
-    rc = writer_lock(p, err);
-    PGresult *res = NULL;
-    if (!rc)
-        rc = run(p, "SELECT seq, hash FROM " CAT "_pipemend_audit ORDER BY seq DESC LIMIT 1", NULL,
-                 &res, "cannot read the audit log", err);
-    if (!rc) {
-        e->seq = 1;
-        if (PQntuples(res) == 1) {
-            e->seq = col_int(res, 0, 0) + 1;
-            snprintf(prev, sizeof prev, "%s", PQgetvalue(res, 0, 1));
-        }
-        PQclear(res);
-        e->prev_hash = prev;
-        hash(e, hex);
-        e->hash = hex;
-        par a = {0};
-        par_int(&a, e->seq);
-        par_text(&a, e->at);
-        par_text(&a, e->actor);
-        par_text(&a, e->action);
-        par_text(&a, e->subject);
-        par_text(&a, e->payload);
-        par_text(&a, e->prev_hash);
-        par_text(&a, e->hash);
-        rc = run(p,
-                 "INSERT INTO " CAT "_pipemend_audit (seq, at, actor, action, subject, payload, "
-                 "prev_hash, hash) VALUES ($1::bigint, $2::text, $3::text, $4::text, $5::text, "
-                 "$6::text, $7::text, $8::text)",
-                 &a, NULL, "cannot write the audit log", err);
-    }
-    e->prev_hash = e->hash = NULL; /* they pointed at this frame */
-    return tx_end(p, own, rc, err);
-}
-
-static pm_code pg_audit_list(pm_store *s, int64_t after, int limit, pm_arena *a,
-                             pm_audit_event **out, size_t *n, pm_err *err)
-{
-    par q = {0};
-    PGresult *res;
-    *n = 0;
-    *out = NULL;
-    par_int(&q, after);
-    if (limit > 0)
-        par_int(&q, limit);
-    else
-        par_text(&q, NULL);
-    pm_code rc = run(pg_of(s),
-                     "SELECT seq, at, actor, action, subject, payload, prev_hash, hash FROM " CAT
-                     "_pipemend_audit WHERE seq > $1::bigint ORDER BY seq LIMIT $2::bigint",
-                     &q, &res, "cannot read the audit log", err);
-    if (rc)
-        return rc;
-    int rows = PQntuples(res);
-    *out = rows ? pm_arena_calloc(a, (size_t)rows * sizeof **out) : NULL;
-    for (int i = 0; i < rows; i++) {
-        pm_audit_event *e = &(*out)[(*n)++];
-        e->seq = col_int(res, i, 0);
-        e->at = col_text(res, i, 1, a);
-        e->actor = col_text(res, i, 2, a);
-        e->action = col_text(res, i, 3, a);
-        e->subject = col_text(res, i, 4, a);
-        e->payload = col_text(res, i, 5, a);
-        e->prev_hash = col_text(res, i, 6, a);
-        e->hash = col_text(res, i, 7, a);
-    }
-    PQclear(res);
-    return PM_OK;
+    st_done(st);
+    free(pg_st(st)->sql);
+    free(st);
 }
 
 /* ---- open ----------------------------------------------------------------- */
 
-static const store_ops pg_ops = {
+static const drv_ops pg_ops = {
     .name = "postgresql",
+    /* each batch costs its round trips and its COPY's start */
+    .default_batch = 20000,
+    .dialect =
+        {
+            .catalog = CAT,
+            /* text in the ISO form SQLite writes, so that everything above
+             * the store reads the same strings from either */
+            .now = NOW_SQL,
+            .for_update = " FOR UPDATE",
+            .epoch = "EXTRACT(EPOCH FROM CAST(%s AS timestamptz))",
+            .ids = "(SELECT CAST(value AS bigint) FROM json_array_elements_text(CAST(%s AS "
+                   "json)))",
+            .created = "created from the first rows",
+        },
     .close = pg_close,
-    .exec_tx = pg_exec_tx,
-    .table_load = pg_table_load_op,
+    .tx = pg_tx,
+    .in_tx = pg_in_tx,
+    .lock = pg_lock,
+    .prepare = pg_prepare,
+    .drop = pg_drop,
     .table_create = pg_table_create,
+    .apply_ddl = pg_apply_ddl,
+    .table_changed = pg_table_changed,
     .table_live = pg_table_live,
-    .table_adopt = pg_table_adopt,
-    .apply_ops = pg_apply_ops,
     .unique_ensure = pg_unique_ensure,
-    .tables_list = pg_tables_list,
-    .tables_brief = pg_tables_brief,
     .table_count = pg_table_count,
     .insert_prepare = pg_insert_prepare,
     .insert = pg_insert,
     .load = pg_load,
-    .quarantine_add = pg_quarantine_add,
-    .quarantine_list = pg_quarantine_list,
-    .quarantine_count = pg_quarantine_count,
-    .quarantine_remove = pg_quarantine_remove,
-    .quarantine_remove_many = pg_quarantine_remove_many,
-    .quarantine_page = pg_quarantine_page,
-    .checkpoint_get = pg_checkpoint_get,
-    .checkpoint_set = pg_checkpoint_set,
-    .run_start = pg_run_start,
-    .run_add = pg_run_add,
-    .run_finish = pg_run_finish,
-    .runs_list = pg_runs_list,
-    .runs_reap = pg_runs_reap,
-    .proposal_add = pg_proposal_add,
-    .proposals_list = pg_proposals_list,
-    .proposal_decide = pg_proposal_decide,
-    .proposal_set_dry_run = pg_proposal_set_dry_run,
-    .quarantine_update = pg_quarantine_update,
-    .incident_open = pg_incident_open,
-    .incident_link = pg_incident_link,
-    .incident_unlink_row = pg_incident_unlink_row,
-    .incident_set = pg_incident_set,
-    .incidents_list = pg_incidents_list,
-    .incident_rows = pg_incident_rows,
-    .incident_stats = pg_incident_stats,
-    .halt_set = pg_halt_set,
-    .halt_get = pg_halt_get,
-    .halt_clear = pg_halt_clear,
     .sandbox_begin = pg_sandbox_begin,
     .sandbox_insert = pg_sandbox_insert,
     .sandbox_end = pg_sandbox_end,
-    .audit_append = pg_audit_append,
-    .audit_list = pg_audit_list,
 };
 
 /* Creates what is missing of the catalog. Workers opening at once would
@@ -1761,7 +909,7 @@ pm_code pg_store_open(const char *url, pm_store *s, pm_err *err)
     pg *p = pm_xcalloc(1, sizeof *p);
     p->url = pm_xstrdup(url);
     s->impl = p;
-    s->ops = &pg_ops;
+    s->drv = &pg_ops;
     /* The URL is a libpq connection URI: what it leaves out comes from
      * PGHOST, PGPORT, PGUSER, PGDATABASE, PGPASSWORD (and ~/.pgpass), so
      * postgresql:/// alone uses the environment. */

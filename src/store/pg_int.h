@@ -59,7 +59,10 @@ pm_code pg_query(pg *p, const char *sql, int nparams, const char *const *params,
                  const char *what, pm_err *err);
 
 /* "name" quoted as PostgreSQL identifiers are, into b. */
-pm_code pg_quote_ident(pm_buf *b, const char *name, pm_err *err);
+static inline pm_code pg_quote_ident(pm_buf *b, const char *name, pm_err *err)
+{
+    return store_quote_ident(b, name, err);
+}
 
 /* A stable 64-bit key for pg_advisory_xact_lock. */
 int64_t pg_lock_key(const char *what);
@@ -78,8 +81,9 @@ pm_type pg_type_from_decl(const char *decl, pm_type catalog);
 pm_code pg_table_create(pm_store *s, const pm_table *t, pm_err *err);
 pm_code pg_table_live(pm_store *s, const pm_table *t, pm_arena *a, pm_table **live, bool *exists,
                       pm_err *err);
-pm_code pg_apply_ops(pm_store *s, const pm_table *from, const pm_op *ops, size_t n,
-                     const pm_table *to, const char *reason, pm_err *err);
+pm_code pg_apply_ddl(pm_store *s, const pm_table *from, const pm_op *ops, size_t n,
+                     const pm_table *to, pm_err *err);
+void pg_table_changed(pm_store *s);
 pm_code pg_unique_ensure(pm_store *s, const pm_table *t, const contract_rule *u, int *changed,
                          pm_err *err);
 pm_code pg_table_count(pm_store *s, const char *name, int64_t *rows, pm_err *err);
@@ -92,9 +96,6 @@ pm_code pg_sandbox_insert(pm_store *s, const pm_cell *cells, pm_err *err);
 void pg_sandbox_end(pm_store *s);
 void pg_table_close(pg *p); /* frees what pg_table.c keeps in p */
 
-/* Records t as a new schema version with reason (pg.c; the catalog). */
-pm_code pg_record_version(pg *p, const pm_table *t, const char *reason, pm_err *err);
-
 /* COPY ... FROM STDIN (FORMAT binary) encoding (pg_copy.c). */
 /* Starts a COPY stream in b (the 19-byte header). */
 void pg_copy_begin(pm_buf *b);
@@ -106,7 +107,5 @@ void pg_copy_begin(pm_buf *b);
 pm_code pg_copy_row(pm_buf *b, const pm_table *t, const pm_cell *cells, pm_err *err);
 /* Ends the stream (the -1 trailer). */
 void pg_copy_end(pm_buf *b);
-
-pm_code pg_store_open(const char *url, pm_store *s, pm_err *err);
 
 #endif

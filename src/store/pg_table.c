@@ -24,15 +24,6 @@
 
 #define SANDBOX_NAME "pm_sandbox"
 
-/* schema."name" into b. */
-static pm_code qualified(pm_buf *b, const char *schema, const char *name, pm_err *err)
-{
-    pm_code rc = pg_quote_ident(b, schema, err);
-    if (!rc)
-        rc = pm_buf_putc(b, '.', err);
-    return rc ? rc : pg_quote_ident(b, name, err);
-}
-
 pm_code pg_table_create(pm_store *s, const pm_table *t, pm_err *err)
 {
     pg *p = pg_of(s);
@@ -40,7 +31,7 @@ pm_code pg_table_create(pm_store *s, const pm_table *t, pm_err *err)
     pm_buf_init(&b, 1 << 22);
     pm_code rc = pm_buf_puts(&b, "CREATE TABLE ", err);
     if (!rc)
-        rc = qualified(&b, PG_DATA_SCHEMA, t->name, err);
+        rc = store_quote_qualified(&b, PG_DATA_SCHEMA, t->name, err);
     if (!rc)
         rc = pm_buf_puts(&b, " (", err);
     for (size_t i = 0; !rc && i < t->ncols; i++) {
@@ -58,9 +49,7 @@ pm_code pg_table_create(pm_store *s, const pm_table *t, pm_err *err)
     if (!rc)
         rc = pg_exec(p, b.data, "cannot create the table", err);
     pm_buf_free(&b);
-    pm_table first = *t;
-    first.version = 1;
-    return rc ? rc : pg_record_version(p, &first, "created from the first rows", err);
+    return rc;
 }
 
 pm_code pg_table_live(pm_store *s, const pm_table *t, pm_arena *a, pm_table **live, bool *exists,
@@ -111,7 +100,7 @@ static pm_code render_alter(pm_buf *b, const char *schema, const char *name, con
 {
     pm_code rc = pm_buf_puts(b, "ALTER TABLE ", err);
     if (!rc)
-        rc = qualified(b, schema, name, err);
+        rc = store_quote_qualified(b, schema, name, err);
     *any = false;
     for (size_t i = 0; !rc && i < n; i++) {
         const pm_op *op = &ops[i];
@@ -151,61 +140,26 @@ static pm_code render_alter(pm_buf *b, const char *schema, const char *name, con
     return rc;
 }
 
-/* Takes the table's migration lock for the rest of the transaction. */
-static pm_code migration_lock(pg *p, const char *table, pm_err *err)
+/* The ALTER TABLE of ops (the catalog checked the version and holds the
+ * table's migration lock). */
+pm_code pg_apply_ddl(pm_store *s, const pm_table *from, const pm_op *ops, size_t n,
+                     const pm_table *to, pm_err *err)
 {
-    char key[32], what[256];
-    snprintf(what, sizeof what, "table:%s", table);
-    snprintf(key, sizeof key, "%lld", (long long)pg_lock_key(what));
-    const char *params[] = {key};
-    PGresult *res;
-    pm_code rc = pg_query(p, "SELECT pg_advisory_xact_lock($1::bigint)", 1, params, &res,
-                          "cannot take the migration lock", err);
-    if (!rc)
-        PQclear(res);
-    return rc;
-}
-
-pm_code pg_apply_ops(pm_store *s, const pm_table *from, const pm_op *ops, size_t n,
-                     const pm_table *to, const char *reason, pm_err *err)
-{
-    pg *p = pg_of(s);
-    bool own = !p->in_tx;
-    pm_code rc = own ? pg_exec(p, "BEGIN", "cannot begin the migration", err) : PM_OK;
-    if (rc)
-        return rc;
-    /* Workers loading the same table queue here; the loser of a race finds
-     * the version moved and plans again (PM_ERR_BUSY). */
-    rc = migration_lock(p, from->name, err);
-    pm_arena *a = pm_arena_new(0);
-    pm_table *now = NULL;
-    if (!rc)
-        rc = s->ops->table_load(s, from->name, a, &now, err);
-    if (!rc && (!now || now->version != from->version)) {
-        rc = pm_err_set(err, PM_ERR_BUSY,
-                        "%s changed since the plan was made (schema version %d, planned against "
-                        "%d)",
-                        from->name, now ? now->version : 0, from->version);
-        pm_err_hint(err, "plan again against the current schema");
-    }
     pm_buf b;
     pm_buf_init(&b, 1 << 20);
     bool any = false;
-    if (!rc)
-        rc = render_alter(&b, PG_DATA_SCHEMA, from->name, from, ops, n, &any, err);
+    pm_code rc = render_alter(&b, PG_DATA_SCHEMA, from->name, from, ops, n, &any, err);
     if (!rc && any)
-        rc = pg_exec(p, b.data, "cannot change the table", err);
-    if (!rc)
-        rc = pg_record_version(p, to, reason, err);
+        rc = pg_exec(pg_of(s), b.data, "cannot change the table", err);
     pm_buf_free(&b);
-    pm_arena_free(a);
-    if (own && rc)
-        pg_exec(p, "ROLLBACK", "cannot end the migration", NULL);
-    else if (own)
-        rc = pg_exec(p, "COMMIT", "cannot commit the migration", err);
-    /* a load prepared for the old columns would not fit */
-    p->load_table = NULL;
+    (void)to;
     return rc;
+}
+
+/* A load prepared for the old columns would not fit. */
+void pg_table_changed(pm_store *s)
+{
+    pg_of(s)->load_table = NULL;
 }
 
 pm_code pg_unique_ensure(pm_store *s, const pm_table *t, const contract_rule *u, int *changed,
@@ -239,7 +193,7 @@ pm_code pg_unique_ensure(pm_store *s, const pm_table *t, const contract_rule *u,
         pm_buf_reset(&b);
         rc = pm_buf_puts(&b, "DROP INDEX ", err);
         if (!rc)
-            rc = qualified(&b, PG_DATA_SCHEMA, PQgetvalue(res, i, 0), err);
+            rc = store_quote_qualified(&b, PG_DATA_SCHEMA, PQgetvalue(res, i, 0), err);
         if (!rc)
             rc = pg_exec(p, b.data, "cannot drop an old unique key index", err);
         (*changed)++;
@@ -253,7 +207,7 @@ pm_code pg_unique_ensure(pm_store *s, const pm_table *t, const contract_rule *u,
         if (!rc)
             rc = pm_buf_puts(&b, " ON ", err);
         if (!rc)
-            rc = qualified(&b, PG_DATA_SCHEMA, t->name, err);
+            rc = store_quote_qualified(&b, PG_DATA_SCHEMA, t->name, err);
         if (!rc)
             rc = pm_buf_puts(&b, " (", err);
         for (size_t i = 0; !rc && i < u->nkey; i++) {
@@ -291,7 +245,7 @@ pm_code pg_table_count(pm_store *s, const char *name, int64_t *rows, pm_err *err
     PGresult *res = NULL;
     pm_code rc = pm_buf_puts(&b, "SELECT count(*) FROM ", err);
     if (!rc)
-        rc = qualified(&b, PG_DATA_SCHEMA, name, err);
+        rc = store_quote_qualified(&b, PG_DATA_SCHEMA, name, err);
     if (!rc)
         rc = pg_query(p, b.data, 0, NULL, &res, "cannot count the table's rows", err);
     if (!rc) {
@@ -487,7 +441,7 @@ static pm_code copy_rows(pg *p, const char *schema, const char *name, const pm_t
     pm_buf_init(&sql, 1 << 22);
     pm_code rc = pm_buf_puts(&sql, "COPY ", err);
     if (!rc)
-        rc = qualified(&sql, schema, name, err);
+        rc = store_quote_qualified(&sql, schema, name, err);
     if (!rc)
         rc = pm_buf_puts(&sql, " (", err);
     for (size_t i = 0; !rc && i < t->ncols; i++) {
@@ -632,7 +586,7 @@ pm_code pg_sandbox_begin(pm_store *s, const pm_table *from, const pm_op *ops, si
     pm_buf_init(&b, 1 << 22);
     rc = pm_buf_puts(&b, "CREATE TEMP TABLE " SANDBOX_NAME " (LIKE ", err);
     if (!rc)
-        rc = qualified(&b, PG_DATA_SCHEMA, from->name, err);
+        rc = store_quote_qualified(&b, PG_DATA_SCHEMA, from->name, err);
     if (!rc)
         rc = pm_buf_puts(&b, " INCLUDING ALL) ON COMMIT DROP", err);
     if (!rc)
@@ -642,7 +596,7 @@ pm_code pg_sandbox_begin(pm_store *s, const pm_table *from, const pm_op *ops, si
     if (!rc)
         rc = pm_buf_puts(&b, "INSERT INTO pg_temp." SANDBOX_NAME " SELECT * FROM ", err);
     if (!rc)
-        rc = qualified(&b, PG_DATA_SCHEMA, from->name, err);
+        rc = store_quote_qualified(&b, PG_DATA_SCHEMA, from->name, err);
     if (!rc)
         rc = pm_buf_printf(&b, err, " LIMIT %d", sample > 0 ? sample : 0);
     PGresult *res = NULL;

@@ -1,0 +1,1357 @@
+/* catalog.c - pipemend's own state in the warehouse, written once for every
+ * backend above the driver (driver.h): schema versions, checkpoints, runs,
+ * quarantine, incidents and their rows, halts, proposals and the audit
+ * chain, in the `_pipemend_*` tables each backend creates at open.
+ *
+ * One SQL text serves every database: parameters are $1, $2, ..., typed by
+ * CAST where the type must be said, and the little that differs (the
+ * catalog's schema, the current time, row locks, epoch seconds, a list of
+ * ids) comes from the backend's drv_dialect, spliced in when a statement is
+ * first prepared. Statements are prepared once per store and kept.
+ *
+ * Concurrency: several pipemend processes may share a warehouse. Every
+ * read-then-write that must not interleave runs in one transaction (the
+ * caller's, or one opened here) under the driver's lock of a key: the audit
+ * chain's ("audit"), which also orders the dedup of incidents and proposals
+ * (those transactions go on to append to the chain, and one lock cannot
+ * deadlock with itself); "table:NAME" for a migration; and, inside a
+ * batch, the checkpoint of a table and source (so that two runs on one
+ * source cannot both move it). On SQLite the write transaction itself is
+ * that lock. */
+#include "store/store_int.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/buf.h"
+
+/* ---- the statements ------------------------------------------------------- */
+
+/* What a LIMIT gets for "all" (<= 0 from the caller). */
+#define ALL INT64_MAX
+
+#define QROW_COLUMNS                                                                               \
+    "q.id, q.run_id, q.table_name, q.pipeline, q.source, q.byte_offset, q.line, q.raw, "           \
+    "q.raw_truncated, q.kinds, q.message, q.findings, q.status, q.created_at, q.header"
+
+#define INCIDENT_ACTIVE "state NOT IN ('resolved', 'dismissed')"
+
+typedef enum stmt_id {
+    /* schema versions */
+    ST_SCHEMA_GET,
+    ST_SCHEMA_ADD,
+    ST_TABLES_LIST,
+    ST_TABLES_BRIEF,
+    /* checkpoints and halts */
+    ST_CHECKPOINT_GET,
+    ST_CHECKPOINT_GET_LOCKED,
+    ST_CHECKPOINT_SET,
+    ST_HALT_SET,
+    ST_HALT_GET,
+    ST_HALT_CLEAR,
+    /* runs */
+    ST_RUN_START,
+    ST_RUN_ADD,
+    ST_RUN_FINISH,
+    ST_RUNS_LIST,
+    ST_RUNS_RUNNING,
+    ST_RUN_ABORT,
+    /* quarantine */
+    ST_QUARANTINE_ADD,
+    ST_QUARANTINE_UPDATE,
+    ST_QUARANTINE_LIST,
+    ST_QUARANTINE_PAGE,
+    ST_QUARANTINE_COUNT,
+    ST_QUARANTINE_COUNT_ALL,
+    ST_QUARANTINE_REMOVE,
+    ST_QUARANTINE_REMOVE_MANY,
+    ST_UNLINK_ROW,
+    ST_UNLINK_ROWS,
+    /* incidents */
+    ST_INCIDENT_FIND,
+    ST_INCIDENT_ADD,
+    ST_INCIDENT_LINK,
+    ST_INCIDENT_SET,
+    ST_INCIDENTS_LIST,
+    ST_INCIDENT_STATS,
+    ST_INCIDENT_ROWS,
+    ST_INCIDENT_ROWS_NEWEST,
+    /* proposals */
+    ST_PROPOSAL_FIND,
+    ST_PROPOSAL_ADD,
+    ST_PROPOSALS_LIST,
+    ST_PROPOSAL_DECIDE,
+    ST_PROPOSAL_DRY_RUN,
+    /* audit */
+    ST_AUDIT_LAST,
+    ST_AUDIT_ADD,
+    ST_AUDIT_LIST,
+    ST_COUNT
+} stmt_id;
+
+_Static_assert(ST_COUNT <= STORE_STMT_SLOTS, "store_int.h: STORE_STMT_SLOTS too small");
+
+static const struct {
+    const char *sql;
+    const char *what; /* the start of its error message */
+} stmts[ST_COUNT] = {
+    [ST_SCHEMA_GET] = {"SELECT version, columns FROM _pipemend_schema_versions WHERE table_name = "
+                       "CAST($1 AS text) ORDER BY version DESC LIMIT 1",
+                       "cannot read the catalog"},
+    [ST_SCHEMA_ADD] = {"INSERT INTO _pipemend_schema_versions (table_name, version, columns, "
+                       "reason, created_at) VALUES (CAST($1 AS text), CAST($2 AS integer), "
+                       "CAST($3 AS text), CAST($4 AS text), {now})",
+                       "cannot record the schema version"},
+    [ST_TABLES_LIST] = {"SELECT v.table_name, v.version, v.columns FROM "
+                        "_pipemend_schema_versions v WHERE v.version = (SELECT max(version) "
+                        "FROM _pipemend_schema_versions w WHERE w.table_name = v.table_name) "
+                        "ORDER BY v.table_name",
+                        "cannot list tables"},
+    [ST_TABLES_BRIEF] = {"SELECT table_name, max(version) FROM _pipemend_schema_versions "
+                         "GROUP BY table_name ORDER BY table_name",
+                         "cannot list tables"},
+
+    [ST_CHECKPOINT_GET] = {"SELECT byte_offset, fingerprint, line FROM _pipemend_checkpoints "
+                           "WHERE table_name = CAST($1 AS text) AND source = CAST($2 AS text)",
+                           "cannot read the checkpoint"},
+    [ST_CHECKPOINT_GET_LOCKED] = {"SELECT byte_offset, fingerprint, line FROM "
+                                  "_pipemend_checkpoints WHERE table_name = CAST($1 AS text) AND "
+                                  "source = CAST($2 AS text){for_update}",
+                                  "cannot read the checkpoint"},
+    [ST_CHECKPOINT_SET] = {"INSERT INTO _pipemend_checkpoints (table_name, source, byte_offset, "
+                           "fingerprint, line, updated_at) VALUES (CAST($1 AS text), CAST($2 AS "
+                           "text), CAST($3 AS bigint), CAST($4 AS bigint), CAST($5 AS bigint), "
+                           "{now}) ON CONFLICT (table_name, source) DO UPDATE SET byte_offset = "
+                           "excluded.byte_offset, fingerprint = excluded.fingerprint, line = "
+                           "excluded.line, updated_at = excluded.updated_at",
+                           "cannot write the checkpoint"},
+    [ST_HALT_SET] = {"INSERT INTO _pipemend_halts (table_name, source, qrow, halted_at) VALUES "
+                     "(CAST($1 AS text), CAST($2 AS text), CAST($3 AS bigint), {now}) ON CONFLICT "
+                     "(table_name, source) DO UPDATE SET qrow = excluded.qrow, halted_at = "
+                     "excluded.halted_at",
+                     "cannot record the halt"},
+    [ST_HALT_GET] = {"SELECT h.qrow, (SELECT i.id FROM _pipemend_incident_rows r JOIN "
+                     "_pipemend_incidents i ON i.id = r.incident WHERE r.qrow = h.qrow AND "
+                     "i." INCIDENT_ACTIVE " ORDER BY i.id LIMIT 1) FROM _pipemend_halts h WHERE "
+                     "h.table_name = CAST($1 AS text) AND h.source = CAST($2 AS text)",
+                     "cannot read the halt"},
+    [ST_HALT_CLEAR] = {"DELETE FROM _pipemend_halts WHERE table_name = CAST($1 AS text) AND "
+                       "source = CAST($2 AS text)",
+                       "cannot clear the halt"},
+
+    [ST_RUN_START] = {"INSERT INTO _pipemend_runs (pipeline, table_name, status, started_at, pid, "
+                      "host) VALUES (CAST($1 AS text), CAST($2 AS text), 'running', {now}, "
+                      "CAST($3 AS bigint), CAST($4 AS text)) RETURNING id",
+                      "cannot record the run"},
+    [ST_RUN_ADD] = {"UPDATE _pipemend_runs SET rows_read = rows_read + CAST($2 AS bigint), "
+                    "rows_loaded = rows_loaded + CAST($3 AS bigint), rows_quarantined = "
+                    "rows_quarantined + CAST($4 AS bigint) WHERE id = CAST($1 AS bigint)",
+                    "cannot update the run"},
+    [ST_RUN_FINISH] = {"UPDATE _pipemend_runs SET status = CAST($2 AS text), error = CAST($3 AS "
+                       "text), volume_anomaly = CAST($4 AS boolean), volume_note = CAST($5 AS "
+                       "text), finished_at = {now} WHERE id = CAST($1 AS bigint)",
+                       "cannot finish the run"},
+    [ST_RUNS_LIST] = {"SELECT id, pipeline, table_name, status, started_at, finished_at, "
+                      "rows_read, rows_loaded, rows_quarantined, error, volume_anomaly, "
+                      "volume_note FROM _pipemend_runs WHERE (CAST($1 AS text) IS NULL OR "
+                      "pipeline = CAST($1 AS text)) AND (CAST($2 AS text) IS NULL OR table_name "
+                      "= CAST($2 AS text)) AND (CAST($3 AS bigint) = 0 OR id = CAST($3 AS "
+                      "bigint)) ORDER BY id DESC LIMIT CAST($4 AS bigint)",
+                      "cannot list runs"},
+    [ST_RUNS_RUNNING] = {"SELECT id, pid FROM _pipemend_runs WHERE status = 'running' AND host = "
+                         "CAST($1 AS text)",
+                         "cannot read runs"},
+    /* still running: another process reaping at the same time takes each
+     * run once, so each gets one audit event */
+    [ST_RUN_ABORT] = {"UPDATE _pipemend_runs SET status = 'aborted', error = 'the process "
+                      "running it ended before it finished (killed or crashed); committed "
+                      "batches were kept and a re-run resumes from the checkpoint', finished_at "
+                      "= {now} WHERE id = CAST($1 AS bigint) AND status = 'running'",
+                      "cannot update runs"},
+
+    [ST_QUARANTINE_ADD] = {"INSERT INTO _pipemend_quarantine (run_id, table_name, pipeline, "
+                           "source, byte_offset, line, raw, raw_truncated, kinds, message, "
+                           "findings, status, created_at, header) VALUES (CAST($1 AS bigint), "
+                           "CAST($2 AS text), CAST($3 AS text), CAST($4 AS text), CAST($5 AS "
+                           "bigint), CAST($6 AS bigint), $7, CAST($8 AS boolean), CAST($9 AS "
+                           "text), CAST($10 AS text), CAST($11 AS text), 'quarantined', {now}, "
+                           "$12) RETURNING id",
+                           "cannot quarantine a row"},
+    [ST_QUARANTINE_UPDATE] = {"UPDATE _pipemend_quarantine SET kinds = CAST($2 AS text), message "
+                              "= CAST($3 AS text), findings = CAST($4 AS text) WHERE id = "
+                              "CAST($1 AS bigint)",
+                              "cannot update a quarantined row"},
+    [ST_QUARANTINE_LIST] = {"SELECT " QROW_COLUMNS " FROM _pipemend_quarantine q WHERE (CAST($1 "
+                            "AS text) IS NULL OR q.table_name = CAST($1 AS text)) AND (CAST($2 AS "
+                            "bigint) = 0 OR q.run_id = CAST($2 AS bigint)) AND (CAST($3 AS bigint) "
+                            "= 0 OR q.id = CAST($3 AS bigint)) ORDER BY q.id DESC LIMIT CAST($4 "
+                            "AS bigint)",
+                            "cannot list quarantine"},
+    [ST_QUARANTINE_PAGE] = {"SELECT q.id, q.run_id, NULL, NULL, q.source, q.byte_offset, q.line, "
+                            "q.raw, q.raw_truncated, NULL, NULL, q.findings, NULL, NULL, q.header "
+                            "FROM _pipemend_quarantine q WHERE q.table_name = CAST($1 AS text) "
+                            "AND q.id > CAST($2 AS bigint) ORDER BY q.id LIMIT CAST($3 AS bigint)",
+                            "cannot list quarantine"},
+    /* two statements, so that one table's count is an index lookup */
+    [ST_QUARANTINE_COUNT] = {"SELECT count(*) FROM _pipemend_quarantine WHERE table_name = "
+                             "CAST($1 AS text)",
+                             "cannot count quarantine"},
+    [ST_QUARANTINE_COUNT_ALL] = {"SELECT count(*) FROM _pipemend_quarantine",
+                                 "cannot count quarantine"},
+    [ST_QUARANTINE_REMOVE] = {"DELETE FROM _pipemend_quarantine WHERE id = CAST($1 AS bigint)",
+                              "cannot take a row out of quarantine"},
+    [ST_QUARANTINE_REMOVE_MANY] = {"DELETE FROM _pipemend_quarantine WHERE id IN {ids:$1}",
+                                   "cannot take rows out of quarantine"},
+    [ST_UNLINK_ROW] = {"DELETE FROM _pipemend_incident_rows WHERE qrow = CAST($1 AS bigint)",
+                       "cannot unlink a quarantined row from its incidents"},
+    [ST_UNLINK_ROWS] = {"DELETE FROM _pipemend_incident_rows WHERE qrow IN {ids:$1}",
+                        "cannot take rows out of quarantine"},
+
+    [ST_INCIDENT_FIND] = {"SELECT id FROM _pipemend_incidents WHERE table_name = CAST($1 AS "
+                          "text) AND column_name = CAST($2 AS text) AND kind = CAST($3 AS text) "
+                          "AND " INCIDENT_ACTIVE " ORDER BY id DESC LIMIT 1",
+                          "cannot read incidents"},
+    [ST_INCIDENT_ADD] = {"INSERT INTO _pipemend_incidents (table_name, column_name, kind, state, "
+                         "run_id, message, detected_at) VALUES (CAST($1 AS text), CAST($2 AS "
+                         "text), CAST($3 AS text), 'open', CAST($4 AS bigint), CAST($5 AS text), "
+                         "{now}) RETURNING id",
+                         "cannot open an incident"},
+    [ST_INCIDENT_LINK] = {"INSERT INTO _pipemend_incident_rows (incident, qrow) VALUES (CAST($1 "
+                          "AS bigint), CAST($2 AS bigint)) ON CONFLICT DO NOTHING",
+                          "cannot link a quarantined row to its incident"},
+    /* Each state stamps its own time once: a second plan keeps the first
+     * planned_at, so time to recovery counts from the first response. */
+    [ST_INCIDENT_SET] = {"UPDATE _pipemend_incidents SET state = CAST($2 AS text), proposal = "
+                         "CASE WHEN CAST($3 AS bigint) = 0 THEN proposal ELSE CAST($3 AS bigint) "
+                         "END, note = COALESCE(CAST($4 AS text), note), decided_by = "
+                         "COALESCE(CAST($5 AS text), decided_by), planned_at = CASE WHEN CAST($2 "
+                         "AS text) IN ('planned', 'awaiting_approval', 'dry_run_failed') THEN "
+                         "COALESCE(planned_at, {now}) ELSE planned_at END, applied_at = CASE "
+                         "WHEN CAST($2 AS text) = 'applied' THEN {now} ELSE applied_at END, "
+                         "replayed_at = CASE WHEN CAST($2 AS text) = 'replayed' THEN {now} ELSE "
+                         "replayed_at END, resolved_at = CASE WHEN CAST($2 AS text) IN "
+                         "('resolved', 'dismissed') THEN {now} ELSE resolved_at END WHERE id = "
+                         "CAST($1 AS bigint)",
+                         "cannot update the incident"},
+    [ST_INCIDENTS_LIST] = {"SELECT i.id, i.table_name, i.column_name, i.kind, i.state, i.run_id, "
+                           "COALESCE(i.proposal, 0), (SELECT count(*) FROM "
+                           "_pipemend_incident_rows r WHERE r.incident = i.id), i.message, "
+                           "i.detected_at, i.planned_at, i.applied_at, i.replayed_at, "
+                           "i.resolved_at, i.decided_by, i.note FROM _pipemend_incidents i WHERE "
+                           "(CAST($1 AS text) IS NULL OR i.table_name = CAST($1 AS text)) AND (NOT "
+                           "CAST($2 AS boolean) OR i." INCIDENT_ACTIVE ") AND (CAST($3 AS bigint) "
+                           "= 0 OR i.id = CAST($3 AS bigint)) AND (CAST($4 AS bigint) = 0 OR "
+                           "i.proposal = CAST($4 AS bigint)) ORDER BY i.id DESC",
+                           "cannot read incidents"},
+    [ST_INCIDENT_STATS] = {"SELECT count(*) FILTER (WHERE " INCIDENT_ACTIVE "), count(*) FILTER "
+                           "(WHERE state = 'resolved'), count(*) FILTER (WHERE state = "
+                           "'dismissed'), avg({epoch:resolved_at} - {epoch:detected_at}) FILTER "
+                           "(WHERE state = 'resolved'), avg({epoch:planned_at} - "
+                           "{epoch:detected_at}), avg({epoch:applied_at} - {epoch:detected_at}) "
+                           "FROM _pipemend_incidents WHERE CAST($1 AS text) IS NULL OR "
+                           "table_name = CAST($1 AS text)",
+                           "cannot read incidents"},
+    /* Two texts rather than ORDER BY CASE: each follows the primary key
+     * (incident, qrow) instead of sorting every row of the incident. */
+    [ST_INCIDENT_ROWS] = {"SELECT " QROW_COLUMNS " FROM _pipemend_incident_rows r JOIN "
+                          "_pipemend_quarantine q ON q.id = r.qrow WHERE r.incident = CAST($1 AS "
+                          "bigint) ORDER BY r.qrow LIMIT CAST($2 AS bigint)",
+                          "cannot list the incident's rows"},
+    [ST_INCIDENT_ROWS_NEWEST] = {"SELECT " QROW_COLUMNS " FROM _pipemend_incident_rows r JOIN "
+                                 "_pipemend_quarantine q ON q.id = r.qrow WHERE r.incident = "
+                                 "CAST($1 AS bigint) ORDER BY r.qrow DESC LIMIT CAST($2 AS bigint)",
+                                 "cannot list the incident's rows"},
+
+    [ST_PROPOSAL_FIND] = {"SELECT id FROM _pipemend_proposals WHERE table_name = CAST($1 AS "
+                          "text) AND ops = CAST($2 AS text) AND state IN ('pending', 'rejected') "
+                          "ORDER BY id DESC LIMIT 1",
+                          "cannot read proposals"},
+    [ST_PROPOSAL_ADD] = {"INSERT INTO _pipemend_proposals (table_name, run_id, version, state, "
+                         "ops, why, created_at, incident) VALUES (CAST($1 AS text), CAST($2 AS "
+                         "bigint), CAST($3 AS integer), 'pending', CAST($4 AS text), CAST($5 AS "
+                         "text), {now}, CAST($6 AS bigint)) RETURNING id",
+                         "cannot record the proposal"},
+    [ST_PROPOSALS_LIST] = {"SELECT id, table_name, run_id, version, state, ops, why, created_at, "
+                           "decided_by, decided_at, incident, dry_run FROM _pipemend_proposals "
+                           "WHERE (CAST($1 AS text) IS NULL OR table_name = CAST($1 AS text)) AND "
+                           "(CAST($2 AS text) IS NULL OR state = CAST($2 AS text)) AND (CAST($3 "
+                           "AS bigint) = 0 OR id = CAST($3 AS bigint)) ORDER BY id DESC",
+                           "cannot read proposals"},
+    [ST_PROPOSAL_DECIDE] = {"UPDATE _pipemend_proposals SET state = CAST($2 AS text), decided_by "
+                            "= CAST($3 AS text), decided_at = {now} WHERE id = CAST($1 AS bigint) "
+                            "AND state = 'pending'",
+                            "cannot update the proposal"},
+    [ST_PROPOSAL_DRY_RUN] = {"UPDATE _pipemend_proposals SET dry_run = CAST($2 AS text) WHERE id "
+                             "= CAST($1 AS bigint)",
+                             "cannot record the dry run"},
+
+    [ST_AUDIT_LAST] = {"SELECT seq, hash FROM _pipemend_audit ORDER BY seq DESC LIMIT 1",
+                       "cannot read the audit log"},
+    [ST_AUDIT_ADD] = {"INSERT INTO _pipemend_audit (seq, at, actor, action, subject, payload, "
+                      "prev_hash, hash) VALUES (CAST($1 AS bigint), CAST($2 AS text), CAST($3 AS "
+                      "text), CAST($4 AS text), CAST($5 AS text), CAST($6 AS text), CAST($7 AS "
+                      "text), CAST($8 AS text))",
+                      "cannot write the audit log"},
+    [ST_AUDIT_LIST] = {"SELECT seq, at, actor, action, subject, payload, prev_hash, hash FROM "
+                       "_pipemend_audit WHERE seq > CAST($1 AS bigint) ORDER BY seq LIMIT "
+                       "CAST($2 AS bigint)",
+                       "cannot read the audit log"},
+};
+
+/* sql with the dialect spliced in (driver.h, drv_dialect), into b. */
+static pm_code expand(const drv_dialect *d, const char *sql, pm_buf *b, pm_err *err)
+{
+    static const char table[] = "_pipemend_";
+    pm_code rc = PM_OK;
+    for (const char *p = sql; !rc && *p;) {
+        if (strncmp(p, table, sizeof table - 1) == 0 && (p == sql || p[-1] == ' ')) {
+            rc = pm_buf_puts(b, d->catalog, err);
+            if (!rc)
+                rc = pm_buf_puts(b, table, err);
+            p += sizeof table - 1;
+        } else if (*p == '{') {
+            const char *end = strchr(p, '}'), *colon = memchr(p, ':', (size_t)(end - p));
+            size_t name = (size_t)((colon ? colon : end) - p - 1);
+            char arg[64] = "";
+            if (colon)
+                snprintf(arg, sizeof arg, "%.*s", (int)(end - colon - 1), colon + 1);
+            if (name == 3 && strncmp(p + 1, "now", 3) == 0)
+                rc = pm_buf_puts(b, d->now, err);
+            else if (name == 10 && strncmp(p + 1, "for_update", 10) == 0)
+                rc = pm_buf_puts(b, d->for_update, err);
+            else if (name == 5 && strncmp(p + 1, "epoch", 5) == 0)
+                rc = pm_buf_printf(b, err, d->epoch, arg);
+            else if (name == 3 && strncmp(p + 1, "ids", 3) == 0)
+                rc = pm_buf_printf(b, err, d->ids, arg);
+            else
+                rc = pm_err_set(err, PM_ERR_INTERNAL, "unknown catalog fragment in %s", sql);
+            p = end + 1;
+        } else {
+            rc = pm_buf_putc(b, *p++, err);
+        }
+    }
+    return rc;
+}
+
+/* The kept statement id, ready for binding. */
+static pm_code stmt(pm_store *s, stmt_id id, drv_stmt **out, pm_err *err)
+{
+    pm_code rc = PM_OK;
+    if (!s->stmt[id]) {
+        pm_buf b;
+        pm_buf_init(&b, 1 << 16);
+        rc = expand(&s->drv->dialect, stmts[id].sql, &b, err);
+        if (!rc)
+            rc = s->drv->prepare(s, b.data, stmts[id].what, &s->stmt[id], err);
+        pm_buf_free(&b);
+    } else {
+        rc = s->drv->prepare(s, NULL, stmts[id].what, &s->stmt[id], err);
+    }
+    *out = rc ? NULL : s->stmt[id];
+    return rc;
+}
+
+void catalog_close(pm_store *s)
+{
+    for (size_t i = 0; i < STORE_STMT_SLOTS; i++)
+        if (s->stmt[i]) {
+            s->drv->drop(s->stmt[i]);
+            s->stmt[i] = NULL;
+        }
+}
+
+/* Short names for the statement methods. */
+#define NUL(st, i) (st)->ops->bind_null(st, i)
+#define INT(st, i, v) (st)->ops->bind_int(st, i, v)
+#define BOOL(st, i, v) (st)->ops->bind_bool(st, i, v)
+#define TEXT(st, i, v) (st)->ops->bind_text(st, i, v)
+#define BLOB(st, i, v, n) (st)->ops->bind_blob(st, i, v, n)
+#define STEP(st, row, err) (st)->ops->step(st, row, err)
+#define C_INT(st, c) (st)->ops->col_int(st, c)
+#define C_DBL(st, c) (st)->ops->col_double(st, c)
+#define C_BOOL(st, c) (st)->ops->col_bool(st, c)
+#define C_TEXT(st, c, a) (st)->ops->col_text(st, c, a)
+#define C_BLOB(st, c, a, n) (st)->ops->col_blob(st, c, a, n)
+#define DONE(st) (st)->ops->done(st)
+
+/* Runs a statement that returns no rows; *changes (may be NULL) gets the
+ * rows it changed. Ends the statement either way. */
+static pm_code run(drv_stmt *st, int64_t *changes, pm_err *err)
+{
+    bool row;
+    pm_code rc = STEP(st, &row, err);
+    if (!rc && changes)
+        *changes = st->ops->changes(st);
+    DONE(st);
+    return rc;
+}
+
+/* Runs a statement that returns at most one row: *found says whether it
+ * did; the row stays readable until DONE. On error the statement is
+ * ended. */
+static pm_code first(drv_stmt *st, bool *found, pm_err *err)
+{
+    pm_code rc = STEP(st, found, err);
+    if (rc)
+        DONE(st);
+    return rc;
+}
+
+/* Grows an array of n elements of size sz in a (arenas do not realloc). */
+static void *grow(pm_arena *a, void *old, size_t n, size_t *cap, size_t sz)
+{
+    if (n < *cap)
+        return old;
+    *cap = *cap ? *cap * 2 : 16;
+    void *p = pm_arena_alloc(a, *cap * sz);
+    if (n)
+        memcpy(p, old, n * sz);
+    return p;
+}
+
+/* Opens a transaction unless the caller has one (*own says which). */
+static pm_code own_begin(pm_store *s, bool *own, pm_err *err)
+{
+    *own = !s->drv->in_tx(s);
+    return *own ? s->drv->tx(s, DRV_BEGIN, err) : PM_OK;
+}
+
+/* Ends what own_begin opened: commits on success, rolls back on failure
+ * (rc is returned). */
+static pm_code own_end(pm_store *s, bool own, pm_code rc, pm_err *err)
+{
+    if (!own)
+        return rc;
+    if (rc) {
+        s->drv->tx(s, DRV_ROLLBACK, NULL);
+        return rc;
+    }
+    return s->drv->tx(s, DRV_COMMIT, err);
+}
+
+static int64_t limit_of(int limit)
+{
+    return limit > 0 ? limit : ALL;
+}
+
+/* ---- schema versions ------------------------------------------------------ */
+
+pm_code store_table_load(pm_store *s, const char *name, pm_arena *a, pm_table **out, pm_err *err)
+{
+    drv_stmt *st;
+    bool found;
+    *out = NULL;
+    pm_code rc = stmt(s, ST_SCHEMA_GET, &st, err);
+    if (!rc) {
+        TEXT(st, 1, name);
+        rc = first(st, &found, err);
+    }
+    if (rc || !found)
+        return rc ? rc : (DONE(st), PM_OK);
+    pm_table *t = table_new(a, name);
+    t->version = (int)C_INT(st, 0);
+    rc = table_columns_parse(t, a, C_TEXT(st, 1, a), err);
+    DONE(st);
+    if (!rc)
+        *out = t;
+    return rc;
+}
+
+pm_code catalog_record_version(pm_store *s, const pm_table *t, const char *reason, pm_err *err)
+{
+    json_t *cols = table_columns_json(t);
+    char *text = json_dumps(cols, JSON_COMPACT);
+    json_decref(cols);
+    if (!text)
+        return pm_err_set(err, PM_ERR_NOMEM, "cannot encode the schema of %s", t->name);
+    drv_stmt *st;
+    pm_code rc = stmt(s, ST_SCHEMA_ADD, &st, err);
+    if (!rc) {
+        TEXT(st, 1, t->name);
+        INT(st, 2, t->version);
+        TEXT(st, 3, text);
+        TEXT(st, 4, reason);
+        rc = run(st, NULL, err);
+    }
+    free(text);
+    /* Two workers recording the same version of one table: the loser's
+     * plan is stale, as when apply_ops finds the version moved. */
+    if (rc == PM_ERR_CONSTRAINT && err && strcmp(err->sqlstate, "23505") == 0) {
+        err->code = rc = PM_ERR_BUSY;
+        pm_err_hint(err, "another worker changed %s at the same time; plan again", t->name);
+    }
+    return rc;
+}
+
+static pm_code tables(pm_store *s, bool brief, pm_arena *a, pm_table ***out, size_t *n, pm_err *err)
+{
+    drv_stmt *st;
+    size_t cap = 0;
+    bool row;
+    *n = 0;
+    *out = NULL;
+    pm_code rc = stmt(s, brief ? ST_TABLES_BRIEF : ST_TABLES_LIST, &st, err);
+    if (rc)
+        return rc;
+    while (!rc && !(rc = STEP(st, &row, err)) && row) {
+        *out = grow(a, *out, *n, &cap, sizeof **out);
+        pm_table *t = table_new(a, C_TEXT(st, 0, a));
+        t->version = (int)C_INT(st, 1);
+        if (!brief)
+            rc = table_columns_parse(t, a, C_TEXT(st, 2, a), err);
+        (*out)[(*n)++] = t;
+    }
+    DONE(st);
+    return rc;
+}
+
+pm_code store_tables_list(pm_store *s, pm_arena *a, pm_table ***out, size_t *n, pm_err *err)
+{
+    return tables(s, false, a, out, n, err);
+}
+
+pm_code store_tables_brief(pm_store *s, pm_arena *a, pm_table ***out, size_t *n, pm_err *err)
+{
+    return tables(s, true, a, out, n, err);
+}
+
+pm_code store_table_create(pm_store *s, const pm_table *t, pm_err *err)
+{
+    pm_code rc = s->drv->table_create(s, t, err);
+    pm_table first_version = *t;
+    first_version.version = 1;
+    return rc ? rc : catalog_record_version(s, &first_version, s->drv->dialect.created, err);
+}
+
+pm_code store_table_adopt(pm_store *s, const pm_table *t, const char *reason, pm_err *err)
+{
+    pm_code rc = catalog_record_version(s, t, reason, err);
+    s->drv->table_changed(s); /* a load prepared for the old columns would not fit */
+    return rc;
+}
+
+pm_code store_apply_ops(pm_store *s, const pm_table *from, const pm_op *ops, size_t n,
+                        const pm_table *to, const char *reason, pm_err *err)
+{
+    bool own;
+    pm_code rc = own_begin(s, &own, err);
+    if (rc)
+        return rc;
+    /* Workers loading the same table queue here; the loser of a race finds
+     * the version moved and plans again (PM_ERR_BUSY). */
+    char key[300];
+    snprintf(key, sizeof key, "table:%s", from->name);
+    rc = s->drv->lock(s, key, err);
+    pm_arena *a = pm_arena_new(0);
+    pm_table *now = NULL;
+    if (!rc)
+        rc = store_table_load(s, from->name, a, &now, err);
+    if (!rc && (!now || now->version != from->version)) {
+        rc = pm_err_set(err, PM_ERR_BUSY,
+                        "%s changed since the plan was made (schema version %d, planned against "
+                        "%d)",
+                        from->name, now ? now->version : 0, from->version);
+        pm_err_hint(err, "plan again against the current schema");
+    }
+    if (!rc)
+        rc = s->drv->apply_ddl(s, from, ops, n, to, err);
+    if (!rc)
+        rc = catalog_record_version(s, to, reason, err);
+    pm_arena_free(a);
+    s->drv->table_changed(s); /* a load prepared for the old columns would not fit */
+    return own_end(s, own, rc, err);
+}
+
+/* ---- checkpoints and halts ------------------------------------------------ */
+
+pm_code store_checkpoint_get(pm_store *s, const char *table, const char *source, pm_checkpoint *out,
+                             bool *found, pm_err *err)
+{
+    drv_stmt *st;
+    *found = false;
+    /* Inside a batch's transaction the read decides whether the batch may
+     * move the checkpoint: it must see the last committed move and keep
+     * others from moving it until this transaction ends. The row lock
+     * covers a checkpoint that exists; the key's lock the first batch,
+     * when there is no row to lock yet. */
+    bool tx = s->drv->in_tx(s);
+    pm_code rc = PM_OK;
+    if (tx) {
+        pm_buf b;
+        pm_buf_init(&b, (size_t)1 << 26);
+        rc = pm_buf_printf(&b, err, "checkpoint\x1f%s\x1f%s", table ? table : "",
+                           source ? source : "");
+        if (!rc)
+            rc = s->drv->lock(s, b.data, err);
+        pm_buf_free(&b);
+    }
+    if (!rc)
+        rc = stmt(s, tx ? ST_CHECKPOINT_GET_LOCKED : ST_CHECKPOINT_GET, &st, err);
+    if (rc)
+        return rc;
+    TEXT(st, 1, table);
+    TEXT(st, 2, source);
+    rc = first(st, found, err);
+    if (rc)
+        return rc;
+    if (*found) {
+        out->offset = (uint64_t)C_INT(st, 0);
+        out->fingerprint = (uint64_t)C_INT(st, 1);
+        out->line = (uint64_t)C_INT(st, 2);
+    }
+    DONE(st);
+    return PM_OK;
+}
+
+pm_code store_checkpoint_set(pm_store *s, const char *table, const char *source,
+                             const pm_checkpoint *cp, pm_err *err)
+{
+    drv_stmt *st;
+    pm_code rc = stmt(s, ST_CHECKPOINT_SET, &st, err);
+    if (rc)
+        return rc;
+    TEXT(st, 1, table);
+    TEXT(st, 2, source);
+    /* bigint holds the unsigned 64-bit values bit for bit */
+    INT(st, 3, (int64_t)cp->offset);
+    INT(st, 4, (int64_t)cp->fingerprint);
+    INT(st, 5, (int64_t)cp->line);
+    return run(st, NULL, err);
+}
+
+pm_code store_halt_set(pm_store *s, const char *table, const char *source, int64_t qrow,
+                       pm_err *err)
+{
+    drv_stmt *st;
+    pm_code rc = stmt(s, ST_HALT_SET, &st, err);
+    if (rc)
+        return rc;
+    TEXT(st, 1, table);
+    TEXT(st, 2, source);
+    INT(st, 3, qrow);
+    return run(st, NULL, err);
+}
+
+pm_code store_halt_get(pm_store *s, const char *table, const char *source, int64_t *qrow,
+                       int64_t *incident, bool *found, pm_err *err)
+{
+    drv_stmt *st;
+    *found = false;
+    *qrow = *incident = 0;
+    pm_code rc = stmt(s, ST_HALT_GET, &st, err);
+    if (rc)
+        return rc;
+    TEXT(st, 1, table);
+    TEXT(st, 2, source);
+    if ((rc = first(st, found, err)))
+        return rc;
+    if (*found) {
+        *qrow = C_INT(st, 0);
+        *incident = C_INT(st, 1);
+    }
+    DONE(st);
+    return PM_OK;
+}
+
+pm_code store_halt_clear(pm_store *s, const char *table, const char *source, pm_err *err)
+{
+    drv_stmt *st;
+    pm_code rc = stmt(s, ST_HALT_CLEAR, &st, err);
+    if (rc)
+        return rc;
+    TEXT(st, 1, table);
+    TEXT(st, 2, source);
+    return run(st, NULL, err);
+}
+
+/* ---- runs ----------------------------------------------------------------- */
+
+static void hostname(char host[256])
+{
+    snprintf(host, 256, "localhost");
+    gethostname(host, 255);
+    host[255] = '\0';
+}
+
+pm_code store_run_start(pm_store *s, const char *pipeline, const char *table, int64_t *id,
+                        pm_err *err)
+{
+    char host[256];
+    hostname(host);
+    drv_stmt *st;
+    bool row;
+    pm_code rc = stmt(s, ST_RUN_START, &st, err);
+    if (rc)
+        return rc;
+    TEXT(st, 1, pipeline);
+    TEXT(st, 2, table);
+    INT(st, 3, getpid());
+    TEXT(st, 4, host);
+    if ((rc = first(st, &row, err)))
+        return rc;
+    *id = C_INT(st, 0);
+    DONE(st);
+    return PM_OK;
+}
+
+pm_code store_run_add(pm_store *s, int64_t id, int64_t r, int64_t l, int64_t q, pm_err *err)
+{
+    drv_stmt *st;
+    pm_code rc = stmt(s, ST_RUN_ADD, &st, err);
+    if (rc)
+        return rc;
+    INT(st, 1, id);
+    INT(st, 2, r);
+    INT(st, 3, l);
+    INT(st, 4, q);
+    return run(st, NULL, err);
+}
+
+pm_code store_run_finish(pm_store *s, int64_t id, const char *status, const char *error,
+                         bool anomaly, const char *note, pm_err *err)
+{
+    drv_stmt *st;
+    pm_code rc = stmt(s, ST_RUN_FINISH, &st, err);
+    if (rc)
+        return rc;
+    INT(st, 1, id);
+    TEXT(st, 2, status);
+    TEXT(st, 3, error);
+    BOOL(st, 4, anomaly);
+    TEXT(st, 5, note);
+    return run(st, NULL, err);
+}
+
+static pm_code runs_list(pm_store *s, const char *pipeline, const char *table, int limit,
+                         int64_t id, pm_arena *a, pm_run **out, size_t *n, pm_err *err)
+{
+    drv_stmt *st;
+    size_t cap = 0;
+    bool row;
+    *n = 0;
+    *out = NULL;
+    pm_code rc = stmt(s, ST_RUNS_LIST, &st, err);
+    if (rc)
+        return rc;
+    TEXT(st, 1, pipeline);
+    TEXT(st, 2, table);
+    INT(st, 3, id);
+    INT(st, 4, limit_of(limit));
+    while (!(rc = STEP(st, &row, err)) && row) {
+        *out = grow(a, *out, *n, &cap, sizeof **out);
+        pm_run *x = &(*out)[(*n)++];
+        x->id = C_INT(st, 0);
+        x->pipeline = C_TEXT(st, 1, a);
+        x->table = C_TEXT(st, 2, a);
+        x->status = C_TEXT(st, 3, a);
+        x->started_at = C_TEXT(st, 4, a);
+        x->finished_at = C_TEXT(st, 5, a);
+        x->rows_read = C_INT(st, 6);
+        x->rows_loaded = C_INT(st, 7);
+        x->rows_quarantined = C_INT(st, 8);
+        x->error = C_TEXT(st, 9, a);
+        x->volume_anomaly = C_BOOL(st, 10);
+        x->volume_note = C_TEXT(st, 11, a);
+    }
+    DONE(st);
+    return rc;
+}
+
+pm_code store_runs_list(pm_store *s, const char *pipeline, const char *table, int limit,
+                        pm_arena *a, pm_run **out, size_t *n, pm_err *err)
+{
+    return runs_list(s, pipeline, table, limit, 0, a, out, n, err);
+}
+
+pm_code store_run_get(pm_store *s, int64_t id, pm_arena *a, pm_run *out, bool *found, pm_err *err)
+{
+    pm_run *rows;
+    size_t n;
+    pm_code rc = runs_list(s, NULL, NULL, 1, id, a, &rows, &n, err);
+    *found = !rc && n == 1;
+    if (*found)
+        *out = rows[0];
+    return rc;
+}
+
+pm_code store_runs_reap(pm_store *s, pm_arena *a, int64_t **ids, size_t *n, pm_err *err)
+{
+    char host[256];
+    hostname(host);
+    drv_stmt *st, *up;
+    size_t cap = 0;
+    bool row;
+    *ids = NULL;
+    *n = 0;
+    pm_code rc = stmt(s, ST_RUNS_RUNNING, &st, err);
+    if (rc)
+        return rc;
+    TEXT(st, 1, host);
+    while (!rc && !(rc = STEP(st, &row, err)) && row) {
+        pid_t pid = (pid_t)C_INT(st, 1);
+        if (pid == getpid() || kill(pid, 0) == 0 || errno == EPERM)
+            continue; /* alive (EPERM: alive, owned by another user) */
+        int64_t id = C_INT(st, 0), changed = 0;
+        rc = stmt(s, ST_RUN_ABORT, &up, err);
+        if (!rc) {
+            INT(up, 1, id);
+            rc = run(up, &changed, err);
+        }
+        if (!rc && changed == 1) {
+            *ids = grow(a, *ids, *n, &cap, sizeof **ids);
+            (*ids)[(*n)++] = id;
+        }
+    }
+    DONE(st);
+    return rc;
+}
+
+/* ---- quarantine ----------------------------------------------------------- */
+
+/* Steps st (selecting QROW_COLUMNS) to its end into rows in a; ends it. */
+static pm_code read_qrows(drv_stmt *st, pm_arena *a, pm_qrow **out, size_t *n, pm_err *err)
+{
+    size_t cap = 0;
+    bool row;
+    pm_code rc;
+    *n = 0;
+    *out = NULL;
+    while (!(rc = STEP(st, &row, err)) && row) {
+        *out = grow(a, *out, *n, &cap, sizeof **out);
+        pm_qrow *x = &(*out)[(*n)++];
+        memset(x, 0, sizeof *x);
+        x->id = C_INT(st, 0);
+        x->run_id = C_INT(st, 1);
+        x->table = C_TEXT(st, 2, a);
+        x->pipeline = C_TEXT(st, 3, a);
+        x->source = C_TEXT(st, 4, a);
+        x->offset = C_INT(st, 5);
+        x->line = C_INT(st, 6);
+        x->raw = C_BLOB(st, 7, a, &x->raw_len);
+        if (!x->raw)
+            x->raw = "";
+        x->raw_truncated = C_BOOL(st, 8);
+        x->kinds = C_TEXT(st, 9, a);
+        x->message = C_TEXT(st, 10, a);
+        x->findings = C_TEXT(st, 11, a);
+        x->status = C_TEXT(st, 12, a);
+        x->created_at = C_TEXT(st, 13, a);
+        x->header = C_BLOB(st, 14, a, &x->header_len);
+    }
+    DONE(st);
+    return rc;
+}
+
+pm_code store_quarantine_add(pm_store *s, const pm_qrow *q, int64_t *id, pm_err *err)
+{
+    if (q->raw_len > INT_MAX || (q->header && q->header_len > INT_MAX))
+        return pm_err_set(err, PM_ERR_LIMIT, "a quarantined row is too large to keep");
+    drv_stmt *st;
+    bool row;
+    pm_code rc = stmt(s, ST_QUARANTINE_ADD, &st, err);
+    if (rc)
+        return rc;
+    INT(st, 1, q->run_id);
+    TEXT(st, 2, q->table);
+    TEXT(st, 3, q->pipeline);
+    TEXT(st, 4, q->source);
+    INT(st, 5, q->offset);
+    INT(st, 6, q->line);
+    BLOB(st, 7, q->raw ? q->raw : "", q->raw_len);
+    BOOL(st, 8, q->raw_truncated);
+    TEXT(st, 9, q->kinds);
+    TEXT(st, 10, q->message);
+    TEXT(st, 11, q->findings);
+    BLOB(st, 12, q->header, q->header_len);
+    if ((rc = first(st, &row, err)))
+        return rc;
+    if (id)
+        *id = C_INT(st, 0);
+    DONE(st);
+    return PM_OK;
+}
+
+pm_code store_quarantine_update(pm_store *s, int64_t id, const char *kinds, const char *message,
+                                const char *findings, pm_err *err)
+{
+    drv_stmt *st;
+    pm_code rc = stmt(s, ST_QUARANTINE_UPDATE, &st, err);
+    if (rc)
+        return rc;
+    INT(st, 1, id);
+    TEXT(st, 2, kinds);
+    TEXT(st, 3, message);
+    TEXT(st, 4, findings);
+    return run(st, NULL, err);
+}
+
+static pm_code quarantine_list(pm_store *s, const char *table, int64_t run_id, int limit,
+                               int64_t id, pm_arena *a, pm_qrow **out, size_t *n, pm_err *err)
+{
+    drv_stmt *st;
+    *n = 0;
+    *out = NULL;
+    pm_code rc = stmt(s, ST_QUARANTINE_LIST, &st, err);
+    if (rc)
+        return rc;
+    TEXT(st, 1, table);
+    INT(st, 2, run_id);
+    INT(st, 3, id);
+    INT(st, 4, limit_of(limit));
+    return read_qrows(st, a, out, n, err);
+}
+
+pm_code store_quarantine_list(pm_store *s, const char *table, int64_t run_id, int limit,
+                              pm_arena *a, pm_qrow **out, size_t *n, pm_err *err)
+{
+    return quarantine_list(s, table, run_id, limit, 0, a, out, n, err);
+}
+
+pm_code store_quarantine_get(pm_store *s, int64_t id, pm_arena *a, pm_qrow *out, bool *found,
+                             pm_err *err)
+{
+    pm_qrow *rows;
+    size_t n;
+    pm_code rc = quarantine_list(s, NULL, 0, 1, id, a, &rows, &n, err);
+    *found = !rc && n == 1;
+    if (*found)
+        *out = rows[0];
+    return rc;
+}
+
+pm_code store_quarantine_page(pm_store *s, const char *table, int64_t after, int limit, pm_arena *a,
+                              pm_qrow **out, size_t *n, pm_err *err)
+{
+    drv_stmt *st;
+    *n = 0;
+    *out = NULL;
+    pm_code rc = stmt(s, ST_QUARANTINE_PAGE, &st, err);
+    if (rc)
+        return rc;
+    TEXT(st, 1, table);
+    INT(st, 2, after);
+    INT(st, 3, limit_of(limit));
+    return read_qrows(st, a, out, n, err);
+}
+
+pm_code store_quarantine_count(pm_store *s, const char *table, int64_t *n, pm_err *err)
+{
+    drv_stmt *st;
+    bool row;
+    pm_code rc = stmt(s, table ? ST_QUARANTINE_COUNT : ST_QUARANTINE_COUNT_ALL, &st, err);
+    if (rc)
+        return rc;
+    if (table)
+        TEXT(st, 1, table);
+    if ((rc = first(st, &row, err)))
+        return rc;
+    *n = C_INT(st, 0);
+    DONE(st);
+    return PM_OK;
+}
+
+pm_code store_incident_unlink_row(pm_store *s, int64_t qrow, pm_err *err)
+{
+    drv_stmt *st;
+    pm_code rc = stmt(s, ST_UNLINK_ROW, &st, err);
+    if (rc)
+        return rc;
+    INT(st, 1, qrow);
+    return run(st, NULL, err);
+}
+
+/* The row and its links to incidents go together. */
+pm_code store_quarantine_remove(pm_store *s, int64_t id, pm_err *err)
+{
+    drv_stmt *st;
+    bool own;
+    pm_code rc = own_begin(s, &own, err);
+    if (!rc)
+        rc = store_incident_unlink_row(s, id, err);
+    if (!rc)
+        rc = stmt(s, ST_QUARANTINE_REMOVE, &st, err);
+    if (!rc) {
+        INT(st, 1, id);
+        rc = run(st, NULL, err);
+    }
+    return own_end(s, own, rc, err);
+}
+
+/* Ids go in as one JSON array per statement (the dialect's {ids:$1} reads
+ * it back as rows), a few thousand at a time. */
+pm_code store_quarantine_remove_many(pm_store *s, const int64_t *ids, size_t n, pm_err *err)
+{
+    if (!n)
+        return PM_OK;
+    pm_buf b;
+    pm_buf_init(&b, 64u * 1024 * 1024);
+    bool own;
+    pm_code rc = own_begin(s, &own, err);
+    for (size_t at = 0; !rc && at < n; at += 4096) {
+        size_t end = n - at > 4096 ? at + 4096 : n;
+        pm_buf_reset(&b);
+        rc = pm_buf_putc(&b, '[', err);
+        for (size_t i = at; !rc && i < end; i++)
+            rc = pm_buf_printf(&b, err, "%s%lld", i > at ? "," : "", (long long)ids[i]);
+        if (!rc)
+            rc = pm_buf_putc(&b, ']', err);
+        static const stmt_id both[] = {ST_UNLINK_ROWS, ST_QUARANTINE_REMOVE_MANY};
+        for (size_t k = 0; !rc && k < 2; k++) {
+            drv_stmt *st;
+            rc = stmt(s, both[k], &st, err);
+            if (!rc) {
+                TEXT(st, 1, b.data);
+                rc = run(st, NULL, err);
+            }
+        }
+    }
+    pm_buf_free(&b);
+    return own_end(s, own, rc, err);
+}
+
+/* ---- incidents ------------------------------------------------------------ */
+
+pm_code store_incident_open(pm_store *s, const pm_incident *in, int64_t *id, bool *created,
+                            pm_err *err)
+{
+    const char *column = in->column ? in->column : "";
+    drv_stmt *st;
+    bool own, found = false;
+    *created = false;
+    pm_code rc = own_begin(s, &own, err);
+    if (rc)
+        return rc;
+    /* one active incident per table, column and kind, whoever sees the
+     * drift first */
+    rc = s->drv->lock(s, "audit", err);
+    if (!rc)
+        rc = stmt(s, ST_INCIDENT_FIND, &st, err);
+    if (!rc) {
+        TEXT(st, 1, in->table);
+        TEXT(st, 2, column);
+        TEXT(st, 3, in->kind);
+        rc = first(st, &found, err);
+    }
+    if (!rc) {
+        if (found)
+            *id = C_INT(st, 0);
+        DONE(st);
+    }
+    if (!rc && !found)
+        rc = stmt(s, ST_INCIDENT_ADD, &st, err);
+    if (!rc && !found) {
+        bool row;
+        TEXT(st, 1, in->table);
+        TEXT(st, 2, column);
+        TEXT(st, 3, in->kind);
+        INT(st, 4, in->run_id);
+        TEXT(st, 5, in->message ? in->message : "");
+        if (!(rc = first(st, &row, err))) {
+            *id = C_INT(st, 0);
+            DONE(st);
+        }
+    }
+    rc = own_end(s, own, rc, err);
+    *created = !rc && !found;
+    return rc;
+}
+
+pm_code store_incident_link(pm_store *s, int64_t incident, int64_t qrow, pm_err *err)
+{
+    drv_stmt *st;
+    pm_code rc = stmt(s, ST_INCIDENT_LINK, &st, err);
+    if (rc)
+        return rc;
+    INT(st, 1, incident);
+    INT(st, 2, qrow);
+    return run(st, NULL, err);
+}
+
+pm_code store_incident_set(pm_store *s, int64_t id, const char *state, int64_t proposal,
+                           const char *note, const char *actor, pm_err *err)
+{
+    drv_stmt *st;
+    int64_t changed = 0;
+    pm_code rc = stmt(s, ST_INCIDENT_SET, &st, err);
+    if (rc)
+        return rc;
+    INT(st, 1, id);
+    TEXT(st, 2, state);
+    INT(st, 3, proposal);
+    TEXT(st, 4, note);
+    TEXT(st, 5, actor);
+    rc = run(st, &changed, err);
+    if (!rc && changed != 1)
+        rc = pm_err_set(err, PM_ERR_NOTFOUND, "no incident %lld", (long long)id);
+    return rc;
+}
+
+pm_code store_incidents_list(pm_store *s, const pm_incident_filter *f, pm_arena *a,
+                             pm_incident **out, size_t *n, pm_err *err)
+{
+    drv_stmt *st;
+    size_t cap = 0;
+    bool row;
+    *n = 0;
+    *out = NULL;
+    pm_code rc = stmt(s, ST_INCIDENTS_LIST, &st, err);
+    if (rc)
+        return rc;
+    TEXT(st, 1, f->table);
+    BOOL(st, 2, f->active_only);
+    INT(st, 3, f->id);
+    INT(st, 4, f->proposal);
+    while (!(rc = STEP(st, &row, err)) && row) {
+        *out = grow(a, *out, *n, &cap, sizeof **out);
+        pm_incident *x = &(*out)[(*n)++];
+        x->id = C_INT(st, 0);
+        x->table = C_TEXT(st, 1, a);
+        x->column = C_TEXT(st, 2, a);
+        x->kind = C_TEXT(st, 3, a);
+        x->state = C_TEXT(st, 4, a);
+        x->run_id = C_INT(st, 5);
+        x->proposal = C_INT(st, 6);
+        x->rows = C_INT(st, 7);
+        x->message = C_TEXT(st, 8, a);
+        x->detected_at = C_TEXT(st, 9, a);
+        x->planned_at = C_TEXT(st, 10, a);
+        x->applied_at = C_TEXT(st, 11, a);
+        x->replayed_at = C_TEXT(st, 12, a);
+        x->resolved_at = C_TEXT(st, 13, a);
+        x->decided_by = C_TEXT(st, 14, a);
+        x->note = C_TEXT(st, 15, a);
+    }
+    DONE(st);
+    return rc;
+}
+
+pm_code store_incident_stats(pm_store *s, const char *table, pm_incident_stats *out, pm_err *err)
+{
+    drv_stmt *st;
+    bool row;
+    memset(out, 0, sizeof *out);
+    pm_code rc = stmt(s, ST_INCIDENT_STATS, &st, err);
+    if (rc)
+        return rc;
+    TEXT(st, 1, table);
+    if ((rc = first(st, &row, err)))
+        return rc;
+    out->active = C_INT(st, 0);
+    out->resolved = C_INT(st, 1);
+    out->dismissed = C_INT(st, 2);
+    out->mttr_seconds = C_DBL(st, 3);
+    out->mean_to_plan_seconds = C_DBL(st, 4);
+    out->mean_to_apply_seconds = C_DBL(st, 5);
+    DONE(st);
+    return PM_OK;
+}
+
+pm_code store_incident_rows(pm_store *s, int64_t incident, bool newest, int limit, pm_arena *a,
+                            pm_qrow **out, size_t *n, pm_err *err)
+{
+    drv_stmt *st;
+    *n = 0;
+    *out = NULL;
+    pm_code rc = stmt(s, newest ? ST_INCIDENT_ROWS_NEWEST : ST_INCIDENT_ROWS, &st, err);
+    if (rc)
+        return rc;
+    INT(st, 1, incident);
+    INT(st, 2, limit_of(limit));
+    return read_qrows(st, a, out, n, err);
+}
+
+/* ---- proposals ------------------------------------------------------------ */
+
+pm_code store_proposal_add(pm_store *s, const pm_proposal *p, int64_t *id, bool *created,
+                           pm_err *err)
+{
+    drv_stmt *st;
+    bool own, found = false;
+    *created = false;
+    pm_code rc = own_begin(s, &own, err);
+    if (rc)
+        return rc;
+    /* the check and the insert under one lock: two workers planning the
+     * same ops for the same table record one proposal */
+    rc = s->drv->lock(s, "audit", err);
+    if (!rc)
+        rc = stmt(s, ST_PROPOSAL_FIND, &st, err);
+    if (!rc) {
+        TEXT(st, 1, p->table);
+        TEXT(st, 2, p->ops);
+        rc = first(st, &found, err);
+    }
+    if (!rc) {
+        if (found)
+            *id = C_INT(st, 0);
+        DONE(st);
+    }
+    if (!rc && !found)
+        rc = stmt(s, ST_PROPOSAL_ADD, &st, err);
+    if (!rc && !found) {
+        bool row;
+        TEXT(st, 1, p->table);
+        INT(st, 2, p->run_id);
+        INT(st, 3, p->version);
+        TEXT(st, 4, p->ops);
+        TEXT(st, 5, p->why);
+        if (p->incident)
+            INT(st, 6, p->incident);
+        else
+            NUL(st, 6);
+        if (!(rc = first(st, &row, err))) {
+            *id = C_INT(st, 0);
+            DONE(st);
+        }
+    }
+    rc = own_end(s, own, rc, err);
+    *created = !rc && !found;
+    return rc;
+}
+
+pm_code store_proposals_list(pm_store *s, const char *table, const char *state, int64_t id,
+                             pm_arena *a, pm_proposal **out, size_t *n, pm_err *err)
+{
+    drv_stmt *st;
+    size_t cap = 0;
+    bool row;
+    *n = 0;
+    *out = NULL;
+    pm_code rc = stmt(s, ST_PROPOSALS_LIST, &st, err);
+    if (rc)
+        return rc;
+    TEXT(st, 1, table);
+    TEXT(st, 2, state);
+    INT(st, 3, id);
+    while (!(rc = STEP(st, &row, err)) && row) {
+        *out = grow(a, *out, *n, &cap, sizeof **out);
+        pm_proposal *x = &(*out)[(*n)++];
+        x->id = C_INT(st, 0);
+        x->table = C_TEXT(st, 1, a);
+        x->run_id = C_INT(st, 2);
+        x->version = (int)C_INT(st, 3);
+        x->state = C_TEXT(st, 4, a);
+        x->ops = C_TEXT(st, 5, a);
+        x->why = C_TEXT(st, 6, a);
+        x->created_at = C_TEXT(st, 7, a);
+        x->decided_by = C_TEXT(st, 8, a);
+        x->decided_at = C_TEXT(st, 9, a);
+        x->incident = C_INT(st, 10);
+        x->dry_run = C_TEXT(st, 11, a);
+    }
+    DONE(st);
+    return rc;
+}
+
+pm_code store_proposal_decide(pm_store *s, int64_t id, const char *state, const char *actor,
+                              pm_err *err)
+{
+    drv_stmt *st;
+    int64_t changed = 0;
+    pm_code rc = stmt(s, ST_PROPOSAL_DECIDE, &st, err);
+    if (rc)
+        return rc;
+    INT(st, 1, id);
+    TEXT(st, 2, state);
+    TEXT(st, 3, actor);
+    rc = run(st, &changed, err);
+    if (!rc && changed != 1)
+        rc = pm_err_set(err, PM_ERR_BUSY, "proposal %lld is not pending", (long long)id);
+    return rc;
+}
+
+pm_code store_proposal_set_dry_run(pm_store *s, int64_t id, const char *outcome, pm_err *err)
+{
+    drv_stmt *st;
+    pm_code rc = stmt(s, ST_PROPOSAL_DRY_RUN, &st, err);
+    if (rc)
+        return rc;
+    INT(st, 1, id);
+    TEXT(st, 2, outcome);
+    return run(st, NULL, err);
+}
+
+/* ---- audit ---------------------------------------------------------------- */
+
+pm_code store_audit_append(pm_store *s, pm_audit_event *e,
+                           void (*hash)(const pm_audit_event *e, char out[65]), pm_err *err)
+{
+    char prev[65] = "0000000000000000000000000000000000000000000000000000000000000000";
+    char hex[65];
+    drv_stmt *st;
+    bool own, found = false;
+    pm_code rc = own_begin(s, &own, err);
+    if (rc)
+        return rc;
+    /* Reading the last event and appending after it happen under one lock,
+     * held to the end of the transaction, or two writers could chain onto
+     * the same event. */
+    rc = s->drv->lock(s, "audit", err);
+    if (!rc)
+        rc = stmt(s, ST_AUDIT_LAST, &st, err);
+    if (!rc)
+        rc = first(st, &found, err);
+    if (!rc) {
+        e->seq = 1;
+        if (found) {
+            e->seq = C_INT(st, 0) + 1;
+            pm_arena *tmp = pm_arena_new(4096);
+            const char *h = C_TEXT(st, 1, tmp);
+            snprintf(prev, sizeof prev, "%s", h ? h : "");
+            pm_arena_free(tmp);
+        }
+        DONE(st);
+        e->prev_hash = prev;
+        hash(e, hex);
+        e->hash = hex;
+        rc = stmt(s, ST_AUDIT_ADD, &st, err);
+    }
+    if (!rc) {
+        INT(st, 1, e->seq);
+        TEXT(st, 2, e->at);
+        TEXT(st, 3, e->actor);
+        TEXT(st, 4, e->action);
+        TEXT(st, 5, e->subject);
+        TEXT(st, 6, e->payload);
+        TEXT(st, 7, e->prev_hash);
+        TEXT(st, 8, e->hash);
+        rc = run(st, NULL, err);
+    }
+    e->prev_hash = e->hash = NULL; /* they pointed at this frame */
+    return own_end(s, own, rc, err);
+}
+
+pm_code store_audit_list(pm_store *s, int64_t after, int limit, pm_arena *a, pm_audit_event **out,
+                         size_t *n, pm_err *err)
+{
+    drv_stmt *st;
+    size_t cap = 0;
+    bool row;
+    *n = 0;
+    *out = NULL;
+    pm_code rc = stmt(s, ST_AUDIT_LIST, &st, err);
+    if (rc)
+        return rc;
+    INT(st, 1, after);
+    INT(st, 2, limit_of(limit));
+    while (!(rc = STEP(st, &row, err)) && row) {
+        *out = grow(a, *out, *n, &cap, sizeof **out);
+        pm_audit_event *x = &(*out)[(*n)++];
+        x->seq = C_INT(st, 0);
+        x->at = C_TEXT(st, 1, a);
+        x->actor = C_TEXT(st, 2, a);
+        x->action = C_TEXT(st, 3, a);
+        x->subject = C_TEXT(st, 4, a);
+        x->payload = C_TEXT(st, 5, a);
+        x->prev_hash = C_TEXT(st, 6, a);
+        x->hash = C_TEXT(st, 7, a);
+    }
+    DONE(st);
+    return rc;
+}
