@@ -141,7 +141,8 @@ static size_t pending_ids(const char *db, char ids[][32], size_t max)
     pm_arena *a = pm_arena_new(0);
     pm_proposal *ps;
     size_t n;
-    if (store_proposals_list(s, "orders", "pending", 0, a, &ps, &n, NULL) == PM_OK)
+    if (store_proposals_list(s, "orders", &(pm_proposal_state){PROP_PENDING}, 0, a, &ps, &n,
+                             NULL) == PM_OK)
         for (size_t i = n; i-- > 0 && k < max;)
             snprintf(ids[k++], 32, "%lld", (long long)ps[i].id);
     pm_arena_free(a);

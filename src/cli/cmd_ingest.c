@@ -15,12 +15,13 @@ static void print_result(const cli_ctx *ctx, const ingest_result *r)
     if (ctx->json) {
         printf("{\"run_id\":%lld,\"status\":\"%s\",\"rows_read\":%lld,\"rows_loaded\":%lld,"
                "\"rows_quarantined\":%lld,\"volume_anomaly\":%s}\n",
-               (long long)r->run_id, r->status, (long long)r->read, (long long)r->loaded,
-               (long long)r->quarantined, r->anomaly ? "true" : "false");
+               (long long)r->run_id, run_status_name(r->status), (long long)r->read,
+               (long long)r->loaded, (long long)r->quarantined, r->anomaly ? "true" : "false");
         return;
     }
     pm_info("run %lld %s: %lld read, %lld loaded, %lld quarantined", (long long)r->run_id,
-            r->status, (long long)r->read, (long long)r->loaded, (long long)r->quarantined);
+            run_status_name(r->status), (long long)r->read, (long long)r->loaded,
+            (long long)r->quarantined);
     if (r->quarantined)
         pm_info("see why: pipemend quarantine list --run %lld", (long long)r->run_id);
 }

@@ -94,7 +94,7 @@ int cmd_proposals(cli_ctx *ctx)
             pm_op *ops;
             size_t nops;
             printf("#%-5lld %-16s %-9s planned against version %d, %s\n", (long long)ps[i].id,
-                   ps[i].table, ps[i].state, ps[i].version, ps[i].created_at);
+                   ps[i].table, proposal_state_name(ps[i].state), ps[i].version, ps[i].created_at);
             if (ops_from_json(ps[i].ops, a, &ops, &nops, NULL) == PM_OK) {
                 json_t *why = json_loads(ps[i].why, 0, NULL);
                 for (size_t k = 0; k < nops; k++)

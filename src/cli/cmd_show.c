@@ -44,8 +44,8 @@ int cmd_runs(cli_ctx *ctx)
         for (size_t i = 0; i < n; i++) {
             const pm_run *r = &runs[i];
             printf("%-6lld %-14s %-16s %-12s %-24s %10lld %10lld %11lld%s\n", (long long)r->id,
-                   r->pipeline ? r->pipeline : "-", r->table, r->status, r->started_at,
-                   (long long)r->rows_read, (long long)r->rows_loaded,
+                   r->pipeline ? r->pipeline : "-", r->table, run_status_name(r->status),
+                   r->started_at, (long long)r->rows_read, (long long)r->rows_loaded,
                    (long long)r->rows_quarantined, r->volume_anomaly ? "  volume anomaly" : "");
             if (r->error)
                 printf("       error: %s\n", cli_safe(r->error));
@@ -281,7 +281,8 @@ int cmd_status(cli_ctx *ctx)
         } else {
             printf("%-20s %-8d %10lld %12lld %9lld %-12s %s%s\n", ts[i]->name, ts[i]->version,
                    (long long)m.rows, (long long)m.quarantined, (long long)m.incidents.active,
-                   last ? last->status : "-", last && last->finished_at ? last->finished_at : "-",
+                   last ? run_status_name(last->status) : "-",
+                   last && last->finished_at ? last->finished_at : "-",
                    last && last->volume_anomaly ? "  volume anomaly" : "");
         }
     }

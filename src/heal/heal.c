@@ -116,9 +116,9 @@ static pm_code load_proposal(pm_store *s, int64_t id, pm_arena *a, pm_proposal *
         return pm_err_set(err, PM_ERR_NOTFOUND, "no proposal %lld", (long long)id),
                pm_err_hint(err, "see pipemend proposals list"), PM_ERR_NOTFOUND;
     *out = ps[0];
-    if (strcmp(out->state, "pending") != 0)
+    if (out->state != PROP_PENDING)
         return pm_err_set(err, PM_ERR_USAGE, "proposal %lld is %s, not pending", (long long)id,
-                          out->state),
+                          proposal_state_name(out->state)),
                PM_ERR_USAGE;
     return PM_OK;
 }
@@ -431,7 +431,7 @@ pm_code heal_apply(heal_ctx *c, int64_t id, bool replay, heal_outcome *out, pm_e
         rc = store_apply_ops(s, t, ops, n, to, reason, err);
     }
     if (!rc)
-        rc = store_proposal_decide(s, id, "applied", c->actor, err);
+        rc = store_proposal_decide(s, id, PROP_APPLIED, c->actor, err);
     if (!rc)
         rc = store_proposal_set_dry_run(s, id, out->dry.json, err);
     if (!rc) {
@@ -495,7 +495,7 @@ pm_code heal_reject(heal_ctx *c, int64_t id, pm_err *err)
     if (!rc) {
         char subject[64];
         snprintf(subject, sizeof subject, "proposal/%lld", (long long)id);
-        rc = store_proposal_decide(s, id, "rejected", c->actor, err);
+        rc = store_proposal_decide(s, id, PROP_REJECTED, c->actor, err);
         if (!rc)
             rc = audit_append(s, c->actor, "proposal.rejected", subject, NULL, err);
         const char *note =
@@ -543,7 +543,7 @@ pm_code heal_dismiss(heal_ctx *c, int64_t incident, const char *reason, pm_err *
     if (!rc && reject) {
         char subject[64];
         snprintf(subject, sizeof subject, "proposal/%lld", (long long)p.id);
-        rc = store_proposal_decide(s, p.id, "rejected", c->actor, err);
+        rc = store_proposal_decide(s, p.id, PROP_REJECTED, c->actor, err);
         if (!rc)
             rc = audit_append(s, c->actor, "proposal.rejected", subject,
                               "{\"reason\":\"its incident was dismissed\"}", err);

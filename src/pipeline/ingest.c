@@ -696,7 +696,7 @@ static bool apply_auto(run *r, batch *b, pm_op *ops, size_t n, const char *const
             char subject[64];
             snprintf(subject, sizeof subject, "proposal/%lld", (long long)id);
             pm_err serr;
-            pm_code src = store_proposal_decide(r->store, id, "superseded", "rules", &serr);
+            pm_code src = store_proposal_decide(r->store, id, PROP_SUPERSEDED, "rules", &serr);
             if (!src)
                 src = audit_json(r->store, "proposal.superseded", subject,
                                  json_pack("{s:s, s:i, s:s}", "table", healed->name, "version",
@@ -1095,8 +1095,7 @@ static void history_check(run *r, ingest_result *res, char *note, size_t notesz)
             /* Runs that found nothing new (re-runs over loaded files) say
              * nothing about the feed's usual volume. */
             if (runs[i].id == r->run_id || runs[i].rows_read == 0 ||
-                (strcmp(runs[i].status, "succeeded") != 0 &&
-                 strcmp(runs[i].status, "quarantined") != 0))
+                (runs[i].status != RUN_SUCCEEDED && runs[i].status != RUN_QUARANTINED))
                 continue;
             hist[h++] = runs[i].rows_read;
         }
@@ -1108,7 +1107,7 @@ static void history_check(run *r, ingest_result *res, char *note, size_t notesz)
 pm_code ingest_run(pm_store *store, const ingest_opts *o, ingest_result *res, pm_err *err)
 {
     memset(res, 0, sizeof *res);
-    res->status = "failed";
+    res->status = RUN_FAILED;
     if (!store_table_name_ok(o->table, err))
         return PM_ERR_USAGE;
     run r = {.store = store, .o = o};
@@ -1155,7 +1154,7 @@ pm_code ingest_run(pm_store *store, const ingest_opts *o, ingest_result *res, pm
         /* A table made by hand before pipemend arrived is adopted as it is. */
         rc = outofband_adopt(store, o->table, r.run_id, r.arena, &r.table, err);
         if (rc) {
-            store_run_finish(store, r.run_id, "failed", err->msg, false, NULL, NULL);
+            store_run_finish(store, r.run_id, RUN_FAILED, err->msg, false, NULL, NULL);
             pm_arena_free(r.arena);
             return rc;
         }
@@ -1165,7 +1164,7 @@ pm_code ingest_run(pm_store *store, const ingest_opts *o, ingest_result *res, pm
         rc = outofband_check(store, r.table, r.run_id, r.arena, &r.table, err);
         r.healed = !rc && r.table != before; /* quarantined rows may fit now */
         if (rc) {
-            store_run_finish(store, r.run_id, "failed", err->msg, false, NULL, NULL);
+            store_run_finish(store, r.run_id, RUN_FAILED, err->msg, false, NULL, NULL);
             pm_arena_free(r.arena);
             return rc;
         }
@@ -1184,7 +1183,7 @@ pm_code ingest_run(pm_store *store, const ingest_opts *o, ingest_result *res, pm
             rc = store_commit(store, err);
         if (rc) {
             store_rollback(store, NULL);
-            store_run_finish(store, r.run_id, "failed", err->msg, false, NULL, NULL);
+            store_run_finish(store, r.run_id, RUN_FAILED, err->msg, false, NULL, NULL);
             pm_arena_free(r.arena);
             return rc;
         }
@@ -1216,7 +1215,7 @@ pm_code ingest_run(pm_store *store, const ingest_opts *o, ingest_result *res, pm
     pthread_t writer;
     if (pthread_create(&writer, NULL, writer_main, &r) != 0) {
         pm_err_set(err, PM_ERR_INTERNAL, "cannot start the writer thread");
-        store_run_finish(store, r.run_id, "failed", err->msg, false, NULL, NULL);
+        store_run_finish(store, r.run_id, RUN_FAILED, err->msg, false, NULL, NULL);
         for (int i = 0; i < 2; i++)
             pm_arena_free(r.slots[i].arena);
         pm_arena_free(r.arena);
@@ -1267,7 +1266,10 @@ pm_code ingest_run(pm_store *store, const ingest_opts *o, ingest_result *res, pm
     char note[256] = "";
     if (!rc && r.any_new) /* a re-run over loaded files is not a volume drop */
         history_check(&r, res, note, sizeof note);
-    res->status = rc ? "failed" : res->quarantined ? "quarantined" : r.held ? "held" : "succeeded";
+    res->status = rc                 ? RUN_FAILED
+                  : res->quarantined ? RUN_QUARANTINED
+                  : r.held           ? RUN_HELD
+                                     : RUN_SUCCEEDED;
     if (res->anomaly)
         pm_warn("volume anomaly: %s", note);
     pm_err ferr;
@@ -1277,9 +1279,9 @@ pm_code ingest_run(pm_store *store, const ingest_opts *o, ingest_result *res, pm
                                    res->anomaly ? note : NULL, &ferr);
     if (!frc)
         frc = audit_json(store, "run.finished", subject,
-                         json_pack("{s:s, s:I, s:I, s:I, s:b, s:s?, s:s?}", "status", res->status,
-                                   "rows_read", (json_int_t)res->read, "rows_loaded",
-                                   (json_int_t)res->loaded, "rows_quarantined",
+                         json_pack("{s:s, s:I, s:I, s:I, s:b, s:s?, s:s?}", "status",
+                                   run_status_name(res->status), "rows_read", (json_int_t)res->read,
+                                   "rows_loaded", (json_int_t)res->loaded, "rows_quarantined",
                                    (json_int_t)res->quarantined, "volume_anomaly", res->anomaly,
                                    "volume_note", res->anomaly ? note : NULL, "error", error),
                          &ferr);

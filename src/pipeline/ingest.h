@@ -57,8 +57,8 @@ typedef struct ingest_result {
     int64_t quarantined;
     bool anomaly;
     bool created_table;
-    int held;           /* sources held back under on_incident: halt */
-    const char *status; /* static string */
+    int held; /* sources held back under on_incident: halt */
+    pm_run_status status;
 } ingest_result;
 
 /* Returns PM_OK when the run finished (rows may be quarantined: see

@@ -58,29 +58,20 @@ pm_code metrics_summary_read(pm_store *s, pm_arena *a, metrics_summary *out, pm_
         count_in(&out->incidents_by_state, ins[i].state);
     }
     for (size_t i = 0; i < nr; i++)
-        count_in(&out->runs_by_status, runs[i].status);
+        count_in(&out->runs_by_status, run_status_name(runs[i].status));
     out->runs = (int64_t)nr;
     out->runs_truncated = nr >= METRICS_RUNS_SCAN;
     return PM_OK;
 }
 
-bool metrics_run_failed(const char *status)
-{
-    static const char *const bad[] = {"failed", "quarantined", "held", "aborted"};
-    for (size_t i = 0; status && i < sizeof bad / sizeof bad[0]; i++)
-        if (strcmp(status, bad[i]) == 0)
-            return true;
-    return false;
-}
-
 const char *metrics_next_step(const pm_run *r)
 {
-    if (strcmp(r->status, "quarantined") == 0)
+    if (r->status == RUN_QUARANTINED)
         return "rows wait in quarantine: list_incidents, then get_incident for the diagnosis";
-    if (strcmp(r->status, "held") == 0)
+    if (r->status == RUN_HELD)
         return "the source is held back until its incident closes: list_incidents, then "
                "get_incident";
-    if (strcmp(r->status, "aborted") == 0)
+    if (r->status == RUN_ABORTED)
         return "the process died mid-run; its committed batches stand, and the next run "
                "resumes from the checkpoint";
     return "the run could not proceed: read the error, fix its cause, then run the pipeline "
@@ -106,7 +97,7 @@ pm_code metrics_failed_runs(pm_store *s, int64_t hours, pm_arena *a, pm_run **ru
     for (size_t i = 0; i < nall; i++) {
         if (!all[i].started_at || strcmp(all[i].started_at, cutoff) < 0)
             break; /* newest first: the rest are older */
-        if (metrics_run_failed(all[i].status))
+        if (run_status_needs_attention(all[i].status))
             (*runs)[(*n)++] = all[i];
     }
     return PM_OK;

@@ -52,8 +52,6 @@ typedef struct metrics_summary {
 
 pm_code metrics_summary_read(pm_store *s, pm_arena *a, metrics_summary *out, pm_err *err);
 
-/* A run's status that needs someone: failed, quarantined, held, aborted. */
-bool metrics_run_failed(const char *status);
 /* What to do about a run that failed, in a sentence. */
 const char *metrics_next_step(const pm_run *r);
 

@@ -36,7 +36,7 @@ static pm_code may_start(pm_store *s, const char *name, int min_interval, pm_err
     pm_code rc = ingest_reap_aborted(s, err);
     if (!rc)
         rc = store_runs_list(s, name, NULL, 1, a, &runs, &n, err);
-    if (!rc && n && strcmp(runs[0].status, "running") == 0) {
+    if (!rc && n && runs[0].status == RUN_RUNNING) {
         rc = pm_err_set(err, PM_ERR_BUSY, "pipeline %s is running now (run %lld)", name,
                         (long long)runs[0].id);
         pm_err_hint(err, "wait for it to finish before starting it again");

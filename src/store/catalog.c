@@ -380,6 +380,18 @@ void catalog_close(pm_store *s)
 #define C_BLOB(st, c, a, n) (st)->ops->col_blob(st, c, a, n)
 #define DONE(st) (st)->ops->done(st)
 
+/* A catalog row holds a status or state this pipemend does not know (a
+ * newer version wrote it, or someone edited the row). */
+static pm_code unknown_in_catalog(pm_err *err, const char *what, const char *text)
+{
+    pm_err_set(err, PM_ERR_DB,
+               "the catalog holds the %s \"%s\", which this pipemend does not "
+               "know",
+               what, text ? text : "(null)");
+    pm_err_hint(err, "use the pipemend that wrote it, or correct the row");
+    return PM_ERR_DB;
+}
+
 /* Runs a statement that returns no rows; *changes (may be NULL) gets the
  * rows it changed. Ends the statement either way. */
 static pm_code run(drv_stmt *st, int64_t *changes, pm_err *err)
@@ -713,15 +725,18 @@ pm_code store_run_add(pm_store *s, int64_t id, int64_t r, int64_t l, int64_t q, 
     return run(st, NULL, err);
 }
 
-pm_code store_run_finish(pm_store *s, int64_t id, const char *status, const char *error,
+pm_code store_run_finish(pm_store *s, int64_t id, pm_run_status status, const char *error,
                          bool anomaly, const char *note, pm_err *err)
 {
     drv_stmt *st;
+    if (!run_status_can_move(RUN_RUNNING, status))
+        return pm_err_set(err, PM_ERR_INTERNAL, "a run cannot finish as %s",
+                          run_status_name(status));
     pm_code rc = stmt(s, ST_RUN_FINISH, &st, err);
     if (rc)
         return rc;
     INT(st, 1, id);
-    TEXT(st, 2, status);
+    TEXT(st, 2, run_status_name(status));
     TEXT(st, 3, error);
     BOOL(st, 4, anomaly);
     TEXT(st, 5, note);
@@ -749,7 +764,11 @@ static pm_code runs_list(pm_store *s, const char *pipeline, const char *table, i
         x->id = C_INT(st, 0);
         x->pipeline = C_TEXT(st, 1, a);
         x->table = C_TEXT(st, 2, a);
-        x->status = C_TEXT(st, 3, a);
+        const char *status = C_TEXT(st, 3, a);
+        if (!run_status_parse(status, &x->status)) {
+            rc = unknown_in_catalog(err, "run status", status);
+            break;
+        }
         x->started_at = C_TEXT(st, 4, a);
         x->finished_at = C_TEXT(st, 5, a);
         x->rows_read = C_INT(st, 6);
@@ -1215,8 +1234,8 @@ pm_code store_proposal_add(pm_store *s, const pm_proposal *p, int64_t *id, bool 
     return rc;
 }
 
-pm_code store_proposals_list(pm_store *s, const char *table, const char *state, int64_t id,
-                             pm_arena *a, pm_proposal **out, size_t *n, pm_err *err)
+pm_code store_proposals_list(pm_store *s, const char *table, const pm_proposal_state *state,
+                             int64_t id, pm_arena *a, pm_proposal **out, size_t *n, pm_err *err)
 {
     drv_stmt *st;
     size_t cap = 0;
@@ -1227,7 +1246,7 @@ pm_code store_proposals_list(pm_store *s, const char *table, const char *state, 
     if (rc)
         return rc;
     TEXT(st, 1, table);
-    TEXT(st, 2, state);
+    TEXT(st, 2, state ? proposal_state_name(*state) : NULL);
     INT(st, 3, id);
     while (!(rc = STEP(st, &row, err)) && row) {
         *out = grow(a, *out, *n, &cap, sizeof **out);
@@ -1236,7 +1255,11 @@ pm_code store_proposals_list(pm_store *s, const char *table, const char *state, 
         x->table = C_TEXT(st, 1, a);
         x->run_id = C_INT(st, 2);
         x->version = (int)C_INT(st, 3);
-        x->state = C_TEXT(st, 4, a);
+        const char *state_text = C_TEXT(st, 4, a);
+        if (!proposal_state_parse(state_text, &x->state)) {
+            rc = unknown_in_catalog(err, "proposal state", state_text);
+            break;
+        }
         x->ops = C_TEXT(st, 5, a);
         x->why = C_TEXT(st, 6, a);
         x->created_at = C_TEXT(st, 7, a);
@@ -1249,16 +1272,19 @@ pm_code store_proposals_list(pm_store *s, const char *table, const char *state, 
     return rc;
 }
 
-pm_code store_proposal_decide(pm_store *s, int64_t id, const char *state, const char *actor,
+pm_code store_proposal_decide(pm_store *s, int64_t id, pm_proposal_state state, const char *actor,
                               pm_err *err)
 {
     drv_stmt *st;
     int64_t changed = 0;
+    if (!proposal_state_can_move(PROP_PENDING, state))
+        return pm_err_set(err, PM_ERR_INTERNAL, "a proposal cannot move to %s",
+                          proposal_state_name(state));
     pm_code rc = stmt(s, ST_PROPOSAL_DECIDE, &st, err);
     if (rc)
         return rc;
     INT(st, 1, id);
-    TEXT(st, 2, state);
+    TEXT(st, 2, proposal_state_name(state));
     TEXT(st, 3, actor);
     rc = run(st, &changed, err);
     if (!rc && changed != 1)

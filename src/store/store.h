@@ -22,6 +22,8 @@
 #include "core/value.h"
 #include "schema/op.h"
 #include "schema/table.h"
+#include "store/proposal.h"
+#include "store/run.h"
 
 typedef struct pm_store pm_store;
 
@@ -194,8 +196,7 @@ typedef struct pm_run {
     int64_t id;
     const char *pipeline; /* may be NULL for a plain ingest */
     const char *table;
-    const char *status; /* running, succeeded, quarantined, held (a source held
-                         * back by on_incident: halt), failed, aborted */
+    pm_run_status status; /* run.h */
     const char *started_at;
     const char *finished_at; /* NULL while running */
     int64_t rows_read;
@@ -214,7 +215,7 @@ pm_code store_run_start(pm_store *s, const char *pipeline, const char *table, in
 /* Adds to the run's counters; called inside each batch's transaction. */
 pm_code store_run_add(pm_store *s, int64_t id, int64_t read, int64_t loaded, int64_t quarantined,
                       pm_err *err);
-pm_code store_run_finish(pm_store *s, int64_t id, const char *status, const char *error,
+pm_code store_run_finish(pm_store *s, int64_t id, pm_run_status status, const char *error,
                          bool anomaly, const char *volume_note, pm_err *err);
 pm_code store_run_get(pm_store *s, int64_t id, pm_arena *arena, pm_run *out, bool *found,
                       pm_err *err);
@@ -232,10 +233,9 @@ typedef struct pm_proposal {
     int64_t id;
     const char *table;
     int64_t run_id;
-    int64_t incident;  /* the incident it would resolve (0: none) */
-    int version;       /* the schema version it was planned against */
-    const char *state; /* pending, applied, rejected, superseded (another run applied the
-                        * same change first) */
+    int64_t incident;        /* the incident it would resolve (0: none) */
+    int version;             /* the schema version it was planned against */
+    pm_proposal_state state; /* proposal.h */
     const char *ops;
     const char *why;
     const char *created_at;
@@ -250,11 +250,12 @@ typedef struct pm_proposal {
 pm_code store_proposal_add(pm_store *s, const pm_proposal *p, int64_t *id, bool *created,
                            pm_err *err);
 /* Newest first; table/state NULL for all; id 0 for all. */
-pm_code store_proposals_list(pm_store *s, const char *table, const char *state, int64_t id,
-                             pm_arena *arena, pm_proposal **out, size_t *n, pm_err *err);
+pm_code store_proposals_list(pm_store *s, const char *table, const pm_proposal_state *state,
+                             int64_t id, pm_arena *arena, pm_proposal **out, size_t *n,
+                             pm_err *err);
 /* Moves a pending proposal to state, recording who decided. PM_ERR_BUSY
  * if it is no longer pending. */
-pm_code store_proposal_decide(pm_store *s, int64_t id, const char *state, const char *actor,
+pm_code store_proposal_decide(pm_store *s, int64_t id, pm_proposal_state state, const char *actor,
                               pm_err *err);
 
 /* Records the outcome of a dry run (JSON) on the proposal. */

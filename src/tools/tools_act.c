@@ -216,9 +216,10 @@ static json_t *tool_propose_fix(tools_ctx *ctx, json_t *args, tool_call *call)
         /* nothing new was recorded, but the agent asked: the log keeps it */
         char subject[64];
         snprintf(subject, sizeof subject, "proposal/%lld", (long long)id);
-        if (act_audit(s, actor, "proposal.proposed_again", subject,
-                      json_pack("{s:s, s:s}", "table", t->name, "state", p->state),
-                      &err) != PM_OK) {
+        if (act_audit(
+                s, actor, "proposal.proposed_again", subject,
+                json_pack("{s:s, s:s}", "table", t->name, "state", proposal_state_name(p->state)),
+                &err) != PM_OK) {
             tools_fail_err(call, &err);
             goto out;
         }
@@ -226,25 +227,25 @@ static json_t *tool_propose_fix(tools_ctx *ctx, json_t *args, tool_call *call)
     char *outcome = NULL;
     /* heal_propose tries in the sandbox only what waits for a person; an
      * agent decides too, so it sees every new proposal's dry run. */
-    if (created && !p->dry_run && strcmp(p->state, "pending") == 0) {
+    if (created && !p->dry_run && p->state == PROP_PENDING) {
         if (dry_run_proposal(tc, s, p, actor, a, &outcome, &err) != PM_OK) {
             tools_fail_err(call, &err);
             goto out;
         }
     }
     const char *msg;
-    if (strcmp(p->state, "rejected") == 0)
+    if (p->state == PROP_REJECTED)
         msg = "a person rejected these same ops before; they are not proposed again";
-    else if (strcmp(p->state, "pending") != 0)
+    else if (p->state != PROP_PENDING)
         msg = "these ops were proposed before and are no longer pending";
     else
         msg = created ? "proposed; next: apply_fix (the policy decides whether it applies now or "
                         "waits for a person)"
                       : "the same ops are pending already as this proposal";
-    result =
-        json_pack("{s:I, s:b, s:s, s:s, s:o, s:o, s:s}", "proposal", (json_int_t)id, "created",
-                  created, "state", p->state, "table", t->name, "ops", ops_described(ops, n, a),
-                  "dry_run", dry_run_json(outcome ? outcome : p->dry_run), "message", msg);
+    result = json_pack("{s:I, s:b, s:s, s:s, s:o, s:o, s:s}", "proposal", (json_int_t)id, "created",
+                       created, "state", proposal_state_name(p->state), "table", t->name, "ops",
+                       ops_described(ops, n, a), "dry_run",
+                       dry_run_json(outcome ? outcome : p->dry_run), "message", msg);
     free(outcome);
     resources_changed(tc, NULL, 0);
 out:
@@ -269,9 +270,9 @@ static json_t *tool_dry_run_fix(tools_ctx *ctx, json_t *args, tool_call *call)
     pm_proposal *p = load_proposal(s, id, a, call);
     if (!p)
         goto out;
-    if (strcmp(p->state, "pending") != 0) {
+    if (p->state != PROP_PENDING) {
         tools_fail(call, "proposal %lld is %s, not pending; only a pending proposal is tried",
-                   (long long)id, p->state);
+                   (long long)id, proposal_state_name(p->state));
         goto out;
     }
     char *outcome;
@@ -486,8 +487,8 @@ static json_t *tool_trigger_pipeline(tools_ctx *ctx, json_t *args, tool_call *ca
     }
     resources_changed(tc, p->table, 0);
     return json_pack("{s:I, s:s, s:I, s:I, s:I}", "run_id", (json_int_t)r.run_id, "status",
-                     r.status, "rows_read", (json_int_t)r.read, "rows_loaded", (json_int_t)r.loaded,
-                     "rows_quarantined", (json_int_t)r.quarantined);
+                     run_status_name(r.status), "rows_read", (json_int_t)r.read, "rows_loaded",
+                     (json_int_t)r.loaded, "rows_quarantined", (json_int_t)r.quarantined);
 }
 
 /* ---- the table ---------------------------------------------------------------- */

@@ -249,7 +249,11 @@ static json_t *tool_list_proposals(tools_ctx *ctx, json_t *args, tool_call *call
     pm_err err = {0};
     pm_proposal *ps;
     size_t n;
-    if (store_proposals_list(s, arg_str(args, "table"), arg_str(args, "state"), 0, a, &ps, &n,
+    /* the input schema admits only the states' names */
+    pm_proposal_state state;
+    const char *state_arg = arg_str(args, "state");
+    bool by_state = state_arg && proposal_state_parse(state_arg, &state);
+    if (store_proposals_list(s, arg_str(args, "table"), by_state ? &state : NULL, 0, a, &ps, &n,
                              &err) != PM_OK)
         return fail_err(call, &err, a, NULL);
     json_t *arr = json_array();

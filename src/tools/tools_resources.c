@@ -303,7 +303,8 @@ static json_t *complete_pending_proposal_ids(tools_ctx *ctx, const char *prefix,
     pm_err err = {0};
     pm_proposal *ps;
     size_t n;
-    if (store_proposals_list(s, NULL, "pending", 0, a, &ps, &n, &err) != PM_OK) {
+    if (store_proposals_list(s, NULL, &(pm_proposal_state){PROP_PENDING}, 0, a, &ps, &n, &err) !=
+        PM_OK) {
         pm_arena_free(a);
         return complete_failed(values, "proposal ids", &err);
     }

@@ -71,7 +71,7 @@ json_t *view_run(const pm_run *r)
     json_object_set_new(o, "id", json_integer(r->id));
     json_object_set_new(o, "pipeline", str_or_null(r->pipeline));
     json_object_set_new(o, "table", str_or_null(r->table));
-    json_object_set_new(o, "status", str_or_null(r->status));
+    json_object_set_new(o, "status", json_string(run_status_name(r->status)));
     json_object_set_new(o, "started_at", str_or_null(r->started_at));
     json_object_set_new(o, "finished_at", str_or_null(r->finished_at));
     json_object_set_new(o, "rows_read", json_integer(r->rows_read));
@@ -88,8 +88,8 @@ json_t *view_proposal(const pm_proposal *p)
     json_t *ops = json_loads(p->ops, 0, NULL), *why = json_loads(p->why, 0, NULL);
     json_t *o = json_pack("{s:I, s:s, s:I, s:i, s:s, s:o, s:o, s:s}", "id", (json_int_t)p->id,
                           "table", p->table, "run_id", (json_int_t)p->run_id, "version", p->version,
-                          "state", p->state, "ops", ops ? ops : json_array(), "why",
-                          why ? why : json_array(), "created_at", p->created_at);
+                          "state", proposal_state_name(p->state), "ops", ops ? ops : json_array(),
+                          "why", why ? why : json_array(), "created_at", p->created_at);
     json_object_set_new(o, "decided_by", str_or_null(p->decided_by));
     json_object_set_new(o, "decided_at", str_or_null(p->decided_at));
     json_object_set_new(o, "incident", p->incident ? json_integer(p->incident) : json_null());
@@ -345,12 +345,13 @@ json_t *view_incident_packet(pm_store *s, const pm_incident *in, int samples, vi
     pm_run run;
     bool found = false;
     if (store_run_get(s, in->run_id, a, &run, &found, NULL) == PM_OK && found)
-        json_object_set_new(
-            packet, "run",
-            json_pack("{s:I, s:s?, s:s, s:s, s:I, s:I, s:I}", "id", (json_int_t)run.id, "pipeline",
-                      run.pipeline, "status", run.status, "started_at", run.started_at, "rows_read",
-                      (json_int_t)run.rows_read, "rows_loaded", (json_int_t)run.rows_loaded,
-                      "rows_quarantined", (json_int_t)run.rows_quarantined));
+        json_object_set_new(packet, "run",
+                            json_pack("{s:I, s:s?, s:s, s:s, s:I, s:I, s:I}", "id",
+                                      (json_int_t)run.id, "pipeline", run.pipeline, "status",
+                                      run_status_name(run.status), "started_at", run.started_at,
+                                      "rows_read", (json_int_t)run.rows_read, "rows_loaded",
+                                      (json_int_t)run.rows_loaded, "rows_quarantined",
+                                      (json_int_t)run.rows_quarantined));
     else
         json_object_set_new(packet, "run", json_null());
 
@@ -363,10 +364,10 @@ json_t *view_incident_packet(pm_store *s, const pm_incident *in, int samples, vi
             json_t *ops = json_loads(ps[i].ops, 0, NULL), *why = json_loads(ps[i].why, 0, NULL);
             json_t *dry = ps[i].dry_run ? json_loads(ps[i].dry_run, 0, NULL) : NULL;
             json_array_append_new(
-                props,
-                json_pack("{s:I, s:s, s:i, s:o, s:o, s:o}", "id", (json_int_t)ps[i].id, "state",
-                          ps[i].state, "version", ps[i].version, "ops", ops ? ops : json_array(),
-                          "why", why ? why : json_array(), "dry_run", dry ? dry : json_null()));
+                props, json_pack("{s:I, s:s, s:i, s:o, s:o, s:o}", "id", (json_int_t)ps[i].id,
+                                 "state", proposal_state_name(ps[i].state), "version",
+                                 ps[i].version, "ops", ops ? ops : json_array(), "why",
+                                 why ? why : json_array(), "dry_run", dry ? dry : json_null()));
         }
     }
     json_object_set_new(packet, "proposals", props);

@@ -219,7 +219,7 @@ static void test_quarantine(void **state)
     assert_memory_equal(rows[0].raw, raw, sizeof raw - 1);
     assert_true(rows[0].raw_truncated);
     assert_false(rows[1].raw_truncated);
-    assert_string_equal(rows[0].status, "quarantined");
+    assert_int_equal(rows[0].status, RUN_QUARANTINED);
     assert_string_equal(rows[0].message, "\"abc\" does not fit int32");
     assert_null(rows[0].pipeline);
     assert_string_equal(rows[1].pipeline, "p1");
@@ -404,12 +404,13 @@ static void test_runs(void **state)
     assert_true(id2 > id);
     assert_int_equal(store_run_add(s, id, 10, 7, 3, &err), PM_OK);
     assert_int_equal(store_run_add(s, id, 5000000000LL, 5000000000LL, 0, &err), PM_OK);
-    assert_int_equal(store_run_finish(s, id, "quarantined", NULL, true, "low volume", &err), PM_OK);
+    assert_int_equal(store_run_finish(s, id, RUN_QUARANTINED, NULL, true, "low volume", &err),
+                     PM_OK);
     pm_run r;
     bool found;
     assert_int_equal(store_run_get(s, id, a, &r, &found, &err), PM_OK);
     assert_true(found);
-    assert_string_equal(r.status, "quarantined");
+    assert_int_equal(r.status, RUN_QUARANTINED);
     assert_string_equal(r.pipeline, "pipe");
     assert_int_equal(r.rows_read, 5000000010LL);
     assert_int_equal(r.rows_loaded, 5000000007LL);
@@ -448,12 +449,12 @@ static void test_runs(void **state)
     assert_int_equal(store_runs_reap(s, a, &ids, &n, &err), PM_OK);
     assert_int_equal(n, 1); /* our own running run (id2) stays */
     assert_int_equal(store_run_get(s, ids[0], a, &r, &found, &err), PM_OK);
-    assert_string_equal(r.status, "aborted");
+    assert_int_equal(r.status, RUN_ABORTED);
     assert_string_equal(r.pipeline, "dead");
     assert_int_equal(store_runs_reap(s, a, &ids, &n, &err), PM_OK);
     assert_int_equal(n, 0);
     assert_int_equal(store_run_get(s, id2, a, &r, &found, &err), PM_OK);
-    assert_string_equal(r.status, "running");
+    assert_int_equal(r.status, RUN_RUNNING);
     pm_arena_free(a);
     store_close(s);
 }
@@ -488,7 +489,9 @@ static void test_proposals(void **state)
 
     pm_proposal *ps;
     size_t n;
-    assert_int_equal(store_proposals_list(s, "orders", "pending", 0, a, &ps, &n, &err), PM_OK);
+    assert_int_equal(
+        store_proposals_list(s, "orders", &(pm_proposal_state){PROP_PENDING}, 0, a, &ps, &n, &err),
+        PM_OK);
     assert_int_equal(n, 2);
     assert_true(ps[0].id == id2);
     assert_int_equal(ps[0].incident, 0);
@@ -497,11 +500,11 @@ static void test_proposals(void **state)
     assert_null(ps[1].decided_by);
     assert_null(ps[1].dry_run);
     assert_int_equal(store_proposal_set_dry_run(s, id, "{\"ok\":true}", &err), PM_OK);
-    assert_int_equal(store_proposal_decide(s, id, "rejected", "alice", &err), PM_OK);
-    assert_int_equal(store_proposal_decide(s, id, "applied", "bob", &err), PM_ERR_BUSY);
+    assert_int_equal(store_proposal_decide(s, id, PROP_REJECTED, "alice", &err), PM_OK);
+    assert_int_equal(store_proposal_decide(s, id, PROP_APPLIED, "bob", &err), PM_ERR_BUSY);
     assert_int_equal(store_proposals_list(s, NULL, NULL, id, a, &ps, &n, &err), PM_OK);
     assert_int_equal(n, 1);
-    assert_string_equal(ps[0].state, "rejected");
+    assert_int_equal(ps[0].state, PROP_REJECTED);
     assert_string_equal(ps[0].decided_by, "alice");
     assert_non_null(ps[0].decided_at);
     assert_string_equal(ps[0].dry_run, "{\"ok\":true}");

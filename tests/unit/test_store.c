@@ -138,12 +138,12 @@ static void test_checkpoints_and_runs(void **state)
     int64_t id;
     assert_int_equal(store_run_start(s, "p", "t", &id, &err), PM_OK);
     assert_int_equal(store_run_add(s, id, 10, 7, 3, &err), PM_OK);
-    assert_int_equal(store_run_finish(s, id, "quarantined", NULL, false, NULL, &err), PM_OK);
+    assert_int_equal(store_run_finish(s, id, RUN_QUARANTINED, NULL, false, NULL, &err), PM_OK);
     pm_arena *a = pm_arena_new(0);
     pm_run r;
     assert_int_equal(store_run_get(s, id, a, &r, &found, &err), PM_OK);
     assert_true(found);
-    assert_string_equal(r.status, "quarantined");
+    assert_int_equal(r.status, RUN_QUARANTINED);
     assert_int_equal(r.rows_read, 10);
     assert_int_equal(r.rows_loaded + r.rows_quarantined, r.rows_read);
     assert_non_null(r.finished_at);

@@ -151,8 +151,8 @@ static void test_runs(void **state)
     assert_true(r1 > 0 && r2 > r1 && r3 > r2);
     OK(store_run_add(s, r1, 10, 7, 3, E));
     OK(store_run_add(s, r1, 5, 5, 0, E));
-    OK(store_run_finish(s, r1, "quarantined", NULL, true, "far below the usual 1000 rows", E));
-    OK(store_run_finish(s, r2, "failed", "the source vanished", false, NULL, E));
+    OK(store_run_finish(s, r1, RUN_QUARANTINED, NULL, true, "far below the usual 1000 rows", E));
+    OK(store_run_finish(s, r2, RUN_FAILED, "the source vanished", false, NULL, E));
 
     pm_run run;
     bool found;
@@ -161,7 +161,7 @@ static void test_runs(void **state)
     assert_int_equal(run.id, r1);
     assert_string_equal(run.pipeline, "orders_feed");
     assert_string_equal(run.table, "orders");
-    assert_string_equal(run.status, "quarantined");
+    assert_int_equal(run.status, RUN_QUARANTINED);
     assert_int_equal(run.rows_read, 15);
     assert_int_equal(run.rows_loaded, 12);
     assert_int_equal(run.rows_quarantined, 3);
@@ -177,13 +177,13 @@ static void test_runs(void **state)
     OK(store_run_get(s, r2, a, &run, &found, E));
     assert_true(found);
     assert_null(run.pipeline);
-    assert_string_equal(run.status, "failed");
+    assert_int_equal(run.status, RUN_FAILED);
     assert_string_equal(run.error, "the source vanished");
     assert_false(run.volume_anomaly);
     assert_null(run.volume_note);
 
     OK(store_run_get(s, r3, a, &run, &found, E));
-    assert_string_equal(run.status, "running");
+    assert_int_equal(run.status, RUN_RUNNING);
     assert_null(run.finished_at);
     assert_int_equal(run.rows_read, 0);
     OK(store_run_get(s, r3 + 100, a, &run, &found, E));
@@ -235,11 +235,11 @@ static void test_runs(void **state)
     assert_int_equal(n, 1);
     assert_int_equal(ids[0], dead);
     OK(store_run_get(s, dead, a, &run, &found, E));
-    assert_string_equal(run.status, "aborted");
+    assert_int_equal(run.status, RUN_ABORTED);
     assert_non_null(strstr(run.error, "ended before it finished"));
     assert_non_null(run.finished_at);
     OK(store_run_get(s, r3, a, &run, &found, E));
-    assert_string_equal(run.status, "running");
+    assert_int_equal(run.status, RUN_RUNNING);
     OK(store_runs_reap(s, a, &ids, &n, E)); /* each run once */
     assert_int_equal(n, 0);
 }
@@ -632,7 +632,7 @@ static void test_proposals(void **state)
     assert_int_equal(list[0].run_id, 3);
     assert_int_equal(list[0].incident, 9);
     assert_int_equal(list[0].version, 2);
-    assert_string_equal(list[0].state, "pending");
+    assert_int_equal(list[0].state, PROP_PENDING);
     assert_string_equal(list[0].ops, p.ops);
     assert_string_equal(list[0].why, p.why);
     assert_int_equal(strlen(list[0].created_at), 24);
@@ -643,11 +643,11 @@ static void test_proposals(void **state)
     assert_int_equal(list[0].incident, 0);
 
     OK(store_proposal_set_dry_run(s, p1, "{\"ok\":true,\"rows\":5}", E));
-    OK(store_proposal_decide(s, p2, "rejected", "bob", E));
+    OK(store_proposal_decide(s, p2, PROP_REJECTED, "bob", E));
     pm_err err;
-    assert_int_equal(store_proposal_decide(s, p2, "applied", "bob", &err), PM_ERR_BUSY);
+    assert_int_equal(store_proposal_decide(s, p2, PROP_APPLIED, "bob", &err), PM_ERR_BUSY);
     OK(store_proposals_list(s, NULL, NULL, p2, a, &list, &n, E));
-    assert_string_equal(list[0].state, "rejected");
+    assert_int_equal(list[0].state, PROP_REJECTED);
     assert_string_equal(list[0].decided_by, "bob");
     assert_non_null(list[0].decided_at);
     /* a rejected proposal is not asked again */
@@ -655,7 +655,7 @@ static void test_proposals(void **state)
     assert_false(created);
     assert_int_equal(same, p2);
     /* an applied one is: the same change may be needed again later */
-    OK(store_proposal_decide(s, p1, "applied", "auto", E));
+    OK(store_proposal_decide(s, p1, PROP_APPLIED, "auto", E));
     int64_t p3;
     OK(store_proposal_add(s, &p, &p3, &created, E));
     assert_true(created && p3 > p2);
@@ -663,7 +663,7 @@ static void test_proposals(void **state)
     OK(store_proposals_list(s, NULL, NULL, 0, a, &list, &n, E));
     assert_int_equal(n, 3);
     assert_int_equal(list[0].id, p3);
-    OK(store_proposals_list(s, "orders", "applied", 0, a, &list, &n, E));
+    OK(store_proposals_list(s, "orders", &(pm_proposal_state){PROP_APPLIED}, 0, a, &list, &n, E));
     assert_int_equal(n, 1);
     assert_int_equal(list[0].id, p1);
     assert_string_equal(list[0].dry_run, "{\"ok\":true,\"rows\":5}");
