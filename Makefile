@@ -9,7 +9,7 @@
 #                   clients from npm, conformance for the MCP conformance
 #                   suite)
 #   make bench      the benchmarks in bench/ (not part of check)
-#   make format     clang-format the tree
+#   make format     clang-format the tree, pretty-print the tool schemas (JSON)
 #
 # BUILD=release|san|debug picks the flavour; CC=clang works as well as gcc.
 
@@ -172,6 +172,7 @@ bench: deps
 
 format:
 	clang-format -i $(wildcard src/*/*.c src/*/*.h scripts/*.c tests/unit/*.c tests/fuzz/*.c tests/conformance/*.c)
+	python3 scripts/format-schemas.py $(SCHEMA_JSON)
 
 clean:
 	rm -rf build
