@@ -9,7 +9,7 @@
 #                   clients from npm, conformance for the MCP conformance
 #                   suite)
 #   make bench      the benchmarks in bench/ (not part of check)
-#   make format     clang-format the tree
+#   make format     clang-format the tree, pretty-print the tool schemas (JSON)
 #
 # BUILD=release|san|debug picks the flavour; CC=clang works as well as gcc.
 
@@ -19,7 +19,7 @@ PKGS := sqlite3 jansson yaml-0.1 libcrypto libpq libmicrohttpd
 O := build/$(BUILD)
 
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter
-BASE_CFLAGS := -std=c11 -D_GNU_SOURCE -Isrc $(WARN) -pthread \
+BASE_CFLAGS := -std=c11 -D_GNU_SOURCE -Isrc -I$(O) $(WARN) -pthread \
   $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpg_query -pthread -lm
 
@@ -35,16 +35,45 @@ LDFLAGS_ALL := $(FLAVOUR) $(LDFLAGS)
 
 LIB_SRC := $(filter-out src/cli/main.c,$(wildcard src/*/*.c))
 CLI_MAIN := src/cli/main.c
-LIB_OBJ := $(LIB_SRC:%.c=$(O)/%.o)
+# The tools' JSON Schemas, compiled into the library as C strings
+# ($(O)/gen/tool_schemas.c, generated; see the rules below).
+SCHEMA_JSON := $(sort $(wildcard src/tools/schemas/*.json))
+GEN_SRC := $(O)/gen/tool_schemas.c
+LIB_OBJ := $(LIB_SRC:%.c=$(O)/%.o) $(GEN_SRC:.c=.o)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(O)/tests/%)
 
-.PHONY: all deps demo check unit unit-pg e2e e2e-pg mcp-test conformance fuzz-replay fuzz bench format clean
+.PHONY: all deps demo check unit unit-pg e2e e2e-pg mcp-test conformance fuzz-replay fuzz bench format clean FORCE
 all: $(O)/pipemend
 
 $(O)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -MMD -MP -c $< -o $@
+
+# The tools' schemas are JSON files (src/tools/schemas/TOOL.input.json and
+# TOOL.output.json); scripts/embed_schemas.c, built first for this machine,
+# checks each and writes them as C strings, with a header the tool tables
+# include as "gen/tool_schemas.h". Editing, adding or removing a file
+# regenerates; nothing generated is committed.
+$(O)/gen/embed: scripts/embed_schemas.c
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE_CFLAGS) -O1 -o $@ $< $(shell pkg-config --libs jansson)
+
+# The names of the schema files, rewritten only when they change: a file
+# removed regenerates too.
+$(O)/gen/schema-files: FORCE
+	@mkdir -p $(dir $@)
+	@echo '$(SCHEMA_JSON)' | cmp -s - $@ || echo '$(SCHEMA_JSON)' >$@
+
+$(GEN_SRC) $(GEN_SRC:.c=.h) &: $(SCHEMA_JSON) $(O)/gen/schema-files $(O)/gen/embed
+	@echo "embed $(words $(SCHEMA_JSON)) schemas -> $(GEN_SRC)"
+	@$(O)/gen/embed $(GEN_SRC) $(GEN_SRC:.c=.h) $(SCHEMA_JSON)
+
+$(GEN_SRC:.c=.o): $(GEN_SRC)
+	$(CC) $(CFLAGS_ALL) -MMD -MP -c $< -o $@
+
+# Before any object is compiled the header exists; -MMD tracks who uses it.
+$(LIB_OBJ) $(O)/src/cli/main.o: | $(GEN_SRC:.c=.h)
 
 $(O)/libpipemend.a: $(LIB_OBJ)
 	@rm -f $@
@@ -121,13 +150,13 @@ conformance: deps $(O)/tests/mcp_conformance_server
 # JSON scanner differentially against jansson, the guard's SQL path against
 # its promises. New inputs land in build/fuzz/corpus-TARGET (copy the
 # worthwhile ones into tests/fuzz/corpus/TARGET).
-fuzz: deps
+fuzz: deps $(GEN_SRC)
 	@mkdir -p build/fuzz
 	for t in $(FUZZ_TARGETS); do \
 	  mkdir -p build/fuzz/corpus-$$t && \
-	  clang -std=c11 -D_GNU_SOURCE -Isrc -g -O1 -fsanitize=fuzzer,address,undefined \
+	  clang -std=c11 -D_GNU_SOURCE -Isrc -I$(O) -g -O1 -fsanitize=fuzzer,address,undefined \
 	    $$(pkg-config --cflags $(PKGS)) -o build/fuzz/fuzz_$$t tests/fuzz/fuzz_$$t.c \
-	    $(filter-out src/cli/%,$(LIB_SRC)) $(LIBS) && \
+	    $(filter-out src/cli/%,$(LIB_SRC)) $(GEN_SRC) $(LIBS) && \
 	  build/fuzz/fuzz_$$t -max_total_time=$${FUZZ_SECONDS:-60} -max_len=4096 \
 	    build/fuzz/corpus-$$t tests/fuzz/corpus/$$t || exit 1; \
 	done
@@ -142,7 +171,8 @@ bench: deps
 	sh bench/mcp_rpc.sh build/release/pipemend
 
 format:
-	clang-format -i $(wildcard src/*/*.c src/*/*.h tests/unit/*.c tests/fuzz/*.c tests/conformance/*.c)
+	clang-format -i $(wildcard src/*/*.c src/*/*.h scripts/*.c tests/unit/*.c tests/fuzz/*.c tests/conformance/*.c)
+	python3 scripts/format-schemas.py $(SCHEMA_JSON)
 
 clean:
 	rm -rf build

@@ -8,8 +8,11 @@
  *
  * Each file keeps one family: tools_read.c the read-only tools,
  * tools_act.c the acting ones, tools_resources.c the resources and
- * prompts. Every acting call is an audit event with the call's actor
- * (agent:<client name>); no tool approves (DESIGN.md, invariant 4: only a
+ * prompts. A tool's JSON Schemas are not in C but in plain JSON files,
+ * schemas/TOOL.input.json and schemas/TOOL.output.json, which the build
+ * embeds as strings (scripts/embed_schemas.c, "gen/tool_schemas.h") and
+ * tests/unit/test_tool_schemas.c checks against the tables. Every acting call is an audit event
+ * with the call's actor (agent:<client name>); no tool approves (DESIGN.md, invariant 4: only a
  * person approves). Values that come from the feed (sample records, raw
  * quarantined bytes) are returned inside an object that labels them as
  * untrusted data, never as instructions (src/view). */
@@ -94,7 +97,8 @@ typedef struct tool_hints {
     bool open_world;
 } tool_hints;
 
-/* A tool. Schemas are JSON Schema text (type "object"); the face checks the
+/* A tool. Schemas are JSON Schema text (type "object"), the embedded
+ * schemas/NAME.input.json and NAME.output.json; the face checks the
  * arguments against input_schema before the call and the result against
  * output_schema after it. call returns the result (caller owns) or NULL
  * after tools_fail. */
@@ -176,7 +180,6 @@ pm_store *tools_store(tools_ctx *t, tool_call *c);
  * call (an unknown table names list_tables). */
 pm_table *tools_table(pm_store *s, const char *name, pm_arena *arena, tool_call *c);
 
-#define TOOLS_NO_ARGS "{\"type\":\"object\",\"properties\":{},\"additionalProperties\":false}"
 #define TOOLS_READ_ONLY                                                                            \
     {                                                                                              \
         .read_only = true, .destructive = false, .idempotent = true, .open_world = false           \

@@ -10,7 +10,11 @@
  * approval (DESIGN.md: only a person approves; there is no approve tool
  * and nothing here sets heal_ctx.human). The DDL that runs is rendered
  * from the ops; the proposed text itself is never executed. Every call
- * that acts is an audit event by the call's actor (agent:<client name>). */
+ * that acts is an audit event by the call's actor (agent:<client name>).
+ *
+ * Each tool's argument and result schemas are the JSON files
+ * schemas/TOOL.input.json and TOOL.output.json beside this file, which the
+ * table names through "gen/tool_schemas.h" (tools.h). */
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +22,7 @@
 
 #include "audit/audit.h"
 #include "tools/tools.h"
+#include "gen/tool_schemas.h"
 #include "heal/guard.h"
 #include "heal/heal.h"
 #include "schema/op.h"
@@ -491,30 +496,7 @@ static json_t *tool_trigger_pipeline(tools_ctx *ctx, json_t *args, tool_call *ca
                      (json_int_t)r.loaded, "rows_quarantined", (json_int_t)r.quarantined);
 }
 
-/* ---- the table ---------------------------------------------------------------- */
-
-#define OP_ITEM                                                                                    \
-    "{\"type\":\"object\",\"required\":[\"op\"],\"additionalProperties\":false,"                   \
-    "\"properties\":{"                                                                             \
-    "\"op\":{\"type\":\"string\",\"enum\":[\"add_column\",\"widen_column\",\"drop_not_null\","     \
-    "\"add_field_mapping\",\"add_coercion\"]},"                                                    \
-    "\"table\":{\"type\":\"string\",\"description\":\"the table; defaults to the table "           \
-    "argument and must be it\"},"                                                                  \
-    "\"column\":{\"type\":\"string\"},"                                                            \
-    "\"type\":{\"type\":\"string\",\"description\":\"add_column, widen_column: the new type, "     \
-    "e.g. varchar(16), int64, float64, text\"},"                                                   \
-    "\"field\":{\"type\":\"string\",\"description\":\"add_field_mapping: the incoming field "      \
-    "name\"},"                                                                                     \
-    "\"format\":{\"type\":\"string\",\"description\":\"add_coercion: a strptime format\"}}}"
-
-#define PROPOSAL_ARG                                                                               \
-    "{\"type\":\"object\",\"required\":[\"proposal\"],\"additionalProperties\":false,"             \
-    "\"properties\":{\"proposal\":{\"type\":\"integer\",\"minimum\":1,\"description\":"            \
-    "\"the proposal's id (list_proposals, propose_fix)\"}}}"
-
-#define DRY_RUN_SCHEMA                                                                             \
-    "{\"type\":[\"object\",\"null\"],\"description\":\"the sandbox's outcome: ok, rows tried, "    \
-    "fixed, would_load, would_fail, failures, error\"}"
+/* ---- the table (schemas: src/tools/schemas/TOOL.*.json) ------------------ */
 
 #define ACTING(idem)                                                                               \
     {                                                                                              \
@@ -532,27 +514,8 @@ const tool_def tools_act_table[] = {
             "(DROP, RENAME, several statements, defaults, constraints) is refused with the "
             "reason. An accepted proposal is recorded as pending and tried in a sandbox; the "
             "SQL text itself never runs. Next: apply_fix, or a person approves it.",
-        .input_schema =
-            "{\"type\":\"object\",\"required\":[\"table\"],\"additionalProperties\":false,"
-            "\"properties\":{"
-            "\"table\":{\"type\":\"string\",\"minLength\":1,\"description\":\"the table to "
-            "repair\"},"
-            "\"ops\":{\"type\":\"array\",\"minItems\":1,\"description\":\"typed ops (give this "
-            "or sql)\",\"items\":" OP_ITEM "},"
-            "\"sql\":{\"type\":\"string\",\"minLength\":1,\"maxLength\":65536,\"description\":"
-            "\"exactly one ALTER TABLE statement (give this or ops)\"}}}",
-        .output_schema =
-            "{\"type\":\"object\",\"required\":[\"proposal\",\"created\",\"state\",\"table\","
-            "\"ops\",\"dry_run\",\"message\"],\"properties\":{"
-            "\"proposal\":{\"type\":\"integer\"},"
-            "\"created\":{\"type\":\"boolean\",\"description\":\"false: the same ops were "
-            "proposed before\"},"
-            "\"state\":{\"type\":\"string\",\"description\":\"pending, applied, rejected, "
-            "superseded\"},"
-            "\"table\":{\"type\":\"string\"},"
-            "\"ops\":{\"type\":\"array\",\"items\":{\"type\":\"string\"}},"
-            "\"dry_run\":" DRY_RUN_SCHEMA ","
-            "\"message\":{\"type\":\"string\"}}}",
+        .input_schema = tool_schema_propose_fix_input,
+        .output_schema = tool_schema_propose_fix_output,
         .hints = ACTING(true),
         .call = tool_propose_fix,
     },
@@ -563,10 +526,8 @@ const tool_def tools_act_table[] = {
                        "with the quarantined rows of its incidents: whether the ops apply, how "
                        "many rows they fix and would load. Records the outcome on the proposal; "
                        "the real table is not touched.",
-        .input_schema = PROPOSAL_ARG,
-        .output_schema = "{\"type\":\"object\",\"required\":[\"proposal\",\"table\",\"dry_run\"],"
-                         "\"properties\":{\"proposal\":{\"type\":\"integer\"},"
-                         "\"table\":{\"type\":\"string\"},\"dry_run\":" DRY_RUN_SCHEMA "}}",
+        .input_schema = tool_schema_dry_run_fix_input,
+        .output_schema = tool_schema_dry_run_fix_output,
         .hints = ACTING(true),
         .call = tool_dry_run_fix,
     },
@@ -579,20 +540,8 @@ const tool_def tools_act_table[] = {
             "the table's quarantine. Anything else is not applied: the answer says it awaits "
             "human approval and the command a person runs; that is not an error, and no tool "
             "can approve.",
-        .input_schema = PROPOSAL_ARG,
-        .output_schema =
-            "{\"type\":\"object\",\"required\":[\"applied\",\"awaiting_human_approval\","
-            "\"proposal\",\"table\"],\"properties\":{"
-            "\"applied\":{\"type\":\"boolean\"},"
-            "\"awaiting_human_approval\":{\"type\":\"boolean\"},"
-            "\"proposal\":{\"type\":\"integer\"},"
-            "\"table\":{\"type\":\"string\"},"
-            "\"message\":{\"type\":\"string\",\"description\":\"when awaiting: why, and how a "
-            "person approves\"},"
-            "\"from_version\":{\"type\":\"integer\"},"
-            "\"to_version\":{\"type\":\"integer\"},"
-            "\"replayed\":{\"type\":\"integer\",\"description\":\"rows that left quarantine\"},"
-            "\"waiting\":{\"type\":\"integer\",\"description\":\"rows still in quarantine\"}}}",
+        .input_schema = tool_schema_apply_fix_input,
+        .output_schema = tool_schema_apply_fix_output,
         .hints = ACTING(true),
         .call = tool_apply_fix,
     },
@@ -602,18 +551,8 @@ const tool_def tools_act_table[] = {
         .description = "Put a table's quarantined rows through the validator and the loader "
                        "again (after its schema changed): rows that now fit load and leave "
                        "quarantine, the others stay with up-to-date findings.",
-        .input_schema = "{\"type\":\"object\",\"required\":[\"table\"],"
-                        "\"additionalProperties\":false,\"properties\":{\"table\":{\"type\":"
-                        "\"string\",\"minLength\":1}}}",
-        .output_schema =
-            "{\"type\":\"object\",\"required\":[\"table\",\"loaded\",\"waiting\",\"skipped\","
-            "\"incidents_resolved\"],\"properties\":{"
-            "\"table\":{\"type\":\"string\"},"
-            "\"loaded\":{\"type\":\"integer\",\"description\":\"rows now in the table\"},"
-            "\"waiting\":{\"type\":\"integer\",\"description\":\"rows that still do not fit\"},"
-            "\"skipped\":{\"type\":\"integer\",\"description\":\"rows that cannot be replayed "
-            "from their bytes\"},"
-            "\"incidents_resolved\":{\"type\":\"integer\"}}}",
+        .input_schema = tool_schema_replay_quarantine_input,
+        .output_schema = tool_schema_replay_quarantine_output,
         .hints = ACTING(true),
         .call = tool_replay_quarantine,
     },
@@ -626,20 +565,8 @@ const tool_def tools_act_table[] = {
             "checkpoints left off. Refused while a run of it is running, and within 60 s of "
             "its last start (the answer says when to retry). Returns the run's counts; "
             "get_run_log tells the rest.",
-        .input_schema =
-            "{\"type\":\"object\",\"required\":[\"pipeline\"],\"additionalProperties\":"
-            "false,\"properties\":{\"pipeline\":{\"type\":\"string\",\"minLength\":1,"
-            "\"maxLength\":200,\"description\":\"a pipeline name, as list_pipelines gives "
-            "it\"}}}",
-        .output_schema =
-            "{\"type\":\"object\",\"required\":[\"run_id\",\"status\",\"rows_read\","
-            "\"rows_loaded\",\"rows_quarantined\"],\"additionalProperties\":false,"
-            "\"properties\":{\"run_id\":{\"type\":\"integer\"},"
-            "\"status\":{\"type\":\"string\",\"enum\":[\"succeeded\",\"quarantined\","
-            "\"held\",\"failed\"]},"
-            "\"rows_read\":{\"type\":\"integer\"},\"rows_loaded\":{\"type\":\"integer\"},"
-            "\"rows_quarantined\":{\"type\":\"integer\",\"description\":\"see them with "
-            "list_quarantine run_id\"}}}",
+        .input_schema = tool_schema_trigger_pipeline_input,
+        .output_schema = tool_schema_trigger_pipeline_output,
         .hints = ACTING(false),
         .call = tool_trigger_pipeline,
     },
