@@ -142,6 +142,42 @@ class TestMcpHttp(E2E):
         verdict = self.pm("audit", "verify", "--db", self.db, "--json").json()
         self.assertTrue(verdict["intact"], verdict)
 
+    def post_raw(self, body):
+        """POSTs body bytes as they are (json.dumps cannot write a key
+        twice); returns (status, the JSON answer)."""
+        headers = {"Content-Type": "application/json", "Accept": ACCEPT,
+                   "Mcp-Session-Id": self.sid}
+        req = urllib.request.Request(self.url, body.encode(), headers, method="POST")
+        try:
+            with urllib.request.urlopen(req, timeout=60) as r:
+                status, body = r.status, r.read().decode()
+        except urllib.error.HTTPError as e:
+            status, body = e.code, e.read().decode()
+        return status, json.loads(body)
+
+    def test_duplicate_keys_refused(self):
+        self.start()
+        try:
+            status, hdrs, msgs = self.post({
+                "jsonrpc": "2.0", "id": 1, "method": "initialize",
+                "params": {"protocolVersion": "2025-11-25", "capabilities": {},
+                           "clientInfo": {"name": "e2e-http", "version": "1"}}})
+            self.assertEqual(status, 200, msgs)
+            self.sid = hdrs["Mcp-Session-Id"]
+            self.post({"jsonrpc": "2.0", "method": "notifications/initialized"})
+            for body in ('{"jsonrpc":"2.0","id":2,"method":"tools/call","method":"ping"}',
+                         '{"jsonrpc":"2.0","id":3,"id":4,"method":"ping"}',
+                         '{"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"name":'
+                         '"list_tables","arguments":{"x":{"k":1,"k":2}}}}'):
+                status, err = self.post_raw(body)
+                self.assertEqual(status, 400, err)
+                self.assertEqual((err["id"], err["error"]["code"]), (None, -32700), err)
+                self.assertRegex(err["error"]["message"], "^Parse error: duplicate object key")
+            status, _, msgs = self.post({"jsonrpc": "2.0", "id": 6, "method": "ping"})
+            self.assertEqual((status, msgs[-1]), (200, {"jsonrpc": "2.0", "id": 6, "result": {}}))
+        finally:
+            self.stop()
+
     def test_stops_on_sigterm_while_idle(self):
         self.start()
         time.sleep(0.2)
