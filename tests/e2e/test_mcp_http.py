@@ -243,6 +243,45 @@ class TestMcpHttp(E2E):
                 pass
         return data.decode(errors="replace"), time.monotonic() - t0
 
+    def test_duplicate_headers_refused(self):
+        # libmicrohttpd keeps every copy of a header and answers lookups with
+        # the first; a proxy may have used the last. Each header a guard or
+        # a route reads as one value is refused when sent twice, on every
+        # path, before anything else is checked.
+        self.start(token=TOKEN)
+        try:
+            host = "Host: 127.0.0.1:%d\r\n" % self.port
+            auth = "Authorization: Bearer %s\r\n" % TOKEN
+            cases = [
+                # the loopback Host passes the DNS-rebinding check, the
+                # second names the site the page came from
+                ("GET /healthz", host + "Host: evil.example.com\r\n" + auth, "Host"),
+                ("GET /healthz", "host: evil.example.com\r\n" + host + auth, "Host"),
+                ("GET /healthz", host + auth + "Authorization: Bearer wrong\r\n",
+                 "Authorization"),
+                ("GET /nothing", host + auth + "Origin: http://localhost\r\n"
+                 "Origin: http://evil.example.com\r\n", "Origin"),
+                ("POST /mcp", host + auth + "Content-Type: application/json\r\n"
+                 "Accept: application/json, text/event-stream\r\n"
+                 "Mcp-Session-Id: a\r\nMcp-Session-Id: b\r\nContent-Length: 2\r\n", "Mcp-Session-Id"),
+                ("POST /mcp", host + auth + "Content-Type: application/json\r\n"
+                 "Accept: application/json, text/event-stream\r\n"
+                 "Content-Length: 2\r\nContent-Length: 2\r\n", "Content-Length"),
+            ]
+            for line, headers, name in cases:
+                answer, took = self.raw("%s HTTP/1.1\r\n%s\r\n" % (line, headers))
+                self.assertTrue(answer.startswith("HTTP/1.1 400 "), (line, name, answer))
+                body = json.loads(answer.split("\r\n\r\n", 1)[1])
+                self.assertEqual((body["id"], body["error"]["code"]), (None, -32600), body)
+                self.assertIn("more than one %s header" % name, body["error"]["message"])
+                self.assertLess(took, 3, answer)
+            # once each, the same request is served
+            answer, _ = self.raw("GET /healthz HTTP/1.1\r\n%s%sConnection: close\r\n\r\n"
+                                 % (host, auth))
+            self.assertTrue(answer.startswith("HTTP/1.1 200 "), answer)
+        finally:
+            self.stop()
+
     def test_refused_before_the_body_is_read(self):
         self.start(token=TOKEN)
         try:
