@@ -482,10 +482,8 @@ static pm_code load_column(loader *ld, const yaml_node_t *rules, const char *col
             const char *src;
             if (get_string(ld, v, "regex", where, &src) != PM_OK)
                 return PM_ERR_CONFIG;
-            int rc = regcomp(&r->re, src, REG_EXTENDED | REG_NOSUB);
-            if (rc != 0) {
-                char why[256];
-                regerror(rc, &r->re, why, sizeof why);
+            char why[300];
+            if (!contract_regex_compile(r, src, why, sizeof why)) {
                 char buf[SHOW_MAX * 4 + 16];
                 quote(buf, sizeof buf, src, strlen(src));
                 return fail_at(ld, v, "regex %s %s does not compile: %s", buf, where, why);

@@ -1,5 +1,7 @@
 """Contracts from pipemend.yaml: a row that breaks a declared rule is
 quarantined as `contract` with the rule's name in its message."""
+import time
+
 from e2e_util import E2E, EXIT_FAILED, EXIT_LOADED, EXIT_QUARANTINED, EXIT_USAGE
 
 CONTRACT = """\
@@ -106,6 +108,49 @@ pipelines:
         self.assertIn("amount.min", q[0]["message"])
         self.assertEqual(q[0]["kinds"], ["contract"])
         self.assert_invariants("events", 2)
+
+    def test_catastrophic_regexes_are_bounded(self):
+        # glibc's engine ran a backreference pattern for over 12 minutes on a
+        # 200-character value and overflowed its stack on (|)(\1\1)*. Under
+        # PCRE2's limits each value is decided (or reported as over them) at
+        # once: the run finishes, the process survives, nothing is lost.
+        self.write_config("""\
+tables:
+  t:
+    contract:
+      columns:
+        a: {regex: '(|)(\\1\\1)*'}
+        b: {regex: '^(a|a?)+$'}
+        c: {regex: '^((a*)*b)*\\2\\1c$'}
+        d: {regex: '^[^@ ]+@[^@ ]+$'}
+        e: {regex: '(a*)*(a*)*\\1\\2\\1\\2b'}
+""")
+        evil = "a" * 199 + "!"
+        rows = [{"id": i, "a": evil, "b": evil, "c": evil, "d": "u%d@example.com" % i, "e": evil}
+                for i in range(20)]
+        rows.append({"id": 99, "a": "x", "b": "aaaa", "c": None, "d": "x" * 70000 + "@y"})
+        rows.append({"id": 100, "a": "x", "b": "aaaa", "c": None, "d": "ok@example.com"})
+        t0 = time.monotonic()
+        r = self.ingest("t", self.write("evil.ndjson", rows), expect=EXIT_QUARANTINED)
+        took = time.monotonic() - t0
+        self.assertLess(took, 60, r)
+        q = self.quarantine()
+        self.assertEqual(len(q), 21, q)
+        msgs = [f["message"] for e in q for f in e["findings"]]
+        self.assertTrue(any("over the regex limits (rule b.regex)" in m for m in msgs), msgs)
+        self.assertTrue(any("too long to check against" in m and "d.regex" in m for m in msgs),
+                        msgs)
+        self.assertEqual([x[0] for x in self.sql("SELECT id FROM t")], [100])
+        self.assert_invariants("t", len(rows))
+
+    def test_bad_regex_is_config_error(self):
+        self.write_config("tables:\n  t:\n    contract:\n      columns:\n"
+                          "        email: {regex: 'a(b'}\n")
+        r = self.ingest("t", self.write("a.ndjson", [{"email": "ab"}]))
+        self.assertEqual(r.rc, EXIT_USAGE, r)
+        self.assertRegex(r.stderr, r"pipemend\.yaml:5:24: regex \"a\(b\" in column \"email\" "
+                                   r"of contract of table \"t\" does not compile: missing closing "
+                                   r"parenthesis at offset 3")
 
     def test_typo_in_contract_is_config_error(self):
         self.write_config("tables:\n  orders:\n    contract:\n      columns:\n"

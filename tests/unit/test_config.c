@@ -12,7 +12,6 @@
 #include <cmocka.h>
 
 #include <math.h>
-#include <regex.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -195,8 +194,10 @@ static void test_full_sample(void **state)
     assert_int_equal(r->kind, RULE_REGEX);
     assert_string_equal(r->column, "customer_email");
     assert_string_equal(r->text, "^[^@]+@[^@]+$");
-    assert_int_equal(regexec(&r->re, "a@b", 0, NULL, 0), 0);
-    assert_int_equal(regexec(&r->re, "ab", 0, NULL, 0), REG_NOMATCH);
+    assert_true(
+        contract_rule_holds(r, &(pm_cell){.kind = PM_CELL_TEXT, .s = "a@b", .len = 3}, NULL, 0));
+    assert_false(
+        contract_rule_holds(r, &(pm_cell){.kind = PM_CELL_TEXT, .s = "ab", .len = 2}, NULL, 0));
     r = rule(c, "customer_email.max_length");
     assert_int_equal(r->kind, RULE_MAX_LENGTH);
     assert_int_equal(r->max_length, 254);
@@ -420,16 +421,10 @@ static void test_contract_errors(void **state)
     char yaml[1024];
 
     snprintf(yaml, sizeof yaml, "%s        email: {regex: 'a(b'}\n", head);
-    regex_t re;
-    int rc = regcomp(&re, "a(b", REG_EXTENDED | REG_NOSUB);
-    assert_int_not_equal(rc, 0);
-    char why[256], want[512];
-    regerror(rc, &re, why, sizeof why);
-    snprintf(want, sizeof want,
-             "pipemend.yaml:5:24: regex \"a(b\" in column \"email\" of contract of table \"t\" "
-             "does not compile: %s",
-             why);
-    expect_error(yaml, want, NULL);
+    expect_error(yaml,
+                 "pipemend.yaml:5:24: regex \"a(b\" in column \"email\" of contract of table \"t\" "
+                 "does not compile: missing closing parenthesis at offset 3",
+                 NULL);
 
     snprintf(yaml, sizeof yaml, "%s        status: {not_null: yes}\n", head);
     expect_error(yaml,
