@@ -1,5 +1,6 @@
 """Contracts from pipemend.yaml: a row that breaks a declared rule is
 quarantined as `contract` with the rule's name in its message."""
+import resource
 import time
 
 from e2e_util import E2E, EXIT_FAILED, EXIT_LOADED, EXIT_QUARANTINED, EXIT_USAGE
@@ -187,3 +188,44 @@ class TestUniqueKeyFollowsTheContract(E2E):
         r = self.ingest("a", self.write("y.ndjson", [{"b__c": 1}, {"b__c": 1}]))
         self.assertEqual(r.rc, EXIT_QUARANTINED, r)
         self.assertEqual(self.count("a"), 1)
+
+
+class TestHostileConfig(E2E):
+    """Generated pipemend.yaml files built to exhaust the loader: each now
+    fails at once with file:line:col, in little memory."""
+
+    def refused(self, text, pattern):
+        self.write_config(text)
+        t0 = time.monotonic()
+        r = self.pm("status", "--db", self.db)
+        took = time.monotonic() - t0
+        self.assertEqual(r.rc, EXIT_USAGE, r)
+        self.assertRegex(r.stderr, pattern)
+        self.assertLess(took, 30, r)
+        # the largest child so far, sanitizer included: far from the
+        # gigabytes these files took before
+        self.assertLess(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, 512 * 1024)
+
+    def test_alias_bomb(self):
+        # 460 KB: one column's rules with a 1000-value allowed list, named
+        # by 40,000 columns (2.37 GB of memory before)
+        vals = ", ".join("v%d" % i for i in range(1000))
+        lines = ["tables:", "  t:", "    contract:", "      columns:",
+                 "        c0: &r {allowed: [%s]}" % vals]
+        lines += ["        c%d: *r" % i for i in range(1, 40000)]
+        self.refused("\n".join(lines) + "\n",
+                     r"pipemend\.yaml:15:14: the aliases up to here expand to more than 10000 nodes")
+        # billion laughs
+        bl = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+        bl += ["a%d: &a%d [%s]" % (k, k, ", ".join(["*a%d" % (k - 1)] * 10)) for k in range(1, 10)]
+        self.refused("\n".join(bl) + "\n", r"pipemend\.yaml:4:\d+: the aliases up to here expand")
+
+    def test_deep_nesting(self):
+        self.refused("db: " + "[" * 100000 + "]" * 100000 + "\n",
+                     r"pipemend\.yaml:1:36: nested more than 32 levels deep")
+        self.refused("".join(" " * i + "k:\n" for i in range(1000)),
+                     r"pipemend\.yaml:33:33: nested more than 32 levels deep")
+
+    def test_too_large(self):
+        self.refused("#" * (1 << 20) + "\n", r"pipemend\.yaml: is 1048577 bytes; a config file is at "
+                                             r"most 1048576")
