@@ -10,12 +10,21 @@
  * either a number the schema kept as exact text (a numeric column), or real
  * text; a text cell that reads as a number compares as one, anything else
  * compares byte by byte with the rule's literal, which orders ISO dates and
- * timestamps correctly (`min: 2020-01-01`). */
+ * timestamps correctly (`min: 2020-01-01`).
+ *
+ * Regexes run on PCRE2's interpreter (not its JIT, which ignores the depth
+ * limit) with limits on the work one match may do: glibc's POSIX engine had
+ * none, and a backreference pattern ran for minutes on a 200-character value
+ * while `(|)(\1\1)*` overflowed the stack. A value that hits a limit, or is
+ * longer than CONTRACT_REGEX_MAX_SUBJECT, breaks the rule with a message that
+ * says so: it is quarantined, never let through, and the run goes on. */
 #include "contract/contract.h"
 
+#define PCRE2_CODE_UNIT_WIDTH 8
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
+#include <pcre2.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,8 +35,18 @@
 /* Longest value quoted back in a message: enough to recognise it, short
  * enough that a 10 MB field does not flood a log line. */
 #define SHOW_MAX 64
-/* Text up to this size is NUL-terminated for regexec on the stack. */
-#define REGEX_STACK 4096
+/* The work one match may do. The match limit counts backtracking points
+ * (about 10 ms of work at 1e6), the depth limit nested ones, the heap limit
+ * (KiB) the memory PCRE2 takes for them. An email or a zip code pattern
+ * needs a handful of each on a value of any length up to the cap. */
+#define REGEX_MATCH_LIMIT 1000000
+#define REGEX_DEPTH_LIMIT 10000
+#define REGEX_HEAP_LIMIT_KIB 8192
+
+struct contract_regex {
+    pcre2_code *code;
+    pcre2_match_context *mctx; /* the limits; read-only once made, so shared */
+};
 
 /* A number read from a cell or a rule literal: exact when it is an integer
  * that fits int64, otherwise a double. */
@@ -217,25 +236,65 @@ static int compare_literal(const contract_rule *r, const pm_cell *c)
     return bytes_cmp(s, n, r->text, strlen(r->text));
 }
 
-/* regexec wants a NUL-terminated string and cells borrow bytes that are
- * not. A value holding a NUL byte fails: POSIX regex cannot see past it,
- * and letting such a value pass on its prefix would be a silent hole. */
-static bool regex_matches(const contract_rule *r, const pm_cell *c)
+typedef enum regex_outcome { RE_MATCH, RE_NO_MATCH, RE_TOO_LONG, RE_LIMIT } regex_outcome;
+
+/* Cells borrow bytes without a terminator; PCRE2 takes a length. A value
+ * holding a NUL byte fails, as it did when POSIX regex could not see past
+ * one: a pattern written for text is not asked about binary. The match
+ * data is made per call so that threads can share a rule. */
+static regex_outcome regex_match(const contract_rule *r, const pm_cell *c)
 {
     char num[32];
     const char *s;
     size_t n;
     cell_text(c, num, &s, &n);
-    if (memchr(s, '\0', n))
+    if (n > CONTRACT_REGEX_MAX_SUBJECT)
+        return RE_TOO_LONG;
+    if (!r->re || memchr(s, '\0', n))
+        return RE_NO_MATCH;
+    pcre2_match_data *md = pcre2_match_data_create(1, NULL);
+    if (!md)
+        pm_oom(sizeof(void *));
+    int rc = pcre2_match(r->re->code, (PCRE2_SPTR)s, n, 0, 0, md, r->re->mctx);
+    pcre2_match_data_free(md);
+    if (rc >= 0)
+        return RE_MATCH;
+    if (rc == PCRE2_ERROR_MATCHLIMIT || rc == PCRE2_ERROR_DEPTHLIMIT ||
+        rc == PCRE2_ERROR_HEAPLIMIT || rc == PCRE2_ERROR_NOMEMORY)
+        return RE_LIMIT;
+    return RE_NO_MATCH; /* PCRE2_ERROR_NOMATCH, or a value that is not UTF-8 */
+}
+
+bool contract_regex_compile(contract_rule *r, const char *src, char *why, size_t whysz)
+{
+    r->re = NULL;
+    int err;
+    PCRE2_SIZE at;
+    /* UTF: `.` and classes see characters, as max_length counts them;
+     * MATCH_INVALID_UTF: a value that is not UTF-8 simply does not match.
+     * DOTALL and DOLLAR_ENDONLY keep what POSIX meant: `.` matches a
+     * newline, `$` only the very end (PCRE's default also matches before a
+     * final newline, which would let "x\n" pass ^x$). */
+    pcre2_code *code = pcre2_compile(
+        (PCRE2_SPTR)src, PCRE2_ZERO_TERMINATED,
+        PCRE2_UTF | PCRE2_MATCH_INVALID_UTF | PCRE2_DOTALL | PCRE2_DOLLAR_ENDONLY, &err, &at, NULL);
+    if (!code) {
+        PCRE2_UCHAR text[256];
+        if (pcre2_get_error_message(err, text, sizeof text) < 0)
+            snprintf((char *)text, sizeof text, "error %d", err);
+        snprintf(why, whysz, "%s at offset %zu", (const char *)text, (size_t)at);
         return false;
-    char stackbuf[REGEX_STACK];
-    char *buf = n < sizeof stackbuf ? stackbuf : pm_xmalloc(n + 1);
-    memcpy(buf, s, n);
-    buf[n] = '\0';
-    bool ok = regexec(&r->re, buf, 0, NULL, 0) == 0;
-    if (buf != stackbuf)
-        free(buf);
-    return ok;
+    }
+    pcre2_match_context *mctx = pcre2_match_context_create(NULL);
+    if (!mctx)
+        pm_oom(sizeof(void *));
+    pcre2_set_match_limit(mctx, REGEX_MATCH_LIMIT);
+    pcre2_set_depth_limit(mctx, REGEX_DEPTH_LIMIT);
+    pcre2_set_heap_limit(mctx, REGEX_HEAP_LIMIT_KIB);
+    r->re = pm_xmalloc(sizeof *r->re);
+    r->re->code = code;
+    r->re->mctx = mctx;
+    return true;
 }
 
 /* Allowed values are compared as text, as the config wrote them; a number
@@ -302,15 +361,27 @@ bool contract_rule_holds(const contract_rule *r, const pm_cell *cell, char *msg,
                      r->name);
         }
         return false;
-    case RULE_REGEX:
-        if (regex_matches(r, cell))
+    case RULE_REGEX: {
+        regex_outcome o = regex_match(r, cell);
+        if (o == RE_MATCH)
             return true;
         if (msg && msgsz) {
             show_cell(cell, shown, sizeof shown);
-            snprintf(msg, msgsz, "%s %s does not match /%s/ (rule %s)", r->column, shown, r->text,
-                     r->name);
+            if (o == RE_TOO_LONG)
+                snprintf(msg, msgsz,
+                         "%s %s is too long to check against /%s/: over %d bytes (rule %s)",
+                         r->column, shown, r->text, CONTRACT_REGEX_MAX_SUBJECT, r->name);
+            else if (o == RE_LIMIT)
+                snprintf(msg, msgsz,
+                         "%s %s could not be checked against /%s/: the match went over the "
+                         "regex limits (rule %s)",
+                         r->column, shown, r->text, r->name);
+            else
+                snprintf(msg, msgsz, "%s %s does not match /%s/ (rule %s)", r->column, shown,
+                         r->text, r->name);
         }
         return false;
+    }
     case RULE_ALLOWED:
         if (allowed_contains(r, cell))
             return true;
@@ -353,9 +424,15 @@ void contract_release(pm_contract *c)
 {
     if (!c)
         return;
-    for (size_t i = 0; i < c->nrules; i++)
-        if (c->rules[i].kind == RULE_REGEX)
-            regfree(&c->rules[i].re);
+    for (size_t i = 0; i < c->nrules; i++) {
+        contract_rule *r = &c->rules[i];
+        if (r->kind == RULE_REGEX && r->re) {
+            pcre2_match_context_free(r->re->mctx);
+            pcre2_code_free(r->re->code);
+            free(r->re);
+            r->re = NULL;
+        }
+    }
     /* The rules are memory of the config arena, about to go; with nrules 0
      * a second release (or a late reader) cannot touch a freed regex. */
     c->nrules = 0;

@@ -1,7 +1,7 @@
 /* contract.h - declared rules per table (Great Expectations / Soda style):
- * not_null, min, max, regex (POSIX extended), allowed values, max_length and
- * a unique key. Rules come from pipemend.yaml; a row that breaks one is
- * quarantined with the rule's name.
+ * not_null, min, max, regex (PCRE2, with match, depth and heap limits),
+ * allowed values, max_length and a unique key. Rules come from pipemend.yaml; a row that breaks one
+ * is quarantined with the rule's name.
  *
  * Rules are checked on typed cells (after the schema module has converted
  * the value), so `min: 0` compares numbers, not text. A rule on a column
@@ -11,7 +11,6 @@
 #ifndef PM_CONTRACT_CONTRACT_H
 #define PM_CONTRACT_CONTRACT_H
 
-#include <regex.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -27,6 +26,13 @@ typedef enum contract_rule_kind {
     RULE_UNIQUE,
 } contract_rule_kind;
 
+/* A compiled regex with its limits (contract.c); owned by its rule. */
+typedef struct contract_regex contract_regex;
+
+/* The longest value a regex is matched against, in bytes; a longer value
+ * breaks the rule (it is quarantined with that reason, not let through). */
+#define CONTRACT_REGEX_MAX_SUBJECT 65536
+
 typedef struct contract_rule {
     contract_rule_kind kind;
     const char *name;     /* "<column>.<kind>" (e.g. "amount.min"), or "unique" */
@@ -34,7 +40,8 @@ typedef struct contract_rule {
     const char *text;     /* min/max literal as written; regex source */
     double num;           /* min/max as a number; NAN when the literal is not one
                            * (a date): then cells compare with text as text */
-    regex_t re;           /* RULE_REGEX, compiled REG_EXTENDED | REG_NOSUB */
+    contract_regex *re;   /* RULE_REGEX: from contract_regex_compile, owned;
+                           * contract_release frees it */
     const char **allowed; /* as written; a number cell also matches the same
                            * number written differently (1.0 for 1) */
     size_t nallowed;
@@ -56,14 +63,24 @@ typedef struct pm_contract {
  * above). Null passes every rule but not_null, as in SQL. min/max compare
  * numbers when the cell and the literal both are one (a text cell that
  * reads as a decimal number counts), otherwise bytes. max_length counts
- * UTF-8 characters; a value containing a NUL byte never matches a regex. */
+ * UTF-8 characters; a value containing a NUL byte never matches a regex,
+ * nor does one over CONTRACT_REGEX_MAX_SUBJECT bytes or one whose match
+ * runs into the engine's limits (each says so in msg): a value the rule
+ * could not be checked on is not let through. */
 bool contract_rule_holds(const contract_rule *r, const pm_cell *cell, char *msg, size_t msgsz);
+
+/* Compiles the regex source src for r->re (PCRE2 with UTF, DOTALL and
+ * DOLLAR_ENDONLY, so that `.` and `$` read as in POSIX: see the README for
+ * the dialect). False with a one-line reason in why ("missing closing
+ * parenthesis at offset 3") when it does not compile; r->re is then NULL. */
+bool contract_regex_compile(contract_rule *r, const char *src, char *why, size_t whysz);
 
 /* The unique rule of the contract, or NULL. */
 const contract_rule *contract_unique(const pm_contract *c);
 
 /* Frees compiled regexes (memory itself belongs to the config arena) and
- * sets nrules to 0, so a second call does nothing. */
+ * sets nrules to 0, so a second call does nothing. A rule whose regex is
+ * NULL (never compiled) is skipped. */
 void contract_release(pm_contract *c);
 
 #endif

@@ -274,9 +274,45 @@ static bool token_ok(const http_server *srv, const char *auth)
     return diff == 0;
 }
 
+/* The headers a guard or a route reads as one value. libmicrohttpd keeps
+ * every copy and its lookup returns the first, while a proxy in front may
+ * have acted on the last: two Hosts let a page pass the DNS-rebinding check
+ * with one and be routed by the other, two Content-Lengths frame the body
+ * two ways (request smuggling). A request carrying any of these twice is
+ * refused rather than read one way. */
+static const char *const single_headers[] = {
+    MHD_HTTP_HEADER_HOST,   MHD_HTTP_HEADER_AUTHORIZATION,
+    MHD_HTTP_HEADER_ORIGIN, MHD_HTTP_HEADER_CONTENT_LENGTH,
+    "Mcp-Session-Id",
+};
+#define NSINGLE (sizeof single_headers / sizeof *single_headers)
+
+typedef struct header_count {
+    unsigned seen[NSINGLE];
+    const char *twice; /* the first header seen twice, or NULL */
+} header_count;
+
+static enum MHD_Result count_header(void *cls, enum MHD_ValueKind kind, const char *key,
+                                    const char *value)
+{
+    header_count *hc = cls;
+    for (size_t i = 0; key && i < NSINGLE; i++) {
+        if (strcasecmp(key, single_headers[i]) == 0 && ++hc->seen[i] == 2 && !hc->twice)
+            hc->twice = single_headers[i];
+    }
+    return MHD_YES;
+}
+
 /* Step 1 of server.h: true when the request may go on, else answered. */
 static bool guard(http_req *rq)
 {
+    header_count hc = {{0}, NULL};
+    MHD_get_connection_values(rq->c, MHD_HEADER_KIND, count_header, &hc);
+    if (hc.twice) {
+        http_answer_error(rq, MHD_HTTP_BAD_REQUEST,
+                          "Bad Request: more than one %s header (send it once)", hc.twice);
+        return false;
+    }
     const char *host = http_req_header(rq, MHD_HTTP_HEADER_HOST);
     if (!host_ok(rq->srv, host)) {
         http_answer_error(rq, MHD_HTTP_FORBIDDEN,

@@ -9,6 +9,9 @@
  *   1. the guards, for EVERY path, as soon as its headers are in (before a
  *      byte of its body is read, so that no unauthenticated client makes
  *      the server buffer anything):
+ *        Host, Authorization, Origin, Content-Length or Mcp-Session-Id
+ *        more than once                  400 (which copy counts would
+ *                                        depend on who reads it)
  *        bound to loopback, a Host other than localhost, 127.0.0.1 or
  *        [::1] (with this port)          403 (DNS rebinding; beyond
  *                                        loopback the token stands guard)

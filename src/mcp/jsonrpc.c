@@ -93,8 +93,9 @@ static scan_rc skip_value(const char **pp, const char *e)
     return SCAN_OK;
 }
 
-/* Scans the object at p for its last top-level "id" member (jansson, too,
- * keeps the last of duplicate keys). */
+/* Scans the object at p for its last top-level "id" member (a message
+ * with "id" twice never gets this far unless it is over the cap, where
+ * this prefix scan is all there is). */
 static scan_rc scan_object_id(const char *p, const char *e, jsonrpc_id *id)
 {
     p = skip_ws(p, e);
@@ -183,8 +184,8 @@ static bool raw_id_ok(const char *t, size_t n)
     return ok;
 }
 
-/* Whether the raw id text is the id jansson read (a duplicate key, or an
- * "id" key spelt with escapes, makes them differ). */
+/* Whether the raw id text is the id jansson read (an "id" key spelt with
+ * escapes makes them differ). */
 static bool raw_id_is(const jsonrpc_id *rid, const json_t *id)
 {
     json_t *v = json_loadb(rid->text, rid->len, JSON_DECODE_ANY | JSON_DECODE_INT_AS_REAL, NULL);
@@ -251,12 +252,22 @@ void jsonrpc_read(const char *msg, size_t len, size_t max, jsonrpc_msg *out)
     }
     memset(out, 0, sizeof *out);
     json_error_t je;
-    json_t *root = json_loadb(msg, len, JSON_DECODE_ANY, &je);
+    /* An object with a key twice, at any depth, is refused: jansson would
+     * keep the last value and another reader the first, so the server and
+     * whatever logged, proxied or checked the message before it would act
+     * on different messages ("method" or "name" twice, an "arguments" key
+     * the schema saw once). RFC 8259 leaves such a text's meaning to the
+     * reader; we decline to give it one, so it is -32700 Parse error (no
+     * value was read at all, hence no Request object to call invalid, and
+     * the id is null because which id it has is as ambiguous as the rest),
+     * not -32600. */
+    const size_t flags = JSON_DECODE_ANY | JSON_REJECT_DUPLICATES;
+    json_t *root = json_loadb(msg, len, flags, &je);
     /* An integer beyond 64 bits is valid JSON (and a valid id): read the
      * numbers as doubles then; the id's exact digits come from the raw
      * text anyway. */
     if (!root && json_error_code(&je) == json_error_numeric_overflow)
-        root = json_loadb(msg, len, JSON_DECODE_ANY | JSON_DECODE_INT_AS_REAL, &je);
+        root = json_loadb(msg, len, flags | JSON_DECODE_INT_AS_REAL, &je);
     if (!root) {
         invalid(out, JSONRPC_PARSE_ERROR, "Parse error: %s at byte %d", je.text, je.position);
         return;

@@ -7,8 +7,9 @@
  * narrows it: "jsonrpc" is "2.0"; an id is a string or an integer (never
  * null, a fraction or a boolean); "method" is a string; "params", when
  * present, an object or an array. What fails becomes JSONRPC_INVALID with
- * the spec's code (-32700 for bytes that are not JSON, -32600 for JSON that
- * is not a request) and a message.
+ * the spec's code (-32700 for bytes that are not JSON, or JSON with a key
+ * twice in one object at any depth; -32600 for JSON that is not a request)
+ * and a message.
  *
  * Ids are echoed exactly as the client wrote them: the reader keeps the
  * id's raw bytes from the message (a scan of the top-level object, beside

@@ -10,6 +10,11 @@
  * field stops the load, because a typo in a contract must not silently
  * switch a check off.
  *
+ * The file is read whole (at most CONFIG_MAX_BYTES) and scanned as events
+ * before libyaml builds its tree: nesting depth and aliases are bounded
+ * there (see the limits below), so a hostile file fails on its first bytes
+ * past a bound instead of after it has cost memory or time.
+ *
  * Everything the config holds lives in its own arena; the only resources
  * that are not memory are the compiled regexes of the contracts, which
  * config_free releases. */
@@ -32,10 +37,33 @@
 
 #define CONFIG_DEFAULT_PATH "pipemend.yaml"
 /* A config file is written by a person; anything this big is a mistake
- * (or an attack on the YAML loader), not a config. */
-#define CONFIG_MAX_BYTES ((off_t)16 << 20)
+ * (or an attack on the YAML loader), not a config. A thousand pipelines
+ * with contracts fit in a tenth of it. Enforced on the bytes read, so a
+ * pipe or a device is held to it too. */
+#define CONFIG_MAX_BYTES ((size_t)1 << 20)
+/* pipemend.yaml nests seven deep at most (pipelines, a pipeline, its
+ * contract, columns, a column, allowed, a value); deeper is not a config. */
+#define CONFIG_MAX_DEPTH 32
+/* Anchors and aliases are allowed (a policy or a column's rules written
+ * once and named again), within a budget: a YAML alias is a pointer, but
+ * the loader walks what it points at each time, so "billion laughs" nests
+ * aliases of aliases to make a small file walk as a huge one. At most this
+ * many aliases, adding at most this many nodes to the tree they expand to. */
+#define CONFIG_MAX_ALIASES 100
+#define CONFIG_MAX_ALIAS_NODES 10000
 /* Longest value quoted back in an error message. */
 #define SHOW_MAX 64
+
+/* A set of byte strings, each with the index it was added under, for the
+ * "seen before?" checks of the loader (repeated keys, columns, pipeline
+ * names) in linear time. Open addressing; memory from the config arena;
+ * keys are borrowed. */
+typedef struct strset {
+    const char **key;
+    size_t *len;
+    size_t *idx;
+    size_t cap; /* a power of two, over twice the entries */
+} strset;
 
 typedef struct loader {
     yaml_document_t doc;
@@ -43,6 +71,13 @@ typedef struct loader {
     pm_config *cfg;
     pm_err *err;
     const yaml_node_t **table_contracts; /* node of cfg->contracts[i], for messages */
+    /* dup_first[i], for the mapping node i (NULL when none of its keys
+     * repeats): for each pair, the index of an earlier pair with the same
+     * key, or -1. Built once for the document (config arena), so that
+     * checking every key of a mapping costs linear time, not quadratic. */
+    int **dup_first;
+    strset pipeline_names;    /* name -> index of its pipeline */
+    strset contracted_tables; /* table -> index of the pipeline with its contract */
 } loader;
 
 /* What the walk remembers about each pipeline for the checks that span
@@ -110,6 +145,55 @@ static const char *sval(const yaml_node_t *n)
 static size_t slen(const yaml_node_t *n)
 {
     return n->data.scalar.length;
+}
+
+static void strset_init(strset *set, pm_arena *a, size_t n)
+{
+    size_t cap = 16;
+    while (cap < 2 * n + 2)
+        cap *= 2;
+    set->cap = cap;
+    set->key = pm_arena_calloc(a, cap * sizeof *set->key);
+    set->len = pm_arena_calloc(a, cap * sizeof *set->len);
+    set->idx = pm_arena_calloc(a, cap * sizeof *set->idx);
+}
+
+/* Adds s[0..n) under idx; if it is already there returns false and its
+ * first index in *first. At most cap / 2 entries (strset_init's n). */
+static bool strset_add(strset *set, const char *s, size_t n, size_t idx, size_t *first)
+{
+    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (unsigned char)s[i]) * 1099511628211ULL;
+    for (size_t i = (size_t)h & (set->cap - 1);; i = (i + 1) & (set->cap - 1)) {
+        if (!set->key[i]) {
+            set->key[i] = s;
+            set->len[i] = n;
+            set->idx[i] = idx;
+            return true;
+        }
+        if (set->len[i] == n && memcmp(set->key[i], s, n) == 0) {
+            *first = set->idx[i];
+            return false;
+        }
+    }
+}
+
+/* Whether s[0..n) is in the set, with its index in *idx. */
+static bool strset_find(const strset *set, const char *s, size_t n, size_t *idx)
+{
+    if (!set->cap)
+        return false;
+    uint64_t h = 1469598103934665603ULL;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (unsigned char)s[i]) * 1099511628211ULL;
+    for (size_t i = (size_t)h & (set->cap - 1); set->key[i]; i = (i + 1) & (set->cap - 1)) {
+        if (set->len[i] == n && memcmp(set->key[i], s, n) == 0) {
+            *idx = set->idx[i];
+            return true;
+        }
+    }
+    return false;
 }
 
 /* Only a plain (unquoted) scalar can be null: `key:`, `key: ~`, `key: null`. */
@@ -218,16 +302,15 @@ static int check_key(loader *ld, const yaml_node_t *map, const yaml_node_pair_t 
         fail_at(ld, k, "keys %s must be strings, got %s", at, describe(k, buf, sizeof buf));
         return -1;
     }
-    for (const yaml_node_pair_t *p = map->data.mapping.pairs.start; p < pair; p++) {
-        const yaml_node_t *pk = node(ld, p->key);
-        if (pk->type == YAML_SCALAR_NODE && slen(pk) == slen(k) &&
-            memcmp(sval(pk), sval(k), slen(k)) == 0) {
-            char buf[SHOW_MAX * 4 + 16];
-            quote(buf, sizeof buf, sval(k), slen(k));
-            fail_at(ld, k, "duplicate key %s %s (first at line %lu)", buf, at,
-                    (unsigned long)pk->start_mark.line + 1);
-            return -1;
-        }
+    const int *first = ld->dup_first[map - ld->doc.nodes.start];
+    int f = first ? first[pair - map->data.mapping.pairs.start] : -1;
+    if (f >= 0) {
+        const yaml_node_t *pk = node(ld, map->data.mapping.pairs.start[f].key);
+        char buf[SHOW_MAX * 4 + 16];
+        quote(buf, sizeof buf, sval(k), slen(k));
+        fail_at(ld, k, "duplicate key %s %s (first at line %lu)", buf, at,
+                (unsigned long)pk->start_mark.line + 1);
+        return -1;
     }
     if (!valid)
         return 0;
@@ -390,14 +473,16 @@ static pm_code load_unique(loader *ld, const yaml_node_t *n, const char *where, 
         return bad_value(ld, n, "unique", where, "a column or a list of columns");
     }
     const char **key = pm_arena_calloc(ld->cfg->arena, count * sizeof *key);
+    strset seen;
+    strset_init(&seen, ld->cfg->arena, count);
     for (size_t i = 0; i < count; i++) {
         const yaml_node_t *item =
             n->type == YAML_SEQUENCE_NODE ? node(ld, n->data.sequence.items.start[i]) : n;
         if (column_name(ld, item, "unique", where, &key[i]) != PM_OK)
             return PM_ERR_CONFIG;
-        for (size_t j = 0; j < i; j++)
-            if (strcmp(key[j], key[i]) == 0)
-                return fail_at(ld, item, "column \"%s\" appears twice in unique %s", key[i], where);
+        size_t j;
+        if (!strset_add(&seen, key[i], strlen(key[i]), i, &j))
+            return fail_at(ld, item, "column \"%s\" appears twice in unique %s", key[i], where);
     }
     r->kind = RULE_UNIQUE;
     r->name = "unique";
@@ -482,10 +567,8 @@ static pm_code load_column(loader *ld, const yaml_node_t *rules, const char *col
             const char *src;
             if (get_string(ld, v, "regex", where, &src) != PM_OK)
                 return PM_ERR_CONFIG;
-            int rc = regcomp(&r->re, src, REG_EXTENDED | REG_NOSUB);
-            if (rc != 0) {
-                char why[256];
-                regerror(rc, &r->re, why, sizeof why);
+            char why[300];
+            if (!contract_regex_compile(r, src, why, sizeof why)) {
                 char buf[SHOW_MAX * 4 + 16];
                 quote(buf, sizeof buf, src, strlen(src));
                 return fail_at(ld, v, "regex %s %s does not compile: %s", buf, where, why);
@@ -569,6 +652,8 @@ static pm_code load_contract(loader *ld, const yaml_node_t *n, const char *owner
             return bad_value(ld, v, "columns", where, "a mapping of column names to rules");
         size_t ncols = (size_t)(v->data.mapping.pairs.top - v->data.mapping.pairs.start);
         const char **names = pm_arena_calloc(ld->cfg->arena, (ncols ? ncols : 1) * sizeof *names);
+        strset seen;
+        strset_init(&seen, ld->cfg->arena, ncols);
         for (size_t i = 0; i < ncols; i++) {
             yaml_node_pair_t *cp = &v->data.mapping.pairs.start[i];
             if (check_key(ld, v, cp, NULL, 0, where) < 0)
@@ -576,17 +661,16 @@ static pm_code load_contract(loader *ld, const yaml_node_t *n, const char *owner
             const yaml_node_t *kn = node(ld, cp->key);
             if (column_name(ld, kn, "column names", where, &names[i]) != PM_OK)
                 return PM_ERR_CONFIG;
-            for (size_t j = 0; j < i; j++) {
-                if (strcmp(names[j], names[i]) == 0) {
-                    const yaml_node_t *first = node(ld, v->data.mapping.pairs.start[j].key);
-                    char a[SHOW_MAX * 4 + 16], b[SHOW_MAX * 4 + 16];
-                    quote(a, sizeof a, sval(first), slen(first));
-                    quote(b, sizeof b, sval(kn), slen(kn));
-                    return fail_at(ld, kn,
-                                   "columns %s and %s %s are the same column \"%s\" once "
-                                   "normalised",
-                                   a, b, where, names[i]);
-                }
+            size_t j;
+            if (!strset_add(&seen, names[i], strlen(names[i]), i, &j)) {
+                const yaml_node_t *first = node(ld, v->data.mapping.pairs.start[j].key);
+                char a[SHOW_MAX * 4 + 16], b[SHOW_MAX * 4 + 16];
+                quote(a, sizeof a, sval(first), slen(first));
+                quote(b, sizeof b, sval(kn), slen(kn));
+                return fail_at(ld, kn,
+                               "columns %s and %s %s are the same column \"%s\" once "
+                               "normalised",
+                               a, b, where, names[i]);
             }
             char col_where[640];
             char shown[SHOW_MAX * 4 + 16];
@@ -856,11 +940,10 @@ static pm_code load_pipeline(loader *ld, const yaml_node_t *n, size_t index, pip
         }
     }
     marks[index].name = name_node;
-    for (size_t i = 0; i < index; i++) {
-        if (strcmp(ld->cfg->pipelines[i].name, pc->name) == 0)
-            return fail_at(ld, name_node, "duplicate pipeline name \"%s\" (first at line %lu)",
-                           pc->name, (unsigned long)marks[i].name->start_mark.line + 1);
-    }
+    size_t i;
+    if (!strset_add(&ld->pipeline_names, pc->name, strlen(pc->name), index, &i))
+        return fail_at(ld, name_node, "duplicate pipeline name \"%s\" (first at line %lu)",
+                       pc->name, (unsigned long)marks[i].name->start_mark.line + 1);
 
     if (contract && !is_null(contract)) {
         pc->contract = pm_arena_calloc(ld->cfg->arena, sizeof *pc->contract);
@@ -869,14 +952,13 @@ static pm_code load_pipeline(loader *ld, const yaml_node_t *n, size_t index, pip
         marks[index].contract = contract;
         /* Two pipelines may feed one table, but only one may say what its
          * contract is; otherwise which one holds would depend on order. */
-        for (size_t i = 0; i < index; i++) {
+        if (!strset_add(&ld->contracted_tables, pc->table, strlen(pc->table), index, &i)) {
             const pm_pipeline_cfg *o = &ld->cfg->pipelines[i];
-            if (o->contract && strcmp(o->table, pc->table) == 0)
-                return fail_at(ld, contract,
-                               "table \"%s\" already has a contract in pipeline \"%s\" (line "
-                               "%lu)",
-                               pc->table, o->name,
-                               (unsigned long)marks[i].contract->start_mark.line + 1);
+            return fail_at(ld, contract,
+                           "table \"%s\" already has a contract in pipeline \"%s\" (line "
+                           "%lu)",
+                           pc->table, o->name,
+                           (unsigned long)marks[i].contract->start_mark.line + 1);
         }
     }
     return PM_OK;
@@ -895,6 +977,8 @@ static pm_code load_pipelines(loader *ld, const yaml_node_t *n)
     size_t count = (size_t)(n->data.sequence.items.top - n->data.sequence.items.start);
     cfg->pipelines = pm_arena_calloc(cfg->arena, (count ? count : 1) * sizeof *cfg->pipelines);
     pipeline_marks *marks = pm_arena_calloc(cfg->arena, (count ? count : 1) * sizeof *marks);
+    strset_init(&ld->pipeline_names, cfg->arena, count);
+    strset_init(&ld->contracted_tables, cfg->arena, count);
     for (size_t i = 0; i < count; i++) {
         /* Counted before it is filled, so config_free sees its contract. */
         pm_pipeline_cfg *pc = &cfg->pipelines[cfg->npipelines++];
@@ -1002,16 +1086,13 @@ static pm_code load_root(loader *ld, const yaml_node_t *root)
      * one written under tables:, since it will never be checked. */
     for (size_t i = 0; i < ld->cfg->ncontracts; i++) {
         const pm_contract *c = &ld->cfg->contracts[i];
-        for (size_t j = 0; j < ld->cfg->npipelines; j++) {
-            const pm_pipeline_cfg *pc = &ld->cfg->pipelines[j];
-            if (pc->contract && strcmp(pc->table, c->table) == 0) {
-                const yaml_mark_t *m = &ld->table_contracts[i]->start_mark;
-                pm_warn("%s:%lu:%lu: the contract for table \"%s\" under tables: is ignored: "
-                        "pipeline \"%s\" declares its own",
-                        ld->file, (unsigned long)m->line + 1, (unsigned long)m->column + 1,
-                        c->table, pc->name);
-                break;
-            }
+        size_t j;
+        if (strset_find(&ld->contracted_tables, c->table, strlen(c->table), &j)) {
+            const yaml_mark_t *m = &ld->table_contracts[i]->start_mark;
+            pm_warn("%s:%lu:%lu: the contract for table \"%s\" under tables: is ignored: "
+                    "pipeline \"%s\" declares its own",
+                    ld->file, (unsigned long)m->line + 1, (unsigned long)m->column + 1, c->table,
+                    ld->cfg->pipelines[j].name);
         }
     }
     return PM_OK;
@@ -1036,16 +1117,12 @@ static pm_config *config_new(void)
 /* libyaml's reader (bad UTF-8, control characters) reports a byte offset
  * rather than a mark; count lines up to it so that every error still reads
  * file:line:col. */
-static void offset_to_mark(FILE *fp, size_t offset, yaml_mark_t *mark)
+static void offset_to_mark(const char *text, size_t len, size_t offset, yaml_mark_t *mark)
 {
     mark->line = 0;
     mark->column = 0;
-    if (fseek(fp, 0, SEEK_SET) != 0)
-        return;
-    for (size_t i = 0; i < offset; i++) {
-        int c = getc(fp);
-        if (c == EOF)
-            break;
+    for (size_t i = 0; i < offset && i < len; i++) {
+        unsigned char c = (unsigned char)text[i];
         if (c == '\n') {
             mark->line++;
             mark->column = 0;
@@ -1055,7 +1132,7 @@ static void offset_to_mark(FILE *fp, size_t offset, yaml_mark_t *mark)
     }
 }
 
-static pm_code parser_error(loader *ld, yaml_parser_t *parser, FILE *fp)
+static pm_code parser_error(loader *ld, yaml_parser_t *parser, const char *text, size_t len)
 {
     const char *problem = parser->problem ? parser->problem : "cannot read YAML";
     yaml_mark_t mark = parser->problem_mark;
@@ -1063,7 +1140,7 @@ static pm_code parser_error(loader *ld, yaml_parser_t *parser, FILE *fp)
     if (parser->error == YAML_MEMORY_ERROR)
         problem = "out of memory";
     if (parser->error == YAML_READER_ERROR) {
-        offset_to_mark(fp, parser->problem_offset, &mark);
+        offset_to_mark(text, len, parser->problem_offset, &mark);
         if (parser->problem_value >= 0)
             snprintf(value, sizeof value, " (0x%02x)", (unsigned)parser->problem_value);
     }
@@ -1077,28 +1154,190 @@ static pm_code parser_error(loader *ld, yaml_parser_t *parser, FILE *fp)
     return rc;
 }
 
-/* Parses the open file into cfg. libyaml's own errors (bad indentation, a
- * tab, an unclosed quote) come back with its problem text and position. */
-static pm_code load_file(loader *ld, FILE *fp)
+static pm_code fail_at_mark(loader *ld, const yaml_mark_t *m, const char *msg)
+{
+    return pm_err_set(ld->err, PM_ERR_CONFIG, "%s:%lu:%lu: %s", ld->file,
+                      (unsigned long)m->line + 1, (unsigned long)m->column + 1, msg);
+}
+
+/* An anchor seen by the pre-scan: its name and how many nodes the tree
+ * under it holds with the aliases in it expanded. */
+typedef struct anchor_size {
+    const char *name; /* copied into the config arena */
+    size_t nodes;
+} anchor_size;
+
+/* The pre-scan: reads the text as events, before libyaml builds a tree of
+ * it, and stops at the first one past a bound: nesting deeper than
+ * CONFIG_MAX_DEPTH, more than CONFIG_MAX_ALIASES aliases, or aliases that
+ * would make the loader walk more than CONFIG_MAX_ALIAS_NODES extra nodes.
+ * Its cost is linear in the text and its memory the depth and the anchors. */
+static pm_code prescan(loader *ld, const char *text, size_t len)
 {
     yaml_parser_t parser;
     if (!yaml_parser_initialize(&parser))
         pm_oom(sizeof parser);
-    yaml_parser_set_input_file(&parser, fp);
+    yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
+    pm_arena *a = ld->cfg->arena;
+    size_t open_start[CONFIG_MAX_DEPTH + 1]; /* expanded count when each open node began */
+    const char *open_anchor[CONFIG_MAX_DEPTH + 1];
+    size_t depth = 0, aliases = 0, expanded = 0, alias_nodes = 0;
+    anchor_size *anchors = NULL;
+    size_t nanchors = 0, cap = 0;
     pm_code rc = PM_OK;
+    for (bool done = false; !done && rc == PM_OK;) {
+        yaml_event_t ev;
+        if (!yaml_parser_parse(&parser, &ev)) {
+            rc = parser_error(ld, &parser, text, len);
+            break;
+        }
+        const char *anchor = NULL;
+        bool opens = false, closes = false;
+        switch (ev.type) {
+        case YAML_STREAM_END_EVENT:
+            done = true;
+            break;
+        case YAML_SCALAR_EVENT:
+            anchor = (const char *)ev.data.scalar.anchor;
+            expanded++;
+            break;
+        case YAML_SEQUENCE_START_EVENT:
+            anchor = (const char *)ev.data.sequence_start.anchor;
+            opens = true;
+            break;
+        case YAML_MAPPING_START_EVENT:
+            anchor = (const char *)ev.data.mapping_start.anchor;
+            opens = true;
+            break;
+        case YAML_SEQUENCE_END_EVENT:
+        case YAML_MAPPING_END_EVENT:
+            closes = true;
+            break;
+        case YAML_ALIAS_EVENT: {
+            const char *name = (const char *)ev.data.alias.anchor;
+            size_t nodes = 1;
+            for (size_t i = nanchors; i-- > 0;) {
+                if (strcmp(anchors[i].name, name) == 0) {
+                    nodes = anchors[i].nodes;
+                    break;
+                }
+            }
+            char msg[200];
+            if (++aliases > CONFIG_MAX_ALIASES) {
+                snprintf(msg, sizeof msg,
+                         "more than %d aliases (*name); a config may name an anchor that often "
+                         "at most",
+                         CONFIG_MAX_ALIASES);
+                rc = fail_at_mark(ld, &ev.start_mark, msg);
+            } else if ((alias_nodes += nodes) > CONFIG_MAX_ALIAS_NODES) {
+                snprintf(msg, sizeof msg,
+                         "the aliases up to here expand to more than %d nodes (an alias "
+                         "repeats what its anchor names); write that part out instead",
+                         CONFIG_MAX_ALIAS_NODES);
+                rc = fail_at_mark(ld, &ev.start_mark, msg);
+            }
+            expanded += nodes;
+            break;
+        }
+        default:
+            break;
+        }
+        if (rc == PM_OK && opens) {
+            if (depth == CONFIG_MAX_DEPTH) {
+                char msg[120];
+                snprintf(msg, sizeof msg, "nested more than %d levels deep", CONFIG_MAX_DEPTH);
+                rc = fail_at_mark(ld, &ev.start_mark, msg);
+            } else {
+                expanded++;
+                open_start[depth] = expanded;
+                open_anchor[depth] = anchor ? pm_arena_strdup(a, anchor) : NULL;
+                depth++;
+            }
+            anchor = NULL; /* recorded when it closes, with its size */
+        }
+        if (rc == PM_OK && closes && depth > 0) {
+            depth--;
+            anchor = open_anchor[depth];
+        }
+        if (rc == PM_OK && anchor) {
+            if (nanchors == cap) {
+                size_t ncap = cap ? 2 * cap : 16;
+                anchor_size *grown = pm_arena_alloc(a, ncap * sizeof *grown);
+                if (nanchors)
+                    memcpy(grown, anchors, nanchors * sizeof *anchors);
+                anchors = grown;
+                cap = ncap;
+            }
+            anchors[nanchors].name = closes ? anchor : pm_arena_strdup(a, anchor);
+            anchors[nanchors].nodes = closes ? expanded - open_start[depth] + 1 : 1;
+            nanchors++;
+        }
+        yaml_event_delete(&ev);
+    }
+    yaml_parser_delete(&parser);
+    return rc;
+}
+
+/* For every mapping of the document, which of its keys repeat an earlier
+ * one (ld->dup_first); one hash set per mapping, so linear overall. */
+static void index_duplicate_keys(loader *ld)
+{
+    pm_arena *a = ld->cfg->arena;
+    size_t nnodes = (size_t)(ld->doc.nodes.top - ld->doc.nodes.start);
+    ld->dup_first = pm_arena_calloc(a, (nnodes ? nnodes : 1) * sizeof *ld->dup_first);
+    for (size_t i = 0; i < nnodes; i++) {
+        const yaml_node_t *map = &ld->doc.nodes.start[i];
+        if (map->type != YAML_MAPPING_NODE)
+            continue;
+        size_t n = (size_t)(map->data.mapping.pairs.top - map->data.mapping.pairs.start);
+        if (n < 2)
+            continue;
+        strset seen;
+        strset_init(&seen, a, n);
+        int *first = NULL;
+        for (size_t p = 0; p < n; p++) {
+            const yaml_node_t *k = node(ld, map->data.mapping.pairs.start[p].key);
+            size_t f;
+            if (k->type != YAML_SCALAR_NODE || strset_add(&seen, sval(k), slen(k), p, &f))
+                continue;
+            if (!first) {
+                first = pm_arena_alloc(a, n * sizeof *first);
+                for (size_t q = 0; q < n; q++)
+                    first[q] = -1;
+            }
+            first[p] = (int)f;
+        }
+        ld->dup_first[i] = first;
+    }
+}
+
+/* Parses text (the whole file) into cfg: first the pre-scan of its
+ * bounds, then libyaml's tree and the walk. libyaml's own errors (bad
+ * indentation, a tab, an unclosed quote) come back with its problem text
+ * and position. */
+static pm_code load_text(loader *ld, const char *text, size_t len)
+{
+    pm_code rc = prescan(ld, text, len);
+    if (rc != PM_OK)
+        return rc;
+    yaml_parser_t parser;
+    if (!yaml_parser_initialize(&parser))
+        pm_oom(sizeof parser);
+    yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
     if (!yaml_parser_load(&parser, &ld->doc)) {
-        rc = parser_error(ld, &parser, fp);
+        rc = parser_error(ld, &parser, text, len);
         yaml_parser_delete(&parser);
         return rc;
     }
     yaml_node_t *root = yaml_document_get_root_node(&ld->doc);
     if (root) {
+        index_duplicate_keys(ld);
         rc = load_root(ld, root);
         if (rc == PM_OK) {
             /* A second document would be ignored; refuse it instead. */
             yaml_document_t next;
             if (!yaml_parser_load(&parser, &next)) {
-                rc = parser_error(ld, &parser, fp);
+                rc = parser_error(ld, &parser, text, len);
             } else {
                 yaml_node_t *second = yaml_document_get_root_node(&next);
                 if (second)
@@ -1110,6 +1349,49 @@ static pm_code load_file(loader *ld, FILE *fp)
     yaml_document_delete(&ld->doc);
     yaml_parser_delete(&parser);
     return rc;
+}
+
+/* Reads the whole file, refusing it past CONFIG_MAX_BYTES whatever it is
+ * (a regular file, a pipe, a device). The text is NUL-terminated; caller
+ * frees it. */
+static pm_code read_config(FILE *fp, const char *path, char **out, size_t *len, pm_err *err)
+{
+    size_t cap = 8192, n = 0;
+    char *buf = pm_xmalloc(cap + 1);
+    for (;;) {
+        if (n == cap) {
+            if (cap > CONFIG_MAX_BYTES) {
+                free(buf);
+                return pm_err_set(err, PM_ERR_CONFIG,
+                                  "%s: is over %zu bytes; a config file is at most %zu", path,
+                                  CONFIG_MAX_BYTES, CONFIG_MAX_BYTES);
+            }
+            cap *= 2;
+            char *grown = realloc(buf, cap + 1);
+            if (!grown) {
+                free(buf);
+                pm_oom(cap + 1);
+            }
+            buf = grown;
+        }
+        size_t got = fread(buf + n, 1, cap - n, fp);
+        n += got;
+        if (got == 0)
+            break;
+    }
+    if (ferror(fp)) {
+        free(buf);
+        return pm_err_set(err, PM_ERR_CONFIG, "%s: cannot read: %s", path, strerror(errno));
+    }
+    if (n > CONFIG_MAX_BYTES) {
+        free(buf);
+        return pm_err_set(err, PM_ERR_CONFIG, "%s: is over %zu bytes; a config file is at most %zu",
+                          path, CONFIG_MAX_BYTES, CONFIG_MAX_BYTES);
+    }
+    buf[n] = '\0';
+    *out = buf;
+    *len = n;
+    return PM_OK;
 }
 
 pm_code config_load(const char *path, pm_config **out, pm_err *err)
@@ -1132,19 +1414,24 @@ pm_code config_load(const char *path, pm_config **out, pm_err *err)
             fclose(fp);
             return pm_err_set(err, PM_ERR_CONFIG, "%s: is a directory, not a config file", path);
         }
-        if (S_ISREG(st.st_mode) && st.st_size > CONFIG_MAX_BYTES) {
+        if (S_ISREG(st.st_mode) && st.st_size > (off_t)CONFIG_MAX_BYTES) {
             fclose(fp);
-            return pm_err_set(err, PM_ERR_CONFIG,
-                              "%s: is %lld bytes; a config file is at most %lld", path,
-                              (long long)st.st_size, (long long)CONFIG_MAX_BYTES);
+            return pm_err_set(err, PM_ERR_CONFIG, "%s: is %lld bytes; a config file is at most %zu",
+                              path, (long long)st.st_size, CONFIG_MAX_BYTES);
         }
     }
+    char *text;
+    size_t len;
+    pm_code rc = read_config(fp, path, &text, &len, err);
+    fclose(fp);
+    if (rc != PM_OK)
+        return rc;
 
     pm_config *cfg = config_new();
     cfg->path = pm_arena_strdup(cfg->arena, path);
     loader ld = {.file = cfg->path, .cfg = cfg, .err = err};
-    pm_code rc = load_file(&ld, fp);
-    fclose(fp);
+    rc = load_text(&ld, text, len);
+    free(text);
     if (rc != PM_OK) {
         config_free(cfg);
         return rc;

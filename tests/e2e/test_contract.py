@@ -1,5 +1,8 @@
 """Contracts from pipemend.yaml: a row that breaks a declared rule is
 quarantined as `contract` with the rule's name in its message."""
+import resource
+import time
+
 from e2e_util import E2E, EXIT_FAILED, EXIT_LOADED, EXIT_QUARANTINED, EXIT_USAGE
 
 CONTRACT = """\
@@ -107,6 +110,49 @@ pipelines:
         self.assertEqual(q[0]["kinds"], ["contract"])
         self.assert_invariants("events", 2)
 
+    def test_catastrophic_regexes_are_bounded(self):
+        # glibc's engine ran a backreference pattern for over 12 minutes on a
+        # 200-character value and overflowed its stack on (|)(\1\1)*. Under
+        # PCRE2's limits each value is decided (or reported as over them) at
+        # once: the run finishes, the process survives, nothing is lost.
+        self.write_config("""\
+tables:
+  t:
+    contract:
+      columns:
+        a: {regex: '(|)(\\1\\1)*'}
+        b: {regex: '^(a|a?)+$'}
+        c: {regex: '^((a*)*b)*\\2\\1c$'}
+        d: {regex: '^[^@ ]+@[^@ ]+$'}
+        e: {regex: '(a*)*(a*)*\\1\\2\\1\\2b'}
+""")
+        evil = "a" * 199 + "!"
+        rows = [{"id": i, "a": evil, "b": evil, "c": evil, "d": "u%d@example.com" % i, "e": evil}
+                for i in range(20)]
+        rows.append({"id": 99, "a": "x", "b": "aaaa", "c": None, "d": "x" * 70000 + "@y"})
+        rows.append({"id": 100, "a": "x", "b": "aaaa", "c": None, "d": "ok@example.com"})
+        t0 = time.monotonic()
+        r = self.ingest("t", self.write("evil.ndjson", rows), expect=EXIT_QUARANTINED)
+        took = time.monotonic() - t0
+        self.assertLess(took, 60, r)
+        q = self.quarantine()
+        self.assertEqual(len(q), 21, q)
+        msgs = [f["message"] for e in q for f in e["findings"]]
+        self.assertTrue(any("over the regex limits (rule b.regex)" in m for m in msgs), msgs)
+        self.assertTrue(any("too long to check against" in m and "d.regex" in m for m in msgs),
+                        msgs)
+        self.assertEqual([x[0] for x in self.sql("SELECT id FROM t")], [100])
+        self.assert_invariants("t", len(rows))
+
+    def test_bad_regex_is_config_error(self):
+        self.write_config("tables:\n  t:\n    contract:\n      columns:\n"
+                          "        email: {regex: 'a(b'}\n")
+        r = self.ingest("t", self.write("a.ndjson", [{"email": "ab"}]))
+        self.assertEqual(r.rc, EXIT_USAGE, r)
+        self.assertRegex(r.stderr, r"pipemend\.yaml:5:24: regex \"a\(b\" in column \"email\" "
+                                   r"of contract of table \"t\" does not compile: missing closing "
+                                   r"parenthesis at offset 3")
+
     def test_typo_in_contract_is_config_error(self):
         self.write_config("tables:\n  orders:\n    contract:\n      columns:\n"
                           "        amount: {minimum: 0}\n")
@@ -142,3 +188,44 @@ class TestUniqueKeyFollowsTheContract(E2E):
         r = self.ingest("a", self.write("y.ndjson", [{"b__c": 1}, {"b__c": 1}]))
         self.assertEqual(r.rc, EXIT_QUARANTINED, r)
         self.assertEqual(self.count("a"), 1)
+
+
+class TestHostileConfig(E2E):
+    """Generated pipemend.yaml files built to exhaust the loader: each now
+    fails at once with file:line:col, in little memory."""
+
+    def refused(self, text, pattern):
+        self.write_config(text)
+        t0 = time.monotonic()
+        r = self.pm("status", "--db", self.db)
+        took = time.monotonic() - t0
+        self.assertEqual(r.rc, EXIT_USAGE, r)
+        self.assertRegex(r.stderr, pattern)
+        self.assertLess(took, 30, r)
+        # the largest child so far, sanitizer included: far from the
+        # gigabytes these files took before
+        self.assertLess(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, 512 * 1024)
+
+    def test_alias_bomb(self):
+        # 460 KB: one column's rules with a 1000-value allowed list, named
+        # by 40,000 columns (2.37 GB of memory before)
+        vals = ", ".join("v%d" % i for i in range(1000))
+        lines = ["tables:", "  t:", "    contract:", "      columns:",
+                 "        c0: &r {allowed: [%s]}" % vals]
+        lines += ["        c%d: *r" % i for i in range(1, 40000)]
+        self.refused("\n".join(lines) + "\n",
+                     r"pipemend\.yaml:15:14: the aliases up to here expand to more than 10000 nodes")
+        # billion laughs
+        bl = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+        bl += ["a%d: &a%d [%s]" % (k, k, ", ".join(["*a%d" % (k - 1)] * 10)) for k in range(1, 10)]
+        self.refused("\n".join(bl) + "\n", r"pipemend\.yaml:4:\d+: the aliases up to here expand")
+
+    def test_deep_nesting(self):
+        self.refused("db: " + "[" * 100000 + "]" * 100000 + "\n",
+                     r"pipemend\.yaml:1:36: nested more than 32 levels deep")
+        self.refused("".join(" " * i + "k:\n" for i in range(1000)),
+                     r"pipemend\.yaml:33:33: nested more than 32 levels deep")
+
+    def test_too_large(self):
+        self.refused("#" * (1 << 20) + "\n", r"pipemend\.yaml: is 1048577 bytes; a config file is at "
+                                             r"most 1048576")

@@ -142,6 +142,42 @@ class TestMcpHttp(E2E):
         verdict = self.pm("audit", "verify", "--db", self.db, "--json").json()
         self.assertTrue(verdict["intact"], verdict)
 
+    def post_raw(self, body):
+        """POSTs body bytes as they are (json.dumps cannot write a key
+        twice); returns (status, the JSON answer)."""
+        headers = {"Content-Type": "application/json", "Accept": ACCEPT,
+                   "Mcp-Session-Id": self.sid}
+        req = urllib.request.Request(self.url, body.encode(), headers, method="POST")
+        try:
+            with urllib.request.urlopen(req, timeout=60) as r:
+                status, body = r.status, r.read().decode()
+        except urllib.error.HTTPError as e:
+            status, body = e.code, e.read().decode()
+        return status, json.loads(body)
+
+    def test_duplicate_keys_refused(self):
+        self.start()
+        try:
+            status, hdrs, msgs = self.post({
+                "jsonrpc": "2.0", "id": 1, "method": "initialize",
+                "params": {"protocolVersion": "2025-11-25", "capabilities": {},
+                           "clientInfo": {"name": "e2e-http", "version": "1"}}})
+            self.assertEqual(status, 200, msgs)
+            self.sid = hdrs["Mcp-Session-Id"]
+            self.post({"jsonrpc": "2.0", "method": "notifications/initialized"})
+            for body in ('{"jsonrpc":"2.0","id":2,"method":"tools/call","method":"ping"}',
+                         '{"jsonrpc":"2.0","id":3,"id":4,"method":"ping"}',
+                         '{"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"name":'
+                         '"list_tables","arguments":{"x":{"k":1,"k":2}}}}'):
+                status, err = self.post_raw(body)
+                self.assertEqual(status, 400, err)
+                self.assertEqual((err["id"], err["error"]["code"]), (None, -32700), err)
+                self.assertRegex(err["error"]["message"], "^Parse error: duplicate object key")
+            status, _, msgs = self.post({"jsonrpc": "2.0", "id": 6, "method": "ping"})
+            self.assertEqual((status, msgs[-1]), (200, {"jsonrpc": "2.0", "id": 6, "result": {}}))
+        finally:
+            self.stop()
+
     def test_stops_on_sigterm_while_idle(self):
         self.start()
         time.sleep(0.2)
@@ -206,6 +242,45 @@ class TestMcpHttp(E2E):
             except socket.timeout:
                 pass
         return data.decode(errors="replace"), time.monotonic() - t0
+
+    def test_duplicate_headers_refused(self):
+        # libmicrohttpd keeps every copy of a header and answers lookups with
+        # the first; a proxy may have used the last. Each header a guard or
+        # a route reads as one value is refused when sent twice, on every
+        # path, before anything else is checked.
+        self.start(token=TOKEN)
+        try:
+            host = "Host: 127.0.0.1:%d\r\n" % self.port
+            auth = "Authorization: Bearer %s\r\n" % TOKEN
+            cases = [
+                # the loopback Host passes the DNS-rebinding check, the
+                # second names the site the page came from
+                ("GET /healthz", host + "Host: evil.example.com\r\n" + auth, "Host"),
+                ("GET /healthz", "host: evil.example.com\r\n" + host + auth, "Host"),
+                ("GET /healthz", host + auth + "Authorization: Bearer wrong\r\n",
+                 "Authorization"),
+                ("GET /nothing", host + auth + "Origin: http://localhost\r\n"
+                 "Origin: http://evil.example.com\r\n", "Origin"),
+                ("POST /mcp", host + auth + "Content-Type: application/json\r\n"
+                 "Accept: application/json, text/event-stream\r\n"
+                 "Mcp-Session-Id: a\r\nMcp-Session-Id: b\r\nContent-Length: 2\r\n", "Mcp-Session-Id"),
+                ("POST /mcp", host + auth + "Content-Type: application/json\r\n"
+                 "Accept: application/json, text/event-stream\r\n"
+                 "Content-Length: 2\r\nContent-Length: 2\r\n", "Content-Length"),
+            ]
+            for line, headers, name in cases:
+                answer, took = self.raw("%s HTTP/1.1\r\n%s\r\n" % (line, headers))
+                self.assertTrue(answer.startswith("HTTP/1.1 400 "), (line, name, answer))
+                body = json.loads(answer.split("\r\n\r\n", 1)[1])
+                self.assertEqual((body["id"], body["error"]["code"]), (None, -32600), body)
+                self.assertIn("more than one %s header" % name, body["error"]["message"])
+                self.assertLess(took, 3, answer)
+            # once each, the same request is served
+            answer, _ = self.raw("GET /healthz HTTP/1.1\r\n%s%sConnection: close\r\n\r\n"
+                                 % (host, auth))
+            self.assertTrue(answer.startswith("HTTP/1.1 200 "), answer)
+        finally:
+            self.stop()
 
     def test_refused_before_the_body_is_read(self):
         self.start(token=TOKEN)

@@ -98,6 +98,27 @@ class TestMcpStdio(E2E):
         self.assertEqual(len(resp), 5)
         self.assertIn('"id":123456789012345678901234567890,', r.stdout)
 
+    def test_duplicate_keys_refused(self):
+        # A key twice in one object, at any depth, would be read as its last
+        # value here and maybe its first elsewhere: the message is refused as
+        # a parse error (id null: which id it has is as ambiguous) and nothing
+        # it asked for happens.
+        dups = [
+            '{"jsonrpc":"2.0","id":2,"method":"tools/call","method":"ping"}',
+            '{"jsonrpc":"2.0","id":3,"id":4,"method":"ping"}',
+            '{"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"name":"list_tables",'
+            '"arguments":{},"name":"trigger_pipeline"}}',
+            '{"jsonrpc":"2.0","id":6,"method":"tools/call","params":{"name":"list_tables",'
+            '"arguments":{"x":[{"deep":{"k":1,"k":2}}]}}}',
+            '{"jsonrpc":"2.0","id":7,"method":"ping","params":{"a":1,"\\u0061":2}}',
+        ]
+        resp, r = self.session(INIT, INITIALIZED, *dups, rpc(8, "ping"))
+        self.assertEqual(len(resp), len(dups) + 2, resp)
+        for m in resp[1:-1]:
+            self.assertEqual((m["id"], m["error"]["code"]), (None, -32700), m)
+            self.assertRegex(m["error"]["message"], "^Parse error: duplicate object key")
+        self.assertEqual(resp[-1], {"jsonrpc": "2.0", "id": 8, "result": {}})
+
     def test_missing_warehouse_is_a_tool_error(self):
         # the server still starts; the tool says what to fix
         r = self.pm("mcp", input=json.dumps(INIT) + "\n" + json.dumps(

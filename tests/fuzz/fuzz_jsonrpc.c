@@ -13,9 +13,9 @@
  *      answer is -32600 or -32700; a prefix of a JSON object, array or
  *      string is -32600.
  *   2. A message within the cap is -32700 exactly when jansson cannot read
- *      it; otherwise root is what jansson reads, an array is a batch, and
- *      anything else is classified: a request has a string method and an
- *      id, a notification a method and no "id" member, a response an id and
+ *      it with JSON_REJECT_DUPLICATES (a key twice in any object); otherwise
+ *      root is what jansson reads, an array is a batch, and anything else is classified: a request
+ * has a string method and an id, a notification a method and no "id" member, a response an id and
  *      a result or error; an invalid message is -32600 with a message.
  *   3. An id, when read, is a JSON string with its quotes or an integer's
  *      digits; for a parsed message it is the id jansson reads (same value;
@@ -88,15 +88,17 @@ __attribute__((format(printf, 1, 2))) static _Noreturn void fail(const char *fmt
     abort();
 }
 
-/* jansson's reading of n bytes as the reader reads them: any value, and
- * integers beyond 64 bits as reals (*as_real says so). NULL: not JSON. */
+/* jansson's reading of n bytes as the reader reads them: any value, no
+ * object with a key twice, and integers beyond 64 bits as reals (*as_real
+ * says so). NULL: not JSON. */
 static json_t *load(const char *p, size_t n, bool *as_real)
 {
     json_error_t je;
     bool real = false;
-    json_t *v = json_loadb(p, n, JSON_DECODE_ANY, &je);
+    json_t *v = json_loadb(p, n, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &je);
     if (!v && json_error_code(&je) == json_error_numeric_overflow) {
-        v = json_loadb(p, n, JSON_DECODE_ANY | JSON_DECODE_INT_AS_REAL, &je);
+        v = json_loadb(p, n, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES | JSON_DECODE_INT_AS_REAL,
+                       &je);
         real = true;
     }
     if (as_real)

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "contract/contract.h"
 
@@ -51,8 +52,16 @@ static contract_rule bound(contract_rule_kind kind, const char *name, const char
 static contract_rule regex_rule(const char *name, const char *col, const char *src)
 {
     contract_rule r = {.kind = RULE_REGEX, .name = name, .column = col, .text = src};
-    assert_int_equal(regcomp(&r.re, src, REG_EXTENDED | REG_NOSUB), 0);
+    char why[300] = "";
+    if (!contract_regex_compile(&r, src, why, sizeof why))
+        fail_msg("regex %s does not compile: %s", src, why);
     return r;
+}
+
+static void regex_free(contract_rule *r)
+{
+    pm_contract c = {.table = "t", .rules = r, .nrules = 1};
+    contract_release(&c);
 }
 
 /* Asserts the rule holds for cell. */
@@ -99,7 +108,7 @@ static void test_null_passes_everything_else(void **state)
         holds(all[i], null_cell());
         assert_true(contract_rule_holds(all[i], NULL, NULL, 0));
     }
-    regfree(&re.re);
+    regex_free(&re);
 }
 
 static void test_min_max_numbers(void **state)
@@ -193,14 +202,114 @@ static void test_regex(void **state)
     /* A NUL byte would hide the rest of the value from regexec. */
     pm_cell nul = {.kind = PM_CELL_TEXT, .s = "a@b\0x", .len = 5};
     breaks(&r, nul, "email \"a@b\\x00x\" does not match /^[^@]+@[^@]+$/ (rule email.regex)");
-    regfree(&r.re);
+    regex_free(&r);
 
     /* Numbers are matched in their text form. */
     contract_rule zip = regex_rule("zip.regex", "zip", "^[0-9]{5}$");
     holds(&zip, int_cell(12345));
     breaks(&zip, int_cell(1234), "zip 1234 does not match /^[0-9]{5}$/ (rule zip.regex)");
     breaks(&zip, real_cell(12345.5), "zip 12345.5 does not match /^[0-9]{5}$/ (rule zip.regex)");
-    regfree(&zip.re);
+    regex_free(&zip);
+}
+
+/* PCRE2 read the POSIX way where the two differ on something a contract
+ * relies on: `$` is the very end, `.` takes a newline; and characters,
+ * not bytes, as max_length counts them. */
+static void test_regex_dialect(void **state)
+{
+    contract_rule end = regex_rule("c.regex", "c", "^x$");
+    holds(&end, text_cell("x"));
+    breaks(&end, text_cell("x\n"), "c \"x\\n\" does not match /^x$/ (rule c.regex)");
+    regex_free(&end);
+
+    contract_rule dot = regex_rule("c.regex", "c", "^a.b$");
+    holds(&dot, text_cell("a\nb"));
+    regex_free(&dot);
+
+    contract_rule chars = regex_rule("c.regex", "c", "^.{3}$");
+    holds(&chars, text_cell("h\xc3\xa9\xc3\xa9")); /* "héé": 3 characters, 5 bytes */
+    breaks(&chars, text_cell("ab"), "c \"ab\" does not match /^.{3}$/ (rule c.regex)");
+    regex_free(&chars);
+
+    contract_rule cls = regex_rule("c.regex", "c", "^[[:digit:]]+-\\d+$");
+    holds(&cls, text_cell("12-34"));
+    regex_free(&cls);
+
+    contract_rule bad = {.kind = RULE_REGEX, .name = "c.regex", .column = "c"};
+    char why[300];
+    assert_false(contract_regex_compile(&bad, "a(b", why, sizeof why));
+    assert_string_equal(why, "missing closing parenthesis at offset 3");
+    assert_null(bad.re);
+    regex_free(&bad); /* nothing compiled, nothing freed */
+}
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* The patterns that took glibc's engine minutes, or its stack, finish in
+ * bounded time: each value either matches, does not, or is reported as
+ * over the limits. None passes unchecked. */
+static void test_regex_limits(void **state)
+{
+    static const char *const evil[] = {
+        "(|)(\\1\\1)*", /* overflowed glibc's stack */
+        "^(a|a?)+$",    /* exponential backtracking */
+        "^(a+)+$",
+        "^(([a-z])+.)+[A-Z]([a-z])+$",
+        "^((a*)*b)*\\2\\1c$", /* backreferences */
+        "(a*)*(a*)*\\1\\2\\1\\2b",
+        "^(.*?,){11}P",
+    };
+    char value[201];
+    memset(value, 'a', 200);
+    value[199] = '!';
+    value[200] = '\0';
+    char commas[201];
+    for (size_t i = 0; i < 200; i++)
+        commas[i] = i % 3 == 2 ? ',' : 'x';
+    commas[200] = '\0';
+    for (size_t i = 0; i < sizeof evil / sizeof *evil; i++) {
+        contract_rule r = regex_rule("c.regex", "c", evil[i]);
+        for (int v = 0; v < 2; v++) {
+            double t0 = now();
+            char msg[512] = "";
+            bool ok = contract_rule_holds(
+                &r, &(pm_cell){.kind = PM_CELL_TEXT, .s = v ? commas : value, .len = 200}, msg,
+                sizeof msg);
+            double took = now() - t0;
+            if (took > 2.0)
+                fail_msg("/%s/ took %.1f s", evil[i], took);
+            if (!ok && !strstr(msg, "does not match") && !strstr(msg, "over the regex limits"))
+                fail_msg("/%s/: %s", evil[i], msg);
+        }
+        regex_free(&r);
+    }
+
+    /* the classic one is caught by the limit, and says so */
+    contract_rule r = regex_rule("c.regex", "c", "^(a+)+$");
+    char msg[512];
+    assert_false(contract_rule_holds(&r, &(pm_cell){.kind = PM_CELL_TEXT, .s = value, .len = 200},
+                                     msg, sizeof msg));
+    assert_non_null(strstr(msg, "could not be checked against /^(a+)+$/: the match went over "
+                                "the regex limits (rule c.regex)"));
+    regex_free(&r);
+
+    /* a value over the cap is not matched at all, and not let through */
+    size_t n = CONTRACT_REGEX_MAX_SUBJECT + 1;
+    char *big = malloc(n);
+    memset(big, 'a', n);
+    contract_rule any = regex_rule("c.regex", "c", "a");
+    assert_false(contract_rule_holds(&any, &(pm_cell){.kind = PM_CELL_TEXT, .s = big, .len = n},
+                                     msg, sizeof msg));
+    assert_non_null(strstr(msg, "is too long to check against /a/: over 65536 bytes (rule "
+                                "c.regex)"));
+    holds(&any, (pm_cell){.kind = PM_CELL_TEXT, .s = big, .len = n - 1});
+    regex_free(&any);
+    free(big);
 }
 
 static void test_allowed(void **state)
@@ -315,6 +424,8 @@ int main(void)
         cmocka_unit_test(test_min_max_exact_int64),
         cmocka_unit_test(test_min_max_dates),
         cmocka_unit_test(test_regex),
+        cmocka_unit_test(test_regex_dialect),
+        cmocka_unit_test(test_regex_limits),
         cmocka_unit_test(test_allowed),
         cmocka_unit_test(test_max_length),
         cmocka_unit_test(test_message_quoting),
