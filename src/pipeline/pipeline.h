@@ -44,8 +44,9 @@ typedef struct pipeline_request {
     bool exclusive;
     int min_interval;
     /* Called once every check passed and the files are known, just before
-     * the run starts (an audit event of who started it, a log line); an
-     * error stops the run. May be NULL. */
+     * the run starts (an audit event of who started it, a log line); p is
+     * NULL for files named by the caller; an error stops the run. May be
+     * NULL. */
     pm_code (*on_start)(void *arg, pm_store *s, const pm_pipeline_cfg *p, size_t nfiles,
                         pm_err *err);
     void *start_arg;

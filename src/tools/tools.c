@@ -10,17 +10,12 @@
 /* A message a call fails with: long enough for a hint and a detail. */
 #define TOOLS_MSG_MAX 2048
 
-static void vformat(char *buf, size_t n, const char *fmt, va_list ap)
-{
-    vsnprintf(buf, n, fmt, ap);
-}
-
 void tools_fail(tool_call *c, const char *fmt, ...)
 {
     char msg[TOOLS_MSG_MAX];
     va_list ap;
     va_start(ap, fmt);
-    vformat(msg, sizeof msg, fmt, ap);
+    vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     c->ops->fail(c->face, msg);
 }
@@ -37,7 +32,7 @@ void tools_not_found(tool_call *c, const char *fmt, ...)
     char msg[TOOLS_MSG_MAX];
     va_list ap;
     va_start(ap, fmt);
-    vformat(msg, sizeof msg, fmt, ap);
+    vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     (c->ops->not_found ? c->ops->not_found : c->ops->fail)(c->face, msg);
 }
@@ -60,7 +55,7 @@ void tools_logf(tool_call *c, tools_log_level level, const char *fmt, ...)
     char msg[TOOLS_MSG_MAX];
     va_list ap;
     va_start(ap, fmt);
-    vformat(msg, sizeof msg, fmt, ap);
+    vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     c->ops->log(c->face, level, msg);
 }
