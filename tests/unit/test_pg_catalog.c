@@ -219,7 +219,7 @@ static void test_quarantine(void **state)
     assert_memory_equal(rows[0].raw, raw, sizeof raw - 1);
     assert_true(rows[0].raw_truncated);
     assert_false(rows[1].raw_truncated);
-    assert_int_equal(rows[0].status, RUN_QUARANTINED);
+    assert_string_equal(rows[0].status, "quarantined");
     assert_string_equal(rows[0].message, "\"abc\" does not fit int32");
     assert_null(rows[0].pipeline);
     assert_string_equal(rows[1].pipeline, "p1");
