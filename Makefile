@@ -15,7 +15,7 @@
 
 CC ?= cc
 BUILD ?= release
-PKGS := sqlite3 jansson yaml-0.1 libcrypto libpq libmicrohttpd libpcre2-8
+PKGS := sqlite3 jansson yaml-0.1 libcrypto libpq libmicrohttpd libpcre2-8 icu-uc icu-i18n
 O := build/$(BUILD)
 
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter

@@ -14,6 +14,7 @@
 #include "core/hash.h"
 #include "core/utf8.h"
 #include "schema/colname.h"
+#include "schema/confusable.h"
 
 #define OBSERVED_MAX 64
 #define NAME_CACHE_MAX 4096 /* feeds whose keys are data must not grow it forever */
@@ -46,6 +47,10 @@ typedef struct name_entry {
     const char *col; /* normalised field name (the column's, or an alias) */
     int idx;         /* column it loads into (by name or alias), or -1 */
     bool dropped;    /* idx < 0 and col is a column dropped outside pipemend */
+    /* For a name that is no column (idx < 0): its confusable.h skeleton,
+     * and the column it looks like without being it, or -1. */
+    const char *skel;
+    int like;
     uint64_t hash;
 } name_entry;
 
@@ -121,6 +126,14 @@ static const name_entry *lookup_name(drift_ctx *c, const char *raw, size_t len, 
     e->col = pm_arena_strndup(a, col, clen);
     e->idx = table_find_field(c->table, col, clen);
     e->dropped = e->idx < 0 && table_is_dropped(c->table, col, clen);
+    e->skel = NULL;
+    e->like = -1;
+    if (e->idx < 0 && !e->dropped) {
+        char sk[CONFUSABLE_SKELETON_MAX];
+        confusable_skeleton(e->col, sk, sizeof sk);
+        e->skel = pm_arena_strdup(a, sk);
+        e->like = confusable_find_column(c->table, e->col);
+    }
     e->hash = h;
     if (cache)
         c->nused++;
@@ -325,7 +338,24 @@ typedef struct new_field {
     const char *field;
     const char *col;
     pm_type type;
+    const char *name; /* the column the field would get */
+    const char *skel; /* its confusable.h skeleton */
 } new_field;
+
+/* Two fields of one record whose columns would look alike (confusable.h):
+ * the record is malformed the way two fields for one column are, since
+ * whichever way they load, a reader cannot tell them apart. */
+static void look_alike_fields(const char *a, const char *b, const char *bcol, pm_arena *ar,
+                              drift_result *res)
+{
+    char note[96];
+    pm_finding f = {.kind = FINDING_MALFORMED, .field = b, .column = bcol};
+    f.message = pm_arena_sprintf(ar,
+                                 "fields \"%s\" and \"%s\" look alike but are spelt with other "
+                                 "characters%s; rename one in the feed",
+                                 a, b, confusable_note(b, note, sizeof note));
+    drift_add(res, ar, &f);
+}
 
 void drift_check(drift_ctx *c, const pm_record *rec, pm_arena *a, drift_result *res)
 {
@@ -341,6 +371,8 @@ void drift_check(drift_ctx *c, const pm_record *rec, pm_arena *a, drift_result *
     size_t *owner = pm_arena_calloc(a, (t->ncols ? t->ncols : 1) * sizeof *owner);
     new_field *news = NULL;
     size_t nnews = 0;
+    size_t *look_alikes = NULL; /* fields whose column looks like a live one */
+    size_t nlook = 0;
 
     size_t news_cap = 0;
     for (size_t i = 0; i < rec->nfields; i++) {
@@ -358,14 +390,36 @@ void drift_check(drift_ctx *c, const pm_record *rec, pm_arena *a, drift_result *
                 out_of_band(t, fd, e, a, res);
                 continue;
             }
+            bool twin = false;
             for (size_t k = 0; k < nnews; k++) {
-                if (news[k].col && strcmp(news[k].col, e->col) == 0) {
+                if (news[k].skel && strcmp(news[k].skel, e->skel) == 0 &&
+                    strcmp(news[k].field, fd->name) != 0) {
+                    /* same column, or columns that look alike */
                     pm_finding f = {.kind = FINDING_MALFORMED, .field = fd->name, .column = e->col};
-                    f.message = pm_arena_sprintf(
-                        a, "fields \"%s\" and \"%s\" both become column %s; rename one in the feed",
-                        news[k].field, fd->name, e->col);
-                    drift_add(res, a, &f);
+                    if (strcmp(news[k].name, e->col) == 0) {
+                        f.message = pm_arena_sprintf(a,
+                                                     "fields \"%s\" and \"%s\" both become "
+                                                     "column %s; rename one in the feed",
+                                                     news[k].field, fd->name, e->col);
+                        drift_add(res, a, &f);
+                    } else {
+                        look_alike_fields(news[k].field, fd->name, e->col, a, res);
+                    }
+                    twin = true;
                 }
+            }
+            if (e->like >= 0) {
+                /* A column that looks like one the table has is never
+                 * added (the guard refuses it): the field may be the
+                 * column's own, spelt with other characters, and a person
+                 * decides whether to map it there. Beside the column's own
+                 * field in this record it is the pair above, found below. */
+                if (!twin) {
+                    if (!look_alikes)
+                        look_alikes = pm_arena_alloc(a, rec->nfields * sizeof *look_alikes);
+                    look_alikes[nlook++] = i;
+                }
+                continue;
             }
             pm_finding f = {.field = fd->name, .column = e->col};
             f.observed = observed_text(&fd->v, a);
@@ -409,8 +463,8 @@ void drift_check(drift_ctx *c, const pm_record *rec, pm_arena *a, drift_result *
             }
             new_field *nn = news;
             /* only plain new fields can be the new name of a missing column */
-            nn[nnews++] =
-                (new_field){fd->name, f.kind == FINDING_NEW_FIELD ? e->col : NULL, f.proposed};
+            nn[nnews++] = (new_field){fd->name, f.kind == FINDING_NEW_FIELD ? e->col : NULL,
+                                      f.proposed, e->col, e->skel};
             news = nn;
             continue;
         }
@@ -443,6 +497,43 @@ void drift_check(drift_ctx *c, const pm_record *rec, pm_arena *a, drift_result *
         if (!type_fits(&fd->v, col->type, &res->cells[e->idx]) &&
             !coerce(col, &fd->v, a, &res->cells[e->idx]))
             mismatch(col, fd->name, &fd->v, a, res);
+    }
+
+    /* Fields whose column would look like a live one: beside that
+     * column's own field (or another such field), a pair a reader cannot
+     * tell apart; alone, perhaps the column's field spelt with other
+     * characters, which a field mapping would load (for a person). */
+    for (size_t k = 0; k < nlook && res->nfindings < DRIFT_MAX_FINDINGS; k++) {
+        const pm_field *fd = &rec->fields[look_alikes[k]];
+        name_entry scratch;
+        const name_entry *e = lookup_name(c, fd->name, fd->name_len, a, &scratch);
+        const pm_column *col = &t->cols[e->like];
+        const char *other = owner[e->like] ? rec->fields[owner[e->like] - 1].name : NULL;
+        for (size_t j = 0; !other && j < k; j++) {
+            const pm_field *fj = &rec->fields[look_alikes[j]];
+            const name_entry *ej = lookup_name(c, fj->name, fj->name_len, a, &scratch);
+            if (ej->like == e->like)
+                other = fj->name;
+        }
+        if (other) {
+            look_alike_fields(other, fd->name, e->col, a, res);
+            continue;
+        }
+        char note[96];
+        pm_finding f = {.kind = FINDING_RENAME,
+                        .field = fd->name,
+                        .column = col->name,
+                        .observed = observed_text(&fd->v, a),
+                        .expected = col->type,
+                        .proposed = type_for_new_column(type_infer(&fd->v))};
+        f.message = pm_arena_sprintf(a,
+                                     "new field %s looks like column %s but is spelt with other "
+                                     "characters%s; it is not added as a column of its own (a "
+                                     "field mapping would load it into %s; needs review), or fix "
+                                     "the producer",
+                                     fd->name, col->name,
+                                     confusable_note(e->col, note, sizeof note), col->name);
+        drift_add(res, a, &f);
     }
 
     /* Columns the record does not have: a NOT NULL one is a violation, or

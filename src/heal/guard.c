@@ -29,8 +29,13 @@
  *     normalises to something else ("Orders", "or\u200Dders") is refused
  *     with the normal form as a suggestion. A normal name can still be a
  *     look-alike (Cyrillic 'о' is a letter, so "оrders" is normal): tables
- *     are compared exactly with the allowed list, and a new column whose
- *     look-alike skeleton equals an existing column's is refused.
+ *     are compared exactly with the allowed list, and a new column that
+ *     looks like (confusable.h) an existing column, or another new column
+ *     of the same proposal, is refused, whoever proposes it: no table
+ *     ever holds two columns that read the same, not even by a person's
+ *     approval. A person who wants the field loaded maps it to the column
+ *     it looks like (add_field_mapping), which is what the rule planner
+ *     proposes for such a field.
  *   - A proposal is at most GUARD_SQL_MAX bytes of valid UTF-8 without NUL
  *     (checked before the parser sees a byte), and at most GUARD_OPS_MAX
  *     ops.
@@ -66,6 +71,7 @@
 
 #include "core/utf8.h"
 #include "schema/colname.h"
+#include "schema/confusable.h"
 
 #define GUARD_SQL_MAX 65536
 #define GUARD_OPS_MAX 256
@@ -259,87 +265,12 @@ static pm_code check_column_name(const char *name, pm_code code, pm_err *err)
     return PM_OK;
 }
 
-/* Characters that look like ASCII letters, digits or '_' in most fonts,
- * with the ASCII they pass for. Not all of Unicode's confusables.txt: the
- * Cyrillic, Greek, Armenian and Latin letters that pass for lowercase
- * ASCII, which is what a normal name is made of; the fullwidth and
- * mathematical alphabets are mapped as ranges below. */
-static const struct {
-    uint32_t cp;
-    char ascii;
-} confusables[] = {
-    {0x0131, 'i'}, {0x01C0, 'l'}, {0x0251, 'a'}, {0x0261, 'g'}, {0x0269, 'i'}, {0x03B1, 'a'},
-    {0x03B3, 'y'}, {0x03B9, 'i'}, {0x03BA, 'k'}, {0x03BD, 'v'}, {0x03BF, 'o'}, {0x03C1, 'p'},
-    {0x03C5, 'u'}, {0x03C7, 'x'}, {0x03F2, 'c'}, {0x03F3, 'j'}, {0x0430, 'a'}, {0x0435, 'e'},
-    {0x043A, 'k'}, {0x043E, 'o'}, {0x0440, 'p'}, {0x0441, 'c'}, {0x0443, 'y'}, {0x0445, 'x'},
-    {0x0455, 's'}, {0x0456, 'i'}, {0x0458, 'j'}, {0x04BB, 'h'}, {0x04CF, 'l'}, {0x0501, 'd'},
-    {0x051B, 'q'}, {0x051D, 'w'}, {0x0578, 'n'}, {0x057D, 'u'}, {0x0585, 'o'},
-};
-
-/* The ASCII a code point passes for, 0 if none, -1 to drop it (combining
- * marks, which only decorate the letter before them). */
-static int confusable(uint32_t cp)
-{
-    if (cp >= 0x0300 && cp <= 0x036F)
-        return -1;
-    if (cp >= 0xFF10 && cp <= 0xFF19)
-        return '0' + (int)(cp - 0xFF10);
-    if (cp >= 0xFF21 && cp <= 0xFF3A)
-        return 'a' + (int)(cp - 0xFF21);
-    if (cp >= 0xFF41 && cp <= 0xFF5A)
-        return 'a' + (int)(cp - 0xFF41);
-    if (cp == 0xFF3F)
-        return '_';
-    if (cp >= 0x1D400 && cp <= 0x1D6A3) { /* A-Z a-z in 13 mathematical styles */
-        int i = (int)((cp - 0x1D400) % 52);
-        return 'a' + (i < 26 ? i : i - 26);
-    }
-    if (cp >= 0x1D7CE && cp <= 0x1D7FF)
-        return '0' + (int)((cp - 0x1D7CE) % 10);
-    for (size_t i = 0; i < sizeof confusables / sizeof confusables[0]; i++)
-        if (confusables[i].cp == cp)
-            return confusables[i].ascii;
-    return 0;
-}
-
-/* The name with every look-alike replaced by what it passes for; two names
- * with the same skeleton read the same. Output at most 4 bytes per input
- * character, so 4 * COLNAME_MAX + 1 bytes hold a normal name's skeleton. */
-#define SKELETON_MAX (4 * COLNAME_MAX + 1)
-static void skeleton(const char *s, char out[SKELETON_MAX])
-{
-    size_t o = 0, n = strlen(s);
-    for (size_t i = 0; i < n && o + 4 < SKELETON_MAX;) {
-        size_t k = pm_utf8_seq_len(s + i, n - i);
-        if (k == 0)
-            k = 1;
-        int a = k > 1 ? confusable(decode(s + i, k)) : 0;
-        if (a > 0)
-            out[o++] = (char)a;
-        else if (a == 0) {
-            memcpy(out + o, s + i, k);
-            o += k;
-        }
-        i += k;
-    }
-    out[o] = '\0';
-}
-
-/* An existing column of t that name looks like without being it, or NULL. */
+/* An existing column of t that name looks like without being it
+ * (confusable.h), or NULL. */
 static const char *look_alike(const pm_table *t, const char *name)
 {
-    if (!t)
-        return NULL;
-    char a[SKELETON_MAX], b[SKELETON_MAX];
-    skeleton(name, a);
-    for (size_t i = 0; i < t->ncols; i++) {
-        if (strcmp(t->cols[i].name, name) == 0)
-            continue;
-        skeleton(t->cols[i].name, b);
-        if (strcmp(a, b) == 0)
-            return t->cols[i].name;
-    }
-    return NULL;
+    int i = confusable_find_column(t, name);
+    return i >= 0 ? t->cols[i].name : NULL;
 }
 
 /* PostgreSQL's system columns: a user column of that name is an error
@@ -1545,6 +1476,31 @@ static pm_code check_against_earlier(const pm_op *ops, size_t i, pm_err *err)
     return PM_OK;
 }
 
+/* New column op i (through check_op, so its name is normal) against the
+ * columns the ops before it add: two that look alike are refused like a
+ * look-alike of a live column, since once applied they would be one. */
+static pm_code check_look_alike_earlier(const pm_op *ops, size_t i, pm_err *err)
+{
+    shown a, b, c;
+    note nt;
+    const pm_op *op = &ops[i];
+    if (op->kind != OP_ADD_COLUMN)
+        return PM_OK;
+    for (size_t j = 0; j < i; j++) {
+        const pm_op *p = &ops[j];
+        if (p->kind != OP_ADD_COLUMN || !same_str(p->table, op->table) ||
+            !confusable_pair(p->column, op->column))
+            continue;
+        return reject(err, PM_ERR_SCHEMA,
+                      "new column %s.%s looks like new column %s of op %zu of this proposal but "
+                      "is spelt with other characters%s; add one of them, or give them plainly "
+                      "different names",
+                      show(&a, op->table), show(&b, op->column), show(&c, p->column), j + 1,
+                      non_ascii_note(&nt, op->column));
+    }
+    return PM_OK;
+}
+
 /* Mapping op i (through check_op, so its field is valid) against the
  * mappings before it: one field cannot load into two columns. */
 static pm_code check_mapping_twice(const pm_op *ops, size_t i, pm_err *err)
@@ -1603,6 +1559,8 @@ pm_code guard_check_ops(const guard_ctx *g, const pm_op *ops, size_t nops, size_
             rc = check_op(g, &ops[i], err);
         if (rc == PM_OK)
             rc = check_mapping_twice(ops, i, err);
+        if (rc == PM_OK)
+            rc = check_look_alike_earlier(ops, i, err);
         if (rc != PM_OK) {
             if (bad)
                 *bad = i;

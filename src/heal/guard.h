@@ -3,7 +3,9 @@
  *
  * Typed ops: the table is one the caller allows; the column exists (or, for
  * add_column, does not); a widening follows the lattice; names are valid
- * normalised identifiers (colname.h); a format is a strptime format.
+ * normalised identifiers (colname.h); a new column does not look like
+ * (confusable.h) a live column or another new column of the proposal; a
+ * format is a strptime format.
  *
  * SQL proposals (from agents): parsed with libpg_query, the real PostgreSQL
  * parser. Exactly one statement; only ALTER TABLE or CREATE TABLE; the table
@@ -49,7 +51,8 @@ pm_code guard_parse_sql_n(const guard_ctx *g, const char *sql, size_t len, pm_ar
 /* Checks typed ops against the live schemas. On the first op that fails,
  * returns PM_ERR_SCHEMA with the reason and *bad set to its index. Each op
  * is checked against the live schema alone, so within one proposal no op
- * may name a table or column an earlier op creates, nor repeat one. */
+ * may name a table or column an earlier op creates, nor repeat one; the
+ * one comparison between ops is that no two new columns look alike. */
 pm_code guard_check_ops(const guard_ctx *g, const pm_op *ops, size_t nops, size_t *bad,
                         pm_err *err);
 

@@ -3,6 +3,9 @@
 
 #include <string.h>
 
+#include "schema/colname.h"
+#include "schema/confusable.h"
+
 static pm_op *find(pm_plan *p, pm_op_kind k, const char *column)
 {
     for (size_t i = 0; i < p->n; i++)
@@ -17,16 +20,36 @@ static pm_op *push(pm_plan *p, pm_arena *a)
         p->cap = p->cap ? p->cap * 2 : 8;
         pm_op *ops = pm_arena_alloc(a, p->cap * sizeof *ops);
         const char **why = pm_arena_alloc(a, p->cap * sizeof *why);
+        const char **skel = pm_arena_alloc(a, p->cap * sizeof *skel);
         if (p->n) {
             memcpy(ops, p->ops, p->n * sizeof *ops);
             memcpy(why, p->why, p->n * sizeof *why);
+            memcpy(skel, p->skel, p->n * sizeof *skel);
         }
         p->ops = ops;
         p->why = why;
+        p->skel = skel;
     }
     memset(&p->ops[p->n], 0, sizeof p->ops[p->n]);
     p->why[p->n] = NULL;
+    p->skel[p->n] = NULL;
     return &p->ops[p->n++];
+}
+
+/* A rename, or a field that looks like the column (drift.c): the reason
+ * says which, and for a look-alike shows the characters that differ. */
+static const char *rename_why(const pm_finding *f, pm_arena *a)
+{
+    char norm[COLNAME_MAX + 1], note[96];
+    colname_normalise(f->field, strlen(f->field), norm);
+    if (!confusable_pair(norm, f->column))
+        return pm_arena_sprintf(a, "%s may have been renamed to %s", f->column, f->field);
+    return pm_arena_sprintf(a,
+                            "field %s looks like column %s but is spelt with other "
+                            "characters%s; map it to %s if it is the same field, else fix the "
+                            "producer",
+                            f->field, f->column, confusable_note(norm, note, sizeof note),
+                            f->column);
 }
 
 static void consider(pm_plan *p, const pm_table *t, const pm_finding *f, pm_arena *a)
@@ -41,10 +64,20 @@ static void consider(pm_plan *p, const pm_table *t, const pm_finding *f, pm_aren
             op->type = type_join(op->type, f->proposed);
             return;
         }
+        /* A new column that looks like one planned already is left out:
+         * the guard would refuse the two together. Its rows stay in
+         * quarantine; once the first column is there, the field is a
+         * look-alike of it (drift's rename finding), for a person. */
+        char sk[CONFUSABLE_SKELETON_MAX];
+        confusable_skeleton(f->column, sk, sizeof sk);
+        for (size_t i = 0; i < p->n; i++)
+            if (p->skel[i] && strcmp(p->skel[i], sk) == 0)
+                return;
         op = push(p, a);
         *op = (pm_op){
             .kind = OP_ADD_COLUMN, .table = t->name, .column = f->column, .type = f->proposed};
         p->why[p->n - 1] = pm_arena_sprintf(a, "field %s is new in the feed", f->field);
+        p->skel[p->n - 1] = pm_arena_strdup(a, sk);
         return;
     case FINDING_WIDEN:
         if ((op = find(p, OP_WIDEN_COLUMN, f->column))) {
@@ -70,8 +103,7 @@ static void consider(pm_plan *p, const pm_table *t, const pm_finding *f, pm_aren
         op = push(p, a);
         *op = (pm_op){
             .kind = OP_ADD_FIELD_MAPPING, .table = t->name, .column = f->column, .field = f->field};
-        p->why[p->n - 1] =
-            pm_arena_sprintf(a, "%s may have been renamed to %s", f->column, f->field);
+        p->why[p->n - 1] = rename_why(f, a);
         return;
     case FINDING_FORMAT:
         if (find(p, OP_ADD_COERCION, f->column))

@@ -4,15 +4,19 @@
  *   new_field       add a nullable column of the inferred type
  *   widen           widen the column along the lattice
  *   null_violation  drop NOT NULL (review)
- *   rename          map the new field to the existing column (review)
+ *   rename          map the new field to the existing column (review);
+ *                   also for a field whose column would look like an
+ *                   existing one (confusable.h), which is never added
+ *                   as a column of its own
  *   format          coerce the column's values with the detected format
  *                   (review)
  *   type_conflict, contract, malformed, nested, out_of_band: no op; the
  *   rows stay in quarantine for a person (a column dropped outside
  *   pipemend is its owner's decision, never re-added by a heal).
  * Findings about one column merge into one op (two widenings of qty become
- * one to the type that holds both). The policy, not the planner, decides
- * what is applied. */
+ * one to the type that holds both). A new column that looks like one the
+ * plan adds already is left out (the guard would refuse the pair). The policy, not the planner,
+ * decides what is applied. */
 #ifndef PM_HEAL_PLANNER_H
 #define PM_HEAL_PLANNER_H
 
@@ -22,6 +26,7 @@
 typedef struct pm_plan {
     pm_op *ops; /* in the arena given to planner_consider */
     const char **why;
+    const char **skel; /* per op: an added column's confusable.h skeleton, else NULL */
     size_t n, cap;
 } pm_plan;
 

@@ -45,6 +45,7 @@
 #include "heal/replay.h"
 #include "pipeline/volume.h"
 #include "schema/colname.h"
+#include "schema/confusable.h"
 
 typedef struct brow {
     pm_record rec;
@@ -133,9 +134,21 @@ static void progress_draw(run *r, int64_t rows, bool final)
 
 typedef struct infer_col {
     const char *name;
+    const char *skel; /* confusable.h skeleton of name */
     pm_type type;
     size_t present; /* non-null occurrences */
 } infer_col;
+
+/* Does a column inferred so far look like name (confusable.h)? Such a
+ * field gets no column of its own: its rows then meet the table as a
+ * look-alike of that column (drift's rename finding), for a person. */
+static bool infer_look_alike(const infer_col *cols, size_t ncols, const char *skel)
+{
+    for (size_t j = 0; j < ncols; j++)
+        if (strcmp(cols[j].skel, skel) == 0)
+            return true;
+    return false;
+}
 
 /* A table wider than this is almost always a map keyed by data (user ids,
  * dates) flattened into columns; SQLite stops at 2000 columns anyway. */
@@ -161,6 +174,12 @@ static pm_table *infer_table(run *r, const batch *b)
             int j = table_find(idx, name, len);
             if (j < 0 && ncols >= INFER_MAX_COLUMNS)
                 continue; /* the rows that need it are quarantined as new_field */
+            char skel[CONFUSABLE_SKELETON_MAX];
+            if (j < 0) {
+                confusable_skeleton(name, skel, sizeof skel);
+                if (infer_look_alike(cols, ncols, skel))
+                    continue;
+            }
             if (j < 0) {
                 j = table_add(idx, r->arena, name, (pm_type){PM_T_UNKNOWN, 0}, true);
                 if ((size_t)j >= cap) {
@@ -170,7 +189,8 @@ static pm_table *infer_table(run *r, const batch *b)
                         memcpy(nc, cols, ncols * sizeof *nc);
                     cols = nc;
                 }
-                cols[j] = (infer_col){idx->cols[j].name, {PM_T_UNKNOWN, 0}, 0};
+                cols[j] = (infer_col){
+                    idx->cols[j].name, pm_arena_strdup(r->arena, skel), {PM_T_UNKNOWN, 0}, 0};
                 ncols++;
             }
             if (f->v.kind == PM_V_NULL)

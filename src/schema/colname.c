@@ -13,16 +13,50 @@
 
 #include "core/utf8.h"
 
-/* Non-ASCII code points that are not visible text: C1 controls and the
- * Unicode spaces, joiners, direction marks and the byte order mark. They
- * count as separators like their ASCII cousins, so that a header cell
- * "Customer\u00A0Email" (Excel's no-break space) or a BOM left on the first
- * CSV header still normalise to what the eye reads. */
+/* Non-ASCII code points that are not visible text, as sorted ranges:
+ * C1 controls, every Unicode space (Zs, Zl, Zp), every format character
+ * (Cf: joiners, direction marks and isolates, the byte order mark, tags,
+ * interlinear annotation), every Default_Ignorable_Code_Point (variation
+ * selectors, Hangul fillers, the combining grapheme joiner, Khmer inherent
+ * vowels, Mongolian free variation selectors, U+E0000-E0FFF) and the
+ * braille blank, as of Unicode 15 (ICU 72). They count as separators like
+ * their ASCII cousins, so that a header cell "Customer\u00A0Email" (Excel's
+ * no-break space) or a BOM left on the first CSV header still normalise to
+ * what the eye reads, and "email" followed by tag characters is "email".
+ * The table is written out rather than asked of ICU at run time: a column
+ * name must not change when the system's ICU does; tests/unit/test_colname.c
+ * checks it against the ICU it is built with. */
+static const struct {
+    uint32_t lo, hi;
+} invisible_ranges[] = {
+    {0x0080, 0x00A0},   {0x00AD, 0x00AD},   {0x034F, 0x034F},   {0x0600, 0x0605},
+    {0x061C, 0x061C},   {0x06DD, 0x06DD},   {0x070F, 0x070F},   {0x0890, 0x0891},
+    {0x08E2, 0x08E2},   {0x115F, 0x1160},   {0x1680, 0x1680},   {0x17B4, 0x17B5},
+    {0x180B, 0x180F},   {0x2000, 0x200F},   {0x2028, 0x202F},   {0x205F, 0x206F},
+    {0x2800, 0x2800},   {0x3000, 0x3000},   {0x3164, 0x3164},   {0xFE00, 0xFE0F},
+    {0xFEFF, 0xFEFF},   {0xFFA0, 0xFFA0},   {0xFFF0, 0xFFFB},   {0x110BD, 0x110BD},
+    {0x110CD, 0x110CD}, {0x13430, 0x1343F}, {0x1BCA0, 0x1BCA3}, {0x1D173, 0x1D17A},
+    {0xE0000, 0xE0FFF},
+};
+
 static bool invisible(uint32_t cp)
 {
-    return (cp >= 0x80 && cp <= 0xA0) || cp == 0xAD || cp == 0x1680 || cp == 0x180E ||
-           (cp >= 0x2000 && cp <= 0x200F) || (cp >= 0x2028 && cp <= 0x202F) ||
-           (cp >= 0x205F && cp <= 0x2064) || cp == 0x3000 || cp == 0xFEFF;
+    size_t lo = 0, hi = sizeof invisible_ranges / sizeof invisible_ranges[0];
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (cp < invisible_ranges[mid].lo)
+            hi = mid;
+        else if (cp > invisible_ranges[mid].hi)
+            lo = mid + 1;
+        else
+            return true;
+    }
+    return false;
+}
+
+bool colname_invisible(uint32_t cp)
+{
+    return cp >= 0x80 && invisible(cp);
 }
 
 static uint32_t decode(const unsigned char *s, size_t k)

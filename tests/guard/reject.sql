@@ -1431,3 +1431,27 @@ ALTER TABLE orders ADD COLUMN xmax bigint
 -- why: drop not null twice
 -- expect: drop_not_null on orders.email repeats op 1
 ALTER TABLE orders ALTER COLUMN email DROP NOT NULL, ALTER COLUMN email DROP NOT NULL
+--@@
+-- why: two new columns in one ALTER that look alike (Cyrillic о, е in the second)
+-- expect: new column orders.соdе2 looks like new column code2 of op 1 of this proposal
+ALTER TABLE orders ADD COLUMN code2 text, ADD COLUMN соdе2 text
+--@@
+-- why: the look-alike first, the plain one second
+-- expect: looks like new column соdе2 of op 1
+ALTER TABLE orders ADD COLUMN соdе2 text, ADD COLUMN code2 text
+--@@
+-- why: a digit one for a letter l among the new columns
+-- expect: looks like new column coupon_l of op 1
+ALTER TABLE orders ADD COLUMN coupon_l text, ADD COLUMN coupon_1 text
+--@@
+-- why: precomposed é beside e + combining acute, both new
+-- expect: looks like new column café of op 1
+ALTER TABLE orders ADD COLUMN café text, ADD COLUMN "café" text
+--@@
+-- why: a Greek look-alike of an existing column through a variation selector it cannot keep
+-- expect: is not in normal form
+ALTER TABLE orders ADD COLUMN "note︀" text
+--@@
+-- why: a new column of a tag character alone
+-- expect: is not in normal form
+ALTER TABLE orders ADD COLUMN "󠀁" text

@@ -10,6 +10,8 @@
 
 #include <string.h>
 
+#include <unicode/uchar.h>
+
 #include "core/utf8.h"
 #include "schema/colname.h"
 
@@ -65,6 +67,22 @@ static void test_cases(void **state)
          "b",
          "a_b"},            /* ideographic space */
         {"\xC2\x85x", "x"}, /* C1 control */
+        /* the security review's cases: tags, fillers, selectors, isolates */
+        {"email\xF3\xA0\x80\x81\xF3\xA0\x81\xA5\xF3\xA0\x81\xBF", "email"}, /* tags */
+        {"\xE3\x85\xA4", "c_"},                         /* U+3164 Hangul filler */
+        {"\xE1\x85\x9F\xE1\x85\xA0\xEF\xBE\xA0", "c_"}, /* U+115F U+1160 U+FFA0 */
+        {"a\xEF\xB8\x8F", "a"},                         /* U+FE0F variation selector */
+        {"a\xF3\xA0\x84\x80"
+         "b",
+         "a_b"},                              /* U+E0100 variation selector */
+        {"\xE2\x81\xA6id\xE2\x81\xA9", "id"}, /* U+2066 .. U+2069 isolate */
+        {"a\xD8\x9C", "a"},                   /* U+061C Arabic letter mark */
+        {"a\xCD\x8F", "a"},                   /* U+034F grapheme joiner */
+        {"\xE2\xA0\x80", "c_"},               /* U+2800 braille blank */
+        {"a\xE1\x9E\xB4\xE1\x9E\xB5", "a"},   /* U+17B4 U+17B5 */
+        {"a\xEF\xBF\xB9"
+         "b\xEF\xBF\xBB",
+         "a_b"}, /* U+FFF9 .. U+FFFB annotation */
     };
     char out[COLNAME_MAX + 1];
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -188,10 +206,40 @@ static void test_invalid_utf8_does_not_leak(void **state)
     assert_int_equal(n, 5);
 }
 
+/* Every code point that does not show, by the ICU this is built with, is a
+ * separator: spaces, format characters, default ignorables. The rule's
+ * table is fixed in colname.c; this catches a Unicode that adds to it. */
+static void test_invisible_matches_icu(void **state)
+{
+    for (UChar32 cp = 0x80; cp <= 0x10FFFF; cp++) {
+        if (cp >= 0xD800 && cp <= 0xDFFF)
+            continue;
+        int8_t gc = u_charType(cp);
+        bool hidden = u_hasBinaryProperty(cp, UCHAR_DEFAULT_IGNORABLE_CODE_POINT) ||
+                      gc == U_FORMAT_CHAR || gc == U_SPACE_SEPARATOR || gc == U_LINE_SEPARATOR ||
+                      gc == U_PARAGRAPH_SEPARATOR || (gc == U_CONTROL_CHAR) || cp == 0x2800 ||
+                      cp == 0x115F || cp == 0x1160 || cp == 0x3164 || cp == 0xFFA0;
+        if (hidden && !colname_invisible((uint32_t)cp))
+            fail_msg("U+%04X does not show (ICU) but is not a separator", (unsigned)cp);
+        /* and the rule applies it: a<cp>b -> a_b */
+        if (!hidden)
+            continue;
+        char in[8], out[COLNAME_MAX + 1];
+        size_t k = pm_utf8_encode((uint32_t)cp, in + 1);
+        in[0] = 'a';
+        in[k + 1] = 'b';
+        in[k + 2] = '\0';
+        norm(in, out);
+        if (strcmp(out, "a_b") != 0)
+            fail_msg("a U+%04X b -> \"%s\"", (unsigned)cp, out);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cases),
+        cmocka_unit_test(test_invisible_matches_icu),
         cmocka_unit_test(test_result_is_safe),
         cmocka_unit_test(test_slice_not_string),
         cmocka_unit_test(test_cut_at_63_bytes),

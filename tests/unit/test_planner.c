@@ -233,9 +233,38 @@ static void test_result_forgets_drops(void **state)
     pm_arena_free(a);
 }
 
+/* Two new fields whose columns would look alike (Cyrillic о in the second)
+ * become one add_column, never two; a field that looks like a live column
+ * becomes a mapping (drift's rename finding) whose reason names both. */
+static void test_look_alikes(void **state)
+{
+    pm_arena *a = pm_arena_new(0);
+    pm_table *t = fixture(a);
+    pm_plan p = {0};
+    pm_finding r1[] = {
+        {.kind = FINDING_NEW_FIELD, .field = "zone", .column = "zone", .proposed = {PM_T_TEXT, 0}}};
+    pm_finding r2[] = {{.kind = FINDING_NEW_FIELD,
+                        .field = "z\xD0\xBEne",
+                        .column = "z\xD0\xBEne",
+                        .proposed = {PM_T_TEXT, 0}}};
+    pm_finding r3[] = {{.kind = FINDING_RENAME, .field = "em\xCE\xB1il", .column = "email"}};
+    planner_consider(&p, t, r1, 1, a);
+    planner_consider(&p, t, r2, 1, a);
+    planner_consider(&p, t, r3, 1, a);
+    assert_int_equal(p.n, 2);
+    assert_int_equal(p.ops[0].kind, OP_ADD_COLUMN);
+    assert_string_equal(p.ops[0].column, "zone");
+    assert_int_equal(p.ops[1].kind, OP_ADD_FIELD_MAPPING);
+    assert_non_null(strstr(p.why[1], "looks like column email"));
+    assert_non_null(strstr(p.why[1], "U+03B1"));
+    assert_int_equal(policy_class(&p.ops[1], t), CLASS_REVIEW);
+    pm_arena_free(a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_look_alikes),
         cmocka_unit_test(test_rules_and_merging),
         cmocka_unit_test(test_rename_gets_a_mapping_not_a_column),
         cmocka_unit_test(test_out_of_band_gets_no_op),
