@@ -1420,8 +1420,8 @@ pm_code config_load(const char *path, pm_config **out, pm_err *err)
                               path, (long long)st.st_size, CONFIG_MAX_BYTES);
         }
     }
-    char *text;
-    size_t len;
+    char *text = NULL; /* set by read_config; gcc -O2 cannot see it */
+    size_t len = 0;
     pm_code rc = read_config(fp, path, &text, &len, err);
     fclose(fp);
     if (rc != PM_OK)
