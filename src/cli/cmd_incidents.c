@@ -118,7 +118,11 @@ int cmd_incidents(cli_ctx *ctx)
         cli_human_actor(ctx, actor, sizeof actor);
         pm_policy policy;
         config_table_policy(ctx->cfg, ins[0].table, &policy);
-        heal_ctx c = {.store = s, .policy = &policy, .actor = actor, .human = true};
+        heal_ctx c = {.store = s,
+                      .policy = &policy,
+                      .policy_source = config_policy_source(ctx->cfg),
+                      .actor = actor,
+                      .human = true};
         if (heal_dismiss(&c, ins[0].id, NULL, &err) != PM_OK)
             code = cli_fail(&err);
         else

@@ -30,6 +30,8 @@ static void print_result(const cli_ctx *ctx, const ingest_result *r)
 static int run(cli_ctx *ctx, pipeline_request *req)
 {
     req->policy_mode = ctx->policy;
+    if (ctx->policy)
+        req->policy_mode_source = "--policy on the command line";
     if (isatty(2)) {
         req->on_progress = cli_progress_bar;
         req->progress_arg = NULL;

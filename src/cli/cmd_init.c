@@ -366,6 +366,8 @@ static void print_grants(FILE *out, const char *login, char **adopt, size_t nado
     bool table;
     for (size_t i = 0; store_pg_catalog_object(i, &name, &table, &sql); i++)
         fprintf(out, "%s;\n", sql);
+    for (size_t i = 0; (sql = store_pg_catalog_upgrade(i)) != NULL; i++)
+        fprintf(out, "%s;\n", sql);
     fputs(grants_audit, out);
     fputs("-- The loader reads and writes the catalog, and only reads and appends to\n"
           "-- the audit log.\n",

@@ -23,6 +23,7 @@ static int decide(cli_ctx *ctx, pm_store *s, const pm_proposal *p, bool approve)
     heal_ctx c = {.store = s,
                   .contract = config_contract(ctx->cfg, p->table),
                   .policy = &policy,
+                  .policy_source = config_policy_source(ctx->cfg),
                   .actor = actor,
                   .human = true};
     if (!approve) {

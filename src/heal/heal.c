@@ -285,14 +285,22 @@ pm_code heal_propose(heal_ctx *c, const pm_table *t, const pm_op *ops, size_t n,
             free(ptext);
         }
     }
+    pm_policy deciding;
+    if (c->policy)
+        deciding = *c->policy;
+    else
+        policy_default(&deciding);
+    char *policy_text = policy_to_json(&deciding, c->policy_source);
     pm_proposal p = {.table = t->name,
                      .run_id = c->run_id,
                      .incident = n ? inc[0] : 0,
                      .version = t->version,
                      .ops = text,
-                     .why = why_text};
+                     .why = why_text,
+                     .policy = policy_text};
     if (!rc)
         rc = store_proposal_add(s, &p, proposal, created, err);
+    free(policy_text);
     pm_incident *ins = NULL;
     size_t nins = 0;
     if (!rc && *created) {
@@ -362,6 +370,22 @@ pm_code heal_apply(heal_ctx *c, int64_t id, bool replay, heal_outcome *out, pm_e
     pm_incident *ins = NULL;
     size_t nins = 0;
     pm_code rc = load_proposal(s, id, a, &p, err);
+    /* A decision outside a run (apply_fix, approve) is never looser than
+     * the policy the proposal was made under: a fix a `review` run held is
+     * not applied by a process started without that configuration (an MCP
+     * server given only --db, say). A run decides by its own policy, which
+     * its operator chose for it (a run under auto heals what an earlier
+     * frozen run held). */
+    heal_ctx strict = *c;
+    pm_policy eff, recorded;
+    if (c->policy)
+        eff = *c->policy;
+    else
+        policy_default(&eff);
+    if (!rc && !c->run_id && p.policy && policy_from_json(p.policy, &recorded))
+        policy_merge(&eff, &recorded);
+    strict.policy = &eff;
+    c = &strict;
     if (!rc)
         rc = ops_from_json(p.ops, a, &ops, &n, err);
     if (!rc)

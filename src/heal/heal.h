@@ -31,6 +31,10 @@ typedef struct heal_ctx {
     pm_store *store;
     const pm_contract *contract; /* the table's contract, may be NULL */
     const pm_policy *policy;
+    /* where policy came from ("--policy review", a config file, "the
+     * default"): recorded with each proposal, with the policy, so that a
+     * later decision is never looser than the one it was made under */
+    const char *policy_source;
     const char *actor; /* rules, human:NAME, agent:NAME */
     bool human;        /* the actor is a person: review-class ops may apply */
     int64_t run_id;    /* the run this happens in; 0 outside one */

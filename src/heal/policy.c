@@ -15,6 +15,7 @@
  * not inherently forbidden. */
 #include "heal/policy.h"
 
+#include <jansson.h>
 #include <string.h>
 
 /* PostgreSQL's limit for varchar(n); type.h's parser has the same one. */
@@ -165,6 +166,22 @@ pm_decision policy_decide(pm_policy_mode mode, pm_op_class c)
     }
 }
 
+void policy_merge(pm_policy *a, const pm_policy *b)
+{
+    if (b->mode > a->mode)
+        a->mode = b->mode;
+    if (b->on_incident == ON_INCIDENT_HALT)
+        a->on_incident = ON_INCIDENT_HALT;
+    for (int k = 0; k < OP_KIND_COUNT; k++) {
+        signed char x = a->override[k], y = b->override[k];
+        /* -1 (the inherent class) is at least auto: max(-1, auto) = -1 */
+        if (x == CLASS_AUTO && y == -1)
+            a->override[k] = -1;
+        else if (y > x && !(y == CLASS_AUTO && x == -1))
+            a->override[k] = y;
+    }
+}
+
 void policy_default(pm_policy *p)
 {
     p->mode = MODE_AUTO;
@@ -190,4 +207,47 @@ pm_op_class policy_class_with(const pm_policy *p, const pm_op *op, const pm_tabl
 pm_decision policy_decide_op(const pm_policy *p, const pm_op *op, const pm_table *t)
 {
     return policy_decide(p ? p->mode : MODE_AUTO, policy_class_with(p, op, t));
+}
+
+char *policy_to_json(const pm_policy *p, const char *source)
+{
+    json_t *over = json_object();
+    for (int k = 0; k < OP_KIND_COUNT; k++)
+        if (p->override[k] >= 0)
+            json_object_set_new(over, op_kind_name((pm_op_kind)k),
+                                json_string(policy_class_name((pm_op_class)p->override[k])));
+    json_t *j = json_pack("{s:s, s:s, s:o, s:s}", "mode", policy_mode_name(p->mode), "on_incident",
+                          on_incident_name(p->on_incident), "overrides", over, "source",
+                          source ? source : "unknown");
+    char *text = j ? json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    json_decref(j);
+    return text;
+}
+
+bool policy_from_json(const char *text, pm_policy *out)
+{
+    json_t *j = text ? json_loads(text, 0, NULL) : NULL;
+    pm_policy p;
+    policy_default(&p);
+    bool ok = json_is_object(j) &&
+              policy_mode_parse(json_string_value(json_object_get(j, "mode")), &p.mode);
+    const char *oi = json_string_value(json_object_get(j, "on_incident"));
+    if (ok && oi)
+        ok = on_incident_parse(oi, &p.on_incident);
+    const char *kind;
+    json_t *v;
+    json_object_foreach(ok ? json_object_get(j, "overrides") : NULL, kind, v)
+    {
+        pm_op_kind k;
+        pm_op_class c;
+        if (!op_kind_parse(kind, &k) || !policy_class_parse(json_string_value(v), &c)) {
+            ok = false;
+            break;
+        }
+        p.override[k] = (signed char)c;
+    }
+    json_decref(j);
+    if (ok)
+        *out = p;
+    return ok;
 }

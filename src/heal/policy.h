@@ -70,6 +70,18 @@ typedef struct pm_policy {
 /* auto, continue, no overrides. */
 void policy_default(pm_policy *p);
 
+/* a made at least as strict as b: the stricter mode, halt if either
+ * halts, and per op kind the stricter override (an explicit auto that
+ * loosens an op's class does not survive a policy without it). */
+void policy_merge(pm_policy *a, const pm_policy *b);
+
+/* The policy as JSON text (caller frees), with where it came from
+ * (source: "--policy review", a config file's path, "the default"): what
+ * a proposal records of the policy it was made under. */
+char *policy_to_json(const pm_policy *p, const char *source);
+/* Back from policy_to_json's text; false (out untouched) if it is not. */
+bool policy_from_json(const char *text, pm_policy *out);
+
 /* The class of op under p: the inherent class (policy_class), replaced by
  * p's override for its kind, except that an inherently forbidden op stays
  * forbidden whatever the override says. p NULL is the default policy. */

@@ -1460,23 +1460,6 @@ void config_policy(const pm_config *cfg, const char *pipeline, const char *table
     }
 }
 
-/* a's overrides and mode made at least as strict as b's */
-static void policy_merge(pm_policy *a, const pm_policy *b)
-{
-    if (b->mode > a->mode)
-        a->mode = b->mode;
-    if (b->on_incident == ON_INCIDENT_HALT)
-        a->on_incident = ON_INCIDENT_HALT;
-    for (int k = 0; k < OP_KIND_COUNT; k++) {
-        signed char x = a->override[k], y = b->override[k];
-        /* -1 (the inherent class) is at least auto: max(-1, auto) = -1 */
-        if (x == CLASS_AUTO && y == -1)
-            a->override[k] = -1;
-        else if (y > x && !(y == CLASS_AUTO && x == -1))
-            a->override[k] = y;
-    }
-}
-
 void config_table_policy(const pm_config *cfg, const char *table, pm_policy *out)
 {
     config_policy(cfg, NULL, table, out);
@@ -1501,6 +1484,11 @@ void config_table_policy(const pm_config *cfg, const char *table, pm_policy *out
         config_policy(cfg, NULL, table, &plain);
         policy_merge(out, &plain);
     }
+}
+
+const char *config_policy_source(const pm_config *cfg)
+{
+    return cfg && cfg->path ? cfg->path : "the default (no pipemend.yaml)";
 }
 
 void config_free(pm_config *cfg)

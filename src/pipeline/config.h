@@ -119,5 +119,8 @@ void config_policy(const pm_config *cfg, const char *pipeline, const char *table
  * adds nothing to the op's inherent class. An op that one pipeline holds for
  * a person is never applied by the rules because another would apply it. */
 void config_table_policy(const pm_config *cfg, const char *table, pm_policy *out);
+/* Where a policy from cfg comes from, as a proposal records it: the
+ * configuration file's path, or "the default (no pipemend.yaml)". */
+const char *config_policy_source(const pm_config *cfg);
 
 #endif

@@ -637,6 +637,7 @@ static heal_ctx heal_ctx_of(run *r)
     return (heal_ctx){.store = r->store,
                       .contract = r->o->contract,
                       .policy = &r->o->policy,
+                      .policy_source = r->o->policy_source,
                       .actor = "rules",
                       .run_id = r->run_id};
 }

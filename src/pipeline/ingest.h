@@ -47,7 +47,8 @@ typedef struct ingest_opts {
      * the end (final); may be NULL */
     void (*on_progress)(void *arg, const ingest_progress *p);
     void *progress_arg;
-    pm_policy policy; /* mode auto (default): heal automatic drift inline */
+    pm_policy policy;          /* mode auto (default): heal automatic drift inline */
+    const char *policy_source; /* where it came from, recorded with proposals */
 } ingest_opts;
 
 typedef struct ingest_result {

@@ -114,6 +114,9 @@ static pm_code build_opts(const pm_config *cfg, const pipeline_request *req, ing
         o->has_format = p->has_format;
     }
     config_policy(cfg, rules ? rules->name : NULL, o->table, &o->policy);
+    o->policy_source = config_policy_source(cfg);
+    if (req->policy_mode)
+        o->policy_source = req->policy_mode_source ? req->policy_mode_source : "--policy";
     if (req->policy_mode && !policy_mode_parse(req->policy_mode, &o->policy.mode)) {
         pm_code code = pm_err_set(err, PM_ERR_USAGE, "unknown policy \"%s\"", req->policy_mode);
         pm_err_hint(err, "use auto, review or frozen");

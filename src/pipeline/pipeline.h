@@ -33,8 +33,9 @@ typedef struct pipeline_request {
     const char *pipeline_name;
     const char *const *paths;
     size_t npaths;
-    const char *format;      /* "ndjson" or "csv"; NULL: the pipeline's, else by extension */
-    const char *policy_mode; /* replaces the configured policy's mode; NULL: keep it */
+    const char *format;             /* "ndjson" or "csv"; NULL: the pipeline's, else by extension */
+    const char *policy_mode;        /* replaces the configured policy's mode; NULL: keep it */
+    const char *policy_mode_source; /* where policy_mode came from (recorded); NULL: "--policy" */
     /* The face reads its own protocol on standard input (an MCP server over
      * stdio): a pipeline whose source is "-" is refused. */
     bool stdin_taken;

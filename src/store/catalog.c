@@ -273,12 +273,14 @@ static const struct {
                           "ORDER BY id DESC LIMIT 1",
                           "cannot read proposals"},
     [ST_PROPOSAL_ADD] = {"INSERT INTO _pipemend_proposals (table_name, run_id, version, state, "
-                         "ops, why, created_at, incident) VALUES (CAST($1 AS text), CAST($2 AS "
-                         "bigint), CAST($3 AS integer), 'pending', CAST($4 AS text), CAST($5 AS "
-                         "text), {now}, CAST($6 AS bigint)) RETURNING id",
+                         "ops, why, created_at, incident, policy) VALUES (CAST($1 AS text), "
+                         "CAST($2 AS bigint), CAST($3 AS integer), 'pending', CAST($4 AS text), "
+                         "CAST($5 AS text), {now}, CAST($6 AS bigint), CAST($7 AS text)) "
+                         "RETURNING id",
                          "cannot record the proposal"},
     [ST_PROPOSALS_LIST] = {"SELECT id, table_name, run_id, version, state, ops, why, created_at, "
-                           "decided_by, decided_at, incident, dry_run FROM _pipemend_proposals "
+                           "decided_by, decided_at, incident, dry_run, policy FROM "
+                           "_pipemend_proposals "
                            "WHERE (CAST($1 AS text) IS NULL OR table_name = CAST($1 AS text)) AND "
                            "(CAST($2 AS text) IS NULL OR state = CAST($2 AS text)) AND (CAST($3 "
                            "AS bigint) = 0 OR id = CAST($3 AS bigint)) ORDER BY id DESC",
@@ -1224,6 +1226,7 @@ pm_code store_proposal_add(pm_store *s, const pm_proposal *p, int64_t *id, bool 
             INT(st, 6, p->incident);
         else
             NUL(st, 6);
+        TEXT(st, 7, p->policy);
         if (!(rc = first(st, &row, err))) {
             *id = C_INT(st, 0);
             DONE(st);
@@ -1267,6 +1270,7 @@ pm_code store_proposals_list(pm_store *s, const char *table, const pm_proposal_s
         x->decided_at = C_TEXT(st, 9, a);
         x->incident = C_INT(st, 10);
         x->dry_run = C_TEXT(st, 11, a);
+        x->policy = C_TEXT(st, 12, a);
     }
     DONE(st);
     return rc;

@@ -77,7 +77,7 @@ static const struct {
      " id bigserial PRIMARY KEY, table_name text NOT NULL, run_id bigint NOT NULL,"
      " version integer NOT NULL, state text NOT NULL, ops text NOT NULL, why text NOT NULL,"
      " created_at text NOT NULL, decided_by text, decided_at text, incident bigint,"
-     " dry_run text)"},
+     " dry_run text, policy text)"},
     {"_pipemend_incidents",
      "CREATE TABLE IF NOT EXISTS " CAT "_pipemend_incidents ("
      " id bigserial PRIMARY KEY, table_name text NOT NULL, column_name text NOT NULL,"
@@ -102,6 +102,23 @@ static const struct {
      " hash text NOT NULL)"},
 };
 #define NCATALOG (sizeof catalog_objects / sizeof catalog_objects[0])
+
+/* Columns added to the catalog since its tables first shipped: CREATE
+ * TABLE IF NOT EXISTS leaves an existing table as it is, so open adds
+ * them (nullable, so old rows stay valid), and so does the SQL of `init
+ * --print-grants` where the roles pipemend runs as may not. */
+static const struct {
+    const char *table, *column, *sql;
+} catalog_columns[] = {
+    {"_pipemend_proposals", "policy",
+     "ALTER TABLE " CAT "_pipemend_proposals ADD COLUMN IF NOT EXISTS policy text"},
+};
+#define NCOLUMNS (sizeof catalog_columns / sizeof catalog_columns[0])
+
+const char *store_pg_catalog_upgrade(size_t i)
+{
+    return i < NCOLUMNS ? catalog_columns[i].sql : NULL;
+}
 
 bool store_pg_catalog_object(size_t i, const char **name, bool *table, const char **sql)
 {
@@ -880,6 +897,20 @@ static pm_code catalog_ensure(pg *p, pm_err *err)
     bool complete = !rc && col_int(res, 0, 0) == (int64_t)NCATALOG;
     PQclear(res);
     pm_buf_free(&b);
+    for (size_t i = 0; !rc && complete && i < NCOLUMNS; i++) {
+        par c = {0};
+        par_text(&c, PG_CATALOG_SCHEMA);
+        par_text(&c, catalog_columns[i].table);
+        par_text(&c, catalog_columns[i].column);
+        rc = run(p,
+                 "SELECT count(*) FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_class c ON "
+                 "c.oid = a.attrelid JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+                 "WHERE n.nspname = $1::text AND c.relname = $2::text AND a.attname = $3::text "
+                 "AND NOT a.attisdropped",
+                 &c, &res, "cannot read the catalog", err);
+        complete = !rc && col_int(res, 0, 0) == 1;
+        PQclear(res);
+    }
     if (rc || complete)
         return rc;
     rc = pg_exec(p, "BEGIN", "cannot create the catalog", err);
@@ -890,6 +921,8 @@ static pm_code catalog_ensure(pg *p, pm_err *err)
                      "cannot create the catalog schema", err);
     for (size_t i = 0; !rc && i < NCATALOG; i++)
         rc = pg_exec(p, catalog_objects[i].sql, "cannot create the catalog", err);
+    for (size_t i = 0; !rc && i < NCOLUMNS; i++)
+        rc = pg_exec(p, catalog_columns[i].sql, "cannot upgrade the catalog", err);
     if (rc) {
         if (err && strcmp(err->sqlstate, "42501") == 0)
             pm_err_hint(err,

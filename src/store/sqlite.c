@@ -58,7 +58,7 @@ static const char catalog_sql[] =
     " id INTEGER PRIMARY KEY, table_name TEXT NOT NULL, run_id INTEGER NOT NULL,"
     " version INTEGER NOT NULL, state TEXT NOT NULL, ops TEXT NOT NULL, why TEXT NOT NULL,"
     " created_at TEXT NOT NULL, decided_by TEXT, decided_at TEXT, incident INTEGER,"
-    " dry_run TEXT) STRICT;"
+    " dry_run TEXT, policy TEXT) STRICT;"
     "CREATE TABLE IF NOT EXISTS _pipemend_incidents ("
     " id INTEGER PRIMARY KEY, table_name TEXT NOT NULL, column_name TEXT NOT NULL,"
     " kind TEXT NOT NULL, state TEXT NOT NULL, run_id INTEGER NOT NULL, proposal INTEGER,"
@@ -726,6 +726,7 @@ static pm_code catalog_upgrade(sq *q, pm_err *err)
         {"_pipemend_quarantine", "header", "BLOB"},
         {"_pipemend_proposals", "incident", "INTEGER"},
         {"_pipemend_proposals", "dry_run", "TEXT"},
+        {"_pipemend_proposals", "policy", "TEXT"},
     };
     for (size_t i = 0; i < sizeof added / sizeof added[0]; i++) {
         sqlite3_stmt *st;

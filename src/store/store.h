@@ -63,6 +63,9 @@ pm_code store_apply_ops(pm_store *s, const pm_table *from, const pm_op *ops, siz
  * catalog lives in the schema STORE_PG_CATALOG_SCHEMA. */
 #define STORE_PG_CATALOG_SCHEMA "pipemend"
 bool store_pg_catalog_object(size_t i, const char **name, bool *table, const char **sql);
+/* The i-th statement that adds a column to an existing PostgreSQL catalog
+ * (ALTER TABLE ... ADD COLUMN IF NOT EXISTS), NULL past the last. */
+const char *store_pg_catalog_upgrade(size_t i);
 
 /* Valid table name for pipemend: already in normalised form (colname.h)
  * and not in the catalog's `_pipemend_` namespace. */
@@ -242,6 +245,10 @@ typedef struct pm_proposal {
     const char *decided_by; /* NULL while pending */
     const char *decided_at;
     const char *dry_run; /* JSON outcome of the last sandbox run, or NULL */
+    /* the policy it was made under (policy_to_json), or NULL (made by a
+     * pipemend before proposals recorded it): every later decision takes
+     * the strictest of this, the table's and the deciding process's */
+    const char *policy;
 } pm_proposal;
 
 /* Adds a pending proposal unless an identical one (same table and ops) is

@@ -114,6 +114,7 @@ static pm_code dry_run_proposal(tools_ctx *tc, pm_store *s, const pm_proposal *p
     heal_ctx c = {.store = s,
                   .contract = config_contract(tc->cfg, p->table),
                   .policy = &policy,
+                  .policy_source = config_policy_source(tc->cfg),
                   .actor = actor};
     heal_dry_run_result dr;
     pm_code rc = heal_dry_run_proposal(&c, p->id, a, &dr, err);
@@ -207,6 +208,7 @@ static json_t *tool_propose_fix(tools_ctx *ctx, json_t *args, tool_call *call)
     heal_ctx c = {.store = s,
                   .contract = config_contract(tc->cfg, t->name),
                   .policy = &policy,
+                  .policy_source = config_policy_source(tc->cfg),
                   .actor = actor};
     int64_t id;
     bool created;
@@ -317,6 +319,7 @@ static json_t *tool_apply_fix(tools_ctx *ctx, json_t *args, tool_call *call)
     heal_ctx c = {.store = s,
                   .contract = config_contract(tc->cfg, p->table),
                   .policy = &policy,
+                  .policy_source = config_policy_source(tc->cfg),
                   .actor = actor,
                   .human = false};
     heal_outcome o;

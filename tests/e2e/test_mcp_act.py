@@ -114,6 +114,7 @@ class TestMcpAct(E2E):
         r = self.one("propose_fix", table="t",
                      ops=[{"op": "add_column", "column": "region", "type": "text"}])
         self.assertTrue(r["created"], r)
+        region = r["proposal"]
         self.assertEqual(r["ops"], ["add column region text to t"])
         self.assertTrue(r["dry_run"]["ok"], r)
         self.assertIn(r["proposal"], [p["id"] for p in self.proposals()])
@@ -127,18 +128,27 @@ class TestMcpAct(E2E):
         self.assertIn(("agent:%s" % CLIENT, "proposal.dry_run"),
                       [(e["actor"], e["action"]) for e in self.audit()])
 
-        # apply_fix of the new column: the policy (auto) lets it apply
+        # apply_fix of the new column: the rules planned it in a run under
+        # --policy review, and a proposal keeps the policy it was made under,
+        # so the agent cannot apply it though the table's policy is auto
         r = self.one("apply_fix", proposal=add)
+        self.assertFalse(r["applied"], r)
+        self.assertTrue(r["awaiting_human_approval"])
+        self.assertNotIn("coupon", self.schema("t"))
+        # the agent's own proposal was made under the table's policy (auto)
+        r = self.one("apply_fix", proposal=region)
         self.assertTrue(r["applied"], r)
         self.assertFalse(r["awaiting_human_approval"])
         self.assertEqual((r["from_version"], r["to_version"]), (1, 2))
-        self.assertEqual(r["replayed"], 2)
+        self.assertEqual(self.schema("t")["region"], ("text", True))
+        acts = [(e["actor"], e["action"]) for e in self.audit()]
+        self.assertIn(("agent:%s" % CLIENT, "schema.healed"), acts)
+        # a person approves the new column; its two rows replay
+        r = self.pm("proposals", "approve", str(add), "--db", self.db, "--actor", "alice")
+        self.assertEqual(r.rc, 0, r)
         self.assertEqual(self.schema("t")["coupon"], ("varchar(16)", True))
         self.assertEqual(sorted(x[0] for x in self.sql("SELECT coupon FROM t WHERE coupon IS NOT NULL")),
                          ["C1", "C2"])
-        acts = [(e["actor"], e["action"]) for e in self.audit()]
-        self.assertIn(("agent:%s" % CLIENT, "schema.healed"), acts)
-        self.assertIn(("agent:%s" % CLIENT, "quarantine.replayed"), acts)
 
         # apply_fix of drop_not_null: held for a person, not an error
         nn = ps["drop_not_null"]["id"]
