@@ -15,7 +15,8 @@
 //     2 rows renamed customer_email -> email   -> rename: add_field_mapping,
 //                                                  which waits for a person
 //     2 rows with a new field coupon           -> new_field: add_column, auto
-//                                                  under the pipeline's mode
+//                                                  under the pipeline's mode,
+//                                                  held by the day's review
 //     1 order of 2500                          -> contract amount.max
 //   refunds (policy review): 2 rows with a new field reason -> add_column,
 //   which the pipeline's mode review holds for a person.
@@ -24,8 +25,9 @@
 // get_incident (samples as untrusted_feed_data) -> propose_fix (typed op
 // add_field_mapping) -> dry_run_fix -> apply_fix (awaiting a person; table
 // unchanged) -> `pipemend proposals approve --actor oncall-human` (replays)
-// -> propose_fix + apply_fix of the new column (applied by the policy, with
-// its replay) -> replay_quarantine (nothing fits yet), then the owner raises
+// -> propose_fix + apply_fix of the new column (the proposal keeps the review
+// it was made under: it awaits a person, who approves; its rows replay)
+// -> replay_quarantine (nothing fits yet), then the owner raises
 // the contract in pipemend.yaml, the server restarts (it reads pipemend.yaml
 // when it starts) and replay_quarantine loads the last row -> apply_fix on
 // refunds (its pipeline's review must hold it) -> the end state: every fed
@@ -382,7 +384,7 @@ for (const tr of transports) describe(`on-call walk over MCP (${tr.name})`, () =
     st.approved = true;
   });
 
-  test("propose_fix + apply_fix of the new column: the policy applies it and replays", async () => {
+  test("propose_fix + apply_fix of the new column: the day's review holds it; a person approves and it replays", async () => {
     need("approved", "a person approves");
     const pid = need("coupon", "list_incidents");
     const p = await act("propose_fix", { table: "orders", ops: [{ op: "add_column", column: "coupon", type: "varchar(16)" }] });
@@ -390,17 +392,16 @@ for (const tr of transports) describe(`on-call walk over MCP (${tr.name})`, () =
       [p.proposal, p.created, p.state, p.table, p.ops, p.dry_run.ok, p.dry_run.fixed, p.dry_run.would_load],
       [pid, false, "pending", "orders", ["add column coupon varchar(16) to orders"], true, COUPONED.length, COUPONED.length],
     );
+    // the rules planned it in a run the operator held with --policy review;
+    // a proposal keeps the policy it was made under, so the agent cannot
+    // apply it though the pipeline's own policy is auto
     const r = await act("apply_fix", { proposal: pid });
-    assert.deepEqual(r, {
-      applied: true,
-      awaiting_human_approval: false,
-      proposal: pid,
-      table: "orders",
-      from_version: 2,
-      to_version: 3,
-      replayed: COUPONED.length,
-      waiting: OVER_LIMIT.length,
-    });
+    if (r.applied !== false || r.awaiting_human_approval !== true)
+      assert.fail(`SERVER BUG: apply_fix applied proposal ${pid}, which a run under --policy review held: ${JSON.stringify(r)}`);
+    assert.ok(r.message.includes(`pipemend proposals approve ${pid}`), r.message);
+    assert.equal(schemaOf(wh, "orders").version, 2);
+    const out = cli(wh, ["proposals", "approve", String(pid), "--actor", "oncall-human"]).stdout;
+    assert.match(out, new RegExp(`replayed its quarantine: ${COUPONED.length} rows loaded, ${OVER_LIMIT.length} still wait`));
     const s = schemaOf(wh, "orders");
     assert.equal(s.version, 3);
     assert.deepEqual(s.columns.at(-1), { name: "coupon", type: "varchar(16)", nullable: true });
@@ -508,7 +509,9 @@ for (const tr of transports) describe(`on-call walk over MCP (${tr.name})`, () =
     // the agent's acts
     assert.ok(has(AGENT, "proposal.dry_run", `proposal/${mapping}`), "dry_run_fix");
     assert.ok(has(AGENT, "proposal.held", `proposal/${mapping}`), "apply_fix that awaits a person");
-    assert.ok(has(AGENT, "schema.healed", "table/orders"), "apply_fix that applied");
+    const coupon = need("coupon", "list_incidents");
+    assert.ok(has(AGENT, "proposal.held", `proposal/${coupon}`), "apply_fix of what the day's review held");
+    assert.ok(has(HUMAN, "proposal.approved", `proposal/${coupon}`), `${HUMAN} approved proposal ${coupon}`);
     assert.ok(has(AGENT, "quarantine.replay_tried", "table/orders"), "replay_quarantine that loaded nothing");
     assert.ok(has(AGENT, "quarantine.replayed", "table/orders"), "replay_quarantine that loaded");
     // README: "Every acting call is an audit event by agent:<clientInfo.name>"
