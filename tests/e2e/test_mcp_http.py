@@ -121,9 +121,11 @@ class TestMcpHttp(E2E):
             props = self.call(3, "list_proposals", table="orders")["structuredContent"]
             pid = props["proposals"][0]["id"]
             res = self.call(4, "apply_fix", proposal=pid)["structuredContent"]
-            # a new nullable column is what the default policy applies itself
-            self.assertEqual((res["applied"], res["replayed"]), (True, 1), res)
-            self.assertEqual(self.count("orders"), 6)
+            # the run that made it held every change (--policy review), and a
+            # proposal keeps the policy it was made under: it waits for a
+            # person, though the server's own policy (the default) is auto
+            self.assertEqual((res["applied"], res["awaiting_human_approval"]), (False, True), res)
+            self.assertEqual(self.count("orders"), 5)
 
             status, _, _ = self.post({"jsonrpc": "2.0", "id": 5, "method": "ping"}, sid=False)
             self.assertEqual(status, 400)
@@ -137,8 +139,8 @@ class TestMcpHttp(E2E):
             err = self.stop()
         self.assertIn('client "e2e-http" initialized', err)
         events = self.pm("audit", "log", "--db", self.db, "--json").json()
-        acts = [e for e in events if e["actor"] == "agent:e2e-http"]
-        self.assertTrue(acts, events)
+        acts = [e["action"] for e in events if e["actor"] == "agent:e2e-http"]
+        self.assertIn("proposal.held", acts, events)
         verdict = self.pm("audit", "verify", "--db", self.db, "--json").json()
         self.assertTrue(verdict["intact"], verdict)
 
