@@ -37,7 +37,7 @@
 #   4. runs the same load against four servers, one after the other:
 #        stdio  pipemend   BINARY mcp --db sqlite:w.db
 #        stdio  TS SDK     node server.mjs --db w.db
-#        HTTP   pipemend   BINARY serve --db sqlite:w.db --listen 127.0.0.1:0
+#        HTTP   pipemend   BINARY serve --db sqlite:w.db --listen 127.0.0.1:0 --no-token
 #        HTTP   TS SDK     node server.mjs --db w.db --http
 #      each as two phases, tools/call list_tables then ping, each after a
 #      warm-up: stdio as sequential round trips from one client, HTTP from
@@ -257,7 +257,7 @@ load stdio-pipemend stdio $COMMON -n "$CALLS" -o "$OUT/answer-stdio-pipemend.jso
 load stdio-ts stdio $COMMON -n "$TS_CALLS" -b "$TS_BUDGET" -o "$OUT/answer-stdio-ts.json" \
     -e "$OUT/stdio-ts.err" -- $TS_NODE --db "$DB"
 
-start_http http-pipemend "$BIN" serve --db "sqlite:$DB" --listen 127.0.0.1:0
+start_http http-pipemend "$BIN" serve --db "sqlite:$DB" --listen 127.0.0.1:0 --no-token
 # shellcheck disable=SC2086
 load http-pipemend http $COMMON -n "$CALLS" -c "$CLIENTS" -p "$SRV_PID" \
     -o "$OUT/answer-http-pipemend.json" "$SRV_URL"

@@ -34,6 +34,7 @@ typedef struct cli_ctx {
     const char *adopt;      /* --adopt T[,T...]: tables init hands to pipemend */
     const char *listen;     /* --listen HOST:PORT (serve) */
     const char *token_file; /* --token-file FILE (serve) */
+    bool no_token;          /* --no-token (serve, loopback only) */
     const char *origins;    /* --allow-origin A[,B...] (serve) */
     int limit;
     int64_t run_id;

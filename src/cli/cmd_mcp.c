@@ -20,6 +20,7 @@
 #include "daemon/serve_mcp.h"
 #include "http/health.h"
 #include "http/mcp_route.h"
+#include "http/token.h"
 #include "mcp/mcp.h"
 
 /* `pipemend mcp docs`: the tool reference, from the tables served. */
@@ -86,37 +87,45 @@ static void on_ready(void *arg, const char *host, int port)
     fflush(stdout);
 }
 
-/* The token: --token-file's first line, else $PIPEMEND_MCP_TOKEN; NULL
- * for none. Fails on an unreadable or empty file. */
-static pm_code read_token(const char *path, char *buf, size_t n, const char **out, pm_err *err)
+/* The token (http/token.h), the first of: --token-file's first line,
+ * $PIPEMEND_MCP_TOKEN, the generated file at its default path; NULL with
+ * --no-token (http_server_run refuses that beyond loopback). A file is
+ * named on stderr with how to use it; the token itself is never printed,
+ * as logs are read by more people than the ones it is for. */
+static pm_code find_token(const cli_ctx *ctx, char *buf, size_t n, const char **out, pm_err *err)
 {
     *out = NULL;
-    if (!path) {
-        const char *env = getenv("PIPEMEND_MCP_TOKEN");
-        if (env && *env && strlen(env) < 16) {
-            pm_err_set(err, PM_ERR_CONFIG, "PIPEMEND_MCP_TOKEN is shorter than 16 characters");
-            pm_err_hint(err, "use a long random secret, e.g. `export PIPEMEND_MCP_TOKEN=$(openssl "
-                             "rand -hex 32)`");
-            return PM_ERR_CONFIG;
+    const char *env = getenv("PIPEMEND_MCP_TOKEN");
+    if (ctx->no_token) {
+        if (ctx->token_file || (env && *env)) {
+            pm_err_set(err, PM_ERR_USAGE, "--no-token, but a token is given (%s)",
+                       ctx->token_file ? "--token-file" : "PIPEMEND_MCP_TOKEN");
+            pm_err_hint(err, "give one or the other");
+            return PM_ERR_USAGE;
         }
-        *out = env && *env ? env : NULL;
+        pm_warn("serve: --no-token: any local user can use every tool of this server");
         return PM_OK;
     }
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return pm_err_set(err, PM_ERR_CONFIG, "cannot read the token file %s: %s", path,
-                          strerror(errno));
-    if (!fgets(buf, (int)n, f))
-        buf[0] = 0;
-    fclose(f);
-    buf[strcspn(buf, "\r\n")] = 0;
-    if (strlen(buf) < 16) {
-        pm_err_set(err, PM_ERR_CONFIG, "the token in %s is empty or shorter than 16 characters",
-                   path);
-        pm_err_hint(err, "write a long random secret there, e.g. `openssl rand -hex 32 > %s`",
-                    path);
-        return PM_ERR_CONFIG;
+    if (!ctx->token_file && env && *env) {
+        if (http_token_check(env, "PIPEMEND_MCP_TOKEN", err) != PM_OK)
+            return PM_ERR_CONFIG;
+        *out = env;
+        return PM_OK;
     }
+    char path[4096];
+    bool created = false;
+    if (ctx->token_file)
+        snprintf(path, sizeof path, "%s", ctx->token_file);
+    else if (http_token_default_path(path, sizeof path, err) != PM_OK)
+        return PM_ERR_CONFIG;
+    pm_code rc = ctx->token_file ? http_token_read(path, buf, n, err)
+                                 : http_token_ensure(path, buf, n, &created, err);
+    if (rc != PM_OK)
+        return rc;
+    if (!ctx->token_file)
+        pm_info("serve: %s the bearer token in %s (mode 0600); clients send "
+                "\"Authorization: Bearer $(cat %s)\"",
+                created ? "generated" : "using", path, path);
     *out = buf;
     return PM_OK;
 }
@@ -156,7 +165,7 @@ int cmd_serve(cli_ctx *ctx)
     const char *token = NULL;
     snprintf(host, sizeof host, "127.0.0.1");
     if ((ctx->listen && parse_listen(ctx->listen, host, sizeof host, &port, &err) != PM_OK) ||
-        read_token(ctx->token_file, tokbuf, sizeof tokbuf, &token, &err) != PM_OK)
+        find_token(ctx, tokbuf, sizeof tokbuf, &token, &err) != PM_OK)
         return cli_fail(&err);
     /* --allow-origin A,B: split into a NULL-ended list */
     char *origins_buf = ctx->origins ? strdup(ctx->origins) : NULL;

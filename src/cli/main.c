@@ -44,8 +44,13 @@ static const char options_help[] =
     "                    (and so heal)\n"
     "  --listen HOST:PORT  serve: where to listen (default 127.0.0.1:8765; port 0: any\n"
     "                    free port); beyond loopback a token is required\n"
-    "  --token-file FILE serve: the bearer token clients must send (default:\n"
-    "                    $PIPEMEND_MCP_TOKEN; none on loopback)\n"
+    "  --token-file FILE serve: a file (mode 0600) whose first line is the bearer\n"
+    "                    token clients must send; default: $PIPEMEND_MCP_TOKEN, else\n"
+    "                    one generated on first start into\n"
+    "                    ${XDG_CONFIG_HOME:-~/.config}/pipemend/serve-token. A token is\n"
+    "                    32+ random characters (`openssl rand -hex 32`)\n"
+    "  --no-token        serve: no token on loopback (a single-user machine: any\n"
+    "                    local user can then use every tool); refused beyond loopback\n"
     "  --allow-origin O[,O...]  serve: browser Origins to admit beyond localhost\n"
     "  --json            print data as JSON on stdout\n"
     "  --dir DIR         demo directory\n"
@@ -143,6 +148,7 @@ int main(int argc, char **argv)
                                              {"adopt", required_argument, NULL, 'a'},
                                              {"listen", required_argument, NULL, 'L'},
                                              {"token-file", required_argument, NULL, 'T'},
+                                             {"no-token", no_argument, NULL, 'N'},
                                              {"allow-origin", required_argument, NULL, 'O'},
                                              {"json", no_argument, NULL, 'j'},
                                              {"quiet", no_argument, NULL, 'q'},
@@ -200,6 +206,9 @@ int main(int argc, char **argv)
             break;
         case 'T':
             ctx.token_file = optarg;
+            break;
+        case 'N':
+            ctx.no_token = true;
             break;
         case 'O':
             ctx.origins = optarg;

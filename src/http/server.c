@@ -558,8 +558,8 @@ pm_code http_server_run(http_server *srv, pm_err *err)
     if (!srv->loopback && (!o->token || !*o->token)) {
         freeaddrinfo(ai);
         pm_err_set(err, PM_ERR_CONFIG, "listening on %s, beyond loopback, needs a token", host);
-        pm_err_hint(err, "set PIPEMEND_MCP_TOKEN (or --token-file FILE) to a long random secret; "
-                         "clients send it as \"Authorization: Bearer TOKEN\"");
+        pm_err_hint(err, "--no-token is for loopback only: drop it, and clients send the token as "
+                         "\"Authorization: Bearer TOKEN\"");
         return PM_ERR_CONFIG;
     }
     /* The socket is bound here, so that the port (0: any free one) is known

@@ -6,8 +6,10 @@ same transport against PostgreSQL too.) Also the HTTP server under it
 (src/http): /healthz beside /mcp, the guards on every path, and a refused
 request answered before its body is read."""
 import json
+import os
 import signal
 import socket
+import stat
 import subprocess
 import time
 import urllib.error
@@ -18,17 +20,32 @@ from e2e_util import BIN, E2E, EXIT_LOADED, EXIT_QUARANTINED, SANITIZER_RE, clea
 ACCEPT = "application/json, text/event-stream"
 
 
-TOKEN = "e2e-token-0123456789abcdef"
+TOKEN = "e2e-token-" + "0123456789abcdef" * 3
 
 
 class TestMcpHttp(E2E):
-    def start(self, token=None):
-        env = clean_env({"PIPEMEND_MCP_TOKEN": token} if token else None)
-        if not token:
-            env.pop("PIPEMEND_MCP_TOKEN", None)
+    def serve_env(self, extra=None):
+        """The clean environment with HOME and XDG_CONFIG_HOME in the test's
+        directory (a generated token never lands in the real home), and no
+        PIPEMEND_MCP_TOKEN unless extra sets it."""
+        env = clean_env()
+        env.pop("PIPEMEND_MCP_TOKEN", None)
+        env["HOME"] = self.path("home")
+        env.pop("XDG_CONFIG_HOME", None)
+        env.update(extra or {})
+        return env
+
+    def start(self, token=None, args=None, env=None):
+        """pipemend serve on 127.0.0.1:0: with PIPEMEND_MCP_TOKEN=token,
+        else with args (default: --no-token)."""
+        if token:
+            env = dict(env or {}, PIPEMEND_MCP_TOKEN=token)
+            args = args or []
+        elif args is None:
+            args = ["--no-token"]
         self.proc = subprocess.Popen(
-            [BIN, "serve", "--db", self.db, "--listen", "127.0.0.1:0"], cwd=self.tmp,
-            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            [BIN, "serve", "--db", self.db, "--listen", "127.0.0.1:0"] + args, cwd=self.tmp,
+            env=self.serve_env(env), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         line = self.proc.stdout.readline()
         self.assertIn("MCP over Streamable HTTP at http://127.0.0.1:", line)
         self.url = line.strip().rsplit(" ", 1)[1]
@@ -321,3 +338,139 @@ class TestMcpHttp(E2E):
             self.assertEqual((status, json.loads(body)), (200, {"status": "ok"}))
         finally:
             self.stop()
+
+    # ---- the token: required by default, generated when none is given ----
+
+    def refused(self, args=(), env=None, listen="127.0.0.1:0"):
+        """pipemend serve that must refuse to start: its stderr, after
+        checking exit 2 and that it never listened."""
+        r = subprocess.run([BIN, "serve", "--db", self.db, "--listen", listen] + list(args),
+                           cwd=self.tmp, env=self.serve_env(env), capture_output=True, text=True,
+                           timeout=60)
+        self.assertIsNone(SANITIZER_RE.search(r.stderr), r.stderr[-4000:])
+        self.assertEqual(r.returncode, 2, r.stdout + r.stderr)
+        self.assertNotIn("Streamable HTTP at", r.stdout)
+        return r.stderr
+
+    def test_token_generated_on_first_start_and_reused(self):
+        path = self.path("home/.config/pipemend/serve-token")
+        self.start(args=[])
+        try:
+            st = os.stat(path)
+            self.assertEqual(stat.S_IMODE(st.st_mode), 0o600)
+            self.assertEqual(stat.S_IMODE(os.stat(os.path.dirname(path)).st_mode), 0o700)
+            with open(path) as f:
+                token = f.read().strip()
+            self.assertRegex(token, "^[0-9a-f]{64}$")
+            for path_ in ("/healthz", "/mcp"):
+                got = self.request("GET", path_)
+                self.assertError(got, 401, "Authorization")
+            status, _, _ = self.request("GET", "/healthz", {"Authorization": "Bearer " + token})
+            self.assertEqual(status, 200)
+            status, _, msgs = self.post({"jsonrpc": "2.0", "id": 1, "method": "initialize",
+                                         "params": {"protocolVersion": "2025-06-18",
+                                                    "capabilities": {},
+                                                    "clientInfo": {"name": "t", "version": "1"}}})
+            self.assertEqual(status, 401, msgs)
+        finally:
+            err = self.stop()
+        # stderr says where the token is and how to send it, never the token
+        self.assertIn("generated the bearer token in " + path, err)
+        self.assertIn("Authorization: Bearer $(cat %s)" % path, err)
+        self.assertNotIn(token, err)
+        # a second start reads the same file, and does not rewrite it
+        self.start(args=[])
+        try:
+            with open(path) as f:
+                self.assertEqual(f.read().strip(), token)
+            self.assertEqual(os.stat(path).st_ino, st.st_ino)
+            self.assertError(self.request("GET", "/healthz"), 401, "Authorization")
+            status, _, _ = self.request("GET", "/healthz", {"Authorization": "Bearer " + token})
+            self.assertEqual(status, 200)
+        finally:
+            err = self.stop()
+        self.assertIn("using the bearer token in " + path, err)
+        self.assertNotIn(token, err)
+
+    def test_token_file_under_xdg_config_home(self):
+        xdg = self.path("xdg")
+        self.start(args=[], env={"XDG_CONFIG_HOME": xdg})
+        try:
+            path = os.path.join(xdg, "pipemend", "serve-token")
+            self.assertEqual(stat.S_IMODE(os.stat(path).st_mode), 0o600)
+            self.assertFalse(os.path.exists(self.path("home/.config")))
+            self.assertError(self.request("GET", "/healthz"), 401, "Authorization")
+        finally:
+            self.stop()
+
+    def test_no_token_on_loopback_only(self):
+        self.start(args=["--no-token"])
+        try:
+            status, _, _ = self.request("GET", "/healthz")
+            self.assertEqual(status, 200)
+        finally:
+            err = self.stop()
+        self.assertIn("--no-token", err)
+        self.assertFalse(os.path.exists(self.path("home/.config")))
+        err = self.refused(["--no-token"], listen="0.0.0.0:0")
+        self.assertIn("beyond loopback, needs a token", err)
+        # --no-token with a token given is a contradiction, not a choice
+        err = self.refused(["--no-token"], env={"PIPEMEND_MCP_TOKEN": TOKEN})
+        self.assertIn("--no-token", err)
+
+    def test_weak_tokens_refused(self):
+        weak = {
+            " " * 16: "space",
+            " " * 40: "space",
+            "a" * 40: "fewer than 8 distinct",
+            "abcdabcdabcdabcdabcdabcdabcdabcdabcd": "fewer than 8 distinct",
+            "0123456789abcdef": "shorter than 32",
+            "0123456789abcdef0123456789abcde": "shorter than 32",
+            "0123456789abcdef\t0123456789abcdef": "control",
+        }
+        for i, (tok, why) in enumerate(weak.items()):
+            with self.subTest(token=tok):
+                err = self.refused(env={"PIPEMEND_MCP_TOKEN": tok})
+                self.assertIn("PIPEMEND_MCP_TOKEN", err)
+                self.assertIn(why, err)
+                self.assertIn("openssl rand -hex 32", err)
+                path = self.path("weak%d" % i)
+                with open(path, "w") as f:
+                    f.write(tok + "\n")
+                os.chmod(path, 0o600)
+                err = self.refused(["--token-file", path])
+                self.assertIn("the token in " + path, err)
+                self.assertIn(why, err)
+                self.assertIn("openssl rand -hex 32", err)
+        # an empty file, and a file that is not there
+        path = self.path("empty")
+        open(path, "w").close()
+        os.chmod(path, 0o600)
+        self.assertIn("shorter than 32", self.refused(["--token-file", path]))
+        self.assertIn("cannot read the token file",
+                      self.refused(["--token-file", self.path("absent")]))
+
+    def test_token_file_open_to_others_refused(self):
+        path = self.path("token")
+        with open(path, "w") as f:
+            f.write(TOKEN + "\n")
+        for mode in (0o644, 0o640, 0o604, 0o620):
+            os.chmod(path, mode)
+            err = self.refused(["--token-file", path])
+            self.assertIn("open to group or others", err)
+            self.assertIn("chmod 600", err)
+            self.assertNotIn(TOKEN, err)
+        os.chmod(path, 0o600)
+        self.start(args=["--token-file", path])
+        try:
+            self.assertError(self.request("GET", "/healthz"), 401, "Authorization")
+            status, _, _ = self.request("GET", "/healthz", {"Authorization": "Bearer " + TOKEN})
+            self.assertEqual(status, 200)
+        finally:
+            self.stop()
+        # the generated file too, when someone opened it up
+        self.start(args=[])
+        self.stop()
+        gen = self.path("home/.config/pipemend/serve-token")
+        os.chmod(gen, 0o640)
+        self.assertIn("open to group or others", self.refused())

@@ -406,18 +406,18 @@ describe("pipemend serve --allow-origin, and its session limit", () => {
 });
 
 describe("pipemend serve beyond loopback", () => {
-  test("--listen 0.0.0.0:0 without a token refuses to start: exit 2, naming the token", () => {
+  test("--listen 0.0.0.0:0 --no-token refuses to start: exit 2, naming the token", () => {
     const wh = buildWarehouse();
-    const r = spawnSync(BIN, ["serve", "--db", wh.db, "--listen", "0.0.0.0:0"], { cwd: wh.dir, env: cleanEnv(), encoding: "utf8", timeout: 20_000 });
+    const r = spawnSync(BIN, ["serve", "--db", wh.db, "--listen", "0.0.0.0:0", "--no-token"], { cwd: wh.dir, env: cleanEnv(), encoding: "utf8", timeout: 20_000 });
     const show = `exit ${r.status ?? r.signal}\n--- stdout ---\n${r.stdout}\n--- stderr ---\n${r.stderr}`;
     assert.ok(!r.error, `${r.error} (still running after 20 s?)\n${show}`);
     assert.ok(!SANITIZER_RE.test(r.stderr), show);
     assert.equal(r.status, 2, show);
-    assert.match(r.stderr, /token/i, show);
+    assert.match(r.stderr, /beyond loopback, needs a token/, show);
     assert.doesNotMatch(r.stdout, /Streamable HTTP at/, show);
   });
 
-  test("--listen [::1]:0: IPv6 loopback, no token needed", async (t) => {
+  test("--listen [::1]:0 --no-token: IPv6 loopback, no token needed", async (t) => {
     const v6 = Object.values(os.networkInterfaces()).flat().some((i) => i?.internal && i.family === "IPv6" && i.address === "::1");
     if (!v6) return t.skip("this host has no IPv6 loopback (::1)");
     const wh = buildWarehouse();

@@ -219,17 +219,20 @@ function withTimeout(promise, ms, what) {
 }
 
 /** Starts `pipemend serve --db DB --listen 127.0.0.1:0` in wh.dir (clean
- * environment; PIPEMEND_MCP_TOKEN=token when given) and waits for its one
+ * environment, XDG_CONFIG_HOME in wh.dir so that a generated token never
+ * lands in the real home; PIPEMEND_MCP_TOKEN=token when given, else
+ * --no-token unless extraArgs or env choose a token) and waits for its one
  * stdout line "pipemend: MCP over Streamable HTTP at URL". Returns {url,
  * port, proc, stdoutText, stderrText, exit, stop()}; stop() sends SIGTERM,
  * waits for the exit and fails unless the exit code is 0 and stderr holds no
  * sanitizer report (call it once the clients are done). */
 export async function serve(wh, { token, extraArgs = [], listen = "127.0.0.1:0", env = {} } = {}) {
   if (!fs.existsSync(BIN)) throw new Error(`no pipemend binary at ${BIN} (set PIPEMEND_BIN, or make BUILD=san all)`);
-  const args = ["serve", "--db", wh.db, "--listen", listen, ...extraArgs];
+  const chosen = token || env.PIPEMEND_MCP_TOKEN || extraArgs.some((a) => a === "--token-file" || a === "--no-token");
+  const args = ["serve", "--db", wh.db, "--listen", listen, ...extraArgs, ...(chosen ? [] : ["--no-token"])];
   const proc = spawn(BIN, args, {
     cwd: wh.dir,
-    env: cleanEnv({ ...(token ? { PIPEMEND_MCP_TOKEN: token } : {}), ...env }),
+    env: cleanEnv({ XDG_CONFIG_HOME: path.join(wh.dir, "xdg"), ...(token ? { PIPEMEND_MCP_TOKEN: token } : {}), ...env }),
     stdio: ["ignore", "pipe", "pipe"],
   });
   servers.add(proc);
