@@ -35,6 +35,7 @@ typedef struct cli_ctx {
     const char *listen;     /* --listen HOST:PORT (serve) */
     const char *token_file; /* --token-file FILE (serve) */
     const char *origins;    /* --allow-origin A[,B...] (serve) */
+    const char *anchor;     /* --anchor FILE (audit anchor, audit verify) */
     int limit;
     int64_t run_id;
     bool json;

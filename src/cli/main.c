@@ -47,6 +47,10 @@ static const char options_help[] =
     "  --token-file FILE serve: the bearer token clients must send (default:\n"
     "                    $PIPEMEND_MCP_TOKEN; none on loopback)\n"
     "  --allow-origin O[,O...]  serve: browser Origins to admit beyond localhost\n"
+    "  --anchor FILE     audit: the anchor file kept outside the warehouse (default:\n"
+    "                    $PIPEMEND_AUDIT_ANCHOR, then audit_anchor: in pipemend.yaml,\n"
+    "                    then pipemend-audit.anchor next to it; verify checks the\n"
+    "                    default only if it exists)\n"
     "  --json            print data as JSON on stdout\n"
     "  --dir DIR         demo directory\n"
     "  -q, --quiet       only errors on stderr\n"
@@ -144,6 +148,7 @@ int main(int argc, char **argv)
                                              {"listen", required_argument, NULL, 'L'},
                                              {"token-file", required_argument, NULL, 'T'},
                                              {"allow-origin", required_argument, NULL, 'O'},
+                                             {"anchor", required_argument, NULL, 'N'},
                                              {"json", no_argument, NULL, 'j'},
                                              {"quiet", no_argument, NULL, 'q'},
                                              {"verbose", no_argument, NULL, 'v'},
@@ -203,6 +208,9 @@ int main(int argc, char **argv)
             break;
         case 'O':
             ctx.origins = optarg;
+            break;
+        case 'N':
+            ctx.anchor = optarg;
             break;
         case 'j':
             ctx.json = true;
