@@ -11,7 +11,21 @@
  * then each field (seq, at, actor, action, subject, payload, prev_hash) as
  * its decimal byte length, ':', the bytes, ';'. Length prefixes make the
  * encoding unambiguous whatever the fields contain. The first event's
- * prev_hash is 64 zeros. */
+ * prev_hash is 64 zeros.
+ *
+ * The chain alone cannot tell a rewritten log from the original: whoever
+ * can write the warehouse can edit an event and recompute every hash after
+ * it, or drop the newest events. Two checks reach further:
+ *
+ * - An anchor file kept outside the warehouse (audit_anchor) gets one line
+ *   per anchoring, "seq=N hash=H at=T anchored=T2": the head of the chain
+ *   then. Verify with it fails when the chain no longer holds event N with
+ *   hash H, which catches a re-hashed chain and a log cut back to before
+ *   the last anchor. Lines starting with '#' and blank lines are skipped.
+ * - The warehouse's own rows: a run, incident or proposal is audited in the
+ *   transaction that makes it, so the newest of each must be the subject of
+ *   some event ("run/N", "incident/N", "proposal/N"). An emptied log, or one
+ *   cut back to before the newest run, fails even without an anchor. */
 #ifndef PM_AUDIT_AUDIT_H
 #define PM_AUDIT_AUDIT_H
 
@@ -37,8 +51,25 @@ typedef struct audit_verdict {
     int64_t events;      /* events checked */
     int64_t broken_seq;  /* first event that does not fit (0 when intact) */
     const char *problem; /* why, in words (NULL when intact) */
+    int64_t anchors;     /* anchored heads checked (0 without an anchor file) */
+    /* The head of the chain (seq 0 and NULLs when the log is empty); in
+     * arena. */
+    int64_t head_seq;
+    const char *head_hash;
+    const char *head_at;
 } audit_verdict;
 
-pm_code audit_verify(pm_store *s, pm_arena *arena, audit_verdict *out, pm_err *err);
+/* Checks the chain, then the newest run, incident and proposal against it,
+ * then, when anchor is not NULL, every head anchored in that file (which
+ * must exist: PM_ERR_IO otherwise; a malformed line is PM_ERR_PARSE). */
+pm_code audit_verify(pm_store *s, const char *anchor, pm_arena *arena, audit_verdict *out,
+                     pm_err *err);
+
+/* Verifies against anchor's lines so far (a missing file has none), and
+ * when the log is intact and not empty appends its head to anchor, creating
+ * it with mode 0600. *out is the verdict; nothing is written unless it is
+ * intact. An empty log is PM_ERR_NOTFOUND (there is no head to anchor). */
+pm_code audit_anchor(pm_store *s, const char *anchor, pm_arena *arena, audit_verdict *out,
+                     pm_err *err);
 
 #endif

@@ -36,6 +36,7 @@ typedef struct cli_ctx {
     const char *token_file; /* --token-file FILE (serve) */
     bool no_token;          /* --no-token (serve, loopback only) */
     const char *origins;    /* --allow-origin A[,B...] (serve) */
+    const char *anchor;     /* --anchor FILE (audit anchor, audit verify) */
     int limit;
     int64_t run_id;
     bool json;

@@ -1,5 +1,6 @@
-/* cmd_audit.c - `pipemend audit log` and `pipemend audit verify`: reading
- * and checking the hash-chained audit log (src/audit/audit.h). */
+/* cmd_audit.c - `pipemend audit log`, `audit verify` and `audit anchor`:
+ * reading and checking the hash-chained audit log, and anchoring its head
+ * in a file kept outside the warehouse (src/audit/audit.h). */
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -7,6 +8,7 @@
 
 #include "audit/audit.h"
 #include "cli/cli.h"
+#include "pipeline/config.h"
 #include "view/view.h"
 
 static int audit_log(cli_ctx *ctx, pm_store *s, pm_arena *a)
@@ -42,36 +44,87 @@ static int audit_log(cli_ctx *ctx, pm_store *s, pm_arena *a)
     return 0;
 }
 
+static void print_verdict_json(const audit_verdict *v, const char *anchor)
+{
+    json_t *o = json_pack("{s:b, s:I}", "intact", v->intact, "events", (json_int_t)v->events);
+    if (!v->intact) {
+        json_object_set_new(o, "broken_seq", json_integer(v->broken_seq));
+        json_object_set_new(o, "problem", json_string(v->problem));
+    }
+    json_object_set_new(o, "anchor", anchor ? json_string(anchor) : json_null());
+    json_object_set_new(o, "anchors", json_integer(v->anchors));
+    cli_print_json(o);
+}
+
+static int broken_exit(const audit_verdict *v)
+{
+    cli_error(EXIT_FAILED, NULL, "audit log broken at event %lld: %s", (long long)v->broken_seq,
+              v->problem);
+    return EXIT_FAILED;
+}
+
 static int audit_check(cli_ctx *ctx, pm_store *s, pm_arena *a)
 {
     pm_err err = {0};
     audit_verdict v;
-    if (audit_verify(s, a, &v, &err))
+    char buf[4096];
+    const char *anchor =
+        ctx->anchor ? ctx->anchor : config_audit_anchor_to_verify(ctx->cfg, buf, sizeof buf);
+    if (audit_verify(s, anchor, a, &v, &err))
         return cli_fail(&err);
     if (ctx->json) {
-        json_t *o = json_pack("{s:b, s:I}", "intact", v.intact, "events", (json_int_t)v.events);
-        if (!v.intact) {
-            json_object_set_new(o, "broken_seq", json_integer(v.broken_seq));
-            json_object_set_new(o, "problem", json_string(v.problem));
-        }
-        cli_print_json(o);
+        print_verdict_json(&v, anchor);
     } else if (v.intact) {
         printf("audit log intact: %lld events, every hash matches its event and its "
                "predecessor\n",
                (long long)v.events);
+        if (anchor)
+            printf("anchor %s: the chain holds all %lld anchored heads\n", cli_safe(anchor),
+                   (long long)v.anchors);
+        else
+            printf("no anchor checked: a re-hashed chain or a cut tail goes unseen without one "
+                   "(`pipemend audit anchor`)\n");
     }
-    if (!v.intact)
-        cli_error(EXIT_FAILED, NULL, "audit log broken at event %lld: %s", (long long)v.broken_seq,
-                  v.problem);
-    return v.intact ? 0 : EXIT_FAILED;
+    return v.intact ? 0 : broken_exit(&v);
+}
+
+static int audit_anchor_head(cli_ctx *ctx, pm_store *s, pm_arena *a)
+{
+    pm_err err = {0};
+    audit_verdict v;
+    char buf[4096];
+    bool is_default;
+    const char *anchor =
+        ctx->anchor ? ctx->anchor : config_audit_anchor(ctx->cfg, buf, sizeof buf, &is_default);
+    if (audit_anchor(s, anchor, a, &v, &err))
+        return cli_fail(&err);
+    if (!v.intact) {
+        if (ctx->json)
+            print_verdict_json(&v, anchor);
+        cli_error(EXIT_FAILED, "find out what changed before anchoring; nothing was written",
+                  "audit log broken at event %lld: %s", (long long)v.broken_seq, v.problem);
+        return EXIT_FAILED;
+    }
+    if (ctx->json) {
+        cli_print_json(json_pack("{s:s, s:I, s:s, s:s}", "anchor", anchor, "seq",
+                                 (json_int_t)v.head_seq, "hash", v.head_hash, "at", v.head_at));
+    } else {
+        printf("anchored event %lld (hash %.16s…) in %s\n", (long long)v.head_seq, v.head_hash,
+               cli_safe(anchor));
+        printf("keep that file where whoever can write the warehouse cannot; `pipemend audit "
+               "verify --anchor %s` checks it\n",
+               cli_safe(anchor));
+    }
+    return 0;
 }
 
 int cmd_audit(cli_ctx *ctx)
 {
     const char *sub = ctx->argc ? ctx->argv[0] : "";
-    bool log = strcmp(sub, "log") == 0, verify = strcmp(sub, "verify") == 0;
-    if (!log && !verify) {
-        cli_error(EXIT_USAGE, NULL, "audit needs \"log\" or \"verify\"");
+    bool log = strcmp(sub, "log") == 0, verify = strcmp(sub, "verify") == 0,
+         anchor = strcmp(sub, "anchor") == 0;
+    if (!log && !verify && !anchor) {
+        cli_error(EXIT_USAGE, NULL, "audit needs \"log\", \"verify\" or \"anchor\"");
         cli_usage_of("audit");
         return EXIT_USAGE;
     }
@@ -80,7 +133,9 @@ int cmd_audit(cli_ctx *ctx)
     if (!s)
         return code;
     pm_arena *a = pm_arena_new(0);
-    code = log ? audit_log(ctx, s, a) : audit_check(ctx, s, a);
+    code = log      ? audit_log(ctx, s, a)
+           : verify ? audit_check(ctx, s, a)
+                    : audit_anchor_head(ctx, s, a);
     pm_arena_free(a);
     store_close(s);
     return code;

@@ -52,6 +52,10 @@ static const char options_help[] =
     "  --no-token        serve: no token on loopback (a single-user machine: any\n"
     "                    local user can then use every tool); refused beyond loopback\n"
     "  --allow-origin O[,O...]  serve: browser Origins to admit beyond localhost\n"
+    "  --anchor FILE     audit: the anchor file kept outside the warehouse (default:\n"
+    "                    $PIPEMEND_AUDIT_ANCHOR, then audit_anchor: in pipemend.yaml,\n"
+    "                    then pipemend-audit.anchor next to it; verify checks the\n"
+    "                    default only if it exists)\n"
     "  --json            print data as JSON on stdout\n"
     "  --dir DIR         demo directory\n"
     "  -q, --quiet       only errors on stderr\n"
@@ -150,6 +154,7 @@ int main(int argc, char **argv)
                                              {"token-file", required_argument, NULL, 'T'},
                                              {"no-token", no_argument, NULL, 'N'},
                                              {"allow-origin", required_argument, NULL, 'O'},
+                                             {"anchor", required_argument, NULL, 'N'},
                                              {"json", no_argument, NULL, 'j'},
                                              {"quiet", no_argument, NULL, 'q'},
                                              {"verbose", no_argument, NULL, 'v'},
@@ -212,6 +217,9 @@ int main(int argc, char **argv)
             break;
         case 'O':
             ctx.origins = optarg;
+            break;
+        case 'N':
+            ctx.anchor = optarg;
             break;
         case 'j':
             ctx.json = true;

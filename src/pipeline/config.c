@@ -1046,19 +1046,19 @@ static pm_code load_tables(loader *ld, const yaml_node_t *n)
     return PM_OK;
 }
 
-static const char *const top_keys[] = {"db", "defaults", "pipelines", "tables"};
-enum { TK_DB, TK_DEFAULTS, TK_PIPELINES, TK_TABLES };
+static const char *const top_keys[] = {"db", "defaults", "pipelines", "tables", "audit_anchor"};
+enum { TK_DB, TK_DEFAULTS, TK_PIPELINES, TK_TABLES, TK_AUDIT_ANCHOR };
 
 static pm_code load_root(loader *ld, const yaml_node_t *root)
 {
     if (root->type != YAML_MAPPING_NODE) {
         pm_code rc = bad_value(ld, root, "the file", "", "a mapping");
-        pm_err_hint(ld->err, "valid top-level keys: db, defaults, pipelines, tables");
+        pm_err_hint(ld->err, "valid top-level keys: db, defaults, pipelines, tables, audit_anchor");
         return rc;
     }
     for (yaml_node_pair_t *p = root->data.mapping.pairs.start; p < root->data.mapping.pairs.top;
          p++) {
-        int k = check_key(ld, root, p, top_keys, 4, "");
+        int k = check_key(ld, root, p, top_keys, 5, "");
         if (k < 0)
             return PM_ERR_CONFIG;
         const yaml_node_t *v = node(ld, p->value);
@@ -1076,6 +1076,10 @@ static pm_code load_root(loader *ld, const yaml_node_t *root)
             break;
         case TK_TABLES:
             rc = load_tables(ld, v);
+            break;
+        case TK_AUDIT_ANCHOR:
+            if (!is_null(v))
+                rc = get_string(ld, v, "audit_anchor", "", &ld->cfg->audit_anchor);
             break;
         }
         if (rc != PM_OK)
@@ -1520,4 +1524,37 @@ const pm_contract *config_contract(const pm_config *cfg, const char *table)
         if (strcmp(cfg->contracts[i].table, table) == 0)
             return &cfg->contracts[i];
     return NULL;
+}
+
+/* A relative path in the file is relative to the file, as a person reading
+ * it would expect; so is the default. */
+const char *config_audit_anchor(const pm_config *cfg, char *buf, size_t size, bool *is_default)
+{
+    const char *env = getenv("PIPEMEND_AUDIT_ANCHOR");
+    *is_default = false;
+    if (env && *env) {
+        snprintf(buf, size, "%s", env);
+        return buf;
+    }
+    const char *name = cfg ? cfg->audit_anchor : NULL;
+    if (!name || !*name) {
+        name = CONFIG_AUDIT_ANCHOR_DEFAULT;
+        *is_default = true;
+    }
+    const char *slash = cfg && cfg->path ? strrchr(cfg->path, '/') : NULL;
+    if (name[0] == '/' || !slash)
+        snprintf(buf, size, "%s", name);
+    else
+        snprintf(buf, size, "%.*s/%s", (int)(slash - cfg->path), cfg->path, name);
+    return buf;
+}
+
+const char *config_audit_anchor_to_verify(const pm_config *cfg, char *buf, size_t size)
+{
+    bool is_default;
+    const char *path = config_audit_anchor(cfg, buf, size, &is_default);
+    struct stat st;
+    if (is_default && stat(path, &st) != 0)
+        return NULL;
+    return path;
 }

@@ -32,6 +32,8 @@
  *           amount: {min: 0, max: 100000}
  *           status: {allowed: [new, paid, shipped], not_null: true}
  *           email: {regex: '^[^@]+@[^@]+$', max_length: 254}
+ *   audit_anchor: pipemend-audit.anchor  # audit anchor file (audit.h); relative
+ *                                        # to this file; the default
  *   tables:
  *     events:
  *       contract: { ...same shape... }
@@ -88,6 +90,7 @@ typedef struct pm_config {
     size_t ncontracts;
     pm_table_policy *table_policies; /* from the tables: section */
     size_t ntable_policies;
+    const char *audit_anchor; /* as written in the file; may be NULL */
 } pm_config;
 
 /* Loads path; with path NULL, loads ./pipemend.yaml if it exists, otherwise
@@ -95,6 +98,18 @@ typedef struct pm_config {
  * PM_ERR_CONFIG. Caller frees with config_free. */
 pm_code config_load(const char *path, pm_config **out, pm_err *err);
 void config_free(pm_config *cfg);
+
+#define CONFIG_AUDIT_ANCHOR_DEFAULT "pipemend-audit.anchor"
+
+/* The audit anchor file (audit.h) into buf: $PIPEMEND_AUDIT_ANCHOR, else
+ * audit_anchor: of the file, else pipemend-audit.anchor next to the file
+ * (or in the working directory without one); *is_default says the last.
+ * cfg may be NULL. Returns buf. */
+const char *config_audit_anchor(const pm_config *cfg, char *buf, size_t size, bool *is_default);
+/* The anchor file audit verify checks without --anchor: as above, but NULL
+ * when it is the default and does not exist (nothing was anchored). A file
+ * named by the environment or the configuration must exist. */
+const char *config_audit_anchor_to_verify(const pm_config *cfg, char *buf, size_t size);
 
 const pm_pipeline_cfg *config_pipeline(const pm_config *cfg, const char *name);
 /* The contract for a table: a pipeline's contract for that table, else the

@@ -92,6 +92,7 @@ typedef enum stmt_id {
     ST_AUDIT_LAST,
     ST_AUDIT_ADD,
     ST_AUDIT_LIST,
+    ST_NEWEST_IDS,
     ST_COUNT
 } stmt_id;
 
@@ -304,6 +305,10 @@ static const struct {
                        "_pipemend_audit WHERE seq > CAST($1 AS bigint) ORDER BY seq LIMIT "
                        "CAST($2 AS bigint)",
                        "cannot read the audit log"},
+    [ST_NEWEST_IDS] = {"SELECT COALESCE((SELECT max(id) FROM _pipemend_runs), 0), COALESCE((SELECT "
+                       "max(id) FROM _pipemend_incidents), 0), COALESCE((SELECT max(id) FROM "
+                       "_pipemend_proposals), 0)",
+                       "cannot read the catalog"},
 };
 
 /* sql with the dialect spliced in (driver.h, drv_dialect), into b. */
@@ -1384,4 +1389,24 @@ pm_code store_audit_list(pm_store *s, int64_t after, int limit, pm_arena *a, pm_
     }
     DONE(st);
     return rc;
+}
+
+pm_code store_newest_ids(pm_store *s, int64_t *run, int64_t *incident, int64_t *proposal,
+                         pm_err *err)
+{
+    drv_stmt *st;
+    bool found = false;
+    *run = *incident = *proposal = 0;
+    pm_code rc = stmt(s, ST_NEWEST_IDS, &st, err);
+    if (!rc)
+        rc = first(st, &found, err);
+    if (rc)
+        return rc;
+    if (found) {
+        *run = C_INT(st, 0);
+        *incident = C_INT(st, 1);
+        *proposal = C_INT(st, 2);
+    }
+    DONE(st);
+    return PM_OK;
 }

@@ -361,5 +361,10 @@ pm_code store_audit_append(pm_store *s, pm_audit_event *e,
 /* Events with seq > after, in seq order; limit <= 0 for all. */
 pm_code store_audit_list(pm_store *s, int64_t after, int limit, pm_arena *arena,
                          pm_audit_event **out, size_t *n, pm_err *err);
+/* The highest id of runs, incidents and proposals (0 where there are none):
+ * each was audited when it was made, so audit verify can tell a log that
+ * lost its newest events from one that never had them. */
+pm_code store_newest_ids(pm_store *s, int64_t *run, int64_t *incident, int64_t *proposal,
+                         pm_err *err);
 
 #endif

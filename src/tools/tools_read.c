@@ -124,6 +124,9 @@ fail:
 
 /* ---- verify_audit_log ------------------------------------------------------ */
 
+/* The anchor file is the configuration's (or the environment's), never a
+ * client's: a path from a client would let it point verify at a file of
+ * its choosing. */
 static json_t *tool_verify_audit_log(tools_ctx *ctx, json_t *args, tool_call *call)
 {
     pm_store *s = tools_store(ctx, call);
@@ -132,13 +135,17 @@ static json_t *tool_verify_audit_log(tools_ctx *ctx, json_t *args, tool_call *ca
     pm_arena *a = pm_arena_new(0);
     pm_err err = {0};
     audit_verdict v;
-    if (audit_verify(s, a, &v, &err) != PM_OK) {
+    char buf[4096];
+    const char *anchor = config_audit_anchor_to_verify(ctx->cfg, buf, sizeof buf);
+    if (audit_verify(s, anchor, a, &v, &err) != PM_OK) {
         pm_arena_free(a);
         tools_fail_err(call, &err);
         return NULL;
     }
     /* A broken chain is the tool's finding, not its failure. */
-    json_t *o = json_pack("{s:b, s:I}", "intact", v.intact, "events", (json_int_t)v.events);
+    json_t *o =
+        json_pack("{s:b, s:I, s:b, s:I}", "intact", v.intact, "events", (json_int_t)v.events,
+                  "anchor_checked", anchor != NULL, "anchors", (json_int_t)v.anchors);
     if (!v.intact) {
         json_object_set_new(o, "broken_seq", json_integer(v.broken_seq));
         json_object_set_new(o, "problem", json_string(v.problem ? v.problem : ""));
@@ -641,7 +648,10 @@ const tool_def tools_read_table[] = {
         .name = "verify_audit_log",
         .title = "Verify the audit log",
         .description = "Check the SHA-256 hash chain of pipemend's audit log: intact, or the "
-                       "first event that was edited, removed or reordered and why.",
+                       "first event that was edited, removed or reordered and why. Also fails "
+                       "when the newest run, incident or proposal has no event (an emptied or "
+                       "cut log), and checks the configured anchor file if there is one "
+                       "(anchor_checked says whether it did).",
         .input_schema = tool_schema_verify_audit_log_input,
         .output_schema = tool_schema_verify_audit_log_output,
         .hints = READ_ONLY,

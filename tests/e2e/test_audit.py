@@ -1,8 +1,23 @@
 """The audit log: every decision of a run is an event, the events form a
 SHA-256 chain, and `pipemend audit verify` names the first event that was
-edited, removed or reordered."""
+edited, removed or reordered. Against whoever can write the warehouse (and
+so re-hash the whole chain or cut its tail), an anchor file kept outside it
+(`pipemend audit anchor`) and the warehouse's own runs are the checks."""
+import hashlib
+import json
+import os
+import stat
 
 from e2e_util import E2E, EXIT_FAILED, EXIT_LOADED, EXIT_QUARANTINED
+
+
+def event_hash(seq, at, actor, action, subject, payload, prev):
+    """The documented encoding of audit.h."""
+    out = b"pipemend-audit-v1;"
+    for f in (seq, at, actor, action, subject, payload, prev):
+        b = str(f).encode()
+        out += str(len(b)).encode() + b":" + b + b";"
+    return hashlib.sha256(out).hexdigest()
 
 
 class TestAudit(E2E):
@@ -43,7 +58,7 @@ class TestAudit(E2E):
         self.assertEqual((fin["rows_read"], fin["rows_loaded"], fin["rows_quarantined"]), (3, 1, 2))
         r = self.verify()
         self.assertEqual(r.rc, EXIT_LOADED, r)
-        self.assertEqual(r.json(), {"intact": True, "events": 8})
+        self.assertEqual(r.json(), {"intact": True, "events": 8, "anchor": None, "anchors": 0})
         self.assertEqual(self.pm("audit", "log", "--db", self.db, "--json", "--limit", "2").json(),
                          ev[6:])
 
@@ -135,3 +150,192 @@ class TestAudit(E2E):
         actions = [e["action"] for e in self.events()]
         self.assertEqual(actions, ["run.started", "run.aborted"])
         self.assertEqual(self.verify().rc, EXIT_LOADED)
+
+
+class TestAuditAgainstTheWarehouseWriter(E2E):
+    """Each attack of someone who can write the warehouse, with and without
+    an anchor kept outside it."""
+
+    def setUp(self):
+        super().setUp()
+        self.anchor = self.path("outside/audit.anchor")
+        os.makedirs(os.path.dirname(self.anchor), exist_ok=True)
+
+    def load_some(self):
+        good = [{"id": i, "name": "n%d" % i} for i in range(20)]
+        self.ingest("t", self.write("a.ndjson", good), expect=EXIT_LOADED)
+        bad = [{"id": 100, "name": "x"}, {"id": "oops", "name": "y"}, "{broken"]
+        self.ingest("t", self.write("b.ndjson", bad), expect=EXIT_QUARANTINED)
+
+    def verify(self, *args, env=None):
+        return self.pm("audit", "verify", "--db", self.db, "--json", *args, env=env)
+
+    def anchor_head(self, *args, env=None):
+        return self.pm("audit", "anchor", "--db", self.db, *args, env=env)
+
+    def rehash_all(self):
+        """Re-computes every hash and prev_hash of the log, as an attacker
+        who read audit.h would after editing events."""
+        rows = self.sql("SELECT seq, at, actor, action, subject, payload FROM _pipemend_audit "
+                        "ORDER BY seq")
+        prev = "0" * 64
+        for seq, at, actor, action, subject, payload in rows:
+            h = event_hash(seq, at, actor, action, subject, payload, prev)
+            self.sql_exec("UPDATE _pipemend_audit SET prev_hash = '%s', hash = '%s' WHERE seq = %d"
+                          % (prev, h, seq))
+            prev = h
+
+    def test_untouched_log_is_intact_with_and_without_an_anchor(self):
+        self.load_some()
+        r = self.verify()
+        self.assertEqual(r.rc, 0, r)
+        self.assertEqual(r.json(), {"intact": True, "events": 8, "anchor": None, "anchors": 0})
+        r = self.pm("audit", "verify", "--db", self.db)
+        self.assertIn("no anchor checked", r.stdout)
+        r = self.anchor_head("--anchor", self.anchor)
+        self.assertEqual(r.rc, 0, r)
+        self.assertIn("anchored event 8", r.stdout)
+        self.assertEqual(stat.S_IMODE(os.stat(self.anchor).st_mode), 0o600)
+        head = self.sql("SELECT hash, at FROM _pipemend_audit WHERE seq = 8")[0]
+        with open(self.anchor) as f:
+            lines = f.read().splitlines()
+        self.assertEqual(len(lines), 1)
+        self.assertTrue(lines[0].startswith("seq=8 hash=%s at=%s anchored=" % head), lines)
+        r = self.verify("--anchor", self.anchor)
+        self.assertEqual(r.rc, 0, r)
+        self.assertEqual(r.json(), {"intact": True, "events": 8, "anchor": self.anchor,
+                                    "anchors": 1})
+        # the log grows past the anchor; a second anchoring appends a line
+        self.ingest("t", self.write("c.ndjson", [{"id": 300, "name": "z"}]), expect=EXIT_LOADED)
+        self.assertEqual(self.anchor_head("--anchor", self.anchor, "--json").json()["seq"], 10)
+        with open(self.anchor) as f:
+            self.assertEqual(len(f.read().splitlines()), 2)
+        r = self.verify("--anchor", self.anchor)
+        self.assertEqual((r.rc, r.json()["anchors"]), (0, 2), r)
+
+    def test_rehashed_chain_is_caught_only_by_an_anchor(self):
+        self.load_some()
+        self.assertEqual(self.anchor_head("--anchor", self.anchor).rc, 0)
+        self.sql_exec("UPDATE _pipemend_audit SET actor = 'human:mallory' WHERE seq = 3")
+        self.rehash_all()
+        r = self.verify()
+        self.assertEqual(r.rc, 0, r)  # without an anchor the rewrite is a valid chain
+        self.assertTrue(r.json()["intact"])
+        r = self.verify("--anchor", self.anchor)
+        self.assertEqual(r.rc, EXIT_FAILED, r)
+        self.assertEqual(r.json()["broken_seq"], 8)
+        self.assertIn("event 8 is not the event anchored at %s:1" % self.anchor,
+                      r.json()["problem"])
+        self.assertIn("re-hashed", r.json()["problem"])
+        self.assertIn("audit log broken at event 8", r.stderr)
+        # anchoring a log that no longer fits its anchors writes nothing
+        r = self.anchor_head("--anchor", self.anchor)
+        self.assertEqual(r.rc, EXIT_FAILED, r)
+        with open(self.anchor) as f:
+            self.assertEqual(len(f.read().splitlines()), 1)
+
+    def test_deleted_newest_events_are_caught_by_an_anchor(self):
+        self.load_some()
+        self.assertEqual(self.anchor_head("--anchor", self.anchor).rc, 0)
+        self.sql_exec("DELETE FROM _pipemend_audit WHERE seq >= 7")
+        # the newest run's run.started (event 4) is still there: without an
+        # anchor a cut tail after it goes unseen
+        self.assertEqual(self.verify().rc, 0)
+        r = self.verify("--anchor", self.anchor)
+        self.assertEqual(r.rc, EXIT_FAILED, r)
+        self.assertEqual(r.json()["broken_seq"], 8)
+        self.assertIn("event 8, anchored at %s:1, is gone: the log ends at event 6"
+                      % self.anchor, r.json()["problem"])
+
+    def test_emptied_log_is_caught_without_an_anchor(self):
+        self.load_some()
+        self.sql_exec("DELETE FROM _pipemend_audit")
+        r = self.verify()
+        self.assertEqual(r.rc, EXIT_FAILED, r)
+        self.assertEqual(r.json()["broken_seq"], 1)
+        self.assertIn("the audit log is empty, but the warehouse has run 2", r.json()["problem"])
+        self.assertIn("audit log broken at event 1", r.stderr)
+        r = self.anchor_head("--anchor", self.anchor)
+        self.assertEqual(r.rc, EXIT_FAILED, r)
+        self.assertFalse(os.path.exists(self.anchor))
+
+    def test_log_cut_before_the_newest_run_is_caught_without_an_anchor(self):
+        self.load_some()
+        self.sql_exec("DELETE FROM _pipemend_audit WHERE seq >= 4")
+        r = self.verify()
+        self.assertEqual(r.rc, EXIT_FAILED, r)
+        self.assertEqual(r.json()["broken_seq"], 4)
+        self.assertIn("no event names run 2, the newest run (no run.started for it)",
+                      r.json()["problem"])
+
+    def test_an_empty_warehouse_verifies_and_has_nothing_to_anchor(self):
+        self.assertEqual(self.verify().json()["intact"], True)
+        r = self.anchor_head("--anchor", self.anchor)
+        self.assertEqual(r.rc, EXIT_FAILED, r)
+        self.assertIn("empty", r.stderr)
+
+    def test_default_and_configured_anchor(self):
+        self.load_some()
+        # the default: pipemend-audit.anchor next to the configuration (here
+        # the working directory); verify checks it once it exists
+        r = self.anchor_head()
+        self.assertEqual(r.rc, 0, r)
+        default = self.path("pipemend-audit.anchor")
+        self.assertTrue(os.path.exists(default))
+        self.assertEqual(self.verify().json()["anchor"], "pipemend-audit.anchor")
+        # the environment names another one, which must exist for verify
+        env = {"PIPEMEND_AUDIT_ANCHOR": self.anchor}
+        r = self.verify(env=env)
+        self.assertEqual(r.rc, EXIT_FAILED, r)
+        self.assertIn("cannot read the anchor file", r.stderr)
+        self.assertEqual(self.anchor_head(env=env).rc, 0)
+        self.assertEqual(self.verify(env=env).json()["anchor"], self.anchor)
+        # audit_anchor: in the file, relative to the file
+        os.makedirs(self.path("conf"))
+        with open(self.path("conf/pipemend.yaml"), "w") as f:
+            f.write("audit_anchor: a.anchor\n")
+        cfg = ("--config", self.path("conf/pipemend.yaml"))
+        self.assertEqual(self.anchor_head(*cfg).rc, 0)
+        self.assertTrue(os.path.exists(self.path("conf/a.anchor")))
+        self.assertEqual(self.verify(*cfg).json()["anchors"], 1)
+
+    def test_a_malformed_anchor_file_is_an_error(self):
+        self.load_some()
+        with open(self.anchor, "w") as f:
+            f.write("# kept by ops\nseq=1 hash=nothex\n")
+        r = self.verify("--anchor", self.anchor)
+        self.assertNotEqual(r.rc, 0, r)
+        self.assertIn("%s:2: not an anchor" % self.anchor, r.stderr)
+
+    def mcp_verify(self, env=None):
+        msgs = [{"jsonrpc": "2.0", "id": 1, "method": "initialize",
+                 "params": {"protocolVersion": "2025-11-25", "capabilities": {},
+                            "clientInfo": {"name": "e2e-audit", "version": "1"}}},
+                {"jsonrpc": "2.0", "method": "notifications/initialized"},
+                {"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+                 "params": {"name": "verify_audit_log", "arguments": {}}}]
+        r = self.pm("mcp", "--db", self.db, env=env,
+                    input="\n".join(json.dumps(m) for m in msgs) + "\n")
+        self.assertEqual(r.rc, 0, r)
+        resp = {m["id"]: m for m in map(json.loads, r.stdout.splitlines()) if "id" in m}
+        res = resp[2]["result"]
+        self.assertFalse(res["isError"], res)
+        return res["structuredContent"]
+
+    def test_mcp_gives_the_same_verdict(self):
+        self.load_some()
+        self.assertEqual(self.mcp_verify(), {"intact": True, "events": 8,
+                                             "anchor_checked": False, "anchors": 0})
+        env = {"PIPEMEND_AUDIT_ANCHOR": self.anchor}
+        self.assertEqual(self.anchor_head(env=env).rc, 0)
+        self.assertEqual(self.mcp_verify(env)["anchor_checked"], True)
+        self.sql_exec("UPDATE _pipemend_audit SET actor = 'human:mallory' WHERE seq = 3")
+        self.rehash_all()
+        self.assertTrue(self.mcp_verify()["intact"])
+        v = self.mcp_verify(env)
+        self.assertEqual((v["intact"], v["anchor_checked"], v["broken_seq"]), (False, True, 8))
+        self.assertIn("re-hashed", v["problem"])
+        self.sql_exec("DELETE FROM _pipemend_audit")
+        v = self.mcp_verify()
+        self.assertEqual((v["intact"], v["anchor_checked"]), (False, False))
+        self.assertIn("the audit log is empty, but the warehouse has run 2", v["problem"])

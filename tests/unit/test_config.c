@@ -316,9 +316,9 @@ static void test_unknown_keys(void **state)
                  "  - bogus: 1\n",
                  "pipemend.yaml:2:5: missing key \"name\" in pipeline #1",
                  "every pipeline needs name, source and table");
-    expect_error("pipeline:\n  - name: x\n",
-                 "pipemend.yaml:1:1: unknown key \"pipeline\" at the top level",
-                 "did you mean \"pipelines\"? valid keys: db, defaults, pipelines, tables");
+    expect_error(
+        "pipeline:\n  - name: x\n", "pipemend.yaml:1:1: unknown key \"pipeline\" at the top level",
+        "did you mean \"pipelines\"? valid keys: db, defaults, pipelines, tables, audit_anchor");
     expect_error("defaults:\n  batchsize: 5\n",
                  "pipemend.yaml:2:3: unknown key \"batchsize\" in defaults",
                  "did you mean \"batch_size\"? valid keys: batch_size, sample_size, "
@@ -336,7 +336,7 @@ static void test_unknown_keys(void **state)
                  "pipemend.yaml:3:5: unknown key \"contracts\" in table \"events\"",
                  "did you mean \"contract\"? valid keys: contract, policy");
     expect_error("db: a\nxyz: 1\n", "pipemend.yaml:2:1: unknown key \"xyz\" at the top level",
-                 "valid keys: db, defaults, pipelines, tables");
+                 "valid keys: db, defaults, pipelines, tables, audit_anchor");
 }
 
 static void test_wrong_types(void **state)
@@ -369,7 +369,7 @@ static void test_wrong_types(void **state)
                  NULL);
     expect_error("db: [a]\n", "pipemend.yaml:1:5: db must be a non-empty string, got a list", NULL);
     expect_error("- a\n- b\n", "pipemend.yaml:1:1: the file must be a mapping, got a list",
-                 "valid top-level keys: db, defaults, pipelines, tables");
+                 "valid top-level keys: db, defaults, pipelines, tables, audit_anchor");
     expect_error("pipelines: {name: a}\n",
                  "pipemend.yaml:1:12: pipelines must be a list, got a mapping",
                  "start each pipeline with \"- name: ...\"");
@@ -962,6 +962,47 @@ static void test_size_limit(void **state)
  * under a second, where comparing each key with every earlier one took
  * far longer. The last one
  * repeats the first once normalised, which the check still finds. */
+/* The anchor file: the environment, else audit_anchor: relative to the
+ * file, else the default next to the file; verify skips only an absent
+ * default. */
+static void test_audit_anchor(void **state)
+{
+    (void)state;
+    char buf[256];
+    bool dflt;
+    unsetenv("PIPEMEND_AUDIT_ANCHOR");
+    assert_string_equal(config_audit_anchor(NULL, buf, sizeof buf, &dflt), "pipemend-audit.anchor");
+    assert_true(dflt);
+    assert_null(config_audit_anchor_to_verify(NULL, buf, sizeof buf));
+
+    pm_config *cfg = load_ok("db: sqlite:w.db\n");
+    pm_config moved = *cfg;
+    moved.path = "/etc/pipemend/pipemend.yaml";
+    assert_string_equal(config_audit_anchor(&moved, buf, sizeof buf, &dflt),
+                        "/etc/pipemend/pipemend-audit.anchor");
+    assert_true(dflt);
+    moved.audit_anchor = "keep/a.anchor";
+    assert_string_equal(config_audit_anchor(&moved, buf, sizeof buf, &dflt),
+                        "/etc/pipemend/keep/a.anchor");
+    assert_false(dflt);
+    /* a configured file is checked even when it is missing (verify says so) */
+    assert_non_null(config_audit_anchor_to_verify(&moved, buf, sizeof buf));
+    moved.audit_anchor = "/var/a.anchor";
+    assert_string_equal(config_audit_anchor(&moved, buf, sizeof buf, &dflt), "/var/a.anchor");
+    setenv("PIPEMEND_AUDIT_ANCHOR", "/srv/env.anchor", 1);
+    assert_string_equal(config_audit_anchor(&moved, buf, sizeof buf, &dflt), "/srv/env.anchor");
+    assert_false(dflt);
+    unsetenv("PIPEMEND_AUDIT_ANCHOR");
+    config_free(cfg);
+
+    cfg = load_ok("audit_anchor: a.anchor\n");
+    assert_string_equal(cfg->audit_anchor, "a.anchor");
+    assert_string_equal(config_audit_anchor(cfg, buf, sizeof buf, &dflt), "a.anchor");
+    config_free(cfg);
+    expect_error("audit_anchor: [a]\n",
+                 "pipemend.yaml:1:15: audit_anchor must be a non-empty string, got a list", NULL);
+}
+
 static void test_wide_contract_is_linear(void **state)
 {
     text t = {0};
@@ -1018,6 +1059,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_deep_nesting, enter_tmpdir, leave_tmpdir),
         cmocka_unit_test_setup_teardown(test_size_limit, enter_tmpdir, leave_tmpdir),
         cmocka_unit_test_setup_teardown(test_wide_contract_is_linear, enter_tmpdir, leave_tmpdir),
+        cmocka_unit_test_setup_teardown(test_audit_anchor, enter_tmpdir, leave_tmpdir),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
