@@ -154,7 +154,7 @@ int main(int argc, char **argv)
                                              {"token-file", required_argument, NULL, 'T'},
                                              {"no-token", no_argument, NULL, 'N'},
                                              {"allow-origin", required_argument, NULL, 'O'},
-                                             {"anchor", required_argument, NULL, 'N'},
+                                             {"anchor", required_argument, NULL, 'K'},
                                              {"json", no_argument, NULL, 'j'},
                                              {"quiet", no_argument, NULL, 'q'},
                                              {"verbose", no_argument, NULL, 'v'},
@@ -218,7 +218,7 @@ int main(int argc, char **argv)
         case 'O':
             ctx.origins = optarg;
             break;
-        case 'N':
+        case 'K':
             ctx.anchor = optarg;
             break;
         case 'j':
