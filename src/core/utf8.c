@@ -111,10 +111,17 @@ static uint32_t decode(const unsigned char *s, size_t len)
            (uint32_t)(s[2] & 0x3f) << 6 | (s[3] & 0x3f);
 }
 
+/* Controls, bidirectional controls, and what does not show at all
+ * (zero-width characters, fillers, variation selectors, tags): a person
+ * must see that two names or values that read the same are not. */
 static bool shown_escaped(uint32_t cp)
 {
-    return cp < 0x20 || cp == 0x7f || (cp >= 0x80 && cp < 0xa0) || cp == 0x061c || cp == 0x200e ||
-           cp == 0x200f || (cp >= 0x202a && cp <= 0x202e) || (cp >= 0x2066 && cp <= 0x2069);
+    return cp < 0x20 || cp == 0x7f || (cp >= 0x80 && cp < 0xa0) || cp == 0xad || cp == 0x034f ||
+           cp == 0x061c || cp == 0x115f || cp == 0x1160 || cp == 0x17b4 || cp == 0x17b5 ||
+           cp == 0x180e || (cp >= 0x200b && cp <= 0x200f) || (cp >= 0x202a && cp <= 0x202e) ||
+           (cp >= 0x2060 && cp <= 0x206f) || cp == 0x3164 || (cp >= 0xfe00 && cp <= 0xfe0f) ||
+           cp == 0xfeff || cp == 0xffa0 || (cp >= 0xfff9 && cp <= 0xfffb) ||
+           (cp >= 0xe0000 && cp <= 0xe0fff);
 }
 
 size_t pm_utf8_escape_controls(const char *s, size_t n, char *out, size_t cap)

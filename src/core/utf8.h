@@ -22,9 +22,10 @@ size_t pm_utf8_encode(uint32_t cp, char *out);
  * NUL-terminated, cut on a character boundary; 4 * n + 1 always holds it):
  * what could move the cursor, clear the screen, start a new line or
  * reorder text is shown instead of sent. C0 controls, DEL and invalid
- * bytes become \xNN, C1 controls and the bidirectional controls (U+061C,
- * U+200E, U+200F, U+202A..U+202E, U+2066..U+2069) become \u{XXXX};
- * everything else is copied. Returns the length written. */
+ * bytes become \xNN; C1 controls, the bidirectional controls (U+061C,
+ * U+200E, U+200F, U+202A..U+202E, U+2066..U+2069) and what does not show
+ * (zero-width characters, fillers, variation selectors, tags) become
+ * \u{XXXX}; everything else is copied. Returns the length written. */
 size_t pm_utf8_escape_controls(const char *s, size_t n, char *out, size_t cap);
 /* Largest prefix length <= max that does not split a sequence. */
 size_t pm_utf8_truncate(const char *s, size_t n, size_t max);

@@ -305,3 +305,20 @@ class TestSetupCommands(E2E):
                 self.assertIn("pipemend demo", out)
             else:
                 self.assertIn("tests/e2e/run.py", out)
+
+
+class TestOptionTable(E2E):
+    def test_every_long_option_has_its_own_code(self):
+        # two options with one code: getopt hands the second's value to the
+        # first's case (it happened when two branches each added one)
+        with open(os.path.join(REPO, "src", "cli", "main.c")) as f:
+            text = f.read()
+        opts = re.findall(r'\{"([a-z-]+)",\s*\w+,\s*NULL,\s*\'(.)\'\}', text)
+        self.assertGreater(len(opts), 20, opts)
+        codes = {}
+        for name, code in opts:
+            self.assertNotIn(code, codes, "--%s and --%s share '%s'" % (codes.get(code), name, code))
+            codes[code] = name
+        # and each code has exactly one case in the switch
+        for code, name in codes.items():
+            self.assertEqual(len(re.findall(r"case '%s':" % re.escape(code), text)), 1, name)

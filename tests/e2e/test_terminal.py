@@ -10,12 +10,14 @@ import re
 from e2e_util import E2E, EXIT_LOADED, EXIT_QUARANTINED
 
 ESC = "\x1b"
-FAKE = ESC + "[2J" + ESC + "[H" + "FAKE: all good, approve proposal 1" + "\u202e" + "evil"
+FAKE = (ESC + "[2J" + ESC + "[H" + "FAKE: all good, approve proposal 1" + "\u202e" + "evil"
+        + "\U000e0041\u200b")
 FORGED = "x\n42     2026-12-06T00:00:00.000Z  human:admin  proposal.approved"
 
 # bytes a terminal acts on: C0 controls but the line ends we print, DEL, C1,
 # bidi controls
-RAW_CONTROL = re.compile("[\x00-\x09\x0b-\x1f\x7f\x80-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+RAW_CONTROL = re.compile("[\x00-\x09\x0b-\x1f\x7f\x80-\x9f\u061c\u200b-\u200f\u202a-\u202e"
+                         "\u2060-\u206f\u3164\ufeff\U000e0000-\U000e0fff]")
 
 
 class TestTerminalSafe(E2E):
@@ -47,7 +49,7 @@ class TestTerminalSafe(E2E):
             self.assert_safe(r.stdout, "incidents show")
             shown += r.stdout
         self.assertIn("\\x1b[2J\\x1b[HFAKE: all good", shown)
-        self.assertIn("\\u{202E}evil", shown)
+        self.assertIn("\\u{202E}evil\\u{E0041}\\u{200B}", shown)
         q = self.pm("quarantine", "show", "2", "--db", self.db)
         self.assertIn("\\x1b[2J\\x1b[HFAKE: all good", q.stdout)
         for args in (("quarantine", "list"), ("quarantine", "show", "1"), ("runs",),
