@@ -72,8 +72,10 @@ static pm_code record_change(pm_store *s, const pm_table *t, const pm_change *c,
     return rc;
 }
 
-pm_code outofband_check(pm_store *s, const pm_table *t, int64_t run_id, pm_arena *a, pm_table **now,
-                        pm_err *err)
+/* One look: PM_ERR_BUSY when another worker changed the table between
+ * reading the catalog and adopting (its change is then not out of band). */
+static pm_code check_once(pm_store *s, const pm_table *t, int64_t run_id, pm_arena *a,
+                          pm_table **now, pm_err *err)
 {
     *now = (pm_table *)t;
     pm_table *live;
@@ -124,6 +126,28 @@ pm_code outofband_check(pm_store *s, const pm_table *t, int64_t run_id, pm_arena
     return PM_OK;
 }
 
+/* Workers that start while another changes the table would otherwise take
+ * its change, seen in the live table before the catalog, for one made by
+ * hand: the adoption checks the catalog under the table's lock, and a look
+ * that lost the race reads the catalog again. */
+enum { RACE_TRIES = 8 };
+
+pm_code outofband_check(pm_store *s, const pm_table *t, int64_t run_id, pm_arena *a, pm_table **now,
+                        pm_err *err)
+{
+    pm_code rc = check_once(s, t, run_id, a, now, err);
+    for (int i = 1; rc == PM_ERR_BUSY && i < RACE_TRIES; i++) {
+        pm_table *cur = NULL;
+        rc = store_table_load(s, t->name, a, &cur, err);
+        if (!rc && !cur)
+            rc = pm_err_set(err, PM_ERR_SCHEMA, "table %s left pipemend's catalog during the run",
+                            t->name);
+        if (!rc)
+            rc = check_once(s, cur, run_id, a, now, err);
+    }
+    return rc;
+}
+
 pm_code outofband_adopt(pm_store *s, const char *name, int64_t run_id, pm_arena *a, pm_table **t,
                         pm_err *err)
 {
@@ -150,6 +174,9 @@ pm_code outofband_adopt(pm_store *s, const char *name, int64_t run_id, pm_arena 
     rc = rc ? rc : store_commit(s, err);
     if (rc) {
         store_rollback(s, NULL);
+        /* another worker adopted (or created) it first: take theirs */
+        if (rc == PM_ERR_BUSY && !(rc = store_table_load(s, name, a, t, err)) && *t)
+            return outofband_check(s, *t, run_id, a, t, err);
         return rc;
     }
     pm_info("%s existed before pipemend: adopted as schema version 1 with %zu columns", name,

@@ -548,9 +548,35 @@ pm_code store_table_create(pm_store *s, const pm_table *t, pm_err *err)
     return rc ? rc : catalog_record_version(s, &first_version, s->drv->dialect.created, err);
 }
 
+/* Takes the table's migration lock (in the caller's transaction) and
+ * checks that the catalog still has version `version` of it (0: none):
+ * PM_ERR_BUSY when another worker moved it since the caller looked. */
+static pm_code table_lock_at(pm_store *s, const char *name, int version, pm_err *err)
+{
+    char key[300];
+    snprintf(key, sizeof key, "table:%s", name);
+    pm_code rc = s->drv->lock(s, key, err);
+    pm_arena *a = pm_arena_new(0);
+    pm_table *now = NULL;
+    if (!rc)
+        rc = store_table_load(s, name, a, &now, err);
+    int at = now ? now->version : 0;
+    pm_arena_free(a);
+    if (!rc && at != version) {
+        rc = pm_err_set(err, PM_ERR_BUSY,
+                        "%s changed since the plan was made (schema version %d, planned against "
+                        "%d)",
+                        name, at, version);
+        pm_err_hint(err, "plan again against the current schema");
+    }
+    return rc;
+}
+
 pm_code store_table_adopt(pm_store *s, const pm_table *t, const char *reason, pm_err *err)
 {
-    pm_code rc = catalog_record_version(s, t, reason, err);
+    pm_code rc = table_lock_at(s, t->name, t->version - 1, err);
+    if (!rc)
+        rc = catalog_record_version(s, t, reason, err);
     s->drv->table_changed(s); /* a load prepared for the old columns would not fit */
     return rc;
 }
@@ -564,25 +590,11 @@ pm_code store_apply_ops(pm_store *s, const pm_table *from, const pm_op *ops, siz
         return rc;
     /* Workers loading the same table queue here; the loser of a race finds
      * the version moved and plans again (PM_ERR_BUSY). */
-    char key[300];
-    snprintf(key, sizeof key, "table:%s", from->name);
-    rc = s->drv->lock(s, key, err);
-    pm_arena *a = pm_arena_new(0);
-    pm_table *now = NULL;
-    if (!rc)
-        rc = store_table_load(s, from->name, a, &now, err);
-    if (!rc && (!now || now->version != from->version)) {
-        rc = pm_err_set(err, PM_ERR_BUSY,
-                        "%s changed since the plan was made (schema version %d, planned against "
-                        "%d)",
-                        from->name, now ? now->version : 0, from->version);
-        pm_err_hint(err, "plan again against the current schema");
-    }
+    rc = table_lock_at(s, from->name, from->version, err);
     if (!rc)
         rc = s->drv->apply_ddl(s, from, ops, n, to, err);
     if (!rc)
         rc = catalog_record_version(s, to, reason, err);
-    pm_arena_free(a);
     s->drv->table_changed(s); /* a load prepared for the old columns would not fit */
     return own_end(s, own, rc, err);
 }

@@ -732,6 +732,16 @@ static void test_schema_versions(void **state)
     assert_string_equal(live->cols[2].name, "coupon");
     assert_int_equal(live->version, 3);
 
+    /* an adoption planned against version 1 (a worker that read the
+     * catalog before another's change) finds the version moved: busy, not
+     * a duplicate version */
+    pm_table stale = *live;
+    stale.version = 2;
+    OK(store_begin(s, E));
+    assert_int_equal(store_table_adopt(s, &stale, "seen before the change", &err), PM_ERR_BUSY);
+    assert_non_null(strstr(err.msg, "changed since"));
+    OK(store_rollback(s, E));
+
     /* version 3 adopted, in the caller's transaction */
     OK(store_begin(s, E));
     OK(store_table_adopt(s, live, "changed by hand", E));
