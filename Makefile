@@ -15,7 +15,7 @@
 
 CC ?= cc
 BUILD ?= release
-PKGS := sqlite3 jansson yaml-0.1 libcrypto libpq libmicrohttpd libpcre2-8 icu-uc icu-i18n
+PKGS := sqlite3 jansson yaml-0.1 libcrypto libpq libmicrohttpd libpcre2-8 icu-uc icu-i18n libcurl
 O := build/$(BUILD)
 
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter
@@ -39,7 +39,9 @@ CLI_MAIN := src/cli/main.c
 # ($(O)/gen/tool_schemas.c, generated; see the rules below).
 SCHEMA_JSON := $(sort $(wildcard src/tools/schemas/*.json))
 GEN_SRC := $(O)/gen/tool_schemas.c
-LIB_OBJ := $(LIB_SRC:%.c=$(O)/%.o) $(GEN_SRC:.c=.o)
+# The agent's system prompt (a text file), compiled in the same way.
+PROMPT_SRC := $(O)/gen/agent_prompt.c
+LIB_OBJ := $(LIB_SRC:%.c=$(O)/%.o) $(GEN_SRC:.c=.o) $(PROMPT_SRC:.c=.o)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(O)/tests/%)
 
@@ -71,6 +73,16 @@ $(GEN_SRC) $(GEN_SRC:.c=.h) &: $(SCHEMA_JSON) $(O)/gen/schema-files $(O)/gen/emb
 
 $(GEN_SRC:.c=.o): $(GEN_SRC)
 	$(CC) $(CFLAGS_ALL) -MMD -MP -c $< -o $@
+
+$(O)/gen/embed_text: scripts/embed_text.c
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE_CFLAGS) -O1 -o $@ $<
+
+$(PROMPT_SRC): prompts/agent-system.md $(O)/gen/embed_text
+	@$(O)/gen/embed_text $@ agent_system_prompt prompts/agent-system.md
+
+$(PROMPT_SRC:.c=.o): $(PROMPT_SRC)
+	$(CC) $(CFLAGS_ALL) -c $< -o $@
 
 # Before any object is compiled the header exists; -MMD tracks who uses it.
 $(LIB_OBJ) $(O)/src/cli/main.o: | $(GEN_SRC:.c=.h)
@@ -150,13 +162,13 @@ conformance: deps $(O)/tests/mcp_conformance_server
 # JSON scanner differentially against jansson, the guard's SQL path against
 # its promises. New inputs land in build/fuzz/corpus-TARGET (copy the
 # worthwhile ones into tests/fuzz/corpus/TARGET).
-fuzz: deps $(GEN_SRC)
+fuzz: deps $(GEN_SRC) $(PROMPT_SRC)
 	@mkdir -p build/fuzz
 	for t in $(FUZZ_TARGETS); do \
 	  mkdir -p build/fuzz/corpus-$$t && \
 	  clang -std=c11 -D_GNU_SOURCE -Isrc -I$(O) -g -O1 -fsanitize=fuzzer,address,undefined \
 	    $$(pkg-config --cflags $(PKGS)) -o build/fuzz/fuzz_$$t tests/fuzz/fuzz_$$t.c \
-	    $(filter-out src/cli/%,$(LIB_SRC)) $(GEN_SRC) $(LIBS) && \
+	    $(filter-out src/cli/%,$(LIB_SRC)) $(GEN_SRC) $(PROMPT_SRC) $(LIBS) && \
 	  build/fuzz/fuzz_$$t -max_total_time=$${FUZZ_SECONDS:-60} -max_len=4096 \
 	    build/fuzz/corpus-$$t tests/fuzz/corpus/$$t || exit 1; \
 	done

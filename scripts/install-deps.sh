@@ -5,7 +5,7 @@
 # root or through sudo.
 set -eu
 PKGS="gcc make pkg-config libsqlite3-dev sqlite3 libjansson-dev libyaml-dev libssl-dev libpg-query-dev \
-libpq-dev postgresql libmicrohttpd-dev libpcre2-dev libicu-dev libcmocka-dev python3 clang"
+libpq-dev postgresql libmicrohttpd-dev libpcre2-dev libicu-dev libcurl4-openssl-dev libcmocka-dev python3 clang"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

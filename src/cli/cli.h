@@ -37,6 +37,8 @@ typedef struct cli_ctx {
     bool no_token;          /* --no-token (serve, loopback only) */
     const char *origins;    /* --allow-origin A[,B...] (serve) */
     const char *anchor;     /* --anchor FILE (audit anchor, audit verify) */
+    int64_t incident;       /* --incident ID (agent run) */
+    bool open;              /* --open (agent run) */
     int limit;
     int64_t run_id;
     bool json;
@@ -71,6 +73,11 @@ struct json_t;
 void cli_print_json(struct json_t *v);
 /* "human:NAME" from --actor, else the OS user, into buf. */
 const char *cli_human_actor(const cli_ctx *ctx, char *buf, size_t n);
+/* After a run of a pipeline that says `agent: on_incident`: the agent
+ * takes the open incidents of table it has not taken yet (cmd_agent.c);
+ * its trace goes to stderr. Returns 0, or the exit code of a failure
+ * (printed). */
+int cli_agent_after_run(cli_ctx *ctx, pm_store *s, const char *table);
 /* Draws a run's progress bar on stderr (an ingest_opts.on_progress). */
 void cli_progress_bar(void *arg, const ingest_progress *p);
 

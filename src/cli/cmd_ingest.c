@@ -45,10 +45,18 @@ static int run(cli_ctx *ctx, pipeline_request *req)
         return code;
     ingest_result r;
     pm_code rc = pipeline_run(s, ctx->cfg, req, &r, &err);
-    store_close(s);
-    if (rc)
+    if (rc) {
+        store_close(s);
         return cli_fail(&err);
+    }
     print_result(ctx, &r);
+    /* a pipeline that hands what the rules left to the agent */
+    const pm_pipeline_cfg *p = req->pipeline        ? req->pipeline
+                               : req->pipeline_name ? config_pipeline(ctx->cfg, req->pipeline_name)
+                                                    : NULL;
+    if (p && p->agent_on_incident && (r.quarantined || r.held))
+        cli_agent_after_run(ctx, s, req->table ? req->table : p->table);
+    store_close(s);
     return r.quarantined || r.held ? EXIT_QUARANTINED : EXIT_LOADED;
 }
 

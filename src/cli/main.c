@@ -56,6 +56,9 @@ static const char options_help[] =
     "                    $PIPEMEND_AUDIT_ANCHOR, then audit_anchor: in pipemend.yaml,\n"
     "                    then pipemend-audit.anchor next to it; verify checks the\n"
     "                    default only if it exists)\n"
+    "  --incident ID     agent run: the incident the agent takes\n"
+    "  --open            agent run: every open incident of the kinds the agent takes\n"
+    "                    (agent: kinds) that no session has taken yet\n"
     "  --json            print data as JSON on stdout\n"
     "  --dir DIR         demo directory\n"
     "  -q, --quiet       only errors on stderr\n"
@@ -155,6 +158,8 @@ int main(int argc, char **argv)
                                              {"no-token", no_argument, NULL, 'N'},
                                              {"allow-origin", required_argument, NULL, 'O'},
                                              {"anchor", required_argument, NULL, 'K'},
+                                             {"incident", required_argument, NULL, 'I'},
+                                             {"open", no_argument, NULL, 'o'},
                                              {"json", no_argument, NULL, 'j'},
                                              {"quiet", no_argument, NULL, 'q'},
                                              {"verbose", no_argument, NULL, 'v'},
@@ -220,6 +225,16 @@ int main(int argc, char **argv)
             break;
         case 'K':
             ctx.anchor = optarg;
+            break;
+        case 'I':
+            if (parse_int(optarg, 1, &n)) {
+                return cli_error(EXIT_USAGE, "pipemend incidents list shows them",
+                                 "--incident needs an incident id, got \"%s\"", optarg);
+            }
+            ctx.incident = n;
+            break;
+        case 'o':
+            ctx.open = true;
             break;
         case 'j':
             ctx.json = true;

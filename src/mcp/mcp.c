@@ -21,7 +21,7 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "mcp/jsonrpc.h"
-#include "mcp/jsonschema.h"
+#include "core/jsonschema.h"
 #include "mcp/mcp_int.h"
 
 #define DEFAULT_PAGE 50

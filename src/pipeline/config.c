@@ -33,6 +33,7 @@
 
 #include "core/log.h"
 #include "core/utf8.h"
+#include "drift/drift.h"
 #include "schema/colname.h"
 
 #define CONFIG_DEFAULT_PATH "pipemend.yaml"
@@ -859,9 +860,9 @@ static pm_code load_defaults(loader *ld, const yaml_node_t *n)
     return PM_OK;
 }
 
-static const char *const pipeline_keys[] = {"name",  "source", "format",  "table",
-                                            "owner", "policy", "contract"};
-enum { PK_NAME, PK_SOURCE, PK_FORMAT, PK_TABLE, PK_OWNER, PK_POLICY, PK_CONTRACT };
+static const char *const pipeline_keys[] = {"name",  "source", "format",   "table",
+                                            "owner", "policy", "contract", "agent"};
+enum { PK_NAME, PK_SOURCE, PK_FORMAT, PK_TABLE, PK_OWNER, PK_POLICY, PK_CONTRACT, PK_AGENT };
 
 static pm_code load_pipeline(loader *ld, const yaml_node_t *n, size_t index, pipeline_marks *marks,
                              pm_pipeline_cfg *pc)
@@ -924,6 +925,17 @@ static pm_code load_pipeline(loader *ld, const yaml_node_t *n, size_t index, pip
         case PK_CONTRACT:
             /* Loaded once the table is known (it may be written below). */
             contract = v;
+            break;
+        case PK_AGENT:
+            if (is_null(v))
+                break;
+            if (v->type != YAML_SCALAR_NODE || strcmp(sval(v), "on_incident") != 0) {
+                rc = bad_value(ld, v, "agent", where, "on_incident");
+                pm_err_hint(ld->err, "the agent itself is configured in the top-level agent: "
+                                     "section");
+                break;
+            }
+            pc->agent_on_incident = true;
             break;
         }
         if (rc != PM_OK)
@@ -1046,19 +1058,174 @@ static pm_code load_tables(loader *ld, const yaml_node_t *n)
     return PM_OK;
 }
 
-static const char *const top_keys[] = {"db", "defaults", "pipelines", "tables", "audit_anchor"};
-enum { TK_DB, TK_DEFAULTS, TK_PIPELINES, TK_TABLES, TK_AUDIT_ANCHOR };
+static const char *const agent_keys[] = {
+    "provider",   "model",          "base_url",        "api_key_env",  "max_turns",
+    "max_tokens", "session_tokens", "session_seconds", "call_timeout", "daily_tokens",
+    "retries",    "result_cap",     "kinds",           "price_input",  "price_output"};
+enum {
+    AK_PROVIDER,
+    AK_MODEL,
+    AK_BASE_URL,
+    AK_KEY_ENV,
+    AK_MAX_TURNS,
+    AK_MAX_TOKENS,
+    AK_SESSION_TOKENS,
+    AK_SESSION_SECONDS,
+    AK_CALL_TIMEOUT,
+    AK_DAILY_TOKENS,
+    AK_RETRIES,
+    AK_RESULT_CAP,
+    AK_KINDS,
+    AK_PRICE_IN,
+    AK_PRICE_OUT
+};
+
+/* An environment variable's name: what a shell accepts. */
+static bool env_name_ok(const char *s)
+{
+    if (!*s || (*s >= '0' && *s <= '9'))
+        return false;
+    for (; *s; s++)
+        if (!((*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') ||
+              *s == '_'))
+            return false;
+    return true;
+}
+
+static pm_code load_agent(loader *ld, const yaml_node_t *n)
+{
+    pm_agent_cfg *ac = &ld->cfg->agent;
+    const char *where = "in agent";
+    if (is_null(n))
+        return PM_OK;
+    if (n->type != YAML_MAPPING_NODE) {
+        pm_code rc = bad_value(ld, n, "agent", "", "a mapping");
+        pm_err_hint(ld->err, "for example: agent: {provider: anthropic, model: claude-sonnet-4-5}");
+        return rc;
+    }
+    ac->set = true;
+    for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
+        int k = check_key(ld, n, p, agent_keys, sizeof agent_keys / sizeof *agent_keys, where);
+        if (k < 0)
+            return PM_ERR_CONFIG;
+        const yaml_node_t *v = node(ld, p->value);
+        pm_code rc = PM_OK;
+        unsigned long long u = 0;
+        /* maxima: a setting must not cost unbounded time, tokens or memory */
+        static const unsigned long long maxima[] = {
+            [AK_MAX_TURNS] = 1000,
+            [AK_MAX_TOKENS] = 1000000,
+            [AK_SESSION_TOKENS] = 100000000,
+            [AK_SESSION_SECONDS] = 86400,
+            [AK_CALL_TIMEOUT] = 3600,
+            [AK_DAILY_TOKENS] = 10000000000ULL,
+            [AK_RETRIES] = 20,
+            [AK_RESULT_CAP] = 1 << 20,
+        };
+        long *counts[] = {
+            [AK_MAX_TURNS] = &ac->max_turns,
+            [AK_MAX_TOKENS] = &ac->max_tokens,
+            [AK_SESSION_TOKENS] = &ac->session_tokens,
+            [AK_SESSION_SECONDS] = &ac->session_seconds,
+            [AK_CALL_TIMEOUT] = &ac->call_timeout,
+            [AK_DAILY_TOKENS] = &ac->daily_tokens,
+            [AK_RETRIES] = &ac->retries,
+            [AK_RESULT_CAP] = &ac->result_cap,
+        };
+        switch (k) {
+        case AK_PROVIDER:
+            if (v->type != YAML_SCALAR_NODE ||
+                (strcmp(sval(v), "anthropic") != 0 && strcmp(sval(v), "openai") != 0)) {
+                rc = bad_value(ld, v, "provider", where, "anthropic or openai");
+                pm_err_hint(ld->err, "openai covers every OpenAI-compatible chat-completions "
+                                     "server (llama.cpp, vLLM, Ollama)");
+                break;
+            }
+            ac->provider = pm_arena_strdup(ld->cfg->arena, sval(v));
+            break;
+        case AK_MODEL:
+            rc = get_string(ld, v, "model", where, &ac->model);
+            break;
+        case AK_BASE_URL:
+            rc = get_string(ld, v, "base_url", where, &ac->base_url);
+            if (!rc && strncmp(ac->base_url, "http://", 7) != 0 &&
+                strncmp(ac->base_url, "https://", 8) != 0)
+                rc = bad_value(ld, v, "base_url", where, "an http:// or https:// URL");
+            break;
+        case AK_KEY_ENV:
+            rc = get_string(ld, v, "api_key_env", where, &ac->api_key_env);
+            if (!rc && !env_name_ok(ac->api_key_env)) {
+                rc = bad_value(ld, v, "api_key_env", where,
+                               "the name of an environment variable (letters, digits, _)");
+                pm_err_hint(ld->err, "name the variable that holds the key; never write the key "
+                                     "itself in pipemend.yaml");
+            }
+            break;
+        case AK_KINDS: {
+            if (v->type != YAML_SEQUENCE_NODE) {
+                rc = bad_value(ld, v, "kinds", where, "a list of incident kinds");
+                break;
+            }
+            ac->nkinds = 0;
+            for (yaml_node_item_t *it = v->data.sequence.items.start;
+                 !rc && it < v->data.sequence.items.top; it++) {
+                const yaml_node_t *kn = node(ld, *it);
+                pm_finding_kind fk;
+                if (kn->type != YAML_SCALAR_NODE || !drift_kind_parse(sval(kn), &fk)) {
+                    rc = bad_value(ld, kn, "kinds", where, "an incident kind");
+                    pm_err_hint(ld->err, "kinds: rename, format, type_conflict, null_violation, "
+                                         "out_of_band, new_field, widen, nested, contract");
+                } else if (ac->nkinds == AGENT_KINDS_MAX) {
+                    rc = bad_value(ld, kn, "kinds", where, "at most 16 kinds");
+                } else {
+                    ac->kinds[ac->nkinds++] = drift_kind_name(fk);
+                }
+            }
+            break;
+        }
+        case AK_PRICE_IN:
+        case AK_PRICE_OUT: {
+            double d;
+            if (v->type != YAML_SCALAR_NODE || !parse_number(sval(v), slen(v), &d) || d < 0 ||
+                d > 1e6) {
+                rc = bad_value(ld, v, agent_keys[k], where,
+                               "a price in USD per million tokens (0 or more)");
+                break;
+            }
+            *(k == AK_PRICE_IN ? &ac->price_input : &ac->price_output) = d;
+            break;
+        }
+        default:
+            if (k == AK_RETRIES && v->type == YAML_SCALAR_NODE && strcmp(sval(v), "0") == 0) {
+                ac->retries = 0; /* none: the only count that may be 0 */
+                break;
+            }
+            rc = get_count(ld, v, agent_keys[k], where, maxima[k], &u);
+            if (!rc)
+                *counts[k] = (long)u;
+            break;
+        }
+        if (rc != PM_OK)
+            return rc;
+    }
+    return PM_OK;
+}
+
+static const char *const top_keys[] = {"db",     "defaults",     "pipelines",
+                                       "tables", "audit_anchor", "agent"};
+enum { TK_DB, TK_DEFAULTS, TK_PIPELINES, TK_TABLES, TK_AUDIT_ANCHOR, TK_AGENT };
 
 static pm_code load_root(loader *ld, const yaml_node_t *root)
 {
     if (root->type != YAML_MAPPING_NODE) {
         pm_code rc = bad_value(ld, root, "the file", "", "a mapping");
-        pm_err_hint(ld->err, "valid top-level keys: db, defaults, pipelines, tables, audit_anchor");
+        pm_err_hint(ld->err,
+                    "valid top-level keys: db, defaults, pipelines, tables, audit_anchor, agent");
         return rc;
     }
     for (yaml_node_pair_t *p = root->data.mapping.pairs.start; p < root->data.mapping.pairs.top;
          p++) {
-        int k = check_key(ld, root, p, top_keys, 5, "");
+        int k = check_key(ld, root, p, top_keys, sizeof top_keys / sizeof *top_keys, "");
         if (k < 0)
             return PM_ERR_CONFIG;
         const yaml_node_t *v = node(ld, p->value);
@@ -1080,6 +1247,9 @@ static pm_code load_root(loader *ld, const yaml_node_t *root)
         case TK_AUDIT_ANCHOR:
             if (!is_null(v))
                 rc = get_string(ld, v, "audit_anchor", "", &ld->cfg->audit_anchor);
+            break;
+        case TK_AGENT:
+            rc = load_agent(ld, v);
             break;
         }
         if (rc != PM_OK)
@@ -1115,6 +1285,20 @@ static pm_config *config_new(void)
     cfg->max_depth = 64;
     cfg->volume_window = 10;
     cfg->volume_ratio = 0.2;
+    pm_agent_cfg *ac = &cfg->agent;
+    ac->provider = "anthropic";
+    ac->max_turns = 12;
+    ac->max_tokens = 2048;
+    ac->session_tokens = 200000;
+    ac->session_seconds = 300;
+    ac->call_timeout = 60;
+    ac->daily_tokens = 2000000;
+    ac->retries = 4;
+    ac->result_cap = 16384;
+    static const char *const kinds[] = {"rename", "format", "type_conflict", "null_violation",
+                                        "out_of_band"};
+    for (size_t i = 0; i < sizeof kinds / sizeof *kinds; i++)
+        ac->kinds[ac->nkinds++] = kinds[i];
     return cfg;
 }
 

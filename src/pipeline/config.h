@@ -19,6 +19,8 @@
  *       format: ndjson                 # ndjson | jsonl | csv (default: from extension)
  *       table: orders
  *       owner: data-platform@example.com
+ *       agent: on_incident             # after each run, the agent takes the
+ *                                      # incidents the run left open (agent: kinds)
  *       policy: auto                   # auto | review | frozen, or a mapping:
  *       # policy:
  *       #   mode: review                 # auto | review | frozen (default auto)
@@ -32,6 +34,23 @@
  *           amount: {min: 0, max: 100000}
  *           status: {allowed: [new, paid, shipped], not_null: true}
  *           email: {regex: '^[^@]+@[^@]+$', max_length: 254}
+ *   agent:                       # the reasoning agent (src/agent/agent.h)
+ *     provider: anthropic        # anthropic | openai (any chat-completions server)
+ *     model: claude-sonnet-4-5
+ *     base_url: https://api.anthropic.com   # the default for anthropic; openai:
+ *                                # https://api.openai.com/v1 (give the /v1 part)
+ *     api_key_env: ANTHROPIC_API_KEY   # the variable holding the key (never the key)
+ *     max_turns: 12              # model calls per session
+ *     max_tokens: 2048           # per model call
+ *     session_tokens: 200000     # input + output tokens per session
+ *     session_seconds: 300       # wall clock per session
+ *     call_timeout: 60           # seconds per model call
+ *     daily_tokens: 2000000      # per warehouse and UTC day
+ *     retries: 4                 # of one call, on 429, 5xx, timeouts
+ *     result_cap: 16384          # bytes of one tool result shown to the model
+ *     kinds: [rename, format, type_conflict, null_violation, out_of_band]
+ *     price_input: 3.0           # USD per million tokens, for the cost estimate
+ *     price_output: 15.0
  *   audit_anchor: pipemend-audit.anchor  # audit anchor file (audit.h); relative
  *                                        # to this file; the default
  *   tables:
@@ -63,9 +82,27 @@ typedef struct pm_pipeline_cfg {
     pm_policy policy;  /* the default unless has_policy */
     bool has_policy;   /* false: the tables: section's policy, else the default */
     pm_format format;
-    bool has_format;       /* false: decide from each file's extension */
-    pm_contract *contract; /* may be NULL */
+    bool has_format;        /* false: decide from each file's extension */
+    pm_contract *contract;  /* may be NULL */
+    bool agent_on_incident; /* agent: on_incident */
 } pm_pipeline_cfg;
+
+#define AGENT_KINDS_MAX 16
+
+/* The agent: section (every member has its default when the section is
+ * absent; set says whether it was given). */
+typedef struct pm_agent_cfg {
+    bool set;
+    const char *provider;    /* "anthropic" or "openai" */
+    const char *model;       /* NULL: not given (agent runs refuse) */
+    const char *base_url;    /* NULL: the provider's public endpoint */
+    const char *api_key_env; /* NULL: ANTHROPIC_API_KEY or OPENAI_API_KEY */
+    long max_turns, max_tokens, session_tokens, session_seconds, call_timeout, daily_tokens,
+        retries, result_cap;
+    const char *kinds[AGENT_KINDS_MAX];
+    size_t nkinds;
+    double price_input, price_output; /* USD per million tokens */
+} pm_agent_cfg;
 
 /* A `policy:` under an entry of the tables: section. */
 typedef struct pm_table_policy {
@@ -91,6 +128,7 @@ typedef struct pm_config {
     pm_table_policy *table_policies; /* from the tables: section */
     size_t ntable_policies;
     const char *audit_anchor; /* as written in the file; may be NULL */
+    pm_agent_cfg agent;
 } pm_config;
 
 /* Loads path; with path NULL, loads ./pipemend.yaml if it exists, otherwise

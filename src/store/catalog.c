@@ -93,6 +93,16 @@ typedef enum stmt_id {
     ST_AUDIT_ADD,
     ST_AUDIT_LIST,
     ST_NEWEST_IDS,
+    /* agent sessions */
+    ST_AGENT_START,
+    ST_AGENT_RUNNING,
+    ST_AGENT_ABORT,
+    ST_AGENT_STEP,
+    ST_AGENT_COUNT,
+    ST_AGENT_FINISH,
+    ST_AGENT_LIST,
+    ST_AGENT_STEPS,
+    ST_AGENT_TOKENS,
     ST_COUNT
 } stmt_id;
 
@@ -309,6 +319,54 @@ static const struct {
                        "max(id) FROM _pipemend_incidents), 0), COALESCE((SELECT max(id) FROM "
                        "_pipemend_proposals), 0)",
                        "cannot read the catalog"},
+
+    [ST_AGENT_START] = {"INSERT INTO _pipemend_agent_sessions (incident, provider, model, "
+                        "prompt_sha256, outcome, steps, input_tokens, output_tokens, started_at, "
+                        "pid, host) VALUES (CAST($1 AS bigint), CAST($2 AS text), CAST($3 AS "
+                        "text), CAST($4 AS text), 'running', 0, 0, 0, {now}, CAST($5 AS bigint), "
+                        "CAST($6 AS text)) RETURNING id",
+                        "cannot record the agent session"},
+    [ST_AGENT_RUNNING] = {"SELECT id, pid FROM _pipemend_agent_sessions WHERE outcome = 'running' "
+                          "AND host = CAST($1 AS text)",
+                          "cannot read agent sessions"},
+    [ST_AGENT_ABORT] = {"UPDATE _pipemend_agent_sessions SET outcome = 'escalated', reason = "
+                        "'interrupted: the process running it ended before it finished', "
+                        "finished_at = {now} WHERE id = CAST($1 AS bigint) AND outcome = "
+                        "'running'",
+                        "cannot update agent sessions"},
+    [ST_AGENT_STEP] = {"INSERT INTO _pipemend_agent_steps (session, seq, kind, at, latency_ms, "
+                       "input_tokens, output_tokens, stop_reason, status, attempts, tool, "
+                       "arguments, outcome, result_sha256, message) SELECT CAST($1 AS bigint), "
+                       "coalesce(max(seq), 0) + 1, CAST($2 AS text), {now}, CAST($3 AS bigint), "
+                       "CAST($4 AS bigint), CAST($5 AS bigint), CAST($6 AS text), CAST($7 AS "
+                       "bigint), CAST($8 AS bigint), CAST($9 AS text), CAST($10 AS text), "
+                       "CAST($11 AS text), CAST($12 AS text), CAST($13 AS text) FROM "
+                       "_pipemend_agent_steps WHERE session = CAST($1 AS bigint) RETURNING seq",
+                       "cannot record the agent's step"},
+    [ST_AGENT_COUNT] = {"UPDATE _pipemend_agent_sessions SET steps = steps + 1, input_tokens = "
+                        "input_tokens + CAST($2 AS bigint), output_tokens = output_tokens + "
+                        "CAST($3 AS bigint) WHERE id = CAST($1 AS bigint)",
+                        "cannot update the agent session"},
+    [ST_AGENT_FINISH] = {"UPDATE _pipemend_agent_sessions SET outcome = CAST($2 AS text), reason "
+                         "= CAST($3 AS text), proposal = CAST($4 AS bigint), confidence = "
+                         "CAST($5 AS double precision), rationale = CAST($6 AS text), "
+                         "finished_at = {now} WHERE id = CAST($1 AS bigint) AND outcome = "
+                         "'running'",
+                         "cannot finish the agent session"},
+    [ST_AGENT_LIST] = {"SELECT id, incident, provider, model, prompt_sha256, outcome, reason, "
+                       "proposal, confidence, rationale, steps, input_tokens, output_tokens, "
+                       "started_at, finished_at FROM _pipemend_agent_sessions WHERE (CAST($1 AS "
+                       "bigint) = 0 OR id = CAST($1 AS bigint)) AND (CAST($2 AS bigint) = 0 OR "
+                       "incident = CAST($2 AS bigint)) ORDER BY id DESC LIMIT CAST($3 AS bigint)",
+                       "cannot list agent sessions"},
+    [ST_AGENT_STEPS] = {"SELECT session, seq, kind, at, latency_ms, input_tokens, output_tokens, "
+                        "stop_reason, status, attempts, tool, arguments, outcome, result_sha256, "
+                        "message FROM _pipemend_agent_steps WHERE session = CAST($1 AS bigint) "
+                        "ORDER BY seq",
+                        "cannot read the agent's steps"},
+    [ST_AGENT_TOKENS] = {"SELECT coalesce(sum(input_tokens + output_tokens), 0) FROM "
+                         "_pipemend_agent_sessions WHERE started_at >= CAST($1 AS text)",
+                         "cannot read the agent's token use"},
 };
 
 /* sql with the dialect spliced in (driver.h, drv_dialect), into b. */
@@ -1419,6 +1477,217 @@ pm_code store_newest_ids(pm_store *s, int64_t *run, int64_t *incident, int64_t *
         *incident = C_INT(st, 1);
         *proposal = C_INT(st, 2);
     }
+    DONE(st);
+    return PM_OK;
+}
+
+/* ---- agent sessions --------------------------------------------------------- */
+
+/* Ends sessions left running by a process gone from this host. */
+static pm_code agent_reap(pm_store *s, pm_err *err)
+{
+    char host[256];
+    hostname(host);
+    drv_stmt *st, *up;
+    bool row;
+    int64_t dead[64];
+    size_t n = 0;
+    pm_code rc = stmt(s, ST_AGENT_RUNNING, &st, err);
+    if (rc)
+        return rc;
+    TEXT(st, 1, host);
+    while (n < sizeof dead / sizeof dead[0] && !(rc = STEP(st, &row, err)) && row) {
+        pid_t pid = (pid_t)C_INT(st, 1);
+        if (pid == getpid() || kill(pid, 0) == 0 || errno == EPERM)
+            continue; /* alive (EPERM: alive, owned by another user) */
+        dead[n++] = C_INT(st, 0);
+    }
+    DONE(st);
+    for (size_t i = 0; !rc && i < n; i++) {
+        rc = stmt(s, ST_AGENT_ABORT, &up, err);
+        if (!rc) {
+            INT(up, 1, dead[i]);
+            rc = run(up, NULL, err);
+        }
+    }
+    return rc;
+}
+
+pm_code store_agent_start(pm_store *s, int64_t incident, const char *provider, const char *model,
+                          const char *prompt_sha256, int64_t *id, pm_err *err)
+{
+    char host[256];
+    hostname(host);
+    drv_stmt *st;
+    bool row;
+    pm_code rc = agent_reap(s, err);
+    if (!rc)
+        rc = stmt(s, ST_AGENT_START, &st, err);
+    if (rc)
+        return rc;
+    INT(st, 1, incident);
+    TEXT(st, 2, provider);
+    TEXT(st, 3, model);
+    TEXT(st, 4, prompt_sha256);
+    INT(st, 5, getpid());
+    TEXT(st, 6, host);
+    if ((rc = first(st, &row, err))) {
+        /* the unique index of running sessions: one per incident */
+        if (rc == PM_ERR_CONSTRAINT || rc == PM_ERR_BUSY) {
+            pm_err_set(err, PM_ERR_BUSY, "an agent session is already running on incident %lld",
+                       (long long)incident);
+            pm_err_hint(err, "wait for it to end (pipemend agent sessions list shows it)");
+            return PM_ERR_BUSY;
+        }
+        return rc;
+    }
+    *id = C_INT(st, 0);
+    DONE(st);
+    return PM_OK;
+}
+
+pm_code store_agent_step(pm_store *s, pm_agent_step *x, pm_err *err)
+{
+    drv_stmt *st;
+    bool row;
+    pm_code rc = stmt(s, ST_AGENT_STEP, &st, err);
+    if (rc)
+        return rc;
+    INT(st, 1, x->session);
+    TEXT(st, 2, x->kind);
+    INT(st, 3, x->latency_ms);
+    INT(st, 4, x->input_tokens);
+    INT(st, 5, x->output_tokens);
+    TEXT(st, 6, x->stop_reason);
+    INT(st, 7, x->status);
+    INT(st, 8, x->attempts);
+    TEXT(st, 9, x->tool);
+    TEXT(st, 10, x->arguments);
+    TEXT(st, 11, x->outcome);
+    TEXT(st, 12, x->result_sha256);
+    TEXT(st, 13, x->message);
+    if ((rc = first(st, &row, err)))
+        return rc;
+    x->seq = row ? C_INT(st, 0) : 0;
+    DONE(st);
+    rc = stmt(s, ST_AGENT_COUNT, &st, err);
+    if (rc)
+        return rc;
+    INT(st, 1, x->session);
+    INT(st, 2, x->input_tokens);
+    INT(st, 3, x->output_tokens);
+    return run(st, NULL, err);
+}
+
+pm_code store_agent_finish(pm_store *s, int64_t id, const char *outcome, const char *reason,
+                           int64_t proposal, bool has_confidence, double confidence,
+                           const char *rationale, pm_err *err)
+{
+    drv_stmt *st;
+    pm_code rc = stmt(s, ST_AGENT_FINISH, &st, err);
+    if (rc)
+        return rc;
+    INT(st, 1, id);
+    TEXT(st, 2, outcome);
+    TEXT(st, 3, reason);
+    if (proposal > 0)
+        INT(st, 4, proposal);
+    else
+        NUL(st, 4);
+    if (has_confidence)
+        st->ops->bind_double(st, 5, confidence);
+    else
+        NUL(st, 5);
+    TEXT(st, 6, rationale);
+    return run(st, NULL, err);
+}
+
+pm_code store_agent_sessions(pm_store *s, int64_t id, int64_t incident, int limit, pm_arena *a,
+                             pm_agent_session **out, size_t *n, pm_err *err)
+{
+    drv_stmt *st;
+    size_t cap = 0;
+    bool row;
+    *n = 0;
+    *out = NULL;
+    pm_code rc = stmt(s, ST_AGENT_LIST, &st, err);
+    if (rc)
+        return rc;
+    INT(st, 1, id);
+    INT(st, 2, incident);
+    INT(st, 3, limit_of(limit));
+    while (!(rc = STEP(st, &row, err)) && row) {
+        *out = grow(a, *out, *n, &cap, sizeof **out);
+        pm_agent_session *x = &(*out)[(*n)++];
+        x->id = C_INT(st, 0);
+        x->incident = C_INT(st, 1);
+        x->provider = C_TEXT(st, 2, a);
+        x->model = C_TEXT(st, 3, a);
+        x->prompt_sha256 = C_TEXT(st, 4, a);
+        x->outcome = C_TEXT(st, 5, a);
+        x->reason = C_TEXT(st, 6, a);
+        x->proposal = C_INT(st, 7);
+        x->has_confidence = !st->ops->col_null(st, 8);
+        x->confidence = C_DBL(st, 8);
+        x->rationale = C_TEXT(st, 9, a);
+        x->steps = C_INT(st, 10);
+        x->input_tokens = C_INT(st, 11);
+        x->output_tokens = C_INT(st, 12);
+        x->started_at = C_TEXT(st, 13, a);
+        x->finished_at = C_TEXT(st, 14, a);
+    }
+    DONE(st);
+    return rc;
+}
+
+pm_code store_agent_steps(pm_store *s, int64_t session, pm_arena *a, pm_agent_step **out, size_t *n,
+                          pm_err *err)
+{
+    drv_stmt *st;
+    size_t cap = 0;
+    bool row;
+    *n = 0;
+    *out = NULL;
+    pm_code rc = stmt(s, ST_AGENT_STEPS, &st, err);
+    if (rc)
+        return rc;
+    INT(st, 1, session);
+    while (!(rc = STEP(st, &row, err)) && row) {
+        *out = grow(a, *out, *n, &cap, sizeof **out);
+        pm_agent_step *x = &(*out)[(*n)++];
+        x->session = C_INT(st, 0);
+        x->seq = C_INT(st, 1);
+        x->kind = C_TEXT(st, 2, a);
+        x->at = C_TEXT(st, 3, a);
+        x->latency_ms = C_INT(st, 4);
+        x->input_tokens = C_INT(st, 5);
+        x->output_tokens = C_INT(st, 6);
+        x->stop_reason = C_TEXT(st, 7, a);
+        x->status = C_INT(st, 8);
+        x->attempts = C_INT(st, 9);
+        x->tool = C_TEXT(st, 10, a);
+        x->arguments = C_TEXT(st, 11, a);
+        x->outcome = C_TEXT(st, 12, a);
+        x->result_sha256 = C_TEXT(st, 13, a);
+        x->message = C_TEXT(st, 14, a);
+    }
+    DONE(st);
+    return rc;
+}
+
+pm_code store_agent_tokens_since(pm_store *s, const char *since, int64_t *tokens, pm_err *err)
+{
+    drv_stmt *st;
+    bool row;
+    *tokens = 0;
+    pm_code rc = stmt(s, ST_AGENT_TOKENS, &st, err);
+    if (rc)
+        return rc;
+    TEXT(st, 1, since);
+    if ((rc = first(st, &row, err)))
+        return rc;
+    if (row)
+        *tokens = C_INT(st, 0);
     DONE(st);
     return PM_OK;
 }

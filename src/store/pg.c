@@ -100,6 +100,22 @@ static const struct {
      " seq bigint PRIMARY KEY, at text NOT NULL, actor text NOT NULL, action text NOT NULL,"
      " subject text NOT NULL, payload text NOT NULL, prev_hash text NOT NULL,"
      " hash text NOT NULL)"},
+    {"_pipemend_agent_sessions",
+     "CREATE TABLE IF NOT EXISTS " CAT "_pipemend_agent_sessions ("
+     " id bigserial PRIMARY KEY, incident bigint NOT NULL, provider text NOT NULL,"
+     " model text NOT NULL, prompt_sha256 text NOT NULL, outcome text NOT NULL, reason text,"
+     " proposal bigint, confidence double precision, rationale text, steps bigint NOT NULL,"
+     " input_tokens bigint NOT NULL, output_tokens bigint NOT NULL, started_at text NOT NULL,"
+     " finished_at text, pid bigint NOT NULL, host text NOT NULL)"},
+    {"_pipemend_agent_one", "CREATE UNIQUE INDEX IF NOT EXISTS _pipemend_agent_one ON " CAT
+                            "_pipemend_agent_sessions (incident) WHERE outcome = 'running'"},
+    {"_pipemend_agent_steps",
+     "CREATE TABLE IF NOT EXISTS " CAT "_pipemend_agent_steps ("
+     " session bigint NOT NULL, seq bigint NOT NULL, kind text NOT NULL, at text NOT NULL,"
+     " latency_ms bigint NOT NULL, input_tokens bigint NOT NULL,"
+     " output_tokens bigint NOT NULL, stop_reason text, status bigint NOT NULL,"
+     " attempts bigint NOT NULL, tool text, arguments text, outcome text, result_sha256 text,"
+     " message text, PRIMARY KEY (session, seq))"},
 };
 #define NCATALOG (sizeof catalog_objects / sizeof catalog_objects[0])
 

@@ -75,7 +75,21 @@ static const char catalog_sql[] =
     "CREATE TABLE IF NOT EXISTS _pipemend_audit ("
     " seq INTEGER PRIMARY KEY, at TEXT NOT NULL, actor TEXT NOT NULL, action TEXT NOT NULL,"
     " subject TEXT NOT NULL, payload TEXT NOT NULL, prev_hash TEXT NOT NULL,"
-    " hash TEXT NOT NULL) STRICT;";
+    " hash TEXT NOT NULL) STRICT;"
+    "CREATE TABLE IF NOT EXISTS _pipemend_agent_sessions ("
+    " id INTEGER PRIMARY KEY, incident INTEGER NOT NULL, provider TEXT NOT NULL,"
+    " model TEXT NOT NULL, prompt_sha256 TEXT NOT NULL, outcome TEXT NOT NULL, reason TEXT,"
+    " proposal INTEGER, confidence REAL, rationale TEXT, steps INTEGER NOT NULL,"
+    " input_tokens INTEGER NOT NULL, output_tokens INTEGER NOT NULL, started_at TEXT NOT NULL,"
+    " finished_at TEXT, pid INTEGER NOT NULL, host TEXT NOT NULL) STRICT;"
+    "CREATE UNIQUE INDEX IF NOT EXISTS _pipemend_agent_one ON _pipemend_agent_sessions"
+    " (incident) WHERE outcome = 'running';"
+    "CREATE TABLE IF NOT EXISTS _pipemend_agent_steps ("
+    " session INTEGER NOT NULL, seq INTEGER NOT NULL, kind TEXT NOT NULL, at TEXT NOT NULL,"
+    " latency_ms INTEGER NOT NULL, input_tokens INTEGER NOT NULL,"
+    " output_tokens INTEGER NOT NULL, stop_reason TEXT, status INTEGER NOT NULL,"
+    " attempts INTEGER NOT NULL, tool TEXT, arguments TEXT, outcome TEXT, result_sha256 TEXT,"
+    " message TEXT, PRIMARY KEY (session, seq)) STRICT;";
 
 #define COUNT_CACHE 16
 

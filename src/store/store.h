@@ -367,4 +367,74 @@ pm_code store_audit_list(pm_store *s, int64_t after, int limit, pm_arena *arena,
 pm_code store_newest_ids(pm_store *s, int64_t *run, int64_t *incident, int64_t *proposal,
                          pm_err *err);
 
+/* ---- agent sessions (src/agent) -------------------------------------------- */
+
+/* One session of the reasoning agent on one incident. outcome is
+ * "running" until it ends, then proposed | applied | escalated |
+ * no_action; reason says why a session ended without the model's own
+ * conclusion (a budget, a refusal, the process gone), else NULL. */
+typedef struct pm_agent_session {
+    int64_t id;
+    int64_t incident;
+    const char *provider;
+    const char *model;
+    const char *prompt_sha256;
+    const char *outcome;
+    const char *reason;
+    int64_t proposal; /* 0: none */
+    bool has_confidence;
+    double confidence;
+    const char *rationale;
+    int64_t steps;
+    int64_t input_tokens;
+    int64_t output_tokens;
+    const char *started_at;
+    const char *finished_at; /* NULL while running */
+} pm_agent_session;
+
+/* One step: a model call (kind "model") or a tool call (kind "tool").
+ * Members that do not apply to the kind are NULL / 0. */
+typedef struct pm_agent_step {
+    int64_t session;
+    int64_t seq;
+    const char *kind;
+    const char *at;
+    int64_t latency_ms;
+    /* model */
+    int64_t input_tokens, output_tokens;
+    const char *stop_reason;
+    int64_t status; /* HTTP status of the last attempt (0: none answered) */
+    int64_t attempts;
+    /* tool */
+    const char *tool;
+    const char *arguments; /* JSON, as the model sent it */
+    const char *outcome;   /* ok | error | refused */
+    const char *result_sha256;
+    const char *message; /* the error said to the model, or NULL */
+} pm_agent_step;
+
+/* Starts a session on incident in state running, in the caller's
+ * transaction if one is open. Sessions left running by a process that no
+ * longer exists on this host are first ended as escalated (reason
+ * "interrupted: ..."). PM_ERR_BUSY when a session is running on the
+ * incident. */
+pm_code store_agent_start(pm_store *s, int64_t incident, const char *provider, const char *model,
+                          const char *prompt_sha256, int64_t *id, pm_err *err);
+/* Records a step (its seq is the session's next) and adds its tokens to
+ * the session's. */
+pm_code store_agent_step(pm_store *s, pm_agent_step *step, pm_err *err);
+/* Ends a running session; has_confidence false stores NULL. */
+pm_code store_agent_finish(pm_store *s, int64_t id, const char *outcome, const char *reason,
+                           int64_t proposal, bool has_confidence, double confidence,
+                           const char *rationale, pm_err *err);
+/* Newest first; id 0 for all (else that one), incident 0 for all; limit
+ * <= 0 for all. */
+pm_code store_agent_sessions(pm_store *s, int64_t id, int64_t incident, int limit, pm_arena *arena,
+                             pm_agent_session **out, size_t *n, pm_err *err);
+pm_code store_agent_steps(pm_store *s, int64_t session, pm_arena *arena, pm_agent_step **out,
+                          size_t *n, pm_err *err);
+/* Tokens (input + output) of the sessions started at or after since (ISO
+ * 8601 UTC, e.g. the day's "2026-12-06"). */
+pm_code store_agent_tokens_since(pm_store *s, const char *since, int64_t *tokens, pm_err *err);
+
 #endif

@@ -1,6 +1,7 @@
 /* view.c - the JSON shape of each entity (view.h). */
 #include "view/view.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -80,6 +81,55 @@ json_t *view_run(const pm_run *r)
     json_object_set_new(o, "error", str_or_null(r->error));
     json_object_set_new(o, "volume_anomaly", json_boolean(r->volume_anomaly));
     json_object_set_new(o, "volume_note", str_or_null(r->volume_note));
+    return o;
+}
+
+json_t *view_agent_session(const pm_agent_session *x, const pm_agent_step *steps, size_t n,
+                           bool with_steps, double price_in, double price_out)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "id", json_integer(x->id));
+    json_object_set_new(o, "incident", json_integer(x->incident));
+    json_object_set_new(o, "provider", str_or_null(x->provider));
+    json_object_set_new(o, "model", str_or_null(x->model));
+    json_object_set_new(o, "outcome", str_or_null(x->outcome));
+    json_object_set_new(o, "reason", str_or_null(x->reason));
+    json_object_set_new(o, "proposal", x->proposal ? json_integer(x->proposal) : json_null());
+    json_object_set_new(o, "confidence",
+                        x->has_confidence ? json_real(x->confidence) : json_null());
+    json_object_set_new(o, "rationale", str_or_null(x->rationale));
+    json_object_set_new(o, "steps", json_integer(x->steps));
+    json_object_set_new(o, "input_tokens", json_integer(x->input_tokens));
+    json_object_set_new(o, "output_tokens", json_integer(x->output_tokens));
+    double cost = ((double)x->input_tokens * price_in + (double)x->output_tokens * price_out) / 1e6;
+    json_object_set_new(o, "cost_usd", json_real(round(cost * 1e6) / 1e6));
+    json_object_set_new(o, "started_at", str_or_null(x->started_at));
+    json_object_set_new(o, "finished_at", str_or_null(x->finished_at));
+    json_object_set_new(o, "prompt_sha256", str_or_null(x->prompt_sha256));
+    if (!with_steps)
+        return o;
+    json_t *arr = json_array();
+    for (size_t i = 0; i < n; i++) {
+        const pm_agent_step *st = &steps[i];
+        json_t *j = json_pack("{s:I, s:s, s:s, s:I}", "seq", (json_int_t)st->seq, "kind", st->kind,
+                              "at", st->at ? st->at : "", "latency_ms", (json_int_t)st->latency_ms);
+        if (strcmp(st->kind, "model") == 0) {
+            json_object_set_new(j, "input_tokens", json_integer(st->input_tokens));
+            json_object_set_new(j, "output_tokens", json_integer(st->output_tokens));
+            json_object_set_new(j, "stop_reason", str_or_null(st->stop_reason));
+            json_object_set_new(j, "status", json_integer(st->status));
+            json_object_set_new(j, "attempts", json_integer(st->attempts));
+        } else {
+            json_t *args = st->arguments ? json_loads(st->arguments, 0, NULL) : NULL;
+            json_object_set_new(j, "tool", str_or_null(st->tool));
+            json_object_set_new(j, "arguments", args ? args : json_null());
+            json_object_set_new(j, "outcome", str_or_null(st->outcome));
+            json_object_set_new(j, "result_sha256", str_or_null(st->result_sha256));
+            json_object_set_new(j, "message", str_or_null(st->message));
+        }
+        json_array_append_new(arr, j);
+    }
+    json_object_set_new(o, "steps", arr);
     return o;
 }
 

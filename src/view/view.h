@@ -48,6 +48,14 @@ json_t *view_proposal(const pm_proposal *p);
 /* An audit event (a row of `audit log --json`); its payload as JSON. */
 json_t *view_audit_event(const pm_audit_event *e);
 
+/* An agent session (a row of `agent sessions list --json`, where "steps"
+ * counts them); with_steps makes "steps" the array of the n steps, as
+ * `agent sessions show --json` prints it (a tool call's arguments as the
+ * model sent them). price_in and price_out (USD per million tokens) give
+ * "cost_usd", an estimate. */
+json_t *view_agent_session(const pm_agent_session *x, const pm_agent_step *steps, size_t n,
+                           bool with_steps, double price_in, double price_out);
+
 /* How a quarantined row's bytes are shown. */
 typedef enum view_raw {
     VIEW_RAW_EXACT,    /* "raw" (text; "raw_hex" too when it is not UTF-8) and

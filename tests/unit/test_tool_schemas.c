@@ -19,7 +19,7 @@
 #include <string.h>
 
 #include "gen/tool_schemas.h"
-#include "mcp/jsonschema.h"
+#include "core/jsonschema.h"
 #include "tools/tools.h"
 
 static const struct {

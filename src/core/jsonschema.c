@@ -1,7 +1,7 @@
 /* jsonschema.c - checking a value against the subset of JSON Schema that
  * jsonschema.h lists. Recursion follows the schema, whose depth the
  * server's own tables fix, never the input's. */
-#include "mcp/jsonschema.h"
+#include "core/jsonschema.h"
 
 #include <math.h>
 #include <stdio.h>

@@ -6,8 +6,8 @@
  *
  * The message names the failing place the way a model would fix it:
  * `argument "limit": expected integer, got string`. */
-#ifndef PM_MCP_JSONSCHEMA_H
-#define PM_MCP_JSONSCHEMA_H
+#ifndef PM_CORE_JSONSCHEMA_H
+#define PM_CORE_JSONSCHEMA_H
 
 #include <jansson.h>
 #include <stdbool.h>
