@@ -7,6 +7,7 @@
 
 #include "agent/agent.h"
 #include "cli/cli.h"
+#include "pipeline/metrics.h"
 #include "view/view.h"
 
 /* Sessions `agent run --open` takes in one go. */
@@ -209,6 +210,45 @@ static int sessions_cmd(cli_ctx *ctx)
     return code;
 }
 
+static int stats_cmd(cli_ctx *ctx)
+{
+    if (ctx->argc != 1)
+        return cli_error(EXIT_USAGE, NULL, "agent stats takes no further arguments");
+    int code;
+    pm_store *s = cli_open_store(ctx, &code);
+    if (!s)
+        return code;
+    pm_arena *a = pm_arena_new(0);
+    pm_err err = {0};
+    metrics_agent m;
+    const pm_agent_cfg *ac = &ctx->cfg->agent;
+    code = 0;
+    if (metrics_agent_read(s, ac->price_input, ac->price_output, a, &m, &err)) {
+        code = cli_fail(&err);
+    } else if (ctx->json) {
+        cli_print_json(view_metrics_agent(&m));
+    } else {
+        printf("sessions: %lld%s\n", (long long)m.sessions, m.truncated ? " (newest only)" : "");
+        for (size_t i = 0; i < m.by_outcome.n; i++)
+            printf("  %-10s %lld\n", m.by_outcome.item[i].key,
+                   (long long)m.by_outcome.item[i].count);
+        printf("tokens: %lld in, %lld out (about %.4f USD at the configured prices)\n",
+               (long long)m.input_tokens, (long long)m.output_tokens, m.cost_usd);
+        if (m.decisions)
+            printf("decision latency (incident detected -> conclusion): mean %.1f s, max %.1f "
+                   "s over %lld sessions\n",
+                   m.decision_s_mean, m.decision_s_max, (long long)m.decisions);
+        if (m.model_calls)
+            printf("model calls: %lld, mean %.0f ms\n", (long long)m.model_calls, m.model_ms_mean);
+        for (size_t i = 0; i < m.ntools; i++)
+            printf("  tool %-22s %5lld calls, %lld failed or refused\n", m.tools[i].tool,
+                   (long long)m.tools[i].calls, (long long)m.tools[i].failures);
+    }
+    pm_arena_free(a);
+    store_close(s);
+    return code;
+}
+
 int cmd_agent(cli_ctx *ctx)
 {
     const char *sub = ctx->argc ? ctx->argv[0] : "";
@@ -216,7 +256,9 @@ int cmd_agent(cli_ctx *ctx)
         return agent_run_cmd(ctx);
     if (strcmp(sub, "sessions") == 0)
         return sessions_cmd(ctx);
-    cli_error(EXIT_USAGE, NULL, "agent needs run or sessions");
+    if (strcmp(sub, "stats") == 0)
+        return stats_cmd(ctx);
+    cli_error(EXIT_USAGE, NULL, "agent needs run, sessions or stats");
     cli_usage_of("agent");
     return EXIT_USAGE;
 }

@@ -10,7 +10,9 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "core/log.h"
 #include "heal/heal.h"
+#include "heal/promote.h"
 #include "view/view.h"
 
 static int decide(cli_ctx *ctx, pm_store *s, const pm_proposal *p, bool approve)
@@ -20,6 +22,8 @@ static int decide(cli_ctx *ctx, pm_store *s, const pm_proposal *p, bool approve)
     cli_human_actor(ctx, actor, sizeof actor);
     pm_policy policy;
     config_table_policy(ctx->cfg, p->table, &policy);
+    if (promote_apply(s, p->table, &policy, &err) != PM_OK)
+        return cli_fail(&err);
     heal_ctx c = {.store = s,
                   .contract = config_contract(ctx->cfg, p->table),
                   .policy = &policy,
@@ -48,6 +52,16 @@ static int decide(cli_ctx *ctx, pm_store *s, const pm_proposal *p, bool approve)
     printf("replayed its quarantine: %lld rows loaded, %lld still wait\n", (long long)out.replayed,
            (long long)out.waiting);
     printf("checks, dry run, apply and replay took %.1f ms\n", out.ms);
+    /* the same repair approved again and again: offer to make it the rules' */
+    pm_arena *a = pm_arena_new(0);
+    pm_op *ops;
+    size_t n;
+    int made = 0;
+    if (ops_from_json(p->ops, a, &ops, &n, &err) ||
+        promote_after_approval(s, p->table, ops, n, &policy, ctx->cfg->promote_after, actor, &made,
+                               &err))
+        pm_warn("cannot check for a policy promotion: %s", err.msg);
+    pm_arena_free(a);
     return 0;
 }
 
@@ -127,6 +141,76 @@ int cmd_proposals(cli_ctx *ctx)
         }
         if (!n)
             printf("no proposals\n");
+    }
+    pm_arena_free(a);
+    store_close(s);
+    return code;
+}
+
+/* `pipemend policy`: promotions of repairs people keep approving
+ * (heal/promote.h); approving one is a person's act, like approving a
+ * proposal. */
+int cmd_policy(cli_ctx *ctx)
+{
+    const char *sub = ctx->argc ? ctx->argv[0] : "";
+    bool list = strcmp(sub, "list") == 0, approve = strcmp(sub, "approve") == 0,
+         reject = strcmp(sub, "reject") == 0;
+    long long id = 0;
+    if (!list && !approve && !reject) {
+        cli_error(EXIT_USAGE, NULL, "policy needs list, approve ID or reject ID");
+        cli_usage_of("policy");
+        return EXIT_USAGE;
+    }
+    if (!list && (ctx->argc != 2 || sscanf(ctx->argv[1], "%lld", &id) != 1 || id < 1))
+        return cli_error(EXIT_USAGE, "see pipemend policy list", "policy %s needs one promotion ID",
+                         sub);
+    int code;
+    pm_store *s = cli_open_store(ctx, &code);
+    if (!s)
+        return code;
+    pm_err err = {0};
+    code = 0;
+    if (!list) {
+        char actor[160];
+        cli_human_actor(ctx, actor, sizeof actor);
+        if (promote_decide(s, id, approve, actor, &err))
+            code = cli_fail(&err);
+        else
+            printf("policy promotion %lld %s by %s\n", id, approve ? "approved" : "rejected",
+                   actor);
+        store_close(s);
+        return code;
+    }
+    pm_arena *a = pm_arena_new(0);
+    pm_promotion *ps;
+    size_t n;
+    if (store_promotions_list(s, ctx->table, NULL, 0, a, &ps, &n, &err)) {
+        code = cli_fail(&err);
+    } else if (ctx->json) {
+        json_t *arr = json_array();
+        for (size_t i = 0; i < n; i++) {
+            json_t *ev = json_loads(ps[i].evidence, 0, NULL);
+            json_t *o =
+                json_pack("{s:I, s:s, s:s, s:s, s:o, s:s}", "id", (json_int_t)ps[i].id, "table",
+                          ps[i].table, "op_kind", ps[i].op_kind, "state", ps[i].state, "evidence",
+                          ev ? ev : json_object(), "created_at", ps[i].created_at);
+            json_object_set_new(o, "decided_by",
+                                ps[i].decided_by ? json_string(ps[i].decided_by) : json_null());
+            json_object_set_new(o, "decided_at",
+                                ps[i].decided_at ? json_string(ps[i].decided_at) : json_null());
+            json_array_append_new(arr, o);
+        }
+        cli_print_json(arr);
+    } else {
+        for (size_t i = 0; i < n; i++)
+            printf("#%-4lld %-20s %-18s %-9s %s%s%s\n", (long long)ps[i].id, cli_safe(ps[i].table),
+                   ps[i].op_kind, ps[i].state, cli_safe(ps[i].evidence),
+                   ps[i].decided_by ? "  by " : "",
+                   ps[i].decided_by ? cli_safe(ps[i].decided_by) : "");
+        if (!n)
+            printf("no policy promotions: none proposed yet (after %d approvals of one op kind "
+                   "on one table, pipemend proposes one)\n",
+                   ctx->cfg->promote_after);
     }
     pm_arena_free(a);
     store_close(s);

@@ -803,9 +803,10 @@ static pm_code load_policy(loader *ld, const yaml_node_t *n, const char *owner, 
 
 /* ---- sections ----------------------------------------------------------- */
 
-static const char *const default_keys[] = {"batch_size", "sample_size",   "max_line_bytes",
-                                           "max_depth",  "volume_window", "volume_ratio"};
-enum { DK_BATCH, DK_SAMPLE, DK_LINE, DK_DEPTH, DK_WINDOW, DK_RATIO };
+static const char *const default_keys[] = {"batch_size",   "sample_size",   "max_line_bytes",
+                                           "max_depth",    "volume_window", "volume_ratio",
+                                           "promote_after"};
+enum { DK_BATCH, DK_SAMPLE, DK_LINE, DK_DEPTH, DK_WINDOW, DK_RATIO, DK_PROMOTE };
 
 static pm_code load_defaults(loader *ld, const yaml_node_t *n)
 {
@@ -829,11 +830,15 @@ static pm_code load_defaults(loader *ld, const yaml_node_t *n)
             cfg->volume_ratio = d;
             continue;
         }
+        if (k == DK_PROMOTE && v->type == YAML_SCALAR_NODE && strcmp(sval(v), "0") == 0) {
+            cfg->promote_after = 0; /* never */
+            continue;
+        }
         /* Maxima keep one setting from costing unbounded memory: a batch
          * (and the first one holds the whole sample) lives in memory. */
         static const unsigned long long maxima[] = {
             [DK_BATCH] = 1000000, [DK_SAMPLE] = 1000000, [DK_LINE] = 1ULL << 30,
-            [DK_DEPTH] = 10000,   [DK_WINDOW] = 1000,
+            [DK_DEPTH] = 10000,   [DK_WINDOW] = 1000,    [DK_PROMOTE] = 1000,
         };
         unsigned long long max = maxima[k];
         if (get_count(ld, v, default_keys[k], "in defaults", max, &u) != PM_OK)
@@ -854,6 +859,9 @@ static pm_code load_defaults(loader *ld, const yaml_node_t *n)
             break;
         case DK_WINDOW:
             cfg->volume_window = (int)u;
+            break;
+        case DK_PROMOTE:
+            cfg->promote_after = (int)u;
             break;
         }
     }
@@ -1285,6 +1293,7 @@ static pm_config *config_new(void)
     cfg->max_depth = 64;
     cfg->volume_window = 10;
     cfg->volume_ratio = 0.2;
+    cfg->promote_after = 3; /* PROMOTE_AFTER_DEFAULT (heal/promote.h) */
     pm_agent_cfg *ac = &cfg->agent;
     ac->provider = "anthropic";
     ac->max_turns = 12;

@@ -13,6 +13,9 @@
  *     max_depth: 64            # JSON nesting
  *     volume_window: 10        # runs of history for the volume check
  *     volume_ratio: 0.2        # below this fraction of the median: anomaly
+ *     promote_after: 3         # approvals of one op kind on one table before
+ *                              # pipemend proposes to promote it (heal/promote.h);
+ *                              # 0: never
  *   pipelines:
  *     - name: orders
  *       source: data/orders-*.ndjson   # a path, a glob, or "-"
@@ -121,6 +124,7 @@ typedef struct pm_config {
     int max_depth;
     int volume_window;
     double volume_ratio;
+    int promote_after;
     pm_pipeline_cfg *pipelines;
     size_t npipelines;
     pm_contract *contracts; /* from the tables: section */

@@ -1,6 +1,7 @@
 /* metrics.c - status, summary and failed runs (metrics.h). */
 #include "pipeline/metrics.h"
 
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 
@@ -101,4 +102,81 @@ pm_code metrics_failed_runs(pm_store *s, int64_t hours, pm_arena *a, pm_run **ru
             (*runs)[(*n)++] = all[i];
     }
     return PM_OK;
+}
+
+bool metrics_parse_time(const char *iso, double *out)
+{
+    struct tm tm = {0};
+    int ms = 0;
+    if (!iso || sscanf(iso, "%4d-%2d-%2dT%2d:%2d:%2d", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
+                       &tm.tm_hour, &tm.tm_min, &tm.tm_sec) != 6)
+        return false;
+    const char *dot = strchr(iso, '.');
+    if (dot)
+        sscanf(dot + 1, "%3d", &ms);
+    tm.tm_year -= 1900;
+    tm.tm_mon -= 1;
+    *out = (double)timegm(&tm) + ms / 1000.0;
+    return true;
+}
+
+pm_code metrics_agent_read(pm_store *s, double price_in, double price_out, pm_arena *a,
+                           metrics_agent *out, pm_err *err)
+{
+    *out = (metrics_agent){0};
+    pm_agent_session *xs;
+    size_t n;
+    pm_code rc = store_agent_sessions(s, 0, 0, METRICS_SESSIONS_SCAN, a, &xs, &n, err);
+    if (rc)
+        return rc;
+    out->sessions = (int64_t)n;
+    out->truncated = n >= METRICS_SESSIONS_SCAN;
+    double model_ms = 0;
+    for (size_t i = 0; i < n && !rc; i++) {
+        const pm_agent_session *x = &xs[i];
+        count_in(&out->by_outcome, x->outcome);
+        out->input_tokens += x->input_tokens;
+        out->output_tokens += x->output_tokens;
+        pm_incident_filter f = {.id = x->incident};
+        pm_incident *in;
+        size_t nin;
+        double t0, t1;
+        rc = store_incidents_list(s, &f, a, &in, &nin, err);
+        if (!rc && nin == 1 && x->finished_at && metrics_parse_time(in[0].detected_at, &t0) &&
+            metrics_parse_time(x->finished_at, &t1)) {
+            double d = t1 - t0 < 0 ? 0 : t1 - t0;
+            out->decisions++;
+            out->decision_s_mean += d;
+            if (d > out->decision_s_max)
+                out->decision_s_max = d;
+        }
+        pm_agent_step *st;
+        size_t nst;
+        if (!rc)
+            rc = store_agent_steps(s, x->id, a, &st, &nst, err);
+        for (size_t k = 0; !rc && k < nst; k++) {
+            if (strcmp(st[k].kind, "model") == 0) {
+                out->model_calls++;
+                model_ms += (double)st[k].latency_ms;
+                continue;
+            }
+            size_t t = 0;
+            while (t < out->ntools && strcmp(out->tools[t].tool, st[k].tool) != 0)
+                t++;
+            if (t == out->ntools) {
+                if (out->ntools == METRICS_KEYS_MAX)
+                    continue;
+                out->tools[out->ntools++].tool = st[k].tool;
+            }
+            out->tools[t].calls++;
+            out->tools[t].failures += strcmp(st[k].outcome ? st[k].outcome : "", "ok") != 0;
+        }
+    }
+    if (out->decisions)
+        out->decision_s_mean /= (double)out->decisions;
+    if (out->model_calls)
+        out->model_ms_mean = model_ms / (double)out->model_calls;
+    out->cost_usd =
+        ((double)out->input_tokens * price_in + (double)out->output_tokens * price_out) / 1e6;
+    return rc;
 }

@@ -52,6 +52,35 @@ typedef struct metrics_summary {
 
 pm_code metrics_summary_read(pm_store *s, pm_arena *a, metrics_summary *out, pm_err *err);
 
+/* Agent sessions read for the agent's metrics (newest first): a bound. */
+#define METRICS_SESSIONS_SCAN 1000
+
+/* The reasoning agent's record (src/agent), from its stored sessions. */
+typedef struct metrics_agent {
+    int64_t sessions; /* read (at most METRICS_SESSIONS_SCAN) */
+    bool truncated;
+    metrics_counts by_outcome;
+    int64_t input_tokens, output_tokens;
+    double cost_usd; /* from the configured prices */
+    /* decision latency: the incident detected -> the session's conclusion */
+    int64_t decisions;
+    double decision_s_mean, decision_s_max;
+    int64_t model_calls;
+    double model_ms_mean;
+    size_t ntools;
+    struct {
+        const char *tool; /* borrowed from the arena */
+        int64_t calls, failures;
+    } tools[METRICS_KEYS_MAX];
+} metrics_agent;
+
+pm_code metrics_agent_read(pm_store *s, double price_in, double price_out, pm_arena *a,
+                           metrics_agent *out, pm_err *err);
+
+/* Seconds since the epoch of an ISO 8601 UTC time as the catalog writes
+ * it (2026-12-06T20:51:31.830Z); false when it is not one. */
+bool metrics_parse_time(const char *iso, double *out);
+
 /* What to do about a run that failed, in a sentence. */
 const char *metrics_next_step(const pm_run *r);
 

@@ -10,6 +10,8 @@
 #include <time.h>
 
 #include "core/arena.h"
+#include "core/log.h"
+#include "heal/promote.h"
 
 /* Seconds since an ISO 8601 UTC timestamp of the store
  * ("2026-01-02T03:04:05..."), or -1 when it does not parse. */
@@ -151,6 +153,11 @@ pm_code pipeline_run(pm_store *s, const pm_config *cfg, const pipeline_request *
         return rc;
     if (!cfg->batch_size_set)
         o.batch_size = store_default_batch(s);
+    /* repairs people approved again and again are the rules' now */
+    pm_err perr = {0};
+    if (promote_apply(s, o.table, &o.policy, &perr) != PM_OK)
+        pm_warn("cannot read the policy promotions of %s (running without them): %s", o.table,
+                perr.msg);
     glob_t g = {0};
     static const char *const stdin_path[] = {"-"};
     if (!p) {

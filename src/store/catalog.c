@@ -103,6 +103,11 @@ typedef enum stmt_id {
     ST_AGENT_LIST,
     ST_AGENT_STEPS,
     ST_AGENT_TOKENS,
+    /* policy promotions */
+    ST_PROMOTION_FIND,
+    ST_PROMOTION_ADD,
+    ST_PROMOTIONS_LIST,
+    ST_PROMOTION_DECIDE,
     ST_COUNT
 } stmt_id;
 
@@ -367,6 +372,24 @@ static const struct {
     [ST_AGENT_TOKENS] = {"SELECT coalesce(sum(input_tokens + output_tokens), 0) FROM "
                          "_pipemend_agent_sessions WHERE started_at >= CAST($1 AS text)",
                          "cannot read the agent's token use"},
+
+    [ST_PROMOTION_FIND] = {"SELECT id FROM _pipemend_promotions WHERE table_name = CAST($1 AS "
+                           "text) AND op_kind = CAST($2 AS text)",
+                           "cannot read policy promotions"},
+    [ST_PROMOTION_ADD] = {"INSERT INTO _pipemend_promotions (table_name, op_kind, state, "
+                          "evidence, created_at) VALUES (CAST($1 AS text), CAST($2 AS text), "
+                          "'pending', CAST($3 AS text), {now}) RETURNING id",
+                          "cannot record the policy promotion"},
+    [ST_PROMOTIONS_LIST] = {"SELECT id, table_name, op_kind, state, evidence, created_at, "
+                            "decided_by, decided_at FROM _pipemend_promotions WHERE (CAST($1 AS "
+                            "text) IS NULL OR table_name = CAST($1 AS text)) AND (CAST($2 AS "
+                            "text) IS NULL OR state = CAST($2 AS text)) AND (CAST($3 AS bigint) = "
+                            "0 OR id = CAST($3 AS bigint)) ORDER BY id DESC",
+                            "cannot read policy promotions"},
+    [ST_PROMOTION_DECIDE] = {"UPDATE _pipemend_promotions SET state = CAST($2 AS text), "
+                             "decided_by = CAST($3 AS text), decided_at = {now} WHERE id = "
+                             "CAST($1 AS bigint) AND state = 'pending'",
+                             "cannot update the policy promotion"},
 };
 
 /* sql with the dialect spliced in (driver.h, drv_dialect), into b. */
@@ -1690,4 +1713,89 @@ pm_code store_agent_tokens_since(pm_store *s, const char *since, int64_t *tokens
         *tokens = C_INT(st, 0);
     DONE(st);
     return PM_OK;
+}
+
+/* ---- policy promotions ---------------------------------------------------------- */
+
+pm_code store_promotion_add(pm_store *s, const char *table, const char *op_kind,
+                            const char *evidence, int64_t *id, bool *created, pm_err *err)
+{
+    drv_stmt *st;
+    bool row;
+    *created = false;
+    pm_code rc = stmt(s, ST_PROMOTION_FIND, &st, err);
+    if (rc)
+        return rc;
+    TEXT(st, 1, table);
+    TEXT(st, 2, op_kind);
+    if ((rc = first(st, &row, err)))
+        return rc;
+    if (row) {
+        *id = C_INT(st, 0);
+        DONE(st);
+        return PM_OK;
+    }
+    DONE(st);
+    rc = stmt(s, ST_PROMOTION_ADD, &st, err);
+    if (rc)
+        return rc;
+    TEXT(st, 1, table);
+    TEXT(st, 2, op_kind);
+    TEXT(st, 3, evidence);
+    if ((rc = first(st, &row, err)))
+        return rc;
+    *id = C_INT(st, 0);
+    *created = true;
+    DONE(st);
+    return PM_OK;
+}
+
+pm_code store_promotions_list(pm_store *s, const char *table, const char *state, int64_t id,
+                              pm_arena *a, pm_promotion **out, size_t *n, pm_err *err)
+{
+    drv_stmt *st;
+    size_t cap = 0;
+    bool row;
+    *n = 0;
+    *out = NULL;
+    pm_code rc = stmt(s, ST_PROMOTIONS_LIST, &st, err);
+    if (rc)
+        return rc;
+    TEXT(st, 1, table);
+    TEXT(st, 2, state);
+    INT(st, 3, id);
+    while (!(rc = STEP(st, &row, err)) && row) {
+        *out = grow(a, *out, *n, &cap, sizeof **out);
+        pm_promotion *x = &(*out)[(*n)++];
+        x->id = C_INT(st, 0);
+        x->table = C_TEXT(st, 1, a);
+        x->op_kind = C_TEXT(st, 2, a);
+        x->state = C_TEXT(st, 3, a);
+        x->evidence = C_TEXT(st, 4, a);
+        x->created_at = C_TEXT(st, 5, a);
+        x->decided_by = C_TEXT(st, 6, a);
+        x->decided_at = C_TEXT(st, 7, a);
+    }
+    DONE(st);
+    return rc;
+}
+
+pm_code store_promotion_decide(pm_store *s, int64_t id, const char *state, const char *actor,
+                               pm_err *err)
+{
+    drv_stmt *st;
+    int64_t changed = 0;
+    pm_code rc = stmt(s, ST_PROMOTION_DECIDE, &st, err);
+    if (rc)
+        return rc;
+    INT(st, 1, id);
+    TEXT(st, 2, state);
+    TEXT(st, 3, actor);
+    rc = run(st, &changed, err);
+    if (!rc && changed != 1) {
+        pm_err_set(err, PM_ERR_BUSY, "policy promotion %lld is no longer pending", (long long)id);
+        pm_err_hint(err, "pipemend policy list shows where it stands");
+        return PM_ERR_BUSY;
+    }
+    return rc;
 }

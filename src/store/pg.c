@@ -116,6 +116,11 @@ static const struct {
      " output_tokens bigint NOT NULL, stop_reason text, status bigint NOT NULL,"
      " attempts bigint NOT NULL, tool text, arguments text, outcome text, result_sha256 text,"
      " message text, PRIMARY KEY (session, seq))"},
+    {"_pipemend_promotions",
+     "CREATE TABLE IF NOT EXISTS " CAT "_pipemend_promotions ("
+     " id bigserial PRIMARY KEY, table_name text NOT NULL, op_kind text NOT NULL,"
+     " state text NOT NULL, evidence text NOT NULL, created_at text NOT NULL, decided_by text,"
+     " decided_at text, UNIQUE (table_name, op_kind))"},
 };
 #define NCATALOG (sizeof catalog_objects / sizeof catalog_objects[0])
 

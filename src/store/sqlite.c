@@ -89,7 +89,11 @@ static const char catalog_sql[] =
     " latency_ms INTEGER NOT NULL, input_tokens INTEGER NOT NULL,"
     " output_tokens INTEGER NOT NULL, stop_reason TEXT, status INTEGER NOT NULL,"
     " attempts INTEGER NOT NULL, tool TEXT, arguments TEXT, outcome TEXT, result_sha256 TEXT,"
-    " message TEXT, PRIMARY KEY (session, seq)) STRICT;";
+    " message TEXT, PRIMARY KEY (session, seq)) STRICT;"
+    "CREATE TABLE IF NOT EXISTS _pipemend_promotions ("
+    " id INTEGER PRIMARY KEY, table_name TEXT NOT NULL, op_kind TEXT NOT NULL,"
+    " state TEXT NOT NULL, evidence TEXT NOT NULL, created_at TEXT NOT NULL, decided_by TEXT,"
+    " decided_at TEXT, UNIQUE (table_name, op_kind)) STRICT;";
 
 #define COUNT_CACHE 16
 

@@ -437,4 +437,32 @@ pm_code store_agent_steps(pm_store *s, int64_t session, pm_arena *arena, pm_agen
  * 8601 UTC, e.g. the day's "2026-12-06"). */
 pm_code store_agent_tokens_since(pm_store *s, const char *since, int64_t *tokens, pm_err *err);
 
+/* ---- policy promotions (heal/promote.h) -------------------------------------- */
+
+/* A proposed change of policy: ops of kind op_kind on table become the
+ * rules' to apply, because people approved them again and again. state:
+ * pending, approved, rejected. evidence: JSON (the approved proposals). */
+typedef struct pm_promotion {
+    int64_t id;
+    const char *table;
+    const char *op_kind;
+    const char *state;
+    const char *evidence;
+    const char *created_at;
+    const char *decided_by; /* NULL while pending */
+    const char *decided_at;
+} pm_promotion;
+
+/* Records a pending promotion unless (table, op_kind) has one already, in
+ * any state (*created says which; *id is the one that exists). */
+pm_code store_promotion_add(pm_store *s, const char *table, const char *op_kind,
+                            const char *evidence, int64_t *id, bool *created, pm_err *err);
+/* Newest first; table and state NULL for all, id 0 for all. */
+pm_code store_promotions_list(pm_store *s, const char *table, const char *state, int64_t id,
+                              pm_arena *arena, pm_promotion **out, size_t *n, pm_err *err);
+/* Moves a pending promotion to state (approved or rejected); PM_ERR_BUSY
+ * when it is no longer pending. */
+pm_code store_promotion_decide(pm_store *s, int64_t id, const char *state, const char *actor,
+                               pm_err *err);
+
 #endif

@@ -9,7 +9,7 @@
 #include "store/store.h"
 
 /* Room for the catalog's kept statements (catalog.c numbers them). */
-#define STORE_STMT_SLOTS 64
+#define STORE_STMT_SLOTS 96
 
 struct pm_store {
     const drv_ops *drv;

@@ -7,6 +7,9 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/log.h"
+#include "heal/promote.h"
+
 /* A message a call fails with: long enough for a hint and a detail. */
 #define TOOLS_MSG_MAX 2048
 
@@ -107,4 +110,13 @@ pm_table *tools_table(pm_store *s, const char *name, pm_arena *a, tool_call *c)
                    "pipemend loads into",
                    name);
     return t;
+}
+
+void tools_table_policy(tools_ctx *t, pm_store *s, const char *table, pm_policy *out)
+{
+    config_table_policy(t->cfg, table, out);
+    pm_err err = {0};
+    if (promote_apply(s, table, out, &err) != PM_OK)
+        pm_warn("cannot read the policy promotions of %s (deciding without them): %s", table,
+                err.msg);
 }

@@ -176,6 +176,12 @@ const tool_def *tools_find(const char *name);
  * message that says what to fix. */
 pm_store *tools_store(tools_ctx *t, tool_call *c);
 
+/* The policy for a decision about table outside a run: the configuration's
+ * (config_table_policy) loosened by the table's approved policy
+ * promotions (heal/promote.h); when those cannot be read, the
+ * configuration's alone (stricter), with a warning. */
+void tools_table_policy(tools_ctx *t, pm_store *s, const char *table, pm_policy *out);
+
 /* The table as the catalog knows it (in arena); NULL after failing the
  * call (an unknown table names list_tables). */
 pm_table *tools_table(pm_store *s, const char *name, pm_arena *arena, tool_call *c);

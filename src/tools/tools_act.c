@@ -110,7 +110,7 @@ static pm_code dry_run_proposal(tools_ctx *tc, pm_store *s, const pm_proposal *p
                                 pm_arena *a, char **outcome, pm_err *err)
 {
     pm_policy policy;
-    config_table_policy(tc->cfg, p->table, &policy);
+    tools_table_policy(tc, s, p->table, &policy);
     heal_ctx c = {.store = s,
                   .contract = config_contract(tc->cfg, p->table),
                   .policy = &policy,
@@ -204,7 +204,7 @@ static json_t *tool_propose_fix(tools_ctx *ctx, json_t *args, tool_call *call)
         goto out;
     }
     pm_policy policy;
-    config_table_policy(tc->cfg, t->name, &policy);
+    tools_table_policy(tc, s, t->name, &policy);
     heal_ctx c = {.store = s,
                   .contract = config_contract(tc->cfg, t->name),
                   .policy = &policy,
@@ -313,7 +313,7 @@ static json_t *tool_apply_fix(tools_ctx *ctx, json_t *args, tool_call *call)
     if (!p)
         goto out;
     pm_policy policy;
-    config_table_policy(tc->cfg, p->table, &policy);
+    tools_table_policy(tc, s, p->table, &policy);
     /* human stays false: what the policy holds for a person comes back as
      * awaiting, never applied (invariant: only a person approves). */
     heal_ctx c = {.store = s,

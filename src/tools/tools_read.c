@@ -468,6 +468,14 @@ static json_t *tool_get_metrics(tools_ctx *ctx, json_t *args, tool_call *call)
         return fail_err(call, &err, a, NULL);
     json_t *o = view_metrics_summary(&m);
     json_object_set_new(o, "tool_calls", tool_calls_json(ctx, call));
+    metrics_agent ag;
+    const pm_agent_cfg *ac = ctx->cfg ? &ctx->cfg->agent : NULL;
+    if (metrics_agent_read(s, ac ? ac->price_input : 0, ac ? ac->price_output : 0, a, &ag, &err) !=
+        PM_OK) {
+        json_decref(o);
+        return fail_err(call, &err, a, NULL);
+    }
+    json_object_set_new(o, "agent", view_metrics_agent(&ag));
     pm_arena_free(a);
     return o;
 }

@@ -237,6 +237,35 @@ json_t *view_metrics_summary(const metrics_summary *m)
                      m->runs_truncated);
 }
 
+json_t *view_metrics_agent(const metrics_agent *m)
+{
+    json_t *tools = json_array();
+    for (size_t i = 0; i < m->ntools; i++)
+        json_array_append_new(
+            tools, json_pack("{s:s, s:I, s:I, s:f}", "tool", m->tools[i].tool, "calls",
+                             (json_int_t)m->tools[i].calls, "failures",
+                             (json_int_t)m->tools[i].failures, "success_rate",
+                             m->tools[i].calls
+                                 ? 1.0 - (double)m->tools[i].failures / (double)m->tools[i].calls
+                                 : 0.0));
+    json_t *o = json_pack("{s:I, s:b, s:o, s:I, s:I, s:f, s:I, s:I, s:o}", "sessions",
+                          (json_int_t)m->sessions, "truncated", m->truncated, "by_outcome",
+                          counts_json(&m->by_outcome), "input_tokens", (json_int_t)m->input_tokens,
+                          "output_tokens", (json_int_t)m->output_tokens, "cost_usd",
+                          round(m->cost_usd * 1e6) / 1e6, "model_calls", (json_int_t)m->model_calls,
+                          "decisions", (json_int_t)m->decisions, "tools", tools);
+    json_object_set_new(o, "decision_seconds_mean",
+                        m->decisions ? json_real(round(m->decision_s_mean * 1000) / 1000)
+                                     : json_null());
+    json_object_set_new(o, "decision_seconds_max",
+                        m->decisions ? json_real(round(m->decision_s_max * 1000) / 1000)
+                                     : json_null());
+    json_object_set_new(o, "model_ms_mean",
+                        m->model_calls ? json_real(round(m->model_ms_mean * 10) / 10)
+                                       : json_null());
+    return o;
+}
+
 json_t *view_incident_stats(const pm_incident_stats *is)
 {
     json_t *o = json_pack("{s:I, s:I, s:I}", "open", (json_int_t)is->active, "resolved",

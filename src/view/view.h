@@ -76,6 +76,8 @@ json_t *view_incident_stats(const pm_incident_stats *is);
  * dismissed, by_kind, by_state, mttr_seconds}, "runs": {total, by_status,
  * truncated}}. */
 json_t *view_metrics_summary(const metrics_summary *m);
+/* The agent's metrics (get_metrics "agent", `agent stats --json`). */
+json_t *view_metrics_agent(const metrics_agent *m);
 
 /* The diagnostic packet of an incident: the incident with its times, the
  * distinct findings of its kind with counts, the table's current
