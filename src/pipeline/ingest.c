@@ -95,6 +95,7 @@ typedef struct run {
     bool any_new;             /* some source had bytes past its checkpoint */
     int held;                 /* sources halted (on_incident: halt), now or before */
     bool healed;              /* apply_auto changed the schema in this run */
+    bool stopped;             /* should_stop ended the run between batches */
     const char *proposed[32]; /* ops JSON already proposed in this run */
     size_t nproposed;
     drift_ctx *drift;
@@ -1094,6 +1095,10 @@ static pm_code read_source(run *r, src_plan *p, int *slot, pm_err *err)
             int64_t committed = r->read;
             pthread_mutex_unlock(&r->mu);
             progress_draw(r, committed, false);
+            if (o->should_stop && o->should_stop(o->stop_arg)) {
+                r->stopped = true; /* what was read commits; the rest waits */
+                break;
+            }
         }
         if (ended)
             break;
@@ -1246,7 +1251,7 @@ pm_code ingest_run(pm_store *store, const ingest_opts *o, ingest_result *res, pm
     int slot = 0;
     pm_err rerr = {0};
     pm_code read_rc = PM_OK;
-    for (size_t i = 0; i < o->npaths && !read_rc; i++)
+    for (size_t i = 0; i < o->npaths && !read_rc && !r.stopped; i++)
         read_rc = read_source(&r, &plan[i], &slot, &rerr);
     /* Tell the writer there is nothing more (an empty last batch). */
     if (slot_wait_free(&r, slot)) {
@@ -1288,6 +1293,7 @@ pm_code ingest_run(pm_store *store, const ingest_opts *o, ingest_result *res, pm
     if (!rc && r.any_new) /* a re-run over loaded files is not a volume drop */
         history_check(&r, res, note, sizeof note);
     res->status = rc                 ? RUN_FAILED
+                  : r.stopped        ? RUN_STOPPED
                   : res->quarantined ? RUN_QUARANTINED
                   : r.held           ? RUN_HELD
                                      : RUN_SUCCEEDED;

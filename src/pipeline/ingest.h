@@ -47,6 +47,11 @@ typedef struct ingest_opts {
      * the end (final); may be NULL */
     void (*on_progress)(void *arg, const ingest_progress *p);
     void *progress_arg;
+    /* May be NULL. Asked after each batch is handed over: true ends the
+     * run there (every batch read so far commits with its checkpoint) as
+     * stopped, for a service that is shutting down. */
+    bool (*should_stop)(void *arg);
+    void *stop_arg;
     pm_policy policy;          /* mode auto (default): heal automatic drift inline */
     const char *policy_source; /* where it came from, recorded with proposals */
 } ingest_opts;

@@ -94,6 +94,8 @@ static pm_code build_opts(const pm_config *cfg, const pipeline_request *req, ing
     o->volume_ratio = cfg->volume_ratio;
     o->on_progress = req->on_progress;
     o->progress_arg = req->progress_arg;
+    o->should_stop = req->should_stop;
+    o->stop_arg = req->stop_arg;
     o->table = p ? p->table : req->table;
     o->pipeline = p ? p->name : req->pipeline_name;
     /* the pipeline whose policy and contract apply: the one run, or the

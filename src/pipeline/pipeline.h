@@ -54,6 +54,9 @@ typedef struct pipeline_request {
     /* As ingest_opts.on_progress. */
     void (*on_progress)(void *arg, const ingest_progress *p);
     void *progress_arg;
+    /* As ingest_opts.should_stop. */
+    bool (*should_stop)(void *arg);
+    void *stop_arg;
 } pipeline_request;
 
 /* Checks what can be checked of req before a warehouse is open (format,

@@ -108,6 +108,10 @@ typedef enum stmt_id {
     ST_PROMOTION_ADD,
     ST_PROMOTIONS_LIST,
     ST_PROMOTION_DECIDE,
+    /* leases */
+    ST_LEASE_TAKE,
+    ST_LEASE_HOLDER,
+    ST_LEASE_RELEASE,
     ST_COUNT
 } stmt_id;
 
@@ -390,6 +394,21 @@ static const struct {
                              "decided_by = CAST($3 AS text), decided_at = {now} WHERE id = "
                              "CAST($1 AS bigint) AND state = 'pending'",
                              "cannot update the policy promotion"},
+
+    /* one statement takes a free or expired lease, or renews one's own */
+    [ST_LEASE_TAKE] = {"INSERT INTO _pipemend_leases (name, holder, expires_at, taken_at) VALUES "
+                       "(CAST($1 AS text), CAST($2 AS text), CAST($3 AS bigint), {now}) ON "
+                       "CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = "
+                       "excluded.expires_at, taken_at = CASE WHEN _pipemend_leases.holder = "
+                       "excluded.holder THEN _pipemend_leases.taken_at ELSE excluded.taken_at "
+                       "END WHERE _pipemend_leases.holder = excluded.holder OR "
+                       "_pipemend_leases.expires_at < CAST($4 AS bigint)",
+                       "cannot take the lease"},
+    [ST_LEASE_HOLDER] = {"SELECT holder FROM _pipemend_leases WHERE name = CAST($1 AS text)",
+                         "cannot read the lease"},
+    [ST_LEASE_RELEASE] = {"DELETE FROM _pipemend_leases WHERE name = CAST($1 AS text) AND holder "
+                          "= CAST($2 AS text)",
+                          "cannot release the lease"},
 };
 
 /* sql with the dialect spliced in (driver.h, drv_dialect), into b. */
@@ -1798,4 +1817,50 @@ pm_code store_promotion_decide(pm_store *s, int64_t id, const char *state, const
         return PM_ERR_BUSY;
     }
     return rc;
+}
+
+/* ---- leases ------------------------------------------------------------------------ */
+
+pm_code store_lease_take(pm_store *s, const char *name, const char *holder, int64_t now,
+                         int64_t ttl, bool *got, const char **other, pm_arena *a, pm_err *err)
+{
+    drv_stmt *st;
+    int64_t changed = 0;
+    bool row;
+    *got = false;
+    *other = NULL;
+    pm_code rc = stmt(s, ST_LEASE_TAKE, &st, err);
+    if (rc)
+        return rc;
+    TEXT(st, 1, name);
+    TEXT(st, 2, holder);
+    INT(st, 3, now + ttl);
+    INT(st, 4, now);
+    if ((rc = run(st, &changed, err)))
+        return rc;
+    if (changed == 1) {
+        *got = true;
+        return PM_OK;
+    }
+    rc = stmt(s, ST_LEASE_HOLDER, &st, err);
+    if (rc)
+        return rc;
+    TEXT(st, 1, name);
+    if ((rc = first(st, &row, err)))
+        return rc;
+    if (row)
+        *other = C_TEXT(st, 0, a);
+    DONE(st);
+    return PM_OK;
+}
+
+pm_code store_lease_release(pm_store *s, const char *name, const char *holder, pm_err *err)
+{
+    drv_stmt *st;
+    pm_code rc = stmt(s, ST_LEASE_RELEASE, &st, err);
+    if (rc)
+        return rc;
+    TEXT(st, 1, name);
+    TEXT(st, 2, holder);
+    return run(st, NULL, err);
 }

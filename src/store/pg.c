@@ -121,6 +121,9 @@ static const struct {
      " id bigserial PRIMARY KEY, table_name text NOT NULL, op_kind text NOT NULL,"
      " state text NOT NULL, evidence text NOT NULL, created_at text NOT NULL, decided_by text,"
      " decided_at text, UNIQUE (table_name, op_kind))"},
+    {"_pipemend_leases", "CREATE TABLE IF NOT EXISTS " CAT "_pipemend_leases ("
+                         " name text PRIMARY KEY, holder text NOT NULL, expires_at bigint NOT NULL,"
+                         " taken_at text NOT NULL)"},
 };
 #define NCATALOG (sizeof catalog_objects / sizeof catalog_objects[0])
 

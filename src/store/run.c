@@ -6,6 +6,7 @@
 static const char *const run_names[RUN_STATUS_COUNT] = {
     [RUN_RUNNING] = "running", [RUN_SUCCEEDED] = "succeeded", [RUN_QUARANTINED] = "quarantined",
     [RUN_HELD] = "held",       [RUN_FAILED] = "failed",       [RUN_ABORTED] = "aborted",
+    [RUN_STOPPED] = "stopped",
 };
 
 static bool parse(const char *name, int *out)

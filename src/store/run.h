@@ -4,12 +4,13 @@
  *     (nothing) -------------------------> running
  *                                            |
  *          store_run_finish                  |   the process died (its pid
- *     +--------------+-----------+-----------+   is gone from this host):
- *     v              v           v           v   store_runs_reap
- *  succeeded    quarantined     held       failed          aborted
- *  (every row   (finished;      (a source  (could not
- *   loaded)      rows wait)      held back  proceed)
- *                                by on_incident: halt)
+ *     +--------------+-----------+-----------+-----------+   is gone from this
+ *     v              v           v           v           v   host): store_runs_reap
+ *  succeeded    quarantined     held       failed     stopped       aborted
+ *  (every row   (finished;      (a source  (could not (asked to end
+ *   loaded)      rows wait)      held back  proceed)   between batches:
+ *                                by on_incident:       the next run
+ *                                halt)                 resumes)
  *
  * Invariants (run_status_can_move; the store's statements move only a
  * running run):
@@ -33,6 +34,7 @@ typedef enum pm_run_status {
     RUN_HELD,
     RUN_FAILED,
     RUN_ABORTED,
+    RUN_STOPPED,
     RUN_STATUS_COUNT
 } pm_run_status;
 

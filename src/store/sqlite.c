@@ -93,7 +93,10 @@ static const char catalog_sql[] =
     "CREATE TABLE IF NOT EXISTS _pipemend_promotions ("
     " id INTEGER PRIMARY KEY, table_name TEXT NOT NULL, op_kind TEXT NOT NULL,"
     " state TEXT NOT NULL, evidence TEXT NOT NULL, created_at TEXT NOT NULL, decided_by TEXT,"
-    " decided_at TEXT, UNIQUE (table_name, op_kind)) STRICT;";
+    " decided_at TEXT, UNIQUE (table_name, op_kind)) STRICT;"
+    "CREATE TABLE IF NOT EXISTS _pipemend_leases ("
+    " name TEXT PRIMARY KEY, holder TEXT NOT NULL, expires_at INTEGER NOT NULL,"
+    " taken_at TEXT NOT NULL) STRICT;";
 
 #define COUNT_CACHE 16
 

@@ -103,6 +103,11 @@ bool store_table_name_ok(const char *name, pm_err *err)
     return true;
 }
 
+bool store_shared(const pm_store *s)
+{
+    return strcmp(s->drv->name, "sqlite") != 0;
+}
+
 pm_code store_table_live(pm_store *s, const pm_table *t, pm_arena *a, pm_table **live, bool *exists,
                          pm_err *err)
 {

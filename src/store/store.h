@@ -36,6 +36,9 @@ void store_close(pm_store *s);
  * batch costs its round trips and its COPY's start. Memory stays bounded by
  * two batches either way. */
 size_t store_default_batch(const pm_store *s);
+/* Whether several machines can share this warehouse (PostgreSQL) or it is
+ * one process's file (SQLite): decides how `serve` replicas coordinate. */
+bool store_shared(const pm_store *s);
 
 pm_code store_begin(pm_store *s, pm_err *err);
 /* Begins a batch's transaction: like store_begin, but its commit need not
@@ -464,5 +467,17 @@ pm_code store_promotions_list(pm_store *s, const char *table, const char *state,
  * when it is no longer pending. */
 pm_code store_promotion_decide(pm_store *s, int64_t id, const char *state, const char *actor,
                                pm_err *err);
+
+/* ---- leases (daemon/scheduler.h) ------------------------------------------------ */
+
+/* Takes the lease called name for holder until now + ttl seconds (epoch
+ * seconds of the caller's clock: replicas keep their clocks in step, as
+ * NTP does), or renews it when holder has it already. *got is false when
+ * another holder has it and it has not expired; *other then names that
+ * holder (in arena). */
+pm_code store_lease_take(pm_store *s, const char *name, const char *holder, int64_t now,
+                         int64_t ttl, bool *got, const char **other, pm_arena *arena, pm_err *err);
+/* Gives the lease back (nothing when holder does not have it). */
+pm_code store_lease_release(pm_store *s, const char *name, const char *holder, pm_err *err);
 
 #endif

@@ -20,7 +20,8 @@ static void run_moves_are_the_diagram(void **state)
                          [RUN_QUARANTINED] = true,
                          [RUN_HELD] = true,
                          [RUN_FAILED] = true,
-                         [RUN_ABORTED] = true},
+                         [RUN_ABORTED] = true,
+                         [RUN_STOPPED] = true},
     };
     for (int f = 0; f < RUN_STATUS_COUNT; f++)
         for (int t = 0; t < RUN_STATUS_COUNT; t++)
@@ -42,6 +43,7 @@ static void run_names_round_trip(void **state)
     assert_string_equal(run_status_name(RUN_HELD), "held");
     assert_true(run_status_needs_attention(RUN_ABORTED));
     assert_false(run_status_needs_attention(RUN_SUCCEEDED));
+    assert_false(run_status_needs_attention(RUN_STOPPED)); /* asked for; it resumes */
     assert_false(run_status_needs_attention(RUN_RUNNING));
 }
 
