@@ -17,6 +17,7 @@
 
 #include "cli/cli.h"
 #include "core/log.h"
+#include "daemon/scheduler.h"
 #include "daemon/serve_mcp.h"
 #include "http/health.h"
 #include "http/mcp_route.h"
@@ -72,7 +73,18 @@ int cmd_mcp(cli_ctx *ctx)
 
 /* ---- serve: Streamable HTTP ----------------------------------------------- */
 
-static volatile sig_atomic_t stop_serving;
+static volatile sig_atomic_t stop_serving, reload_config;
+
+static void on_hup(int sig)
+{
+    reload_config = 1;
+}
+
+/* The tools read the configuration the scheduler reloaded. */
+static void use_reloaded(void *arg, pm_config *cfg)
+{
+    ((tools_ctx *)arg)->cfg = cfg;
+}
 
 static void on_signal(int sig)
 {
@@ -179,8 +191,26 @@ int cmd_serve(cli_ctx *ctx)
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+    struct sigaction hup = {.sa_handler = on_hup};
+    sigemptyset(&hup.sa_mask);
+    sigaction(SIGHUP, &hup, NULL);
     tools_ctx t = {.db = ctx->db, .cfg = ctx->cfg};
     int code = 0;
+    /* the pipelines with schedule:, every: or watch: run by themselves */
+    sched *sc = NULL;
+    if (ctx->db) {
+        sched_opts so = {.db = ctx->db,
+                         .cfg = ctx->cfg,
+                         .config_path = ctx->config_path,
+                         .reload = &reload_config,
+                         .on_reload = use_reloaded,
+                         .reload_arg = &t};
+        sc = sched_start(&so, &err);
+        if (!sc) {
+            free(origins_buf);
+            return cli_fail(&err);
+        }
+    }
     serve_mcp *m = serve_mcp_new(&t, PIPEMEND_VERSION, true, &err);
     http_opts o = {.host = host,
                    .port = port,
@@ -192,8 +222,10 @@ int cmd_serve(cli_ctx *ctx)
     if (!srv || http_mcp_mount(srv, serve_mcp_server(m), NULL, &err) != PM_OK ||
         http_health_mount(srv, &err) != PM_OK || http_server_run(srv, &err) != PM_OK)
         code = cli_fail(&err);
-    else
+    sched_stop(sc); /* runs in flight end after their batch */
+    if (!code)
         pm_info("serve: stopped");
+    sched_free(sc);
     http_server_free(srv);
     serve_mcp_free(m);
     if (t.store)

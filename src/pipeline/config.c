@@ -868,9 +868,23 @@ static pm_code load_defaults(loader *ld, const yaml_node_t *n)
     return PM_OK;
 }
 
-static const char *const pipeline_keys[] = {"name",  "source", "format",   "table",
-                                            "owner", "policy", "contract", "agent"};
-enum { PK_NAME, PK_SOURCE, PK_FORMAT, PK_TABLE, PK_OWNER, PK_POLICY, PK_CONTRACT, PK_AGENT };
+static const char *const pipeline_keys[] = {"name",     "source",   "format",   "table",
+                                            "owner",    "policy",   "contract", "agent",
+                                            "schedule", "timezone", "every",    "watch"};
+enum {
+    PK_NAME,
+    PK_SOURCE,
+    PK_FORMAT,
+    PK_TABLE,
+    PK_OWNER,
+    PK_POLICY,
+    PK_CONTRACT,
+    PK_AGENT,
+    PK_SCHEDULE,
+    PK_TIMEZONE,
+    PK_EVERY,
+    PK_WATCH
+};
 
 static pm_code load_pipeline(loader *ld, const yaml_node_t *n, size_t index, pipeline_marks *marks,
                              pm_pipeline_cfg *pc)
@@ -894,7 +908,8 @@ static pm_code load_pipeline(loader *ld, const yaml_node_t *n, size_t index, pip
     }
 
     policy_default(&pc->policy);
-    const yaml_node_t *contract = NULL;
+    const yaml_node_t *contract = NULL, *schedule = NULL;
+    const char *tz = NULL;
     for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
         int k =
             check_key(ld, n, p, pipeline_keys, sizeof pipeline_keys / sizeof *pipeline_keys, where);
@@ -945,6 +960,24 @@ static pm_code load_pipeline(loader *ld, const yaml_node_t *n, size_t index, pip
             }
             pc->agent_on_incident = true;
             break;
+        case PK_SCHEDULE:
+            schedule = v; /* parsed once the time zone is known */
+            break;
+        case PK_TIMEZONE:
+            rc = get_string(ld, v, "timezone", where, &tz);
+            if (!rc && !cron_tz_valid(tz)) {
+                rc = bad_value(ld, v, "timezone", where, "an IANA time zone");
+                pm_err_hint(ld->err, "for example UTC, Europe/Paris or America/New_York");
+            }
+            break;
+        case PK_EVERY:
+            if (v->type != YAML_SCALAR_NODE || !cron_duration(sval(v), &pc->every)) {
+                rc = bad_value(ld, v, "every", where, "a duration such as 90s, 5m, 2h or 1d");
+            }
+            break;
+        case PK_WATCH:
+            rc = get_bool(ld, v, "watch", where, &pc->watch);
+            break;
         }
         if (rc != PM_OK)
             return rc;
@@ -958,6 +991,22 @@ static pm_code load_pipeline(loader *ld, const yaml_node_t *n, size_t index, pip
             pm_err_hint(ld->err, "every pipeline needs name, source and table");
             return rc;
         }
+    }
+    if (schedule && !is_null(schedule)) {
+        const char *expr = NULL;
+        if (get_string(ld, schedule, "schedule", where, &expr) != PM_OK)
+            return PM_ERR_CONFIG;
+        pm_err cerr = {0};
+        if (cron_parse(expr, tz, &pc->cron, &cerr) != PM_OK) {
+            pm_code rc = fail_at(ld, schedule, "%s %s", cerr.msg, where);
+            pm_err_hint(ld->err, "%s", cerr.hint);
+            return rc;
+        }
+        pc->has_cron = true;
+    } else if (tz) {
+        pm_code rc = fail_at(ld, n, "timezone without schedule %s", where);
+        pm_err_hint(ld->err, "timezone says in which zone schedule: is read");
+        return rc;
     }
     marks[index].name = name_node;
     size_t i;
@@ -1219,16 +1268,39 @@ static pm_code load_agent(loader *ld, const yaml_node_t *n)
     return PM_OK;
 }
 
-static const char *const top_keys[] = {"db",     "defaults",     "pipelines",
-                                       "tables", "audit_anchor", "agent"};
-enum { TK_DB, TK_DEFAULTS, TK_PIPELINES, TK_TABLES, TK_AUDIT_ANCHOR, TK_AGENT };
+static pm_code load_serve(loader *ld, const yaml_node_t *n)
+{
+    static const char *const keys[] = {"max_concurrent", "lease_seconds"};
+    if (is_null(n))
+        return PM_OK;
+    if (n->type != YAML_MAPPING_NODE)
+        return bad_value(ld, n, "serve", "", "a mapping");
+    for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
+        int k = check_key(ld, n, p, keys, 2, "in serve");
+        if (k < 0)
+            return PM_ERR_CONFIG;
+        unsigned long long u;
+        if (get_count(ld, node(ld, p->value), keys[k], "in serve", k == 0 ? 64 : 3600, &u))
+            return PM_ERR_CONFIG;
+        if (k == 0)
+            ld->cfg->serve_max_concurrent = (int)u;
+        else
+            ld->cfg->serve_lease_seconds = (int)u;
+    }
+    return PM_OK;
+}
+
+static const char *const top_keys[] = {"db",           "defaults", "pipelines", "tables",
+                                       "audit_anchor", "agent",    "serve"};
+enum { TK_DB, TK_DEFAULTS, TK_PIPELINES, TK_TABLES, TK_AUDIT_ANCHOR, TK_AGENT, TK_SERVE };
 
 static pm_code load_root(loader *ld, const yaml_node_t *root)
 {
     if (root->type != YAML_MAPPING_NODE) {
         pm_code rc = bad_value(ld, root, "the file", "", "a mapping");
-        pm_err_hint(ld->err,
-                    "valid top-level keys: db, defaults, pipelines, tables, audit_anchor, agent");
+        pm_err_hint(
+            ld->err,
+            "valid top-level keys: db, defaults, pipelines, tables, audit_anchor, agent, serve");
         return rc;
     }
     for (yaml_node_pair_t *p = root->data.mapping.pairs.start; p < root->data.mapping.pairs.top;
@@ -1258,6 +1330,9 @@ static pm_code load_root(loader *ld, const yaml_node_t *root)
             break;
         case TK_AGENT:
             rc = load_agent(ld, v);
+            break;
+        case TK_SERVE:
+            rc = load_serve(ld, v);
             break;
         }
         if (rc != PM_OK)
@@ -1294,6 +1369,8 @@ static pm_config *config_new(void)
     cfg->volume_window = 10;
     cfg->volume_ratio = 0.2;
     cfg->promote_after = 3; /* PROMOTE_AFTER_DEFAULT (heal/promote.h) */
+    cfg->serve_max_concurrent = 2;
+    cfg->serve_lease_seconds = 30;
     pm_agent_cfg *ac = &cfg->agent;
     ac->provider = "anthropic";
     ac->max_turns = 12;

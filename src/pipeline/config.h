@@ -22,6 +22,11 @@
  *       format: ndjson                 # ndjson | jsonl | csv (default: from extension)
  *       table: orders
  *       owner: data-platform@example.com
+ *       schedule: "0 6 * * 1-5"        # pipemend serve runs it (cron.h: five
+ *       timezone: Europe/Paris         # fields, in this zone; UTC by default)
+ *       every: 5m                      # or/and every 90s, 5m, 2h, 1d
+ *       watch: true                    # or/and when a file matching the source
+ *                                      # appears or grows (inotify, debounced)
  *       agent: on_incident             # after each run, the agent takes the
  *                                      # incidents the run left open (agent: kinds)
  *       policy: auto                   # auto | review | frozen, or a mapping:
@@ -54,6 +59,9 @@
  *     kinds: [rename, format, type_conflict, null_violation, out_of_band]
  *     price_input: 3.0           # USD per million tokens, for the cost estimate
  *     price_output: 15.0
+ *   serve:                       # pipemend serve (daemon/scheduler.h)
+ *     max_concurrent: 2          # runs at once in this process
+ *     lease_seconds: 30          # a dead replica's pipelines move after this
  *   audit_anchor: pipemend-audit.anchor  # audit anchor file (audit.h); relative
  *                                        # to this file; the default
  *   tables:
@@ -75,6 +83,7 @@
 #include "core/arena.h"
 #include "core/err.h"
 #include "heal/policy.h"
+#include "pipeline/cron.h"
 #include "source/source.h"
 
 typedef struct pm_pipeline_cfg {
@@ -88,6 +97,11 @@ typedef struct pm_pipeline_cfg {
     bool has_format;        /* false: decide from each file's extension */
     pm_contract *contract;  /* may be NULL */
     bool agent_on_incident; /* agent: on_incident */
+    /* pipemend serve's triggers (daemon/scheduler.h): any of them */
+    bool has_cron;
+    pm_cron cron;  /* schedule: in timezone: */
+    int64_t every; /* seconds, 0: none */
+    bool watch;
 } pm_pipeline_cfg;
 
 #define AGENT_KINDS_MAX 16
@@ -133,6 +147,8 @@ typedef struct pm_config {
     size_t ntable_policies;
     const char *audit_anchor; /* as written in the file; may be NULL */
     pm_agent_cfg agent;
+    int serve_max_concurrent;
+    int serve_lease_seconds;
 } pm_config;
 
 /* Loads path; with path NULL, loads ./pipemend.yaml if it exists, otherwise

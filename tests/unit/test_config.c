@@ -310,7 +310,7 @@ static void test_unknown_keys(void **state)
                  "    name: orders\n",
                  "pipemend.yaml:2:5: unknown key \"tabel\" in pipeline \"orders\"",
                  "did you mean \"table\"? valid keys: name, source, format, table, owner, "
-                 "policy, contract, agent");
+                 "policy, contract, agent, schedule, timezone, every, watch");
     expect_error("pipelines:\n"
                  "  - source: x\n"
                  "  - bogus: 1\n",
@@ -319,7 +319,7 @@ static void test_unknown_keys(void **state)
     expect_error(
         "pipeline:\n  - name: x\n", "pipemend.yaml:1:1: unknown key \"pipeline\" at the top level",
         "did you mean \"pipelines\"? valid keys: db, defaults, pipelines, tables, audit_anchor, "
-        "agent");
+        "agent, serve");
     expect_error("defaults:\n  batchsize: 5\n",
                  "pipemend.yaml:2:3: unknown key \"batchsize\" in defaults",
                  "did you mean \"batch_size\"? valid keys: batch_size, sample_size, "
@@ -337,7 +337,7 @@ static void test_unknown_keys(void **state)
                  "pipemend.yaml:3:5: unknown key \"contracts\" in table \"events\"",
                  "did you mean \"contract\"? valid keys: contract, policy");
     expect_error("db: a\nxyz: 1\n", "pipemend.yaml:2:1: unknown key \"xyz\" at the top level",
-                 "valid keys: db, defaults, pipelines, tables, audit_anchor, agent");
+                 "valid keys: db, defaults, pipelines, tables, audit_anchor, agent, serve");
 }
 
 static void test_wrong_types(void **state)
