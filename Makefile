@@ -117,7 +117,8 @@ $(O)/tests/fuzz_%_replay: tests/fuzz/fuzz_%.c tests/fuzz/replay_main.c $(O)/libp
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -o $@ tests/fuzz/fuzz_$*.c tests/fuzz/replay_main.c $(O)/libpipemend.a $(LIBS)
 
-e2e: $(O)/pipemend
+e2e: deps $(O)/pipemend
+	@sh scripts/install-test-deps-e2e.sh
 	python3 tests/e2e/run.py $(O)/pipemend
 
 check: deps
@@ -135,6 +136,7 @@ unit-pg: deps $(UNIT_BIN)
 
 e2e-pg: deps
 	@sh scripts/install-test-deps-pg.sh
+	@sh scripts/install-test-deps-e2e.sh
 	$(MAKE) BUILD=san all
 	python3 tests/e2e/run.py build/san/pipemend --backend pg
 

@@ -112,6 +112,7 @@ typedef enum stmt_id {
     ST_LEASE_TAKE,
     ST_LEASE_HOLDER,
     ST_LEASE_RELEASE,
+    ST_RUN_TOTALS,
     ST_COUNT
 } stmt_id;
 
@@ -409,6 +410,12 @@ static const struct {
     [ST_LEASE_RELEASE] = {"DELETE FROM _pipemend_leases WHERE name = CAST($1 AS text) AND holder "
                           "= CAST($2 AS text)",
                           "cannot release the lease"},
+    [ST_RUN_TOTALS] = {"SELECT pipeline, table_name, status, count(*), coalesce(sum(rows_read), "
+                       "0), coalesce(sum(rows_loaded), 0), coalesce(sum(rows_quarantined), 0), "
+                       "coalesce(sum(CASE WHEN volume_anomaly THEN 1 ELSE 0 END), 0), "
+                       "max(finished_at) FROM _pipemend_runs GROUP BY pipeline, table_name, "
+                       "status ORDER BY pipeline, table_name, status",
+                       "cannot sum the runs"},
 };
 
 /* sql with the dialect spliced in (driver.h, drv_dialect), into b. */
@@ -1863,4 +1870,55 @@ pm_code store_lease_release(pm_store *s, const char *name, const char *holder, p
     TEXT(st, 1, name);
     TEXT(st, 2, holder);
     return run(st, NULL, err);
+}
+
+/* ---- run totals ------------------------------------------------------------------ */
+
+pm_code store_run_totals(pm_store *s, pm_arena *a, pm_run_totals **out, size_t *n, pm_err *err)
+{
+    drv_stmt *st;
+    size_t cap = 0;
+    bool row;
+    *n = 0;
+    *out = NULL;
+    pm_code rc = stmt(s, ST_RUN_TOTALS, &st, err);
+    if (rc)
+        return rc;
+    while (!(rc = STEP(st, &row, err)) && row) {
+        const char *status = C_TEXT(st, 2, a);
+        pm_run_status rs;
+        if (!run_status_parse(status, &rs)) {
+            rc = unknown_in_catalog(err, "run status", status);
+            break;
+        }
+        *out = grow(a, *out, *n, &cap, sizeof **out);
+        pm_run_totals *x = &(*out)[(*n)++];
+        x->pipeline = C_TEXT(st, 0, a);
+        x->table = C_TEXT(st, 1, a);
+        x->status = rs;
+        x->runs = C_INT(st, 3);
+        x->rows_read = C_INT(st, 4);
+        x->rows_loaded = C_INT(st, 5);
+        x->rows_quarantined = C_INT(st, 6);
+        x->volume_anomalies = C_INT(st, 7);
+        x->last_finished = C_TEXT(st, 8, a);
+    }
+    DONE(st);
+    return rc;
+}
+
+pm_code store_audit_head(pm_store *s, int64_t *seq, pm_err *err)
+{
+    drv_stmt *st;
+    bool row;
+    *seq = 0;
+    pm_code rc = stmt(s, ST_AUDIT_LAST, &st, err);
+    if (rc)
+        return rc;
+    if ((rc = first(st, &row, err)))
+        return rc;
+    if (row)
+        *seq = C_INT(st, 0);
+    DONE(st);
+    return PM_OK;
 }

@@ -361,6 +361,8 @@ typedef struct pm_audit_event {
  * last event, calls hash(e, buf) to fill e->hash, and inserts it. */
 pm_code store_audit_append(pm_store *s, pm_audit_event *e,
                            void (*hash)(const pm_audit_event *e, char out[65]), pm_err *err);
+/* The newest event's seq (0: the log is empty). */
+pm_code store_audit_head(pm_store *s, int64_t *seq, pm_err *err);
 /* Events with seq > after, in seq order; limit <= 0 for all. */
 pm_code store_audit_list(pm_store *s, int64_t after, int limit, pm_arena *arena,
                          pm_audit_event **out, size_t *n, pm_err *err);
@@ -479,5 +481,21 @@ pm_code store_lease_take(pm_store *s, const char *name, const char *holder, int6
                          int64_t ttl, bool *got, const char **other, pm_arena *arena, pm_err *err);
 /* Gives the lease back (nothing when holder does not have it). */
 pm_code store_lease_release(pm_store *s, const char *name, const char *holder, pm_err *err);
+
+/* ---- run totals (pipeline/metrics.h, /metrics) --------------------------------- */
+
+/* Every run of one pipeline (NULL: runs of plain ingests) into one table
+ * with one status, summed. */
+typedef struct pm_run_totals {
+    const char *pipeline;
+    const char *table;
+    pm_run_status status;
+    int64_t runs, rows_read, rows_loaded, rows_quarantined, volume_anomalies;
+    const char *last_finished; /* the newest finished_at among them, or NULL */
+} pm_run_totals;
+
+/* The totals of every (pipeline, table, status), in arena. */
+pm_code store_run_totals(pm_store *s, pm_arena *arena, pm_run_totals **out, size_t *n,
+                         pm_err *err);
 
 #endif
