@@ -54,6 +54,15 @@ void audit_hash(const pm_audit_event *e, char out[65])
     out[64] = '\0';
 }
 
+static audit_hook hook_fn;
+static void *hook_arg;
+
+void audit_set_hook(audit_hook hook, void *arg)
+{
+    hook_fn = hook;
+    hook_arg = arg;
+}
+
 pm_code audit_append(pm_store *s, const char *actor, const char *action, const char *subject,
                      const char *payload, pm_err *err)
 {
@@ -69,7 +78,22 @@ pm_code audit_append(pm_store *s, const char *actor, const char *action, const c
                         .action = action,
                         .subject = subject,
                         .payload = payload ? payload : "{}"};
-    return store_audit_append(s, &e, audit_hash, err);
+    if (!hook_fn)
+        return store_audit_append(s, &e, audit_hash, err);
+    /* the event and what the hook writes: one transaction */
+    bool own = !store_in_tx(s);
+    pm_code rc = own ? store_begin(s, err) : PM_OK;
+    if (!rc)
+        rc = store_audit_append(s, &e, audit_hash, err);
+    if (!rc)
+        rc = hook_fn(hook_arg, s, &e, err);
+    if (own) {
+        if (!rc)
+            rc = store_commit(s, err);
+        if (rc)
+            store_rollback(s, NULL);
+    }
+    return rc;
 }
 
 /* ---- anchors ------------------------------------------------------------- */

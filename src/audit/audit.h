@@ -43,6 +43,13 @@
 pm_code audit_append(pm_store *s, const char *actor, const char *action, const char *subject,
                      const char *payload, pm_err *err);
 
+/* Called with every event appended, in the transaction that appends it
+ * (after its insert): what the hook writes commits or rolls back with the
+ * event (the notifications outbox, pipeline/notify.h). An error fails the
+ * append. One hook per process; NULL removes it. */
+typedef pm_code (*audit_hook)(void *arg, pm_store *s, const pm_audit_event *e, pm_err *err);
+void audit_set_hook(audit_hook hook, void *arg);
+
 /* The hash of e from its fields and e->prev_hash, as 64 hex digits. */
 void audit_hash(const pm_audit_event *e, char out[65]);
 

@@ -17,6 +17,7 @@
 
 #include "cli/cli.h"
 #include "core/log.h"
+#include "daemon/notifier.h"
 #include "daemon/prom.h"
 #include "daemon/scheduler.h"
 #include "daemon/serve_mcp.h"
@@ -24,6 +25,7 @@
 #include "http/mcp_route.h"
 #include "http/token.h"
 #include "mcp/mcp.h"
+#include "pipeline/notify.h"
 
 /* `pipemend mcp docs`: the tool reference, from the tables served. */
 static int print_docs(tools_ctx *t)
@@ -81,10 +83,21 @@ static void on_hup(int sig)
     reload_config = 1;
 }
 
-/* The tools read the configuration the scheduler reloaded. */
+/* What reads the configuration in serve, told of a reload. */
+typedef struct serve_parts {
+    tools_ctx *t;
+    notifier *nf;
+} serve_parts;
+
+/* The tools, the notifications and their sinks read the configuration the
+ * scheduler reloaded (the old one stays alive: a call may still read it). */
 static void use_reloaded(void *arg, pm_config *cfg)
 {
-    ((tools_ctx *)arg)->cfg = cfg;
+    serve_parts *p = arg;
+    p->t->cfg = cfg;
+    notify_install(cfg);
+    if (p->nf)
+        notifier_use(p->nf, cfg);
 }
 
 static void on_signal(int sig)
@@ -197,17 +210,21 @@ int cmd_serve(cli_ctx *ctx)
     sigaction(SIGHUP, &hup, NULL);
     tools_ctx t = {.db = ctx->db, .cfg = ctx->cfg};
     int code = 0;
-    /* the pipelines with schedule:, every: or watch: run by themselves */
+    /* the pipelines with schedule:, every: or watch: run by themselves, and
+     * the notifications of notify: go out */
     sched *sc = NULL;
+    serve_parts parts = {.t = &t};
     if (ctx->db) {
+        parts.nf = notifier_start(ctx->db, ctx->cfg, &err);
         sched_opts so = {.db = ctx->db,
                          .cfg = ctx->cfg,
                          .config_path = ctx->config_path,
                          .reload = &reload_config,
                          .on_reload = use_reloaded,
-                         .reload_arg = &t};
-        sc = sched_start(&so, &err);
+                         .reload_arg = &parts};
+        sc = parts.nf ? sched_start(&so, &err) : NULL;
         if (!sc) {
+            notifier_free(parts.nf);
             free(origins_buf);
             return cli_fail(&err);
         }
@@ -228,6 +245,7 @@ int cmd_serve(cli_ctx *ctx)
     if (!code)
         pm_info("serve: stopped");
     sched_free(sc);
+    notifier_free(parts.nf);
     http_server_free(srv);
     serve_mcp_free(m);
     if (t.store)

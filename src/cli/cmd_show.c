@@ -310,3 +310,58 @@ out:
     store_close(s);
     return code;
 }
+
+int cmd_notifications(cli_ctx *ctx)
+{
+    const char *sub = ctx->argc ? ctx->argv[0] : "";
+    if (strcmp(sub, "list") != 0 || ctx->argc != 1) {
+        cli_error(EXIT_USAGE, NULL, "notifications needs list");
+        cli_usage_of("notifications");
+        return EXIT_USAGE;
+    }
+    int code;
+    pm_store *s = cli_open_store(ctx, &code);
+    if (!s)
+        return code;
+    pm_arena *a = pm_arena_new(0);
+    pm_outbox_item *it;
+    size_t n;
+    pm_err err = {0};
+    code = 0;
+    if (store_outbox_list(s, ctx->limit ? ctx->limit : 50, a, &it, &n, &err)) {
+        code = cli_fail(&err);
+    } else if (ctx->json) {
+        json_t *arr = json_array();
+        for (size_t i = 0; i < n; i++) {
+            json_t *o =
+                json_pack("{s:I, s:s, s:s, s:s, s:s, s:I}", "id", (json_int_t)it[i].id, "sink",
+                          it[i].sink, "event", it[i].event, "subject", it[i].subject, "created_at",
+                          it[i].created_at, "attempts", (json_int_t)it[i].attempts);
+            json_object_set_new(o, "state",
+                                json_string(it[i].delivered_at ? "delivered" : "pending"));
+            json_object_set_new(o, "delivered_at",
+                                it[i].delivered_at ? json_string(it[i].delivered_at) : json_null());
+            json_object_set_new(o, "last_error",
+                                it[i].last_error ? json_string(it[i].last_error) : json_null());
+            json_object_set_new(o, "next_attempt_at",
+                                it[i].delivered_at ? json_null() : json_integer(it[i].next_at));
+            json_t *p = json_loads(it[i].payload, 0, NULL);
+            json_object_set_new(o, "payload", p ? p : json_null());
+            json_array_append_new(arr, o);
+        }
+        cli_print_json(arr);
+    } else {
+        printf("%-6s %-14s %-20s %-22s %-10s %8s  %s\n", "ID", "SINK", "EVENT", "SUBJECT", "STATE",
+               "ATTEMPTS", "LAST ERROR");
+        for (size_t i = 0; i < n; i++)
+            printf("%-6lld %-14s %-20s %-22s %-10s %8lld  %s\n", (long long)it[i].id,
+                   cli_safe(it[i].sink), it[i].event, cli_safe(it[i].subject),
+                   it[i].delivered_at ? "delivered" : "pending", (long long)it[i].attempts,
+                   it[i].last_error ? cli_safe(it[i].last_error) : "");
+        if (!n)
+            printf("no notifications yet (notify: in pipemend.yaml names the sinks)\n");
+    }
+    pm_arena_free(a);
+    store_close(s);
+    return code;
+}

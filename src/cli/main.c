@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "pipeline/notify.h"
 #include "core/log.h"
 
 typedef struct command {
@@ -282,8 +283,11 @@ int main(int argc, char **argv)
             ctx.db = getenv("PIPEMEND_DB");
         if (!ctx.db || !*ctx.db)
             ctx.db = ctx.cfg->db;
+        /* events with notify: sinks queue their notifications (notify.h) */
+        notify_install(ctx.cfg);
     }
     int rc = cmd->fn(&ctx);
+    notify_install(NULL);
     config_free(ctx.cfg);
     fflush(stdout);
     return rc;

@@ -34,6 +34,7 @@
 #include "core/log.h"
 #include "core/utf8.h"
 #include "drift/drift.h"
+#include "pipeline/notify.h"
 #include "schema/colname.h"
 
 #define CONFIG_DEFAULT_PATH "pipemend.yaml"
@@ -1268,6 +1269,107 @@ static pm_code load_agent(loader *ld, const yaml_node_t *n)
     return PM_OK;
 }
 
+static pm_code load_notify(loader *ld, const yaml_node_t *n)
+{
+    static const char *const keys[] = {"name",       "url",     "format",   "events",
+                                       "secret_env", "timeout", "link_base"};
+    pm_config *cfg = ld->cfg;
+    if (is_null(n))
+        return PM_OK;
+    if (n->type != YAML_SEQUENCE_NODE) {
+        pm_code rc = bad_value(ld, n, "notify", "", "a list of sinks");
+        pm_err_hint(ld->err, "start each sink with \"- name: ...\" and give its url");
+        return rc;
+    }
+    size_t count = (size_t)(n->data.sequence.items.top - n->data.sequence.items.start);
+    cfg->sinks = pm_arena_calloc(cfg->arena, (count ? count : 1) * sizeof *cfg->sinks);
+    for (size_t i = 0; i < count; i++) {
+        const yaml_node_t *m = node(ld, n->data.sequence.items.start[i]);
+        pm_notify_sink *k = &cfg->sinks[cfg->nsinks++];
+        k->events = (1u << NE_COUNT) - 1;
+        k->timeout = 10;
+        char where[64];
+        snprintf(where, sizeof where, "in notify sink #%zu", i + 1);
+        if (m->type != YAML_MAPPING_NODE)
+            return bad_value(ld, m, "notify sink", "", "a mapping with name and url");
+        for (yaml_node_pair_t *p = m->data.mapping.pairs.start; p < m->data.mapping.pairs.top;
+             p++) {
+            int key = check_key(ld, m, p, keys, sizeof keys / sizeof *keys, where);
+            if (key < 0)
+                return PM_ERR_CONFIG;
+            const yaml_node_t *v = node(ld, p->value);
+            pm_code rc = PM_OK;
+            unsigned long long u;
+            switch (key) {
+            case 0:
+                rc = get_string(ld, v, "name", where, &k->name);
+                break;
+            case 1:
+                rc = get_string(ld, v, "url", where, &k->url);
+                if (!rc && strncmp(k->url, "http://", 7) != 0 &&
+                    strncmp(k->url, "https://", 8) != 0)
+                    rc = bad_value(ld, v, "url", where, "an http:// or https:// URL");
+                break;
+            case 2:
+                if (v->type != YAML_SCALAR_NODE ||
+                    (strcmp(sval(v), "json") != 0 && strcmp(sval(v), "slack") != 0))
+                    rc = bad_value(ld, v, "format", where, "json or slack");
+                else
+                    k->slack = strcmp(sval(v), "slack") == 0;
+                break;
+            case 3:
+                if (v->type != YAML_SEQUENCE_NODE) {
+                    rc = bad_value(ld, v, "events", where, "a list of events");
+                    break;
+                }
+                k->events = 0;
+                for (yaml_node_item_t *it = v->data.sequence.items.start;
+                     !rc && it < v->data.sequence.items.top; it++) {
+                    const yaml_node_t *en = node(ld, *it);
+                    notify_event ev;
+                    if (en->type != YAML_SCALAR_NODE || !notify_event_parse(sval(en), &ev)) {
+                        rc = bad_value(ld, en, "events", where, "an event pipemend sends");
+                        pm_err_hint(ld->err, "events: incident.opened, proposal.awaiting, "
+                                             "proposal.applied, proposal.rejected, run.failed, "
+                                             "volume.anomaly, audit.verify_failed");
+                    } else {
+                        k->events |= 1u << ev;
+                    }
+                }
+                break;
+            case 4:
+                rc = get_string(ld, v, "secret_env", where, &k->secret_env);
+                if (!rc && !env_name_ok(k->secret_env)) {
+                    rc = bad_value(ld, v, "secret_env", where,
+                                   "the name of an environment variable");
+                    pm_err_hint(ld->err, "name the variable that holds the secret; never write "
+                                         "the secret itself in pipemend.yaml");
+                }
+                break;
+            case 5:
+                rc = get_count(ld, v, "timeout", where, 300, &u);
+                k->timeout = (long)u;
+                break;
+            case 6:
+                rc = get_string(ld, v, "link_base", where, &k->link_base);
+                break;
+            }
+            if (rc)
+                return rc;
+        }
+        if (!k->name || !k->url) {
+            pm_code rc = fail_at(ld, m, "a notify sink needs name and url %s", where);
+            pm_err_hint(ld->err, "for example: notify: [{name: oncall, url: https://..., format: "
+                                 "slack}]");
+            return rc;
+        }
+        for (size_t j = 0; j + 1 < cfg->nsinks; j++)
+            if (strcmp(cfg->sinks[j].name, k->name) == 0)
+                return fail_at(ld, m, "two notify sinks are called \"%s\"", k->name);
+    }
+    return PM_OK;
+}
+
 static pm_code load_serve(loader *ld, const yaml_node_t *n)
 {
     static const char *const keys[] = {"max_concurrent", "lease_seconds"};
@@ -1291,8 +1393,17 @@ static pm_code load_serve(loader *ld, const yaml_node_t *n)
 }
 
 static const char *const top_keys[] = {"db",           "defaults", "pipelines", "tables",
-                                       "audit_anchor", "agent",    "serve"};
-enum { TK_DB, TK_DEFAULTS, TK_PIPELINES, TK_TABLES, TK_AUDIT_ANCHOR, TK_AGENT, TK_SERVE };
+                                       "audit_anchor", "agent",    "serve",     "notify"};
+enum {
+    TK_DB,
+    TK_DEFAULTS,
+    TK_PIPELINES,
+    TK_TABLES,
+    TK_AUDIT_ANCHOR,
+    TK_AGENT,
+    TK_SERVE,
+    TK_NOTIFY
+};
 
 static pm_code load_root(loader *ld, const yaml_node_t *root)
 {
@@ -1300,7 +1411,8 @@ static pm_code load_root(loader *ld, const yaml_node_t *root)
         pm_code rc = bad_value(ld, root, "the file", "", "a mapping");
         pm_err_hint(
             ld->err,
-            "valid top-level keys: db, defaults, pipelines, tables, audit_anchor, agent, serve");
+            "valid top-level keys: db, defaults, pipelines, tables, audit_anchor, agent, serve, "
+            "notify");
         return rc;
     }
     for (yaml_node_pair_t *p = root->data.mapping.pairs.start; p < root->data.mapping.pairs.top;
@@ -1333,6 +1445,9 @@ static pm_code load_root(loader *ld, const yaml_node_t *root)
             break;
         case TK_SERVE:
             rc = load_serve(ld, v);
+            break;
+        case TK_NOTIFY:
+            rc = load_notify(ld, v);
             break;
         }
         if (rc != PM_OK)

@@ -62,6 +62,14 @@
  *   serve:                       # pipemend serve (daemon/scheduler.h)
  *     max_concurrent: 2          # runs at once in this process
  *     lease_seconds: 30          # a dead replica's pipelines move after this
+ *   notify:                      # webhook sinks (notify.h, daemon/notifier.h)
+ *     - name: oncall
+ *       url: https://hooks.example.com/T000/B000
+ *       format: slack              # json (default) | slack
+ *       events: [incident.opened, proposal.awaiting]   # default: every event
+ *       secret_env: PIPEMEND_HOOK_SECRET  # HMAC-SHA256 key's variable (optional)
+ *       timeout: 10                # seconds per delivery
+ *       link_base: http://pipemend.internal:8765   # links in messages (REST)
  *   audit_anchor: pipemend-audit.anchor  # audit anchor file (audit.h); relative
  *                                        # to this file; the default
  *   tables:
@@ -103,6 +111,17 @@ typedef struct pm_pipeline_cfg {
     int64_t every; /* seconds, 0: none */
     bool watch;
 } pm_pipeline_cfg;
+
+/* A webhook sink of notify:. */
+typedef struct pm_notify_sink {
+    const char *name;
+    const char *url;
+    bool slack;             /* format: slack (else json) */
+    unsigned events;        /* bit notify_event: wanted */
+    const char *secret_env; /* NULL: unsigned */
+    long timeout;           /* seconds */
+    const char *link_base;  /* NULL: no links */
+} pm_notify_sink;
 
 #define AGENT_KINDS_MAX 16
 
@@ -149,6 +168,8 @@ typedef struct pm_config {
     pm_agent_cfg agent;
     int serve_max_concurrent;
     int serve_lease_seconds;
+    pm_notify_sink *sinks;
+    size_t nsinks;
 } pm_config;
 
 /* Loads path; with path NULL, loads ./pipemend.yaml if it exists, otherwise

@@ -113,6 +113,12 @@ typedef enum stmt_id {
     ST_LEASE_HOLDER,
     ST_LEASE_RELEASE,
     ST_RUN_TOTALS,
+    /* the notifications outbox */
+    ST_OUTBOX_ADD,
+    ST_OUTBOX_DUE,
+    ST_OUTBOX_CLAIM,
+    ST_OUTBOX_DONE,
+    ST_OUTBOX_LIST,
     ST_COUNT
 } stmt_id;
 
@@ -416,6 +422,29 @@ static const struct {
                        "max(finished_at) FROM _pipemend_runs GROUP BY pipeline, table_name, "
                        "status ORDER BY pipeline, table_name, status",
                        "cannot sum the runs"},
+
+#define OUTBOX_COLUMNS                                                                             \
+    "id, sink, event, subject, payload, created_at, attempts, next_at, delivered_at, last_error"
+    [ST_OUTBOX_ADD] = {"INSERT INTO _pipemend_outbox (sink, event, subject, payload, created_at, "
+                       "attempts, next_at) VALUES (CAST($1 AS text), CAST($2 AS text), CAST($3 AS "
+                       "text), CAST($4 AS text), {now}, 0, CAST($5 AS bigint))",
+                       "cannot queue the notification"},
+    [ST_OUTBOX_DUE] = {"SELECT " OUTBOX_COLUMNS " FROM _pipemend_outbox WHERE delivered_at IS "
+                       "NULL AND next_at <= CAST($1 AS bigint) ORDER BY id LIMIT CAST($2 AS "
+                       "bigint)",
+                       "cannot read the outbox"},
+    [ST_OUTBOX_CLAIM] = {"UPDATE _pipemend_outbox SET next_at = CAST($3 AS bigint) WHERE id = "
+                         "CAST($1 AS bigint) AND delivered_at IS NULL AND next_at <= CAST($2 AS "
+                         "bigint)",
+                         "cannot claim the notification"},
+    [ST_OUTBOX_DONE] = {"UPDATE _pipemend_outbox SET attempts = attempts + 1, delivered_at = "
+                        "CASE WHEN CAST($2 AS integer) = 1 THEN {now} ELSE NULL END, last_error "
+                        "= CAST($3 AS text), next_at = CAST($4 AS bigint) WHERE id = CAST($1 AS "
+                        "bigint)",
+                        "cannot record the delivery"},
+    [ST_OUTBOX_LIST] = {"SELECT " OUTBOX_COLUMNS " FROM _pipemend_outbox ORDER BY id DESC LIMIT "
+                        "CAST($1 AS bigint)",
+                        "cannot read the outbox"},
 };
 
 /* sql with the dialect spliced in (driver.h, drv_dialect), into b. */
@@ -1921,4 +1950,101 @@ pm_code store_audit_head(pm_store *s, int64_t *seq, pm_err *err)
         *seq = C_INT(st, 0);
     DONE(st);
     return PM_OK;
+}
+
+/* ---- the notifications outbox ---------------------------------------------------- */
+
+pm_code store_outbox_add(pm_store *s, const char *sink, const char *event, const char *subject,
+                         const char *payload, int64_t next_at, pm_err *err)
+{
+    drv_stmt *st;
+    pm_code rc = stmt(s, ST_OUTBOX_ADD, &st, err);
+    if (rc)
+        return rc;
+    TEXT(st, 1, sink);
+    TEXT(st, 2, event);
+    TEXT(st, 3, subject);
+    TEXT(st, 4, payload);
+    INT(st, 5, next_at);
+    return run(st, NULL, err);
+}
+
+static pm_code outbox_rows(drv_stmt *st, pm_arena *a, pm_outbox_item **out, size_t *n,
+                           pm_err *err)
+{
+    size_t cap = 0;
+    bool row;
+    pm_code rc;
+    *n = 0;
+    *out = NULL;
+    while (!(rc = STEP(st, &row, err)) && row) {
+        *out = grow(a, *out, *n, &cap, sizeof **out);
+        pm_outbox_item *x = &(*out)[(*n)++];
+        x->id = C_INT(st, 0);
+        x->sink = C_TEXT(st, 1, a);
+        x->event = C_TEXT(st, 2, a);
+        x->subject = C_TEXT(st, 3, a);
+        x->payload = C_TEXT(st, 4, a);
+        x->created_at = C_TEXT(st, 5, a);
+        x->attempts = C_INT(st, 6);
+        x->next_at = C_INT(st, 7);
+        x->delivered_at = C_TEXT(st, 8, a);
+        x->last_error = C_TEXT(st, 9, a);
+    }
+    DONE(st);
+    return rc;
+}
+
+pm_code store_outbox_due(pm_store *s, int64_t now, int limit, pm_arena *a, pm_outbox_item **out,
+                         size_t *n, pm_err *err)
+{
+    drv_stmt *st;
+    pm_code rc = stmt(s, ST_OUTBOX_DUE, &st, err);
+    if (rc)
+        return rc;
+    INT(st, 1, now);
+    INT(st, 2, limit_of(limit));
+    return outbox_rows(st, a, out, n, err);
+}
+
+pm_code store_outbox_claim(pm_store *s, int64_t id, int64_t now, int64_t until, bool *got,
+                           pm_err *err)
+{
+    drv_stmt *st;
+    int64_t changed = 0;
+    *got = false;
+    pm_code rc = stmt(s, ST_OUTBOX_CLAIM, &st, err);
+    if (rc)
+        return rc;
+    INT(st, 1, id);
+    INT(st, 2, now);
+    INT(st, 3, until);
+    rc = run(st, &changed, err);
+    *got = !rc && changed == 1;
+    return rc;
+}
+
+pm_code store_outbox_done(pm_store *s, int64_t id, bool delivered, const char *error,
+                          int64_t next_at, pm_err *err)
+{
+    drv_stmt *st;
+    pm_code rc = stmt(s, ST_OUTBOX_DONE, &st, err);
+    if (rc)
+        return rc;
+    INT(st, 1, id);
+    INT(st, 2, delivered ? 1 : 0);
+    TEXT(st, 3, error);
+    INT(st, 4, next_at);
+    return run(st, NULL, err);
+}
+
+pm_code store_outbox_list(pm_store *s, int limit, pm_arena *a, pm_outbox_item **out, size_t *n,
+                          pm_err *err)
+{
+    drv_stmt *st;
+    pm_code rc = stmt(s, ST_OUTBOX_LIST, &st, err);
+    if (rc)
+        return rc;
+    INT(st, 1, limit_of(limit));
+    return outbox_rows(st, a, out, n, err);
 }

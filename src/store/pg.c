@@ -124,6 +124,13 @@ static const struct {
     {"_pipemend_leases", "CREATE TABLE IF NOT EXISTS " CAT "_pipemend_leases ("
                          " name text PRIMARY KEY, holder text NOT NULL, expires_at bigint NOT NULL,"
                          " taken_at text NOT NULL)"},
+    {"_pipemend_outbox",
+     "CREATE TABLE IF NOT EXISTS " CAT "_pipemend_outbox ("
+     " id bigserial PRIMARY KEY, sink text NOT NULL, event text NOT NULL, subject text NOT NULL,"
+     " payload text NOT NULL, created_at text NOT NULL, attempts bigint NOT NULL,"
+     " next_at bigint NOT NULL, delivered_at text, last_error text)"},
+    {"_pipemend_outbox_due", "CREATE INDEX IF NOT EXISTS _pipemend_outbox_due ON " CAT
+                             "_pipemend_outbox (next_at) WHERE delivered_at IS NULL"},
 };
 #define NCATALOG (sizeof catalog_objects / sizeof catalog_objects[0])
 

@@ -96,7 +96,13 @@ static const char catalog_sql[] =
     " decided_at TEXT, UNIQUE (table_name, op_kind)) STRICT;"
     "CREATE TABLE IF NOT EXISTS _pipemend_leases ("
     " name TEXT PRIMARY KEY, holder TEXT NOT NULL, expires_at INTEGER NOT NULL,"
-    " taken_at TEXT NOT NULL) STRICT;";
+    " taken_at TEXT NOT NULL) STRICT;"
+    "CREATE TABLE IF NOT EXISTS _pipemend_outbox ("
+    " id INTEGER PRIMARY KEY, sink TEXT NOT NULL, event TEXT NOT NULL, subject TEXT NOT NULL,"
+    " payload TEXT NOT NULL, created_at TEXT NOT NULL, attempts INTEGER NOT NULL,"
+    " next_at INTEGER NOT NULL, delivered_at TEXT, last_error TEXT) STRICT;"
+    "CREATE INDEX IF NOT EXISTS _pipemend_outbox_due ON _pipemend_outbox (next_at)"
+    " WHERE delivered_at IS NULL;";
 
 #define COUNT_CACHE 16
 

@@ -103,6 +103,11 @@ bool store_table_name_ok(const char *name, pm_err *err)
     return true;
 }
 
+bool store_in_tx(pm_store *s)
+{
+    return s->drv->in_tx(s);
+}
+
 bool store_shared(const pm_store *s)
 {
     return strcmp(s->drv->name, "sqlite") != 0;

@@ -48,6 +48,8 @@ pm_code store_begin(pm_store *s, pm_err *err);
  * any later ordinary commit (the run's end) makes them durable. */
 pm_code store_begin_batch(pm_store *s, pm_err *err);
 pm_code store_commit(pm_store *s, pm_err *err);
+/* Whether a transaction is open on s. */
+bool store_in_tx(pm_store *s);
 pm_code store_rollback(pm_store *s, pm_err *err);
 
 /* Applies typed ops (already through the guard and the policy) to table
@@ -497,5 +499,38 @@ typedef struct pm_run_totals {
 /* The totals of every (pipeline, table, status), in arena. */
 pm_code store_run_totals(pm_store *s, pm_arena *arena, pm_run_totals **out, size_t *n,
                          pm_err *err);
+
+/* ---- the notifications outbox (pipeline/notify.h) ----------------------------- */
+
+/* A notification waiting for (or past) its delivery to a sink. */
+typedef struct pm_outbox_item {
+    int64_t id;
+    const char *sink;
+    const char *event; /* incident.opened, proposal.awaiting, ... */
+    const char *subject;
+    const char *payload; /* JSON */
+    const char *created_at;
+    int64_t attempts;
+    int64_t next_at;          /* epoch seconds of the next attempt */
+    const char *delivered_at; /* NULL until delivered */
+    const char *last_error;
+} pm_outbox_item;
+
+/* Queues one, in the caller's transaction (the event's). */
+pm_code store_outbox_add(pm_store *s, const char *sink, const char *event, const char *subject,
+                         const char *payload, int64_t next_at, pm_err *err);
+/* Undelivered items due at now (oldest first, at most limit). */
+pm_code store_outbox_due(pm_store *s, int64_t now, int limit, pm_arena *arena,
+                         pm_outbox_item **out, size_t *n, pm_err *err);
+/* Claims a due item until `until` (so that another deliverer leaves it);
+ * *got false when someone else claimed it first. */
+pm_code store_outbox_claim(pm_store *s, int64_t id, int64_t now, int64_t until, bool *got,
+                           pm_err *err);
+/* Records an attempt: delivered, or failed with error and the next try. */
+pm_code store_outbox_done(pm_store *s, int64_t id, bool delivered, const char *error,
+                          int64_t next_at, pm_err *err);
+/* Newest first; limit <= 0 for all. */
+pm_code store_outbox_list(pm_store *s, int limit, pm_arena *arena, pm_outbox_item **out,
+                          size_t *n, pm_err *err);
 
 #endif

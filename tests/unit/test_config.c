@@ -319,7 +319,7 @@ static void test_unknown_keys(void **state)
     expect_error(
         "pipeline:\n  - name: x\n", "pipemend.yaml:1:1: unknown key \"pipeline\" at the top level",
         "did you mean \"pipelines\"? valid keys: db, defaults, pipelines, tables, audit_anchor, "
-        "agent, serve");
+        "agent, serve, notify");
     expect_error("defaults:\n  batchsize: 5\n",
                  "pipemend.yaml:2:3: unknown key \"batchsize\" in defaults",
                  "did you mean \"batch_size\"? valid keys: batch_size, sample_size, "
@@ -337,7 +337,7 @@ static void test_unknown_keys(void **state)
                  "pipemend.yaml:3:5: unknown key \"contracts\" in table \"events\"",
                  "did you mean \"contract\"? valid keys: contract, policy");
     expect_error("db: a\nxyz: 1\n", "pipemend.yaml:2:1: unknown key \"xyz\" at the top level",
-                 "valid keys: db, defaults, pipelines, tables, audit_anchor, agent, serve");
+                 "valid keys: db, defaults, pipelines, tables, audit_anchor, agent, serve, notify");
 }
 
 static void test_wrong_types(void **state)
