@@ -370,7 +370,8 @@ static void test_wrong_types(void **state)
                  NULL);
     expect_error("db: [a]\n", "pipemend.yaml:1:5: db must be a non-empty string, got a list", NULL);
     expect_error("- a\n- b\n", "pipemend.yaml:1:1: the file must be a mapping, got a list",
-                 "valid top-level keys: db, defaults, pipelines, tables, audit_anchor, agent");
+                 "valid top-level keys: db, defaults, pipelines, tables, audit_anchor, agent, "
+                 "serve, notify");
     expect_error("pipelines: {name: a}\n",
                  "pipemend.yaml:1:12: pipelines must be a list, got a mapping",
                  "start each pipeline with \"- name: ...\"");
