@@ -2,9 +2,10 @@
 # Installs the Debian packages the end-to-end tests need on top of
 # scripts/install-deps.sh, and only those that are missing: prometheus for
 # its promtool and a real server that scrapes `pipemend serve`'s /metrics
-# (tests/e2e/test_metrics.py). Works as root or through sudo.
+# (tests/e2e/test_metrics.py), and git for the review branches `serve`
+# commits (tests/e2e/test_review.py). Works as root or through sudo.
 set -eu
-PKGS="prometheus"
+PKGS="prometheus git"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -13,6 +13,7 @@
 #include "core/log.h"
 #include "heal/heal.h"
 #include "heal/promote.h"
+#include "tools/export.h"
 #include "view/view.h"
 
 static int decide(cli_ctx *ctx, pm_store *s, const pm_proposal *p, bool approve)
@@ -65,9 +66,36 @@ static int decide(cli_ctx *ctx, pm_store *s, const pm_proposal *p, bool approve)
     return 0;
 }
 
+/* `proposals export ID --dir DIR`: the migration for review (tools/export.h). */
+static int proposals_export(cli_ctx *ctx)
+{
+    long long id;
+    if (ctx->argc != 2 || sscanf(ctx->argv[1], "%lld", &id) != 1 || id < 1 || !ctx->dir)
+        return cli_error(EXIT_USAGE, "pipemend proposals export ID --dir DIR",
+                         "proposals export needs one proposal ID and --dir DIR");
+    int code;
+    pm_store *s = cli_open_store(ctx, &code);
+    if (!s)
+        return code;
+    pm_err err = {0};
+    char sql[4096], md[4096];
+    code = 0;
+    if (export_proposal(s, ctx->cfg, id, ctx->dir, sql, md, sizeof sql, &err))
+        code = cli_fail(&err);
+    else if (ctx->json)
+        cli_print_json(json_pack("{s:I, s:s, s:s}", "proposal", (json_int_t)id, "sql", sql,
+                                 "description", md));
+    else
+        printf("proposal %lld exported:\n  %s\n  %s\n", id, sql, md);
+    store_close(s);
+    return code;
+}
+
 int cmd_proposals(cli_ctx *ctx)
 {
     const char *sub = ctx->argc ? ctx->argv[0] : "";
+    if (strcmp(sub, "export") == 0)
+        return proposals_export(ctx);
     bool list = strcmp(sub, "list") == 0, show = strcmp(sub, "show") == 0,
          approve = strcmp(sub, "approve") == 0, reject = strcmp(sub, "reject") == 0;
     long long id = 0;

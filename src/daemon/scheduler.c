@@ -15,6 +15,7 @@
 
 #include "agent/agent.h"
 #include "core/log.h"
+#include "daemon/review.h"
 #include "pipeline/metrics.h"
 #include "pipeline/pipeline.h"
 
@@ -25,6 +26,8 @@
 /* How often the loop looks (ms), and how often it reaps dead runs (s). */
 #define TICK_MS 250
 #define REAP_EVERY_S 10
+/* How often waiting proposals are handed to review (s). */
+#define REVIEW_EVERY_S 3
 
 typedef struct pipe_state {
     char name[128];
@@ -366,7 +369,7 @@ static void *loop(void *arg)
     sched *s = arg;
     pm_store *st = NULL;
     pm_err err = {0};
-    double last_reap = 0, last_open_try = 0;
+    double last_reap = 0, last_open_try = 0, last_review = 0;
     pm_config *watched = NULL;
     while (!s->stopping) {
         struct timespec ts = {.tv_sec = 0, .tv_nsec = TICK_MS * 1000000L};
@@ -419,6 +422,20 @@ static void *loop(void *arg)
         s->active = hold_scheduler_lease(s, st, now, lease_s);
         if (!s->active)
             continue;
+        if (now_ms() - last_review > REVIEW_EVERY_S * 1000.0) {
+            /* waiting proposals to the team's review, by one replica at a time */
+            last_review = now_ms();
+            bool got;
+            const char *other;
+            pm_arena *ra = pm_arena_new(0);
+            if (store_lease_take(st, "review", s->replica, (int64_t)now, lease_s, &got, &other, ra,
+                                 &err) == PM_OK &&
+                got) {
+                review_pass(st, cfg);
+                store_lease_release(st, "review", s->replica, &err);
+            }
+            pm_arena_free(ra);
+        }
         if (now_ms() - last_reap > REAP_EVERY_S * 1000.0) {
             last_reap = now_ms();
             if (ingest_reap_aborted(st, &err) != PM_OK)

@@ -871,7 +871,8 @@ static pm_code load_defaults(loader *ld, const yaml_node_t *n)
 
 static const char *const pipeline_keys[] = {"name",     "source",   "format",   "table",
                                             "owner",    "policy",   "contract", "agent",
-                                            "schedule", "timezone", "every",    "watch"};
+                                            "schedule", "timezone", "every",    "watch",
+                                            "review"};
 enum {
     PK_NAME,
     PK_SOURCE,
@@ -884,7 +885,8 @@ enum {
     PK_SCHEDULE,
     PK_TIMEZONE,
     PK_EVERY,
-    PK_WATCH
+    PK_WATCH,
+    PK_REVIEW
 };
 
 static pm_code load_pipeline(loader *ld, const yaml_node_t *n, size_t index, pipeline_marks *marks,
@@ -979,6 +981,27 @@ static pm_code load_pipeline(loader *ld, const yaml_node_t *n, size_t index, pip
         case PK_WATCH:
             rc = get_bool(ld, v, "watch", where, &pc->watch);
             break;
+        case PK_REVIEW: {
+            static const char *const rk[] = {"export_dir", "git_branch_prefix"};
+            if (v->type != YAML_MAPPING_NODE) {
+                rc = bad_value(ld, v, "review", where, "a mapping with export_dir");
+                break;
+            }
+            for (yaml_node_pair_t *q = v->data.mapping.pairs.start;
+                 !rc && q < v->data.mapping.pairs.top; q++) {
+                int rkey = check_key(ld, v, q, rk, 2, where);
+                if (rkey < 0)
+                    return PM_ERR_CONFIG;
+                rc = get_string(ld, node(ld, q->value), rk[rkey], where,
+                                rkey == 0 ? &pc->review_dir : &pc->review_branch);
+            }
+            if (!rc && !pc->review_dir) {
+                rc = fail_at(ld, v, "review needs export_dir %s", where);
+                pm_err_hint(ld->err, "the directory (in a git repository when git_branch_prefix "
+                                     "is set) where serve writes each waiting proposal");
+            }
+            break;
+        }
         }
         if (rc != PM_OK)
             return rc;

@@ -27,6 +27,10 @@
  *       every: 5m                      # or/and every 90s, 5m, 2h, 1d
  *       watch: true                    # or/and when a file matching the source
  *                                      # appears or grows (inotify, debounced)
+ *       review:                        # serve exports each waiting proposal
+ *         export_dir: migrations       # (tools/export.h) into this directory,
+ *         git_branch_prefix: pipemend/ # and commits it on a new branch of its
+ *                                      # git repository (optional)
  *       agent: on_incident             # after each run, the agent takes the
  *                                      # incidents the run left open (agent: kinds)
  *       policy: auto                   # auto | review | frozen, or a mapping:
@@ -110,6 +114,8 @@ typedef struct pm_pipeline_cfg {
     pm_cron cron;  /* schedule: in timezone: */
     int64_t every; /* seconds, 0: none */
     bool watch;
+    const char *review_dir;    /* review: export_dir (relative to the config file), or NULL */
+    const char *review_branch; /* review: git_branch_prefix, or NULL: files only */
 } pm_pipeline_cfg;
 
 /* A webhook sink of notify:. */

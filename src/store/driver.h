@@ -107,6 +107,10 @@ typedef struct drv_ops {
      * version, in the caller's transaction). */
     pm_code (*apply_ddl)(pm_store *s, const pm_table *from, const pm_op *ops, size_t n,
                          const pm_table *to, pm_err *err);
+    /* The statements apply_ddl would run, each ending ";\n", into out;
+     * nothing is run. */
+    pm_code (*render_ddl)(pm_store *s, const pm_table *from, const pm_op *ops, size_t n,
+                          const pm_table *to, pm_buf *out, pm_err *err);
     /* The data table's columns changed: a prepared load no longer fits. */
     void (*table_changed)(pm_store *s);
     pm_code (*table_live)(pm_store *s, const pm_table *t, pm_arena *a, pm_table **live,

@@ -889,6 +889,7 @@ static const drv_ops pg_ops = {
     .drop = pg_drop,
     .table_create = pg_table_create,
     .apply_ddl = pg_apply_ddl,
+    .render_ddl = pg_render_ddl,
     .table_changed = pg_table_changed,
     .table_live = pg_table_live,
     .unique_ensure = pg_unique_ensure,

@@ -81,6 +81,8 @@ pm_type pg_type_from_decl(const char *decl, pm_type catalog);
 pm_code pg_table_create(pm_store *s, const pm_table *t, pm_err *err);
 pm_code pg_table_live(pm_store *s, const pm_table *t, pm_arena *a, pm_table **live, bool *exists,
                       pm_err *err);
+pm_code pg_render_ddl(pm_store *s, const pm_table *from, const pm_op *ops, size_t n,
+                      const pm_table *to, pm_buf *out, pm_err *err);
 pm_code pg_apply_ddl(pm_store *s, const pm_table *from, const pm_op *ops, size_t n,
                      const pm_table *to, pm_err *err);
 void pg_table_changed(pm_store *s);

@@ -156,6 +156,21 @@ pm_code pg_apply_ddl(pm_store *s, const pm_table *from, const pm_op *ops, size_t
     return rc;
 }
 
+pm_code pg_render_ddl(pm_store *s, const pm_table *from, const pm_op *ops, size_t n,
+                      const pm_table *to, pm_buf *out, pm_err *err)
+{
+    bool any = false;
+    size_t start = out->len;
+    pm_code rc = render_alter(out, PG_DATA_SCHEMA, from->name, from, ops, n, &any, err);
+    if (!rc && !any)
+        out->len = start; /* mappings and coercions change the catalog only */
+    else if (!rc)
+        rc = pm_buf_puts(out, ";\n", err);
+    (void)s;
+    (void)to;
+    return rc;
+}
+
 /* A load prepared for the old columns would not fit. */
 void pg_table_changed(pm_store *s)
 {

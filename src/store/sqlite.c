@@ -121,6 +121,7 @@ typedef struct sq {
         sqlite3_stmt *st;
     } counts[COUNT_CACHE];
     size_t next_count;
+    pm_buf *render; /* render_ddl: statements are written here, not run */
 } sq;
 
 static sq *impl(pm_store *s)
@@ -299,6 +300,10 @@ static pm_code render_create(pm_buf *b, const char *schema, const char *name, co
 
 static pm_code run_sql(sq *q, const char *sql, const char *what, pm_err *err)
 {
+    if (q->render) {
+        pm_code rc = pm_buf_puts(q->render, sql, err);
+        return rc ? rc : pm_buf_puts(q->render, ";\n", err);
+    }
     if (sqlite3_exec(q->db, sql, NULL, NULL, NULL) != SQLITE_OK)
         return db_error(q, err, what);
     return PM_OK;
@@ -982,6 +987,16 @@ static pm_code sq_table_create(pm_store *s, const pm_table *t, pm_err *err)
     return rc;
 }
 
+static pm_code sq_render_ddl(pm_store *s, const pm_table *from, const pm_op *ops, size_t n,
+                             const pm_table *to, pm_buf *out, pm_err *err)
+{
+    sq *q = impl(s);
+    q->render = out;
+    pm_code rc = apply_ddl(q, "main", from, ops, n, to, err);
+    q->render = NULL;
+    return rc;
+}
+
 static pm_code sq_apply_ddl(pm_store *s, const pm_table *from, const pm_op *ops, size_t n,
                             const pm_table *to, pm_err *err)
 {
@@ -1017,6 +1032,7 @@ static const drv_ops sqlite_ops = {
     .drop = sq_drop,
     .table_create = sq_table_create,
     .apply_ddl = sq_apply_ddl,
+    .render_ddl = sq_render_ddl,
     .table_changed = sq_table_changed,
     .table_live = sq_table_live,
     .unique_ensure = sq_unique_ensure,

@@ -103,9 +103,20 @@ bool store_table_name_ok(const char *name, pm_err *err)
     return true;
 }
 
+pm_code store_render_ddl(pm_store *s, const pm_table *from, const pm_op *ops, size_t n,
+                         const pm_table *to, pm_buf *out, pm_err *err)
+{
+    return s->drv->render_ddl(s, from, ops, n, to, out, err);
+}
+
 bool store_in_tx(pm_store *s)
 {
     return s->drv->in_tx(s);
+}
+
+const char *store_backend_name(const pm_store *s)
+{
+    return s->drv->name;
 }
 
 bool store_shared(const pm_store *s)

@@ -18,6 +18,7 @@
 
 #include "contract/contract.h"
 #include "core/arena.h"
+#include "core/buf.h"
 #include "core/err.h"
 #include "core/value.h"
 #include "schema/op.h"
@@ -39,6 +40,8 @@ size_t store_default_batch(const pm_store *s);
 /* Whether several machines can share this warehouse (PostgreSQL) or it is
  * one process's file (SQLite): decides how `serve` replicas coordinate. */
 bool store_shared(const pm_store *s);
+/* "sqlite" or "postgresql". */
+const char *store_backend_name(const pm_store *s);
 
 pm_code store_begin(pm_store *s, pm_err *err);
 /* Begins a batch's transaction: like store_begin, but its commit need not
@@ -60,6 +63,13 @@ pm_code store_rollback(pm_store *s, pm_err *err);
  * caller's if one is open (it holds the migration lock), else its own. */
 pm_code store_apply_ops(pm_store *s, const pm_table *from, const pm_op *ops, size_t n,
                         const pm_table *to, const char *reason, pm_err *err);
+
+/* The DDL store_apply_ops would run for ops on from (whose result is to)
+ * on this backend, each statement ending ";\n", appended to out; nothing
+ * runs. Empty when the ops change the catalog only (a mapping, a
+ * coercion). */
+pm_code store_render_ddl(pm_store *s, const pm_table *from, const pm_op *ops, size_t n,
+                         const pm_table *to, pm_buf *out, pm_err *err);
 
 /* PostgreSQL's catalog, for `init --print-grants`, which creates it as the
  * role that owns it (the roles pipemend runs as may not): the i-th object's

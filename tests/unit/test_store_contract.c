@@ -716,6 +716,18 @@ static void test_schema_versions(void **state)
     };
     pm_table *v2;
     OK(op_result(v1, ops, 2, a, &v2, E));
+    /* rendered first: the DDL as it would run, and nothing changes */
+    pm_buf ddl;
+    pm_buf_init(&ddl, 1 << 20);
+    OK(store_render_ddl(s, v1, ops, 2, v2, &ddl, E));
+    assert_non_null(ddl.data);
+    assert_non_null(strstr(ddl.data, "\"coupon\""));
+    assert_non_null(strstr(ddl.data, ";\n"));
+    pm_buf_free(&ddl);
+    pm_table *still;
+    OK(store_table_load(s, "orders", a, &still, E));
+    assert_int_equal(still->version, 1);
+    assert_int_equal(still->ncols, 2);
     OK(store_apply_ops(s, v1, ops, 2, v2, "coupon appeared", E));
     pm_err err;
     assert_int_equal(store_apply_ops(s, v1, ops, 2, v2, "again", &err), PM_ERR_BUSY);
