@@ -199,9 +199,18 @@ class AgentBase(E2E):
     def model_steps(self, s):
         return [st for st in s["steps"] if st["kind"] == "model"]
 
+    def assert_reason(self, got, reason):
+        """reason None: the session ended by finish; else the recorded reason
+        names it: "max_turns", or "max_turns: what happened"."""
+        if reason is None:
+            self.assertIsNone(got)
+        else:
+            self.assertRegex(got or "", r"^%s(: .+)?$" % re.escape(reason))
+
     def assert_concluded(self, s, outcome, reason=None):
         """The session ended (outcome, reason), with its times and hash."""
-        self.assertEqual((s["outcome"], s["reason"]), (outcome, reason), s)
+        self.assertEqual(s["outcome"], outcome, s)
+        self.assert_reason(s["reason"], reason)
         self.assertEqual((s["provider"], s["model"]), (self.PROVIDER, MODEL), s)
         self.assertRegex(s["started_at"], ISO)
         self.assertRegex(s["finished_at"] or "", ISO)
@@ -377,7 +386,9 @@ class TestRename(AgentBase):
         for st in models:
             self.assertEqual((st["input_tokens"], st["output_tokens"], st["status"], st["attempts"]),
                              (100, 50, 200, 1), st)
-            self.assertEqual(st["stop_reason"], "tool_use", st)
+            # as the provider said it
+            self.assertEqual(st["stop_reason"],
+                             "tool_use" if self.PROVIDER == "anthropic" else "tool_calls", st)
             self.assertIsInstance(st["latency_ms"], (int, float))
             self.assertGreaterEqual(st["latency_ms"], 0)
 
@@ -404,6 +415,7 @@ class TestRename(AgentBase):
         self.assertEqual(calls[3]["arguments"], tools[3]["arguments"])
         self.assertTrue(all(c["outcome"] == "ok" for c in calls), calls)
         fin = ev[-1]["payload"]
+        self.assertEqual(ev[-1]["action"], "agent.session.finished")
         self.assertEqual((fin["outcome"], fin["reason"], fin["proposal"], fin["confidence"],
                           fin["rationale"], fin["input_tokens"], fin["output_tokens"]),
                          ("escalated", None, seen["proposal"], 0.8, RENAME_RATIONALE, 600, 300))
@@ -468,7 +480,7 @@ class TestRename(AgentBase):
             self.assertIn(k, fs["properties"], fs)
         # the first message: the incident's packet, feed values marked untrusted
         text = first.first_user_text()
-        self.assertEqual(first.messages[0]["role"], "user")
+        self.assertEqual([m["role"] for m in first.messages if m["role"] != "system"][:1], ["user"])
         self.assertIn("may have been renamed", text)
         self.assertIn("x10@example.com", text, "the packet's samples")
         low = text.lower()
@@ -933,8 +945,8 @@ class TestHostileModel(AgentBase):
         catalog = steps[4]
         self.assertIn(catalog["outcome"], ("error", "refused"), catalog)
         huge, badargs = steps[5], steps[6]
-        self.assertEqual((huge["tool"], huge["outcome"]), ("propose_fix", "refused"), huge)
-        self.assertIn("64 KiB", huge["message"] or "", huge)
+        self.assertEqual((huge["tool"], huge["outcome"]), ("propose_fix", "refused"), huge["message"])
+        self.assertRegex(huge["message"] or "", r"64 KiB|65536", "the refusal says the limit")
         self.assertEqual((badargs["tool"], badargs["outcome"]), ("get_incident", "refused"), badargs)
         apply, raw_sql = steps[7], steps[8]
         self.assertEqual((apply["tool"], apply["outcome"]), ("apply_fix", "ok"), apply)
@@ -1066,7 +1078,7 @@ class TestBudgets(AgentBase):
         self.assert_concluded(s, "escalated", "interrupted")
         fin = [e for e in self.session_events(s["id"]) if e["action"] == "agent.session.finished"]
         self.assertEqual(len(fin), 1)
-        self.assertEqual(fin[0]["payload"]["reason"], "interrupted")
+        self.assert_reason(fin[0]["payload"]["reason"], "interrupted")
         self.assertEqual(self.incident(inc["id"])["state"], "open")
         self.assert_audit_intact()
 
@@ -1122,24 +1134,43 @@ class TestConcurrency(AgentBase):
         ss = self.sessions()
         self.assertEqual([s["outcome"] for s in ss if s["incident"] == a["id"]], ["escalated"], ss)
 
-    def test_open_takes_the_kinds_the_rules_leave(self):
-        """--open: one session per open incident of the agent's kinds (by
-        default the rename and the type conflict), one after the other; a
-        new column waiting for a person is the rules' and stays so."""
+    def test_open_takes_the_incidents_the_rules_leave(self):
+        """--open: one session per open incident of the agent's kinds, one
+        after the other: the two type conflicts (n, d) and a rename a person
+        sent back (rejected: open again). Left alone: the rename whose
+        mapping already waits for a person, and a new field (not a kind the
+        agent takes)."""
         self.base()
-        self.ingest("t", self.write("day2.ndjson", [renamed(10), rec(40, n="abc"), rec(41, coupon="C1")]),
+        self.ingest("t", self.write("day2.ndjson", [renamed(10), rec(40, n="abc"), rec(41, coupon="C1"),
+                                                    rec(42, d="someday")]),
                     extra=("--policy", "review"), expect=EXIT_QUARANTINED)
-        ren = self.incident_for("email", "rename")
-        conf = self.incident_for("n", "type_conflict")
+        waiting = self.incident_for("email", "rename")
+        self.assertEqual(waiting["state"], "awaiting_approval")
         col = self.incident_for("coupon", "new_field")
-        self.serve([finish("escalated", "one", 0.5), finish("escalated", "two", 0.5)])
+        n = self.incident_for("n", "type_conflict")
+        d = self.incident_for("d", "type_conflict")
+        # a second table whose rename a person rejected
+        self.ingest("v", self.write("v1.ndjson", [rec(i) for i in range(BASE)]), expect=EXIT_LOADED)
+        self.ingest("v", self.write("v2.ndjson", [renamed(20)]), expect=EXIT_QUARANTINED)
+        back = self.incident_for("email", "rename", table="v")
+        r = self.pm("proposals", "reject", str(back["proposal"]), "--db", self.db, "--actor", "bob")
+        self.assertEqual(r.rc, 0, r)
+        self.assertEqual(self.incident(back["id"])["state"], "open")
+        self.serve([finish("escalated", "one", 0.5), finish("escalated", "two", 0.5),
+                    finish("escalated", "three", 0.5)])
         self.config()
         self.agent_run("--open")
         self.assert_server_clean()
+        self.assertEqual(len(self.srv.requests), 3)
         incs = sorted(s["incident"] for s in self.sessions())
-        self.assertEqual(incs, sorted([ren["id"], conf["id"]]))
+        self.assertEqual(incs, sorted([n["id"], d["id"], back["id"]]))
+        self.assertNotIn(waiting["id"], incs)
         self.assertNotIn(col["id"], incs)
         self.assertTrue(all(s["outcome"] == "escalated" for s in self.sessions()))
+        # the sessions ran one after the other
+        ss = sorted(self.sessions(), key=lambda s: s["started_at"])
+        for a, b in zip(ss, ss[1:]):
+            self.assertLessEqual(a["finished_at"], b["started_at"], ss)
 
     def test_kinds_configured(self):
         self.base()
