@@ -802,6 +802,23 @@ class TestProviderTrouble(AgentBase):
         self.assertEqual(resent["role"], "assistant", "the paused turn goes back as it came")
         self.assertIn("Working on it", json.dumps(resent["content"]))
 
+    def test_key_absent_even_when_the_provider_echoes_it(self):
+        """A provider that quotes the key back in its error (as some do, for
+        a key they refuse), under debug logging: the key still shows
+        nowhere, not in stderr, not in the session's reason, not in the audit."""
+        inc = self.conflict_incident()
+        self.serve([{"status": 401, "body": {"type": "error", "error": {
+            "type": "authentication_error", "message": "invalid x-api-key: %s" % KEY}}}])
+        self.config()
+        r = self.agent_run("--incident", inc["id"], "--verbose", expect=EXIT_FAILED)
+        self.assertEqual(len(self.srv.requests), 1, "a 401 is not retried")
+        self.assertIn("401", r.stderr)
+        s = self.only_session()
+        self.assertEqual(s["outcome"], "escalated", s)
+        self.assertIn("HTTP 401", s["reason"] or "", s)
+        self.show(s["id"])
+        self.assert_key_nowhere()
+
     def test_key_variable_missing_for_anthropic(self):
         inc = self.conflict_incident()
         self.serve([])
