@@ -189,6 +189,7 @@ bench: deps
 	sh bench/ingest_pg.sh build/release/pipemend
 	@sh scripts/install-test-deps-mcp.sh
 	sh bench/mcp_rpc.sh build/release/pipemend
+	python3 bench/agent_bench.py build/release/pipemend
 
 format:
 	clang-format -i $(wildcard src/*/*.c src/*/*.h scripts/*.c tests/unit/*.c tests/fuzz/*.c tests/conformance/*.c)
