@@ -789,6 +789,19 @@ class TestProviderTrouble(AgentBase):
         self.assert_server_clean()
         self.assert_concluded(self.only_session(), "no_action")
 
+    def test_stop_sequence_without_finish_is_asked_to_finish(self):
+        inc = self.conflict_incident()
+        self.serve([{"text": "Conclusion: bad data.", "stop_reason": "stop_sequence",
+                     "stop_sequence": "###"},
+                    finish("no_action", "bad data, nothing to repair", 0.6)])
+        self.config()
+        self.agent_run("--incident", inc["id"])
+        self.assert_server_clean()
+        self.assertEqual(len(self.srv.requests), 2)
+        s = self.only_session()
+        self.assert_concluded(s, "no_action")
+        self.assertEqual(self.model_steps(self.show(s["id"]))[0]["stop_reason"], "stop_sequence")
+
     def test_pause_turn_is_sent_back_to_continue(self):
         inc = self.conflict_incident()
         self.serve([{"text": "Working on it", "stop_reason": "pause_turn"},
