@@ -1231,6 +1231,53 @@ class TestConcurrency(AgentBase):
         self.assert_key_nowhere()
 
 
+class TestMetrics(AgentBase):
+    def test_stats_and_get_metrics(self):
+        """Sessions by outcome, tokens and their cost at the configured
+        prices, decision latency, each tool's success rate: from `agent
+        stats --json` and, the same, from get_metrics over MCP."""
+        self.base()
+        self.ingest("t", self.write("day2.ndjson", [rec(40, n="abc"), rec(41, d="someday")]),
+                    expect=EXIT_QUARANTINED)
+        a = self.incident_for("n", "type_conflict")
+        b = self.incident_for("d", "type_conflict")
+        self.serve([call(tc("get_incident", id=a["id"])),
+                    call(tc("propose_fix", table="t", sql="DROP TABLE t")),
+                    finish("escalated", "a", 0.5, usage={"input_tokens": 1000, "output_tokens": 200}),
+                    call(tc("get_incident", id=b["id"])),
+                    finish("no_action", "b", 0.5)])
+        self.config(price_input=3, price_output=15)
+        self.agent_run("--incident", a["id"])
+        self.agent_run("--incident", b["id"])
+        self.assert_server_clean()
+        r = self.pm("agent", "stats", "--db", self.db, "--json")
+        self.assertEqual(r.rc, 0, r)
+        st = r.json()
+        self.assertEqual((st["sessions"], st["by_outcome"]), (2, {"escalated": 1, "no_action": 1}), st)
+        self.assertEqual((st["input_tokens"], st["output_tokens"]), (1400, 400), st)
+        self.assertAlmostEqual(st["cost_usd"], (1400 * 3 + 400 * 15) / 1e6, places=9)
+        self.assertEqual((st["model_calls"], st["decisions"]), (5, 2), st)
+        self.assertGreaterEqual(st["decision_seconds_max"], st["decision_seconds_mean"])
+        self.assertGreater(st["decision_seconds_mean"], 0)
+        tools = {x["tool"]: (x["calls"], x["failures"], x["success_rate"]) for x in st["tools"]}
+        self.assertEqual(tools["get_incident"], (2, 0, 1.0), st["tools"])
+        self.assertEqual(tools["propose_fix"], (1, 1, 0.0), st["tools"])
+        lines = [json.dumps(m) for m in (
+            {"jsonrpc": "2.0", "id": 0, "method": "initialize",
+             "params": {"protocolVersion": "2025-11-25", "capabilities": {},
+                        "clientInfo": {"name": "metrics-e2e", "version": "1"}}},
+            {"jsonrpc": "2.0", "method": "notifications/initialized"},
+            {"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+             "params": {"name": "get_metrics", "arguments": {}}})]
+        r = self.pm("mcp", "--db", self.db, input="\n".join(lines) + "\n")
+        self.assertEqual(r.rc, 0, r)
+        resp = [m for m in map(json.loads, r.stdout.splitlines()) if m.get("id") == 1][0]
+        agent = resp["result"]["structuredContent"]["agent"]
+        for k in ("sessions", "by_outcome", "input_tokens", "output_tokens", "cost_usd",
+                  "decisions", "tools"):
+            self.assertEqual(agent[k], st[k], k)
+
+
 class TestResultCap(AgentBase):
     def test_tool_results_are_capped_with_a_note(self):
         self.base()
