@@ -1278,6 +1278,93 @@ class TestMetrics(AgentBase):
             self.assertEqual(agent[k], st[k], k)
 
 
+class TestPromotion(AgentBase):
+    def test_repeated_mappings_become_the_rules_after_a_person_approves(self):
+        """promote_after: 2. Twice the feed renames email; each time the agent
+        proposes the mapping, apply_fix holds it, the agent escalates and a
+        person approves. Then pipemend proposes a promotion of
+        add_field_mapping on t, which the agent cannot approve (it tries) and
+        a person does. The third rename is the rules' own: applied during
+        the ingest, no model, no person."""
+        self.serve([])
+        self.config(tables="defaults:\n  promote_after: 2\n")
+        self.base()
+
+        def renamed_as(i, field):
+            r = rec(i, email=DROP)
+            r[field] = "x%d@example.com" % i
+            return r
+
+        for day, field, who in ((2, "mail", "alice"), (3, "e_mail", "bob")):
+            self.ingest("t", self.write("day%d.ndjson" % day, [renamed_as(10 * day, field),
+                                                               renamed_as(10 * day + 1, field)]),
+                        expect=EXIT_QUARANTINED)
+            inc = self.incident_for("email", "rename")
+            self.assertEqual(inc["state"], "awaiting_approval", inc)
+            seen = {}
+
+            def held(req, seen=seen):
+                seen["p"] = req.tool_result_json()["proposal"]
+                return call(tc("apply_fix", proposal=seen["p"]))
+
+            self.srv.extend([
+                call(tc("propose_fix", table="t",
+                        ops=[{"op": "add_field_mapping", "column": "email", "field": field}])),
+                held,
+                lambda req, seen=seen: finish("escalated", "a mapping waits for a person", 0.8,
+                                              proposal=seen["p"])])
+            self.agent_run("--incident", inc["id"])
+            self.assert_server_clean()
+            self.assertEqual(self.sessions()[0]["outcome"], "escalated")
+            r = self.pm("proposals", "approve", str(seen["p"]), "--db", self.db, "--actor", who)
+            self.assertEqual(r.rc, 0, r)
+            self.assertEqual(self.incident(inc["id"])["state"], "resolved")
+
+        r = self.pm("policy", "list", "--db", self.db, "--json")
+        self.assertEqual(r.rc, 0, r)
+        promos = r.json()
+        self.assertEqual([(p["table"], p["op_kind"], p["state"]) for p in promos],
+                         [("t", "add_field_mapping", "pending")], promos)
+        self.assertEqual(promos[0]["evidence"]["approvals"], 2, promos)
+
+        # the agent tries to approve the promotion: there is no such tool
+        self.ingest("t", self.write("day4.ndjson", [rec(40, n="abc")]), expect=EXIT_QUARANTINED)
+        conflict = self.incident_for("n", "type_conflict")
+        self.srv.extend([call(tc("approve_policy", id=promos[0]["id"]),
+                              tc("policy_approve", promotion=promos[0]["id"])),
+                         finish("escalated", "could not", 0.1)])
+        self.agent_run("--incident", conflict["id"])
+        self.assert_server_clean()
+        s = self.sessions()[0]
+        self.assertEqual(self.tool_steps(self.show(s["id"])),
+                         [("approve_policy", "refused"), ("policy_approve", "refused")])
+        self.assertEqual([p["state"] for p in self.pm("policy", "list", "--db", self.db,
+                                                      "--json").json()], ["pending"])
+        self.assertNotIn("policy.promotion.approved", [e["action"] for e in self.audit()])
+
+        r = self.pm("policy", "approve", str(promos[0]["id"]), "--db", self.db, "--actor", "carol")
+        self.assertEqual(r.rc, 0, r)
+        acts = [(e["actor"], e["action"]) for e in self.audit()]
+        self.assertIn(("human:carol", "policy.promotion.approved"), acts)
+        self.assertIn("policy.promotion.proposed", [a for _, a in acts])
+
+        # the next rename: the rules map it during the ingest, no model called
+        asked = len(self.srv.requests)
+        self.ingest("t", self.write("day5.ndjson", [renamed_as(50, "email_addr")]), expect=EXIT_LOADED)
+        self.assertEqual(self.sql("SELECT email FROM t WHERE id = 50"), [("x50@example.com",)])
+        inc = self.incident_for("email", "rename")
+        self.assertEqual(inc["state"], "resolved", inc)
+        p = self.proposal(inc["proposal"])
+        self.assertEqual((p["state"], p["decided_by"]), ("applied", "rules"), p)
+        self.agent_run("--open", "--table", "t")
+        sessions_on_rename = [x for x in self.sessions() if x["incident"] == inc["id"]]
+        self.assertEqual(sessions_on_rename, [])
+        self.assertEqual(len(self.srv.requests), asked,
+                         "nothing left for the model: the rename is settled and the type "
+                         "conflict had its session")
+        self.assert_audit_intact()
+
+
 class TestResultCap(AgentBase):
     def test_tool_results_are_capped_with_a_note(self):
         self.base()
