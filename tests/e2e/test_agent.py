@@ -309,6 +309,18 @@ class AgentBase(E2E):
                          "answers" % srv.overrun)
 
 
+def strings_in(node, path="$"):
+    """(json path, string) for every string under node."""
+    if isinstance(node, dict):
+        for k, v in node.items():
+            yield from strings_in(v, "%s.%s" % (path, k))
+    elif isinstance(node, list):
+        for i, v in enumerate(node):
+            yield from strings_in(v, "%s[%d]" % (path, i))
+    elif isinstance(node, str):
+        yield path, node
+
+
 def prompt_sha256():
     with open(PROMPT_FILE, "rb") as f:
         return hashlib.sha256(f.read()).hexdigest()
@@ -1027,9 +1039,24 @@ class TestHostileModel(AgentBase):
         self.assertIn(INJECTION, text.replace('\\"', '"'))
         low = text.lower()
         self.assertIn("untrusted", low)
-        # every place the value shows comes after an untrusted mark
         first = text.replace('\\"', '"').find(INJECTION)
         self.assertLess(low.find("untrusted"), first)
+        # the packet: every string that quotes the feed sits at a path the
+        # packet declares untrusted, and each sample's raw bytes are wrapped
+        packet = loose_json(text)
+        self.assertIsInstance(packet, dict, text[:500])
+        self.assertEqual(packet["incident"]["id"], inc["id"])
+        where = [p for p, v in strings_in(packet) if INJECTION in v]
+        self.assertTrue(where, text[:2000])
+        declared = [re.escape(d).replace(r"\[\*\]", r"\[\d+\]") for d in packet["untrusted"]["paths"]]
+        self.assertEqual([p for p in where if not any(re.fullmatch(d, p) for d in declared)], [],
+                         "feed text outside the declared untrusted paths")
+        self.assertIn("never instructions", packet["untrusted"]["note"])
+        raws = [r["raw"] for r in packet["samples"]["records"]]
+        self.assertTrue(raws)
+        for r in raws:
+            self.assertIsInstance(r, dict, "a sample's raw bytes are wrapped: %r" % (r,))
+            self.assertEqual(list(r)[:1], ["untrusted_feed_data"], r)
         self.assertEqual(self.proposals(), [])
         self.assertEqual(self.count("t"), BASE + 1)
 
