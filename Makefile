@@ -7,7 +7,8 @@
 #                   themselves (part of check; also unit-pg for the unit tests
 #                   that need a server, mcp-test for the official MCP
 #                   clients from npm, conformance for the MCP conformance
-#                   suite)
+#                   suite, agent-server-test for the agent tests' scripted
+#                   model server)
 #   make bench      the benchmarks in bench/ (not part of check)
 #   make format     clang-format the tree, pretty-print the tool schemas (JSON)
 #
@@ -45,7 +46,7 @@ LIB_OBJ := $(LIB_SRC:%.c=$(O)/%.o) $(GEN_SRC:.c=.o) $(PROMPT_SRC:.c=.o)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(O)/tests/%)
 
-.PHONY: all deps demo check unit unit-pg e2e e2e-pg mcp-test conformance fuzz-replay fuzz bench format clean FORCE
+.PHONY: all deps demo check unit unit-pg e2e e2e-pg agent-server-test mcp-test conformance fuzz-replay fuzz bench format clean FORCE
 all: $(O)/pipemend
 
 $(O)/%.o: %.c
@@ -122,7 +123,12 @@ e2e: deps $(O)/pipemend
 	python3 tests/e2e/run.py $(O)/pipemend
 
 check: deps
-	$(MAKE) BUILD=san unit unit-pg fuzz-replay e2e e2e-pg mcp-test conformance
+	$(MAKE) BUILD=san unit unit-pg fuzz-replay agent-server-test e2e e2e-pg mcp-test conformance
+
+# The scripted model server the agent's e2e tests talk to (tests/agent/),
+# checked on its own with urllib as the client.
+agent-server-test:
+	python3 tests/agent/test_model_server.py
 
 # The same end-to-end suite with a fresh PostgreSQL database per test, on a
 # throwaway server the run starts and stops (tests/pg/pgserver.py). Installs
@@ -183,6 +189,7 @@ bench: deps
 	sh bench/ingest_pg.sh build/release/pipemend
 	@sh scripts/install-test-deps-mcp.sh
 	sh bench/mcp_rpc.sh build/release/pipemend
+	python3 bench/agent_bench.py build/release/pipemend
 
 format:
 	clang-format -i $(wildcard src/*/*.c src/*/*.h scripts/*.c tests/unit/*.c tests/fuzz/*.c tests/conformance/*.c)

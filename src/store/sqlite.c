@@ -842,10 +842,17 @@ static void st_bind_blob(drv_stmt *st, int i, const void *v, size_t n)
 
 static pm_code st_step(drv_stmt *st, bool *row, pm_err *err)
 {
+    sq *q = sq_st(st)->q;
     int r = sqlite3_step(sq_st(st)->st);
     *row = r == SQLITE_ROW;
-    return r == SQLITE_ROW || r == SQLITE_DONE ? PM_OK
-                                               : db_error(sq_st(st)->q, err, sq_st(st)->what);
+    if (r == SQLITE_ROW || r == SQLITE_DONE)
+        return PM_OK;
+    /* A catalog statement a constraint refused (say, the unique index of
+     * running agent sessions) is PM_ERR_CONSTRAINT, as PostgreSQL's 23xxx
+     * is, so that the caller can tell it from a broken warehouse. */
+    if ((sqlite3_extended_errcode(q->db) & 0xff) == SQLITE_CONSTRAINT)
+        return pm_err_set(err, PM_ERR_CONSTRAINT, "%s: %s", sq_st(st)->what, sqlite3_errmsg(q->db));
+    return db_error(q, err, sq_st(st)->what);
 }
 
 static bool st_col_null(drv_stmt *st, int c)
