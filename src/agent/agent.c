@@ -143,6 +143,7 @@ typedef struct session {
     char subject[64];
     char url[1024];
     char headers[4][512];
+    const char *key; /* the API key (the environment's), or NULL */
     const char *header_list[5];
     json_t *tools;
     json_t *messages;
@@ -165,6 +166,22 @@ typedef struct session {
     char *rationale;
 } session;
 
+/* Every copy of key in buf (NUL-terminated) becomes "[the key]": a
+ * provider may quote it back in an error, and nothing the session writes
+ * may hold it. */
+static void redact(const char *key, char *buf)
+{
+    static const char mark[] = "[the key]";
+    size_t kl = key ? strlen(key) : 0;
+    if (kl < sizeof mark)
+        return; /* too short to be a key worth hiding, and to replace in place */
+    for (char *p = strstr(buf, key); p; p = strstr(p, key)) {
+        memcpy(p, mark, sizeof mark - 1);
+        memmove(p + sizeof mark - 1, p + kl, strlen(p + kl) + 1);
+        p += sizeof mark - 1;
+    }
+}
+
 static void trace(session *x, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void trace(session *x, const char *fmt, ...)
 {
@@ -175,6 +192,7 @@ static void trace(session *x, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(line, sizeof line, fmt, ap);
     va_end(ap);
+    redact(x->key, line);
     x->o->trace(x->o->trace_arg, line);
 }
 
@@ -188,6 +206,7 @@ static void end_escalated(session *x, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(x->reason, sizeof x->reason, fmt, ap);
     va_end(ap);
+    redact(x->key, x->reason);
     x->done = true;
     x->outcome = "escalated";
 }
@@ -316,6 +335,7 @@ static pm_code call_model(session *x, agent_turn *t, pm_err *err)
             char msg[256];
             provider_message(ans.body.data ? ans.body.data : "", msg, sizeof msg);
             snprintf(why, sizeof why, "HTTP %ld%s%s", ans.status, *msg ? ": " : "", msg);
+            redact(x->key, why);
             if (!retryable_status(ans.status)) {
                 pm_buf_free(&ans.body);
                 rc = pm_err_set(err, PM_ERR_IO, "the model provider refused the call: %s", why);
@@ -361,6 +381,7 @@ static pm_code call_model(session *x, agent_turn *t, pm_err *err)
         rc = src;
         *err = serr;
     }
+    redact(x->key, why);
     if (!ok && !rc && !x->done)
         rc = pm_err_set(err, PM_ERR_IO, "the model provider failed after %ld attempts: %s",
                         (long)st.attempts, why);
@@ -753,6 +774,7 @@ static pm_code setup(session *x, const agent_opts *o, int64_t incident, pm_arena
     }
     if (key && strlen(key) > 400)
         return pm_err_set(err, PM_ERR_CONFIG, "$%s is too long for an API key", var);
+    x->key = key && *key ? key : NULL;
     x->p->headers(key, x->headers, 4);
     size_t nh = 0;
     for (size_t i = 0; i < 4 && x->headers[i][0]; i++)

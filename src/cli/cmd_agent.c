@@ -60,9 +60,8 @@ static int run_sessions(cli_ctx *ctx, pm_store *s, const int64_t *ids, size_t n,
         pm_err err = {0};
         pm_code rc = agent_run(&o, ids[i], &out, &err);
         if (rc) {
-            code = cli_fail(&err);
-            if (code != EXIT_USAGE)
-                code = EXIT_FAILED;
+            cli_fail(&err);
+            code = EXIT_FAILED; /* the session could not run (usage errors exit before) */
         } else if (report && !ctx->json) {
             printf("incident %lld: session %lld %s%s%s%s\n", (long long)ids[i],
                    (long long)out.session, out.outcome, *out.reason ? " (" : "",
