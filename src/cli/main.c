@@ -24,78 +24,185 @@ static const command commands[] = {
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 
-static const char options_help[] =
-    "Options:\n"
-    "  --db URL          warehouse: sqlite:PATH or postgresql://USER@HOST:PORT/DB (libpq's\n"
-    "                    PG* variables fill the rest); default: $PIPEMEND_DB, then db: in\n"
-    "                    pipemend.yaml\n"
-    "  --config FILE     configuration file (default: ./pipemend.yaml if present)\n"
-    "  --table NAME      target or filter table\n"
-    "  --format FMT      ndjson or csv (default: from the file extension)\n"
-    "  --pipeline NAME   pipeline name to record the run under, or to filter by\n"
-    "  --run ID          filter by run\n"
-    "  --policy MODE     auto (default: heal new columns and lossless widenings\n"
-    "                    inline), review or frozen (quarantine drift, change nothing)\n"
-    "  --limit N         at most N entries\n"
-    "  --actor NAME      who approves or rejects a proposal (default: the OS user)\n"
-    "  --print-grants    init: print the PostgreSQL roles and grants (SQL) to apply\n"
-    "  --role NAME       init: the login pipemend connects as (default pipemend_app)\n"
-    "  --adopt T[,T...]  init: existing tables in public that pipemend should own\n"
-    "                    (and so heal)\n"
-    "  --listen HOST:PORT  serve: where to listen (default 127.0.0.1:8765; port 0: any\n"
-    "                    free port); beyond loopback a token is required\n"
-    "  --token-file FILE serve: a file (mode 0600) whose first line is the bearer\n"
-    "                    token clients must send; default: $PIPEMEND_MCP_TOKEN, else\n"
-    "                    one generated on first start into\n"
-    "                    ${XDG_CONFIG_HOME:-~/.config}/pipemend/serve-token. A token is\n"
-    "                    32+ random characters (`openssl rand -hex 32`)\n"
-    "  --no-token        serve: no token on loopback (a single-user machine: any\n"
-    "                    local user can then use every tool); refused beyond loopback\n"
-    "  --allow-origin O[,O...]  serve: browser Origins to admit beyond localhost\n"
-    "  --anchor FILE     audit: the anchor file kept outside the warehouse (default:\n"
-    "                    $PIPEMEND_AUDIT_ANCHOR, then audit_anchor: in pipemend.yaml,\n"
-    "                    then pipemend-audit.anchor next to it; verify checks the\n"
-    "                    default only if it exists)\n"
-    "  --json            print data as JSON on stdout\n"
-    "  --dir DIR         demo directory\n"
-    "  -q, --quiet       only errors on stderr\n"
-    "  -v, --verbose     debug logging on stderr\n"
-    "  -h, --help        this help\n"
-    "\n"
+/* The options (options.def): the parser's table and each command's help. */
+typedef struct option_def {
+    const char *name;
+    int code;
+    const char *short_name; /* "-q", or NULL */
+    const char *arg;        /* the value's placeholder, or NULL for a flag */
+    const char *commands;   /* who takes it: names separated by spaces, or "*" */
+    const char *help;
+} option_def;
+
+static const option_def options[] = {
+#define OPT(name, code, short_name, arg, commands, help)                                           \
+    {name, code, short_name, arg, commands, help},
+#include "cli/options.def"
+#undef OPT
+};
+#define NOPTIONS (sizeof options / sizeof options[0])
+
+/* One or two examples per command, shown under its --help (and in the man
+ * page); a command without a line here shows none. */
+static const struct {
+    const char *command;
+    const char *text;
+} examples[] = {
+    {"ingest", "pipemend ingest --db sqlite:w.db --table orders orders.ndjson"},
+    {"ingest", "gunzip -c events.csv.gz | pipemend --db sqlite:w.db ingest --table events "
+               "--format csv -"},
+    {"run", "pipemend run orders   # the pipeline \"orders\" of ./pipemend.yaml"},
+    {"runs", "pipemend runs --db sqlite:w.db --table orders --limit 10"},
+    {"status", "pipemend status --db sqlite:w.db"},
+    {"status", "pipemend --db sqlite:w.db status --json"},
+    {"schema", "pipemend schema show --db sqlite:w.db --table orders"},
+    {"schema", "pipemend schema list --db sqlite:w.db --json"},
+    {"quarantine", "pipemend quarantine list --db sqlite:w.db --table orders --run 3"},
+    {"quarantine", "pipemend quarantine replay --db sqlite:w.db --table orders"},
+    {"incidents", "pipemend incidents list --db sqlite:w.db"},
+    {"incidents", "pipemend incidents show 4 --db sqlite:w.db"},
+    {"proposals", "pipemend proposals list --db sqlite:w.db --table orders"},
+    {"proposals", "pipemend proposals approve 7 --db sqlite:w.db --actor alice"},
+    {"audit", "pipemend audit verify --db sqlite:w.db"},
+    {"audit", "pipemend audit log --db sqlite:w.db --limit 20 --json"},
+    {"mcp", "claude mcp add pipemend -- pipemend mcp --db sqlite:/abs/path/w.db"},
+    {"serve", "pipemend serve --db postgresql://pipemend_app@db/warehouse --listen 0.0.0.0:8765 "
+              "--token-file /etc/pipemend/token"},
+    {"init", "pipemend init --print-grants --role pipemend_app | psql -d warehouse"},
+    {"demo", "pipemend demo --dir /tmp/pipemend-demo"},
+    {"help", "pipemend help ingest"},
+};
+
+static const command *command_named(const char *name)
+{
+    for (size_t i = 0; i < NCOMMANDS; i++)
+        if (strcmp(commands[i].name, name) == 0)
+            return &commands[i];
+    return NULL;
+}
+
+/* Whether the command takes option o. */
+static bool option_for(const option_def *o, const char *cmdname)
+{
+    if (strcmp(o->commands, "*") == 0)
+        return true;
+    size_t n = strlen(cmdname);
+    for (const char *p = o->commands; (p = strstr(p, cmdname)) != NULL; p += n) {
+        bool starts = p == o->commands || p[-1] == ' ';
+        if (starts && (p[n] == ' ' || p[n] == '\0'))
+            return true;
+    }
+    return false;
+}
+
+/* Prints text from column indent, wrapped at 79 columns; the first line
+ * continues where the caller left the cursor (at column at). */
+static void print_wrapped(FILE *out, const char *text, int indent, int at)
+{
+    int col = at;
+    if (col < indent) {
+        fprintf(out, "%*s", indent - col, "");
+        col = indent;
+    }
+    bool first = true;
+    for (const char *p = text; *p;) {
+        while (*p == ' ')
+            p++;
+        size_t w = strcspn(p, " ");
+        if (!w)
+            break;
+        if (!first && col + 1 + (int)w > 79) {
+            fprintf(out, "\n%*s", indent, "");
+            col = indent;
+        } else if (!first) {
+            fputc(' ', out);
+            col++;
+        }
+        fwrite(p, 1, w, out);
+        col += (int)w;
+        p += w;
+        first = false;
+    }
+    fputc('\n', out);
+}
+
+/* "  -q, --quiet  help" for each option the command cmdname takes (when
+ * NULL: those every command takes). */
+static void print_options(FILE *out, const char *cmdname)
+{
+    for (size_t i = 0; i < NOPTIONS; i++) {
+        const option_def *o = &options[i];
+        if (cmdname ? !option_for(o, cmdname) : strcmp(o->commands, "*") != 0)
+            continue;
+        int n =
+            fprintf(out, "  %s%s--%s%s%s", o->short_name ? o->short_name : "",
+                    o->short_name ? ", " : "", o->name, o->arg ? " " : "", o->arg ? o->arg : "");
+        if (n > 21) {
+            fputc('\n', out);
+            n = 0;
+        }
+        print_wrapped(out, o->help, 22, n);
+    }
+}
+
+static const char exit_codes_help[] =
     "Exit codes: 0 every row loaded; 3 finished with rows quarantined (nothing lost);\n"
     "2 usage or configuration error; 1 the run could not proceed.\n";
 
 static void usage_all(FILE *out)
 {
     fprintf(out,
-            "pipemend %s - self-healing data ingestion\n\nUsage: pipemend COMMAND "
-            "[OPTIONS]\n\nCommands:\n",
+            "pipemend %s - self-healing data ingestion\n\nUsage: pipemend COMMAND [OPTIONS] "
+            "[ARGS]   (options may also come before COMMAND)\n\nCommands:\n",
             PIPEMEND_VERSION);
     for (size_t i = 0; i < NCOMMANDS; i++)
         fprintf(out, "  %-11s %s\n", commands[i].name, commands[i].summary);
-    fprintf(out, "\n%s\nRun 'pipemend help COMMAND' for a command's usage.\n", options_help);
+    fprintf(out, "\nOptions every command takes (before or after the command):\n");
+    print_options(out, NULL);
+    fprintf(out,
+            "      --version       the version\n"
+            "Commands that use a warehouse also take --db URL and --config FILE.\n\n%s\n"
+            "Run 'pipemend help COMMAND' for a command's options and examples.\n",
+            exit_codes_help);
 }
 
 void cli_usage_of(const char *name)
 {
-    for (size_t i = 0; i < NCOMMANDS; i++) {
-        if (strcmp(commands[i].name, name) == 0) {
-            printf("Usage: pipemend %s\n\n%s\n\n%s", commands[i].usage, commands[i].summary,
-                   options_help);
-            return;
-        }
+    const command *c = command_named(name);
+    if (!c) {
+        usage_all(stdout);
+        return;
     }
-    usage_all(stdout);
+    /* "a | b" in the table: one usage line each */
+    printf("Usage: ");
+    for (const char *p = c->usage;;) {
+        const char *bar = strstr(p, " | ");
+        printf("pipemend %.*s\n", bar ? (int)(bar - p) : (int)strlen(p), p);
+        if (!bar)
+            break;
+        p = bar + 3;
+        printf("       ");
+    }
+    printf("\n");
+    print_wrapped(stdout, c->summary, 0, 0);
+    printf("\nOptions (before or after the command):\n");
+    print_options(stdout, name);
+    bool any = false;
+    for (size_t i = 0; i < sizeof examples / sizeof examples[0]; i++) {
+        if (strcmp(examples[i].command, name) != 0)
+            continue;
+        printf("%s  %s\n", any ? "" : "\nExamples:\n", examples[i].text);
+        any = true;
+    }
+    printf("\n%s", exit_codes_help);
 }
 
 int cmd_help(cli_ctx *ctx)
 {
     if (ctx->argc > 0) {
-        for (size_t i = 0; i < NCOMMANDS; i++) {
-            if (strcmp(commands[i].name, ctx->argv[0]) == 0) {
-                cli_usage_of(ctx->argv[0]);
-                return 0;
-            }
+        if (command_named(ctx->argv[0])) {
+            cli_usage_of(ctx->argv[0]);
+            return 0;
         }
         return cli_error(EXIT_USAGE, NULL, "no command \"%s\"", ctx->argv[0]);
     }
@@ -113,59 +220,32 @@ static int parse_int(const char *s, long long min, long long *out)
     return 0;
 }
 
-int main(int argc, char **argv)
+static const option_def *option_of(int code)
 {
-    if (argc < 2) {
-        usage_all(stderr);
-        return EXIT_USAGE;
-    }
-    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
-        usage_all(stdout);
-        return 0;
-    }
-    if (strcmp(argv[1], "--version") == 0) {
-        printf("pipemend %s\n", PIPEMEND_VERSION);
-        return 0;
-    }
-    const command *cmd = NULL;
-    for (size_t i = 0; i < NCOMMANDS; i++)
-        if (strcmp(commands[i].name, argv[1]) == 0)
-            cmd = &commands[i];
-    if (!cmd) {
-        return cli_error(EXIT_USAGE, "run 'pipemend --help' for the list", "unknown command \"%s\"",
-                         argv[1]);
-    }
+    for (size_t i = 0; i < NOPTIONS; i++)
+        if (options[i].code == code)
+            return &options[i];
+    return NULL;
+}
 
+/* Parses args (argv without the command) into ctx and runs cmd. */
+static int run_command(const command *cmd, int argc, char **argv, const struct option *longopts,
+                       const char *shortopts)
+{
     cli_ctx ctx = {.command = cmd->name};
-    static const struct option longopts[] = {{"db", required_argument, NULL, 'd'},
-                                             {"config", required_argument, NULL, 'c'},
-                                             {"table", required_argument, NULL, 't'},
-                                             {"format", required_argument, NULL, 'f'},
-                                             {"pipeline", required_argument, NULL, 'p'},
-                                             {"run", required_argument, NULL, 'r'},
-                                             {"limit", required_argument, NULL, 'l'},
-                                             {"policy", required_argument, NULL, 'P'},
-                                             {"actor", required_argument, NULL, 'A'},
-                                             {"dir", required_argument, NULL, 'D'},
-                                             {"print-grants", no_argument, NULL, 'G'},
-                                             {"role", required_argument, NULL, 'R'},
-                                             {"adopt", required_argument, NULL, 'a'},
-                                             {"listen", required_argument, NULL, 'L'},
-                                             {"token-file", required_argument, NULL, 'T'},
-                                             {"no-token", no_argument, NULL, 'N'},
-                                             {"allow-origin", required_argument, NULL, 'O'},
-                                             {"anchor", required_argument, NULL, 'K'},
-                                             {"json", no_argument, NULL, 'j'},
-                                             {"quiet", no_argument, NULL, 'q'},
-                                             {"verbose", no_argument, NULL, 'v'},
-                                             {"help", no_argument, NULL, 'h'},
-                                             {NULL, 0, NULL, 0}};
-    optind = 2;
+    optind = 1;
     opterr = 0;
     int c;
     long long n;
     /* "-" (stdin) is a positional argument, which getopt leaves alone. */
-    while ((c = getopt_long(argc, argv, "qvh", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, shortopts, longopts, NULL)) != -1) {
+        const option_def *o = option_of(c);
+        if (o && !option_for(o, cmd->name)) {
+            cli_error(EXIT_USAGE, NULL, "%s takes no option --%s", cmd->name, o->name);
+            fprintf(stderr, "  usage: pipemend %s\n  see: pipemend help %s\n", cmd->usage,
+                    cmd->name);
+            return EXIT_USAGE;
+        }
         switch (c) {
         case 'd':
             ctx.db = optarg;
@@ -272,4 +352,90 @@ int main(int argc, char **argv)
     config_free(ctx.cfg);
     fflush(stdout);
     return rc;
+}
+
+/* The option argv[i] names ("--db", "--db=x", "-q"), or NULL. */
+static const option_def *option_at(const char *arg)
+{
+    if (arg[0] == '-' && arg[1] != '-') {
+        for (size_t i = 0; i < NOPTIONS; i++)
+            if (options[i].short_name && strcmp(options[i].short_name, arg) == 0)
+                return &options[i];
+        return NULL;
+    }
+    const char *name = arg + 2;
+    size_t n = strcspn(name, "=");
+    for (size_t i = 0; i < NOPTIONS; i++)
+        if (strlen(options[i].name) == n && strncmp(options[i].name, name, n) == 0)
+            return &options[i];
+    return NULL;
+}
+
+/* Where the command is: the first argument that is neither an option nor
+ * an option's value (options may come before it); argc when none. */
+static int find_command(int argc, char **argv)
+{
+    int i = 1;
+    while (i < argc && argv[i][0] == '-' && argv[i][1] && strcmp(argv[i], "--") != 0) {
+        const option_def *o = option_at(argv[i]);
+        i += o && o->arg && !strchr(argv[i], '=') ? 2 : 1;
+    }
+    return i < argc && strcmp(argv[i], "--") != 0 ? i : argc;
+}
+
+int main(int argc, char **argv)
+{
+    int at = find_command(argc, argv);
+    if (at >= argc) {
+        /* no command: --help and --version stand alone */
+        for (int i = 1; i < argc; i++) {
+            if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+                usage_all(stdout);
+                return 0;
+            }
+            if (strcmp(argv[i], "--version") == 0) {
+                printf("pipemend %s\n", PIPEMEND_VERSION);
+                return 0;
+            }
+        }
+        if (argc > 1)
+            return cli_error(EXIT_USAGE, "run 'pipemend --help' for the commands",
+                             "no command given");
+        usage_all(stderr);
+        return EXIT_USAGE;
+    }
+    const command *cmd = command_named(argv[at]);
+    if (!cmd) {
+        return cli_error(EXIT_USAGE, "run 'pipemend --help' for the list", "unknown command \"%s\"",
+                         argv[at]);
+    }
+
+    /* getopt over the arguments without the command, so that options before
+     * it parse as those after it do */
+    char **args = malloc(sizeof *args * (size_t)(argc + 1));
+    if (!args)
+        return cli_error(EXIT_FAILED, NULL, "out of memory");
+    int nargs = 0;
+    for (int i = 0; i < argc; i++)
+        if (i != at)
+            args[nargs++] = argv[i];
+    args[nargs] = NULL;
+    struct option longopts[NOPTIONS + 1];
+    char shortopts[2 * NOPTIONS + 1];
+    size_t ns = 0;
+    for (size_t i = 0; i < NOPTIONS; i++) {
+        longopts[i] =
+            (struct option){options[i].name, options[i].arg ? required_argument : no_argument, NULL,
+                            options[i].code};
+        if (options[i].short_name) {
+            shortopts[ns++] = options[i].short_name[1];
+            if (options[i].arg)
+                shortopts[ns++] = ':';
+        }
+    }
+    longopts[NOPTIONS] = (struct option){NULL, 0, NULL, 0};
+    shortopts[ns] = '\0';
+    int code = run_command(cmd, nargs, args, longopts, shortopts);
+    free(args);
+    return code;
 }

@@ -4,7 +4,7 @@ import os
 import re
 
 from e2e_util import (REPO, E2E, EXIT_FAILED, EXIT_LOADED, EXIT_QUARANTINED, EXIT_USAGE,
-                      commands_from_def, sqlite_only)
+                      commands_from_def, options_from_def, sqlite_only)
 
 
 class TestHelp(E2E):
@@ -313,7 +313,7 @@ class TestOptionTable(E2E):
         # first's case (it happened when two branches each added one)
         with open(os.path.join(REPO, "src", "cli", "main.c")) as f:
             text = f.read()
-        opts = re.findall(r'\{"([a-z-]+)",\s*\w+,\s*NULL,\s*\'(.)\'\}', text)
+        opts = [(name, code) for name, code, _s, _a, _c in options_from_def()]
         self.assertGreater(len(opts), 20, opts)
         codes = {}
         for name, code in opts:
