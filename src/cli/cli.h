@@ -63,8 +63,15 @@ const char *cli_safe(const char *s);
  * printed as cli_fail prints, with hint when not NULL; returns exit_code. */
 int cli_error(int exit_code, const char *hint, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-/* Opens the warehouse named by ctx (error printed on failure). */
+/* Opens the warehouse named by ctx (error printed on failure). It must
+ * exist: a SQLite path with no file is an error (exit 2), not a new empty
+ * warehouse. */
 pm_store *cli_open_store(cli_ctx *ctx, int *exit_code);
+/* The same for the commands that load (ingest, run): they create it. */
+pm_store *cli_open_store_to_load(cli_ctx *ctx, int *exit_code);
+/* For the servers (mcp, serve), which open the warehouse at the first tool
+ * call: says on stderr at start when it is missing or unreachable. */
+void cli_check_warehouse(const cli_ctx *ctx);
 void cli_usage_of(const char *command);
 /* Prints v as indented JSON on stdout and drops the reference. */
 struct json_t;

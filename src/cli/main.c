@@ -184,7 +184,7 @@ void cli_usage_of(const char *name)
         printf("       ");
     }
     printf("\n");
-    print_wrapped(stdout, c->summary, 0, 0);
+    printf("%s\n", c->summary);
     printf("\nOptions (before or after the command):\n");
     print_options(stdout, name);
     bool any = false;

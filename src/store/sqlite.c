@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/buf.h"
 #include "core/hash.h"
@@ -1007,6 +1008,12 @@ pm_code sqlite_store_open(const char *path, pm_store *s, pm_err *err)
     if (!*path)
         return pm_err_set(err, PM_ERR_USAGE, "sqlite: URL without a path"),
                pm_err_hint(err, "use sqlite:PATH, e.g. sqlite:warehouse.db"), PM_ERR_USAGE;
+    if (s->must_exist && strcmp(path, ":memory:") != 0 && access(path, F_OK) != 0) {
+        pm_err_set(err, PM_ERR_CONFIG, "no warehouse at %s: the file does not exist", path);
+        pm_err_hint(err, "check --db (or PIPEMEND_DB, db: in pipemend.yaml); pipemend ingest "
+                         "or pipemend run creates the warehouse on its first load");
+        return PM_ERR_CONFIG;
+    }
     sq *q = pm_xcalloc(1, sizeof *q);
     q->path = pm_xstrdup(path);
     s->impl = q;

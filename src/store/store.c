@@ -24,7 +24,7 @@ static const struct {
     {"postgresql://", false, pg_store_open},
 };
 
-pm_code store_open(const char *url, pm_store **out, pm_err *err)
+static pm_code open_url(const char *url, bool must_exist, pm_store **out, pm_err *err)
 {
     *out = NULL;
     if (!url || !*url)
@@ -37,6 +37,7 @@ pm_code store_open(const char *url, pm_store **out, pm_err *err)
         if (strncmp(url, backends[i].prefix, n) != 0)
             continue;
         pm_store *s = pm_xcalloc(1, sizeof *s);
+        s->must_exist = must_exist;
         pm_code rc = backends[i].open(backends[i].strip ? url + n : url, s, err);
         if (rc) {
             free(s);
@@ -50,6 +51,16 @@ pm_code store_open(const char *url, pm_store **out, pm_err *err)
                      "postgresql://user@host:port/dbname or postgres://... (postgresql:/// "
                      "takes everything from PGHOST, PGPORT, PGUSER, PGDATABASE)");
     return PM_ERR_USAGE;
+}
+
+pm_code store_open(const char *url, pm_store **out, pm_err *err)
+{
+    return open_url(url, false, out, err);
+}
+
+pm_code store_open_existing(const char *url, pm_store **out, pm_err *err)
+{
+    return open_url(url, true, out, err);
 }
 
 void store_close(pm_store *s)

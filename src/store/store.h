@@ -29,6 +29,12 @@ typedef struct pm_store pm_store;
 
 /* Opens the warehouse and creates the catalog tables if missing. */
 pm_code store_open(const char *url, pm_store **out, pm_err *err);
+/* The same for a warehouse that must exist already: a SQLite path with no
+ * file behind it is a PM_ERR_CONFIG that says so, instead of a new empty
+ * database (what a command that only reads, or acts on what is there,
+ * must not leave behind when --db has a typo). A PostgreSQL database is
+ * never created by pipemend, so there it is store_open. */
+pm_code store_open_existing(const char *url, pm_store **out, pm_err *err);
 void store_close(pm_store *s);
 
 /* Rows per batch when the configuration sets none: 5000 on SQLite, where

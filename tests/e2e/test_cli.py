@@ -83,9 +83,11 @@ class TestUsageErrors(E2E):
                           'pipemend: error: --run needs a run id, got "x"\n')
 
     def test_ingest_without_table_or_file(self):
-        msg = "pipemend: error: ingest needs --table NAME and at least one FILE (- for stdin)\n"
-        self.assert_usage(["ingest", "--db", self.db, "a.ndjson"], msg)
-        self.assert_usage(["ingest", "--db", self.db, "--table", "t"], msg)
+        self.assert_usage(["ingest", "--db", self.db, "--table", "t"],
+                          "pipemend: error: ingest needs at least one FILE (- for stdin)\n")
+        self.assert_usage(["ingest", "--db", self.db, "-"],
+                          "pipemend: error: ingest cannot name the table after standard input\n"
+                          "  hint: pass --table NAME\n")
 
     def test_unknown_format(self):
         f = self.write("a.ndjson", [{"a": 1}])
@@ -163,6 +165,7 @@ class TestHostileNames(E2E):
             self.assertTrue(r.stderr.startswith("pipemend: error: table name"), r)
 
     def test_schema_show_unknown_table(self):
+        self.ingest("known", self.write("a.ndjson", [{"a": 1}]), expect=EXIT_LOADED)
         r = self.pm("schema", "show", "--table", "nope", "--db", self.db)
         self.assertEqual(r.rc, EXIT_FAILED, r)
         self.assertIn('pipemend does not know a table "nope"', r.stderr)

@@ -1,10 +1,14 @@
 """A new user's first contact with the command line (issue 16): options
 where people type them, help that fits the command, no warehouse created by
 a command that only reads, a table name from the file's name."""
+import json
+import os
 import re
 import shlex
+import socket
 
-from e2e_util import (E2E, EXIT_LOADED, EXIT_USAGE, commands_from_def, options_from_def)
+from e2e_util import (E2E, EXIT_LOADED, EXIT_USAGE, commands_from_def, options_from_def,
+                      sqlite_only)
 
 # a value each option accepts, for the parser to get past it
 VALUES = {"limit": "5", "run": "1"}
@@ -127,3 +131,126 @@ class TestHelpFitsTheCommand(E2E):
                 r = self.pm(*(args + ["--help"]))
                 self.assertEqual(r.rc, 0, "example %r: %r" % (ex, r))
                 self.assertTrue(r.stdout.startswith("Usage: pipemend %s" % c), ex)
+
+
+# the commands that only read, or act on what is there, with their arguments
+READERS = [["status"], ["runs"], ["schema", "list"], ["schema", "show", "--table", "t"],
+           ["quarantine", "list"], ["quarantine", "show", "1"],
+           ["quarantine", "replay", "--table", "t"],
+           ["incidents", "list"], ["incidents", "show", "1"], ["incidents", "dismiss", "1"],
+           ["proposals", "list"], ["proposals", "show", "1"], ["proposals", "approve", "1"],
+           ["proposals", "reject", "1"], ["audit", "log"], ["audit", "verify"],
+           ["audit", "anchor"]]
+
+
+@sqlite_only("a PostgreSQL database is never created by pipemend; this is about SQLite files")
+class TestNoWarehouseByAccident(E2E):
+    def test_readers_on_a_missing_path_create_nothing(self):
+        missing = self.path("typo.db")
+        for args in READERS:
+            r = self.pm(*(args + ["--db", "sqlite:" + missing]))
+            self.assertEqual(r.rc, EXIT_USAGE, r)
+            self.assertEqual(r.stderr,
+                             "pipemend: error: no warehouse at %s: the file does not exist\n"
+                             "  hint: check --db (or PIPEMEND_DB, db: in pipemend.yaml); pipemend "
+                             "ingest or pipemend run creates the warehouse on its first load\n"
+                             % missing, r)
+            self.assertEqual(r.stdout, "")
+            self.assertFalse(os.path.exists(missing), args)
+        # from the environment and the configuration as from --db
+        r = self.pm("status", env={"PIPEMEND_DB": "sqlite:" + missing})
+        self.assertEqual(r.rc, EXIT_USAGE, r)
+        self.write_config("db: sqlite:%s\n" % missing)
+        r = self.pm("runs")
+        self.assertEqual(r.rc, EXIT_USAGE, r)
+        self.assertFalse(os.path.exists(missing))
+
+    def test_loaders_create_it_and_then_readers_read_it(self):
+        f = self.write("a.ndjson", [{"id": 1}])
+        self.assertFalse(os.path.exists(self.dbpath))
+        r = self.pm("ingest", "--db", self.db, "--table", "t", f)
+        self.assertEqual(r.rc, EXIT_LOADED, r)
+        r = self.pm("status", "--db", self.db)
+        self.assertEqual(r.rc, 0, r)
+        self.assertRegex(r.stdout, r"(?m)^t\s+1\s+1\s")
+        # run makes its warehouse too
+        other = self.path("other.db")
+        self.write_config("db: sqlite:%s\npipelines:\n  - name: p\n    table: t\n"
+                          "    source: %s\n" % (other, f))
+        r = self.pm("run", "p")
+        self.assertEqual(r.rc, EXIT_LOADED, r)
+        self.assertTrue(os.path.exists(other))
+
+    def test_mcp_says_at_start_that_the_warehouse_is_missing(self):
+        missing = self.path("typo.db")
+        init = {"jsonrpc": "2.0", "id": 1, "method": "initialize",
+                "params": {"protocolVersion": "2025-11-25", "capabilities": {},
+                           "clientInfo": {"name": "e2e", "version": "1"}}}
+        r = self.pm("mcp", "--db", "sqlite:" + missing, input=json.dumps(init) + "\n")
+        self.assertEqual(r.rc, 0, r)
+        self.assertEqual(json.loads(r.stdout.splitlines()[0])["id"], 1)  # it still serves
+        self.assertIn("pipemend: warning: mcp: no warehouse at %s: the file does not exist\n"
+                      % missing, r.stderr)
+        self.assertFalse(os.path.exists(missing))
+        # nothing said when it is there
+        self.pm("ingest", "--db", self.db, "--table", "t", self.write("a.ndjson", [{"id": 1}]))
+        r = self.pm("mcp", "--db", self.db, input=json.dumps(init) + "\n")
+        self.assertEqual(r.rc, 0, r)
+        self.assertNotIn("warning", r.stderr)
+        # and without any warehouse
+        r = self.pm("mcp", input=json.dumps(init) + "\n")
+        self.assertIn("pipemend: warning: mcp: no warehouse given", r.stderr)
+
+    def test_serve_says_at_start_that_the_warehouse_is_missing(self):
+        # the port is taken, so serve stops after its start: what it said by then
+        with socket.socket() as busy:
+            busy.bind(("127.0.0.1", 0))
+            busy.listen(1)
+            port = busy.getsockname()[1]
+            missing = self.path("typo.db")
+            r = self.pm("serve", "--db", "sqlite:" + missing, "--no-token",
+                        "--listen", "127.0.0.1:%d" % port, timeout=30)
+        self.assertNotEqual(r.rc, 0, r)
+        self.assertIn("pipemend: warning: serve: no warehouse at %s: the file does not exist\n"
+                      % missing, r.stderr)
+        self.assertFalse(os.path.exists(missing))
+
+
+class TestServerSaysUnreachable(E2E):
+    def test_mcp_says_at_start_that_postgresql_is_unreachable(self):
+        with socket.socket() as s:  # a port nobody listens on
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        r = self.pm("mcp", "--db", "postgresql://nobody@127.0.0.1:%d/x" % port, input="\n")
+        self.assertEqual(r.rc, 0, r)
+        self.assertIn("pipemend: warning: mcp: cannot connect to PostgreSQL at 127.0.0.1:%d/x" % port,
+                      r.stderr)
+        self.assertIn("the server starts anyway: each tool call tries again", r.stderr)
+
+
+class TestTableFromFileName(E2E):
+    def test_ingest_without_table_names_it_after_the_file(self):
+        os.mkdir(self.path("exports"))
+        f = self.write("exports/Weather-2026.csv", "station,temp\nA,1.5\nB,2\n")
+        r = self.pm("ingest", "--db", self.db, f)
+        self.assertEqual(r.rc, EXIT_LOADED, r)
+        self.assertIn("pipemend: info: loading into table weather_2026, named after %s "
+                      "(--table NAME chooses another)\n" % f, r.stderr)
+        self.assertEqual(self.count("weather_2026"), 2)
+        self.assertEqual(self.sql("SELECT station, temp FROM weather_2026 ORDER BY station"),
+                         [("A", 1.5), ("B", 2.0)])
+        # a second file of the same feed lands in the same table, without a word with -q
+        g = self.write("weather-2026.csv", "station,temp\nC,3\n")
+        r = self.pm("ingest", "-q", "--db", self.db, g)
+        self.assertEqual(r.rc, EXIT_LOADED, r)
+        self.assertEqual(r.stderr, "")
+        self.assertEqual(self.count("weather_2026"), 3)
+        # a name that would start with a digit gets the column rule's prefix
+        h = self.write("2026 orders.ndjson", [{"id": 1}])
+        r = self.pm("ingest", "--db", self.db, h)
+        self.assertEqual(r.rc, EXIT_LOADED, r)
+        self.assertEqual(self.count("c_2026_orders"), 1)
+        # --table still wins
+        r = self.pm("ingest", "--db", self.db, "--table", "mine", h)
+        self.assertEqual(r.rc, EXIT_LOADED, r)
+        self.assertEqual(self.count("mine"), 1)
