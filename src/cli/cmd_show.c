@@ -260,9 +260,15 @@ int cmd_status(cli_ctx *ctx)
         goto out;
     }
     json_t *arr = json_array();
+    /* the first column as wide as the longest name, so the rest align */
+    int w = 20;
+    for (size_t i = 0; i < n; i++)
+        if ((int)strlen(ts[i]->name) > w)
+            w = (int)strlen(ts[i]->name);
     if (!ctx->json)
-        printf("%-20s %-8s %10s %12s %9s %-12s %s\n", "TABLE", "VERSION", "ROWS", "QUARANTINED",
+        printf("%-*s %-8s %10s %12s %9s %-12s %s\n", w, "TABLE", "VERSION", "ROWS", "QUARANTINED",
                "INCIDENTS", "LAST RUN", "FINISHED");
+    size_t nmissing = 0;
     for (size_t i = 0; i < n; i++) {
         metrics_table m;
         if (metrics_table_read(s, ts[i]->name, a, &m, &err)) {
@@ -275,13 +281,18 @@ int cmd_status(cli_ctx *ctx)
             json_t *o =
                 json_pack("{s:s, s:i, s:I, s:I}", "table", ts[i]->name, "version", ts[i]->version,
                           "rows", (json_int_t)m.rows, "quarantined", (json_int_t)m.quarantined);
+            if (m.missing)
+                json_object_set_new(o, "missing", json_true());
             json_object_set_new(o, "last_run", last ? view_run(last) : json_null());
             json_object_set_new(o, "incidents", view_incident_stats(&m.incidents));
             json_array_append_new(arr, o);
         } else {
-            printf("%-20s %-8d %10lld %12lld %9lld %-12s %s%s\n", ts[i]->name, ts[i]->version,
-                   (long long)m.rows, (long long)m.quarantined, (long long)m.incidents.active,
-                   last ? run_status_name(last->status) : "-",
+            char rows[32];
+            snprintf(rows, sizeof rows, "%lld", (long long)m.rows);
+            nmissing += m.missing;
+            printf("%-*s %-8d %10s %12lld %9lld %-12s %s%s\n", w, ts[i]->name, ts[i]->version,
+                   m.missing ? "missing" : rows, (long long)m.quarantined,
+                   (long long)m.incidents.active, last ? run_status_name(last->status) : "-",
                    last && last->finished_at ? last->finished_at : "-",
                    last && last->volume_anomaly ? "  volume anomaly" : "");
         }
@@ -296,6 +307,11 @@ int cmd_status(cli_ctx *ctx)
         cli_print_json(arr);
     } else {
         json_decref(arr);
+        if (nmissing)
+            printf("missing: %zu table%s pipemend loads into %s not in the database (dropped "
+                   "outside pipemend); its schema, quarantine and history remain (pipemend schema "
+                   "show --table NAME lists its columns)\n",
+                   nmissing, nmissing == 1 ? "" : "s", nmissing == 1 ? "is" : "are");
         printf("incidents: %lld open, %lld resolved, %lld dismissed", (long long)all.active,
                (long long)all.resolved, (long long)all.dismissed);
         if (all.resolved)

@@ -11,6 +11,12 @@ pm_code metrics_table_read(pm_store *s, const char *table, pm_arena *a, metrics_
     pm_run *runs;
     size_t n = 0;
     pm_code rc = store_table_count(s, table, &out->rows, err);
+    if (rc == PM_ERR_NOTFOUND) {
+        out->missing = true;
+        out->rows = 0;
+        pm_err_clear(err);
+        rc = PM_OK;
+    }
     if (!rc)
         rc = store_quarantine_count(s, table, &out->quarantined, err);
     if (!rc)

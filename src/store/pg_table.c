@@ -248,6 +248,8 @@ pm_code pg_table_count(pm_store *s, const char *name, int64_t *rows, pm_err *err
         rc = store_quote_qualified(&b, PG_DATA_SCHEMA, name, err);
     if (!rc)
         rc = pg_query(p, b.data, 0, NULL, &res, "cannot count the table's rows", err);
+    if (rc && err && strcmp(err->sqlstate, "42P01") == 0)       /* undefined_table */
+        rc = pm_err_set(err, PM_ERR_NOTFOUND, "no such table"); /* store.c words it */
     if (!rc) {
         *rows = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
         PQclear(res);

@@ -478,7 +478,10 @@ static sqlite3_stmt *count_stmt(sq *q, const char *name, pm_err *err)
     char *copy = rc ? NULL : strdup(name);
     if (!rc && (!copy || sqlite3_prepare_v3(q->db, b.data, -1, SQLITE_PREPARE_PERSISTENT, &st,
                                             NULL) != SQLITE_OK)) {
-        db_error(q, err, "cannot count rows");
+        if (copy && strncmp(sqlite3_errmsg(q->db), "no such table", 13) == 0)
+            pm_err_set(err, PM_ERR_NOTFOUND, "no such table"); /* store.c words it */
+        else
+            db_error(q, err, "cannot count rows");
         sqlite3_finalize(st);
         st = NULL;
     }

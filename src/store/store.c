@@ -128,7 +128,13 @@ pm_code store_unique_ensure(pm_store *s, const pm_table *t, const contract_rule 
 
 pm_code store_table_count(pm_store *s, const char *name, int64_t *rows, pm_err *err)
 {
-    return s->drv->table_count(s, name, rows, err);
+    pm_code rc = s->drv->table_count(s, name, rows, err);
+    if (rc == PM_ERR_NOTFOUND) {
+        pm_err_set(err, rc, "table %s is missing from the database", name);
+        pm_err_detail(err, "pipemend's catalog knows it, the database has no such table: it was "
+                           "dropped outside pipemend");
+    }
+    return rc;
 }
 
 pm_code store_insert_prepare(pm_store *s, const pm_table *t, pm_err *err)

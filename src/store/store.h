@@ -107,6 +107,8 @@ pm_code store_tables_list(pm_store *s, pm_arena *arena, pm_table ***out, size_t 
 /* The same with each table's name and version only (no columns: cheap, for
  * listings). */
 pm_code store_tables_brief(pm_store *s, pm_arena *arena, pm_table ***out, size_t *n, pm_err *err);
+/* PM_ERR_NOTFOUND when the database has no such table (dropped outside
+ * pipemend): callers that list many tables show that one as missing. */
 pm_code store_table_count(pm_store *s, const char *name, int64_t *rows, pm_err *err);
 
 /* Prepares the insert for t's columns; store_insert binds one row of

@@ -254,3 +254,67 @@ class TestTableFromFileName(E2E):
         r = self.pm("ingest", "--db", self.db, "--table", "mine", h)
         self.assertEqual(r.rc, EXIT_LOADED, r)
         self.assertEqual(self.count("mine"), 1)
+
+
+def mcp_session(test, *calls):
+    """Runs tools/call for each (name, arguments) in one `pipemend mcp`;
+    returns the results in order."""
+    msgs = [{"jsonrpc": "2.0", "id": 1, "method": "initialize",
+             "params": {"protocolVersion": "2025-11-25", "capabilities": {},
+                        "clientInfo": {"name": "e2e", "version": "1"}}},
+            {"jsonrpc": "2.0", "method": "notifications/initialized"}]
+    for i, (name, args) in enumerate(calls):
+        msgs.append({"jsonrpc": "2.0", "id": 10 + i, "method": "tools/call",
+                     "params": {"name": name, "arguments": args}})
+    r = test.pm("mcp", "--db", test.db, input="\n".join(json.dumps(m) for m in msgs) + "\n")
+    test.assertEqual(r.rc, 0, r)
+    out = {m["id"]: m for m in map(json.loads, r.stdout.splitlines())}
+    return [out[10 + i]["result"] for i in range(len(calls))]
+
+
+class TestTableDroppedByHand(E2E):
+    def test_status_and_list_tables_show_it_missing_and_the_rest_as_usual(self):
+        self.ingest("kept", self.write("k.ndjson", [{"id": 1}, {"id": 2}]), expect=EXIT_LOADED)
+        self.ingest("gone", self.write("g.ndjson", [{"id": 1}]), expect=EXIT_LOADED)
+        self.ingest("gone", self.write("g2.ndjson", [{"id": "x"}]), expect=3)
+        self.sql_exec('DROP TABLE "gone"')
+        r = self.pm("status", "--db", self.db)
+        self.assertEqual(r.rc, 0, r)
+        self.assertEqual(r.stderr, "")
+        self.assertRegex(r.stdout, r"(?m)^gone\s+1\s+missing\s+1\s+1\s+quarantined\s")
+        self.assertRegex(r.stdout, r"(?m)^kept\s+1\s+2\s+0\s+0\s+succeeded\s")
+        self.assertIn("missing: 1 table pipemend loads into is not in the database (dropped "
+                      "outside pipemend)", r.stdout)
+        r = self.pm("status", "--db", self.db, "--json")
+        self.assertEqual(r.rc, 0, r)
+        st = {t["table"]: t for t in r.json()}
+        self.assertEqual((st["gone"]["missing"], st["gone"]["rows"], st["gone"]["quarantined"]),
+                         (True, 0, 1))
+        self.assertNotIn("missing", st["kept"])
+        self.assertEqual(st["kept"]["rows"], 2)
+        (lt,) = mcp_session(self, ("list_tables", {}))
+        self.assertFalse(lt["isError"], lt)
+        self.assertEqual(lt["structuredContent"]["tables"],
+                         [{"name": "gone", "version": 1, "rows": 0, "quarantined": 1,
+                           "missing": True},
+                          {"name": "kept", "version": 1, "rows": 2, "quarantined": 0}])
+
+
+class TestStatusAlignment(E2E):
+    def test_columns_align_with_long_table_names(self):
+        long = "a_table_name_longer_than_twenty_characters"
+        self.ingest(long, self.write("a.ndjson", [{"id": 1}]), expect=EXIT_LOADED)
+        self.ingest("t", self.write("b.ndjson", [{"id": 1}, {"id": 2}]), expect=EXIT_LOADED)
+        lines = self.pm("status", "--db", self.db).stdout.splitlines()[:3]
+        self.assertTrue(lines[0].startswith("TABLE"), lines)
+        # every value starts (ROWS: ends) where its header does
+        for word in ("VERSION", "ROWS", "LAST RUN"):
+            at = lines[0].index(word)
+            end = at + len(word)
+            for line in lines[1:]:
+                if word == "ROWS":
+                    ok = line[end - 1] != " " and line[end] == " "
+                else:
+                    ok = line[at - 1] == " " and line[at] != " "
+                self.assertTrue(ok, "%r misaligned under %s:\n%s" % (line, word, "\n".join(lines)))
+        self.assertRegex(lines[1], r"^%s 1 " % long)
