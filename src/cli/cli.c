@@ -125,6 +125,28 @@ const char *cli_human_actor(const cli_ctx *ctx, char *buf, size_t n)
     return buf;
 }
 
+bool cli_confirm(const cli_ctx *ctx, const char *what, int *exit_code)
+{
+    *exit_code = 0;
+    if (ctx->yes)
+        return true;
+    if (!isatty(STDIN_FILENO) || !isatty(STDERR_FILENO)) {
+        *exit_code =
+            cli_error(EXIT_USAGE, "pass --yes to do it without being asked",
+                      "%s cannot be undone, and there is no terminal to ask on", cli_safe(what));
+        return false;
+    }
+    fprintf(stderr, "%s? This cannot be undone. [y/N] ", cli_safe(what));
+    fflush(stderr);
+    char line[64];
+    if (!fgets(line, sizeof line, stdin) || (line[0] != 'y' && line[0] != 'Y')) {
+        fprintf(stderr, "pipemend: nothing done\n");
+        *exit_code = EXIT_FAILED;
+        return false;
+    }
+    return true;
+}
+
 void cli_progress_bar(void *arg, const ingest_progress *p)
 {
     (void)arg;

@@ -37,6 +37,8 @@ typedef struct cli_ctx {
     bool no_token;          /* --no-token (serve, loopback only) */
     const char *origins;    /* --allow-origin A[,B...] (serve) */
     const char *anchor;     /* --anchor FILE (audit anchor, audit verify) */
+    const char *output;     /* --output FILE (quarantine export) */
+    bool yes;               /* --yes: do it without asking (quarantine discard) */
     int limit;
     int64_t run_id;
     bool json;
@@ -78,6 +80,11 @@ struct json_t;
 void cli_print_json(struct json_t *v);
 /* "human:NAME" from --actor, else the OS user, into buf. */
 const char *cli_human_actor(const cli_ctx *ctx, char *buf, size_t n);
+/* Whether to go ahead with something that cannot be undone, described by
+ * what ("discard 12 quarantined rows of orders"): yes with --yes; else
+ * asked on the terminal; without a terminal to ask on, an error saying to
+ * pass --yes (*exit_code set). */
+bool cli_confirm(const cli_ctx *ctx, const char *what, int *exit_code);
 /* Draws a run's progress bar on stderr (an ingest_opts.on_progress). */
 void cli_progress_bar(void *arg, const ingest_progress *p);
 

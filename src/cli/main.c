@@ -301,6 +301,12 @@ static int run_command(const command *cmd, int argc, char **argv, const struct o
         case 'K':
             ctx.anchor = optarg;
             break;
+        case 'o':
+            ctx.output = optarg;
+            break;
+        case 'y':
+            ctx.yes = true;
+            break;
         case 'j':
             ctx.json = true;
             break;

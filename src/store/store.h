@@ -177,6 +177,21 @@ pm_code store_quarantine_remove(pm_store *s, int64_t id, pm_err *err);
 pm_code store_quarantine_count(pm_store *s, const char *table, int64_t *n, pm_err *err);
 pm_code store_quarantine_get(pm_store *s, int64_t id, pm_arena *arena, pm_qrow *out, bool *found,
                              pm_err *err);
+/* Rows in quarantine for table (NULL: all) and run (0: all). */
+pm_code store_quarantine_count_where(pm_store *s, const char *table, int64_t run_id, int64_t *n,
+                                     pm_err *err);
+/* Oldest first: up to limit rows of table (NULL: all) and run (0: all)
+ * with id > after, with their table, source and position, raw bytes and
+ * header (the other text fields are NULL): quarantine export's pages. */
+pm_code store_quarantine_export_page(pm_store *s, const char *table, int64_t run_id, int64_t after,
+                                     int limit, pm_arena *arena, pm_qrow **out, size_t *n,
+                                     pm_err *err);
+/* Deletes the rows of table (NULL: all), run (0: all) and id (0: all)
+ * from quarantine with their links to incidents, without loading them: a
+ * person's discard (heal_discard records it). *n gets how many. In the
+ * caller's transaction when one is open, else its own. */
+pm_code store_quarantine_discard(pm_store *s, const char *table, int64_t run_id, int64_t id,
+                                 int64_t *n, pm_err *err);
 
 /* Checkpoint of one source for one table: where the last committed record
  * ends, the line number there, and the fingerprint of the loaded bytes. */

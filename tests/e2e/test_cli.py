@@ -126,7 +126,8 @@ class TestUsageErrors(E2E):
         self.assert_usage(["schema", "show", "--db", self.db],
                           "pipemend: error: schema show needs --table NAME\n")
         self.assert_usage(["quarantine", "--db", self.db],
-                          'pipemend: error: quarantine needs "list", "show ID" or "replay"\n')
+                          'pipemend: error: quarantine needs "list", "show ID", "export", "discard" or '
+                          '"replay"\n')
         self.assert_usage(["quarantine", "show", "abc", "--db", self.db],
                           "pipemend: error: quarantine show needs one quarantine ID")
 

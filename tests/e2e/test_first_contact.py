@@ -318,3 +318,115 @@ class TestStatusAlignment(E2E):
                     ok = line[at - 1] == " " and line[at] != " "
                 self.assertTrue(ok, "%r misaligned under %s:\n%s" % (line, word, "\n".join(lines)))
         self.assertRegex(lines[1], r"^%s 1 " % long)
+
+
+class TestQuarantineLifecycle(E2E):
+    def load(self):
+        """orders: 1 clean row, then 3 rows whose id does not fit (run 2);
+        people (CSV): 1 clean row, then 1 that does not fit (run 4)."""
+        self.ingest("orders", self.write("o1.ndjson", [{"id": 1, "sku": "a"}]), expect=EXIT_LOADED)
+        self.ingest("orders", self.write("o2.ndjson", [{"id": "x%d" % i, "sku": "b"} for i in range(3)]
+                                         + [{"id": 7, "sku": "c"}]), expect=3)
+        self.ingest("people", self.write("p1.csv", "id,name\n1,ann\n"), expect=EXIT_LOADED)
+        self.ingest("people", self.write("p2.csv", 'id,name\n"two\nlines",bob\n'), expect=3)
+
+    def events(self, action):
+        r = self.pm("audit", "log", "--db", self.db, "--json")
+        self.assertEqual(r.rc, 0, r)
+        return [e for e in r.json() if e["action"] == action]
+
+    def test_list_says_how_many_in_all_and_how_many_the_limit_hid(self):
+        self.load()
+        r = self.pm("quarantine", "list", "--db", self.db, "--limit", "2")
+        self.assertEqual(r.rc, 0, r)
+        self.assertEqual(len(re.findall(r"(?m)^#\d+", r.stdout)), 2)
+        self.assertIn("2 of 4 quarantined rows shown (the newest); 2 more: --limit N shows more, "
+                      "quarantine export writes them all\n", r.stdout)
+        r = self.pm("quarantine", "list", "--db", self.db, "--table", "orders")
+        self.assertTrue(r.stdout.endswith("\n3 quarantined rows\n"), r)
+        r = self.pm("quarantine", "list", "--db", self.db, "--limit", "1", "--json")
+        self.assertEqual(len(r.json()), 1)  # stdout stays the array
+        self.assertIn("1 of 4 quarantined rows shown", r.stderr)
+
+    def test_export_writes_the_original_bytes_to_fix_and_ingest_again(self):
+        self.load()
+        r = self.pm("quarantine", "export", "--db", self.db, "--table", "orders")
+        self.assertEqual(r.rc, 0, r)
+        self.assertEqual(r.out, b"".join(b'{"id": "x%d", "sku": "b"}\n' % i for i in range(3)))
+        self.assertIn("exported 3 quarantined rows", r.stderr)
+        # CSV: the header before the rows, the quoted newline kept
+        r = self.pm("quarantine", "export", "--db", self.db, "--table", "people")
+        self.assertEqual(r.out, b'id,name\n"two\nlines",bob\n')
+        # by run, into a new file; an existing one is never overwritten
+        out = self.path("fix.ndjson")
+        r = self.pm("quarantine", "export", "--db", self.db, "--run", "2", "--output", out)
+        self.assertEqual(r.rc, 0, r)
+        self.assertEqual(r.out, b"")
+        with open(out, "rb") as f:
+            exported = f.read()
+        self.assertEqual(exported.count(b"\n"), 3)
+        r = self.pm("quarantine", "export", "--db", self.db, "--output", out)
+        self.assertEqual(r.rc, 1, r)
+        self.assertIn("cannot create %s: File exists" % out, r.stderr)
+        with open(out, "rb") as f:
+            self.assertEqual(f.read(), exported)
+        # fixed by hand, ingested again
+        with open(out, "wb") as f:
+            f.write(exported.replace(b'"x', b'"1'))
+        self.ingest("orders", out, expect=EXIT_LOADED)
+        self.assertEqual(self.count("orders"), 5)
+        r = self.pm("quarantine", "export", "--db", self.db, "--limit", "3")
+        self.assertEqual(r.rc, EXIT_USAGE, r)
+
+    def test_discard_asks_or_needs_yes_and_is_audited(self):
+        self.load()
+        before = self.sql("SELECT count(*) FROM _pipemend_quarantine")[0][0]
+        self.assertEqual(before, 4)
+        # without a filter, or without --yes and no terminal: nothing happens
+        r = self.pm("quarantine", "discard", "--db", self.db, "--yes")
+        self.assertEqual(r.rc, EXIT_USAGE, r)
+        self.assertIn("quarantine discard needs a filter", r.stderr)
+        r = self.pm("quarantine", "discard", "--db", self.db, "--table", "orders", input="y\n")
+        self.assertEqual(r.rc, EXIT_USAGE, r)
+        self.assertEqual(r.stderr,
+                         "pipemend: error: discard 3 quarantined rows of table orders cannot be "
+                         "undone, and there is no terminal to ask on\n"
+                         "  hint: pass --yes to do it without being asked\n")
+        self.assertEqual(self.sql("SELECT count(*) FROM _pipemend_quarantine")[0][0], 4)
+        # one row by id: its incident keeps the other two
+        ids = [i for (i,) in self.sql("SELECT id FROM _pipemend_quarantine WHERE table_name = 'orders' "
+                                      "ORDER BY id")]
+        r = self.pm("quarantine", "discard", str(ids[0]), "--db", self.db, "--yes", "--actor", "ann")
+        self.assertEqual(r.rc, 0, r)
+        self.assertIn("discarded 1 quarantined row (by human:ann, recorded in the audit log); 0 "
+                      "incidents dismissed", r.stdout)
+        inc = {i["table"]: i for i in self.pm("incidents", "list", "--db", self.db, "--json").json()}
+        self.assertEqual((inc["orders"]["state"], inc["orders"]["rows"]), ("open", 2))
+        # the rest of the table: rows, findings and links gone, the incident dismissed
+        r = self.pm("quarantine", "discard", "--table", "orders", "--db", self.db, "--yes",
+                    "--actor", "ann", "--json")
+        self.assertEqual(r.rc, 0, r)
+        self.assertEqual(r.json(), {"discarded": 2, "incidents_dismissed": 1})
+        self.assertEqual(self.sql("SELECT count(*) FROM _pipemend_quarantine WHERE table_name = "
+                                  "'orders'")[0][0], 0)
+        self.assertEqual(self.sql("SELECT count(*) FROM _pipemend_incident_rows r JOIN "
+                                  "_pipemend_incidents i ON i.id = r.incident WHERE i.table_name = "
+                                  "'orders'")[0][0], 0)
+        inc = {i["table"]: i for i in self.pm("incidents", "list", "--db", self.db, "--json").json()}
+        self.assertEqual((inc["orders"]["state"], inc["orders"]["rows"]), ("dismissed", 0))
+        self.assertEqual((inc["people"]["state"], inc["people"]["rows"]), ("open", 1))
+        ev = self.events("quarantine.discarded")
+        self.assertEqual([(e["actor"], e["payload"]) for e in ev],
+                         [("human:ann", {"rows": 1, "id": ids[0]}),
+                          ("human:ann", {"rows": 2, "table": "orders"})])
+        dismissed = self.events("incident.dismissed")
+        self.assertEqual(len(dismissed), 1)
+        self.assertEqual(dismissed[0]["actor"], "human:ann")
+        self.assertIn("discarded by human:ann", dismissed[0]["payload"]["note"])
+        # loaded rows untouched, the chain intact, nothing left to discard
+        self.assertEqual(self.count("orders"), 2)
+        self.assertTrue(self.pm("audit", "verify", "--db", self.db, "--json").json()["intact"])
+        r = self.pm("quarantine", "discard", "--table", "orders", "--db", self.db, "--yes")
+        self.assertEqual(r.rc, 1, r)
+        self.assertIn("no quarantined row matches", r.stderr)
+        self.assertEqual(self.sql("SELECT count(*) FROM _pipemend_quarantine")[0][0], 1)
