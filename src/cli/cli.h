@@ -39,6 +39,7 @@ typedef struct cli_ctx {
     const char *anchor;     /* --anchor FILE (audit anchor, audit verify) */
     const char *output;     /* --output FILE (quarantine export) */
     bool yes;               /* --yes: do it without asking (quarantine discard) */
+    bool all;               /* --all: every pending proposal of --table */
     int limit;
     int64_t run_id;
     bool json;

@@ -61,7 +61,7 @@ static const struct {
     {"quarantine", "pipemend quarantine replay --db sqlite:w.db --table orders"},
     {"incidents", "pipemend incidents list --db sqlite:w.db"},
     {"incidents", "pipemend incidents show 4 --db sqlite:w.db"},
-    {"proposals", "pipemend proposals list --db sqlite:w.db --table orders"},
+    {"proposals", "pipemend proposals approve --table orders --all --db sqlite:w.db"},
     {"proposals", "pipemend proposals approve 7 --db sqlite:w.db --actor alice"},
     {"audit", "pipemend audit verify --db sqlite:w.db"},
     {"audit", "pipemend audit log --db sqlite:w.db --limit 20 --json"},
@@ -306,6 +306,9 @@ static int run_command(const command *cmd, int argc, char **argv, const struct o
             break;
         case 'y':
             ctx.yes = true;
+            break;
+        case 'B':
+            ctx.all = true;
             break;
         case 'j':
             ctx.json = true;

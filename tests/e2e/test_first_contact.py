@@ -430,3 +430,70 @@ class TestQuarantineLifecycle(E2E):
         self.assertEqual(r.rc, 1, r)
         self.assertIn("no quarantined row matches", r.stderr)
         self.assertEqual(self.sql("SELECT count(*) FROM _pipemend_quarantine")[0][0], 1)
+
+
+def rec(i, **over):
+    r = {"id": i, "email": "u%d@example.com" % i, "n": i}
+    r.update(over)
+    return r
+
+
+class TestBulkDecisions(E2E):
+    def setUp(self):
+        super().setUp()
+        self.ingest("t", self.write("a.ndjson", [rec(i) for i in range(5)]), expect=EXIT_LOADED)
+        bad = [rec(10, email=None), rec(11, coupon="C1"), rec(12, n=2.5), rec(13, n="x")]
+        self.ingest("t", self.write("b.ndjson", bad), extra=("--policy", "review"), expect=3)
+        # another table's proposal is not touched by --table t
+        self.ingest("u", self.write("u1.ndjson", [{"id": 1}]), expect=EXIT_LOADED)
+        self.ingest("u", self.write("u2.ndjson", [{"id": 2, "extra": "x"}]),
+                    extra=("--policy", "review"), expect=3)
+
+    def proposals(self, table):
+        r = self.pm("proposals", "list", "--db", self.db, "--table", table, "--json")
+        self.assertEqual(r.rc, 0, r)
+        return r.json()
+
+    def test_approve_all_applies_each_one_by_one(self):
+        ps = self.proposals("t")
+        self.assertEqual(len(ps), 3)
+        r = self.pm("proposals", "approve", "--table", "t", "--all", "--db", self.db,
+                    "--actor", "alice")
+        self.assertEqual(r.rc, 0, r)
+        for p in ps:  # each its own apply, in id order
+            self.assertIn("proposal %d applied by human:alice" % p["id"], r.stdout)
+        self.assertEqual([int(x) for x in re.findall(r"proposal (\d+) applied", r.stdout)],
+                         sorted(p["id"] for p in ps))
+        self.assertTrue(r.stdout.endswith("approve t --all: 3 of 3 pending proposals of t applied, "
+                                          "0 failed, 0 skipped\n"), r.stdout)
+        self.assertEqual({p["state"] for p in self.proposals("t")}, {"applied"})
+        self.assertEqual([p["state"] for p in self.proposals("u")], ["pending"])
+        # applied and replayed: only the row that fits no repair waits
+        self.assertEqual(sorted(x[0] for x in self.sql("SELECT id FROM t")),
+                         [0, 1, 2, 3, 4, 10, 11, 12])
+        acts = [(e["actor"], e["action"], e["subject"])
+                for e in self.pm("audit", "log", "--db", self.db, "--json").json()]
+        for p in ps:
+            self.assertIn(("human:alice", "proposal.approved", "proposal/%d" % p["id"]), acts)
+        self.assertGreaterEqual(sum(1 for a in acts if a[1] == "quarantine.replayed"), 3)
+        self.assertTrue(self.pm("audit", "verify", "--db", self.db, "--json").json()["intact"])
+        # nothing left to approve
+        r = self.pm("proposals", "approve", "--table", "t", "--all", "--db", self.db)
+        self.assertEqual(r.rc, 1, r)
+        self.assertIn("no pending proposal for table t", r.stderr)
+
+    def test_reject_all_and_usage(self):
+        r = self.pm("proposals", "reject", "--table", "t", "--all", "--db", self.db, "--actor", "bob")
+        self.assertEqual(r.rc, 0, r)
+        self.assertEqual(len(re.findall(r"(?m)^proposal \d+ rejected by human:bob$", r.stdout)), 3)
+        self.assertIn("3 of 3 pending proposals of t rejected", r.stdout)
+        self.assertEqual({p["state"] for p in self.proposals("t")}, {"rejected"})
+        self.assertEqual([p["state"] for p in self.proposals("u")], ["pending"])
+        self.assertNotIn("coupon", self.sql_columns("t"))
+        for args, msg in ((["approve", "--all"], "proposals approve --all takes --table NAME and no ID"),
+                          (["approve", "1", "--table", "t", "--all"],
+                           "proposals approve --all takes --table NAME and no ID"),
+                          (["list", "--all"], "--all goes with proposals approve or reject")):
+            r = self.pm("proposals", *args, "--db", self.db)
+            self.assertEqual(r.rc, EXIT_USAGE, r)
+            self.assertTrue(r.stderr.startswith("pipemend: error: " + msg), r)
