@@ -40,6 +40,8 @@ typedef struct cli_ctx {
     const char *output;     /* --output FILE (quarantine export) */
     bool yes;               /* --yes: do it without asking (quarantine discard) */
     bool all;               /* --all: every pending proposal of --table */
+    bool man;               /* help --man: the manual page (roff) */
+    const char *completion; /* help --completion SHELL: the completion script */
     int limit;
     int64_t run_id;
     bool json;

@@ -5,10 +5,12 @@ import json
 import os
 import re
 import shlex
+import shutil
 import socket
+import subprocess
 
-from e2e_util import (E2E, EXIT_LOADED, EXIT_USAGE, commands_from_def, options_from_def,
-                      sqlite_only)
+from e2e_util import (BIN, REPO, E2E, EXIT_LOADED, EXIT_USAGE, clean_env, commands_from_def,
+                      options_from_def, sqlite_only)
 
 # a value each option accepts, for the parser to get past it
 VALUES = {"limit": "5", "run": "1"}
@@ -497,3 +499,96 @@ class TestBulkDecisions(E2E):
             r = self.pm("proposals", *args, "--db", self.db)
             self.assertEqual(r.rc, EXIT_USAGE, r)
             self.assertTrue(r.stderr.startswith("pipemend: error: " + msg), r)
+
+
+def option_names_for(command):
+    return {name for name, _c, _s, _a, cmds in options_from_def() if "*" in cmds or command in cmds}
+
+
+class TestManPageAndCompletion(E2E):
+    def complete(self, *words):
+        """What bash's completion offers for the command line words (the last
+        one being completed), with this build's pipemend first on PATH."""
+        script = self.pm("help", "--completion", "bash").stdout
+        path = self.write("pipemend.bash", script)
+        bindir = self.path("bin")
+        os.makedirs(bindir, exist_ok=True)
+        link = os.path.join(bindir, "pipemend")
+        if not os.path.exists(link):
+            os.symlink(os.path.abspath(BIN), link)
+        p = subprocess.run(
+            ["bash", "-c", 'source "$0"; COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1)); _pipemend; '
+             'printf "%s\\n" "${COMPREPLY[@]}"', path, "pipemend"] + list(words),
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=self.tmp,
+            env=dict(clean_env(None), PATH=bindir + os.pathsep + os.environ["PATH"]), timeout=60)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(p.stderr, b"")
+        return [w for w in p.stdout.decode().split("\n") if w]
+
+    def test_completion_offers_commands_options_tables_and_ids(self):
+        self.assertEqual(self.complete("qu"), ["quarantine"])
+        self.assertEqual(self.complete("quarantine", ""), ["list", "show", "export", "discard", "replay"])
+        self.assertEqual(self.complete("audit", ""), ["log", "verify", "anchor"])
+        self.assertEqual(self.complete("ingest", "--format", ""), ["ndjson", "csv"])
+        for c in commands_from_def():  # each command's options, from the same table as the parser
+            self.assertEqual(set(self.complete(c, "--")), {"--" + o for o in option_names_for(c)}, c)
+        # from the warehouse: its tables, and the ids of what it holds
+        self.ingest("orders", self.write("a.ndjson", [{"id": 1}]), expect=EXIT_LOADED)
+        self.ingest("orders", self.write("b.ndjson", [{"id": "x"}, {"id": "y"}]), expect=3)
+        self.ingest("people", self.write("c.ndjson", [{"id": 1}]), expect=EXIT_LOADED)
+        self.assertEqual(sorted(self.complete("--db", self.db, "schema", "show", "--table", "")),
+                         ["orders", "people"])
+        self.assertEqual(self.complete("schema", "show", "--db=" + self.db, "--table", "p"), ["people"])
+        qids = sorted(str(i) for (i,) in self.sql("SELECT id FROM _pipemend_quarantine"))
+        self.assertEqual(sorted(self.complete("--db", self.db, "quarantine", "show", "")), qids)
+        iids = [str(i["id"]) for i in self.pm("incidents", "list", "--db", self.db, "--json").json()]
+        self.assertEqual(sorted(self.complete("--db", self.db, "incidents", "dismiss", "")), sorted(iids))
+
+    def test_man_page_documents_what_the_parser_takes(self):
+        r = self.pm("help", "--man")
+        self.assertEqual(r.rc, 0, r)
+        man = r.stdout
+        self.assertTrue(man.startswith(".\\\" pipemend.1"), man[:200])
+        self.assertIn('.TH PIPEMEND 1 "" "pipemend ', man)
+        sections = re.split(r"(?m)^\.SS ", man)[1:]
+        self.assertEqual([s.split("\n", 1)[0] for s in sections], commands_from_def())
+        for sec in sections:
+            c = sec.split("\n", 1)[0]
+            body = sec.split("\n.SH ", 1)[0]
+            listed = set(re.findall(r'(?m)^\.BI? "(?:\\-\w, )?\\-\\-([a-z\\-]+)', body))
+            listed = {n.replace("\\-", "-") for n in listed}
+            self.assertEqual(listed, option_names_for(c), c)
+        if shutil.which("groff"):
+            p = subprocess.run(["groff", "-man", "-Tutf8", "-ww", "-z"], input=r.out,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            self.assertEqual((p.returncode, p.stderr), (0, b""))
+
+    def test_make_install_into_a_destdir(self):
+        build = os.path.dirname(os.path.abspath(BIN))
+        if os.path.dirname(build) != os.path.join(REPO, "build") or \
+                os.path.basename(BIN) != "pipemend":
+            self.skipTest("the binary under test is not one this repository's make built")
+        dest = self.path("dest")
+        p = subprocess.run(["make", "-C", REPO, "-o", os.path.relpath(os.path.abspath(BIN), REPO),
+                            "BUILD=" + os.path.basename(build), "install", "DESTDIR=" + dest,
+                            "PREFIX=/opt/pm"],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=300)
+        self.assertEqual(p.returncode, 0, p.stderr.decode())
+        root = os.path.join(dest, "opt", "pm")
+        binary = os.path.join(root, "bin", "pipemend")
+        man = os.path.join(root, "share", "man", "man1", "pipemend.1")
+        comp = os.path.join(root, "share", "bash-completion", "completions", "pipemend")
+        self.assertEqual(oct(os.stat(binary).st_mode & 0o777), "0o755")
+        for f in (man, comp):
+            self.assertEqual(oct(os.stat(f).st_mode & 0o777), "0o644", f)
+        v = subprocess.run([binary, "--version"], stdout=subprocess.PIPE)
+        self.assertEqual(v.stdout, self.pm("--version").out)
+        with open(man, "rb") as f:
+            self.assertEqual(f.read(), self.pm("help", "--man").out)
+        with open(comp, "rb") as f:
+            self.assertEqual(f.read(), self.pm("help", "--completion", "bash").out)
+        # nothing else, nowhere else
+        found = sorted(os.path.relpath(os.path.join(d, f), dest)
+                       for d, _, fs in os.walk(dest) for f in fs)
+        self.assertEqual(found, ["opt/pm/bin/pipemend", "opt/pm/share/bash-completion/completions/pipemend",
+                                 "opt/pm/share/man/man1/pipemend.1"])
