@@ -497,7 +497,10 @@ int cmd_status(cli_ctx *ctx)
                           "rows", (json_int_t)m.rows, "quarantined", (json_int_t)m.quarantined);
             if (m.missing)
                 json_object_set_new(o, "missing", json_true());
-            json_object_set_new(o, "last_run", last ? view_run(last) : json_null());
+            json_t *lr = last ? view_run(last) : json_null();
+            if (last && last->rows_quarantined)
+                json_object_set_new(lr, "rows_waiting", json_integer(m.last_run_waiting));
+            json_object_set_new(o, "last_run", lr);
             json_object_set_new(o, "incidents", view_incident_stats(&m.incidents));
             json_array_append_new(arr, o);
         } else {
@@ -506,7 +509,11 @@ int cmd_status(cli_ctx *ctx)
             nmissing += m.missing;
             printf("%-*s %-8d %10s %12lld %9lld %-12s %s%s\n", w, ts[i]->name, ts[i]->version,
                    m.missing ? "missing" : rows, (long long)m.quarantined,
-                   (long long)m.incidents.active, last ? run_status_name(last->status) : "-",
+                   (long long)m.incidents.active,
+                   !last ? "-"
+                   : last->status == RUN_QUARANTINED && !m.last_run_waiting
+                       ? "cleared" /* every row it held was replayed or discarded since */
+                       : run_status_name(last->status),
                    last && last->finished_at ? last->finished_at : "-",
                    last && last->volume_anomaly ? "  volume anomaly" : "");
         }

@@ -26,6 +26,8 @@ pm_code metrics_table_read(pm_store *s, const char *table, pm_arena *a, metrics_
     if (!rc && n) {
         out->last_run = runs[0];
         out->has_last_run = true;
+        if (runs[0].rows_quarantined)
+            rc = store_quarantine_count_where(s, table, runs[0].id, &out->last_run_waiting, err);
     }
     return rc;
 }

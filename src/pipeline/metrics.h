@@ -29,6 +29,9 @@ typedef struct metrics_table {
     pm_incident_stats incidents;
     pm_run last_run; /* valid when has_last_run; strings in the arena */
     bool has_last_run;
+    /* of the rows the last run quarantined, those still in quarantine (the
+     * others were replayed, or discarded by a person) */
+    int64_t last_run_waiting;
 } metrics_table;
 
 /* The status of table (a name pipemend loads into), strings in a. A table

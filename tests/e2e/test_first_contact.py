@@ -592,3 +592,44 @@ class TestManPageAndCompletion(E2E):
                        for d, _, fs in os.walk(dest) for f in fs)
         self.assertEqual(found, ["opt/pm/bin/pipemend", "opt/pm/share/bash-completion/completions/pipemend",
                                  "opt/pm/share/man/man1/pipemend.1"])
+
+
+class TestErrorsThatNameTheThing(E2E):
+    def test_typed_op_takes_the_sql_type_names_and_names_an_unknown_one(self):
+        self.ingest("t", self.write("a.ndjson", [{"id": 1}]), expect=EXIT_LOADED)
+        ok, alias, bad = mcp_session(
+            self,
+            ("propose_fix", {"table": "t", "ops": [{"op": "add_column", "column": "a", "type": "int64"}]}),
+            ("propose_fix", {"table": "t", "ops": [{"op": "add_column", "column": "b", "type": "BIGINT"},
+                                                   {"op": "add_column", "column": "c",
+                                                    "type": "character varying(20)"}]}),
+            ("propose_fix", {"table": "t", "ops": [{"op": "add_column", "column": "d", "type": "bigintt"}]}))
+        self.assertFalse(ok["isError"], ok)
+        self.assertFalse(alias["isError"], alias)
+        ops = json.loads(self.sql("SELECT ops FROM _pipemend_proposals WHERE id = ?",
+                                  (alias["structuredContent"]["proposal"],))[0][0])
+        self.assertEqual([(o["column"], o["type"]) for o in ops], [("b", "int64"), ("c", "varchar(20)")])
+        self.assertTrue(bad["isError"], bad)
+        text = bad["content"][0]["text"]
+        self.assertIn('argument "ops[0]": unknown type "bigintt"; accepted: bool, int16, int32, int64, '
+                      "float64, numeric, varchar(n), text", text)
+        self.assertIn("bigint", text.split("accepted:")[1])
+
+
+class TestLastRunReflectsReplays(E2E):
+    def test_last_run_is_cleared_once_its_rows_are_replayed(self):
+        self.ingest("t", self.write("a.ndjson", [{"id": 1}]), expect=EXIT_LOADED)
+        self.ingest("t", self.write("b.ndjson", [{"id": 2, "coupon": "X"}]),
+                    extra=("--policy", "review"), expect=3)
+        def last():
+            r = self.pm("status", "--db", self.db)
+            self.assertEqual(r.rc, 0, r)
+            row = [l for l in r.stdout.splitlines() if l.startswith("t ")][0]
+            js = self.pm("status", "--db", self.db, "--json").json()[0]["last_run"]
+            return row.split()[5], js["status"], js.get("rows_waiting")
+        self.assertEqual(last(), ("quarantined", "quarantined", 1))
+        r = self.pm("proposals", "approve", "--table", "t", "--all", "--db", self.db)
+        self.assertEqual(r.rc, 0, r)
+        self.assertEqual(self.count("t"), 2)
+        # the run's record keeps what happened; status says its rows left quarantine
+        self.assertEqual(last(), ("cleared", "quarantined", 0))
