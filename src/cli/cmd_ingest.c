@@ -45,6 +45,14 @@ static int run(cli_ctx *ctx, pipeline_request *req)
     pm_store *s = cli_open_store_to_load(ctx, &code);
     if (!s)
         return code;
+    pm_arena *a = pm_arena_new(0);
+    const char **unmatched;
+    size_t n;
+    if (config_unmatched(ctx->cfg, s, req->table, a, &unmatched, &n, &err) == PM_OK)
+        for (size_t i = 0; i < n; i++)
+            pm_warn("%s", cli_safe(unmatched[i]));
+    pm_arena_free(a);
+    pm_err_clear(&err);
     ingest_result r;
     pm_code rc = pipeline_run(s, ctx->cfg, req, &r, &err);
     store_close(s);

@@ -519,10 +519,21 @@ int cmd_status(cli_ctx *ctx)
         }
     }
     pm_incident_stats all;
-    if (store_incident_stats(s, NULL, &all, &err)) {
+    const char **unmatched;
+    size_t nunmatched;
+    if (store_incident_stats(s, NULL, &all, &err) ||
+        config_unmatched(ctx->cfg, s, NULL, a, &unmatched, &nunmatched, &err)) {
         json_decref(arr);
         code = cli_fail(&err);
         goto out;
+    }
+    /* configuration that matches nothing: a finding here, a warning on the
+     * stderr of JSON (whose stdout stays the array) */
+    for (size_t i = 0; i < nunmatched; i++) {
+        if (ctx->json)
+            pm_warn("%s", cli_safe(unmatched[i]));
+        else
+            printf("config: %s\n", cli_safe(unmatched[i]));
     }
     if (ctx->json) {
         cli_print_json(arr);

@@ -510,6 +510,42 @@ static const option_def *option_of(int code)
     return NULL;
 }
 
+/* The commands (and subcommands) that read nothing from pipemend.yaml: all
+ * they need is the warehouse. The others read its pipelines (ingest, run),
+ * contracts and policies (ingest, run, replay, approve, reject, dismiss),
+ * the audit anchor (audit verify, anchor) or all of it (mcp, serve). */
+static const char *const without_config[] = {
+    "status",
+    "runs",
+    "schema",
+    "quarantine list",
+    "quarantine show",
+    "quarantine export",
+    "quarantine discard",
+    "incidents list",
+    "incidents show",
+    "proposals list",
+    "proposals show",
+    "audit log",
+};
+
+/* "status" or "quarantine list" when cmd (with its subcommand) is one of
+ * without_config, else NULL. */
+static const char *reads_no_config(const command *cmd, const cli_ctx *ctx)
+{
+    size_t n = strlen(cmd->name);
+    for (size_t i = 0; i < sizeof without_config / sizeof without_config[0]; i++) {
+        const char *c = without_config[i];
+        if (strncmp(c, cmd->name, n) != 0)
+            continue;
+        if (c[n] == '\0')
+            return c;
+        if (c[n] == ' ' && ctx->argc && strcmp(c + n + 1, ctx->argv[0]) == 0)
+            return c;
+    }
+    return NULL;
+}
+
 /* Parses args (argv without the command) into ctx and runs cmd. */
 static int run_command(const command *cmd, int argc, char **argv, const struct option *longopts,
                        const char *shortopts)
@@ -638,10 +674,19 @@ static int run_command(const command *cmd, int argc, char **argv, const struct o
     if (strcmp(cmd->name, "help") != 0 && strcmp(cmd->name, "demo") != 0 &&
         strcmp(cmd->name, "init") != 0) {
         pm_err err = {0};
-        if (config_load(ctx.config_path, &ctx.cfg, &err) != PM_OK)
-            return cli_fail(&err);
         if (!ctx.db)
             ctx.db = getenv("PIPEMEND_DB");
+        if (config_load(ctx.config_path, &ctx.cfg, &err) != PM_OK) {
+            /* A broken ./pipemend.yaml stops no command that reads nothing
+             * from it, once the warehouse is given otherwise; one named
+             * with --config is always read. */
+            const char *what = reads_no_config(cmd, &ctx);
+            if (ctx.config_path || !ctx.db || !*ctx.db || !what)
+                return cli_fail(&err);
+            fprintf(stderr, "pipemend: warning: ignored: %s\n  (%s reads nothing from it)\n",
+                    cli_safe(err.msg), what);
+            ctx.cfg = config_defaults();
+        }
         if (!ctx.db || !*ctx.db)
             ctx.db = ctx.cfg->db;
     }

@@ -633,3 +633,59 @@ class TestLastRunReflectsReplays(E2E):
         self.assertEqual(self.count("t"), 2)
         # the run's record keeps what happened; status says its rows left quarantine
         self.assertEqual(last(), ("cleared", "quarantined", 0))
+
+
+class TestConfigThatMatchesNothing(E2E):
+    def test_a_typo_in_a_table_or_column_is_a_warning_and_a_status_finding(self):
+        self.write_config("tables:\n"
+                          "  weather:\n"
+                          "    contract:\n"
+                          "      columns:\n"
+                          "        temp: {min: -100}\n"
+                          "        tempp: {max: 60}\n"
+                          "  weathr:\n"
+                          "    policy: review\n")
+        f = self.write("w.ndjson", [{"station": "A", "temp": 1.5}])
+        # the first load of weather: the table it names is coming, no word about it
+        r = self.ingest("weather", f, expect=EXIT_LOADED)
+        self.assertIn("pipemend: warning: pipemend.yaml: tables: weathr is neither a table of the "
+                      "warehouse nor one a pipeline loads into (a typo?); its policy applies to "
+                      "nothing\n", r.stderr)
+        self.assertNotIn("tables: weather is", r.stderr)
+        r = self.pm("status", "--db", self.db)
+        self.assertEqual(r.rc, 0, r)
+        self.assertIn("config: pipemend.yaml: tables: weathr is neither", r.stdout)
+        self.assertIn("config: pipemend.yaml: the contract of weather names column tempp, which the "
+                      "table does not have (rule tempp.max never applies)\n", r.stdout)
+        self.assertNotIn("column temp,", r.stdout)
+        r = self.pm("status", "--db", self.db, "--json")
+        self.assertEqual([t["table"] for t in r.json()], ["weather"])
+        self.assertIn("warning: pipemend.yaml: the contract of weather names column tempp", r.stderr)
+        # fixed: nothing said
+        self.write_config("tables:\n  weather:\n    contract:\n      columns:\n        temp: {min: -100}\n")
+        r = self.pm("status", "--db", self.db)
+        self.assertNotIn("config:", r.stdout)
+        self.assertEqual(r.stderr, "")
+
+    def test_a_broken_config_does_not_stop_a_command_that_reads_none(self):
+        self.ingest("t", self.write("a.ndjson", [{"id": 1}]), expect=EXIT_LOADED)
+        self.write_config("pipelines: [this is not\n")
+        for args in (["status"], ["runs"], ["schema", "list"], ["quarantine", "list"],
+                     ["incidents", "list"], ["proposals", "list"], ["audit", "log"]):
+            r = self.pm(*(args + ["--db", self.db]))
+            self.assertEqual(r.rc, 0, r)
+            self.assertTrue(r.stderr.startswith("pipemend: warning: ignored: pipemend.yaml:2:1: "), r)
+            self.assertIn("(%s reads nothing from it)" % " ".join(args[:1 if args[0] in
+                                                                      ("runs", "schema") else 2]),
+                          r.stderr)
+        r = self.pm("status", env={"PIPEMEND_DB": self.db})
+        self.assertEqual(r.rc, 0, r)
+        # what reads it, what has no warehouse but from it, and what named it, stop
+        for args in (["ingest", "--table", "t", self.path("a.ndjson"), "--db", self.db],
+                     ["quarantine", "replay", "--table", "t", "--db", self.db],
+                     ["audit", "verify", "--db", self.db],
+                     ["status"],
+                     ["status", "--db", self.db, "--config", "pipemend.yaml"]):
+            r = self.pm(*args)
+            self.assertEqual(r.rc, EXIT_USAGE, r)
+            self.assertTrue(r.stderr.startswith("pipemend: error: pipemend.yaml:2:1: "), r)
