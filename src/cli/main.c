@@ -65,6 +65,8 @@ static const struct {
     {"proposals", "pipemend proposals approve 7 --db sqlite:w.db --actor alice"},
     {"audit", "pipemend audit verify --db sqlite:w.db"},
     {"audit", "pipemend audit log --db sqlite:w.db --limit 20 --json"},
+    {"table", "pipemend table reset orders --db sqlite:w.db"},
+    {"table", "pipemend table drop scratch --db sqlite:w.db --yes --actor alice"},
     {"mcp", "claude mcp add pipemend -- pipemend mcp --db sqlite:/abs/path/w.db"},
     {"serve", "pipemend serve --db postgresql://pipemend_app@db/warehouse --listen 0.0.0.0:8765 "
               "--token-file /etc/pipemend/token"},
@@ -458,6 +460,8 @@ static void print_bash_completion(FILE *out)
           "incidents list | sed -n 's/^#\\([0-9]*\\).*/\\1/p') ;;\n"
           "        \"proposals show\" | \"proposals approve\" | \"proposals reject\") "
           "words=$(_pipemend_with_db proposals list | sed -n 's/^#\\([0-9]*\\).*/\\1/p') ;;\n"
+          "        \"table reset\" | \"table drop\") words=$(_pipemend_with_db schema list | "
+          "awk '/ version /{print $1}') ;;\n"
           "        esac\n"
           "    fi\n"
           "    COMPREPLY=($(compgen -W \"$words\" -- \"$cur\"))\n"

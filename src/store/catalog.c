@@ -73,6 +73,9 @@ typedef enum stmt_id {
     ST_QUARANTINE_DISCARD_LINKS,
     ST_QUARANTINE_DISCARD,
     ST_QUARANTINE_EXPORT,
+    ST_FORGET_CHECKPOINTS,
+    ST_FORGET_HALTS,
+    ST_FORGET_SCHEMA,
     ST_QUARANTINE_REMOVE,
     ST_QUARANTINE_REMOVE_MANY,
     ST_UNLINK_ROW,
@@ -228,6 +231,14 @@ static const struct {
          "_pipemend_quarantine WHERE " QUARANTINE_WHERE " AND id > CAST($4 AS "
          "bigint) ORDER BY id LIMIT CAST($5 AS bigint)",
          "cannot read quarantine"},
+    [ST_FORGET_CHECKPOINTS] = {"DELETE FROM _pipemend_checkpoints WHERE table_name = CAST($1 AS "
+                               "text)",
+                               "cannot forget the table's checkpoints"},
+    [ST_FORGET_HALTS] = {"DELETE FROM _pipemend_halts WHERE table_name = CAST($1 AS text)",
+                         "cannot forget the table's held sources"},
+    [ST_FORGET_SCHEMA] = {"DELETE FROM _pipemend_schema_versions WHERE table_name = CAST($1 AS "
+                          "text)",
+                          "cannot forget the table's schema versions"},
     [ST_QUARANTINE_REMOVE] = {"DELETE FROM _pipemend_quarantine WHERE id = CAST($1 AS bigint)",
                               "cannot take a row out of quarantine"},
     [ST_QUARANTINE_REMOVE_MANY] = {"DELETE FROM _pipemend_quarantine WHERE id IN {ids:$1}",
@@ -1050,6 +1061,32 @@ pm_code store_quarantine_export_page(pm_store *s, const char *table, int64_t run
     INT(st, 4, after);
     INT(st, 5, limit_of(limit));
     return read_qrows(st, a, out, n, err);
+}
+
+pm_code store_table_remove(pm_store *s, const char *name, bool drop, int64_t *rows,
+                           int64_t *checkpoints, pm_err *err)
+{
+    char key[300];
+    snprintf(key, sizeof key, "table:%s", name);
+    bool own;
+    *rows = *checkpoints = 0;
+    pm_code rc = own_begin(s, &own, err);
+    if (!rc)
+        rc = s->drv->lock(s, key, err);
+    const stmt_id forget[] = {ST_FORGET_CHECKPOINTS, ST_FORGET_HALTS, ST_FORGET_SCHEMA};
+    for (size_t k = 0; !rc && k < (drop ? 3u : 2u); k++) {
+        drv_stmt *st;
+        rc = stmt(s, forget[k], &st, err);
+        if (!rc) {
+            TEXT(st, 1, name);
+            rc = run(st, k == 0 ? checkpoints : NULL, err);
+        }
+    }
+    if (!rc) {
+        s->drv->table_changed(s);
+        rc = s->drv->table_remove(s, name, drop, rows, err);
+    }
+    return own_end(s, own, rc, err);
 }
 
 pm_code store_quarantine_discard(pm_store *s, const char *table, int64_t run_id, int64_t id,

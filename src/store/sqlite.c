@@ -513,6 +513,30 @@ static pm_code sq_table_count(pm_store *s, const char *name, int64_t *rows, pm_e
     return rc;
 }
 
+static pm_code sq_table_remove(pm_store *s, const char *name, bool drop, int64_t *rows, pm_err *err)
+{
+    sq *q = impl(s);
+    pm_buf b;
+    pm_buf_init(&b, 4096);
+    pm_code rc = pm_buf_puts(&b, drop ? "DROP TABLE IF EXISTS " : "DELETE FROM ", err);
+    if (!rc)
+        rc = store_quote_ident(&b, name, err);
+    /* the cached count and insert name the table: gone with it */
+    for (size_t i = 0; !rc && i < COUNT_CACHE; i++) {
+        if (q->counts[i].table && strcmp(q->counts[i].table, name) == 0) {
+            sqlite3_finalize(q->counts[i].st);
+            free(q->counts[i].table);
+            q->counts[i].table = NULL;
+            q->counts[i].st = NULL;
+        }
+    }
+    if (!rc)
+        rc = exec(q, b.data, err);
+    *rows = rc || drop ? 0 : (int64_t)sqlite3_changes64(q->db);
+    pm_buf_free(&b);
+    return rc;
+}
+
 static pm_code sq_insert_prepare(pm_store *s, const pm_table *t, pm_err *err)
 {
     sq *q = impl(s);
@@ -998,6 +1022,7 @@ static const drv_ops sqlite_ops = {
     .table_live = sq_table_live,
     .unique_ensure = sq_unique_ensure,
     .table_count = sq_table_count,
+    .table_remove = sq_table_remove,
     .insert_prepare = sq_insert_prepare,
     .insert = sq_insert,
     .load = sq_load,

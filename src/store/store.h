@@ -180,6 +180,16 @@ pm_code store_quarantine_get(pm_store *s, int64_t id, pm_arena *arena, pm_qrow *
 /* Rows in quarantine for table (NULL: all) and run (0: all). */
 pm_code store_quarantine_count_where(pm_store *s, const char *table, int64_t run_id, int64_t *n,
                                      pm_err *err);
+/* A person starts table over (store's part; heal_table_remove decides):
+ * under the table's migration lock, its checkpoints and held sources are
+ * forgotten (so its sources load again from their start) and its rows
+ * deleted (*rows: how many), or, with drop, its schema versions forgotten
+ * too and the table dropped (gone already is no error). *checkpoints: how
+ * many were forgotten. In the caller's transaction when one is open. The
+ * only DDL that is no typed op: a person's act from the command line,
+ * never a repair (DESIGN.md forbids dropping as one). */
+pm_code store_table_remove(pm_store *s, const char *name, bool drop, int64_t *rows,
+                           int64_t *checkpoints, pm_err *err);
 /* Oldest first: up to limit rows of table (NULL: all) and run (0: all)
  * with id > after, with their table, source and position, raw bytes and
  * header (the other text fields are NULL): quarantine export's pages. */

@@ -539,6 +539,7 @@ class TestManPageAndCompletion(E2E):
         self.assertEqual(sorted(self.complete("--db", self.db, "schema", "show", "--table", "")),
                          ["orders", "people"])
         self.assertEqual(self.complete("schema", "show", "--db=" + self.db, "--table", "p"), ["people"])
+        self.assertEqual(sorted(self.complete("--db", self.db, "table", "reset", "")), ["orders", "people"])
         qids = sorted(str(i) for (i,) in self.sql("SELECT id FROM _pipemend_quarantine"))
         self.assertEqual(sorted(self.complete("--db", self.db, "quarantine", "show", "")), qids)
         iids = [str(i["id"]) for i in self.pm("incidents", "list", "--db", self.db, "--json").json()]
@@ -689,3 +690,84 @@ class TestConfigThatMatchesNothing(E2E):
             r = self.pm(*args)
             self.assertEqual(r.rc, EXIT_USAGE, r)
             self.assertTrue(r.stderr.startswith("pipemend: error: pipemend.yaml:2:1: "), r)
+
+
+class TestTableResetAndDrop(E2E):
+    def setUp(self):
+        super().setUp()
+        self.ingest("t", self.write("a.ndjson", [rec(i) for i in range(3)]), expect=EXIT_LOADED)
+        self.b = self.write("b.ndjson", [rec(10, coupon="C"), rec(11, n="x")])
+        self.ingest("t", self.b, extra=("--policy", "review"), expect=3)
+        self.ingest("other", self.write("o.ndjson", [{"id": 1}]), expect=EXIT_LOADED)
+
+    def n(self, sql, *params):
+        return self.sql(sql, params)[0][0]
+
+    def events(self, action):
+        return [e for e in self.pm("audit", "log", "--db", self.db, "--json").json()
+                if e["action"] == action]
+
+    def test_reset_starts_the_table_over_and_keeps_its_schema(self):
+        version = self.pm("schema", "show", "--table", "t", "--db", self.db, "--json").json()["version"]
+        r = self.pm("table", "reset", "t", "--db", self.db)
+        self.assertEqual(r.rc, EXIT_USAGE, r)
+        self.assertIn("there is no terminal to ask on", r.stderr)
+        self.assertEqual(self.count("t"), 3)
+        r = self.pm("table", "reset", "t", "--db", self.db, "--yes", "--actor", "ann")
+        self.assertEqual(r.rc, 0, r)
+        self.assertIn("table t reset by human:ann: 3 rows deleted, 2 quarantined rows discarded, 2 "
+                      "checkpoints forgotten, 2 incidents dismissed, 1 proposals rejected", r.stdout)
+        self.assertEqual(self.count("t"), 0)
+        self.assertEqual(self.n("SELECT count(*) FROM _pipemend_quarantine WHERE table_name = 't'"), 0)
+        self.assertEqual(self.n("SELECT count(*) FROM _pipemend_checkpoints WHERE table_name = 't'"), 0)
+        self.assertEqual(self.n("SELECT count(*) FROM _pipemend_incidents WHERE table_name = 't' AND "
+                                "state NOT IN ('resolved', 'dismissed')"), 0)
+        self.assertEqual(self.n("SELECT count(*) FROM _pipemend_proposals WHERE table_name = 't' AND "
+                                "state = 'pending'"), 0)
+        self.assertEqual(self.pm("schema", "show", "--table", "t", "--db", self.db, "--json").json()["version"],
+                         version)
+        # the other table is untouched
+        self.assertEqual(self.count("other"), 1)
+        self.assertEqual(self.n("SELECT count(*) FROM _pipemend_checkpoints WHERE table_name = 'other'"), 1)
+        # the same files load again, once
+        self.ingest("t", self.path("a.ndjson"), expect=EXIT_LOADED)
+        self.ingest("t", self.path("a.ndjson"), expect=EXIT_LOADED)
+        self.assertEqual(self.count("t"), 3)
+        ev = self.events("table.reset")
+        self.assertEqual([(e["actor"], e["subject"], e["payload"]) for e in ev],
+                         [("human:ann", "table/t", {"rows": 3, "quarantined": 2, "checkpoints": 2,
+                                                     "incidents_dismissed": 2, "proposals_rejected": 1})])
+        self.assertEqual(len([e for e in self.events("proposal.rejected") if e["actor"] == "human:ann"]), 1)
+        self.assertTrue(self.pm("audit", "verify", "--db", self.db, "--json").json()["intact"])
+
+    def test_drop_forgets_the_table_and_a_later_ingest_creates_it_anew(self):
+        r = self.pm("table", "drop", "t", "--db", self.db, "--yes", "--json")
+        self.assertEqual(r.rc, 0, r)
+        self.assertEqual(r.json()["dropped"], True)
+        self.assertFalse(self.table_exists("t"))
+        self.assertEqual(self.n("SELECT count(*) FROM _pipemend_schema_versions WHERE table_name = 't'"), 0)
+        st = self.pm("status", "--db", self.db, "--json").json()
+        self.assertEqual([s["table"] for s in st], ["other"])
+        self.assertEqual(len(self.events("table.dropped")), 1)
+        # a new table of that name, from scratch
+        self.ingest("t", self.write("c.ndjson", [{"name": "fresh"}]), expect=EXIT_LOADED)
+        s = self.pm("schema", "show", "--table", "t", "--db", self.db, "--json").json()
+        self.assertEqual((s["version"], [c["name"] for c in s["columns"]]), (1, ["name"]))
+        self.assertTrue(self.pm("audit", "verify", "--db", self.db, "--json").json()["intact"])
+
+    def test_a_table_dropped_by_hand_can_be_dropped_not_reset(self):
+        self.sql_exec('DROP TABLE "t"')
+        r = self.pm("table", "reset", "t", "--db", self.db, "--yes")
+        self.assertEqual(r.rc, 1, r)
+        self.assertIn("table t is missing from the database (dropped outside pipemend)", r.stderr)
+        self.assertIn("hint: pipemend table drop NAME forgets it", r.stderr)
+        r = self.pm("table", "drop", "t", "--db", self.db, "--yes")
+        self.assertEqual(r.rc, 0, r)
+        self.assertNotIn("missing", self.pm("status", "--db", self.db).stdout)
+        for args, rc, msg in ((["table", "drop", "nope"], 1, 'pipemend does not know a table "nope"'),
+                              (["table", "drop"], EXIT_USAGE, "table drop needs one table NAME"),
+                              (["table", "empty", "t"], EXIT_USAGE,
+                               'table needs "reset NAME" or "drop NAME"')):
+            r = self.pm(*(args + ["--db", self.db, "--yes"]))
+            self.assertEqual(r.rc, rc, r)
+            self.assertIn(msg, r.stderr)
