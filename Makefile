@@ -11,6 +11,8 @@
 #                   model server)
 #   make bench      the benchmarks in bench/ (not part of check)
 #   make format     clang-format the tree, pretty-print the tool schemas (JSON)
+#   make install    the binary, its manual page and its bash completion under
+#                   $(DESTDIR)$(PREFIX) (PREFIX=/usr/local by default)
 #
 # BUILD=release|san|debug picks the flavour; CC=clang works as well as gcc.
 
@@ -46,7 +48,7 @@ LIB_OBJ := $(LIB_SRC:%.c=$(O)/%.o) $(GEN_SRC:.c=.o) $(PROMPT_SRC:.c=.o)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(O)/tests/%)
 
-.PHONY: all deps demo check unit unit-pg e2e e2e-pg agent-server-test mcp-test conformance fuzz-replay fuzz bench format clean FORCE
+.PHONY: all deps demo check unit unit-pg e2e e2e-pg agent-server-test mcp-test conformance fuzz-replay fuzz bench format install clean FORCE
 all: $(O)/pipemend
 
 $(O)/%.o: %.c
@@ -194,6 +196,20 @@ bench: deps
 format:
 	clang-format -i $(wildcard src/*/*.c src/*/*.h scripts/*.c tests/unit/*.c tests/fuzz/*.c tests/conformance/*.c)
 	python3 scripts/format-schemas.py $(SCHEMA_JSON)
+
+# The manual page and the completion are printed by the binary from the
+# same tables as its --help, so they cannot drift from what it accepts.
+PREFIX ?= /usr/local
+BINDIR = $(DESTDIR)$(PREFIX)/bin
+MAN1DIR = $(DESTDIR)$(PREFIX)/share/man/man1
+BASHCOMPDIR = $(DESTDIR)$(PREFIX)/share/bash-completion/completions
+install: $(O)/pipemend
+	install -d $(BINDIR) $(MAN1DIR) $(BASHCOMPDIR)
+	install -m 0755 $(O)/pipemend $(BINDIR)/pipemend
+	$(O)/pipemend help --man >$(MAN1DIR)/pipemend.1.tmp && mv $(MAN1DIR)/pipemend.1.tmp $(MAN1DIR)/pipemend.1
+	chmod 0644 $(MAN1DIR)/pipemend.1
+	$(O)/pipemend help --completion bash >$(BASHCOMPDIR)/pipemend.tmp && mv $(BASHCOMPDIR)/pipemend.tmp $(BASHCOMPDIR)/pipemend
+	chmod 0644 $(BASHCOMPDIR)/pipemend
 
 clean:
 	rm -rf build

@@ -53,7 +53,7 @@ int cli_fail(const pm_err *err)
     return err->code == PM_ERR_USAGE || err->code == PM_ERR_CONFIG ? EXIT_USAGE : EXIT_FAILED;
 }
 
-pm_store *cli_open_store(cli_ctx *ctx, int *exit_code)
+static pm_store *open_store(cli_ctx *ctx, bool create, int *exit_code)
 {
     pm_err err = {0};
     pm_store *s = NULL;
@@ -63,11 +63,47 @@ pm_store *cli_open_store(cli_ctx *ctx, int *exit_code)
         *exit_code = cli_fail(&err);
         return NULL;
     }
-    if (store_open(ctx->db, &s, &err) != PM_OK) {
+    if ((create ? store_open : store_open_existing)(ctx->db, &s, &err) != PM_OK) {
         *exit_code = cli_fail(&err);
         return NULL;
     }
     return s;
+}
+
+pm_store *cli_open_store(cli_ctx *ctx, int *exit_code)
+{
+    return open_store(ctx, false, exit_code);
+}
+
+pm_store *cli_open_store_to_load(cli_ctx *ctx, int *exit_code)
+{
+    return open_store(ctx, true, exit_code);
+}
+
+void cli_check_warehouse(const cli_ctx *ctx)
+{
+    pm_err err = {0};
+    pm_store *s = NULL;
+    if (!ctx->db || !*ctx->db) {
+        fprintf(stderr,
+                "pipemend: warning: %s: no warehouse given; every tool will say so\n"
+                "  hint: pass --db sqlite:PATH, set PIPEMEND_DB, or put db: in "
+                "pipemend.yaml\n",
+                ctx->command);
+        return;
+    }
+    if (store_open_existing(ctx->db, &s, &err) == PM_OK) {
+        store_close(s);
+        return;
+    }
+    fprintf(stderr, "pipemend: warning: %s: %s\n", ctx->command, cli_safe(err.msg));
+    if (err.detail[0])
+        fprintf(stderr, "  detail: %s\n", cli_safe(err.detail));
+    if (err.hint[0])
+        fprintf(stderr, "  hint: %s\n", cli_safe(err.hint));
+    fprintf(stderr, "  the server starts anyway: %s\n",
+            err.code == PM_ERR_CONFIG ? "the first tool call creates an empty warehouse there"
+                                      : "each tool call tries again and reports what fails");
 }
 
 void cli_print_json(json_t *v)
@@ -87,6 +123,28 @@ const char *cli_human_actor(const cli_ctx *ctx, char *buf, size_t n)
     }
     snprintf(buf, n, "human:%s", name && *name ? name : "unknown");
     return buf;
+}
+
+bool cli_confirm(const cli_ctx *ctx, const char *what, int *exit_code)
+{
+    *exit_code = 0;
+    if (ctx->yes)
+        return true;
+    if (!isatty(STDIN_FILENO) || !isatty(STDERR_FILENO)) {
+        *exit_code =
+            cli_error(EXIT_USAGE, "pass --yes to do it without being asked",
+                      "%s cannot be undone, and there is no terminal to ask on", cli_safe(what));
+        return false;
+    }
+    fprintf(stderr, "%s? This cannot be undone. [y/N] ", cli_safe(what));
+    fflush(stderr);
+    char line[64];
+    if (!fgets(line, sizeof line, stdin) || (line[0] != 'y' && line[0] != 'Y')) {
+        fprintf(stderr, "pipemend: nothing done\n");
+        *exit_code = EXIT_FAILED;
+        return false;
+    }
+    return true;
 }
 
 void cli_progress_bar(void *arg, const ingest_progress *p)

@@ -39,6 +39,11 @@ typedef struct cli_ctx {
     const char *anchor;     /* --anchor FILE (audit anchor, audit verify) */
     int64_t incident;       /* --incident ID (agent run) */
     bool open;              /* --open (agent run) */
+    const char *output;     /* --output FILE (quarantine export) */
+    bool yes;               /* --yes: do it without asking (quarantine discard) */
+    bool all;               /* --all: every pending proposal of --table */
+    bool man;               /* help --man: the manual page (roff) */
+    const char *completion; /* help --completion SHELL: the completion script */
     int limit;
     int64_t run_id;
     bool json;
@@ -65,8 +70,15 @@ const char *cli_safe(const char *s);
  * printed as cli_fail prints, with hint when not NULL; returns exit_code. */
 int cli_error(int exit_code, const char *hint, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-/* Opens the warehouse named by ctx (error printed on failure). */
+/* Opens the warehouse named by ctx (error printed on failure). It must
+ * exist: a SQLite path with no file is an error (exit 2), not a new empty
+ * warehouse. */
 pm_store *cli_open_store(cli_ctx *ctx, int *exit_code);
+/* The same for the commands that load (ingest, run): they create it. */
+pm_store *cli_open_store_to_load(cli_ctx *ctx, int *exit_code);
+/* For the servers (mcp, serve), which open the warehouse at the first tool
+ * call: says on stderr at start when it is missing or unreachable. */
+void cli_check_warehouse(const cli_ctx *ctx);
 void cli_usage_of(const char *command);
 /* Prints v as indented JSON on stdout and drops the reference. */
 struct json_t;
@@ -78,6 +90,11 @@ const char *cli_human_actor(const cli_ctx *ctx, char *buf, size_t n);
  * its trace goes to stderr. Returns 0, or the exit code of a failure
  * (printed). */
 int cli_agent_after_run(cli_ctx *ctx, pm_store *s, const char *table);
+/* Whether to go ahead with something that cannot be undone, described by
+ * what ("discard 12 quarantined rows of orders"): yes with --yes; else
+ * asked on the terminal; without a terminal to ask on, an error saying to
+ * pass --yes (*exit_code set). */
+bool cli_confirm(const cli_ctx *ctx, const char *what, int *exit_code);
 /* Draws a run's progress bar on stderr (an ingest_opts.on_progress). */
 void cli_progress_bar(void *arg, const ingest_progress *p);
 

@@ -8,6 +8,8 @@
 
 #include "cli/cli.h"
 #include "core/log.h"
+#include "core/utf8.h"
+#include "schema/colname.h"
 #include "pipeline/pipeline.h"
 
 static void print_result(const cli_ctx *ctx, const ingest_result *r)
@@ -40,9 +42,17 @@ static int run(cli_ctx *ctx, pipeline_request *req)
     if (pipeline_check(ctx->cfg, req, &err) != PM_OK)
         return cli_fail(&err);
     int code;
-    pm_store *s = cli_open_store(ctx, &code);
+    pm_store *s = cli_open_store_to_load(ctx, &code);
     if (!s)
         return code;
+    pm_arena *a = pm_arena_new(0);
+    const char **unmatched;
+    size_t n;
+    if (config_unmatched(ctx->cfg, s, req->table, a, &unmatched, &n, &err) == PM_OK)
+        for (size_t i = 0; i < n; i++)
+            pm_warn("%s", cli_safe(unmatched[i]));
+    pm_arena_free(a);
+    pm_err_clear(&err);
     ingest_result r;
     pm_code rc = pipeline_run(s, ctx->cfg, req, &r, &err);
     if (rc) {
@@ -60,15 +70,44 @@ static int run(cli_ctx *ctx, pipeline_request *req)
     return r.quarantined || r.held ? EXIT_QUARANTINED : EXIT_LOADED;
 }
 
+/* The table a file names when --table is not given: its base name without
+ * its last extension, normalised as a column name is (colname.h), so
+ * "exports/Weather-2026.csv" loads into weather_2026. False when the name
+ * gives nothing usable (standard input, a name that is not UTF-8). */
+static bool table_from_path(const char *path, char *out)
+{
+    if (strcmp(path, "-") == 0)
+        return false;
+    const char *base = strrchr(path, '/');
+    base = base ? base + 1 : path;
+    const char *dot = strrchr(base, '.');
+    size_t n = dot && dot != base ? (size_t)(dot - base) : strlen(base);
+    if (!n || !pm_utf8_valid(base, n))
+        return false;
+    colname_normalise(base, n, out);
+    return true;
+}
+
 int cmd_ingest(cli_ctx *ctx)
 {
-    if (!ctx->table || ctx->argc < 1) {
-        cli_error(EXIT_USAGE, NULL,
-                  "ingest needs --table NAME and at least one FILE (- for stdin)");
+    if (ctx->argc < 1) {
+        cli_error(EXIT_USAGE, NULL, "ingest needs at least one FILE (- for stdin)");
         cli_usage_of("ingest");
         return EXIT_USAGE;
     }
-    pipeline_request req = {.table = ctx->table,
+    char named[COLNAME_MAX + 1];
+    const char *table = ctx->table;
+    if (!table) {
+        if (!table_from_path(ctx->argv[0], named)) {
+            return cli_error(
+                EXIT_USAGE, "pass --table NAME", "ingest cannot name the table after %s",
+                strcmp(ctx->argv[0], "-") == 0 ? "standard input" : cli_safe(ctx->argv[0]));
+        }
+        table = named;
+        pm_info("loading into table %s, named after %s (--table NAME chooses another)", table,
+                cli_safe(ctx->argv[0]));
+    }
+    pipeline_request req = {.table = table,
                             .pipeline_name = ctx->pipeline,
                             .paths = (const char *const *)ctx->argv,
                             .npaths = (size_t)ctx->argc,

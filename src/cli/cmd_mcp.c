@@ -5,8 +5,9 @@
  * The warehouse is opened at the first tool call that needs it, not at
  * start: an MCP client that launches pipemend with a wrong --db still gets
  * a working server whose tools explain what to fix, instead of a process
- * that died before the handshake. Standard output carries the protocol
- * only; logs go to stderr. */
+ * that died before the handshake. Start only looks, and says on stderr
+ * (the client's log) when the warehouse is missing or unreachable. Standard output carries the
+ * protocol only; logs go to stderr. */
 #include <errno.h>
 #include <jansson.h>
 #include <signal.h>
@@ -62,6 +63,7 @@ int cmd_mcp(cli_ctx *ctx)
     }
     /* A client that goes away mid-response is an I/O error, not a signal. */
     signal(SIGPIPE, SIG_IGN);
+    cli_check_warehouse(ctx);
     tools_ctx t = {.db = ctx->db, .cfg = ctx->cfg};
     pm_err err = {0};
     int code = 0;
@@ -193,6 +195,7 @@ int cmd_serve(cli_ctx *ctx)
     if ((ctx->listen && parse_listen(ctx->listen, host, sizeof host, &port, &err) != PM_OK) ||
         find_token(ctx, tokbuf, sizeof tokbuf, &token, &err) != PM_OK)
         return cli_fail(&err);
+    cli_check_warehouse(ctx);
     /* --allow-origin A,B: split into a NULL-ended list */
     char *origins_buf = ctx->origins ? strdup(ctx->origins) : NULL;
     const char *origins[33] = {0};

@@ -91,6 +91,53 @@ static int proposals_export(cli_ctx *ctx)
     return code;
 }
 
+/* approve|reject --table T --all: each pending proposal of T, oldest
+ * first, one by one through the same path as one ID (checked again,
+ * applied, audited and replayed, or rejected), then a summary. A proposal
+ * that is no longer pending when its turn comes (an earlier one settled
+ * it) is skipped; one that fails does not stop the others. */
+static int decide_all(cli_ctx *ctx, pm_store *s, bool approve)
+{
+    const char *verb = approve ? "approve" : "reject";
+    pm_arena *a = pm_arena_new(0);
+    pm_err err = {0};
+    pm_proposal_state pending = PROP_PENDING;
+    pm_proposal *ps;
+    size_t n;
+    if (store_proposals_list(s, ctx->table, &pending, 0, a, &ps, &n, &err)) {
+        pm_arena_free(a);
+        return cli_fail(&err);
+    }
+    if (!n) {
+        pm_arena_free(a);
+        return cli_error(EXIT_FAILED, "see pipemend proposals list",
+                         "no pending proposal for table %s", ctx->table);
+    }
+    long long done = 0, failed = 0, skipped = 0;
+    for (size_t i = n; i-- > 0;) {
+        pm_proposal *now;
+        size_t k;
+        if (store_proposals_list(s, NULL, &pending, ps[i].id, a, &now, &k, &err)) {
+            cli_fail(&err);
+            failed++;
+            continue;
+        }
+        if (!k) {
+            printf("proposal %lld skipped: no longer pending\n", (long long)ps[i].id);
+            skipped++;
+            continue;
+        }
+        if (decide(ctx, s, &now[0], approve) == 0)
+            done++;
+        else
+            failed++;
+    }
+    printf("%s %s --all: %lld of %zu pending proposals of %s %s, %lld failed, %lld skipped\n", verb,
+           ctx->table, done, n, ctx->table, approve ? "applied" : "rejected", failed, skipped);
+    pm_arena_free(a);
+    return failed ? EXIT_FAILED : 0;
+}
+
 int cmd_proposals(cli_ctx *ctx)
 {
     const char *sub = ctx->argc ? ctx->argv[0] : "";
@@ -103,6 +150,21 @@ int cmd_proposals(cli_ctx *ctx)
         cli_error(EXIT_USAGE, NULL, "proposals needs list, show, approve or reject");
         cli_usage_of("proposals");
         return EXIT_USAGE;
+    }
+    if (ctx->all && !approve && !reject)
+        return cli_error(EXIT_USAGE, NULL, "--all goes with proposals approve or reject");
+    if (ctx->all && (ctx->argc != 1 || !ctx->table)) {
+        return cli_error(EXIT_USAGE, "proposals list --table NAME shows them first",
+                         "proposals %s --all takes --table NAME and no ID", sub);
+    }
+    if (ctx->all) {
+        int rc;
+        pm_store *st = cli_open_store(ctx, &rc);
+        if (!st)
+            return rc;
+        rc = decide_all(ctx, st, approve);
+        store_close(st);
+        return rc;
     }
     if (!list && (ctx->argc != 2 || sscanf(ctx->argv[1], "%lld", &id) != 1 || id < 1)) {
         return cli_error(EXIT_USAGE, NULL,

@@ -1,14 +1,19 @@
 /* cmd_show.c - the read-only commands: runs, status, schema, quarantine.
  * Each prints a table for people or, with --json, JSON for programs (built
  * with jansson, so every string is escaped correctly). */
+#include <errno.h>
+#include <fcntl.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
 #include "pipeline/ingest.h"
 #include "pipeline/metrics.h"
+#include "core/log.h"
+#include "heal/heal.h"
 #include "heal/replay.h"
 #include "core/buf.h"
 #include "core/utf8.h"
@@ -162,14 +167,211 @@ static int quarantine_replay(cli_ctx *ctx)
     return r.waiting || r.skipped ? EXIT_QUARANTINED : 0;
 }
 
+/* The header a CSV export wrote last (malloc'd: it outlives the page). */
+typedef struct export_header {
+    char *bytes;
+    size_t len;
+} export_header;
+
+/* Writes q's original bytes as one line of out; a CSV row's header first
+ * when it is not the one written last. */
+static bool export_row(FILE *out, const pm_qrow *q, export_header *h)
+{
+    if (q->header &&
+        (!h->bytes || h->len != q->header_len || memcmp(h->bytes, q->header, q->header_len))) {
+        free(h->bytes);
+        h->bytes = pm_xmalloc(q->header_len + 1);
+        memcpy(h->bytes, q->header, q->header_len);
+        h->len = q->header_len;
+        if (fwrite(q->header, 1, q->header_len, out) != q->header_len || fputc('\n', out) == EOF)
+            return false;
+    }
+    return fwrite(q->raw, 1, q->raw_len, out) == q->raw_len && fputc('\n', out) != EOF;
+}
+
+/* quarantine export: the original bytes of every matching row, oldest
+ * first, one record a line (a CSV row's header before it), so they can be
+ * fixed by hand and ingested again. Paged: memory stays bounded. */
+static int quarantine_export(cli_ctx *ctx)
+{
+    if (ctx->argc != 1) {
+        return cli_error(EXIT_USAGE, "filter with --table NAME and --run ID",
+                         "quarantine export takes no arguments");
+    }
+    if (ctx->limit) {
+        return cli_error(EXIT_USAGE, "filter with --table NAME and --run ID",
+                         "quarantine export writes every matching row; --limit is list's");
+    }
+    int code;
+    pm_store *s = cli_open_store(ctx, &code);
+    if (!s)
+        return code;
+    FILE *out = stdout;
+    if (ctx->output) {
+        int fd = open(ctx->output, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+        out = fd < 0 ? NULL : fdopen(fd, "wb");
+        if (!out) {
+            code =
+                cli_error(EXIT_FAILED,
+                          errno == EEXIST ? "choose another name; export never overwrites" : NULL,
+                          "cannot create %s: %s", cli_safe(ctx->output), strerror(errno));
+            if (fd >= 0)
+                close(fd);
+            store_close(s);
+            return code;
+        }
+    }
+    pm_err err = {0};
+    pm_arena *a = pm_arena_new(0);
+    int64_t after = 0, written = 0, cut = 0;
+    export_header header = {0};
+    bool csv = false, ndjson = false, ok = true;
+    pm_code rc = PM_OK;
+    while (ok) {
+        pm_arena_reset(a);
+        pm_qrow *rows;
+        size_t n;
+        rc = store_quarantine_export_page(s, ctx->table, ctx->run_id, after, 1000, a, &rows, &n,
+                                          &err);
+        if (rc || !n)
+            break;
+        for (size_t i = 0; ok && i < n; i++) {
+            after = rows[i].id;
+            if (rows[i].raw_truncated) {
+                cut++;
+                continue;
+            }
+            if (rows[i].header)
+                csv = true;
+            else
+                ndjson = true;
+            ok = export_row(out, &rows[i], &header);
+            written += ok;
+        }
+    }
+    free(header.bytes);
+    if (out != stdout && fclose(out) != 0)
+        ok = false;
+    else if (out == stdout && fflush(stdout) != 0)
+        ok = false;
+    if (rc) {
+        code = cli_fail(&err);
+    } else if (!ok) {
+        code = cli_error(EXIT_FAILED, NULL, "cannot write %s: %s",
+                         ctx->output ? cli_safe(ctx->output) : "standard output", strerror(errno));
+    } else {
+        pm_info("exported %lld quarantined row%s%s%s", (long long)written, written == 1 ? "" : "s",
+                ctx->output ? " to " : "", ctx->output ? cli_safe(ctx->output) : "");
+        if (cut)
+            pm_warn("%lld row%s not exported: cut at the line limit when quarantined, only "
+                    "their first bytes are kept",
+                    (long long)cut, cut == 1 ? "" : "s");
+        if (csv && ndjson)
+            pm_warn("the rows come from both NDJSON and CSV sources; export them per --table "
+                    "or --run to ingest them again");
+        code = 0;
+    }
+    pm_arena_free(a);
+    store_close(s);
+    return code;
+}
+
+/* quarantine discard: rows let go for good, by table, run or id. */
+static int quarantine_discard(cli_ctx *ctx)
+{
+    long long id = 0;
+    if (ctx->argc > 2 || (ctx->argc == 2 && (sscanf(ctx->argv[1], "%lld", &id) != 1 || id < 1))) {
+        return cli_error(EXIT_USAGE, NULL,
+                         "quarantine discard takes at most one quarantine ID (see pipemend "
+                         "quarantine list)");
+    }
+    if (!id && !ctx->table && !ctx->run_id) {
+        return cli_error(EXIT_USAGE,
+                         "name what to discard: --table NAME, --run ID, or a quarantine ID",
+                         "quarantine discard needs a filter");
+    }
+    int code;
+    pm_store *s = cli_open_store(ctx, &code);
+    if (!s)
+        return code;
+    pm_err err = {0};
+    int64_t n = 0;
+    code = 0;
+    if (id) {
+        /* the id, within the filters given beside it */
+        pm_arena *a = pm_arena_new(0);
+        pm_qrow q;
+        bool found;
+        if (store_quarantine_get(s, id, a, &q, &found, &err)) {
+            code = cli_fail(&err);
+        } else if (found && (!ctx->table || strcmp(q.table, ctx->table) == 0) &&
+                   (!ctx->run_id || q.run_id == ctx->run_id)) {
+            n = 1;
+        }
+        pm_arena_free(a);
+    } else if (store_quarantine_count_where(s, ctx->table, ctx->run_id, &n, &err)) {
+        code = cli_fail(&err);
+    }
+    if (code) {
+        store_close(s);
+        return code;
+    }
+    if (!n) {
+        store_close(s);
+        return cli_error(EXIT_FAILED, "see pipemend quarantine list", "no quarantined row matches");
+    }
+    char what[512];
+    int at = snprintf(what, sizeof what, "discard %lld quarantined row%s", (long long)n,
+                      n == 1 ? "" : "s");
+    if (id)
+        at += snprintf(what + at, sizeof what - (size_t)at, " (#%lld)", id);
+    if (ctx->table)
+        at += snprintf(what + at, sizeof what - (size_t)at, " of table %s", ctx->table);
+    if (ctx->run_id)
+        snprintf(what + at, sizeof what - (size_t)at, " from run %lld", (long long)ctx->run_id);
+    if (!cli_confirm(ctx, what, &code)) {
+        store_close(s);
+        return code;
+    }
+    char actor[160];
+    cli_human_actor(ctx, actor, sizeof actor);
+    pm_policy policy;
+    config_table_policy(ctx->cfg, ctx->table, &policy);
+    heal_ctx c = {.store = s,
+                  .policy = &policy,
+                  .policy_source = config_policy_source(ctx->cfg),
+                  .actor = actor,
+                  .human = true};
+    heal_discard_result r;
+    if (heal_discard(&c, ctx->table, ctx->run_id, id, &r, &err) != PM_OK) {
+        code = cli_fail(&err);
+    } else if (ctx->json) {
+        printf("{\"discarded\":%lld,\"incidents_dismissed\":%lld}\n", (long long)r.rows,
+               (long long)r.dismissed);
+    } else {
+        printf("discarded %lld quarantined row%s (by %s, recorded in the audit log); %lld "
+               "incident%s dismissed with no row left\n",
+               (long long)r.rows, r.rows == 1 ? "" : "s", actor, (long long)r.dismissed,
+               r.dismissed == 1 ? "" : "s");
+    }
+    store_close(s);
+    return code;
+}
+
 int cmd_quarantine(cli_ctx *ctx)
 {
     const char *sub = ctx->argc ? ctx->argv[0] : "";
     bool show = strcmp(sub, "show") == 0;
     if (strcmp(sub, "replay") == 0)
         return quarantine_replay(ctx);
+    if (strcmp(sub, "export") == 0)
+        return quarantine_export(ctx);
+    if (strcmp(sub, "discard") == 0)
+        return quarantine_discard(ctx);
     if (!show && strcmp(sub, "list") != 0) {
-        cli_error(EXIT_USAGE, NULL, "quarantine needs \"list\", \"show ID\" or \"replay\"");
+        cli_error(EXIT_USAGE, NULL,
+                  "quarantine needs \"list\", \"show ID\", \"export\", \"discard\" or "
+                  "\"replay\"");
         cli_usage_of("quarantine");
         return EXIT_USAGE;
     }
@@ -219,10 +421,16 @@ int cmd_quarantine(cli_ctx *ctx)
     } else {
         pm_qrow *rows;
         size_t n;
+        int64_t total = 0;
         if (store_quarantine_list(s, ctx->table, ctx->run_id, ctx->limit ? ctx->limit : 100, a,
-                                  &rows, &n, &err)) {
+                                  &rows, &n, &err) ||
+            store_quarantine_count_where(s, ctx->table, ctx->run_id, &total, &err)) {
             code = cli_fail(&err);
         } else if (ctx->json) {
+            /* stdout stays the array; how many the limit hid goes to stderr */
+            if ((int64_t)n < total)
+                pm_info("%zu of %lld quarantined rows shown (the newest); --limit N shows more", n,
+                        (long long)total);
             json_t *arr = json_array();
             for (size_t i = 0; i < n; i++)
                 json_array_append_new(arr, view_qrow(&rows[i], VIEW_RAW_EXACT, 0));
@@ -235,8 +443,14 @@ int cmd_quarantine(cli_ctx *ctx)
                 print_raw_line(&rows[i], 100);
                 printf("\n");
             }
-            if (!n)
+            if (!n && !total)
                 printf("quarantine is empty\n");
+            else if ((int64_t)n < total)
+                printf("%zu of %lld quarantined rows shown (the newest); %lld more: --limit N "
+                       "shows more, quarantine export writes them all\n",
+                       n, (long long)total, (long long)(total - (int64_t)n));
+            else
+                printf("%lld quarantined row%s\n", (long long)total, total == 1 ? "" : "s");
         }
     }
     pm_arena_free(a);
@@ -260,9 +474,15 @@ int cmd_status(cli_ctx *ctx)
         goto out;
     }
     json_t *arr = json_array();
+    /* the first column as wide as the longest name, so the rest align */
+    int w = 20;
+    for (size_t i = 0; i < n; i++)
+        if ((int)strlen(ts[i]->name) > w)
+            w = (int)strlen(ts[i]->name);
     if (!ctx->json)
-        printf("%-20s %-8s %10s %12s %9s %-12s %s\n", "TABLE", "VERSION", "ROWS", "QUARANTINED",
+        printf("%-*s %-8s %10s %12s %9s %-12s %s\n", w, "TABLE", "VERSION", "ROWS", "QUARANTINED",
                "INCIDENTS", "LAST RUN", "FINISHED");
+    size_t nmissing = 0;
     for (size_t i = 0; i < n; i++) {
         metrics_table m;
         if (metrics_table_read(s, ts[i]->name, a, &m, &err)) {
@@ -275,27 +495,55 @@ int cmd_status(cli_ctx *ctx)
             json_t *o =
                 json_pack("{s:s, s:i, s:I, s:I}", "table", ts[i]->name, "version", ts[i]->version,
                           "rows", (json_int_t)m.rows, "quarantined", (json_int_t)m.quarantined);
-            json_object_set_new(o, "last_run", last ? view_run(last) : json_null());
+            if (m.missing)
+                json_object_set_new(o, "missing", json_true());
+            json_t *lr = last ? view_run(last) : json_null();
+            if (last && last->rows_quarantined)
+                json_object_set_new(lr, "rows_waiting", json_integer(m.last_run_waiting));
+            json_object_set_new(o, "last_run", lr);
             json_object_set_new(o, "incidents", view_incident_stats(&m.incidents));
             json_array_append_new(arr, o);
         } else {
-            printf("%-20s %-8d %10lld %12lld %9lld %-12s %s%s\n", ts[i]->name, ts[i]->version,
-                   (long long)m.rows, (long long)m.quarantined, (long long)m.incidents.active,
-                   last ? run_status_name(last->status) : "-",
+            char rows[32];
+            snprintf(rows, sizeof rows, "%lld", (long long)m.rows);
+            nmissing += m.missing;
+            printf("%-*s %-8d %10s %12lld %9lld %-12s %s%s\n", w, ts[i]->name, ts[i]->version,
+                   m.missing ? "missing" : rows, (long long)m.quarantined,
+                   (long long)m.incidents.active,
+                   !last ? "-"
+                   : last->status == RUN_QUARANTINED && !m.last_run_waiting
+                       ? "cleared" /* every row it held was replayed or discarded since */
+                       : run_status_name(last->status),
                    last && last->finished_at ? last->finished_at : "-",
                    last && last->volume_anomaly ? "  volume anomaly" : "");
         }
     }
     pm_incident_stats all;
-    if (store_incident_stats(s, NULL, &all, &err)) {
+    const char **unmatched;
+    size_t nunmatched;
+    if (store_incident_stats(s, NULL, &all, &err) ||
+        config_unmatched(ctx->cfg, s, NULL, a, &unmatched, &nunmatched, &err)) {
         json_decref(arr);
         code = cli_fail(&err);
         goto out;
+    }
+    /* configuration that matches nothing: a finding here, a warning on the
+     * stderr of JSON (whose stdout stays the array) */
+    for (size_t i = 0; i < nunmatched; i++) {
+        if (ctx->json)
+            pm_warn("%s", cli_safe(unmatched[i]));
+        else
+            printf("config: %s\n", cli_safe(unmatched[i]));
     }
     if (ctx->json) {
         cli_print_json(arr);
     } else {
         json_decref(arr);
+        if (nmissing)
+            printf("missing: %zu table%s pipemend loads into %s not in the database (dropped "
+                   "outside pipemend); its schema, quarantine and history remain (pipemend schema "
+                   "show --table NAME lists its columns)\n",
+                   nmissing, nmissing == 1 ? "" : "s", nmissing == 1 ? "is" : "are");
         printf("incidents: %lld open, %lld resolved, %lld dismissed", (long long)all.active,
                (long long)all.resolved, (long long)all.dismissed);
         if (all.resolved)

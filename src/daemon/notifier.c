@@ -317,7 +317,7 @@ static void *loop(void *arg)
     while (!nf->stopping) {
         struct timespec ts = {.tv_sec = 0, .tv_nsec = 500 * 1000000L};
         nanosleep(&ts, NULL);
-        if (!s && store_open(nf->db, &s, &err) != PM_OK) {
+        if (!s && store_open_existing(nf->db, &s, &err) != PM_OK) {
             s = NULL;
             continue;
         }

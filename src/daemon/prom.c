@@ -411,7 +411,7 @@ static void prom_handle(void *arg, http_req *rq)
     pm_err err = {0};
     pthread_mutex_lock(&r->mu);
     if (!r->cached || pm_clock_ms() - r->cached_at > 1000.0) {
-        if (!r->store && store_open(r->t->db, &r->store, &err) != PM_OK)
+        if (!r->store && store_open_existing(r->t->db, &r->store, &err) != PM_OK)
             r->store = NULL;
         char *text = r->store ? prom_render(r->store, r->t, &err) : NULL;
         if (text) {

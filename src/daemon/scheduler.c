@@ -239,7 +239,7 @@ static void *worker(void *arg)
     const pm_pipeline_cfg *p = ps->cfg;
     pm_err err = {0};
     pm_store *st = NULL;
-    if (store_open(s->db, &st, &err) != PM_OK) {
+    if (store_open_existing(s->db, &st, &err) != PM_OK) {
         pm_error("serve: %s: cannot open the warehouse: %s", p->name, err.msg);
     } else {
         pipeline_request req = {
@@ -378,7 +378,7 @@ static void *loop(void *arg)
             if (now_ms() - last_open_try < 5000)
                 continue;
             last_open_try = now_ms();
-            if (store_open(s->db, &st, &err) != PM_OK) {
+            if (store_open_existing(s->db, &st, &err) != PM_OK) {
                 pm_warn("serve: the scheduler cannot open the warehouse (retrying): %s", err.msg);
                 st = NULL;
                 continue;

@@ -584,3 +584,125 @@ pm_code heal_dismiss(heal_ctx *c, int64_t incident, const char *reason, pm_err *
     pm_arena_free(a);
     return rc;
 }
+
+pm_code heal_discard(heal_ctx *c, const char *table, int64_t run_id, int64_t id,
+                     heal_discard_result *out, pm_err *err)
+{
+    pm_store *s = c->store;
+    *out = (heal_discard_result){0};
+    pm_arena *a = pm_arena_new(0);
+    /* the active incidents with rows now: those left with none are dismissed */
+    pm_incident *before, *after;
+    size_t nbefore = 0, nafter = 0;
+    pm_incident_filter f = {.table = table, .active_only = true};
+    pm_code rc = store_incidents_list(s, &f, a, &before, &nbefore, err);
+    if (!rc)
+        rc = store_begin(s, err);
+    if (!rc) {
+        rc = store_quarantine_discard(s, table, run_id, id, &out->rows, err);
+        if (!rc && out->rows) {
+            json_t *p = json_pack("{s:I}", "rows", (json_int_t)out->rows);
+            if (table)
+                json_object_set_new(p, "table", json_string(table));
+            if (run_id)
+                json_object_set_new(p, "run", json_integer(run_id));
+            if (id)
+                json_object_set_new(p, "id", json_integer(id));
+            char *text = json_dumps(p, JSON_COMPACT | JSON_SORT_KEYS);
+            json_decref(p);
+            char subject[160];
+            snprintf(subject, sizeof subject, "%s%s", table ? "table/" : "quarantine",
+                     table ? table : "");
+            rc = text ? audit_append(s, c->actor, "quarantine.discarded", subject, text, err)
+                      : pm_err_set(err, PM_ERR_NOMEM, "out of memory");
+            free(text);
+        }
+        rc = rc ? rc : store_commit(s, err);
+        if (rc)
+            store_rollback(s, NULL);
+    }
+    if (!rc && out->rows)
+        rc = store_incidents_list(s, &f, a, &after, &nafter, err);
+    for (size_t i = 0; !rc && out->rows && i < nbefore; i++) {
+        if (!before[i].rows)
+            continue;
+        for (size_t j = 0; j < nafter; j++) {
+            if (after[j].id != before[i].id || after[j].rows)
+                continue;
+            const char *note =
+                pm_arena_sprintf(a, "dismissed: its %lld quarantined rows were discarded by %s",
+                                 (long long)before[i].rows, c->actor);
+            rc = heal_dismiss(c, before[i].id, note, err);
+            out->dismissed += !rc;
+        }
+    }
+    pm_arena_free(a);
+    return rc;
+}
+
+pm_code heal_table_remove(heal_ctx *c, const char *table, bool drop, heal_table_result *out,
+                          pm_err *err)
+{
+    pm_store *s = c->store;
+    *out = (heal_table_result){0};
+    pm_arena *a = pm_arena_new(0);
+    const char *why =
+        pm_arena_sprintf(a, "its table was %s by %s", drop ? "dropped" : "reset", c->actor);
+    pm_code rc = store_begin(s, err);
+    /* what waits for a decision goes first, each recorded as its own act */
+    pm_proposal_state pending = PROP_PENDING;
+    pm_proposal *ps = NULL;
+    size_t np = 0;
+    if (!rc)
+        rc = store_proposals_list(s, table, &pending, 0, a, &ps, &np, err);
+    for (size_t i = 0; !rc && i < np; i++) {
+        char subject[64];
+        snprintf(subject, sizeof subject, "proposal/%lld", (long long)ps[i].id);
+        json_t *p = json_pack("{s:s}", "reason", why);
+        char *text = json_dumps(p, JSON_COMPACT);
+        json_decref(p);
+        rc = store_proposal_decide(s, ps[i].id, PROP_REJECTED, c->actor, err);
+        if (!rc)
+            rc = text ? audit_append(s, c->actor, "proposal.rejected", subject, text, err)
+                      : pm_err_set(err, PM_ERR_NOMEM, "out of memory");
+        free(text);
+        out->rejected += !rc;
+    }
+    pm_incident *in = NULL;
+    size_t ni = 0;
+    pm_incident_filter f = {.table = table, .active_only = true};
+    if (!rc)
+        rc = store_incidents_list(s, &f, a, &in, &ni, err);
+    for (size_t i = 0; !rc && i < ni; i++) {
+        rc = incident_move(s, &in[i], INC_DISMISSED, 0, pm_arena_sprintf(a, "dismissed: %s", why),
+                           c->actor, err);
+        out->dismissed += !rc;
+    }
+    if (!rc)
+        rc = store_quarantine_discard(s, table, 0, 0, &out->quarantined, err);
+    if (!rc)
+        rc = store_table_remove(s, table, drop, &out->rows, &out->checkpoints, err);
+    if (!rc) {
+        json_t *p =
+            json_pack("{s:I, s:I, s:I, s:I}", "quarantined", (json_int_t)out->quarantined,
+                      "checkpoints", (json_int_t)out->checkpoints, "incidents_dismissed",
+                      (json_int_t)out->dismissed, "proposals_rejected", (json_int_t)out->rejected);
+        if (!drop)
+            json_object_set_new(p, "rows", json_integer(out->rows));
+        char *text = json_dumps(p, JSON_COMPACT | JSON_SORT_KEYS);
+        json_decref(p);
+        char subject[160];
+        snprintf(subject, sizeof subject, "table/%s", table);
+        rc = text ? audit_append(s, c->actor, drop ? "table.dropped" : "table.reset", subject, text,
+                                 err)
+                  : pm_err_set(err, PM_ERR_NOMEM, "out of memory");
+        free(text);
+    }
+    rc = rc ? rc : store_commit(s, err);
+    if (rc) {
+        store_rollback(s, NULL);
+        *out = (heal_table_result){0};
+    }
+    pm_arena_free(a);
+    return rc;
+}

@@ -14,6 +14,8 @@
  *                  version, the proposal's decision, the incidents' moves and
  *                  the audit events; then the replay of the quarantine
  *   heal_reject, heal_dismiss   a person's no
+ *   heal_discard   a person lets quarantined rows go without loading them
+ *   heal_table_remove   a person starts a table over (reset) or drops it
  *
  * Nothing here trusts where ops came from: every apply re-checks them. */
 #ifndef PM_HEAL_HEAL_H
@@ -104,5 +106,38 @@ pm_code heal_reject(heal_ctx *c, int64_t id, pm_err *err);
 /* A person dismisses an active incident: its pending proposal is rejected
  * when it answers only this incident; its rows stay in quarantine. */
 pm_code heal_dismiss(heal_ctx *c, int64_t incident, const char *reason, pm_err *err);
+
+typedef struct heal_discard_result {
+    int64_t rows;      /* rows that left quarantine without loading */
+    int64_t dismissed; /* active incidents left with no row, so dismissed */
+} heal_discard_result;
+
+/* A person discards quarantined rows (table NULL: every table; run_id 0,
+ * id 0: every run, every row) without loading them: the rows and their
+ * findings are deleted with the audit event quarantine.discarded (the
+ * actor, the filter, the count) in one transaction; then each active
+ * incident that had rows among them and has none left is dismissed
+ * (heal_dismiss: audited, its pending proposal rejected when it answers
+ * nothing else). Nothing matched: out->rows 0, nothing recorded. */
+pm_code heal_discard(heal_ctx *c, const char *table, int64_t run_id, int64_t id,
+                     heal_discard_result *out, pm_err *err);
+
+typedef struct heal_table_result {
+    int64_t rows;        /* rows deleted (reset; a drop does not count them) */
+    int64_t quarantined; /* quarantined rows discarded */
+    int64_t checkpoints; /* sources that will load again from their start */
+    int64_t dismissed;   /* active incidents dismissed */
+    int64_t rejected;    /* pending proposals rejected */
+} heal_table_result;
+
+/* A person starts table over, in one transaction: its pending proposals
+ * are rejected and its active incidents dismissed (each audited as when a
+ * person does it alone), its quarantine discarded, its checkpoints and
+ * held sources forgotten, and its rows deleted (reset: the schema stays)
+ * or the table dropped with its schema versions (drop: a later ingest
+ * creates it anew at version 1); then the audit event table.reset or
+ * table.dropped with the counts. Its runs stay in the history. */
+pm_code heal_table_remove(heal_ctx *c, const char *table, bool drop, heal_table_result *out,
+                          pm_err *err);
 
 #endif

@@ -27,9 +27,11 @@
  *  3. applied is reached only by a proposal that passed the guard, the
  *     policy (or a person's approval) and the sandbox.
  *  4. resolved means no quarantined row is linked to the incident; rows
- *     leave quarantine only by loading, never by being deleted.
+ *     leave quarantine by loading, or by a person's discard (heal_discard:
+ *     audited with who and how many), never by the engine deleting them.
  *  5. dismissed is a person's act, recorded with who did it; the rows stay
- *     in quarantine.
+ *     in quarantine (an incident whose rows a person discarded, all of
+ *     them, is dismissed by that person).
  *  6. Every move is an audit event (incident.STATE), in the same
  *     transaction as the move when the caller holds one. */
 #ifndef PM_HEAL_INCIDENT_H

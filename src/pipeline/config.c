@@ -36,6 +36,7 @@
 #include "drift/drift.h"
 #include "pipeline/notify.h"
 #include "schema/colname.h"
+#include "store/store.h"
 
 #define CONFIG_DEFAULT_PATH "pipemend.yaml"
 /* A config file is written by a person; anything this big is a mistake
@@ -1806,6 +1807,11 @@ static pm_code read_config(FILE *fp, const char *path, char **out, size_t *len, 
     return PM_OK;
 }
 
+pm_config *config_defaults(void)
+{
+    return config_new();
+}
+
 pm_code config_load(const char *path, pm_config **out, pm_err *err)
 {
     *out = NULL;
@@ -1965,4 +1971,91 @@ const char *config_audit_anchor_to_verify(const pm_config *cfg, char *buf, size_
     if (is_default && stat(path, &st) != 0)
         return NULL;
     return path;
+}
+
+static void unmatched_add(pm_arena *a, const char ***msgs, size_t *n, size_t *cap, const char *m)
+{
+    if (*n == *cap) {
+        *cap = *cap ? *cap * 2 : 8;
+        const char **grown = pm_arena_alloc(a, *cap * sizeof *grown);
+        if (*n)
+            memcpy(grown, *msgs, *n * sizeof *grown);
+        *msgs = grown;
+    }
+    (*msgs)[(*n)++] = m;
+}
+
+static const pm_table *unmatched_table(pm_table **ts, size_t nt, const char *name)
+{
+    for (size_t i = 0; i < nt; i++)
+        if (strcmp(ts[i]->name, name) == 0)
+            return ts[i];
+    return NULL;
+}
+
+/* The columns of c's rules that t has not (nor as an alias). */
+static void unmatched_columns(const pm_contract *c, const pm_table *t, const char *where,
+                              pm_arena *a, const char ***msgs, size_t *n, size_t *cap)
+{
+    for (size_t r = 0; r < c->nrules; r++) {
+        const contract_rule *rule = &c->rules[r];
+        const char *const *cols = rule->column ? &rule->column : rule->key;
+        size_t ncols = rule->column ? 1 : rule->nkey;
+        for (size_t k = 0; k < ncols; k++) {
+            size_t len = strlen(cols[k]);
+            if (table_find(t, cols[k], len) >= 0 || table_find_alias(t, cols[k], len) >= 0)
+                continue;
+            unmatched_add(a, msgs, n, cap,
+                          pm_arena_sprintf(a,
+                                           "%s: the contract of %s names column %s, which the "
+                                           "table does not have (rule %s never applies)",
+                                           where, t->name, cols[k], rule->name));
+        }
+    }
+}
+
+pm_code config_unmatched(const pm_config *cfg, pm_store *s, const char *loading, pm_arena *a,
+                         const char ***msgs, size_t *n, pm_err *err)
+{
+    *msgs = NULL;
+    *n = 0;
+    size_t cap = 0;
+    pm_table **ts;
+    size_t nt;
+    pm_code rc = store_tables_list(s, a, &ts, &nt, err);
+    if (rc)
+        return rc;
+    const char *where = cfg->path ? cfg->path : "the configuration";
+    /* the tables: section: a table that is there, or that a pipeline loads */
+    for (size_t i = 0; i < cfg->ncontracts + cfg->ntable_policies; i++) {
+        const char *name = i < cfg->ncontracts ? cfg->contracts[i].table
+                                               : cfg->table_policies[i - cfg->ncontracts].table;
+        bool seen = false; /* said once for a table with both */
+        for (size_t k = 0; k < i && !seen; k++)
+            seen = strcmp(name, k < cfg->ncontracts
+                                    ? cfg->contracts[k].table
+                                    : cfg->table_policies[k - cfg->ncontracts].table) == 0;
+        bool known = seen || unmatched_table(ts, nt, name) || (loading && !strcmp(loading, name));
+        for (size_t p = 0; p < cfg->npipelines && !known; p++)
+            known = strcmp(cfg->pipelines[p].table, name) == 0;
+        if (!known)
+            unmatched_add(a, msgs, n, &cap,
+                          pm_arena_sprintf(a,
+                                           "%s: tables: %s is neither a table of the warehouse "
+                                           "nor one a pipeline loads into (a typo?); its "
+                                           "%s applies to nothing",
+                                           where, name,
+                                           i < cfg->ncontracts ? "contract" : "policy"));
+    }
+    for (size_t i = 0; i < cfg->ncontracts; i++) {
+        const pm_table *t = unmatched_table(ts, nt, cfg->contracts[i].table);
+        if (t)
+            unmatched_columns(&cfg->contracts[i], t, where, a, msgs, n, &cap);
+    }
+    for (size_t p = 0; p < cfg->npipelines; p++) {
+        const pm_table *t = unmatched_table(ts, nt, cfg->pipelines[p].table);
+        if (t && cfg->pipelines[p].contract)
+            unmatched_columns(cfg->pipelines[p].contract, t, where, a, msgs, n, &cap);
+    }
+    return PM_OK;
 }

@@ -183,6 +183,17 @@ typedef struct pm_config {
  * PM_ERR_CONFIG. Caller frees with config_free. */
 pm_code config_load(const char *path, pm_config **out, pm_err *err);
 void config_free(pm_config *cfg);
+/* The built-in defaults, as config_load gives them without a file. */
+pm_config *config_defaults(void);
+/* What the configuration names that the warehouse does not have: a tables:
+ * entry for a table that neither exists nor is a pipeline's, a contract
+ * rule on a column its (existing) table does not have. Each is a sentence
+ * in arena, in *msgs[0..*n): a typo such as `weathr` would otherwise be
+ * silently ignored. Tables not created yet are not judged by column;
+ * loading (may be NULL) is a table about to be loaded, so known. */
+struct pm_store;
+pm_code config_unmatched(const pm_config *cfg, struct pm_store *s, const char *loading,
+                         pm_arena *arena, const char ***msgs, size_t *n, pm_err *err);
 
 #define CONFIG_AUDIT_ANCHOR_DEFAULT "pipemend-audit.anchor"
 

@@ -12,6 +12,12 @@ pm_code metrics_table_read(pm_store *s, const char *table, pm_arena *a, metrics_
     pm_run *runs;
     size_t n = 0;
     pm_code rc = store_table_count(s, table, &out->rows, err);
+    if (rc == PM_ERR_NOTFOUND) {
+        out->missing = true;
+        out->rows = 0;
+        pm_err_clear(err);
+        rc = PM_OK;
+    }
     if (!rc)
         rc = store_quarantine_count(s, table, &out->quarantined, err);
     if (!rc)
@@ -21,6 +27,8 @@ pm_code metrics_table_read(pm_store *s, const char *table, pm_arena *a, metrics_
     if (!rc && n) {
         out->last_run = runs[0];
         out->has_last_run = true;
+        if (runs[0].rows_quarantined)
+            rc = store_quarantine_count_where(s, table, runs[0].id, &out->last_run_waiting, err);
     }
     return rc;
 }

@@ -23,14 +23,19 @@
 #define METRICS_KEYS_MAX 32
 
 typedef struct metrics_table {
+    bool missing; /* the catalog knows the table, the database has none (rows 0) */
     int64_t rows;
     int64_t quarantined;
     pm_incident_stats incidents;
     pm_run last_run; /* valid when has_last_run; strings in the arena */
     bool has_last_run;
+    /* of the rows the last run quarantined, those still in quarantine (the
+     * others were replayed, or discarded by a person) */
+    int64_t last_run_waiting;
 } metrics_table;
 
-/* The status of table (a name pipemend loads into), strings in a. */
+/* The status of table (a name pipemend loads into), strings in a. A table
+ * dropped outside pipemend is no error here: it reads as missing. */
 pm_code metrics_table_read(pm_store *s, const char *table, pm_arena *a, metrics_table *out,
                            pm_err *err);
 

@@ -418,6 +418,51 @@ bool type_parse(const char *s, pm_type *out)
     return false;
 }
 
+bool type_parse_alias(const char *s, pm_type *out)
+{
+    static const struct {
+        const char *name;
+        pm_tkind kind;
+    } sql_names[] = {
+        {"boolean", PM_T_BOOL},
+        {"smallint", PM_T_INT16},
+        {"int2", PM_T_INT16},
+        {"integer", PM_T_INT32},
+        {"int", PM_T_INT32},
+        {"int4", PM_T_INT32},
+        {"bigint", PM_T_INT64},
+        {"int8", PM_T_INT64},
+        {"double precision", PM_T_FLOAT64},
+        {"float8", PM_T_FLOAT64},
+        {"decimal", PM_T_NUMERIC},
+        {"timestamp without time zone", PM_T_TIMESTAMP},
+        {"timestamp with time zone", PM_T_TIMESTAMPTZ},
+        {"jsonb", PM_T_JSON},
+    };
+    char low[64];
+    size_t n = strlen(s);
+    if (n >= sizeof low)
+        return false;
+    for (size_t i = 0; i <= n; i++)
+        low[i] = (char)(s[i] >= 'A' && s[i] <= 'Z' ? s[i] - 'A' + 'a' : s[i]);
+    if (type_parse(low, out))
+        return true;
+    static const char cv[] = "character varying(";
+    if (strncmp(low, cv, sizeof cv - 1) == 0) {
+        char vc[64];
+        snprintf(vc, sizeof vc, "varchar(%s", low + sizeof cv - 1);
+        return type_parse(vc, out);
+    }
+    for (size_t k = 0; k < sizeof sql_names / sizeof sql_names[0]; k++) {
+        if (strcmp(low, sql_names[k].name) == 0) {
+            out->kind = sql_names[k].kind;
+            out->len = 0;
+            return true;
+        }
+    }
+    return false;
+}
+
 const char *type_sqlite_decl(pm_type t)
 {
     switch (t.kind) {

@@ -98,6 +98,17 @@ bool type_valid(pm_type t);
 const char *type_name(pm_type t, char *buf);
 /* Parses the names type_name produces; false for anything else. */
 bool type_parse(const char *s, pm_type *out);
+/* The same, or one of the SQL names the guard's SQL path accepts for these
+ * types (boolean, smallint, integer or int, bigint, double precision,
+ * decimal, character varying(n), timestamp with(out) time zone, jsonb, and
+ * PostgreSQL's int2/int4/int8/float8), in any case: what a proposer may
+ * write as a typed op's "type". */
+bool type_parse_alias(const char *s, pm_type *out);
+/* The names type_parse_alias accepts, for messages. */
+#define TYPE_NAMES_ACCEPTED                                                                        \
+    "bool, int16, int32, int64, float64, numeric, varchar(n), text, date, timestamp, "             \
+    "timestamptz, json, or their SQL names boolean, smallint, integer (int), bigint, double "      \
+    "precision, decimal, character varying(n), timestamp with time zone, jsonb"
 
 /* Smallest type holding v (see the rules above). */
 pm_type type_infer(const pm_value *v);

@@ -69,6 +69,13 @@ typedef enum stmt_id {
     ST_QUARANTINE_PAGE,
     ST_QUARANTINE_COUNT,
     ST_QUARANTINE_COUNT_ALL,
+    ST_QUARANTINE_COUNT_WHERE,
+    ST_QUARANTINE_DISCARD_LINKS,
+    ST_QUARANTINE_DISCARD,
+    ST_QUARANTINE_EXPORT,
+    ST_FORGET_CHECKPOINTS,
+    ST_FORGET_HALTS,
+    ST_FORGET_SCHEMA,
     ST_QUARANTINE_REMOVE,
     ST_QUARANTINE_REMOVE_MANY,
     ST_UNLINK_ROW,
@@ -231,6 +238,33 @@ static const struct {
                              "cannot count quarantine"},
     [ST_QUARANTINE_COUNT_ALL] = {"SELECT count(*) FROM _pipemend_quarantine",
                                  "cannot count quarantine"},
+/* the rows of table (NULL: all), run (0: all) and id (0: all), for quarantine list's total
+ * and discard */
+#define QUARANTINE_WHERE                                                                           \
+    "(CAST($1 AS text) IS NULL OR table_name = CAST($1 AS text)) AND (CAST($2 AS bigint) = 0 OR "  \
+    "run_id = CAST($2 AS bigint)) AND (CAST($3 AS bigint) = 0 OR id = CAST($3 AS bigint))"
+    [ST_QUARANTINE_COUNT_WHERE] =
+        {"SELECT count(*) FROM _pipemend_quarantine WHERE " QUARANTINE_WHERE,
+         "cannot count quarantine"},
+    [ST_QUARANTINE_DISCARD_LINKS] = {"DELETE FROM _pipemend_incident_rows WHERE qrow IN (SELECT id "
+                                     "FROM _pipemend_quarantine WHERE " QUARANTINE_WHERE ")",
+                                     "cannot discard quarantined rows"},
+    [ST_QUARANTINE_DISCARD] = {"DELETE FROM _pipemend_quarantine WHERE " QUARANTINE_WHERE,
+                               "cannot discard quarantined rows"},
+    [ST_QUARANTINE_EXPORT] =
+        {"SELECT id, run_id, table_name, NULL, source, byte_offset, line, raw, "
+         "raw_truncated, NULL, NULL, NULL, NULL, NULL, header FROM "
+         "_pipemend_quarantine WHERE " QUARANTINE_WHERE " AND id > CAST($4 AS "
+         "bigint) ORDER BY id LIMIT CAST($5 AS bigint)",
+         "cannot read quarantine"},
+    [ST_FORGET_CHECKPOINTS] = {"DELETE FROM _pipemend_checkpoints WHERE table_name = CAST($1 AS "
+                               "text)",
+                               "cannot forget the table's checkpoints"},
+    [ST_FORGET_HALTS] = {"DELETE FROM _pipemend_halts WHERE table_name = CAST($1 AS text)",
+                         "cannot forget the table's held sources"},
+    [ST_FORGET_SCHEMA] = {"DELETE FROM _pipemend_schema_versions WHERE table_name = CAST($1 AS "
+                          "text)",
+                          "cannot forget the table's schema versions"},
     [ST_QUARANTINE_REMOVE] = {"DELETE FROM _pipemend_quarantine WHERE id = CAST($1 AS bigint)",
                               "cannot take a row out of quarantine"},
     [ST_QUARANTINE_REMOVE_MANY] = {"DELETE FROM _pipemend_quarantine WHERE id IN {ids:$1}",
@@ -1128,6 +1162,87 @@ pm_code store_quarantine_count(pm_store *s, const char *table, int64_t *n, pm_er
     *n = C_INT(st, 0);
     DONE(st);
     return PM_OK;
+}
+
+pm_code store_quarantine_count_where(pm_store *s, const char *table, int64_t run_id, int64_t *n,
+                                     pm_err *err)
+{
+    drv_stmt *st;
+    bool row;
+    pm_code rc = stmt(s, ST_QUARANTINE_COUNT_WHERE, &st, err);
+    if (rc)
+        return rc;
+    TEXT(st, 1, table);
+    INT(st, 2, run_id);
+    INT(st, 3, 0);
+    if ((rc = first(st, &row, err)))
+        return rc;
+    *n = C_INT(st, 0);
+    DONE(st);
+    return PM_OK;
+}
+
+pm_code store_quarantine_export_page(pm_store *s, const char *table, int64_t run_id, int64_t after,
+                                     int limit, pm_arena *a, pm_qrow **out, size_t *n, pm_err *err)
+{
+    drv_stmt *st;
+    *n = 0;
+    *out = NULL;
+    pm_code rc = stmt(s, ST_QUARANTINE_EXPORT, &st, err);
+    if (rc)
+        return rc;
+    TEXT(st, 1, table);
+    INT(st, 2, run_id);
+    INT(st, 3, 0);
+    INT(st, 4, after);
+    INT(st, 5, limit_of(limit));
+    return read_qrows(st, a, out, n, err);
+}
+
+pm_code store_table_remove(pm_store *s, const char *name, bool drop, int64_t *rows,
+                           int64_t *checkpoints, pm_err *err)
+{
+    char key[300];
+    snprintf(key, sizeof key, "table:%s", name);
+    bool own;
+    *rows = *checkpoints = 0;
+    pm_code rc = own_begin(s, &own, err);
+    if (!rc)
+        rc = s->drv->lock(s, key, err);
+    const stmt_id forget[] = {ST_FORGET_CHECKPOINTS, ST_FORGET_HALTS, ST_FORGET_SCHEMA};
+    for (size_t k = 0; !rc && k < (drop ? 3u : 2u); k++) {
+        drv_stmt *st;
+        rc = stmt(s, forget[k], &st, err);
+        if (!rc) {
+            TEXT(st, 1, name);
+            rc = run(st, k == 0 ? checkpoints : NULL, err);
+        }
+    }
+    if (!rc) {
+        s->drv->table_changed(s);
+        rc = s->drv->table_remove(s, name, drop, rows, err);
+    }
+    return own_end(s, own, rc, err);
+}
+
+pm_code store_quarantine_discard(pm_store *s, const char *table, int64_t run_id, int64_t id,
+                                 int64_t *n, pm_err *err)
+{
+    bool own;
+    *n = 0;
+    pm_code rc = own_begin(s, &own, err);
+    static const stmt_id both[] = {ST_QUARANTINE_DISCARD_LINKS, ST_QUARANTINE_DISCARD};
+    for (size_t k = 0; !rc && k < 2; k++) {
+        drv_stmt *st;
+        rc = stmt(s, both[k], &st, err);
+        if (!rc) {
+            TEXT(st, 1, table);
+            INT(st, 2, run_id);
+            INT(st, 3, id);
+            rc = run(st, k ? n : NULL, err);
+        }
+    }
+    return own_end(s, own, rc, err);
 }
 
 pm_code store_incident_unlink_row(pm_store *s, int64_t qrow, pm_err *err)

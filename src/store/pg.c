@@ -894,6 +894,7 @@ static const drv_ops pg_ops = {
     .table_live = pg_table_live,
     .unique_ensure = pg_unique_ensure,
     .table_count = pg_table_count,
+    .table_remove = pg_table_remove,
     .insert_prepare = pg_insert_prepare,
     .insert = pg_insert,
     .load = pg_load,

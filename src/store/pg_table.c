@@ -263,8 +263,32 @@ pm_code pg_table_count(pm_store *s, const char *name, int64_t *rows, pm_err *err
         rc = store_quote_qualified(&b, PG_DATA_SCHEMA, name, err);
     if (!rc)
         rc = pg_query(p, b.data, 0, NULL, &res, "cannot count the table's rows", err);
+    if (rc && err && strcmp(err->sqlstate, "42P01") == 0)       /* undefined_table */
+        rc = pm_err_set(err, PM_ERR_NOTFOUND, "no such table"); /* store.c words it */
     if (!rc) {
         *rows = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+        PQclear(res);
+    }
+    pm_buf_free(&b);
+    return rc;
+}
+
+pm_code pg_table_remove(pm_store *s, const char *name, bool drop, int64_t *rows, pm_err *err)
+{
+    pg *p = pg_of(s);
+    pm_buf b;
+    pm_buf_init(&b, 4096);
+    PGresult *res = NULL;
+    *rows = 0;
+    pm_code rc = pm_buf_puts(&b, drop ? "DROP TABLE IF EXISTS " : "DELETE FROM ", err);
+    if (!rc)
+        rc = store_quote_qualified(&b, PG_DATA_SCHEMA, name, err);
+    if (!rc)
+        rc = pg_query(p, b.data, 0, NULL, &res,
+                      drop ? "cannot drop the table" : "cannot delete the table's rows", err);
+    if (!rc) {
+        if (!drop)
+            *rows = strtoll(PQcmdTuples(res), NULL, 10);
         PQclear(res);
     }
     pm_buf_free(&b);

@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/buf.h"
 #include "core/hash.h"
@@ -509,7 +510,10 @@ static sqlite3_stmt *count_stmt(sq *q, const char *name, pm_err *err)
     char *copy = rc ? NULL : strdup(name);
     if (!rc && (!copy || sqlite3_prepare_v3(q->db, b.data, -1, SQLITE_PREPARE_PERSISTENT, &st,
                                             NULL) != SQLITE_OK)) {
-        db_error(q, err, "cannot count rows");
+        if (copy && strncmp(sqlite3_errmsg(q->db), "no such table", 13) == 0)
+            pm_err_set(err, PM_ERR_NOTFOUND, "no such table"); /* store.c words it */
+        else
+            db_error(q, err, "cannot count rows");
         sqlite3_finalize(st);
         st = NULL;
     }
@@ -538,6 +542,30 @@ static pm_code sq_table_count(pm_store *s, const char *name, int64_t *rows, pm_e
     else
         rc = db_error(q, err, "cannot count rows");
     sqlite3_reset(st);
+    return rc;
+}
+
+static pm_code sq_table_remove(pm_store *s, const char *name, bool drop, int64_t *rows, pm_err *err)
+{
+    sq *q = impl(s);
+    pm_buf b;
+    pm_buf_init(&b, 4096);
+    pm_code rc = pm_buf_puts(&b, drop ? "DROP TABLE IF EXISTS " : "DELETE FROM ", err);
+    if (!rc)
+        rc = store_quote_ident(&b, name, err);
+    /* the cached count and insert name the table: gone with it */
+    for (size_t i = 0; !rc && i < COUNT_CACHE; i++) {
+        if (q->counts[i].table && strcmp(q->counts[i].table, name) == 0) {
+            sqlite3_finalize(q->counts[i].st);
+            free(q->counts[i].table);
+            q->counts[i].table = NULL;
+            q->counts[i].st = NULL;
+        }
+    }
+    if (!rc)
+        rc = exec(q, b.data, err);
+    *rows = rc || drop ? 0 : (int64_t)sqlite3_changes64(q->db);
+    pm_buf_free(&b);
     return rc;
 }
 
@@ -1044,6 +1072,7 @@ static const drv_ops sqlite_ops = {
     .table_live = sq_table_live,
     .unique_ensure = sq_unique_ensure,
     .table_count = sq_table_count,
+    .table_remove = sq_table_remove,
     .insert_prepare = sq_insert_prepare,
     .insert = sq_insert,
     .load = sq_load,
@@ -1057,6 +1086,12 @@ pm_code sqlite_store_open(const char *path, pm_store *s, pm_err *err)
     if (!*path)
         return pm_err_set(err, PM_ERR_USAGE, "sqlite: URL without a path"),
                pm_err_hint(err, "use sqlite:PATH, e.g. sqlite:warehouse.db"), PM_ERR_USAGE;
+    if (s->must_exist && strcmp(path, ":memory:") != 0 && access(path, F_OK) != 0) {
+        pm_err_set(err, PM_ERR_CONFIG, "no warehouse at %s: the file does not exist", path);
+        pm_err_hint(err, "check --db (or PIPEMEND_DB, db: in pipemend.yaml); pipemend ingest "
+                         "or pipemend run creates the warehouse on its first load");
+        return PM_ERR_CONFIG;
+    }
     sq *q = pm_xcalloc(1, sizeof *q);
     q->path = pm_xstrdup(path);
     s->impl = q;

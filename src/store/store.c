@@ -24,7 +24,7 @@ static const struct {
     {"postgresql://", false, pg_store_open},
 };
 
-pm_code store_open(const char *url, pm_store **out, pm_err *err)
+static pm_code open_url(const char *url, bool must_exist, pm_store **out, pm_err *err)
 {
     *out = NULL;
     if (!url || !*url)
@@ -37,6 +37,7 @@ pm_code store_open(const char *url, pm_store **out, pm_err *err)
         if (strncmp(url, backends[i].prefix, n) != 0)
             continue;
         pm_store *s = pm_xcalloc(1, sizeof *s);
+        s->must_exist = must_exist;
         pm_code rc = backends[i].open(backends[i].strip ? url + n : url, s, err);
         if (rc) {
             free(s);
@@ -50,6 +51,16 @@ pm_code store_open(const char *url, pm_store **out, pm_err *err)
                      "postgresql://user@host:port/dbname or postgres://... (postgresql:/// "
                      "takes everything from PGHOST, PGPORT, PGUSER, PGDATABASE)");
     return PM_ERR_USAGE;
+}
+
+pm_code store_open(const char *url, pm_store **out, pm_err *err)
+{
+    return open_url(url, false, out, err);
+}
+
+pm_code store_open_existing(const char *url, pm_store **out, pm_err *err)
+{
+    return open_url(url, true, out, err);
 }
 
 void store_close(pm_store *s)
@@ -138,7 +149,13 @@ pm_code store_unique_ensure(pm_store *s, const pm_table *t, const contract_rule 
 
 pm_code store_table_count(pm_store *s, const char *name, int64_t *rows, pm_err *err)
 {
-    return s->drv->table_count(s, name, rows, err);
+    pm_code rc = s->drv->table_count(s, name, rows, err);
+    if (rc == PM_ERR_NOTFOUND) {
+        pm_err_set(err, rc, "table %s is missing from the database", name);
+        pm_err_detail(err, "pipemend's catalog knows it, the database has no such table: it was "
+                           "dropped outside pipemend");
+    }
+    return rc;
 }
 
 pm_code store_insert_prepare(pm_store *s, const pm_table *t, pm_err *err)

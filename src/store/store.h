@@ -30,6 +30,12 @@ typedef struct pm_store pm_store;
 
 /* Opens the warehouse and creates the catalog tables if missing. */
 pm_code store_open(const char *url, pm_store **out, pm_err *err);
+/* The same for a warehouse that must exist already: a SQLite path with no
+ * file behind it is a PM_ERR_CONFIG that says so, instead of a new empty
+ * database (what a command that only reads, or acts on what is there,
+ * must not leave behind when --db has a typo). A PostgreSQL database is
+ * never created by pipemend, so there it is store_open. */
+pm_code store_open_existing(const char *url, pm_store **out, pm_err *err);
 void store_close(pm_store *s);
 
 /* Rows per batch when the configuration sets none: 5000 on SQLite, where
@@ -116,6 +122,8 @@ pm_code store_tables_list(pm_store *s, pm_arena *arena, pm_table ***out, size_t 
 /* The same with each table's name and version only (no columns: cheap, for
  * listings). */
 pm_code store_tables_brief(pm_store *s, pm_arena *arena, pm_table ***out, size_t *n, pm_err *err);
+/* PM_ERR_NOTFOUND when the database has no such table (dropped outside
+ * pipemend): callers that list many tables show that one as missing. */
 pm_code store_table_count(pm_store *s, const char *name, int64_t *rows, pm_err *err);
 
 /* Prepares the insert for t's columns; store_insert binds one row of
@@ -184,6 +192,31 @@ pm_code store_quarantine_remove(pm_store *s, int64_t id, pm_err *err);
 pm_code store_quarantine_count(pm_store *s, const char *table, int64_t *n, pm_err *err);
 pm_code store_quarantine_get(pm_store *s, int64_t id, pm_arena *arena, pm_qrow *out, bool *found,
                              pm_err *err);
+/* Rows in quarantine for table (NULL: all) and run (0: all). */
+pm_code store_quarantine_count_where(pm_store *s, const char *table, int64_t run_id, int64_t *n,
+                                     pm_err *err);
+/* A person starts table over (store's part; heal_table_remove decides):
+ * under the table's migration lock, its checkpoints and held sources are
+ * forgotten (so its sources load again from their start) and its rows
+ * deleted (*rows: how many), or, with drop, its schema versions forgotten
+ * too and the table dropped (gone already is no error). *checkpoints: how
+ * many were forgotten. In the caller's transaction when one is open. The
+ * only DDL that is no typed op: a person's act from the command line,
+ * never a repair (DESIGN.md forbids dropping as one). */
+pm_code store_table_remove(pm_store *s, const char *name, bool drop, int64_t *rows,
+                           int64_t *checkpoints, pm_err *err);
+/* Oldest first: up to limit rows of table (NULL: all) and run (0: all)
+ * with id > after, with their table, source and position, raw bytes and
+ * header (the other text fields are NULL): quarantine export's pages. */
+pm_code store_quarantine_export_page(pm_store *s, const char *table, int64_t run_id, int64_t after,
+                                     int limit, pm_arena *arena, pm_qrow **out, size_t *n,
+                                     pm_err *err);
+/* Deletes the rows of table (NULL: all), run (0: all) and id (0: all)
+ * from quarantine with their links to incidents, without loading them: a
+ * person's discard (heal_discard records it). *n gets how many. In the
+ * caller's transaction when one is open, else its own. */
+pm_code store_quarantine_discard(pm_store *s, const char *table, int64_t run_id, int64_t id,
+                                 int64_t *n, pm_err *err);
 
 /* Checkpoint of one source for one table: where the last committed record
  * ends, the line number there, and the fingerprint of the loaded bytes. */

@@ -15,6 +15,7 @@ struct pm_store {
     const drv_ops *drv;
     void *impl;                       /* the backend's connection state */
     drv_stmt *stmt[STORE_STMT_SLOTS]; /* catalog statements, prepared on first use */
+    bool must_exist;                  /* store_open_existing: create no database */
 };
 
 /* Frees the catalog's kept statements (before the backend closes). */

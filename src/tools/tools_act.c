@@ -26,6 +26,7 @@
 #include "heal/guard.h"
 #include "heal/heal.h"
 #include "schema/op.h"
+#include "schema/type.h"
 #include "heal/replay.h"
 #include "pipeline/pipeline.h"
 #include "store/store.h"
@@ -172,6 +173,20 @@ static json_t *tool_propose_fix(tools_ctx *ctx, json_t *args, tool_call *call)
                            "\"varchar(16)\", \"int64\", \"text\")",
                            i, kind);
                 goto out;
+            }
+            /* the SQL names of a type are accepted too, written as pipemend's */
+            const char *type = json_string_value(json_object_get(o, "type"));
+            pm_type ty;
+            char tn[TYPE_NAME_MAX];
+            if (type && !type_parse(type, &ty)) {
+                if (!type_parse_alias(type, &ty) || ty.kind == PM_T_UNKNOWN) {
+                    tools_fail(call,
+                               "argument \"ops[%zu]\": unknown type \"%s\"; "
+                               "accepted: " TYPE_NAMES_ACCEPTED,
+                               i, type);
+                    goto out;
+                }
+                json_object_set_new(o, "type", json_string(type_name(ty, tn)));
             }
             if (kind && op_kind_parse(kind, &k) && k == OP_CREATE_TABLE) {
                 tools_fail(call,

@@ -106,12 +106,23 @@ static json_t *tool_list_tables(tools_ctx *ctx, json_t *args, tool_call *call)
         goto fail;
     for (size_t i = 0; i < n; i++) {
         int64_t rows = 0, nq = 0;
-        if (store_table_count(s, ts[i]->name, &rows, &err) != PM_OK ||
-            store_quarantine_count(s, ts[i]->name, &nq, &err) != PM_OK)
+        /* a table dropped outside pipemend shows as missing; the rest as usual */
+        pm_code rc = store_table_count(s, ts[i]->name, &rows, &err);
+        bool missing = rc == PM_ERR_NOTFOUND;
+        if (missing) {
+            rows = 0;
+            pm_err_clear(&err);
+        } else if (rc != PM_OK) {
             goto fail;
-        json_array_append_new(arr, json_pack("{s:s, s:i, s:I, s:I}", "name", ts[i]->name, "version",
-                                             ts[i]->version, "rows", (json_int_t)rows,
-                                             "quarantined", (json_int_t)nq));
+        }
+        if (store_quarantine_count(s, ts[i]->name, &nq, &err) != PM_OK)
+            goto fail;
+        json_t *o =
+            json_pack("{s:s, s:i, s:I, s:I}", "name", ts[i]->name, "version", ts[i]->version,
+                      "rows", (json_int_t)rows, "quarantined", (json_int_t)nq);
+        if (missing)
+            json_object_set_new(o, "missing", json_true());
+        json_array_append_new(arr, o);
     }
     pm_arena_free(a);
     return json_pack("{s:o}", "tables", arr);

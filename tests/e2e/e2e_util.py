@@ -538,3 +538,19 @@ def commands_from_def():
     """Command names from src/cli/commands.def."""
     with open(os.path.join(REPO, "src", "cli", "commands.def")) as f:
         return re.findall(r"^CMD\((\w+),", f.read(), re.M)
+
+
+def options_from_def():
+    """[(name, code, short, arg, commands)] from src/cli/options.def;
+    commands is a set of names, or {"*"} for every command."""
+    with open(os.path.join(REPO, "src", "cli", "options.def")) as f:
+        text = f.read()
+    macros = dict(re.findall(r'#define (\w+)\s*\\?\s*\n?\s*"([^"]*)"', text))
+    out = []
+    for m in re.finditer(r'^OPT\("([a-z-]+)",\s*\'(.)\',\s*(NULL|"[^"]*"),\s*(NULL|"[^"]*"),\s*'
+                         r'(\w+|"[^"]*")', text, re.M):
+        name, code, short, arg, cmds = m.groups()
+        cmds = macros[cmds] if not cmds.startswith('"') else cmds.strip('"')
+        out.append((name, code, None if short == "NULL" else short.strip('"'),
+                    None if arg == "NULL" else arg.strip('"'), set(cmds.split())))
+    return out

@@ -4,7 +4,7 @@ import os
 import re
 
 from e2e_util import (REPO, E2E, EXIT_FAILED, EXIT_LOADED, EXIT_QUARANTINED, EXIT_USAGE,
-                      commands_from_def, sqlite_only)
+                      commands_from_def, options_from_def, sqlite_only)
 
 
 class TestHelp(E2E):
@@ -83,9 +83,11 @@ class TestUsageErrors(E2E):
                           'pipemend: error: --run needs a run id, got "x"\n')
 
     def test_ingest_without_table_or_file(self):
-        msg = "pipemend: error: ingest needs --table NAME and at least one FILE (- for stdin)\n"
-        self.assert_usage(["ingest", "--db", self.db, "a.ndjson"], msg)
-        self.assert_usage(["ingest", "--db", self.db, "--table", "t"], msg)
+        self.assert_usage(["ingest", "--db", self.db, "--table", "t"],
+                          "pipemend: error: ingest needs at least one FILE (- for stdin)\n")
+        self.assert_usage(["ingest", "--db", self.db, "-"],
+                          "pipemend: error: ingest cannot name the table after standard input\n"
+                          "  hint: pass --table NAME\n")
 
     def test_unknown_format(self):
         f = self.write("a.ndjson", [{"a": 1}])
@@ -124,7 +126,8 @@ class TestUsageErrors(E2E):
         self.assert_usage(["schema", "show", "--db", self.db],
                           "pipemend: error: schema show needs --table NAME\n")
         self.assert_usage(["quarantine", "--db", self.db],
-                          'pipemend: error: quarantine needs "list", "show ID" or "replay"\n')
+                          'pipemend: error: quarantine needs "list", "show ID", "export", "discard" or '
+                          '"replay"\n')
         self.assert_usage(["quarantine", "show", "abc", "--db", self.db],
                           "pipemend: error: quarantine show needs one quarantine ID")
 
@@ -163,6 +166,7 @@ class TestHostileNames(E2E):
             self.assertTrue(r.stderr.startswith("pipemend: error: table name"), r)
 
     def test_schema_show_unknown_table(self):
+        self.ingest("known", self.write("a.ndjson", [{"a": 1}]), expect=EXIT_LOADED)
         r = self.pm("schema", "show", "--table", "nope", "--db", self.db)
         self.assertEqual(r.rc, EXIT_FAILED, r)
         self.assertIn('pipemend does not know a table "nope"', r.stderr)
@@ -313,7 +317,7 @@ class TestOptionTable(E2E):
         # first's case (it happened when two branches each added one)
         with open(os.path.join(REPO, "src", "cli", "main.c")) as f:
             text = f.read()
-        opts = re.findall(r'\{"([a-z-]+)",\s*\w+,\s*NULL,\s*\'(.)\'\}', text)
+        opts = [(name, code) for name, code, _s, _a, _c in options_from_def()]
         self.assertGreater(len(opts), 20, opts)
         codes = {}
         for name, code in opts:

@@ -131,7 +131,10 @@ class TestInitPrintsGrants(E2E):
         # a broken pipemend.yaml, a warehouse URL nobody answers at: neither is read
         self.write_config("pipelines: [this is not\n")
         self.assertEqual(self.grants(env={"PIPEMEND_DB": "postgresql://nobody@127.0.0.1:1/x"}), sql)
-        self.assertEqual(self.grants("--db", "sqlite:" + self.path("never.db")), sql)
+        # and --db, which init does not take, is refused rather than ignored
+        r = self.pm("init", "--print-grants", "--db", "sqlite:" + self.path("never.db"))
+        self.assertEqual(r.rc, EXIT_USAGE, r)
+        self.assertTrue(r.stderr.startswith("pipemend: error: init takes no option --db\n"), r)
         self.assertFalse(os.path.exists(self.path("never.db")))
 
     def test_help_comes_from_commands_def(self):
