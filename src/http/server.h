@@ -9,8 +9,9 @@
  *   1. the guards, for EVERY path, as soon as its headers are in (before a
  *      byte of its body is read, so that no unauthenticated client makes
  *      the server buffer anything):
- *        Host, Authorization, Origin, Content-Length or Mcp-Session-Id
- *        more than once                  400 (which copy counts would
+ *        Host, Authorization, Origin, Content-Length, Transfer-Encoding
+ *        or Mcp-Session-Id more than once, or both Transfer-Encoding and
+ *        Content-Length                  400 (which copy counts would
  *                                        depend on who reads it)
  *        bound to loopback, a Host other than localhost, 127.0.0.1 or
  *        [::1] (with this port)          403 (DNS rebinding; beyond
@@ -35,8 +36,11 @@
  *
  * Listening beyond loopback needs a token: http_server_run refuses to
  * start without one. libmicrohttpd runs a thread per connection, so a
- * handler and a stream's reader may block; at most 512 connections, and a
- * connection silent for 120 s is closed (a stream sends keep-alives).
+ * handler and a stream's reader may block; at most 256 connections, 32 of
+ * them from one peer address (libmicrohttpd closes the others at once); a
+ * request's head must be in within 10 s of the connection opening or the
+ * previous request ending (trickled bytes do not move this deadline), and
+ * a connection silent for 120 s is closed (a stream sends keep-alives).
  *
  * Use:
  *
