@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "audit/audit.h"
 #include "cli/cli.h"
 #include "core/log.h"
 
@@ -261,7 +262,8 @@ int main(int argc, char **argv)
     if (strcmp(cmd->name, "help") != 0 && strcmp(cmd->name, "demo") != 0 &&
         strcmp(cmd->name, "init") != 0) {
         pm_err err = {0};
-        if (config_load(ctx.config_path, &ctx.cfg, &err) != PM_OK)
+        if (config_load(ctx.config_path, &ctx.cfg, &err) != PM_OK ||
+            audit_key_use(ctx.cfg->audit_key_env, &err) != PM_OK)
             return cli_fail(&err);
         if (!ctx.db)
             ctx.db = getenv("PIPEMEND_DB");

@@ -1046,19 +1046,21 @@ static pm_code load_tables(loader *ld, const yaml_node_t *n)
     return PM_OK;
 }
 
-static const char *const top_keys[] = {"db", "defaults", "pipelines", "tables", "audit_anchor"};
-enum { TK_DB, TK_DEFAULTS, TK_PIPELINES, TK_TABLES, TK_AUDIT_ANCHOR };
+static const char *const top_keys[] = {"db",     "defaults",     "pipelines",
+                                       "tables", "audit_anchor", "audit_key_env"};
+enum { TK_DB, TK_DEFAULTS, TK_PIPELINES, TK_TABLES, TK_AUDIT_ANCHOR, TK_AUDIT_KEY_ENV };
 
 static pm_code load_root(loader *ld, const yaml_node_t *root)
 {
     if (root->type != YAML_MAPPING_NODE) {
         pm_code rc = bad_value(ld, root, "the file", "", "a mapping");
-        pm_err_hint(ld->err, "valid top-level keys: db, defaults, pipelines, tables, audit_anchor");
+        pm_err_hint(ld->err, "valid top-level keys: db, defaults, pipelines, tables, audit_anchor, "
+                             "audit_key_env");
         return rc;
     }
     for (yaml_node_pair_t *p = root->data.mapping.pairs.start; p < root->data.mapping.pairs.top;
          p++) {
-        int k = check_key(ld, root, p, top_keys, 5, "");
+        int k = check_key(ld, root, p, top_keys, 6, "");
         if (k < 0)
             return PM_ERR_CONFIG;
         const yaml_node_t *v = node(ld, p->value);
@@ -1080,6 +1082,18 @@ static pm_code load_root(loader *ld, const yaml_node_t *root)
         case TK_AUDIT_ANCHOR:
             if (!is_null(v))
                 rc = get_string(ld, v, "audit_anchor", "", &ld->cfg->audit_anchor);
+            break;
+        case TK_AUDIT_KEY_ENV:
+            if (!is_null(v))
+                rc = get_string(ld, v, "audit_key_env", "", &ld->cfg->audit_key_env);
+            if (rc == PM_OK && ld->cfg->audit_key_env &&
+                (!*ld->cfg->audit_key_env ||
+                 strspn(ld->cfg->audit_key_env,
+                        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                        "0123456789_") != strlen(ld->cfg->audit_key_env) ||
+                 (ld->cfg->audit_key_env[0] >= '0' && ld->cfg->audit_key_env[0] <= '9')))
+                rc = bad_value(ld, v, "audit_key_env", "",
+                               "the name of an environment variable (letters, digits, _)");
             break;
         }
         if (rc != PM_OK)

@@ -34,6 +34,9 @@
  *           email: {regex: '^[^@]+@[^@]+$', max_length: 254}
  *   audit_anchor: pipemend-audit.anchor  # audit anchor file (audit.h); relative
  *                                        # to this file; the default
+ *   audit_key_env: PIPEMEND_AUDIT_KEY    # the environment variable holding the
+ *                                        # audit chain's HMAC key (audit.h);
+ *                                        # the key itself is never in a file
  *   tables:
  *     events:
  *       contract: { ...same shape... }
@@ -90,7 +93,8 @@ typedef struct pm_config {
     size_t ncontracts;
     pm_table_policy *table_policies; /* from the tables: section */
     size_t ntable_policies;
-    const char *audit_anchor; /* as written in the file; may be NULL */
+    const char *audit_anchor;  /* as written in the file; may be NULL */
+    const char *audit_key_env; /* the variable holding the audit key; may be NULL */
 } pm_config;
 
 /* Loads path; with path NULL, loads ./pipemend.yaml if it exists, otherwise

@@ -99,7 +99,7 @@ static const struct {
      "CREATE TABLE IF NOT EXISTS " CAT "_pipemend_audit ("
      " seq bigint PRIMARY KEY, at text NOT NULL, actor text NOT NULL, action text NOT NULL,"
      " subject text NOT NULL, payload text NOT NULL, prev_hash text NOT NULL,"
-     " hash text NOT NULL)"},
+     " hash text NOT NULL, keyed integer)"},
 };
 #define NCATALOG (sizeof catalog_objects / sizeof catalog_objects[0])
 
@@ -112,6 +112,8 @@ static const struct {
 } catalog_columns[] = {
     {"_pipemend_proposals", "policy",
      "ALTER TABLE " CAT "_pipemend_proposals ADD COLUMN IF NOT EXISTS policy text"},
+    {"_pipemend_audit", "keyed",
+     "ALTER TABLE " CAT "_pipemend_audit ADD COLUMN IF NOT EXISTS keyed integer"},
 };
 #define NCOLUMNS (sizeof catalog_columns / sizeof catalog_columns[0])
 

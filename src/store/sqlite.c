@@ -75,7 +75,7 @@ static const char catalog_sql[] =
     "CREATE TABLE IF NOT EXISTS _pipemend_audit ("
     " seq INTEGER PRIMARY KEY, at TEXT NOT NULL, actor TEXT NOT NULL, action TEXT NOT NULL,"
     " subject TEXT NOT NULL, payload TEXT NOT NULL, prev_hash TEXT NOT NULL,"
-    " hash TEXT NOT NULL) STRICT;";
+    " hash TEXT NOT NULL, keyed INTEGER) STRICT;";
 
 #define COUNT_CACHE 16
 
@@ -723,10 +723,9 @@ static pm_code catalog_upgrade(sq *q, pm_err *err)
     static const struct {
         const char *table, *column, *decl;
     } added[] = {
-        {"_pipemend_quarantine", "header", "BLOB"},
-        {"_pipemend_proposals", "incident", "INTEGER"},
-        {"_pipemend_proposals", "dry_run", "TEXT"},
-        {"_pipemend_proposals", "policy", "TEXT"},
+        {"_pipemend_quarantine", "header", "BLOB"}, {"_pipemend_proposals", "incident", "INTEGER"},
+        {"_pipemend_proposals", "dry_run", "TEXT"}, {"_pipemend_proposals", "policy", "TEXT"},
+        {"_pipemend_audit", "keyed", "INTEGER"},
     };
     for (size_t i = 0; i < sizeof added / sizeof added[0]; i++) {
         sqlite3_stmt *st;

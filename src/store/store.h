@@ -351,6 +351,8 @@ typedef struct pm_audit_event {
     const char *payload;   /* JSON object */
     const char *prev_hash; /* 64 hex digits */
     const char *hash;
+    bool keyed; /* hash is an HMAC under the audit key (audit.h); false for
+                   events written before the catalog kept the flag */
 } pm_audit_event;
 
 /* Appends e: the store takes the append lock (joining the caller's

@@ -146,6 +146,10 @@ static json_t *tool_verify_audit_log(tools_ctx *ctx, json_t *args, tool_call *ca
     json_t *o =
         json_pack("{s:b, s:I, s:b, s:I}", "intact", v.intact, "events", (json_int_t)v.events,
                   "anchor_checked", anchor != NULL, "anchors", (json_int_t)v.anchors);
+    if (v.key_env || v.keyed) {
+        json_object_set_new(o, "key_checked", json_boolean(v.key_used));
+        json_object_set_new(o, "keyed_unchecked", json_integer(v.unchecked));
+    }
     if (!v.intact) {
         json_object_set_new(o, "broken_seq", json_integer(v.broken_seq));
         json_object_set_new(o, "problem", json_string(v.problem ? v.problem : ""));
