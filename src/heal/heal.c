@@ -10,6 +10,7 @@
 
 #include "audit/audit.h"
 #include "core/clock.h"
+#include "core/log.h"
 #include "core/buf.h"
 #include "drift/drift.h"
 #include "heal/guard.h"
@@ -357,6 +358,38 @@ pm_code heal_propose(heal_ctx *c, const pm_table *t, const pm_op *ops, size_t n,
 
 /* ---- apply ------------------------------------------------------------ */
 
+pm_code heal_auto_columns_used(pm_store *s, const char *table, int *used, pm_err *err)
+{
+    *used = 0;
+    time_t since = time(NULL) - 24 * 3600;
+    struct tm tm;
+    gmtime_r(&since, &tm);
+    char cutoff[32];
+    strftime(cutoff, sizeof cutoff, "%Y-%m-%dT%H:%M:%S", &tm);
+    pm_arena *a = pm_arena_new(0);
+    pm_proposal *ps;
+    size_t n;
+    pm_proposal_state applied = PROP_APPLIED;
+    pm_code rc = store_proposals_list(s, table, &applied, 0, a, &ps, &n, err);
+    for (size_t i = 0; !rc && i < n; i++) {
+        if (!ps[i].decided_by || strncmp(ps[i].decided_by, "human:", 6) == 0 || !ps[i].decided_at ||
+            strcmp(ps[i].decided_at, cutoff) < 0)
+            continue;
+        json_t *ops = json_loads(ps[i].ops, 0, NULL);
+        size_t k;
+        json_t *op;
+        json_array_foreach(ops, k, op)
+        {
+            const char *kind = json_string_value(json_object_get(op, "op"));
+            if (kind && strcmp(kind, "add_column") == 0)
+                (*used)++;
+        }
+        json_decref(ops);
+    }
+    pm_arena_free(a);
+    return rc;
+}
+
 pm_code heal_apply(heal_ctx *c, int64_t id, bool replay, heal_outcome *out, pm_err *err)
 {
     pm_store *s = c->store;
@@ -402,7 +435,22 @@ pm_code heal_apply(heal_ctx *c, int64_t id, bool replay, heal_outcome *out, pm_e
             pm_err_hint(err, "reject proposal %lld; the producer has to change", (long long)id);
         }
     }
-    if (!rc && !all_apply(c, ops, n, t)) {
+    /* Columns that keep coming without a person are a map keyed by data
+     * (or an attack: six calls of 256 columns reach PostgreSQL's limit),
+     * not a schema: past the budget they wait for a person. */
+    int nadd = 0;
+    for (size_t i = 0; !rc && i < n; i++)
+        nadd += ops[i].kind == OP_ADD_COLUMN;
+    if (!rc && nadd && !c->human && all_apply(c, ops, n, t)) {
+        out->budget = policy_auto_columns(c->policy);
+        rc = heal_auto_columns_used(s, p.table, &out->budget_used, err);
+        out->over_budget = !rc && out->budget_used + nadd > out->budget;
+        if (out->over_budget)
+            pm_warn("proposal %lld adds %d columns to %s, past its budget of automatic columns "
+                    "(%d in 24 h, %d used): it waits for a person",
+                    (long long)id, nadd, p.table, out->budget, out->budget_used);
+    }
+    if (!rc && (out->over_budget || !all_apply(c, ops, n, t))) {
         /* Only a person may apply what the policy holds (invariant 4). */
         out->awaiting = true;
         rc = store_begin(s, err);

@@ -693,8 +693,9 @@ static pm_code load_contract(loader *ld, const yaml_node_t *n, const char *owner
 
 /* ---- policies ----------------------------------------------------------- */
 
-static const char *const policy_keys[] = {"mode", "on_incident", "overrides"};
-enum { POK_MODE, POK_ON_INCIDENT, POK_OVERRIDES };
+static const char *const policy_keys[] = {"mode", "on_incident", "overrides",
+                                          "auto_columns_per_day"};
+enum { POK_MODE, POK_ON_INCIDENT, POK_OVERRIDES, POK_AUTO_COLUMNS };
 
 /* The scalar as a C string, or NULL for anything else (null, a list, a
  * value with a NUL inside, which would otherwise match by its prefix). */
@@ -793,6 +794,17 @@ static pm_code load_policy(loader *ld, const yaml_node_t *n, const char *owner, 
         case POK_OVERRIDES:
             rc = load_overrides(ld, v, owner, p);
             break;
+        case POK_AUTO_COLUMNS: {
+            unsigned long long u;
+            rc = get_count(ld, v, "auto_columns_per_day", pol_where, POLICY_AUTO_COLUMNS_MAX, &u);
+            if (rc == PM_OK && u == 0)
+                rc = bad_value(ld, v, "auto_columns_per_day", pol_where,
+                               "a count from 1 (use add_column: review in overrides to add no "
+                               "column without a person)");
+            if (rc == PM_OK)
+                p->auto_columns_per_day = (int)u;
+            break;
+        }
         }
         if (rc != PM_OK)
             return rc;

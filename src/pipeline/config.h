@@ -26,6 +26,7 @@
  *       #   overrides:                   # op kind -> auto | review | forbidden
  *       #     add_column: review
  *       #     drop_not_null: auto
+ *       #   auto_columns_per_day: 32     # columns added without a person (policy.h)
  *       contract:
  *         unique: [order_id]
  *         columns:

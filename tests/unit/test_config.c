@@ -728,7 +728,7 @@ static void test_policy_errors(void **state)
 
     snprintf(yaml, sizeof yaml, "%s      mod: review\n", head);
     expect_error(yaml, "pipemend.yaml:6:7: unknown key \"mod\" in policy of pipeline \"a\"",
-                 "did you mean \"mode\"? valid keys: mode, on_incident, overrides");
+                 "did you mean \"mode\"? valid keys: mode, on_incident, overrides, auto_columns_per_day");
     snprintf(yaml, sizeof yaml, "%s      mode: manual\n", head);
     expect_error(yaml,
                  "pipemend.yaml:6:13: mode in policy of pipeline \"a\" must be auto, review or "
@@ -814,7 +814,7 @@ static void test_policy_errors(void **state)
     /* The same checks under tables:, named by the table. */
     expect_error("tables:\n  events:\n    policy: {mode: auto, halt: true}\n",
                  "pipemend.yaml:3:26: unknown key \"halt\" in policy of table \"events\"",
-                 "valid keys: mode, on_incident, overrides");
+                 "valid keys: mode, on_incident, overrides, auto_columns_per_day");
     expect_error("tables:\n  events:\n    policy: yolo\n",
                  "pipemend.yaml:3:13: policy in table \"events\" must be auto, review or frozen, "
                  "got \"yolo\"",
