@@ -21,6 +21,56 @@
 
 #define DRY_RUN_REASONS 5
 
+/* Widenings that change existing values (int64 -> float64 rounds
+ * integers beyond 2^53, timestamp -> timestamptz reads each value in the
+ * session's zone) are reviewable, and the person deciding must see what
+ * they would do: per such op, how many rows and a few values before and
+ * after. NULL when no op changes a value. */
+#define VALUE_CHANGE_SAMPLES 5
+
+static json_t *value_changes(pm_store *s, const pm_table *from, const pm_op *ops, size_t n,
+                             pm_arena *a)
+{
+    json_t *all = NULL;
+    for (size_t i = 0; i < n; i++) {
+        if (ops[i].kind != OP_WIDEN_COLUMN || !ops[i].column)
+            continue;
+        int ci = table_find(from, ops[i].column, strlen(ops[i].column));
+        if (ci < 0)
+            continue;
+        pm_type was = from->cols[ci].type;
+        pm_value_change *vc;
+        size_t nvc;
+        int64_t rows;
+        pm_err e;
+        if (store_widen_changes(s, from->name, ops[i].column, was, ops[i].type,
+                                VALUE_CHANGE_SAMPLES, a, &vc, &nvc, &rows, &e) != PM_OK) {
+            pm_warn("cannot tell which values of %s.%s the widening changes: %s", from->name,
+                    ops[i].column, e.msg);
+            continue;
+        }
+        if (!rows)
+            continue;
+        char b1[TYPE_NAME_MAX], b2[TYPE_NAME_MAX];
+        json_t *samples = json_array();
+        for (size_t k = 0; k < nvc; k++)
+            json_array_append_new(
+                samples, json_pack("{s:s, s:s}", "before", vc[k].before, "after", vc[k].after));
+        const char *note =
+            was.kind == PM_T_INT64
+                ? "float64 holds integers exactly only up to 2^53: these values are rounded"
+                : "each value without a zone is read in the session's time zone (UTC on SQLite) "
+                  "and keeps that instant from then on";
+        if (!all)
+            all = json_array();
+        json_array_append_new(all, json_pack("{s:s, s:s, s:s, s:I, s:o, s:s}", "column",
+                                             ops[i].column, "from", type_name(was, b1), "to",
+                                             type_name(ops[i].type, b2), "rows", (json_int_t)rows,
+                                             "samples", samples, "note", note));
+    }
+    return all;
+}
+
 pm_code heal_dry_run(heal_ctx *c, const pm_table *from, const pm_op *ops, size_t n,
                      const pm_record *recs, size_t nrecs, pm_arena *arena, heal_dry_run_result *out,
                      pm_err *err)
@@ -98,6 +148,11 @@ pm_code heal_dry_run(heal_ctx *c, const pm_table *from, const pm_op *ops, size_t
                           (json_int_t)out->fixed, "would_load", (json_int_t)out->would_load,
                           "would_fail", (json_int_t)out->would_fail, "failures", reasons);
     json_object_set_new(j, "error", out->error ? json_string(out->error) : json_null());
+    if (applied) {
+        json_t *vc = value_changes(c->store, from, ops, n, arena);
+        if (vc)
+            json_object_set_new(j, "value_changes", vc);
+    }
     out->json = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
     json_decref(j);
     (void)err;

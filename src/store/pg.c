@@ -851,6 +851,9 @@ static const drv_ops pg_ops = {
             .ids = "(SELECT CAST(value AS bigint) FROM json_array_elements_text(CAST(%s AS "
                    "json)))",
             .created = "created from the first rows",
+            .data_schema = PG_DATA_SCHEMA,
+            /* in the session's time zone, as ALTER ... TYPE timestamptz does */
+            .as_timestamptz = "CAST(CAST(%s AS timestamptz) AS text)",
         },
     .close = pg_close,
     .tx = pg_tx,

@@ -980,6 +980,8 @@ static const drv_ops sqlite_ops = {
             .epoch = "(julianday(%s) * 86400.0)",
             .ids = "(SELECT value FROM json_each(%s))",
             .created = "created from the first batch",
+            /* a timestamp without a zone is read as UTC */
+            .as_timestamptz = "strftime('%%Y-%%m-%%d %%H:%%M:%%f+00', %s)",
         },
     .close = sq_close,
     .tx = sq_tx,
