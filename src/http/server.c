@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <poll.h>
 #include <pthread.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -46,11 +47,14 @@
 
 /* A connection while it waits for a request's headers (the header
  * deadline's list); waiting is 0 while a request is being served. */
+typedef struct stream stream;
+
 typedef struct http_conn {
     struct http_conn *next, *prev;
     int fd;
     time_t waiting; /* since when, monotonic seconds; 0: not waiting */
     bool cut;       /* shut down by the deadline */
+    stream *st;     /* the streamed answer it carries, or NULL */
 } http_conn;
 
 struct http_server {
@@ -163,11 +167,15 @@ void http_answer_error(http_req *rq, unsigned status, const char *fmt, ...)
     pm_buf_free(&b);
 }
 
-typedef struct stream {
+struct stream {
     ssize_t (*read)(void *arg, char *buf, size_t max);
     void (*done)(void *arg);
+    void (*gone)(void *arg);
     void *arg;
-} stream;
+    http_server *srv;
+    http_conn *hc; /* under srv->mu: the connection carrying it, or NULL */
+    bool told;     /* under srv->mu: gone() was called */
+};
 
 static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
 {
@@ -180,16 +188,24 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
     return n;
 }
 
+static http_conn *conn_of(struct MHD_Connection *c);
+
 static void stream_free(void *cls)
 {
     stream *s = cls;
+    if (s->srv) {
+        pthread_mutex_lock(&s->srv->mu);
+        if (s->hc && s->hc->st == s)
+            s->hc->st = NULL;
+        pthread_mutex_unlock(&s->srv->mu);
+    }
     s->done(s->arg);
     free(s);
 }
 
 void http_answer_stream(http_req *rq, unsigned status, const char *content_type,
                         ssize_t (*read)(void *arg, char *buf, size_t max), void (*done)(void *arg),
-                        void *arg)
+                        void (*gone)(void *arg), void *arg)
 {
     stream *s = malloc(sizeof *s);
     if (!s) {
@@ -198,7 +214,12 @@ void http_answer_stream(http_req *rq, unsigned status, const char *content_type,
         rq->result = MHD_NO;
         return;
     }
-    *s = (stream){read, done, arg};
+    *s = (stream){.read = read, .done = done, .gone = gone, .arg = arg, .srv = rq->srv};
+    pthread_mutex_lock(&rq->srv->mu);
+    s->hc = conn_of(rq->c);
+    if (s->hc)
+        s->hc->st = s;
+    pthread_mutex_unlock(&rq->srv->mu);
     struct MHD_Response *r =
         MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384, stream_read, s, stream_free);
     if (!r) {
@@ -451,6 +472,8 @@ static void connection_cb(void *cls, struct MHD_Connection *c, void **socket_con
         }
         *socket_context = hc;
     } else if (hc) {
+        if (hc->st)
+            hc->st->hc = NULL;
         if (hc->prev)
             hc->prev->next = hc->next;
         else
@@ -463,6 +486,23 @@ static void connection_cb(void *cls, struct MHD_Connection *c, void **socket_con
     pthread_mutex_unlock(&srv->mu);
 }
 
+/* Tells the streams whose client closed its connection (POLLRDHUP: the
+ * peer's FIN) that it is gone: a stream's reader may block long between
+ * events, and the connection is otherwise noticed dead only at its next
+ * write. srv->mu held. */
+static void tell_gone_locked(http_server *srv)
+{
+    for (http_conn *hc = srv->conns; hc; hc = hc->next) {
+        if (!hc->st || hc->st->told || !hc->st->gone)
+            continue;
+        struct pollfd pfd = {.fd = hc->fd, .events = POLLRDHUP};
+        if (poll(&pfd, 1, 0) == 1 && (pfd.revents & (POLLRDHUP | POLLHUP | POLLERR))) {
+            hc->st->told = true;
+            hc->st->gone(hc->st->arg);
+        }
+    }
+}
+
 /* Shuts down the connections whose headers are late. shutdown(), unlike
  * close(), is safe on a socket another thread reads: its recv returns and
  * libmicrohttpd closes the connection its own way (the fd stays valid
@@ -471,6 +511,7 @@ static void cut_late(http_server *srv)
 {
     time_t now = mono_now();
     pthread_mutex_lock(&srv->mu);
+    tell_gone_locked(srv);
     for (http_conn *hc = srv->conns; hc; hc = hc->next)
         if (hc->waiting && !hc->cut && now - hc->waiting >= HEADER_DEADLINE) {
             hc->cut = true;

@@ -139,11 +139,14 @@ void http_answer_error(http_req *rq, unsigned status, const char *fmt, ...)
  * 120 s connection timeout: a keep-alive at worst), HTTP_STREAM_END when the
  * body is complete or HTTP_STREAM_ERROR to cut the connection. done(arg)
  * runs once the connection is finished with it (also when answering
- * fails). */
+ * fails). gone(arg) (may be NULL) is called at most once, from the
+ * serving thread within a tick (100 ms), when the client closes its end
+ * of the connection: a read blocked waiting for something to send should
+ * then return HTTP_STREAM_ERROR (gone must not block). */
 #define HTTP_STREAM_END ((ssize_t)-1)
 #define HTTP_STREAM_ERROR ((ssize_t)-2)
 void http_answer_stream(http_req *rq, unsigned status, const char *content_type,
                         ssize_t (*read)(void *arg, char *buf, size_t max), void (*done)(void *arg),
-                        void *arg);
+                        void (*gone)(void *arg), void *arg);
 
 #endif

@@ -586,3 +586,59 @@ class TestMcpHttp(E2E):
             self.assertLess(took, 3, answer)
         finally:
             self.stop()
+
+    # ---- a call whose client went away ----
+
+    def test_call_cancelled_when_its_client_goes_away(self):
+        # 20 rows wait in quarantine for a contract that is then lifted:
+        # replay_quarantine would load them
+        self.write_config("tables:\n  t:\n    contract:\n      columns:\n        n: {max: 10}\n")
+        self.ingest("t", self.write("a.ndjson", [{"id": i, "n": 1} for i in range(5)]),
+                    expect=EXIT_LOADED)
+        self.ingest("t", self.write("b.ndjson", [{"id": 100 + i, "n": 50} for i in range(20)]),
+                    expect=EXIT_QUARANTINED)
+        os.remove(self.path("pipemend.yaml"))
+        self.start()
+        lock = None
+        try:
+            status, hdrs, _ = self.post({
+                "jsonrpc": "2.0", "id": 1, "method": "initialize",
+                "params": {"protocolVersion": "2025-11-25", "capabilities": {},
+                           "clientInfo": {"name": "goes-away", "version": "1"}}})
+            self.assertEqual(status, 200)
+            self.sid = hdrs["Mcp-Session-Id"]
+            self.post({"jsonrpc": "2.0", "method": "notifications/initialized"})
+            # the warehouse is held, so the replay waits at its first write
+            if self.backend == "pg":
+                from e2e_util import pg_connect
+                lock = pg_connect(self.db)
+                lock.autocommit = False
+                lock.cursor().execute("LOCK TABLE t IN ACCESS EXCLUSIVE MODE")
+            else:
+                import sqlite3
+                lock = sqlite3.connect(self.dbpath, isolation_level=None)
+                lock.execute("BEGIN IMMEDIATE")
+            body = json.dumps({"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+                               "params": {"name": "replay_quarantine",
+                                          "arguments": {"table": "t"}}})
+            with socket.create_connection(("127.0.0.1", self.port), timeout=10) as s:
+                s.sendall(("POST /mcp HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
+                           "Content-Type: application/json\r\nAccept: %s\r\n"
+                           "Mcp-Session-Id: %s\r\nContent-Length: %d\r\n\r\n%s"
+                           % (self.port, ACCEPT, self.sid, len(body), body)).encode())
+                self.assertTrue(s.recv(65536).startswith(b"HTTP/1.1 200 "))
+            # the client is gone and does not come back for the answer
+            time.sleep(7)
+            lock.rollback() if self.backend == "pg" else lock.execute("ROLLBACK")
+            lock.close()
+            lock = None
+            time.sleep(3)
+            self.assertEqual(self.count("t"), 5)  # nothing replayed
+            self.assertEqual(self.sql("SELECT count(*) FROM _pipemend_quarantine "
+                                      "WHERE status = 'quarantined'"), [(20,)])
+        finally:
+            if lock is not None:
+                lock.rollback() if self.backend == "pg" else lock.execute("ROLLBACK")
+                lock.close()
+            err = self.stop()
+        self.assertIn("the call is cancelled", err)
