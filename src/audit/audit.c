@@ -4,9 +4,14 @@
  * chain outside the warehouse. */
 #include "audit/audit.h"
 
+#include "core/buf.h"
+
 #include <errno.h>
 #include <fcntl.h>
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,44 +19,94 @@
 #include <unistd.h>
 
 #define ZERO_HASH "0000000000000000000000000000000000000000000000000000000000000000"
+#define MIN_KEY 32
 
-static void feed(EVP_MD_CTX *ctx, const char *s)
+/* The key of this process (audit_key_use), set once before any thread
+ * starts and read-only after. */
+static struct {
+    const char *env; /* the variable audit_key_env names, or NULL */
+    char *key;       /* its value, or NULL when unset */
+    size_t len;
+} audit_key;
+
+pm_code audit_key_use(const char *env, pm_err *err)
 {
-    char len[24];
-    size_t n = s ? strlen(s) : 0;
-    int k = snprintf(len, sizeof len, "%zu:", n);
-    EVP_DigestUpdate(ctx, len, (size_t)k);
-    if (n)
-        EVP_DigestUpdate(ctx, s, n);
-    EVP_DigestUpdate(ctx, ";", 1);
+    if (!env || !*env)
+        return PM_OK;
+    audit_key.env = env;
+    const char *k = getenv(env);
+    if (!k || !*k)
+        return PM_OK; /* writes refuse; verify says what it could not check */
+    size_t n = strlen(k);
+    if (n < MIN_KEY) {
+        pm_err_set(err, PM_ERR_CONFIG, "the audit key in $%s is shorter than %d characters", env,
+                   MIN_KEY);
+        pm_err_hint(err, "`openssl rand -hex 32` makes one; keep it outside the warehouse");
+        return PM_ERR_CONFIG;
+    }
+    audit_key.key = strdup(k);
+    if (!audit_key.key)
+        pm_oom(n);
+    audit_key.len = n;
+    return PM_OK;
 }
 
-void audit_hash(const pm_audit_event *e, char out[65])
+const char *audit_key_env(bool *present)
+{
+    *present = audit_key.key != NULL;
+    return audit_key.env;
+}
+
+static void feed(pm_buf *b, const char *s)
+{
+    size_t n = s ? strlen(s) : 0;
+    pm_buf_printf(b, NULL, "%zu:", n);
+    if (n)
+        pm_buf_append(b, s, n, NULL);
+    pm_buf_append(b, ";", 1, NULL);
+}
+
+/* e's hash: SHA-256 of the canonical encoding, or, for a keyed event,
+ * HMAC-SHA256 under key of the same encoding behind its own tag (the two
+ * can never be taken for one another). False when e is keyed and there is
+ * no key. */
+static bool event_hash(const pm_audit_event *e, const char *key, size_t keylen, char out[65])
 {
     static const char hex[] = "0123456789abcdef";
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int mdlen = 0;
+    if (e->keyed && !key)
+        return false;
+    pm_buf b;
+    pm_buf_init(&b, SIZE_MAX);
+    pm_buf_puts(&b, e->keyed ? "pipemend-audit-hmac-v1;" : "pipemend-audit-v1;", NULL);
     char seq[24];
     snprintf(seq, sizeof seq, "%lld", (long long)e->seq);
-    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-    if (!ctx)
-        pm_oom(sizeof(void *));
-    EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
-    EVP_DigestUpdate(ctx, "pipemend-audit-v1;", 18);
-    feed(ctx, seq);
-    feed(ctx, e->at);
-    feed(ctx, e->actor);
-    feed(ctx, e->action);
-    feed(ctx, e->subject);
-    feed(ctx, e->payload);
-    feed(ctx, e->prev_hash);
-    EVP_DigestFinal_ex(ctx, md, &mdlen);
-    EVP_MD_CTX_free(ctx);
+    feed(&b, seq);
+    feed(&b, e->at);
+    feed(&b, e->actor);
+    feed(&b, e->action);
+    feed(&b, e->subject);
+    feed(&b, e->payload);
+    feed(&b, e->prev_hash);
+    const unsigned char *data = (const unsigned char *)(b.data ? b.data : "");
+    if (e->keyed)
+        HMAC(EVP_sha256(), key, (int)keylen, data, b.len, md, &mdlen);
+    else
+        EVP_Digest(data, b.len, md, &mdlen, EVP_sha256(), NULL);
+    pm_buf_free(&b);
     for (unsigned i = 0; i < 32; i++) {
         out[2 * i] = hex[md[i] >> 4];
         out[2 * i + 1] = hex[md[i] & 15];
     }
     out[64] = '\0';
+    return true;
+}
+
+void audit_hash(const pm_audit_event *e, char out[65])
+{
+    if (!event_hash(e, audit_key.key, audit_key.len, out))
+        memset(out, 0, 65);
 }
 
 static audit_hook hook_fn;
@@ -73,11 +128,21 @@ pm_code audit_append(pm_store *s, const char *actor, const char *action, const c
     char at[64];
     snprintf(at, sizeof at, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900,
              tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000);
+    if (audit_key.env && !audit_key.key) {
+        pm_err_set(err, PM_ERR_CONFIG,
+                   "the audit log is keyed (audit_key_env: %s), but $%s is not set: no event is "
+                   "written without the key",
+                   audit_key.env, audit_key.env);
+        pm_err_hint(err, "set $%s to the audit key this warehouse's events are written with",
+                    audit_key.env);
+        return PM_ERR_CONFIG;
+    }
     pm_audit_event e = {.at = at,
                         .actor = actor,
                         .action = action,
                         .subject = subject,
-                        .payload = payload ? payload : "{}"};
+                        .payload = payload ? payload : "{}",
+                        .keyed = audit_key.key != NULL};
     if (!hook_fn)
         return store_audit_append(s, &e, audit_hash, err);
     /* the event and what the hook writes: one transaction */
@@ -219,6 +284,9 @@ static pm_code verify(pm_store *s, const char *anchor, bool anchor_missing_ok, p
 {
     memset(v, 0, sizeof *v);
     v->intact = true;
+    const char *key = audit_key.key;
+    v->key_env = audit_key.env;
+    v->key_used = key != NULL;
     anchor_line *anc = NULL;
     size_t nanc = 0, j = 0;
     if (anchor) {
@@ -272,8 +340,20 @@ static pm_code verify(pm_store *s, const char *anchor, bool anchor_missing_ok, p
                                         (long long)e->seq, (long long)e->seq - 1));
                 return PM_OK;
             }
-            audit_hash(e, h);
-            if (strcmp(h, e->hash) != 0) {
+            if (e->keyed)
+                v->keyed++;
+            if (key && !e->keyed && v->keyed) {
+                broken(v, e->seq,
+                       pm_arena_sprintf(a,
+                                        "event %lld is not keyed, though events before it are: "
+                                        "it was written without the audit key (a pipemend "
+                                        "without $%s) or rewritten by someone who lacks it",
+                                        (long long)e->seq, audit_key.env));
+                return PM_OK;
+            }
+            if (!event_hash(e, key, audit_key.len, h)) {
+                v->unchecked++;
+            } else if (CRYPTO_memcmp(h, e->hash, 64) != 0 || strlen(e->hash) != 64) {
                 broken(v, e->seq,
                        pm_arena_sprintf(a,
                                         "event %lld was changed after it was written (its hash "
@@ -302,6 +382,14 @@ static pm_code verify(pm_store *s, const char *anchor, bool anchor_missing_ok, p
             v->head_hash = e->hash;
             v->head_at = e->at;
         }
+    }
+    if (key && v->events && !v->keyed) {
+        broken(v, v->head_seq,
+               pm_arena_sprintf(a, "no event is keyed, though the key is set: the chain was "
+                                   "rewritten without the key, or nothing was written since the "
+                                   "key was configured (then the next event written, by any "
+                                   "run, is keyed)"));
+        return PM_OK;
     }
     if (j < nanc) {
         if (v->events)

@@ -15,7 +15,20 @@
  *
  * The chain alone cannot tell a rewritten log from the original: whoever
  * can write the warehouse can edit an event and recompute every hash after
- * it, or drop the newest events. Two checks reach further:
+ * it, or drop the newest events. Three checks reach further:
+ *
+ * - A key kept outside the warehouse (the environment variable that
+ *   pipemend.yaml's audit_key_env names; audit_key_use): each event
+ *   written with it is keyed (its catalog row says so) and its hash is
+ *   HMAC-SHA256 under the key of the same encoding behind the tag
+ *   "pipemend-audit-hmac-v1". Without the key no one can make a keyed
+ *   event that verifies, so a chain rewritten by someone who has write
+ *   access but not the key fails verify with the key: a keyed event's HMAC
+ *   does not match, or an event after a keyed one is not keyed (a
+ *   rewriter who fell back to plain SHA-256), or no event is keyed at all.
+ *   Events written before the key stay plain and verify as they did.
+ *   Verify without the key checks the links and the plain events and
+ *   counts the keyed events whose hash it could not check.
  *
  * - An anchor file kept outside the warehouse (audit_anchor) gets one line
  *   per anchoring, "seq=N hash=H at=T anchored=T2": the head of the chain
@@ -50,8 +63,19 @@ pm_code audit_append(pm_store *s, const char *actor, const char *action, const c
 typedef pm_code (*audit_hook)(void *arg, pm_store *s, const pm_audit_event *e, pm_err *err);
 void audit_set_hook(audit_hook hook, void *arg);
 
-/* The hash of e from its fields and e->prev_hash, as 64 hex digits. */
+/* The hash of e from its fields and e->prev_hash, as 64 hex digits (an
+ * HMAC under this process's key when e->keyed; 64 NULs when keyed and
+ * there is no key). */
 void audit_hash(const pm_audit_event *e, char out[65]);
+
+/* Reads the audit key from the environment variable env (NULL or "": no
+ * key; pipemend.yaml's audit_key_env), once, before threads start. An
+ * unset variable is not an error here: events then refuse to be written
+ * (PM_ERR_CONFIG from audit_append) while verify still checks what it can.
+ * A key shorter than 32 characters is PM_ERR_CONFIG. */
+pm_code audit_key_use(const char *env, pm_err *err);
+/* The variable named (NULL when none) and whether it held a key. */
+const char *audit_key_env(bool *present);
 
 typedef struct audit_verdict {
     bool intact;
@@ -59,6 +83,10 @@ typedef struct audit_verdict {
     int64_t broken_seq;  /* first event that does not fit (0 when intact) */
     const char *problem; /* why, in words (NULL when intact) */
     int64_t anchors;     /* anchored heads checked (0 without an anchor file) */
+    int64_t keyed;       /* keyed events among those checked */
+    int64_t unchecked;   /* keyed events whose HMAC could not be checked (no key) */
+    const char *key_env; /* the variable audit_key_env names, or NULL */
+    bool key_used;       /* the key was there: keyed hashes were checked */
     /* The head of the chain (seq 0 and NULLs when the log is empty); in
      * arena. */
     int64_t head_seq;

@@ -53,6 +53,12 @@ static void print_verdict_json(const audit_verdict *v, const char *anchor)
     }
     json_object_set_new(o, "anchor", anchor ? json_string(anchor) : json_null());
     json_object_set_new(o, "anchors", json_integer(v->anchors));
+    if (v->key_env || v->keyed) { /* a keyed log: what the key checked */
+        json_object_set_new(o, "keyed", json_integer(v->keyed));
+        json_object_set_new(o, "key_env", v->key_env ? json_string(v->key_env) : json_null());
+        json_object_set_new(o, "key_checked", json_boolean(v->key_used));
+        json_object_set_new(o, "keyed_unchecked", json_integer(v->unchecked));
+    }
     cli_print_json(o);
 }
 
@@ -78,6 +84,18 @@ static int audit_check(cli_ctx *ctx, pm_store *s, pm_arena *a)
         printf("audit log intact: %lld events, every hash matches its event and its "
                "predecessor\n",
                (long long)v.events);
+        if (v.key_used)
+            printf("key $%s: all %lld keyed events carry its HMAC, and none is unkeyed after "
+                   "them\n",
+                   v.key_env, (long long)v.keyed);
+        else if (v.unchecked)
+            printf("NOT CHECKED: %lld keyed events, whose HMAC needs the audit key%s%s%s: "
+                   "their links to each other were checked, their contents were not\n",
+                   (long long)v.unchecked, v.key_env ? " ($" : "", v.key_env ? v.key_env : "",
+                   v.key_env ? " is not set)" : " (set audit_key_env: in pipemend.yaml)");
+        else
+            printf("no key: a chain recomputed by someone with write access goes unseen "
+                   "without one (audit_key_env:)\n");
         if (anchor)
             printf("anchor %s: the chain holds all %lld anchored heads\n", cli_safe(anchor),
                    (long long)v.anchors);

@@ -221,6 +221,25 @@ int cmd_proposals(cli_ctx *ctx)
                        json_string_value(json_object_get(dry, "error"))
                            ? cli_safe(json_string_value(json_object_get(dry, "error")))
                            : "");
+            size_t vi;
+            json_t *vc;
+            json_array_foreach(json_object_get(dry, "value_changes"), vi, vc)
+            {
+                printf("       changes existing values: %lld rows of %s (%s -> %s): %s\n",
+                       (long long)json_integer_value(json_object_get(vc, "rows")),
+                       cli_safe(json_string_value(json_object_get(vc, "column"))),
+                       cli_safe(json_string_value(json_object_get(vc, "from"))),
+                       cli_safe(json_string_value(json_object_get(vc, "to"))),
+                       cli_safe(json_string_value(json_object_get(vc, "note"))));
+                size_t si;
+                json_t *sm;
+                json_array_foreach(json_object_get(vc, "samples"), si, sm)
+                {
+                    printf("         %s  ->  %s\n",
+                           cli_safe(json_string_value(json_object_get(sm, "before"))),
+                           cli_safe(json_string_value(json_object_get(sm, "after"))));
+                }
+            }
             json_decref(dry);
             if (ps[i].incident)
                 printf("       incident %lld: pipemend incidents show %lld\n",

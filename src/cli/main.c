@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "audit/audit.h"
 #include "cli/cli.h"
 #include "pipeline/notify.h"
 #include "core/log.h"
@@ -709,6 +710,9 @@ static int run_command(const command *cmd, int argc, char **argv, const struct o
         }
         if (!ctx.db || !*ctx.db)
             ctx.db = ctx.cfg->db;
+        /* the audit chain's key, when the configuration names its variable */
+        if (audit_key_use(ctx.cfg->audit_key_env, &err) != PM_OK)
+            return cli_fail(&err);
         /* events with notify: sinks queue their notifications (notify.h) */
         notify_install(ctx.cfg);
     }

@@ -43,8 +43,9 @@
  *     be named by a later op, and no op repeats another: each op is then
  *     checked against the live schema alone, and the policy, which classes
  *     ops against the live schema too, sees what the guard saw.
- *   - No new column may take a PostgreSQL system column's name (ctid,
- *     xmin, ...): PostgreSQL would refuse it at apply time.
+ *   - No new column may take a system column's name (PostgreSQL's ctid,
+ *     xmin, ..., SQLite's rowid, ...): PostgreSQL would refuse it at apply
+ *     time, SQLite would shadow the row id with it.
  *   - A widening must be an AUTO or REVIEW edge of type.h; the same type is
  *     refused too ("nothing to widen"), as is dropping a NOT NULL that is
  *     not there: a no-op is not a change.
@@ -251,12 +252,28 @@ static pm_code check_table_name(const guard_ctx *g, const char *name, pm_code co
     return PM_OK;
 }
 
+/* System columns (colname.h's step 6): a user column of that name is an
+ * error on PostgreSQL and shadows the row id on SQLite, so no op may
+ * create one. Whose it is, or NULL. */
+static const char *system_column(const char *name)
+{
+    if (!colname_system(name))
+        return NULL;
+    return strcmp(name, "rowid") == 0 || strcmp(name, "_rowid_") == 0 ? "SQLite" : "PostgreSQL";
+}
+
 static pm_code check_column_name(const char *name, pm_code code, pm_err *err)
 {
     char norm[COLNAME_MAX + 1];
     shown a, b;
     if (!name || !*name)
         return reject(err, code, "no column named");
+    const char *sys = system_column(name);
+    if (sys)
+        return reject(err, code,
+                      "column name \"%s\" is a %s system column; choose another name (a field "
+                      "of that name loads as c_%s)",
+                      show(&a, name), sys, show(&b, name));
     if (!is_normal_name(name, norm))
         return reject(err, code,
                       "column name \"%s\" is not in normal form (lowercase letters, digits and "
@@ -271,17 +288,6 @@ static const char *look_alike(const pm_table *t, const char *name)
 {
     int i = confusable_find_column(t, name);
     return i >= 0 ? t->cols[i].name : NULL;
-}
-
-/* PostgreSQL's system columns: a user column of that name is an error
- * there, so no op may create one. */
-static bool system_column(const char *name)
-{
-    static const char *const sys[] = {"tableoid", "xmin", "cmin", "xmax", "cmax", "ctid"};
-    for (size_t i = 0; i < sizeof sys / sizeof sys[0]; i++)
-        if (strcmp(name, sys[i]) == 0)
-            return true;
-    return false;
 }
 
 /* ---- SQL: node helpers -------------------------------------------------- */
@@ -1218,10 +1224,6 @@ static pm_code check_new_column(const pm_table *t, const char *table, const char
     pm_code rc = check_column_name(name, PM_ERR_SCHEMA, err);
     if (rc != PM_OK)
         return rc;
-    if (system_column(name))
-        return reject(err, PM_ERR_SCHEMA,
-                      "column name \"%s\" is a PostgreSQL system column; choose another name",
-                      show(&a, name));
     const char *like = look_alike(t, name);
     if (like)
         return reject(err, PM_ERR_SCHEMA,

@@ -10,6 +10,7 @@
 
 #include "audit/audit.h"
 #include "core/clock.h"
+#include "core/log.h"
 #include "core/buf.h"
 #include "drift/drift.h"
 #include "heal/guard.h"
@@ -19,6 +20,56 @@
 /* ---- the sandbox --------------------------------------------------------- */
 
 #define DRY_RUN_REASONS 5
+
+/* Widenings that change existing values (int64 -> float64 rounds
+ * integers beyond 2^53, timestamp -> timestamptz reads each value in the
+ * session's zone) are reviewable, and the person deciding must see what
+ * they would do: per such op, how many rows and a few values before and
+ * after. NULL when no op changes a value. */
+#define VALUE_CHANGE_SAMPLES 5
+
+static json_t *value_changes(pm_store *s, const pm_table *from, const pm_op *ops, size_t n,
+                             pm_arena *a)
+{
+    json_t *all = NULL;
+    for (size_t i = 0; i < n; i++) {
+        if (ops[i].kind != OP_WIDEN_COLUMN || !ops[i].column)
+            continue;
+        int ci = table_find(from, ops[i].column, strlen(ops[i].column));
+        if (ci < 0)
+            continue;
+        pm_type was = from->cols[ci].type;
+        pm_value_change *vc;
+        size_t nvc;
+        int64_t rows;
+        pm_err e;
+        if (store_widen_changes(s, from->name, ops[i].column, was, ops[i].type,
+                                VALUE_CHANGE_SAMPLES, a, &vc, &nvc, &rows, &e) != PM_OK) {
+            pm_warn("cannot tell which values of %s.%s the widening changes: %s", from->name,
+                    ops[i].column, e.msg);
+            continue;
+        }
+        if (!rows)
+            continue;
+        char b1[TYPE_NAME_MAX], b2[TYPE_NAME_MAX];
+        json_t *samples = json_array();
+        for (size_t k = 0; k < nvc; k++)
+            json_array_append_new(
+                samples, json_pack("{s:s, s:s}", "before", vc[k].before, "after", vc[k].after));
+        const char *note =
+            was.kind == PM_T_INT64
+                ? "float64 holds integers exactly only up to 2^53: these values are rounded"
+                : "each value without a zone is read in the session's time zone (UTC on SQLite) "
+                  "and keeps that instant from then on";
+        if (!all)
+            all = json_array();
+        json_array_append_new(all, json_pack("{s:s, s:s, s:s, s:I, s:o, s:s}", "column",
+                                             ops[i].column, "from", type_name(was, b1), "to",
+                                             type_name(ops[i].type, b2), "rows", (json_int_t)rows,
+                                             "samples", samples, "note", note));
+    }
+    return all;
+}
 
 pm_code heal_dry_run(heal_ctx *c, const pm_table *from, const pm_op *ops, size_t n,
                      const pm_record *recs, size_t nrecs, pm_arena *arena, heal_dry_run_result *out,
@@ -97,6 +148,11 @@ pm_code heal_dry_run(heal_ctx *c, const pm_table *from, const pm_op *ops, size_t
                           (json_int_t)out->fixed, "would_load", (json_int_t)out->would_load,
                           "would_fail", (json_int_t)out->would_fail, "failures", reasons);
     json_object_set_new(j, "error", out->error ? json_string(out->error) : json_null());
+    if (applied) {
+        json_t *vc = value_changes(c->store, from, ops, n, arena);
+        if (vc)
+            json_object_set_new(j, "value_changes", vc);
+    }
     out->json = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
     json_decref(j);
     (void)err;
@@ -357,6 +413,38 @@ pm_code heal_propose(heal_ctx *c, const pm_table *t, const pm_op *ops, size_t n,
 
 /* ---- apply ------------------------------------------------------------ */
 
+pm_code heal_auto_columns_used(pm_store *s, const char *table, int *used, pm_err *err)
+{
+    *used = 0;
+    time_t since = time(NULL) - 24 * 3600;
+    struct tm tm;
+    gmtime_r(&since, &tm);
+    char cutoff[32];
+    strftime(cutoff, sizeof cutoff, "%Y-%m-%dT%H:%M:%S", &tm);
+    pm_arena *a = pm_arena_new(0);
+    pm_proposal *ps;
+    size_t n;
+    pm_proposal_state applied = PROP_APPLIED;
+    pm_code rc = store_proposals_list(s, table, &applied, 0, a, &ps, &n, err);
+    for (size_t i = 0; !rc && i < n; i++) {
+        if (!ps[i].decided_by || strncmp(ps[i].decided_by, "human:", 6) == 0 || !ps[i].decided_at ||
+            strcmp(ps[i].decided_at, cutoff) < 0)
+            continue;
+        json_t *ops = json_loads(ps[i].ops, 0, NULL);
+        size_t k;
+        json_t *op;
+        json_array_foreach(ops, k, op)
+        {
+            const char *kind = json_string_value(json_object_get(op, "op"));
+            if (kind && strcmp(kind, "add_column") == 0)
+                (*used)++;
+        }
+        json_decref(ops);
+    }
+    pm_arena_free(a);
+    return rc;
+}
+
 pm_code heal_apply(heal_ctx *c, int64_t id, bool replay, heal_outcome *out, pm_err *err)
 {
     pm_store *s = c->store;
@@ -402,7 +490,22 @@ pm_code heal_apply(heal_ctx *c, int64_t id, bool replay, heal_outcome *out, pm_e
             pm_err_hint(err, "reject proposal %lld; the producer has to change", (long long)id);
         }
     }
-    if (!rc && !all_apply(c, ops, n, t)) {
+    /* Columns that keep coming without a person are a map keyed by data
+     * (or an attack: six calls of 256 columns reach PostgreSQL's limit),
+     * not a schema: past the budget they wait for a person. */
+    int nadd = 0;
+    for (size_t i = 0; !rc && i < n; i++)
+        nadd += ops[i].kind == OP_ADD_COLUMN;
+    if (!rc && nadd && !c->human && all_apply(c, ops, n, t)) {
+        out->budget = policy_auto_columns(c->policy);
+        rc = heal_auto_columns_used(s, p.table, &out->budget_used, err);
+        out->over_budget = !rc && out->budget_used + nadd > out->budget;
+        if (out->over_budget)
+            pm_warn("proposal %lld adds %d columns to %s, past its budget of automatic columns "
+                    "(%d in 24 h, %d used): it waits for a person",
+                    (long long)id, nadd, p.table, out->budget, out->budget_used);
+    }
+    if (!rc && (out->over_budget || !all_apply(c, ops, n, t))) {
         /* Only a person may apply what the policy holds (invariant 4). */
         out->awaiting = true;
         rc = store_begin(s, err);

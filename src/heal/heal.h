@@ -86,6 +86,10 @@ pm_code heal_propose(heal_ctx *c, const pm_table *t, const pm_op *ops, size_t n,
 typedef struct heal_outcome {
     bool applied;
     bool awaiting; /* not applied: the policy holds it for a person */
+    /* awaiting because the table's budget of automatic columns is spent
+     * (policy.h): budget_used of budget columns in the last 24 h */
+    bool over_budget;
+    int budget, budget_used;
     int from_version, to_version;
     int64_t replayed;        /* rows that left quarantine */
     int64_t waiting;         /* rows still in quarantine for the table */
@@ -93,11 +97,17 @@ typedef struct heal_outcome {
     double ms; /* from the call to the replay's commit: checks, dry run, apply, replay */
 } heal_outcome;
 
+/* Columns added to table without a person in the last 24 hours: the
+ * add_column ops of its proposals applied by any actor but a human (the
+ * rules, an agent), which policy.h's budget bounds. */
+pm_code heal_auto_columns_used(pm_store *s, const char *table, int *used, pm_err *err);
+
 /* Applies pending proposal id (see the top of this file). replay: replay
  * the table's quarantine afterwards. A proposal the policy does not let
- * this actor apply (review class and not a person) is not applied:
- * out->awaiting, PM_OK. Forbidden ops, guard rejections and failed dry
- * runs are errors and leave the proposal pending. */
+ * this actor apply (review class and not a person), or whose new columns
+ * would pass the table's budget of automatic columns (not a person), is
+ * not applied: out->awaiting (and out->over_budget), PM_OK. Forbidden ops, guard rejections and
+ * failed dry runs are errors and leave the proposal pending. */
 pm_code heal_apply(heal_ctx *c, int64_t id, bool replay, heal_outcome *out, pm_err *err);
 
 /* A person rejects pending proposal id: its incidents go back to open. */

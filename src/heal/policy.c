@@ -180,6 +180,15 @@ void policy_merge(pm_policy *a, const pm_policy *b)
         else if (y > x && !(y == CLASS_AUTO && x == -1))
             a->override[k] = y;
     }
+    if (policy_auto_columns(b) < policy_auto_columns(a))
+        a->auto_columns_per_day = policy_auto_columns(b);
+}
+
+int policy_auto_columns(const pm_policy *p)
+{
+    if (!p || p->auto_columns_per_day <= 0)
+        return POLICY_AUTO_COLUMNS;
+    return p->auto_columns_per_day;
 }
 
 void policy_default(pm_policy *p)
@@ -188,6 +197,7 @@ void policy_default(pm_policy *p)
     p->on_incident = ON_INCIDENT_CONTINUE;
     for (int k = 0; k < OP_KIND_COUNT; k++)
         p->override[k] = -1;
+    p->auto_columns_per_day = 0;
 }
 
 pm_op_class policy_class_with(const pm_policy *p, const pm_op *op, const pm_table *t)
@@ -219,6 +229,8 @@ char *policy_to_json(const pm_policy *p, const char *source)
     json_t *j = json_pack("{s:s, s:s, s:o, s:s}", "mode", policy_mode_name(p->mode), "on_incident",
                           on_incident_name(p->on_incident), "overrides", over, "source",
                           source ? source : "unknown");
+    if (j && policy_auto_columns(p) != POLICY_AUTO_COLUMNS)
+        json_object_set_new(j, "auto_columns_per_day", json_integer(policy_auto_columns(p)));
     char *text = j ? json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
     json_decref(j);
     return text;
@@ -234,6 +246,12 @@ bool policy_from_json(const char *text, pm_policy *out)
     const char *oi = json_string_value(json_object_get(j, "on_incident"));
     if (ok && oi)
         ok = on_incident_parse(oi, &p.on_incident);
+    json_t *budget = json_object_get(j, "auto_columns_per_day");
+    if (ok && budget) {
+        json_int_t b = json_integer_value(budget);
+        ok = json_is_integer(budget) && b >= 1 && b <= POLICY_AUTO_COLUMNS_MAX;
+        p.auto_columns_per_day = ok ? (int)b : 0;
+    }
     const char *kind;
     json_t *v;
     json_object_foreach(ok ? json_object_get(j, "overrides") : NULL, kind, v)

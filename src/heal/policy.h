@@ -65,7 +65,17 @@ typedef struct pm_policy {
     /* Per op kind: -1 = the inherent class; else a pm_op_class set by the
      * config. A value that is neither counts as forbidden. */
     signed char override[OP_KIND_COUNT];
+    /* The budget of columns added to one table without a person, in any
+     * 24 hours (by the rules during runs and by agents' apply_fix alike);
+     * past it new columns wait for a person. 0: POLICY_AUTO_COLUMNS. */
+    int auto_columns_per_day;
 } pm_policy;
+
+#define POLICY_AUTO_COLUMNS 32
+#define POLICY_AUTO_COLUMNS_MAX 1600 /* PostgreSQL's columns per table */
+
+/* p's budget of automatic column additions per table and day. */
+int policy_auto_columns(const pm_policy *p);
 
 /* auto, continue, no overrides. */
 void policy_default(pm_policy *p);
@@ -77,7 +87,8 @@ void policy_merge(pm_policy *a, const pm_policy *b);
 
 /* The policy as JSON text (caller frees), with where it came from
  * (source: "--policy review", a config file's path, "the default"): what
- * a proposal records of the policy it was made under. */
+ * a proposal records of the policy it was made under. The budget of
+ * automatic columns is written only when it is not the default. */
 char *policy_to_json(const pm_policy *p, const char *source);
 /* Back from policy_to_json's text; false (out untouched) if it is not. */
 bool policy_from_json(const char *text, pm_policy *out);

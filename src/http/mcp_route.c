@@ -51,6 +51,11 @@
 #define RETRY_MS 1000
 #define SHUTDOWN_GRACE 5  /* s for answers to reach their clients at exit */
 #define LINGER_SECONDS 60 /* a finished call's stream waits this long for a reconnect */
+/* A running call whose client read its stream and went away without
+ * coming back (a reconnect with Last-Event-ID comes after RETRY_MS) for
+ * this long is cancelled: nobody waits for its answer, and its work and
+ * worker should not outlive the client. */
+#define ORPHAN_SECONDS 5
 
 typedef struct ev {
     struct ev *next;
@@ -76,9 +81,12 @@ typedef struct sse {
     int refs;       /* under the server's mu */
     bool lingering; /* under the server's mu: kept for a reconnect */
     time_t linger_until;
-    char sid[65]; /* whose stream it is (its session's id, for resumption) */
-    char id[24];  /* stream id, the prefix of its event ids */
-    uint64_t seq; /* events so far */
+    mcp_job *job;    /* under the server's mu: the call writing it, while it runs */
+    int readers;     /* under the server's mu: connections reading it */
+    time_t orphaned; /* under the server's mu: when its last reader left, job running */
+    char sid[65];    /* whose stream it is (its session's id, for resumption) */
+    char id[24];     /* stream id, the prefix of its event ids */
+    uint64_t seq;    /* events so far */
 } sse;
 
 struct hsess {
@@ -241,6 +249,7 @@ typedef struct reader {
     size_t off;    /* bytes of it already sent */
     uint64_t gen;  /* the stream's cut generation this connection belongs to */
     bool ending;   /* the retry field went out: end */
+    bool gone;     /* under st->mu: the client closed the connection */
 } reader;
 
 static ssize_t copy_out(char *buf, size_t max, const char *text, size_t len, size_t *off)
@@ -257,6 +266,10 @@ static ssize_t sse_read(void *cls, char *buf, size_t max)
     sse *st = rd->st;
     pthread_mutex_lock(&st->mu);
     for (;;) {
+        if (rd->gone) {
+            pthread_mutex_unlock(&st->mu);
+            return HTTP_STREAM_ERROR;
+        }
         if (rd->ending) {
             pthread_mutex_unlock(&st->mu);
             return HTTP_STREAM_END;
@@ -301,6 +314,18 @@ static ssize_t sse_read(void *cls, char *buf, size_t max)
 
 static void hsess_unref(hsrv *h, hsess *hs);
 
+/* The client closed the connection: the read waiting for an event ends it
+ * now, rather than at its next keep-alive, so that a call nobody reads is
+ * seen orphaned (cancel_orphans_locked) in seconds. */
+static void sse_reader_gone(void *cls)
+{
+    reader *rd = cls;
+    pthread_mutex_lock(&rd->st->mu);
+    rd->gone = true;
+    pthread_cond_broadcast(&rd->st->cv);
+    pthread_mutex_unlock(&rd->st->mu);
+}
+
 static void sse_reader_free(void *cls)
 {
     reader *rd = cls;
@@ -310,6 +335,8 @@ static void sse_reader_free(void *cls)
     bool delivered = st->done && st->sent >= st->seq;
     pthread_mutex_unlock(&st->mu);
     pthread_mutex_lock(&rd->h->mu);
+    if (--st->readers == 0 && st->job)
+        st->orphaned = time(NULL);
     bool release = delivered && st->lingering;
     if (release) {
         st->lingering = false;
@@ -501,6 +528,9 @@ static void *run_call(void *arg)
         sse_send(cj->st, out.data, out.len);
     pm_buf_free(&out);
     sse_finish(cj->st);
+    pthread_mutex_lock(&h->mu);
+    cj->st->job = NULL;
+    pthread_mutex_unlock(&h->mu);
     mcp_job_free(cj->job);
     /* a client whose connection dropped may come back for the answer */
     pthread_mutex_lock(&cj->st->mu);
@@ -535,9 +565,14 @@ static void sse_response(hsrv *h, http_req *rq, sse *st, hsess *hs, bool own, ui
     pthread_mutex_lock(&st->mu);
     uint64_t gen = st->gen;
     pthread_mutex_unlock(&st->mu);
+    pthread_mutex_lock(&h->mu);
+    st->readers++;
+    st->orphaned = 0;
+    pthread_mutex_unlock(&h->mu);
     *rd = (reader){.h = h, .st = st, .hs = hs, .own = own, .next = next, .gen = gen};
     http_add_header(rq, "Cache-Control", "no-cache");
-    http_answer_stream(rq, 200, "text/event-stream", sse_read, sse_reader_free, rd);
+    http_answer_stream(rq, 200, "text/event-stream", sse_read, sse_reader_free, sse_reader_gone,
+                       rd);
 }
 
 /* Clients of 2025-11-25 know the priming event; older ones may not. */
@@ -679,6 +714,7 @@ static void post(hsrv *h, http_req *rq, hsess *hs)
     pthread_mutex_lock(&h->mu);
     hs->refs++; /* the call's */
     h->workers++;
+    st->job = j;
     pthread_mutex_unlock(&h->mu);
     *cj = (call_job){h, hs, j, st};
     pthread_t th;
@@ -845,11 +881,33 @@ static void route_handle(void *arg, http_req *rq)
     hsess_unref(h, hs);
 }
 
+/* Cancels the running calls nobody has read for ORPHAN_SECONDS (h->mu
+ * held; lock order: the server's mu, then a session's). */
+static void cancel_orphans_locked(hsrv *h, time_t now)
+{
+    for (sse *st = h->streams; st; st = st->next) {
+        if (!st->job || st->readers || !st->orphaned)
+            continue;
+        /* a stream the call cut (SSE polling) is owed its retry interval */
+        pthread_mutex_lock(&st->mu);
+        int retry = st->gen ? st->cut_retry / 1000 + 1 : 0;
+        pthread_mutex_unlock(&st->mu);
+        if (now - st->orphaned >= ORPHAN_SECONDS + retry) {
+            st->orphaned = 0;
+            pm_info("mcp: a call's client went away %d s ago without coming back for its "
+                    "answer: the call is cancelled",
+                    ORPHAN_SECONDS);
+            mcp_job_cancel(st->job);
+        }
+    }
+}
+
 static void route_tick(void *arg)
 {
     hsrv *h = arg;
     pthread_mutex_lock(&h->mu);
     reap_idle_locked(h, time(NULL));
+    cancel_orphans_locked(h, time(NULL));
     pthread_mutex_unlock(&h->mu);
     reap_streams(h, time(NULL), false);
 }

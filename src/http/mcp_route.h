@@ -28,7 +28,10 @@
  *   max_sessions sessions live             503
  *
  * Session ids are 32 random bytes in hex (visible ASCII). A session idle
- * (no request, no open stream, no running call) for idle_seconds ends.
+ * (no request, no open stream, no running call) for idle_seconds ends. A
+ * running tools/call whose stream nobody reads for 5 s (its client closed
+ * the connection and did not resume with Last-Event-ID) is cancelled, as
+ * notifications/cancelled would cancel it.
  * When the server stops, sessions close (so long calls stop at their next
  * check), running calls finish and their answers are sent (for up to 5 s),
  * then the streams end. */

@@ -21,7 +21,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <poll.h>
+#include <pthread.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/buf.h"
@@ -29,12 +32,30 @@
 
 #define MAX_ROUTES 16
 #define MAX_HEADERS 8
-#define MAX_CONNECTIONS 512
+#define MAX_CONNECTIONS 256    /* in all: each is a thread */
+#define MAX_PER_PEER 32        /* from one address, so that one client cannot take them all */
 #define CONNECTION_TIMEOUT 120 /* s without a byte either way; streams send keep-alives */
+/* s from a connection's start (or the end of its last request) to the end
+ * of the next request's headers. libmicrohttpd's timeout restarts with every
+ * byte, so a client trickling a header line now and then would hold its
+ * connection (and its thread) forever: this deadline does not move. */
+#define HEADER_DEADLINE 10
 #define TICK_MS 100
 /* The 401's challenge. The realm is "mcp", as clients have seen it since
  * MCP was the only route; one token admits every route. */
 #define CHALLENGE "Bearer realm=\"mcp\""
+
+/* A connection while it waits for a request's headers (the header
+ * deadline's list); waiting is 0 while a request is being served. */
+typedef struct stream stream;
+
+typedef struct http_conn {
+    struct http_conn *next, *prev;
+    int fd;
+    time_t waiting; /* since when, monotonic seconds; 0: not waiting */
+    bool cut;       /* shut down by the deadline */
+    stream *st;     /* the streamed answer it carries, or NULL */
+} http_conn;
 
 struct http_server {
     const http_opts *o;
@@ -42,6 +63,8 @@ struct http_server {
     size_t nroutes;
     int port;
     bool loopback;
+    pthread_mutex_t mu; /* conns */
+    http_conn *conns;
 };
 
 struct http_req {
@@ -144,11 +167,15 @@ void http_answer_error(http_req *rq, unsigned status, const char *fmt, ...)
     pm_buf_free(&b);
 }
 
-typedef struct stream {
+struct stream {
     ssize_t (*read)(void *arg, char *buf, size_t max);
     void (*done)(void *arg);
+    void (*gone)(void *arg);
     void *arg;
-} stream;
+    http_server *srv;
+    http_conn *hc; /* under srv->mu: the connection carrying it, or NULL */
+    bool told;     /* under srv->mu: gone() was called */
+};
 
 static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
 {
@@ -161,16 +188,24 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
     return n;
 }
 
+static http_conn *conn_of(struct MHD_Connection *c);
+
 static void stream_free(void *cls)
 {
     stream *s = cls;
+    if (s->srv) {
+        pthread_mutex_lock(&s->srv->mu);
+        if (s->hc && s->hc->st == s)
+            s->hc->st = NULL;
+        pthread_mutex_unlock(&s->srv->mu);
+    }
     s->done(s->arg);
     free(s);
 }
 
 void http_answer_stream(http_req *rq, unsigned status, const char *content_type,
                         ssize_t (*read)(void *arg, char *buf, size_t max), void (*done)(void *arg),
-                        void *arg)
+                        void (*gone)(void *arg), void *arg)
 {
     stream *s = malloc(sizeof *s);
     if (!s) {
@@ -179,7 +214,12 @@ void http_answer_stream(http_req *rq, unsigned status, const char *content_type,
         rq->result = MHD_NO;
         return;
     }
-    *s = (stream){read, done, arg};
+    *s = (stream){.read = read, .done = done, .gone = gone, .arg = arg, .srv = rq->srv};
+    pthread_mutex_lock(&rq->srv->mu);
+    s->hc = conn_of(rq->c);
+    if (s->hc)
+        s->hc->st = s;
+    pthread_mutex_unlock(&rq->srv->mu);
     struct MHD_Response *r =
         MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384, stream_read, s, stream_free);
     if (!r) {
@@ -281,9 +321,8 @@ static bool token_ok(const http_server *srv, const char *auth)
  * two ways (request smuggling). A request carrying any of these twice is
  * refused rather than read one way. */
 static const char *const single_headers[] = {
-    MHD_HTTP_HEADER_HOST,   MHD_HTTP_HEADER_AUTHORIZATION,
-    MHD_HTTP_HEADER_ORIGIN, MHD_HTTP_HEADER_CONTENT_LENGTH,
-    "Mcp-Session-Id",
+    MHD_HTTP_HEADER_HOST,           MHD_HTTP_HEADER_AUTHORIZATION,     MHD_HTTP_HEADER_ORIGIN,
+    MHD_HTTP_HEADER_CONTENT_LENGTH, MHD_HTTP_HEADER_TRANSFER_ENCODING, "Mcp-Session-Id",
 };
 #define NSINGLE (sizeof single_headers / sizeof *single_headers)
 
@@ -311,6 +350,14 @@ static bool guard(http_req *rq)
     if (hc.twice) {
         http_answer_error(rq, MHD_HTTP_BAD_REQUEST,
                           "Bad Request: more than one %s header (send it once)", hc.twice);
+        return false;
+    }
+    /* Both frame the body, each its own way: a proxy in front that went by
+     * the other would see a different next request (smuggling). */
+    if (http_req_header(rq, MHD_HTTP_HEADER_TRANSFER_ENCODING) &&
+        http_req_header(rq, MHD_HTTP_HEADER_CONTENT_LENGTH)) {
+        http_answer_error(rq, MHD_HTTP_BAD_REQUEST,
+                          "Bad Request: both Transfer-Encoding and Content-Length (send one)");
         return false;
     }
     const char *host = http_req_header(rq, MHD_HTTP_HEADER_HOST);
@@ -380,6 +427,101 @@ pm_code http_server_mount(http_server *srv, const http_route *r, pm_err *err)
     return PM_OK;
 }
 
+/* ---- the header deadline -------------------------------------------------------- */
+
+static time_t mono_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec;
+}
+
+static http_conn *conn_of(struct MHD_Connection *c)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return ci ? ci->socket_context : NULL;
+}
+
+/* A connection's next request begins to be awaited (waiting) or its
+ * headers are in (not waiting). */
+static void conn_waiting(http_server *srv, struct MHD_Connection *c, bool waiting)
+{
+    pthread_mutex_lock(&srv->mu);
+    http_conn *hc = conn_of(c);
+    if (hc)
+        hc->waiting = waiting ? mono_now() : 0;
+    pthread_mutex_unlock(&srv->mu);
+}
+
+static void connection_cb(void *cls, struct MHD_Connection *c, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code)
+{
+    http_server *srv = cls;
+    pthread_mutex_lock(&srv->mu);
+    http_conn *hc = *socket_context;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+        hc = ci ? calloc(1, sizeof *hc) : NULL;
+        if (hc) {
+            *hc = (http_conn){.next = srv->conns, .fd = ci->connect_fd, .waiting = mono_now()};
+            if (srv->conns)
+                srv->conns->prev = hc;
+            srv->conns = hc;
+        }
+        *socket_context = hc;
+    } else if (hc) {
+        if (hc->st)
+            hc->st->hc = NULL;
+        if (hc->prev)
+            hc->prev->next = hc->next;
+        else
+            srv->conns = hc->next;
+        if (hc->next)
+            hc->next->prev = hc->prev;
+        free(hc);
+        *socket_context = NULL;
+    }
+    pthread_mutex_unlock(&srv->mu);
+}
+
+/* Tells the streams whose client closed its connection (POLLRDHUP: the
+ * peer's FIN) that it is gone: a stream's reader may block long between
+ * events, and the connection is otherwise noticed dead only at its next
+ * write. srv->mu held. */
+static void tell_gone_locked(http_server *srv)
+{
+    for (http_conn *hc = srv->conns; hc; hc = hc->next) {
+        if (!hc->st || hc->st->told || !hc->st->gone)
+            continue;
+        struct pollfd pfd = {.fd = hc->fd, .events = POLLRDHUP};
+        if (poll(&pfd, 1, 0) == 1 && (pfd.revents & (POLLRDHUP | POLLHUP | POLLERR))) {
+            hc->st->told = true;
+            hc->st->gone(hc->st->arg);
+        }
+    }
+}
+
+/* Shuts down the connections whose headers are late. shutdown(), unlike
+ * close(), is safe on a socket another thread reads: its recv returns and
+ * libmicrohttpd closes the connection its own way (the fd stays valid
+ * until the closed notification, which takes srv->mu). */
+static void cut_late(http_server *srv)
+{
+    time_t now = mono_now();
+    pthread_mutex_lock(&srv->mu);
+    tell_gone_locked(srv);
+    for (http_conn *hc = srv->conns; hc; hc = hc->next)
+        if (hc->waiting && !hc->cut && now - hc->waiting >= HEADER_DEADLINE) {
+            hc->cut = true;
+            shutdown(hc->fd, SHUT_RDWR);
+            pm_debug("http: a connection sent no complete request head within %d s: closed",
+                     HEADER_DEADLINE);
+        }
+    pthread_mutex_unlock(&srv->mu);
+}
+
 /* ---- requests ------------------------------------------------------------------- */
 
 static bool has_body(const http_req *rq)
@@ -430,6 +572,7 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *c, const char
             return MHD_NO;
         *rq = (http_req){.srv = srv, .c = c, .method = method, .path = url};
         *req_cls = rq;
+        conn_waiting(srv, c, false);
         /* Without a body, wait for the next call: an answer queued now
          * would close the connection (libmicrohttpd cannot tell that no
          * body follows), and keep-alive is worth keeping. */
@@ -474,6 +617,7 @@ static void completed_cb(void *cls, struct MHD_Connection *c, void **req_cls,
     http_req *rq = *req_cls;
     if (!rq)
         return;
+    conn_waiting(rq->srv, c, true);
     pm_buf_free(&rq->body);
     free(rq);
     *req_cls = NULL;
@@ -526,8 +670,10 @@ static int listen_on(const struct addrinfo *ai, int *port)
 http_server *http_server_new(const http_opts *o)
 {
     http_server *srv = calloc(1, sizeof *srv);
-    if (srv)
+    if (srv) {
         srv->o = o;
+        pthread_mutex_init(&srv->mu, NULL);
+    }
     return srv;
 }
 
@@ -538,6 +684,7 @@ void http_server_free(http_server *srv)
     for (size_t i = 0; i < srv->nroutes; i++)
         if (srv->routes[i].free)
             srv->routes[i].free(srv->routes[i].arg);
+    pthread_mutex_destroy(&srv->mu);
     free(srv);
 }
 
@@ -572,7 +719,9 @@ pm_code http_server_run(http_server *srv, pm_err *err)
         fd < 0 ? NULL
                : MHD_start_daemon(flags, 0, NULL, NULL, access_cb, srv, MHD_OPTION_LISTEN_SOCKET,
                                   fd, MHD_OPTION_NOTIFY_COMPLETED, completed_cb, srv,
+                                  MHD_OPTION_NOTIFY_CONNECTION, connection_cb, srv,
                                   MHD_OPTION_CONNECTION_LIMIT, (unsigned)MAX_CONNECTIONS,
+                                  MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)MAX_PER_PEER,
                                   MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONNECTION_TIMEOUT,
                                   MHD_OPTION_EXTERNAL_LOGGER, mhd_log, srv, MHD_OPTION_END);
     if (!d) {
@@ -588,6 +737,7 @@ pm_code http_server_run(http_server *srv, pm_err *err)
         o->ready(o->ready_arg, host, srv->port);
     while (!(o->stop && *o->stop)) {
         usleep(TICK_MS * 1000);
+        cut_late(srv);
         for (size_t i = 0; i < srv->nroutes; i++)
             if (srv->routes[i].tick)
                 srv->routes[i].tick(srv->routes[i].arg);

@@ -9,8 +9,9 @@
  *   1. the guards, for EVERY path, as soon as its headers are in (before a
  *      byte of its body is read, so that no unauthenticated client makes
  *      the server buffer anything):
- *        Host, Authorization, Origin, Content-Length or Mcp-Session-Id
- *        more than once                  400 (which copy counts would
+ *        Host, Authorization, Origin, Content-Length, Transfer-Encoding
+ *        or Mcp-Session-Id more than once, or both Transfer-Encoding and
+ *        Content-Length                  400 (which copy counts would
  *                                        depend on who reads it)
  *        bound to loopback, a Host other than localhost, 127.0.0.1 or
  *        [::1] (with this port)          403 (DNS rebinding; beyond
@@ -35,8 +36,11 @@
  *
  * Listening beyond loopback needs a token: http_server_run refuses to
  * start without one. libmicrohttpd runs a thread per connection, so a
- * handler and a stream's reader may block; at most 512 connections, and a
- * connection silent for 120 s is closed (a stream sends keep-alives).
+ * handler and a stream's reader may block; at most 256 connections, 32 of
+ * them from one peer address (libmicrohttpd closes the others at once); a
+ * request's head must be in within 10 s of the connection opening or the
+ * previous request ending (trickled bytes do not move this deadline), and
+ * a connection silent for 120 s is closed (a stream sends keep-alives).
  *
  * Use:
  *
@@ -135,11 +139,14 @@ void http_answer_error(http_req *rq, unsigned status, const char *fmt, ...)
  * 120 s connection timeout: a keep-alive at worst), HTTP_STREAM_END when the
  * body is complete or HTTP_STREAM_ERROR to cut the connection. done(arg)
  * runs once the connection is finished with it (also when answering
- * fails). */
+ * fails). gone(arg) (may be NULL) is called at most once, from the
+ * serving thread within a tick (100 ms), when the client closes its end
+ * of the connection: a read blocked waiting for something to send should
+ * then return HTTP_STREAM_ERROR (gone must not block). */
 #define HTTP_STREAM_END ((ssize_t)-1)
 #define HTTP_STREAM_ERROR ((ssize_t)-2)
 void http_answer_stream(http_req *rq, unsigned status, const char *content_type,
                         ssize_t (*read)(void *arg, char *buf, size_t max), void (*done)(void *arg),
-                        void *arg);
+                        void (*gone)(void *arg), void *arg);
 
 #endif

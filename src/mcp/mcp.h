@@ -278,6 +278,11 @@ bool mcp_job_invalid(const mcp_job *j);
  * that. Once per job. */
 pm_code mcp_job_run(mcp_job *j, const mcp_out *notify, pm_buf *out);
 void mcp_job_free(mcp_job *j);
+/* The job reads as cancelled from now on, as if the client had sent
+ * notifications/cancelled for it (a transport whose client went away):
+ * its handler stops at its next check and nothing is answered. Any
+ * thread, while the job is not freed. */
+void mcp_job_cancel(mcp_job *j);
 
 /* One message through the server's own session (accept, run, free): for
  * tests and one-shot use, with nothing sent on the way. */

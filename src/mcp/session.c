@@ -428,6 +428,16 @@ static pm_code handle_batch(mcp_session *ss, mcp_job *bj, pm_buf *out)
     return PM_OK;
 }
 
+void mcp_job_cancel(mcp_job *j)
+{
+    if (!j->listed)
+        return;
+    pthread_mutex_lock(&j->ss->mu);
+    j->cancelled = true;
+    pthread_cond_broadcast(&j->ss->cv);
+    pthread_mutex_unlock(&j->ss->mu);
+}
+
 static bool job_cancelled(mcp_job *j)
 {
     if (!j->listed)

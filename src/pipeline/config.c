@@ -696,8 +696,9 @@ static pm_code load_contract(loader *ld, const yaml_node_t *n, const char *owner
 
 /* ---- policies ----------------------------------------------------------- */
 
-static const char *const policy_keys[] = {"mode", "on_incident", "overrides"};
-enum { POK_MODE, POK_ON_INCIDENT, POK_OVERRIDES };
+static const char *const policy_keys[] = {"mode", "on_incident", "overrides",
+                                          "auto_columns_per_day"};
+enum { POK_MODE, POK_ON_INCIDENT, POK_OVERRIDES, POK_AUTO_COLUMNS };
 
 /* The scalar as a C string, or NULL for anything else (null, a list, a
  * value with a NUL inside, which would otherwise match by its prefix). */
@@ -796,6 +797,17 @@ static pm_code load_policy(loader *ld, const yaml_node_t *n, const char *owner, 
         case POK_OVERRIDES:
             rc = load_overrides(ld, v, owner, p);
             break;
+        case POK_AUTO_COLUMNS: {
+            unsigned long long u;
+            rc = get_count(ld, v, "auto_columns_per_day", pol_where, POLICY_AUTO_COLUMNS_MAX, &u);
+            if (rc == PM_OK && u == 0)
+                rc = bad_value(ld, v, "auto_columns_per_day", pol_where,
+                               "a count from 1 (use add_column: review in overrides to add no "
+                               "column without a person)");
+            if (rc == PM_OK)
+                p->auto_columns_per_day = (int)u;
+            break;
+        }
         }
         if (rc != PM_OK)
             return rc;
@@ -870,10 +882,9 @@ static pm_code load_defaults(loader *ld, const yaml_node_t *n)
     return PM_OK;
 }
 
-static const char *const pipeline_keys[] = {"name",     "source",   "format",   "table",
-                                            "owner",    "policy",   "contract", "agent",
-                                            "schedule", "timezone", "every",    "watch",
-                                            "review"};
+static const char *const pipeline_keys[] = {"name",   "source",   "format", "table",    "owner",
+                                            "policy", "contract", "agent",  "schedule", "timezone",
+                                            "every",  "watch",    "review"};
 enum {
     PK_NAME,
     PK_SOURCE,
@@ -1416,8 +1427,9 @@ static pm_code load_serve(loader *ld, const yaml_node_t *n)
     return PM_OK;
 }
 
-static const char *const top_keys[] = {"db",           "defaults", "pipelines", "tables",
-                                       "audit_anchor", "agent",    "serve",     "notify"};
+static const char *const top_keys[] = {"db",     "defaults",     "pipelines",
+                                       "tables", "audit_anchor", "agent",
+                                       "serve",  "notify",       "audit_key_env"};
 enum {
     TK_DB,
     TK_DEFAULTS,
@@ -1426,17 +1438,16 @@ enum {
     TK_AUDIT_ANCHOR,
     TK_AGENT,
     TK_SERVE,
-    TK_NOTIFY
+    TK_NOTIFY,
+    TK_AUDIT_KEY_ENV
 };
 
 static pm_code load_root(loader *ld, const yaml_node_t *root)
 {
     if (root->type != YAML_MAPPING_NODE) {
         pm_code rc = bad_value(ld, root, "the file", "", "a mapping");
-        pm_err_hint(
-            ld->err,
-            "valid top-level keys: db, defaults, pipelines, tables, audit_anchor, agent, serve, "
-            "notify");
+        pm_err_hint(ld->err, "valid top-level keys: db, defaults, pipelines, tables, audit_anchor, "
+                             "agent, serve, notify, audit_key_env");
         return rc;
     }
     for (yaml_node_pair_t *p = root->data.mapping.pairs.start; p < root->data.mapping.pairs.top;
@@ -1472,6 +1483,13 @@ static pm_code load_root(loader *ld, const yaml_node_t *root)
             break;
         case TK_NOTIFY:
             rc = load_notify(ld, v);
+            break;
+        case TK_AUDIT_KEY_ENV:
+            if (!is_null(v))
+                rc = get_string(ld, v, "audit_key_env", "", &ld->cfg->audit_key_env);
+            if (rc == PM_OK && ld->cfg->audit_key_env && !env_name_ok(ld->cfg->audit_key_env))
+                rc = bad_value(ld, v, "audit_key_env", "",
+                               "the name of an environment variable (letters, digits, _)");
             break;
         }
         if (rc != PM_OK)

@@ -40,6 +40,7 @@
  *       #   overrides:                   # op kind -> auto | review | forbidden
  *       #     add_column: review
  *       #     drop_not_null: auto
+ *       #   auto_columns_per_day: 32     # columns added without a person (policy.h)
  *       contract:
  *         unique: [order_id]
  *         columns:
@@ -76,6 +77,9 @@
  *       link_base: http://pipemend.internal:8765   # links in messages (REST)
  *   audit_anchor: pipemend-audit.anchor  # audit anchor file (audit.h); relative
  *                                        # to this file; the default
+ *   audit_key_env: PIPEMEND_AUDIT_KEY    # the environment variable holding the
+ *                                        # audit chain's HMAC key (audit.h);
+ *                                        # the key itself is never in a file
  *   tables:
  *     events:
  *       contract: { ...same shape... }
@@ -170,7 +174,8 @@ typedef struct pm_config {
     size_t ncontracts;
     pm_table_policy *table_policies; /* from the tables: section */
     size_t ntable_policies;
-    const char *audit_anchor; /* as written in the file; may be NULL */
+    const char *audit_anchor;  /* as written in the file; may be NULL */
+    const char *audit_key_env; /* the variable holding the audit key; may be NULL */
     pm_agent_cfg agent;
     int serve_max_concurrent;
     int serve_lease_seconds;

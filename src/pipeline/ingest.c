@@ -23,6 +23,7 @@
 #include "pipeline/ingest.h"
 
 #include <pthread.h>
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -811,6 +812,22 @@ static void catch_up(run *r, batch *b)
         validate_row(r, b, &b->rows[i]);
 }
 
+/* A record that brings more new fields than this is no schema change but
+ * bad data (or an attack): planned with the others, one such record would
+ * turn the batch's automatic repair into hundreds of columns. Its fields
+ * are left out of the plan; the record stays in quarantine, its incidents
+ * open for a person, and the rest of the batch heals as it would without
+ * it. */
+#define POISON_NEW_FIELDS 16
+
+static bool poisoned(const brow *row)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < row->nfound; i++)
+        n += row->found[i].kind == FINDING_NEW_FIELD;
+    return n > POISON_NEW_FIELDS;
+}
+
 static void heal_inline(run *r, batch *b)
 {
     if (!r->drift || b->create)
@@ -818,9 +835,19 @@ static void heal_inline(run *r, batch *b)
     pm_plan plan = {0};
     for (int pass = 0; pass < 2; pass++) {
         plan = (pm_plan){0};
-        for (size_t i = 0; i < b->n; i++)
-            if (!b->rows[i].cells && b->rows[i].nfound)
-                planner_consider(&plan, r->table, b->rows[i].found, b->rows[i].nfound, b->arena);
+        size_t npoisoned = 0;
+        for (size_t i = 0; i < b->n; i++) {
+            if (b->rows[i].cells || !b->rows[i].nfound)
+                continue;
+            if (poisoned(&b->rows[i])) {
+                if (pass == 0 && npoisoned++ < 3)
+                    pm_warn("line %llu of %s brings more than %d new fields: not planned (the "
+                            "record stays in quarantine for a person)",
+                            (unsigned long long)b->rows[i].rec.line, b->source, POISON_NEW_FIELDS);
+                continue;
+            }
+            planner_consider(&plan, r->table, b->rows[i].found, b->rows[i].nfound, b->arena);
+        }
         if (!plan.n)
             return;
         if (pass == 0) {
@@ -835,11 +862,25 @@ static void heal_inline(run *r, batch *b)
     const char **why_now = pm_arena_alloc(b->arena, plan.n * sizeof *why_now);
     const char **why = pm_arena_alloc(b->arena, plan.n * sizeof *why);
     size_t nnow = 0, nlater = 0, width = r->table->ncols;
+    /* The table's budget of columns added without a person (policy.h):
+     * what is left of it today is applied, the rest waits. */
+    int left = INT_MAX;
+    for (size_t i = 0; i < plan.n && left == INT_MAX; i++) {
+        int used = 0;
+        if (plan.ops[i].kind == OP_ADD_COLUMN &&
+            policy_decide_op(&r->o->policy, &plan.ops[i], r->table) == DECIDE_APPLY &&
+            slot_wait_free(r, 0) && slot_wait_free(r, 1))
+            left = heal_auto_columns_used(r->store, r->table->name, &used, NULL) == PM_OK
+                       ? policy_auto_columns(&r->o->policy) - used
+                       : 0;
+    }
     for (size_t i = 0; i < plan.n; i++) {
         pm_decision d = policy_decide_op(&r->o->policy, &plan.ops[i], r->table);
         /* Columns that keep coming are a map keyed by data, not a schema:
-         * past the inference cap they wait for a person. */
-        bool capped = plan.ops[i].kind == OP_ADD_COLUMN && ++width > INFER_MAX_COLUMNS;
+         * past the inference cap, or the day's budget, they wait for a
+         * person. */
+        bool capped = plan.ops[i].kind == OP_ADD_COLUMN &&
+                      (++width > INFER_MAX_COLUMNS || (d == DECIDE_APPLY && left-- <= 0));
         if (d == DECIDE_APPLY && !capped) {
             why_now[nnow] = plan.why[i];
             now[nnow++] = plan.ops[i];

@@ -122,5 +122,22 @@ size_t colname_normalise(const char *name, size_t n, char *out)
         len = 2;
     }
     out[len] = '\0';
+    if (colname_system(out)) { /* step 6 */
+        memmove(out + 2, out, len + 1);
+        memcpy(out, "c_", 2);
+        len += 2;
+    }
     return len;
+}
+
+bool colname_system(const char *name)
+{
+    static const char *const sys[] = {
+        "ctid",  "xmin",    "xmax", "cmin", "cmax", "tableoid", "oid", /* PostgreSQL */
+        "rowid", "_rowid_", /* SQLite (and oid); normalising trims _rowid_ to rowid */
+    };
+    for (size_t i = 0; i < sizeof sys / sizeof sys[0]; i++)
+        if (strcmp(name, sys[i]) == 0)
+            return true;
+    return false;
 }

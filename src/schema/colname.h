@@ -20,7 +20,17 @@
  *      a name starting with "_pipemend" cannot occur after trimming;
  *   5. the result is cut to 63 bytes (PostgreSQL's limit) at a character
  *      boundary, and '_' left at the end by the cut are trimmed too, so
- *      that a normalised name normalises to itself ("c_" aside).
+ *      that a normalised name normalises to itself ("c_" aside);
+ *   6. a system column's name on either backend (colname_system: ctid,
+ *      xmin, xmax, cmin, cmax, tableoid, oid on PostgreSQL; rowid, and
+ *      oid and _rowid_ as trimmed, on SQLite) gets the prefix "c_": field
+ *      "ctid" is column "c_ctid". PostgreSQL refuses a user column of
+ *      such a name, and on SQLite one would shadow the row id, so a feed
+ *      carrying one could otherwise not be loaded (PostgreSQL) or would
+ *      load differently on the two backends. Mapping, rather than
+ *      quarantining, keeps the value and needs no person: the rule is
+ *      fixed, the same for every record and both backends, and the
+ *      mapped name cannot collide with a system name again.
  * The result never needs quoting to be safe, but stores quote it anyway.
  * So no column name holds a character that does not show: "email" followed
  * by tag characters is "email", and a name of fillers alone is "c_".
@@ -38,6 +48,9 @@
 /* Writes the normalised form of name[0..n) into out (COLNAME_MAX + 1 bytes)
  * and returns its length. name must be valid UTF-8. */
 size_t colname_normalise(const char *name, size_t n, char *out);
+
+/* Is name (normalised) a system column's name on either backend (step 6)? */
+bool colname_system(const char *name);
 
 /* Is code point cp one that step 1 turns into a separator? */
 bool colname_invisible(uint32_t cp);

@@ -357,11 +357,12 @@ static const struct {
     [ST_AUDIT_LAST] = {"SELECT seq, hash FROM _pipemend_audit ORDER BY seq DESC LIMIT 1",
                        "cannot read the audit log"},
     [ST_AUDIT_ADD] = {"INSERT INTO _pipemend_audit (seq, at, actor, action, subject, payload, "
-                      "prev_hash, hash) VALUES (CAST($1 AS bigint), CAST($2 AS text), CAST($3 AS "
-                      "text), CAST($4 AS text), CAST($5 AS text), CAST($6 AS text), CAST($7 AS "
-                      "text), CAST($8 AS text))",
+                      "prev_hash, hash, keyed) VALUES (CAST($1 AS bigint), CAST($2 AS text), "
+                      "CAST($3 AS text), CAST($4 AS text), CAST($5 AS text), CAST($6 AS text), "
+                      "CAST($7 AS text), CAST($8 AS text), CAST($9 AS integer))",
                       "cannot write the audit log"},
-    [ST_AUDIT_LIST] = {"SELECT seq, at, actor, action, subject, payload, prev_hash, hash FROM "
+    [ST_AUDIT_LIST] = {"SELECT seq, at, actor, action, subject, payload, prev_hash, hash, "
+                       "COALESCE(keyed, 0) FROM "
                        "_pipemend_audit WHERE seq > CAST($1 AS bigint) ORDER BY seq LIMIT "
                        "CAST($2 AS bigint)",
                        "cannot read the audit log"},
@@ -1619,6 +1620,7 @@ pm_code store_audit_append(pm_store *s, pm_audit_event *e,
         TEXT(st, 6, e->payload);
         TEXT(st, 7, e->prev_hash);
         TEXT(st, 8, e->hash);
+        INT(st, 9, e->keyed ? 1 : 0);
         rc = run(st, NULL, err);
     }
     e->prev_hash = e->hash = NULL; /* they pointed at this frame */
@@ -1649,6 +1651,7 @@ pm_code store_audit_list(pm_store *s, int64_t after, int limit, pm_arena *a, pm_
         x->payload = C_TEXT(st, 5, a);
         x->prev_hash = C_TEXT(st, 6, a);
         x->hash = C_TEXT(st, 7, a);
+        x->keyed = C_INT(st, 8) != 0;
     }
     DONE(st);
     return rc;

@@ -40,13 +40,17 @@ typedef enum drv_tx {
  * catalog.c. Every `_pipemend_` name in a catalog statement is prefixed with
  * catalog; {now}, {for_update}, {epoch:X} and {ids:X} are replaced. */
 typedef struct drv_dialect {
-    const char *catalog;    /* where the catalog tables live: "" or "pipemend." */
-    const char *now;        /* the current time as ISO 8601 UTC text (..:05.678Z) */
-    const char *for_update; /* locks the rows a write transaction read, or "" */
-    const char *epoch;      /* printf format: seconds since 1970 of ISO text %s */
-    const char *ids;        /* printf format: the ids of JSON array text %s, as a
-                             * one-column row set for IN (...) */
-    const char *created;    /* the reason recorded with a table's first version */
+    const char *catalog;     /* where the catalog tables live: "" or "pipemend." */
+    const char *now;         /* the current time as ISO 8601 UTC text (..:05.678Z) */
+    const char *for_update;  /* locks the rows a write transaction read, or "" */
+    const char *epoch;       /* printf format: seconds since 1970 of ISO text %s */
+    const char *ids;         /* printf format: the ids of JSON array text %s, as a
+                              * one-column row set for IN (...) */
+    const char *created;     /* the reason recorded with a table's first version */
+    const char *data_schema; /* the schema of data tables, or NULL (SQLite) */
+    /* printf format: the timestamp column %s read as a timestamptz the way
+     * widening it would read it, as text */
+    const char *as_timestamptz;
 } drv_dialect;
 
 typedef struct drv_stmt drv_stmt;

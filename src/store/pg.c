@@ -99,7 +99,7 @@ static const struct {
      "CREATE TABLE IF NOT EXISTS " CAT "_pipemend_audit ("
      " seq bigint PRIMARY KEY, at text NOT NULL, actor text NOT NULL, action text NOT NULL,"
      " subject text NOT NULL, payload text NOT NULL, prev_hash text NOT NULL,"
-     " hash text NOT NULL)"},
+     " hash text NOT NULL, keyed integer)"},
     {"_pipemend_agent_sessions",
      "CREATE TABLE IF NOT EXISTS " CAT "_pipemend_agent_sessions ("
      " id bigserial PRIMARY KEY, incident bigint NOT NULL, provider text NOT NULL,"
@@ -143,6 +143,8 @@ static const struct {
 } catalog_columns[] = {
     {"_pipemend_proposals", "policy",
      "ALTER TABLE " CAT "_pipemend_proposals ADD COLUMN IF NOT EXISTS policy text"},
+    {"_pipemend_audit", "keyed",
+     "ALTER TABLE " CAT "_pipemend_audit ADD COLUMN IF NOT EXISTS keyed integer"},
 };
 #define NCOLUMNS (sizeof catalog_columns / sizeof catalog_columns[0])
 
@@ -880,6 +882,9 @@ static const drv_ops pg_ops = {
             .ids = "(SELECT CAST(value AS bigint) FROM json_array_elements_text(CAST(%s AS "
                    "json)))",
             .created = "created from the first rows",
+            .data_schema = PG_DATA_SCHEMA,
+            /* in the session's time zone, as ALTER ... TYPE timestamptz does */
+            .as_timestamptz = "CAST(CAST(%s AS timestamptz) AS text)",
         },
     .close = pg_close,
     .tx = pg_tx,

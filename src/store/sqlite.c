@@ -76,7 +76,7 @@ static const char catalog_sql[] =
     "CREATE TABLE IF NOT EXISTS _pipemend_audit ("
     " seq INTEGER PRIMARY KEY, at TEXT NOT NULL, actor TEXT NOT NULL, action TEXT NOT NULL,"
     " subject TEXT NOT NULL, payload TEXT NOT NULL, prev_hash TEXT NOT NULL,"
-    " hash TEXT NOT NULL) STRICT;"
+    " hash TEXT NOT NULL, keyed INTEGER) STRICT;"
     "CREATE TABLE IF NOT EXISTS _pipemend_agent_sessions ("
     " id INTEGER PRIMARY KEY, incident INTEGER NOT NULL, provider TEXT NOT NULL,"
     " model TEXT NOT NULL, prompt_sha256 TEXT NOT NULL, outcome TEXT NOT NULL, reason TEXT,"
@@ -783,10 +783,9 @@ static pm_code catalog_upgrade(sq *q, pm_err *err)
     static const struct {
         const char *table, *column, *decl;
     } added[] = {
-        {"_pipemend_quarantine", "header", "BLOB"},
-        {"_pipemend_proposals", "incident", "INTEGER"},
-        {"_pipemend_proposals", "dry_run", "TEXT"},
-        {"_pipemend_proposals", "policy", "TEXT"},
+        {"_pipemend_quarantine", "header", "BLOB"}, {"_pipemend_proposals", "incident", "INTEGER"},
+        {"_pipemend_proposals", "dry_run", "TEXT"}, {"_pipemend_proposals", "policy", "TEXT"},
+        {"_pipemend_audit", "keyed", "INTEGER"},
     };
     for (size_t i = 0; i < sizeof added / sizeof added[0]; i++) {
         sqlite3_stmt *st;
@@ -1058,6 +1057,8 @@ static const drv_ops sqlite_ops = {
             .epoch = "(julianday(%s) * 86400.0)",
             .ids = "(SELECT value FROM json_each(%s))",
             .created = "created from the first batch",
+            /* a timestamp without a zone is read as UTC */
+            .as_timestamptz = "strftime('%%Y-%%m-%%d %%H:%%M:%%f+00', %s)",
         },
     .close = sq_close,
     .tx = sq_tx,

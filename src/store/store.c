@@ -189,6 +189,116 @@ void store_sandbox_end(pm_store *s)
     s->drv->sandbox_end(s);
 }
 
+/* ---- value changes of a widening ------------------------------------------ */
+
+/* Runs sql (no parameters) and calls row(arg, st) for each row. */
+static pm_code each_row(pm_store *s, const char *sql, const char *what,
+                        bool (*row)(void *arg, drv_stmt *st), void *arg, pm_err *err)
+{
+    drv_stmt *st = NULL;
+    pm_code rc = s->drv->prepare(s, sql, what, &st, err);
+    bool more = true;
+    while (!rc && more) {
+        bool got;
+        rc = st->ops->step(st, &got, err);
+        more = !rc && got && row(arg, st);
+    }
+    if (st) {
+        st->ops->done(st);
+        s->drv->drop(st);
+    }
+    return rc;
+}
+
+typedef struct changes {
+    pm_arena *a;
+    pm_value_change *out;
+    size_t n, max;
+    int64_t rows;
+    bool float_after; /* the after is computed here: int64 -> float64 */
+} changes;
+
+static bool count_row(void *arg, drv_stmt *st)
+{
+    ((changes *)arg)->rows = st->ops->col_int(st, 0);
+    return false;
+}
+
+static bool change_row(void *arg, drv_stmt *st)
+{
+    changes *c = arg;
+    const char *before = st->ops->col_text(st, 0, c->a);
+    const char *after = NULL;
+    if (!before)
+        return true;
+    if (c->float_after) {
+        long long v = strtoll(before, NULL, 10);
+        double d = (double)v;
+        /* a double at or past 2^63 cannot go back to long long: changed */
+        if (d < 9223372036854775807.0 && (long long)d == v)
+            return true;
+        after = pm_arena_sprintf(c->a, "%.0f", d);
+    } else {
+        after = st->ops->col_text(st, 1, c->a);
+        if (!after)
+            return true;
+    }
+    c->out[c->n++] = (pm_value_change){before, after};
+    return c->n < c->max;
+}
+
+pm_code store_widen_changes(pm_store *s, const char *table, const char *column, pm_type from,
+                            pm_type to, int max, pm_arena *a, pm_value_change **out, size_t *n,
+                            int64_t *rows, pm_err *err)
+{
+    *out = NULL;
+    *n = 0;
+    *rows = 0;
+    bool to_float = from.kind == PM_T_INT64 && to.kind == PM_T_FLOAT64;
+    bool to_tz = from.kind == PM_T_TIMESTAMP && to.kind == PM_T_TIMESTAMPTZ;
+    if ((!to_float && !to_tz) || max <= 0)
+        return PM_OK;
+    const drv_dialect *d = &s->drv->dialect;
+    pm_buf col, tbl, sql;
+    pm_buf_init(&col, 4096);
+    pm_buf_init(&tbl, 4096);
+    pm_buf_init(&sql, 1 << 16);
+    pm_code rc = store_quote_ident(&col, column, err);
+    if (!rc)
+        rc = d->data_schema ? store_quote_qualified(&tbl, d->data_schema, table, err)
+                            : store_quote_ident(&tbl, table, err);
+    char cond[4200];
+    if (!rc)
+        snprintf(cond, sizeof cond,
+                 to_float ? "%s > 9007199254740992 OR %s < -9007199254740992" : "%s IS NOT NULL%s",
+                 col.data, to_float ? col.data : "");
+    if (!rc)
+        rc = pm_buf_printf(&sql, err, "SELECT count(*) FROM %s WHERE %s", tbl.data, cond);
+    changes c = {.a = a, .max = (size_t)max, .float_after = to_float};
+    if (!rc)
+        rc =
+            each_row(s, sql.data, "cannot count the values a widening changes", count_row, &c, err);
+    if (!rc && c.rows) {
+        c.out = pm_arena_alloc(a, (size_t)max * sizeof *c.out);
+        pm_buf_reset(&sql);
+        char after[4200];
+        snprintf(after, sizeof after, to_tz ? d->as_timestamptz : "NULL", col.data);
+        /* int64: more candidates than asked, since some beyond 2^53 are exact */
+        rc = pm_buf_printf(&sql, err, "SELECT CAST(%s AS text), %s FROM %s WHERE %s LIMIT %d",
+                           col.data, after, tbl.data, cond, to_float ? 200 : max);
+        if (!rc)
+            rc = each_row(s, sql.data, "cannot read the values a widening changes", change_row, &c,
+                          err);
+    }
+    *out = c.out;
+    *n = c.n;
+    *rows = c.rows;
+    pm_buf_free(&col);
+    pm_buf_free(&tbl);
+    pm_buf_free(&sql);
+    return rc;
+}
+
 pm_code store_quote_ident(pm_buf *b, const char *name, pm_err *err)
 {
     pm_code rc = pm_buf_putc(b, '"', err);

@@ -389,6 +389,21 @@ pm_code store_sandbox_begin(pm_store *s, const pm_table *from, const pm_op *ops,
 pm_code store_sandbox_insert(pm_store *s, const pm_cell *cells, pm_err *err);
 void store_sandbox_end(pm_store *s);
 
+/* One existing value a widening would change. */
+typedef struct pm_value_change {
+    const char *before, *after; /* as text */
+} pm_value_change;
+
+/* A widening of table.column from -> to that changes stored values:
+ * int64 -> float64 rounds integers beyond +-2^53 to the nearest float64;
+ * timestamp -> timestamptz reads each value in the session's time zone
+ * (PostgreSQL; SQLite reads it as UTC). *rows: how many rows hold a value
+ * that may change; *out: up to max of them that do, before and after (in
+ * arena). Any other edge changes no value: *rows 0, *n 0. */
+pm_code store_widen_changes(pm_store *s, const char *table, const char *column, pm_type from,
+                            pm_type to, int max, pm_arena *arena, pm_value_change **out, size_t *n,
+                            int64_t *rows, pm_err *err);
+
 /* One event of the audit log (src/audit/audit.h says what it means). */
 typedef struct pm_audit_event {
     int64_t seq;
@@ -399,6 +414,8 @@ typedef struct pm_audit_event {
     const char *payload;   /* JSON object */
     const char *prev_hash; /* 64 hex digits */
     const char *hash;
+    bool keyed; /* hash is an HMAC under the audit key (audit.h); false for
+                   events written before the catalog kept the flag */
 } pm_audit_event;
 
 /* Appends e: the store takes the append lock (joining the caller's

@@ -345,19 +345,27 @@ static json_t *tool_apply_fix(tools_ctx *ctx, json_t *args, tool_call *call)
     if (o.awaiting) {
         char subject[64];
         snprintf(subject, sizeof subject, "proposal/%lld", (long long)id);
-        if (act_audit(
-                s, actor, "proposal.held", subject,
-                json_pack("{s:s, s:s}", "table", p->table, "policy", policy_mode_name(policy.mode)),
-                &err) != PM_OK) {
+        if (act_audit(s, actor, "proposal.held", subject,
+                      json_pack("{s:s, s:s, s:b}", "table", p->table, "policy",
+                                policy_mode_name(policy.mode), "over_budget", o.over_budget),
+                      &err) != PM_OK) {
             tools_fail_err(call, &err);
             goto out;
         }
         char *msg =
-            pm_arena_sprintf(a,
-                             "proposal %lld is not applied: the policy of table %s "
-                             "(mode %s) holds it for a person; a person approves it "
-                             "with `pipemend proposals approve %lld`",
-                             (long long)id, p->table, policy_mode_name(policy.mode), (long long)id);
+            o.over_budget
+                ? pm_arena_sprintf(a,
+                                   "proposal %lld is not applied: its new columns would pass "
+                                   "table %s's budget of columns added without a person (%d in "
+                                   "24 hours, %d used; policy auto_columns_per_day); a person "
+                                   "approves it with `pipemend proposals approve %lld`",
+                                   (long long)id, p->table, o.budget, o.budget_used, (long long)id)
+                : pm_arena_sprintf(a,
+                                   "proposal %lld is not applied: the policy of table %s "
+                                   "(mode %s) holds it for a person; a person approves it "
+                                   "with `pipemend proposals approve %lld`",
+                                   (long long)id, p->table, policy_mode_name(policy.mode),
+                                   (long long)id);
         result = json_pack("{s:b, s:b, s:I, s:s, s:s}", "applied", 0, "awaiting_human_approval", 1,
                            "proposal", (json_int_t)id, "table", p->table, "message", msg);
         resources_changed(tc, NULL, 0);

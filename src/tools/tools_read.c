@@ -157,6 +157,10 @@ static json_t *tool_verify_audit_log(tools_ctx *ctx, json_t *args, tool_call *ca
     json_t *o =
         json_pack("{s:b, s:I, s:b, s:I}", "intact", v.intact, "events", (json_int_t)v.events,
                   "anchor_checked", anchor != NULL, "anchors", (json_int_t)v.anchors);
+    if (v.key_env || v.keyed) {
+        json_object_set_new(o, "key_checked", json_boolean(v.key_used));
+        json_object_set_new(o, "keyed_unchecked", json_integer(v.unchecked));
+    }
     if (!v.intact) {
         json_object_set_new(o, "broken_seq", json_integer(v.broken_seq));
         json_object_set_new(o, "problem", json_string(v.problem ? v.problem : ""));
@@ -180,6 +184,7 @@ static json_t *tool_inspect_table_schema(tools_ctx *ctx, json_t *args, tool_call
         return NULL;
     }
     json_t *o = view_table(t);
+    view_mark_untrusted(o, "$", VIEW_TABLE);
     pm_arena_free(a);
     return o;
 }
@@ -205,6 +210,7 @@ static json_t *tool_list_incidents(tools_ctx *ctx, json_t *args, tool_call *call
         json_array_append_new(arr, view_incident(&ins[i]));
     json_t *o = json_pack("{s:o, s:I, s:b}", "incidents", arr, "total", (json_int_t)n, "truncated",
                           (json_int_t)n > limit);
+    view_mark_untrusted(o, "$.incidents[*]", VIEW_INCIDENT);
     pm_arena_free(a);
     return o;
 }
@@ -257,6 +263,7 @@ static json_t *tool_list_quarantine(tools_ctx *ctx, json_t *args, tool_call *cal
         json_array_append_new(arr, view_qrow(&rows[i], VIEW_RAW_UNTRUSTED, RAW_MAX));
     json_t *o =
         json_pack("{s:s, s:o, s:b}", "note", FEED_NOTE, "rows", arr, "more", n > (size_t)limit);
+    view_mark_untrusted(o, "$.rows[*]", VIEW_QROW);
     pm_arena_free(a);
     return o;
 }
@@ -283,7 +290,9 @@ static json_t *tool_list_proposals(tools_ctx *ctx, json_t *args, tool_call *call
     for (size_t i = 0; i < n; i++)
         json_array_append_new(arr, view_proposal(&ps[i]));
     pm_arena_free(a);
-    return json_pack("{s:o}", "proposals", arr);
+    json_t *o = json_pack("{s:o}", "proposals", arr);
+    view_mark_untrusted(o, "$.proposals[*]", VIEW_PROPOSAL);
+    return o;
 }
 
 /* ---- read_audit_log ------------------------------------------------------ */
@@ -305,6 +314,7 @@ static json_t *tool_read_audit_log(tools_ctx *ctx, json_t *args, tool_call *call
         json_array_append_new(arr, view_audit_event(&ev[i]));
     bool more = n > (size_t)limit;
     json_t *o = json_pack("{s:o, s:b}", "events", arr, "more", more);
+    view_mark_untrusted(o, "$.events[*]", VIEW_AUDIT_EVENT);
     /* where the next page starts */
     if (more)
         json_object_set_new(o, "next_after_seq", json_integer(ev[limit - 1].seq));
@@ -535,6 +545,8 @@ static json_t *tool_get_run_log(tools_ctx *ctx, json_t *args, tool_call *call)
         return NULL;
     }
     json_t *o = json_pack("{s:o}", "run", view_run(&run));
+    view_mark_untrusted(o, "$.run", VIEW_RUN);
+    view_mark_untrusted(o, "$.events[*]", VIEW_AUDIT_EVENT);
 
     /* The log is scanned in pages, each in its own arena, so memory stays
      * bounded by a page and the events kept. */
@@ -644,6 +656,7 @@ static json_t *tool_diff_payload_schema(tools_ctx *ctx, json_t *args, tool_call 
     pm_buf_free(&b);
     json_t *o = json_pack("{s:b, s:o, s:i}", "fits", res.nfindings == 0, "findings",
                           findings ? findings : json_array(), "table_version", table->version);
+    view_mark_untrusted(o, "$.findings[*]", VIEW_FINDING);
     pm_arena_free(a);
     return o;
 }

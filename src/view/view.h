@@ -33,6 +33,28 @@ json_t *view_text(const char *raw, size_t len, size_t max, bool *cut);
  * before they were stored. */
 json_t *view_untrusted(const char *raw, size_t len, bool truncated, size_t max);
 
+/* The entities whose shapes quote the feed: field names become column
+ * names, findings and messages quote values, audit payloads and proposals
+ * name columns. */
+typedef enum view_kind {
+    VIEW_TABLE,       /* view_table */
+    VIEW_INCIDENT,    /* view_incident */
+    VIEW_PROPOSAL,    /* view_proposal (and a packet's proposals) */
+    VIEW_AUDIT_EVENT, /* view_audit_event */
+    VIEW_RUN,         /* view_run */
+    VIEW_FINDING,     /* one finding (drift_findings_json, a qrow's findings) */
+    VIEW_QROW         /* view_qrow with VIEW_RAW_UNTRUSTED */
+} view_kind;
+
+/* Declares, in o's "untrusted" member ({"note": ..., "paths": [...]},
+ * made when missing), that the entities of kind k at the JSONPath prefix
+ * ("$.incidents[*]", "$.incident") quote the feed: every path under the
+ * prefix where feed text can reach is listed, once. The one place that
+ * knows where each shape carries feed text: every read tool marks its
+ * result through it, so that a model reads those values as data, never as
+ * instructions. */
+void view_mark_untrusted(json_t *o, const char *prefix, view_kind k);
+
 /* A table as `schema show --json` prints it: name, version, its columns
  * (with aliases and coercion formats) and, apart from them, the names of
  * the columns dropped outside pipemend. */

@@ -343,3 +343,165 @@ class TestAuditAgainstTheWarehouseWriter(E2E):
         v = self.mcp_verify()
         self.assertEqual((v["intact"], v["anchor_checked"]), (False, False))
         self.assertIn("the audit log is empty, but the warehouse has run 2", v["problem"])
+
+
+KEY = "k3y-" + "5e1f" * 12
+
+
+def keyed_hash(key, seq, at, actor, action, subject, payload, prev):
+    """The keyed encoding of audit.h: HMAC-SHA256 under the key."""
+    import hmac
+    out = b"pipemend-audit-hmac-v1;"
+    for f in (seq, at, actor, action, subject, payload, prev):
+        b = str(f).encode()
+        out += str(len(b)).encode() + b":" + b + b";"
+    return hmac.new(key.encode(), out, hashlib.sha256).hexdigest()
+
+
+class TestKeyedAudit(E2E):
+    """A key kept outside the warehouse (the variable audit_key_env names)
+    makes each new event's hash an HMAC: someone who can write the warehouse
+    but lacks the key cannot recompute the chain so that it verifies."""
+
+    KEYED = {"PM_AUDIT_KEY": KEY}
+
+    def setUp(self):
+        super().setUp()
+        self.write_config("audit_key_env: PM_AUDIT_KEY\n")
+
+    def load(self, name, rows, expect, env=KEYED):
+        r = self.pm("ingest", "--db", self.db, "--table", "t", self.write(name, rows), env=env)
+        self.assertEqual(r.rc, expect, r)
+
+    def load_some(self):
+        self.load("a.ndjson", [{"id": i, "name": "n%d" % i} for i in range(20)], EXIT_LOADED)
+        self.load("b.ndjson", [{"id": 100, "name": "x"}, {"id": "oops", "name": "y"}],
+                  EXIT_QUARANTINED)
+
+    def verify(self, env=KEYED):
+        return self.pm("audit", "verify", "--db", self.db, "--json", env=env)
+
+    def no_key(self):
+        env = dict(os.environ)
+        env.pop("PM_AUDIT_KEY", None)
+        return {k: v for k, v in env.items()}
+
+    def rewrite(self, keyed_flag):
+        """Edits event 3 and recomputes the whole chain with plain SHA-256,
+        as someone with write access but not the key can; keyed_flag is
+        what the rewriter leaves in the keyed column."""
+        self.sql_exec("UPDATE _pipemend_audit SET actor = 'human:mallory' WHERE seq = 3")
+        rows = self.sql("SELECT seq, at, actor, action, subject, payload FROM _pipemend_audit "
+                        "ORDER BY seq")
+        prev = "0" * 64
+        for seq, at, actor, action, subject, payload in rows:
+            h = event_hash(seq, at, actor, action, subject, payload, prev)
+            self.sql_exec("UPDATE _pipemend_audit SET prev_hash = '%s', hash = '%s', keyed = %d "
+                          "WHERE seq = %d" % (prev, h, keyed_flag, seq))
+            prev = h
+
+    def test_events_are_keyed_and_verify_with_the_key(self):
+        self.load_some()
+        rows = self.sql("SELECT seq, at, actor, action, subject, payload, prev_hash, hash, keyed "
+                        "FROM _pipemend_audit ORDER BY seq")
+        self.assertEqual(len(rows), 7)
+        for seq, at, actor, action, subject, payload, prev, h, keyed in rows:
+            self.assertEqual(keyed, 1)
+            self.assertEqual(h, keyed_hash(KEY, seq, at, actor, action, subject, payload, prev))
+            self.assertNotEqual(h, event_hash(seq, at, actor, action, subject, payload, prev))
+        r = self.verify()
+        self.assertEqual(r.rc, 0, r)
+        self.assertEqual(r.json(), {"intact": True, "events": 7, "anchor": None, "anchors": 0,
+                                    "keyed": 7, "key_env": "PM_AUDIT_KEY", "key_checked": True,
+                                    "keyed_unchecked": 0})
+        r = self.pm("audit", "verify", "--db", self.db, env=self.KEYED)
+        self.assertIn("key $PM_AUDIT_KEY: all 7 keyed events carry its HMAC", r.stdout)
+        # the key is nowhere in the warehouse
+        for (payload,) in self.sql("SELECT payload FROM _pipemend_audit"):
+            self.assertNotIn(KEY, payload)
+
+    def test_chain_recomputed_without_the_key_fails_with_it(self):
+        # the rewriter leaves keyed = 1 but can only make plain SHA-256
+        self.load_some()
+        self.rewrite(1)
+        r = self.verify()
+        self.assertEqual(r.rc, EXIT_FAILED, r)
+        self.assertEqual(r.json()["broken_seq"], 1)
+        self.assertIn("event 1 was changed after it was written", r.json()["problem"])
+        self.assertIn("audit log broken at event 1", r.stderr)
+        # without the key, verify cannot tell, and says what it left out
+        r = self.pm("audit", "verify", "--db", self.db, env=self.no_key())
+        self.assertEqual(r.rc, 0, r)
+        self.assertIn("NOT CHECKED: 7 keyed events, whose HMAC needs the audit key "
+                      "($PM_AUDIT_KEY is not set)", r.stdout)
+        v = self.verify(self.no_key()).json()
+        self.assertEqual((v["intact"], v["key_checked"], v["keyed_unchecked"]), (True, False, 7))
+
+    def test_chain_downgraded_to_plain_fails_with_the_key(self):
+        # the rewriter marks every event unkeyed and recomputes plain SHA-256
+        self.load_some()
+        self.rewrite(0)
+        r = self.verify()
+        self.assertEqual(r.rc, EXIT_FAILED, r)
+        self.assertIn("no event is keyed, though the key is set", r.json()["problem"])
+        self.assertTrue(self.verify(self.no_key()).json()["intact"])  # undetectable without it
+
+    def test_old_unkeyed_events_keep_verifying_and_cannot_be_rewritten(self):
+        # events written before the key: plain SHA-256
+        os.remove(self.path("pipemend.yaml"))
+        self.load("a.ndjson", [{"id": i, "name": "n%d" % i} for i in range(5)], EXIT_LOADED)
+        self.write_config("audit_key_env: PM_AUDIT_KEY\n")
+        self.load("c.ndjson", [{"id": 50, "name": "later"}], EXIT_LOADED)
+        keyed = [k for (k,) in self.sql("SELECT keyed FROM _pipemend_audit ORDER BY seq")]
+        self.assertEqual(keyed, [0, 0, 0, 1, 1])
+        r = self.verify()
+        self.assertEqual(r.rc, 0, r)
+        self.assertEqual((r.json()["events"], r.json()["keyed"]), (5, 2))
+        # the rewriter edits an old plain event and recomputes the chain
+        self.rewrite(0)
+        r = self.verify()
+        self.assertEqual(r.rc, EXIT_FAILED, r)
+        self.assertIn("no event is keyed", r.json()["problem"])
+
+    def test_plain_event_after_keyed_ones_fails(self):
+        self.load_some()
+        os.remove(self.path("pipemend.yaml"))  # a pipemend run without the key
+        self.load("d.ndjson", [{"id": 51, "name": "x"}], EXIT_LOADED, env=self.no_key())
+        self.write_config("audit_key_env: PM_AUDIT_KEY\n")
+        r = self.verify()
+        self.assertEqual(r.rc, EXIT_FAILED, r)
+        self.assertEqual(r.json()["broken_seq"], 8)
+        self.assertIn("event 8 is not keyed, though events before it are", r.json()["problem"])
+
+    def test_catalog_of_an_earlier_pipemend_is_upgraded(self):
+        # a warehouse whose audit table predates the keyed column: opening
+        # it adds the column, its old events read as plain and still verify
+        os.remove(self.path("pipemend.yaml"))
+        self.load("a.ndjson", [{"id": i} for i in range(3)], EXIT_LOADED)
+        self.sql_script("ALTER TABLE _pipemend_audit DROP COLUMN keyed")
+        self.assertNotIn("keyed", self.sql_columns("_pipemend_audit"))
+        self.write_config("audit_key_env: PM_AUDIT_KEY\n")
+        self.load("b.ndjson", [{"id": 9}], EXIT_LOADED)
+        keyed = [k for (k,) in self.sql("SELECT keyed FROM _pipemend_audit ORDER BY seq")]
+        self.assertEqual(keyed, [None, None, None, 1, 1])
+        r = self.verify()
+        self.assertEqual(r.rc, 0, r)
+        self.assertEqual((r.json()["events"], r.json()["keyed"]), (5, 2))
+
+    def test_missing_or_short_key(self):
+        r = self.pm("ingest", "--db", self.db, "--table", "t",
+                    self.write("a.ndjson", [{"id": 1}]), env=self.no_key())
+        self.assertNotEqual(r.rc, 0, r)
+        self.assertIn("the audit log is keyed (audit_key_env: PM_AUDIT_KEY), but $PM_AUDIT_KEY "
+                      "is not set", r.stderr)
+        r = self.pm("ingest", "--db", self.db, "--table", "t",
+                    self.write("a.ndjson", [{"id": 1}]), env={"PM_AUDIT_KEY": "short"})
+        self.assertEqual(r.rc, 2, r)
+        self.assertIn("shorter than 32 characters", r.stderr)
+        self.assertNotIn("short", r.stdout)
+        self.assertEqual(self.count("_pipemend_audit") if self.warehouse_exists() else 0, 0)
+        # the config names a variable, never holds the key
+        self.write_config("audit_key_env: 'not a name'\n")
+        r = self.pm("audit", "verify", "--db", self.db, env=self.KEYED)
+        self.assertEqual(r.rc, 2, r)
+        self.assertIn("audit_key_env", r.stderr)

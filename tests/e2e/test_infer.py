@@ -200,3 +200,41 @@ class TestInferCsv(E2E):
         rows = self.sql("SELECT id, price, flag, zip FROM t ORDER BY id")
         self.assertEqual(rows, [(1, 1.5, 1, "02134"), (2, 2.0, 0, "10115")])
         self.assert_invariants("t", 2)
+
+
+class TestSystemColumnNames(E2E):
+    """Fields named like a backend's system columns (ctid, xmin, xmax, cmin,
+    cmax, tableoid, oid on PostgreSQL; rowid, _rowid_, oid on SQLite) are
+    mapped to c_NAME at inference, on both backends: PostgreSQL refuses a
+    user column of such a name (a feed whose first rows carried one could
+    not be loaded at all) and SQLite would shadow its row id with it."""
+
+    SYS = ["ctid", "xmin", "xmax", "cmin", "cmax", "tableoid", "oid", "rowid", "_rowid_"]
+
+    def test_new_feed_with_system_names_loads_under_mapped_names(self):
+        recs = [dict({"id": i}, **{n: i * 10 + k for k, n in enumerate(self.SYS) if n != "_rowid_"})
+                for i in range(1, 4)]
+        recs.append({"id": 4, "_rowid_": 77})
+        self.ingest("t", self.write("a.ndjson", recs), expect=EXIT_LOADED)
+        cols = self.sql_columns("t")
+        self.assertEqual(cols, ["id", "c_ctid", "c_xmin", "c_xmax", "c_cmin", "c_cmax",
+                                "c_tableoid", "c_oid", "c_rowid"])
+        self.assertEqual(self.count("t"), 4)
+        self.assertEqual(self.sql("SELECT c_ctid, c_tableoid, c_rowid FROM t WHERE id = 2"),
+                         [(20, 25, 27)])
+        self.assertEqual(self.sql("SELECT c_rowid FROM t WHERE id = 4"), [(77,)])
+        self.assertEqual(self.count("_pipemend_quarantine"), 0)
+
+    def test_system_name_as_a_new_field_is_added_under_the_mapped_name(self):
+        self.ingest("t", self.write("a.ndjson", [{"id": 1}]), expect=EXIT_LOADED)
+        self.ingest("t", self.write("b.ndjson", [{"id": 2, "xmax": 5, "RowID": 6}]),
+                    expect=EXIT_LOADED)
+        self.assertEqual(self.sql_columns("t"), ["id", "c_xmax", "c_rowid"])
+        self.assertEqual(self.sql("SELECT c_xmax, c_rowid FROM t WHERE id = 2"), [(5, 6)])
+
+    def test_a_mapped_name_is_stable(self):
+        # c_ctid in the feed is the same column as ctid: one name, no clash
+        self.ingest("t", self.write("a.ndjson", [{"id": 1, "ctid": 1}]), expect=EXIT_LOADED)
+        self.ingest("t", self.write("b.ndjson", [{"id": 2, "c_ctid": 2}]), expect=EXIT_LOADED)
+        self.assertEqual(self.sql_columns("t"), ["id", "c_ctid"])
+        self.assertEqual(self.sql("SELECT id, c_ctid FROM t ORDER BY id"), [(1, 1), (2, 2)])

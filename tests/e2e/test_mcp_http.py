@@ -474,3 +474,171 @@ class TestMcpHttp(E2E):
         gen = self.path("home/.config/pipemend/serve-token")
         os.chmod(gen, 0o640)
         self.assertIn("open to group or others", self.refused())
+
+    # ---- limits: connections per peer and in all, the header deadline ----
+
+    def healthz_from(self, source, token=TOKEN):
+        """GET /healthz on a connection from the loopback address source:
+        the answer's status line, or "" when the server closed at once."""
+        with socket.create_connection(("127.0.0.1", self.port), timeout=5,
+                                      source_address=(source, 0)) as s:
+            s.sendall(("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
+                       "Authorization: Bearer %s\r\nConnection: close\r\n\r\n"
+                       % (self.port, token)).encode())
+            data = b""
+            try:
+                while True:
+                    chunk = s.recv(65536)
+                    if not chunk:
+                        break
+                    data += chunk
+            except (socket.timeout, ConnectionResetError):
+                pass
+        return data.decode(errors="replace").split("\r\n", 1)[0]
+
+    def test_connections_bounded_per_peer_and_in_all(self):
+        # one client opens connections and sends nothing: past 32 from its
+        # address the next one is closed at once, while another address
+        # (127.0.0.2: all of 127/8 is loopback) is still served; past 256
+        # in all, every new one is closed
+        self.start(token=TOKEN)
+        held = []
+        try:
+            for _ in range(32):
+                held.append(socket.create_connection(("127.0.0.1", self.port), timeout=5))
+            self.assertEqual(self.healthz_from("127.0.0.1"), "")
+            self.assertEqual(self.healthz_from("127.0.0.2"), "HTTP/1.1 200 OK")
+            for peer in range(2, 10):  # 8 more peers of 32: 288 asked, 256 admitted
+                for _ in range(32):
+                    held.append(socket.create_connection(
+                        ("127.0.0.1", self.port), timeout=5,
+                        source_address=("127.0.0.%d" % peer, 0)))
+            time.sleep(0.5)
+            self.assertEqual(self.healthz_from("127.0.0.11"), "")
+            # the held ones go: everyone is served again
+            for s in held:
+                s.close()
+            held = []
+            time.sleep(1)
+            self.assertEqual(self.healthz_from("127.0.0.1"), "HTTP/1.1 200 OK")
+            self.assertEqual(self.healthz_from("127.0.0.11"), "HTTP/1.1 200 OK")
+        finally:
+            for s in held:
+                s.close()
+            self.stop()
+
+    def test_header_deadline_not_reset_by_trickled_bytes(self):
+        # slowloris: a header line every second, never the blank line that
+        # ends the head. Each byte used to restart the 120 s idle timeout,
+        # so such connections were held forever; the head now has 10 s in
+        # all. A connection that sends nothing, and one idle after its
+        # request, go the same way.
+        self.start(token=TOKEN)
+        try:
+            slow = socket.create_connection(("127.0.0.1", self.port), timeout=1)
+            silent = socket.create_connection(("127.0.0.1", self.port), timeout=1)
+            kept = socket.create_connection(("127.0.0.1", self.port), timeout=5)
+            kept.sendall(("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
+                          "Authorization: Bearer %s\r\n\r\n" % (self.port, TOKEN)).encode())
+            self.assertTrue(kept.recv(65536).startswith(b"HTTP/1.1 200 "))
+            kept.settimeout(1)
+            slow.sendall(b"GET /healthz HTTP/1.1\r\n")
+            t0 = time.monotonic()
+            closed = {}
+            i = 0
+            while len(closed) < 3 and time.monotonic() - t0 < 25:
+                for name, s in (("slow", slow), ("silent", silent), ("kept", kept)):
+                    if name in closed:
+                        continue
+                    try:
+                        if name == "slow":
+                            s.sendall(b"X-Trickle-%d: 1\r\n" % i)
+                        if s.recv(65536) == b"":
+                            closed[name] = time.monotonic() - t0
+                    except socket.timeout:
+                        pass
+                    except (BrokenPipeError, ConnectionResetError):
+                        closed[name] = time.monotonic() - t0
+                i += 1
+            self.assertEqual(sorted(closed), ["kept", "silent", "slow"], closed)
+            self.assertLess(max(closed.values()), 15, closed)
+            for s in (slow, silent, kept):
+                s.close()
+            # a prompt client is unaffected
+            status, _, _ = self.request("GET", "/healthz", {"Authorization": "Bearer " + TOKEN})
+            self.assertEqual(status, 200)
+        finally:
+            self.stop()
+
+    def test_transfer_encoding_with_content_length_refused(self):
+        # two framings of one body: a proxy that used the other would see a
+        # different next request (request smuggling)
+        self.start(token=TOKEN)
+        try:
+            answer, took = self.raw(
+                "POST /mcp HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nAuthorization: Bearer %s\r\n"
+                "Content-Type: application/json\r\n"
+                "Accept: application/json, text/event-stream\r\n"
+                "Content-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n"
+                % (self.port, TOKEN))
+            self.assertTrue(answer.startswith("HTTP/1.1 400 "), answer)
+            self.assertIn("both Transfer-Encoding and Content-Length", answer)
+            self.assertLess(took, 3, answer)
+        finally:
+            self.stop()
+
+    # ---- a call whose client went away ----
+
+    def test_call_cancelled_when_its_client_goes_away(self):
+        # 20 rows wait in quarantine for a contract that is then lifted:
+        # replay_quarantine would load them
+        self.write_config("tables:\n  t:\n    contract:\n      columns:\n        n: {max: 10}\n")
+        self.ingest("t", self.write("a.ndjson", [{"id": i, "n": 1} for i in range(5)]),
+                    expect=EXIT_LOADED)
+        self.ingest("t", self.write("b.ndjson", [{"id": 100 + i, "n": 50} for i in range(20)]),
+                    expect=EXIT_QUARANTINED)
+        os.remove(self.path("pipemend.yaml"))
+        self.start()
+        lock = None
+        try:
+            status, hdrs, _ = self.post({
+                "jsonrpc": "2.0", "id": 1, "method": "initialize",
+                "params": {"protocolVersion": "2025-11-25", "capabilities": {},
+                           "clientInfo": {"name": "goes-away", "version": "1"}}})
+            self.assertEqual(status, 200)
+            self.sid = hdrs["Mcp-Session-Id"]
+            self.post({"jsonrpc": "2.0", "method": "notifications/initialized"})
+            # the warehouse is held, so the replay waits at its first write
+            if self.backend == "pg":
+                from e2e_util import pg_connect
+                lock = pg_connect(self.db)
+                lock.autocommit = False
+                lock.cursor().execute("LOCK TABLE t IN ACCESS EXCLUSIVE MODE")
+            else:
+                import sqlite3
+                lock = sqlite3.connect(self.dbpath, isolation_level=None)
+                lock.execute("BEGIN IMMEDIATE")
+            body = json.dumps({"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+                               "params": {"name": "replay_quarantine",
+                                          "arguments": {"table": "t"}}})
+            with socket.create_connection(("127.0.0.1", self.port), timeout=10) as s:
+                s.sendall(("POST /mcp HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
+                           "Content-Type: application/json\r\nAccept: %s\r\n"
+                           "Mcp-Session-Id: %s\r\nContent-Length: %d\r\n\r\n%s"
+                           % (self.port, ACCEPT, self.sid, len(body), body)).encode())
+                self.assertTrue(s.recv(65536).startswith(b"HTTP/1.1 200 "))
+            # the client is gone and does not come back for the answer
+            time.sleep(7)
+            lock.rollback() if self.backend == "pg" else lock.execute("ROLLBACK")
+            lock.close()
+            lock = None
+            time.sleep(3)
+            self.assertEqual(self.count("t"), 5)  # nothing replayed
+            self.assertEqual(self.sql("SELECT count(*) FROM _pipemend_quarantine "
+                                      "WHERE status = 'quarantined'"), [(20,)])
+        finally:
+            if lock is not None:
+                lock.rollback() if self.backend == "pg" else lock.execute("ROLLBACK")
+                lock.close()
+            err = self.stop()
+        self.assertIn("the call is cancelled", err)

@@ -1123,6 +1123,14 @@ CREATE TABLE events (ctid int)
 -- expect: column name "xmin" is a PostgreSQL system column
 CREATE TABLE events (id int, xmin bigint)
 --@@
+-- why: SQLite's row id as a new column would shadow it
+-- expect: column name "rowid" is a SQLite system column
+ALTER TABLE events ADD COLUMN rowid bigint
+--@@
+-- why: oid, PostgreSQL's (and SQLite's) other row id
+-- expect: column name "oid" is a PostgreSQL system column
+ALTER TABLE events ADD COLUMN oid bigint
+--@@
 -- why: a catalog table's name
 -- expect: table "pg_class" is not one this pipeline may change
 CREATE TABLE pg_class (oid int)

@@ -319,7 +319,7 @@ static void test_unknown_keys(void **state)
     expect_error(
         "pipeline:\n  - name: x\n", "pipemend.yaml:1:1: unknown key \"pipeline\" at the top level",
         "did you mean \"pipelines\"? valid keys: db, defaults, pipelines, tables, audit_anchor, "
-        "agent, serve, notify");
+        "agent, serve, notify, audit_key_env");
     expect_error("defaults:\n  batchsize: 5\n",
                  "pipemend.yaml:2:3: unknown key \"batchsize\" in defaults",
                  "did you mean \"batch_size\"? valid keys: batch_size, sample_size, "
@@ -337,7 +337,8 @@ static void test_unknown_keys(void **state)
                  "pipemend.yaml:3:5: unknown key \"contracts\" in table \"events\"",
                  "did you mean \"contract\"? valid keys: contract, policy");
     expect_error("db: a\nxyz: 1\n", "pipemend.yaml:2:1: unknown key \"xyz\" at the top level",
-                 "valid keys: db, defaults, pipelines, tables, audit_anchor, agent, serve, notify");
+                 "valid keys: db, defaults, pipelines, tables, audit_anchor, agent, serve, notify, "
+                 "audit_key_env");
 }
 
 static void test_wrong_types(void **state)
@@ -371,7 +372,7 @@ static void test_wrong_types(void **state)
     expect_error("db: [a]\n", "pipemend.yaml:1:5: db must be a non-empty string, got a list", NULL);
     expect_error("- a\n- b\n", "pipemend.yaml:1:1: the file must be a mapping, got a list",
                  "valid top-level keys: db, defaults, pipelines, tables, audit_anchor, agent, "
-                 "serve, notify");
+                 "serve, notify, audit_key_env");
     expect_error("pipelines: {name: a}\n",
                  "pipemend.yaml:1:12: pipelines must be a list, got a mapping",
                  "start each pipeline with \"- name: ...\"");
@@ -729,8 +730,9 @@ static void test_policy_errors(void **state)
     char yaml[1024];
 
     snprintf(yaml, sizeof yaml, "%s      mod: review\n", head);
-    expect_error(yaml, "pipemend.yaml:6:7: unknown key \"mod\" in policy of pipeline \"a\"",
-                 "did you mean \"mode\"? valid keys: mode, on_incident, overrides");
+    expect_error(
+        yaml, "pipemend.yaml:6:7: unknown key \"mod\" in policy of pipeline \"a\"",
+        "did you mean \"mode\"? valid keys: mode, on_incident, overrides, auto_columns_per_day");
     snprintf(yaml, sizeof yaml, "%s      mode: manual\n", head);
     expect_error(yaml,
                  "pipemend.yaml:6:13: mode in policy of pipeline \"a\" must be auto, review or "
@@ -816,7 +818,7 @@ static void test_policy_errors(void **state)
     /* The same checks under tables:, named by the table. */
     expect_error("tables:\n  events:\n    policy: {mode: auto, halt: true}\n",
                  "pipemend.yaml:3:26: unknown key \"halt\" in policy of table \"events\"",
-                 "valid keys: mode, on_incident, overrides");
+                 "valid keys: mode, on_incident, overrides, auto_columns_per_day");
     expect_error("tables:\n  events:\n    policy: yolo\n",
                  "pipemend.yaml:3:13: policy in table \"events\" must be auto, review or frozen, "
                  "got \"yolo\"",
