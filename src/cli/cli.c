@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "core/log.h"
 #include "core/utf8.h"
 
 int cli_error(int exit_code, const char *hint, const char *fmt, ...)
@@ -44,12 +45,8 @@ const char *cli_safe(const char *s)
 
 int cli_fail(const pm_err *err)
 {
-    fprintf(stderr, "pipemend: error: %s\n",
-            cli_safe(err->msg[0] ? err->msg : pm_code_text(err->code)));
-    if (err->detail[0])
-        fprintf(stderr, "  detail: %s\n", cli_safe(err->detail));
-    if (err->hint[0])
-        fprintf(stderr, "  hint: %s\n", cli_safe(err->hint));
+    pm_log_error_parts(err->msg[0] ? err->msg : pm_code_text(err->code),
+                       err->detail[0] ? err->detail : NULL, err->hint[0] ? err->hint : NULL);
     return err->code == PM_ERR_USAGE || err->code == PM_ERR_CONFIG ? EXIT_USAGE : EXIT_FAILED;
 }
 

@@ -17,6 +17,7 @@
 
 #include "cli/cli.h"
 #include "core/log.h"
+#include "daemon/ready.h"
 #include "daemon/scheduler.h"
 #include "daemon/serve_mcp.h"
 #include "http/health.h"
@@ -220,7 +221,8 @@ int cmd_serve(cli_ctx *ctx)
                    .stop = &stop_serving};
     http_server *srv = m ? http_server_new(&o) : NULL;
     if (!srv || http_mcp_mount(srv, serve_mcp_server(m), NULL, &err) != PM_OK ||
-        http_health_mount(srv, &err) != PM_OK || http_server_run(srv, &err) != PM_OK)
+        http_health_mount(srv, &err) != PM_OK || ready_mount(srv, ctx->db, sc, &err) != PM_OK ||
+        http_server_run(srv, &err) != PM_OK)
         code = cli_fail(&err);
     sched_stop(sc); /* runs in flight end after their batch */
     if (!code)

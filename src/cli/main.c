@@ -63,6 +63,9 @@ static const char options_help[] =
     "  --dir DIR         demo directory\n"
     "  -q, --quiet       only errors on stderr\n"
     "  -v, --verbose     debug logging on stderr\n"
+    "  --log-format FMT  text (default: \"pipemend: LEVEL: MESSAGE\" lines) or json\n"
+    "                    (one {\"time\",\"level\",\"message\"} object a line on stderr,\n"
+    "                    for log collectors; errors add \"detail\" and \"hint\")\n"
     "  -h, --help        this help\n"
     "\n"
     "Exit codes: 0 every row loaded; 3 finished with rows quarantined (nothing lost);\n"
@@ -162,6 +165,7 @@ int main(int argc, char **argv)
                                              {"open", no_argument, NULL, 'o'},
                                              {"json", no_argument, NULL, 'j'},
                                              {"quiet", no_argument, NULL, 'q'},
+                                             {"log-format", required_argument, NULL, 'F'},
                                              {"verbose", no_argument, NULL, 'v'},
                                              {"help", no_argument, NULL, 'h'},
                                              {NULL, 0, NULL, 0}};
@@ -241,6 +245,15 @@ int main(int argc, char **argv)
             break;
         case 'q':
             ctx.quiet = true;
+            break;
+        case 'F':
+            if (strcmp(optarg, "json") == 0)
+                pm_log_set_format(PM_LOG_JSON);
+            else if (strcmp(optarg, "text") == 0)
+                pm_log_set_format(PM_LOG_TEXT);
+            else
+                return cli_error(EXIT_USAGE, NULL, "--log-format takes text or json, got \"%s\"",
+                                 optarg);
             break;
         case 'v':
             pm_log_set_level(PM_LOG_DEBUG);

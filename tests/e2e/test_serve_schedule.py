@@ -41,7 +41,7 @@ class Serve:
     """One `pipemend serve` process; its stderr goes to a file the test
     reads while it runs."""
 
-    def __init__(self, test, name="serve", extra_env=None):
+    def __init__(self, test, name="serve", extra_env=None, args=(), db=None):
         self.test = test
         self.errpath = test.path(name + ".stderr")
         self.errfile = open(self.errpath, "w")
@@ -49,7 +49,8 @@ class Serve:
         env["HOME"] = test.path("home")
         env.pop("PIPEMEND_MCP_TOKEN", None)
         self.proc = subprocess.Popen(
-            [BIN, "serve", "--db", test.db, "--listen", "127.0.0.1:0", "--no-token"],
+            [BIN, "serve", "--db", db or test.db, "--listen", "127.0.0.1:0", "--no-token"] +
+            list(args),
             cwd=test.tmp, env=env, stdout=subprocess.PIPE, stderr=self.errfile, text=True)
         test.addCleanup(self.kill)
         line = self.proc.stdout.readline()
@@ -373,6 +374,80 @@ class TestServeSchedule(E2E):
         self.assertEqual({r[4] for r in self.runs_of("tick")}, {first.pid, second.pid})
         self.assert_no_overlap("tick", every=1)
         self.assert_exact("tick", 3)
+
+    # ---- /readyz and --log-format json --------------------------------------------------
+
+    def test_readyz_says_warehouse_and_scheduler(self):
+        self.write("a.ndjson", self.records(2))
+        self.write_config("pipelines:\n  - name: p\n    source: a.ndjson\n    table: p\n"
+                          "    every: 1h\n")
+        s = Serve(self)
+        self.assertEqual(s.get("/healthz"), (200, '{"status":"ok"}'))
+        code, body = self.wait_for("ready", lambda: s.get("/readyz")[0] == 200 and
+                                   s.get("/readyz"), 10)
+        self.assertEqual(json.loads(body),
+                         {"status": "ready", "warehouse": "ok", "scheduler": "active"})
+        req = urllib.request.Request(s.base + "/readyz", b"", method="POST")
+        with self.assertRaises(urllib.error.HTTPError) as cm:
+            urllib.request.urlopen(req, timeout=10)
+        self.assertEqual(cm.exception.code, 405)
+        if self.backend == "sqlite":
+            # a second serve on the file is alive but not ready: it schedules nothing
+            second = Serve(self, "second")
+            self.wait_for("the second's refusal", lambda: "schedules nothing" in second.stderr())
+            code, body = second.get("/readyz")
+            self.assertEqual(code, 503, body)
+            b = json.loads(body)
+            self.assertEqual((b["status"], b["warehouse"], b["scheduler"]),
+                             ("not ready", "ok", "standby"), b)
+            self.assertEqual(second.get("/healthz")[0], 200)
+            self.assertEqual(second.stop()[0], 0)
+        self.assertEqual(s.stop()[0], 0)
+        # a warehouse that cannot be reached: alive, not ready, and why
+        bad = Serve(self, "bad", db="sqlite:" + self.path("no/such/dir/w.db"))
+        code, body = bad.get("/readyz")
+        self.assertEqual(code, 503, body)
+        b = json.loads(body)
+        self.assertEqual((b["status"], b["warehouse"]), ("not ready", "unreachable"), b)
+        self.assertTrue(b["detail"], b)
+        self.assertEqual(bad.get("/healthz")[0], 200)
+        self.assertEqual(bad.stop()[0], 0)
+
+    def test_log_format_json(self):
+        self.write("a.ndjson", self.records(3))
+        self.write_config("pipelines:\n  - name: p\n    source: a.ndjson\n    table: p\n"
+                          "    every: 1h\n")
+        s = Serve(self, args=["--log-format", "json"])
+        self.wait_for("p's run", lambda: self.rows("p") == 3, 20)
+        self.wait_for("its log line", lambda: "serve: p: run" in s.stderr(), 10)
+        rc, err = s.stop()
+        self.assertEqual(rc, 0, err)
+        lines = [json.loads(l) for l in err.splitlines()]  # every line one object
+        self.assertTrue(lines)
+        for o in lines:
+            self.assertEqual(set(o), {"time", "level", "message"}, o)
+            self.assertRegex(o["time"], r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
+            self.assertIn(o["level"], ("error", "warning", "info", "debug"))
+        msgs = [o["message"] for o in lines]
+        self.assertIn("serve: starting p (every)", msgs)
+        self.assertIn("serve: p: run 1 succeeded: 3 read, 3 loaded, 0 quarantined", msgs)
+        self.assertIn({"level": "warning", "message": "serve: --no-token: any local user can "
+                       "use every tool of this server"},
+                      [{"level": o["level"], "message": o["message"]} for o in lines])
+        # an error at start is one object too, with its detail and hint
+        self.write_config("pipelines:\n  - name: p\n    source: a.ndjson\n    table: p\n"
+                          "    every: soon\n")
+        r = self.pm("serve", "--db", self.db, "--no-token", "--log-format", "json",
+                    env={"HOME": self.path("home")})
+        self.assertEqual(r.rc, 2, r)
+        objs = [json.loads(l) for l in r.stderr.splitlines()]
+        self.assertEqual(len(objs), 1, r)
+        self.assertEqual(objs[0]["level"], "error")
+        self.assertRegex(objs[0]["message"], r"pipemend\.yaml:\d+:\d+: .*every")
+        # and a format pipemend does not know is a usage error
+        r = self.pm("serve", "--db", self.db, "--log-format", "xml")
+        self.assertEqual(r.rc, 2, r)
+        self.assertIn('--log-format takes text or json, got "xml"', r.stderr)
 
     # ---- replicas on PostgreSQL ---------------------------------------------------------
 
