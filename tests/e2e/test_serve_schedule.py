@@ -449,6 +449,42 @@ class TestServeSchedule(E2E):
         self.assertEqual(r.rc, 2, r)
         self.assertIn('--log-format takes text or json, got "xml"', r.stderr)
 
+    def test_sd_notify_ready_and_stopping(self):
+        """Type=notify (contrib/pipemend.service): READY=1 once serve listens,
+        STOPPING=1 on SIGTERM, to $NOTIFY_SOCKET as systemd gives it."""
+        import socket
+        for name in (self.path("notify.sock"), "@pm-e2e-notify-%d" % os.getpid()):
+            with self.subTest(socket=name):
+                sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+                sock.bind("\0" + name[1:] if name.startswith("@") else name)
+                sock.settimeout(20)
+                try:
+                    s = Serve(self, "notify", extra_env={"NOTIFY_SOCKET": name})
+                    self.assertEqual(sock.recv(4096), b"READY=1")
+                    self.assertEqual(s.get("/healthz")[0], 200)  # it serves when it says so
+                    rc, err = s.stop()
+                    self.assertEqual(rc, 0, err)
+                    self.assertEqual(sock.recv(4096), b"STOPPING=1")
+                finally:
+                    sock.close()
+
+    @sqlite_only("checks a file of the repository, not the warehouse")
+    def test_unit_file_is_valid(self):
+        import shutil
+        unit = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
+            os.path.abspath(__file__)))), "contrib", "pipemend.service")
+        with open(unit) as f:
+            text = f.read()
+        self.assertRegex(text, r"(?m)^Type=notify$")
+        self.assertRegex(text, r"(?m)^ExecReload=/bin/kill -HUP \$MAINPID$")
+        self.assertRegex(text, r"(?m)^ExecStart=/usr/local/bin/pipemend serve ")
+        if not shutil.which("systemd-analyze"):
+            self.skipTest("no systemd-analyze to check the unit with")
+        mine = self.write("pipemend.service", text.replace("/usr/local/bin/pipemend", BIN))
+        r = subprocess.run(["systemd-analyze", "verify", mine], capture_output=True, text=True,
+                           timeout=60)
+        self.assertEqual((r.returncode, r.stderr.strip()), (0, ""), r)
+
     # ---- replicas on PostgreSQL ---------------------------------------------------------
 
     def ten_pipelines(self, every, rows, lease=3, max_concurrent=2, batch=None):
