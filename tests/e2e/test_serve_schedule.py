@@ -485,6 +485,33 @@ class TestServeSchedule(E2E):
                            timeout=60)
         self.assertEqual((r.returncode, r.stderr.strip()), (0, ""), r)
 
+    @sqlite_only("a SQLite warehouse is one process's; PostgreSQL shares it between replicas")
+    def test_second_serve_on_sqlite_takes_over_after_a_crash(self):
+        n = self.big_file("big.ndjson", 150000)
+        self.write_config("serve:\n  lease_seconds: 3\ndefaults:\n  batch_size: 2000\n"
+                          "pipelines:\n  - name: big\n    source: big.ndjson\n    table: big\n"
+                          "    every: 1h\n")
+        first = Serve(self, "first")
+        self.wait_for("first's run under way", lambda: self.rows("big") > 0, 60, every=0.05)
+        second = Serve(self, "second")
+        self.wait_for("the second's refusal", lambda: "schedules nothing" in second.stderr(), 10)
+        first.proc.kill()  # no lease given back, a run left `running`
+        first.proc.wait()
+        killed = time.time()
+        self.wait_for("the second to take over",
+                      lambda: "this one schedules now" in second.stderr(), 10, every=0.1)
+        self.assertLess(time.time() - killed, 3 + 2)
+        self.wait_for("the run resumed and finished", lambda: len(self.runs_of("big")) == 2 and
+                      self.runs_of("big")[1][1] == "succeeded", 120)
+        rc, err = second.stop()
+        self.assertEqual(rc, 0, err)
+        self.assertIn("serve: starting big (resume)", err)
+        runs = self.runs_of("big")
+        self.assertEqual([r[1] for r in runs], ["aborted", "succeeded"], runs)
+        self.assertEqual([r[4] for r in runs], [first.pid, second.pid], runs)
+        self.assertEqual(runs[0][6] + runs[1][6], n, runs)
+        self.assert_exact("big", n)
+
     # ---- replicas on PostgreSQL ---------------------------------------------------------
 
     def ten_pipelines(self, every, rows, lease=3, max_concurrent=2, batch=None):
