@@ -275,6 +275,12 @@ int main(int argc, char **argv)
             ctx.limit = (int)n;
             break;
         default:
+            if (pm_log_get_format() == PM_LOG_JSON) { /* one object a line */
+                char hint[1024];
+                snprintf(hint, sizeof hint, "usage: pipemend %s", cmd->usage);
+                return cli_error(EXIT_USAGE, hint, "unknown or incomplete option \"%s\"",
+                                 argv[optind - 1]);
+            }
             cli_error(EXIT_USAGE, NULL, "unknown or incomplete option \"%s\"", argv[optind - 1]);
             fprintf(stderr, "  usage: pipemend %s\n", cmd->usage);
             return EXIT_USAGE;

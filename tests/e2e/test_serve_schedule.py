@@ -444,6 +444,16 @@ class TestServeSchedule(E2E):
         self.assertEqual(len(objs), 1, r)
         self.assertEqual(objs[0]["level"], "error")
         self.assertRegex(objs[0]["message"], r"pipemend\.yaml:\d+:\d+: .*every")
+        # errors that carry more lines in text carry them in the object
+        self.write_config("pipelines:\n  - name: p\n    source: a.ndjson\n    table: p\n")
+        r = self.pm("run", "--db", self.db, "--log-format", "json", "nope")
+        self.assertEqual(r.rc, 2, r)
+        self.assertEqual([json.loads(l)["hint"] for l in r.stderr.splitlines()], ["known: p"], r)
+        r = self.pm("runs", "--db", self.db, "--log-format", "json", "--bogus")
+        self.assertEqual(r.rc, 2, r)
+        objs = [json.loads(l) for l in r.stderr.splitlines()]
+        self.assertEqual(len(objs), 1, r)
+        self.assertTrue(objs[0]["hint"].startswith("usage: pipemend runs "), objs)
         # and a format pipemend does not know is a usage error
         r = self.pm("serve", "--db", self.db, "--log-format", "xml")
         self.assertEqual(r.rc, 2, r)
