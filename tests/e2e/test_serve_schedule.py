@@ -178,6 +178,28 @@ class TestServeSchedule(E2E):
         self.assertEqual(self.runs_of("manual"), [])
         self.assertIn("serve: stopped", err)
 
+    def test_at_most_max_concurrent_runs_at_once(self):
+        n = 40000
+        cfg = "serve:\n  max_concurrent: 2\ndefaults:\n  batch_size: 2000\npipelines:\n"
+        for i in range(4):
+            self.big_file("c%d.ndjson" % i, n)
+            cfg += ("  - name: c%d\n    source: c%d.ndjson\n    table: c%d\n    every: 1h\n" %
+                    (i, i, i))
+        self.write_config(cfg)
+        s = Serve(self)
+        self.wait_for("the four runs", lambda: all(
+            [r[1] for r in self.runs_of("c%d" % i)] == ["succeeded"] for i in range(4)), 120,
+            every=0.5)
+        rc, err = s.stop()
+        self.assertEqual(rc, 0, err)
+        spans = [(parse_iso(r[2]), parse_iso(r[3])) for i in range(4) for r in self.runs_of(
+            "c%d" % i)]
+        # how many runs were in progress at each start
+        most = max(sum(1 for a, b in spans if a <= t < b) for t, _ in spans)
+        self.assertEqual(most, 2, spans)
+        for i in range(4):
+            self.assert_exact("c%d" % i, n)
+
     # ---- schedule: and timezone: -------------------------------------------------
 
     def test_missed_slot_runs_once_in_its_time_zone(self):
