@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "core/log.h"
 #include "core/utf8.h"
 
 int cli_error(int exit_code, const char *hint, const char *fmt, ...)
@@ -44,12 +45,8 @@ const char *cli_safe(const char *s)
 
 int cli_fail(const pm_err *err)
 {
-    fprintf(stderr, "pipemend: error: %s\n",
-            cli_safe(err->msg[0] ? err->msg : pm_code_text(err->code)));
-    if (err->detail[0])
-        fprintf(stderr, "  detail: %s\n", cli_safe(err->detail));
-    if (err->hint[0])
-        fprintf(stderr, "  hint: %s\n", cli_safe(err->hint));
+    pm_log_error_parts(err->msg[0] ? err->msg : pm_code_text(err->code),
+                       err->detail[0] ? err->detail : NULL, err->hint[0] ? err->hint : NULL);
     return err->code == PM_ERR_USAGE || err->code == PM_ERR_CONFIG ? EXIT_USAGE : EXIT_FAILED;
 }
 
@@ -85,25 +82,29 @@ void cli_check_warehouse(const cli_ctx *ctx)
     pm_err err = {0};
     pm_store *s = NULL;
     if (!ctx->db || !*ctx->db) {
-        fprintf(stderr,
-                "pipemend: warning: %s: no warehouse given; every tool will say so\n"
-                "  hint: pass --db sqlite:PATH, set PIPEMEND_DB, or put db: in "
-                "pipemend.yaml\n",
-                ctx->command);
-        return;
-    }
-    if (store_open_existing(ctx->db, &s, &err) == PM_OK) {
+        pm_err_set(&err, PM_ERR_USAGE, "%s: no warehouse given; every tool will say so",
+                   ctx->command);
+        pm_err_hint(&err, "pass --db sqlite:PATH, set PIPEMEND_DB, or put db: in pipemend.yaml");
+    } else if (store_open_existing(ctx->db, &s, &err) == PM_OK) {
         store_close(s);
         return;
+    } else {
+        char msg[sizeof err.msg + 64];
+        snprintf(msg, sizeof msg, "%s: %s", ctx->command, err.msg);
+        memcpy(err.msg, msg, sizeof err.msg - 1);
+        err.msg[sizeof err.msg - 1] = '\0';
+        char tail[200];
+        snprintf(tail, sizeof tail, "the server starts anyway: %s",
+                 err.code == PM_ERR_CONFIG ? "the first tool call creates an empty warehouse there"
+                                           : "each tool call tries again and reports what fails");
+        if (!err.hint[0])
+            snprintf(err.hint, sizeof err.hint, "%s", tail);
+        else
+            snprintf(err.detail + strlen(err.detail), sizeof err.detail - strlen(err.detail),
+                     "%s%s", err.detail[0] ? "; " : "", tail);
     }
-    fprintf(stderr, "pipemend: warning: %s: %s\n", ctx->command, cli_safe(err.msg));
-    if (err.detail[0])
-        fprintf(stderr, "  detail: %s\n", cli_safe(err.detail));
-    if (err.hint[0])
-        fprintf(stderr, "  hint: %s\n", cli_safe(err.hint));
-    fprintf(stderr, "  the server starts anyway: %s\n",
-            err.code == PM_ERR_CONFIG ? "the first tool call creates an empty warehouse there"
-                                      : "each tool call tries again and reports what fails");
+    pm_log_warn_parts(cli_safe(err.msg), err.detail[0] ? cli_safe(err.detail) : NULL,
+                      err.hint[0] ? cli_safe(err.hint) : NULL);
 }
 
 void cli_print_json(json_t *v)

@@ -124,9 +124,14 @@ int cmd_run(cli_ctx *ctx)
     }
     const pm_pipeline_cfg *p = config_pipeline(ctx->cfg, ctx->argv[0]);
     if (!p) {
-        cli_error(EXIT_USAGE, NULL, "no pipeline \"%s\" in %s", ctx->argv[0],
+        bool json = pm_log_get_format() == PM_LOG_JSON; /* one object a line */
+        char hint[1024] = "";
+        for (size_t i = 0, n = 0; json && i < ctx->cfg->npipelines && n < sizeof hint; i++)
+            n += (size_t)snprintf(hint + n, sizeof hint - n, "%sknown: %s", i ? ", " : "",
+                                  ctx->cfg->pipelines[i].name);
+        cli_error(EXIT_USAGE, *hint ? hint : NULL, "no pipeline \"%s\" in %s", ctx->argv[0],
                   ctx->cfg->path ? ctx->cfg->path : "the configuration (no pipemend.yaml found)");
-        for (size_t i = 0; i < ctx->cfg->npipelines; i++)
+        for (size_t i = 0; !json && i < ctx->cfg->npipelines; i++)
             fprintf(stderr, "  known: %s\n", ctx->cfg->pipelines[i].name);
         return EXIT_USAGE;
     }

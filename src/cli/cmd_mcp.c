@@ -20,7 +20,9 @@
 #include "core/log.h"
 #include "daemon/notifier.h"
 #include "daemon/prom.h"
+#include "daemon/ready.h"
 #include "daemon/scheduler.h"
+#include "daemon/sdnotify.h"
 #include "daemon/serve_mcp.h"
 #include "http/health.h"
 #include "http/mcp_route.h"
@@ -113,6 +115,7 @@ static void on_ready(void *arg, const char *host, int port)
     printf("pipemend: MCP over Streamable HTTP at http://%s%s%s:%d/mcp\n", v6 ? "[" : "", host,
            v6 ? "]" : "", port);
     fflush(stdout);
+    sdnotify_send("READY=1"); /* Type=notify: systemd starts what waits for us */
 }
 
 /* The token (http/token.h), the first of: --token-file's first line,
@@ -242,8 +245,10 @@ int cmd_serve(cli_ctx *ctx)
     http_server *srv = m ? http_server_new(&o) : NULL;
     if (!srv || http_mcp_mount(srv, serve_mcp_server(m), NULL, &err) != PM_OK ||
         http_health_mount(srv, &err) != PM_OK || (ctx->db && prom_mount(srv, &t, &err) != PM_OK) ||
-        http_server_run(srv, &err) != PM_OK)
+        ready_mount(srv, ctx->db, sc, &err) != PM_OK || http_server_run(srv, &err) != PM_OK)
         code = cli_fail(&err);
+    if (stop_serving)
+        sdnotify_send("STOPPING=1");
     sched_stop(sc); /* runs in flight end after their batch */
     if (!code)
         pm_info("serve: stopped");

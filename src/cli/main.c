@@ -661,6 +661,15 @@ static int run_command(const command *cmd, int argc, char **argv, const struct o
         case 'q':
             ctx.quiet = true;
             break;
+        case 'F':
+            if (strcmp(optarg, "json") == 0)
+                pm_log_set_format(PM_LOG_JSON);
+            else if (strcmp(optarg, "text") == 0)
+                pm_log_set_format(PM_LOG_TEXT);
+            else
+                return cli_error(EXIT_USAGE, NULL, "--log-format takes text or json, got \"%s\"",
+                                 optarg);
+            break;
         case 'v':
             pm_log_set_level(PM_LOG_DEBUG);
             break;
@@ -680,10 +689,12 @@ static int run_command(const command *cmd, int argc, char **argv, const struct o
             }
             ctx.limit = (int)n;
             break;
-        default:
-            cli_error(EXIT_USAGE, NULL, "unknown or incomplete option \"%s\"", argv[optind - 1]);
-            fprintf(stderr, "  usage: pipemend %s\n", cmd->usage);
-            return EXIT_USAGE;
+        default: {
+            char hint[1024];
+            snprintf(hint, sizeof hint, "usage: pipemend %s", cmd->usage);
+            return cli_error(EXIT_USAGE, hint, "unknown or incomplete option \"%s\"",
+                             argv[optind - 1]);
+        }
         }
     }
     if (ctx.quiet)

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fnmatch.h>
 #include <limits.h>
+#include <stdatomic.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +29,11 @@
 #define REAP_EVERY_S 10
 /* How often waiting proposals are handed to review (s). */
 #define REVIEW_EVERY_S 3
+/* While a pipeline's last run is `running` in another process (a replica,
+ * or one that died), the loop reaps this often (ms): a replica killed
+ * mid-run must hand its pipelines over within lease_seconds, not within
+ * REAP_EVERY_S. */
+#define REAP_BUSY_MS 1000
 
 typedef struct pipe_state {
     char name[128];
@@ -59,8 +65,11 @@ struct sched {
     pthread_mutex_t mu;
     pthread_t thread;
     volatile int stopping;
-    bool active; /* scheduling (holds the SQLite scheduler lease, or PostgreSQL) */
+    /* scheduling (holds the SQLite scheduler lease, or PostgreSQL); read by
+     * /readyz on the HTTP server's threads */
+    _Atomic bool active;
     bool refused_said;
+    bool foreign_running; /* a due() saw a run of another process in progress */
     char replica[200];
     time_t started;
     pipe_state pipes[SCHED_MAX];
@@ -198,6 +207,8 @@ static bool due(sched *s, pm_store *st, const pm_pipeline_cfg *p, pipe_state *ps
     double last = 0;
     bool has_last = n == 1 && metrics_parse_time(runs[0].started_at, &last);
     if (has_last && runs[0].status == RUN_RUNNING) {
+        if (!ps->running)
+            s->foreign_running = true; /* perhaps of a process that died: reap soon */
         pm_arena_free(a);
         return false; /* running here or elsewhere */
     }
@@ -378,7 +389,14 @@ static void *loop(void *arg)
             if (now_ms() - last_open_try < 5000)
                 continue;
             last_open_try = now_ms();
-            if (store_open_existing(s->db, &st, &err) != PM_OK) {
+            /* pipelines to run may create the warehouse, as `pipemend run` does;
+             * without any, a mistyped path stays a mistake the tools report */
+            size_t ntrig = 0;
+            pthread_mutex_lock(&s->mu);
+            for (size_t i = 0; i < s->cfg->npipelines; i++)
+                ntrig += has_trigger(&s->cfg->pipelines[i]);
+            pthread_mutex_unlock(&s->mu);
+            if ((ntrig ? store_open : store_open_existing)(s->db, &st, &err) != PM_OK) {
                 pm_warn("serve: the scheduler cannot open the warehouse (retrying): %s", err.msg);
                 st = NULL;
                 continue;
@@ -436,8 +454,10 @@ static void *loop(void *arg)
             }
             pm_arena_free(ra);
         }
-        if (now_ms() - last_reap > REAP_EVERY_S * 1000.0) {
+        if (now_ms() - last_reap > REAP_EVERY_S * 1000.0 ||
+            (s->foreign_running && now_ms() - last_reap > REAP_BUSY_MS)) {
             last_reap = now_ms();
+            s->foreign_running = false;
             if (ingest_reap_aborted(st, &err) != PM_OK)
                 pm_warn("serve: cannot reap aborted runs: %s", err.msg);
         }

@@ -67,7 +67,7 @@ class TestUsageErrors(E2E):
     def test_unknown_option(self):
         self.assert_usage(["runs", "--db", self.db, "--frob"],
                           'pipemend: error: unknown or incomplete option "--frob"\n'
-                          "  usage: pipemend runs ")
+                          "  hint: usage: pipemend runs ")
 
     def test_option_missing_its_value(self):
         self.assert_usage(["runs", "--db"], 'pipemend: error: unknown or incomplete option "--db"\n')

@@ -13,7 +13,7 @@ from e2e_util import (BIN, REPO, E2E, EXIT_LOADED, EXIT_USAGE, clean_env, comman
                       options_from_def, sqlite_only)
 
 # a value each option accepts, for the parser to get past it
-VALUES = {"limit": "5", "run": "1", "incident": "1"}
+VALUES = {"limit": "5", "run": "1", "incident": "1", "log-format": "text"}
 
 
 def help_sections(text):
@@ -107,7 +107,7 @@ class TestHelpFitsTheCommand(E2E):
             # it takes beyond the options every warehouse command shares
             in_usage = set(re.findall(r"--([a-z-]+)", " ".join(usage)))
             self.assertLessEqual(in_usage, set(listed), c)
-            self.assertLessEqual(set(listed) - {"config", "quiet", "verbose", "help"}, in_usage,
+            self.assertLessEqual(set(listed) - {"config", "quiet", "verbose", "help", "log-format"}, in_usage,
                                  "usage of %s omits options it takes" % c)
             # the common -q, -v, -h are listed for every command, nothing else for all
             for common in ("quiet", "verbose", "help"):
