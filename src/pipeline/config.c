@@ -1219,16 +1219,17 @@ static pm_code load_agent(loader *ld, const yaml_node_t *n)
     return PM_OK;
 }
 
-static const char *const top_keys[] = {"db",     "defaults",     "pipelines",
-                                       "tables", "audit_anchor", "agent"};
-enum { TK_DB, TK_DEFAULTS, TK_PIPELINES, TK_TABLES, TK_AUDIT_ANCHOR, TK_AGENT };
+static const char *const top_keys[] = {"db",           "defaults", "pipelines", "tables",
+                                       "audit_anchor", "agent",    "users_file"};
+enum { TK_DB, TK_DEFAULTS, TK_PIPELINES, TK_TABLES, TK_AUDIT_ANCHOR, TK_AGENT, TK_USERS_FILE };
 
 static pm_code load_root(loader *ld, const yaml_node_t *root)
 {
     if (root->type != YAML_MAPPING_NODE) {
         pm_code rc = bad_value(ld, root, "the file", "", "a mapping");
         pm_err_hint(ld->err,
-                    "valid top-level keys: db, defaults, pipelines, tables, audit_anchor, agent");
+                    "valid top-level keys: db, defaults, pipelines, tables, audit_anchor, agent, "
+                    "users_file");
         return rc;
     }
     for (yaml_node_pair_t *p = root->data.mapping.pairs.start; p < root->data.mapping.pairs.top;
@@ -1258,6 +1259,10 @@ static pm_code load_root(loader *ld, const yaml_node_t *root)
             break;
         case TK_AGENT:
             rc = load_agent(ld, v);
+            break;
+        case TK_USERS_FILE:
+            if (!is_null(v))
+                rc = get_string(ld, v, "users_file", "", &ld->cfg->users_file);
             break;
         }
         if (rc != PM_OK)
@@ -1739,6 +1744,32 @@ const char *config_audit_anchor(const pm_config *cfg, char *buf, size_t size, bo
         snprintf(buf, size, "%s", name);
     else
         snprintf(buf, size, "%.*s/%s", (int)(slash - cfg->path), cfg->path, name);
+    return buf;
+}
+
+const char *config_users_file(const pm_config *cfg, char *buf, size_t size)
+{
+    const char *env = getenv("PIPEMEND_USERS_FILE");
+    if (env && *env) {
+        snprintf(buf, size, "%s", env);
+        return buf;
+    }
+    const char *name = cfg ? cfg->users_file : NULL;
+    if (name && *name) {
+        const char *slash = cfg->path ? strrchr(cfg->path, '/') : NULL;
+        if (name[0] == '/' || !slash)
+            snprintf(buf, size, "%s", name);
+        else
+            snprintf(buf, size, "%.*s/%s", (int)(slash - cfg->path), cfg->path, name);
+        return buf;
+    }
+    const char *xdg = getenv("XDG_CONFIG_HOME"), *home = getenv("HOME");
+    if (xdg && *xdg)
+        snprintf(buf, size, "%s/pipemend/users.yaml", xdg);
+    else if (home && *home)
+        snprintf(buf, size, "%s/.config/pipemend/users.yaml", home);
+    else
+        return NULL;
     return buf;
 }
 
