@@ -17,6 +17,8 @@
 
 #include "cli/cli.h"
 #include "core/log.h"
+#include "daemon/rest.h"
+#include "daemon/serve_auth.h"
 #include "daemon/serve_mcp.h"
 #include "http/health.h"
 #include "http/mcp_route.h"
@@ -182,19 +184,28 @@ int cmd_serve(cli_ctx *ctx)
     tools_ctx t = {.db = ctx->db, .cfg = ctx->cfg};
     int code = 0;
     serve_mcp *m = serve_mcp_new(&t, PIPEMEND_VERSION, true, &err);
+    char users_path[4096];
+    users_db *users = m && config_users_file(ctx->cfg, users_path, sizeof users_path)
+                          ? users_db_open(users_path, &err)
+                          : NULL;
     http_opts o = {.host = host,
                    .port = port,
                    .token = token,
                    .origins = origins,
                    .ready = on_ready,
-                   .stop = &stop_serving};
-    http_server *srv = m ? http_server_new(&o) : NULL;
+                   .stop = &stop_serving,
+                   .authenticate = serve_auth,
+                   .auth_arg = users};
+    http_server *srv = m && !err.code ? http_server_new(&o) : NULL;
     if (!srv || http_mcp_mount(srv, serve_mcp_server(m), NULL, &err) != PM_OK ||
-        http_health_mount(srv, &err) != PM_OK || http_server_run(srv, &err) != PM_OK)
+        http_health_mount(srv, &err) != PM_OK ||
+        rest_mount(srv, ctx->db, ctx->cfg, PIPEMEND_VERSION, &err) != PM_OK ||
+        http_server_run(srv, &err) != PM_OK)
         code = cli_fail(&err);
     else
         pm_info("serve: stopped");
     http_server_free(srv);
+    users_db_free(users);
     serve_mcp_free(m);
     if (t.store)
         store_close(t.store);

@@ -76,6 +76,11 @@ const char *http_req_header(const http_req *rq, const char *name)
     return MHD_lookup_connection_value(rq->c, MHD_HEADER_KIND, name);
 }
 
+const char *http_req_arg(const http_req *rq, const char *name)
+{
+    return MHD_lookup_connection_value(rq->c, MHD_GET_ARGUMENT_KIND, name);
+}
+
 const void *http_req_user(const http_req *rq)
 {
     return rq->user;

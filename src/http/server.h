@@ -123,6 +123,8 @@ const char *http_req_method(const http_req *rq);
 const char *http_req_path(const http_req *rq);
 /* A request header (name case-insensitive), NULL when absent. */
 const char *http_req_header(const http_req *rq, const char *name);
+/* A query-string argument (?name=value, decoded), NULL when absent. */
+const char *http_req_arg(const http_req *rq, const char *name);
 /* Who authenticate said calls (borrowed from it), NULL when it named no
  * one (the server's token, or no token). */
 const void *http_req_user(const http_req *rq);
