@@ -433,13 +433,22 @@ static bool changed(const users_db *db, bool exists, const struct stat *st)
             st->st_mtim.tv_sec != db->mtime.tv_sec || st->st_mtim.tv_nsec != db->mtime.tv_nsec);
 }
 
-/* Reads the file again if it changed; called with mu held. */
+/* Reads the file again if it changed; called with mu held. What the file
+ * was is noted before it is read, so that a broken file is complained
+ * about once, not at every request, and read again at its next change. */
 static pm_code refresh(users_db *db, bool first, pm_err *err)
 {
     struct stat st;
     bool exists = stat(db->path, &st) == 0;
     if (!first && !changed(db, exists, &st))
         return PM_OK;
+    db->exists = exists;
+    if (exists) {
+        db->dev = st.st_dev;
+        db->ino = st.st_ino;
+        db->size = st.st_size;
+        db->mtime = st.st_mtim;
+    }
     users_list l;
     bool ex;
     pm_code rc = users_load(db->path, &l, &ex, err);
@@ -453,13 +462,6 @@ static pm_code refresh(users_db *db, bool first, pm_err *err)
     g->users = l;
     g->older = db->now;
     db->now = g;
-    db->exists = exists;
-    if (exists) {
-        db->dev = st.st_dev;
-        db->ino = st.st_ino;
-        db->size = st.st_size;
-        db->mtime = st.st_mtim;
-    }
     if (!first)
         pm_info("serve: read %zu user%s from %s", l.n, l.n == 1 ? "" : "s", db->path);
     return PM_OK;
