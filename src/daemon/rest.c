@@ -109,6 +109,15 @@ static void fail_err(rest_q *q, unsigned status, const pm_err *err)
     q->failed = true;
 }
 
+/* A decision refused by the state of things (409), or the warehouse's
+ * failure (500). */
+static unsigned refusal_status(const pm_err *err)
+{
+    bool server = err->code == PM_ERR_DB || err->code == PM_ERR_IO || err->code == PM_ERR_NOMEM ||
+                  err->code == PM_ERR_INTERNAL;
+    return server ? 500 : 409;
+}
+
 static json_t *str_or_null(const char *s)
 {
     return s && *s ? json_string(s) : json_null();
@@ -343,6 +352,21 @@ static json_t *h_table(rest_q *q)
     return call_tool(q, "inspect_table_schema", json_pack("{s:s}", "table", q->args[0]), 404);
 }
 
+static json_t *h_table_replay(rest_q *q)
+{
+    pm_arena *a = pm_arena_new(0);
+    pm_err err = {0};
+    pm_table *t = NULL;
+    if (store_table_load(q->r->t.store, q->args[0], a, &t, &err) != PM_OK)
+        fail_err(q, 500, &err);
+    else if (!t)
+        fail(q, 404, "GET " REST_PREFIX "/tables lists them", "no table \"%.100s\"", q->args[0]);
+    pm_arena_free(a);
+    if (q->failed)
+        return NULL;
+    return call_tool(q, "replay_quarantine", json_pack("{s:s}", "table", q->args[0]), 409);
+}
+
 /* ---- incidents ------------------------------------------------------------------------------ */
 
 static json_t *h_incidents(rest_q *q)
@@ -380,6 +404,51 @@ static json_t *h_incident(rest_q *q)
         fail_err(q, 500, &err);
     pm_arena_free(a);
     return p;
+}
+
+/* The body may give a reason ({"reason": "..."}); who dismisses is the
+ * authenticated user, whatever else the body says. */
+static json_t *h_incident_dismiss(rest_q *q)
+{
+    long long id;
+    if (!path_id(q, 0, "incident", &id))
+        return NULL;
+    size_t len;
+    const char *body = http_req_body(q->rq, &len);
+    json_t *b = NULL;
+    const char *reason = NULL;
+    if (len) {
+        json_error_t je;
+        b = json_loadb(body, len, 0, &je);
+        const json_t *r = json_object_get(b, "reason");
+        if (!json_is_object(b) || (r && !json_is_string(r))) {
+            json_decref(b);
+            fail(q, 400, "send {\"reason\": \"...\"} or no body",
+                 "the body is not a JSON object with a string reason");
+            return NULL;
+        }
+        reason = json_string_value(r);
+    }
+    pm_incident_filter f = {.id = id};
+    pm_arena *a = pm_arena_new(0);
+    pm_err err = {0};
+    pm_incident *ins;
+    size_t n;
+    json_t *o = NULL;
+    if (store_incidents_list(q->r->t.store, &f, a, &ins, &n, &err) != PM_OK)
+        fail_err(q, 500, &err);
+    else if (!n)
+        fail(q, 404, "GET " REST_PREFIX "/incidents?active_only=false lists them all",
+             "no incident %lld", id);
+    else if (tools_dismiss(&q->r->t, &ins[0], q->actor, reason, &err) != PM_OK)
+        fail_err(q, refusal_status(&err), &err);
+    else if (store_incidents_list(q->r->t.store, &f, a, &ins, &n, &err) != PM_OK || !n)
+        fail_err(q, 500, &err);
+    else
+        o = json_pack("{s:o, s:s}", "incident", view_incident(&ins[0]), "dismissed_by", q->actor);
+    json_decref(b);
+    pm_arena_free(a);
+    return o;
 }
 
 /* ---- proposals ------------------------------------------------------------------------------ */
@@ -441,9 +510,7 @@ static json_t *decide(rest_q *q, bool approve)
     heal_outcome out;
     pm_err err = {0};
     if (p && tools_decide(&q->r->t, p, approve, q->actor, &out, &err) != PM_OK) {
-        bool server = err.code == PM_ERR_DB || err.code == PM_ERR_IO || err.code == PM_ERR_NOMEM ||
-                      err.code == PM_ERR_INTERNAL;
-        fail_err(q, server ? 500 : 409, &err);
+        fail_err(q, refusal_status(&err), &err);
     } else if (p) {
         pm_proposal *now;
         size_t n;
@@ -543,187 +610,174 @@ static json_t *h_openapi(rest_q *q);
     }
 
 static const rest_route routes[] = {
-    {"GET",
-     "/pipelines",
-     "listPipelines",
-     "pipelines",
-     NEED_READ,
-     "The pipelines of pipemend.yaml with their tables, sources and policies",
-     {{0}},
-     h_pipelines,
-     false},
-    {"GET",
-     "/pipelines/{name}",
-     "getPipelineStatus",
-     "pipelines",
-     NEED_READ,
-     "A pipeline's status: its last run, whether one runs now, its open incidents",
-     {{0}},
-     h_pipeline,
-     false},
-    {"GET",
-     "/pipelines/{name}/history",
-     "getPipelineHistory",
-     "pipelines",
-     NEED_READ,
-     "A pipeline's recent runs, newest first",
-     {P_LIMIT(20)},
-     h_pipeline_history,
-     false},
-    {"POST",
-     "/pipelines/{name}/trigger",
-     "triggerPipeline",
-     "pipelines",
-     NEED_ACT,
-     "Run a pipeline now (refused while it runs, and within 60 s of its last start: 409)",
-     {{0}},
-     h_pipeline_trigger,
-     false},
-    {"GET",
-     "/runs",
-     "listRuns",
-     "runs",
-     NEED_READ,
-     "Recent runs, newest first",
-     {{"pipeline", P_STR, "only this pipeline's"},
-      {"table", P_STR, "only runs into this table"},
-      P_LIMIT(50)},
-     h_runs,
-     false},
-    {"GET",
-     "/runs/{id}/log",
-     "getRunLog",
-     "runs",
-     NEED_READ,
-     "A run with its counts, its quarantined rows by kind and its audit events",
-     {{0}},
-     h_run_log,
-     false},
-    {"GET",
-     "/tables",
-     "listTables",
-     "tables",
-     NEED_READ,
-     "The tables pipemend manages, with rows and quarantined rows",
-     {{0}},
-     h_tables,
-     false},
-    {"GET",
-     "/tables/{name}",
-     "getTableSchema",
-     "tables",
-     NEED_READ,
-     "A table's logical schema: columns, types, nullability, version",
-     {{0}},
-     h_table,
-     false},
-    {"GET",
-     "/incidents",
-     "listIncidents",
-     "incidents",
-     NEED_READ,
-     "Incidents, newest first",
-     {{"table", P_STR, "only this table's"},
-      {"active_only", P_BOOL, "skip resolved and dismissed ones (default true)"},
-      P_LIMIT(50)},
-     h_incidents,
-     false},
-    {"GET",
-     "/incidents/{id}",
-     "getIncident",
-     "incidents",
-     NEED_READ,
-     "An incident's diagnostic packet: findings, samples (exact bytes), sources, run, proposals",
-     {{0}},
-     h_incident,
-     false},
-    {"GET",
-     "/proposals",
-     "listProposals",
-     "proposals",
-     NEED_READ,
-     "Proposals, newest first",
-     {{"table", P_STR, "only this table's"},
-      {"state", P_STR, "pending, approved, applied, rejected or failed"}},
-     h_proposals,
-     false},
-    {"GET",
-     "/proposals/{id}",
-     "getProposal",
-     "proposals",
-     NEED_READ,
-     "A proposal: its typed ops, reasons, policy class and dry run",
-     {{0}},
-     h_proposal,
-     false},
-    {"POST",
-     "/proposals/{id}/approve",
-     "approveProposal",
-     "proposals",
-     NEED_DECIDE,
-     "Approve a pending proposal as the authenticated operator: the guard, the policy and a dry "
-     "run check it again, then it is applied and the table's quarantine replayed",
-     {{0}},
-     h_approve,
-     false},
-    {"POST",
-     "/proposals/{id}/reject",
-     "rejectProposal",
-     "proposals",
-     NEED_DECIDE,
-     "Reject a pending proposal as the authenticated operator",
-     {{0}},
-     h_reject,
-     false},
-    {"GET",
-     "/quarantine",
-     "listQuarantine",
-     "quarantine",
-     NEED_READ,
-     "Quarantined rows, newest first, a page at a time (next_cursor gives the next)",
-     {{"table", P_STR, "only this table's"},
-      {"kind", P_STR, "only rows with a finding of this kind"},
-      {"run", P_INT, "only rows of this run"},
-      {"cursor", P_INT, "the next_cursor of the page before"},
-      P_LIMIT(50)},
-     h_quarantine,
-     false},
-    {"GET",
-     "/audit",
-     "listAuditEvents",
-     "audit",
-     NEED_READ,
-     "Audit events, oldest first, a page at a time (next_after_seq gives the next)",
-     {{"after", P_INT, "events after this seq (default 0)"}, P_LIMIT(50)},
-     h_audit,
-     false},
-    {"GET",
-     "/audit/verify",
-     "verifyAudit",
-     "audit",
-     NEED_READ,
-     "Verify the audit hash chain (and the anchor file, if configured)",
-     {{0}},
-     h_audit_verify,
-     false},
-    {"GET",
-     "/metrics",
-     "getMetrics",
-     "metrics",
-     NEED_READ,
-     "Metrics as JSON: incidents and time to recovery, runs, tables, the agent",
-     {{0}},
-     h_metrics,
-     false},
-    {"GET",
-     "/openapi.json",
-     "getOpenAPI",
-     "meta",
-     NEED_READ,
-     "This API as an OpenAPI 3.1 document, made from the route table that serves it",
-     {{0}},
-     h_openapi,
-     true},
+    {.method = "GET",
+     .pattern = "/pipelines",
+     .operation_id = "listPipelines",
+     .tag = "pipelines",
+     .need = NEED_READ,
+     .fn = h_pipelines,
+     .summary = "The pipelines of pipemend.yaml with their tables, sources and policies"},
+    {.method = "GET",
+     .pattern = "/pipelines/{name}",
+     .operation_id = "getPipelineStatus",
+     .tag = "pipelines",
+     .need = NEED_READ,
+     .fn = h_pipeline,
+     .summary = "A pipeline's status: its last run, rows, quarantined rows, active incidents"},
+    {.method = "GET",
+     .pattern = "/pipelines/{name}/history",
+     .operation_id = "getPipelineHistory",
+     .tag = "pipelines",
+     .need = NEED_READ,
+     .fn = h_pipeline_history,
+     .summary = "A pipeline's recent runs, newest first",
+     .params = {P_LIMIT(20)}},
+    {.method = "POST",
+     .pattern = "/pipelines/{name}/trigger",
+     .operation_id = "triggerPipeline",
+     .tag = "pipelines",
+     .need = NEED_ACT,
+     .fn = h_pipeline_trigger,
+     .summary =
+         "Run a pipeline now (refused while it runs, and within 60 s of its last start: 409)"},
+    {.method = "GET",
+     .pattern = "/runs",
+     .operation_id = "listRuns",
+     .tag = "runs",
+     .need = NEED_READ,
+     .fn = h_runs,
+     .summary = "Recent runs, newest first",
+     .params = {{"pipeline", P_STR, "only this pipeline's"},
+                {"table", P_STR, "only runs into this table"},
+                P_LIMIT(50)}},
+    {.method = "GET",
+     .pattern = "/runs/{id}/log",
+     .operation_id = "getRunLog",
+     .tag = "runs",
+     .need = NEED_READ,
+     .fn = h_run_log,
+     .summary = "A run with its counts, its quarantined rows by kind and its audit events"},
+    {.method = "GET",
+     .pattern = "/tables",
+     .operation_id = "listTables",
+     .tag = "tables",
+     .need = NEED_READ,
+     .fn = h_tables,
+     .summary = "The tables pipemend manages, with rows and quarantined rows"},
+    {.method = "GET",
+     .pattern = "/tables/{name}",
+     .operation_id = "getTableSchema",
+     .tag = "tables",
+     .need = NEED_READ,
+     .fn = h_table,
+     .summary = "A table's logical schema: columns, types, nullability, version"},
+    {.method = "POST",
+     .pattern = "/tables/{name}/replay",
+     .operation_id = "replayQuarantine",
+     .tag = "tables",
+     .need = NEED_ACT,
+     .fn = h_table_replay,
+     .summary = "Replay a table's quarantine: rows that fit now load and leave it"},
+    {.method = "GET",
+     .pattern = "/incidents",
+     .operation_id = "listIncidents",
+     .tag = "incidents",
+     .need = NEED_READ,
+     .fn = h_incidents,
+     .summary = "Incidents, newest first",
+     .params = {{"table", P_STR, "only this table's"},
+                {"active_only", P_BOOL, "skip resolved and dismissed ones (default true)"},
+                P_LIMIT(50)}},
+    {.method = "GET",
+     .pattern = "/incidents/{id}",
+     .operation_id = "getIncident",
+     .tag = "incidents",
+     .need = NEED_READ,
+     .fn = h_incident,
+     .summary = "An incident's diagnostic packet: findings, samples (exact bytes), sources, run, "
+                "proposals"},
+    {.method = "POST",
+     .pattern = "/incidents/{id}/dismiss",
+     .operation_id = "dismissIncident",
+     .tag = "incidents",
+     .need = NEED_DECIDE,
+     .fn = h_incident_dismiss,
+     .summary = "Dismiss an active incident as the authenticated operator (body: optional "
+                "{\"reason\": ...}); its rows stay in quarantine"},
+    {.method = "GET",
+     .pattern = "/proposals",
+     .operation_id = "listProposals",
+     .tag = "proposals",
+     .need = NEED_READ,
+     .fn = h_proposals,
+     .summary = "Proposals, newest first",
+     .params = {{"table", P_STR, "only this table's"},
+                {"state", P_STR, "pending, approved, applied, rejected or failed"}}},
+    {.method = "GET",
+     .pattern = "/proposals/{id}",
+     .operation_id = "getProposal",
+     .tag = "proposals",
+     .need = NEED_READ,
+     .fn = h_proposal,
+     .summary = "A proposal: its typed ops, reasons, policy class and dry run"},
+    {.method = "POST",
+     .pattern = "/proposals/{id}/approve",
+     .operation_id = "approveProposal",
+     .tag = "proposals",
+     .need = NEED_DECIDE,
+     .fn = h_approve,
+     .summary =
+         "Approve a pending proposal as the authenticated operator: the guard, the policy and a "
+         "dry run check it again, then it is applied and the table's quarantine replayed"},
+    {.method = "POST",
+     .pattern = "/proposals/{id}/reject",
+     .operation_id = "rejectProposal",
+     .tag = "proposals",
+     .need = NEED_DECIDE,
+     .fn = h_reject,
+     .summary = "Reject a pending proposal as the authenticated operator"},
+    {.method = "GET",
+     .pattern = "/quarantine",
+     .operation_id = "listQuarantine",
+     .tag = "quarantine",
+     .need = NEED_READ,
+     .fn = h_quarantine,
+     .summary = "Quarantined rows, newest first, a page at a time (next_cursor gives the next)",
+     .params = {{"table", P_STR, "only this table's"},
+                {"kind", P_STR, "only rows with a finding of this kind"},
+                {"run", P_INT, "only rows of this run"},
+                {"cursor", P_INT, "the next_cursor of the page before"},
+                P_LIMIT(50)}},
+    {.method = "GET",
+     .pattern = "/audit",
+     .operation_id = "listAuditEvents",
+     .tag = "audit",
+     .need = NEED_READ,
+     .fn = h_audit,
+     .summary = "Audit events, oldest first, a page at a time (next_after_seq gives the next)",
+     .params = {{"after", P_INT, "events after this seq (default 0)"}, P_LIMIT(50)}},
+    {.method = "GET",
+     .pattern = "/audit/verify",
+     .operation_id = "verifyAudit",
+     .tag = "audit",
+     .need = NEED_READ,
+     .fn = h_audit_verify,
+     .summary = "Verify the audit hash chain (and the anchor file, if configured)"},
+    {.method = "GET",
+     .pattern = "/metrics",
+     .operation_id = "getMetrics",
+     .tag = "metrics",
+     .need = NEED_READ,
+     .fn = h_metrics,
+     .summary = "Metrics as JSON: incidents and time to recovery, runs, the server's tool calls"},
+    {.method = "GET",
+     .pattern = "/openapi.json",
+     .operation_id = "getOpenAPI",
+     .tag = "meta",
+     .need = NEED_READ,
+     .fn = h_openapi,
+     .summary = "This API as an OpenAPI 3.1 document, made from the route table that serves it",
+     .no_store = true},
 };
 #define NROUTES (sizeof routes / sizeof routes[0])
 
@@ -819,8 +873,8 @@ static void rest_headers(void *arg, http_req *rq)
                  "Forbidden: %s %s needs a named operator; the server's token names no one",
                  r->method, http_req_path(rq));
     answer_error(rq, 403, msg,
-                 r->need == NEED_DECIDE ? "approving or rejecting is a person's act, recorded "
-                                          "under their name"
+                 r->need == NEED_DECIDE ? "approving, rejecting and dismissing are a person's "
+                                          "acts, recorded under their name"
                                         : NULL,
                  r->need == NEED_DECIDE
                      ? "pipemend users add NAME --role operator gives a person a token; or "

@@ -1,8 +1,9 @@
 /* rest.h - pipemend's REST API at /api/v1/, a route of serve's HTTP server
  * (http/server.h) that calls the tools and views in-process (src/tools,
  * src/view) for people, scripts and dashboards: pipelines (list, status,
- * history, trigger), runs and their logs, tables and schemas, incidents
- * and their diagnostic packets, proposals (list, show, approve, reject),
+ * history, trigger), runs and their logs, tables and schemas (and replay
+ * of their quarantine), incidents and their diagnostic packets (and
+ * dismissal), proposals (list, show, approve, reject),
  * quarantine (cursor-paged), the audit log (paged) and its verification,
  * metrics, and /api/v1/openapi.json, an OpenAPI 3.1 document made from the
  * same route table that dispatches (rest.c), so the two cannot disagree.
@@ -11,9 +12,10 @@
  * a role (daemon/users.h) or, without a name, the server's own token (or
  * nobody under --no-token). Each route needs one of:
  *   read    every role, and the server's token
- *   act     (trigger) operator, agent, the server's token; not viewer
- *   decide  (approve, reject) a named operator only: an approval is a
- *           person's act (DESIGN.md, invariant 4) and records
+ *   act     (trigger, replay) operator, agent, the server's token; not
+ *           viewer
+ *   decide  (approve, reject, dismiss) a named operator only: an approval
+ *           is a person's act (DESIGN.md, invariant 4) and records
  *           human:<that user's name>, never anything the request says
  *
  * Errors are {"error": {"message": ..., "detail": ..., "hint": ...}}

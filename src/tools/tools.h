@@ -193,6 +193,11 @@ pm_table *tools_table(pm_store *s, const char *name, pm_arena *arena, tool_call 
  * table lists it. PM_ERR_BUSY when p is no longer pending. */
 pm_code tools_decide(tools_ctx *t, const pm_proposal *p, bool approve, const char *actor,
                      heal_outcome *out, pm_err *err);
+/* A person dismisses active incident in (its rows stay in quarantine; a
+ * pending proposal that answers only it is rejected); reason may be NULL.
+ * PM_ERR_USAGE when it is closed already. */
+pm_code tools_dismiss(tools_ctx *t, const pm_incident *in, const char *actor, const char *reason,
+                      pm_err *err);
 
 #define TOOLS_READ_ONLY                                                                            \
     {                                                                                              \

@@ -1,6 +1,8 @@
-/* tools_decide.c - a person approves or rejects a pending proposal: the
- * one service behind `pipemend proposals approve|reject` and REST's
- * POST /api/v1/proposals/{id}/approve|reject. It is not a tool (no table
+/* tools_decide.c - a person approves or rejects a pending proposal, or
+ * dismisses an incident: the one service behind `pipemend proposals
+ * approve|reject`, `pipemend incidents dismiss` and REST's
+ * POST /api/v1/proposals/{id}/approve|reject and
+ * /api/v1/incidents/{id}/dismiss. They are not tools (no table
  * lists it, so no MCP client or agent can call it: DESIGN.md, invariant
  * 4); the faces that call it have authenticated a person and pass
  * human:NAME. The table's policy, loosened by its approved promotions, is
@@ -44,4 +46,17 @@ pm_code tools_decide(tools_ctx *t, const pm_proposal *p, bool approve, const cha
         pm_warn("cannot check for a policy promotion: %s", perr.msg);
     pm_arena_free(a);
     return PM_OK;
+}
+
+pm_code tools_dismiss(tools_ctx *t, const pm_incident *in, const char *actor, const char *reason,
+                      pm_err *err)
+{
+    pm_policy policy;
+    config_table_policy(t->cfg, in->table, &policy);
+    heal_ctx c = {.store = t->store,
+                  .policy = &policy,
+                  .policy_source = config_policy_source(t->cfg),
+                  .actor = actor,
+                  .human = true};
+    return heal_dismiss(&c, in->id, reason, err);
 }

@@ -26,8 +26,8 @@ TOKEN = "rest-server-token-" + "0123456789abcdef" * 3
 EXPECTED = {
     ("get", "/pipelines"), ("get", "/pipelines/{name}"), ("get", "/pipelines/{name}/history"),
     ("post", "/pipelines/{name}/trigger"), ("get", "/runs"), ("get", "/runs/{id}/log"),
-    ("get", "/tables"), ("get", "/tables/{name}"), ("get", "/incidents"),
-    ("get", "/incidents/{id}"), ("get", "/proposals"), ("get", "/proposals/{id}"),
+    ("get", "/tables"), ("get", "/tables/{name}"), ("post", "/tables/{name}/replay"),
+    ("get", "/incidents"), ("get", "/incidents/{id}"), ("post", "/incidents/{id}/dismiss"), ("get", "/proposals"), ("get", "/proposals/{id}"),
     ("post", "/proposals/{id}/approve"), ("post", "/proposals/{id}/reject"),
     ("get", "/quarantine"), ("get", "/audit"), ("get", "/audit/verify"), ("get", "/metrics"),
     ("get", "/openapi.json"),
@@ -319,6 +319,56 @@ class TestRest(E2E):
         self.assertEqual((status, body["proposal"]["state"], body["decided_by"]),
                          (200, "rejected", "human:alice"))
         self.assertTrue(self.get("/audit/verify")["intact"])
+
+    def test_only_a_named_operator_dismisses_with_a_reason_from_the_body(self):
+        self.start()
+        iid = self.sql("SELECT id FROM _pipemend_incidents WHERE table_name = 'orders'")[0][0]
+        body = json.dumps({"reason": "upstream bug, fixed tomorrow", "actor": "human:mallory"})
+        for token in (self.vic, self.bot, TOKEN):
+            self.assertRestError(self.call("POST", "/incidents/%d/dismiss" % iid, token, body), 403,
+                                 "Forbidden")
+        self.assertRestError(self.call("POST", "/incidents/%d/dismiss" % iid, self.alice,
+                                       "not json"), 400, "not a JSON object")
+        self.assertRestError(self.call("POST", "/incidents/%d/dismiss" % iid, self.alice,
+                                       '{"reason": 5}'), 400, "string reason")
+        status, _, got = self.call("POST", "/incidents/%d/dismiss" % iid, self.alice, body)
+        self.assertEqual(status, 200, got)
+        self.assertEqual((got["incident"]["state"], got["dismissed_by"]),
+                         ("dismissed", "human:alice"))
+        ev = [e for e in self.audit() if e["action"] == "incident.dismissed"]
+        self.assertEqual([e["actor"] for e in ev], ["human:alice"])
+        self.assertIn("upstream bug, fixed tomorrow", json.dumps(ev[0]["payload"]))
+        self.assertNotIn("mallory", json.dumps(self.audit()))
+        # its row stays in quarantine; dismissing again is refused by its state
+        self.assertEqual(self.sql("SELECT count(*) FROM _pipemend_quarantine WHERE table_name = "
+                                  "'orders'"), [(1,)])
+        self.assertRestError(self.call("POST", "/incidents/%d/dismiss" % iid, self.alice), 409,
+                             "dismissed already")
+        self.assertRestError(self.call("POST", "/incidents/999/dismiss", self.alice), 404,
+                             "no incident 999")
+
+    def test_replay_needs_operator_or_agent(self):
+        # a contract quarantines a row; the contract relaxed, replay loads it
+        strict = CONFIG + "    contract:\n      columns:\n        kind: {allowed: [click]}\n"
+        self.write_config(strict)
+        self.write("events.ndjson", [{"id": 2, "kind": "view"}], append=True)
+        r = self.pm("run", "--db", self.db, "events", env=self.env())
+        self.assertEqual(r.rc, EXIT_QUARANTINED, r)
+        self.write_config(CONFIG)
+        self.start()
+        self.assertRestError(self.call("POST", "/tables/events/replay", self.vic), 403,
+                             "vic is a viewer")
+        self.assertRestError(self.call("POST", "/tables/nope/replay", self.bot), 404,
+                             'no table "nope"')
+        status, _, got = self.call("POST", "/tables/events/replay", self.bot)
+        self.assertEqual(status, 200, got)
+        self.assertEqual((got["table"], got["loaded"], got["waiting"]), ("events", 1, 0))
+        self.assertEqual(self.count("events"), 2)
+        ev = [e for e in self.audit() if e["action"] == "quarantine.replayed"]
+        self.assertEqual([e["actor"] for e in ev], ["agent:bot"])
+        # nothing left: the server's token may replay too
+        status, _, got = self.call("POST", "/tables/events/replay", TOKEN)
+        self.assertEqual((status, got["loaded"]), (200, 0))
 
     def test_trigger_needs_operator_or_agent(self):
         self.start()
