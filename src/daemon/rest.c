@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/utf8.h"
 #include "daemon/users.h"
 #include "drift/drift.h"
 #include "store/proposal.h"
@@ -118,9 +119,13 @@ static unsigned refusal_status(const pm_err *err)
     return server ? 500 : 409;
 }
 
+/* A message may quote what the request sent (a path segment, a
+ * parameter), which need not be UTF-8: view_text makes any bytes a JSON
+ * string. */
 static json_t *str_or_null(const char *s)
 {
-    return s && *s ? json_string(s) : json_null();
+    bool cut;
+    return s && *s ? view_text(s, strlen(s), 4096, &cut) : json_null();
 }
 
 static void answer_json(http_req *rq, unsigned status, json_t *v)
@@ -139,7 +144,7 @@ static void answer_error(http_req *rq, unsigned status, const char *msg, const c
                          const char *hint)
 {
     answer_json(rq, status,
-                json_pack("{s:{s:s, s:o, s:o}}", "error", "message", msg, "detail",
+                json_pack("{s:{s:o, s:o, s:o}}", "error", "message", str_or_null(msg), "detail",
                           str_or_null(detail), "hint", str_or_null(hint)));
 }
 
@@ -794,7 +799,8 @@ static bool fits(const char *pattern, const char *path, rest_q *q)
         size_t pl = pe ? (size_t)(pe - pattern) : strlen(pattern);
         size_t sl = se ? (size_t)(se - path) : strlen(path);
         if (pattern[0] == '{') {
-            if (sl == 0 || sl >= sizeof q->argbuf[0] || nargs == MAX_PATH_ARGS)
+            if (sl == 0 || sl >= sizeof q->argbuf[0] || nargs == MAX_PATH_ARGS ||
+                !pm_utf8_valid(path, sl))
                 return false;
             if (q) {
                 memcpy(q->argbuf[nargs], path, sl);
@@ -894,6 +900,16 @@ static void rest_handle(void *arg, http_req *rq)
     else
         snprintf(q.actor, sizeof q.actor, "%s:%s", q.user->role == USERS_AGENT ? "agent" : "human",
                  q.user->name);
+    /* names and values go into JSON and SQL as text: UTF-8 only */
+    for (const rest_param *p = r->params; p->name; p++) {
+        const char *v = http_req_arg(rq, p->name);
+        if (v && !pm_utf8_valid(v, strlen(v))) {
+            char msg[128];
+            snprintf(msg, sizeof msg, "%s is not UTF-8", p->name);
+            answer_error(rq, 400, msg, NULL, NULL);
+            return;
+        }
+    }
     json_t *out;
     if (r->no_store) {
         out = r->fn(&q);

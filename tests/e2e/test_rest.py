@@ -269,6 +269,12 @@ class TestRest(E2E):
                              "no proposal 999")
         self.assertRestError(self.call("GET", "/runs/999/log", self.vic), 404, "no run 999")
         self.assertRestError(self.call("GET", "/runs/abc/log", self.vic), 404, "no run")
+        # bytes that are not UTF-8 name nothing, and are answered as JSON
+        self.assertRestError(self.call("GET", "/tables/%FF", self.vic), 404, "^Not Found")
+        self.assertRestError(self.call("GET", "/incidents?table=%FF", self.vic), 400,
+                             "^table is not UTF-8$")
+        self.assertRestError(self.call("GET", "/pipelines/%C3%A9t%C3%A9", self.vic), 404,
+                             'no pipeline "été"')
         code, hdrs, _ = got = self.call("DELETE", "/tables", self.alice)
         self.assertRestError(got, 405, "Method Not Allowed")
         self.assertEqual(hdrs["Allow"], "GET")
