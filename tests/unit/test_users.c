@@ -159,6 +159,7 @@ static void test_bad_files_are_refused(void **state)
     write_file(p, "users:\n", 0600);
     assert_int_equal(users_load(p, &l, &exists, &err), PM_OK);
     assert_int_equal(l.n, 0);
+    users_list_free(&l);
     /* others may write it: refused, whatever it says */
     write_file(p, "users: []\n", 0620);
     assert_int_equal(users_load(p, &l, &exists, &err), PM_ERR_CONFIG);
