@@ -199,7 +199,7 @@ int cmd_serve(cli_ctx *ctx)
     http_server *srv = m && !err.code ? http_server_new(&o) : NULL;
     if (!srv || http_mcp_mount(srv, serve_mcp_server(m), NULL, &err) != PM_OK ||
         http_health_mount(srv, &err) != PM_OK ||
-        rest_mount(srv, ctx->db, ctx->cfg, PIPEMEND_VERSION, &err) != PM_OK ||
+        rest_mount(srv, ctx->db, &t.cfg, PIPEMEND_VERSION, &err) != PM_OK ||
         http_server_run(srv, &err) != PM_OK)
         code = cli_fail(&err);
     else

@@ -76,8 +76,9 @@ typedef struct rest_route {
 } rest_route;
 
 struct rest {
-    tools_ctx t;
-    pthread_mutex_t mu; /* one handler at a time: one connection */
+    tools_ctx t;           /* t.cfg: *cfg at each request */
+    pm_config *const *cfg; /* where serve keeps its configuration */
+    pthread_mutex_t mu;    /* one handler at a time: one connection */
     const char *version;
 };
 
@@ -915,6 +916,7 @@ static void rest_handle(void *arg, http_req *rq)
         out = r->fn(&q);
     } else {
         pthread_mutex_lock(&R->mu);
+        R->t.cfg = *R->cfg; /* a reload (SIGHUP) replaces it; the old one stays alive */
         tool_call c = {.ops = &rest_call_ops, .face = &q, .actor = q.actor};
         out = tools_store(&R->t, &c) ? r->fn(&q) : NULL;
         if (!out && q.failed && !q.status)
@@ -1025,13 +1027,14 @@ static void rest_free(void *arg)
     free(R);
 }
 
-pm_code rest_mount(http_server *srv, const char *db, pm_config *cfg, const char *version,
+pm_code rest_mount(http_server *srv, const char *db, pm_config *const *cfg, const char *version,
                    pm_err *err)
 {
     rest *R = calloc(1, sizeof *R);
     if (!R)
         return pm_err_set(err, PM_ERR_NOMEM, "out of memory");
-    R->t = (tools_ctx){.db = db, .cfg = cfg};
+    R->t = (tools_ctx){.db = db, .cfg = *cfg};
+    R->cfg = cfg;
     R->version = version;
     pthread_mutex_init(&R->mu, NULL);
     http_route r = {.path = REST_PREFIX,

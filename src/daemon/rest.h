@@ -34,9 +34,11 @@
 #define REST_PREFIX "/api/v1"
 
 /* Mounts the API on srv, with its own connection to the warehouse db
- * (opened at the first request that needs it) and cfg (borrowed for the
- * server's life). */
-pm_code rest_mount(http_server *srv, const char *db, pm_config *cfg, const char *version,
+ * (opened at the first request that needs it). *cfg is the configuration,
+ * read at each request: where serve keeps the current one, which a reload
+ * may replace (the pointer is borrowed for the server's life, and so is
+ * every configuration it points to). */
+pm_code rest_mount(http_server *srv, const char *db, pm_config *const *cfg, const char *version,
                    pm_err *err);
 
 #endif
