@@ -8,6 +8,7 @@
 #include "cli/cli.h"
 #include "heal/heal.h"
 #include "heal/incident.h"
+#include "tools/tools.h"
 #include "view/view.h"
 
 /* How many sample records `incidents show` includes. */
@@ -116,14 +117,8 @@ int cmd_incidents(cli_ctx *ctx)
     } else if (dismiss) {
         char actor[160];
         cli_human_actor(ctx, actor, sizeof actor);
-        pm_policy policy;
-        config_table_policy(ctx->cfg, ins[0].table, &policy);
-        heal_ctx c = {.store = s,
-                      .policy = &policy,
-                      .policy_source = config_policy_source(ctx->cfg),
-                      .actor = actor,
-                      .human = true};
-        if (heal_dismiss(&c, ins[0].id, NULL, &err) != PM_OK)
+        tools_ctx t = {.db = ctx->db, .cfg = ctx->cfg, .store = s};
+        if (tools_dismiss(&t, &ins[0], actor, NULL, &err) != PM_OK)
             code = cli_fail(&err);
         else
             printf("incident %lld dismissed by %s; its %lld rows stay in quarantine\n",

@@ -23,6 +23,8 @@
 #include "daemon/ready.h"
 #include "daemon/scheduler.h"
 #include "daemon/sdnotify.h"
+#include "daemon/rest.h"
+#include "daemon/serve_auth.h"
 #include "daemon/serve_mcp.h"
 #include "http/health.h"
 #include "http/mcp_route.h"
@@ -236,16 +238,24 @@ int cmd_serve(cli_ctx *ctx)
         }
     }
     serve_mcp *m = serve_mcp_new(&t, PIPEMEND_VERSION, true, &err);
+    char users_path[4096];
+    users_db *users = m && config_users_file(ctx->cfg, users_path, sizeof users_path)
+                          ? users_db_open(users_path, &err)
+                          : NULL;
     http_opts o = {.host = host,
                    .port = port,
                    .token = token,
                    .origins = origins,
                    .ready = on_ready,
-                   .stop = &stop_serving};
-    http_server *srv = m ? http_server_new(&o) : NULL;
+                   .stop = &stop_serving,
+                   .authenticate = serve_auth,
+                   .auth_arg = users};
+    http_server *srv = m && !err.code ? http_server_new(&o) : NULL;
     if (!srv || http_mcp_mount(srv, serve_mcp_server(m), NULL, &err) != PM_OK ||
         http_health_mount(srv, &err) != PM_OK || (ctx->db && prom_mount(srv, &t, &err) != PM_OK) ||
-        ready_mount(srv, ctx->db, sc, &err) != PM_OK || http_server_run(srv, &err) != PM_OK)
+        ready_mount(srv, ctx->db, sc, &err) != PM_OK ||
+        rest_mount(srv, ctx->db, &t.cfg, PIPEMEND_VERSION, &err) != PM_OK ||
+        http_server_run(srv, &err) != PM_OK)
         code = cli_fail(&err);
     if (stop_serving)
         sdnotify_send("STOPPING=1");
@@ -255,6 +265,7 @@ int cmd_serve(cli_ctx *ctx)
     sched_free(sc);
     notifier_free(parts.nf);
     http_server_free(srv);
+    users_db_free(users);
     serve_mcp_free(m);
     if (t.store)
         store_close(t.store);

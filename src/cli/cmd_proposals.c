@@ -14,6 +14,7 @@
 #include "heal/heal.h"
 #include "heal/promote.h"
 #include "tools/export.h"
+#include "tools/tools.h"
 #include "view/view.h"
 
 static int decide(cli_ctx *ctx, pm_store *s, const pm_proposal *p, bool approve)
@@ -21,26 +22,14 @@ static int decide(cli_ctx *ctx, pm_store *s, const pm_proposal *p, bool approve)
     pm_err err = {0};
     char actor[160];
     cli_human_actor(ctx, actor, sizeof actor);
-    pm_policy policy;
-    config_table_policy(ctx->cfg, p->table, &policy);
-    if (promote_apply(s, p->table, &policy, &err) != PM_OK)
+    tools_ctx t = {.db = ctx->db, .cfg = ctx->cfg, .store = s};
+    heal_outcome out;
+    if (tools_decide(&t, p, approve, actor, &out, &err) != PM_OK)
         return cli_fail(&err);
-    heal_ctx c = {.store = s,
-                  .contract = config_contract(ctx->cfg, p->table),
-                  .policy = &policy,
-                  .policy_source = config_policy_source(ctx->cfg),
-                  .actor = actor,
-                  .human = true};
     if (!approve) {
-        if (heal_reject(&c, p->id, &err) != PM_OK)
-            return cli_fail(&err);
         printf("proposal %lld rejected by %s\n", (long long)p->id, actor);
         return 0;
     }
-    heal_outcome out;
-    pm_code rc = heal_apply(&c, p->id, true, &out, &err);
-    if (rc)
-        return cli_fail(&err);
     if (out.from_version != p->version)
         printf("proposal %lld was planned against version %d and checked against version %d\n",
                (long long)p->id, p->version, out.from_version);
@@ -53,16 +42,6 @@ static int decide(cli_ctx *ctx, pm_store *s, const pm_proposal *p, bool approve)
     printf("replayed its quarantine: %lld rows loaded, %lld still wait\n", (long long)out.replayed,
            (long long)out.waiting);
     printf("checks, dry run, apply and replay took %.1f ms\n", out.ms);
-    /* the same repair approved again and again: offer to make it the rules' */
-    pm_arena *a = pm_arena_new(0);
-    pm_op *ops;
-    size_t n;
-    int made = 0;
-    if (ops_from_json(p->ops, a, &ops, &n, &err) ||
-        promote_after_approval(s, p->table, ops, n, &policy, ctx->cfg->promote_after, actor, &made,
-                               &err))
-        pm_warn("cannot check for a policy promotion: %s", err.msg);
-    pm_arena_free(a);
     return 0;
 }
 

@@ -76,7 +76,8 @@ struct http_req {
     size_t total; /* body bytes received, kept or not */
     const char *headers[2 * MAX_HEADERS];
     size_t nheaders;
-    bool begun; /* begin() ran */
+    const void *user; /* opts.authenticate's, or NULL */
+    bool begun;       /* begin() ran */
     bool answered;
     enum MHD_Result result;
 };
@@ -96,6 +97,21 @@ const char *http_req_path(const http_req *rq)
 const char *http_req_header(const http_req *rq, const char *name)
 {
     return MHD_lookup_connection_value(rq->c, MHD_HEADER_KIND, name);
+}
+
+const char *http_req_arg(const http_req *rq, const char *name)
+{
+    return MHD_lookup_connection_value(rq->c, MHD_GET_ARGUMENT_KIND, name);
+}
+
+const void *http_req_user(const http_req *rq)
+{
+    return rq->user;
+}
+
+void http_req_set_user(http_req *rq, const void *user)
+{
+    rq->user = user;
 }
 
 const char *http_req_body(const http_req *rq, size_t *len)
@@ -376,7 +392,12 @@ static bool guard(http_req *rq)
                           origin);
         return false;
     }
-    if (!token_ok(rq->srv, http_req_header(rq, MHD_HTTP_HEADER_AUTHORIZATION))) {
+    const char *auth = http_req_header(rq, MHD_HTTP_HEADER_AUTHORIZATION);
+    if (rq->srv->o->authenticate) {
+        const char *bearer = auth && strncasecmp(auth, "Bearer ", 7) == 0 ? auth + 7 : NULL;
+        return rq->srv->o->authenticate(rq->srv->o->auth_arg, rq, bearer, token_ok(rq->srv, auth));
+    }
+    if (!token_ok(rq->srv, auth)) {
         http_answer_error(rq, MHD_HTTP_UNAUTHORIZED,
                           "Unauthorized: send \"Authorization: Bearer TOKEN\" with the token this "
                           "server was started with");

@@ -59,6 +59,11 @@
 
 #include "core/err.h"
 
+typedef struct http_server http_server;
+/* One request, from its headers to its answer; borrowed by the callbacks
+ * for the duration of the call. */
+typedef struct http_req http_req;
+
 typedef struct http_opts {
     const char *host;     /* address to bind; NULL: 127.0.0.1 */
     int port;             /* 0: any free port (ready() says which) */
@@ -71,12 +76,15 @@ typedef struct http_opts {
     void *ready_arg;
     /* Serving stops when *stop becomes non-zero (a signal handler sets it). */
     volatile sig_atomic_t *stop;
+    /* Named users beyond the one token (may be NULL): called in step 1, in
+     * place of the token's 401, for every request that passed Host and
+     * Origin, with the bearer token it sent (NULL: none) and whether that
+     * token is the server's own (true too when the server has none). It
+     * names who calls (http_req_set_user) and returns true to go on, or
+     * answers (401, 403) and returns false. */
+    bool (*authenticate)(void *arg, http_req *rq, const char *bearer, bool token_ok);
+    void *auth_arg;
 } http_opts;
-
-typedef struct http_server http_server;
-/* One request, from its headers to its answer; borrowed by the callbacks
- * for the duration of the call. */
-typedef struct http_req http_req;
 
 /* A route: what the server calls for the requests of one path. Every
  * callback gets arg. A request is answered exactly once, by one of the
@@ -119,6 +127,12 @@ const char *http_req_method(const http_req *rq);
 const char *http_req_path(const http_req *rq);
 /* A request header (name case-insensitive), NULL when absent. */
 const char *http_req_header(const http_req *rq, const char *name);
+/* A query-string argument (?name=value, decoded), NULL when absent. */
+const char *http_req_arg(const http_req *rq, const char *name);
+/* Who authenticate said calls (borrowed from it), NULL when it named no
+ * one (the server's token, or no token). */
+const void *http_req_user(const http_req *rq);
+void http_req_set_user(http_req *rq, const void *user);
 /* The body, in handle (NUL-terminated, "" when none): *len its bytes. */
 const char *http_req_body(const http_req *rq, size_t *len);
 

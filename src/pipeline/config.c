@@ -1427,9 +1427,9 @@ static pm_code load_serve(loader *ld, const yaml_node_t *n)
     return PM_OK;
 }
 
-static const char *const top_keys[] = {"db",     "defaults",     "pipelines",
-                                       "tables", "audit_anchor", "agent",
-                                       "serve",  "notify",       "audit_key_env"};
+static const char *const top_keys[] = {
+    "db",    "defaults", "pipelines", "tables",        "audit_anchor",
+    "agent", "serve",    "notify",    "audit_key_env", "users_file"};
 enum {
     TK_DB,
     TK_DEFAULTS,
@@ -1439,7 +1439,8 @@ enum {
     TK_AGENT,
     TK_SERVE,
     TK_NOTIFY,
-    TK_AUDIT_KEY_ENV
+    TK_AUDIT_KEY_ENV,
+    TK_USERS_FILE
 };
 
 static pm_code load_root(loader *ld, const yaml_node_t *root)
@@ -1447,7 +1448,7 @@ static pm_code load_root(loader *ld, const yaml_node_t *root)
     if (root->type != YAML_MAPPING_NODE) {
         pm_code rc = bad_value(ld, root, "the file", "", "a mapping");
         pm_err_hint(ld->err, "valid top-level keys: db, defaults, pipelines, tables, audit_anchor, "
-                             "agent, serve, notify, audit_key_env");
+                             "agent, serve, notify, audit_key_env, users_file");
         return rc;
     }
     for (yaml_node_pair_t *p = root->data.mapping.pairs.start; p < root->data.mapping.pairs.top;
@@ -1483,6 +1484,10 @@ static pm_code load_root(loader *ld, const yaml_node_t *root)
             break;
         case TK_NOTIFY:
             rc = load_notify(ld, v);
+            break;
+        case TK_USERS_FILE:
+            if (!is_null(v))
+                rc = get_string(ld, v, "users_file", "", &ld->cfg->users_file);
             break;
         case TK_AUDIT_KEY_ENV:
             if (!is_null(v))
@@ -1978,6 +1983,32 @@ const char *config_audit_anchor(const pm_config *cfg, char *buf, size_t size, bo
         snprintf(buf, size, "%s", name);
     else
         snprintf(buf, size, "%.*s/%s", (int)(slash - cfg->path), cfg->path, name);
+    return buf;
+}
+
+const char *config_users_file(const pm_config *cfg, char *buf, size_t size)
+{
+    const char *env = getenv("PIPEMEND_USERS_FILE");
+    if (env && *env) {
+        snprintf(buf, size, "%s", env);
+        return buf;
+    }
+    const char *name = cfg ? cfg->users_file : NULL;
+    if (name && *name) {
+        const char *slash = cfg->path ? strrchr(cfg->path, '/') : NULL;
+        if (name[0] == '/' || !slash)
+            snprintf(buf, size, "%s", name);
+        else
+            snprintf(buf, size, "%.*s/%s", (int)(slash - cfg->path), cfg->path, name);
+        return buf;
+    }
+    const char *xdg = getenv("XDG_CONFIG_HOME"), *home = getenv("HOME");
+    if (xdg && *xdg)
+        snprintf(buf, size, "%s/pipemend/users.yaml", xdg);
+    else if (home && *home)
+        snprintf(buf, size, "%s/.config/pipemend/users.yaml", home);
+    else
+        return NULL;
     return buf;
 }
 

@@ -75,6 +75,9 @@
  *       secret_env: PIPEMEND_HOOK_SECRET  # HMAC-SHA256 key's variable (optional)
  *       timeout: 10                # seconds per delivery
  *       link_base: http://pipemend.internal:8765   # links in messages (REST)
+ *   users_file: users.yaml   # who may use serve's REST API and MCP (daemon/users.h);
+ *                            # relative to this file; default
+ *                            # ${XDG_CONFIG_HOME:-~/.config}/pipemend/users.yaml
  *   audit_anchor: pipemend-audit.anchor  # audit anchor file (audit.h); relative
  *                                        # to this file; the default
  *   audit_key_env: PIPEMEND_AUDIT_KEY    # the environment variable holding the
@@ -176,6 +179,7 @@ typedef struct pm_config {
     size_t ntable_policies;
     const char *audit_anchor;  /* as written in the file; may be NULL */
     const char *audit_key_env; /* the variable holding the audit key; may be NULL */
+    const char *users_file;    /* as written in the file; may be NULL */
     pm_agent_cfg agent;
     int serve_max_concurrent;
     int serve_lease_seconds;
@@ -211,6 +215,12 @@ const char *config_audit_anchor(const pm_config *cfg, char *buf, size_t size, bo
  * when it is the default and does not exist (nothing was anchored). A file
  * named by the environment or the configuration must exist. */
 const char *config_audit_anchor_to_verify(const pm_config *cfg, char *buf, size_t size);
+
+/* The users file of `pipemend users` and `serve` (daemon/users.h) into buf:
+ * $PIPEMEND_USERS_FILE, else users_file: of the file (relative to it), else
+ * $XDG_CONFIG_HOME/pipemend/users.yaml, else ~/.config/pipemend/users.yaml
+ * (beside serve's generated token). NULL when none of these is set. */
+const char *config_users_file(const pm_config *cfg, char *buf, size_t size);
 
 const pm_pipeline_cfg *config_pipeline(const pm_config *cfg, const char *name);
 /* The contract for a table: a pipeline's contract for that table, else the

@@ -67,6 +67,7 @@ typedef enum stmt_id {
     ST_QUARANTINE_UPDATE,
     ST_QUARANTINE_LIST,
     ST_QUARANTINE_PAGE,
+    ST_QUARANTINE_BROWSE,
     ST_QUARANTINE_COUNT,
     ST_QUARANTINE_COUNT_ALL,
     ST_QUARANTINE_COUNT_WHERE,
@@ -227,6 +228,13 @@ static const struct {
                             "= 0 OR q.id = CAST($3 AS bigint)) ORDER BY q.id DESC LIMIT CAST($4 "
                             "AS bigint)",
                             "cannot list quarantine"},
+    [ST_QUARANTINE_BROWSE] = {"SELECT " QROW_COLUMNS " FROM _pipemend_quarantine q WHERE (CAST($1 "
+                              "AS text) IS NULL OR q.table_name = CAST($1 AS text)) AND (CAST($2 "
+                              "AS bigint) = 0 OR q.run_id = CAST($2 AS bigint)) AND (CAST($3 AS "
+                              "text) IS NULL OR (',' || q.kinds || ',') LIKE CAST($3 AS text) "
+                              "ESCAPE '\\') AND (CAST($4 AS bigint) = 0 OR q.id < CAST($4 AS "
+                              "bigint)) ORDER BY q.id DESC LIMIT CAST($5 AS bigint)",
+                              "cannot list quarantine"},
     [ST_QUARANTINE_PAGE] = {"SELECT q.id, q.run_id, NULL, NULL, q.source, q.byte_offset, q.line, "
                             "q.raw, q.raw_truncated, NULL, NULL, q.findings, NULL, NULL, q.header "
                             "FROM _pipemend_quarantine q WHERE q.table_name = CAST($1 AS text) "
@@ -1120,6 +1128,38 @@ pm_code store_quarantine_list(pm_store *s, const char *table, int64_t run_id, in
                               pm_arena *a, pm_qrow **out, size_t *n, pm_err *err)
 {
     return quarantine_list(s, table, run_id, limit, 0, a, out, n, err);
+}
+
+pm_code store_quarantine_browse(pm_store *s, const pm_qrow_filter *f, int limit, pm_arena *a,
+                                pm_qrow **out, size_t *n, pm_err *err)
+{
+    drv_stmt *st;
+    *n = 0;
+    *out = NULL;
+    /* "%,KIND,%" with LIKE's own characters escaped: kinds is "a,b" */
+    char pattern[160];
+    if (f->kind) {
+        size_t j = 0;
+        pattern[j++] = '%';
+        pattern[j++] = ',';
+        for (const char *c = f->kind; *c && j < sizeof pattern - 4; c++) {
+            if (*c == '%' || *c == '_' || *c == '\\')
+                pattern[j++] = '\\';
+            pattern[j++] = *c;
+        }
+        pattern[j++] = ',';
+        pattern[j++] = '%';
+        pattern[j] = 0;
+    }
+    pm_code rc = stmt(s, ST_QUARANTINE_BROWSE, &st, err);
+    if (rc)
+        return rc;
+    TEXT(st, 1, f->table);
+    INT(st, 2, f->run_id);
+    TEXT(st, 3, f->kind ? pattern : NULL);
+    INT(st, 4, f->before);
+    INT(st, 5, limit_of(limit));
+    return read_qrows(st, a, out, n, err);
 }
 
 pm_code store_quarantine_get(pm_store *s, int64_t id, pm_arena *a, pm_qrow *out, bool *found,

@@ -179,6 +179,18 @@ pm_code store_quarantine_update(pm_store *s, int64_t id, const char *kinds, cons
 /* Newest first; table NULL for all, run_id 0 for all, limit <= 0 for all. */
 pm_code store_quarantine_list(pm_store *s, const char *table, int64_t run_id, int limit,
                               pm_arena *arena, pm_qrow **out, size_t *n, pm_err *err);
+/* Which rows store_quarantine_browse returns: zero fields match all. */
+typedef struct pm_qrow_filter {
+    const char *table;
+    int64_t run_id;
+    const char *kind; /* a finding kind among the row's kinds */
+    int64_t before;   /* ids below this one (the cursor of a page) */
+} pm_qrow_filter;
+/* Newest first, up to limit rows that match f: a page of the quarantine
+ * for people and programs (REST), the next page starting before the last
+ * id of this one. */
+pm_code store_quarantine_browse(pm_store *s, const pm_qrow_filter *f, int limit, pm_arena *arena,
+                                pm_qrow **out, size_t *n, pm_err *err);
 /* Oldest first: up to limit rows of table with id > after (paging through
  * a quarantine of any size with bounded memory), with only what replay
  * reads: id, run, source and position, raw bytes, header and findings (the

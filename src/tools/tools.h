@@ -25,6 +25,7 @@
 #include <time.h>
 
 #include "core/err.h"
+#include "heal/heal.h"
 #include "pipeline/config.h"
 #include "store/store.h"
 
@@ -185,6 +186,18 @@ void tools_table_policy(tools_ctx *t, pm_store *s, const char *table, pm_policy 
 /* The table as the catalog knows it (in arena); NULL after failing the
  * call (an unknown table names list_tables). */
 pm_table *tools_table(pm_store *s, const char *name, pm_arena *arena, tool_call *c);
+
+/* A person approves (applies, then replays the table's quarantine) or
+ * rejects pending proposal p, as actor "human:NAME" whom the face has
+ * authenticated (tools_decide.c); t->store must be open. Not a tool: no
+ * table lists it. PM_ERR_BUSY when p is no longer pending. */
+pm_code tools_decide(tools_ctx *t, const pm_proposal *p, bool approve, const char *actor,
+                     heal_outcome *out, pm_err *err);
+/* A person dismisses active incident in (its rows stay in quarantine; a
+ * pending proposal that answers only it is rejected); reason may be NULL.
+ * PM_ERR_USAGE when it is closed already. */
+pm_code tools_dismiss(tools_ctx *t, const pm_incident *in, const char *actor, const char *reason,
+                      pm_err *err);
 
 #define TOOLS_READ_ONLY                                                                            \
     {                                                                                              \

@@ -388,8 +388,12 @@ static json_t *tool_get_pipeline_status(tools_ctx *ctx, json_t *args, tool_call 
     pm_arena *a = pm_arena_new(0);
     pm_err err = {0};
     json_t *o = pipeline_json(t->cfg, p);
-    metrics_table m;
-    if (metrics_table_read(s, p->table, a, &m, &err) != PM_OK)
+    /* a pipeline that has not run yet has no table: nothing in it yet */
+    pm_table *known;
+    if (store_table_load(s, p->table, a, &known, &err) != PM_OK)
+        return fail_err(call, &err, a, o);
+    metrics_table m = {0};
+    if (known && metrics_table_read(s, p->table, a, &m, &err) != PM_OK)
         return fail_err(call, &err, a, o);
     json_object_set_new(o, "last_run", m.has_last_run ? view_run(&m.last_run) : json_null());
     json_object_set_new(o, "rows", json_integer(m.rows));

@@ -319,7 +319,7 @@ static void test_unknown_keys(void **state)
     expect_error(
         "pipeline:\n  - name: x\n", "pipemend.yaml:1:1: unknown key \"pipeline\" at the top level",
         "did you mean \"pipelines\"? valid keys: db, defaults, pipelines, tables, audit_anchor, "
-        "agent, serve, notify, audit_key_env");
+        "agent, serve, notify, audit_key_env, users_file");
     expect_error("defaults:\n  batchsize: 5\n",
                  "pipemend.yaml:2:3: unknown key \"batchsize\" in defaults",
                  "did you mean \"batch_size\"? valid keys: batch_size, sample_size, "
@@ -338,7 +338,7 @@ static void test_unknown_keys(void **state)
                  "did you mean \"contract\"? valid keys: contract, policy");
     expect_error("db: a\nxyz: 1\n", "pipemend.yaml:2:1: unknown key \"xyz\" at the top level",
                  "valid keys: db, defaults, pipelines, tables, audit_anchor, agent, serve, notify, "
-                 "audit_key_env");
+                 "audit_key_env, users_file");
 }
 
 static void test_wrong_types(void **state)
@@ -372,7 +372,7 @@ static void test_wrong_types(void **state)
     expect_error("db: [a]\n", "pipemend.yaml:1:5: db must be a non-empty string, got a list", NULL);
     expect_error("- a\n- b\n", "pipemend.yaml:1:1: the file must be a mapping, got a list",
                  "valid top-level keys: db, defaults, pipelines, tables, audit_anchor, agent, "
-                 "serve, notify, audit_key_env");
+                 "serve, notify, audit_key_env, users_file");
     expect_error("pipelines: {name: a}\n",
                  "pipemend.yaml:1:12: pipelines must be a list, got a mapping",
                  "start each pipeline with \"- name: ...\"");
