@@ -79,6 +79,8 @@ static const struct {
     {"policy", "pipemend policy approve 1 --db sqlite:w.db --actor alice"},
     {"notifications", "pipemend notifications list --db sqlite:w.db"},
     {"proposals", "pipemend proposals export 7 --dir migrations --db sqlite:w.db"},
+    {"users", "pipemend users add alice --role operator"},
+    {"users", "pipemend users list --json"},
     {"help", "pipemend help ingest"},
 };
 
