@@ -24,12 +24,13 @@ static void print_line(const pm_incident *in)
 static void print_packet(const json_t *p)
 {
     const json_t *in = json_object_get(p, "incident");
-    printf("incident %lld: %s on %s.%s, %s\n",
+    const char *column = json_string_value(json_object_get(in, "column"));
+    bool whole = !column || !*column; /* malformed rows, a table gone */
+    printf("incident %lld: %s on %s%s%s, %s\n",
            (long long)json_integer_value(json_object_get(in, "id")),
            json_string_value(json_object_get(in, "kind")),
-           json_string_value(json_object_get(in, "table")),
-           cli_safe(json_string_value(json_object_get(in, "column"))),
-           json_string_value(json_object_get(in, "state")));
+           json_string_value(json_object_get(in, "table")), whole ? "" : ".",
+           whole ? "" : cli_safe(column), json_string_value(json_object_get(in, "state")));
     static const char *const times[] = {"detected_at", "planned_at", "applied_at", "replayed_at",
                                         "resolved_at"};
     for (size_t i = 0; i < sizeof times / sizeof times[0]; i++) {

@@ -541,8 +541,9 @@ int cmd_status(cli_ctx *ctx)
         json_decref(arr);
         if (nmissing)
             printf("missing: %zu table%s pipemend loads into %s not in the database (dropped "
-                   "outside pipemend); its schema, quarantine and history remain (pipemend schema "
-                   "show --table NAME lists its columns)\n",
+                   "outside pipemend); its schema, quarantine and history remain: restore it "
+                   "(pipemend schema show --table NAME lists its columns), or forget it "
+                   "(pipemend table drop NAME)\n",
                    nmissing, nmissing == 1 ? "" : "s", nmissing == 1 ? "is" : "are");
         printf("incidents: %lld open, %lld resolved, %lld dismissed", (long long)all.active,
                (long long)all.resolved, (long long)all.dismissed);

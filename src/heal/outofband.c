@@ -72,6 +72,47 @@ static pm_code record_change(pm_store *s, const pm_table *t, const pm_change *c,
     return rc;
 }
 
+/* The catalog knows t, the database has no such table: an out_of_band
+ * incident (column "") with its audit events, once per disappearance (a
+ * later run joins the open incident and records nothing new). */
+static pm_code record_missing(pm_store *s, const pm_table *t, int64_t run_id, pm_err *err)
+{
+    char msg[300], subject[160];
+    snprintf(msg, sizeof msg,
+             "table %s (schema version %d) was dropped or renamed outside pipemend", t->name,
+             t->version);
+    pm_incident in = {.table = t->name,
+                      .column = "",
+                      .kind = drift_kind_name(FINDING_OUT_OF_BAND),
+                      .run_id = run_id,
+                      .message = msg};
+    int64_t id;
+    bool created = false;
+    pm_code rc = store_begin(s, err);
+    if (!rc)
+        rc = store_incident_open(s, &in, &id, &created, err);
+    if (!rc && created) {
+        snprintf(subject, sizeof subject, "table/%s", t->name);
+        json_t *p = json_pack("{s:s, s:s, s:I, s:s}", "table", t->name, "change", "table_dropped",
+                              "run", (json_int_t)run_id, "message", msg);
+        char *text = json_dumps(p, JSON_COMPACT | JSON_SORT_KEYS);
+        json_decref(p);
+        rc = audit_append(s, "engine", "schema.out_of_band", subject, text, err);
+        free(text);
+        snprintf(subject, sizeof subject, "incident/%lld", (long long)id);
+        p = json_pack("{s:s, s:s, s:s, s:I, s:s}", "table", t->name, "column", "", "kind", in.kind,
+                      "run", (json_int_t)run_id, "message", msg);
+        text = json_dumps(p, JSON_COMPACT | JSON_SORT_KEYS);
+        json_decref(p);
+        rc = rc ? rc : audit_append(s, "engine", "incident.open", subject, text, err);
+        free(text);
+    }
+    rc = rc ? rc : store_commit(s, err);
+    if (rc)
+        store_rollback(s, NULL);
+    return rc;
+}
+
 /* One look: PM_ERR_BUSY when another worker changed the table between
  * reading the catalog and adopting (its change is then not out of band). */
 static pm_code check_once(pm_store *s, const pm_table *t, int64_t run_id, pm_arena *a,
@@ -84,14 +125,16 @@ static pm_code check_once(pm_store *s, const pm_table *t, int64_t run_id, pm_are
     if (rc)
         return rc;
     if (!exists) {
+        if ((rc = record_missing(s, t, run_id, err)))
+            return rc;
         pm_err_set(err, PM_ERR_SCHEMA,
                    "table %s is in pipemend's catalog (schema version %d) but not in the "
                    "warehouse: it was dropped or renamed outside pipemend",
                    t->name, t->version);
         pm_err_hint(err,
-                    "restore the table (pipemend schema show --table %s lists its columns); "
-                    "pipemend never drops or renames tables",
-                    t->name);
+                    "restore the table (pipemend schema show --table %s lists its columns), or "
+                    "let pipemend forget it: pipemend table drop %s",
+                    t->name, t->name);
         return PM_ERR_SCHEMA;
     }
     pm_change *ch;

@@ -18,7 +18,9 @@
 /* Compares table t (the catalog's latest version) with the live table and
  * adopts the differences (see above), in one transaction. *now is t when
  * nothing changed, else the adopted version (in arena). A table the
- * catalog knows but the database no longer has is PM_ERR_SCHEMA. */
+ * catalog knows but the database no longer has is PM_ERR_SCHEMA, recorded
+ * first as an out_of_band incident (column "") with the audit event
+ * schema.out_of_band (change table_dropped), once per disappearance. */
 pm_code outofband_check(pm_store *s, const pm_table *t, int64_t run_id, pm_arena *arena,
                         pm_table **now, pm_err *err);
 

@@ -771,3 +771,48 @@ class TestTableResetAndDrop(E2E):
             r = self.pm(*(args + ["--db", self.db, "--yes"]))
             self.assertEqual(r.rc, rc, r)
             self.assertIn(msg, r.stderr)
+
+
+class TestConfirmOnATerminal(E2E):
+    def ask(self, answer, *args):
+        """Runs pipemend with a terminal on stdin and stderr, answers its
+        question with answer; returns (exit code, what the terminal showed)."""
+        import pty
+        master, slave = pty.openpty()
+        p = subprocess.Popen([BIN] + list(args), stdin=slave, stderr=slave, stdout=subprocess.PIPE,
+                             cwd=self.tmp, env=clean_env(None))
+        os.close(slave)
+        seen = b""
+        while b"[y/N] " not in seen:
+            chunk = os.read(master, 4096)
+            self.assertTrue(chunk, seen)
+            seen += chunk
+        os.write(master, answer + b"\n")
+        out, _ = p.communicate(timeout=60)
+        try:
+            while True:
+                chunk = os.read(master, 4096)
+                if not chunk:
+                    break
+                seen += chunk
+        except OSError:
+            pass
+        os.close(master)
+        return p.returncode, seen.decode("utf-8", "replace"), out.decode()
+
+    def test_discard_and_reset_ask_on_a_terminal(self):
+        self.ingest("t", self.write("a.ndjson", [{"id": 1}]), expect=EXIT_LOADED)
+        self.ingest("t", self.write("b.ndjson", [{"id": "x"}]), expect=3)
+        rc, tty, _ = self.ask(b"n", "quarantine", "discard", "--table", "t", "--db", self.db)
+        self.assertEqual(rc, 1, tty)
+        self.assertIn("discard 1 quarantined row of table t? This cannot be undone. [y/N] ", tty)
+        self.assertIn("nothing done", tty)
+        self.assertEqual(self.sql("SELECT count(*) FROM _pipemend_quarantine")[0][0], 1)
+        rc, tty, out = self.ask(b"y", "quarantine", "discard", "--table", "t", "--db", self.db)
+        self.assertEqual(rc, 0, tty)
+        self.assertIn("discarded 1 quarantined row", out)
+        self.assertEqual(self.sql("SELECT count(*) FROM _pipemend_quarantine")[0][0], 0)
+        rc, tty, out = self.ask(b"y", "table", "reset", "t", "--db", self.db)
+        self.assertEqual(rc, 0, tty)
+        self.assertIn("reset table t: delete its 1 rows", tty)
+        self.assertEqual(self.count("t"), 0)

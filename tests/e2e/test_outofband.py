@@ -94,7 +94,22 @@ class TestOutOfBand(E2E):
         r = self.ingest("t", self.write("b.ndjson", [rec(10)]), expect=EXIT_FAILED)
         self.assertIn("is in pipemend's catalog (schema version 1) but not in the warehouse",
                       r.stderr)
-        self.assertIn("pipemend never drops or renames tables", r.stderr)
+        self.assertIn("hint: restore the table (pipemend schema show --table t lists its columns), "
+                      "or let pipemend forget it: pipemend table drop t", r.stderr)
+        # recorded: an out_of_band incident for the table, once
+        inc = [(i["column"], i["state"]) for i in self.incidents() if i["kind"] == "out_of_band"]
+        self.assertEqual(inc, [("", "open")])
+        self.ingest("t", self.write("c.ndjson", [rec(11)]), expect=EXIT_FAILED)
+        ev = [e for e in self.pm("audit", "log", "--db", self.db, "--json").json()
+              if e["action"] == "schema.out_of_band"]
+        self.assertEqual([(e["subject"], e["payload"]["change"]) for e in ev], [("table/t", "table_dropped")])
+        self.assertEqual(len([i for i in self.incidents() if i["kind"] == "out_of_band"]), 1)
+        # a person lets it go: the incident is dismissed, the name free again
+        r = self.pm("table", "drop", "t", "--db", self.db, "--yes")
+        self.assertEqual(r.rc, 0, r)
+        inc = [(i["column"], i["state"]) for i in self.incidents() if i["kind"] == "out_of_band"]
+        self.assertEqual(inc, [("", "dismissed")])
+        self.ingest("t", self.write("d.ndjson", [rec(12)]), expect=EXIT_LOADED)
 
     def test_check_constraint_added_by_hand_quarantines_refused_rows(self):
         self.base()

@@ -1119,6 +1119,45 @@ static void test_coerce_other_conversions(void **state)
     assert_coerces("2026-11-01 10:00:60", "%F %T", PM_T_TIMESTAMP, "2026-11-01T10:00:60");
 }
 
+/* A typed op's "type" may be pipemend's name or the SQL one (issue 16). */
+static void test_parse_alias(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *in, *out;
+    } ok[] = {
+        {"int64", "int64"},
+        {"bigint", "int64"},
+        {"BIGINT", "int64"},
+        {"int8", "int64"},
+        {"int", "int32"},
+        {"integer", "int32"},
+        {"smallint", "int16"},
+        {"boolean", "bool"},
+        {"double precision", "float64"},
+        {"decimal", "numeric"},
+        {"jsonb", "json"},
+        {"timestamp with time zone", "timestamptz"},
+        {"timestamp without time zone", "timestamp"},
+        {"character varying(20)", "varchar(20)"},
+        {"VARCHAR(7)", "varchar(7)"},
+    };
+    char buf[TYPE_NAME_MAX];
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+        pm_type t;
+        if (!type_parse_alias(ok[i].in, &t))
+            fail_msg("\"%s\" does not parse", ok[i].in);
+        assert_string_equal(type_name(t, buf), ok[i].out);
+    }
+    const char *bad[] = {"bigintt", "",           "real",   "character varying()",
+                         "double",  "varchar(0)", "int32 ", "character varying(99999999999)"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        pm_type t;
+        if (type_parse_alias(bad[i], &t))
+            fail_msg("\"%s\" parses", bad[i]);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1147,6 +1186,7 @@ int main(void)
         cmocka_unit_test(test_coerce_twelve_hour_clock),
         cmocka_unit_test(test_coerce_refuses),
         cmocka_unit_test(test_coerce_other_conversions),
+        cmocka_unit_test(test_parse_alias),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
