@@ -19,7 +19,10 @@
  *
  * Exactly once: the writer re-reads the checkpoint inside the batch's
  * transaction and moves it only from where this run expects it to be, so
- * two runs on the same file cannot both load it. */
+ * two runs on the same file cannot both load it. What a checkpoint holds
+ * is the source's transport's business (source/transport.h): a position
+ * token this file hands from the store to the transport and back, and
+ * compares byte for byte, without reading inside it. */
 #include "pipeline/ingest.h"
 
 #include <pthread.h>
@@ -528,8 +531,9 @@ static pm_code write_batch(run *r, batch *b, pm_err *err)
         bool found = false;
         rc = store_checkpoint_get(s, r->o->table, b->source, b->arena, &now, &found, err);
         if (!rc && (found != b->expect_found || (found && strcmp(now, b->expect) != 0))) {
-            char where[160];
-            transport_describe(b->transport, found ? now : "", where, sizeof where);
+            char where[160] = "nowhere: it was removed";
+            if (found)
+                transport_describe(b->transport, now, where, sizeof where);
             rc = pm_err_set(err, PM_ERR_BUSY,
                             "another run is loading %s into %s (its checkpoint moved to %s)",
                             b->path, r->o->table, where);
