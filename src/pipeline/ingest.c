@@ -988,8 +988,15 @@ static pm_code read_source(run *r, src_plan *p, int *slot, pm_err *err)
         }
         if (!rc)
             rc = store_checkpoint_get(r->store, o->table, id, r->arena, &pos, &had_checkpoint, err);
+        if (!rc && had_checkpoint && strlen(pos) >= sizeof checkpoint) {
+            rc = pm_err_set(err, PM_ERR_PARSE,
+                            "the checkpoint of %s is longer than any position a source writes "
+                            "(%zu bytes)",
+                            p->path, strlen(pos));
+            pm_err_hint(err, "was it written by a newer pipemend? Run that version");
+        }
         if (!rc && had_checkpoint)
-            snprintf(checkpoint, sizeof checkpoint, "%s", pos);
+            memcpy(checkpoint, pos, strlen(pos) + 1);
         if (!rc)
             rc = transport_resume(t, had_checkpoint ? pos : NULL, &start, err);
         if (!rc)
