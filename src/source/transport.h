@@ -18,6 +18,10 @@
  *     from a checkpoint and says at which byte of this run's stream the
  *     decoder starts, warning when the input changed under the token.
  *
+ * A transport of messages (Kafka, replication) hands the decoder each
+ * message as one line of its stream and keeps, for the bytes it handed out
+ * and not yet checkpointed, which message each came from.
+ *
  * A transport without positions (standard input: it cannot be read twice)
  * has no checkpoint, and a re-run reads it again.
  *
