@@ -1283,6 +1283,101 @@ static void test_file_position(void **state)
     transport_close(t);
 }
 
+/* A transport of this test's own: bytes from memory, handed out a few at
+ * a time, that cannot seek. The decoders see only the transport's calls,
+ * so they must cut it into the same records as the file. */
+typedef struct mem_transport {
+    pm_transport base;
+    const char *data;
+    size_t len, at, chunk;
+} mem_transport;
+
+static pm_code mem_read(pm_transport *t, char *buf, size_t cap, size_t *got, pm_err *err)
+{
+    mem_transport *m = (mem_transport *)t;
+    size_t n = m->len - m->at;
+    if (n > m->chunk)
+        n = m->chunk;
+    if (n > cap)
+        n = cap;
+    memcpy(buf, m->data + m->at, n);
+    m->at += n;
+    *got = n;
+    return PM_OK;
+}
+
+static const transport_ops mem_ops = {.kind = "memory", .read = mem_read};
+
+static pm_transport *mem_open(const char *data, size_t chunk)
+{
+    mem_transport *m = calloc(1, sizeof *m);
+    m->base.ops = &mem_ops;
+    m->base.label = "memory";
+    m->base.id = strdup("memory");
+    m->data = data;
+    m->len = strlen(data);
+    m->chunk = chunk;
+    return &m->base;
+}
+
+static void test_decoders_over_any_transport(void **state)
+{
+    static const char *const inputs[][2] = {
+        {"ndjson", "\xEF\xBB\xBF{\"a\":1}\r\n\n{\"a\":\"two\"}\n{\"a\":3}"},
+        {"csv", "a,b\r\n1,\"x\ny\"\n\n2,\"\"\n3,z"},
+    };
+    for (size_t k = 0; k < 2; k++) {
+        pm_format fmt;
+        assert_true(source_format_parse(inputs[k][0], &fmt));
+        const char *data = inputs[k][1];
+        char *path = tmp_str(data);
+        for (size_t chunk = 1; chunk <= 8; chunk++) {
+            pm_arena *a = pm_arena_new(0);
+            pm_err err;
+            pm_source *file = open_at(path, fmt, 0, 0), *mem;
+            assert_int_equal(source_open_transport(mem_open(data, chunk), fmt, NULL, &mem, &err),
+                             PM_OK);
+            assert_false(transport_resumable(source_transport(mem)));
+            size_t n = 0;
+            for (;;) {
+                pm_record x, y;
+                pm_code rx = source_next(file, a, &x, &err), ry = source_next(mem, a, &y, &err);
+                assert_int_equal(rx, ry);
+                if (rx == PM_DONE)
+                    break;
+                n++;
+                assert_true(x.offset == y.offset && x.end == y.end && x.line == y.line);
+                assert_int_equal(x.raw_len, y.raw_len);
+                assert_memory_equal(x.raw, y.raw, x.raw_len);
+                assert_int_equal(x.nfields, y.nfields);
+                for (size_t i = 0; i < x.nfields; i++) {
+                    assert_string_equal(x.fields[i].name, y.fields[i].name);
+                    assert_int_equal(x.fields[i].v.kind, y.fields[i].v.kind);
+                    if (x.fields[i].v.kind != PM_V_NULL)
+                        assert_memory_equal(x.fields[i].v.s, y.fields[i].v.s, x.fields[i].v.len);
+                }
+            }
+            assert_int_equal(n, 3);
+            source_close(file);
+            source_close(mem);
+
+            /* a transport that cannot seek is read on to the position */
+            uint64_t second = strchr(data + 4, '\n') - data + 1;
+            if (fmt == PM_FMT_CSV)
+                second = strstr(data, "\n\n") - data + 2;
+            assert_int_equal(source_open_transport(mem_open(data, chunk), fmt, NULL, &mem, &err),
+                             PM_OK);
+            assert_int_equal(source_seek(mem, second, 5, &err), PM_OK);
+            pm_record r;
+            assert_int_equal(source_next(mem, a, &r, &err), PM_OK);
+            assert_true(r.offset == second + (fmt == PM_FMT_NDJSON ? 1 : 0) && r.line >= 5);
+            source_close(mem);
+            pm_arena_free(a);
+        }
+        tmp_done(path);
+    }
+}
+
 static void test_formats(void **state)
 {
     pm_format f = PM_FMT_CSV;
@@ -1343,6 +1438,7 @@ int main(void)
         cmocka_unit_test(test_open_errors),
         cmocka_unit_test(test_identity),
         cmocka_unit_test(test_file_position),
+        cmocka_unit_test(test_decoders_over_any_transport),
         cmocka_unit_test(test_formats),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
