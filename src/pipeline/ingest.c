@@ -19,7 +19,10 @@
  *
  * Exactly once: the writer re-reads the checkpoint inside the batch's
  * transaction and moves it only from where this run expects it to be, so
- * two runs on the same file cannot both load it. */
+ * two runs on the same file cannot both load it. What a checkpoint holds
+ * is the source's transport's business (source/transport.h): a position
+ * token this file hands from the store to the transport and back, and
+ * compares byte for byte, without reading inside it. */
 #include "pipeline/ingest.h"
 
 #include <pthread.h>
@@ -62,22 +65,23 @@ typedef struct batch {
     pm_arena *arena;
     brow *rows;
     size_t n, cap;
-    const char *source; /* checkpoint identity */
+    const char *source; /* checkpoint identity (transport_id) */
     const char *path;
-    const char *header; /* CSV: the source's header bytes, kept with quarantined rows */
+    pm_transport *transport; /* borrowed from the reader's source: for describing positions */
+    const char *header;      /* CSV: the source's header bytes, kept with quarantined rows */
     size_t header_len;
-    uint64_t fingerprint; /* of the bytes up to end (fingerprint.c) */
-    bool expect_found;    /* the checkpoint this batch continues from */
-    uint64_t expect;
-    uint64_t end;      /* checkpoint after this batch */
-    uint64_t end_line; /* line number at end */
-    bool checkpoint;   /* false for stdin */
-    pm_table *create;  /* create this table before loading */
-    pm_table *table;   /* the table the rows were validated against (NULL: none
-                        * yet, every row is quarantined); the writer reads this,
-                        * never the reader's run->table */
-    bool last;         /* no batches after this one */
-    long halt_at;      /* on_incident: halt: the row the source stops after (-1: none) */
+    bool expect_found; /* the checkpoint this batch continues from */
+    char expect[TRANSPORT_POSITION_MAX];
+    char position[TRANSPORT_POSITION_MAX]; /* checkpoint after this batch (the transport's) */
+    uint64_t end;                          /* byte of the stream where this batch ends */
+    uint64_t end_line;                     /* line number at end */
+    bool checkpoint;                       /* false for a transport without positions (stdin) */
+    pm_table *create;                      /* create this table before loading */
+    pm_table *table;                       /* the table the rows were validated against (NULL: none
+                                            * yet, every row is quarantined); the writer reads this,
+                                            * never the reader's run->table */
+    bool last;                             /* no batches after this one */
+    long halt_at; /* on_incident: halt: the row the source stops after (-1: none) */
     enum { SLOT_FREE, SLOT_FULL } state;
 } batch;
 
@@ -525,19 +529,21 @@ static pm_code write_batch(run *r, batch *b, pm_err *err)
         /* Two runs loading the same file into the same table would both
          * start from the same checkpoint; only the first to commit may move
          * it. The check and the move are in this batch's transaction. */
-        pm_checkpoint now = {0};
+        const char *now = NULL;
         bool found = false;
-        rc = store_checkpoint_get(s, r->o->table, b->source, &now, &found, err);
-        if (!rc && (found != b->expect_found || (found && now.offset != b->expect))) {
+        rc = store_checkpoint_get(s, r->o->table, b->source, b->arena, &now, &found, err);
+        if (!rc && (found != b->expect_found || (found && strcmp(now, b->expect) != 0))) {
+            char where[160] = "nowhere: it was removed";
+            if (found)
+                transport_describe(b->transport, now, where, sizeof where);
             rc = pm_err_set(err, PM_ERR_BUSY,
-                            "another run is loading %s into %s (its checkpoint moved to byte %llu)",
-                            b->path, r->o->table, (unsigned long long)now.offset);
+                            "another run is loading %s into %s (its checkpoint moved to %s)",
+                            b->path, r->o->table, where);
             pm_err_hint(err, "this run stopped without loading the rows the other run loads; "
                              "run one ingest per file and table at a time");
         }
-        pm_checkpoint cp = {.offset = b->end, .line = b->end_line, .fingerprint = b->fingerprint};
         if (!rc)
-            rc = store_checkpoint_set(s, r->o->table, b->source, &cp, err);
+            rc = store_checkpoint_set(s, r->o->table, b->source, b->position, err);
     }
     if (!rc)
         rc = store_commit(s, err);
@@ -992,73 +998,64 @@ static bool halt_cut(run *r, batch *b)
     return false;
 }
 
-/* Reads one source to its end into batches. */
+/* Reads one source to its end into batches. Where it starts is its
+ * transport's business (transport_resume): the checkpoint's position is
+ * handed over as the store keeps it, and each batch gets the position
+ * its transport encodes for the batch's end. */
 static pm_code read_source(run *r, src_plan *p, int *slot, pm_err *err)
 {
     const ingest_opts *o = r->o;
     pm_source *src;
-    uint64_t start = 0;
-    const char *id = "stdin";
-    bool stdin_src = strcmp(p->path, "-") == 0;
-    bool had_checkpoint = false;
-    uint64_t checkpoint = 0, start_line = 0;
-    pm_code rc;
-    if (!stdin_src) {
-        /* Open once to learn the file's identity (standard input has none,
-         * and cannot be read twice). */
-        rc = source_open(p->path, p->fmt, &o->source, 0, &src, err);
-        if (rc)
-            return rc;
-        id = pm_arena_strdup(r->arena, source_id(src));
-        uint64_t size = source_size(src);
-        source_close(src);
-        uint64_t fp_now = 0;
-        pm_checkpoint cp = {0};
-        /* Wait for the writer to go idle so the connection is ours. */
-        if (!slot_wait_free(r, 0) || !slot_wait_free(r, 1))
-            return PM_OK; /* the writer failed; ingest_run reports its error */
-        bool held = false;
-        rc = halt_check(r, p->path, id, &held, err);
-        if (!rc && held)
-            return PM_OK;
-        if (!rc)
-            rc = store_checkpoint_get(r->store, o->table, id, &cp, &had_checkpoint, err);
-        checkpoint = cp.offset;
-        uint64_t seen_fp = cp.fingerprint;
-        if (!rc && had_checkpoint)
-            rc = source_fingerprint_file(p->path, checkpoint, &fp_now, err);
-        if (rc)
-            return rc;
-        if (had_checkpoint && size < checkpoint)
-            pm_warn("%s is shorter than when it was last loaded; reading it from the start",
-                    p->path);
-        else if (had_checkpoint && fp_now != seen_fp)
-            pm_warn("%s changed since it was last loaded (bytes already loaded differ); reading it "
-                    "from "
-                    "the start",
-                    p->path);
-        else {
-            start = checkpoint;
-            start_line = cp.line;
-        }
-    }
-    pm_source_opts so = o->source;
-    so.start_line = start_line;
-    rc = source_open(p->path, p->fmt, &so, start, &src, err);
+    pm_code rc = source_open(p->path, p->fmt, &o->source, 0, &src, err);
     if (rc)
         return rc;
+    pm_transport *t = source_transport(src);
+    const char *id = pm_arena_strdup(r->arena, transport_id(t));
+    bool resumable = transport_resumable(t);
+    bool had_checkpoint = false;
+    char checkpoint[TRANSPORT_POSITION_MAX] = "";
+    transport_start start = {0};
+    if (resumable) {
+        /* Wait for the writer to go idle so the connection is ours. */
+        if (!slot_wait_free(r, 0) || !slot_wait_free(r, 1)) {
+            source_close(src);
+            return PM_OK; /* the writer failed; ingest_run reports its error */
+        }
+        bool held = false;
+        const char *pos = NULL;
+        rc = halt_check(r, p->path, id, &held, err);
+        if (!rc && held) {
+            source_close(src);
+            return PM_OK;
+        }
+        if (!rc)
+            rc = store_checkpoint_get(r->store, o->table, id, r->arena, &pos, &had_checkpoint, err);
+        if (!rc && had_checkpoint && strlen(pos) >= sizeof checkpoint) {
+            rc = pm_err_set(err, PM_ERR_PARSE,
+                            "the checkpoint of %s is longer than any position a source writes "
+                            "(%zu bytes)",
+                            p->path, strlen(pos));
+            pm_err_hint(err, "was it written by a newer pipemend? Run that version");
+        }
+        if (!rc && had_checkpoint)
+            memcpy(checkpoint, pos, strlen(pos) + 1);
+        if (!rc)
+            rc = transport_resume(t, had_checkpoint ? pos : NULL, &start, err);
+        if (!rc)
+            rc = source_seek(src, start.offset, start.line, err);
+        if (rc) {
+            source_close(src);
+            return rc;
+        }
+    }
     uint64_t size = source_size(src);
-    if (start && size && start >= size) {
-        pm_info("%s: nothing new since the last run (checkpoint at byte %llu)", p->path,
-                (unsigned long long)start);
+    if (start.at_end) {
         r->done_bytes += size;
         source_close(src);
         return PM_OK;
     }
     r->any_new = true;
-    if (start)
-        pm_info("%s: resuming after byte %llu", p->path, (unsigned long long)start);
-    r->done_bytes += start;
+    r->done_bytes += start.offset;
 
     size_t header_len = 0;
     const char *header_src = source_header_raw(src, &header_len);
@@ -1074,14 +1071,15 @@ static pm_code read_source(run *r, src_plan *p, int *slot, pm_err *err)
             b->path = p->path;
             b->header = header;
             b->header_len = header_len;
-            b->checkpoint = !stdin_src;
+            b->transport = t;
+            b->checkpoint = resumable;
             b->expect_found = had_checkpoint;
-            b->expect = checkpoint;
+            memcpy(b->expect, checkpoint, sizeof checkpoint);
         }
         brow *row = batch_push(b);
         rc = source_next(src, b->arena, &row->rec, err);
         bool ended = rc != PM_OK;
-        if (!ended && row->rec.unterminated && row->rec.malformed && !stdin_src) {
+        if (!ended && row->rec.unterminated && row->rec.malformed && resumable) {
             /* The file ends inside a record that does not parse: most likely
              * its producer is still writing it. Leave it, uncommitted and
              * before the checkpoint, for the next run to read whole. */
@@ -1097,7 +1095,7 @@ static pm_code read_source(run *r, src_plan *p, int *slot, pm_err *err)
         } else {
             b->end = row->rec.end;
             b->end_line = row->rec.next_line;
-            r->done_bytes = base + (row->rec.end - start);
+            r->done_bytes = base + (row->rec.end - start.offset);
             if (r->drift)
                 validate_row(r, b, row);
             if (b->n < (r->drift ? o->batch_size : first_cap))
@@ -1117,7 +1115,7 @@ static pm_code read_source(run *r, src_plan *p, int *slot, pm_err *err)
                 ended = true;
             if (b->checkpoint) {
                 pm_err ferr;
-                if (source_fingerprint_file(p->path, b->end, &b->fingerprint, &ferr) != PM_OK) {
+                if (transport_position(t, b->end, b->end_line, b->position, &ferr) != PM_OK) {
                     if (!rc)
                         *err = ferr;
                     rc = ferr.code;
@@ -1125,7 +1123,8 @@ static pm_code read_source(run *r, src_plan *p, int *slot, pm_err *err)
                     break;
                 }
                 had_checkpoint = true;
-                checkpoint = b->end; /* what the next batch expects to find */
+                /* what the next batch expects to find */
+                memcpy(checkpoint, b->position, sizeof checkpoint);
             }
             slot_hand_over(r, *slot);
             *slot ^= 1;

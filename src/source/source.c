@@ -1,141 +1,32 @@
-/* source.c - reads a file or stdin in large blocks and cuts it into records
- * (NDJSON lines or RFC 4180 CSV rows), each with its exact byte extent.
+/* source.c - a source: a decoder (ndjson.c, csv.c) reading its transport
+ * (transport.h: file.c, stdin.c) through one buffer, and cutting it into
+ * records, each with its exact byte extent.
  *
- * This is the hot path of every run, so it does one read(2) per MiB, finds
- * NDJSON line ends with memchr, scans CSV with a small state machine whose
- * common state (an unquoted field) is a tight table-driven loop, and never
- * calls malloc per record: record bytes are copied into the caller's batch
- * arena. Memory is bounded by the read buffer, which grows only while one
- * record is longer than a read and never past max_line + 2 bytes (room for a
- * CRLF). A longer record is reported as malformed with its first 4 KiB and
- * the rest is skipped in read-sized pieces, so a 100 MB line never costs
- * more than that buffer.
+ * This is the hot path of every run, so it asks the transport for one read
+ * per MiB and never calls malloc per record: record bytes are copied into
+ * the caller's batch arena. Memory is bounded by the read buffer, which
+ * grows only while one record is longer than a read and never past
+ * max_line + 2 bytes (room for a CRLF). A longer record is reported as
+ * malformed with its first 4 KiB and the rest is skipped in read-sized
+ * pieces, so a 100 MB line never costs more than that buffer.
  *
  * Positions: every record carries `offset` (its first byte) and `end` (just
- * past its line end), in bytes of the file as stored, counting a BOM. `line`
- * is the physical line where the record starts. After a resume at a non-zero
- * start_offset the lines are NOT counted from the top of the file (that would
- * mean reading everything before the checkpoint on every run of a growing
- * file): the line at start_offset is line 1 and later ones count from there.
- * The byte offset is the authoritative position; the line number is a hint
- * for people.
- *
- * CSV details beyond source.h: the header row is read from the top of the
- * file at open (names unescaped, validated as UTF-8, no NUL byte); empty lines
- * between rows are skipped like empty NDJSON lines, since pandas, DuckDB and
- * spreadsheets all drop them and a trailing blank line is common; field values
- * are copied into the arena NUL-terminated, so consumers may use either len or
- * C string functions.
- *
- * Replay: source_parse_raw runs one record's bytes (and, for CSV, the header
- * row's bytes kept with it) through the same scanner and the same record
- * builders as the file path, so a replayed row gets the fields, NULLs and
- * malformed messages it got when it was read. The only difference is at the
- * record's end: its line end is already cut off, so a '\r' left there is
- * data (see csv_finish). */
-#include "source/source.h"
+ * past its line end), in bytes of the transport's stream (a file as
+ * stored, counting a BOM). `line` is the physical line where the record
+ * starts. After a resume at a non-zero offset the lines are NOT counted
+ * from the top of the file (that would mean reading everything before the
+ * checkpoint on every run of a growing file): the line at the offset is the
+ * checkpoint's line (or 1) and later ones count from there. The byte offset
+ * is the authoritative position; the line number is a hint for people.
+ * What a position means across runs is the transport's business: the
+ * source only reports byte extents. */
+#include "source/source_int.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
-#include "core/hash.h"
 #include "core/utf8.h"
-
-#define SOURCE_READ_SIZE ((size_t)1 << 20)
-#define SOURCE_RAW_PREFIX 4096 /* bytes kept of an over-long record */
-#define SOURCE_MAX_LINE_DEFAULT ((size_t)16 << 20)
-#define CSV_MAX_COLUMNS 65536 /* far above any database's limit (PostgreSQL: 1600) */
-
-/* One CSV field inside the record being scanned, as offsets from the
- * record's first byte. For a quoted field [start, end) is the text between
- * the quotes, still holding its doubled quotes when `escaped` is set. */
-typedef struct csv_span {
-    size_t start;
-    size_t end;
-    unsigned char quoted;
-    unsigned char escaped;
-} csv_span;
-
-typedef enum csv_state {
-    CSV_FIELD_START, /* at the first byte of a field */
-    CSV_UNQUOTED,
-    CSV_QUOTED,
-    CSV_QUOTE,    /* just saw '"' inside a quoted field: an escape or the close */
-    CSV_QUOTE_CR, /* closing quote then '\r': only '\n' may follow */
-    CSV_GARBAGE,  /* bytes after a closing quote; the record is malformed */
-} csv_state;
-
-typedef enum csv_problem { CSV_OK, CSV_BARE_QUOTE, CSV_AFTER_QUOTE, CSV_UNTERMINATED } csv_problem;
-
-/* Scanner state for one CSV record. It survives refills of the buffer (the
- * record keeps its bytes, only their address moves), so a record that spans
- * several reads is scanned once. */
-typedef struct csv_scan {
-    csv_state state;
-    size_t pos;          /* next byte to scan, from the record's start */
-    uint64_t newlines;   /* '\n' inside quoted fields: the record spans lines */
-    size_t nfields;      /* fields completed so far */
-    csv_span cur;        /* the field being scanned */
-    csv_problem problem; /* the first one only */
-    size_t problem_at;
-    size_t problem_field; /* 1-based */
-} csv_scan;
-
-/* Field spans of the record being scanned. At most `limit` are kept
- * (CSV_MAX_COLUMNS + 1 while the header is read, the header's width + 1
- * after it: one more is enough to know a row is too long); the rest are
- * only counted. */
-typedef struct csv_spans {
-    csv_span *v; /* owned */
-    size_t cap;
-    size_t limit;
-} csv_spans;
-
-/* The header's names, unescaped and packed NUL-terminated: the one copy that
- * every record's field names are copied from. */
-typedef struct csv_header {
-    size_t ncols;
-    char *names; /* owned */
-    size_t names_len;
-    size_t *name_off; /* owned */
-    size_t *name_len; /* owned */
-} csv_header;
-
-struct pm_source {
-    int fd;
-    bool is_stdin;
-    bool seekable; /* a regular file: lseek to resume instead of reading */
-    bool eof;
-    pm_format fmt;
-    size_t max_line;
-    jscan_opts json;
-    char *id; /* owned */
-    uint64_t size;
-
-    /* The read buffer: buf[beg, lim) is read but not yet consumed, and buf[0]
-     * is byte `base` of the input. */
-    char *buf; /* owned */
-    size_t cap;
-    size_t cap_max; /* max(SOURCE_READ_SIZE, max_line + 2) */
-    size_t beg;
-    size_t lim;
-    uint64_t base;
-    uint64_t line;       /* line number of buf[beg] */
-    uint64_t start_line; /* opts->start_line */
-
-    /* CSV: the header row's bytes as read (BOM and line end excluded; kept
-     * with quarantined rows, see source_header_raw), its names, and the
-     * spans of the record being scanned. */
-    char *header_raw; /* owned */
-    size_t header_raw_len;
-    csv_header hdr;
-    csv_spans spans;
-};
 
 void source_opts_default(pm_source_opts *o)
 {
@@ -155,9 +46,7 @@ static size_t source_max_line(const pm_source_opts *opts)
 
 /* ---- buffered input ---------------------------------------------------- */
 
-/* Moves the unconsumed bytes to the front, grows the buffer if a single
- * record already fills it, and reads once. Sets eof when read returns 0. */
-static pm_code source_fill(pm_source *src, pm_err *err)
+pm_code source_fill(pm_source *src, pm_err *err)
 {
     if (src->beg > 0) {
         size_t keep = src->lim - src->beg;
@@ -173,19 +62,14 @@ static pm_code source_fill(pm_source *src, pm_err *err)
         src->cap = ncap;
     }
     if (src->lim == src->cap)
-        return pm_err_set(err, PM_ERR_INTERNAL, "read buffer of %s is full", src->id);
-    ssize_t n;
-    do
-        n = read(src->fd, src->buf + src->lim, src->cap - src->lim);
-    while (n < 0 && errno == EINTR);
-    if (n < 0) {
-        pm_err_set(err, PM_ERR_IO, "cannot read %s: %s", src->id, strerror(errno));
-        pm_err_hint(err, "the rows before this point are intact; fix the input and run again");
-        return PM_ERR_IO;
-    }
+        return pm_err_set(err, PM_ERR_INTERNAL, "read buffer of %s is full", src->tr->id);
+    size_t n = 0;
+    pm_code rc = transport_read(src->tr, src->buf + src->lim, src->cap - src->lim, &n, err);
+    if (rc != PM_OK)
+        return rc;
     if (n == 0)
         src->eof = true;
-    src->lim += (size_t)n;
+    src->lim += n;
     return PM_OK;
 }
 
@@ -201,7 +85,7 @@ static pm_code source_want(pm_source *src, size_t n, pm_err *err)
 }
 
 /* Moves the read position forward to byte off of the input: lseek for a
- * regular file, read-and-discard otherwise. Line numbers restart at 1 (see
+ * transport that can seek, read-and-discard otherwise. Line numbers restart at 1 (see
  * the note at the top of this file). */
 static pm_code source_skip_to(pm_source *src, uint64_t off, pm_err *err)
 {
@@ -212,10 +96,10 @@ static pm_code source_skip_to(pm_source *src, uint64_t off, pm_err *err)
         src->beg = (size_t)(off - src->base);
         return PM_OK;
     }
-    if (src->seekable) {
-        if (lseek(src->fd, (off_t)off, SEEK_SET) < 0)
-            return pm_err_set(err, PM_ERR_IO, "cannot seek %s to byte %llu: %s", src->id,
-                              (unsigned long long)off, strerror(errno));
+    if (src->tr->ops->seek) {
+        pm_code rc = src->tr->ops->seek(src->tr, off, err);
+        if (rc != PM_OK)
+            return rc;
         src->base = off;
         src->beg = src->lim = 0;
         src->eof = false;
@@ -244,10 +128,8 @@ static pm_code source_skip_bom(pm_source *src, pm_err *err)
     return PM_OK;
 }
 
-/* Fills in an over-long record: the first bytes (not splitting a UTF-8
- * sequence), and the message that tells the operator what to change. */
-static void record_overlong(size_t max_line, pm_arena *arena, pm_record *rec, const char *p,
-                            size_t avail, const char *what)
+void source_overlong(size_t max_line, pm_arena *arena, pm_record *rec, const char *p, size_t avail,
+                     const char *what)
 {
     size_t keep = pm_utf8_truncate(p, avail, SOURCE_RAW_PREFIX);
     rec->raw = pm_arena_strndup(arena, p, keep);
@@ -260,697 +142,19 @@ static void record_overlong(size_t max_line, pm_arena *arena, pm_record *rec, co
     rec->malformed_at = max_line < keep ? max_line : keep;
 }
 
-/* ---- NDJSON ------------------------------------------------------------ */
-
-static bool is_blank(const char *p, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        if (p[i] != ' ' && p[i] != '\t' && p[i] != '\r')
-            return false;
-    return true;
-}
-
-/* Skips the rest of an over-long line without keeping it: each read lands
- * at the front of the buffer and is searched for the line end. */
-static pm_code ndjson_skip_line(pm_source *src, pm_err *err)
-{
-    for (;;) {
-        src->beg = src->lim;
-        if (src->eof)
-            return PM_OK;
-        pm_code rc = source_fill(src, err);
-        if (rc != PM_OK)
-            return rc;
-        char *nl = memchr(src->buf + src->beg, '\n', src->lim - src->beg);
-        if (nl) {
-            src->beg = (size_t)(nl - src->buf) + 1;
-            src->line++;
-            return PM_OK;
-        }
-    }
-}
-
-/* Turns one line (p[0, len), line end excluded) into rec: its bytes copied
- * into arena and its fields, or why it is malformed. Shared by source_next
- * and source_parse_raw so that a replayed line parses exactly as it did;
- * inlined by force for the hot path, as csv_build is. */
-static inline __attribute__((always_inline)) void ndjson_build(const jscan_opts *json,
-                                                               size_t max_line, const char *p,
-                                                               size_t len, pm_arena *arena,
-                                                               pm_record *rec)
-{
-    if (len > max_line) {
-        record_overlong(max_line, arena, rec, p, len, "line");
-        return;
-    }
-    char *raw = pm_arena_strndup(arena, p, len);
-    rec->raw = raw;
-    rec->raw_len = len;
-    pm_err e;
-    pm_err_clear(&e);
-    if (jscan_record(raw, len, json, arena, rec, &e) != PM_OK) {
-        /* Whatever the scanner's reason, it is this record's problem, not
-         * the run's: quarantine it with the message. */
-        rec->malformed = pm_arena_strdup(arena, e.msg[0] ? e.msg : "malformed JSON");
-        rec->fields = NULL;
-        rec->nfields = 0;
-    }
-}
-
-static pm_code ndjson_next(pm_source *src, pm_arena *arena, pm_record *rec, pm_err *err)
-{
-    size_t scanned = 0; /* bytes after beg already known to hold no '\n' */
-    for (;;) {
-        const char *start = src->buf + src->beg;
-        size_t avail = src->lim - src->beg;
-        const char *nl = memchr(start + scanned, '\n', avail - scanned);
-        size_t len, term;
-        if (nl) {
-            len = (size_t)(nl - start);
-            term = 1;
-        } else if (src->eof) {
-            if (avail == 0)
-                return PM_DONE;
-            len = avail;
-            term = 0;
-        } else if (avail >= src->max_line + 2) {
-            /* No line end within max_line + CRLF: too long whatever follows. */
-            rec->offset = src->base + src->beg;
-            rec->line = src->line;
-            record_overlong(src->max_line, arena, rec, start, avail, "line");
-            pm_code rc = ndjson_skip_line(src, err);
-            if (rc != PM_OK)
-                return rc;
-            rec->end = src->base + src->beg;
-            rec->next_line = src->line;
-            return PM_OK;
-        } else {
-            scanned = avail;
-            pm_code rc = source_fill(src, err);
-            if (rc != PM_OK)
-                return rc;
-            continue;
-        }
-
-        uint64_t offset = src->base + src->beg;
-        uint64_t line = src->line;
-        src->beg += len + term;
-        src->line += term;
-        size_t raw_len = len;
-        if (raw_len && start[raw_len - 1] == '\r')
-            raw_len--;
-        if (raw_len == 0 || ((unsigned char)start[0] <= ' ' && is_blank(start, raw_len))) {
-            scanned = 0;
-            continue;
-        }
-
-        rec->offset = offset;
-        rec->end = src->base + src->beg;
-        rec->next_line = src->line;
-        rec->line = line;
-        rec->unterminated = !term;
-        ndjson_build(&src->json, src->max_line, start, raw_len, arena, rec);
-        return PM_OK;
-    }
-}
-
-/* ---- CSV --------------------------------------------------------------- */
-
-/* Bytes that end a run of an unquoted field. */
-static const unsigned char csv_special[256] = {['\n'] = 1, [','] = 1, ['"'] = 1};
-
-static void csv_scan_init(csv_scan *sc)
-{
-    memset(sc, 0, sizeof *sc);
-    sc->state = CSV_FIELD_START;
-}
-
-static void csv_problem_at(csv_scan *sc, csv_problem what, size_t at)
-{
-    if (sc->problem != CSV_OK)
-        return;
-    sc->problem = what;
-    sc->problem_at = at;
-    sc->problem_field = sc->nfields + 1;
-}
-
-static void csv_push(csv_spans *sp, csv_scan *sc, bool keep)
-{
-    if (keep && sc->nfields < sp->limit) {
-        if (sc->nfields == sp->cap) {
-            size_t ncap = sp->cap ? sp->cap * 2 : 16;
-            if (ncap > sp->limit)
-                ncap = sp->limit;
-            sp->v = pm_xrealloc(sp->v, ncap * sizeof *sp->v);
-            sp->cap = ncap;
-        }
-        sp->v[sc->nfields] = sc->cur;
-    }
-    sc->nfields++;
-}
-
-/* Scans p[sc->pos, n), where p is the record's first byte. Returns true when
- * the record's terminating '\n' is found (at p[sc->pos]). With keep false
- * (skipping an over-long record) p is just the current piece of input and
- * spans are not recorded; only the quote state matters then. */
-static bool csv_step(csv_spans *sp, csv_scan *sc, const char *p, size_t n, bool keep)
-{
-    size_t i = sc->pos;
-    csv_state st = sc->state;
-    while (i < n) {
-        switch (st) {
-        case CSV_FIELD_START:
-            sc->cur.start = i;
-            sc->cur.quoted = 0;
-            sc->cur.escaped = 0;
-            if (p[i] == '"') {
-                sc->cur.start = i + 1;
-                sc->cur.quoted = 1;
-                st = CSV_QUOTED;
-                i++;
-                break;
-            }
-            st = CSV_UNQUOTED;
-            /* fall through: p[i] is the field's first byte */
-        case CSV_UNQUOTED:
-            while (i < n && !csv_special[(unsigned char)p[i]])
-                i++;
-            if (i == n)
-                break;
-            if (p[i] == '"') {
-                /* A quote inside an unquoted field (5'10" tall) is not RFC
-                 * 4180. It stays literal so the row boundary is where a
-                 * reader would see it; the row itself is malformed. */
-                csv_problem_at(sc, CSV_BARE_QUOTE, i);
-                i++;
-                break;
-            }
-            sc->cur.end = i;
-            if (p[i] == '\n' && keep && i > sc->cur.start && p[i - 1] == '\r')
-                sc->cur.end = i - 1;
-            csv_push(sp, sc, keep);
-            if (p[i] == '\n')
-                goto record_end;
-            st = CSV_FIELD_START;
-            i++;
-            break;
-        case CSV_QUOTED:
-            while (i < n && p[i] != '"') {
-                if (p[i] == '\n')
-                    sc->newlines++;
-                i++;
-            }
-            if (i == n)
-                break;
-            sc->cur.end = i;
-            st = CSV_QUOTE;
-            i++;
-            break;
-        case CSV_QUOTE:
-            if (p[i] == '"') {
-                sc->cur.escaped = 1;
-                st = CSV_QUOTED;
-                i++;
-            } else if (p[i] == ',') {
-                csv_push(sp, sc, keep);
-                st = CSV_FIELD_START;
-                i++;
-            } else if (p[i] == '\n') {
-                csv_push(sp, sc, keep);
-                goto record_end;
-            } else if (p[i] == '\r') {
-                st = CSV_QUOTE_CR;
-                i++;
-            } else {
-                csv_problem_at(sc, CSV_AFTER_QUOTE, i);
-                st = CSV_GARBAGE;
-                i++;
-            }
-            break;
-        case CSV_QUOTE_CR:
-            if (p[i] == '\n') {
-                csv_push(sp, sc, keep);
-                goto record_end;
-            }
-            csv_problem_at(sc, CSV_AFTER_QUOTE, i - 1);
-            st = CSV_GARBAGE; /* p[i] is looked at again there */
-            break;
-        case CSV_GARBAGE:
-            while (i < n && p[i] != ',' && p[i] != '\n')
-                i++;
-            if (i == n)
-                break;
-            csv_push(sp, sc, keep);
-            if (p[i] == '\n')
-                goto record_end;
-            st = CSV_FIELD_START;
-            i++;
-            break;
-        }
-    }
-    sc->pos = i;
-    sc->state = st;
-    return false;
-record_end:
-    sc->pos = i;
-    sc->state = st;
-    return true;
-}
-
-/* Closes the last field of a record that ends at p[n]. At the end of input
- * a final '\r' is the line end (a CR-terminated last line), not data. A
- * record whose line end was already cut off (source_parse_raw: rec->raw)
- * passes line_end_cut: a '\r' left at its end was before the line end in
- * the input, so it is data there too (the file path keeps it in the field
- * as well: "x\r\r\n" holds "x\r"), or after a closing quote, garbage. */
-static void csv_finish(csv_spans *sp, csv_scan *sc, const char *p, size_t n, bool line_end_cut)
-{
-    switch (sc->state) {
-    case CSV_FIELD_START:
-        sc->cur.start = sc->cur.end = n;
-        sc->cur.quoted = sc->cur.escaped = 0;
-        break;
-    case CSV_UNQUOTED:
-        sc->cur.end = n;
-        if (!line_end_cut && n > sc->cur.start && p[n - 1] == '\r')
-            sc->cur.end = n - 1;
-        break;
-    case CSV_QUOTED:
-        csv_problem_at(sc, CSV_UNTERMINATED, sc->cur.start - 1);
-        sc->cur.end = n;
-        break;
-    case CSV_QUOTE_CR:
-        if (line_end_cut)
-            csv_problem_at(sc, CSV_AFTER_QUOTE, n - 1);
-        break;
-    case CSV_QUOTE:
-    case CSV_GARBAGE:
-        break;
-    }
-    csv_push(sp, sc, true);
-}
-
-/* Where the next CSV record lies, once csv_find has found it. */
-typedef struct csv_found {
-    size_t len;    /* bytes from buf[beg], line end excluded (CR too) */
-    size_t term;   /* bytes of the line end (CR and LF) to consume after it */
-    bool newline;  /* ended by '\n' rather than by the end of input */
-    bool overlong; /* no end within max_line + 2 bytes: buf[beg, lim) is its prefix */
-} csv_found;
-
-/* Scans the next record into sc and src->spans, reading more as needed.
- * PM_DONE when no bytes are left. */
-static pm_code csv_find(pm_source *src, csv_scan *sc, csv_found *f, pm_err *err)
-{
-    csv_scan_init(sc);
-    memset(f, 0, sizeof *f);
-    for (;;) {
-        const char *p = src->buf + src->beg;
-        size_t avail = src->lim - src->beg;
-        size_t n;
-        if (csv_step(&src->spans, sc, p, avail, true)) {
-            n = sc->pos;
-            f->term = 1;
-            f->newline = true;
-        } else if (src->eof) {
-            if (avail == 0)
-                return PM_DONE;
-            n = avail;
-            csv_finish(&src->spans, sc, p, n, false);
-        } else if (avail >= src->max_line + 2) {
-            f->overlong = true;
-            return PM_OK;
-        } else {
-            pm_code rc = source_fill(src, err);
-            if (rc != PM_OK)
-                return rc;
-            continue;
-        }
-        /* A CR before the line end belongs to the line end, unless it is
-         * inside a quoted field left open at the end of input. */
-        if (n > 0 && p[n - 1] == '\r' && !(!f->newline && sc->state == CSV_QUOTED)) {
-            n--;
-            f->term++;
-        }
-        f->len = n;
-        return PM_OK;
-    }
-}
-
-/* Skips the rest of an over-long CSV record, following its quotes so that
- * a newline inside a quoted field does not end it. */
-static pm_code csv_skip_record(pm_source *src, csv_scan *sc, pm_err *err)
-{
-    for (;;) {
-        src->beg = src->lim;
-        if (src->eof)
-            return PM_OK;
-        pm_code rc = source_fill(src, err);
-        if (rc != PM_OK)
-            return rc;
-        sc->pos = 0;
-        if (csv_step(&src->spans, sc, src->buf + src->beg, src->lim - src->beg, false)) {
-            src->beg += sc->pos + 1;
-            src->line += sc->newlines + 1;
-            return PM_OK;
-        }
-    }
-}
-
-static const char *csv_problem_text(csv_problem p)
-{
-    switch (p) {
-    case CSV_BARE_QUOTE:
-        return "unexpected quote in unquoted field";
-    case CSV_AFTER_QUOTE:
-        return "unexpected character after closing quote in field";
-    case CSV_UNTERMINATED:
-        return "unterminated quoted field";
-    case CSV_OK:
-        break;
-    }
-    return "malformed field";
-}
-
-/* Copies span s of record p into out, undoing doubled quotes; returns the
- * length written (a NUL follows). */
-static size_t csv_unquote(const char *p, const csv_span *s, char *out)
-{
-    size_t n = s->end - s->start;
-    if (!s->escaped) {
-        memcpy(out, p + s->start, n);
-        out[n] = '\0';
-        return n;
-    }
-    size_t o = 0;
-    for (size_t i = s->start; i < s->end; i++) {
-        out[o++] = p[i];
-        if (p[i] == '"')
-            i++; /* the second quote of the pair */
-    }
-    out[o] = '\0';
-    return o;
-}
-
-/* The field (1-based) holding byte at of the record. Only ASCII separates
- * fields, so an invalid UTF-8 byte always lies inside one. */
-static size_t csv_field_of(const csv_spans *sp, size_t nspans, size_t at)
-{
-    for (size_t i = 0; i < nspans; i++)
-        if (at <= sp->v[i].end)
-            return i + 1;
-    return nspans;
-}
-
-static void csv_header_free(csv_header *h)
-{
-    free(h->names);
-    free(h->name_off);
-    free(h->name_len);
-    memset(h, 0, sizeof *h);
-}
-
-/* Checks the header row p[0, len), already scanned into sc and sp, and
- * unpacks its names into h; the caller frees h with csv_header_free, after
- * a failure too. path names the input in messages: NULL for a header given
- * as bytes (source_parse_raw). */
-static pm_code csv_header_parse(csv_header *h, const csv_spans *sp, const csv_scan *sc,
-                                const char *p, size_t len, size_t max_line, const char *path,
-                                pm_err *err)
-{
-    const char *of = path ? " of " : "", *in = path ? " in " : "", *name = path ? path : "";
-    if (len > max_line) {
-        pm_err_set(err, PM_ERR_PARSE, "CSV header%s%s exceeds max_line_bytes (%zu bytes)", of, name,
-                   max_line);
-        pm_err_hint(err, "raise defaults.max_line_bytes in pipemend.yaml");
-        return PM_ERR_PARSE;
-    }
-    if (sc->problem != CSV_OK) {
-        pm_err_set(err, PM_ERR_PARSE, "malformed CSV header%s%s: %s %zu at byte %zu", in, name,
-                   csv_problem_text(sc->problem), sc->problem_field, sc->problem_at);
-        return PM_ERR_PARSE;
-    }
-    if (sc->nfields > CSV_MAX_COLUMNS) {
-        pm_err_set(err, PM_ERR_PARSE, "CSV header%s%s has %zu columns, more than %d", in, name,
-                   sc->nfields, CSV_MAX_COLUMNS);
-        return PM_ERR_PARSE;
-    }
-    size_t bad = pm_utf8_check(p, len);
-    if (bad < len) {
-        pm_err_set(err, PM_ERR_PARSE, "invalid UTF-8 in CSV header%s%s, column %zu at byte %zu", of,
-                   name, csv_field_of(sp, sc->nfields, bad), bad);
-        pm_err_hint(err, "convert the file to UTF-8 (for example with iconv)");
-        return PM_ERR_PARSE;
-    }
-
-    h->ncols = sc->nfields;
-    h->names = pm_xmalloc(len + h->ncols);
-    h->name_off = pm_xmalloc(h->ncols * sizeof *h->name_off);
-    h->name_len = pm_xmalloc(h->ncols * sizeof *h->name_len);
-    size_t o = 0;
-    for (size_t i = 0; i < h->ncols; i++) {
-        size_t n = csv_unquote(p, &sp->v[i], h->names + o);
-        if (memchr(h->names + o, '\0', n)) {
-            pm_err_set(err, PM_ERR_PARSE, "CSV header%s%s: column %zu has a NUL byte in its name",
-                       of, name, i + 1);
-            return PM_ERR_PARSE;
-        }
-        h->name_off[i] = o;
-        h->name_len[i] = n;
-        o += n + 1;
-    }
-    h->names_len = o;
-    return PM_OK;
-}
-
-static pm_code csv_read_header(pm_source *src, const char *path, pm_err *err)
-{
-    src->spans.limit = CSV_MAX_COLUMNS + 1;
-    csv_scan sc;
-    csv_found f;
-    const char *p;
-    for (;;) {
-        pm_code rc = csv_find(src, &sc, &f, err);
-        if (rc == PM_DONE) {
-            pm_err_set(err, PM_ERR_PARSE, "%s has no CSV header row: the file is empty", path);
-            pm_err_hint(err, "a CSV source needs a first row naming its columns");
-            return PM_ERR_PARSE;
-        }
-        if (rc != PM_OK)
-            return rc;
-        if (f.overlong) {
-            pm_err_set(err, PM_ERR_PARSE, "CSV header of %s exceeds max_line_bytes (%zu bytes)",
-                       path, src->max_line);
-            pm_err_hint(err, "raise defaults.max_line_bytes in pipemend.yaml");
-            return PM_ERR_PARSE;
-        }
-        p = src->buf + src->beg;
-        if (f.len > 0)
-            break;
-        src->beg += f.term; /* blank lines before the header */
-        src->line += f.newline;
-    }
-    pm_code rc = csv_header_parse(&src->hdr, &src->spans, &sc, p, f.len, src->max_line, path, err);
-    if (rc != PM_OK)
-        return rc;
-    src->header_raw = pm_xmalloc(f.len + 1);
-    memcpy(src->header_raw, p, f.len);
-    src->header_raw[f.len] = '\0';
-    src->header_raw_len = f.len;
-    src->beg += f.len + f.term;
-    src->line += sc.newlines + f.newline;
-    src->spans.limit = src->hdr.ncols + 1;
-    return PM_OK;
-}
-
-/* Turns the scanned record at p into rec's fields, or marks it malformed.
- * Inlined by force: with a second caller (source_parse_raw) gcc would call
- * it out of line, which costs the file path about 1% of its instructions. */
-static inline __attribute__((always_inline)) void
-csv_build(const csv_header *h, const csv_spans *sp, size_t max_line, const csv_scan *sc,
-          const char *p, size_t len, pm_arena *arena, pm_record *rec)
-{
-    if (len > max_line) {
-        record_overlong(max_line, arena, rec, p, len, "record");
-        return;
-    }
-    char *raw = pm_arena_strndup(arena, p, len);
-    rec->raw = raw;
-    rec->raw_len = len;
-    if (sc->problem != CSV_OK) {
-        rec->malformed =
-            pm_arena_sprintf(arena, "%s %zu at byte %zu", csv_problem_text(sc->problem),
-                             sc->problem_field, sc->problem_at);
-        rec->malformed_at = sc->problem_at;
-        return;
-    }
-    if (sc->nfields != h->ncols) {
-        rec->malformed =
-            pm_arena_sprintf(arena, "row has %zu fields, header has %zu", sc->nfields, h->ncols);
-        if (sc->nfields > h->ncols) {
-            const csv_span *extra = &sp->v[h->ncols];
-            rec->malformed_at = extra->start - extra->quoted;
-        } else {
-            rec->malformed_at = len;
-        }
-        return;
-    }
-    size_t bad = pm_utf8_check(raw, len);
-    if (bad < len) {
-        rec->malformed = pm_arena_sprintf(arena, "invalid UTF-8 in field %zu at byte %zu",
-                                          csv_field_of(sp, sc->nfields, bad), bad);
-        rec->malformed_at = bad;
-        return;
-    }
-
-    /* Names are copied per record (one memcpy) so that a record outlives its
-     * source, as record.h promises: only the batch arena owns it. */
-    char *names = pm_arena_alloc(arena, h->names_len);
-    memcpy(names, h->names, h->names_len);
-    char *vals = pm_arena_alloc(arena, len + h->ncols);
-    pm_field *fields = pm_arena_alloc(arena, h->ncols * sizeof *fields);
-    size_t o = 0;
-    for (size_t i = 0; i < h->ncols; i++) {
-        const csv_span *s = &sp->v[i];
-        pm_field *fl = &fields[i];
-        fl->name = names + h->name_off[i];
-        fl->name_len = h->name_len[i];
-        fl->v.b = false;
-        if (!s->quoted && s->end == s->start) {
-            fl->v.kind = PM_V_NULL;
-            fl->v.s = NULL;
-            fl->v.len = 0;
-            continue;
-        }
-        size_t n = csv_unquote(raw, s, vals + o);
-        fl->v.kind = PM_V_RAW;
-        fl->v.s = vals + o;
-        fl->v.len = n;
-        o += n + 1;
-    }
-    rec->fields = fields;
-    rec->nfields = h->ncols;
-}
-
-static pm_code csv_next(pm_source *src, pm_arena *arena, pm_record *rec, pm_err *err)
-{
-    for (;;) {
-        csv_scan sc;
-        csv_found f;
-        pm_code rc = csv_find(src, &sc, &f, err);
-        if (rc != PM_OK)
-            return rc;
-        const char *p = src->buf + src->beg;
-        rec->offset = src->base + src->beg;
-        rec->line = src->line;
-        if (f.overlong) {
-            record_overlong(src->max_line, arena, rec, p, src->lim - src->beg, "record");
-            rc = csv_skip_record(src, &sc, err);
-            if (rc != PM_OK)
-                return rc;
-            rec->end = src->base + src->beg;
-            rec->next_line = src->line;
-            return PM_OK;
-        }
-        src->beg += f.len + f.term;
-        src->line += sc.newlines + f.newline;
-        if (f.len == 0)
-            continue; /* an empty line is not a row */
-        rec->end = src->base + src->beg;
-        rec->next_line = src->line;
-        rec->unterminated = !f.newline;
-        csv_build(&src->hdr, &src->spans, src->max_line, &sc, p, f.len, arena, rec);
-        return PM_OK;
-    }
-}
-
-/* ---- one record from its bytes (replay) --------------------------------- */
-
-/* Scans p[0, n), one record (or header) whose line end is already cut off,
- * with the same state machine as a file. false when the bytes hold a line
- * end outside quotes, that is more than one row: *at is its offset. */
-static bool csv_scan_bytes(csv_spans *sp, csv_scan *sc, const char *p, size_t n, size_t *at)
-{
-    csv_scan_init(sc);
-    if (csv_step(sp, sc, p, n, true)) {
-        *at = sc->pos;
-        return false;
-    }
-    csv_finish(sp, sc, p, n, true);
-    return true;
-}
-
-/* The header is parsed again for every record: replay is not the hot path,
- * and a header is short next to the database round trip of the row. */
-static pm_code csv_parse_raw(const char *header, size_t header_len, const char *raw, size_t raw_len,
-                             size_t max_line, pm_arena *arena, pm_record *rec, pm_err *err)
-{
-    /* A file's BOM is not part of its header (source_header_raw leaves it
-     * out); one kept by an older writer is dropped as the file path would. */
-    if (header && header_len >= 3 && memcmp(header, "\xEF\xBB\xBF", 3) == 0) {
-        header += 3;
-        header_len -= 3;
-    }
-    if (!header || header_len == 0) {
-        pm_err_set(err, PM_ERR_PARSE, "a CSV record cannot be parsed without its header row");
-        pm_err_hint(err, "pass the header bytes kept with the record (source_header_raw)");
-        return PM_ERR_PARSE;
-    }
-    csv_spans sp = {.limit = CSV_MAX_COLUMNS + 1};
-    csv_header h = {0};
-    csv_scan sc;
-    size_t at;
-    pm_code rc = PM_OK;
-    if (!csv_scan_bytes(&sp, &sc, header, header_len, &at)) {
-        rc = pm_err_set(err, PM_ERR_PARSE,
-                        "malformed CSV header: a line end outside quotes at byte %zu", at);
-        pm_err_hint(err, "the header is one row: its bytes without the line end");
-        goto done;
-    }
-    rc = csv_header_parse(&h, &sp, &sc, header, header_len, max_line, NULL, err);
-    if (rc != PM_OK)
-        goto done;
-    sp.limit = h.ncols + 1;
-
-    if (raw_len > max_line) {
-        record_overlong(max_line, arena, rec, raw, raw_len, "record");
-    } else if (raw_len == 0) {
-        /* source_next skips empty lines; bytes that are one are no row. */
-        rec->raw = pm_arena_strndup(arena, "", 0);
-        rec->malformed = "empty line: not a CSV row";
-    } else if (!csv_scan_bytes(&sp, &sc, raw, raw_len, &at)) {
-        rec->raw = pm_arena_strndup(arena, raw, raw_len);
-        rec->raw_len = raw_len;
-        rec->malformed = pm_arena_sprintf(
-            arena, "line end outside quotes at byte %zu: the bytes hold more than one row", at);
-        rec->malformed_at = at;
-    } else {
-        csv_build(&h, &sp, max_line, &sc, raw, raw_len, arena, rec);
-    }
-done:
-    csv_header_free(&h);
-    free(sp.v);
-    return rc;
-}
-
 /* ---- open, next, close ------------------------------------------------- */
 
-static pm_code source_open_error(pm_err *err, const char *path, int errnum)
+static const source_decoder *decoder_for(pm_format fmt)
 {
-    pm_err_set(err, PM_ERR_IO, "cannot open %s: %s", path, strerror(errnum));
-    if (errnum == ENOENT)
-        pm_err_hint(err, "check the path (relative paths start from the current directory)");
-    else if (errnum == EACCES || errnum == EPERM)
-        pm_err_hint(err, "give the user running pipemend read permission on the file");
-    else if (errnum == EISDIR)
-        pm_err_hint(err, "name a file, or a glob such as dir/*.ndjson in the pipeline's source");
-    else
-        pm_err_hint(err, "check that the path names a readable file");
-    return PM_ERR_IO;
+    return fmt == PM_FMT_CSV ? &csv_decoder : &ndjson_decoder;
 }
 
-pm_code source_open(const char *path, pm_format fmt, const pm_source_opts *opts,
-                    uint64_t start_offset, pm_source **out, pm_err *err)
+/* Opens a source over t, reading what precedes the records (BOM, CSV
+ * header) from the top, and positions it at start (see source_seek). An
+ * NDJSON source that starts further on does not look for a BOM: that
+ * would only cost a read. */
+static pm_code source_start(pm_transport *t, pm_format fmt, const pm_source_opts *opts,
+                            uint64_t start, pm_source **out, pm_err *err)
 {
     *out = NULL;
     pm_source_opts defaults;
@@ -959,75 +163,58 @@ pm_code source_open(const char *path, pm_format fmt, const pm_source_opts *opts,
         opts = &defaults;
     }
     pm_source *src = pm_xcalloc(1, sizeof *src);
-    src->fd = -1;
-    src->fmt = fmt;
+    src->tr = t;
+    src->dec = decoder_for(fmt);
     src->json = opts->json;
     src->max_line = source_max_line(opts);
-    src->start_line = opts->start_line;
     src->line = 1;
-
-    pm_code rc;
-    if (strcmp(path, "-") == 0) {
-        src->fd = STDIN_FILENO;
-        src->is_stdin = true;
-        src->id = pm_xstrdup("stdin");
-    } else {
-        src->fd = open(path, O_RDONLY | O_CLOEXEC);
-        if (src->fd < 0) {
-            rc = source_open_error(err, path, errno);
-            goto fail;
-        }
-        struct stat st;
-        if (fstat(src->fd, &st) < 0) {
-            rc = source_open_error(err, path, errno);
-            goto fail;
-        }
-        if (S_ISDIR(st.st_mode)) {
-            rc = source_open_error(err, path, EISDIR);
-            goto fail;
-        }
-        if (S_ISREG(st.st_mode)) {
-            src->seekable = true;
-            src->size = (uint64_t)st.st_size;
-            (void)posix_fadvise(src->fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-        }
-        char *abs = realpath(path, NULL);
-        src->id = abs ? abs : pm_xstrdup(path);
-    }
-
     src->cap = SOURCE_READ_SIZE;
     src->cap_max = src->max_line + 2 > SOURCE_READ_SIZE ? src->max_line + 2 : SOURCE_READ_SIZE;
     src->buf = pm_xmalloc(src->cap);
 
-    /* The header is always read from the top; NDJSON resumed further on
-     * would only waste a read looking for a BOM. */
-    if (fmt == PM_FMT_CSV || start_offset <= 3) {
+    pm_code rc = PM_OK;
+    if (src->dec->start || start <= 3)
         rc = source_skip_bom(src, err);
-        if (rc != PM_OK)
-            goto fail;
+    if (!rc && src->dec->start)
+        rc = src->dec->start(src, err);
+    if (!rc)
+        rc = source_seek(src, start, opts->start_line, err);
+    if (rc) {
+        source_close(src);
+        return rc;
     }
-    if (fmt == PM_FMT_CSV) {
-        rc = csv_read_header(src, src->is_stdin ? "stdin" : path, err);
-        if (rc != PM_OK)
-            goto fail;
-    }
-    /* An offset inside the header (or the BOM) means "after it". */
-    rc = source_skip_to(src, start_offset, err);
-    if (rc != PM_OK)
-        goto fail;
     *out = src;
     return PM_OK;
-fail:
-    source_close(src);
-    return rc;
+}
+
+pm_code source_open_transport(pm_transport *t, pm_format fmt, const pm_source_opts *opts,
+                              pm_source **out, pm_err *err)
+{
+    return source_start(t, fmt, opts, 0, out, err);
+}
+
+pm_code source_open(const char *path, pm_format fmt, const pm_source_opts *opts,
+                    uint64_t start_offset, pm_source **out, pm_err *err)
+{
+    *out = NULL;
+    pm_transport *t;
+    pm_code rc = transport_open(path, &t, err);
+    if (rc != PM_OK)
+        return rc;
+    return source_start(t, fmt, opts, start_offset, out, err);
+}
+
+pm_code source_seek(pm_source *src, uint64_t offset, uint64_t line, pm_err *err)
+{
+    src->start_line = line;
+    /* An offset inside the header (or the BOM) means "after it". */
+    return source_skip_to(src, offset, err);
 }
 
 pm_code source_next(pm_source *src, pm_arena *arena, pm_record *rec, pm_err *err)
 {
     memset(rec, 0, sizeof *rec);
-    if (src->fmt == PM_FMT_CSV)
-        return csv_next(src, arena, rec, err);
-    return ndjson_next(src, arena, rec, err);
+    return src->dec->next(src, arena, rec, err);
 }
 
 pm_code source_parse_raw(pm_format fmt, const char *header, size_t header_len, const char *raw,
@@ -1044,11 +231,8 @@ pm_code source_parse_raw(pm_format fmt, const char *header, size_t header_len, c
         raw = "";
         raw_len = 0;
     }
-    size_t max_line = source_max_line(opts);
-    if (fmt == PM_FMT_CSV)
-        return csv_parse_raw(header, header_len, raw, raw_len, max_line, arena, rec, err);
-    ndjson_build(&opts->json, max_line, raw, raw_len, arena, rec);
-    return PM_OK;
+    return decoder_for(fmt)->parse_raw(header, header_len, raw, raw_len, source_max_line(opts),
+                                       &opts->json, arena, rec, err);
 }
 
 const char *source_header_raw(const pm_source *src, size_t *len)
@@ -1062,29 +246,32 @@ void source_close(pm_source *src)
 {
     if (!src)
         return;
-    if (src->fd >= 0 && !src->is_stdin)
-        close(src->fd);
-    free(src->id);
+    if (src->dec && src->dec->close)
+        src->dec->close(src);
+    transport_close(src->tr);
     free(src->buf);
     free(src->header_raw);
-    csv_header_free(&src->hdr);
-    free(src->spans.v);
     free(src);
+}
+
+pm_transport *source_transport(pm_source *src)
+{
+    return src->tr;
 }
 
 const char *source_id(const pm_source *src)
 {
-    return src->id;
+    return transport_id(src->tr);
 }
 
 uint64_t source_size(const pm_source *src)
 {
-    return src->size;
+    return transport_size(src->tr);
 }
 
 bool source_is_stdin(const pm_source *src)
 {
-    return src->is_stdin;
+    return strcmp(src->tr->ops->kind, "stdin") == 0;
 }
 
 /* ---- formats ----------------------------------------------------------- */

@@ -1,6 +1,8 @@
 /* source.h - turns bytes into records with their source position.
  *
- * A source is a file (or `-` for stdin) in NDJSON or CSV. Reads are large and
+ * A source is a decoder (NDJSON: ndjson.c, CSV: csv.c) over a transport
+ * (how the bytes arrive: a file, or `-` for stdin; see transport.h, which
+ * also says what a checkpoint's position is). Reads are large and
  * buffered; a record longer than `max_line` is returned as malformed with
  * only a prefix of its bytes (the file still holds them at `offset`). Each
  * record carries the byte offset where it starts and ends, so a checkpoint
@@ -28,6 +30,7 @@
 #include "core/err.h"
 #include "source/jscan.h"
 #include "source/record.h"
+#include "source/transport.h"
 
 typedef enum pm_format { PM_FMT_NDJSON, PM_FMT_CSV } pm_format;
 
@@ -42,12 +45,27 @@ void source_opts_default(pm_source_opts *o);
 
 typedef struct pm_source pm_source;
 
-/* Opens path ("-" for stdin) and positions it at start_offset (a value from
- * a checkpoint: the end of the last committed record; 0 to read from the
- * start). For CSV the header is always read from the top first. Caller
- * closes with source_close. */
+/* Opens path ("-" for stdin: transport_open) and positions it at
+ * start_offset (the end of the last committed record; 0 to read from the
+ * start), where the line is opts->start_line. For CSV the header is always
+ * read from the top first. Caller closes with source_close. */
 pm_code source_open(const char *path, pm_format fmt, const pm_source_opts *opts,
                     uint64_t start_offset, pm_source **out, pm_err *err);
+
+/* Opens a source over t, which it owns from now on (closed with the source,
+ * or here when the open fails), at the top of the input: the BOM and the
+ * CSV header are read. source_seek then moves it to a checkpoint. */
+pm_code source_open_transport(pm_transport *t, pm_format fmt, const pm_source_opts *opts,
+                              pm_source **out, pm_err *err);
+
+/* Moves the source forward to byte offset of its input (an offset at or
+ * before what was read already, such as one inside the CSV header, means
+ * "from here"); line is the line number there (0: unknown, count from 1).
+ * Only before the first source_next. */
+pm_code source_seek(pm_source *src, uint64_t offset, uint64_t line, pm_err *err);
+
+/* The source's transport, borrowed: for its identity and positions. */
+pm_transport *source_transport(pm_source *src);
 
 /* Reads the next record into rec, allocating from arena. Returns PM_OK with
  * a record (possibly malformed: rec->malformed set), PM_DONE at the end of
@@ -80,14 +98,9 @@ pm_code source_parse_raw(pm_format fmt, const char *header, size_t header_len, c
                          size_t raw_len, const pm_source_opts *opts, pm_arena *arena,
                          pm_record *rec, pm_err *err);
 
-/* Identity of the input for checkpoints: the absolute path for a file,
- * "stdin" for standard input. */
+/* Identity of the input for checkpoints (transport_id): the absolute path
+ * for a file, "stdin" for standard input. */
 const char *source_id(const pm_source *src);
-/* Hash of the first min(SOURCE_FINGERPRINT_MAX, offset) bytes of the file
- * at path: the fingerprint a checkpoint at offset is stored with (see
- * fingerprint.c). */
-#define SOURCE_FINGERPRINT_MAX 4096
-pm_code source_fingerprint_file(const char *path, uint64_t offset, uint64_t *out, pm_err *err);
 /* Total size in bytes if known (regular file), else 0: for progress. */
 uint64_t source_size(const pm_source *src);
 bool source_is_stdin(const pm_source *src);

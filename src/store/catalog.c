@@ -152,19 +152,17 @@ static const struct {
                          "GROUP BY table_name ORDER BY table_name",
                          "cannot list tables"},
 
-    [ST_CHECKPOINT_GET] = {"SELECT byte_offset, fingerprint, line FROM _pipemend_checkpoints "
+    [ST_CHECKPOINT_GET] = {"SELECT position FROM _pipemend_checkpoints "
                            "WHERE table_name = CAST($1 AS text) AND source = CAST($2 AS text)",
                            "cannot read the checkpoint"},
-    [ST_CHECKPOINT_GET_LOCKED] = {"SELECT byte_offset, fingerprint, line FROM "
+    [ST_CHECKPOINT_GET_LOCKED] = {"SELECT position FROM "
                                   "_pipemend_checkpoints WHERE table_name = CAST($1 AS text) AND "
                                   "source = CAST($2 AS text){for_update}",
                                   "cannot read the checkpoint"},
-    [ST_CHECKPOINT_SET] = {"INSERT INTO _pipemend_checkpoints (table_name, source, byte_offset, "
-                           "fingerprint, line, updated_at) VALUES (CAST($1 AS text), CAST($2 AS "
-                           "text), CAST($3 AS bigint), CAST($4 AS bigint), CAST($5 AS bigint), "
-                           "{now}) ON CONFLICT (table_name, source) DO UPDATE SET byte_offset = "
-                           "excluded.byte_offset, fingerprint = excluded.fingerprint, line = "
-                           "excluded.line, updated_at = excluded.updated_at",
+    [ST_CHECKPOINT_SET] = {"INSERT INTO _pipemend_checkpoints (table_name, source, position, "
+                           "updated_at) VALUES (CAST($1 AS text), CAST($2 AS text), CAST($3 AS "
+                           "text), {now}) ON CONFLICT (table_name, source) DO UPDATE SET "
+                           "position = excluded.position, updated_at = excluded.updated_at",
                            "cannot write the checkpoint"},
     [ST_HALT_SET] = {"INSERT INTO _pipemend_halts (table_name, source, qrow, halted_at) VALUES "
                      "(CAST($1 AS text), CAST($2 AS text), CAST($3 AS bigint), {now}) ON CONFLICT "
@@ -780,11 +778,12 @@ pm_code store_apply_ops(pm_store *s, const pm_table *from, const pm_op *ops, siz
 
 /* ---- checkpoints and halts ------------------------------------------------ */
 
-pm_code store_checkpoint_get(pm_store *s, const char *table, const char *source, pm_checkpoint *out,
-                             bool *found, pm_err *err)
+pm_code store_checkpoint_get(pm_store *s, const char *table, const char *source, pm_arena *arena,
+                             const char **position, bool *found, pm_err *err)
 {
     drv_stmt *st;
     *found = false;
+    *position = NULL;
     /* Inside a batch's transaction the read decides whether the batch may
      * move the checkpoint: it must see the last committed move and keep
      * others from moving it until this transaction ends. The row lock
@@ -810,28 +809,26 @@ pm_code store_checkpoint_get(pm_store *s, const char *table, const char *source,
     rc = first(st, found, err);
     if (rc)
         return rc;
-    if (*found) {
-        out->offset = (uint64_t)C_INT(st, 0);
-        out->fingerprint = (uint64_t)C_INT(st, 1);
-        out->line = (uint64_t)C_INT(st, 2);
-    }
+    if (*found)
+        *position = C_TEXT(st, 0, arena);
     DONE(st);
     return PM_OK;
 }
 
 pm_code store_checkpoint_set(pm_store *s, const char *table, const char *source,
-                             const pm_checkpoint *cp, pm_err *err)
+                             const char *position, pm_err *err)
 {
+    if (!position || strlen(position) >= STORE_POSITION_MAX)
+        return pm_err_set(err, PM_ERR_INTERNAL,
+                          "the position of %s is %s (a checkpoint holds up to %d bytes)", source,
+                          position ? "too long" : "missing", STORE_POSITION_MAX - 1);
     drv_stmt *st;
     pm_code rc = stmt(s, ST_CHECKPOINT_SET, &st, err);
     if (rc)
         return rc;
     TEXT(st, 1, table);
     TEXT(st, 2, source);
-    /* bigint holds the unsigned 64-bit values bit for bit */
-    INT(st, 3, (int64_t)cp->offset);
-    INT(st, 4, (int64_t)cp->fingerprint);
-    INT(st, 5, (int64_t)cp->line);
+    TEXT(st, 3, position);
     return run(st, NULL, err);
 }
 

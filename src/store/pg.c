@@ -49,9 +49,8 @@ static const struct {
      " reason text NOT NULL, created_at text NOT NULL, PRIMARY KEY (table_name, version))"},
     {"_pipemend_checkpoints",
      "CREATE TABLE IF NOT EXISTS " CAT "_pipemend_checkpoints ("
-     " table_name text NOT NULL, source text NOT NULL, byte_offset bigint NOT NULL,"
-     " fingerprint bigint NOT NULL, line bigint NOT NULL, updated_at text NOT NULL,"
-     " PRIMARY KEY (table_name, source))"},
+     " table_name text NOT NULL, source text NOT NULL, position text NOT NULL,"
+     " updated_at text NOT NULL, PRIMARY KEY (table_name, source))"},
     {"_pipemend_runs",
      "CREATE TABLE IF NOT EXISTS " CAT "_pipemend_runs ("
      " id bigserial PRIMARY KEY, pipeline text, table_name text NOT NULL, status text NOT NULL,"
@@ -145,6 +144,18 @@ static const struct {
      "ALTER TABLE " CAT "_pipemend_proposals ADD COLUMN IF NOT EXISTS policy text"},
     {"_pipemend_audit", "keyed",
      "ALTER TABLE " CAT "_pipemend_audit ADD COLUMN IF NOT EXISTS keyed integer"},
+    /* Checkpoints were a file's byte offset, fingerprint and line in
+     * columns of their own; now they are their transport's position token
+     * (store.h). Old rows become the file transport's token, version 1
+     * (source/file.c), so every source resumes exactly where it stood. */
+    {"_pipemend_checkpoints", "position",
+     "DO $$ BEGIN IF EXISTS (SELECT 1 FROM pg_catalog.pg_attribute WHERE attrelid = '" CAT
+     "_pipemend_checkpoints'::regclass AND attname = 'byte_offset' AND NOT attisdropped) THEN "
+     "ALTER TABLE " CAT "_pipemend_checkpoints ADD COLUMN IF NOT EXISTS position text; "
+     "UPDATE " CAT "_pipemend_checkpoints SET position = '{\"offset\":' || byte_offset || "
+     "',\"line\":' || line || ',\"fingerprint\":' || fingerprint || '}'; "
+     "ALTER TABLE " CAT "_pipemend_checkpoints ALTER COLUMN position SET NOT NULL, DROP COLUMN "
+     "byte_offset, DROP COLUMN fingerprint, DROP COLUMN line; END IF; END $$"},
 };
 #define NCOLUMNS (sizeof catalog_columns / sizeof catalog_columns[0])
 

@@ -36,9 +36,8 @@ static const char catalog_sql[] =
     " table_name TEXT NOT NULL, version INTEGER NOT NULL, columns TEXT NOT NULL,"
     " reason TEXT NOT NULL, created_at TEXT NOT NULL, PRIMARY KEY (table_name, version)) STRICT;"
     "CREATE TABLE IF NOT EXISTS _pipemend_checkpoints ("
-    " table_name TEXT NOT NULL, source TEXT NOT NULL, byte_offset INTEGER NOT NULL,"
-    " fingerprint INTEGER NOT NULL, line INTEGER NOT NULL, updated_at TEXT NOT NULL,"
-    " PRIMARY KEY (table_name, source)) STRICT;"
+    " table_name TEXT NOT NULL, source TEXT NOT NULL, position TEXT NOT NULL,"
+    " updated_at TEXT NOT NULL, PRIMARY KEY (table_name, source)) STRICT;"
     "CREATE TABLE IF NOT EXISTS _pipemend_runs ("
     " id INTEGER PRIMARY KEY, pipeline TEXT, table_name TEXT NOT NULL, status TEXT NOT NULL,"
     " started_at TEXT NOT NULL, finished_at TEXT, rows_read INTEGER NOT NULL DEFAULT 0,"
@@ -807,6 +806,54 @@ static pm_code catalog_upgrade(sq *q, pm_err *err)
     return PM_OK;
 }
 
+/* Checkpoints were a file's byte offset, fingerprint and line, in columns
+ * of their own; now they are the position token their transport encodes
+ * (store.h). A catalog with the old columns gets its rows rewritten as the
+ * file transport's token, version 1 (source/file.c: the one format the
+ * store itself ever writes), in one transaction, so every source resumes
+ * exactly where it stood. SQLite cannot drop NOT NULL columns in place,
+ * so the table is made again, by its documented procedure. */
+static pm_code checkpoint_upgrade(sq *q, pm_err *err)
+{
+    static const char old_shape[] = "SELECT 1 FROM pragma_table_info('_pipemend_checkpoints') "
+                                    "WHERE name = 'byte_offset'";
+    sqlite3_stmt *st;
+    int r = SQLITE_DONE;
+    for (int pass = 0; pass < 2; pass++) {
+        if (sqlite3_prepare_v2(q->db, old_shape, -1, &st, NULL) != SQLITE_OK)
+            return db_error(q, err, "cannot read the catalog's shape");
+        r = sqlite3_step(st);
+        sqlite3_finalize(st);
+        if (r != SQLITE_ROW) {
+            if (pass)
+                return run_sql(q, "COMMIT", "cannot upgrade the catalog", err);
+            return PM_OK;
+        }
+        /* Another process may upgrade at the same time: look again under
+         * the write lock. */
+        if (!pass) {
+            pm_code rc = run_sql(q, "BEGIN IMMEDIATE", "cannot upgrade the catalog", err);
+            if (rc)
+                return rc;
+        }
+    }
+    pm_code rc = run_sql(
+        q,
+        "CREATE TABLE _pipemend_checkpoints_new ("
+        " table_name TEXT NOT NULL, source TEXT NOT NULL, position TEXT NOT NULL,"
+        " updated_at TEXT NOT NULL, PRIMARY KEY (table_name, source)) STRICT;"
+        "INSERT INTO _pipemend_checkpoints_new (table_name, source, position, updated_at)"
+        " SELECT table_name, source, '{\"offset\":' || byte_offset || ',\"line\":' || line ||"
+        " ',\"fingerprint\":' || fingerprint || '}', updated_at FROM _pipemend_checkpoints;"
+        "DROP TABLE _pipemend_checkpoints;"
+        "ALTER TABLE _pipemend_checkpoints_new RENAME TO _pipemend_checkpoints;"
+        "COMMIT",
+        "cannot upgrade the catalog's checkpoints", err);
+    if (rc)
+        sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
+    return rc;
+}
+
 /* ---- the driver: statements ------------------------------------------- */
 
 /* A catalog statement, kept prepared. Its parameters are named $1, $2,
@@ -1115,6 +1162,8 @@ pm_code sqlite_store_open(const char *path, pm_store *s, pm_err *err)
         rc = exec(q, catalog_sql, err);
     if (!rc)
         rc = catalog_upgrade(q, err);
+    if (!rc)
+        rc = checkpoint_upgrade(q, err);
     if (!rc)
         rc = exec(q, "ATTACH DATABASE ':memory:' AS pm_sandbox", err);
     if (rc) {

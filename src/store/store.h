@@ -230,18 +230,19 @@ pm_code store_quarantine_export_page(pm_store *s, const char *table, int64_t run
 pm_code store_quarantine_discard(pm_store *s, const char *table, int64_t run_id, int64_t id,
                                  int64_t *n, pm_err *err);
 
-/* Checkpoint of one source for one table: where the last committed record
- * ends, the line number there, and the fingerprint of the loaded bytes. */
-typedef struct pm_checkpoint {
-    uint64_t offset;
-    uint64_t line;
-    uint64_t fingerprint;
-} pm_checkpoint;
-
-pm_code store_checkpoint_get(pm_store *s, const char *table, const char *source, pm_checkpoint *out,
-                             bool *found, pm_err *err);
+/* Checkpoint of one source for one table: the position its transport
+ * encoded (source/transport.h) just past the last committed record, a
+ * token of at most STORE_POSITION_MAX bytes of text that the store keeps
+ * as it is and never reads inside (a file's offset, line and fingerprint;
+ * a Kafka partition's offset). Catalogs that kept a file's position in
+ * columns of their own are upgraded to the file transport's token when
+ * they are opened (sqlite.c, pg.c). get returns *position allocated in
+ * arena. */
+#define STORE_POSITION_MAX 4096
+pm_code store_checkpoint_get(pm_store *s, const char *table, const char *source, pm_arena *arena,
+                             const char **position, bool *found, pm_err *err);
 pm_code store_checkpoint_set(pm_store *s, const char *table, const char *source,
-                             const pm_checkpoint *cp, pm_err *err);
+                             const char *position, pm_err *err);
 
 /* A source held back under on_incident: halt: the quarantined row it
  * stopped at. It resumes (after that row, from its checkpoint) once every

@@ -1,5 +1,6 @@
 """Exactly once: checkpoints make re-runs load nothing twice, appended
 lines load alone, and a replaced file is read again from the start."""
+import json
 import os
 import subprocess
 
@@ -224,3 +225,100 @@ class TestResumeSafety(E2E):
         q = self.quarantine()
         self.assertEqual(len(q), 1)
         self.assertEqual(q[0]["line"], 8)
+
+
+class TestOldCheckpoints(E2E):
+    """Warehouses written before a checkpoint held its transport's position
+    kept a file's byte offset, fingerprint and line in columns of their own.
+    Opening one upgrades it in place, and every file resumes exactly where
+    it stood."""
+
+    def catalog_name(self):
+        return ("pipemend." if self.backend == "pg" else "") + "_pipemend_checkpoints"
+
+    def checkpoint_columns(self):
+        if self.backend == "pg":
+            return [r[0] for r in self.sql(
+                "SELECT column_name FROM information_schema.columns WHERE table_schema = "
+                "'pipemend' AND table_name = '_pipemend_checkpoints' ORDER BY ordinal_position")]
+        return [r[1] for r in self.sql("PRAGMA table_info(_pipemend_checkpoints)")]
+
+    def positions(self):
+        return {src: json.loads(pos) for src, pos in
+                self.sql("SELECT source, position FROM _pipemend_checkpoints")}
+
+    def make_old(self):
+        """Rewrites the checkpoints as an earlier pipemend kept them: the
+        same positions, as byte_offset, fingerprint and line columns."""
+        rows = self.sql("SELECT table_name, source, position, updated_at FROM "
+                        "_pipemend_checkpoints ORDER BY table_name, source")
+        self.assertTrue(rows)
+        if self.backend == "pg":
+            shape = ("table_name text NOT NULL, source text NOT NULL, byte_offset bigint NOT "
+                     "NULL, fingerprint bigint NOT NULL, line bigint NOT NULL, updated_at text "
+                     "NOT NULL, PRIMARY KEY (table_name, source))")
+        else:
+            shape = ("table_name TEXT NOT NULL, source TEXT NOT NULL, byte_offset INTEGER NOT "
+                     "NULL, fingerprint INTEGER NOT NULL, line INTEGER NOT NULL, updated_at TEXT "
+                     "NOT NULL, PRIMARY KEY (table_name, source)) STRICT")
+        stmts = ["DROP TABLE " + self.catalog_name(),
+                 "CREATE TABLE %s (%s" % (self.catalog_name(), shape)]
+        for table, source, position, at in rows:
+            p = json.loads(position)
+            stmts.append("INSERT INTO %s VALUES ('%s', '%s', %d, %d, %d, '%s')" % (
+                self.catalog_name(), table, source, p["offset"], p["fingerprint"], p["line"], at))
+        self.sql_script(*stmts)
+        self.assertIn("byte_offset", self.checkpoint_columns())
+        return {source: json.loads(position) for _, source, position, _ in rows}
+
+    def ids(self, table):
+        return [r[0] for r in self.sql("SELECT id FROM %s ORDER BY id" % table)]
+
+    def test_an_old_checkpoint_resumes_with_no_row_loaded_twice(self):
+        # well over the 4 KiB the fingerprint hashes at the head and before
+        # the offset, and a CSV file beside it in another table
+        rows = [{"id": i, "name": "order number %d" % i, "pad": "p" * 40} for i in range(300)]
+        f = self.write("a.ndjson", rows)
+        c = self.write("b.csv", "id,name\n" + "".join("%d,n%d\n" % (i, i) for i in range(40)))
+        self.ingest("t", f, expect=EXIT_LOADED)
+        self.ingest("c", c, expect=EXIT_LOADED)
+        old = self.make_old()
+        self.assertEqual(sorted(p["offset"] for p in old.values()),
+                         sorted([os.path.getsize(f), os.path.getsize(c)]))
+
+        self.write("a.ndjson", [{"id": i, "name": "order number %d" % i, "pad": "p" * 40}
+                                for i in range(300, 350)], append=True)
+        with open(c, "a") as out:
+            out.write("".join("%d,n%d\n" % (i, i) for i in range(40, 45)))
+        r = self.ingest("t", f, expect=EXIT_LOADED)
+        self.assertIn("resuming after byte %d" % old[os.path.realpath(f)]["offset"], r.stderr)
+        self.assertEqual(self.last_run()["rows_read"], 50)
+        self.ingest("c", c, expect=EXIT_LOADED)
+        self.assertEqual(self.last_run()["rows_read"], 5)
+        self.assertEqual(self.ids("t"), list(range(350)))
+        self.assertEqual(self.ids("c"), list(range(45)))
+
+        # the catalog holds positions now, and the old columns are gone
+        self.assertEqual(sorted(self.checkpoint_columns()),
+                         ["position", "source", "table_name", "updated_at"])
+        now = self.positions()
+        self.assertEqual(now[os.path.realpath(f)]["offset"], os.path.getsize(f))
+        self.assertEqual(now[os.path.realpath(f)]["line"], 351)
+        self.assertEqual(now[os.path.realpath(c)]["offset"], os.path.getsize(c))
+        r = self.ingest("t", f, expect=EXIT_LOADED)
+        self.assertIn("nothing new since the last run (checkpoint at byte %d)"
+                      % os.path.getsize(f), r.stderr)
+        self.assertEqual(self.last_run()["rows_read"], 0)
+        self.assertEqual(self.ids("t"), list(range(350)))
+        self.pm("audit", "verify")
+
+    def test_an_old_checkpoint_keeps_its_fingerprint(self):
+        # the same size, other bytes: the upgraded checkpoint still tells
+        # that the file was rewritten
+        f = self.write("a.ndjson", [{"id": i, "name": "row %d" % i} for i in range(20)])
+        self.ingest("t", f, expect=EXIT_LOADED)
+        self.make_old()
+        self.write("a.ndjson", [{"id": i, "name": "ROW %d" % i} for i in range(20)])
+        r = self.ingest("t", f, expect=EXIT_LOADED)
+        self.assertIn("changed since it was last loaded", r.stderr)
+        self.assertEqual(self.last_run()["rows_read"], 20)

@@ -1160,6 +1160,16 @@ static void test_open_errors(void **state)
     assert_non_null(strstr(err.msg, "cannot open /tmp: Is a directory"));
 }
 
+/* The fingerprint in the file transport's position token at off. */
+static uint64_t fp_at(pm_transport *t, uint64_t off)
+{
+    char pos[TRANSPORT_POSITION_MAX];
+    assert_int_equal(transport_position(t, off, 1, pos, NULL), PM_OK);
+    const char *f = strstr(pos, "\"fingerprint\":");
+    assert_non_null(f);
+    return (uint64_t)strtoll(f + 14, NULL, 10);
+}
+
 static void test_identity(void **state)
 {
     char head[5000];
@@ -1170,14 +1180,15 @@ static void test_identity(void **state)
     pm_source *src = open_at(path, PM_FMT_NDJSON, 0, 0);
     char *abs = realpath(path, NULL);
     assert_string_equal(source_id(src), abs);
+    assert_string_equal(transport_id(source_transport(src)), abs);
+    assert_true(transport_resumable(source_transport(src)));
     assert_int_equal(source_size(src), sizeof head);
-    uint64_t fp;
-    assert_int_equal(source_fingerprint_file(path, 4096, &fp, NULL), PM_OK);
+    pm_transport *t = source_transport(src);
+    uint64_t fp = fp_at(t, 4096);
     assert_true(fp == pm_hash(head, 4096)); /* the first 4 KiB */
-    uint64_t later;
-    assert_int_equal(source_fingerprint_file(path, 4500, &later, NULL), PM_OK);
+    uint64_t later = fp_at(t, 4500);
     assert_true(later != fp); /* plus the 4 KiB before the checkpoint */
-    assert_int_equal(source_fingerprint_file(path, 10, &fp, NULL), PM_OK);
+    fp = fp_at(t, 10);
     assert_true(fp == pm_hash(head, 10)); /* only the bytes already loaded */
     assert_false(source_is_stdin(src));
     source_close(src);
@@ -1186,15 +1197,185 @@ static void test_identity(void **state)
 
     path = tmp_str("{}\n");
     src = open_at(path, PM_FMT_NDJSON, 0, 0);
-    uint64_t small;
-    assert_int_equal(source_fingerprint_file(path, 3, &small, NULL), PM_OK);
+    t = source_transport(src);
+    uint64_t small = fp_at(t, 3);
     assert_true(small == pm_hash("{}\n", 3));
     /* a checkpoint beyond the end of a shorter file never matches */
-    assert_int_equal(source_fingerprint_file(path, 10, &fp, NULL), PM_OK);
+    fp = fp_at(t, 10);
     assert_true(fp != pm_hash("{}\n", 3));
     assert_int_equal(source_size(src), 3);
     source_close(src);
     tmp_done(path);
+}
+
+/* The file transport's position: its token, version 1, exactly (catalogs
+ * upgraded from offset/line/fingerprint columns hold it: store/sqlite.c,
+ * store/pg.c), and what resuming from it does as the file changes. */
+static void test_file_position(void **state)
+{
+    char *path = tmp_str("{\"a\":1}\n{\"a\":2}\n");
+    pm_transport *t;
+    pm_err err;
+    assert_int_equal(transport_open(path, &t, &err), PM_OK);
+    char pos[TRANSPORT_POSITION_MAX], want[TRANSPORT_POSITION_MAX];
+    assert_int_equal(transport_position(t, 8, 2, pos, &err), PM_OK);
+    snprintf(want, sizeof want, "{\"offset\":8,\"line\":2,\"fingerprint\":%lld}",
+             (long long)pm_hash("{\"a\":1}\n", 8));
+    assert_string_equal(pos, want);
+    char where[64];
+    transport_describe(t, pos, where, sizeof where);
+    assert_string_equal(where, "byte 8");
+
+    /* no checkpoint: from the top */
+    transport_start st;
+    assert_int_equal(transport_resume(t, NULL, &st, &err), PM_OK);
+    assert_true(st.offset == 0 && st.line == 0 && !st.at_end);
+    /* its own token: after the first line; members in another order and
+     * members it does not know are fine */
+    assert_int_equal(transport_resume(t, pos, &st, &err), PM_OK);
+    assert_true(st.offset == 8 && st.line == 2 && !st.at_end);
+    char other[TRANSPORT_POSITION_MAX];
+    snprintf(other, sizeof other, "{\"inode\":7,\"fingerprint\":%lld,\"line\":2,\"offset\":8}",
+             (long long)pm_hash("{\"a\":1}\n", 8));
+    assert_int_equal(transport_resume(t, other, &st, &err), PM_OK);
+    assert_true(st.offset == 8 && st.line == 2);
+    /* at the end: nothing new */
+    char end[TRANSPORT_POSITION_MAX];
+    assert_int_equal(transport_position(t, 16, 3, end, &err), PM_OK);
+    assert_int_equal(transport_resume(t, end, &st, &err), PM_OK);
+    assert_true(st.offset == 16 && st.at_end);
+    /* loaded bytes that differ, or a file shorter than the checkpoint:
+     * from the top */
+    snprintf(other, sizeof other, "{\"offset\":8,\"line\":2,\"fingerprint\":1}");
+    assert_int_equal(transport_resume(t, other, &st, &err), PM_OK);
+    assert_true(st.offset == 0 && st.line == 0 && !st.at_end);
+    snprintf(other, sizeof other, "{\"offset\":99,\"line\":2,\"fingerprint\":%lld}",
+             (long long)pm_hash("{\"a\":1}\n", 8));
+    assert_int_equal(transport_resume(t, other, &st, &err), PM_OK);
+    assert_true(st.offset == 0 && !st.at_end);
+    /* a token that is not a file position is an error, not a reload */
+    pm_err_clear(&err);
+    assert_int_equal(transport_resume(t, "kafka:orders/3@17", &st, &err), PM_ERR_PARSE);
+    assert_non_null(strstr(err.msg, "is not a file position: kafka:orders/3@17"));
+    assert_int_equal(transport_resume(t, "{\"offset\":-1,\"line\":1,\"fingerprint\":1}", &st, &err),
+                     PM_ERR_PARSE);
+    transport_close(t);
+
+    /* a source seeks to where resume says, and the lines go on from there */
+    pm_source *src = open_at(path, PM_FMT_NDJSON, 0, 0);
+    assert_int_equal(source_seek(src, 8, 2, &err), PM_OK);
+    pm_arena *a = pm_arena_new(0);
+    pm_record rec;
+    assert_int_equal(source_next(src, a, &rec, &err), PM_OK);
+    assert_true(rec.offset == 8 && rec.line == 2 && rec.end == 16);
+    assert_int_equal(source_next(src, a, &rec, &err), PM_DONE);
+    pm_arena_free(a);
+    source_close(src);
+    tmp_done(path);
+
+    /* standard input has no position */
+    assert_int_equal(transport_open("-", &t, &err), PM_OK);
+    assert_false(transport_resumable(t));
+    assert_string_equal(transport_id(t), "stdin");
+    assert_int_equal(transport_resume(t, "{}", &st, &err), PM_OK);
+    assert_true(st.offset == 0);
+    assert_int_equal(transport_position(t, 1, 1, pos, &err), PM_ERR_INTERNAL);
+    transport_close(t);
+}
+
+/* A transport of this test's own: bytes from memory, handed out a few at
+ * a time, that cannot seek. The decoders see only the transport's calls,
+ * so they must cut it into the same records as the file. */
+typedef struct mem_transport {
+    pm_transport base;
+    const char *data;
+    size_t len, at, chunk;
+} mem_transport;
+
+static pm_code mem_read(pm_transport *t, char *buf, size_t cap, size_t *got, pm_err *err)
+{
+    mem_transport *m = (mem_transport *)t;
+    size_t n = m->len - m->at;
+    if (n > m->chunk)
+        n = m->chunk;
+    if (n > cap)
+        n = cap;
+    memcpy(buf, m->data + m->at, n);
+    m->at += n;
+    *got = n;
+    return PM_OK;
+}
+
+static const transport_ops mem_ops = {.kind = "memory", .read = mem_read};
+
+static pm_transport *mem_open(const char *data, size_t chunk)
+{
+    mem_transport *m = calloc(1, sizeof *m);
+    m->base.ops = &mem_ops;
+    m->base.label = "memory";
+    m->base.id = strdup("memory");
+    m->data = data;
+    m->len = strlen(data);
+    m->chunk = chunk;
+    return &m->base;
+}
+
+static void test_decoders_over_any_transport(void **state)
+{
+    static const char *const inputs[][2] = {
+        {"ndjson", "\xEF\xBB\xBF{\"a\":1}\r\n\n{\"a\":\"two\"}\n{\"a\":3}"},
+        {"csv", "a,b\r\n1,\"x\ny\"\n\n2,\"\"\n3,z"},
+    };
+    for (size_t k = 0; k < 2; k++) {
+        pm_format fmt;
+        assert_true(source_format_parse(inputs[k][0], &fmt));
+        const char *data = inputs[k][1];
+        char *path = tmp_str(data);
+        for (size_t chunk = 1; chunk <= 8; chunk++) {
+            pm_arena *a = pm_arena_new(0);
+            pm_err err;
+            pm_source *file = open_at(path, fmt, 0, 0), *mem;
+            assert_int_equal(source_open_transport(mem_open(data, chunk), fmt, NULL, &mem, &err),
+                             PM_OK);
+            assert_false(transport_resumable(source_transport(mem)));
+            size_t n = 0;
+            for (;;) {
+                pm_record x, y;
+                pm_code rx = source_next(file, a, &x, &err), ry = source_next(mem, a, &y, &err);
+                assert_int_equal(rx, ry);
+                if (rx == PM_DONE)
+                    break;
+                n++;
+                assert_true(x.offset == y.offset && x.end == y.end && x.line == y.line);
+                assert_int_equal(x.raw_len, y.raw_len);
+                assert_memory_equal(x.raw, y.raw, x.raw_len);
+                assert_int_equal(x.nfields, y.nfields);
+                for (size_t i = 0; i < x.nfields; i++) {
+                    assert_string_equal(x.fields[i].name, y.fields[i].name);
+                    assert_int_equal(x.fields[i].v.kind, y.fields[i].v.kind);
+                    if (x.fields[i].v.kind != PM_V_NULL)
+                        assert_memory_equal(x.fields[i].v.s, y.fields[i].v.s, x.fields[i].v.len);
+                }
+            }
+            assert_int_equal(n, 3);
+            source_close(file);
+            source_close(mem);
+
+            /* a transport that cannot seek is read on to the position */
+            uint64_t second = strchr(data + 4, '\n') - data + 1;
+            if (fmt == PM_FMT_CSV)
+                second = strstr(data, "\n\n") - data + 2;
+            assert_int_equal(source_open_transport(mem_open(data, chunk), fmt, NULL, &mem, &err),
+                             PM_OK);
+            assert_int_equal(source_seek(mem, second, 5, &err), PM_OK);
+            pm_record r;
+            assert_int_equal(source_next(mem, a, &r, &err), PM_OK);
+            assert_true(r.offset == second + (fmt == PM_FMT_NDJSON ? 1 : 0) && r.line >= 5);
+            source_close(mem);
+            pm_arena_free(a);
+        }
+        tmp_done(path);
+    }
 }
 
 static void test_formats(void **state)
@@ -1256,6 +1437,8 @@ int main(void)
         cmocka_unit_test(test_csv_parse_raw_records),
         cmocka_unit_test(test_open_errors),
         cmocka_unit_test(test_identity),
+        cmocka_unit_test(test_file_position),
+        cmocka_unit_test(test_decoders_over_any_transport),
         cmocka_unit_test(test_formats),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,75 @@
+/* source_int.h - what the decoders share with source.c, private to the
+ * source part: the source's read buffer over its transport, and the table
+ * of calls each decoder (ndjson.c, csv.c) answers.
+ *
+ * The buffer belongs to the source, not to the decoder, so that a decoder
+ * is only a scanner: it finds records in buf[beg, lim), consumes them by
+ * moving beg, and calls source_fill when it needs more. source_fill asks
+ * the transport for one large read (a MiB) at a time: the one indirect
+ * call per read is all the transport costs the hot path. */
+#ifndef PM_SOURCE_SOURCE_INT_H
+#define PM_SOURCE_SOURCE_INT_H
+
+#include "source/source.h"
+#include "source/transport.h"
+
+#define SOURCE_READ_SIZE ((size_t)1 << 20)
+#define SOURCE_RAW_PREFIX 4096 /* bytes kept of an over-long record */
+#define SOURCE_MAX_LINE_DEFAULT ((size_t)16 << 20)
+
+/* A decoder: how one format's bytes become records. */
+typedef struct source_decoder {
+    pm_format fmt;
+    /* Reads what comes before the first record (a CSV header) from the
+     * top of the input, after the BOM; may be NULL. */
+    pm_code (*start)(pm_source *src, pm_err *err);
+    /* The next record, as source_next. */
+    pm_code (*next)(pm_source *src, pm_arena *arena, pm_record *rec, pm_err *err);
+    /* One record from its bytes, as source_parse_raw (max_line already
+     * resolved from the options). */
+    pm_code (*parse_raw)(const char *header, size_t header_len, const char *raw, size_t raw_len,
+                         size_t max_line, const jscan_opts *json, pm_arena *arena, pm_record *rec,
+                         pm_err *err);
+    /* Frees the decoder's state (src->state); may be NULL. */
+    void (*close)(pm_source *src);
+} source_decoder;
+
+extern const source_decoder ndjson_decoder;
+extern const source_decoder csv_decoder;
+
+struct pm_source {
+    pm_transport *tr; /* owned */
+    const source_decoder *dec;
+    void *state; /* the decoder's own, freed by its close */
+    bool eof;
+    size_t max_line;
+    jscan_opts json;
+
+    /* The read buffer: buf[beg, lim) is read but not yet consumed, and buf[0]
+     * is byte `base` of the input. */
+    char *buf; /* owned */
+    size_t cap;
+    size_t cap_max; /* max(SOURCE_READ_SIZE, max_line + 2) */
+    size_t beg;
+    size_t lim;
+    uint64_t base;
+    uint64_t line;       /* line number of buf[beg] */
+    uint64_t start_line; /* opts->start_line */
+
+    /* The bytes before the records that a record needs to be parsed again
+     * (CSV: the header row as read, BOM and line end excluded; kept with
+     * quarantined rows, see source_header_raw). */
+    char *header_raw; /* owned */
+    size_t header_raw_len;
+};
+
+/* Moves the unconsumed bytes to the front, grows the buffer if a single
+ * record already fills it, and reads once. Sets eof at the end of input. */
+pm_code source_fill(pm_source *src, pm_err *err);
+
+/* Fills in an over-long record: the first bytes (not splitting a UTF-8
+ * sequence), and the message that tells the operator what to change. */
+void source_overlong(size_t max_line, pm_arena *arena, pm_record *rec, const char *p, size_t avail,
+                     const char *what);
+
+#endif
