@@ -163,5 +163,6 @@ void cli_progress_bar(void *arg, const ingest_progress *p)
             p->elapsed > 0 ? (double)p->rows / p->elapsed : 0.0);
     if (p->final)
         fputs("\n", stderr);
+    pm_log_line_open(!p->final);
     fflush(stderr);
 }

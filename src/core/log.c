@@ -8,6 +8,8 @@
  * never interleave. */
 #include "core/log.h"
 
+#include <stdbool.h>
+
 #include <jansson.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -66,6 +68,24 @@ static void log_json(pm_log_level level, const char *message, const char *detail
     free(line);
 }
 
+/* A line left open on stderr (a progress bar, redrawn in place with \r):
+ * a log line first clears it, so it does not land in the middle; the bar
+ * is drawn again at its next update. */
+static volatile int line_open;
+
+void pm_log_line_open(bool open)
+{
+    line_open = open;
+}
+
+static void close_line(void)
+{
+    if (line_open && format == PM_LOG_TEXT) {
+        fputs("\r\033[K", stderr);
+        line_open = 0;
+    }
+}
+
 void pm_log(pm_log_level level, const char *fmt, ...)
 {
     if (level > current)
@@ -81,6 +101,7 @@ void pm_log(pm_log_level level, const char *fmt, ...)
     size_t len = n < 0 ? 0 : (size_t)n < sizeof line ? (size_t)n : sizeof line - 1;
     char safe[4 * sizeof line + 1];
     pm_utf8_escape_controls(line, len, safe, sizeof safe);
+    close_line();
     if (format == PM_LOG_JSON)
         log_json(level, safe, NULL, NULL);
     else
@@ -97,6 +118,7 @@ static void log_parts(pm_log_level level, const char *message, const char *detai
         pm_utf8_escape_controls(detail, strnlen(detail, 1024), d, sizeof d);
     if (hint)
         pm_utf8_escape_controls(hint, strnlen(hint, 1024), h, sizeof h);
+    close_line();
     if (format == PM_LOG_JSON) {
         log_json(level, m, detail ? d : NULL, hint ? h : NULL);
         return;

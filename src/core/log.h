@@ -3,6 +3,8 @@
 #ifndef PM_CORE_LOG_H
 #define PM_CORE_LOG_H
 
+#include <stdbool.h>
+
 typedef enum pm_log_level { PM_LOG_ERROR, PM_LOG_WARN, PM_LOG_INFO, PM_LOG_DEBUG } pm_log_level;
 
 /* PM_LOG_TEXT: "pipemend: LEVEL: MESSAGE" lines (the default);
@@ -10,6 +12,9 @@ typedef enum pm_log_level { PM_LOG_ERROR, PM_LOG_WARN, PM_LOG_INFO, PM_LOG_DEBUG
 typedef enum pm_log_format { PM_LOG_TEXT, PM_LOG_JSON } pm_log_format;
 
 void pm_log_set_level(pm_log_level level);
+/* A partial line (a progress bar) is on stderr, or no longer is: a log line
+ * clears it first rather than landing in its middle. */
+void pm_log_line_open(bool open);
 void pm_log_set_format(pm_log_format format);
 pm_log_format pm_log_get_format(void);
 pm_log_level pm_log_get_level(void);

@@ -20,6 +20,7 @@
  * schemas/TOOL.input.json and TOOL.output.json beside this file, which the
  * table names through "gen/tool_schemas.h" (tools.h). */
 #include <jansson.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -463,22 +464,36 @@ static json_t *tool_list_failed_pipelines(tools_ctx *ctx, json_t *args, tool_cal
 static json_t *tool_calls_json(tools_ctx *t, tool_call *call)
 {
     time_t t0 = time(NULL);
-    json_t *tools = t->call_stats ? t->call_stats(t->face, &t0) : json_array();
+    json_t *all = t->call_stats ? t->call_stats(t->face, &t0) : json_array();
+    json_t *tools = json_array();
     json_int_t calls = 0, failures = 0;
     size_t i;
     json_t *st;
-    json_array_foreach(tools, i, st)
+    json_array_foreach(all, i, st)
     {
-        calls += json_integer_value(json_object_get(st, "calls"));
+        json_int_t c = json_integer_value(json_object_get(st, "calls"));
+        if (!c)
+            continue; /* a tool never called says nothing */
+        calls += c;
         failures += json_integer_value(json_object_get(st, "failures"));
+        /* figures a person reads: a tenth of a millisecond, three decimals */
+        json_t *ms = json_object_get(st, "mean_ms"), *fr = json_object_get(st, "failure_rate");
+        if (json_is_number(ms))
+            json_object_set_new(st, "mean_ms", json_real(round(json_number_value(ms) * 10) / 10));
+        if (json_is_number(fr))
+            json_object_set_new(st, "failure_rate",
+                                json_real(round(json_number_value(fr) * 1000) / 1000));
+        json_array_append(tools, st);
     }
+    json_decref(all);
     char since[32] = "";
     struct tm tm;
     gmtime_r(&t0, &tm);
     strftime(since, sizeof since, "%Y-%m-%dT%H:%M:%SZ", &tm);
     return json_pack("{s:s, s:s, s:o, s:{s:I, s:I, s:f}}", "scope", "this server process", "since",
                      since, "tools", tools, "totals", "calls", calls, "failures", failures,
-                     "failure_rate", calls ? (double)failures / (double)calls : 0.0);
+                     "failure_rate",
+                     calls ? round((double)failures / (double)calls * 1000) / 1000 : 0.0);
 }
 
 static json_t *tool_get_metrics(tools_ctx *ctx, json_t *args, tool_call *call)

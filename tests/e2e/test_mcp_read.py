@@ -319,17 +319,20 @@ class TestMcpRead(McpReadBase):
         def by_tool(m):
             tc = m["tool_calls"]
             self.assertEqual(tc["scope"], "this server process")
-            # every tool, in the order tools/list gives them
-            self.assertEqual([t["tool"] for t in tc["tools"]], list(tools))
+            # the tools called so far, in the order tools/list gives them; none
+            # with no calls; figures rounded for a person
+            names = [t["tool"] for t in tc["tools"]]
+            self.assertEqual(names, [n for n in tools if n in names])
             for t in tc["tools"]:
+                self.assertGreater(t["calls"], 0)
                 self.assertGreaterEqual(t["mean_ms"], 0)
-                self.assertEqual(t["failure_rate"],
-                                 t["failures"] / t["calls"] if t["calls"] else 0)
+                self.assertEqual(t["mean_ms"], round(t["mean_ms"], 1))
+                self.assertEqual(t["failure_rate"], round(t["failures"] / t["calls"], 3))
             return {t["tool"]: (t["calls"], t["failures"]) for t in tc["tools"]}, tc["totals"]
 
         # the call asking is counted when it ends: the first sees nothing
         counts, totals = by_tool(first)
-        self.assertEqual(set(counts.values()), {(0, 0)})
+        self.assertEqual(counts, {})
         self.assertEqual(totals, {"calls": 0, "failures": 0, "failure_rate": 0})
 
         counts, totals = by_tool(second)
@@ -338,7 +341,7 @@ class TestMcpRead(McpReadBase):
                           "list_incidents": (3, 1)})
         self.assertEqual(totals["calls"], 6)
         self.assertEqual(totals["failures"], 2)
-        self.assertAlmostEqual(totals["failure_rate"], 2 / 6)
+        self.assertEqual(totals["failure_rate"], round(2 / 6, 3))
         counts, totals = by_tool(third)
         self.assertEqual(counts["get_metrics"], (2, 0))
         self.assertEqual(totals["calls"], 7)
