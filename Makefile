@@ -192,6 +192,7 @@ bench: deps
 	@sh scripts/install-test-deps-mcp.sh
 	sh bench/mcp_rpc.sh build/release/pipemend
 	python3 bench/agent_bench.py build/release/pipemend
+	sh bench/serve_load.sh build/release/pipemend
 
 format:
 	clang-format -i $(wildcard src/*/*.c src/*/*.h scripts/*.c tests/unit/*.c tests/fuzz/*.c tests/conformance/*.c)
