@@ -601,6 +601,27 @@ static json_t *h_audit_verify(rest_q *q)
     return call_tool(q, "verify_audit_log", json_object(), 500);
 }
 
+/* ---- the agent's sessions ------------------------------------------------------------------ */
+
+static json_t *h_agent_sessions(rest_q *q)
+{
+    long long limit, incident;
+    if (!q_int(q, "limit", 1, 500, 50, &limit) || !q_int(q, "incident", 0, INT64_MAX, 0, &incident))
+        return NULL;
+    json_t *args = json_pack("{s:I}", "limit", (json_int_t)limit);
+    if (incident)
+        json_object_set_new(args, "incident", json_integer(incident));
+    return call_tool(q, "list_agent_sessions", args, 500);
+}
+
+static json_t *h_agent_session(rest_q *q)
+{
+    long long id;
+    if (!path_id(q, 0, "agent session", &id))
+        return NULL;
+    return call_tool(q, "get_agent_session", json_pack("{s:I}", "id", (json_int_t)id), 404);
+}
+
 static json_t *h_metrics(rest_q *q)
 {
     return call_tool(q, "get_metrics", json_object(), 500);
@@ -616,6 +637,21 @@ static json_t *h_openapi(rest_q *q);
     }
 
 static const rest_route routes[] = {
+    {.method = "GET",
+     .pattern = "/agent/sessions",
+     .operation_id = "listAgentSessions",
+     .tag = "agent",
+     .need = NEED_READ,
+     .fn = h_agent_sessions,
+     .summary = "The reasoning agent's sessions, newest first, with how each ended",
+     .params = {{"incident", P_INT, "only the sessions on this incident"}, P_LIMIT(50)}},
+    {.method = "GET",
+     .pattern = "/agent/sessions/{id}",
+     .operation_id = "getAgentSession",
+     .tag = "agent",
+     .need = NEED_READ,
+     .fn = h_agent_session,
+     .summary = "One agent session with every model call and tool call in order"},
     {.method = "GET",
      .pattern = "/pipelines",
      .operation_id = "listPipelines",

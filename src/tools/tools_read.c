@@ -527,6 +527,61 @@ static void count_in(json_t *o, const char *key)
     json_object_set_new(o, key ? key : "", json_integer(v ? json_integer_value(v) + 1 : 1));
 }
 
+/* ---- agent sessions --------------------------------------------------- */
+
+static json_t *tool_list_agent_sessions(tools_ctx *ctx, json_t *args, tool_call *call)
+{
+    pm_store *s = tools_store(ctx, call);
+    if (!s)
+        return NULL;
+    pm_arena *a = pm_arena_new(0);
+    pm_err err = {0};
+    pm_agent_session *xs;
+    size_t n;
+    if (store_agent_sessions(s, 0, arg_int(args, "incident", 0), (int)arg_int(args, "limit", 50), a,
+                             &xs, &n, &err) != PM_OK)
+        return fail_err(call, &err, a, NULL);
+    const pm_agent_cfg *ac = ctx->cfg ? &ctx->cfg->agent : NULL;
+    json_t *arr = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(arr,
+                              view_agent_session(&xs[i], NULL, 0, false, ac ? ac->price_input : 0,
+                                                 ac ? ac->price_output : 0));
+    json_t *o = json_pack("{s:o}", "sessions", arr);
+    view_mark_untrusted(o, "$.sessions[*]", VIEW_AGENT_SESSION);
+    pm_arena_free(a);
+    return o;
+}
+
+static json_t *tool_get_agent_session(tools_ctx *ctx, json_t *args, tool_call *call)
+{
+    pm_store *s = tools_store(ctx, call);
+    if (!s)
+        return NULL;
+    int64_t id = arg_int(args, "id", 0);
+    pm_arena *a = pm_arena_new(0);
+    pm_err err = {0};
+    pm_agent_session *xs;
+    pm_agent_step *st = NULL;
+    size_t n, nst = 0;
+    if (store_agent_sessions(s, id, 0, 1, a, &xs, &n, &err) != PM_OK ||
+        (n == 1 && store_agent_steps(s, id, a, &st, &nst, &err) != PM_OK))
+        return fail_err(call, &err, a, NULL);
+    if (n != 1) {
+        pm_arena_free(a);
+        tools_not_found(call, "no agent session %lld; call list_agent_sessions for their ids",
+                        (long long)id);
+        return NULL;
+    }
+    const pm_agent_cfg *ac = ctx->cfg ? &ctx->cfg->agent : NULL;
+    json_t *o = json_pack("{s:o}", "session",
+                          view_agent_session(&xs[0], st, nst, true, ac ? ac->price_input : 0,
+                                             ac ? ac->price_output : 0));
+    view_mark_untrusted(o, "$.session", VIEW_AGENT_SESSION);
+    pm_arena_free(a);
+    return o;
+}
+
 /* ---- get_run_log --------------------------------------------------------- */
 
 /* Whether audit event e belongs to run id: its subject is the run, or it is
@@ -848,6 +903,31 @@ const tool_def tools_read_table[] = {
         .output_schema = tool_schema_get_run_log_output,
         .hints = READ_ONLY,
         .call = tool_get_run_log,
+    },
+    {
+        .name = "list_agent_sessions",
+        .title = "List the agent's sessions",
+        .description = "The reasoning agent's sessions (pipemend agent), newest first: the "
+                       "incident each took, the model, how it ended (proposed, applied, "
+                       "escalated, no_action; running while it runs), why when a budget or "
+                       "the provider ended it, its proposal, rationale, confidence and tokens. "
+                       "Call get_agent_session for one session's steps.",
+        .input_schema = tool_schema_list_agent_sessions_input,
+        .output_schema = tool_schema_list_agent_sessions_output,
+        .hints = READ_ONLY,
+        .call = tool_list_agent_sessions,
+    },
+    {
+        .name = "get_agent_session",
+        .title = "Get an agent session",
+        .description = "One session of the reasoning agent with every step in order: each "
+                       "model call (latency, tokens, stop reason, HTTP status, attempts) and "
+                       "each tool call (the tool, the arguments the model sent, ok, error or "
+                       "refused, the SHA-256 of its result, the error said to the model).",
+        .input_schema = tool_schema_get_agent_session_input,
+        .output_schema = tool_schema_get_agent_session_output,
+        .hints = READ_ONLY,
+        .call = tool_get_agent_session,
     },
     {
         .name = "diff_payload_schema",

@@ -66,6 +66,8 @@ static const char *const *untrusted_suffixes(view_kind k)
     static const char *const event[] = {".subject", ".payload", NULL};
     static const char *const run[] = {".error", NULL};
     static const char *const finding[] = {".field", ".column", ".observed", ".message", NULL};
+    static const char *const session[] = {".rationale", ".reason", ".steps[*].arguments",
+                                          ".steps[*].message", NULL};
     static const char *const qrow[] = {".message",
                                        ".findings[*].field",
                                        ".findings[*].column",
@@ -88,6 +90,8 @@ static const char *const *untrusted_suffixes(view_kind k)
         return finding;
     case VIEW_QROW:
         return qrow;
+    case VIEW_AGENT_SESSION:
+        return session;
     }
     return run;
 }

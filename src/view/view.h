@@ -37,13 +37,14 @@ json_t *view_untrusted(const char *raw, size_t len, bool truncated, size_t max);
  * names, findings and messages quote values, audit payloads and proposals
  * name columns. */
 typedef enum view_kind {
-    VIEW_TABLE,       /* view_table */
-    VIEW_INCIDENT,    /* view_incident */
-    VIEW_PROPOSAL,    /* view_proposal (and a packet's proposals) */
-    VIEW_AUDIT_EVENT, /* view_audit_event */
-    VIEW_RUN,         /* view_run */
-    VIEW_FINDING,     /* one finding (drift_findings_json, a qrow's findings) */
-    VIEW_QROW         /* view_qrow with VIEW_RAW_UNTRUSTED */
+    VIEW_TABLE,        /* view_table */
+    VIEW_INCIDENT,     /* view_incident */
+    VIEW_PROPOSAL,     /* view_proposal (and a packet's proposals) */
+    VIEW_AUDIT_EVENT,  /* view_audit_event */
+    VIEW_RUN,          /* view_run */
+    VIEW_FINDING,      /* one finding (drift_findings_json, a qrow's findings) */
+    VIEW_QROW,         /* view_qrow with VIEW_RAW_UNTRUSTED */
+    VIEW_AGENT_SESSION /* view_agent_session: a model's words, which a feed may have steered */
 } view_kind;
 
 /* Declares, in o's "untrusted" member ({"note": ..., "paths": [...]},

@@ -30,7 +30,7 @@ EXPECTED = {
     ("get", "/incidents"), ("get", "/incidents/{id}"), ("post", "/incidents/{id}/dismiss"), ("get", "/proposals"), ("get", "/proposals/{id}"),
     ("post", "/proposals/{id}/approve"), ("post", "/proposals/{id}/reject"),
     ("get", "/quarantine"), ("get", "/audit"), ("get", "/audit/verify"), ("get", "/metrics"),
-    ("get", "/openapi.json"),
+    ("get", "/openapi.json"), ("get", "/agent/sessions"), ("get", "/agent/sessions/{id}"),
 }
 
 CONFIG = """\
@@ -477,6 +477,12 @@ class TestRest(E2E):
         pid = self.pending("orders")
         iid = self.sql("SELECT min(id) FROM _pipemend_incidents")[0][0]
         rid = self.sql("SELECT max(id) FROM _pipemend_runs")[0][0]
+        # a session of the agent, as `agent run` records one
+        self.sql_exec("INSERT INTO _pipemend_agent_sessions (incident, provider, model, "
+                      "prompt_sha256, outcome, steps, input_tokens, output_tokens, started_at, "
+                      "pid, host) VALUES (%s, 'anthropic', 'm', 'x', 'escalated', 0, 0, 0, "
+                      "'2026-12-06T00:00:00.000Z', 1, 'h')" % iid)
+        sid = self.sql("SELECT max(id) FROM _pipemend_agent_sessions")[0][0]
         values = {"name": None, "id": None}
         for (method, path), op in sorted(ops.items()):
             # every {param} of the path is documented as a path parameter, and back
@@ -487,7 +493,7 @@ class TestRest(E2E):
                 self.assertIn(code, op["responses"])
             # every documented route answers (a viewer: reads 200, acts 403)
             values["name"] = "events" if "/pipelines" in path else "orders"
-            values["id"] = {"runs": rid, "incidents": iid, "proposals": pid}.get(
+            values["id"] = {"runs": rid, "incidents": iid, "proposals": pid, "agent": sid}.get(
                 path.split("/")[1])
             url = re.sub(r"{(\w+)}", lambda m: str(values[m.group(1)]), path)
             status, _, body = self.call(method.upper(), url, self.vic)
