@@ -6,14 +6,4 @@
 set -eu
 PKGS="gcc make pkg-config libsqlite3-dev sqlite3 libjansson-dev libyaml-dev libssl-dev libpg-query-dev \
 libpq-dev postgresql libmicrohttpd-dev libpcre2-dev libicu-dev libcurl4-openssl-dev libcmocka-dev python3 clang"
-missing=""
-for p in $PKGS; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
-done
-[ -z "$missing" ] && exit 0
-echo "pipemend: installing Debian packages:$missing" >&2
-SUDO=""
-[ "$(id -u)" -eq 0 ] || SUDO="sudo"
-export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq
-$SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
+exec sh "$(dirname "$0")/apt-ensure.sh" $PKGS
