@@ -200,11 +200,15 @@ class TestNotify(E2E):
         self.stop_serve()
 
     def test_a_bad_sink_is_a_config_error(self):
-        self.write_config("notify:\n  - name: x\n    url: ftp://nope\n")
-        r = self.pm("status", "--db", self.db)
-        self.assertEqual(r.rc, 2)
-        self.assertIn("url", r.stderr)
-        self.write_config("notify:\n  - name: x\n    url: http://h/\n    events: [incident.open]\n")
-        r = self.pm("status", "--db", self.db)
-        self.assertEqual(r.rc, 2)
-        self.assertIn("incident.opened", r.stderr)
+        # run reads the whole configuration (status would go on past it)
+        pipe = "pipelines:\n  - name: orders\n    source: d1.ndjson\n    table: orders\n"
+        self.write_config(pipe + "notify:\n  - name: x\n    url: ftp://nope\n")
+        r = self.pm("run", "orders", "--db", self.db)
+        self.assertEqual(r.rc, 2, r)
+        self.assertIn("url in notify sink #1 must be an http:// or https:// URL", r.stderr)
+        self.write_config(pipe + "notify:\n  - name: x\n    url: http://h/\n"
+                          "    events: [incident.open]\n")
+        r = self.pm("run", "orders", "--db", self.db)
+        self.assertEqual(r.rc, 2, r)
+        self.assertIn("incident.opened", r.stderr)  # the hint lists the events there are
+        self.assertFalse(self.warehouse_exists())
