@@ -22,7 +22,7 @@ typedef struct agent_http_answer {
     char error[256];    /* what went wrong below HTTP, "" if nothing */
 } agent_http_answer;
 
-/* Starts libcurl once per process (not thread-safe; call early). */
+/* Starts libcurl once per process (safe from several threads at once). */
 void agent_http_init(void);
 
 /* POSTs body to url with headers (each "Name: value", NULL-terminated

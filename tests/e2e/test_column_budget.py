@@ -95,7 +95,7 @@ class TestColumnBudget(E2E):
 
     def test_budget_must_be_a_count(self):
         self.write_config("tables:\n  t:\n    policy: {auto_columns_per_day: 0}\n")
-        r = self.pm("status", "--db", self.db)
+        r = self.pm("status", "--db", self.db, "--config", self.path("pipemend.yaml"))
         self.assertEqual(r.rc, 2, r)
         self.assertIn("auto_columns_per_day", r.stderr)
         self.assertIn("must be a positive integer", r.stderr)

@@ -197,7 +197,9 @@ class TestHostileConfig(E2E):
     def refused(self, text, pattern):
         self.write_config(text)
         t0 = time.monotonic()
-        r = self.pm("status", "--db", self.db)
+        # a file named by --config is always read (./pipemend.yaml alone would
+        # be passed over, with a warning, by a command given --db)
+        r = self.pm("status", "--db", self.db, "--config", self.path("pipemend.yaml"))
         took = time.monotonic() - t0
         self.assertEqual(r.rc, EXIT_USAGE, r)
         self.assertRegex(r.stderr, pattern)

@@ -211,4 +211,5 @@ class TestNotify(E2E):
         r = self.pm("run", "orders", "--db", self.db)
         self.assertEqual(r.rc, 2, r)
         self.assertIn("incident.opened", r.stderr)  # the hint lists the events there are
-        self.assertFalse(self.warehouse_exists())
+        if self.warehouse_exists():  # a PostgreSQL test database exists from the start
+            self.assertEqual(self.runs(), [])  # nothing ran
