@@ -43,10 +43,9 @@ int main(int argc, char **argv)
     }
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
-    struct MHD_Daemon *d =
-        MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD,
-                         (uint16_t)atoi(argv[1]), NULL, NULL, answer, NULL,
-                         MHD_OPTION_CONNECTION_LIMIT, 512u, MHD_OPTION_END);
+    struct MHD_Daemon *d = MHD_start_daemon(
+        MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD, (uint16_t)atoi(argv[1]),
+        NULL, NULL, answer, NULL, MHD_OPTION_CONNECTION_LIMIT, 512u, MHD_OPTION_END);
     if (!d) {
         fprintf(stderr, "cannot listen on %s\n", argv[1]);
         return 1;

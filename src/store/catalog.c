@@ -2124,8 +2124,7 @@ pm_code store_outbox_add(pm_store *s, const char *sink, const char *event, const
     return run(st, NULL, err);
 }
 
-static pm_code outbox_rows(drv_stmt *st, pm_arena *a, pm_outbox_item **out, size_t *n,
-                           pm_err *err)
+static pm_code outbox_rows(drv_stmt *st, pm_arena *a, pm_outbox_item **out, size_t *n, pm_err *err)
 {
     size_t cap = 0;
     bool row;

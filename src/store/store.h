@@ -570,8 +570,7 @@ typedef struct pm_run_totals {
 } pm_run_totals;
 
 /* The totals of every (pipeline, table, status), in arena. */
-pm_code store_run_totals(pm_store *s, pm_arena *arena, pm_run_totals **out, size_t *n,
-                         pm_err *err);
+pm_code store_run_totals(pm_store *s, pm_arena *arena, pm_run_totals **out, size_t *n, pm_err *err);
 
 /* ---- the notifications outbox (pipeline/notify.h) ----------------------------- */
 
@@ -593,8 +592,8 @@ typedef struct pm_outbox_item {
 pm_code store_outbox_add(pm_store *s, const char *sink, const char *event, const char *subject,
                          const char *payload, int64_t next_at, pm_err *err);
 /* Undelivered items due at now (oldest first, at most limit). */
-pm_code store_outbox_due(pm_store *s, int64_t now, int limit, pm_arena *arena,
-                         pm_outbox_item **out, size_t *n, pm_err *err);
+pm_code store_outbox_due(pm_store *s, int64_t now, int limit, pm_arena *arena, pm_outbox_item **out,
+                         size_t *n, pm_err *err);
 /* Claims a due item until `until` (so that another deliverer leaves it);
  * *got false when someone else claimed it first. */
 pm_code store_outbox_claim(pm_store *s, int64_t id, int64_t now, int64_t until, bool *got,
@@ -603,7 +602,7 @@ pm_code store_outbox_claim(pm_store *s, int64_t id, int64_t now, int64_t until, 
 pm_code store_outbox_done(pm_store *s, int64_t id, bool delivered, const char *error,
                           int64_t next_at, pm_err *err);
 /* Newest first; limit <= 0 for all. */
-pm_code store_outbox_list(pm_store *s, int limit, pm_arena *arena, pm_outbox_item **out,
-                          size_t *n, pm_err *err);
+pm_code store_outbox_list(pm_store *s, int limit, pm_arena *arena, pm_outbox_item **out, size_t *n,
+                          pm_err *err);
 
 #endif
