@@ -16,6 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "agent/agent.h"
 #include "cli/cli.h"
 #include "core/log.h"
 #include "daemon/notifier.h"
@@ -109,6 +110,7 @@ static void use_reloaded(void *arg, pm_config *cfg)
 static void on_signal(int sig)
 {
     stop_serving = 1;
+    agent_request_stop(); /* a session in a scheduled run ends at its next step */
 }
 
 static void on_ready(void *arg, const char *host, int port)
