@@ -2,7 +2,6 @@
  * (review.h). */
 #include "daemon/review.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -71,23 +70,6 @@ static void export_dir(const pm_config *cfg, const pm_pipeline_cfg *p, char *out
         snprintf(out, n, "%s", p->review_dir);
     else
         snprintf(out, n, "%.*s/%s", (int)(slash - cfg->path), cfg->path, p->review_dir);
-}
-
-/* Whether dir holds a file of proposal id (exported before). */
-static bool exported_already(const char *dir, int64_t id)
-{
-    char mine[64];
-    snprintf(mine, sizeof mine, "_proposal_%lld.sql", (long long)id);
-    DIR *d = opendir(dir);
-    bool found = false;
-    struct dirent *e;
-    while (d && !found && (e = readdir(d))) {
-        size_t len = strlen(e->d_name), ml = strlen(mine);
-        found = len > ml && strcmp(e->d_name + len - ml, mine) == 0;
-    }
-    if (d)
-        closedir(d);
-    return found;
 }
 
 /* mkdir -p path. */
@@ -231,7 +213,7 @@ void review_pass(pm_store *s, const pm_config *cfg)
         for (size_t k = n; k-- > 0;) { /* oldest first */
             if (p->review_branch) {
                 to_branch(s, cfg, p, dir, &ps[k]);
-            } else if (!exported_already(dir, ps[k].id)) {
+            } else if (!export_exists(dir, ps[k].id)) {
                 char sql[PATH_MAX + 600], md[PATH_MAX + 600];
                 if (export_proposal(s, cfg, ps[k].id, dir, sql, md, sizeof sql, &err) != PM_OK)
                     pm_warn("serve: review of %s: %s", p->name, err.msg);

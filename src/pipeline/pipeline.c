@@ -12,18 +12,14 @@
 #include "core/arena.h"
 #include "core/log.h"
 #include "heal/promote.h"
+#include "pipeline/metrics.h"
 
-/* Seconds since an ISO 8601 UTC timestamp of the store
- * ("2026-01-02T03:04:05..."), or -1 when it does not parse. */
+/* Seconds since an ISO 8601 UTC timestamp of the store, or -1 when it
+ * does not parse (metrics_parse_time reads it). */
 static long seconds_since(const char *at)
 {
-    struct tm tm = {0};
-    if (!at || sscanf(at, "%d-%d-%dT%d:%d:%d", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
-                      &tm.tm_min, &tm.tm_sec) != 6)
-        return -1;
-    tm.tm_year -= 1900;
-    tm.tm_mon -= 1;
-    return (long)difftime(time(NULL), timegm(&tm));
+    double t;
+    return metrics_parse_time(at, &t) ? (long)difftime(time(NULL), (time_t)t) : -1;
 }
 
 /* The pipeline may start now: none of its runs is in progress, and its

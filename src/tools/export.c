@@ -19,7 +19,7 @@
 
 /* The number for proposal id in dir: its existing files' number, else one
  * more than the highest NNNN_*.sql. */
-static int number_for(const char *dir, int64_t id, pm_err *err)
+static int number_for(const char *dir, int64_t id, int *own_out, pm_err *err)
 {
     DIR *d = opendir(dir);
     if (!d) {
@@ -44,7 +44,16 @@ static int number_for(const char *dir, int64_t id, pm_err *err)
             own = num;
     }
     closedir(d);
+    if (own_out)
+        *own_out = own;
     return own ? own : high + 1;
+}
+
+bool export_exists(const char *dir, int64_t id)
+{
+    int own = 0;
+    pm_err err = {0};
+    return number_for(dir, id, &own, &err) > 0 && own > 0;
 }
 
 /* Every line of text indented by four spaces (Markdown's code block: a
@@ -120,7 +129,7 @@ pm_code export_proposal(pm_store *s, const pm_config *cfg, int64_t id, const cha
                          "-- No DDL: these ops change pipemend's catalog only (a field mapping or "
                          "a coercion).\n",
                          err);
-    int num = rc ? -1 : number_for(dir, id, err);
+    int num = rc ? -1 : number_for(dir, id, NULL, err);
     if (num < 0 && !rc)
         rc = err->code;
     if (!rc) {

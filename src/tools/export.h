@@ -19,12 +19,16 @@
 #ifndef PM_TOOLS_EXPORT_H
 #define PM_TOOLS_EXPORT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "core/err.h"
 #include "pipeline/config.h"
 #include "store/store.h"
+
+/* Whether dir holds proposal id's files already (exported before). */
+bool export_exists(const char *dir, int64_t id);
 
 /* Writes proposal id's two files into dir (which must exist); their
  * paths into sql_path and md_path (each n bytes). */
