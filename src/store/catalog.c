@@ -27,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/buf.h"
@@ -197,8 +198,17 @@ static const struct {
                       "= CAST($2 AS text)) AND (CAST($3 AS bigint) = 0 OR id = CAST($3 AS "
                       "bigint)) ORDER BY id DESC LIMIT CAST($4 AS bigint)",
                       "cannot list runs"},
-    [ST_RUNS_RUNNING] = {"SELECT id, pid FROM _pipemend_runs WHERE status = 'running' AND host = "
-                         "CAST($1 AS text)",
+    /* this host's running runs (their pids are checked here), and those of
+     * other hosts whose replica held the pipeline's lease and let it
+     * expire: a scheduler renews its lease while its run lasts, so that
+     * replica is gone (killed, or its machine down) */
+    [ST_RUNS_RUNNING] = {"SELECT r.id, r.pid, CASE WHEN r.host = CAST($1 AS text) THEN 1 ELSE 0 "
+                         "END FROM _pipemend_runs r "
+                         "WHERE r.status = 'running' AND (r.host = CAST($1 AS text) OR EXISTS "
+                         "(SELECT 1 FROM _pipemend_leases l WHERE l.name = 'pipeline:' || "
+                         "r.pipeline AND l.expires_at < CAST($2 AS bigint) AND "
+                         "substr(l.holder, 1, length(r.host) + length(CAST(r.pid AS text)) + 2) "
+                         "= r.host || ':' || CAST(r.pid AS text) || ':'))",
                          "cannot read runs"},
     /* still running: another process reaping at the same time takes each
      * run once, so each gets one audit event */
@@ -1007,9 +1017,11 @@ pm_code store_runs_reap(pm_store *s, pm_arena *a, int64_t **ids, size_t *n, pm_e
     if (rc)
         return rc;
     TEXT(st, 1, host);
+    INT(st, 2, (int64_t)time(NULL));
     while (!rc && !(rc = STEP(st, &row, err)) && row) {
         pid_t pid = (pid_t)C_INT(st, 1);
-        if (pid == getpid() || kill(pid, 0) == 0 || errno == EPERM)
+        bool here = C_INT(st, 2) != 0;
+        if (here && (pid == getpid() || kill(pid, 0) == 0 || errno == EPERM))
             continue; /* alive (EPERM: alive, owned by another user) */
         int64_t id = C_INT(st, 0), changed = 0;
         rc = stmt(s, ST_RUN_ABORT, &up, err);

@@ -287,7 +287,9 @@ pm_code store_run_get(pm_store *s, int64_t id, pm_arena *arena, pm_run *out, boo
 pm_code store_runs_list(pm_store *s, const char *pipeline, const char *table, int limit,
                         pm_arena *arena, pm_run **out, size_t *n, pm_err *err);
 /* Marks runs left `running` by a process that no longer exists as
- * `aborted` (their committed batches stay; their counters are true), and
+ * `aborted` (their committed batches stay; their counters are true): on
+ * this host, a process whose pid is gone; on another host, a serve
+ * replica that let its pipeline's lease expire (daemon/scheduler.h). It
  * returns their ids (in arena) so the caller can audit the decision. */
 pm_code store_runs_reap(pm_store *s, pm_arena *arena, int64_t **ids, size_t *n, pm_err *err);
 

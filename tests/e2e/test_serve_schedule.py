@@ -41,7 +41,7 @@ class Serve:
     """One `pipemend serve` process; its stderr goes to a file the test
     reads while it runs."""
 
-    def __init__(self, test, name="serve", extra_env=None, args=(), db=None):
+    def __init__(self, test, name="serve", extra_env=None, args=(), db=None, wrap=()):
         self.test = test
         self.errpath = test.path(name + ".stderr")
         self.errfile = open(self.errpath, "w")
@@ -49,6 +49,7 @@ class Serve:
         env["HOME"] = test.path("home")
         env.pop("PIPEMEND_MCP_TOKEN", None)
         self.proc = subprocess.Popen(
+            list(wrap) +
             [BIN, "serve", "--db", db or test.db, "--listen", "127.0.0.1:0", "--no-token"] +
             list(args),
             cwd=test.tmp, env=env, stdout=subprocess.PIPE, stderr=self.errfile, text=True)
@@ -589,11 +590,28 @@ class TestServeSchedule(E2E):
 
     @pg_only("replicas share a PostgreSQL warehouse")
     def test_killed_replica_hands_its_pipelines_over_within_the_lease(self):
+        self.killed_replica_hands_over(())
+
+    @pg_only("replicas share a PostgreSQL warehouse")
+    def test_replica_killed_on_another_host_hands_its_pipelines_over(self):
+        # a's runs carry another host's name: b cannot look at a's pid, only
+        # at the pipeline's lease that a stopped renewing
+        wrap = ["unshare", "--uts", "sh", "-c", 'hostname pipemend-other-host && exec "$@"', "sh"]
+        probe = subprocess.run(wrap + ["hostname"], capture_output=True, text=True)
+        if probe.returncode != 0 or probe.stdout.strip() != "pipemend-other-host":
+            self.skipTest("cannot run a process under another host name here (unshare --uts): "
+                          + probe.stderr.strip())
+        self.killed_replica_hands_over(wrap)
+        hosts = {r[0] for r in self.sql(
+            "SELECT host FROM _pipemend_runs WHERE status = 'aborted'")}
+        self.assertEqual(hosts, {"pipemend-other-host"})
+
+    def killed_replica_hands_over(self, wrap_a):
         n = 120000
         for i in range(10):
             self.big_file("p%d.ndjson" % i, n)
         self.ten_pipelines("1h", None, lease=3, max_concurrent=5, batch=2000)
-        a = Serve(self, "a")
+        a = Serve(self, "a", wrap=wrap_a)
         self.wait_for("a's runs under way", lambda: self.catalog(
             "SELECT 1 FROM _pipemend_runs WHERE status = 'running' AND pid = ? "
             "AND rows_loaded > 0", (a.pid,)), 60, every=0.05)
