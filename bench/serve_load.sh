@@ -49,10 +49,15 @@ import json, sys
 w, tables, per = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 good = {"id": 1}
 good.update({"c%d" % i: i for i in range(per)})
-bad = {"id": 2}
-bad.update({"c%d" % i: "x%d" % i for i in range(per)})  # a type conflict in every column
+# a type conflict in every column, half of them in each of two records (a
+# record's findings become at most 64 incidents)
+bad = []
+for half in (range(0, per // 2), range(per // 2, per)):
+    rec = {"id": 2}
+    rec.update({"c%d" % i: ("x%d" % i if i in half else i) for i in range(per)})
+    bad.append(json.dumps(rec))
 open(w + "/good.ndjson", "w").write(json.dumps(good) + "\n")
-open(w + "/bad.ndjson", "w").write(json.dumps(bad) + "\n")
+open(w + "/bad.ndjson", "w").write("\n".join(bad) + "\n")
 EOF
     i=0
     while [ $i -lt $TABLES ]; do
@@ -70,7 +75,10 @@ FP=$(port)
 "$W/http_floor" "$FP" &
 FLOOR=$!
 SP=$(port)
-HOME="$W/home" "$BIN" serve --db "$DB" --listen "127.0.0.1:$SP" --no-token -q >"$W/serve.out" 2>"$W/serve.err" &
+# wrk is one address: the limit per peer (32 by default) is raised above
+# its connections, as for a reverse proxy
+printf 'serve:\n  max_connections: %d\n  max_connections_per_peer: %d\n' $((CONN + 64)) $((CONN + 32)) >"$W/pipemend.yaml"
+HOME="$W/home" "$BIN" serve --config "$W/pipemend.yaml" --db "$DB" --listen "127.0.0.1:$SP" --no-token -q >"$W/serve.out" 2>"$W/serve.err" &
 SERVE=$!
 trap 'kill $FLOOR $SERVE 2>/dev/null || true' EXIT
 for _ in $(seq 1 100); do

@@ -244,6 +244,10 @@ int cmd_serve(cli_ctx *ctx)
     users_db *users = m && config_users_file(ctx->cfg, users_path, sizeof users_path)
                           ? users_db_open(users_path, &err)
                           : NULL;
+    serve_auth_cfg auth = {.users = users,
+                           .proxy_header = ctx->cfg->serve.proxy_user_header,
+                           .proxies = ctx->cfg->serve.proxies,
+                           .nproxies = ctx->cfg->serve.nproxies};
     http_opts o = {.host = host,
                    .port = port,
                    .token = token,
@@ -251,7 +255,9 @@ int cmd_serve(cli_ctx *ctx)
                    .ready = on_ready,
                    .stop = &stop_serving,
                    .authenticate = serve_auth,
-                   .auth_arg = users};
+                   .auth_arg = &auth,
+                   .max_connections = (unsigned)ctx->cfg->serve.max_connections,
+                   .max_per_peer = (unsigned)ctx->cfg->serve.max_connections_per_peer};
     http_server *srv = m && !err.code ? http_server_new(&o) : NULL;
     if (!srv || http_mcp_mount(srv, serve_mcp_server(m), NULL, &err) != PM_OK ||
         http_health_mount(srv, &err) != PM_OK || (ctx->db && prom_mount(srv, &t, &err) != PM_OK) ||

@@ -13,6 +13,7 @@
 
 #include <jansson.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -53,6 +54,7 @@ typedef struct rest rest;
 /* One request while its handler runs. */
 typedef struct rest_q {
     rest *r;
+    tools_ctx *t; /* the warehouse connection this handler holds (NULL: no_store) */
     http_req *rq;
     const char *args[MAX_PATH_ARGS]; /* the {...} segments, in order (copies) */
     char argbuf[MAX_PATH_ARGS][256];
@@ -75,10 +77,22 @@ typedef struct rest_route {
     bool no_store; /* needs no warehouse (openapi.json) */
 } rest_route;
 
+/* Handlers at once, each with its own connection to the warehouse (a
+ * connection runs one statement at a time). Reads do not wait for each
+ * other on either backend (SQLite's WAL, PostgreSQL's MVCC); decisions
+ * serialise in the warehouse as they do between processes. More than
+ * the cores gains little, and each is a server process on PostgreSQL. */
+#define REST_STORES 4
+
+typedef struct rest_slot {
+    pthread_mutex_t mu; /* held by the one handler using t */
+    tools_ctx t;        /* t.cfg: *cfg at each request; t.store opened at first use */
+} rest_slot;
+
 struct rest {
-    tools_ctx t;           /* t.cfg: *cfg at each request */
+    rest_slot slots[REST_STORES];
+    atomic_uint next;      /* where the next handler starts looking for a free slot */
     pm_config *const *cfg; /* where serve keeps its configuration */
-    pthread_mutex_t mu;    /* one handler at a time: one connection */
     const char *version;
 };
 
@@ -181,7 +195,7 @@ static json_t *call_tool(rest_q *q, const char *name, json_t *args, unsigned fai
 {
     const tool_def *d = find_tool(name);
     tool_call c = {.ops = &rest_call_ops, .face = q, .actor = q->actor};
-    json_t *out = d ? d->call(&q->r->t, args, &c) : NULL;
+    json_t *out = d ? d->call(q->t, args, &c) : NULL;
     json_decref(args);
     if (!out) {
         if (!q->failed)
@@ -260,7 +274,7 @@ static bool path_id(rest_q *q, int i, const char *what, long long *out)
 
 static bool pipeline_known(rest_q *q)
 {
-    if (q->r->t.cfg && config_pipeline(q->r->t.cfg, q->args[0]))
+    if (q->t->cfg && config_pipeline(q->t->cfg, q->args[0]))
         return true;
     fail(q, 404, "GET " REST_PREFIX "/pipelines lists the pipelines pipemend.yaml defines",
          "no pipeline \"%.100s\"", q->args[0]);
@@ -309,7 +323,7 @@ static json_t *h_runs(rest_q *q)
     pm_err err = {0};
     pm_run *runs;
     size_t n;
-    if (store_runs_list(q->r->t.store, q_str(q, "pipeline"), q_str(q, "table"), (int)limit + 1, a,
+    if (store_runs_list(q->t->store, q_str(q, "pipeline"), q_str(q, "table"), (int)limit + 1, a,
                         &runs, &n, &err) != PM_OK) {
         fail_err(q, 500, &err);
         pm_arena_free(a);
@@ -330,7 +344,7 @@ static bool run_known(rest_q *q, long long *id)
     pm_err err = {0};
     pm_run run;
     bool found = false;
-    if (store_run_get(q->r->t.store, *id, a, &run, &found, &err) != PM_OK)
+    if (store_run_get(q->t->store, *id, a, &run, &found, &err) != PM_OK)
         fail_err(q, 500, &err);
     else if (!found)
         fail(q, 404, "GET " REST_PREFIX "/runs lists the runs", "no run %lld", *id);
@@ -363,7 +377,7 @@ static json_t *h_table_replay(rest_q *q)
     pm_arena *a = pm_arena_new(0);
     pm_err err = {0};
     pm_table *t = NULL;
-    if (store_table_load(q->r->t.store, q->args[0], a, &t, &err) != PM_OK)
+    if (store_table_load(q->t->store, q->args[0], a, &t, &err) != PM_OK)
         fail_err(q, 500, &err);
     else if (!t)
         fail(q, 404, "GET " REST_PREFIX "/tables lists them", "no table \"%.100s\"", q->args[0]);
@@ -400,12 +414,12 @@ static json_t *h_incident(rest_q *q)
     pm_incident *ins;
     size_t n;
     json_t *p = NULL;
-    if (store_incidents_list(q->r->t.store, &f, a, &ins, &n, &err) != PM_OK)
+    if (store_incidents_list(q->t->store, &f, a, &ins, &n, &err) != PM_OK)
         fail_err(q, 500, &err);
     else if (!n)
         fail(q, 404, "GET " REST_PREFIX "/incidents?active_only=false lists them all",
              "no incident %lld", id);
-    else if (!(p = view_incident_packet(q->r->t.store, &ins[0], PACKET_SAMPLES, VIEW_RAW_EXACT,
+    else if (!(p = view_incident_packet(q->t->store, &ins[0], PACKET_SAMPLES, VIEW_RAW_EXACT,
                                         &err)))
         fail_err(q, 500, &err);
     pm_arena_free(a);
@@ -441,14 +455,14 @@ static json_t *h_incident_dismiss(rest_q *q)
     pm_incident *ins;
     size_t n;
     json_t *o = NULL;
-    if (store_incidents_list(q->r->t.store, &f, a, &ins, &n, &err) != PM_OK)
+    if (store_incidents_list(q->t->store, &f, a, &ins, &n, &err) != PM_OK)
         fail_err(q, 500, &err);
     else if (!n)
         fail(q, 404, "GET " REST_PREFIX "/incidents?active_only=false lists them all",
              "no incident %lld", id);
-    else if (tools_dismiss(&q->r->t, &ins[0], q->actor, reason, &err) != PM_OK)
+    else if (tools_dismiss(q->t, &ins[0], q->actor, reason, &err) != PM_OK)
         fail_err(q, refusal_status(&err), &err);
-    else if (store_incidents_list(q->r->t.store, &f, a, &ins, &n, &err) != PM_OK || !n)
+    else if (store_incidents_list(q->t->store, &f, a, &ins, &n, &err) != PM_OK || !n)
         fail_err(q, 500, &err);
     else
         o = json_pack("{s:o, s:s}", "incident", view_incident(&ins[0]), "dismissed_by", q->actor);
@@ -486,7 +500,7 @@ static pm_proposal *proposal_of(rest_q *q, pm_arena *a)
     pm_err err = {0};
     pm_proposal *ps;
     size_t n;
-    if (store_proposals_list(q->r->t.store, NULL, NULL, id, a, &ps, &n, &err) != PM_OK) {
+    if (store_proposals_list(q->t->store, NULL, NULL, id, a, &ps, &n, &err) != PM_OK) {
         fail_err(q, 500, &err);
         return NULL;
     }
@@ -515,12 +529,12 @@ static json_t *decide(rest_q *q, bool approve)
     json_t *o = NULL;
     heal_outcome out;
     pm_err err = {0};
-    if (p && tools_decide(&q->r->t, p, approve, q->actor, &out, &err) != PM_OK) {
+    if (p && tools_decide(q->t, p, approve, q->actor, &out, &err) != PM_OK) {
         fail_err(q, refusal_status(&err), &err);
     } else if (p) {
         pm_proposal *now;
         size_t n;
-        if (store_proposals_list(q->r->t.store, NULL, NULL, p->id, a, &now, &n, &err) != PM_OK ||
+        if (store_proposals_list(q->t->store, NULL, NULL, p->id, a, &now, &n, &err) != PM_OK ||
             !n) {
             fail_err(q, 500, &err);
         } else {
@@ -569,7 +583,7 @@ static json_t *h_quarantine(rest_q *q)
     pm_err err = {0};
     pm_qrow *rows;
     size_t n;
-    if (store_quarantine_browse(q->r->t.store, &f, (int)limit + 1, a, &rows, &n, &err) != PM_OK) {
+    if (store_quarantine_browse(q->t->store, &f, (int)limit + 1, a, &rows, &n, &err) != PM_OK) {
         fail_err(q, 500, &err);
         pm_arena_free(a);
         return NULL;
@@ -925,6 +939,20 @@ static void rest_headers(void *arg, http_req *rq)
                      : NULL);
 }
 
+/* A free slot, locked; when all are busy, waits for one (in turn). */
+static rest_slot *take_slot(rest *R)
+{
+    unsigned start = atomic_fetch_add(&R->next, 1u);
+    for (unsigned i = 0; i < REST_STORES; i++) {
+        rest_slot *slot = &R->slots[(start + i) % REST_STORES];
+        if (pthread_mutex_trylock(&slot->mu) == 0)
+            return slot;
+    }
+    rest_slot *slot = &R->slots[start % REST_STORES];
+    pthread_mutex_lock(&slot->mu);
+    return slot;
+}
+
 static void rest_handle(void *arg, http_req *rq)
 {
     rest *R = arg;
@@ -951,13 +979,14 @@ static void rest_handle(void *arg, http_req *rq)
     if (r->no_store) {
         out = r->fn(&q);
     } else {
-        pthread_mutex_lock(&R->mu);
-        R->t.cfg = *R->cfg; /* a reload (SIGHUP) replaces it; the old one stays alive */
+        rest_slot *slot = take_slot(R);
+        q.t = &slot->t;
+        q.t->cfg = *R->cfg; /* a reload (SIGHUP) replaces it; the old one stays alive */
         tool_call c = {.ops = &rest_call_ops, .face = &q, .actor = q.actor};
-        out = tools_store(&R->t, &c) ? r->fn(&q) : NULL;
+        out = tools_store(q.t, &c) ? r->fn(&q) : NULL;
         if (!out && q.failed && !q.status)
             q.status = 500;
-        pthread_mutex_unlock(&R->mu);
+        pthread_mutex_unlock(&slot->mu);
     }
     if (out) {
         answer_json(rq, 200, out);
@@ -1057,9 +1086,11 @@ static json_t *h_openapi(rest_q *q)
 static void rest_free(void *arg)
 {
     rest *R = arg;
-    if (R->t.store)
-        store_close(R->t.store);
-    pthread_mutex_destroy(&R->mu);
+    for (int i = 0; i < REST_STORES; i++) {
+        if (R->slots[i].t.store)
+            store_close(R->slots[i].t.store);
+        pthread_mutex_destroy(&R->slots[i].mu);
+    }
     free(R);
 }
 
@@ -1069,10 +1100,12 @@ pm_code rest_mount(http_server *srv, const char *db, pm_config *const *cfg, cons
     rest *R = calloc(1, sizeof *R);
     if (!R)
         return pm_err_set(err, PM_ERR_NOMEM, "out of memory");
-    R->t = (tools_ctx){.db = db, .cfg = *cfg};
+    for (int i = 0; i < REST_STORES; i++) {
+        R->slots[i].t = (tools_ctx){.db = db, .cfg = *cfg};
+        pthread_mutex_init(&R->slots[i].mu, NULL);
+    }
     R->cfg = cfg;
     R->version = version;
-    pthread_mutex_init(&R->mu, NULL);
     http_route r = {.path = REST_PREFIX,
                     .prefix = true,
                     .max_body = MAX_BODY,

@@ -33,8 +33,9 @@
 
 #define REST_PREFIX "/api/v1"
 
-/* Mounts the API on srv, with its own connection to the warehouse db
- * (opened at the first request that needs it). *cfg is the configuration,
+/* Mounts the API on srv, with its own connections to the warehouse db
+ * (a few, each opened at the first request that needs it; handlers run
+ * at once, one per connection). *cfg is the configuration,
  * read at each request: where serve keeps the current one, which a reload
  * may replace (the pointer is borrowed for the server's life, and so is
  * every configuration it points to). */

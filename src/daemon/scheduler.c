@@ -436,7 +436,7 @@ static void *loop(void *arg)
         }
         drain_watch(s, cfg);
         time_t now = time(NULL);
-        int lease_s = cfg->serve_lease_seconds;
+        int lease_s = cfg->serve.lease_seconds;
         s->active = hold_scheduler_lease(s, st, now, lease_s);
         if (!s->active)
             continue;
@@ -470,7 +470,7 @@ static void *loop(void *arg)
                 continue;
             pthread_mutex_lock(&s->mu);
             bool running = ps->running;
-            bool room = s->running < (size_t)cfg->serve_max_concurrent;
+            bool room = s->running < (size_t)cfg->serve.max_concurrent;
             pthread_mutex_unlock(&s->mu);
             if (running) {
                 /* keep the lease while the run lasts */

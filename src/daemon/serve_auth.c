@@ -11,10 +11,34 @@ static bool is_mcp(const char *path)
     return strncmp(path, HTTP_MCP_PATH, n) == 0 && (path[n] == 0 || path[n] == '/');
 }
 
+static bool from_proxy(const serve_auth_cfg *cfg, const http_req *rq)
+{
+    const struct sockaddr *peer = http_req_peer(rq);
+    for (size_t i = 0; i < cfg->nproxies; i++)
+        if (pm_netrange_match(&cfg->proxies[i], peer))
+            return true;
+    return false;
+}
+
 bool serve_auth(void *arg, http_req *rq, const char *bearer, bool token_ok)
 {
-    users_db *db = arg;
-    const users_user *u = db && bearer ? users_db_find(db, bearer) : NULL;
+    const serve_auth_cfg *cfg = arg;
+    users_db *db = cfg->users;
+    const char *named = cfg->proxy_header ? http_req_header(rq, cfg->proxy_header) : NULL;
+    const users_user *u = NULL;
+    if (named && *named && from_proxy(cfg, rq)) {
+        u = users_db_find_name(db, named);
+        if (!u) {
+            http_answer_error(rq, 403,
+                              "Forbidden: the proxy names the user \"%.64s\", whom the users "
+                              "file does not have; add them with pipemend users add NAME --role "
+                              "viewer|operator|agent",
+                              named);
+            return false;
+        }
+    } else if (db && bearer) {
+        u = users_db_find(db, bearer);
+    }
     if (u) {
         if (u->role == USERS_VIEWER && is_mcp(http_req_path(rq))) {
             http_answer_error(rq, 403,

@@ -525,3 +525,20 @@ const users_user *users_db_find(users_db *db, const char *token)
     pthread_mutex_unlock(&db->mu);
     return found;
 }
+
+const users_user *users_db_find_name(users_db *db, const char *name)
+{
+    if (!db || !name || !*name)
+        return NULL;
+    pthread_mutex_lock(&db->mu);
+    pm_err err = {0};
+    if (refresh(db, false, &err) != PM_OK)
+        pm_warn("serve: keeping the users read before: %s", err.msg);
+    const users_list *l = db->now ? &db->now->users : NULL;
+    const users_user *found = NULL;
+    for (size_t i = 0; l && i < l->n && !found; i++)
+        if (strcmp(l->v[i].name, name) == 0)
+            found = &l->v[i];
+    pthread_mutex_unlock(&db->mu);
+    return found;
+}

@@ -92,5 +92,8 @@ size_t users_db_count(users_db *db);
  * (every version of the file read stays until then: they are small and
  * the file changes rarely). Constant time, as above. */
 const users_user *users_db_find(users_db *db, const char *token);
+/* The user called name, or NULL (a trusted proxy named them: names are
+ * not secrets, so not in constant time). Borrowed as above. */
+const users_user *users_db_find_name(users_db *db, const char *name);
 
 #endif

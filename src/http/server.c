@@ -32,8 +32,10 @@
 
 #define MAX_ROUTES 16
 #define MAX_HEADERS 8
-#define MAX_CONNECTIONS 256    /* in all: each is a thread */
-#define MAX_PER_PEER 32        /* from one address, so that one client cannot take them all */
+/* Connections by default (http_opts): in all (each is a thread), and from
+ * one address, so that one client cannot take them all. */
+#define MAX_CONNECTIONS 256u
+#define MAX_PER_PEER 32u
 #define CONNECTION_TIMEOUT 120 /* s without a byte either way; streams send keep-alives */
 /* s from a connection's start (or the end of its last request) to the end
  * of the next request's headers. libmicrohttpd's timeout restarts with every
@@ -92,6 +94,13 @@ const char *http_req_method(const http_req *rq)
 const char *http_req_path(const http_req *rq)
 {
     return rq->path;
+}
+
+const struct sockaddr *http_req_peer(const http_req *rq)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(rq->c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    return ci ? ci->client_addr : NULL;
 }
 
 const char *http_req_header(const http_req *rq, const char *name)
@@ -741,8 +750,10 @@ pm_code http_server_run(http_server *srv, pm_err *err)
                : MHD_start_daemon(flags, 0, NULL, NULL, access_cb, srv, MHD_OPTION_LISTEN_SOCKET,
                                   fd, MHD_OPTION_NOTIFY_COMPLETED, completed_cb, srv,
                                   MHD_OPTION_NOTIFY_CONNECTION, connection_cb, srv,
-                                  MHD_OPTION_CONNECTION_LIMIT, (unsigned)MAX_CONNECTIONS,
-                                  MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)MAX_PER_PEER,
+                                  MHD_OPTION_CONNECTION_LIMIT,
+                                  o->max_connections > 0 ? o->max_connections : MAX_CONNECTIONS,
+                                  MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+                                  o->max_per_peer > 0 ? o->max_per_peer : MAX_PER_PEER,
                                   MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONNECTION_TIMEOUT,
                                   MHD_OPTION_EXTERNAL_LOGGER, mhd_log, srv, MHD_OPTION_END);
     if (!d) {

@@ -55,6 +55,7 @@
 #include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/socket.h>
 #include <sys/types.h>
 
 #include "core/err.h"
@@ -84,6 +85,9 @@ typedef struct http_opts {
      * answers (401, 403) and returns false. */
     bool (*authenticate)(void *arg, http_req *rq, const char *bearer, bool token_ok);
     void *auth_arg;
+    /* Connections at once (each a thread), in all and from one address;
+     * beyond them a connection is refused. 0: 256 and 32. */
+    unsigned max_connections, max_per_peer;
 } http_opts;
 
 /* A route: what the server calls for the requests of one path. Every
@@ -127,6 +131,9 @@ const char *http_req_method(const http_req *rq);
 const char *http_req_path(const http_req *rq);
 /* A request header (name case-insensitive), NULL when absent. */
 const char *http_req_header(const http_req *rq, const char *name);
+/* The address the connection comes from (AF_INET or AF_INET6), NULL if
+ * unknown. */
+const struct sockaddr *http_req_peer(const http_req *rq);
 /* A query-string argument (?name=value, decoded), NULL when absent. */
 const char *http_req_arg(const http_req *rq, const char *name);
 /* Who authenticate said calls (borrowed from it), NULL when it named no

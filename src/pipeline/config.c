@@ -20,6 +20,7 @@
  * config_free releases. */
 #include "pipeline/config.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
@@ -1405,25 +1406,94 @@ static pm_code load_notify(loader *ld, const yaml_node_t *n)
     return PM_OK;
 }
 
+/* trusted_proxies: addresses and ranges ("10.0.0.5", "10.0.0.0/8"). */
+static pm_code load_proxies(loader *ld, const yaml_node_t *n)
+{
+    size_t count = n->type == YAML_SEQUENCE_NODE
+                       ? (size_t)(n->data.sequence.items.top - n->data.sequence.items.start)
+                       : 0;
+    if (count == 0) {
+        pm_code rc =
+            bad_value(ld, n, "trusted_proxies", "in serve", "a non-empty list of addresses");
+        pm_err_hint(ld->err, "write trusted_proxies: [127.0.0.1, 10.0.0.0/8]");
+        return rc;
+    }
+    pm_serve_cfg *sv = &ld->cfg->serve;
+    sv->proxies = pm_arena_calloc(ld->cfg->arena, count * sizeof *sv->proxies);
+    for (size_t i = 0; i < count; i++) {
+        const yaml_node_t *item = node(ld, n->data.sequence.items.start[i]);
+        const char *v;
+        if (get_string(ld, item, "trusted_proxies", "in serve", &v) != PM_OK)
+            return PM_ERR_CONFIG;
+        if (!pm_netrange_parse(v, &sv->proxies[i]))
+            return bad_value(ld, item, "trusted_proxies", "in serve",
+                             "an IP address or a range such as 10.0.0.0/8");
+    }
+    sv->nproxies = count;
+    return PM_OK;
+}
+
+/* An HTTP header name: RFC 9110's token characters. */
+static bool header_name_ok(const char *s)
+{
+    if (!*s)
+        return false;
+    for (; *s; s++)
+        if (!(isalnum((unsigned char)*s) || strchr("!#$%&'*+-.^_`|~", *s)))
+            return false;
+    return true;
+}
+
 static pm_code load_serve(loader *ld, const yaml_node_t *n)
 {
-    static const char *const keys[] = {"max_concurrent", "lease_seconds"};
+    static const char *const keys[] = {"max_concurrent",    "lease_seconds",
+                                       "max_connections",   "max_connections_per_peer",
+                                       "proxy_user_header", "trusted_proxies"};
+    enum { K_CONCURRENT, K_LEASE, K_CONNS, K_PER_PEER, K_HEADER, K_PROXIES };
+    static const unsigned long long max[] = {64, 3600, 4096, 4096};
     if (is_null(n))
         return PM_OK;
     if (n->type != YAML_MAPPING_NODE)
         return bad_value(ld, n, "serve", "", "a mapping");
+    pm_serve_cfg *sv = &ld->cfg->serve;
     for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
-        int k = check_key(ld, n, p, keys, 2, "in serve");
+        int k = check_key(ld, n, p, keys, 6, "in serve");
         if (k < 0)
             return PM_ERR_CONFIG;
-        unsigned long long u;
-        if (get_count(ld, node(ld, p->value), keys[k], "in serve", k == 0 ? 64 : 3600, &u))
+        const yaml_node_t *v = node(ld, p->value);
+        unsigned long long u = 0;
+        if (k == K_HEADER) {
+            if (get_string(ld, v, keys[k], "in serve", &sv->proxy_user_header) != PM_OK)
+                return PM_ERR_CONFIG;
+            if (!header_name_ok(sv->proxy_user_header))
+                return bad_value(ld, v, keys[k], "in serve", "an HTTP header name");
+            continue;
+        }
+        if (k == K_PROXIES) {
+            if (load_proxies(ld, v) != PM_OK)
+                return PM_ERR_CONFIG;
+            continue;
+        }
+        if (get_count(ld, v, keys[k], "in serve", max[k], &u))
             return PM_ERR_CONFIG;
-        if (k == 0)
-            ld->cfg->serve_max_concurrent = (int)u;
+        if (k == K_CONCURRENT)
+            sv->max_concurrent = (int)u;
+        else if (k == K_LEASE)
+            sv->lease_seconds = (int)u;
+        else if (k == K_CONNS)
+            sv->max_connections = (int)u;
         else
-            ld->cfg->serve_lease_seconds = (int)u;
+            sv->max_connections_per_peer = (int)u;
     }
+    if (sv->max_connections_per_peer > sv->max_connections)
+        return fail_at(ld, n,
+                       "serve's max_connections_per_peer (%d) is more than its max_connections "
+                       "(%d)",
+                       sv->max_connections_per_peer, sv->max_connections);
+    if (!sv->proxy_user_header != !sv->nproxies)
+        return fail_at(ld, n,
+                       "serve's proxy_user_header and trusted_proxies go together: the header "
+                       "names the user only on connections from those addresses");
     return PM_OK;
 }
 
@@ -1531,8 +1601,10 @@ static pm_config *config_new(void)
     cfg->volume_window = 10;
     cfg->volume_ratio = 0.2;
     cfg->promote_after = 3; /* PROMOTE_AFTER_DEFAULT (heal/promote.h) */
-    cfg->serve_max_concurrent = 2;
-    cfg->serve_lease_seconds = 30;
+    cfg->serve.max_concurrent = 2;
+    cfg->serve.lease_seconds = 30;
+    cfg->serve.max_connections = 256;
+    cfg->serve.max_connections_per_peer = 32;
     pm_agent_cfg *ac = &cfg->agent;
     ac->provider = "anthropic";
     ac->max_turns = 12;

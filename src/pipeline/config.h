@@ -67,6 +67,10 @@
  *   serve:                       # pipemend serve (daemon/scheduler.h)
  *     max_concurrent: 2          # runs at once in this process
  *     lease_seconds: 30          # a dead replica's pipelines move after this
+ *     max_connections: 256       # HTTP connections in all (each is a thread)
+ *     max_connections_per_peer: 32   # from one address (a proxy is one address)
+ *     proxy_user_header: X-Forwarded-User  # with trusted_proxies: that header names
+ *     trusted_proxies: [127.0.0.1]         # the user, on connections from these
  *   notify:                      # webhook sinks (notify.h, daemon/notifier.h)
  *     - name: oncall
  *       url: https://hooks.example.com/T000/B000
@@ -101,6 +105,7 @@
 #include "contract/contract.h"
 #include "core/arena.h"
 #include "core/err.h"
+#include "core/netaddr.h"
 #include "heal/policy.h"
 #include "pipeline/cron.h"
 #include "source/source.h"
@@ -159,6 +164,17 @@ typedef struct pm_table_policy {
     pm_policy policy;
 } pm_table_policy;
 
+/* The serve: section (daemon/scheduler.h, http/server.h, daemon/serve_auth.h). */
+typedef struct pm_serve_cfg {
+    int max_concurrent;            /* runs at once in this process */
+    int lease_seconds;             /* a dead replica's pipelines move after this */
+    int max_connections;           /* HTTP connections in all (each a thread) */
+    int max_connections_per_peer;  /* from one address */
+    const char *proxy_user_header; /* names the user on a trusted proxy's requests; may be NULL */
+    pm_netrange *proxies;          /* the trusted proxies' addresses */
+    size_t nproxies;
+} pm_serve_cfg;
+
 typedef struct pm_config {
     pm_arena *arena;  /* owns everything below */
     const char *path; /* file it came from, or NULL for built-in defaults */
@@ -181,8 +197,7 @@ typedef struct pm_config {
     const char *audit_key_env; /* the variable holding the audit key; may be NULL */
     const char *users_file;    /* as written in the file; may be NULL */
     pm_agent_cfg agent;
-    int serve_max_concurrent;
-    int serve_lease_seconds;
+    pm_serve_cfg serve;
     pm_notify_sink *sinks;
     size_t nsinks;
 } pm_config;

@@ -43,6 +43,12 @@
 
 #define INCIDENT_ACTIVE "state NOT IN ('resolved', 'dismissed')"
 
+/* pm_incident_filter's $1..$4 (table, active_only, id, proposal) */
+#define INCIDENT_WHERE                                                                             \
+    "(CAST($1 AS text) IS NULL OR i.table_name = CAST($1 AS text)) AND (NOT CAST($2 AS boolean) "  \
+    "OR i." INCIDENT_ACTIVE ") AND (CAST($3 AS bigint) = 0 OR i.id = CAST($3 AS bigint)) AND "     \
+    "(CAST($4 AS bigint) = 0 OR i.proposal = CAST($4 AS bigint))"
+
 typedef enum stmt_id {
     /* schema versions */
     ST_SCHEMA_GET,
@@ -88,6 +94,7 @@ typedef enum stmt_id {
     ST_INCIDENT_LINK,
     ST_INCIDENT_SET,
     ST_INCIDENTS_LIST,
+    ST_INCIDENTS_COUNT,
     ST_INCIDENT_STATS,
     ST_INCIDENT_ROWS,
     ST_INCIDENT_ROWS_NEWEST,
@@ -320,12 +327,11 @@ static const struct {
                            "COALESCE(i.proposal, 0), (SELECT count(*) FROM "
                            "_pipemend_incident_rows r WHERE r.incident = i.id), i.message, "
                            "i.detected_at, i.planned_at, i.applied_at, i.replayed_at, "
-                           "i.resolved_at, i.decided_by, i.note FROM _pipemend_incidents i WHERE "
-                           "(CAST($1 AS text) IS NULL OR i.table_name = CAST($1 AS text)) AND (NOT "
-                           "CAST($2 AS boolean) OR i." INCIDENT_ACTIVE ") AND (CAST($3 AS bigint) "
-                           "= 0 OR i.id = CAST($3 AS bigint)) AND (CAST($4 AS bigint) = 0 OR "
-                           "i.proposal = CAST($4 AS bigint)) ORDER BY i.id DESC",
+                           "i.resolved_at, i.decided_by, i.note FROM _pipemend_incidents i "
+                           "WHERE " INCIDENT_WHERE " ORDER BY i.id DESC LIMIT CAST($5 AS bigint)",
                            "cannot read incidents"},
+    [ST_INCIDENTS_COUNT] = {"SELECT count(*) FROM _pipemend_incidents i WHERE " INCIDENT_WHERE,
+                            "cannot count incidents"},
     [ST_INCIDENT_STATS] = {"SELECT count(*) FILTER (WHERE " INCIDENT_ACTIVE "), count(*) FILTER "
                            "(WHERE state = 'resolved'), count(*) FILTER (WHERE state = "
                            "'dismissed'), avg({epoch:resolved_at} - {epoch:detected_at}) FILTER "
@@ -1431,6 +1437,30 @@ pm_code store_incident_set(pm_store *s, int64_t id, const char *state, int64_t p
     return rc;
 }
 
+static void bind_incident_filter(drv_stmt *st, const pm_incident_filter *f)
+{
+    TEXT(st, 1, f->table);
+    BOOL(st, 2, f->active_only);
+    INT(st, 3, f->id);
+    INT(st, 4, f->proposal);
+}
+
+pm_code store_incidents_count(pm_store *s, const pm_incident_filter *f, int64_t *n, pm_err *err)
+{
+    drv_stmt *st;
+    bool row;
+    *n = 0;
+    pm_code rc = stmt(s, ST_INCIDENTS_COUNT, &st, err);
+    if (rc)
+        return rc;
+    bind_incident_filter(st, f);
+    if ((rc = first(st, &row, err)))
+        return rc;
+    *n = C_INT(st, 0);
+    DONE(st);
+    return PM_OK;
+}
+
 pm_code store_incidents_list(pm_store *s, const pm_incident_filter *f, pm_arena *a,
                              pm_incident **out, size_t *n, pm_err *err)
 {
@@ -1442,10 +1472,8 @@ pm_code store_incidents_list(pm_store *s, const pm_incident_filter *f, pm_arena 
     pm_code rc = stmt(s, ST_INCIDENTS_LIST, &st, err);
     if (rc)
         return rc;
-    TEXT(st, 1, f->table);
-    BOOL(st, 2, f->active_only);
-    INT(st, 3, f->id);
-    INT(st, 4, f->proposal);
+    bind_incident_filter(st, f);
+    INT(st, 5, f->limit > 0 ? f->limit : INT64_MAX);
     while (!(rc = STEP(st, &row, err)) && row) {
         *out = grow(a, *out, *n, &cap, sizeof **out);
         pm_incident *x = &(*out)[(*n)++];

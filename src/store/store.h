@@ -371,11 +371,14 @@ typedef struct pm_incident_filter {
     bool active_only; /* skip resolved and dismissed ones */
     int64_t id;
     int64_t proposal; /* those whose latest plan is this proposal */
+    int64_t limit;    /* at most this many, the newest (0: all) */
 } pm_incident_filter;
 
 /* Newest first. */
 pm_code store_incidents_list(pm_store *s, const pm_incident_filter *f, pm_arena *arena,
                              pm_incident **out, size_t *n, pm_err *err);
+/* How many store_incidents_list would return without f->limit. */
+pm_code store_incidents_count(pm_store *s, const pm_incident_filter *f, int64_t *n, pm_err *err);
 /* Incident counts and time to recovery, for one table (NULL: all). */
 typedef struct pm_incident_stats {
     int64_t active, resolved, dismissed;

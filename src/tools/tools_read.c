@@ -198,19 +198,21 @@ static json_t *tool_list_incidents(tools_ctx *ctx, json_t *args, tool_call *call
     if (!s)
         return NULL;
     pm_incident_filter f = {.table = arg_str(args, "table"),
-                            .active_only = arg_bool(args, "active_only", true)};
-    json_int_t limit = arg_int(args, "limit", 50);
+                            .active_only = arg_bool(args, "active_only", true),
+                            .limit = arg_int(args, "limit", 50)};
     pm_arena *a = pm_arena_new(0);
     pm_err err = {0};
     pm_incident *ins;
     size_t n;
-    if (store_incidents_list(s, &f, a, &ins, &n, &err) != PM_OK)
+    int64_t total;
+    if (store_incidents_list(s, &f, a, &ins, &n, &err) != PM_OK ||
+        store_incidents_count(s, &f, &total, &err) != PM_OK)
         return fail_err(call, &err, a, NULL);
     json_t *arr = json_array();
-    for (size_t i = 0; i < n && (json_int_t)i < limit; i++)
+    for (size_t i = 0; i < n; i++)
         json_array_append_new(arr, view_incident(&ins[i]));
-    json_t *o = json_pack("{s:o, s:I, s:b}", "incidents", arr, "total", (json_int_t)n, "truncated",
-                          (json_int_t)n > limit);
+    json_t *o = json_pack("{s:o, s:I, s:b}", "incidents", arr, "total", (json_int_t)total,
+                          "truncated", total > (int64_t)n);
     view_mark_untrusted(o, "$.incidents[*]", VIEW_INCIDENT);
     pm_arena_free(a);
     return o;

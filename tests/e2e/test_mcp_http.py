@@ -527,6 +527,31 @@ class TestMcpHttp(E2E):
                 s.close()
             self.stop()
 
+    def test_connection_limits_come_from_the_serve_section(self):
+        # a reverse proxy is one address: its operators raise the limit.
+        # (Each count is taken on a fresh server: libmicrohttpd's count per
+        # address is not exact right after a served connection closes.)
+        self.write_config("serve:\n  max_connections: 50\n  max_connections_per_peer: 40\n")
+        for per_peer, other, admitted in ((39, 0, True), (40, 0, False), (39, 11, False)):
+            self.start(token=TOKEN)
+            held = []
+            try:
+                for _ in range(per_peer):
+                    held.append(socket.create_connection(("127.0.0.1", self.port), timeout=5))
+                for _ in range(other):
+                    held.append(socket.create_connection(("127.0.0.1", self.port), timeout=5,
+                                                         source_address=("127.0.0.2", 0)))
+                time.sleep(0.5)
+                # the 40th from one address (over the default 32) is served, the 41st
+                # is not; nor is the 51st in all, from a third address
+                self.assertEqual(self.healthz_from("127.0.0.1" if not other else "127.0.0.3"),
+                                 "HTTP/1.1 200 OK" if admitted else "",
+                                 (per_peer, other))
+            finally:
+                for s in held:
+                    s.close()
+                self.stop()
+
     def test_header_deadline_not_reset_by_trickled_bytes(self):
         # slowloris: a header line every second, never the blank line that
         # ends the head. Each byte used to restart the 120 s idle timeout,

@@ -326,6 +326,101 @@ class TestRest(E2E):
                          (200, "rejected", "human:alice"))
         self.assertTrue(self.get("/audit/verify")["intact"])
 
+    def assertServerRefusal(self, got, status, pattern):
+        """The server's own refusal (before any route: the one shape of
+        every path's 401/403, http/server.c)."""
+        code, _, body = got
+        self.assertEqual(code, status, body)
+        self.assertRegex(body["error"]["message"], pattern)
+
+    def proxy_config(self, proxies):
+        self.write_config(CONFIG + "serve:\n  proxy_user_header: X-Forwarded-User\n"
+                          "  trusted_proxies: [%s]\n" % proxies)
+
+    def test_a_trusted_proxy_names_the_user_and_the_users_file_gives_the_role(self):
+        self.proxy_config("10.9.9.9, 127.0.0.0/8")
+        self.start()
+        pid = self.pending("orders")
+        as_user = lambda name: {"X-Forwarded-User": name}
+        # no token: the proxy authenticated them; the role is the file's
+        status, _, body = self.call("GET", "/incidents", headers=as_user("vic"))
+        self.assertEqual(status, 200, body)
+        self.assertRestError(self.call("POST", "/proposals/%d/approve" % pid,
+                                       headers=as_user("vic")), 403, "vic is a viewer")
+        self.assertServerRefusal(self.call("GET", "/incidents", headers=as_user("mallory")), 403,
+                                 'the proxy names the user "mallory", whom the users file '
+                                 'does not have; add them with pipemend users add')
+        # the header wins over a token the proxy passed on
+        status, _, body = self.call("POST", "/proposals/%d/approve" % pid, TOKEN,
+                                    headers=as_user("alice"))
+        self.assertEqual((status, body["decided_by"]), (200, "human:alice"), body)
+        self.assertEqual(self.sql("SELECT decided_by FROM _pipemend_proposals WHERE id = ?",
+                                  (pid,)), [("human:alice",)])
+        # a viewer named by the proxy may not use MCP
+        status, _, body = self.call("POST", "", headers=dict(as_user("vic"), Accept=
+                                    "application/json, text/event-stream"), body=json.dumps(
+                                    {"jsonrpc": "2.0", "id": 1, "method": "ping"}), prefix="/mcp")
+        self.assertEqual(status, 403, body)
+
+    def test_the_proxy_header_from_an_untrusted_address_is_ignored(self):
+        self.proxy_config("10.9.9.9")
+        self.start()
+        self.assertServerRefusal(self.call("GET", "/incidents",
+                                           headers={"X-Forwarded-User": "alice"}),
+                                 401, "Unauthorized")
+        pid = self.pending("orders")
+        # a viewer's token with the header naming an operator stays a viewer
+        self.assertRestError(self.call("POST", "/proposals/%d/approve" % pid, self.vic,
+                                       headers={"X-Forwarded-User": "alice"}), 403, "vic")
+        self.assertEqual(self.sql("SELECT state FROM _pipemend_proposals WHERE id = ?", (pid,)),
+                         [("pending",)])
+
+    def test_proxy_settings_are_checked_when_the_file_is_read(self):
+        for serve, pattern in (
+                ("  proxy_user_header: X-Forwarded-User\n",
+                 "proxy_user_header and trusted_proxies go together"),
+                ("  proxy_user_header: X-Forwarded-User\n  trusted_proxies: [10.0.0.300]\n",
+                 "an IP address or a range"),
+                ("  proxy_user_header: X-Forwarded-User\n  trusted_proxies: [10.0.0.0/33]\n",
+                 "an IP address or a range"),
+                ("  proxy_user_header: 'X User'\n  trusted_proxies: [10.0.0.1]\n",
+                 "an HTTP header name"),
+                ("  max_connections: 8\n  max_connections_per_peer: 9\n",
+                 r"max_connections_per_peer \(9\) is more than its max_connections \(8\)")):
+            self.write_config(CONFIG + "serve:\n" + serve)
+            r = self.pm("serve", "--db", self.db, "--listen", "127.0.0.1:0", env=self.env())
+            self.assertEqual(r.rc, 2, r)
+            self.assertRegex(r.stderr, pattern)
+
+    def test_incident_pages_count_all_and_read_only_the_page(self):
+        self.write("events.ndjson", [{"id": 2, "kind": "click", "x%d" % i: "v"}
+                                     for i in range(1)], append=True)
+        for i in range(6):  # six tables, each with one null where NOT NULL was learned
+            name = "t%d" % i
+            self.write(name + ".ndjson", [{"id": 1, "v": "a"}])
+            self.assertEqual(self.pm("ingest", name + ".ndjson", "--table", name, "--db", self.db,
+                                     env=self.env()).rc, 0)
+            self.write(name + ".ndjson", [{"id": 2, "v": None}], append=True)
+            self.assertEqual(self.pm("ingest", name + ".ndjson", "--table", name, "--db", self.db,
+                                     env=self.env()).rc, EXIT_QUARANTINED)
+        active = self.sql("SELECT count(*) FROM _pipemend_incidents WHERE state NOT IN "
+                          "('resolved', 'dismissed')")[0][0]
+        self.assertGreaterEqual(active, 8)
+        self.start()
+        page = self.get("/incidents?limit=3")
+        self.assertEqual((len(page["incidents"]), page["total"], page["truncated"]),
+                         (3, active, True))
+        newest = [r[0] for r in self.sql(
+            "SELECT id FROM _pipemend_incidents WHERE state NOT IN ('resolved', 'dismissed') "
+            "ORDER BY id DESC LIMIT 3")]
+        self.assertEqual([i["id"] for i in page["incidents"]], newest)
+        whole = self.get("/incidents?limit=500")
+        self.assertEqual((len(whole["incidents"]), whole["total"], whole["truncated"]),
+                         (active, active, False))
+        one = self.get("/incidents?limit=5&table=t3")
+        self.assertEqual((len(one["incidents"]), one["total"], one["truncated"]), (1, 1, False))
+        self.assertEqual(one["incidents"][0]["table"], "t3")
+
     def test_only_a_named_operator_dismisses_with_a_reason_from_the_body(self):
         self.start()
         iid = self.sql("SELECT id FROM _pipemend_incidents WHERE table_name = 'orders'")[0][0]

@@ -5,11 +5,15 @@
 #include <stdint.h>
 #include <string.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
 #include <cmocka.h>
 
 #include "core/arena.h"
 #include "core/buf.h"
 #include "core/err.h"
+#include "core/netaddr.h"
 #include "core/utf8.h"
 
 static int cleanups_ran;
@@ -92,6 +96,42 @@ static void test_err(void **state)
     assert_int_equal(pm_err_set(NULL, PM_ERR_IO, "ignored"), PM_ERR_IO);
 }
 
+static bool in_range(const char *range, const char *addr)
+{
+    pm_netrange r;
+    assert_true(pm_netrange_parse(range, &r));
+    struct sockaddr_in v4 = {.sin_family = AF_INET};
+    struct sockaddr_in6 v6 = {.sin6_family = AF_INET6};
+    if (inet_pton(AF_INET, addr, &v4.sin_addr) == 1)
+        return pm_netrange_match(&r, (struct sockaddr *)&v4);
+    assert_int_equal(inet_pton(AF_INET6, addr, &v6.sin6_addr), 1);
+    return pm_netrange_match(&r, (struct sockaddr *)&v6);
+}
+
+static void test_netrange(void **state)
+{
+    pm_netrange r;
+    const char *bad[] = {"",          "10.0.0",      "10.0.0.256",  "10.0.0.0/33", "::1/129",
+                         "10.0.0.0/", "10.0.0.0/-1", "10.0.0.0/8x", "localhost",   "10.0.0.0/0008"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+        assert_false(pm_netrange_parse(bad[i], &r));
+    assert_true(in_range("127.0.0.1", "127.0.0.1"));
+    assert_false(in_range("127.0.0.1", "127.0.0.2"));
+    assert_true(in_range("10.0.0.0/8", "10.255.1.2"));
+    assert_false(in_range("10.0.0.0/8", "11.0.0.1"));
+    assert_true(in_range("192.168.4.0/22", "192.168.7.255"));
+    assert_false(in_range("192.168.4.0/22", "192.168.8.0"));
+    assert_true(in_range("0.0.0.0/0", "8.8.8.8"));
+    assert_false(in_range("0.0.0.0/0", "::1")); /* families apart */
+    assert_true(in_range("::1", "::1"));
+    assert_true(in_range("fd00::/8", "fd12:3456::1"));
+    assert_false(in_range("fd00::/8", "fe80::1"));
+    /* an IPv4 peer on an IPv6 socket */
+    assert_true(in_range("10.0.0.0/8", "::ffff:10.1.2.3"));
+    assert_false(in_range("10.0.0.0/8", "::ffff:11.1.2.3"));
+    (void)state;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -100,6 +140,7 @@ int main(void)
         cmocka_unit_test(test_buf_json_str),
         cmocka_unit_test(test_utf8),
         cmocka_unit_test(test_err),
+        cmocka_unit_test(test_netrange),
     };
     return cmocka_run_group_tests_name("core", tests, NULL, NULL);
 }
