@@ -69,7 +69,8 @@ struct sched {
      * /readyz on the HTTP server's threads */
     _Atomic bool active;
     bool refused_said;
-    bool foreign_running; /* a due() saw a run of another process in progress */
+    bool foreign_running;       /* a due() saw a run of another process in progress */
+    double sched_lease_renewed; /* ms of the last renewal of the SQLite scheduler's lease */
     char replica[200];
     time_t started;
     pipe_state pipes[SCHED_MAX];
@@ -351,6 +352,11 @@ static bool hold_scheduler_lease(sched *s, pm_store *st, time_t now, int lease_s
 {
     if (store_shared(st))
         return true;
+    /* renewed every third of the lease, not at every tick: each write to a
+     * SQLite file makes every other connection (REST's, MCP's) read its
+     * pages again */
+    if (s->active && now_ms() - s->sched_lease_renewed < lease_s * 1000.0 / 3)
+        return true;
     bool got;
     const char *other;
     pm_arena *a = pm_arena_new(0);
@@ -367,12 +373,23 @@ static bool hold_scheduler_lease(sched *s, pm_store *st, time_t now, int lease_s
                 other ? other : "?");
         s->refused_said = true;
     }
+    if (got)
+        s->sched_lease_renewed = now_ms();
     if (got && s->refused_said) {
         pm_info("serve: the other scheduler is gone; this one schedules now");
         s->refused_said = false;
     }
     pm_arena_free(a);
     return got;
+}
+
+/* Whether a pipeline exports its proposals for review (review:). */
+static bool wants_review(const pm_config *cfg)
+{
+    for (size_t i = 0; i < cfg->npipelines; i++)
+        if (cfg->pipelines[i].review_dir)
+            return true;
+    return false;
 }
 
 static void *loop(void *arg)
@@ -440,7 +457,7 @@ static void *loop(void *arg)
         s->active = hold_scheduler_lease(s, st, now, lease_s);
         if (!s->active)
             continue;
-        if (now_ms() - last_review > REVIEW_EVERY_S * 1000.0) {
+        if (now_ms() - last_review > REVIEW_EVERY_S * 1000.0 && wants_review(cfg)) {
             /* waiting proposals to the team's review, by one replica at a time */
             last_review = now_ms();
             bool got;

@@ -205,8 +205,9 @@ static json_t *tool_list_incidents(tools_ctx *ctx, json_t *args, tool_call *call
     pm_incident *ins;
     size_t n;
     int64_t total;
+    /* a page that is not full holds them all: counting is for a full one */
     if (store_incidents_list(s, &f, a, &ins, &n, &err) != PM_OK ||
-        store_incidents_count(s, &f, &total, &err) != PM_OK)
+        ((total = (int64_t)n) == f.limit && store_incidents_count(s, &f, &total, &err) != PM_OK))
         return fail_err(call, &err, a, NULL);
     json_t *arr = json_array();
     for (size_t i = 0; i < n; i++)
