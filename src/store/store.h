@@ -377,7 +377,8 @@ typedef struct pm_incident_filter {
 /* Newest first. */
 pm_code store_incidents_list(pm_store *s, const pm_incident_filter *f, pm_arena *arena,
                              pm_incident **out, size_t *n, pm_err *err);
-/* How many store_incidents_list would return without f->limit. */
+/* How many store_incidents_list would return without f->limit; by table
+ * and active_only only (f->id and f->proposal 0). */
 pm_code store_incidents_count(pm_store *s, const pm_incident_filter *f, int64_t *n, pm_err *err);
 /* Incident counts and time to recovery, for one table (NULL: all). */
 typedef struct pm_incident_stats {
