@@ -75,6 +75,8 @@ typedef struct rest_route {
     rest_param params[MAX_PARAMS];
     json_t *(*fn)(rest_q *q);
     bool no_store; /* needs no warehouse (openapi.json) */
+    bool cache;    /* the answer depends on the warehouse, the configuration and the
+                      parameters only (no clock): kept under the warehouse's data token */
 } rest_route;
 
 /* Handlers at once, each with its own connection to the warehouse (a
@@ -84,9 +86,28 @@ typedef struct rest_route {
  * the cores gains little, and each is a server process on PostgreSQL. */
 #define REST_STORES 4
 
+/* Answers kept per connection: a dashboard, or many people, asking the
+ * same page again while the warehouse did not change get the same bytes
+ * without a query. An answer is kept with the warehouse's data token when
+ * it was made (store_data_token: any commit, by anyone, changes it) and
+ * the configuration it was made under, and is given again only while both
+ * are the same, so it is never stale. */
+#define REST_CACHE 16
+#define REST_CACHE_BODY_MAX (1u << 20)
+
+typedef struct rest_cached {
+    char *key; /* path and parameters; NULL: empty */
+    char token[STORE_DATA_TOKEN_MAX];
+    const pm_config *cfg;
+    char *body;
+    size_t len;
+} rest_cached;
+
 typedef struct rest_slot {
     pthread_mutex_t mu; /* held by the one handler using t */
     tools_ctx t;        /* t.cfg: *cfg at each request; t.store opened at first use */
+    rest_cached cache[REST_CACHE];
+    unsigned next; /* the entry the next new answer replaces */
 } rest_slot;
 
 struct rest {
@@ -653,6 +674,7 @@ static json_t *h_openapi(rest_q *q);
 static const rest_route routes[] = {
     {.method = "GET",
      .pattern = "/agent/sessions",
+     .cache = true,
      .operation_id = "listAgentSessions",
      .tag = "agent",
      .need = NEED_READ,
@@ -661,6 +683,7 @@ static const rest_route routes[] = {
      .params = {{"incident", P_INT, "only the sessions on this incident"}, P_LIMIT(50)}},
     {.method = "GET",
      .pattern = "/agent/sessions/{id}",
+     .cache = true,
      .operation_id = "getAgentSession",
      .tag = "agent",
      .need = NEED_READ,
@@ -698,6 +721,7 @@ static const rest_route routes[] = {
          "Run a pipeline now (refused while it runs, and within 60 s of its last start: 409)"},
     {.method = "GET",
      .pattern = "/runs",
+     .cache = true,
      .operation_id = "listRuns",
      .tag = "runs",
      .need = NEED_READ,
@@ -715,6 +739,7 @@ static const rest_route routes[] = {
      .summary = "A run with its counts, its quarantined rows by kind and its audit events"},
     {.method = "GET",
      .pattern = "/tables",
+     .cache = true,
      .operation_id = "listTables",
      .tag = "tables",
      .need = NEED_READ,
@@ -722,6 +747,7 @@ static const rest_route routes[] = {
      .summary = "The tables pipemend manages, with rows and quarantined rows"},
     {.method = "GET",
      .pattern = "/tables/{name}",
+     .cache = true,
      .operation_id = "getTableSchema",
      .tag = "tables",
      .need = NEED_READ,
@@ -736,6 +762,7 @@ static const rest_route routes[] = {
      .summary = "Replay a table's quarantine: rows that fit now load and leave it"},
     {.method = "GET",
      .pattern = "/incidents",
+     .cache = true,
      .operation_id = "listIncidents",
      .tag = "incidents",
      .need = NEED_READ,
@@ -746,6 +773,7 @@ static const rest_route routes[] = {
                 P_LIMIT(50)}},
     {.method = "GET",
      .pattern = "/incidents/{id}",
+     .cache = true,
      .operation_id = "getIncident",
      .tag = "incidents",
      .need = NEED_READ,
@@ -762,6 +790,7 @@ static const rest_route routes[] = {
                 "{\"reason\": ...}); its rows stay in quarantine"},
     {.method = "GET",
      .pattern = "/proposals",
+     .cache = true,
      .operation_id = "listProposals",
      .tag = "proposals",
      .need = NEED_READ,
@@ -771,6 +800,7 @@ static const rest_route routes[] = {
                 {"state", P_STR, "pending, approved, applied, rejected or failed"}}},
     {.method = "GET",
      .pattern = "/proposals/{id}",
+     .cache = true,
      .operation_id = "getProposal",
      .tag = "proposals",
      .need = NEED_READ,
@@ -794,6 +824,7 @@ static const rest_route routes[] = {
      .summary = "Reject a pending proposal as the authenticated operator"},
     {.method = "GET",
      .pattern = "/quarantine",
+     .cache = true,
      .operation_id = "listQuarantine",
      .tag = "quarantine",
      .need = NEED_READ,
@@ -806,6 +837,7 @@ static const rest_route routes[] = {
                 P_LIMIT(50)}},
     {.method = "GET",
      .pattern = "/audit",
+     .cache = true,
      .operation_id = "listAuditEvents",
      .tag = "audit",
      .need = NEED_READ,
@@ -939,6 +971,69 @@ static void rest_headers(void *arg, http_req *rq)
                      : NULL);
 }
 
+/* The cache's key of a request: its path and the route's parameters it
+ * sent, in the route's order. false when it does not fit (not kept). */
+static bool cache_key(http_req *rq, const rest_route *r, char *out, size_t cap)
+{
+    int n = snprintf(out, cap, "%s", http_req_path(rq));
+    for (const rest_param *p = r->params; p->name && n >= 0 && (size_t)n < cap; p++) {
+        const char *v = http_req_arg(rq, p->name);
+        if (v)
+            n += snprintf(out + n, cap - (size_t)n, "\x1f%s=%s", p->name, v);
+    }
+    return n >= 0 && (size_t)n < cap;
+}
+
+/* Answers from the slot's cache when it holds key under token and cfg. */
+static bool cache_answer(rest_slot *slot, http_req *rq, const char *key, const char *token,
+                         const pm_config *cfg)
+{
+    for (int i = 0; i < REST_CACHE; i++) {
+        rest_cached *e = &slot->cache[i];
+        if (e->key && e->cfg == cfg && strcmp(e->key, key) == 0 && strcmp(e->token, token) == 0) {
+            http_answer(rq, 200, "application/json", e->body, e->len);
+            return true;
+        }
+    }
+    return false;
+}
+
+static void cache_drop(rest_cached *e)
+{
+    free(e->key);
+    free(e->body);
+    *e = (rest_cached){0};
+}
+
+/* Answers out (stolen) and keeps its bytes under key, token and cfg. */
+static void cache_keep(rest_slot *slot, http_req *rq, const char *key, const char *token,
+                       const pm_config *cfg, json_t *out)
+{
+    char *text = json_dumps(out, JSON_COMPACT);
+    json_decref(out);
+    if (!text) {
+        http_answer_error(rq, 500, "Internal error: cannot write the answer");
+        return;
+    }
+    size_t len = strlen(text);
+    http_answer(rq, 200, "application/json", text, len);
+    rest_cached *e = NULL;
+    for (int i = 0; i < REST_CACHE && !e; i++) /* the same page, made again */
+        if (slot->cache[i].key && strcmp(slot->cache[i].key, key) == 0)
+            e = &slot->cache[i];
+    if (!e)
+        e = &slot->cache[slot->next++ % REST_CACHE];
+    cache_drop(e);
+    if (len > REST_CACHE_BODY_MAX || !(e->key = strdup(key))) {
+        free(text);
+        return;
+    }
+    snprintf(e->token, sizeof e->token, "%s", token);
+    e->cfg = cfg;
+    e->body = text;
+    e->len = len;
+}
+
 /* A free slot, locked; when all are busy, waits for one (in turn). */
 static rest_slot *take_slot(rest *R)
 {
@@ -983,9 +1078,27 @@ static void rest_handle(void *arg, http_req *rq)
         q.t = &slot->t;
         q.t->cfg = *R->cfg; /* a reload (SIGHUP) replaces it; the old one stays alive */
         tool_call c = {.ops = &rest_call_ops, .face = &q, .actor = q.actor};
-        out = tools_store(q.t, &c) ? r->fn(&q) : NULL;
+        char key[1024], token[STORE_DATA_TOKEN_MAX];
+        bool keep = false;
+        if (tools_store(q.t, &c)) {
+            pm_err err = {0};
+            keep = r->cache && cache_key(rq, r, key, sizeof key) &&
+                   store_data_token(q.t->store, token, sizeof token, &err) == PM_OK;
+            if (keep && cache_answer(slot, rq, key, token, q.t->cfg)) {
+                pthread_mutex_unlock(&slot->mu);
+                return;
+            }
+            out = r->fn(&q);
+        } else {
+            out = NULL;
+        }
         if (!out && q.failed && !q.status)
             q.status = 500;
+        if (out && keep) {
+            cache_keep(slot, rq, key, token, q.t->cfg, out);
+            pthread_mutex_unlock(&slot->mu);
+            return;
+        }
         pthread_mutex_unlock(&slot->mu);
     }
     if (out) {
@@ -1087,6 +1200,8 @@ static void rest_free(void *arg)
 {
     rest *R = arg;
     for (int i = 0; i < REST_STORES; i++) {
+        for (int k = 0; k < REST_CACHE; k++)
+            cache_drop(&R->slots[i].cache[k]);
         if (R->slots[i].t.store)
             store_close(R->slots[i].t.store);
         pthread_mutex_destroy(&R->slots[i].mu);

@@ -97,6 +97,9 @@ typedef struct drv_ops {
      * a transaction-level advisory lock; SQLite: nothing, its write
      * transaction holds the database's one writer lock already). */
     pm_code (*lock)(pm_store *s, const char *key, pm_err *err);
+    /* A short text that changes whenever what this connection reads may
+     * have changed since it was last asked (store_data_token). */
+    pm_code (*data_token)(pm_store *s, char *out, size_t cap, pm_err *err);
 
     /* statements: *slot NULL prepares sql (what: for error messages) into
      * it; else the statement there is made ready for another use.

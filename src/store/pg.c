@@ -621,6 +621,27 @@ static pm_code pg_lock(pm_store *s, const char *key, pm_err *err)
     return xact_lock(pg_of(s), key, err);
 }
 
+/* The snapshot xmin:xmax:xip changes when a transaction that wrote (and
+ * so has an id) begins or ends; readers have none. */
+static pm_code pg_data_token(pm_store *s, char *out, size_t cap, pm_err *err)
+{
+    pg *p = pg_of(s);
+    PGresult *res = PQexec(p->conn, "SELECT txid_current_snapshot()::text");
+    if (!res_ok(res) || PQntuples(res) != 1) {
+        pm_code rc = pg_error(p, res, "cannot read the warehouse's snapshot", err);
+        PQclear(res);
+        return rc;
+    }
+    const char *v = PQgetvalue(res, 0, 0);
+    static _Atomic unsigned long long busy;
+    if (strlen(v) >= cap) /* many transactions in flight: a token never given before */
+        snprintf(out, cap, "busy:%llu", (unsigned long long)++busy);
+    else
+        snprintf(out, cap, "%s", v);
+    PQclear(res);
+    return PM_OK;
+}
+
 static void pg_close(pm_store *s)
 {
     pg *p = pg_of(s);
@@ -910,6 +931,7 @@ static const drv_ops pg_ops = {
     .table_live = pg_table_live,
     .unique_ensure = pg_unique_ensure,
     .table_count = pg_table_count,
+    .data_token = pg_data_token,
     .table_remove = pg_table_remove,
     .insert_prepare = pg_insert_prepare,
     .insert = pg_insert,

@@ -121,7 +121,8 @@ typedef struct sq {
         sqlite3_stmt *st;
     } counts[COUNT_CACHE];
     size_t next_count;
-    pm_buf *render; /* render_ddl: statements are written here, not run */
+    pm_buf *render;             /* render_ddl: statements are written here, not run */
+    sqlite3_stmt *data_version; /* PRAGMA data_version, kept prepared */
 } sq;
 
 static sq *impl(pm_store *s)
@@ -183,6 +184,7 @@ static void sq_close(pm_store *s)
         free(q->counts[i].table);
     }
     sqlite3_finalize(q->insert);
+    sqlite3_finalize(q->data_version);
     sq_sandbox_end(s);
     sqlite3_close(q->db);
     free(q->path);
@@ -527,6 +529,24 @@ static sqlite3_stmt *count_stmt(sq *q, const char *name, pm_err *err)
     q->counts[k].table = copy;
     q->counts[k].st = st;
     return st;
+}
+
+/* PRAGMA data_version moves with other connections' commits, the count of
+ * changes with this one's. */
+static pm_code sq_data_token(pm_store *s, char *out, size_t cap, pm_err *err)
+{
+    sq *q = impl(s);
+    if (!q->data_version &&
+        sqlite3_prepare_v2(q->db, "PRAGMA data_version", -1, &q->data_version, NULL) != SQLITE_OK)
+        return db_error(q, err, "cannot read the warehouse's data version");
+    if (sqlite3_step(q->data_version) != SQLITE_ROW) {
+        sqlite3_reset(q->data_version);
+        return db_error(q, err, "cannot read the warehouse's data version");
+    }
+    snprintf(out, cap, "%lld:%lld", (long long)sqlite3_column_int64(q->data_version, 0),
+             (long long)sqlite3_total_changes64(q->db));
+    sqlite3_reset(q->data_version);
+    return PM_OK;
 }
 
 static pm_code sq_table_count(pm_store *s, const char *name, int64_t *rows, pm_err *err)
@@ -1120,6 +1140,7 @@ static const drv_ops sqlite_ops = {
     .table_live = sq_table_live,
     .unique_ensure = sq_unique_ensure,
     .table_count = sq_table_count,
+    .data_token = sq_data_token,
     .table_remove = sq_table_remove,
     .insert_prepare = sq_insert_prepare,
     .insert = sq_insert,

@@ -130,6 +130,11 @@ const char *store_backend_name(const pm_store *s)
     return s->drv->name;
 }
 
+pm_code store_data_token(pm_store *s, char *out, size_t cap, pm_err *err)
+{
+    return s->drv->data_token(s, out, cap, err);
+}
+
 bool store_shared(const pm_store *s)
 {
     return strcmp(s->drv->name, "sqlite") != 0;

@@ -283,6 +283,14 @@ pm_code store_run_finish(pm_store *s, int64_t id, pm_run_status status, const ch
                          bool anomaly, const char *volume_note, pm_err *err);
 pm_code store_run_get(pm_store *s, int64_t id, pm_arena *arena, pm_run *out, bool *found,
                       pm_err *err);
+/* A short text (at most 96 bytes with its NUL) that changes whenever a
+ * read through s may give another answer: any commit to the warehouse, by
+ * this connection or another (SQLite: the file's data version and this
+ * connection's changes; PostgreSQL: the transaction snapshot, which moves
+ * with every transaction that wrote). Equal tokens mean the same data, so
+ * a reader may keep what it read under a token (daemon/rest.c). */
+#define STORE_DATA_TOKEN_MAX 96
+pm_code store_data_token(pm_store *s, char *out, size_t cap, pm_err *err);
 /* Newest first; pipeline/table NULL for all; limit <= 0 for all. */
 pm_code store_runs_list(pm_store *s, const char *pipeline, const char *table, int limit,
                         pm_arena *arena, pm_run **out, size_t *n, pm_err *err);

@@ -392,6 +392,33 @@ class TestRest(E2E):
             self.assertEqual(r.rc, 2, r)
             self.assertRegex(r.stderr, pattern)
 
+    def test_a_page_read_again_is_never_stale(self):
+        # pages are kept while the warehouse does not change; any commit,
+        # by this server or another process, makes them read again
+        self.start()
+        first = self.get("/incidents")
+        for _ in range(8):  # every connection of the server has it now
+            self.assertEqual(self.get("/incidents"), first)
+        before = {i["id"]: i["state"] for i in first["incidents"]}
+        victim = sorted(before)[0]
+        r = self.pm("incidents", "dismiss", str(victim), "--db", self.db,
+                    env=self.env())
+        self.assertEqual(r.rc, 0, r)
+        for _ in range(8):
+            now = self.get("/incidents")
+            self.assertNotIn(victim, [i["id"] for i in now["incidents"]])
+            self.assertEqual(now["total"], first["total"] - 1)
+        every = self.get("/incidents?active_only=false")
+        self.assertEqual([i["state"] for i in every["incidents"] if i["id"] == victim],
+                         ["dismissed"])
+        # a change made through the server itself
+        pid = self.pending("customers")
+        self.assertEqual(self.get("/proposals/%d" % pid)["state"], "pending")
+        status, _, body = self.call("POST", "/proposals/%d/reject" % pid, self.alice)
+        self.assertEqual(status, 200, body)
+        for _ in range(8):
+            self.assertEqual(self.get("/proposals/%d" % pid)["state"], "rejected")
+
     def test_incident_pages_count_all_and_read_only_the_page(self):
         self.write("events.ndjson", [{"id": 2, "kind": "click", "x%d" % i: "v"}
                                      for i in range(1)], append=True)
