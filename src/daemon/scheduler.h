@@ -25,8 +25,10 @@
  * checks again, from the warehouse, that it is still due (another replica
  * may have just run it), and renews the lease while the run lasts. A
  * replica that dies stops renewing; after lease_seconds another takes the
- * pipeline over and, finding its last run aborted (reaped by the replicas
- * on that host) or due, runs it. Clocks of replicas must agree (NTP). A
+ * pipeline over and, finding its last run aborted or due, runs it: a run
+ * left `running` is reaped on its own host when its pid is gone, and on
+ * any host once the replica that ran it let the pipeline's lease expire
+ * (store_runs_reap). Clocks of replicas must agree (NTP). A
  * SQLite warehouse is one process's: the first serve takes the
  * "scheduler" lease and the others serve everything else but schedule
  * nothing, and say so.
