@@ -126,7 +126,8 @@ int main(int argc, char **argv)
 
     /* the columns and their declared types */
     sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(db, "SELECT name, upper(type) FROM pragma_table_info('orders') ORDER BY cid",
+    if (sqlite3_prepare_v2(db,
+                           "SELECT name, upper(type) FROM pragma_table_info('orders') ORDER BY cid",
                            -1, &st, NULL) != SQLITE_OK)
         die("cannot read the table", db);
     int kinds[256], ncols = 0;
