@@ -185,6 +185,7 @@ fuzz: deps $(GEN_SRC) $(PROMPT_SRC)
 
 bench: deps
 	@sh scripts/install-test-deps-pg.sh
+	@sh scripts/install-bench-deps.sh
 	$(MAKE) BUILD=release all
 	sh bench/ingest_sqlite.sh build/release/pipemend
 	sh bench/heal_sqlite.sh build/release/pipemend

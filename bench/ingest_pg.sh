@@ -4,6 +4,11 @@
 # table, in one run on one machine and one server:
 #   - psql's `\copy orders FROM 'orders.csv' WITH (FORMAT csv, HEADER true)`
 #     of the same rows as CSV (the fastest a user gets from PostgreSQL);
+#   - the floor: `\copy orders FROM 'orders.pgbin' WITH (FORMAT binary)`
+#     of the same rows already encoded in COPY's binary format, and the
+#     server-side `COPY orders FROM '/path/orders.pgbin' (FORMAT binary)`
+#     of the same file (no client at all): the server's own work for these
+#     rows with nothing to parse or convert;
 #   - the pure-SQL path: `\copy` the NDJSON lines into a staging table
 #     (line jsonb), then `INSERT INTO orders SELECT (line->>'col')::type, ...
 #     FROM staging`.
@@ -61,6 +66,14 @@
 #           unbounded varchar, so that the assignment to varchar(n) checks
 #           the length (an explicit ::varchar(n) would cut silently). Both
 #           statements run in one psql and are timed together;
+#        b2. the binary floor: psql \copy of orders.pgbin (FORMAT binary),
+#           then the server's own COPY FROM of the same file, each into a
+#           database created from the template. orders.pgbin is written
+#           once before the timed runs, untimed, by the server itself:
+#           \copy (SELECT cols FROM orders) TO 'orders.pgbin' (FORMAT
+#           binary) out of a table loaded from the CSV; the server's own
+#           send functions are the reference encoder of its binary format,
+#           so the file holds exactly the values the CSV gives;
 #        c. pipemend: `BINARY ingest --db URL --table orders NDJSON` into an
 #           empty database (no table, no catalog: it creates both, as in the
 #           scratch run, and loads everything), peak RSS from /usr/bin/time
@@ -81,8 +94,10 @@
 #      session's zone, UTC here), and NULL (\N) stays apart from '' (CSV
 #      writes a null note as an empty unquoted field, which COPY reads as
 #      NULL, and '' quoted);
-#   6. prints a summary block: rows/s of each, the ratios pipemend / \copy
-#      (target 1.2x, floor 0.9x) and pipemend / pure SQL (target 3x).
+#   6. prints a summary block: rows/s of each (best run), the median run
+#      of each, the ratios on the medians pipemend / \copy (target 1.2x,
+#      floor 0.9x), pipemend / binary-COPY floor (target 0.75x) and
+#      pipemend / pure SQL (target 3x).
 #
 # All three read their input from the page cache (the files were just
 # written or read for the line count) and talk to the server over TCP on
@@ -371,12 +386,34 @@ log "pure SQL: $INSERT_SQL"
 q postgres "CREATE DATABASE bench_template"
 q bench_template "$DDL" "CREATE UNLOGGED TABLE public.staging (line jsonb)"
 
+# The floor's input, untimed: the CSV's rows in COPY's binary format, as the
+# server itself encodes them. A copy lives in the server's directory, owned
+# by its user, for the server-side COPY FROM.
+PGBIN=$OUT/orders-$ROWS.pgbin
+fresh_db bench_floor_src bench_template
+psql -X -q -v ON_ERROR_STOP=1 -d "$(db_url bench_floor_src)" \
+    -c "\\copy public.orders FROM '$CSV' WITH (FORMAT csv, HEADER true)" \
+    -c "\\copy (SELECT $COLLIST FROM public.orders) TO '$PGBIN' WITH (FORMAT binary)" ||
+    die "cannot write the binary COPY file $PGBIN"
+q postgres "DROP DATABASE bench_floor_src WITH (FORCE)"
+SRV_PGBIN=$PGDIR/orders.pgbin
+cp "$PGBIN" "$SRV_PGBIN"
+if [ -n "$PG_USER" ]; then chown "$PG_USER" "$SRV_PGBIN"; fi
+log "floor input: $PGBIN ($(stat -c %s "$PGBIN") bytes)"
+
 # ---- timed runs ----------------------------------------------------------------
 
 COPY_BEST='' COPY_CPU='' COPY_SRV='' COPY_RSS=0
 SQL_BEST='' SQL_CPU='' SQL_SRV='' SQL_STAGE='' SQL_INSERT='' SQL_RSS=0
 PM_BEST='' PM_CPU='' PM_SRV='' PM_RSS=0
 ASYNC_BEST=''
+BIN_BEST='' BIN_CPU='' BIN_SRV='' BIN_RSS=0
+SRVBIN_BEST='' SRVBIN_SRV=''
+COPY_TIMES='' SQL_TIMES='' PM_TIMES='' BIN_TIMES='' SRVBIN_TIMES=''
+
+# median TIMES...: the median of the times (the lower middle one of an even
+# count).
+median() { printf '%s\n' "$@" | sort -g | awk '{ t[NR] = $1 } END { print t[int((NR + 1) / 2)] }'; }
 
 # pm_failed DB: what pipemend said and quarantined, for the failure message.
 pm_failed() {
@@ -403,8 +440,30 @@ for i in $(seq "$RUNS"); do
     [ "$M_RC" -eq 0 ] || die "psql \\copy exited $M_RC: $(head -c 2000 "$OUT/pg-copy.log")"
     [ ! -s "$OUT/pg-copy.log" ] || die "psql \\copy reported: $(head -n 5 "$OUT/pg-copy.log")"
     show_run "psql \\copy" "$i"
+    COPY_TIMES="$COPY_TIMES $M_SECS"
     if is_better "$COPY_BEST"; then COPY_BEST=$M_SECS COPY_CPU=$M_CPU COPY_SRV=$M_SRV; fi
     if [ "$M_RSS_KB" -gt "$COPY_RSS" ]; then COPY_RSS=$M_RSS_KB; fi
+
+    # b2. the floor: the same rows pre-encoded, by psql and by the server
+    fresh_db bench_bin bench_template
+    measure "$OUT/pg-bin.log" psql -X -q -v ON_ERROR_STOP=1 -d "$(db_url bench_bin)" \
+        -c "\\copy public.orders ($COLLIST) FROM '$PGBIN' WITH (FORMAT binary)"
+    [ "$M_RC" -eq 0 ] || die "psql \\copy (FORMAT binary) exited $M_RC: $(head -c 2000 "$OUT/pg-bin.log")"
+    [ ! -s "$OUT/pg-bin.log" ] || die "psql \\copy (FORMAT binary) reported: $(head -n 5 "$OUT/pg-bin.log")"
+    show_run "binary floor, psql \\copy" "$i"
+    BIN_TIMES="$BIN_TIMES $M_SECS"
+    if is_better "$BIN_BEST"; then BIN_BEST=$M_SECS BIN_CPU=$M_CPU BIN_SRV=$M_SRV; fi
+    if [ "$M_RSS_KB" -gt "$BIN_RSS" ]; then BIN_RSS=$M_RSS_KB; fi
+    [ "$(count_rows bench_bin)" = "$ROWS" ] || die "the binary \\copy loaded $(count_rows bench_bin) rows, expected $ROWS"
+    fresh_db bench_srvbin bench_template
+    measure "$OUT/pg-srvbin.log" psql -X -q -v ON_ERROR_STOP=1 -d "$(db_url bench_srvbin)" \
+        -c "COPY public.orders ($COLLIST) FROM '$SRV_PGBIN' WITH (FORMAT binary)"
+    [ "$M_RC" -eq 0 ] || die "the server-side COPY FROM exited $M_RC: $(head -c 2000 "$OUT/pg-srvbin.log")"
+    show_run "binary floor, server-side COPY FROM" "$i"
+    SRVBIN_TIMES="$SRVBIN_TIMES $M_SECS"
+    if is_better "$SRVBIN_BEST"; then SRVBIN_BEST=$M_SECS SRVBIN_SRV=$M_SRV; fi
+    [ "$(count_rows bench_srvbin)" = "$ROWS" ] || die "the server-side COPY loaded $(count_rows bench_srvbin) rows, expected $ROWS"
+    q postgres "DROP DATABASE bench_srvbin WITH (FORCE)"
 
     # b. the pure-SQL path: stage the lines as jsonb, then INSERT ... SELECT
     fresh_db bench_sql bench_template
@@ -417,6 +476,7 @@ for i in $(seq "$RUNS"); do
     fi
     stage_s=$(sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p' "$OUT/pg-sql.log" | awk 'NR == 1 { printf "%.2f", $1 / 1e3 }')
     insert_s=$(sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p' "$OUT/pg-sql.log" | awk 'NR == 2 { printf "%.2f", $1 / 1e3 }')
+    SQL_TIMES="$SQL_TIMES $M_SECS"
     log "pure SQL run $i: $M_SECS s wall (staging $stage_s s + INSERT ... SELECT $insert_s s), server cpu $M_SRV s"
     if is_better "$SQL_BEST"; then
         SQL_BEST=$M_SECS SQL_CPU=$M_CPU SQL_SRV=$M_SRV SQL_STAGE=$stage_s SQL_INSERT=$insert_s
@@ -428,6 +488,7 @@ for i in $(seq "$RUNS"); do
     measure "$OUT/pg-pipemend.log" "$BIN" ingest --db "$(db_url bench_pm)" --table orders "$NDJSON"
     pm_check bench_pm "$ROWS"
     show_run "pipemend ingest" "$i"
+    PM_TIMES="$PM_TIMES $M_SECS"
     if is_better "$PM_BEST"; then PM_BEST=$M_SECS PM_CPU=$M_CPU PM_SRV=$M_SRV; fi
     if [ "$M_RSS_KB" -gt "$PM_RSS" ]; then PM_RSS=$M_RSS_KB; fi
 
@@ -453,21 +514,21 @@ for db in bench_copy bench_sql; do
 done
 n=$(q bench_sql 'SELECT count(*) FROM public.staging')
 [ "$n" = "$ROWS" ] || die "the staging table holds $n lines, expected $ROWS"
-for db in bench_copy bench_sql bench_pm; do
+for db in bench_copy bench_sql bench_pm bench_bin; do
     psql -X -q -v ON_ERROR_STOP=1 -d "$(db_url "$db")" -o "$OUT/pg-dump-$db.txt" \
         -c "\\copy (SELECT $COLLIST FROM public.orders ORDER BY $ORDER_BY) TO STDOUT" ||
         die "cannot write out the table of $db"
     n=$(wc -l <"$OUT/pg-dump-$db.txt" | tr -d ' ')
     [ "$n" = "$ROWS" ] || die "the table of $db was written out as $n lines, expected $ROWS"
 done
-for db in bench_copy bench_sql; do
+for db in bench_copy bench_sql bench_bin; do
     if ! cmp -s "$OUT/pg-dump-bench_pm.txt" "$OUT/pg-dump-$db.txt"; then
         die "pipemend's table and $db's differ (< pipemend, > $db):
 $(diff "$OUT/pg-dump-bench_pm.txt" "$OUT/pg-dump-$db.txt" | head -n 10 | cut -c 1-300)"
     fi
 done
 rm -f "$OUT"/pg-dump-bench_*.txt
-log "checked: $ROWS rows with the same values in all three tables"
+log "checked: $ROWS rows with the same values in all four tables"
 
 # ---- peak RSS at RSS_ROWS ----------------------------------------------------
 
@@ -475,7 +536,8 @@ RSS_LINE=
 if [ -n "$RSS_ROWS" ]; then
     BIG=$OUT/orders-$RSS_ROWS.ndjson
     gen "$BIG" "$RSS_ROWS" "$RSS_ROWS"
-    q postgres "DROP DATABASE bench_copy WITH (FORCE)" "DROP DATABASE bench_sql WITH (FORCE)"
+    q postgres "DROP DATABASE bench_copy WITH (FORCE)" "DROP DATABASE bench_sql WITH (FORCE)" \
+        "DROP DATABASE bench_bin WITH (FORCE)"
     fresh_db bench_pm
     measure "$OUT/pg-pipemend.log" "$BIN" ingest --db "$(db_url bench_pm)" --table orders "$BIG"
     pm_check bench_pm "$RSS_ROWS"
@@ -493,24 +555,39 @@ awk -v rows="$ROWS" -v runs="$RUNS" -v nj="$(stat -c %s "$NDJSON")" -v csv="$(st
     -v cp="$COPY_BEST" -v cpc="${COPY_CPU:--}" -v cps="$COPY_SRV" -v cpr="$COPY_RSS" \
     -v sq="$SQL_BEST" -v sqc="${SQL_CPU:--}" -v sqs="$SQL_SRV" -v sqr="$SQL_RSS" \
     -v sqst="$SQL_STAGE" -v sqin="$SQL_INSERT" \
-    -v pm="$PM_BEST" -v pmc="${PM_CPU:--}" -v pms="$PM_SRV" -v pmr="$PM_RSS" 'BEGIN {
-    printf "rows: %d (%.0f MB NDJSON, %.0f MB CSV), best of %d runs each, the three sides in turn\n",
+    -v pm="$PM_BEST" -v pmc="${PM_CPU:--}" -v pms="$PM_SRV" -v pmr="$PM_RSS" \
+    -v bn="$BIN_BEST" -v bnc="${BIN_CPU:--}" -v bns="$BIN_SRV" -v bnr="$BIN_RSS" \
+    -v sb="$SRVBIN_BEST" -v sbs="$SRVBIN_SRV" \
+    -v cpm="$(median $COPY_TIMES)" -v sqm="$(median $SQL_TIMES)" -v pmm="$(median $PM_TIMES)" \
+    -v bnm="$(median $BIN_TIMES)" -v sbm="$(median $SRVBIN_TIMES)" 'BEGIN {
+    printf "rows: %d (%.0f MB NDJSON, %.0f MB CSV), best of %d runs each, the sides in turn\n",
         rows, nj / 1e6, csv / 1e6, runs
     printf "server: PostgreSQL %s on 127.0.0.1 (TCP), %s\n", ver, set
     printf "                                      wall       rate    client cpu  server cpu  peak RSS\n"
     printf "psql \\copy (CSV):                  %6.2f s  %4.0fk rows/s  %5s s    %5.2f s    %3.0f MiB\n",
         cp, rows / cp / 1e3, cpc, cps, cpr / 1024
+    printf "floor: psql \\copy (FORMAT binary): %6.2f s  %4.0fk rows/s  %5s s    %5.2f s    %3.0f MiB\n",
+        bn, rows / bn / 1e3, bnc, bns, bnr / 1024
+    printf "floor: server COPY FROM (binary):  %6.2f s  %4.0fk rows/s      -      %5.2f s\n",
+        sb, rows / sb / 1e3, sbs
     printf "pure SQL (jsonb staging + INSERT):  %6.2f s  %4.0fk rows/s  %5s s    %5.2f s    %3.0f MiB\n",
         sq, rows / sq / 1e3, sqc, sqs, sqr / 1024
     printf "  (staging %.2f s + INSERT ... SELECT %.2f s)\n", sqst, sqin
     printf "pipemend ingest (NDJSON):           %6.2f s  %4.0fk rows/s  %5s s    %5.2f s    %3.0f MiB\n",
         pm, rows / pm / 1e3, pmc, pms, pmr / 1024
-    r1 = cp / pm
+    printf "medians: psql \\copy %.2f s, binary floor %.2f s (server-side %.2f s), pure SQL %.2f s, pipemend %.2f s\n",
+        cpm, bnm, sbm, sqm, pmm
+    r1 = cpm / pmm
     v1 = (r1 >= 1.2) ? "target met" : ((r1 >= 0.9) ? "above the floor, below the target" : "BELOW THE FLOOR")
-    printf "speed ratio pipemend / psql \\copy:  %.2fx (target 1.2x, floor 0.9x): %s\n", r1, v1
-    r2 = sq / pm
+    printf "speed ratio pipemend / psql \\copy:  %.2fx on the medians, %.2fx best to best (target 1.2x, floor 0.9x): %s\n",
+        r1, cp / pm, v1
+    r3 = bnm / pmm
+    printf "speed ratio pipemend / binary floor: %.2fx on the medians, %.2fx best to best (target 0.75x): %s\n",
+        r3, bn / pm, (r3 >= 0.75) ? "target met" : "BELOW THE TARGET"
+    printf "speed ratio pipemend / server-side binary COPY: %.2fx on the medians\n", sbm / pmm
+    r2 = sqm / pmm
     v2 = (r2 >= 3) ? "target met" : "BELOW THE TARGET"
-    printf "speed ratio pipemend / pure SQL:    %.2fx (target 3x): %s\n", r2, v2
+    printf "speed ratio pipemend / pure SQL:    %.2fx on the medians (target 3x): %s\n", r2, v2
     printf "speed ratio psql \\copy / pure SQL:  %.2fx\n", sq / cp
 }'
 if [ -n "$ASYNC_BEST" ]; then

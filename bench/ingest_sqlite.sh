@@ -29,6 +29,16 @@
 #      compares equal to '': .import has no way to write NULL);
 #   6. prints a summary block.
 #
+# The write floor: bench/sqlite_floor.c, built into build/bench/sqlite_floor,
+# parses and types the CSV's rows in memory first (untimed), then inserts
+# them into a fresh database with that table through one prepared INSERT,
+# with pipemend's PRAGMAs and batch size (a transaction per 5000 rows):
+# SQLite's own work for these rows and nothing else. Its insert time is the
+# floor; its table must hold the same values as pipemend's, NULLs included.
+#
+# Every side runs RUNS times; the summary gives the best and the median
+# run of each, and the ratios of the medians.
+#
 # Both sides read from the page cache (the files were just written or read
 # for the line count), write to build/bench/, and use the PRAGMAs pipemend
 # sets in src/store/sqlite.c. Differences that stay: .import runs one
@@ -154,6 +164,10 @@ measure() {
 # is_better BEST: is M_SECS below BEST ("" is no time yet)?
 is_better() { [ -z "$1" ] || awk -v a="$1" -v b="$M_SECS" 'BEGIN { exit !(b < a) }'; }
 
+# median TIMES...: the median of the times (the lower middle one of an even
+# count).
+median() { printf '%s\n' "$@" | sort -g | awk '{ t[NR] = $1 } END { print t[int((NR + 1) / 2)] }'; }
+
 # show_run WHAT I: one line on stderr for a timed run.
 show_run() {
     log "$1 run $2: $M_SECS s wall, ${M_CPU:--} s cpu, peak RSS $(mib "$M_RSS_KB") MiB"
@@ -188,6 +202,7 @@ SQ_BEST=
 SQ_CPU=
 SQ_RSS=0
 SQ_LINES=
+SQ_TIMES_default= SQ_TIMES_wal=
 for mode in default wal; do
     TEMPLATE=$OUT/sqlite3-template-$mode.db
     fresh_db "$TEMPLATE"
@@ -212,6 +227,7 @@ for mode in default wal; do
             die "sqlite3 .import reported: $(grep -v '^wal$' "$OUT/sqlite3.log" | head -n 5)"
         fi
         show_run "sqlite3 .import ($mode)" "$i"
+        eval "SQ_TIMES_$mode=\"\$SQ_TIMES_$mode $M_SECS\""
         if is_better "$MODE_BEST"; then
             MODE_BEST=$M_SECS MODE_CPU=$M_CPU
         fi
@@ -226,12 +242,41 @@ for mode in default wal; do
         printf "sqlite3 .import, %-8s %6.2f s  %5.0fk rows/s   cpu %5s s\\n", m ":", s, rows / s / 1e3, c }')"
 done
 
+# ---- the write floor: prepared inserts of rows already typed in memory -------
+
+FLOOR=$OUT/sqlite_floor
+if [ ! -x "$FLOOR" ] || newer "$ROOT/bench/sqlite_floor.c" "$FLOOR"; then
+    log "building $FLOOR"
+    "${CC:-cc}" -std=c11 -O2 -o "$FLOOR" "$ROOT/bench/sqlite_floor.c" -lsqlite3
+fi
+FL_DB=$OUT/floor.db
+FL_TEMPLATE=$OUT/floor-template.db
+fresh_db "$FL_TEMPLATE"
+sqlite3 "$FL_TEMPLATE" "PRAGMA page_size=16384;" "PRAGMA journal_mode=WAL;" "$DDL;" >/dev/null
+FL_BATCH=5000 # pipemend's SQLite batch (default_batch in src/store/sqlite.c)
+FL_TIMES=
+for i in $(seq "$RUNS"); do
+    fresh_db "$FL_DB"
+    cp "$FL_TEMPLATE" "$FL_DB"
+    sync
+    measure "$OUT/floor.log" "$FLOOR" "$FL_DB" "$CSV" "$FL_BATCH"
+    [ "$M_RC" -eq 0 ] || die "the write floor exited $M_RC: $(head -c 2000 "$OUT/floor.log")"
+    fl_s=$(sed -n 's/^insert \([0-9.]*\) s, cpu \([0-9.]*\) s, \([0-9]*\) rows$/\1/p' "$OUT/floor.log")
+    fl_c=$(sed -n 's/^insert \([0-9.]*\) s, cpu \([0-9.]*\) s, \([0-9]*\) rows$/\2/p' "$OUT/floor.log")
+    [ -n "$fl_s" ] || die "the write floor printed: $(head -c 2000 "$OUT/floor.log")"
+    log "write floor run $i: inserts $fl_s s wall, $fl_c s cpu (process, with parsing: $M_SECS s)"
+    FL_TIMES="$FL_TIMES $fl_s"
+done
+n=$(count_rows "$FL_DB")
+[ "$n" = "$ROWS" ] || die "the write floor loaded $n rows, expected $ROWS"
+
 # ---- pipemend ingest ---------------------------------------------------------
 
 PM_DB=$OUT/pipemend.db
 PM_BEST=
 PM_CPU=
 PM_RSS=0
+PM_TIMES=
 
 # pm_failed DB: what pipemend quarantined, for the failure message.
 pm_failed() {
@@ -247,6 +292,7 @@ for i in $(seq "$RUNS"); do
     measure "$OUT/pipemend.log" "$BIN" ingest --db "sqlite:$PM_DB" --table orders "$NDJSON"
     [ "$M_RC" -eq 0 ] || die "$(pm_failed "$PM_DB")"
     show_run "pipemend ingest" "$i"
+    PM_TIMES="$PM_TIMES $M_SECS"
     if is_better "$PM_BEST"; then
         PM_BEST=$M_SECS PM_CPU=$M_CPU
     fi
@@ -265,6 +311,11 @@ diff=$(sqlite3 "$PM_DB" "ATTACH '$SQ_DB' AS b;
     SELECT (SELECT count(*) FROM (SELECT $COLS FROM main.orders EXCEPT SELECT $COLS FROM b.orders))
          + (SELECT count(*) FROM (SELECT $COLS FROM b.orders EXCEPT SELECT $COLS FROM main.orders));")
 [ "$diff" = 0 ] || die "the two tables differ in $diff rows"
+# the floor writes NULL as NULL: the same values exactly
+diff=$(sqlite3 "$PM_DB" "ATTACH '$FL_DB' AS f;
+    SELECT (SELECT count(*) FROM (SELECT * FROM main.orders EXCEPT SELECT * FROM f.orders))
+         + (SELECT count(*) FROM (SELECT * FROM f.orders EXCEPT SELECT * FROM main.orders));")
+[ "$diff" = 0 ] || die "pipemend's table and the write floor's differ in $diff rows"
 
 # ---- peak RSS at RSS_ROWS ----------------------------------------------------
 
@@ -288,12 +339,21 @@ echo
 awk -v rows="$ROWS" -v runs="$RUNS" -v nj="$(stat -c %s "$NDJSON")" -v csv="$(stat -c %s "$CSV")" \
     -v sq="$SQ_BEST" -v sqc="${SQ_CPU:--}" -v sqr="$SQ_RSS" \
     -v pm="$PM_BEST" -v pmc="${PM_CPU:--}" -v pmr="$PM_RSS" -v lines="$SQ_LINES" \
-    -v mode="$SQ_MODE" 'BEGIN {
-    printf "rows: %d (%.0f MB NDJSON, %.0f MB CSV), best of %d runs each\n", rows, nj / 1e6, csv / 1e6, runs
+    -v mode="$SQ_MODE" -v sqm="$(eval "median \$SQ_TIMES_$SQ_MODE")" -v pmm="$(median $PM_TIMES)" \
+    -v flm="$(median $FL_TIMES)" \
+    -v fla="$(printf '%s\n' $FL_TIMES | sort -g | head -n 1)" 'BEGIN {
+    printf "rows: %d (%.0f MB NDJSON, %.0f MB CSV), %d runs each\n", rows, nj / 1e6, csv / 1e6, runs
     printf "%s", lines
     printf "baseline sqlite3 .import (CSV, %s): %6.2f s  %5.0fk rows/s   peak RSS %3.0f MiB\n", mode, sq, rows / sq / 1e3, sqr / 1024
     printf "pipemend ingest (NDJSON):   %6.2f s  %5.0fk rows/s   cpu %5s s   peak RSS %3.0f MiB\n", pm, rows / pm / 1e3, pmc, pmr / 1024
-    printf "speed ratio pipemend / sqlite3 .import: %.2fx (target 1.2x, floor 0.8x)\n", sq / pm
+    printf "write floor (typed rows, prepared INSERT): %6.2f s  %5.0fk rows/s\n", fla, rows / fla / 1e3
+    printf "medians: sqlite3 .import (%s) %.2f s, write floor %.2f s, pipemend %.2f s\n", mode, sqm, flm, pmm
+    r1 = sqm / pmm
+    printf "speed ratio pipemend / sqlite3 .import: %.2fx on the medians, %.2fx best to best (target 1.5x): %s\n",
+        r1, sq / pm, (r1 >= 1.5) ? "target met" : "BELOW THE TARGET"
+    r2 = flm / pmm
+    printf "speed ratio pipemend / write floor:     %.2fx on the medians, %.2fx best to best (target 0.8x): %s\n",
+        r2, fla / pm, (r2 >= 0.8) ? "target met" : "BELOW THE TARGET"
 }'
 if [ -n "$RSS_LINE" ]; then
     echo "$RSS_LINE"

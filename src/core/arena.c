@@ -28,6 +28,7 @@ struct pm_arena {
     size_t block_size;
     size_t used;
     cleanup *cleanups;
+    block *spare; /* blocks of block_size kept by pm_arena_recycle */
 };
 
 _Noreturn void pm_oom(size_t n)
@@ -101,10 +102,35 @@ static void run_cleanups(pm_arena *a)
 void pm_arena_reset(pm_arena *a)
 {
     run_cleanups(a);
+    for (block *b = a->spare, *next; b; b = next) {
+        next = b->next;
+        free(b);
+    }
+    a->spare = NULL;
     for (block *b = a->head, *next; b; b = next) {
         next = b->next;
         if (b != a->first)
             free(b);
+    }
+    a->first->next = NULL;
+    a->first->used = 0;
+    a->head = a->first;
+    a->used = 0;
+}
+
+void pm_arena_recycle(pm_arena *a)
+{
+    run_cleanups(a);
+    for (block *b = a->head, *next; b; b = next) {
+        next = b->next;
+        if (b == a->first)
+            continue;
+        if (b->size == a->block_size) {
+            b->next = a->spare;
+            a->spare = b;
+        } else {
+            free(b);
+        }
     }
     a->first->next = NULL;
     a->first->used = 0;
@@ -117,6 +143,10 @@ void pm_arena_free(pm_arena *a)
     if (!a)
         return;
     run_cleanups(a);
+    for (block *b = a->spare, *next; b; b = next) {
+        next = b->next;
+        free(b);
+    }
     block *b = a->head;
     while (b) {
         block *next = b->next;
@@ -143,7 +173,13 @@ void *pm_arena_alloc(pm_arena *a, size_t n)
             a->used += n;
             return big->data;
         }
-        block *nb = block_new(a->block_size);
+        block *nb = a->spare;
+        if (nb) {
+            a->spare = nb->next;
+            nb->used = 0;
+        } else {
+            nb = block_new(a->block_size);
+        }
         nb->next = b;
         a->head = nb;
         b = nb;

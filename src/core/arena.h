@@ -20,6 +20,13 @@ pm_arena *pm_arena_new(size_t block_size);
 void pm_arena_free(pm_arena *a);
 /* Runs cleanups, keeps the first block for reuse, releases the others. */
 void pm_arena_reset(pm_arena *a);
+/* Like pm_arena_reset, but keeps every block of the arena's block size for
+ * its next allocations instead of releasing it (oversized blocks are
+ * released). For an arena reset at the top of a loop whose rounds use about
+ * the same memory, such as a batch: the memory is not given back to the
+ * system and faulted in (and zeroed by the kernel) again in every round.
+ * What it keeps is bounded by the largest round. */
+void pm_arena_recycle(pm_arena *a);
 
 void *pm_arena_alloc(pm_arena *a, size_t n); /* 16-byte aligned, uninitialised */
 void *pm_arena_calloc(pm_arena *a, size_t n);

@@ -28,6 +28,7 @@
 #include <pthread.h>
 #include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -63,7 +64,7 @@ typedef struct brow {
 
 typedef struct batch {
     pm_arena *arena;
-    brow *rows;
+    brow *rows; /* owned by the slot, kept across batches (batch_push) */
     size_t n, cap;
     const char *source; /* checkpoint identity (transport_id) */
     const char *path;
@@ -601,10 +602,11 @@ static void *writer_main(void *arg)
             nanosleep(&pause, NULL);
             rc = write_batch(r, b, &r->werr);
         }
-        pm_arena_reset(b->arena);
+        /* The next batch is about the size of this one: its memory stays
+         * with the slot (pm_arena_recycle). */
+        pm_arena_recycle(b->arena);
         pthread_mutex_lock(&r->mu);
-        b->n = b->cap = 0;
-        b->rows = NULL;
+        b->n = 0;
         b->create = NULL;
         b->table = NULL;
         b->last = false;
@@ -905,15 +907,22 @@ static void heal_inline(run *r, batch *b)
 
 /* ---- the reader side -------------------------------------------------- */
 
+/* A batch is handed over at batch_size rows or when its arena holds this
+ * many bytes, whichever comes first: two batches are in memory at a time,
+ * so this bounds the run's memory whatever the width of the rows (about
+ * 2.5 KB a row of 300 bytes of NDJSON: raw bytes, parsed fields, cells).
+ * The first batch, from which a new table is inferred, holds at least the
+ * whole sample. */
+#define BATCH_BYTES ((size_t)12 << 20)
+
 static brow *batch_push(batch *b)
 {
     if (b->n == b->cap) {
-        size_t cap = b->cap ? b->cap * 2 : 1024;
-        brow *nr = pm_arena_alloc(b->arena, cap * sizeof *nr);
-        if (b->n)
-            memcpy(nr, b->rows, b->n * sizeof *nr);
-        b->rows = nr;
-        b->cap = cap;
+        /* The array belongs to the slot and is kept from batch to batch:
+         * it reaches the batch size once, and is neither copied while it
+         * grows nor faulted in again for every batch. */
+        b->cap = b->cap ? b->cap * 2 : 1024;
+        b->rows = pm_xrealloc(b->rows, b->cap * sizeof *b->rows);
     }
     brow *row = &b->rows[b->n++];
     memset(row, 0, sizeof *row);
@@ -1098,7 +1107,8 @@ static pm_code read_source(run *r, src_plan *p, int *slot, pm_err *err)
             r->done_bytes = base + (row->rec.end - start.offset);
             if (r->drift)
                 validate_row(r, b, row);
-            if (b->n < (r->drift ? o->batch_size : first_cap))
+            if (b->n < (r->drift ? o->batch_size : first_cap) &&
+                ((!r->drift && b->n < o->sample_size) || pm_arena_used(b->arena) < BATCH_BYTES))
                 continue;
         }
         /* Hand over a full batch, or what there is at the end (also after a
@@ -1356,8 +1366,10 @@ pm_code ingest_run(pm_store *store, const ingest_opts *o, ingest_result *res, pm
         rc = ferr.code;
         *err = ferr;
     }
-    for (int i = 0; i < 2; i++)
+    for (int i = 0; i < 2; i++) {
         pm_arena_free(r.slots[i].arena);
+        free(r.slots[i].rows);
+    }
     pthread_mutex_destroy(&r.mu);
     pthread_cond_destroy(&r.cv);
     pm_arena_free(r.arena);

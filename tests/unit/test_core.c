@@ -48,6 +48,40 @@ static void test_arena_alloc_reset(void **state)
     assert_int_equal(cleanups_ran, 2);
 }
 
+/* pm_arena_recycle keeps the arena's standard blocks and hands the same
+ * memory out again; cleanups still run, oversized blocks are released,
+ * and pm_arena_reset afterwards gives the spare blocks back. */
+static void test_arena_recycle(void **state)
+{
+    (void)state;
+    pm_arena *a = pm_arena_new(1024);
+    int one = 1;
+    cleanups_ran = 0;
+    char *seen[8];
+    for (int i = 0; i < 8; i++) { /* 8 blocks: the first and 7 more */
+        seen[i] = pm_arena_alloc(a, 900);
+        memset(seen[i], 'a' + i, 900);
+    }
+    pm_arena_alloc(a, 100000); /* oversized: released */
+    pm_arena_on_reset(a, count_cleanup, &one);
+    pm_arena_recycle(a);
+    assert_int_equal(cleanups_ran, 1);
+    assert_int_equal(pm_arena_used(a), 0);
+    /* the next round is served from the kept blocks */
+    int reused = 0;
+    for (int i = 0; i < 8; i++) {
+        char *p = pm_arena_alloc(a, 900);
+        for (int k = 0; k < 8; k++)
+            reused += p == seen[k];
+        memset(p, 'z', 900);
+    }
+    assert_int_equal(reused, 8);
+    assert_int_equal(pm_arena_used(a), 8 * 912); /* 900 rounded to 16 */
+    pm_arena_reset(a);
+    assert_non_null(pm_arena_alloc(a, 900));
+    pm_arena_free(a);
+}
+
 static void test_buf_limit(void **state)
 {
     pm_buf b;
@@ -136,6 +170,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_arena_alloc_reset),
+        cmocka_unit_test(test_arena_recycle),
         cmocka_unit_test(test_buf_limit),
         cmocka_unit_test(test_buf_json_str),
         cmocka_unit_test(test_utf8),
