@@ -27,6 +27,7 @@
 #include <strings.h>
 
 #include "core/utf8.h"
+#include "source/compress.h"
 
 void source_opts_default(pm_source_opts *o)
 {
@@ -115,6 +116,24 @@ static pm_code source_skip_to(pm_source *src, uint64_t off, pm_err *err)
     return PM_OK;
 }
 
+/* A gzip or zstd input is told by its first bytes: a decompressing
+ * transport goes over the one read so far, and what was read is handed to
+ * it as its first compressed bytes (compress.h). */
+static pm_code source_decompress(pm_source *src, pm_err *err)
+{
+    pm_code rc = source_want(src, 4, err);
+    if (rc != PM_OK)
+        return rc;
+    compress_codec codec = compress_detect(src->buf + src->beg, src->lim - src->beg);
+    if (codec == COMPRESS_NONE)
+        return PM_OK;
+    rc = compress_open(&src->tr, codec, src->buf + src->beg, src->lim - src->beg, err);
+    src->beg = src->lim = 0;
+    src->eof = false;
+    src->codec = codec;
+    return rc;
+}
+
 /* The byte order mark is not data: drop it when reading from the top. */
 static pm_code source_skip_bom(pm_source *src, pm_err *err)
 {
@@ -172,8 +191,8 @@ static pm_code source_start(pm_transport *t, pm_format fmt, const pm_source_opts
     src->cap_max = src->max_line + 2 > SOURCE_READ_SIZE ? src->max_line + 2 : SOURCE_READ_SIZE;
     src->buf = pm_xmalloc(src->cap);
 
-    pm_code rc = PM_OK;
-    if (src->dec->start || start <= 3)
+    pm_code rc = source_decompress(src, err);
+    if (!rc && (src->dec->start || start <= 3))
         rc = source_skip_bom(src, err);
     if (!rc && src->dec->start)
         rc = src->dec->start(src, err);
@@ -271,7 +290,7 @@ uint64_t source_size(const pm_source *src)
 
 bool source_is_stdin(const pm_source *src)
 {
-    return strcmp(src->tr->ops->kind, "stdin") == 0;
+    return strcmp(transport_id(src->tr), "stdin") == 0;
 }
 
 /* ---- formats ----------------------------------------------------------- */
@@ -295,12 +314,27 @@ bool source_format_from_path(const char *path, pm_format *out)
 {
     if (!path)
         return false;
-    const char *slash = strrchr(path, '/');
-    const char *dot = strrchr(slash ? slash + 1 : path, '.');
+    /* feed.ndjson.gz is NDJSON: the compression suffix says nothing of the
+     * format (the bytes say what compression it is: compress.h). */
+    size_t n = compress_strip_suffix(path);
+    const char *base = path;
+    for (size_t i = 0; i < n; i++)
+        if (path[i] == '/')
+            base = path + i + 1;
+    const char *dot = NULL;
+    for (const char *c = base; c < path + n; c++)
+        if (*c == '.')
+            dot = c;
     /* A leading dot names a hidden file (".csv"), not an extension. */
-    if (!dot || dot == (slash ? slash + 1 : path))
+    if (!dot || dot == base)
         return false;
-    return source_format_parse(dot + 1, out);
+    char ext[16];
+    size_t len = (size_t)(path + n - dot - 1);
+    if (len >= sizeof ext)
+        return false;
+    memcpy(ext, dot + 1, len);
+    ext[len] = '\0';
+    return source_format_parse(ext, out);
 }
 
 const char *source_format_name(pm_format f)

@@ -42,6 +42,7 @@ struct pm_source {
     const source_decoder *dec;
     void *state; /* the decoder's own, freed by its close */
     bool eof;
+    int codec; /* compress_codec of the input (compress.h): 0 when plain */
     size_t max_line;
     jscan_opts json;
 
