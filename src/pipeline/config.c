@@ -954,7 +954,7 @@ static pm_code load_pipeline(loader *ld, const yaml_node_t *n, size_t index, pip
             if (is_null(v))
                 break;
             if (v->type != YAML_SCALAR_NODE || !source_format_parse(sval(v), &pc->format)) {
-                rc = bad_value(ld, v, "format", where, "ndjson, jsonl or csv");
+                rc = bad_value(ld, v, "format", where, "ndjson, jsonl, json or csv");
                 pm_err_hint(ld->err, "leave format out to decide from each file's extension");
                 break;
             }

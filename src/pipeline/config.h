@@ -19,7 +19,7 @@
  *   pipelines:
  *     - name: orders
  *       source: data/orders-*.ndjson   # a path, a glob, or "-"
- *       format: ndjson                 # ndjson | jsonl | csv (default: from extension)
+ *       format: ndjson                 # ndjson | jsonl | json | csv (default: from extension)
  *       table: orders
  *       owner: data-platform@example.com
  *       schedule: "0 6 * * 1-5"        # pipemend serve runs it (cron.h: five

@@ -105,7 +105,7 @@ static pm_code build_opts(const pm_config *cfg, const pipeline_request *req, ing
     if (req->format) {
         if (!source_format_parse(req->format, &o->format)) {
             pm_code code = pm_err_set(err, PM_ERR_USAGE, "unknown format \"%s\"", req->format);
-            pm_err_hint(err, "use ndjson or csv");
+            pm_err_hint(err, "use ndjson, json or csv");
             return code;
         }
         o->has_format = true;

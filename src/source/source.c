@@ -26,6 +26,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "core/log.h"
 #include "core/utf8.h"
 #include "source/compress.h"
 
@@ -165,13 +166,41 @@ void source_overlong(size_t max_line, pm_arena *arena, pm_record *rec, const cha
 
 static const source_decoder *decoder_for(pm_format fmt)
 {
-    return fmt == PM_FMT_CSV ? &csv_decoder : &ndjson_decoder;
+    switch (fmt) {
+    case PM_FMT_CSV:
+        return &csv_decoder;
+    case PM_FMT_JSON:
+        return &json_decoder;
+    case PM_FMT_NDJSON:
+        break;
+    }
+    return &ndjson_decoder;
 }
 
-/* Opens a source over t, reading what precedes the records (BOM, CSV
- * header) from the top, and positions it at start (see source_seek). An
- * NDJSON source that starts further on does not look for a BOM: that
- * would only cost a read. */
+/* Which decoder reads a JSON or NDJSON input, from its top: an array is
+ * read element by element whatever it was called; a JSON document that is
+ * NDJSON is read by lines; pretty-printed objects by the JSON decoder. */
+static pm_code source_pick_json(pm_source *src, pm_format fmt, pm_err *err)
+{
+    json_shape sh = json_sniff(src, err);
+    if (sh == JSON_SHAPE_ERROR)
+        return err ? err->code : PM_ERR_IO;
+    src->shape = sh;
+    if (sh == JSON_SHAPE_ARRAY) {
+        if (fmt == PM_FMT_NDJSON)
+            pm_info("%s is a JSON array of objects, not NDJSON: reading each element as a record",
+                    src->tr->label);
+        src->dec = &json_decoder;
+    } else if (fmt == PM_FMT_JSON) {
+        src->dec = sh == JSON_SHAPE_OBJECTS ? &json_decoder : &ndjson_decoder;
+    }
+    return PM_OK;
+}
+
+/* Opens a source over t, reading what precedes the records (compression
+ * magic, BOM, CSV header, the shape of a JSON input) from the top, and
+ * positions it at start (see source_seek). The top is read even when the
+ * run resumes further on: it says how to read what follows. */
 static pm_code source_start(pm_transport *t, pm_format fmt, const pm_source_opts *opts,
                             uint64_t start, pm_source **out, pm_err *err)
 {
@@ -192,8 +221,10 @@ static pm_code source_start(pm_transport *t, pm_format fmt, const pm_source_opts
     src->buf = pm_xmalloc(src->cap);
 
     pm_code rc = source_decompress(src, err);
-    if (!rc && (src->dec->start || start <= 3))
+    if (!rc)
         rc = source_skip_bom(src, err);
+    if (!rc && fmt != PM_FMT_CSV)
+        rc = source_pick_json(src, fmt, err);
     if (!rc && src->dec->start)
         rc = src->dec->start(src, err);
     if (!rc)
@@ -299,8 +330,12 @@ bool source_format_parse(const char *name, pm_format *out)
 {
     if (!name)
         return false;
-    if (!strcasecmp(name, "ndjson") || !strcasecmp(name, "jsonl") || !strcasecmp(name, "json")) {
+    if (!strcasecmp(name, "ndjson") || !strcasecmp(name, "jsonl")) {
         *out = PM_FMT_NDJSON;
+        return true;
+    }
+    if (!strcasecmp(name, "json")) {
+        *out = PM_FMT_JSON;
         return true;
     }
     if (!strcasecmp(name, "csv")) {
@@ -344,6 +379,8 @@ const char *source_format_name(pm_format f)
         return "ndjson";
     case PM_FMT_CSV:
         return "csv";
+    case PM_FMT_JSON:
+        return "json";
     }
     return "unknown";
 }

@@ -32,7 +32,11 @@
 #include "source/record.h"
 #include "source/transport.h"
 
-typedef enum pm_format { PM_FMT_NDJSON, PM_FMT_CSV } pm_format;
+/* NDJSON: one object a line. JSON: a document of records, one top-level
+ * array of objects or objects one after another (NDJSON among them).
+ * CSV: rows under a header row. An NDJSON input that is a JSON array is
+ * read as JSON (its top says so). */
+typedef enum pm_format { PM_FMT_NDJSON, PM_FMT_CSV, PM_FMT_JSON } pm_format;
 
 typedef struct pm_source_opts {
     size_t max_line;     /* bytes; default 16 MiB */
@@ -105,8 +109,9 @@ const char *source_id(const pm_source *src);
 uint64_t source_size(const pm_source *src);
 bool source_is_stdin(const pm_source *src);
 
-/* "ndjson" / "csv" from a name, or from a file's extension (.ndjson, .jsonl,
- * .json, .csv); false when neither says. */
+/* "ndjson" / "jsonl" / "json" / "csv" / "tsv" from a name, or from a
+ * file's extension (.ndjson, .jsonl, .json, .csv, .tsv; a compression
+ * suffix such as .gz is looked through); false when neither says. */
 bool source_format_parse(const char *name, pm_format *out);
 bool source_format_from_path(const char *path, pm_format *out);
 const char *source_format_name(pm_format f);

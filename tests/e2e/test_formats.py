@@ -132,3 +132,91 @@ class TestCompressed(E2E):
                           ("SFO", "San Francisco", 37.61900194)])
         r = self.ingest("airports", self.path("airports.csv.zst"), expect=EXIT_LOADED)
         self.assertEqual(self.last_run()["rows_read"], 0, r)
+
+
+class TestJsonDocuments(E2E):
+    def expect_movies(self, table, n):
+        self.assertEqual(self.count(table), n)
+        self.assertEqual(self.sql('SELECT "title", "us_gross", "release_date", "major_genre", '
+                                  '"imdb_rating" FROM %s ORDER BY "us_gross" LIMIT 2' % table),
+                         [("Movie 0: The Return", 1000000, "1990-01-01", "Drama", 1.0),
+                          ("Movie 1: The Beginning", 1007919, "1991-02-02", "Comedy",
+                           1.1)])
+        self.assertEqual(self.quarantine("--table", table), [])
+        self.assert_invariants(table, n)
+
+    def test_one_line_array_of_objects(self):
+        # vega-datasets' movies.json: one array on one line, no line end
+        f = self.write("movies.json", json.dumps(movies(2500)))
+        r = self.ingest("movies", f, expect=EXIT_LOADED)
+        self.expect_movies("movies", 2500)
+        run = self.last_run()
+        self.assertEqual((run["status"], run["rows_read"]), ("succeeded", 2500), r)
+        # unchanged: nothing new, nothing twice
+        self.ingest("movies", f, expect=EXIT_LOADED)
+        self.assertEqual(self.last_run()["rows_read"], 0)
+        self.assertEqual(self.count("movies"), 2500)
+
+    def test_pretty_printed_array(self):
+        f = self.write("movies.json", json.dumps(movies(1500), indent=2) + "\n")
+        self.ingest("movies", f, expect=EXIT_LOADED)
+        self.expect_movies("movies", 1500)
+
+    def test_array_given_as_ndjson_and_on_stdin(self):
+        f = self.write("movies.ndjson", json.dumps(movies(1200)))
+        r = self.ingest("movies", f, fmt="ndjson", expect=EXIT_LOADED)
+        self.assertIn("is a JSON array of objects, not NDJSON", r.stderr)
+        self.expect_movies("movies", 1200)
+        self.ingest("piped", "-", fmt="json", input=json.dumps(movies(40), indent=1),
+                    expect=EXIT_LOADED)
+        self.assertEqual(self.count("piped"), 40)
+
+    def test_gzip_compressed_array(self):
+        f = self.write("movies.json.gz", gzip.compress(json.dumps(movies(1100)).encode()))
+        self.ingest("movies", f, expect=EXIT_LOADED)
+        self.expect_movies("movies", 1100)
+
+    def test_pretty_printed_objects_one_after_another(self):
+        f = self.write("movies.json", "".join(json.dumps(m, indent=4) + "\n" for m in movies(1001)))
+        self.ingest("movies", f, expect=EXIT_LOADED)
+        self.expect_movies("movies", 1001)
+
+    def test_bad_element_is_quarantined_with_its_own_bytes_and_line(self):
+        rows = movies(1000)
+        doc = "[\n" + ",\n".join(json.dumps(m, indent=2) for m in rows)
+        doc += ',\n  42,\n  {"Title": "Broken", "US Gross": }\n]\n'
+        f = self.write("movies.json", doc)
+        r = self.ingest("movies", f)
+        self.assertEqual(r.rc, 3, r)
+        self.assertEqual(self.count("movies"), 1000)
+        q = self.quarantine("--table", "movies")
+        self.assertEqual(sorted(e["raw"] for e in q), ['42', '{"Title": "Broken", "US Gross": }'])
+        lines = sorted(e["line"] for e in q if "line" in e)
+        if lines:
+            self.assertEqual(lines, [doc.count("\n", 0, doc.index(",\n  42,")) + 2,
+                                     doc.count("\n", 0, doc.index('{"Title": "Broken"')) + 1])
+        self.assert_invariants("movies", 1002)
+
+    def test_halt_mid_array_resumes_after_the_element(self):
+        cfg = self.write_config("tables:\n  movies:\n    policy:\n      mode: review\n"
+                                "      on_incident: halt\n")
+        self.ingest("movies", self.write("day1.json", json.dumps(movies(1000), indent=2)),
+                    expect=EXIT_LOADED)
+        day2 = movies(6, start=1000)
+        day2[2]["US Gross"] = 3000000000  # int32 no more: a widen waits for a person
+        f = self.write("day2.json", json.dumps(day2, indent=2) + "\n")
+        r = self.ingest("movies", f, expect=3)
+        self.assertIn("halted at line", r.stderr)
+        self.assertEqual(self.count("movies"), 1002)
+        inc = [i for i in self.pm("incidents", "list", "--db", self.db, "--json").json()
+               if i["state"] != "resolved"]
+        self.assertEqual(len(inc), 1, inc)
+        self.assertEqual(self.pm("incidents", "dismiss", str(inc[0]["id"]), "--db", self.db).rc, 0)
+        self.ingest("movies", f, expect=EXIT_LOADED)
+        self.assertEqual(self.sql('SELECT count(*), count(DISTINCT "title") FROM movies'),
+                         [(1005, 1005)])
+        titles = [t for (t,) in self.sql('SELECT "title" FROM movies WHERE "us_gross" > 1007919000 '
+                                         'OR "title" LIKE \'Movie 100_:%\' ORDER BY "title"')]
+        self.assertEqual(titles, sorted(m["Title"] for i, m in enumerate(day2) if i != 2))
+        self.assertEqual(len(self.quarantine("--table", "movies")), 1)
+        self.assert_invariants("movies", 1006)
