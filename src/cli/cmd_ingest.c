@@ -114,7 +114,8 @@ int cmd_ingest(cli_ctx *ctx)
                             .pipeline_name = ctx->pipeline,
                             .paths = (const char *const *)ctx->argv,
                             .npaths = (size_t)ctx->argc,
-                            .format = ctx->format};
+                            .format = ctx->format,
+                            .delimiter = ctx->delimiter};
     return run(ctx, &req);
 }
 

@@ -884,7 +884,7 @@ static pm_code load_defaults(loader *ld, const yaml_node_t *n)
 
 static const char *const pipeline_keys[] = {"name",   "source",   "format", "table",    "owner",
                                             "policy", "contract", "agent",  "schedule", "timezone",
-                                            "every",  "watch",    "review"};
+                                            "every",  "watch",    "review", "delimiter"};
 enum {
     PK_NAME,
     PK_SOURCE,
@@ -898,7 +898,8 @@ enum {
     PK_TIMEZONE,
     PK_EVERY,
     PK_WATCH,
-    PK_REVIEW
+    PK_REVIEW,
+    PK_DELIMITER
 };
 
 static pm_code load_pipeline(loader *ld, const yaml_node_t *n, size_t index, pipeline_marks *marks,
@@ -954,11 +955,19 @@ static pm_code load_pipeline(loader *ld, const yaml_node_t *n, size_t index, pip
             if (is_null(v))
                 break;
             if (v->type != YAML_SCALAR_NODE || !source_format_parse(sval(v), &pc->format)) {
-                rc = bad_value(ld, v, "format", where, "ndjson, jsonl, json or csv");
+                rc = bad_value(ld, v, "format", where, "ndjson, jsonl, json, csv or tsv");
                 pm_err_hint(ld->err, "leave format out to decide from each file's extension");
                 break;
             }
             pc->has_format = true;
+            break;
+        case PK_DELIMITER:
+            if (is_null(v))
+                break;
+            if (v->type != YAML_SCALAR_NODE || !source_delimiter_parse(sval(v), &pc->delimiter)) {
+                rc = bad_value(ld, v, "delimiter", where, "',', ';', '|' or tab");
+                pm_err_hint(ld->err, "leave delimiter out to tell it from the CSV header");
+            }
             break;
         case PK_CONTRACT:
             /* Loaded once the table is known (it may be written below). */

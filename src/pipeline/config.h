@@ -19,7 +19,8 @@
  *   pipelines:
  *     - name: orders
  *       source: data/orders-*.ndjson   # a path, a glob, or "-"
- *       format: ndjson                 # ndjson | jsonl | json | csv (default: from extension)
+ *       format: ndjson                 # ndjson | jsonl | json | csv | tsv (default: from
+ * extension) delimiter: ";"                 # CSV: , ; | or tab (default: from the header row)
  *       table: orders
  *       owner: data-platform@example.com
  *       schedule: "0 6 * * 1-5"        # pipemend serve runs it (cron.h: five
@@ -114,6 +115,7 @@ typedef struct pm_pipeline_cfg {
     bool has_policy;   /* false: the tables: section's policy, else the default */
     pm_format format;
     bool has_format;        /* false: decide from each file's extension */
+    char delimiter;         /* CSV delimiter: delimiter:, 0: from the header */
     pm_contract *contract;  /* may be NULL */
     bool agent_on_incident; /* agent: on_incident */
     /* pipemend serve's triggers (daemon/scheduler.h): any of them */

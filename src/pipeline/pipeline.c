@@ -105,13 +105,23 @@ static pm_code build_opts(const pm_config *cfg, const pipeline_request *req, ing
     if (req->format) {
         if (!source_format_parse(req->format, &o->format)) {
             pm_code code = pm_err_set(err, PM_ERR_USAGE, "unknown format \"%s\"", req->format);
-            pm_err_hint(err, "use ndjson, json or csv");
+            pm_err_hint(err, "use ndjson, json, csv or tsv");
             return code;
         }
         o->has_format = true;
     } else if (p) {
         o->format = p->format;
         o->has_format = p->has_format;
+    }
+    if (req->delimiter) {
+        if (!source_delimiter_parse(req->delimiter, &o->source.delimiter)) {
+            pm_code code =
+                pm_err_set(err, PM_ERR_USAGE, "unknown delimiter \"%s\"", req->delimiter);
+            pm_err_hint(err, "use ',', ';', '|' or tab");
+            return code;
+        }
+    } else if (p) {
+        o->source.delimiter = p->delimiter;
     }
     config_policy(cfg, rules ? rules->name : NULL, o->table, &o->policy);
     o->policy_source = config_policy_source(cfg);

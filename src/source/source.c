@@ -168,6 +168,7 @@ static const source_decoder *decoder_for(pm_format fmt)
 {
     switch (fmt) {
     case PM_FMT_CSV:
+    case PM_FMT_TSV:
         return &csv_decoder;
     case PM_FMT_JSON:
         return &json_decoder;
@@ -215,6 +216,7 @@ static pm_code source_start(pm_transport *t, pm_format fmt, const pm_source_opts
     src->dec = decoder_for(fmt);
     src->json = opts->json;
     src->max_line = source_max_line(opts);
+    src->delimiter = opts->delimiter ? opts->delimiter : fmt == PM_FMT_TSV ? '\t' : 0;
     src->line = 1;
     src->cap = SOURCE_READ_SIZE;
     src->cap_max = src->max_line + 2 > SOURCE_READ_SIZE ? src->max_line + 2 : SOURCE_READ_SIZE;
@@ -223,7 +225,7 @@ static pm_code source_start(pm_transport *t, pm_format fmt, const pm_source_opts
     pm_code rc = source_decompress(src, err);
     if (!rc)
         rc = source_skip_bom(src, err);
-    if (!rc && fmt != PM_FMT_CSV)
+    if (!rc && (fmt == PM_FMT_JSON || fmt == PM_FMT_NDJSON))
         rc = source_pick_json(src, fmt, err);
     if (!rc && src->dec->start)
         rc = src->dec->start(src, err);
@@ -342,6 +344,10 @@ bool source_format_parse(const char *name, pm_format *out)
         *out = PM_FMT_CSV;
         return true;
     }
+    if (!strcasecmp(name, "tsv") || !strcasecmp(name, "tab")) {
+        *out = PM_FMT_TSV;
+        return true;
+    }
     return false;
 }
 
@@ -381,6 +387,24 @@ const char *source_format_name(pm_format f)
         return "csv";
     case PM_FMT_JSON:
         return "json";
+    case PM_FMT_TSV:
+        return "tsv";
     }
     return "unknown";
+}
+
+bool source_delimiter_parse(const char *name, char *out)
+{
+    static const struct {
+        const char *name;
+        char c;
+    } names[] = {{",", ','},    {";", ';'},     {"|", '|'},         {"\t", '\t'}, {"\\t", '\t'},
+                 {"tab", '\t'}, {"comma", ','}, {"semicolon", ';'}, {"pipe", '|'}};
+    for (size_t i = 0; name && i < sizeof names / sizeof *names; i++) {
+        if (!strcasecmp(name, names[i].name)) {
+            *out = names[i].c;
+            return true;
+        }
+    }
+    return false;
 }

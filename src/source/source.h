@@ -35,14 +35,16 @@
 /* NDJSON: one object a line. JSON: a document of records, one top-level
  * array of objects or objects one after another (NDJSON among them).
  * CSV: rows under a header row. An NDJSON input that is a JSON array is
- * read as JSON (its top says so). */
-typedef enum pm_format { PM_FMT_NDJSON, PM_FMT_CSV, PM_FMT_JSON } pm_format;
+ * read as JSON (its top says so). TSV is CSV with a tab delimiter. */
+typedef enum pm_format { PM_FMT_NDJSON, PM_FMT_CSV, PM_FMT_JSON, PM_FMT_TSV } pm_format;
 
 typedef struct pm_source_opts {
     size_t max_line;     /* bytes; default 16 MiB */
     uint64_t start_line; /* line number at start_offset, from a checkpoint
                           * (0: unknown, count from 1 there) */
     jscan_opts json;
+    char delimiter; /* CSV: , ; \t or |; 0 tells it from the header row
+                     * (the one of them it holds most, else ,) */
 } pm_source_opts;
 
 void source_opts_default(pm_source_opts *o);
@@ -115,5 +117,9 @@ bool source_is_stdin(const pm_source *src);
 bool source_format_parse(const char *name, pm_format *out);
 bool source_format_from_path(const char *path, pm_format *out);
 const char *source_format_name(pm_format f);
+
+/* A CSV delimiter as a person writes it: , ; | or tab (also "\t", a tab
+ * character, "comma", "semicolon", "pipe"); false for anything else. */
+bool source_delimiter_parse(const char *name, char *out);
 
 #endif

@@ -43,8 +43,9 @@ struct pm_source {
     const source_decoder *dec;
     void *state; /* the decoder's own, freed by its close */
     bool eof;
-    int codec; /* compress_codec of the input (compress.h): 0 when plain */
-    int shape; /* json_shape of a JSON or NDJSON input's top (below) */
+    int codec;      /* compress_codec of the input (compress.h): 0 when plain */
+    int shape;      /* json_shape of a JSON or NDJSON input's top (below) */
+    char delimiter; /* CSV: opts->delimiter, or tab for TSV; 0: sniff */
     size_t max_line;
     jscan_opts json;
 

@@ -220,3 +220,92 @@ class TestJsonDocuments(E2E):
         self.assertEqual(titles, sorted(m["Title"] for i, m in enumerate(day2) if i != 2))
         self.assertEqual(len(self.quarantine("--table", "movies")), 1)
         self.assert_invariants("movies", 1006)
+
+
+PENGUINS = [
+    ("Adelie", "Torgersen", "39.1", "18.7", "181", "3750", "MALE"),
+    ("Adelie", "Torgersen", "39.5", "17.4", "186", "3800", "FEMALE"),
+    ("Chinstrap", "Dream", "46.5", "17.9", "192", "3500", "FEMALE"),
+    ("Gentoo", "Biscoe", "46.1", "13.2", "211", "4500", "FEMALE"),
+    ("Gentoo", "Biscoe", "50.0", "16.3", "230", "5700", "MALE"),
+]
+PENGUIN_COLS = ["Species", "Island", "Beak Length (mm)", "Beak Depth (mm)",
+                "Flipper Length (mm)", "Body Mass (g)", "Sex"]
+
+
+def penguins_text(delim, rows=PENGUINS):
+    return "".join(delim.join(r) + "\n" for r in [PENGUIN_COLS] + list(rows))
+
+
+class TestDelimiters(E2E):
+    def expect_penguins(self, table):
+        self.assertEqual(list(self.schema(table)),
+                         ["species", "island", "beak_length__mm", "beak_depth__mm",
+                          "flipper_length__mm", "body_mass__g", "sex"])
+        self.assertEqual(self.sql('SELECT species, island, beak_length__mm, body_mass__g, sex '
+                                  'FROM %s ORDER BY body_mass__g' % table),
+                         [("Chinstrap", "Dream", 46.5, 3500, "FEMALE"),
+                          ("Adelie", "Torgersen", 39.1, 3750, "MALE"),
+                          ("Adelie", "Torgersen", 39.5, 3800, "FEMALE"),
+                          ("Gentoo", "Biscoe", 46.1, 4500, "FEMALE"),
+                          ("Gentoo", "Biscoe", 50.0, 5700, "MALE")])
+        self.assertEqual(self.quarantine("--table", table), [])
+
+    def test_tsv_file_is_tab_separated(self):
+        self.ingest("penguins", self.write("penguins.tsv", penguins_text("\t")),
+                    expect=EXIT_LOADED)
+        self.expect_penguins("penguins")
+
+    def test_delimiter_told_from_the_header(self):
+        for name, d in (("semi", ";"), ("tabbed", "\t"), ("piped", "|")):
+            self.ingest(name, self.write(name + ".csv", penguins_text(d)), expect=EXIT_LOADED)
+            self.expect_penguins(name)
+
+    def test_semicolon_csv_with_decimal_commas_in_quotes(self):
+        # European exports: ';' between fields, ',' inside quoted values
+        f = self.write("airports.csv", 'iata;name;city;lat\n'
+                       'ORD;"Chicago O\'Hare International; Terminal 5";Chicago;"41,97"\n'
+                       'SFO;San Francisco International;San Francisco;"37,61"\n')
+        self.ingest("airports", f, expect=EXIT_LOADED)
+        self.assertEqual(self.sql("SELECT iata, name, city, lat FROM airports ORDER BY iata"),
+                         [("ORD", "Chicago O'Hare International; Terminal 5", "Chicago", "41,97"),
+                          ("SFO", "San Francisco International", "San Francisco", "37,61")])
+
+    def test_delimiter_option_and_pipeline_key(self):
+        # one '|' and one ',' in the header: the sniffer would take ','
+        f = self.write("airports.txt", "IATA|City, State\nORD|Chicago, IL\nSFO|San Francisco, CA\n")
+        self.ingest("airports", f, fmt="csv", extra=("--delimiter", "|"), expect=EXIT_LOADED)
+        self.assertEqual(self.sql("SELECT iata, city__state FROM airports ORDER BY iata"),
+                         [("ORD", "Chicago, IL"), ("SFO", "San Francisco, CA")])
+        cfg = self.write_config("pipelines:\n  - name: penguins\n    source: feed/*.txt\n"
+                                "    format: csv\n    delimiter: tab\n    table: penguins\n")
+        self.write("feed/day1.txt", penguins_text("\t"))
+        r = self.pm("run", "penguins", "--db", self.db, "--config", cfg)
+        self.assertEqual(r.rc, EXIT_LOADED, r)
+        self.expect_penguins("penguins")
+        r = self.ingest("x", f, extra=("--delimiter", "colon"), expect=EXIT_USAGE)
+        self.assertIn('unknown delimiter "colon"', r.stderr)
+
+    def test_one_column_header_holding_a_delimiter_is_an_error(self):
+        f = self.write("penguins.csv", penguins_text(";"))
+        r = self.ingest("penguins", f, extra=("--delimiter", ","))
+        self.assertIn(r.rc, (EXIT_FAILED, EXIT_USAGE), r)
+        self.assertIn("is one column that holds ';' (read with delimiter ',')", r.stderr)
+        self.assertIn("pass --delimiter ';'", r.stderr)
+        self.assertFalse(self.table_exists("penguins"))
+
+    def test_quarantined_semicolon_row_replays_with_its_delimiter(self):
+        self.write_config("tables:\n  penguins:\n    policy:\n      mode: review\n")
+        self.ingest("penguins", self.write("day1.csv", penguins_text(";")), expect=EXIT_LOADED)
+        big = ("Gentoo", "Biscoe", "49.9", "16.1", "213", "3000000000", "MALE")
+        self.ingest("penguins", self.write("day2.csv", penguins_text(";", [big])), expect=3)
+        q = self.quarantine("--table", "penguins")
+        self.assertEqual([e["raw"] for e in q], [";".join(big)])
+        props = self.pm("proposals", "list", "--db", self.db, "--json").json()
+        self.assertEqual(len(props), 1, props)
+        r = self.pm("proposals", "approve", str(props[0]["id"]), "--db", self.db, "--actor", "ann")
+        self.assertEqual(r.rc, 0, r)
+        self.assertEqual(self.sql("SELECT species, beak_length__mm, body_mass__g FROM penguins "
+                                  "WHERE body_mass__g > 10000"), [("Gentoo", 49.9, 3000000000)])
+        self.assertEqual(self.quarantine("--table", "penguins"), [])
+        self.assert_invariants("penguins", 6)
