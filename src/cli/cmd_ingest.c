@@ -115,7 +115,8 @@ int cmd_ingest(cli_ctx *ctx)
                             .paths = (const char *const *)ctx->argv,
                             .npaths = (size_t)ctx->argc,
                             .format = ctx->format,
-                            .delimiter = ctx->delimiter};
+                            .delimiter = ctx->delimiter,
+                            .encoding = ctx->encoding};
     return run(ctx, &req);
 }
 

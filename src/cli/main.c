@@ -598,6 +598,9 @@ static int run_command(const command *cmd, int argc, char **argv, const struct o
         case 'S':
             ctx.delimiter = optarg;
             break;
+        case 'E':
+            ctx.encoding = optarg;
+            break;
         case 'p':
             ctx.pipeline = optarg;
             break;

@@ -36,6 +36,7 @@
 #include "drift/drift.h"
 #include "pipeline/notify.h"
 #include "schema/colname.h"
+#include "source/compress.h"
 #include "store/store.h"
 
 #define CONFIG_DEFAULT_PATH "pipemend.yaml"
@@ -882,9 +883,9 @@ static pm_code load_defaults(loader *ld, const yaml_node_t *n)
     return PM_OK;
 }
 
-static const char *const pipeline_keys[] = {"name",   "source",   "format", "table",    "owner",
-                                            "policy", "contract", "agent",  "schedule", "timezone",
-                                            "every",  "watch",    "review", "delimiter"};
+static const char *const pipeline_keys[] = {
+    "name",     "source",   "format", "table", "owner",  "policy",    "contract", "agent",
+    "schedule", "timezone", "every",  "watch", "review", "delimiter", "encoding"};
 enum {
     PK_NAME,
     PK_SOURCE,
@@ -899,7 +900,8 @@ enum {
     PK_EVERY,
     PK_WATCH,
     PK_REVIEW,
-    PK_DELIMITER
+    PK_DELIMITER,
+    PK_ENCODING
 };
 
 static pm_code load_pipeline(loader *ld, const yaml_node_t *n, size_t index, pipeline_marks *marks,
@@ -968,6 +970,17 @@ static pm_code load_pipeline(loader *ld, const yaml_node_t *n, size_t index, pip
                 rc = bad_value(ld, v, "delimiter", where, "',', ';', '|' or tab");
                 pm_err_hint(ld->err, "leave delimiter out to tell it from the CSV header");
             }
+            break;
+        case PK_ENCODING:
+            if (is_null(v))
+                break;
+            if (v->type != YAML_SCALAR_NODE || !compress_charset_known(sval(v))) {
+                rc = bad_value(ld, v, "encoding", where,
+                               "a character set: latin1, windows-1252 ...");
+                pm_err_hint(ld->err, "iconv -l lists the names; leave encoding out for UTF-8");
+                break;
+            }
+            rc = get_string(ld, v, "encoding", where, &pc->encoding);
             break;
         case PK_CONTRACT:
             /* Loaded once the table is known (it may be written below). */

@@ -1,5 +1,6 @@
 /* compress.c - the decompressing transport: gzip (zlib) and zstd (libzstd)
- * streams read from another transport (see compress.h).
+ * streams read from another transport (see compress.h); and the same
+ * transport converting a declared character set to UTF-8 (iconv).
  *
  * The transport reads compressed bytes from the one under it in large
  * pieces and hands out what they decompress to; nothing but its input
@@ -19,10 +20,13 @@
  * rewritten one, as for a plain file. */
 #include "source/compress.h"
 
+#include <errno.h>
+#include <iconv.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <jansson.h>
 #include <zlib.h>
@@ -39,6 +43,8 @@ typedef struct ztransport {
     compress_codec codec;
     z_stream zs;      /* gzip */
     ZSTD_DStream *zd; /* zstd; owned */
+    iconv_t cd;       /* a charset; owned */
+    char *name;       /* owned: "gzip", "zstd" or the charset, in tokens and messages */
     char *in;         /* owned: compressed bytes in[in_pos, in_len) not yet decompressed */
     size_t in_pos;
     size_t in_len;
@@ -72,6 +78,8 @@ const char *compress_codec_name(compress_codec c)
         return "gzip";
     case COMPRESS_ZSTD:
         return "zstd";
+    case COMPRESS_CHARSET:
+        return "charset";
     case COMPRESS_NONE:
         break;
     }
@@ -100,10 +108,32 @@ static pm_code z_error(ztransport *z, pm_err *err, const char *why)
     return PM_ERR_IO;
 }
 
-/* Decompresses from in[in_pos, in_len) into out[*got, cap). */
+/* Converts in[in_pos, in_len) into out[*got, cap) from a charset. */
+static void z_convert(ztransport *z, char *out, size_t cap, size_t *got)
+{
+    char *ip = z->in + z->in_pos, *op = out + *got;
+    size_t il = z->in_len - z->in_pos, ol = cap - *got;
+    size_t r = iconv(z->cd, &ip, &il, &op, &ol);
+    int e = errno;
+    z->in_pos = z->in_len - il;
+    *got = cap - ol;
+    if (r == (size_t)-1 && e == EILSEQ && *got < cap) {
+        /* A byte the charset does not define goes on as it is: not UTF-8,
+         * its record is malformed at that byte (a finding, not a guess). */
+        out[(*got)++] = z->in[z->in_pos++];
+    }
+    /* EINVAL: a character cut by the end of what was read so far */
+    z->at_boundary = !(r == (size_t)-1 && e == EINVAL);
+}
+
+/* Decompresses (or converts) from in[in_pos, in_len) into out[*got, cap). */
 static pm_code z_step(ztransport *z, char *out, size_t cap, size_t *got, pm_err *err)
 {
     size_t in_before = z->in_pos, out_before = *got;
+    if (z->codec == COMPRESS_CHARSET) {
+        z_convert(z, out, cap, got);
+        return PM_OK;
+    }
     if (z->codec == COMPRESS_GZIP) {
         if (z->at_boundary) {
             /* The next member of a concatenation (cat a.gz b.gz). */
@@ -167,16 +197,37 @@ static pm_code z_read(pm_transport *t, char *buf, size_t cap, size_t *got, pm_er
         pm_code rc = z_step(z, buf, cap, got, err);
         if (rc != PM_OK)
             return rc;
-        if (*got == before && z->in_pos == in_before)
-            break; /* no progress: the output is full */
+        if (*got == before && z->in_pos == in_before) {
+            /* No progress: the output is full, or what is left of the input
+             * is the start of a character that needs the next read. */
+            if (*got == cap || *got > 0 || z->in_eof || z->in_len - z->in_pos >= COMPRESS_IN_SIZE)
+                break;
+            size_t keep = z->in_len - z->in_pos, n = 0;
+            memmove(z->in, z->in + z->in_pos, keep);
+            z->in_pos = 0;
+            z->in_len = keep;
+            rc = transport_read(z->inner, z->in + keep, COMPRESS_IN_SIZE - keep, &n, err);
+            if (rc != PM_OK)
+                return rc;
+            z->in_len += n;
+            z->in_total += n;
+            if (n == 0)
+                z->in_eof = true;
+        }
     }
-    if (*got == 0 && z->in_eof && z->in_pos == z->in_len && !z->at_boundary) {
+    if (*got == 0 && z->in_eof && (z->in_pos < z->in_len || !z->at_boundary)) {
         z->failed = true;
-        pm_err_set(err, PM_ERR_IO,
-                   "%s ends inside a %s %s, after %" PRIu64 " compressed bytes (%" PRIu64
-                   " decompressed)",
-                   t->label, compress_codec_name(z->codec),
-                   z->codec == COMPRESS_GZIP ? "member" : "frame", z->in_total, z->out_total);
+        if (z->codec == COMPRESS_CHARSET)
+            pm_err_set(err, PM_ERR_IO,
+                       "%s ends inside a %s character, after %" PRIu64 " bytes (%" PRIu64
+                       " converted to UTF-8)",
+                       t->label, z->name, z->in_total, z->out_total);
+        else
+            pm_err_set(err, PM_ERR_IO,
+                       "%s ends inside a %s %s, after %" PRIu64 " compressed bytes (%" PRIu64
+                       " decompressed)",
+                       t->label, z->name, z->codec == COMPRESS_GZIP ? "member" : "frame",
+                       z->in_total, z->out_total);
         pm_err_hint(err, "the file is cut short or still being written; the rows before this "
                          "point are loaded, run again once it is complete");
         return PM_ERR_IO;
@@ -196,9 +247,8 @@ static pm_code z_position(pm_transport *t, uint64_t end, uint64_t line, char *ou
      * between members: if nothing follows those compressed bytes on the
      * next run (the transport underneath says so), nothing is new. */
     bool complete = z->in_pos == z->in_len && z->at_boundary && end == z->out_total;
-    json_t *j =
-        json_pack("{s:s, s:I, s:I, s:b, s:s}", "codec", compress_codec_name(z->codec), "offset",
-                  (json_int_t)end, "line", (json_int_t)line, "complete", complete, "inner", inner);
+    json_t *j = json_pack("{s:s, s:I, s:I, s:b, s:s}", "codec", z->name, "offset", (json_int_t)end,
+                          "line", (json_int_t)line, "complete", complete, "inner", inner);
     char *s = j ? json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
     json_decref(j);
     if (!s || strlen(s) >= TRANSPORT_POSITION_MAX) {
@@ -243,10 +293,10 @@ static pm_code z_resume(pm_transport *t, const char *position, transport_start *
     uint64_t offset, line;
     bool complete;
     char inner[TRANSPORT_POSITION_MAX];
-    if (!z_token(position, compress_codec_name(z->codec), &offset, &line, &complete, inner)) {
+    if (!z_token(position, z->name, &offset, &line, &complete, inner)) {
         pm_warn("%s: the checkpoint is not a position in its %s stream (it was loaded as "
                 "another kind of input before); reading it from the start",
-                t->label, compress_codec_name(z->codec));
+                t->label, z->name);
         return PM_OK;
     }
     transport_start under;
@@ -282,9 +332,12 @@ static void z_close(pm_transport *t)
     ztransport *z = zt(t);
     if (z->codec == COMPRESS_GZIP)
         inflateEnd(&z->zs);
-    else
+    else if (z->codec == COMPRESS_ZSTD)
         ZSTD_freeDStream(z->zd);
+    else
+        iconv_close(z->cd);
     free(z->in);
+    free(z->name);
     transport_close(z->inner);
 }
 
@@ -305,21 +358,40 @@ static const transport_ops z_ops_once = {
     .close = z_close,
 };
 
+/* A filter transport over inner (taking it), with head its first bytes
+ * already read; the codec's own state is set up by the caller. */
+static ztransport *z_new(pm_transport *inner, compress_codec codec, const char *name,
+                         const char *head, size_t head_len)
+{
+    ztransport *z = pm_xcalloc(1, sizeof *z);
+    z->inner = inner;
+    z->codec = codec;
+    z->name = pm_xstrdup(name);
+    z->base.ops = transport_resumable(inner) ? &z_ops : &z_ops_once;
+    z->base.label = inner->label;
+    z->base.id = pm_xstrdup(inner->id); /* the same checkpoint key as the file */
+    z->base.size = 0;                   /* unknown until read through */
+    z->in = pm_xmalloc(head_len > COMPRESS_IN_SIZE ? head_len : COMPRESS_IN_SIZE);
+    if (head_len)
+        memcpy(z->in, head, head_len);
+    z->in_len = head_len;
+    z->in_total = head_len;
+    return z;
+}
+
+static void z_free(ztransport *z)
+{
+    free(z->in);
+    free(z->name);
+    free(z->base.id);
+    free(z);
+}
+
 pm_code compress_open(pm_transport **t, compress_codec codec, const char *head, size_t head_len,
                       pm_err *err)
 {
     pm_transport *inner = *t;
-    ztransport *z = pm_xcalloc(1, sizeof *z);
-    z->inner = inner;
-    z->codec = codec;
-    z->base.ops = transport_resumable(inner) ? &z_ops : &z_ops_once;
-    z->base.label = inner->label;
-    z->base.id = pm_xstrdup(inner->id); /* the same checkpoint key as the file */
-    z->base.size = 0;                   /* unknown until decompressed */
-    z->in = pm_xmalloc(head_len > COMPRESS_IN_SIZE ? head_len : COMPRESS_IN_SIZE);
-    memcpy(z->in, head, head_len);
-    z->in_len = head_len;
-    z->in_total = head_len;
+    ztransport *z = z_new(inner, codec, compress_codec_name(codec), head, head_len);
     bool ok;
     if (codec == COMPRESS_GZIP) {
         ok = inflateInit2(&z->zs, 16 + MAX_WBITS) == Z_OK;
@@ -330,14 +402,45 @@ pm_code compress_open(pm_transport **t, compress_codec codec, const char *head, 
     if (!ok) {
         if (codec == COMPRESS_ZSTD)
             ZSTD_freeDStream(z->zd);
-        free(z->in);
-        free(z->base.id);
-        free(z);
+        z_free(z);
         transport_close(inner);
         *t = NULL;
         return pm_err_set(err, PM_ERR_NOMEM, "cannot start the %s decompressor",
                           compress_codec_name(codec));
     }
+    *t = &z->base;
+    return PM_OK;
+}
+
+bool compress_charset_is_utf8(const char *charset)
+{
+    return !strcasecmp(charset, "utf-8") || !strcasecmp(charset, "utf8");
+}
+
+bool compress_charset_known(const char *charset)
+{
+    iconv_t cd = iconv_open("UTF-8", charset);
+    if (cd == (iconv_t)-1)
+        return false;
+    iconv_close(cd);
+    return true;
+}
+
+pm_code compress_open_charset(pm_transport **t, const char *charset, const char *head,
+                              size_t head_len, pm_err *err)
+{
+    iconv_t cd = iconv_open("UTF-8", charset);
+    if (cd == (iconv_t)-1) {
+        pm_code code = pm_err_set(err, PM_ERR_USAGE, "unknown encoding \"%s\"", charset);
+        pm_err_hint(err, "name a character set iconv knows: latin1, windows-1252, iso-8859-15, "
+                         "utf-16 (iconv -l lists them)");
+        transport_close(*t);
+        *t = NULL;
+        return code;
+    }
+    ztransport *z = z_new(*t, COMPRESS_CHARSET, charset, head, head_len);
+    z->cd = cd;
+    z->at_boundary = true;
     *t = &z->base;
     return PM_OK;
 }

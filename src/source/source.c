@@ -223,6 +223,13 @@ static pm_code source_start(pm_transport *t, pm_format fmt, const pm_source_opts
     src->buf = pm_xmalloc(src->cap);
 
     pm_code rc = source_decompress(src, err);
+    if (!rc && opts->encoding && !compress_charset_is_utf8(opts->encoding)) {
+        /* what was read is handed over, as to a decompressor */
+        rc = compress_open_charset(&src->tr, opts->encoding, src->buf + src->beg,
+                                   src->lim - src->beg, err);
+        src->beg = src->lim = 0;
+        src->eof = false;
+    }
     if (!rc)
         rc = source_skip_bom(src, err);
     if (!rc && (fmt == PM_FMT_JSON || fmt == PM_FMT_NDJSON))

@@ -43,8 +43,10 @@ typedef struct pm_source_opts {
     uint64_t start_line; /* line number at start_offset, from a checkpoint
                           * (0: unknown, count from 1 there) */
     jscan_opts json;
-    char delimiter; /* CSV: , ; \t or |; 0 tells it from the header row
-                     * (the one of them it holds most, else ,) */
+    char delimiter;       /* CSV: , ; \t or |; 0 tells it from the header row
+                           * (the one of them it holds most, else ,) */
+    const char *encoding; /* the input's character set (iconv name), converted
+                           * to UTF-8; NULL: UTF-8 */
 } pm_source_opts;
 
 void source_opts_default(pm_source_opts *o);

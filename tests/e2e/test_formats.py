@@ -309,3 +309,60 @@ class TestDelimiters(E2E):
                                   "WHERE body_mass__g > 10000"), [("Gentoo", 49.9, 3000000000)])
         self.assertEqual(self.quarantine("--table", "penguins"), [])
         self.assert_invariants("penguins", 6)
+
+
+AIRPORTS_1252 = ("iata,name,city,country\n"
+                 "CDG,Aéroport Charles-de-Gaulle,Roissy-en-France,France\n"
+                 "ZRH,Zürich Flughafen,Zürich,Switzerland\n"
+                 "LHR,Heathrow “London”,London,United Kingdom\n"
+                 "OSL,Oslo lufthavn – Gardermoen,Gardermoen,Norway\n")
+
+
+class TestEncodings(E2E):
+    def expect_airports(self, table, quotes="“London”", dash="–"):
+        self.assertEqual(self.sql("SELECT iata, name, city FROM %s ORDER BY iata" % table),
+                         [("CDG", "Aéroport Charles-de-Gaulle", "Roissy-en-France"),
+                          ("LHR", "Heathrow %s" % quotes, "London"),
+                          ("OSL", "Oslo lufthavn %s Gardermoen" % dash, "Gardermoen"),
+                          ("ZRH", "Zürich Flughafen", "Zürich")])
+        self.assertEqual(self.quarantine("--table", table), [])
+
+    def test_windows_1252_csv_is_converted(self):
+        f = self.write("airports.csv", AIRPORTS_1252.encode("cp1252"))
+        self.ingest("airports", f, extra=("--encoding", "windows-1252"), expect=EXIT_LOADED)
+        self.expect_airports("airports")
+        # a re-run finds nothing new: the checkpoint is in converted bytes
+        self.ingest("airports", f, extra=("--encoding", "windows-1252"), expect=EXIT_LOADED)
+        self.assertEqual(self.last_run()["rows_read"], 0)
+        self.assertEqual(self.count("airports"), 4)
+
+    def test_latin1_ndjson_gzip_from_a_pipeline(self):
+        text = "".join(json.dumps({"iata": i, "name": n, "city": c}, ensure_ascii=False) + "\n"
+                       for i, n, c in (("CDG", "Aéroport Charles-de-Gaulle", "Roissy-en-France"),
+                                       ("ZRH", "Zürich Flughafen", "Zürich")))
+        self.write("feed/day1.ndjson.gz", gzip.compress(text.encode("latin1")))
+        cfg = self.write_config("pipelines:\n  - name: airports\n    source: feed/*.ndjson.gz\n"
+                                "    encoding: latin1\n    table: airports\n")
+        r = self.pm("run", "airports", "--db", self.db, "--config", cfg)
+        self.assertEqual(r.rc, EXIT_LOADED, r)
+        self.assertEqual(self.sql("SELECT iata, name, city FROM airports ORDER BY iata"),
+                         [("CDG", "Aéroport Charles-de-Gaulle", "Roissy-en-France"),
+                          ("ZRH", "Zürich Flughafen", "Zürich")])
+
+    def test_undefined_byte_stays_a_finding_and_unknown_charset_is_refused(self):
+        # 0x81 means nothing in windows-1252: that row is malformed, the rest load
+        rows = AIRPORTS_1252.encode("cp1252") + b"XXX,Bad \x81 byte,Nowhere,None\n"
+        f = self.write("airports.csv", rows)
+        self.ingest("airports", f, extra=("--encoding", "windows-1252"), expect=3)
+        self.assertEqual(self.count("airports"), 4)
+        q = self.quarantine("--table", "airports")
+        self.assertEqual(len(q), 1)
+        self.assertEqual(self.raw_bytes(q[0]), b"XXX,Bad \x81 byte,Nowhere,None")
+        self.assertIn("invalid UTF-8", q[0]["message"])
+        r = self.ingest("other", f, extra=("--encoding", "klingon"), expect=EXIT_USAGE)
+        self.assertIn('unknown encoding "klingon"', r.stderr)
+        cfg = self.write("bad.yaml", "pipelines:\n  - name: a\n    source: airports.csv\n"
+                                     "    encoding: klingon\n    table: a\n")
+        r = self.pm("run", "a", "--db", self.db, "--config", cfg)
+        self.assertEqual(r.rc, EXIT_USAGE, r)
+        self.assertIn("encoding", r.stderr)
