@@ -135,6 +135,92 @@ static pm_code source_decompress(pm_source *src, pm_err *err)
     return rc;
 }
 
+/* Looks at p[0, n), the top of the input, for signs that it is not what
+ * fmt reads, and says what it looks like (see source_looks_like). */
+static void source_classify(pm_source *src, const char *p, size_t n)
+{
+    const unsigned char *u = (const unsigned char *)p;
+    src->looks = src->looks_hint = NULL;
+    static const struct {
+        const char *magic;
+        size_t len;
+        const char *what;
+    } others[] = {
+        {"BZh", 3, "bzip2-compressed data"},
+        {"\xFD"
+         "7zXZ",
+         5, "xz-compressed data"},
+        {"PK\x03\x04", 4, "a zip archive"},
+        {"PAR1", 4, "a Parquet file"},
+        {"\x89PNG", 4, "a PNG image"},
+        {"%PDF", 4, "a PDF document"},
+        {"SQLite format 3", 15, "an SQLite database"},
+    };
+    for (size_t i = 0; i < sizeof others / sizeof *others; i++) {
+        if (n >= others[i].len && memcmp(p, others[i].magic, others[i].len) == 0) {
+            src->looks = others[i].what;
+            src->looks_hint = "pipemend reads NDJSON, JSON and CSV (plain, gzip or zstd): "
+                              "convert or decompress it first";
+            return;
+        }
+    }
+    size_t ctl = 0;
+    for (size_t i = 0; i < n; i++)
+        if (u[i] == 0 || (u[i] < 0x20 && u[i] != '\n' && u[i] != '\r' && u[i] != '\t'))
+            ctl++;
+    if (n && (ctl * 20 > n || memchr(p, 0, n))) {
+        src->looks = "binary data, not text";
+        src->looks_hint = "check that the file is the feed you meant; pipemend reads NDJSON, "
+                          "JSON and CSV (plain, gzip or zstd)";
+        return;
+    }
+    size_t bad = pm_utf8_check(p, n);
+    /* a sequence cut by the end of what was read is not a finding */
+    if (bad < n && n - bad >= 4) {
+        src->looks = "text that is not UTF-8 (Latin-1 or Windows-1252, most likely)";
+        src->looks_hint = "declare the files' character set: encoding: windows-1252 in the "
+                          "pipeline, or --encoding windows-1252 (latin1, iso-8859-15 ...)";
+        return;
+    }
+    size_t k = 0;
+    while (k < n && (p[k] == ' ' || p[k] == '\t' || p[k] == '\r' || p[k] == '\n'))
+        k++;
+    bool jsonish = k < n && (p[k] == '{' || p[k] == '[');
+    if (src->fmt == PM_FMT_CSV || src->fmt == PM_FMT_TSV) {
+        if (jsonish) {
+            src->looks = "JSON, not CSV";
+            src->looks_hint = "pass --format json (or format: json in the pipeline)";
+        }
+        return;
+    }
+    if (src->fmt == PM_FMT_NDJSON && src->shape == JSON_SHAPE_OBJECTS) {
+        src->looks = "pretty-printed JSON (objects over several lines), not NDJSON";
+        src->looks_hint = "pass --format json (or format: json, or name the file .json)";
+        return;
+    }
+    if (!jsonish && k < n) {
+        const char *nl = memchr(p + k, '\n', n - k);
+        size_t line = nl ? (size_t)(nl - (p + k)) : n - k;
+        size_t seps = 0;
+        for (size_t i = k; i < k + line; i++)
+            seps += p[i] == ',' || p[i] == ';' || p[i] == '\t' || p[i] == '|';
+        if (seps) {
+            src->looks = "delimited text (CSV or TSV), not JSON";
+            src->looks_hint = "pass --format csv (or format: csv in the pipeline)";
+        } else {
+            src->looks = "text that is not JSON";
+            src->looks_hint = "pass the format the file is in with --format";
+        }
+    }
+}
+
+const char *source_looks_like(const pm_source *src, const char **hint)
+{
+    if (hint)
+        *hint = src->looks_hint;
+    return src->looks;
+}
+
 /* The byte order mark is not data: drop it when reading from the top. */
 static pm_code source_skip_bom(pm_source *src, pm_err *err)
 {
@@ -217,6 +303,7 @@ static pm_code source_start(pm_transport *t, pm_format fmt, const pm_source_opts
     src->json = opts->json;
     src->max_line = source_max_line(opts);
     src->delimiter = opts->delimiter ? opts->delimiter : fmt == PM_FMT_TSV ? '\t' : 0;
+    src->fmt = fmt;
     src->line = 1;
     src->cap = SOURCE_READ_SIZE;
     src->cap_max = src->max_line + 2 > SOURCE_READ_SIZE ? src->max_line + 2 : SOURCE_READ_SIZE;
@@ -234,8 +321,15 @@ static pm_code source_start(pm_transport *t, pm_format fmt, const pm_source_opts
         rc = source_skip_bom(src, err);
     if (!rc && (fmt == PM_FMT_JSON || fmt == PM_FMT_NDJSON))
         rc = source_pick_json(src, fmt, err);
-    if (!rc && src->dec->start)
+    if (!rc) {
+        size_t n = src->lim - src->beg;
+        source_classify(src, src->buf + src->beg, n > 65536 ? 65536 : n);
+    }
+    if (!rc && src->dec->start) {
         rc = src->dec->start(src, err);
+        if (rc && rc != PM_ERR_IO && src->looks && err)
+            pm_err_hint(err, "it looks like %s: %s", src->looks, src->looks_hint);
+    }
     if (!rc)
         rc = source_seek(src, start, opts->start_line, err);
     if (rc) {

@@ -82,6 +82,14 @@ pm_code source_next(pm_source *src, pm_arena *arena, pm_record *rec, pm_err *err
 
 void source_close(pm_source *src);
 
+/* What the top of the input looks like, when that is not what its format
+ * expects: "pretty-printed JSON (objects over several lines), not NDJSON",
+ * "binary data, not text", "text that is not UTF-8 ...". NULL when
+ * nothing was noticed. *hint (may be NULL) gets what to do about it.
+ * For messages about an input that yields no record or mostly malformed
+ * ones (ingest). */
+const char *source_looks_like(const pm_source *src, const char **hint);
+
 /* The CSV header as read from the file: its raw bytes without the line end
  * (borrowed until source_close), and their length; NULL for NDJSON. Kept
  * with each quarantined CSV row so that replay can name its fields. The

@@ -46,6 +46,12 @@ struct pm_source {
     int codec;      /* compress_codec of the input (compress.h): 0 when plain */
     int shape;      /* json_shape of a JSON or NDJSON input's top (below) */
     char delimiter; /* CSV: opts->delimiter, or tab for TSV; 0: sniff */
+    pm_format fmt;  /* as asked for (the decoder may differ: JSON shapes) */
+    /* What the top of the input looks like when that is not what the
+     * format expects (source_looks_like), with what to do; "" when it
+     * looks right. Static strings. */
+    const char *looks;
+    const char *looks_hint;
     size_t max_line;
     jscan_opts json;
 

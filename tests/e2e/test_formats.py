@@ -366,3 +366,80 @@ class TestEncodings(E2E):
         r = self.pm("run", "a", "--db", self.db, "--config", cfg)
         self.assertEqual(r.rc, EXIT_USAGE, r)
         self.assertIn("encoding", r.stderr)
+
+
+class TestNeverASilentSuccess(E2E):
+    def assert_refused(self, r, table, *phrases):
+        self.assertEqual(r.rc, EXIT_FAILED, r)
+        for ph in phrases:
+            self.assertIn(ph, r.stderr)
+        run = self.last_run()
+        self.assertEqual((run["status"], run["rows_loaded"], run["rows_quarantined"]),
+                         ("failed", 0, 0), run)
+        self.assertEqual(self.quarantine("--table", table), [])
+
+    def test_pretty_printed_json_given_as_ndjson(self):
+        f = self.write("movies.ndjson", "".join(json.dumps(m, indent=2) + "\n" for m in movies(300)))
+        r = self.ingest("movies", f, fmt="ndjson")
+        self.assert_refused(r, "movies", "records are not ndjson, it looks like pretty-printed JSON",
+                            "nothing of it was loaded", "hint: pass --format json")
+        self.assertFalse(self.table_exists("movies"))
+        self.ingest("movies", f, fmt="json", expect=EXIT_LOADED)
+        self.assertEqual(self.count("movies"), 300)
+        self.assert_invariants("movies", 300)
+
+    def test_later_file_in_the_wrong_shape_leaves_the_table_alone(self):
+        self.ingest("movies", self.write("day1.ndjson", ndjson(movies(50))), expect=EXIT_LOADED)
+        day2 = self.write("day2.ndjson", "".join(json.dumps(m, indent=2) + "\n"
+                                                 for m in movies(20, start=50)))
+        r = self.ingest("movies", day2)
+        self.assert_refused(r, "movies", "looks like pretty-printed JSON")
+        self.assertEqual(self.count("movies"), 50)
+
+    def test_undeclared_windows_1252_names_the_encoding(self):
+        f = self.write("airports.csv", AIRPORTS_1252.encode("cp1252"))
+        r = self.ingest("airports", f)
+        self.assert_refused(r, "airports", "4 of its first 4 records are not csv",
+                            "text that is not UTF-8",
+                            "--encoding windows-1252")
+        self.assertFalse(self.table_exists("airports"))
+
+    def test_bzip2_is_named_not_quarantined_as_garbage(self):
+        import bz2
+        f = self.write("movies.ndjson.bz2", bz2.compress(ndjson(movies(2000))))
+        r = self.ingest("movies", f, fmt="ndjson")
+        self.assert_refused(r, "movies", "it looks like bzip2-compressed data",
+                            "convert or decompress it first")
+
+    def test_json_given_as_csv(self):
+        f = self.write("movies.txt", json.dumps(movies(10)))
+        r = self.ingest("movies", f, fmt="csv")
+        self.assertEqual(r.rc, EXIT_FAILED, r)
+        self.assertIn("it looks like JSON, not CSV: pass --format json", r.stderr)
+        self.assertFalse(self.table_exists("movies"))
+
+    def test_csv_given_as_ndjson(self):
+        f = self.write("penguins.ndjson", penguins_text(","))
+        r = self.ingest("penguins", f)
+        self.assert_refused(r, "penguins", "6 of its first 6 records are not ndjson",
+                            "delimited text (CSV or TSV), not JSON", "--format csv")
+
+    def test_input_whose_only_line_does_not_parse(self):
+        f = self.write("movies.ndjson", '{"Title": "Movie 0", "US Gross": 1000000')
+        r = self.ingest("movies", f)
+        self.assertEqual(r.rc, EXIT_FAILED, r)
+        self.assertIn("is not empty but holds no ndjson record", r.stderr)
+        self.assertEqual(self.last_run()["status"], "failed")
+
+    def test_a_few_bad_lines_are_still_quarantined(self):
+        # two bad lines among good ones: the rows' problem, not the input's
+        rows = ndjson(movies(20)) + b'{"Title": "x",}\n' + b"not json\n"
+        self.ingest("movies", self.write("movies.ndjson", rows), expect=3)
+        self.assertEqual(self.count("movies"), 20)
+        self.assertEqual(len(self.quarantine("--table", "movies")), 2)
+
+    def test_empty_array_and_header_only_csv_load_nothing_quietly(self):
+        self.ingest("movies", self.write("movies.json", "[]\n"), expect=EXIT_LOADED)
+        r = self.ingest("penguins", self.write("penguins.csv", penguins_text(",", [])),
+                        expect=EXIT_LOADED)
+        self.assertIn("has a header row and no rows", r.stderr)
