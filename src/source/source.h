@@ -1,8 +1,11 @@
 /* source.h - turns bytes into records with their source position.
  *
- * A source is a decoder (NDJSON: ndjson.c, CSV: csv.c) over a transport
- * (how the bytes arrive: a file, or `-` for stdin; see transport.h, which
- * also says what a checkpoint's position is). Reads are large and
+ * A source is a decoder (NDJSON: ndjson.c, CSV and TSV: csv.c, JSON
+ * documents: jsondoc.c) over a transport (how the bytes arrive: a file, or
+ * `-` for stdin; see transport.h, which also says what a checkpoint's
+ * position is). A gzip or zstd input, told by its first bytes, and a
+ * declared character set get a transport of their own between the two
+ * (compress.h), so decoders and positions see plain UTF-8. Reads are large and
  * buffered; a record longer than `max_line` is returned as malformed with
  * only a prefix of its bytes (the file still holds them at `offset`). Each
  * record carries the byte offset where it starts and ends, so a checkpoint
