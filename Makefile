@@ -18,7 +18,7 @@
 
 CC ?= cc
 BUILD ?= release
-PKGS := sqlite3 jansson yaml-0.1 libcrypto libpq libmicrohttpd libpcre2-8 icu-uc icu-i18n libcurl
+PKGS := sqlite3 jansson yaml-0.1 libcrypto libpq libmicrohttpd libpcre2-8 icu-uc icu-i18n libcurl zlib libzstd
 O := build/$(BUILD)
 
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter
@@ -188,6 +188,7 @@ bench: deps
 	@sh scripts/install-bench-deps.sh
 	$(MAKE) BUILD=release all
 	sh bench/ingest_sqlite.sh build/release/pipemend
+	sh bench/ingest_gzip.sh build/release/pipemend
 	sh bench/heal_sqlite.sh build/release/pipemend
 	sh bench/ingest_pg.sh build/release/pipemend
 	@sh scripts/install-test-deps-mcp.sh

@@ -3,7 +3,8 @@
 # scripts/install-deps.sh, and only those that are missing: prometheus for
 # its promtool and a real server that scrapes `pipemend serve`'s /metrics
 # (tests/e2e/test_metrics.py), and git for the review branches `serve`
-# commits (tests/e2e/test_review.py). Works as root or through sudo.
+# commits (tests/e2e/test_review.py), and zstd for the compressed feeds of
+# tests/e2e/test_formats.py. Works as root or through sudo.
 set -eu
-PKGS="prometheus git"
+PKGS="prometheus git zstd"
 exec sh "$(dirname "$0")/apt-ensure.sh" $PKGS

@@ -25,6 +25,8 @@ typedef struct cli_ctx {
     const char *config_path;
     const char *table;
     const char *format;
+    const char *delimiter; /* --delimiter (ingest): CSV , ; | or tab */
+    const char *encoding;  /* --encoding (ingest): the files' character set */
     const char *pipeline;
     const char *dir;
     const char *policy;     /* --policy: auto, review or frozen */

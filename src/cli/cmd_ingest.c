@@ -10,6 +10,7 @@
 #include "core/log.h"
 #include "core/utf8.h"
 #include "schema/colname.h"
+#include "source/compress.h"
 #include "pipeline/pipeline.h"
 
 static void print_result(const cli_ctx *ctx, const ingest_result *r)
@@ -71,8 +72,9 @@ static int run(cli_ctx *ctx, pipeline_request *req)
 }
 
 /* The table a file names when --table is not given: its base name without
- * its last extension, normalised as a column name is (colname.h), so
- * "exports/Weather-2026.csv" loads into weather_2026. False when the name
+ * its last extension (and a compression suffix before it), normalised as a
+ * column name is (colname.h), so "exports/Weather-2026.csv" loads into
+ * weather_2026 and "movies.json.gz" into movies. False when the name
  * gives nothing usable (standard input, a name that is not UTF-8). */
 static bool table_from_path(const char *path, char *out)
 {
@@ -80,8 +82,9 @@ static bool table_from_path(const char *path, char *out)
         return false;
     const char *base = strrchr(path, '/');
     base = base ? base + 1 : path;
-    const char *dot = strrchr(base, '.');
-    size_t n = dot && dot != base ? (size_t)(dot - base) : strlen(base);
+    size_t len = compress_strip_suffix(base);
+    const char *dot = memrchr(base, '.', len);
+    size_t n = dot && dot != base ? (size_t)(dot - base) : len;
     if (!n || !pm_utf8_valid(base, n))
         return false;
     colname_normalise(base, n, out);
@@ -111,7 +114,9 @@ int cmd_ingest(cli_ctx *ctx)
                             .pipeline_name = ctx->pipeline,
                             .paths = (const char *const *)ctx->argv,
                             .npaths = (size_t)ctx->argc,
-                            .format = ctx->format};
+                            .format = ctx->format,
+                            .delimiter = ctx->delimiter,
+                            .encoding = ctx->encoding};
     return run(ctx, &req);
 }
 

@@ -321,10 +321,15 @@ static const struct {
     const char *option;
     const char *words; /* a list, or "@file" / "@table" for those */
 } completion_values[] = {
-    {"format", "ndjson csv"}, {"policy", "auto review frozen"},
-    {"table", "@table"},      {"config", "@file"},
-    {"output", "@file"},      {"anchor", "@file"},
-    {"token-file", "@file"},  {"dir", "@dir"},
+    {"format", "ndjson json csv tsv"},
+    {"policy", "auto review frozen"},
+    {"delimiter", "comma semicolon tab pipe"},
+    {"table", "@table"},
+    {"config", "@file"},
+    {"output", "@file"},
+    {"anchor", "@file"},
+    {"token-file", "@file"},
+    {"dir", "@dir"},
 };
 
 /* The subcommands of a command: the first word of each usage alternative
@@ -589,6 +594,12 @@ static int run_command(const command *cmd, int argc, char **argv, const struct o
             break;
         case 'f':
             ctx.format = optarg;
+            break;
+        case 'S':
+            ctx.delimiter = optarg;
+            break;
+        case 'E':
+            ctx.encoding = optarg;
             break;
         case 'p':
             ctx.pipeline = optarg;

@@ -37,6 +37,7 @@
 #include "drift/drift.h"
 #include "pipeline/notify.h"
 #include "schema/colname.h"
+#include "source/compress.h"
 #include "store/store.h"
 
 #define CONFIG_DEFAULT_PATH "pipemend.yaml"
@@ -883,9 +884,9 @@ static pm_code load_defaults(loader *ld, const yaml_node_t *n)
     return PM_OK;
 }
 
-static const char *const pipeline_keys[] = {"name",   "source",   "format", "table",    "owner",
-                                            "policy", "contract", "agent",  "schedule", "timezone",
-                                            "every",  "watch",    "review"};
+static const char *const pipeline_keys[] = {
+    "name",     "source",   "format", "table", "owner",  "policy",    "contract", "agent",
+    "schedule", "timezone", "every",  "watch", "review", "delimiter", "encoding"};
 enum {
     PK_NAME,
     PK_SOURCE,
@@ -899,7 +900,9 @@ enum {
     PK_TIMEZONE,
     PK_EVERY,
     PK_WATCH,
-    PK_REVIEW
+    PK_REVIEW,
+    PK_DELIMITER,
+    PK_ENCODING
 };
 
 static pm_code load_pipeline(loader *ld, const yaml_node_t *n, size_t index, pipeline_marks *marks,
@@ -955,11 +958,30 @@ static pm_code load_pipeline(loader *ld, const yaml_node_t *n, size_t index, pip
             if (is_null(v))
                 break;
             if (v->type != YAML_SCALAR_NODE || !source_format_parse(sval(v), &pc->format)) {
-                rc = bad_value(ld, v, "format", where, "ndjson, jsonl or csv");
+                rc = bad_value(ld, v, "format", where, "ndjson, jsonl, json, csv or tsv");
                 pm_err_hint(ld->err, "leave format out to decide from each file's extension");
                 break;
             }
             pc->has_format = true;
+            break;
+        case PK_DELIMITER:
+            if (is_null(v))
+                break;
+            if (v->type != YAML_SCALAR_NODE || !source_delimiter_parse(sval(v), &pc->delimiter)) {
+                rc = bad_value(ld, v, "delimiter", where, "',', ';', '|' or tab");
+                pm_err_hint(ld->err, "leave delimiter out to tell it from the CSV header");
+            }
+            break;
+        case PK_ENCODING:
+            if (is_null(v))
+                break;
+            if (v->type != YAML_SCALAR_NODE || !compress_charset_known(sval(v))) {
+                rc = bad_value(ld, v, "encoding", where,
+                               "a character set: latin1, windows-1252 ...");
+                pm_err_hint(ld->err, "iconv -l lists the names; leave encoding out for UTF-8");
+                break;
+            }
+            rc = get_string(ld, v, "encoding", where, &pc->encoding);
             break;
         case PK_CONTRACT:
             /* Loaded once the table is known (it may be written below). */

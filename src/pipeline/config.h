@@ -19,7 +19,10 @@
  *   pipelines:
  *     - name: orders
  *       source: data/orders-*.ndjson   # a path, a glob, or "-"
- *       format: ndjson                 # ndjson | jsonl | csv (default: from extension)
+ *       format: ndjson                 # ndjson | jsonl | json | csv | tsv
+ *                                      # (default: from the extension)
+ *       delimiter: ";"                 # CSV: , ; | or tab (default: from the header)
+ *       encoding: windows-1252         # the files' charset (default: UTF-8)
  *       table: orders
  *       owner: data-platform@example.com
  *       schedule: "0 6 * * 1-5"        # pipemend serve runs it (cron.h: five
@@ -119,6 +122,8 @@ typedef struct pm_pipeline_cfg {
     bool has_policy;   /* false: the tables: section's policy, else the default */
     pm_format format;
     bool has_format;        /* false: decide from each file's extension */
+    char delimiter;         /* CSV delimiter: delimiter:, 0: from the header */
+    const char *encoding;   /* encoding: the files' character set; NULL: UTF-8 */
     pm_contract *contract;  /* may be NULL */
     bool agent_on_incident; /* agent: on_incident */
     /* pipemend serve's triggers (daemon/scheduler.h): any of them */

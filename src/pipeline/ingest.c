@@ -1007,6 +1007,40 @@ static bool halt_cut(run *r, batch *b)
     return false;
 }
 
+/* The first sample of an input read from the top is mostly malformed
+ * (more than half, and at least this many): the input is not what it was
+ * said to be, and quarantining it row by row would only bury that. */
+#define INGEST_MALFORMED_MIN 3
+
+/* Refuses a source whose records are not what its format reads: an error
+ * that says what it looks like and what to do; nothing of it is loaded. */
+static pm_code refuse_source(const src_plan *p, pm_source *src, int64_t nrec, int64_t nbad,
+                             const pm_record *first_bad, pm_err *err)
+{
+    const char *hint = NULL;
+    const char *looks = source_looks_like(src, &hint);
+    const char *fmt = source_format_name(p->fmt);
+    if (nrec == 0)
+        pm_err_set(err, PM_ERR_PARSE,
+                   "%s is not empty but holds no %s record%s%s%s (its only line has no line end "
+                   "and does not parse)",
+                   p->path, fmt, looks ? ": it looks like " : "", looks ? looks : "", "");
+    else
+        pm_err_set(err, PM_ERR_PARSE,
+                   "%s: %lld of its first %lld records are not %s%s%s (line %llu: %s); nothing "
+                   "of it was loaded",
+                   p->path, (long long)nbad, (long long)nrec, fmt, looks ? ", it looks like " : "",
+                   looks ? looks : "", (unsigned long long)first_bad->line, first_bad->malformed);
+    if (hint)
+        pm_err_hint(err, "%s", hint);
+    else
+        pm_err_hint(err, "check --format (ndjson, json, csv, tsv), --delimiter and --encoding%s",
+                    nrec == 0 ? "; if the file is still being written, run again once it is "
+                                "complete"
+                              : "");
+    return PM_ERR_PARSE;
+}
+
 /* Reads one source to its end into batches. Where it starts is its
  * transport's business (transport_resume): the checkpoint's position is
  * handed over as the store keeps it, and each batch gets the position
@@ -1074,6 +1108,13 @@ static pm_code read_source(run *r, src_plan *p, int *slot, pm_err *err)
     /* A new table is inferred from its first batch: make that batch hold
      * the whole sample. */
     size_t first_cap = o->batch_size > o->sample_size ? o->batch_size : o->sample_size;
+    /* An input read from the top has its first batch looked at before any
+     * of it is handed over: mostly malformed, or nothing but a line that
+     * does not parse, is not a success (refuse_source). */
+    bool unchecked = start.offset == 0;
+    int64_t nrec = 0, nbad = 0;
+    bool held_last = false;
+    pm_record first_bad = {0};
     for (;;) {
         if (b->n == 0) {
             b->source = id;
@@ -1097,11 +1138,15 @@ static pm_code read_source(run *r, src_plan *p, int *slot, pm_err *err)
                     p->path);
             b->n--;
             ended = true;
+            held_last = true;
         } else if (ended) {
             b->n--;
             if (rc == PM_DONE)
                 rc = PM_OK;
         } else {
+            nrec++;
+            if (row->rec.malformed && nbad++ == 0)
+                first_bad = row->rec; /* in the batch arena, alive until the check */
             b->end = row->rec.end;
             b->end_line = row->rec.next_line;
             r->done_bytes = base + (row->rec.end - start.offset);
@@ -1113,6 +1158,15 @@ static pm_code read_source(run *r, src_plan *p, int *slot, pm_err *err)
         }
         /* Hand over a full batch, or what there is at the end (also after a
          * read error: the records before it are good and get committed). */
+        if (b->n && unchecked) {
+            unchecked = false;
+            if (nbad >= INGEST_MALFORMED_MIN && nbad * 2 > nrec) {
+                if (!rc)
+                    rc = refuse_source(p, src, nrec, nbad, &first_bad, err);
+                b->n = 0; /* nothing of it is committed */
+                break;
+            }
+        }
         if (b->n) {
             if (!r->drift) {
                 prepare_batch(r, b);
@@ -1153,6 +1207,10 @@ static pm_code read_source(run *r, src_plan *p, int *slot, pm_err *err)
         if (ended)
             break;
     }
+    if (!rc && nrec == 0 && held_last && start.offset == 0)
+        rc = refuse_source(p, src, 0, 0, NULL, err);
+    else if (!rc && nrec == 0 && start.offset == 0 && header)
+        pm_warn("%s has a header row and no rows: nothing to load", p->path);
     source_close(src);
     return rc;
 }

@@ -13,6 +13,7 @@
 #include "core/log.h"
 #include "heal/promote.h"
 #include "pipeline/metrics.h"
+#include "source/compress.h"
 
 /* Seconds since an ISO 8601 UTC timestamp of the store, or -1 when it
  * does not parse (metrics_parse_time reads it). */
@@ -105,13 +106,30 @@ static pm_code build_opts(const pm_config *cfg, const pipeline_request *req, ing
     if (req->format) {
         if (!source_format_parse(req->format, &o->format)) {
             pm_code code = pm_err_set(err, PM_ERR_USAGE, "unknown format \"%s\"", req->format);
-            pm_err_hint(err, "use ndjson or csv");
+            pm_err_hint(err, "use ndjson, json, csv or tsv");
             return code;
         }
         o->has_format = true;
     } else if (p) {
         o->format = p->format;
         o->has_format = p->has_format;
+    }
+    if (req->delimiter) {
+        if (!source_delimiter_parse(req->delimiter, &o->source.delimiter)) {
+            pm_code code =
+                pm_err_set(err, PM_ERR_USAGE, "unknown delimiter \"%s\"", req->delimiter);
+            pm_err_hint(err, "use ',', ';', '|' or tab");
+            return code;
+        }
+    } else if (p) {
+        o->source.delimiter = p->delimiter;
+    }
+    o->source.encoding = req->encoding ? req->encoding : p ? p->encoding : NULL;
+    if (o->source.encoding && !compress_charset_known(o->source.encoding)) {
+        pm_code code = pm_err_set(err, PM_ERR_USAGE, "unknown encoding \"%s\"", o->source.encoding);
+        pm_err_hint(err, "name a character set: latin1, windows-1252, iso-8859-15, utf-16 "
+                         "(iconv -l lists them)");
+        return code;
     }
     config_policy(cfg, rules ? rules->name : NULL, o->table, &o->policy);
     o->policy_source = config_policy_source(cfg);

@@ -34,6 +34,8 @@ typedef struct pipeline_request {
     const char *const *paths;
     size_t npaths;
     const char *format;             /* "ndjson" or "csv"; NULL: the pipeline's, else by extension */
+    const char *delimiter;          /* CSV: , ; | or tab; NULL: the pipeline's, else sniffed */
+    const char *encoding;           /* the files' charset; NULL: the pipeline's, else UTF-8 */
     const char *policy_mode;        /* replaces the configured policy's mode; NULL: keep it */
     const char *policy_mode_source; /* where policy_mode came from (recorded); NULL: "--policy" */
     /* The face reads its own protocol on standard input (an MCP server over

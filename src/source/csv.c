@@ -1,4 +1,5 @@
-/* csv.c - the CSV decoder: RFC 4180 rows under a header row.
+/* csv.c - the CSV decoder: RFC 4180 rows under a header row, with the
+ * delimiter , ; tab or | (asked for, or the one the header holds most).
  *
  * The scanner is a small state machine whose common state (an unquoted
  * field) is a tight table-driven loop; it keeps its state across refills
@@ -67,6 +68,8 @@ typedef struct csv_spans {
     csv_span *v; /* owned */
     size_t cap;
     size_t limit;
+    char delim;                 /* the field delimiter: , ; tab or | */
+    unsigned char special[256]; /* bytes that end a run of an unquoted field */
 } csv_spans;
 
 /* The header's names, unescaped and packed NUL-terminated: the one copy that
@@ -89,8 +92,34 @@ static inline csv_ctx *cx(pm_source *src)
     return src->state;
 }
 
-/* Bytes that end a run of an unquoted field. */
-static const unsigned char csv_special[256] = {['\n'] = 1, [','] = 1, ['"'] = 1};
+static void csv_spans_delim(csv_spans *sp, char delim)
+{
+    sp->delim = delim;
+    memset(sp->special, 0, sizeof sp->special);
+    sp->special['\n'] = sp->special['"'] = sp->special[(unsigned char)delim] = 1;
+}
+
+/* The delimiter a header row uses, from its bytes p[0, n) (the first line
+ * is enough): the one of , ; tab | that occurs most often outside quotes,
+ * ',' on a tie or when none does. */
+static char csv_sniff(const char *p, size_t n)
+{
+    static const char cand[] = {',', '\t', ';', '|'};
+    size_t count[sizeof cand] = {0};
+    bool quoted = false;
+    for (size_t i = 0; i < n && (quoted || p[i] != '\n'); i++) {
+        if (p[i] == '"')
+            quoted = !quoted;
+        else if (!quoted)
+            for (size_t k = 0; k < sizeof cand; k++)
+                count[k] += p[i] == cand[k];
+    }
+    size_t best = 0;
+    for (size_t k = 1; k < sizeof cand; k++)
+        if (count[k] > count[best])
+            best = k;
+    return cand[best];
+}
 
 static void csv_scan_init(csv_scan *sc)
 {
@@ -146,7 +175,7 @@ static bool csv_step(csv_spans *sp, csv_scan *sc, const char *p, size_t n, bool 
             st = CSV_UNQUOTED;
             /* fall through: p[i] is the field's first byte */
         case CSV_UNQUOTED:
-            while (i < n && !csv_special[(unsigned char)p[i]])
+            while (i < n && !sp->special[(unsigned char)p[i]])
                 i++;
             if (i == n)
                 break;
@@ -184,7 +213,7 @@ static bool csv_step(csv_spans *sp, csv_scan *sc, const char *p, size_t n, bool 
                 sc->cur.escaped = 1;
                 st = CSV_QUOTED;
                 i++;
-            } else if (p[i] == ',') {
+            } else if (p[i] == sp->delim) {
                 csv_push(sp, sc, keep);
                 st = CSV_FIELD_START;
                 i++;
@@ -209,7 +238,7 @@ static bool csv_step(csv_spans *sp, csv_scan *sc, const char *p, size_t n, bool 
             st = CSV_GARBAGE; /* p[i] is looked at again there */
             break;
         case CSV_GARBAGE:
-            while (i < n && p[i] != ',' && p[i] != '\n')
+            while (i < n && p[i] != sp->delim && p[i] != '\n')
                 i++;
             if (i == n)
                 break;
@@ -436,8 +465,72 @@ static pm_code csv_header_parse(csv_header *h, const csv_spans *sp, const csv_sc
     return PM_OK;
 }
 
+/* The delimiter: the one asked for, else the one the header row holds
+ * most (csv_sniff), from the first line that is not empty. */
+static pm_code csv_pick_delim(pm_source *src, pm_err *err)
+{
+    char d = src->delimiter;
+    while (!d) {
+        const char *p = src->buf + src->beg;
+        size_t n = src->lim - src->beg, k = 0;
+        while (k < n && (p[k] == '\n' || p[k] == '\r'))
+            k++;
+        if (memchr(p + k, '\n', n - k) || src->eof || n >= src->cap_max) {
+            d = csv_sniff(p + k, n - k);
+            break;
+        }
+        pm_code rc = source_fill(src, err);
+        if (rc != PM_OK)
+            return rc;
+    }
+    csv_spans_delim(&cx(src)->spans, d);
+    return PM_OK;
+}
+
+static const char *csv_delim_name(char d)
+{
+    switch (d) {
+    case '\t':
+        return "tab";
+    case ';':
+        return ";";
+    case '|':
+        return "|";
+    }
+    return ",";
+}
+
+/* A header that is one column holding another delimiter is a file read
+ * with the wrong one: loading it would make a one-column table of whole
+ * lines. */
+static pm_code csv_one_column(pm_source *src, const char *path, const char *p, size_t len,
+                              pm_err *err)
+{
+    static const char cand[] = {',', '\t', ';', '|'};
+    if (cx(src)->hdr.ncols != 1)
+        return PM_OK;
+    for (size_t k = 0; k < sizeof cand; k++) {
+        if (cand[k] == cx(src)->spans.delim || !memchr(p, cand[k], len))
+            continue;
+        pm_err_set(err, PM_ERR_PARSE,
+                   "the CSV header of %s is one column that holds '%s' (read with delimiter "
+                   "'%s'): the rows would load as whole lines into one column",
+                   path, cand[k] == '\t' ? "\\t" : csv_delim_name(cand[k]),
+                   cx(src)->spans.delim == '\t' ? "\\t" : csv_delim_name(cx(src)->spans.delim));
+        pm_err_hint(err,
+                    "pass --delimiter '%s' (delimiter: in a pipeline), or leave the delimiter "
+                    "out to tell it from the header",
+                    csv_delim_name(cand[k]));
+        return PM_ERR_PARSE;
+    }
+    return PM_OK;
+}
+
 static pm_code csv_read_header(pm_source *src, const char *path, pm_err *err)
 {
+    pm_code prc = csv_pick_delim(src, err);
+    if (prc != PM_OK)
+        return prc;
     cx(src)->spans.limit = CSV_MAX_COLUMNS + 1;
     csv_scan sc;
     csv_found f;
@@ -465,6 +558,8 @@ static pm_code csv_read_header(pm_source *src, const char *path, pm_err *err)
     }
     pm_code rc =
         csv_header_parse(&cx(src)->hdr, &cx(src)->spans, &sc, p, f.len, src->max_line, path, err);
+    if (rc == PM_OK)
+        rc = csv_one_column(src, path, p, f.len, err);
     if (rc != PM_OK)
         return rc;
     src->header_raw = pm_xmalloc(f.len + 1);
@@ -611,6 +706,8 @@ static pm_code csv_parse_raw(const char *header, size_t header_len, const char *
         return PM_ERR_PARSE;
     }
     csv_spans sp = {.limit = CSV_MAX_COLUMNS + 1};
+    /* The header kept with the row says which delimiter the file used. */
+    csv_spans_delim(&sp, csv_sniff(header, header_len));
     csv_header h = {0};
     csv_scan sc;
     size_t at;

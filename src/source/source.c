@@ -26,7 +26,9 @@
 #include <string.h>
 #include <strings.h>
 
+#include "core/log.h"
 #include "core/utf8.h"
+#include "source/compress.h"
 
 void source_opts_default(pm_source_opts *o)
 {
@@ -115,6 +117,110 @@ static pm_code source_skip_to(pm_source *src, uint64_t off, pm_err *err)
     return PM_OK;
 }
 
+/* A gzip or zstd input is told by its first bytes: a decompressing
+ * transport goes over the one read so far, and what was read is handed to
+ * it as its first compressed bytes (compress.h). */
+static pm_code source_decompress(pm_source *src, pm_err *err)
+{
+    pm_code rc = source_want(src, 4, err);
+    if (rc != PM_OK)
+        return rc;
+    compress_codec codec = compress_detect(src->buf + src->beg, src->lim - src->beg);
+    if (codec == COMPRESS_NONE)
+        return PM_OK;
+    rc = compress_open(&src->tr, codec, src->buf + src->beg, src->lim - src->beg, err);
+    src->beg = src->lim = 0;
+    src->eof = false;
+    src->codec = codec;
+    return rc;
+}
+
+/* Looks at p[0, n), the top of the input, for signs that it is not what
+ * fmt reads, and says what it looks like (see source_looks_like). */
+static void source_classify(pm_source *src, const char *p, size_t n)
+{
+    const unsigned char *u = (const unsigned char *)p;
+    src->looks = src->looks_hint = NULL;
+    static const struct {
+        const char *magic;
+        size_t len;
+        const char *what;
+    } others[] = {
+        {"BZh", 3, "bzip2-compressed data"},
+        {"\xFD"
+         "7zXZ",
+         5, "xz-compressed data"},
+        {"PK\x03\x04", 4, "a zip archive"},
+        {"PAR1", 4, "a Parquet file"},
+        {"\x89PNG", 4, "a PNG image"},
+        {"%PDF", 4, "a PDF document"},
+        {"SQLite format 3", 15, "an SQLite database"},
+    };
+    for (size_t i = 0; i < sizeof others / sizeof *others; i++) {
+        if (n >= others[i].len && memcmp(p, others[i].magic, others[i].len) == 0) {
+            src->looks = others[i].what;
+            src->looks_hint = "pipemend reads NDJSON, JSON and CSV (plain, gzip or zstd): "
+                              "convert or decompress it first";
+            return;
+        }
+    }
+    size_t ctl = 0;
+    for (size_t i = 0; i < n; i++)
+        if (u[i] == 0 || (u[i] < 0x20 && u[i] != '\n' && u[i] != '\r' && u[i] != '\t'))
+            ctl++;
+    if (n && (ctl * 20 > n || memchr(p, 0, n))) {
+        src->looks = "binary data, not text";
+        src->looks_hint = "check that the file is the feed you meant; pipemend reads NDJSON, "
+                          "JSON and CSV (plain, gzip or zstd)";
+        return;
+    }
+    size_t bad = pm_utf8_check(p, n);
+    /* a sequence cut by the end of what was read is not a finding */
+    if (bad < n && n - bad >= 4) {
+        src->looks = "text that is not UTF-8 (Latin-1 or Windows-1252, most likely)";
+        src->looks_hint = "declare the files' character set: encoding: windows-1252 in the "
+                          "pipeline, or --encoding windows-1252 (latin1, iso-8859-15 ...)";
+        return;
+    }
+    size_t k = 0;
+    while (k < n && (p[k] == ' ' || p[k] == '\t' || p[k] == '\r' || p[k] == '\n'))
+        k++;
+    bool jsonish = k < n && (p[k] == '{' || p[k] == '[');
+    if (src->fmt == PM_FMT_CSV || src->fmt == PM_FMT_TSV) {
+        if (jsonish) {
+            src->looks = "JSON, not CSV";
+            src->looks_hint = "pass --format json (or format: json in the pipeline)";
+        }
+        return;
+    }
+    if (src->fmt == PM_FMT_NDJSON && src->shape == JSON_SHAPE_OBJECTS) {
+        src->looks = "pretty-printed JSON (objects over several lines), not NDJSON";
+        src->looks_hint = "pass --format json (or format: json, or name the file .json)";
+        return;
+    }
+    if (!jsonish && k < n) {
+        const char *nl = memchr(p + k, '\n', n - k);
+        size_t line = nl ? (size_t)(nl - (p + k)) : n - k;
+        size_t seps = 0;
+        for (size_t i = k; i < k + line; i++)
+            seps += p[i] == ',' || p[i] == ';' || p[i] == '\t' || p[i] == '|';
+        if (seps) {
+            src->looks = "delimited text (CSV or TSV), not JSON";
+            src->looks_hint = "pass --format csv (or format: csv in the pipeline)";
+        } else {
+            src->looks = "text that is not JSON";
+            src->looks_hint = "pass the format the file is in with --format";
+        }
+    }
+}
+
+const char *source_looks_like(const pm_source *src, const char **hint)
+{
+    if (hint)
+        *hint = src->looks_hint;
+    return src->looks;
+}
+
 /* The byte order mark is not data: drop it when reading from the top. */
 static pm_code source_skip_bom(pm_source *src, pm_err *err)
 {
@@ -146,13 +252,42 @@ void source_overlong(size_t max_line, pm_arena *arena, pm_record *rec, const cha
 
 static const source_decoder *decoder_for(pm_format fmt)
 {
-    return fmt == PM_FMT_CSV ? &csv_decoder : &ndjson_decoder;
+    switch (fmt) {
+    case PM_FMT_CSV:
+    case PM_FMT_TSV:
+        return &csv_decoder;
+    case PM_FMT_JSON:
+        return &json_decoder;
+    case PM_FMT_NDJSON:
+        break;
+    }
+    return &ndjson_decoder;
 }
 
-/* Opens a source over t, reading what precedes the records (BOM, CSV
- * header) from the top, and positions it at start (see source_seek). An
- * NDJSON source that starts further on does not look for a BOM: that
- * would only cost a read. */
+/* Which decoder reads a JSON or NDJSON input, from its top: an array is
+ * read element by element whatever it was called; a JSON document that is
+ * NDJSON is read by lines; pretty-printed objects by the JSON decoder. */
+static pm_code source_pick_json(pm_source *src, pm_format fmt, pm_err *err)
+{
+    json_shape sh = json_sniff(src, err);
+    if (sh == JSON_SHAPE_ERROR)
+        return err ? err->code : PM_ERR_IO;
+    src->shape = sh;
+    if (sh == JSON_SHAPE_ARRAY) {
+        if (fmt == PM_FMT_NDJSON)
+            pm_info("%s is a JSON array of objects, not NDJSON: reading each element as a record",
+                    src->tr->label);
+        src->dec = &json_decoder;
+    } else if (fmt == PM_FMT_JSON) {
+        src->dec = sh == JSON_SHAPE_OBJECTS ? &json_decoder : &ndjson_decoder;
+    }
+    return PM_OK;
+}
+
+/* Opens a source over t, reading what precedes the records (compression
+ * magic, BOM, CSV header, the shape of a JSON input) from the top, and
+ * positions it at start (see source_seek). The top is read even when the
+ * run resumes further on: it says how to read what follows. */
 static pm_code source_start(pm_transport *t, pm_format fmt, const pm_source_opts *opts,
                             uint64_t start, pm_source **out, pm_err *err)
 {
@@ -167,16 +302,34 @@ static pm_code source_start(pm_transport *t, pm_format fmt, const pm_source_opts
     src->dec = decoder_for(fmt);
     src->json = opts->json;
     src->max_line = source_max_line(opts);
+    src->delimiter = opts->delimiter ? opts->delimiter : fmt == PM_FMT_TSV ? '\t' : 0;
+    src->fmt = fmt;
     src->line = 1;
     src->cap = SOURCE_READ_SIZE;
     src->cap_max = src->max_line + 2 > SOURCE_READ_SIZE ? src->max_line + 2 : SOURCE_READ_SIZE;
     src->buf = pm_xmalloc(src->cap);
 
-    pm_code rc = PM_OK;
-    if (src->dec->start || start <= 3)
+    pm_code rc = source_decompress(src, err);
+    if (!rc && opts->encoding && !compress_charset_is_utf8(opts->encoding)) {
+        /* what was read is handed over, as to a decompressor */
+        rc = compress_open_charset(&src->tr, opts->encoding, src->buf + src->beg,
+                                   src->lim - src->beg, err);
+        src->beg = src->lim = 0;
+        src->eof = false;
+    }
+    if (!rc)
         rc = source_skip_bom(src, err);
-    if (!rc && src->dec->start)
+    if (!rc && (fmt == PM_FMT_JSON || fmt == PM_FMT_NDJSON))
+        rc = source_pick_json(src, fmt, err);
+    if (!rc) {
+        size_t n = src->lim - src->beg;
+        source_classify(src, src->buf + src->beg, n > 65536 ? 65536 : n);
+    }
+    if (!rc && src->dec->start) {
         rc = src->dec->start(src, err);
+        if (rc && rc != PM_ERR_IO && src->looks && err)
+            pm_err_hint(err, "it looks like %s: %s", src->looks, src->looks_hint);
+    }
     if (!rc)
         rc = source_seek(src, start, opts->start_line, err);
     if (rc) {
@@ -271,7 +424,7 @@ uint64_t source_size(const pm_source *src)
 
 bool source_is_stdin(const pm_source *src)
 {
-    return strcmp(src->tr->ops->kind, "stdin") == 0;
+    return strcmp(transport_id(src->tr), "stdin") == 0;
 }
 
 /* ---- formats ----------------------------------------------------------- */
@@ -280,12 +433,20 @@ bool source_format_parse(const char *name, pm_format *out)
 {
     if (!name)
         return false;
-    if (!strcasecmp(name, "ndjson") || !strcasecmp(name, "jsonl") || !strcasecmp(name, "json")) {
+    if (!strcasecmp(name, "ndjson") || !strcasecmp(name, "jsonl")) {
         *out = PM_FMT_NDJSON;
+        return true;
+    }
+    if (!strcasecmp(name, "json")) {
+        *out = PM_FMT_JSON;
         return true;
     }
     if (!strcasecmp(name, "csv")) {
         *out = PM_FMT_CSV;
+        return true;
+    }
+    if (!strcasecmp(name, "tsv") || !strcasecmp(name, "tab")) {
+        *out = PM_FMT_TSV;
         return true;
     }
     return false;
@@ -295,12 +456,27 @@ bool source_format_from_path(const char *path, pm_format *out)
 {
     if (!path)
         return false;
-    const char *slash = strrchr(path, '/');
-    const char *dot = strrchr(slash ? slash + 1 : path, '.');
+    /* feed.ndjson.gz is NDJSON: the compression suffix says nothing of the
+     * format (the bytes say what compression it is: compress.h). */
+    size_t n = compress_strip_suffix(path);
+    const char *base = path;
+    for (size_t i = 0; i < n; i++)
+        if (path[i] == '/')
+            base = path + i + 1;
+    const char *dot = NULL;
+    for (const char *c = base; c < path + n; c++)
+        if (*c == '.')
+            dot = c;
     /* A leading dot names a hidden file (".csv"), not an extension. */
-    if (!dot || dot == (slash ? slash + 1 : path))
+    if (!dot || dot == base)
         return false;
-    return source_format_parse(dot + 1, out);
+    char ext[16];
+    size_t len = (size_t)(path + n - dot - 1);
+    if (len >= sizeof ext)
+        return false;
+    memcpy(ext, dot + 1, len);
+    ext[len] = '\0';
+    return source_format_parse(ext, out);
 }
 
 const char *source_format_name(pm_format f)
@@ -310,6 +486,26 @@ const char *source_format_name(pm_format f)
         return "ndjson";
     case PM_FMT_CSV:
         return "csv";
+    case PM_FMT_JSON:
+        return "json";
+    case PM_FMT_TSV:
+        return "tsv";
     }
     return "unknown";
+}
+
+bool source_delimiter_parse(const char *name, char *out)
+{
+    static const struct {
+        const char *name;
+        char c;
+    } names[] = {{",", ','},    {";", ';'},     {"|", '|'},         {"\t", '\t'}, {"\\t", '\t'},
+                 {"tab", '\t'}, {"comma", ','}, {"semicolon", ';'}, {"pipe", '|'}};
+    for (size_t i = 0; name && i < sizeof names / sizeof *names; i++) {
+        if (!strcasecmp(name, names[i].name)) {
+            *out = names[i].c;
+            return true;
+        }
+    }
+    return false;
 }

@@ -1,8 +1,11 @@
 /* source.h - turns bytes into records with their source position.
  *
- * A source is a decoder (NDJSON: ndjson.c, CSV: csv.c) over a transport
- * (how the bytes arrive: a file, or `-` for stdin; see transport.h, which
- * also says what a checkpoint's position is). Reads are large and
+ * A source is a decoder (NDJSON: ndjson.c, CSV and TSV: csv.c, JSON
+ * documents: jsondoc.c) over a transport (how the bytes arrive: a file, or
+ * `-` for stdin; see transport.h, which also says what a checkpoint's
+ * position is). A gzip or zstd input, told by its first bytes, and a
+ * declared character set get a transport of their own between the two
+ * (compress.h), so decoders and positions see plain UTF-8. Reads are large and
  * buffered; a record longer than `max_line` is returned as malformed with
  * only a prefix of its bytes (the file still holds them at `offset`). Each
  * record carries the byte offset where it starts and ends, so a checkpoint
@@ -32,13 +35,21 @@
 #include "source/record.h"
 #include "source/transport.h"
 
-typedef enum pm_format { PM_FMT_NDJSON, PM_FMT_CSV } pm_format;
+/* NDJSON: one object a line. JSON: a document of records, one top-level
+ * array of objects or objects one after another (NDJSON among them).
+ * CSV: rows under a header row. An NDJSON input that is a JSON array is
+ * read as JSON (its top says so). TSV is CSV with a tab delimiter. */
+typedef enum pm_format { PM_FMT_NDJSON, PM_FMT_CSV, PM_FMT_JSON, PM_FMT_TSV } pm_format;
 
 typedef struct pm_source_opts {
     size_t max_line;     /* bytes; default 16 MiB */
     uint64_t start_line; /* line number at start_offset, from a checkpoint
                           * (0: unknown, count from 1 there) */
     jscan_opts json;
+    char delimiter;       /* CSV: , ; \t or |; 0 tells it from the header row
+                           * (the one of them it holds most, else ,) */
+    const char *encoding; /* the input's character set (iconv name), converted
+                           * to UTF-8; NULL: UTF-8 */
 } pm_source_opts;
 
 void source_opts_default(pm_source_opts *o);
@@ -74,6 +85,14 @@ pm_code source_next(pm_source *src, pm_arena *arena, pm_record *rec, pm_err *err
 
 void source_close(pm_source *src);
 
+/* What the top of the input looks like, when that is not what its format
+ * expects: "pretty-printed JSON (objects over several lines), not NDJSON",
+ * "binary data, not text", "text that is not UTF-8 ...". NULL when
+ * nothing was noticed. *hint (may be NULL) gets what to do about it.
+ * For messages about an input that yields no record or mostly malformed
+ * ones (ingest). */
+const char *source_looks_like(const pm_source *src, const char **hint);
+
 /* The CSV header as read from the file: its raw bytes without the line end
  * (borrowed until source_close), and their length; NULL for NDJSON. Kept
  * with each quarantined CSV row so that replay can name its fields. The
@@ -105,10 +124,15 @@ const char *source_id(const pm_source *src);
 uint64_t source_size(const pm_source *src);
 bool source_is_stdin(const pm_source *src);
 
-/* "ndjson" / "csv" from a name, or from a file's extension (.ndjson, .jsonl,
- * .json, .csv); false when neither says. */
+/* "ndjson" / "jsonl" / "json" / "csv" / "tsv" from a name, or from a
+ * file's extension (.ndjson, .jsonl, .json, .csv, .tsv; a compression
+ * suffix such as .gz is looked through); false when neither says. */
 bool source_format_parse(const char *name, pm_format *out);
 bool source_format_from_path(const char *path, pm_format *out);
 const char *source_format_name(pm_format f);
+
+/* A CSV delimiter as a person writes it: , ; | or tab (also "\t", a tab
+ * character, "comma", "semicolon", "pipe"); false for anything else. */
+bool source_delimiter_parse(const char *name, char *out);
 
 #endif

@@ -36,12 +36,22 @@ typedef struct source_decoder {
 
 extern const source_decoder ndjson_decoder;
 extern const source_decoder csv_decoder;
+extern const source_decoder json_decoder;
 
 struct pm_source {
     pm_transport *tr; /* owned */
     const source_decoder *dec;
     void *state; /* the decoder's own, freed by its close */
     bool eof;
+    int codec;      /* compress_codec of the input (compress.h): 0 when plain */
+    int shape;      /* json_shape of a JSON or NDJSON input's top (below) */
+    char delimiter; /* CSV: opts->delimiter, or tab for TSV; 0: sniff */
+    pm_format fmt;  /* as asked for (the decoder may differ: JSON shapes) */
+    /* What the top of the input looks like when that is not what the
+     * format expects (source_looks_like), with what to do; "" when it
+     * looks right. Static strings. */
+    const char *looks;
+    const char *looks_hint;
     size_t max_line;
     jscan_opts json;
 
@@ -71,5 +81,18 @@ pm_code source_fill(pm_source *src, pm_err *err);
  * sequence), and the message that tells the operator what to change. */
 void source_overlong(size_t max_line, pm_arena *arena, pm_record *rec, const char *p, size_t avail,
                      const char *what);
+
+/* What the top of a JSON input is (jsondoc.c), from its first bytes. */
+typedef enum json_shape {
+    JSON_SHAPE_EMPTY,   /* nothing but whitespace */
+    JSON_SHAPE_ARRAY,   /* '[': an array of records */
+    JSON_SHAPE_LINES,   /* an object that ends on its first line: NDJSON */
+    JSON_SHAPE_OBJECTS, /* an object over several lines: pretty-printed */
+    JSON_SHAPE_OTHER,   /* anything else: not a JSON document of records */
+    JSON_SHAPE_ERROR,   /* the input could not be read (err set) */
+} json_shape;
+
+/* Looks at the top of src's input (after the BOM) without consuming it. */
+json_shape json_sniff(pm_source *src, pm_err *err);
 
 #endif

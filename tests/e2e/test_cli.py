@@ -92,7 +92,7 @@ class TestUsageErrors(E2E):
     def test_unknown_format(self):
         f = self.write("a.ndjson", [{"a": 1}])
         self.assert_usage(["ingest", "--db", self.db, "--table", "t", "--format", "xml", f],
-                          'pipemend: error: unknown format "xml"\n  hint: use ndjson or csv\n')
+                          'pipemend: error: unknown format "xml"\n  hint: use ndjson, json, csv or tsv\n')
 
     def test_format_not_known_from_name(self):
         f = self.write("data.txt", [{"a": 1}])

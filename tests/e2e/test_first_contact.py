@@ -529,7 +529,7 @@ class TestManPageAndCompletion(E2E):
         self.assertEqual(self.complete("qu"), ["quarantine"])
         self.assertEqual(self.complete("quarantine", ""), ["list", "show", "export", "discard", "replay"])
         self.assertEqual(self.complete("audit", ""), ["log", "verify", "anchor"])
-        self.assertEqual(self.complete("ingest", "--format", ""), ["ndjson", "csv"])
+        self.assertEqual(self.complete("ingest", "--format", ""), ["ndjson", "json", "csv", "tsv"])
         for c in commands_from_def():  # each command's options, from the same table as the parser
             self.assertEqual(set(self.complete(c, "--")), {"--" + o for o in option_names_for(c)}, c)
         # from the warehouse: its tables, and the ids of what it holds

@@ -310,7 +310,8 @@ static void test_unknown_keys(void **state)
                  "    name: orders\n",
                  "pipemend.yaml:2:5: unknown key \"tabel\" in pipeline \"orders\"",
                  "did you mean \"table\"? valid keys: name, source, format, table, owner, "
-                 "policy, contract, agent, schedule, timezone, every, watch, review");
+                 "policy, contract, agent, schedule, timezone, every, watch, review, delimiter, "
+                 "encoding");
     expect_error("pipelines:\n"
                  "  - source: x\n"
                  "  - bogus: 1\n",
@@ -383,8 +384,8 @@ static void test_wrong_types(void **state)
                  "got \"yolo\"",
                  NULL);
     expect_error("pipelines:\n  - {name: a, source: a, table: a, format: xml}\n",
-                 "pipemend.yaml:2:44: format in pipeline \"a\" must be ndjson, jsonl or csv, "
-                 "got \"xml\"",
+                 "pipemend.yaml:2:44: format in pipeline \"a\" must be ndjson, jsonl, json, csv "
+                 "or tsv, got \"xml\"",
                  "leave format out to decide from each file's extension");
     expect_error("pipelines:\n  - {name: a, source: '', table: a}\n",
                  "pipemend.yaml:2:23: source in pipeline \"a\" must be a non-empty string, got "

@@ -1388,6 +1388,9 @@ static void test_formats(void **state)
     assert_true(source_format_parse("jsonl", &f));
     assert_int_equal(f, PM_FMT_NDJSON);
     assert_true(source_format_parse("json", &f));
+    assert_int_equal(f, PM_FMT_JSON);
+    assert_true(source_format_parse("tsv", &f));
+    assert_int_equal(f, PM_FMT_TSV);
     assert_false(source_format_parse("parquet", &f));
     assert_false(source_format_parse("", &f));
 
@@ -1397,7 +1400,14 @@ static void test_formats(void **state)
     assert_int_equal(f, PM_FMT_NDJSON);
     assert_true(source_format_from_path("a.ndjson", &f));
     assert_true(source_format_from_path("a.Json", &f));
-    assert_false(source_format_from_path("a.csv.gz", &f));
+    /* a compression suffix is looked through: the bytes tell gzip */
+    assert_true(source_format_from_path("a.csv.gz", &f));
+    assert_int_equal(f, PM_FMT_CSV);
+    assert_true(source_format_from_path("dir.v2/movies.JSON.zst", &f));
+    assert_int_equal(f, PM_FMT_JSON);
+    assert_true(source_format_from_path("penguins.tsv", &f));
+    assert_int_equal(f, PM_FMT_TSV);
+    assert_false(source_format_from_path("a.gz", &f));
     assert_false(source_format_from_path("/x/y.csv/events", &f));
     assert_false(source_format_from_path("noext", &f));
     assert_false(source_format_from_path(".csv", &f));
@@ -1405,6 +1415,19 @@ static void test_formats(void **state)
 
     assert_string_equal(source_format_name(PM_FMT_NDJSON), "ndjson");
     assert_string_equal(source_format_name(PM_FMT_CSV), "csv");
+    assert_string_equal(source_format_name(PM_FMT_JSON), "json");
+
+    char d = 0;
+    assert_true(source_delimiter_parse(";", &d));
+    assert_int_equal(d, ';');
+    assert_true(source_delimiter_parse("tab", &d));
+    assert_int_equal(d, '\t');
+    assert_true(source_delimiter_parse("\t", &d));
+    assert_int_equal(d, '\t');
+    assert_true(source_delimiter_parse("|", &d));
+    assert_int_equal(d, '|');
+    assert_false(source_delimiter_parse(":", &d));
+    assert_false(source_delimiter_parse(NULL, &d));
 }
 
 int main(void)
