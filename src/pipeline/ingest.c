@@ -485,7 +485,13 @@ static pm_code write_batch(run *r, batch *b, pm_err *err)
             load[nload++] = (pm_load_row){.cells = b->rows[i].cells};
     if (!rc && nload)
         rc = store_load(s, load, nload, b->arena, err);
-    size_t li = 0;
+    /* the rest are quarantined together, in order (one COPY on
+     * PostgreSQL, not a round trip each) */
+    pm_qrow *qs = pm_arena_alloc(b->arena, (b->n ? b->n : 1) * sizeof *qs);
+    int64_t *qids = pm_arena_alloc(b->arena, (b->n ? b->n : 1) * sizeof *qids);
+    const pm_finding **qfound = pm_arena_alloc(b->arena, (b->n ? b->n : 1) * sizeof *qfound);
+    size_t *qnfound = pm_arena_alloc(b->arena, (b->n ? b->n : 1) * sizeof *qnfound);
+    size_t li = 0, halt_q = SIZE_MAX;
     for (size_t i = 0; !rc && i < b->n; i++) {
         brow *row = &b->rows[i];
         if (row->cells) {
@@ -499,27 +505,33 @@ static pm_code write_batch(run *r, batch *b, pm_err *err)
             else
                 refused(b, row, lr->why ? lr->why : "refused");
         }
-        pm_qrow q = {.run_id = r->run_id,
-                     .table = r->o->table,
-                     .pipeline = r->o->pipeline,
-                     .source = b->source,
-                     .offset = (int64_t)row->rec.offset,
-                     .line = (int64_t)row->rec.line,
-                     .raw = row->rec.raw,
-                     .raw_len = row->rec.raw_len,
-                     .raw_truncated = row->rec.raw_truncated,
-                     .kinds = row->kinds,
-                     .message = row->message,
-                     .findings = row->findings,
-                     .header = b->header,
-                     .header_len = b->header_len};
-        int64_t qid = 0;
-        rc = store_quarantine_add(s, &q, &qid, err);
-        if (!rc)
-            rc = incident_cache_link(r->incidents, s, qid, row->found, row->nfound, err);
-        if (!rc && (long)i == b->halt_at)
-            rc = halt_record(r, b, row, qid, err);
-        quarantined++;
+        if ((long)i == b->halt_at)
+            halt_q = (size_t)quarantined;
+        qfound[quarantined] = row->found;
+        qnfound[quarantined] = row->nfound;
+        qs[quarantined++] = (pm_qrow){.run_id = r->run_id,
+                                      .table = r->o->table,
+                                      .pipeline = r->o->pipeline,
+                                      .source = b->source,
+                                      .offset = (int64_t)row->rec.offset,
+                                      .line = (int64_t)row->rec.line,
+                                      .raw = row->rec.raw,
+                                      .raw_len = row->rec.raw_len,
+                                      .raw_truncated = row->rec.raw_truncated,
+                                      .kinds = row->kinds,
+                                      .message = row->message,
+                                      .findings = row->findings,
+                                      .header = b->header,
+                                      .header_len = b->header_len};
+    }
+    size_t nq = (size_t)quarantined;
+    if (!rc && nq)
+        rc = store_quarantine_add_many(s, qs, nq, qids, err);
+    if (!rc && nq)
+        rc = incident_cache_link_many(r->incidents, s, nq, qids, qfound, qnfound, err);
+    if (!rc && halt_q != SIZE_MAX) {
+        const brow *row = &b->rows[b->halt_at];
+        rc = halt_record(r, b, row, qids[halt_q], err);
     }
     if (!rc)
         rc = store_run_add(s, r->run_id, (int64_t)b->n, loaded, quarantined, err);

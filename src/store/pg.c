@@ -917,6 +917,8 @@ static const drv_ops pg_ops = {
     .sandbox_begin = pg_sandbox_begin,
     .sandbox_insert = pg_sandbox_insert,
     .sandbox_end = pg_sandbox_end,
+    .quarantine_add_many = pg_quarantine_add_many,
+    .incident_link_many = pg_incident_link_many,
 };
 
 /* Creates what is missing of the catalog. Workers opening at once would
