@@ -73,7 +73,7 @@ if [ ! -f "$CLEAN" ] || [ "$(wc -l <"$CLEAN" | tr -d ' ')" != "$ROWS" ]; then
     awk -v n="$ROWS" 'BEGIN { for (i = 1; i <= n; i++)
         printf "{\"id\":%d,\"v\":\"x%d\",\"note\":\"row %d of the quarantine bench\"}\n", i, i, i }' >"$DRIFT"
 fi
-printf '{"id":0,"v":0,"note":"first"}\n' >"$OUT/first.ndjson"
+printf '{"id":0,"v":0,"note":"row 0 of the quarantine bench"}\n' >"$OUT/first.ndjson"
 
 now_ns() { date +%s%N; }
 # timed DB EXPECT_RC FILE: ingests FILE into table t of DB; sets SECS.
