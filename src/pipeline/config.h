@@ -183,6 +183,9 @@ typedef struct pm_config {
     pm_agent_cfg agent;
     int serve_max_concurrent;
     int serve_lease_seconds;
+    /* postgres: reconnect_seconds: how long a lost PostgreSQL connection is
+     * tried again (store_set_reconnect_seconds) */
+    int pg_reconnect_seconds;
     pm_notify_sink *sinks;
     size_t nsinks;
 } pm_config;

@@ -617,9 +617,11 @@ static pm_code load_staged(pg *p, const pm_table *t, pm_load_row *rows, size_t n
     }
     if (!rc) {
         pm_buf_reset(&b);
-        rc = pm_buf_puts(&b, "DO $pm$ DECLARE r record; BEGIN FOR r IN SELECT * FROM pg_temp." STAGE_NAME
-                             " ORDER BY " STAGE_ROW " LOOP BEGIN INSERT INTO ",
-                         err);
+        rc =
+            pm_buf_puts(&b,
+                        "DO $pm$ DECLARE r record; BEGIN FOR r IN SELECT * FROM pg_temp." STAGE_NAME
+                        " ORDER BY " STAGE_ROW " LOOP BEGIN INSERT INTO ",
+                        err);
         if (!rc)
             rc = store_quote_qualified(&b, PG_DATA_SCHEMA, t->name, err);
         if (!rc)
@@ -634,10 +636,9 @@ static pm_code load_staged(pg *p, const pm_table *t, pm_load_row *rows, size_t n
     }
     PGresult *res = NULL;
     if (!rc)
-        rc = pg_query(p,
-                      "SELECT " STAGE_ROW ", state, message FROM pg_temp." REFUSED_NAME
-                      " ORDER BY 1",
-                      0, NULL, &res, "cannot read the refused rows", err);
+        rc = pg_query(
+            p, "SELECT " STAGE_ROW ", state, message FROM pg_temp." REFUSED_NAME " ORDER BY 1", 0,
+            NULL, &res, "cannot read the refused rows", err);
     for (int i = 0; !rc && i < PQntuples(res); i++) {
         long k = strtol(PQgetvalue(res, i, 0), NULL, 10) - 1;
         if (k < 0 || (size_t)k >= n) {

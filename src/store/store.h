@@ -168,6 +168,14 @@ typedef struct pm_qrow {
     size_t header_len;
 } pm_qrow;
 
+/* How long a PostgreSQL store tries to connect again, with backoff, when
+ * its connection is lost between transactions or the server is not yet
+ * accepting connections (restarting, in recovery, a failover under way):
+ * long enough for a restart or a promotion. Process-wide; set once at
+ * start (the configuration's postgres: reconnect_seconds). */
+#define STORE_RECONNECT_SECONDS 60
+void store_set_reconnect_seconds(int seconds);
+
 /* Quarantines a row; *id (may be NULL) gets its id. */
 pm_code store_quarantine_add(pm_store *s, const pm_qrow *q, int64_t *id, pm_err *err);
 /* Quarantines q[0..n) together (a batch's rows); ids (may be NULL) gets

@@ -212,8 +212,7 @@ class PgServer:
                    "--no-sync", "-E", "UTF8", "--locale=C", "--no-instructions"])
         for attempt in range(5):
             self.port = free_port()
-            opts = ("-p %d -c listen_addresses=127.0.0.1 -k %s -c fsync=off"
-                    % (self.port, self.socketdir))
+            opts = self._options()
             p = self._run([self.bin("pg_ctl"), "-D", self.datadir, "-l", self.logfile, "-w",
                            "-t", "60", "-o", opts, "start"], check=False)
             if p.returncode == 0:
@@ -234,6 +233,18 @@ class PgServer:
             sys.stderr.write("pgserver: PostgreSQL %s at %s (directory %s)\n"
                              % (self.version, self.url(), self.dir))
         return self
+
+    def _options(self):
+        return "-p %d -c listen_addresses=127.0.0.1 -k %s -c fsync=off" % (self.port, self.socketdir)
+
+    def restart(self, mode="fast"):
+        """pg_ctl restart -m MODE on the same port, as an administrator would:
+        fast ends every session and stops cleanly, immediate stops without
+        a clean shutdown (crash recovery at start). Returns once the server
+        accepts connections again."""
+        self._run([self.bin("pg_ctl"), "-D", self.datadir, "-l", self.logfile, "-w", "-t", "60",
+                   "-m", mode, "-o", self._options(), "restart"])
+        self._wait_ready()
 
     def _wait_ready(self, timeout=60):
         deadline = time.time() + timeout
