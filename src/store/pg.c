@@ -574,20 +574,6 @@ static void set_where(pg *p)
     snprintf(p->where, n, "%s:%s/%s", host, port, db);
 }
 
-/* Why a connection attempt failed, in one line: libpq's 'connection to
- * server at "h", port 5 failed: why' says the place, which the messages
- * here name already, and without its "FATAL:  " (*fatal says whether it had
- * one). */
-static void connect_why(PGconn *c, char *out, size_t n, bool *fatal)
-{
-    const char *msg = PQerrorMessage(c), *why = strstr(msg, " failed: ");
-    if (why && why < msg + strcspn(msg, "\n"))
-        msg = why + 9;
-    /* FATAL: the server answered, and said no */
-    *fatal = strncmp(msg, "FATAL:", 6) == 0;
-    first_line(msg, out, n);
-}
-
 /* The server answered but is not taking this session now: starting up,
  * shutting down, in recovery, full, or not the read-write server that
  * target_session_attrs asks for (a failover under way). libpq gives no
@@ -601,6 +587,33 @@ static bool server_busy(const char *why)
         if (strstr(why, words[i]))
             return true;
     return false;
+}
+
+/* Why a connection attempt failed, in one line: libpq's 'connection to
+ * server at "h", port 5 failed: why' says the place, which the messages
+ * here name already, and without its "FATAL:  " (*fatal says whether it had
+ * one). With several hosts libpq says why for each: a host that is busy
+ * (server_busy) is the one worth telling, else the first. */
+static void connect_why(PGconn *c, char *out, size_t n, bool *fatal)
+{
+    const char *msg = PQerrorMessage(c), *pick = NULL;
+    for (const char *line = msg; *line && !pick;
+         line += strcspn(line, "\n"), line += *line == '\n') {
+        const char *why = strstr(line, " failed: ");
+        if (!why || why > line + strcspn(line, "\n"))
+            continue;
+        char one[400];
+        first_line(why + 9, one, sizeof one);
+        if (server_busy(one))
+            pick = why + 9;
+    }
+    if (!pick) {
+        const char *why = strstr(msg, " failed: ");
+        pick = why && why < msg + strcspn(msg, "\n") ? why + 9 : msg;
+    }
+    /* FATAL: the server answered, and said no */
+    *fatal = strncmp(pick, "FATAL:", 6) == 0;
+    first_line(pick, out, n);
 }
 
 /* Tries p->conn again (PQreset: the same parameters, every host of the

@@ -126,3 +126,78 @@ class TestPostgresRestart(E2E):
         statuses = [s for (s,) in self.sql("SELECT status FROM _pipemend_runs ORDER BY id")]
         self.assertEqual(statuses[-1], "succeeded", statuses)
         self.assertIn(statuses[0], ("failed", "aborted"), statuses)
+
+
+@pg_only("starts a PostgreSQL primary and a streaming standby of its own")
+class TestPostgresFailover(E2E):
+    def setUp(self):
+        super().setUp()
+        self.primary = pgserver.PgServer(quiet=True)
+        self.primary.start()
+        self.addCleanup(self.primary.stop)
+        self.primary.psql("CREATE DATABASE w")
+        self.standby = self.primary.standby()
+        self.addCleanup(self.standby.stop)
+        # both hosts; libpq takes the one that accepts writes
+        self.db = ("postgresql://pipemend@127.0.0.1:%d,127.0.0.1:%d/w?target_session_attrs=read-write"
+                   % (self.primary.port, self.standby.port))
+        self.standby_db = self.standby.url("w")
+
+    def test_load_moves_to_the_promoted_standby_and_loads_every_row_once(self):
+        rows = 300000
+        path = os.path.join(self.tmp, "big.ndjson")
+        with open(path, "w") as f:
+            for i in range(rows):
+                f.write(json.dumps({"id": i, "note": "y" * 60}) + "\n")
+        self.write_config("defaults:\n  batch_size: 2000\n")
+        p = subprocess.Popen([BIN, "ingest", "--db", self.db, "--table", "t", path],
+                             cwd=self.tmp, env=clean_env(), stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+        deadline = time.time() + 120
+        loaded = 0
+        while p.poll() is None and not loaded and time.time() < deadline:
+            try:
+                out = self.primary.psql("SELECT coalesce(sum(rows_loaded), 0) FROM "
+                                        "pipemend._pipemend_runs", dbname="w")
+                loaded = int(out.strip() or 0)
+            except pgserver.PgServerError:
+                pass
+            time.sleep(0.01)
+        self.assertIsNone(p.poll(), "the load ended before the failover")
+        # the primary dies; a moment later the standby is promoted
+        self.primary._run([self.primary.bin("pg_ctl"), "-D", self.primary.datadir, "-m",
+                           "immediate", "-w", "stop"])
+        self.primary.running = False
+        time.sleep(1)
+        self.standby.promote()
+        out, err = p.communicate(timeout=300)
+        self.assertEqual(p.returncode, EXIT_LOADED, err)
+        self.assertIn("waiting for PostgreSQL at", err)
+        self.assertIn("reconnected to PostgreSQL at 127.0.0.1:%d/w after" % self.standby.port, err)
+        self.db = self.standby_db
+        self._close_con()
+        self.assertEqual(self.sql("SELECT count(*), count(DISTINCT id) FROM t"), [(rows, rows)])
+        self.assertEqual(self.sql("SELECT status, rows_read, rows_loaded FROM _pipemend_runs"),
+                         [("succeeded", rows, rows)])
+        self.assertEqual(self.pm("audit", "verify", "--db", self.db).rc, 0)
+
+    def test_command_waits_while_only_a_standby_is_up_until_it_is_promoted(self):
+        self.ingest("t", self.write("a.ndjson", [{"id": 1}]), expect=EXIT_LOADED)
+        time.sleep(0.5)  # let the standby replay the table
+        self.primary._run([self.primary.bin("pg_ctl"), "-D", self.primary.datadir, "-m", "fast",
+                           "-w", "stop"])
+        self.primary.running = False
+        p = subprocess.Popen([BIN, "ingest", "--db", self.db, "--table", "t",
+                              self.write("b.ndjson", [{"id": 2}, {"id": 3}])],
+                             cwd=self.tmp, env=clean_env(), stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+        time.sleep(2)
+        self.assertIsNone(p.poll(), "it did not wait for a server that accepts writes")
+        self.standby.promote()
+        out, err = p.communicate(timeout=120)
+        self.assertEqual(p.returncode, EXIT_LOADED, err)
+        self.assertIn("waiting for PostgreSQL at", err)
+        self.assertIn("to accept connections (", err)
+        self.db = self.standby_db
+        self._close_con()
+        self.assertEqual(self.sql("SELECT id FROM t ORDER BY id"), [(1,), (2,), (3,)])
