@@ -134,7 +134,7 @@ static pm_code reserve(pg *p, size_t n, int64_t *ids, char **now, pm_err *err)
     return PM_OK;
 }
 
-static pm_code send(pg *p, pm_buf *b, pm_err *err)
+static pm_code send_rows(pg *p, pm_buf *b, pm_err *err)
 {
     if (b->len && PQputCopyData(p->conn, b->data, (int)b->len) != 1)
         return pg_error(p, NULL, "cannot send quarantined rows to the server", err);
@@ -172,12 +172,12 @@ pm_code pg_quarantine_add_many(pm_store *s, const pm_qrow *q, size_t n, int64_t 
     for (size_t i = 0; !rc && i < n; i++) {
         rc = put_row(&b, &q[i], got[i], now, err);
         if (!rc && b.len >= SEND_CHUNK)
-            rc = send(p, &b, err);
+            rc = send_rows(p, &b, err);
     }
     if (!rc)
         rc = put_be(&b, UINT16_MAX, 2, err); /* the trailer: -1 */
     if (!rc)
-        rc = send(p, &b, err);
+        rc = send_rows(p, &b, err);
     pm_buf_free(&b);
     free(now);
     /* ending the COPY, also after a failure, keeps the connection usable
