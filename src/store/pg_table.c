@@ -593,9 +593,8 @@ static pm_code load_staged(pg *p, const pm_table *t, pm_load_row *rows, size_t n
      * COPY evaluates row by row, in order */
     if (!rc)
         rc = pm_buf_printf(&b, err,
-                           "SAVEPOINT pm_stage; DROP TABLE IF EXISTS pg_temp." STAGE_NAME
-                           ", pg_temp." REFUSED_NAME "; CREATE TEMP TABLE " STAGE_NAME
-                           " ON COMMIT DROP AS SELECT %s FROM ",
+                           "DROP TABLE IF EXISTS pg_temp." STAGE_NAME ", pg_temp." REFUSED_NAME
+                           "; CREATE TEMP TABLE " STAGE_NAME " ON COMMIT DROP AS SELECT %s FROM ",
                            cols.data);
     if (!rc)
         rc = store_quote_qualified(&b, PG_DATA_SCHEMA, t->name, err);
@@ -605,9 +604,13 @@ static pm_code load_staged(pg *p, const pm_table *t, pm_load_row *rows, size_t n
                          " serial; CREATE TEMP TABLE " REFUSED_NAME " (" STAGE_ROW
                          " integer, state text, message text) ON COMMIT DROP",
                          err);
+    bool staged = false;
+    if (!rc) {
+        rc = pg_exec(p, "SAVEPOINT pm_stage", "cannot stage the refused rows", err);
+        staged = !rc;
+    }
     if (!rc)
         rc = pg_exec(p, b.data, "cannot stage the refused rows", err);
-    bool staged = !rc;
     pm_err ce;
     if (!rc && copy_rows(p, "pg_temp", STAGE_NAME, t, rows, n, &ce) != PM_OK) {
         if (!row_refusal(ce.sqlstate))
@@ -652,14 +655,23 @@ static pm_code load_staged(pg *p, const pm_table *t, pm_load_row *rows, size_t n
     }
     PQclear(res);
     if (staged && rc) {
-        /* nothing of the stage stays: the caller bisects or fails */
-        pg_exec(p, "ROLLBACK TO SAVEPOINT pm_stage", "cannot roll back the stage", NULL);
+        /* Nothing of the stage stays, and the caller bisects: the stage
+         * is a shortcut, and a role without TEMP or plpgsql, or a type
+         * the stage refuses, only loses the shortcut. A lost connection or
+         * a deadlock fails the batch (it is written again). */
+        pm_err back;
+        if (pg_exec(p, "ROLLBACK TO SAVEPOINT pm_stage", "cannot roll back the stage", &back)) {
+            *err = back;
+            rc = back.code;
+        } else if (rc != PM_ERR_IO && rc != PM_ERR_BUSY) {
+            rc = PM_ERR_CONSTRAINT;
+        }
         for (size_t i = 0; i < n; i++) {
             rows[i].refused = rows[i].unique = false;
             rows[i].why = NULL;
         }
     }
-    if (staged)
+    if (staged && rc != PM_ERR_IO)
         pg_exec(p, "RELEASE SAVEPOINT pm_stage", "cannot release the stage", NULL);
     pm_buf_free(&b);
     pm_buf_free(&cols);
