@@ -10,6 +10,7 @@
 #include "audit/audit.h"
 #include "cli/cli.h"
 #include "pipeline/notify.h"
+#include "store/store.h"
 #include "core/log.h"
 
 typedef struct command {
@@ -739,6 +740,7 @@ static int run_command(const command *cmd, int argc, char **argv, const struct o
             return cli_fail(&err);
         /* events with notify: sinks queue their notifications (notify.h) */
         notify_install(ctx.cfg);
+        store_set_reconnect_seconds(ctx.cfg->pg_reconnect_seconds);
     }
     int rc = cmd->fn(&ctx);
     notify_install(NULL);

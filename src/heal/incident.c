@@ -3,6 +3,7 @@
 #include "heal/incident.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "audit/audit.h"
@@ -182,6 +183,29 @@ pm_code incident_cache_link(incident_cache *c, pm_store *s, int64_t qrow, const 
         if (!rc)
             rc = store_incident_link(s, id, qrow, err);
     }
+    return rc;
+}
+
+pm_code incident_cache_link_many(incident_cache *c, pm_store *s, size_t n, const int64_t *qrow,
+                                 const pm_finding *const *f, const size_t *nf, pm_err *err)
+{
+    size_t links = 0;
+    for (size_t i = 0; i < n; i++)
+        links += nf[i];
+    if (!links)
+        return PM_OK;
+    int64_t *inc = pm_xmalloc(links * sizeof *inc), *row = pm_xmalloc(links * sizeof *row);
+    size_t k = 0;
+    pm_code rc = PM_OK;
+    for (size_t i = 0; !rc && i < n; i++)
+        for (size_t j = 0; !rc && j < nf[i]; j++) {
+            rc = cache_get(c, s, &f[i][j], &inc[k], err);
+            row[k++] = qrow[i];
+        }
+    if (!rc)
+        rc = store_incident_link_many(s, inc, row, k, err);
+    free(inc);
+    free(row);
     return rc;
 }
 

@@ -80,6 +80,10 @@ typedef struct incident_cache incident_cache;
 incident_cache *incident_cache_new(pm_arena *arena, const char *table, int64_t run_id);
 pm_code incident_cache_link(incident_cache *c, pm_store *s, int64_t qrow, const pm_finding *f,
                             size_t n, pm_err *err);
+/* The same for n rows at once: qrow[i] with its findings f[i][0..nf[i]),
+ * the links written in one statement where the store can. */
+pm_code incident_cache_link_many(incident_cache *c, pm_store *s, size_t n, const int64_t *qrow,
+                                 const pm_finding *const *f, const size_t *nf, pm_err *err);
 void incident_cache_clear(incident_cache *c);
 /* The run that incidents opened from now on are detected by. */
 void incident_cache_set_run(incident_cache *c, int64_t run_id);

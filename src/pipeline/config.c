@@ -1519,9 +1519,26 @@ static pm_code load_serve(loader *ld, const yaml_node_t *n)
     return PM_OK;
 }
 
+static pm_code load_postgres(loader *ld, const yaml_node_t *n)
+{
+    static const char *const keys[] = {"reconnect_seconds"};
+    if (is_null(n))
+        return PM_OK;
+    if (n->type != YAML_MAPPING_NODE)
+        return bad_value(ld, n, "postgres", "", "a mapping");
+    for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
+        unsigned long long u;
+        if (check_key(ld, n, p, keys, 1, "in postgres") < 0 ||
+            get_count(ld, node(ld, p->value), keys[0], "in postgres", 86400, &u))
+            return PM_ERR_CONFIG;
+        ld->cfg->pg_reconnect_seconds = (int)u;
+    }
+    return PM_OK;
+}
+
 static const char *const top_keys[] = {
-    "db",    "defaults", "pipelines", "tables",        "audit_anchor",
-    "agent", "serve",    "notify",    "audit_key_env", "users_file"};
+    "db",    "defaults", "pipelines",     "tables",     "audit_anchor", "agent",
+    "serve", "notify",   "audit_key_env", "users_file", "postgres"};
 enum {
     TK_DB,
     TK_DEFAULTS,
@@ -1532,7 +1549,8 @@ enum {
     TK_SERVE,
     TK_NOTIFY,
     TK_AUDIT_KEY_ENV,
-    TK_USERS_FILE
+    TK_USERS_FILE,
+    TK_POSTGRES
 };
 
 static pm_code load_root(loader *ld, const yaml_node_t *root)
@@ -1540,7 +1558,7 @@ static pm_code load_root(loader *ld, const yaml_node_t *root)
     if (root->type != YAML_MAPPING_NODE) {
         pm_code rc = bad_value(ld, root, "the file", "", "a mapping");
         pm_err_hint(ld->err, "valid top-level keys: db, defaults, pipelines, tables, audit_anchor, "
-                             "agent, serve, notify, audit_key_env, users_file");
+                             "agent, serve, notify, audit_key_env, users_file, postgres");
         return rc;
     }
     for (yaml_node_pair_t *p = root->data.mapping.pairs.start; p < root->data.mapping.pairs.top;
@@ -1576,6 +1594,9 @@ static pm_code load_root(loader *ld, const yaml_node_t *root)
             break;
         case TK_NOTIFY:
             rc = load_notify(ld, v);
+            break;
+        case TK_POSTGRES:
+            rc = load_postgres(ld, v);
             break;
         case TK_USERS_FILE:
             if (!is_null(v))
@@ -1627,6 +1648,7 @@ static pm_config *config_new(void)
     cfg->serve.lease_seconds = 30;
     cfg->serve.max_connections = 256;
     cfg->serve.max_connections_per_peer = 32;
+    cfg->pg_reconnect_seconds = STORE_RECONNECT_SECONDS;
     pm_agent_cfg *ac = &cfg->agent;
     ac->provider = "anthropic";
     ac->max_turns = 12;

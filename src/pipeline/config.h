@@ -203,6 +203,9 @@ typedef struct pm_config {
     const char *users_file;    /* as written in the file; may be NULL */
     pm_agent_cfg agent;
     pm_serve_cfg serve;
+    /* postgres: reconnect_seconds: how long a lost PostgreSQL connection is
+     * tried again (store_set_reconnect_seconds) */
+    int pg_reconnect_seconds;
     pm_notify_sink *sinks;
     size_t nsinks;
 } pm_config;

@@ -82,6 +82,7 @@ typedef struct batch {
                                             * yet, every row is quarantined); the writer reads this,
                                             * never the reader's run->table */
     bool last;                             /* no batches after this one */
+    bool retry;   /* written again after a lost connection: its commit may have landed */
     long halt_at; /* on_incident: halt: the row the source stops after (-1: none) */
     enum { SLOT_FREE, SLOT_FULL } state;
 } batch;
@@ -112,6 +113,7 @@ typedef struct run {
     pthread_cond_t cv;
     batch slots[2];
     bool writer_failed;
+    bool rewind; /* the server lost committed batches: read again from the checkpoints */
     pm_err werr;
     int64_t read, loaded, quarantined; /* committed, under mu */
 
@@ -442,6 +444,53 @@ static pm_code halt_record(run *r, const batch *b, const brow *row, int64_t qrow
                       err);
 }
 
+/* A batch written again after its connection was lost during COMMIT may
+ * have been committed: the server kept it but the answer never came. Its
+ * checkpoint then stands where the batch ends, and writing it again would
+ * load its rows twice, so it is taken as written, with the run's counters
+ * as the store has them. *done says so. */
+static pm_code committed_already(run *r, batch *b, bool *done, pm_err *err)
+{
+    const char *now = NULL;
+    bool found = false;
+    *done = false;
+    pm_code rc =
+        store_checkpoint_get(r->store, r->o->table, b->source, b->arena, &now, &found, err);
+    if (rc)
+        return rc;
+    pm_run done_run;
+    bool exists = false;
+    rc = store_run_get(r->store, r->run_id, b->arena, &done_run, &exists, err);
+    if (rc || !exists)
+        return rc;
+    pthread_mutex_lock(&r->mu);
+    bool lost = done_run.rows_read < r->read;
+    pthread_mutex_unlock(&r->mu);
+    if (!lost && (!found || strcmp(now, b->position) != 0 ||
+                  (b->expect_found && strcmp(b->expect, b->position) == 0)))
+        return PM_OK;
+    if (lost) {
+        /* Batches commit without waiting for their WAL flush (pg.c): a
+         * server that stopped without a clean shutdown may have lost the
+         * last ones, rows and checkpoints together. ingest_run reads
+         * again from the checkpoints the server kept. */
+        r->rewind = true;
+        return pm_err_set(err, PM_ERR_BUSY,
+                          "the server lost the last batches this run committed (it stopped "
+                          "before they reached its disk)");
+    }
+    pm_warn("the batch ending at byte %llu of %s was committed before the connection was lost; "
+            "not writing it again",
+            (unsigned long long)b->end, b->path);
+    pthread_mutex_lock(&r->mu);
+    r->read = done_run.rows_read;
+    r->loaded = done_run.rows_loaded;
+    r->quarantined = done_run.rows_quarantined;
+    pthread_mutex_unlock(&r->mu);
+    *done = true;
+    return PM_OK;
+}
+
 static pm_code write_batch(run *r, batch *b, pm_err *err)
 {
     pm_store *s = r->store;
@@ -449,6 +498,14 @@ static pm_code write_batch(run *r, batch *b, pm_err *err)
     pm_code rc = store_begin_batch(s, err);
     if (rc)
         return rc;
+    if (b->retry && b->checkpoint) {
+        bool done;
+        rc = committed_already(r, b, &done, err);
+        if (rc || done) {
+            store_rollback(s, NULL);
+            return rc;
+        }
+    }
     if (b->create) {
         /* Another run may have created the table since this one started;
          * its schema wins, and this run's rows were checked against a
@@ -486,7 +543,13 @@ static pm_code write_batch(run *r, batch *b, pm_err *err)
             load[nload++] = (pm_load_row){.cells = b->rows[i].cells};
     if (!rc && nload)
         rc = store_load(s, load, nload, b->arena, err);
-    size_t li = 0;
+    /* the rest are quarantined together, in order (one COPY on
+     * PostgreSQL, not a round trip each) */
+    pm_qrow *qs = pm_arena_alloc(b->arena, (b->n ? b->n : 1) * sizeof *qs);
+    int64_t *qids = pm_arena_alloc(b->arena, (b->n ? b->n : 1) * sizeof *qids);
+    const pm_finding **qfound = pm_arena_alloc(b->arena, (b->n ? b->n : 1) * sizeof *qfound);
+    size_t *qnfound = pm_arena_alloc(b->arena, (b->n ? b->n : 1) * sizeof *qnfound);
+    size_t li = 0, halt_q = SIZE_MAX;
     for (size_t i = 0; !rc && i < b->n; i++) {
         brow *row = &b->rows[i];
         if (row->cells) {
@@ -500,27 +563,33 @@ static pm_code write_batch(run *r, batch *b, pm_err *err)
             else
                 refused(b, row, lr->why ? lr->why : "refused");
         }
-        pm_qrow q = {.run_id = r->run_id,
-                     .table = r->o->table,
-                     .pipeline = r->o->pipeline,
-                     .source = b->source,
-                     .offset = (int64_t)row->rec.offset,
-                     .line = (int64_t)row->rec.line,
-                     .raw = row->rec.raw,
-                     .raw_len = row->rec.raw_len,
-                     .raw_truncated = row->rec.raw_truncated,
-                     .kinds = row->kinds,
-                     .message = row->message,
-                     .findings = row->findings,
-                     .header = b->header,
-                     .header_len = b->header_len};
-        int64_t qid = 0;
-        rc = store_quarantine_add(s, &q, &qid, err);
-        if (!rc)
-            rc = incident_cache_link(r->incidents, s, qid, row->found, row->nfound, err);
-        if (!rc && (long)i == b->halt_at)
-            rc = halt_record(r, b, row, qid, err);
-        quarantined++;
+        if ((long)i == b->halt_at)
+            halt_q = (size_t)quarantined;
+        qfound[quarantined] = row->found;
+        qnfound[quarantined] = row->nfound;
+        qs[quarantined++] = (pm_qrow){.run_id = r->run_id,
+                                      .table = r->o->table,
+                                      .pipeline = r->o->pipeline,
+                                      .source = b->source,
+                                      .offset = (int64_t)row->rec.offset,
+                                      .line = (int64_t)row->rec.line,
+                                      .raw = row->rec.raw,
+                                      .raw_len = row->rec.raw_len,
+                                      .raw_truncated = row->rec.raw_truncated,
+                                      .kinds = row->kinds,
+                                      .message = row->message,
+                                      .findings = row->findings,
+                                      .header = b->header,
+                                      .header_len = b->header_len};
+    }
+    size_t nq = (size_t)quarantined;
+    if (!rc && nq)
+        rc = store_quarantine_add_many(s, qs, nq, qids, err);
+    if (!rc && nq)
+        rc = incident_cache_link_many(r->incidents, s, nq, qids, qfound, qnfound, err);
+    if (!rc && halt_q != SIZE_MAX) {
+        const brow *row = &b->rows[b->halt_at];
+        rc = halt_record(r, b, row, qids[halt_q], err);
     }
     if (!rc)
         rc = store_run_add(s, r->run_id, (int64_t)b->n, loaded, quarantined, err);
@@ -600,6 +669,7 @@ static void *writer_main(void *arg)
             r->insert_ready = false;
             struct timespec pause = {0, 250000000L * attempt};
             nanosleep(&pause, NULL);
+            b->retry = true;
             rc = write_batch(r, b, &r->werr);
         }
         /* The next batch is about the size of this one: its memory stays
@@ -610,6 +680,7 @@ static void *writer_main(void *arg)
         b->create = NULL;
         b->table = NULL;
         b->last = false;
+        b->retry = false;
         b->halt_at = -1;
         b->state = SLOT_FREE;
         if (rc)
@@ -1346,27 +1417,65 @@ pm_code ingest_run(pm_store *store, const ingest_opts *o, ingest_result *res, pm
         r.slots[i].state = SLOT_FREE;
         r.slots[i].halt_at = -1;
     }
-    pthread_t writer;
-    if (pthread_create(&writer, NULL, writer_main, &r) != 0) {
-        pm_err_set(err, PM_ERR_INTERNAL, "cannot start the writer thread");
-        store_run_finish(store, r.run_id, RUN_FAILED, err->msg, false, NULL, NULL);
-        for (int i = 0; i < 2; i++)
-            pm_arena_free(r.slots[i].arena);
-        pm_arena_free(r.arena);
-        return PM_ERR_INTERNAL;
-    }
-
     int slot = 0;
     pm_err rerr = {0};
     pm_code read_rc = PM_OK;
-    for (size_t i = 0; i < o->npaths && !read_rc && !r.stopped; i++)
-        read_rc = read_source(&r, &plan[i], &slot, &rerr);
-    /* Tell the writer there is nothing more (an empty last batch). */
-    if (slot_wait_free(&r, slot)) {
-        r.slots[slot].last = true;
-        slot_hand_over(&r, slot);
+    for (int pass = 0;; pass++) {
+        pthread_t writer;
+        if (pthread_create(&writer, NULL, writer_main, &r) != 0) {
+            pm_err_set(err, PM_ERR_INTERNAL, "cannot start the writer thread");
+            store_run_finish(store, r.run_id, RUN_FAILED, err->msg, false, NULL, NULL);
+            for (int i = 0; i < 2; i++)
+                pm_arena_free(r.slots[i].arena);
+            pm_arena_free(r.arena);
+            return PM_ERR_INTERNAL;
+        }
+        for (size_t i = 0; i < o->npaths && !read_rc && !r.stopped; i++)
+            read_rc = read_source(&r, &plan[i], &slot, &rerr);
+        /* Tell the writer there is nothing more (an empty last batch). */
+        if (slot_wait_free(&r, slot)) {
+            r.slots[slot].last = true;
+            slot_hand_over(&r, slot);
+        }
+        pthread_join(writer, NULL);
+        if (!r.writer_failed || !r.rewind || read_rc || pass >= 3)
+            break;
+        /* The server lost batches this run had committed (committed_already):
+         * every source is read again from the checkpoint the server kept
+         * (sources it finished are at their end), with the run's counters
+         * as the server kept them. */
+        pm_arena *a = pm_arena_new(0);
+        pm_run kept;
+        bool exists = false;
+        pm_err gerr;
+        if (store_run_get(store, r.run_id, a, &kept, &exists, &gerr) != PM_OK || !exists) {
+            pm_arena_free(a);
+            break;
+        }
+        pm_warn("%s; reading again from the checkpoints it kept (%lld rows of this run)",
+                r.werr.msg, (long long)kept.rows_read);
+        r.read = kept.rows_read;
+        r.loaded = kept.rows_loaded;
+        r.quarantined = kept.rows_quarantined;
+        pm_arena_free(a);
+        r.writer_failed = r.rewind = false;
+        r.insert_ready = false;
+        r.held = 0;
+        r.done_bytes = 0;
+        incident_cache_clear(r.incidents);
+        for (int i = 0; i < 2; i++) {
+            batch *b = &r.slots[i];
+            pm_arena_reset(b->arena);
+            b->n = b->cap = 0;
+            b->rows = NULL;
+            b->create = NULL;
+            b->table = NULL;
+            b->last = b->retry = false;
+            b->halt_at = -1;
+            b->state = SLOT_FREE;
+        }
+        slot = 0;
     }
-    pthread_join(writer, NULL);
     progress_draw(&r, r.read, true);
 
     res->read = r.read;

@@ -1112,6 +1112,20 @@ pm_code store_quarantine_add(pm_store *s, const pm_qrow *q, int64_t *id, pm_err 
     return PM_OK;
 }
 
+pm_code store_quarantine_add_many(pm_store *s, const pm_qrow *q, size_t n, int64_t *ids,
+                                  pm_err *err)
+{
+    for (size_t i = 0; i < n; i++)
+        if (q[i].raw_len > INT_MAX || (q[i].header && q[i].header_len > INT_MAX))
+            return pm_err_set(err, PM_ERR_LIMIT, "a quarantined row is too large to keep");
+    if (n && s->drv->quarantine_add_many)
+        return s->drv->quarantine_add_many(s, q, n, ids, err);
+    pm_code rc = PM_OK;
+    for (size_t i = 0; !rc && i < n; i++)
+        rc = store_quarantine_add(s, &q[i], ids ? &ids[i] : NULL, err);
+    return rc;
+}
+
 pm_code store_quarantine_update(pm_store *s, int64_t id, const char *kinds, const char *message,
                                 const char *findings, pm_err *err)
 {
@@ -1419,6 +1433,17 @@ pm_code store_incident_link(pm_store *s, int64_t incident, int64_t qrow, pm_err 
     INT(st, 1, incident);
     INT(st, 2, qrow);
     return run(st, NULL, err);
+}
+
+pm_code store_incident_link_many(pm_store *s, const int64_t *incident, const int64_t *qrow,
+                                 size_t n, pm_err *err)
+{
+    if (n && s->drv->incident_link_many)
+        return s->drv->incident_link_many(s, incident, qrow, n, err);
+    pm_code rc = PM_OK;
+    for (size_t i = 0; !rc && i < n; i++)
+        rc = store_incident_link(s, incident[i], qrow[i], err);
+    return rc;
 }
 
 pm_code store_incident_set(pm_store *s, int64_t id, const char *state, int64_t proposal,

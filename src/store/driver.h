@@ -135,6 +135,13 @@ typedef struct drv_ops {
                              const pm_table *to, int sample, int64_t *copied, pm_err *err);
     pm_code (*sandbox_insert)(pm_store *s, const pm_cell *cells, pm_err *err);
     void (*sandbox_end)(pm_store *s);
+
+    /* bulk catalog writes, optional (NULL: catalog.c runs its one-row
+     * statement n times, which costs a backend in-process nothing) */
+    pm_code (*quarantine_add_many)(pm_store *s, const pm_qrow *q, size_t n, int64_t *ids,
+                                   pm_err *err);
+    pm_code (*incident_link_many)(pm_store *s, const int64_t *incident, const int64_t *qrow,
+                                  size_t n, pm_err *err);
 } drv_ops;
 
 /* Each backend registers by one open function: it connects, creates its

@@ -24,8 +24,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "core/arena.h"
+#include "core/clock.h"
 #include "core/hash.h"
 #include "core/log.h"
 
@@ -557,18 +559,139 @@ static pm_code commit(pg *p, pm_err *err)
     return rc;
 }
 
-/* A connection lost between transactions is opened again: the work of the
- * failed transaction is gone with it, and the caller resumes from the
- * checkpoints it committed. */
+/* host:port/dbname of the server p->conn is connected to (or tried
+ * last), never the URL: it may hold a password. With several hosts in the
+ * URL it names the one libpq chose, so it changes after a failover. */
+static void set_where(pg *p)
+{
+    const char *host = PQhost(p->conn), *port = PQport(p->conn), *db = PQdb(p->conn);
+    host = host && *host ? host : "localhost";
+    port = port && *port ? port : "5432";
+    db = db ? db : "";
+    size_t n = strlen(host) + strlen(port) + strlen(db) + 3;
+    free(p->where);
+    p->where = pm_xmalloc(n);
+    snprintf(p->where, n, "%s:%s/%s", host, port, db);
+}
+
+/* The server answered but is not taking this session now: starting up,
+ * shutting down, in recovery, full, or not the read-write server that
+ * target_session_attrs asks for (a failover under way). libpq gives no
+ * SQLSTATE before a session exists, so the words decide. */
+static bool server_busy(const char *why)
+{
+    static const char *const words[] = {
+        "starting up", "shutting down",        "recovery", "too many", "read-only",
+        "hot standby", "accepting connections"};
+    for (size_t i = 0; i < sizeof words / sizeof words[0]; i++)
+        if (strstr(why, words[i]))
+            return true;
+    return false;
+}
+
+/* Why a connection attempt failed, in one line: libpq's 'connection to
+ * server at "h", port 5 failed: why' says the place, which the messages
+ * here name already, and without its "FATAL:  " (*fatal says whether it had
+ * one). With several hosts libpq says why for each: a host that is busy
+ * (server_busy) is the one worth telling, else the first. */
+static void connect_why(PGconn *c, char *out, size_t n, bool *fatal)
+{
+    const char *msg = PQerrorMessage(c), *pick = NULL;
+    for (const char *line = msg; *line && !pick;
+         line += strcspn(line, "\n"), line += *line == '\n') {
+        const char *why = strstr(line, " failed: ");
+        if (!why || why > line + strcspn(line, "\n"))
+            continue;
+        char one[400];
+        first_line(why + 9, one, sizeof one);
+        if (server_busy(one))
+            pick = why + 9;
+    }
+    if (!pick) {
+        const char *why = strstr(msg, " failed: ");
+        pick = why && why < msg + strcspn(msg, "\n") ? why + 9 : msg;
+    }
+    /* FATAL: the server answered, and said no */
+    *fatal = strncmp(pick, "FATAL:", 6) == 0;
+    first_line(pick, out, n);
+}
+
+/* Tries p->conn again (PQreset: the same parameters, every host of the
+ * URL) with backoff from 0.1 s to 2 s, until it connects or
+ * store_reconnect_seconds have passed since t0 (ms). busy_only: wait only
+ * while the server answers that it is busy (at open: a server that is not
+ * there at all is a mistake in the URL more often than a restart); else
+ * also while nothing answers (the connection was up, so the server was
+ * there). A wrong password, role or database ends the wait at once. Says
+ * on stderr what it waits for, again when the reason changes and every
+ * 10 s. */
+static bool wait_for_server(pg *p, bool busy_only, double t0)
+{
+    char why[400], said[400] = "";
+    double delay = 100, last_said = 0;
+    for (;;) {
+        if (PQstatus(p->conn) == CONNECTION_OK)
+            return true;
+        bool fatal;
+        connect_why(p->conn, why, sizeof why, &fatal);
+        bool busy = server_busy(why);
+        bool refused = PQconnectionNeedsPassword(p->conn) || (fatal && !busy);
+        double waited = pm_clock_ms() - t0, limit = store_reconnect_seconds * 1000.0;
+        if (refused || (busy_only && !busy) || waited + delay > limit)
+            return false;
+        if (strcmp(why, said) != 0 || waited - last_said >= 10000) {
+            pm_warn("waiting for PostgreSQL at %s to accept connections (%s); trying again for up "
+                    "to %.0f s more (postgres: reconnect_seconds)",
+                    p->where, why, (limit - waited) / 1000);
+            snprintf(said, sizeof said, "%s", why);
+            last_said = waited;
+        }
+        struct timespec pause = {(time_t)(delay / 1000),
+                                 (long)((long long)delay % 1000) * 1000000L};
+        nanosleep(&pause, NULL);
+        delay = delay * 2 > 2000 ? 2000 : delay * 2;
+        PQreset(p->conn);
+    }
+}
+
+/* A connection lost between transactions is opened again, waiting for the
+ * server as long as a restart or a failover takes (wait_for_server): the
+ * work of the transaction that failed with it is gone, and the caller
+ * does it again from the checkpoints it committed. */
 static pm_code reconnect(pg *p, pm_err *err)
 {
     if (PQstatus(p->conn) != CONNECTION_BAD)
         return PM_OK;
+    p->in_tx = false;
+    double t0 = pm_clock_ms();
     PQreset(p->conn);
-    if (PQstatus(p->conn) != CONNECTION_OK)
-        return pg_error(p, NULL, "cannot reconnect to PostgreSQL", err);
-    pm_warn("reconnected to PostgreSQL at %s", p->where);
+    if (!wait_for_server(p, false, t0)) {
+        char why[400];
+        bool fatal;
+        connect_why(p->conn, why, sizeof why, &fatal);
+        pm_code rc =
+            pm_err_set(err, PM_ERR_IO, "cannot reconnect to PostgreSQL at %s after %.0f s: %s",
+                       p->where, (pm_clock_ms() - t0) / 1000, why);
+        pm_err_hint(err,
+                    "the server did not come back within postgres: reconnect_seconds (%d s); "
+                    "running again resumes from the last checkpoint",
+                    store_reconnect_seconds);
+        return rc;
+    }
+    set_where(p);
+    pm_warn("reconnected to PostgreSQL at %s after %.1f s", p->where, (pm_clock_ms() - t0) / 1000);
     return session_setup(p, err);
+}
+
+/* Before a statement outside a transaction: a connection known to be lost
+ * is opened again first (nothing was sent on it, so nothing is done
+ * twice). Inside one, the loss fails the transaction, and its caller does
+ * it again from BEGIN. */
+static pm_code ready(pg *p, pm_err *err)
+{
+    if (p->in_tx || p->sandbox_open || PQstatus(p->conn) != CONNECTION_BAD)
+        return PM_OK;
+    return reconnect(p, err);
 }
 
 /* Takes a transaction-level advisory lock on what (a NUL-free key). */
@@ -801,7 +924,9 @@ static pm_code st_step(drv_stmt *st, bool *row, pm_err *err)
     pg_stmt *x = pg_st(st);
     *row = false;
     if (!x->res) {
-        pm_code rc = run(x->p, x->sql, &x->a, &x->res, x->what, err);
+        pm_code rc = ready(x->p, err);
+        if (!rc)
+            rc = run(x->p, x->sql, &x->a, &x->res, x->what, err);
         if (rc)
             return rc;
         x->row = -1;
@@ -939,6 +1064,8 @@ static const drv_ops pg_ops = {
     .sandbox_begin = pg_sandbox_begin,
     .sandbox_insert = pg_sandbox_insert,
     .sandbox_end = pg_sandbox_end,
+    .quarantine_add_many = pg_quarantine_add_many,
+    .incident_link_many = pg_incident_link_many,
 };
 
 /* Creates what is missing of the catalog. Workers opening at once would
@@ -1023,30 +1150,25 @@ pm_code pg_store_open(const char *url, pm_store *s, pm_err *err)
     p->conn = PQconnectdbParams(keys, vals, 1);
     if (!p->conn)
         pm_oom(sizeof(PGconn *));
-    /* host:port/dbname, never the URL: it may hold a password */
-    const char *host = PQhost(p->conn), *port = PQport(p->conn), *db = PQdb(p->conn);
-    host = host && *host ? host : "localhost";
-    port = port && *port ? port : "5432";
-    db = db ? db : "";
-    size_t n = strlen(host) + strlen(port) + strlen(db) + 3;
-    p->where = pm_xmalloc(n);
-    snprintf(p->where, n, "%s:%s/%s", host, port, db);
+    set_where(p);
+    /* a server that is starting up, shutting down or not yet promoted is
+     * waited for, as a lost connection is */
+    if (PQstatus(p->conn) != CONNECTION_OK && wait_for_server(p, true, pm_clock_ms())) {
+        set_where(p);
+        pm_info("connected to PostgreSQL at %s", p->where);
+    }
     pm_code rc = PM_OK;
     if (PQstatus(p->conn) != CONNECTION_OK) {
         /* libpq's 'connection to server at "h", port 5 failed: why': the
          * why, since the message names the place already */
-        const char *msg = PQerrorMessage(p->conn), *why = strstr(msg, " failed: ");
-        if (why && why < msg + strcspn(msg, "\n"))
-            msg = why + 9;
+        char line[400];
+        bool fatal;
+        connect_why(p->conn, line, sizeof line, &fatal);
         /* The server answered and said no (no such database or role, not
          * allowed in pg_hba.conf): trying again will not help, unless it is
          * only starting, stopping or full. libpq gives no SQLSTATE here. */
-        bool refused = strncmp(msg, "FATAL:", 6) == 0 && !strstr(msg, "starting up") &&
-                       !strstr(msg, "shutting down") && !strstr(msg, "recovery") &&
-                       !strstr(msg, "too many");
+        bool refused = fatal && !server_busy(line);
         bool password = PQconnectionNeedsPassword(p->conn);
-        char line[400];
-        first_line(msg, line, sizeof line);
         rc = pm_err_set(err, password || refused ? PM_ERR_CONFIG : PM_ERR_IO,
                         "cannot connect to PostgreSQL at %s: %s", p->where, line);
         if (password)

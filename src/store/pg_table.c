@@ -489,7 +489,9 @@ static pm_code copy_rows(pg *p, const char *schema, const char *name, const pm_t
         if (!rc)
             rc = pg_quote_ident(&sql, t->cols[i].name, err);
     }
-    bool text = p->load_text && strcmp(schema, PG_DATA_SCHEMA) == 0;
+    /* the data table's load and its stage (load_staged) share the columns'
+     * types; the sandbox's clone is always pipemend's own */
+    bool text = p->load_text && t == p->load_table;
     if (!rc)
         rc = pm_buf_puts(&sql, text ? ") FROM STDIN" : ") FROM STDIN (FORMAT binary)", err);
     if (rc) {
@@ -545,6 +547,138 @@ static pm_code savepoint(pg *p, const char *verb, int level, pm_err *err)
     return pg_exec(p, sql, "cannot manage the load's savepoint", err);
 }
 
+/* ---- refused batches: one pass on the server ------------------------------ */
+
+#define STAGE_NAME "pm_stage"
+#define REFUSED_NAME "pm_refused"
+#define STAGE_ROW "_pipemend_row"
+
+/* Bisection costs about 2k log2(n) COPYs for k refused rows, each with its
+ * savepoint round trips: 40,000 rows that all repeat a unique key took
+ * 29 s. So a refused batch first goes to a stage (a temporary table with
+ * the data table's columns and no constraint, numbered in COPY's order),
+ * and one DO block on the server inserts its rows in order, each in its
+ * own subtransaction: a row the table refuses (the classes of
+ * row_refusal) is written down with the server's SQLSTATE and message and
+ * the next row goes on. The round trips are a handful whatever n and k.
+ * Rows are inserted in batch order, so of two rows with the same key the
+ * first wins, as with bisection. When the stage itself refuses the rows
+ * (a data error in a column's type: the stage has the same types), or a
+ * column name could end the DO block's quoting, the caller bisects.
+ * Returns PM_OK with rows[].refused set, PM_ERR_CONSTRAINT when the caller
+ * should bisect, or the error that fails the batch. */
+static pm_code load_staged(pg *p, const pm_table *t, pm_load_row *rows, size_t n, pm_arena *a,
+                           pm_err *err)
+{
+    for (size_t i = 0; i < t->ncols; i++)
+        if (strchr(t->cols[i].name, '$'))
+            return PM_ERR_CONSTRAINT;
+    pm_buf b;
+    pm_buf_init(&b, 1 << 24);
+    pm_buf cols, vals;
+    pm_buf_init(&cols, 1 << 22);
+    pm_buf_init(&vals, 1 << 22);
+    pm_code rc = PM_OK;
+    for (size_t i = 0; !rc && i < t->ncols; i++) {
+        rc = pm_buf_puts(&cols, i ? ", " : "", err);
+        if (!rc)
+            rc = pg_quote_ident(&cols, t->cols[i].name, err);
+        if (!rc)
+            rc = pm_buf_puts(&vals, i ? ", r." : "r.", err);
+        if (!rc)
+            rc = pg_quote_ident(&vals, t->cols[i].name, err);
+    }
+    /* the stage: the columns as the table has them (CREATE TABLE AS keeps
+     * types and modifiers, not constraints), numbered by a default that
+     * COPY evaluates row by row, in order */
+    if (!rc)
+        rc = pm_buf_printf(&b, err,
+                           "DROP TABLE IF EXISTS pg_temp." STAGE_NAME ", pg_temp." REFUSED_NAME
+                           "; CREATE TEMP TABLE " STAGE_NAME " ON COMMIT DROP AS SELECT %s FROM ",
+                           cols.data);
+    if (!rc)
+        rc = store_quote_qualified(&b, PG_DATA_SCHEMA, t->name, err);
+    if (!rc)
+        rc = pm_buf_puts(&b,
+                         " WITH NO DATA; ALTER TABLE pg_temp." STAGE_NAME " ADD COLUMN " STAGE_ROW
+                         " serial; CREATE TEMP TABLE " REFUSED_NAME " (" STAGE_ROW
+                         " integer, state text, message text) ON COMMIT DROP",
+                         err);
+    bool staged = false;
+    if (!rc) {
+        rc = pg_exec(p, "SAVEPOINT pm_stage", "cannot stage the refused rows", err);
+        staged = !rc;
+    }
+    if (!rc)
+        rc = pg_exec(p, b.data, "cannot stage the refused rows", err);
+    pm_err ce;
+    if (!rc && copy_rows(p, "pg_temp", STAGE_NAME, t, rows, n, &ce) != PM_OK) {
+        if (!row_refusal(ce.sqlstate))
+            *err = ce, rc = ce.code;
+        else
+            rc = PM_ERR_CONSTRAINT; /* the stage refused them too: bisect */
+    }
+    if (!rc) {
+        pm_buf_reset(&b);
+        rc =
+            pm_buf_puts(&b,
+                        "DO $pm$ DECLARE r record; BEGIN FOR r IN SELECT * FROM pg_temp." STAGE_NAME
+                        " ORDER BY " STAGE_ROW " LOOP BEGIN INSERT INTO ",
+                        err);
+        if (!rc)
+            rc = store_quote_qualified(&b, PG_DATA_SCHEMA, t->name, err);
+        if (!rc)
+            rc = pm_buf_printf(&b, err,
+                               " (%s) VALUES (%s); EXCEPTION WHEN integrity_constraint_violation "
+                               "OR data_exception OR raise_exception OR program_limit_exceeded "
+                               "THEN INSERT INTO pg_temp." REFUSED_NAME " VALUES (r." STAGE_ROW
+                               ", SQLSTATE, SQLERRM); END; END LOOP; END $pm$",
+                               cols.data, vals.data);
+        if (!rc)
+            rc = pg_exec(p, b.data, "cannot load the rows", err);
+    }
+    PGresult *res = NULL;
+    if (!rc)
+        rc = pg_query(
+            p, "SELECT " STAGE_ROW ", state, message FROM pg_temp." REFUSED_NAME " ORDER BY 1", 0,
+            NULL, &res, "cannot read the refused rows", err);
+    for (int i = 0; !rc && i < PQntuples(res); i++) {
+        long k = strtol(PQgetvalue(res, i, 0), NULL, 10) - 1;
+        if (k < 0 || (size_t)k >= n) {
+            rc = pm_err_set(err, PM_ERR_INTERNAL, "the stage numbered a row %ld of %zu", k + 1, n);
+            break;
+        }
+        const char *state = PQgetvalue(res, i, 1);
+        rows[k].refused = true;
+        rows[k].unique = strcmp(state, "23505") == 0;
+        rows[k].why = pm_arena_sprintf(a, "%s (SQLSTATE %s)", PQgetvalue(res, i, 2), state);
+    }
+    PQclear(res);
+    if (staged && rc) {
+        /* Nothing of the stage stays, and the caller bisects: the stage
+         * is a shortcut, and a role without TEMP or plpgsql, or a type
+         * the stage refuses, only loses the shortcut. A lost connection or
+         * a deadlock fails the batch (it is written again). */
+        pm_err back;
+        if (pg_exec(p, "ROLLBACK TO SAVEPOINT pm_stage", "cannot roll back the stage", &back)) {
+            *err = back;
+            rc = back.code;
+        } else if (rc != PM_ERR_IO && rc != PM_ERR_BUSY) {
+            rc = PM_ERR_CONSTRAINT;
+        }
+        for (size_t i = 0; i < n; i++) {
+            rows[i].refused = rows[i].unique = false;
+            rows[i].why = NULL;
+        }
+    }
+    if (staged && rc != PM_ERR_IO)
+        pg_exec(p, "RELEASE SAVEPOINT pm_stage", "cannot release the stage", NULL);
+    pm_buf_free(&b);
+    pm_buf_free(&cols);
+    pm_buf_free(&vals);
+    return rc;
+}
+
 /* Loads rows[0..n) in a savepoint; when the server refuses them, halves
  * them until the refused rows stand alone (see the top of this file). */
 static pm_code load_bisect(pg *p, const char *schema, const char *name, const pm_table *t,
@@ -564,6 +698,11 @@ static pm_code load_bisect(pg *p, const char *schema, const char *name, const pm
     if (!row_refusal(ce.sqlstate)) {
         *err = ce;
         return rc;
+    }
+    if (n > 1 && level == 0 && t == p->load_table) {
+        rc = load_staged(p, t, rows, n, a, err);
+        if (rc != PM_ERR_CONSTRAINT)
+            return rc;
     }
     if (n == 1) {
         rows[0].refused = true;

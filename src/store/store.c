@@ -53,6 +53,13 @@ static pm_code open_url(const char *url, bool must_exist, pm_store **out, pm_err
     return PM_ERR_USAGE;
 }
 
+int store_reconnect_seconds = STORE_RECONNECT_SECONDS;
+
+void store_set_reconnect_seconds(int seconds)
+{
+    store_reconnect_seconds = seconds > 0 ? seconds : 0;
+}
+
 pm_code store_open(const char *url, pm_store **out, pm_err *err)
 {
     return open_url(url, false, out, err);

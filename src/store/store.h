@@ -168,8 +168,21 @@ typedef struct pm_qrow {
     size_t header_len;
 } pm_qrow;
 
+/* How long a PostgreSQL store tries to connect again, with backoff, when
+ * its connection is lost between transactions or the server is not yet
+ * accepting connections (restarting, in recovery, a failover under way):
+ * long enough for a restart or a promotion. Process-wide; set once at
+ * start (the configuration's postgres: reconnect_seconds). */
+#define STORE_RECONNECT_SECONDS 60
+void store_set_reconnect_seconds(int seconds);
+
 /* Quarantines a row; *id (may be NULL) gets its id. */
 pm_code store_quarantine_add(pm_store *s, const pm_qrow *q, int64_t *id, pm_err *err);
+/* Quarantines q[0..n) together (a batch's rows); ids (may be NULL) gets
+ * their ids, ascending in the order of q. PostgreSQL writes them in one
+ * COPY, not a round trip each; SQLite runs its prepared insert n times. */
+pm_code store_quarantine_add_many(pm_store *s, const pm_qrow *q, size_t n, int64_t *ids,
+                                  pm_err *err);
 /* Takes rows ids[0..n) out of quarantine at once (replay): cheaper than
  * one statement per row. */
 pm_code store_quarantine_remove_many(pm_store *s, const int64_t *ids, size_t n, pm_err *err);
@@ -366,6 +379,10 @@ pm_code store_incident_open(pm_store *s, const pm_incident *in, int64_t *id, boo
                             pm_err *err);
 /* Links a quarantined row to an incident (idempotent). */
 pm_code store_incident_link(pm_store *s, int64_t incident, int64_t qrow, pm_err *err);
+/* Links qrow[i] to incident[i] for every i < n (idempotent), in one
+ * statement where the backend can. */
+pm_code store_incident_link_many(pm_store *s, const int64_t *incident, const int64_t *qrow,
+                                 size_t n, pm_err *err);
 /* Forgets every link of a quarantined row (its findings were replaced). */
 pm_code store_incident_unlink_row(pm_store *s, int64_t qrow, pm_err *err);
 /* Records a move to state: stamps the state's time (planned, applied,

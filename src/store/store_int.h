@@ -18,6 +18,9 @@ struct pm_store {
     bool must_exist;                  /* store_open_existing: create no database */
 };
 
+/* store_set_reconnect_seconds's value (store.c). */
+extern int store_reconnect_seconds;
+
 /* Frees the catalog's kept statements (before the backend closes). */
 void catalog_close(pm_store *s);
 

@@ -212,8 +212,7 @@ class PgServer:
                    "--no-sync", "-E", "UTF8", "--locale=C", "--no-instructions"])
         for attempt in range(5):
             self.port = free_port()
-            opts = ("-p %d -c listen_addresses=127.0.0.1 -k %s -c fsync=off"
-                    % (self.port, self.socketdir))
+            opts = self._options()
             p = self._run([self.bin("pg_ctl"), "-D", self.datadir, "-l", self.logfile, "-w",
                            "-t", "60", "-o", opts, "start"], check=False)
             if p.returncode == 0:
@@ -234,6 +233,44 @@ class PgServer:
             sys.stderr.write("pgserver: PostgreSQL %s at %s (directory %s)\n"
                              % (self.version, self.url(), self.dir))
         return self
+
+    def _options(self):
+        return "-p %d -c listen_addresses=127.0.0.1 -k %s -c fsync=off" % (self.port, self.socketdir)
+
+    def restart(self, mode="fast"):
+        """pg_ctl restart -m MODE on the same port, as an administrator would:
+        fast ends every session and stops cleanly, immediate stops without
+        a clean shutdown (crash recovery at start). Returns once the server
+        accepts connections again."""
+        self._run([self.bin("pg_ctl"), "-D", self.datadir, "-l", self.logfile, "-w", "-t", "60",
+                   "-m", mode, "-o", self._options(), "restart"])
+        self._wait_ready()
+
+    def standby(self):
+        """A second server in a directory of its own, streaming from this one
+        (pg_basebackup -R: a hot standby that accepts reads, not writes),
+        started on a free port and stopped by its own stop(). promote()
+        makes it the primary, as a failover would."""
+        sb = PgServer(keep=self.keep, managed=self.managed, quiet=self.quiet)
+        sb.version = self.version
+        sb.dir = tempfile.mkdtemp(prefix="pm-pg-standby-")
+        os.chmod(sb.dir, 0o700)
+        if sb.managed:
+            sb._install_cleanup()
+        if sb.user:
+            os.chown(sb.dir, sb.user[1], sb.user[2])
+        sb._run([self.bin("pg_basebackup"), "-D", sb.datadir, "-R", "-X", "stream", "-c", "fast",
+                 "-h", "127.0.0.1", "-p", str(self.port), "-U", SUPERUSER])
+        sb.port = free_port()
+        sb._run([sb.bin("pg_ctl"), "-D", sb.datadir, "-l", sb.logfile, "-w", "-t", "60",
+                 "-o", sb._options(), "start"])
+        sb.running = True
+        sb._wait_ready()
+        return sb
+
+    def promote(self):
+        """pg_ctl promote: a standby becomes a primary that accepts writes."""
+        self._run([self.bin("pg_ctl"), "-D", self.datadir, "-w", "-t", "60", "promote"])
 
     def _wait_ready(self, timeout=60):
         deadline = time.time() + timeout

@@ -253,6 +253,11 @@ static void test_defaults(void **state)
     assert_string_equal(cfg->path, "pipemend.yaml");
     assert_int_equal(cfg->npipelines, 0);
     assert_int_equal(cfg->batch_size, 5000);
+    assert_int_equal(cfg->pg_reconnect_seconds, 60);
+    config_free(cfg);
+
+    cfg = load_ok("postgres:\n  reconnect_seconds: 300\n");
+    assert_int_equal(cfg->pg_reconnect_seconds, 300);
     config_free(cfg);
 }
 
@@ -320,7 +325,7 @@ static void test_unknown_keys(void **state)
     expect_error(
         "pipeline:\n  - name: x\n", "pipemend.yaml:1:1: unknown key \"pipeline\" at the top level",
         "did you mean \"pipelines\"? valid keys: db, defaults, pipelines, tables, audit_anchor, "
-        "agent, serve, notify, audit_key_env, users_file");
+        "agent, serve, notify, audit_key_env, users_file, postgres");
     expect_error("defaults:\n  batchsize: 5\n",
                  "pipemend.yaml:2:3: unknown key \"batchsize\" in defaults",
                  "did you mean \"batch_size\"? valid keys: batch_size, sample_size, "
@@ -339,7 +344,10 @@ static void test_unknown_keys(void **state)
                  "did you mean \"contract\"? valid keys: contract, policy");
     expect_error("db: a\nxyz: 1\n", "pipemend.yaml:2:1: unknown key \"xyz\" at the top level",
                  "valid keys: db, defaults, pipelines, tables, audit_anchor, agent, serve, notify, "
-                 "audit_key_env, users_file");
+                 "audit_key_env, users_file, postgres");
+    expect_error("postgres:\n  reconect_seconds: 5\n",
+                 "pipemend.yaml:2:3: unknown key \"reconect_seconds\" in postgres",
+                 "did you mean \"reconnect_seconds\"? valid keys: reconnect_seconds");
 }
 
 static void test_wrong_types(void **state)
@@ -373,7 +381,13 @@ static void test_wrong_types(void **state)
     expect_error("db: [a]\n", "pipemend.yaml:1:5: db must be a non-empty string, got a list", NULL);
     expect_error("- a\n- b\n", "pipemend.yaml:1:1: the file must be a mapping, got a list",
                  "valid top-level keys: db, defaults, pipelines, tables, audit_anchor, agent, "
-                 "serve, notify, audit_key_env, users_file");
+                 "serve, notify, audit_key_env, users_file, postgres");
+    expect_error("postgres:\n  reconnect_seconds: soon\n",
+                 "pipemend.yaml:2:22: reconnect_seconds in postgres must be a positive integer up "
+                 "to 86400, got \"soon\"",
+                 NULL);
+    expect_error("postgres: 60\n", "pipemend.yaml:1:11: postgres must be a mapping, got \"60\"",
+                 NULL);
     expect_error("pipelines: {name: a}\n",
                  "pipemend.yaml:1:12: pipelines must be a list, got a mapping",
                  "start each pipeline with \"- name: ...\"");
