@@ -320,6 +320,14 @@ static bool coerce(const pm_column *col, const pm_value *v, pm_arena *a, pm_cell
     return true;
 }
 
+/* Who stands behind a column's NOT NULL, as the null_violation says it. */
+static const char *not_null_word(const pm_column *col)
+{
+    return col->guessed ? "automatic: pipemend inferred it from the first rows, not a declared "
+                          "constraint"
+                        : "needs review), or fix the producer (the constraint is declared";
+}
+
 /* A value for a column dropped from the live table outside pipemend. */
 static void out_of_band(const pm_table *t, const pm_field *fd, const name_entry *e, pm_arena *a,
                         drift_result *res)
@@ -487,9 +495,8 @@ void drift_check(drift_ctx *c, const pm_record *rec, pm_arena *a, drift_result *
                                 .expected = col->type};
                 f.message = pm_arena_sprintf(
                     a,
-                    "%s is null but column %s is NOT NULL; dropping NOT NULL would allow it "
-                    "(needs review), or fix the producer",
-                    fd->name, col->name);
+                    "%s is null but column %s is NOT NULL; dropping NOT NULL would allow it (%s)",
+                    fd->name, col->name, not_null_word(col));
                 drift_add(res, a, &f);
             }
             continue; /* the cell stays PM_CELL_NULL */
@@ -567,11 +574,10 @@ void drift_check(drift_ctx *c, const pm_record *rec, pm_arena *a, drift_result *
         if (!col->nullable && !renamed) {
             pm_finding f = {
                 .kind = FINDING_NULL_VIOLATION, .column = col->name, .expected = col->type};
-            f.message =
-                pm_arena_sprintf(a,
-                                 "field %s is missing but column %s is NOT NULL; dropping "
-                                 "NOT NULL would allow it (needs review), or fix the producer",
-                                 col->name, col->name);
+            f.message = pm_arena_sprintf(a,
+                                         "field %s is missing but column %s is NOT NULL; "
+                                         "dropping NOT NULL would allow it (%s)",
+                                         col->name, col->name, not_null_word(col));
             drift_add(res, a, &f);
         }
     }

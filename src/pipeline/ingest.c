@@ -76,7 +76,6 @@ typedef struct batch {
     uint64_t end;                          /* byte of the stream where this batch ends */
     uint64_t end_line;                     /* line number at end */
     bool checkpoint;                       /* false for a transport without positions (stdin) */
-    pm_table *create;                      /* create this table before loading */
     pm_table *table;                       /* the table the rows were validated against (NULL: none
                                             * yet, every row is quarantined); the writer reads this,
                                             * never the reader's run->table */
@@ -100,6 +99,8 @@ typedef struct run {
     bool any_new;             /* some source had bytes past its checkpoint */
     int held;                 /* sources halted (on_incident: halt), now or before */
     bool healed;              /* apply_auto changed the schema in this run */
+    bool created;             /* this run created the table */
+    size_t sampled;           /* rows of the first batch the table was inferred from */
     bool stopped;             /* should_stop ended the run between batches */
     const char *proposed[32]; /* ops JSON already proposed in this run */
     size_t nproposed;
@@ -160,6 +161,16 @@ static bool infer_look_alike(const infer_col *cols, size_t ncols, const char *sk
  * dates) flattened into columns; SQLite stops at 2000 columns anyway. */
 #define INFER_MAX_COLUMNS 1000
 
+/* Does the contract hold the column to not_null (the user's constraint)? */
+static bool contract_declares_not_null(const pm_contract *c, const char *column)
+{
+    for (size_t i = 0; c && i < c->nrules; i++)
+        if (c->rules[i].kind == RULE_NOT_NULL && c->rules[i].column &&
+            strcmp(c->rules[i].column, column) == 0)
+            return true;
+    return false;
+}
+
 /* Columns from the first sample_size parsable records: types are joined
  * along the lattice, and a column is NOT NULL only when every sampled record
  * had a non-null value for it. */
@@ -209,8 +220,13 @@ static pm_table *infer_table(run *r, const batch *b)
         return NULL;
     pm_table *t = table_new(r->arena, r->o->table);
     for (size_t j = 0; j < ncols; j++) {
-        table_add(t, r->arena, cols[j].name, type_for_new_column(cols[j].type),
-                  cols[j].present < sampled);
+        int k = table_add(t, r->arena, cols[j].name, type_for_new_column(cols[j].type),
+                          cols[j].present < sampled);
+        /* A NOT NULL the sample suggests is pipemend's guess, relaxed by
+         * itself when a row proves it wrong; one the contract declares is
+         * the user's. */
+        if (k >= 0 && !t->cols[k].nullable)
+            t->cols[k].guessed = !contract_declares_not_null(r->o->contract, cols[j].name);
     }
     t->version = 1;
     return t;
@@ -262,17 +278,6 @@ static void validate_row(run *r, batch *b, brow *row)
         quarantine_info(row, res.findings, res.nfindings, b->arena);
     else
         row->cells = res.cells;
-}
-
-static void prepare_batch(run *r, batch *b)
-{
-    if (!r->table) {
-        r->table = infer_table(r, b);
-        if (r->table) {
-            b->create = r->table;
-            r->drift = drift_ctx_new(r->arena, r->table, r->o->contract);
-        }
-    }
 }
 
 /* ---- the writer thread ------------------------------------------------ */
@@ -448,30 +453,6 @@ static pm_code write_batch(run *r, batch *b, pm_err *err)
     pm_code rc = store_begin_batch(s, err);
     if (rc)
         return rc;
-    if (b->create) {
-        /* Another run may have created the table since this one started;
-         * its schema wins, and this run's rows were checked against a
-         * different one. */
-        pm_table *exists = NULL;
-        rc = store_table_load(s, b->create->name, b->arena, &exists, err);
-        if (!rc && exists) {
-            rc = pm_err_set(err, PM_ERR_BUSY,
-                            "table %s was created by another run while this one "
-                            "inferred it",
-                            b->create->name);
-            pm_err_hint(err, "run again: nothing of this run was loaded, and the next run loads "
-                             "into the table as it now is");
-        }
-        if (!rc)
-            rc = store_table_create(s, b->create, err);
-        if (!rc && r->unique)
-            rc = unique_ensure(r, b->create, err);
-        if (!rc)
-            rc = audit_table_created(r, b->create, err);
-        if (!rc)
-            pm_info("created table %s with %zu columns from the first %zu rows", b->create->name,
-                    b->create->ncols, b->n < r->o->sample_size ? b->n : r->o->sample_size);
-    }
     if (!rc && !r->insert_ready && b->table) {
         rc = store_insert_prepare(s, b->table, err);
         r->insert_ready = !rc;
@@ -549,8 +530,6 @@ static pm_code write_batch(run *r, batch *b, pm_err *err)
         rc = store_commit(s, err);
     if (rc) {
         store_rollback(s, NULL);
-        if (b->create) /* the table was not created after all */
-            r->insert_ready = false;
         return rc;
     }
     pthread_mutex_lock(&r->mu);
@@ -605,7 +584,6 @@ static void *writer_main(void *arg)
         pthread_mutex_lock(&r->mu);
         b->n = b->cap = 0;
         b->rows = NULL;
-        b->create = NULL;
         b->table = NULL;
         b->last = false;
         b->halt_at = -1;
@@ -836,7 +814,7 @@ static bool poisoned(const brow *row)
 
 static void heal_inline(run *r, batch *b)
 {
-    if (!r->drift || b->create)
+    if (!r->drift)
         return;
     pm_plan plan = {0};
     for (int pass = 0; pass < 2; pass++) {
@@ -882,6 +860,11 @@ static void heal_inline(run *r, batch *b)
     }
     for (size_t i = 0; i < plan.n; i++) {
         pm_decision d = policy_decide_op(&r->o->policy, &plan.ops[i], r->table);
+        /* The contract's not_null is the user's word, whatever the column
+         * says: relaxing the column would not load the rows anyway. */
+        if (d == DECIDE_APPLY && plan.ops[i].kind == OP_DROP_NOT_NULL &&
+            contract_declares_not_null(r->o->contract, plan.ops[i].column))
+            d = DECIDE_HOLD;
         /* Columns that keep coming are a map keyed by data, not a schema:
          * past the inference cap, or the day's budget, they wait for a
          * person. */
@@ -901,6 +884,60 @@ static void heal_inline(run *r, batch *b)
      * (drop a NOT NULL, but not map a field). */
     for (size_t i = 0; i < nlater; i++)
         propose(r, b, &later[i], 1, &why[i]);
+}
+
+/* ---- the first batch: the table it creates ------------------------------ */
+
+/* Creates the table inferred from b's sample before b is validated, so
+ * that the first batch heals under the policy as every later one does:
+ * the table must exist for a heal to change it. The creation commits on
+ * its own, under the table's migration lock: another run that created the
+ * table first wins, and this one continues on the winner's table (its
+ * rows then meet that schema like any later batch). An empty table with
+ * no checkpoint loses nothing if the run dies before its first batch. The
+ * writer must be idle. */
+static pm_code create_table(run *r, pm_table *t, pm_err *err)
+{
+    pm_table *winner = NULL;
+    pm_code rc = store_begin(r->store, err);
+    if (!rc)
+        rc = store_table_create_locked(r->store, t, r->arena, &winner, err);
+    if (!rc && !winner && r->unique)
+        rc = unique_ensure(r, t, err);
+    if (!rc && !winner)
+        rc = audit_table_created(r, t, err);
+    if (!rc)
+        rc = store_commit(r->store, err);
+    if (rc) {
+        store_rollback(r->store, NULL);
+        return rc;
+    }
+    if (winner) {
+        pm_info("table %s was created by another run meanwhile (schema version %d); loading into "
+                "it",
+                t->name, winner->version);
+        r->table = winner;
+        drift_ctx_retarget(r->drift, winner);
+    } else {
+        r->created = true;
+        pm_info("created table %s with %zu columns from the first %zu rows", t->name, t->ncols,
+                r->sampled);
+    }
+    return PM_OK;
+}
+
+static pm_code prepare_batch(run *r, batch *b, pm_err *err)
+{
+    if (r->table)
+        return PM_OK;
+    r->table = infer_table(r, b);
+    if (!r->table)
+        return PM_OK;
+    r->drift = drift_ctx_new(r->arena, r->table, r->o->contract);
+    r->sampled = b->n < r->o->sample_size ? b->n : r->o->sample_size;
+    if (!slot_wait_free(r, 0) || !slot_wait_free(r, 1))
+        return PM_OK; /* the writer failed; ingest_run reports its error */
+    return create_table(r, r->table, err);
 }
 
 /* ---- the reader side -------------------------------------------------- */
@@ -1105,7 +1142,12 @@ static pm_code read_source(run *r, src_plan *p, int *slot, pm_err *err)
          * read error: the records before it are good and get committed). */
         if (b->n) {
             if (!r->drift) {
-                prepare_batch(r, b);
+                pm_code prc = prepare_batch(r, b, err);
+                if (prc) {
+                    rc = prc;
+                    b->n = 0; /* nothing of this batch is committed */
+                    break;
+                }
                 for (size_t i = 0; i < b->n; i++)
                     validate_row(r, b, &b->rows[i]);
             }
@@ -1304,7 +1346,7 @@ pm_code ingest_run(pm_store *store, const ingest_opts *o, ingest_result *res, pm
     res->read = r.read;
     res->loaded = r.loaded;
     res->quarantined = r.quarantined;
-    res->created_table = r.table && r.table->version == 1;
+    res->created_table = r.created;
     res->held = r.held;
     const char *error = NULL;
     if (r.writer_failed) {

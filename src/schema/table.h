@@ -21,6 +21,11 @@ typedef struct pm_column {
     const char *name; /* normalised column name */
     pm_type type;
     bool nullable;
+    /* NOT NULL only because every row of the sample that created the
+     * table had a value: pipemend's guess, not the user's constraint, so
+     * relaxing it is automatic (policy.h). False for a NOT NULL the user
+     * declared (a table made by hand, a contract's not_null). */
+    bool guessed;
     /* Normalised field names that load into this column besides its own
      * (field mappings, oldest first); owned by the table's arena. */
     const char **aliases;
@@ -95,7 +100,8 @@ bool table_forget_dropped(pm_table *t, const char *name);
 
 /* The logical schema as the catalog and the CLI show it, a JSON array
  * (caller owns the reference): per column {"name", "type", "nullable"}
- * plus "aliases": [...] and "format": "..." when it has them, then per
+ * plus "aliases": [...], "format": "..." and "guessed": true (a NOT NULL
+ * pipemend inferred) when it has them, then per
  * dropped column {"name", "dropped": true}. */
 struct json_t;
 struct json_t *table_columns_json(const pm_table *t);
