@@ -142,9 +142,47 @@ static void progress_draw(run *r, int64_t rows, bool final)
 typedef struct infer_col {
     const char *name;
     const char *skel; /* confusable.h skeleton of name */
-    pm_type type;
-    size_t present; /* non-null occurrences */
+    pm_type type;     /* with date/time strings in one non-ISO format as dates */
+    pm_type plain;    /* without: what the column is if the format does not hold */
+    const char *fmt;  /* the one non-ISO date/time format seen (static), or NULL */
+    bool fmt_bad;     /* a string that is no date, or in another format */
+    size_t present;   /* non-null occurrences */
 } infer_col;
+
+/* The type a date/time format's values have: a zone makes timestamptz, a
+ * time of day timestamp, else date. */
+static pm_type format_type(const char *fmt)
+{
+    if (strstr(fmt, "%z"))
+        return (pm_type){PM_T_TIMESTAMPTZ, 0};
+    if (strstr(fmt, "%H") || strstr(fmt, "%I"))
+        return (pm_type){PM_T_TIMESTAMP, 0};
+    return (pm_type){PM_T_DATE, 0};
+}
+
+/* Adds one non-null value to a column being inferred. A string in a
+ * non-ISO date or time layout the format-drift detector knows (01/31/2015,
+ * 2015/01/01 01:00:00) counts as a date of that format, as long as every
+ * such string of the column has the same one: the column is then a date
+ * (or timestamp) column with that format as its coercion, not text because
+ * the first rows were not ISO. */
+static void infer_value(infer_col *c, const pm_value *v)
+{
+    pm_type t = type_infer(v);
+    c->plain = type_join(c->plain, t);
+    if (t.kind == PM_T_VARCHAR || t.kind == PM_T_TEXT) {
+        const char *f = v->kind == PM_V_STRING || v->kind == PM_V_RAW
+                            ? type_detect_datetime_format(v->s, v->len)
+                            : NULL;
+        if (!f || (c->fmt && strcmp(c->fmt, f) != 0))
+            c->fmt_bad = true;
+        else if (!c->fmt)
+            c->fmt = f;
+        if (f)
+            t = format_type(f);
+    }
+    c->type = type_join(c->type, t);
+}
 
 /* Does a column inferred so far look like name (confusable.h)? Such a
  * field gets no column of its own: its rows then meet the table as a
@@ -206,13 +244,13 @@ static pm_table *infer_table(run *r, const batch *b)
                         memcpy(nc, cols, ncols * sizeof *nc);
                     cols = nc;
                 }
-                cols[j] = (infer_col){
-                    idx->cols[j].name, pm_arena_strdup(r->arena, skel), {PM_T_UNKNOWN, 0}, 0};
+                cols[j] =
+                    (infer_col){.name = idx->cols[j].name, .skel = pm_arena_strdup(r->arena, skel)};
                 ncols++;
             }
             if (f->v.kind == PM_V_NULL)
                 continue;
-            cols[j].type = type_join(cols[j].type, type_infer(&f->v));
+            infer_value(&cols[j], &f->v);
             cols[j].present++;
         }
     }
@@ -220,8 +258,13 @@ static pm_table *infer_table(run *r, const batch *b)
         return NULL;
     pm_table *t = table_new(r->arena, r->o->table);
     for (size_t j = 0; j < ncols; j++) {
-        int k = table_add(t, r->arena, cols[j].name, type_for_new_column(cols[j].type),
+        bool dated = cols[j].fmt && !cols[j].fmt_bad;
+        int k = table_add(t, r->arena, cols[j].name,
+                          type_for_new_column(dated ? cols[j].type : cols[j].plain),
                           cols[j].present < sampled);
+        if (k >= 0 && dated && !table_set_format(t, r->arena, k, cols[j].fmt)) {
+            t->cols[k].type = type_for_new_column(cols[j].plain); /* cannot coerce: as text */
+        }
         /* A NOT NULL the sample suggests is pipemend's guess, relaxed by
          * itself when a row proves it wrong; one the contract declares is
          * the user's. */

@@ -221,3 +221,45 @@ class TestPlanIncidents(E2E):
         self.assertTrue(resp[1]["result"]["structuredContent"]["applied"], resp[1])
         self.assertEqual(self.count("orders"), 1300)
         self.assertEqual(self.pm("audit", "verify", "--db", self.db).rc, 0)
+
+
+class TestInferDateFormats(E2E):
+    def test_non_iso_timestamps_and_dates_infer_as_such(self):
+        # seattle-weather as some exports write it, and US dates
+        lines = ["date,precipitation,temp_max,weather"]
+        for d in range(1, 29):
+            lines.append("2015/01/%02d 01:00:00,%.1f,%.1f,%s" % (d, d * 0.3, 10 + d * 0.1,
+                                                                 "rain" if d % 2 else "sun"))
+        self.ingest("weather", self.write("weather.csv", "\n".join(lines) + "\n"),
+                    expect=EXIT_LOADED)
+        r = self.pm("schema", "show", "--table", "weather", "--db", self.db, "--json")
+        cols = {c["name"]: c for c in r.json()["columns"]}
+        self.assertEqual((cols["date"]["type"], cols["date"]["format"]),
+                         ("timestamp", "%Y/%m/%d %H:%M:%S"))
+        self.assertEqual(self.count("weather"), 28)
+        rows = self.sql("SELECT date FROM weather ORDER BY date LIMIT 2")
+        self.assertEqual([x[0] for x in rows], ["2015-01-01T01:00:00", "2015-01-02T01:00:00"])
+
+        recs = [{"id": i, "hired": "%02d/%02d/2015" % (1 + i % 12, 1 + i % 28)} for i in range(40)]
+        recs.append({"id": 99, "hired": "2016-03-01"})  # ISO fits a date column too
+        self.ingest("staff", self.write("staff.ndjson", recs), expect=EXIT_LOADED)
+        r = self.pm("schema", "show", "--table", "staff", "--db", self.db, "--json")
+        col = [c for c in r.json()["columns"] if c["name"] == "hired"][0]
+        self.assertEqual((col["type"], col["format"]), ("date", "%m/%d/%Y"))
+        got = self.sql("SELECT hired FROM staff WHERE id IN (13, 99) ORDER BY id")
+        self.assertEqual([str(x[0]) for x in got], ["2015-02-14", "2016-03-01"])
+        # a later run in the same layout loads through the coercion
+        self.ingest("staff", self.write("more.ndjson", [{"id": 100, "hired": "12/31/2016"}]),
+                    expect=EXIT_LOADED)
+        self.assertEqual(str(self.sql("SELECT hired FROM staff WHERE id = 100")[0][0]), "2016-12-31")
+        self.assertEqual(self.pm("audit", "verify", "--db", self.db).rc, 0)
+
+    def test_two_layouts_or_free_text_stay_text(self):
+        recs = [{"id": 1, "d": "01/31/2015"}, {"id": 2, "d": "31/01/2015"},
+                {"id": 3, "note": "tomorrow"}]
+        recs += [{"id": 4 + i, "note": "01/02/2015" if i else "soon"} for i in range(3)]
+        self.ingest("t", self.write("a.ndjson", recs), expect=EXIT_LOADED)
+        s = self.schema("t")
+        self.assertEqual(s["d"][0], "varchar(32)")
+        self.assertEqual(s["note"][0], "varchar(32)")
+        self.assertEqual(self.sql("SELECT d FROM t WHERE id = 2")[0][0], "31/01/2015")
