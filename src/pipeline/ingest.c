@@ -668,7 +668,8 @@ static heal_ctx heal_ctx_of(run *r)
                       .policy = &r->o->policy,
                       .policy_source = r->o->policy_source,
                       .actor = "rules",
-                      .run_id = r->run_id};
+                      .run_id = r->run_id,
+                      .limits = &r->o->source};
 }
 
 /* The batch's records with a finding that one of ops answers (for a dry
@@ -1078,6 +1079,21 @@ static bool halt_cut(run *r, batch *b)
     return false;
 }
 
+/* jscan's keep_whole: an object whose field is a json column of the
+ * table (one made by hand, say, or approved as json) loads whole into it
+ * rather than being flattened beside it into parent__child columns. Runs
+ * on the reader thread, which owns r->table. */
+static bool keep_json_column(void *arg, const char *name, size_t len)
+{
+    const run *r = arg;
+    if (!r->table)
+        return false;
+    char norm[COLNAME_MAX + 1];
+    size_t n = colname_normalise(name, len, norm);
+    int c = table_find_field(r->table, norm, n);
+    return c >= 0 && r->table->cols[c].type.kind == PM_T_JSON;
+}
+
 /* Reads one source to its end into batches. Where it starts is its
  * transport's business (transport_resume): the checkpoint's position is
  * handed over as the store keeps it, and each batch gets the position
@@ -1086,7 +1102,10 @@ static pm_code read_source(run *r, src_plan *p, int *slot, pm_err *err)
 {
     const ingest_opts *o = r->o;
     pm_source *src;
-    pm_code rc = source_open(p->path, p->fmt, &o->source, 0, &src, err);
+    pm_source_opts so = o->source;
+    so.json.keep_whole = keep_json_column;
+    so.json.keep_arg = r;
+    pm_code rc = source_open(p->path, p->fmt, &so, 0, &src, err);
     if (rc)
         return rc;
     pm_transport *t = source_transport(src);
@@ -1405,8 +1424,8 @@ pm_code ingest_run(pm_store *store, const ingest_opts *o, ingest_result *res, pm
         /* Rows of earlier runs that waited for this heal load now. */
         replay_result rr;
         pm_err rerr2;
-        if (replay_quarantine(store, o->table, o->contract, "engine", r.run_id, &rr, &rerr2) ==
-            PM_OK) {
+        if (replay_quarantine_opts(store, o->table, o->contract, "engine", r.run_id, NULL,
+                                   &o->source, &rr, &rerr2) == PM_OK) {
             if (rr.loaded)
                 pm_info("replayed %lld quarantined rows of earlier runs into %s",
                         (long long)rr.loaded, o->table);

@@ -293,12 +293,15 @@ pm_code tools_plan_incident(tools_ctx *tc, int64_t id, bool apply, const char *a
         return pm_err_set(err, PM_ERR_NOTFOUND, "no incident %lld", (long long)id);
     pm_policy policy;
     tools_table_policy(tc, s, ins[0].table, &policy);
+    pm_source_opts limits;
+    config_source_opts(tc->cfg, &limits);
     heal_ctx c = {.store = s,
                   .contract = config_contract(tc->cfg, ins[0].table),
                   .policy = &policy,
                   .policy_source = config_policy_source(tc->cfg),
                   .actor = actor,
-                  .human = false};
+                  .human = false,
+                  .limits = &limits};
     return replan_incident(&c, id, apply, a, out, err);
 }
 
@@ -419,12 +422,15 @@ static json_t *tool_apply_fix(tools_ctx *ctx, json_t *args, tool_call *call)
     tools_table_policy(tc, s, p->table, &policy);
     /* human stays false: what the policy holds for a person comes back as
      * awaiting, never applied (invariant: only a person approves). */
+    pm_source_opts limits;
+    config_source_opts(tc->cfg, &limits);
     heal_ctx c = {.store = s,
                   .contract = config_contract(tc->cfg, p->table),
                   .policy = &policy,
                   .policy_source = config_policy_source(tc->cfg),
                   .actor = actor,
-                  .human = false};
+                  .human = false,
+                  .limits = &limits};
     heal_outcome o;
     if (heal_apply(&c, id, true, &o, &err) != PM_OK) {
         tools_fail_err(call, &err);
@@ -501,8 +507,10 @@ static json_t *tool_replay_quarantine(tools_ctx *ctx, json_t *args, tool_call *c
     replay_result rr;
     replay_watch w = {replay_page_seen, call};
     tools_logf(call, TOOLS_LOG_INFO, "replaying the quarantine of %s", table);
-    if (replay_quarantine_watched(s, table, config_contract(tc->cfg, table), actor, 0, &w, &rr,
-                                  &err) != PM_OK) {
+    pm_source_opts limits;
+    config_source_opts(tc->cfg, &limits);
+    if (replay_quarantine_opts(s, table, config_contract(tc->cfg, table), actor, 0, &w, &limits,
+                               &rr, &err) != PM_OK) {
         tools_fail_err(call, &err);
         goto out;
     }

@@ -263,3 +263,70 @@ class TestInferDateFormats(E2E):
         self.assertEqual(s["d"][0], "varchar(32)")
         self.assertEqual(s["note"][0], "varchar(32)")
         self.assertEqual(self.sql("SELECT d FROM t WHERE id = 2")[0][0], "31/01/2015")
+
+
+class TestAlso(E2E):
+    def test_flattening_stops_at_a_hand_made_json_column(self):
+        # GitHub-style events: the payload object goes whole into the
+        # column its owner made for it
+        decl = "jsonb" if self.backend == "pg" else "JSON"
+        self.sql_script("CREATE TABLE events (id bigint NOT NULL, type varchar(40), payload %s)" % decl)
+        recs = [{"id": 1, "type": "PushEvent", "payload": {"size": 2, "ref": "refs/heads/main",
+                                                            "commits": [{"sha": "a1"}]}},
+                {"id": 2, "type": "WatchEvent", "payload": {"action": "started"}},
+                {"id": 3, "type": "ForkEvent", "payload": None}]
+        self.ingest("events", self.write("events.ndjson", recs), expect=EXIT_LOADED)
+        self.assertEqual(sorted(self.sql_columns("events")), ["id", "payload", "type"])
+        rows = self.sql("SELECT id, payload FROM events ORDER BY id")
+        self.assertEqual([(i, json.loads(p) if isinstance(p, str) else p) for i, p in rows],
+                         [(1, recs[0]["payload"]), (2, recs[1]["payload"]), (3, None)])
+        self.assertEqual(self.quarantine(), [])
+        self.assertEqual(self.pm("audit", "verify", "--db", self.db).rc, 0)
+
+    def test_ingests_that_create_one_table_at_once_all_succeed(self):
+        import subprocess
+        from e2e_util import BIN, clean_env
+        files = []
+        for k in range(4):
+            files.append(self.write("part%d.ndjson" % k,
+                                    [{"id": k * 1000 + i, "country": COUNTRIES[i % 8],
+                                      "qty": i % 9} for i in range(500)]))
+        procs = [subprocess.Popen([BIN, "ingest", "--db", self.db, "--table", "orders", f],
+                                  cwd=self.tmp, env=clean_env(), stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE) for f in files]
+        outs = [(p.wait(timeout=120), p.stderr.read().decode()) for p in procs]
+        for rc, err in outs:
+            self.assertEqual(rc, 0, err)
+        self.assertEqual(self.count("orders"), 2000)
+        self.assertEqual(len(self.sql("SELECT DISTINCT id FROM orders")), 2000)
+        r = self.pm("schema", "show", "--table", "orders", "--db", self.db, "--json")
+        self.assertEqual(r.json()["version"], 1)
+        created = [e for e in self.pm("audit", "log", "--db", self.db, "--json", "--limit",
+                                      "1000").json() if e["action"] == "table.created"]
+        self.assertEqual(len(created), 1)
+        self.assertEqual(self.pm("audit", "verify", "--db", self.db).rc, 0)
+
+    def test_replay_parses_with_the_configured_limits(self):
+        # a feed whose records nest deeper than the default 64 levels, which
+        # the configuration allows
+        self.write_config("defaults:\n  max_depth: 100\ntables:\n  deep:\n    policy:\n"
+                          "      mode: review\n")
+
+        def deep(i, **more):
+            v = i
+            for _ in range(80):
+                v = [v]
+            r = {"id": i, "tree": v}
+            r.update(more)
+            return r
+        self.ingest("deep", self.write("a.ndjson", [deep(i) for i in range(5)]), expect=EXIT_LOADED)
+        self.ingest("deep", self.write("b.ndjson", [deep(5, label="new"), deep(6)]),
+                    expect=EXIT_QUARANTINED)
+        ps = self.pm("proposals", "list", "--db", self.db, "--json").json()
+        self.assertEqual([(p["state"], p["ops"][0]["op"]) for p in ps], [("pending", "add_column")])
+        r = self.pm("proposals", "approve", str(ps[0]["id"]), "--db", self.db, "--actor", "ann")
+        self.assertEqual(r.rc, 0, r)
+        self.assertEqual(self.quarantine(), [])
+        self.assertEqual(self.count("deep"), 7)
+        self.assertEqual(self.sql("SELECT label FROM deep WHERE id = 5")[0][0], "new")
+        self.assertEqual(self.pm("audit", "verify", "--db", self.db).rc, 0)
