@@ -141,12 +141,13 @@ static void progress_draw(run *r, int64_t rows, bool final)
 
 typedef struct infer_col {
     const char *name;
-    const char *skel; /* confusable.h skeleton of name */
-    pm_type type;     /* with date/time strings in one non-ISO format as dates */
-    pm_type plain;    /* without: what the column is if the format does not hold */
-    const char *fmt;  /* the one non-ISO date/time format seen (static), or NULL */
-    bool fmt_bad;     /* a string that is no date, or in another format */
-    size_t present;   /* non-null occurrences */
+    const char *skel;     /* confusable.h skeleton of name */
+    pm_type type;         /* with date/time strings in one non-ISO format as dates */
+    pm_type plain;        /* without: what the column is if the format does not hold */
+    const char *fmt;      /* the one non-ISO date/time format seen (static), or NULL */
+    bool fmt_bad;         /* a string that is no date, or in another format */
+    unsigned char origin; /* table.h's, for a name with "__" */
+    size_t present;       /* non-null occurrences */
 } infer_col;
 
 /* The type a date/time format's values have: a zone makes timestamptz, a
@@ -246,6 +247,8 @@ static pm_table *infer_table(run *r, const batch *b)
                 }
                 cols[j] =
                     (infer_col){.name = idx->cols[j].name, .skel = pm_arena_strdup(r->arena, skel)};
+                if (strstr(name, "__"))
+                    cols[j].origin = f->nested ? COLUMN_ORIGIN_NESTED : COLUMN_ORIGIN_FLAT;
                 ncols++;
             }
             if (f->v.kind == PM_V_NULL)
@@ -268,6 +271,8 @@ static pm_table *infer_table(run *r, const batch *b)
         /* A NOT NULL the sample suggests is pipemend's guess, relaxed by
          * itself when a row proves it wrong; one the contract declares is
          * the user's. */
+        if (k >= 0)
+            t->cols[k].origin = cols[j].origin;
         if (k >= 0 && !t->cols[k].nullable)
             t->cols[k].guessed = !contract_declares_not_null(r->o->contract, cols[j].name);
     }

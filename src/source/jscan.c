@@ -400,6 +400,7 @@ static inline pm_field *add_field(scan *st, pm_vkind kind, const char *s, size_t
     f->name = st->name;
     f->name_len = st->name_len;
     f->v = (pm_value){.kind = kind, .b = false, .s = s, .len = len};
+    f->nested = st->depth > 1;
     if (st->depth > 1)
         st->nested = true;
     if (st->risky && st->nested && !name_add(st, st->name, st->name_len))

@@ -330,3 +330,53 @@ class TestAlso(E2E):
         self.assertEqual(self.count("deep"), 7)
         self.assertEqual(self.sql("SELECT label FROM deep WHERE id = 5")[0][0], "new")
         self.assertEqual(self.pm("audit", "verify", "--db", self.db).rc, 0)
+
+
+def penguin(i, **over):
+    r = {"Species": ["Adelie", "Gentoo", "Chinstrap"][i % 3], "Island": "Biscoe",
+         "Beak Length (mm)": 39.1 + i % 10, "Beak Depth (mm)": 18.7, "Flipper Length (mm)": 181 + i % 9,
+         "Body Mass (g)": 3750 + i, "Sex": "MALE"}
+    r.update(over)
+    return {k: v for k, v in r.items() if v is not DROP}
+
+
+DROP = object()
+
+
+class TestWhatSplitsData(E2E):
+    def test_a_nested_field_does_not_merge_into_a_flat_fields_column(self):
+        self.ingest("penguins", self.write("a.ndjson", [penguin(i) for i in range(20)]),
+                    expect=EXIT_LOADED)
+        s = self.pm("schema", "show", "--table", "penguins", "--db", self.db, "--json").json()
+        col = [c for c in s["columns"] if c["name"] == "beak_length__mm"][0]
+        self.assertEqual(col["origin"], "flat")
+        nested = penguin(20, **{"Beak Length (mm)": DROP, "beak_length": {"mm": 52.5}})
+        self.ingest("penguins", self.write("b.ndjson", [nested, penguin(21)]),
+                    expect=EXIT_QUARANTINED)
+        self.assertEqual(self.count("penguins"), 21)
+        q = self.quarantine()
+        self.assertEqual(len(q), 1)
+        self.assertIn("nested", q[0]["kinds"])
+        self.assertIn("member of a nested object beak_length__mm becomes column beak_length__mm, "
+                      "which was made from a field of the record itself", q[0]["message"])
+        self.assertEqual(self.sql("SELECT count(*) FROM penguins WHERE beak_length__mm = 52.5")[0][0], 0)
+        self.assert_invariants("penguins", 22)
+
+    def test_true_does_not_load_as_one_into_a_number_column(self):
+        self.ingest("penguins", self.write("a.ndjson", [penguin(i) for i in range(20)]),
+                    expect=EXIT_LOADED)
+        bad = penguin(20, **{"Body Mass (g)": True})
+        self.ingest("penguins", self.write("b.ndjson", [bad, penguin(21)]), expect=EXIT_QUARANTINED)
+        q = self.quarantine()
+        self.assertEqual(len(q), 1)
+        self.assertEqual(q[0]["kinds"], ["type_conflict"])
+        self.assertIn("value true for Body Mass (g) is a boolean but column body_mass__g is int32; "
+                      "it is not loaded as 1", q[0]["message"])
+        self.assertEqual(self.sql("SELECT count(*) FROM penguins WHERE body_mass__g = 1")[0][0], 0)
+        # the same from a CSV
+        self.ingest("counts", self.write("c.csv", "site,count\na,3\nb,4\n"), expect=EXIT_LOADED)
+        self.ingest("counts", self.write("d.csv", "site,count\nc,true\nd,5\n"),
+                    expect=EXIT_QUARANTINED)
+        self.assertEqual(self.sql("SELECT site, count FROM counts ORDER BY site"),
+                         [("a", 3), ("b", 4), ("d", 5)])
+        self.assertEqual(self.pm("audit", "verify", "--db", self.db).rc, 0)
