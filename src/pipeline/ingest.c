@@ -95,14 +95,16 @@ typedef struct run {
     int64_t run_id;
     pm_arena *arena; /* lives for the run */
     pm_table *table;
-    bool insert_ready;        /* writer-owned: the insert is prepared */
-    bool any_new;             /* some source had bytes past its checkpoint */
-    int held;                 /* sources halted (on_incident: halt), now or before */
-    bool healed;              /* apply_auto changed the schema in this run */
-    bool created;             /* this run created the table */
-    size_t sampled;           /* rows of the first batch the table was inferred from */
-    bool stopped;             /* should_stop ended the run between batches */
-    const char *proposed[32]; /* ops JSON already proposed in this run */
+    bool insert_ready;         /* writer-owned: the insert is prepared */
+    bool any_new;              /* some source had bytes past its checkpoint */
+    int held;                  /* sources halted (on_incident: halt), now or before */
+    bool healed;               /* apply_auto changed the schema in this run */
+    bool created;              /* this run created the table */
+    const pm_table *json_seen; /* the table has_json was computed for */
+    bool has_json;             /* it has a json column (keep_json_column) */
+    size_t sampled;            /* rows of the first batch the table was inferred from */
+    bool stopped;              /* should_stop ended the run between batches */
+    const char *proposed[32];  /* ops JSON already proposed in this run */
     size_t nproposed;
     drift_ctx *drift;
     const contract_rule *unique;
@@ -1090,8 +1092,17 @@ static bool halt_cut(run *r, batch *b)
  * on the reader thread, which owns r->table. */
 static bool keep_json_column(void *arg, const char *name, size_t len)
 {
-    const run *r = arg;
+    run *r = arg;
     if (!r->table)
+        return false;
+    if (r->json_seen != r->table) {
+        /* most tables have no json column: then no name is normalised */
+        r->json_seen = r->table;
+        r->has_json = false;
+        for (size_t i = 0; i < r->table->ncols && !r->has_json; i++)
+            r->has_json = r->table->cols[i].type.kind == PM_T_JSON;
+    }
+    if (!r->has_json)
         return false;
     char norm[COLNAME_MAX + 1];
     size_t n = colname_normalise(name, len, norm);

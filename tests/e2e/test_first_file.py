@@ -283,6 +283,23 @@ class TestAlso(E2E):
         self.assertEqual(self.quarantine(), [])
         self.assertEqual(self.pm("audit", "verify", "--db", self.db).rc, 0)
 
+    def test_replay_keeps_objects_whole_for_a_json_column(self):
+        decl = "jsonb" if self.backend == "pg" else "JSON"
+        self.sql_script("CREATE TABLE events (id bigint NOT NULL, payload %s)" % decl)
+        self.write_config("tables:\n  events:\n    policy:\n      mode: review\n")
+        recs = [{"id": 1, "payload": {"action": "started"}},
+                {"id": 2, "payload": {"action": "opened", "number": 7}, "actor": "octocat"}]
+        self.ingest("events", self.write("events.ndjson", recs), expect=EXIT_QUARANTINED)
+        ps = self.pm("proposals", "list", "--db", self.db, "--json").json()
+        self.assertEqual([(p["state"], p["ops"][0]["column"]) for p in ps], [("pending", "actor")])
+        r = self.pm("proposals", "approve", str(ps[0]["id"]), "--db", self.db, "--actor", "ann")
+        self.assertEqual(r.rc, 0, r)
+        self.assertEqual(self.quarantine(), [])
+        rows = self.sql("SELECT id, payload, actor FROM events ORDER BY id")
+        self.assertEqual([(i, json.loads(p) if isinstance(p, str) else p, a) for i, p, a in rows],
+                         [(1, {"action": "started"}, None),
+                          (2, {"action": "opened", "number": 7}, "octocat")])
+
     def test_ingests_that_create_one_table_at_once_all_succeed(self):
         import subprocess
         from e2e_util import BIN, clean_env
