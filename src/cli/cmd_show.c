@@ -149,8 +149,10 @@ static int quarantine_replay(cli_ctx *ctx)
     replay_result r;
     char actor[160];
     cli_human_actor(ctx, actor, sizeof actor);
-    pm_code rc =
-        replay_quarantine(s, ctx->table, config_contract(ctx->cfg, ctx->table), actor, 0, &r, &err);
+    pm_source_opts limits;
+    config_source_opts(ctx->cfg, &limits);
+    pm_code rc = replay_quarantine_opts(s, ctx->table, config_contract(ctx->cfg, ctx->table), actor,
+                                        0, NULL, &limits, &r, &err);
     store_close(s);
     if (rc)
         return cli_fail(&err);

@@ -306,6 +306,59 @@ static void mismatch(const pm_column *col, const char *field, const pm_value *v,
     drift_add(res, a, &f);
 }
 
+/* A field whose name becomes the column's only because "__" is both what
+ * a key's spaces and brackets normalise to and the nesting separator:
+ * `beak_length.mm` as a nested object beside a column made from the key
+ * "Beak Length (mm)". Loading it there would merge two fields silently. */
+static void origin_clash(const pm_column *col, const pm_field *fd, pm_arena *a, drift_result *res)
+{
+    pm_finding f = {.kind = FINDING_NESTED,
+                    .field = fd->name,
+                    .column = col->name,
+                    .observed = observed_text(&fd->v, a),
+                    .expected = col->type};
+    f.message = pm_arena_sprintf(
+        a,
+        "%s %s becomes column %s, which was made from %s; they are different fields that "
+        "normalise to one name, so the row is not loaded there: rename one in the feed, or "
+        "map it",
+        fd->nested ? "member of a nested object" : "field", fd->name, col->name,
+        col->origin == COLUMN_ORIGIN_NESTED ? "a member of a nested object"
+                                            : "a field of the record itself");
+    drift_add(res, a, &f);
+}
+
+/* A boolean (JSON true/false, or a CSV true/false) for a number column:
+ * the lattice would load it as 1/0, but a flag that turns up where counts
+ * and measures were is a producer's mistake as often as not, and 1 would
+ * hide it. It is a type conflict, for a person. */
+static bool bool_in_number(const pm_column *col, const pm_value *v)
+{
+    if (col->type.kind == PM_T_BOOL || type_family(col->type) != FAM_NUMBER)
+        return false;
+    if (v->kind == PM_V_BOOL)
+        return true;
+    return v->kind == PM_V_RAW && (v->len == 4 || v->len == 5) && type_infer(v).kind == PM_T_BOOL;
+}
+
+static void bool_conflict(const pm_column *col, const char *field, const pm_value *v, pm_arena *a,
+                          drift_result *res)
+{
+    char en[TYPE_NAME_MAX];
+    pm_finding f = {.kind = FINDING_TYPE_CONFLICT,
+                    .field = field,
+                    .column = col->name,
+                    .observed = observed_text(v, a),
+                    .expected = col->type};
+    f.message = pm_arena_sprintf(a,
+                                 "value %s for %s is a boolean but column %s is %s; it is not "
+                                 "loaded as %d (a flag is not a number): fix the producer or "
+                                 "discard the row",
+                                 f.observed, field, col->name, type_name(col->type, en),
+                                 f.observed[0] == 't' || f.observed[0] == 'T' ? 1 : 0);
+    drift_add(res, a, &f);
+}
+
 /* The value through the column's coercion, when it has one: the canonical
  * text in the batch arena. */
 static bool coerce(const pm_column *col, const pm_value *v, pm_arena *a, pm_cell *out)
@@ -318,6 +371,14 @@ static bool coerce(const pm_column *col, const pm_value *v, pm_arena *a, pm_cell
     size_t n = strlen(text);
     *out = (pm_cell){.kind = PM_CELL_TEXT, .s = pm_arena_strndup(a, text, n), .len = n};
     return true;
+}
+
+/* Who stands behind a column's NOT NULL, as the null_violation says it. */
+static const char *not_null_word(const pm_column *col)
+{
+    return col->guessed ? "automatic: pipemend inferred it from the first rows, not a declared "
+                          "constraint"
+                        : "needs review), or fix the producer (the constraint is declared";
 }
 
 /* A value for a column dropped from the live table outside pipemend. */
@@ -477,6 +538,12 @@ void drift_check(drift_ctx *c, const pm_record *rec, pm_arena *a, drift_result *
             drift_add(res, a, &f);
             continue;
         }
+        if (col->origin &&
+            col->origin != (fd->nested ? COLUMN_ORIGIN_NESTED : COLUMN_ORIGIN_FLAT) &&
+            strcmp(e->col, col->name) == 0) {
+            origin_clash(col, fd, a, res);
+            continue;
+        }
         owner[e->idx] = i + 1;
         if (fd->v.kind == PM_V_NULL) {
             if (!col->nullable) {
@@ -487,15 +554,16 @@ void drift_check(drift_ctx *c, const pm_record *rec, pm_arena *a, drift_result *
                                 .expected = col->type};
                 f.message = pm_arena_sprintf(
                     a,
-                    "%s is null but column %s is NOT NULL; dropping NOT NULL would allow it "
-                    "(needs review), or fix the producer",
-                    fd->name, col->name);
+                    "%s is null but column %s is NOT NULL; dropping NOT NULL would allow it (%s)",
+                    fd->name, col->name, not_null_word(col));
                 drift_add(res, a, &f);
             }
             continue; /* the cell stays PM_CELL_NULL */
         }
-        if (!type_fits(&fd->v, col->type, &res->cells[e->idx]) &&
-            !coerce(col, &fd->v, a, &res->cells[e->idx]))
+        if (bool_in_number(col, &fd->v))
+            bool_conflict(col, fd->name, &fd->v, a, res);
+        else if (!type_fits(&fd->v, col->type, &res->cells[e->idx]) &&
+                 !coerce(col, &fd->v, a, &res->cells[e->idx]))
             mismatch(col, fd->name, &fd->v, a, res);
     }
 
@@ -567,11 +635,10 @@ void drift_check(drift_ctx *c, const pm_record *rec, pm_arena *a, drift_result *
         if (!col->nullable && !renamed) {
             pm_finding f = {
                 .kind = FINDING_NULL_VIOLATION, .column = col->name, .expected = col->type};
-            f.message =
-                pm_arena_sprintf(a,
-                                 "field %s is missing but column %s is NOT NULL; dropping "
-                                 "NOT NULL would allow it (needs review), or fix the producer",
-                                 col->name, col->name);
+            f.message = pm_arena_sprintf(a,
+                                         "field %s is missing but column %s is NOT NULL; "
+                                         "dropping NOT NULL would allow it (%s)",
+                                         col->name, col->name, not_null_word(col));
             drift_add(res, a, &f);
         }
     }

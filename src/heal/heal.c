@@ -594,7 +594,8 @@ pm_code heal_apply(heal_ctx *c, int64_t id, bool replay, heal_outcome *out, pm_e
     }
     if (!rc && replay) {
         replay_result rr;
-        rc = replay_quarantine(s, p.table, c->contract, c->actor, c->run_id, &rr, err);
+        rc = replay_quarantine_opts(s, p.table, c->contract, c->actor, c->run_id, NULL, c->limits,
+                                    &rr, err);
         out->replayed = rr.loaded;
         out->waiting = rr.waiting + rr.skipped;
     }

@@ -27,6 +27,7 @@
 #include "contract/contract.h"
 #include "heal/policy.h"
 #include "source/record.h"
+#include "source/source.h"
 #include "store/store.h"
 
 typedef struct heal_ctx {
@@ -40,6 +41,9 @@ typedef struct heal_ctx {
     const char *actor; /* rules, human:NAME, agent:NAME */
     bool human;        /* the actor is a person: review-class ops may apply */
     int64_t run_id;    /* the run this happens in; 0 outside one */
+    /* the source limits the replay after an apply parses rows with (the
+     * configuration's max_line and max_depth); NULL: the defaults */
+    const pm_source_opts *limits;
 } heal_ctx;
 
 /* At most this many of an incident's quarantined rows go through a dry

@@ -137,7 +137,12 @@ pm_op_class policy_class(const pm_op *op, const pm_table *t)
             return CLASS_FORBIDDEN; /* narrowing, no path, or the same type */
         }
     case OP_DROP_NOT_NULL:
-        return col && !col->nullable ? CLASS_REVIEW : CLASS_FORBIDDEN;
+        /* A NOT NULL pipemend inferred from a sample is its own guess, and
+         * a row without the value proves it wrong: relaxing it loses
+         * nothing. One a person declared holds until a person says. */
+        if (!col || col->nullable)
+            return CLASS_FORBIDDEN;
+        return col->guessed ? CLASS_AUTO : CLASS_REVIEW;
     case OP_ADD_FIELD_MAPPING:
     case OP_ADD_COERCION:
         return col ? CLASS_REVIEW : CLASS_FORBIDDEN;

@@ -2,9 +2,12 @@
  * never applied.
  *
  * The class of an op follows from what it does to data (DESIGN.md):
- *   auto       add_column (nullable); widen_column along a lossless edge
+ *   auto       add_column (nullable); widen_column along a lossless edge;
+ *              drop_not_null of a NOT NULL pipemend inferred (table.h's
+ *              guessed)
  *   review     widen_column along a reviewable edge (-> text, int64 ->
- *              float64, timestamp -> timestamptz, -> json); drop_not_null;
+ *              float64, timestamp -> timestamptz, -> json); drop_not_null
+ *              of a NOT NULL a person declared;
  *              add_field_mapping; add_coercion; create_table
  *   forbidden  narrowing or no path in the lattice; anything on a table
  *              the pipeline does not own

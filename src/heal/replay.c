@@ -15,9 +15,23 @@
 #include "audit/audit.h"
 #include "drift/drift.h"
 #include "heal/incident.h"
+#include "schema/colname.h"
 #include "source/source.h"
 
-bool replay_parse(const pm_qrow *q, pm_arena *arena, pm_record *rec)
+/* jscan's keep_whole during a replay: a json column of the table takes
+ * its object whole (ingest.c does the same during a run). */
+static bool keep_json_column(void *arg, const char *name, size_t len)
+{
+    const pm_table *t = arg;
+    char norm[COLNAME_MAX + 1];
+    size_t n = colname_normalise(name, len, norm);
+    int c = table_find_field(t, norm, n);
+    return c >= 0 && t->cols[c].type.kind == PM_T_JSON;
+}
+
+/* replay_parse with the source options opts (NULL: the defaults). */
+static bool parse_with(const pm_qrow *q, const pm_source_opts *opts, pm_arena *arena,
+                       pm_record *rec)
 {
     if (q->raw_truncated)
         return false;
@@ -25,8 +39,13 @@ bool replay_parse(const pm_qrow *q, pm_arena *arena, pm_record *rec)
     pm_format by_name;
     if (!q->header && source_format_from_path(q->source, &by_name) && by_name == PM_FMT_CSV)
         return false; /* quarantined before headers were kept */
-    return source_parse_raw(fmt, q->header, q->header_len, q->raw, q->raw_len, NULL, arena, rec,
+    return source_parse_raw(fmt, q->header, q->header_len, q->raw, q->raw_len, opts, arena, rec,
                             NULL) == PM_OK;
+}
+
+bool replay_parse(const pm_qrow *q, pm_arena *arena, pm_record *rec)
+{
+    return parse_with(q, NULL, arena, rec);
 }
 
 /* The incidents of the table and how many rows each had before the
@@ -93,9 +112,10 @@ static pm_code restate(pm_store *s, const pm_qrow *q, const pm_finding *f, size_
 
 /* One page of quarantined rows through the validator, then the rows that
  * fit through the loader together; *loaded gets the ids that loaded. */
-static pm_code replay_page(pm_store *s, const pm_qrow *rows, size_t n, drift_ctx *dc,
-                           incident_cache *cache, int64_t run_id, pm_arena *a, pm_buf *fj,
-                           int64_t *loaded, size_t *nloaded, replay_result *res, pm_err *err)
+static pm_code replay_page(pm_store *s, const pm_qrow *rows, size_t n, const pm_source_opts *so,
+                           drift_ctx *dc, incident_cache *cache, int64_t run_id, pm_arena *a,
+                           pm_buf *fj, int64_t *loaded, size_t *nloaded, replay_result *res,
+                           pm_err *err)
 {
     pm_load_row *load = pm_arena_alloc(a, (n ? n : 1) * sizeof *load);
     const pm_qrow **from = pm_arena_alloc(a, (n ? n : 1) * sizeof *from);
@@ -103,7 +123,7 @@ static pm_code replay_page(pm_store *s, const pm_qrow *rows, size_t n, drift_ctx
     pm_code rc = PM_OK;
     for (size_t i = 0; !rc && i < n; i++) {
         pm_record rec = {0};
-        if (!replay_parse(&rows[i], a, &rec)) {
+        if (!parse_with(&rows[i], so, a, &rec)) {
             res->skipped++;
             continue;
         }
@@ -146,6 +166,13 @@ pm_code replay_quarantine_watched(pm_store *s, const char *table, const pm_contr
                                   const char *actor, int64_t run_id, const replay_watch *w,
                                   replay_result *res, pm_err *err)
 {
+    return replay_quarantine_opts(s, table, contract, actor, run_id, w, NULL, res, err);
+}
+
+pm_code replay_quarantine_opts(pm_store *s, const char *table, const pm_contract *contract,
+                               const char *actor, int64_t run_id, const replay_watch *w,
+                               const pm_source_opts *source, replay_result *res, pm_err *err)
+{
     memset(res, 0, sizeof *res);
     int64_t total = 0, done = 0;
     pm_arena *a = pm_arena_new(0);
@@ -169,6 +196,15 @@ pm_code replay_quarantine_watched(pm_store *s, const char *table, const pm_contr
     if (!rc)
         rc = store_insert_prepare(s, t, err);
     drift_ctx *dc = drift_ctx_new(a, t, contract);
+    pm_source_opts so;
+    if (source)
+        so = *source;
+    else
+        source_opts_default(&so);
+    if (t) {
+        so.json.keep_whole = keep_json_column;
+        so.json.keep_arg = t;
+    }
     incident_cache *cache = incident_cache_new(a, table, run_id);
     pm_arena *page_arena = pm_arena_new(0);
     int64_t loaded[REPLAY_PAGE];
@@ -184,8 +220,8 @@ pm_code replay_quarantine_watched(pm_store *s, const char *table, const pm_contr
         more = !rc && n == REPLAY_PAGE;
         if (!rc && n) {
             after = rows[n - 1].id;
-            rc = replay_page(s, rows, n, dc, cache, run_id, page_arena, &fj, loaded, &nloaded, res,
-                             err);
+            rc = replay_page(s, rows, n, &so, dc, cache, run_id, page_arena, &fj, loaded, &nloaded,
+                             res, err);
         }
         /* the rows that loaded leave quarantine together */
         if (!rc && nloaded)

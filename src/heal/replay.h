@@ -11,6 +11,7 @@
 
 #include "contract/contract.h"
 #include "source/record.h"
+#include "source/source.h"
 #include "store/store.h"
 
 typedef struct replay_result {
@@ -37,6 +38,14 @@ pm_code replay_quarantine(pm_store *s, const char *table, const pm_contract *con
 pm_code replay_quarantine_watched(pm_store *s, const char *table, const pm_contract *contract,
                                   const char *actor, int64_t run_id, const replay_watch *w,
                                   replay_result *res, pm_err *err);
+
+/* The same, parsing the rows with the pipeline's limits (its max_line and
+ * max_depth: source may be NULL for the defaults), so a row its run read
+ * whole is read whole again; an object for one of the table's json
+ * columns is kept whole, as the run kept it. */
+pm_code replay_quarantine_opts(pm_store *s, const char *table, const pm_contract *contract,
+                               const char *actor, int64_t run_id, const replay_watch *w,
+                               const pm_source_opts *source, replay_result *res, pm_err *err);
 
 /* Parses a quarantined row's original bytes again (CSV rows with the
  * header kept beside them). false when they cannot be: a line cut at the

@@ -2068,6 +2068,16 @@ const pm_pipeline_cfg *config_pipeline(const pm_config *cfg, const char *name)
     return NULL;
 }
 
+void config_source_opts(const pm_config *cfg, pm_source_opts *out)
+{
+    source_opts_default(out);
+    if (!cfg)
+        return;
+    if (cfg->max_line_bytes)
+        out->max_line = cfg->max_line_bytes;
+    out->json.max_depth = cfg->max_depth;
+}
+
 const pm_contract *config_contract(const pm_config *cfg, const char *table)
 {
     for (size_t i = 0; i < cfg->npipelines; i++)

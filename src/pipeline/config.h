@@ -268,6 +268,10 @@ void config_policy(const pm_config *cfg, const char *pipeline, const char *table
  * adds nothing to the op's inherent class. An op that one pipeline holds for
  * a person is never applied by the rules because another would apply it. */
 void config_table_policy(const pm_config *cfg, const char *table, pm_policy *out);
+/* The source options a run under cfg reads with (max_line_bytes,
+ * max_depth), for parsing its quarantined rows again exactly as it read
+ * them (a replay outside a run); cfg NULL: the defaults. */
+void config_source_opts(const pm_config *cfg, pm_source_opts *out);
 /* Where a policy from cfg comes from, as a proposal records it: the
  * configuration file's path, or "the default (no pipemend.yaml)". */
 const char *config_policy_source(const pm_config *cfg);

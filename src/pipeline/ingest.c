@@ -77,7 +77,6 @@ typedef struct batch {
     uint64_t end;                          /* byte of the stream where this batch ends */
     uint64_t end_line;                     /* line number at end */
     bool checkpoint;                       /* false for a transport without positions (stdin) */
-    pm_table *create;                      /* create this table before loading */
     pm_table *table;                       /* the table the rows were validated against (NULL: none
                                             * yet, every row is quarantined); the writer reads this,
                                             * never the reader's run->table */
@@ -98,12 +97,16 @@ typedef struct run {
     int64_t run_id;
     pm_arena *arena; /* lives for the run */
     pm_table *table;
-    bool insert_ready;        /* writer-owned: the insert is prepared */
-    bool any_new;             /* some source had bytes past its checkpoint */
-    int held;                 /* sources halted (on_incident: halt), now or before */
-    bool healed;              /* apply_auto changed the schema in this run */
-    bool stopped;             /* should_stop ended the run between batches */
-    const char *proposed[32]; /* ops JSON already proposed in this run */
+    bool insert_ready;         /* writer-owned: the insert is prepared */
+    bool any_new;              /* some source had bytes past its checkpoint */
+    int held;                  /* sources halted (on_incident: halt), now or before */
+    bool healed;               /* apply_auto changed the schema in this run */
+    bool created;              /* this run created the table */
+    const pm_table *json_seen; /* the table has_json was computed for */
+    bool has_json;             /* it has a json column (keep_json_column) */
+    size_t sampled;            /* rows of the first batch the table was inferred from */
+    bool stopped;              /* should_stop ended the run between batches */
+    const char *proposed[32];  /* ops JSON already proposed in this run */
     size_t nproposed;
     drift_ctx *drift;
     const contract_rule *unique;
@@ -143,10 +146,49 @@ static void progress_draw(run *r, int64_t rows, bool final)
 
 typedef struct infer_col {
     const char *name;
-    const char *skel; /* confusable.h skeleton of name */
-    pm_type type;
-    size_t present; /* non-null occurrences */
+    const char *skel;     /* confusable.h skeleton of name */
+    pm_type type;         /* with date/time strings in one non-ISO format as dates */
+    pm_type plain;        /* without: what the column is if the format does not hold */
+    const char *fmt;      /* the one non-ISO date/time format seen (static), or NULL */
+    bool fmt_bad;         /* a string that is no date, or in another format */
+    unsigned char origin; /* table.h's, for a name with "__" */
+    size_t present;       /* non-null occurrences */
 } infer_col;
+
+/* The type a date/time format's values have: a zone makes timestamptz, a
+ * time of day timestamp, else date. */
+static pm_type format_type(const char *fmt)
+{
+    if (strstr(fmt, "%z"))
+        return (pm_type){PM_T_TIMESTAMPTZ, 0};
+    if (strstr(fmt, "%H") || strstr(fmt, "%I"))
+        return (pm_type){PM_T_TIMESTAMP, 0};
+    return (pm_type){PM_T_DATE, 0};
+}
+
+/* Adds one non-null value to a column being inferred. A string in a
+ * non-ISO date or time layout the format-drift detector knows (01/31/2015,
+ * 2015/01/01 01:00:00) counts as a date of that format, as long as every
+ * such string of the column has the same one: the column is then a date
+ * (or timestamp) column with that format as its coercion, not text because
+ * the first rows were not ISO. */
+static void infer_value(infer_col *c, const pm_value *v)
+{
+    pm_type t = type_infer(v);
+    c->plain = type_join(c->plain, t);
+    if (t.kind == PM_T_VARCHAR || t.kind == PM_T_TEXT) {
+        const char *f = v->kind == PM_V_STRING || v->kind == PM_V_RAW
+                            ? type_detect_datetime_format(v->s, v->len)
+                            : NULL;
+        if (!f || (c->fmt && strcmp(c->fmt, f) != 0))
+            c->fmt_bad = true;
+        else if (!c->fmt)
+            c->fmt = f;
+        if (f)
+            t = format_type(f);
+    }
+    c->type = type_join(c->type, t);
+}
 
 /* Does a column inferred so far look like name (confusable.h)? Such a
  * field gets no column of its own: its rows then meet the table as a
@@ -162,6 +204,16 @@ static bool infer_look_alike(const infer_col *cols, size_t ncols, const char *sk
 /* A table wider than this is almost always a map keyed by data (user ids,
  * dates) flattened into columns; SQLite stops at 2000 columns anyway. */
 #define INFER_MAX_COLUMNS 1000
+
+/* Does the contract hold the column to not_null (the user's constraint)? */
+static bool contract_declares_not_null(const pm_contract *c, const char *column)
+{
+    for (size_t i = 0; c && i < c->nrules; i++)
+        if (c->rules[i].kind == RULE_NOT_NULL && c->rules[i].column &&
+            strcmp(c->rules[i].column, column) == 0)
+            return true;
+    return false;
+}
 
 /* Columns from the first sample_size parsable records: types are joined
  * along the lattice, and a column is NOT NULL only when every sampled record
@@ -198,13 +250,15 @@ static pm_table *infer_table(run *r, const batch *b)
                         memcpy(nc, cols, ncols * sizeof *nc);
                     cols = nc;
                 }
-                cols[j] = (infer_col){
-                    idx->cols[j].name, pm_arena_strdup(r->arena, skel), {PM_T_UNKNOWN, 0}, 0};
+                cols[j] =
+                    (infer_col){.name = idx->cols[j].name, .skel = pm_arena_strdup(r->arena, skel)};
+                if (strstr(name, "__"))
+                    cols[j].origin = f->nested ? COLUMN_ORIGIN_NESTED : COLUMN_ORIGIN_FLAT;
                 ncols++;
             }
             if (f->v.kind == PM_V_NULL)
                 continue;
-            cols[j].type = type_join(cols[j].type, type_infer(&f->v));
+            infer_value(&cols[j], &f->v);
             cols[j].present++;
         }
     }
@@ -212,8 +266,20 @@ static pm_table *infer_table(run *r, const batch *b)
         return NULL;
     pm_table *t = table_new(r->arena, r->o->table);
     for (size_t j = 0; j < ncols; j++) {
-        table_add(t, r->arena, cols[j].name, type_for_new_column(cols[j].type),
-                  cols[j].present < sampled);
+        bool dated = cols[j].fmt && !cols[j].fmt_bad;
+        int k = table_add(t, r->arena, cols[j].name,
+                          type_for_new_column(dated ? cols[j].type : cols[j].plain),
+                          cols[j].present < sampled);
+        if (k >= 0 && dated && !table_set_format(t, r->arena, k, cols[j].fmt)) {
+            t->cols[k].type = type_for_new_column(cols[j].plain); /* cannot coerce: as text */
+        }
+        /* A NOT NULL the sample suggests is pipemend's guess, relaxed by
+         * itself when a row proves it wrong; one the contract declares is
+         * the user's. */
+        if (k >= 0)
+            t->cols[k].origin = cols[j].origin;
+        if (k >= 0 && !t->cols[k].nullable)
+            t->cols[k].guessed = !contract_declares_not_null(r->o->contract, cols[j].name);
     }
     t->version = 1;
     return t;
@@ -265,17 +331,6 @@ static void validate_row(run *r, batch *b, brow *row)
         quarantine_info(row, res.findings, res.nfindings, b->arena);
     else
         row->cells = res.cells;
-}
-
-static void prepare_batch(run *r, batch *b)
-{
-    if (!r->table) {
-        r->table = infer_table(r, b);
-        if (r->table) {
-            b->create = r->table;
-            r->drift = drift_ctx_new(r->arena, r->table, r->o->contract);
-        }
-    }
 }
 
 /* ---- the writer thread ------------------------------------------------ */
@@ -506,30 +561,6 @@ static pm_code write_batch(run *r, batch *b, pm_err *err)
             return rc;
         }
     }
-    if (b->create) {
-        /* Another run may have created the table since this one started;
-         * its schema wins, and this run's rows were checked against a
-         * different one. */
-        pm_table *exists = NULL;
-        rc = store_table_load(s, b->create->name, b->arena, &exists, err);
-        if (!rc && exists) {
-            rc = pm_err_set(err, PM_ERR_BUSY,
-                            "table %s was created by another run while this one "
-                            "inferred it",
-                            b->create->name);
-            pm_err_hint(err, "run again: nothing of this run was loaded, and the next run loads "
-                             "into the table as it now is");
-        }
-        if (!rc)
-            rc = store_table_create(s, b->create, err);
-        if (!rc && r->unique)
-            rc = unique_ensure(r, b->create, err);
-        if (!rc)
-            rc = audit_table_created(r, b->create, err);
-        if (!rc)
-            pm_info("created table %s with %zu columns from the first %zu rows", b->create->name,
-                    b->create->ncols, b->n < r->o->sample_size ? b->n : r->o->sample_size);
-    }
     if (!rc && !r->insert_ready && b->table) {
         rc = store_insert_prepare(s, b->table, err);
         r->insert_ready = !rc;
@@ -619,8 +650,6 @@ static pm_code write_batch(run *r, batch *b, pm_err *err)
         rc = store_commit(s, err);
     if (rc) {
         store_rollback(s, NULL);
-        if (b->create) /* the table was not created after all */
-            r->insert_ready = false;
         return rc;
     }
     pthread_mutex_lock(&r->mu);
@@ -677,7 +706,6 @@ static void *writer_main(void *arg)
         pm_arena_recycle(b->arena);
         pthread_mutex_lock(&r->mu);
         b->n = 0;
-        b->create = NULL;
         b->table = NULL;
         b->last = false;
         b->retry = false;
@@ -720,7 +748,8 @@ static heal_ctx heal_ctx_of(run *r)
                       .policy = &r->o->policy,
                       .policy_source = r->o->policy_source,
                       .actor = "rules",
-                      .run_id = r->run_id};
+                      .run_id = r->run_id,
+                      .limits = &r->o->source};
 }
 
 /* The batch's records with a finding that one of ops answers (for a dry
@@ -909,7 +938,7 @@ static bool poisoned(const brow *row)
 
 static void heal_inline(run *r, batch *b)
 {
-    if (!r->drift || b->create)
+    if (!r->drift)
         return;
     pm_plan plan = {0};
     for (int pass = 0; pass < 2; pass++) {
@@ -955,6 +984,11 @@ static void heal_inline(run *r, batch *b)
     }
     for (size_t i = 0; i < plan.n; i++) {
         pm_decision d = policy_decide_op(&r->o->policy, &plan.ops[i], r->table);
+        /* The contract's not_null is the user's word, whatever the column
+         * says: relaxing the column would not load the rows anyway. */
+        if (d == DECIDE_APPLY && plan.ops[i].kind == OP_DROP_NOT_NULL &&
+            contract_declares_not_null(r->o->contract, plan.ops[i].column))
+            d = DECIDE_HOLD;
         /* Columns that keep coming are a map keyed by data, not a schema:
          * past the inference cap, or the day's budget, they wait for a
          * person. */
@@ -974,6 +1008,60 @@ static void heal_inline(run *r, batch *b)
      * (drop a NOT NULL, but not map a field). */
     for (size_t i = 0; i < nlater; i++)
         propose(r, b, &later[i], 1, &why[i]);
+}
+
+/* ---- the first batch: the table it creates ------------------------------ */
+
+/* Creates the table inferred from b's sample before b is validated, so
+ * that the first batch heals under the policy as every later one does:
+ * the table must exist for a heal to change it. The creation commits on
+ * its own, under the table's migration lock: another run that created the
+ * table first wins, and this one continues on the winner's table (its
+ * rows then meet that schema like any later batch). An empty table with
+ * no checkpoint loses nothing if the run dies before its first batch. The
+ * writer must be idle. */
+static pm_code create_table(run *r, pm_table *t, pm_err *err)
+{
+    pm_table *winner = NULL;
+    pm_code rc = store_begin(r->store, err);
+    if (!rc)
+        rc = store_table_create_locked(r->store, t, r->arena, &winner, err);
+    if (!rc && !winner && r->unique)
+        rc = unique_ensure(r, t, err);
+    if (!rc && !winner)
+        rc = audit_table_created(r, t, err);
+    if (!rc)
+        rc = store_commit(r->store, err);
+    if (rc) {
+        store_rollback(r->store, NULL);
+        return rc;
+    }
+    if (winner) {
+        pm_info("table %s was created by another run meanwhile (schema version %d); loading into "
+                "it",
+                t->name, winner->version);
+        r->table = winner;
+        drift_ctx_retarget(r->drift, winner);
+    } else {
+        r->created = true;
+        pm_info("created table %s with %zu columns from the first %zu rows", t->name, t->ncols,
+                r->sampled);
+    }
+    return PM_OK;
+}
+
+static pm_code prepare_batch(run *r, batch *b, pm_err *err)
+{
+    if (r->table)
+        return PM_OK;
+    r->table = infer_table(r, b);
+    if (!r->table)
+        return PM_OK;
+    r->drift = drift_ctx_new(r->arena, r->table, r->o->contract);
+    r->sampled = b->n < r->o->sample_size ? b->n : r->o->sample_size;
+    if (!slot_wait_free(r, 0) || !slot_wait_free(r, 1))
+        return PM_OK; /* the writer failed; ingest_run reports its error */
+    return create_table(r, r->table, err);
 }
 
 /* ---- the reader side -------------------------------------------------- */
@@ -1112,6 +1200,30 @@ static pm_code refuse_source(const src_plan *p, pm_source *src, int64_t nrec, in
     return PM_ERR_PARSE;
 }
 
+/* jscan's keep_whole: an object whose field is a json column of the
+ * table (one made by hand, say, or approved as json) loads whole into it
+ * rather than being flattened beside it into parent__child columns. Runs
+ * on the reader thread, which owns r->table. */
+static bool keep_json_column(void *arg, const char *name, size_t len)
+{
+    run *r = arg;
+    if (!r->table)
+        return false;
+    if (r->json_seen != r->table) {
+        /* most tables have no json column: then no name is normalised */
+        r->json_seen = r->table;
+        r->has_json = false;
+        for (size_t i = 0; i < r->table->ncols && !r->has_json; i++)
+            r->has_json = r->table->cols[i].type.kind == PM_T_JSON;
+    }
+    if (!r->has_json)
+        return false;
+    char norm[COLNAME_MAX + 1];
+    size_t n = colname_normalise(name, len, norm);
+    int c = table_find_field(r->table, norm, n);
+    return c >= 0 && r->table->cols[c].type.kind == PM_T_JSON;
+}
+
 /* Reads one source to its end into batches. Where it starts is its
  * transport's business (transport_resume): the checkpoint's position is
  * handed over as the store keeps it, and each batch gets the position
@@ -1120,7 +1232,10 @@ static pm_code read_source(run *r, src_plan *p, int *slot, pm_err *err)
 {
     const ingest_opts *o = r->o;
     pm_source *src;
-    pm_code rc = source_open(p->path, p->fmt, &o->source, 0, &src, err);
+    pm_source_opts so = o->source;
+    so.json.keep_whole = keep_json_column;
+    so.json.keep_arg = r;
+    pm_code rc = source_open(p->path, p->fmt, &so, 0, &src, err);
     if (rc)
         return rc;
     pm_transport *t = source_transport(src);
@@ -1240,7 +1355,12 @@ static pm_code read_source(run *r, src_plan *p, int *slot, pm_err *err)
         }
         if (b->n) {
             if (!r->drift) {
-                prepare_batch(r, b);
+                pm_code prc = prepare_batch(r, b, err);
+                if (prc) {
+                    rc = prc;
+                    b->n = 0; /* nothing of this batch is committed */
+                    break;
+                }
                 for (size_t i = 0; i < b->n; i++)
                     validate_row(r, b, &b->rows[i]);
             }
@@ -1466,9 +1586,7 @@ pm_code ingest_run(pm_store *store, const ingest_opts *o, ingest_result *res, pm
         for (int i = 0; i < 2; i++) {
             batch *b = &r.slots[i];
             pm_arena_reset(b->arena);
-            b->n = b->cap = 0;
-            b->rows = NULL;
-            b->create = NULL;
+            b->n = 0; /* the slot keeps its rows array (freed with the run) */
             b->table = NULL;
             b->last = b->retry = false;
             b->halt_at = -1;
@@ -1481,7 +1599,7 @@ pm_code ingest_run(pm_store *store, const ingest_opts *o, ingest_result *res, pm
     res->read = r.read;
     res->loaded = r.loaded;
     res->quarantined = r.quarantined;
-    res->created_table = r.table && r.table->version == 1;
+    res->created_table = r.created;
     res->held = r.held;
     const char *error = NULL;
     if (r.writer_failed) {
@@ -1497,8 +1615,8 @@ pm_code ingest_run(pm_store *store, const ingest_opts *o, ingest_result *res, pm
         /* Rows of earlier runs that waited for this heal load now. */
         replay_result rr;
         pm_err rerr2;
-        if (replay_quarantine(store, o->table, o->contract, "engine", r.run_id, &rr, &rerr2) ==
-            PM_OK) {
+        if (replay_quarantine_opts(store, o->table, o->contract, "engine", r.run_id, NULL,
+                                   &o->source, &rr, &rerr2) == PM_OK) {
             if (rr.loaded)
                 pm_info("replayed %lld quarantined rows of earlier runs into %s",
                         (long long)rr.loaded, o->table);

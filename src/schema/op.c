@@ -241,6 +241,7 @@ pm_code op_result(const pm_table *t, const pm_op *ops, size_t n, pm_arena *a, pm
                     table_set_format(r, a, j, NULL);
             } else if (op->kind == OP_DROP_NOT_NULL) {
                 r->cols[j].nullable = true;
+                r->cols[j].guessed = false;
             } else if (op->kind == OP_ADD_FIELD_MAPPING) {
                 rc = apply_mapping(r, j, op, a, err);
             } else if (!is_datetime(r->cols[j].type)) {

@@ -230,6 +230,8 @@ pm_table *table_copy(const pm_table *t, pm_arena *arena)
             continue; /* a duplicate in t: its index could not find it either */
         if (c->format)
             r->cols[j].format = pm_arena_strdup(arena, c->format);
+        r->cols[j].guessed = c->guessed;
+        r->cols[j].origin = c->origin;
     }
     for (size_t i = 0; i < t->ncols; i++)
         for (size_t k = 0; k < t->cols[i].naliases; k++)
@@ -256,6 +258,11 @@ json_t *table_columns_json(const pm_table *t)
         }
         if (c->format)
             json_object_set_new(o, "format", json_string(c->format));
+        if (c->guessed && !c->nullable)
+            json_object_set_new(o, "guessed", json_true());
+        if (c->origin == COLUMN_ORIGIN_FLAT || c->origin == COLUMN_ORIGIN_NESTED)
+            json_object_set_new(o, "origin",
+                                json_string(c->origin == COLUMN_ORIGIN_FLAT ? "flat" : "nested"));
         json_array_append_new(arr, o);
     }
     for (size_t i = 0; i < t->ndropped; i++)
@@ -283,7 +290,8 @@ static bool keys_known(json_t *o, const char *const *keys, size_t n)
  * makes. */
 static bool parse_entry(pm_table *t, pm_arena *a, json_t *c)
 {
-    static const char *const column_keys[] = {"name", "type", "nullable", "aliases", "format"};
+    static const char *const column_keys[] = {"name",   "type",    "nullable", "aliases",
+                                              "format", "guessed", "origin"};
     if (!json_is_object(c))
         return false;
     const char *name = json_string_value(json_object_get(c, "name"));
@@ -302,6 +310,17 @@ static bool parse_entry(pm_table *t, pm_arena *a, json_t *c)
     int j = table_add(t, a, name, ty, json_is_true(nullable));
     if (j < 0)
         return false;
+    json_t *guessed = json_object_get(c, "guessed");
+    if (guessed && !json_is_boolean(guessed))
+        return false;
+    t->cols[j].guessed = json_is_true(guessed) && !t->cols[j].nullable;
+    json_t *origin = json_object_get(c, "origin");
+    if (origin) {
+        const char *o = json_string_value(origin);
+        if (!o || (strcmp(o, "flat") != 0 && strcmp(o, "nested") != 0))
+            return false;
+        t->cols[j].origin = strcmp(o, "flat") == 0 ? COLUMN_ORIGIN_FLAT : COLUMN_ORIGIN_NESTED;
+    }
     json_t *aliases = json_object_get(c, "aliases");
     if (aliases) {
         if (!json_is_array(aliases) || json_array_size(aliases) == 0)

@@ -21,6 +21,17 @@ typedef struct pm_column {
     const char *name; /* normalised column name */
     pm_type type;
     bool nullable;
+    /* NOT NULL only because every row of the sample that created the
+     * table had a value: pipemend's guess, not the user's constraint, so
+     * relaxing it is automatic (policy.h). False for a NOT NULL the user
+     * declared (a table made by hand, a contract's not_null). */
+    bool guessed;
+    /* For a name with "__" in it, which kind of field made the column: a
+     * key of the record whose name normalised to it ("Beak Length (mm)"),
+     * or a member of a nested object ({"beak_length": {"mm": ..}}). Both
+     * give beak_length__mm; a field of the other kind is a finding, not
+     * silently the same column. */
+    unsigned char origin; /* COLUMN_ORIGIN_* */
     /* Normalised field names that load into this column besides its own
      * (field mappings, oldest first); owned by the table's arena. */
     const char **aliases;
@@ -29,6 +40,8 @@ typedef struct pm_column {
      * NULL; only date, timestamp and timestamptz columns have one. */
     const char *format;
 } pm_column;
+
+enum { COLUMN_ORIGIN_UNKNOWN, COLUMN_ORIGIN_FLAT, COLUMN_ORIGIN_NESTED };
 
 /* A slot of the alias index: an alias and the column it belongs to. */
 typedef struct pm_alias_slot {
@@ -95,7 +108,8 @@ bool table_forget_dropped(pm_table *t, const char *name);
 
 /* The logical schema as the catalog and the CLI show it, a JSON array
  * (caller owns the reference): per column {"name", "type", "nullable"}
- * plus "aliases": [...] and "format": "..." when it has them, then per
+ * plus "aliases": [...], "format": "...", "guessed": true (a NOT NULL
+ * pipemend inferred) and "origin": "flat" or "nested" when it has them, then per
  * dropped column {"name", "dropped": true}. */
 struct json_t;
 struct json_t *table_columns_json(const pm_table *t);

@@ -16,6 +16,9 @@
  *   integer literal -> int16 / int32 / int64 by range, numeric beyond int64
  *   literal with fraction or exponent -> float64 (numeric if it would not
  *     survive a round trip through a double, e.g. 30 significant digits)
+ *   (a new table's inference, pipeline/ingest.c, also takes a column
+ *   whose strings all share one type_detect_datetime_format layout as a
+ *   date/time column with that coercion format)
  *   string: ISO date YYYY-MM-DD -> date; ISO date-time with 'T' or ' '
  *     -> timestamp, with 'Z' or an offset -> timestamptz; otherwise
  *     varchar(n) with n the smallest of 16, 32, 64, ... 1024 that is at least

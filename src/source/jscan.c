@@ -69,7 +69,8 @@ typedef struct scan {
     pm_arena *arena;
     size_t max_depth;
     size_t flatten_depth;
-    uint64_t seed; /* for key hashes (see hash_seed); 0 until first needed */
+    const jscan_opts *opts; /* for keep_whole; may be NULL */
+    uint64_t seed;          /* for key hashes (see hash_seed); 0 until first needed */
 
     pm_field *fields; /* the result, grown geometrically in the arena */
     size_t nfields, fcap;
@@ -399,6 +400,7 @@ static inline pm_field *add_field(scan *st, pm_vkind kind, const char *s, size_t
     f->name = st->name;
     f->name_len = st->name_len;
     f->v = (pm_value){.kind = kind, .b = false, .s = s, .len = len};
+    f->nested = st->depth > 1;
     if (st->depth > 1)
         st->nested = true;
     if (st->risky && st->nested && !name_add(st, st->name, st->name_len))
@@ -790,7 +792,9 @@ value:
         goto after_value;
     }
     case '{':
-        if (top->flat && st->depth <= st->flatten_depth) {
+        if (top->flat && st->depth <= st->flatten_depth &&
+            !(st->name_len && st->opts && st->opts->keep_whole &&
+              st->opts->keep_whole(st->opts->keep_arg, st->name, st->name_len))) {
             if (!open_frame(st, p, false, true, st->name, st->name_len))
                 return false;
         } else {
@@ -898,7 +902,7 @@ pm_code jscan_record(const char *s, size_t n, const jscan_opts *opts, pm_arena *
     keyent local_keys[LOCAL_KEYS];
     char msg[MSG_CAP];
     msg[0] = '\0';
-    scan st = {.s = s, .n = n, .arena = arena, .msg = msg};
+    scan st = {.s = s, .n = n, .arena = arena, .msg = msg, .opts = opts};
     st.max_depth = opts && opts->max_depth > 0 ? (size_t)opts->max_depth : DEFAULT_MAX_DEPTH;
     st.flatten_depth = DEFAULT_FLATTEN_DEPTH;
     if (opts && opts->flatten_depth > 0)

@@ -23,6 +23,8 @@
 
 #include <stddef.h>
 
+#include <stdbool.h>
+
 #include "core/arena.h"
 #include "core/err.h"
 #include "source/record.h"
@@ -30,6 +32,12 @@
 typedef struct jscan_opts {
     int max_depth;     /* nesting deeper than this is malformed (default 64) */
     int flatten_depth; /* objects nested up to this level are flattened (default 8) */
+    /* May be NULL. Asked for each object that would be flattened, with the
+     * field name it would be flattened under (name[0..len), the path so
+     * far): true keeps the object whole as one field (PM_V_OBJECT, its
+     * JSON text), for a table whose column of that name holds JSON. */
+    bool (*keep_whole)(void *arg, const char *name, size_t len);
+    void *keep_arg;
 } jscan_opts;
 
 /* Parses s[0..n) as one JSON object into rec->fields / rec->nfields,

@@ -18,6 +18,10 @@ typedef struct pm_field {
     const char *name; /* flattened key path, NUL-terminated, valid UTF-8 */
     size_t name_len;
     pm_value v;
+    /* a member of a nested object (its name is a flattened path), not a
+     * key of the record itself: `beak_length.mm` as {"beak_length":
+     * {"mm": ..}} rather than a key "Beak Length (mm)" */
+    unsigned char nested;
 } pm_field;
 
 typedef struct pm_record {

@@ -744,6 +744,20 @@ pm_code store_table_create(pm_store *s, const pm_table *t, pm_err *err)
     return rc ? rc : catalog_record_version(s, &first_version, s->drv->dialect.created, err);
 }
 
+pm_code store_table_create_locked(pm_store *s, const pm_table *t, pm_arena *arena,
+                                  pm_table **winner, pm_err *err)
+{
+    char key[300];
+    snprintf(key, sizeof key, "table:%s", t->name);
+    *winner = NULL;
+    pm_code rc = s->drv->lock(s, key, err);
+    if (!rc)
+        rc = store_table_load(s, t->name, arena, winner, err);
+    if (!rc && !*winner)
+        rc = store_table_create(s, t, err);
+    return rc;
+}
+
 /* Takes the table's migration lock (in the caller's transaction) and
  * checks that the catalog still has version `version` of it (0: none):
  * PM_ERR_BUSY when another worker moved it since the caller looked. */

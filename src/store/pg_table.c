@@ -83,6 +83,9 @@ pm_code pg_table_live(pm_store *s, const pm_table *t, pm_arena *a, pm_table **li
             table_add_alias(l, a, k, t->cols[j].aliases[m]);
         if (t->cols[j].format)
             table_set_format(l, a, k, t->cols[j].format);
+        /* still NOT NULL: still pipemend's guess, if it was one */
+        l->cols[k].guessed = t->cols[j].guessed && !t->cols[j].nullable && !l->cols[k].nullable;
+        l->cols[k].origin = t->cols[j].origin;
     }
     PQclear(res);
     for (size_t i = 0; i < t->ndropped; i++)

@@ -483,6 +483,9 @@ static pm_code sq_table_live(pm_store *s, const pm_table *t, pm_arena *a, pm_tab
             table_add_alias(l, a, k, t->cols[j].aliases[m]);
         if (t->cols[j].format)
             table_set_format(l, a, k, t->cols[j].format);
+        /* still NOT NULL: still pipemend's guess, if it was one */
+        l->cols[k].guessed = t->cols[j].guessed && !t->cols[j].nullable && !l->cols[k].nullable;
+        l->cols[k].origin = t->cols[j].origin;
     }
     pm_code rc = r == SQLITE_DONE ? PM_OK : db_error(q, err, "cannot read the table's columns");
     sqlite3_finalize(st);

@@ -112,6 +112,12 @@ pm_code store_table_adopt(pm_store *s, const pm_table *t, const char *reason, pm
 /* Creates the table and records schema version 1. Runs inside the caller's
  * transaction. */
 pm_code store_table_create(pm_store *s, const pm_table *t, pm_err *err);
+/* The same under the table's migration lock (in the caller's
+ * transaction), for runs that may create one table at once: when another
+ * run created it first, nothing is created and *winner is its schema (in
+ * arena); else *winner is NULL and t was created. */
+pm_code store_table_create_locked(pm_store *s, const pm_table *t, pm_arena *arena,
+                                  pm_table **winner, pm_err *err);
 /* Makes the table enforce exactly the contract's unique key (unique may
  * be NULL: no key): its index is created if missing, indexes pipemend made
  * for other keys are dropped; *changed counts both. Rows already breaking

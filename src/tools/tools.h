@@ -199,6 +199,14 @@ pm_code tools_decide(tools_ctx *t, const pm_proposal *p, bool approve, const cha
 pm_code tools_dismiss(tools_ctx *t, const pm_incident *in, const char *actor, const char *reason,
                       pm_err *err);
 
+/* The rule planner's plan for active incident id (heal/replan.h), under
+ * its table's policy and contract, proposed by actor; with apply, what
+ * the policy lets the rules apply is applied (never what waits for a
+ * person). Shared by `incidents plan` and the plan_incident tool. */
+struct replan_result;
+pm_code tools_plan_incident(tools_ctx *t, int64_t id, bool apply, const char *actor,
+                            pm_arena *arena, struct replan_result *out, pm_err *err);
+
 #define TOOLS_READ_ONLY                                                                            \
     {                                                                                              \
         .read_only = true, .destructive = false, .idempotent = true, .open_world = false           \

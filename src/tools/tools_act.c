@@ -27,6 +27,7 @@
 #include "heal/heal.h"
 #include "schema/op.h"
 #include "schema/type.h"
+#include "heal/replan.h"
 #include "heal/replay.h"
 #include "pipeline/pipeline.h"
 #include "store/store.h"
@@ -276,6 +277,96 @@ out:
     return result;
 }
 
+/* ---- plan_incident ---------------------------------------------------------- */
+
+pm_code tools_plan_incident(tools_ctx *tc, int64_t id, bool apply, const char *actor, pm_arena *a,
+                            replan_result *out, pm_err *err)
+{
+    pm_store *s = tc->store;
+    pm_incident_filter f = {.id = id};
+    pm_incident *ins;
+    size_t n;
+    pm_code rc = store_incidents_list(s, &f, a, &ins, &n, err);
+    if (rc)
+        return rc;
+    if (n != 1)
+        return pm_err_set(err, PM_ERR_NOTFOUND, "no incident %lld", (long long)id);
+    pm_policy policy;
+    tools_table_policy(tc, s, ins[0].table, &policy);
+    pm_source_opts limits;
+    config_source_opts(tc->cfg, &limits);
+    heal_ctx c = {.store = s,
+                  .contract = config_contract(tc->cfg, ins[0].table),
+                  .policy = &policy,
+                  .policy_source = config_policy_source(tc->cfg),
+                  .actor = actor,
+                  .human = false,
+                  .limits = &limits};
+    return replan_incident(&c, id, apply, a, out, err);
+}
+
+static json_t *tool_plan_incident(tools_ctx *ctx, json_t *args, tool_call *call)
+{
+    tools_ctx *tc = ctx;
+    pm_store *s = tools_store(tc, call);
+    if (!s)
+        return NULL;
+    int64_t id = json_integer_value(json_object_get(args, "incident"));
+    pm_arena *a = pm_arena_new(0);
+    pm_err err = {0};
+    json_t *result = NULL;
+    replan_result r;
+    if (tools_plan_incident(tc, id, false, call->actor, a, &r, &err) != PM_OK) {
+        if (err.code == PM_ERR_NOTFOUND)
+            pm_err_hint(&err, "call list_incidents for the open ones");
+        tools_fail_err(call, &err);
+        goto out;
+    }
+    json_t *why = json_array();
+    for (size_t i = 0; i < r.n; i++)
+        json_array_append_new(why, json_string(r.why[i] ? r.why[i] : ""));
+    char *typed = r.n ? ops_to_json(r.ops, r.n) : NULL;
+    json_t *jops = typed ? json_loads(typed, 0, NULL) : json_array();
+    free(typed);
+    pm_proposal *p = NULL;
+    if (r.proposal) {
+        pm_proposal *ps;
+        size_t np;
+        if (store_proposals_list(s, NULL, NULL, r.proposal, a, &ps, &np, &err) == PM_OK && np == 1)
+            p = &ps[0];
+    }
+    char *outcome = NULL;
+    /* as propose_fix: an agent decides too, so it sees the dry run */
+    if (p && r.created && !p->dry_run && p->state == PROP_PENDING &&
+        dry_run_proposal(tc, s, p, call->actor, a, &outcome, &err) != PM_OK) {
+        json_decref(why);
+        json_decref(jops);
+        tools_fail_err(call, &err);
+        goto out;
+    }
+    const char *msg =
+        !r.proposal ? r.why_none
+        : !p || p->state != PROP_PENDING
+            ? "the rules planned these same ops before and they are no longer pending"
+            : "the rule planner's proposal; next: dry_run_fix or apply_fix (the policy decides "
+              "whether it applies now or waits for a person)";
+    result =
+        json_pack("{s:I, s:b, s:I, s:b, s:s?, s:o, s:o, s:o, s:o, s:I, s:s}", "incident",
+                  (json_int_t)id, "planned", r.proposal != 0, "proposal", (json_int_t)r.proposal,
+                  "created", r.created, "state", p ? proposal_state_name(p->state) : NULL, "ops",
+                  jops, "described", ops_described(r.ops, r.n, a), "why", why, "dry_run",
+                  dry_run_json(outcome ? outcome
+                               : p     ? p->dry_run
+                                       : NULL),
+                  "rows", (json_int_t)r.rows, "message", msg ? msg : "");
+    free(outcome);
+    if (r.proposal)
+        resources_changed(tc, NULL, id);
+out:
+    pm_arena_free(a);
+    return result;
+}
+
 /* ---- dry_run_fix ------------------------------------------------------------ */
 
 static json_t *tool_dry_run_fix(tools_ctx *ctx, json_t *args, tool_call *call)
@@ -331,12 +422,15 @@ static json_t *tool_apply_fix(tools_ctx *ctx, json_t *args, tool_call *call)
     tools_table_policy(tc, s, p->table, &policy);
     /* human stays false: what the policy holds for a person comes back as
      * awaiting, never applied (invariant: only a person approves). */
+    pm_source_opts limits;
+    config_source_opts(tc->cfg, &limits);
     heal_ctx c = {.store = s,
                   .contract = config_contract(tc->cfg, p->table),
                   .policy = &policy,
                   .policy_source = config_policy_source(tc->cfg),
                   .actor = actor,
-                  .human = false};
+                  .human = false,
+                  .limits = &limits};
     heal_outcome o;
     if (heal_apply(&c, id, true, &o, &err) != PM_OK) {
         tools_fail_err(call, &err);
@@ -413,8 +507,10 @@ static json_t *tool_replay_quarantine(tools_ctx *ctx, json_t *args, tool_call *c
     replay_result rr;
     replay_watch w = {replay_page_seen, call};
     tools_logf(call, TOOLS_LOG_INFO, "replaying the quarantine of %s", table);
-    if (replay_quarantine_watched(s, table, config_contract(tc->cfg, table), actor, 0, &w, &rr,
-                                  &err) != PM_OK) {
+    pm_source_opts limits;
+    config_source_opts(tc->cfg, &limits);
+    if (replay_quarantine_opts(s, table, config_contract(tc->cfg, table), actor, 0, &w, &limits,
+                               &rr, &err) != PM_OK) {
         tools_fail_err(call, &err);
         goto out;
     }
@@ -544,6 +640,20 @@ const tool_def tools_act_table[] = {
         .output_schema = tool_schema_propose_fix_output,
         .hints = ACTING(true),
         .call = tool_propose_fix,
+    },
+    {
+        .name = "plan_incident",
+        .title = "Plan an incident with the rules",
+        .description =
+            "Run pipemend's rule planner on an active incident's quarantined rows, checked "
+            "against the table as it is now, and record its proposal (the same typed ops the "
+            "rules propose during a run, with the reason for each, tried in the sandbox). "
+            "Use it instead of building ops by hand; an incident no rule repairs (a type "
+            "conflict, a contract break) says so. Next: apply_fix.",
+        .input_schema = tool_schema_plan_incident_input,
+        .output_schema = tool_schema_plan_incident_output,
+        .hints = ACTING(true),
+        .call = tool_plan_incident,
     },
     {
         .name = "dry_run_fix",

@@ -22,12 +22,15 @@ pm_code tools_decide(tools_ctx *t, const pm_proposal *p, bool approve, const cha
     config_table_policy(t->cfg, p->table, &policy);
     if (promote_apply(t->store, p->table, &policy, err) != PM_OK)
         return err->code;
+    pm_source_opts limits;
+    config_source_opts(t->cfg, &limits);
     heal_ctx c = {.store = t->store,
                   .contract = config_contract(t->cfg, p->table),
                   .policy = &policy,
                   .policy_source = config_policy_source(t->cfg),
                   .actor = actor,
-                  .human = true};
+                  .human = true,
+                  .limits = &limits};
     memset(out, 0, sizeof *out);
     if (!approve)
         return heal_reject(&c, p->id, err);

@@ -39,9 +39,11 @@ pipelines:
   - name: orders
     table: orders
     source: orders.ndjson
+    policy: {overrides: {drop_not_null: review}}
   - name: customers
     table: customers
     source: customers.ndjson
+    policy: {overrides: {drop_not_null: review}}
   - name: events
     table: events
     source: events.ndjson
@@ -85,7 +87,8 @@ class TestRest(E2E):
         for p in ("orders", "customers"):
             r = self.pm("run", "--db", self.db, p, env=self.env())
             self.assertEqual(r.rc, 0, r)
-        # a null where the tables learned NOT NULL: quarantined, a proposal for a person
+        # a null where the tables learned NOT NULL, whose drop this configuration
+        # holds for review: quarantined, a proposal for a person
         self.write("orders.ndjson", [{"id": 5, "name": None}], append=True)
         self.write("customers.ndjson", [{"id": 4, "email": None}], append=True)
         for p in ("orders", "customers"):

@@ -1,0 +1,126 @@
+/* replan.c - plans an incident again with the rules (see replan.h).
+ *
+ * Nothing here decides anything new: the rows go through drift_check
+ * against the table of now and planner_consider, as during a run; the ops
+ * go through heal_propose and, when asked and allowed, heal_apply, which
+ * run the guard, the policy and the sandbox again. */
+#include "heal/replan.h"
+
+#include <string.h>
+
+#include "drift/drift.h"
+#include "heal/incident.h"
+#include "heal/planner.h"
+#include "heal/policy.h"
+#include "heal/replay.h"
+
+/* Does op answer the incident's kind and column? */
+static bool answers(const pm_op *op, const pm_incident *in)
+{
+    return strcmp(drift_kind_name(incident_kind_for_op(op)), in->kind) == 0 && op->column &&
+           strcmp(op->column, in->column) == 0;
+}
+
+pm_code replan_incident(heal_ctx *c, int64_t id, bool apply, pm_arena *a, replan_result *out,
+                        pm_err *err)
+{
+    memset(out, 0, sizeof *out);
+    pm_store *s = c->store;
+    pm_incident_filter f = {.id = id};
+    pm_incident *ins;
+    size_t nins;
+    pm_code rc = store_incidents_list(s, &f, a, &ins, &nins, err);
+    if (rc)
+        return rc;
+    if (nins != 1)
+        return pm_err_set(err, PM_ERR_NOTFOUND, "no incident %lld", (long long)id);
+    const pm_incident *in = &ins[0];
+    pm_incident_state st;
+    if (!incident_state_parse(in->state, &st) || !incident_is_active(st))
+        return pm_err_set(err, PM_ERR_USAGE, "incident %lld is %s; there is nothing to plan",
+                          (long long)id, in->state);
+    pm_table *t = NULL;
+    rc = store_table_load(s, in->table, a, &t, err);
+    if (rc)
+        return rc;
+    if (!t) {
+        out->why_none = pm_arena_sprintf(a, "table %s does not exist (any more)", in->table);
+        return PM_OK;
+    }
+    pm_qrow *rows;
+    size_t nrows;
+    rc = store_incident_rows(s, id, false, REPLAN_ROWS, a, &rows, &nrows, err);
+    if (rc)
+        return rc;
+    out->rows = (int64_t)nrows;
+    drift_ctx *dc = drift_ctx_new(a, t, c->contract);
+    pm_plan plan = {0};
+    pm_record *recs = pm_arena_alloc(a, (nrows ? nrows : 1) * sizeof *recs);
+    size_t nrecs = 0, fit = 0;
+    for (size_t i = 0; i < nrows; i++) {
+        pm_record rec;
+        if (!replay_parse(&rows[i], a, &rec))
+            continue;
+        drift_result res;
+        drift_check(dc, &rec, a, &res);
+        if (!res.nfindings) {
+            fit++;
+            continue;
+        }
+        planner_consider(&plan, t, res.findings, res.nfindings, a);
+        if (nrecs < HEAL_DRY_RUN_ROWS)
+            recs[nrecs++] = rec;
+    }
+    pm_op *ops = pm_arena_alloc(a, (plan.n ? plan.n : 1) * sizeof *ops);
+    const char **why = pm_arena_alloc(a, (plan.n ? plan.n : 1) * sizeof *why);
+    size_t n = 0;
+    for (size_t i = 0; i < plan.n; i++) {
+        if (!answers(&plan.ops[i], in))
+            continue;
+        why[n] = plan.why[i];
+        ops[n++] = plan.ops[i];
+    }
+    if (!n) {
+        out->why_none =
+            fit && fit == nrows
+                ? pm_arena_sprintf(a,
+                                   "its rows fit %s as it is now; replay them (pipemend "
+                                   "quarantine replay --table %s)",
+                                   in->table, in->table)
+                : pm_arena_sprintf(a,
+                                   "no rule repairs a %s finding%s; a person decides (fix the "
+                                   "producer and discard the rows, or propose a fix)",
+                                   in->kind, *in->column ? " of this column" : "");
+        return PM_OK;
+    }
+    out->ops = ops;
+    out->why = why;
+    out->n = n;
+    rc = heal_propose(c, t, ops, n, why, recs, nrecs, &out->proposal, &out->created, err);
+    if (rc)
+        return rc;
+    bool now = apply;
+    for (size_t i = 0; now && i < n; i++)
+        now = policy_decide_op(c->policy, &ops[i], t) == DECIDE_APPLY;
+    pm_proposal *ps;
+    size_t np;
+    rc = store_proposals_list(s, NULL, NULL, out->proposal, a, &ps, &np, err);
+    if (rc)
+        return rc;
+    bool pending = np == 1 && ps[0].state == PROP_PENDING;
+    if (now && pending) {
+        heal_outcome o;
+        rc = heal_apply(c, out->proposal, true, &o, err);
+        if (rc)
+            return rc;
+        out->applied = o.applied;
+        out->awaiting = o.awaiting;
+        out->replayed = o.replayed;
+    } else {
+        out->awaiting = pending;
+    }
+    rc = store_proposals_list(s, NULL, NULL, out->proposal, a, &ps, &np, err);
+    if (!rc && np == 1)
+        out->state = proposal_state_name(ps[0].state);
+    return rc;
+}
