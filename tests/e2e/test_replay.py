@@ -205,3 +205,40 @@ class TestWorkersMeetingOneField(E2E):
                               (table,))
             self.assertEqual(sorted(s[0] for s in states), ["resolved"], states)
         self.assertEqual(self.pm("audit", "verify", "--db", self.db).rc, 0)
+
+
+class TestApprovalDuringIngest(E2E):
+    def test_rows_quarantined_while_the_fix_applies_load_after_it(self):
+        n = 100000 if self.backend == "sqlite" else 8000
+        self.ingest("t", self.write("a.ndjson", [{"id": i, "n": i} for i in range(10)]),
+                    expect=EXIT_LOADED)
+        p = self.path("b.ndjson")
+        with open(p, "w") as f:
+            for i in range(n):
+                f.write(json.dumps({"id": 100 + i, "n": i, "coupon": "C%d" % (i % 7)}) + "\n")
+        ing = subprocess.Popen([BIN, "ingest", "--db", self.db, "--table", "t", "--policy",
+                                "review", p], cwd=self.tmp, env=clean_env(),
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        pid, deadline = None, time.time() + 120
+        while pid is None and time.time() < deadline and ing.poll() is None:
+            r = self.pm("proposals", "list", "--db", self.db, "--json")
+            ps = r.json() if r.rc == 0 and r.stdout.strip() else []
+            pid = ps[0]["id"] if ps else None
+            time.sleep(0.05)
+        self.assertIsNotNone(pid, "no proposal while the ingest ran")
+        r = self.pm("proposals", "approve", str(pid), "--db", self.db, "--actor", "alice")
+        self.assertEqual(r.rc, 0, r)
+        self.assertIsNone(ing.poll(), "the ingest ended before the approval: nothing to show")
+        out, err = ing.communicate(timeout=600)
+        self.assertIn(ing.returncode, (EXIT_LOADED, EXIT_QUARANTINED), err)
+        # every row the approval fixes loaded, the ones quarantined after its
+        # replay too; none waits, none under a resolved incident
+        self.assertEqual(self.sql("SELECT count(*), count(DISTINCT id) FROM t"),
+                         [(10 + n, 10 + n)])
+        self.assertEqual(self.sql("SELECT count(*) FROM _pipemend_quarantine"), [(0,)])
+        self.assertEqual(self.sql("SELECT count(*) FROM _pipemend_incident_rows r JOIN "
+                                  "_pipemend_incidents i ON i.id = r.incident "
+                                  "WHERE i.state = 'resolved'"), [(0,)])
+        self.assertEqual(self.sql("SELECT count(*) FROM _pipemend_incidents WHERE state NOT IN "
+                                  "('resolved', 'dismissed')"), [(0,)])
+        self.assertNotIn("unfinished", self.pm("status", "--db", self.db).stdout)
