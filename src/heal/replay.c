@@ -256,6 +256,19 @@ pm_code replay_quarantine_watched(pm_store *s, const char *table, const pm_contr
             continue;
         }
         retries = 0;
+        /* the watcher sees each page before it commits: a stop (a client
+         * that cancelled) rolls this page back, the pages before stay */
+        if (!rc && w && n &&
+            !w->page(w->arg, done + (int64_t)n,
+                     total > done + (int64_t)n ? total : done + (int64_t)n)) {
+            store_rollback(s, NULL);
+            rc = pm_err_set(err, PM_ERR_BUSY,
+                            "the replay of \"%s\" was stopped after %lld rows (%lld loaded)", table,
+                            (long long)done, (long long)res->loaded);
+            pm_err_hint(err, "the rows loaded before stay loaded and left quarantine; replay "
+                             "again to go on with the rest");
+            break;
+        }
         if (!rc && !more)
             rc = settle(s, table, &b, actor, &pr, a, err);
         if (!rc)
@@ -273,13 +286,6 @@ pm_code replay_quarantine_watched(pm_store *s, const char *table, const pm_contr
         res->skipped += pr.skipped;
         res->resolved += pr.resolved;
         done += (int64_t)n;
-        if (w && n && !w->page(w->arg, done, total > done ? total : done) && more) {
-            rc = pm_err_set(err, PM_ERR_BUSY,
-                            "the replay of \"%s\" was stopped after %lld rows (%lld loaded)", table,
-                            (long long)done, (long long)res->loaded);
-            pm_err_hint(err, "the rows loaded so far stay loaded and left quarantine; replay "
-                             "again to go on with the rest");
-        }
     }
     pm_buf_free(&fj);
     pm_arena_free(page_arena);

@@ -20,8 +20,9 @@ typedef struct replay_result {
     int64_t resolved; /* incidents resolved */
 } replay_result;
 
-/* Told after each page of rows is committed (done of total so far);
- * returning false stops the replay there: the pages done stay done. */
+/* Told of each page of rows before it commits (done of total so far);
+ * returning false stops the replay there: that page rolls back, the pages
+ * committed before it stay. */
 typedef struct replay_watch {
     bool (*page)(void *arg, int64_t done, int64_t total);
     void *arg;
@@ -41,7 +42,7 @@ typedef struct replay_watch {
 pm_code replay_quarantine(pm_store *s, const char *table, const pm_contract *contract,
                           const char *actor, int64_t run_id, replay_result *res, pm_err *err);
 /* The same, watched (w may be NULL). A replay the watcher stopped fails
- * with PM_ERR_BUSY ("stopped after N rows"); its pages done stay done. */
+ * with PM_ERR_BUSY ("stopped after N rows"); its pages committed stay. */
 pm_code replay_quarantine_watched(pm_store *s, const char *table, const pm_contract *contract,
                                   const char *actor, int64_t run_id, const replay_watch *w,
                                   replay_result *res, pm_err *err);
