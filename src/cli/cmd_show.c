@@ -31,10 +31,9 @@ int cmd_runs(cli_ctx *ctx)
     size_t n;
     pm_err err = {0};
     /* A run whose process died shows as aborted, not running forever. */
-    pm_code rc = ingest_reap_aborted(s, &err);
-    if (!rc)
-        rc = store_runs_list(s, ctx->pipeline, ctx->table, ctx->limit ? ctx->limit : 50, a, &runs,
-                             &n, &err);
+    ingest_reap_for_reading(s);
+    pm_code rc = store_runs_list(s, ctx->pipeline, ctx->table, ctx->limit ? ctx->limit : 50, a,
+                                 &runs, &n, &err);
     if (rc) {
         code = cli_fail(&err);
     } else if (ctx->json) {
@@ -471,7 +470,8 @@ int cmd_status(cli_ctx *ctx)
     pm_table **ts;
     size_t n;
     code = 0;
-    if (ingest_reap_aborted(s, &err) || store_tables_list(s, a, &ts, &n, &err)) {
+    ingest_reap_for_reading(s);
+    if (store_tables_list(s, a, &ts, &n, &err)) {
         code = cli_fail(&err);
         goto out;
     }
@@ -485,6 +485,14 @@ int cmd_status(cli_ctx *ctx)
         printf("%-*s %-8s %10s %12s %9s %-12s %s\n", w, "TABLE", "VERSION", "ROWS", "QUARANTINED",
                "INCIDENTS", "LAST RUN", "FINISHED");
     size_t nmissing = 0;
+    /* a repair's replay that never reached its end: which command ends it */
+    heal_pending *pend;
+    size_t npend;
+    if (heal_replay_pending(s, NULL, a, &pend, &npend, &err)) {
+        json_decref(arr);
+        code = cli_fail(&err);
+        goto out;
+    }
     for (size_t i = 0; i < n; i++) {
         metrics_table m;
         if (metrics_table_read(s, ts[i]->name, a, &m, &err)) {
@@ -504,6 +512,15 @@ int cmd_status(cli_ctx *ctx)
                 json_object_set_new(lr, "rows_waiting", json_integer(m.last_run_waiting));
             json_object_set_new(o, "last_run", lr);
             json_object_set_new(o, "incidents", view_incident_stats(&m.incidents));
+            for (size_t k = 0; k < npend; k++)
+                if (strcmp(pend[k].table, ts[i]->name) == 0)
+                    json_object_set_new(o, "replay_unfinished",
+                                        json_pack("{s:I, s:I, s:I, s:s+}", "applied_incidents",
+                                                  (json_int_t)pend[k].applied, "incident",
+                                                  (json_int_t)pend[k].incident, "stranded_rows",
+                                                  (json_int_t)pend[k].stranded, "command",
+                                                  "pipemend quarantine replay --table ",
+                                                  ts[i]->name));
             json_array_append_new(arr, o);
         } else {
             char rows[32];
@@ -555,6 +572,20 @@ int cmd_status(cli_ctx *ctx)
         printf("\n");
         if (all.active)
             printf("see them: pipemend incidents list\n");
+        for (size_t k = 0; k < npend; k++) {
+            if (pend[k].applied)
+                printf("unfinished: incident %lld of %s is applied but its quarantine was not "
+                       "replayed to the end (%lld incident%s): pipemend quarantine replay --table "
+                       "%s finishes it, as does the next run of %s\n",
+                       (long long)pend[k].incident, pend[k].table, (long long)pend[k].applied,
+                       pend[k].applied == 1 ? "" : "s", pend[k].table, pend[k].table);
+            if (pend[k].stranded)
+                printf("unfinished: %lld quarantined row%s of %s wait%s under a resolved "
+                       "incident: pipemend quarantine replay --table %s checks them again, as "
+                       "does the next run of %s\n",
+                       (long long)pend[k].stranded, pend[k].stranded == 1 ? "" : "s", pend[k].table,
+                       pend[k].stranded == 1 ? "s" : "", pend[k].table, pend[k].table);
+        }
     }
 out:
     pm_arena_free(a);

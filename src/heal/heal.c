@@ -172,6 +172,25 @@ static pm_code load_proposal(pm_store *s, int64_t id, pm_arena *a, pm_proposal *
         return pm_err_set(err, PM_ERR_NOTFOUND, "no proposal %lld", (long long)id),
                pm_err_hint(err, "see pipemend proposals list"), PM_ERR_NOTFOUND;
     *out = ps[0];
+    if (out->state == PROP_APPLIED) {
+        /* Applied already (by this person earlier, or another approval
+         * that won): say by whom, and whether its replay is done. */
+        pm_err_set(err, PM_ERR_USAGE, "proposal %lld is applied, not pending: %s applied it at %s",
+                   (long long)id, out->decided_by ? out->decided_by : "?",
+                   out->decided_at ? out->decided_at : "?");
+        heal_pending *hp;
+        size_t nhp = 0;
+        pm_err ignore;
+        if (heal_replay_pending(s, out->table, a, &hp, &nhp, &ignore) == PM_OK && nhp)
+            pm_err_hint(err,
+                        "its replay did not reach the end: pipemend quarantine replay --table %s "
+                        "finishes it (so does the next run of %s)",
+                        out->table, out->table);
+        else
+            pm_err_hint(err, "nothing is left to do for it; pipemend incidents list shows what "
+                             "is still open");
+        return PM_ERR_USAGE;
+    }
     if (out->state != PROP_PENDING)
         return pm_err_set(err, PM_ERR_USAGE, "proposal %lld is %s, not pending", (long long)id,
                           proposal_state_name(out->state)),
@@ -413,6 +432,53 @@ pm_code heal_propose(heal_ctx *c, const pm_table *t, const pm_op *ops, size_t n,
 
 /* ---- apply ------------------------------------------------------------ */
 
+/* Inside the caller's transaction: takes the table's migration lock and
+ * says whether the table moved past version since the plan was looked at
+ * (another approval, another worker's heal). */
+static pm_code table_moved(pm_store *s, const pm_table *t, bool *moved, pm_err *err)
+{
+    int now = 0;
+    pm_code rc = store_table_lock(s, t->name, &now, err);
+    *moved = !rc && now != t->version;
+    return rc;
+}
+
+/* What a loser of a race is told (after its rollback): the proposal was
+ * applied by another approval, or the table moved under another repair.
+ * Never moves an incident: the winner decided them. */
+static pm_code lost_race(pm_store *s, int64_t id, const pm_table *t, pm_arena *a, pm_err *err)
+{
+    pm_proposal *ps;
+    size_t n = 0;
+    pm_err ignore;
+    if (store_proposals_list(s, NULL, NULL, id, a, &ps, &n, &ignore) == PM_OK && n == 1 &&
+        ps[0].state == PROP_APPLIED) {
+        pm_err_set(err, PM_ERR_BUSY,
+                   "proposal %lld was applied by another approval (%s, at %s) while this one "
+                   "was checking it",
+                   (long long)id, ps[0].decided_by ? ps[0].decided_by : "?",
+                   ps[0].decided_at ? ps[0].decided_at : "?");
+        pm_err_hint(err, "nothing is left to do for it: pipemend incidents list shows its "
+                         "incidents");
+        return PM_ERR_BUSY;
+    }
+    pm_table *now = NULL;
+    int version = 0;
+    if (store_table_load(s, t->name, a, &now, &ignore) == PM_OK && now)
+        version = now->version;
+    if (version == t->version)
+        return err && err->code ? err->code : PM_ERR_BUSY; /* no race lost: the error stands */
+    pm_err_set(err, PM_ERR_BUSY,
+               "%s changed since the plan was made: another repair applied schema version %d "
+               "(planned against %d)",
+               t->name, version, t->version);
+    pm_err_hint(err,
+                "proposal %lld is still pending: plan again against the current schema, or "
+                "reject it if the other repair answered it",
+                (long long)id);
+    return PM_ERR_BUSY;
+}
+
 pm_code heal_auto_columns_used(pm_store *s, const char *table, int *used, pm_err *err)
 {
     *used = 0;
@@ -531,20 +597,29 @@ pm_code heal_apply(heal_ctx *c, int64_t id, bool replay, heal_outcome *out, pm_e
     if (!rc)
         rc = heal_dry_run(c, t, ops, n, dr, ndr, a, &out->dry, err);
     if (!rc && !out->dry.ok) {
+        /* A dry run that failed because another process changed the table
+         * meanwhile (its clone has the winner's columns) says nothing about
+         * the ops: the winner's incidents keep their state. */
+        bool moved = false;
         pm_code frc = store_begin(s, err);
         if (!frc)
+            frc = table_moved(s, t, &moved, err);
+        if (!frc && !moved)
+            frc = proposal_incidents(s, id, a, &ins, &nins, err); /* their states of now */
+        if (!frc && !moved)
             frc = store_proposal_set_dry_run(s, id, out->dry.json, err);
-        if (!frc)
+        if (!frc && !moved)
             frc = move_all(s, ins, nins, INC_DRY_RUN_FAILED, 0, out->dry.error, c->actor, err);
-        frc = frc ? frc : store_commit(s, err);
-        if (frc)
+        frc = frc || moved ? frc : store_commit(s, err);
+        if (frc || moved)
             store_rollback(s, NULL);
-        rc = frc ? frc
-                 : (pm_err_set(err, PM_ERR_SCHEMA, "the dry run of proposal %lld failed: %s",
-                               (long long)id, out->dry.error),
-                    pm_err_hint(err, "see pipemend proposals show %lld; the table is unchanged",
-                                (long long)id),
-                    PM_ERR_SCHEMA);
+        rc = frc     ? frc
+             : moved ? lost_race(s, id, t, a, err)
+                     : (pm_err_set(err, PM_ERR_SCHEMA, "the dry run of proposal %lld failed: %s",
+                                   (long long)id, out->dry.error),
+                        pm_err_hint(err, "see pipemend proposals show %lld; the table is unchanged",
+                                    (long long)id),
+                        PM_ERR_SCHEMA);
     }
     const char *what = rc ? NULL : ops_described(ops, n, a);
     if (!rc)
@@ -587,6 +662,8 @@ pm_code heal_apply(heal_ctx *c, int64_t id, bool replay, heal_outcome *out, pm_e
         rc = store_commit(s, err);
     else
         store_rollback(s, NULL);
+    if (rc == PM_ERR_BUSY && out->dry.ok)
+        rc = lost_race(s, id, t, a, err); /* the version check or the decision lost */
     if (!rc) {
         out->applied = true;
         out->from_version = t->version;
@@ -602,6 +679,78 @@ pm_code heal_apply(heal_ctx *c, int64_t id, bool replay, heal_outcome *out, pm_e
     out->ms = pm_clock_ms() - t0;
     free(out->dry.json);
     out->dry.json = NULL;
+    pm_arena_free(a);
+    return rc;
+}
+
+/* ---- unfinished replays ----------------------------------------------------- */
+
+pm_code heal_replay_pending(pm_store *s, const char *table, pm_arena *arena, heal_pending **out,
+                            size_t *n, pm_err *err)
+{
+    *out = NULL;
+    *n = 0;
+    pm_incident *in;
+    size_t nin;
+    pm_incident_filter f = {.table = table, .active_only = true};
+    pm_code rc = store_incidents_list(s, &f, arena, &in, &nin, err);
+    pm_table **ts = NULL;
+    size_t nt = 0;
+    if (!rc && table) {
+        ts = pm_arena_alloc(arena, sizeof *ts);
+        ts[0] = pm_arena_calloc(arena, sizeof **ts);
+        ts[0]->name = table;
+        nt = 1;
+    } else if (!rc) {
+        rc = store_tables_list(s, arena, &ts, &nt, err);
+    }
+    if (rc)
+        return rc;
+    *out = pm_arena_alloc(arena, (nt ? nt : 1) * sizeof **out);
+    for (size_t i = 0; !rc && i < nt; i++) {
+        heal_pending p = {.table = pm_arena_strdup(arena, ts[i]->name)};
+        for (size_t k = 0; k < nin; k++) {
+            if (strcmp(in[k].table, p.table) != 0 || strcmp(in[k].state, "applied") != 0)
+                continue;
+            p.applied++;
+            if (!p.incident || in[k].id < p.incident)
+                p.incident = in[k].id;
+        }
+        rc = store_quarantine_stranded(s, p.table, &p.stranded, err);
+        if (!rc && (p.applied || p.stranded))
+            (*out)[(*n)++] = p;
+    }
+    return rc;
+}
+
+pm_code heal_replay_finish(heal_ctx *c, const char *table, bool changed, int seen_version,
+                           bool *replayed, replay_result *res, pm_err *err)
+{
+    *replayed = false;
+    replay_result ignore;
+    if (!res)
+        res = &ignore;
+    memset(res, 0, sizeof *res);
+    pm_arena *a = pm_arena_new(0);
+    heal_pending *p;
+    size_t n;
+    pm_table *t = NULL;
+    pm_code rc = heal_replay_pending(c->store, table, a, &p, &n, err);
+    if (!rc && !n && !changed && seen_version)
+        rc = store_table_load(c->store, table, a, &t, err);
+    bool moved = changed || (t && t->version > seen_version);
+    if (!rc && (n || moved)) {
+        if (n && p[0].applied)
+            pm_info("finishing the replay of %s that a repair left unfinished (incident %lld is "
+                    "applied, not replayed)",
+                    table, (long long)p[0].incident);
+        else if (n)
+            pm_info("replaying %lld quarantined rows of %s that wait under a resolved incident",
+                    (long long)p[0].stranded, table);
+        rc = replay_quarantine_opts(c->store, table, c->contract, c->actor, c->run_id, NULL,
+                                    c->limits, res, err);
+        *replayed = !rc;
+    }
     pm_arena_free(a);
     return rc;
 }

@@ -26,6 +26,7 @@
 
 #include "contract/contract.h"
 #include "heal/policy.h"
+#include "heal/replay.h"
 #include "source/record.h"
 #include "source/source.h"
 #include "store/store.h"
@@ -113,6 +114,35 @@ pm_code heal_auto_columns_used(pm_store *s, const char *table, int *used, pm_err
  * not applied: out->awaiting (and out->over_budget), PM_OK. Forbidden ops, guard rejections and
  * failed dry runs are errors and leave the proposal pending. */
 pm_code heal_apply(heal_ctx *c, int64_t id, bool replay, heal_outcome *out, pm_err *err);
+
+/* Work a heal left unfinished on a table: incidents it applied whose
+ * replay never reached its last page (the process was killed, the disk
+ * filled, the replay failed between the apply's commit and the replay's
+ * end), and quarantined rows linked to a resolved incident (rows that
+ * arrived while a repair was replayed). Read-only: status shows it. */
+typedef struct heal_pending {
+    const char *table;
+    int64_t applied;  /* incidents left applied */
+    int64_t incident; /* the oldest of them, to name */
+    int64_t stranded; /* quarantined rows under a resolved incident */
+} heal_pending;
+
+/* The tables with such work (table NULL: every table), in arena. */
+pm_code heal_replay_pending(pm_store *s, const char *table, pm_arena *arena, heal_pending **out,
+                            size_t *n, pm_err *err);
+
+/* Completes it for table: replays its quarantine (replay_quarantine with
+ * c's contract, actor and run) when heal_replay_pending finds work there,
+ * when changed (the caller changed the schema itself: a heal, an adopted
+ * change made by hand), or when its schema version is past seen_version
+ * (another process healed it while a run quarantined rows against the
+ * older one; 0: no such check). *replayed says whether it replayed, res
+ * (may be NULL) what. Every run calls it for its table at its end; the
+ * command that does it by hand is `pipemend quarantine replay --table
+ * NAME`; serve's scheduler can call it for each table heal_replay_pending
+ * names. */
+pm_code heal_replay_finish(heal_ctx *c, const char *table, bool changed, int seen_version,
+                           bool *replayed, replay_result *res, pm_err *err);
 
 /* A person rejects pending proposal id: its incidents go back to open. */
 pm_code heal_reject(heal_ctx *c, int64_t id, pm_err *err);

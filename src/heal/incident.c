@@ -132,6 +132,17 @@ void incident_cache_set_run(incident_cache *c, int64_t run_id)
     c->run_id = run_id;
 }
 
+static void cache_forget(incident_cache *c, const pm_finding *f)
+{
+    const char *column = f->column ? f->column : "";
+    for (size_t i = 0; i < c->n; i++) {
+        if (c->e[i].kind == f->kind && strcmp(c->e[i].column, column) == 0) {
+            c->e[i] = c->e[--c->n];
+            return;
+        }
+    }
+}
+
 static pm_code cache_get(incident_cache *c, pm_store *s, const pm_finding *f, int64_t *id,
                          pm_err *err)
 {
@@ -179,9 +190,20 @@ pm_code incident_cache_link(incident_cache *c, pm_store *s, int64_t qrow, const 
     pm_code rc = PM_OK;
     for (size_t i = 0; !rc && i < n; i++) {
         int64_t id;
+        bool linked = false;
         rc = cache_get(c, s, &f[i], &id, err);
         if (!rc)
-            rc = store_incident_link(s, id, qrow, err);
+            rc = store_incident_link(s, id, qrow, &linked, err);
+        if (!rc && !linked) {
+            /* The incident remembered may have closed since (a replay
+             * resolved it while this run quarantined more of its drift):
+             * look again, which finds the active one or opens a new one.
+             * Nothing linked the second time: the link was there already. */
+            cache_forget(c, &f[i]);
+            rc = cache_get(c, s, &f[i], &id, err);
+            if (!rc)
+                rc = store_incident_link(s, id, qrow, &linked, err);
+        }
     }
     return rc;
 }
@@ -189,6 +211,13 @@ pm_code incident_cache_link(incident_cache *c, pm_store *s, int64_t qrow, const 
 pm_code incident_cache_link_many(incident_cache *c, pm_store *s, size_t n, const int64_t *qrow,
                                  const pm_finding *const *f, const size_t *nf, pm_err *err)
 {
+    if (!store_links_in_bulk(s)) {
+        /* row by row, each to an incident still active (incident_cache_link) */
+        pm_code rc = PM_OK;
+        for (size_t i = 0; !rc && i < n; i++)
+            rc = incident_cache_link(c, s, qrow[i], f[i], nf[i], err);
+        return rc;
+    }
     size_t links = 0;
     for (size_t i = 0; i < n; i++)
         links += nf[i];

@@ -33,7 +33,13 @@
  *     in quarantine (an incident whose rows a person discarded, all of
  *     them, is dismissed by that person).
  *  6. Every move is an audit event (incident.STATE), in the same
- *     transaction as the move when the caller holds one. */
+ *     transaction as the move when the caller holds one.
+ *  7. applied lasts until the replay's last page (replay.h): one left
+ *     applied by a kill or a failure is found by heal_replay_pending and
+ *     finished by the next run of its table (heal_replay_finish).
+ *  8. A row is linked only to an active incident (store_incident_link):
+ *     one quarantined while a replay resolved its incident joins a new
+ *     one, and a replay re-links any row it finds under a resolved one. */
 #ifndef PM_HEAL_INCIDENT_H
 #define PM_HEAL_INCIDENT_H
 

@@ -2,9 +2,10 @@
  *
  * The original bytes are parsed again with the source's own parser (CSV
  * rows with the header that was kept beside them) and go through the same
- * drift check and insert as a fresh row, in one transaction with the
- * quarantine removals, the findings of rows that still wait, the incidents'
- * moves and an audit event. */
+ * drift check and insert as a fresh row, a page at a time: each page is
+ * one transaction with its quarantine removals, the findings of its rows
+ * that still wait and an audit event; the last page also settles the
+ * incidents. */
 #include "heal/replay.h"
 
 #include <stdio.h>
@@ -83,11 +84,9 @@ static pm_code settle(pm_store *s, const char *table, const before *b, const cha
     return rc;
 }
 
-/* Rows read from quarantine at a time. */
-#define REPLAY_PAGE 1000
-
 /* A row that still does not fit: its findings are restated against the
- * schema of now (when they changed) and linked to their incidents. */
+ * schema of now (when they changed, or when it sits under a resolved
+ * incident) and linked to their active incidents. */
 static pm_code restate(pm_store *s, const pm_qrow *q, const pm_finding *f, size_t n,
                        incident_cache *cache, int64_t run_id, pm_buf *fj, pm_arena *arena,
                        replay_result *res, pm_err *err)
@@ -96,7 +95,8 @@ static pm_code restate(pm_store *s, const pm_qrow *q, const pm_finding *f, size_
     pm_buf_reset(fj);
     if (drift_findings_json(fj, f, n, NULL) != PM_OK)
         return PM_OK; /* too large to restate: the old findings stay */
-    if (q->findings && strlen(q->findings) == fj->len &&
+    bool stranded = q->status && strcmp(q->status, "stranded") == 0;
+    if (!stranded && q->findings && strlen(q->findings) == fj->len &&
         memcmp(q->findings, fj->data, fj->len) == 0)
         return PM_OK; /* nothing new to say about it */
     pm_code rc = store_quarantine_update(s, q->id, drift_kinds_list(f, n, arena),
@@ -162,6 +162,29 @@ pm_code replay_quarantine(pm_store *s, const char *table, const pm_contract *con
     return replay_quarantine_watched(s, table, contract, actor, run_id, NULL, res, err);
 }
 
+/* One page's audit event: what this page did (the events of one replay
+ * add up to its totals); the last page also says how many incidents the
+ * replay resolved. */
+static pm_code page_audit(pm_store *s, const char *table, const char *actor, int version,
+                          const replay_result *page, bool last, pm_err *err)
+{
+    if (!page->loaded && !page->resolved)
+        return PM_OK;
+    char subject[160], payload[256];
+    snprintf(subject, sizeof subject, "table/%s", table);
+    snprintf(payload, sizeof payload,
+             "{\"last\":%s,\"loaded\":%lld,\"resolved\":%lld,\"skipped\":%lld,\"version\":%d,"
+             "\"waiting\":%lld}",
+             last ? "true" : "false", (long long)page->loaded, (long long)page->resolved,
+             (long long)page->skipped, version, (long long)page->waiting);
+    return audit_append(s, actor, "quarantine.replayed", subject, payload, err);
+}
+
+/* A page whose rows another process took out of quarantine while this one
+ * loaded them (a person's discard) is rolled back and read again, at most
+ * this many times in a row. */
+#define REPLAY_PAGE_RETRIES 5
+
 pm_code replay_quarantine_watched(pm_store *s, const char *table, const pm_contract *contract,
                                   const char *actor, int64_t run_id, const replay_watch *w,
                                   replay_result *res, pm_err *err)
@@ -177,24 +200,22 @@ pm_code replay_quarantine_opts(pm_store *s, const char *table, const pm_contract
     int64_t total = 0, done = 0;
     pm_arena *a = pm_arena_new(0);
     pm_table *t;
-    pm_qrow *rows = NULL;
-    size_t n = 0;
     pm_code rc = store_table_load(s, table, a, &t, err);
     if (!rc && !t)
         rc = pm_err_set(err, PM_ERR_NOTFOUND, "pipemend does not know a table \"%s\"", table);
     if (!rc && w)
         rc = store_quarantine_count(s, table, &total, err);
+    /* which incidents had rows before: settle resolves only those this
+     * replay emptied */
+    before b = {0};
+    pm_incident_filter f = {.table = table, .active_only = true};
     if (!rc)
-        rc = store_begin(s, err);
+        rc = store_incidents_list(s, &f, a, &b.in, &b.n, err);
     if (rc) {
         pm_arena_free(a);
         return rc;
     }
-    before b = {0};
-    pm_incident_filter f = {.table = table, .active_only = true};
-    rc = store_incidents_list(s, &f, a, &b.in, &b.n, err);
-    if (!rc)
-        rc = store_insert_prepare(s, t, err);
+    size_t page = store_default_batch(s);
     drift_ctx *dc = drift_ctx_new(a, t, contract);
     pm_source_opts so;
     if (source)
@@ -207,52 +228,104 @@ pm_code replay_quarantine_opts(pm_store *s, const char *table, const pm_contract
     }
     incident_cache *cache = incident_cache_new(a, table, run_id);
     pm_arena *page_arena = pm_arena_new(0);
-    int64_t loaded[REPLAY_PAGE];
-    size_t nloaded = 0;
+    int64_t *loaded = pm_arena_alloc(a, page * sizeof *loaded);
+    bool prepared = false;
+    int retries = 0;
     pm_buf fj;
     pm_buf_init(&fj, 1 << 20);
-    /* Oldest first, the order the rows arrived in, a page at a time: memory
+    /* Oldest first, the order the rows arrived in, a page at a time, each
+     * page its own transaction: the rows that load leave quarantine in the
+     * transaction that loads them, so a replay that stops (a kill, a full
+     * disk, a watcher) has loaded a prefix exactly once and the next one
+     * goes on with the rest; other writers get in between pages; memory
      * stays bounded whatever the quarantine holds. */
     int64_t after = 0;
-    for (bool more = !rc; more && !rc;) {
+    for (bool more = true; more && !rc;) {
         pm_arena_reset(page_arena);
-        rc = store_quarantine_page(s, table, after, REPLAY_PAGE, page_arena, &rows, &n, err);
-        more = !rc && n == REPLAY_PAGE;
-        if (!rc && n) {
-            after = rows[n - 1].id;
+        replay_result pr = {0};
+        pm_qrow *rows = NULL;
+        size_t n = 0, nloaded = 0;
+        int version = 0;
+        rc = store_begin(s, err);
+        /* the schema cannot move under a page: a heal of the table waits
+         * for its commit, and a page after a heal works on the new
+         * version */
+        if (!rc)
+            rc = store_table_lock(s, table, &version, err);
+        if (!rc && version != t->version) {
+            pm_table *now = NULL;
+            rc = store_table_load(s, table, a, &now, err);
+            if (!rc && !now)
+                rc = pm_err_set(err, PM_ERR_NOTFOUND, "table \"%s\" was removed during its replay",
+                                table);
+            if (!rc) {
+                t = now;
+                so.json.keep_arg = t; /* json columns of the table as it is now */
+                drift_ctx_retarget(dc, t);
+                incident_cache_clear(cache);
+                prepared = false;
+            }
+        }
+        if (!rc && !prepared)
+            rc = store_insert_prepare(s, t, err);
+        prepared = !rc;
+        if (!rc)
+            rc = store_quarantine_page(s, table, after, (int)page, page_arena, &rows, &n, err);
+        more = !rc && n == page;
+        if (!rc && n)
             rc = replay_page(s, rows, n, &so, dc, cache, run_id, page_arena, &fj, loaded, &nloaded,
-                             res, err);
-        }
-        /* the rows that loaded leave quarantine together */
+                             &pr, err);
+        int64_t removed = 0;
         if (!rc && nloaded)
-            rc = store_quarantine_remove_many(s, loaded, nloaded, err);
-        nloaded = 0;
-        done += (int64_t)n;
-        if (!rc && w && n && !w->page(w->arg, done, total > done ? total : done)) {
-            rc = pm_err_set(err, PM_ERR_BUSY,
-                            "the replay of \"%s\" was stopped before the end; nothing changed",
-                            table);
-            pm_err_hint(err, "the quarantine is as it was: replay again when ready");
+            rc = store_quarantine_remove_many(s, loaded, nloaded, &removed, err);
+        if (!rc && removed != (int64_t)nloaded) {
+            /* another process took some of these rows out of quarantine
+             * while this page loaded them: undo the page and read it again */
+            store_rollback(s, NULL);
+            incident_cache_clear(cache);
+            if (++retries > REPLAY_PAGE_RETRIES) {
+                rc = pm_err_set(err, PM_ERR_BUSY,
+                                "the quarantine of \"%s\" keeps changing under its replay", table);
+                pm_err_hint(err, "the rows loaded so far stay loaded; replay again later");
+                break;
+            }
+            more = true;
+            continue;
         }
+        retries = 0;
+        /* the watcher sees each page before it commits: a stop (a client
+         * that cancelled) rolls this page back, the pages before stay */
+        if (!rc && w && n &&
+            !w->page(w->arg, done + (int64_t)n,
+                     total > done + (int64_t)n ? total : done + (int64_t)n)) {
+            store_rollback(s, NULL);
+            rc = pm_err_set(err, PM_ERR_BUSY,
+                            "the replay of \"%s\" was stopped after %lld rows (%lld loaded)", table,
+                            (long long)done, (long long)res->loaded);
+            pm_err_hint(err, "the rows loaded before stay loaded and left quarantine; replay "
+                             "again to go on with the rest");
+            break;
+        }
+        if (!rc && !more)
+            rc = settle(s, table, &b, actor, &pr, a, err);
+        if (!rc)
+            rc = page_audit(s, table, actor, t->version, &pr, !more, err);
+        if (!rc)
+            rc = store_commit(s, err);
+        if (rc) {
+            store_rollback(s, NULL);
+            break;
+        }
+        if (n)
+            after = rows[n - 1].id;
+        res->loaded += pr.loaded;
+        res->waiting += pr.waiting;
+        res->skipped += pr.skipped;
+        res->resolved += pr.resolved;
+        done += (int64_t)n;
     }
     pm_buf_free(&fj);
     pm_arena_free(page_arena);
-    if (!rc)
-        rc = settle(s, table, &b, actor, res, a, err);
-    if (!rc && (res->loaded || res->resolved)) {
-        char subject[160], payload[256];
-        snprintf(subject, sizeof subject, "table/%s", table);
-        snprintf(payload, sizeof payload,
-                 "{\"loaded\":%lld,\"resolved\":%lld,\"skipped\":%lld,\"version\":%d,"
-                 "\"waiting\":%lld}",
-                 (long long)res->loaded, (long long)res->resolved, (long long)res->skipped,
-                 t->version, (long long)res->waiting);
-        rc = audit_append(s, actor, "quarantine.replayed", subject, payload, err);
-    }
-    if (!rc)
-        rc = store_commit(s, err);
-    else
-        store_rollback(s, NULL);
     pm_arena_free(a);
     return rc;
 }

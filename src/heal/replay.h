@@ -21,20 +21,29 @@ typedef struct replay_result {
     int64_t resolved; /* incidents resolved */
 } replay_result;
 
-/* Told after each page of rows (done of total so far); returning false
- * stops the replay, which then rolls back whole: nothing changed. */
+/* Told of each page of rows before it commits (done of total so far);
+ * returning false stops the replay there: that page rolls back, the pages
+ * committed before it stay. */
 typedef struct replay_watch {
     bool (*page)(void *arg, int64_t done, int64_t total);
     void *arg;
 } replay_watch;
 
-/* Replays table's quarantine in one transaction (with the audit event
- * quarantine.replayed when rows loaded). run_id: the run it happens in,
- * for incidents that rows' new findings open (0: each row's own run). */
+/* Replays table's quarantine a page at a time (store_default_batch rows),
+ * each page one transaction under the table's migration lock: the rows
+ * that load leave quarantine in the transaction that loads them (with the
+ * audit event quarantine.replayed, counting that page), so a replay that
+ * stops part way (killed, out of disk) has loaded a prefix exactly once,
+ * and running it again goes on with the rest; other writers get in
+ * between pages. The last page settles the incidents: applied ones become
+ * replayed, and those left with no row resolved. Until then an incident a
+ * heal applied stays applied, which heal_replay_pending finds. run_id: the
+ * run it happens in, for incidents that rows' new findings open (0: each
+ * row's own run). */
 pm_code replay_quarantine(pm_store *s, const char *table, const pm_contract *contract,
                           const char *actor, int64_t run_id, replay_result *res, pm_err *err);
 /* The same, watched (w may be NULL). A replay the watcher stopped fails
- * with PM_ERR_BUSY ("stopped before the end; nothing changed"). */
+ * with PM_ERR_BUSY ("stopped after N rows"); its pages committed stay. */
 pm_code replay_quarantine_watched(pm_store *s, const char *table, const pm_contract *contract,
                                   const char *actor, int64_t run_id, const replay_watch *w,
                                   replay_result *res, pm_err *err);

@@ -433,10 +433,17 @@ static pm_code audit_quarantined(run *r, const batch *b, int64_t n, pm_err *err)
 
 pm_code ingest_reap_aborted(pm_store *s, pm_err *err)
 {
+    /* Nothing to mark (the usual case): no write transaction, so a read
+     * command never waits for a writer (a long replay) nor needs room on
+     * a full disk. */
+    bool any;
+    pm_code rc = store_runs_dead(s, &any, err);
+    if (rc || !any)
+        return rc;
     pm_arena *a = pm_arena_new(0);
     int64_t *ids;
     size_t n;
-    pm_code rc = store_begin(s, err);
+    rc = store_begin(s, err);
     if (!rc)
         rc = store_runs_reap(s, a, &ids, &n, err);
     for (size_t i = 0; !rc && i < n; i++) {
@@ -454,6 +461,15 @@ pm_code ingest_reap_aborted(pm_store *s, pm_err *err)
         store_rollback(s, NULL);
     pm_arena_free(a);
     return rc;
+}
+
+void ingest_reap_for_reading(pm_store *s)
+{
+    pm_err err = {0};
+    if (ingest_reap_aborted(s, &err) != PM_OK)
+        pm_warn("cannot mark the runs whose process ended as aborted now (%s); they show as "
+                "running until a command that writes runs",
+                err.msg);
 }
 
 /* Makes the table enforce the contract's unique key (on the key columns
@@ -1611,17 +1627,30 @@ pm_code ingest_run(pm_store *store, const ingest_opts *o, ingest_result *res, pm
         *err = rerr;
         error = rerr.msg;
     }
-    if (!rc && r.healed) {
-        /* Rows of earlier runs that waited for this heal load now. */
+    if (!rc && r.table) {
+        /* Rows of earlier runs that waited for this run's heal load now;
+         * so do the rows of a replay an earlier process left unfinished,
+         * rows that wait under a resolved incident, and this run's own
+         * rows when another process healed the table after they were
+         * checked (heal_replay_finish). */
+        heal_ctx hc = {.store = store,
+                       .contract = o->contract,
+                       .policy = &o->policy,
+                       .policy_source = o->policy_source,
+                       .actor = "engine",
+                       .run_id = r.run_id,
+                       .limits = &o->source};
         replay_result rr;
+        bool replayed;
         pm_err rerr2;
-        if (replay_quarantine_opts(store, o->table, o->contract, "engine", r.run_id, NULL,
-                                   &o->source, &rr, &rerr2) == PM_OK) {
+        if (heal_replay_finish(&hc, o->table, r.healed, r.quarantined ? r.table->version : 0,
+                               &replayed, &rr, &rerr2) == PM_OK) {
             if (rr.loaded)
-                pm_info("replayed %lld quarantined rows of earlier runs into %s",
-                        (long long)rr.loaded, o->table);
+                pm_info("replayed %lld quarantined rows into %s", (long long)rr.loaded, o->table);
         } else {
-            pm_warn("replay after the heal failed: %s", rerr2.msg);
+            pm_warn("the replay of %s's quarantine failed: %s; pipemend quarantine replay "
+                    "--table %s finishes it",
+                    o->table, rerr2.msg, o->table);
         }
     }
     char note[256] = "";

@@ -71,7 +71,12 @@ typedef struct ingest_result {
  * result->quarantined), an error when it could not proceed. */
 pm_code ingest_run(pm_store *store, const ingest_opts *opts, ingest_result *result, pm_err *err);
 
-/* Marks runs whose process died as aborted, with an audit event each. */
+/* Marks runs whose process died as aborted, with an audit event each.
+ * Writes (and waits for the write lock) only when there is such a run. */
 pm_code ingest_reap_aborted(pm_store *store, pm_err *err);
+/* The same for a read command (status, runs): a reap that cannot write
+ * now (another process writes, the disk is full, the warehouse is
+ * read-only) is a warning, and the command reads on. */
+void ingest_reap_for_reading(pm_store *store);
 
 #endif

@@ -92,6 +92,7 @@ typedef enum stmt_id {
     ST_INCIDENT_FIND,
     ST_INCIDENT_ADD,
     ST_INCIDENT_LINK,
+    ST_QUARANTINE_STRANDED,
     ST_INCIDENT_SET,
     ST_INCIDENTS_LIST,
     ST_INCIDENTS_COUNT,
@@ -250,8 +251,13 @@ static const struct {
                               "ESCAPE '\\') AND (CAST($4 AS bigint) = 0 OR q.id < CAST($4 AS "
                               "bigint)) ORDER BY q.id DESC LIMIT CAST($5 AS bigint)",
                               "cannot list quarantine"},
+    /* status: "stranded" for a row linked to a resolved incident, which
+     * the replay links again to an active one */
     [ST_QUARANTINE_PAGE] = {"SELECT q.id, q.run_id, NULL, NULL, q.source, q.byte_offset, q.line, "
-                            "q.raw, q.raw_truncated, NULL, NULL, q.findings, NULL, NULL, q.header "
+                            "q.raw, q.raw_truncated, NULL, NULL, q.findings, CASE WHEN EXISTS "
+                            "(SELECT 1 FROM _pipemend_incident_rows r JOIN _pipemend_incidents i "
+                            "ON i.id = r.incident WHERE r.qrow = q.id AND i.state = 'resolved') "
+                            "THEN 'stranded' END, NULL, q.header "
                             "FROM _pipemend_quarantine q WHERE q.table_name = CAST($1 AS text) "
                             "AND q.id > CAST($2 AS bigint) ORDER BY q.id LIMIT CAST($3 AS bigint)",
                             "cannot list quarantine"},
@@ -306,9 +312,16 @@ static const struct {
                          "text), CAST($3 AS text), 'open', CAST($4 AS bigint), CAST($5 AS text), "
                          "{now}) RETURNING id",
                          "cannot open an incident"},
-    [ST_INCIDENT_LINK] = {"INSERT INTO _pipemend_incident_rows (incident, qrow) VALUES (CAST($1 "
-                          "AS bigint), CAST($2 AS bigint)) ON CONFLICT DO NOTHING",
+    /* only to an incident still active: one that closed since the caller
+     * looked it up would hold the row where nothing replays it */
+    [ST_INCIDENT_LINK] = {"INSERT INTO _pipemend_incident_rows (incident, qrow) SELECT i.id, "
+                          "CAST($2 AS bigint) FROM _pipemend_incidents i WHERE i.id = CAST($1 AS "
+                          "bigint) AND i." INCIDENT_ACTIVE " ON CONFLICT DO NOTHING",
                           "cannot link a quarantined row to its incident"},
+    [ST_QUARANTINE_STRANDED] = {"SELECT count(*) FROM _pipemend_incident_rows r JOIN "
+                                "_pipemend_incidents i ON i.id = r.incident WHERE i.table_name = "
+                                "CAST($1 AS text) AND i.state = 'resolved'",
+                                "cannot count quarantined rows under resolved incidents"},
     /* Each state stamps its own time once: a second plan keeps the first
      * planned_at, so time to recovery counts from the first response. */
     [ST_INCIDENT_SET] = {"UPDATE _pipemend_incidents SET state = CAST($2 AS text), proposal = "
@@ -782,6 +795,24 @@ static pm_code table_lock_at(pm_store *s, const char *name, int version, pm_err 
     return rc;
 }
 
+pm_code store_table_lock(pm_store *s, const char *table, int *version, pm_err *err)
+{
+    *version = 0;
+    if (!s->drv->in_tx(s))
+        return pm_err_set(err, PM_ERR_INTERNAL, "the table lock needs a transaction");
+    char key[300];
+    snprintf(key, sizeof key, "table:%s", table);
+    pm_code rc = s->drv->lock(s, key, err);
+    pm_arena *a = pm_arena_new(0);
+    pm_table *now = NULL;
+    if (!rc)
+        rc = store_table_load(s, table, a, &now, err);
+    if (!rc && now)
+        *version = now->version;
+    pm_arena_free(a);
+    return rc;
+}
+
 pm_code store_table_adopt(pm_store *s, const pm_table *t, const char *reason, pm_err *err)
 {
     pm_code rc = table_lock_at(s, t->name, t->version - 1, err);
@@ -1024,6 +1055,25 @@ pm_code store_run_get(pm_store *s, int64_t id, pm_arena *a, pm_run *out, bool *f
     *found = !rc && n == 1;
     if (*found)
         *out = rows[0];
+    return rc;
+}
+
+pm_code store_runs_dead(pm_store *s, bool *any, pm_err *err)
+{
+    char host[256];
+    hostname(host);
+    drv_stmt *st;
+    bool row;
+    *any = false;
+    pm_code rc = stmt(s, ST_RUNS_RUNNING, &st, err);
+    if (rc)
+        return rc;
+    TEXT(st, 1, host);
+    while (!*any && !(rc = STEP(st, &row, err)) && row) {
+        pid_t pid = (pid_t)C_INT(st, 1);
+        *any = !(pid == getpid() || kill(pid, 0) == 0 || errno == EPERM);
+    }
+    DONE(st);
     return rc;
 }
 
@@ -1361,8 +1411,11 @@ pm_code store_quarantine_remove(pm_store *s, int64_t id, pm_err *err)
 
 /* Ids go in as one JSON array per statement (the dialect's {ids:$1} reads
  * it back as rows), a few thousand at a time. */
-pm_code store_quarantine_remove_many(pm_store *s, const int64_t *ids, size_t n, pm_err *err)
+pm_code store_quarantine_remove_many(pm_store *s, const int64_t *ids, size_t n, int64_t *removed,
+                                     pm_err *err)
 {
+    if (removed)
+        *removed = 0;
     if (!n)
         return PM_OK;
     pm_buf b;
@@ -1383,7 +1436,10 @@ pm_code store_quarantine_remove_many(pm_store *s, const int64_t *ids, size_t n, 
             rc = stmt(s, both[k], &st, err);
             if (!rc) {
                 TEXT(st, 1, b.data);
-                rc = run(st, NULL, err);
+                int64_t changed = 0;
+                rc = run(st, &changed, err);
+                if (!rc && removed && both[k] == ST_QUARANTINE_REMOVE_MANY)
+                    *removed += changed;
             }
         }
     }
@@ -1438,15 +1494,35 @@ pm_code store_incident_open(pm_store *s, const pm_incident *in, int64_t *id, boo
     return rc;
 }
 
-pm_code store_incident_link(pm_store *s, int64_t incident, int64_t qrow, pm_err *err)
+pm_code store_incident_link(pm_store *s, int64_t incident, int64_t qrow, bool *linked, pm_err *err)
 {
     drv_stmt *st;
+    int64_t changed = 0;
     pm_code rc = stmt(s, ST_INCIDENT_LINK, &st, err);
     if (rc)
         return rc;
     INT(st, 1, incident);
     INT(st, 2, qrow);
-    return run(st, NULL, err);
+    rc = run(st, &changed, err);
+    *linked = !rc && changed > 0;
+    return rc;
+}
+
+pm_code store_quarantine_stranded(pm_store *s, const char *table, int64_t *n, pm_err *err)
+{
+    drv_stmt *st;
+    bool row;
+    *n = 0;
+    pm_code rc = stmt(s, ST_QUARANTINE_STRANDED, &st, err);
+    if (rc)
+        return rc;
+    TEXT(st, 1, table);
+    if ((rc = first(st, &row, err)))
+        return rc;
+    if (row)
+        *n = C_INT(st, 0);
+    DONE(st);
+    return PM_OK;
 }
 
 pm_code store_incident_link_many(pm_store *s, const int64_t *incident, const int64_t *qrow,
@@ -1455,9 +1531,16 @@ pm_code store_incident_link_many(pm_store *s, const int64_t *incident, const int
     if (n && s->drv->incident_link_many)
         return s->drv->incident_link_many(s, incident, qrow, n, err);
     pm_code rc = PM_OK;
-    for (size_t i = 0; !rc && i < n; i++)
-        rc = store_incident_link(s, incident[i], qrow[i], err);
+    for (size_t i = 0; !rc && i < n; i++) {
+        bool linked;
+        rc = store_incident_link(s, incident[i], qrow[i], &linked, err);
+    }
     return rc;
+}
+
+bool store_links_in_bulk(const pm_store *s)
+{
+    return s->drv->incident_link_many != NULL;
 }
 
 pm_code store_incident_set(pm_store *s, int64_t id, const char *state, int64_t proposal,

@@ -67,6 +67,11 @@ pm_code store_rollback(pm_store *s, pm_err *err);
  * plan), runs the DDL rendered from the ops for this backend, and records
  * to as the next schema version with reason. All in one transaction: the
  * caller's if one is open (it holds the migration lock), else its own. */
+/* Takes table's migration lock in the caller's transaction, for work that
+ * must see one schema version until it commits (a page of a replay): no
+ * migration of the table and no other holder of the lock runs meanwhile.
+ * *version gets the version the catalog has now (0: none). */
+pm_code store_table_lock(pm_store *s, const char *table, int *version, pm_err *err);
 pm_code store_apply_ops(pm_store *s, const pm_table *from, const pm_op *ops, size_t n,
                         const pm_table *to, const char *reason, pm_err *err);
 
@@ -190,8 +195,10 @@ pm_code store_quarantine_add(pm_store *s, const pm_qrow *q, int64_t *id, pm_err 
 pm_code store_quarantine_add_many(pm_store *s, const pm_qrow *q, size_t n, int64_t *ids,
                                   pm_err *err);
 /* Takes rows ids[0..n) out of quarantine at once (replay): cheaper than
- * one statement per row. */
-pm_code store_quarantine_remove_many(pm_store *s, const int64_t *ids, size_t n, pm_err *err);
+ * one statement per row. *removed (may be NULL) gets how many were still
+ * there to take: fewer than n when another process took some first. */
+pm_code store_quarantine_remove_many(pm_store *s, const int64_t *ids, size_t n, int64_t *removed,
+                                     pm_err *err);
 /* Replaces the findings of a row that replay found still does not fit. */
 pm_code store_quarantine_update(pm_store *s, int64_t id, const char *kinds, const char *message,
                                 const char *findings, pm_err *err);
@@ -319,6 +326,9 @@ pm_code store_runs_list(pm_store *s, const char *pipeline, const char *table, in
  * replica that let its pipeline's lease expire (daemon/scheduler.h). It
  * returns their ids (in arena) so the caller can audit the decision. */
 pm_code store_runs_reap(pm_store *s, pm_arena *arena, int64_t **ids, size_t *n, pm_err *err);
+/* Whether a run of this host is `running` with its process gone (what
+ * store_runs_reap would mark): a read, no lock taken. */
+pm_code store_runs_dead(pm_store *s, bool *any, pm_err *err);
 
 /* A proposal: typed ops planned for a table, waiting for a person (or
  * decided). ops and why are JSON (ops_to_json; an array of strings). */
@@ -383,12 +393,22 @@ typedef struct pm_incident {
  * with in->message) when there is none. *created says which. */
 pm_code store_incident_open(pm_store *s, const pm_incident *in, int64_t *id, bool *created,
                             pm_err *err);
-/* Links a quarantined row to an incident (idempotent). */
-pm_code store_incident_link(pm_store *s, int64_t incident, int64_t qrow, pm_err *err);
+/* Links a quarantined row to an incident (idempotent) if it is still
+ * active; *linked is false when nothing was linked (the incident closed
+ * since the caller looked it up, or the link was there already). */
+pm_code store_incident_link(pm_store *s, int64_t incident, int64_t qrow, bool *linked, pm_err *err);
 /* Links qrow[i] to incident[i] for every i < n (idempotent), in one
- * statement where the backend can. */
+ * statement where the backend can (a batch's quarantined rows: a row
+ * linked to an incident that closed meanwhile is found again by the
+ * replay at the run's end, store_quarantine_stranded). */
 pm_code store_incident_link_many(pm_store *s, const int64_t *incident, const int64_t *qrow,
                                  size_t n, pm_err *err);
+/* Whether store_incident_link_many links in one statement (PostgreSQL);
+ * where it does not, linking row by row loses nothing. */
+bool store_links_in_bulk(const pm_store *s);
+/* Quarantined rows of table linked to a resolved incident: rows that
+ * arrived while a repair was replayed, which a replay must see again. */
+pm_code store_quarantine_stranded(pm_store *s, const char *table, int64_t *n, pm_err *err);
 /* Forgets every link of a quarantined row (its findings were replaced). */
 pm_code store_incident_unlink_row(pm_store *s, int64_t qrow, pm_err *err);
 /* Records a move to state: stamps the state's time (planned, applied,

@@ -145,9 +145,12 @@ static void test_bookkeeping(void **state)
     int64_t q1, q2;
     assert_int_equal(store_quarantine_add(s, &q, &q1, &err), PM_OK);
     assert_int_equal(store_quarantine_add(s, &q, &q2, &err), PM_OK);
-    assert_int_equal(store_incident_link(s, id, q1, &err), PM_OK);
-    assert_int_equal(store_incident_link(s, id, q1, &err), PM_OK); /* idempotent */
-    assert_int_equal(store_incident_link(s, id, q2, &err), PM_OK);
+    bool linked;
+    assert_int_equal(store_incident_link(s, id, q1, &linked, &err), PM_OK);
+    assert_true(linked);
+    assert_int_equal(store_incident_link(s, id, q1, &linked, &err), PM_OK); /* idempotent */
+    assert_false(linked);
+    assert_int_equal(store_incident_link(s, id, q2, &linked, &err), PM_OK);
     pm_incident in = get(s, id, a);
     assert_int_equal(in.rows, 2);
     assert_string_equal(in.state, "open");

@@ -272,12 +272,16 @@ static void test_quarantine(void **state)
     int64_t inc;
     bool created;
     assert_int_equal(store_incident_open(s, &in, &inc, &created, &err), PM_OK);
+    bool linked;
     for (int i = 0; i < 5; i++)
-        assert_int_equal(store_incident_link(s, inc, ids[i], &err), PM_OK);
+        assert_int_equal(store_incident_link(s, inc, ids[i], &linked, &err), PM_OK);
     int64_t gone[] = {ids[0], ids[2], ids[3], 999999};
-    assert_int_equal(store_quarantine_remove_many(s, gone, 4, &err), PM_OK);
+    int64_t removed = 0;
+    assert_int_equal(store_quarantine_remove_many(s, gone, 4, &removed, &err), PM_OK);
+    assert_int_equal(removed, 3); /* 999999 was never there */
     assert_int_equal(store_quarantine_remove(s, ids[4], &err), PM_OK);
-    assert_int_equal(store_quarantine_remove_many(s, gone, 0, &err), PM_OK);
+    assert_int_equal(store_quarantine_remove_many(s, gone, 0, &removed, &err), PM_OK);
+    assert_int_equal(removed, 0);
     assert_int_equal(store_quarantine_count(s, "orders", &cnt, &err), PM_OK);
     assert_int_equal(cnt, 1);
     pm_incident *incs;
@@ -302,7 +306,7 @@ static void test_quarantine(void **state)
         assert_int_equal(store_quarantine_add(s, &q, &mids[i], &err), PM_OK);
     }
     assert_int_equal(store_commit(s, &err), PM_OK);
-    assert_int_equal(store_quarantine_remove_many(s, mids, many - 1, &err), PM_OK);
+    assert_int_equal(store_quarantine_remove_many(s, mids, many - 1, NULL, &err), PM_OK);
     assert_int_equal(store_quarantine_count(s, "bulk", &cnt, &err), PM_OK);
     assert_int_equal(cnt, 1);
     free(mids);
@@ -637,8 +641,11 @@ static void test_incidents_and_halts(void **state)
                      .findings = "[]",
                      .line = i};
         assert_int_equal(store_quarantine_add(s, &r, &q[i], &err), PM_OK);
-        assert_int_equal(store_incident_link(s, id, q[i], &err), PM_OK);
-        assert_int_equal(store_incident_link(s, id, q[i], &err), PM_OK);
+        bool linked;
+        assert_int_equal(store_incident_link(s, id, q[i], &linked, &err), PM_OK);
+        assert_true(linked);
+        assert_int_equal(store_incident_link(s, id, q[i], &linked, &err), PM_OK);
+        assert_false(linked); /* there already */
     }
     pm_qrow *rows;
     size_t n;

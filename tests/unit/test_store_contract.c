@@ -309,7 +309,8 @@ static void test_halts(void **state)
     pm_incident in = {
         .table = "orders", .column = "qty", .kind = "type_conflict", .run_id = 1, .message = "m"};
     OK(store_incident_open(s, &in, &inc, &created, E));
-    OK(store_incident_link(s, inc, q1, E));
+    bool linked;
+    OK(store_incident_link(s, inc, q1, &linked, E));
     OK(store_halt_get(s, "orders", "src", &qrow, &incident, &found, E));
     assert_int_equal(incident, inc);
     /* set again replaces the row */
@@ -448,12 +449,12 @@ static void test_quarantine(void **state)
     OK(store_quarantine_get(s, ids[0], a, &r, &found, E));
     assert_false(found);
     int64_t many[] = {ids[1], ids[2], ids[4]};
-    OK(store_quarantine_remove_many(s, many, 3, E));
+    OK(store_quarantine_remove_many(s, many, 3, NULL, E));
     OK(store_quarantine_count(s, NULL, &n, E));
     assert_int_equal(n, 3);
     OK(store_quarantine_count(s, "events", &n, E));
     assert_int_equal(n, 0);
-    OK(store_quarantine_remove_many(s, many, 0, E));
+    OK(store_quarantine_remove_many(s, many, 0, NULL, E));
 }
 
 /* ---- incidents ------------------------------------------------------------ */
@@ -482,13 +483,14 @@ static void test_incidents(void **state)
     OK(store_incident_open(s, &other, &i3, &created, E));
 
     int64_t q[4];
+    bool linked;
     for (int i = 0; i < 4; i++)
         q[i] = qadd(s, 4, "orders", i * 10);
     for (int i = 0; i < 3; i++)
-        OK(store_incident_link(s, i1, q[i], E));
-    OK(store_incident_link(s, i1, q[0], E)); /* idempotent */
-    OK(store_incident_link(s, i2, q[3], E));
-    OK(store_incident_link(s, i2, q[2], E));
+        OK(store_incident_link(s, i1, q[i], &linked, E));
+    OK(store_incident_link(s, i1, q[0], &linked, E)); /* idempotent */
+    OK(store_incident_link(s, i2, q[3], &linked, E));
+    OK(store_incident_link(s, i2, q[2], &linked, E));
 
     pm_incident *list;
     size_t n;

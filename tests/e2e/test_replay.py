@@ -1,0 +1,244 @@
+"""Replay in pages: an approval's replay commits a page at a time (rows
+leave quarantine in the transaction that loads them), so a kill part way
+leaves a loaded prefix, never a duplicate; the incident stays `applied`,
+status names the command that finishes it, and the next run of the table
+finishes it."""
+import json
+import signal
+import sqlite3
+import subprocess
+import time
+
+from e2e_util import (BIN, E2E, EXIT_LOADED, EXIT_QUARANTINED, clean_env, pg_only,
+                      sqlite_only)
+
+BASE = 10
+DRIFT = 60000  # several pages on either backend (5000 / 20000 rows a page)
+
+
+class TestPagedReplay(E2E):
+    def drifted(self):
+        """BASE clean rows loaded, DRIFT rows with a new field quarantined
+        under --policy review; returns the pending proposal's id."""
+        self.ingest("t", self.write("a.ndjson", [{"id": i, "n": i} for i in range(BASE)]),
+                    expect=EXIT_LOADED)
+        p = self.path("b.ndjson")
+        with open(p, "w") as f:
+            for i in range(BASE, BASE + DRIFT):
+                f.write(json.dumps({"id": i, "n": i, "coupon": "C%d" % (i % 97)}) + "\n")
+        r = self.ingest("t", p, extra=("--policy", "review"))
+        self.assertEqual(r.rc, EXIT_QUARANTINED, r)
+        ps = self.pm("proposals", "list", "--db", self.db, "--json").json()
+        self.assertEqual(len(ps), 1, ps)
+        return ps[0]["id"]
+
+    def qcount(self):
+        return self.sql("SELECT count(*) FROM _pipemend_quarantine")[0][0]
+
+    def incident_states(self):
+        return sorted(r[0] for r in self.sql("SELECT state FROM _pipemend_incidents"))
+
+    def kill_mid_replay(self, pid_args):
+        """Starts pid_args, kills it (SIGKILL) once some but not all drifted
+        rows are in the table; returns the row count it saw."""
+        p = subprocess.Popen(pid_args, cwd=self.tmp, env=clean_env(),
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        seen = None
+        deadline = time.time() + 120
+        try:
+            while time.time() < deadline and p.poll() is None:
+                try:
+                    n = self.sql("SELECT count(*) FROM t")[0][0]
+                except self.DBError:
+                    n = 0
+                if BASE < n < BASE + DRIFT:
+                    p.send_signal(signal.SIGKILL)
+                    seen = n
+                    break
+                time.sleep(0.005)
+        finally:
+            if p.poll() is None and seen is None:
+                p.kill()
+            p.wait()
+            p.stderr.close()
+        self._close_con()
+        return seen, p.returncode
+
+    def test_killed_approval_leaves_a_prefix_and_the_next_run_finishes_it(self):
+        pid = self.drifted()
+        seen, rc = self.kill_mid_replay(
+            [BIN, "proposals", "approve", str(pid), "--db", self.db, "--actor", "alice"])
+        self.assertIsNotNone(seen, "the replay ended before a page could be seen (rc %s)" % rc)
+        self.assertEqual(rc, -signal.SIGKILL)
+        # the pages committed before the kill stay: each row either loaded or
+        # still quarantined, never both, never twice
+        n, d = self.sql("SELECT count(*), count(DISTINCT id) FROM t")[0]
+        self.assertEqual(n, d)
+        self.assertGreater(n, BASE)
+        self.assertLess(n, BASE + DRIFT)
+        self.assertEqual(n + self.qcount(), BASE + DRIFT)
+        self.assertEqual(self.incident_states(), ["applied"])
+        # status says exactly which command finishes it, and writes nothing
+        st = self.pm("status", "--db", self.db)
+        self.assertEqual(st.rc, 0, st)
+        self.assertIn("incident 1 of t is applied but its quarantine was not replayed", st.stdout)
+        self.assertIn("pipemend quarantine replay --table t finishes it", st.stdout)
+        js = self.pm("status", "--db", self.db, "--json").json()
+        self.assertEqual(js[0]["replay_unfinished"]["command"],
+                         "pipemend quarantine replay --table t")
+        self.assertEqual(self.incident_states(), ["applied"])
+        # re-approving says what happened and what to do
+        again = self.pm("proposals", "approve", str(pid), "--db", self.db, "--actor", "alice")
+        self.assertNotEqual(again.rc, 0, again)
+        self.assertIn("proposal %d is applied, not pending: human:alice applied it" % pid,
+                      again.stderr)
+        self.assertIn("pipemend quarantine replay --table t", again.stderr)
+        # the next run of the table finishes the replay
+        r = self.ingest("t", self.write("c.ndjson", [{"id": BASE + DRIFT, "n": 1}]))
+        self.assertEqual(r.rc, EXIT_LOADED, r)
+        n, d = self.sql("SELECT count(*), count(DISTINCT id) FROM t")[0]
+        self.assertEqual((n, d), (BASE + DRIFT + 1, BASE + DRIFT + 1))
+        self.assertEqual(self.qcount(), 0)
+        self.assertEqual(self.incident_states(), ["resolved"])
+        self.assertNotIn("unfinished", self.pm("status", "--db", self.db).stdout)
+        self.assertEqual(self.pm("audit", "verify", "--db", self.db).rc, 0)
+
+    def test_killed_replay_command_goes_on_where_it_stopped(self):
+        pid = self.drifted()
+        # the approval applies; the replay is the command's own
+        seen, _ = self.kill_mid_replay(
+            [BIN, "proposals", "approve", str(pid), "--db", self.db, "--actor", "alice"])
+        self.assertIsNotNone(seen)
+        left = self.qcount()
+        r = self.pm("quarantine", "replay", "--table", "t", "--db", self.db, "--json")
+        self.assertEqual(r.rc, 0, r)
+        # only the rows still waiting are loaded: nothing replayed twice
+        self.assertEqual(r.json()["loaded"], left)
+        self.assertEqual(r.json()["incidents_resolved"], 1)
+        n, d = self.sql("SELECT count(*), count(DISTINCT id) FROM t")[0]
+        self.assertEqual((n, d), (BASE + DRIFT, BASE + DRIFT))
+        self.assertEqual(self.qcount(), 0)
+        self.assertEqual(self.incident_states(), ["resolved"])
+        # each page is its own audit event; together they count every row
+        ev = [json.loads(e["payload"]) if isinstance(e["payload"], str) else e["payload"]
+              for e in self.pm("audit", "log", "--db", self.db, "--json", "--limit", "1000").json()
+              if e["action"] == "quarantine.replayed"]
+        self.assertEqual(sum(e["loaded"] for e in ev), DRIFT)
+        self.assertGreater(len(ev), 1)
+        self.assertEqual(self.pm("audit", "verify", "--db", self.db).rc, 0)
+
+
+class TestRaces(E2E):
+    def test_concurrent_approvals_the_loser_says_who_applied_it(self):
+        self.ingest("t", self.write("a.ndjson", [{"id": i, "n": i} for i in range(5)]),
+                    expect=EXIT_LOADED)
+        self.ingest("t", self.write("b.ndjson", [{"id": 10 + i, "n": i, "coupon": "C"}
+                                                 for i in range(2000)]),
+                    expect=EXIT_QUARANTINED, extra=("--policy", "review"))
+        pid = self.pm("proposals", "list", "--db", self.db, "--json").json()[0]["id"]
+        procs = [subprocess.Popen([BIN, "proposals", "approve", str(pid), "--db", self.db,
+                                   "--actor", who], cwd=self.tmp, env=clean_env(),
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                 for who in ("alice", "bob")]
+        outs = [p.communicate(timeout=120) for p in procs]
+        rcs = [p.returncode for p in procs]
+        self.assertEqual(sorted(rcs)[0], 0, outs)
+        self.assertEqual(rcs.count(0), 1, outs)
+        loser = outs[rcs.index(0) ^ 1][1]
+        winner = ("alice", "bob")[rcs.index(0)]
+        # the loser names the approval that won; it does not ask to plan again
+        self.assertIn("human:%s" % winner, loser)
+        self.assertNotIn("plan again", loser)
+        self.assertEqual(self.count("t"), 2005)
+        self.assertEqual(self.qcount(), 0)
+        self.assertEqual(self.sql("SELECT state FROM _pipemend_incidents"), [("resolved",)])
+
+    def qcount(self):
+        return self.sql("SELECT count(*) FROM _pipemend_quarantine")[0][0]
+
+
+@sqlite_only("the write lock is SQLite's: PostgreSQL's readers never wait for a writer")
+class TestReadsDuringWrites(E2E):
+    def test_status_and_runs_read_while_another_process_holds_the_write_lock(self):
+        self.ingest("t", self.write("a.ndjson", [{"id": i} for i in range(5)]),
+                    expect=EXIT_LOADED)
+        con = sqlite3.connect(self.dbpath, isolation_level=None)
+        con.execute("BEGIN IMMEDIATE")  # what a long replay's page holds
+        try:
+            for cmd in (["status"], ["runs"], ["incidents", "list"], ["quarantine", "list"]):
+                t0 = time.time()
+                r = self.pm(*cmd, "--db", self.db)
+                self.assertEqual(r.rc, 0, r)
+                self.assertLess(time.time() - t0, 5, "%s waited for the write lock" % cmd)
+            self.assertIn("succeeded", self.pm("runs", "--db", self.db).stdout)
+        finally:
+            con.execute("ROLLBACK")
+            con.close()
+
+
+@pg_only("several PostgreSQL workers heal one table at once")
+class TestWorkersMeetingOneField(E2E):
+    def test_no_incident_is_left_dry_run_failed_or_applied_or_holding_rows(self):
+        n, per = 4, 2000
+        for trial in range(3):
+            table = "t%d" % trial
+            self.ingest(table, self.write("%s-a.ndjson" % table,
+                                          [{"id": i, "n": i} for i in range(10)]),
+                        expect=EXIT_LOADED)
+            paths = [self.write("%s-w%d.ndjson" % (table, w),
+                                [{"id": 100 + w * per + i, "n": i, "x1": "v%d" % i}
+                                 for i in range(per)]) for w in range(n)]
+            procs = [subprocess.Popen([BIN, "ingest", "--db", self.db, "--table", table, p],
+                                      cwd=self.tmp, env=clean_env(), stdout=subprocess.PIPE,
+                                      stderr=subprocess.PIPE, text=True) for p in paths]
+            outs = [p.communicate(timeout=180) for p in procs]
+            for p, (_, err) in zip(procs, outs):
+                self.assertIn(p.returncode, (EXIT_LOADED, EXIT_QUARANTINED), err)
+                self.assertNotIn("already exists", err)
+            # every row loaded once; none waits; the incident the heal answered
+            # is resolved, never dry_run_failed nor applied without its replay
+            self.assertEqual(self.sql("SELECT count(*), count(DISTINCT id) FROM %s" % table),
+                             [(10 + n * per, 10 + n * per)])
+            self.assertEqual(self.sql("SELECT count(*) FROM _pipemend_quarantine WHERE "
+                                      "table_name = ?", (table,)), [(0,)])
+            states = self.sql("SELECT state FROM _pipemend_incidents WHERE table_name = ?",
+                              (table,))
+            self.assertEqual(sorted(s[0] for s in states), ["resolved"], states)
+        self.assertEqual(self.pm("audit", "verify", "--db", self.db).rc, 0)
+
+
+class TestApprovalDuringIngest(E2E):
+    def test_rows_quarantined_while_the_fix_applies_load_after_it(self):
+        n = 100000 if self.backend == "sqlite" else 8000
+        self.ingest("t", self.write("a.ndjson", [{"id": i, "n": i} for i in range(10)]),
+                    expect=EXIT_LOADED)
+        p = self.path("b.ndjson")
+        with open(p, "w") as f:
+            for i in range(n):
+                f.write(json.dumps({"id": 100 + i, "n": i, "coupon": "C%d" % (i % 7)}) + "\n")
+        ing = subprocess.Popen([BIN, "ingest", "--db", self.db, "--table", "t", "--policy",
+                                "review", p], cwd=self.tmp, env=clean_env(),
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        pid, deadline = None, time.time() + 120
+        while pid is None and time.time() < deadline and ing.poll() is None:
+            r = self.pm("proposals", "list", "--db", self.db, "--json")
+            ps = r.json() if r.rc == 0 and r.stdout.strip() else []
+            pid = ps[0]["id"] if ps else None
+            time.sleep(0.05)
+        self.assertIsNotNone(pid, "no proposal while the ingest ran")
+        r = self.pm("proposals", "approve", str(pid), "--db", self.db, "--actor", "alice")
+        self.assertEqual(r.rc, 0, r)
+        self.assertIsNone(ing.poll(), "the ingest ended before the approval: nothing to show")
+        out, err = ing.communicate(timeout=600)
+        self.assertIn(ing.returncode, (EXIT_LOADED, EXIT_QUARANTINED), err)
+        # every row the approval fixes loaded, the ones quarantined after its
+        # replay too; none waits, none under a resolved incident
+        self.assertEqual(self.sql("SELECT count(*), count(DISTINCT id) FROM t"),
+                         [(10 + n, 10 + n)])
+        self.assertEqual(self.sql("SELECT count(*) FROM _pipemend_quarantine"), [(0,)])
+        self.assertEqual(self.sql("SELECT count(*) FROM _pipemend_incident_rows r JOIN "
+                                  "_pipemend_incidents i ON i.id = r.incident "
+                                  "WHERE i.state = 'resolved'"), [(0,)])
+        self.assertEqual(self.sql("SELECT count(*) FROM _pipemend_incidents WHERE state NOT IN "
+                                  "('resolved', 'dismissed')"), [(0,)])
+        self.assertNotIn("unfinished", self.pm("status", "--db", self.db).stdout)
