@@ -211,13 +211,6 @@ pm_code incident_cache_link(incident_cache *c, pm_store *s, int64_t qrow, const 
 pm_code incident_cache_link_many(incident_cache *c, pm_store *s, size_t n, const int64_t *qrow,
                                  const pm_finding *const *f, const size_t *nf, pm_err *err)
 {
-    if (!store_links_in_bulk(s)) {
-        /* row by row, each to an incident still active (incident_cache_link) */
-        pm_code rc = PM_OK;
-        for (size_t i = 0; !rc && i < n; i++)
-            rc = incident_cache_link(c, s, qrow[i], f[i], nf[i], err);
-        return rc;
-    }
     size_t links = 0;
     for (size_t i = 0; i < n; i++)
         links += nf[i];
@@ -231,8 +224,24 @@ pm_code incident_cache_link_many(incident_cache *c, pm_store *s, size_t n, const
             rc = cache_get(c, s, &f[i][j], &inc[k], err);
             row[k++] = qrow[i];
         }
+    bool *linked = pm_xmalloc((k ? k : 1) * sizeof *linked);
     if (!rc)
-        rc = store_incident_link_many(s, inc, row, k, err);
+        rc = store_incident_link_many(s, inc, row, k, linked, err);
+    /* a link not made: the incident remembered closed since (a replay
+     * resolved it while this run quarantined more of its drift), or the
+     * link was there already; look again, as incident_cache_link does */
+    k = 0;
+    for (size_t i = 0; !rc && i < n; i++)
+        for (size_t j = 0; !rc && j < nf[i]; j++, k++) {
+            if (linked[k])
+                continue;
+            bool again;
+            cache_forget(c, &f[i][j]);
+            rc = cache_get(c, s, &f[i][j], &inc[k], err);
+            if (!rc)
+                rc = store_incident_link(s, inc[k], qrow[i], &again, err);
+        }
+    free(linked);
     free(inc);
     free(row);
     return rc;

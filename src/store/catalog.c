@@ -1069,9 +1069,11 @@ pm_code store_runs_dead(pm_store *s, bool *any, pm_err *err)
     if (rc)
         return rc;
     TEXT(st, 1, host);
+    INT(st, 2, (int64_t)time(NULL));
     while (!*any && !(rc = STEP(st, &row, err)) && row) {
         pid_t pid = (pid_t)C_INT(st, 1);
-        *any = !(pid == getpid() || kill(pid, 0) == 0 || errno == EPERM);
+        bool here = C_INT(st, 2) != 0;
+        *any = !here || !(pid == getpid() || kill(pid, 0) == 0 || errno == EPERM);
     }
     DONE(st);
     return rc;
@@ -1526,22 +1528,16 @@ pm_code store_quarantine_stranded(pm_store *s, const char *table, int64_t *n, pm
 }
 
 pm_code store_incident_link_many(pm_store *s, const int64_t *incident, const int64_t *qrow,
-                                 size_t n, pm_err *err)
+                                 size_t n, bool *linked, pm_err *err)
 {
     if (n && s->drv->incident_link_many)
-        return s->drv->incident_link_many(s, incident, qrow, n, err);
+        return s->drv->incident_link_many(s, incident, qrow, n, linked, err);
     pm_code rc = PM_OK;
-    for (size_t i = 0; !rc && i < n; i++) {
-        bool linked;
-        rc = store_incident_link(s, incident[i], qrow[i], &linked, err);
-    }
+    for (size_t i = 0; !rc && i < n; i++)
+        rc = store_incident_link(s, incident[i], qrow[i], &linked[i], err);
     return rc;
 }
 
-bool store_links_in_bulk(const pm_store *s)
-{
-    return s->drv->incident_link_many != NULL;
-}
 
 pm_code store_incident_set(pm_store *s, int64_t id, const char *state, int64_t proposal,
                            const char *note, const char *actor, pm_err *err)

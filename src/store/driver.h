@@ -141,7 +141,7 @@ typedef struct drv_ops {
     pm_code (*quarantine_add_many)(pm_store *s, const pm_qrow *q, size_t n, int64_t *ids,
                                    pm_err *err);
     pm_code (*incident_link_many)(pm_store *s, const int64_t *incident, const int64_t *qrow,
-                                  size_t n, pm_err *err);
+                                  size_t n, bool *linked, pm_err *err);
 } drv_ops;
 
 /* Each backend registers by one open function: it connects, creates its

@@ -209,8 +209,9 @@ static pm_code id_array(pm_buf *b, const int64_t *v, size_t n, pm_err *err)
 }
 
 pm_code pg_incident_link_many(pm_store *s, const int64_t *incident, const int64_t *qrow, size_t n,
-                              pm_err *err)
+                              bool *linked, pm_err *err)
 {
+    memset(linked, 0, n * sizeof *linked);
     pg *p = pg_of(s);
     pm_buf a, q;
     pm_buf_init(&a, 64u * 1024 * 1024);
@@ -222,12 +223,25 @@ pm_code pg_incident_link_many(pm_store *s, const int64_t *incident, const int64_
         if (!rc)
             rc = id_array(&q, qrow + at, k, err);
         const char *params[] = {a.data, q.data};
+        PGresult *res = NULL;
+        /* only to incidents still active (store_incident_link); the
+         * ordinals of the pairs linked come back */
         if (!rc)
             rc = pg_query(p,
-                          "INSERT INTO " CAT "_pipemend_incident_rows (incident, qrow) SELECT * "
-                          "FROM unnest(CAST($1 AS bigint[]), CAST($2 AS bigint[])) ON CONFLICT "
-                          "DO NOTHING",
-                          2, params, NULL, "cannot link quarantined rows to their incidents", err);
+                          "WITH u AS (SELECT * FROM unnest(CAST($1 AS bigint[]), CAST($2 AS "
+                          "bigint[])) WITH ORDINALITY AS u(incident, qrow, ord)), ins AS (INSERT "
+                          "INTO " CAT "_pipemend_incident_rows (incident, qrow) SELECT u.incident, "
+                          "u.qrow FROM u JOIN " CAT "_pipemend_incidents i ON i.id = u.incident "
+                          "WHERE i.state NOT IN ('resolved', 'dismissed') ON CONFLICT DO NOTHING "
+                          "RETURNING incident, qrow) SELECT u.ord FROM u JOIN ins ON ins.incident "
+                          "= u.incident AND ins.qrow = u.qrow",
+                          2, params, &res, "cannot link quarantined rows to their incidents", err);
+        for (int r = 0; !rc && r < PQntuples(res); r++) {
+            long long ord = strtoll(PQgetvalue(res, r, 0), NULL, 10);
+            if (ord >= 1 && (size_t)ord <= k)
+                linked[at + (size_t)ord - 1] = true;
+        }
+        PQclear(res);
     }
     pm_buf_free(&a);
     pm_buf_free(&q);

@@ -326,8 +326,8 @@ pm_code store_runs_list(pm_store *s, const char *pipeline, const char *table, in
  * replica that let its pipeline's lease expire (daemon/scheduler.h). It
  * returns their ids (in arena) so the caller can audit the decision. */
 pm_code store_runs_reap(pm_store *s, pm_arena *arena, int64_t **ids, size_t *n, pm_err *err);
-/* Whether a run of this host is `running` with its process gone (what
- * store_runs_reap would mark): a read, no lock taken. */
+/* Whether a run is `running` with its process gone (what store_runs_reap
+ * would mark): a read, no lock taken. */
 pm_code store_runs_dead(pm_store *s, bool *any, pm_err *err);
 
 /* A proposal: typed ops planned for a table, waiting for a person (or
@@ -397,15 +397,12 @@ pm_code store_incident_open(pm_store *s, const pm_incident *in, int64_t *id, boo
  * active; *linked is false when nothing was linked (the incident closed
  * since the caller looked it up, or the link was there already). */
 pm_code store_incident_link(pm_store *s, int64_t incident, int64_t qrow, bool *linked, pm_err *err);
-/* Links qrow[i] to incident[i] for every i < n (idempotent), in one
- * statement where the backend can (a batch's quarantined rows: a row
- * linked to an incident that closed meanwhile is found again by the
- * replay at the run's end, store_quarantine_stranded). */
+/* Links qrow[i] to incident[i] for every i < n whose incident is still
+ * active, as store_incident_link does one, in one statement where the
+ * backend can (a batch's quarantined rows); linked[i] says which were
+ * linked. */
 pm_code store_incident_link_many(pm_store *s, const int64_t *incident, const int64_t *qrow,
-                                 size_t n, pm_err *err);
-/* Whether store_incident_link_many links in one statement (PostgreSQL);
- * where it does not, linking row by row loses nothing. */
-bool store_links_in_bulk(const pm_store *s);
+                                 size_t n, bool *linked, pm_err *err);
 /* Quarantined rows of table linked to a resolved incident: rows that
  * arrived while a repair was replayed, which a replay must see again. */
 pm_code store_quarantine_stranded(pm_store *s, const char *table, int64_t *n, pm_err *err);
