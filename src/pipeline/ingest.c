@@ -101,6 +101,8 @@ typedef struct run {
     bool any_new;              /* some source had bytes past its checkpoint */
     int held;                  /* sources halted (on_incident: halt), now or before */
     bool healed;               /* apply_auto changed the schema in this run */
+    bool moved;                /* another process changed the schema during this run: rows
+                                  it quarantined against the older one are checked again */
     bool created;              /* this run created the table */
     const pm_table *json_seen; /* the table has_json was computed for */
     bool has_json;             /* it has a json column (keep_json_column) */
@@ -856,6 +858,7 @@ static bool apply_auto(run *r, batch *b, pm_op *ops, size_t n, const char *const
         }
         pm_info("%s was changed by another run (schema version %d); continuing on it",
                 r->table->name, healed->version);
+        r->moved = true;
         rc = PM_OK;
     } else if (!rc && lrc) {
         rc = lrc;
@@ -929,6 +932,7 @@ static void catch_up(run *r, batch *b)
     pm_info("%s is at schema version %d (changed by another run); checking against it",
             r->table->name, now->version);
     r->table = now;
+    r->moved = true;
     drift_ctx_retarget(r->drift, now);
     r->insert_ready = false;
     incident_cache_clear(r->incidents);
@@ -1643,8 +1647,9 @@ pm_code ingest_run(pm_store *store, const ingest_opts *o, ingest_result *res, pm
         replay_result rr;
         bool replayed;
         pm_err rerr2;
-        if (heal_replay_finish(&hc, o->table, r.healed, r.quarantined ? r.table->version : 0,
-                               &replayed, &rr, &rerr2) == PM_OK) {
+        if (heal_replay_finish(&hc, o->table, r.healed || (r.moved && r.quarantined),
+                               r.quarantined ? r.table->version : 0, &replayed, &rr,
+                               &rerr2) == PM_OK) {
             if (rr.loaded)
                 pm_info("replayed %lld quarantined rows into %s", (long long)rr.loaded, o->table);
         } else {
