@@ -321,10 +321,15 @@ static const struct {
     const char *option;
     const char *words; /* a list, or "@file" / "@table" for those */
 } completion_values[] = {
-    {"format", "ndjson csv"}, {"policy", "auto review frozen"},
-    {"table", "@table"},      {"config", "@file"},
-    {"output", "@file"},      {"anchor", "@file"},
-    {"token-file", "@file"},  {"dir", "@dir"},
+    {"format", "ndjson csv"},
+    {"policy", "auto review frozen"},
+    {"on-rewrite", "stop skip reload"},
+    {"table", "@table"},
+    {"config", "@file"},
+    {"output", "@file"},
+    {"anchor", "@file"},
+    {"token-file", "@file"},
+    {"dir", "@dir"},
 };
 
 /* The subcommands of a command: the first word of each usage alternative
@@ -598,6 +603,9 @@ static int run_command(const command *cmd, int argc, char **argv, const struct o
             break;
         case 'P':
             ctx.policy = optarg;
+            break;
+        case 'w':
+            ctx.on_rewrite = optarg;
             break;
         case 'A':
             ctx.actor = optarg;

@@ -882,9 +882,9 @@ static pm_code load_defaults(loader *ld, const yaml_node_t *n)
     return PM_OK;
 }
 
-static const char *const pipeline_keys[] = {"name",   "source",   "format", "table",    "owner",
-                                            "policy", "contract", "agent",  "schedule", "timezone",
-                                            "every",  "watch",    "review"};
+static const char *const pipeline_keys[] = {"name",   "source",   "format", "table",     "owner",
+                                            "policy", "contract", "agent",  "schedule",  "timezone",
+                                            "every",  "watch",    "review", "on_rewrite"};
 enum {
     PK_NAME,
     PK_SOURCE,
@@ -898,7 +898,8 @@ enum {
     PK_TIMEZONE,
     PK_EVERY,
     PK_WATCH,
-    PK_REVIEW
+    PK_REVIEW,
+    PK_ON_REWRITE
 };
 
 static pm_code load_pipeline(loader *ld, const yaml_node_t *n, size_t index, pipeline_marks *marks,
@@ -992,6 +993,10 @@ static pm_code load_pipeline(loader *ld, const yaml_node_t *n, size_t index, pip
             break;
         case PK_WATCH:
             rc = get_bool(ld, v, "watch", where, &pc->watch);
+            break;
+        case PK_ON_REWRITE:
+            if (v->type != YAML_SCALAR_NODE || !ingest_on_rewrite_parse(sval(v), &pc->on_rewrite))
+                rc = bad_value(ld, v, "on_rewrite", where, "stop, skip or reload");
             break;
         case PK_REVIEW: {
             static const char *const rk[] = {"export_dir", "git_branch_prefix"};

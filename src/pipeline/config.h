@@ -27,6 +27,9 @@
  *       every: 5m                      # or/and every 90s, 5m, 2h, 1d
  *       watch: true                    # or/and when a file matching the source
  *                                      # appears or grows (inotify, debounced)
+ *       on_rewrite: stop               # a file truncated or rewritten after it
+ *                                      # was loaded: stop | skip | reload
+ *                                      # (ingest.h; default stop)
  *       review:                        # serve exports each waiting proposal
  *         export_dir: migrations       # (tools/export.h) into this directory,
  *         git_branch_prefix: pipemend/ # and commits it on a new branch of its
@@ -103,6 +106,7 @@
 #include "core/err.h"
 #include "heal/policy.h"
 #include "pipeline/cron.h"
+#include "pipeline/ingest.h"
 #include "source/source.h"
 
 typedef struct pm_pipeline_cfg {
@@ -121,8 +125,9 @@ typedef struct pm_pipeline_cfg {
     pm_cron cron;  /* schedule: in timezone: */
     int64_t every; /* seconds, 0: none */
     bool watch;
-    const char *review_dir;    /* review: export_dir (relative to the config file), or NULL */
-    const char *review_branch; /* review: git_branch_prefix, or NULL: files only */
+    ingest_on_rewrite on_rewrite; /* default stop */
+    const char *review_dir;       /* review: export_dir (relative to the config file), or NULL */
+    const char *review_branch;    /* review: git_branch_prefix, or NULL: files only */
 } pm_pipeline_cfg;
 
 /* A webhook sink of notify:. */

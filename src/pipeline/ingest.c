@@ -85,9 +85,24 @@ typedef struct batch {
     enum { SLOT_FREE, SLOT_FULL } state;
 } batch;
 
+/* Where a source starts (plan_identities). */
+typedef enum plan_start {
+    START_OWN,   /* from the checkpoint under its own key, as it stands */
+    START_TOKEN, /* from token (the same file's, found under another key),
+                  * written under its own key first */
+    START_TOP    /* from the top: a new file where a rotated one was */
+} plan_start;
+
 typedef struct src_plan {
     const char *path;
     pm_format fmt;
+    const char *id; /* transport_id, once planned */
+    char identity[64];
+    plan_start start;
+    const char *token; /* START_TOKEN: the position to resume from */
+    const char *own;   /* START_TOKEN: its own key's checkpoint when planned
+                        * (NULL: none), which the adoption expects */
+    bool skip;         /* the same file as an earlier source (a hard link) */
 } src_plan;
 
 typedef struct run {
@@ -936,6 +951,142 @@ static pm_code plan_sources(run *r, src_plan *plan, pm_err *err)
     return PM_OK;
 }
 
+static const pm_checkpoint *checkpoint_of(const pm_checkpoint *cps, size_t n, const char *source)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(cps[i].source, source) == 0)
+            return &cps[i];
+    return NULL;
+}
+
+/* Decides where each file starts, before anything is read, from every
+ * checkpoint of the table as it stands now (so that one source's move
+ * cannot hide a checkpoint from the next):
+ *   - the same file twice (a hard link, a name given twice) is read once;
+ *   - a file whose position sits under another key (it was renamed or
+ *     loaded through another link: transport_same) resumes from the
+ *     furthest such position, which is written under its own key first;
+ *   - a file where another one was (its own key's position is of another
+ *     file), with that file beside it under a new name (rotation) and not
+ *     named by this run: that file is read on first, from the position,
+ *     and this one from the top.
+ * plan has room for twice the files named; *n grows with files found. */
+static pm_code plan_identities(run *r, src_plan *plan, size_t *n, pm_err *err)
+{
+    pm_checkpoint *cps;
+    size_t ncps;
+    pm_code rc = store_checkpoints_list(r->store, r->o->table, r->arena, &cps, &ncps, err);
+    if (rc)
+        return rc;
+    for (size_t i = 0; i < *n; i++) {
+        pm_transport *t;
+        plan[i].start = START_OWN;
+        if (strcmp(plan[i].path, "-") == 0 || transport_open(plan[i].path, &t, NULL) != PM_OK)
+            continue; /* read_source says why it cannot be read */
+        plan[i].id = pm_arena_strdup(r->arena, transport_id(t));
+        transport_identity(t, plan[i].identity, sizeof plan[i].identity);
+        transport_close(t);
+        for (size_t j = 0; j < i && plan[i].identity[0]; j++) {
+            if (!plan[j].skip && strcmp(plan[j].identity, plan[i].identity) == 0) {
+                pm_info("%s is the same file as %s (a hard link, or named twice); it is read "
+                        "once",
+                        plan[i].path, plan[j].path);
+                plan[i].skip = true;
+            }
+        }
+    }
+    src_plan *out = pm_arena_calloc(r->arena, (2 * *n + 1) * sizeof *out);
+    size_t nout = 0;
+    for (size_t i = 0; i < *n; i++) {
+        src_plan *p = &plan[i];
+        pm_transport *t;
+        if (!p->id || p->skip || transport_open(p->path, &t, NULL) != PM_OK) {
+            out[nout++] = *p;
+            continue;
+        }
+        const pm_checkpoint *own = checkpoint_of(cps, ncps, p->id), *best = NULL;
+        uint64_t furthest = 0;
+        for (size_t k = 0; k < ncps; k++) {
+            uint64_t off;
+            if (transport_same(t, cps[k].position, &off) &&
+                (!best || off > furthest || (off == furthest && &cps[k] == own))) {
+                best = &cps[k];
+                furthest = off;
+            }
+        }
+        if (best && best != own) {
+            p->start = START_TOKEN;
+            p->token = best->position;
+            p->own = own ? own->position : NULL;
+            pm_info("%s was loaded before as %s (renamed or linked); resuming it from there",
+                    p->path, best->source);
+        } else if (!best && own) {
+            char *prev = transport_previous(t, own->position);
+            bool named = false;
+            for (size_t j = 0; prev && j < *n && !named; j++)
+                named = plan[j].id && strcmp(plan[j].id, prev) == 0;
+            if (prev) {
+                /* Rotated: the file loaded under this name is now prev. */
+                p->start = START_TOP;
+                if (!named) {
+                    pm_transport *pt;
+                    const char *pid = NULL;
+                    if (transport_open(prev, &pt, NULL) == PM_OK) {
+                        pid = pm_arena_strdup(r->arena, transport_id(pt));
+                        transport_close(pt);
+                    }
+                    const pm_checkpoint *pown = pid ? checkpoint_of(cps, ncps, pid) : NULL;
+                    out[nout++] = (src_plan){.path = pm_arena_strdup(r->arena, prev),
+                                             .fmt = p->fmt,
+                                             .id = pid,
+                                             .start = START_TOKEN,
+                                             .token = own->position,
+                                             .own = pown ? pown->position : NULL};
+                    pm_info("%s was rotated: the file loaded under that name is now %s; its "
+                            "lines after the checkpoint are read first, then %s from the top",
+                            p->path, prev, p->path);
+                } else {
+                    pm_info("%s was rotated to %s, which this run reads too; %s is read from the "
+                            "top",
+                            p->path, prev, p->path);
+                }
+            }
+            free(prev);
+        }
+        transport_close(t);
+        out[nout++] = *p;
+    }
+    memcpy(plan, out, nout * sizeof *out);
+    *n = nout;
+    return PM_OK;
+}
+
+/* A source whose position came from another key (plan_identities) gets it
+ * under its own key, in a transaction of its own, unless another run moved
+ * that key since the plan was made. The writer must be idle. */
+static pm_code plan_adopt(run *r, const src_plan *p, pm_err *err)
+{
+    pm_arena *a = pm_arena_new(0);
+    const char *now = NULL;
+    bool found = false;
+    pm_code rc = store_begin(r->store, err);
+    if (!rc)
+        rc = store_checkpoint_get(r->store, r->o->table, p->id, a, &now, &found, err);
+    if (!rc && (found != (p->own != NULL) || (found && strcmp(now, p->own) != 0))) {
+        rc =
+            pm_err_set(err, PM_ERR_BUSY, "another run is loading %s into %s", p->path, r->o->table);
+        pm_err_hint(err, "run one ingest per file and table at a time");
+    }
+    if (!rc)
+        rc = store_checkpoint_set(r->store, r->o->table, p->id, p->token, err);
+    if (!rc)
+        rc = store_commit(r->store, err);
+    if (rc)
+        store_rollback(r->store, NULL);
+    pm_arena_free(a);
+    return rc;
+}
+
 /* Is the source held back by an earlier halt (on_incident: halt)? A halt
  * whose row's incidents are all closed is lifted here, with an audit event,
  * and the source resumes from its checkpoint, just after that row. The
@@ -1002,6 +1153,53 @@ static bool halt_cut(run *r, batch *b)
  * transport's business (transport_resume): the checkpoint's position is
  * handed over as the store keeps it, and each batch gets the position
  * its transport encodes for the batch's end. */
+static const char *const on_rewrite_names[] = {
+    [ON_REWRITE_STOP] = "stop", [ON_REWRITE_SKIP] = "skip", [ON_REWRITE_RELOAD] = "reload"};
+
+bool ingest_on_rewrite_parse(const char *name, ingest_on_rewrite *out)
+{
+    for (size_t i = 0; name && i < sizeof on_rewrite_names / sizeof on_rewrite_names[0]; i++) {
+        if (strcmp(name, on_rewrite_names[i]) == 0) {
+            *out = (ingest_on_rewrite)i;
+            return true;
+        }
+    }
+    return false;
+}
+
+const char *ingest_on_rewrite_name(ingest_on_rewrite v)
+{
+    return (unsigned)v <= ON_REWRITE_RELOAD ? on_rewrite_names[v] : "unknown";
+}
+
+/* The bytes of a file already loaded changed (start->conflict): what the
+ * pipeline's on_rewrite says. stop: an error naming the file and the
+ * choices; skip: start->conflict stays set and the file is left; reload:
+ * the file is read again from the top as a new one. */
+static pm_code rewrite_conflict(run *r, const src_plan *p, transport_start *start, pm_err *err)
+{
+    switch (r->o->on_rewrite) {
+    case ON_REWRITE_SKIP:
+        pm_warn("%s; skipping it (on_rewrite: skip): its checkpoint stays, and nothing more is "
+                "loaded from it until it is reloaded or the table reset",
+                start->why);
+        return PM_OK;
+    case ON_REWRITE_RELOAD:
+        pm_warn("%s; loading it again from the top as a new file (on_rewrite: reload)", start->why);
+        start->conflict = false;
+        return PM_OK;
+    default:
+        pm_err_set(err, PM_ERR_CONFLICT, "%s; not loading it again", start->why);
+        pm_err_hint(err,
+                    "choose what to do with %s: on_rewrite: reload (load it again as a new "
+                    "file: rows loaded from it before stay, so some may be loaded twice), "
+                    "skip (leave it, load nothing more from it) or stop (the default: this "
+                    "error), in the pipeline; for one run: --on-rewrite reload|skip|stop",
+                    p->path);
+        return PM_ERR_CONFLICT;
+    }
+}
+
 static pm_code read_source(run *r, src_plan *p, int *slot, pm_err *err)
 {
     const ingest_opts *o = r->o;
@@ -1028,6 +1226,8 @@ static pm_code read_source(run *r, src_plan *p, int *slot, pm_err *err)
             source_close(src);
             return PM_OK;
         }
+        if (!rc && p->start == START_TOKEN && p->id && strcmp(p->id, id) == 0)
+            rc = plan_adopt(r, p, err);
         if (!rc)
             rc = store_checkpoint_get(r->store, o->table, id, r->arena, &pos, &had_checkpoint, err);
         if (!rc && had_checkpoint && strlen(pos) >= sizeof checkpoint) {
@@ -1040,7 +1240,14 @@ static pm_code read_source(run *r, src_plan *p, int *slot, pm_err *err)
         if (!rc && had_checkpoint)
             memcpy(checkpoint, pos, strlen(pos) + 1);
         if (!rc)
-            rc = transport_resume(t, had_checkpoint ? pos : NULL, &start, err);
+            rc = transport_resume(t, had_checkpoint && p->start != START_TOP ? pos : NULL, &start,
+                                  err);
+        if (!rc && start.conflict)
+            rc = rewrite_conflict(r, p, &start, err);
+        if (!rc && start.conflict) { /* on_rewrite: skip */
+            source_close(src);
+            return PM_OK;
+        }
         if (!rc)
             rc = source_seek(src, start.offset, start.line, err);
         if (rc) {
@@ -1178,8 +1385,11 @@ pm_code ingest_run(pm_store *store, const ingest_opts *o, ingest_result *res, pm
         return PM_ERR_USAGE;
     run r = {.store = store, .o = o};
     r.arena = pm_arena_new(0);
-    src_plan *plan = pm_arena_calloc(r.arena, (o->npaths + 1) * sizeof *plan);
+    src_plan *plan = pm_arena_calloc(r.arena, (2 * o->npaths + 1) * sizeof *plan);
+    size_t nplan = o->npaths;
     pm_code rc = plan_sources(&r, plan, err);
+    if (!rc)
+        rc = plan_identities(&r, plan, &nplan, err);
     if (!rc)
         rc = ingest_reap_aborted(store, err);
     if (!rc)
@@ -1255,7 +1465,9 @@ pm_code ingest_run(pm_store *store, const ingest_opts *o, ingest_result *res, pm
         }
     }
 
-    for (size_t i = 0; i < o->npaths; i++) {
+    for (size_t i = 0; i < nplan; i++) {
+        if (plan[i].skip)
+            continue;
         if (strcmp(plan[i].path, "-") == 0) {
             if (o->policy.on_incident == ON_INCIDENT_HALT)
                 pm_warn("on_incident: halt does not hold back standard input (there is no "
@@ -1291,8 +1503,9 @@ pm_code ingest_run(pm_store *store, const ingest_opts *o, ingest_result *res, pm
     int slot = 0;
     pm_err rerr = {0};
     pm_code read_rc = PM_OK;
-    for (size_t i = 0; i < o->npaths && !read_rc && !r.stopped; i++)
-        read_rc = read_source(&r, &plan[i], &slot, &rerr);
+    for (size_t i = 0; i < nplan && !read_rc && !r.stopped; i++)
+        if (!plan[i].skip)
+            read_rc = read_source(&r, &plan[i], &slot, &rerr);
     /* Tell the writer there is nothing more (an empty last batch). */
     if (slot_wait_free(&r, slot)) {
         r.slots[slot].last = true;

@@ -36,6 +36,7 @@ typedef struct pipeline_request {
     const char *format;             /* "ndjson" or "csv"; NULL: the pipeline's, else by extension */
     const char *policy_mode;        /* replaces the configured policy's mode; NULL: keep it */
     const char *policy_mode_source; /* where policy_mode came from (recorded); NULL: "--policy" */
+    const char *on_rewrite;         /* replaces the pipeline's on_rewrite; NULL: keep it */
     /* The face reads its own protocol on standard input (an MCP server over
      * stdio): a pipeline whose source is "-" is refused. */
     bool stdin_taken;

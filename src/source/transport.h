@@ -16,7 +16,13 @@
  *     it is: neither the store nor the pipeline reads inside it;
  *   - whether a token still holds (transport_resume): it decodes a token
  *     from a checkpoint and says at which byte of this run's stream the
- *     decoder starts, warning when the input changed under the token.
+ *     decoder starts, warning when the input changed under the token, or
+ *     that the bytes already loaded changed (a conflict: the pipeline's
+ *     on_rewrite policy decides, never the transport);
+ *   - whether a token taken under another key is of this very input
+ *     (transport_same: a file renamed or hard-linked), and where the input
+ *     a token was taken on is now, when it is beside this one under another
+ *     name (transport_previous: a rotated file).
  *
  * A transport of messages (Kafka, replication) hands the decoder each
  * message as one line of its stream and keeps, for the bytes it handed out
@@ -46,6 +52,9 @@ typedef struct transport_start {
     uint64_t offset; /* byte of the stream to start at (0: from the top) */
     uint64_t line;   /* line number there (0: unknown, count from 1) */
     bool at_end;     /* nothing new since the checkpoint: no need to read */
+    bool conflict;   /* the bytes already loaded changed (truncated, rewritten):
+                      * offset is 0, why says what happened */
+    char why[320];
 } transport_start;
 
 /* What every transport does. Members that a transport cannot do are NULL:
@@ -65,6 +74,16 @@ typedef struct transport_ops {
     /* A short phrase for a position in messages ("byte 1234"), into out
      * (size cap); a token it cannot read is shown as it is. */
     void (*describe)(const char *position, char *out, size_t cap);
+    /* Is position (a token of this kind, taken under any key) a position
+     * in this very input? Then *offset is where it stands. */
+    bool (*same)(pm_transport *t, const char *position, uint64_t *offset);
+    /* The input position was taken on, when it is another one than t and
+     * still there beside t under another name (malloc'd path; NULL: not
+     * found). */
+    char *(*previous)(pm_transport *t, const char *position);
+    /* What makes this input itself whatever it is named (a file's device
+     * and inode) into out, "" when it has none. */
+    void (*identity)(const pm_transport *t, char *out, size_t cap);
     void (*close)(pm_transport *t);
 } transport_ops;
 
@@ -105,6 +124,9 @@ pm_code transport_read(pm_transport *t, char *buf, size_t cap, size_t *got, pm_e
 pm_code transport_position(pm_transport *t, uint64_t end, uint64_t line, char *out, pm_err *err);
 pm_code transport_resume(pm_transport *t, const char *position, transport_start *out, pm_err *err);
 void transport_describe(const pm_transport *t, const char *position, char *out, size_t cap);
+bool transport_same(pm_transport *t, const char *position, uint64_t *offset);
+char *transport_previous(pm_transport *t, const char *position);
+void transport_identity(const pm_transport *t, char *out, size_t cap);
 void transport_close(pm_transport *t);
 
 #endif

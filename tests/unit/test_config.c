@@ -310,7 +310,7 @@ static void test_unknown_keys(void **state)
                  "    name: orders\n",
                  "pipemend.yaml:2:5: unknown key \"tabel\" in pipeline \"orders\"",
                  "did you mean \"table\"? valid keys: name, source, format, table, owner, "
-                 "policy, contract, agent, schedule, timezone, every, watch, review");
+                 "policy, contract, agent, schedule, timezone, every, watch, review, on_rewrite");
     expect_error("pipelines:\n"
                  "  - source: x\n"
                  "  - bogus: 1\n",
