@@ -192,3 +192,48 @@ class TestFileLife(E2E):
         pos = json.loads(self.sql("SELECT position FROM %s" % cps)[0][0])
         self.assertIn("ino", pos)
         self.assertIn("prefix", pos)
+
+
+class TestCsvOpenQuote(E2E):
+    """A CSV quote that never closes costs its own row, not the rest of the
+    file (issue 12, "No silent hold-back")."""
+
+    def csv_with_open_quote(self, n=10000, bad=10):
+        lines = ["id,name"]
+        for i in range(1, n + 1):
+            lines.append('%d,"broken' % i if i == bad else "%d,row %d" % (i, i))
+        return self.write("feed.csv", "\n".join(lines) + "\n")
+
+    def check(self, r, why):
+        self.assertEqual(r.rc, 3, r)  # quarantined, nothing lost
+        run = self.last_run()
+        self.assertEqual((run["rows_read"], run["rows_loaded"], run["rows_quarantined"]),
+                         (10000, 9999, 1))
+        self.assertEqual(run["status"], "quarantined")
+        self.assertIn(why, r.stderr)
+        self.assertEqual(self.count("t"), 9999)
+        self.assertEqual(self.sql("SELECT count(*) FROM t WHERE id = 10"), [(0,)])
+        self.assertEqual(self.sql("SELECT min(id), max(id) FROM t"), [(1, 10000)])
+        (q,) = self.quarantine()
+        self.assertEqual(q["line"], 11)
+        self.assertIn("unterminated quoted field 2", q["message"])
+        self.assertEqual(self.raw_bytes(q), b'10,"broken')
+        self.assert_invariants("t", 10000)
+
+    def test_quote_open_to_the_end_of_the_file(self):
+        f = self.csv_with_open_quote()
+        r = self.ingest("t", f)
+        self.check(r, "before the end of the file")
+        # a re-run loads nothing twice
+        self.ingest("t", f, expect=EXIT_LOADED)
+        self.assertEqual(self.last_run()["rows_read"], 0)
+        self.assertEqual(self.count("t"), 9999)
+
+    def test_quote_open_past_the_record_size_limit(self):
+        # the rest of the file is far over the limit: the record is first
+        # skipped as over-long, then, its quote never closing, read again
+        # as its first line alone
+        self.write_config("defaults:\n  max_line_bytes: 1000\n")
+        f = self.csv_with_open_quote()
+        r = self.ingest("t", f)
+        self.check(r, "before the end of the file")

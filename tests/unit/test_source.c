@@ -577,13 +577,19 @@ static void test_csv_bad_quotes(void **state)
     assert_string_equal(rec.malformed,
                         "unexpected character after closing quote in field 2 at byte 5");
 
-    /* An open quote runs to the end of input: one malformed record holds
-     * the rest, so no byte is lost. */
+    /* An open quote that does not close before the end of input: its
+     * line is one malformed record, and the rows after it are read on. */
     next_ok(src, a, &rec);
     assert_string_equal(rec.malformed, "unterminated quoted field 2 at byte 2");
-    assert_raw(&rec, "6,\"never closed\n7,8\n");
-    assert_int_equal(rec.end, strlen(text));
+    assert_raw(&rec, "6,\"never closed");
+    assert_int_equal(rec.end, strlen(text) - 4);
     assert_int_equal(rec.line, 6);
+    assert_int_equal(rec.next_line, 7);
+    next_ok(src, a, &rec);
+    assert_null(rec.malformed);
+    assert_raw_field(&rec, 1, "b", "8");
+    assert_int_equal(rec.line, 7);
+    assert_int_equal(rec.end, strlen(text));
 
     next_done(src, a);
     source_close(src);
