@@ -607,6 +607,9 @@ static int run_command(const command *cmd, int argc, char **argv, const struct o
         case 'w':
             ctx.on_rewrite = optarg;
             break;
+        case 'z':
+            ctx.final = true;
+            break;
         case 'A':
             ctx.actor = optarg;
             break;

@@ -817,10 +817,10 @@ static pm_code load_policy(loader *ld, const yaml_node_t *n, const char *owner, 
 
 /* ---- sections ----------------------------------------------------------- */
 
-static const char *const default_keys[] = {"batch_size",   "sample_size",   "max_line_bytes",
-                                           "max_depth",    "volume_window", "volume_ratio",
-                                           "promote_after"};
-enum { DK_BATCH, DK_SAMPLE, DK_LINE, DK_DEPTH, DK_WINDOW, DK_RATIO, DK_PROMOTE };
+static const char *const default_keys[] = {"batch_size",    "sample_size",   "max_line_bytes",
+                                           "max_depth",     "volume_window", "volume_ratio",
+                                           "promote_after", "last_line_wait"};
+enum { DK_BATCH, DK_SAMPLE, DK_LINE, DK_DEPTH, DK_WINDOW, DK_RATIO, DK_PROMOTE, DK_LAST_LINE };
 
 static pm_code load_defaults(loader *ld, const yaml_node_t *n)
 {
@@ -844,6 +844,10 @@ static pm_code load_defaults(loader *ld, const yaml_node_t *n)
             cfg->volume_ratio = d;
             continue;
         }
+        if (k == DK_LAST_LINE && v->type == YAML_SCALAR_NODE && strcmp(sval(v), "0") == 0) {
+            cfg->last_line_wait = 0; /* at once */
+            continue;
+        }
         if (k == DK_PROMOTE && v->type == YAML_SCALAR_NODE && strcmp(sval(v), "0") == 0) {
             cfg->promote_after = 0; /* never */
             continue;
@@ -851,8 +855,9 @@ static pm_code load_defaults(loader *ld, const yaml_node_t *n)
         /* Maxima keep one setting from costing unbounded memory: a batch
          * (and the first one holds the whole sample) lives in memory. */
         static const unsigned long long maxima[] = {
-            [DK_BATCH] = 1000000, [DK_SAMPLE] = 1000000, [DK_LINE] = 1ULL << 30,
-            [DK_DEPTH] = 10000,   [DK_WINDOW] = 1000,    [DK_PROMOTE] = 1000,
+            [DK_BATCH] = 1000000,        [DK_SAMPLE] = 1000000, [DK_LINE] = 1ULL << 30,
+            [DK_DEPTH] = 10000,          [DK_WINDOW] = 1000,    [DK_PROMOTE] = 1000,
+            [DK_LAST_LINE] = 30 * 86400,
         };
         unsigned long long max = maxima[k];
         if (get_count(ld, v, default_keys[k], "in defaults", max, &u) != PM_OK)
@@ -876,6 +881,9 @@ static pm_code load_defaults(loader *ld, const yaml_node_t *n)
             break;
         case DK_PROMOTE:
             cfg->promote_after = (int)u;
+            break;
+        case DK_LAST_LINE:
+            cfg->last_line_wait = (int64_t)u;
             break;
         }
     }
@@ -1536,6 +1544,7 @@ static pm_config *config_new(void)
     cfg->volume_window = 10;
     cfg->volume_ratio = 0.2;
     cfg->promote_after = 3; /* PROMOTE_AFTER_DEFAULT (heal/promote.h) */
+    cfg->last_line_wait = 3600;
     cfg->serve_max_concurrent = 2;
     cfg->serve_lease_seconds = 30;
     pm_agent_cfg *ac = &cfg->agent;

@@ -13,6 +13,9 @@
  *     max_depth: 64            # JSON nesting
  *     volume_window: 10        # runs of history for the volume check
  *     volume_ratio: 0.2        # below this fraction of the median: anomaly
+ *     last_line_wait: 3600     # seconds a file stays unchanged before its last
+ *                              # line without a line end that does not parse
+ *                              # is quarantined (ingest.h); 0: at once
  *     promote_after: 3         # approvals of one op kind on one table before
  *                              # pipemend proposes to promote it (heal/promote.h);
  *                              # 0: never
@@ -176,6 +179,7 @@ typedef struct pm_config {
     int volume_window;
     double volume_ratio;
     int promote_after;
+    int64_t last_line_wait; /* seconds (ingest_opts.last_line_wait) */
     pm_pipeline_cfg *pipelines;
     size_t npipelines;
     pm_contract *contracts; /* from the tables: section */

@@ -1200,6 +1200,35 @@ static pm_code rewrite_conflict(run *r, const src_plan *p, transport_start *star
     }
 }
 
+/* The file ends inside rec, which does not parse: is the file complete
+ * (--final, or unchanged for last_line_wait seconds)? Then rec is
+ * quarantined as the malformed row it is; else it waits. Either way it is
+ * said as a warning: bytes held back are never silent. */
+static bool last_line_done(run *r, const src_plan *p, const pm_transport *t, const pm_record *rec)
+{
+    const ingest_opts *o = r->o;
+    int64_t mtime = t->mtime, quiet = mtime ? (int64_t)time(NULL) - mtime : -1;
+    unsigned long long line = (unsigned long long)rec->line, at = rec->offset,
+                       bytes = rec->end - rec->offset;
+    if (o->final || (quiet >= 0 && quiet >= o->last_line_wait)) {
+        char why[96];
+        if (o->final)
+            snprintf(why, sizeof why, "the file is complete (--final)");
+        else
+            snprintf(why, sizeof why, "the file has not changed for %lld s (last_line_wait)",
+                     (long long)quiet);
+        pm_warn("%s: its last line (line %llu, %llu bytes from byte %llu) has no line end and "
+                "does not parse, and %s: it is quarantined as malformed",
+                p->path, line, bytes, at, why);
+        return true;
+    }
+    pm_warn("%s: its last line (line %llu, %llu bytes from byte %llu) has no line end yet and "
+            "does not parse; it is left for the next run, and quarantined as malformed once the "
+            "file is complete (--final) or has not changed for %lld s (defaults.last_line_wait)",
+            p->path, line, bytes, at, (long long)o->last_line_wait);
+    return false;
+}
+
 static pm_code read_source(run *r, src_plan *p, int *slot, pm_err *err)
 {
     const ingest_opts *o = r->o;
@@ -1286,13 +1315,11 @@ static pm_code read_source(run *r, src_plan *p, int *slot, pm_err *err)
         brow *row = batch_push(b);
         rc = source_next(src, b->arena, &row->rec, err);
         bool ended = rc != PM_OK;
-        if (!ended && row->rec.unterminated && row->rec.malformed && resumable) {
+        if (!ended && row->rec.unterminated && row->rec.malformed && resumable &&
+            !last_line_done(r, p, t, &row->rec)) {
             /* The file ends inside a record that does not parse: most likely
              * its producer is still writing it. Leave it, uncommitted and
              * before the checkpoint, for the next run to read whole. */
-            pm_info("%s: the last line has no line end yet and does not parse; it is left for "
-                    "the next run",
-                    p->path);
             b->n--;
             ended = true;
         } else if (ended) {

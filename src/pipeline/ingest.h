@@ -66,8 +66,15 @@ typedef struct ingest_opts {
     bool (*should_stop)(void *arg);
     void *stop_arg;
     ingest_on_rewrite on_rewrite; /* default stop */
-    pm_policy policy;             /* mode auto (default): heal automatic drift inline */
-    const char *policy_source;    /* where it came from, recorded with proposals */
+    /* A file's last line without a line end that does not parse is most
+     * likely still being written: it is left for the next run, with a
+     * warning, unless the file is complete (final: the person says so) or
+     * has not changed for last_line_wait seconds; then it is quarantined as
+     * malformed with its bytes, and the checkpoint moves past it. */
+    bool final;
+    int64_t last_line_wait;
+    pm_policy policy;          /* mode auto (default): heal automatic drift inline */
+    const char *policy_source; /* where it came from, recorded with proposals */
 } ingest_opts;
 
 typedef struct ingest_result {

@@ -494,6 +494,7 @@ pm_code file_transport_open(const char *path, pm_transport **out, pm_err *err)
         if (!f->prefix || !EVP_DigestInit_ex(f->prefix, EVP_sha256(), NULL))
             pm_oom(sizeof(EVP_MD_CTX *));
         f->base.size = (uint64_t)st.st_size;
+        f->base.mtime = (int64_t)st.st_mtime;
         (void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
     }
     f->base.label = f->path;

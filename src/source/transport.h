@@ -94,6 +94,7 @@ struct pm_transport {
     const char *label; /* the input as the person named it (a path, "-"), for messages */
     char *id;          /* owned: see transport_id */
     uint64_t size;     /* bytes, when known (a regular file); 0 otherwise */
+    int64_t mtime;     /* last modified, seconds since the epoch, when known; 0 otherwise */
 };
 
 /* Opens path: "-" is standard input, anything else a file (file.c). The

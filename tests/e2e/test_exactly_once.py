@@ -203,7 +203,8 @@ class TestResumeSafety(E2E):
     def test_line_still_being_written_is_left_for_the_next_run(self):
         f = self.write("a.ndjson", b'{"id":1,"v":"a"}\n{"id":2,"v":"b"}\n{"id":3,"v"')
         r = self.ingest("t", f, expect=EXIT_LOADED)
-        self.assertIn("the last line has no line end yet", r.stderr)
+        self.assertIn("warning: %s: its last line (line 3, 11 bytes from byte 34) has no line "
+                      "end yet" % f, r.stderr)
         self.assertEqual(self.ids(), [1, 2])
         self.assertEqual(self.last_run()["rows_read"], 2)
         with open(f, "ab") as fh:

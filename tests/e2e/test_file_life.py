@@ -237,3 +237,51 @@ class TestCsvOpenQuote(E2E):
         f = self.csv_with_open_quote()
         r = self.ingest("t", f)
         self.check(r, "before the end of the file")
+
+
+class TestLastLine(E2E):
+    """A last line that never gets its line end is visible at once and
+    quarantined, with its bytes, once the file is complete."""
+
+    TAIL = b'{"id":3,"v"'
+
+    def feed(self):
+        return self.write("a.ndjson", b'{"id":1,"v":"a"}\n{"id":2,"v":"b"}\n' + self.TAIL)
+
+    def ids(self):
+        return [r[0] for r in self.sql("SELECT id FROM t ORDER BY id")]
+
+    def assert_quarantined_tail(self, f):
+        (q,) = self.quarantine()
+        self.assertEqual(q["kinds"], ["malformed"])
+        self.assertEqual(q["line"], 3)
+        self.assertEqual(self.raw_bytes(q), self.TAIL)
+        self.assertEqual(self.ids(), [1, 2])
+        self.assert_invariants("t", 3)
+        # the checkpoint is past it: nothing is read twice
+        self.ingest("t", f, expect=EXIT_LOADED, extra=["--final"])
+        self.assertEqual(self.last_run()["rows_read"], 0)
+        self.assertEqual(len(self.quarantine()), 1)
+
+    def test_waits_with_a_warning_then_final_quarantines_it(self):
+        f = self.feed()
+        r = self.ingest("t", f, expect=EXIT_LOADED)
+        self.assertIn("warning:", r.stderr)
+        self.assertIn("no line end yet", r.stderr)
+        self.assertIn("--final", r.stderr)
+        self.assertEqual(self.quarantine(), [])
+        r = self.ingest("t", f, expect=3, extra=["--final"])
+        self.assertIn("the file is complete (--final): it is quarantined as malformed", r.stderr)
+        self.assert_quarantined_tail(f)
+
+    def test_after_the_configured_time_unchanged(self):
+        self.write_config("defaults:\n  last_line_wait: 60\n")
+        f = self.feed()
+        r = self.ingest("t", f, expect=EXIT_LOADED)
+        self.assertIn("has not changed for 60 s", r.stderr)
+        self.assertEqual(self.ids(), [1, 2])
+        old = os.path.getmtime(f) - 61  # a minute and more without a write
+        os.utime(f, (old, old))
+        r = self.ingest("t", f, expect=3)
+        self.assertIn("has not changed for", r.stderr)
+        self.assert_quarantined_tail(f)

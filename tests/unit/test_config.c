@@ -323,7 +323,7 @@ static void test_unknown_keys(void **state)
     expect_error("defaults:\n  batchsize: 5\n",
                  "pipemend.yaml:2:3: unknown key \"batchsize\" in defaults",
                  "did you mean \"batch_size\"? valid keys: batch_size, sample_size, "
-                 "max_line_bytes, max_depth, volume_window, volume_ratio, promote_after");
+                 "max_line_bytes, max_depth, volume_window, volume_ratio, promote_after, last_line_wait");
     expect_error("tables:\n"
                  "  events:\n"
                  "    contract:\n"
