@@ -28,6 +28,7 @@
 #include <pthread.h>
 #include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -951,12 +952,27 @@ static pm_code plan_sources(run *r, src_plan *plan, pm_err *err)
     return PM_OK;
 }
 
+static int checkpoint_cmp(const void *a, const void *b)
+{
+    return strcmp(((const pm_checkpoint *)a)->source, ((const pm_checkpoint *)b)->source);
+}
+
+/* cps sorted by source (checkpoint_cmp). */
 static const pm_checkpoint *checkpoint_of(const pm_checkpoint *cps, size_t n, const char *source)
 {
-    for (size_t i = 0; i < n; i++)
-        if (strcmp(cps[i].source, source) == 0)
-            return &cps[i];
-    return NULL;
+    pm_checkpoint key = {.source = source};
+    return bsearch(&key, cps, n, sizeof *cps, checkpoint_cmp);
+}
+
+/* A checkpoint by the identity its token records (transport_token_identity). */
+typedef struct ident_ref {
+    const char *identity;
+    size_t i; /* into the checkpoints */
+} ident_ref;
+
+static int ident_cmp(const void *a, const void *b)
+{
+    return strcmp(((const ident_ref *)a)->identity, ((const ident_ref *)b)->identity);
 }
 
 /* Decides where each file starts, before anything is read, from every
@@ -995,6 +1011,12 @@ static pm_code plan_identities(run *r, src_plan *plan, size_t *n, pm_err *err)
             }
         }
     }
+    /* Sorted once, so that many files against many checkpoints costs
+     * n log n, and transport_same reads only the few of the same identity. */
+    if (ncps)
+        qsort(cps, ncps, sizeof *cps, checkpoint_cmp);
+    ident_ref *refs = NULL;
+    size_t nrefs = 0;
     src_plan *out = pm_arena_calloc(r->arena, (2 * *n + 1) * sizeof *out);
     size_t nout = 0;
     for (size_t i = 0; i < *n; i++) {
@@ -1004,13 +1026,30 @@ static pm_code plan_identities(run *r, src_plan *plan, size_t *n, pm_err *err)
             out[nout++] = *p;
             continue;
         }
+        if (!refs) {
+            refs = pm_arena_alloc(r->arena, (ncps ? ncps : 1) * sizeof *refs);
+            for (size_t k = 0; k < ncps; k++) {
+                char ident[64];
+                transport_token_identity(t, cps[k].position, ident, sizeof ident);
+                if (ident[0])
+                    refs[nrefs++] = (ident_ref){pm_arena_strdup(r->arena, ident), k};
+            }
+            if (nrefs)
+                qsort(refs, nrefs, sizeof *refs, ident_cmp);
+        }
         const pm_checkpoint *own = checkpoint_of(cps, ncps, p->id), *best = NULL;
         uint64_t furthest = 0;
-        for (size_t k = 0; k < ncps; k++) {
+        ident_ref key = {.identity = p->identity};
+        const ident_ref *hit =
+            p->identity[0] && nrefs ? bsearch(&key, refs, nrefs, sizeof *refs, ident_cmp) : NULL;
+        while (hit && hit > refs && strcmp(hit[-1].identity, p->identity) == 0)
+            hit--;
+        for (; hit && hit < refs + nrefs && strcmp(hit->identity, p->identity) == 0; hit++) {
+            const pm_checkpoint *c = &cps[hit->i];
             uint64_t off;
-            if (transport_same(t, cps[k].position, &off) &&
-                (!best || off > furthest || (off == furthest && &cps[k] == own))) {
-                best = &cps[k];
+            if (transport_same(t, c->position, &off) &&
+                (!best || off > furthest || (off == furthest && c == own))) {
+                best = c;
                 furthest = off;
             }
         }

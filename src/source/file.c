@@ -414,6 +414,15 @@ static void file_identity(const pm_transport *t, char *out, size_t cap)
         out[0] = '\0';
 }
 
+static void file_token_identity(const char *position, char *out, size_t cap)
+{
+    file_tok k;
+    if (file_token(position, &k) && k.v2)
+        snprintf(out, cap, "%" PRIu64 ":%" PRIu64, k.dev, k.ino);
+    else if (cap)
+        out[0] = '\0';
+}
+
 static void file_describe(const char *position, char *out, size_t cap)
 {
     file_tok k;
@@ -441,6 +450,7 @@ static const transport_ops file_ops = {
     .same = file_same,
     .previous = file_previous,
     .identity = file_identity,
+    .token_identity = file_token_identity,
     .close = file_close,
 };
 

@@ -59,6 +59,14 @@ void transport_identity(const pm_transport *t, char *out, size_t cap)
         out[0] = '\0';
 }
 
+void transport_token_identity(const pm_transport *t, const char *position, char *out, size_t cap)
+{
+    if (t->ops->token_identity && position)
+        t->ops->token_identity(position, out, cap);
+    else if (cap)
+        out[0] = '\0';
+}
+
 void transport_close(pm_transport *t)
 {
     if (!t)

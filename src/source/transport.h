@@ -84,6 +84,10 @@ typedef struct transport_ops {
     /* What makes this input itself whatever it is named (a file's device
      * and inode) into out, "" when it has none. */
     void (*identity)(const pm_transport *t, char *out, size_t cap);
+    /* The identity a token of this kind records (as identity gives it for
+     * the input the token was taken on), "" when it records none: to find
+     * the few tokens transport_same needs to look at among many. */
+    void (*token_identity)(const char *position, char *out, size_t cap);
     void (*close)(pm_transport *t);
 } transport_ops;
 
@@ -128,6 +132,7 @@ void transport_describe(const pm_transport *t, const char *position, char *out, 
 bool transport_same(pm_transport *t, const char *position, uint64_t *offset);
 char *transport_previous(pm_transport *t, const char *position);
 void transport_identity(const pm_transport *t, char *out, size_t cap);
+void transport_token_identity(const pm_transport *t, const char *position, char *out, size_t cap);
 void transport_close(pm_transport *t);
 
 #endif
