@@ -30,6 +30,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -997,7 +998,11 @@ static pm_code plan_identities(run *r, src_plan *plan, size_t *n, pm_err *err)
     for (size_t i = 0; i < *n; i++) {
         pm_transport *t;
         plan[i].start = START_OWN;
-        if (strcmp(plan[i].path, "-") == 0 || transport_open(plan[i].path, &t, NULL) != PM_OK)
+        /* Regular files only: opening a named pipe here would take its
+         * writer's data (or its end) from the read that follows. */
+        struct stat st;
+        if (strcmp(plan[i].path, "-") == 0 || stat(plan[i].path, &st) != 0 ||
+            !S_ISREG(st.st_mode) || transport_open(plan[i].path, &t, NULL) != PM_OK)
             continue; /* read_source says why it cannot be read */
         plan[i].id = pm_arena_strdup(r->arena, transport_id(t));
         transport_identity(t, plan[i].identity, sizeof plan[i].identity);
@@ -1540,13 +1545,11 @@ pm_code ingest_run(pm_store *store, const ingest_opts *o, ingest_result *res, pm
                         "checkpoint to resume it from): its clean rows keep flowing");
             continue;
         }
-        FILE *f = fopen(plan[i].path, "rb");
-        if (f) {
-            fseek(f, 0, SEEK_END);
-            long sz = ftell(f);
-            r.total_bytes += sz > 0 ? (uint64_t)sz : 0;
-            fclose(f);
-        }
+        /* stat, not open: opening a named pipe would wait for its writer
+         * and take its data from the read that follows */
+        struct stat st;
+        if (stat(plan[i].path, &st) == 0 && S_ISREG(st.st_mode))
+            r.total_bytes += (uint64_t)st.st_size;
     }
     r.t0_ms = pm_clock_ms();
     pthread_mutex_init(&r.mu, NULL);

@@ -7,6 +7,7 @@ table are counted exactly."""
 import json
 import os
 import shutil
+import subprocess
 
 from e2e_util import E2E, EXIT_LOADED
 
@@ -285,3 +286,18 @@ class TestLastLine(E2E):
         r = self.ingest("t", f, expect=3)
         self.assertIn("has not changed for", r.stderr)
         self.assert_quarantined_tail(f)
+
+
+class TestNamedPipe(E2E):
+    def test_named_pipe_is_read_once_by_the_run(self):
+        # Planning a run must not open the pipe (that waits for its writer
+        # and takes its data): only the read does.
+        fifo = self.path("feed.ndjson")
+        os.mkfifo(fifo)
+        writer = subprocess.Popen(["sh", "-c", "printf '%s\\n' '{\"id\":1}' '{\"id\":2}' > " + fifo])
+        try:
+            r = self.pm("ingest", "--db", self.db, "--table", "t", fifo, timeout=60)
+        finally:
+            writer.wait(timeout=60)
+        self.assertEqual(r.rc, EXIT_LOADED, r)
+        self.assertEqual(self.sql("SELECT id FROM t ORDER BY id"), [(1,), (2,)])
