@@ -22,7 +22,11 @@
  * two runs on the same file cannot both load it. What a checkpoint holds
  * is the source's transport's business (source/transport.h): a position
  * token this file hands from the store to the transport and back, and
- * compares byte for byte, without reading inside it. */
+ * compares byte for byte, without reading inside it. Before anything is
+ * read, plan_identities matches the run's files with every checkpoint of
+ * the table through the transport (transport_same, transport_previous),
+ * so a file renamed, rotated or hard-linked resumes where it stood; a
+ * file whose loaded bytes changed is the pipeline's on_rewrite to decide. */
 #include "pipeline/ingest.h"
 
 #include <pthread.h>
@@ -1193,10 +1197,6 @@ static bool halt_cut(run *r, batch *b)
     return false;
 }
 
-/* Reads one source to its end into batches. Where it starts is its
- * transport's business (transport_resume): the checkpoint's position is
- * handed over as the store keeps it, and each batch gets the position
- * its transport encodes for the batch's end. */
 static const char *const on_rewrite_names[] = {
     [ON_REWRITE_STOP] = "stop", [ON_REWRITE_SKIP] = "skip", [ON_REWRITE_RELOAD] = "reload"};
 
@@ -1273,6 +1273,10 @@ static bool last_line_done(run *r, const src_plan *p, const pm_transport *t, con
     return false;
 }
 
+/* Reads one source to its end into batches. Where it starts is its
+ * transport's business (transport_resume): the checkpoint's position is
+ * handed over as the store keeps it, and each batch gets the position
+ * its transport encodes for the batch's end. */
 static pm_code read_source(run *r, src_plan *p, int *slot, pm_err *err)
 {
     const ingest_opts *o = r->o;

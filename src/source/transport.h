@@ -10,10 +10,11 @@
  *     every run over the same input ("stdin" for standard input);
  *   - its position (transport_position): an opaque token, at most
  *     TRANSPORT_POSITION_MAX bytes of text, that says where the stream
- *     stands after a given byte of it (a file: the offset, the line there
- *     and a fingerprint of the bytes loaded; a Kafka partition: the offset
- *     of the message holding that byte). The checkpoint stores the token as
- *     it is: neither the store nor the pipeline reads inside it;
+ *     stands after a given byte of it (a file: the offset, the line there,
+ *     its device and inode and a hash of the bytes loaded; a Kafka
+ *     partition: the offset of the message holding that byte). The
+ *     checkpoint stores the token as it is: neither the store nor the
+ *     pipeline reads inside it;
  *   - whether a token still holds (transport_resume): it decodes a token
  *     from a checkpoint and says at which byte of this run's stream the
  *     decoder starts, warning when the input changed under the token, or
