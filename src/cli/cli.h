@@ -30,6 +30,8 @@ typedef struct cli_ctx {
     const char *pipeline;
     const char *dir;
     const char *policy;     /* --policy: auto, review or frozen */
+    const char *on_rewrite; /* --on-rewrite: stop, skip or reload */
+    bool final;             /* --final */
     const char *actor;      /* --actor: who approves or rejects */
     const char *role;       /* --role: the login init --print-grants sets up */
     bool print_grants;      /* --print-grants (init) */

@@ -33,6 +33,8 @@ static void print_result(const cli_ctx *ctx, const ingest_result *r)
 static int run(cli_ctx *ctx, pipeline_request *req)
 {
     req->policy_mode = ctx->policy;
+    req->on_rewrite = ctx->on_rewrite;
+    req->final = ctx->final;
     if (ctx->policy)
         req->policy_mode_source = "--policy on the command line";
     if (isatty(2)) {

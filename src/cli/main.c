@@ -325,6 +325,7 @@ static const struct {
     {"format", "ndjson json csv tsv"},
     {"policy", "auto review frozen"},
     {"delimiter", "comma semicolon tab pipe"},
+    {"on-rewrite", "stop skip reload"},
     {"table", "@table"},
     {"config", "@file"},
     {"output", "@file"},
@@ -610,6 +611,12 @@ static int run_command(const command *cmd, int argc, char **argv, const struct o
             break;
         case 'P':
             ctx.policy = optarg;
+            break;
+        case 'w':
+            ctx.on_rewrite = optarg;
+            break;
+        case 'z':
+            ctx.final = true;
             break;
         case 'A':
             ctx.actor = optarg;

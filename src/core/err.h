@@ -31,6 +31,7 @@ typedef enum pm_code {
 #define PM_ERR_SCHEMA PM_SCHEMA
 #define PM_ERR_BUSY PM_BUSY
 #define PM_ERR_INTERNAL PM_INTERNAL
+#define PM_ERR_CONFLICT PM_CONFLICT
 
 typedef struct pm_err {
     pm_code code;

@@ -819,10 +819,10 @@ static pm_code load_policy(loader *ld, const yaml_node_t *n, const char *owner, 
 
 /* ---- sections ----------------------------------------------------------- */
 
-static const char *const default_keys[] = {"batch_size",   "sample_size",   "max_line_bytes",
-                                           "max_depth",    "volume_window", "volume_ratio",
-                                           "promote_after"};
-enum { DK_BATCH, DK_SAMPLE, DK_LINE, DK_DEPTH, DK_WINDOW, DK_RATIO, DK_PROMOTE };
+static const char *const default_keys[] = {"batch_size",    "sample_size",   "max_line_bytes",
+                                           "max_depth",     "volume_window", "volume_ratio",
+                                           "promote_after", "last_line_wait"};
+enum { DK_BATCH, DK_SAMPLE, DK_LINE, DK_DEPTH, DK_WINDOW, DK_RATIO, DK_PROMOTE, DK_LAST_LINE };
 
 static pm_code load_defaults(loader *ld, const yaml_node_t *n)
 {
@@ -846,6 +846,10 @@ static pm_code load_defaults(loader *ld, const yaml_node_t *n)
             cfg->volume_ratio = d;
             continue;
         }
+        if (k == DK_LAST_LINE && v->type == YAML_SCALAR_NODE && strcmp(sval(v), "0") == 0) {
+            cfg->last_line_wait = 0; /* at once */
+            continue;
+        }
         if (k == DK_PROMOTE && v->type == YAML_SCALAR_NODE && strcmp(sval(v), "0") == 0) {
             cfg->promote_after = 0; /* never */
             continue;
@@ -853,8 +857,9 @@ static pm_code load_defaults(loader *ld, const yaml_node_t *n)
         /* Maxima keep one setting from costing unbounded memory: a batch
          * (and the first one holds the whole sample) lives in memory. */
         static const unsigned long long maxima[] = {
-            [DK_BATCH] = 1000000, [DK_SAMPLE] = 1000000, [DK_LINE] = 1ULL << 30,
-            [DK_DEPTH] = 10000,   [DK_WINDOW] = 1000,    [DK_PROMOTE] = 1000,
+            [DK_BATCH] = 1000000,        [DK_SAMPLE] = 1000000, [DK_LINE] = 1ULL << 30,
+            [DK_DEPTH] = 10000,          [DK_WINDOW] = 1000,    [DK_PROMOTE] = 1000,
+            [DK_LAST_LINE] = 30 * 86400,
         };
         unsigned long long max = maxima[k];
         if (get_count(ld, v, default_keys[k], "in defaults", max, &u) != PM_OK)
@@ -879,6 +884,9 @@ static pm_code load_defaults(loader *ld, const yaml_node_t *n)
         case DK_PROMOTE:
             cfg->promote_after = (int)u;
             break;
+        case DK_LAST_LINE:
+            cfg->last_line_wait = (int64_t)u;
+            break;
         }
     }
     return PM_OK;
@@ -886,7 +894,7 @@ static pm_code load_defaults(loader *ld, const yaml_node_t *n)
 
 static const char *const pipeline_keys[] = {
     "name",     "source",   "format", "table", "owner",  "policy",    "contract", "agent",
-    "schedule", "timezone", "every",  "watch", "review", "delimiter", "encoding"};
+    "schedule", "timezone", "every",  "watch", "review", "delimiter", "encoding", "on_rewrite"};
 enum {
     PK_NAME,
     PK_SOURCE,
@@ -902,7 +910,8 @@ enum {
     PK_WATCH,
     PK_REVIEW,
     PK_DELIMITER,
-    PK_ENCODING
+    PK_ENCODING,
+    PK_ON_REWRITE
 };
 
 static pm_code load_pipeline(loader *ld, const yaml_node_t *n, size_t index, pipeline_marks *marks,
@@ -1015,6 +1024,10 @@ static pm_code load_pipeline(loader *ld, const yaml_node_t *n, size_t index, pip
             break;
         case PK_WATCH:
             rc = get_bool(ld, v, "watch", where, &pc->watch);
+            break;
+        case PK_ON_REWRITE:
+            if (v->type != YAML_SCALAR_NODE || !ingest_on_rewrite_parse(sval(v), &pc->on_rewrite))
+                rc = bad_value(ld, v, "on_rewrite", where, "stop, skip or reload");
             break;
         case PK_REVIEW: {
             static const char *const rk[] = {"export_dir", "git_branch_prefix"};
@@ -1649,6 +1662,7 @@ static pm_config *config_new(void)
     cfg->serve.max_connections = 256;
     cfg->serve.max_connections_per_peer = 32;
     cfg->pg_reconnect_seconds = STORE_RECONNECT_SECONDS;
+    cfg->last_line_wait = 3600;
     pm_agent_cfg *ac = &cfg->agent;
     ac->provider = "anthropic";
     ac->max_turns = 12;

@@ -13,6 +13,9 @@
  *     max_depth: 64            # JSON nesting
  *     volume_window: 10        # runs of history for the volume check
  *     volume_ratio: 0.2        # below this fraction of the median: anomaly
+ *     last_line_wait: 3600     # seconds a file stays unchanged before its last
+ *                              # line without a line end that does not parse
+ *                              # is quarantined (ingest.h); 0: at once
  *     promote_after: 3         # approvals of one op kind on one table before
  *                              # pipemend proposes to promote it (heal/promote.h);
  *                              # 0: never
@@ -30,6 +33,9 @@
  *       every: 5m                      # or/and every 90s, 5m, 2h, 1d
  *       watch: true                    # or/and when a file matching the source
  *                                      # appears or grows (inotify, debounced)
+ *       on_rewrite: stop               # a file truncated or rewritten after it
+ *                                      # was loaded: stop | skip | reload
+ *                                      # (ingest.h; default stop)
  *       review:                        # serve exports each waiting proposal
  *         export_dir: migrations       # (tools/export.h) into this directory,
  *         git_branch_prefix: pipemend/ # and commits it on a new branch of its
@@ -111,6 +117,7 @@
 #include "core/netaddr.h"
 #include "heal/policy.h"
 #include "pipeline/cron.h"
+#include "pipeline/ingest.h"
 #include "source/source.h"
 
 typedef struct pm_pipeline_cfg {
@@ -131,8 +138,9 @@ typedef struct pm_pipeline_cfg {
     pm_cron cron;  /* schedule: in timezone: */
     int64_t every; /* seconds, 0: none */
     bool watch;
-    const char *review_dir;    /* review: export_dir (relative to the config file), or NULL */
-    const char *review_branch; /* review: git_branch_prefix, or NULL: files only */
+    ingest_on_rewrite on_rewrite; /* default stop */
+    const char *review_dir;       /* review: export_dir (relative to the config file), or NULL */
+    const char *review_branch;    /* review: git_branch_prefix, or NULL: files only */
 } pm_pipeline_cfg;
 
 /* A webhook sink of notify:. */
@@ -192,6 +200,7 @@ typedef struct pm_config {
     int volume_window;
     double volume_ratio;
     int promote_after;
+    int64_t last_line_wait; /* seconds (ingest_opts.last_line_wait) */
     pm_pipeline_cfg *pipelines;
     size_t npipelines;
     pm_contract *contracts; /* from the tables: section */

@@ -22,7 +22,11 @@
  * two runs on the same file cannot both load it. What a checkpoint holds
  * is the source's transport's business (source/transport.h): a position
  * token this file hands from the store to the transport and back, and
- * compares byte for byte, without reading inside it. */
+ * compares byte for byte, without reading inside it. Before anything is
+ * read, plan_identities matches the run's files with every checkpoint of
+ * the table through the transport (transport_same, transport_previous),
+ * so a file renamed, rotated or hard-linked resumes where it stood; a
+ * file whose loaded bytes changed is the pipeline's on_rewrite to decide. */
 #include "pipeline/ingest.h"
 
 #include <pthread.h>
@@ -30,6 +34,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -86,9 +91,24 @@ typedef struct batch {
     enum { SLOT_FREE, SLOT_FULL } state;
 } batch;
 
+/* Where a source starts (plan_identities). */
+typedef enum plan_start {
+    START_OWN,   /* from the checkpoint under its own key, as it stands */
+    START_TOKEN, /* from token (the same file's, found under another key),
+                  * written under its own key first */
+    START_TOP    /* from the top: a new file where a rotated one was */
+} plan_start;
+
 typedef struct src_plan {
     const char *path;
     pm_format fmt;
+    const char *id; /* transport_id, once planned */
+    char identity[64];
+    plan_start start;
+    const char *token; /* START_TOKEN: the position to resume from */
+    const char *own;   /* START_TOKEN: its own key's checkpoint when planned
+                        * (NULL: none), which the adoption expects */
+    bool skip;         /* the same file as an earlier source (a hard link) */
 } src_plan;
 
 typedef struct run {
@@ -1124,6 +1144,184 @@ static pm_code plan_sources(run *r, src_plan *plan, pm_err *err)
     return PM_OK;
 }
 
+static int checkpoint_cmp(const void *a, const void *b)
+{
+    return strcmp(((const pm_checkpoint *)a)->source, ((const pm_checkpoint *)b)->source);
+}
+
+/* cps sorted by source (checkpoint_cmp). */
+static const pm_checkpoint *checkpoint_of(const pm_checkpoint *cps, size_t n, const char *source)
+{
+    pm_checkpoint key = {.source = source};
+    return bsearch(&key, cps, n, sizeof *cps, checkpoint_cmp);
+}
+
+/* A checkpoint by the identity its token records (transport_token_identity). */
+typedef struct ident_ref {
+    const char *identity;
+    size_t i; /* into the checkpoints */
+} ident_ref;
+
+static int ident_cmp(const void *a, const void *b)
+{
+    return strcmp(((const ident_ref *)a)->identity, ((const ident_ref *)b)->identity);
+}
+
+/* Decides where each file starts, before anything is read, from every
+ * checkpoint of the table as it stands now (so that one source's move
+ * cannot hide a checkpoint from the next):
+ *   - the same file twice (a hard link, a name given twice) is read once;
+ *   - a file whose position sits under another key (it was renamed or
+ *     loaded through another link: transport_same) resumes from the
+ *     furthest such position, which is written under its own key first;
+ *   - a file where another one was (its own key's position is of another
+ *     file), with that file beside it under a new name (rotation) and not
+ *     named by this run: that file is read on first, from the position,
+ *     and this one from the top.
+ * plan has room for twice the files named; *n grows with files found. */
+static pm_code plan_identities(run *r, src_plan *plan, size_t *n, pm_err *err)
+{
+    pm_checkpoint *cps;
+    size_t ncps;
+    pm_code rc = store_checkpoints_list(r->store, r->o->table, r->arena, &cps, &ncps, err);
+    if (rc)
+        return rc;
+    for (size_t i = 0; i < *n; i++) {
+        pm_transport *t;
+        plan[i].start = START_OWN;
+        /* Regular files only: opening a named pipe here would take its
+         * writer's data (or its end) from the read that follows. */
+        struct stat st;
+        if (strcmp(plan[i].path, "-") == 0 || stat(plan[i].path, &st) != 0 ||
+            !S_ISREG(st.st_mode) || transport_open(plan[i].path, &t, NULL) != PM_OK)
+            continue; /* read_source says why it cannot be read */
+        plan[i].id = pm_arena_strdup(r->arena, transport_id(t));
+        transport_identity(t, plan[i].identity, sizeof plan[i].identity);
+        transport_close(t);
+        for (size_t j = 0; j < i && plan[i].identity[0]; j++) {
+            if (!plan[j].skip && strcmp(plan[j].identity, plan[i].identity) == 0) {
+                pm_info("%s is the same file as %s (a hard link, or named twice); it is read "
+                        "once",
+                        plan[i].path, plan[j].path);
+                plan[i].skip = true;
+            }
+        }
+    }
+    /* Sorted once, so that many files against many checkpoints costs
+     * n log n, and transport_same reads only the few of the same identity. */
+    if (ncps)
+        qsort(cps, ncps, sizeof *cps, checkpoint_cmp);
+    ident_ref *refs = NULL;
+    size_t nrefs = 0;
+    src_plan *out = pm_arena_calloc(r->arena, (2 * *n + 1) * sizeof *out);
+    size_t nout = 0;
+    for (size_t i = 0; i < *n; i++) {
+        src_plan *p = &plan[i];
+        pm_transport *t;
+        if (!p->id || p->skip || transport_open(p->path, &t, NULL) != PM_OK) {
+            out[nout++] = *p;
+            continue;
+        }
+        if (!refs) {
+            refs = pm_arena_alloc(r->arena, (ncps ? ncps : 1) * sizeof *refs);
+            for (size_t k = 0; k < ncps; k++) {
+                char ident[64];
+                transport_token_identity(t, cps[k].position, ident, sizeof ident);
+                if (ident[0])
+                    refs[nrefs++] = (ident_ref){pm_arena_strdup(r->arena, ident), k};
+            }
+            if (nrefs)
+                qsort(refs, nrefs, sizeof *refs, ident_cmp);
+        }
+        const pm_checkpoint *own = checkpoint_of(cps, ncps, p->id), *best = NULL;
+        uint64_t furthest = 0;
+        ident_ref key = {.identity = p->identity};
+        const ident_ref *hit =
+            p->identity[0] && nrefs ? bsearch(&key, refs, nrefs, sizeof *refs, ident_cmp) : NULL;
+        while (hit && hit > refs && strcmp(hit[-1].identity, p->identity) == 0)
+            hit--;
+        for (; hit && hit < refs + nrefs && strcmp(hit->identity, p->identity) == 0; hit++) {
+            const pm_checkpoint *c = &cps[hit->i];
+            uint64_t off;
+            if (transport_same(t, c->position, &off) &&
+                (!best || off > furthest || (off == furthest && c == own))) {
+                best = c;
+                furthest = off;
+            }
+        }
+        if (best && best != own) {
+            p->start = START_TOKEN;
+            p->token = best->position;
+            p->own = own ? own->position : NULL;
+            pm_info("%s was loaded before as %s (renamed or linked); resuming it from there",
+                    p->path, best->source);
+        } else if (!best && own) {
+            char *prev = transport_previous(t, own->position);
+            bool named = false;
+            for (size_t j = 0; prev && j < *n && !named; j++)
+                named = plan[j].id && strcmp(plan[j].id, prev) == 0;
+            if (prev) {
+                /* Rotated: the file loaded under this name is now prev. */
+                p->start = START_TOP;
+                if (!named) {
+                    pm_transport *pt;
+                    const char *pid = NULL;
+                    if (transport_open(prev, &pt, NULL) == PM_OK) {
+                        pid = pm_arena_strdup(r->arena, transport_id(pt));
+                        transport_close(pt);
+                    }
+                    const pm_checkpoint *pown = pid ? checkpoint_of(cps, ncps, pid) : NULL;
+                    out[nout++] = (src_plan){.path = pm_arena_strdup(r->arena, prev),
+                                             .fmt = p->fmt,
+                                             .id = pid,
+                                             .start = START_TOKEN,
+                                             .token = own->position,
+                                             .own = pown ? pown->position : NULL};
+                    pm_info("%s was rotated: the file loaded under that name is now %s; its "
+                            "lines after the checkpoint are read first, then %s from the top",
+                            p->path, prev, p->path);
+                } else {
+                    pm_info("%s was rotated to %s, which this run reads too; %s is read from the "
+                            "top",
+                            p->path, prev, p->path);
+                }
+            }
+            free(prev);
+        }
+        transport_close(t);
+        out[nout++] = *p;
+    }
+    memcpy(plan, out, nout * sizeof *out);
+    *n = nout;
+    return PM_OK;
+}
+
+/* A source whose position came from another key (plan_identities) gets it
+ * under its own key, in a transaction of its own, unless another run moved
+ * that key since the plan was made. The writer must be idle. */
+static pm_code plan_adopt(run *r, const src_plan *p, pm_err *err)
+{
+    pm_arena *a = pm_arena_new(0);
+    const char *now = NULL;
+    bool found = false;
+    pm_code rc = store_begin(r->store, err);
+    if (!rc)
+        rc = store_checkpoint_get(r->store, r->o->table, p->id, a, &now, &found, err);
+    if (!rc && (found != (p->own != NULL) || (found && strcmp(now, p->own) != 0))) {
+        rc =
+            pm_err_set(err, PM_ERR_BUSY, "another run is loading %s into %s", p->path, r->o->table);
+        pm_err_hint(err, "run one ingest per file and table at a time");
+    }
+    if (!rc)
+        rc = store_checkpoint_set(r->store, r->o->table, p->id, p->token, err);
+    if (!rc)
+        rc = store_commit(r->store, err);
+    if (rc)
+        store_rollback(r->store, NULL);
+    pm_arena_free(a);
+    return rc;
+}
+
 /* Is the source held back by an earlier halt (on_incident: halt)? A halt
  * whose row's incidents are all closed is lifted here, with an audit event,
  * and the source resumes from its checkpoint, just after that row. The
@@ -1244,6 +1442,82 @@ static bool keep_json_column(void *arg, const char *name, size_t len)
     return c >= 0 && r->table->cols[c].type.kind == PM_T_JSON;
 }
 
+static const char *const on_rewrite_names[] = {
+    [ON_REWRITE_STOP] = "stop", [ON_REWRITE_SKIP] = "skip", [ON_REWRITE_RELOAD] = "reload"};
+
+bool ingest_on_rewrite_parse(const char *name, ingest_on_rewrite *out)
+{
+    for (size_t i = 0; name && i < sizeof on_rewrite_names / sizeof on_rewrite_names[0]; i++) {
+        if (strcmp(name, on_rewrite_names[i]) == 0) {
+            *out = (ingest_on_rewrite)i;
+            return true;
+        }
+    }
+    return false;
+}
+
+const char *ingest_on_rewrite_name(ingest_on_rewrite v)
+{
+    return (unsigned)v <= ON_REWRITE_RELOAD ? on_rewrite_names[v] : "unknown";
+}
+
+/* The bytes of a file already loaded changed (start->conflict): what the
+ * pipeline's on_rewrite says. stop: an error naming the file and the
+ * choices; skip: start->conflict stays set and the file is left; reload:
+ * the file is read again from the top as a new one. */
+static pm_code rewrite_conflict(run *r, const src_plan *p, transport_start *start, pm_err *err)
+{
+    switch (r->o->on_rewrite) {
+    case ON_REWRITE_SKIP:
+        pm_warn("%s; skipping it (on_rewrite: skip): its checkpoint stays, and nothing more is "
+                "loaded from it until it is reloaded or the table reset",
+                start->why);
+        return PM_OK;
+    case ON_REWRITE_RELOAD:
+        pm_warn("%s; loading it again from the top as a new file (on_rewrite: reload)", start->why);
+        start->conflict = false;
+        return PM_OK;
+    default:
+        pm_err_set(err, PM_ERR_CONFLICT, "%s; not loading it again", start->why);
+        pm_err_hint(err,
+                    "choose what to do with %s: on_rewrite: reload (load it again as a new "
+                    "file: rows loaded from it before stay, so some may be loaded twice), "
+                    "skip (leave it, load nothing more from it) or stop (the default: this "
+                    "error), in the pipeline; for one run: --on-rewrite reload|skip|stop",
+                    p->path);
+        return PM_ERR_CONFLICT;
+    }
+}
+
+/* The file ends inside rec, which does not parse: is the file complete
+ * (--final, or unchanged for last_line_wait seconds)? Then rec is
+ * quarantined as the malformed row it is; else it waits. Either way it is
+ * said as a warning: bytes held back are never silent. */
+static bool last_line_done(run *r, const src_plan *p, const pm_transport *t, const pm_record *rec)
+{
+    const ingest_opts *o = r->o;
+    int64_t mtime = t->mtime, quiet = mtime ? (int64_t)time(NULL) - mtime : -1;
+    unsigned long long line = (unsigned long long)rec->line, at = rec->offset,
+                       bytes = rec->end - rec->offset;
+    if (o->final || (quiet >= 0 && quiet >= o->last_line_wait)) {
+        char why[96];
+        if (o->final)
+            snprintf(why, sizeof why, "the file is complete (--final)");
+        else
+            snprintf(why, sizeof why, "the file has not changed for %lld s (last_line_wait)",
+                     (long long)quiet);
+        pm_warn("%s: its last line (line %llu, %llu bytes from byte %llu) has no line end and "
+                "does not parse, and %s: it is quarantined as malformed",
+                p->path, line, bytes, at, why);
+        return true;
+    }
+    pm_warn("%s: its last line (line %llu, %llu bytes from byte %llu) has no line end yet and "
+            "does not parse; it is left for the next run, and quarantined as malformed once the "
+            "file is complete (--final) or has not changed for %lld s (defaults.last_line_wait)",
+            p->path, line, bytes, at, (long long)o->last_line_wait);
+    return false;
+}
+
 /* Reads one source to its end into batches. Where it starts is its
  * transport's business (transport_resume): the checkpoint's position is
  * handed over as the store keeps it, and each batch gets the position
@@ -1277,6 +1551,8 @@ static pm_code read_source(run *r, src_plan *p, int *slot, pm_err *err)
             source_close(src);
             return PM_OK;
         }
+        if (!rc && p->start == START_TOKEN && p->id && strcmp(p->id, id) == 0)
+            rc = plan_adopt(r, p, err);
         if (!rc)
             rc = store_checkpoint_get(r->store, o->table, id, r->arena, &pos, &had_checkpoint, err);
         if (!rc && had_checkpoint && strlen(pos) >= sizeof checkpoint) {
@@ -1289,7 +1565,14 @@ static pm_code read_source(run *r, src_plan *p, int *slot, pm_err *err)
         if (!rc && had_checkpoint)
             memcpy(checkpoint, pos, strlen(pos) + 1);
         if (!rc)
-            rc = transport_resume(t, had_checkpoint ? pos : NULL, &start, err);
+            rc = transport_resume(t, had_checkpoint && p->start != START_TOP ? pos : NULL, &start,
+                                  err);
+        if (!rc && start.conflict)
+            rc = rewrite_conflict(r, p, &start, err);
+        if (!rc && start.conflict) { /* on_rewrite: skip */
+            source_close(src);
+            return PM_OK;
+        }
         if (!rc)
             rc = source_seek(src, start.offset, start.line, err);
         if (rc) {
@@ -1335,13 +1618,11 @@ static pm_code read_source(run *r, src_plan *p, int *slot, pm_err *err)
         brow *row = batch_push(b);
         rc = source_next(src, b->arena, &row->rec, err);
         bool ended = rc != PM_OK;
-        if (!ended && row->rec.unterminated && row->rec.malformed && resumable) {
+        if (!ended && row->rec.unterminated && row->rec.malformed && resumable &&
+            !last_line_done(r, p, t, &row->rec)) {
             /* The file ends inside a record that does not parse: most likely
              * its producer is still writing it. Leave it, uncommitted and
              * before the checkpoint, for the next run to read whole. */
-            pm_info("%s: the last line has no line end yet and does not parse; it is left for "
-                    "the next run",
-                    p->path);
             b->n--;
             ended = true;
             held_last = true;
@@ -1457,8 +1738,11 @@ pm_code ingest_run(pm_store *store, const ingest_opts *o, ingest_result *res, pm
         return PM_ERR_USAGE;
     run r = {.store = store, .o = o};
     r.arena = pm_arena_new(0);
-    src_plan *plan = pm_arena_calloc(r.arena, (o->npaths + 1) * sizeof *plan);
+    src_plan *plan = pm_arena_calloc(r.arena, (2 * o->npaths + 1) * sizeof *plan);
+    size_t nplan = o->npaths;
     pm_code rc = plan_sources(&r, plan, err);
+    if (!rc)
+        rc = plan_identities(&r, plan, &nplan, err);
     if (!rc)
         rc = ingest_reap_aborted(store, err);
     if (!rc)
@@ -1534,20 +1818,20 @@ pm_code ingest_run(pm_store *store, const ingest_opts *o, ingest_result *res, pm
         }
     }
 
-    for (size_t i = 0; i < o->npaths; i++) {
+    for (size_t i = 0; i < nplan; i++) {
+        if (plan[i].skip)
+            continue;
         if (strcmp(plan[i].path, "-") == 0) {
             if (o->policy.on_incident == ON_INCIDENT_HALT)
                 pm_warn("on_incident: halt does not hold back standard input (there is no "
                         "checkpoint to resume it from): its clean rows keep flowing");
             continue;
         }
-        FILE *f = fopen(plan[i].path, "rb");
-        if (f) {
-            fseek(f, 0, SEEK_END);
-            long sz = ftell(f);
-            r.total_bytes += sz > 0 ? (uint64_t)sz : 0;
-            fclose(f);
-        }
+        /* stat, not open: opening a named pipe would wait for its writer
+         * and take its data from the read that follows */
+        struct stat st;
+        if (stat(plan[i].path, &st) == 0 && S_ISREG(st.st_mode))
+            r.total_bytes += (uint64_t)st.st_size;
     }
     r.t0_ms = pm_clock_ms();
     pthread_mutex_init(&r.mu, NULL);
@@ -1570,8 +1854,9 @@ pm_code ingest_run(pm_store *store, const ingest_opts *o, ingest_result *res, pm
             pm_arena_free(r.arena);
             return PM_ERR_INTERNAL;
         }
-        for (size_t i = 0; i < o->npaths && !read_rc && !r.stopped; i++)
-            read_rc = read_source(&r, &plan[i], &slot, &rerr);
+        for (size_t i = 0; i < nplan && !read_rc && !r.stopped; i++)
+            if (!plan[i].skip)
+                read_rc = read_source(&r, &plan[i], &slot, &rerr);
         /* Tell the writer there is nothing more (an empty last batch). */
         if (slot_wait_free(&r, slot)) {
             r.slots[slot].last = true;
@@ -1603,6 +1888,12 @@ pm_code ingest_run(pm_store *store, const ingest_opts *o, ingest_result *res, pm
         r.held = 0;
         r.done_bytes = 0;
         incident_cache_clear(r.incidents);
+        /* each file resumes from its own checkpoint now: what the plan
+         * adopted from a rotated name, or began from the top, was committed
+         * under its own key by the pass before */
+        for (size_t i = 0; i < nplan; i++)
+            if (plan[i].start != START_OWN && !plan[i].skip)
+                plan[i].start = START_OWN;
         for (int i = 0; i < 2; i++) {
             batch *b = &r.slots[i];
             pm_arena_reset(b->arena);

@@ -21,6 +21,19 @@
 #include "source/source.h"
 #include "store/store.h"
 
+/* What a run does with a file whose bytes already loaded changed (it was
+ * truncated or rewritten in place): stop (the run fails, naming the file
+ * and these choices), skip (the file is left, with a warning) or reload
+ * (it is read again from the top, as a new file). */
+typedef enum ingest_on_rewrite {
+    ON_REWRITE_STOP,
+    ON_REWRITE_SKIP,
+    ON_REWRITE_RELOAD
+} ingest_on_rewrite;
+
+bool ingest_on_rewrite_parse(const char *name, ingest_on_rewrite *out);
+const char *ingest_on_rewrite_name(ingest_on_rewrite v);
+
 /* How far a run is. */
 typedef struct ingest_progress {
     int64_t rows;         /* rows committed */
@@ -52,6 +65,14 @@ typedef struct ingest_opts {
      * stopped, for a service that is shutting down. */
     bool (*should_stop)(void *arg);
     void *stop_arg;
+    ingest_on_rewrite on_rewrite; /* default stop */
+    /* A file's last line without a line end that does not parse is most
+     * likely still being written: it is left for the next run, with a
+     * warning, unless the file is complete (final: the person says so) or
+     * has not changed for last_line_wait seconds; then it is quarantined as
+     * malformed with its bytes, and the checkpoint moves past it. */
+    bool final;
+    int64_t last_line_wait;
     pm_policy policy;          /* mode auto (default): heal automatic drift inline */
     const char *policy_source; /* where it came from, recorded with proposals */
 } ingest_opts;

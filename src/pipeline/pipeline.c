@@ -141,6 +141,14 @@ static pm_code build_opts(const pm_config *cfg, const pipeline_request *req, ing
         return code;
     }
     o->contract = rules && rules->contract ? rules->contract : config_contract(cfg, o->table);
+    o->on_rewrite = rules ? rules->on_rewrite : ON_REWRITE_STOP;
+    o->final = req->final;
+    o->last_line_wait = cfg->last_line_wait;
+    if (req->on_rewrite && !ingest_on_rewrite_parse(req->on_rewrite, &o->on_rewrite)) {
+        pm_code code = pm_err_set(err, PM_ERR_USAGE, "unknown on_rewrite \"%s\"", req->on_rewrite);
+        pm_err_hint(err, "use stop, skip or reload");
+        return code;
+    }
     if (p && strcmp(p->source, "-") == 0 && req->stdin_taken) {
         pm_code code =
             pm_err_set(err, PM_ERR_USAGE,

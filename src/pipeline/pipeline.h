@@ -38,6 +38,8 @@ typedef struct pipeline_request {
     const char *encoding;           /* the files' charset; NULL: the pipeline's, else UTF-8 */
     const char *policy_mode;        /* replaces the configured policy's mode; NULL: keep it */
     const char *policy_mode_source; /* where policy_mode came from (recorded); NULL: "--policy" */
+    const char *on_rewrite;         /* replaces the pipeline's on_rewrite; NULL: keep it */
+    bool final;                     /* the files are complete (ingest_opts.final) */
     /* The face reads its own protocol on standard input (an MCP server over
      * stdio): a pipeline whose source is "-" is refused. */
     bool stdin_taken;

@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/log.h"
 #include "core/utf8.h"
 #include "source/source_int.h"
 
@@ -340,10 +341,18 @@ static pm_code csv_find(pm_source *src, csv_scan *sc, csv_found *f, pm_err *err)
 }
 
 /* Skips the rest of an over-long CSV record, following its quotes so that
- * a newline inside a quoted field does not end it. */
-static pm_code csv_skip_record(pm_source *src, csv_scan *sc, pm_err *err)
+ * a newline inside a quoted field does not end it. *closed: the record
+ * ended (false: the input ended first, inside a quote); *first_nl: the
+ * byte just past the record's first '\n' (0: none seen). */
+static pm_code csv_skip_record(pm_source *src, csv_scan *sc, bool *closed, uint64_t *first_nl,
+                               pm_err *err)
 {
+    *closed = false;
+    *first_nl = 0;
     for (;;) {
+        const char *nl = *first_nl ? NULL : memchr(src->buf + src->beg, '\n', src->lim - src->beg);
+        if (nl)
+            *first_nl = src->base + (uint64_t)(nl - src->buf) + 1;
         src->beg = src->lim;
         if (src->eof)
             return PM_OK;
@@ -352,11 +361,28 @@ static pm_code csv_skip_record(pm_source *src, csv_scan *sc, pm_err *err)
             return rc;
         sc->pos = 0;
         if (csv_step(&cx(src)->spans, sc, src->buf + src->beg, src->lim - src->beg, false)) {
+            if (!*first_nl)
+                *first_nl = src->base + src->beg + sc->pos + 1;
             src->beg += sc->pos + 1;
             src->line += sc->newlines + 1;
+            *closed = true;
             return PM_OK;
         }
     }
+}
+
+/* Moves a seekable source back to byte off (line: its line number) and
+ * buffers until its first line end, max_line + 2 bytes, or the end. */
+static pm_code csv_rewind(pm_source *src, uint64_t off, uint64_t line, pm_err *err)
+{
+    pm_code rc = src->tr->ops->seek(src->tr, off, err);
+    src->beg = src->lim = 0;
+    src->base = off;
+    src->eof = false;
+    src->line = line;
+    while (!rc && !src->eof && src->lim < src->max_line + 2 && !memchr(src->buf, '\n', src->lim))
+        rc = source_fill(src, err);
+    return rc;
 }
 
 static const char *csv_problem_text(csv_problem p)
@@ -641,6 +667,56 @@ csv_build(const csv_header *h, const csv_spans *sp, size_t max_line, const csv_s
     rec->nfields = h->ncols;
 }
 
+static bool csv_scan_bytes(csv_spans *sp, csv_scan *sc, const char *p, size_t n, size_t *at);
+
+/* Skips to just past the next '\n' from buf[beg], whatever the quotes:
+ * where parsing resumes after a quote that does not close. */
+static pm_code csv_skip_line(pm_source *src, pm_err *err)
+{
+    for (;;) {
+        const char *nl = memchr(src->buf + src->beg, '\n', src->lim - src->beg);
+        if (nl) {
+            src->beg = (size_t)(nl - src->buf) + 1;
+            src->line++;
+            return PM_OK;
+        }
+        src->beg = src->lim;
+        if (src->eof)
+            return PM_OK;
+        pm_code rc = source_fill(src, err);
+        if (rc != PM_OK)
+            return rc;
+    }
+}
+
+/* A quoted field opened in the record at p and did not close, within the
+ * record-size limit or before the end of input: the record is its first
+ * line alone (its bytes kept, up to the limit), malformed, and parsing
+ * resumes on the next line, so one stray quote costs one row, not the rest
+ * of the file. avail: the bytes of p in the buffer; why: where the quote
+ * ran out. Consumes the line. */
+static pm_code csv_open_quote(pm_source *src, const char *p, size_t avail, const char *why,
+                              pm_arena *arena, pm_record *rec, pm_err *err)
+{
+    const char *nl = memchr(p, '\n', avail);
+    size_t len = nl ? (size_t)(nl - p) : avail;
+    if (len && p[len - 1] == '\r')
+        len--;
+    /* The line as source_parse_raw will see it in replay: the same
+     * message, whichever quote of the line is the one left open. */
+    csv_scan sc;
+    size_t at;
+    (void)csv_scan_bytes(&cx(src)->spans, &sc, p, len, &at);
+    csv_build(&cx(src)->hdr, &cx(src)->spans, src->max_line, &sc, p, len, arena, rec);
+    pm_info("line %llu: a quoted field does not close %s; the row is quarantined and the rows "
+            "after it are read on",
+            (unsigned long long)rec->line, why);
+    pm_code rc = csv_skip_line(src, err);
+    rec->end = src->base + src->beg;
+    rec->next_line = src->line;
+    return rc;
+}
+
 static pm_code csv_next(pm_source *src, pm_arena *arena, pm_record *rec, pm_err *err)
 {
     for (;;) {
@@ -652,11 +728,33 @@ static pm_code csv_next(pm_source *src, pm_arena *arena, pm_record *rec, pm_err 
         const char *p = src->buf + src->beg;
         rec->offset = src->base + src->beg;
         rec->line = src->line;
+        if (!f.overlong && !f.newline && sc.problem == CSV_UNTERMINATED && sc.newlines)
+            return csv_open_quote(src, p, f.len + f.term, "before the end of the file", arena, rec,
+                                  err);
         if (f.overlong) {
             source_overlong(src->max_line, arena, rec, p, src->lim - src->beg, "record");
-            rc = csv_skip_record(src, &sc, err);
+            uint64_t offset = rec->offset, line = rec->line, first_nl;
+            bool closed;
+            rc = csv_skip_record(src, &sc, &closed, &first_nl, err);
             if (rc != PM_OK)
                 return rc;
+            if (!closed && first_nl && src->tr->ops->seek) {
+                /* A quote that never closed swallowed the rest of the
+                 * input: read again from the record's start, which is
+                 * then its first line alone. */
+                rc = csv_rewind(src, offset, line, err);
+                if (rc != PM_OK)
+                    return rc;
+                memset(rec, 0, sizeof *rec);
+                rec->offset = offset;
+                rec->line = line;
+                return csv_open_quote(src, src->buf, src->lim, "before the end of the file", arena,
+                                      rec, err);
+            }
+            if (!closed && first_nl)
+                pm_warn("line %llu: a quoted field does not close before the end of the input, "
+                        "which cannot be read again: the rest of it is one malformed row",
+                        (unsigned long long)line);
             rec->end = src->base + src->beg;
             rec->next_line = src->line;
             return PM_OK;

@@ -1,35 +1,51 @@
 /* file.c - the file transport: a regular file (or a named pipe) read in
- * large blocks, with a checkpoint that survives appends and notices
- * rewrites.
+ * large blocks, with a checkpoint that survives appends, renames and hard
+ * links, and that tells a rewritten file from one that grew.
  *
- * Identity: the file's absolute path (realpath), so that the same file
- * named two ways shares its checkpoint.
+ * Identity: the checkpoint's key is the file's absolute path (realpath),
+ * so that the same file named two ways shares its checkpoint. The token
+ * also holds the file's device and inode, so a file renamed (rotated) or
+ * reached through a hard link is recognised as the file it was
+ * (transport_same, transport_previous) and read on from its checkpoint.
  *
- * Position token, version 1 (JSON, one object):
+ * Position token, version 2 (JSON, one object):
  *
- *     {"offset":N,"line":N,"fingerprint":N}
+ *     {"offset":N,"line":N,"fingerprint":N,"dev":N,"ino":N,
+ *      "head":N,"headlen":N,"prefix":N}
  *
  * offset is the byte just past the last committed record, line the line
- * number there, fingerprint the hash of the bytes already loaded (below),
- * as a signed 64-bit integer (its bits are the unsigned hash). Catalogs
- * written before positions were opaque kept these three as columns; their
- * upgrade (store/sqlite.c, store/pg.c) writes exactly this token from
- * them, so this decoder must keep reading it. Members it does not know
- * are ignored, so a later version may add some (a device and inode for
- * rotation, issue 12) and still read the old ones.
- *
- * The fingerprint tells an appended file from a replaced one: the hash of
- * the file's first min(4 KiB, offset) bytes and of the 4 KiB before the
- * offset, bytes already loaded. Appending leaves them alone; rewriting the
- * file changes them (or makes the file shorter than the checkpoint), and
- * the file is then read from the start. Hashing only loaded bytes matters
- * for small files: a hash of "the first 4 KiB" would change on every
- * append to a file shorter than that. It is read with pread on the file
- * being loaded, never by name again, so the bytes hashed are the bytes
- * read. */
+ * number there. Integers that are hashes are signed 64-bit (their bits
+ * are the unsigned hash).
+ *   - fingerprint (version 1): FNV-1a of the first min(4 KiB, offset)
+ *     bytes and of the 4 KiB before the offset. Catalogs written before
+ *     positions were opaque kept offset, line and fingerprint as columns;
+ *     their upgrade (store/sqlite.c, store/pg.c) writes exactly this
+ *     version 1 token from them, so this decoder keeps reading it: a token
+ *     without the members below resumes as version 1 did (shorter or
+ *     changed: read from the start).
+ *   - dev, ino: the file's identity while it exists (Filebeat's).
+ *   - prefix: the first 8 bytes of SHA-256 over every byte already loaded,
+ *     [0, offset). It is what notices a same-size correction anywhere in
+ *     the loaded part. Its cost: each run reads the loaded prefix once more
+ *     to check it (SHA-256 runs at well over 1 GB/s with the CPU's SHA
+ *     instructions; the file is usually in the page cache), and each batch
+ *     hashes only its own new bytes (the hash state is carried along).
+ *   - head, headlen: FNV-1a of the first line (at most 4 KiB, at most
+ *     offset bytes). It tells the two ways a file's loaded bytes can
+ *     change: same first line and different loaded bytes (or a file
+ *     shorter than the checkpoint) is a rewrite or a truncation, a
+ *     conflict for the pipeline's on_rewrite policy; a different first line
+ *     is a file emptied and written again (copytruncate rotation), read
+ *     from the start.
+ * Members it does not know are ignored, so a later version may add some.
+ * Bytes are read with pread on the file being loaded, never by name again,
+ * so the bytes hashed are the bytes read. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <libgen.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,6 +53,7 @@
 #include <unistd.h>
 
 #include <jansson.h>
+#include <openssl/evp.h>
 
 #include "core/arena.h"
 #include "core/hash.h"
@@ -44,11 +61,17 @@
 #include "source/transport.h"
 
 #define FILE_FINGERPRINT_SPAN 4096
+#define FILE_HASH_CHUNK ((size_t)1 << 20)
 
 typedef struct file_transport {
     pm_transport base;
     int fd;
     char *path; /* owned: as given, for messages */
+    bool regular;
+    uint64_t dev, ino;
+    EVP_MD_CTX *prefix; /* owned: SHA-256 of bytes [0, hashed) */
+    uint64_t hashed;
+    char *chunk; /* owned: FILE_HASH_CHUNK bytes for hashing */
 } file_transport;
 
 static file_transport *ft(pm_transport *t)
@@ -86,6 +109,66 @@ static uint64_t fingerprint(int fd, uint64_t offset)
     return h;
 }
 
+/* The first line of the file (with its line end), at most 4 KiB and at
+ * most limit bytes: its length and hash. */
+static uint64_t head_of(int fd, uint64_t limit, uint64_t *len)
+{
+    char buf[FILE_FINGERPRINT_SPAN];
+    size_t want = limit < sizeof buf ? (size_t)limit : sizeof buf, got = 0;
+    while (got < want) {
+        ssize_t n = pread(fd, buf + got, want - got, (off_t)got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+    }
+    const char *nl = memchr(buf, '\n', got);
+    *len = nl ? (uint64_t)(nl - buf + 1) : got;
+    return pm_hash(buf, (size_t)*len);
+}
+
+/* Moves the prefix hash to cover [0, end): on from where it stands, or
+ * from the top when end is behind it. false when the file has fewer bytes
+ * (then the state is undefined until the next call from the top). */
+static bool prefix_to(file_transport *f, uint64_t end)
+{
+    if (end < f->hashed || !f->hashed) {
+        EVP_DigestInit_ex(f->prefix, EVP_sha256(), NULL);
+        f->hashed = 0;
+    }
+    while (f->hashed < end) {
+        uint64_t left = end - f->hashed;
+        size_t want = left < FILE_HASH_CHUNK ? (size_t)left : FILE_HASH_CHUNK;
+        ssize_t n = pread(f->fd, f->chunk, want, (off_t)f->hashed);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            f->hashed = 0;
+            return false;
+        }
+        EVP_DigestUpdate(f->prefix, f->chunk, (size_t)n);
+        f->hashed += (uint64_t)n;
+    }
+    return true;
+}
+
+/* The first 8 bytes of SHA-256 over [0, hashed), leaving the state as it
+ * is (a copy is finished). */
+static uint64_t prefix_digest(file_transport *f)
+{
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int mdlen = 0;
+    EVP_MD_CTX *c = EVP_MD_CTX_new();
+    if (!c || !EVP_MD_CTX_copy_ex(c, f->prefix) || !EVP_DigestFinal_ex(c, md, &mdlen))
+        memset(md, 0, sizeof md);
+    EVP_MD_CTX_free(c);
+    uint64_t h = 0;
+    for (int i = 0; i < 8; i++)
+        h = (h << 8) | md[i];
+    return h;
+}
+
 static pm_code file_read(pm_transport *t, char *buf, size_t cap, size_t *got, pm_err *err)
 {
     ssize_t n;
@@ -111,28 +194,91 @@ static pm_code file_seek(pm_transport *t, uint64_t off, pm_err *err)
 
 static pm_code file_position(pm_transport *t, uint64_t end, uint64_t line, char *out, pm_err *err)
 {
-    int64_t fp = (int64_t)fingerprint(ft(t)->fd, end);
+    file_transport *f = ft(t);
+    int64_t fp = (int64_t)fingerprint(f->fd, end);
+    if (!f->regular) {
+        /* a pipe cannot be read again: no prefix to check */
+        snprintf(out, TRANSPORT_POSITION_MAX,
+                 "{\"offset\":%" PRIu64 ",\"line\":%" PRIu64 ",\"fingerprint\":%" PRId64 "}", end,
+                 line, fp);
+        return PM_OK;
+    }
+    if (!prefix_to(f, end))
+        return pm_err_set(err, PM_ERR_IO, "cannot read %s again to checkpoint byte %llu", f->path,
+                          (unsigned long long)end);
+    uint64_t headlen;
+    int64_t head = (int64_t)head_of(f->fd, end, &headlen);
     snprintf(out, TRANSPORT_POSITION_MAX,
-             "{\"offset\":%" PRIu64 ",\"line\":%" PRIu64 ",\"fingerprint\":%" PRId64 "}", end, line,
-             fp);
+             "{\"offset\":%" PRIu64 ",\"line\":%" PRIu64 ",\"fingerprint\":%" PRId64
+             ",\"dev\":%" PRIu64 ",\"ino\":%" PRIu64 ",\"head\":%" PRId64 ",\"headlen\":%" PRIu64
+             ",\"prefix\":%" PRId64 "}",
+             end, line, fp, f->dev, f->ino, head, headlen, (int64_t)prefix_digest(f));
     return PM_OK;
 }
 
-/* Reads a version 1 token; false when it is not one. */
-static bool file_token(const char *position, uint64_t *offset, uint64_t *line, uint64_t *fp)
+/* A decoded token; v2 false for a version 1 token (no identity). */
+typedef struct file_tok {
+    uint64_t offset, line, fp;
+    bool v2;
+    uint64_t dev, ino, head, headlen, prefix;
+} file_tok;
+
+static bool tok_u64(json_t *j, const char *key, uint64_t *out)
 {
+    json_t *v = json_object_get(j, key);
+    if (!json_is_integer(v))
+        return false;
+    *out = (uint64_t)json_integer_value(v);
+    return true;
+}
+
+/* Reads a token of version 1 or 2; false when it is not one. */
+static bool file_token(const char *position, file_tok *k)
+{
+    memset(k, 0, sizeof *k);
     json_t *j = json_loads(position, JSON_REJECT_DUPLICATES, NULL);
-    json_t *o = json_object_get(j, "offset"), *l = json_object_get(j, "line"),
-           *f = json_object_get(j, "fingerprint");
-    bool ok = json_is_integer(o) && json_is_integer(l) && json_is_integer(f) &&
+    json_t *o = json_object_get(j, "offset"), *l = json_object_get(j, "line");
+    bool ok = json_is_integer(o) && json_is_integer(l) && tok_u64(j, "fingerprint", &k->fp) &&
               json_integer_value(o) >= 0 && json_integer_value(l) >= 0;
     if (ok) {
-        *offset = (uint64_t)json_integer_value(o);
-        *line = (uint64_t)json_integer_value(l);
-        *fp = (uint64_t)json_integer_value(f);
+        k->offset = (uint64_t)json_integer_value(o);
+        k->line = (uint64_t)json_integer_value(l);
+        k->v2 = tok_u64(j, "dev", &k->dev) && tok_u64(j, "ino", &k->ino) &&
+                tok_u64(j, "head", &k->head) && tok_u64(j, "headlen", &k->headlen) &&
+                tok_u64(j, "prefix", &k->prefix);
     }
     json_decref(j);
     return ok;
+}
+
+/* Does the file still start with the first line it had when k was taken? */
+static bool head_same(file_transport *f, const file_tok *k)
+{
+    if (f->base.size < k->headlen)
+        return false;
+    uint64_t len;
+    return head_of(f->fd, k->headlen, &len) == k->head && len == k->headlen;
+}
+
+/* Are the bytes [0, k->offset) the ones loaded? Leaves the prefix hash at
+ * k->offset when they are. */
+static bool prefix_same(file_transport *f, const file_tok *k)
+{
+    if (f->base.size < k->offset || !prefix_to(f, k->offset))
+        return false;
+    return prefix_digest(f) == k->prefix;
+}
+
+static void conflict(transport_start *out, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void conflict(transport_start *out, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(out->why, sizeof out->why, fmt, ap);
+    va_end(ap);
+    out->conflict = true;
+    out->offset = out->line = 0;
 }
 
 static pm_code file_resume(pm_transport *t, const char *position, transport_start *out, pm_err *err)
@@ -140,42 +286,148 @@ static pm_code file_resume(pm_transport *t, const char *position, transport_star
     memset(out, 0, sizeof *out);
     if (!position)
         return PM_OK;
-    const char *path = ft(t)->path;
-    uint64_t offset, line, seen;
-    if (!file_token(position, &offset, &line, &seen)) {
+    file_transport *f = ft(t);
+    const char *path = f->path;
+    file_tok k;
+    if (!file_token(position, &k)) {
         pm_err_set(err, PM_ERR_PARSE, "the checkpoint of %s is not a file position: %.200s", path,
                    position);
         pm_err_hint(err, "was it written by a newer pipemend? Run that version, or reset the "
                          "pipeline to load the file from the start");
         return PM_ERR_PARSE;
     }
-    if (t->size < offset) {
-        pm_warn("%s is shorter than when it was last loaded; reading it from the start", path);
+    unsigned long long at = (unsigned long long)k.offset;
+    if (!k.v2 || !f->regular) {
+        /* version 1: no identity, no prefix; as version 1 did */
+        if (t->size < k.offset) {
+            pm_warn("%s is shorter than when it was last loaded; reading it from the start", path);
+            return PM_OK;
+        }
+        if (fingerprint(f->fd, k.offset) != k.fp) {
+            pm_warn("%s changed since it was last loaded (bytes already loaded differ); reading "
+                    "it from the start",
+                    path);
+            return PM_OK;
+        }
+    } else if (!prefix_same(f, &k)) {
+        bool same_file = k.dev == f->dev && k.ino == f->ino;
+        bool head = head_same(f, &k);
+        f->hashed = 0;
+        if (same_file && head && t->size < k.offset)
+            conflict(out,
+                     "%s was truncated: it has %llu bytes, and %llu were loaded from it (its "
+                     "first line is the same)",
+                     path, (unsigned long long)t->size, at);
+        else if (same_file && head)
+            conflict(out,
+                     "%s was rewritten: bytes before byte %llu, already loaded, changed (its "
+                     "first line and inode are the same)",
+                     path, at);
+        else if (head)
+            conflict(out,
+                     "%s was replaced by another file that starts with the same line but "
+                     "differs in the %llu bytes already loaded",
+                     path, at);
+        else if (same_file)
+            pm_warn("%s was emptied and written again since byte %llu was loaded (copytruncate "
+                    "rotation): reading it from the start",
+                    path, at);
+        else
+            pm_warn("%s is a new file (inode %llu, was %llu) and the file it replaced is not "
+                    "beside it: lines written to that file after byte %llu, if any, were not "
+                    "loaded (ingest it under its new name if it still exists); reading %s from "
+                    "the start",
+                    path, (unsigned long long)f->ino, (unsigned long long)k.ino, at, path);
         return PM_OK;
+    } else if (k.dev != f->dev || k.ino != f->ino) {
+        pm_info("%s is another file (inode %llu, was %llu) holding the same %llu bytes already "
+                "loaded (a copy); resuming after them",
+                path, (unsigned long long)f->ino, (unsigned long long)k.ino, at);
     }
-    if (fingerprint(ft(t)->fd, offset) != seen) {
-        pm_warn("%s changed since it was last loaded (bytes already loaded differ); reading it "
-                "from the start",
-                path);
-        return PM_OK;
-    }
-    out->offset = offset;
-    out->line = line;
-    if (offset && t->size && offset >= t->size) {
-        pm_info("%s: nothing new since the last run (checkpoint at byte %llu)", path,
-                (unsigned long long)offset);
+    out->offset = k.offset;
+    out->line = k.line;
+    if (k.offset && t->size && k.offset >= t->size) {
+        pm_info("%s: nothing new since the last run (checkpoint at byte %llu)", path, at);
         out->at_end = true;
-    } else if (offset) {
-        pm_info("%s: resuming after byte %llu", path, (unsigned long long)offset);
+    } else if (k.offset) {
+        pm_info("%s: resuming after byte %llu", path, at);
     }
     return PM_OK;
 }
 
+static bool file_same(pm_transport *t, const char *position, uint64_t *offset)
+{
+    file_transport *f = ft(t);
+    file_tok k;
+    if (!f->regular || !file_token(position, &k) || !k.v2 || k.dev != f->dev || k.ino != f->ino)
+        return false;
+    /* an inode number used again by a file created since has another
+     * first line */
+    if (k.offset > t->size || !head_same(f, &k))
+        return false;
+    *offset = k.offset;
+    return true;
+}
+
+static char *file_previous(pm_transport *t, const char *position)
+{
+    file_transport *f = ft(t);
+    file_tok k;
+    if (!f->regular || !file_token(position, &k) || !k.v2 || (k.dev == f->dev && k.ino == f->ino))
+        return NULL;
+    char *copy = pm_xstrdup(t->id);
+    const char *dir = dirname(copy);
+    DIR *d = opendir(dir);
+    char *found = NULL;
+    for (struct dirent *e; d && !found && (e = readdir(d));) {
+        if ((uint64_t)e->d_ino != k.ino)
+            continue;
+        size_t plen = strlen(dir) + strlen(e->d_name) + 2;
+        char *p = pm_xmalloc(plen);
+        snprintf(p, plen, "%s/%s", strcmp(dir, "/") == 0 ? "" : dir, e->d_name);
+        /* the inode, and the first line it had: an inode number is used
+         * again by files created since */
+        struct stat st;
+        int fd = open(p, O_RDONLY | O_CLOEXEC);
+        uint64_t len = 0;
+        if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && (uint64_t)st.st_dev == k.dev &&
+            (uint64_t)st.st_ino == k.ino && (uint64_t)st.st_size >= k.offset &&
+            head_of(fd, k.headlen, &len) == k.head && len == k.headlen)
+            found = p;
+        else
+            free(p);
+        if (fd >= 0)
+            close(fd);
+    }
+    if (d)
+        closedir(d);
+    free(copy);
+    return found;
+}
+
+static void file_identity(const pm_transport *t, char *out, size_t cap)
+{
+    const file_transport *f = (const file_transport *)t;
+    if (f->regular)
+        snprintf(out, cap, "%" PRIu64 ":%" PRIu64, f->dev, f->ino);
+    else if (cap)
+        out[0] = '\0';
+}
+
+static void file_token_identity(const char *position, char *out, size_t cap)
+{
+    file_tok k;
+    if (file_token(position, &k) && k.v2)
+        snprintf(out, cap, "%" PRIu64 ":%" PRIu64, k.dev, k.ino);
+    else if (cap)
+        out[0] = '\0';
+}
+
 static void file_describe(const char *position, char *out, size_t cap)
 {
-    uint64_t offset, line, fp;
-    if (file_token(position, &offset, &line, &fp))
-        snprintf(out, cap, "byte %llu", (unsigned long long)offset);
+    file_tok k;
+    if (file_token(position, &k))
+        snprintf(out, cap, "byte %llu", (unsigned long long)k.offset);
     else
         snprintf(out, cap, "%s", position);
 }
@@ -184,6 +436,8 @@ static void file_close(pm_transport *t)
 {
     close(ft(t)->fd);
     free(ft(t)->path);
+    EVP_MD_CTX_free(ft(t)->prefix);
+    free(ft(t)->chunk);
 }
 
 static const transport_ops file_ops = {
@@ -193,6 +447,10 @@ static const transport_ops file_ops = {
     .position = file_position,
     .resume = file_resume,
     .describe = file_describe,
+    .same = file_same,
+    .previous = file_previous,
+    .identity = file_identity,
+    .token_identity = file_token_identity,
     .close = file_close,
 };
 
@@ -238,7 +496,15 @@ pm_code file_transport_open(const char *path, pm_transport **out, pm_err *err)
     f->base.ops = &pipe_ops;
     if (S_ISREG(st.st_mode)) {
         f->base.ops = &file_ops;
+        f->regular = true;
+        f->dev = (uint64_t)st.st_dev;
+        f->ino = (uint64_t)st.st_ino;
+        f->prefix = EVP_MD_CTX_new();
+        f->chunk = pm_xmalloc(FILE_HASH_CHUNK);
+        if (!f->prefix || !EVP_DigestInit_ex(f->prefix, EVP_sha256(), NULL))
+            pm_oom(sizeof(EVP_MD_CTX *));
         f->base.size = (uint64_t)st.st_size;
+        f->base.mtime = (int64_t)st.st_mtime;
         (void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
     }
     f->base.label = f->path;

@@ -41,6 +41,32 @@ void transport_describe(const pm_transport *t, const char *position, char *out, 
         snprintf(out, cap, "%s", position);
 }
 
+bool transport_same(pm_transport *t, const char *position, uint64_t *offset)
+{
+    return t->ops->same && position && t->ops->same(t, position, offset);
+}
+
+char *transport_previous(pm_transport *t, const char *position)
+{
+    return t->ops->previous && position ? t->ops->previous(t, position) : NULL;
+}
+
+void transport_identity(const pm_transport *t, char *out, size_t cap)
+{
+    if (t->ops->identity)
+        t->ops->identity(t, out, cap);
+    else if (cap)
+        out[0] = '\0';
+}
+
+void transport_token_identity(const pm_transport *t, const char *position, char *out, size_t cap)
+{
+    if (t->ops->token_identity && position)
+        t->ops->token_identity(position, out, cap);
+    else if (cap)
+        out[0] = '\0';
+}
+
 void transport_close(pm_transport *t)
 {
     if (!t)

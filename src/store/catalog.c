@@ -59,6 +59,7 @@ typedef enum stmt_id {
     ST_CHECKPOINT_GET,
     ST_CHECKPOINT_GET_LOCKED,
     ST_CHECKPOINT_SET,
+    ST_CHECKPOINTS_LIST,
     ST_HALT_SET,
     ST_HALT_GET,
     ST_HALT_CLEAR,
@@ -173,6 +174,9 @@ static const struct {
                            "text), {now}) ON CONFLICT (table_name, source) DO UPDATE SET "
                            "position = excluded.position, updated_at = excluded.updated_at",
                            "cannot write the checkpoint"},
+    [ST_CHECKPOINTS_LIST] = {"SELECT source, position FROM _pipemend_checkpoints WHERE "
+                             "table_name = CAST($1 AS text) ORDER BY source",
+                             "cannot read the checkpoints"},
     [ST_HALT_SET] = {"INSERT INTO _pipemend_halts (table_name, source, qrow, halted_at) VALUES "
                      "(CAST($1 AS text), CAST($2 AS text), CAST($3 AS bigint), {now}) ON CONFLICT "
                      "(table_name, source) DO UPDATE SET qrow = excluded.qrow, halted_at = "
@@ -894,6 +898,28 @@ pm_code store_checkpoint_set(pm_store *s, const char *table, const char *source,
     TEXT(st, 2, source);
     TEXT(st, 3, position);
     return run(st, NULL, err);
+}
+
+pm_code store_checkpoints_list(pm_store *s, const char *table, pm_arena *a, pm_checkpoint **out,
+                               size_t *n, pm_err *err)
+{
+    drv_stmt *st;
+    size_t cap = 0;
+    bool row;
+    *n = 0;
+    *out = NULL;
+    pm_code rc = stmt(s, ST_CHECKPOINTS_LIST, &st, err);
+    if (rc)
+        return rc;
+    TEXT(st, 1, table);
+    while (!rc && !(rc = STEP(st, &row, err)) && row) {
+        *out = grow(a, *out, *n, &cap, sizeof **out);
+        (*out)[*n].source = C_TEXT(st, 0, a);
+        (*out)[*n].position = C_TEXT(st, 1, a);
+        ++*n;
+    }
+    DONE(st);
+    return rc;
 }
 
 pm_code store_halt_set(pm_store *s, const char *table, const char *source, int64_t qrow,

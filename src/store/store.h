@@ -269,6 +269,14 @@ pm_code store_checkpoint_get(pm_store *s, const char *table, const char *source,
                              const char **position, bool *found, pm_err *err);
 pm_code store_checkpoint_set(pm_store *s, const char *table, const char *source,
                              const char *position, pm_err *err);
+/* Every checkpoint of table, by source (both in arena): to find a file
+ * renamed or linked since, under the key it was loaded by. */
+typedef struct pm_checkpoint {
+    const char *source;
+    const char *position;
+} pm_checkpoint;
+pm_code store_checkpoints_list(pm_store *s, const char *table, pm_arena *a, pm_checkpoint **out,
+                               size_t *n, pm_err *err);
 
 /* A source held back under on_incident: halt: the quarantined row it
  * stopped at. It resumes (after that row, from its checkpoint) once every

@@ -316,7 +316,7 @@ static void test_unknown_keys(void **state)
                  "pipemend.yaml:2:5: unknown key \"tabel\" in pipeline \"orders\"",
                  "did you mean \"table\"? valid keys: name, source, format, table, owner, "
                  "policy, contract, agent, schedule, timezone, every, watch, review, delimiter, "
-                 "encoding");
+                 "encoding, on_rewrite");
     expect_error("pipelines:\n"
                  "  - source: x\n"
                  "  - bogus: 1\n",
@@ -326,10 +326,10 @@ static void test_unknown_keys(void **state)
         "pipeline:\n  - name: x\n", "pipemend.yaml:1:1: unknown key \"pipeline\" at the top level",
         "did you mean \"pipelines\"? valid keys: db, defaults, pipelines, tables, audit_anchor, "
         "agent, serve, notify, audit_key_env, users_file, postgres");
-    expect_error("defaults:\n  batchsize: 5\n",
-                 "pipemend.yaml:2:3: unknown key \"batchsize\" in defaults",
-                 "did you mean \"batch_size\"? valid keys: batch_size, sample_size, "
-                 "max_line_bytes, max_depth, volume_window, volume_ratio, promote_after");
+    expect_error(
+        "defaults:\n  batchsize: 5\n", "pipemend.yaml:2:3: unknown key \"batchsize\" in defaults",
+        "did you mean \"batch_size\"? valid keys: batch_size, sample_size, "
+        "max_line_bytes, max_depth, volume_window, volume_ratio, promote_after, last_line_wait");
     expect_error("tables:\n"
                  "  events:\n"
                  "    contract:\n"
