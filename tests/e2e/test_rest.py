@@ -425,12 +425,12 @@ class TestRest(E2E):
     def test_incident_pages_count_all_and_read_only_the_page(self):
         self.write("events.ndjson", [{"id": 2, "kind": "click", "x%d" % i: "v"}
                                      for i in range(1)], append=True)
-        for i in range(6):  # six tables, each with one null where NOT NULL was learned
+        for i in range(6):  # six tables, each with a type conflict that waits for a person
             name = "t%d" % i
-            self.write(name + ".ndjson", [{"id": 1, "v": "a"}])
+            self.write(name + ".ndjson", [{"id": 1, "v": 7}])
             self.assertEqual(self.pm("ingest", name + ".ndjson", "--table", name, "--db", self.db,
                                      env=self.env()).rc, 0)
-            self.write(name + ".ndjson", [{"id": 2, "v": None}], append=True)
+            self.write(name + ".ndjson", [{"id": 2, "v": "seven"}], append=True)
             self.assertEqual(self.pm("ingest", name + ".ndjson", "--table", name, "--db", self.db,
                                      env=self.env()).rc, EXIT_QUARANTINED)
         active = self.sql("SELECT count(*) FROM _pipemend_incidents WHERE state NOT IN "
