@@ -1153,7 +1153,7 @@ static int checkpoint_cmp(const void *a, const void *b)
 static const pm_checkpoint *checkpoint_of(const pm_checkpoint *cps, size_t n, const char *source)
 {
     pm_checkpoint key = {.source = source};
-    return bsearch(&key, cps, n, sizeof *cps, checkpoint_cmp);
+    return n ? bsearch(&key, cps, n, sizeof *cps, checkpoint_cmp) : NULL;
 }
 
 /* A checkpoint by the identity its token records (transport_token_identity). */
