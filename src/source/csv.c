@@ -650,6 +650,7 @@ csv_build(const csv_header *h, const csv_spans *sp, size_t max_line, const csv_s
         pm_field *fl = &fields[i];
         fl->name = names + h->name_off[i];
         fl->name_len = h->name_len[i];
+        fl->nested = 0; /* a CSV column is a key of the record, never a nested member */
         fl->v.b = false;
         if (!s->quoted && s->end == s->start) {
             fl->v.kind = PM_V_NULL;

@@ -1564,7 +1564,6 @@ pm_code store_incident_link_many(pm_store *s, const int64_t *incident, const int
     return rc;
 }
 
-
 pm_code store_incident_set(pm_store *s, int64_t id, const char *state, int64_t proposal,
                            const char *note, const char *actor, pm_err *err)
 {
