@@ -215,7 +215,11 @@ pm_code replay_quarantine_opts(pm_store *s, const char *table, const pm_contract
         pm_arena_free(a);
         return rc;
     }
-    size_t page = store_default_batch(s);
+    /* A watched replay (an MCP call, which reports progress and may be
+     * cancelled) is one transaction, as a tool call's act is: a cancel
+     * changes nothing. Its pages are 1,000 rows, each a progress report. */
+    bool one_tx = w != NULL;
+    size_t page = one_tx ? 1000 : store_default_batch(s);
     drift_ctx *dc = drift_ctx_new(a, t, contract);
     pm_source_opts so;
     if (source)
@@ -240,13 +244,15 @@ pm_code replay_quarantine_opts(pm_store *s, const char *table, const pm_contract
      * goes on with the rest; other writers get in between pages; memory
      * stays bounded whatever the quarantine holds. */
     int64_t after = 0;
+    if (one_tx)
+        rc = store_begin(s, err);
     for (bool more = true; more && !rc;) {
         pm_arena_reset(page_arena);
         replay_result pr = {0};
         pm_qrow *rows = NULL;
         size_t n = 0, nloaded = 0;
         int version = 0;
-        rc = store_begin(s, err);
+        rc = one_tx ? PM_OK : store_begin(s, err);
         /* the schema cannot move under a page: a heal of the table waits
          * for its commit, and a page after a heal works on the new
          * version */
@@ -283,7 +289,7 @@ pm_code replay_quarantine_opts(pm_store *s, const char *table, const pm_contract
              * while this page loaded them: undo the page and read it again */
             store_rollback(s, NULL);
             incident_cache_clear(cache);
-            if (++retries > REPLAY_PAGE_RETRIES) {
+            if (one_tx || ++retries > REPLAY_PAGE_RETRIES) {
                 rc = pm_err_set(err, PM_ERR_BUSY,
                                 "the quarantine of \"%s\" keeps changing under its replay", table);
                 pm_err_hint(err, "the rows loaded so far stay loaded; replay again later");
@@ -310,7 +316,7 @@ pm_code replay_quarantine_opts(pm_store *s, const char *table, const pm_contract
             rc = settle(s, table, &b, actor, &pr, a, err);
         if (!rc)
             rc = page_audit(s, table, actor, t->version, &pr, !more, err);
-        if (!rc)
+        if (!rc && (!one_tx || !more))
             rc = store_commit(s, err);
         if (rc) {
             store_rollback(s, NULL);

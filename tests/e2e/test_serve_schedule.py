@@ -610,7 +610,7 @@ class TestServeSchedule(E2E):
         # big enough that a is still loading when it is killed: an optimised
         # build on a quiet machine loads 120,000 rows in about a second
         asan = b"libasan" in subprocess.run(["ldd", BIN], capture_output=True).stdout
-        n = 120000 if asan else 600000
+        n = 400000 if asan else 600000
         for i in range(10):
             self.big_file("p%d.ndjson" % i, n)
         self.ten_pipelines("1h", None, lease=3, max_concurrent=5, batch=2000)
