@@ -72,7 +72,7 @@ const char *agent_prompt_sha256(void)
 
 /* Acting tools the agent may call (trigger_pipeline is not one: loading
  * data is the scheduler's and a person's, not the incident agent's). */
-static const char *const acting[] = {"propose_fix", "dry_run_fix", "apply_fix",
+static const char *const acting[] = {"plan_incident", "propose_fix", "dry_run_fix", "apply_fix",
                                      "replay_quarantine"};
 
 static const char finish_schema[] =
@@ -435,6 +435,21 @@ static const char *proposal_table(session *x, json_t *args, pm_arena *a)
     return ps[0].table;
 }
 
+/* The table of the incident a tool's arguments name, or NULL. */
+static const char *incident_table(session *x, json_t *args, pm_arena *a)
+{
+    json_t *id = json_object_get(args, "incident");
+    if (!json_is_integer(id))
+        return NULL;
+    pm_incident_filter f = {.id = json_integer_value(id)};
+    pm_incident *ins;
+    size_t n;
+    pm_err err = {0};
+    if (store_incidents_list(x->s, &f, a, &ins, &n, &err) || n != 1)
+        return NULL;
+    return ins[0].table;
+}
+
 /* Whether the session may make this call: acting tools act only on the
  * incident's table. msg says why not. */
 static bool in_scope(session *x, const tool_def *d, json_t *args, char *msg, size_t n)
@@ -453,6 +468,12 @@ static bool in_scope(session *x, const tool_def *d, json_t *args, char *msg, siz
     if (!ok)
         snprintf(msg, n, "proposal %lld is not a proposal for table %s",
                  (long long)json_integer_value(json_object_get(args, "proposal")), x->in.table);
+    const char *it = ok ? incident_table(x, args, a) : NULL;
+    if (ok && json_object_get(args, "incident") && (!it || strcmp(it, x->in.table) != 0)) {
+        ok = false;
+        snprintf(msg, n, "incident %lld is not an incident of table %s",
+                 (long long)json_integer_value(json_object_get(args, "incident")), x->in.table);
+    }
     pm_arena_free(a);
     return ok;
 }
@@ -561,9 +582,9 @@ static void run_tool(session *x, const agent_tool_use *u, agent_result *r)
             outcome = "error";
         } else {
             if (strcmp(u->name, "propose_fix") == 0 || strcmp(u->name, "dry_run_fix") == 0 ||
-                strcmp(u->name, "apply_fix") == 0) {
+                strcmp(u->name, "apply_fix") == 0 || strcmp(u->name, "plan_incident") == 0) {
                 json_t *pid = json_object_get(out, "proposal");
-                if (json_is_integer(pid))
+                if (json_is_integer(pid) && json_integer_value(pid) > 0)
                     remember_proposal(x, json_integer_value(pid));
                 if (strcmp(u->name, "apply_fix") == 0 &&
                     json_is_true(json_object_get(out, "applied")))

@@ -586,6 +586,52 @@ class TestResolve(AgentBase):
         self.ingest("t", self.write("day3.ndjson", [rec(33, d="2027.01.31")]), expect=EXIT_LOADED)
         self.assertEqual(self.sql("SELECT d FROM t WHERE id = 33"), [("2027-01-31",)])
 
+    def test_plan_incident_gives_the_rules_proposal_for_its_incident_only(self):
+        """plan_incident returns the rule planner's proposal for the session's
+        incident, which the agent may then conclude on; an incident of another
+        table is refused like any act on another table."""
+        self.serve([])
+        self.config()
+        self.base()
+        self.ingest("u", self.write("u.ndjson", [{"k": 1, "v": "a"}]), expect=EXIT_LOADED)
+        self.ingest("u", self.write("u2.ndjson", [{"k": 2, "v": "b", "extra": 1}]),
+                    extra=("--policy", "review"), expect=EXIT_QUARANTINED)
+        other = self.incident_for("extra", "new_field", table="u")
+        self.ingest("t", self.write("day2.ndjson", [rec(40, coupon="C1"), rec(41)]),
+                    extra=("--policy", "review"), expect=EXIT_QUARANTINED)
+        inc = self.incident_for("coupon", "new_field")
+        held = inc["proposal"]
+        self.assertIsNotNone(held)
+        before = self.proposals()
+        seen = {}
+
+        def conclude(req):
+            seen["plan"] = req.tool_result_json()
+            return finish("proposed", "coupon is a new optional field; a person approves it", 0.8,
+                          proposal=seen["plan"]["proposal"])
+
+        self.srv.extend([call(tc("plan_incident", incident=other["id"])),
+                         call(tc("plan_incident", incident=inc["id"])), conclude])
+        self.agent_run("--incident", inc["id"])
+        self.assert_server_clean()
+        s = self.only_session()
+        shown = self.show(s["id"])
+        self.assertEqual(self.tool_steps(shown), [("plan_incident", "refused"),
+                                                  ("plan_incident", "ok")])
+        refused = [st for st in shown["steps"] if st["kind"] == "tool"][0]
+        self.assertIn("incident %d is not an incident of table t" % other["id"],
+                      refused["message"] or "", refused)
+        plan = seen["plan"]
+        self.assertEqual((plan["planned"], plan["proposal"], plan["state"]), (True, held, "pending"),
+                         plan)
+        self.assertEqual([o["op"] for o in plan["ops"]], ["add_column"], plan)
+        self.assert_concluded(s, "proposed")
+        self.assertEqual(s["proposal"], held)
+        self.assertEqual(self.proposals(), before, "planning again makes no new proposal")
+        self.assertEqual(self.proposal(held)["state"], "pending")
+        self.assertEqual(self.incident(other["id"])["state"], inc["state"])
+        self.assert_audit_intact()
+
     def test_type_conflict_escalated(self):
         inc = self.conflict_incident()
         why = "n is int32 and the feed sends words; only the producer can fix this"
