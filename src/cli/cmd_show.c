@@ -175,7 +175,10 @@ typedef struct export_header {
 } export_header;
 
 /* Writes q's original bytes as one line of out; a CSV row's header first
- * when it is not the one written last. */
+ * when it is not the one written last. A JSON record that spanned lines (an
+ * element of a pretty-printed document) is written on one: a line break
+ * can only be whitespace in JSON, so a space keeps its meaning. A CSV
+ * record keeps its line breaks, which are inside quotes. */
 static bool export_row(FILE *out, const pm_qrow *q, export_header *h)
 {
     if (q->header &&
@@ -187,7 +190,14 @@ static bool export_row(FILE *out, const pm_qrow *q, export_header *h)
         if (fwrite(q->header, 1, q->header_len, out) != q->header_len || fputc('\n', out) == EOF)
             return false;
     }
-    return fwrite(q->raw, 1, q->raw_len, out) == q->raw_len && fputc('\n', out) != EOF;
+    if (q->header)
+        return fwrite(q->raw, 1, q->raw_len, out) == q->raw_len && fputc('\n', out) != EOF;
+    for (size_t i = 0; i < q->raw_len; i++) {
+        char c = q->raw[i] == '\n' || q->raw[i] == '\r' ? ' ' : q->raw[i];
+        if (putc(c, out) == EOF)
+            return false;
+    }
+    return fputc('\n', out) != EOF;
 }
 
 /* quarantine export: the original bytes of every matching row, oldest

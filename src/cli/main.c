@@ -161,6 +161,23 @@ static const char exit_codes_help[] =
     "Exit codes: 0 every row loaded; 3 finished with rows quarantined (nothing lost);\n"
     "2 usage or configuration error; 1 the run could not proceed.\n";
 
+/* The next " | " that separates two usages in a command's usage text,
+ * or NULL: a bar inside parentheses or brackets is a choice within one
+ * usage ("discard (--table NAME | --run ID | ID)"). */
+static const char *next_usage(const char *p)
+{
+    int depth = 0;
+    for (; *p; p++) {
+        if (*p == '(' || *p == '[')
+            depth++;
+        else if ((*p == ')' || *p == ']') && depth > 0)
+            depth--;
+        else if (depth == 0 && strncmp(p, " | ", 3) == 0)
+            return p;
+    }
+    return NULL;
+}
+
 static void usage_all(FILE *out)
 {
     fprintf(out,
@@ -188,7 +205,7 @@ void cli_usage_of(const char *name)
     /* "a | b" in the table: one usage line each */
     printf("Usage: ");
     for (const char *p = c->usage;;) {
-        const char *bar = strstr(p, " | ");
+        const char *bar = next_usage(p);
         printf("pipemend %.*s\n", bar ? (int)(bar - p) : (int)strlen(p), p);
         if (!bar)
             break;
@@ -269,7 +286,7 @@ static void print_man(FILE *out)
         roff(out, c->name);
         fputs("\n.nf\n", out);
         for (const char *p = c->usage;;) {
-            const char *bar = strstr(p, " | ");
+            const char *bar = next_usage(p);
             char line[1024];
             snprintf(line, sizeof line, "pipemend %.*s", bar ? (int)(bar - p) : (int)strlen(p), p);
             fputs(".B ", out);
@@ -349,7 +366,7 @@ static void print_subcommands(FILE *out, const command *c)
                 first = false;
             }
         }
-        p = strstr(p, " | ");
+        p = next_usage(p);
         if (p)
             p += 3;
     }

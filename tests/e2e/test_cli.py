@@ -30,6 +30,12 @@ class TestHelp(E2E):
             r = self.pm(c, "--help")
             self.assertEqual(r.rc, 0, r)
             self.assertTrue(r.stdout.startswith("Usage: pipemend %s" % c), r)
+            usage = r.stdout.split("\n\n")[0].split("\n")
+            for line in usage:
+                # each usage line whole: a choice inside (a | b) stays on its line
+                self.assertRegex(line, r"^(Usage: |       )pipemend %s\b" % c, usage)
+                self.assertEqual((line.count("("), line.count("[")), (line.count(")"), line.count("]")),
+                                 line)
 
     def test_readme_mentions_every_command(self):
         readme = os.path.join(REPO, "README.md")

@@ -197,6 +197,22 @@ class TestJsonDocuments(E2E):
                                      doc.count("\n", 0, doc.index('{"Title": "Broken"')) + 1])
         self.assert_invariants("movies", 1002)
 
+    def test_multi_line_element_exports_as_one_ndjson_line_that_ingests_again(self):
+        self.assertEqual(self.ingest("t", self.write("a.json", '[{"id": 1, "n": 5}]')).rc, 0)
+        doc = '[\n {"id": 2,\n  "n": "abc"},\n {"id": 3, "n": 7}\n]\n'
+        self.assertEqual(self.ingest("t", self.write("b.json", doc)).rc, 3)
+        out = self.path("fix.ndjson")
+        r = self.pm("quarantine", "export", "--db", self.db, "--table", "t", "--output", out)
+        self.assertEqual(r.rc, 0, r)
+        with open(out) as f:
+            text = f.read()
+        self.assertEqual(text.count("\n"), 1, "one record, one line: %r" % text)
+        self.assertEqual(json.loads(text), {"id": 2, "n": "abc"})
+        with open(out, "w") as f:
+            f.write(text.replace('"abc"', "4"))
+        self.assertEqual(self.ingest("t", out).rc, 0)
+        self.assertEqual(self.sql("SELECT id, n FROM t ORDER BY id"), [(1, 5), (2, 4), (3, 7)])
+
     def test_halt_mid_array_resumes_after_the_element(self):
         cfg = self.write_config("tables:\n  movies:\n    policy:\n      mode: review\n"
                                 "      on_incident: halt\n")
