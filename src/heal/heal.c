@@ -191,10 +191,14 @@ static pm_code load_proposal(pm_store *s, int64_t id, pm_arena *a, pm_proposal *
                              "is still open");
         return PM_ERR_USAGE;
     }
-    if (out->state != PROP_PENDING)
-        return pm_err_set(err, PM_ERR_USAGE, "proposal %lld is %s, not pending", (long long)id,
-                          proposal_state_name(out->state)),
-               PM_ERR_USAGE;
+    if (out->state != PROP_PENDING) {
+        pm_err_set(err, PM_ERR_USAGE, "proposal %lld is %s, not pending", (long long)id,
+                   proposal_state_name(out->state));
+        if (out->state == PROP_SUPERSEDED)
+            pm_err_hint(err, "its change was made another way (pipemend audit log shows how and "
+                             "why it was superseded); nothing is left to do for it");
+        return PM_ERR_USAGE;
+    }
     return PM_OK;
 }
 
@@ -251,6 +255,43 @@ static const pm_table *lookup_one(void *arg, const char *name)
 {
     const pm_table *t = arg;
     return t && strcmp(t->name, name) == 0 ? t : NULL;
+}
+
+pm_code heal_supersede_moot(pm_store *s, int64_t id, const pm_table *now, bool *superseded,
+                            pm_err *err)
+{
+    *superseded = false;
+    pm_arena *a = pm_arena_new(0);
+    pm_proposal *ps;
+    size_t np;
+    pm_op *ops;
+    size_t n;
+    pm_code rc = store_proposals_list(s, NULL, NULL, id, a, &ps, &np, err);
+    if (!rc && np == 1 && ps[0].state == PROP_PENDING && strcmp(ps[0].table, now->name) == 0 &&
+        (rc = ops_from_json(ps[0].ops, a, &ops, &n, err)) == PM_OK) {
+        const char *allowed[] = {now->name};
+        guard_ctx g = {.allowed_tables = allowed,
+                       .nallowed = 1,
+                       .lookup = lookup_one,
+                       .lookup_arg = (void *)now};
+        size_t bad;
+        pm_err why = {0};
+        if (guard_check_ops(&g, ops, n, &bad, &why) != PM_OK) {
+            char subject[64];
+            snprintf(subject, sizeof subject, "proposal/%lld", (long long)id);
+            rc = store_proposal_decide(s, id, PROP_SUPERSEDED, "rules", err);
+            json_t *j = json_pack("{s:s, s:i, s:s}", "table", now->name, "version", now->version,
+                                  "reason", why.msg);
+            char *text = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
+            json_decref(j);
+            if (!rc)
+                rc = audit_append(s, "engine", "proposal.superseded", subject, text, err);
+            free(text);
+            *superseded = !rc;
+        }
+    }
+    pm_arena_free(a);
+    return rc;
 }
 
 static char *ops_described(const pm_op *ops, size_t n, pm_arena *a)

@@ -144,6 +144,14 @@ pm_code heal_replay_pending(pm_store *s, const char *table, pm_arena *arena, hea
 pm_code heal_replay_finish(heal_ctx *c, const char *table, bool changed, int seen_version,
                            bool *replayed, replay_result *res, pm_err *err);
 
+/* Proposal id, when still pending and its ops no longer apply to the
+ * table as it is now (another path made the change: another run's
+ * proposal, a hand-made ALTER adopted out of band), becomes superseded,
+ * decided by "rules" and audited with the guard's reason; inside the
+ * caller's transaction. *superseded says whether it did. */
+pm_code heal_supersede_moot(pm_store *s, int64_t id, const pm_table *now, bool *superseded,
+                            pm_err *err);
+
 /* A person rejects pending proposal id: its incidents go back to open. */
 pm_code heal_reject(heal_ctx *c, int64_t id, pm_err *err);
 

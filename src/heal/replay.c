@@ -15,6 +15,7 @@
 
 #include "audit/audit.h"
 #include "drift/drift.h"
+#include "heal/heal.h"
 #include "heal/incident.h"
 #include "schema/colname.h"
 #include "source/source.h"
@@ -57,9 +58,10 @@ typedef struct before {
     size_t n;
 } before;
 
-static pm_code settle(pm_store *s, const char *table, const before *b, const char *actor,
+static pm_code settle(pm_store *s, const pm_table *t, const before *b, const char *actor,
                       replay_result *res, pm_arena *a, pm_err *err)
 {
+    const char *table = t->name;
     pm_incident_filter f = {.table = table, .active_only = true};
     pm_incident *now;
     size_t n;
@@ -79,6 +81,16 @@ static pm_code settle(pm_store *s, const char *table, const before *b, const cha
                               repaired ? NULL : "its rows loaded after another repair", actor, err);
             if (!rc)
                 res->resolved++;
+            /* resolved by another path than its plan (the change came
+             * from elsewhere): a plan that no longer applies is moot */
+            pm_incident_filter same = {.proposal = in->proposal, .active_only = true};
+            pm_incident *others;
+            size_t nothers = 0;
+            bool moot;
+            if (!rc && in->proposal && !repaired)
+                rc = store_incidents_list(s, &same, a, &others, &nothers, err);
+            if (!rc && in->proposal && !repaired && nothers == 0)
+                rc = heal_supersede_moot(s, in->proposal, t, &moot, err);
         }
     }
     return rc;
@@ -313,7 +325,7 @@ pm_code replay_quarantine_opts(pm_store *s, const char *table, const pm_contract
             break;
         }
         if (!rc && !more)
-            rc = settle(s, table, &b, actor, &pr, a, err);
+            rc = settle(s, t, &b, actor, &pr, a, err);
         if (!rc)
             rc = page_audit(s, table, actor, t->version, &pr, !more, err);
         if (!rc && (!one_tx || !more))

@@ -46,7 +46,6 @@
 #include "core/buf.h"
 #include "core/log.h"
 #include "drift/drift.h"
-#include "heal/guard.h"
 #include "heal/heal.h"
 #include "heal/incident.h"
 #include "heal/outofband.h"
@@ -810,12 +809,6 @@ static pm_record *tainted_records(batch *b, const pm_op *ops, size_t nops, size_
     return recs;
 }
 
-static const pm_table *lookup_healed(void *arg, const char *name)
-{
-    const pm_table *t = arg;
-    return strcmp(t->name, name) == 0 ? t : NULL;
-}
-
 /* Applies ops the policy lets the rules apply by themselves: they become
  * a proposal, which heal_apply checks again (guard, policy, sandbox) and
  * applies with the migration lock and the version check; then the batch is
@@ -853,25 +846,10 @@ static bool apply_auto(run *r, batch *b, pm_op *ops, size_t n, const char *const
          * change, perhaps through this very proposal, which is then no
          * longer pending). Continue on its version; our proposal, if still
          * pending with nothing left to do there, is superseded. */
-        const char *allowed[] = {healed->name};
-        guard_ctx g = {.allowed_tables = allowed,
-                       .nallowed = 1,
-                       .lookup = lookup_healed,
-                       .lookup_arg = healed};
-        size_t bad;
-        pm_err gerr;
-        if (guard_check_ops(&g, ops, n, &bad, &gerr) != PM_OK &&
-            store_begin(r->store, NULL) == PM_OK) {
-            char subject[64];
-            snprintf(subject, sizeof subject, "proposal/%lld", (long long)id);
+        if (store_begin(r->store, NULL) == PM_OK) {
             pm_err serr;
-            pm_code src = store_proposal_decide(r->store, id, PROP_SUPERSEDED, "rules", &serr);
-            if (!src)
-                src = audit_json(r->store, "proposal.superseded", subject,
-                                 json_pack("{s:s, s:i, s:s}", "table", healed->name, "version",
-                                           healed->version, "reason", gerr.msg),
-                                 &serr);
-            if (src)
+            bool moot;
+            if (heal_supersede_moot(r->store, id, healed, &moot, &serr) != PM_OK || !moot)
                 store_rollback(r->store, NULL); /* no longer pending: nothing to record */
             else if (store_commit(r->store, &serr) != PM_OK)
                 store_rollback(r->store, NULL);

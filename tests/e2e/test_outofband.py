@@ -69,6 +69,40 @@ class TestOutOfBand(E2E):
         self.assertEqual(self.quarantine(), [])
         self.assertEqual(self.count("t"), 7)
         self.assert_invariants("t", 7)
+        # the proposal that waited for a person has nothing left to do
+        props = self.pm("proposals", "list", "--db", self.db, "--json").json()
+        self.assertEqual([p["state"] for p in props], ["superseded"], props)
+
+    def test_pending_add_column_made_by_hand_is_superseded_not_left_pending(self):
+        """A new field waits for a person's approval; an operator adds the
+        column by hand instead: the rows load, the incident resolves, and the
+        proposal that would add the column again is superseded, audited, and
+        approving it says why it cannot be."""
+        self.base()
+        self.ingest("t", self.write("b.ndjson", [rec(10, note="hi")]),
+                    extra=("--policy", "review"), expect=EXIT_QUARANTINED)
+        props = self.pm("proposals", "list", "--db", self.db, "--json").json()
+        self.assertEqual([p["state"] for p in props], ["pending"], props)
+        pid = props[0]["id"]
+        self.hand("ALTER TABLE t ADD COLUMN note TEXT")
+        self.ingest("t", self.write("c.ndjson", [rec(11)]), expect=EXIT_LOADED)
+        self.assertEqual(self.sql("SELECT id, note FROM t WHERE id >= 10 ORDER BY id"),
+                         [(10, "hi"), (11, None)])
+        self.assertEqual(self.quarantine(), [])
+        self.assertEqual(sorted((i["kind"], i["state"]) for i in self.incidents()),
+                         [("new_field", "resolved"), ("out_of_band", "resolved")])
+        props = self.pm("proposals", "list", "--db", self.db, "--json").json()
+        self.assertEqual([(p["id"], p["state"], p["decided_by"]) for p in props],
+                         [(pid, "superseded", "rules")], props)
+        ev = self.events("proposal.superseded")
+        self.assertEqual(len(ev), 1, ev)
+        self.assertIn("already exists", ev[0]["reason"])
+        r = self.pm("proposals", "approve", str(pid), "--db", self.db)
+        self.assertEqual(r.rc, 2, r)
+        self.assertIn("proposal %d is superseded, not pending" % pid, r.stderr)
+        self.assertIn("made another way", r.stderr)
+        self.assertEqual(self.version(), 2)
+        self.assertEqual(self.pm("audit", "verify", "--db", self.db).rc, 0)
 
     def test_column_dropped_by_hand_quarantines_its_values(self):
         self.ingest("t", self.write("a.ndjson", [rec(i, note="x") for i in range(5)]),
