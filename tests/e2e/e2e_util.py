@@ -33,6 +33,9 @@ import sys
 import tempfile
 import unittest
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "pg"))
+import pgserver  # noqa: E402  (tests/pg: the PostgreSQL servers tests start)
+
 BIN = os.environ.get("PIPEMEND_BIN", "")
 # "sqlite" or "pg"; run.py sets PM_E2E_BACKEND before it imports this module.
 BACKEND = os.environ.get("PM_E2E_BACKEND", "sqlite") or "sqlite"
@@ -112,6 +115,18 @@ def pg_only(why):
     if not why:
         raise ValueError("pg_only needs the reason")
     return unittest.skipUnless(BACKEND == "pg", "PostgreSQL only: %s" % why)
+
+
+def own_pg_server(test, dbname="w"):
+    """A PostgreSQL server of the test's own (tests/pg/pgserver.py), for
+    tests that restart it, fail it over or log what it runs, so no other
+    test's database is disturbed: started, stopped at the test's cleanup,
+    with database dbname. Returns (server, URL of dbname)."""
+    srv = pgserver.PgServer(quiet=True)
+    srv.start()
+    test.addCleanup(srv.stop)
+    srv.psql("CREATE DATABASE %s" % dbname)
+    return srv, srv.url(dbname)
 
 
 def import_psycopg2():

@@ -7,25 +7,17 @@ sent, not how long it took."""
 import json
 import os
 import re
-import sys
 
-from e2e_util import E2E, EXIT_LOADED, EXIT_QUARANTINED, pg_only
-
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "pg"))
-import pgserver  # noqa: E402
+from e2e_util import E2E, EXIT_LOADED, EXIT_QUARANTINED, own_pg_server, pg_only
 
 
 @pg_only("counts the statements a PostgreSQL server of its own logs")
 class TestPostgresBulk(E2E):
     def setUp(self):
         super().setUp()
-        self.srv = pgserver.PgServer(quiet=True)
-        self.srv.start()
-        self.addCleanup(self.srv.stop)
-        self.srv.psql("CREATE DATABASE w")
+        self.srv, self.db = own_pg_server(self)
         self.srv.psql("ALTER SYSTEM SET log_statement = 'all'")
         self.srv.psql("SELECT pg_reload_conf()")
-        self.db = self.srv.url("w")
 
     def log_mark(self):
         return os.path.getsize(self.srv.logfile)

@@ -8,24 +8,16 @@ restarting it disturbs no other test's database."""
 import json
 import os
 import subprocess
-import sys
 import time
 
-from e2e_util import BIN, E2E, EXIT_FAILED, EXIT_LOADED, clean_env, pg_only
-
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "pg"))
-import pgserver  # noqa: E402
+from e2e_util import BIN, E2E, EXIT_FAILED, EXIT_LOADED, clean_env, own_pg_server, pg_only, pgserver
 
 
 @pg_only("restarts a PostgreSQL server of its own")
 class TestPostgresRestart(E2E):
     def setUp(self):
         super().setUp()
-        self.srv = pgserver.PgServer(quiet=True)
-        self.srv.start()
-        self.addCleanup(self.srv.stop)
-        self.srv.psql("CREATE DATABASE w")
-        self.db = self.srv.url("w")
+        self.srv, self.db = own_pg_server(self)
 
     def big_file(self, rows):
         path = os.path.join(self.tmp, "big.ndjson")
@@ -132,10 +124,7 @@ class TestPostgresRestart(E2E):
 class TestPostgresFailover(E2E):
     def setUp(self):
         super().setUp()
-        self.primary = pgserver.PgServer(quiet=True)
-        self.primary.start()
-        self.addCleanup(self.primary.stop)
-        self.primary.psql("CREATE DATABASE w")
+        self.primary, _ = own_pg_server(self)
         self.standby = self.primary.standby()
         self.addCleanup(self.standby.stop)
         # both hosts; libpq takes the one that accepts writes
