@@ -259,7 +259,7 @@ pm_code replay_quarantine_opts(pm_store *s, const char *table, const pm_contract
     if (one_tx)
         rc = store_begin(s, err);
     for (bool more = true; more && !rc;) {
-        pm_arena_reset(page_arena);
+        pm_arena_recycle(page_arena); /* its blocks kept: no fresh pages to fault in */
         replay_result pr = {0};
         pm_qrow *rows = NULL;
         size_t n = 0, nloaded = 0;
