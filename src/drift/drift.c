@@ -427,6 +427,18 @@ void drift_check(drift_ctx *c, const pm_record *rec, pm_arena *a, drift_result *
         drift_add(res, a, &f);
         return;
     }
+    if (rec->nfields > TABLE_MAX_COLUMNS) {
+        /* new_field findings for each would say "add a column" thousands
+         * of times; the record is no row of any table */
+        pm_finding f = {.kind = FINDING_MALFORMED};
+        f.message = pm_arena_sprintf(a,
+                                     "the record has %zu fields, more than the %d columns a table "
+                                     "may have: a map keyed by data (ids, dates) is better loaded "
+                                     "as one JSON field",
+                                     rec->nfields, TABLE_MAX_COLUMNS);
+        drift_add(res, a, &f);
+        return;
+    }
     res->cells = pm_arena_calloc(a, (t->ncols ? t->ncols : 1) * sizeof *res->cells);
     /* which field filled each column: 0 = none, else field index + 1 */
     size_t *owner = pm_arena_calloc(a, (t->ncols ? t->ncols : 1) * sizeof *owner);
