@@ -3,6 +3,7 @@ may be, a warehouse whose disk is full or that the user cannot write, and
 values the two backends once stored differently (a leap second, -0, time
 zone offsets)."""
 import json
+import math
 import os
 import subprocess
 
@@ -277,3 +278,60 @@ class TestReadOnlyWarehouse(E2E):
         self.assertEqual(json.loads(r.stdout)[0]["rows"], 52, r)  # 50, 99 and 70
         for f in self.side_files():
             self.assertEqual(os.stat(os.path.join(self.wh, f)).st_mode & 0o777, 0o644, f)
+
+
+class TestSameValuesOnBothBackends(E2E):
+    """A leap second, -0 and time zone offsets: what PostgreSQL stores,
+    SQLite stores too (the harness reads PostgreSQL's values back in
+    SQLite's shapes: T between date and time, Z for UTC)."""
+
+    def load(self, lines):
+        first = ['{"id": 0, "ts": "2026-01-01T10:00:00", "tz": "2026-01-01T10:00:00Z", '
+                 '"f": 1.5, "num": 12345678901234567890.5, "i": 7}']
+        self.ingest("t", self.write("a.ndjson", first), expect=0)
+        self.assertEqual([t for t, _ in self.schema("t").values()],
+                         ["int32", "timestamp", "timestamptz", "float64", "numeric", "int32"])
+        return self.ingest("t", self.write("b.ndjson", lines))
+
+    def test_leap_seconds_are_the_next_minute_and_past_midnight_is_refused(self):
+        r = self.load(['{"id": 1, "ts": "2016-12-31T23:59:60", "tz": "2016-12-31T23:59:60Z"}',
+                       '{"id": 2, "ts": "2026-06-30 12:30:60.25", "tz": "2016-12-31T23:59:60+01:00"}',
+                       '{"id": 3, "ts": "2016-12-31T23:59:60.5"}'])
+        self.assertEqual(r.rc, EXIT_QUARANTINED, r)
+        self.assertEqual(self.sql("SELECT id, ts, tz FROM t WHERE id > 0 ORDER BY id"),
+                         [(1, "2017-01-01T00:00:00", "2017-01-01T00:00:00Z"),
+                          (2, "2026-06-30T12:31:00.25", "2016-12-31T23:00:00Z")])
+        q = self.quarantine()
+        self.assertEqual([(json.loads(e["raw"])["id"], e["kinds"]) for e in q],
+                         [(3, ["type_conflict"])])
+
+    def test_offsets_are_stored_in_utc(self):
+        self.load(['{"id": 1, "tz": "2026-03-01T10:00:00+02:00"}',
+                   '{"id": 2, "tz": "2026-03-01T00:30:00.5-05:30"}',
+                   '{"id": 3, "tz": "2026-01-01T01:00:00+0200"}',
+                   '{"id": 4, "tz": "2026-01-01T01:00:00+00:00"}',
+                   '{"id": 5, "tz": "2026-01-01T01:00:00-03"}',
+                   '{"id": 6, "tz": "2026-01-01T01:00:00Z"}'])
+        self.assertEqual(self.sql("SELECT id, tz FROM t WHERE id > 0 ORDER BY id"),
+                         [(1, "2026-03-01T08:00:00Z"), (2, "2026-03-01T06:00:00.5Z"),
+                          (3, "2025-12-31T23:00:00Z"), (4, "2026-01-01T01:00:00Z"),
+                          (5, "2026-01-01T04:00:00Z"), (6, "2026-01-01T01:00:00Z")])
+
+    def test_fractions_are_microseconds(self):
+        self.load(['{"id": 1, "ts": "2026-01-01T10:00:00.123456789"}',
+                   '{"id": 2, "ts": "2026-01-01T10:00:00.500", "tz": "2026-01-01T10:00:00.120Z"}',
+                   '{"id": 3, "ts": "2026-12-31T23:59:59.9999999"}'])
+        self.assertEqual(self.sql("SELECT id, ts, tz FROM t WHERE id > 0 ORDER BY id"),
+                         [(1, "2026-01-01T10:00:00.123457", None),
+                          (2, "2026-01-01T10:00:00.5", "2026-01-01T10:00:00.12Z"),
+                          (3, "2027-01-01T00:00:00", None)])
+
+    def test_negative_zero_is_zero(self):
+        r = self.load(['{"id": 1, "f": -0.0, "num": -0.00, "i": -0}',
+                       '{"id": 2, "f": "-0", "num": "-0", "i": "-0"}',
+                       '{"id": 3, "f": -0e3, "num": -0.5, "i": 0}'])
+        self.assertEqual(r.rc, 0, r)
+        rows = self.sql("SELECT id, f, num, i FROM t WHERE id > 0 ORDER BY id")
+        self.assertEqual(rows, [(1, 0.0, "0.00", 0), (2, 0.0, "0", 0), (3, 0.0, "-0.5", 0)])
+        for row in rows:
+            self.assertEqual(math.copysign(1.0, row[1]), 1.0, row)  # not -0.0
