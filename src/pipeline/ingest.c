@@ -262,8 +262,9 @@ static bool infer_takes(const pm_record *rec, const bool *outlier, size_t i)
 /* Marks the sampled records that have more than POISON_NEW_FIELDS fields
  * no other sampled record has: one poisoned record in the first batch
  * must not shape the table around its fields (it then meets the table as
- * later batches' poisoned records do). A sample of one record is its own
- * schema. Returns NULL when no record is an outlier. */
+ * later batches' poisoned records do). A sample of one record, or of
+ * records that all share nothing, is its own schema. Returns NULL when no
+ * record is an outlier. */
 static bool *outliers_find(run *r, const batch *b)
 {
     pm_table *seen = table_new(r->arena, "seen");
@@ -291,7 +292,7 @@ static bool *outliers_find(run *r, const batch *b)
     if (sampled < 2)
         return NULL;
     bool *outlier = NULL;
-    sampled = 0;
+    size_t nout = 0;
     for (size_t i = 0; i < last; i++) {
         const pm_record *rec = &b->rows[i].rec;
         if (!infer_takes(rec, NULL, i))
@@ -307,11 +308,17 @@ static bool *outliers_find(run *r, const batch *b)
             if (!outlier)
                 outlier = pm_arena_calloc(r->arena, b->n * sizeof *outlier);
             outlier[i] = true;
-            pm_info("line %llu of %s has %zu fields no other record of the first batch has: "
-                    "left out of the table's inference",
-                    (unsigned long long)rec->line, b->source, own);
+            nout++;
         }
     }
+    /* Records that share nothing, all of them: none is the odd one out */
+    if (nout == sampled)
+        return NULL;
+    for (size_t i = 0; outlier && i < last; i++)
+        if (outlier[i])
+            pm_info("line %llu of %s has more than %d fields no other record of the first "
+                    "batch has: left out of the table's inference",
+                    (unsigned long long)b->rows[i].rec.line, b->source, POISON_NEW_FIELDS);
     return outlier;
 }
 

@@ -59,6 +59,13 @@ class TestWideRecord(E2E):
         self.assertEqual(len(self.sql_columns("t")), 61)
         self.assertEqual(self.count("t"), 2)
 
+    def test_records_that_share_nothing_are_all_the_schema(self):
+        a = {"a%02d" % k: k for k in range(20)}
+        b = {"b%02d" % k: k for k in range(20)}
+        self.ingest("t", self.write("a.ndjson", [a, b]), expect=0)
+        self.assertEqual(len(self.sql_columns("t")), 40)
+        self.assertEqual(self.count("t"), 2)
+
 
 @sqlite_only("a full disk under a SQLite file; PostgreSQL's disk is its server's")
 class TestFullDisk(E2E):
