@@ -1333,6 +1333,7 @@ static pm_code open_read_only(sq *q, pm_err *err)
                          "into the database), or make the file and its directory writable");
         return PM_ERR_IO;
     }
+    sqlite3_busy_timeout(q->db, 10000);
     q->limited = SQ_READ_ONLY;
     pm_debug("warehouse %s is read-only: opened for reading only", q->path);
     return PM_OK;
