@@ -373,6 +373,20 @@ static bool coerce(const pm_column *col, const pm_value *v, pm_arena *a, pm_cell
     return true;
 }
 
+/* A timestamp the two backends would store differently (a leap second,
+ * an offset, a fraction past microseconds) as PostgreSQL stores it
+ * (type_datetime_canonical), so that SQLite holds the same text. */
+static void canonical_datetime(const pm_column *col, pm_cell *cell, pm_arena *a)
+{
+    char text[TYPE_DATETIME_MAX];
+    if ((col->type.kind != PM_T_TIMESTAMP && col->type.kind != PM_T_TIMESTAMPTZ) ||
+        cell->kind != PM_CELL_TEXT ||
+        !type_datetime_canonical(cell->s, cell->len, text, sizeof text))
+        return;
+    size_t n = strlen(text);
+    *cell = (pm_cell){.kind = PM_CELL_TEXT, .s = pm_arena_strndup(a, text, n), .len = n};
+}
+
 /* Who stands behind a column's NOT NULL, as the null_violation says it. */
 static const char *not_null_word(const pm_column *col)
 {
@@ -424,6 +438,18 @@ void drift_check(drift_ctx *c, const pm_record *rec, pm_arena *a, drift_result *
     memset(res, 0, sizeof *res);
     if (rec->malformed) {
         pm_finding f = {.kind = FINDING_MALFORMED, .message = rec->malformed};
+        drift_add(res, a, &f);
+        return;
+    }
+    if (rec->nfields > TABLE_MAX_COLUMNS) {
+        /* new_field findings for each would say "add a column" thousands
+         * of times; the record is no row of any table */
+        pm_finding f = {.kind = FINDING_MALFORMED};
+        f.message = pm_arena_sprintf(a,
+                                     "the record has %zu fields, more than the %d columns a table "
+                                     "may have: a map keyed by data (ids, dates) is better loaded "
+                                     "as one JSON field",
+                                     rec->nfields, TABLE_MAX_COLUMNS);
         drift_add(res, a, &f);
         return;
     }
@@ -565,6 +591,8 @@ void drift_check(drift_ctx *c, const pm_record *rec, pm_arena *a, drift_result *
         else if (!type_fits(&fd->v, col->type, &res->cells[e->idx]) &&
                  !coerce(col, &fd->v, a, &res->cells[e->idx]))
             mismatch(col, fd->name, &fd->v, a, res);
+        else
+            canonical_datetime(col, &res->cells[e->idx], a);
     }
 
     /* Fields whose column would look like a live one: beside that

@@ -222,9 +222,19 @@ static bool infer_look_alike(const infer_col *cols, size_t ncols, const char *sk
     return false;
 }
 
-/* A table wider than this is almost always a map keyed by data (user ids,
- * dates) flattened into columns; SQLite stops at 2000 columns anyway. */
-#define INFER_MAX_COLUMNS 1000
+/* schema/table.h: a table wider than this is almost always a map keyed
+ * by data flattened into columns */
+#define INFER_MAX_COLUMNS TABLE_MAX_COLUMNS
+
+/* A record that brings more new fields than this is no schema change but
+ * bad data (or an attack): planned with the others, one such record would
+ * turn the batch's automatic repair into hundreds of columns. Its fields
+ * are left out of the plan; the record stays in quarantine, its incidents
+ * open for a person, and the rest of the batch heals as it would without
+ * it. In the first batch, a record with more fields than this that no
+ * other sampled record has is left out of the inference for the same
+ * reason. */
+#define POISON_NEW_FIELDS 16
 
 /* Does the contract hold the column to not_null (the user's constraint)? */
 static bool contract_declares_not_null(const pm_contract *c, const char *column)
@@ -236,6 +246,81 @@ static bool contract_declares_not_null(const pm_contract *c, const char *column)
     return false;
 }
 
+/* Can rec be a row of the table the first batch makes? Not when it is
+ * malformed or wider than a table may be (drift_check quarantines it), and
+ * not when it is an outlier (outliers_find). */
+static bool infer_takes(const pm_record *rec, const bool *outlier, size_t i)
+{
+    return !rec->malformed && rec->nfields <= TABLE_MAX_COLUMNS && !(outlier && outlier[i]);
+}
+
+/* Distinct names outliers_find counts at most: past them, a field of the
+ * sample counts as one no other record has (the sample is junk anyway). */
+#define OUTLIER_MAX_NAMES (4 * TABLE_MAX_COLUMNS)
+
+/* Marks the sampled records that have more than POISON_NEW_FIELDS fields
+ * no other sampled record has: one poisoned record in the first batch
+ * must not shape the table around its fields (it then meets the table as
+ * later batches' poisoned records do). A sample of one record, or of
+ * records that all share nothing, is its own schema. Returns NULL when no
+ * record is an outlier. */
+static bool *outliers_find(run *r, const batch *b)
+{
+    pm_table *seen = table_new(r->arena, "seen");
+    size_t *count = pm_arena_calloc(r->arena, OUTLIER_MAX_NAMES * sizeof *count);
+    size_t *stamp = pm_arena_calloc(r->arena, OUTLIER_MAX_NAMES * sizeof *stamp);
+    size_t sampled = 0, last = 0;
+    for (size_t i = 0; i < b->n && sampled < r->o->sample_size; i++) {
+        const pm_record *rec = &b->rows[i].rec;
+        if (!infer_takes(rec, NULL, i))
+            continue;
+        sampled++;
+        last = i + 1;
+        for (size_t k = 0; k < rec->nfields; k++) {
+            char name[COLNAME_MAX + 1];
+            size_t len = colname_normalise(rec->fields[k].name, rec->fields[k].name_len, name);
+            int j = table_find(seen, name, len);
+            if (j < 0 && seen->ncols < OUTLIER_MAX_NAMES)
+                j = table_add(seen, r->arena, name, (pm_type){PM_T_UNKNOWN, 0}, true);
+            if (j >= 0 && stamp[j] != i + 1) { /* once per record */
+                stamp[j] = i + 1;
+                count[j]++;
+            }
+        }
+    }
+    if (sampled < 2)
+        return NULL;
+    bool *outlier = NULL;
+    size_t nout = 0;
+    for (size_t i = 0; i < last; i++) {
+        const pm_record *rec = &b->rows[i].rec;
+        if (!infer_takes(rec, NULL, i))
+            continue;
+        size_t own = 0;
+        for (size_t k = 0; k < rec->nfields; k++) {
+            char name[COLNAME_MAX + 1];
+            size_t len = colname_normalise(rec->fields[k].name, rec->fields[k].name_len, name);
+            int j = table_find(seen, name, len);
+            own += j < 0 || count[j] <= 1;
+        }
+        if (own > POISON_NEW_FIELDS) {
+            if (!outlier)
+                outlier = pm_arena_calloc(r->arena, b->n * sizeof *outlier);
+            outlier[i] = true;
+            nout++;
+        }
+    }
+    /* Records that share nothing, all of them: none is the odd one out */
+    if (nout == sampled)
+        return NULL;
+    for (size_t i = 0; outlier && i < last; i++)
+        if (outlier[i])
+            pm_info("line %llu of %s has more than %d fields no other record of the first "
+                    "batch has: left out of the table's inference",
+                    (unsigned long long)b->rows[i].rec.line, b->source, POISON_NEW_FIELDS);
+    return outlier;
+}
+
 /* Columns from the first sample_size parsable records: types are joined
  * along the lattice, and a column is NOT NULL only when every sampled record
  * had a non-null value for it. */
@@ -244,9 +329,10 @@ static pm_table *infer_table(run *r, const batch *b)
     pm_table *idx = table_new(r->arena, r->o->table); /* name -> slot in cols */
     infer_col *cols = NULL;
     size_t ncols = 0, cap = 0, sampled = 0;
+    const bool *outlier = outliers_find(r, b);
     for (size_t i = 0; i < b->n && sampled < r->o->sample_size; i++) {
         const pm_record *rec = &b->rows[i].rec;
-        if (rec->malformed)
+        if (!infer_takes(rec, outlier, i))
             continue;
         sampled++;
         for (size_t k = 0; k < rec->nfields; k++) {
@@ -937,14 +1023,6 @@ static void catch_up(run *r, batch *b)
     for (size_t i = 0; i < b->n; i++)
         validate_row(r, b, &b->rows[i]);
 }
-
-/* A record that brings more new fields than this is no schema change but
- * bad data (or an attack): planned with the others, one such record would
- * turn the batch's automatic repair into hundreds of columns. Its fields
- * are left out of the plan; the record stays in quarantine, its incidents
- * open for a person, and the rest of the batch heals as it would without
- * it. */
-#define POISON_NEW_FIELDS 16
 
 static bool poisoned(const brow *row)
 {

@@ -17,6 +17,12 @@
 #include "core/err.h"
 #include "schema/type.h"
 
+/* The widest table pipemend makes or lets a record shape: wider is almost
+ * always a map keyed by data (user ids, dates) flattened into columns, and
+ * SQLite stops at 2000 columns, PostgreSQL at 1600. A record with more
+ * fields than this is malformed (drift.h), whatever the table. */
+#define TABLE_MAX_COLUMNS 1000
+
 typedef struct pm_column {
     const char *name; /* normalised column name */
     pm_type type;

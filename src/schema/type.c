@@ -337,9 +337,14 @@ static dt_kind dt_scan(const char *s, size_t n)
         i += 3;
         if (i < n && s[i] == '.') {
             size_t f = ++i;
+            bool nonzero = false;
             while (i < n && is_digit(s[i]))
-                i++;
+                nonzero |= s[i++] != '0';
             if (i == f || i - f > 9)
+                return DT_NONE;
+            /* PostgreSQL reads 23:59:60 as the next day's 00:00:00, but
+             * refuses a time past it (time_overflows) */
+            if (hh == 23 && mi == 59 && ss == 60 && nonzero)
                 return DT_NONE;
         }
     }
@@ -366,6 +371,102 @@ static dt_kind dt_scan(const char *s, size_t n)
     if (om < 0 || om > 59)
         return DT_NONE;
     return DT_TIMESTAMPTZ;
+}
+
+/* Days since 1970-01-01 of a proleptic Gregorian date, and back (Howard
+ * Hinnant's algorithms). */
+static int64_t days_from_civil(int64_t y, int m, int d)
+{
+    y -= m <= 2;
+    int64_t era = (y >= 0 ? y : y - 399) / 400;
+    int64_t yoe = y - era * 400;
+    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + doe - 719468;
+}
+
+static void civil_from_days(int64_t z, int *y, int *m, int *d)
+{
+    z += 719468;
+    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+    int64_t doe = z - era * 146097;
+    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    int64_t mp = (5 * doy + 2) / 153;
+    *d = (int)(doy - (153 * mp + 2) / 5 + 1);
+    *m = (int)(mp < 10 ? mp + 3 : mp - 9);
+    *y = (int)(era * 400 + yoe + (*m <= 2));
+}
+
+bool type_datetime_canonical(const char *s, size_t n, char *out, size_t outsz)
+{
+    dt_kind k = dt_scan(s, n);
+    if (k != DT_TIMESTAMP && k != DT_TIMESTAMPTZ)
+        return false;
+    int y = dig2(s) * 100 + dig2(s + 2), m = dig2(s + 5), d = dig2(s + 8);
+    int hh = dig2(s + 11), mi = dig2(s + 14), ss = 0;
+    size_t i = 16, fdigits = 0;
+    int64_t frac_us = 0;
+    bool trailing_zero = false;
+    if (i < n && s[i] == ':') {
+        ss = dig2(s + i + 1);
+        i += 3;
+        if (i < n && s[i] == '.') {
+            size_t f = ++i;
+            uint64_t digits = 0;
+            while (i < n && is_digit(s[i]))
+                digits = digits * 10 + (uint64_t)(s[i++] - '0');
+            fdigits = i - f;
+            trailing_zero = s[i - 1] == '0';
+            /* PostgreSQL's rint(strtod(".fff") * 1000000): halves of a
+             * microsecond to even; exact for up to 6 digits */
+            static const double pow10[10] = {1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9};
+            frac_us = fdigits <= 6 ? (int64_t)(digits * (uint64_t)pow10[6 - fdigits])
+                                   : (int64_t)rint((double)digits / pow10[fdigits] * 1e6);
+        }
+    }
+    int64_t offset = 0; /* seconds east of UTC */
+    bool offset_given = false;
+    if (k == DT_TIMESTAMPTZ && s[i] != 'Z' && s[i] != 'z') {
+        int sign = s[i] == '-' ? -1 : 1, oh = dig2(s + i + 1), om = 0;
+        if (i + 3 < n)
+            om = dig2(s + n - 2);
+        offset = sign * ((int64_t)oh * 3600 + om * 60);
+        offset_given = true;
+    }
+    if (ss != 60 && !offset_given && fdigits <= 6 && !trailing_zero)
+        return false; /* already as PostgreSQL gives it back */
+    int64_t secs = days_from_civil(y, m, d) * 86400 + hh * 3600 + mi * 60 + ss - offset;
+    int64_t us = secs * 1000000 + frac_us;
+    int64_t days = us >= 0 ? us / 86400000000 : -((-us + 86400000000 - 1) / 86400000000);
+    int64_t in_day = us - days * 86400000000;
+    civil_from_days(days, &y, &m, &d);
+    if (y < 1 || y > 9999)
+        return false;
+    int64_t sec_of_day = in_day / 1000000, micros = in_day % 1000000;
+    int w = snprintf(out, outsz, "%04d-%02d-%02dT%02d:%02d:%02d", y, m, d, (int)(sec_of_day / 3600),
+                     (int)(sec_of_day / 60 % 60), (int)(sec_of_day % 60));
+    if (w < 0 || (size_t)w >= outsz)
+        return false;
+    size_t len = (size_t)w;
+    if (micros) {
+        char f[16];
+        snprintf(f, sizeof f, ".%06u", (unsigned)micros);
+        size_t fl = 7;
+        while (f[fl - 1] == '0')
+            fl--;
+        if (len + fl >= outsz)
+            return false;
+        memcpy(out + len, f, fl);
+        len += fl;
+    }
+    if (k == DT_TIMESTAMPTZ) {
+        if (len + 1 >= outsz)
+            return false;
+        out[len++] = 'Z';
+    }
+    out[len] = '\0';
+    return true;
 }
 
 /* ---- names -------------------------------------------------------------- */
@@ -775,9 +876,15 @@ static bool fit_number_num(const char *s, size_t n, pm_tkind k, pm_cell *out)
             return true;
         /* A float64 column holds the value only if the double is the
          * value: 9007199254740993 or a 30-digit decimal would be silently
-         * rounded (a widen to numeric, for review, instead). */
-        return num_double(s, n, &nl, &d) && double_is_exact(s, n, &nl, d) && cell_real(out, d);
+         * rounded (a widen to numeric, for review, instead). -0 is 0:
+         * SQLite stores no negative zero, so PostgreSQL gets none either. */
+        return num_double(s, n, &nl, &d) && double_is_exact(s, n, &nl, d) &&
+               cell_real(out, d == 0 ? 0.0 : d);
     case PM_T_NUMERIC:
+        /* -0, -0.00: 0 and 0.00, as PostgreSQL's numeric (which has no
+         * negative zero) reads them; SQLite keeps the text */
+        if (nl.neg && nl.zero)
+            s++, n--;
         return num_fits_numeric(&nl) && cell_text(out, s, n);
     default:
         return false; /* bool: 0/1 are numbers, not booleans */

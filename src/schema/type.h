@@ -180,6 +180,16 @@ const char *type_detect_datetime_format(const char *s, size_t len);
 bool type_coerce_datetime(const char *s, size_t len, const char *fmt, pm_type t, char *out,
                           size_t outsz);
 
+/* One instant, one text: a timestamp or timestamptz value in a form the
+ * two backends would give back differently is rewritten as PostgreSQL
+ * gives it back, to out (outsz bytes, TYPE_DATETIME_MAX is enough) as
+ * YYYY-MM-DDTHH:MM:SS[.ffffff]Z? — a leap second (:60) is the next
+ * minute's :00, an offset is applied (the value is in UTC, with Z), a
+ * fraction is rounded to microseconds (half to even) and has no trailing
+ * zeros. Returns false (out untouched) when s is already in that form, or
+ * is no timestamp. */
+bool type_datetime_canonical(const char *s, size_t n, char *out, size_t outsz);
+
 /* SQLite STRICT column type for t: INTEGER, REAL or TEXT. numeric is TEXT
  * (exact; REAL would round and STRICT tables refuse NUMERIC), as are
  * unknown, json and the date/time types. */

@@ -21,14 +21,17 @@
 
 #include "schema/schemadiff.h"
 
+#include <errno.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "core/buf.h"
 #include "core/hash.h"
+#include "core/log.h"
 #include "schema/colname.h"
 
 static const char catalog_sql[] =
@@ -123,6 +126,9 @@ typedef struct sq {
     size_t next_count;
     pm_buf *render;             /* render_ddl: statements are written here, not run */
     sqlite3_stmt *data_version; /* PRAGMA data_version, kept prepared */
+    /* How the warehouse was opened when it could not be opened as usual
+     * (sqlite_store_open): reads work, a write fails with the reason. */
+    enum { SQ_NORMAL, SQ_READ_ONLY, SQ_DISK_FULL } limited;
 } sq;
 
 static sq *impl(pm_store *s)
@@ -130,13 +136,61 @@ static sq *impl(pm_store *s)
     return s->impl;
 }
 
+/* Did the last statement fail for want of disk room? SQLite says
+ * SQLITE_FULL when a write hits it, but an I/O error when its shared
+ * memory file (-shm) cannot grow. */
+static bool disk_full(sqlite3 *db)
+{
+    int code = sqlite3_extended_errcode(db), e = sqlite3_system_errno(db);
+    return (code & 0xff) == SQLITE_FULL ||
+           ((code & 0xff) == SQLITE_IOERR && (e == ENOSPC || e == EDQUOT));
+}
+
+static bool read_only(sqlite3 *db)
+{
+    int code = sqlite3_extended_errcode(db), e = sqlite3_system_errno(db);
+    return (code & 0xff) == SQLITE_READONLY ||
+           (((code & 0xff) == SQLITE_IOERR || (code & 0xff) == SQLITE_CANTOPEN) &&
+            (e == EROFS || e == EACCES || e == EPERM));
+}
+
+static void hint_disk_full(pm_err *err, const char *path)
+{
+    pm_err_hint(err,
+                "the disk that holds %s is full: free room on it (read commands such as "
+                "status and runs still work); a run stopped here resumes from its last "
+                "checkpoint and loads nothing twice",
+                path);
+}
+
+static void hint_read_only(pm_err *err, const char *path)
+{
+    pm_err_hint(err,
+                "%s is read-only to this user (the file, its directory or the mount cannot be "
+                "written, and SQLite also writes %s-wal and %s-shm beside it): read commands "
+                "work; to load or change it, run as a user who can write the file and its "
+                "directory, or make both writable",
+                path, path, path);
+}
+
 static pm_code db_error(sq *q, pm_err *err, const char *what)
 {
     int code = sqlite3_extended_errcode(q->db);
     pm_code rc =
         (code & 0xff) == SQLITE_BUSY || (code & 0xff) == SQLITE_LOCKED ? PM_ERR_BUSY : PM_ERR_DB;
-    pm_err_set(err, rc, "%s: %s", what, sqlite3_errmsg(q->db));
-    if (rc == PM_ERR_BUSY)
+    bool full = disk_full(q->db) || (q->limited == SQ_DISK_FULL && read_only(q->db));
+    bool ro = !full && (q->limited == SQ_READ_ONLY || read_only(q->db));
+    if (full)
+        pm_err_set(err, rc, "%s: the disk is full (%s)", what, sqlite3_errmsg(q->db));
+    else if (ro)
+        pm_err_set(err, rc, "%s: the warehouse is read-only (%s)", what, sqlite3_errmsg(q->db));
+    else
+        pm_err_set(err, rc, "%s: %s", what, sqlite3_errmsg(q->db));
+    if (full)
+        hint_disk_full(err, q->path);
+    else if (ro)
+        hint_read_only(err, q->path);
+    else if (rc == PM_ERR_BUSY)
         pm_err_hint(err,
                     "another pipemend process is writing to %s; wait for it or use a "
                     "different warehouse",
@@ -1153,6 +1207,154 @@ static const drv_ops sqlite_ops = {
     .sandbox_end = sq_sandbox_end,
 };
 
+/* ---- opening ------------------------------------------------------------
+
+A warehouse that cannot be written must still answer read commands
+(status, runs, schema, quarantine and incidents lists). Two cases:
+
+1. Read-only (the file or its directory cannot be written by this user, the
+   file has no write bit even for root, or the mount is read-only): opened
+   read-only, creating nothing: SQLite would otherwise make -wal and -shm
+   files with the database's mode (0444), which then stand in the way of
+   every writer once the database is writable again. Without a -wal file
+   no connection has the database open, so it is read as immutable; with
+   one, through SQLite's read-only shared memory.
+2. Disk full (the usual open fails because -shm cannot grow): opened in
+   exclusive locking mode, where SQLite keeps the WAL index in memory; the
+   reading command holds the database for its short life.
+
+A write on either fails with a message that says which (db_error). */
+
+static bool file_exists(const char *path, const char *suffix, off_t *size)
+{
+    char name[4096];
+    struct stat st;
+    snprintf(name, sizeof name, "%s%s", path, suffix);
+    if (stat(name, &st) != 0)
+        return false;
+    if (size)
+        *size = st.st_size;
+    return true;
+}
+
+/* The directory path is in: "." for a bare name. */
+static void dir_of(const char *path, char *out, size_t cap)
+{
+    const char *slash = strrchr(path, '/');
+    if (!slash)
+        snprintf(out, cap, ".");
+    else if (slash == path)
+        snprintf(out, cap, "/");
+    else
+        snprintf(out, cap, "%.*s", (int)(slash - path), path);
+}
+
+static bool warehouse_read_only(const char *path)
+{
+    struct stat st;
+    char dir[4096];
+    if (strcmp(path, ":memory:") == 0 || stat(path, &st) != 0)
+        return false;
+    dir_of(path, dir, sizeof dir);
+    return access(path, W_OK) != 0 || (st.st_mode & 0222) == 0 ||
+           (access(dir, W_OK) != 0 && !file_exists(path, "-wal", NULL));
+}
+
+/* -wal and -shm files a process of this user left without write permission
+ * (SQLite gives them the database's mode: a database once made 0444) while
+ * the database can be written again: given its mode, so that they do not
+ * make a writable warehouse fail. */
+static void repair_side_modes(const char *path)
+{
+    struct stat db, st;
+    if (stat(path, &db) != 0 || !(db.st_mode & S_IWUSR))
+        return;
+    for (const char *const *suffix = (const char *const[]){"-wal", "-shm", NULL}; *suffix;
+         suffix++) {
+        char name[4096];
+        snprintf(name, sizeof name, "%s%s", path, *suffix);
+        if (lstat(name, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == geteuid() &&
+            !(st.st_mode & S_IWUSR) && chmod(name, db.st_mode & 0666) == 0)
+            pm_info("%s had mode %04o; given the warehouse's, %04o", name,
+                    (unsigned)(st.st_mode & 07777), (unsigned)(db.st_mode & 0666));
+    }
+}
+
+/* path as a file: URI (RFC 3986: everything but unreserved characters and
+ * '/' percent-encoded), with query. */
+static char *uri_of(const char *path, const char *query)
+{
+    pm_buf b;
+    pm_buf_init(&b, 1 << 16);
+    pm_buf_puts(&b, "file:", NULL);
+    for (const unsigned char *p = (const unsigned char *)path; *p; p++) {
+        if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+            strchr("/-._~", *p))
+            pm_buf_printf(&b, NULL, "%c", *p);
+        else
+            pm_buf_printf(&b, NULL, "%%%02X", *p);
+    }
+    pm_buf_printf(&b, NULL, "?%s", query);
+    char *uri = pm_xstrdup(b.data);
+    pm_buf_free(&b);
+    return uri;
+}
+
+/* Opens the connection and runs a first read; on failure the connection is
+ * closed and q->db is NULL. */
+static bool try_open(sq *q, const char *uri, int flags, const char *pragmas)
+{
+    if (sqlite3_open_v2(uri, &q->db, flags | SQLITE_OPEN_URI | SQLITE_OPEN_NOMUTEX, NULL) ==
+            SQLITE_OK &&
+        sqlite3_exec(q->db, pragmas, NULL, NULL, NULL) == SQLITE_OK &&
+        sqlite3_exec(q->db, "SELECT count(*) FROM sqlite_master", NULL, NULL, NULL) == SQLITE_OK)
+        return true;
+    sqlite3_close(q->db);
+    q->db = NULL;
+    return false;
+}
+
+static pm_code open_read_only(sq *q, pm_err *err)
+{
+    off_t wal = 0;
+    bool has_wal = file_exists(q->path, "-wal", &wal);
+    char *ro = uri_of(q->path, "mode=ro&readonly_shm=1");
+    char *immutable = uri_of(q->path, "immutable=1");
+    bool ok = (has_wal && try_open(q, ro, SQLITE_OPEN_READONLY, "")) ||
+              ((!has_wal || wal == 0) && try_open(q, immutable, SQLITE_OPEN_READONLY, ""));
+    free(ro);
+    free(immutable);
+    if (!ok) {
+        pm_err_set(err, PM_ERR_IO,
+                   "cannot read warehouse %s: it is read-only and its write-ahead log (%s-wal) "
+                   "cannot be read without writing",
+                   q->path, q->path);
+        pm_err_hint(err, "let its owner open it once (pipemend status as that user folds the log "
+                         "into the database), or make the file and its directory writable");
+        return PM_ERR_IO;
+    }
+    sqlite3_busy_timeout(q->db, 10000);
+    q->limited = SQ_READ_ONLY;
+    pm_debug("warehouse %s is read-only: opened for reading only", q->path);
+    return PM_OK;
+}
+
+static pm_code open_disk_full(sq *q, pm_err *err)
+{
+    char *uri = uri_of(q->path, "mode=rw");
+    bool ok = try_open(q, uri, SQLITE_OPEN_READWRITE, "PRAGMA locking_mode=EXCLUSIVE;");
+    free(uri);
+    if (!ok) {
+        pm_err_set(err, PM_ERR_IO, "cannot open warehouse %s: its disk is full", q->path);
+        hint_disk_full(err, q->path);
+        return PM_ERR_IO;
+    }
+    sqlite3_busy_timeout(q->db, 10000);
+    q->limited = SQ_DISK_FULL;
+    pm_warn("the disk that holds %s is full: the warehouse can be read, not written", q->path);
+    return PM_OK;
+}
+
 pm_code sqlite_store_open(const char *path, pm_store *s, pm_err *err)
 {
     if (!*path)
@@ -1168,6 +1370,14 @@ pm_code sqlite_store_open(const char *path, pm_store *s, pm_err *err)
     q->path = pm_xstrdup(path);
     s->impl = q;
     s->drv = &sqlite_ops;
+    pm_code rc = PM_OK;
+    if (warehouse_read_only(path)) {
+        rc = open_read_only(q, err);
+        if (!rc)
+            rc = exec(q, "PRAGMA cache_size=-16384; PRAGMA temp_store=MEMORY;", err);
+        goto catalog;
+    }
+    repair_side_modes(path);
     if (sqlite3_open_v2(path, &q->db,
                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
                         NULL) != SQLITE_OK) {
@@ -1178,10 +1388,20 @@ pm_code sqlite_store_open(const char *path, pm_store *s, pm_err *err)
         return PM_ERR_IO;
     }
     sqlite3_busy_timeout(q->db, 10000);
-    pm_code rc = exec(q,
-                      "PRAGMA page_size=16384; PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; "
-                      "PRAGMA cache_size=-16384; PRAGMA temp_store=MEMORY;",
-                      err);
+    rc = exec(q,
+              "PRAGMA page_size=16384; PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; "
+              "PRAGMA cache_size=-16384; PRAGMA temp_store=MEMORY;",
+              err);
+    if (rc && disk_full(q->db) && access(path, F_OK) == 0) {
+        sqlite3_close(q->db);
+        q->db = NULL;
+        rc = open_disk_full(q, err);
+        if (!rc)
+            rc = exec(q, "PRAGMA cache_size=-16384; PRAGMA temp_store=MEMORY;", err);
+    }
+catalog:
+    /* On a warehouse opened as it is (read-only, full), CREATE ... IF NOT
+     * EXISTS of tables that exist writes nothing. */
     if (!rc)
         rc = exec(q, catalog_sql, err);
     if (!rc)
@@ -1191,7 +1411,8 @@ pm_code sqlite_store_open(const char *path, pm_store *s, pm_err *err)
     if (!rc)
         rc = exec(q, "ATTACH DATABASE ':memory:' AS pm_sandbox", err);
     if (rc) {
-        pm_err_hint(err, "is %s a SQLite database pipemend can write?", path);
+        if (q->db && q->limited == SQ_NORMAL && !disk_full(q->db) && !read_only(q->db))
+            pm_err_hint(err, "is %s a SQLite database pipemend can write?", path);
         sq_close(s);
         return rc;
     }

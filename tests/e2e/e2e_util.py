@@ -188,8 +188,11 @@ class PgTarget:
 #   date                  -> "2026-11-01"  (SQLite: the text)
 #   timestamp             -> "2026-11-01T10:00:00[.ffffff]"
 #   timestamptz           -> "2026-11-01T10:00:00[.ffffff]Z" (the session is UTC)
-#                            SQLite keeps the feed's text as it came; the two
-#                            agree when the feed wrote ISO 8601 in UTC with Z
+#                            SQLite keeps the feed's text as it came, but a
+#                            leap second, an offset or a fraction past
+#                            microseconds is stored as PostgreSQL gives it
+#                            back (UTC with Z); the two agree when the feed
+#                            wrote ISO 8601 with seconds
 #   json, jsonb           -> str, the text (SQLite: TEXT); compare json.loads()
 #   bytea                 -> bytes         (SQLite: BLOB)
 #   int2/4/8, float8, text, varchar: as psycopg2 gives them (int, float, str)

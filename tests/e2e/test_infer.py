@@ -152,18 +152,19 @@ class TestInferEdges(E2E):
         self.assert_quarantined(self.quarantine(), "widen", json.dumps(lines[10]))
         self.assert_invariants("t", 12)
 
-    def test_too_many_columns_are_capped(self):
-        # A map keyed by data, flattened, would make thousands of columns;
-        # the table gets the first 1000 and rows needing more wait in
-        # quarantine as new_field (nothing lost, nothing crashes).
+    def test_records_wider_than_a_table_are_malformed(self):
+        # A map keyed by data, flattened, would make thousands of columns:
+        # a record with more fields than a table may have columns (1000)
+        # is malformed and shapes nothing; the table is the other rows'.
         rec = {"k%d" % i: i for i in range(2500)}
         small = {"k%d" % i: i for i in range(10)}
         r = self.ingest("t", self.write("wide.ndjson", [rec, small, rec]))
         self.assertEqual(r.rc, EXIT_QUARANTINED, r)
-        self.assertEqual(len(self.schema("t")), 1000)
+        self.assertEqual(len(self.schema("t")), 10)
         q = self.quarantine()
         self.assertEqual(len(q), 2)
-        self.assertTrue(all(e["kinds"] == ["new_field"] for e in q), q)
+        self.assertTrue(all(e["kinds"] == ["malformed"] for e in q), q)
+        self.assertIn("the record has 2500 fields, more than the 1000 columns", q[0]["message"])
         self.assertEqual(self.count("t"), 1)
         self.assert_invariants("t", 3)
 

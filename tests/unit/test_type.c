@@ -12,6 +12,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <math.h>
 #include <string.h>
 #include <time.h>
 
@@ -269,6 +270,8 @@ static void test_float64_matches_strtod(void **state)
             fail_msg("%s does not fit float64", lit);
         }
         double want = strtod(lit, NULL);
+        if (want == 0)
+            want = 0.0; /* -0 is stored as 0 (both backends alike) */
         if (memcmp(&c.d, &want, sizeof want) != 0)
             fail_msg("%s gives %.17g, strtod %.17g", lit, c.d, want);
     }
@@ -278,7 +281,8 @@ static void test_numeric_fit(void **state)
 {
     pm_cell c;
     /* the cell is the literal exactly as written: numeric is exact */
-    const char *lit[] = {"1.50", "-0", "123456789012345678901234567890.000000001", "1E+400", "42"};
+    const char *lit[] = {"1.50", "-0.5", "123456789012345678901234567890.000000001", "1E+400",
+                         "42"};
     for (size_t i = 0; i < sizeof lit / sizeof lit[0]; i++) {
         pm_value v = num(lit[i]);
         assert_true(type_fits(&v, T(PM_T_NUMERIC), &c));
@@ -286,6 +290,17 @@ static void test_numeric_fit(void **state)
         assert_ptr_equal(c.s, v.s);
         assert_int_equal(c.len, v.len);
     }
+    /* but a negative zero loses its sign, as PostgreSQL's numeric has none */
+    const char *zero[] = {"-0", "-0.00", "-0e5"};
+    for (size_t i = 0; i < sizeof zero / sizeof zero[0]; i++) {
+        pm_value v = num(zero[i]);
+        assert_true(type_fits(&v, T(PM_T_NUMERIC), &c));
+        assert_ptr_equal(c.s, v.s + 1);
+        assert_int_equal(c.len, v.len - 1);
+    }
+    pm_value mz = num("-0.0");
+    assert_true(type_fits(&mz, T(PM_T_FLOAT64), &c));
+    assert_false(signbit(c.d));
     assert_true(fits(str("3.14"), T(PM_T_NUMERIC)));
     assert_true(fits(raw("-7e-3"), T(PM_T_NUMERIC)));
     assert_false(fits(raw("7."), T(PM_T_NUMERIC)));
@@ -293,6 +308,39 @@ static void test_numeric_fit(void **state)
     assert_false(fits(raw("1e-20000"), T(PM_T_NUMERIC)));
     assert_false(fits(str("twelve"), T(PM_T_NUMERIC)));
     assert_false(fits(val(PM_V_ARRAY, "[1]"), T(PM_T_NUMERIC)));
+}
+
+static void test_datetime_canonical(void **state)
+{
+    static const struct {
+        const char *in, *out; /* out NULL: kept as given */
+    } cases[] = {
+        {"2016-12-31T23:59:60", "2017-01-01T00:00:00"},
+        {"2016-12-31 23:59:60Z", "2017-01-01T00:00:00Z"},
+        {"2026-06-30T12:30:60.25", "2026-06-30T12:31:00.25"},
+        {"2026-03-01T10:00:00+02:00", "2026-03-01T08:00:00Z"},
+        {"2026-03-01T00:30:00.5-05:30", "2026-03-01T06:00:00.5Z"},
+        {"2026-01-01T01:00:00+0200", "2025-12-31T23:00:00Z"},
+        {"2024-02-29T23:00:00-03", "2024-03-01T02:00:00Z"},
+        {"2026-01-01T01:00:00+00:00", "2026-01-01T01:00:00Z"},
+        {"2026-01-01T10:00:00.123456789", "2026-01-01T10:00:00.123457"},
+        {"2026-01-01T10:00:00.500", "2026-01-01T10:00:00.5"},
+        {"2026-12-31T23:59:59.9999999", "2027-01-01T00:00:00"},
+        {"0001-01-01T00:30:00+01:00", NULL}, /* before year 1: left to be refused */
+        {"2026-01-01T10:00:00", NULL},
+        {"2026-01-01T10:00:00.25Z", NULL},
+        {"2026-01-01", NULL},
+        {"2016-12-31T23:59:60.5", NULL}, /* past 24:00:00: no timestamp at all */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char out[TYPE_DATETIME_MAX] = "";
+        bool changed = type_datetime_canonical(cases[i].in, strlen(cases[i].in), out, sizeof out);
+        if (changed != (cases[i].out != NULL) || (changed && strcmp(out, cases[i].out) != 0))
+            fail_msg("%s gives %s (%s), want %s", cases[i].in, changed ? out : "itself",
+                     changed ? "changed" : "kept", cases[i].out ? cases[i].out : "itself");
+    }
+    assert_false(fits(str("2016-12-31T23:59:60.5"), T(PM_T_TIMESTAMP)));
+    assert_true(fits(str("2016-12-31T23:59:60"), T(PM_T_TIMESTAMP)));
 }
 
 /* ---- booleans ----------------------------------------------------------- */
@@ -1167,6 +1215,7 @@ int main(void)
         cmocka_unit_test(test_float64_fit),
         cmocka_unit_test(test_float64_matches_strtod),
         cmocka_unit_test(test_numeric_fit),
+        cmocka_unit_test(test_datetime_canonical),
         cmocka_unit_test(test_bool),
         cmocka_unit_test(test_varchar_counts_characters),
         cmocka_unit_test(test_infer_varchar_buckets),
