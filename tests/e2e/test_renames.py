@@ -175,3 +175,97 @@ class TestRestructure(E2E):
         self.assertNotIn("imdb_rating", self.schema("movies"))
         self.assert_invariants("movies", 60)
         self.assertEqual(self.pm("audit", "verify", "--db", self.db).rc, 0)
+
+
+class TestMergeSplitColumn(E2E):
+    """A split that did happen (here: a person rejected the suspected
+    rename, so the new name got its own column) is mended by merge_column:
+    values moved where the old column is NULL, the mapping recorded, the
+    emptied column dropped only on approval."""
+    proposals = TestRenamedOptionalField.proposals
+    made_nullable_then_renamed = TestRenamedOptionalField.made_nullable_then_renamed
+
+    def split(self):
+        self.made_nullable_then_renamed()
+        pid = self.proposals("pending")[0]["id"]
+        self.assertEqual(self.pm("proposals", "reject", str(pid), "--db", self.db).rc, 0)
+        self.assertIn("imdb_score", self.schema("movies"))
+        self.assertEqual(self.sql("SELECT COUNT(*) FROM movies WHERE imdb_rating IS NULL"),
+                         [(50,)])  # 10 without a rating, 40 split off
+
+    def assert_mended(self):
+        s = self.schema("movies")
+        self.assertNotIn("imdb_score", s)
+        self.assertNotIn("imdb_score", self.sql_columns("movies"))
+        got = dict(self.sql("SELECT title, imdb_rating FROM movies WHERE title >= 'Movie 090'"))
+        self.assertEqual(got, {"Movie %03d" % i: rating_of(i) for i in range(90, 130)})
+        self.assertEqual(self.sql("SELECT COUNT(*) FROM movies WHERE imdb_rating IS NULL"),
+                         [(10,)])
+        # the producer's new name now loads into the old column
+        self.ingest("movies", self.write("d.ndjson", [movie(i, rating_key="IMDB Score")
+                                                      for i in range(130, 135)]),
+                    expect=EXIT_LOADED)
+        self.assertEqual(self.sql("SELECT imdb_rating FROM movies WHERE title = 'Movie 131'"),
+                         [(rating_of(131),)])
+        self.assert_invariants("movies", 135)
+        self.assertEqual(self.pm("audit", "verify", "--db", self.db).rc, 0)
+
+    def test_merge_from_the_cli_waits_for_approval_then_mends(self):
+        self.split()
+        r = self.pm("proposals", "merge", "movies", "imdb_score", "imdb_rating", "--db", self.db,
+                    "--actor", "carol")
+        self.assertEqual(r.rc, 0, r)
+        self.assertIn("waits for a person", r.stdout)
+        p = self.proposals("pending")
+        self.assertEqual(len(p), 1, p)
+        self.assertEqual(p[0]["ops"], [{"op": "merge_column", "table": "movies",
+                                        "column": "imdb_rating", "field": "imdb_score"}])
+        # nothing moved or dropped before the approval
+        self.assertIn("imdb_score", self.schema("movies"))
+        self.assertEqual(self.sql("SELECT COUNT(*) FROM movies WHERE imdb_score IS NOT NULL"),
+                         [(40,)])
+        r = self.pm("proposals", "approve", str(p[0]["id"]), "--db", self.db, "--actor", "carol")
+        self.assertEqual(r.rc, 0, r)
+        self.assert_mended()
+        acts = [(e["actor"], e["action"]) for e in
+                self.pm("audit", "log", "--db", self.db, "--json").json()]
+        self.assertIn(("human:carol", "proposal.approved"), acts)
+
+    def test_merge_refused_where_values_would_not_fit(self):
+        self.split()
+        r = self.pm("proposals", "merge", "movies", "title", "imdb_rating", "--db", self.db)
+        self.assertNotEqual(r.rc, 0, r)
+        self.assertIn("would not all fit", r.stderr)
+        r = self.pm("proposals", "merge", "movies", "nope", "imdb_rating", "--db", self.db)
+        self.assertNotEqual(r.rc, 0, r)
+        self.assertIn("does not exist", r.stderr)
+        self.assertEqual(self.proposals("pending"), [])
+
+    def test_merge_through_mcp_is_proposed_not_applied(self):
+        self.split()
+        msgs = [{"jsonrpc": "2.0", "id": 0, "method": "initialize",
+                 "params": {"protocolVersion": "2025-11-25", "capabilities": {},
+                            "clientInfo": {"name": "merge-e2e", "version": "1"}}},
+                {"jsonrpc": "2.0", "method": "notifications/initialized"},
+                {"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+                 "params": {"name": "propose_fix",
+                            "arguments": {"table": "movies", "ops": [
+                                {"op": "merge_column", "column": "imdb_rating",
+                                 "field": "imdb_score"}]}}}]
+        r = self.pm("mcp", "--db", self.db,
+                    input="\n".join(json.dumps(m) for m in msgs) + "\n", timeout=120)
+        self.assertEqual(r.rc, 0, r)
+        resp = {m["id"]: m for m in map(json.loads, r.stdout.splitlines()) if "id" in m}
+        res = resp[1]["result"]
+        self.assertFalse(res["isError"], res)
+        pid = res["structuredContent"]["proposal"]
+        self.assertEqual(res["structuredContent"]["state"], "pending")
+        # an agent cannot apply it: it is review class
+        msgs[2] = {"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+                   "params": {"name": "apply_fix", "arguments": {"proposal": pid}}}
+        r = self.pm("mcp", "--db", self.db,
+                    input="\n".join(json.dumps(m) for m in msgs) + "\n", timeout=120)
+        self.assertIn("imdb_score", self.schema("movies"))
+        r = self.pm("proposals", "approve", str(pid), "--db", self.db)
+        self.assertEqual(r.rc, 0, r)
+        self.assert_mended()
