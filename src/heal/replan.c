@@ -58,19 +58,43 @@ pm_code replan_incident(heal_ctx *c, int64_t id, bool apply, pm_arena *a, replan
     pm_plan plan = {0};
     pm_record *recs = pm_arena_alloc(a, (nrows ? nrows : 1) * sizeof *recs);
     size_t nrecs = 0, fit = 0;
+    /* The rows are judged together, as a run's batch is (drift/rename.h):
+     * a new field that may be a renamed nullable column gets the mapping,
+     * not a column beside the old one. */
+    pm_record *all = pm_arena_alloc(a, (nrows ? nrows : 1) * sizeof *all);
+    rename_row *rr = pm_arena_alloc(a, (nrows ? nrows : 1) * sizeof *rr);
+    size_t nr = 0;
     for (size_t i = 0; i < nrows; i++) {
-        pm_record rec;
-        if (!replay_parse(&rows[i], a, &rec))
+        if (!replay_parse(&rows[i], a, &all[nr]))
             continue;
         drift_result res;
-        drift_check(dc, &rec, a, &res);
-        if (!res.nfindings) {
+        drift_check(dc, &all[nr], a, &res);
+        rr[nr] =
+            (rename_row){&all[nr], res.nfindings ? NULL : res.cells, res.findings, res.nfindings};
+        nr++;
+    }
+    rename_refusal *no = NULL;
+    size_t nno = 0;
+    rename_pair *pairs = NULL;
+    size_t npairs = 0;
+    if (nr && replan_rename_refusals(s, t->name, a, &no, &nno, err) == PM_OK)
+        npairs = rename_suspects(t, rr, nr, no, nno, a, &pairs);
+    for (size_t i = 0; i < nr; i++) {
+        const pm_finding *found = rr[i].found;
+        size_t nfound = rr[i].nfound;
+        pm_finding *marked;
+        size_t nmarked;
+        if (npairs && rename_mark(t, pairs, npairs, &rr[i], a, &marked, &nmarked)) {
+            found = marked;
+            nfound = nmarked;
+        }
+        if (!nfound) {
             fit++;
             continue;
         }
-        planner_consider(&plan, t, res.findings, res.nfindings, a);
+        planner_consider(&plan, t, found, nfound, a);
         if (nrecs < HEAL_DRY_RUN_ROWS)
-            recs[nrecs++] = rec;
+            recs[nrecs++] = all[i];
     }
     pm_op *ops = pm_arena_alloc(a, (plan.n ? plan.n : 1) * sizeof *ops);
     const char **why = pm_arena_alloc(a, (plan.n ? plan.n : 1) * sizeof *why);
@@ -80,6 +104,21 @@ pm_code replan_incident(heal_ctx *c, int64_t id, bool apply, pm_arena *a, replan
             continue;
         why[n] = plan.why[i];
         ops[n++] = plan.ops[i];
+    }
+    for (size_t i = 0; !n && i < plan.n; i++) {
+        char norm[COLNAME_MAX + 1];
+        if (plan.ops[i].kind != OP_ADD_FIELD_MAPPING || !plan.ops[i].field)
+            continue;
+        colname_normalise(plan.ops[i].field, strlen(plan.ops[i].field), norm);
+        if (strcmp(norm, in->column) != 0)
+            continue;
+        out->why_none =
+            pm_arena_sprintf(a,
+                             "field %s may be column %s renamed: its column waits "
+                             "for the decision on mapping it to %s (pipemend "
+                             "proposals list --table %s)",
+                             plan.ops[i].field, plan.ops[i].column, plan.ops[i].column, in->table);
+        return PM_OK;
     }
     if (!n) {
         out->why_none =

@@ -63,6 +63,15 @@ class TestRenamedOptionalField(E2E):
         self.assertEqual(len(pending), 1, pending)
         self.assertEqual(pending[0]["ops"], [{"op": "add_field_mapping", "table": "movies",
                                               "column": "imdb_rating", "field": "IMDB Score"}])
+        # planning the new field's incident by hand does not add the column
+        # behind the pending decision (the rules would apply an add_column)
+        incs = self.pm("incidents", "list", "--db", self.db, "--json").json()
+        nf = [i for i in incs if i["kind"] == "new_field" and i["column"] == "imdb_score"]
+        self.assertEqual(len(nf), 1, incs)
+        r = self.pm("incidents", "plan", str(nf[0]["id"]), "--db", self.db)
+        self.assertEqual(r.rc, 0, r)
+        self.assertIn("waits for the decision on mapping it to imdb_rating", r.stdout)
+        self.assertNotIn("imdb_score", self.schema("movies"))
         r = self.pm("proposals", "approve", str(pending[0]["id"]), "--db", self.db,
                     "--actor", "alice")
         self.assertEqual(r.rc, 0, r)
