@@ -252,7 +252,11 @@ size_t rename_suspects(const pm_table *t, const rename_row *rows, size_t n,
         return 0;
     /* which nullable columns of the family of some new field are worth a
      * look, and, for those, each row's value and the column's shape */
-    size_t nc = t->ncols;
+    size_t nc = t->ncols, nullable = 0;
+    for (size_t j = 0; j < nc; j++)
+        nullable += t->cols[j].nullable;
+    if (nullable * ncands > RENAME_MAX_PAIRS)
+        return 0;
     bool *look = pm_arena_calloc(a, (nc ? nc : 1) * sizeof *look);
     size_t nlook = 0;
     for (size_t j = 0; j < nc; j++) {
@@ -264,37 +268,41 @@ size_t rename_suspects(const pm_table *t, const rename_row *rows, size_t n,
     }
     if (!nlook)
         return 0;
-    /* has[i * nc + j]: row i has a value for column j (looked-at ones) */
-    bool *has = pm_arena_calloc(a, (n * nc > 0 ? n * nc : 1) * sizeof *has);
-    int64_t *total = pm_arena_calloc(a, nc * sizeof *total);
-    shape *sc = pm_arena_calloc(a, nc * sizeof *sc);
+    /* slot[j]: column j's place among the looked-at ones (or -1);
+     * has[i * nlook + slot]: row i has a value for it */
+    int *slot = pm_arena_alloc(a, (nc ? nc : 1) * sizeof *slot);
+    for (size_t j = 0, k = 0; j < nc; j++)
+        slot[j] = look[j] ? (int)k++ : -1;
+    bool *has = pm_arena_calloc(a, n * nlook * sizeof *has + 1);
+    int64_t *total = pm_arena_calloc(a, nlook * sizeof *total);
+    shape *sc = pm_arena_calloc(a, nlook * sizeof *sc);
     for (size_t i = 0; i < n; i++) {
         const rename_row *r = &rows[i];
+        bool *h = &has[i * nlook];
         if (r->cells) {
             for (size_t j = 0; j < nc; j++) {
-                if (!look[j] || r->cells[j].kind == PM_CELL_NULL)
+                if (slot[j] < 0 || r->cells[j].kind == PM_CELL_NULL)
                     continue;
-                has[i * nc + j] = true;
-                shape_cell(&sc[j], &r->cells[j]);
+                h[slot[j]] = true;
+                shape_cell(&sc[slot[j]], &r->cells[j]);
             }
-            continue;
+        } else {
+            for (size_t f = 0; f < r->rec->nfields; f++) {
+                const pm_field *fd = &r->rec->fields[f];
+                if (fd->v.kind == PM_V_NULL)
+                    continue;
+                char col[COLNAME_MAX + 1];
+                size_t len = colname_normalise(fd->name, fd->name_len, col);
+                int j = table_find_field(t, col, len);
+                if (j < 0 || slot[j] < 0 || h[slot[j]])
+                    continue;
+                h[slot[j]] = true;
+                shape_value(&sc[slot[j]], &fd->v);
+            }
         }
-        for (size_t f = 0; f < r->rec->nfields; f++) {
-            const pm_field *fd = &r->rec->fields[f];
-            if (fd->v.kind == PM_V_NULL)
-                continue;
-            char col[COLNAME_MAX + 1];
-            size_t len = colname_normalise(fd->name, fd->name_len, col);
-            int j = table_find_field(t, col, len);
-            if (j < 0 || !look[j] || has[i * nc + (size_t)j])
-                continue;
-            has[i * nc + (size_t)j] = true;
-            shape_value(&sc[j], &fd->v);
-        }
+        for (size_t k = 0; k < nlook; k++)
+            total[k] += h[k];
     }
-    for (size_t i = 0; i < n; i++)
-        for (size_t j = 0; j < nc; j++)
-            total[j] += has[i * nc + j];
 
     rename_pair *pairs = NULL;
     size_t np = 0, pcap = 0;
@@ -318,13 +326,13 @@ size_t rename_suspects(const pm_table *t, const rename_row *rows, size_t n,
                 continue;
             int64_t with = (int64_t)cands[c].nrows, both = 0;
             for (size_t k = 0; k < cands[c].nrows; k++)
-                both += has[cands[c].rows[k] * nc + j];
+                both += has[cands[c].rows[k] * nlook + (size_t)slot[j]];
             int64_t absent = with - both;
             if ((double)absent < RENAME_ABSENT_SHARE * (double)with)
                 continue;
-            int64_t other = (int64_t)n - with, other_has = total[j] - both;
+            int64_t other = (int64_t)n - with, other_has = total[slot[j]] - both;
             bool stopped = other > 0 && other_has * 2 >= other;
-            if (shapes_differ(&sx, &sc[j], family(col->type)))
+            if (shapes_differ(&sx, &sc[slot[j]], family(col->type)))
                 continue;
             if (sim < RENAME_NAME_SIMILAR && !stopped)
                 continue;

@@ -35,6 +35,10 @@
 /* A batch with more distinct new fields than this has keys that are data
  * (user ids as keys, say): no rename is suspected in it. */
 #define RENAME_MAX_NEW 64
+/* Nor in a batch whose new fields times the table's nullable columns pass
+ * this: names are compared pair by pair, and a batch must not cost time
+ * that grows with a 10,000-column table times its new fields. */
+#define RENAME_MAX_PAIRS 100000
 
 /* One row of a batch: clean (cells set, no findings) or quarantined. */
 typedef struct rename_row {
