@@ -266,7 +266,7 @@ size_t rename_suspects(const pm_table *t, const rename_row *rows, size_t n,
                       rename_similarity(cands[c].name, col->name) >= RENAME_NAME_SOME;
         nlook += look[j];
     }
-    if (!nlook)
+    if (!nlook || n * nlook > RENAME_MAX_CELLS)
         return 0;
     /* slot[j]: column j's place among the looked-at ones (or -1);
      * has[i * nlook + slot]: row i has a value for it */

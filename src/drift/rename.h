@@ -39,6 +39,9 @@
  * this: names are compared pair by pair, and a batch must not cost time
  * that grows with a 10,000-column table times its new fields. */
 #define RENAME_MAX_PAIRS 100000
+/* ... or whose rows times the columns worth a look pass this (the memory
+ * of the presence table, a byte each). */
+#define RENAME_MAX_CELLS 4000000
 
 /* One row of a batch: clean (cells set, no findings) or quarantined. */
 typedef struct rename_row {

@@ -201,6 +201,17 @@ pm_code replan_rename_refusals(pm_store *s, const char *table, pm_arena *a, rena
     return PM_OK;
 }
 
+/* Does the contract hold column to not_null (the user's word, whatever
+ * the column says)? */
+static bool declared_not_null(const pm_contract *ct, const char *column)
+{
+    for (size_t i = 0; ct && i < ct->nrules; i++)
+        if (ct->rules[i].kind == RULE_NOT_NULL && ct->rules[i].column &&
+            strcmp(ct->rules[i].column, column) == 0)
+            return true;
+    return false;
+}
+
 pm_code replan_rejected_rename(heal_ctx *c, const pm_proposal *p, const int64_t *incidents,
                                size_t nin, int64_t *proposal, bool *applied, pm_err *err)
 {
@@ -268,6 +279,30 @@ pm_code replan_rejected_rename(heal_ctx *c, const pm_proposal *p, const int64_t 
         heal_outcome o;
         rc = heal_apply(&rules, *proposal, true, &o, err);
         *applied = !rc && o.applied;
+    }
+    /* A NOT NULL column the field was taken for still has no value in
+     * these rows: relaxing it is the rules' plan for a missing value
+     * (automatic for pipemend's own guess, for a person otherwise). */
+    pm_table *now = NULL;
+    if (!rc)
+        rc = store_table_load(c->store, p->table, a, &now, err);
+    int j = now ? table_find(now, ops[0].column, strlen(ops[0].column)) : -1;
+    if (!rc && j >= 0 && !now->cols[j].nullable) {
+        pm_op dnn = {.kind = OP_DROP_NOT_NULL, .table = now->name, .column = now->cols[j].name};
+        const char *dwhy = pm_arena_sprintf(a,
+                                            "%s is missing from the rows whose field %s is not "
+                                            "its new name (proposal %lld was rejected)",
+                                            dnn.column, ops[0].field, (long long)p->id);
+        int64_t did = 0;
+        rc = heal_propose(c, now, &dnn, 1, &dwhy, recs, nrecs, &did, &created, err);
+        if (!rc && policy_decide_op(c->policy, &dnn, now) == DECIDE_APPLY &&
+            !declared_not_null(c->contract, dnn.column)) {
+            heal_ctx rules = *c;
+            rules.actor = "rules";
+            rules.human = false;
+            heal_outcome o;
+            rc = heal_apply(&rules, did, true, &o, err);
+        }
     }
     pm_arena_free(a);
     return rc;
