@@ -117,11 +117,46 @@ static int decide_all(cli_ctx *ctx, pm_store *s, bool approve)
     return failed ? EXIT_FAILED : 0;
 }
 
+/* `proposals merge TABLE FROM INTO`: a person proposes to mend a split
+ * column; it waits for an approval like any proposal (tools.h). */
+static int proposals_merge(cli_ctx *ctx)
+{
+    if (ctx->argc != 4)
+        return cli_error(EXIT_USAGE, "pipemend schema show --table TABLE names the columns",
+                         "proposals merge needs TABLE FROM INTO");
+    int code;
+    pm_store *s = cli_open_store(ctx, &code);
+    if (!s)
+        return code;
+    char actor[160];
+    cli_human_actor(ctx, actor, sizeof actor);
+    tools_ctx t = {.db = ctx->db, .cfg = ctx->cfg, .store = s};
+    pm_err err = {0};
+    int64_t id = 0;
+    bool created = false;
+    code = 0;
+    if (tools_propose_merge(&t, ctx->argv[1], ctx->argv[2], ctx->argv[3], actor, &id, &created,
+                            &err) != PM_OK)
+        code = cli_fail(&err);
+    else if (ctx->json)
+        cli_print_json(json_pack("{s:I, s:b}", "proposal", (json_int_t)id, "created", created));
+    else
+        printf("proposal %lld %s: merge column %s into %s.%s; it applies when a person "
+               "approves it (pipemend proposals show %lld, then approve %lld)\n",
+               (long long)id, created ? "waits for a person" : "exists already",
+               cli_safe(ctx->argv[2]), cli_safe(ctx->argv[1]), cli_safe(ctx->argv[3]),
+               (long long)id, (long long)id);
+    store_close(s);
+    return code;
+}
+
 int cmd_proposals(cli_ctx *ctx)
 {
     const char *sub = ctx->argc ? ctx->argv[0] : "";
     if (strcmp(sub, "export") == 0)
         return proposals_export(ctx);
+    if (strcmp(sub, "merge") == 0)
+        return proposals_merge(ctx);
     bool list = strcmp(sub, "list") == 0, show = strcmp(sub, "show") == 0,
          approve = strcmp(sub, "approve") == 0, reject = strcmp(sub, "reject") == 0;
     long long id = 0;

@@ -1298,8 +1298,10 @@ static pm_code check_field(const pm_table *t, const pm_op *op, pm_err *err)
     if (table_find(t, norm, strlen(norm)) >= 0)
         return reject(err, PM_ERR_SCHEMA,
                       "field \"%s\" already lands in column %s.%s; mapping it to %s would divert "
-                      "that column's values",
-                      show(&a, f), show(&b, op->table), norm, show(&c, op->column));
+                      "that column's values (if %s is %s split in two, merge it: op "
+                      "merge_column, pipemend proposals merge %s %s %s)",
+                      show(&a, f), show(&b, op->table), norm, show(&c, op->column), norm,
+                      op->column, op->table, norm, op->column);
     int k = table_find_alias(t, norm, strlen(norm));
     if (k >= 0 && strcmp(t->cols[k].name, op->column) == 0)
         return reject(err, PM_ERR_SCHEMA, "field \"%s\" is already mapped to %s.%s; nothing to map",
@@ -1309,6 +1311,34 @@ static pm_code check_field(const pm_table *t, const pm_op *op, pm_err *err)
                       "field \"%s\" is already mapped to %s.%s; mapping it to %s would divert "
                       "that column's values",
                       show(&a, f), show(&b, op->table), t->cols[k].name, show(&c, op->column));
+    return PM_OK;
+}
+
+/* merge_column: the column merged (op->field) is another live column of
+ * the table, of a type whose every value the target holds as it is (the
+ * same type or a lossless step of the lattice): the move is an UPDATE with
+ * no cast that could fail or round, and the drop loses nothing the target
+ * did not take. Where both have a value, the target's stays. */
+static pm_code check_merge(const pm_table *t, const pm_op *op, const pm_column *into, pm_err *err)
+{
+    shown a, b, c;
+    char fn[TYPE_NAME_MAX], tn[TYPE_NAME_MAX];
+    if (!op->field || !*op->field)
+        return reject(err, PM_ERR_SCHEMA, "merge into %s.%s names no column to merge",
+                      show(&a, op->table), show(&b, op->column));
+    int from = table_find(t, op->field, strlen(op->field));
+    if (from < 0)
+        return reject(err, PM_ERR_SCHEMA, "column %s.%s does not exist; there is nothing to merge",
+                      show(&a, op->table), show(&b, op->field));
+    if (&t->cols[from] == into)
+        return reject(err, PM_ERR_SCHEMA, "%s.%s cannot be merged into itself", show(&a, op->table),
+                      show(&b, op->column));
+    pm_widen_class w = type_widen_class(t->cols[from].type, into->type);
+    if (w != PM_WIDEN_SAME && w != PM_WIDEN_AUTO)
+        return reject(err, PM_ERR_SCHEMA,
+                      "%s.%s is %s and %s is %s; its values would not all fit (widen %s first)",
+                      show(&a, op->table), show(&b, op->field), type_name(t->cols[from].type, fn),
+                      show(&c, op->column), type_name(into->type, tn), op->column);
     return PM_OK;
 }
 
@@ -1423,6 +1453,9 @@ static pm_code check_op(const guard_ctx *g, const pm_op *op, pm_err *err)
     case OP_ADD_FIELD_MAPPING:
         rc = need_column(t, op, &col, err);
         return rc != PM_OK ? rc : check_field(t, op, err);
+    case OP_MERGE_COLUMN:
+        rc = need_column(t, op, &col, err);
+        return rc != PM_OK ? rc : check_merge(t, op, col, err);
     case OP_ADD_COERCION:
         rc = need_column(t, op, &col, err);
         if (rc != PM_OK)

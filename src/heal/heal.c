@@ -15,6 +15,7 @@
 #include "drift/drift.h"
 #include "heal/guard.h"
 #include "heal/incident.h"
+#include "heal/replan.h"
 #include "heal/replay.h"
 
 /* ---- the sandbox --------------------------------------------------------- */
@@ -798,6 +799,28 @@ pm_code heal_replay_finish(heal_ctx *c, const char *table, bool changed, int see
 
 /* ---- a person's no ---------------------------------------------------------- */
 
+/* A rejected mapping of a new field to a column (a suspected rename,
+ * drift/rename.h) means the field is a column of its own: the rules
+ * propose it now (replan.h), rather than at the next run. The rejection
+ * stands whatever happens here. */
+static void rename_rejected(heal_ctx *c, const pm_proposal *p, const pm_incident *ins, size_t nins,
+                            pm_arena *a)
+{
+    int64_t *ids = pm_arena_alloc(a, (nins ? nins : 1) * sizeof *ids);
+    for (size_t i = 0; i < nins; i++)
+        ids[i] = ins[i].id;
+    int64_t added = 0;
+    bool applied = false;
+    pm_err err;
+    if (replan_rejected_rename(c, p, ids, nins, &added, &applied, &err) != PM_OK)
+        pm_warn("could not plan a column for the field of rejected proposal %lld: %s",
+                (long long)p->id, err.msg);
+    else if (added)
+        pm_info("the field of rejected proposal %lld gets a column of its own: proposal %lld %s",
+                (long long)p->id, (long long)added,
+                applied ? "applied and its rows replayed" : "waits for a person");
+}
+
 pm_code heal_reject(heal_ctx *c, int64_t id, pm_err *err)
 {
     pm_store *s = c->store;
@@ -824,6 +847,8 @@ pm_code heal_reject(heal_ctx *c, int64_t id, pm_err *err)
         if (rc)
             store_rollback(s, NULL);
     }
+    if (!rc)
+        rename_rejected(c, &p, ins, nins, a);
     pm_arena_free(a);
     return rc;
 }

@@ -255,6 +255,7 @@ pm_finding_kind incident_kind_for_op(const pm_op *op)
     case OP_DROP_NOT_NULL:
         return FINDING_NULL_VIOLATION;
     case OP_ADD_FIELD_MAPPING:
+    case OP_MERGE_COLUMN:
         return FINDING_RENAME;
     case OP_ADD_COERCION:
         return FINDING_FORMAT;

@@ -146,6 +146,15 @@ pm_op_class policy_class(const pm_op *op, const pm_table *t)
     case OP_ADD_FIELD_MAPPING:
     case OP_ADD_COERCION:
         return col ? CLASS_REVIEW : CLASS_FORBIDDEN;
+    case OP_MERGE_COLUMN: {
+        /* Moves values and drops a column: always a person's decision,
+         * and only where every moved value fits the column as it is. */
+        int from = t && op->field ? table_find(t, op->field, strlen(op->field)) : -1;
+        if (!col || from < 0 || &t->cols[from] == col)
+            return CLASS_FORBIDDEN;
+        pm_widen_class w = type_widen_class(t->cols[from].type, col->type);
+        return w == PM_WIDEN_SAME || w == PM_WIDEN_AUTO ? CLASS_REVIEW : CLASS_FORBIDDEN;
+    }
     default:
         return CLASS_FORBIDDEN;
     }
@@ -215,6 +224,10 @@ pm_op_class policy_class_with(const pm_policy *p, const pm_op *op, const pm_tabl
     int o = p->override[op->kind];
     if (o == -1)
         return c;
+    /* A merge drops a column: no override or promotion lets it happen
+     * without a person. */
+    if (op->kind == OP_MERGE_COLUMN && o == CLASS_AUTO)
+        return CLASS_REVIEW;
     /* A value the config cannot write is corruption, not permission. */
     return o >= CLASS_AUTO && o <= CLASS_FORBIDDEN ? (pm_op_class)o : CLASS_FORBIDDEN;
 }

@@ -14,6 +14,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "drift/rename.h"
 #include "heal/heal.h"
 
 /* At most this many of an incident's rows are planned from (the oldest):
@@ -40,5 +41,22 @@ typedef struct replan_result {
  * PM_ERR_NOTFOUND; an incident nothing plans is PM_OK with proposal 0. */
 pm_code replan_incident(heal_ctx *c, int64_t id, bool apply, pm_arena *arena, replan_result *out,
                         pm_err *err);
+
+/* The (field, column) pairs of table's rejected field mappings, as
+ * drift/rename.h's refusals: a person said the field is not the column
+ * renamed, so the batch judgement does not suspect the pair again. In
+ * arena. */
+pm_code replan_rename_refusals(pm_store *s, const char *table, pm_arena *arena,
+                               rename_refusal **out, size_t *n, pm_err *err);
+
+/* After a person rejected proposal p, a mapping of a new field to a
+ * column (a suspected rename): the field is a column of its own. The rows
+ * of incidents[0..nin) (the proposal's) are checked again, and the
+ * column that holds the field's values is proposed by the rules
+ * (heal_propose) and applied when the policy lets the rules apply it,
+ * with the replay; otherwise it waits for a person. *proposal is the
+ * add_column proposal, 0 when there was nothing to add. */
+pm_code replan_rejected_rename(heal_ctx *c, const pm_proposal *p, const int64_t *incidents,
+                               size_t nin, int64_t *proposal, bool *applied, pm_err *err);
 
 #endif

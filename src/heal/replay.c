@@ -15,8 +15,10 @@
 
 #include "audit/audit.h"
 #include "drift/drift.h"
+#include "drift/rename.h"
 #include "heal/heal.h"
 #include "heal/incident.h"
+#include "heal/replan.h"
 #include "schema/colname.h"
 #include "source/source.h"
 
@@ -124,23 +126,54 @@ static pm_code restate(pm_store *s, const pm_qrow *q, const pm_finding *f, size_
 
 /* One page of quarantined rows through the validator, then the rows that
  * fit through the loader together; *loaded gets the ids that loaded. */
+/* The rejected field mappings a replay's rename judgement leaves out. */
+typedef struct refusals {
+    const pm_table *t;
+    const rename_refusal *no;
+    size_t n;
+} refusals;
+
 static pm_code replay_page(pm_store *s, const pm_qrow *rows, size_t n, const pm_source_opts *so,
-                           drift_ctx *dc, incident_cache *cache, int64_t run_id, pm_arena *a,
-                           pm_buf *fj, int64_t *loaded, size_t *nloaded, replay_result *res,
-                           pm_err *err)
+                           drift_ctx *dc, const refusals *rf, incident_cache *cache, int64_t run_id,
+                           pm_arena *a, pm_buf *fj, int64_t *loaded, size_t *nloaded,
+                           replay_result *res, pm_err *err)
 {
     pm_load_row *load = pm_arena_alloc(a, (n ? n : 1) * sizeof *load);
     const pm_qrow **from = pm_arena_alloc(a, (n ? n : 1) * sizeof *from);
     size_t nload = 0;
     pm_code rc = PM_OK;
-    for (size_t i = 0; !rc && i < n; i++) {
-        pm_record rec = {0};
-        if (!parse_with(&rows[i], so, a, &rec)) {
+    /* The page is judged as a batch is during a run (drift/rename.h): a
+     * new field that may be a renamed nullable column keeps its rename
+     * finding while it waits. */
+    pm_record *recs = pm_arena_alloc(a, (n ? n : 1) * sizeof *recs);
+    drift_result *drs = pm_arena_alloc(a, (n ? n : 1) * sizeof *drs);
+    rename_row *rr = pm_arena_alloc(a, (n ? n : 1) * sizeof *rr);
+    bool *parsed = pm_arena_calloc(a, (n ? n : 1) * sizeof *parsed);
+    size_t nr = 0;
+    for (size_t i = 0; i < n; i++) {
+        memset(&recs[i], 0, sizeof recs[i]);
+        if (!parse_with(&rows[i], so, a, &recs[i]))
+            continue;
+        parsed[i] = true;
+        drift_check(dc, &recs[i], a, &drs[i]);
+        rr[nr++] = (rename_row){&recs[i], drs[i].nfindings ? NULL : drs[i].cells, drs[i].findings,
+                                drs[i].nfindings};
+    }
+    rename_pair *pairs;
+    size_t np = rf->t ? rename_suspects(rf->t, rr, nr, rf->no, rf->n, a, &pairs) : 0;
+    for (size_t i = 0, k = 0; !rc && i < n; i++) {
+        if (!parsed[i]) {
             res->skipped++;
             continue;
         }
-        drift_result dr;
-        drift_check(dc, &rec, a, &dr);
+        drift_result dr = drs[i];
+        pm_finding *marked;
+        size_t nmarked;
+        if (np && rename_mark(rf->t, pairs, np, &rr[k], a, &marked, &nmarked)) {
+            dr.findings = marked;
+            dr.nfindings = nmarked;
+        }
+        k++;
         if (dr.nfindings) {
             rc = restate(s, &rows[i], dr.findings, dr.nfindings, cache, run_id, fj, a, res, err);
             continue;
@@ -233,6 +266,11 @@ pm_code replay_quarantine_opts(pm_store *s, const char *table, const pm_contract
     bool one_tx = w != NULL;
     size_t page = one_tx ? 1000 : store_default_batch(s);
     drift_ctx *dc = drift_ctx_new(a, t, contract);
+    refusals rf = {.t = t};
+    rename_refusal *no = NULL;
+    if (t && replan_rename_refusals(s, table, a, &no, &rf.n, err) != PM_OK)
+        rf.t = NULL; /* no judgement rather than one that asks a person again */
+    rf.no = no;
     pm_source_opts so;
     if (source)
         so = *source;
@@ -280,6 +318,8 @@ pm_code replay_quarantine_opts(pm_store *s, const char *table, const pm_contract
                 t = now;
                 so.json.keep_arg = t; /* json columns of the table as it is now */
                 drift_ctx_retarget(dc, t);
+                if (rf.t)
+                    rf.t = t;
                 incident_cache_clear(cache);
                 prepared = false;
             }
@@ -291,8 +331,8 @@ pm_code replay_quarantine_opts(pm_store *s, const char *table, const pm_contract
             rc = store_quarantine_page(s, table, after, (int)page, page_arena, &rows, &n, err);
         more = !rc && n == page;
         if (!rc && n)
-            rc = replay_page(s, rows, n, &so, dc, cache, run_id, page_arena, &fj, loaded, &nloaded,
-                             &pr, err);
+            rc = replay_page(s, rows, n, &so, dc, &rf, cache, run_id, page_arena, &fj, loaded,
+                             &nloaded, &pr, err);
         int64_t removed = 0;
         if (!rc && nloaded)
             rc = store_quarantine_remove_many(s, loaded, nloaded, &removed, err);

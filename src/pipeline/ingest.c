@@ -46,11 +46,13 @@
 #include "core/buf.h"
 #include "core/log.h"
 #include "drift/drift.h"
+#include "drift/rename.h"
 #include "heal/heal.h"
 #include "heal/incident.h"
 #include "heal/outofband.h"
 #include "heal/planner.h"
 #include "heal/policy.h"
+#include "heal/replan.h"
 #include "heal/replay.h"
 #include "pipeline/volume.h"
 #include "schema/colname.h"
@@ -132,6 +134,9 @@ typedef struct run {
     drift_ctx *drift;
     const contract_rule *unique;
     incident_cache *incidents; /* writer-owned, but for apply_auto with the writer idle */
+    rename_refusal *refusals;  /* rejected mappings of the table (suspect_renames) */
+    size_t nrefusals;
+    bool refusals_read;
 
     pthread_mutex_t mu;
     pthread_cond_t cv;
@@ -1032,6 +1037,42 @@ static bool poisoned(const brow *row)
     return n > POISON_NEW_FIELDS;
 }
 
+/* New fields that may be the new names of nullable columns, judged
+ * across the batch (drift/rename.h): their rows get a rename finding, so
+ * that the planner proposes the mapping and not a column beside the old
+ * one. The pairs a person rejected are read once a run, when the batch
+ * first suspects one (the writer must be idle for that). */
+static void suspect_renames(run *r, batch *b)
+{
+    size_t nq = 0;
+    for (size_t i = 0; i < b->n; i++)
+        for (size_t k = 0; !b->rows[i].cells && k < b->rows[i].nfound; k++)
+            nq += b->rows[i].found[k].kind == FINDING_NEW_FIELD;
+    if (!nq)
+        return;
+    rename_row *rows = pm_arena_alloc(b->arena, b->n * sizeof *rows);
+    for (size_t i = 0; i < b->n; i++)
+        rows[i] =
+            (rename_row){&b->rows[i].rec, b->rows[i].cells, b->rows[i].found, b->rows[i].nfound};
+    rename_pair *pairs;
+    size_t np = rename_suspects(r->table, rows, b->n, r->refusals, r->nrefusals, b->arena, &pairs);
+    if (np && !r->refusals_read && slot_wait_free(r, 0) && slot_wait_free(r, 1)) {
+        pm_err err;
+        r->refusals_read = true;
+        if (replan_rename_refusals(r->store, r->table->name, r->arena, &r->refusals, &r->nrefusals,
+                                   &err) != PM_OK)
+            pm_warn("cannot read the rejected field mappings of %s: %s", r->table->name, err.msg);
+        if (r->nrefusals)
+            np = rename_suspects(r->table, rows, b->n, r->refusals, r->nrefusals, b->arena, &pairs);
+    }
+    for (size_t i = 0; np && i < b->n; i++) {
+        pm_finding *f;
+        size_t nf;
+        if (rename_mark(r->table, pairs, np, &rows[i], b->arena, &f, &nf))
+            quarantine_info(&b->rows[i], f, nf, b->arena);
+    }
+}
+
 static void heal_inline(run *r, batch *b)
 {
     if (!r->drift)
@@ -1039,6 +1080,7 @@ static void heal_inline(run *r, batch *b)
     pm_plan plan = {0};
     for (int pass = 0; pass < 2; pass++) {
         plan = (pm_plan){0};
+        suspect_renames(r, b);
         size_t npoisoned = 0;
         for (size_t i = 0; i < b->n; i++) {
             if (b->rows[i].cells || !b->rows[i].nfound)
@@ -1098,8 +1140,8 @@ static void heal_inline(run *r, batch *b)
             later[nlater++] = plan.ops[i];
         }
     }
-    if (nnow)
-        apply_auto(r, b, now, nnow, why_now);
+    if (nnow && apply_auto(r, b, now, nnow, why_now))
+        suspect_renames(r, b); /* the rows were checked again */
     /* One proposal per op, so that a person can take one and leave another
      * (drop a NOT NULL, but not map a field). */
     for (size_t i = 0; i < nlater; i++)

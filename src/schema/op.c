@@ -23,6 +23,7 @@ static const char *const kind_names[OP_KIND_COUNT] = {
     [OP_CREATE_TABLE] = "create_table",           [OP_ADD_COLUMN] = "add_column",
     [OP_WIDEN_COLUMN] = "widen_column",           [OP_DROP_NOT_NULL] = "drop_not_null",
     [OP_ADD_FIELD_MAPPING] = "add_field_mapping", [OP_ADD_COERCION] = "add_coercion",
+    [OP_MERGE_COLUMN] = "merge_column",
 };
 
 const char *op_kind_name(pm_op_kind k)
@@ -153,6 +154,19 @@ const char *op_describe(const pm_op *op, pm_arena *arena)
         pm_buf_puts(&b, " to ", NULL);
         put_column_ref(&b, op);
         break;
+    case OP_MERGE_COLUMN:
+        pm_buf_puts(&b, "merge column ", NULL);
+        put_name(&b, op->field, false);
+        pm_buf_puts(&b, " into ", NULL);
+        put_column_ref(&b, op);
+        pm_buf_puts(&b, " (its values where ", NULL);
+        put_name(&b, op->column, false);
+        pm_buf_puts(&b, " is null; then ", NULL);
+        put_name(&b, op->field, false);
+        pm_buf_puts(&b, " is dropped and maps to ", NULL);
+        put_name(&b, op->column, false);
+        pm_buf_putc(&b, ')', NULL);
+        break;
     case OP_ADD_COERCION:
         pm_buf_puts(&b, "parse ", NULL);
         put_column_ref(&b, op);
@@ -197,6 +211,47 @@ static pm_code apply_mapping(pm_table *r, int j, const pm_op *op, pm_arena *a, p
     if (!table_add_alias(r, a, j, norm))
         return pm_err_set(err, PM_ERR_SCHEMA, "field %s cannot be mapped to %s.%s", norm, r->name,
                           op->column);
+    return PM_OK;
+}
+
+/* merge_column: r without column `from`, whose name and aliases become
+ * aliases of column `into` (found again by name: indexes move). */
+static pm_code apply_merge(pm_table **rp, const pm_op *op, pm_arena *a, pm_err *err)
+{
+    pm_table *r = *rp;
+    int from = op->field ? table_find(r, op->field, strlen(op->field)) : -1;
+    int into = table_find(r, op->column, strlen(op->column));
+    if (from < 0 || from == into)
+        return pm_err_set(err, PM_ERR_SCHEMA, "%s has no column %s to merge into %s", r->name,
+                          op->field ? op->field : "?", op->column);
+    pm_table *m = table_new(a, r->name);
+    m->version = r->version;
+    for (size_t j = 0; j < r->ncols; j++) {
+        if ((int)j == from)
+            continue;
+        const pm_column *c = &r->cols[j];
+        int k = table_add(m, a, c->name, c->type, c->nullable);
+        if (k < 0)
+            return pm_err_set(err, PM_ERR_SCHEMA, "cannot merge %s into %s.%s", op->field, r->name,
+                              op->column);
+        m->cols[k].guessed = c->guessed;
+        m->cols[k].origin = c->origin;
+        if (c->format)
+            table_set_format(m, a, k, c->format);
+        for (size_t x = 0; x < c->naliases; x++)
+            table_add_alias(m, a, k, c->aliases[x]);
+    }
+    for (size_t i = 0; i < r->ndropped; i++)
+        table_add_dropped(m, a, r->dropped[i]);
+    int k = table_find(m, op->column, strlen(op->column));
+    const pm_column *gone = &r->cols[from];
+    bool ok = table_add_alias(m, a, k, gone->name);
+    for (size_t x = 0; ok && x < gone->naliases; x++)
+        ok = table_add_alias(m, a, k, gone->aliases[x]);
+    if (!ok)
+        return pm_err_set(err, PM_ERR_SCHEMA, "cannot map %s to %s.%s", gone->name, r->name,
+                          op->column);
+    *rp = m;
     return PM_OK;
 }
 
@@ -255,6 +310,14 @@ pm_code op_result(const pm_table *t, const pm_op *ops, size_t n, pm_arena *a, pm
             } else {
                 table_set_format(r, a, j, op->format);
             }
+            if (rc != PM_OK)
+                return rc;
+            break;
+        case OP_MERGE_COLUMN:
+            if (j < 0)
+                return pm_err_set(err, PM_ERR_SCHEMA, "%s has no column %s", t->name,
+                                  op->column ? op->column : "?");
+            rc = apply_merge(&r, op, a, err);
             if (rc != PM_OK)
                 return rc;
             break;

@@ -10,7 +10,11 @@
  *   widen_column       column + new type (along the lattice of type.h)
  *   drop_not_null      column
  *   add_field_mapping  incoming field name -> existing column
- *   add_coercion       column + strptime format that parses its values */
+ *   add_coercion       column + strptime format that parses its values
+ *   merge_column       field (a column of the table) -> column: its values
+ *                      move where column is NULL, it is dropped, and its
+ *                      name becomes a field mapping to column (mends a
+ *                      rename that split a column in two) */
 #ifndef PM_SCHEMA_OP_H
 #define PM_SCHEMA_OP_H
 
@@ -29,6 +33,7 @@ typedef enum pm_op_kind {
     OP_DROP_NOT_NULL,
     OP_ADD_FIELD_MAPPING,
     OP_ADD_COERCION,
+    OP_MERGE_COLUMN,
     OP_KIND_COUNT
 } pm_op_kind;
 
@@ -37,7 +42,8 @@ typedef struct pm_op {
     const char *table;
     const char *column; /* all but create_table */
     pm_type type;       /* add_column, widen_column: the column's new type */
-    const char *field;  /* add_field_mapping: the incoming field name */
+    const char *field;  /* add_field_mapping: the incoming field name;
+                         * merge_column: the column merged into column */
     const char *format; /* add_coercion: strptime format */
     pm_column *cols;    /* create_table */
     size_t ncols;
@@ -70,7 +76,8 @@ pm_code ops_from_json(const char *text, pm_arena *arena, pm_op **ops, size_t *n,
  * a column past date/time clears its format. PM_ERR_SCHEMA if an op does
  * not fit t: a missing column, a column that exists already or is a mapped
  * field's name, a field that is a column or mapped already, a coercion on a
- * column that is not date, timestamp or timestamptz. */
+ * column that is not date, timestamp or timestamptz. A merge drops its
+ * field's column and makes that name and its aliases aliases of column. */
 pm_code op_result(const pm_table *t, const pm_op *ops, size_t n, pm_arena *arena, pm_table **out,
                   pm_err *err);
 

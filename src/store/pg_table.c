@@ -109,7 +109,7 @@ static pm_code render_alter(pm_buf *b, const char *schema, const char *name, con
         const pm_op *op = &ops[i];
         char decl[32];
         if (op->kind != OP_ADD_COLUMN && op->kind != OP_WIDEN_COLUMN &&
-            op->kind != OP_DROP_NOT_NULL)
+            op->kind != OP_DROP_NOT_NULL && op->kind != OP_MERGE_COLUMN)
             continue;
         rc = pm_buf_puts(b, *any ? ", " : " ", err);
         *any = true;
@@ -131,6 +131,11 @@ static pm_code render_alter(pm_buf *b, const char *schema, const char *name, con
                 rc = pg_quote_ident(b, op->column, err);
             if (!rc)
                 rc = pm_buf_printf(b, err, "::%s", decl);
+        } else if (!rc && op->kind == OP_MERGE_COLUMN) {
+            /* its values moved before (render_merges) */
+            rc = pm_buf_puts(b, "DROP COLUMN ", err);
+            if (!rc)
+                rc = pg_quote_ident(b, op->field, err);
         } else if (!rc) {
             rc = pm_buf_puts(b, "ALTER COLUMN ", err);
             if (!rc)
@@ -143,6 +148,35 @@ static pm_code render_alter(pm_buf *b, const char *schema, const char *name, con
     return rc;
 }
 
+/* merge_column's move, before the ALTER TABLE that drops the column:
+ * UPDATE t SET into = from WHERE into IS NULL AND from IS NOT NULL, one
+ * statement per merge, each ending in ";\n" when sep. The guard checked
+ * that from's values fit into, so no cast is written. */
+static pm_code render_merge(pm_buf *b, const char *schema, const char *name, const pm_op *op,
+                            pm_err *err)
+{
+    pm_code rc = pm_buf_puts(b, "UPDATE ", err);
+    if (!rc)
+        rc = store_quote_qualified(b, schema, name, err);
+    if (!rc)
+        rc = pm_buf_puts(b, " SET ", err);
+    if (!rc)
+        rc = pg_quote_ident(b, op->column, err);
+    if (!rc)
+        rc = pm_buf_puts(b, " = ", err);
+    if (!rc)
+        rc = pg_quote_ident(b, op->field, err);
+    if (!rc)
+        rc = pm_buf_puts(b, " WHERE ", err);
+    if (!rc)
+        rc = pg_quote_ident(b, op->column, err);
+    if (!rc)
+        rc = pm_buf_puts(b, " IS NULL AND ", err);
+    if (!rc)
+        rc = pg_quote_ident(b, op->field, err);
+    return rc ? rc : pm_buf_puts(b, " IS NOT NULL", err);
+}
+
 /* The ALTER TABLE of ops (the catalog checked the version and holds the
  * table's migration lock). */
 pm_code pg_apply_ddl(pm_store *s, const pm_table *from, const pm_op *ops, size_t n,
@@ -151,7 +185,18 @@ pm_code pg_apply_ddl(pm_store *s, const pm_table *from, const pm_op *ops, size_t
     pm_buf b;
     pm_buf_init(&b, 1 << 20);
     bool any = false;
-    pm_code rc = render_alter(&b, PG_DATA_SCHEMA, from->name, from, ops, n, &any, err);
+    pm_code rc = PM_OK;
+    for (size_t i = 0; !rc && i < n; i++) {
+        if (ops[i].kind != OP_MERGE_COLUMN)
+            continue;
+        pm_buf_reset(&b);
+        rc = render_merge(&b, PG_DATA_SCHEMA, from->name, &ops[i], err);
+        if (!rc)
+            rc = pg_exec(pg_of(s), b.data, "cannot move the merged column's values", err);
+    }
+    pm_buf_reset(&b);
+    if (!rc)
+        rc = render_alter(&b, PG_DATA_SCHEMA, from->name, from, ops, n, &any, err);
     if (!rc && any)
         rc = pg_exec(pg_of(s), b.data, "cannot change the table", err);
     pm_buf_free(&b);
@@ -163,8 +208,17 @@ pm_code pg_render_ddl(pm_store *s, const pm_table *from, const pm_op *ops, size_
                       const pm_table *to, pm_buf *out, pm_err *err)
 {
     bool any = false;
+    pm_code rc = PM_OK;
+    for (size_t i = 0; !rc && i < n; i++) {
+        if (ops[i].kind != OP_MERGE_COLUMN)
+            continue;
+        rc = render_merge(out, PG_DATA_SCHEMA, from->name, &ops[i], err);
+        if (!rc)
+            rc = pm_buf_puts(out, ";\n", err);
+    }
     size_t start = out->len;
-    pm_code rc = render_alter(out, PG_DATA_SCHEMA, from->name, from, ops, n, &any, err);
+    if (!rc)
+        rc = render_alter(out, PG_DATA_SCHEMA, from->name, from, ops, n, &any, err);
     if (!rc && !any)
         out->len = start; /* mappings and coercions change the catalog only */
     else if (!rc)

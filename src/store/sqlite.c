@@ -410,18 +410,23 @@ static pm_code rebuild(sq *q, const char *schema, const pm_table *from, const pm
         rc = store_quote_qualified(&b, schema, tmp, err);
     if (!rc)
         rc = pm_buf_puts(&b, " (", err);
-    for (size_t i = 0; !rc && i < from->ncols; i++) {
-        if (i)
+    /* a column the ops drop (a merge's) is not copied */
+    for (size_t i = 0, k = 0; !rc && i < from->ncols; i++) {
+        if (table_find(to, from->cols[i].name, strlen(from->cols[i].name)) < 0)
+            continue;
+        if (k++)
             rc = pm_buf_puts(&b, ", ", err);
         if (!rc)
             rc = store_quote_ident(&b, from->cols[i].name, err);
     }
     if (!rc)
         rc = pm_buf_puts(&b, ") SELECT ", err);
-    for (size_t i = 0; !rc && i < from->ncols; i++) {
+    for (size_t i = 0, k = 0; !rc && i < from->ncols; i++) {
         int j = table_find(to, from->cols[i].name, strlen(from->cols[i].name));
-        const char *decl = j >= 0 ? type_sqlite_decl(to->cols[j].type) : "TEXT";
-        if (i)
+        if (j < 0)
+            continue;
+        const char *decl = type_sqlite_decl(to->cols[j].type);
+        if (k++)
             rc = pm_buf_puts(&b, ", ", err);
         if (!rc)
             rc = pm_buf_puts(&b, "CAST(", err);
@@ -465,15 +470,58 @@ static pm_code rebuild(sq *q, const char *schema, const pm_table *from, const pm
     return rc;
 }
 
+/* merge_column's move: UPDATE t SET into = from WHERE into IS NULL AND
+ * from IS NOT NULL (the guard checked that from's values fit into). */
+static pm_code merge_values(sq *q, const char *schema, const char *table, const pm_op *op,
+                            pm_err *err)
+{
+    pm_buf b;
+    pm_buf_init(&b, 1 << 16);
+    pm_code rc = pm_buf_puts(&b, "UPDATE ", err);
+    if (!rc)
+        rc = store_quote_qualified(&b, schema, table, err);
+    if (!rc)
+        rc = pm_buf_puts(&b, " SET ", err);
+    if (!rc)
+        rc = store_quote_ident(&b, op->column, err);
+    if (!rc)
+        rc = pm_buf_puts(&b, " = ", err);
+    if (!rc)
+        rc = store_quote_ident(&b, op->field, err);
+    if (!rc)
+        rc = pm_buf_puts(&b, " WHERE ", err);
+    if (!rc)
+        rc = store_quote_ident(&b, op->column, err);
+    if (!rc)
+        rc = pm_buf_puts(&b, " IS NULL AND ", err);
+    if (!rc)
+        rc = store_quote_ident(&b, op->field, err);
+    if (!rc)
+        rc = pm_buf_puts(&b, " IS NOT NULL", err);
+    if (!rc)
+        rc = run_sql(q, b.data, "cannot move the merged column's values", err);
+    pm_buf_free(&b);
+    return rc;
+}
+
 /* The DDL of ops on schema.from (main, or the sandbox): ADD COLUMN is done
  * in place; a change of a column's storage class or of its NOT NULL needs
- * the rebuild; mappings, coercions and widenings within a storage class
- * change the catalog only. */
+ * the rebuild, and so does a merge (its values moved first); mappings,
+ * coercions and widenings within a storage class change the catalog
+ * only. */
 static pm_code apply_ddl(sq *q, const char *schema, const pm_table *from, const pm_op *ops,
                          size_t n, const pm_table *to, pm_err *err)
 {
     pm_code rc = PM_OK;
     bool need_rebuild = false;
+    for (size_t i = 0; !rc && i < n; i++) {
+        if (ops[i].kind != OP_MERGE_COLUMN)
+            continue;
+        rc = merge_values(q, schema, from->name, &ops[i], err);
+        need_rebuild = true;
+    }
+    if (rc)
+        return rc;
     for (size_t i = 0; i < n; i++) {
         const pm_op *op = &ops[i];
         int j = op->column ? table_find(from, op->column, strlen(op->column)) : -1;

@@ -207,6 +207,15 @@ struct replan_result;
 pm_code tools_plan_incident(tools_ctx *t, int64_t id, bool apply, const char *actor,
                             pm_arena *arena, struct replan_result *out, pm_err *err);
 
+/* A person proposes to mend a split column (`pipemend proposals merge`):
+ * the op merge_column (schema/op.h) moving table.from's values into
+ * table.into where it is NULL, dropping from and mapping its name to into,
+ * checked by the guard and recorded as a pending proposal with its dry run
+ * (heal_propose), never applied here: the drop waits for an approval.
+ * The same op comes through MCP as propose_fix's merge_column. */
+pm_code tools_propose_merge(tools_ctx *t, const char *table, const char *from, const char *into,
+                            const char *actor, int64_t *id, bool *created, pm_err *err);
+
 #define TOOLS_READ_ONLY                                                                            \
     {                                                                                              \
         .read_only = true, .destructive = false, .idempotent = true, .open_world = false           \

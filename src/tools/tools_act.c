@@ -124,6 +124,44 @@ static pm_code dry_run_proposal(tools_ctx *tc, pm_store *s, const pm_proposal *p
     return rc;
 }
 
+/* ---- a person's merge ---------------------------------------------------------- */
+
+pm_code tools_propose_merge(tools_ctx *tc, const char *table, const char *from, const char *into,
+                            const char *actor, int64_t *id, bool *created, pm_err *err)
+{
+    pm_arena *a = pm_arena_new(0);
+    pm_table *t = NULL;
+    pm_code rc = store_table_load(tc->store, table, a, &t, err);
+    if (!rc && !t) {
+        rc = pm_err_set(err, PM_ERR_NOTFOUND, "pipemend does not know a table \"%s\"", table);
+        pm_err_hint(err, "see pipemend schema list");
+    }
+    pm_op op = {.kind = OP_MERGE_COLUMN, .table = table, .column = into, .field = from};
+    if (!rc) {
+        const char *allowed[] = {t->name};
+        guard_ctx g = {
+            .allowed_tables = allowed, .nallowed = 1, .lookup = lookup_one, .lookup_arg = t};
+        rc = guard_check_ops(&g, &op, 1, NULL, err);
+    }
+    if (!rc) {
+        pm_policy policy;
+        tools_table_policy(tc, tc->store, t->name, &policy);
+        heal_ctx c = {.store = tc->store,
+                      .contract = config_contract(tc->cfg, t->name),
+                      .policy = &policy,
+                      .policy_source = config_policy_source(tc->cfg),
+                      .actor = actor,
+                      .human = true};
+        const char *why = pm_arena_sprintf(a,
+                                           "%s and %s hold one field split in two (a rename "
+                                           "loaded as a new column); %s asks to merge them",
+                                           from, into, actor);
+        rc = heal_propose(&c, t, &op, 1, &why, NULL, 0, id, created, err);
+    }
+    pm_arena_free(a);
+    return rc;
+}
+
 /* ---- propose_fix ----------------------------------------------------------- */
 
 static json_t *tool_propose_fix(tools_ctx *ctx, json_t *args, tool_call *call)

@@ -452,6 +452,9 @@ static void test_override_to_forbidden(void **state)
         [OP_ADD_COERCION] =
             {{.kind = OP_ADD_COERCION, .table = "orders", .column = "created_at", .format = "%Y"},
              orders},
+        [OP_MERGE_COLUMN] =
+            {{.kind = OP_MERGE_COLUMN, .table = "orders", .column = "amount", .field = "qty"},
+             orders},
     };
     for (int k = 0; k < OP_KIND_COUNT; k++) {
         pm_policy p;
@@ -531,11 +534,32 @@ static void test_decide_op_per_mode(void **state)
 
 /* ---- op names and descriptions ------------------------------------------ */
 
+/* A merge moves values and drops a column: review where every value fits
+ * the target as it is, forbidden otherwise, and never automatic. */
+static void test_merge_class(void **state)
+{
+    pm_op ok = {.kind = OP_MERGE_COLUMN, .table = "orders", .column = "amount", .field = "qty"};
+    assert_int_equal(policy_class(&ok, orders), CLASS_REVIEW);
+    pm_op narrowing = {
+        .kind = OP_MERGE_COLUMN, .table = "orders", .column = "qty", .field = "amount"};
+    assert_int_equal(policy_class(&narrowing, orders), CLASS_FORBIDDEN);
+    pm_op itself = {.kind = OP_MERGE_COLUMN, .table = "orders", .column = "qty", .field = "qty"};
+    assert_int_equal(policy_class(&itself, orders), CLASS_FORBIDDEN);
+    pm_op missing = {
+        .kind = OP_MERGE_COLUMN, .table = "orders", .column = "amount", .field = "nope"};
+    assert_int_equal(policy_class(&missing, orders), CLASS_FORBIDDEN);
+    pm_policy p;
+    policy_default(&p);
+    p.override[OP_MERGE_COLUMN] = CLASS_AUTO;
+    assert_int_equal(policy_class_with(&p, &ok, orders), CLASS_REVIEW);
+    assert_int_equal(policy_decide_op(&p, &ok, orders), DECIDE_HOLD);
+}
+
 static void test_op_kind_names(void **state)
 {
     static const char *const names[OP_KIND_COUNT] = {
-        "create_table",  "add_column",        "widen_column",
-        "drop_not_null", "add_field_mapping", "add_coercion",
+        "create_table",      "add_column",   "widen_column", "drop_not_null",
+        "add_field_mapping", "add_coercion", "merge_column",
     };
     for (int k = 0; k < OP_KIND_COUNT; k++) {
         assert_string_equal(op_kind_name((pm_op_kind)k), names[k]);
@@ -599,7 +623,7 @@ static void test_op_describe(void **state)
         {add(NULL, T(PM_T_TEXT)), "add column ? text to orders"},
         {{.kind = OP_ADD_COERCION, .table = "orders", .column = "created_at", .format = NULL},
          "parse orders.created_at with format ?"},
-        {{.kind = OP_KIND_COUNT, .table = "orders"}, "unknown op 6"},
+        {{.kind = OP_KIND_COUNT, .table = "orders"}, "unknown op 7"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         const char *got = op_describe(&cases[i].op, arena);
@@ -639,6 +663,7 @@ int main(void)
         cmocka_unit_test(test_forbidden_stays_forbidden),
         cmocka_unit_test(test_override_to_forbidden),
         cmocka_unit_test(test_decide_op_per_mode),
+        cmocka_unit_test(test_merge_class),
         cmocka_unit_test(test_op_kind_names),
         cmocka_unit_test(test_op_describe),
         cmocka_unit_test(test_op_describe_long),
