@@ -59,6 +59,8 @@ typedef struct rule_ref {
     int idx; /* column index, -1 when the table lacks it (the rule sees NULL) */
 } rule_ref;
 
+#define DRIFT_SHAPE_MAX 64
+
 struct drift_ctx {
     pm_arena *arena;
     const pm_table *table;
@@ -67,12 +69,17 @@ struct drift_ctx {
     size_t nused;
     rule_ref *rules;
     size_t nrules;
+    /* shape[i]: the entry field i of the last record found (a feed's
+     * records mostly repeat their fields in order, so a compare replaces
+     * the hash lookup); NULL where none was cached */
+    const name_entry *shape[DRIFT_SHAPE_MAX];
 };
 
 void drift_ctx_retarget(drift_ctx *c, const pm_table *table)
 {
     c->table = table;
     memset(c->slots, 0, c->nslots * sizeof *c->slots);
+    memset(c->shape, 0, sizeof c->shape);
     c->nused = 0;
     for (size_t i = 0; i < c->nrules; i++) {
         const char *col = c->rules[i].rule->column;
@@ -443,7 +450,12 @@ void drift_check(drift_ctx *c, const pm_record *rec, pm_arena *a, drift_result *
         }
         const pm_field *fd = &rec->fields[i];
         name_entry scratch;
-        const name_entry *e = lookup_name(c, fd->name, fd->name_len, a, &scratch);
+        const name_entry *e = i < DRIFT_SHAPE_MAX ? c->shape[i] : NULL;
+        if (!e || e->raw_len != fd->name_len || memcmp(e->raw, fd->name, fd->name_len) != 0) {
+            e = lookup_name(c, fd->name, fd->name_len, a, &scratch);
+            if (i < DRIFT_SHAPE_MAX)
+                c->shape[i] = e == &scratch ? NULL : e;
+        }
         if (e->idx < 0) {
             if (fd->v.kind == PM_V_NULL)
                 continue; /* nothing to lose: see drift.h */
