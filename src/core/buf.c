@@ -90,6 +90,16 @@ pm_code pm_buf_json_str(pm_buf *b, const char *s, size_t n, pm_err *err)
     pm_code rc = pm_buf_putc(b, '"', err);
     size_t i = 0;
     while (!rc && i < n) {
+        /* a run of bytes that stand for themselves goes in one append */
+        size_t j = i;
+        while (j < n && (unsigned char)s[j] >= 0x20 && (unsigned char)s[j] < 0x80 && s[j] != '"' &&
+               s[j] != '\\')
+            j++;
+        if (j > i) {
+            rc = pm_buf_append(b, s + i, j - i, err);
+            i = j;
+            continue;
+        }
         unsigned char c = (unsigned char)s[i];
         if (c >= 0x80) {
             size_t k = pm_utf8_seq_len(s + i, n - i);

@@ -54,8 +54,9 @@ static inline __attribute__((always_inline)) void ndjson_build(const jscan_opts 
     char *raw = pm_arena_strndup(arena, p, len);
     rec->raw = raw;
     rec->raw_len = len;
-    pm_err e;
-    pm_err_clear(&e);
+    pm_err e; /* only code and msg are read: clearing all 1.5 KB per line cost 1% */
+    e.code = PM_OK;
+    e.msg[0] = '\0';
     if (jscan_record(raw, len, json, arena, rec, &e) != PM_OK) {
         /* Whatever the scanner's reason, it is this record's problem, not
          * the run's: quarantine it with the message. */

@@ -10,7 +10,8 @@
  *      all get (the catalog's {now}, as the one-row insert writes it);
  *   2. one COPY ... FROM STDIN (FORMAT binary) sends the rows with those
  *      ids: bytea goes as its bytes, text as its UTF-8, no escaping;
- *   3. their incident links are one INSERT ... SELECT FROM unnest(...).
+ *   3. one query asks which of their incidents are still active, and one
+ *      more binary COPY writes their links to those.
  *
  * All of it runs in the caller's transaction (the batch's), so the rows,
  * their links and the checkpoint are kept or lost together. Ids a
@@ -27,8 +28,6 @@
 #define QCOLUMNS 15
 /* Bytes sent to the server at a time while the next rows are encoded. */
 #define SEND_CHUNK (256u * 1024)
-/* Links per statement: its two array parameters stay a few MB. */
-#define LINKS_PER_STATEMENT 100000
 
 static pm_code put_be(pm_buf *b, uint64_t v, unsigned size, pm_err *err)
 {
@@ -97,14 +96,14 @@ static pm_code put_row(pm_buf *b, const pm_qrow *q, int64_t id, const char *now,
     return rc;
 }
 
-static int cmp_id(const void *a, const void *b)
-{
-    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-    return (x > y) - (x < y);
-}
-
 /* Reserves n ids of the quarantine (ascending, into ids) and the time they
- * are stamped with (into now, caller frees). */
+ * are stamped with (into now, caller frees). The server takes them one
+ * nextval each but answers in one row: the first and the last id when they
+ * are a run (no other session took ids in between: the usual case), all of
+ * them as an array literal only when they are not. Sending an id and a time
+ * stamp per row cost the server more than the nextvals. The sequence is a
+ * scalar subquery (evaluated once): as a column of a joined CTE, nextval
+ * looked it up again for every row, 30x slower. */
 static pm_code reserve(pg *p, size_t n, int64_t *ids, char **now, pm_err *err)
 {
     char count[24];
@@ -113,24 +112,46 @@ static pm_code reserve(pg *p, size_t n, int64_t *ids, char **now, pm_err *err)
     PGresult *res = NULL;
     pm_code rc = pg_query(
         p,
-        "WITH s AS (SELECT CAST(pg_get_serial_sequence('" CAT "_pipemend_quarantine', 'id') AS "
-        "regclass) AS seq) SELECT nextval(s.seq), to_char(clock_timestamp() AT TIME ZONE 'UTC', "
-        "'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') FROM s, generate_series(1, CAST($1 AS integer))",
+        "WITH v AS MATERIALIZED (SELECT nextval((SELECT CAST(pg_get_serial_sequence('" CAT
+        "_pipemend_quarantine', 'id') AS regclass))) AS id FROM generate_series(1, CAST($1 AS "
+        "integer))) SELECT min(id), max(id), count(*), "
+        "to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), "
+        "CASE WHEN max(id) - min(id) + 1 <> count(*) THEN CAST(array_agg(id ORDER BY id) AS "
+        "text) END FROM v",
         1, params, &res, "cannot quarantine rows", err);
     if (rc)
         return rc;
-    if ((size_t)PQntuples(res) != n) {
+    long long got = PQntuples(res) == 1 ? strtoll(PQgetvalue(res, 0, 2), NULL, 10) : -1;
+    if (got < 0 || (size_t)got != n) {
         PQclear(res);
-        return pm_err_set(err, PM_ERR_DB, "cannot quarantine rows: %zu ids asked, %d given", n,
-                          PQntuples(res));
+        return pm_err_set(err, PM_ERR_DB, "cannot quarantine rows: %zu ids asked, %lld given", n,
+                          got);
     }
-    for (size_t i = 0; i < n; i++)
-        ids[i] = strtoll(PQgetvalue(res, (int)i, 0), NULL, 10);
-    *now = pm_xstrdup(PQgetvalue(res, 0, 1));
+    if (PQgetisnull(res, 0, 4)) {
+        int64_t first = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+        for (size_t i = 0; i < n; i++)
+            ids[i] = first + (int64_t)i;
+    } else {
+        /* {7,8,12,...}: ascending, as array_agg ordered them */
+        const char *c = PQgetvalue(res, 0, 4);
+        size_t i = 0;
+        while (*c && i < n) {
+            while (*c == '{' || *c == ',')
+                c++;
+            char *end;
+            ids[i++] = strtoll(c, &end, 10);
+            c = end;
+            if (*c == '}')
+                break;
+        }
+        if (i != n) {
+            PQclear(res);
+            return pm_err_set(err, PM_ERR_DB, "cannot quarantine rows: %zu ids asked, %zu read", n,
+                              i);
+        }
+    }
+    *now = pm_xstrdup(PQgetvalue(res, 0, 3));
     PQclear(res);
-    /* nextval runs in the order generate_series gives the rows; sorting
-     * makes "ascending" a promise rather than an observation */
-    qsort(ids, n, sizeof *ids, cmp_id);
     return PM_OK;
 }
 
@@ -142,25 +163,19 @@ static pm_code send_rows(pg *p, pm_buf *b, pm_err *err)
     return PM_OK;
 }
 
-pm_code pg_quarantine_add_many(pm_store *s, const pm_qrow *q, size_t n, int64_t *ids, pm_err *err)
+/* Row i of a binary COPY, appended to b. */
+typedef pm_code (*copy_put_fn)(pm_buf *b, size_t i, void *ctx, pm_err *err);
+
+/* Runs sql, a COPY ... FROM STDIN (FORMAT binary), with rows 0..n) as put
+ * encodes them, sent in chunks while the next ones are encoded. */
+static pm_code copy_in(pg *p, const char *sql, size_t n, copy_put_fn put, void *ctx,
+                       const char *what, pm_err *err)
 {
-    pg *p = pg_of(s);
-    if (n > INT_MAX)
-        return pm_err_set(err, PM_ERR_LIMIT, "cannot quarantine %zu rows at once", n);
-    int64_t *got = pm_xmalloc(n * sizeof *got);
-    char *now = NULL;
-    pm_code rc = reserve(p, n, got, &now, err);
-    if (rc) {
-        free(got);
-        return rc;
-    }
-    PGresult *res = PQexec(p->conn, "COPY " CAT "_pipemend_quarantine (id, run_id, table_name, "
-                                    "pipeline, source, byte_offset, line, raw, raw_truncated, "
-                                    "kinds, message, findings, status, created_at, header) FROM "
-                                    "STDIN (FORMAT binary)");
+    pm_code rc = PM_OK;
+    PGresult *res = PQexec(p->conn, sql);
     bool copying = PQresultStatus(res) == PGRES_COPY_IN;
     if (!copying)
-        rc = pg_error(p, res, "cannot quarantine rows", err);
+        rc = pg_error(p, res, what, err);
     PQclear(res);
     pm_buf b;
     pm_buf_init(&b, (size_t)INT_MAX); /* a row (each field checked by the caller) and a chunk */
@@ -170,7 +185,7 @@ pm_code pg_quarantine_add_many(pm_store *s, const pm_qrow *q, size_t n, int64_t 
         rc = pm_buf_append(&b, header, sizeof header, err);
     }
     for (size_t i = 0; !rc && i < n; i++) {
-        rc = put_row(&b, &q[i], got[i], now, err);
+        rc = put(&b, i, ctx, err);
         if (!rc && b.len >= SEND_CHUNK)
             rc = send_rows(p, &b, err);
     }
@@ -179,7 +194,6 @@ pm_code pg_quarantine_add_many(pm_store *s, const pm_qrow *q, size_t n, int64_t 
     if (!rc)
         rc = send_rows(p, &b, err);
     pm_buf_free(&b);
-    free(now);
     /* ending the COPY, also after a failure, keeps the connection usable
      * (the transaction is not: the caller rolls it back) */
     if (copying &&
@@ -189,61 +203,131 @@ pm_code pg_quarantine_add_many(pm_store *s, const pm_qrow *q, size_t n, int64_t 
         rc = pg_error(p, NULL, "cannot send quarantined rows to the server", err);
     while (copying && (res = PQgetResult(p->conn)) != NULL) {
         if (!rc && PQresultStatus(res) != PGRES_COMMAND_OK)
-            rc = pg_error(p, res, "cannot quarantine rows", err);
+            rc = pg_error(p, res, what, err);
         PQclear(res);
     }
+    return rc;
+}
+
+typedef struct qrows_ctx {
+    const pm_qrow *q;
+    const int64_t *ids;
+    const char *now;
+} qrows_ctx;
+
+static pm_code put_qrow(pm_buf *b, size_t i, void *ctx, pm_err *err)
+{
+    const qrows_ctx *c = ctx;
+    return put_row(b, &c->q[i], c->ids[i], c->now, err);
+}
+
+pm_code pg_quarantine_add_many(pm_store *s, const pm_qrow *q, size_t n, int64_t *ids, pm_err *err)
+{
+    pg *p = pg_of(s);
+    if (n > INT_MAX)
+        return pm_err_set(err, PM_ERR_LIMIT, "cannot quarantine %zu rows at once", n);
+    int64_t *got = pm_xmalloc(n * sizeof *got);
+    char *now = NULL;
+    pm_code rc = reserve(p, n, got, &now, err);
+    qrows_ctx ctx = {.q = q, .ids = got, .now = now};
+    if (!rc)
+        rc = copy_in(p,
+                     "COPY " CAT "_pipemend_quarantine (id, run_id, table_name, pipeline, source, "
+                     "byte_offset, line, raw, raw_truncated, kinds, message, findings, status, "
+                     "created_at, header) FROM STDIN (FORMAT binary)",
+                     n, put_qrow, &ctx, "cannot quarantine rows", err);
+    free(now);
     if (!rc && ids)
         memcpy(ids, got, n * sizeof *ids);
     free(got);
     return rc;
 }
 
-/* {1,2,3}: a bigint[] literal of v[0..n). */
-static pm_code id_array(pm_buf *b, const int64_t *v, size_t n, pm_err *err)
+/* A link to write: the pair and where it came in the caller's arrays. */
+typedef struct link {
+    int64_t incident, qrow;
+    size_t at;
+} link;
+
+static int cmp_link(const void *a, const void *b)
 {
-    pm_buf_reset(b);
-    pm_code rc = pm_buf_putc(b, '{', err);
-    for (size_t i = 0; !rc && i < n; i++)
-        rc = pm_buf_printf(b, err, "%s%lld", i ? "," : "", (long long)v[i]);
-    return rc ? rc : pm_buf_putc(b, '}', err);
+    const link *x = a, *y = b;
+    if (x->incident != y->incident)
+        return (x->incident > y->incident) - (x->incident < y->incident);
+    if (x->qrow != y->qrow)
+        return (x->qrow > y->qrow) - (x->qrow < y->qrow);
+    return (x->at > y->at) - (x->at < y->at);
 }
 
+static pm_code put_link(pm_buf *b, size_t i, void *ctx, pm_err *err)
+{
+    const link *l = &((const link *)ctx)[i];
+    pm_code rc = put_be(b, 2, 2, err);
+    if (!rc)
+        rc = put_int8(b, l->incident, err);
+    return rc ? rc : put_int8(b, l->qrow, err);
+}
+
+/* The links go in one binary COPY, in the order of the primary key
+ * (incident, qrow), so its B-tree grows at its right edge. An INSERT ...
+ * SELECT FROM unnest(...) ON CONFLICT DO NOTHING RETURNING cost the server
+ * more than the quarantined rows themselves: the arrays' text parsed, a
+ * speculative insertion per row, and the ordinal of every link sent back.
+ * The rows are the caller's fresh ones (store.h), so no link of them can
+ * exist but a repeated pair in the input, which is written once. Whether
+ * each incident is still active is asked once per incident, before the
+ * COPY, in the same transaction: the check the one-row link makes. */
 pm_code pg_incident_link_many(pm_store *s, const int64_t *incident, const int64_t *qrow, size_t n,
                               bool *linked, pm_err *err)
 {
     memset(linked, 0, n * sizeof *linked);
+    if (!n)
+        return PM_OK;
     pg *p = pg_of(s);
-    pm_buf a, q;
+    link *l = pm_xmalloc(n * sizeof *l);
+    for (size_t i = 0; i < n; i++)
+        l[i] = (link){.incident = incident[i], .qrow = qrow[i], .at = i};
+    qsort(l, n, sizeof *l, cmp_link);
+    /* the incidents, each once: {3,7} */
+    pm_buf a;
     pm_buf_init(&a, 64u * 1024 * 1024);
-    pm_buf_init(&q, 64u * 1024 * 1024);
-    pm_code rc = PM_OK;
-    for (size_t at = 0; !rc && at < n; at += LINKS_PER_STATEMENT) {
-        size_t k = n - at < LINKS_PER_STATEMENT ? n - at : LINKS_PER_STATEMENT;
-        rc = id_array(&a, incident + at, k, err);
-        if (!rc)
-            rc = id_array(&q, qrow + at, k, err);
-        const char *params[] = {a.data, q.data};
-        PGresult *res = NULL;
-        /* only to incidents still active (store_incident_link); the
-         * ordinals of the pairs linked come back */
-        if (!rc)
-            rc = pg_query(p,
-                          "WITH u AS (SELECT * FROM unnest(CAST($1 AS bigint[]), CAST($2 AS "
-                          "bigint[])) WITH ORDINALITY AS u(incident, qrow, ord)), ins AS (INSERT "
-                          "INTO " CAT "_pipemend_incident_rows (incident, qrow) SELECT u.incident, "
-                          "u.qrow FROM u JOIN " CAT "_pipemend_incidents i ON i.id = u.incident "
-                          "WHERE i.state NOT IN ('resolved', 'dismissed') ON CONFLICT DO NOTHING "
-                          "RETURNING incident, qrow) SELECT u.ord FROM u JOIN ins ON ins.incident "
-                          "= u.incident AND ins.qrow = u.qrow",
-                          2, params, &res, "cannot link quarantined rows to their incidents", err);
-        for (int r = 0; !rc && r < PQntuples(res); r++) {
-            long long ord = strtoll(PQgetvalue(res, r, 0), NULL, 10);
-            if (ord >= 1 && (size_t)ord <= k)
-                linked[at + (size_t)ord - 1] = true;
-        }
-        PQclear(res);
-    }
+    pm_code rc = pm_buf_putc(&a, '{', err);
+    size_t nincidents = 0;
+    for (size_t i = 0; !rc && i < n; i++)
+        if (!i || l[i].incident != l[i - 1].incident)
+            rc =
+                pm_buf_printf(&a, err, "%s%lld", nincidents++ ? "," : "", (long long)l[i].incident);
+    if (!rc)
+        rc = pm_buf_putc(&a, '}', err);
+    PGresult *res = NULL;
+    const char *params[] = {a.data};
+    if (!rc)
+        rc = pg_query(p,
+                      "SELECT id FROM " CAT "_pipemend_incidents WHERE id = ANY(CAST($1 AS "
+                      "bigint[])) AND state NOT IN ('resolved', 'dismissed') ORDER BY id",
+                      1, params, &res, "cannot link quarantined rows to their incidents", err);
     pm_buf_free(&a);
-    pm_buf_free(&q);
+    /* keep the pairs of active incidents, each once (l stays sorted) */
+    size_t k = 0;
+    for (size_t i = 0, r = 0; !rc && i < n; i++) {
+        while (r < (size_t)PQntuples(res) &&
+               strtoll(PQgetvalue(res, (int)r, 0), NULL, 10) < l[i].incident)
+            r++;
+        bool active = r < (size_t)PQntuples(res) &&
+                      strtoll(PQgetvalue(res, (int)r, 0), NULL, 10) == l[i].incident;
+        if (!active || (k && l[k - 1].incident == l[i].incident && l[k - 1].qrow == l[i].qrow))
+            continue;
+        linked[l[i].at] = true;
+        l[k++] = l[i];
+    }
+    PQclear(res);
+    if (!rc && k)
+        rc = copy_in(p,
+                     "COPY " CAT "_pipemend_incident_rows (incident, qrow) FROM STDIN (FORMAT "
+                     "binary)",
+                     k, put_link, l, "cannot link quarantined rows to their incidents", err);
+    if (rc)
+        memset(linked, 0, n * sizeof *linked);
+    free(l);
     return rc;
 }

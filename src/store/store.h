@@ -406,9 +406,10 @@ pm_code store_incident_open(pm_store *s, const pm_incident *in, int64_t *id, boo
  * since the caller looked it up, or the link was there already). */
 pm_code store_incident_link(pm_store *s, int64_t incident, int64_t qrow, bool *linked, pm_err *err);
 /* Links qrow[i] to incident[i] for every i < n whose incident is still
- * active, as store_incident_link does one, in one statement where the
- * backend can (a batch's quarantined rows); linked[i] says which were
- * linked. */
+ * active, as store_incident_link does one, in bulk where the backend can;
+ * linked[i] says which were linked (a pair given twice is linked once).
+ * The qrow are rows the caller quarantined in its open transaction (a
+ * batch's), so none of them has a link yet. */
 pm_code store_incident_link_many(pm_store *s, const int64_t *incident, const int64_t *qrow,
                                  size_t n, bool *linked, pm_err *err);
 /* Quarantined rows of table linked to a resolved incident: rows that

@@ -54,7 +54,41 @@ class TestPostgresBulk(E2E):
         self.assertEqual(self.statements_since(mark, r"INSERT INTO pipemend\._pipemend_incident_rows"
                                                r" \(incident, qrow\) VALUES"), 0)
         self.assertGreaterEqual(self.statements_since(mark, r"COPY pipemend\._pipemend_quarantine"), 1)
+        # the links go in a COPY too: no INSERT of them at all (an INSERT
+        # ... SELECT FROM unnest ON CONFLICT cost the server more than the
+        # rows themselves)
+        self.assertEqual(self.statements_since(mark, r"INSERT INTO pipemend\._pipemend_incident_rows"),
+                         0)
+        self.assertGreaterEqual(
+            self.statements_since(mark, r"COPY pipemend\._pipemend_incident_rows"), 1)
         self.assertEqual(self.pm("audit", "verify", "--db", self.db).rc, 0)
+        self.assert_invariants("t", rows + 1)
+
+    def test_rows_with_two_findings_link_to_both_incidents_when_ids_are_not_a_run(self):
+        self.ingest("t", self.write("a.ndjson", [{"id": 0, "v": 0, "w": 0}]), expect=EXIT_LOADED)
+        # other sessions take ids between ours: the ids a batch gets are
+        # not one run (here every third)
+        self.srv.psql("ALTER SEQUENCE pipemend._pipemend_quarantine_id_seq INCREMENT BY 3",
+                      dbname="w")
+        rows = 3000
+        self.ingest("t", self.write("b.ndjson", [{"id": i, "v": "x%d" % i, "w": "y"}
+                                                 for i in range(1, rows + 1)]),
+                    expect=EXIT_QUARANTINED)
+        got = self.sql("SELECT id, line FROM _pipemend_quarantine ORDER BY line")
+        self.assertEqual(len(got), rows)
+        ids = [i for (i, _) in got]
+        self.assertEqual([b - a for a, b in zip(ids, ids[1:])], [3] * (rows - 1))
+        for e in self.quarantine()[:5]:
+            self.assertEqual(sorted(e["kinds"]), ["type_conflict"])
+        # each row under both incidents (v and w), once each, and every link
+        # names a quarantined row
+        self.assertEqual(self.sql("SELECT i.column_name, count(*), count(DISTINCT r.qrow) FROM "
+                                  "_pipemend_incident_rows r JOIN _pipemend_incidents i ON "
+                                  "i.id = r.incident GROUP BY i.column_name ORDER BY 1"),
+                         [("v", rows, rows), ("w", rows, rows)])
+        self.assertEqual(self.sql("SELECT count(*) FROM _pipemend_incident_rows r WHERE NOT "
+                                  "EXISTS (SELECT 1 FROM _pipemend_quarantine q WHERE q.id = "
+                                  "r.qrow)"), [(0,)])
         self.assert_invariants("t", rows + 1)
 
     def test_redelivery_under_a_unique_key_finds_the_refused_rows_in_a_few_round_trips(self):
