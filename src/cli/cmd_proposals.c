@@ -200,6 +200,18 @@ int cmd_proposals(cli_ctx *ctx)
                        json_string_value(json_object_get(dry, "error"))
                            ? cli_safe(json_string_value(json_object_get(dry, "error")))
                            : "");
+            size_t di;
+            json_t *dep;
+            json_array_foreach(json_object_get(dry, "dependents"), di, dep)
+            {
+                const char *col = json_string_value(json_object_get(dep, "column"));
+                const char *note = json_string_value(json_object_get(dep, "note"));
+                printf("       %s %s: %s%s%s%s%s\n", di ? "        " : "dependent",
+                       cli_safe(json_string_value(json_object_get(dep, "name"))),
+                       cli_safe(json_string_value(json_object_get(dep, "action"))),
+                       col ? ", on column " : "", col ? cli_safe(col) : "", note ? " - " : "",
+                       note ? cli_safe(note) : "");
+            }
             size_t vi;
             json_t *vc;
             json_array_foreach(json_object_get(dry, "value_changes"), vi, vc)

@@ -13,7 +13,9 @@
  *
  * The sandbox is PostgreSQL's transactional DDL: a temporary clone (CREATE
  * TEMP TABLE ... (LIKE ... INCLUDING ALL)) in a transaction that is always
- * rolled back. */
+ * rolled back; when the changed columns have dependents, the ops are first
+ * rehearsed on the real table in a savepoint (pg_deps.c). Changes of type
+ * carry the views over them through (pg_deps.c). */
 #include "store/pg_int.h"
 
 #include <stdio.h>
@@ -152,8 +154,8 @@ pm_code pg_apply_ddl(pm_store *s, const pm_table *from, const pm_op *ops, size_t
     pm_buf_init(&b, 1 << 20);
     bool any = false;
     pm_code rc = render_alter(&b, PG_DATA_SCHEMA, from->name, from, ops, n, &any, err);
-    if (!rc && any)
-        rc = pg_exec(pg_of(s), b.data, "cannot change the table", err);
+    if (!rc)
+        rc = pg_alter_carrying(s, from, ops, n, any ? b.data : NULL, err);
     pm_buf_free(&b);
     (void)to;
     return rc;
@@ -765,7 +767,32 @@ pm_code pg_sandbox_begin(pm_store *s, const pm_table *from, const pm_op *ops, si
     p->sandbox_open = true;
     pm_buf b;
     pm_buf_init(&b, 1 << 22);
-    rc = pm_buf_puts(&b, "CREATE TEMP TABLE " SANDBOX_NAME " (LIKE ", err);
+    /* The clone has no views, rules, policies or publications, and is
+     * pipemend's own: when the columns the ops change have dependents, the
+     * ops are rehearsed on the real table first, carrying them as the
+     * apply would, and rolled back. (Only then: a rehearsal of int32 ->
+     * int64 rewrites the table, which the clone's sample does not.) */
+    pm_arena *da = pm_arena_new(0);
+    pm_dependent *deps;
+    size_t ndeps = 0;
+    rc = pg_dependents(s, from, ops, n, da, &deps, &ndeps, err);
+    pm_arena_free(da);
+    if (!rc && ndeps) {
+        bool any = false;
+        rc = render_alter(&b, PG_DATA_SCHEMA, from->name, from, ops, n, &any, err);
+        if (!rc)
+            rc = pg_exec(p, "SAVEPOINT pm_rehearsal", "cannot begin the rehearsal", err);
+        if (!rc) {
+            rc = pg_alter_carrying(s, from, ops, n, any ? b.data : NULL, err);
+            pm_err ignore;
+            if (pg_exec(p, "ROLLBACK TO SAVEPOINT pm_rehearsal", "cannot end the rehearsal",
+                        &ignore) == PM_OK)
+                pg_exec(p, "RELEASE SAVEPOINT pm_rehearsal", "cannot end the rehearsal", NULL);
+        }
+        pm_buf_reset(&b);
+    }
+    if (!rc)
+        rc = pm_buf_puts(&b, "CREATE TEMP TABLE " SANDBOX_NAME " (LIKE ", err);
     if (!rc)
         rc = store_quote_qualified(&b, PG_DATA_SCHEMA, from->name, err);
     if (!rc)
