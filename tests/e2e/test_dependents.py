@@ -227,6 +227,64 @@ class TestPgDependents(DepsBase):
         self.audit_ok()
 
 
+    def mcp_call(self, name, args):
+        msgs = [{"jsonrpc": "2.0", "id": 1, "method": "initialize",
+                 "params": {"protocolVersion": "2025-11-25", "capabilities": {},
+                            "clientInfo": {"name": "e2e-deps", "version": "1"}}},
+                {"jsonrpc": "2.0", "method": "notifications/initialized"},
+                {"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+                 "params": {"name": name, "arguments": args}}]
+        r = self.pm("mcp", "--db", self.db,
+                    input="\n".join(json.dumps(m) for m in msgs) + "\n", timeout=120)
+        self.assertEqual(r.rc, 0, r)
+        (res,) = [m for m in map(json.loads, r.stdout.splitlines()) if m.get("id") == 2]
+        self.assertFalse(res["result"]["isError"], res)
+        return res["result"]["structuredContent"]
+
+    def test_a_persons_approval_applies_the_columns_nothing_refuses(self):
+        self.sql_script(
+            "CREATE VIEW public.v_names AS SELECT id, name FROM public.orders",
+            "CREATE TRIGGER code_watch BEFORE UPDATE OF code ON public.orders FOR EACH ROW "
+            "EXECUTE FUNCTION suppress_redundant_updates_trigger()")
+        long_name = "Bartholomew Featherstonehaugh"
+        self.ingest("orders", self.write("b.ndjson", [
+            order(6, name=long_name, code=3000000000), order(7, name=long_name)]),
+            extra=("--policy", "review"), expect=EXIT_QUARANTINED)
+        # review proposes one op at a time; an agent proposes both at once
+        by_col = {p["ops"][0]["column"]: p for p in self.proposals().values()}
+        self.assertFalse(by_col["code"]["dry_run"]["ok"])
+        self.assertIn("trigger code_watch on table public.orders on column code",
+                      by_col["code"]["dry_run"]["error"])
+        self.assertTrue(by_col["name"]["dry_run"]["ok"], by_col["name"]["dry_run"])
+        ops = [by_col["name"]["ops"][0], by_col["code"]["ops"][0]]
+        made = self.mcp_call("propose_fix", {"table": "orders", "ops": ops})
+        pid = made["proposal"]
+        # an agent sees the blast radius over MCP
+        listed = self.mcp_call("list_proposals", {})
+        (mp,) = [x for x in listed["proposals"] if x["id"] == pid]
+        got = {(d["name"], d["action"]) for d in mp["dry_run"]["dependents"]}
+        self.assertIn(("view public.v_names", "re-created"), got)
+        self.assertIn(("trigger code_watch on table public.orders", "refused"), got)
+        # a person approves it: the name applies, the code waits
+        r = self.pm("proposals", "approve", str(pid), "--db", self.db)
+        self.assertEqual(r.rc, 0, r)
+        self.assertIn("proposal %d was split" % pid, r.stdout)
+        types = self.column_types("orders")
+        self.assertEqual(types["code"], "integer")
+        self.assertNotEqual(types["name"], "character varying(8)")
+        self.assertEqual(self.sql("SELECT name FROM v_names WHERE id = 7"), [(long_name,)])
+        (q,) = self.quarantine()
+        self.assertEqual(json.loads(q["raw"])["id"], 6)
+        self.assertEqual(self.count("orders"), 6)
+        ps = self.proposals()
+        self.assertEqual(ps[pid]["state"], "superseded")
+        self.assertEqual(ps[by_col["name"]["id"]]["state"], "applied")
+        self.assertEqual(ps[by_col["code"]["id"]]["state"], "pending")
+        self.assertEqual(self.incidents()["code"]["state"], "dry_run_failed")
+        self.assertEqual(self.incidents()["code"]["proposal"], by_col["code"]["id"])
+        self.audit_ok()
+
+
 class TestViewsOverHealedTables(DepsBase):
     """Both backends: a view, an index and a trigger over a table pipemend
     widens, adds to and relaxes keep working."""
