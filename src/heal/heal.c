@@ -643,7 +643,8 @@ static pm_code split_refused(heal_ctx *c, const pm_proposal *p, const pm_table *
         for (size_t k = 0; k < n && !r; k++)
             r = refused[k] && ops[k].column && strcmp(ops[k].column, ins[i].column) == 0;
         pm_incident_state st;
-        if (r && incident_state_parse(ins[i].state, &st) &&
+        /* (one that failed a dry run already only follows its proposal) */
+        if (r && incident_state_parse(ins[i].state, &st) && st != INC_DRY_RUN_FAILED &&
             incident_can_move(st, INC_DRY_RUN_FAILED))
             rc = incident_move(s, &ins[i], INC_DRY_RUN_FAILED, rid, reason, c->actor, err);
         else

@@ -297,6 +297,7 @@ class TestViewsOverHealedTables(DepsBase):
             self.sql_script(
                 "CREATE TABLE public.audit_trail (id integer)",
                 "CREATE VIEW public.v_orders AS SELECT id, name, code, email FROM public.orders",
+                "CREATE VIEW public.v_all AS SELECT * FROM public.orders",
                 "CREATE INDEX orders_code ON public.orders (code)",
                 "CREATE FUNCTION public.trail() RETURNS trigger LANGUAGE plpgsql AS $$ "
                 "BEGIN INSERT INTO public.audit_trail VALUES (NEW.id); RETURN NEW; END $$",
@@ -305,6 +306,7 @@ class TestViewsOverHealedTables(DepsBase):
         else:
             self.sql_script("CREATE TABLE audit_trail (id integer)",
                             "CREATE VIEW v_orders AS SELECT id, name, code, email FROM orders",
+                            "CREATE VIEW v_all AS SELECT * FROM orders",
                             "CREATE INDEX orders_code ON orders (code)",
                             "CREATE TRIGGER trail AFTER INSERT ON orders BEGIN "
                             "INSERT INTO audit_trail VALUES (NEW.id); END")
@@ -320,6 +322,14 @@ class TestViewsOverHealedTables(DepsBase):
         self.assertEqual(self.sql("SELECT name FROM v_orders WHERE id = 6"), [(long_name,)])
         self.assertEqual(self.sql("SELECT code FROM v_orders WHERE id = 7"), [(2.5,)])
         self.assertEqual(self.sql("SELECT count(*) FROM v_orders WHERE email IS NULL"), [(1,)])
+        # a view made with SELECT *: PostgreSQL fixed its columns when it
+        # was made (the new column is not in it); SQLite expands * on read
+        self.assertEqual(self.sql("SELECT name, code FROM v_all WHERE id = 7"), [("n7", 2.5)])
+        if self.backend == "pg":
+            self.assertNotIn("coupon", [r[0] for r in self.sql(
+                "SELECT attname FROM pg_attribute WHERE attrelid = 'public.v_all'::regclass")])
+        else:
+            self.assertEqual(self.sql("SELECT coupon FROM v_all WHERE id = 9"), [("C9",)])
         # the trigger still fires: rows 6..9 came after it was made
         self.assertEqual(self.sql("SELECT id FROM audit_trail ORDER BY id"),
                          [(6,), (7,), (8,), (9,)])
