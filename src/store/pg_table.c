@@ -166,12 +166,36 @@ pm_code pg_render_ddl(pm_store *s, const pm_table *from, const pm_op *ops, size_
 {
     bool any = false;
     size_t start = out->len;
-    pm_code rc = render_alter(out, PG_DATA_SCHEMA, from->name, from, ops, n, &any, err);
+    /* What the apply carries through or refuses is said in comments: run
+     * by hand, the ALTER alone meets the views pipemend would re-create.
+     * Names are the database's: a control character in one could end the
+     * comment, so it is shown as '?'. */
+    pm_arena *da = pm_arena_new(0);
+    pm_dependent *d = NULL;
+    size_t nd = 0;
+    pm_code rc = pg_dependents(s, from, ops, n, da, &d, &nd, err);
+    for (size_t i = 0; !rc && i < nd; i++) {
+        bool carried = strcmp(d[i].action, "re-created") == 0;
+        if (!carried && strcmp(d[i].action, "refused") != 0)
+            continue;
+        char *line = pm_arena_sprintf(
+            da, "-- %s (column %s): %s%s", d[i].name, d[i].column ? d[i].column : "?",
+            carried ? "pipemend's apply drops it and creates it again exactly, in the same "
+                      "transaction"
+                    : "refused: ",
+            carried ? "" : (d[i].note ? d[i].note : ""));
+        for (char *c = line; *c; c++)
+            if ((unsigned char)*c < 0x20 || *c == 0x7f)
+                *c = '?';
+        rc = pm_buf_printf(out, err, "%s\n", line);
+    }
+    pm_arena_free(da);
+    if (!rc)
+        rc = render_alter(out, PG_DATA_SCHEMA, from->name, from, ops, n, &any, err);
     if (!rc && !any)
         out->len = start; /* mappings and coercions change the catalog only */
     else if (!rc)
         rc = pm_buf_puts(out, ";\n", err);
-    (void)s;
     (void)to;
     return rc;
 }

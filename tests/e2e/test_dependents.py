@@ -6,7 +6,9 @@ transaction, refuses what it cannot carry with the objects' names, and
 does not let one refused column hold back another. On SQLite a view is
 bound by name when it is read, and the table rebuild keeps views, indexes
 and triggers."""
+import glob
 import json
+import os
 
 from e2e_util import E2E, EXIT_FAILED, EXIT_LOADED, EXIT_QUARANTINED, pg_only, sqlite_only
 
@@ -169,6 +171,18 @@ class TestPgDependents(DepsBase):
         self.assertIn("dependent rule no_negative on table public.orders: refused, on column code",
                       r.stdout)
         self.assertIn("view public.v_codes: re-created, on column code", r.stdout)
+        # the exported migration says what the ALTER alone would meet
+        os.makedirs(self.path("mig"))
+        r = self.pm("proposals", "export", str(p["id"]), "--dir", self.path("mig"),
+                    "--db", self.db)
+        self.assertEqual(r.rc, 0, r)
+        (sql_file,) = glob.glob(self.path("mig/*.sql"))
+        with open(sql_file) as f:
+            sql = f.read()
+        self.assertIn("-- rule no_negative on table public.orders (column code): refused: ", sql)
+        self.assertIn("-- view public.v_codes (column code): pipemend's apply drops it and "
+                      "creates it again exactly, in the same transaction\n", sql)
+        self.assertIn("ALTER TABLE", sql)
         # a person's approval meets the same refusal, and nothing changes
         r = self.pm("proposals", "approve", str(p["id"]), "--db", self.db)
         self.assertEqual(r.rc, EXIT_FAILED, r)
