@@ -33,8 +33,12 @@ static int decide(cli_ctx *ctx, pm_store *s, const pm_proposal *p, bool approve)
     if (out.from_version != p->version)
         printf("proposal %lld was planned against version %d and checked against version %d\n",
                (long long)p->id, p->version, out.from_version);
-    printf("proposal %lld applied by %s: %s is at schema version %d\n", (long long)p->id, actor,
-           p->table, out.to_version);
+    if (out.proposal && out.proposal != p->id)
+        printf("proposal %lld was split: objects that depend on some of its columns refuse their "
+               "change (pipemend proposals list shows the part that waits)\n",
+               (long long)p->id);
+    printf("proposal %lld applied by %s: %s is at schema version %d\n",
+           (long long)(out.proposal ? out.proposal : p->id), actor, p->table, out.to_version);
     printf("dry run: the ops fix %lld of %lld quarantined rows (%lld would load now), %lld "
            "existing rows carried\n",
            (long long)out.dry.fixed, (long long)out.dry.rows, (long long)out.dry.would_load,
@@ -235,6 +239,18 @@ int cmd_proposals(cli_ctx *ctx)
                        json_string_value(json_object_get(dry, "error"))
                            ? cli_safe(json_string_value(json_object_get(dry, "error")))
                            : "");
+            size_t di;
+            json_t *dep;
+            json_array_foreach(json_object_get(dry, "dependents"), di, dep)
+            {
+                const char *col = json_string_value(json_object_get(dep, "column"));
+                const char *note = json_string_value(json_object_get(dep, "note"));
+                printf("       %s %s: %s%s%s%s%s\n", di ? "        " : "dependent",
+                       cli_safe(json_string_value(json_object_get(dep, "name"))),
+                       cli_safe(json_string_value(json_object_get(dep, "action"))),
+                       col ? ", on column " : "", col ? cli_safe(col) : "", note ? " - " : "",
+                       note ? cli_safe(note) : "");
+            }
             size_t vi;
             json_t *vc;
             json_array_foreach(json_object_get(dry, "value_changes"), vi, vc)

@@ -72,6 +72,65 @@ static json_t *value_changes(pm_store *s, const pm_table *from, const pm_op *ops
     return all;
 }
 
+/* ---- dependents ----------------------------------------------------------- */
+
+/* What depends on the columns the ops change (store_table_dependents), as
+ * recorded on the proposal: whoever decides sees the blast radius. */
+static json_t *dependents_json(const pm_dependent *d, size_t n)
+{
+    json_t *all = json_array();
+    for (size_t i = 0; i < n; i++) {
+        json_t *one = json_pack("{s:s, s:s, s:s}", "kind", d[i].kind, "name", d[i].name, "action",
+                                d[i].action);
+        json_object_set_new(one, "column", d[i].column ? json_string(d[i].column) : json_null());
+        json_object_set_new(one, "note", d[i].note ? json_string(d[i].note) : json_null());
+        json_array_append_new(all, one);
+    }
+    return all;
+}
+
+/* Marks refused[k] for each op whose column has a dependent the apply
+ * would have to refuse (every op of that column goes with it: a mapping
+ * or coercion waits for its column's change); returns how many. */
+static size_t ops_refused(const pm_op *ops, size_t n, const pm_dependent *d, size_t nd,
+                          bool *refused)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        refused[i] = false;
+        for (size_t j = 0; j < nd && !refused[i]; j++)
+            refused[i] = ops[i].column && d[j].column && strcmp(d[j].action, "refused") == 0 &&
+                         strcmp(d[j].column, ops[i].column) == 0;
+        k += refused[i];
+    }
+    return k;
+}
+
+/* The sentence that says why the refused dependents stop the change and
+ * what a person can do, or NULL when none does. */
+static const char *refusal(const pm_table *t, const pm_dependent *d, size_t nd, pm_arena *a)
+{
+    pm_buf b;
+    pm_buf_init(&b, 1 << 16);
+    size_t k = 0;
+    for (size_t i = 0; i < nd; i++) {
+        if (strcmp(d[i].action, "refused") != 0)
+            continue;
+        pm_buf_printf(&b, NULL, "%s%s on column %s (%s)", k++ ? "; " : "", d[i].name,
+                      d[i].column ? d[i].column : "?", d[i].note ? d[i].note : "");
+    }
+    const char *out =
+        k ? pm_arena_sprintf(a,
+                             "%s of %s %s in the way of the change: %s. Drop or change %s, apply "
+                             "the proposal, then create %s again; or reject the proposal (its "
+                             "rows stay in quarantine)",
+                             k == 1 ? "an object" : "objects", t->name, k == 1 ? "stands" : "stand",
+                             b.data, k == 1 ? "it" : "them", k == 1 ? "it" : "them")
+          : NULL;
+    pm_buf_free(&b);
+    return out;
+}
+
 pm_code heal_dry_run(heal_ctx *c, const pm_table *from, const pm_op *ops, size_t n,
                      const pm_record *recs, size_t nrecs, pm_arena *arena, heal_dry_run_result *out,
                      pm_err *err)
@@ -81,12 +140,20 @@ pm_code heal_dry_run(heal_ctx *c, const pm_table *from, const pm_op *ops, size_t
     pm_table *to = NULL;
     pm_err oe;
     bool applied = false;
+    pm_dependent *deps = NULL;
+    size_t ndeps = 0;
+    if (store_table_dependents(c->store, from, ops, n, arena, &deps, &ndeps, &oe) != PM_OK) {
+        pm_warn("cannot tell what depends on %s: %s", from->name, oe.msg);
+        ndeps = 0;
+    }
+    const char *refused = refusal(from, deps, ndeps, arena);
     if (op_result(from, ops, n, arena, &to, &oe) != PM_OK) {
         out->error = pm_arena_strdup(arena, oe.msg);
+    } else if (refused) {
+        out->error = refused;
     } else if (store_sandbox_begin(c->store, from, ops, n, to, HEAL_DRY_RUN_ROWS, &out->sample_rows,
                                    &oe) != PM_OK) {
-        out->error =
-            pm_arena_sprintf(arena, "the ops do not apply to a copy of %s: %s", from->name, oe.msg);
+        out->error = pm_arena_sprintf(arena, "the ops do not apply to %s: %s", from->name, oe.msg);
     } else {
         applied = true;
         drift_ctx *dc = drift_ctx_new(arena, to, c->contract);
@@ -149,6 +216,8 @@ pm_code heal_dry_run(heal_ctx *c, const pm_table *from, const pm_op *ops, size_t
                           (json_int_t)out->fixed, "would_load", (json_int_t)out->would_load,
                           "would_fail", (json_int_t)out->would_fail, "failures", reasons);
     json_object_set_new(j, "error", out->error ? json_string(out->error) : json_null());
+    if (ndeps)
+        json_object_set_new(j, "dependents", dependents_json(deps, ndeps));
     if (applied) {
         json_t *vc = value_changes(c->store, from, ops, n, arena);
         if (vc)
@@ -553,8 +622,116 @@ pm_code heal_auto_columns_used(pm_store *s, const char *table, int *used, pm_err
     return rc;
 }
 
+/* Splits pending proposal p, whose ops refused[] cannot apply while
+ * dependents of their columns stand (ops_refused), in one transaction:
+ * p is superseded by two proposals, one with the other ops (*free_id,
+ * applied next by the caller) and one with the refused ops, which waits
+ * with its dry run failed and the reason; each incident follows the
+ * proposal of its column. Audited as proposal.split. */
+static pm_code split_refused(heal_ctx *c, const pm_proposal *p, const pm_table *t, const pm_op *ops,
+                             size_t n, const bool *refused, const char *reason,
+                             const pm_dependent *deps, size_t ndeps, pm_incident *ins, size_t nins,
+                             pm_arena *a, int64_t *free_id, pm_err *err)
+{
+    pm_store *s = c->store;
+    json_t *why = p->why ? json_loads(p->why, 0, NULL) : NULL;
+    pm_op *fo = pm_arena_alloc(a, n * sizeof *fo), *ro = pm_arena_alloc(a, n * sizeof *ro);
+    json_t *fw = json_array(), *rw = json_array(), *rd = json_array();
+    size_t nf = 0, nr = 0;
+    for (size_t i = 0; i < n; i++) {
+        const char *w = json_string_value(json_array_get(why, i));
+        if (refused[i]) {
+            ro[nr++] = ops[i];
+            json_array_append_new(rd, json_string(op_describe(&ops[i], a)));
+        } else {
+            fo[nf++] = ops[i];
+        }
+        json_array_append_new(refused[i] ? rw : fw, json_string(w ? w : ""));
+    }
+    json_decref(why);
+    char *ftext = ops_to_json(fo, nf), *rtext = ops_to_json(ro, nr);
+    char *fwhy = json_dumps(fw, JSON_COMPACT), *rwhy = json_dumps(rw, JSON_COMPACT);
+    json_decref(fw);
+    json_decref(rw);
+    pm_proposal fp = {.table = p->table,
+                      .run_id = c->run_id ? c->run_id : p->run_id,
+                      .version = t->version,
+                      .ops = ftext,
+                      .why = fwhy,
+                      .policy = p->policy},
+                rp = fp;
+    rp.ops = rtext;
+    rp.why = rwhy;
+    for (size_t i = 0; i < nins; i++) {
+        bool r = false;
+        for (size_t k = 0; k < n && !r; k++)
+            r = refused[k] && ops[k].column && strcmp(ops[k].column, ins[i].column) == 0;
+        if (r && !rp.incident)
+            rp.incident = ins[i].id;
+        else if (!r && !fp.incident)
+            fp.incident = ins[i].id;
+    }
+    int64_t rid = 0;
+    bool created;
+    pm_code rc = store_begin(s, err);
+    if (!rc)
+        rc = store_proposal_decide(s, p->id, PROP_SUPERSEDED, c->actor, err);
+    if (!rc)
+        rc = store_proposal_add(s, &fp, free_id, &created, err);
+    if (!rc)
+        rc = store_proposal_add(s, &rp, &rid, &created, err);
+    for (size_t i = 0; !rc && i < nins; i++) {
+        bool r = false;
+        for (size_t k = 0; k < n && !r; k++)
+            r = refused[k] && ops[k].column && strcmp(ops[k].column, ins[i].column) == 0;
+        pm_incident_state st;
+        /* (one that failed a dry run already only follows its proposal) */
+        if (r && incident_state_parse(ins[i].state, &st) && st != INC_DRY_RUN_FAILED &&
+            incident_can_move(st, INC_DRY_RUN_FAILED))
+            rc = incident_move(s, &ins[i], INC_DRY_RUN_FAILED, rid, reason, c->actor, err);
+        else
+            rc = store_incident_set(s, ins[i].id, ins[i].state, r ? rid : *free_id,
+                                    r ? reason : NULL, NULL, err);
+    }
+    if (!rc) {
+        json_t *dj =
+            json_pack("{s:b, s:i, s:i, s:i, s:i, s:i, s:[], s:s, s:o}", "ok", 0, "sample_rows", 0,
+                      "rows", 0, "fixed", 0, "would_load", 0, "would_fail", 0, "failures", "error",
+                      reason, "dependents", dependents_json(deps, ndeps));
+        char *dtext = json_dumps(dj, JSON_COMPACT | JSON_SORT_KEYS);
+        json_decref(dj);
+        rc = store_proposal_set_dry_run(s, rid, dtext, err);
+        free(dtext);
+    }
+    if (!rc) {
+        char subject[64];
+        snprintf(subject, sizeof subject, "proposal/%lld", (long long)p->id);
+        json_t *pj = json_pack("{s:s, s:I, s:I, s:I, s:o, s:s}", "table", p->table, "proposal",
+                               (json_int_t)p->id, "applies", (json_int_t)*free_id, "waits",
+                               (json_int_t)rid, "refused", rd, "reason", reason);
+        rd = NULL;
+        char *text = json_dumps(pj, JSON_COMPACT | JSON_SORT_KEYS);
+        json_decref(pj);
+        rc = audit_append(s, c->actor, "proposal.split", subject, text, err);
+        free(text);
+    }
+    json_decref(rd);
+    rc = rc ? rc : store_commit(s, err);
+    if (rc)
+        store_rollback(s, NULL);
+    else
+        pm_warn("proposal %lld split: %s; proposal %lld waits for that, proposal %lld goes on",
+                (long long)p->id, reason, (long long)rid, (long long)*free_id);
+    free(ftext);
+    free(rtext);
+    free(fwhy);
+    free(rwhy);
+    return rc;
+}
+
 pm_code heal_apply(heal_ctx *c, int64_t id, bool replay, heal_outcome *out, pm_err *err)
 {
+    heal_ctx *asked = c;
     pm_store *s = c->store;
     memset(out, 0, sizeof *out);
     double t0 = pm_clock_ms();
@@ -624,6 +801,26 @@ pm_code heal_apply(heal_ctx *c, int64_t id, bool replay, heal_outcome *out, pm_e
             store_rollback(s, NULL);
         pm_arena_free(a);
         return rc;
+    }
+    /* Ops of one table do not wait for each other: when dependents of
+     * some columns refuse their change (a rule, a policy), the others
+     * apply now, as a proposal of their own (split_refused). All refused:
+     * the dry run below fails and says why. */
+    if (!rc && n > 1) {
+        pm_dependent *deps = NULL;
+        size_t ndeps = 0;
+        pm_err de;
+        if (store_table_dependents(s, t, ops, n, a, &deps, &ndeps, &de) != PM_OK)
+            ndeps = 0; /* the dry run meets it again */
+        bool *refused = pm_arena_alloc(a, n * sizeof *refused);
+        size_t nref = ops_refused(ops, n, deps, ndeps, refused);
+        if (nref && nref < n) {
+            int64_t free_id = 0;
+            rc = split_refused(c, &p, t, ops, n, refused, refusal(t, deps, ndeps, a), deps, ndeps,
+                               ins, nins, a, &free_id, err);
+            pm_arena_free(a);
+            return rc ? rc : heal_apply(asked, free_id, replay, out, err);
+        }
     }
     const char *allowed[] = {p.table};
     guard_ctx g = {.allowed_tables = allowed, .nallowed = 1, .lookup = lookup_one, .lookup_arg = t};
@@ -708,6 +905,7 @@ pm_code heal_apply(heal_ctx *c, int64_t id, bool replay, heal_outcome *out, pm_e
         rc = lost_race(s, id, t, a, err); /* the version check or the decision lost */
     if (!rc) {
         out->applied = true;
+        out->proposal = id;
         out->from_version = t->version;
         out->to_version = to->version;
     }

@@ -90,6 +90,9 @@ pm_code heal_propose(heal_ctx *c, const pm_table *t, const pm_op *ops, size_t n,
 
 typedef struct heal_outcome {
     bool applied;
+    /* the proposal applied: the one asked for, or the part of it that
+     * could apply when dependents refused the rest (heal_apply splits) */
+    int64_t proposal;
     bool awaiting; /* not applied: the policy holds it for a person */
     /* awaiting because the table's budget of automatic columns is spent
      * (policy.h): budget_used of budget columns in the last 24 h */
@@ -107,7 +110,11 @@ typedef struct heal_outcome {
  * rules, an agent), which policy.h's budget bounds. */
 pm_code heal_auto_columns_used(pm_store *s, const char *table, int *used, pm_err *err);
 
-/* Applies pending proposal id (see the top of this file). replay: replay
+/* Applies pending proposal id (see the top of this file). When objects
+ * that depend on some of its columns refuse their change (a rule, a
+ * policy: store_table_dependents) and other ops remain, the proposal is
+ * split first: the refused ops wait in a proposal of their own, the
+ * others apply (out->proposal says which). replay: replay
  * the table's quarantine afterwards. A proposal the policy does not let
  * this actor apply (review class and not a person), or whose new columns
  * would pass the table's budget of automatic columns (not a person), is

@@ -959,7 +959,7 @@ static bool apply_auto(run *r, batch *b, pm_op *ops, size_t n, const char *const
         return false;
     }
     pm_info("healed %s, schema version %d (proposal %lld)", r->table->name, healed->version,
-            (long long)id);
+            (long long)(!rc && out.proposal ? out.proposal : id));
     r->table = healed;
     r->healed = true;
     drift_ctx_retarget(r->drift, healed);

@@ -1062,6 +1062,7 @@ static const drv_ops pg_ops = {
     .insert = pg_insert,
     .load = pg_load,
     .sandbox_begin = pg_sandbox_begin,
+    .dependents = pg_dependents,
     .sandbox_insert = pg_sandbox_insert,
     .sandbox_end = pg_sandbox_end,
     .quarantine_add_many = pg_quarantine_add_many,

@@ -99,6 +99,17 @@ pm_code pg_sandbox_insert(pm_store *s, const pm_cell *cells, pm_err *err);
 void pg_sandbox_end(pm_store *s);
 void pg_table_close(pg *p); /* frees what pg_table.c keeps in p */
 
+/* Dependents of the columns ops change (pg_deps.c). */
+pm_code pg_dependents(pm_store *s, const pm_table *t, const pm_op *ops, size_t n, pm_arena *a,
+                      pm_dependent **out, size_t *nout, pm_err *err);
+/* Runs alter (the ALTER TABLE of ops on the data table t) in the caller's
+ * transaction, carrying the views and materialized views that depend on
+ * the columns ops change through it: saved, dropped, altered, re-created
+ * exactly. Refuses (PM_ERR_SCHEMA, naming them) when a dependent cannot
+ * be carried. */
+pm_code pg_alter_carrying(pm_store *s, const pm_table *t, const pm_op *ops, size_t n,
+                          const char *alter, pm_err *err);
+
 /* Bulk catalog writes (pg_quarantine.c; driver.h). */
 pm_code pg_quarantine_add_many(pm_store *s, const pm_qrow *q, size_t n, int64_t *ids, pm_err *err);
 pm_code pg_incident_link_many(pm_store *s, const int64_t *incident, const int64_t *qrow, size_t n,

@@ -13,7 +13,9 @@
  *
  * The sandbox is PostgreSQL's transactional DDL: a temporary clone (CREATE
  * TEMP TABLE ... (LIKE ... INCLUDING ALL)) in a transaction that is always
- * rolled back. */
+ * rolled back; when the changed columns have dependents, the ops are first
+ * rehearsed on the real table in a savepoint (pg_deps.c). Changes of type
+ * carry the views over them through (pg_deps.c). */
 #include "store/pg_int.h"
 
 #include <stdio.h>
@@ -197,8 +199,8 @@ pm_code pg_apply_ddl(pm_store *s, const pm_table *from, const pm_op *ops, size_t
     pm_buf_reset(&b);
     if (!rc)
         rc = render_alter(&b, PG_DATA_SCHEMA, from->name, from, ops, n, &any, err);
-    if (!rc && any)
-        rc = pg_exec(pg_of(s), b.data, "cannot change the table", err);
+    if (!rc)
+        rc = pg_alter_carrying(s, from, ops, n, any ? b.data : NULL, err);
     pm_buf_free(&b);
     (void)to;
     return rc;
@@ -217,13 +219,37 @@ pm_code pg_render_ddl(pm_store *s, const pm_table *from, const pm_op *ops, size_
             rc = pm_buf_puts(out, ";\n", err);
     }
     size_t start = out->len;
+    /* What the apply carries through or refuses is said in comments: run
+     * by hand, the ALTER alone meets the views pipemend would re-create.
+     * Names are the database's: a control character in one could end the
+     * comment, so it is shown as '?'. */
+    pm_arena *da = pm_arena_new(0);
+    pm_dependent *d = NULL;
+    size_t nd = 0;
+    if (!rc)
+        rc = pg_dependents(s, from, ops, n, da, &d, &nd, err);
+    for (size_t i = 0; !rc && i < nd; i++) {
+        bool carried = strcmp(d[i].action, "re-created") == 0;
+        if (!carried && strcmp(d[i].action, "refused") != 0)
+            continue;
+        char *line = pm_arena_sprintf(
+            da, "-- %s (column %s): %s%s", d[i].name, d[i].column ? d[i].column : "?",
+            carried ? "pipemend's apply drops it and creates it again exactly, in the same "
+                      "transaction"
+                    : "refused: ",
+            carried ? "" : (d[i].note ? d[i].note : ""));
+        for (char *c = line; *c; c++)
+            if ((unsigned char)*c < 0x20 || *c == 0x7f)
+                *c = '?';
+        rc = pm_buf_printf(out, err, "%s\n", line);
+    }
+    pm_arena_free(da);
     if (!rc)
         rc = render_alter(out, PG_DATA_SCHEMA, from->name, from, ops, n, &any, err);
     if (!rc && !any)
         out->len = start; /* mappings and coercions change the catalog only */
     else if (!rc)
         rc = pm_buf_puts(out, ";\n", err);
-    (void)s;
     (void)to;
     return rc;
 }
@@ -825,7 +851,32 @@ pm_code pg_sandbox_begin(pm_store *s, const pm_table *from, const pm_op *ops, si
     p->sandbox_open = true;
     pm_buf b;
     pm_buf_init(&b, 1 << 22);
-    rc = pm_buf_puts(&b, "CREATE TEMP TABLE " SANDBOX_NAME " (LIKE ", err);
+    /* The clone has no views, rules, policies or publications, and is
+     * pipemend's own: when the columns the ops change have dependents, the
+     * ops are rehearsed on the real table first, carrying them as the
+     * apply would, and rolled back. (Only then: a rehearsal of int32 ->
+     * int64 rewrites the table, which the clone's sample does not.) */
+    pm_arena *da = pm_arena_new(0);
+    pm_dependent *deps;
+    size_t ndeps = 0;
+    rc = pg_dependents(s, from, ops, n, da, &deps, &ndeps, err);
+    pm_arena_free(da);
+    if (!rc && ndeps) {
+        bool any = false;
+        rc = render_alter(&b, PG_DATA_SCHEMA, from->name, from, ops, n, &any, err);
+        if (!rc)
+            rc = pg_exec(p, "SAVEPOINT pm_rehearsal", "cannot begin the rehearsal", err);
+        if (!rc) {
+            rc = pg_alter_carrying(s, from, ops, n, any ? b.data : NULL, err);
+            pm_err ignore;
+            if (pg_exec(p, "ROLLBACK TO SAVEPOINT pm_rehearsal", "cannot end the rehearsal",
+                        &ignore) == PM_OK)
+                pg_exec(p, "RELEASE SAVEPOINT pm_rehearsal", "cannot end the rehearsal", NULL);
+        }
+        pm_buf_reset(&b);
+    }
+    if (!rc)
+        rc = pm_buf_puts(&b, "CREATE TEMP TABLE " SANDBOX_NAME " (LIKE ", err);
     if (!rc)
         rc = store_quote_qualified(&b, PG_DATA_SCHEMA, from->name, err);
     if (!rc)

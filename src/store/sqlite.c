@@ -369,8 +369,14 @@ static pm_code run_sql(sq *q, const char *sql, const char *what, pm_err *err)
  * (https://sqlite.org/lang_altertable.html, "Making Other Kinds Of Table
  * Schema Changes"): create the new table, copy the rows converting each
  * column to its new storage class, drop the old table, rename the new one,
- * and recreate the old table's indexes. Runs inside the caller's
- * transaction, so a failure leaves the old table as it was. */
+ * and recreate the old table's indexes and triggers (DROP TABLE takes
+ * them with it). Views over the table stay: SQLite binds a view to its
+ * tables by name when it is read, and the rebuilt table keeps the name and
+ * every column. The rename runs with legacy_alter_table on, as the
+ * procedure asks: otherwise SQLite checks every view while the old table
+ * is gone, and a view over it fails the rename ("error in view v: no such
+ * table"). Runs inside the caller's transaction, so a failure leaves the
+ * old table as it was. */
 
 static pm_code rebuild(sq *q, const char *schema, const pm_table *from, const pm_table *to,
                        pm_err *err)
@@ -379,7 +385,7 @@ static pm_code rebuild(sq *q, const char *schema, const pm_table *from, const pm
     snprintf(tmp, sizeof tmp, "_pipemend_rebuild_%s", to->name);
     pm_buf b;
     pm_buf_init(&b, 1 << 22);
-    /* the index definitions, to replay after the rename */
+    /* the index and trigger definitions, to replay after the rename */
     char **idx = NULL;
     size_t nidx = 0;
     sqlite3_stmt *st = NULL;
@@ -388,10 +394,10 @@ static pm_code rebuild(sq *q, const char *schema, const pm_table *from, const pm
     if (strcmp(schema, "main") != 0)
         ;
     else if (sqlite3_prepare_v2(q->db,
-                                "SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name "
-                                "= ?1 AND sql IS NOT NULL",
+                                "SELECT sql FROM sqlite_master WHERE type IN ('index', "
+                                "'trigger') AND tbl_name = ?1 AND sql IS NOT NULL ORDER BY type",
                                 -1, &st, NULL) != SQLITE_OK)
-        rc = db_error(q, err, "cannot read the table's indexes");
+        rc = db_error(q, err, "cannot read the table's indexes and triggers");
     else
         bind_text(st, 1, from->name);
     while (!rc && st && sqlite3_step(st) == SQLITE_ROW) {
@@ -457,12 +463,25 @@ static pm_code rebuild(sq *q, const char *schema, const pm_table *from, const pm
         rc = pm_buf_puts(&b, " RENAME TO ", err);
     if (!rc)
         rc = store_quote_ident(&b, to->name, err);
+    bool legacy = strcmp(schema, "main") == 0;
+    if (!rc && legacy)
+        rc = run_sql(q, "PRAGMA legacy_alter_table = ON", "cannot rename the rebuilt table", err);
     if (!rc)
         rc = run_sql(q, b.data, "cannot rename the rebuilt table", err);
-    /* The index SQL is SQLite's own stored text for indexes pipemend made
-     * (or a user made on the table): it is replayed, not composed. */
+    if (legacy) {
+        pm_err off;
+        pm_code orc =
+            run_sql(q, "PRAGMA legacy_alter_table = OFF", "cannot rename the rebuilt table", &off);
+        if (!rc && orc) {
+            *err = off;
+            rc = orc;
+        }
+    }
+    /* The index and trigger SQL is SQLite's own stored text for those
+     * pipemend made (or a user made on the table): it is replayed, not
+     * composed. */
     for (size_t i = 0; !rc && i < nidx; i++)
-        rc = run_sql(q, idx[i], "cannot recreate an index after the rebuild", err);
+        rc = run_sql(q, idx[i], "cannot recreate an index or trigger after the rebuild", err);
     for (size_t i = 0; i < nidx; i++)
         free(idx[i]);
     free(idx);

@@ -191,6 +191,16 @@ pm_code store_sandbox_begin(pm_store *s, const pm_table *from, const pm_op *ops,
     return s->drv->sandbox_begin(s, from, ops, n, to, sample, copied, err);
 }
 
+pm_code store_table_dependents(pm_store *s, const pm_table *t, const pm_op *ops, size_t n,
+                               pm_arena *arena, pm_dependent **out, size_t *nout, pm_err *err)
+{
+    *out = NULL;
+    *nout = 0;
+    if (!s->drv->dependents)
+        return PM_OK;
+    return s->drv->dependents(s, t, ops, n, arena, out, nout, err);
+}
+
 pm_code store_sandbox_insert(pm_store *s, const pm_cell *cells, pm_err *err)
 {
     return s->drv->sandbox_insert(s, cells, err);

@@ -459,11 +459,44 @@ pm_code store_incident_rows(pm_store *s, int64_t incident, bool newest, int limi
  * (*copied: rows copied). store_sandbox_insert binds to->ncols cells
  * (PM_ERR_CONSTRAINT on a row the clone refuses). store_sandbox_end throws
  * the clone away; it is safe after a failed begin. Not inside a
- * transaction. */
+ * transaction. On PostgreSQL, when the columns the ops change have
+ * dependents (store_table_dependents), the ops are first rehearsed on the
+ * real table, carrying its views through as the apply would, in a
+ * savepoint that is always rolled back: the dry run meets what the apply
+ * will meet (a view on a view, an owner that is not pipemend's role). */
 pm_code store_sandbox_begin(pm_store *s, const pm_table *from, const pm_op *ops, size_t n,
                             const pm_table *to, int sample, int64_t *copied, pm_err *err);
 pm_code store_sandbox_insert(pm_store *s, const pm_cell *cells, pm_err *err);
 void store_sandbox_end(pm_store *s);
+
+/* An object in the database that depends on a column ops change (the
+ * blast radius of a proposal), and what the apply does with it:
+ *   re-created  a view or materialized view (and its grants, comments,
+ *               indexes) that a change of type cannot pass: pipemend saves
+ *               its definition, drops it and creates it again exactly in
+ *               the apply's transaction (refreshed if it was populated)
+ *   rebuilt     an index, constraint or statistics object the database
+ *               rebuilds by itself
+ *   kept        unaffected (a grant on the column, a publication of the
+ *               table, a trigger on the table)
+ *   refused     an object pipemend cannot carry through losslessly (a
+ *               rule, a policy, a trigger or publication filter on the
+ *               column, a generated column, a trigger on a view): the op
+ *               is not applied while it stands */
+typedef struct pm_dependent {
+    const char *column; /* the column of the table it depends on */
+    const char *kind;   /* view, materialized view, rule, index, constraint,
+                         * trigger, policy, publication, grant, ... */
+    const char *name;   /* the database's own description ("view public.v") */
+    const char *action; /* re-created, rebuilt, kept, refused */
+    const char *note;   /* why, or on what (may be NULL) */
+} pm_dependent;
+
+/* The dependents of the columns ops change on table t as the database has
+ * it now, in arena (none on SQLite, where a view is not checked until it
+ * is read and pipemend's changes keep every column a view names). */
+pm_code store_table_dependents(pm_store *s, const pm_table *t, const pm_op *ops, size_t n,
+                               pm_arena *arena, pm_dependent **out, size_t *nout, pm_err *err);
 
 /* One existing value a widening would change. */
 typedef struct pm_value_change {

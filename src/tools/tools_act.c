@@ -504,7 +504,8 @@ static json_t *tool_apply_fix(tools_ctx *ctx, json_t *args, tool_call *call)
         goto out;
     }
     result = json_pack("{s:b, s:b, s:I, s:s, s:i, s:i, s:I, s:I}", "applied", 1,
-                       "awaiting_human_approval", 0, "proposal", (json_int_t)id, "table", p->table,
+                       "awaiting_human_approval", 0, "proposal",
+                       (json_int_t)(o.proposal ? o.proposal : id), "table", p->table,
                        "from_version", o.from_version, "to_version", o.to_version, "replayed",
                        (json_int_t)o.replayed, "waiting", (json_int_t)o.waiting);
     tools_logf(call, TOOLS_LOG_NOTICE,

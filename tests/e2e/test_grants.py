@@ -308,6 +308,32 @@ class TestGrantsOnPostgres(E2E):
         self.assertEqual(self.sql("SELECT count(*) FROM pg_class WHERE relowner = ?::regrole",
                                   ('"%s"' % self.login,))[0][0], 0)
 
+    def test_a_view_the_login_cannot_drop_fails_the_dry_run_not_the_apply(self):
+        # an analyst's view over a column pipemend would widen: the login
+        # cannot drop and re-create it, and the dry run (a rehearsal on the
+        # real table, rolled back) says so before anyone approves
+        self.pm_as(self.app, "ingest", "--table", "orders",
+                   self.write("d1.ndjson", [rec(1), rec(2)]), expect=EXIT_LOADED)
+        analyst = "pm_e2e_analyst_%d_%d" % (os.getpid(), next(LOGINS))
+        self.extra_logins.append(analyst)
+        self.sql_script('CREATE ROLE "%s"' % analyst,
+                        'GRANT SELECT ON public.orders TO "%s"' % analyst,
+                        "CREATE VIEW public.v_amounts AS SELECT id, amount FROM public.orders",
+                        'ALTER VIEW public.v_amounts OWNER TO "%s"' % analyst)
+        self.pm_as(self.app, "ingest", "--table", "orders", "--policy", "review",
+                   self.write("d2.ndjson", [rec(3, amount=3000000000)]), expect=EXIT_QUARANTINED)
+        r = self.pm_as(self.app, "proposals", "list", "--json", expect=EXIT_LOADED)
+        (p,) = r.json()
+        self.assertFalse(p["dry_run"]["ok"], p["dry_run"])
+        self.assertIn("must be owner of view v_amounts", p["dry_run"]["error"])
+        self.assertEqual([(d["name"], d["action"]) for d in p["dry_run"]["dependents"]],
+                         [("view public.v_amounts", "re-created")])
+        r = self.pm_as(self.app, "incidents", "list", "--json", expect=EXIT_LOADED)
+        self.assertEqual([i["state"] for i in r.json()], ["dry_run_failed"])
+        self.assertEqual(self.column_types("orders")["amount"], "integer")
+        self.assertEqual(self.owner("public", "v_amounts"), analyst)
+        self.pm_as(self.app, "audit", "verify", expect=EXIT_LOADED)
+
     def test_the_sql_can_be_applied_again(self):
         self.pm_as(self.app, "ingest", "--table", "orders",
                    self.write("d1.ndjson", [rec(1)]), expect=EXIT_LOADED)
