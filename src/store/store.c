@@ -311,6 +311,76 @@ pm_code store_widen_changes(pm_store *s, const char *table, const char *column, 
     return rc;
 }
 
+static pm_code quote_literal(pm_buf *b, const char *text, pm_err *err)
+{
+    pm_code rc = pm_buf_putc(b, '\'', err);
+    for (const char *p = text; !rc && *p; p++)
+        rc = *p == '\'' ? pm_buf_append(b, "''", 2, err) : pm_buf_putc(b, *p, err);
+    return rc ? rc : pm_buf_putc(b, '\'', err);
+}
+
+typedef struct cost_row {
+    int64_t rows, bytes;
+    bool null_bytes;
+} cost_row;
+
+static bool read_cost(void *arg, drv_stmt *st)
+{
+    cost_row *c = arg;
+    c->rows = st->ops->col_int(st, 0);
+    c->null_bytes = st->ops->col_null(st, 1);
+    c->bytes = c->null_bytes ? -1 : st->ops->col_int(st, 1);
+    return false;
+}
+
+pm_code store_rewrite_cost(pm_store *s, const char *table, pm_rewrite_cost *out, pm_err *err)
+{
+    const drv_dialect *d = &s->drv->dialect;
+    pm_buf tbl, lit, sql;
+    pm_buf_init(&tbl, 4096);
+    pm_buf_init(&lit, 8192);
+    pm_buf_init(&sql, 1 << 16);
+    pm_code rc = d->data_schema ? store_quote_qualified(&tbl, d->data_schema, table, err)
+                                : store_quote_ident(&tbl, table, err);
+    /* the table's name as a string: PostgreSQL's regclass input, SQLite's
+     * dbstat (which counts the table's pages, not its indexes') */
+    if (!rc)
+        rc = quote_literal(&lit, d->data_schema ? tbl.data : table, err);
+    if (!rc && d->data_schema)
+        rc = pm_buf_printf(&sql, err,
+                           "SELECT count(*), pg_total_relation_size(%s::regclass) FROM %s",
+                           lit.data, tbl.data);
+    else if (!rc)
+        rc = pm_buf_printf(&sql, err,
+                           "SELECT count(*), (SELECT sum(pgsize) FROM dbstat WHERE name = %s) "
+                           "FROM %s",
+                           lit.data, tbl.data);
+    cost_row c = {0};
+    if (!rc)
+        rc = each_row(s, sql.data, "cannot measure the table", read_cost, &c, err);
+    if (rc && !d->data_schema) {
+        /* a SQLite built without dbstat: the rows alone */
+        pm_buf_reset(&sql);
+        rc = pm_buf_printf(&sql, err, "SELECT count(*), NULL FROM %s", tbl.data);
+        if (!rc)
+            rc = each_row(s, sql.data, "cannot count the table's rows", read_cost, &c, err);
+    }
+    if (!rc) {
+        out->rows = c.rows;
+        out->bytes = c.bytes;
+        out->lock = d->data_schema ? "ACCESS EXCLUSIVE" : "the database's write lock";
+        out->note = d->data_schema
+                        ? "PostgreSQL rewrites the whole table (and rebuilds its indexes) in the "
+                          "apply's transaction; every read and write of the table waits for it"
+                        : "SQLite rebuilds the table (a copy, then the swap) in the apply's "
+                          "transaction; other writers wait for it";
+    }
+    pm_buf_free(&tbl);
+    pm_buf_free(&lit);
+    pm_buf_free(&sql);
+    return rc;
+}
+
 pm_code store_quote_ident(pm_buf *b, const char *name, pm_err *err)
 {
     pm_code rc = pm_buf_putc(b, '"', err);

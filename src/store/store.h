@@ -479,6 +479,19 @@ pm_code store_widen_changes(pm_store *s, const char *table, const char *column, 
                             pm_type to, int max, pm_arena *arena, pm_value_change **out, size_t *n,
                             int64_t *rows, pm_err *err);
 
+/* What changing a column's type in place costs on table (a retype,
+ * op.h): the rows and the bytes of the table (with its indexes) that are
+ * copied, and the lock held meanwhile. PostgreSQL rewrites the table under
+ * an ACCESS EXCLUSIVE lock (reads wait too); SQLite rebuilds it holding
+ * the database's write lock. bytes is -1 when the backend cannot tell.
+ * lock and note are static text. */
+typedef struct pm_rewrite_cost {
+    int64_t rows, bytes;
+    const char *lock, *note;
+} pm_rewrite_cost;
+
+pm_code store_rewrite_cost(pm_store *s, const char *table, pm_rewrite_cost *out, pm_err *err);
+
 /* One event of the audit log (src/audit/audit.h says what it means). */
 typedef struct pm_audit_event {
     int64_t seq;
