@@ -254,7 +254,16 @@ static pm_code move_all(pm_store *s, pm_incident *in, size_t n, pm_incident_stat
     pm_code rc = PM_OK;
     for (size_t i = 0; !rc && i < n; i++) {
         pm_incident_state from;
-        if (incident_state_parse(in[i].state, &from) && (from == to || incident_can_move(from, to)))
+        if (!incident_state_parse(in[i].state, &from))
+            continue;
+        /* A proposal whose dry run failed once (a value the retype could
+         * not read, since fixed) and passes now: planned again, then
+         * applied, as the diagram goes. */
+        if (from == INC_DRY_RUN_FAILED && to == INC_APPLIED) {
+            rc = incident_move(s, &in[i], INC_PLANNED, proposal, NULL, actor, err);
+            from = INC_PLANNED;
+        }
+        if (!rc && (from == to || incident_can_move(from, to)))
             rc = incident_move(s, &in[i], to, proposal, note, actor, err);
     }
     return rc;

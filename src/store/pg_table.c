@@ -816,6 +816,8 @@ pm_code pg_sandbox_begin(pm_store *s, const pm_table *from, const pm_op *ops, si
         *copied = strtoll(PQcmdTuples(res), NULL, 10);
         PQclear(res);
     }
+    if (!rc)
+        rc = store_retype_prepare(s, "pg_temp." SANDBOX_NAME, from, ops, n, err);
     pm_buf_reset(&b);
     bool any = false;
     if (!rc)

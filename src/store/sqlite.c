@@ -745,6 +745,11 @@ static pm_code sq_sandbox_begin(pm_store *s, const pm_table *from, const pm_op *
         rc = run_sql(q, b.data, "cannot copy sample rows into the sandbox", err);
     if (!rc)
         *copied = sqlite3_changes64(q->db);
+    pm_buf_reset(&b);
+    if (!rc)
+        rc = store_quote_qualified(&b, "pm_sandbox", from->name, err);
+    if (!rc)
+        rc = store_retype_prepare(s, b.data, from, ops, n, err);
     if (!rc)
         rc = apply_ddl(q, "pm_sandbox", from, ops, n, to, err);
     pm_buf_reset(&b);

@@ -140,3 +140,102 @@ class TestLosslessRetype(E2E):
         ps = self.proposals()
         self.assertEqual([(p["state"], p["ops"][0]["op"]) for p in ps],
                          [("pending", "retype_column")])
+
+
+class TestTextFormats(E2E):
+    """Formats in text columns (issue 13): a text column whose dates switch
+    layout (2015-01-01, then 01/31/2015) loads as before - text takes both
+    - but the run warns, and the retype of the column to date with the
+    coercion that reads both layouts is proposed for a person. Approved,
+    every value is a date; a value neither layout reads keeps it from
+    applying, named in the refusal."""
+
+    def setUp(self):
+        super().setUp()
+        # a table a person made, with its dates in a text column
+        self.sql_script("CREATE TABLE visits (id bigint, day text)")
+        old = [{"id": 1, "day": "2015-01-01"}, {"id": 2, "day": "2015-01-02"},
+               {"id": 3, "day": None}]
+        self.ingest("visits", self.write("a.ndjson", old), expect=EXIT_LOADED)
+
+    def proposals(self):
+        r = self.pm("proposals", "list", "--db", self.db, "--json")
+        self.assertEqual(r.rc, 0, r)
+        return r.json()
+
+    def incidents(self):
+        r = self.pm("incidents", "list", "--db", self.db, "--json")
+        self.assertEqual(r.rc, 0, r)
+        return [(i["column"], i["kind"], i["state"]) for i in r.json()]
+
+    def switch(self, rows):
+        r = self.ingest("visits", self.write("b.ndjson", rows), expect=EXIT_LOADED)
+        self.assertIn("format drift in visits: values of day were dates like \"2015-01-01\" "
+                      "(ISO 8601 date) and now arrive as \"01/31/2015\" (%m/%d/%Y); they still "
+                      "load, as text", r.stderr)
+        self.assertEqual(self.quarantine(), [])  # a warning, not a quarantine
+        ps = self.proposals()
+        self.assertEqual(len(ps), 1, ps)
+        self.assertEqual(ps[0]["state"], "pending")
+        self.assertEqual(ps[0]["ops"], [{"op": "retype_column", "table": "visits",
+                                         "column": "day", "type": "date",
+                                         "format": "%m/%d/%Y"}])
+        self.assertEqual(self.incidents(), [("day", "format", "awaiting_approval")])
+        return ps[0]
+
+    def test_switch_of_date_layout_then_retype_to_date(self):
+        p = self.switch([{"id": 4, "day": "01/31/2015"}, {"id": 5, "day": "2/1/2015"}])
+        self.assertEqual(self.sql("SELECT day FROM visits WHERE id >= 4 ORDER BY id"),
+                         [("01/31/2015",), ("2/1/2015",)])
+        r = self.pm("proposals", "show", str(p["id"]), "--db", self.db)
+        self.assertIn('retype visits.day to date parsing ISO 8601 or format "%m/%d/%Y"', r.stdout)
+        self.assertIn("rewrites the table: day text -> date", r.stdout)
+        r = self.pm("proposals", "approve", str(p["id"]), "--db", self.db, "--actor", "alice")
+        self.assertEqual(r.rc, 0, r)
+        self.assertEqual(self.schema("visits")["day"][0], "date")
+        self.assertEqual(self.column_types("visits")["day"],
+                         "date" if self.backend == "pg" else "TEXT")
+        self.assertEqual(self.sql("SELECT id, day FROM visits ORDER BY id"),
+                         [(1, "2015-01-01"), (2, "2015-01-02"), (3, None), (4, "2015-01-31"),
+                          (5, "2015-02-01")])
+        self.assertEqual(self.incidents(), [("day", "format", "resolved")])
+        # both layouts load as dates from now on
+        self.ingest("visits", self.write("c.ndjson", [{"id": 6, "day": "03/04/2015"},
+                                                      {"id": 7, "day": "2015-03-05"}]),
+                    expect=EXIT_LOADED)
+        self.assertEqual(self.sql("SELECT day FROM visits WHERE id >= 6 ORDER BY id"),
+                         [("2015-03-04",), ("2015-03-05",)])
+        r = self.pm("audit", "verify", "--db", self.db)
+        self.assertEqual(r.rc, 0, r)
+
+    def test_a_value_neither_layout_reads_refuses_the_retype(self):
+        p = self.switch([{"id": 4, "day": "01/31/2015"}, {"id": 5, "day": "sometime in May"},
+                         {"id": 6, "day": "02/01/2015"}])
+        r = self.pm("proposals", "approve", str(p["id"]), "--db", self.db, "--actor", "alice")
+        self.assertEqual(r.rc, 1, r)
+        self.assertIn('value "sometime in May" of visits.day is not a date in ISO 8601 nor in '
+                      'format %m/%d/%Y; retyping the column would lose it', r.stderr)
+        # nothing changed: still text, every value as it was
+        self.assertEqual(self.schema("visits")["day"][0], "text")
+        self.assertEqual(self.sql("SELECT id, day FROM visits ORDER BY id"),
+                         [(1, "2015-01-01"), (2, "2015-01-02"), (3, None), (4, "01/31/2015"),
+                          (5, "sometime in May"), (6, "02/01/2015")])
+        self.assertEqual([q["state"] for q in self.proposals()], ["pending"])
+        self.assertEqual(self.incidents(), [("day", "format", "dry_run_failed")])
+        # a person fixes the value; the same proposal then applies
+        self.sql_exec("UPDATE visits SET day = ? WHERE id = 5", ("05/15/2015",))
+        r = self.pm("proposals", "approve", str(p["id"]), "--db", self.db, "--actor", "alice")
+        self.assertEqual(r.rc, 0, r)
+        self.assertEqual(self.sql("SELECT day FROM visits WHERE id >= 4 ORDER BY id"),
+                         [("2015-01-31",), ("2015-05-15",), ("2015-02-01",)])
+        self.assertEqual(self.incidents(), [("day", "format", "resolved")])
+        self.assertEqual(self.pm("audit", "verify", "--db", self.db).rc, 0)
+
+    def test_free_text_is_not_a_layout(self):
+        # a column that already held words and dates has no layout to drift from
+        self.ingest("visits", self.write("b.ndjson", [{"id": 4, "day": "tomorrow"}]),
+                    expect=EXIT_LOADED)
+        r = self.ingest("visits", self.write("c.ndjson", [{"id": 5, "day": "01/31/2015"}]),
+                        expect=EXIT_LOADED)
+        self.assertNotIn("format drift", r.stderr)
+        self.assertEqual(self.proposals(), [])
