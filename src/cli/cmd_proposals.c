@@ -270,6 +270,20 @@ int cmd_proposals(cli_ctx *ctx)
                            cli_safe(json_string_value(json_object_get(sm, "after"))));
                 }
             }
+            json_array_foreach(json_object_get(dry, "rewrite"), vi, vc)
+            {
+                long long bytes = (long long)json_integer_value(json_object_get(vc, "bytes"));
+                printf("       rewrites the table: %s %s -> %s, %lld rows",
+                       cli_safe(json_string_value(json_object_get(vc, "column"))),
+                       cli_safe(json_string_value(json_object_get(vc, "from"))),
+                       cli_safe(json_string_value(json_object_get(vc, "to"))),
+                       (long long)json_integer_value(json_object_get(vc, "rows")));
+                if (bytes >= 0)
+                    printf(", %lld bytes", bytes);
+                printf(", lock: %s\n", json_string_value(json_object_get(vc, "lock")));
+                printf("         %s\n         %s\n", json_string_value(json_object_get(vc, "note")),
+                       json_string_value(json_object_get(vc, "values")));
+            }
             json_decref(dry);
             if (ps[i].incident)
                 printf("       incident %lld: pipemend incidents show %lld\n",

@@ -15,6 +15,7 @@
 #include "core/utf8.h"
 #include "schema/colname.h"
 #include "schema/confusable.h"
+#include "schema/op.h"
 
 #define OBSERVED_MAX 64
 #define NAME_CACHE_MAX 4096 /* feeds whose keys are data must not grow it forever */
@@ -243,6 +244,14 @@ static const char *class_word(pm_widen_class k)
     }
 }
 
+static bool has_digit(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (s[i] >= '0' && s[i] <= '9')
+            return true;
+    return false;
+}
+
 /* A value that does not fit its column: widen, format, nested or conflict. */
 static void mismatch(const pm_column *col, const char *field, const pm_value *v, pm_arena *a,
                      drift_result *res)
@@ -306,6 +315,25 @@ static void mismatch(const pm_column *col, const char *field, const pm_value *v,
     }
     f.kind = FINDING_TYPE_CONFLICT;
     type_name(want, pn);
+    pm_type text = {PM_T_TEXT, 0};
+    if ((v->kind == PM_V_STRING || v->kind == PM_V_RAW) && has_digit(v->s, v->len) &&
+        op_retype_allowed(col->type, text)) {
+        /* Codes that were numbers and now are not (A123), amounts written
+         * as "$51,107,785": text holds the new values and the old ones as
+         * their exact decimal text, so a person may choose that. A value
+         * without a digit ("n/a", "unknown", "-") is a placeholder for a
+         * missing number, not a new kind of value: text would be the
+         * wrong repair, so nothing is offered. */
+        f.proposed = text;
+        f.message = pm_arena_sprintf(a,
+                                     "value \"%s\" (%s) does not fit %s %s and no widening of "
+                                     "the column holds it; retyping the column to text would "
+                                     "hold it and keep every value it has as its exact text "
+                                     "(needs review), or fix the producer or discard the row",
+                                     f.observed, pn, col->name, en);
+        drift_add(res, a, &f);
+        return;
+    }
     f.message = pm_arena_sprintf(a,
                                  "value \"%s\" (%s) does not fit %s %s and no widening of the "
                                  "column holds it; fix the producer or discard the row",

@@ -59,7 +59,11 @@
  *     other than the one the column has. Whether the format can make a
  *     value of the column's type (a zone for timestamptz, none for
  *     timestamp) is not checked here: one that cannot parses nothing, and
- *     the rows stay in quarantine (type_coerce_datetime). */
+ *     the rows stay in quarantine (type_coerce_datetime).
+ *   - A retype is op_retype_allowed's (a number column to text, a text
+ *     column to date/time), with a format only for a date/time target,
+ *     checked as a coercion's. It has no SQL form: ALTER COLUMN ... TYPE
+ *     ... USING stays refused, so only the typed op proposes one. */
 #include "heal/guard.h"
 
 #include <jansson.h>
@@ -1472,6 +1476,23 @@ static pm_code check_op(const guard_ctx *g, const pm_op *op, pm_err *err)
         return reject(err, PM_ERR_SCHEMA,
                       "%s.%s already parses with format \"%s\"; nothing to change",
                       show(&a, op->table), show(&b, op->column), op->format);
+    case OP_RETYPE_COLUMN:
+        rc = need_column(t, op, &col, err);
+        if (rc == PM_OK)
+            rc = check_type(op->type, op->table, op->column, err);
+        if (rc != PM_OK)
+            return rc;
+        if (!op_retype_allowed(col->type, op->type))
+            return reject(err, PM_ERR_SCHEMA,
+                          "%s.%s cannot be retyped from %s to %s: a retype is for a number "
+                          "column to text, or a text column to date, timestamp or timestamptz",
+                          show(&a, op->table), show(&b, op->column), type_name(col->type, tn),
+                          type_name(op->type, (char[TYPE_NAME_MAX]){0}));
+        if (op->format && !(op->type.kind == PM_T_DATE || op->type.kind == PM_T_TIMESTAMP ||
+                            op->type.kind == PM_T_TIMESTAMPTZ))
+            return reject(err, PM_ERR_SCHEMA, "a retype of %s.%s to %s takes no format",
+                          show(&a, op->table), show(&b, op->column), type_name(op->type, tn));
+        return op->format ? check_format(op, err) : PM_OK;
     default:
         return reject(err, PM_ERR_SCHEMA, "unknown op kind %d", (int)op->kind);
     }

@@ -89,6 +89,44 @@ static json_t *dependents_json(const pm_dependent *d, size_t n)
     return all;
 }
 
+/* A retype (op.h) changes a column's type in place: whoever decides must
+ * see what that costs, per such op the table's rows and size and the lock
+ * the apply holds while it copies them. NULL when no op retypes. */
+static json_t *rewrites(pm_store *s, const pm_table *from, const pm_op *ops, size_t n)
+{
+    json_t *all = NULL;
+    pm_rewrite_cost cost;
+    bool measured = false;
+    for (size_t i = 0; i < n; i++) {
+        if (ops[i].kind != OP_RETYPE_COLUMN || !ops[i].column)
+            continue;
+        int ci = table_find(from, ops[i].column, strlen(ops[i].column));
+        if (ci < 0)
+            continue;
+        pm_err e;
+        if (!measured && store_rewrite_cost(s, from->name, &cost, &e) != PM_OK) {
+            pm_warn("cannot tell what retyping a column of %s costs: %s", from->name, e.msg);
+            return all;
+        }
+        measured = true;
+        char b1[TYPE_NAME_MAX], b2[TYPE_NAME_MAX];
+        bool to_text = ops[i].type.kind == PM_T_TEXT;
+        if (!all)
+            all = json_array();
+        json_array_append_new(
+            all, json_pack("{s:s, s:s, s:s, s:I, s:I, s:s, s:s, s:s}", "column", ops[i].column,
+                           "from", type_name(from->cols[ci].type, b1), "to",
+                           type_name(ops[i].type, b2), "rows", (json_int_t)cost.rows, "bytes",
+                           (json_int_t)cost.bytes, "lock", cost.lock, "note", cost.note, "values",
+                           to_text ? "each value becomes its exact decimal text (7 -> '7', "
+                                     "1.5 -> '1.5'); nothing is rounded"
+                                   : "each value is parsed (ISO 8601, or the op's format) and "
+                                     "stored as a date/time; one that does not parse stops "
+                                     "the apply"));
+    }
+    return all;
+}
+
 /* Marks refused[k] for each op whose column has a dependent the apply
  * would have to refuse (every op of that column goes with it: a mapping
  * or coercion waits for its column's change); returns how many. */
@@ -222,6 +260,9 @@ pm_code heal_dry_run(heal_ctx *c, const pm_table *from, const pm_op *ops, size_t
         json_t *vc = value_changes(c->store, from, ops, n, arena);
         if (vc)
             json_object_set_new(j, "value_changes", vc);
+        json_t *rw = rewrites(c->store, from, ops, n);
+        if (rw)
+            json_object_set_new(j, "rewrite", rw);
     }
     out->json = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
     json_decref(j);
@@ -287,7 +328,16 @@ static pm_code move_all(pm_store *s, pm_incident *in, size_t n, pm_incident_stat
     pm_code rc = PM_OK;
     for (size_t i = 0; !rc && i < n; i++) {
         pm_incident_state from;
-        if (incident_state_parse(in[i].state, &from) && (from == to || incident_can_move(from, to)))
+        if (!incident_state_parse(in[i].state, &from))
+            continue;
+        /* A proposal whose dry run failed once (a value the retype could
+         * not read, since fixed) and passes now: planned again, then
+         * applied, as the diagram goes. */
+        if (from == INC_DRY_RUN_FAILED && to == INC_APPLIED) {
+            rc = incident_move(s, &in[i], INC_PLANNED, proposal, NULL, actor, err);
+            from = INC_PLANNED;
+        }
+        if (!rc && (from == to || incident_can_move(from, to)))
             rc = incident_move(s, &in[i], to, proposal, note, actor, err);
     }
     return rc;

@@ -259,6 +259,10 @@ pm_finding_kind incident_kind_for_op(const pm_op *op)
         return FINDING_RENAME;
     case OP_ADD_COERCION:
         return FINDING_FORMAT;
+    case OP_RETYPE_COLUMN:
+        /* values that left the number class, or a text column's dates
+         * in a new format */
+        return op->type.kind == PM_T_TEXT ? FINDING_TYPE_CONFLICT : FINDING_FORMAT;
     default:
         return FINDING_NEW_FIELD;
     }

@@ -113,8 +113,19 @@ static void consider(pm_plan *p, const pm_table *t, const pm_finding *f, pm_aren
             .kind = OP_ADD_COERCION, .table = t->name, .column = f->column, .format = f->format};
         p->why[p->n - 1] = pm_arena_sprintf(a, "%s arrives as %s", f->column, f->format);
         return;
+    case FINDING_TYPE_CONFLICT:
+        /* drift proposes a type only when a retype loses nothing */
+        if (f->proposed.kind != PM_T_TEXT || find(p, OP_RETYPE_COLUMN, f->column))
+            return;
+        op = push(p, a);
+        *op = (pm_op){
+            .kind = OP_RETYPE_COLUMN, .table = t->name, .column = f->column, .type = f->proposed};
+        p->why[p->n - 1] =
+            pm_arena_sprintf(a, "values of %s no longer fit %s (\"%s\")", f->column,
+                             type_name(f->expected, tn), f->observed ? f->observed : "?");
+        return;
     default:
-        return; /* type conflicts, contract breaks, malformed rows, values of
+        return; /* other type conflicts, contract breaks, malformed rows, values of
                  * dropped columns: for a person */
     }
 }

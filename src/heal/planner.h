@@ -10,7 +10,10 @@
  *                   as a column of its own
  *   format          coerce the column's values with the detected format
  *                   (review)
- *   type_conflict, contract, malformed, nested, out_of_band: no op; the
+ *   type_conflict   retype a number column to text when drift says a
+ *                   lossless retype holds the value (review); otherwise
+ *                   no op
+ *   contract, malformed, nested, out_of_band: no op; the
  *   rows stay in quarantine for a person (a column dropped outside
  *   pipemend is its owner's decision, never re-added by a heal).
  * Findings about one column merge into one op (two widenings of qty become

@@ -146,6 +146,12 @@ pm_op_class policy_class(const pm_op *op, const pm_table *t)
     case OP_ADD_FIELD_MAPPING:
     case OP_ADD_COERCION:
         return col ? CLASS_REVIEW : CLASS_FORBIDDEN;
+    case OP_RETYPE_COLUMN:
+        /* Every value converts exactly, but the column's type class
+         * changes (and PostgreSQL rewrites the table): a person's call. */
+        return col && type_valid(op->type) && op_retype_allowed(col->type, op->type)
+                   ? CLASS_REVIEW
+                   : CLASS_FORBIDDEN;
     case OP_MERGE_COLUMN: {
         /* Moves values and drops a column: always a person's decision,
          * and only where every moved value fits the column as it is. */

@@ -8,7 +8,9 @@
  *   review     widen_column along a reviewable edge (-> text, int64 ->
  *              float64, timestamp -> timestamptz, -> json); drop_not_null
  *              of a NOT NULL a person declared;
- *              add_field_mapping; add_coercion; create_table
+ *              add_field_mapping; add_coercion; create_table;
+ *              retype_column where op_retype_allowed (a number column to
+ *              text, a text column to date/time)
  *   forbidden  narrowing or no path in the lattice; anything on a table
  *              the pipeline does not own
  * A pipeline's mode then decides what happens to each class: `auto` applies

@@ -47,6 +47,7 @@
 #include "core/log.h"
 #include "drift/drift.h"
 #include "drift/rename.h"
+#include "drift/textfmt.h"
 #include "heal/heal.h"
 #include "heal/incident.h"
 #include "heal/outofband.h"
@@ -137,6 +138,7 @@ typedef struct run {
     rename_refusal *refusals;  /* rejected mappings of the table (suspect_renames) */
     size_t nrefusals;
     bool refusals_read;
+    textfmt *formats;          /* the date layouts of text columns (text_formats) */
 
     pthread_mutex_t mu;
     pthread_cond_t cv;
@@ -1003,6 +1005,85 @@ static void propose(run *r, batch *b, const pm_op *ops, size_t n, const char *co
     free(text);
 }
 
+/* Values of a text column read per batch for their date layout: enough
+ * to see a switch anywhere in the batch, few enough to cost nothing. */
+#define TEXT_FORMAT_SAMPLES 32
+/* Rows of the table read for the layout its values had. */
+#define TEXT_FORMAT_SEED 16
+
+/* Format drift in text columns (drift/textfmt.h): a sample of each text
+ * column's values in the batch, against the date layout the column's
+ * values had. A switch loads (text holds it) with a warning, and the
+ * retype that reads both layouts is proposed for a person. Needs the
+ * writer idle only when it reads the table or proposes, once per column
+ * per run. */
+static void text_formats(run *r, batch *b)
+{
+    const pm_table *t = r->table;
+    if (!b->n || !t || !r->drift)
+        return; /* no table (records without fields): nothing to follow */
+    if (!r->formats)
+        r->formats = textfmt_new(r->arena);
+    size_t step = b->n / TEXT_FORMAT_SAMPLES + 1;
+    for (size_t j = 0; j < t->ncols; j++) {
+        const pm_column *col = &t->cols[j];
+        if ((col->type.kind != PM_T_VARCHAR && col->type.kind != PM_T_TEXT) ||
+            !textfmt_following(r->formats, col->name))
+            continue;
+        for (size_t i = 0; i < b->n; i += step) {
+            const pm_cell *cell = b->rows[i].cells ? &b->rows[i].cells[j] : NULL;
+            if (!cell || cell->kind != PM_CELL_TEXT)
+                continue;
+            textfmt_shape sh = textfmt_shape_of(cell->s, cell->len);
+            if (sh.kind == PM_T_UNKNOWN)
+                continue;
+            const char *value = pm_arena_strndup(b->arena, cell->s, cell->len);
+            textfmt_shape was;
+            const char *example = NULL;
+            textfmt_verdict v = textfmt_observe(r->formats, col->name, sh, &was, &example);
+            if (v == TEXTFMT_SEED) {
+                const char **seen = NULL;
+                size_t nseen = 0;
+                pm_err serr;
+                if (!slot_wait_free(r, 0) || !slot_wait_free(r, 1) ||
+                    store_column_sample(r->store, t->name, col->name, TEXT_FORMAT_SEED, b->arena,
+                                        &seen, &nseen, &serr) != PM_OK)
+                    nseen = 0;
+                textfmt_seed(r->formats, col->name, seen, nseen, value, sh);
+                if (!textfmt_following(r->formats, col->name))
+                    break;
+                v = textfmt_observe(r->formats, col->name, sh, &was, &example);
+            }
+            if (v != TEXTFMT_CHANGED)
+                continue;
+            char d1[64], d2[64], tn[TYPE_NAME_MAX];
+            pm_op op = {.kind = OP_RETYPE_COLUMN, .table = t->name, .column = col->name};
+            const char *fmt = NULL;
+            bool one_op = textfmt_retype(was, sh, &op.type, &fmt);
+            op.format = fmt;
+            const char *why = pm_arena_sprintf(
+                b->arena,
+                "values of %s were dates like \"%s\" (%s) and now arrive as \"%s\" (%s); "
+                "they still load, as text",
+                col->name, example, textfmt_describe(was, d1), value, textfmt_describe(sh, d2));
+            if (!one_op) {
+                pm_warn("format drift in %s: %s; no one coercion reads both layouts, so nothing "
+                        "is proposed",
+                        t->name, why);
+                break;
+            }
+            why = pm_arena_sprintf(b->arena,
+                                   "%s: retyping the column to %s, parsing ISO 8601%s%s, would "
+                                   "make every value a %s",
+                                   why, type_name(op.type, tn), fmt ? " and " : "", fmt ? fmt : "",
+                                   tn);
+            pm_warn("format drift in %s: %s (needs review)", t->name, why);
+            propose(r, b, &op, 1, &why);
+            break;
+        }
+    }
+}
+
 /* Plans repairs for the batch's findings: what the policy lets the rules
  * apply is applied now (apply_auto); what needs a person (or everything,
  * under review and frozen) becomes a proposal. */
@@ -1764,6 +1845,7 @@ static pm_code read_source(run *r, src_plan *p, int *slot, pm_err *err)
                     validate_row(r, b, &b->rows[i]);
             }
             heal_inline(r, b);
+            text_formats(r, b);
             b->table = r->table;
             if (halt_cut(r, b))
                 ended = true;

@@ -23,6 +23,7 @@ static const char *const kind_names[OP_KIND_COUNT] = {
     [OP_CREATE_TABLE] = "create_table",           [OP_ADD_COLUMN] = "add_column",
     [OP_WIDEN_COLUMN] = "widen_column",           [OP_DROP_NOT_NULL] = "drop_not_null",
     [OP_ADD_FIELD_MAPPING] = "add_field_mapping", [OP_ADD_COERCION] = "add_coercion",
+    [OP_RETYPE_COLUMN] = "retype_column",
     [OP_MERGE_COLUMN] = "merge_column",
 };
 
@@ -173,6 +174,16 @@ const char *op_describe(const pm_op *op, pm_arena *arena)
         pm_buf_puts(&b, " with format ", NULL);
         put_name(&b, op->format, true);
         break;
+    case OP_RETYPE_COLUMN:
+        pm_buf_puts(&b, "retype ", NULL);
+        put_column_ref(&b, op);
+        pm_buf_puts(&b, " to ", NULL);
+        put_type(&b, op->type);
+        if (op->format) {
+            pm_buf_puts(&b, " parsing ISO 8601 or format ", NULL);
+            put_name(&b, op->format, true);
+        }
+        break;
     default:
         pm_buf_printf(&b, NULL, "unknown op %d", (int)op->kind);
         break;
@@ -185,6 +196,23 @@ const char *op_describe(const pm_op *op, pm_arena *arena)
 static bool is_datetime(pm_type t)
 {
     return t.kind == PM_T_DATE || t.kind == PM_T_TIMESTAMP || t.kind == PM_T_TIMESTAMPTZ;
+}
+
+bool op_retype_allowed(pm_type from, pm_type to)
+{
+    switch (from.kind) {
+    case PM_T_INT16:
+    case PM_T_INT32:
+    case PM_T_INT64:
+    case PM_T_FLOAT64:
+    case PM_T_NUMERIC:
+        return to.kind == PM_T_TEXT;
+    case PM_T_VARCHAR:
+    case PM_T_TEXT:
+        return is_datetime(to);
+    default:
+        return false;
+    }
 }
 
 /* add_field_mapping: the field's normal form (colname.h) becomes an alias
@@ -286,6 +314,7 @@ pm_code op_result(const pm_table *t, const pm_op *ops, size_t n, pm_arena *a, pm
         case OP_DROP_NOT_NULL:
         case OP_ADD_FIELD_MAPPING:
         case OP_ADD_COERCION:
+        case OP_RETYPE_COLUMN:
             if (j < 0)
                 return pm_err_set(err, PM_ERR_SCHEMA, "%s has no column %s", t->name,
                                   op->column ? op->column : "?");
@@ -299,6 +328,13 @@ pm_code op_result(const pm_table *t, const pm_op *ops, size_t n, pm_arena *a, pm
                 r->cols[j].guessed = false;
             } else if (op->kind == OP_ADD_FIELD_MAPPING) {
                 rc = apply_mapping(r, j, op, a, err);
+            } else if (op->kind == OP_RETYPE_COLUMN) {
+                if (!op_retype_allowed(r->cols[j].type, op->type))
+                    return pm_err_set(err, PM_ERR_SCHEMA, "%s.%s cannot be retyped from %s to %s",
+                                      t->name, op->column, type_name(r->cols[j].type, tn),
+                                      type_name(op->type, (char[TYPE_NAME_MAX]){0}));
+                r->cols[j].type = op->type;
+                table_set_format(r, a, j, op->format && *op->format ? op->format : NULL);
             } else if (!is_datetime(r->cols[j].type)) {
                 return pm_err_set(err, PM_ERR_SCHEMA,
                                   "%s.%s is %s; a coercion is for a date, timestamp or "
@@ -340,7 +376,8 @@ char *ops_to_json(const pm_op *ops, size_t n)
                               ops[i].table ? ops[i].table : "");
         if (ops[i].column)
             json_object_set_new(o, "column", json_string(ops[i].column));
-        if (ops[i].kind == OP_ADD_COLUMN || ops[i].kind == OP_WIDEN_COLUMN)
+        if (ops[i].kind == OP_ADD_COLUMN || ops[i].kind == OP_WIDEN_COLUMN ||
+            ops[i].kind == OP_RETYPE_COLUMN)
             json_object_set_new(o, "type", json_string(type_name(ops[i].type, tn)));
         if (ops[i].field)
             json_object_set_new(o, "field", json_string(ops[i].field));

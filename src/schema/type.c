@@ -581,6 +581,65 @@ const char *type_sqlite_decl(pm_type t)
     }
 }
 
+/* The shortest digits that read back as d (what PostgreSQL 12 and later
+ * write with its default extra_float_digits = 1), laid out as its float8
+ * output does: positional when the decimal exponent is in [-4, 15),
+ * otherwise d[.ddd]e+XX with at least two exponent digits. */
+const char *type_float_text(double d, char *out)
+{
+    if (isnan(d))
+        return strcpy(out, "NaN");
+    if (isinf(d))
+        return strcpy(out, d < 0 ? "-Infinity" : "Infinity");
+    if (d == 0)
+        return strcpy(out, signbit(d) ? "-0" : "0");
+    char e[40];
+    for (int prec = 0; prec <= 16; prec++) {
+        snprintf(e, sizeof e, "%.*e", prec, d);
+        if (strtod(e, NULL) == d)
+            break;
+    }
+    /* e: [-]D[.DDD]e[+-]XX */
+    const char *p = e;
+    char *o = out;
+    if (*p == '-')
+        *o++ = *p++;
+    char digits[24];
+    size_t nd = 0;
+    for (; *p && *p != 'e'; p++)
+        if (*p != '.')
+            digits[nd++] = *p;
+    while (nd > 1 && digits[nd - 1] == '0')
+        nd--;
+    int exp = atoi(p + 1);
+    if (exp < -4 || exp >= 15) {
+        *o++ = digits[0];
+        if (nd > 1) {
+            *o++ = '.';
+            memcpy(o, digits + 1, nd - 1);
+            o += nd - 1;
+        }
+        sprintf(o, "e%c%02d", exp < 0 ? '-' : '+', exp < 0 ? -exp : exp);
+        return out;
+    }
+    if (exp < 0) {
+        *o++ = '0';
+        *o++ = '.';
+        for (int i = -1; i > exp; i--)
+            *o++ = '0';
+        memcpy(o, digits, nd);
+        o += nd;
+    } else {
+        for (int i = 0; i <= exp || (size_t)i < nd; i++) {
+            if (i == exp + 1)
+                *o++ = '.';
+            *o++ = (size_t)i < nd ? digits[i] : '0';
+        }
+    }
+    *o = '\0';
+    return out;
+}
+
 size_t type_char_len(const char *s, size_t n)
 {
     size_t cont = 0;

@@ -195,6 +195,15 @@ bool type_datetime_canonical(const char *s, size_t n, char *out, size_t outsz);
  * unknown, json and the date/time types. */
 const char *type_sqlite_decl(pm_type t);
 
+/* Room for type_float_text's output, NUL included. */
+#define TYPE_FLOAT_TEXT_MAX 32
+/* d as the shortest decimal text that reads back as d exactly, written as
+ * PostgreSQL's float8 output writes it (1.5, 51107785, 1e+20,
+ * 1.2345678901234568e+17, 1e-05, NaN, Infinity, -0): what a float64
+ * column's values become when it is retyped to text, the same on both
+ * backends. out has TYPE_FLOAT_TEXT_MAX bytes; returns out. */
+const char *type_float_text(double d, char *out);
+
 /* Number of UTF-8 characters in s (s is valid UTF-8). */
 size_t type_char_len(const char *s, size_t n);
 

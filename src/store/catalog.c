@@ -826,6 +826,21 @@ pm_code store_table_adopt(pm_store *s, const pm_table *t, const char *reason, pm
     return rc;
 }
 
+/* A text column retyped to date/time: its values made ISO first (store.h). */
+static pm_code retype_prepare(pm_store *s, const pm_table *from, const pm_op *ops, size_t n,
+                              pm_err *err)
+{
+    const char *schema = s->drv->dialect.data_schema;
+    pm_buf q;
+    pm_buf_init(&q, 4096);
+    pm_code rc = schema ? store_quote_qualified(&q, schema, from->name, err)
+                        : store_quote_ident(&q, from->name, err);
+    if (!rc)
+        rc = store_retype_prepare(s, q.data, from, ops, n, err);
+    pm_buf_free(&q);
+    return rc;
+}
+
 pm_code store_apply_ops(pm_store *s, const pm_table *from, const pm_op *ops, size_t n,
                         const pm_table *to, const char *reason, pm_err *err)
 {
@@ -836,6 +851,8 @@ pm_code store_apply_ops(pm_store *s, const pm_table *from, const pm_op *ops, siz
     /* Workers loading the same table queue here; the loser of a race finds
      * the version moved and plans again (PM_ERR_BUSY). */
     rc = table_lock_at(s, from->name, from->version, err);
+    if (!rc)
+        rc = retype_prepare(s, from, ops, n, err);
     if (!rc)
         rc = s->drv->apply_ddl(s, from, ops, n, to, err);
     if (!rc)

@@ -302,7 +302,7 @@ static void touched(const pm_op *ops, size_t n, char **widen, char **not_null, b
     for (size_t i = 0; i < n; i++) {
         if (!ops[i].column)
             continue;
-        if (ops[i].kind == OP_WIDEN_COLUMN)
+        if (ops[i].kind == OP_WIDEN_COLUMN || ops[i].kind == OP_RETYPE_COLUMN)
             json_array_append_new(w, json_string(ops[i].column));
         else if (ops[i].kind == OP_DROP_NOT_NULL)
             json_array_append_new(nn, json_string(ops[i].column));

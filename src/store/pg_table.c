@@ -98,6 +98,25 @@ pm_code pg_table_live(pm_store *s, const pm_table *t, pm_arena *a, pm_table **li
     return PM_OK;
 }
 
+/* The ALTER COLUMN of a retype (op.h): a number column to text takes
+ * each value's own text (numeric's as stored, float8's shortest exact
+ * digits: the session's extra_float_digits is 1, pg_apply_ddl sees to
+ * it); a text column to date/time casts values that store.c's retype
+ * conversion has made ISO already. One function, so that whatever must
+ * happen around an ALTER COLUMN TYPE (dependent views) can wrap it. */
+static pm_code render_retype(pm_buf *b, const pm_op *op, pm_err *err)
+{
+    char decl[32];
+    pm_code rc = pm_buf_puts(b, "ALTER COLUMN ", err);
+    if (!rc)
+        rc = pg_quote_ident(b, op->column, err);
+    if (!rc)
+        rc = pm_buf_printf(b, err, " TYPE %s USING ", pg_type_decl(op->type, decl));
+    if (!rc)
+        rc = pg_quote_ident(b, op->column, err);
+    return rc ? rc : pm_buf_printf(b, err, "::%s", decl);
+}
+
 /* ALTER TABLE target <the ops> into b, one sub-command per op (mappings
  * and coercions change the catalog only); *any says whether there was one. */
 static pm_code render_alter(pm_buf *b, const char *schema, const char *name, const pm_table *from,
@@ -111,7 +130,8 @@ static pm_code render_alter(pm_buf *b, const char *schema, const char *name, con
         const pm_op *op = &ops[i];
         char decl[32];
         if (op->kind != OP_ADD_COLUMN && op->kind != OP_WIDEN_COLUMN &&
-            op->kind != OP_DROP_NOT_NULL && op->kind != OP_MERGE_COLUMN)
+            op->kind != OP_DROP_NOT_NULL && op->kind != OP_RETYPE_COLUMN &&
+            op->kind != OP_MERGE_COLUMN)
             continue;
         rc = pm_buf_puts(b, *any ? ", " : " ", err);
         *any = true;
@@ -121,6 +141,8 @@ static pm_code render_alter(pm_buf *b, const char *schema, const char *name, con
                 rc = pg_quote_ident(b, op->column, err);
             if (!rc)
                 rc = pm_buf_printf(b, err, " %s", pg_type_decl(op->type, decl));
+        } else if (!rc && op->kind == OP_RETYPE_COLUMN) {
+            rc = render_retype(b, op, err);
         } else if (!rc && op->kind == OP_WIDEN_COLUMN) {
             /* The lattice widens only where every old value converts: the
              * cast is the one PostgreSQL itself would apply. */
@@ -199,6 +221,14 @@ pm_code pg_apply_ddl(pm_store *s, const pm_table *from, const pm_op *ops, size_t
     pm_buf_reset(&b);
     if (!rc)
         rc = render_alter(&b, PG_DATA_SCHEMA, from->name, from, ops, n, &any, err);
+    /* float8 -> text: the shortest exact digits whatever the server's
+     * default (type_float_text writes the same on SQLite) */
+    for (size_t i = 0; !rc && any && i < n; i++)
+        if (ops[i].kind == OP_RETYPE_COLUMN || ops[i].kind == OP_WIDEN_COLUMN) {
+            rc = pg_exec(pg_of(s), "SET LOCAL extra_float_digits = 1",
+                         "cannot set the float output for the change", err);
+            break;
+        }
     if (!rc)
         rc = pg_alter_carrying(s, from, ops, n, any ? b.data : NULL, err);
     pm_buf_free(&b);
@@ -898,6 +928,8 @@ pm_code pg_sandbox_begin(pm_store *s, const pm_table *from, const pm_op *ops, si
         *copied = strtoll(PQcmdTuples(res), NULL, 10);
         PQclear(res);
     }
+    if (!rc)
+        rc = store_retype_prepare(s, "pg_temp." SANDBOX_NAME, from, ops, n, err);
     pm_buf_reset(&b);
     bool any = false;
     if (!rc)

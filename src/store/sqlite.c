@@ -378,6 +378,30 @@ static pm_code run_sql(sq *q, const char *sql, const char *what, pm_err *err)
  * table"). Runs inside the caller's transaction, so a failure leaves the
  * old table as it was. */
 
+static void float_text_fn(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+    (void)argc;
+    if (sqlite3_value_type(argv[0]) == SQLITE_NULL) {
+        sqlite3_result_null(ctx);
+        return;
+    }
+    char out[TYPE_FLOAT_TEXT_MAX];
+    type_float_text(sqlite3_value_double(argv[0]), out);
+    sqlite3_result_text(ctx, out, -1, SQLITE_TRANSIENT);
+}
+
+/* pipemend_float_text(x): type_float_text for the rebuild's copy. */
+static pm_code float_text_register(sq *q, pm_err *err)
+{
+    if (q->render)
+        return PM_OK;
+    if (sqlite3_create_function_v2(q->db, "pipemend_float_text", 1,
+                                   SQLITE_UTF8 | SQLITE_DETERMINISTIC, NULL, float_text_fn, NULL,
+                                   NULL, NULL) != SQLITE_OK)
+        return db_error(q, err, "cannot register the conversion of float64 values to text");
+    return PM_OK;
+}
+
 static pm_code rebuild(sq *q, const char *schema, const pm_table *from, const pm_table *to,
                        pm_err *err)
 {
@@ -432,14 +456,20 @@ static pm_code rebuild(sq *q, const char *schema, const pm_table *from, const pm
         if (j < 0)
             continue;
         const char *decl = type_sqlite_decl(to->cols[j].type);
+        /* SQLite's CAST(REAL AS TEXT) keeps 15 digits (0.1 + 0.2 becomes
+         * 0.3) and writes 100.0: a float64 column made text takes each
+         * value's exact shortest text instead, PostgreSQL's spelling. */
+        bool float_text = from->cols[i].type.kind == PM_T_FLOAT64 && strcmp(decl, "TEXT") == 0;
         if (k++)
             rc = pm_buf_puts(&b, ", ", err);
+        if (!rc && float_text)
+            rc = float_text_register(q, err);
         if (!rc)
-            rc = pm_buf_puts(&b, "CAST(", err);
+            rc = pm_buf_puts(&b, float_text ? "pipemend_float_text(" : "CAST(", err);
         if (!rc)
             rc = store_quote_ident(&b, from->cols[i].name, err);
         if (!rc)
-            rc = pm_buf_printf(&b, err, " AS %s)", decl);
+            rc = float_text ? pm_buf_putc(&b, ')', err) : pm_buf_printf(&b, err, " AS %s)", decl);
     }
     if (!rc)
         rc = pm_buf_puts(&b, " FROM ", err);
@@ -546,7 +576,7 @@ static pm_code apply_ddl(sq *q, const char *schema, const pm_table *from, const 
         int j = op->column ? table_find(from, op->column, strlen(op->column)) : -1;
         if (op->kind == OP_DROP_NOT_NULL)
             need_rebuild = true;
-        else if (op->kind == OP_WIDEN_COLUMN && j >= 0 &&
+        else if ((op->kind == OP_WIDEN_COLUMN || op->kind == OP_RETYPE_COLUMN) && j >= 0 &&
                  strcmp(type_sqlite_decl(from->cols[j].type), type_sqlite_decl(op->type)) != 0)
             need_rebuild = true;
     }
@@ -843,6 +873,11 @@ static pm_code sq_sandbox_begin(pm_store *s, const pm_table *from, const pm_op *
         rc = run_sql(q, b.data, "cannot copy sample rows into the sandbox", err);
     if (!rc)
         *copied = sqlite3_changes64(q->db);
+    pm_buf_reset(&b);
+    if (!rc)
+        rc = store_quote_qualified(&b, "pm_sandbox", from->name, err);
+    if (!rc)
+        rc = store_retype_prepare(s, b.data, from, ops, n, err);
     if (!rc)
         rc = apply_ddl(q, "pm_sandbox", from, ops, n, to, err);
     pm_buf_reset(&b);

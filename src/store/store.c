@@ -11,6 +11,7 @@
 
 #include "core/arena.h"
 #include "core/hash.h"
+#include "core/utf8.h"
 #include "schema/colname.h"
 
 /* The backends, by the prefix of their URLs. */
@@ -318,6 +319,276 @@ pm_code store_widen_changes(pm_store *s, const char *table, const char *column, 
     pm_buf_free(&col);
     pm_buf_free(&tbl);
     pm_buf_free(&sql);
+    return rc;
+}
+
+static pm_code quote_literal(pm_buf *b, const char *text, pm_err *err)
+{
+    pm_code rc = pm_buf_putc(b, '\'', err);
+    for (const char *p = text; !rc && *p; p++)
+        rc = *p == '\'' ? pm_buf_append(b, "''", 2, err) : pm_buf_putc(b, *p, err);
+    return rc ? rc : pm_buf_putc(b, '\'', err);
+}
+
+typedef struct cost_row {
+    int64_t rows, bytes;
+    bool null_bytes;
+} cost_row;
+
+static bool read_cost(void *arg, drv_stmt *st)
+{
+    cost_row *c = arg;
+    c->rows = st->ops->col_int(st, 0);
+    c->null_bytes = st->ops->col_null(st, 1);
+    c->bytes = c->null_bytes ? -1 : st->ops->col_int(st, 1);
+    return false;
+}
+
+pm_code store_rewrite_cost(pm_store *s, const char *table, pm_rewrite_cost *out, pm_err *err)
+{
+    const drv_dialect *d = &s->drv->dialect;
+    pm_buf tbl, lit, sql;
+    pm_buf_init(&tbl, 4096);
+    pm_buf_init(&lit, 8192);
+    pm_buf_init(&sql, 1 << 16);
+    pm_code rc = d->data_schema ? store_quote_qualified(&tbl, d->data_schema, table, err)
+                                : store_quote_ident(&tbl, table, err);
+    /* the table's name as a string: PostgreSQL's regclass input, SQLite's
+     * dbstat (which counts the table's pages, not its indexes') */
+    if (!rc)
+        rc = quote_literal(&lit, d->data_schema ? tbl.data : table, err);
+    if (!rc && d->data_schema)
+        rc = pm_buf_printf(&sql, err,
+                           "SELECT count(*), pg_total_relation_size(%s::regclass) FROM %s",
+                           lit.data, tbl.data);
+    else if (!rc)
+        rc = pm_buf_printf(&sql, err,
+                           "SELECT count(*), (SELECT sum(pgsize) FROM dbstat WHERE name = %s) "
+                           "FROM %s",
+                           lit.data, tbl.data);
+    cost_row c = {0};
+    if (!rc)
+        rc = each_row(s, sql.data, "cannot measure the table", read_cost, &c, err);
+    if (rc && !d->data_schema) {
+        /* a SQLite built without dbstat: the rows alone */
+        pm_buf_reset(&sql);
+        rc = pm_buf_printf(&sql, err, "SELECT count(*), NULL FROM %s", tbl.data);
+        if (!rc)
+            rc = each_row(s, sql.data, "cannot count the table's rows", read_cost, &c, err);
+    }
+    if (!rc) {
+        out->rows = c.rows;
+        out->bytes = c.bytes;
+        out->lock = d->data_schema ? "ACCESS EXCLUSIVE" : "the database's write lock";
+        out->note = d->data_schema
+                        ? "PostgreSQL rewrites the whole table (and rebuilds its indexes) in the "
+                          "apply's transaction; every read and write of the table waits for it"
+                        : "SQLite rebuilds the table (a copy, then the swap), or rewrites the "
+                          "values in place where they stay text, in the apply's transaction; "
+                          "other writers wait for it";
+    }
+    pm_buf_free(&tbl);
+    pm_buf_free(&lit);
+    pm_buf_free(&sql);
+    return rc;
+}
+
+typedef struct sample {
+    pm_arena *a;
+    const char **out;
+    size_t n, max;
+} sample;
+
+static bool sample_row(void *arg, drv_stmt *st)
+{
+    sample *c = arg;
+    const char *v = st->ops->col_text(st, 0, c->a);
+    if (v)
+        c->out[c->n++] = v;
+    return c->n < c->max;
+}
+
+static pm_code table_ref(pm_store *s, pm_buf *b, const char *table, pm_err *err)
+{
+    const char *schema = s->drv->dialect.data_schema;
+    return schema ? store_quote_qualified(b, schema, table, err) : store_quote_ident(b, table, err);
+}
+
+pm_code store_column_sample(pm_store *s, const char *table, const char *column, int max,
+                            pm_arena *a, const char ***out, size_t *n, pm_err *err)
+{
+    *out = NULL;
+    *n = 0;
+    if (max <= 0)
+        return PM_OK;
+    pm_buf col, tbl, sql;
+    pm_buf_init(&col, 4096);
+    pm_buf_init(&tbl, 4096);
+    pm_buf_init(&sql, 16384);
+    pm_code rc = store_quote_ident(&col, column, err);
+    if (!rc)
+        rc = table_ref(s, &tbl, table, err);
+    if (!rc)
+        rc = pm_buf_printf(&sql, err,
+                           "SELECT CAST(%s AS text) FROM %s WHERE %s IS NOT NULL LIMIT %d",
+                           col.data, tbl.data, col.data, max);
+    sample c = {.a = a, .out = pm_arena_alloc(a, (size_t)max * sizeof *c.out), .max = (size_t)max};
+    if (!rc)
+        rc = each_row(s, sql.data, "cannot read the column's values", sample_row, &c, err);
+    *out = c.out;
+    *n = c.n;
+    pm_buf_free(&col);
+    pm_buf_free(&tbl);
+    pm_buf_free(&sql);
+    return rc;
+}
+
+static bool no_row(void *arg, drv_stmt *st)
+{
+    (void)arg;
+    (void)st;
+    return false;
+}
+
+static pm_code exec_sql(pm_store *s, const char *sql, const char *what, pm_err *err)
+{
+    return each_row(s, sql, what, no_row, NULL, err);
+}
+
+typedef struct retype_scan {
+    pm_store *s;
+    pm_type to;
+    const char *format;
+    const char *table, *column;
+    drv_stmt *insert; /* (orig, iso) into the pairs table */
+    int64_t pairs;
+    pm_code rc;
+    pm_err *err;
+    pm_arena *a;
+} retype_scan;
+
+static bool retype_row(void *arg, drv_stmt *st)
+{
+    retype_scan *c = arg;
+    pm_arena_reset(c->a);
+    const char *v = st->ops->col_text(st, 0, c->a);
+    if (!v)
+        return true;
+    size_t n = strlen(v);
+    pm_value val = {.kind = PM_V_STRING, .s = v, .len = n};
+    pm_cell cell;
+    char iso[TYPE_DATETIME_MAX];
+    const char *want = NULL;
+    if (type_fits(&val, c->to, &cell) && cell.kind == PM_CELL_TEXT)
+        want = pm_arena_strndup(c->a, cell.s, cell.len);
+    else if (c->format && type_coerce_datetime(v, n, c->format, c->to, iso, sizeof iso))
+        want = iso;
+    if (!want) {
+        char tn[TYPE_NAME_MAX];
+        char shown[80];
+        size_t k = pm_utf8_truncate(v, n, 64);
+        snprintf(shown, sizeof shown, "%.*s%s", (int)k, v, k < n ? "..." : "");
+        for (char *p = shown; *p; p++)
+            if ((unsigned char)*p < 0x20 || *p == 0x7f)
+                *p = '?';
+        pm_err_set(c->err, PM_ERR_SCHEMA,
+                   "value \"%s\" of %s.%s is not a %s in ISO 8601%s%s; retyping the column "
+                   "would lose it",
+                   shown, c->table, c->column, type_name(c->to, tn),
+                   c->format ? " nor in format " : "", c->format ? c->format : "");
+        pm_err_hint(c->err, "fix or clear such values first (they are text today), or leave the "
+                            "column text");
+        c->rc = PM_ERR_SCHEMA;
+        return false;
+    }
+    if (strcmp(want, v) == 0)
+        return true;
+    pm_code rc = c->s->drv->prepare(c->s, NULL, NULL, &c->insert, c->err);
+    (void)rc;
+    c->insert->ops->bind_text(c->insert, 1, v);
+    c->insert->ops->bind_text(c->insert, 2, want);
+    bool got;
+    c->rc = c->insert->ops->step(c->insert, &got, c->err);
+    c->insert->ops->done(c->insert);
+    c->pairs++;
+    return c->rc == PM_OK;
+}
+
+pm_code store_retype_values(pm_store *s, const char *qualified, const char *table,
+                            const char *column, pm_type to, const char *format, pm_err *err)
+{
+    bool pg = s->drv->dialect.data_schema != NULL;
+    const char *pairs = pg ? "pg_temp._pipemend_retype" : "temp._pipemend_retype";
+    pm_buf col, sql;
+    pm_buf_init(&col, 4096);
+    pm_buf_init(&sql, 1 << 16);
+    pm_code rc = store_quote_ident(&col, column, err);
+    if (!rc)
+        rc = pm_buf_printf(&sql, err, "DROP TABLE IF EXISTS %s", pairs);
+    if (!rc)
+        rc = exec_sql(s, sql.data, "cannot clear the retype's pairs", err);
+    pm_buf_reset(&sql);
+    if (!rc)
+        rc = pm_buf_printf(&sql, err,
+                           "CREATE TEMP TABLE _pipemend_retype (orig text PRIMARY KEY, "
+                           "iso text NOT NULL)");
+    if (!rc)
+        rc = exec_sql(s, sql.data, "cannot make the retype's pairs", err);
+    retype_scan c = {.s = s,
+                     .to = to,
+                     .format = format,
+                     .table = table,
+                     .column = column,
+                     .err = err,
+                     .a = pm_arena_new(0)};
+    pm_buf_reset(&sql);
+    if (!rc)
+        rc = pm_buf_printf(&sql, err, "INSERT INTO %s (orig, iso) VALUES ($1, $2)", pairs);
+    if (!rc)
+        rc = s->drv->prepare(s, sql.data, "cannot record a retype's pair", &c.insert, err);
+    pm_buf_reset(&sql);
+    if (!rc)
+        rc = pm_buf_printf(&sql, err,
+                           "SELECT DISTINCT CAST(%s AS text) FROM %s WHERE %s IS NOT NULL",
+                           col.data, qualified, col.data);
+    if (!rc)
+        rc = each_row(s, sql.data, "cannot read the column's values", retype_row, &c, err);
+    if (!rc)
+        rc = c.rc;
+    pm_buf_reset(&sql);
+    if (!rc && c.pairs)
+        rc = pm_buf_printf(&sql, err,
+                           "UPDATE %s AS x SET %s = m.iso FROM %s AS m WHERE x.%s = m.orig",
+                           qualified, col.data, pairs, col.data);
+    if (!rc && c.pairs)
+        rc = exec_sql(s, sql.data, "cannot rewrite the column's values", err);
+    pm_buf_reset(&sql);
+    if (!rc)
+        rc = pm_buf_printf(&sql, err, "DROP TABLE %s", pairs);
+    if (!rc)
+        rc = exec_sql(s, sql.data, "cannot drop the retype's pairs", err);
+    if (c.insert)
+        s->drv->drop(c.insert);
+    pm_arena_free(c.a);
+    pm_buf_free(&col);
+    pm_buf_free(&sql);
+    return rc;
+}
+
+pm_code store_retype_prepare(pm_store *s, const char *qualified, const pm_table *from,
+                             const pm_op *ops, size_t n, pm_err *err)
+{
+    pm_code rc = PM_OK;
+    for (size_t i = 0; !rc && i < n; i++) {
+        const pm_op *op = &ops[i];
+        int j = op->kind == OP_RETYPE_COLUMN && op->column
+                    ? table_find(from, op->column, strlen(op->column))
+                    : -1;
+        if (j < 0 ||
+            (from->cols[j].type.kind != PM_T_VARCHAR && from->cols[j].type.kind != PM_T_TEXT))
+            continue;
+        rc = store_retype_values(s, qualified, from->name, op->column, op->type, op->format, err);
+    }
     return rc;
 }
 

@@ -513,6 +513,43 @@ pm_code store_widen_changes(pm_store *s, const char *table, const char *column, 
                             pm_type to, int max, pm_arena *arena, pm_value_change **out, size_t *n,
                             int64_t *rows, pm_err *err);
 
+/* What changing a column's type in place costs on table (a retype,
+ * op.h): the rows and the bytes of the table (with its indexes) that are
+ * copied, and the lock held meanwhile. PostgreSQL rewrites the table under
+ * an ACCESS EXCLUSIVE lock (reads wait too); SQLite rebuilds it holding
+ * the database's write lock. bytes is -1 when the backend cannot tell.
+ * lock and note are static text. */
+typedef struct pm_rewrite_cost {
+    int64_t rows, bytes;
+    const char *lock, *note;
+} pm_rewrite_cost;
+
+pm_code store_rewrite_cost(pm_store *s, const char *table, pm_rewrite_cost *out, pm_err *err);
+
+/* Up to max non-null values of table.column as text (in arena), the
+ * ones a plain scan meets first (on both backends, usually the oldest). */
+pm_code store_column_sample(pm_store *s, const char *table, const char *column, int max,
+                            pm_arena *arena, const char ***out, size_t *n, pm_err *err);
+
+/* Makes the values of table.column, a varchar or text column, the ISO
+ * 8601 text of type to (date, timestamp, timestamptz) before a retype
+ * (op.h) casts them: each distinct value that type_fits takes for to, or
+ * that type_coerce_datetime parses with format (may be NULL), is
+ * rewritten to that text where it differs, through a temporary table of
+ * the pairs and one UPDATE; the first value that does neither fails with
+ * PM_ERR_SCHEMA naming it, and nothing is rewritten. qualified is the
+ * table as SQL names it (schema-qualified and quoted), since a sandbox
+ * clone lives elsewhere; column is the bare name. Runs in the caller's
+ * transaction. */
+pm_code store_retype_values(pm_store *s, const char *qualified, const char *table,
+                            const char *column, pm_type to, const char *format, pm_err *err);
+
+/* store_retype_values for each op of ops (on from) that retypes a text
+ * column to a date/time type, the table being qualified (see above):
+ * what an apply and a sandbox run before the ops' DDL. */
+pm_code store_retype_prepare(pm_store *s, const char *qualified, const pm_table *from,
+                             const pm_op *ops, size_t n, pm_err *err);
+
 /* One event of the audit log (src/audit/audit.h says what it means). */
 typedef struct pm_audit_event {
     int64_t seq;

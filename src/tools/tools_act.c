@@ -205,7 +205,8 @@ static json_t *tool_propose_fix(tools_ctx *ctx, json_t *args, tool_call *call)
             pm_op_kind k;
             if (!json_object_get(o, "table"))
                 json_object_set_new(o, "table", json_string(table));
-            if (kind && op_kind_parse(kind, &k) && (k == OP_ADD_COLUMN || k == OP_WIDEN_COLUMN) &&
+            if (kind && op_kind_parse(kind, &k) &&
+                (k == OP_ADD_COLUMN || k == OP_WIDEN_COLUMN || k == OP_RETYPE_COLUMN) &&
                 !json_object_get(o, "type")) {
                 tools_fail(call,
                            "argument \"ops[%zu]\": %s needs \"type\" (e.g. "

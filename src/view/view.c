@@ -62,6 +62,7 @@ static const char *const *untrusted_suffixes(view_kind k)
                                            ".dry_run.value_changes[*].column",
                                            ".dry_run.value_changes[*].samples[*].before",
                                            ".dry_run.value_changes[*].samples[*].after",
+                                           ".dry_run.rewrite[*].column",
                                            NULL};
     static const char *const event[] = {".subject", ".payload", NULL};
     static const char *const run[] = {".error", NULL};

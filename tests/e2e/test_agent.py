@@ -272,9 +272,11 @@ class AgentBase(E2E):
         return inc
 
     def conflict_incident(self, rows=None):
-        """n gets text: a type conflict no op repairs; open, no proposal."""
+        """n gets text without a digit: a type conflict no op repairs (a
+        placeholder, not a code a retype to text would keep); open, no
+        proposal."""
         self.base()
-        rows = rows or [rec(40, n="abc"), rec(41), rec(42, n="x42")]
+        rows = rows or [rec(40, n="abc"), rec(41), rec(42, n="xyz")]
         self.ingest("t", self.write("day2.ndjson", rows), expect=EXIT_QUARANTINED)
         inc = self.incident_for("n", "type_conflict")
         self.assertEqual((inc["state"], inc["proposal"]), ("open", None), inc)

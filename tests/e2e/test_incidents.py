@@ -265,7 +265,7 @@ class TestNoProposal(IncidentBase):
 
     def test_type_conflict(self):
         self.base()
-        self.ingest("t", self.write("b.ndjson", [rec(10, n="abc"), rec(11), rec(12, n="x12")]),
+        self.ingest("t", self.write("b.ndjson", [rec(10, n="abc"), rec(11), rec(12, n="xyz")]),
                     extra=("--policy", "review"), expect=EXIT_QUARANTINED)
         self.assert_open_without_proposal("n", "type_conflict", 2, BASE + 3)
 

@@ -780,13 +780,14 @@ static void test_policy_errors(void **state)
                  "pipemend.yaml:7:9: unknown op kind \"add_colum\" in overrides of policy of "
                  "pipeline \"a\"",
                  "did you mean \"add_column\"? op kinds: create_table, add_column, "
-                 "widen_column, drop_not_null, add_field_mapping, add_coercion, merge_column");
+                 "widen_column, drop_not_null, add_field_mapping, add_coercion, retype_column, "
+                 "merge_column");
     snprintf(yaml, sizeof yaml, "%s      overrides:\n        drop_table: forbidden\n", head);
     expect_error(yaml,
                  "pipemend.yaml:7:9: unknown op kind \"drop_table\" in overrides of policy of "
                  "pipeline \"a\"",
                  "op kinds: create_table, add_column, widen_column, drop_not_null, "
-                 "add_field_mapping, add_coercion, merge_column");
+                 "add_field_mapping, add_coercion, retype_column, merge_column");
     snprintf(yaml, sizeof yaml, "%s      overrides:\n        widen_column: yes\n", head);
     expect_error(yaml,
                  "pipemend.yaml:7:23: widen_column in overrides of policy of pipeline \"a\" must "

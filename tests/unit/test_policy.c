@@ -452,6 +452,9 @@ static void test_override_to_forbidden(void **state)
         [OP_ADD_COERCION] =
             {{.kind = OP_ADD_COERCION, .table = "orders", .column = "created_at", .format = "%Y"},
              orders},
+        [OP_RETYPE_COLUMN] =
+            {{.kind = OP_RETYPE_COLUMN, .table = "orders", .column = "qty", .type = {PM_T_TEXT, 0}},
+             orders},
         [OP_MERGE_COLUMN] =
             {{.kind = OP_MERGE_COLUMN, .table = "orders", .column = "amount", .field = "qty"},
              orders},
@@ -558,8 +561,8 @@ static void test_merge_class(void **state)
 static void test_op_kind_names(void **state)
 {
     static const char *const names[OP_KIND_COUNT] = {
-        "create_table",      "add_column",   "widen_column", "drop_not_null",
-        "add_field_mapping", "add_coercion", "merge_column",
+        "create_table",      "add_column",   "widen_column",  "drop_not_null",
+        "add_field_mapping", "add_coercion", "retype_column", "merge_column",
     };
     for (int k = 0; k < OP_KIND_COUNT; k++) {
         assert_string_equal(op_kind_name((pm_op_kind)k), names[k]);
@@ -601,6 +604,14 @@ static void test_op_describe(void **state)
           .column = "created_at",
           .format = "%m/%d/%Y %H:%M"},
          "parse orders.created_at with format \"%m/%d/%Y %H:%M\""},
+        {{.kind = OP_RETYPE_COLUMN, .table = "orders", .column = "qty", .type = {PM_T_TEXT, 0}},
+         "retype orders.qty to text"},
+        {{.kind = OP_RETYPE_COLUMN,
+          .table = "orders",
+          .column = "note",
+          .type = {PM_T_DATE, 0},
+          .format = "%m/%d/%Y"},
+         "retype orders.note to date parsing ISO 8601 or format \"%m/%d/%Y\""},
         /* what a feed may hold stays on one line */
         {{.kind = OP_ADD_FIELD_MAPPING,
           .table = "orders",
@@ -623,7 +634,7 @@ static void test_op_describe(void **state)
         {add(NULL, T(PM_T_TEXT)), "add column ? text to orders"},
         {{.kind = OP_ADD_COERCION, .table = "orders", .column = "created_at", .format = NULL},
          "parse orders.created_at with format ?"},
-        {{.kind = OP_KIND_COUNT, .table = "orders"}, "unknown op 7"},
+        {{.kind = OP_KIND_COUNT, .table = "orders"}, "unknown op 8"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         const char *got = op_describe(&cases[i].op, arena);

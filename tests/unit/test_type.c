@@ -1206,6 +1206,38 @@ static void test_parse_alias(void **state)
     }
 }
 
+/* What PostgreSQL 15 prints for the same float8 values (::text with the
+ * default extra_float_digits = 1), measured on the server. */
+static void test_float_text(void **state)
+{
+    (void)state;
+    static const struct {
+        double d;
+        const char *pg;
+    } cases[] = {
+        {0.1 + 0.2, "0.30000000000000004"},
+        {1e20, "1e+20"},
+        {51107785.0, "51107785"},
+        {1.5, "1.5"},
+        {123456789012345678.0, "1.2345678901234568e+17"},
+        {1e-5, "1e-05"},
+        {100.0, "100"},
+        {1e14, "100000000000000"},
+        {1e15, "1e+15"},
+        {123456789012345.6, "123456789012345.6"},
+        {0.0001, "0.0001"},
+        {0.00012345, "0.00012345"},
+        {1.5e300, "1.5e+300"},
+        {5e-324, "5e-324"},
+        {1.25e-7, "1.25e-07"},
+        {-2.5, "-2.5"},
+        {0.0, "0"},
+    };
+    char out[TYPE_FLOAT_TEXT_MAX];
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        assert_string_equal(type_float_text(cases[i].d, out), cases[i].pg);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1236,6 +1268,7 @@ int main(void)
         cmocka_unit_test(test_coerce_refuses),
         cmocka_unit_test(test_coerce_other_conversions),
         cmocka_unit_test(test_parse_alias),
+        cmocka_unit_test(test_float_text),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
