@@ -74,6 +74,26 @@ class TestLosslessRetype(E2E):
         self.assertEqual(self.sql("SELECT code FROM parts WHERE id >= 8 ORDER BY id"),
                          [("9",), ("C1",)])
 
+    def test_a_view_over_the_retyped_column_is_carried_through(self):
+        """A view over the column (PostgreSQL refuses ALTER COLUMN TYPE under
+        one): the dry run lists it, the apply re-creates it in its
+        transaction, and it shows the new values as text."""
+        self.ingest("parts", self.write("a.ndjson", [{"id": 1, "code": 7}, {"id": 2, "code": 42}]),
+                    expect=EXIT_LOADED)
+        self.sql_script("CREATE VIEW part_codes AS SELECT id, code FROM parts")
+        self.ingest("parts", self.write("b.ndjson", [{"id": 3, "code": "A123"}]),
+                    expect=EXIT_QUARANTINED)
+        p = self.proposals()[0]
+        self.assertTrue(p["dry_run"]["ok"], p["dry_run"])
+        if self.backend == "pg":
+            self.assertEqual([(d["name"].split(".")[-1], d["action"])
+                              for d in p["dry_run"]["dependents"]],
+                             [("part_codes", "re-created")], p["dry_run"])
+        self.approve(p["id"])
+        self.assertEqual(self.sql("SELECT id, code FROM part_codes ORDER BY id"),
+                         [(1, "7"), (2, "42"), (3, "A123")])
+        self.assert_audit_intact()
+
     def test_currency_text_in_a_number_column(self):
         # float64 values as their shortest exact text, PostgreSQL's spelling
         # on both backends (SQLite's own CAST would write 100.0 and 1.0e+20)
