@@ -482,8 +482,8 @@ int cmd_status(cli_ctx *ctx)
         if ((int)strlen(ts[i]->name) > w)
             w = (int)strlen(ts[i]->name);
     if (!ctx->json)
-        printf("%-*s %-8s %10s %12s %9s %-12s %s\n", w, "TABLE", "VERSION", "ROWS", "QUARANTINED",
-               "INCIDENTS", "LAST RUN", "FINISHED");
+        printf("%-*s %-8s %11s %12s %9s %-12s %s\n", w, "TABLE", "VERSION", "LOADED ROWS",
+               "QUARANTINED", "INCIDENTS", "LAST RUN", "FINISHED");
     size_t nmissing = 0;
     /* a repair's replay that never reached its end: which command ends it */
     heal_pending *pend;
@@ -526,7 +526,7 @@ int cmd_status(cli_ctx *ctx)
             char rows[32];
             snprintf(rows, sizeof rows, "%lld", (long long)m.rows);
             nmissing += m.missing;
-            printf("%-*s %-8d %10s %12lld %9lld %-12s %s%s\n", w, ts[i]->name, ts[i]->version,
+            printf("%-*s %-8d %11s %12lld %9lld %-12s %s%s\n", w, ts[i]->name, ts[i]->version,
                    m.missing ? "missing" : rows, (long long)m.quarantined,
                    (long long)m.incidents.active,
                    !last ? "-"

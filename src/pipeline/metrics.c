@@ -5,21 +5,24 @@
 #include <string.h>
 #include <time.h>
 
+/* Kept counts (store_table_counts), not count(*): a status costs the same
+ * on a warehouse of any size. */
 pm_code metrics_table_read(pm_store *s, const char *table, pm_arena *a, metrics_table *out,
                            pm_err *err)
 {
     *out = (metrics_table){0};
     pm_run *runs;
     size_t n = 0;
-    pm_code rc = store_table_count(s, table, &out->rows, err);
-    if (rc == PM_ERR_NOTFOUND) {
-        out->missing = true;
-        out->rows = 0;
-        pm_err_clear(err);
-        rc = PM_OK;
-    }
+    bool exists = false;
+    pm_table_counts c;
+    pm_code rc = store_table_exists(s, table, &exists, err);
     if (!rc)
-        rc = store_quarantine_count(s, table, &out->quarantined, err);
+        rc = store_table_counts(s, table, &c, err);
+    if (!rc) {
+        out->missing = !exists;
+        out->rows = exists ? c.loaded : 0;
+        out->quarantined = c.quarantined;
+    }
     if (!rc)
         rc = store_incident_stats(s, table, &out->incidents, err);
     if (!rc)
@@ -28,7 +31,7 @@ pm_code metrics_table_read(pm_store *s, const char *table, pm_arena *a, metrics_
         out->last_run = runs[0];
         out->has_last_run = true;
         if (runs[0].rows_quarantined)
-            rc = store_quarantine_count_where(s, table, runs[0].id, &out->last_run_waiting, err);
+            rc = store_run_waiting(s, table, runs[0].id, &out->last_run_waiting, err);
     }
     return rc;
 }

@@ -102,7 +102,11 @@ static const char catalog_sql[] =
     " payload TEXT NOT NULL, created_at TEXT NOT NULL, attempts INTEGER NOT NULL,"
     " next_at INTEGER NOT NULL, delivered_at TEXT, last_error TEXT) STRICT;"
     "CREATE INDEX IF NOT EXISTS _pipemend_outbox_due ON _pipemend_outbox (next_at)"
-    " WHERE delivered_at IS NULL;";
+    " WHERE delivered_at IS NULL;"
+    "CREATE TABLE IF NOT EXISTS _pipemend_table_counts ("
+    " table_name TEXT NOT NULL, run_id INTEGER NOT NULL, loaded INTEGER NOT NULL,"
+    " quarantined INTEGER NOT NULL, replayed INTEGER NOT NULL, discarded INTEGER NOT NULL,"
+    " PRIMARY KEY (table_name, run_id)) STRICT;";
 
 #define COUNT_CACHE 16
 
@@ -565,6 +569,15 @@ static pm_code sq_table_count(pm_store *s, const char *name, int64_t *rows, pm_e
         rc = db_error(q, err, "cannot count rows");
     sqlite3_reset(st);
     return rc;
+}
+
+static pm_code sq_table_exists(pm_store *s, const char *name, bool *exists, pm_err *err)
+{
+    (void)err;
+    /* no column named: SQLITE_OK when the table exists */
+    *exists = sqlite3_table_column_metadata(impl(s)->db, "main", name, NULL, NULL, NULL, NULL, NULL,
+                                            NULL) == SQLITE_OK;
+    return PM_OK;
 }
 
 static pm_code sq_table_remove(pm_store *s, const char *name, bool drop, int64_t *rows, pm_err *err)
@@ -1143,6 +1156,7 @@ static const drv_ops sqlite_ops = {
     .table_live = sq_table_live,
     .unique_ensure = sq_unique_ensure,
     .table_count = sq_table_count,
+    .table_exists = sq_table_exists,
     .data_token = sq_data_token,
     .table_remove = sq_table_remove,
     .insert_prepare = sq_insert_prepare,
