@@ -16,6 +16,7 @@
 #   LARGE_ROWS, LARGE_QUARANTINED  the large one (default 5000000, 2200000)
 #   REPEAT=N       timed reads of each kind, the median counts (default 9)
 #   BACKENDS       "sqlite pg" (default), or one of them
+#   KEEP=1         keep the SQLite warehouses (build/bench/reads/*.db)
 #   BASELINE_BIN   also time the same reads with another pipemend (one that
 #                  counts rows, say main before the kept counts) on the same
 #                  warehouses: the figures the kept counts replace
@@ -275,7 +276,7 @@ for backend in $BACKENDS; do
         log "$backend $size: $rows rows, $quar quarantined, made in $(ms_since "$t0") ms"
         measure "$backend" "$size" "$url" "$rows" "$quar"
     done
-    rm -f "$OUT"/*.db "$OUT"/*.db-wal "$OUT"/*.db-shm
+    [ -n "${KEEP:-}" ] || rm -f "$OUT"/*.db "$OUT"/*.db-wal "$OUT"/*.db-shm
 done
 
 echo

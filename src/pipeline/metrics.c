@@ -57,7 +57,7 @@ pm_code metrics_summary_read(pm_store *s, pm_arena *a, metrics_summary *out, pm_
     pm_incident *ins;
     size_t nin, nr;
     pm_run *runs;
-    pm_incident_filter all = {0};
+    pm_incident_filter all = {.no_rows = true}; /* states and kinds, not rows */
     pm_code rc = store_incident_stats(s, NULL, &out->incidents, err);
     if (!rc)
         rc = store_incidents_list(s, &all, a, &ins, &nin, err);
@@ -148,7 +148,7 @@ pm_code metrics_agent_read(pm_store *s, double price_in, double price_out, pm_ar
         count_in(&out->by_outcome, x->outcome);
         out->input_tokens += x->input_tokens;
         out->output_tokens += x->output_tokens;
-        pm_incident_filter f = {.id = x->incident};
+        pm_incident_filter f = {.id = x->incident, .no_rows = true};
         pm_incident *in;
         size_t nin;
         double t0, t1;

@@ -345,8 +345,9 @@ static const struct {
                          "CAST($1 AS bigint)",
                          "cannot update the incident"},
     [ST_INCIDENTS_LIST] = {"SELECT i.id, i.table_name, i.column_name, i.kind, i.state, i.run_id, "
-                           "COALESCE(i.proposal, 0), (SELECT count(*) FROM "
-                           "_pipemend_incident_rows r WHERE r.incident = i.id), i.message, "
+                           "COALESCE(i.proposal, 0), CASE WHEN CAST($6 AS boolean) THEN 0 ELSE "
+                           "(SELECT count(*) FROM _pipemend_incident_rows r WHERE r.incident = "
+                           "i.id) END, i.message, "
                            "i.detected_at, i.planned_at, i.applied_at, i.replayed_at, "
                            "i.resolved_at, i.decided_by, i.note FROM _pipemend_incidents i "
                            "WHERE " INCIDENT_WHERE " ORDER BY i.id DESC LIMIT CAST($5 AS bigint)",
@@ -1675,6 +1676,7 @@ pm_code store_incidents_list(pm_store *s, const pm_incident_filter *f, pm_arena 
         return rc;
     bind_incident_filter(st, f);
     INT(st, 5, f->limit > 0 ? f->limit : INT64_MAX);
+    BOOL(st, 6, f->no_rows);
     while (!(rc = STEP(st, &row, err)) && row) {
         *out = grow(a, *out, *n, &cap, sizeof **out);
         pm_incident *x = &(*out)[(*n)++];

@@ -448,6 +448,8 @@ typedef struct pm_incident_filter {
     int64_t id;
     int64_t proposal; /* those whose latest plan is this proposal */
     int64_t limit;    /* at most this many, the newest (0: all) */
+    bool no_rows;     /* leave each incident's rows 0: counting them costs what the
+                       * quarantine holds, which summaries (metrics) do not need */
 } pm_incident_filter;
 
 /* Newest first. */
