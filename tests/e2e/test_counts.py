@@ -178,8 +178,9 @@ class TestCountsStayExact(CountsBase):
             if self.table_exists("t"):
                 self.assert_exact("t", ctx)
         self.assertGreater(kills, 0, "no run was killed: the input is too small for this machine")
+        # the rest (nothing, when an unkilled run got to the end)
         r = self.pm("ingest", "--db", self.db, "--table", "t", src)
-        self.assertEqual(r.rc, EXIT_QUARANTINED, r)
+        self.assertIn(r.rc, (EXIT_LOADED, EXIT_QUARANTINED), r)
         self.assertEqual(self.assert_exact("t", "seed %d, finished" % seed),
                          (120000 - 120000 // 7 - (1 if 120000 % 7 > 3 else 0),
                           120000 // 7 + (1 if 120000 % 7 > 3 else 0)))
