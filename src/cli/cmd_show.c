@@ -425,7 +425,7 @@ int cmd_quarantine(cli_ctx *ctx)
         int64_t total = 0;
         if (store_quarantine_list(s, ctx->table, ctx->run_id, ctx->limit ? ctx->limit : 100, a,
                                   &rows, &n, &err) ||
-            store_quarantine_count_where(s, ctx->table, ctx->run_id, &total, &err)) {
+            store_quarantine_total(s, ctx->table, ctx->run_id, &total, &err)) {
             code = cli_fail(&err);
         } else if (ctx->json) {
             /* stdout stays the array; how many the limit hid goes to stderr */

@@ -41,6 +41,7 @@ enum {
     C_FILL_TABLE, /* quarantine per table */
     C_FILL_RUN,   /* quarantine per run */
     C_MARK,       /* the counts are computed */
+    C_ALL,        /* every table's rows in quarantine */
     C_COUNT
 };
 
@@ -79,6 +80,8 @@ static const struct {
                     "cannot compute the table counts"},
     [C_MARK] = {"INSERT INTO _pipemend_table_counts " COUNTS_COLUMNS " VALUES ('', 0, 0, 0, 0, 0)",
                 "cannot compute the table counts"},
+    [C_ALL] = {"SELECT COALESCE(sum(quarantined), 0) FROM _pipemend_table_counts WHERE run_id = 0",
+               "cannot read the table counts"},
 };
 
 static pm_code prep(pm_store *s, int id, drv_stmt **out, pm_err *err)
@@ -343,6 +346,38 @@ pm_code store_run_waiting(pm_store *s, const char *table, int64_t run, int64_t *
         return store_quarantine_count_where(s, table, run, n, err);
     pm_table_counts c = {0};
     pm_code rc = get(s, table, run, &c, err);
+    *n = c.quarantined;
+    return rc;
+}
+
+pm_code store_quarantine_total(pm_store *s, const char *table, int64_t run, int64_t *n, pm_err *err)
+{
+    *n = 0;
+    if (!s->counts_kept)
+        return store_quarantine_count_where(s, table, run, n, err);
+    pm_table_counts c = {0};
+    pm_code rc = PM_OK;
+    if (run) {
+        pm_arena *a = pm_arena_new(0);
+        pm_run r;
+        bool found;
+        rc = store_run_get(s, run, a, &r, &found, err);
+        if (!rc && found && (!table || strcmp(table, r.table) == 0))
+            rc = get(s, r.table, run, &c, err);
+        pm_arena_free(a);
+    } else if (table) {
+        rc = get(s, table, 0, &c, err);
+    } else {
+        drv_stmt *st;
+        bool row;
+        rc = prep(s, C_ALL, &st, err);
+        if (!rc)
+            rc = st->ops->step(st, &row, err);
+        if (!rc && row)
+            c.quarantined = st->ops->col_int(st, 0);
+        if (st)
+            st->ops->done(st);
+    }
     *n = c.quarantined;
     return rc;
 }

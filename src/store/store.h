@@ -154,6 +154,10 @@ typedef struct pm_table_counts {
 pm_code store_table_counts(pm_store *s, const char *table, pm_table_counts *out, pm_err *err);
 /* Rows of table's run that still wait in quarantine (kept as above). */
 pm_code store_run_waiting(pm_store *s, const char *table, int64_t run, int64_t *n, pm_err *err);
+/* What store_quarantine_count_where counts (table NULL: all; run 0:
+ * all), from the kept counts: quarantine list's total. */
+pm_code store_quarantine_total(pm_store *s, const char *table, int64_t run, int64_t *n,
+                               pm_err *err);
 /* Whether the database has the table (false: dropped outside pipemend). */
 pm_code store_table_exists(pm_store *s, const char *name, bool *exists, pm_err *err);
 

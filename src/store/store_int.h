@@ -20,7 +20,7 @@ typedef struct counts_delta {
 } counts_delta;
 
 /* Room for counts.c's kept statements. */
-#define COUNTS_STMT_SLOTS 8
+#define COUNTS_STMT_SLOTS 12
 
 struct pm_store {
     const drv_ops *drv;

@@ -86,6 +86,15 @@ class CountsBase(E2E):
         last = st[table]["last_run"]
         if last and last["rows_quarantined"]:
             self.assertEqual(last["rows_waiting"], runs.get(last["id"], 0), ctx)
+        # quarantine list's total, of the table and of each run
+        if q > 1:
+            out = self.pm("quarantine", "list", "--table", table, "--limit", "1",
+                          "--db", self.db).stdout
+            self.assertIn("1 of %d quarantined rows shown" % q, out, ctx)
+            for run, k in ((r, k) for r, k in runs.items() if k > 1):
+                out = self.pm("quarantine", "list", "--run", str(run), "--limit", "1",
+                              "--db", self.db).stdout
+                self.assertIn("1 of %d quarantined rows shown" % k, out, ctx)
         calls = [("list_tables", {})]
         if pipeline:
             calls.append(("get_pipeline_status", {"pipeline": pipeline}))
