@@ -810,6 +810,35 @@ static pm_code sq_sandbox_insert(pm_store *s, const pm_cell *cells, pm_err *err)
     return bind_step(q, q->sandbox_insert, q->sandbox_ncols, cells, true, err);
 }
 
+/* Creates what the catalog lacks, under the write lock: processes that
+ * open a new warehouse at once would otherwise each read the schema and
+ * then write it, and a write after another process's commit fails at once
+ * (SQLite's busy handler does not wait for a stale snapshot). A catalog
+ * that has its last table (catalog_sql's) needs nothing: a warehouse that
+ * may only be read opens. */
+static pm_code catalog_create(sq *q, pm_err *err)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(q->db,
+                           "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = "
+                           "'_pipemend_table_counts'",
+                           -1, &st, NULL) != SQLITE_OK)
+        return db_error(q, err, "cannot read the catalog's shape");
+    int r = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (r == SQLITE_ROW)
+        return PM_OK;
+    pm_code rc = run_sql(q, "BEGIN IMMEDIATE", "cannot create the catalog", err);
+    if (rc)
+        return rc;
+    rc = exec(q, catalog_sql, err);
+    if (!rc)
+        rc = run_sql(q, "COMMIT", "cannot create the catalog", err);
+    if (rc)
+        sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
+    return rc;
+}
+
 /* Catalogs written by an earlier pipemend lack columns added since:
  * CREATE TABLE IF NOT EXISTS leaves an existing table as it is, so they
  * are added here (nullable, so old rows stay valid). */
@@ -1197,7 +1226,7 @@ pm_code sqlite_store_open(const char *path, pm_store *s, pm_err *err)
                       "PRAGMA cache_size=-16384; PRAGMA temp_store=MEMORY;",
                       err);
     if (!rc)
-        rc = exec(q, catalog_sql, err);
+        rc = catalog_create(q, err);
     if (!rc)
         rc = catalog_upgrade(q, err);
     if (!rc)
