@@ -435,7 +435,7 @@ int cmd_quarantine(cli_ctx *ctx)
         int64_t total = 0;
         if (store_quarantine_list(s, ctx->table, ctx->run_id, ctx->limit ? ctx->limit : 100, a,
                                   &rows, &n, &err) ||
-            store_quarantine_count_where(s, ctx->table, ctx->run_id, &total, &err)) {
+            store_quarantine_total(s, ctx->table, ctx->run_id, &total, &err)) {
             code = cli_fail(&err);
         } else if (ctx->json) {
             /* stdout stays the array; how many the limit hid goes to stderr */
@@ -492,8 +492,8 @@ int cmd_status(cli_ctx *ctx)
         if ((int)strlen(ts[i]->name) > w)
             w = (int)strlen(ts[i]->name);
     if (!ctx->json)
-        printf("%-*s %-8s %10s %12s %9s %-12s %s\n", w, "TABLE", "VERSION", "ROWS", "QUARANTINED",
-               "INCIDENTS", "LAST RUN", "FINISHED");
+        printf("%-*s %-8s %11s %12s %9s %-12s %s\n", w, "TABLE", "VERSION", "LOADED ROWS",
+               "QUARANTINED", "INCIDENTS", "LAST RUN", "FINISHED");
     size_t nmissing = 0;
     /* a repair's replay that never reached its end: which command ends it */
     heal_pending *pend;
@@ -536,7 +536,7 @@ int cmd_status(cli_ctx *ctx)
             char rows[32];
             snprintf(rows, sizeof rows, "%lld", (long long)m.rows);
             nmissing += m.missing;
-            printf("%-*s %-8d %10s %12lld %9lld %-12s %s%s\n", w, ts[i]->name, ts[i]->version,
+            printf("%-*s %-8d %11s %12lld %9lld %-12s %s%s\n", w, ts[i]->name, ts[i]->version,
                    m.missing ? "missing" : rows, (long long)m.quarantined,
                    (long long)m.incidents.active,
                    !last ? "-"

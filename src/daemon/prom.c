@@ -258,7 +258,7 @@ char *prom_render(pm_store *s, tools_ctx *t, pm_err *err)
     /* incidents */
     pm_incident *ins = NULL;
     size_t nin = 0;
-    pm_incident_filter all = {0};
+    pm_incident_filter all = {.no_rows = true}; /* states and kinds, not rows */
     if (!rc)
         rc = store_incidents_list(s, &all, a, &ins, &nin, err);
     if (!rc) {

@@ -982,7 +982,8 @@ pm_code heal_replay_pending(pm_store *s, const char *table, pm_arena *arena, hea
     *n = 0;
     pm_incident *in;
     size_t nin;
-    pm_incident_filter f = {.table = table, .active_only = true};
+    /* states, not rows: counting an incident's rows costs its quarantine */
+    pm_incident_filter f = {.table = table, .active_only = true, .no_rows = true};
     pm_code rc = store_incidents_list(s, &f, arena, &in, &nin, err);
     pm_table **ts = NULL;
     size_t nt = 0;

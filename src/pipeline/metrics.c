@@ -5,21 +5,24 @@
 #include <string.h>
 #include <time.h>
 
+/* Kept counts (store_table_counts), not count(*): a status costs the same
+ * on a warehouse of any size. */
 pm_code metrics_table_read(pm_store *s, const char *table, pm_arena *a, metrics_table *out,
                            pm_err *err)
 {
     *out = (metrics_table){0};
     pm_run *runs;
     size_t n = 0;
-    pm_code rc = store_table_count(s, table, &out->rows, err);
-    if (rc == PM_ERR_NOTFOUND) {
-        out->missing = true;
-        out->rows = 0;
-        pm_err_clear(err);
-        rc = PM_OK;
-    }
+    bool exists = false;
+    pm_table_counts c;
+    pm_code rc = store_table_exists(s, table, &exists, err);
     if (!rc)
-        rc = store_quarantine_count(s, table, &out->quarantined, err);
+        rc = store_table_counts(s, table, &c, err);
+    if (!rc) {
+        out->missing = !exists;
+        out->rows = exists ? c.loaded : 0;
+        out->quarantined = c.quarantined;
+    }
     if (!rc)
         rc = store_incident_stats(s, table, &out->incidents, err);
     if (!rc)
@@ -28,7 +31,7 @@ pm_code metrics_table_read(pm_store *s, const char *table, pm_arena *a, metrics_
         out->last_run = runs[0];
         out->has_last_run = true;
         if (runs[0].rows_quarantined)
-            rc = store_quarantine_count_where(s, table, runs[0].id, &out->last_run_waiting, err);
+            rc = store_run_waiting(s, table, runs[0].id, &out->last_run_waiting, err);
     }
     return rc;
 }
@@ -54,7 +57,7 @@ pm_code metrics_summary_read(pm_store *s, pm_arena *a, metrics_summary *out, pm_
     pm_incident *ins;
     size_t nin, nr;
     pm_run *runs;
-    pm_incident_filter all = {0};
+    pm_incident_filter all = {.no_rows = true}; /* states and kinds, not rows */
     pm_code rc = store_incident_stats(s, NULL, &out->incidents, err);
     if (!rc)
         rc = store_incidents_list(s, &all, a, &ins, &nin, err);
@@ -145,7 +148,7 @@ pm_code metrics_agent_read(pm_store *s, double price_in, double price_out, pm_ar
         count_in(&out->by_outcome, x->outcome);
         out->input_tokens += x->input_tokens;
         out->output_tokens += x->output_tokens;
-        pm_incident_filter f = {.id = x->incident};
+        pm_incident_filter f = {.id = x->incident, .no_rows = true};
         pm_incident *in;
         size_t nin;
         double t0, t1;

@@ -24,7 +24,7 @@
 
 typedef struct metrics_table {
     bool missing; /* the catalog knows the table, the database has none (rows 0) */
-    int64_t rows;
+    int64_t rows; /* rows pipemend loaded into it (store_table_counts), not count(*) */
     int64_t quarantined;
     pm_incident_stats incidents;
     pm_run last_run; /* valid when has_last_run; strings in the arena */

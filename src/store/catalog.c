@@ -282,7 +282,9 @@ static const struct {
     [ST_QUARANTINE_DISCARD_LINKS] = {"DELETE FROM _pipemend_incident_rows WHERE qrow IN (SELECT id "
                                      "FROM _pipemend_quarantine WHERE " QUARANTINE_WHERE ")",
                                      "cannot discard quarantined rows"},
-    [ST_QUARANTINE_DISCARD] = {"DELETE FROM _pipemend_quarantine WHERE " QUARANTINE_WHERE,
+    /* what went, for the kept counts (counts.c) */
+    [ST_QUARANTINE_DISCARD] = {"DELETE FROM _pipemend_quarantine WHERE " QUARANTINE_WHERE
+                               " RETURNING table_name, run_id",
                                "cannot discard quarantined rows"},
     [ST_QUARANTINE_EXPORT] =
         {"SELECT id, run_id, table_name, NULL, source, byte_offset, line, raw, "
@@ -298,9 +300,11 @@ static const struct {
     [ST_FORGET_SCHEMA] = {"DELETE FROM _pipemend_schema_versions WHERE table_name = CAST($1 AS "
                           "text)",
                           "cannot forget the table's schema versions"},
-    [ST_QUARANTINE_REMOVE] = {"DELETE FROM _pipemend_quarantine WHERE id = CAST($1 AS bigint)",
+    [ST_QUARANTINE_REMOVE] = {"DELETE FROM _pipemend_quarantine WHERE id = CAST($1 AS bigint) "
+                              "RETURNING table_name, run_id",
                               "cannot take a row out of quarantine"},
-    [ST_QUARANTINE_REMOVE_MANY] = {"DELETE FROM _pipemend_quarantine WHERE id IN {ids:$1}",
+    [ST_QUARANTINE_REMOVE_MANY] = {"DELETE FROM _pipemend_quarantine WHERE id IN {ids:$1} "
+                                   "RETURNING table_name, run_id",
                                    "cannot take rows out of quarantine"},
     [ST_UNLINK_ROW] = {"DELETE FROM _pipemend_incident_rows WHERE qrow = CAST($1 AS bigint)",
                        "cannot unlink a quarantined row from its incidents"},
@@ -341,8 +345,9 @@ static const struct {
                          "CAST($1 AS bigint)",
                          "cannot update the incident"},
     [ST_INCIDENTS_LIST] = {"SELECT i.id, i.table_name, i.column_name, i.kind, i.state, i.run_id, "
-                           "COALESCE(i.proposal, 0), (SELECT count(*) FROM "
-                           "_pipemend_incident_rows r WHERE r.incident = i.id), i.message, "
+                           "COALESCE(i.proposal, 0), CASE WHEN CAST($6 AS boolean) THEN 0 ELSE "
+                           "(SELECT count(*) FROM _pipemend_incident_rows r WHERE r.incident = "
+                           "i.id) END, i.message, "
                            "i.detected_at, i.planned_at, i.applied_at, i.replayed_at, "
                            "i.resolved_at, i.decided_by, i.note FROM _pipemend_incidents i "
                            "WHERE " INCIDENT_WHERE " ORDER BY i.id DESC LIMIT CAST($5 AS bigint)",
@@ -577,6 +582,20 @@ static pm_code stmt(pm_store *s, stmt_id id, drv_stmt **out, pm_err *err)
     return rc;
 }
 
+pm_code catalog_prepare(pm_store *s, const char *sql, const char *what, drv_stmt **slot,
+                        pm_err *err)
+{
+    if (*slot)
+        return s->drv->prepare(s, NULL, what, slot, err);
+    pm_buf b;
+    pm_buf_init(&b, 1 << 16);
+    pm_code rc = expand(&s->drv->dialect, sql, &b, err);
+    if (!rc)
+        rc = s->drv->prepare(s, b.data, what, slot, err);
+    pm_buf_free(&b);
+    return rc;
+}
+
 void catalog_close(pm_store *s)
 {
     for (size_t i = 0; i < STORE_STMT_SLOTS; i++)
@@ -651,7 +670,7 @@ static void *grow(pm_arena *a, void *old, size_t n, size_t *cap, size_t sz)
 static pm_code own_begin(pm_store *s, bool *own, pm_err *err)
 {
     *own = !s->drv->in_tx(s);
-    return *own ? s->drv->tx(s, DRV_BEGIN, err) : PM_OK;
+    return *own ? store_begin(s, err) : PM_OK;
 }
 
 /* Ends what own_begin opened: commits on success, rolls back on failure
@@ -661,10 +680,10 @@ static pm_code own_end(pm_store *s, bool own, pm_code rc, pm_err *err)
     if (!own)
         return rc;
     if (rc) {
-        s->drv->tx(s, DRV_ROLLBACK, NULL);
+        store_rollback(s, NULL);
         return rc;
     }
-    return s->drv->tx(s, DRV_COMMIT, err);
+    return store_commit(s, err);
 }
 
 static int64_t limit_of(int limit)
@@ -1218,7 +1237,7 @@ pm_code store_quarantine_add(pm_store *s, const pm_qrow *q, int64_t *id, pm_err 
     if (id)
         *id = C_INT(st, 0);
     DONE(st);
-    return PM_OK;
+    return counts_note(s, q->table, q->run_id, 0, 1, 0, 0, err);
 }
 
 pm_code store_quarantine_add_many(pm_store *s, const pm_qrow *q, size_t n, int64_t *ids,
@@ -1227,9 +1246,13 @@ pm_code store_quarantine_add_many(pm_store *s, const pm_qrow *q, size_t n, int64
     for (size_t i = 0; i < n; i++)
         if (q[i].raw_len > INT_MAX || (q[i].header && q[i].header_len > INT_MAX))
             return pm_err_set(err, PM_ERR_LIMIT, "a quarantined row is too large to keep");
-    if (n && s->drv->quarantine_add_many)
-        return s->drv->quarantine_add_many(s, q, n, ids, err);
     pm_code rc = PM_OK;
+    if (n && s->drv->quarantine_add_many) {
+        rc = s->drv->quarantine_add_many(s, q, n, ids, err);
+        for (size_t i = 0; !rc && i < n; i++)
+            rc = counts_note(s, q[i].table, q[i].run_id, 0, 1, 0, 0, err);
+        return rc;
+    }
     for (size_t i = 0; !rc && i < n; i++)
         rc = store_quarantine_add(s, &q[i], ids ? &ids[i] : NULL, err);
     return rc;
@@ -1404,7 +1427,35 @@ pm_code store_table_remove(pm_store *s, const char *name, bool drop, int64_t *ro
         s->drv->table_changed(s);
         rc = s->drv->table_remove(s, name, drop, rows, err);
     }
+    if (!rc)
+        rc = counts_table_emptied(s, name, err);
     return own_end(s, own, rc, err);
+}
+
+/* Steps a DELETE of quarantined rows RETURNING table_name, run_id to its
+ * end, noting each row that went as replayed or discarded (counts.c);
+ * *n (may be NULL) gets how many went. */
+static pm_code quarantine_gone(pm_store *s, drv_stmt *st, bool replayed, int64_t *n, pm_err *err)
+{
+    pm_arena *a = pm_arena_new(0);
+    bool row;
+    int64_t k = 0;
+    pm_code rc;
+    while (!(rc = STEP(st, &row, err)) && row) {
+        const char *table = C_TEXT(st, 0, a);
+        int64_t run_id = C_INT(st, 1);
+        rc = counts_note(s, table, run_id, 0, -1, replayed, !replayed, err);
+        if (rc)
+            break;
+        k++;
+        if (k % 4096 == 0)
+            pm_arena_reset(a);
+    }
+    DONE(st);
+    pm_arena_free(a);
+    if (n)
+        *n = k;
+    return rc;
 }
 
 pm_code store_quarantine_discard(pm_store *s, const char *table, int64_t run_id, int64_t id,
@@ -1421,7 +1472,7 @@ pm_code store_quarantine_discard(pm_store *s, const char *table, int64_t run_id,
             TEXT(st, 1, table);
             INT(st, 2, run_id);
             INT(st, 3, id);
-            rc = run(st, k ? n : NULL, err);
+            rc = k ? quarantine_gone(s, st, false, n, err) : run(st, NULL, err);
         }
     }
     return own_end(s, own, rc, err);
@@ -1449,7 +1500,7 @@ pm_code store_quarantine_remove(pm_store *s, int64_t id, pm_err *err)
         rc = stmt(s, ST_QUARANTINE_REMOVE, &st, err);
     if (!rc) {
         INT(st, 1, id);
-        rc = run(st, NULL, err);
+        rc = quarantine_gone(s, st, true, NULL, err);
     }
     return own_end(s, own, rc, err);
 }
@@ -1482,7 +1533,9 @@ pm_code store_quarantine_remove_many(pm_store *s, const int64_t *ids, size_t n, 
             if (!rc) {
                 TEXT(st, 1, b.data);
                 int64_t changed = 0;
-                rc = run(st, &changed, err);
+                rc = both[k] == ST_QUARANTINE_REMOVE_MANY
+                         ? quarantine_gone(s, st, true, &changed, err)
+                         : run(st, &changed, err);
                 if (!rc && removed && both[k] == ST_QUARANTINE_REMOVE_MANY)
                     *removed += changed;
             }
@@ -1640,6 +1693,7 @@ pm_code store_incidents_list(pm_store *s, const pm_incident_filter *f, pm_arena 
         return rc;
     bind_incident_filter(st, f);
     INT(st, 5, f->limit > 0 ? f->limit : INT64_MAX);
+    BOOL(st, 6, f->no_rows);
     while (!(rc = STEP(st, &row, err)) && row) {
         *out = grow(a, *out, *n, &cap, sizeof **out);
         pm_incident *x = &(*out)[(*n)++];

@@ -125,6 +125,7 @@ typedef struct drv_ops {
     pm_code (*unique_ensure)(pm_store *s, const pm_table *t, const contract_rule *u, int *changed,
                              pm_err *err);
     pm_code (*table_count)(pm_store *s, const char *name, int64_t *rows, pm_err *err);
+    pm_code (*table_exists)(pm_store *s, const char *name, bool *exists, pm_err *err);
     /* Deletes every row of the data table (drop false; *rows: how many) or
      * drops it (drop true; no error when it is gone already). */
     pm_code (*table_remove)(pm_store *s, const char *name, bool drop, int64_t *rows, pm_err *err);

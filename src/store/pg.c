@@ -132,6 +132,11 @@ static const struct {
      " next_at bigint NOT NULL, delivered_at text, last_error text)"},
     {"_pipemend_outbox_due", "CREATE INDEX IF NOT EXISTS _pipemend_outbox_due ON " CAT
                              "_pipemend_outbox (next_at) WHERE delivered_at IS NULL"},
+    {"_pipemend_table_counts",
+     "CREATE TABLE IF NOT EXISTS " CAT "_pipemend_table_counts ("
+     " table_name text NOT NULL, run_id bigint NOT NULL, loaded bigint NOT NULL,"
+     " quarantined bigint NOT NULL, replayed bigint NOT NULL, discarded bigint NOT NULL,"
+     " PRIMARY KEY (table_name, run_id))"},
 };
 #define NCATALOG (sizeof catalog_objects / sizeof catalog_objects[0])
 
@@ -1056,6 +1061,7 @@ static const drv_ops pg_ops = {
     .table_live = pg_table_live,
     .unique_ensure = pg_unique_ensure,
     .table_count = pg_table_count,
+    .table_exists = pg_table_exists,
     .data_token = pg_data_token,
     .table_remove = pg_table_remove,
     .insert_prepare = pg_insert_prepare,

@@ -89,6 +89,7 @@ void pg_table_changed(pm_store *s);
 pm_code pg_unique_ensure(pm_store *s, const pm_table *t, const contract_rule *u, int *changed,
                          pm_err *err);
 pm_code pg_table_count(pm_store *s, const char *name, int64_t *rows, pm_err *err);
+pm_code pg_table_exists(pm_store *s, const char *name, bool *exists, pm_err *err);
 pm_code pg_table_remove(pm_store *s, const char *name, bool drop, int64_t *rows, pm_err *err);
 pm_code pg_insert_prepare(pm_store *s, const pm_table *t, pm_err *err);
 pm_code pg_insert(pm_store *s, const pm_cell *cells, pm_err *err);

@@ -386,6 +386,25 @@ pm_code pg_table_count(pm_store *s, const char *name, int64_t *rows, pm_err *err
     return rc;
 }
 
+pm_code pg_table_exists(pm_store *s, const char *name, bool *exists, pm_err *err)
+{
+    pm_buf b;
+    pm_buf_init(&b, 4096);
+    PGresult *res = NULL;
+    *exists = false;
+    pm_code rc = store_quote_qualified(&b, PG_DATA_SCHEMA, name, err);
+    const char *params[] = {b.data};
+    if (!rc)
+        rc = pg_query(pg_of(s), "SELECT to_regclass($1::text) IS NOT NULL", 1, params, &res,
+                      "cannot look the table up", err);
+    if (!rc) {
+        *exists = PQgetvalue(res, 0, 0)[0] == 't';
+        PQclear(res);
+    }
+    pm_buf_free(&b);
+    return rc;
+}
+
 pm_code pg_table_remove(pm_store *s, const char *name, bool drop, int64_t *rows, pm_err *err)
 {
     pg *p = pg_of(s);

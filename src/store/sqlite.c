@@ -105,7 +105,11 @@ static const char catalog_sql[] =
     " payload TEXT NOT NULL, created_at TEXT NOT NULL, attempts INTEGER NOT NULL,"
     " next_at INTEGER NOT NULL, delivered_at TEXT, last_error TEXT) STRICT;"
     "CREATE INDEX IF NOT EXISTS _pipemend_outbox_due ON _pipemend_outbox (next_at)"
-    " WHERE delivered_at IS NULL;";
+    " WHERE delivered_at IS NULL;"
+    "CREATE TABLE IF NOT EXISTS _pipemend_table_counts ("
+    " table_name TEXT NOT NULL, run_id INTEGER NOT NULL, loaded INTEGER NOT NULL,"
+    " quarantined INTEGER NOT NULL, replayed INTEGER NOT NULL, discarded INTEGER NOT NULL,"
+    " PRIMARY KEY (table_name, run_id)) STRICT;";
 
 #define COUNT_CACHE 16
 
@@ -718,6 +722,15 @@ static pm_code sq_table_count(pm_store *s, const char *name, int64_t *rows, pm_e
     return rc;
 }
 
+static pm_code sq_table_exists(pm_store *s, const char *name, bool *exists, pm_err *err)
+{
+    (void)err;
+    /* no column named: SQLITE_OK when the table exists */
+    *exists = sqlite3_table_column_metadata(impl(s)->db, "main", name, NULL, NULL, NULL, NULL, NULL,
+                                            NULL) == SQLITE_OK;
+    return PM_OK;
+}
+
 static pm_code sq_table_remove(pm_store *s, const char *name, bool drop, int64_t *rows, pm_err *err)
 {
     sq *q = impl(s);
@@ -958,6 +971,35 @@ static pm_code sq_sandbox_insert(pm_store *s, const pm_cell *cells, pm_err *err)
     if (!q->sandbox_insert)
         return pm_err_set(err, PM_ERR_INTERNAL, "no sandbox is open");
     return bind_step(q, q->sandbox_insert, q->sandbox_ncols, cells, true, err);
+}
+
+/* Creates what the catalog lacks, under the write lock: processes that
+ * open a new warehouse at once would otherwise each read the schema and
+ * then write it, and a write after another process's commit fails at once
+ * (SQLite's busy handler does not wait for a stale snapshot). A catalog
+ * that has its last table (catalog_sql's) needs nothing: a warehouse that
+ * may only be read opens. */
+static pm_code catalog_create(sq *q, pm_err *err)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(q->db,
+                           "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = "
+                           "'_pipemend_table_counts'",
+                           -1, &st, NULL) != SQLITE_OK)
+        return db_error(q, err, "cannot read the catalog's shape");
+    int r = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (r == SQLITE_ROW)
+        return PM_OK;
+    pm_code rc = run_sql(q, "BEGIN IMMEDIATE", "cannot create the catalog", err);
+    if (rc)
+        return rc;
+    rc = exec(q, catalog_sql, err);
+    if (!rc)
+        rc = run_sql(q, "COMMIT", "cannot create the catalog", err);
+    if (rc)
+        sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
+    return rc;
 }
 
 /* Catalogs written by an earlier pipemend lack columns added since:
@@ -1306,6 +1348,7 @@ static const drv_ops sqlite_ops = {
     .table_live = sq_table_live,
     .unique_ensure = sq_unique_ensure,
     .table_count = sq_table_count,
+    .table_exists = sq_table_exists,
     .data_token = sq_data_token,
     .table_remove = sq_table_remove,
     .insert_prepare = sq_insert_prepare,
@@ -1512,7 +1555,7 @@ catalog:
     /* On a warehouse opened as it is (read-only, full), CREATE ... IF NOT
      * EXISTS of tables that exist writes nothing. */
     if (!rc)
-        rc = exec(q, catalog_sql, err);
+        rc = catalog_create(q, err);
     if (!rc)
         rc = catalog_upgrade(q, err);
     if (!rc)

@@ -44,6 +44,7 @@ static pm_code open_url(const char *url, bool must_exist, pm_store **out, pm_err
             free(s);
             return rc;
         }
+        counts_open(s);
         *out = s;
         return PM_OK;
     }
@@ -75,6 +76,7 @@ void store_close(pm_store *s)
 {
     if (!s)
         return;
+    counts_close(s);
     catalog_close(s);
     s->drv->close(s);
     free(s);
@@ -85,23 +87,29 @@ size_t store_default_batch(const pm_store *s)
     return s->drv->default_batch;
 }
 
+/* The kept counts' notes (counts.c) live as long as the transaction:
+ * written just before it commits, dropped when it begins or rolls back. */
 pm_code store_begin(pm_store *s, pm_err *err)
 {
+    counts_forget(s);
     return s->drv->tx(s, DRV_BEGIN, err);
 }
 
 pm_code store_begin_batch(pm_store *s, pm_err *err)
 {
+    counts_forget(s);
     return s->drv->tx(s, DRV_BEGIN_BATCH, err);
 }
 
 pm_code store_commit(pm_store *s, pm_err *err)
 {
-    return s->drv->tx(s, DRV_COMMIT, err);
+    pm_code rc = s->drv->in_tx(s) ? counts_flush(s, err) : PM_OK;
+    return rc ? rc : s->drv->tx(s, DRV_COMMIT, err);
 }
 
 pm_code store_rollback(pm_store *s, pm_err *err)
 {
+    counts_forget(s);
     return s->drv->tx(s, DRV_ROLLBACK, err);
 }
 
@@ -173,17 +181,24 @@ pm_code store_table_count(pm_store *s, const char *name, int64_t *rows, pm_err *
 
 pm_code store_insert_prepare(pm_store *s, const pm_table *t, pm_err *err)
 {
+    free(s->load_table);
+    s->load_table = pm_xstrdup(t->name);
     return s->drv->insert_prepare(s, t, err);
 }
 
 pm_code store_insert(pm_store *s, const pm_cell *cells, pm_err *err)
 {
-    return s->drv->insert(s, cells, err);
+    pm_code rc = s->drv->insert(s, cells, err);
+    return rc ? rc : counts_note(s, s->load_table, 0, 1, 0, 0, 0, err);
 }
 
 pm_code store_load(pm_store *s, pm_load_row *rows, size_t n, pm_arena *a, pm_err *err)
 {
-    return s->drv->load(s, rows, n, a, err);
+    pm_code rc = s->drv->load(s, rows, n, a, err);
+    int64_t loaded = 0;
+    for (size_t i = 0; !rc && i < n; i++)
+        loaded += !rows[i].refused;
+    return rc ? rc : counts_note(s, s->load_table, 0, loaded, 0, 0, 0, err);
 }
 
 pm_code store_sandbox_begin(pm_store *s, const pm_table *from, const pm_op *ops, size_t n,

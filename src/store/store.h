@@ -137,6 +137,30 @@ pm_code store_tables_brief(pm_store *s, pm_arena *arena, pm_table ***out, size_t
  * pipemend): callers that list many tables show that one as missing. */
 pm_code store_table_count(pm_store *s, const char *name, int64_t *rows, pm_err *err);
 
+/* What pipemend knows of a table without counting its rows (counts.c):
+ * kept by the writes that change them, in their transactions, so reading
+ * them costs the same at any size. */
+typedef struct pm_table_counts {
+    int64_t loaded;      /* rows pipemend loaded into it (ingest, replay); a reset or a
+                          * drop makes it 0. Not count(*): rows other programs insert
+                          * or delete are not counted */
+    int64_t quarantined; /* its rows waiting in quarantine */
+    int64_t replayed;    /* rows replayed out of quarantine into it, ever */
+    int64_t discarded;   /* rows discarded from its quarantine, ever */
+    bool kept;           /* false: this warehouse keeps no counts (it could not be
+                          * written when opened): loaded is count(*), replayed and
+                          * discarded are 0 */
+} pm_table_counts;
+pm_code store_table_counts(pm_store *s, const char *table, pm_table_counts *out, pm_err *err);
+/* Rows of table's run that still wait in quarantine (kept as above). */
+pm_code store_run_waiting(pm_store *s, const char *table, int64_t run, int64_t *n, pm_err *err);
+/* What store_quarantine_count_where counts (table NULL: all; run 0:
+ * all), from the kept counts: quarantine list's total. */
+pm_code store_quarantine_total(pm_store *s, const char *table, int64_t run, int64_t *n,
+                               pm_err *err);
+/* Whether the database has the table (false: dropped outside pipemend). */
+pm_code store_table_exists(pm_store *s, const char *name, bool *exists, pm_err *err);
+
 /* Prepares the insert for t's columns; store_insert binds one row of
  * t->ncols cells. A row the table refuses (a unique key, a constraint
  * added by hand) returns PM_ERR_CONSTRAINT, with detail "unique" for a
@@ -429,6 +453,8 @@ typedef struct pm_incident_filter {
     int64_t id;
     int64_t proposal; /* those whose latest plan is this proposal */
     int64_t limit;    /* at most this many, the newest (0: all) */
+    bool no_rows;     /* leave each incident's rows 0: counting them costs what the
+                       * quarantine holds, which summaries (metrics) do not need */
 } pm_incident_filter;
 
 /* Newest first. */

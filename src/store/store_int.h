@@ -11,11 +11,30 @@
 /* Room for the catalog's kept statements (catalog.c numbers them). */
 #define STORE_STMT_SLOTS 96
 
+/* What the open transaction changed in the kept counts (counts.c) of one
+ * table (run 0) or of one run of it: written at its commit. */
+typedef struct counts_delta {
+    char *table; /* owned */
+    int64_t run;
+    int64_t loaded, quarantined, replayed, discarded;
+} counts_delta;
+
+/* Room for counts.c's kept statements. */
+#define COUNTS_STMT_SLOTS 12
+
 struct pm_store {
     const drv_ops *drv;
     void *impl;                       /* the backend's connection state */
     drv_stmt *stmt[STORE_STMT_SLOTS]; /* catalog statements, prepared on first use */
     bool must_exist;                  /* store_open_existing: create no database */
+    /* counts.c: whether the warehouse keeps its counts (false: readers
+     * count rows in full), the open transaction's changes to them, the
+     * table the prepared load writes to (owned), its statements */
+    bool counts_kept;
+    counts_delta *delta;
+    size_t ndelta, capdelta, lastdelta;
+    char *load_table;
+    drv_stmt *counts_stmt[COUNTS_STMT_SLOTS];
 };
 
 /* store_set_reconnect_seconds's value (store.c). */
@@ -23,6 +42,31 @@ extern int store_reconnect_seconds;
 
 /* Frees the catalog's kept statements (before the backend closes). */
 void catalog_close(pm_store *s);
+
+/* A catalog statement's SQL with the backend's dialect spliced in,
+ * prepared into *slot (or made ready again when it is prepared). */
+pm_code catalog_prepare(pm_store *s, const char *sql, const char *what, drv_stmt **slot,
+                        pm_err *err);
+
+/* ---- counts.c: the counts kept with the writes that change them ----------
+ *
+ * counts_note records what a write of the open transaction did to a table
+ * (and, for quarantine, to one of its runs: run > 0); counts_flush writes
+ * it before the transaction commits, so the counts commit with the rows or
+ * not at all; counts_forget drops it (begin, rollback). A write outside a
+ * transaction is written at once. */
+pm_code counts_note(pm_store *s, const char *table, int64_t run, int64_t loaded,
+                    int64_t quarantined, int64_t replayed, int64_t discarded, pm_err *err);
+pm_code counts_flush(pm_store *s, pm_err *err);
+void counts_forget(pm_store *s);
+/* A table's rows all went (reset, drop): its loaded count is 0, in the
+ * caller's transaction. */
+pm_code counts_table_emptied(pm_store *s, const char *table, pm_err *err);
+/* At open: a warehouse whose counts were never computed (made by an
+ * earlier pipemend) gets them, once, counted in full. A warehouse that
+ * cannot be written (read-only) keeps counting at each read. */
+void counts_open(pm_store *s);
+void counts_close(pm_store *s);
 
 /* Records t as its next schema version with reason, in the caller's
  * transaction (PM_ERR_BUSY when another writer recorded that version

@@ -106,18 +106,15 @@ static json_t *tool_list_tables(tools_ctx *ctx, json_t *args, tool_call *call)
     if (store_tables_brief(s, a, &ts, &n, &err) != PM_OK)
         goto fail;
     for (size_t i = 0; i < n; i++) {
-        int64_t rows = 0, nq = 0;
-        /* a table dropped outside pipemend shows as missing; the rest as usual */
-        pm_code rc = store_table_count(s, ts[i]->name, &rows, &err);
-        bool missing = rc == PM_ERR_NOTFOUND;
-        if (missing) {
-            rows = 0;
-            pm_err_clear(&err);
-        } else if (rc != PM_OK) {
+        /* kept counts, not count(*): flat in the warehouse's size; a table
+         * dropped outside pipemend shows as missing, the rest as usual */
+        bool exists = false;
+        pm_table_counts c;
+        if (store_table_exists(s, ts[i]->name, &exists, &err) != PM_OK ||
+            store_table_counts(s, ts[i]->name, &c, &err) != PM_OK)
             goto fail;
-        }
-        if (store_quarantine_count(s, ts[i]->name, &nq, &err) != PM_OK)
-            goto fail;
+        bool missing = !exists;
+        int64_t rows = exists ? c.loaded : 0, nq = c.quarantined;
         json_t *o =
             json_pack("{s:s, s:i, s:I, s:I}", "name", ts[i]->name, "version", ts[i]->version,
                       "rows", (json_int_t)rows, "quarantined", (json_int_t)nq);

@@ -251,7 +251,7 @@ static json_t *complete_incident_ids(tools_ctx *ctx, const char *prefix, tool_ca
     pm_store *s = tools_store(ctx, call);
     if (!s)
         return values;
-    pm_incident_filter all = {0};
+    pm_incident_filter all = {.no_rows = true}; /* ids only */
     pm_arena *a = pm_arena_new(0);
     pm_err err = {0};
     pm_incident *ins;
