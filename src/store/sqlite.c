@@ -979,6 +979,20 @@ static pm_code sq_sandbox_insert(pm_store *s, const pm_cell *cells, pm_err *err)
  * (SQLite's busy handler does not wait for a stale snapshot). A catalog
  * that has its last table (catalog_sql's) needs nothing: a warehouse that
  * may only be read opens. */
+/* Whether the database (not its temp schema) has table name. */
+static bool table_exists_main(sq *q, const char *name)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(q->db,
+                           "SELECT 1 FROM main.sqlite_master WHERE type = 'table' AND name = ?1",
+                           -1, &st, NULL) != SQLITE_OK)
+        return false;
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    bool yes = sqlite3_step(st) == SQLITE_ROW;
+    sqlite3_finalize(st);
+    return yes;
+}
+
 static pm_code catalog_create(sq *q, pm_err *err)
 {
     sqlite3_stmt *st;
@@ -991,6 +1005,16 @@ static pm_code catalog_create(sq *q, pm_err *err)
     sqlite3_finalize(st);
     if (r == SQLITE_ROW)
         return PM_OK;
+    if (q->limited != SQ_NORMAL && table_exists_main(q, "_pipemend_runs"))
+        /* a warehouse of an earlier pipemend that cannot be written now:
+         * the kept counts it lacks live in this connection's memory, and
+         * are computed there when read */
+        return exec(q,
+                    "CREATE TEMP TABLE _pipemend_table_counts ("
+                    " table_name TEXT NOT NULL, run_id INTEGER NOT NULL, loaded INTEGER NOT NULL,"
+                    " quarantined INTEGER NOT NULL, replayed INTEGER NOT NULL,"
+                    " discarded INTEGER NOT NULL, PRIMARY KEY (table_name, run_id)) STRICT",
+                    err);
     pm_code rc = run_sql(q, "BEGIN IMMEDIATE", "cannot create the catalog", err);
     if (rc)
         return rc;

@@ -249,6 +249,15 @@ class TestReadOnlyWarehouse(E2E):
         self.assertEqual(self.side_files(), [])
         self.assertEqual(self.count("t"), 50)
 
+    def test_a_warehouse_of_an_earlier_pipemend_is_read_not_touched(self):
+        """Made before pipemend kept counts (no _pipemend_table_counts), now
+        read-only: the reads count in memory, nothing is written."""
+        self.sql_script("DROP TABLE _pipemend_table_counts")
+        self.assert_reads(self.as_nobody)
+        self.assertEqual(self.side_files(), [])
+        self.assertNotIn("_pipemend_table_counts",
+                         [r[0] for r in self.sql("SELECT name FROM sqlite_master")])
+
     def test_a_file_without_write_bits_is_read_only_even_for_root(self):
         os.chmod(self.dbpath, 0o444)
         self.assert_reads(self.pm)
@@ -282,7 +291,9 @@ class TestReadOnlyWarehouse(E2E):
                            self.write("c.ndjson", [{"id": 70, "n": 7}]))
         self.assertEqual(r.rc, 0, r)
         r = self.as_nobody("status", "--db", self.db, "--json")
-        self.assertEqual(json.loads(r.stdout)[0]["rows"], 52, r)  # 50, 99 and 70
+        # the rows pipemend loaded, 50 and 70 (99 came from another program)
+        self.assertEqual(json.loads(r.stdout)[0]["rows"], 51, r)
+        self.assertEqual(self.count("t"), 52)
         for f in self.side_files():
             self.assertEqual(os.stat(os.path.join(self.wh, f)).st_mode & 0o777, 0o644, f)
 
