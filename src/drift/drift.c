@@ -192,37 +192,11 @@ static const char *observed_text(const pm_value *v, pm_arena *a)
     return out;
 }
 
-typedef enum family { FAM_NONE, FAM_NUMBER, FAM_STRING, FAM_TIME, FAM_JSON } family;
-
-static family type_family(pm_type t)
-{
-    switch (t.kind) {
-    case PM_T_BOOL:
-    case PM_T_INT16:
-    case PM_T_INT32:
-    case PM_T_INT64:
-    case PM_T_FLOAT64:
-    case PM_T_NUMERIC:
-        return FAM_NUMBER;
-    case PM_T_VARCHAR:
-    case PM_T_TEXT:
-        return FAM_STRING;
-    case PM_T_DATE:
-    case PM_T_TIMESTAMP:
-    case PM_T_TIMESTAMPTZ:
-        return FAM_TIME;
-    case PM_T_JSON:
-        return FAM_JSON;
-    default:
-        return FAM_NONE;
-    }
-}
-
 /* The type a value would need, read the way the column reads it: a JSON
  * string that spells a number is a number to a numeric column. */
 static pm_type infer_for(const pm_value *v, pm_type col)
 {
-    if (v->kind == PM_V_STRING && type_family(col) != FAM_STRING) {
+    if (v->kind == PM_V_STRING && type_family(col) != PM_FAM_STRING) {
         pm_value raw = *v;
         raw.kind = PM_V_RAW;
         pm_type t = type_infer(&raw);
@@ -263,9 +237,9 @@ static void mismatch(const pm_column *col, const char *field, const pm_value *v,
     f.observed = observed_text(v, a);
     f.expected = col->type;
     type_name(col->type, en);
-    family cf = type_family(col->type);
+    pm_type_family cf = type_family(col->type);
 
-    if ((v->kind == PM_V_ARRAY || v->kind == PM_V_OBJECT) && cf != FAM_JSON) {
+    if ((v->kind == PM_V_ARRAY || v->kind == PM_V_OBJECT) && cf != PM_FAM_JSON) {
         f.kind = FINDING_NESTED;
         f.proposed = (pm_type){PM_T_JSON, 0};
         f.message = pm_arena_sprintf(
@@ -274,7 +248,7 @@ static void mismatch(const pm_column *col, const char *field, const pm_value *v,
         drift_add(res, a, &f);
         return;
     }
-    if (cf == FAM_TIME && (v->kind == PM_V_STRING || v->kind == PM_V_RAW)) {
+    if (cf == PM_FAM_TIME && (v->kind == PM_V_STRING || v->kind == PM_V_RAW)) {
         const char *fmt = type_detect_datetime_format(v->s, v->len);
         /* The column's own coercion failed on it (a time for a date
          * column, no zone for a timestamptz): proposing the same format
@@ -293,10 +267,10 @@ static void mismatch(const pm_column *col, const char *field, const pm_value *v,
         }
     }
     pm_type want = infer_for(v, col->type);
-    if (type_family(want) == cf && cf != FAM_NONE) {
+    if (type_family(want) == cf && cf != PM_FAM_NONE) {
         pm_type j = type_join(col->type, want);
         pm_widen_class k = type_widen_class(col->type, j);
-        if (k == PM_WIDEN_SAME && cf == FAM_NUMBER) {
+        if (k == PM_WIDEN_SAME && cf == PM_FAM_NUMBER) {
             /* The join is the column's own type yet the value does not fit:
              * a number a double would round. Only numeric holds it. */
             j = (pm_type){PM_T_NUMERIC, 0};
@@ -369,7 +343,7 @@ static void origin_clash(const pm_column *col, const pm_field *fd, pm_arena *a, 
  * hide it. It is a type conflict, for a person. */
 static bool bool_in_number(const pm_column *col, const pm_value *v)
 {
-    if (col->type.kind == PM_T_BOOL || type_family(col->type) != FAM_NUMBER)
+    if (col->type.kind == PM_T_BOOL || type_family(col->type) != PM_FAM_NUMBER)
         return false;
     if (v->kind == PM_V_BOOL)
         return true;

@@ -12,27 +12,12 @@
 
 #include "schema/colname.h"
 
-/* Numbers, strings, dates and times: a rename keeps the kind of value. */
+/* Numbers, strings, dates and times: a rename keeps the kind of value
+ * (0: a type no rename is judged for). */
 static int family(pm_type t)
 {
-    switch (t.kind) {
-    case PM_T_BOOL:
-    case PM_T_INT16:
-    case PM_T_INT32:
-    case PM_T_INT64:
-    case PM_T_FLOAT64:
-    case PM_T_NUMERIC:
-        return 1;
-    case PM_T_VARCHAR:
-    case PM_T_TEXT:
-        return 2;
-    case PM_T_DATE:
-    case PM_T_TIMESTAMP:
-    case PM_T_TIMESTAMPTZ:
-        return 3;
-    default:
-        return 0;
-    }
+    pm_type_family f = type_family(t);
+    return f == PM_FAM_JSON ? PM_FAM_NONE : (int)f;
 }
 
 /* name without '_', at most COLNAME_MAX bytes */
@@ -160,11 +145,11 @@ static bool shapes_differ(const shape *x, const shape *c, int fam)
 {
     if (!x->n || !c->n)
         return false;
-    if (fam == 1) {
+    if (fam == PM_FAM_NUMBER) {
         double pad = (c->hi - c->lo) * 0.5 + 1e-9;
         return x->hi < c->lo - pad || x->lo > c->hi + pad;
     }
-    if (fam == 2) {
+    if (fam == PM_FAM_STRING) {
         double mx = x->len / (double)x->n, mc = c->len / (double)c->n;
         return mx > 2 * mc + 2 || mc > 2 * mx + 2;
     }

@@ -1471,3 +1471,27 @@ bool type_valid(pm_type t)
         return t.len >= 1 && t.len <= TYPE_VARCHAR_MAX;
     return t.len == 0;
 }
+
+pm_type_family type_family(pm_type t)
+{
+    switch (t.kind) {
+    case PM_T_BOOL:
+    case PM_T_INT16:
+    case PM_T_INT32:
+    case PM_T_INT64:
+    case PM_T_FLOAT64:
+    case PM_T_NUMERIC:
+        return PM_FAM_NUMBER;
+    case PM_T_VARCHAR:
+    case PM_T_TEXT:
+        return PM_FAM_STRING;
+    case PM_T_DATE:
+    case PM_T_TIMESTAMP:
+    case PM_T_TIMESTAMPTZ:
+        return PM_FAM_TIME;
+    case PM_T_JSON:
+        return PM_FAM_JSON;
+    default:
+        return PM_FAM_NONE;
+    }
+}

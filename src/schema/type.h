@@ -120,6 +120,17 @@ pm_type type_infer(const pm_value *v);
  * drift at the first id above 32767, which is noise, not news. */
 pm_type type_for_new_column(pm_type t);
 
+/* The kind of value a type holds: a rename or a restructure keeps it, a
+ * type conflict crosses it. */
+typedef enum pm_type_family {
+    PM_FAM_NONE,
+    PM_FAM_NUMBER, /* bool and every number type */
+    PM_FAM_STRING,
+    PM_FAM_TIME, /* date, timestamp, timestamptz */
+    PM_FAM_JSON
+} pm_type_family;
+pm_type_family type_family(pm_type t);
+
 /* Least upper bound of a and b: the smallest type both widen to (through
  * review edges too; text and json are the tops). UNKNOWN is the bottom.
  * Inside the number family float64 sits above int64 and below numeric
