@@ -1581,6 +1581,27 @@ static pm_code check_mapping_twice(const pm_op *ops, size_t i, pm_err *err)
     return PM_OK;
 }
 
+/* Op i against the ops before it: a merge and a retype of the same column
+ * go in separate proposals (the apply converts a retyped column's values
+ * before it moves a merge's, which would then arrive unconverted). */
+static pm_code check_merge_and_retype(const pm_op *ops, size_t i, pm_err *err)
+{
+    shown a, b;
+    for (size_t j = 0; j < i; j++) {
+        const pm_op *m = ops[i].kind == OP_MERGE_COLUMN ? &ops[i] : &ops[j];
+        const pm_op *r = ops[i].kind == OP_MERGE_COLUMN ? &ops[j] : &ops[i];
+        if (m->kind != OP_MERGE_COLUMN || r->kind != OP_RETYPE_COLUMN ||
+            !same_str(m->table, r->table) || !r->column)
+            continue;
+        if (same_str(r->column, m->column) || same_str(r->column, m->field))
+            return reject(err, PM_ERR_SCHEMA,
+                          "%s.%s is merged and retyped by this proposal; propose the merge "
+                          "first, and the retype once it is applied",
+                          show(&a, r->table), show(&b, r->column));
+    }
+    return PM_OK;
+}
+
 /* "rejected: <reason>" -> "rejected: op 2 of 3: <reason>", so that the
  * proposer of several ops reads which one failed. */
 static void name_op(pm_err *err, size_t i, size_t nops)
@@ -1617,6 +1638,8 @@ pm_code guard_check_ops(const guard_ctx *g, const pm_op *ops, size_t nops, size_
             rc = check_mapping_twice(ops, i, err);
         if (rc == PM_OK)
             rc = check_look_alike_earlier(ops, i, err);
+        if (rc == PM_OK)
+            rc = check_merge_and_retype(ops, i, err);
         if (rc != PM_OK) {
             if (bad)
                 *bad = i;

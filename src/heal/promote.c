@@ -54,8 +54,9 @@ pm_code promote_after_approval(pm_store *s, const char *table, const pm_op *ops,
     bool seen[OP_KIND_COUNT] = {0};
     for (size_t i = 0; !rc && i < n; i++) {
         pm_op_kind k = ops[i].kind;
-        if (seen[k] || p->override[k] != -1)
-            continue; /* counted already, or the configuration decides this kind */
+        if (seen[k] || p->override[k] != -1 || k == OP_MERGE_COLUMN)
+            continue; /* counted already, the configuration decides this kind, or
+                       * no promotion can make it automatic (policy.c) */
         seen[k] = true;
         int64_t ids[64];
         size_t count = approvals_of(ps, nps, k, a, ids, 64);

@@ -679,11 +679,11 @@ static pm_code own_end(pm_store *s, bool own, pm_code rc, pm_err *err)
 {
     if (!own)
         return rc;
-    if (rc) {
-        store_rollback(s, NULL);
-        return rc;
-    }
-    return store_commit(s, err);
+    if (!rc)
+        rc = store_commit(s, err);
+    if (rc)
+        store_rollback(s, NULL); /* a commit refused leaves nothing open */
+    return rc;
 }
 
 static int64_t limit_of(int limit)

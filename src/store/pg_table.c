@@ -201,6 +201,50 @@ static pm_code render_merge(pm_buf *b, const char *schema, const char *name, con
     return rc ? rc : pm_buf_puts(b, " IS NOT NULL", err);
 }
 
+/* A merge drops its field's column: PostgreSQL would drop the indexes and
+ * constraints over it without a word, and refuses while a view uses it.
+ * So the merge is refused naming what depends on the column (in the dry
+ * run as in the apply); its default goes with it. */
+static pm_code merge_blockers(pm_store *s, const char *table, const char *column, pm_err *err)
+{
+    pg *p = pg_of(s);
+    pm_buf q;
+    pm_buf_init(&q, 4096);
+    pm_code rc = store_quote_qualified(&q, PG_DATA_SCHEMA, table, err);
+    PGresult *res = NULL;
+    const char *params[] = {q.data, column};
+    if (!rc)
+        rc = pg_query(p,
+                      "SELECT DISTINCT pg_catalog.pg_describe_object(d.classid, d.objid, 0) "
+                      "FROM pg_catalog.pg_depend d JOIN pg_catalog.pg_attribute a ON "
+                      "a.attrelid = d.refobjid AND a.attnum = d.refobjsubid "
+                      "WHERE d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass "
+                      "AND d.refobjid = pg_catalog.to_regclass($1) AND a.attname = $2 "
+                      "AND d.classid <> 'pg_catalog.pg_attrdef'::pg_catalog.regclass "
+                      "AND d.deptype IN ('n', 'a') ORDER BY 1",
+                      2, params, &res, "cannot read what depends on the merged column", err);
+    pm_buf_free(&q);
+    if (rc)
+        return rc;
+    int k = PQntuples(res);
+    if (k) {
+        pm_buf names;
+        pm_buf_init(&names, 1 << 16);
+        for (int i = 0; i < k; i++)
+            pm_buf_printf(&names, NULL, "%s%s", i ? ", " : "", PQgetvalue(res, i, 0));
+        rc = pm_err_set(err, PM_ERR_SCHEMA,
+                        "cannot merge %s.%s: the merge drops the column, which %s uses", table,
+                        column, names.data);
+        pm_err_hint(err,
+                    "drop or change %s, approve the merge, then create %s again over the "
+                    "column the values moved into; or reject the proposal",
+                    k == 1 ? "it" : "them", k == 1 ? "it" : "them");
+        pm_buf_free(&names);
+    }
+    PQclear(res);
+    return rc;
+}
+
 /* The ALTER TABLE of ops (the catalog checked the version and holds the
  * table's migration lock). */
 pm_code pg_apply_ddl(pm_store *s, const pm_table *from, const pm_op *ops, size_t n,
@@ -214,7 +258,9 @@ pm_code pg_apply_ddl(pm_store *s, const pm_table *from, const pm_op *ops, size_t
         if (ops[i].kind != OP_MERGE_COLUMN)
             continue;
         pm_buf_reset(&b);
-        rc = render_merge(&b, PG_DATA_SCHEMA, from->name, &ops[i], err);
+        rc = merge_blockers(s, from->name, ops[i].field, err);
+        if (!rc)
+            rc = render_merge(&b, PG_DATA_SCHEMA, from->name, &ops[i], err);
         if (!rc)
             rc = pg_exec(pg_of(s), b.data, "cannot move the merged column's values", err);
     }
@@ -905,10 +951,14 @@ pm_code pg_sandbox_begin(pm_store *s, const pm_table *from, const pm_op *ops, si
      * ops are rehearsed on the real table first, carrying them as the
      * apply would, and rolled back. (Only then: a rehearsal of int32 ->
      * int64 rewrites the table, which the clone's sample does not.) */
+    for (size_t i = 0; !rc && i < n; i++)
+        if (ops[i].kind == OP_MERGE_COLUMN)
+            rc = merge_blockers(s, from->name, ops[i].field, err);
     pm_arena *da = pm_arena_new(0);
     pm_dependent *deps;
     size_t ndeps = 0;
-    rc = pg_dependents(s, from, ops, n, da, &deps, &ndeps, err);
+    if (!rc)
+        rc = pg_dependents(s, from, ops, n, da, &deps, &ndeps, err);
     pm_arena_free(da);
     if (!rc && ndeps) {
         bool any = false;
@@ -916,7 +966,16 @@ pm_code pg_sandbox_begin(pm_store *s, const pm_table *from, const pm_op *ops, si
         if (!rc)
             rc = pg_exec(p, "SAVEPOINT pm_rehearsal", "cannot begin the rehearsal", err);
         if (!rc) {
-            rc = pg_alter_carrying(s, from, ops, n, any ? b.data : NULL, err);
+            /* as the apply: a text column's values made ISO before its
+             * retype to date/time (store_retype_prepare) */
+            pm_buf real;
+            pm_buf_init(&real, 4096);
+            rc = store_quote_qualified(&real, PG_DATA_SCHEMA, from->name, err);
+            if (!rc)
+                rc = store_retype_prepare(s, real.data, from, ops, n, err);
+            pm_buf_free(&real);
+            if (!rc)
+                rc = pg_alter_carrying(s, from, ops, n, any ? b.data : NULL, err);
             pm_err ignore;
             if (pg_exec(p, "ROLLBACK TO SAVEPOINT pm_rehearsal", "cannot end the rehearsal",
                         &ignore) == PM_OK)

@@ -557,6 +557,45 @@ static pm_code merge_values(sq *q, const char *schema, const char *table, const 
     return rc;
 }
 
+/* A merge drops its field's column in the rebuild: an index, trigger or
+ * view of main's that uses the column would be lost or broken with it, so
+ * the merge is refused naming them (in the dry run as in the apply).
+ * Triggers and views are matched on the column's name in their SQL:
+ * a false match refuses, never loses. */
+static pm_code merge_blockers(sq *q, const char *table, const char *column, pm_err *err)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(q->db,
+                           "SELECT 'index ' || il.name FROM pragma_index_list(?1) AS il, "
+                           "pragma_index_info(il.name) AS ii WHERE ii.name = ?2 COLLATE NOCASE "
+                           "UNION SELECT type || ' ' || name FROM main.sqlite_master WHERE type "
+                           "IN ('trigger', 'view') AND instr(lower(sql), lower(?2)) > 0 "
+                           "ORDER BY 1",
+                           -1, &st, NULL) != SQLITE_OK)
+        return db_error(q, err, "cannot read what depends on the merged column");
+    sqlite3_bind_text(st, 1, table, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, column, -1, SQLITE_STATIC);
+    pm_buf names;
+    pm_buf_init(&names, 1 << 16);
+    size_t k = 0;
+    while (sqlite3_step(st) == SQLITE_ROW)
+        pm_buf_printf(&names, NULL, "%s%s", k++ ? ", " : "",
+                      (const char *)sqlite3_column_text(st, 0));
+    sqlite3_finalize(st);
+    pm_code rc = PM_OK;
+    if (k) {
+        rc = pm_err_set(err, PM_ERR_SCHEMA,
+                        "cannot merge %s.%s: the merge drops the column, which %s uses", table,
+                        column, names.data);
+        pm_err_hint(err,
+                    "drop or change %s, approve the merge, then create %s again over the "
+                    "column the values moved into; or reject the proposal",
+                    k == 1 ? "it" : "them", k == 1 ? "it" : "them");
+    }
+    pm_buf_free(&names);
+    return rc;
+}
+
 /* The DDL of ops on schema.from (main, or the sandbox): ADD COLUMN is done
  * in place; a change of a column's storage class or of its NOT NULL needs
  * the rebuild, and so does a merge (its values moved first); mappings,
@@ -570,7 +609,9 @@ static pm_code apply_ddl(sq *q, const char *schema, const pm_table *from, const 
     for (size_t i = 0; !rc && i < n; i++) {
         if (ops[i].kind != OP_MERGE_COLUMN)
             continue;
-        rc = merge_values(q, schema, from->name, &ops[i], err);
+        rc = merge_blockers(q, from->name, ops[i].field, err);
+        if (!rc)
+            rc = merge_values(q, schema, from->name, &ops[i], err);
         need_rebuild = true;
     }
     if (rc)

@@ -91,20 +91,30 @@ size_t store_default_batch(const pm_store *s)
  * written just before it commits, dropped when it begins or rolls back. */
 pm_code store_begin(pm_store *s, pm_err *err)
 {
-    counts_forget(s);
-    return s->drv->tx(s, DRV_BEGIN, err);
+    /* a BEGIN refused because one is open keeps that one's notes */
+    pm_code rc = s->drv->tx(s, DRV_BEGIN, err);
+    if (!rc)
+        counts_forget(s);
+    return rc;
 }
 
 pm_code store_begin_batch(pm_store *s, pm_err *err)
 {
-    counts_forget(s);
-    return s->drv->tx(s, DRV_BEGIN_BATCH, err);
+    pm_code rc = s->drv->tx(s, DRV_BEGIN_BATCH, err);
+    if (!rc)
+        counts_forget(s);
+    return rc;
 }
 
 pm_code store_commit(pm_store *s, pm_err *err)
 {
     pm_code rc = s->drv->in_tx(s) ? counts_flush(s, err) : PM_OK;
-    return rc ? rc : s->drv->tx(s, DRV_COMMIT, err);
+    if (rc) {
+        /* the counts could not be written with the rows: neither is */
+        store_rollback(s, NULL);
+        return rc;
+    }
+    return s->drv->tx(s, DRV_COMMIT, err);
 }
 
 pm_code store_rollback(pm_store *s, pm_err *err)

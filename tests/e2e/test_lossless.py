@@ -228,6 +228,23 @@ class TestTextFormats(E2E):
         r = self.pm("audit", "verify", "--db", self.db)
         self.assertEqual(r.rc, 0, r)
 
+    def test_an_indexed_column_retypes_with_its_values_converted_in_the_dry_run(self):
+        """An index on the column makes PostgreSQL's dry run rehearse on the
+        real table: the values are made ISO there too, as in the apply, so
+        day-first dates do not fail the rehearsal."""
+        self.sql_script("CREATE INDEX visits_day ON visits (day)")
+        r = self.ingest("visits", self.write("b.ndjson", [{"id": 4, "day": "31/01/2015"},
+                                                          {"id": 5, "day": "13/02/2015"}]),
+                        expect=EXIT_LOADED)
+        ps = self.proposals()
+        self.assertEqual(len(ps), 1, (r.stderr, ps))
+        self.assertEqual(ps[0]["ops"][0]["format"], "%d/%m/%Y", ps)
+        self.assertTrue(ps[0]["dry_run"]["ok"], ps[0]["dry_run"])
+        r = self.pm("proposals", "approve", str(ps[0]["id"]), "--db", self.db, "--actor", "alice")
+        self.assertEqual(r.rc, 0, r)
+        self.assertEqual(self.sql("SELECT id, day FROM visits WHERE id >= 4 ORDER BY id"),
+                         [(4, "2015-01-31"), (5, "2015-02-13")])
+
     def test_a_value_neither_layout_reads_refuses_the_retype(self):
         p = self.switch([{"id": 4, "day": "01/31/2015"}, {"id": 5, "day": "sometime in May"},
                          {"id": 6, "day": "02/01/2015"}])

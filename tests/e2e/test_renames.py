@@ -250,6 +250,31 @@ class TestMergeSplitColumn(E2E):
         self.assertIn("does not exist", r.stderr)
         self.assertEqual(self.proposals("pending"), [])
 
+    def test_merge_refused_while_an_index_or_view_uses_the_dropped_column(self):
+        """The merge drops its column: an index over it (which PostgreSQL
+        would drop without a word) or a view on it refuses the merge by
+        name, in the dry run and at approval; nothing moves or is lost."""
+        self.split()
+        self.sql_script("CREATE INDEX movies_score ON movies (imdb_score)",
+                        "CREATE VIEW scores AS SELECT title, imdb_score FROM movies")
+        r = self.pm("proposals", "merge", "movies", "imdb_score", "imdb_rating", "--db", self.db)
+        p = self.proposals("pending")
+        self.assertEqual(len(p), 1, (r, p))
+        r = self.pm("proposals", "approve", str(p[0]["id"]), "--db", self.db)
+        self.assertNotEqual(r.rc, 0, r)
+        self.assertIn("cannot merge movies.imdb_score: the merge drops the column", r.stderr)
+        self.assertIn("movies_score", r.stderr)
+        self.assertIn("scores", r.stderr)
+        self.assertIn("imdb_score", self.sql_columns("movies"))
+        self.assertEqual(self.sql("SELECT COUNT(*) FROM movies WHERE imdb_score IS NOT NULL"),
+                         [(40,)])
+        self.assertEqual(self.sql("SELECT COUNT(*) FROM scores"), [(self.count("movies"),)])
+        # once they are gone, the same merge applies
+        self.sql_script("DROP VIEW scores", "DROP INDEX movies_score")
+        r = self.pm("proposals", "approve", str(p[0]["id"]), "--db", self.db)
+        self.assertEqual(r.rc, 0, r)
+        self.assert_mended()
+
     def test_merge_through_mcp_is_proposed_not_applied(self):
         self.split()
         msgs = [{"jsonrpc": "2.0", "id": 0, "method": "initialize",

@@ -682,6 +682,21 @@ static void test_typed_mapping(void **state)
     want_check(too_long, 1, 0, "field name is 1025 bytes; the limit is 1024");
 }
 
+static void test_merge_and_retype_of_one_column(void **state)
+{
+    pm_op merge = {.kind = OP_MERGE_COLUMN, .table = "orders", .column = "amount", .field = "qty"};
+    pm_op retype = {
+        .kind = OP_RETYPE_COLUMN, .table = "orders", .column = "amount", .type = T(PM_T_TEXT)};
+    pm_op alone[] = {merge};
+    want_check(alone, 1, 0, NULL);
+    pm_op both[] = {merge, retype};
+    want_check(both, 2, 1,
+               "orders.amount is merged and retyped by this proposal; propose the merge first, "
+               "and the retype once it is applied");
+    pm_op reversed[] = {retype, merge};
+    want_check(reversed, 2, 1, "orders.amount is merged and retyped by this proposal");
+}
+
 static void test_typed_coercion(void **state)
 {
     static const char *const good[] = {
@@ -865,6 +880,7 @@ int main(void)
         cmocka_unit_test(test_carriage_return),
         cmocka_unit_test(test_mutations),
         cmocka_unit_test(test_typed_mapping),
+        cmocka_unit_test(test_merge_and_retype_of_one_column),
         cmocka_unit_test(test_typed_coercion),
         cmocka_unit_test(test_typed_misc),
         cmocka_unit_test(test_typed_against_mappings),
