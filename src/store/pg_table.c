@@ -320,6 +320,21 @@ pm_code pg_render_ddl(pm_store *s, const pm_table *from, const pm_op *ops, size_
         rc = pm_buf_printf(out, err, "%s\n", line);
     }
     pm_arena_free(da);
+    for (size_t i = 0; !rc && i < n; i++) {
+        if (ops[i].kind != OP_RETYPE_COLUMN || !ops[i].format)
+            continue;
+        /* the names come from the proposal: shown, they must not end the
+         * comment */
+        char line[512];
+        snprintf(line, sizeof line,
+                 "-- the values of %s written as %s are made ISO 8601 by pipemend's apply "
+                 "before this ALTER; run by hand, convert them first",
+                 ops[i].column ? ops[i].column : "?", ops[i].format);
+        for (char *c = line; *c; c++)
+            if ((unsigned char)*c < 0x20 || *c == 0x7f)
+                *c = '?';
+        rc = pm_buf_printf(out, err, "%s\n", line);
+    }
     if (!rc)
         rc = render_alter(out, PG_DATA_SCHEMA, from->name, from, ops, n, &any, err);
     if (!rc && !any)
@@ -1005,6 +1020,16 @@ pm_code pg_sandbox_begin(pm_store *s, const pm_table *from, const pm_op *ops, si
     if (!rc) {
         *copied = strtoll(PQcmdTuples(res), NULL, 10);
         PQclear(res);
+    }
+    /* a merge's values move in the clone too, as the apply moves them
+     * (a pair PostgreSQL cannot assign fails here, not at approval) */
+    for (size_t i = 0; !rc && i < n; i++) {
+        if (ops[i].kind != OP_MERGE_COLUMN)
+            continue;
+        pm_buf_reset(&b);
+        rc = render_merge(&b, "pg_temp", SANDBOX_NAME, &ops[i], err);
+        if (!rc)
+            rc = pg_exec(p, b.data, "the merge's values do not move in the clone", err);
     }
     if (!rc)
         rc = store_retype_prepare(s, "pg_temp." SANDBOX_NAME, from, ops, n, err);
