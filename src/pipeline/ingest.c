@@ -138,7 +138,7 @@ typedef struct run {
     rename_refusal *refusals;  /* rejected mappings of the table (suspect_renames) */
     size_t nrefusals;
     bool refusals_read;
-    textfmt *formats;          /* the date layouts of text columns (text_formats) */
+    textfmt *formats; /* the date layouts of text columns (text_formats) */
 
     pthread_mutex_t mu;
     pthread_cond_t cv;

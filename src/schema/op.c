@@ -23,8 +23,7 @@ static const char *const kind_names[OP_KIND_COUNT] = {
     [OP_CREATE_TABLE] = "create_table",           [OP_ADD_COLUMN] = "add_column",
     [OP_WIDEN_COLUMN] = "widen_column",           [OP_DROP_NOT_NULL] = "drop_not_null",
     [OP_ADD_FIELD_MAPPING] = "add_field_mapping", [OP_ADD_COERCION] = "add_coercion",
-    [OP_RETYPE_COLUMN] = "retype_column",
-    [OP_MERGE_COLUMN] = "merge_column",
+    [OP_RETYPE_COLUMN] = "retype_column",         [OP_MERGE_COLUMN] = "merge_column",
 };
 
 const char *op_kind_name(pm_op_kind k)
