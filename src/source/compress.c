@@ -1,4 +1,4 @@
-/* compress.c - the decompressing transport: gzip (zlib) and zstd (libzstd)
+/* compress.c - the decompressing transport: gzip (ISA-L's igzip inflate) and zstd (libzstd)
  * streams read from another transport (see compress.h); and the same
  * transport converting a declared character set to UTF-8 (iconv).
  *
@@ -29,7 +29,7 @@
 #include <strings.h>
 
 #include <jansson.h>
-#include <zlib.h>
+#include <isa-l/igzip_lib.h>
 #include <zstd.h>
 
 #include "core/arena.h"
@@ -41,7 +41,7 @@ typedef struct ztransport {
     pm_transport base;
     pm_transport *inner; /* owned */
     compress_codec codec;
-    z_stream zs;      /* gzip */
+    struct inflate_state *is; /* gzip: ISA-L's inflate; owned */
     ZSTD_DStream *zd; /* zstd; owned */
     iconv_t cd;       /* a charset; owned */
     char *name;       /* owned: "gzip", "zstd" or the charset, in tokens and messages */
@@ -108,6 +108,23 @@ static pm_code z_error(ztransport *z, pm_err *err, const char *why)
     return PM_ERR_IO;
 }
 
+/* What ISA-L's inflate says of a stream it cannot read. */
+static const char *gzip_why(int ret)
+{
+    switch (ret) {
+    case ISAL_INVALID_WRAPPER:
+        return "not a gzip member where one should start";
+    case ISAL_UNSUPPORTED_METHOD:
+        return "a compression method gzip does not define";
+    case ISAL_INCORRECT_CHECKSUM:
+        return "incorrect data check (the member's CRC does not match its bytes)";
+    case ISAL_INVALID_LOOKBACK:
+        return "invalid distance too far back";
+    default:
+        return "corrupt gzip data";
+    }
+}
+
 /* Converts in[in_pos, in_len) into out[*got, cap) from a charset. */
 static void z_convert(ztransport *z, char *out, size_t cap, size_t *got)
 {
@@ -135,24 +152,28 @@ static pm_code z_step(ztransport *z, char *out, size_t cap, size_t *got, pm_err 
         return PM_OK;
     }
     if (z->codec == COMPRESS_GZIP) {
+        struct inflate_state *is = z->is;
         if (z->at_boundary) {
             /* The next member of a concatenation (cat a.gz b.gz). */
-            if (inflateReset(&z->zs) != Z_OK)
-                return z_error(z, err, "the gzip state cannot be reset");
+            isal_inflate_reset(is);
+            is->crc_flag = ISAL_GZIP;
         }
-        z->zs.next_in = (Bytef *)z->in + z->in_pos;
-        z->zs.avail_in = (uInt)(z->in_len - z->in_pos);
-        z->zs.next_out = (Bytef *)out + *got;
-        z->zs.avail_out = (uInt)(cap - *got);
-        int ret = inflate(&z->zs, Z_NO_FLUSH);
-        z->in_pos = z->in_len - z->zs.avail_in;
-        *got = cap - z->zs.avail_out;
-        if (ret == Z_STREAM_END) {
+        is->next_in = (uint8_t *)z->in + z->in_pos;
+        is->avail_in = (uint32_t)(z->in_len - z->in_pos);
+        is->next_out = (uint8_t *)out + *got;
+        is->avail_out = (uint32_t)(cap - *got);
+        int ret = isal_inflate(is);
+        *got = cap - is->avail_out;
+        z->in_pos = z->in_len - is->avail_in;
+        if (ret >= 0 && is->block_state == ISAL_BLOCK_FINISH) {
+            /* the member and its trailer are done; bytes read ahead into
+             * the bit buffer belong to what follows it */
+            z->in_pos -= (size_t)is->read_in_length / 8;
             z->at_boundary = true;
             return PM_OK;
         }
-        if (ret != Z_OK && ret != Z_BUF_ERROR)
-            return z_error(z, err, z->zs.msg ? z->zs.msg : "corrupt gzip data");
+        if (ret < 0)
+            return z_error(z, err, gzip_why(ret));
     } else {
         ZSTD_inBuffer in = {z->in, z->in_len, z->in_pos};
         ZSTD_outBuffer o = {out, cap, *got};
@@ -331,7 +352,7 @@ static void z_close(pm_transport *t)
 {
     ztransport *z = zt(t);
     if (z->codec == COMPRESS_GZIP)
-        inflateEnd(&z->zs);
+        free(z->is);
     else if (z->codec == COMPRESS_ZSTD)
         ZSTD_freeDStream(z->zd);
     else
@@ -394,7 +415,10 @@ pm_code compress_open(pm_transport **t, compress_codec codec, const char *head, 
     ztransport *z = z_new(inner, codec, compress_codec_name(codec), head, head_len);
     bool ok;
     if (codec == COMPRESS_GZIP) {
-        ok = inflateInit2(&z->zs, 16 + MAX_WBITS) == Z_OK;
+        z->is = pm_xmalloc(sizeof *z->is);
+        isal_inflate_init(z->is);
+        z->is->crc_flag = ISAL_GZIP;
+        ok = true;
     } else {
         z->zd = ZSTD_createDStream();
         ok = z->zd && !ZSTD_isError(ZSTD_initDStream(z->zd));
