@@ -42,10 +42,10 @@ typedef struct ztransport {
     pm_transport *inner; /* owned */
     compress_codec codec;
     struct inflate_state *is; /* gzip: ISA-L's inflate; owned */
-    ZSTD_DStream *zd; /* zstd; owned */
-    iconv_t cd;       /* a charset; owned */
-    char *name;       /* owned: "gzip", "zstd" or the charset, in tokens and messages */
-    char *in;         /* owned: compressed bytes in[in_pos, in_len) not yet decompressed */
+    ZSTD_DStream *zd;         /* zstd; owned */
+    iconv_t cd;               /* a charset; owned */
+    char *name;               /* owned: "gzip", "zstd" or the charset, in tokens and messages */
+    char *in;                 /* owned: compressed bytes in[in_pos, in_len) not yet decompressed */
     size_t in_pos;
     size_t in_len;
     bool in_eof;        /* the transport underneath has no more */
