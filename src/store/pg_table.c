@@ -232,13 +232,7 @@ static pm_code merge_blockers(pm_store *s, const char *table, const char *column
         pm_buf_init(&names, 1 << 16);
         for (int i = 0; i < k; i++)
             pm_buf_printf(&names, NULL, "%s%s", i ? ", " : "", PQgetvalue(res, i, 0));
-        rc = pm_err_set(err, PM_ERR_SCHEMA,
-                        "cannot merge %s.%s: the merge drops the column, which %s uses", table,
-                        column, names.data);
-        pm_err_hint(err,
-                    "drop or change %s, approve the merge, then create %s again over the "
-                    "column the values moved into; or reject the proposal",
-                    k == 1 ? "it" : "them", k == 1 ? "it" : "them");
+        rc = store_merge_refused(err, table, column, names.data, (size_t)k);
         pm_buf_free(&names);
     }
     PQclear(res);

@@ -582,16 +582,7 @@ static pm_code merge_blockers(sq *q, const char *table, const char *column, pm_e
         pm_buf_printf(&names, NULL, "%s%s", k++ ? ", " : "",
                       (const char *)sqlite3_column_text(st, 0));
     sqlite3_finalize(st);
-    pm_code rc = PM_OK;
-    if (k) {
-        rc = pm_err_set(err, PM_ERR_SCHEMA,
-                        "cannot merge %s.%s: the merge drops the column, which %s uses", table,
-                        column, names.data);
-        pm_err_hint(err,
-                    "drop or change %s, approve the merge, then create %s again over the "
-                    "column the values moved into; or reject the proposal",
-                    k == 1 ? "it" : "them", k == 1 ? "it" : "them");
-    }
+    pm_code rc = k ? store_merge_refused(err, table, column, names.data, k) : PM_OK;
     pm_buf_free(&names);
     return rc;
 }

@@ -640,3 +640,15 @@ void store_unique_index_name(const pm_table *t, const contract_rule *u, char out
         h = (h * 1099511628211ULL) ^ pm_hash(u->key[i], strlen(u->key[i]) + 1);
     snprintf(out, 64, "_pipemend_unique_%016llx", (unsigned long long)h);
 }
+
+pm_code store_merge_refused(pm_err *err, const char *table, const char *column, const char *names,
+                            size_t n)
+{
+    pm_err_set(err, PM_ERR_SCHEMA, "cannot merge %s.%s: the merge drops the column, which %s uses",
+               table, column, names);
+    pm_err_hint(err,
+                "drop or change %s, approve the merge, then create %s again over the column the "
+                "values moved into; or reject the proposal",
+                n == 1 ? "it" : "them", n == 1 ? "it" : "them");
+    return PM_ERR_SCHEMA;
+}

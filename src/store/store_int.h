@@ -85,4 +85,9 @@ pm_code store_quote_qualified(pm_buf *b, const char *schema, const char *name, p
  * backend names them so: "_pipemend_unique_" + 16 hex digits. */
 void store_unique_index_name(const pm_table *t, const contract_rule *u, char out[64]);
 
+/* The refusal of a merge whose dropped column n objects use (names: a
+ * list for people), the same on every backend: PM_ERR_SCHEMA. */
+pm_code store_merge_refused(pm_err *err, const char *table, const char *column, const char *names,
+                            size_t n);
+
 #endif
