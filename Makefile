@@ -18,7 +18,7 @@
 
 CC ?= cc
 BUILD ?= release
-PKGS := sqlite3 jansson yaml-0.1 libcrypto libpq libmicrohttpd libpcre2-8 icu-uc icu-i18n libcurl libisal libzstd
+PKGS := sqlite3 jansson yaml-0.1 libcrypto libpq libmicrohttpd libpcre2-8 icu-uc icu-i18n libcurl libisal libzstd libxxhash
 O := build/$(BUILD)
 
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter

@@ -5,5 +5,5 @@
 # root or through sudo.
 set -eu
 PKGS="gcc make pkg-config libsqlite3-dev sqlite3 libjansson-dev libyaml-dev libssl-dev libpg-query-dev \
-libpq-dev postgresql libmicrohttpd-dev libpcre2-dev libicu-dev libcurl4-openssl-dev libcmocka-dev python3 clang libisal-dev libzstd-dev"
+libpq-dev postgresql libmicrohttpd-dev libpcre2-dev libicu-dev libcurl4-openssl-dev libcmocka-dev python3 clang libisal-dev libzstd-dev libxxhash-dev"
 exec sh "$(dirname "$0")/apt-ensure.sh" $PKGS

@@ -4,6 +4,7 @@ to a prefix, corrected in place, and checkpoints written before files had
 an identity. Each file operation is done as a person or logrotate would
 (os.rename, os.link, truncate, writing in place), and the rows in the
 table are counted exactly."""
+import hashlib
 import json
 import os
 import shutil
@@ -192,7 +193,45 @@ class TestFileLife(E2E):
         # and the checkpoint now has the file's identity
         pos = json.loads(self.sql("SELECT position FROM %s" % cps)[0][0])
         self.assertIn("ino", pos)
-        self.assertIn("prefix", pos)
+        self.assertIn("xxh3", pos)
+
+    def sha_token(self, f, rows):
+        """Loads rows into t from f and puts back the checkpoint as the
+        pipemend before xxh3 wrote it: the first 8 bytes of SHA-256 over the
+        loaded bytes as "prefix" (a signed 64-bit integer)."""
+        path = self.write(f, rows)
+        self.ingest("t", path, expect=EXIT_LOADED)
+        cps = ("pipemend." if self.backend == "pg" else "") + "_pipemend_checkpoints"
+        pos = json.loads(self.sql("SELECT position FROM %s" % cps)[0][0])
+        data = open(path, "rb").read()[:pos["offset"]]
+        h = int.from_bytes(hashlib.sha256(data).digest()[:8], "big")
+        pos["prefix"] = h - (1 << 64) if h >= 1 << 63 else h
+        del pos["xxh3"]
+        self.sql_exec("UPDATE %s SET position = ?" % cps, (json.dumps(pos),))
+        return path, cps
+
+    def test_checkpoint_with_a_sha256_prefix_resumes_and_moves_to_xxh3(self):
+        f, cps = self.sha_token("a.ndjson", recs(0, 2000, pad=50))
+        self.write("a.ndjson", recs(2000, 2005, pad=50), append=True)
+        self.ingest("t", f, expect=EXIT_LOADED)
+        self.assertEqual(self.last_run()["rows_read"], 5)
+        self.assert_ids(range(2005))
+        pos = json.loads(self.sql("SELECT position FROM %s" % cps)[0][0])
+        self.assertIn("xxh3", pos)
+        self.assertNotIn("prefix", pos)
+        self.ingest("t", f, expect=EXIT_LOADED)
+        self.assertEqual(self.last_run()["rows_read"], 0)
+        self.assert_ids(range(2005))
+
+    def test_checkpoint_with_a_sha256_prefix_still_sees_a_correction(self):
+        f, _ = self.sha_token("a.ndjson", recs(0, 2000, pad=50))
+        with open(f, "r+b") as fh:
+            data = fh.read()
+            fh.seek(data.index(b'"line 1000"'))
+            fh.write(b'"LINE 1000"')  # same size, in place
+        r = self.ingest("t", f, expect=EXIT_FAILED)
+        self.assertIn("was rewritten", r.stderr)
+        self.assert_ids(range(2000))
 
 
 class TestCsvOpenQuote(E2E):

@@ -1231,7 +1231,7 @@ static void test_file_position(void **state)
     snprintf(want, sizeof want, "{\"offset\":8,\"line\":2,\"fingerprint\":%lld,\"dev\":",
              (long long)pm_hash("{\"a\":1}\n", 8));
     assert_true(strncmp(pos, want, strlen(want)) == 0);
-    assert_non_null(strstr(pos, "\"headlen\":8,\"prefix\":"));
+    assert_non_null(strstr(pos, "\"headlen\":8,\"xxh3\":"));
     char where[64];
     transport_describe(t, pos, where, sizeof where);
     assert_string_equal(where, "byte 8");
