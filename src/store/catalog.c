@@ -643,6 +643,17 @@ static pm_code run(drv_stmt *st, int64_t *changes, pm_err *err)
     return rc;
 }
 
+/* Runs a statement whose answer is only its success, maybe later in the
+ * transaction (drv_stmt_ops.defer): a batch's bookkeeping. */
+static pm_code run_later(drv_stmt *st, pm_err *err)
+{
+    if (!st->ops->defer)
+        return run(st, NULL, err);
+    pm_code rc = st->ops->defer(st, err);
+    DONE(st);
+    return rc;
+}
+
 /* Runs a statement that returns at most one row: *found says whether it
  * did; the row stays readable until DONE. On error the statement is
  * ended. */
@@ -933,7 +944,7 @@ pm_code store_checkpoint_set(pm_store *s, const char *table, const char *source,
     TEXT(st, 1, table);
     TEXT(st, 2, source);
     TEXT(st, 3, position);
-    return run(st, NULL, err);
+    return run_later(st, err);
 }
 
 pm_code store_checkpoints_list(pm_store *s, const char *table, pm_arena *a, pm_checkpoint **out,
@@ -1043,7 +1054,7 @@ pm_code store_run_add(pm_store *s, int64_t id, int64_t r, int64_t l, int64_t q, 
     INT(st, 2, r);
     INT(st, 3, l);
     INT(st, 4, q);
-    return run(st, NULL, err);
+    return run_later(st, err);
 }
 
 pm_code store_run_finish(pm_store *s, int64_t id, pm_run_status status, const char *error,

@@ -113,7 +113,12 @@ static pm_code add(pm_store *s, const counts_delta *d, pm_err *err)
     st->ops->bind_int(st, 4, d->quarantined);
     st->ops->bind_int(st, 5, d->replayed);
     st->ops->bind_int(st, 6, d->discarded);
-    return exec_stmt(st, err);
+    /* at a commit: goes with the COMMIT where the driver can */
+    if (!st->ops->defer)
+        return exec_stmt(st, err);
+    rc = st->ops->defer(st, err);
+    st->ops->done(st);
+    return rc;
 }
 
 /* The note of table and run, made when there is none. */

@@ -67,6 +67,12 @@ typedef struct drv_stmt_ops {
     /* Runs the statement (the first call) and moves to the next row: *row
      * is false past the last one. */
     pm_code (*step)(drv_stmt *st, bool *row, pm_err *err);
+    /* Optional: runs a statement whose rows nobody reads, possibly later:
+     * inside a transaction a driver may send it with the next statement
+     * that needs an answer (one round trip for both); its failure is
+     * reported there and fails the transaction, as it would have here.
+     * NULL: step runs it now. */
+    pm_code (*defer)(drv_stmt *st, pm_err *err);
     bool (*col_null)(drv_stmt *st, int c);
     int64_t (*col_int)(drv_stmt *st, int c);   /* 0 for NULL */
     double (*col_double)(drv_stmt *st, int c); /* 0 for NULL */

@@ -276,14 +276,6 @@ static bool res_ok(const PGresult *res)
     return res && (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK);
 }
 
-pm_code pg_exec(pg *p, const char *sql, const char *what, pm_err *err)
-{
-    PGresult *res = PQexec(p->conn, sql);
-    pm_code rc = res_ok(res) ? PM_OK : pg_error(p, res, what, err);
-    PQclear(res);
-    return rc;
-}
-
 /* Parameters of one statement: text (NULL is SQL NULL), or bytes sent in
  * binary format as bytea. Numbers are formatted into the struct itself. */
 #define PAR_MAX 16
@@ -295,6 +287,162 @@ typedef struct par {
     Oid type[PAR_MAX];
     char num[PAR_MAX][24];
 } par;
+
+/* ---- deferred statements -------------------------------------------------- */
+
+/* A statement whose answer nobody reads but for its success (pg_defer):
+ * its text and parameters, copied. */
+typedef struct pg_later {
+    char *sql;
+    const char *what;
+    int n;
+    char *v[PAR_MAX]; /* NULL: SQL NULL */
+    int len[PAR_MAX];
+    int fmt[PAR_MAX];
+    Oid type[PAR_MAX];
+} pg_later;
+
+static void later_clear(pg *p)
+{
+    for (size_t i = 0; i < p->nlater; i++) {
+        free(p->later[i].sql);
+        for (int j = 0; j < p->later[i].n; j++)
+            free(p->later[i].v[j]);
+    }
+    p->nlater = 0;
+}
+
+static void later_add(pg *p, const char *sql, const par *a, const char *what)
+{
+    if (p->nlater == p->later_cap) {
+        p->later_cap = p->later_cap ? p->later_cap * 2 : 8;
+        p->later = pm_xrealloc(p->later, p->later_cap * sizeof *p->later);
+    }
+    pg_later *l = &p->later[p->nlater++];
+    memset(l, 0, sizeof *l);
+    l->sql = pm_xstrdup(sql);
+    l->what = what;
+    for (int j = 0; a && j < a->n; j++) {
+        size_t n = a->fmt[j] ? (size_t)a->len[j] : a->v[j] ? strlen(a->v[j]) + 1 : 0;
+        if (a->v[j]) {
+            l->v[j] = pm_xmalloc(n ? n : 1);
+            memcpy(l->v[j], a->v[j], n);
+        }
+        l->len[j] = a->len[j];
+        l->fmt[j] = a->fmt[j];
+        l->type[j] = a->type[j];
+    }
+    l->n = a ? a->n : 0;
+}
+
+/* One statement to send last in a pipeline, with its parameters as libpq
+ * takes them. */
+typedef struct pg_send {
+    const char *sql;
+    int n;
+    const Oid *type;
+    const char *const *v;
+    const int *len, *fmt;
+} pg_send;
+
+/* Sends the deferred statements, then last (when not NULL), in one
+ * pipeline, and reads every answer: the first failure is the one
+ * reported (the statements after it are skipped by the server). *out gets
+ * last's result on success. The queue is empty after. */
+static pm_code pipeline(pg *p, const pg_send *last, PGresult **out, const char *what, pm_err *err)
+{
+    size_t nq = p->nlater + (last ? 1 : 0);
+    pm_code rc = PM_OK;
+    bool sent = PQenterPipelineMode(p->conn) == 1;
+    for (size_t i = 0; sent && i < p->nlater; i++) {
+        const pg_later *l = &p->later[i];
+        sent = PQsendQueryParams(p->conn, l->sql, l->n, l->type, (const char *const *)l->v, l->len,
+                                 l->fmt, 0) == 1;
+    }
+    if (sent && last)
+        sent = PQsendQueryParams(p->conn, last->sql, last->n, last->type, last->v, last->len,
+                                 last->fmt, 0) == 1;
+    if (sent)
+        sent = PQpipelineSync(p->conn) == 1;
+    if (!sent)
+        rc = pg_error(p, NULL, what, err);
+    /* every answer is read, also after a failure, so the connection is
+     * ready for the next statement (or the caller's ROLLBACK) */
+    for (size_t i = 0; sent && i < nq && PQstatus(p->conn) == CONNECTION_OK; i++) {
+        PGresult *res;
+        while ((res = PQgetResult(p->conn)) != NULL) {
+            bool mine = last && i == nq - 1;
+            if (!rc && !res_ok(res))
+                rc = pg_error(p, res, mine ? what : p->later[i].what, err);
+            if (!rc && mine && out && !*out)
+                *out = res;
+            else
+                PQclear(res);
+        }
+    }
+    if (sent && PQstatus(p->conn) == CONNECTION_OK) {
+        PGresult *res = PQgetResult(p->conn); /* PGRES_PIPELINE_SYNC */
+        PQclear(res);
+    }
+    PQexitPipelineMode(p->conn);
+    if (!rc && PQstatus(p->conn) != CONNECTION_OK)
+        rc = pg_error(p, NULL, what, err);
+    if (rc && out && *out) {
+        PQclear(*out);
+        *out = NULL;
+    }
+    later_clear(p);
+    return rc;
+}
+
+pm_code pg_defer(pg *p, const char *sql, const char *what, pm_err *err)
+{
+    if (!p->in_tx)
+        return pg_exec(p, sql, what, err);
+    later_add(p, sql, NULL, what);
+    return PM_OK;
+}
+
+pm_code pg_exec_start(pg *p, const char *sql, PGresult **res, const char *what, pm_err *err)
+{
+    *res = NULL;
+    bool plain = true;
+    for (size_t i = 0; i < p->nlater && plain; i++)
+        plain = p->later[i].n == 0;
+    if (p->nlater && !plain) {
+        pm_code rc = pipeline(p, NULL, NULL, what, err);
+        if (rc)
+            return rc;
+    }
+    if (!p->nlater) {
+        *res = PQexec(p->conn, sql);
+        return PM_OK;
+    }
+    /* one simple query: the server runs them in order and stops at the
+     * first failure, which is the result PQexec gives */
+    pm_buf b;
+    pm_buf_init(&b, (size_t)1 << 30);
+    pm_code rc = PM_OK;
+    for (size_t i = 0; !rc && i < p->nlater; i++)
+        rc = pm_buf_printf(&b, err, "%s; ", p->later[i].sql);
+    if (!rc)
+        rc = pm_buf_puts(&b, sql, err);
+    later_clear(p);
+    if (!rc)
+        *res = PQexec(p->conn, b.data);
+    pm_buf_free(&b);
+    return rc;
+}
+
+pm_code pg_exec(pg *p, const char *sql, const char *what, pm_err *err)
+{
+    PGresult *res;
+    pm_code rc = pg_exec_start(p, sql, &res, what, err);
+    if (!rc && !res_ok(res))
+        rc = pg_error(p, res, what, err);
+    PQclear(res);
+    return rc;
+}
 
 static void par_text(par *a, const char *s)
 {
@@ -329,8 +477,21 @@ static void par_bytes(par *a, const char *s, size_t n)
 static pm_code run(pg *p, const char *sql, const par *a, PGresult **out, const char *what,
                    pm_err *err)
 {
-    PGresult *res = PQexecParams(p->conn, sql, a ? a->n : 0, a ? a->type : NULL, a ? a->v : NULL,
-                                 a ? a->len : NULL, a ? a->fmt : NULL, 0);
+    PGresult *res = NULL;
+    if (p->nlater) {
+        pg_send last = {sql,
+                        a ? a->n : 0,
+                        a ? a->type : NULL,
+                        a ? a->v : NULL,
+                        a ? a->len : NULL,
+                        a ? a->fmt : NULL};
+        pm_code rc = pipeline(p, &last, &res, what, err);
+        if (rc)
+            return rc;
+    } else {
+        res = PQexecParams(p->conn, sql, a ? a->n : 0, a ? a->type : NULL, a ? a->v : NULL,
+                           a ? a->len : NULL, a ? a->fmt : NULL, 0);
+    }
     if (!res_ok(res)) {
         pm_code rc = pg_error(p, res, what, err);
         PQclear(res);
@@ -346,7 +507,15 @@ static pm_code run(pg *p, const char *sql, const par *a, PGresult **out, const c
 pm_code pg_query(pg *p, const char *sql, int nparams, const char *const *params, PGresult **out,
                  const char *what, pm_err *err)
 {
-    PGresult *res = PQexecParams(p->conn, sql, nparams, NULL, params, NULL, NULL, 0);
+    PGresult *res = NULL;
+    if (p->nlater) {
+        pg_send last = {sql, nparams, NULL, params, NULL, NULL};
+        pm_code rc = pipeline(p, &last, &res, what, err);
+        if (rc)
+            return rc;
+    } else {
+        res = PQexecParams(p->conn, sql, nparams, NULL, params, NULL, NULL, 0);
+    }
     if (!res_ok(res)) {
         pm_code rc = pg_error(p, res, what, err);
         PQclear(res);
@@ -551,8 +720,17 @@ static bool joined(pg *p)
  * error: that must not pass for a commit (the checkpoint did not move). */
 static pm_code commit(pg *p, pm_err *err)
 {
-    PGresult *res = PQexec(p->conn, "COMMIT");
+    PGresult *res = NULL;
     pm_code rc = PM_OK;
+    if (p->nlater) {
+        /* the batch's bookkeeping and its COMMIT: one round trip */
+        pg_send last = {"COMMIT", 0, NULL, NULL, NULL, NULL};
+        rc = pipeline(p, &last, &res, "cannot commit", err);
+        if (rc)
+            return rc;
+    } else {
+        res = PQexec(p->conn, "COMMIT");
+    }
     if (!res_ok(res))
         rc = pg_error(p, res, "cannot commit", err);
     else if (strcmp(PQcmdStatus(res), "COMMIT") != 0) {
@@ -668,6 +846,7 @@ static pm_code reconnect(pg *p, pm_err *err)
     if (PQstatus(p->conn) != CONNECTION_BAD)
         return PM_OK;
     p->in_tx = false;
+    later_clear(p);
     double t0 = pm_clock_ms();
     PQreset(p->conn);
     if (!wait_for_server(p, false, t0)) {
@@ -704,6 +883,12 @@ static pm_code xact_lock(pg *p, const char *what, pm_err *err)
 {
     par a = {0};
     par_int(&a, pg_lock_key(what));
+    /* in a transaction it is taken before whatever comes next, in order;
+     * nothing of its answer is read */
+    if (p->in_tx) {
+        later_add(p, "SELECT pg_advisory_xact_lock($1::bigint)", &a, "cannot take a lock");
+        return PM_OK;
+    }
     return run(p, "SELECT pg_advisory_xact_lock($1::bigint)", &a, NULL, "cannot take a lock", err);
 }
 
@@ -720,10 +905,14 @@ static pm_code pg_tx(pm_store *s, drv_tx kind, pm_err *err)
         /* A batch's commit need not wait for the WAL flush: its rows and
          * its checkpoint are kept or lost together, and the run's last
          * commit (synchronous) flushes every batch before it. */
-        if (!rc)
-            rc = pg_exec(
-                p, kind == DRV_BEGIN_BATCH ? "BEGIN; SET LOCAL synchronous_commit = off" : "BEGIN",
-                "cannot begin a transaction", err);
+        /* a batch's BEGIN goes with its first statement (pg_defer) */
+        if (!rc && kind == DRV_BEGIN_BATCH) {
+            later_clear(p);
+            later_add(p, "BEGIN", NULL, "cannot begin a transaction");
+            later_add(p, "SET LOCAL synchronous_commit = off", NULL, "cannot begin a transaction");
+        } else if (!rc) {
+            rc = pg_exec(p, "BEGIN", "cannot begin a transaction", err);
+        }
         p->in_tx = rc == PM_OK;
         return rc;
     }
@@ -732,7 +921,9 @@ static pm_code pg_tx(pm_store *s, drv_tx kind, pm_err *err)
     if (kind == DRV_COMMIT)
         return was ? commit(p, err)
                    : pm_err_set(err, PM_ERR_INTERNAL, "cannot commit: no transaction is open");
-    /* nothing open (or the connection is gone with it): nothing to undo */
+    /* nothing open (or the connection is gone with it): nothing to undo;
+     * what was deferred never reached the server */
+    later_clear(p);
     PGTransactionStatusType st = PQtransactionStatus(p->conn);
     if (st != PQTRANS_INTRANS && st != PQTRANS_INERROR)
         return PM_OK;
@@ -754,7 +945,11 @@ static pm_code pg_lock(pm_store *s, const char *key, pm_err *err)
 static pm_code pg_data_token(pm_store *s, char *out, size_t cap, pm_err *err)
 {
     pg *p = pg_of(s);
-    PGresult *res = PQexec(p->conn, "SELECT txid_current_snapshot()::text");
+    PGresult *res;
+    pm_code frc = pg_exec_start(p, "SELECT txid_current_snapshot()::text", &res,
+                                "cannot read the warehouse's snapshot", err);
+    if (frc)
+        return frc;
     if (!res_ok(res) || PQntuples(res) != 1) {
         pm_code rc = pg_error(p, res, "cannot read the warehouse's snapshot", err);
         PQclear(res);
@@ -774,6 +969,8 @@ static void pg_close(pm_store *s)
 {
     pg *p = pg_of(s);
     pg_table_close(p);
+    later_clear(p);
+    free(p->later);
     if (p->conn)
         PQfinish(p->conn);
     free(p->url);
@@ -940,6 +1137,19 @@ static pm_code st_step(drv_stmt *st, bool *row, pm_err *err)
     return PM_OK;
 }
 
+/* In a transaction the statement goes with the next one that needs an
+ * answer (pg_defer); outside one it runs now. */
+static pm_code st_defer(drv_stmt *st, pm_err *err)
+{
+    pg_stmt *x = pg_st(st);
+    if (!x->p->in_tx || x->res) {
+        bool row;
+        return st_step(st, &row, err);
+    }
+    later_add(x->p, x->sql, &x->a, x->what);
+    return PM_OK;
+}
+
 static bool st_col_null(drv_stmt *st, int c)
 {
     return PQgetisnull(pg_st(st)->res, pg_st(st)->row, c);
@@ -993,6 +1203,7 @@ static const drv_stmt_ops pg_stmt_ops = {
     .bind_text = st_bind_text,
     .bind_blob = st_bind_blob,
     .step = st_step,
+    .defer = st_defer,
     .col_null = st_col_null,
     .col_int = st_col_int,
     .col_double = st_col_double,

@@ -35,6 +35,10 @@ typedef struct pg {
     /* the sandbox (pg_table.c) */
     bool sandbox_open;
     pm_table *sandbox_table; /* the clone's logical table (to), in load_arena */
+    /* statements deferred inside a transaction (pg_defer): sent before the
+     * next statement that needs an answer, with it */
+    struct pg_later *later;
+    size_t nlater, later_cap;
 } pg;
 
 static inline pg *pg_of(pm_store *s)
@@ -51,6 +55,21 @@ pm_code pg_error(pg *p, const PGresult *res, const char *what, pm_err *err);
 
 /* Runs sql (no parameters, no rows expected). */
 pm_code pg_exec(pg *p, const char *sql, const char *what, pm_err *err);
+
+/* Inside a transaction, sql (no parameters, no rows expected) is sent with
+ * the next statement that needs an answer instead of on its own: a
+ * batch's BEGIN, savepoints and bookkeeping cost one round trip together
+ * instead of one each. Its failure is reported by that statement (what
+ * names it) and fails the transaction, as it would have. Outside a
+ * transaction it runs now (pg_exec). */
+pm_code pg_defer(pg *p, const char *sql, const char *what, pm_err *err);
+
+/* PQexec(sql) after what is deferred: parameterless deferred statements
+ * go in the same simple query ("BEGIN; SAVEPOINT ..; COPY .."), others in
+ * a pipeline first. *res is the result of sql (the caller checks and
+ * clears it); on a failure of a deferred statement *res is NULL and err
+ * says why. */
+pm_code pg_exec_start(pg *p, const char *sql, PGresult **res, const char *what, pm_err *err);
 
 /* Runs sql with text parameters (NULL entries are SQL NULL); *out gets the
  * result on success (caller PQclear()s it), PGRES_COMMAND_OK or

@@ -171,8 +171,10 @@ typedef pm_code (*copy_put_fn)(pm_buf *b, size_t i, void *ctx, pm_err *err);
 static pm_code copy_in(pg *p, const char *sql, size_t n, copy_put_fn put, void *ctx,
                        const char *what, pm_err *err)
 {
-    pm_code rc = PM_OK;
-    PGresult *res = PQexec(p->conn, sql);
+    PGresult *res;
+    pm_code rc = pg_exec_start(p, sql, &res, what, err);
+    if (rc)
+        return rc;
     bool copying = PQresultStatus(res) == PGRES_COPY_IN;
     if (!copying)
         rc = pg_error(p, res, what, err);

@@ -685,8 +685,11 @@ static pm_code copy_rows(pg *p, const char *schema, const char *name, const pm_t
         pm_buf_free(&sql);
         return rc;
     }
-    PGresult *res = PQexec(p->conn, sql.data);
+    PGresult *res;
+    rc = pg_exec_start(p, sql.data, &res, "cannot start the load", err);
     pm_buf_free(&sql);
+    if (rc)
+        return rc;
     if (PQresultStatus(res) != PGRES_COPY_IN) {
         rc = pg_error(p, res, "cannot start the load", err);
         PQclear(res);
@@ -737,6 +740,10 @@ static pm_code savepoint(pg *p, const char *verb, int level, pm_err *err)
 {
     char sql[64];
     snprintf(sql, sizeof sql, "%s pm_load_%d", verb, level);
+    /* taking and releasing go with the next statement (the COPY, the
+     * batch's bookkeeping); a rollback to it is sent at once */
+    if (strncmp(verb, "ROLLBACK", 8) != 0)
+        return pg_defer(p, sql, "cannot manage the load's savepoint", err);
     return pg_exec(p, sql, "cannot manage the load's savepoint", err);
 }
 
