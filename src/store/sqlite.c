@@ -22,6 +22,7 @@
 #include "schema/schemadiff.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -113,9 +114,39 @@ static const char catalog_sql[] =
 
 #define COUNT_CACHE 16
 
+/* ---- the checkpointer -------------------------------------------------------
+ *
+ * In WAL mode a commit appends its pages to the -wal file, and a checkpoint
+ * copies them into the database file and syncs both. SQLite runs it in the
+ * committing connection every 1000 pages (wal_autocheckpoint): during a
+ * bulk load the writer stopped every 16 MiB for the copy and two fsyncs,
+ * which on a disk shared with other writers took longer than the inserts
+ * (1,000,000 orders: 1.44-1.61 s on tmpfs, 1.83-2.24 s on disk, the same
+ * binary). So once a load is prepared (sq_insert_prepare), the
+ * connection's WAL hook hands checkpoints to a thread with a connection of
+ * its own, which runs them PASSIVE beside the writer and copies most
+ * pages while the writer goes on. A checkpoint beside a writer that never
+ * pauses can never catch up with the last commit, though, and only a
+ * checkpoint that has caught up lets the WAL file start again from its
+ * top: so at CKPT_LIMIT pages the writer checkpoints itself, copying what
+ * the thread has not (little) and syncing, once per 64 MiB instead of
+ * once per 16 MiB. The WAL stays under about 64 MiB. The last connection
+ * to close checkpoints what is left (SQLite does). */
+#define CKPT_PAGES 1000
+#define CKPT_LIMIT (4 * CKPT_PAGES)
+
+typedef struct sq_ckpt {
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool due, stop;
+    sqlite3 *db; /* the thread's own connection */
+} sq_ckpt;
+
 typedef struct sq {
     sqlite3 *db;
     char *path;
+    sq_ckpt *ckpt;        /* NULL until a load is prepared */
     sqlite3_stmt *insert; /* the data table's insert, from insert_prepare */
     size_t insert_ncols;
     sqlite3_stmt *sandbox_insert; /* the sandbox clone's insert */
@@ -138,6 +169,87 @@ typedef struct sq {
 static sq *impl(pm_store *s)
 {
     return s->impl;
+}
+
+static void *ckpt_main(void *arg)
+{
+    sq_ckpt *c = arg;
+    pthread_mutex_lock(&c->mu);
+    for (;;) {
+        while (!c->due && !c->stop)
+            pthread_cond_wait(&c->cv, &c->mu);
+        if (c->stop)
+            break;
+        c->due = false;
+        pthread_mutex_unlock(&c->mu);
+        int log = 0, done = 0;
+        if (sqlite3_wal_checkpoint_v2(c->db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &done) !=
+            SQLITE_OK)
+            pm_debug("background checkpoint: %s", sqlite3_errmsg(c->db));
+        pthread_mutex_lock(&c->mu);
+    }
+    pthread_mutex_unlock(&c->mu);
+    return NULL;
+}
+
+/* After each commit: how many pages the WAL holds. */
+static int ckpt_hook(void *arg, sqlite3 *db, const char *name, int pages)
+{
+    sq_ckpt *c = arg;
+    if (pages >= CKPT_LIMIT) {
+        /* the thread is far behind: the writer does it, as SQLite would */
+        sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+    } else if (pages >= CKPT_PAGES) {
+        pthread_mutex_lock(&c->mu);
+        c->due = true;
+        pthread_cond_signal(&c->cv);
+        pthread_mutex_unlock(&c->mu);
+    }
+    return SQLITE_OK;
+}
+
+/* Starts the checkpointer of a warehouse opened as usual; without it (no
+ * thread, no second connection) SQLite's own checkpoints go on. */
+static void ckpt_start(sq *q)
+{
+    if (q->ckpt || q->limited != SQ_NORMAL)
+        return;
+    sq_ckpt *c = pm_xcalloc(1, sizeof *c);
+    if (sqlite3_open_v2(q->path, &c->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) !=
+        SQLITE_OK) {
+        sqlite3_close(c->db);
+        free(c);
+        return;
+    }
+    pthread_mutex_init(&c->mu, NULL);
+    pthread_cond_init(&c->cv, NULL);
+    if (pthread_create(&c->thread, NULL, ckpt_main, c) != 0) {
+        pthread_mutex_destroy(&c->mu);
+        pthread_cond_destroy(&c->cv);
+        sqlite3_close(c->db);
+        free(c);
+        return;
+    }
+    q->ckpt = c;
+    sqlite3_wal_hook(q->db, ckpt_hook, c);
+}
+
+static void ckpt_stop(sq *q)
+{
+    sq_ckpt *c = q->ckpt;
+    if (!c)
+        return;
+    sqlite3_wal_autocheckpoint(q->db, CKPT_PAGES); /* SQLite's own hook again */
+    pthread_mutex_lock(&c->mu);
+    c->stop = true;
+    pthread_cond_signal(&c->cv);
+    pthread_mutex_unlock(&c->mu);
+    pthread_join(c->thread, NULL);
+    pthread_mutex_destroy(&c->mu);
+    pthread_cond_destroy(&c->cv);
+    sqlite3_close(c->db);
+    free(c);
+    q->ckpt = NULL;
 }
 
 /* Did the last statement fail for want of disk room? SQLite says
@@ -244,6 +356,7 @@ static void sq_close(pm_store *s)
     sqlite3_finalize(q->insert);
     sqlite3_finalize(q->data_version);
     sq_sandbox_end(s);
+    ckpt_stop(q);
     sqlite3_close(q->db);
     free(q->path);
     free(q);
@@ -816,6 +929,8 @@ static pm_code sq_insert_prepare(pm_store *s, const pm_table *t, pm_err *err)
         rc = db_error(q, err, "cannot prepare the insert");
     pm_buf_free(&b);
     q->insert_ncols = t->ncols;
+    if (!rc)
+        ckpt_start(q); /* a load is coming: its checkpoints run beside it */
     return rc;
 }
 

@@ -78,3 +78,37 @@ class TestMemory(E2E):
         self.assertEqual(rc, EXIT_LOADED, err)
         self.assertEqual(self.last_run()["rows_read"], 0)
         self.assertEqual(self.sql("SELECT count(*) FROM t")[0][0], ROWS)
+
+    def test_the_wal_is_checkpointed_while_a_load_runs(self):
+        """SQLite: the -wal file of a long load is folded into the database
+        while the load runs (by a thread of its own, beside the writer), so
+        it never holds the whole load; the data ends up in the database."""
+        if self.backend != "sqlite":
+            self.skipTest("SQLite's write-ahead log")
+        f = self.path("rows.ndjson")
+        with open(f, "w") as out:
+            for i in range(300_000):
+                out.write('{"id": %d, "note": "row %d %s"}\n' % (i, i, "y" * 400))
+        wal = self.dbpath + "-wal"
+        with open(self.path("ingest.err"), "wb") as err:
+            p = subprocess.Popen([BIN, "ingest", "--db", self.db, "--table", "t", f],
+                                 stdout=subprocess.DEVNULL, stderr=err, cwd=self.tmp,
+                                 env=clean_env())
+            peak = 0
+            while p.poll() is None:
+                try:
+                    peak = max(peak, os.path.getsize(wal))
+                except OSError:
+                    pass
+                time.sleep(0.002)
+        self.assertEqual(p.returncode, EXIT_LOADED, open(self.path("ingest.err")).read())
+        self.assertEqual(self.sql("SELECT count(*), count(DISTINCT id) FROM t")[0],
+                         (300_000, 300_000))
+        self.assertEqual(self.sql("PRAGMA integrity_check")[0][0], "ok")
+        size = os.path.getsize(self.dbpath)
+        self.assertGreater(size, 120_000_000)
+        self.assertGreater(peak, 0, "no -wal file seen")
+        # a thread checkpoints every 1000 pages (16 MiB) of WAL, the writer
+        # every 4000 (64 MiB): the WAL restarts from its top, far below the
+        # 120+ MB the load wrote
+        self.assertLess(peak, size * 0.6, "WAL peaked at %d bytes, database %d" % (peak, size))

@@ -4,9 +4,11 @@ leaves a loaded prefix, never a duplicate; the incident stays `applied`,
 status names the command that finishes it, and the next run of the table
 finishes it."""
 import json
+import os
 import signal
 import sqlite3
 import subprocess
+import threading
 import time
 
 from e2e_util import (BIN, E2E, EXIT_LOADED, EXIT_QUARANTINED, clean_env, pg_only,
@@ -209,13 +211,34 @@ class TestWorkersMeetingOneField(E2E):
 
 class TestApprovalDuringIngest(E2E):
     def test_rows_quarantined_while_the_fix_applies_load_after_it(self):
+        # The rows come through a named pipe, so the ingest is still running
+        # when the approval starts however fast it loads: the first part is
+        # quarantined and proposes the fix, the rest is sent while the
+        # approval applies it and replays the first part.
         n = 100000 if self.backend == "sqlite" else 8000
+        first = n // 5
+        # batches smaller than the first part, so that it is committed and
+        # proposes the fix while the ingest waits for the rest
+        self.write_config("defaults:\n  batch_size: 1000\n")
         self.ingest("t", self.write("a.ndjson", [{"id": i, "n": i} for i in range(10)]),
                     expect=EXIT_LOADED)
         p = self.path("b.ndjson")
-        with open(p, "w") as f:
-            for i in range(n):
-                f.write(json.dumps({"id": 100 + i, "n": i, "coupon": "C%d" % (i % 7)}) + "\n")
+        os.mkfifo(p)
+        lines = [json.dumps({"id": 100 + i, "n": i, "coupon": "C%d" % (i % 7)}) + "\n"
+                 for i in range(n)]
+        go = threading.Event()
+
+        def feed():
+            with open(p, "w") as f:
+                f.writelines(lines[:first])
+                f.flush()
+                go.wait(300)
+                f.writelines(lines[first:])
+
+        feeder = threading.Thread(target=feed)
+        feeder.start()
+        self.addCleanup(feeder.join, 10)
+        self.addCleanup(go.set)
         ing = subprocess.Popen([BIN, "ingest", "--db", self.db, "--table", "t", "--policy",
                                 "review", p], cwd=self.tmp, env=clean_env(),
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -226,9 +249,14 @@ class TestApprovalDuringIngest(E2E):
             pid = ps[0]["id"] if ps else None
             time.sleep(0.05)
         self.assertIsNotNone(pid, "no proposal while the ingest ran")
-        r = self.pm("proposals", "approve", str(pid), "--db", self.db, "--actor", "alice")
-        self.assertEqual(r.rc, 0, r)
         self.assertIsNone(ing.poll(), "the ingest ended before the approval: nothing to show")
+        approve = subprocess.Popen([BIN, "proposals", "approve", str(pid), "--db", self.db,
+                                    "--actor", "alice"], cwd=self.tmp, env=clean_env(),
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        go.set()  # the rest of the rows arrive while the approval applies
+        aout, aerr = approve.communicate(timeout=600)
+        self.assertEqual(approve.returncode, 0, aout + aerr)
+        feeder.join(60)
         out, err = ing.communicate(timeout=600)
         self.assertIn(ing.returncode, (EXIT_LOADED, EXIT_QUARANTINED), err)
         # every row the approval fixes loaded, the ones quarantined after its
