@@ -140,6 +140,18 @@ typedef struct run {
     bool refusals_read;
     textfmt *formats; /* the date layouts of text columns (text_formats) */
 
+    /* the stream (store_load_stream): clean batches in one load; writer-owned
+     * but for streaming and want_conn, under mu (writer_idle) */
+    bool streaming;
+    bool want_conn; /* the reader waits for the connection: end the stream */
+    bool no_stream; /* a stream failed: batches are written one by one */
+    int64_t stream_rows;
+    const char *stream_source, *stream_path;
+    const pm_table *stream_table;
+    bool stream_expect_found;
+    char stream_expect[TRANSPORT_POSITION_MAX];
+    char stream_position[TRANSPORT_POSITION_MAX];
+
     pthread_mutex_t mu;
     pthread_cond_t cv;
     batch slots[2];
@@ -676,6 +688,33 @@ static pm_code committed_already(run *r, batch *b, bool *done, pm_err *err)
     return PM_OK;
 }
 
+/* Two runs loading the same file into the same table would both start
+ * from the same checkpoint; only the first to commit may move it. The
+ * check and the move are in the caller's transaction: from expect (the
+ * position the rows start at) to position. transport (NULL: none at hand)
+ * describes where the other run stands. */
+static pm_code checkpoint_move(run *r, const char *source, const char *path, pm_transport *t,
+                               bool expect_found, const char *expect, const char *position,
+                               pm_arena *a, pm_err *err)
+{
+    const char *now = NULL;
+    bool found = false;
+    pm_code rc = store_checkpoint_get(r->store, r->o->table, source, a, &now, &found, err);
+    if (!rc && (found != expect_found || (found && strcmp(now, expect) != 0))) {
+        char where[160] = "nowhere: it was removed";
+        if (found && t)
+            transport_describe(t, now, where, sizeof where);
+        else if (found)
+            snprintf(where, sizeof where, "another position");
+        rc = pm_err_set(err, PM_ERR_BUSY,
+                        "another run is loading %s into %s (its checkpoint moved to %s)", path,
+                        r->o->table, where);
+        pm_err_hint(err, "this run stopped without loading the rows the other run loads; "
+                         "run one ingest per file and table at a time");
+    }
+    return rc ? rc : store_checkpoint_set(r->store, r->o->table, source, position, err);
+}
+
 static pm_code write_batch(run *r, batch *b, pm_err *err)
 {
     pm_store *s = r->store;
@@ -756,26 +795,9 @@ static pm_code write_batch(run *r, batch *b, pm_err *err)
         rc = store_run_add(s, r->run_id, (int64_t)b->n, loaded, quarantined, err);
     if (!rc && quarantined)
         rc = audit_quarantined(r, b, quarantined, err);
-    if (!rc && b->checkpoint) {
-        /* Two runs loading the same file into the same table would both
-         * start from the same checkpoint; only the first to commit may move
-         * it. The check and the move are in this batch's transaction. */
-        const char *now = NULL;
-        bool found = false;
-        rc = store_checkpoint_get(s, r->o->table, b->source, b->arena, &now, &found, err);
-        if (!rc && (found != b->expect_found || (found && strcmp(now, b->expect) != 0))) {
-            char where[160] = "nowhere: it was removed";
-            if (found)
-                transport_describe(b->transport, now, where, sizeof where);
-            rc = pm_err_set(err, PM_ERR_BUSY,
-                            "another run is loading %s into %s (its checkpoint moved to %s)",
-                            b->path, r->o->table, where);
-            pm_err_hint(err, "this run stopped without loading the rows the other run loads; "
-                             "run one ingest per file and table at a time");
-        }
-        if (!rc)
-            rc = store_checkpoint_set(s, r->o->table, b->source, b->position, err);
-    }
+    if (!rc && b->checkpoint)
+        rc = checkpoint_move(r, b->source, b->path, b->transport, b->expect_found, b->expect,
+                             b->position, b->arena, err);
     if (!rc)
         rc = store_commit(s, err);
     if (rc) {
@@ -805,22 +827,186 @@ static bool retryable(const pm_err *e)
     return strcmp(e->sqlstate, "40001") == 0 || strcmp(e->sqlstate, "40P01") == 0;
 }
 
+/* ---- the stream ---------------------------------------------------------
+ *
+ * On a backend where each load has a start-up cost (store_load_streams:
+ * PostgreSQL, whose COPY reaches the fast path of its bulk writes only
+ * after its first 16 MiB of table; see pg_table.c), a
+ * run of clean batches (every row loads, nothing to quarantine, nothing to
+ * halt on) from one source into one table shares one load and one
+ * transaction, up to the run's batch size in rows: the reader's batches
+ * stay bounded by their bytes (BATCH_BYTES), the server sees one COPY per
+ * batch_size rows. Each batch's slot is free as soon as its rows are sent.
+ * The transaction moves the checkpoint from where its first batch started
+ * to where its last one ends, and commits; so a crash keeps or loses the
+ * whole stream, as it does a batch.
+ *
+ * A stream ends at the batch size, at a batch that does not fit it, at
+ * the end, and when the reader needs the connection (writer_idle: it
+ * says so, and the writer commits the stream while it waits for the next
+ * batch). When one fails (a row the table refuses, a
+ * lost connection), the batches it held are no longer in memory: the
+ * transaction rolls back and the run reads again from the checkpoints the
+ * server kept (r->rewind), writing batches one by one from then on, which
+ * finds the refused rows as ever. */
+
+static bool stream_fits(run *r, const batch *b)
+{
+    if (r->no_stream || !b->n || !b->table || !b->checkpoint || b->retry || b->halt_at >= 0 ||
+        r->unique)
+        return false;
+    if (r->streaming && (b->table != r->stream_table || strcmp(b->source, r->stream_source) != 0))
+        return false;
+    for (size_t i = 0; i < b->n; i++)
+        if (!b->rows[i].cells)
+            return false;
+    return true;
+}
+
+/* After a failed stream: rolled back, and the run reads again (see above).
+ * Another run moving the checkpoint is no failure of the stream: the run
+ * stops, as a batch does. */
+static void stream_set(run *r, bool on)
+{
+    pthread_mutex_lock(&r->mu);
+    r->streaming = on;
+    pthread_cond_broadcast(&r->cv);
+    pthread_mutex_unlock(&r->mu);
+}
+
+static pm_code stream_failed(run *r, pm_code rc, pm_err *err)
+{
+    store_rollback(r->store, NULL);
+    stream_set(r, false);
+    r->stream_rows = 0;
+    if (rc == PM_ERR_BUSY && strstr(err->msg, "another run is loading"))
+        return rc;
+    r->rewind = true;
+    if (retryable(err))
+        return rc; /* a lost connection: read again, in streams as before */
+    r->no_stream = true;
+    char was[sizeof err->msg];
+    snprintf(was, sizeof was, "%s", err->msg);
+    pm_err_set(err, rc,
+               "a load of several batches did not complete (%s); the run writes its batches one "
+               "by one from here",
+               was);
+    return rc;
+}
+
+static pm_code stream_close(run *r, pm_err *err)
+{
+    pm_store *s = r->store;
+    pm_arena *a = pm_arena_new(0);
+    int64_t n = r->stream_rows;
+    pm_code rc = store_load_stream_end(s, err);
+    if (!rc)
+        rc = store_run_add(s, r->run_id, n, n, 0, err);
+    if (!rc)
+        rc = checkpoint_move(r, r->stream_source, r->stream_path, NULL, r->stream_expect_found,
+                             r->stream_expect, r->stream_position, a, err);
+    if (!rc)
+        rc = store_commit(s, err);
+    pm_arena_free(a);
+    if (rc)
+        return stream_failed(r, rc, err);
+    r->stream_rows = 0;
+    pthread_mutex_lock(&r->mu);
+    r->read += n;
+    r->loaded += n;
+    r->streaming = false;
+    pthread_cond_broadcast(&r->cv);
+    pthread_mutex_unlock(&r->mu);
+    return PM_OK;
+}
+
+static pm_code stream_batch(run *r, batch *b, pm_err *err)
+{
+    pm_store *s = r->store;
+    pm_code rc = PM_OK;
+    if (!r->streaming) {
+        rc = store_begin_batch(s, err);
+        if (!rc && !r->insert_ready) {
+            rc = store_insert_prepare(s, b->table, err);
+            r->insert_ready = !rc;
+        }
+        if (!rc && !store_load_streams(s)) {
+            /* this backend or this table's load has none: batch by batch */
+            store_rollback(s, NULL);
+            r->no_stream = true;
+            return write_batch(r, b, err);
+        }
+        if (rc) {
+            store_rollback(s, NULL);
+            return rc;
+        }
+        stream_set(r, true);
+        r->stream_rows = 0;
+        r->stream_source = b->source;
+        r->stream_path = b->path;
+        r->stream_table = b->table;
+        r->stream_expect_found = b->expect_found;
+        memcpy(r->stream_expect, b->expect, sizeof r->stream_expect);
+    }
+    pm_load_row *load = pm_arena_alloc(b->arena, b->n * sizeof *load);
+    for (size_t i = 0; i < b->n; i++)
+        load[i] = (pm_load_row){.cells = b->rows[i].cells};
+    rc = store_load_stream(s, load, b->n, err);
+    if (rc)
+        return stream_failed(r, rc, err);
+    r->stream_rows += (int64_t)b->n;
+    memcpy(r->stream_position, b->position, sizeof r->stream_position);
+    return PM_OK;
+}
+
 static void *writer_main(void *arg)
 {
     run *r = arg;
     for (int w = 0;; w ^= 1) {
         batch *b = &r->slots[w];
+        pm_code rc = PM_OK;
         pthread_mutex_lock(&r->mu);
-        while (b->state != SLOT_FULL)
+        while (b->state != SLOT_FULL) {
+            if (r->streaming && r->want_conn) {
+                /* the reader needs the connection (a checkpoint to read,
+                 * a heal to apply): the stream commits now */
+                pthread_mutex_unlock(&r->mu);
+                rc = stream_close(r, &r->werr);
+                pthread_mutex_lock(&r->mu);
+                if (rc)
+                    break;
+                continue;
+            }
             pthread_cond_wait(&r->cv, &r->mu);
+        }
         pthread_mutex_unlock(&r->mu);
+        if (rc) {
+            pthread_mutex_lock(&r->mu);
+            r->writer_failed = true;
+            pthread_cond_broadcast(&r->cv);
+            pthread_mutex_unlock(&r->mu);
+            return NULL;
+        }
         bool last = b->last;
-        pm_code rc = b->n ? write_batch(r, b, &r->werr) : PM_OK;
+        if (stream_fits(r, b)) {
+            rc = stream_batch(r, b, &r->werr);
+        } else {
+            if (r->streaming)
+                rc = stream_close(r, &r->werr);
+            if (!rc && b->n)
+                rc = write_batch(r, b, &r->werr);
+        }
+        /* the stream stays open while the reader fills the next batch */
+        size_t limit = r->o->stream_rows ? r->o->stream_rows : r->o->batch_size;
+        if (!rc && r->streaming && (last || r->stream_rows >= (int64_t)limit))
+            rc = stream_close(r, &r->werr);
         /* A lost connection, a deadlock or a serialization failure rolled
          * the batch back whole: it is written again (the backend reconnects
          * at BEGIN), from the same checkpoint, so nothing is lost or loaded
-         * twice. Anything else fails the run. */
-        for (int attempt = 1; rc && retryable(&r->werr) && attempt <= WRITE_RETRIES; attempt++) {
+         * twice. Anything else fails the run. (A stream that failed is read
+         * again instead: r->rewind.) */
+        for (int attempt = 1; rc && !r->rewind && retryable(&r->werr) && attempt <= WRITE_RETRIES;
+             attempt++) {
             pm_warn("the batch ending at byte %llu of %s was rolled back (%s); writing it again "
                     "(attempt %d of %d)",
                     (unsigned long long)b->end, b->path, r->werr.msg, attempt, WRITE_RETRIES);
@@ -856,6 +1042,22 @@ static bool slot_wait_free(run *r, int i)
     pthread_mutex_lock(&r->mu);
     while (r->slots[i].state != SLOT_FREE && !r->writer_failed)
         pthread_cond_wait(&r->cv, &r->mu);
+    bool ok = !r->writer_failed;
+    pthread_mutex_unlock(&r->mu);
+    return ok;
+}
+
+/* Waits until the writer holds no batch and no stream (the connection is
+ * the reader's then); false when the writer has failed. */
+static bool writer_idle(run *r)
+{
+    pthread_mutex_lock(&r->mu);
+    r->want_conn = true;
+    pthread_cond_broadcast(&r->cv);
+    while ((r->slots[0].state != SLOT_FREE || r->slots[1].state != SLOT_FREE || r->streaming) &&
+           !r->writer_failed)
+        pthread_cond_wait(&r->cv, &r->mu);
+    r->want_conn = false;
     bool ok = !r->writer_failed;
     pthread_mutex_unlock(&r->mu);
     return ok;
@@ -918,7 +1120,7 @@ static bool apply_auto(run *r, batch *b, pm_op *ops, size_t n, const char *const
     if (!tried && r->nproposed < sizeof r->proposed / sizeof r->proposed[0])
         r->proposed[r->nproposed++] = pm_arena_strdup(r->arena, text);
     free(text);
-    if (tried || !slot_wait_free(r, 0) || !slot_wait_free(r, 1))
+    if (tried || !writer_idle(r))
         return false;
     heal_ctx c = heal_ctx_of(r);
     int64_t id;
@@ -984,7 +1186,7 @@ static void propose(run *r, batch *b, const pm_op *ops, size_t n, const char *co
             return;
         }
     }
-    if (!slot_wait_free(r, 0) || !slot_wait_free(r, 1)) {
+    if (!writer_idle(r)) {
         free(text);
         return;
     }
@@ -1045,7 +1247,7 @@ static void text_formats(run *r, batch *b)
                 const char **seen = NULL;
                 size_t nseen = 0;
                 pm_err serr;
-                if (!slot_wait_free(r, 0) || !slot_wait_free(r, 1) ||
+                if (!writer_idle(r) ||
                     store_column_sample(r->store, t->name, col->name, TEXT_FORMAT_SEED, b->arena,
                                         &seen, &nseen, &serr) != PM_OK)
                     nseen = 0;
@@ -1095,7 +1297,7 @@ static void text_formats(run *r, batch *b)
 static void catch_up(run *r, batch *b)
 {
     pm_table *now = NULL;
-    if (!slot_wait_free(r, 0) || !slot_wait_free(r, 1) ||
+    if (!writer_idle(r) ||
         store_table_load(r->store, r->table->name, r->arena, &now, NULL) != PM_OK || !now ||
         now->version == r->table->version)
         return;
@@ -1137,7 +1339,7 @@ static void suspect_renames(run *r, batch *b)
             (rename_row){&b->rows[i].rec, b->rows[i].cells, b->rows[i].found, b->rows[i].nfound};
     rename_pair *pairs;
     size_t np = rename_suspects(r->table, rows, b->n, r->refusals, r->nrefusals, b->arena, &pairs);
-    if (np && !r->refusals_read && slot_wait_free(r, 0) && slot_wait_free(r, 1)) {
+    if (np && !r->refusals_read && writer_idle(r)) {
         pm_err err;
         r->refusals_read = true;
         if (replan_rename_refusals(r->store, r->table->name, r->arena, &r->refusals, &r->nrefusals,
@@ -1196,7 +1398,7 @@ static void heal_inline(run *r, batch *b)
         int used = 0;
         if (plan.ops[i].kind == OP_ADD_COLUMN &&
             policy_decide_op(&r->o->policy, &plan.ops[i], r->table) == DECIDE_APPLY &&
-            slot_wait_free(r, 0) && slot_wait_free(r, 1))
+            writer_idle(r))
             left = heal_auto_columns_used(r->store, r->table->name, &used, NULL) == PM_OK
                        ? policy_auto_columns(&r->o->policy) - used
                        : 0;
@@ -1278,7 +1480,7 @@ static pm_code prepare_batch(run *r, batch *b, pm_err *err)
         return PM_OK;
     r->drift = drift_ctx_new(r->arena, r->table, r->o->contract);
     r->sampled = b->n < r->o->sample_size ? b->n : r->o->sample_size;
-    if (!slot_wait_free(r, 0) || !slot_wait_free(r, 1))
+    if (!writer_idle(r))
         return PM_OK; /* the writer failed; ingest_run reports its error */
     return create_table(r, r->table, err);
 }
@@ -1719,7 +1921,7 @@ static pm_code read_source(run *r, src_plan *p, int *slot, pm_err *err)
     transport_start start = {0};
     if (resumable) {
         /* Wait for the writer to go idle so the connection is ours. */
-        if (!slot_wait_free(r, 0) || !slot_wait_free(r, 1)) {
+        if (!writer_idle(r)) {
             source_close(src);
             return PM_OK; /* the writer failed; ingest_run reports its error */
         }
@@ -2045,15 +2247,18 @@ pm_code ingest_run(pm_store *store, const ingest_opts *o, ingest_result *res, pm
         pthread_join(writer, NULL);
         if (!r.writer_failed || !r.rewind || read_rc || pass >= 3)
             break;
-        /* The server lost batches this run had committed (committed_already):
+        /* The server lost batches this run had committed (committed_already),
+         * or a stream failed with batches no longer in memory (stream_failed):
          * every source is read again from the checkpoint the server kept
          * (sources it finished are at their end), with the run's counters
          * as the server kept them. */
         pm_arena *a = pm_arena_new(0);
         pm_run kept;
         bool exists = false;
-        pm_err gerr;
+        pm_err gerr = {0};
         if (store_run_get(store, r.run_id, a, &kept, &exists, &gerr) != PM_OK || !exists) {
+            if (gerr.code)
+                r.werr = gerr; /* why it cannot read again (the server stayed away) */
             pm_arena_free(a);
             break;
         }

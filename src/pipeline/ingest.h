@@ -52,6 +52,8 @@ typedef struct ingest_opts {
     bool has_format;             /* false: from each file's extension */
     const pm_contract *contract; /* may be NULL */
     size_t batch_size;
+    size_t stream_rows; /* rows per transaction of clean batches sharing a load
+                         * (store_load_stream); 0: batch_size */
     size_t sample_size;
     pm_source_opts source;
     int volume_window;

@@ -175,6 +175,8 @@ pm_code pipeline_run(pm_store *s, const pm_config *cfg, const pipeline_request *
     pm_code rc = build_opts(cfg, req, &o, err);
     if (rc)
         return rc;
+    /* a batch size set is the rows per transaction, streams or not */
+    o.stream_rows = cfg->batch_size_set ? cfg->batch_size : store_stream_rows(s);
     if (!cfg->batch_size_set)
         o.batch_size = store_default_batch(s);
     /* repairs people approved again and again are the rules' now */

@@ -93,6 +93,7 @@ struct drv_stmt {
 typedef struct drv_ops {
     const char *name;
     size_t default_batch; /* rows per batch when the configuration sets none */
+    size_t stream_rows;   /* rows per store_load_stream transaction, likewise */
     drv_dialect dialect;
     void (*close)(pm_store *s);
 
@@ -138,6 +139,10 @@ typedef struct drv_ops {
     pm_code (*insert_prepare)(pm_store *s, const pm_table *t, pm_err *err);
     pm_code (*insert)(pm_store *s, const pm_cell *cells, pm_err *err);
     pm_code (*load)(pm_store *s, pm_load_row *rows, size_t n, pm_arena *a, pm_err *err);
+    /* store_load_stream; optional (NULL: the backend has no such load) */
+    bool (*load_streams)(pm_store *s);
+    pm_code (*load_stream)(pm_store *s, const pm_load_row *rows, size_t n, pm_err *err);
+    pm_code (*load_stream_end)(pm_store *s, pm_err *err);
     pm_code (*sandbox_begin)(pm_store *s, const pm_table *from, const pm_op *ops, size_t n,
                              const pm_table *to, int sample, int64_t *copied, pm_err *err);
     pm_code (*sandbox_insert)(pm_store *s, const pm_cell *cells, pm_err *err);

@@ -846,6 +846,7 @@ static pm_code reconnect(pg *p, pm_err *err)
     if (PQstatus(p->conn) != CONNECTION_BAD)
         return PM_OK;
     p->in_tx = false;
+    p->streaming = false;
     later_clear(p);
     double t0 = pm_clock_ms();
     PQreset(p->conn);
@@ -924,6 +925,15 @@ static pm_code pg_tx(pm_store *s, drv_tx kind, pm_err *err)
     /* nothing open (or the connection is gone with it): nothing to undo;
      * what was deferred never reached the server */
     later_clear(p);
+    if (p->streaming) {
+        /* a COPY left open by a failure: ended, so ROLLBACK can be sent */
+        p->streaming = false;
+        if (PQputCopyEnd(p->conn, "pipemend: rolled back") == 1) {
+            PGresult *res;
+            while ((res = PQgetResult(p->conn)) != NULL)
+                PQclear(res);
+        }
+    }
     PGTransactionStatusType st = PQtransactionStatus(p->conn);
     if (st != PQTRANS_INTRANS && st != PQTRANS_INERROR)
         return PM_OK;
@@ -1244,6 +1254,8 @@ static const drv_ops pg_ops = {
     .name = "postgresql",
     /* each batch costs its round trips and its COPY's start */
     .default_batch = 20000,
+    /* clean batches share a COPY and a transaction up to this many rows */
+    .stream_rows = 250000,
     .dialect =
         {
             .catalog = CAT,
@@ -1278,6 +1290,9 @@ static const drv_ops pg_ops = {
     .insert_prepare = pg_insert_prepare,
     .insert = pg_insert,
     .load = pg_load,
+    .load_streams = pg_load_streams,
+    .load_stream = pg_load_stream,
+    .load_stream_end = pg_load_stream_end,
     .sandbox_begin = pg_sandbox_begin,
     .dependents = pg_dependents,
     .sandbox_insert = pg_sandbox_insert,

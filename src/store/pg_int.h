@@ -32,6 +32,7 @@ typedef struct pg {
     pm_arena *load_arena; /* owns load_table */
     pm_buf copy;          /* COPY BINARY buffer, reused */
     int savepoints;       /* nesting counter for load's savepoint names */
+    bool streaming;       /* a COPY of pg_load_stream is open */
     /* the sandbox (pg_table.c) */
     bool sandbox_open;
     pm_table *sandbox_table; /* the clone's logical table (to), in load_arena */
@@ -113,6 +114,9 @@ pm_code pg_table_remove(pm_store *s, const char *name, bool drop, int64_t *rows,
 pm_code pg_insert_prepare(pm_store *s, const pm_table *t, pm_err *err);
 pm_code pg_insert(pm_store *s, const pm_cell *cells, pm_err *err);
 pm_code pg_load(pm_store *s, pm_load_row *rows, size_t n, pm_arena *a, pm_err *err);
+bool pg_load_streams(pm_store *s);
+pm_code pg_load_stream(pm_store *s, const pm_load_row *rows, size_t n, pm_err *err);
+pm_code pg_load_stream_end(pm_store *s, pm_err *err);
 pm_code pg_sandbox_begin(pm_store *s, const pm_table *from, const pm_op *ops, size_t n,
                          const pm_table *to, int sample, int64_t *copied, pm_err *err);
 pm_code pg_sandbox_insert(pm_store *s, const pm_cell *cells, pm_err *err);

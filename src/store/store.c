@@ -87,6 +87,11 @@ size_t store_default_batch(const pm_store *s)
     return s->drv->default_batch;
 }
 
+size_t store_stream_rows(const pm_store *s)
+{
+    return s->drv->stream_rows ? s->drv->stream_rows : s->drv->default_batch;
+}
+
 /* The kept counts' notes (counts.c) live as long as the transaction:
  * written just before it commits, dropped when it begins or rolls back. */
 pm_code store_begin(pm_store *s, pm_err *err)
@@ -209,6 +214,30 @@ pm_code store_load(pm_store *s, pm_load_row *rows, size_t n, pm_arena *a, pm_err
     for (size_t i = 0; !rc && i < n; i++)
         loaded += !rows[i].refused;
     return rc ? rc : counts_note(s, s->load_table, 0, loaded, 0, 0, 0, err);
+}
+
+bool store_load_streams(pm_store *s)
+{
+    return s->drv->load_streams && s->drv->load_streams(s);
+}
+
+pm_code store_load_stream(pm_store *s, const pm_load_row *rows, size_t n, pm_err *err)
+{
+    if (!store_load_streams(s))
+        return pm_err_set(err, PM_ERR_INTERNAL, "this backend loads no streams");
+    pm_code rc = s->drv->load_stream(s, rows, n, err);
+    s->stream_rows = rc ? 0 : s->stream_rows + (int64_t)n;
+    return rc;
+}
+
+pm_code store_load_stream_end(pm_store *s, pm_err *err)
+{
+    int64_t n = s->stream_rows;
+    s->stream_rows = 0;
+    if (!s->drv->load_stream_end)
+        return PM_OK;
+    pm_code rc = s->drv->load_stream_end(s, err);
+    return rc ? rc : counts_note(s, s->load_table, 0, n, 0, 0, 0, err);
 }
 
 pm_code store_sandbox_begin(pm_store *s, const pm_table *from, const pm_op *ops, size_t n,

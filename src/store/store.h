@@ -43,6 +43,11 @@ void store_close(pm_store *s);
  * batch costs its round trips and its COPY's start. Memory stays bounded by
  * two batches either way. */
 size_t store_default_batch(const pm_store *s);
+/* Rows per transaction of clean batches that share a load
+ * (store_load_stream) when the configuration sets no batch size: 250000
+ * on PostgreSQL, whose COPY writes its first 16 MiB of table slowly (see
+ * pg_table.c). */
+size_t store_stream_rows(const pm_store *s);
 /* Whether several machines can share this warehouse (PostgreSQL) or it is
  * one process's file (SQLite): decides how `serve` replicas coordinate. */
 bool store_shared(const pm_store *s);
@@ -181,6 +186,19 @@ typedef struct pm_load_row {
  * table refuses is marked and the others load: one bad row never costs the
  * batch. Any other failure is an error and the caller rolls back. */
 pm_code store_load(pm_store *s, pm_load_row *rows, size_t n, pm_arena *arena, pm_err *err);
+
+/* A load that spans batches, for backends where each load has a start-up
+ * cost (PostgreSQL: one COPY for many batches). store_load_stream sends
+ * rows into the stream, opening it in the caller's transaction; nothing
+ * is known of them until store_load_stream_end closes it: PM_OK when
+ * every row sent since it opened is in. On any error the stream is over
+ * and the caller rolls back; no row is marked, so the caller loads them
+ * again with store_load, which finds refused ones. No other statement may
+ * run while a stream is open. store_load_streams says whether the backend
+ * has it for the prepared table. */
+bool store_load_streams(pm_store *s);
+pm_code store_load_stream(pm_store *s, const pm_load_row *rows, size_t n, pm_err *err);
+pm_code store_load_stream_end(pm_store *s, pm_err *err);
 
 typedef struct pm_qrow {
     int64_t id;

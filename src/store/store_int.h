@@ -35,6 +35,7 @@ struct pm_store {
     size_t ndelta, capdelta, lastdelta;
     char *load_table;
     drv_stmt *counts_stmt[COUNTS_STMT_SLOTS];
+    int64_t stream_rows; /* rows sent into the open store_load_stream */
 };
 
 /* store_set_reconnect_seconds's value (store.c). */

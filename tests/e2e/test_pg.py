@@ -55,6 +55,9 @@ class TestPostgres(E2E):
         self.assert_invariants("t", 10 + n * per)
 
     def test_connection_killed_mid_batch_resumes_without_loss_or_duplicates(self):
+        # transactions of 2000 rows, so that the run's counters move often
+        # enough for the kills below to land mid-load
+        self.write_config("defaults:\n  batch_size: 2000\n")
         rows = 200000
         path = os.path.join(self.tmp, "big.ndjson")
         with open(path, "w") as f:
@@ -76,7 +79,8 @@ class TestPostgres(E2E):
         out, err = p.communicate(timeout=120)
         self.assertGreaterEqual(killed, 1, "the load ended before the test could kill it")
         self.assertEqual(p.returncode, EXIT_LOADED, err)
-        self.assertIn("writing it again", err)
+        # a batch is written again; batches that shared a load are read again
+        self.assertRegex(err, "writing it again|reading again from the checkpoints")
         self.assertEqual(self.sql("SELECT count(*), count(DISTINCT id) FROM t"),
                          [(rows, rows)])
         self.assert_invariants("t", rows)
@@ -98,6 +102,37 @@ class TestPostgres(E2E):
             self.assertIn("SQLSTATE P0001", e["message"])
         self.assertEqual(self.count("t"), 5 + 6000 - 2)
         self.assert_invariants("t", 6005)
+
+    def test_row_refused_inside_a_load_of_several_batches(self):
+        # Clean batches share one COPY and one transaction (up to 250,000
+        # rows): a row the server refuses there ends that load, which is
+        # rolled back and read again batch by batch; the refused row is
+        # quarantined, every other row loads once, and the run counts each
+        # row once.
+        self.ingest("t", self.write("a.ndjson", [rec(i) for i in range(5)]), expect=EXIT_LOADED)
+        self.sql_script(
+            "CREATE FUNCTION public.no_thirteen() RETURNS trigger LANGUAGE plpgsql AS $$ "
+            "BEGIN IF NEW.n = 13 THEN RAISE EXCEPTION 'thirteen is unlucky'; END IF; "
+            "RETURN NEW; END $$",
+            "CREATE TRIGGER no_thirteen BEFORE INSERT ON public.t FOR EACH ROW "
+            "EXECUTE FUNCTION public.no_thirteen()")
+        rows = 60000  # a dozen batches of 12 MiB of parsed rows
+        path = os.path.join(self.tmp, "b.ndjson")
+        with open(path, "w") as f:
+            for i in range(rows):
+                r = rec(100 + i, n=13 if i == 45000 else 20 + i, note="x" * 600)
+                f.write(json.dumps(r) + "\n")
+        r = self.ingest("t", path, expect=EXIT_QUARANTINED)
+        self.assertIn("a load of several batches did not complete", r.stderr)
+        self.assertIn("thirteen is unlucky", r.stderr)
+        q = self.quarantine()
+        self.assertEqual([json.loads(e["raw"])["id"] for e in q], [45100])
+        self.assertEqual(self.sql("SELECT count(*), count(DISTINCT id) FROM t"),
+                         [(5 + rows - 1, 5 + rows - 1)])
+        run = self.last_run()
+        self.assertEqual((run["rows_read"], run["rows_loaded"], run["rows_quarantined"]),
+                         (rows, rows - 1, 1))
+        self.assert_invariants("t", 5 + rows)
 
     def test_table_made_by_hand_with_varchar_32_and_not_null(self):
         self.sql_script("CREATE TABLE public.customers (id integer NOT NULL, "
