@@ -1027,6 +1027,44 @@ static void pg_drop(drv_stmt *st)
     free(st);
 }
 
+/* ---- statistics ----------------------------------------------------------- */
+
+/* ANALYZE of the quarantine when its statistics are stale: never taken,
+ * rows changed since by more than 1,000 and a tenth of it (autovacuum's
+ * rule, which it applies only a minute or so later: a quarantine a run
+ * filled just now has none yet), or the table more than twice the size
+ * they saw (the change counters are lost in a crash, the sizes are not).
+ * The links to incidents are analyzed with it (a dry run's sample joins
+ * them). A role that may not analyze the tables gets a warning from the
+ * server, not an error: the replay goes on, slower. */
+static pm_code pg_quarantine_stats(pm_store *s, pm_err *err)
+{
+    pg *p = pg_of(s);
+    if (joined(p))
+        return PM_OK; /* not inside another transaction, which a failure would end */
+    PGresult *res;
+    pm_code rc = run(p,
+                     "SELECT c.reltuples < 0 OR COALESCE(t.n_mod_since_analyze, 0) > 1000 + 0.1 * "
+                     "c.reltuples OR pg_catalog.pg_relation_size(c.oid) / 8192 > 2 * c.relpages + "
+                     "128 FROM pg_catalog.pg_class c LEFT JOIN pg_catalog.pg_stat_user_tables t ON "
+                     "t.relid = c.oid WHERE c.oid = to_regclass('" CAT "_pipemend_quarantine')",
+                     NULL, &res, "cannot read the quarantine's statistics", err);
+    if (rc)
+        return rc;
+    bool stale = PQntuples(res) == 1 && col_bool(res, 0, 0);
+    PQclear(res);
+    /* from a small sample (3,000 rows): a fifth of the time of the
+     * default, and enough for the plans pipemend makes, by table, id and
+     * run. Every column, so the server counts the changes again from
+     * zero (a list of columns does not reset that count). */
+    return stale ? pg_exec(p,
+                           "SET default_statistics_target = 10; ANALYZE " CAT
+                           "_pipemend_quarantine; ANALYZE " CAT
+                           "_pipemend_incident_rows; RESET default_statistics_target",
+                           "cannot take the quarantine's statistics", err)
+                 : PM_OK;
+}
+
 /* ---- open ----------------------------------------------------------------- */
 
 static const drv_ops pg_ops = {
@@ -1041,8 +1079,10 @@ static const drv_ops pg_ops = {
             .now = NOW_SQL,
             .for_update = " FOR UPDATE",
             .epoch = "EXTRACT(EPOCH FROM CAST(%s AS timestamptz))",
-            .ids = "(SELECT CAST(value AS bigint) FROM json_array_elements_text(CAST(%s AS "
-                   "json)))",
+            /* = ANY of an array, not IN (a set from the JSON): the
+             * planner looks each id up in the index rather than hashing
+             * the ids and scanning the whole table */
+            .in_ids = "= ANY (CAST(translate(CAST(%s AS text), '[]', '{}') AS bigint[]))",
             .created = "created from the first rows",
             .data_schema = PG_DATA_SCHEMA,
             /* in the session's time zone, as ALTER ... TYPE timestamptz does */
@@ -1073,6 +1113,7 @@ static const drv_ops pg_ops = {
     .sandbox_end = pg_sandbox_end,
     .quarantine_add_many = pg_quarantine_add_many,
     .incident_link_many = pg_incident_link_many,
+    .quarantine_stats = pg_quarantine_stats,
 };
 
 /* Creates what is missing of the catalog. Workers opening at once would

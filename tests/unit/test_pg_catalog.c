@@ -250,6 +250,9 @@ static void test_quarantine(void **state)
     assert_int_equal(n, 2);
     assert_true(rows[0].id == ids[0] && rows[1].id == ids[1]);
     assert_null(rows[0].message);
+    assert_null(rows[0].findings);
+    pm_qrow *want[] = {&rows[0], &rows[1]};
+    assert_int_equal(store_quarantine_findings(s, want, 2, a, &err), PM_OK);
     assert_string_equal(rows[0].findings, "[{\"kind\":\"type_conflict\"}]");
     assert_memory_equal(rows[1].raw, raw, sizeof raw - 1);
     assert_int_equal(store_quarantine_page(s, "orders", ids[1], 0, a, &rows, &n, &err), PM_OK);
