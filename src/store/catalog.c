@@ -261,7 +261,9 @@ static const struct {
     /* what a replay needs to parse a page again, nothing more: the
      * findings and status of the few rows that still do not fit come
      * after, by ST_QUARANTINE_FINDINGS */
-    [ST_QUARANTINE_PAGE] = {"SELECT q.id, q.run_id, q.source, q.raw, q.raw_truncated, q.header "
+    [ST_QUARANTINE_PAGE] = {PG_BINARY_RESULTS
+                            "SELECT q.id, q.run_id, q.source, q.raw, "
+                            "q.raw_truncated, q.header "
                             "FROM _pipemend_quarantine q WHERE q.table_name = CAST($1 AS text) "
                             "AND q.id > CAST($2 AS bigint) ORDER BY q.id LIMIT CAST($3 AS bigint)",
                             "cannot list quarantine"},

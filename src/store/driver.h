@@ -36,6 +36,12 @@ typedef enum drv_tx {
     DRV_ROLLBACK,
 } drv_tx;
 
+/* A catalog statement whose text starts with this comment gets its
+ * results from PostgreSQL in binary format (bytea as its bytes, not hex
+ * text of twice the size: a replay page's raw rows); SQLite reads it as
+ * the comment it is. Only for columns of bigint, boolean, text and bytea. */
+#define PG_BINARY_RESULTS "/* binary results */ "
+
 /* SQL that differs between databases, spliced into catalog statements by
  * catalog.c. Every `_pipemend_` name in a catalog statement is prefixed with
  * catalog; {now}, {for_update}, {epoch:X} and {in_ids:X} are replaced. */

@@ -326,11 +326,12 @@ static void par_bytes(par *a, const char *s, size_t n)
     a->type[i] = BYTEA_OID;
 }
 
-static pm_code run(pg *p, const char *sql, const par *a, PGresult **out, const char *what,
-                   pm_err *err)
+/* run with the result in format (0 text, 1 binary) */
+static pm_code run_as(pg *p, const char *sql, const par *a, int format, PGresult **out,
+                      const char *what, pm_err *err)
 {
     PGresult *res = PQexecParams(p->conn, sql, a ? a->n : 0, a ? a->type : NULL, a ? a->v : NULL,
-                                 a ? a->len : NULL, a ? a->fmt : NULL, 0);
+                                 a ? a->len : NULL, a ? a->fmt : NULL, format);
     if (!res_ok(res)) {
         pm_code rc = pg_error(p, res, what, err);
         PQclear(res);
@@ -341,6 +342,12 @@ static pm_code run(pg *p, const char *sql, const par *a, PGresult **out, const c
     else
         PQclear(res);
     return PM_OK;
+}
+
+static pm_code run(pg *p, const char *sql, const par *a, PGresult **out, const char *what,
+                   pm_err *err)
+{
+    return run_as(p, sql, a, 0, out, what, err);
 }
 
 pm_code pg_query(pg *p, const char *sql, int nparams, const char *const *params, PGresult **out,
@@ -790,14 +797,32 @@ static const char *col_text(const PGresult *r, int row, int col, pm_arena *a)
     return pm_arena_strndup(a, PQgetvalue(r, row, col), (size_t)PQgetlength(r, row, col));
 }
 
+/* A big-endian integer of n bytes (a binary int2, int4 or int8). */
+static int64_t be_int(const unsigned char *v, int n)
+{
+    uint64_t u = 0;
+    for (int i = 0; i < n; i++)
+        u = u << 8 | v[i];
+    if (n < 8 && (u >> (8 * n - 1)) & 1)
+        u |= ~(uint64_t)0 << (8 * n); /* sign-extend */
+    return (int64_t)u;
+}
+
 static int64_t col_int(const PGresult *r, int row, int col)
 {
-    return PQgetisnull(r, row, col) ? 0 : strtoll(PQgetvalue(r, row, col), NULL, 10);
+    if (PQgetisnull(r, row, col))
+        return 0;
+    if (PQfformat(r, col) == 1)
+        return be_int((const unsigned char *)PQgetvalue(r, row, col), PQgetlength(r, row, col));
+    return strtoll(PQgetvalue(r, row, col), NULL, 10);
 }
 
 static bool col_bool(const PGresult *r, int row, int col)
 {
-    return !PQgetisnull(r, row, col) && PQgetvalue(r, row, col)[0] == 't';
+    if (PQgetisnull(r, row, col))
+        return false;
+    char c = PQgetvalue(r, row, col)[0];
+    return PQfformat(r, col) == 1 ? c != 0 : c == 't';
 }
 
 static int hexval(char c)
@@ -820,6 +845,10 @@ static const char *col_bytea(const PGresult *r, int row, int col, pm_arena *a, s
         return NULL;
     const char *v = PQgetvalue(r, row, col);
     size_t n = (size_t)PQgetlength(r, row, col);
+    if (PQfformat(r, col) == 1) { /* binary: the bytes themselves */
+        *len = n;
+        return pm_arena_strndup(a, v, n);
+    }
     if (n >= 2 && v[0] == '\\' && v[1] == 'x') {
         char *out = pm_arena_alloc(a, (n - 2) / 2 + 1);
         size_t k = 0;
@@ -854,7 +883,8 @@ typedef struct pg_stmt {
     const char *what;
     par a;
     PGresult *res;
-    int row; /* the current row of res; -1 before the first step */
+    int row;     /* the current row of res; -1 before the first step */
+    bool binary; /* results in binary format (the SQL starts with PG_BINARY_RESULTS) */
 } pg_stmt;
 
 static pg_stmt *pg_st(drv_stmt *st)
@@ -931,7 +961,7 @@ static pm_code st_step(drv_stmt *st, bool *row, pm_err *err)
     if (!x->res) {
         pm_code rc = ready(x->p, err);
         if (!rc)
-            rc = run(x->p, x->sql, &x->a, &x->res, x->what, err);
+            rc = run_as(x->p, x->sql, &x->a, x->binary, &x->res, x->what, err);
         if (rc)
             return rc;
         x->row = -1;
@@ -1016,6 +1046,7 @@ static pm_code pg_prepare(pm_store *s, const char *sql, const char *what, drv_st
     x->p = pg_of(s);
     x->sql = pm_xstrdup(sql);
     x->what = what;
+    x->binary = strncmp(sql, PG_BINARY_RESULTS, strlen(PG_BINARY_RESULTS)) == 0;
     *slot = &x->base;
     return PM_OK;
 }
