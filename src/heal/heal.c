@@ -881,6 +881,10 @@ pm_code heal_apply(heal_ctx *c, int64_t id, bool replay, heal_outcome *out, pm_e
         rc = op_result(t, ops, n, a, &to, err);
     pm_record *dr = NULL;
     size_t ndr = 0;
+    /* the dry run's sample and the replay page through the quarantine:
+     * by a plan that fits its size */
+    if (!rc)
+        rc = store_quarantine_stats(s, err);
     if (!rc)
         rc = dry_run_records(s, ins, nins, NULL, 0, a, &dr, &ndr, err);
     if (!rc)

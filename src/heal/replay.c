@@ -124,8 +124,6 @@ static pm_code restate(pm_store *s, const pm_qrow *q, const pm_finding *f, size_
     return rc;
 }
 
-/* One page of quarantined rows through the validator, then the rows that
- * fit through the loader together; *loaded gets the ids that loaded. */
 /* The rejected field mappings a replay's rename judgement leaves out. */
 typedef struct refusals {
     const pm_table *t;
@@ -133,22 +131,42 @@ typedef struct refusals {
     size_t n;
 } refusals;
 
-static pm_code replay_page(pm_store *s, const pm_qrow *rows, size_t n, const pm_source_opts *so,
+/* Restates rows w[0..n) (ascending ids) with their findings f[0..n),
+ * after reading what they were quarantined with: one statement for the
+ * lot, which a page whose rows all load never runs. */
+static pm_code restate_all(pm_store *s, pm_qrow **w, pm_finding **f, const size_t *nf, size_t n,
+                           incident_cache *cache, int64_t run_id, pm_buf *fj, pm_arena *a,
+                           replay_result *res, pm_err *err)
+{
+    pm_code rc = n ? store_quarantine_findings(s, w, n, a, err) : PM_OK;
+    for (size_t i = 0; !rc && i < n; i++)
+        rc = restate(s, w[i], f[i], nf[i], cache, run_id, fj, a, res, err);
+    return rc;
+}
+
+/* One page of quarantined rows through the validator, then the rows that
+ * fit through the loader together; *loaded gets the ids that loaded. */
+static pm_code replay_page(pm_store *s, pm_qrow *rows, size_t n, const pm_source_opts *so,
                            drift_ctx *dc, const refusals *rf, incident_cache *cache, int64_t run_id,
                            pm_arena *a, pm_buf *fj, int64_t *loaded, size_t *nloaded,
                            replay_result *res, pm_err *err)
 {
-    pm_load_row *load = pm_arena_alloc(a, (n ? n : 1) * sizeof *load);
-    const pm_qrow **from = pm_arena_alloc(a, (n ? n : 1) * sizeof *from);
-    size_t nload = 0;
+    size_t cap = n ? n : 1;
+    pm_load_row *load = pm_arena_alloc(a, cap * sizeof *load);
+    pm_qrow **from = pm_arena_alloc(a, cap * sizeof *from);
+    /* the rows that still do not fit, with their findings of now */
+    pm_qrow **wait = pm_arena_alloc(a, cap * sizeof *wait);
+    pm_finding **wf = pm_arena_alloc(a, cap * sizeof *wf);
+    size_t *wn = pm_arena_alloc(a, cap * sizeof *wn);
+    size_t nload = 0, nwait = 0;
     pm_code rc = PM_OK;
     /* The page is judged as a batch is during a run (drift/rename.h): a
      * new field that may be a renamed nullable column keeps its rename
      * finding while it waits. */
-    pm_record *recs = pm_arena_alloc(a, (n ? n : 1) * sizeof *recs);
-    drift_result *drs = pm_arena_alloc(a, (n ? n : 1) * sizeof *drs);
-    rename_row *rr = pm_arena_alloc(a, (n ? n : 1) * sizeof *rr);
-    bool *parsed = pm_arena_calloc(a, (n ? n : 1) * sizeof *parsed);
+    pm_record *recs = pm_arena_alloc(a, cap * sizeof *recs);
+    drift_result *drs = pm_arena_alloc(a, cap * sizeof *drs);
+    rename_row *rr = pm_arena_alloc(a, cap * sizeof *rr);
+    bool *parsed = pm_arena_calloc(a, cap * sizeof *parsed);
     size_t nr = 0;
     for (size_t i = 0; i < n; i++) {
         memset(&recs[i], 0, sizeof recs[i]);
@@ -161,7 +179,7 @@ static pm_code replay_page(pm_store *s, const pm_qrow *rows, size_t n, const pm_
     }
     rename_pair *pairs;
     size_t np = rf->t ? rename_suspects(rf->t, rr, nr, rf->no, rf->n, a, &pairs) : 0;
-    for (size_t i = 0, k = 0; !rc && i < n; i++) {
+    for (size_t i = 0, k = 0; i < n; i++) {
         if (!parsed[i]) {
             res->skipped++;
             continue;
@@ -175,29 +193,38 @@ static pm_code replay_page(pm_store *s, const pm_qrow *rows, size_t n, const pm_
         }
         k++;
         if (dr.nfindings) {
-            rc = restate(s, &rows[i], dr.findings, dr.nfindings, cache, run_id, fj, a, res, err);
+            wait[nwait] = &rows[i];
+            wf[nwait] = dr.findings;
+            wn[nwait++] = dr.nfindings;
             continue;
         }
         from[nload] = &rows[i];
         load[nload++] = (pm_load_row){.cells = dr.cells};
     }
+    rc = restate_all(s, wait, wf, wn, nwait, cache, run_id, fj, a, res, err);
     if (!rc && nload)
         rc = store_load(s, load, nload, a, err);
+    nwait = 0;
     for (size_t i = 0; !rc && i < nload; i++) {
         if (!load[i].refused) {
             loaded[(*nloaded)++] = from[i]->id;
             res->loaded++;
             continue;
         }
-        pm_finding f = {.kind = FINDING_CONTRACT,
-                        .rule = load[i].unique ? "unique" : "database",
-                        .message = load[i].unique
-                                       ? "a row with the same unique key is already loaded (rule "
-                                         "unique)"
-                                       : pm_arena_sprintf(a, "the warehouse refused the row: %s",
-                                                          load[i].why ? load[i].why : "?")};
-        rc = restate(s, from[i], &f, 1, cache, run_id, fj, a, res, err);
+        pm_finding *f = pm_arena_alloc(a, sizeof *f);
+        *f = (pm_finding){.kind = FINDING_CONTRACT,
+                          .rule = load[i].unique ? "unique" : "database",
+                          .message = load[i].unique
+                                         ? "a row with the same unique key is already loaded (rule "
+                                           "unique)"
+                                         : pm_arena_sprintf(a, "the warehouse refused the row: %s",
+                                                            load[i].why ? load[i].why : "?")};
+        wait[nwait] = from[i];
+        wf[nwait] = f;
+        wn[nwait++] = 1;
     }
+    if (!rc)
+        rc = restate_all(s, wait, wf, wn, nwait, cache, run_id, fj, a, res, err);
     return rc;
 }
 
@@ -250,6 +277,8 @@ pm_code replay_quarantine_opts(pm_store *s, const char *table, const pm_contract
         rc = pm_err_set(err, PM_ERR_NOTFOUND, "pipemend does not know a table \"%s\"", table);
     if (!rc && w)
         rc = store_quarantine_count(s, table, &total, err);
+    if (!rc)
+        rc = store_quarantine_stats(s, err);
     /* which incidents had rows before: settle resolves only those this
      * replay emptied */
     before b = {0};
@@ -333,8 +362,11 @@ pm_code replay_quarantine_opts(pm_store *s, const char *table, const pm_contract
         if (!rc && n)
             rc = replay_page(s, rows, n, &so, dc, &rf, cache, run_id, page_arena, &fj, loaded,
                              &nloaded, &pr, err);
+        /* a page that loaded whole leaves as one range of ids */
         int64_t removed = 0;
-        if (!rc && nloaded)
+        if (!rc && nloaded && nloaded == n)
+            rc = store_quarantine_remove_range(s, table, rows[0].id, rows[n - 1].id, &removed, err);
+        else if (!rc && nloaded)
             rc = store_quarantine_remove_many(s, loaded, nloaded, &removed, err);
         if (!rc && removed != (int64_t)nloaded) {
             /* another process took some of these rows out of quarantine

@@ -75,6 +75,7 @@ typedef enum stmt_id {
     ST_QUARANTINE_UPDATE,
     ST_QUARANTINE_LIST,
     ST_QUARANTINE_PAGE,
+    ST_QUARANTINE_FINDINGS,
     ST_QUARANTINE_BROWSE,
     ST_QUARANTINE_COUNT,
     ST_QUARANTINE_COUNT_ALL,
@@ -89,6 +90,8 @@ typedef enum stmt_id {
     ST_QUARANTINE_REMOVE_MANY,
     ST_UNLINK_ROW,
     ST_UNLINK_ROWS,
+    ST_QUARANTINE_REMOVE_RANGE,
+    ST_UNLINK_RANGE,
     /* incidents */
     ST_INCIDENT_FIND,
     ST_INCIDENT_ADD,
@@ -255,16 +258,23 @@ static const struct {
                               "ESCAPE '\\') AND (CAST($4 AS bigint) = 0 OR q.id < CAST($4 AS "
                               "bigint)) ORDER BY q.id DESC LIMIT CAST($5 AS bigint)",
                               "cannot list quarantine"},
-    /* status: "stranded" for a row linked to a resolved incident, which
-     * the replay links again to an active one */
-    [ST_QUARANTINE_PAGE] = {"SELECT q.id, q.run_id, NULL, NULL, q.source, q.byte_offset, q.line, "
-                            "q.raw, q.raw_truncated, NULL, NULL, q.findings, CASE WHEN EXISTS "
-                            "(SELECT 1 FROM _pipemend_incident_rows r JOIN _pipemend_incidents i "
-                            "ON i.id = r.incident WHERE r.qrow = q.id AND i.state = 'resolved') "
-                            "THEN 'stranded' END, NULL, q.header "
+    /* what a replay needs to parse a page again, nothing more: the
+     * findings and status of the few rows that still do not fit come
+     * after, by ST_QUARANTINE_FINDINGS */
+    [ST_QUARANTINE_PAGE] = {PG_BINARY_RESULTS
+                            "SELECT q.id, q.run_id, q.source, q.raw, "
+                            "q.raw_truncated, q.header "
                             "FROM _pipemend_quarantine q WHERE q.table_name = CAST($1 AS text) "
                             "AND q.id > CAST($2 AS bigint) ORDER BY q.id LIMIT CAST($3 AS bigint)",
                             "cannot list quarantine"},
+    /* status: "stranded" for a row linked to a resolved incident, which
+     * the replay links again to an active one */
+    [ST_QUARANTINE_FINDINGS] = {"SELECT q.id, q.findings, CASE WHEN EXISTS (SELECT 1 FROM "
+                                "_pipemend_incident_rows r JOIN _pipemend_incidents i ON i.id = "
+                                "r.incident WHERE r.qrow = q.id AND i.state = 'resolved') THEN "
+                                "'stranded' END FROM _pipemend_quarantine q WHERE q.id "
+                                "{in_ids:$1} ORDER BY q.id",
+                                "cannot list quarantine"},
     /* two statements, so that one table's count is an index lookup */
     [ST_QUARANTINE_COUNT] = {"SELECT count(*) FROM _pipemend_quarantine WHERE table_name = "
                              "CAST($1 AS text)",
@@ -303,13 +313,25 @@ static const struct {
     [ST_QUARANTINE_REMOVE] = {"DELETE FROM _pipemend_quarantine WHERE id = CAST($1 AS bigint) "
                               "RETURNING table_name, run_id",
                               "cannot take a row out of quarantine"},
-    [ST_QUARANTINE_REMOVE_MANY] = {"DELETE FROM _pipemend_quarantine WHERE id IN {ids:$1} "
+    [ST_QUARANTINE_REMOVE_MANY] = {"DELETE FROM _pipemend_quarantine WHERE id {in_ids:$1} "
                                    "RETURNING table_name, run_id",
                                    "cannot take rows out of quarantine"},
     [ST_UNLINK_ROW] = {"DELETE FROM _pipemend_incident_rows WHERE qrow = CAST($1 AS bigint)",
                        "cannot unlink a quarantined row from its incidents"},
-    [ST_UNLINK_ROWS] = {"DELETE FROM _pipemend_incident_rows WHERE qrow IN {ids:$1}",
+    [ST_UNLINK_ROWS] = {"DELETE FROM _pipemend_incident_rows WHERE qrow {in_ids:$1}",
                         "cannot take rows out of quarantine"},
+    /* the rows of table $1 with ids $2..$3: one index range, no id list */
+    [ST_QUARANTINE_REMOVE_RANGE] = {"DELETE FROM _pipemend_quarantine WHERE table_name = CAST($1 "
+                                    "AS text) AND id >= CAST($2 AS bigint) AND id <= CAST($3 AS "
+                                    "bigint) RETURNING run_id",
+                                    "cannot take rows out of quarantine"},
+    /* the range on qrow too: PostgreSQL walks its index for the range
+     * rather than hashing the page and scanning every link */
+    [ST_UNLINK_RANGE] = {"DELETE FROM _pipemend_incident_rows WHERE qrow >= CAST($2 AS bigint) "
+                         "AND qrow <= CAST($3 AS bigint) AND qrow IN (SELECT id FROM "
+                         "_pipemend_quarantine WHERE table_name = CAST($1 AS text) AND id >= "
+                         "CAST($2 AS bigint) AND id <= CAST($3 AS bigint))",
+                         "cannot take rows out of quarantine"},
 
     [ST_INCIDENT_FIND] = {"SELECT id FROM _pipemend_incidents WHERE table_name = CAST($1 AS "
                           "text) AND column_name = CAST($2 AS text) AND kind = CAST($3 AS text) "
@@ -552,8 +574,8 @@ static pm_code expand(const drv_dialect *d, const char *sql, pm_buf *b, pm_err *
                 rc = pm_buf_puts(b, d->for_update, err);
             else if (name == 5 && strncmp(p + 1, "epoch", 5) == 0)
                 rc = pm_buf_printf(b, err, d->epoch, arg);
-            else if (name == 3 && strncmp(p + 1, "ids", 3) == 0)
-                rc = pm_buf_printf(b, err, d->ids, arg);
+            else if (name == 6 && strncmp(p + 1, "in_ids", 6) == 0)
+                rc = pm_buf_printf(b, err, d->in_ids, arg);
             else
                 rc = pm_err_set(err, PM_ERR_INTERNAL, "unknown catalog fragment in %s", sql);
             p = end + 1;
@@ -1361,7 +1383,79 @@ pm_code store_quarantine_page(pm_store *s, const char *table, int64_t after, int
     TEXT(st, 1, table);
     INT(st, 2, after);
     INT(st, 3, limit_of(limit));
-    return read_qrows(st, a, out, n, err);
+    /* a page has its size: one array, not one that doubles as it fills */
+    size_t cap = limit > 0 ? (size_t)limit : 0;
+    if (cap)
+        *out = pm_arena_alloc(a, cap * sizeof **out);
+    bool row;
+    while (!(rc = STEP(st, &row, err)) && row) {
+        if (*n == cap)
+            *out = grow(a, *out, *n, &cap, sizeof **out);
+        pm_qrow *x = &(*out)[(*n)++];
+        *x = (pm_qrow){.id = C_INT(st, 0), .run_id = C_INT(st, 1), .table = table};
+        x->source = C_TEXT(st, 2, a);
+        x->raw = C_BLOB(st, 3, a, &x->raw_len);
+        if (!x->raw)
+            x->raw = "";
+        x->raw_truncated = C_BOOL(st, 4);
+        x->header = C_BLOB(st, 5, a, &x->header_len);
+    }
+    DONE(st);
+    return rc;
+}
+
+/* Ids go in as one JSON array per statement (the dialect's {in_ids:$1}
+ * reads it back), at most this many at a time. */
+#define IDS_PER_STATEMENT 4096
+
+/* ids[at..end) as a JSON array, into b. */
+static pm_code ids_json(pm_buf *b, const int64_t *ids, size_t at, size_t end, pm_err *err)
+{
+    pm_buf_reset(b);
+    pm_code rc = pm_buf_putc(b, '[', err);
+    for (size_t i = at; !rc && i < end; i++)
+        rc = pm_buf_printf(b, err, "%s%lld", i > at ? "," : "", (long long)ids[i]);
+    if (!rc)
+        rc = pm_buf_putc(b, ']', err);
+    return rc;
+}
+
+pm_code store_quarantine_findings(pm_store *s, pm_qrow *const *rows, size_t n, pm_arena *a,
+                                  pm_err *err)
+{
+    pm_code rc = PM_OK;
+    pm_buf b;
+    pm_buf_init(&b, 64u * 1024 * 1024);
+    int64_t *ids = pm_arena_alloc(a, (n ? n : 1) * sizeof *ids);
+    for (size_t i = 0; i < n; i++) {
+        ids[i] = rows[i]->id;
+        rows[i]->findings = rows[i]->status = NULL;
+    }
+    for (size_t at = 0; !rc && at < n; at += IDS_PER_STATEMENT) {
+        size_t end = n - at > IDS_PER_STATEMENT ? at + IDS_PER_STATEMENT : n;
+        drv_stmt *st;
+        rc = ids_json(&b, ids, at, end, err);
+        if (!rc)
+            rc = stmt(s, ST_QUARANTINE_FINDINGS, &st, err);
+        if (rc)
+            break;
+        TEXT(st, 1, b.data);
+        /* both in id order: one walk matches them */
+        bool row;
+        size_t k = at;
+        while (!(rc = STEP(st, &row, err)) && row) {
+            int64_t id = C_INT(st, 0);
+            while (k < end && rows[k]->id < id)
+                k++;
+            if (k < end && rows[k]->id == id) {
+                rows[k]->findings = C_TEXT(st, 1, a);
+                rows[k]->status = C_TEXT(st, 2, a);
+            }
+        }
+        DONE(st);
+    }
+    pm_buf_free(&b);
+    return rc;
 }
 
 pm_code store_quarantine_count(pm_store *s, const char *table, int64_t *n, pm_err *err)
@@ -1516,8 +1610,6 @@ pm_code store_quarantine_remove(pm_store *s, int64_t id, pm_err *err)
     return own_end(s, own, rc, err);
 }
 
-/* Ids go in as one JSON array per statement (the dialect's {ids:$1} reads
- * it back as rows), a few thousand at a time. */
 pm_code store_quarantine_remove_many(pm_store *s, const int64_t *ids, size_t n, int64_t *removed,
                                      pm_err *err)
 {
@@ -1529,14 +1621,9 @@ pm_code store_quarantine_remove_many(pm_store *s, const int64_t *ids, size_t n, 
     pm_buf_init(&b, 64u * 1024 * 1024);
     bool own;
     pm_code rc = own_begin(s, &own, err);
-    for (size_t at = 0; !rc && at < n; at += 4096) {
-        size_t end = n - at > 4096 ? at + 4096 : n;
-        pm_buf_reset(&b);
-        rc = pm_buf_putc(&b, '[', err);
-        for (size_t i = at; !rc && i < end; i++)
-            rc = pm_buf_printf(&b, err, "%s%lld", i > at ? "," : "", (long long)ids[i]);
-        if (!rc)
-            rc = pm_buf_putc(&b, ']', err);
+    for (size_t at = 0; !rc && at < n; at += IDS_PER_STATEMENT) {
+        size_t end = n - at > IDS_PER_STATEMENT ? at + IDS_PER_STATEMENT : n;
+        rc = ids_json(&b, ids, at, end, err);
         static const stmt_id both[] = {ST_UNLINK_ROWS, ST_QUARANTINE_REMOVE_MANY};
         for (size_t k = 0; !rc && k < 2; k++) {
             drv_stmt *st;
@@ -1553,6 +1640,48 @@ pm_code store_quarantine_remove_many(pm_store *s, const int64_t *ids, size_t n, 
         }
     }
     pm_buf_free(&b);
+    return own_end(s, own, rc, err);
+}
+
+pm_code store_quarantine_remove_range(pm_store *s, const char *table, int64_t first, int64_t last,
+                                      int64_t *removed, pm_err *err)
+{
+    *removed = 0;
+    bool own;
+    pm_code rc = own_begin(s, &own, err);
+    static const stmt_id both[] = {ST_UNLINK_RANGE, ST_QUARANTINE_REMOVE_RANGE};
+    for (size_t k = 0; !rc && k < 2; k++) {
+        drv_stmt *st;
+        rc = stmt(s, both[k], &st, err);
+        if (rc)
+            break;
+        TEXT(st, 1, table);
+        INT(st, 2, first);
+        INT(st, 3, last);
+        if (both[k] == ST_UNLINK_RANGE) {
+            rc = run(st, NULL, err);
+            continue;
+        }
+        /* the kept counts, a note per run rather than per row: the rows
+         * of a page come from one run or a few, in id order */
+        bool row;
+        int64_t run_id = 0, same = 0;
+        while (!(rc = STEP(st, &row, err)) && row) {
+            int64_t r = C_INT(st, 0);
+            if (same && r != run_id) {
+                rc = counts_note(s, table, run_id, 0, -same, same, 0, err);
+                same = 0;
+                if (rc)
+                    break;
+            }
+            run_id = r;
+            same++;
+            ++*removed;
+        }
+        DONE(st);
+        if (!rc && same)
+            rc = counts_note(s, table, run_id, 0, -same, same, 0, err);
+    }
     return own_end(s, own, rc, err);
 }
 

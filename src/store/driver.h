@@ -36,16 +36,22 @@ typedef enum drv_tx {
     DRV_ROLLBACK,
 } drv_tx;
 
+/* A catalog statement whose text starts with this comment gets its
+ * results from PostgreSQL in binary format (bytea as its bytes, not hex
+ * text of twice the size: a replay page's raw rows); SQLite reads it as
+ * the comment it is. Only for columns of bigint, boolean, text and bytea. */
+#define PG_BINARY_RESULTS "/* binary results */ "
+
 /* SQL that differs between databases, spliced into catalog statements by
  * catalog.c. Every `_pipemend_` name in a catalog statement is prefixed with
- * catalog; {now}, {for_update}, {epoch:X} and {ids:X} are replaced. */
+ * catalog; {now}, {for_update}, {epoch:X} and {in_ids:X} are replaced. */
 typedef struct drv_dialect {
     const char *catalog;     /* where the catalog tables live: "" or "pipemend." */
     const char *now;         /* the current time as ISO 8601 UTC text (..:05.678Z) */
     const char *for_update;  /* locks the rows a write transaction read, or "" */
     const char *epoch;       /* printf format: seconds since 1970 of ISO text %s */
-    const char *ids;         /* printf format: the ids of JSON array text %s, as a
-                              * one-column row set for IN (...) */
+    const char *in_ids;      /* printf format: after a column, whether it is one of
+                              * the ids of JSON array text %s (IN (...), = ANY) */
     const char *created;     /* the reason recorded with a table's first version */
     const char *data_schema; /* the schema of data tables, or NULL (SQLite) */
     /* printf format: the timestamp column %s read as a timestamptz the way
@@ -157,6 +163,9 @@ typedef struct drv_ops {
                                    pm_err *err);
     pm_code (*incident_link_many)(pm_store *s, const int64_t *incident, const int64_t *qrow,
                                   size_t n, bool *linked, pm_err *err);
+    /* the planner's statistics of the quarantine brought up to date when
+     * they are stale, optional (NULL: nothing to do) */
+    pm_code (*quarantine_stats)(pm_store *s, pm_err *err);
 } drv_ops;
 
 /* Each backend registers by one open function: it connects, creates its

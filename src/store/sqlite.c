@@ -1501,7 +1501,7 @@ static const drv_ops sqlite_ops = {
             .now = "strftime('%Y-%m-%dT%H:%M:%fZ','now')",
             .for_update = "",
             .epoch = "(julianday(%s) * 86400.0)",
-            .ids = "(SELECT value FROM json_each(%s))",
+            .in_ids = "IN (SELECT value FROM json_each(%s))",
             .created = "created from the first batch",
             /* a timestamp without a zone is read as UTC */
             .as_timestamptz = "strftime('%%Y-%%m-%%d %%H:%%M:%%f+00', %s)",

@@ -92,6 +92,11 @@ size_t store_stream_rows(const pm_store *s)
     return s->drv->stream_rows ? s->drv->stream_rows : s->drv->default_batch;
 }
 
+pm_code store_quarantine_stats(pm_store *s, pm_err *err)
+{
+    return s->drv->quarantine_stats ? s->drv->quarantine_stats(s, err) : PM_OK;
+}
+
 /* The kept counts' notes (counts.c) live as long as the transaction:
  * written just before it commits, dropped when it begins or rolls back. */
 pm_code store_begin(pm_store *s, pm_err *err)

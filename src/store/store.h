@@ -241,6 +241,20 @@ pm_code store_quarantine_add_many(pm_store *s, const pm_qrow *q, size_t n, int64
  * there to take: fewer than n when another process took some first. */
 pm_code store_quarantine_remove_many(pm_store *s, const int64_t *ids, size_t n, int64_t *removed,
                                      pm_err *err);
+/* The same for every row of table with an id from first to last (a replay
+ * page that loaded whole): one index range, no list of ids. *removed gets
+ * how many went; the caller checks it against the rows it loaded (more:
+ * another process quarantined a row in the range meanwhile; fewer: one
+ * took some out). */
+/* Before paging through a large quarantine (a replay): brings the
+ * database's statistics of the quarantine up to date when many rows
+ * changed since they were taken. PostgreSQL plans a page by them: with
+ * those of an empty quarantine it reads and sorts the whole rest of the
+ * quarantine for each page, rather than walking the index. Nothing to do
+ * on SQLite. */
+pm_code store_quarantine_stats(pm_store *s, pm_err *err);
+pm_code store_quarantine_remove_range(pm_store *s, const char *table, int64_t first, int64_t last,
+                                      int64_t *removed, pm_err *err);
 /* Replaces the findings of a row that replay found still does not fit. */
 pm_code store_quarantine_update(pm_store *s, int64_t id, const char *kinds, const char *message,
                                 const char *findings, pm_err *err);
@@ -261,10 +275,17 @@ pm_code store_quarantine_browse(pm_store *s, const pm_qrow_filter *f, int limit,
                                 pm_qrow **out, size_t *n, pm_err *err);
 /* Oldest first: up to limit rows of table with id > after (paging through
  * a quarantine of any size with bounded memory), with only what replay
- * reads: id, run, source and position, raw bytes, header and findings (the
- * other text fields are NULL). */
+ * needs to parse them again: id, run, table, source, raw bytes and header
+ * (the other fields NULL or 0; store_quarantine_findings reads the
+ * findings of the rows that need them). */
 pm_code store_quarantine_page(pm_store *s, const char *table, int64_t after, int limit,
                               pm_arena *arena, pm_qrow **out, size_t *n, pm_err *err);
+/* Fills findings and status of rows[0..n) (ascending ids, rows read by
+ * store_quarantine_page): status is "stranded" for a row linked to a
+ * resolved incident, else NULL; both stay NULL for a row no longer in
+ * quarantine. One statement per few thousand rows. */
+pm_code store_quarantine_findings(pm_store *s, pm_qrow *const *rows, size_t n, pm_arena *arena,
+                                  pm_err *err);
 /* Takes a row out of quarantine once it is loaded (replay), with its links
  * to incidents. */
 pm_code store_quarantine_remove(pm_store *s, int64_t id, pm_err *err);

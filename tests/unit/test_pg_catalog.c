@@ -250,11 +250,24 @@ static void test_quarantine(void **state)
     assert_int_equal(n, 2);
     assert_true(rows[0].id == ids[0] && rows[1].id == ids[1]);
     assert_null(rows[0].message);
+    assert_null(rows[0].findings);
+    pm_qrow *want[] = {&rows[0], &rows[1]};
+    assert_int_equal(store_quarantine_findings(s, want, 2, a, &err), PM_OK);
     assert_string_equal(rows[0].findings, "[{\"kind\":\"type_conflict\"}]");
     assert_memory_equal(rows[1].raw, raw, sizeof raw - 1);
     assert_int_equal(store_quarantine_page(s, "orders", ids[1], 0, a, &rows, &n, &err), PM_OK);
     assert_int_equal(n, 3);
+    /* the page comes in binary format: every column as it went in */
+    assert_true(rows[0].id == ids[2] && rows[2].id == ids[4]);
+    assert_int_equal(rows[2].run_id, 7);
+    assert_string_equal(rows[2].source, "/data/orders.ndjson");
+    assert_int_equal(rows[2].raw_len, sizeof raw - 1);
+    assert_memory_equal(rows[2].raw, raw, sizeof raw - 1);
+    assert_true(rows[2].raw_truncated);
+    assert_false(rows[1].raw_truncated);
+    assert_null(rows[0].header);
     assert_int_equal(rows[1].header_len, sizeof header - 1);
+    assert_memory_equal(rows[1].header, header, sizeof header - 1);
 
     assert_int_equal(store_quarantine_update(s, ids[0], "widen", "too long", "[1]", &err), PM_OK);
     assert_int_equal(store_quarantine_get(s, ids[0], a, &one, &found, &err), PM_OK);
