@@ -143,8 +143,10 @@ typedef struct run {
     /* the stream (store_load_stream): clean batches in one load; writer-owned
      * but for streaming and want_conn, under mu (writer_idle) */
     bool streaming;
-    bool want_conn; /* the reader waits for the connection: end the stream */
-    bool no_stream; /* a stream failed: batches are written one by one */
+    bool want_conn;  /* the reader waits for the connection: end the stream */
+    bool rereadable; /* every source is a regular file: a failed stream can be
+                      * read again from the checkpoints (not a pipe, not stdin) */
+    bool no_stream;  /* a stream failed: batches are written one by one */
     int64_t stream_rows;
     const char *stream_source, *stream_path;
     const pm_table *stream_table;
@@ -852,8 +854,8 @@ static bool retryable(const pm_err *e)
 
 static bool stream_fits(run *r, const batch *b)
 {
-    if (r->no_stream || !b->n || !b->table || !b->checkpoint || b->retry || b->halt_at >= 0 ||
-        r->unique)
+    if (r->no_stream || !r->rereadable || !b->n || !b->table || !b->checkpoint || b->retry ||
+        b->halt_at >= 0 || r->unique)
         return false;
     if (r->streaming && (b->table != r->stream_table || strcmp(b->source, r->stream_source) != 0))
         return false;
@@ -881,10 +883,12 @@ static pm_code stream_failed(run *r, pm_code rc, pm_err *err)
     r->stream_rows = 0;
     if (rc == PM_ERR_BUSY && strstr(err->msg, "another run is loading"))
         return rc;
+    /* read again from the checkpoints, batch by batch from here: each batch
+     * then gets its own retries, and a refused row is found */
     r->rewind = true;
-    if (retryable(err))
-        return rc; /* a lost connection: read again, in streams as before */
     r->no_stream = true;
+    if (retryable(err))
+        return rc; /* a lost connection says so itself */
     char was[sizeof err->msg];
     snprintf(was, sizeof was, "%s", err->msg);
     pm_err_set(err, rc,
@@ -2200,9 +2204,13 @@ pm_code ingest_run(pm_store *store, const ingest_opts *o, ingest_result *res, pm
         }
     }
 
+    r.rereadable = true;
     for (size_t i = 0; i < nplan; i++) {
         if (plan[i].skip)
             continue;
+        struct stat rs;
+        if (strcmp(plan[i].path, "-") == 0 || stat(plan[i].path, &rs) != 0 || !S_ISREG(rs.st_mode))
+            r.rereadable = false; /* its bytes cannot be read twice: no streams */
         if (strcmp(plan[i].path, "-") == 0) {
             if (o->policy.on_incident == ON_INCIDENT_HALT)
                 pm_warn("on_incident: halt does not hold back standard input (there is no "

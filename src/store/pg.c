@@ -385,7 +385,15 @@ static pm_code pipeline(pg *p, const pg_send *last, PGresult **out, const char *
         PGresult *res = PQgetResult(p->conn); /* PGRES_PIPELINE_SYNC */
         PQclear(res);
     }
-    PQexitPipelineMode(p->conn);
+    if (PQexitPipelineMode(p->conn) != 1 && PQstatus(p->conn) == CONNECTION_OK) {
+        /* a send that failed half way left the pipeline unsynced: the
+         * connection is made again (the transaction is lost with it) */
+        PQreset(p->conn);
+        p->in_tx = false;
+        if (!rc)
+            rc = pm_err_set(err, PM_ERR_IO, "%s: the connection was reset after a failed send",
+                            what);
+    }
     if (!rc && PQstatus(p->conn) != CONNECTION_OK)
         rc = pg_error(p, NULL, what, err);
     if (rc && out && *out) {
@@ -909,8 +917,9 @@ static pm_code pg_tx(pm_store *s, drv_tx kind, pm_err *err)
         /* SQLite's BEGIN IMMEDIATE takes its writer lock here; in
          * PostgreSQL the locks that matter are taken where they are needed */
         PGTransactionStatusType st = PQtransactionStatus(p->conn);
-        if (st == PQTRANS_INTRANS || st == PQTRANS_INERROR)
+        if (p->in_tx || st == PQTRANS_INTRANS || st == PQTRANS_INERROR)
             return pm_err_set(err, PM_ERR_INTERNAL, "a transaction is already open");
+        later_clear(p);
         pm_code rc = reconnect(p, err);
         /* A batch's commit need not wait for the WAL flush: its rows and
          * its checkpoint are kept or lost together, and the run's last

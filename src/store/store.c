@@ -113,6 +113,7 @@ pm_code store_begin_batch(pm_store *s, pm_err *err)
     pm_code rc = s->drv->tx(s, DRV_BEGIN_BATCH, err);
     if (!rc)
         counts_forget(s);
+    s->stream_rows = 0;
     return rc;
 }
 
@@ -130,6 +131,7 @@ pm_code store_commit(pm_store *s, pm_err *err)
 pm_code store_rollback(pm_store *s, pm_err *err)
 {
     counts_forget(s);
+    s->stream_rows = 0;
     return s->drv->tx(s, DRV_ROLLBACK, err);
 }
 
