@@ -6,8 +6,9 @@
  *
  *   db: sqlite:warehouse.db
  *   defaults:
- *     batch_size: 5000         # rows per transaction (default: 5000 on SQLite,
- *                              # 20000 on PostgreSQL)
+ *     batch_size: 5000         # rows per transaction (default: 5000 on SQLite;
+ *                              # 20000 on PostgreSQL, where clean batches of
+ *                              # regular files share a COPY up to 250000)
  *     sample_size: 1000        # rows used to infer a new table's types
  *     max_line_bytes: 16777216
  *     max_depth: 64            # JSON nesting
