@@ -85,14 +85,19 @@ class TestPostgres(E2E):
                          [(rows, rows)])
         self.assert_invariants("t", rows)
 
-    def test_row_the_server_refuses_is_quarantined_and_the_rest_loads(self):
-        self.ingest("t", self.write("a.ndjson", [rec(i) for i in range(5)]), expect=EXIT_LOADED)
+    def refuse_thirteen(self):
+        """A trigger on t that refuses a row whose n is 13, as the server
+        would refuse a row pipemend cannot foresee."""
         self.sql_script(
             "CREATE FUNCTION public.no_thirteen() RETURNS trigger LANGUAGE plpgsql AS $$ "
             "BEGIN IF NEW.n = 13 THEN RAISE EXCEPTION 'thirteen is unlucky'; END IF; "
             "RETURN NEW; END $$",
             "CREATE TRIGGER no_thirteen BEFORE INSERT ON public.t FOR EACH ROW "
             "EXECUTE FUNCTION public.no_thirteen()")
+
+    def test_row_the_server_refuses_is_quarantined_and_the_rest_loads(self):
+        self.ingest("t", self.write("a.ndjson", [rec(i) for i in range(5)]), expect=EXIT_LOADED)
+        self.refuse_thirteen()
         rows = [rec(100 + i, n=13 if i in (7, 4000) else 20 + i) for i in range(6000)]
         self.ingest("t", self.write("b.ndjson", rows), expect=EXIT_QUARANTINED)
         q = self.quarantine()
@@ -110,12 +115,7 @@ class TestPostgres(E2E):
         # quarantined, every other row loads once, and the run counts each
         # row once.
         self.ingest("t", self.write("a.ndjson", [rec(i) for i in range(5)]), expect=EXIT_LOADED)
-        self.sql_script(
-            "CREATE FUNCTION public.no_thirteen() RETURNS trigger LANGUAGE plpgsql AS $$ "
-            "BEGIN IF NEW.n = 13 THEN RAISE EXCEPTION 'thirteen is unlucky'; END IF; "
-            "RETURN NEW; END $$",
-            "CREATE TRIGGER no_thirteen BEFORE INSERT ON public.t FOR EACH ROW "
-            "EXECUTE FUNCTION public.no_thirteen()")
+        self.refuse_thirteen()
         rows = 60000  # a dozen batches of 12 MiB of parsed rows
         path = os.path.join(self.tmp, "b.ndjson")
         with open(path, "w") as f:
@@ -139,12 +139,7 @@ class TestPostgres(E2E):
         # load that could fail after their memory was freed. The refused
         # row is quarantined and every other row loads once.
         self.ingest("t", self.write("a.ndjson", [rec(i) for i in range(5)]), expect=EXIT_LOADED)
-        self.sql_script(
-            "CREATE FUNCTION public.no_thirteen() RETURNS trigger LANGUAGE plpgsql AS $$ "
-            "BEGIN IF NEW.n = 13 THEN RAISE EXCEPTION 'thirteen is unlucky'; END IF; "
-            "RETURN NEW; END $$",
-            "CREATE TRIGGER no_thirteen BEFORE INSERT ON public.t FOR EACH ROW "
-            "EXECUTE FUNCTION public.no_thirteen()")
+        self.refuse_thirteen()
         rows = 60000
         path = os.path.join(self.tmp, "feed")
         os.mkfifo(path)
