@@ -865,9 +865,7 @@ static bool stream_fits(run *r, const batch *b)
     return true;
 }
 
-/* After a failed stream: rolled back, and the run reads again (see above).
- * Another run moving the checkpoint is no failure of the stream: the run
- * stops, as a batch does. */
+/* r->streaming, under mu: writer_idle waits for it. */
 static void stream_set(run *r, bool on)
 {
     pthread_mutex_lock(&r->mu);
@@ -876,6 +874,9 @@ static void stream_set(run *r, bool on)
     pthread_mutex_unlock(&r->mu);
 }
 
+/* After a failed stream: rolled back, and the run reads again (see above).
+ * Another run moving the checkpoint is no failure of the stream: the run
+ * stops, as a batch does. */
 static pm_code stream_failed(run *r, pm_code rc, pm_err *err)
 {
     store_rollback(r->store, NULL);
