@@ -404,6 +404,17 @@ static pm_code pipeline(pg *p, const pg_send *last, PGresult **out, const char *
     return rc;
 }
 
+/* Runs q, with the deferred statements ahead of it when there are any;
+ * *res is its result (the caller checks and clears it). */
+static pm_code send_one(pg *p, const pg_send *q, PGresult **res, const char *what, pm_err *err)
+{
+    *res = NULL;
+    if (p->nlater)
+        return pipeline(p, q, res, what, err);
+    *res = PQexecParams(p->conn, q->sql, q->n, q->type, q->v, q->len, q->fmt, q->format);
+    return PM_OK;
+}
+
 pm_code pg_defer(pg *p, const char *sql, const char *what, pm_err *err)
 {
     if (!p->in_tx)
@@ -487,22 +498,17 @@ static void par_bytes(par *a, const char *s, size_t n)
 static pm_code run_as(pg *p, const char *sql, const par *a, int format, PGresult **out,
                       const char *what, pm_err *err)
 {
-    PGresult *res = NULL;
-    if (p->nlater) {
-        pg_send last = {sql,
-                        a ? a->n : 0,
-                        a ? a->type : NULL,
-                        a ? a->v : NULL,
-                        a ? a->len : NULL,
-                        a ? a->fmt : NULL,
-                        format};
-        pm_code rc = pipeline(p, &last, &res, what, err);
-        if (rc)
-            return rc;
-    } else {
-        res = PQexecParams(p->conn, sql, a ? a->n : 0, a ? a->type : NULL, a ? a->v : NULL,
-                           a ? a->len : NULL, a ? a->fmt : NULL, format);
-    }
+    pg_send q = {sql,
+                 a ? a->n : 0,
+                 a ? a->type : NULL,
+                 a ? a->v : NULL,
+                 a ? a->len : NULL,
+                 a ? a->fmt : NULL,
+                 format};
+    PGresult *res;
+    pm_code src = send_one(p, &q, &res, what, err);
+    if (src)
+        return src;
     if (!res_ok(res)) {
         pm_code rc = pg_error(p, res, what, err);
         PQclear(res);
@@ -524,15 +530,11 @@ static pm_code run(pg *p, const char *sql, const par *a, PGresult **out, const c
 pm_code pg_query(pg *p, const char *sql, int nparams, const char *const *params, PGresult **out,
                  const char *what, pm_err *err)
 {
-    PGresult *res = NULL;
-    if (p->nlater) {
-        pg_send last = {sql, nparams, NULL, params, NULL, NULL, 0};
-        pm_code rc = pipeline(p, &last, &res, what, err);
-        if (rc)
-            return rc;
-    } else {
-        res = PQexecParams(p->conn, sql, nparams, NULL, params, NULL, NULL, 0);
-    }
+    pg_send q = {sql, nparams, NULL, params, NULL, NULL, 0};
+    PGresult *res;
+    pm_code src = send_one(p, &q, &res, what, err);
+    if (src)
+        return src;
     if (!res_ok(res)) {
         pm_code rc = pg_error(p, res, what, err);
         PQclear(res);
@@ -737,17 +739,12 @@ static bool joined(pg *p)
  * error: that must not pass for a commit (the checkpoint did not move). */
 static pm_code commit(pg *p, pm_err *err)
 {
-    PGresult *res = NULL;
-    pm_code rc = PM_OK;
-    if (p->nlater) {
-        /* the batch's bookkeeping and its COMMIT: one round trip */
-        pg_send last = {"COMMIT", 0, NULL, NULL, NULL, NULL, 0};
-        rc = pipeline(p, &last, &res, "cannot commit", err);
-        if (rc)
-            return rc;
-    } else {
-        res = PQexec(p->conn, "COMMIT");
-    }
+    /* the batch's bookkeeping goes with its COMMIT: one round trip */
+    pg_send q = {"COMMIT", 0, NULL, NULL, NULL, NULL, 0};
+    PGresult *res;
+    pm_code rc = send_one(p, &q, &res, "cannot commit", err);
+    if (rc)
+        return rc;
     if (!res_ok(res))
         rc = pg_error(p, res, "cannot commit", err);
     else if (strcmp(PQcmdStatus(res), "COMMIT") != 0) {
@@ -926,7 +923,6 @@ static pm_code pg_tx(pm_store *s, drv_tx kind, pm_err *err)
          * commit (synchronous) flushes every batch before it. */
         /* a batch's BEGIN goes with its first statement (pg_defer) */
         if (!rc && kind == DRV_BEGIN_BATCH) {
-            later_clear(p);
             later_add(p, "BEGIN", NULL, "cannot begin a transaction");
             later_add(p, "SET LOCAL synchronous_commit = off", NULL, "cannot begin a transaction");
         } else if (!rc) {
@@ -943,15 +939,7 @@ static pm_code pg_tx(pm_store *s, drv_tx kind, pm_err *err)
     /* nothing open (or the connection is gone with it): nothing to undo;
      * what was deferred never reached the server */
     later_clear(p);
-    if (p->streaming) {
-        /* a COPY left open by a failure: ended, so ROLLBACK can be sent */
-        p->streaming = false;
-        if (PQputCopyEnd(p->conn, "pipemend: rolled back") == 1) {
-            PGresult *res;
-            while ((res = PQgetResult(p->conn)) != NULL)
-                PQclear(res);
-        }
-    }
+    pg_load_stream_abort(p); /* a COPY left open by a failure: ROLLBACK can be sent */
     PGTransactionStatusType st = PQtransactionStatus(p->conn);
     if (st != PQTRANS_INTRANS && st != PQTRANS_INERROR)
         return PM_OK;

@@ -117,6 +117,8 @@ pm_code pg_load(pm_store *s, pm_load_row *rows, size_t n, pm_arena *a, pm_err *e
 bool pg_load_streams(pm_store *s);
 pm_code pg_load_stream(pm_store *s, const pm_load_row *rows, size_t n, pm_err *err);
 pm_code pg_load_stream_end(pm_store *s, pm_err *err);
+/* Abandons an open stream (a rollback): nothing of it is kept. */
+void pg_load_stream_abort(pg *p);
 pm_code pg_sandbox_begin(pm_store *s, const pm_table *from, const pm_op *ops, size_t n,
                          const pm_table *to, int sample, int64_t *copied, pm_err *err);
 pm_code pg_sandbox_insert(pm_store *s, const pm_cell *cells, pm_err *err);

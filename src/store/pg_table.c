@@ -704,43 +704,68 @@ static pm_code copy_start(pg *p, const char *schema, const char *name, const pm_
     return PM_OK;
 }
 
-/* One COPY of rows[0..n) into target (schema.name of t). */
-static pm_code copy_rows(pg *p, const char *schema, const char *name, const pm_table *t,
-                         const pm_load_row *rows, size_t n, pm_err *err)
+/* Encodes rows[0..n) of t into the open COPY and sends them in chunks.
+ * A row that cannot be encoded stops it: *erc and *ee say why. */
+static pm_code copy_send(pg *p, const pm_table *t, bool text, const pm_load_row *rows, size_t n,
+                         pm_code *erc, pm_err *ee, pm_err *err)
 {
-    bool text;
-    PGresult *res;
-    pm_code rc = copy_start(p, schema, name, t, &text, err);
-    if (rc)
-        return rc;
-    pm_err ee = {0};
-    pm_code erc = PM_OK;
-    for (size_t i = 0; !rc && !erc && i < n; i++) {
+    pm_code rc = PM_OK;
+    *erc = PM_OK;
+    for (size_t i = 0; !rc && !*erc && i < n; i++) {
         /* The reader thread wrote these cells on the other core, a batch
          * ago: reading them was most of the encoding's time, a cache miss
          * each. Asking for them two rows ahead overlaps the misses. */
         if (i + 2 < n)
             for (size_t k = 0; k < t->ncols * sizeof *rows[i].cells; k += 64)
                 __builtin_prefetch((const char *)rows[i + 2].cells + k);
-        erc = text ? copy_text_row(&p->copy, t, rows[i].cells, &ee)
-                   : pg_copy_row(&p->copy, t, rows[i].cells, &ee);
-        if (!erc && p->copy.len >= COPY_CHUNK)
+        *erc = text ? copy_text_row(&p->copy, t, rows[i].cells, ee)
+                    : pg_copy_row(&p->copy, t, rows[i].cells, ee);
+        if (!*erc && p->copy.len >= COPY_CHUNK)
             rc = send_chunk(p, err);
     }
-    if (!rc && !erc && !text)
-        pg_copy_end(&p->copy);
-    if (!rc && !erc)
+    return rc;
+}
+
+/* Ends the open COPY and reads its outcome: the rows sent are in (PM_OK)
+ * or the server's refusal. With abort_why the COPY is abandoned instead
+ * (nothing of it is kept) and only a failure to say so is an error. */
+static pm_code copy_finish(pg *p, bool text, const char *abort_why, pm_err *err)
+{
+    pm_code rc = PM_OK;
+    if (!abort_why) {
+        if (!text)
+            pg_copy_end(&p->copy);
         rc = send_chunk(p, err);
-    /* A value PostgreSQL cannot store (a NUL byte in text) or a row too
-     * large for one stream ends the COPY; bisection narrows it down like a
-     * refusal from the server. */
-    if (!rc && PQputCopyEnd(p->conn, erc ? "pipemend: a row cannot be encoded" : NULL) != 1)
+    }
+    if (!rc && PQputCopyEnd(p->conn, abort_why) != 1)
         rc = pg_error(p, NULL, "cannot send rows to the server", err);
+    PGresult *res;
     while ((res = PQgetResult(p->conn)) != NULL) {
-        if (!rc && !erc && PQresultStatus(res) != PGRES_COMMAND_OK)
+        if (!rc && !abort_why && PQresultStatus(res) != PGRES_COMMAND_OK)
             rc = pg_error(p, res, "the server refused the rows", err);
         PQclear(res);
     }
+    return rc;
+}
+
+/* One COPY of rows[0..n) into target (schema.name of t). */
+static pm_code copy_rows(pg *p, const char *schema, const char *name, const pm_table *t,
+                         const pm_load_row *rows, size_t n, pm_err *err)
+{
+    bool text;
+    pm_code rc = copy_start(p, schema, name, t, &text, err);
+    if (rc)
+        return rc;
+    pm_err ee = {0};
+    pm_code erc;
+    rc = copy_send(p, t, text, rows, n, &erc, &ee, err);
+    /* A value PostgreSQL cannot store (a NUL byte in text) or a row too
+     * large for one stream ends the COPY; bisection narrows it down like a
+     * refusal from the server. */
+    if (!rc)
+        rc = copy_finish(p, text, erc ? "pipemend: a row cannot be encoded" : NULL, err);
+    else
+        copy_finish(p, text, "pipemend: the rows could not be sent", NULL);
     if (!rc && erc) {
         *err = ee;
         snprintf(err->sqlstate, sizeof err->sqlstate, "%s",
@@ -966,29 +991,24 @@ pm_code pg_load_stream(pm_store *s, const pm_load_row *rows, size_t n, pm_err *e
         p->streaming = true;
     }
     pm_err ee = {0};
-    pm_code erc = PM_OK;
-    const pm_table *t = p->load_table;
-    for (size_t i = 0; !rc && !erc && i < n; i++) {
-        if (i + 2 < n)
-            for (size_t k = 0; k < t->ncols * sizeof *rows[i].cells; k += 64)
-                __builtin_prefetch((const char *)rows[i + 2].cells + k);
-        erc = pg_copy_row(&p->copy, t, rows[i].cells, &ee);
-        if (!erc && p->copy.len >= COPY_CHUNK)
-            rc = send_chunk(p, err);
-    }
+    pm_code erc;
+    rc = copy_send(p, p->load_table, false, rows, n, &erc, &ee, err);
     if (!rc && !erc)
         return PM_OK;
     /* the stream is over: the caller rolls back and loads these rows the
      * ordinary way, which finds the one that cannot be stored */
-    p->streaming = false;
-    if (PQputCopyEnd(p->conn, "pipemend: a row cannot be encoded") == 1) {
-        PGresult *res;
-        while ((res = PQgetResult(p->conn)) != NULL)
-            PQclear(res);
-    }
+    pg_load_stream_abort(p);
     if (!rc)
         *err = ee;
     return rc ? rc : erc;
+}
+
+void pg_load_stream_abort(pg *p)
+{
+    if (!p->streaming)
+        return;
+    p->streaming = false;
+    copy_finish(p, false, "pipemend: the load was abandoned", NULL);
 }
 
 pm_code pg_load_stream_end(pm_store *s, pm_err *err)
@@ -997,17 +1017,7 @@ pm_code pg_load_stream_end(pm_store *s, pm_err *err)
     if (!p->streaming)
         return PM_OK;
     p->streaming = false;
-    pg_copy_end(&p->copy);
-    pm_code rc = send_chunk(p, err);
-    if (!rc && PQputCopyEnd(p->conn, NULL) != 1)
-        rc = pg_error(p, NULL, "cannot send rows to the server", err);
-    PGresult *res;
-    while ((res = PQgetResult(p->conn)) != NULL) {
-        if (!rc && PQresultStatus(res) != PGRES_COMMAND_OK)
-            rc = pg_error(p, res, "the server refused the rows", err);
-        PQclear(res);
-    }
-    return rc;
+    return copy_finish(p, false, NULL, err);
 }
 
 pm_code pg_load(pm_store *s, pm_load_row *rows, size_t n, pm_arena *a, pm_err *err)
