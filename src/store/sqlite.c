@@ -161,6 +161,9 @@ typedef struct sq {
     size_t next_count;
     pm_buf *render;             /* render_ddl: statements are written here, not run */
     sqlite3_stmt *data_version; /* PRAGMA data_version, kept prepared */
+    sqlite3_stmt *qadd;         /* sq_quarantine_add_many's insert, kept prepared */
+    sqlite3_stmt *qlink;        /* sq_incident_link_many's insert, kept prepared */
+    sqlite3_stmt *qactive;      /* and its check that an incident is active */
     /* How the warehouse was opened when it could not be opened as usual
      * (sqlite_store_open): reads work, a write fails with the reason. */
     enum { SQ_NORMAL, SQ_READ_ONLY, SQ_DISK_FULL } limited;
@@ -355,6 +358,9 @@ static void sq_close(pm_store *s)
     }
     sqlite3_finalize(q->insert);
     sqlite3_finalize(q->data_version);
+    sqlite3_finalize(q->qadd);
+    sqlite3_finalize(q->qlink);
+    sqlite3_finalize(q->qactive);
     sq_sandbox_end(s);
     ckpt_stop(q);
     sqlite3_close(q->db);
@@ -1491,6 +1497,130 @@ static void sq_table_changed(pm_store *s)
     q->insert = NULL;
 }
 
+/* ---- quarantined rows and their links, a batch at a time ----------------
+ *
+ * catalog.c's one-row statements end in RETURNING id or insert from a
+ * SELECT, and SQLite runs either as a statement that may write more than
+ * one row: each opens a statement journal, which copies every page the
+ * INSERT touches (the table's and both indexes' 16 KiB leaves) before it
+ * writes, and frees the copies at its end. For a quarantine storm that was
+ * most of the writer's time. These are plain one-row INSERTs, OR FAIL / OR
+ * IGNORE so that no constraint can need a statement rolled back, with the
+ * id from sqlite3_last_insert_rowid. The caller's transaction holds the
+ * write lock, so an incident found active stays so until its links are
+ * written. */
+
+static pm_code keep_prepared(sq *q, sqlite3_stmt **slot, const char *sql, pm_err *err)
+{
+    if (*slot) {
+        sqlite3_reset(*slot);
+        sqlite3_clear_bindings(*slot);
+        return PM_OK;
+    }
+    if (sqlite3_prepare_v3(q->db, sql, -1, SQLITE_PREPARE_PERSISTENT, slot, NULL) != SQLITE_OK) {
+        *slot = NULL;
+        return db_error(q, err, "cannot prepare statement");
+    }
+    return PM_OK;
+}
+
+static void bind_blob(sqlite3_stmt *st, int i, const void *v, size_t n)
+{
+    if (v)
+        sqlite3_bind_blob64(st, i, n ? v : "", n, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(st, i);
+}
+
+static pm_code sq_quarantine_add_many(pm_store *s, const pm_qrow *rows, size_t n, int64_t *ids,
+                                      pm_err *err)
+{
+    sq *q = impl(s);
+    pm_code rc = keep_prepared(
+        q, &q->qadd,
+        "INSERT OR FAIL INTO _pipemend_quarantine (run_id, table_name, pipeline, source, "
+        "byte_offset, line, raw, raw_truncated, kinds, message, findings, status, created_at, "
+        "header) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, 'quarantined', "
+        "strftime('%Y-%m-%dT%H:%M:%fZ','now'), ?12)",
+        err);
+    for (size_t i = 0; !rc && i < n; i++) {
+        const pm_qrow *r = &rows[i];
+        sqlite3_stmt *st = q->qadd;
+        sqlite3_reset(st);
+        sqlite3_bind_int64(st, 1, r->run_id);
+        sqlite3_bind_text(st, 2, r->table, -1, SQLITE_STATIC);
+        if (r->pipeline)
+            sqlite3_bind_text(st, 3, r->pipeline, -1, SQLITE_STATIC);
+        else
+            sqlite3_bind_null(st, 3);
+        sqlite3_bind_text(st, 4, r->source, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 5, r->offset);
+        sqlite3_bind_int64(st, 6, r->line);
+        bind_blob(st, 7, r->raw ? r->raw : "", r->raw_len);
+        sqlite3_bind_int(st, 8, r->raw_truncated);
+        sqlite3_bind_text(st, 9, r->kinds, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 10, r->message, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 11, r->findings, -1, SQLITE_STATIC);
+        bind_blob(st, 12, r->header, r->header_len);
+        if (sqlite3_step(st) != SQLITE_DONE)
+            rc = db_error(q, err, "cannot quarantine a row");
+        else if (ids)
+            ids[i] = sqlite3_last_insert_rowid(q->db);
+    }
+    if (q->qadd) {
+        sqlite3_reset(q->qadd);
+        sqlite3_clear_bindings(q->qadd); /* the rows' bytes are the caller's */
+    }
+    return rc;
+}
+
+static pm_code sq_incident_link_many(pm_store *s, const int64_t *incident, const int64_t *qrow,
+                                     size_t n, bool *linked, pm_err *err)
+{
+    sq *q = impl(s);
+    pm_code rc = keep_prepared(q, &q->qactive,
+                               "SELECT 1 FROM _pipemend_incidents WHERE id = ?1 AND state NOT IN "
+                               "('resolved', 'dismissed')",
+                               err);
+    if (!rc)
+        rc = keep_prepared(
+            q, &q->qlink,
+            "INSERT OR IGNORE INTO _pipemend_incident_rows (incident, qrow) VALUES (?1, ?2)", err);
+    /* the active check once per incident: a batch's rows name a few */
+    int64_t last = 0;
+    bool active = false;
+    for (size_t i = 0; !rc && i < n; i++) {
+        linked[i] = false;
+        if (i == 0 || incident[i] != last) {
+            last = incident[i];
+            sqlite3_reset(q->qactive);
+            sqlite3_bind_int64(q->qactive, 1, last);
+            int r = sqlite3_step(q->qactive);
+            if (r != SQLITE_ROW && r != SQLITE_DONE) {
+                rc = db_error(q, err, "cannot link quarantined rows to their incidents");
+                break;
+            }
+            active = r == SQLITE_ROW;
+        }
+        if (!active)
+            continue;
+        sqlite3_reset(q->qlink);
+        sqlite3_bind_int64(q->qlink, 1, incident[i]);
+        sqlite3_bind_int64(q->qlink, 2, qrow[i]);
+        if (sqlite3_step(q->qlink) != SQLITE_DONE)
+            rc = db_error(q, err, "cannot link quarantined rows to their incidents");
+        else
+            linked[i] = sqlite3_changes(q->db) > 0;
+    }
+    if (q->qactive)
+        sqlite3_reset(q->qactive);
+    if (q->qlink)
+        sqlite3_reset(q->qlink);
+    if (rc)
+        memset(linked, 0, n * sizeof *linked);
+    return rc;
+}
+
 static const drv_ops sqlite_ops = {
     .name = "sqlite",
     /* a batch is a cheap local transaction */
@@ -1528,6 +1658,8 @@ static const drv_ops sqlite_ops = {
     .sandbox_begin = sq_sandbox_begin,
     .sandbox_insert = sq_sandbox_insert,
     .sandbox_end = sq_sandbox_end,
+    .quarantine_add_many = sq_quarantine_add_many,
+    .incident_link_many = sq_incident_link_many,
 };
 
 /* ---- opening ------------------------------------------------------------
@@ -1678,8 +1810,18 @@ static pm_code open_disk_full(sq *q, pm_err *err)
     return PM_OK;
 }
 
+/* Memory statistics make every allocation of SQLite take a process-wide
+ * mutex (a quarantined row's INSERT allocates a few dozen times); pipemend
+ * reads none of them. Set once, before SQLite initializes. */
+static void sqlite_global_init(void)
+{
+    sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+}
+
 pm_code sqlite_store_open(const char *path, pm_store *s, pm_err *err)
 {
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, sqlite_global_init);
     if (!*path)
         return pm_err_set(err, PM_ERR_USAGE, "sqlite: URL without a path"),
                pm_err_hint(err, "use sqlite:PATH, e.g. sqlite:warehouse.db"), PM_ERR_USAGE;
