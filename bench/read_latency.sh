@@ -122,9 +122,10 @@ INSERT INTO _pipemend_quarantine (run_id, table_name, pipeline, source, byte_off
 SELECT q.run_id, q.table_name, q.pipeline, q.source, q.byte_offset + 100 * x, q.line + x, q.raw,
     q.raw_truncated, q.kinds, q.message, q.findings, q.status, q.created_at, q.header
 FROM c, (SELECT * FROM _pipemend_quarantine ORDER BY id LIMIT 1) q;
-INSERT INTO _pipemend_incident_rows (incident, qrow)
-SELECT (SELECT min(incident) FROM _pipemend_incident_rows), id FROM _pipemend_quarantine
-WHERE id > (SELECT max(qrow) FROM _pipemend_incident_rows);
+INSERT INTO _pipemend_incident_ranges (incident, first_qrow, last_qrow, nrows)
+SELECT (SELECT min(incident) FROM _pipemend_incident_ranges), min(id), max(id), count(*)
+FROM _pipemend_quarantine WHERE id > (SELECT max(last_qrow) FROM _pipemend_incident_ranges)
+GROUP BY id / 65536;
 DELETE FROM _pipemend_table_counts WHERE table_name = '';
 COMMIT;
 ANALYZE;
@@ -144,10 +145,11 @@ SELECT q.run_id, q.table_name, q.pipeline, q.source, q.byte_offset + 100 * x, q.
     q.raw_truncated, q.kinds, q.message, q.findings, q.status, q.created_at, q.header
 FROM generate_series(1, $3 - 440) x,
     (SELECT * FROM pipemend._pipemend_quarantine ORDER BY id LIMIT 1) q;
-INSERT INTO pipemend._pipemend_incident_rows (incident, qrow)
-SELECT (SELECT min(incident) FROM pipemend._pipemend_incident_rows), id
+INSERT INTO pipemend._pipemend_incident_ranges (incident, first_qrow, last_qrow, nrows)
+SELECT (SELECT min(incident) FROM pipemend._pipemend_incident_ranges), min(id), max(id), count(*)
 FROM pipemend._pipemend_quarantine
-WHERE id > (SELECT max(qrow) FROM pipemend._pipemend_incident_rows);
+WHERE id > (SELECT max(last_qrow) FROM pipemend._pipemend_incident_ranges)
+GROUP BY id / 65536;
 DELETE FROM pipemend._pipemend_table_counts WHERE table_name = '';
 COMMIT;
 VACUUM ANALYZE;

@@ -43,6 +43,30 @@
 
 #define INCIDENT_ACTIVE "state NOT IN ('resolved', 'dismissed')"
 
+/* Which quarantined rows belong to an incident is kept as ranges of their
+ * ids, (incident, first_qrow, last_qrow, nrows): a batch's rows of one
+ * incident have consecutive ids, so a storm of a million rows is a few
+ * hundred ranges rather than a million links (each a heap row and two
+ * index entries to write, and to delete again when the rows replay).
+ *
+ *   - every row in quarantine whose id lies in a range of an incident is
+ *     linked to it; ids of rows that left quarantine may lie in a range;
+ *   - nrows is how many rows in quarantine the range holds, kept with
+ *     every change, so that an incident's rows are counted without
+ *     reading them (on PostgreSQL, rows a run just wrote are not yet
+ *     all-visible, and counting them read every one);
+ *   - a range lies inside one aligned block of RANGE_BLOCK ids, so the
+ *     ranges that hold id X all start in [X - RANGE_BLOCK + 1, X]: one
+ *     walk of the index on first_qrow;
+ *   - both ends of a range are rows in quarantine: when rows leave, the
+ *     ranges about them are trimmed to the rows left (or dropped). SQLite
+ *     gives a new row the highest id + 1, so an id once in a range is
+ *     never given to a new row.
+ *
+ * X's ranges: RANGES_AT(X), X a SQL expression. */
+#define RANGE_BLOCK 65536
+#define RANGES_AT(r, x) r ".first_qrow BETWEEN " x " - 65535 AND " x " AND " r ".last_qrow >= " x
+
 /* pm_incident_filter's $1..$4 (table, active_only, id, proposal) */
 #define INCIDENT_WHERE                                                                             \
     "(CAST($1 AS text) IS NULL OR i.table_name = CAST($1 AS text)) AND (NOT CAST($2 AS boolean) "  \
@@ -80,7 +104,6 @@ typedef enum stmt_id {
     ST_QUARANTINE_COUNT,
     ST_QUARANTINE_COUNT_ALL,
     ST_QUARANTINE_COUNT_WHERE,
-    ST_QUARANTINE_DISCARD_LINKS,
     ST_QUARANTINE_DISCARD,
     ST_QUARANTINE_EXPORT,
     ST_FORGET_CHECKPOINTS,
@@ -88,21 +111,30 @@ typedef enum stmt_id {
     ST_FORGET_SCHEMA,
     ST_QUARANTINE_REMOVE,
     ST_QUARANTINE_REMOVE_MANY,
-    ST_UNLINK_ROW,
-    ST_UNLINK_ROWS,
     ST_QUARANTINE_REMOVE_RANGE,
-    ST_UNLINK_RANGE,
+    ST_QUARANTINE_SPAN,
+    ST_QUARANTINE_SPAN_NEWEST,
+    /* incident links, as ranges of row ids */
+    ST_RANGES_ADD,
+    ST_RANGES_ABOUT,
+    ST_RANGES_LESS,
+    ST_RANGES_DROP_EMPTY,
+    ST_RANGES_TRIM,
+    ST_RANGES_HOLDING,
+    ST_RANGE_DROP,
+    ST_QUARANTINE_COUNT_SPAN,
+    ST_INCIDENT_RANGES,
+    ST_INCIDENT_RANGES_NEWEST,
     /* incidents */
     ST_INCIDENT_FIND,
     ST_INCIDENT_ADD,
+    ST_INCIDENT_ACTIVE_ONE,
     ST_INCIDENT_LINK,
     ST_QUARANTINE_STRANDED,
     ST_INCIDENT_SET,
     ST_INCIDENTS_LIST,
     ST_INCIDENTS_COUNT,
     ST_INCIDENT_STATS,
-    ST_INCIDENT_ROWS,
-    ST_INCIDENT_ROWS_NEWEST,
     /* proposals */
     ST_PROPOSAL_FIND,
     ST_PROPOSAL_ADD,
@@ -185,11 +217,14 @@ static const struct {
                      "(table_name, source) DO UPDATE SET qrow = excluded.qrow, halted_at = "
                      "excluded.halted_at",
                      "cannot record the halt"},
-    [ST_HALT_GET] = {"SELECT h.qrow, (SELECT i.id FROM _pipemend_incident_rows r JOIN "
-                     "_pipemend_incidents i ON i.id = r.incident WHERE r.qrow = h.qrow AND "
-                     "i." INCIDENT_ACTIVE " ORDER BY i.id LIMIT 1) FROM _pipemend_halts h WHERE "
-                     "h.table_name = CAST($1 AS text) AND h.source = CAST($2 AS text)",
-                     "cannot read the halt"},
+    [ST_HALT_GET] =
+        {"SELECT h.qrow, (SELECT i.id FROM _pipemend_incident_ranges r JOIN "
+         "_pipemend_incidents i ON i.id = r.incident WHERE " RANGES_AT(
+             "r", "h.qrow") " AND i." INCIDENT_ACTIVE
+                            " ORDER BY i.id LIMIT 1) FROM _pipemend_halts h "
+                            "WHERE "
+                            "h.table_name = CAST($1 AS text) AND h.source = CAST($2 AS text)",
+         "cannot read the halt"},
     [ST_HALT_CLEAR] = {"DELETE FROM _pipemend_halts WHERE table_name = CAST($1 AS text) AND "
                        "source = CAST($2 AS text)",
                        "cannot clear the halt"},
@@ -269,12 +304,14 @@ static const struct {
                             "cannot list quarantine"},
     /* status: "stranded" for a row linked to a resolved incident, which
      * the replay links again to an active one */
-    [ST_QUARANTINE_FINDINGS] = {"SELECT q.id, q.findings, CASE WHEN EXISTS (SELECT 1 FROM "
-                                "_pipemend_incident_rows r JOIN _pipemend_incidents i ON i.id = "
-                                "r.incident WHERE r.qrow = q.id AND i.state = 'resolved') THEN "
-                                "'stranded' END FROM _pipemend_quarantine q WHERE q.id "
-                                "{in_ids:$1} ORDER BY q.id",
-                                "cannot list quarantine"},
+    [ST_QUARANTINE_FINDINGS] =
+        {"SELECT q.id, q.findings, CASE WHEN EXISTS (SELECT 1 FROM "
+         "_pipemend_incident_ranges r JOIN _pipemend_incidents i ON i.id = "
+         "r.incident WHERE " RANGES_AT(
+             "r", "q.id") " AND i.state = "
+                          "'resolved') THEN 'stranded' END FROM _pipemend_quarantine q "
+                          "WHERE q.id {in_ids:$1} ORDER BY q.id",
+         "cannot list quarantine"},
     /* two statements, so that one table's count is an index lookup */
     [ST_QUARANTINE_COUNT] = {"SELECT count(*) FROM _pipemend_quarantine WHERE table_name = "
                              "CAST($1 AS text)",
@@ -289,12 +326,10 @@ static const struct {
     [ST_QUARANTINE_COUNT_WHERE] =
         {"SELECT count(*) FROM _pipemend_quarantine WHERE " QUARANTINE_WHERE,
          "cannot count quarantine"},
-    [ST_QUARANTINE_DISCARD_LINKS] = {"DELETE FROM _pipemend_incident_rows WHERE qrow IN (SELECT id "
-                                     "FROM _pipemend_quarantine WHERE " QUARANTINE_WHERE ")",
-                                     "cannot discard quarantined rows"},
-    /* what went, for the kept counts (counts.c) */
+    /* what went, for the kept counts (counts.c), and its ids for the
+     * incidents' ranges */
     [ST_QUARANTINE_DISCARD] = {"DELETE FROM _pipemend_quarantine WHERE " QUARANTINE_WHERE
-                               " RETURNING table_name, run_id",
+                               " RETURNING table_name, run_id, id",
                                "cannot discard quarantined rows"},
     [ST_QUARANTINE_EXPORT] =
         {"SELECT id, run_id, table_name, NULL, source, byte_offset, line, raw, "
@@ -311,27 +346,78 @@ static const struct {
                           "text)",
                           "cannot forget the table's schema versions"},
     [ST_QUARANTINE_REMOVE] = {"DELETE FROM _pipemend_quarantine WHERE id = CAST($1 AS bigint) "
-                              "RETURNING table_name, run_id",
+                              "RETURNING table_name, run_id, id",
                               "cannot take a row out of quarantine"},
     [ST_QUARANTINE_REMOVE_MANY] = {"DELETE FROM _pipemend_quarantine WHERE id {in_ids:$1} "
-                                   "RETURNING table_name, run_id",
+                                   "RETURNING table_name, run_id, id",
                                    "cannot take rows out of quarantine"},
-    [ST_UNLINK_ROW] = {"DELETE FROM _pipemend_incident_rows WHERE qrow = CAST($1 AS bigint)",
-                       "cannot unlink a quarantined row from its incidents"},
-    [ST_UNLINK_ROWS] = {"DELETE FROM _pipemend_incident_rows WHERE qrow {in_ids:$1}",
-                        "cannot take rows out of quarantine"},
     /* the rows of table $1 with ids $2..$3: one index range, no id list */
     [ST_QUARANTINE_REMOVE_RANGE] = {"DELETE FROM _pipemend_quarantine WHERE table_name = CAST($1 "
                                     "AS text) AND id >= CAST($2 AS bigint) AND id <= CAST($3 AS "
-                                    "bigint) RETURNING run_id",
+                                    "bigint) RETURNING run_id, id",
                                     "cannot take rows out of quarantine"},
-    /* the range on qrow too: PostgreSQL walks its index for the range
-     * rather than hashing the page and scanning every link */
-    [ST_UNLINK_RANGE] = {"DELETE FROM _pipemend_incident_rows WHERE qrow >= CAST($2 AS bigint) "
-                         "AND qrow <= CAST($3 AS bigint) AND qrow IN (SELECT id FROM "
-                         "_pipemend_quarantine WHERE table_name = CAST($1 AS text) AND id >= "
-                         "CAST($2 AS bigint) AND id <= CAST($3 AS bigint))",
-                         "cannot take rows out of quarantine"},
+    /* the rows with ids $1..$2, for an incident's rows range by range */
+    [ST_QUARANTINE_SPAN] = {"SELECT " QROW_COLUMNS " FROM _pipemend_quarantine q WHERE q.id >= "
+                            "CAST($1 AS bigint) AND q.id <= CAST($2 AS bigint) ORDER BY q.id "
+                            "LIMIT CAST($3 AS bigint)",
+                            "cannot list the incident's rows"},
+    [ST_QUARANTINE_SPAN_NEWEST] = {"SELECT " QROW_COLUMNS " FROM _pipemend_quarantine q WHERE "
+                                   "q.id >= CAST($1 AS bigint) AND q.id <= CAST($2 AS bigint) "
+                                   "ORDER BY q.id DESC LIMIT CAST($3 AS bigint)",
+                                   "cannot list the incident's rows"},
+
+    /* $1: [[incident, first, last, rows], ...] */
+    [ST_RANGES_ADD] = {"INSERT INTO _pipemend_incident_ranges (incident, first_qrow, last_qrow, "
+                       "nrows) {quads:$1}",
+                       "cannot link quarantined rows to their incidents"},
+    /* After rows with ids in $1..$2 left quarantine: the ranges about
+     * them, whose rows the caller takes down by those that went; then the
+     * ones that hold no row any more go, and the others are trimmed to the
+     * rows they hold (see RANGE_BLOCK). */
+    [ST_RANGES_ABOUT] = {"SELECT incident, first_qrow, last_qrow FROM _pipemend_incident_ranges "
+                         "WHERE first_qrow BETWEEN CAST($1 AS bigint) - 65535 AND CAST($2 AS "
+                         "bigint) AND last_qrow >= CAST($1 AS bigint)",
+                         "cannot update the incidents' rows"},
+    [ST_RANGES_LESS] = {"UPDATE _pipemend_incident_ranges SET nrows = nrows - CAST($3 AS bigint) "
+                        "WHERE incident = CAST($1 AS bigint) AND first_qrow = CAST($2 AS bigint)",
+                        "cannot update the incidents' rows"},
+    [ST_RANGES_DROP_EMPTY] = {"DELETE FROM _pipemend_incident_ranges WHERE first_qrow BETWEEN "
+                              "CAST($1 AS bigint) - 65535 AND CAST($2 AS bigint) AND last_qrow >= "
+                              "CAST($1 AS bigint) AND nrows <= 0",
+                              "cannot update the incidents' rows"},
+    [ST_RANGES_TRIM] = {"UPDATE _pipemend_incident_ranges SET first_qrow = (SELECT min(q.id) FROM "
+                        "_pipemend_quarantine q WHERE q.id >= "
+                        "_pipemend_incident_ranges.first_qrow AND q.id <= "
+                        "_pipemend_incident_ranges.last_qrow), last_qrow = (SELECT max(q.id) FROM "
+                        "_pipemend_quarantine q WHERE q.id >= "
+                        "_pipemend_incident_ranges.first_qrow AND q.id <= "
+                        "_pipemend_incident_ranges.last_qrow) WHERE first_qrow BETWEEN CAST($1 "
+                        "AS bigint) - 65535 AND CAST($2 AS bigint) AND last_qrow >= CAST($1 AS "
+                        "bigint) AND (NOT EXISTS (SELECT 1 FROM _pipemend_quarantine q WHERE q.id "
+                        "= _pipemend_incident_ranges.first_qrow) OR NOT EXISTS (SELECT 1 FROM "
+                        "_pipemend_quarantine q WHERE q.id = _pipemend_incident_ranges.last_qrow))",
+                        "cannot update the incidents' rows"},
+    /* the ranges that hold row $1, to take it out of them */
+    [ST_RANGES_HOLDING] = {"SELECT r.incident, r.first_qrow, r.last_qrow, r.nrows FROM "
+                           "_pipemend_incident_ranges r WHERE " RANGES_AT("r",
+                                                                          "CAST($1 AS bigint)"),
+                           "cannot unlink a quarantined row from its incidents"},
+    [ST_RANGE_DROP] = {"DELETE FROM _pipemend_incident_ranges WHERE incident = CAST($1 AS bigint) "
+                       "AND first_qrow = CAST($2 AS bigint)",
+                       "cannot unlink a quarantined row from its incidents"},
+    [ST_QUARANTINE_COUNT_SPAN] = {"SELECT count(*) FROM _pipemend_quarantine WHERE id >= CAST($1 "
+                                  "AS bigint) AND id <= CAST($2 AS bigint)",
+                                  "cannot unlink a quarantined row from its incidents"},
+    /* an incident's ranges in id order, a few at a time after $2 (before
+     * it, newest first) */
+    [ST_INCIDENT_RANGES] = {"SELECT first_qrow, last_qrow FROM _pipemend_incident_ranges WHERE "
+                            "incident = CAST($1 AS bigint) AND first_qrow > CAST($2 AS bigint) "
+                            "ORDER BY first_qrow LIMIT 256",
+                            "cannot list the incident's rows"},
+    [ST_INCIDENT_RANGES_NEWEST] = {"SELECT first_qrow, last_qrow FROM _pipemend_incident_ranges "
+                                   "WHERE incident = CAST($1 AS bigint) AND first_qrow < CAST($2 "
+                                   "AS bigint) ORDER BY first_qrow DESC LIMIT 256",
+                                   "cannot list the incident's rows"},
 
     [ST_INCIDENT_FIND] = {"SELECT id FROM _pipemend_incidents WHERE table_name = CAST($1 AS "
                           "text) AND column_name = CAST($2 AS text) AND kind = CAST($3 AS text) "
@@ -344,13 +430,21 @@ static const struct {
                          "cannot open an incident"},
     /* only to an incident still active: one that closed since the caller
      * looked it up would hold the row where nothing replays it */
-    [ST_INCIDENT_LINK] = {"INSERT INTO _pipemend_incident_rows (incident, qrow) SELECT i.id, "
-                          "CAST($2 AS bigint) FROM _pipemend_incidents i WHERE i.id = CAST($1 AS "
-                          "bigint) AND i." INCIDENT_ACTIVE " ON CONFLICT DO NOTHING",
-                          "cannot link a quarantined row to its incident"},
-    [ST_QUARANTINE_STRANDED] = {"SELECT count(*) FROM _pipemend_incident_rows r JOIN "
-                                "_pipemend_incidents i ON i.id = r.incident WHERE i.table_name = "
-                                "CAST($1 AS text) AND i.state = 'resolved'",
+    [ST_INCIDENT_ACTIVE_ONE] = {"SELECT 1 FROM _pipemend_incidents WHERE id = CAST($1 AS bigint) "
+                                "AND " INCIDENT_ACTIVE,
+                                "cannot link quarantined rows to their incidents"},
+    [ST_INCIDENT_LINK] =
+        {"INSERT INTO _pipemend_incident_ranges (incident, first_qrow, "
+         "last_qrow, nrows) SELECT i.id, CAST($2 AS bigint), CAST($2 AS bigint), 1 FROM "
+         "_pipemend_incidents i WHERE i.id = CAST($1 AS bigint) AND i." INCIDENT_ACTIVE
+         " AND NOT EXISTS (SELECT 1 FROM _pipemend_incident_ranges r WHERE "
+         "r.incident = i.id AND " RANGES_AT("r", "CAST($2 AS bigint)") ") "
+                                                                       "ON CONFLICT DO NOTHING",
+         "cannot link a quarantined row to its incident"},
+    [ST_QUARANTINE_STRANDED] = {"SELECT COALESCE(sum(r.nrows), 0) FROM "
+                                "_pipemend_incident_ranges r JOIN _pipemend_incidents i ON i.id = "
+                                "r.incident WHERE i.table_name = CAST($1 AS text) AND i.state = "
+                                "'resolved'",
                                 "cannot count quarantined rows under resolved incidents"},
     /* Each state stamps its own time once: a second plan keeps the first
      * planned_at, so time to recovery counts from the first response. */
@@ -368,8 +462,8 @@ static const struct {
                          "cannot update the incident"},
     [ST_INCIDENTS_LIST] = {"SELECT i.id, i.table_name, i.column_name, i.kind, i.state, i.run_id, "
                            "COALESCE(i.proposal, 0), CASE WHEN CAST($6 AS boolean) THEN 0 ELSE "
-                           "(SELECT count(*) FROM _pipemend_incident_rows r WHERE r.incident = "
-                           "i.id) END, i.message, "
+                           "(SELECT COALESCE(sum(r.nrows), 0) FROM _pipemend_incident_ranges r "
+                           "WHERE r.incident = i.id) END, i.message, "
                            "i.detected_at, i.planned_at, i.applied_at, i.replayed_at, "
                            "i.resolved_at, i.decided_by, i.note FROM _pipemend_incidents i "
                            "WHERE " INCIDENT_WHERE " ORDER BY i.id DESC LIMIT CAST($5 AS bigint)",
@@ -387,17 +481,6 @@ static const struct {
                            "FROM _pipemend_incidents WHERE CAST($1 AS text) IS NULL OR "
                            "table_name = CAST($1 AS text)",
                            "cannot read incidents"},
-    /* Two texts rather than ORDER BY CASE: each follows the primary key
-     * (incident, qrow) instead of sorting every row of the incident. */
-    [ST_INCIDENT_ROWS] = {"SELECT " QROW_COLUMNS " FROM _pipemend_incident_rows r JOIN "
-                          "_pipemend_quarantine q ON q.id = r.qrow WHERE r.incident = CAST($1 AS "
-                          "bigint) ORDER BY r.qrow LIMIT CAST($2 AS bigint)",
-                          "cannot list the incident's rows"},
-    [ST_INCIDENT_ROWS_NEWEST] = {"SELECT " QROW_COLUMNS " FROM _pipemend_incident_rows r JOIN "
-                                 "_pipemend_quarantine q ON q.id = r.qrow WHERE r.incident = "
-                                 "CAST($1 AS bigint) ORDER BY r.qrow DESC LIMIT CAST($2 AS bigint)",
-                                 "cannot list the incident's rows"},
-
     [ST_PROPOSAL_FIND] = {"SELECT id FROM _pipemend_proposals WHERE table_name = CAST($1 AS "
                           "text) AND ops = CAST($2 AS text) AND state IN ('pending', 'rejected') "
                           "ORDER BY id DESC LIMIT 1",
@@ -576,6 +659,8 @@ static pm_code expand(const drv_dialect *d, const char *sql, pm_buf *b, pm_err *
                 rc = pm_buf_printf(b, err, d->epoch, arg);
             else if (name == 6 && strncmp(p + 1, "in_ids", 6) == 0)
                 rc = pm_buf_printf(b, err, d->in_ids, arg);
+            else if (name == 5 && strncmp(p + 1, "quads", 5) == 0)
+                rc = pm_buf_printf(b, err, d->quads, arg);
             else
                 rc = pm_err_set(err, PM_ERR_INTERNAL, "unknown catalog fragment in %s", sql);
             p = end + 1;
@@ -1537,10 +1622,114 @@ pm_code store_table_remove(pm_store *s, const char *name, bool drop, int64_t *ro
     return own_end(s, own, rc, err);
 }
 
-/* Steps a DELETE of quarantined rows RETURNING table_name, run_id to its
- * end, noting each row that went as replayed or discarded (counts.c);
- * *n (may be NULL) gets how many went. */
-static pm_code quarantine_gone(pm_store *s, drv_stmt *st, bool replayed, int64_t *n, pm_err *err)
+/* The ids of rows that left quarantine, for the ranges that held them. */
+typedef struct id_list {
+    int64_t *v;
+    size_t n, cap;
+} id_list;
+
+static void ids_add(id_list *l, int64_t id)
+{
+    if (l->n == l->cap) {
+        l->cap = l->cap ? 2 * l->cap : 1024;
+        l->v = pm_xrealloc(l->v, l->cap * sizeof *l->v);
+    }
+    l->v[l->n++] = id;
+}
+
+static int cmp_id(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* How many of the sorted v[0..n) are below x. */
+static size_t ids_below(const int64_t *v, size_t n, int64_t x)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (v[mid] < x)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/* The ranges about rows lo..hi: those that hold none any more go, the
+ * others are trimmed to the rows they hold (see RANGE_BLOCK). */
+static pm_code ranges_tidy(pm_store *s, int64_t lo, int64_t hi, pm_err *err)
+{
+    static const stmt_id both[] = {ST_RANGES_DROP_EMPTY, ST_RANGES_TRIM};
+    pm_code rc = PM_OK;
+    for (size_t k = 0; !rc && k < 2; k++) {
+        drv_stmt *st;
+        rc = stmt(s, both[k], &st, err);
+        if (!rc) {
+            INT(st, 1, lo);
+            INT(st, 2, hi);
+            rc = run(st, NULL, err);
+        }
+    }
+    return rc;
+}
+
+/* After the rows of ids (any order; sorted here) left quarantine: each
+ * range that held some holds that many fewer, then the ranges are
+ * tidied. */
+static pm_code ranges_gone(pm_store *s, id_list *ids, pm_err *err)
+{
+    pm_code rc = PM_OK;
+    if (ids->n) {
+        qsort(ids->v, ids->n, sizeof *ids->v, cmp_id);
+        int64_t lo = ids->v[0], hi = ids->v[ids->n - 1];
+        /* read first, written after: a statement is stepped to its end
+         * before the next one runs */
+        struct about {
+            int64_t incident, first, gone;
+        } *ab = NULL;
+        size_t nab = 0, cap = 0;
+        drv_stmt *st;
+        bool row;
+        rc = stmt(s, ST_RANGES_ABOUT, &st, err);
+        if (!rc) {
+            INT(st, 1, lo);
+            INT(st, 2, hi);
+            while (!(rc = STEP(st, &row, err)) && row) {
+                int64_t first = C_INT(st, 1), last = C_INT(st, 2);
+                size_t k = ids_below(ids->v, ids->n, last + 1) - ids_below(ids->v, ids->n, first);
+                if (!k)
+                    continue;
+                if (nab == cap) {
+                    cap = cap ? 2 * cap : 16;
+                    ab = pm_xrealloc(ab, cap * sizeof *ab);
+                }
+                ab[nab++] = (struct about){C_INT(st, 0), first, (int64_t)k};
+            }
+            DONE(st);
+        }
+        for (size_t i = 0; !rc && i < nab; i++) {
+            rc = stmt(s, ST_RANGES_LESS, &st, err);
+            if (!rc) {
+                INT(st, 1, ab[i].incident);
+                INT(st, 2, ab[i].first);
+                INT(st, 3, ab[i].gone);
+                rc = run_later(st, err);
+            }
+        }
+        free(ab);
+        if (!rc)
+            rc = ranges_tidy(s, lo, hi, err);
+    }
+    return rc;
+}
+
+/* Steps a DELETE of quarantined rows RETURNING table_name, run_id, id to
+ * its end, noting each row that went as replayed or discarded (counts.c)
+ * and its id in ids; *n (may be NULL) gets how many went. */
+static pm_code quarantine_gone(pm_store *s, drv_stmt *st, bool replayed, id_list *ids, int64_t *n,
+                               pm_err *err)
 {
     pm_arena *a = pm_arena_new(0);
     bool row;
@@ -1549,6 +1738,7 @@ static pm_code quarantine_gone(pm_store *s, drv_stmt *st, bool replayed, int64_t
     while (!(rc = STEP(st, &row, err)) && row) {
         const char *table = C_TEXT(st, 0, a);
         int64_t run_id = C_INT(st, 1);
+        ids_add(ids, C_INT(st, 2));
         rc = counts_note(s, table, run_id, 0, -1, replayed, !replayed, err);
         if (rc)
             break;
@@ -1567,30 +1757,94 @@ pm_code store_quarantine_discard(pm_store *s, const char *table, int64_t run_id,
                                  int64_t *n, pm_err *err)
 {
     bool own;
+    id_list ids = {0};
     *n = 0;
+    drv_stmt *st;
     pm_code rc = own_begin(s, &own, err);
-    static const stmt_id both[] = {ST_QUARANTINE_DISCARD_LINKS, ST_QUARANTINE_DISCARD};
-    for (size_t k = 0; !rc && k < 2; k++) {
-        drv_stmt *st;
-        rc = stmt(s, both[k], &st, err);
-        if (!rc) {
-            TEXT(st, 1, table);
-            INT(st, 2, run_id);
-            INT(st, 3, id);
-            rc = k ? quarantine_gone(s, st, false, n, err) : run(st, NULL, err);
-        }
+    if (!rc)
+        rc = stmt(s, ST_QUARANTINE_DISCARD, &st, err);
+    if (!rc) {
+        TEXT(st, 1, table);
+        INT(st, 2, run_id);
+        INT(st, 3, id);
+        rc = quarantine_gone(s, st, false, &ids, n, err);
     }
+    if (!rc)
+        rc = ranges_gone(s, &ids, err);
+    free(ids.v);
     return own_end(s, own, rc, err);
 }
 
+/* The row stays in quarantine; it leaves every range that holds it,
+ * which becomes the part before it and the part after it. The rows of the
+ * smaller part are counted (a row restated at a time, in id order, cuts
+ * off a few at a time), the other part has the rest. */
 pm_code store_incident_unlink_row(pm_store *s, int64_t qrow, pm_err *err)
 {
+    struct holding {
+        int64_t incident, first, last, nrows;
+    } *h = NULL;
+    size_t nh = 0, cap = 0;
     drv_stmt *st;
-    pm_code rc = stmt(s, ST_UNLINK_ROW, &st, err);
+    bool row;
+    pm_code rc = stmt(s, ST_RANGES_HOLDING, &st, err);
     if (rc)
         return rc;
     INT(st, 1, qrow);
-    return run(st, NULL, err);
+    while (!(rc = STEP(st, &row, err)) && row) {
+        if (nh == cap) {
+            cap = cap ? 2 * cap : 4;
+            h = pm_xrealloc(h, cap * sizeof *h);
+        }
+        h[nh++] = (struct holding){C_INT(st, 0), C_INT(st, 1), C_INT(st, 2), C_INT(st, 3)};
+    }
+    DONE(st);
+    pm_buf b;
+    pm_buf_init(&b, 1 << 16);
+    for (size_t i = 0; !rc && i < nh; i++) {
+        int64_t lo[2] = {h[i].first, qrow + 1}, hi[2] = {qrow - 1, h[i].last}, n[2] = {0, 0};
+        int small = hi[0] - lo[0] <= hi[1] - lo[1] ? 0 : 1;
+        if (lo[small] <= hi[small]) {
+            bool found = false;
+            rc = stmt(s, ST_QUARANTINE_COUNT_SPAN, &st, err);
+            if (!rc) {
+                INT(st, 1, lo[small]);
+                INT(st, 2, hi[small]);
+                rc = first(st, &found, err);
+            }
+            if (!rc) {
+                n[small] = found ? C_INT(st, 0) : 0;
+                DONE(st);
+            }
+        }
+        n[1 - small] = h[i].nrows - 1 - n[small];
+        if (!rc)
+            rc = stmt(s, ST_RANGE_DROP, &st, err);
+        if (!rc) {
+            INT(st, 1, h[i].incident);
+            INT(st, 2, h[i].first);
+            rc = run(st, NULL, err);
+        }
+        pm_buf_reset(&b);
+        size_t parts = 0;
+        for (int k = 0; !rc && k < 2; k++)
+            if (n[k] > 0)
+                rc = pm_buf_printf(&b, err, "%c[%lld,%lld,%lld,%lld]", parts++ ? ',' : '[',
+                                   (long long)h[i].incident, (long long)lo[k], (long long)hi[k],
+                                   (long long)n[k]);
+        if (!rc && parts)
+            rc = pm_buf_putc(&b, ']', err);
+        if (!rc && parts)
+            rc = stmt(s, ST_RANGES_ADD, &st, err);
+        if (!rc && parts) {
+            TEXT(st, 1, b.data);
+            rc = run(st, NULL, err);
+        }
+    }
+    pm_buf_free(&b);
+    free(h);
+    /* the parts' ends may be rows that left already */
+    return rc || !nh ? rc : ranges_tidy(s, qrow - 1, qrow + 1, err);
 }
 
 /* The row and its links to incidents go together. */
@@ -1598,15 +1852,17 @@ pm_code store_quarantine_remove(pm_store *s, int64_t id, pm_err *err)
 {
     drv_stmt *st;
     bool own;
+    id_list gone = {0};
     pm_code rc = own_begin(s, &own, err);
-    if (!rc)
-        rc = store_incident_unlink_row(s, id, err);
     if (!rc)
         rc = stmt(s, ST_QUARANTINE_REMOVE, &st, err);
     if (!rc) {
         INT(st, 1, id);
-        rc = quarantine_gone(s, st, true, NULL, err);
+        rc = quarantine_gone(s, st, true, &gone, NULL, err);
     }
+    if (!rc)
+        rc = ranges_gone(s, &gone, err);
+    free(gone.v);
     return own_end(s, own, rc, err);
 }
 
@@ -1620,26 +1876,26 @@ pm_code store_quarantine_remove_many(pm_store *s, const int64_t *ids, size_t n, 
     pm_buf b;
     pm_buf_init(&b, 64u * 1024 * 1024);
     bool own;
+    id_list gone = {0};
     pm_code rc = own_begin(s, &own, err);
     for (size_t at = 0; !rc && at < n; at += IDS_PER_STATEMENT) {
         size_t end = n - at > IDS_PER_STATEMENT ? at + IDS_PER_STATEMENT : n;
+        drv_stmt *st;
         rc = ids_json(&b, ids, at, end, err);
-        static const stmt_id both[] = {ST_UNLINK_ROWS, ST_QUARANTINE_REMOVE_MANY};
-        for (size_t k = 0; !rc && k < 2; k++) {
-            drv_stmt *st;
-            rc = stmt(s, both[k], &st, err);
-            if (!rc) {
-                TEXT(st, 1, b.data);
-                int64_t changed = 0;
-                rc = both[k] == ST_QUARANTINE_REMOVE_MANY
-                         ? quarantine_gone(s, st, true, &changed, err)
-                         : run(st, &changed, err);
-                if (!rc && removed && both[k] == ST_QUARANTINE_REMOVE_MANY)
-                    *removed += changed;
-            }
+        if (!rc)
+            rc = stmt(s, ST_QUARANTINE_REMOVE_MANY, &st, err);
+        if (!rc) {
+            TEXT(st, 1, b.data);
+            int64_t changed = 0;
+            rc = quarantine_gone(s, st, true, &gone, &changed, err);
+            if (!rc && removed)
+                *removed += changed;
         }
     }
     pm_buf_free(&b);
+    if (!rc)
+        rc = ranges_gone(s, &gone, err);
+    free(gone.v);
     return own_end(s, own, rc, err);
 }
 
@@ -1648,20 +1904,15 @@ pm_code store_quarantine_remove_range(pm_store *s, const char *table, int64_t fi
 {
     *removed = 0;
     bool own;
+    id_list gone = {0};
     pm_code rc = own_begin(s, &own, err);
-    static const stmt_id both[] = {ST_UNLINK_RANGE, ST_QUARANTINE_REMOVE_RANGE};
-    for (size_t k = 0; !rc && k < 2; k++) {
-        drv_stmt *st;
-        rc = stmt(s, both[k], &st, err);
-        if (rc)
-            break;
+    drv_stmt *st;
+    if (!rc)
+        rc = stmt(s, ST_QUARANTINE_REMOVE_RANGE, &st, err);
+    if (!rc) {
         TEXT(st, 1, table);
         INT(st, 2, first);
         INT(st, 3, last);
-        if (both[k] == ST_UNLINK_RANGE) {
-            rc = run(st, NULL, err);
-            continue;
-        }
         /* the kept counts, a note per run rather than per row: the rows
          * of a page come from one run or a few, in id order */
         bool row;
@@ -1677,11 +1928,15 @@ pm_code store_quarantine_remove_range(pm_store *s, const char *table, int64_t fi
             run_id = r;
             same++;
             ++*removed;
+            ids_add(&gone, C_INT(st, 1));
         }
         DONE(st);
         if (!rc && same)
             rc = counts_note(s, table, run_id, 0, -same, same, 0, err);
     }
+    if (!rc)
+        rc = ranges_gone(s, &gone, err);
+    free(gone.v);
     return own_end(s, own, rc, err);
 }
 
@@ -1763,14 +2018,98 @@ pm_code store_quarantine_stranded(pm_store *s, const char *table, int64_t *n, pm
     return PM_OK;
 }
 
+/* A link to write: the pair and where it came in the caller's arrays. */
+typedef struct qlink {
+    int64_t incident, qrow;
+    size_t at;
+} qlink;
+
+static int cmp_link(const void *a, const void *b)
+{
+    const qlink *x = a, *y = b;
+    if (x->incident != y->incident)
+        return (x->incident > y->incident) - (x->incident < y->incident);
+    if (x->qrow != y->qrow)
+        return (x->qrow > y->qrow) - (x->qrow < y->qrow);
+    return (x->at > y->at) - (x->at < y->at);
+}
+
+/* Ranges per statement of ST_RANGES_ADD. */
+#define RANGES_PER_STATEMENT 4096
+
+static pm_code ranges_flush(pm_store *s, pm_buf *b, size_t *nb, pm_err *err)
+{
+    if (!*nb)
+        return PM_OK;
+    drv_stmt *st;
+    pm_code rc = pm_buf_putc(b, ']', err);
+    if (!rc)
+        rc = stmt(s, ST_RANGES_ADD, &st, err);
+    if (!rc) {
+        TEXT(st, 1, b->data);
+        rc = run(st, NULL, err);
+    }
+    pm_buf_reset(b);
+    *nb = 0;
+    return rc;
+}
+
+/* The pairs sorted by incident and row; the rows of one incident that
+ * follow one another in id (within a RANGE_BLOCK) become one range.
+ * Whether an incident is still active is asked once, in the caller's
+ * transaction: the check the one-row link makes. */
 pm_code store_incident_link_many(pm_store *s, const int64_t *incident, const int64_t *qrow,
                                  size_t n, bool *linked, pm_err *err)
 {
-    if (n && s->drv->incident_link_many)
-        return s->drv->incident_link_many(s, incident, qrow, n, linked, err);
+    memset(linked, 0, n * sizeof *linked);
+    if (!n)
+        return PM_OK;
+    qlink *l = pm_xmalloc(n * sizeof *l);
+    for (size_t i = 0; i < n; i++)
+        l[i] = (qlink){.incident = incident[i], .qrow = qrow[i], .at = i};
+    qsort(l, n, sizeof *l, cmp_link);
+    pm_buf b;
+    pm_buf_init(&b, 64u * 1024 * 1024);
+    size_t nb = 0;
     pm_code rc = PM_OK;
-    for (size_t i = 0; !rc && i < n; i++)
-        rc = store_incident_link(s, incident[i], qrow[i], &linked[i], err);
+    bool active = false;
+    for (size_t i = 0; !rc && i < n;) {
+        if (!i || l[i].incident != l[i - 1].incident) {
+            drv_stmt *st;
+            rc = stmt(s, ST_INCIDENT_ACTIVE_ONE, &st, err);
+            if (!rc) {
+                INT(st, 1, l[i].incident);
+                rc = first(st, &active, err);
+            }
+            if (!rc)
+                DONE(st);
+            if (rc)
+                break;
+        }
+        /* a range from l[i]: the same incident, the next ids, one block */
+        size_t j = i + 1;
+        while (j < n && l[j].incident == l[i].incident &&
+               (l[j].qrow == l[j - 1].qrow || l[j].qrow == l[j - 1].qrow + 1) &&
+               l[j].qrow / RANGE_BLOCK == l[i].qrow / RANGE_BLOCK)
+            j++;
+        if (active) {
+            for (size_t k = i; k < j; k++)
+                linked[l[k].at] = k == i || l[k].qrow != l[k - 1].qrow; /* a pair twice: once */
+            rc =
+                pm_buf_printf(&b, err, "%c[%lld,%lld,%lld,%lld]", nb ? ',' : '[',
+                              (long long)l[i].incident, (long long)l[i].qrow,
+                              (long long)l[j - 1].qrow, (long long)(l[j - 1].qrow - l[i].qrow + 1));
+            if (!rc && ++nb == RANGES_PER_STATEMENT)
+                rc = ranges_flush(s, &b, &nb, err);
+        }
+        i = j;
+    }
+    if (!rc)
+        rc = ranges_flush(s, &b, &nb, err);
+    pm_buf_free(&b);
+    free(l);
+    if (rc)
+        memset(linked, 0, n * sizeof *linked);
     return rc;
 }
 
@@ -1879,18 +2218,50 @@ pm_code store_incident_stats(pm_store *s, const char *table, pm_incident_stats *
     return PM_OK;
 }
 
+/* Range by range in id order (an incident's ranges do not overlap), so
+ * that a few rows of a large incident cost a few rows' reads. */
 pm_code store_incident_rows(pm_store *s, int64_t incident, bool newest, int limit, pm_arena *a,
                             pm_qrow **out, size_t *n, pm_err *err)
 {
-    drv_stmt *st;
     *n = 0;
     *out = NULL;
-    pm_code rc = stmt(s, newest ? ST_INCIDENT_ROWS_NEWEST : ST_INCIDENT_ROWS, &st, err);
-    if (rc)
-        return rc;
-    INT(st, 1, incident);
-    INT(st, 2, limit_of(limit));
-    return read_qrows(st, a, out, n, err);
+    int64_t want = limit_of(limit), after = newest ? INT64_MAX : INT64_MIN;
+    size_t cap = 0;
+    pm_code rc = PM_OK;
+    for (bool more = true; !rc && more && (int64_t)*n < want;) {
+        int64_t span[256][2];
+        size_t nspan = 0;
+        drv_stmt *st;
+        bool row;
+        rc = stmt(s, newest ? ST_INCIDENT_RANGES_NEWEST : ST_INCIDENT_RANGES, &st, err);
+        if (rc)
+            break;
+        INT(st, 1, incident);
+        INT(st, 2, after);
+        while (!(rc = STEP(st, &row, err)) && row && nspan < 256) {
+            span[nspan][0] = C_INT(st, 0);
+            span[nspan++][1] = C_INT(st, 1);
+        }
+        DONE(st);
+        more = nspan == 256;
+        for (size_t k = 0; !rc && k < nspan && (int64_t)*n < want; k++) {
+            pm_qrow *got;
+            size_t ngot;
+            rc = stmt(s, newest ? ST_QUARANTINE_SPAN_NEWEST : ST_QUARANTINE_SPAN, &st, err);
+            if (rc)
+                break;
+            INT(st, 1, span[k][0]);
+            INT(st, 2, span[k][1]);
+            INT(st, 3, want - (int64_t)*n);
+            rc = read_qrows(st, a, &got, &ngot, err);
+            for (size_t i = 0; !rc && i < ngot; i++) {
+                *out = grow(a, *out, *n, &cap, sizeof **out);
+                (*out)[(*n)++] = got[i];
+            }
+            after = span[k][0];
+        }
+    }
+    return rc;
 }
 
 /* ---- proposals ------------------------------------------------------------ */

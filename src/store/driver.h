@@ -52,6 +52,9 @@ typedef struct drv_dialect {
     const char *epoch;       /* printf format: seconds since 1970 of ISO text %s */
     const char *in_ids;      /* printf format: after a column, whether it is one of
                               * the ids of JSON array text %s (IN (...), = ANY) */
+    const char *quads;       /* printf format: the rows (a, b, c, d) of JSON array
+                              * text %s of arrays [a, b, c, d] of integers, as a
+                              * SELECT */
     const char *created;     /* the reason recorded with a table's first version */
     const char *data_schema; /* the schema of data tables, or NULL (SQLite) */
     /* printf format: the timestamp column %s read as a timestamptz the way
@@ -161,8 +164,6 @@ typedef struct drv_ops {
      * statement n times, which costs a backend in-process nothing) */
     pm_code (*quarantine_add_many)(pm_store *s, const pm_qrow *q, size_t n, int64_t *ids,
                                    pm_err *err);
-    pm_code (*incident_link_many)(pm_store *s, const int64_t *incident, const int64_t *qrow,
-                                  size_t n, bool *linked, pm_err *err);
     /* the planner's statistics of the quarantine brought up to date when
      * they are stale, optional (NULL: nothing to do) */
     pm_code (*quarantine_stats)(pm_store *s, pm_err *err);

@@ -87,12 +87,15 @@ static const struct {
      " replayed_at text, resolved_at text, decided_by text, note text)"},
     {"_pipemend_incidents_key", "CREATE INDEX IF NOT EXISTS _pipemend_incidents_key ON " CAT
                                 "_pipemend_incidents (table_name, column_name, kind, state)"},
-    {"_pipemend_incident_rows",
-     "CREATE TABLE IF NOT EXISTS " CAT "_pipemend_incident_rows ("
-     " incident bigint NOT NULL, qrow bigint NOT NULL, PRIMARY KEY (incident, qrow))"},
-    {"_pipemend_incident_rows_qrow",
-     "CREATE INDEX IF NOT EXISTS _pipemend_incident_rows_qrow ON " CAT
-     "_pipemend_incident_rows (qrow)"},
+    /* which quarantined rows an incident holds, as ranges of their ids
+     * (catalog.c, RANGE_BLOCK) */
+    {"_pipemend_incident_ranges",
+     "CREATE TABLE IF NOT EXISTS " CAT "_pipemend_incident_ranges ("
+     " incident bigint NOT NULL, first_qrow bigint NOT NULL, last_qrow bigint NOT NULL,"
+     " nrows bigint NOT NULL, PRIMARY KEY (incident, first_qrow))"},
+    {"_pipemend_incident_ranges_row",
+     "CREATE INDEX IF NOT EXISTS _pipemend_incident_ranges_row ON " CAT
+     "_pipemend_incident_ranges (first_qrow)"},
     {"_pipemend_halts", "CREATE TABLE IF NOT EXISTS " CAT "_pipemend_halts ("
                         " table_name text NOT NULL, source text NOT NULL, qrow bigint NOT NULL,"
                         " halted_at text NOT NULL, PRIMARY KEY (table_name, source))"},
@@ -1311,7 +1314,7 @@ static pm_code pg_quarantine_stats(pm_store *s, pm_err *err)
     return stale ? pg_exec(p,
                            "SET default_statistics_target = 10; ANALYZE " CAT
                            "_pipemend_quarantine; ANALYZE " CAT
-                           "_pipemend_incident_rows; RESET default_statistics_target",
+                           "_pipemend_incident_ranges; RESET default_statistics_target",
                            "cannot take the quarantine's statistics", err)
                  : PM_OK;
 }
@@ -1336,6 +1339,9 @@ static const drv_ops pg_ops = {
              * planner looks each id up in the index rather than hashing
              * the ids and scanning the whole table */
             .in_ids = "= ANY (CAST(translate(CAST(%s AS text), '[]', '{}') AS bigint[]))",
+            .quads =
+                "SELECT CAST(x ->> 0 AS bigint), CAST(x ->> 1 AS bigint), CAST(x ->> 2 AS "
+                "bigint), CAST(x ->> 3 AS bigint) FROM jsonb_array_elements(CAST(%s AS jsonb)) x",
             .created = "created from the first rows",
             .data_schema = PG_DATA_SCHEMA,
             /* in the session's time zone, as ALTER ... TYPE timestamptz does */
@@ -1368,7 +1374,6 @@ static const drv_ops pg_ops = {
     .sandbox_insert = pg_sandbox_insert,
     .sandbox_end = pg_sandbox_end,
     .quarantine_add_many = pg_quarantine_add_many,
-    .incident_link_many = pg_incident_link_many,
     .quarantine_stats = pg_quarantine_stats,
 };
 
@@ -1439,6 +1444,62 @@ static pm_code catalog_ensure(pg *p, pm_err *err)
     return commit(p, err);
 }
 
+/* Incidents held their rows as one link per row (_pipemend_incident_rows);
+ * now as ranges of row ids (catalog.c, RANGE_BLOCK). A catalog that still
+ * has links gets each run of consecutive ids of an incident within one
+ * block as a range, in one transaction, and the links go: the table is
+ * dropped, or emptied where this role does not own it (a least-privilege
+ * deployment, whose `init --print-grants` creates the ranges but never
+ * reads what pipemend writes; its owner may drop the empty table). */
+static pm_code links_upgrade(pg *p, pm_err *err)
+{
+    static const char what[] = "cannot upgrade the catalog's incident links";
+    PGresult *res = NULL;
+    bool pending = false, began = false;
+    pm_code rc = PM_OK;
+    for (int pass = 0; !rc && pass < 2; pass++) {
+        rc = run(p, "SELECT to_regclass('" CAT "_pipemend_incident_rows') IS NOT NULL", NULL, &res,
+                 what, err);
+        pending = !rc && col_bool(res, 0, 0);
+        PQclear(res);
+        if (!rc && pending) {
+            rc = run(p, "SELECT EXISTS (SELECT 1 FROM " CAT "_pipemend_incident_rows)", NULL, &res,
+                     what, err);
+            pending = !rc && col_bool(res, 0, 0);
+            PQclear(res);
+        }
+        if (rc || !pending)
+            break;
+        /* another process may upgrade at the same time: look again under
+         * the catalog's lock */
+        if (!pass) {
+            rc = pg_exec(p, "BEGIN", what, err);
+            began = !rc;
+            if (!rc)
+                rc = xact_lock(p, "catalog", err);
+        }
+    }
+    if (!rc && pending)
+        rc = pg_exec(
+            p,
+            "INSERT INTO " CAT "_pipemend_incident_ranges (incident, first_qrow, "
+            "last_qrow, nrows) SELECT incident, min(qrow), max(qrow), count(*) FROM (SELECT "
+            "incident, qrow, qrow - row_number() OVER (PARTITION BY incident ORDER BY "
+            "qrow) AS run FROM " CAT "_pipemend_incident_rows) x GROUP BY incident, run, "
+            "qrow / 65536 ON CONFLICT DO NOTHING",
+            what, err);
+    if (!rc && pending)
+        rc = pg_exec(p, "SAVEPOINT pm_links", what, err);
+    if (!rc && pending && pg_exec(p, "DROP TABLE " CAT "_pipemend_incident_rows", what, NULL)) {
+        rc = pg_exec(p, "ROLLBACK TO SAVEPOINT pm_links", what, err);
+        if (!rc)
+            rc = pg_exec(p, "DELETE FROM " CAT "_pipemend_incident_rows", what, err);
+    }
+    if (began)
+        rc = rc ? (pg_exec(p, "ROLLBACK", "cannot roll back", NULL), rc) : commit(p, err);
+    return rc;
+}
+
 pm_code pg_store_open(const char *url, pm_store *s, pm_err *err)
 {
     pg *p = pm_xcalloc(1, sizeof *p);
@@ -1490,6 +1551,8 @@ pm_code pg_store_open(const char *url, pm_store *s, pm_err *err)
         rc = session_setup(p, err);
     if (!rc)
         rc = catalog_ensure(p, err);
+    if (!rc)
+        rc = links_upgrade(p, err);
     if (rc) {
         pg_close(s);
         s->impl = NULL;

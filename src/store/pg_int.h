@@ -138,8 +138,6 @@ pm_code pg_alter_carrying(pm_store *s, const pm_table *t, const pm_op *ops, size
 
 /* Bulk catalog writes (pg_quarantine.c; driver.h). */
 pm_code pg_quarantine_add_many(pm_store *s, const pm_qrow *q, size_t n, int64_t *ids, pm_err *err);
-pm_code pg_incident_link_many(pm_store *s, const int64_t *incident, const int64_t *qrow, size_t n,
-                              bool *linked, pm_err *err);
 
 /* COPY ... FROM STDIN (FORMAT binary) encoding (pg_copy.c). */
 /* Starts a COPY stream in b (the 19-byte header). */

@@ -1,5 +1,5 @@
-/* pg_quarantine.c - a batch's quarantined rows and their incident links
- * written to PostgreSQL in bulk.
+/* pg_quarantine.c - a batch's quarantined rows written to PostgreSQL in
+ * bulk.
  *
  * One INSERT per quarantined row is one round trip each: a feed whose
  * rows all drift (2.2M of them) spent 332 s waiting for the network where
@@ -9,14 +9,14 @@
  *      handed out in the order of the batch) and reads the time stamp they
  *      all get (the catalog's {now}, as the one-row insert writes it);
  *   2. one COPY ... FROM STDIN (FORMAT binary) sends the rows with those
- *      ids: bytea goes as its bytes, text as its UTF-8, no escaping;
- *   3. one query asks which of their incidents are still active, and one
- *      more binary COPY writes their links to those.
+ *      ids: bytea goes as its bytes, text as its UTF-8, no escaping.
  *
- * All of it runs in the caller's transaction (the batch's), so the rows,
- * their links and the checkpoint are kept or lost together. Ids a
- * rolled-back batch reserved are skipped, as a rolled-back INSERT skips
- * them: ids are unique and ascending, not gapless. */
+ * Their links to incidents are a few ranges of these ids (catalog.c,
+ * store_incident_link_many). All of it runs in the caller's transaction
+ * (the batch's), so the rows, their links and the checkpoint are kept or
+ * lost together. Ids a rolled-back batch reserved are skipped, as a
+ * rolled-back INSERT skips them: ids are unique and ascending, not
+ * gapless. */
 #include "store/pg_int.h"
 
 #include <limits.h>
@@ -242,94 +242,5 @@ pm_code pg_quarantine_add_many(pm_store *s, const pm_qrow *q, size_t n, int64_t 
     if (!rc && ids)
         memcpy(ids, got, n * sizeof *ids);
     free(got);
-    return rc;
-}
-
-/* A link to write: the pair and where it came in the caller's arrays. */
-typedef struct link {
-    int64_t incident, qrow;
-    size_t at;
-} link;
-
-static int cmp_link(const void *a, const void *b)
-{
-    const link *x = a, *y = b;
-    if (x->incident != y->incident)
-        return (x->incident > y->incident) - (x->incident < y->incident);
-    if (x->qrow != y->qrow)
-        return (x->qrow > y->qrow) - (x->qrow < y->qrow);
-    return (x->at > y->at) - (x->at < y->at);
-}
-
-static pm_code put_link(pm_buf *b, size_t i, void *ctx, pm_err *err)
-{
-    const link *l = &((const link *)ctx)[i];
-    pm_code rc = put_be(b, 2, 2, err);
-    if (!rc)
-        rc = put_int8(b, l->incident, err);
-    return rc ? rc : put_int8(b, l->qrow, err);
-}
-
-/* The links go in one binary COPY, in the order of the primary key
- * (incident, qrow), so its B-tree grows at its right edge. An INSERT ...
- * SELECT FROM unnest(...) ON CONFLICT DO NOTHING RETURNING cost the server
- * more than the quarantined rows themselves: the arrays' text parsed, a
- * speculative insertion per row, and the ordinal of every link sent back.
- * The rows are the caller's fresh ones (store.h), so no link of them can
- * exist but a repeated pair in the input, which is written once. Whether
- * each incident is still active is asked once per incident, before the
- * COPY, in the same transaction: the check the one-row link makes. */
-pm_code pg_incident_link_many(pm_store *s, const int64_t *incident, const int64_t *qrow, size_t n,
-                              bool *linked, pm_err *err)
-{
-    memset(linked, 0, n * sizeof *linked);
-    if (!n)
-        return PM_OK;
-    pg *p = pg_of(s);
-    link *l = pm_xmalloc(n * sizeof *l);
-    for (size_t i = 0; i < n; i++)
-        l[i] = (link){.incident = incident[i], .qrow = qrow[i], .at = i};
-    qsort(l, n, sizeof *l, cmp_link);
-    /* the incidents, each once: {3,7} */
-    pm_buf a;
-    pm_buf_init(&a, 64u * 1024 * 1024);
-    pm_code rc = pm_buf_putc(&a, '{', err);
-    size_t nincidents = 0;
-    for (size_t i = 0; !rc && i < n; i++)
-        if (!i || l[i].incident != l[i - 1].incident)
-            rc =
-                pm_buf_printf(&a, err, "%s%lld", nincidents++ ? "," : "", (long long)l[i].incident);
-    if (!rc)
-        rc = pm_buf_putc(&a, '}', err);
-    PGresult *res = NULL;
-    const char *params[] = {a.data};
-    if (!rc)
-        rc = pg_query(p,
-                      "SELECT id FROM " CAT "_pipemend_incidents WHERE id = ANY(CAST($1 AS "
-                      "bigint[])) AND state NOT IN ('resolved', 'dismissed') ORDER BY id",
-                      1, params, &res, "cannot link quarantined rows to their incidents", err);
-    pm_buf_free(&a);
-    /* keep the pairs of active incidents, each once (l stays sorted) */
-    size_t k = 0;
-    for (size_t i = 0, r = 0; !rc && i < n; i++) {
-        while (r < (size_t)PQntuples(res) &&
-               strtoll(PQgetvalue(res, (int)r, 0), NULL, 10) < l[i].incident)
-            r++;
-        bool active = r < (size_t)PQntuples(res) &&
-                      strtoll(PQgetvalue(res, (int)r, 0), NULL, 10) == l[i].incident;
-        if (!active || (k && l[k - 1].incident == l[i].incident && l[k - 1].qrow == l[i].qrow))
-            continue;
-        linked[l[i].at] = true;
-        l[k++] = l[i];
-    }
-    PQclear(res);
-    if (!rc && k)
-        rc = copy_in(p,
-                     "COPY " CAT "_pipemend_incident_rows (incident, qrow) FROM STDIN (FORMAT "
-                     "binary)",
-                     k, put_link, l, "cannot link quarantined rows to their incidents", err);
-    if (rc)
-        memset(linked, 0, n * sizeof *linked);
-    free(l);
     return rc;
 }

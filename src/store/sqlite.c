@@ -57,7 +57,6 @@ static const char catalog_sql[] =
     " created_at TEXT NOT NULL, header BLOB) STRICT;"
     "CREATE INDEX IF NOT EXISTS _pipemend_quarantine_table ON _pipemend_quarantine (table_name, "
     "id);"
-    "CREATE INDEX IF NOT EXISTS _pipemend_quarantine_run ON _pipemend_quarantine (run_id);"
     "CREATE TABLE IF NOT EXISTS _pipemend_proposals ("
     " id INTEGER PRIMARY KEY, table_name TEXT NOT NULL, run_id INTEGER NOT NULL,"
     " version INTEGER NOT NULL, state TEXT NOT NULL, ops TEXT NOT NULL, why TEXT NOT NULL,"
@@ -70,9 +69,11 @@ static const char catalog_sql[] =
     " replayed_at TEXT, resolved_at TEXT, decided_by TEXT, note TEXT) STRICT;"
     "CREATE INDEX IF NOT EXISTS _pipemend_incidents_key ON _pipemend_incidents (table_name,"
     " column_name, kind, state);"
-    "CREATE TABLE IF NOT EXISTS _pipemend_incident_rows ("
-    " incident INTEGER NOT NULL, qrow INTEGER NOT NULL, PRIMARY KEY (incident, qrow)) STRICT;"
-    "CREATE INDEX IF NOT EXISTS _pipemend_incident_rows_qrow ON _pipemend_incident_rows (qrow);"
+    "CREATE TABLE IF NOT EXISTS _pipemend_incident_ranges ("
+    " incident INTEGER NOT NULL, first_qrow INTEGER NOT NULL, last_qrow INTEGER NOT NULL,"
+    " nrows INTEGER NOT NULL, PRIMARY KEY (incident, first_qrow)) STRICT, WITHOUT ROWID;"
+    "CREATE INDEX IF NOT EXISTS _pipemend_incident_ranges_row ON _pipemend_incident_ranges"
+    " (first_qrow);"
     "CREATE TABLE IF NOT EXISTS _pipemend_halts ("
     " table_name TEXT NOT NULL, source TEXT NOT NULL, qrow INTEGER NOT NULL,"
     " halted_at TEXT NOT NULL, PRIMARY KEY (table_name, source)) STRICT;"
@@ -162,8 +163,6 @@ typedef struct sq {
     pm_buf *render;             /* render_ddl: statements are written here, not run */
     sqlite3_stmt *data_version; /* PRAGMA data_version, kept prepared */
     sqlite3_stmt *qadd;         /* sq_quarantine_add_many's insert, kept prepared */
-    sqlite3_stmt *qlink;        /* sq_incident_link_many's insert, kept prepared */
-    sqlite3_stmt *qactive;      /* and its check that an incident is active */
     /* How the warehouse was opened when it could not be opened as usual
      * (sqlite_store_open): reads work, a write fails with the reason. */
     enum { SQ_NORMAL, SQ_READ_ONLY, SQ_DISK_FULL } limited;
@@ -359,8 +358,6 @@ static void sq_close(pm_store *s)
     sqlite3_finalize(q->insert);
     sqlite3_finalize(q->data_version);
     sqlite3_finalize(q->qadd);
-    sqlite3_finalize(q->qlink);
-    sqlite3_finalize(q->qactive);
     sq_sandbox_end(s);
     ckpt_stop(q);
     sqlite3_close(q->db);
@@ -1148,26 +1145,23 @@ static bool table_exists_main(sq *q, const char *name)
 
 static pm_code catalog_create(sq *q, pm_err *err)
 {
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(q->db,
-                           "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = "
-                           "'_pipemend_table_counts'",
-                           -1, &st, NULL) != SQLITE_OK)
-        return db_error(q, err, "cannot read the catalog's shape");
-    int r = sqlite3_step(st);
-    sqlite3_finalize(st);
-    if (r == SQLITE_ROW)
+    /* the catalog's newest tables there: all of them are */
+    if (table_exists_main(q, "_pipemend_incident_ranges") &&
+        table_exists_main(q, "_pipemend_table_counts"))
         return PM_OK;
-    if (q->limited != SQ_NORMAL && table_exists_main(q, "_pipemend_runs"))
+    if (q->limited != SQ_NORMAL && table_exists_main(q, "_pipemend_runs")) {
         /* a warehouse of an earlier pipemend that cannot be written now:
          * the kept counts it lacks live in this connection's memory, and
-         * are computed there when read */
+         * are computed there when read (its incident links: links_upgrade) */
+        if (table_exists_main(q, "_pipemend_table_counts"))
+            return PM_OK;
         return exec(q,
                     "CREATE TEMP TABLE _pipemend_table_counts ("
                     " table_name TEXT NOT NULL, run_id INTEGER NOT NULL, loaded INTEGER NOT NULL,"
                     " quarantined INTEGER NOT NULL, replayed INTEGER NOT NULL,"
                     " discarded INTEGER NOT NULL, PRIMARY KEY (table_name, run_id)) STRICT",
                     err);
+    }
     pm_code rc = run_sql(q, "BEGIN IMMEDIATE", "cannot create the catalog", err);
     if (rc)
         return rc;
@@ -1254,6 +1248,64 @@ static pm_code checkpoint_upgrade(sq *q, pm_err *err)
         "ALTER TABLE _pipemend_checkpoints_new RENAME TO _pipemend_checkpoints;"
         "COMMIT",
         "cannot upgrade the catalog's checkpoints", err);
+    if (rc)
+        sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
+    return rc;
+}
+
+/* Incidents held their rows as one link per row; now as ranges of row ids
+ * (catalog.c, RANGE_BLOCK). A catalog with the old links gets each run of
+ * consecutive ids of an incident within one block as a range, and the
+ * links go, in one transaction; one that cannot be written now gets the
+ * ranges in this connection's memory. */
+#define RANGES_OF_LINKS                                                                            \
+    "SELECT incident, min(qrow) AS first_qrow, max(qrow) AS last_qrow, count(*) AS nrows FROM "    \
+    "(SELECT incident, "                                                                           \
+    "qrow, qrow - row_number() OVER (PARTITION BY incident ORDER BY qrow) AS run FROM "            \
+    "main._pipemend_incident_rows) GROUP BY incident, run, qrow / 65536"
+static bool index_exists(sq *q, const char *name)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(q->db, "SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = ?1",
+                           -1, &st, NULL) != SQLITE_OK)
+        return false;
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    bool yes = sqlite3_step(st) == SQLITE_ROW;
+    sqlite3_finalize(st);
+    return yes;
+}
+
+static pm_code links_upgrade(sq *q, pm_err *err)
+{
+    static const char old_shape[] =
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '_pipemend_incident_rows'";
+    if (q->limited != SQ_NORMAL)
+        return table_exists_main(q, "_pipemend_incident_rows") &&
+                       !table_exists_main(q, "_pipemend_incident_ranges")
+                   ? exec(q, "CREATE TEMP TABLE _pipemend_incident_ranges AS " RANGES_OF_LINKS, err)
+                   : PM_OK;
+    sqlite3_stmt *st;
+    for (int pass = 0; pass < 2; pass++) {
+        if (sqlite3_prepare_v2(q->db, old_shape, -1, &st, NULL) != SQLITE_OK)
+            return db_error(q, err, "cannot read the catalog's shape");
+        int r = sqlite3_step(st);
+        sqlite3_finalize(st);
+        if (r != SQLITE_ROW)
+            return pass ? run_sql(q, "COMMIT", "cannot upgrade the catalog", err) : PM_OK;
+        /* another process may upgrade at the same time: look again under
+         * the write lock */
+        if (!pass) {
+            pm_code rc = run_sql(q, "BEGIN IMMEDIATE", "cannot upgrade the catalog", err);
+            if (rc)
+                return rc;
+        }
+    }
+    pm_code rc = run_sql(q,
+                         "INSERT OR IGNORE INTO _pipemend_incident_ranges (incident, first_qrow, "
+                         "last_qrow, nrows) " RANGES_OF_LINKS ";"
+                         "DROP TABLE _pipemend_incident_rows;"
+                         "COMMIT",
+                         "cannot upgrade the catalog's incident links", err);
     if (rc)
         sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
     return rc;
@@ -1497,18 +1549,15 @@ static void sq_table_changed(pm_store *s)
     q->insert = NULL;
 }
 
-/* ---- quarantined rows and their links, a batch at a time ----------------
+/* ---- quarantined rows, a batch at a time --------------------------------
  *
- * catalog.c's one-row statements end in RETURNING id or insert from a
- * SELECT, and SQLite runs either as a statement that may write more than
- * one row: each opens a statement journal, which copies every page the
- * INSERT touches (the table's and both indexes' 16 KiB leaves) before it
- * writes, and frees the copies at its end. For a quarantine storm that was
- * most of the writer's time. These are plain one-row INSERTs, OR FAIL / OR
- * IGNORE so that no constraint can need a statement rolled back, with the
- * id from sqlite3_last_insert_rowid. The caller's transaction holds the
- * write lock, so an incident found active stays so until its links are
- * written. */
+ * catalog.c's one-row statement ends in RETURNING id, which SQLite runs
+ * as a statement that may write more than one row: it opens a statement
+ * journal, which copies every page the INSERT touches (the table's and
+ * both indexes' 16 KiB leaves) before it writes, and frees the copies at
+ * its end. For a quarantine storm that was most of the writer's time. This
+ * is a plain one-row INSERT, OR FAIL so that no constraint can need the
+ * statement rolled back, with the id from sqlite3_last_insert_rowid. */
 
 static pm_code keep_prepared(sq *q, sqlite3_stmt **slot, const char *sql, pm_err *err)
 {
@@ -1574,53 +1623,6 @@ static pm_code sq_quarantine_add_many(pm_store *s, const pm_qrow *rows, size_t n
     return rc;
 }
 
-static pm_code sq_incident_link_many(pm_store *s, const int64_t *incident, const int64_t *qrow,
-                                     size_t n, bool *linked, pm_err *err)
-{
-    sq *q = impl(s);
-    pm_code rc = keep_prepared(q, &q->qactive,
-                               "SELECT 1 FROM _pipemend_incidents WHERE id = ?1 AND state NOT IN "
-                               "('resolved', 'dismissed')",
-                               err);
-    if (!rc)
-        rc = keep_prepared(
-            q, &q->qlink,
-            "INSERT OR IGNORE INTO _pipemend_incident_rows (incident, qrow) VALUES (?1, ?2)", err);
-    /* the active check once per incident: a batch's rows name a few */
-    int64_t last = 0;
-    bool active = false;
-    for (size_t i = 0; !rc && i < n; i++) {
-        linked[i] = false;
-        if (i == 0 || incident[i] != last) {
-            last = incident[i];
-            sqlite3_reset(q->qactive);
-            sqlite3_bind_int64(q->qactive, 1, last);
-            int r = sqlite3_step(q->qactive);
-            if (r != SQLITE_ROW && r != SQLITE_DONE) {
-                rc = db_error(q, err, "cannot link quarantined rows to their incidents");
-                break;
-            }
-            active = r == SQLITE_ROW;
-        }
-        if (!active)
-            continue;
-        sqlite3_reset(q->qlink);
-        sqlite3_bind_int64(q->qlink, 1, incident[i]);
-        sqlite3_bind_int64(q->qlink, 2, qrow[i]);
-        if (sqlite3_step(q->qlink) != SQLITE_DONE)
-            rc = db_error(q, err, "cannot link quarantined rows to their incidents");
-        else
-            linked[i] = sqlite3_changes(q->db) > 0;
-    }
-    if (q->qactive)
-        sqlite3_reset(q->qactive);
-    if (q->qlink)
-        sqlite3_reset(q->qlink);
-    if (rc)
-        memset(linked, 0, n * sizeof *linked);
-    return rc;
-}
-
 static const drv_ops sqlite_ops = {
     .name = "sqlite",
     /* a batch is a cheap local transaction */
@@ -1632,6 +1634,8 @@ static const drv_ops sqlite_ops = {
             .for_update = "",
             .epoch = "(julianday(%s) * 86400.0)",
             .in_ids = "IN (SELECT value FROM json_each(%s))",
+            .quads = "SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), "
+                     "json_extract(value, '$[2]'), json_extract(value, '$[3]') FROM json_each(%s)",
             .created = "created from the first batch",
             /* a timestamp without a zone is read as UTC */
             .as_timestamptz = "strftime('%%Y-%%m-%%d %%H:%%M:%%f+00', %s)",
@@ -1659,7 +1663,6 @@ static const drv_ops sqlite_ops = {
     .sandbox_insert = sq_sandbox_insert,
     .sandbox_end = sq_sandbox_end,
     .quarantine_add_many = sq_quarantine_add_many,
-    .incident_link_many = sq_incident_link_many,
 };
 
 /* ---- opening ------------------------------------------------------------
@@ -1873,6 +1876,13 @@ catalog:
         rc = catalog_upgrade(q, err);
     if (!rc)
         rc = checkpoint_upgrade(q, err);
+    if (!rc)
+        rc = links_upgrade(q, err);
+    if (!rc && q->limited == SQ_NORMAL && index_exists(q, "_pipemend_quarantine_run"))
+        /* an index of earlier versions that no statement could use (each
+         * filters by run as "$2 = 0 OR run_id = $2", which SQLite scans
+         * for), which every quarantined row paid for twice: in, and out */
+        rc = exec(q, "DROP INDEX IF EXISTS _pipemend_quarantine_run", err);
     if (!rc)
         rc = exec(q, "ATTACH DATABASE ':memory:' AS pm_sandbox", err);
     if (rc) {

@@ -102,6 +102,14 @@ def clean_env(extra=None):
 # ---- backends ------------------------------------------------------------------
 
 
+# The incidents' links to quarantined rows as (incident, qrow) pairs, a
+# subquery for the tests' SQL: the catalog keeps them as ranges of row ids
+# (_pipemend_incident_ranges), and a row is linked when it is in
+# quarantine and its id lies in a range of the incident.
+LINKS = ("(SELECT lr.incident AS incident, lq.id AS qrow FROM _pipemend_incident_ranges lr "
+         "JOIN _pipemend_quarantine lq ON lq.id >= lr.first_qrow AND lq.id <= lr.last_qrow)")
+
+
 def sqlite_only(why):
     """Skips the test (or class) on any backend but SQLite, saying why: for
     what is about SQLite itself (its files, its demo warehouse)."""

@@ -11,7 +11,7 @@ import signal
 import subprocess
 import time
 
-from e2e_util import BIN, E2E, EXIT_LOADED, clean_env
+from e2e_util import BIN, E2E, EXIT_LOADED, LINKS, clean_env
 
 ROWS = int(os.environ.get("PIPEMEND_E2E_CRASH_ROWS", "200000"))
 KILLS = 5
@@ -23,7 +23,7 @@ class TestCrash(E2E):
         in quarantine under a resolved incident."""
         self.assertEqual(self.sql("SELECT id, table_name FROM _pipemend_incidents "
                                   "WHERE state = 'applied'"), [], ctx)
-        self.assertEqual(self.sql("SELECT count(*) FROM _pipemend_incident_rows r JOIN "
+        self.assertEqual(self.sql("SELECT count(*) FROM " + LINKS + " r JOIN "
                                   "_pipemend_incidents i ON i.id = r.incident "
                                   "WHERE i.state = 'resolved'"), [(0,)], ctx)
 

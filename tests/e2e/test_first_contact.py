@@ -9,8 +9,8 @@ import shutil
 import socket
 import subprocess
 
-from e2e_util import (BIN, REPO, E2E, EXIT_LOADED, EXIT_USAGE, clean_env, commands_from_def,
-                      options_from_def, sqlite_only)
+from e2e_util import (BIN, REPO, E2E, EXIT_LOADED, EXIT_USAGE, LINKS, clean_env,
+                      commands_from_def, options_from_def, sqlite_only)
 
 # a value each option accepts, for the parser to get past it
 VALUES = {"limit": "5", "run": "1", "incident": "1", "log-format": "text"}
@@ -412,7 +412,7 @@ class TestQuarantineLifecycle(E2E):
         self.assertEqual(r.json(), {"discarded": 2, "incidents_dismissed": 1})
         self.assertEqual(self.sql("SELECT count(*) FROM _pipemend_quarantine WHERE table_name = "
                                   "'orders'")[0][0], 0)
-        self.assertEqual(self.sql("SELECT count(*) FROM _pipemend_incident_rows r JOIN "
+        self.assertEqual(self.sql("SELECT count(*) FROM " + LINKS + " r JOIN "
                                   "_pipemend_incidents i ON i.id = r.incident WHERE i.table_name = "
                                   "'orders'")[0][0], 0)
         inc = {i["table"]: i for i in self.pm("incidents", "list", "--db", self.db, "--json").json()}

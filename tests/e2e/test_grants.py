@@ -18,7 +18,7 @@ import urllib.parse
 
 import e2e_util
 from e2e_util import (REPO, E2E, EXIT_FAILED, EXIT_LOADED, EXIT_QUARANTINED, EXIT_USAGE,
-                      clean_env, import_psycopg2, pg_only)
+                      LINKS, clean_env, import_psycopg2, pg_only)
 
 LOGINS = itertools.count(1)
 
@@ -575,6 +575,41 @@ class TestGrantsOnPostgres(E2E):
         self.assertIn("pipemend._pipemend_schema_versions now belongs to pipemend_owner", err)
         self.assert_no_harm(crm)
         self.pm_as(self.app, "audit", "verify", expect=EXIT_LOADED)
+
+    def test_incident_links_of_an_earlier_pipemend_become_ranges_as_the_login(self):
+        # an earlier pipemend kept a link per row, in a table the owner owns:
+        # the login moves them into ranges and, not owning it, empties it
+        self.pm_as(self.app, "ingest", "--table", "orders", self.write("d1.ndjson", [rec(1)]),
+                   expect=EXIT_LOADED)
+        self.pm_as(self.app, "ingest", "--table", "orders", "--policy", "review",
+                   self.write("d2.ndjson", [rec(i, coupon="C") for i in range(2, 42)]),
+                   expect=EXIT_QUARANTINED)
+        self.sql_script(
+            "SET ROLE pipemend_owner",
+            "CREATE TABLE pipemend._pipemend_incident_rows (incident bigint NOT NULL, qrow bigint "
+            "NOT NULL, PRIMARY KEY (incident, qrow))",
+            "INSERT INTO pipemend._pipemend_incident_rows SELECT incident, qrow FROM " + LINKS +
+            " r",
+            "GRANT SELECT, INSERT, UPDATE, DELETE ON pipemend._pipemend_incident_rows TO "
+            "pipemend_loader",
+            "DELETE FROM pipemend._pipemend_incident_ranges",
+            "RESET ROLE")
+        self.assertEqual(self.sql("SELECT count(*) FROM _pipemend_incident_rows"), [(40,)])
+        r = self.pm_as(self.app, "incidents", "list", "--json", expect=EXIT_LOADED)
+        self.assertEqual([i["rows"] for i in r.json()], [40])
+        self.assertEqual(self.sql("SELECT count(*), CAST(sum(nrows) AS bigint) FROM "
+                                  "_pipemend_incident_ranges"),
+                         [(1, 40)])
+        self.assertEqual(self.sql("SELECT count(*) FROM _pipemend_incident_rows"), [(0,)])
+        self.assertEqual(self.owner("pipemend", "_pipemend_incident_rows"), "pipemend_owner")
+        # the printed SQL applies again over it, and the rows replay
+        self.apply_grants()
+        pid = [p["id"] for p in self.pm_as(self.app, "proposals", "list", "--json").json()
+               if p["state"] == "pending"][0]
+        self.pm_as(self.app, "proposals", "approve", str(pid), "--actor", "ops",
+                   expect=EXIT_LOADED)
+        self.assertEqual(self.count("orders"), 41)
+        self.assertEqual(self.sql("SELECT count(*) FROM _pipemend_incident_ranges"), [(0,)])
 
     def test_a_loader_only_login_loads_and_the_migrator_heals(self):
         # the stricter split: workers log in as members of pipemend_loader

@@ -8,7 +8,7 @@ import json
 import os
 import re
 
-from e2e_util import E2E, EXIT_LOADED, EXIT_QUARANTINED, own_pg_server, pg_only
+from e2e_util import E2E, EXIT_LOADED, EXIT_QUARANTINED, LINKS, own_pg_server, pg_only
 
 
 @pg_only("counts the statements a PostgreSQL server of its own logs")
@@ -40,9 +40,11 @@ class TestPostgresBulk(E2E):
         self.assertEqual(sorted(json.loads(e["raw"])["id"] for e in q), list(range(1, rows + 1)))
         for e in q:
             self.assertEqual(e["kinds"], ["type_conflict"])
-        # every row is linked to the one open incident
-        self.assertEqual(self.sql("SELECT count(*), count(DISTINCT incident) FROM "
-                                  "_pipemend_incident_rows"), [(rows, 1)])
+        # every row is linked to the one open incident, by a range per batch
+        self.assertEqual(self.sql("SELECT count(*), count(DISTINCT incident) FROM " + LINKS +
+                                  " r"), [(rows, 1)])
+        batches = self.sql("SELECT count(*) FROM _pipemend_incident_ranges")[0][0]
+        self.assertTrue(1 <= batches <= 5, batches)
         self.assertEqual(self.sql("SELECT rows_read, rows_loaded, rows_quarantined FROM "
                                   "_pipemend_runs ORDER BY id DESC LIMIT 1"), [(rows, 0, rows)])
         # ids ascend in the order of the file
@@ -51,16 +53,11 @@ class TestPostgresBulk(E2E):
         # one COPY per batch, not an INSERT per row
         self.assertEqual(self.statements_since(mark, r"INSERT INTO pipemend\._pipemend_quarantine"),
                          0)
-        self.assertEqual(self.statements_since(mark, r"INSERT INTO pipemend\._pipemend_incident_rows"
-                                               r" \(incident, qrow\) VALUES"), 0)
         self.assertGreaterEqual(self.statements_since(mark, r"COPY pipemend\._pipemend_quarantine"), 1)
-        # the links go in a COPY too: no INSERT of them at all (an INSERT
-        # ... SELECT FROM unnest ON CONFLICT cost the server more than the
-        # rows themselves)
-        self.assertEqual(self.statements_since(mark, r"INSERT INTO pipemend\._pipemend_incident_rows"),
-                         0)
-        self.assertGreaterEqual(
-            self.statements_since(mark, r"COPY pipemend\._pipemend_incident_rows"), 1)
+        # the links go as ranges, one statement per batch, not per row
+        self.assertEqual(
+            self.statements_since(mark, r"INSERT INTO pipemend\._pipemend_incident_ranges"),
+            batches)
         self.assertEqual(self.pm("audit", "verify", "--db", self.db).rc, 0)
         self.assert_invariants("t", rows + 1)
 
@@ -82,13 +79,17 @@ class TestPostgresBulk(E2E):
             self.assertEqual(sorted(e["kinds"]), ["type_conflict"])
         # each row under both incidents (v and w), once each, and every link
         # names a quarantined row
-        self.assertEqual(self.sql("SELECT i.column_name, count(*), count(DISTINCT r.qrow) FROM "
-                                  "_pipemend_incident_rows r JOIN _pipemend_incidents i ON "
+        self.assertEqual(self.sql("SELECT i.column_name, count(*), count(DISTINCT r.qrow) FROM " +
+                                  LINKS + " r JOIN _pipemend_incidents i ON "
                                   "i.id = r.incident GROUP BY i.column_name ORDER BY 1"),
                          [("v", rows, rows), ("w", rows, rows)])
-        self.assertEqual(self.sql("SELECT count(*) FROM _pipemend_incident_rows r WHERE NOT "
+        # ids that are not a run are ranges of one row each, and every
+        # range starts and ends at a quarantined row
+        self.assertEqual(self.sql("SELECT count(*) FROM _pipemend_incident_ranges"), [(2 * rows,)])
+        self.assertEqual(self.sql("SELECT count(*) FROM _pipemend_incident_ranges r WHERE NOT "
                                   "EXISTS (SELECT 1 FROM _pipemend_quarantine q WHERE q.id = "
-                                  "r.qrow)"), [(0,)])
+                                  "r.first_qrow) OR NOT EXISTS (SELECT 1 FROM "
+                                  "_pipemend_quarantine q WHERE q.id = r.last_qrow)"), [(0,)])
         self.assert_invariants("t", rows + 1)
 
     def test_redelivery_under_a_unique_key_finds_the_refused_rows_in_a_few_round_trips(self):
