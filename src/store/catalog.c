@@ -1775,6 +1775,27 @@ pm_code store_quarantine_discard(pm_store *s, const char *table, int64_t run_id,
     return own_end(s, own, rc, err);
 }
 
+/* *n: the rows in quarantine with ids lo..hi (0 when lo > hi). */
+static pm_code count_span(pm_store *s, int64_t lo, int64_t hi, int64_t *n, pm_err *err)
+{
+    *n = 0;
+    if (lo > hi)
+        return PM_OK;
+    drv_stmt *st;
+    bool found = false;
+    pm_code rc = stmt(s, ST_QUARANTINE_COUNT_SPAN, &st, err);
+    if (!rc) {
+        INT(st, 1, lo);
+        INT(st, 2, hi);
+        rc = first(st, &found, err);
+    }
+    if (!rc && found)
+        *n = C_INT(st, 0);
+    if (!rc)
+        DONE(st);
+    return rc;
+}
+
 /* The row stays in quarantine; it leaves every range that holds it,
  * which becomes the part before it and the part after it. The rows of the
  * smaller part are counted (a row restated at a time, in id order, cuts
@@ -1804,20 +1825,13 @@ pm_code store_incident_unlink_row(pm_store *s, int64_t qrow, pm_err *err)
     for (size_t i = 0; !rc && i < nh; i++) {
         int64_t lo[2] = {h[i].first, qrow + 1}, hi[2] = {qrow - 1, h[i].last}, n[2] = {0, 0};
         int small = hi[0] - lo[0] <= hi[1] - lo[1] ? 0 : 1;
-        if (lo[small] <= hi[small]) {
-            bool found = false;
-            rc = stmt(s, ST_QUARANTINE_COUNT_SPAN, &st, err);
-            if (!rc) {
-                INT(st, 1, lo[small]);
-                INT(st, 2, hi[small]);
-                rc = first(st, &found, err);
-            }
-            if (!rc) {
-                n[small] = found ? C_INT(st, 0) : 0;
-                DONE(st);
-            }
-        }
+        rc = count_span(s, lo[small], hi[small], &n[small], err);
         n[1 - small] = h[i].nrows - 1 - n[small];
+        /* a count that cannot be (a catalog edited by hand, a range written
+         * by a version with another rule): the other part is counted too,
+         * rather than a part with rows dropped */
+        if (!rc && n[1 - small] <= 0 && lo[1 - small] <= hi[1 - small])
+            rc = count_span(s, lo[1 - small], hi[1 - small], &n[1 - small], err);
         if (!rc)
             rc = stmt(s, ST_RANGE_DROP, &st, err);
         if (!rc) {
