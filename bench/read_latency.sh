@@ -125,7 +125,7 @@ FROM c, (SELECT * FROM _pipemend_quarantine ORDER BY id LIMIT 1) q;
 INSERT INTO _pipemend_incident_ranges (incident, first_qrow, last_qrow, nrows)
 SELECT (SELECT min(incident) FROM _pipemend_incident_ranges), min(id), max(id), count(*)
 FROM _pipemend_quarantine WHERE id > (SELECT max(last_qrow) FROM _pipemend_incident_ranges)
-GROUP BY id / 65536;
+GROUP BY id / 256;
 DELETE FROM _pipemend_table_counts WHERE table_name = '';
 COMMIT;
 ANALYZE;
@@ -149,7 +149,7 @@ INSERT INTO pipemend._pipemend_incident_ranges (incident, first_qrow, last_qrow,
 SELECT (SELECT min(incident) FROM pipemend._pipemend_incident_ranges), min(id), max(id), count(*)
 FROM pipemend._pipemend_quarantine
 WHERE id > (SELECT max(last_qrow) FROM pipemend._pipemend_incident_ranges)
-GROUP BY id / 65536;
+GROUP BY id / 256;
 DELETE FROM pipemend._pipemend_table_counts WHERE table_name = '';
 COMMIT;
 VACUUM ANALYZE;

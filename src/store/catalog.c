@@ -45,9 +45,9 @@
 
 /* Which quarantined rows belong to an incident is kept as ranges of their
  * ids, (incident, first_qrow, last_qrow, nrows): a batch's rows of one
- * incident have consecutive ids, so a storm of a million rows is a few
- * hundred ranges rather than a million links (each a heap row and two
- * index entries to write, and to delete again when the rows replay).
+ * incident have consecutive ids, so a storm of a million rows is about
+ * 4,000 ranges rather than a million links (each a heap row and two index
+ * entries to write, and to delete again when the rows replay).
  *
  *   - every row in quarantine whose id lies in a range of an incident is
  *     linked to it; ids of rows that left quarantine may lie in a range;
@@ -57,15 +57,17 @@
  *     all-visible, and counting them read every one);
  *   - a range lies inside one aligned block of RANGE_BLOCK ids, so the
  *     ranges that hold id X all start in [X - RANGE_BLOCK + 1, X]: one
- *     walk of the index on first_qrow;
+ *     short walk of the index on first_qrow, however the ranges are cut
+ *     up (rows of two incidents that alternate make ranges of one row;
+ *     blocks of 65,536 made that walk, once per waiting row, quadratic);
  *   - both ends of a range are rows in quarantine: when rows leave, the
  *     ranges about them are trimmed to the rows left (or dropped). SQLite
  *     gives a new row the highest id + 1, so an id once in a range is
  *     never given to a new row.
  *
  * X's ranges: RANGES_AT(X), X a SQL expression. */
-#define RANGE_BLOCK 65536
-#define RANGES_AT(r, x) r ".first_qrow BETWEEN " x " - 65535 AND " x " AND " r ".last_qrow >= " x
+#define RANGE_BLOCK 256
+#define RANGES_AT(r, x) r ".first_qrow BETWEEN " x " - 255 AND " x " AND " r ".last_qrow >= " x
 
 /* pm_incident_filter's $1..$4 (table, active_only, id, proposal) */
 #define INCIDENT_WHERE                                                                             \
@@ -118,6 +120,7 @@ typedef enum stmt_id {
     ST_RANGES_ADD,
     ST_RANGES_ABOUT,
     ST_RANGES_LESS,
+    ST_RANGES_RECOUNT,
     ST_RANGES_DROP_EMPTY,
     ST_RANGES_TRIM,
     ST_RANGES_HOLDING,
@@ -375,15 +378,27 @@ static const struct {
      * ones that hold no row any more go, and the others are trimmed to the
      * rows they hold (see RANGE_BLOCK). */
     [ST_RANGES_ABOUT] = {"SELECT incident, first_qrow, last_qrow FROM _pipemend_incident_ranges "
-                         "WHERE first_qrow BETWEEN CAST($1 AS bigint) - 65535 AND CAST($2 AS "
+                         "WHERE first_qrow BETWEEN CAST($1 AS bigint) - 255 AND CAST($2 AS "
                          "bigint) AND last_qrow >= CAST($1 AS bigint)",
                          "cannot update the incidents' rows"},
+    /* each range about rows $1..$2 counted again: after a discard, which
+     * may take millions of rows at once */
+    [ST_RANGES_RECOUNT] = {"UPDATE _pipemend_incident_ranges SET nrows = (SELECT count(*) FROM "
+                           "_pipemend_quarantine q WHERE q.id >= "
+                           "_pipemend_incident_ranges.first_qrow AND q.id <= "
+                           "_pipemend_incident_ranges.last_qrow) WHERE first_qrow BETWEEN CAST($1 "
+                           "AS bigint) - 255 AND CAST($2 AS bigint) AND last_qrow >= CAST($1 AS "
+                           "bigint)",
+                           "cannot update the incidents' rows"},
     [ST_RANGES_LESS] = {"UPDATE _pipemend_incident_ranges SET nrows = nrows - CAST($3 AS bigint) "
                         "WHERE incident = CAST($1 AS bigint) AND first_qrow = CAST($2 AS bigint)",
                         "cannot update the incidents' rows"},
     [ST_RANGES_DROP_EMPTY] = {"DELETE FROM _pipemend_incident_ranges WHERE first_qrow BETWEEN "
-                              "CAST($1 AS bigint) - 65535 AND CAST($2 AS bigint) AND last_qrow >= "
-                              "CAST($1 AS bigint) AND nrows <= 0",
+                              "CAST($1 AS bigint) - 255 AND CAST($2 AS bigint) AND last_qrow >= "
+                              "CAST($1 AS bigint) AND (nrows <= 0 OR NOT EXISTS (SELECT 1 FROM "
+                              "_pipemend_quarantine q WHERE q.id >= "
+                              "_pipemend_incident_ranges.first_qrow AND q.id <= "
+                              "_pipemend_incident_ranges.last_qrow))",
                               "cannot update the incidents' rows"},
     [ST_RANGES_TRIM] = {"UPDATE _pipemend_incident_ranges SET first_qrow = (SELECT min(q.id) FROM "
                         "_pipemend_quarantine q WHERE q.id >= "
@@ -392,10 +407,13 @@ static const struct {
                         "_pipemend_quarantine q WHERE q.id >= "
                         "_pipemend_incident_ranges.first_qrow AND q.id <= "
                         "_pipemend_incident_ranges.last_qrow) WHERE first_qrow BETWEEN CAST($1 "
-                        "AS bigint) - 65535 AND CAST($2 AS bigint) AND last_qrow >= CAST($1 AS "
+                        "AS bigint) - 255 AND CAST($2 AS bigint) AND last_qrow >= CAST($1 AS "
                         "bigint) AND (NOT EXISTS (SELECT 1 FROM _pipemend_quarantine q WHERE q.id "
                         "= _pipemend_incident_ranges.first_qrow) OR NOT EXISTS (SELECT 1 FROM "
-                        "_pipemend_quarantine q WHERE q.id = _pipemend_incident_ranges.last_qrow))",
+                        "_pipemend_quarantine q WHERE q.id = _pipemend_incident_ranges.last_qrow)) "
+                        "AND EXISTS (SELECT 1 FROM _pipemend_quarantine q WHERE q.id >= "
+                        "_pipemend_incident_ranges.first_qrow AND q.id <= "
+                        "_pipemend_incident_ranges.last_qrow)",
                         "cannot update the incidents' rows"},
     /* the ranges that hold row $1, to take it out of them */
     [ST_RANGES_HOLDING] = {"SELECT r.incident, r.first_qrow, r.last_qrow, r.nrows FROM "
@@ -1622,14 +1640,25 @@ pm_code store_table_remove(pm_store *s, const char *name, bool drop, int64_t *ro
     return own_end(s, own, rc, err);
 }
 
-/* The ids of rows that left quarantine, for the ranges that held them. */
+/* The ids of rows that left quarantine, for the ranges that held them;
+ * only their lowest and highest when span_only (a discard, which may take
+ * any number of rows: the ranges about them are counted again). */
 typedef struct id_list {
     int64_t *v;
     size_t n, cap;
+    int64_t lo, hi;
+    bool any, span_only;
 } id_list;
 
 static void ids_add(id_list *l, int64_t id)
 {
+    if (!l->any || id < l->lo)
+        l->lo = id;
+    if (!l->any || id > l->hi)
+        l->hi = id;
+    l->any = true;
+    if (l->span_only)
+        return;
     if (l->n == l->cap) {
         l->cap = l->cap ? 2 * l->cap : 1024;
         l->v = pm_xrealloc(l->v, l->cap * sizeof *l->v);
@@ -1676,12 +1705,28 @@ static pm_code ranges_tidy(pm_store *s, int64_t lo, int64_t hi, pm_err *err)
 }
 
 /* After the rows of ids (any order; sorted here) left quarantine: each
- * range that held some holds that many fewer, then the ranges are
- * tidied. */
+ * range that held some holds that many fewer (or is counted again, for a
+ * span_only list), then the ranges are tidied. Under a lock of its own,
+ * as store_incident_unlink_row: two PostgreSQL sessions reading a range,
+ * each in its snapshot, and writing it after, would lose one's change (a
+ * trim moves a range's first id, which the other's update looks it up
+ * by); the second waits, then reads what the first committed. */
 static pm_code ranges_gone(pm_store *s, id_list *ids, pm_err *err)
 {
-    pm_code rc = PM_OK;
-    if (ids->n) {
+    if (!ids->any)
+        return PM_OK;
+    pm_code rc = s->drv->lock(s, "incident_ranges", err);
+    if (!rc && ids->span_only) {
+        drv_stmt *st;
+        rc = stmt(s, ST_RANGES_RECOUNT, &st, err);
+        if (!rc) {
+            INT(st, 1, ids->lo);
+            INT(st, 2, ids->hi);
+            rc = run(st, NULL, err);
+        }
+        return rc ? rc : ranges_tidy(s, ids->lo, ids->hi, err);
+    }
+    if (!rc && ids->n) {
         qsort(ids->v, ids->n, sizeof *ids->v, cmp_id);
         int64_t lo = ids->v[0], hi = ids->v[ids->n - 1];
         /* read first, written after: a statement is stepped to its end
@@ -1757,7 +1802,7 @@ pm_code store_quarantine_discard(pm_store *s, const char *table, int64_t run_id,
                                  int64_t *n, pm_err *err)
 {
     bool own;
-    id_list ids = {0};
+    id_list ids = {.span_only = true};
     *n = 0;
     drv_stmt *st;
     pm_code rc = own_begin(s, &own, err);
@@ -1808,7 +1853,9 @@ pm_code store_incident_unlink_row(pm_store *s, int64_t qrow, pm_err *err)
     size_t nh = 0, cap = 0;
     drv_stmt *st;
     bool row;
-    pm_code rc = stmt(s, ST_RANGES_HOLDING, &st, err);
+    pm_code rc = s->drv->lock(s, "incident_ranges", err); /* see ranges_gone */
+    if (!rc)
+        rc = stmt(s, ST_RANGES_HOLDING, &st, err);
     if (rc)
         return rc;
     INT(st, 1, qrow);

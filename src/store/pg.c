@@ -1460,13 +1460,27 @@ static pm_code links_upgrade(pg *p, pm_err *err)
     for (int pass = 0; !rc && pass < 2; pass++) {
         rc = run(p, "SELECT to_regclass('" CAT "_pipemend_incident_rows') IS NOT NULL", NULL, &res,
                  what, err);
-        pending = !rc && col_bool(res, 0, 0);
+        bool exists = !rc && col_bool(res, 0, 0);
         PQclear(res);
-        if (!rc && pending) {
+        pending = false;
+        if (!rc && exists) {
             rc = run(p, "SELECT EXISTS (SELECT 1 FROM " CAT "_pipemend_incident_rows)", NULL, &res,
                      what, err);
             pending = !rc && col_bool(res, 0, 0);
             PQclear(res);
+        }
+        if (!rc && exists && !pending && !began) {
+            /* emptied where this login did not own it: dropped once one
+             * that does opens the warehouse */
+            rc = run(p,
+                     "SELECT pg_catalog.pg_has_role(relowner, 'USAGE') FROM pg_catalog.pg_class "
+                     "WHERE oid = to_regclass('" CAT "_pipemend_incident_rows')",
+                     NULL, &res, what, err);
+            bool own = !rc && PQntuples(res) == 1 && col_bool(res, 0, 0);
+            PQclear(res);
+            if (own &&
+                pg_exec(p, "DROP TABLE IF EXISTS " CAT "_pipemend_incident_rows", what, NULL))
+                pm_debug("the emptied incident links were not dropped");
         }
         if (rc || !pending)
             break;
@@ -1486,7 +1500,7 @@ static pm_code links_upgrade(pg *p, pm_err *err)
             "last_qrow, nrows) SELECT incident, min(qrow), max(qrow), count(*) FROM (SELECT "
             "incident, qrow, qrow - row_number() OVER (PARTITION BY incident ORDER BY "
             "qrow) AS run FROM " CAT "_pipemend_incident_rows) x GROUP BY incident, run, "
-            "qrow / 65536 ON CONFLICT DO NOTHING",
+            "qrow / 256 ON CONFLICT DO NOTHING",
             what, err);
     if (!rc && pending)
         rc = pg_exec(p, "SAVEPOINT pm_links", what, err);

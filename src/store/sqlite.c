@@ -1262,7 +1262,7 @@ static pm_code checkpoint_upgrade(sq *q, pm_err *err)
     "SELECT incident, min(qrow) AS first_qrow, max(qrow) AS last_qrow, count(*) AS nrows FROM "    \
     "(SELECT incident, "                                                                           \
     "qrow, qrow - row_number() OVER (PARTITION BY incident ORDER BY qrow) AS run FROM "            \
-    "main._pipemend_incident_rows) GROUP BY incident, run, qrow / 65536"
+    "main._pipemend_incident_rows) GROUP BY incident, run, qrow / 256"
 static bool index_exists(sq *q, const char *name)
 {
     sqlite3_stmt *st;

@@ -11,8 +11,8 @@ import subprocess
 import threading
 import time
 
-from e2e_util import (BIN, E2E, EXIT_LOADED, EXIT_QUARANTINED, LINKS, clean_env, pg_only,
-                      sqlite_only)
+from e2e_util import (BIN, E2E, EXIT_LOADED, EXIT_QUARANTINED, LINKS, clean_env, pg_connect,
+                      pg_only, sqlite_only)
 
 BASE = 10
 DRIFT = 60000  # several pages on either backend (5000 / 20000 rows a page)
@@ -442,6 +442,66 @@ class TestIncidentRanges(E2E):
             "SELECT q.raw FROM " + LINKS + " r JOIN _pipemend_quarantine q ON q.id = r.qrow")),
             list(range(120, 130)))
         self.assert_ranges_sound()
+
+    def test_rows_of_two_incidents_that_alternate(self):
+        # every other row brings a, the others b: ranges of one row each,
+        # and the rows of b wait on after a's repair
+        self.ingest("t", self.write("a.ndjson", [{"id": i, "n": i} for i in range(3)]),
+                    expect=EXIT_LOADED)
+        rows = [{"id": i, "n": i, ("a" if i % 2 else "b"): "x%d" % i} for i in range(100, 2100)]
+        self.ingest("t", self.write("b.ndjson", rows), extra=("--policy", "review"),
+                    expect=EXIT_QUARANTINED)
+        self.assertEqual(self.incident_rows(), {("a", "new_field", "awaiting_approval"): 1000,
+                                                ("b", "new_field", "awaiting_approval"): 1000})
+        self.assertEqual(self.sql("SELECT count(*) FROM _pipemend_incident_ranges"), [(2000,)])
+        pid = [p["id"] for p in self.pm("proposals", "list", "--db", self.db, "--json").json()
+               if p["state"] == "pending" and p["ops"][0]["column"] == "a"][0]
+        r = self.pm("proposals", "approve", str(pid), "--db", self.db, "--actor", "alice")
+        self.assertEqual(r.rc, 0, r)
+        self.assertIn("1000 rows loaded, 1000 still wait", r.stdout)
+        self.assertEqual(self.incident_rows(), {("a", "new_field", "resolved"): 0,
+                                                ("b", "new_field", "awaiting_approval"): 1000})
+        self.assert_ranges_sound()
+        # every row has a, the even ones b too: approving a restates them
+        self.ingest("t", self.write("c.ndjson", [
+            dict({"id": i, "n": i, "a": "y%d" % i}, **({"c": "z"} if i % 2 == 0 else {}))
+            for i in range(3000, 3400)]), extra=("--policy", "review"), expect=EXIT_QUARANTINED)
+        self.assertEqual(self.incident_rows()[("c", "new_field", "awaiting_approval")], 200)
+        self.assert_ranges_sound()
+
+    @pg_only("two PostgreSQL sessions at once; SQLite has one writer")
+    def test_two_discards_at_once_keep_the_counts(self):
+        self.ingest("t", self.write("a.ndjson", [{"id": i, "n": i} for i in range(3)]),
+                    expect=EXIT_LOADED)
+        self.ingest("t", self.write("b.ndjson", [{"id": i, "n": i, "coupon": "C%d" % i}
+                                                 for i in range(100, 120)]),
+                    extra=("--policy", "review"), expect=EXIT_QUARANTINED)
+        ids = [i for (i,) in self.sql("SELECT id FROM _pipemend_quarantine ORDER BY id")]
+        # the audit log held: each discard waits before it commits, its
+        # change of the range made (or, now, waiting to make it)
+        held = pg_connect(self.db)
+        held.autocommit = False
+        try:
+            with held.cursor() as c:
+                c.execute("LOCK TABLE pipemend._pipemend_audit IN SHARE MODE")
+            procs = []
+            for qid in ids[:2]:
+                procs.append(subprocess.Popen(
+                    [BIN, "quarantine", "discard", str(qid), "--yes", "--db", self.db],
+                    cwd=self.tmp, env=clean_env(), stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE))
+                time.sleep(1.0)
+        finally:
+            held.commit()
+            held.close()
+        for p in procs:
+            out, err = p.communicate(timeout=120)
+            self.assertEqual(p.returncode, 0, err)
+        self.assertEqual(self.incident_rows(), {("coupon", "new_field", "awaiting_approval"): 18})
+        self.assert_ranges_sound()
+        r = self.pm("quarantine", "discard", "--table", "t", "--yes", "--db", self.db)
+        self.assertEqual(r.rc, 0, r)
+        self.assertEqual(self.sql("SELECT count(*) FROM _pipemend_incident_ranges"), [(0,)])
 
     def test_an_id_given_again_is_not_taken_in_by_an_old_range(self):
         self.ingest("t", self.write("a.ndjson", [{"id": i, "n": i} for i in range(3)]),
