@@ -102,6 +102,7 @@ typedef enum stmt_id {
     ST_QUARANTINE_LIST,
     ST_QUARANTINE_PAGE,
     ST_QUARANTINE_FINDINGS,
+    ST_RANGES_RESOLVED,
     ST_QUARANTINE_BROWSE,
     ST_QUARANTINE_COUNT,
     ST_QUARANTINE_COUNT_ALL,
@@ -289,6 +290,14 @@ static const struct {
                             "= 0 OR q.id = CAST($3 AS bigint)) ORDER BY q.id DESC LIMIT CAST($4 "
                             "AS bigint)",
                             "cannot list quarantine"},
+    /* the ranges of resolved incidents about ids $1..$2: a row in one is
+     * "stranded", and the replay links it again to an active incident (one
+     * query for a page of rows rather than a lookup per row) */
+    [ST_RANGES_RESOLVED] = {"SELECT r.first_qrow, r.last_qrow FROM _pipemend_incident_ranges r "
+                            "JOIN _pipemend_incidents i ON i.id = r.incident WHERE r.first_qrow "
+                            "BETWEEN CAST($1 AS bigint) - 255 AND CAST($2 AS bigint) AND "
+                            "r.last_qrow >= CAST($1 AS bigint) AND i.state = 'resolved'",
+                            "cannot list quarantine"},
     [ST_QUARANTINE_BROWSE] = {"SELECT " QROW_COLUMNS " FROM _pipemend_quarantine q WHERE (CAST($1 "
                               "AS text) IS NULL OR q.table_name = CAST($1 AS text)) AND (CAST($2 "
                               "AS bigint) = 0 OR q.run_id = CAST($2 AS bigint)) AND (CAST($3 AS "
@@ -305,16 +314,9 @@ static const struct {
                             "FROM _pipemend_quarantine q WHERE q.table_name = CAST($1 AS text) "
                             "AND q.id > CAST($2 AS bigint) ORDER BY q.id LIMIT CAST($3 AS bigint)",
                             "cannot list quarantine"},
-    /* status: "stranded" for a row linked to a resolved incident, which
-     * the replay links again to an active one */
-    [ST_QUARANTINE_FINDINGS] =
-        {"SELECT q.id, q.findings, CASE WHEN EXISTS (SELECT 1 FROM "
-         "_pipemend_incident_ranges r JOIN _pipemend_incidents i ON i.id = "
-         "r.incident WHERE " RANGES_AT(
-             "r", "q.id") " AND i.state = "
-                          "'resolved') THEN 'stranded' END FROM _pipemend_quarantine q "
-                          "WHERE q.id {in_ids:$1} ORDER BY q.id",
-         "cannot list quarantine"},
+    [ST_QUARANTINE_FINDINGS] = {"SELECT q.id, q.findings FROM _pipemend_quarantine q "
+                                "WHERE q.id {in_ids:$1} ORDER BY q.id",
+                                "cannot list quarantine"},
     /* two statements, so that one table's count is an index lookup */
     [ST_QUARANTINE_COUNT] = {"SELECT count(*) FROM _pipemend_quarantine WHERE table_name = "
                              "CAST($1 AS text)",
@@ -1550,10 +1552,23 @@ pm_code store_quarantine_findings(pm_store *s, pm_qrow *const *rows, size_t n, p
             int64_t id = C_INT(st, 0);
             while (k < end && rows[k]->id < id)
                 k++;
-            if (k < end && rows[k]->id == id) {
+            if (k < end && rows[k]->id == id)
                 rows[k]->findings = C_TEXT(st, 1, a);
-                rows[k]->status = C_TEXT(st, 2, a);
-            }
+        }
+        DONE(st);
+        /* status: "stranded" for a row still here in a range of a
+         * resolved incident */
+        if (!rc)
+            rc = stmt(s, ST_RANGES_RESOLVED, &st, err);
+        if (rc)
+            break;
+        INT(st, 1, rows[at]->id);
+        INT(st, 2, rows[end - 1]->id);
+        while (!(rc = STEP(st, &row, err)) && row) {
+            int64_t first = C_INT(st, 0), last = C_INT(st, 1);
+            for (size_t i = at; i < end; i++)
+                if (rows[i]->findings && rows[i]->id >= first && rows[i]->id <= last)
+                    rows[i]->status = "stranded";
         }
         DONE(st);
     }
