@@ -502,6 +502,172 @@ static void leaves_raw_and_position_alone(void **state)
     assert_int_equal(rec.line, 3);
 }
 
+/* ---- the string scanner's blocks ------------------------------------------
+ * Strings are searched sixteen bytes at a time (eight, then one by one near
+ * the end of the record) for the bytes that need a look. Each such byte is
+ * tried at every position of the first three blocks of a string, with the
+ * string's end (and the record's) at every distance behind it, in a buffer
+ * of exactly the record's size, so that a read past it fails under
+ * AddressSanitizer. */
+
+/* Scans the record pre + body + post from an exact-size copy. */
+static pm_code scan_exact(fx *f, const char *pre, const char *body, size_t body_len,
+                          const char *post)
+{
+    size_t a = strlen(pre), c = strlen(post), n = a + body_len + c;
+    char *buf = malloc(n ? n : 1);
+    memcpy(buf, pre, a);
+    memcpy(buf + a, body, body_len);
+    memcpy(buf + a + body_len, post, c);
+    pm_code rc = scan_opts(f, buf, n, 0, 0);
+    /* the fields live in the arena, never in the input */
+    for (size_t i = 0; rc == PM_OK && i < f->rec.nfields; i++) {
+        const pm_field *x = &f->rec.fields[i];
+        assert_true(x->name < buf || x->name >= buf + n);
+        assert_true(x->v.s < buf || x->v.s >= buf + n);
+    }
+    free(buf);
+    return rc;
+}
+
+/* body = k bytes 'a', then mid, then t bytes 'b'. */
+static size_t body_at(char *out, size_t k, const char *mid, size_t mid_len, size_t t)
+{
+    memset(out, 'a', k);
+    memcpy(out + k, mid, mid_len);
+    memset(out + k + mid_len, 'b', t);
+    return k + mid_len + t;
+}
+
+static void special_bytes_at_every_block_position(void **state)
+{
+    fx *f = *state;
+    /* what the string holds -> what it decodes to */
+    static const struct {
+        const char *in, *out;
+    } kinds[] = {
+        {"\\\"", "\""},
+        {"\\\\", "\\"},
+        {"\\/", "/"},
+        {"\\n", "\n"},
+        {"\\u00e9", "\xc3\xa9"},
+        {"\\ud83d\\ude00", "\xf0\x9f\x98\x80"},
+        {"\xc3\xa9", "\xc3\xa9"},
+        {"\xe2\x82\xac", "\xe2\x82\xac"},
+        {"\xf0\x9f\x98\x80", "\xf0\x9f\x98\x80"},
+        {"\xdf\xbf", "\xdf\xbf"},
+        {"\x7f", "\x7f"},
+        {"\x1f", NULL}, /* NULL: see below */
+    };
+    static const size_t tails[] = {0, 1, 7, 8, 9, 15, 16, 17, 31};
+    char body[128], want[128];
+    for (size_t ki = 0; ki < sizeof kinds / sizeof *kinds; ki++) {
+        if (!kinds[ki].out)
+            continue; /* control characters: rejected, below */
+        for (size_t k = 0; k < 48; k++) {
+            for (size_t ti = 0; ti < sizeof tails / sizeof *tails; ti++) {
+                size_t t = tails[ti];
+                size_t bn = body_at(body, k, kinds[ki].in, strlen(kinds[ki].in), t);
+                size_t wn = body_at(want, k, kinds[ki].out, strlen(kinds[ki].out), t);
+                want[wn] = '\0';
+                /* as a value, last in the record and before another member */
+                assert_int_equal(scan_exact(f, "{\"v\":\"", body, bn, "\"}"), PM_OK);
+                assert_text(field(f, "v"), PM_V_STRING, want);
+                assert_int_equal(scan_exact(f, "{\"v\":\"", body, bn, "\",\"w\":1}"), PM_OK);
+                assert_text(field(f, "v"), PM_V_STRING, want);
+                /* as a key, of a flat and of a nested member */
+                assert_int_equal(scan_exact(f, "{\"", body, bn, "\":1}"), PM_OK);
+                assert_text(field(f, want), PM_V_NUMBER, "1");
+                char nested[160];
+                snprintf(nested, sizeof nested, "o__%s", want);
+                assert_int_equal(scan_exact(f, "{\"o\":{\"", body, bn, "\":true}}"), PM_OK);
+                assert_int_equal(field(f, nested)->kind, PM_V_BOOL);
+            }
+        }
+    }
+}
+
+static void rejections_at_every_block_position(void **state)
+{
+    fx *f = *state;
+    static const struct {
+        const char *bad; /* at position k of a string that starts at byte 6 */
+        size_t len;
+        const char *what; /* message after "at byte N", or NULL for UTF-8 */
+    } kinds[] = {
+        {"\x01", 1, "control character 0x01 in string (must be escaped)"},
+        {"\x1f", 1, "control character 0x1F in string (must be escaped)"},
+        {"\xc3(", 2, NULL},            /* a lead byte without its continuation */
+        {"\xc3\xc3\xa9", 3, NULL},     /* a lead byte followed by another lead */
+        {"\xc0\xaf", 2, NULL},         /* overlong two-byte '/' */
+        {"\xc1\xbf", 2, NULL},         /* overlong */
+        {"\x80", 1, NULL},             /* a lone continuation byte */
+        {"\xe2\x82(", 3, NULL},        /* three bytes cut after two */
+        {"\xed\xa0\x80", 3, NULL},     /* a surrogate */
+        {"\xf4\x90\x80\x80", 4, NULL}, /* above U+10FFFF */
+        {"\xff", 1, NULL},
+    };
+    static const size_t tails[] = {0, 1, 8, 15, 16, 17};
+    char body[128], msg[160];
+    for (size_t ki = 0; ki < sizeof kinds / sizeof *kinds; ki++) {
+        for (size_t k = 0; k < 48; k++) {
+            for (size_t ti = 0; ti < sizeof tails / sizeof *tails; ti++) {
+                size_t bn = body_at(body, k, kinds[ki].bad, kinds[ki].len, tails[ti]);
+                size_t at = 6 + k;
+                if (kinds[ki].what)
+                    snprintf(msg, sizeof msg, "invalid JSON at byte %zu: %s", at, kinds[ki].what);
+                else
+                    snprintf(msg, sizeof msg, "invalid UTF-8 at byte %zu", at);
+                assert_int_equal(scan_exact(f, "{\"v\":\"", body, bn, "\"}"), PM_ERR_PARSE);
+                assert_string_equal(f->err.msg, msg);
+                assert_int_equal(f->rec.malformed_at, at);
+                /* in a key: the same byte, one place earlier */
+                assert_int_equal(scan_exact(f, "{\"x\":1,\"", body, bn, "\":1}"), PM_ERR_PARSE);
+                assert_int_equal(f->rec.malformed_at, 8 + k);
+            }
+        }
+    }
+}
+
+/* A string (and the record) that ends inside the scanner's block. */
+static void strings_cut_at_the_end_of_the_record(void **state)
+{
+    fx *f = *state;
+    char body[128], msg[160];
+    for (size_t k = 0; k < 48; k++) {
+        size_t bn = body_at(body, k, "", 0, 0);
+        /* no closing quote: the string runs to the last byte */
+        snprintf(msg, sizeof msg, "invalid JSON at byte %zu: unterminated string", 6 + k);
+        assert_int_equal(scan_exact(f, "{\"v\":\"", body, bn, ""), PM_ERR_PARSE);
+        assert_string_equal(f->err.msg, msg);
+        assert_int_equal(f->rec.malformed_at, 6 + k);
+        /* a backslash as the last byte */
+        snprintf(msg, sizeof msg, "invalid JSON at byte %zu: unterminated string", 7 + k);
+        assert_int_equal(scan_exact(f, "{\"v\":\"", body, bn, "\\"), PM_ERR_PARSE);
+        assert_string_equal(f->err.msg, msg);
+        /* a sequence cut by the end of the record: two-, three-, four-byte */
+        static const char *cut[] = {"\xc3", "\xe2\x82", "\xf0\x9f\x98"};
+        for (size_t c = 0; c < 3; c++) {
+            snprintf(msg, sizeof msg, "invalid UTF-8 at byte %zu", 6 + k);
+            bn = body_at(body, k, cut[c], strlen(cut[c]), 0);
+            assert_int_equal(scan_exact(f, "{\"v\":\"", body, bn, ""), PM_ERR_PARSE);
+            assert_string_equal(f->err.msg, msg);
+        }
+        /* the closing quote as the last byte: a string, then no '}' */
+        bn = body_at(body, k, "", 0, 0);
+        snprintf(msg, sizeof msg,
+                 "invalid JSON at byte %zu: expected ',' or '}' after object member, got end of "
+                 "input",
+                 7 + k);
+        assert_int_equal(scan_exact(f, "{\"v\":\"", body, bn, "\""), PM_ERR_PARSE);
+        assert_string_equal(f->err.msg, msg);
+        /* and a complete record of that length */
+        assert_int_equal(scan_exact(f, "{\"v\":\"", body, bn, "\"}"), PM_OK);
+        body[bn] = '\0';
+        assert_text(field(f, "v"), PM_V_STRING, body);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -525,6 +691,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(records_must_be_objects, setup, teardown),
         cmocka_unit_test_setup_teardown(empty_object_has_no_fields, setup, teardown),
         cmocka_unit_test_setup_teardown(leaves_raw_and_position_alone, setup, teardown),
+        cmocka_unit_test_setup_teardown(special_bytes_at_every_block_position, setup, teardown),
+        cmocka_unit_test_setup_teardown(rejections_at_every_block_position, setup, teardown),
+        cmocka_unit_test_setup_teardown(strings_cut_at_the_end_of_the_record, setup, teardown),
     };
     return cmocka_run_group_tests_name("jscan", tests, NULL, NULL);
 }
