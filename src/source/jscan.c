@@ -36,6 +36,9 @@
 #define JSCAN_SSE2 0
 #endif
 
+#define ONES 0x0101010101010101ULL
+#define HIGHS 0x8080808080808080ULL
+
 enum {
     DEFAULT_MAX_DEPTH = 64,
     DEFAULT_FLATTEN_DEPTH = 8,
@@ -65,6 +68,7 @@ typedef struct frame {
     size_t prefix_len;
     size_t key_base; /* this object's keys are keys[key_base..nkeys) */
     keyidx ix;       /* over those keys, once there are more than LINEAR_KEYS */
+    uint64_t seen;   /* while the keys are a list: a bit per key, from its tag */
     bool is_array;
     bool flat; /* members become fields; otherwise inside a value kept as text */
 } frame;
@@ -257,14 +261,15 @@ static uint64_t key_hash(uint64_t seed, const char *s, size_t n)
     return h ^ (h >> 29);
 }
 
-/* A few bytes of the key: enough to tell apart most keys of one length
- * without a memcmp call while an object's keys are a plain list. */
+/* The key's length and a few of its bytes: enough to tell apart most keys
+ * with one comparison and no memcmp call while an object's keys are a
+ * plain list. Keys that differ in length always differ here. */
 static inline uint64_t key_tag(const char *k, size_t len)
 {
     if (len == 0)
         return 0;
     return (unsigned char)k[0] | (uint64_t)(unsigned char)k[len - 1] << 8 |
-           (uint64_t)(unsigned char)k[len / 2] << 16;
+           (uint64_t)(unsigned char)k[len / 2] << 16 | (uint64_t)len << 24;
 }
 
 /* Keys are hashed with a per-call seed so that a feed cannot be prepared
@@ -318,16 +323,21 @@ static inline void key_push(scan *st, const char *k, size_t len, uint64_t h)
     st->keys[st->nkeys++] = (keyent){k, len, h};
 }
 
-/* Adds a key to the innermost object; false if the object already has it. */
+/* Adds a key to the innermost object; false if the object already has it.
+ * While the keys are a list, a 64-bit filter of their tags (one bit each)
+ * answers "certainly new" for most keys without walking the list. */
 static bool key_add(scan *st, frame *f, const char *k, size_t len)
 {
     size_t count = st->nkeys - f->key_base;
     if (count < LINEAR_KEYS) {
         const keyent *e = st->keys + f->key_base;
         uint64_t tag = key_tag(k, len);
-        for (size_t i = 0; i < count; i++)
-            if (e[i].len == len && e[i].h == tag && memcmp(e[i].s, k, len) == 0)
-                return false;
+        uint64_t bit = (uint64_t)1 << ((tag * 0x9E3779B97F4A7C15ULL) >> 58);
+        if (f->seen & bit)
+            for (size_t i = 0; i < count; i++)
+                if (e[i].h == tag && memcmp(e[i].s, k, len) == 0)
+                    return false;
+        f->seen |= bit;
         key_push(st, k, len, tag);
         return true;
     }
@@ -348,12 +358,29 @@ static bool key_add(scan *st, frame *f, const char *k, size_t len)
     return true;
 }
 
-/* Could this key make two different paths join into the same name? */
-static bool key_risky(const char *k, size_t n)
+/* Could this key make two different paths join into the same name? It
+ * may read up to limit (past the key, never past the record) to look at
+ * eight pairs of neighbours at a time: a byte of z is zero where both
+ * bytes of a pair are '_', and pairs past the key are masked out. */
+static bool key_risky(const char *k, size_t n, const char *limit)
 {
     if (n == 0 || k[0] == '_' || k[n - 1] == '_')
         return true;
-    for (size_t i = 1; i + 1 < n; i++) /* keys are short: no memchr call */
+    size_t i = 0;
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    for (; i + 1 < n && limit - (k + i) >= 9; i += 8) {
+        uint64_t a, b;
+        memcpy(&a, k + i, 8);
+        memcpy(&b, k + i + 1, 8);
+        uint64_t z = (a ^ ONES * '_') | (b ^ ONES * '_');
+        size_t pairs = n - 1 - i;
+        if (pairs < 8)
+            z |= ~(uint64_t)0 << (8 * pairs);
+        if ((z - ONES) & ~z & HIGHS)
+            return true;
+    }
+#endif
+    for (; i + 1 < n; i++)
         if (k[i] == '_' && k[i + 1] == '_')
             return true;
     return false;
@@ -421,6 +448,8 @@ static inline pm_field *add_field(scan *st, pm_vkind kind, const char *s, size_t
 
 static inline const char *skip_ws(const char *p, const char *end)
 {
+    if (p < end && (unsigned char)*p > ' ')
+        return p; /* the usual case: no whitespace at all */
     while (p < end && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t'))
         p++;
     return p;
@@ -449,9 +478,6 @@ static long hex4(const char *p)
     }
     return v;
 }
-
-#define ONES 0x0101010101010101ULL
-#define HIGHS 0x8080808080808080ULL
 
 /* Offset in p[0..8) of the first byte that needs attention in a string
  * body (a quote, a backslash, a control character or non-ASCII), or 8:
@@ -499,33 +525,28 @@ static const char *scan_string(scan *st, const char *p, unsigned *flags)
         /* Skip to the next byte that needs a look: sixteen bytes at a time
          * where SSE2 is there (every x86-64), then eight, then one by one
          * in the last bytes of the record. */
-#if JSCAN_SSE2
         for (;;) {
+#if JSCAN_SSE2
             if (end - p >= 16) {
                 unsigned k = attention16(p);
                 p += k;
                 if (k < 16)
                     break;
-            } else if (end - p >= 8) {
+                continue;
+            }
+#endif
+            if (end - p >= 8) {
                 unsigned k = attention8(p);
                 p += k;
                 if (k < 8)
                     break;
-            } else {
-                break;
+                continue;
             }
+            while (p < end && (unsigned char)*p >= 0x20 && (unsigned char)*p < 0x80 && *p != '"' &&
+                   *p != '\\')
+                p++;
+            break;
         }
-#else
-        while (end - p >= 8) {
-            unsigned k = attention8(p);
-            p += k;
-            if (k < 8)
-                break;
-        }
-#endif
-        while (p < end && (unsigned char)*p >= 0x20 && (unsigned char)*p < 0x80 && *p != '"' &&
-               *p != '\\')
-            p++;
         if (p >= end)
             return syntax(st, p, "unterminated string"), NULL;
         unsigned char c = (unsigned char)*p;
@@ -654,6 +675,26 @@ static inline bool is_digit(const char *p, const char *end)
     return p < end && *p >= '0' && *p <= '9';
 }
 
+/* Past the run of ASCII digits at p: eight bytes at a time where there are
+ * eight (a byte is flagged when it is 0x3A or more, or below 0x30; carries
+ * and borrows only run upwards, so the lowest flag is exact). */
+static inline const char *skip_digits(const char *p, const char *end)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    while (end - p >= 8) {
+        uint64_t w;
+        memcpy(&w, p, 8);
+        uint64_t m = (w | (w + ONES * 0x46) | (w - ONES * 0x30)) & HIGHS;
+        if (m)
+            return p + __builtin_ctzll(m) / 8;
+        p += 8;
+    }
+#endif
+    while (is_digit(p, end))
+        p++;
+    return p;
+}
+
 /* Validates the number starting at p; returns a pointer past it or NULL. */
 static const char *scan_number(scan *st, const char *p)
 {
@@ -667,15 +708,13 @@ static const char *scan_number(scan *st, const char *p)
         if (is_digit(p, end))
             return syntax(st, p - 1, "leading zero in number"), NULL;
     } else {
-        while (is_digit(p, end))
-            p++;
+        p = skip_digits(p, end);
     }
     if (p < end && *p == '.') {
         p++;
         if (!is_digit(p, end))
             return expected(st, p, "a digit after '.' in number"), NULL;
-        while (is_digit(p, end))
-            p++;
+        p = skip_digits(p, end);
     }
     if (p < end && (*p == 'e' || *p == 'E')) {
         p++;
@@ -683,8 +722,7 @@ static const char *scan_number(scan *st, const char *p)
             p++;
         if (!is_digit(p, end))
             return expected(st, p, "a digit in the exponent of number"), NULL;
-        while (is_digit(p, end))
-            p++;
+        p = skip_digits(p, end);
     }
     return p;
 }
@@ -742,13 +780,13 @@ static const char *read_key(scan *st, const char *p)
         char *kd = name + pl + sep;
         if (fl & STR_ESCAPED) {
             klen = unescape(kd, p + 1, q - 1);
-            st->risky = st->risky || key_risky(kd, klen);
+            st->risky = st->risky || key_risky(kd, klen, kd + klen);
         } else {
             klen = raw;
             copy_short(kd, p + 1, raw, st->tend, st->s + st->n);
             /* Checked on the input: the copy was just written, and reading
              * it back stalls on store forwarding. */
-            st->risky = st->risky || key_risky(p + 1, raw);
+            st->risky = st->risky || key_risky(p + 1, raw, st->s + st->n);
         }
         kd[klen] = '\0';
         st->tp = kd + klen + 1;

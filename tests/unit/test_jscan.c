@@ -668,6 +668,65 @@ static void strings_cut_at_the_end_of_the_record(void **state)
     }
 }
 
+/* A duplicate among the first keys of an object (where the keys are a
+ * list with a filter in front) at every position, and past it (a hash
+ * index); in a nested object as well. */
+static void duplicate_keys_at_every_position(void **state)
+{
+    fx *f = *state;
+    char s[1024], want[128];
+    for (int nkeys = 1; nkeys <= 20; nkeys++) {
+        for (int dup = 0; dup < nkeys; dup++) {
+            for (int nested = 0; nested < 2; nested++) {
+                int o = snprintf(s, sizeof s, "%s", nested ? "{\"n\":{" : "{");
+                for (int i = 0; i < nkeys; i++) /* keys of one length and of several */
+                    o += snprintf(s + o, sizeof s - o, "%s\"k%d\":%d", i ? "," : "", i * 7, i);
+                snprintf(s + o, sizeof s - o, "}}"); /* without the duplicate: fine */
+                assert_int_equal(scan_opts(f, s, (size_t)o + 1 + nested, 0, 0), PM_OK);
+                assert_int_equal(f->rec.nfields, nkeys);
+                int at = o + 1;
+                snprintf(s + o, sizeof s - o, ",\"k%d\":0}%s", dup * 7, nested ? "}" : "");
+                snprintf(want, sizeof want, "duplicate key \"k%d\" at byte %d", dup * 7, at);
+                assert_int_equal(scan(f, s), PM_ERR_PARSE);
+                assert_string_equal(f->err.msg, want);
+                assert_int_equal(f->rec.malformed_at, at);
+            }
+        }
+    }
+}
+
+/* "__" at every place of a key, which is what lets two paths join into one
+ * name: the record-wide check must run, and catch the collision. */
+static void joined_names_with_the_separator_anywhere(void **state)
+{
+    fx *f = *state;
+    char pre[40], suf[40], s[256], want[200];
+    for (size_t i = 1; i < 24; i++) {
+        for (size_t j = 1; j < 24; j += 3) {
+            memset(pre, 'p', i), pre[i] = '\0';
+            memset(suf, 's', j), suf[j] = '\0';
+            /* flat "p..__s..", then the object that flattens to it */
+            int n = snprintf(s, sizeof s, "{\"%s__%s\":1,\"%s\":{\"%s\":2}}", pre, suf, pre, suf);
+            size_t at = (size_t)snprintf(NULL, 0, "{\"%s__%s\":1,\"%s\":{", pre, suf, pre);
+            snprintf(want, sizeof want,
+                     "duplicate field \"%s__%s\" at byte %zu after flattening nested objects", pre,
+                     suf, at);
+            assert_rejected(f, s, (size_t)n, want, at);
+            /* the same with the flat key last in a longer record */
+            n = snprintf(s, sizeof s, "{\"%s\":{\"%s\":2},\"%s__%s\":1,\"tail\":\"0123456789\"}",
+                         pre, suf, pre, suf);
+            at = (size_t)snprintf(NULL, 0, "{\"%s\":{\"%s\":2},", pre, suf);
+            snprintf(want, sizeof want,
+                     "duplicate field \"%s__%s\" at byte %zu after flattening nested objects", pre,
+                     suf, at);
+            assert_rejected(f, s, (size_t)n, want, at);
+            /* and a single '_' there is no separator: no collision */
+            n = snprintf(s, sizeof s, "{\"%s_%s\":1,\"%s\":{\"%s\":2}}", pre, suf, pre, suf);
+            assert_int_equal(scan_opts(f, s, (size_t)n, 0, 0), PM_OK);
+        }
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -694,6 +753,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(special_bytes_at_every_block_position, setup, teardown),
         cmocka_unit_test_setup_teardown(rejections_at_every_block_position, setup, teardown),
         cmocka_unit_test_setup_teardown(strings_cut_at_the_end_of_the_record, setup, teardown),
+        cmocka_unit_test_setup_teardown(duplicate_keys_at_every_position, setup, teardown),
+        cmocka_unit_test_setup_teardown(joined_names_with_the_separator_anywhere, setup, teardown),
     };
     return cmocka_run_group_tests_name("jscan", tests, NULL, NULL);
 }
