@@ -359,12 +359,24 @@ static bool key_add(scan *st, frame *f, const char *k, size_t len)
 }
 
 /* Could this key make two different paths join into the same name? It
- * may read up to limit (past the key, never past the record) to look at
- * eight pairs of neighbours at a time: a byte of z is zero where both
- * bytes of a pair are '_', and pairs past the key are masked out. */
+ * may read up to limit (past the key, never past the record) to look at a
+ * short key in one SSE2 compare, or eight pairs of neighbours at a time: a
+ * byte of z is zero where both bytes of a pair are '_', and pairs past the
+ * key are masked out. */
 static bool key_risky(const char *k, size_t n, const char *limit)
 {
-    if (n == 0 || k[0] == '_' || k[n - 1] == '_')
+    if (n == 0)
+        return true;
+#if JSCAN_SSE2
+    if (n <= 16 && limit - k >= 16) {
+        /* one bit per '_' of the key: at either end, or two side by side */
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)k);
+        unsigned u = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8('_')));
+        u &= (1u << n) - 1;
+        return ((u & 1) | (u >> (n - 1) & 1) | (u & (u >> 1))) != 0;
+    }
+#endif
+    if (k[0] == '_' || k[n - 1] == '_')
         return true;
     size_t i = 0;
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
