@@ -23,6 +23,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/utf8.h"
@@ -73,6 +74,18 @@ typedef struct frame {
     bool flat; /* members become fields; otherwise inside a value kept as text */
 } frame;
 
+/* The memo (jscan.h): the keys of the last record in their order, their
+ * bytes one after another in bytes[]. */
+#define MEMO_KEYS 64
+#define MEMO_BYTES 2048
+struct jscan_memo {
+    size_t n; /* entries [0, n) hold */
+    uint16_t off[MEMO_KEYS], len[MEMO_KEYS];
+    uint64_t tag[MEMO_KEYS]; /* key_tag */
+    bool risky[MEMO_KEYS];   /* key_risky */
+    char bytes[MEMO_BYTES];
+};
+
 #define NAME_MAX_BYTES 4096
 #define NAME_BUDGET(n) (4 * (n) + 65536)
 
@@ -109,6 +122,9 @@ typedef struct scan {
     keyent *names; /* every field name, once risky && nested */
     size_t nnames, names_cap;
     keyidx names_ix;
+
+    jscan_memo *memo; /* may be NULL */
+    size_t memo_at;   /* the memo's entry for the next key; SIZE_MAX: stop */
 
     size_t err_at;
     char *msg; /* MSG_CAP bytes, on the caller's stack */
@@ -323,15 +339,15 @@ static inline void key_push(scan *st, const char *k, size_t len, uint64_t h)
     st->keys[st->nkeys++] = (keyent){k, len, h};
 }
 
-/* Adds a key to the innermost object; false if the object already has it.
+/* Adds a key (whose key_tag is tag) to the innermost object; false if the
+ * object already has it.
  * While the keys are a list, a 64-bit filter of their tags (one bit each)
  * answers "certainly new" for most keys without walking the list. */
-static bool key_add(scan *st, frame *f, const char *k, size_t len)
+static bool key_add(scan *st, frame *f, const char *k, size_t len, uint64_t tag)
 {
     size_t count = st->nkeys - f->key_base;
     if (count < LINEAR_KEYS) {
         const keyent *e = st->keys + f->key_base;
-        uint64_t tag = key_tag(k, len);
         uint64_t bit = (uint64_t)1 << ((tag * 0x9E3779B97F4A7C15ULL) >> 58);
         if (f->seen & bit)
             for (size_t i = 0; i < count; i++)
@@ -760,17 +776,96 @@ static bool open_frame(scan *st, const char *p, bool is_array, bool flat, const 
 /* Reads the key whose quote is at p in the innermost object; in a flat
  * object it also builds the member's full name. Returns a pointer past the
  * closing quote or NULL. */
+/* a[0..n) == b[0..n), for keys: overlapping loads rather than a call. */
+static inline bool same_bytes(const char *a, const char *b, size_t n)
+{
+    if (n >= 8 && n <= 16) {
+        uint64_t x, y, u, v;
+        memcpy(&x, a, 8), memcpy(&y, b, 8);
+        memcpy(&u, a + n - 8, 8), memcpy(&v, b + n - 8, 8);
+        return ((x ^ y) | (u ^ v)) == 0;
+    }
+    if (n >= 4 && n < 8) {
+        uint32_t x, y, u, v;
+        memcpy(&x, a, 4), memcpy(&y, b, 4);
+        memcpy(&u, a + n - 4, 4), memcpy(&v, b + n - 4, 4);
+        return ((x ^ y) | (u ^ v)) == 0;
+    }
+    return memcmp(a, b, n) == 0;
+}
+
+/* Is the key whose quote is at p the memo's next one? Its bytes and the
+ * closing quote right after them make it the same valid string. */
+static inline bool memo_hit(const scan *st, const char *p, size_t *len)
+{
+    const jscan_memo *m = st->memo;
+    size_t i = st->memo_at;
+    if (!m || i >= m->n)
+        return false;
+    size_t n = m->len[i];
+    if ((size_t)(st->s + st->n - p) < n + 2 || p[n + 1] != '"' ||
+        !same_bytes(p + 1, m->bytes + m->off[i], n))
+        return false;
+    *len = n;
+    return true;
+}
+
+/* Writes the key just read (raw bytes k[0..n), no escapes) as the memo's
+ * entry at its place; the entries after it are dropped. A key that does
+ * not fit, or one with escapes (n == SIZE_MAX), ends the memo there. */
+static void memo_put(scan *st, const char *k, size_t n, uint64_t tag, bool risky)
+{
+    jscan_memo *m = st->memo;
+    size_t i = st->memo_at;
+    if (!m || i == SIZE_MAX)
+        return;
+    size_t off = i ? (size_t)m->off[i - 1] + m->len[i - 1] : 0;
+    if (i >= MEMO_KEYS || n > MEMO_BYTES - off) {
+        m->n = i < m->n ? i : m->n;
+        st->memo_at = SIZE_MAX;
+        return;
+    }
+    memcpy(m->bytes + off, k, n);
+    m->off[i] = (uint16_t)off;
+    m->len[i] = (uint16_t)n;
+    m->tag[i] = tag;
+    m->risky[i] = risky;
+    m->n = i + 1;
+}
+
 static const char *read_key(scan *st, const char *p)
 {
     unsigned fl = 0;
-    const char *q = scan_string(st, p, &fl);
-    if (!q)
-        return NULL;
-    if (fl & STR_NUL)
-        return syntax(st, p, "\\u0000 in object key"), NULL;
+    size_t mlen = 0;
+    bool hit = memo_hit(st, p, &mlen);
+    const char *q;
+    if (hit) {
+        q = p + mlen + 2;
+    } else {
+        q = scan_string(st, p, &fl);
+        if (!q)
+            return NULL;
+        if (fl & STR_NUL)
+            return syntax(st, p, "\\u0000 in object key"), NULL;
+    }
     frame *f = &st->frames[st->depth - 1];
     size_t raw = (size_t)(q - p) - 2, klen;
     const char *k;
+    uint64_t tag = 0;
+    bool risky = false;
+    if (hit) {
+        tag = st->memo->tag[st->memo_at];
+        risky = st->memo->risky[st->memo_at];
+        st->memo_at++;
+    } else if (fl & STR_ESCAPED) {
+        memo_put(st, NULL, SIZE_MAX, 0, false);
+    } else {
+        tag = key_tag(p + 1, raw);
+        risky = key_risky(p + 1, raw, st->s + st->n);
+        memo_put(st, p + 1, raw, tag, risky);
+        if (st->memo_at != SIZE_MAX)
+            st->memo_at++;
+    }
     if (f->flat) {
         size_t pl = f->prefix_len, sep = pl ? 2 : 0;
         /* Every member of a flattened object repeats its parent's path, so
@@ -793,12 +888,13 @@ static const char *read_key(scan *st, const char *p)
         if (fl & STR_ESCAPED) {
             klen = unescape(kd, p + 1, q - 1);
             st->risky = st->risky || key_risky(kd, klen, kd + klen);
+            tag = key_tag(kd, klen);
         } else {
             klen = raw;
             copy_short(kd, p + 1, raw, st->tend, st->s + st->n);
-            /* Checked on the input: the copy was just written, and reading
-             * it back stalls on store forwarding. */
-            st->risky = st->risky || key_risky(p + 1, raw, st->s + st->n);
+            /* Checked on the input (above): the copy was just written, and
+             * reading it back stalls on store forwarding. */
+            st->risky = st->risky || risky;
         }
         kd[klen] = '\0';
         st->tp = kd + klen + 1;
@@ -811,11 +907,12 @@ static const char *read_key(scan *st, const char *p)
         klen = unescape(kd, p + 1, q - 1);
         st->tp = kd + klen;
         k = kd;
+        tag = key_tag(kd, klen);
     } else {
         k = p + 1;
         klen = raw;
     }
-    if (!key_add(st, f, k, klen)) {
+    if (!key_add(st, f, k, klen, tag)) {
         char qk[128];
         quote_key(qk, sizeof qk, k, klen);
         fail(st, (size_t)(p - st->s), "duplicate key \"%s\" at byte %zu", qk, (size_t)(p - st->s));
@@ -1007,6 +1104,16 @@ close: /* just past a '}' or ']' */
     return true;
 }
 
+jscan_memo *jscan_memo_new(void)
+{
+    return pm_xcalloc(1, sizeof(jscan_memo));
+}
+
+void jscan_memo_free(jscan_memo *m)
+{
+    free(m);
+}
+
 pm_code jscan_record(const char *s, size_t n, const jscan_opts *opts, pm_arena *arena,
                      pm_record *rec, pm_err *err)
 {
@@ -1015,6 +1122,7 @@ pm_code jscan_record(const char *s, size_t n, const jscan_opts *opts, pm_arena *
     char msg[MSG_CAP];
     msg[0] = '\0';
     scan st = {.s = s, .n = n, .arena = arena, .msg = msg, .opts = opts};
+    st.memo = opts ? opts->memo : NULL;
     st.max_depth = opts && opts->max_depth > 0 ? (size_t)opts->max_depth : DEFAULT_MAX_DEPTH;
     st.flatten_depth = DEFAULT_FLATTEN_DEPTH;
     if (opts && opts->flatten_depth > 0)

@@ -727,6 +727,112 @@ static void joined_names_with_the_separator_anywhere(void **state)
     }
 }
 
+/* The memo of keys: a sequence of records scanned with one memo must give,
+ * record by record, exactly what each gives alone without it: keys that
+ * repeat (taken from the memo), keys that only start like the remembered
+ * one, change place, gain escapes, run past the record's end or past the
+ * memo's room, duplicates of a remembered key, and a joined name whose
+ * risky key came from the memo. */
+static void memo_of_keys_changes_nothing(void **state)
+{
+    fx *f = *state;
+    static const char *const seq[] = {
+        "{\"order_id\":1,\"status\":\"new\",\"ship\":{\"method\":\"air\",\"cost\":1.5}}",
+        "{\"order_id\":2,\"status\":\"old\",\"ship\":{\"method\":\"sea\",\"cost\":2}}",
+        "{\"order_id\":3,\"statusx\":\"x\",\"ship\":{\"method\":\"sea\",\"cost\":2}}",
+        "{\"order_id\":4,\"statu\":\"x\",\"ship\":{\"method\":\"sea\",\"cost\":2}}",
+        "{\"order_id\":5,\"st\\u0061tus\":\"x\",\"ship\":{\"method\":\"sea\"}}",
+        "{\"order_id\":6,\"status\":\"a\",\"status\":\"b\"}",
+        "{\"order_id\":7,\"order_id\":8}",
+        "{\"order_id\":9,\"ship\":{\"method\":\"air\",\"method\":\"x\"}}",
+        "{\"order_id\":10,\"status\":\"new\",\"ship\":{\"method\":\"air\",\"cost\":1.5}}",
+        "{\"order_id\"",
+        "{\"order_id",
+        "{\"order_id\":",
+        "{\"order_id\":11,\"status\"",
+        "{\"a__b\":1,\"a\":{\"c\":2}}",
+        "{\"a__b\":1,\"a\":{\"b\":2}}",
+        "{\"a__b\":1,\"a\":{\"c\":2}}",
+        "{\"x\":[{\"k\":1},{\"k\":2,\"k\":3}]}",
+        "{\"x\":[{\"k\":1},{\"k\":2}],\"y\":1}",
+        "{\"\":1,\"e\":\"\"}",
+        "{\"\":1,\"\":2}",
+        "{\"caf\xc3\xa9\":1,\"na\xc3\xafve\":2}",
+        "{\"caf\xc3\xa9\":1,\"na\xc3\xafve\":2,\"caf\xc3\xa9\":3}",
+        "{\"caf\xc3\":1}",
+        "{\"ctl\x01\":1}",
+        "{\"ctl\":1}",
+        /* what the memo holds for a key must be that key's bytes alone:
+         * a later key's bytes written over it, or an entry left from a
+         * longer record, would let a cut sequence through */
+        "{\"abcd\":1,\"caf\xc3\xa9\":2}",
+        "{\"caf\xc3\":1}",
+        "{\"a\":1,\"bb\":2,\"cc\":3}",
+        "{\"a\":1,\"caf\xc3\xa9\":2}",
+        "{\"a\":1,\"caf\xc3\xa9\":2,\"f\xc3\":3}",
+    };
+    jscan_memo *memo = jscan_memo_new();
+    char big[8192];
+    for (int pass = 0; pass < 3; pass++) {
+        for (size_t i = 0; i < sizeof seq / sizeof *seq + 3; i++) {
+            const char *rec = i < sizeof seq / sizeof *seq ? seq[i] : big;
+            if (rec == big) {
+                /* past the memo's room: many keys, then long keys */
+                int o = snprintf(big, sizeof big, "{");
+                size_t extra = i - sizeof seq / sizeof *seq;
+                for (int k = 0; k < 80; k++)
+                    o += snprintf(big + o, sizeof big - (size_t)o, "%s\"key%0*d\":%d", k ? "," : "",
+                                  (int)(1 + extra * 40), k, k);
+                snprintf(big + o, sizeof big - (size_t)o, "}");
+            }
+            size_t n = strlen(rec);
+            /* without the memo */
+            scan_opts(f, rec, n, 0, 0);
+            pm_code rc = f->rc;
+            char msg[sizeof f->err.msg];
+            memcpy(msg, f->err.msg, sizeof msg);
+            uint64_t at = f->rec.malformed_at;
+            size_t nf = f->rec.nfields;
+            pm_field *fields = f->rec.fields;
+            /* with it */
+            jscan_opts o = {.memo = memo};
+            pm_record r;
+            pm_err e;
+            memset(&r, 0, sizeof r);
+            memset(&e, 0, sizeof e);
+            assert_int_equal(jscan_record(rec, n, &o, f->arena, &r, &e), rc);
+            assert_string_equal(e.msg, msg);
+            assert_int_equal(r.malformed_at, at);
+            assert_int_equal(r.nfields, nf);
+            for (size_t k = 0; k < nf; k++) {
+                assert_int_equal(r.fields[k].name_len, fields[k].name_len);
+                assert_string_equal(r.fields[k].name, fields[k].name);
+                assert_int_equal(r.fields[k].v.kind, fields[k].v.kind);
+                assert_int_equal(r.fields[k].v.len, fields[k].v.len);
+                assert_memory_equal(r.fields[k].v.s, fields[k].v.s, fields[k].v.len);
+            }
+        }
+    }
+    jscan_memo_free(memo);
+    /* and the verdicts themselves, with a memo that has seen the keys */
+    memo = jscan_memo_new();
+    jscan_opts o = {.memo = memo};
+    pm_record r;
+    pm_err e;
+    const char *ok = "{\"id\":1,\"a\":{\"b\":2}}";
+    assert_int_equal(jscan_record(ok, strlen(ok), &o, f->arena, &r, &e), PM_OK);
+    const char *dup = "{\"id\":1,\"a\":{\"b\":2,\"b\":3}}";
+    assert_int_equal(jscan_record(dup, strlen(dup), &o, f->arena, &r, &e), PM_ERR_PARSE);
+    assert_string_equal(e.msg, "duplicate key \"b\" at byte 19");
+    const char *joined = "{\"a__b\":1,\"a\":{\"c\":2}}";
+    assert_int_equal(jscan_record(joined, strlen(joined), &o, f->arena, &r, &e), PM_OK);
+    joined = "{\"a__b\":1,\"a\":{\"b\":2}}";
+    assert_int_equal(jscan_record(joined, strlen(joined), &o, f->arena, &r, &e), PM_ERR_PARSE);
+    assert_string_equal(e.msg,
+                        "duplicate field \"a__b\" at byte 15 after flattening nested objects");
+    jscan_memo_free(memo);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -755,6 +861,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(strings_cut_at_the_end_of_the_record, setup, teardown),
         cmocka_unit_test_setup_teardown(duplicate_keys_at_every_position, setup, teardown),
         cmocka_unit_test_setup_teardown(joined_names_with_the_separator_anywhere, setup, teardown),
+        cmocka_unit_test_setup_teardown(memo_of_keys_changes_nothing, setup, teardown),
     };
     return cmocka_run_group_tests_name("jscan", tests, NULL, NULL);
 }
