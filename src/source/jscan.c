@@ -3,10 +3,13 @@
  * One pass over the record, iterative rather than recursive: open containers
  * live on an explicit frame stack, so nesting depth costs memory bounded by
  * max_depth, never C stack, and a line of 100,000 '[' fails at the first one
- * past the limit. Strings are scanned eight bytes at a time for the only
- * bytes that need attention (quote, backslash, control, non-ASCII) and then
- * copied once into a bump area carved from the arena; numbers are copied as
- * their literal text. Members of objects up to flatten_depth become fields
+ * past the limit. Strings are scanned sixteen bytes at a time (SSE2; eight
+ * elsewhere) for the only bytes that need attention (quote, backslash,
+ * control, non-ASCII). The record is copied once into the arena, and
+ * values, top-level names and numbers (as their literal text) are cut out
+ * of that copy in place; nested names are built in a bump area. Keys that
+ * repeat the last record's (the memo, jscan.h) are not validated again.
+ * Members of objects up to flatten_depth become fields
  * named by their key path joined with "__"; anything else (arrays, deeper
  * objects) is validated in full and kept as its exact JSON text.
  *
@@ -101,7 +104,13 @@ typedef struct scan {
     pm_field *fields; /* the result, grown geometrically in the arena */
     size_t nfields, fcap;
 
-    char *tp, *tend; /* bump area for names and values, in the arena */
+    /* A copy of the record in the arena: values, top-level names and text
+     * kept as JSON are cut out of it in place, a NUL written over the
+     * byte that follows each (a quote, a separator, or w[n]); escaped
+     * strings are decoded in place, since decoding never lengthens. */
+    char *w;
+    char *tp, *tend; /* bump area for nested names and other keys, in the arena */
+    size_t tsize;    /* size of the bump area's last block */
 
     frame *frames; /* open containers, frames[depth - 1] innermost */
     size_t depth, frame_cap;
@@ -202,17 +211,15 @@ static void quote_key(char *out, size_t cap, const char *k, size_t len)
 /* ---- arena helpers ---------------------------------------------------- */
 
 /* Makes room for need bytes at st->tp; the caller writes them and moves
- * st->tp past what it used (it may use less). The first area is n + 64
- * bytes, which is all a record needs unless nested names repeat their
- * prefixes: each string, number or text value copied out, with its NUL, is
- * no longer than the input bytes it came from. */
+ * st->tp past what it used (it may use less). Only nested names (and keys
+ * of objects kept as text that have escapes) live here, so the first area
+ * is small; each next one doubles. */
 static char *text_refill(scan *st, size_t need)
 {
-    size_t size = st->n + 64;
-    if (st->tp)
-        size /= 2;
+    size_t size = st->tsize ? st->tsize * 2 : 64;
     if (size < need)
         size = need;
+    st->tsize = size;
     st->tp = pm_arena_alloc(st->arena, size);
     st->tend = st->tp + size;
     return st->tp;
@@ -227,7 +234,7 @@ static inline char *text_reserve(scan *st, size_t need)
 
 /* memcpy for the short strings of a record: one 16-byte move when both
  * sides have room to spare (the bytes past len are overwritten later, or
- * unused), rather than a libc call per key and value. */
+ * unused), rather than a libc call per key. */
 static inline void copy_short(char *d, const char *p, size_t len, const char *dlimit,
                               const char *plimit)
 {
@@ -237,12 +244,12 @@ static inline void copy_short(char *d, const char *p, size_t len, const char *dl
         memcpy(d, p, len);
 }
 
-static char *text_copy(scan *st, const char *p, size_t len)
+/* The bytes s[at, at + len) as a NUL-terminated string: the record's copy,
+ * cut there in place. */
+static inline char *text_cut(scan *st, size_t at, size_t len)
 {
-    char *d = text_reserve(st, len + 1);
-    copy_short(d, p, len, st->tend, st->s + st->n);
+    char *d = st->w + at;
     d[len] = '\0';
-    st->tp = d + len + 1;
     return d;
 }
 
@@ -879,7 +886,9 @@ static const char *read_key(scan *st, const char *p)
                           "nested field names of this record are far longer than the "
                           "record itself"),
                    NULL;
-        char *name = text_reserve(st, pl + sep + raw + 1);
+        /* A top-level name is the key itself, cut out of the record's
+         * copy; a nested one is its path and the key, in the bump area. */
+        char *name = pl ? text_reserve(st, pl + sep + raw + 1) : st->w + (p + 1 - st->s);
         if (pl) {
             memcpy(name, f->prefix, pl);
             memcpy(name + pl, "__", 2);
@@ -891,13 +900,15 @@ static const char *read_key(scan *st, const char *p)
             tag = key_tag(kd, klen);
         } else {
             klen = raw;
-            copy_short(kd, p + 1, raw, st->tend, st->s + st->n);
+            if (pl)
+                copy_short(kd, p + 1, raw, st->tend, st->s + st->n);
             /* Checked on the input (above): the copy was just written, and
              * reading it back stalls on store forwarding. */
             st->risky = st->risky || risky;
         }
         kd[klen] = '\0';
-        st->tp = kd + klen + 1;
+        if (pl)
+            st->tp = kd + klen + 1;
         st->name = name;
         st->name_len = pl + sep + klen;
         st->key_at = (size_t)(p - st->s);
@@ -938,7 +949,7 @@ static void close_frame(scan *st, const char *past)
     if (st->depth == st->text_depth) {
         size_t len = (size_t)(past - st->s) - st->text_start;
         pm_field *f = &st->fields[st->text_field];
-        f->v.s = text_copy(st, st->s + st->text_start, len);
+        f->v.s = text_cut(st, st->text_start, len);
         f->v.len = len;
         st->text_depth = 0;
     }
@@ -986,15 +997,10 @@ value:
         if (!q)
             return false;
         if (top->flat) {
-            size_t raw = (size_t)(q - p) - 2, len = raw;
-            char *d = text_reserve(st, raw + 1);
+            size_t at = (size_t)(p + 1 - st->s), len = (size_t)(q - p) - 2;
             if (fl & STR_ESCAPED)
-                len = unescape(d, p + 1, q - 1);
-            else
-                copy_short(d, p + 1, raw, st->tend, end);
-            d[len] = '\0';
-            st->tp = d + len + 1;
-            if (!add_field(st, PM_V_STRING, d, len))
+                len = unescape(st->w + at, p + 1, q - 1);
+            if (!add_field(st, PM_V_STRING, text_cut(st, at, len), len))
                 return false;
         }
         p = q;
@@ -1057,7 +1063,8 @@ value:
         if (!q)
             return false;
         if (top->flat &&
-            !add_field(st, PM_V_NUMBER, text_copy(st, p, (size_t)(q - p)), (size_t)(q - p)))
+            !add_field(st, PM_V_NUMBER, text_cut(st, (size_t)(p - st->s), (size_t)(q - p)),
+                       (size_t)(q - p)))
             return false;
         p = q;
         goto after_value;
@@ -1133,6 +1140,11 @@ pm_code jscan_record(const char *s, size_t n, const jscan_opts *opts, pm_arena *
     st.frame_cap = LOCAL_FRAMES;
     st.keys = local_keys;
     st.kcap = LOCAL_KEYS;
+
+    /* the record's copy (see scan.w) */
+    st.w = pm_arena_alloc(arena, n + 1);
+    memcpy(st.w, s, n);
+    st.w[n] = '\0';
 
     if (parse(&st)) {
         rec->fields = st.fields;
