@@ -482,7 +482,10 @@ void drift_check(drift_ctx *c, const pm_record *rec, pm_arena *a, drift_result *
         drift_add(res, a, &f);
         return;
     }
-    res->cells = pm_arena_calloc(a, (t->ncols ? t->ncols : 1) * sizeof *res->cells);
+    /* Not zeroed: every cell is written below, by its field or as NULL
+     * for a column the record lacks (cells are read only when there is no
+     * finding, and then each column took one of those ways). */
+    res->cells = pm_arena_alloc(a, (t->ncols ? t->ncols : 1) * sizeof *res->cells);
     /* which field filled each column: 0 = none, else field index + 1 */
     size_t *owner = pm_arena_calloc(a, (t->ncols ? t->ncols : 1) * sizeof *owner);
     new_field *news = NULL;
@@ -618,7 +621,8 @@ void drift_check(drift_ctx *c, const pm_record *rec, pm_arena *a, drift_result *
                     fd->name, col->name, not_null_word(col));
                 drift_add(res, a, &f);
             }
-            continue; /* the cell stays PM_CELL_NULL */
+            res->cells[e->idx] = (pm_cell){.kind = PM_CELL_NULL};
+            continue;
         }
         if (bool_in_number(col, &fd->v))
             bool_conflict(col, fd->name, &fd->v, a, res);
@@ -671,6 +675,7 @@ void drift_check(drift_ctx *c, const pm_record *rec, pm_arena *a, drift_result *
     for (size_t j = 0; j < t->ncols; j++) {
         if (owner[j])
             continue;
+        res->cells[j] = (pm_cell){.kind = PM_CELL_NULL};
         const pm_column *col = &t->cols[j];
         bool renamed = false;
         /* Only a NOT NULL column can vanish: a nullable one is simply
