@@ -400,6 +400,12 @@ static void civil_from_days(int64_t z, int *y, int *m, int *d)
 
 bool type_datetime_canonical(const char *s, size_t n, char *out, size_t outsz)
 {
+    /* YYYY-MM-DDTHH:MM:SS and the same with Z, in whole seconds other than
+     * 60, are already canonical (see the end of the checks below) whether
+     * or not they are valid: no need to read them twice. */
+    if ((n == 19 || (n == 20 && (s[19] == 'Z' || s[19] == 'z'))) && s[16] == ':' &&
+        !(s[17] == '6' && s[18] == '0'))
+        return false;
     dt_kind k = dt_scan(s, n);
     if (k != DT_TIMESTAMP && k != DT_TIMESTAMPTZ)
         return false;
@@ -916,10 +922,71 @@ static bool fit_bool_num(bool b, pm_tkind k, pm_cell *out)
     }
 }
 
+/* The literals most feeds are made of, in one pass over their digits:
+ * -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 19 digits in all. Sets the
+ * digits as one integer, how many of them there are and how many follow
+ * the point; false for anything else, which num_scan then decides. */
+static bool num_simple(const char *s, size_t n, bool *neg, uint64_t *digits, int *ndig, int *nfrac)
+{
+    size_t i = n > 0 && s[0] == '-';
+    if (i >= n || n - i > 20)
+        return false;
+    *neg = i;
+    uint64_t m = 0;
+    size_t start = i;
+    if (s[i] == '0')
+        i++;
+    else
+        while (i < n && is_digit(s[i]))
+            m = m * 10 + (unsigned)(s[i++] - '0');
+    size_t nint = i - start, frac = i;
+    if (nint == 0)
+        return false;
+    if (i < n && s[i] == '.') {
+        frac = ++i;
+        while (i < n && is_digit(s[i]))
+            m = m * 10 + (unsigned)(s[i++] - '0');
+        if (i == frac)
+            return false;
+    }
+    if (i != n || nint + (i - frac) > 19)
+        return false; /* a leading zero, an exponent, or too many digits */
+    *digits = m;
+    *ndig = (int)(nint + (i - frac));
+    *nfrac = (int)(i - frac);
+    return true;
+}
+
 /* A number literal (JSON number or the content of a string) into a column
  * of the number family. */
 static bool fit_number_num(const char *s, size_t n, pm_tkind k, pm_cell *out)
 {
+    /* The common shapes first, to the same result as below: an integer
+     * in range; a decimal of at most 15 digits, which a double holds
+     * exactly enough (num_round_trips_shape) and which Clinger's fast
+     * path of num_double turns into the correctly rounded double. */
+    static const double pow10[] = {1e0, 1e1, 1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                                   1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15};
+    bool neg;
+    uint64_t m;
+    int ndig, nfrac;
+    if (k != PM_T_NUMERIC && k != PM_T_BOOL && num_simple(s, n, &neg, &m, &ndig, &nfrac)) {
+        if (k == PM_T_FLOAT64) {
+            if (ndig <= 15) {
+                double d = (double)m / pow10[nfrac];
+                return cell_real(out, d == 0 ? 0.0 : neg ? -d : d);
+            }
+        } else if (nfrac == 0) {
+            uint64_t lim = int_limit(k);
+            if (neg ? m > lim + 1 : m > lim)
+                return false;
+            return cell_int(out, !neg                           ? (int64_t)m
+                                 : m == (uint64_t)INT64_MAX + 1 ? INT64_MIN
+                                                                : -(int64_t)m);
+        } else {
+            return false; /* a fraction is no integer */
+        }
+    }
     numlit nl;
     if (!num_scan(s, n, &nl))
         return false;

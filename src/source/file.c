@@ -68,6 +68,11 @@
 
 #define FILE_FINGERPRINT_SPAN 4096
 #define FILE_HASH_CHUNK ((size_t)1 << 20)
+/* Hash states kept every FILE_MARK_SPAN bytes of the latest reads (see
+ * read_hash): together they span more than one read of the source. */
+#define FILE_READ_MARKS 24
+#define FILE_MARK_SPAN ((size_t)64 << 10)
+#define FILE_HASH_STATE 576 /* about an XXH3 state's size, for the message */
 
 typedef struct file_transport {
     pm_transport base;
@@ -78,6 +83,17 @@ typedef struct file_transport {
     XXH3_state_t *prefix; /* owned: XXH3-64 of bytes [0, hashed) */
     uint64_t hashed;
     char *chunk; /* owned: FILE_HASH_CHUNK bytes for hashing */
+    /* The same hash carried along the reads (read_hash): over [0, lead_at)
+     * when lead_ok, and as it stood at the start of each of the latest
+     * reads (mark_at, when mark_ok). pos is where the next read() reads. */
+    uint64_t pos;
+    XXH3_state_t *lead; /* owned */
+    uint64_t lead_at;
+    bool lead_ok;
+    XXH3_state_t *mark[FILE_READ_MARKS]; /* owned */
+    uint64_t mark_at[FILE_READ_MARKS];
+    bool mark_ok[FILE_READ_MARKS];
+    unsigned mark_next;
 } file_transport;
 
 static file_transport *ft(pm_transport *t)
@@ -159,6 +175,55 @@ static bool prefix_to(file_transport *f, uint64_t end)
     return true;
 }
 
+/* Hashing the bytes as they are read: a checkpoint's offset lies in or
+ * just behind the latest reads, so the prefix hash starts from the state
+ * kept nearest before it and reads again only the bytes from there to the
+ * offset (less than FILE_MARK_SPAN), instead of all the batch's bytes.
+ * The bytes hashed are then the bytes loaded. Reads that do not follow
+ * the hash (after a seek to where the prefix is not known) stop it, and
+ * checkpoints read again from the last one, as without it. */
+static void read_hash(file_transport *f, const char *buf, size_t n)
+{
+    if (n == 0)
+        return;
+    if (!f->lead_ok || f->lead_at != f->pos) {
+        f->lead_ok = false;
+        return;
+    }
+    for (size_t done = 0; done < n;) {
+        size_t piece = n - done < FILE_MARK_SPAN ? n - done : FILE_MARK_SPAN;
+        unsigned i = f->mark_next;
+        XXH3_copyState(f->mark[i], f->lead);
+        f->mark_at[i] = f->lead_at;
+        f->mark_ok[i] = true;
+        f->mark_next = (i + 1) % FILE_READ_MARKS;
+        XXH3_64bits_update(f->lead, buf + done, piece);
+        f->lead_at += piece;
+        done += piece;
+    }
+}
+
+/* Puts the prefix hash at the nearest known state at or before end, from
+ * the reads, when that is nearer than where prefix_to would start. */
+static void prefix_from_reads(file_transport *f, uint64_t end)
+{
+    if (!f->lead_ok || end > f->lead_at)
+        return;
+    const XXH3_state_t *best = NULL;
+    uint64_t at = f->hashed <= end ? f->hashed : 0;
+    if (end == f->lead_at && end > at) {
+        best = f->lead;
+        at = end;
+    }
+    for (unsigned i = 0; i < FILE_READ_MARKS; i++)
+        if (f->mark_ok[i] && f->mark_at[i] <= end && f->mark_at[i] > at)
+            best = f->mark[i], at = f->mark_at[i];
+    if (best) {
+        XXH3_copyState(f->prefix, best);
+        f->hashed = at;
+    }
+}
+
 /* XXH3-64 of [0, hashed); the state stays as it is. */
 static uint64_t prefix_digest(file_transport *f)
 {
@@ -203,15 +268,31 @@ static pm_code file_read(pm_transport *t, char *buf, size_t cap, size_t *got, pm
         pm_err_hint(err, "the rows before this point are intact; fix the input and run again");
         return PM_ERR_IO;
     }
+    file_transport *f = ft(t);
+    if (f->regular)
+        read_hash(f, buf, (size_t)n);
+    f->pos += (uint64_t)n;
     *got = (size_t)n;
     return PM_OK;
 }
 
 static pm_code file_seek(pm_transport *t, uint64_t off, pm_err *err)
 {
-    if (lseek(ft(t)->fd, (off_t)off, SEEK_SET) < 0)
+    file_transport *f = ft(t);
+    if (lseek(f->fd, (off_t)off, SEEK_SET) < 0)
         return pm_err_set(err, PM_ERR_IO, "cannot seek %s to byte %llu: %s", t->id,
                           (unsigned long long)off, strerror(errno));
+    f->pos = off;
+    /* The reads go on from the prefix hash when it stands there (a resume
+     * checks the loaded bytes first), else they are not followed. */
+    for (unsigned i = 0; i < FILE_READ_MARKS; i++)
+        f->mark_ok[i] = false;
+    f->lead_ok = f->regular && (off == 0 || f->hashed == off);
+    if (f->lead_ok && off == 0)
+        XXH3_64bits_reset(f->lead);
+    else if (f->lead_ok)
+        XXH3_copyState(f->lead, f->prefix);
+    f->lead_at = off;
     return PM_OK;
 }
 
@@ -226,6 +307,7 @@ static pm_code file_position(pm_transport *t, uint64_t end, uint64_t line, char 
                  line, fp);
         return PM_OK;
     }
+    prefix_from_reads(f, end);
     if (!prefix_to(f, end))
         return pm_err_set(err, PM_ERR_IO, "cannot read %s again to checkpoint byte %llu", f->path,
                           (unsigned long long)end);
@@ -472,6 +554,9 @@ static void file_close(pm_transport *t)
     close(ft(t)->fd);
     free(ft(t)->path);
     XXH3_freeState(ft(t)->prefix);
+    XXH3_freeState(ft(t)->lead);
+    for (unsigned i = 0; i < FILE_READ_MARKS; i++)
+        XXH3_freeState(ft(t)->mark[i]);
     free(ft(t)->chunk);
 }
 
@@ -538,6 +623,13 @@ pm_code file_transport_open(const char *path, pm_transport **out, pm_err *err)
         f->chunk = pm_xmalloc(FILE_HASH_CHUNK);
         if (!f->prefix || XXH3_64bits_reset(f->prefix) != XXH_OK)
             pm_oom(FILE_HASH_CHUNK);
+        f->lead = XXH3_createState();
+        if (!f->lead || XXH3_64bits_reset(f->lead) != XXH_OK)
+            pm_oom(FILE_HASH_STATE);
+        f->lead_ok = true;
+        for (unsigned i = 0; i < FILE_READ_MARKS; i++)
+            if (!(f->mark[i] = XXH3_createState()))
+                pm_oom(FILE_HASH_STATE);
         f->base.size = (uint64_t)st.st_size;
         f->base.mtime = (int64_t)st.st_mtime;
         (void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);

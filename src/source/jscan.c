@@ -3,10 +3,13 @@
  * One pass over the record, iterative rather than recursive: open containers
  * live on an explicit frame stack, so nesting depth costs memory bounded by
  * max_depth, never C stack, and a line of 100,000 '[' fails at the first one
- * past the limit. Strings are scanned eight bytes at a time for the only
- * bytes that need attention (quote, backslash, control, non-ASCII) and then
- * copied once into a bump area carved from the arena; numbers are copied as
- * their literal text. Members of objects up to flatten_depth become fields
+ * past the limit. Strings are scanned sixteen bytes at a time (SSE2; eight
+ * elsewhere) for the only bytes that need attention (quote, backslash,
+ * control, non-ASCII). The record is copied once into the arena, and
+ * values, top-level names and numbers (as their literal text) are cut out
+ * of that copy in place; nested names are built in a bump area. Keys that
+ * repeat the last record's (the memo, jscan.h) are not validated again.
+ * Members of objects up to flatten_depth become fields
  * named by their key path joined with "__"; anything else (arrays, deeper
  * objects) is validated in full and kept as its exact JSON text.
  *
@@ -23,9 +26,22 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/utf8.h"
+
+/* SSE2 is part of x86-64 itself, so no run-time dispatch is needed; other
+ * machines use the portable eight-bytes-at-a-time scan. */
+#if defined(__SSE2__) && !defined(JSCAN_NO_SSE2)
+#include <emmintrin.h>
+#define JSCAN_SSE2 1
+#else
+#define JSCAN_SSE2 0
+#endif
+
+#define ONES 0x0101010101010101ULL
+#define HIGHS 0x8080808080808080ULL
 
 enum {
     DEFAULT_MAX_DEPTH = 64,
@@ -56,9 +72,22 @@ typedef struct frame {
     size_t prefix_len;
     size_t key_base; /* this object's keys are keys[key_base..nkeys) */
     keyidx ix;       /* over those keys, once there are more than LINEAR_KEYS */
+    uint64_t seen;   /* while the keys are a list: a bit per key, from its tag */
     bool is_array;
     bool flat; /* members become fields; otherwise inside a value kept as text */
 } frame;
+
+/* The memo (jscan.h): the keys of the last record in their order, their
+ * bytes one after another in bytes[]. */
+#define MEMO_KEYS 64
+#define MEMO_BYTES 2048
+struct jscan_memo {
+    size_t n; /* entries [0, n) hold */
+    uint16_t off[MEMO_KEYS], len[MEMO_KEYS];
+    uint64_t tag[MEMO_KEYS]; /* key_tag */
+    bool risky[MEMO_KEYS];   /* key_risky */
+    char bytes[MEMO_BYTES];
+};
 
 #define NAME_MAX_BYTES 4096
 #define NAME_BUDGET(n) (4 * (n) + 65536)
@@ -75,7 +104,13 @@ typedef struct scan {
     pm_field *fields; /* the result, grown geometrically in the arena */
     size_t nfields, fcap;
 
-    char *tp, *tend; /* bump area for names and values, in the arena */
+    /* A copy of the record in the arena: values, top-level names and text
+     * kept as JSON are cut out of it in place, a NUL written over the
+     * byte that follows each (a quote, a separator, or w[n]); escaped
+     * strings are decoded in place, since decoding never lengthens. */
+    char *w;
+    char *tp, *tend; /* bump area for nested names and other keys, in the arena */
+    size_t tsize;    /* size of the bump area's last block */
 
     frame *frames; /* open containers, frames[depth - 1] innermost */
     size_t depth, frame_cap;
@@ -96,6 +131,9 @@ typedef struct scan {
     keyent *names; /* every field name, once risky && nested */
     size_t nnames, names_cap;
     keyidx names_ix;
+
+    jscan_memo *memo; /* may be NULL */
+    size_t memo_at;   /* the memo's entry for the next key; SIZE_MAX: stop */
 
     size_t err_at;
     char *msg; /* MSG_CAP bytes, on the caller's stack */
@@ -173,17 +211,15 @@ static void quote_key(char *out, size_t cap, const char *k, size_t len)
 /* ---- arena helpers ---------------------------------------------------- */
 
 /* Makes room for need bytes at st->tp; the caller writes them and moves
- * st->tp past what it used (it may use less). The first area is n + 64
- * bytes, which is all a record needs unless nested names repeat their
- * prefixes: each string, number or text value copied out, with its NUL, is
- * no longer than the input bytes it came from. */
+ * st->tp past what it used (it may use less). Only nested names (and keys
+ * of objects kept as text that have escapes) live here, so the first area
+ * is small; each next one doubles. */
 static char *text_refill(scan *st, size_t need)
 {
-    size_t size = st->n + 64;
-    if (st->tp)
-        size /= 2;
+    size_t size = st->tsize ? st->tsize * 2 : 64;
     if (size < need)
         size = need;
+    st->tsize = size;
     st->tp = pm_arena_alloc(st->arena, size);
     st->tend = st->tp + size;
     return st->tp;
@@ -198,7 +234,7 @@ static inline char *text_reserve(scan *st, size_t need)
 
 /* memcpy for the short strings of a record: one 16-byte move when both
  * sides have room to spare (the bytes past len are overwritten later, or
- * unused), rather than a libc call per key and value. */
+ * unused), rather than a libc call per key. */
 static inline void copy_short(char *d, const char *p, size_t len, const char *dlimit,
                               const char *plimit)
 {
@@ -208,12 +244,12 @@ static inline void copy_short(char *d, const char *p, size_t len, const char *dl
         memcpy(d, p, len);
 }
 
-static char *text_copy(scan *st, const char *p, size_t len)
+/* The bytes s[at, at + len) as a NUL-terminated string: the record's copy,
+ * cut there in place. */
+static inline char *text_cut(scan *st, size_t at, size_t len)
 {
-    char *d = text_reserve(st, len + 1);
-    copy_short(d, p, len, st->tend, st->s + st->n);
+    char *d = st->w + at;
     d[len] = '\0';
-    st->tp = d + len + 1;
     return d;
 }
 
@@ -248,14 +284,15 @@ static uint64_t key_hash(uint64_t seed, const char *s, size_t n)
     return h ^ (h >> 29);
 }
 
-/* A few bytes of the key: enough to tell apart most keys of one length
- * without a memcmp call while an object's keys are a plain list. */
+/* The key's length and a few of its bytes: enough to tell apart most keys
+ * with one comparison and no memcmp call while an object's keys are a
+ * plain list. Keys that differ in length always differ here. */
 static inline uint64_t key_tag(const char *k, size_t len)
 {
     if (len == 0)
         return 0;
     return (unsigned char)k[0] | (uint64_t)(unsigned char)k[len - 1] << 8 |
-           (uint64_t)(unsigned char)k[len / 2] << 16;
+           (uint64_t)(unsigned char)k[len / 2] << 16 | (uint64_t)len << 24;
 }
 
 /* Keys are hashed with a per-call seed so that a feed cannot be prepared
@@ -309,16 +346,21 @@ static inline void key_push(scan *st, const char *k, size_t len, uint64_t h)
     st->keys[st->nkeys++] = (keyent){k, len, h};
 }
 
-/* Adds a key to the innermost object; false if the object already has it. */
-static bool key_add(scan *st, frame *f, const char *k, size_t len)
+/* Adds a key (whose key_tag is tag) to the innermost object; false if the
+ * object already has it.
+ * While the keys are a list, a 64-bit filter of their tags (one bit each)
+ * answers "certainly new" for most keys without walking the list. */
+static bool key_add(scan *st, frame *f, const char *k, size_t len, uint64_t tag)
 {
     size_t count = st->nkeys - f->key_base;
     if (count < LINEAR_KEYS) {
         const keyent *e = st->keys + f->key_base;
-        uint64_t tag = key_tag(k, len);
-        for (size_t i = 0; i < count; i++)
-            if (e[i].len == len && e[i].h == tag && memcmp(e[i].s, k, len) == 0)
-                return false;
+        uint64_t bit = (uint64_t)1 << ((tag * 0x9E3779B97F4A7C15ULL) >> 58);
+        if (f->seen & bit)
+            for (size_t i = 0; i < count; i++)
+                if (e[i].h == tag && memcmp(e[i].s, k, len) == 0)
+                    return false;
+        f->seen |= bit;
         key_push(st, k, len, tag);
         return true;
     }
@@ -339,12 +381,41 @@ static bool key_add(scan *st, frame *f, const char *k, size_t len)
     return true;
 }
 
-/* Could this key make two different paths join into the same name? */
-static bool key_risky(const char *k, size_t n)
+/* Could this key make two different paths join into the same name? It
+ * may read up to limit (past the key, never past the record) to look at a
+ * short key in one SSE2 compare, or eight pairs of neighbours at a time: a
+ * byte of z is zero where both bytes of a pair are '_', and pairs past the
+ * key are masked out. */
+static bool key_risky(const char *k, size_t n, const char *limit)
 {
-    if (n == 0 || k[0] == '_' || k[n - 1] == '_')
+    if (n == 0)
         return true;
-    for (size_t i = 1; i + 1 < n; i++) /* keys are short: no memchr call */
+#if JSCAN_SSE2
+    if (n <= 16 && limit - k >= 16) {
+        /* one bit per '_' of the key: at either end, or two side by side */
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)k);
+        unsigned u = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8('_')));
+        u &= (1u << n) - 1;
+        return ((u & 1) | (u >> (n - 1) & 1) | (u & (u >> 1))) != 0;
+    }
+#endif
+    if (k[0] == '_' || k[n - 1] == '_')
+        return true;
+    size_t i = 0;
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    for (; i + 1 < n && limit - (k + i) >= 9; i += 8) {
+        uint64_t a, b;
+        memcpy(&a, k + i, 8);
+        memcpy(&b, k + i + 1, 8);
+        uint64_t z = (a ^ ONES * '_') | (b ^ ONES * '_');
+        size_t pairs = n - 1 - i;
+        if (pairs < 8)
+            z |= ~(uint64_t)0 << (8 * pairs);
+        if ((z - ONES) & ~z & HIGHS)
+            return true;
+    }
+#endif
+    for (; i + 1 < n; i++)
         if (k[i] == '_' && k[i + 1] == '_')
             return true;
     return false;
@@ -412,6 +483,8 @@ static inline pm_field *add_field(scan *st, pm_vkind kind, const char *s, size_t
 
 static inline const char *skip_ws(const char *p, const char *end)
 {
+    if (p < end && (unsigned char)*p > ' ')
+        return p; /* the usual case: no whitespace at all */
     while (p < end && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t'))
         p++;
     return p;
@@ -441,8 +514,40 @@ static long hex4(const char *p)
     return v;
 }
 
-#define ONES 0x0101010101010101ULL
-#define HIGHS 0x8080808080808080ULL
+/* Offset in p[0..8) of the first byte that needs attention in a string
+ * body (a quote, a backslash, a control character or non-ASCII), or 8:
+ * the usual "has zero byte" trick, whose lowest flagged byte is exact,
+ * which is the one wanted (on a big-endian machine that is the highest, so
+ * there it only says whether to look closer). */
+static inline unsigned attention8(const char *p)
+{
+    uint64_t w, q, b;
+    memcpy(&w, p, 8);
+    q = w ^ (ONES * '"');
+    b = w ^ (ONES * '\\');
+    uint64_t m = (((w - ONES * 0x20) & ~w) | ((q - ONES) & ~q) | ((b - ONES) & ~b) | w) & HIGHS;
+    if (!m)
+        return 8;
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    return (unsigned)__builtin_ctzll(m) / 8;
+#else
+    return 0; /* flags above a true hit may be false here: look byte by byte */
+#endif
+}
+
+#if JSCAN_SSE2
+/* The same over 16 bytes. A signed compare below 0x20 takes in both the
+ * control characters and every byte from 0x80 (negative as int8). */
+static inline unsigned attention16(const char *p)
+{
+    __m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
+    __m128i m = _mm_or_si128(
+        _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')), _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'))),
+        _mm_cmplt_epi8(v, _mm_set1_epi8(0x20)));
+    unsigned bits = (unsigned)_mm_movemask_epi8(m);
+    return bits ? (unsigned)__builtin_ctz(bits) : 16;
+}
+#endif
 
 /* Validates the string whose opening quote is at p and returns a pointer
  * past its closing quote, or NULL. Sets STR_ESCAPED if it has escapes and
@@ -452,23 +557,30 @@ static const char *scan_string(scan *st, const char *p, unsigned *flags)
     const char *end = st->s + st->n;
     p++;
     for (;;) {
-        /* Eight bytes at a time while none of them is a quote, a backslash,
-         * a control character or non-ASCII (the usual "has zero byte" trick:
-         * the lowest flagged byte is exact, which is the one wanted). */
-        while (end - p >= 8) {
-            uint64_t w, q, b;
-            memcpy(&w, p, 8);
-            q = w ^ (ONES * '"');
-            b = w ^ (ONES * '\\');
-            uint64_t m =
-                (((w - ONES * 0x20) & ~w) | ((q - ONES) & ~q) | ((b - ONES) & ~b) | w) & HIGHS;
-            if (m) {
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-                p += __builtin_ctzll(m) / 8;
-#endif
-                break;
+        /* Skip to the next byte that needs a look: sixteen bytes at a time
+         * where SSE2 is there (every x86-64), then eight, then one by one
+         * in the last bytes of the record. */
+        for (;;) {
+#if JSCAN_SSE2
+            if (end - p >= 16) {
+                unsigned k = attention16(p);
+                p += k;
+                if (k < 16)
+                    break;
+                continue;
             }
-            p += 8;
+#endif
+            if (end - p >= 8) {
+                unsigned k = attention8(p);
+                p += k;
+                if (k < 8)
+                    break;
+                continue;
+            }
+            while (p < end && (unsigned char)*p >= 0x20 && (unsigned char)*p < 0x80 && *p != '"' &&
+                   *p != '\\')
+                p++;
+            break;
         }
         if (p >= end)
             return syntax(st, p, "unterminated string"), NULL;
@@ -527,6 +639,12 @@ static const char *scan_string(scan *st, const char *p, unsigned *flags)
             return NULL;
         }
         if (c >= 0x80) {
+            /* Two-byte sequences (Latin, Greek, Cyrillic...) inline; the
+             * rest, and every invalid byte, through the full check. */
+            if (c >= 0xC2 && c <= 0xDF && end - p >= 2 && ((unsigned char)p[1] & 0xC0) == 0x80) {
+                p += 2;
+                continue;
+            }
             size_t k = pm_utf8_seq_len(p, (size_t)(end - p));
             if (k == 0)
                 return fail(st, (size_t)(p - st->s), "invalid UTF-8 at byte %zu",
@@ -592,6 +710,26 @@ static inline bool is_digit(const char *p, const char *end)
     return p < end && *p >= '0' && *p <= '9';
 }
 
+/* Past the run of ASCII digits at p: eight bytes at a time where there are
+ * eight (a byte is flagged when it is 0x3A or more, or below 0x30; carries
+ * and borrows only run upwards, so the lowest flag is exact). */
+static inline const char *skip_digits(const char *p, const char *end)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    while (end - p >= 8) {
+        uint64_t w;
+        memcpy(&w, p, 8);
+        uint64_t m = (w | (w + ONES * 0x46) | (w - ONES * 0x30)) & HIGHS;
+        if (m)
+            return p + __builtin_ctzll(m) / 8;
+        p += 8;
+    }
+#endif
+    while (is_digit(p, end))
+        p++;
+    return p;
+}
+
 /* Validates the number starting at p; returns a pointer past it or NULL. */
 static const char *scan_number(scan *st, const char *p)
 {
@@ -605,15 +743,13 @@ static const char *scan_number(scan *st, const char *p)
         if (is_digit(p, end))
             return syntax(st, p - 1, "leading zero in number"), NULL;
     } else {
-        while (is_digit(p, end))
-            p++;
+        p = skip_digits(p, end);
     }
     if (p < end && *p == '.') {
         p++;
         if (!is_digit(p, end))
             return expected(st, p, "a digit after '.' in number"), NULL;
-        while (is_digit(p, end))
-            p++;
+        p = skip_digits(p, end);
     }
     if (p < end && (*p == 'e' || *p == 'E')) {
         p++;
@@ -621,8 +757,7 @@ static const char *scan_number(scan *st, const char *p)
             p++;
         if (!is_digit(p, end))
             return expected(st, p, "a digit in the exponent of number"), NULL;
-        while (is_digit(p, end))
-            p++;
+        p = skip_digits(p, end);
     }
     return p;
 }
@@ -648,17 +783,96 @@ static bool open_frame(scan *st, const char *p, bool is_array, bool flat, const 
 /* Reads the key whose quote is at p in the innermost object; in a flat
  * object it also builds the member's full name. Returns a pointer past the
  * closing quote or NULL. */
+/* a[0..n) == b[0..n), for keys: overlapping loads rather than a call. */
+static inline bool same_bytes(const char *a, const char *b, size_t n)
+{
+    if (n >= 8 && n <= 16) {
+        uint64_t x, y, u, v;
+        memcpy(&x, a, 8), memcpy(&y, b, 8);
+        memcpy(&u, a + n - 8, 8), memcpy(&v, b + n - 8, 8);
+        return ((x ^ y) | (u ^ v)) == 0;
+    }
+    if (n >= 4 && n < 8) {
+        uint32_t x, y, u, v;
+        memcpy(&x, a, 4), memcpy(&y, b, 4);
+        memcpy(&u, a + n - 4, 4), memcpy(&v, b + n - 4, 4);
+        return ((x ^ y) | (u ^ v)) == 0;
+    }
+    return memcmp(a, b, n) == 0;
+}
+
+/* Is the key whose quote is at p the memo's next one? Its bytes and the
+ * closing quote right after them make it the same valid string. */
+static inline bool memo_hit(const scan *st, const char *p, size_t *len)
+{
+    const jscan_memo *m = st->memo;
+    size_t i = st->memo_at;
+    if (!m || i >= m->n)
+        return false;
+    size_t n = m->len[i];
+    if ((size_t)(st->s + st->n - p) < n + 2 || p[n + 1] != '"' ||
+        !same_bytes(p + 1, m->bytes + m->off[i], n))
+        return false;
+    *len = n;
+    return true;
+}
+
+/* Writes the key just read (raw bytes k[0..n), no escapes) as the memo's
+ * entry at its place; the entries after it are dropped. A key that does
+ * not fit, or one with escapes (n == SIZE_MAX), ends the memo there. */
+static void memo_put(scan *st, const char *k, size_t n, uint64_t tag, bool risky)
+{
+    jscan_memo *m = st->memo;
+    size_t i = st->memo_at;
+    if (!m || i == SIZE_MAX)
+        return;
+    size_t off = i ? (size_t)m->off[i - 1] + m->len[i - 1] : 0;
+    if (i >= MEMO_KEYS || n > MEMO_BYTES - off) {
+        m->n = i < m->n ? i : m->n;
+        st->memo_at = SIZE_MAX;
+        return;
+    }
+    memcpy(m->bytes + off, k, n);
+    m->off[i] = (uint16_t)off;
+    m->len[i] = (uint16_t)n;
+    m->tag[i] = tag;
+    m->risky[i] = risky;
+    m->n = i + 1;
+}
+
 static const char *read_key(scan *st, const char *p)
 {
     unsigned fl = 0;
-    const char *q = scan_string(st, p, &fl);
-    if (!q)
-        return NULL;
-    if (fl & STR_NUL)
-        return syntax(st, p, "\\u0000 in object key"), NULL;
+    size_t mlen = 0;
+    bool hit = memo_hit(st, p, &mlen);
+    const char *q;
+    if (hit) {
+        q = p + mlen + 2;
+    } else {
+        q = scan_string(st, p, &fl);
+        if (!q)
+            return NULL;
+        if (fl & STR_NUL)
+            return syntax(st, p, "\\u0000 in object key"), NULL;
+    }
     frame *f = &st->frames[st->depth - 1];
     size_t raw = (size_t)(q - p) - 2, klen;
     const char *k;
+    uint64_t tag = 0;
+    bool risky = false;
+    if (hit) {
+        tag = st->memo->tag[st->memo_at];
+        risky = st->memo->risky[st->memo_at];
+        st->memo_at++;
+    } else if (fl & STR_ESCAPED) {
+        memo_put(st, NULL, SIZE_MAX, 0, false);
+    } else {
+        tag = key_tag(p + 1, raw);
+        risky = key_risky(p + 1, raw, st->s + st->n);
+        memo_put(st, p + 1, raw, tag, risky);
+        if (st->memo_at != SIZE_MAX)
+            st->memo_at++;
+    }
     if (f->flat) {
         size_t pl = f->prefix_len, sep = pl ? 2 : 0;
         /* Every member of a flattened object repeats its parent's path, so
@@ -672,7 +886,9 @@ static const char *read_key(scan *st, const char *p)
                           "nested field names of this record are far longer than the "
                           "record itself"),
                    NULL;
-        char *name = text_reserve(st, pl + sep + raw + 1);
+        /* A top-level name is the key itself, cut out of the record's
+         * copy; a nested one is its path and the key, in the bump area. */
+        char *name = pl ? text_reserve(st, pl + sep + raw + 1) : st->w + (p + 1 - st->s);
         if (pl) {
             memcpy(name, f->prefix, pl);
             memcpy(name + pl, "__", 2);
@@ -680,16 +896,19 @@ static const char *read_key(scan *st, const char *p)
         char *kd = name + pl + sep;
         if (fl & STR_ESCAPED) {
             klen = unescape(kd, p + 1, q - 1);
-            st->risky = st->risky || key_risky(kd, klen);
+            st->risky = st->risky || key_risky(kd, klen, kd + klen);
+            tag = key_tag(kd, klen);
         } else {
             klen = raw;
-            copy_short(kd, p + 1, raw, st->tend, st->s + st->n);
-            /* Checked on the input: the copy was just written, and reading
-             * it back stalls on store forwarding. */
-            st->risky = st->risky || key_risky(p + 1, raw);
+            if (pl)
+                copy_short(kd, p + 1, raw, st->tend, st->s + st->n);
+            /* Checked on the input (above): the copy was just written, and
+             * reading it back stalls on store forwarding. */
+            st->risky = st->risky || risky;
         }
         kd[klen] = '\0';
-        st->tp = kd + klen + 1;
+        if (pl)
+            st->tp = kd + klen + 1;
         st->name = name;
         st->name_len = pl + sep + klen;
         st->key_at = (size_t)(p - st->s);
@@ -699,11 +918,12 @@ static const char *read_key(scan *st, const char *p)
         klen = unescape(kd, p + 1, q - 1);
         st->tp = kd + klen;
         k = kd;
+        tag = key_tag(kd, klen);
     } else {
         k = p + 1;
         klen = raw;
     }
-    if (!key_add(st, f, k, klen)) {
+    if (!key_add(st, f, k, klen, tag)) {
         char qk[128];
         quote_key(qk, sizeof qk, k, klen);
         fail(st, (size_t)(p - st->s), "duplicate key \"%s\" at byte %zu", qk, (size_t)(p - st->s));
@@ -729,7 +949,7 @@ static void close_frame(scan *st, const char *past)
     if (st->depth == st->text_depth) {
         size_t len = (size_t)(past - st->s) - st->text_start;
         pm_field *f = &st->fields[st->text_field];
-        f->v.s = text_copy(st, st->s + st->text_start, len);
+        f->v.s = text_cut(st, st->text_start, len);
         f->v.len = len;
         st->text_depth = 0;
     }
@@ -777,15 +997,10 @@ value:
         if (!q)
             return false;
         if (top->flat) {
-            size_t raw = (size_t)(q - p) - 2, len = raw;
-            char *d = text_reserve(st, raw + 1);
+            size_t at = (size_t)(p + 1 - st->s), len = (size_t)(q - p) - 2;
             if (fl & STR_ESCAPED)
-                len = unescape(d, p + 1, q - 1);
-            else
-                copy_short(d, p + 1, raw, st->tend, end);
-            d[len] = '\0';
-            st->tp = d + len + 1;
-            if (!add_field(st, PM_V_STRING, d, len))
+                len = unescape(st->w + at, p + 1, q - 1);
+            if (!add_field(st, PM_V_STRING, text_cut(st, at, len), len))
                 return false;
         }
         p = q;
@@ -848,7 +1063,8 @@ value:
         if (!q)
             return false;
         if (top->flat &&
-            !add_field(st, PM_V_NUMBER, text_copy(st, p, (size_t)(q - p)), (size_t)(q - p)))
+            !add_field(st, PM_V_NUMBER, text_cut(st, (size_t)(p - st->s), (size_t)(q - p)),
+                       (size_t)(q - p)))
             return false;
         p = q;
         goto after_value;
@@ -895,6 +1111,16 @@ close: /* just past a '}' or ']' */
     return true;
 }
 
+jscan_memo *jscan_memo_new(void)
+{
+    return pm_xcalloc(1, sizeof(jscan_memo));
+}
+
+void jscan_memo_free(jscan_memo *m)
+{
+    free(m);
+}
+
 pm_code jscan_record(const char *s, size_t n, const jscan_opts *opts, pm_arena *arena,
                      pm_record *rec, pm_err *err)
 {
@@ -903,6 +1129,7 @@ pm_code jscan_record(const char *s, size_t n, const jscan_opts *opts, pm_arena *
     char msg[MSG_CAP];
     msg[0] = '\0';
     scan st = {.s = s, .n = n, .arena = arena, .msg = msg, .opts = opts};
+    st.memo = opts ? opts->memo : NULL;
     st.max_depth = opts && opts->max_depth > 0 ? (size_t)opts->max_depth : DEFAULT_MAX_DEPTH;
     st.flatten_depth = DEFAULT_FLATTEN_DEPTH;
     if (opts && opts->flatten_depth > 0)
@@ -913,6 +1140,11 @@ pm_code jscan_record(const char *s, size_t n, const jscan_opts *opts, pm_arena *
     st.frame_cap = LOCAL_FRAMES;
     st.keys = local_keys;
     st.kcap = LOCAL_KEYS;
+
+    /* the record's copy (see scan.w) */
+    st.w = pm_arena_alloc(arena, n + 1);
+    memcpy(st.w, s, n);
+    st.w[n] = '\0';
 
     if (parse(&st)) {
         rec->fields = st.fields;

@@ -29,6 +29,15 @@
 #include "core/err.h"
 #include "source/record.h"
 
+/* A memo of the keys of the last record scanned (their bytes, each known
+ * to be a valid string without escapes), so that a key repeating the one
+ * at its place in the last record is taken without validating it again:
+ * NDJSON records mostly repeat their keys. One per stream of records and
+ * thread; jscan_record keeps it. Records never point into it. */
+typedef struct jscan_memo jscan_memo;
+jscan_memo *jscan_memo_new(void); /* caller frees with jscan_memo_free */
+void jscan_memo_free(jscan_memo *m);
+
 typedef struct jscan_opts {
     int max_depth;     /* nesting deeper than this is malformed (default 64) */
     int flatten_depth; /* objects nested up to this level are flattened (default 8) */
@@ -38,6 +47,7 @@ typedef struct jscan_opts {
      * JSON text), for a table whose column of that name holds JSON. */
     bool (*keep_whole)(void *arg, const char *name, size_t len);
     void *keep_arg;
+    jscan_memo *memo; /* may be NULL; borrowed */
 } jscan_opts;
 
 /* Parses s[0..n) as one JSON object into rec->fields / rec->nfields,

@@ -301,6 +301,7 @@ static pm_code source_start(pm_transport *t, pm_format fmt, const pm_source_opts
     src->tr = t;
     src->dec = decoder_for(fmt);
     src->json = opts->json;
+    src->json.memo = fmt == PM_FMT_JSON || fmt == PM_FMT_NDJSON ? jscan_memo_new() : NULL;
     src->max_line = source_max_line(opts);
     src->delimiter = opts->delimiter ? opts->delimiter : fmt == PM_FMT_TSV ? '\t' : 0;
     src->fmt = fmt;
@@ -402,6 +403,7 @@ void source_close(pm_source *src)
     if (src->dec && src->dec->close)
         src->dec->close(src);
     transport_close(src->tr);
+    jscan_memo_free(src->json.memo);
     free(src->buf);
     free(src->header_raw);
     free(src);

@@ -599,6 +599,14 @@ void pg_copy_begin(pm_buf *b)
     (void)pm_buf_append(b, copy_header, sizeof copy_header, NULL);
 }
 
+void pg_copy_prefetch(const pm_table *t, const pm_cell *cells)
+{
+    for (size_t i = 0; i < t->ncols; i++)
+        if (cells[i].kind == PM_CELL_TEXT)
+            for (size_t k = 0; k < cells[i].len && k < 256; k += 64)
+                __builtin_prefetch(cells[i].s + k);
+}
+
 pm_code pg_copy_row(pm_buf *b, const pm_table *t, const pm_cell *cells, pm_err *err)
 {
     if (t->ncols > INT16_MAX)

@@ -148,6 +148,10 @@ void pg_copy_begin(pm_buf *b);
  * type_fits produced and are converted here. PM_ERR_PARSE if a cell cannot
  * be (a bug upstream: type_fits accepted it). */
 pm_code pg_copy_row(pm_buf *b, const pm_table *t, const pm_cell *cells, pm_err *err);
+/* Asks the cache for the text of a row's cells (the first 256 bytes of
+ * each): the reader thread wrote it on the other core, and reading it was
+ * a cache miss per text field. Called for the row after the one encoded. */
+void pg_copy_prefetch(const pm_table *t, const pm_cell *cells);
 /* Ends the stream (the -1 trailer). */
 void pg_copy_end(pm_buf *b);
 

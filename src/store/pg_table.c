@@ -718,6 +718,9 @@ static pm_code copy_send(pg *p, const pm_table *t, bool text, const pm_load_row 
         if (i + 2 < n)
             for (size_t k = 0; k < t->ncols * sizeof *rows[i].cells; k += 64)
                 __builtin_prefetch((const char *)rows[i + 2].cells + k);
+        /* and the text they point to, one row ahead (its cells are here) */
+        if (!text && i + 1 < n)
+            pg_copy_prefetch(t, rows[i + 1].cells);
         *erc = text ? copy_text_row(&p->copy, t, rows[i].cells, ee)
                     : pg_copy_row(&p->copy, t, rows[i].cells, ee);
         if (!*erc && p->copy.len >= COPY_CHUNK)

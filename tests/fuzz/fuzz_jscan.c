@@ -323,6 +323,40 @@ static void compare(const pm_record *rec, json_t *doc)
     flat_free(&l);
 }
 
+/* The memo of keys (jscan.h) changes nothing but speed: the same input
+ * scanned with the memo the earlier inputs left, and again with the one
+ * it leaves itself, must give exactly what it gives without one. */
+static void same_with_memo(const uint8_t *data, size_t size, pm_code rc, const pm_record *rec,
+                           const pm_err *err)
+{
+    static jscan_memo *memo;
+    if (!memo)
+        memo = jscan_memo_new();
+    for (int round = 0; round < 2; round++) {
+        pm_arena *a = pm_arena_new(0);
+        pm_record r;
+        memset(&r, 0, sizeof r);
+        pm_err e;
+        memset(&e, 0, sizeof e);
+        jscan_opts o = {.max_depth = MAX_DEPTH, .flatten_depth = FLATTEN_DEPTH, .memo = memo};
+        pm_code c = jscan_record((const char *)data, size, &o, a, &r, &e);
+        if (c != rc || strcmp(e.msg, err->msg) != 0 || r.malformed_at != rec->malformed_at ||
+            r.nfields != rec->nfields)
+            mismatch("with the memo: code %d \"%s\" at %llu, %zu fields; without: code %d "
+                     "\"%s\" at %llu, %zu fields",
+                     (int)c, e.msg, (unsigned long long)r.malformed_at, r.nfields, (int)rc,
+                     err->msg, (unsigned long long)rec->malformed_at, rec->nfields);
+        for (size_t i = 0; i < r.nfields; i++) {
+            const pm_field *x = &r.fields[i], *y = &rec->fields[i];
+            if (x->name_len != y->name_len || memcmp(x->name, y->name, x->name_len) != 0 ||
+                x->v.kind != y->v.kind || x->v.len != y->v.len || x->v.b != y->v.b ||
+                x->nested != y->nested || (x->v.len && memcmp(x->v.s, y->v.s, x->v.len) != 0))
+                mismatch("with the memo, field %zu differs", i);
+        }
+        pm_arena_free(a);
+    }
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     cur_data = data;
@@ -334,6 +368,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memset(&err, 0, sizeof err);
     jscan_opts opts = {.max_depth = MAX_DEPTH, .flatten_depth = FLATTEN_DEPTH};
     pm_code rc = jscan_record((const char *)data, size, &opts, arena, &rec, &err);
+    same_with_memo(data, size, rc, &rec, &err);
 
     json_error_t je;
     json_t *doc = json_loadb((const char *)data, size, JFLAGS, &je);

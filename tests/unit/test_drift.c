@@ -73,6 +73,32 @@ static bool has(const drift_result *r, pm_finding_kind k, const char *column)
     return false;
 }
 
+/* Cells are NULL for a null value and for a field the record lacks, even
+ * in arena memory that held something else before (drift_check does not
+ * zero the cells it writes one by one). */
+static void test_null_cells_in_reused_memory(void **state)
+{
+    fixture *f = *state;
+    pm_arena *a = pm_arena_new(0);
+    const char *json = "{\"id\":7,\"email\":\"a@b.c\",\"amount\":null}";
+    for (int round = 0; round < 3; round++) {
+        memset(pm_arena_alloc(a, 60000), 0xA5, 60000);
+        pm_arena_reset(a); /* the first block is kept: what comes next reuses it */
+        pm_record rec = {0};
+        pm_err err;
+        assert_int_equal(jscan_record(json, strlen(json), &(jscan_opts){0}, a, &rec, &err), PM_OK);
+        drift_result r;
+        drift_check(f->ctx, &rec, a, &r);
+        assert_int_equal(r.nfindings, 0);
+        assert_int_equal(r.cells[0].kind, PM_CELL_INT);
+        assert_int_equal(r.cells[0].i, 7);
+        assert_int_equal(r.cells[1].kind, PM_CELL_TEXT);
+        for (int c = 2; c < 5; c++) /* amount: null; created_at and note: absent */
+            assert_int_equal(r.cells[c].kind, PM_CELL_NULL);
+    }
+    pm_arena_free(a);
+}
+
 static void test_clean_row_gives_cells(void **state)
 {
     drift_result r = check(*state, "{\"id\":7,\"email\":\"a@b.c\",\"amount\":1.5,"
@@ -328,6 +354,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_clean_row_gives_cells, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_null_cells_in_reused_memory, setup, teardown),
         cmocka_unit_test_setup_teardown(test_each_kind, setup, teardown),
         cmocka_unit_test_setup_teardown(test_null_new_field_is_not_drift, setup, teardown),
         cmocka_unit_test_setup_teardown(test_findings_json, setup, teardown),

@@ -502,6 +502,337 @@ static void leaves_raw_and_position_alone(void **state)
     assert_int_equal(rec.line, 3);
 }
 
+/* ---- the string scanner's blocks ------------------------------------------
+ * Strings are searched sixteen bytes at a time (eight, then one by one near
+ * the end of the record) for the bytes that need a look. Each such byte is
+ * tried at every position of the first three blocks of a string, with the
+ * string's end (and the record's) at every distance behind it, in a buffer
+ * of exactly the record's size, so that a read past it fails under
+ * AddressSanitizer. */
+
+/* Scans the record pre + body + post from an exact-size copy. */
+static pm_code scan_exact(fx *f, const char *pre, const char *body, size_t body_len,
+                          const char *post)
+{
+    size_t a = strlen(pre), c = strlen(post), n = a + body_len + c;
+    char *buf = malloc(n ? n : 1);
+    memcpy(buf, pre, a);
+    memcpy(buf + a, body, body_len);
+    memcpy(buf + a + body_len, post, c);
+    pm_code rc = scan_opts(f, buf, n, 0, 0);
+    /* the fields live in the arena, never in the input */
+    for (size_t i = 0; rc == PM_OK && i < f->rec.nfields; i++) {
+        const pm_field *x = &f->rec.fields[i];
+        assert_true(x->name < buf || x->name >= buf + n);
+        assert_true(x->v.s < buf || x->v.s >= buf + n);
+    }
+    free(buf);
+    return rc;
+}
+
+/* body = k bytes 'a', then mid, then t bytes 'b'. */
+static size_t body_at(char *out, size_t k, const char *mid, size_t mid_len, size_t t)
+{
+    memset(out, 'a', k);
+    memcpy(out + k, mid, mid_len);
+    memset(out + k + mid_len, 'b', t);
+    return k + mid_len + t;
+}
+
+static void special_bytes_at_every_block_position(void **state)
+{
+    fx *f = *state;
+    /* what the string holds -> what it decodes to */
+    static const struct {
+        const char *in, *out;
+    } kinds[] = {
+        {"\\\"", "\""},
+        {"\\\\", "\\"},
+        {"\\/", "/"},
+        {"\\n", "\n"},
+        {"\\u00e9", "\xc3\xa9"},
+        {"\\ud83d\\ude00", "\xf0\x9f\x98\x80"},
+        {"\xc3\xa9", "\xc3\xa9"},
+        {"\xe2\x82\xac", "\xe2\x82\xac"},
+        {"\xf0\x9f\x98\x80", "\xf0\x9f\x98\x80"},
+        {"\xdf\xbf", "\xdf\xbf"},
+        {"\x7f", "\x7f"},
+        {"\x1f", NULL}, /* NULL: see below */
+    };
+    static const size_t tails[] = {0, 1, 7, 8, 9, 15, 16, 17, 31};
+    char body[128], want[128];
+    for (size_t ki = 0; ki < sizeof kinds / sizeof *kinds; ki++) {
+        if (!kinds[ki].out)
+            continue; /* control characters: rejected, below */
+        for (size_t k = 0; k < 48; k++) {
+            for (size_t ti = 0; ti < sizeof tails / sizeof *tails; ti++) {
+                size_t t = tails[ti];
+                size_t bn = body_at(body, k, kinds[ki].in, strlen(kinds[ki].in), t);
+                size_t wn = body_at(want, k, kinds[ki].out, strlen(kinds[ki].out), t);
+                want[wn] = '\0';
+                /* as a value, last in the record and before another member */
+                assert_int_equal(scan_exact(f, "{\"v\":\"", body, bn, "\"}"), PM_OK);
+                assert_text(field(f, "v"), PM_V_STRING, want);
+                assert_int_equal(scan_exact(f, "{\"v\":\"", body, bn, "\",\"w\":1}"), PM_OK);
+                assert_text(field(f, "v"), PM_V_STRING, want);
+                /* as a key, of a flat and of a nested member */
+                assert_int_equal(scan_exact(f, "{\"", body, bn, "\":1}"), PM_OK);
+                assert_text(field(f, want), PM_V_NUMBER, "1");
+                char nested[160];
+                snprintf(nested, sizeof nested, "o__%s", want);
+                assert_int_equal(scan_exact(f, "{\"o\":{\"", body, bn, "\":true}}"), PM_OK);
+                assert_int_equal(field(f, nested)->kind, PM_V_BOOL);
+            }
+        }
+    }
+}
+
+static void rejections_at_every_block_position(void **state)
+{
+    fx *f = *state;
+    static const struct {
+        const char *bad; /* at position k of a string that starts at byte 6 */
+        size_t len;
+        const char *what; /* message after "at byte N", or NULL for UTF-8 */
+    } kinds[] = {
+        {"\x01", 1, "control character 0x01 in string (must be escaped)"},
+        {"\x1f", 1, "control character 0x1F in string (must be escaped)"},
+        {"\xc3(", 2, NULL},            /* a lead byte without its continuation */
+        {"\xc3\xc3\xa9", 3, NULL},     /* a lead byte followed by another lead */
+        {"\xc0\xaf", 2, NULL},         /* overlong two-byte '/' */
+        {"\xc1\xbf", 2, NULL},         /* overlong */
+        {"\x80", 1, NULL},             /* a lone continuation byte */
+        {"\xe2\x82(", 3, NULL},        /* three bytes cut after two */
+        {"\xed\xa0\x80", 3, NULL},     /* a surrogate */
+        {"\xf4\x90\x80\x80", 4, NULL}, /* above U+10FFFF */
+        {"\xff", 1, NULL},
+    };
+    static const size_t tails[] = {0, 1, 8, 15, 16, 17};
+    char body[128], msg[160];
+    for (size_t ki = 0; ki < sizeof kinds / sizeof *kinds; ki++) {
+        for (size_t k = 0; k < 48; k++) {
+            for (size_t ti = 0; ti < sizeof tails / sizeof *tails; ti++) {
+                size_t bn = body_at(body, k, kinds[ki].bad, kinds[ki].len, tails[ti]);
+                size_t at = 6 + k;
+                if (kinds[ki].what)
+                    snprintf(msg, sizeof msg, "invalid JSON at byte %zu: %s", at, kinds[ki].what);
+                else
+                    snprintf(msg, sizeof msg, "invalid UTF-8 at byte %zu", at);
+                assert_int_equal(scan_exact(f, "{\"v\":\"", body, bn, "\"}"), PM_ERR_PARSE);
+                assert_string_equal(f->err.msg, msg);
+                assert_int_equal(f->rec.malformed_at, at);
+                /* in a key: the same byte, one place earlier */
+                assert_int_equal(scan_exact(f, "{\"x\":1,\"", body, bn, "\":1}"), PM_ERR_PARSE);
+                assert_int_equal(f->rec.malformed_at, 8 + k);
+            }
+        }
+    }
+}
+
+/* A string (and the record) that ends inside the scanner's block. */
+static void strings_cut_at_the_end_of_the_record(void **state)
+{
+    fx *f = *state;
+    char body[128], msg[160];
+    for (size_t k = 0; k < 48; k++) {
+        size_t bn = body_at(body, k, "", 0, 0);
+        /* no closing quote: the string runs to the last byte */
+        snprintf(msg, sizeof msg, "invalid JSON at byte %zu: unterminated string", 6 + k);
+        assert_int_equal(scan_exact(f, "{\"v\":\"", body, bn, ""), PM_ERR_PARSE);
+        assert_string_equal(f->err.msg, msg);
+        assert_int_equal(f->rec.malformed_at, 6 + k);
+        /* a backslash as the last byte */
+        snprintf(msg, sizeof msg, "invalid JSON at byte %zu: unterminated string", 7 + k);
+        assert_int_equal(scan_exact(f, "{\"v\":\"", body, bn, "\\"), PM_ERR_PARSE);
+        assert_string_equal(f->err.msg, msg);
+        /* a sequence cut by the end of the record: two-, three-, four-byte */
+        static const char *cut[] = {"\xc3", "\xe2\x82", "\xf0\x9f\x98"};
+        for (size_t c = 0; c < 3; c++) {
+            snprintf(msg, sizeof msg, "invalid UTF-8 at byte %zu", 6 + k);
+            bn = body_at(body, k, cut[c], strlen(cut[c]), 0);
+            assert_int_equal(scan_exact(f, "{\"v\":\"", body, bn, ""), PM_ERR_PARSE);
+            assert_string_equal(f->err.msg, msg);
+        }
+        /* the closing quote as the last byte: a string, then no '}' */
+        bn = body_at(body, k, "", 0, 0);
+        snprintf(msg, sizeof msg,
+                 "invalid JSON at byte %zu: expected ',' or '}' after object member, got end of "
+                 "input",
+                 7 + k);
+        assert_int_equal(scan_exact(f, "{\"v\":\"", body, bn, "\""), PM_ERR_PARSE);
+        assert_string_equal(f->err.msg, msg);
+        /* and a complete record of that length */
+        assert_int_equal(scan_exact(f, "{\"v\":\"", body, bn, "\"}"), PM_OK);
+        body[bn] = '\0';
+        assert_text(field(f, "v"), PM_V_STRING, body);
+    }
+}
+
+/* A duplicate among the first keys of an object (where the keys are a
+ * list with a filter in front) at every position, and past it (a hash
+ * index); in a nested object as well. */
+static void duplicate_keys_at_every_position(void **state)
+{
+    fx *f = *state;
+    char s[1024], want[128];
+    for (int nkeys = 1; nkeys <= 20; nkeys++) {
+        for (int dup = 0; dup < nkeys; dup++) {
+            for (int nested = 0; nested < 2; nested++) {
+                int o = snprintf(s, sizeof s, "%s", nested ? "{\"n\":{" : "{");
+                for (int i = 0; i < nkeys; i++) /* keys of one length and of several */
+                    o += snprintf(s + o, sizeof s - o, "%s\"k%d\":%d", i ? "," : "", i * 7, i);
+                snprintf(s + o, sizeof s - o, "}}"); /* without the duplicate: fine */
+                assert_int_equal(scan_opts(f, s, (size_t)o + 1 + nested, 0, 0), PM_OK);
+                assert_int_equal(f->rec.nfields, nkeys);
+                int at = o + 1;
+                snprintf(s + o, sizeof s - o, ",\"k%d\":0}%s", dup * 7, nested ? "}" : "");
+                snprintf(want, sizeof want, "duplicate key \"k%d\" at byte %d", dup * 7, at);
+                assert_int_equal(scan(f, s), PM_ERR_PARSE);
+                assert_string_equal(f->err.msg, want);
+                assert_int_equal(f->rec.malformed_at, at);
+            }
+        }
+    }
+}
+
+/* "__" at every place of a key, which is what lets two paths join into one
+ * name: the record-wide check must run, and catch the collision. */
+static void joined_names_with_the_separator_anywhere(void **state)
+{
+    fx *f = *state;
+    char pre[40], suf[40], s[256], want[200];
+    for (size_t i = 1; i < 24; i++) {
+        for (size_t j = 1; j < 24; j += 3) {
+            memset(pre, 'p', i), pre[i] = '\0';
+            memset(suf, 's', j), suf[j] = '\0';
+            /* flat "p..__s..", then the object that flattens to it */
+            int n = snprintf(s, sizeof s, "{\"%s__%s\":1,\"%s\":{\"%s\":2}}", pre, suf, pre, suf);
+            size_t at = (size_t)snprintf(NULL, 0, "{\"%s__%s\":1,\"%s\":{", pre, suf, pre);
+            snprintf(want, sizeof want,
+                     "duplicate field \"%s__%s\" at byte %zu after flattening nested objects", pre,
+                     suf, at);
+            assert_rejected(f, s, (size_t)n, want, at);
+            /* the same with the flat key last in a longer record */
+            n = snprintf(s, sizeof s, "{\"%s\":{\"%s\":2},\"%s__%s\":1,\"tail\":\"0123456789\"}",
+                         pre, suf, pre, suf);
+            at = (size_t)snprintf(NULL, 0, "{\"%s\":{\"%s\":2},", pre, suf);
+            snprintf(want, sizeof want,
+                     "duplicate field \"%s__%s\" at byte %zu after flattening nested objects", pre,
+                     suf, at);
+            assert_rejected(f, s, (size_t)n, want, at);
+            /* and a single '_' there is no separator: no collision */
+            n = snprintf(s, sizeof s, "{\"%s_%s\":1,\"%s\":{\"%s\":2}}", pre, suf, pre, suf);
+            assert_int_equal(scan_opts(f, s, (size_t)n, 0, 0), PM_OK);
+        }
+    }
+}
+
+/* The memo of keys: a sequence of records scanned with one memo must give,
+ * record by record, exactly what each gives alone without it: keys that
+ * repeat (taken from the memo), keys that only start like the remembered
+ * one, change place, gain escapes, run past the record's end or past the
+ * memo's room, duplicates of a remembered key, and a joined name whose
+ * risky key came from the memo. */
+static void memo_of_keys_changes_nothing(void **state)
+{
+    fx *f = *state;
+    static const char *const seq[] = {
+        "{\"order_id\":1,\"status\":\"new\",\"ship\":{\"method\":\"air\",\"cost\":1.5}}",
+        "{\"order_id\":2,\"status\":\"old\",\"ship\":{\"method\":\"sea\",\"cost\":2}}",
+        "{\"order_id\":3,\"statusx\":\"x\",\"ship\":{\"method\":\"sea\",\"cost\":2}}",
+        "{\"order_id\":4,\"statu\":\"x\",\"ship\":{\"method\":\"sea\",\"cost\":2}}",
+        "{\"order_id\":5,\"st\\u0061tus\":\"x\",\"ship\":{\"method\":\"sea\"}}",
+        "{\"order_id\":6,\"status\":\"a\",\"status\":\"b\"}",
+        "{\"order_id\":7,\"order_id\":8}",
+        "{\"order_id\":9,\"ship\":{\"method\":\"air\",\"method\":\"x\"}}",
+        "{\"order_id\":10,\"status\":\"new\",\"ship\":{\"method\":\"air\",\"cost\":1.5}}",
+        "{\"order_id\"",
+        "{\"order_id",
+        "{\"order_id\":",
+        "{\"order_id\":11,\"status\"",
+        "{\"a__b\":1,\"a\":{\"c\":2}}",
+        "{\"a__b\":1,\"a\":{\"b\":2}}",
+        "{\"a__b\":1,\"a\":{\"c\":2}}",
+        "{\"x\":[{\"k\":1},{\"k\":2,\"k\":3}]}",
+        "{\"x\":[{\"k\":1},{\"k\":2}],\"y\":1}",
+        "{\"\":1,\"e\":\"\"}",
+        "{\"\":1,\"\":2}",
+        "{\"caf\xc3\xa9\":1,\"na\xc3\xafve\":2}",
+        "{\"caf\xc3\xa9\":1,\"na\xc3\xafve\":2,\"caf\xc3\xa9\":3}",
+        "{\"caf\xc3\":1}",
+        "{\"ctl\x01\":1}",
+        "{\"ctl\":1}",
+        /* what the memo holds for a key must be that key's bytes alone:
+         * a later key's bytes written over it, or an entry left from a
+         * longer record, would let a cut sequence through */
+        "{\"abcd\":1,\"caf\xc3\xa9\":2}",
+        "{\"caf\xc3\":1}",
+        "{\"a\":1,\"bb\":2,\"cc\":3}",
+        "{\"a\":1,\"caf\xc3\xa9\":2}",
+        "{\"a\":1,\"caf\xc3\xa9\":2,\"f\xc3\":3}",
+    };
+    jscan_memo *memo = jscan_memo_new();
+    char big[8192];
+    for (int pass = 0; pass < 3; pass++) {
+        for (size_t i = 0; i < sizeof seq / sizeof *seq + 3; i++) {
+            const char *rec = i < sizeof seq / sizeof *seq ? seq[i] : big;
+            if (rec == big) {
+                /* past the memo's room: many keys, then long keys */
+                int o = snprintf(big, sizeof big, "{");
+                size_t extra = i - sizeof seq / sizeof *seq;
+                for (int k = 0; k < 80; k++)
+                    o += snprintf(big + o, sizeof big - (size_t)o, "%s\"key%0*d\":%d", k ? "," : "",
+                                  (int)(1 + extra * 40), k, k);
+                snprintf(big + o, sizeof big - (size_t)o, "}");
+            }
+            size_t n = strlen(rec);
+            /* without the memo */
+            scan_opts(f, rec, n, 0, 0);
+            pm_code rc = f->rc;
+            char msg[sizeof f->err.msg];
+            memcpy(msg, f->err.msg, sizeof msg);
+            uint64_t at = f->rec.malformed_at;
+            size_t nf = f->rec.nfields;
+            pm_field *fields = f->rec.fields;
+            /* with it */
+            jscan_opts o = {.memo = memo};
+            pm_record r;
+            pm_err e;
+            memset(&r, 0, sizeof r);
+            memset(&e, 0, sizeof e);
+            assert_int_equal(jscan_record(rec, n, &o, f->arena, &r, &e), rc);
+            assert_string_equal(e.msg, msg);
+            assert_int_equal(r.malformed_at, at);
+            assert_int_equal(r.nfields, nf);
+            for (size_t k = 0; k < nf; k++) {
+                assert_int_equal(r.fields[k].name_len, fields[k].name_len);
+                assert_string_equal(r.fields[k].name, fields[k].name);
+                assert_int_equal(r.fields[k].v.kind, fields[k].v.kind);
+                assert_int_equal(r.fields[k].v.len, fields[k].v.len);
+                assert_memory_equal(r.fields[k].v.s, fields[k].v.s, fields[k].v.len);
+            }
+        }
+    }
+    jscan_memo_free(memo);
+    /* and the verdicts themselves, with a memo that has seen the keys */
+    memo = jscan_memo_new();
+    jscan_opts o = {.memo = memo};
+    pm_record r;
+    pm_err e;
+    const char *ok = "{\"id\":1,\"a\":{\"b\":2}}";
+    assert_int_equal(jscan_record(ok, strlen(ok), &o, f->arena, &r, &e), PM_OK);
+    const char *dup = "{\"id\":1,\"a\":{\"b\":2,\"b\":3}}";
+    assert_int_equal(jscan_record(dup, strlen(dup), &o, f->arena, &r, &e), PM_ERR_PARSE);
+    assert_string_equal(e.msg, "duplicate key \"b\" at byte 19");
+    const char *joined = "{\"a__b\":1,\"a\":{\"c\":2}}";
+    assert_int_equal(jscan_record(joined, strlen(joined), &o, f->arena, &r, &e), PM_OK);
+    joined = "{\"a__b\":1,\"a\":{\"b\":2}}";
+    assert_int_equal(jscan_record(joined, strlen(joined), &o, f->arena, &r, &e), PM_ERR_PARSE);
+    assert_string_equal(e.msg,
+                        "duplicate field \"a__b\" at byte 15 after flattening nested objects");
+    jscan_memo_free(memo);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -525,6 +856,12 @@ int main(void)
         cmocka_unit_test_setup_teardown(records_must_be_objects, setup, teardown),
         cmocka_unit_test_setup_teardown(empty_object_has_no_fields, setup, teardown),
         cmocka_unit_test_setup_teardown(leaves_raw_and_position_alone, setup, teardown),
+        cmocka_unit_test_setup_teardown(special_bytes_at_every_block_position, setup, teardown),
+        cmocka_unit_test_setup_teardown(rejections_at_every_block_position, setup, teardown),
+        cmocka_unit_test_setup_teardown(strings_cut_at_the_end_of_the_record, setup, teardown),
+        cmocka_unit_test_setup_teardown(duplicate_keys_at_every_position, setup, teardown),
+        cmocka_unit_test_setup_teardown(joined_names_with_the_separator_anywhere, setup, teardown),
+        cmocka_unit_test_setup_teardown(memo_of_keys_changes_nothing, setup, teardown),
     };
     return cmocka_run_group_tests_name("jscan", tests, NULL, NULL);
 }

@@ -14,6 +14,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <xxhash.h>
+
 #include "core/arena.h"
 #include "core/hash.h"
 #include "source/source.h"
@@ -1176,6 +1178,88 @@ static uint64_t fp_at(pm_transport *t, uint64_t off)
     return (uint64_t)strtoll(f + 14, NULL, 10);
 }
 
+/* The xxh3 member of the file position token at end. */
+static uint64_t xxh3_at(pm_transport *t, uint64_t end)
+{
+    char pos[TRANSPORT_POSITION_MAX];
+    pm_err err;
+    assert_int_equal(transport_position(t, end, 1, pos, &err), PM_OK);
+    const char *x = strstr(pos, "\"xxh3\":");
+    assert_non_null(x);
+    return (uint64_t)strtoll(x + 7, NULL, 10);
+}
+
+/* The token's xxh3 is the hash of the file's first end bytes whatever the
+ * reads before were: the transport carries a hash along its reads and
+ * starts the token's from the state kept nearest before end, so ends just
+ * behind, inside and far behind the latest reads, at their edges, going
+ * backwards, and after a seek (to the checkpoint of a resume, or not) must
+ * all give what hashing the bytes directly gives. */
+static void test_position_hash_follows_reads(void **state)
+{
+    size_t n = (size_t)3 << 20;
+    char *data = malloc(n);
+    uint64_t x = 88172645463325252ULL;
+    for (size_t i = 0; i < n; i++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        data[i] = (char)(x % 64 == 0 ? '\n' : 'a' + x % 26);
+    }
+    char *path = tmp_file(data, n);
+    char *buf = malloc((size_t)4 << 20);
+    static const size_t caps[] = {
+        1, 7, 4096, 65535, 65536, 65537, 300000, (size_t)1 << 20, (size_t)3 << 20};
+    for (int round = 0; round < 3; round++) {
+        pm_transport *t;
+        pm_err err;
+        assert_int_equal(transport_open(path, &t, &err), PM_OK);
+        uint64_t total = 0;
+        if (round == 1) {
+            /* a resume: the prefix is checked up to the checkpoint, then read on from there */
+            char tok[TRANSPORT_POSITION_MAX];
+            assert_int_equal(transport_position(t, 1000003, 1, tok, &err), PM_OK);
+            transport_close(t);
+            assert_int_equal(transport_open(path, &t, &err), PM_OK);
+            transport_start st;
+            assert_int_equal(transport_resume(t, tok, &st, &err), PM_OK);
+            assert_true(st.offset == 1000003 && !st.conflict);
+            total = st.offset;
+        } else if (round == 2) {
+            total = 777777; /* a seek to where no hash stands */
+        }
+        if (total)
+            assert_int_equal(t->ops->seek(t, total, &err), PM_OK);
+        for (size_t r = 0; total < n; r++) {
+            size_t got, cap = caps[(r * 5 + (size_t)round) % (sizeof caps / sizeof *caps)];
+            assert_int_equal(transport_read(t, buf, cap, &got, &err), PM_OK);
+            assert_true(got > 0);
+            assert_memory_equal(buf, data + total, got);
+            total += got;
+            uint64_t start = total - got; /* where this read began */
+            uint64_t ends[] = {total,
+                               total - 1,
+                               start,
+                               start > 1 ? start - 1 : 1,
+                               start + 65536 <= total ? start + 65535 : total,
+                               start + 65536 <= total ? start + 65536 : total,
+                               start + got / 2,
+                               total / 2,
+                               total > 70000 ? total - 70000 : 1,
+                               (total * 7) / 8,
+                               total - (total % 65536)};
+            for (size_t e = 0; e < sizeof ends / sizeof *ends; e++) {
+                uint64_t end = ends[e] ? ends[e] : 1;
+                if (xxh3_at(t, end) != XXH3_64bits(data, (size_t)end))
+                    fail_msg("round %d, after %llu bytes read: the hash at byte %llu is wrong",
+                             round, (unsigned long long)total, (unsigned long long)end);
+            }
+        }
+        transport_close(t);
+    }
+    free(buf);
+    free(data);
+    tmp_done(path);
+}
+
 static void test_identity(void **state)
 {
     char head[5000];
@@ -1471,6 +1555,7 @@ int main(void)
         cmocka_unit_test(test_open_errors),
         cmocka_unit_test(test_identity),
         cmocka_unit_test(test_file_position),
+        cmocka_unit_test(test_position_hash_follows_reads),
         cmocka_unit_test(test_decoders_over_any_transport),
         cmocka_unit_test(test_formats),
     };

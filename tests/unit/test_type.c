@@ -4,6 +4,7 @@
  * class, and the properties that tie inference, join and widening together
  * (a value always fits what it infers to and whatever that widens to
  * automatically). */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -277,6 +278,73 @@ static void test_float64_matches_strtod(void **state)
     }
 }
 
+/* The common shapes (-?digits, -?digits.digits, up to 19 digits) take a
+ * short path through type_fits; the same literal with "e0" behind it takes
+ * the general one, and must give the same double, bit for bit. Integers
+ * must give what strtoll gives, within each column's range. */
+static void test_number_short_path_agrees(void **state)
+{
+    uint64_t seed = 0x9E3779B97F4A7C15ULL;
+    char lit[64], lit_e0[70];
+    for (int iter = 0; iter < 100000; iter++) {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        uint64_t r = seed;
+        int ndig = 1 + (int)(r % 21); /* up to 21 digits: past the short path's 19 */
+        r /= 21;
+        size_t n = 0;
+        if (r & 1)
+            lit[n++] = '-';
+        r >>= 1;
+        int point = (int)(r % (unsigned)(ndig + 1)); /* 0 or ndig: no point */
+        r /= (unsigned)(ndig + 1);
+        for (int d = 0; d < ndig; d++) {
+            if (d == point && d > 0)
+                lit[n++] = '.';
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            /* mostly no leading zero; sometimes one, which is no number */
+            bool lead = d == 0 && ndig > 1 && point != 1;
+            lit[n++] = (char)('0' + (lead && (seed & 63) ? 1 + seed % 9 : seed % 10));
+        }
+        lit[n] = '\0';
+        snprintf(lit_e0, sizeof lit_e0, "%se0", lit);
+
+        pm_value v = num(lit), w = num(lit_e0);
+        pm_cell c, d;
+        bool fv = type_fits(&v, T(PM_T_FLOAT64), &c), fw = type_fits(&w, T(PM_T_FLOAT64), &d);
+        if (fv != fw || fv != fits(v, T(PM_T_FLOAT64)))
+            fail_msg("%s: float64 fit %d, as %s %d", lit, fv, lit_e0, fw);
+        if (fv && memcmp(&c.d, &d.d, sizeof c.d) != 0)
+            fail_msg("%s gives %.17g, %s %.17g", lit, c.d, lit_e0, d.d);
+
+        /* integers: what strtoll accepts in range, and only that */
+        bool integral = strchr(lit, '.') == NULL;
+        const char *digits = lit + (lit[0] == '-');
+        bool lead0 = digits[0] == '0' && digits[1] != '\0';
+        errno = 0;
+        long long ll = strtoll(lit, NULL, 10);
+        bool in64 = integral && !lead0 && errno == 0;
+        static const int64_t lo[] = {INT16_MIN, INT32_MIN, INT64_MIN},
+                             hi[] = {INT16_MAX, INT32_MAX, INT64_MAX};
+        for (size_t k = 0; k < 3; k++) {
+            bool want = in64 && ll >= lo[k] && ll <= hi[k];
+            pm_cell ci;
+            bool got = type_fits(&v, T(INT_KINDS[k]), &ci);
+            if (got != want || got != fits(v, T(INT_KINDS[k])))
+                fail_msg("%s: fits %s is %d, want %d", lit,
+                         k == 0   ? "int16"
+                         : k == 1 ? "int32"
+                                  : "int64",
+                         got, want);
+            if (got && (ci.kind != PM_CELL_INT || ci.i != ll))
+                fail_msg("%s: int cell %lld, want %lld", lit, (long long)ci.i, ll);
+        }
+    }
+}
+
 static void test_numeric_fit(void **state)
 {
     pm_cell c;
@@ -328,6 +396,12 @@ static void test_datetime_canonical(void **state)
         {"2026-12-31T23:59:59.9999999", "2027-01-01T00:00:00"},
         {"0001-01-01T00:30:00+01:00", NULL}, /* before year 1: left to be refused */
         {"2026-01-01T10:00:00", NULL},
+        {"2026-01-01 10:00:00Z", NULL},
+        {"2026-01-01T10:00:00z", NULL},
+        {"2026-01-01T10:00:59Z", NULL},
+        {"2026-01-01T10:00:60Z", "2026-01-01T10:01:00Z"},
+        {"2026-01-01t10:00:60", "2026-01-01T10:01:00"},
+        {"2026-02-30T10:00:60Z", NULL}, /* no such day */
         {"2026-01-01T10:00:00.25Z", NULL},
         {"2026-01-01", NULL},
         {"2016-12-31T23:59:60.5", NULL}, /* past 24:00:00: no timestamp at all */
@@ -1248,6 +1322,7 @@ int main(void)
         cmocka_unit_test(test_float64_matches_strtod),
         cmocka_unit_test(test_numeric_fit),
         cmocka_unit_test(test_datetime_canonical),
+        cmocka_unit_test(test_number_short_path_agrees),
         cmocka_unit_test(test_bool),
         cmocka_unit_test(test_varchar_counts_characters),
         cmocka_unit_test(test_infer_varchar_buckets),
