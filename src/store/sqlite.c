@@ -1129,18 +1129,24 @@ static pm_code sq_sandbox_insert(pm_store *s, const pm_cell *cells, pm_err *err)
  * (SQLite's busy handler does not wait for a stale snapshot). A catalog
  * that has its last table (catalog_sql's) needs nothing: a warehouse that
  * may only be read opens. */
-/* Whether the database (not its temp schema) has table name. */
-static bool table_exists_main(sq *q, const char *name)
+/* Whether the database (not its temp schema) has the object name of type
+ * ("table", "index"). */
+static bool main_has(sq *q, const char *type, const char *name)
 {
     sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(q->db,
-                           "SELECT 1 FROM main.sqlite_master WHERE type = 'table' AND name = ?1",
+    if (sqlite3_prepare_v2(q->db, "SELECT 1 FROM main.sqlite_master WHERE type = ?1 AND name = ?2",
                            -1, &st, NULL) != SQLITE_OK)
         return false;
-    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 1, type, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
     bool yes = sqlite3_step(st) == SQLITE_ROW;
     sqlite3_finalize(st);
     return yes;
+}
+
+static bool table_exists_main(sq *q, const char *name)
+{
+    return main_has(q, "table", name);
 }
 
 static pm_code catalog_create(sq *q, pm_err *err)
@@ -1260,21 +1266,8 @@ static pm_code checkpoint_upgrade(sq *q, pm_err *err)
  * ranges in this connection's memory. */
 #define RANGES_OF_LINKS                                                                            \
     "SELECT incident, min(qrow) AS first_qrow, max(qrow) AS last_qrow, count(*) AS nrows FROM "    \
-    "(SELECT incident, "                                                                           \
-    "qrow, qrow - row_number() OVER (PARTITION BY incident ORDER BY qrow) AS run FROM "            \
-    "main._pipemend_incident_rows) GROUP BY incident, run, qrow / 256"
-static bool index_exists(sq *q, const char *name)
-{
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(q->db, "SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = ?1",
-                           -1, &st, NULL) != SQLITE_OK)
-        return false;
-    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-    bool yes = sqlite3_step(st) == SQLITE_ROW;
-    sqlite3_finalize(st);
-    return yes;
-}
-
+    "(SELECT incident, qrow, qrow - row_number() OVER (PARTITION BY incident ORDER BY qrow) AS "   \
+    "run FROM main._pipemend_incident_rows) GROUP BY incident, run, qrow / 256"
 static pm_code links_upgrade(sq *q, pm_err *err)
 {
     static const char old_shape[] =
@@ -1878,7 +1871,7 @@ catalog:
         rc = checkpoint_upgrade(q, err);
     if (!rc)
         rc = links_upgrade(q, err);
-    if (!rc && q->limited == SQ_NORMAL && index_exists(q, "_pipemend_quarantine_run"))
+    if (!rc && q->limited == SQ_NORMAL && main_has(q, "index", "_pipemend_quarantine_run"))
         /* an index of earlier versions that no statement could use (each
          * filters by run as "$2 = 0 OR run_id = $2", which SQLite scans
          * for), which every quarantined row paid for twice: in, and out */
