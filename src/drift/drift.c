@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/bytes.h"
 #include "core/hash.h"
 #include "core/utf8.h"
 #include "schema/colname.h"
@@ -442,25 +443,6 @@ static void look_alike_fields(const char *a, const char *b, const char *bcol, pm
     drift_add(res, ar, &f);
 }
 
-/* a[0..n) == b[0..n) for the short field names of a record, with two
- * overlapping loads a side instead of a library call per field. */
-static inline bool same_name(const char *a, const char *b, size_t n)
-{
-    uint64_t x, y, u, v;
-    if (n >= 8 && n <= 16) {
-        memcpy(&x, a, 8), memcpy(&y, b, 8);
-        memcpy(&u, a + n - 8, 8), memcpy(&v, b + n - 8, 8);
-        return ((x ^ y) | (u ^ v)) == 0;
-    }
-    if (n >= 4 && n < 8) {
-        uint32_t x4, y4, u4, v4;
-        memcpy(&x4, a, 4), memcpy(&y4, b, 4);
-        memcpy(&u4, a + n - 4, 4), memcpy(&v4, b + n - 4, 4);
-        return ((x4 ^ y4) | (u4 ^ v4)) == 0;
-    }
-    return memcmp(a, b, n) == 0;
-}
-
 void drift_check(drift_ctx *c, const pm_record *rec, pm_arena *a, drift_result *res)
 {
     const pm_table *t = c->table;
@@ -502,7 +484,7 @@ void drift_check(drift_ctx *c, const pm_record *rec, pm_arena *a, drift_result *
         const pm_field *fd = &rec->fields[i];
         name_entry scratch;
         const name_entry *e = i < DRIFT_SHAPE_MAX ? c->shape[i] : NULL;
-        if (!e || e->raw_len != fd->name_len || !same_name(e->raw, fd->name, fd->name_len)) {
+        if (!e || e->raw_len != fd->name_len || !pm_bytes_same(e->raw, fd->name, fd->name_len)) {
             e = lookup_name(c, fd->name, fd->name_len, a, &scratch);
             if (i < DRIFT_SHAPE_MAX)
                 c->shape[i] = e == &scratch ? NULL : e;

@@ -29,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/bytes.h"
 #include "core/utf8.h"
 
 /* SSE2 is part of x86-64 itself, so no run-time dispatch is needed; other
@@ -780,27 +781,6 @@ static bool open_frame(scan *st, const char *p, bool is_array, bool flat, const 
     return true;
 }
 
-/* Reads the key whose quote is at p in the innermost object; in a flat
- * object it also builds the member's full name. Returns a pointer past the
- * closing quote or NULL. */
-/* a[0..n) == b[0..n), for keys: overlapping loads rather than a call. */
-static inline bool same_bytes(const char *a, const char *b, size_t n)
-{
-    if (n >= 8 && n <= 16) {
-        uint64_t x, y, u, v;
-        memcpy(&x, a, 8), memcpy(&y, b, 8);
-        memcpy(&u, a + n - 8, 8), memcpy(&v, b + n - 8, 8);
-        return ((x ^ y) | (u ^ v)) == 0;
-    }
-    if (n >= 4 && n < 8) {
-        uint32_t x, y, u, v;
-        memcpy(&x, a, 4), memcpy(&y, b, 4);
-        memcpy(&u, a + n - 4, 4), memcpy(&v, b + n - 4, 4);
-        return ((x ^ y) | (u ^ v)) == 0;
-    }
-    return memcmp(a, b, n) == 0;
-}
-
 /* Is the key whose quote is at p the memo's next one? Its bytes and the
  * closing quote right after them make it the same valid string. */
 static inline bool memo_hit(const scan *st, const char *p, size_t *len)
@@ -811,7 +791,7 @@ static inline bool memo_hit(const scan *st, const char *p, size_t *len)
         return false;
     size_t n = m->len[i];
     if ((size_t)(st->s + st->n - p) < n + 2 || p[n + 1] != '"' ||
-        !same_bytes(p + 1, m->bytes + m->off[i], n))
+        !pm_bytes_same(p + 1, m->bytes + m->off[i], n))
         return false;
     *len = n;
     return true;
@@ -840,6 +820,9 @@ static void memo_put(scan *st, const char *k, size_t n, uint64_t tag, bool risky
     m->n = i + 1;
 }
 
+/* Reads the key whose quote is at p in the innermost object; in a flat
+ * object it also builds the member's full name. Returns a pointer past the
+ * closing quote or NULL. */
 static const char *read_key(scan *st, const char *p)
 {
     unsigned fl = 0;

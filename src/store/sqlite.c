@@ -1211,6 +1211,35 @@ static pm_code catalog_upgrade(sq *q, pm_err *err)
     return PM_OK;
 }
 
+/* Runs sql, then COMMIT, when old_shape (a query) finds a row: the
+ * catalog still has the shape sql upgrades. Another process may upgrade at
+ * the same time, so the shape is looked at again under the write lock;
+ * a failure rolls everything back. */
+static pm_code upgrade_once(sq *q, const char *old_shape, const char *sql, const char *what,
+                            pm_err *err)
+{
+    for (int pass = 0; pass < 2; pass++) {
+        sqlite3_stmt *st;
+        if (sqlite3_prepare_v2(q->db, old_shape, -1, &st, NULL) != SQLITE_OK)
+            return db_error(q, err, "cannot read the catalog's shape");
+        int r = sqlite3_step(st);
+        sqlite3_finalize(st);
+        if (r != SQLITE_ROW)
+            return pass ? run_sql(q, "COMMIT", "cannot upgrade the catalog", err) : PM_OK;
+        if (!pass) {
+            pm_code rc = run_sql(q, "BEGIN IMMEDIATE", "cannot upgrade the catalog", err);
+            if (rc)
+                return rc;
+        }
+    }
+    pm_code rc = run_sql(q, sql, what, err);
+    if (!rc)
+        rc = run_sql(q, "COMMIT", what, err);
+    if (rc)
+        sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
+    return rc;
+}
+
 /* Checkpoints were a file's byte offset, fingerprint and line, in columns
  * of their own; now they are the position token their transport encodes
  * (store.h). A catalog with the old columns gets its rows rewritten as the
@@ -1220,43 +1249,19 @@ static pm_code catalog_upgrade(sq *q, pm_err *err)
  * so the table is made again, by its documented procedure. */
 static pm_code checkpoint_upgrade(sq *q, pm_err *err)
 {
-    static const char old_shape[] = "SELECT 1 FROM pragma_table_info('_pipemend_checkpoints') "
-                                    "WHERE name = 'byte_offset'";
-    sqlite3_stmt *st;
-    int r = SQLITE_DONE;
-    for (int pass = 0; pass < 2; pass++) {
-        if (sqlite3_prepare_v2(q->db, old_shape, -1, &st, NULL) != SQLITE_OK)
-            return db_error(q, err, "cannot read the catalog's shape");
-        r = sqlite3_step(st);
-        sqlite3_finalize(st);
-        if (r != SQLITE_ROW) {
-            if (pass)
-                return run_sql(q, "COMMIT", "cannot upgrade the catalog", err);
-            return PM_OK;
-        }
-        /* Another process may upgrade at the same time: look again under
-         * the write lock. */
-        if (!pass) {
-            pm_code rc = run_sql(q, "BEGIN IMMEDIATE", "cannot upgrade the catalog", err);
-            if (rc)
-                return rc;
-        }
-    }
-    pm_code rc = run_sql(
-        q,
-        "CREATE TABLE _pipemend_checkpoints_new ("
-        " table_name TEXT NOT NULL, source TEXT NOT NULL, position TEXT NOT NULL,"
-        " updated_at TEXT NOT NULL, PRIMARY KEY (table_name, source)) STRICT;"
-        "INSERT INTO _pipemend_checkpoints_new (table_name, source, position, updated_at)"
-        " SELECT table_name, source, '{\"offset\":' || byte_offset || ',\"line\":' || line ||"
-        " ',\"fingerprint\":' || fingerprint || '}', updated_at FROM _pipemend_checkpoints;"
-        "DROP TABLE _pipemend_checkpoints;"
-        "ALTER TABLE _pipemend_checkpoints_new RENAME TO _pipemend_checkpoints;"
-        "COMMIT",
-        "cannot upgrade the catalog's checkpoints", err);
-    if (rc)
-        sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
-    return rc;
+    return upgrade_once(q,
+                        "SELECT 1 FROM pragma_table_info('_pipemend_checkpoints') WHERE name = "
+                        "'byte_offset'",
+                        "CREATE TABLE _pipemend_checkpoints_new ("
+                        " table_name TEXT NOT NULL, source TEXT NOT NULL, position TEXT NOT NULL,"
+                        " updated_at TEXT NOT NULL, PRIMARY KEY (table_name, source)) STRICT;"
+                        "INSERT INTO _pipemend_checkpoints_new (table_name, source, position, "
+                        "updated_at) SELECT table_name, source, '{\"offset\":' || byte_offset || "
+                        "',\"line\":' || line || ',\"fingerprint\":' || fingerprint || '}', "
+                        "updated_at FROM _pipemend_checkpoints;"
+                        "DROP TABLE _pipemend_checkpoints;"
+                        "ALTER TABLE _pipemend_checkpoints_new RENAME TO _pipemend_checkpoints;",
+                        "cannot upgrade the catalog's checkpoints", err);
 }
 
 /* Incidents held their rows as one link per row; now as ranges of row ids
@@ -1277,31 +1282,11 @@ static pm_code links_upgrade(sq *q, pm_err *err)
                        !table_exists_main(q, "_pipemend_incident_ranges")
                    ? exec(q, "CREATE TEMP TABLE _pipemend_incident_ranges AS " RANGES_OF_LINKS, err)
                    : PM_OK;
-    sqlite3_stmt *st;
-    for (int pass = 0; pass < 2; pass++) {
-        if (sqlite3_prepare_v2(q->db, old_shape, -1, &st, NULL) != SQLITE_OK)
-            return db_error(q, err, "cannot read the catalog's shape");
-        int r = sqlite3_step(st);
-        sqlite3_finalize(st);
-        if (r != SQLITE_ROW)
-            return pass ? run_sql(q, "COMMIT", "cannot upgrade the catalog", err) : PM_OK;
-        /* another process may upgrade at the same time: look again under
-         * the write lock */
-        if (!pass) {
-            pm_code rc = run_sql(q, "BEGIN IMMEDIATE", "cannot upgrade the catalog", err);
-            if (rc)
-                return rc;
-        }
-    }
-    pm_code rc = run_sql(q,
-                         "INSERT OR IGNORE INTO _pipemend_incident_ranges (incident, first_qrow, "
-                         "last_qrow, nrows) " RANGES_OF_LINKS ";"
-                         "DROP TABLE _pipemend_incident_rows;"
-                         "COMMIT",
-                         "cannot upgrade the catalog's incident links", err);
-    if (rc)
-        sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
-    return rc;
+    return upgrade_once(q, old_shape,
+                        "INSERT OR IGNORE INTO _pipemend_incident_ranges (incident, first_qrow, "
+                        "last_qrow, nrows) " RANGES_OF_LINKS ";"
+                        "DROP TABLE _pipemend_incident_rows;",
+                        "cannot upgrade the catalog's incident links", err);
 }
 
 /* ---- the driver: statements ------------------------------------------- */
