@@ -469,7 +469,8 @@ pm_code store_incident_open(pm_store *s, const pm_incident *in, int64_t *id, boo
  * since the caller looked it up, or the link was there already). */
 pm_code store_incident_link(pm_store *s, int64_t incident, int64_t qrow, bool *linked, pm_err *err);
 /* Links qrow[i] to incident[i] for every i < n whose incident is still
- * active, as store_incident_link does one, in bulk where the backend can;
+ * active, as store_incident_link does one, in bulk: the rows of one
+ * incident with consecutive ids become one range (catalog.c, RANGE_BLOCK);
  * linked[i] says which were linked (a pair given twice is linked once).
  * The qrow are rows the caller quarantined in its open transaction (a
  * batch's), so none of them has a link yet. */
