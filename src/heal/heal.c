@@ -196,13 +196,17 @@ pm_code heal_dry_run(heal_ctx *c, const pm_table *from, const pm_op *ops, size_t
         applied = true;
         drift_ctx *dc = drift_ctx_new(arena, to, c->contract);
 
+        /* the sample's findings first, then the rows without any into the
+         * clone at once, then the outcome row by row in the sample's order */
         pm_arena *ra = pm_arena_new(0);
-        for (size_t i = 0; i < nrecs && i < HEAL_DRY_RUN_ROWS; i++) {
-            pm_arena_reset(ra);
+        size_t m = nrecs < HEAL_DRY_RUN_ROWS ? nrecs : HEAL_DRY_RUN_ROWS;
+        const char **why = pm_arena_alloc(ra, (m ? m : 1) * sizeof *why);
+        pm_load_row *load = pm_arena_alloc(ra, (m ? m : 1) * sizeof *load);
+        size_t *load_at = pm_arena_alloc(ra, (m ? m : 1) * sizeof *load_at);
+        size_t nload = 0;
+        for (size_t i = 0; i < m; i++) {
             drift_result dr;
             drift_check(dc, &recs[i], ra, &dr);
-            const char *why = NULL;
-            pm_err ie;
             /* Fixed: no finding left about a column the ops touch (a
              * coercion that turns a format finding into a type conflict
              * fixes nothing). */
@@ -214,12 +218,22 @@ pm_code heal_dry_run(heal_ctx *c, const pm_table *from, const pm_op *ops, size_t
                         answered = false;
             if (answered)
                 out->fixed++;
-            if (dr.nfindings)
-                why = drift_headline(dr.findings, dr.nfindings);
-            else if (store_sandbox_insert(c->store, dr.cells, &ie) != PM_OK)
-                why = ie.msg;
+            why[i] = dr.nfindings ? drift_headline(dr.findings, dr.nfindings) : NULL;
+            if (!dr.nfindings) {
+                load[nload] = (pm_load_row){.cells = dr.cells};
+                load_at[nload++] = i;
+            }
+        }
+        pm_err ie;
+        bool lost = nload && store_sandbox_load(c->store, load, nload, ra, &ie) != PM_OK;
+        for (size_t k = 0; k < nload; k++)
+            if (lost || load[k].refused)
+                why[load_at[k]] = lost          ? pm_arena_strdup(ra, ie.msg)
+                                  : load[k].why ? load[k].why
+                                                : "refused";
+        for (size_t i = 0; i < m; i++) {
             out->rows++;
-            if (!why) {
+            if (!why[i]) {
                 out->would_load++;
                 continue;
             }
@@ -229,7 +243,7 @@ pm_code heal_dry_run(heal_ctx *c, const pm_table *from, const pm_op *ops, size_t
             bool seen = false;
             json_array_foreach(reasons, k, r)
             {
-                if (strcmp(json_string_value(json_object_get(r, "message")), why) == 0) {
+                if (strcmp(json_string_value(json_object_get(r, "message")), why[i]) == 0) {
                     json_t *cnt = json_object_get(r, "count");
                     json_integer_set(cnt, json_integer_value(cnt) + 1);
                     seen = true;
@@ -237,7 +251,8 @@ pm_code heal_dry_run(heal_ctx *c, const pm_table *from, const pm_op *ops, size_t
                 }
             }
             if (!seen && json_array_size(reasons) < DRY_RUN_REASONS)
-                json_array_append_new(reasons, json_pack("{s:s, s:I}", "message", why, "count", 1));
+                json_array_append_new(reasons,
+                                      json_pack("{s:s, s:I}", "message", why[i], "count", 1));
         }
         pm_arena_free(ra);
     }

@@ -154,7 +154,7 @@ typedef struct drv_ops {
     pm_code (*load_stream_end)(pm_store *s, pm_err *err);
     pm_code (*sandbox_begin)(pm_store *s, const pm_table *from, const pm_op *ops, size_t n,
                              const pm_table *to, int sample, int64_t *copied, pm_err *err);
-    pm_code (*sandbox_insert)(pm_store *s, const pm_cell *cells, pm_err *err);
+    pm_code (*sandbox_load)(pm_store *s, pm_load_row *rows, size_t n, pm_arena *a, pm_err *err);
     /* store_table_dependents; NULL: the backend has none to report */
     pm_code (*dependents)(pm_store *s, const pm_table *t, const pm_op *ops, size_t n, pm_arena *a,
                           pm_dependent **out, size_t *nout, pm_err *err);

@@ -121,7 +121,7 @@ pm_code pg_load_stream_end(pm_store *s, pm_err *err);
 void pg_load_stream_abort(pg *p);
 pm_code pg_sandbox_begin(pm_store *s, const pm_table *from, const pm_op *ops, size_t n,
                          const pm_table *to, int sample, int64_t *copied, pm_err *err);
-pm_code pg_sandbox_insert(pm_store *s, const pm_cell *cells, pm_err *err);
+pm_code pg_sandbox_load(pm_store *s, pm_load_row *rows, size_t n, pm_arena *a, pm_err *err);
 void pg_sandbox_end(pm_store *s);
 void pg_table_close(pg *p); /* frees what pg_table.c keeps in p */
 

@@ -946,11 +946,11 @@ static pm_code sq_insert(pm_store *s, const pm_cell *cells, pm_err *err)
     return bind_step(q, q->insert, q->insert_ncols, cells, true, err);
 }
 
-/* SQLite inserts row by row: a prepared statement per row is its fastest
- * path, and a refused row costs nothing to the others. */
-static pm_code sq_load(pm_store *s, pm_load_row *rows, size_t n, pm_arena *a, pm_err *err)
+/* Inserts rows through st (ncols cells each), marking those refused. */
+static pm_code insert_rows(sq *q, sqlite3_stmt *st, size_t ncols, pm_load_row *rows, size_t n,
+                           pm_arena *a, pm_err *err)
 {
-    size_t row_bytes = impl(s)->insert_ncols * sizeof *rows[0].cells;
+    size_t row_bytes = ncols * sizeof *rows[0].cells;
     for (size_t i = 0; i < n; i++) {
         /* the cells come from the reader thread's core, a batch ago: ask
          * for them two rows ahead, or each row starts with cache misses
@@ -959,7 +959,7 @@ static pm_code sq_load(pm_store *s, pm_load_row *rows, size_t n, pm_arena *a, pm
             for (size_t k = 0; k < row_bytes; k += 64)
                 __builtin_prefetch((const char *)rows[i + 2].cells + k);
         pm_err ie;
-        pm_code rc = sq_insert(s, rows[i].cells, &ie);
+        pm_code rc = bind_step(q, st, ncols, rows[i].cells, true, &ie);
         rows[i].refused = rc == PM_ERR_CONSTRAINT;
         rows[i].unique = rows[i].refused && strcmp(ie.detail, "unique") == 0;
         rows[i].why = rows[i].refused ? pm_arena_strdup(a, ie.msg) : NULL;
@@ -969,6 +969,14 @@ static pm_code sq_load(pm_store *s, pm_load_row *rows, size_t n, pm_arena *a, pm
         }
     }
     return PM_OK;
+}
+
+/* SQLite inserts row by row: a prepared statement per row is its fastest
+ * path, and a refused row costs nothing to the others. */
+static pm_code sq_load(pm_store *s, pm_load_row *rows, size_t n, pm_arena *a, pm_err *err)
+{
+    sq *q = impl(s);
+    return insert_rows(q, q->insert, q->insert_ncols, rows, n, a, err);
 }
 
 /* ---- the sandbox ------------------------------------------------------- */
@@ -1115,12 +1123,12 @@ static pm_code bind_step(sq *q, sqlite3_stmt *st, size_t ncols, const pm_cell *c
     return db_error(q, err, "cannot insert a row");
 }
 
-static pm_code sq_sandbox_insert(pm_store *s, const pm_cell *cells, pm_err *err)
+static pm_code sq_sandbox_load(pm_store *s, pm_load_row *rows, size_t n, pm_arena *a, pm_err *err)
 {
     sq *q = impl(s);
     if (!q->sandbox_insert)
         return pm_err_set(err, PM_ERR_INTERNAL, "no sandbox is open");
-    return bind_step(q, q->sandbox_insert, q->sandbox_ncols, cells, true, err);
+    return insert_rows(q, q->sandbox_insert, q->sandbox_ncols, rows, n, a, err);
 }
 
 /* Creates what the catalog lacks, under the write lock: processes that
@@ -1638,7 +1646,7 @@ static const drv_ops sqlite_ops = {
     .insert = sq_insert,
     .load = sq_load,
     .sandbox_begin = sq_sandbox_begin,
-    .sandbox_insert = sq_sandbox_insert,
+    .sandbox_load = sq_sandbox_load,
     .sandbox_end = sq_sandbox_end,
     .quarantine_add_many = sq_quarantine_add_many,
 };

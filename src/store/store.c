@@ -263,9 +263,9 @@ pm_code store_table_dependents(pm_store *s, const pm_table *t, const pm_op *ops,
     return s->drv->dependents(s, t, ops, n, arena, out, nout, err);
 }
 
-pm_code store_sandbox_insert(pm_store *s, const pm_cell *cells, pm_err *err)
+pm_code store_sandbox_load(pm_store *s, pm_load_row *rows, size_t n, pm_arena *arena, pm_err *err)
 {
-    return s->drv->sandbox_insert(s, cells, err);
+    return s->drv->sandbox_load(s, rows, n, arena, err);
 }
 
 void store_sandbox_end(pm_store *s)

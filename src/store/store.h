@@ -522,8 +522,10 @@ pm_code store_incident_rows(pm_store *s, int64_t incident, bool newest, int limi
  * the warehouse's data: SQLite uses an attached in-memory database), copies
  * up to sample of its existing rows into it, applies the DDL rendered from
  * ops so that the clone has to's columns, and prepares an insert for them
- * (*copied: rows copied). store_sandbox_insert binds to->ncols cells
- * (PM_ERR_CONSTRAINT on a row the clone refuses). store_sandbox_end throws
+ * (*copied: rows copied). store_sandbox_load loads rows of to->ncols
+ * cells into it as store_load does: a row the clone refuses is marked
+ * (refused, why in arena) and the others load; any other failure is an
+ * error. store_sandbox_end throws
  * the clone away; it is safe after a failed begin. Not inside a
  * transaction. On PostgreSQL, when the columns the ops change have
  * dependents (store_table_dependents), the ops are first rehearsed on the
@@ -532,7 +534,7 @@ pm_code store_incident_rows(pm_store *s, int64_t incident, bool newest, int limi
  * will meet (a view on a view, an owner that is not pipemend's role). */
 pm_code store_sandbox_begin(pm_store *s, const pm_table *from, const pm_op *ops, size_t n,
                             const pm_table *to, int sample, int64_t *copied, pm_err *err);
-pm_code store_sandbox_insert(pm_store *s, const pm_cell *cells, pm_err *err);
+pm_code store_sandbox_load(pm_store *s, pm_load_row *rows, size_t n, pm_arena *arena, pm_err *err);
 void store_sandbox_end(pm_store *s);
 
 /* An object in the database that depends on a column ops change (the

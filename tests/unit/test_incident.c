@@ -280,7 +280,9 @@ static void test_sandbox(void **state)
     assert_int_equal(copied, 3);
     /* the clone takes a null now; the real table still would not */
     pm_cell row[2] = {{.kind = PM_CELL_INT, .i = 99}, {.kind = PM_CELL_NULL}};
-    assert_int_equal(store_sandbox_insert(s, row, &err), PM_OK);
+    pm_load_row lr = {.cells = row};
+    assert_int_equal(store_sandbox_load(s, &lr, 1, a, &err), PM_OK);
+    assert_false(lr.refused);
     store_sandbox_end(s);
     int64_t n;
     assert_int_equal(store_table_count(s, "t", &n, &err), PM_OK);
@@ -293,10 +295,12 @@ static void test_sandbox(void **state)
     /* without the op, the clone refuses the null as the table would */
     assert_int_equal(store_sandbox_begin(s, t, NULL, 0, t, 10, &copied, &err), PM_OK);
     assert_int_equal(copied, 5);
-    assert_int_equal(store_sandbox_insert(s, row, &err), PM_ERR_CONSTRAINT);
+    lr = (pm_load_row){.cells = row};
+    assert_int_equal(store_sandbox_load(s, &lr, 1, a, &err), PM_OK);
+    assert_true(lr.refused);
     store_sandbox_end(s);
     store_sandbox_end(s); /* twice is harmless */
-    assert_int_equal(store_sandbox_insert(s, row, &err), PM_ERR_INTERNAL);
+    assert_int_equal(store_sandbox_load(s, &lr, 1, a, &err), PM_ERR_INTERNAL);
     store_close(s);
     pm_arena_free(a);
 }

@@ -138,6 +138,64 @@ static pm_store *store_of(void **state)
 /* the error variable OK() declares is the one passed as err */
 #define E (&e_)
 
+/* ---- the sandbox ------------------------------------------------------------ */
+
+/* A dry run's sample goes into the clone at once: the rows it refuses are
+ * marked, in place, and the others load (PostgreSQL halves the COPY around
+ * them). */
+static void test_sandbox_load(void **state)
+{
+    pm_store *s = store_of(state);
+    pm_arena *a = ((backend *)*state)->a;
+    pm_table *t = table_new(a, "t");
+    table_add(t, a, "id", (pm_type){PM_T_INT32, 0}, false);
+    table_add(t, a, "qty", (pm_type){PM_T_INT32, 0}, false);
+    t->version = 1;
+    OK(store_begin(s, E));
+    OK(store_table_create(s, t, E));
+    OK(store_commit(s, E));
+    enum { N = 9 };
+    pm_cell cells[N][2];
+    pm_load_row rows[N];
+    for (int i = 0; i < N; i++) {
+        cells[i][0] = (pm_cell){.kind = PM_CELL_INT, .i = i};
+        /* rows 2, 3 and 7 have no qty */
+        cells[i][1] = i == 2 || i == 3 || i == 7 ? (pm_cell){.kind = PM_CELL_NULL}
+                                                 : (pm_cell){.kind = PM_CELL_INT, .i = i};
+        rows[i] = (pm_load_row){.cells = cells[i]};
+    }
+    int64_t copied;
+    /* as the table is: the clone refuses the three rows, and only them */
+    OK(store_sandbox_begin(s, t, NULL, 0, t, 10, &copied, E));
+    OK(store_sandbox_load(s, rows, N, a, E));
+    for (int i = 0; i < N; i++) {
+        bool bad = i == 2 || i == 3 || i == 7;
+        assert_int_equal(rows[i].refused, bad);
+        assert_false(rows[i].unique);
+        if (bad)
+            assert_non_null(strstr(rows[i].why, "qty"));
+        else
+            assert_null(rows[i].why);
+    }
+    store_sandbox_end(s);
+    /* with qty nullable, the clone takes them all */
+    pm_op op = {.kind = OP_DROP_NOT_NULL, .table = "t", .column = "qty"};
+    pm_table *to;
+    OK(op_result(t, &op, 1, a, &to, E));
+    for (int i = 0; i < N; i++)
+        rows[i] = (pm_load_row){.cells = cells[i]};
+    OK(store_sandbox_begin(s, t, &op, 1, to, 10, &copied, E));
+    OK(store_sandbox_load(s, rows, N, a, E));
+    for (int i = 0; i < N; i++)
+        assert_false(rows[i].refused);
+    store_sandbox_end(s);
+    int64_t n;
+    OK(store_table_count(s, "t", &n, E));
+    assert_int_equal(n, 0);
+    pm_err err;
+    assert_int_equal(store_sandbox_load(s, rows, 1, a, &err), PM_ERR_INTERNAL);
+}
+
 /* ---- runs ------------------------------------------------------------------ */
 
 static void test_runs(void **state)
@@ -973,6 +1031,7 @@ static void test_transactions(void **state)
         cmocka_unit_test_prestate_setup_teardown(test_schema_versions, setup, teardown, &be),      \
         cmocka_unit_test_prestate_setup_teardown(test_audit, setup, teardown, &be),                \
         cmocka_unit_test_prestate_setup_teardown(test_transactions, setup, teardown, &be),         \
+        cmocka_unit_test_prestate_setup_teardown(test_sandbox_load, setup, teardown, &be),         \
     }
 
 int main(void)
