@@ -18,7 +18,9 @@
 #               refused rows).
 # It checks the counts (rows loaded, rows quarantined) of every run and
 # prints each rate and the ratio quarantine / load (target >= 0.5x) and
-# redeliver / load.
+# redeliver / load; and the floor of the quarantine: the rows pipemend
+# stored, pre-encoded, in one psql \copy into an empty table with the
+# quarantine's columns and indexes (what the server itself needs for them).
 #
 # The server comes from tests/pg/pgserver.py (fsync=off: a throwaway
 # server; what is measured is round trips and the server's work, not the
@@ -103,6 +105,22 @@ QUAR=$SECS
     die "quarantine: rows, quarantined = $(counts bq_quarantine), expected 1 $ROWS"
 log "quarantine: $QUAR s"
 
+# The floor of the quarantine: the rows pipemend stored, already encoded
+# (COPY's binary format, exported untimed), in one psql \copy into an
+# empty table with the quarantine's columns and indexes. No client could
+# store these rows faster on this server; pipemend writes them in one COPY
+# per batch, within its batches' transactions.
+FLOORQ=$OUT/quarantine-$ROWS.pgbin
+q bq_quarantine "\\copy (SELECT * FROM pipemend._pipemend_quarantine ORDER BY id) TO '$FLOORQ' WITH (FORMAT binary)"
+q bq_quarantine 'CREATE TABLE public.floor_q (LIKE pipemend._pipemend_quarantine INCLUDING INDEXES)'
+t0=$(now_ns)
+q bq_quarantine "\\copy public.floor_q FROM '$FLOORQ' WITH (FORMAT binary)"
+t1=$(now_ns)
+FLOOR=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", (b - a) / 1e9 }')
+[ "$(q bq_quarantine 'SELECT count(*) FROM public.floor_q')" = "$ROWS" ] || die "floor: rows missing"
+log "quarantine floor: $FLOOR s ($(stat -c %s "$FLOORQ") bytes)"
+rm -f "$FLOORQ"
+
 printf 'tables:\n  t:\n    contract:\n      unique: [id]\n' >pipemend.yaml
 fresh_db bq_redeliver
 timed bq_redeliver 0 "$CLEAN"
@@ -115,14 +133,17 @@ rm -f pipemend.yaml
 log "redeliver: $REDELIVER s"
 
 echo
-awk -v n="$ROWS" -v l="$LOAD" -v q="$QUAR" -v r="$REDELIVER" 'BEGIN {
+awk -v n="$ROWS" -v l="$LOAD" -v q="$QUAR" -v r="$REDELIVER" -v f="$FLOOR" 'BEGIN {
     printf "rows: %d, PostgreSQL on 127.0.0.1 (TCP), fsync=off\n", n
     printf "load (every row loads):              %7.2f s  %6.0fk rows/s\n", l, n / l / 1e3
     printf "quarantine (every row drifts):       %7.2f s  %6.0fk rows/s\n", q, n / q / 1e3
+    printf "floor: the same rows, one \\copy:     %7.2f s  %6.0fk rows/s\n", f, n / f / 1e3
     printf "redeliver (every row repeats a key): %7.2f s  %6.0fk rows/s\n", r, n / r / 1e3
     x = l / q
     v = (x >= 0.5) ? "target met" : "BELOW THE TARGET"
     printf "quarantine rate / load rate: %.2fx (target 0.5x): %s\n", x, v
+    printf "floor rate / load rate:      %.2fx (the best any client could do with these rows)\n", l / f
+    printf "pipemend / floor:            %.2fx\n", f / q
     printf "redeliver rate / load rate:  %.2fx\n", l / r
 }'
 printf 'machine: %s, %s CPUs, load average %s; %s\n' "$(uname -m)" "$(nproc)" \

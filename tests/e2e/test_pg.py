@@ -206,3 +206,34 @@ class TestPostgres(E2E):
         # the sandbox left nothing behind
         self.assertEqual(self.sql("SELECT count(*) FROM pg_class WHERE relname = 'pm_sandbox'"),
                          [(0,)])
+
+    def run_index(self):
+        return self.sql("SELECT a.amname FROM pg_class i JOIN pg_am a ON a.oid = i.relam "
+                        "WHERE i.oid = to_regclass('pipemend._pipemend_quarantine_run')")
+
+    def test_the_quarantine_run_index_of_an_earlier_pipemend_becomes_brin(self):
+        self.ingest("t", self.write("a.ndjson", [rec(i) for i in range(5)]), expect=EXIT_LOADED)
+        self.assertEqual(self.run_index(), [("brin",)])
+        for k in range(3):
+            self.ingest("t", self.write("b%d.ndjson" % k,
+                                        [rec(100 * k + i, n="x%d" % i) for i in range(30 + k)]),
+                        extra=("--policy", "review"), expect=EXIT_QUARANTINED)
+        # an earlier pipemend made it a B-tree: the next open replaces it
+        self.sql_exec("DROP INDEX pipemend._pipemend_quarantine_run")
+        self.sql_exec("CREATE INDEX _pipemend_quarantine_run ON pipemend._pipemend_quarantine "
+                      "(run_id)")
+        self.assertEqual(self.run_index(), [("btree",)])
+        runs = sorted({e["run_id"] for e in self.quarantine()})
+        self.assertEqual(len(runs), 3)
+        self.assertEqual(self.run_index(), [("brin",)])
+        for k, run_id in enumerate(runs):
+            q = self.quarantine("--run", str(run_id))
+            self.assertEqual(sorted(e["id"] for e in q),
+                             [i for (i,) in self.sql("SELECT id FROM _pipemend_quarantine WHERE "
+                                                     "run_id = ? ORDER BY id", (run_id,))])
+            self.assertEqual(len(q), 30 + k)
+        # a discard by run meets only that run's rows
+        r = self.pm("quarantine", "discard", "--run", str(runs[1]), "--yes", "--db", self.db)
+        self.assertEqual(r.rc, 0, r)
+        self.assertEqual(sorted({e["run_id"] for e in self.quarantine()}), [runs[0], runs[2]])
+        self.assertEqual(len(self.quarantine()), 30 + 32)
