@@ -237,6 +237,7 @@ static int quarantine_export(cli_ctx *ctx)
     int64_t after = 0, written = 0, cut = 0;
     export_header header = {0};
     bool csv = false, ndjson = false, ok = true;
+    char delim = 0; /* the CSV rows' delimiter; '?' when they differ */
     pm_code rc = PM_OK;
     while (ok) {
         pm_arena_reset(a);
@@ -252,9 +253,11 @@ static int quarantine_export(cli_ctx *ctx)
                 cut++;
                 continue;
             }
-            if (rows[i].header)
+            if (rows[i].header) {
                 csv = true;
-            else
+                char d = rows[i].delimiter ? rows[i].delimiter : ',';
+                delim = !delim || delim == d ? d : '?';
+            } else
                 ndjson = true;
             ok = export_row(out, &rows[i], &header);
             written += ok;
@@ -280,6 +283,15 @@ static int quarantine_export(cli_ctx *ctx)
         if (csv && ndjson)
             pm_warn("the rows come from both NDJSON and CSV sources; export them per --table "
                     "or --run to ingest them again");
+        else if (delim == '?')
+            pm_warn("the CSV rows were read with different delimiters; export them per --run "
+                    "to ingest them again");
+        else if (delim && delim != ',') {
+            char name[2] = {delim, '\0'};
+            pm_info("the CSV rows were read with delimiter '%s': ingest them again with "
+                    "--delimiter '%s'",
+                    delim == '\t' ? "\\t" : name, delim == '\t' ? "tab" : name);
+        }
         code = 0;
     }
     pm_arena_free(a);

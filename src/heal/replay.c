@@ -43,7 +43,14 @@ static bool parse_with(const pm_qrow *q, const pm_source_opts *opts, pm_arena *a
     pm_format by_name;
     if (!q->header && source_format_from_path(q->source, &by_name) && by_name == PM_FMT_CSV)
         return false; /* quarantined before headers were kept */
-    return source_parse_raw(fmt, q->header, q->header_len, q->raw, q->raw_len, opts, arena, rec,
+    pm_source_opts o;
+    if (opts)
+        o = *opts;
+    else
+        source_opts_default(&o);
+    if (q->delimiter)
+        o.delimiter = q->delimiter; /* the one it was read with */
+    return source_parse_raw(fmt, q->header, q->header_len, q->raw, q->raw_len, &o, arena, rec,
                             NULL) == PM_OK;
 }
 

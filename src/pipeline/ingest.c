@@ -78,6 +78,7 @@ typedef struct batch {
     pm_transport *transport; /* borrowed from the reader's source: for describing positions */
     const char *header;      /* CSV: the source's header bytes, kept with quarantined rows */
     size_t header_len;
+    char delimiter;    /* CSV: the source's, kept with quarantined rows */
     bool expect_found; /* the checkpoint this batch continues from */
     char expect[TRANSPORT_POSITION_MAX];
     char position[TRANSPORT_POSITION_MAX]; /* checkpoint after this batch (the transport's) */
@@ -782,7 +783,8 @@ static pm_code write_batch(run *r, batch *b, pm_err *err)
                                       .message = row->message,
                                       .findings = row->findings,
                                       .header = b->header,
-                                      .header_len = b->header_len};
+                                      .header_len = b->header_len,
+                                      .delimiter = b->delimiter};
     }
     size_t nq = (size_t)quarantined;
     if (!rc && nq)
@@ -1996,6 +1998,7 @@ static pm_code read_source(run *r, src_plan *p, int *slot, pm_err *err)
             b->path = p->path;
             b->header = header;
             b->header_len = header_len;
+            b->delimiter = source_delimiter(src);
             b->transport = t;
             b->checkpoint = resumable;
             b->expect_found = had_checkpoint;

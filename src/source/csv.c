@@ -510,6 +510,7 @@ static pm_code csv_pick_delim(pm_source *src, pm_err *err)
             return rc;
     }
     csv_spans_delim(&cx(src)->spans, d);
+    src->delimiter_used = d;
     return PM_OK;
 }
 
@@ -791,7 +792,8 @@ static bool csv_scan_bytes(csv_spans *sp, csv_scan *sc, const char *p, size_t n,
 /* The header is parsed again for every record: replay is not the hot path,
  * and a header is short next to the database round trip of the row. */
 static pm_code csv_parse_raw(const char *header, size_t header_len, const char *raw, size_t raw_len,
-                             size_t max_line, pm_arena *arena, pm_record *rec, pm_err *err)
+                             size_t max_line, char delimiter, pm_arena *arena, pm_record *rec,
+                             pm_err *err)
 {
     /* A file's BOM is not part of its header (source_header_raw leaves it
      * out); one kept by an older writer is dropped as the file path would. */
@@ -805,8 +807,9 @@ static pm_code csv_parse_raw(const char *header, size_t header_len, const char *
         return PM_ERR_PARSE;
     }
     csv_spans sp = {.limit = CSV_MAX_COLUMNS + 1};
-    /* The header kept with the row says which delimiter the file used. */
-    csv_spans_delim(&sp, csv_sniff(header, header_len));
+    /* The delimiter the row was read with; for a row kept without it, the
+     * one its header holds most (as a file read without --delimiter). */
+    csv_spans_delim(&sp, delimiter ? delimiter : csv_sniff(header, header_len));
     csv_header h = {0};
     csv_scan sc;
     size_t at;
@@ -850,10 +853,11 @@ static pm_code csv_start(pm_source *src, pm_err *err)
 }
 
 static pm_code csv_parse_raw_op(const char *header, size_t header_len, const char *raw,
-                                size_t raw_len, size_t max_line, const jscan_opts *json,
-                                pm_arena *arena, pm_record *rec, pm_err *err)
+                                size_t raw_len, size_t max_line, char delimiter,
+                                const jscan_opts *json, pm_arena *arena, pm_record *rec,
+                                pm_err *err)
 {
-    return csv_parse_raw(header, header_len, raw, raw_len, max_line, arena, rec, err);
+    return csv_parse_raw(header, header_len, raw, raw_len, max_line, delimiter, arena, rec, err);
 }
 
 static void csv_close(pm_source *src)

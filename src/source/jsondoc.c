@@ -236,7 +236,7 @@ static pm_code jd_next(pm_source *src, pm_arena *arena, pm_record *rec, pm_err *
         }
         const char *p = src->buf + src->beg;
         /* built before the buffer moves (jd_after may read more) */
-        ndjson_decoder.parse_raw(NULL, 0, p, len, src->max_line, &src->json, arena, rec, err);
+        ndjson_decoder.parse_raw(NULL, 0, p, len, src->max_line, 0, &src->json, arena, rec, err);
         src->beg += len;
         src->line += s.newlines;
         rc = jd_after(src, err);
@@ -251,10 +251,10 @@ static pm_code jd_next(pm_source *src, pm_arena *arena, pm_record *rec, pm_err *
 
 /* An element's bytes are one JSON object, as an NDJSON line's are. */
 static pm_code jd_parse_raw(const char *header, size_t header_len, const char *raw, size_t raw_len,
-                            size_t max_line, const jscan_opts *json, pm_arena *arena,
-                            pm_record *rec, pm_err *err)
+                            size_t max_line, char delimiter, const jscan_opts *json,
+                            pm_arena *arena, pm_record *rec, pm_err *err)
 {
-    return ndjson_decoder.parse_raw(header, header_len, raw, raw_len, max_line, json, arena, rec,
+    return ndjson_decoder.parse_raw(header, header_len, raw, raw_len, max_line, 0, json, arena, rec,
                                     err);
 }
 

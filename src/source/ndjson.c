@@ -124,8 +124,9 @@ static pm_code ndjson_next(pm_source *src, pm_arena *arena, pm_record *rec, pm_e
 }
 
 static pm_code ndjson_parse_raw(const char *header, size_t header_len, const char *raw,
-                                size_t raw_len, size_t max_line, const jscan_opts *json,
-                                pm_arena *arena, pm_record *rec, pm_err *err)
+                                size_t raw_len, size_t max_line, char delimiter,
+                                const jscan_opts *json, pm_arena *arena, pm_record *rec,
+                                pm_err *err)
 {
     ndjson_build(json, max_line, raw, raw_len, arena, rec);
     return PM_OK;

@@ -386,7 +386,12 @@ pm_code source_parse_raw(pm_format fmt, const char *header, size_t header_len, c
         raw_len = 0;
     }
     return decoder_for(fmt)->parse_raw(header, header_len, raw, raw_len, source_max_line(opts),
-                                       &opts->json, arena, rec, err);
+                                       opts->delimiter, &opts->json, arena, rec, err);
+}
+
+char source_delimiter(const pm_source *src)
+{
+    return src->delimiter_used;
 }
 
 const char *source_header_raw(const pm_source *src, size_t *len)

@@ -98,10 +98,15 @@ const char *source_looks_like(const pm_source *src, const char **hint);
  * with each quarantined CSV row so that replay can name its fields. The
  * BOM and blank lines before the header are not part of it. */
 const char *source_header_raw(const pm_source *src, size_t *len);
+/* The field delimiter a CSV source reads with (asked for, or found in its
+ * header row); 0 for the other formats. Kept with each quarantined CSV
+ * row: its header alone does not always show it. */
+char source_delimiter(const pm_source *src);
 
 /* Parses one record's original bytes as source_next would have: NDJSON
  * with the JSON scanner; CSV against header (the raw header bytes from
- * source_header_raw; required for CSV). rec gets the fields (allocated in
+ * source_header_raw; required for CSV), split at opts->delimiter (0: the
+ * one the header holds most). rec gets the fields (allocated in
  * arena) and raw; a record that does not parse comes back PM_OK with
  * rec->malformed set, exactly as from source_next (same messages); a
  * header that does not parse is PM_ERR_PARSE, and so is a missing (NULL or

@@ -26,10 +26,11 @@ typedef struct source_decoder {
     /* The next record, as source_next. */
     pm_code (*next)(pm_source *src, pm_arena *arena, pm_record *rec, pm_err *err);
     /* One record from its bytes, as source_parse_raw (max_line already
-     * resolved from the options). */
+     * resolved from the options; delimiter: CSV's, 0 for the one the
+     * header holds most). */
     pm_code (*parse_raw)(const char *header, size_t header_len, const char *raw, size_t raw_len,
-                         size_t max_line, const jscan_opts *json, pm_arena *arena, pm_record *rec,
-                         pm_err *err);
+                         size_t max_line, char delimiter, const jscan_opts *json, pm_arena *arena,
+                         pm_record *rec, pm_err *err);
     /* Frees the decoder's state (src->state); may be NULL. */
     void (*close)(pm_source *src);
 } source_decoder;
@@ -43,10 +44,11 @@ struct pm_source {
     const source_decoder *dec;
     void *state; /* the decoder's own, freed by its close */
     bool eof;
-    int codec;      /* compress_codec of the input (compress.h): 0 when plain */
-    int shape;      /* json_shape of a JSON or NDJSON input's top (below) */
-    char delimiter; /* CSV: opts->delimiter, or tab for TSV; 0: sniff */
-    pm_format fmt;  /* as asked for (the decoder may differ: JSON shapes) */
+    int codec;           /* compress_codec of the input (compress.h): 0 when plain */
+    int shape;           /* json_shape of a JSON or NDJSON input's top (below) */
+    char delimiter;      /* CSV: opts->delimiter, or tab for TSV; 0: sniff */
+    char delimiter_used; /* CSV: the one it reads with (source_delimiter) */
+    pm_format fmt;       /* as asked for (the decoder may differ: JSON shapes) */
     /* What the top of the input looks like when that is not what the
      * format expects (source_looks_like), with what to do; "" when it
      * looks right. Static strings. */

@@ -39,7 +39,8 @@
 
 #define QROW_COLUMNS                                                                               \
     "q.id, q.run_id, q.table_name, q.pipeline, q.source, q.byte_offset, q.line, q.raw, "           \
-    "q.raw_truncated, q.kinds, q.message, q.findings, q.status, q.created_at, q.header"
+    "q.raw_truncated, q.kinds, q.message, q.findings, q.status, q.created_at, q.header, "          \
+    "q.delimiter"
 
 #define INCIDENT_ACTIVE "state NOT IN ('resolved', 'dismissed')"
 
@@ -274,11 +275,12 @@ static const struct {
 
     [ST_QUARANTINE_ADD] = {"INSERT INTO _pipemend_quarantine (run_id, table_name, pipeline, "
                            "source, byte_offset, line, raw, raw_truncated, kinds, message, "
-                           "findings, status, created_at, header) VALUES (CAST($1 AS bigint), "
+                           "findings, status, created_at, header, delimiter) VALUES (CAST($1 AS "
+                           "bigint), "
                            "CAST($2 AS text), CAST($3 AS text), CAST($4 AS text), CAST($5 AS "
                            "bigint), CAST($6 AS bigint), $7, CAST($8 AS boolean), CAST($9 AS "
                            "text), CAST($10 AS text), CAST($11 AS text), 'quarantined', {now}, "
-                           "$12) RETURNING id",
+                           "$12, CAST($13 AS text)) RETURNING id",
                            "cannot quarantine a row"},
     [ST_QUARANTINE_UPDATE] = {"UPDATE _pipemend_quarantine SET kinds = CAST($2 AS text), message "
                               "= CAST($3 AS text), findings = CAST($4 AS text) WHERE id = "
@@ -310,7 +312,7 @@ static const struct {
      * after, by ST_QUARANTINE_FINDINGS */
     [ST_QUARANTINE_PAGE] = {PG_BINARY_RESULTS
                             "SELECT q.id, q.run_id, q.source, q.raw, "
-                            "q.raw_truncated, q.header "
+                            "q.raw_truncated, q.header, q.delimiter "
                             "FROM _pipemend_quarantine q WHERE q.table_name = CAST($1 AS text) "
                             "AND q.id > CAST($2 AS bigint) ORDER BY q.id LIMIT CAST($3 AS bigint)",
                             "cannot list quarantine"},
@@ -338,7 +340,7 @@ static const struct {
                                "cannot discard quarantined rows"},
     [ST_QUARANTINE_EXPORT] =
         {"SELECT id, run_id, table_name, NULL, source, byte_offset, line, raw, "
-         "raw_truncated, NULL, NULL, NULL, NULL, NULL, header FROM "
+         "raw_truncated, NULL, NULL, NULL, NULL, NULL, header, delimiter FROM "
          "_pipemend_quarantine WHERE " QUARANTINE_WHERE " AND id > CAST($4 AS "
          "bigint) ORDER BY id LIMIT CAST($5 AS bigint)",
          "cannot read quarantine"},
@@ -1315,6 +1317,12 @@ pm_code store_runs_reap(pm_store *s, pm_arena *a, int64_t **ids, size_t *n, pm_e
 
 /* ---- quarantine ----------------------------------------------------------- */
 
+/* A CSV row's kept delimiter (one character), 0 when none was kept. */
+static char delimiter_of(const char *text)
+{
+    return text && text[0] && !text[1] ? text[0] : 0;
+}
+
 /* Steps st (selecting QROW_COLUMNS) to its end into rows in a; ends it. */
 static pm_code read_qrows(drv_stmt *st, pm_arena *a, pm_qrow **out, size_t *n, pm_err *err)
 {
@@ -1344,6 +1352,7 @@ static pm_code read_qrows(drv_stmt *st, pm_arena *a, pm_qrow **out, size_t *n, p
         x->status = C_TEXT(st, 12, a);
         x->created_at = C_TEXT(st, 13, a);
         x->header = C_BLOB(st, 14, a, &x->header_len);
+        x->delimiter = delimiter_of(C_TEXT(st, 15, a));
     }
     DONE(st);
     return rc;
@@ -1370,6 +1379,8 @@ pm_code store_quarantine_add(pm_store *s, const pm_qrow *q, int64_t *id, pm_err 
     TEXT(st, 10, q->message);
     TEXT(st, 11, q->findings);
     BLOB(st, 12, q->header, q->header_len);
+    char delim[2] = {q->delimiter, '\0'};
+    TEXT(st, 13, q->delimiter ? delim : NULL);
     if ((rc = first(st, &row, err)))
         return rc;
     if (id)
@@ -1504,6 +1515,7 @@ pm_code store_quarantine_page(pm_store *s, const char *table, int64_t after, int
             x->raw = "";
         x->raw_truncated = C_BOOL(st, 4);
         x->header = C_BLOB(st, 5, a, &x->header_len);
+        x->delimiter = delimiter_of(C_TEXT(st, 6, a));
     }
     DONE(st);
     return rc;

@@ -72,7 +72,7 @@ static const struct {
      " source text NOT NULL, byte_offset bigint NOT NULL, line bigint NOT NULL,"
      " raw bytea NOT NULL, raw_truncated boolean NOT NULL, kinds text NOT NULL,"
      " message text NOT NULL, findings text NOT NULL, status text NOT NULL,"
-     " created_at text NOT NULL, header bytea)"},
+     " created_at text NOT NULL, header bytea, delimiter text)"},
     {"_pipemend_quarantine_table", "CREATE INDEX IF NOT EXISTS _pipemend_quarantine_table ON " CAT
                                    "_pipemend_quarantine (table_name, id)"},
     /* BRIN: a run's rows lie in the blocks written while it ran, and a
@@ -160,6 +160,9 @@ static const struct {
      "ALTER TABLE " CAT "_pipemend_proposals ADD COLUMN IF NOT EXISTS policy text"},
     {"_pipemend_audit", "keyed",
      "ALTER TABLE " CAT "_pipemend_audit ADD COLUMN IF NOT EXISTS keyed integer"},
+    /* a CSV row's delimiter: its header alone does not always show it */
+    {"_pipemend_quarantine", "delimiter",
+     "ALTER TABLE " CAT "_pipemend_quarantine ADD COLUMN IF NOT EXISTS delimiter text"},
     /* Checkpoints were a file's byte offset, fingerprint and line in
      * columns of their own; now they are their transport's position token
      * (store.h). Old rows become the file transport's token, version 1

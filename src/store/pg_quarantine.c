@@ -25,7 +25,7 @@
 #include <string.h>
 
 #define CAT PG_CATALOG_SCHEMA "."
-#define QCOLUMNS 15
+#define QCOLUMNS 16
 /* Bytes sent to the server at a time while the next rows are encoded. */
 #define SEND_CHUNK (256u * 1024)
 
@@ -93,6 +93,8 @@ static pm_code put_row(pm_buf *b, const pm_qrow *q, int64_t id, const char *now,
         rc = put_text(b, now, err);
     if (!rc)
         rc = put_bytes(b, q->header, q->header_len, err);
+    if (!rc)
+        rc = put_bytes(b, q->delimiter ? &q->delimiter : NULL, 1, err);
     return rc;
 }
 
@@ -236,7 +238,7 @@ pm_code pg_quarantine_add_many(pm_store *s, const pm_qrow *q, size_t n, int64_t 
         rc = copy_in(p,
                      "COPY " CAT "_pipemend_quarantine (id, run_id, table_name, pipeline, source, "
                      "byte_offset, line, raw, raw_truncated, kinds, message, findings, status, "
-                     "created_at, header) FROM STDIN (FORMAT binary)",
+                     "created_at, header, delimiter) FROM STDIN (FORMAT binary)",
                      n, put_qrow, &ctx, "cannot quarantine rows", err);
     free(now);
     if (!rc && ids)

@@ -54,7 +54,7 @@ static const char catalog_sql[] =
     " source TEXT NOT NULL, byte_offset INTEGER NOT NULL, line INTEGER NOT NULL,"
     " raw BLOB NOT NULL, raw_truncated INTEGER NOT NULL, kinds TEXT NOT NULL,"
     " message TEXT NOT NULL, findings TEXT NOT NULL, status TEXT NOT NULL,"
-    " created_at TEXT NOT NULL, header BLOB) STRICT;"
+    " created_at TEXT NOT NULL, header BLOB, delimiter TEXT) STRICT;"
     "CREATE INDEX IF NOT EXISTS _pipemend_quarantine_table ON _pipemend_quarantine (table_name, "
     "id);"
     "CREATE TABLE IF NOT EXISTS _pipemend_proposals ("
@@ -1195,26 +1195,49 @@ static pm_code catalog_upgrade(sq *q, pm_err *err)
     static const struct {
         const char *table, *column, *decl;
     } added[] = {
-        {"_pipemend_quarantine", "header", "BLOB"}, {"_pipemend_proposals", "incident", "INTEGER"},
-        {"_pipemend_proposals", "dry_run", "TEXT"}, {"_pipemend_proposals", "policy", "TEXT"},
+        {"_pipemend_quarantine", "header", "BLOB"},
+        {"_pipemend_quarantine", "delimiter", "TEXT"},
+        {"_pipemend_proposals", "incident", "INTEGER"},
+        {"_pipemend_proposals", "dry_run", "TEXT"},
+        {"_pipemend_proposals", "policy", "TEXT"},
         {"_pipemend_audit", "keyed", "INTEGER"},
     };
-    for (size_t i = 0; i < sizeof added / sizeof added[0]; i++) {
+    size_t n = sizeof added / sizeof added[0];
+    /* a warehouse that cannot be written now: a table that lacks columns
+     * is read through a view of this connection's (temp names come first)
+     * that has them, NULL */
+    char view[1024] = "";
+    size_t vlen = 0;
+    for (size_t i = 0; i < n; i++) {
         sqlite3_stmt *st;
         char sql[256];
-        snprintf(sql, sizeof sql, "SELECT 1 FROM pragma_table_info('%s') WHERE name = '%s'",
+        snprintf(sql, sizeof sql, "SELECT 1 FROM pragma_table_info('%s', 'main') WHERE name = '%s'",
                  added[i].table, added[i].column);
         if (sqlite3_prepare_v2(q->db, sql, -1, &st, NULL) != SQLITE_OK)
             return db_error(q, err, "cannot read the catalog's shape");
-        int r = sqlite3_step(st);
+        bool has = sqlite3_step(st) == SQLITE_ROW;
         sqlite3_finalize(st);
-        if (r == SQLITE_ROW)
-            continue;
-        snprintf(sql, sizeof sql, "ALTER TABLE %s ADD COLUMN %s %s", added[i].table,
-                 added[i].column, added[i].decl);
-        pm_code rc = run_sql(q, sql, "cannot upgrade the catalog", err);
-        if (rc)
-            return rc;
+        if (!has && q->limited == SQ_NORMAL) {
+            snprintf(sql, sizeof sql, "ALTER TABLE %s ADD COLUMN %s %s", added[i].table,
+                     added[i].column, added[i].decl);
+            pm_code rc = run_sql(q, sql, "cannot upgrade the catalog", err);
+            if (rc)
+                return rc;
+        } else if (!has) {
+            if (!vlen)
+                vlen = (size_t)snprintf(view, sizeof view, "CREATE TEMP VIEW %s AS SELECT *",
+                                        added[i].table);
+            vlen +=
+                (size_t)snprintf(view + vlen, sizeof view - vlen, ", NULL AS %s", added[i].column);
+        }
+        /* the end of a table's columns (they are listed by table) */
+        if (vlen && (i + 1 == n || strcmp(added[i + 1].table, added[i].table) != 0)) {
+            snprintf(view + vlen, sizeof view - vlen, " FROM main.%s", added[i].table);
+            pm_code rc = exec(q, view, err);
+            if (rc)
+                return rc;
+            vlen = 0;
+        }
     }
     return PM_OK;
 }
@@ -1575,8 +1598,8 @@ static pm_code sq_quarantine_add_many(pm_store *s, const pm_qrow *rows, size_t n
         q, &q->qadd,
         "INSERT OR FAIL INTO _pipemend_quarantine (run_id, table_name, pipeline, source, "
         "byte_offset, line, raw, raw_truncated, kinds, message, findings, status, created_at, "
-        "header) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, 'quarantined', "
-        "strftime('%Y-%m-%dT%H:%M:%fZ','now'), ?12)",
+        "header, delimiter) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, 'quarantined', "
+        "strftime('%Y-%m-%dT%H:%M:%fZ','now'), ?12, ?13)",
         err);
     for (size_t i = 0; !rc && i < n; i++) {
         const pm_qrow *r = &rows[i];
@@ -1597,6 +1620,10 @@ static pm_code sq_quarantine_add_many(pm_store *s, const pm_qrow *rows, size_t n
         sqlite3_bind_text(st, 10, r->message, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 11, r->findings, -1, SQLITE_STATIC);
         bind_blob(st, 12, r->header, r->header_len);
+        if (r->delimiter)
+            sqlite3_bind_text(st, 13, &r->delimiter, 1, SQLITE_STATIC);
+        else
+            sqlite3_bind_null(st, 13);
         if (sqlite3_step(st) != SQLITE_DONE)
             rc = db_error(q, err, "cannot quarantine a row");
         else if (ids)

@@ -219,6 +219,9 @@ typedef struct pm_qrow {
     const char *header; /* CSV: the header's raw bytes, so replay can name the
                          * fields (use header_len); NULL for NDJSON */
     size_t header_len;
+    char delimiter; /* CSV: the field delimiter the row was read with; 0 for
+                     * NDJSON and for rows kept before it was (replay then
+                     * takes the one the header holds most) */
 } pm_qrow;
 
 /* How long a PostgreSQL store tries to connect again, with backoff, when

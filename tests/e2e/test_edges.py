@@ -250,13 +250,17 @@ class TestReadOnlyWarehouse(E2E):
         self.assertEqual(self.count("t"), 50)
 
     def test_a_warehouse_of_an_earlier_pipemend_is_read_not_touched(self):
-        """Made before pipemend kept counts (no _pipemend_table_counts), now
-        read-only: the reads count in memory, nothing is written."""
-        self.sql_script("DROP TABLE _pipemend_table_counts")
+        """Made before pipemend kept counts (no _pipemend_table_counts) and
+        CSV rows' delimiters, now read-only: the reads count in memory and
+        see no delimiter, nothing is written."""
+        self.sql_script("DROP TABLE _pipemend_table_counts",
+                        "ALTER TABLE _pipemend_quarantine DROP COLUMN delimiter")
         self.assert_reads(self.as_nobody)
         self.assertEqual(self.side_files(), [])
         self.assertNotIn("_pipemend_table_counts",
                          [r[0] for r in self.sql("SELECT name FROM sqlite_master")])
+        self.assertNotIn("delimiter", [r[1] for r in self.sql(
+            "SELECT * FROM pragma_table_info('_pipemend_quarantine')")])
 
     def test_a_file_without_write_bits_is_read_only_even_for_root(self):
         os.chmod(self.dbpath, 0o444)

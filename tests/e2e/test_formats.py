@@ -327,6 +327,34 @@ class TestDelimiters(E2E):
         self.assert_invariants("penguins", 6)
 
 
+    def test_quarantined_row_of_a_forced_delimiter_replays_with_it(self):
+        # the header holds one '|' and two ',': read back alone it would say
+        # ','; the row keeps the '|' it was read with
+        self.write_config("tables:\n  airports:\n    policy:\n      mode: review\n")
+        head = "IATA|City, State, Country|Runways\n"
+        self.ingest("airports", self.write("day1.txt", head + "ORD|Chicago, IL, US|8\n"),
+                    fmt="csv", extra=("--delimiter", "|"), expect=EXIT_LOADED)
+        self.ingest("airports", self.write("day2.txt", head + "SFO|San Francisco, CA, US|4\n"
+                                           "DXB|Dubai, Dubai, AE|2.5\n"),
+                    fmt="csv", extra=("--delimiter", "|"), expect=3)
+        self.assertEqual([e["raw"] for e in self.quarantine("--table", "airports")],
+                         ["DXB|Dubai, Dubai, AE|2.5"])
+        # exported to be fixed by hand, it says how to ingest it again
+        r = self.pm("quarantine", "export", "--table", "airports", "--db", self.db)
+        self.assertEqual(r.rc, 0, r)
+        self.assertEqual(r.stdout, head + "DXB|Dubai, Dubai, AE|2.5\n")
+        self.assertIn("read with delimiter '|': ingest them again with --delimiter '|'", r.stderr)
+        props = self.pm("proposals", "list", "--db", self.db, "--json").json()
+        self.assertEqual(len(props), 1, props)
+        r = self.pm("proposals", "approve", str(props[0]["id"]), "--db", self.db, "--actor", "ann")
+        self.assertEqual(r.rc, 0, r)
+        self.assertEqual(self.sql("SELECT iata, city__state__country, runways FROM airports "
+                                  "ORDER BY iata"),
+                         [("DXB", "Dubai, Dubai, AE", 2.5), ("ORD", "Chicago, IL, US", 8),
+                          ("SFO", "San Francisco, CA, US", 4)])
+        self.assertEqual(self.quarantine("--table", "airports"), [])
+        self.assert_invariants("airports", 3)
+
 AIRPORTS_1252 = ("iata,name,city,country\n"
                  "CDG,Aéroport Charles-de-Gaulle,Roissy-en-France,France\n"
                  "ZRH,Zürich Flughafen,Zürich,Switzerland\n"
