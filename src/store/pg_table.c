@@ -98,29 +98,55 @@ pm_code pg_table_live(pm_store *s, const pm_table *t, pm_arena *a, pm_table **li
     return PM_OK;
 }
 
+/* s as an escape string literal (E'...': the same whatever the server's
+ * standard_conforming_strings). */
+static pm_code quote_literal(pm_buf *b, const char *s, pm_err *err)
+{
+    pm_code rc = pm_buf_puts(b, "E'", err);
+    for (; !rc && *s; s++)
+        rc = *s == '\''   ? pm_buf_puts(b, "''", err)
+             : *s == '\\' ? pm_buf_puts(b, "\\\\", err)
+                          : pm_buf_putc(b, *s, err);
+    return rc ? rc : pm_buf_putc(b, '\'', err);
+}
+
 /* The ALTER COLUMN of a retype (op.h): a number column to text takes
  * each value's own text (numeric's as stored, float8's shortest exact
  * digits: the session's extra_float_digits is 1, pg_apply_ddl sees to
- * it); a text column to date/time casts values that store.c's retype
- * conversion has made ISO already. One function, so that whatever must
- * happen around an ALTER COLUMN TYPE (dependent views) can wrap it. */
-static pm_code render_retype(pm_buf *b, const pm_op *op, pm_err *err)
+ * it); a text column to date/time casts values that store_retype_prepare
+ * has made ISO already, or, from a varchar(n) when mapped, maps each one
+ * through its pairs here (the ISO text need not fit varchar(n)). One
+ * function, so that whatever must happen around an ALTER COLUMN TYPE
+ * (dependent views) can wrap it. */
+static pm_code render_retype(pm_buf *b, const pm_table *from, const pm_op *op, bool mapped,
+                             pm_err *err)
 {
     char decl[32];
+    int j = table_find(from, op->column, strlen(op->column));
+    mapped = mapped && j >= 0 && store_retype_in_alter(true, from->cols[j].type);
     pm_code rc = pm_buf_puts(b, "ALTER COLUMN ", err);
     if (!rc)
         rc = pg_quote_ident(b, op->column, err);
     if (!rc)
         rc = pm_buf_printf(b, err, " TYPE %s USING ", pg_type_decl(op->type, decl));
+    if (!rc && mapped) {
+        rc = pm_buf_puts(b, "pg_temp._pipemend_retype_iso(", err);
+        if (!rc)
+            rc = quote_literal(b, op->column, err);
+        if (!rc)
+            rc = pm_buf_puts(b, ", CAST(", err);
+    }
     if (!rc)
         rc = pg_quote_ident(b, op->column, err);
+    if (!rc && mapped)
+        rc = pm_buf_puts(b, " AS text))", err);
     return rc ? rc : pm_buf_printf(b, err, "::%s", decl);
 }
 
 /* ALTER TABLE target <the ops> into b, one sub-command per op (mappings
  * and coercions change the catalog only); *any says whether there was one. */
 static pm_code render_alter(pm_buf *b, const char *schema, const char *name, const pm_table *from,
-                            const pm_op *ops, size_t n, bool *any, pm_err *err)
+                            const pm_op *ops, size_t n, bool mapped, bool *any, pm_err *err)
 {
     pm_code rc = pm_buf_puts(b, "ALTER TABLE ", err);
     if (!rc)
@@ -142,7 +168,7 @@ static pm_code render_alter(pm_buf *b, const char *schema, const char *name, con
             if (!rc)
                 rc = pm_buf_printf(b, err, " %s", pg_type_decl(op->type, decl));
         } else if (!rc && op->kind == OP_RETYPE_COLUMN) {
-            rc = render_retype(b, op, err);
+            rc = render_retype(b, from, op, mapped, err);
         } else if (!rc && op->kind == OP_WIDEN_COLUMN) {
             /* The lattice widens only where every old value converts: the
              * cast is the one PostgreSQL itself would apply. */
@@ -168,7 +194,6 @@ static pm_code render_alter(pm_buf *b, const char *schema, const char *name, con
                 rc = pm_buf_puts(b, " DROP NOT NULL", err);
         }
     }
-    (void)from;
     return rc;
 }
 
@@ -260,7 +285,7 @@ pm_code pg_apply_ddl(pm_store *s, const pm_table *from, const pm_op *ops, size_t
     }
     pm_buf_reset(&b);
     if (!rc)
-        rc = render_alter(&b, PG_DATA_SCHEMA, from->name, from, ops, n, &any, err);
+        rc = render_alter(&b, PG_DATA_SCHEMA, from->name, from, ops, n, true, &any, err);
     /* float8 -> text: the shortest exact digits whatever the server's
      * default (type_float_text writes the same on SQLite) */
     for (size_t i = 0; !rc && any && i < n; i++)
@@ -330,7 +355,7 @@ pm_code pg_render_ddl(pm_store *s, const pm_table *from, const pm_op *ops, size_
         rc = pm_buf_printf(out, err, "%s\n", line);
     }
     if (!rc)
-        rc = render_alter(out, PG_DATA_SCHEMA, from->name, from, ops, n, &any, err);
+        rc = render_alter(out, PG_DATA_SCHEMA, from->name, from, ops, n, false, &any, err);
     if (!rc && !any)
         out->len = start; /* mappings and coercions change the catalog only */
     else if (!rc)
@@ -1081,7 +1106,7 @@ pm_code pg_sandbox_begin(pm_store *s, const pm_table *from, const pm_op *ops, si
     pm_arena_free(da);
     if (!rc && ndeps) {
         bool any = false;
-        rc = render_alter(&b, PG_DATA_SCHEMA, from->name, from, ops, n, &any, err);
+        rc = render_alter(&b, PG_DATA_SCHEMA, from->name, from, ops, n, true, &any, err);
         if (!rc)
             rc = pg_exec(p, "SAVEPOINT pm_rehearsal", "cannot begin the rehearsal", err);
         if (!rc) {
@@ -1140,7 +1165,7 @@ pm_code pg_sandbox_begin(pm_store *s, const pm_table *from, const pm_op *ops, si
     pm_buf_reset(&b);
     bool any = false;
     if (!rc)
-        rc = render_alter(&b, "pg_temp", SANDBOX_NAME, from, ops, n, &any, err);
+        rc = render_alter(&b, "pg_temp", SANDBOX_NAME, from, ops, n, true, &any, err);
     if (!rc && any)
         rc = pg_exec(p, b.data, "the ops do not apply to the clone", err);
     pm_buf_free(&b);

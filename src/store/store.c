@@ -521,7 +521,7 @@ typedef struct retype_scan {
     pm_type to;
     const char *format;
     const char *table, *column;
-    drv_stmt *insert; /* (orig, iso) into the pairs table */
+    drv_stmt *insert; /* (col, orig, iso) into the pairs table */
     int64_t pairs;
     pm_code rc;
     pm_err *err;
@@ -566,8 +566,9 @@ static bool retype_row(void *arg, drv_stmt *st)
         return true;
     pm_code rc = c->s->drv->prepare(c->s, NULL, NULL, &c->insert, c->err);
     (void)rc;
-    c->insert->ops->bind_text(c->insert, 1, v);
-    c->insert->ops->bind_text(c->insert, 2, want);
+    c->insert->ops->bind_text(c->insert, 1, c->column);
+    c->insert->ops->bind_text(c->insert, 2, v);
+    c->insert->ops->bind_text(c->insert, 3, want);
     bool got;
     c->rc = c->insert->ops->step(c->insert, &got, c->err);
     c->insert->ops->done(c->insert);
@@ -575,26 +576,19 @@ static bool retype_row(void *arg, drv_stmt *st)
     return c->rc == PM_OK;
 }
 
-pm_code store_retype_values(pm_store *s, const char *qualified, const char *table,
-                            const char *column, pm_type to, const char *format, pm_err *err)
+#define RETYPE_PAIRS "_pipemend_retype"
+
+/* The pairs (column, value, its ISO text) of one column into the pairs
+ * table; unless the ALTER maps them itself, the column is rewritten. */
+static pm_code retype_values(pm_store *s, const char *qualified, const char *table,
+                             const char *column, pm_type to, const char *format, bool in_alter,
+                             pm_err *err)
 {
     bool pg = s->drv->dialect.data_schema != NULL;
-    const char *pairs = pg ? "pg_temp._pipemend_retype" : "temp._pipemend_retype";
+    const char *pairs = pg ? "pg_temp." RETYPE_PAIRS : "temp." RETYPE_PAIRS;
     pm_buf col, sql;
     pm_buf_init(&col, 4096);
     pm_buf_init(&sql, 1 << 16);
-    pm_code rc = store_quote_ident(&col, column, err);
-    if (!rc)
-        rc = pm_buf_printf(&sql, err, "DROP TABLE IF EXISTS %s", pairs);
-    if (!rc)
-        rc = exec_sql(s, sql.data, "cannot clear the retype's pairs", err);
-    pm_buf_reset(&sql);
-    if (!rc)
-        rc = pm_buf_printf(&sql, err,
-                           "CREATE TEMP TABLE _pipemend_retype (orig text PRIMARY KEY, "
-                           "iso text NOT NULL)");
-    if (!rc)
-        rc = exec_sql(s, sql.data, "cannot make the retype's pairs", err);
     retype_scan c = {.s = s,
                      .to = to,
                      .format = format,
@@ -602,9 +596,9 @@ pm_code store_retype_values(pm_store *s, const char *qualified, const char *tabl
                      .column = column,
                      .err = err,
                      .a = pm_arena_new(0)};
-    pm_buf_reset(&sql);
+    pm_code rc = store_quote_ident(&col, column, err);
     if (!rc)
-        rc = pm_buf_printf(&sql, err, "INSERT INTO %s (orig, iso) VALUES ($1, $2)", pairs);
+        rc = pm_buf_printf(&sql, err, "INSERT INTO %s (col, orig, iso) VALUES ($1, $2, $3)", pairs);
     if (!rc)
         rc = s->drv->prepare(s, sql.data, "cannot record a retype's pair", &c.insert, err);
     pm_buf_reset(&sql);
@@ -617,17 +611,23 @@ pm_code store_retype_values(pm_store *s, const char *qualified, const char *tabl
     if (!rc)
         rc = c.rc;
     pm_buf_reset(&sql);
-    if (!rc && c.pairs)
+    if (!rc && c.pairs && !in_alter) {
         rc = pm_buf_printf(&sql, err,
-                           "UPDATE %s AS x SET %s = m.iso FROM %s AS m WHERE x.%s = m.orig",
+                           "UPDATE %s AS x SET %s = m.iso FROM %s AS m WHERE m.col = $1 AND "
+                           "x.%s = m.orig",
                            qualified, col.data, pairs, col.data);
-    if (!rc && c.pairs)
-        rc = exec_sql(s, sql.data, "cannot rewrite the column's values", err);
-    pm_buf_reset(&sql);
-    if (!rc)
-        rc = pm_buf_printf(&sql, err, "DROP TABLE %s", pairs);
-    if (!rc)
-        rc = exec_sql(s, sql.data, "cannot drop the retype's pairs", err);
+        drv_stmt *up = NULL;
+        if (!rc)
+            rc = s->drv->prepare(s, sql.data, "cannot rewrite the column's values", &up, err);
+        bool got;
+        if (!rc) {
+            up->ops->bind_text(up, 1, column);
+            rc = up->ops->step(up, &got, err);
+            up->ops->done(up);
+        }
+        if (up)
+            s->drv->drop(up);
+    }
     if (c.insert)
         s->drv->drop(c.insert);
     pm_arena_free(c.a);
@@ -639,6 +639,8 @@ pm_code store_retype_values(pm_store *s, const char *qualified, const char *tabl
 pm_code store_retype_prepare(pm_store *s, const char *qualified, const pm_table *from,
                              const pm_op *ops, size_t n, pm_err *err)
 {
+    bool pg = s->drv->dialect.data_schema != NULL;
+    bool any = false, mapped = false;
     pm_code rc = PM_OK;
     for (size_t i = 0; !rc && i < n; i++) {
         const pm_op *op = &ops[i];
@@ -648,8 +650,35 @@ pm_code store_retype_prepare(pm_store *s, const char *qualified, const pm_table 
         if (j < 0 ||
             (from->cols[j].type.kind != PM_T_VARCHAR && from->cols[j].type.kind != PM_T_TEXT))
             continue;
-        rc = store_retype_values(s, qualified, from->name, op->column, op->type, op->format, err);
+        if (!any) {
+            rc = exec_sql(s,
+                          pg ? "DROP TABLE IF EXISTS pg_temp." RETYPE_PAIRS
+                             : "DROP TABLE IF EXISTS temp." RETYPE_PAIRS,
+                          "cannot clear the retype's pairs", err);
+            if (!rc)
+                rc = exec_sql(s,
+                              "CREATE TEMP TABLE " RETYPE_PAIRS " (col text NOT NULL, orig text "
+                              "NOT NULL, iso text NOT NULL, PRIMARY KEY (col, orig))",
+                              "cannot make the retype's pairs", err);
+            any = true;
+        }
+        bool in_alter = store_retype_in_alter(pg, from->cols[j].type);
+        mapped = mapped || in_alter;
+        if (!rc)
+            rc = retype_values(s, qualified, from->name, op->column, op->type, op->format, in_alter,
+                               err);
     }
+    /* the ALTER's USING looks its values up here (render_retype); the pairs
+     * stay for it, in this session's temp schema */
+    if (!rc && mapped)
+        rc = exec_sql(s,
+                      "CREATE OR REPLACE FUNCTION pg_temp." RETYPE_PAIRS "_iso(text, text) "
+                      "RETURNS text LANGUAGE sql STABLE AS $$SELECT coalesce((SELECT m.iso FROM "
+                      "pg_temp." RETYPE_PAIRS " m WHERE m.col = $1 AND m.orig = $2), $2)$$",
+                      "cannot make the retype's lookup", err);
+    if (!rc && any && !mapped)
+        rc = exec_sql(s, pg ? "DROP TABLE pg_temp." RETYPE_PAIRS : "DROP TABLE temp." RETYPE_PAIRS,
+                      "cannot drop the retype's pairs", err);
     return rc;
 }
 

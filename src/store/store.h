@@ -602,24 +602,27 @@ pm_code store_rewrite_cost(pm_store *s, const char *table, pm_rewrite_cost *out,
 pm_code store_column_sample(pm_store *s, const char *table, const char *column, int max,
                             pm_arena *arena, const char ***out, size_t *n, pm_err *err);
 
-/* Makes the values of table.column, a varchar or text column, the ISO
- * 8601 text of type to (date, timestamp, timestamptz) before a retype
- * (op.h) casts them: each distinct value that type_fits takes for to, or
- * that type_coerce_datetime parses with format (may be NULL), is
- * rewritten to that text where it differs, through a temporary table of
- * the pairs and one UPDATE; the first value that does neither fails with
- * PM_ERR_SCHEMA naming it, and nothing is rewritten. qualified is the
- * table as SQL names it (schema-qualified and quoted), since a sandbox
- * clone lives elsewhere; column is the bare name. Runs in the caller's
- * transaction. */
-pm_code store_retype_values(pm_store *s, const char *qualified, const char *table,
-                            const char *column, pm_type to, const char *format, pm_err *err);
-
-/* store_retype_values for each op of ops (on from) that retypes a text
- * column to a date/time type, the table being qualified (see above):
- * what an apply and a sandbox run before the ops' DDL. */
+/* Before a retype (op.h) of a varchar or text column casts its values:
+ * each distinct value that type_fits takes for the new type, or that
+ * type_coerce_datetime parses with the op's format (may be NULL), gets
+ * the text the cast takes (ISO 8601 for a date/time) where that differs,
+ * kept as (column, value, text) in a temporary table of pairs; the first
+ * value that does neither fails with PM_ERR_SCHEMA naming it, and nothing
+ * changes. Then the column's values are rewritten through the pairs by one
+ * UPDATE, unless store_retype_in_alter: PostgreSQL cannot write the new
+ * text back into a varchar(n) it does not fit ("1/5/2015 9:30" is 19
+ * characters in ISO), so there the ALTER's USING maps each value through
+ * pg_temp._pipemend_retype_iso(column, value) (render_retype), and the
+ * pairs stay in the session's temp schema for it. qualified is the table
+ * as SQL names it (schema-qualified and quoted), since a sandbox clone
+ * lives elsewhere. Runs in the caller's transaction, before the ops' DDL
+ * (an apply, a sandbox, a rehearsal). */
 pm_code store_retype_prepare(pm_store *s, const char *qualified, const pm_table *from,
                              const pm_op *ops, size_t n, pm_err *err);
+static inline bool store_retype_in_alter(bool pg, pm_type from)
+{
+    return pg && from.kind == PM_T_VARCHAR;
+}
 
 /* One event of the audit log (src/audit/audit.h says what it means). */
 typedef struct pm_audit_event {

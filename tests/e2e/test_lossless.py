@@ -6,6 +6,7 @@ existing value kept as its exact decimal text, the same on both backends,
 with the cost stated (rows, size, the lock the rewrite holds). Approved,
 the quarantined rows replay. Values no lossless change holds stay in
 quarantine with no proposal, as before."""
+import datetime
 import json
 import os
 
@@ -254,6 +255,37 @@ class TestTextFormats(E2E):
         self.assertEqual(r.rc, 0, r)
         self.assertEqual(self.sql("SELECT id, day FROM visits WHERE id >= 4 ORDER BY id"),
                          [(4, "2015-01-31"), (5, "2015-02-13")])
+
+    def test_a_varchar_column_retypes_to_timestamp_its_iso_text_need_not_fit(self):
+        """"1/5/2015 9:30" fits a varchar(16); its ISO text, 19 characters,
+        does not: the values go through the ALTER itself, not back into
+        the column. With an index (the dry run rehearses on the table) and
+        a view over the column (carried through the ALTER)."""
+        t = "public.seen" if self.backend == "pg" else "seen"
+        self.sql_script("CREATE TABLE %s (id bigint, at varchar(16))" % t,
+                        "CREATE INDEX seen_at ON %s (at)" % t,
+                        "CREATE VIEW %s_days AS SELECT id, at FROM %s" % (t, t))
+        self.ingest("seen", self.write("s1.ndjson", [{"id": 1, "at": "2015-01-01T10:00"},
+                                                     {"id": 2, "at": "2015-01-02T11:30"},
+                                                     {"id": 3, "at": None}]),
+                    expect=EXIT_LOADED)
+        self.ingest("seen", self.write("s2.ndjson", [{"id": 4, "at": "1/5/2015 9:30"},
+                                                     {"id": 5, "at": "12/25/2015 18:05"}]),
+                    expect=EXIT_LOADED)
+        ps = [p for p in self.proposals() if p["table"] == "seen"]
+        self.assertEqual([(p["ops"][0]["op"], p["ops"][0]["type"], p["ops"][0]["format"])
+                          for p in ps], [("retype_column", "timestamp", "%m/%d/%Y %H:%M")])
+        r = self.pm("proposals", "approve", str(ps[0]["id"]), "--db", self.db, "--actor", "alice")
+        self.assertEqual(r.rc, 0, r)
+        self.assertEqual(self.schema("seen")["at"][0], "timestamp")
+        want = [(1, "2015-01-01T10:00:00"), (2, "2015-01-02T11:30:00"), (3, None),
+                (4, "2015-01-05T09:30:00"), (5, "2015-12-25T18:05:00")]
+        got = self.sql("SELECT id, at FROM seen_days ORDER BY id")
+        # SQLite keeps an ISO value as it came (10:00), PostgreSQL as a timestamp
+        self.assertEqual([(i, datetime.datetime.fromisoformat(v).isoformat() if v else v)
+                          for i, v in got], want)
+        if self.backend == "pg":
+            self.assertEqual(self.column_types("seen")["at"], "timestamp without time zone")
 
     def test_a_value_neither_layout_reads_refuses_the_retype(self):
         p = self.switch([{"id": 4, "day": "01/31/2015"}, {"id": 5, "day": "sometime in May"},
