@@ -1172,6 +1172,15 @@ static void st_bind_blob(drv_stmt *st, int i, const void *v, size_t len)
     a->n = n;
 }
 
+/* A statement that only reads (the catalog's SELECTs): running it again
+ * changes nothing. */
+static bool reads_only(const char *sql)
+{
+    if (strncmp(sql, PG_BINARY_RESULTS, strlen(PG_BINARY_RESULTS)) == 0)
+        sql += strlen(PG_BINARY_RESULTS);
+    return strncmp(sql, "SELECT ", 7) == 0 && !strstr(sql, "FOR UPDATE");
+}
+
 static pm_code st_step(drv_stmt *st, bool *row, pm_err *err)
 {
     pg_stmt *x = pg_st(st);
@@ -1180,6 +1189,15 @@ static pm_code st_step(drv_stmt *st, bool *row, pm_err *err)
         pm_code rc = ready(x->p, err);
         if (!rc)
             rc = run_as(x->p, x->sql, &x->a, x->binary, &x->res, x->what, err);
+        /* outside a transaction, a read the connection was lost under (a
+         * server restarted, failed over) is read again on a new one: the
+         * loss shows only when a statement meets it */
+        if (rc == PM_ERR_IO && !x->p->in_tx && PQstatus(x->p->conn) == CONNECTION_BAD &&
+            reads_only(x->sql)) {
+            rc = ready(x->p, err);
+            if (!rc)
+                rc = run_as(x->p, x->sql, &x->a, x->binary, &x->res, x->what, err);
+        }
         if (rc)
             return rc;
         x->row = -1;

@@ -119,6 +119,31 @@ class TestPostgresRestart(E2E):
         self.assertEqual(statuses[-1], "succeeded", statuses)
         self.assertIn(statuses[0], ("failed", "aborted"), statuses)
 
+    def test_serve_reads_again_on_a_new_connection_after_a_restart(self):
+        """serve's background reads (the notifications outbox, every half
+        second, on a connection of their own) meet the lost connection
+        first: they read again on a new one instead of failing."""
+        self.ingest("t", self.write("a.ndjson", [{"id": 1}, {"id": 2}]), expect=EXIT_LOADED)
+        self._close_con()
+        env = clean_env()
+        env["PIPEMEND_MCP_TOKEN"] = "e2e-restart-token-0123456789abcdef"
+        env["HOME"] = self.path("home")
+        p = subprocess.Popen([BIN, "serve", "--db", self.db, "--listen", "127.0.0.1:0"],
+                             cwd=self.tmp, env=env, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+        try:
+            self.assertIn("at http://127.0.0.1:", p.stdout.readline())
+            time.sleep(1.5)  # its reads run on their connections
+            self.srv.restart("fast")
+            time.sleep(2.5)  # several rounds of reads after it
+        finally:
+            p.terminate()
+            _, err = p.communicate(timeout=60)
+        self.assertEqual(p.returncode, 0, err)
+        self.assertIn("reconnected to PostgreSQL at 127.0.0.1:%d/w after" % self.srv.port, err)
+        self.assertNotIn("server closed the connection", err)
+        self.assertNotIn("cannot read", err)
+
 
 @pg_only("starts a PostgreSQL primary and a streaming standby of its own")
 class TestPostgresFailover(E2E):
