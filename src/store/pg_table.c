@@ -201,9 +201,19 @@ static pm_code render_alter(pm_buf *b, const char *schema, const char *name, con
  * UPDATE t SET into = from WHERE into IS NULL AND from IS NOT NULL, one
  * statement per merge, each ending in ";\n" when sep. The guard checked
  * that from's values fit into, so no cast is written. */
-static pm_code render_merge(pm_buf *b, const char *schema, const char *name, const pm_op *op,
-                            pm_err *err)
+static pm_code render_merge(pm_buf *b, const char *schema, const char *name, const pm_table *from,
+                            const pm_op *op, pm_err *err)
 {
+    /* PostgreSQL has no assignment cast from boolean to a number: true and
+     * false go in as 1 and 0 (as SQLite stores them), through integer,
+     * the one number boolean casts to */
+    int f = table_find(from, op->field, strlen(op->field));
+    int c = table_find(from, op->column, strlen(op->column));
+    pm_tkind into = c >= 0 ? from->cols[c].type.kind : PM_T_UNKNOWN;
+    bool bool_number = f >= 0 && from->cols[f].type.kind == PM_T_BOOL &&
+                       (into == PM_T_INT16 || into == PM_T_INT32 || into == PM_T_INT64 ||
+                        into == PM_T_FLOAT64 || into == PM_T_NUMERIC);
+    char decl[32];
     pm_code rc = pm_buf_puts(b, "UPDATE ", err);
     if (!rc)
         rc = store_quote_qualified(b, schema, name, err);
@@ -212,9 +222,11 @@ static pm_code render_merge(pm_buf *b, const char *schema, const char *name, con
     if (!rc)
         rc = pg_quote_ident(b, op->column, err);
     if (!rc)
-        rc = pm_buf_puts(b, " = ", err);
+        rc = pm_buf_puts(b, bool_number ? " = CAST(CAST(" : " = ", err);
     if (!rc)
         rc = pg_quote_ident(b, op->field, err);
+    if (!rc && bool_number)
+        rc = pm_buf_printf(b, err, " AS integer) AS %s)", pg_type_decl(from->cols[c].type, decl));
     if (!rc)
         rc = pm_buf_puts(b, " WHERE ", err);
     if (!rc)
@@ -279,7 +291,7 @@ pm_code pg_apply_ddl(pm_store *s, const pm_table *from, const pm_op *ops, size_t
         pm_buf_reset(&b);
         rc = merge_blockers(s, from->name, ops[i].field, err);
         if (!rc)
-            rc = render_merge(&b, PG_DATA_SCHEMA, from->name, &ops[i], err);
+            rc = render_merge(&b, PG_DATA_SCHEMA, from->name, from, &ops[i], err);
         if (!rc)
             rc = pg_exec(pg_of(s), b.data, "cannot move the merged column's values", err);
     }
@@ -309,7 +321,7 @@ pm_code pg_render_ddl(pm_store *s, const pm_table *from, const pm_op *ops, size_
     for (size_t i = 0; !rc && i < n; i++) {
         if (ops[i].kind != OP_MERGE_COLUMN)
             continue;
-        rc = render_merge(out, PG_DATA_SCHEMA, from->name, &ops[i], err);
+        rc = render_merge(out, PG_DATA_SCHEMA, from->name, from, &ops[i], err);
         if (!rc)
             rc = pm_buf_puts(out, ";\n", err);
     }
@@ -1156,7 +1168,7 @@ pm_code pg_sandbox_begin(pm_store *s, const pm_table *from, const pm_op *ops, si
         if (ops[i].kind != OP_MERGE_COLUMN)
             continue;
         pm_buf_reset(&b);
-        rc = render_merge(&b, "pg_temp", SANDBOX_NAME, &ops[i], err);
+        rc = render_merge(&b, "pg_temp", SANDBOX_NAME, from, &ops[i], err);
         if (!rc)
             rc = pg_exec(p, b.data, "the merge's values do not move in the clone", err);
     }

@@ -240,6 +240,27 @@ class TestMergeSplitColumn(E2E):
                 self.pm("audit", "log", "--db", self.db, "--json").json()]
         self.assertIn(("human:carol", "proposal.approved"), acts)
 
+    def test_merge_of_a_bool_column_into_an_integer_column(self):
+        # PostgreSQL has no assignment cast from boolean to integer: true
+        # and false go in as 1 and 0, as SQLite stores them
+        self.ingest("m", self.write("m1.ndjson", [{"id": 1, "active": 1}, {"id": 2, "active": 0},
+                                                  {"id": 3, "active": None}]),
+                    expect=EXIT_LOADED)
+        self.ingest("m", self.write("m2.ndjson", [{"id": 4, "flag": True},
+                                                  {"id": 5, "flag": False}]),
+                    expect=EXIT_LOADED)
+        self.assertEqual(self.schema("m")["flag"][0], "bool")
+        r = self.pm("proposals", "merge", "m", "flag", "active", "--db", self.db)
+        self.assertEqual(r.rc, 0, r)
+        p = self.proposals("pending")
+        self.assertEqual(len(p), 1, p)
+        r = self.pm("proposals", "approve", str(p[0]["id"]), "--db", self.db)
+        self.assertEqual(r.rc, 0, r)
+        self.assertNotIn("flag", self.schema("m"))
+        self.assertEqual(self.sql("SELECT id, active FROM m ORDER BY id"),
+                         [(1, 1), (2, 0), (3, None), (4, 1), (5, 0)])
+        self.assert_invariants("m", 5)
+
     def test_merge_refused_where_values_would_not_fit(self):
         self.split()
         r = self.pm("proposals", "merge", "movies", "title", "imdb_rating", "--db", self.db)
