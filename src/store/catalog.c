@@ -109,6 +109,7 @@ typedef enum stmt_id {
     ST_QUARANTINE_COUNT_ALL,
     ST_QUARANTINE_COUNT_WHERE,
     ST_QUARANTINE_DISCARD,
+    ST_QUARANTINE_DISCARD_GROUPS,
     ST_QUARANTINE_EXPORT,
     ST_FORGET_CHECKPOINTS,
     ST_FORGET_HALTS,
@@ -333,11 +334,17 @@ static const struct {
     [ST_QUARANTINE_COUNT_WHERE] =
         {"SELECT count(*) FROM _pipemend_quarantine WHERE " QUARANTINE_WHERE,
          "cannot count quarantine"},
-    /* what went, for the kept counts (counts.c), and its ids for the
-     * incidents' ranges */
-    [ST_QUARANTINE_DISCARD] = {"DELETE FROM _pipemend_quarantine WHERE " QUARANTINE_WHERE
-                               " RETURNING table_name, run_id, id",
+    /* what went, for the kept counts (counts.c) and the incidents' ranges:
+     * (table_name, run_id, count, min id, max id) per run, from the DELETE
+     * itself where the dialect can (drv_dialect gone_open), else by
+     * ST_QUARANTINE_DISCARD_GROUPS before it */
+    [ST_QUARANTINE_DISCARD] = {"{gone_open}DELETE FROM _pipemend_quarantine WHERE " QUARANTINE_WHERE
+                               "{gone_close}",
                                "cannot discard quarantined rows"},
+    [ST_QUARANTINE_DISCARD_GROUPS] = {"SELECT table_name, run_id, count(*), min(id), max(id) FROM "
+                                      "_pipemend_quarantine WHERE " QUARANTINE_WHERE
+                                      " GROUP BY table_name, run_id",
+                                      "cannot discard quarantined rows"},
     [ST_QUARANTINE_EXPORT] =
         {"SELECT id, run_id, table_name, NULL, source, byte_offset, line, raw, "
          "raw_truncated, NULL, NULL, NULL, NULL, NULL, header, delimiter FROM "
@@ -683,6 +690,10 @@ static pm_code expand(const drv_dialect *d, const char *sql, pm_buf *b, pm_err *
                 rc = pm_buf_printf(b, err, d->in_ids, arg);
             else if (name == 5 && strncmp(p + 1, "quads", 5) == 0)
                 rc = pm_buf_printf(b, err, d->quads, arg);
+            else if (name == 9 && strncmp(p + 1, "gone_open", 9) == 0)
+                rc = pm_buf_puts(b, d->gone_open, err);
+            else if (name == 10 && strncmp(p + 1, "gone_close", 10) == 0)
+                rc = pm_buf_puts(b, d->gone_close, err);
             else
                 rc = pm_err_set(err, PM_ERR_INTERNAL, "unknown catalog fragment in %s", sql);
             p = end + 1;
@@ -1825,6 +1836,27 @@ static pm_code quarantine_gone(pm_store *s, drv_stmt *st, bool replayed, id_list
     return rc;
 }
 
+/* Steps st, giving (table_name, run_id, count, min id, max id) of the
+ * rows discarded, to its end: the kept counts and the span of ids. */
+static pm_code discard_groups(pm_store *s, drv_stmt *st, id_list *ids, int64_t *n, pm_err *err)
+{
+    pm_arena *a = pm_arena_new(0);
+    bool row;
+    pm_code rc;
+    while (!(rc = STEP(st, &row, err)) && row) {
+        int64_t k = C_INT(st, 2);
+        ids_add(ids, C_INT(st, 3));
+        ids_add(ids, C_INT(st, 4));
+        *n += k;
+        rc = counts_note(s, C_TEXT(st, 0, a), C_INT(st, 1), 0, -k, 0, k, err);
+        if (rc)
+            break;
+    }
+    DONE(st);
+    pm_arena_free(a);
+    return rc;
+}
+
 pm_code store_quarantine_discard(pm_store *s, const char *table, int64_t run_id, int64_t id,
                                  int64_t *n, pm_err *err)
 {
@@ -1832,14 +1864,27 @@ pm_code store_quarantine_discard(pm_store *s, const char *table, int64_t run_id,
     id_list ids = {.span_only = true};
     *n = 0;
     drv_stmt *st;
+    bool grouped = s->drv->dialect.gone_open[0] != '\0';
     pm_code rc = own_begin(s, &own, err);
+    if (!rc && !grouped)
+        rc = stmt(s, ST_QUARANTINE_DISCARD_GROUPS, &st, err);
+    if (!rc && !grouped) {
+        /* under the writer's lock: the DELETE takes these rows */
+        TEXT(st, 1, table);
+        INT(st, 2, run_id);
+        INT(st, 3, id);
+        rc = discard_groups(s, st, &ids, n, err);
+    }
     if (!rc)
         rc = stmt(s, ST_QUARANTINE_DISCARD, &st, err);
     if (!rc) {
         TEXT(st, 1, table);
         INT(st, 2, run_id);
         INT(st, 3, id);
-        rc = quarantine_gone(s, st, false, &ids, n, err);
+        if (grouped)
+            rc = discard_groups(s, st, &ids, n, err);
+        else
+            rc = run(st, NULL, err);
     }
     if (!rc)
         rc = ranges_gone(s, &ids, err);

@@ -44,7 +44,8 @@ typedef enum drv_tx {
 
 /* SQL that differs between databases, spliced into catalog statements by
  * catalog.c. Every `_pipemend_` name in a catalog statement is prefixed with
- * catalog; {now}, {for_update}, {epoch:X} and {in_ids:X} are replaced. */
+ * catalog; {now}, {for_update}, {epoch:X}, {in_ids:X}, {quads:X},
+ * {gone_open} and {gone_close} are replaced. */
 typedef struct drv_dialect {
     const char *catalog;     /* where the catalog tables live: "" or "pipemend." */
     const char *now;         /* the current time as ISO 8601 UTC text (..:05.678Z) */
@@ -60,6 +61,13 @@ typedef struct drv_dialect {
     /* printf format: the timestamp column %s read as a timestamptz the way
      * widening it would read it, as text */
     const char *as_timestamptz;
+    /* Around a DELETE from the quarantine ({gone_open} DELETE ...
+     * {gone_close}): the rows it took, grouped as (table_name, run_id,
+     * count, min id, max id), so that a discard of millions of rows sends
+     * back a row per run rather than per row. "" and "" where DML cannot
+     * be a CTE (SQLite): the DELETE returns nothing, and its rows are
+     * grouped by a SELECT before it, under the writer's lock. */
+    const char *gone_open, *gone_close;
 } drv_dialect;
 
 typedef struct drv_stmt drv_stmt;

@@ -1373,6 +1373,9 @@ static const drv_ops pg_ops = {
             .data_schema = PG_DATA_SCHEMA,
             /* in the session's time zone, as ALTER ... TYPE timestamptz does */
             .as_timestamptz = "CAST(CAST(%s AS timestamptz) AS text)",
+            .gone_open = "WITH gone AS (",
+            .gone_close = " RETURNING table_name, run_id, id) SELECT table_name, run_id, "
+                          "count(*), min(id), max(id) FROM gone GROUP BY table_name, run_id",
         },
     .close = pg_close,
     .tx = pg_tx,

@@ -1652,6 +1652,8 @@ static const drv_ops sqlite_ops = {
             .created = "created from the first batch",
             /* a timestamp without a zone is read as UTC */
             .as_timestamptz = "strftime('%%Y-%%m-%%d %%H:%%M:%%f+00', %s)",
+            .gone_open = "",
+            .gone_close = "",
         },
     .close = sq_close,
     .tx = sq_tx,
