@@ -255,8 +255,10 @@ static int quarantine_export(cli_ctx *ctx)
             }
             if (rows[i].header) {
                 csv = true;
-                char d = rows[i].delimiter ? rows[i].delimiter : ',';
-                delim = !delim || delim == d ? d : '?';
+                /* rows kept before their delimiter was: not known */
+                char d = rows[i].delimiter;
+                if (d)
+                    delim = !delim || delim == d ? d : '?';
             } else
                 ndjson = true;
             ok = export_row(out, &rows[i], &header);

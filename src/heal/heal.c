@@ -225,12 +225,22 @@ pm_code heal_dry_run(heal_ctx *c, const pm_table *from, const pm_op *ops, size_t
             }
         }
         pm_err ie;
-        bool lost = nload && store_sandbox_load(c->store, load, nload, ra, &ie) != PM_OK;
+        if (nload && store_sandbox_load(c->store, load, nload, ra, &ie) != PM_OK) {
+            /* a failure that is no row's refusal (a CHECK that raises, a
+             * value the server cannot take): row by row, so that it is
+             * the failing rows' alone */
+            for (size_t k = 0; k < nload; k++) {
+                load[k].refused = false;
+                load[k].why = NULL;
+                if (store_sandbox_load(c->store, &load[k], 1, ra, &ie) != PM_OK) {
+                    load[k].refused = true;
+                    load[k].why = pm_arena_strdup(ra, ie.msg);
+                }
+            }
+        }
         for (size_t k = 0; k < nload; k++)
-            if (lost || load[k].refused)
-                why[load_at[k]] = lost          ? pm_arena_strdup(ra, ie.msg)
-                                  : load[k].why ? load[k].why
-                                                : "refused";
+            if (load[k].refused)
+                why[load_at[k]] = load[k].why ? load[k].why : "refused";
         for (size_t i = 0; i < m; i++) {
             out->rows++;
             if (!why[i]) {

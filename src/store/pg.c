@@ -37,10 +37,6 @@
 
 /* ---- the catalog ---------------------------------------------------------- */
 
-#define QUARANTINE_RUN_INDEX                                                                       \
-    "CREATE INDEX IF NOT EXISTS _pipemend_quarantine_run ON " CAT "_pipemend_quarantine USING "    \
-    "brin (run_id) WITH (autosummarize = on)"
-
 /* The catalog's objects, each with the statement that makes it: open
  * checks that all of them exist before it tries to create any, so a role
  * that may only read and write the catalog (no CREATE on the database)
@@ -75,10 +71,8 @@ static const struct {
      " created_at text NOT NULL, header bytea, delimiter text)"},
     {"_pipemend_quarantine_table", "CREATE INDEX IF NOT EXISTS _pipemend_quarantine_table ON " CAT
                                    "_pipemend_quarantine (table_name, id)"},
-    /* BRIN: a run's rows lie in the blocks written while it ran, and a
-     * block range's summary costs a quarantine storm next to nothing,
-     * where a B-tree entry per row cost about a tenth of its COPY */
-    {"_pipemend_quarantine_run", QUARANTINE_RUN_INDEX},
+    {"_pipemend_quarantine_run",
+     "CREATE INDEX IF NOT EXISTS _pipemend_quarantine_run ON " CAT "_pipemend_quarantine (run_id)"},
     {"_pipemend_proposals",
      "CREATE TABLE IF NOT EXISTS " CAT "_pipemend_proposals ("
      " id bigserial PRIMARY KEY, table_name text NOT NULL, run_id bigint NOT NULL,"
@@ -1173,12 +1167,20 @@ static void st_bind_blob(drv_stmt *st, int i, const void *v, size_t len)
 }
 
 /* A statement that only reads (the catalog's SELECTs): running it again
- * changes nothing. */
+ * changes nothing. Not one that locks rows, takes a lock, moves a sequence
+ * or sets a setting. */
 static bool reads_only(const char *sql)
 {
     if (strncmp(sql, PG_BINARY_RESULTS, strlen(PG_BINARY_RESULTS)) == 0)
         sql += strlen(PG_BINARY_RESULTS);
-    return strncmp(sql, "SELECT ", 7) == 0 && !strstr(sql, "FOR UPDATE");
+    static const char *const writes[] = {" FOR UPDATE", " FOR SHARE", " FOR NO KEY", " FOR KEY",
+                                         "nextval",     "setval",     "advisory",    "set_config"};
+    if (strncmp(sql, "SELECT ", 7) != 0)
+        return false;
+    for (size_t i = 0; i < sizeof writes / sizeof writes[0]; i++)
+        if (strstr(sql, writes[i]))
+            return false;
+    return true;
 }
 
 static pm_code st_step(drv_stmt *st, bool *row, pm_err *err)
@@ -1474,48 +1476,6 @@ static pm_code catalog_ensure(pg *p, pm_err *err)
     return commit(p, err);
 }
 
-/* The quarantine's run index was a B-tree: a catalog whose login owns the
- * table gets the BRIN index instead, once, under the catalog's lock. One
- * that does not keeps the B-tree, which answers the same queries. */
-static void run_index_upgrade(pg *p)
-{
-    static const char what[] = "cannot upgrade the quarantine's run index";
-    static const char look[] =
-        "SELECT a.amname = 'btree' AND pg_catalog.pg_has_role(t.relowner, 'USAGE') FROM "
-        "pg_catalog.pg_class i JOIN pg_catalog.pg_am a ON a.oid = i.relam JOIN "
-        "pg_catalog.pg_index x ON x.indexrelid = i.oid JOIN pg_catalog.pg_class t ON t.oid = "
-        "x.indrelid WHERE i.oid = to_regclass('" CAT "_pipemend_quarantine_run')";
-    pm_err e;
-    PGresult *res = NULL;
-    pm_code rc = run(p, look, NULL, &res, what, &e);
-    bool due = !rc && PQntuples(res) == 1 && col_bool(res, 0, 0);
-    PQclear(res);
-    if (rc || !due)
-        return;
-    /* another process may upgrade at the same time: look again under the
-     * catalog's lock */
-    rc = pg_exec(p, "BEGIN", what, &e);
-    if (!rc)
-        rc = xact_lock(p, "catalog", &e);
-    if (!rc) {
-        rc = run(p, look, NULL, &res, what, &e);
-        due = !rc && PQntuples(res) == 1 && col_bool(res, 0, 0);
-        PQclear(res);
-    }
-    if (!rc && due)
-        rc = pg_exec(p, "DROP INDEX " CAT "_pipemend_quarantine_run", what, &e);
-    if (!rc && due)
-        rc = pg_exec(p, QUARANTINE_RUN_INDEX, what, &e);
-    if (!rc)
-        rc = commit(p, &e);
-    else
-        pg_exec(p, "ROLLBACK", "cannot roll back", NULL);
-    /* the B-tree answers the same queries: no reason to fail the open (the
-     * next one tries again) */
-    if (rc)
-        pm_debug("the quarantine's run index stays a B-tree: %s", e.msg);
-}
-
 /* Incidents held their rows as one link per row (_pipemend_incident_rows);
  * now as ranges of row ids (catalog.c, RANGE_BLOCK). A catalog that still
  * has links gets each run of consecutive ids of an incident within one
@@ -1639,8 +1599,6 @@ pm_code pg_store_open(const char *url, pm_store *s, pm_err *err)
         rc = catalog_ensure(p, err);
     if (!rc)
         rc = links_upgrade(p, err);
-    if (!rc)
-        run_index_upgrade(p);
     if (rc) {
         pg_close(s);
         s->impl = NULL;

@@ -1200,6 +1200,10 @@ pm_code pg_sandbox_load(pm_store *s, pm_load_row *rows, size_t n, pm_arena *a, p
     pg *p = pg_of(s);
     if (!p->sandbox_open || !p->sandbox_table)
         return pm_err_set(err, PM_ERR_INTERNAL, "no sandbox is open");
+    for (size_t i = 0; i < n; i++) {
+        rows[i].refused = rows[i].unique = false;
+        rows[i].why = NULL;
+    }
     return n ? load_bisect(p, "pg_temp", SANDBOX_NAME, p->sandbox_table, rows, n, a, 0, err)
              : PM_OK;
 }

@@ -1220,9 +1220,15 @@ static pm_code catalog_upgrade(sq *q, pm_err *err)
         if (!has && q->limited == SQ_NORMAL) {
             snprintf(sql, sizeof sql, "ALTER TABLE %s ADD COLUMN %s %s", added[i].table,
                      added[i].column, added[i].decl);
-            pm_code rc = run_sql(q, sql, "cannot upgrade the catalog", err);
-            if (rc)
-                return rc;
+            pm_err ae;
+            /* another process opening the warehouse at once may have added
+             * it first: then it is there */
+            if (run_sql(q, sql, "cannot upgrade the catalog", &ae) != PM_OK &&
+                !strstr(ae.msg, "duplicate column name")) {
+                if (err)
+                    *err = ae;
+                return ae.code;
+            }
         } else if (!has) {
             if (!vlen)
                 vlen = (size_t)snprintf(view, sizeof view, "CREATE TEMP VIEW %s AS SELECT *",

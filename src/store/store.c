@@ -655,10 +655,15 @@ pm_code store_retype_prepare(pm_store *s, const char *qualified, const pm_table 
                           pg ? "DROP TABLE IF EXISTS pg_temp." RETYPE_PAIRS
                              : "DROP TABLE IF EXISTS temp." RETYPE_PAIRS,
                           "cannot clear the retype's pairs", err);
+            /* on PostgreSQL gone with the transaction (an apply's, a dry
+             * run's): a long-lived session does not keep a column's values */
             if (!rc)
                 rc = exec_sql(s,
-                              "CREATE TEMP TABLE " RETYPE_PAIRS " (col text NOT NULL, orig text "
-                              "NOT NULL, iso text NOT NULL, PRIMARY KEY (col, orig))",
+                              pg ? "CREATE TEMP TABLE " RETYPE_PAIRS " (col text NOT NULL, orig "
+                                   "text NOT NULL, iso text NOT NULL, PRIMARY KEY (col, orig)) ON "
+                                   "COMMIT DROP"
+                                 : "CREATE TEMP TABLE " RETYPE_PAIRS " (col text NOT NULL, orig "
+                                   "text NOT NULL, iso text NOT NULL, PRIMARY KEY (col, orig))",
                               "cannot make the retype's pairs", err);
             any = true;
         }

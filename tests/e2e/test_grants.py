@@ -611,25 +611,6 @@ class TestGrantsOnPostgres(E2E):
         self.assertEqual(self.count("orders"), 41)
         self.assertEqual(self.sql("SELECT count(*) FROM _pipemend_incident_ranges"), [(0,)])
 
-    def test_a_btree_run_index_the_login_does_not_own_stays_and_answers(self):
-        self.pm_as(self.app, "ingest", "--table", "orders", self.write("d1.ndjson", [rec(1)]),
-                   expect=EXIT_LOADED)
-        self.pm_as(self.app, "ingest", "--table", "orders", "--policy", "review",
-                   self.write("d2.ndjson", [rec(i, coupon="C") for i in range(2, 12)]),
-                   expect=EXIT_QUARANTINED)
-        self.sql_script("SET ROLE pipemend_owner",
-                        "DROP INDEX pipemend._pipemend_quarantine_run",
-                        "CREATE INDEX _pipemend_quarantine_run ON pipemend._pipemend_quarantine "
-                        "(run_id)",
-                        "RESET ROLE")
-        q = self.pm_as(self.app, "quarantine", "list", "--run", "2", "--json",
-                       expect=EXIT_LOADED).json()
-        self.assertEqual(len(q), 10)
-        self.assertEqual(self.sql("SELECT a.amname FROM pg_class i JOIN pg_am a ON a.oid = "
-                                  "i.relam WHERE i.oid = "
-                                  "to_regclass('pipemend._pipemend_quarantine_run')"),
-                         [("btree",)])
-
     def test_a_loader_only_login_loads_and_the_migrator_heals(self):
         # the stricter split: workers log in as members of pipemend_loader
         # alone (they cannot change a table), a person approves as the login

@@ -207,33 +207,23 @@ class TestPostgres(E2E):
         self.assertEqual(self.sql("SELECT count(*) FROM pg_class WHERE relname = 'pm_sandbox'"),
                          [(0,)])
 
-    def run_index(self):
-        return self.sql("SELECT a.amname FROM pg_class i JOIN pg_am a ON a.oid = i.relam "
-                        "WHERE i.oid = to_regclass('pipemend._pipemend_quarantine_run')")
-
-    def test_the_quarantine_run_index_of_an_earlier_pipemend_becomes_brin(self):
+    def test_dry_run_failure_that_is_no_refusal_stays_with_its_rows(self):
+        # a CHECK whose function fails with an error that is no row's
+        # refusal: the dry run's one COPY fails, and its rows are tried one
+        # by one, so only the rows that fail say so
         self.ingest("t", self.write("a.ndjson", [rec(i) for i in range(5)]), expect=EXIT_LOADED)
-        self.assertEqual(self.run_index(), [("brin",)])
-        for k in range(3):
-            self.ingest("t", self.write("b%d.ndjson" % k,
-                                        [rec(100 * k + i, n="x%d" % i) for i in range(30 + k)]),
-                        extra=("--policy", "review"), expect=EXIT_QUARANTINED)
-        # an earlier pipemend made it a B-tree: the next open replaces it
-        self.sql_exec("DROP INDEX pipemend._pipemend_quarantine_run")
-        self.sql_exec("CREATE INDEX _pipemend_quarantine_run ON pipemend._pipemend_quarantine "
-                      "(run_id)")
-        self.assertEqual(self.run_index(), [("btree",)])
-        runs = sorted({e["run_id"] for e in self.quarantine()})
-        self.assertEqual(len(runs), 3)
-        self.assertEqual(self.run_index(), [("brin",)])
-        for k, run_id in enumerate(runs):
-            q = self.quarantine("--run", str(run_id))
-            self.assertEqual(sorted(e["id"] for e in q),
-                             [i for (i,) in self.sql("SELECT id FROM _pipemend_quarantine WHERE "
-                                                     "run_id = ? ORDER BY id", (run_id,))])
-            self.assertEqual(len(q), 30 + k)
-        # a discard by run meets only that run's rows
-        r = self.pm("quarantine", "discard", "--run", str(runs[1]), "--yes", "--db", self.db)
-        self.assertEqual(r.rc, 0, r)
-        self.assertEqual(sorted({e["run_id"] for e in self.quarantine()}), [runs[0], runs[2]])
-        self.assertEqual(len(self.quarantine()), 30 + 32)
+        self.sql_script(
+            "CREATE FUNCTION public.not_13(n bigint) RETURNS boolean LANGUAGE plpgsql AS $$ "
+            "BEGIN IF n = 13 THEN RAISE EXCEPTION 'no thirteen here' USING ERRCODE = '42P17'; "
+            "END IF; RETURN true; END $$",
+            "ALTER TABLE public.t ADD CONSTRAINT t_not_13 CHECK (public.not_13(n))")
+        rows = [rec(100 + i, n=13 if i in (3, 7) else 20 + i, coupon="C") for i in range(10)]
+        self.ingest("t", self.write("b.ndjson", rows), extra=("--policy", "review"),
+                    expect=EXIT_QUARANTINED)
+        ps = [p for p in self.pm("proposals", "list", "--db", self.db, "--json").json()
+              if p["state"] == "pending"]
+        self.assertEqual([o["op"] for p in ps for o in p["ops"]], ["add_column"], ps)
+        dr = ps[0]["dry_run"]
+        self.assertEqual((dr["rows"], dr["would_load"], dr["would_fail"]), (10, 8, 2), dr)
+        self.assertEqual([f["count"] for f in dr["failures"]], [2], dr)
+        self.assertIn("no thirteen here", dr["failures"][0]["message"])
