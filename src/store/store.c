@@ -577,6 +577,9 @@ static bool retype_row(void *arg, drv_stmt *st)
 }
 
 #define RETYPE_PAIRS "_pipemend_retype"
+#define PAIRS_TABLE                                                                                \
+    "CREATE TEMP TABLE " RETYPE_PAIRS " (col text NOT NULL, orig text NOT NULL, iso text NOT "     \
+    "NULL, PRIMARY KEY (col, orig))"
 
 /* The pairs (column, value, its ISO text) of one column into the pairs
  * table; unless the ALTER maps them itself, the column is rewritten. */
@@ -658,12 +661,7 @@ pm_code store_retype_prepare(pm_store *s, const char *qualified, const pm_table 
             /* on PostgreSQL gone with the transaction (an apply's, a dry
              * run's): a long-lived session does not keep a column's values */
             if (!rc)
-                rc = exec_sql(s,
-                              pg ? "CREATE TEMP TABLE " RETYPE_PAIRS " (col text NOT NULL, orig "
-                                   "text NOT NULL, iso text NOT NULL, PRIMARY KEY (col, orig)) ON "
-                                   "COMMIT DROP"
-                                 : "CREATE TEMP TABLE " RETYPE_PAIRS " (col text NOT NULL, orig "
-                                   "text NOT NULL, iso text NOT NULL, PRIMARY KEY (col, orig))",
+                rc = exec_sql(s, pg ? PAIRS_TABLE " ON COMMIT DROP" : PAIRS_TABLE,
                               "cannot make the retype's pairs", err);
             any = true;
         }

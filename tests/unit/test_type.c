@@ -233,6 +233,43 @@ static void test_float64_fit(void **state)
     assert_false(fits(raw(".5"), T(PM_T_FLOAT64)));
 }
 
+static uint64_t xorshift(uint64_t *s)
+{
+    *s ^= *s << 13;
+    *s ^= *s >> 7;
+    *s ^= *s << 17;
+    return *s;
+}
+
+/* A number literal of 1 to maxdig digits into lit, without an exponent: a
+ * sign or none, a point somewhere or none, and no leading zero (one now
+ * and then when some_lead0, which is no number). Returns its length;
+ * *ndig gets its digits and *rest the random bits it did not use. */
+static size_t number_literal(uint64_t *seed, int maxdig, bool some_lead0, char *lit, int *ndig,
+                             uint64_t *rest)
+{
+    uint64_t r = xorshift(seed);
+    int nd = 1 + (int)(r % (unsigned)maxdig);
+    r /= (unsigned)maxdig;
+    size_t n = 0;
+    if (r & 1)
+        lit[n++] = '-';
+    r >>= 1;
+    int point = (int)(r % (unsigned)(nd + 1)); /* 0 or nd: no point */
+    r /= (unsigned)(nd + 1);
+    for (int d = 0; d < nd; d++) {
+        if (d == point && d > 0)
+            lit[n++] = '.';
+        uint64_t x = xorshift(seed);
+        bool lead = d == 0 && nd > 1 && point != 1;
+        lit[n++] = (char)('0' + (lead && (!some_lead0 || (x & 63)) ? 1 + x % 9 : x % 10));
+    }
+    lit[n] = '\0';
+    *ndig = nd;
+    *rest = r;
+    return n;
+}
+
 /* The float64 cell must be the double strtod gives, bit for bit, whichever
  * path type_fits takes to get it. */
 static void test_float64_matches_strtod(void **state)
@@ -240,29 +277,11 @@ static void test_float64_matches_strtod(void **state)
     uint64_t seed = 88172645463325252ULL; /* xorshift: the same literals every run */
     char lit[64];
     for (int iter = 0; iter < 200000; iter++) {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        uint64_t r = seed;
-        int ndig = 1 + (int)(r % 19);
-        r /= 19;
-        size_t n = 0;
-        if (r & 1)
-            lit[n++] = '-';
-        r >>= 1;
-        int point = (int)(r % (unsigned)(ndig + 1));
-        r /= (unsigned)(ndig + 1);
-        for (int d = 0; d < ndig; d++) {
-            if (d == point && d > 0)
-                lit[n++] = '.';
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            lit[n++] = (char)('0' + (d == 0 && ndig > 1 && point != 1 ? 1 + seed % 9 : seed % 10));
-        }
+        int ndig;
+        uint64_t r;
+        size_t n = number_literal(&seed, 19, false, lit, &ndig, &r);
         if (r & 1)
             n += (size_t)sprintf(lit + n, "e%d", (int)((r >> 1) % 61) - 30);
-        lit[n] = '\0';
         pm_value v = num(lit);
         pm_cell c;
         if (!type_fits(&v, T(PM_T_FLOAT64), &c)) {
@@ -287,29 +306,10 @@ static void test_number_short_path_agrees(void **state)
     uint64_t seed = 0x9E3779B97F4A7C15ULL;
     char lit[64], lit_e0[70];
     for (int iter = 0; iter < 100000; iter++) {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        uint64_t r = seed;
-        int ndig = 1 + (int)(r % 21); /* up to 21 digits: past the short path's 19 */
-        r /= 21;
-        size_t n = 0;
-        if (r & 1)
-            lit[n++] = '-';
-        r >>= 1;
-        int point = (int)(r % (unsigned)(ndig + 1)); /* 0 or ndig: no point */
-        r /= (unsigned)(ndig + 1);
-        for (int d = 0; d < ndig; d++) {
-            if (d == point && d > 0)
-                lit[n++] = '.';
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            /* mostly no leading zero; sometimes one, which is no number */
-            bool lead = d == 0 && ndig > 1 && point != 1;
-            lit[n++] = (char)('0' + (lead && (seed & 63) ? 1 + seed % 9 : seed % 10));
-        }
-        lit[n] = '\0';
+        int ndig;
+        uint64_t r;
+        /* up to 21 digits: past the short path's 19 */
+        number_literal(&seed, 21, true, lit, &ndig, &r);
         snprintf(lit_e0, sizeof lit_e0, "%se0", lit);
 
         pm_value v = num(lit), w = num(lit_e0);
