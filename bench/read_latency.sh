@@ -1,9 +1,11 @@
 #!/bin/sh
 # bench/read_latency.sh BINARY - how long the reads every face makes again
 # and again take on a small and on a large warehouse: `pipemend status`,
-# MCP list_tables and MCP get_pipeline_status (over stdio), on SQLite and on
-# PostgreSQL, at 10,000 rows and at 5,000,000 rows with 2,200,000 of them
-# quarantined (the warehouse of issue 12), with the ratio large / small.
+# MCP list_tables and MCP get_pipeline_status (over stdio), and `quarantine
+# list --run` of the oldest run, on SQLite and on PostgreSQL, at 10,000 rows
+# and at 5,000,000 rows with 2,200,000 of them quarantined (the warehouse of
+# issue 12; the rows it grew by belong to a newer run than the seed's), with
+# the ratio large / small.
 # Target (issue 12): within 2x. These reads use the counts pipemend keeps
 # with its writes (src/store/counts.c), not count(*).
 #
@@ -113,14 +115,19 @@ seed() {
 grow_sqlite() {
     sqlite3 "$1" <<EOF
 BEGIN;
+INSERT INTO _pipemend_runs (pipeline, table_name, status, started_at, finished_at, rows_read,
+    rows_loaded, rows_quarantined, pid, host)
+SELECT pipeline, table_name, status, started_at, finished_at, $3 - 440, 0, $3 - 440, pid, host
+FROM _pipemend_runs WHERE id = (SELECT run_id FROM _pipemend_quarantine ORDER BY id LIMIT 1);
 WITH RECURSIVE c(x) AS (SELECT 1001 UNION ALL SELECT x + 1 FROM c WHERE x < 1000 + $2 - 560)
 INSERT INTO t (id, v, note) SELECT 3000000000 + x, 3000000000 + x, 'a row of the read bench'
 FROM c;
 WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < $3 - 440)
 INSERT INTO _pipemend_quarantine (run_id, table_name, pipeline, source, byte_offset, line, raw,
     raw_truncated, kinds, message, findings, status, created_at, header)
-SELECT q.run_id, q.table_name, q.pipeline, q.source, q.byte_offset + 100 * x, q.line + x, q.raw,
-    q.raw_truncated, q.kinds, q.message, q.findings, q.status, q.created_at, q.header
+SELECT (SELECT max(id) FROM _pipemend_runs), q.table_name, q.pipeline, q.source,
+    q.byte_offset + 100 * x, q.line + x, q.raw, q.raw_truncated, q.kinds, q.message, q.findings,
+    q.status, q.created_at, q.header
 FROM c, (SELECT * FROM _pipemend_quarantine ORDER BY id LIMIT 1) q;
 INSERT INTO _pipemend_incident_ranges (incident, first_qrow, last_qrow, nrows)
 SELECT (SELECT min(incident) FROM _pipemend_incident_ranges), min(id), max(id), count(*)
@@ -136,13 +143,19 @@ EOF
 grow_pg() {
     PGOPTIONS='-c client_min_messages=warning' psql -X -q -v ON_ERROR_STOP=1 -d "$1" <<EOF
 BEGIN;
+INSERT INTO pipemend._pipemend_runs (pipeline, table_name, status, started_at, finished_at,
+    rows_read, rows_loaded, rows_quarantined, pid, host)
+SELECT pipeline, table_name, status, started_at, finished_at, $3 - 440, 0, $3 - 440, pid, host
+FROM pipemend._pipemend_runs
+WHERE id = (SELECT run_id FROM pipemend._pipemend_quarantine ORDER BY id LIMIT 1);
 INSERT INTO public.t (id, v, note)
 SELECT 3000000000 + x, 3000000000 + x, 'a row of the read bench'
 FROM generate_series(1001, 1000 + $2 - 560) x;
 INSERT INTO pipemend._pipemend_quarantine (run_id, table_name, pipeline, source, byte_offset,
     line, raw, raw_truncated, kinds, message, findings, status, created_at, header)
-SELECT q.run_id, q.table_name, q.pipeline, q.source, q.byte_offset + 100 * x, q.line + x, q.raw,
-    q.raw_truncated, q.kinds, q.message, q.findings, q.status, q.created_at, q.header
+SELECT (SELECT max(id) FROM pipemend._pipemend_runs), q.table_name, q.pipeline, q.source,
+    q.byte_offset + 100 * x, q.line + x, q.raw, q.raw_truncated, q.kinds, q.message, q.findings,
+    q.status, q.created_at, q.header
 FROM generate_series(1, $3 - 440) x,
     (SELECT * FROM pipemend._pipemend_quarantine ORDER BY id LIMIT 1) q;
 INSERT INTO pipemend._pipemend_incident_ranges (incident, first_qrow, last_qrow, nrows)
@@ -221,6 +234,27 @@ print(" ".join(out))
 EOF
 }
 
+# list_ms BIN URL: REPEAT timed `quarantine list --run 2 --limit 20`: the
+# newest rows of the seed's run (440 rows, the oldest run, under every row
+# the warehouse grew by), "median best" in ms
+list_ms() {
+    n=$("$1" quarantine list --db "$2" --run 2 --limit 20 --json 2>/dev/null | python3 -c '
+import json, sys
+rows = json.load(sys.stdin)
+print(len(rows) if all(r["run_id"] == 2 for r in rows) else -1)') || n=x
+    [ "$n" = 20 ] || die "quarantine list --run 2 on $2 did not give 20 rows of run 2 ($n)"
+    : >"$OUT/times"
+    i=0
+    while [ $i -lt "$REPEAT" ]; do
+        t0=$(now_ns)
+        "$1" quarantine list --db "$2" --run 2 --limit 20 >/dev/null 2>&1 || die "list failed on $2"
+        ms_since "$t0" >>"$OUT/times"
+        echo >>"$OUT/times"
+        i=$((i + 1))
+    done
+    sort -n "$OUT/times" | awk 'NF { a[n++] = $1 } END { printf "%s %s", a[int(n / 2)], a[0] }'
+}
+
 # check URL ROWS QUARANTINED: status --json says what the warehouse holds
 check() {
     got=$("$BIN" status --db "$1" --json 2>/dev/null | python3 -c '
@@ -239,11 +273,12 @@ measure() {
     "$BIN" status --db "$3" >/dev/null 2>&1 || die "status failed on $3"
     first=$(ms_since "$t0")
     check "$3" "$4" "$5"
-    set -- "$1" "$2" "$3" "$(status_ms "$BIN" "$3")" "$(mcp_ms "$BIN" "$3")" "$first"
-    echo "$1 $2 new $4 $5 $6" >>"$RESULTS"
+    set -- "$1" "$2" "$3" "$(status_ms "$BIN" "$3")" "$(mcp_ms "$BIN" "$3")" "$first" \
+        "$(list_ms "$BIN" "$3")"
+    echo "$1 $2 new $4 $5 $7 $6" >>"$RESULTS"
     if [ -n "$BASELINE_BIN" ]; then
-        echo "$1 $2 baseline $(status_ms "$BASELINE_BIN" "$3") $(mcp_ms "$BASELINE_BIN" "$3") -" \
-            >>"$RESULTS"
+        echo "$1 $2 baseline $(status_ms "$BASELINE_BIN" "$3") $(mcp_ms "$BASELINE_BIN" "$3")" \
+            "$(list_ms "$BASELINE_BIN" "$3") -" >>"$RESULTS"
     fi
 }
 
@@ -287,7 +322,7 @@ printf 'small: %s rows, %s quarantined; large: %s rows, %s quarantined; median (
 awk '
 { k = $1 " " $3; seen[k] = 1; order[++n] = k
   st[k, $2] = $4; stb[k, $2] = $5; lt[k, $2] = $6; ltb[k, $2] = $7
-  gp[k, $2] = $8; gpb[k, $2] = $9; fo[k, $2] = $10 }
+  gp[k, $2] = $8; gpb[k, $2] = $9; ql[k, $2] = $10; qlb[k, $2] = $11; fo[k, $2] = $12 }
 function row(name, s, sb, l, lb) {
     r = (s > 0) ? l / s : 0
     printf "  %-22s %9.2f (%7.2f) %9.2f (%7.2f) %7.2fx  %s\n", name, s, sb, l, lb, r,
@@ -302,6 +337,7 @@ END {
         row("status", st[k, "small"], stb[k, "small"], st[k, "large"], stb[k, "large"])
         row("mcp list_tables", lt[k, "small"], ltb[k, "small"], lt[k, "large"], ltb[k, "large"])
         row("mcp get_pipeline_status", gp[k, "small"], gpb[k, "small"], gp[k, "large"], gpb[k, "large"])
+        row("list --run (oldest)", ql[k, "small"], qlb[k, "small"], ql[k, "large"], qlb[k, "large"])
         if (fo[k, "small"] != "-")
             printf "  %-22s %9.1f           %9.1f            (counts the warehouse once)\n",
                 "first open (status)", fo[k, "small"], fo[k, "large"]

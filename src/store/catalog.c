@@ -42,6 +42,13 @@
     "q.raw_truncated, q.kinds, q.message, q.findings, q.status, q.created_at, q.header, "          \
     "q.delimiter"
 
+/* id within lo..hi: the span of the run asked for (counts_run_span; the
+ * whole key when no run is), a range of the primary key where no index on
+ * run_id would help (there is none: SQLite cannot use one through "$2 = 0
+ * OR run_id = $2", and on PostgreSQL it cost every quarantined row a
+ * B-tree entry) */
+#define RUN_SPAN(id, lo, hi) id " >= CAST(" lo " AS bigint) AND " id " <= CAST(" hi " AS bigint)"
+
 #define INCIDENT_ACTIVE "state NOT IN ('resolved', 'dismissed')"
 
 /* Which quarantined rows belong to an incident is kept as ranges of their
@@ -290,8 +297,8 @@ static const struct {
     [ST_QUARANTINE_LIST] = {"SELECT " QROW_COLUMNS " FROM _pipemend_quarantine q WHERE (CAST($1 "
                             "AS text) IS NULL OR q.table_name = CAST($1 AS text)) AND (CAST($2 AS "
                             "bigint) = 0 OR q.run_id = CAST($2 AS bigint)) AND (CAST($3 AS bigint) "
-                            "= 0 OR q.id = CAST($3 AS bigint)) ORDER BY q.id DESC LIMIT CAST($4 "
-                            "AS bigint)",
+                            "= 0 OR q.id = CAST($3 AS bigint)) AND " RUN_SPAN(
+                                "q.id", "$5", "$6") " ORDER BY q.id DESC LIMIT CAST($4 AS bigint)",
                             "cannot list quarantine"},
     /* the ranges of resolved incidents about ids $1..$2: a row in one is
      * "stranded", and the replay links it again to an active incident (one
@@ -306,7 +313,9 @@ static const struct {
                               "AS bigint) = 0 OR q.run_id = CAST($2 AS bigint)) AND (CAST($3 AS "
                               "text) IS NULL OR (',' || q.kinds || ',') LIKE CAST($3 AS text) "
                               "ESCAPE '\\') AND (CAST($4 AS bigint) = 0 OR q.id < CAST($4 AS "
-                              "bigint)) ORDER BY q.id DESC LIMIT CAST($5 AS bigint)",
+                              "bigint)) AND " RUN_SPAN(
+                                  "q.id", "$6",
+                                  "$7") " ORDER BY q.id DESC LIMIT CAST($5 AS bigint)",
                               "cannot list quarantine"},
     /* what a replay needs to parse a page again, nothing more: the
      * findings and status of the few rows that still do not fit come
@@ -330,7 +339,8 @@ static const struct {
  * and discard */
 #define QUARANTINE_WHERE                                                                           \
     "(CAST($1 AS text) IS NULL OR table_name = CAST($1 AS text)) AND (CAST($2 AS bigint) = 0 OR "  \
-    "run_id = CAST($2 AS bigint)) AND (CAST($3 AS bigint) = 0 OR id = CAST($3 AS bigint))"
+    "run_id = CAST($2 AS bigint)) AND (CAST($3 AS bigint) = 0 OR id = CAST($3 AS bigint)) "        \
+    "AND " RUN_SPAN("id", "$4", "$5")
     [ST_QUARANTINE_COUNT_WHERE] =
         {"SELECT count(*) FROM _pipemend_quarantine WHERE " QUARANTINE_WHERE,
          "cannot count quarantine"},
@@ -348,8 +358,8 @@ static const struct {
     [ST_QUARANTINE_EXPORT] =
         {"SELECT id, run_id, table_name, NULL, source, byte_offset, line, raw, "
          "raw_truncated, NULL, NULL, NULL, NULL, NULL, header, delimiter FROM "
-         "_pipemend_quarantine WHERE " QUARANTINE_WHERE " AND id > CAST($4 AS "
-         "bigint) ORDER BY id LIMIT CAST($5 AS bigint)",
+         "_pipemend_quarantine WHERE " QUARANTINE_WHERE " AND id > CAST($6 AS "
+         "bigint) ORDER BY id LIMIT CAST($7 AS bigint)",
          "cannot read quarantine"},
     [ST_FORGET_CHECKPOINTS] = {"DELETE FROM _pipemend_checkpoints WHERE table_name = CAST($1 AS "
                                "text)",
@@ -1394,10 +1404,11 @@ pm_code store_quarantine_add(pm_store *s, const pm_qrow *q, int64_t *id, pm_err 
     TEXT(st, 13, q->delimiter ? delim : NULL);
     if ((rc = first(st, &row, err)))
         return rc;
+    int64_t got = C_INT(st, 0);
     if (id)
-        *id = C_INT(st, 0);
+        *id = got;
     DONE(st);
-    return counts_note(s, q->table, q->run_id, 0, 1, 0, 0, err);
+    return counts_note_quarantined(s, q->table, q->run_id, got, err);
 }
 
 pm_code store_quarantine_add_many(pm_store *s, const pm_qrow *q, size_t n, int64_t *ids,
@@ -1408,9 +1419,13 @@ pm_code store_quarantine_add_many(pm_store *s, const pm_qrow *q, size_t n, int64
             return pm_err_set(err, PM_ERR_LIMIT, "a quarantined row is too large to keep");
     pm_code rc = PM_OK;
     if (n && s->drv->quarantine_add_many) {
-        rc = s->drv->quarantine_add_many(s, q, n, ids, err);
+        /* the ids widen their runs' spans in the kept counts */
+        int64_t *got = ids ? ids : pm_xmalloc(n * sizeof *got);
+        rc = s->drv->quarantine_add_many(s, q, n, got, err);
         for (size_t i = 0; !rc && i < n; i++)
-            rc = counts_note(s, q[i].table, q[i].run_id, 0, 1, 0, 0, err);
+            rc = counts_note_quarantined(s, q[i].table, q[i].run_id, got[i], err);
+        if (got != ids)
+            free(got);
         return rc;
     }
     for (size_t i = 0; !rc && i < n; i++)
@@ -1438,13 +1453,18 @@ static pm_code quarantine_list(pm_store *s, const char *table, int64_t run_id, i
     drv_stmt *st;
     *n = 0;
     *out = NULL;
-    pm_code rc = stmt(s, ST_QUARANTINE_LIST, &st, err);
+    int64_t lo, hi;
+    pm_code rc = counts_run_span(s, table, run_id, &lo, &hi, err);
+    if (!rc)
+        rc = stmt(s, ST_QUARANTINE_LIST, &st, err);
     if (rc)
         return rc;
     TEXT(st, 1, table);
     INT(st, 2, run_id);
     INT(st, 3, id);
     INT(st, 4, limit_of(limit));
+    INT(st, 5, lo);
+    INT(st, 6, hi);
     return read_qrows(st, a, out, n, err);
 }
 
@@ -1475,7 +1495,10 @@ pm_code store_quarantine_browse(pm_store *s, const pm_qrow_filter *f, int limit,
         pattern[j++] = '%';
         pattern[j] = 0;
     }
-    pm_code rc = stmt(s, ST_QUARANTINE_BROWSE, &st, err);
+    int64_t lo, hi;
+    pm_code rc = counts_run_span(s, f->table, f->run_id, &lo, &hi, err);
+    if (!rc)
+        rc = stmt(s, ST_QUARANTINE_BROWSE, &st, err);
     if (rc)
         return rc;
     TEXT(st, 1, f->table);
@@ -1483,6 +1506,8 @@ pm_code store_quarantine_browse(pm_store *s, const pm_qrow_filter *f, int limit,
     TEXT(st, 3, f->kind ? pattern : NULL);
     INT(st, 4, f->before);
     INT(st, 5, limit_of(limit));
+    INT(st, 6, lo);
+    INT(st, 7, hi);
     return read_qrows(st, a, out, n, err);
 }
 
@@ -1620,12 +1645,17 @@ pm_code store_quarantine_count_where(pm_store *s, const char *table, int64_t run
 {
     drv_stmt *st;
     bool row;
-    pm_code rc = stmt(s, ST_QUARANTINE_COUNT_WHERE, &st, err);
+    int64_t lo, hi;
+    pm_code rc = counts_run_span(s, table, run_id, &lo, &hi, err);
+    if (!rc)
+        rc = stmt(s, ST_QUARANTINE_COUNT_WHERE, &st, err);
     if (rc)
         return rc;
     TEXT(st, 1, table);
     INT(st, 2, run_id);
     INT(st, 3, 0);
+    INT(st, 4, lo);
+    INT(st, 5, hi);
     if ((rc = first(st, &row, err)))
         return rc;
     *n = C_INT(st, 0);
@@ -1639,14 +1669,19 @@ pm_code store_quarantine_export_page(pm_store *s, const char *table, int64_t run
     drv_stmt *st;
     *n = 0;
     *out = NULL;
-    pm_code rc = stmt(s, ST_QUARANTINE_EXPORT, &st, err);
+    int64_t lo, hi;
+    pm_code rc = counts_run_span(s, table, run_id, &lo, &hi, err);
+    if (!rc)
+        rc = stmt(s, ST_QUARANTINE_EXPORT, &st, err);
     if (rc)
         return rc;
     TEXT(st, 1, table);
     INT(st, 2, run_id);
     INT(st, 3, 0);
-    INT(st, 4, after);
-    INT(st, 5, limit_of(limit));
+    INT(st, 4, lo);
+    INT(st, 5, hi);
+    INT(st, 6, after);
+    INT(st, 7, limit_of(limit));
     return read_qrows(st, a, out, n, err);
 }
 
@@ -1865,7 +1900,10 @@ pm_code store_quarantine_discard(pm_store *s, const char *table, int64_t run_id,
     *n = 0;
     drv_stmt *st;
     bool grouped = s->drv->dialect.gone_open[0] != '\0';
+    int64_t lo, hi;
     pm_code rc = own_begin(s, &own, err);
+    if (!rc)
+        rc = counts_run_span(s, table, run_id, &lo, &hi, err);
     if (!rc && !grouped)
         rc = stmt(s, ST_QUARANTINE_DISCARD_GROUPS, &st, err);
     if (!rc && !grouped) {
@@ -1873,6 +1911,8 @@ pm_code store_quarantine_discard(pm_store *s, const char *table, int64_t run_id,
         TEXT(st, 1, table);
         INT(st, 2, run_id);
         INT(st, 3, id);
+        INT(st, 4, lo);
+        INT(st, 5, hi);
         rc = discard_groups(s, st, &ids, n, err);
     }
     if (!rc)
@@ -1881,6 +1921,8 @@ pm_code store_quarantine_discard(pm_store *s, const char *table, int64_t run_id,
         TEXT(st, 1, table);
         INT(st, 2, run_id);
         INT(st, 3, id);
+        INT(st, 4, lo);
+        INT(st, 5, hi);
         if (grouped)
             rc = discard_groups(s, st, &ids, n, err);
         else

@@ -8,9 +8,13 @@
  * 0), the rows of it waiting in quarantine, and the rows replayed out of
  * quarantine and discarded from it, ever; and one row per run that
  * quarantined rows (run_id > 0), whose quarantined is how many of that
- * run's rows still wait. One more row, table_name '', says that the counts
- * were computed: a warehouse made by an earlier pipemend gets them at its
- * first open by this one, counted in full once, under the lock "counts".
+ * run's rows still wait, and whose first_qrow..last_qrow hold the ids of
+ * every row the run quarantined (NULL: not known, a run counted by a
+ * pipemend before the spans): a run's rows are read in that span of the
+ * quarantine's primary key, with no index on run_id. One more row,
+ * table_name '', says that the counts were computed: a warehouse made by
+ * an earlier pipemend gets them at its first open by this one, counted in
+ * full once, under the lock "counts".
  *
  * The writes of a transaction (the load, quarantine's insert, replay's and
  * discard's deletes) note what they did in memory (store_int.h:
@@ -42,23 +46,33 @@ enum {
     C_FILL_RUN,   /* quarantine per run */
     C_MARK,       /* the counts are computed */
     C_ALL,        /* every table's rows in quarantine */
+    C_SPAN,       /* a run's span of quarantine ids */
     C_COUNT
 };
 
 _Static_assert(C_COUNT <= COUNTS_STMT_SLOTS, "store_int.h: COUNTS_STMT_SLOTS too small");
 
 #define COUNTS_COLUMNS "(table_name, run_id, loaded, quarantined, replayed, discarded)"
+#define COUNTS_COLUMNS_SPAN                                                                        \
+    "(table_name, run_id, loaded, quarantined, replayed, discarded, first_qrow, last_qrow)"
+/* The span widened by the new rows' ids (excluded NULL: none); a span not
+ * known stays so. */
+#define SPAN_END(col, cmp)                                                                         \
+    col " = CASE WHEN excluded." col " IS NULL OR c." col " IS NULL THEN c." col                   \
+        " WHEN excluded." col " " cmp " c." col " THEN excluded." col " ELSE c." col " END"
 
 static const struct {
     const char *sql;
     const char *what;
 } counts_sql[C_COUNT] = {
-    [C_ADD] = {"INSERT INTO _pipemend_table_counts AS c " COUNTS_COLUMNS
+    [C_ADD] = {"INSERT INTO _pipemend_table_counts AS c " COUNTS_COLUMNS_SPAN
                " VALUES (CAST($1 AS text), CAST($2 AS bigint), CAST($3 AS bigint), CAST($4 AS "
-               "bigint), CAST($5 AS bigint), CAST($6 AS bigint)) ON CONFLICT (table_name, run_id) "
+               "bigint), CAST($5 AS bigint), CAST($6 AS bigint), CAST($7 AS bigint), CAST($8 AS "
+               "bigint)) ON CONFLICT (table_name, run_id) "
                "DO UPDATE SET loaded = c.loaded + excluded.loaded, quarantined = c.quarantined + "
                "excluded.quarantined, replayed = c.replayed + excluded.replayed, discarded = "
-               "c.discarded + excluded.discarded",
+               "c.discarded + excluded.discarded, " SPAN_END("first_qrow",
+                                                             "<") ", " SPAN_END("last_qrow", ">"),
                "cannot update the table's counts"},
     [C_GET] = {"SELECT loaded, quarantined, replayed, discarded FROM _pipemend_table_counts WHERE "
                "table_name = CAST($1 AS text) AND run_id = CAST($2 AS bigint)",
@@ -74,14 +88,18 @@ static const struct {
                       " SELECT table_name, 0, 0, count(*), 0, 0 FROM _pipemend_quarantine "
                       "GROUP BY table_name",
                       "cannot compute the table counts"},
-    [C_FILL_RUN] = {"INSERT INTO _pipemend_table_counts " COUNTS_COLUMNS
-                    " SELECT table_name, run_id, 0, count(*), 0, 0 FROM _pipemend_quarantine "
-                    "WHERE run_id > 0 GROUP BY table_name, run_id",
+    [C_FILL_RUN] = {"INSERT INTO _pipemend_table_counts " COUNTS_COLUMNS_SPAN
+                    " SELECT table_name, run_id, 0, count(*), 0, 0, min(id), max(id) FROM "
+                    "_pipemend_quarantine WHERE run_id > 0 GROUP BY table_name, run_id",
                     "cannot compute the table counts"},
     [C_MARK] = {"INSERT INTO _pipemend_table_counts " COUNTS_COLUMNS " VALUES ('', 0, 0, 0, 0, 0)",
                 "cannot compute the table counts"},
     [C_ALL] = {"SELECT COALESCE(sum(quarantined), 0) FROM _pipemend_table_counts WHERE run_id = 0",
                "cannot read the table counts"},
+    [C_SPAN] = {"SELECT first_qrow, last_qrow FROM _pipemend_table_counts WHERE table_name = "
+                "CAST($1 AS text) AND run_id = CAST($2 AS bigint) AND first_qrow IS NOT NULL AND "
+                "last_qrow IS NOT NULL",
+                "cannot read the run's counts"},
 };
 
 static pm_code prep(pm_store *s, int id, drv_stmt **out, pm_err *err)
@@ -113,6 +131,13 @@ static pm_code add(pm_store *s, const counts_delta *d, pm_err *err)
     st->ops->bind_int(st, 4, d->quarantined);
     st->ops->bind_int(st, 5, d->replayed);
     st->ops->bind_int(st, 6, d->discarded);
+    if (d->first) {
+        st->ops->bind_int(st, 7, d->first);
+        st->ops->bind_int(st, 8, d->last);
+    } else {
+        st->ops->bind_null(st, 7);
+        st->ops->bind_null(st, 8);
+    }
     /* at a commit: goes with the COMMIT where the driver can */
     if (!st->ops->defer)
         return exec_stmt(st, err);
@@ -166,7 +191,7 @@ pm_code counts_flush(pm_store *s, pm_err *err)
         qsort(s->delta, s->ndelta, sizeof *s->delta, delta_order);
     for (size_t i = 0; !rc && i < s->ndelta; i++) {
         const counts_delta *d = &s->delta[i];
-        if (d->loaded || d->quarantined || d->replayed || d->discarded)
+        if (d->loaded || d->quarantined || d->replayed || d->discarded || d->first)
             rc = add(s, d, err);
     }
     counts_forget(s);
@@ -190,6 +215,21 @@ pm_code counts_note(pm_store *s, const char *table, int64_t run, int64_t loaded,
         d->discarded += discarded;
     }
     return s->drv->in_tx(s) ? PM_OK : counts_flush(s, err);
+}
+
+pm_code counts_note_quarantined(pm_store *s, const char *table, int64_t run, int64_t id,
+                                pm_err *err)
+{
+    if (!s->counts_kept || !table)
+        return PM_OK;
+    if (run > 0 && id > 0) {
+        counts_delta *d = delta_of(s, table, run);
+        if (!d->first || id < d->first)
+            d->first = id;
+        if (id > d->last)
+            d->last = id;
+    }
+    return counts_note(s, table, run, 0, 1, 0, 0, err);
 }
 
 pm_code counts_table_emptied(pm_store *s, const char *table, pm_err *err)
@@ -384,6 +424,39 @@ pm_code store_quarantine_total(pm_store *s, const char *table, int64_t run, int6
             st->ops->done(st);
     }
     *n = c.quarantined;
+    return rc;
+}
+
+pm_code counts_run_span(pm_store *s, const char *table, int64_t run, int64_t *first, int64_t *last,
+                        pm_err *err)
+{
+    *first = 0;
+    *last = INT64_MAX;
+    if (!s->counts_kept || run <= 0)
+        return PM_OK;
+    pm_arena *a = pm_arena_new(0);
+    pm_code rc = PM_OK;
+    if (!table) {
+        pm_run r;
+        bool found;
+        rc = store_run_get(s, run, a, &r, &found, err);
+        table = !rc && found ? r.table : NULL;
+    }
+    drv_stmt *st = NULL;
+    bool row = false;
+    if (!rc && table)
+        rc = prep(s, C_SPAN, &st, err);
+    if (st) {
+        st->ops->bind_text(st, 1, table);
+        st->ops->bind_int(st, 2, run);
+        rc = st->ops->step(st, &row, err);
+        if (!rc && row) {
+            *first = st->ops->col_int(st, 0);
+            *last = st->ops->col_int(st, 1);
+        }
+        st->ops->done(st);
+    }
+    pm_arena_free(a);
     return rc;
 }
 

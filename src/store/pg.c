@@ -71,8 +71,8 @@ static const struct {
      " created_at text NOT NULL, header bytea, delimiter text)"},
     {"_pipemend_quarantine_table", "CREATE INDEX IF NOT EXISTS _pipemend_quarantine_table ON " CAT
                                    "_pipemend_quarantine (table_name, id)"},
-    {"_pipemend_quarantine_run",
-     "CREATE INDEX IF NOT EXISTS _pipemend_quarantine_run ON " CAT "_pipemend_quarantine (run_id)"},
+    /* no index on run_id: a run's rows are read in its span of ids, kept
+     * with its counts (counts.c); catalogs made before keep theirs */
     {"_pipemend_proposals",
      "CREATE TABLE IF NOT EXISTS " CAT "_pipemend_proposals ("
      " id bigserial PRIMARY KEY, table_name text NOT NULL, run_id bigint NOT NULL,"
@@ -139,7 +139,7 @@ static const struct {
      "CREATE TABLE IF NOT EXISTS " CAT "_pipemend_table_counts ("
      " table_name text NOT NULL, run_id bigint NOT NULL, loaded bigint NOT NULL,"
      " quarantined bigint NOT NULL, replayed bigint NOT NULL, discarded bigint NOT NULL,"
-     " PRIMARY KEY (table_name, run_id))"},
+     " first_qrow bigint, last_qrow bigint, PRIMARY KEY (table_name, run_id))"},
 };
 #define NCATALOG (sizeof catalog_objects / sizeof catalog_objects[0])
 
@@ -157,6 +157,10 @@ static const struct {
     /* a CSV row's delimiter: its header alone does not always show it */
     {"_pipemend_quarantine", "delimiter",
      "ALTER TABLE " CAT "_pipemend_quarantine ADD COLUMN IF NOT EXISTS delimiter text"},
+    /* a run's span of quarantine ids (counts.c); NULL in old rows: not known */
+    {"_pipemend_table_counts", "first_qrow",
+     "ALTER TABLE " CAT "_pipemend_table_counts ADD COLUMN IF NOT EXISTS first_qrow bigint, ADD "
+     "COLUMN IF NOT EXISTS last_qrow bigint"},
     /* Checkpoints were a file's byte offset, fingerprint and line in
      * columns of their own; now they are their transport's position token
      * (store.h). Old rows become the file transport's token, version 1

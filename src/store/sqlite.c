@@ -111,7 +111,7 @@ static const char catalog_sql[] =
     "CREATE TABLE IF NOT EXISTS _pipemend_table_counts ("
     " table_name TEXT NOT NULL, run_id INTEGER NOT NULL, loaded INTEGER NOT NULL,"
     " quarantined INTEGER NOT NULL, replayed INTEGER NOT NULL, discarded INTEGER NOT NULL,"
-    " PRIMARY KEY (table_name, run_id)) STRICT;";
+    " first_qrow INTEGER, last_qrow INTEGER, PRIMARY KEY (table_name, run_id)) STRICT;";
 
 #define COUNT_CACHE 16
 
@@ -1173,7 +1173,8 @@ static pm_code catalog_create(sq *q, pm_err *err)
                     "CREATE TEMP TABLE _pipemend_table_counts ("
                     " table_name TEXT NOT NULL, run_id INTEGER NOT NULL, loaded INTEGER NOT NULL,"
                     " quarantined INTEGER NOT NULL, replayed INTEGER NOT NULL,"
-                    " discarded INTEGER NOT NULL, PRIMARY KEY (table_name, run_id)) STRICT",
+                    " discarded INTEGER NOT NULL, first_qrow INTEGER, last_qrow INTEGER,"
+                    " PRIMARY KEY (table_name, run_id)) STRICT",
                     err);
     }
     pm_code rc = run_sql(q, "BEGIN IMMEDIATE", "cannot create the catalog", err);
@@ -1201,6 +1202,9 @@ static pm_code catalog_upgrade(sq *q, pm_err *err)
         {"_pipemend_proposals", "dry_run", "TEXT"},
         {"_pipemend_proposals", "policy", "TEXT"},
         {"_pipemend_audit", "keyed", "INTEGER"},
+        /* a run's span of quarantine ids (counts.c) */
+        {"_pipemend_table_counts", "first_qrow", "INTEGER"},
+        {"_pipemend_table_counts", "last_qrow", "INTEGER"},
     };
     size_t n = sizeof added / sizeof added[0];
     /* a warehouse that cannot be written now: a table that lacks columns
@@ -1209,6 +1213,10 @@ static pm_code catalog_upgrade(sq *q, pm_err *err)
     char view[1024] = "";
     size_t vlen = 0;
     for (size_t i = 0; i < n; i++) {
+        /* not in the warehouse (its kept counts, read-only): catalog_create
+         * made it in memory, whole */
+        if (!table_exists_main(q, added[i].table))
+            continue;
         sqlite3_stmt *st;
         char sql[256];
         snprintf(sql, sizeof sql, "SELECT 1 FROM pragma_table_info('%s', 'main') WHERE name = '%s'",

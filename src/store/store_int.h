@@ -17,6 +17,7 @@ typedef struct counts_delta {
     char *table; /* owned */
     int64_t run;
     int64_t loaded, quarantined, replayed, discarded;
+    int64_t first, last; /* a run's: ids of the rows it quarantined (0: none) */
 } counts_delta;
 
 /* Room for counts.c's kept statements. */
@@ -58,6 +59,10 @@ pm_code catalog_prepare(pm_store *s, const char *sql, const char *what, drv_stmt
  * transaction is written at once. */
 pm_code counts_note(pm_store *s, const char *table, int64_t run, int64_t loaded,
                     int64_t quarantined, int64_t replayed, int64_t discarded, pm_err *err);
+/* A row of table's run went into quarantine with id: counted, and the
+ * run's span of ids widened to hold it. */
+pm_code counts_note_quarantined(pm_store *s, const char *table, int64_t run, int64_t id,
+                                pm_err *err);
 pm_code counts_flush(pm_store *s, pm_err *err);
 void counts_forget(pm_store *s);
 /* A table's rows all went (reset, drop): its loaded count is 0, in the
@@ -68,6 +73,12 @@ pm_code counts_table_emptied(pm_store *s, const char *table, pm_err *err);
  * cannot be written (read-only) keeps counting at each read. */
 void counts_open(pm_store *s);
 void counts_close(pm_store *s);
+/* Bounds on the ids of run's quarantined rows (table: the run's, NULL to
+ * look it up): every one of them lies in *first..*last. 0..INT64_MAX when
+ * they are not known (a run counted before the spans were kept, a
+ * warehouse that keeps no counts). */
+pm_code counts_run_span(pm_store *s, const char *table, int64_t run, int64_t *first, int64_t *last,
+                        pm_err *err);
 
 /* Records t as its next schema version with reason, in the caller's
  * transaction (PM_ERR_BUSY when another writer recorded that version

@@ -76,7 +76,7 @@ class CountsBase(E2E):
             out.append(res["structuredContent"])
         return out
 
-    def assert_exact(self, table, ctx="", pipeline=None):
+    def assert_exact(self, table, ctx="", pipeline=None, spans_known=True):
         """The kept counts are count(*)'s, and every reader shows them."""
         self._close_con()
         rows, q, runs = self.truth(table)
@@ -95,6 +95,26 @@ class CountsBase(E2E):
                 out = self.pm("quarantine", "list", "--run", str(run), "--limit", "1",
                               "--db", self.db).stdout
                 self.assertIn("1 of %d quarantined rows shown" % k, out, ctx)
+        # each run's rows lie in the span of ids kept with its counts, which
+        # is what list, export and discard --run read (no index on run_id)
+        spans = {r: (a, b) for r, a, b in self.sql(
+            "SELECT run_id, first_qrow, last_qrow FROM _pipemend_table_counts WHERE "
+            "table_name = ? AND run_id > 0", (table,))}
+        for run, lo, hi in self.sql("SELECT run_id, min(id), max(id) FROM _pipemend_quarantine "
+                                    "WHERE table_name = ? GROUP BY run_id", (table,)):
+            self.assertIn(run, spans, ctx)
+            a, b = spans[run]
+            if a is None and b is None and not spans_known:
+                continue  # a run counted before the spans: read in full
+            self.assertTrue(a is not None and a <= lo and hi <= b,
+                            "%s: run %d's rows %d..%d, its span %s..%s" % (ctx, run, lo, hi, a, b))
+        for run, k in sorted(runs.items())[:3]:
+            got = self.pm("quarantine", "list", "--run", str(run), "--limit", str(k + 1),
+                          "--json", "--db", self.db).json()
+            want = self.sql("SELECT id FROM _pipemend_quarantine WHERE run_id = ? ORDER BY id "
+                            "DESC", (run,))
+            self.assertEqual([x["id"] for x in got], [w[0] for w in want], ctx)
+        self._close_con()
         calls = [("list_tables", {})]
         if pipeline:
             calls.append(("get_pipeline_status", {"pipeline": pipeline}))
@@ -236,3 +256,81 @@ class TestUpgrade(CountsBase):
         r = self.pm("proposals", "approve", str(pid), "--db", self.db, "--actor", "alice")
         self.assertEqual(r.rc, 0, r)
         self.assertEqual(self.assert_exact("t", "replayed after the upgrade", "orders"), (100, 1))
+
+
+class TestRunSpans(CountsBase):
+    """A run's quarantined rows are found through the span of ids kept with
+    its counts: the reads by run (list, export, discard) must find every
+    row of the run and no other, whatever ran around it."""
+
+    def test_a_small_old_run_under_a_big_newer_one(self):
+        self.write_config(CONFIG)
+        self.write("feed/0.ndjson", [{"id": i, "n": i} for i in range(20)])
+        r = self.pm("run", "orders", "--db", self.db)
+        self.assertEqual(r.rc, EXIT_LOADED, r)
+        self.write("feed/a.ndjson", [{"id": 100 + i, "n": "old%d" % i} for i in range(5)])
+        r = self.pm("run", "orders", "--db", self.db)
+        self.assertEqual(r.rc, EXIT_QUARANTINED, r)
+        old = self.runs()[0]["id"]
+        self.write("feed/b.ndjson", [{"id": 1000 + i, "n": "new%d" % i} for i in range(3000)])
+        r = self.pm("run", "orders", "--db", self.db)
+        self.assertEqual(r.rc, EXIT_QUARANTINED, r)
+        new = self.runs()[0]["id"]
+        self.assertNotEqual(old, new)
+        self.assert_exact("t", "two runs", "orders")
+        got = self.pm("quarantine", "list", "--run", str(old), "--json", "--db", self.db).json()
+        self.assertEqual(sorted(json.loads(x["raw"])["n"] for x in got),
+                         ["old%d" % i for i in range(5)])
+        out = self.pm("quarantine", "export", "--run", str(old), "--db", self.db).stdout
+        self.assertEqual(sorted(json.loads(x)["n"] for x in out.splitlines()),
+                         ["old%d" % i for i in range(5)])
+        # the MCP tool filters by run the same way
+        got = self.mcp(("list_quarantine", {"run_id": old}))[0]
+        self.assertEqual(sorted(json.loads(x["raw"]["untrusted_feed_data"])["n"]
+                                for x in got["rows"]),
+                         ["old%d" % i for i in range(5)])
+        r = self.pm("quarantine", "discard", "--run", str(old), "--yes", "--json", "--db", self.db)
+        self.assertEqual(r.rc, 0, r)
+        self.assertEqual(r.json()["discarded"], 5, r)
+        self.assertEqual(self.sql("SELECT run_id, count(*) FROM _pipemend_quarantine GROUP BY "
+                                  "run_id"), [(new, 3000)])
+        self.assert_exact("t", "after the old run's discard", "orders")
+
+    def test_runs_counted_before_the_spans_are_read_in_full(self):
+        """A warehouse whose counts were kept by a pipemend before the spans:
+        the columns are added, its runs' spans are not known (NULL), and
+        their rows are still all found; runs after it get spans."""
+        self.write_config(CONFIG)
+        self.write("feed/0.ndjson", [{"id": i, "n": i} for i in range(20)])
+        r = self.pm("run", "orders", "--db", self.db)
+        self.assertEqual(r.rc, EXIT_LOADED, r)
+        for name, k in (("a", 7), ("b", 40)):
+            self.write("feed/%s.ndjson" % name,
+                       [{"id": i, "n": "%s%d" % (name, i)} for i in range(k)])
+            r = self.pm("run", "orders", "--db", self.db)
+            self.assertEqual(r.rc, EXIT_QUARANTINED, r)
+        runs = [x["id"] for x in self.runs()]
+        self.sql_script("ALTER TABLE _pipemend_table_counts DROP COLUMN first_qrow",
+                        "ALTER TABLE _pipemend_table_counts DROP COLUMN last_qrow")
+        self._close_con()
+        r = self.pm("status", "--db", self.db)
+        self.assertEqual(r.rc, 0, r)
+        self.assertEqual(self.sql("SELECT count(*) FROM _pipemend_table_counts WHERE run_id > 0 "
+                                  "AND first_qrow IS NOT NULL"), [(0,)])
+        self.assert_exact("t", "upgraded", "orders", spans_known=False)
+        for run in runs:
+            got = self.pm("quarantine", "list", "--run", str(run), "--json",
+                          "--db", self.db).json()
+            want = self.sql("SELECT count(*) FROM _pipemend_quarantine WHERE run_id = ?",
+                            (run,))[0][0]
+            self.assertEqual(len(got), want)
+        # a run after the upgrade keeps its span
+        self.write("feed/c.ndjson", [{"id": 500 + i, "n": "c%d" % i} for i in range(9)])
+        r = self.pm("run", "orders", "--db", self.db)
+        self.assertEqual(r.rc, EXIT_QUARANTINED, r)
+        last = self.runs()[0]["id"]
+        lo, hi = self.sql("SELECT min(id), max(id) FROM _pipemend_quarantine WHERE run_id = ?",
+                          (last,))[0]
+        self.assertEqual(self.sql("SELECT first_qrow, last_qrow FROM _pipemend_table_counts "
+                                  "WHERE run_id = ?", (last,)), [(lo, hi)])
+        self.assert_exact("t", "a run after the upgrade", "orders", spans_known=False)

@@ -226,6 +226,10 @@ class TestReadOnlyWarehouse(E2E):
         self.assertEqual(r.rc, 0, r)
         self.assertEqual([json.loads(e["raw"]) for e in json.loads(r.stdout)],
                          [{"id": 50, "n": "x"}])
+        r = run("quarantine", "list", "--run", "2", "--db", self.db, "--json")
+        self.assertEqual(r.rc, 0, r)
+        self.assertEqual([(e["run_id"], json.loads(e["raw"])) for e in json.loads(r.stdout)],
+                         [(2, {"id": 50, "n": "x"})])
         r = run("incidents", "list", "--db", self.db, "--json")
         self.assertEqual(r.rc, 0, r)
         self.assertEqual([i["kind"] for i in json.loads(r.stdout)], ["type_conflict"])
@@ -261,6 +265,17 @@ class TestReadOnlyWarehouse(E2E):
                          [r[0] for r in self.sql("SELECT name FROM sqlite_master")])
         self.assertNotIn("delimiter", [r[1] for r in self.sql(
             "SELECT * FROM pragma_table_info('_pipemend_quarantine')")])
+
+    def test_a_warehouse_without_the_runs_spans_is_read_not_touched(self):
+        """Made before the kept counts held each run's span of quarantine
+        ids, now read-only: a run's rows are still found (the span is not
+        known, the whole quarantine is read), nothing is written."""
+        self.sql_script("ALTER TABLE _pipemend_table_counts DROP COLUMN first_qrow",
+                        "ALTER TABLE _pipemend_table_counts DROP COLUMN last_qrow")
+        self.assert_reads(self.as_nobody)
+        self.assertEqual(self.side_files(), [])
+        self.assertNotIn("first_qrow", [r[1] for r in self.sql(
+            "SELECT * FROM pragma_table_info('_pipemend_table_counts')")])
 
     def test_a_file_without_write_bits_is_read_only_even_for_root(self):
         os.chmod(self.dbpath, 0o444)
