@@ -43,10 +43,10 @@
     "q.delimiter"
 
 /* id within lo..hi: the span of the run asked for (counts_run_span; the
- * whole key when no run is), a range of the primary key where no index on
- * run_id would help (there is none: SQLite cannot use one through "$2 = 0
- * OR run_id = $2", and on PostgreSQL it cost every quarantined row a
- * B-tree entry) */
+ * whole key when no run is, or its span is not known), a range of the
+ * primary key where an index on run_id would not help: SQLite cannot use
+ * one through "$2 = 0 OR run_id = $2", and on PostgreSQL it cost every
+ * quarantined row a B-tree entry (catalogs made before this keep theirs) */
 #define RUN_SPAN(id, lo, hi) id " >= CAST(" lo " AS bigint) AND " id " <= CAST(" hi " AS bigint)"
 
 #define INCIDENT_ACTIVE "state NOT IN ('resolved', 'dismissed')"

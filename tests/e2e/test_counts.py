@@ -334,3 +334,65 @@ class TestRunSpans(CountsBase):
         self.assertEqual(self.sql("SELECT first_qrow, last_qrow FROM _pipemend_table_counts "
                                   "WHERE run_id = ?", (last,)), [(lo, hi)])
         self.assert_exact("t", "a run after the upgrade", "orders", spans_known=False)
+
+    def two_runs(self):
+        """Runs 2 and 3 (run 1 makes the table) quarantine 30 and 50 rows."""
+        self.write_config(CONFIG)
+        self.write("feed/0.ndjson", [{"id": i, "n": i} for i in range(20)])
+        r = self.pm("run", "orders", "--db", self.db)
+        self.assertEqual(r.rc, EXIT_LOADED, r)
+        for name, k in (("a", 30), ("b", 50)):
+            self.write("feed/%s.ndjson" % name,
+                       [{"id": i, "n": "%s%d" % (name, i)} for i in range(k)])
+            r = self.pm("run", "orders", "--db", self.db)
+            self.assertEqual(r.rc, EXIT_QUARANTINED, r)
+        return [x["id"] for x in self.runs()][:2][::-1]
+
+    def test_runs_whose_spans_overlap_each_read_only_their_own_rows(self):
+        """Two runs quarantining at once interleave their ids, so their spans
+        overlap: made here by widening both to every id."""
+        a, b = self.two_runs()
+        lo, hi = self.sql("SELECT min(id), max(id) FROM _pipemend_quarantine")[0]
+        self.sql_exec("UPDATE _pipemend_table_counts SET first_qrow = ?, last_qrow = ? WHERE "
+                      "run_id IN (?, ?)", (lo, hi, a, b))
+        self._close_con()
+        for run, k, prefix in ((a, 30, "a"), (b, 50, "b")):
+            got = self.pm("quarantine", "list", "--run", str(run), "--limit", "200", "--json",
+                          "--db", self.db).json()
+            self.assertEqual(sorted(json.loads(x["raw"])["n"] for x in got),
+                             sorted("%s%d" % (prefix, i) for i in range(k)))
+            out = self.pm("quarantine", "list", "--run", str(run), "--limit", "1",
+                          "--db", self.db).stdout
+            self.assertIn("1 of %d quarantined rows shown" % k, out)
+            out = self.pm("quarantine", "export", "--run", str(run), "--db", self.db).stdout
+            self.assertEqual(len(out.splitlines()), k)
+        r = self.pm("quarantine", "discard", "--run", str(a), "--yes", "--json", "--db", self.db)
+        self.assertEqual(r.json()["discarded"], 30, r)
+        self.assertEqual(self.sql("SELECT run_id, count(*) FROM _pipemend_quarantine GROUP BY "
+                                  "run_id"), [(b, 50)])
+        self.assert_exact("t", "after the discard of one of two overlapping runs", "orders")
+
+    def test_a_run_still_running_when_the_counts_are_computed_has_no_span(self):
+        """Its rows to come may be written by a pipemend that keeps no
+        spans: the span is not known, and the run is read in full."""
+        a, b = self.two_runs()
+        self.sql_exec("UPDATE _pipemend_runs SET status = 'running' WHERE id = ?", (b,))
+        self.sql_exec("DELETE FROM _pipemend_table_counts WHERE table_name = ''")
+        self._close_con()
+        r = self.pm("status", "--db", self.db)
+        self.assertIn("counting the rows", r.stderr, r)
+        spans = dict((run, (x, y)) for run, x, y in self.sql(
+            "SELECT run_id, first_qrow, last_qrow FROM _pipemend_table_counts WHERE run_id > 0"))
+        self.assertEqual(spans[b], (None, None))
+        self.assertEqual(spans[a], self.sql("SELECT min(id), max(id) FROM _pipemend_quarantine "
+                                            "WHERE run_id = ?", (a,))[0])
+        # rows the other pipemend writes into it later are still found
+        self.sql_exec("INSERT INTO _pipemend_quarantine (run_id, table_name, pipeline, source, "
+                      "byte_offset, line, raw, raw_truncated, kinds, message, findings, status, "
+                      "created_at) SELECT run_id, table_name, pipeline, source, byte_offset, "
+                      "line, raw, raw_truncated, kinds, message, findings, status, created_at "
+                      "FROM _pipemend_quarantine WHERE run_id = ?", (b,))
+        self._close_con()
+        got = self.pm("quarantine", "list", "--run", str(b), "--limit", "500", "--json",
+                      "--db", self.db).json()
+        self.assertEqual(len(got), 100)
