@@ -2,10 +2,10 @@
 # bench/read_latency.sh BINARY - how long the reads every face makes again
 # and again take on a small and on a large warehouse: `pipemend status`,
 # MCP list_tables and MCP get_pipeline_status (over stdio), and `quarantine
-# list --run` of the oldest run, on SQLite and on PostgreSQL, at 10,000 rows
-# and at 5,000,000 rows with 2,200,000 of them quarantined (the warehouse of
-# issue 12; the rows it grew by belong to a newer run than the seed's), with
-# the ratio large / small.
+# list` of the oldest run and of the oldest table, on SQLite and on
+# PostgreSQL, at 10,000 rows and at 5,000,000 rows with 2,200,000 of them
+# quarantined (the warehouse of issue 12; the rows it grew by belong to a
+# newer run than the seeds'), with the ratio large / small.
 # Target (issue 12): within 2x. These reads use the counts pipemend keeps
 # with its writes (src/store/counts.c), not count(*).
 #
@@ -25,10 +25,10 @@
 #
 # How a warehouse is made: pipemend itself loads a seed (560 rows of
 # {"id", "v", "note"}, then 440 rows whose v is text: quarantined as a
-# type_conflict under one incident); SQL then grows the table and the
-# quarantine to the size asked (rows like the seed's, each quarantined row
-# a copy of the first with its own id and position, linked to the same
-# incident), which takes seconds where ingesting 7.2M rows would take
+# type_conflict under one incident), and the same into a second table, o;
+# SQL then grows t and the quarantine to the size asked (rows like the
+# seed's, each quarantined row a copy of t's first with its own id and
+# position, of a run of its own, linked to t's incident), which takes seconds where ingesting 7.2M rows would take
 # minutes; and the counts' mark is deleted, so that the next pipemend to
 # open the warehouse counts it once, as on the first open of a warehouse
 # made by a pipemend before the kept counts. That first open is timed too
@@ -109,6 +109,12 @@ seed() {
     rc=0
     "$BIN" run orders --db "$1" >>"$OUT/seed.log" 2>&1 || rc=$?
     [ "$rc" = 3 ] || die "seed: the drifted rows were not quarantined (exit $rc)"
+    # a second, small table, older than every row the warehouse grows by
+    "$BIN" ingest --db "$1" --table o seed-a.ndjson >>"$OUT/seed.log" 2>&1 ||
+        die "seed: $(tail -n 3 "$OUT/seed.log")"
+    rc=0
+    "$BIN" ingest --db "$1" --table o seed-b.ndjson >>"$OUT/seed.log" 2>&1 || rc=$?
+    [ "$rc" = 3 ] || die "seed: the drifted rows of o were not quarantined (exit $rc)"
 }
 
 # grow_sqlite FILE ROWS QUARANTINED
@@ -118,7 +124,7 @@ BEGIN;
 INSERT INTO _pipemend_runs (pipeline, table_name, status, started_at, finished_at, rows_read,
     rows_loaded, rows_quarantined, pid, host)
 SELECT pipeline, table_name, status, started_at, finished_at, $3 - 440, 0, $3 - 440, pid, host
-FROM _pipemend_runs WHERE id = (SELECT run_id FROM _pipemend_quarantine ORDER BY id LIMIT 1);
+FROM _pipemend_runs WHERE id = 2;
 WITH RECURSIVE c(x) AS (SELECT 1001 UNION ALL SELECT x + 1 FROM c WHERE x < 1000 + $2 - 560)
 INSERT INTO t (id, v, note) SELECT 3000000000 + x, 3000000000 + x, 'a row of the read bench'
 FROM c;
@@ -128,7 +134,7 @@ INSERT INTO _pipemend_quarantine (run_id, table_name, pipeline, source, byte_off
 SELECT (SELECT max(id) FROM _pipemend_runs), q.table_name, q.pipeline, q.source,
     q.byte_offset + 100 * x, q.line + x, q.raw, q.raw_truncated, q.kinds, q.message, q.findings,
     q.status, q.created_at, q.header
-FROM c, (SELECT * FROM _pipemend_quarantine ORDER BY id LIMIT 1) q;
+FROM c, (SELECT * FROM _pipemend_quarantine WHERE table_name = 't' ORDER BY id LIMIT 1) q;
 INSERT INTO _pipemend_incident_ranges (incident, first_qrow, last_qrow, nrows)
 SELECT (SELECT min(incident) FROM _pipemend_incident_ranges), min(id), max(id), count(*)
 FROM _pipemend_quarantine WHERE id > (SELECT max(last_qrow) FROM _pipemend_incident_ranges)
@@ -146,8 +152,7 @@ BEGIN;
 INSERT INTO pipemend._pipemend_runs (pipeline, table_name, status, started_at, finished_at,
     rows_read, rows_loaded, rows_quarantined, pid, host)
 SELECT pipeline, table_name, status, started_at, finished_at, $3 - 440, 0, $3 - 440, pid, host
-FROM pipemend._pipemend_runs
-WHERE id = (SELECT run_id FROM pipemend._pipemend_quarantine ORDER BY id LIMIT 1);
+FROM pipemend._pipemend_runs WHERE id = 2;
 INSERT INTO public.t (id, v, note)
 SELECT 3000000000 + x, 3000000000 + x, 'a row of the read bench'
 FROM generate_series(1001, 1000 + $2 - 560) x;
@@ -157,7 +162,7 @@ SELECT (SELECT max(id) FROM pipemend._pipemend_runs), q.table_name, q.pipeline, 
     q.byte_offset + 100 * x, q.line + x, q.raw, q.raw_truncated, q.kinds, q.message, q.findings,
     q.status, q.created_at, q.header
 FROM generate_series(1, $3 - 440) x,
-    (SELECT * FROM pipemend._pipemend_quarantine ORDER BY id LIMIT 1) q;
+    (SELECT * FROM pipemend._pipemend_quarantine WHERE table_name = 't' ORDER BY id LIMIT 1) q;
 INSERT INTO pipemend._pipemend_incident_ranges (incident, first_qrow, last_qrow, nrows)
 SELECT (SELECT min(incident) FROM pipemend._pipemend_incident_ranges), min(id), max(id), count(*)
 FROM pipemend._pipemend_quarantine
@@ -234,20 +239,23 @@ print(" ".join(out))
 EOF
 }
 
-# list_ms BIN URL: REPEAT timed `quarantine list --run 2 --limit 20`: the
-# newest rows of the seed's run (440 rows, the oldest run, under every row
-# the warehouse grew by), "median best" in ms
+# list_ms BIN URL FLAG VALUE FIELD: REPEAT timed `quarantine list FLAG VALUE
+# --limit 20` (--run 2: the newest rows of the seed's run, 440 rows, the
+# oldest run; --table o: the small table seeded before every row the
+# warehouse grew by), each row's FIELD checked to be VALUE, "median best" in ms
 list_ms() {
-    n=$("$1" quarantine list --db "$2" --run 2 --limit 20 --json 2>/dev/null | python3 -c '
+    n=$("$1" quarantine list --db "$2" "$3" "$4" --limit 20 --json 2>/dev/null | python3 -c '
 import json, sys
 rows = json.load(sys.stdin)
-print(len(rows) if all(r["run_id"] == 2 for r in rows) else -1)') || n=x
-    [ "$n" = 20 ] || die "quarantine list --run 2 on $2 did not give 20 rows of run 2 ($n)"
+print(len(rows) if all(str(r[sys.argv[1]]) == sys.argv[2] for r in rows) else -1)' "$5" "$4") ||
+        n=x
+    [ "$n" = 20 ] || die "quarantine list $3 $4 on $2 did not give 20 rows of it ($n)"
     : >"$OUT/times"
     i=0
     while [ $i -lt "$REPEAT" ]; do
         t0=$(now_ns)
-        "$1" quarantine list --db "$2" --run 2 --limit 20 >/dev/null 2>&1 || die "list failed on $2"
+        "$1" quarantine list --db "$2" "$3" "$4" --limit 20 >/dev/null 2>&1 ||
+            die "list failed on $2"
         ms_since "$t0" >>"$OUT/times"
         echo >>"$OUT/times"
         i=$((i + 1))
@@ -274,11 +282,12 @@ measure() {
     first=$(ms_since "$t0")
     check "$3" "$4" "$5"
     set -- "$1" "$2" "$3" "$(status_ms "$BIN" "$3")" "$(mcp_ms "$BIN" "$3")" "$first" \
-        "$(list_ms "$BIN" "$3")"
-    echo "$1 $2 new $4 $5 $7 $6" >>"$RESULTS"
+        "$(list_ms "$BIN" "$3" --run 2 run_id)" "$(list_ms "$BIN" "$3" --table o table)"
+    echo "$1 $2 new $4 $5 $7 $8 $6" >>"$RESULTS"
     if [ -n "$BASELINE_BIN" ]; then
         echo "$1 $2 baseline $(status_ms "$BASELINE_BIN" "$3") $(mcp_ms "$BASELINE_BIN" "$3")" \
-            "$(list_ms "$BASELINE_BIN" "$3") -" >>"$RESULTS"
+            "$(list_ms "$BASELINE_BIN" "$3" --run 2 run_id)" \
+            "$(list_ms "$BASELINE_BIN" "$3" --table o table) -" >>"$RESULTS"
     fi
 }
 
@@ -322,7 +331,8 @@ printf 'small: %s rows, %s quarantined; large: %s rows, %s quarantined; median (
 awk '
 { k = $1 " " $3; seen[k] = 1; order[++n] = k
   st[k, $2] = $4; stb[k, $2] = $5; lt[k, $2] = $6; ltb[k, $2] = $7
-  gp[k, $2] = $8; gpb[k, $2] = $9; ql[k, $2] = $10; qlb[k, $2] = $11; fo[k, $2] = $12 }
+  gp[k, $2] = $8; gpb[k, $2] = $9; ql[k, $2] = $10; qlb[k, $2] = $11
+  qt[k, $2] = $12; qtb[k, $2] = $13; fo[k, $2] = $14 }
 function row(name, s, sb, l, lb) {
     r = (s > 0) ? l / s : 0
     printf "  %-22s %9.2f (%7.2f) %9.2f (%7.2f) %7.2fx  %s\n", name, s, sb, l, lb, r,
@@ -338,6 +348,7 @@ END {
         row("mcp list_tables", lt[k, "small"], ltb[k, "small"], lt[k, "large"], ltb[k, "large"])
         row("mcp get_pipeline_status", gp[k, "small"], gpb[k, "small"], gp[k, "large"], gpb[k, "large"])
         row("list --run (oldest)", ql[k, "small"], qlb[k, "small"], ql[k, "large"], qlb[k, "large"])
+        row("list --table (oldest)", qt[k, "small"], qtb[k, "small"], qt[k, "large"], qtb[k, "large"])
         if (fo[k, "small"] != "-")
             printf "  %-22s %9.1f           %9.1f            (counts the warehouse once)\n",
                 "first open (status)", fo[k, "small"], fo[k, "large"]

@@ -49,6 +49,22 @@
  * quarantined row a B-tree entry (catalogs made before this keep theirs) */
 #define RUN_SPAN(id, lo, hi) id " >= CAST(" lo " AS bigint) AND " id " <= CAST(" hi " AS bigint)"
 
+/* The quarantine's rows of table $1 (NULL: every table), or of the one
+ * table $1: statements that filter by table come in both forms, the second
+ * next to the first (of_table), because SQLite can use the index on
+ * (table_name, id) for the second only. */
+#define ANY_TABLE(q) "(CAST($1 AS text) IS NULL OR " q "table_name = CAST($1 AS text))"
+#define ONE_TABLE(q) q "table_name = CAST($1 AS text)"
+#define QUARANTINE_LIST(table)                                                                     \
+    "SELECT " QROW_COLUMNS " FROM _pipemend_quarantine q WHERE " table " AND (CAST($2 AS bigint) " \
+    "= 0 OR q.run_id = CAST($2 AS bigint)) AND (CAST($3 AS bigint) = 0 OR q.id = CAST($3 AS "      \
+    "bigint)) AND " RUN_SPAN("q.id", "$5", "$6") " ORDER BY q.id DESC LIMIT CAST($4 AS bigint)"
+#define QUARANTINE_BROWSE(table)                                                                   \
+    "SELECT " QROW_COLUMNS " FROM _pipemend_quarantine q WHERE " table " AND (CAST($2 AS bigint) " \
+    "= 0 OR q.run_id = CAST($2 AS bigint)) AND (CAST($3 AS text) IS NULL OR (',' || q.kinds || "   \
+    "',') LIKE CAST($3 AS text) ESCAPE '\\') AND (CAST($4 AS bigint) = 0 OR q.id < CAST($4 AS "    \
+    "bigint)) AND " RUN_SPAN("q.id", "$6", "$7") " ORDER BY q.id DESC LIMIT CAST($5 AS bigint)"
+
 #define INCIDENT_ACTIVE "state NOT IN ('resolved', 'dismissed')"
 
 /* Which quarantined rows belong to an incident is kept as ranges of their
@@ -108,16 +124,22 @@ typedef enum stmt_id {
     ST_QUARANTINE_ADD,
     ST_QUARANTINE_UPDATE,
     ST_QUARANTINE_LIST,
+    ST_QUARANTINE_LIST_TABLE, /* one table: next to the form for any (of_table) */
     ST_QUARANTINE_PAGE,
     ST_QUARANTINE_FINDINGS,
     ST_RANGES_RESOLVED,
     ST_QUARANTINE_BROWSE,
+    ST_QUARANTINE_BROWSE_TABLE,
     ST_QUARANTINE_COUNT,
     ST_QUARANTINE_COUNT_ALL,
     ST_QUARANTINE_COUNT_WHERE,
+    ST_QUARANTINE_COUNT_WHERE_TABLE,
     ST_QUARANTINE_DISCARD,
+    ST_QUARANTINE_DISCARD_TABLE,
     ST_QUARANTINE_DISCARD_GROUPS,
+    ST_QUARANTINE_DISCARD_GROUPS_TABLE,
     ST_QUARANTINE_EXPORT,
+    ST_QUARANTINE_EXPORT_TABLE,
     ST_FORGET_CHECKPOINTS,
     ST_FORGET_HALTS,
     ST_FORGET_SCHEMA,
@@ -294,12 +316,8 @@ static const struct {
                               "= CAST($3 AS text), findings = CAST($4 AS text) WHERE id = "
                               "CAST($1 AS bigint)",
                               "cannot update a quarantined row"},
-    [ST_QUARANTINE_LIST] = {"SELECT " QROW_COLUMNS " FROM _pipemend_quarantine q WHERE (CAST($1 "
-                            "AS text) IS NULL OR q.table_name = CAST($1 AS text)) AND (CAST($2 AS "
-                            "bigint) = 0 OR q.run_id = CAST($2 AS bigint)) AND (CAST($3 AS bigint) "
-                            "= 0 OR q.id = CAST($3 AS bigint)) AND " RUN_SPAN(
-                                "q.id", "$5", "$6") " ORDER BY q.id DESC LIMIT CAST($4 AS bigint)",
-                            "cannot list quarantine"},
+    [ST_QUARANTINE_LIST] = {QUARANTINE_LIST(ANY_TABLE("q.")), "cannot list quarantine"},
+    [ST_QUARANTINE_LIST_TABLE] = {QUARANTINE_LIST(ONE_TABLE("q.")), "cannot list quarantine"},
     /* the ranges of resolved incidents about ids $1..$2: a row in one is
      * "stranded", and the replay links it again to an active incident (one
      * query for a page of rows rather than a lookup per row) */
@@ -308,15 +326,8 @@ static const struct {
                             "BETWEEN CAST($1 AS bigint) - 255 AND CAST($2 AS bigint) AND "
                             "r.last_qrow >= CAST($1 AS bigint) AND i.state = 'resolved'",
                             "cannot list quarantine"},
-    [ST_QUARANTINE_BROWSE] = {"SELECT " QROW_COLUMNS " FROM _pipemend_quarantine q WHERE (CAST($1 "
-                              "AS text) IS NULL OR q.table_name = CAST($1 AS text)) AND (CAST($2 "
-                              "AS bigint) = 0 OR q.run_id = CAST($2 AS bigint)) AND (CAST($3 AS "
-                              "text) IS NULL OR (',' || q.kinds || ',') LIKE CAST($3 AS text) "
-                              "ESCAPE '\\') AND (CAST($4 AS bigint) = 0 OR q.id < CAST($4 AS "
-                              "bigint)) AND " RUN_SPAN(
-                                  "q.id", "$6",
-                                  "$7") " ORDER BY q.id DESC LIMIT CAST($5 AS bigint)",
-                              "cannot list quarantine"},
+    [ST_QUARANTINE_BROWSE] = {QUARANTINE_BROWSE(ANY_TABLE("q.")), "cannot list quarantine"},
+    [ST_QUARANTINE_BROWSE_TABLE] = {QUARANTINE_BROWSE(ONE_TABLE("q.")), "cannot list quarantine"},
     /* what a replay needs to parse a page again, nothing more: the
      * findings and status of the few rows that still do not fit come
      * after, by ST_QUARANTINE_FINDINGS */
@@ -337,30 +348,38 @@ static const struct {
                                  "cannot count quarantine"},
 /* the rows of table (NULL: all), run (0: all) and id (0: all), for quarantine list's total
  * and discard */
-#define QUARANTINE_WHERE                                                                           \
-    "(CAST($1 AS text) IS NULL OR table_name = CAST($1 AS text)) AND (CAST($2 AS bigint) = 0 OR "  \
-    "run_id = CAST($2 AS bigint)) AND (CAST($3 AS bigint) = 0 OR id = CAST($3 AS bigint)) "        \
-    "AND " RUN_SPAN("id", "$4", "$5")
-    [ST_QUARANTINE_COUNT_WHERE] =
-        {"SELECT count(*) FROM _pipemend_quarantine WHERE " QUARANTINE_WHERE,
-         "cannot count quarantine"},
-    /* what went, for the kept counts (counts.c) and the incidents' ranges:
-     * (table_name, run_id, count, min id, max id) per run, from the DELETE
-     * itself where the dialect can (drv_dialect gone_open), else by
-     * ST_QUARANTINE_DISCARD_GROUPS before it */
-    [ST_QUARANTINE_DISCARD] = {"{gone_open}DELETE FROM _pipemend_quarantine WHERE " QUARANTINE_WHERE
-                               "{gone_close}",
+#define QUARANTINE_WHERE(table)                                                                    \
+    table " AND (CAST($2 AS bigint) = 0 OR run_id = CAST($2 AS bigint)) AND (CAST($3 AS bigint) "  \
+          "= 0 OR id = CAST($3 AS bigint)) AND " RUN_SPAN("id", "$4", "$5")
+#define QUARANTINE_COUNT_WHERE(table)                                                              \
+    "SELECT count(*) FROM _pipemend_quarantine WHERE " QUARANTINE_WHERE(table)
+    [ST_QUARANTINE_COUNT_WHERE] = {QUARANTINE_COUNT_WHERE(ANY_TABLE("")),
+                                   "cannot count quarantine"},
+    [ST_QUARANTINE_COUNT_WHERE_TABLE] = {QUARANTINE_COUNT_WHERE(ONE_TABLE("")),
+                                         "cannot count quarantine"},
+/* what went, for the kept counts (counts.c) and the incidents' ranges:
+ * (table_name, run_id, count, min id, max id) per run, from the DELETE
+ * itself where the dialect can (drv_dialect gone_open), else by
+ * ST_QUARANTINE_DISCARD_GROUPS before it */
+#define QUARANTINE_DISCARD(table)                                                                  \
+    "{gone_open}DELETE FROM _pipemend_quarantine WHERE " QUARANTINE_WHERE(table) "{gone_close}"
+#define QUARANTINE_DISCARD_GROUPS(table)                                                           \
+    "SELECT table_name, run_id, count(*), min(id), max(id) FROM _pipemend_quarantine "             \
+    "WHERE " QUARANTINE_WHERE(table) " GROUP BY table_name, run_id"
+#define QUARANTINE_EXPORT(table)                                                                   \
+    "SELECT id, run_id, table_name, NULL, source, byte_offset, line, raw, raw_truncated, NULL, "   \
+    "NULL, NULL, NULL, NULL, header, delimiter FROM _pipemend_quarantine WHERE " QUARANTINE_WHERE( \
+        table) " AND id > CAST($6 AS bigint) ORDER BY id LIMIT CAST($7 AS bigint)"
+    [ST_QUARANTINE_DISCARD] = {QUARANTINE_DISCARD(ANY_TABLE("")),
                                "cannot discard quarantined rows"},
-    [ST_QUARANTINE_DISCARD_GROUPS] = {"SELECT table_name, run_id, count(*), min(id), max(id) FROM "
-                                      "_pipemend_quarantine WHERE " QUARANTINE_WHERE
-                                      " GROUP BY table_name, run_id",
+    [ST_QUARANTINE_DISCARD_TABLE] = {QUARANTINE_DISCARD(ONE_TABLE("")),
+                                     "cannot discard quarantined rows"},
+    [ST_QUARANTINE_DISCARD_GROUPS] = {QUARANTINE_DISCARD_GROUPS(ANY_TABLE("")),
                                       "cannot discard quarantined rows"},
-    [ST_QUARANTINE_EXPORT] =
-        {"SELECT id, run_id, table_name, NULL, source, byte_offset, line, raw, "
-         "raw_truncated, NULL, NULL, NULL, NULL, NULL, header, delimiter FROM "
-         "_pipemend_quarantine WHERE " QUARANTINE_WHERE " AND id > CAST($6 AS "
-         "bigint) ORDER BY id LIMIT CAST($7 AS bigint)",
-         "cannot read quarantine"},
+    [ST_QUARANTINE_DISCARD_GROUPS_TABLE] = {QUARANTINE_DISCARD_GROUPS(ONE_TABLE("")),
+                                            "cannot discard quarantined rows"},
+    [ST_QUARANTINE_EXPORT] = {QUARANTINE_EXPORT(ANY_TABLE("")), "cannot read quarantine"},
+    [ST_QUARANTINE_EXPORT_TABLE] = {QUARANTINE_EXPORT(ONE_TABLE("")), "cannot read quarantine"},
     [ST_FORGET_CHECKPOINTS] = {"DELETE FROM _pipemend_checkpoints WHERE table_name = CAST($1 AS "
                                "text)",
                                "cannot forget the table's checkpoints"},
@@ -730,6 +749,13 @@ static pm_code stmt(pm_store *s, stmt_id id, drv_stmt **out, pm_err *err)
     }
     *out = rc ? NULL : s->stmt[id];
     return rc;
+}
+
+/* A statement that filters by table: its form for one table (next to it
+ * in stmt_id) when there is one. */
+static stmt_id of_table(stmt_id any, const char *table)
+{
+    return table ? (stmt_id)(any + 1) : any;
 }
 
 pm_code catalog_prepare(pm_store *s, const char *sql, const char *what, drv_stmt **slot,
@@ -1456,7 +1482,7 @@ static pm_code quarantine_list(pm_store *s, const char *table, int64_t run_id, i
     int64_t lo, hi;
     pm_code rc = counts_run_span(s, table, run_id, &lo, &hi, err);
     if (!rc)
-        rc = stmt(s, ST_QUARANTINE_LIST, &st, err);
+        rc = stmt(s, of_table(ST_QUARANTINE_LIST, table), &st, err);
     if (rc)
         return rc;
     TEXT(st, 1, table);
@@ -1498,7 +1524,7 @@ pm_code store_quarantine_browse(pm_store *s, const pm_qrow_filter *f, int limit,
     int64_t lo, hi;
     pm_code rc = counts_run_span(s, f->table, f->run_id, &lo, &hi, err);
     if (!rc)
-        rc = stmt(s, ST_QUARANTINE_BROWSE, &st, err);
+        rc = stmt(s, of_table(ST_QUARANTINE_BROWSE, f->table), &st, err);
     if (rc)
         return rc;
     TEXT(st, 1, f->table);
@@ -1648,7 +1674,7 @@ pm_code store_quarantine_count_where(pm_store *s, const char *table, int64_t run
     int64_t lo, hi;
     pm_code rc = counts_run_span(s, table, run_id, &lo, &hi, err);
     if (!rc)
-        rc = stmt(s, ST_QUARANTINE_COUNT_WHERE, &st, err);
+        rc = stmt(s, of_table(ST_QUARANTINE_COUNT_WHERE, table), &st, err);
     if (rc)
         return rc;
     TEXT(st, 1, table);
@@ -1672,7 +1698,7 @@ pm_code store_quarantine_export_page(pm_store *s, const char *table, int64_t run
     int64_t lo, hi;
     pm_code rc = counts_run_span(s, table, run_id, &lo, &hi, err);
     if (!rc)
-        rc = stmt(s, ST_QUARANTINE_EXPORT, &st, err);
+        rc = stmt(s, of_table(ST_QUARANTINE_EXPORT, table), &st, err);
     if (rc)
         return rc;
     TEXT(st, 1, table);
@@ -1905,7 +1931,7 @@ pm_code store_quarantine_discard(pm_store *s, const char *table, int64_t run_id,
     if (!rc)
         rc = counts_run_span(s, table, run_id, &lo, &hi, err);
     if (!rc && !grouped)
-        rc = stmt(s, ST_QUARANTINE_DISCARD_GROUPS, &st, err);
+        rc = stmt(s, of_table(ST_QUARANTINE_DISCARD_GROUPS, table), &st, err);
     if (!rc && !grouped) {
         /* under the writer's lock: the DELETE takes these rows */
         TEXT(st, 1, table);
@@ -1916,7 +1942,7 @@ pm_code store_quarantine_discard(pm_store *s, const char *table, int64_t run_id,
         rc = discard_groups(s, st, &ids, n, err);
     }
     if (!rc)
-        rc = stmt(s, ST_QUARANTINE_DISCARD, &st, err);
+        rc = stmt(s, of_table(ST_QUARANTINE_DISCARD, table), &st, err);
     if (!rc) {
         TEXT(st, 1, table);
         INT(st, 2, run_id);

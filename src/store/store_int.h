@@ -9,7 +9,7 @@
 #include "store/store.h"
 
 /* Room for the catalog's kept statements (catalog.c numbers them). */
-#define STORE_STMT_SLOTS 96
+#define STORE_STMT_SLOTS 112
 
 /* What the open transaction changed in the kept counts (counts.c) of one
  * table (run 0) or of one run of it: written at its commit. */

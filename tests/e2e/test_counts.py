@@ -396,3 +396,32 @@ class TestRunSpans(CountsBase):
         got = self.pm("quarantine", "list", "--run", str(b), "--limit", "500", "--json",
                       "--db", self.db).json()
         self.assertEqual(len(got), 100)
+
+    def test_a_small_old_table_under_a_big_newer_one(self):
+        """The reads by table take their own form (SQLite reads the table's
+        index for it): each finds the table's rows and no other's."""
+        self.ingest("o", self.write("o1.ndjson", [{"id": i, "n": i} for i in range(5)]),
+                    expect=EXIT_LOADED)
+        self.ingest("o", self.write("o2.ndjson", [{"id": i, "n": "o%d" % i} for i in range(7)]),
+                    expect=EXIT_QUARANTINED)
+        self.ingest("t", self.write("t1.ndjson", [{"id": i, "n": i} for i in range(5)]),
+                    expect=EXIT_LOADED)
+        self.ingest("t", self.write("t2.ndjson", [{"id": i, "n": "t%d" % i}
+                                                  for i in range(2000)]),
+                    expect=EXIT_QUARANTINED)
+        got = self.pm("quarantine", "list", "--table", "o", "--json", "--db", self.db).json()
+        self.assertEqual(sorted(json.loads(x["raw"])["n"] for x in got),
+                         sorted("o%d" % i for i in range(7)))
+        out = self.pm("quarantine", "list", "--table", "o", "--limit", "1", "--db", self.db).stdout
+        self.assertIn("1 of 7 quarantined rows shown", out)
+        got = self.mcp(("list_quarantine", {"table": "o", "limit": 200}))[0]
+        self.assertEqual(len(got["rows"]), 7)
+        out = self.pm("quarantine", "export", "--table", "o", "--db", self.db).stdout
+        self.assertEqual(sorted(json.loads(x)["n"] for x in out.splitlines()),
+                         sorted("o%d" % i for i in range(7)))
+        r = self.pm("quarantine", "discard", "--table", "o", "--yes", "--json", "--db", self.db)
+        self.assertEqual(r.json()["discarded"], 7, r)
+        self.assertEqual(self.sql("SELECT table_name, count(*) FROM _pipemend_quarantine GROUP BY "
+                                  "table_name"), [("t", 2000)])
+        self.assert_exact("o", "after the discard of o")
+        self.assert_exact("t", "beside it")
