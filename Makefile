@@ -191,7 +191,9 @@ bench: deps
 	sh bench/ingest_gzip.sh build/release/pipemend
 	sh bench/heal_sqlite.sh build/release/pipemend
 	python3 bench/replay.py build/release/pipemend
+	python3 bench/quarantine_layout.py build/release/pipemend
 	sh bench/ingest_pg.sh build/release/pipemend
+	sh bench/quarantine_pg.sh build/release/pipemend
 	sh bench/read_latency.sh build/release/pipemend
 	@sh scripts/install-test-deps-mcp.sh
 	sh bench/mcp_rpc.sh build/release/pipemend
