@@ -267,26 +267,10 @@ def pg_side(binary, rows, files, tmp):
 
 
 def main():
-    args = sys.argv[1:]
-    backend = "both"
-    if "--backend" in args:
-        i = args.index("--backend")
-        backend = args[i + 1] if i + 1 < len(args) else ""
-        del args[i:i + 2]
-    if not args or len(args) > 2 or backend not in ("sqlite", "pg", "both"):
-        print(__doc__.split("\n\n")[0], file=sys.stderr)
-        sys.exit(2)
-    binary = os.path.abspath(args[0])
-    rows = int(args[1]) if len(args) > 1 else 200000
+    binary, rows, backend = replay.parse_args(__doc__, 200000)
     tmp = tempfile.mkdtemp(prefix="pm-bench-layout-")
     try:
-        files = (os.path.join(tmp, "day1.ndjson"), os.path.join(tmp, "day1c.ndjson"),
-                 os.path.join(tmp, "day2.ndjson"))
-        d1 = replay.DAY1
-        replay.write(files[0], (replay.order(i, False) for i in range(d1)))
-        replay.write(files[1], ([dict(replay.order(0, False), coupon=None)] +
-                                [replay.order(i, True) for i in range(1, d1)]))
-        replay.write(files[2], (replay.order(i, True) for i in range(d1, d1 + rows)))
+        files = replay.write_days(tmp, rows)
         if backend in ("sqlite", "both"):
             sqlite_side(binary, rows, files, tmp)
         if backend in ("pg", "both"):

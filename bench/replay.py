@@ -273,27 +273,39 @@ def run_backend(be, binary, rows, files, cwd):
     sys.stdout.flush()
 
 
-def main():
+def parse_args(doc, default_rows):
+    """BINARY [ROWS] [--backend sqlite|pg|both] -> (binary, rows, backend);
+    exits 2 with doc's first paragraph on a usage error."""
     args = sys.argv[1:]
     backend = "both"
     if "--backend" in args:
         i = args.index("--backend")
-        backend = args[i + 1]
+        backend = args[i + 1] if i + 1 < len(args) else ""
         del args[i:i + 2]
     if not args or len(args) > 2 or backend not in ("sqlite", "pg", "both"):
-        print(__doc__.split("\n\n")[0], file=sys.stderr)
+        print(doc.split("\n\n")[0], file=sys.stderr)
         sys.exit(2)
-    binary = os.path.abspath(args[0])
-    rows = int(args[1]) if len(args) > 1 else 1000000
+    return os.path.abspath(args[0]), int(args[1]) if len(args) > 1 else default_rows, backend
+
+
+def write_days(tmp, rows):
+    """Day 1 (DAY1 orders), day 1 with the coupon column, day 2 (rows orders
+    with a coupon), as files in tmp: their paths."""
+    files = (os.path.join(tmp, "day1.ndjson"), os.path.join(tmp, "day1c.ndjson"),
+             os.path.join(tmp, "day2.ndjson"))
+    write(files[0], (order(i, False) for i in range(DAY1)))
+    # the column is created nullable, as an added column is
+    write(files[1], ([dict(order(0, False), coupon=None)] +
+                     [order(i, True) for i in range(1, DAY1)]))
+    write(files[2], (order(i, True) for i in range(DAY1, DAY1 + rows)))
+    return files
+
+
+def main():
+    binary, rows, backend = parse_args(__doc__, 1000000)
     tmp = tempfile.mkdtemp(prefix="pm-bench-replay-")
     try:
-        files = (os.path.join(tmp, "day1.ndjson"), os.path.join(tmp, "day1c.ndjson"),
-                 os.path.join(tmp, "day2.ndjson"))
-        write(files[0], (order(i, False) for i in range(DAY1)))
-        # the column is created nullable, as an added column is
-        write(files[1], ([dict(order(0, False), coupon=None)] +
-                         [order(i, True) for i in range(1, DAY1)]))
-        write(files[2], (order(i, True) for i in range(DAY1, DAY1 + rows)))
+        files = write_days(tmp, rows)
         if backend in ("sqlite", "both"):
             run_backend(Sqlite(tmp), binary, rows, files, tmp)
         if backend in ("pg", "both"):
