@@ -757,6 +757,13 @@ static stmt_id of_table(stmt_id any, const char *table)
 {
     return table ? (stmt_id)(any + 1) : any;
 }
+#define NEXT_TO(any) _Static_assert(any##_TABLE == any + 1, #any "_TABLE must follow " #any)
+NEXT_TO(ST_QUARANTINE_LIST);
+NEXT_TO(ST_QUARANTINE_BROWSE);
+NEXT_TO(ST_QUARANTINE_COUNT_WHERE);
+NEXT_TO(ST_QUARANTINE_DISCARD);
+NEXT_TO(ST_QUARANTINE_DISCARD_GROUPS);
+NEXT_TO(ST_QUARANTINE_EXPORT);
 
 pm_code catalog_prepare(pm_store *s, const char *sql, const char *what, drv_stmt **slot,
                         pm_err *err)
