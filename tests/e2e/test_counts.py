@@ -300,15 +300,7 @@ class TestRunSpans(CountsBase):
         """A warehouse whose counts were kept by a pipemend before the spans:
         the columns are added, its runs' spans are not known (NULL), and
         their rows are still all found; runs after it get spans."""
-        self.write_config(CONFIG)
-        self.write("feed/0.ndjson", [{"id": i, "n": i} for i in range(20)])
-        r = self.pm("run", "orders", "--db", self.db)
-        self.assertEqual(r.rc, EXIT_LOADED, r)
-        for name, k in (("a", 7), ("b", 40)):
-            self.write("feed/%s.ndjson" % name,
-                       [{"id": i, "n": "%s%d" % (name, i)} for i in range(k)])
-            r = self.pm("run", "orders", "--db", self.db)
-            self.assertEqual(r.rc, EXIT_QUARANTINED, r)
+        self.two_runs(7, 40)
         runs = [x["id"] for x in self.runs()]
         self.sql_script("ALTER TABLE _pipemend_table_counts DROP COLUMN first_qrow",
                         "ALTER TABLE _pipemend_table_counts DROP COLUMN last_qrow")
@@ -335,13 +327,14 @@ class TestRunSpans(CountsBase):
                                   "WHERE run_id = ?", (last,)), [(lo, hi)])
         self.assert_exact("t", "a run after the upgrade", "orders", spans_known=False)
 
-    def two_runs(self):
-        """Runs 2 and 3 (run 1 makes the table) quarantine 30 and 50 rows."""
+    def two_runs(self, ka=30, kb=50):
+        """Runs 2 and 3 (run 1 makes the table) quarantine ka and kb rows:
+        their ids, oldest first."""
         self.write_config(CONFIG)
         self.write("feed/0.ndjson", [{"id": i, "n": i} for i in range(20)])
         r = self.pm("run", "orders", "--db", self.db)
         self.assertEqual(r.rc, EXIT_LOADED, r)
-        for name, k in (("a", 30), ("b", 50)):
+        for name, k in (("a", ka), ("b", kb)):
             self.write("feed/%s.ndjson" % name,
                        [{"id": i, "n": "%s%d" % (name, i)} for i in range(k)])
             r = self.pm("run", "orders", "--db", self.db)
